@@ -1,0 +1,27 @@
+"""kmspolicy: a key-management engine in which every key operation is decided by a policy first.
+
+The public facade. Everything a library user needs is importable from here; the modules behind
+it are private to the package layout (see DESIGN.md). ``__all__`` is sorted and a test keeps it
+honest.
+"""
+
+from kmspolicy.errors import (
+    ConfigError,
+    InternalError,
+    KmsPolicyError,
+    PolicyError,
+    ServiceError,
+    UserError,
+)
+from kmspolicy.lang import Policy, Statement
+
+__all__ = [
+    "ConfigError",
+    "InternalError",
+    "KmsPolicyError",
+    "Policy",
+    "PolicyError",
+    "ServiceError",
+    "Statement",
+    "UserError",
+]

@@ -1,0 +1,5 @@
+"""``python -m kmspolicy``."""
+
+from kmspolicy.cli import main
+
+main()

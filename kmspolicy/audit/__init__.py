@@ -1,0 +1,1 @@
+"""kmspolicy.audit (see DESIGN.md for this layer's role)."""

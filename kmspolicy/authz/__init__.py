@@ -1,0 +1,1 @@
+"""kmspolicy.authz (see DESIGN.md for this layer's role)."""

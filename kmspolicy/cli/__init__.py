@@ -1,0 +1,62 @@
+"""The ``kmspolicy`` command line: one module per command, discovered by name.
+
+Layer: cli (adapter, top of the stack). A module ``kmspolicy/cli/<name>.py`` that defines a
+``click.Command`` called ``command`` becomes ``kmspolicy <name>`` (underscores become dashes);
+modules starting with ``_`` are helpers. Exit codes: 0 success, 1 a check failed (``--check``,
+``--expect``, failing suite, lint findings), 2 usage or input errors, 3 an internal error.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from typing import Any
+
+import click
+
+from kmspolicy.errors import InternalError, KmsPolicyError, UserError
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_INTERNAL = 3
+
+
+def _command_modules() -> dict[str, str]:
+    return {
+        info.name.replace("_", "-"): f"{__name__}.{info.name}"
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    }
+
+
+class _LazyGroup(click.Group):
+    """Imports a command's module only when that command runs (keeps ``--help`` and startup fast)."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(_command_modules())
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        module_name = _command_modules().get(cmd_name)
+        if module_name is None:
+            return None
+        command = getattr(importlib.import_module(module_name), "command", None)
+        return command if isinstance(command, click.Command) else None
+
+
+@click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="kmspolicy")
+def cli() -> None:
+    """kmspolicy: a key-management engine in which every key operation is decided by a policy."""
+
+
+def main(argv: list[str] | None = None) -> Any:
+    """Console-script entry point: no traceback ever reaches the user for bad input."""
+    try:
+        return cli.main(args=argv, prog_name="kmspolicy", standalone_mode=True)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except (InternalError, KmsPolicyError) as exc:
+        click.echo(f"internal error: {exc}", err=True)
+        sys.exit(EXIT_INTERNAL)

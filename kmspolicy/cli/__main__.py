@@ -1,0 +1,5 @@
+"""``python -m kmspolicy.cli``."""
+
+from kmspolicy.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""kmspolicy.crypto (see DESIGN.md for this layer's role)."""

@@ -1,0 +1,234 @@
+"""The error tree of kmspolicy: one root, the caller's faults apart from ours.
+
+    KmsPolicyError                    root of everything we raise on purpose
+    ├── UserError                     the caller's fault: bad input, denied, wrong state
+    │   ├── PolicyError               an invalid policy document (kmspolicy.lang adds
+    │   │                             PolicySyntaxError, which carries diagnostics)
+    │   ├── ConfigError               a bad settings, identities or suite file
+    │   └── ServiceError              an AWS KMS error: ``code`` is the AWS exception name
+    │       ├── AccessDeniedException, NotFoundException, ValidationException, ...
+    │       └── (one subclass per exception name of the KMS API and the AWS common errors)
+    └── InternalError                 our fault: a bug or a broken dependency; maps to
+                                      KMSInternalException on the wire
+
+Layer: the bottom of the stack; imports nothing of ours. The server maps ``ServiceError.code``
+and ``http_status`` to the wire; nothing else needs to know AWS's spelling twice.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class KmsPolicyError(Exception):
+    """Root of every error kmspolicy raises on purpose."""
+
+
+class UserError(KmsPolicyError):
+    """The caller's fault: the message says what to change."""
+
+
+class InternalError(KmsPolicyError):
+    """Our fault: a bug or a failing dependency. Logged, never shown in detail to callers."""
+
+
+class PolicyError(UserError):
+    """An invalid policy document."""
+
+
+class ConfigError(UserError):
+    """A malformed settings, identities or compliance-suite file."""
+
+
+class ServiceError(UserError):
+    """An error of the KMS API, named as AWS names it.
+
+    ``code`` is the AWS exception name (the ``__type`` on the wire, the class botocore raises);
+    ``http_status`` is the status AWS answers with.
+    """
+
+    code: ClassVar[str] = "KMSInternalException"
+    http_status: ClassVar[int] = 400
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.message!r})"
+
+
+# --- AWS common errors (not in the KMS model's shapes, but sent by every AWS JSON service) ---
+
+
+class AccessDeniedException(ServiceError):
+    code = "AccessDeniedException"
+
+
+class ValidationException(ServiceError):
+    code = "ValidationException"
+
+
+class UnrecognizedClientException(ServiceError):
+    code = "UnrecognizedClientException"
+
+
+class InvalidSignatureException(ServiceError):
+    code = "InvalidSignatureException"
+
+
+class IncompleteSignatureException(ServiceError):
+    code = "IncompleteSignatureException"
+
+
+class MissingAuthenticationTokenException(ServiceError):
+    code = "MissingAuthenticationTokenException"
+    http_status = 403
+
+
+class ExpiredTokenException(ServiceError):
+    code = "ExpiredTokenException"
+
+
+class UnknownOperationException(ServiceError):
+    code = "UnknownOperationException"
+
+
+class SerializationException(ServiceError):
+    code = "SerializationException"
+
+
+class RequestEntityTooLargeException(ServiceError):
+    code = "RequestEntityTooLargeException"
+    http_status = 413
+
+
+class ThrottlingException(ServiceError):
+    code = "ThrottlingException"
+
+
+# --- The KMS model's exception shapes (botocore data/kms/2014-11-01/service-2.json) ---
+
+
+class AlreadyExistsException(ServiceError):
+    code = "AlreadyExistsException"
+
+
+class ConflictException(ServiceError):
+    code = "ConflictException"
+
+
+class CustomKeyStoreNotFoundException(ServiceError):
+    code = "CustomKeyStoreNotFoundException"
+
+
+class DependencyTimeoutException(ServiceError):
+    code = "DependencyTimeoutException"
+    http_status = 503
+
+
+class DisabledException(ServiceError):
+    code = "DisabledException"
+
+
+class DryRunOperationException(ServiceError):
+    code = "DryRunOperationException"
+    http_status = 412
+
+
+class ExpiredImportTokenException(ServiceError):
+    code = "ExpiredImportTokenException"
+
+
+class IncorrectKeyException(ServiceError):
+    code = "IncorrectKeyException"
+
+
+class IncorrectKeyMaterialException(ServiceError):
+    code = "IncorrectKeyMaterialException"
+
+
+class InvalidAliasNameException(ServiceError):
+    code = "InvalidAliasNameException"
+
+
+class InvalidArnException(ServiceError):
+    code = "InvalidArnException"
+
+
+class InvalidCiphertextException(ServiceError):
+    code = "InvalidCiphertextException"
+
+
+class InvalidGrantIdException(ServiceError):
+    code = "InvalidGrantIdException"
+
+
+class InvalidGrantTokenException(ServiceError):
+    code = "InvalidGrantTokenException"
+
+
+class InvalidImportTokenException(ServiceError):
+    code = "InvalidImportTokenException"
+
+
+class InvalidKeyUsageException(ServiceError):
+    code = "InvalidKeyUsageException"
+
+
+class InvalidMarkerException(ServiceError):
+    code = "InvalidMarkerException"
+
+
+class KMSInternalException(ServiceError):
+    code = "KMSInternalException"
+    http_status = 500
+
+
+class KMSInvalidMacException(ServiceError):
+    code = "KMSInvalidMacException"
+
+
+class KMSInvalidSignatureException(ServiceError):
+    code = "KMSInvalidSignatureException"
+
+
+class KMSInvalidStateException(ServiceError):
+    code = "KMSInvalidStateException"
+
+
+class KeyUnavailableException(ServiceError):
+    code = "KeyUnavailableException"
+    http_status = 500
+
+
+class LimitExceededException(ServiceError):
+    code = "LimitExceededException"
+
+
+class MalformedPolicyDocumentException(ServiceError):
+    code = "MalformedPolicyDocumentException"
+
+
+class NotFoundException(ServiceError):
+    code = "NotFoundException"
+
+
+class TagException(ServiceError):
+    code = "TagException"
+
+
+class UnsupportedOperationException(ServiceError):
+    code = "UnsupportedOperationException"
+
+
+def service_error_classes() -> dict[str, type[ServiceError]]:
+    """Every ServiceError subclass by its AWS code: the one table the server maps from."""
+    found: dict[str, type[ServiceError]] = {}
+    pending: list[type[ServiceError]] = [ServiceError]
+    while pending:
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            found[sub.code] = sub
+            pending.append(sub)
+    return found

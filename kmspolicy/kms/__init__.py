@@ -1,0 +1,1 @@
+"""kmspolicy.kms (see DESIGN.md for this layer's role)."""

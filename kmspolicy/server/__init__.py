@@ -1,0 +1,1 @@
+"""kmspolicy.server (see DESIGN.md for this layer's role)."""

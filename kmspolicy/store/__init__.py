@@ -1,0 +1,1 @@
+"""kmspolicy.store (see DESIGN.md for this layer's role)."""

@@ -1,0 +1,1 @@
+"""kmspolicy.testing (see DESIGN.md for this layer's role)."""

@@ -1,0 +1,4 @@
+"""The pytest plugin (entry point ``pytest11``): collects ``*.kmstest.yaml`` compliance suites.
+
+Layer: testing (adapter).
+"""

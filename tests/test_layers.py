@@ -1,0 +1,72 @@
+"""The dependency arrows of DESIGN.md, checked by walking every import of the package."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+PACKAGE = Path(__file__).resolve().parent.parent / "kmspolicy"
+
+# layer -> the layers of ours it may import (itself always allowed)
+ALLOWED: dict[str, set[str]] = {
+    "errors": set(),
+    "lang": {"errors"},
+    "authz": {"errors", "lang"},
+    "crypto": {"errors"},
+    "kms": {"errors", "lang", "authz", "crypto"},
+    "store": {"errors", "lang", "authz", "crypto", "kms"},
+    "audit": {"errors", "lang", "authz", "crypto", "kms"},
+    "server": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring"},
+    "cli": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "server", "wiring", "testing"},
+    "testing": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring"},
+    "wiring": {"errors", "lang", "authz", "crypto", "kms", "store", "audit"},
+    # the facade re-exports the library layers; it never pulls in an adapter that needs a server
+    "__init__": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring", "testing"},
+    "__main__": {"cli"},
+}
+
+
+def _layer_of(path: Path) -> str:
+    rel = path.relative_to(PACKAGE)
+    return rel.parts[0].removesuffix(".py")
+
+
+def _imports(path: Path) -> list[tuple[int, str]]:
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            found.append((node.lineno, node.module))
+    return [(line, name) for line, name in found if name.split(".")[0] == "kmspolicy"]
+
+
+SOURCES = sorted(PACKAGE.rglob("*.py"))
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_imports_point_down_the_stack(path: Path) -> None:
+    layer = _layer_of(path)
+    allowed = ALLOWED[layer] | {layer}
+    for line, module in _imports(path):
+        parts = module.split(".")
+        target = parts[1] if len(parts) > 1 else "__init__"
+        assert target in allowed, f"{path.relative_to(PACKAGE)}:{line} imports {module} ({layer} -> {target})"
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_only_crypto_touches_hazmat(path: Path) -> None:
+    if _layer_of(path) == "crypto":
+        return
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names = [node.module]
+        for name in names:
+            assert not name.startswith("cryptography.hazmat"), f"{path}:{node.lineno} imports {name}"
