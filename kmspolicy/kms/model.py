@@ -1,0 +1,198 @@
+"""The KMS domain model: frozen records for keys, key-material versions, aliases and grants.
+
+Layer: kms (pure data, no I/O). Enums carry AWS spellings. Stores persist these records as
+they are, except that a store seals ``KeyMaterial.material`` under its root key before writing
+(the in-memory store keeps it as is). Key specs and usages are the crypto layer's StrEnums; the
+records type them as ``str`` so a store can hand back plain strings from a database row.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+
+
+class KeyState(StrEnum):
+    CREATING = "Creating"
+    ENABLED = "Enabled"
+    DISABLED = "Disabled"
+    PENDING_DELETION = "PendingDeletion"
+    PENDING_IMPORT = "PendingImport"
+    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
+    UNAVAILABLE = "Unavailable"
+    UPDATING = "Updating"
+
+
+class OriginType(StrEnum):
+    AWS_KMS = "AWS_KMS"
+    EXTERNAL = "EXTERNAL"
+    AWS_CLOUDHSM = "AWS_CLOUDHSM"
+    EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
+
+
+class KeyManagerType(StrEnum):
+    AWS = "AWS"
+    CUSTOMER = "CUSTOMER"
+
+
+class MultiRegionKeyType(StrEnum):
+    PRIMARY = "PRIMARY"
+    REPLICA = "REPLICA"
+
+
+class ExpirationModelType(StrEnum):
+    KEY_MATERIAL_EXPIRES = "KEY_MATERIAL_EXPIRES"
+    KEY_MATERIAL_DOES_NOT_EXPIRE = "KEY_MATERIAL_DOES_NOT_EXPIRE"
+
+
+class KeyMaterialState(StrEnum):
+    NON_CURRENT = "NON_CURRENT"
+    CURRENT = "CURRENT"
+    PENDING_ROTATION = "PENDING_ROTATION"
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+
+
+class ImportState(StrEnum):
+    IMPORTED = "IMPORTED"
+    PENDING_IMPORT = "PENDING_IMPORT"
+
+
+class RotationType(StrEnum):
+    AUTOMATIC = "AUTOMATIC"
+    ON_DEMAND = "ON_DEMAND"
+
+
+@dataclass(frozen=True, slots=True)
+class Tag:
+    key: str
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class KeyMaterial:
+    """One version in a key's ring of material.
+
+    ``material`` is the secret (raw AES/HMAC bytes, or a DER PKCS#8 private key); ``None`` when
+    imported material is pending import, was deleted or expired. ``public_key`` (DER SPKI) is
+    not secret and kept beside asymmetric material so GetPublicKey never touches the private key.
+    """
+
+    material_id: str  # 64 lowercase hex characters (AWS KeyMaterialId)
+    material: bytes | None = field(default=None, repr=False)
+    state: KeyMaterialState = KeyMaterialState.CURRENT
+    import_state: ImportState = ImportState.IMPORTED
+    created: datetime | None = None
+    rotation_date: datetime | None = None  # set for materials that a rotation made current
+    rotation_type: RotationType | None = None
+    expiration_model: ExpirationModelType | None = None  # imported material only
+    valid_to: datetime | None = None
+    description: str | None = None  # KeyMaterialDescription (imported symmetric material)
+    public_key: bytes | None = None
+
+    def __repr__(self) -> str:  # INVARIANT: the secret never reaches a repr or a log line
+        return (
+            f"KeyMaterial(material_id={self.material_id!r}, state={self.state.value}, "
+            f"import_state={self.import_state.value}, has_material={self.material is not None})"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class PendingImportParameters:
+    """The wrapping key pair and token handed out by GetParametersForImport (lifecycle)."""
+
+    import_token_id: str
+    wrapping_key_spec: str
+    wrapping_algorithm: str
+    wrapping_private_key: bytes = field(repr=False)  # secret: sealed by the store like material
+    valid_to: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class KeyRecord:
+    """Everything kmspolicy knows about one KMS key (one Region's copy of it)."""
+
+    key_id: str
+    arn: str
+    account: str
+    region: str
+    creation_date: datetime
+    key_spec: str  # kmspolicy.crypto KeySpec value
+    key_usage: str  # kmspolicy.crypto KeyUsage value
+    key_state: KeyState
+    policy: str  # the key policy document, as the JSON text the caller supplied
+    origin: OriginType = OriginType.AWS_KMS
+    key_manager: KeyManagerType = KeyManagerType.CUSTOMER
+    description: str = ""
+    tags: tuple[Tag, ...] = ()
+    materials: tuple[KeyMaterial, ...] = ()
+    current_material_id: str | None = None
+    multi_region: bool = False
+    multi_region_key_type: MultiRegionKeyType | None = None
+    primary_region: str | None = None
+    deletion_date: datetime | None = None
+    pending_deletion_window_days: int | None = None
+    rotation_enabled: bool = False
+    rotation_period_days: int | None = None
+    next_rotation_date: datetime | None = None
+    on_demand_rotation_start_date: datetime | None = None
+    on_demand_rotations: int = 0
+    pending_imports: tuple[PendingImportParameters, ...] = ()
+    custom_key_store_id: str | None = None
+    last_usage_operation: str | None = None
+    last_usage_date: datetime | None = None
+
+    @property
+    def enabled(self) -> bool:
+        return self.key_state is KeyState.ENABLED
+
+    @property
+    def current_material(self) -> KeyMaterial | None:
+        for m in self.materials:
+            if m.material_id == self.current_material_id:
+                return m
+        return None
+
+    def material_by_id(self, material_id: str) -> KeyMaterial | None:
+        for m in self.materials:
+            if m.material_id == material_id:
+                return m
+        return None
+
+    @property
+    def tag_map(self) -> dict[str, str]:
+        return {t.key: t.value for t in self.tags}
+
+    def evolve(self, **changes: object) -> KeyRecord:
+        """A copy with ``changes`` applied (records are immutable)."""
+        return replace(self, **changes)  # type: ignore[arg-type]  # fields checked by replace
+
+
+@dataclass(frozen=True, slots=True)
+class AliasRecord:
+    name: str  # "alias/..."
+    arn: str
+    account: str
+    region: str
+    target_key_id: str | None  # a key id (not ARN); None for a predefined AWS alias not yet used
+    creation_date: datetime
+    last_updated_date: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GrantConstraints:
+    encryption_context_equals: tuple[tuple[str, str], ...] | None = None  # sorted pairs
+    encryption_context_subset: tuple[tuple[str, str], ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class GrantRecord:
+    grant_id: str
+    key_arn: str
+    grantee_principal: str
+    operations: tuple[str, ...]  # GrantOperation values, e.g. "Decrypt"
+    issuing_account: str  # "arn:aws:iam::<acct>:root"
+    creation_date: datetime
+    name: str | None = None
+    retiring_principal: str | None = None
+    constraints: GrantConstraints | None = None

@@ -1,0 +1,119 @@
+"""The ports of the KMS service: what it needs from the outside, as protocols.
+
+Layer: kms. Adapters live in ``kmspolicy.store`` (memory, SQLite, PostgreSQL) and
+``kmspolicy.audit``; the service sees only these protocols. Each operation runs inside exactly one
+``Store.transaction()``: every write made through the ``Transaction`` becomes visible at once on
+a clean exit, and none of them on an exception (the unit of work).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol, runtime_checkable
+
+from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
+from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+
+__all__ = [
+    "AuditLog",
+    "AuditRecord",
+    "Clock",
+    "FakeClock",
+    "Rng",
+    "Store",
+    "SystemClock",
+    "SystemRng",
+    "Transaction",
+]
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """Reads and writes of one unit of work. Keys are addressed by key ARN, aliases by alias
+    ARN, grants by (key ARN, grant id). ``list_*`` results are ordered by id / name."""
+
+    # --- keys
+    def get_key(self, key_arn: str) -> KeyRecord | None: ...
+    def put_key(self, record: KeyRecord) -> None:
+        """Insert or replace the record whose ``arn`` matches."""
+
+    def delete_key(self, key_arn: str) -> None:
+        """Remove the key and, with it, its aliases and grants."""
+
+    def list_keys(
+        self, account: str, region: str, *, after: str | None = None, limit: int | None = None
+    ) -> Sequence[KeyRecord]:
+        """Keys of one account and Region ordered by key id, those with id > ``after``."""
+
+    def count_keys(self, account: str, region: str) -> int: ...
+    def iter_all_keys(self) -> Iterator[KeyRecord]:
+        """Every key of every account (sweepers: deletion windows, rotation, import expiry)."""
+
+    # --- aliases
+    def get_alias(self, alias_arn: str) -> AliasRecord | None: ...
+    def put_alias(self, record: AliasRecord) -> None: ...
+    def delete_alias(self, alias_arn: str) -> None: ...
+    def list_aliases(
+        self, account: str, region: str, *, key_id: str | None = None
+    ) -> Sequence[AliasRecord]:
+        """Aliases of one account and Region ordered by name; only those targeting ``key_id``
+        (a key id, not an ARN) when given."""
+
+    # --- grants
+    def get_grant(self, key_arn: str, grant_id: str) -> GrantRecord | None: ...
+    def put_grant(self, record: GrantRecord) -> None: ...
+    def delete_grant(self, key_arn: str, grant_id: str) -> None: ...
+    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+        """Grants of one key ordered by grant id."""
+
+    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
+        """Grants (of any key, any account) whose retiring principal is ``principal``."""
+
+
+@runtime_checkable
+class Store(Protocol):
+    def transaction(self) -> AbstractContextManager[Transaction]:
+        """Open one unit of work; commit on clean exit, roll back on exception."""
+
+    def close(self) -> None: ...
+
+
+class Rng(Protocol):
+    """Randomness for identifiers (key ids, grant ids, request ids)."""
+
+    def random_bytes(self, n: int) -> bytes: ...
+
+
+class SystemRng:
+    """The default ``Rng``: the operating system's CSPRNG."""
+
+    __slots__ = ()
+
+    def random_bytes(self, n: int) -> bytes:
+        return os.urandom(n)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One decided request. Never contains plaintext, key material or policy text."""
+
+    time: datetime
+    request_id: str
+    operation: str  # API name, e.g. "Encrypt"
+    principal: str  # caller ARN
+    actions: tuple[str, ...]  # e.g. ("kms:ReEncryptFrom", "kms:ReEncryptTo")
+    resources: tuple[str, ...]  # key / alias ARNs, "*" for account-level actions
+    allowed: bool
+    decision: str  # ALLOWED / EXPLICIT_DENY / IMPLICIT_DENY / "" when rejected before authz
+    reason: str = ""
+    matched: tuple[str, ...] = ()  # "policy:Sid" labels of the deciding statements
+    error_code: str | None = None  # AWS exception name when the request failed
+    context: dict[str, object] = field(default_factory=dict)  # non-secret request context
+
+
+class AuditLog(Protocol):
+    def append(self, record: AuditRecord) -> None: ...
