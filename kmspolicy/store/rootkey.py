@@ -1,0 +1,153 @@
+"""The root-key file: the one secret that seals every stored key material (store layer).
+
+Resolution order: an explicit path, then ``$KMSPOLICY_ROOT_KEY_FILE``, then ``<data dir>/root.key``
+— created on first start, atomically and with mode 0600. An existing file readable by group or
+others is refused. The key's bytes never appear in a repr, a log line or an error message.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from kmspolicy.errors import ConfigError
+
+ENV_VAR = "KMSPOLICY_ROOT_KEY_FILE"
+DEFAULT_NAME = "root.key"
+ROOT_KEY_BYTES = 32  # AES-256
+
+
+class RootKey:
+    """A 256-bit root key. Opaque: its repr and str name only where it came from."""
+
+    __slots__ = ("_material", "source")
+
+    def __init__(self, material: bytes, source: str = "<memory>") -> None:
+        if not isinstance(material, bytes | bytearray) or len(material) != ROOT_KEY_BYTES:
+            raise ValueError(f"a root key is exactly {ROOT_KEY_BYTES} bytes")
+        self._material = bytes(material)
+        self.source = source
+
+    @classmethod
+    def generate(cls) -> RootKey:
+        """A fresh random root key (for tests and the in-memory store)."""
+        return cls(secrets.token_bytes(ROOT_KEY_BYTES), "<generated>")
+
+    def material(self) -> bytes:
+        """The raw bytes, for the sealing recipe only; never log or store them."""
+        return self._material
+
+    def __repr__(self) -> str:
+        return f"RootKey(source={self.source!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        # INVARIANT: a root key is never pickled (pickles end up in caches, queues and core dumps).
+        raise TypeError("a RootKey cannot be pickled")
+
+
+def resolve_root_key_path(
+    data_dir: str | os.PathLike[str] | None,
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Path, bool]:
+    """Where the root key lives, and whether it may be created there (only the data-dir default)."""
+    env = os.environ if env is None else env
+    if path is not None:
+        return Path(path), False
+    if env.get(ENV_VAR):
+        return Path(env[ENV_VAR]), False
+    if data_dir is None:
+        raise ConfigError(
+            f"no root key: give a data directory, a root-key file, or set {ENV_VAR}"
+        )
+    return Path(data_dir) / DEFAULT_NAME, True
+
+
+def load_root_key(
+    data_dir: str | os.PathLike[str] | None,
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> RootKey:
+    """Load the root key, creating ``<data_dir>/root.key`` (0600) on first start if needed."""
+    where, may_create = resolve_root_key_path(data_dir, path, env)
+    if may_create and not where.exists():
+        _create(where)
+    return read_root_key_file(where)
+
+
+def read_root_key_file(path: Path) -> RootKey:
+    """Read an existing root-key file: 32 raw bytes, or their base64 text (one line)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    except FileNotFoundError:
+        raise ConfigError(f"root-key file `{path}` does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot open root-key file `{path}`: {exc.strerror}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise ConfigError(f"root-key file `{path}` is not a regular file")
+        if info.st_mode & 0o077:
+            raise ConfigError(
+                f"root-key file `{path}` is readable by group or others "
+                f"(mode {stat.S_IMODE(info.st_mode):04o}); run `chmod 600 {path}`"
+            )
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    return RootKey(_decode(data, path), str(path))
+
+
+def _decode(data: bytes, path: Path) -> bytes:
+    if len(data) == ROOT_KEY_BYTES:
+        return data
+    text = data.strip()
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    if len(raw) == ROOT_KEY_BYTES:
+        return raw
+    # The message names the expected shape, never the content.
+    raise ConfigError(
+        f"root-key file `{path}` must hold exactly {ROOT_KEY_BYTES} bytes "
+        "(raw, or base64 on one line: `openssl rand -base64 32`)"
+    )
+
+
+def _create(path: Path) -> None:
+    """Create the key file so that it appears complete or not at all, never world-readable."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)  # the umask can only remove bits, but be explicit
+        view = memoryview(secrets.token_bytes(ROOT_KEY_BYTES))
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        # link() fails if the name exists: two processes starting at once agree on one key.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
