@@ -1,0 +1,276 @@
+"""AWS Signature Version 4 verification for incoming requests (Authorization header form).
+
+Layer: server (adapter). Rebuilds the canonical request and string to sign exactly as botocore's
+``SigV4Auth`` does, derives the signing key from the stored secret, and compares signatures in
+constant time. The credential scope names the request's region (keys are regional). Time comes
+from the caller (the injected clock); nothing here reads the system clock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
+from urllib.parse import quote, unquote
+
+from kmspolicy.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    UnrecognizedClientException,
+)
+
+ALGORITHM = "AWS4-HMAC-SHA256"
+MAX_SKEW = timedelta(minutes=5)  # AWS rejects requests signed more than 5 minutes off
+
+_REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+_AMZ_DATE = re.compile(r"\d{8}T\d{6}Z")
+_HEX_SIG = re.compile(r"[0-9a-f]{64}")
+_BAD_SIGNATURE = (
+    "The request signature we calculated does not match the signature you provided. "
+    "Check your AWS Secret Access Key and signing method."
+)
+_BAD_TOKEN = "The security token included in the request is invalid."
+
+P = TypeVar("P")
+
+
+@dataclass(frozen=True, slots=True)
+class Credential(Generic[P]):
+    """What the server knows about one access key: its secret and the principal it stands for."""
+
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    principal: P
+    session_token: str | None = field(default=None, repr=False)  # set for temporary credentials
+
+
+@dataclass(frozen=True, slots=True)
+class Verified(Generic[P]):
+    """A request whose signature checked out: who sent it, for which region, when."""
+
+    credential: Credential[P]
+    region: str
+    signed_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class _Authorization:
+    access_key_id: str
+    date: str
+    region: str
+    service: str
+    signed_headers: tuple[str, ...]
+    signature: str
+
+
+def _parse_authorization(value: str) -> _Authorization:
+    algorithm, _, rest = value.strip().partition(" ")
+    if algorithm != ALGORITHM:
+        raise IncompleteSignatureException(
+            f"Unsupported AWS 'algorithm': '{algorithm}'; use {ALGORITHM}"
+        )
+    parts: dict[str, str] = {}
+    for item in rest.split(","):
+        key, sep, val = item.strip().partition("=")
+        if sep:
+            parts[key] = val.strip()
+    missing = [k for k in ("Credential", "SignedHeaders", "Signature") if not parts.get(k)]
+    if missing:
+        raise IncompleteSignatureException(
+            "Authorization header requires " + ", ".join(f"'{m}'" for m in missing) + " parameter"
+        )
+    scope = parts["Credential"].split("/")
+    if len(scope) != 5 or scope[4] != "aws4_request" or not all(scope):
+        raise IncompleteSignatureException(
+            "Credential must have the form <access key>/<yyyymmdd>/<region>/<service>/aws4_request"
+        )
+    access_key_id, date, region, service, _ = scope
+    if not _REGION.fullmatch(region):
+        raise IncompleteSignatureException(
+            f"the credential scope names an invalid region `{region}`"
+        )
+    signed = tuple(parts["SignedHeaders"].split(";"))
+    if (
+        not all(signed)
+        or list(signed) != sorted(set(signed))
+        or any(h != h.lower() for h in signed)
+    ):
+        raise IncompleteSignatureException(
+            "SignedHeaders must be lowercase header names, sorted and separated by ';'"
+        )
+    return _Authorization(access_key_id, date, region, service, signed, parts["Signature"])
+
+
+def _canonical_query(query: str) -> str:
+    pairs = []
+    for item in query.split("&") if query else ():
+        key, _, val = item.partition("=")
+        pairs.append((_encode(unquote(key)), _encode(unquote(val))))
+    return "&".join(f"{k}={v}" for k, v in sorted(pairs))
+
+
+def _encode(value: str) -> str:
+    return quote(value, safe="-_.~")
+
+
+def _remove_dot_segments(path: str) -> str:
+    out: list[str] = []
+    for segment in path.split("/"):
+        if segment == "..":
+            if len(out) > 1:
+                out.pop()
+        elif segment != ".":
+            out.append(segment)
+    normalized = "/".join(out)
+    if not normalized.startswith("/"):
+        normalized = "/" + normalized
+    if path.endswith("/") and not normalized.endswith("/"):
+        normalized += "/"
+    return normalized
+
+
+def canonical_request(
+    method: str,
+    raw_path: str,
+    query: str,
+    headers: dict[str, str],
+    signed_headers: Sequence[str],
+    body: bytes,
+) -> str:
+    """The SigV4 canonical request; ``headers`` maps lowercase names to (comma-joined) values."""
+    # Non-S3 services encode the already-encoded path once more, as botocore does.
+    uri = quote(_remove_dot_segments(raw_path or "/"), safe="/~")
+    lines = [f"{name}:{' '.join(headers.get(name, '').split())}" for name in signed_headers]
+    return "\n".join(
+        [
+            method.upper(),
+            uri,
+            _canonical_query(query),
+            "\n".join(lines) + "\n",
+            ";".join(signed_headers),
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+
+
+class SigningKeys:
+    """Derives (and memoizes, per secret, day, region and service) SigV4 signing keys."""
+
+    def __init__(self, max_entries: int = 4096) -> None:
+        self._cache: dict[tuple[str, str, str, str], bytes] = {}
+        self._max = max_entries
+
+    def key(self, secret: str, date: str, region: str, service: str) -> bytes:
+        cache_key = (secret, date, region, service)
+        found = self._cache.get(cache_key)
+        if found is None:
+            k = _hmac(("AWS4" + secret).encode(), date)
+            for part in (region, service, "aws4_request"):
+                k = _hmac(k, part)
+            if len(self._cache) >= self._max:
+                self._cache.clear()  # bounded; rebuilding costs four HMACs
+            self._cache[cache_key] = found = k
+        return found
+
+
+def _hmac(key: bytes, msg: str) -> bytes:
+    return hmac.new(key, msg.encode(), hashlib.sha256).digest()
+
+
+class Verifier(Generic[P]):
+    """Checks the SigV4 signature of requests against a credential lookup for one service."""
+
+    def __init__(
+        self,
+        lookup: Callable[[str], Credential[P] | None],
+        *,
+        service: str = "kms",
+        max_skew: timedelta = MAX_SKEW,
+    ) -> None:
+        self._lookup = lookup
+        self._service = service
+        self._max_skew = max_skew
+        self._keys = SigningKeys()
+
+    def verify(
+        self,
+        method: str,
+        raw_path: str,
+        query: str,
+        headers: dict[str, str],
+        body: bytes,
+        now: datetime,
+    ) -> Verified[P]:
+        """Return who signed the request, or raise the AWS error a real endpoint would.
+
+        ``headers`` maps lowercase header names to values (repeated headers joined by ``,``).
+        """
+        header = headers.get("authorization")
+        if header is None:
+            if "X-Amz-Signature=" in query or "X-Amz-Credential=" in query:
+                raise IncompleteSignatureException(
+                    "query-string (presigned) authentication is not supported by this endpoint; "
+                    "sign with the Authorization header"
+                )
+            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        auth = _parse_authorization(header)
+        amz_date = headers.get("x-amz-date")
+        if amz_date is None or not _AMZ_DATE.fullmatch(amz_date):
+            raise IncompleteSignatureException(
+                "Authorization header requires existence of a valid 'X-Amz-Date' header "
+                "(yyyymmddThhmmssZ)"
+            )
+        for required in ("host", "x-amz-date"):
+            if required not in auth.signed_headers:
+                raise IncompleteSignatureException(
+                    f"'{required}' must be a 'SignedHeader' in the AWS Authorization"
+                )
+        if "x-amz-security-token" in headers and "x-amz-security-token" not in auth.signed_headers:
+            raise IncompleteSignatureException(
+                "'x-amz-security-token' must be a 'SignedHeader' when it is sent"
+            )
+        if auth.service != self._service:
+            raise InvalidSignatureException(
+                f"Credential should be scoped to correct service: '{self._service}'."
+            )
+        if auth.date != amz_date[:8]:
+            raise InvalidSignatureException(
+                "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
+                "date from HTTP"
+            )
+        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        if abs(now - signed_at) > self._max_skew:
+            raise InvalidSignatureException(
+                f"Signature expired: {amz_date} is outside the allowed 5-minute clock skew of "
+                f"the server time {now.astimezone(UTC):%Y%m%dT%H%M%SZ}; check your clock"
+            )
+        credential = self._lookup(auth.access_key_id)
+        if credential is None:
+            raise UnrecognizedClientException(_BAD_TOKEN)
+        _check_token(credential, headers.get("x-amz-security-token"))
+        if not _HEX_SIG.fullmatch(auth.signature):
+            raise InvalidSignatureException(_BAD_SIGNATURE)
+        creq = canonical_request(method, raw_path, query, headers, auth.signed_headers, body)
+        scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
+        to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+        key = self._keys.key(credential.secret_access_key, auth.date, auth.region, auth.service)
+        expected = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        # INVARIANT: signatures are compared in constant time.
+        if not hmac.compare_digest(expected, auth.signature):
+            raise InvalidSignatureException(_BAD_SIGNATURE)
+        return Verified(credential, auth.region, signed_at)
+
+
+def _check_token(credential: Credential[P], presented: str | None) -> None:
+    expected = credential.session_token
+    if expected is None:
+        if presented is not None:
+            raise UnrecognizedClientException(_BAD_TOKEN)
+        return
+    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise UnrecognizedClientException(_BAD_TOKEN)

@@ -1,0 +1,206 @@
+"""SigV4 verification against requests signed by botocore's own signer, and their mutations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from unittest import mock
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kmspolicy.errors import (
+    IncompleteSignatureException,
+    InvalidSignatureException,
+    MissingAuthenticationTokenException,
+    ServiceError,
+    UnrecognizedClientException,
+)
+from kmspolicy.server.sigv4 import Credential, Verifier
+
+NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
+ALICE = Credential("AKIAALICEEXAMPLE0001", "alice-secret", "alice")
+TEMP = Credential("ASIATEMPEXAMPLE00001", "temp-secret", "temp", session_token="tok-123")
+KEYS = {c.access_key_id: c for c in (ALICE, TEMP)}
+
+
+def sign(
+    *,
+    akid: str = ALICE.access_key_id,
+    secret: str = ALICE.secret_access_key,
+    token: str | None = None,
+    region: str = "us-east-1",
+    service: str = "kms",
+    at: datetime = NOW,
+    body: bytes = b'{"KeyId": "alias/x"}',
+    url: str = "http://localhost:4599/",
+) -> tuple[str, str, str, dict[str, str], bytes]:
+    req = AWSRequest(
+        method="POST",
+        url=url,
+        data=body,
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "TrentService.Encrypt",
+        },
+    )
+    with mock.patch("botocore.auth.get_current_datetime", return_value=at.replace(tzinfo=None)):
+        SigV4Auth(Credentials(akid, secret, token), service, region).add_auth(req)
+    prepared = req.prepare()
+    headers = {k.lower(): v for k, v in prepared.headers.items()}
+    headers["host"] = "localhost:4599"
+    path, _, query = prepared.url.split("localhost:4599", 1)[1].partition("?")
+    return "POST", path, query, headers, body
+
+
+def verify(req: tuple[str, str, str, dict[str, str], bytes], now: datetime = NOW):  # type: ignore[no-untyped-def]
+    method, path, query, headers, body = req
+    return Verifier(KEYS.get).verify(method, path, query, headers, body, now)
+
+
+def test_botocore_signed_request_verifies_and_names_principal_and_region() -> None:
+    verified = verify(sign(region="eu-west-1"))
+    assert verified.credential.principal == "alice"
+    assert verified.region == "eu-west-1"
+    assert verified.signed_at == NOW
+
+
+def test_query_string_is_part_of_the_signature() -> None:
+    req = sign(url="http://localhost:4599/?b=2&a=1%20x")
+    assert verify(req).region == "us-east-1"
+    method, path, query, headers, body = req
+    with pytest.raises(InvalidSignatureException):
+        verify((method, path, query + "&c=3", headers, body))
+
+
+def test_temporary_credentials_need_their_session_token() -> None:
+    ok = sign(akid=TEMP.access_key_id, secret=TEMP.secret_access_key, token="tok-123")
+    assert verify(ok).credential.principal == "temp"
+    wrong = sign(akid=TEMP.access_key_id, secret=TEMP.secret_access_key, token="tok-999")
+    with pytest.raises(UnrecognizedClientException):
+        verify(wrong)
+    missing = sign(akid=TEMP.access_key_id, secret=TEMP.secret_access_key)
+    with pytest.raises(UnrecognizedClientException):
+        verify(missing)
+
+
+def test_long_term_key_with_a_session_token_is_rejected() -> None:
+    with pytest.raises(UnrecognizedClientException):
+        verify(sign(token="tok-123"))
+
+
+def test_unknown_access_key() -> None:
+    with pytest.raises(UnrecognizedClientException):
+        verify(sign(akid="AKIANOBODY0000000000"))
+
+
+def test_wrong_secret() -> None:
+    with pytest.raises(InvalidSignatureException):
+        verify(sign(secret="not-alice"))
+
+
+def test_tampered_body() -> None:
+    method, path, query, headers, _ = sign()
+    with pytest.raises(InvalidSignatureException):
+        verify((method, path, query, headers, b'{"KeyId": "alias/y"}'))
+
+
+def test_tampered_signed_header() -> None:
+    method, path, query, headers, body = sign()
+    headers = {**headers, "x-amz-target": "TrentService.Decrypt"}
+    with pytest.raises(InvalidSignatureException):
+        verify((method, path, query, headers, body))
+
+
+def test_wrong_service_in_scope() -> None:
+    with pytest.raises(InvalidSignatureException):
+        verify(sign(service="s3"))
+
+
+@pytest.mark.parametrize("offset", [timedelta(minutes=6), -timedelta(minutes=6)])
+def test_clock_skew_beyond_five_minutes(offset: timedelta) -> None:
+    with pytest.raises(InvalidSignatureException, match="skew"):
+        verify(sign(), now=NOW + offset)
+
+
+def test_clock_skew_within_five_minutes() -> None:
+    assert verify(sign(), now=NOW + timedelta(minutes=4, seconds=59)).region == "us-east-1"
+
+
+def test_missing_authorization_header() -> None:
+    method, path, query, headers, body = sign()
+    del headers["authorization"]
+    with pytest.raises(MissingAuthenticationTokenException):
+        verify((method, path, query, headers, body))
+
+
+@pytest.mark.parametrize(
+    "mutate",
+    [
+        lambda a: a.replace("AWS4-HMAC-SHA256", "AWS4-HMAC-SHA1"),
+        lambda a: a.split(", Signature=")[0],
+        lambda a: a.replace("SignedHeaders=", "Headers="),
+        lambda a: a.replace("/aws4_request", ""),
+        lambda a: a.replace("host;", ""),
+    ],
+    ids=["algorithm", "no-signature", "no-signed-headers", "short-scope", "host-unsigned"],
+)
+def test_incomplete_authorization_header(mutate) -> None:  # type: ignore[no-untyped-def]
+    method, path, query, headers, body = sign()
+    headers = {**headers, "authorization": mutate(headers["authorization"])}
+    with pytest.raises(IncompleteSignatureException):
+        verify((method, path, query, headers, body))
+
+
+def test_missing_date_header() -> None:
+    method, path, query, headers, body = sign()
+    del headers["x-amz-date"]
+    with pytest.raises(IncompleteSignatureException):
+        verify((method, path, query, headers, body))
+
+
+def test_scope_date_must_match_request_date() -> None:
+    method, path, query, headers, body = sign()
+    headers = {**headers, "x-amz-date": "20261128T120000Z"}
+    with pytest.raises(InvalidSignatureException):
+        verify((method, path, query, headers, body), now=datetime(2026, 11, 28, 12, tzinfo=UTC))
+
+
+def test_secrets_do_not_appear_in_repr() -> None:
+    assert "alice-secret" not in repr(ALICE)
+    assert "tok-123" not in repr(TEMP)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    auth=st.text(max_size=200),
+    date=st.one_of(st.none(), st.text(max_size=20), st.just("20261129T120000Z")),
+    token=st.one_of(st.none(), st.text(max_size=10)),
+)
+def test_garbage_authorization_raises_only_aws_errors(auth: str, date, token) -> None:  # type: ignore[no-untyped-def]
+    method, path, query, headers, body = sign()
+    headers = {**headers, "authorization": auth}
+    headers.pop("x-amz-date")
+    if date is not None:
+        headers["x-amz-date"] = date
+    if token is not None:
+        headers["x-amz-security-token"] = token
+    with pytest.raises(ServiceError):
+        verify((method, path, query, headers, body))
+
+
+@settings(max_examples=100, deadline=None)
+@given(index=st.integers(min_value=0), char=st.sampled_from("0123456789abcdef"))
+def test_any_single_signature_change_is_rejected(index: int, char: str) -> None:
+    method, path, query, headers, body = sign()
+    auth = headers["authorization"]
+    start = auth.index("Signature=") + len("Signature=")
+    pos = start + index % 64
+    if auth[pos] == char:
+        return
+    headers = {**headers, "authorization": auth[:pos] + char + auth[pos + 1 :]}
+    with pytest.raises(InvalidSignatureException):
+        verify((method, path, query, headers, body))
