@@ -13,7 +13,7 @@ from kmspolicy.errors import (
     ServiceError,
     UserError,
 )
-from kmspolicy.lang import Policy, Statement
+from kmspolicy.lang import Policy, PolicySyntaxError, Statement, read_json, write_json
 
 __all__ = [
     "ConfigError",
@@ -21,7 +21,10 @@ __all__ = [
     "KmsPolicyError",
     "Policy",
     "PolicyError",
+    "PolicySyntaxError",
     "ServiceError",
     "Statement",
     "UserError",
+    "read_json",
+    "write_json",
 ]

@@ -18,6 +18,9 @@ from kmspolicy.lang.ast import (
     SetQualifier,
     Statement,
 )
+from kmspolicy.lang.awsjson import read_json
+from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError, Severity
+from kmspolicy.lang.jsonwriter import write_json
 from kmspolicy.lang.span import Span
 
 __all__ = [
@@ -25,13 +28,18 @@ __all__ = [
     "Condition",
     "ConditionOperator",
     "ConditionValue",
+    "Diagnostic",
     "Effect",
     "Policy",
+    "PolicySyntaxError",
     "Principal",
     "PrincipalKind",
     "Resource",
     "ScalarValue",
     "SetQualifier",
+    "Severity",
     "Span",
     "Statement",
+    "read_json",
+    "write_json",
 ]

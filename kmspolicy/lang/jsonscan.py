@@ -1,0 +1,179 @@
+"""A small JSON scanner that keeps the position of every value and key (the stdlib keeps none).
+
+Layer: lang (pure). Strict RFC 8259: no comments, no trailing commas, no NaN; duplicate object
+keys are reported (IAM rejects them) rather than silently overwritten. Linear time; nesting depth
+is bounded so hostile input cannot exhaust the stack.
+"""
+
+from __future__ import annotations
+
+import bisect
+import json
+import math
+import re
+from dataclasses import dataclass, field
+
+from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
+from kmspolicy.lang.span import Span
+
+MAX_DEPTH = 64
+
+_WS = re.compile(r"[ \t\n\r]*")
+_STRING = re.compile(r'"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"')
+_NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
+_LITERALS = {"true": True, "false": False, "null": None}
+
+
+@dataclass(slots=True)
+class JNode:
+    """A JSON value: ``value`` is a scalar, a list of JNode, or a JObject's items."""
+
+    value: object
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class JKey:
+    name: str
+    start: int
+    end: int
+
+
+@dataclass(slots=True)
+class JObject:
+    items: list[tuple[JKey, JNode]] = field(default_factory=list)
+
+
+class Positions:
+    """Maps character offsets of one text to 1-based (line, column)."""
+
+    def __init__(self, text: str, source: str) -> None:
+        self.source = source
+        self._starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
+
+    def span(self, start: int, end: int, path: str | None = None) -> Span:
+        line = bisect.bisect_right(self._starts, start)
+        end_line = bisect.bisect_right(self._starts, end)
+        return Span(
+            self.source,
+            line,
+            start - self._starts[line - 1] + 1,
+            end_line,
+            end - self._starts[end_line - 1] + 1,
+            path,
+        )
+
+
+class JsonScanner:
+    def __init__(self, text: str, positions: Positions) -> None:
+        self.text = text
+        self.pos = positions
+        self.diagnostics: list[Diagnostic] = []
+
+    def fail(self, offset: int, message: str, help: str | None = None) -> PolicySyntaxError:
+        span = self.pos.span(offset, min(offset + 1, len(self.text)))
+        return PolicySyntaxError([Diagnostic("json-syntax", message, span, help)], self.text)
+
+    def document(self) -> JNode:
+        i = _WS.match(self.text, 0).end()  # type: ignore[union-attr]  # [ \t..]* always matches
+        node, i = self.value(i, 0)
+        i = _WS.match(self.text, i).end()  # type: ignore[union-attr]
+        if i != len(self.text):
+            raise self.fail(i, "unexpected text after the JSON document")
+        return node
+
+    def _describe(self, i: int) -> str:
+        return "end of input" if i >= len(self.text) else f"`{self.text[i]}`"
+
+    def value(self, i: int, depth: int) -> tuple[JNode, int]:
+        if depth > MAX_DEPTH:
+            raise self.fail(i, f"JSON nested deeper than {MAX_DEPTH} levels")
+        ch = self.text[i : i + 1]
+        if ch == "{":
+            return self._object(i, depth)
+        if ch == "[":
+            return self._array(i, depth)
+        if ch == '"':
+            text, end = self.string(i)
+            return JNode(text, i, end), end
+        m = _NUMBER.match(self.text, i)
+        if m and m.end() > i:
+            number: int | float
+            if m.group(1) is None and m.group(2) is None:
+                number = int(m.group())
+            else:
+                number = float(m.group())
+                if not math.isfinite(number):
+                    raise self.fail(i, f"number `{m.group()}` is out of range")
+            return JNode(number, i, m.end()), m.end()
+        for word, literal in _LITERALS.items():
+            if self.text.startswith(word, i):
+                return JNode(literal, i, i + len(word)), i + len(word)
+        raise self.fail(i, f"expected a JSON value, found {self._describe(i)}")
+
+    def string(self, i: int) -> tuple[str, int]:
+        m = _STRING.match(self.text, i)
+        if m is None:
+            raise self.fail(i, "malformed JSON string", "strings need a closing `\"`; escape "
+                            "control characters, `\"` and `\\`")
+        raw = m.group(1)
+        if "\\" in raw:
+            raw = json.loads(m.group())
+            if any(0xD800 <= ord(c) <= 0xDFFF for c in raw):
+                raise self.fail(i, "JSON string contains an unpaired surrogate escape")
+        return raw, m.end()
+
+    def _skip(self, i: int) -> int:
+        return _WS.match(self.text, i).end()  # type: ignore[union-attr]
+
+    def _object(self, start: int, depth: int) -> tuple[JNode, int]:
+        obj = JObject()
+        seen: set[str] = set()
+        i = self._skip(start + 1)
+        if self.text[i : i + 1] == "}":
+            return JNode(obj, start, i + 1), i + 1
+        while True:
+            if self.text[i : i + 1] != '"':
+                raise self.fail(i, f"expected a quoted key, found {self._describe(i)}")
+            name, key_end = self.string(i)
+            key = JKey(name, i, key_end)
+            i = self._skip(key_end)
+            if self.text[i : i + 1] != ":":
+                raise self.fail(i, f"expected `:` after the key, found {self._describe(i)}")
+            node, i = self.value(self._skip(i + 1), depth + 1)
+            if name in seen:
+                self.diagnostics.append(
+                    Diagnostic(
+                        "duplicate-key",
+                        f"duplicate JSON key `{name}`",
+                        self.pos.span(key.start, key.end),
+                        "IAM rejects documents that repeat a key in one object",
+                    )
+                )
+            else:
+                seen.add(name)
+                obj.items.append((key, node))
+            i = self._skip(i)
+            ch = self.text[i : i + 1]
+            if ch == "}":
+                return JNode(obj, start, i + 1), i + 1
+            if ch != ",":
+                raise self.fail(i, f"expected `,` or `}}`, found {self._describe(i)}")
+            i = self._skip(i + 1)
+
+    def _array(self, start: int, depth: int) -> tuple[JNode, int]:
+        items: list[JNode] = []
+        i = self._skip(start + 1)
+        if self.text[i : i + 1] == "]":
+            return JNode(items, start, i + 1), i + 1
+        while True:
+            node, i = self.value(i, depth + 1)
+            items.append(node)
+            i = self._skip(i)
+            ch = self.text[i : i + 1]
+            if ch == "]":
+                return JNode(items, start, i + 1), i + 1
+            if ch != ",":
+                raise self.fail(i, f"expected `,` or `]`, found {self._describe(i)}")
+            i = self._skip(i + 1)
