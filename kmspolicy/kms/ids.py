@@ -117,7 +117,8 @@ def check_creatable_alias_name(name: str) -> str:
         # AWS's exact error for this case is undocumented; the model lists
         # InvalidAliasNameException on CreateAlias (docs/kms-deviations.md)
         raise InvalidAliasNameException(
-            f"Alias {name} cannot be created: the prefix alias/aws/ is reserved for AWS managed keys."
+            f"Alias {name} cannot be created: the prefix alias/aws/ is reserved "
+            "for AWS managed keys."
         )
     return name
 

@@ -12,16 +12,25 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 
+from kmspolicy.kms.states import KeyState  # the one KeyState enum lives beside its table
 
-class KeyState(StrEnum):
-    CREATING = "Creating"
-    ENABLED = "Enabled"
-    DISABLED = "Disabled"
-    PENDING_DELETION = "PendingDeletion"
-    PENDING_IMPORT = "PendingImport"
-    PENDING_REPLICA_DELETION = "PendingReplicaDeletion"
-    UNAVAILABLE = "Unavailable"
-    UPDATING = "Updating"
+__all__ = [
+    "AliasRecord",
+    "ExpirationModelType",
+    "GrantConstraints",
+    "GrantRecord",
+    "ImportState",
+    "KeyManagerType",
+    "KeyMaterial",
+    "KeyMaterialState",
+    "KeyRecord",
+    "KeyState",
+    "MultiRegionKeyType",
+    "OriginType",
+    "PendingImportParameters",
+    "RotationType",
+    "Tag",
+]
 
 
 class OriginType(StrEnum):
