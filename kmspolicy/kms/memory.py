@@ -1,0 +1,171 @@
+"""The in-memory store: the default ``Store`` of ``kmspolicy.KMS()`` and of most tests.
+
+Layer: kms (an adapter of ``kms.ports`` that needs nothing outside the package; the durable
+stores live in ``kmspolicy.store``). One lock serializes transactions; each write is applied at
+once and journaled, and an exception inside the transaction replays the journal backwards, so a
+failing operation leaves no partial state. Key material is held as is (nothing is at rest).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import TypeVar
+
+from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+
+__all__ = ["MemoryStore"]
+
+_Undo = Callable[[], object]
+_V = TypeVar("_V")
+
+
+class MemoryStore:
+    """A ``kms.ports.Store`` held in dictionaries."""
+
+    __slots__ = ("_aliases", "_by_account", "_grants", "_keys", "_lock")
+
+    def __init__(self) -> None:
+        self._keys: dict[str, KeyRecord] = {}
+        self._by_account: dict[tuple[str, str], dict[str, str]] = {}  # -> key id -> key ARN
+        self._aliases: dict[str, AliasRecord] = {}
+        self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
+        self._lock = threading.RLock()
+
+    def transaction(self) -> _MemoryTransaction:
+        return _MemoryTransaction(self)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+    def __repr__(self) -> str:
+        return f"MemoryStore(keys={len(self._keys)}, aliases={len(self._aliases)})"
+
+
+class _MemoryTransaction:
+    __slots__ = ("_journal", "_s")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._s = store
+        self._journal: list[_Undo] = []
+
+    def __enter__(self) -> _MemoryTransaction:
+        self._s._lock.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            if exc_type is not None:
+                for undo in reversed(self._journal):
+                    undo()
+        finally:
+            self._journal.clear()
+            self._s._lock.release()
+
+    # --- helpers that journal their inverse
+    def _set(self, table: dict[str, _V], key: str, value: _V) -> None:
+        if key in table:
+            old = table[key]
+            self._journal.append(lambda: table.__setitem__(key, old))
+        else:
+            self._journal.append(lambda: table.pop(key, None))
+        table[key] = value
+
+    def _pop(self, table: dict[str, _V], key: str) -> None:
+        if key in table:
+            old = table.pop(key)
+            self._journal.append(lambda: table.__setitem__(key, old))
+
+    # --- keys
+    def get_key(self, key_arn: str) -> KeyRecord | None:
+        return self._s._keys.get(key_arn)
+
+    def put_key(self, record: KeyRecord) -> None:
+        index = self._s._by_account.setdefault((record.account, record.region), {})
+        self._set(index, record.key_id, record.arn)
+        self._set(self._s._keys, record.arn, record)
+
+    def delete_key(self, key_arn: str) -> None:
+        record = self._s._keys.get(key_arn)
+        if record is None:
+            return
+        for alias in self.list_aliases(record.account, record.region, key_id=record.key_id):
+            self.delete_alias(alias.arn)
+        for grant in self.list_grants(key_arn):
+            self.delete_grant(key_arn, grant.grant_id)
+        index = self._s._by_account.get((record.account, record.region), {})
+        self._pop(index, record.key_id)
+        self._pop(self._s._keys, key_arn)
+
+    def list_keys(
+        self, account: str, region: str, *, after: str | None = None, limit: int | None = None
+    ) -> Sequence[KeyRecord]:
+        index = self._s._by_account.get((account, region), {})
+        ids = sorted(k for k in index if after is None or k > after)
+        if limit is not None:
+            ids = ids[:limit]
+        return [self._s._keys[index[k]] for k in ids]
+
+    def count_keys(self, account: str, region: str) -> int:
+        return len(self._s._by_account.get((account, region), {}))
+
+    def iter_all_keys(self) -> Iterator[KeyRecord]:
+        return iter(list(self._s._keys.values()))
+
+    # --- aliases
+    def get_alias(self, alias_arn: str) -> AliasRecord | None:
+        return self._s._aliases.get(alias_arn)
+
+    def put_alias(self, record: AliasRecord) -> None:
+        self._set(self._s._aliases, record.arn, record)
+
+    def delete_alias(self, alias_arn: str) -> None:
+        self._pop(self._s._aliases, alias_arn)
+
+    def list_aliases(
+        self, account: str, region: str, *, key_id: str | None = None
+    ) -> Sequence[AliasRecord]:
+        found = [
+            a
+            for a in self._s._aliases.values()
+            if a.account == account
+            and a.region == region
+            and (key_id is None or a.target_key_id == key_id)
+        ]
+        found.sort(key=lambda a: a.name)
+        return found
+
+    # --- grants
+    def get_grant(self, key_arn: str, grant_id: str) -> GrantRecord | None:
+        return self._s._grants.get(key_arn, {}).get(grant_id)
+
+    def put_grant(self, record: GrantRecord) -> None:
+        table = self._s._grants.setdefault(record.key_arn, {})
+        self._set(table, record.grant_id, record)
+
+    def delete_grant(self, key_arn: str, grant_id: str) -> None:
+        table = self._s._grants.get(key_arn)
+        if table is not None:
+            self._pop(table, grant_id)
+
+    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+        table = self._s._grants.get(key_arn)
+        if not table:
+            return ()
+        return [table[g] for g in sorted(table)]
+
+    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
+        found = [
+            g
+            for table in self._s._grants.values()
+            for g in table.values()
+            if g.retiring_principal == principal
+        ]
+        found.sort(key=lambda g: (g.key_arn, g.grant_id))
+        return found
