@@ -1,0 +1,334 @@
+"""The HTTP face of the service: a raw ASGI app speaking AWS JSON 1.1 (``TrentService.*``).
+
+Layer: server (adapter). Frames the request (method, path, target, size), authenticates it with
+SigV4, adds the transport facts (``aws:SecureTransport``, ``aws:SourceIp``, ``aws:CurrentTime``)
+and hands the body to a ``Backend`` — which decodes, authorizes and runs it through the service
+pipeline. Business rules live below; this module only maps failures to AWS error names: a bug
+becomes ``KMSInternalException`` (logged), never a bare 500 page. One access-log line per request
+(no secrets, plaintext or ciphertext). A raw ASGI callable keeps the per-request cost to a few
+dict lookups; uvicorn (httptools + uvloop) carries keep-alive and TLS.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, Protocol, TypeVar
+
+from kmspolicy.errors import (
+    KMSInternalException,
+    RequestEntityTooLargeException,
+    SerializationException,
+    ServiceError,
+    UnknownOperationException,
+)
+from kmspolicy.kms.clock import Clock
+from kmspolicy.server.sigv4 import Verified, Verifier
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+P = TypeVar("P")
+
+TARGET_PREFIX = "TrentService."
+CONTENT_TYPE = b"application/x-amz-json-1.1"
+MAX_BODY = 512 * 1024  # the largest KMS request (a 32 KB policy, escaped) fits many times over
+DEV_PREFIX = "/_kmspolicy/"
+
+access_log = logging.getLogger("kmspolicy.access")
+error_log = logging.getLogger("kmspolicy.server")
+
+
+@dataclass(frozen=True, slots=True)
+class Call(Generic[P]):
+    """One authenticated KMS request, as the backend receives it."""
+
+    operation: str
+    body: bytes
+    principal: P
+    region: str
+    context: Mapping[str, object]
+    request_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the backend answers: a JSON body and, for the access log, who called."""
+
+    body: bytes
+    principal_arn: str = ""
+
+
+class Backend(Protocol[P]):
+    """The service seen from the wire: decode, authorize, perform, encode."""
+
+    def operations(self) -> frozenset[str]: ...
+
+    def call(self, call: Call[P]) -> Reply:
+        """Run the call and return the encoded response; raise a ServiceError to refuse."""
+
+    def encode_error(self, error: ServiceError) -> bytes: ...
+
+    def principal_arn(self, principal: P) -> str: ...
+
+
+@dataclass(slots=True)
+class AppOptions:
+    max_body: int = MAX_BODY
+    dev: bool = False
+    reset: Callable[[], None] | None = None  # the --dev state reset
+    sweep: Callable[[], None] | None = None  # due lifecycle work, run periodically
+    sweep_interval: float = 30.0
+    on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+
+
+class _Refused(Exception):
+    """A request rejected before the backend, with the AWS error to send."""
+
+    def __init__(self, error: ServiceError) -> None:
+        self.error = error
+
+
+class KmsApp(Generic[P]):
+    """The ASGI application. ``verifier`` authenticates, ``backend`` does the work."""
+
+    def __init__(
+        self,
+        backend: Backend[P],
+        verifier: Verifier[P],
+        clock: Clock,
+        options: AppOptions | None = None,
+    ) -> None:
+        self._backend = backend
+        self._verifier = verifier
+        self._clock = clock
+        self._options = options or AppOptions()
+        self._operations = backend.operations()
+        self._sweeper: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        kind = scope["type"]
+        if kind == "http":
+            await self._http(scope, receive, send)
+        elif kind == "lifespan":
+            await self._lifespan(receive, send)
+
+    # --- lifespan: the periodic lifecycle sweeper
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                if self._options.sweep is not None:
+                    self._sweeper = asyncio.create_task(self._sweep_forever())
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                if self._sweeper is not None:
+                    self._sweeper.cancel()
+                for hook in self._options.on_shutdown:
+                    hook()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    async def _sweep_forever(self) -> None:
+        sweep = self._options.sweep
+        assert sweep is not None
+        while True:
+            try:
+                # Runs on the event loop, between requests: the store sees one writer at a time.
+                sweep()
+            except Exception:
+                error_log.exception("lifecycle sweep failed; retrying next interval")
+            await asyncio.sleep(self._options.sweep_interval)
+
+    # --- http
+
+    async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = time.perf_counter()
+        request_id = str(uuid.uuid4())
+        headers = _headers(scope)
+        operation = ""
+        principal_arn = "-"
+        region = "-"
+        error_code = ""
+        body = b""
+        try:
+            path = scope.get("path", "/")
+            if path.startswith(DEV_PREFIX):
+                status, payload = await self._dev(scope, receive, path)
+                await _respond(send, status, payload, request_id, b"application/json")
+                return
+            body = await _read_body(scope, receive, headers, self._options.max_body)
+            operation = _operation(scope, headers, self._operations)
+            now = self._clock.now()
+            verified = self._verifier.verify(
+                scope["method"],
+                scope.get("raw_path", b"/").decode("latin-1") or "/",
+                scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                body,
+                now,
+            )
+            region = verified.region
+            principal_arn = self._backend.principal_arn(verified.credential.principal)
+            call = Call(
+                operation=operation,
+                body=body,
+                principal=verified.credential.principal,
+                region=verified.region,
+                context=_context(scope, now, verified),
+                request_id=request_id,
+            )
+            reply = self._backend.call(call)
+            status, payload = 200, reply.body
+        except _Refused as refused:
+            error_code, status = refused.error.code, refused.error.http_status
+            payload = self._backend.encode_error(refused.error)
+        except ServiceError as exc:
+            error_code, status = exc.code, exc.http_status
+            payload = self._backend.encode_error(exc)
+        except Exception:
+            # INVARIANT: a bug answers KMSInternalException (logged with its traceback).
+            error_log.exception("internal error in %s (request %s)", operation or "-", request_id)
+            internal = KMSInternalException(
+                f"the server failed to process the request; request id {request_id}"
+            )
+            error_code, status = internal.code, internal.http_status
+            payload = self._backend.encode_error(internal)
+        await _respond(send, status, payload, request_id, CONTENT_TYPE)
+        client = scope.get("client") or ("-", 0)
+        access_log.info(
+            "%s %s %s %s %s %d %s %d %d %.2fms",
+            client[0],
+            request_id,
+            operation or "-",
+            region,
+            principal_arn,
+            status,
+            error_code or "-",
+            len(body),
+            len(payload),
+            (time.perf_counter() - started) * 1000,
+        )
+
+    async def _dev(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
+        await _drain(receive)
+        if path == DEV_PREFIX + "health" and scope["method"] == "GET":
+            return 200, b'{"status": "ok"}'
+        if path == DEV_PREFIX + "reset" and scope["method"] == "POST":
+            if not self._options.dev or self._options.reset is None:
+                return 403, _json_error(
+                    "AccessDeniedException",
+                    "the state-reset endpoint is disabled; start the server with --dev",
+                )
+            self._options.reset()
+            access_log.warning("dev reset: all keys, aliases and grants were deleted")
+            return 200, b'{"reset": true}'
+        return 404, _json_error("UnknownOperationException", f"no such endpoint `{path}`")
+
+
+def _json_error(code: str, message: str) -> bytes:
+    return json.dumps({"__type": code, "message": message}).encode()
+
+
+def _headers(scope: Scope) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name = raw_name.decode("latin-1").lower()
+        value = raw_value.decode("latin-1")
+        out[name] = f"{out[name]},{value}" if name in out else value
+    return out
+
+
+async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
+    if declared is not None and (not declared.isdigit() or int(declared) > limit):
+        raise _Refused(_too_large(limit))
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _Refused(_too_large(limit))
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    if scope["method"] != "POST":
+        raise _Refused(
+            UnknownOperationException("KMS accepts only POST / with an X-Amz-Target header")
+        )
+    return b"".join(chunks)
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect" or not message.get("more_body", False):
+            return
+
+
+def _too_large(limit: int) -> RequestEntityTooLargeException:
+    return RequestEntityTooLargeException(
+        f"Request body must be at most {limit} bytes; KMS requests are small"
+    )
+
+
+def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]) -> str:
+    target = headers.get("x-amz-target", "")
+    name = target.removeprefix(TARGET_PREFIX)
+    if scope.get("path") != "/" or not target.startswith(TARGET_PREFIX) or name not in operations:
+        raise _Refused(
+            UnknownOperationException(
+                f"unknown operation `{target[:80]}`"
+                if target
+                else "missing X-Amz-Target header (TrentService.<Operation>)"
+            )
+        )
+    content_type = headers.get("content-type", "")
+    if content_type and not content_type.startswith(("application/x-amz-json", "application/json")):
+        raise _Refused(
+            SerializationException(
+                f"unsupported Content-Type `{content_type[:60]}`; use application/x-amz-json-1.1"
+            )
+        )
+    return name
+
+
+def _context(scope: Scope, now: datetime, verified: Verified[Any]) -> dict[str, object]:
+    client = scope.get("client")
+    context: dict[str, object] = {
+        "aws:SecureTransport": scope.get("scheme") == "https",
+        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "aws:EpochTime": int(now.timestamp()),
+        "aws:RequestedRegion": verified.region,
+    }
+    if client:
+        context["aws:SourceIp"] = client[0]
+    return context
+
+
+async def _respond(send: Send, status: int, payload: bytes, request_id: str, ctype: bytes) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", ctype),
+                (b"content-length", str(len(payload)).encode()),
+                (b"x-amzn-requestid", request_id.encode()),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": payload})

@@ -1,0 +1,315 @@
+"""The server's identities file (YAML or JSON): who may call, with which keys and policies.
+
+Layer: server (adapter). Validates the file with pydantic (unknown fields forbidden), reports
+errors as ``file:line: path: message``, resolves policy references (paths relative to the file,
+or inline documents in JSON or the DSL) through ``kmspolicy.lang``, and yields plain frozen
+specs that ``wiring`` turns into the service's identity types. The format is documented in
+``docs/identities.md`` and is a contract: add optional fields only.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from kmspolicy import lang
+from kmspolicy.errors import ConfigError, KmsPolicyError
+from kmspolicy.lang import Policy
+
+ACCOUNT = re.compile(r"\d{12}")
+REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
+PRINCIPAL_ARN = re.compile(
+    r"arn:aws:(?:iam::(?P<iam>\d{12}):(?:root|user/.+|role/.+)"
+    r"|sts::(?P<sts>\d{12}):assumed-role/[^/]+/.+)"
+)
+
+# The development identity used when no identities file is given (docs/identities.md).
+DEV_ACCOUNT = "000000000000"
+DEV_REGION = "us-east-1"
+DEV_ACCESS_KEY_ID = "AKIAKMSPOLICYLOCAL01"
+DEV_SECRET_ACCESS_KEY = "kmspolicy-local-development-secret"  # documented; loopback only
+DEV_POLICY = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "LocalDevelopment", "Effect": "Allow", "Action": "kms:*", "Resource": "*"}
+    ],
+}
+
+PolicyRef = str | dict[str, Any]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class IdentityModel(_Model):
+    arn: str
+    access_key_id: str = Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")
+    secret_access_key: str = Field(min_length=1, repr=False)
+    session_token: str | None = Field(default=None, min_length=1, repr=False)
+    policies: list[PolicyRef] = []
+    permissions_boundary: PolicyRef | None = None
+    tags: dict[str, str] = {}
+
+    @field_validator("arn")
+    @classmethod
+    def _arn(cls, value: str) -> str:
+        if not PRINCIPAL_ARN.fullmatch(value):
+            raise ValueError(
+                "expected an IAM principal ARN such as `arn:aws:iam::111122223333:user/alice`, "
+                "`...:role/name`, `...:root` or `arn:aws:sts::111122223333:assumed-role/r/s`"
+            )
+        return value
+
+
+class AccountModel(_Model):
+    scps: list[PolicyRef] = []
+    rcps: list[PolicyRef] = []
+
+
+class IdentitiesFileModel(_Model):
+    account: str = Field(pattern=ACCOUNT.pattern)
+    region: str = Field(default=DEV_REGION, pattern=REGION.pattern)
+    identities: list[IdentityModel] = Field(min_length=1)
+    scps: list[PolicyRef] = []  # apply to every account in the file
+    rcps: list[PolicyRef] = []  # apply to every account in the file
+    accounts: dict[str, AccountModel] = {}  # per-account additions (optional)
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitySpec:
+    """One caller: its ARN (and account), credentials, policies and tags."""
+
+    arn: str
+    account: str
+    access_key_id: str
+    secret_access_key: str = field(repr=False)
+    session_token: str | None = field(default=None, repr=False)
+    policies: tuple[Policy, ...] = ()
+    permissions_boundary: Policy | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSpec:
+    account: str
+    scps: tuple[Policy, ...] = ()
+    rcps: tuple[Policy, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IdentitiesConfig:
+    """A loaded identities file: the default account and region, callers, and accounts."""
+
+    account: str
+    region: str
+    identities: tuple[IdentitySpec, ...]
+    accounts: Mapping[str, AccountSpec]
+    source: str
+    development: bool = False
+
+
+def account_of(arn: str) -> str:
+    match = PRINCIPAL_ARN.fullmatch(arn)
+    if match is None:
+        raise ConfigError(f"not a principal ARN: `{arn}`")
+    return match.group("iam") or match.group("sts")
+
+
+def development_identities() -> IdentitiesConfig:
+    """The documented local identity: the root of account 000000000000, allowed kms:*."""
+    policy = lang.read_json(json.dumps(DEV_POLICY), source="<development identity>")
+    arn = f"arn:aws:iam::{DEV_ACCOUNT}:root"
+    spec = IdentitySpec(
+        arn=arn,
+        account=DEV_ACCOUNT,
+        access_key_id=DEV_ACCESS_KEY_ID,
+        secret_access_key=DEV_SECRET_ACCESS_KEY,
+        policies=(policy,),
+    )
+    return IdentitiesConfig(
+        account=DEV_ACCOUNT,
+        region=DEV_REGION,
+        identities=(spec,),
+        accounts={DEV_ACCOUNT: AccountSpec(DEV_ACCOUNT)},
+        source="<development identity>",
+        development=True,
+    )
+
+
+def load_identities(path: str | Path) -> IdentitiesConfig:
+    """Read, validate and resolve an identities file; raise ConfigError with file:line."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the identities file: {exc.strerror}") from exc
+    return parse_identities(text, source=str(path), base=path.parent)
+
+
+def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"{source}:{mark.line + 1}" if mark is not None else source
+        raise ConfigError(
+            f"{where}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}"
+        ) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}:1: the identities file must be a mapping with `identities`")
+    try:
+        model = IdentitiesFileModel.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_render_errors(exc, root, source)) from exc
+    resolve = _Resolver(source, base, root)
+    identities = []
+    seen: dict[str, int] = {}
+    for i, ident in enumerate(model.identities):
+        where = ("identities", i)
+        if ident.access_key_id in seen:
+            raise ConfigError(
+                f"{resolve.where(*where, 'access_key_id')}: access key "
+                f"`{ident.access_key_id}` is already used by "
+                f"identities[{seen[ident.access_key_id]}]"
+            )
+        seen[ident.access_key_id] = i
+        identities.append(
+            IdentitySpec(
+                arn=ident.arn,
+                account=account_of(ident.arn),
+                access_key_id=ident.access_key_id,
+                secret_access_key=ident.secret_access_key,
+                session_token=ident.session_token,
+                policies=resolve.many(ident.policies, *where, "policies"),
+                permissions_boundary=(
+                    None
+                    if ident.permissions_boundary is None
+                    else resolve.one(ident.permissions_boundary, *where, "permissions_boundary")
+                ),
+                tags=dict(ident.tags),
+            )
+        )
+    shared_scps = resolve.many(model.scps, "scps")
+    shared_rcps = resolve.many(model.rcps, "rcps")
+    names = {model.account, *(s.account for s in identities), *model.accounts}
+    accounts = {}
+    for name in sorted(names):
+        extra = model.accounts.get(name, AccountModel())
+        if not ACCOUNT.fullmatch(name):
+            raise ConfigError(
+                f"{resolve.where('accounts', name)}: `{name}` is not a 12-digit account id"
+            )
+        accounts[name] = AccountSpec(
+            name,
+            scps=shared_scps + resolve.many(extra.scps, "accounts", name, "scps"),
+            rcps=shared_rcps + resolve.many(extra.rcps, "accounts", name, "rcps"),
+        )
+    return IdentitiesConfig(
+        account=model.account,
+        region=model.region,
+        identities=tuple(identities),
+        accounts=accounts,
+        source=source,
+    )
+
+
+class _Resolver:
+    """Turns policy references (paths or inline documents) into parsed policies."""
+
+    def __init__(self, source: str, base: Path, root: yaml.Node | None) -> None:
+        self._source = source
+        self._base = base
+        self._root = root
+
+    def where(self, *loc: str | int) -> str:
+        return f"{self._source}:{_line_of(self._root, loc)}"
+
+    def many(self, refs: Sequence[PolicyRef], *loc: str | int) -> tuple[Policy, ...]:
+        out: list[Policy] = []
+        for i, ref in enumerate(refs):
+            out.extend(self._load(ref, (*loc, i)))
+        return tuple(out)
+
+    def one(self, ref: PolicyRef, *loc: str | int) -> Policy:
+        found = self._load(ref, loc)
+        if len(found) != 1:
+            raise ConfigError(
+                f"{self.where(*loc)}: expected exactly one policy, found {len(found)}"
+            )
+        return found[0]
+
+    def _load(self, ref: PolicyRef, loc: tuple[str | int, ...]) -> list[Policy]:
+        try:
+            if isinstance(ref, dict):
+                return [lang.read_json(json.dumps(ref), source=f"{self.where(*loc)} (inline)")]
+            stripped = ref.strip()
+            if stripped.startswith("{"):
+                return [lang.read_json(ref, source=f"{self.where(*loc)} (inline)")]
+            # One line without spaces is a path; anything else is inline DSL text.
+            if "\n" in stripped or " " in stripped:
+                return list(lang.parse_dsl(ref, f"{self.where(*loc)} (inline)"))
+            path = (self._base / stripped).resolve()
+            if not path.is_file():
+                raise ConfigError(
+                    f"{self.where(*loc)}: policy file `{stripped}` not found ({path})"
+                )
+            return list(lang.load_policies(path))
+        except ConfigError:
+            raise
+        except KmsPolicyError as exc:
+            rendered = _render_policy_error(exc)
+            raise ConfigError(f"{self.where(*loc)}: invalid policy: {rendered}") from exc
+
+
+def _render_policy_error(exc: KmsPolicyError) -> str:
+    diagnostics = getattr(exc, "diagnostics", None)
+    if diagnostics:
+        return "\n".join(d.render() for d in diagnostics)
+    return str(exc)
+
+
+def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int:
+    """The 1-based line of the deepest node of ``loc`` that exists in the composed YAML."""
+    node = root
+    line = 1 if node is None else node.start_mark.line + 1
+    for part in loc:
+        child: yaml.Node | None = None
+        if isinstance(node, yaml.MappingNode):
+            for key, value in node.value:
+                if key.value == str(part):
+                    child = value
+                    line = key.start_mark.line + 1
+                    break
+        elif (
+            isinstance(node, yaml.SequenceNode)
+            and isinstance(part, int)
+            and 0 <= part < len(node.value)
+        ):
+            child = node.value[part]
+        if child is None:
+            break
+        node = child
+        line = max(line, node.start_mark.line + 1) if isinstance(part, int) else line
+    return line
+
+
+def _render_errors(exc: ValidationError, root: yaml.Node | None, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = [p for p in err["loc"] if isinstance(p, str | int)]
+        # pydantic appends union-member tags (e.g. "str", "dict[str,any]") to the location
+        path = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc)
+        message = err["msg"]
+        if err["type"] == "extra_forbidden":
+            message = "unknown field (allowed fields are listed in docs/identities.md)"
+        lines.append(f"{source}:{_line_of(root, loc)}: {path.replace('.[', '[')}: {message}")
+    return "\n".join(lines)
