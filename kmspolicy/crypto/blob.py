@@ -1,0 +1,156 @@
+"""The symmetric ciphertext blob: versioned header (key id, material id, nonce) + AES-256-GCM.
+
+Layer: crypto. Format in docs/ciphertext-blob.md. The header is readable without the key
+(``parse_blob_header``, so the service can resolve and authorize the key before decrypting)
+and is authenticated together with the canonical encryption context as the GCM AAD.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from kmspolicy.crypto.encoding import encode_encryption_context
+from kmspolicy.crypto.material import KeyMaterial, Rng, key_material_id
+from kmspolicy.crypto.specs import MAX_PLAINTEXT_SYMMETRIC, KeySpec
+from kmspolicy.errors import InvalidCiphertextException, ValidationException
+
+MAGIC = b"kp"
+VERSION = 1
+NONCE_LENGTH = 12
+TAG_LENGTH = 16
+MATERIAL_ID_LENGTH = 32
+MAX_KEY_ID_LENGTH = 255
+_KEY_ID = re.compile(rb"[A-Za-z0-9_-]{1,255}")
+# The one message of every blob failure: it must not say whether the header, the tag, the
+# key or the context was wrong.
+_OPAQUE = "the ciphertext is invalid, or it does not match the key or the encryption context"
+
+
+@dataclass(frozen=True, slots=True)
+class BlobHeader:
+    """What a blob says about itself before anything is verified: treat it as a claim."""
+
+    version: int
+    key_id: str
+    material_id: str  # 64 lowercase hex, the KeyMaterialId
+    nonce: bytes
+    length: int  # bytes of header, i.e. the offset of the ciphertext
+
+
+def blob_overhead(key_id: str) -> int:
+    """Bytes a blob adds to its plaintext for ``key_id`` (100 for a 36-character key id)."""
+    return len(MAGIC) + 2 + len(key_id) + MATERIAL_ID_LENGTH + NONCE_LENGTH + TAG_LENGTH
+
+
+def encrypt_blob(
+    material: KeyMaterial,
+    key_id: str,
+    plaintext: bytes,
+    context: Mapping[str, str] | None = None,
+    *,
+    material_id: str | None = None,
+    rng: Rng = os.urandom,
+) -> bytes:
+    """Encrypt ``plaintext`` (0..4096 bytes) under SYMMETRIC_DEFAULT ``material``.
+
+    ``material_id`` is the version's KeyMaterialId (computed from key id and material when
+    omitted). Plaintext over 4096 bytes → ValidationException; misuse → TypeError/ValueError.
+    """
+    return _encrypt_from_parts(material, key_id, plaintext, context, material_id, rng(NONCE_LENGTH))
+
+
+def _encrypt_from_parts(
+    material: KeyMaterial,
+    key_id: str,
+    plaintext: bytes,
+    context: Mapping[str, str] | None,
+    material_id: str | None,
+    nonce: bytes,
+) -> bytes:
+    """The deterministic core of ``encrypt_blob``; a seam for known-answer tests only."""
+    aead = _aead(material)
+    if not isinstance(plaintext, bytes | bytearray | memoryview):
+        raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
+    if len(plaintext) > MAX_PLAINTEXT_SYMMETRIC:
+        raise ValidationException(
+            f"plaintext is {len(plaintext)} bytes; the limit is {MAX_PLAINTEXT_SYMMETRIC} bytes"
+        )
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH:
+        raise ValueError(f"the nonce must be {NONCE_LENGTH} bytes (check the rng)")
+    kid = key_id.encode("ascii") if isinstance(key_id, str) and key_id.isascii() else b""
+    if not _KEY_ID.fullmatch(kid):
+        raise ValueError(f"key id {key_id!r} must be 1-255 characters of [A-Za-z0-9_-]")
+    mid = material_id if material_id is not None else key_material_id(key_id, material)
+    try:
+        mid_bytes = bytes.fromhex(mid)
+    except (ValueError, TypeError):
+        mid_bytes = b""
+    if len(mid_bytes) != MATERIAL_ID_LENGTH:
+        raise ValueError(f"material id must be {2 * MATERIAL_ID_LENGTH} hex characters")
+    header = b"".join((MAGIC, bytes((VERSION, len(kid))), kid, mid_bytes, nonce))
+    sealed = aead.encrypt(nonce, bytes(plaintext), header + encode_encryption_context(context))
+    return header + sealed
+
+
+def parse_blob_header(blob: bytes) -> BlobHeader:
+    """Read the header WITHOUT decrypting or verifying anything (nothing here is trusted yet).
+
+    A malformed header → InvalidCiphertextException. The service must also answer a header
+    whose key id or material id it cannot find with InvalidCiphertextException, not
+    NotFoundException: a flipped bit in the key id must look like any other corruption.
+    """
+    if not isinstance(blob, bytes | bytearray | memoryview):
+        raise TypeError(f"ciphertext blob must be bytes, not {type(blob).__name__}")
+    blob = bytes(blob)
+    if len(blob) < 4 or blob[:2] != MAGIC or blob[2] != VERSION:
+        raise InvalidCiphertextException(_OPAQUE)
+    kid_len = blob[3]
+    start = 4 + kid_len
+    end = start + MATERIAL_ID_LENGTH + NONCE_LENGTH
+    kid = blob[4:start]
+    if len(blob) < end + TAG_LENGTH or not _KEY_ID.fullmatch(kid):
+        raise InvalidCiphertextException(_OPAQUE)
+    return BlobHeader(
+        version=VERSION,
+        key_id=kid.decode("ascii"),
+        material_id=blob[start : start + MATERIAL_ID_LENGTH].hex(),
+        nonce=blob[start + MATERIAL_ID_LENGTH : end],
+        length=end,
+    )
+
+
+def decrypt_blob(
+    material: KeyMaterial, blob: bytes, context: Mapping[str, str] | None = None
+) -> bytes:
+    """The plaintext of ``blob``.
+
+    Any flipped bit, other key or other context → InvalidCiphertextException (one message).
+    """
+    aead = _aead(material)
+    header = parse_blob_header(blob)
+    data = bytes(blob)
+    # a malformed context raises TypeError/ValueError: the caller's mistake, not a bad blob
+    aad = data[: header.length] + encode_encryption_context(context)
+    try:
+        return aead.decrypt(header.nonce, data[header.length :], aad)
+    except InvalidTag:
+        raise InvalidCiphertextException(_OPAQUE) from None
+
+
+def _aead(material: KeyMaterial) -> AESGCM:
+    """The AESGCM object of symmetric material, cached on it (construction costs a few µs)."""
+    if not isinstance(material, KeyMaterial):
+        raise TypeError(f"expected KeyMaterial, not {type(material).__name__}")
+    if material.spec is not KeySpec.SYMMETRIC_DEFAULT:
+        raise ValueError(f"ciphertext blobs need SYMMETRIC_DEFAULT material, not {material.spec}")
+    aead = material._private
+    if aead is None:
+        aead = AESGCM(material.secret)
+        object.__setattr__(material, "_private", aead)
+    return aead  # type: ignore[no-any-return]  # _private holds the AESGCM for symmetric material

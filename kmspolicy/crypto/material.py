@@ -1,0 +1,176 @@
+"""Key material: the secret bytes of one key version, its generation, parsing and public half.
+
+Layer: crypto. ``KeyMaterial`` never shows its secret in repr; symmetric and HMAC material is
+raw bytes, asymmetric material is canonical PKCS#8 DER (what the store seals and what a data
+key pair's plaintext private key is).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+
+from kmspolicy.crypto.specs import KeySpec, require_implemented, spec_info
+from kmspolicy.errors import UnsupportedOperationException
+
+Rng = Callable[[int], bytes]
+
+_CURVES: dict[KeySpec, type[ec.EllipticCurve]] = {
+    KeySpec.ECC_NIST_P256: ec.SECP256R1,
+    KeySpec.ECC_NIST_P384: ec.SECP384R1,
+    KeySpec.ECC_NIST_P521: ec.SECP521R1,
+    KeySpec.ECC_SECG_P256K1: ec.SECP256K1,
+}
+_MLDSA: dict[KeySpec, Any] = {
+    KeySpec.ML_DSA_44: mldsa.MLDSA44PrivateKey,
+    KeySpec.ML_DSA_65: mldsa.MLDSA65PrivateKey,
+    KeySpec.ML_DSA_87: mldsa.MLDSA87PrivateKey,
+}
+_MATERIAL_ID_LABEL = b"kmspolicy key material id v1\x00"
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class KeyMaterial:
+    """The secret of one key (version). Compare with ``same_material``, never ``==``.
+
+    ``secret`` is raw bytes for SYMMETRIC_DEFAULT and HMAC_*, PKCS#8 DER for asymmetric specs.
+    Build it with ``generate_key`` or ``load_key_material``; the constructor does not validate.
+    """
+
+    spec: KeySpec
+    secret: bytes = field(repr=False)
+    # the parsed private key, cached on first use (not part of identity, never printed)
+    _private: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __bytes__(self) -> bytes:
+        return self.secret
+
+
+def generate_key(spec: KeySpec | str, rng: Rng = os.urandom) -> KeyMaterial:
+    """New material for ``spec``. ``rng`` feeds symmetric, HMAC, Ed25519 and ML-DSA keys;
+    RSA and ECDSA keys come from OpenSSL's CSPRNG (pyca offers no seam there).
+
+    SM2 → UnsupportedOperationException.
+    """
+    info = require_implemented(spec)
+    if info.secret_length is not None:
+        return KeyMaterial(info.spec, _random(rng, info.secret_length))
+    private: Any
+    if info.rsa_bits is not None:
+        private = rsa.generate_private_key(public_exponent=65537, key_size=info.rsa_bits)
+    elif info.spec in _CURVES:
+        private = ec.generate_private_key(_CURVES[info.spec]())
+    elif info.spec is KeySpec.ECC_NIST_EDWARDS25519:
+        private = ed25519.Ed25519PrivateKey.from_private_bytes(_random(rng, 32))
+    else:
+        private = _MLDSA[info.spec].from_seed_bytes(_random(rng, 32))
+    return _from_private(info.spec, private)
+
+
+def load_key_material(spec: KeySpec | str, secret: bytes) -> KeyMaterial:
+    """Material read back from a store (after unsealing). ValueError when it does not fit ``spec``.
+
+    Asymmetric material is parsed and type-checked now, so later operations cannot meet a
+    key of the wrong kind.
+    """
+    info = require_implemented(spec)
+    if not isinstance(secret, bytes):
+        raise TypeError(f"key material must be bytes, not {type(secret).__name__}")
+    if info.secret_length is not None:
+        if len(secret) != info.secret_length:
+            raise ValueError(
+                f"{info.spec} material must be {info.secret_length} bytes, got {len(secret)}"
+            )
+        return KeyMaterial(info.spec, secret)
+    material = KeyMaterial(info.spec, secret)
+    private_key(material)  # parses and checks type; caches the parsed key
+    return material
+
+
+def parse_private_key(spec: KeySpec, der: bytes, *, validate: bool = True) -> Any:
+    """Parse PKCS#8 DER and check it is exactly ``spec``'s kind of private key (else ValueError)."""
+    try:
+        key = serialization.load_der_private_key(
+            der, password=None, unsafe_skip_rsa_key_validation=not validate
+        )
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"not a PKCS#8 DER private key for {spec}") from exc
+    info = spec_info(spec)
+    if info.rsa_bits is not None:
+        ok = isinstance(key, rsa.RSAPrivateKey) and key.key_size == info.rsa_bits
+    elif spec in _CURVES:
+        ok = isinstance(key, ec.EllipticCurvePrivateKey) and isinstance(key.curve, _CURVES[spec])
+    elif spec is KeySpec.ECC_NIST_EDWARDS25519:
+        ok = isinstance(key, ed25519.Ed25519PrivateKey)
+    elif spec in _MLDSA:
+        ok = isinstance(key, _MLDSA[spec])
+    else:
+        ok = False
+    if not ok:
+        raise ValueError(f"the private key is not a {spec} key")
+    return key
+
+
+def private_key(material: KeyMaterial) -> Any:
+    """The parsed pyca private key object of asymmetric material (cached on the material)."""
+    if material._private is None:
+        if spec_info(material.spec).secret_length is not None:
+            raise TypeError(f"{material.spec} material has no private key object")
+        # Stored material is authenticated by the root-key seal, so RSA's slow consistency
+        # check is skipped here; imported material is fully validated on import instead.
+        parsed = parse_private_key(material.spec, material.secret, validate=False)
+        object.__setattr__(material, "_private", parsed)
+    return material._private
+
+
+def public_key_der(material: KeyMaterial) -> bytes:
+    """DER SubjectPublicKeyInfo, as GetPublicKey returns it.
+
+    Symmetric and HMAC material → UnsupportedOperationException.
+    """
+    if spec_info(material.spec).secret_length is not None:
+        raise UnsupportedOperationException(f"{material.spec} keys have no public key")
+    public = private_key(material).public_key()
+    return bytes(
+        public.public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+
+
+def key_material_id(key_id: str, material: KeyMaterial) -> str:
+    """The 64-hex KeyMaterialId: HMAC-SHA256 keyed by the material over a label and the key id.
+
+    Deterministic (re-importing the same material into the same key gives the same id, as in
+    AWS) and reveals nothing about the material.
+    """
+    mac = hmac.new(material.secret, _MATERIAL_ID_LABEL + key_id.encode("utf-8"), hashlib.sha256)
+    return mac.hexdigest()
+
+
+def same_material(a: KeyMaterial, b: KeyMaterial) -> bool:
+    """Constant-time equality of two materials (same spec and same canonical secret)."""
+    return a.spec is b.spec and hmac.compare_digest(a.secret, b.secret)
+
+
+def _from_private(spec: KeySpec, private: Any) -> KeyMaterial:
+    der = private.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    material = KeyMaterial(spec, bytes(der))
+    object.__setattr__(material, "_private", private)
+    return material
+
+
+def _random(rng: Rng, n: int) -> bytes:
+    out = rng(n)
+    if not isinstance(out, bytes) or len(out) != n:
+        raise ValueError(f"rng({n}) must return exactly {n} bytes")
+    return out
