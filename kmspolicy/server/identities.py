@@ -14,6 +14,7 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -21,7 +22,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kmspolicy import lang
 from kmspolicy.errors import ConfigError, KmsPolicyError
+from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
 from kmspolicy.lang import Policy
+from kmspolicy.server.sigv4 import Credential
 
 ACCOUNT = re.compile(r"\d{12}")
 REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
@@ -35,13 +38,6 @@ DEV_ACCOUNT = "000000000000"
 DEV_REGION = "us-east-1"
 DEV_ACCESS_KEY_ID = "AKIAKMSPOLICYLOCAL01"
 DEV_SECRET_ACCESS_KEY = "kmspolicy-local-development-secret"  # documented; loopback only
-DEV_POLICY = {
-    "Version": "2012-10-17",
-    "Statement": [
-        {"Sid": "LocalDevelopment", "Effect": "Allow", "Action": "kms:*", "Resource": "*"}
-    ],
-}
-
 PolicyRef = str | dict[str, Any]
 
 
@@ -124,15 +120,12 @@ def account_of(arn: str) -> str:
 
 
 def development_identities() -> IdentitiesConfig:
-    """The documented local identity: the root of account 000000000000, allowed kms:*."""
-    policy = lang.read_json(json.dumps(DEV_POLICY), source="<development identity>")
-    arn = f"arn:aws:iam::{DEV_ACCOUNT}:root"
+    """The documented local identity: the root user of account 000000000000."""
     spec = IdentitySpec(
-        arn=arn,
+        arn=f"arn:aws:iam::{DEV_ACCOUNT}:root",
         account=DEV_ACCOUNT,
         access_key_id=DEV_ACCESS_KEY_ID,
         secret_access_key=DEV_SECRET_ACCESS_KEY,
-        policies=(policy,),
     )
     return IdentitiesConfig(
         account=DEV_ACCOUNT,
@@ -174,10 +167,10 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
     identities = []
     seen: dict[str, int] = {}
     for i, ident in enumerate(model.identities):
-        where = ("identities", i)
+        loc = ("identities", i)
         if ident.access_key_id in seen:
             raise ConfigError(
-                f"{resolve.where(*where, 'access_key_id')}: access key "
+                f"{resolve.where(*loc, 'access_key_id')}: access key "
                 f"`{ident.access_key_id}` is already used by "
                 f"identities[{seen[ident.access_key_id]}]"
             )
@@ -189,11 +182,11 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
                 access_key_id=ident.access_key_id,
                 secret_access_key=ident.secret_access_key,
                 session_token=ident.session_token,
-                policies=resolve.many(ident.policies, *where, "policies"),
+                policies=resolve.many(ident.policies, *loc, "policies"),
                 permissions_boundary=(
                     None
                     if ident.permissions_boundary is None
-                    else resolve.one(ident.permissions_boundary, *where, "permissions_boundary")
+                    else resolve.one(ident.permissions_boundary, *loc, "permissions_boundary")
                 ),
                 tags=dict(ident.tags),
             )
@@ -220,6 +213,41 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
         accounts=accounts,
         source=source,
     )
+
+
+def to_directory(config: IdentitiesConfig) -> Identities:
+    """The service's identity directory for a loaded file.
+
+    An account root user is not governed by identity policies (it may do what its account may;
+    SCPs still apply), so root entries get the service's allow-all root policy first.
+    """
+    entries = []
+    for spec in config.identities:
+        policies = spec.policies
+        if spec.arn.endswith(":root"):
+            policies = (ROOT_IDENTITY_POLICY, *policies)
+        entries.append(
+            Identity(
+                spec.arn,
+                policies,
+                spec.permissions_boundary,
+                tags=MappingProxyType(dict(spec.tags)),
+            )
+        )
+    accounts = {
+        name: AccountPolicies(acct.scps, acct.rcps) for name, acct in config.accounts.items()
+    }
+    return Identities(entries, accounts)
+
+
+def credentials(config: IdentitiesConfig) -> dict[str, Credential[str]]:
+    """SigV4 credentials by access key id; the principal is the identity's ARN."""
+    return {
+        spec.access_key_id: Credential(
+            spec.access_key_id, spec.secret_access_key, spec.arn, spec.session_token
+        )
+        for spec in config.identities
+    }
 
 
 class _Resolver:

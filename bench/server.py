@@ -1,0 +1,265 @@
+"""Benchmark: boto3 Encrypt (4 KB) against `kmspolicy serve`, moto_server and a canned floor.
+
+One command: ``.venv/bin/python bench/server.py``. In the same run it starts
+  - ``kmspolicy serve`` (SQLite in a temporary data dir, SigV4 + policy enforcement on),
+  - ``moto_server`` (moto's KMS: no policies),
+  - a canned keep-alive server (uvicorn + httptools answering a fixed Encrypt response: the
+    client-side floor: what boto3 itself can do),
+and measures, for 1 and 4 boto3 client threads, requests/s, p50/p99 latency and the server's CPU
+time per request (from /proc/<pid>/stat before and after). Then a raw keep-alive socket load
+generator replays pre-signed Encrypt requests to find the server's own ceiling per core.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.config import Config
+from botocore.credentials import Credentials
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
+PLAINTEXT = os.urandom(4096)
+ACCESS_KEY = "AKIAKMSPOLICYLOCAL01"  # the documented development identity (docs/identities.md)
+SECRET_KEY = "kmspolicy-local-development-secret"
+REGION = "us-east-1"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+CANNED_APP = """
+import base64, json, os
+BODY = json.dumps({"KeyId": "arn:aws:kms:us-east-1:000000000000:key/canned",
+    "CiphertextBlob": base64.b64encode(os.urandom(4200)).decode(),
+    "EncryptionAlgorithm": "SYMMETRIC_DEFAULT"}).encode()
+HEADERS = [(b"content-type", b"application/x-amz-json-1.1"),
+    (b"content-length", str(len(BODY)).encode())]
+async def app(scope, receive, send):
+    if scope["type"] != "http":
+        return
+    more = True
+    while more:
+        more = (await receive()).get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            return
+        time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on port {port}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
+
+
+@dataclass
+class Target:
+    name: str
+    port: int
+    proc: subprocess.Popen[bytes]
+    key_id: str = "canned"
+
+
+@contextlib.contextmanager
+def started(
+    name: str, argv: list[str], port: int, env: dict[str, str] | None = None
+) -> Iterator[Target]:
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        wait_port(port, proc)
+        yield Target(name, port, proc)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def client(port: int) -> object:
+    return boto3.client(
+        "kms",
+        endpoint_url=f"http://127.0.0.1:{port}",
+        region_name=REGION,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        config=Config(retries={"max_attempts": 1}, max_pool_connections=8),
+    )
+
+
+def run_boto3(target: Target, threads: int) -> dict[str, float]:
+    clients = [client(target.port) for _ in range(threads)]
+    for c in clients:  # warm the connection pools
+        c.encrypt(KeyId=target.key_id, Plaintext=PLAINTEXT)  # type: ignore[attr-defined]
+    latencies: list[list[float]] = [[] for _ in range(threads)]
+    stop = time.perf_counter() + DURATION
+    errors = [0] * threads
+
+    def worker(i: int) -> None:
+        c = clients[i]
+        out = latencies[i]
+        while (t0 := time.perf_counter()) < stop:
+            try:
+                c.encrypt(KeyId=target.key_id, Plaintext=PLAINTEXT)  # type: ignore[attr-defined]
+            except Exception:
+                errors[i] += 1
+            out.append(time.perf_counter() - t0)
+
+    cpu0 = cpu_seconds(target.proc.pid)
+    begin = time.perf_counter()
+    pool = [threading.Thread(target=worker, args=(i,)) for i in range(threads)]
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - begin
+    cpu = cpu_seconds(target.proc.pid) - cpu0
+    flat = sorted(x for lst in latencies for x in lst)
+    n = len(flat)
+    return {
+        "rps": n / elapsed,
+        "p50_ms": statistics.median(flat) * 1000,
+        "p99_ms": flat[min(n - 1, int(n * 0.99))] * 1000,
+        "cpu_us": cpu / n * 1e6,
+        "errors": float(sum(errors)),
+    }
+
+
+def presigned(port: int, key_id: str) -> bytes:
+    import base64
+    import json
+
+    body = json.dumps({"KeyId": key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()})
+    req = AWSRequest(
+        method="POST",
+        url=f"http://127.0.0.1:{port}/",
+        data=body.encode(),
+        headers={
+            "Content-Type": "application/x-amz-json-1.1",
+            "X-Amz-Target": "TrentService.Encrypt",
+        },
+    )
+    SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY), "kms", REGION).add_auth(req)
+    prepared = req.prepare()
+    head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+    for k, v in prepared.headers.items():
+        head += f"{k}: {v}\r\n"
+    head += f"Content-Length: {len(prepared.body)}\r\n\r\n"
+    return head.encode() + prepared.body
+
+
+async def raw_load(port: int, request: bytes, connections: int, seconds: float) -> tuple[int, int]:
+    stop = time.perf_counter() + seconds
+    counts = [0, 0]  # ok, not ok
+
+    async def one() -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < stop:
+            writer.write(request)
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = head[9:12]
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            counts[0 if status == b"200" else 1] += 1
+        writer.close()
+
+    await asyncio.gather(*(one() for _ in range(connections)))
+    return counts[0], counts[1]
+
+
+def main() -> None:
+    tmp = Path(tempfile.mkdtemp(prefix="kmsp-bench-"))
+    canned = tmp / "canned_app.py"
+    canned.write_text(CANNED_APP)
+    results: dict[str, dict[int, dict[str, float]]] = {}
+    raw: dict[str, float] = {}
+    try:
+        p_kmsp, p_moto, p_canned = free_port(), free_port(), free_port()
+        kmsp_argv = [str(BIN / "kmspolicy"), "serve", "--port", str(p_kmsp),
+                     "--data-dir", str(tmp / "data")]  # fmt: skip
+        moto_argv = [str(BIN / "moto_server"), "-p", str(p_moto)]
+        canned_argv = [str(BIN / "uvicorn"), "canned_app:app", "--port", str(p_canned),
+                       "--http", "httptools", "--loop", "uvloop", "--no-access-log",
+                       "--log-level", "warning", "--app-dir", str(tmp)]  # fmt: skip
+        with (
+            started("kmspolicy serve", kmsp_argv, p_kmsp) as kmsp,
+            started("moto_server", moto_argv, p_moto) as moto,
+            started("canned floor", canned_argv, p_canned) as floor,
+        ):
+            for t in (kmsp, moto):
+                t.key_id = client(t.port).create_key()["KeyMetadata"]["KeyId"]  # type: ignore[attr-defined]
+            for t in (kmsp, moto, floor):
+                results[t.name] = {n: run_boto3(t, n) for n in (1, 4)}
+            request = presigned(kmsp.port, kmsp.key_id)
+            cpu0 = cpu_seconds(kmsp.proc.pid)
+            t0 = time.perf_counter()
+            ok, bad = asyncio.run(raw_load(kmsp.port, request, 8, DURATION))
+            elapsed = time.perf_counter() - t0
+            cpu = cpu_seconds(kmsp.proc.pid) - cpu0
+            raw = {"rps": ok / elapsed, "errors": bad, "cpu_us": cpu / max(ok, 1) * 1e6,
+                   "per_core": ok / max(cpu, 1e-9)}  # fmt: skip
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    report(results, raw)
+
+
+def report(results: dict[str, dict[int, dict[str, float]]], raw: dict[str, float]) -> None:
+    print(f"boto3 Encrypt (4 KB plaintext), {DURATION:.0f} s per run, {os.cpu_count()} CPUs")
+    print(f"{'server':<18}{'thr':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+          f"{'p99/p50':>9}{'srv CPU µs/req':>16}{'errors':>8}")  # fmt: skip
+    for name, by_threads in results.items():
+        for n, r in by_threads.items():
+            ratio = r["p99_ms"] / r["p50_ms"]
+            print(f"{name:<18}{n:>4}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                  f"{ratio:>9.2f}{r['cpu_us']:>16.0f}{r['errors']:>8.0f}")  # fmt: skip
+    k, m, f = results["kmspolicy serve"], results["moto_server"], results["canned floor"]
+    for n in (1, 4):
+        print(f"{n} thread(s): kmspolicy/moto = {k[n]['rps'] / m[n]['rps']:.2f}x (goal >= 4x), "
+              f"kmspolicy/floor = {k[n]['rps'] / f[n]['rps']:.0%} (goal >= 75%), "
+              f"p99/p50 = {k[n]['p99_ms'] / k[n]['p50_ms']:.2f} (goal <= 2.5), "
+              f"server CPU = {k[n]['cpu_us']:.0f} µs/req (goal <= 300)")  # fmt: skip
+    print(f"raw keep-alive load (8 connections, pre-signed): {raw['rps']:.0f} req/s, "
+          f"{raw['cpu_us']:.0f} µs server CPU/req -> ceiling {raw['per_core']:.0f} req/s per core"
+          f" ({raw['errors']:.0f} non-200)")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,142 @@
+"""The identities file contract: fields, policy references, errors with file:line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from kmspolicy.errors import ConfigError
+from kmspolicy.server.identities import (
+    DEV_ACCESS_KEY_ID,
+    credentials,
+    development_identities,
+    load_identities,
+    to_directory,
+)
+
+ALLOW_DECRYPT = {
+    "Version": "2012-10-17",
+    "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}],
+}
+
+GOOD = """\
+account: "111122223333"
+region: us-east-1
+identities:
+  - arn: arn:aws:iam::111122223333:user/alice
+    access_key_id: AKIAALICEEXAMPLE0001
+    secret_access_key: alice-secret
+    policies: [policies/alice.json]
+    permissions_boundary: null
+    tags: {team: finance}
+  - arn: arn:aws:iam::444455556666:role/auditor
+    access_key_id: ASIAAUDITOREXAMPLE01
+    secret_access_key: auditor-secret
+    session_token: auditor-token
+    policies:
+      - {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}
+scps: []
+accounts:
+  "444455556666":
+    scps: ['{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}']
+"""
+
+
+def write(tmp_path: Path, text: str, name: str = "ids.yaml") -> Path:
+    (tmp_path / "policies").mkdir(exist_ok=True)
+    (tmp_path / "policies" / "alice.json").write_text(json.dumps(ALLOW_DECRYPT))
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_the_documented_example_loads(tmp_path: Path) -> None:
+    config = load_identities(write(tmp_path, GOOD))
+    alice, auditor = config.identities
+    assert (config.account, config.region) == ("111122223333", "us-east-1")
+    assert alice.account == "111122223333" and auditor.account == "444455556666"
+    assert alice.tags == {"team": "finance"}
+    assert len(alice.policies) == 1 and alice.policies[0].statements[0].effect.value == "Allow"
+    assert auditor.session_token == "auditor-token"
+    assert set(config.accounts) == {"111122223333", "444455556666"}
+    assert len(config.accounts["444455556666"].scps) == 1
+    assert config.accounts["111122223333"].scps == ()
+
+
+def test_loads_into_the_service_directory_and_credentials(tmp_path: Path) -> None:
+    config = load_identities(write(tmp_path, GOOD))
+    directory = to_directory(config)
+    resolved = directory.resolve("arn:aws:iam::111122223333:user/alice")
+    assert len(resolved.policies) == 1
+    assert dict(resolved.caller.tags) == {"team": "finance"}
+    creds = credentials(config)
+    assert creds["ASIAAUDITOREXAMPLE01"].session_token == "auditor-token"
+    assert creds["AKIAALICEEXAMPLE0001"].principal == "arn:aws:iam::111122223333:user/alice"
+
+
+def test_json_form_is_accepted(tmp_path: Path) -> None:
+    import yaml
+
+    doc = yaml.safe_load(GOOD)
+    config = load_identities(write(tmp_path, json.dumps(doc, indent=2), "ids.json"))
+    assert len(config.identities) == 2
+
+
+@pytest.mark.parametrize(
+    ("mutation", "line", "needle"),
+    [
+        (
+            ("    tags: {team: finance}", "    tags: {team: finance}\n    colour: blue"),
+            10,
+            "unknown field",
+        ),
+        (("access_key_id: AKIAALICEEXAMPLE0001", "access_key_id: short"), 5, "access_key_id"),
+        (("arn: arn:aws:iam::111122223333:user/alice", "arn: alice"), 4, "IAM principal ARN"),
+        (('account: "111122223333"', "account: 111122223333"), 1, "account"),
+        (("policies: [policies/alice.json]", "policies: [policies/missing.json]"), 7, "not found"),
+        (("ASIAAUDITOREXAMPLE01", "AKIAALICEEXAMPLE0001"), 11, "already used"),
+        (('"Effect": "Deny"', '"Effect": "Maybe"'), 15, "invalid policy"),
+    ],
+    ids=[
+        "unknown-field",
+        "short-key",
+        "bad-arn",
+        "account-not-string",
+        "missing-policy",
+        "duplicate-key",
+        "bad-inline-policy",
+    ],
+)
+def test_errors_name_file_and_line(
+    tmp_path: Path, mutation: tuple[str, str], line: int, needle: str
+) -> None:
+    text = GOOD.replace(*mutation)
+    assert text != GOOD
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError) as caught:
+        load_identities(path)
+    message = str(caught.value)
+    assert message.startswith(f"{path}:{line}:"), message
+    assert needle in message
+
+
+def test_not_yaml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"ids.yaml:\d+: not valid YAML"):
+        load_identities(write(tmp_path, "identities: [\n  {arn: x"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        load_identities(tmp_path / "nope.yaml")
+
+
+def test_development_identity_is_the_account_root_with_full_rights() -> None:
+    config = development_identities()
+    (spec,) = config.identities
+    assert spec.arn == "arn:aws:iam::000000000000:root"
+    assert spec.access_key_id == DEV_ACCESS_KEY_ID
+    resolved = to_directory(config).resolve(spec.arn)
+    assert resolved.policies  # the root user's allow-all identity policy
+    assert "secret" not in repr(spec)
