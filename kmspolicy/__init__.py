@@ -13,7 +13,16 @@ from kmspolicy.errors import (
     ServiceError,
     UserError,
 )
-from kmspolicy.lang import Policy, PolicySyntaxError, Statement, read_json, write_json
+from kmspolicy.lang import (
+    Policy,
+    PolicySyntaxError,
+    Statement,
+    format_dsl,
+    load_policies,
+    parse_dsl,
+    read_json,
+    write_json,
+)
 
 __all__ = [
     "ConfigError",
@@ -25,6 +34,9 @@ __all__ = [
     "ServiceError",
     "Statement",
     "UserError",
+    "format_dsl",
+    "load_policies",
+    "parse_dsl",
     "read_json",
     "write_json",
 ]

@@ -20,7 +20,10 @@ from kmspolicy.lang.ast import (
 )
 from kmspolicy.lang.awsjson import read_json
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError, Severity
+from kmspolicy.lang.dsl import parse_dsl
 from kmspolicy.lang.jsonwriter import write_json
+from kmspolicy.lang.loader import load_policies
+from kmspolicy.lang.printer import format_dsl
 from kmspolicy.lang.span import Span
 
 __all__ = [
@@ -40,6 +43,9 @@ __all__ = [
     "Severity",
     "Span",
     "Statement",
+    "format_dsl",
+    "load_policies",
+    "parse_dsl",
     "read_json",
     "write_json",
 ]

@@ -1,0 +1,53 @@
+"""Loads the DSL grammar and builds the one LALR parser (cached).
+
+Layer: lang. The only file access in the package besides ``load_policies``: the grammar ships
+inside the wheel as ``kmspolicy/grammar/kmspolicy.lark`` and lives in the repository's
+``grammar/`` in a source checkout (an editable install reads it from there).
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.resources
+from contextvars import ContextVar
+from pathlib import Path
+
+from lark import Lark, Token
+
+GRAMMAR_NAME = "kmspolicy.lark"
+
+#: comments seen by the lexer during the current parse (the lexer callback has no other channel)
+COMMENTS: ContextVar[list[Token] | None] = ContextVar("kmspolicy_dsl_comments", default=None)
+
+
+def grammar_text() -> str:
+    packaged = importlib.resources.files("kmspolicy") / "grammar" / GRAMMAR_NAME
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    checkout = Path(__file__).resolve().parents[2] / "grammar" / GRAMMAR_NAME
+    return checkout.read_text(encoding="utf-8")
+
+
+def _collect_comment(token: Token) -> Token:
+    sink = COMMENTS.get()
+    if sink is not None:
+        sink.append(token)
+    return token
+
+
+def build_parser(*, strict: bool = False) -> Lark:
+    """A fresh parser; ``strict=True`` (used by a test) fails on any conflict or collision."""
+    return Lark(
+        grammar_text(),
+        parser="lalr",
+        lexer="contextual",
+        propagate_positions=True,
+        maybe_placeholders=True,
+        strict=strict,
+        lexer_callbacks={"COMMENT": _collect_comment},
+    )
+
+
+@functools.cache
+def parser() -> Lark:
+    return build_parser()
