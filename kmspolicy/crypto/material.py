@@ -61,16 +61,16 @@ def generate_key(spec: KeySpec | str, rng: Rng = os.urandom) -> KeyMaterial:
     """
     info = require_implemented(spec)
     if info.secret_length is not None:
-        return KeyMaterial(info.spec, _random(rng, info.secret_length))
+        return KeyMaterial(info.spec, random_bytes(rng, info.secret_length))
     private: Any
     if info.rsa_bits is not None:
         private = rsa.generate_private_key(public_exponent=65537, key_size=info.rsa_bits)
     elif info.spec in _CURVES:
         private = ec.generate_private_key(_CURVES[info.spec]())
     elif info.spec is KeySpec.ECC_NIST_EDWARDS25519:
-        private = ed25519.Ed25519PrivateKey.from_private_bytes(_random(rng, 32))
+        private = ed25519.Ed25519PrivateKey.from_private_bytes(random_bytes(rng, 32))
     else:
-        private = _MLDSA[info.spec].from_seed_bytes(_random(rng, 32))
+        private = _MLDSA[info.spec].from_seed_bytes(random_bytes(rng, 32))
     return _from_private(info.spec, private)
 
 
@@ -83,11 +83,11 @@ def load_key_material(spec: KeySpec | str, secret: bytes) -> KeyMaterial:
     info = require_implemented(spec)
     if not isinstance(secret, bytes):
         raise TypeError(f"key material must be bytes, not {type(secret).__name__}")
-    if info.secret_length is not None:
-        if len(secret) != info.secret_length:
-            raise ValueError(
-                f"{info.spec} material must be {info.secret_length} bytes, got {len(secret)}"
-            )
+    if info.secret_lengths is not None:
+        low, high = info.secret_lengths
+        if not low <= len(secret) <= high:
+            span = f"{low}" if low == high else f"{low}-{high}"
+            raise ValueError(f"{info.spec} material must be {span} bytes, got {len(secret)}")
         return KeyMaterial(info.spec, secret)
     material = KeyMaterial(info.spec, secret)
     private_key(material)  # parses and checks type; caches the parsed key
@@ -160,6 +160,18 @@ def same_material(a: KeyMaterial, b: KeyMaterial) -> bool:
     return a.spec is b.spec and hmac.compare_digest(a.secret, b.secret)
 
 
+def material_from_private_der(spec: KeySpec | str, der: bytes) -> KeyMaterial:
+    """Material from a foreign PKCS#8 DER private key, fully validated and re-encoded canonically
+    (so the same key always has the same bytes, whatever encoder produced ``der``).
+
+    ValueError when ``der`` is not a private key of exactly ``spec``'s kind.
+    """
+    info = require_implemented(spec)
+    if info.secret_lengths is not None:
+        raise ValueError(f"{info.spec} material is raw bytes, not a PKCS#8 private key")
+    return _from_private(info.spec, parse_private_key(info.spec, bytes(der), validate=True))
+
+
 def _from_private(spec: KeySpec, private: Any) -> KeyMaterial:
     der = private.private_bytes(
         serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
@@ -169,7 +181,8 @@ def _from_private(spec: KeySpec, private: Any) -> KeyMaterial:
     return material
 
 
-def _random(rng: Rng, n: int) -> bytes:
+def random_bytes(rng: Rng, n: int) -> bytes:
+    """``rng(n)``, checked: a misbehaving injected rng is a ValueError, never short key material."""
     out = rng(n)
     if not isinstance(out, bytes) or len(out) != n:
         raise ValueError(f"rng({n}) must return exactly {n} bytes")

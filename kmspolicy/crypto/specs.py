@@ -140,7 +140,9 @@ class SpecInfo:
     algorithms: MappingProxyType[KeyUsage, tuple[str, ...]]
     # set for a valid AWS spelling we refuse with UnsupportedOperationException, saying why
     unsupported: str | None = None
-    secret_length: int | None = None  # symmetric and HMAC keys: material length in bytes
+    secret_length: int | None = None  # symmetric and HMAC keys: generated length in bytes
+    # symmetric and HMAC keys: accepted material lengths (imported HMAC keys may be longer)
+    secret_lengths: tuple[int, int] | None = None
     rsa_bits: int | None = None
 
 
@@ -168,10 +170,17 @@ def _info(
     *,
     unsupported: str | None = None,
     secret_length: int | None = None,
+    secret_lengths: tuple[int, int] | None = None,
     rsa_bits: int | None = None,
 ) -> SpecInfo:
     return SpecInfo(
-        spec, tuple(table), MappingProxyType(table), unsupported, secret_length, rsa_bits
+        spec,
+        tuple(table),
+        MappingProxyType(table),
+        unsupported,
+        secret_length,
+        secret_lengths or ((secret_length, secret_length) if secret_length else None),
+        rsa_bits,
     )
 
 
@@ -216,12 +225,13 @@ SPECS: MappingProxyType[KeySpec, SpecInfo] = MappingProxyType(
             {_S: (SigningAlgorithm.ED25519_SHA_512, SigningAlgorithm.ED25519_PH_SHA_512)},
         ),
         **{
-            spec: _info(spec, {_M: (alg,)}, secret_length=length)
-            for spec, alg, length in (
-                (KeySpec.HMAC_224, MacAlgorithm.HMAC_SHA_224, 28),
-                (KeySpec.HMAC_256, MacAlgorithm.HMAC_SHA_256, 32),
-                (KeySpec.HMAC_384, MacAlgorithm.HMAC_SHA_384, 48),
-                (KeySpec.HMAC_512, MacAlgorithm.HMAC_SHA_512, 64),
+            # generated length = digest length; imported material may be up to the block size
+            spec: _info(spec, {_M: (alg,)}, secret_length=length, secret_lengths=(length, top))
+            for spec, alg, length, top in (
+                (KeySpec.HMAC_224, MacAlgorithm.HMAC_SHA_224, 28, 64),
+                (KeySpec.HMAC_256, MacAlgorithm.HMAC_SHA_256, 32, 64),
+                (KeySpec.HMAC_384, MacAlgorithm.HMAC_SHA_384, 48, 128),
+                (KeySpec.HMAC_512, MacAlgorithm.HMAC_SHA_512, 64, 128),
             )
         },
         **{
