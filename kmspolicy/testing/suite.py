@@ -1,0 +1,261 @@
+"""Load a ``*.kmstest.yaml`` suite: validate it, read its policies, expand its cases.
+
+Layer: testing (pure over lang: reads the suite and the policy files it names, nothing else).
+Every mistake in a suite is a ConfigError that starts with ``file:line:col``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from kmspolicy.authz.lint.catalog import KMS_ACTIONS
+from kmspolicy.errors import ConfigError, PolicyError
+from kmspolicy.lang import Policy, parse_dsl, read_json
+from kmspolicy.lang.diagnostics import did_you_mean
+from kmspolicy.testing.schema import (
+    CaseSpec,
+    ContextValue,
+    Expect,
+    GrantSpec,
+    PolicyRef,
+    PrincipalSpec,
+    SuiteSpec,
+)
+from kmspolicy.testing.yamlpos import Located, Mark, load_yaml
+
+SUITE_SUFFIX = ".kmstest.yaml"
+_ACTIONS = {a.lower(): a for a in KMS_ACTIONS}
+
+
+@dataclass(frozen=True, slots=True)
+class LoadedPolicy:
+    """A policy in play, with the label coverage reports use (file name or suite position)."""
+
+    label: str
+    policy: Policy
+    role: str  # key | identity | scp | rcp | boundary | session
+
+
+@dataclass(frozen=True, slots=True)
+class Case:
+    """One expanded expectation: exactly one principal, one action, one resource."""
+
+    name: str
+    principal: PrincipalSpec
+    action: str
+    resource: str
+    context: dict[str, ContextValue]
+    time: datetime | None
+    expect: Expect
+    because: tuple[str, ...]
+    mark: Mark
+
+
+@dataclass(frozen=True, slots=True)
+class Suite:
+    path: Path
+    name: str
+    description: str | None
+    key_policy: LoadedPolicy | None
+    identity: dict[str, tuple[LoadedPolicy, ...]]
+    scps: tuple[tuple[LoadedPolicy, ...], ...]
+    rcps: tuple[tuple[LoadedPolicy, ...], ...]
+    boundaries: dict[str, LoadedPolicy]
+    sessions: dict[str, tuple[LoadedPolicy, ...]]
+    grants: tuple[GrantSpec, ...]
+    cases: tuple[Case, ...] = field(default=())
+
+    def policies(self) -> list[LoadedPolicy]:
+        """Every distinct policy in play (coverage is reported per policy)."""
+        found: list[LoadedPolicy] = [self.key_policy] if self.key_policy else []
+        for group in (*self.identity.values(), *self.scps, *self.rcps, *self.sessions.values()):
+            found.extend(group)
+        found.extend(self.boundaries.values())
+        unique: dict[int, LoadedPolicy] = {}
+        for loaded in found:
+            unique.setdefault(id(loaded), loaded)
+        return list(unique.values())
+
+
+def discover(paths: list[Path]) -> list[Path]:
+    """Every suite file under ``paths`` (a file is taken as is), sorted for stable reports."""
+    found: set[Path] = set()
+    for path in paths:
+        if path.is_dir():
+            found.update(p for p in path.rglob(f"*{SUITE_SUFFIX}") if p.is_file())
+        elif path.is_file():
+            found.add(path)
+        else:
+            raise ConfigError(f"{path}: no such file or directory")
+    return sorted(found)
+
+
+def load_suite(path: Path) -> Suite:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read suite: {exc}") from None
+    located = load_yaml(text, str(path))
+    if not isinstance(located.data, dict):
+        raise ConfigError(f"{path}:1:1: a suite is a YAML mapping with `policies` and `cases`")
+    try:
+        spec = SuiteSpec.model_validate(located.data)
+    except ValidationError as exc:
+        raise ConfigError(_render_validation(exc, located)) from None
+    return _Resolver(path, spec, located).suite()
+
+
+def _render_validation(exc: ValidationError, located: Located) -> str:
+    lines = []
+    for error in exc.errors(include_url=False):
+        mark = located.mark_for(tuple(error["loc"]))
+        field_path = ".".join(str(p) for p in error["loc"] if not _is_union_tag(p))
+        message = error["msg"].removeprefix("Value error, ")
+        if error["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append(f"{mark}: {field_path or 'suite'}: {message}")
+    return "\n".join(dict.fromkeys(lines))
+
+
+def _is_union_tag(part: Any) -> bool:
+    return isinstance(part, str) and (part in ("str", "dict[str,any]") or "[" in part)
+
+
+class _Resolver:
+    """Turns the validated spec into a Suite: names → principals, refs → policies, cases."""
+
+    def __init__(self, path: Path, spec: SuiteSpec, located: Located) -> None:
+        self.path, self.spec, self.located = path, spec, located
+        self.principals = {
+            name: value if isinstance(value, PrincipalSpec) else PrincipalSpec(arn=value)
+            for name, value in spec.principals.items()
+        }
+        self._cache: dict[str, LoadedPolicy] = {}
+
+    def suite(self) -> Suite:
+        p = self.spec.policies
+        base = ("policies",)
+        return Suite(
+            path=self.path,
+            name=self.spec.suite or self.path.name.removesuffix(SUITE_SUFFIX),
+            description=self.spec.description,
+            key_policy=self.policy(p.key, "key", (*base, "key")) if p.key is not None else None,
+            identity={self.arn(who): tuple(self.policy(r, "identity", (*base, "identity", who, i))
+                                           for i, r in enumerate(refs))
+                      for who, refs in p.identity.items()},
+            scps=tuple(tuple(self.policy(r, "scp", (*base, "scps", n, i))
+                             for i, r in enumerate(level)) for n, level in enumerate(p.scps)),
+            rcps=tuple(tuple(self.policy(r, "rcp", (*base, "rcps", n, i))
+                             for i, r in enumerate(level)) for n, level in enumerate(p.rcps)),
+            boundaries={self.arn(who): self.policy(r, "boundary", (*base, "boundaries", who))
+                        for who, r in p.boundaries.items()},
+            sessions={self.arn(who): tuple(self.policy(r, "session", (*base, "sessions", who, i))
+                                           for i, r in enumerate(refs))
+                      for who, refs in p.sessions.items()},
+            grants=tuple(g.model_copy(update={"grantee": self.arn(g.grantee)}) for g in p.grants),
+            cases=tuple(self.cases()),
+        )
+
+    def arn(self, name_or_arn: str) -> str:
+        spec = self.principals.get(name_or_arn)
+        return spec.arn if spec else name_or_arn
+
+    def principal(self, name_or_arn: str) -> PrincipalSpec:
+        return self.principals.get(name_or_arn) or PrincipalSpec(arn=name_or_arn)
+
+    # --- policies ---------------------------------------------------------------------------
+
+    def policy(self, ref: PolicyRef, role: str, loc: tuple[Any, ...]) -> LoadedPolicy:
+        mark = self.located.mark_for(loc)
+        cache_key = f"{role}:{ref}" if isinstance(ref, str) else f"{role}:{mark}"
+        if cache_key in self._cache:
+            return self._cache[cache_key]
+        if isinstance(ref, dict):
+            label = f"{self.path.name}:{mark.line}"
+            policy = self._read(json.dumps(ref, indent=2), label, "json", role, mark)
+        elif "\n" in ref or ref.lstrip().startswith("{"):
+            label = f"{self.path.name}:{mark.line}"
+            kind = "json" if ref.lstrip().startswith("{") else "dsl"
+            policy = self._read(ref, label, kind, role, mark)
+        else:
+            file = (self.path.parent / ref).resolve()
+            try:
+                text = file.read_text(encoding="utf-8")
+            except OSError as exc:
+                raise ConfigError(f"{mark}: cannot read policy `{ref}`: {exc.strerror}") from None
+            label = _relative(file)
+            kind = "json" if file.suffix == ".json" or text.lstrip().startswith("{") else "dsl"
+            policy = self._read(text, label, kind, role, mark)
+        loaded = LoadedPolicy(label=label, policy=policy, role=role)
+        self._cache[cache_key] = loaded
+        return loaded
+
+    def _read(self, text: str, label: str, kind: str, role: str, mark: Mark) -> Policy:
+        try:
+            if kind == "json":
+                return read_json(text, label, key_policy=role == "key")
+            parsed = parse_dsl(text, label)
+        except PolicyError as exc:
+            raise ConfigError(f"{mark}: invalid {role} policy `{label}`:\n{exc}") from None
+        if len(parsed) != 1:
+            raise ConfigError(
+                f"{mark}: `{label}` holds {len(parsed)} policies; a suite entry names exactly one"
+            )
+        return parsed[0]
+
+    # --- cases ------------------------------------------------------------------------------
+
+    def cases(self) -> list[Case]:
+        out: list[Case] = []
+        for i, case in enumerate(self.spec.cases):
+            loc = ("cases", i)
+            actions = case.actions if case.actions is not None else [case.action or ""]
+            for action in actions:
+                name = case.name if len(actions) == 1 else f"{case.name} [{action}]"
+                out.append(self.case(name, case.principal, action, case, loc))
+        for t, table in enumerate(self.spec.tables):
+            for who, row in table.expect.items():
+                for action, expect in zip(table.actions, row, strict=True):
+                    spec = CaseSpec(name=table.name, action=action, resource=table.resource,
+                                    context=table.context, time=table.time, expect=expect)
+                    name = f"{table.name}: {who} × {action}"
+                    out.append(self.case(name, who, action, spec, ("tables", t, "expect", who)))
+        return out
+
+    def case(self, name: str, who: str | None, action: str, case: CaseSpec,
+             loc: tuple[Any, ...]) -> Case:
+        d = self.spec.defaults
+        mark = self.located.mark_for(loc)
+        who = who or d.principal
+        resource = case.resource or d.resource
+        if who is None:
+            raise ConfigError(f"{mark}: case `{name}` has no `principal` (and no default)")
+        if resource is None:
+            raise ConfigError(f"{mark}: case `{name}` has no `resource` (and no default)")
+        return Case(
+            name=name, principal=self.principal(who), action=self.action(action, mark),
+            resource=resource, context={**d.context, **case.context},
+            time=case.time or d.time, expect=case.expect, because=tuple(case.because), mark=mark,
+        )
+
+    def action(self, action: str, mark: Mark) -> str:
+        bare = action.removeprefix("kms:").removeprefix("KMS:")
+        found = _ACTIONS.get(bare.lower())
+        if found is None or ":" in bare:
+            guess = did_you_mean(bare, KMS_ACTIONS)
+            hint = f" (did you mean `kms:{guess}`?)" if guess else ""
+            raise ConfigError(f"{mark}: `{action}` is not a KMS action{hint}")
+        return f"kms:{found}"
+
+
+def _relative(file: Path) -> str:
+    try:
+        return str(file.relative_to(Path.cwd()))
+    except ValueError:
+        return str(file)
