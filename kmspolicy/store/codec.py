@@ -1,0 +1,171 @@
+"""Records <-> JSON documents for the database stores, with every secret split out (store layer).
+
+A key becomes one JSON document (metadata, material ring, tags, import parameters) whose secret
+fields are emptied, plus a list of ``Secret`` values — key material and import-wrapping private
+keys — that the store seals under the root key before they touch a row. Decoding is driven by
+the model's type hints, so a field added to the model needs no change here.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import Enum
+from functools import cache
+from typing import Any, TypeVar
+
+from kmspolicy.errors import InternalError
+from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+
+T = TypeVar("T")
+
+# The kinds of secret a key carries; part of each sealed blob's AAD.
+MATERIAL = "material"
+WRAPPING_KEY = "wrapping-key"
+
+
+@dataclass(frozen=True, slots=True)
+class Secret:
+    """One secret of a key: which kind, which version (material id / import token id)."""
+
+    kind: str
+    ref: str
+    value: bytes = field(repr=False)
+
+
+def encode_key(record: KeyRecord) -> tuple[str, list[Secret]]:
+    """The key's JSON document (no secrets in it) and its secrets, to be sealed."""
+    secrets: list[Secret] = []
+    materials = []
+    for m in record.materials:
+        if m.material is not None:
+            secrets.append(Secret(MATERIAL, m.material_id, m.material))
+        materials.append(dataclasses.replace(m, material=None))
+    imports = []
+    for p in record.pending_imports:
+        secrets.append(Secret(WRAPPING_KEY, p.import_token_id, p.wrapping_private_key))
+        imports.append(dataclasses.replace(p, wrapping_private_key=b""))
+    public = dataclasses.replace(record, materials=tuple(materials), pending_imports=tuple(imports))
+    return dumps(public), secrets
+
+
+def decode_key(doc: str | dict[str, Any], secrets: list[Secret]) -> KeyRecord:
+    """Rebuild a key from its document and its (already unsealed) secrets."""
+    record = loads(KeyRecord, doc)
+    by_ref = {(s.kind, s.ref): s.value for s in secrets}
+    materials = tuple(
+        dataclasses.replace(m, material=by_ref.get((MATERIAL, m.material_id)))
+        for m in record.materials
+    )
+    imports = []
+    for p in record.pending_imports:
+        value = by_ref.get((WRAPPING_KEY, p.import_token_id))
+        if value is None:
+            raise InternalError(f"key {record.key_id}: import parameters without their secret")
+        imports.append(dataclasses.replace(p, wrapping_private_key=value))
+    return dataclasses.replace(record, materials=materials, pending_imports=tuple(imports))
+
+
+def encode_alias(record: AliasRecord) -> str:
+    return dumps(record)
+
+
+def decode_alias(doc: str | dict[str, Any]) -> AliasRecord:
+    return loads(AliasRecord, doc)
+
+
+def encode_grant(record: GrantRecord) -> str:
+    return dumps(record)
+
+
+def decode_grant(doc: str | dict[str, Any]) -> GrantRecord:
+    return loads(GrantRecord, doc)
+
+
+# --- the generic part: frozen dataclasses of str/int/bool/bytes/datetime/enum/tuple/None
+
+
+def dumps(obj: object) -> str:
+    return json.dumps(_to_json(obj), separators=(",", ":"), sort_keys=True)
+
+
+def loads(cls: type[T], doc: str | dict[str, Any]) -> T:
+    data = json.loads(doc) if isinstance(doc, str) else doc
+    return typing.cast(T, _from_json(cls, data))
+
+
+def _to_json(value: object) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: _to_json(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):  # public keys only: encode_key empties the secrets first
+        return base64.b64encode(value).decode("ascii")
+    if isinstance(value, tuple | list):
+        return [_to_json(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): _to_json(v) for k, v in value.items()}
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    raise InternalError(f"cannot store a value of type {type(value).__name__}")
+
+
+@cache
+def _hints(cls: type) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _from_json(tp: Any, data: Any) -> Any:
+    if data is None:
+        return None
+    origin = typing.get_origin(tp)
+    if origin is typing.Union or origin is types.UnionType:
+        options = [a for a in typing.get_args(tp) if a is not type(None)]
+        if len(options) != 1:
+            raise InternalError(f"ambiguous stored type {tp}")
+        return _from_json(options[0], data)
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_from_json(args[0], v) for v in data)
+        return tuple(_from_json(a, v) for a, v in zip(args, data, strict=True))
+    if origin is dict:
+        return dict(data)
+    if dataclasses.is_dataclass(tp) and isinstance(tp, type):
+        hints = _hints(tp)
+        # Fields unknown to this version are ignored; fields missing take their defaults.
+        kwargs = {
+            f.name: _from_json(hints[f.name], data[f.name])
+            for f in dataclasses.fields(tp)
+            if f.name in data
+        }
+        return tp(**kwargs)
+    if isinstance(tp, type) and issubclass(tp, Enum):
+        return tp(data)
+    if tp is datetime:
+        return datetime.fromisoformat(data)
+    if tp is bytes:
+        return base64.b64decode(data)
+    if tp in (str, int, float, bool, object, Any):
+        return data
+    raise InternalError(f"cannot load a stored value of type {tp}")
+
+
+__all__ = [
+    "MATERIAL",
+    "WRAPPING_KEY",
+    "Secret",
+    "decode_alias",
+    "decode_grant",
+    "decode_key",
+    "encode_alias",
+    "encode_grant",
+    "encode_key",
+]

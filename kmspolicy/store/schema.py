@@ -1,0 +1,85 @@
+"""The relational schema of the SQLite and PostgreSQL stores, as numbered migrations (store layer).
+
+Everything non-secret about a key is one JSON document in ``keys.doc``; every secret (key
+material, import-wrapping private keys) is one row of ``key_secrets`` holding only a blob sealed
+under the root key. ``schema_version`` records which migrations ran; a database written by a
+newer kmspolicy is refused rather than misread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Literal
+
+from kmspolicy.errors import ConfigError
+
+Dialect = Literal["sqlite", "postgres"]
+
+
+def _v1(d: Dialect) -> list[str]:
+    # PostgreSQL text columns compare by the database's locale unless told otherwise; "C" makes
+    # ORDER BY agree with Python's code-point order (and with the in-memory store).
+    text = 'TEXT COLLATE "C"' if d == "postgres" else "TEXT"
+    blob = "BYTEA" if d == "postgres" else "BLOB"
+    return [
+        f"""CREATE TABLE keys (
+            arn {text} PRIMARY KEY,
+            account {text} NOT NULL,
+            region {text} NOT NULL,
+            key_id {text} NOT NULL,
+            doc TEXT NOT NULL,
+            UNIQUE (account, region, key_id)
+        )""",
+        f"""CREATE TABLE key_secrets (
+            key_arn {text} NOT NULL REFERENCES keys (arn) ON DELETE CASCADE,
+            kind {text} NOT NULL,
+            ref {text} NOT NULL,
+            sealed {blob} NOT NULL,
+            PRIMARY KEY (key_arn, kind, ref)
+        )""",
+        f"""CREATE TABLE aliases (
+            arn {text} PRIMARY KEY,
+            account {text} NOT NULL,
+            region {text} NOT NULL,
+            name {text} NOT NULL,
+            target_key_id {text},
+            doc TEXT NOT NULL
+        )""",
+        "CREATE INDEX aliases_by_scope ON aliases (account, region, name)",
+        "CREATE INDEX aliases_by_target ON aliases (account, region, target_key_id)",
+        f"""CREATE TABLE grants (
+            key_arn {text} NOT NULL,
+            grant_id {text} NOT NULL,
+            retiring_principal {text},
+            doc TEXT NOT NULL,
+            PRIMARY KEY (key_arn, grant_id)
+        )""",
+        "CREATE INDEX grants_by_retiring ON grants (retiring_principal)",
+    ]
+
+
+# version -> statements for a dialect. Append only: a shipped migration is never edited.
+MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = ((1, _v1),)
+LATEST = MIGRATIONS[-1][0]
+
+VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (
+    version INTEGER PRIMARY KEY,
+    applied_at TEXT NOT NULL
+)"""
+
+
+def pending(current: int) -> list[int]:
+    """Versions of the migrations to run after ``current``; refuses a newer database."""
+    if current > LATEST:
+        raise ConfigError(
+            f"the store's schema is version {current} but this kmspolicy knows only up to "
+            f"{LATEST}: upgrade kmspolicy (downgrading a store is not supported)"
+        )
+    return [v for v, _ in MIGRATIONS if v > current]
+
+
+def statements(version: int, dialect: Dialect) -> list[str]:
+    for v, make in MIGRATIONS:
+        if v == version:
+            return make(dialect)
+    raise KeyError(version)

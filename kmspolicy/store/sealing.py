@@ -1,0 +1,51 @@
+"""Sealing stored secrets under the root key, bound to the row they belong to (store layer).
+
+The cipher is the crypto layer's root-key sealing recipe (AES-256-GCM, versioned header); this
+module only decides the associated data. The AAD names the key ARN, the kind of secret and its
+version (material id or import token id), so a sealed blob copied into another key's row, or
+into another version's slot, fails to unseal instead of silently serving the wrong key.
+"""
+
+from __future__ import annotations
+
+import json
+
+from kmspolicy.crypto.seal import SealError, seal, unseal
+from kmspolicy.errors import InternalError
+from kmspolicy.store.codec import Secret
+from kmspolicy.store.rootkey import RootKey
+
+_AAD_LABEL = b"kmspolicy/store/v1\x00"
+
+
+def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
+    """Unambiguous encoding of (key ARN, kind, version): JSON array after a fixed label."""
+    return _AAD_LABEL + json.dumps([key_arn, kind, ref], separators=(",", ":")).encode()
+
+
+class Sealer:
+    """Seals and unseals the secrets of stored keys with one root key."""
+
+    __slots__ = ("_root",)
+
+    def __init__(self, root_key: RootKey) -> None:
+        self._root = root_key
+
+    def seal(self, key_arn: str, secret: Secret) -> bytes:
+        aad = secret_aad(key_arn, secret.kind, secret.ref)
+        return seal(self._root.material(), secret.value, aad)
+
+    def unseal(self, key_arn: str, kind: str, ref: str, blob: bytes) -> Secret:
+        try:
+            value = unseal(self._root.material(), blob, secret_aad(key_arn, kind, ref))
+        except SealError:
+            # Our fault or the operator's, never the caller's: a wrong root key, or a row that
+            # was edited or moved. The message names the row, never the bytes.
+            raise InternalError(
+                f"stored {kind} {ref!r} of key {key_arn!r} failed to unseal: wrong root key, "
+                "or the row was modified or moved"
+            ) from None
+        return Secret(kind, ref, value)
+
+    def __repr__(self) -> str:
+        return f"Sealer({self._root!r})"

@@ -1,0 +1,159 @@
+"""The SQLite store, kmspolicy's default: one database file in the data directory (store layer).
+
+WAL journal; one connection per thread; each ``transaction()`` is one SQLite transaction begun
+with ``BEGIN IMMEDIATE`` so that read-modify-write sequences never race (the write lock is taken
+up front, not upgraded later, which in WAL mode would fail with SQLITE_BUSY whatever the
+timeout). Several processes on one machine may share the file; they queue on the write lock for
+up to ``busy_timeout``. A transaction opened inside another on the same thread is a savepoint.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+from kmspolicy.errors import DependencyTimeoutException, InternalError
+from kmspolicy.store import schema
+from kmspolicy.store.rootkey import RootKey
+from kmspolicy.store.sealing import Sealer
+from kmspolicy.store.sql import Row, SqlTransaction
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+class SqliteStore:
+    """A ``kms.ports.Store`` in one SQLite file, safe for the threads of several processes."""
+
+    def __init__(self, path: str | os.PathLike[str], root_key: RootKey) -> None:
+        self.path = Path(path)
+        self._sealer = Sealer(root_key)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._closed = False
+        _create_private(self.path)
+        self._migrate(self._connection())
+
+    # --- connections
+    def _connection(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is not None:
+            return conn
+        if self._closed:
+            raise InternalError("the SQLite store is closed")
+        # isolation_level=None: the module never opens transactions behind our back.
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        conn.execute("PRAGMA journal_mode = WAL")
+        # FULL: a committed operation survives power loss, as invariant 6 asks.
+        conn.execute("PRAGMA synchronous = FULL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        self._local.conn = conn
+        self._local.depth = 0
+        with self._guard:
+            self._all.append(conn)
+        return conn
+
+    def _migrate(self, conn: sqlite3.Connection) -> None:
+        with _errors():
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                conn.execute(schema.VERSION_TABLE)
+                current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                for version in schema.pending(current or 0):
+                    for statement in schema.statements(version, "sqlite"):
+                        conn.execute(statement)
+                    conn.execute(
+                        "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
+                        (version, datetime.now(UTC).isoformat()),
+                    )
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+
+    # --- the port
+    @contextmanager
+    def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
+        conn = self._connection()
+        depth: int = self._local.depth
+        tx = _SqliteTransaction(conn, self._sealer, readonly=readonly)
+        with _errors():
+            if depth == 0:
+                conn.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
+            else:
+                conn.execute(f"SAVEPOINT nested_{depth}")
+        self._local.depth = depth + 1
+        try:
+            yield tx
+        except BaseException:
+            with _errors():
+                if depth == 0:
+                    conn.execute("ROLLBACK")
+                else:
+                    conn.execute(f"ROLLBACK TO nested_{depth}")
+                    conn.execute(f"RELEASE nested_{depth}")
+            raise
+        else:
+            with _errors():
+                conn.execute("COMMIT" if depth == 0 else f"RELEASE nested_{depth}")
+        finally:
+            tx.close()
+            self._local.depth = depth
+
+    def close(self) -> None:
+        with self._guard:
+            self._closed = True
+            conns, self._all = self._all, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
+
+    def __repr__(self) -> str:
+        return f"SqliteStore({str(self.path)!r})"
+
+
+class _SqliteTransaction(SqlTransaction):
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection, sealer: Sealer, *, readonly: bool) -> None:
+        super().__init__(sealer, readonly=readonly)
+        self._conn = conn
+
+    def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        with _errors():
+            return self._conn.execute(sql, tuple(params)).fetchall()
+
+    def _execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        with _errors():
+            self._conn.execute(sql, tuple(params))
+
+
+@contextmanager
+def _errors() -> Iterator[None]:
+    """SQLite's exceptions as ours: a lock wait that timed out is worth a retry."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        if "locked" in str(exc) or "busy" in str(exc):
+            raise DependencyTimeoutException(
+                "the key store is busy with other requests; retry the request"
+            ) from exc
+        raise InternalError(f"SQLite store: {exc}") from exc
+    except sqlite3.DatabaseError as exc:
+        raise InternalError(f"SQLite store: {exc}") from exc
+
+
+def _create_private(path: Path) -> None:
+    """Create the database file owner-only before SQLite does (its -wal/-shm copy the mode)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return
+    os.close(fd)

@@ -1,0 +1,304 @@
+"""The store contract: every ``kms.ports.Store`` (memory, SQLite, PostgreSQL) behaves alike.
+
+Each test runs once per store kind (``store_kind``); PostgreSQL runs are marked ``postgres``.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from kmspolicy.errors import NotFoundException
+from kmspolicy.kms.model import GrantConstraints, KeyState, Tag
+
+sys.path.insert(0, str(Path(__file__).parent))
+import records as r  # noqa: E402  # test helpers beside this file (tests/ is not a package)
+
+DURABLE = ("sqlite", "postgres")
+
+
+def _only_durable(kind: str) -> None:
+    if kind not in DURABLE:
+        pytest.skip("the memory store has nothing at rest and no second handle")
+
+
+# --- keys
+
+
+def test_key_round_trips_every_field(store):
+    original = r.rich_key("k-rich")
+    with store.transaction() as tx:
+        tx.put_key(original)
+    with store.transaction() as tx:
+        loaded = tx.get_key(original.arn)
+    assert loaded == original
+    assert loaded.material_by_id("c" * 64).material == original.materials[2].material
+    assert loaded.pending_imports[0].wrapping_private_key == b"wrapping-private-key-DER" * 4
+    assert loaded.creation_date.tzinfo is not None
+
+
+def test_missing_key_is_none(store):
+    with store.transaction() as tx:
+        assert tx.get_key(r.key_arn("nope")) is None
+
+
+def test_put_key_replaces_and_drops_removed_materials(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1", materials=(r.material(1), r.material(2))))
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1", materials=(r.material(3),), state=KeyState.DISABLED))
+    with store.transaction() as tx:
+        loaded = tx.get_key(r.key_arn("k1"))
+    assert loaded is not None
+    assert [m.material_id for m in loaded.materials] == [r.material(3).material_id]
+    assert loaded.key_state is KeyState.DISABLED
+
+
+def test_tags_are_part_of_the_key(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1", tags=(Tag("a", "1"), Tag("b", "2"))))
+    with store.transaction() as tx:
+        record = tx.get_key(r.key_arn("k1"))
+        tx.put_key(record.evolve(tags=(Tag("b", "3"),)))
+    with store.transaction() as tx:
+        assert tx.get_key(r.key_arn("k1")).tag_map == {"b": "3"}
+
+
+def test_list_keys_orders_by_id_and_pages(store):
+    ids = ["k-05", "k-01", "k-10", "K-02", "k-03"]
+    with store.transaction() as tx:
+        for key_id in ids:
+            tx.put_key(r.key(key_id))
+        tx.put_key(r.key("other-account", account="444455556666"))
+        tx.put_key(r.key("other-region", region="eu-west-1"))
+    with store.transaction() as tx:
+        listed = [k.key_id for k in tx.list_keys(r.ACCOUNT, r.REGION)]
+        assert listed == sorted(ids)  # code-point order: "K-02" before "k-01"
+        page1 = [k.key_id for k in tx.list_keys(r.ACCOUNT, r.REGION, limit=2)]
+        page2 = [k.key_id for k in tx.list_keys(r.ACCOUNT, r.REGION, after=page1[-1], limit=2)]
+        assert page1 + page2 == sorted(ids)[:4]
+        assert tx.count_keys(r.ACCOUNT, r.REGION) == 5
+        assert tx.count_keys("444455556666", r.REGION) == 1
+        assert tx.count_keys(r.ACCOUNT, "ap-south-1") == 0
+        assert {k.key_id for k in tx.iter_all_keys()} == {*ids, "other-account", "other-region"}
+
+
+def test_delete_key_takes_its_aliases_and_grants(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1"))
+        tx.put_key(r.key("k2"))
+        tx.put_alias(r.alias("alias/one", "k1"))
+        tx.put_alias(r.alias("alias/two", "k2"))
+        tx.put_grant(r.grant("g1", "k1", retiring="arn:aws:iam::111122223333:user/bob"))
+        tx.put_grant(r.grant("g2", "k2"))
+    with store.transaction() as tx:
+        tx.delete_key(r.key_arn("k1"))
+        tx.delete_key(r.key_arn("never-existed"))  # a no-op, not an error
+    with store.transaction() as tx:
+        assert tx.get_key(r.key_arn("k1")) is None
+        assert [a.name for a in tx.list_aliases(r.ACCOUNT, r.REGION)] == ["alias/two"]
+        assert list(tx.list_grants(r.key_arn("k1"))) == []
+        assert [g.grant_id for g in tx.list_grants(r.key_arn("k2"))] == ["g2"]
+        assert not tx.list_grants_by_retiring_principal("arn:aws:iam::111122223333:user/bob")
+
+
+# --- aliases
+
+
+def test_alias_crud_and_listing(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1"))
+        tx.put_key(r.key("k2"))
+        for name, target in [("alias/b", "k1"), ("alias/a", "k2"), ("alias/C", "k1")]:
+            tx.put_alias(r.alias(name, target))
+        tx.put_alias(r.alias("alias/aws/s3", None))
+        tx.put_alias(r.alias("alias/a", "k1", account="444455556666"))
+    with store.transaction() as tx:
+        names = [a.name for a in tx.list_aliases(r.ACCOUNT, r.REGION)]
+        assert names == ["alias/C", "alias/a", "alias/aws/s3", "alias/b"]
+        assert [a.name for a in tx.list_aliases(r.ACCOUNT, r.REGION, key_id="k1")] == [
+            "alias/C",
+            "alias/b",
+        ]
+        found = tx.get_alias(r.alias("alias/aws/s3", None).arn)
+        assert found == r.alias("alias/aws/s3", None)
+        # UpdateAlias: same ARN, new target
+        tx.put_alias(r.alias("alias/b", "k2"))
+    with store.transaction() as tx:
+        assert tx.get_alias(r.alias("alias/b", "k2").arn).target_key_id == "k2"
+        tx.delete_alias(r.alias("alias/b", "k2").arn)
+        tx.delete_alias(r.alias("alias/missing", "k2").arn)
+    with store.transaction() as tx:
+        assert tx.get_alias(r.alias("alias/b", "k2").arn) is None
+        assert len(tx.list_aliases("444455556666", r.REGION)) == 1
+
+
+# --- grants
+
+
+def test_grant_crud_with_constraints(store):
+    equals = GrantConstraints(encryption_context_equals=(("dept", "a"), ("x", "y")))
+    subset = GrantConstraints(encryption_context_subset=(("dept", "a"),))
+    bob = "arn:aws:iam::111122223333:user/bob"
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1"))
+        tx.put_key(r.key("k0"))
+        tx.put_grant(r.grant("g2", "k1", constraints=equals, retiring=bob))
+        tx.put_grant(r.grant("g1", "k1", constraints=subset))
+        tx.put_grant(r.grant("g3", "k0", retiring=bob))
+    with store.transaction() as tx:
+        expected = r.grant("g2", "k1", constraints=equals, retiring=bob)
+        assert tx.get_grant(r.key_arn("k1"), "g2") == expected
+        assert tx.get_grant(r.key_arn("k1"), "g3") is None
+        assert [g.grant_id for g in tx.list_grants(r.key_arn("k1"))] == ["g1", "g2"]
+        retirable = tx.list_grants_by_retiring_principal(bob)
+        assert [(g.key_arn, g.grant_id) for g in retirable] == [
+            (r.key_arn("k0"), "g3"),
+            (r.key_arn("k1"), "g2"),
+        ]
+        tx.delete_grant(r.key_arn("k1"), "g2")
+        tx.delete_grant(r.key_arn("k1"), "absent")
+    with store.transaction() as tx:
+        assert tx.get_grant(r.key_arn("k1"), "g2") is None
+        assert [g.grant_id for g in tx.list_grants(r.key_arn("k1"))] == ["g1"]
+
+
+# --- atomicity
+
+
+def test_failure_inside_a_transaction_leaves_nothing_half_written(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1"))
+        tx.put_alias(r.alias("alias/keep", "k1"))
+    with pytest.raises(NotFoundException), store.transaction() as tx:
+        tx.put_key(r.key("k1", state=KeyState.DISABLED, materials=(r.material(7),)))
+        tx.put_key(r.key("k2"))
+        tx.put_alias(r.alias("alias/new", "k2"))
+        tx.delete_alias(r.alias("alias/keep", "k1").arn)
+        tx.put_grant(r.grant("g1", "k1"))
+        tx.delete_key(r.key_arn("k1"))
+        raise NotFoundException("simulated failure after the writes")
+    with store.transaction() as tx:
+        k1 = tx.get_key(r.key_arn("k1"))
+        assert k1 == r.key("k1")
+        assert k1.materials[0].material == r.material(1).material
+        assert tx.get_key(r.key_arn("k2")) is None
+        assert [a.name for a in tx.list_aliases(r.ACCOUNT, r.REGION)] == ["alias/keep"]
+        assert list(tx.list_grants(r.key_arn("k1"))) == []
+
+
+def test_a_new_transaction_sees_the_committed_state(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1"))
+    with store.transaction() as tx:
+        tx.put_key(tx.get_key(r.key_arn("k1")).evolve(key_state=KeyState.DISABLED))
+    with store.transaction() as tx:
+        assert tx.get_key(r.key_arn("k1")).key_state is KeyState.DISABLED
+
+
+# --- durability and sharing (several handles on one store = several processes)
+
+
+def test_state_survives_reopening(store_kind, store_factory):
+    _only_durable(store_kind)
+    first = store_factory()
+    original = r.rich_key("k1")
+    with first.transaction() as tx:
+        tx.put_key(original)
+        tx.put_alias(r.alias("alias/a", "k1"))
+        tx.put_grant(r.grant("g1", "k1"))
+    first.close()
+    second = store_factory()
+    with second.transaction() as tx:
+        assert tx.get_key(r.key_arn("k1")) == original
+        assert tx.get_alias(r.alias("alias/a", "k1").arn) is not None
+        assert tx.get_grant(r.key_arn("k1"), "g1") == r.grant("g1", "k1")
+
+
+def test_other_handles_see_commits_at_once(store_kind, store_factory):
+    """No stale cache: a disable or a revocation by one process binds the next call of another."""
+    _only_durable(store_kind)
+    a, b = store_factory(), store_factory()
+    with a.transaction() as tx:
+        tx.put_key(r.key("k1"))
+        tx.put_grant(r.grant("g1", "k1"))
+    with b.transaction() as tx:  # b reads (and would cache, if it cached) the enabled key
+        assert tx.get_key(r.key_arn("k1")).key_state is KeyState.ENABLED
+        assert tx.get_grant(r.key_arn("k1"), "g1") is not None
+    with a.transaction() as tx:
+        tx.put_key(tx.get_key(r.key_arn("k1")).evolve(key_state=KeyState.DISABLED))
+        tx.delete_grant(r.key_arn("k1"), "g1")
+    with b.transaction() as tx:
+        assert tx.get_key(r.key_arn("k1")).key_state is KeyState.DISABLED
+        assert tx.get_grant(r.key_arn("k1"), "g1") is None
+
+
+def test_uncommitted_writes_are_invisible_to_other_handles(store_kind, store_factory):
+    _only_durable(store_kind)
+    a, b = store_factory(), store_factory()
+    with a.transaction() as tx:
+        tx.put_key(r.key("k1"))
+        with b.transaction(readonly=True) as other:
+            assert other.get_key(r.key_arn("k1")) is None
+    with b.transaction(readonly=True) as other:
+        assert other.get_key(r.key_arn("k1")) is not None
+
+
+def test_concurrent_read_modify_writes_are_serialized(store_kind, store_factory):
+    """Like concurrent rotations: each increments a counter read in the same transaction."""
+    handles = [store_factory() for _ in range(3)]
+    with handles[0].transaction() as tx:
+        tx.put_key(r.key("k1"))
+    rounds, workers = 15, 6
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        s = handles[i % len(handles)]
+        try:
+            for _ in range(rounds):
+                with s.transaction() as tx:
+                    record = tx.get_key(r.key_arn("k1"))
+                    tx.put_key(record.evolve(on_demand_rotations=record.on_demand_rotations + 1))
+        except BaseException as exc:  # reported below; a thread must not swallow it
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(workers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with handles[0].transaction() as tx:
+        assert tx.get_key(r.key_arn("k1")).on_demand_rotations == rounds * workers
+
+
+def test_concurrent_creates_of_one_alias_name_queue(store_kind, store_factory):
+    """Two CreateAlias of a free name: the second must see the first's alias, not overwrite it."""
+    handles = [store_factory() for _ in range(2)]
+    with handles[0].transaction() as tx:
+        tx.put_key(r.key("k0"))
+        tx.put_key(r.key("k1"))
+    winners: list[str] = []
+    barrier = threading.Barrier(2)
+    arn = r.alias("alias/race", "k0").arn
+
+    def create(i: int) -> None:
+        barrier.wait()
+        with handles[i].transaction() as tx:
+            if tx.get_alias(arn) is None:
+                time.sleep(0.05)  # widen the race window; the assertion never depends on time
+                tx.put_alias(r.alias("alias/race", f"k{i}"))
+                winners.append(f"k{i}")
+
+    threads = [threading.Thread(target=create, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(winners) == 1
+    with handles[0].transaction() as tx:
+        assert tx.get_alias(arn).target_key_id == winners[0]
