@@ -1,0 +1,198 @@
+"""Key rotation: eligibility, the automatic schedule, on-demand rotation and the material ring.
+
+Layer: kms (pure functions over ``KeyRecord``; the operation handlers in ``handlers.py`` and the
+due-work runner in ``due.py`` call them). A key is a ring of material versions: rotation appends
+a new CURRENT version and keeps every older one, so every ciphertext ever returned still decrypts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from kmspolicy.crypto.material import generate_key, key_material_id
+from kmspolicy.crypto.specs import KeySpec
+from kmspolicy.errors import (
+    ConflictException,
+    KMSInvalidStateException,
+    LimitExceededException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from kmspolicy.kms.model import (
+    KeyManagerType,
+    KeyMaterial,
+    KeyMaterialState,
+    KeyRecord,
+    OriginType,
+    RotationType,
+)
+from kmspolicy.kms.states import KeyState
+
+__all__ = [
+    "AWS_MANAGED_ROTATION_DAYS",
+    "DEFAULT_ROTATION_PERIOD_DAYS",
+    "MAX_ON_DEMAND_ROTATIONS",
+    "MAX_ROTATION_PERIOD_DAYS",
+    "MIN_ROTATION_PERIOD_DAYS",
+    "disable_rotation",
+    "enable_rotation",
+    "require_automatic_rotation_support",
+    "require_on_demand_rotation_support",
+    "rotate",
+    "rotate_on_demand",
+    "rotation_enabled_for_status",
+    "validate_rotation_period",
+]
+
+MIN_ROTATION_PERIOD_DAYS = 90
+MAX_ROTATION_PERIOD_DAYS = 2560
+DEFAULT_ROTATION_PERIOD_DAYS = 365
+AWS_MANAGED_ROTATION_DAYS = 365  # AWS managed keys rotate yearly; nobody can change it
+MAX_ON_DEMAND_ROTATIONS = 25  # per key, lifetime, not adjustable
+# RotateKeyOnDemand is refused while an automatic rotation is this close (AWS: 20 minutes).
+ON_DEMAND_CONFLICT_WINDOW = timedelta(minutes=20)
+
+Rng = Callable[[int], bytes]
+
+
+def validate_rotation_period(days: int | None) -> int:
+    """``RotationPeriodInDays`` as EnableKeyRotation accepts it (90–2560, default 365)."""
+    if days is None:
+        return DEFAULT_ROTATION_PERIOD_DAYS
+    if isinstance(days, bool) or not isinstance(days, int):
+        raise ValidationException("RotationPeriodInDays must be an integer")
+    if not MIN_ROTATION_PERIOD_DAYS <= days <= MAX_ROTATION_PERIOD_DAYS:
+        raise ValidationException(
+            f"1 validation error detected: Value '{days}' at 'rotationPeriodInDays' failed to "
+            f"satisfy constraint: Member must have value between {MIN_ROTATION_PERIOD_DAYS} "
+            f"and {MAX_ROTATION_PERIOD_DAYS}"
+        )
+    return days
+
+
+def _unsupported(record: KeyRecord, what: str) -> UnsupportedOperationException:
+    return UnsupportedOperationException(
+        f"{record.arn} {what} which is not valid for this operation."
+    )
+
+
+def require_automatic_rotation_support(record: KeyRecord) -> None:
+    """Automatic rotation exists only for SYMMETRIC_DEFAULT keys made by KMS itself."""
+    if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
+        raise _unsupported(record, f"has key spec {record.key_spec}")
+    if record.origin is not OriginType.AWS_KMS:
+        raise _unsupported(record, f"origin is {record.origin.value}")
+    if record.custom_key_store_id is not None:
+        raise _unsupported(record, "is in a custom key store")
+
+
+def require_on_demand_rotation_support(record: KeyRecord) -> None:
+    """On-demand rotation: customer managed symmetric keys, AWS_KMS or EXTERNAL origin."""
+    if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
+        raise _unsupported(record, f"has key spec {record.key_spec}")
+    if record.origin not in (OriginType.AWS_KMS, OriginType.EXTERNAL):
+        raise _unsupported(record, f"origin is {record.origin.value}")
+    if record.custom_key_store_id is not None:
+        raise _unsupported(record, "is in a custom key store")
+    if record.key_manager is KeyManagerType.AWS:
+        raise _unsupported(record, "is an AWS managed key")
+
+
+def enable_rotation(record: KeyRecord, period_days: int, now: datetime) -> KeyRecord:
+    """Turn automatic rotation on (or change its period): the next rotation is now + period.
+
+    Re-enabling or changing the period restarts the schedule from the request, as in AWS.
+    """
+    require_automatic_rotation_support(record)
+    return record.evolve(
+        rotation_enabled=True,
+        rotation_period_days=period_days,
+        next_rotation_date=now + timedelta(days=period_days),
+    )
+
+
+def disable_rotation(record: KeyRecord) -> KeyRecord:
+    require_automatic_rotation_support(record)
+    return record.evolve(rotation_enabled=False, next_rotation_date=None)
+
+
+def rotation_enabled_for_status(record: KeyRecord) -> bool:
+    """KeyRotationEnabled as GetKeyRotationStatus reports it (false while pending deletion)."""
+    if record.key_state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
+        return False
+    return record.rotation_enabled
+
+
+def rotate(
+    record: KeyRecord,
+    *,
+    when: datetime,
+    rotation_type: RotationType,
+    rng: Rng,
+) -> KeyRecord:
+    """Append fresh material as CURRENT and demote the old current to NON_CURRENT.
+
+    The key id, ARN, aliases, policy and grants are untouched; no material is ever dropped.
+    """
+    fresh = generate_key(record.key_spec, rng)
+    material_id = key_material_id(record.key_id, fresh)
+    new = KeyMaterial(
+        material_id=material_id,
+        material=fresh.secret,
+        state=KeyMaterialState.CURRENT,
+        created=when,
+        rotation_date=when,
+        rotation_type=rotation_type,
+    )
+    return _make_current(record, new)
+
+
+def _make_current(record: KeyRecord, new: KeyMaterial) -> KeyRecord:
+    ring = tuple(
+        replace(m, state=KeyMaterialState.NON_CURRENT) if m.state is KeyMaterialState.CURRENT else m
+        for m in record.materials
+        if m.material_id != new.material_id
+    )
+    return record.evolve(materials=(*ring, new), current_material_id=new.material_id)
+
+
+def rotate_on_demand(record: KeyRecord, *, now: datetime, rng: Rng) -> KeyRecord:
+    """RotateKeyOnDemand: immediate (this engine rotates synchronously), ≤25 per key."""
+    require_on_demand_rotation_support(record)
+    if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
+        raise LimitExceededException(
+            f"{record.arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
+        )
+    if (
+        record.rotation_enabled
+        and record.next_rotation_date is not None
+        and record.next_rotation_date - now <= ON_DEMAND_CONFLICT_WINDOW
+    ):
+        raise ConflictException(
+            f"{record.arn} has an automatic rotation scheduled within the next 20 minutes; "
+            "try again after it completes."
+        )
+    if record.origin is OriginType.EXTERNAL:
+        rotated = _promote_pending_import(record, now)
+    else:
+        rotated = rotate(record, when=now, rotation_type=RotationType.ON_DEMAND, rng=rng)
+    return rotated.evolve(on_demand_rotations=record.on_demand_rotations + 1)
+
+
+def _promote_pending_import(record: KeyRecord, now: datetime) -> KeyRecord:
+    """Imported keys rotate to material the caller imported beforehand (PENDING_ROTATION)."""
+    pending = [m for m in record.materials if m.state is KeyMaterialState.PENDING_ROTATION]
+    if not pending or pending[0].material is None:
+        raise KMSInvalidStateException(
+            f"{record.arn} has no imported key material in PENDING_ROTATION state; import new "
+            "key material with ImportType NEW_KEY_MATERIAL before rotating."
+        )
+    new = replace(
+        pending[0],
+        state=KeyMaterialState.CURRENT,
+        rotation_date=now,
+        rotation_type=RotationType.ON_DEMAND,
+    )
+    return _make_current(record, new)

@@ -1,0 +1,121 @@
+"""Due work: automatic rotation catch-up, deletion at the end of the window, expiry — and the
+lazy path (on access) and the sweeper giving the same result."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+from kmspolicy.kms.lifecycle import deletion, imports, rotation
+from kmspolicy.kms.lifecycle.due import apply_due_work, has_due_work, run_due_work, sweep
+from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.model import AliasRecord, OriginType, RotationType
+from kmspolicy.kms.states import KeyState
+
+from .conftest import ACCOUNT, REGION, T0, make_key
+
+
+def test_nothing_due_returns_the_same_record() -> None:
+    key = rotation.enable_rotation(make_key(), 365, T0)
+    assert apply_due_work(key, T0 + timedelta(days=364), os.urandom) is key
+    assert not has_due_work(key, T0 + timedelta(days=364))
+
+
+def test_automatic_rotation_on_time_and_catch_up() -> None:
+    key = rotation.enable_rotation(make_key(), 90, T0)
+    later = T0 + timedelta(days=275)  # three periods (90, 180, 270) have passed
+    after = apply_due_work(key, later, os.urandom)
+    assert after is not None
+    rotations = [m for m in after.materials if m.rotation_type is RotationType.AUTOMATIC]
+    assert [m.rotation_date for m in rotations] == [T0 + timedelta(days=d) for d in (90, 180, 270)]
+    assert after.next_rotation_date == T0 + timedelta(days=360)
+
+
+def test_disabled_key_is_not_rotated_but_catches_up_when_enabled() -> None:
+    key = rotation.enable_rotation(make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
+    seen = T0 + timedelta(days=200)
+    after = apply_due_work(key, seen, os.urandom)
+    assert after is not None and len(after.materials) == 1
+    assert after.next_rotation_date == seen  # owed, not done
+    enabled = after.evolve(key_state=KeyState.ENABLED)
+    caught_up = apply_due_work(enabled, seen + timedelta(seconds=1), os.urandom)
+    assert caught_up is not None and len(caught_up.materials) == 2
+    assert caught_up.next_rotation_date == seen + timedelta(days=90)
+
+
+def test_deletion_due_removes_key_and_aliases() -> None:
+    store = MemoryStore()
+    key = deletion.schedule_deletion(make_key(), 7, T0)
+    alias_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/doomed"
+    with store.transaction() as tx:
+        tx.put_key(key)
+        tx.put_alias(AliasRecord("alias/doomed", alias_arn, ACCOUNT, REGION, key.key_id, T0, T0))
+    with store.transaction() as tx:
+        assert run_due_work(tx, key, T0 + timedelta(days=6), os.urandom) is key
+    with store.transaction() as tx:
+        assert run_due_work(tx, key, T0 + timedelta(days=7), os.urandom) is None
+    with store.transaction() as tx:
+        assert tx.get_key(key.arn) is None
+        assert tx.get_alias(alias_arn) is None
+        assert list(tx.iter_all_keys()) == []
+
+
+def _population() -> list:  # type: ignore[type-arg]
+    secret = os.urandom(32)
+    imported = imports.accept_material(
+        make_key(key_id="22222222-12ab-34cd-56ef-1234567890ab", origin=OriginType.EXTERNAL),
+        secret,
+        now=T0,
+        expiration_model="KEY_MATERIAL_EXPIRES",
+        valid_to=T0 + timedelta(days=20),
+    )
+    return [
+        rotation.enable_rotation(make_key(key_id="11111111-12ab-34cd-56ef-1234567890ab"), 90, T0),
+        imported,
+        deletion.schedule_deletion(make_key(key_id="33333333-12ab-34cd-56ef-1234567890ab"), 10, T0),
+        make_key(key_id="44444444-12ab-34cd-56ef-1234567890ab"),
+    ]
+
+
+def _shape(store: MemoryStore) -> list[tuple[object, ...]]:
+    """What must agree between the paths (fresh material differs: it is random)."""
+    with store.transaction() as tx:
+        return [
+            (
+                k.key_id,
+                k.key_state,
+                k.next_rotation_date,
+                tuple((m.state, m.rotation_date, m.material is None) for m in k.materials),
+            )
+            for k in tx.iter_all_keys()
+        ]
+
+
+def test_sweeper_and_lazy_access_give_the_same_result() -> None:
+    swept, touched = MemoryStore(), MemoryStore()
+    for store in (swept, touched):
+        with store.transaction() as tx:
+            for key in _population():
+                tx.put_key(key)
+    moments = [T0 + timedelta(days=d) for d in (5, 15, 25, 100, 400)]
+    for now in moments:
+        report = sweep(swept, now, os.urandom)
+        assert report.examined >= 1
+        with touched.transaction() as tx:
+            for key in list(tx.iter_all_keys()):
+                run_due_work(tx, key, now, os.urandom)
+        assert _shape(swept) == _shape(touched)
+    shape = {row[0]: row for row in _shape(swept)}
+    assert "33333333-12ab-34cd-56ef-1234567890ab" not in shape  # deleted after 10 days
+    assert shape["22222222-12ab-34cd-56ef-1234567890ab"][1] is KeyState.PENDING_IMPORT  # expired
+    assert len(shape["11111111-12ab-34cd-56ef-1234567890ab"][3]) == 1 + 4  # 90/180/270/360
+
+
+def test_sweep_reports_work_done() -> None:
+    store = MemoryStore()
+    with store.transaction() as tx:
+        for key in _population():
+            tx.put_key(key)
+    report = sweep(store, T0 + timedelta(days=91), os.urandom)
+    assert (report.examined, report.changed, report.deleted) == (4, 2, 1)
+    assert sweep(store, T0 + timedelta(days=91), os.urandom).changed == 0

@@ -1,0 +1,100 @@
+"""Rotation rules: eligibility, period bounds, the material ring, the on-demand limit."""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+
+import pytest
+
+from kmspolicy.errors import (
+    ConflictException,
+    LimitExceededException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from kmspolicy.kms.lifecycle import rotation
+from kmspolicy.kms.model import KeyMaterialState, OriginType, RotationType
+from kmspolicy.kms.states import KeyState
+
+from .conftest import T0, make_key
+
+
+@pytest.mark.parametrize("days", [90, 365, 2560])
+def test_rotation_period_bounds_accepted(days: int) -> None:
+    assert rotation.validate_rotation_period(days) == days
+
+
+@pytest.mark.parametrize("days", [89, 2561, 0, -1])
+def test_rotation_period_out_of_bounds(days: int) -> None:
+    with pytest.raises(ValidationException, match="between 90 and 2560"):
+        rotation.validate_rotation_period(days)
+
+
+def test_rotation_period_default_is_365() -> None:
+    assert rotation.validate_rotation_period(None) == 365
+
+
+def test_enable_rotation_schedules_from_now() -> None:
+    key = rotation.enable_rotation(make_key(), 180, T0)
+    assert key.rotation_enabled and key.rotation_period_days == 180
+    assert key.next_rotation_date == T0 + timedelta(days=180)
+
+
+@pytest.mark.parametrize(
+    ("spec", "usage", "origin"),
+    [
+        ("RSA_2048", "ENCRYPT_DECRYPT", OriginType.AWS_KMS),
+        ("HMAC_256", "GENERATE_VERIFY_MAC", OriginType.AWS_KMS),
+        ("SYMMETRIC_DEFAULT", "ENCRYPT_DECRYPT", OriginType.EXTERNAL),
+    ],
+)
+def test_automatic_rotation_only_for_kms_made_symmetric_keys(
+    spec: str, usage: str, origin: OriginType
+) -> None:
+    with pytest.raises(UnsupportedOperationException):
+        rotation.enable_rotation(make_key(spec=spec, usage=usage, origin=origin), 365, T0)
+
+
+def test_rotate_keeps_every_version_and_moves_current() -> None:
+    key = make_key()
+    first = key.current_material_id
+    rotated = rotation.rotate(key, when=T0, rotation_type=RotationType.AUTOMATIC, rng=os.urandom)
+    assert rotated.key_id == key.key_id and rotated.arn == key.arn
+    assert len(rotated.materials) == 2
+    assert rotated.current_material_id != first
+    old = rotated.material_by_id(first)  # type: ignore[arg-type]
+    assert old is not None and old.state is KeyMaterialState.NON_CURRENT
+    assert old.material == key.materials[0].material
+    assert rotated.current_material is not None
+    assert rotated.current_material.state is KeyMaterialState.CURRENT
+    assert rotated.current_material.rotation_type is RotationType.AUTOMATIC
+
+
+def test_on_demand_limit_is_25() -> None:
+    key = make_key()
+    for _ in range(25):
+        key = rotation.rotate_on_demand(key, now=T0, rng=os.urandom)
+    assert len(key.materials) == 26 and key.on_demand_rotations == 25
+    with pytest.raises(LimitExceededException):
+        rotation.rotate_on_demand(key, now=T0, rng=os.urandom)
+
+
+def test_on_demand_conflicts_with_imminent_automatic_rotation() -> None:
+    key = rotation.enable_rotation(make_key(), 90, T0)
+    soon = key.next_rotation_date - timedelta(minutes=10)  # type: ignore[operator]
+    with pytest.raises(ConflictException):
+        rotation.rotate_on_demand(key, now=soon, rng=os.urandom)
+
+
+def test_on_demand_does_not_move_the_automatic_schedule() -> None:
+    key = rotation.enable_rotation(make_key(), 90, T0)
+    rotated = rotation.rotate_on_demand(key, now=T0 + timedelta(days=1), rng=os.urandom)
+    assert rotated.next_rotation_date == key.next_rotation_date
+
+
+def test_status_is_false_while_pending_deletion() -> None:
+    key = rotation.enable_rotation(make_key(), 365, T0)
+    assert rotation.rotation_enabled_for_status(key)
+    doomed = key.evolve(key_state=KeyState.PENDING_DELETION)
+    assert not rotation.rotation_enabled_for_status(doomed)
