@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -14,7 +15,8 @@ from kmspolicy.kms.ports import Store
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
 
-PG_URL = os.environ.get("KMSPOLICY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
+from store_records import PG_URL
 
 # A factory returns a NEW handle on the SAME store each call (a second "process"); the memory
 # store has no second handle, so it returns the same object.

@@ -15,8 +15,8 @@ import pytest
 from kmspolicy.errors import NotFoundException
 from kmspolicy.kms.model import GrantConstraints, KeyState, Tag
 
-sys.path.insert(0, str(Path(__file__).parent))
-import records as r  # noqa: E402  # test helpers beside this file (tests/ is not a package)
+sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
+import store_records as r
 
 DURABLE = ("sqlite", "postgres")
 
