@@ -1,1 +1,63 @@
-"""kmspolicy.authz (see DESIGN.md for this layer's role)."""
+"""The decision point: request context, policy evaluation, KMS authorization, explanations.
+
+Layer: authz (pure: imports only ``kmspolicy.errors`` and ``kmspolicy.lang``). Public API:
+
+* ``Caller.from_arn(arn, *, tags=None, user_id=None)`` — the principal (``.arn``, ``.account``,
+  ``.type``: :class:`PrincipalType`, ``.principal_arn``: the role ARN for an assumed-role session).
+* ``Request(caller, action, resource="*", context={}, time=None)`` — one question; context keys in
+  any case, values str/bool/number/datetime/bytes or lists of them. Derives ``aws:PrincipalArn``,
+  ``aws:PrincipalAccount``, ``aws:PrincipalType``, ``aws:username``, ``aws:userid``,
+  ``aws:PrincipalTag/*``, ``kms:CallerAccount``, ``aws:CurrentTime``, ``aws:EpochTime`` and
+  ``kms:EncryptionContextKeys`` unless given.
+* ``Grant(grant_id, key_arn, grantee_principal, operations, retiring_principal=None,
+  encryption_context_equals=None, encryption_context_subset=None, name=None,
+  issuing_account=None)``.
+* ``KmsPolicies(key_policy, identity_policies=(), grants=(), scps=(), rcps=(),
+  permissions_boundary=None, session_policies=())``.
+* ``authorize_kms(request, policies) -> Decision`` — KMS's rules.
+* ``authorize_iam(request, identity_policies=(), resource_policy=None, *, scps=(), rcps=(),
+  permissions_boundary=None, session_policies=(), resource_account=None) -> Decision`` — IAM's
+  general rules for other resources.
+* ``evaluate_policies(request, policies) -> Decision`` — plain policies, no KMS rules.
+* ``Decision`` (``.kind``: :class:`DecisionKind`, ``.allowed``, ``.reason`` (caller-safe, AWS
+  wording), ``.matched_statements``, ``.missing_context_keys``, ``.nearest_miss``, ``.explain()``,
+  ``.to_dict()``).
+* ``compile_policy(policy, policy_type)`` — the cached compiled form (done implicitly).
+"""
+
+from kmspolicy.authz.context import Caller, ContextScalar, ContextValue, PrincipalType, Request
+from kmspolicy.authz.decision import Decision, DecisionKind, MatchedStatement, NearMiss, PolicyType
+from kmspolicy.authz.evaluator import authorize_iam, evaluate_policies
+from kmspolicy.authz.grants import EC_OPERATIONS, GRANT_OPERATIONS, Grant
+from kmspolicy.authz.index import CompiledPolicy, PolicyMatch, compile_policy, match_policy
+from kmspolicy.authz.kms import CROSS_ACCOUNT_ACTIONS, KmsPolicies, authorize_kms, is_key_arn
+from kmspolicy.authz.principals import PrincipalMatch
+from kmspolicy.authz.reference import match_policy_reference
+
+__all__ = [
+    "CROSS_ACCOUNT_ACTIONS",
+    "EC_OPERATIONS",
+    "GRANT_OPERATIONS",
+    "Caller",
+    "CompiledPolicy",
+    "ContextScalar",
+    "ContextValue",
+    "Decision",
+    "DecisionKind",
+    "Grant",
+    "KmsPolicies",
+    "MatchedStatement",
+    "NearMiss",
+    "PolicyMatch",
+    "PolicyType",
+    "PrincipalMatch",
+    "PrincipalType",
+    "Request",
+    "authorize_iam",
+    "authorize_kms",
+    "compile_policy",
+    "evaluate_policies",
+    "is_key_arn",
+    "match_policy",
+    "match_policy_reference",
+]

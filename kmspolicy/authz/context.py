@@ -1,0 +1,257 @@
+"""The request context: who calls (``Caller``), what they ask (``Request``) and the keys it implies.
+
+Layer: authz (pure). Condition-key names are case-insensitive, so the context is stored under
+lower-cased names; global keys derived from the caller and the time are added unless given.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+from kmspolicy.errors import InvalidArnException
+
+#: One context value: str, bool, number, datetime or bytes; an IP address or ARN is a str.
+ContextScalar = str | bool | int | float | Decimal | datetime | bytes
+#: A context value as callers pass it: a scalar or a list of scalars (a multi-valued key).
+ContextValue = ContextScalar | Sequence[ContextScalar]
+
+_ACCOUNT_RE = re.compile(r"^\d{12}$")
+_EC_PREFIX = "kms:encryptioncontext:"
+
+
+class PrincipalType(StrEnum):
+    """The kind of principal making a request (``aws:PrincipalType`` spellings)."""
+
+    ACCOUNT = "Account"
+    USER = "User"
+    #: a role ARN used directly as the caller (as IAM's simulator allows); requests made with a
+    #: role's credentials come from an ASSUMED_ROLE session
+    ROLE = "Role"
+    ASSUMED_ROLE = "AssumedRole"
+    FEDERATED_USER = "FederatedUser"
+    SERVICE = "Service"
+    ANONYMOUS = "Anonymous"
+
+    @property
+    def context_value(self) -> str:
+        """The value of ``aws:PrincipalType`` for this kind of caller."""
+        return "AssumedRole" if self is PrincipalType.ROLE else self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """The principal of a request. Build it with :meth:`from_arn`.
+
+    ``principal_arn`` is the IAM identity behind the caller: the role ARN for an assumed-role
+    session, otherwise the ARN itself (the value of ``aws:PrincipalArn``).
+    """
+
+    arn: str
+    type: PrincipalType
+    account: str | None
+    principal_arn: str
+    partition: str = "aws"
+    #: user name, role name, federated user name or service name
+    name: str | None = None
+    #: the session name of an assumed-role session
+    session_name: str | None = None
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    user_id: str | None = None
+    #: the global context keys this caller implies (lower-cased names), computed once
+    derived: Mapping[str, tuple[Any, ...]] = field(init=False, repr=False, compare=False)
+    #: exact principal strings under which policy statements naming this caller are indexed
+    index_keys: tuple[str, ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "tags", MappingProxyType(dict(self.tags)))
+        object.__setattr__(self, "derived", MappingProxyType(self._derive()))
+        keys = [self.arn]
+        if self.principal_arn != self.arn:
+            keys.append(self.principal_arn)
+        if self.type in (PrincipalType.ROLE, PrincipalType.ASSUMED_ROLE) and self.name:
+            keys.append(role_key(self.partition, self.account or "", self.name))
+        if self.account and self.root_arn not in keys:
+            keys.append(self.root_arn)
+        object.__setattr__(self, "index_keys", tuple(dict.fromkeys(keys)))
+
+    @property
+    def root_arn(self) -> str:
+        """``arn:<partition>:iam::<account>:root`` — the account principal of this caller."""
+        return f"arn:{self.partition}:iam::{self.account}:root"
+
+    @property
+    def identities(self) -> tuple[str, ...]:
+        """The chain of identities AWS checks for NotPrincipal: caller, role, account."""
+        chain = [self.arn]
+        if self.principal_arn != self.arn:
+            chain.append(self.principal_arn)
+        if self.account and self.type is not PrincipalType.ACCOUNT:
+            chain.append(self.root_arn)
+        return tuple(chain)
+
+    @classmethod
+    def from_arn(
+        cls,
+        arn: str,
+        *,
+        tags: Mapping[str, str] | None = None,
+        user_id: str | None = None,
+    ) -> Caller:
+        """Parse a principal: an IAM user/role/root ARN, an STS assumed-role or federated-user
+        ARN, a 12-digit account id, a service principal (``kms.amazonaws.com``) or ``*``.
+
+        Raises :class:`~kmspolicy.errors.InvalidArnException` for anything else.
+        """
+        arn = arn.strip()
+        tags = dict(tags or {})
+        if arn in ("*", "anonymous"):
+            return cls("*", PrincipalType.ANONYMOUS, None, "*", tags=tags, user_id=user_id)
+        if _ACCOUNT_RE.match(arn):
+            arn = f"arn:aws:iam::{arn}:root"
+        if not arn.startswith("arn:"):
+            if arn.endswith(".amazonaws.com") or arn.endswith(".amazonaws.com.cn"):
+                return cls(
+                    arn, PrincipalType.SERVICE, None, arn, name=arn, tags=tags, user_id=user_id
+                )
+            raise InvalidArnException(
+                f"`{arn}` is not a principal ARN, account id or service principal"
+            )
+        parts = arn.split(":", 5)
+        if len(parts) != 6 or not _ACCOUNT_RE.match(parts[4]):
+            raise InvalidArnException(f"`{arn}` is not a valid principal ARN")
+        _, partition, service, _, account, resource = parts
+        kind, _, rest = resource.partition("/")
+        common: dict[str, Any] = {"partition": partition, "tags": tags, "user_id": user_id}
+        if service == "iam" and resource == "root":
+            return cls(arn, PrincipalType.ACCOUNT, account, arn, **common)
+        if service == "iam" and kind == "user" and rest:
+            name = rest.rsplit("/", 1)[-1]
+            return cls(arn, PrincipalType.USER, account, arn, name=name, **common)
+        if service == "iam" and kind == "role" and rest:
+            name = rest.rsplit("/", 1)[-1]
+            return cls(arn, PrincipalType.ROLE, account, arn, name=name, **common)
+        if service == "sts" and kind == "assumed-role" and rest.count("/") == 1:
+            role, session = rest.split("/")
+            role_arn = f"arn:{partition}:iam::{account}:role/{role}"
+            return cls(
+                arn,
+                PrincipalType.ASSUMED_ROLE,
+                account,
+                role_arn,
+                name=role,
+                session_name=session,
+                **common,
+            )
+        if service == "sts" and kind == "federated-user" and rest:
+            return cls(arn, PrincipalType.FEDERATED_USER, account, arn, name=rest, **common)
+        raise InvalidArnException(
+            f"`{arn}` is not a user, role, session, federated user or account ARN"
+        )
+
+    def _derive(self) -> dict[str, tuple[Any, ...]]:
+        out: dict[str, tuple[Any, ...]] = {"aws:principaltype": (self.type.context_value,)}
+        if self.type is PrincipalType.ANONYMOUS:
+            return out
+        out["aws:principalarn"] = (self.principal_arn,)
+        if self.account:
+            out["aws:principalaccount"] = (self.account,)
+        if self.type is PrincipalType.USER and self.name:
+            out["aws:username"] = (self.name,)
+        userid = self.user_id
+        if userid is None and self.type is PrincipalType.ACCOUNT:
+            userid = self.account
+        elif userid is None and self.type is PrincipalType.FEDERATED_USER:
+            userid = f"{self.account}:{self.name}"
+        if userid is not None:
+            out["aws:userid"] = (userid,)
+        if self.type is PrincipalType.SERVICE:
+            out["aws:principalisawsservice"] = (True,)
+            out["aws:principalservicename"] = (self.arn,)
+        else:
+            out["aws:principalisawsservice"] = (False,)
+        for tag, value in self.tags.items():
+            out[f"aws:principaltag/{tag.lower()}"] = (value,)
+        return out
+
+
+def role_key(partition: str, account: str, role_name: str) -> str:
+    """The path-free role ARN under which a role and its sessions are indexed."""
+    return f"arn:{partition}:iam::{account}:role/{role_name}"
+
+
+def _as_tuple(value: ContextValue) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes, bool, int, float, Decimal, datetime)):
+        return (value,)
+    if isinstance(value, Sequence):
+        return tuple(value)
+    raise TypeError(f"unsupported context value {value!r}")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Request:
+    """One authorization question: may ``caller`` perform ``action`` on ``resource``?
+
+    ``context`` maps condition-key names (any case) to values; lists make a key multi-valued.
+    ``time`` (aware datetime; naive means UTC) supplies ``aws:CurrentTime``/``aws:EpochTime``.
+    Global keys implied by the caller and the time are derived unless ``context`` gives them.
+    """
+
+    caller: Caller
+    action: str
+    resource: str = "*"
+    context: Mapping[str, ContextValue] = field(default_factory=dict)
+    time: datetime | None = None
+    #: lower-cased action name, for matching
+    action_lower: str = field(init=False, repr=False)
+    _values: dict[str, tuple[Any, ...]] = field(init=False, repr=False)
+    _encryption_context: dict[str, str] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "action_lower", self.action.lower())
+        values: dict[str, tuple[Any, ...]] = {}
+        ec: dict[str, str] = {}
+        for key, value in self.context.items():
+            lower = key.lower()
+            values[lower] = _as_tuple(value)
+            if lower.startswith(_EC_PREFIX) and isinstance(value, str):
+                ec[key[len(_EC_PREFIX) :]] = value
+        if ec and "kms:encryptioncontextkeys" not in values:
+            values["kms:encryptioncontextkeys"] = tuple(ec)
+        if self.time is not None:
+            when = self.time if self.time.tzinfo else self.time.replace(tzinfo=UTC)
+            object.__setattr__(self, "time", when)
+            values.setdefault("aws:currenttime", (when,))
+            values.setdefault("aws:epochtime", (int(when.timestamp()),))
+        if self.action_lower.startswith("kms:") and self.caller.account:
+            values.setdefault("kms:calleraccount", (self.caller.account,))
+        object.__setattr__(self, "_values", values)
+        object.__setattr__(self, "_encryption_context", ec)
+
+    def lookup(self, key_lower: str) -> tuple[Any, ...] | None:
+        """The values of a context key (name already lower-cased), or None when absent."""
+        found = self._values.get(key_lower)
+        if found is None:
+            found = self.caller.derived.get(key_lower)
+        return found
+
+    def get(self, key: str) -> tuple[Any, ...] | None:
+        """The values of a context key by its name in any case, or None when absent."""
+        return self.lookup(key.lower())
+
+    @property
+    def encryption_context(self) -> Mapping[str, str]:
+        """The request's encryption context: ``kms:EncryptionContext:<k>`` values."""
+        return MappingProxyType(self._encryption_context)
+
+    @property
+    def resource_account(self) -> str | None:
+        """The account segment of the resource ARN, or None (``*`` or an ARN without one)."""
+        parts = self.resource.split(":", 5)
+        return parts[4] if len(parts) == 6 and parts[4] else None

@@ -1,0 +1,192 @@
+"""Decisions that explain themselves: the kind, the deciding statements, missing keys, nearest miss.
+
+Layer: authz (pure). ``Decision.reason`` follows AWS's AccessDenied wording and never contains
+policy text, so the service may show it to the caller; ``explain()`` is for the policy's owner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from kmspolicy.lang.ast import Effect
+
+
+class DecisionKind(StrEnum):
+    """IAM's ``EvalDecision`` values."""
+
+    ALLOWED = "allowed"
+    EXPLICIT_DENY = "explicitDeny"
+    IMPLICIT_DENY = "implicitDeny"
+
+
+class PolicyType(StrEnum):
+    """Where a statement came from (IAM simulator ``SourcePolicyType`` spirit, our spellings)."""
+
+    KEY_POLICY = "key-policy"
+    RESOURCE = "resource-policy"
+    IDENTITY = "identity-policy"
+    SCP = "service-control-policy"
+    RCP = "resource-control-policy"
+    PERMISSIONS_BOUNDARY = "permissions-boundary"
+    SESSION = "session-policy"
+    GRANT = "grant"
+    POLICY = "policy"
+
+    @property
+    def phrase(self) -> str:
+        """How AWS's AccessDenied messages name this policy type."""
+        return _PHRASES[self]
+
+    @property
+    def is_resource_based(self) -> bool:
+        return self in (PolicyType.KEY_POLICY, PolicyType.RESOURCE)
+
+
+_PHRASES = {
+    PolicyType.KEY_POLICY: "resource-based policy",
+    PolicyType.RESOURCE: "resource-based policy",
+    PolicyType.IDENTITY: "identity-based policy",
+    PolicyType.SCP: "service control policy",
+    PolicyType.RCP: "resource control policy",
+    PolicyType.PERMISSIONS_BOUNDARY: "permissions boundary",
+    PolicyType.SESSION: "session policy",
+    PolicyType.GRANT: "grant",
+    PolicyType.POLICY: "identity-based policy",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class MatchedStatement:
+    """A statement (or grant) that took part in a decision, located in its source."""
+
+    source_policy_id: str
+    source_policy_type: PolicyType
+    effect: Effect
+    sid: str | None = None
+    #: 0-based index of the statement in its policy
+    statement_index: int = 0
+    line: int | None = None
+    column: int | None = None
+    #: the file (or ``<string>``) the policy was read from
+    source: str | None = None
+
+    def label(self) -> str:
+        """``Sid`` when there is one, else ``Statement[i]``."""
+        return self.sid if self.sid else f"Statement[{self.statement_index}]"
+
+    def location(self) -> str:
+        where = self.source or self.source_policy_id
+        return f"{where}:{self.line}" if self.line else where
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source_policy_id": self.source_policy_id,
+            "source_policy_type": self.source_policy_type.value,
+            "sid": self.sid,
+            "effect": self.effect.value,
+            "statement_index": self.statement_index,
+            "start_position": {"line": self.line, "column": self.column} if self.line else None,
+            "source": self.source,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class NearMiss:
+    """The Allow statement that came closest to matching an implicitly denied request."""
+
+    statement: MatchedStatement
+    matched: tuple[str, ...]
+    failed: tuple[str, ...]
+
+    def describe(self) -> str:
+        """E.g. ``statement X matched action; condition StringEquals kms:CallerAccount failed``."""
+        head = f"statement {self.statement.label()}"
+        if self.matched:
+            head += " matched " + " and ".join(self.matched)
+        return head + ("; " + "; ".join(self.failed) if self.failed else "")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "statement": self.statement.to_dict(),
+            "matched": list(self.matched),
+            "failed": list(self.failed),
+            "description": self.describe(),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """The answer to a :class:`~kmspolicy.authz.Request`.
+
+    ``reason`` is one caller-safe line in AWS's wording; ``matched_statements`` are the
+    statements (and grants) that decided; ``missing_context_keys`` the condition keys a
+    considered statement referred to that the request lacked.
+    """
+
+    kind: DecisionKind
+    reason: str
+    action: str
+    resource: str
+    principal: str
+    matched_statements: tuple[MatchedStatement, ...] = ()
+    missing_context_keys: tuple[str, ...] = ()
+    nearest_miss: NearMiss | None = None
+    #: the policy type that decided a denial (explicit deny source, or the one that lacked an allow)
+    decided_by: PolicyType | None = None
+
+    @property
+    def allowed(self) -> bool:
+        return self.kind is DecisionKind.ALLOWED
+
+    def explain(self) -> str:
+        """A multi-line explanation for the policy owner (may name statements, never values)."""
+        lines = [f"{self.kind.value}: {self.reason}"]
+        for stmt in self.matched_statements:
+            lines.append(
+                f"  {stmt.effect.value} {stmt.label()} "
+                f"({stmt.source_policy_type.value} {stmt.location()})"
+            )
+        if self.nearest_miss is not None:
+            lines.append(f"  nearest miss: {self.nearest_miss.describe()}")
+        if self.missing_context_keys:
+            lines.append("  missing context keys: " + ", ".join(self.missing_context_keys))
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "resource": self.resource,
+            "principal": self.principal,
+            "decision": self.kind.value,
+            "reason": self.reason,
+            "decided_by": self.decided_by.value if self.decided_by else None,
+            "matched_statements": [m.to_dict() for m in self.matched_statements],
+            "missing_context_keys": list(self.missing_context_keys),
+            "nearest_miss": self.nearest_miss.to_dict() if self.nearest_miss else None,
+        }
+
+
+def allowed_reason(principal: str, action: str, resource: str, by: PolicyType) -> str:
+    return (
+        f"User: {principal} is allowed to perform: {action} on resource: {resource} "
+        f"by a {by.phrase}"
+    )
+
+
+def explicit_deny_reason(principal: str, action: str, resource: str, by: PolicyType) -> str:
+    """AWS: ``... with an explicit deny in a resource-based policy``."""
+    article = "an" if by.phrase[0] in "aeiou" else "a"
+    return (
+        f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
+        f"with an explicit deny in {article} {by.phrase}"
+    )
+
+
+def implicit_deny_reason(principal: str, action: str, resource: str, by: PolicyType) -> str:
+    """AWS: ``... because no identity-based policy allows the kms:Decrypt action``."""
+    return (
+        f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
+        f"because no {by.phrase} allows the {action} action"
+    )

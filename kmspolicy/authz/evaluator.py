@@ -1,0 +1,240 @@
+"""Combining policies into a decision: shared steps, plain policy sets and IAM's general logic.
+
+Layer: authz (pure). The order follows the IAM User Guide's evaluation flow: an explicit deny
+in any policy wins; every SCP level must allow; RCPs (each level implicitly holds AWS's
+full-access RCP) can only deny; then resource-based and identity-based policies, limited by
+the permissions boundary and session policies. ``kms.py`` specialises the middle for KMS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING
+
+from kmspolicy.authz.decision import (
+    Decision,
+    DecisionKind,
+    MatchedStatement,
+    PolicyType,
+    allowed_reason,
+    explicit_deny_reason,
+    implicit_deny_reason,
+)
+from kmspolicy.authz.explain import nearest_miss
+from kmspolicy.authz.index import Hit, PolicyMatch, match_policy
+from kmspolicy.authz.principals import PrincipalMatch
+
+if TYPE_CHECKING:
+    from kmspolicy.authz.context import Request
+    from kmspolicy.lang.ast import Policy
+
+#: how one policy is matched against a request: compiled (default) or the reference evaluator
+Matcher = Callable[["Policy", "Request", PolicyType, "str | None"], PolicyMatch]
+
+#: principal matches that a permissions boundary or session policy does not limit
+UNLIMITED = (PrincipalMatch.CALLER, PrincipalMatch.ANYONE)
+
+
+def normalize_levels(
+    levels: Sequence[Policy] | Sequence[Sequence[Policy]],
+) -> tuple[tuple[Policy, ...], ...]:
+    """SCP/RCP levels: a flat list of policies is one level; a list of lists is root → account."""
+    if not levels:
+        return ()
+    if all(isinstance(item, (list, tuple)) for item in levels):
+        return tuple(tuple(level) for level in levels)  # type: ignore[arg-type]  # checked above
+    return (tuple(levels),)  # type: ignore[arg-type]  # a flat sequence of Policy
+
+
+class Evaluation:
+    """Runs policies against one request and builds the Decision, collecting explanations."""
+
+    def __init__(self, request: Request, matcher: Matcher = match_policy) -> None:
+        self.request = request
+        self.matcher = matcher
+        self.missing: list[str] = []
+        self.considered: dict[PolicyType, list[tuple[Policy, PolicyType, str | None]]] = {}
+        self.denies: list[tuple[PolicyType, Hit]] = []
+
+    def run(self, policy: Policy, ptype: PolicyType, name: str | None = None) -> PolicyMatch:
+        m = self.matcher(policy, self.request, ptype, name)
+        if m.missing:
+            self.missing.extend(m.missing)
+        self.considered.setdefault(ptype, []).append((policy, ptype, name))
+        if m.denies:
+            self.denies.extend((ptype, h) for h in m.denies)
+        return m
+
+    def run_all(self, policies: Iterable[Policy], ptype: PolicyType) -> list[PolicyMatch]:
+        return [self.run(p, ptype, None) for p in policies]
+
+    # --- decisions ---
+
+    def _missing(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.missing))
+
+    def allow(self, by: PolicyType, matched: Sequence[MatchedStatement]) -> Decision:
+        r = self.request
+        return Decision(
+            DecisionKind.ALLOWED,
+            allowed_reason(r.caller.arn, r.action, r.resource, by),
+            r.action,
+            r.resource,
+            r.caller.arn,
+            tuple(matched),
+            self._missing(),
+            None,
+            by,
+        )
+
+    def explicit_deny(self) -> Decision | None:
+        """The explicit-deny decision if any policy run so far denied."""
+        if not self.denies:
+            return None
+        order = [
+            PolicyType.SCP,
+            PolicyType.RCP,
+            PolicyType.KEY_POLICY,
+            PolicyType.RESOURCE,
+            PolicyType.IDENTITY,
+            PolicyType.POLICY,
+            PolicyType.PERMISSIONS_BOUNDARY,
+            PolicyType.SESSION,
+        ]
+        by = min((t for t, _ in self.denies), key=order.index)
+        r = self.request
+        return Decision(
+            DecisionKind.EXPLICIT_DENY,
+            explicit_deny_reason(r.caller.arn, r.action, r.resource, by),
+            r.action,
+            r.resource,
+            r.caller.arn,
+            tuple(h[0] for _, h in self.denies),
+            self._missing(),
+            None,
+            by,
+        )
+
+    def implicit_deny(self, by: PolicyType, matched: Sequence[MatchedStatement] = ()) -> Decision:
+        r = self.request
+        types = (
+            [by] if by is not PolicyType.RESOURCE else [PolicyType.RESOURCE, PolicyType.KEY_POLICY]
+        )
+        miss = nearest_miss(r, [c for t in types for c in self.considered.get(t, ())])
+        return Decision(
+            DecisionKind.IMPLICIT_DENY,
+            implicit_deny_reason(r.caller.arn, r.action, r.resource, by),
+            r.action,
+            r.resource,
+            r.caller.arn,
+            tuple(matched),
+            self._missing(),
+            miss,
+            by,
+        )
+
+    # --- shared steps ---
+
+    def guardrails(
+        self, scp_levels: Sequence[Sequence[Policy]], rcp_levels: Sequence[Sequence[Policy]]
+    ) -> list[list[PolicyMatch]]:
+        """Run SCP and RCP levels (not for service principals); returns SCP matches."""
+        from kmspolicy.authz.context import PrincipalType
+
+        if self.request.caller.type is PrincipalType.SERVICE:
+            return []
+        scps = [self.run_all(level, PolicyType.SCP) for level in scp_levels]
+        for level in rcp_levels:
+            self.run_all(level, PolicyType.RCP)
+        return scps
+
+    def scp_gap(self, scps: list[list[PolicyMatch]]) -> Decision | None:
+        """Every SCP level must allow: an implicit deny for the first level that does not."""
+        for level in scps:
+            if not any(m.allows for m in level):
+                return self.implicit_deny(PolicyType.SCP)
+        return None
+
+    def limits(
+        self, boundary: PolicyMatch | None, sessions: list[PolicyMatch]
+    ) -> PolicyType | None:
+        """The limiting policy type that fails to allow (boundary, then session), or None."""
+        if boundary is not None and not boundary.allows:
+            return PolicyType.PERMISSIONS_BOUNDARY
+        if sessions and not any(m.allows for m in sessions):
+            return PolicyType.SESSION
+        return None
+
+
+def evaluate_policies(
+    request: Request, policies: Sequence[Policy], *, matcher: Matcher = match_policy
+) -> Decision:
+    """Evaluate plain policies with no KMS or cross-account rules (simulate-custom-policy).
+
+    Explicit deny in any policy ▶ explicitDeny; else an Allow in any ▶ allowed; else implicitDeny.
+    A Principal element, when present, must match the caller.
+    """
+    ev = Evaluation(request, matcher)
+    matches = ev.run_all(policies, PolicyType.POLICY)
+    denied = ev.explicit_deny()
+    if denied is not None:
+        return denied
+    allows = [h[0] for m in matches for h in m.allows]
+    return ev.allow(PolicyType.POLICY, allows) if allows else ev.implicit_deny(PolicyType.POLICY)
+
+
+def authorize_iam(
+    request: Request,
+    identity_policies: Sequence[Policy] = (),
+    resource_policy: Policy | None = None,
+    *,
+    scps: Sequence[Policy] | Sequence[Sequence[Policy]] = (),
+    rcps: Sequence[Policy] | Sequence[Sequence[Policy]] = (),
+    permissions_boundary: Policy | None = None,
+    session_policies: Sequence[Policy] = (),
+    resource_account: str | None = None,
+    matcher: Matcher = match_policy,
+) -> Decision:
+    """IAM's general evaluation logic for a resource that is not a KMS key.
+
+    Same account: an allow in the identity policies or in the resource policy suffices (a
+    resource policy naming only the account delegates to identity policies; naming a role is
+    limited by the boundary and session policies, naming the user or session is not). Across
+    accounts (``resource_account``, default: the resource ARN's account) both must allow.
+    """
+    ev = Evaluation(request, matcher)
+    scp_matches = ev.guardrails(normalize_levels(scps), normalize_levels(rcps))
+    rp = ev.run(resource_policy, PolicyType.RESOURCE) if resource_policy is not None else None
+    ids = ev.run_all(identity_policies, PolicyType.IDENTITY)
+    boundary = (
+        ev.run(permissions_boundary, PolicyType.PERMISSIONS_BOUNDARY)
+        if permissions_boundary
+        else None
+    )
+    sessions = ev.run_all(session_policies, PolicyType.SESSION)
+    decided = ev.explicit_deny() or ev.scp_gap(scp_matches)
+    if decided is not None:
+        return decided
+    account = resource_account or request.resource_account or request.caller.account
+    identity_hits = [h[0] for m in ids for h in m.allows]
+    limit = ev.limits(boundary, sessions)
+    rp_hits = rp.allows if rp is not None else []
+    if account != request.caller.account:
+        if not rp_hits:
+            return ev.implicit_deny(PolicyType.RESOURCE)
+        if not identity_hits:
+            return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])
+        if limit is not None:
+            return ev.implicit_deny(limit, [h[0] for h in rp_hits] + identity_hits)
+        return ev.allow(PolicyType.RESOURCE, [h[0] for h in rp_hits] + identity_hits)
+    direct = [h[0] for h in rp_hits if h[1] in UNLIMITED]
+    if direct:
+        return ev.allow(PolicyType.RESOURCE, direct)
+    via_role = [h[0] for h in rp_hits if h[1] is PrincipalMatch.ROLE]
+    if via_role and limit is None:
+        return ev.allow(PolicyType.RESOURCE, via_role)
+    if identity_hits and limit is None:
+        return ev.allow(PolicyType.IDENTITY, identity_hits)
+    if limit is not None and (identity_hits or via_role):
+        return ev.implicit_deny(limit, via_role + identity_hits)
+    return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])

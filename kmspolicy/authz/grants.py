@@ -1,0 +1,136 @@
+"""KMS grants as the decision point sees them, and whether one allows a request.
+
+Layer: authz (pure). A grant only allows: its grantee, one of its operations, on its key,
+with its encryption-context constraint satisfied (key names case-insensitive, values exact).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from kmspolicy.authz.context import Request
+
+#: The GrantOperation enum of the KMS API.
+GRANT_OPERATIONS = frozenset(
+    {
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "Sign",
+        "Verify",
+        "GetPublicKey",
+        "CreateGrant",
+        "RetireGrant",
+        "DescribeKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateMac",
+        "VerifyMac",
+        "DeriveSharedSecret",
+    }
+)
+
+#: Grant operations that take an encryption context: the only ones constraints apply to
+#: (API_GrantConstraints: not DescribeKey, RetireGrant, or operations of asymmetric/HMAC keys).
+EC_OPERATIONS = frozenset(
+    {
+        "Decrypt",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyWithoutPlaintext",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "CreateGrant",
+    }
+)
+
+
+def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str] | None:
+    return None if mapping is None else MappingProxyType(dict(mapping))
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    """A grant on one KMS key. ``operations`` holds GrantOperation names such as ``"Decrypt"``."""
+
+    grant_id: str
+    key_arn: str
+    grantee_principal: str
+    operations: frozenset[str]
+    retiring_principal: str | None = None
+    encryption_context_equals: Mapping[str, str] | None = None
+    encryption_context_subset: Mapping[str, str] | None = None
+    name: str | None = None
+    issuing_account: str | None = None
+    _equals_folded: dict[str, str] | None = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "operations", frozenset(self.operations))
+        object.__setattr__(
+            self, "encryption_context_equals", _frozen(self.encryption_context_equals)
+        )
+        object.__setattr__(
+            self, "encryption_context_subset", _frozen(self.encryption_context_subset)
+        )
+        eq = self.encryption_context_equals
+        object.__setattr__(
+            self, "_equals_folded", None if eq is None else {k.lower(): v for k, v in eq.items()}
+        )
+
+    def __hash__(self) -> int:
+        return hash((self.grant_id, self.key_arn))
+
+    def names_grantee(self, request: Request) -> bool:
+        """True when the grantee is the caller itself or, for a role session, its role."""
+        from kmspolicy.authz.principals import role_parts
+
+        caller = request.caller
+        grantee = self.grantee_principal
+        if grantee in (caller.arn, caller.principal_arn):
+            return True
+        role = role_parts(grantee)
+        return role is not None and role == (caller.partition, caller.account, caller.name)
+
+    def names_account_of(self, request: Request) -> bool:
+        """True when the grantee is the caller's account (root ARN): IAM must delegate."""
+        return (
+            request.caller.account is not None and self.grantee_principal == request.caller.root_arn
+        )
+
+    def constraints_hold(self, operation: str, request: Request) -> bool:
+        """Equals: the request EC equals the constraint; Subset: it holds every pair."""
+        if operation not in EC_OPERATIONS:
+            return True
+        if self.encryption_context_equals is None and self.encryption_context_subset is None:
+            return True
+        ec = {k.lower(): v for k, v in request.encryption_context.items()}
+        if self._equals_folded is not None and ec != self._equals_folded:
+            return False
+        subset = self.encryption_context_subset
+        return subset is None or all(ec.get(k.lower()) == v for k, v in subset.items())
+
+    def operation_for(self, request: Request) -> str | None:
+        """The grant operation a request's action maps to, when this grant covers it."""
+        service, _, op = request.action.partition(":")
+        if service.lower() != "kms":
+            return None
+        for name in self.operations:
+            if name.lower() == op.lower():
+                return name
+        return None
+
+    def allows(self, request: Request) -> bool:
+        """Grantee (directly), operation, key and constraints all match."""
+        op = self.operation_for(request)
+        if op is None or (self.key_arn and self.key_arn != request.resource):
+            return False
+        return self.names_grantee(request) and self.constraints_hold(op, request)

@@ -1,0 +1,167 @@
+"""Compiled, indexed policies: find the few statements that can apply without scanning them all.
+
+Layer: authz (pure). Each statement is filed under ONE index — its exact principals, else its
+exact actions, else its exact resources — or in a short scan list; a lookup gathers the
+candidates for the caller's identities, the action and the resource, then runs the full match.
+Compiled policies are cached by object identity (policies are immutable), bounded LRU.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from threading import Lock
+from typing import TYPE_CHECKING
+
+from kmspolicy.authz.decision import MatchedStatement, PolicyType
+from kmspolicy.authz.matching import has_wildcard
+from kmspolicy.authz.principals import PrincipalMatch, index_key
+from kmspolicy.authz.statements import CompiledStatement, policy_name, statement_ref
+
+if TYPE_CHECKING:
+    from kmspolicy.authz.context import Request
+    from kmspolicy.lang.ast import Policy, Statement
+
+Hit = tuple[MatchedStatement, PrincipalMatch]
+
+
+@dataclass(slots=True)
+class PolicyMatch:
+    """The statements of one policy that apply to a request, split by effect."""
+
+    allows: list[Hit] = field(default_factory=list)
+    denies: list[Hit] = field(default_factory=list)
+    missing: list[str] = field(default_factory=list)
+
+
+def _principal_keys(stmt: Statement) -> list[str] | None:
+    if stmt.principals is None or stmt.not_principal:
+        return None
+    keys = [index_key(p) for p in stmt.principals]
+    return None if any(k is None for k in keys) else [k for k in keys if k is not None]
+
+
+def _action_keys(stmt: Statement) -> list[str] | None:
+    if stmt.not_action or any(has_wildcard(a.name) for a in stmt.actions):
+        return None
+    return [a.name.lower() for a in stmt.actions]
+
+
+def _resource_keys(stmt: Statement, variables: bool) -> list[str] | None:
+    if stmt.resources is None or stmt.not_resource:
+        return None
+    arns = [r.arn for r in stmt.resources]
+    if any(has_wildcard(a) or (variables and "${" in a) for a in arns):
+        return None
+    return arns
+
+
+class CompiledPolicy:
+    """A policy compiled for one role (policy type, resource-based or not)."""
+
+    __slots__ = (
+        "by_action",
+        "by_principal",
+        "by_resource",
+        "policy",
+        "policy_type",
+        "resource_based",
+        "scan",
+        "statements",
+    )
+
+    def __init__(self, policy: Policy, policy_type: PolicyType, *, name: str | None = None) -> None:
+        self.policy = policy
+        self.policy_type = policy_type
+        self.resource_based = policy_type.is_resource_based
+        variables = policy.variables_enabled
+        label = name or policy_name(policy, policy_type)
+        self.statements = [
+            CompiledStatement(
+                s, i, statement_ref(policy, policy_type, i, label), variables=variables
+            )
+            for i, s in enumerate(policy.statements)
+        ]
+        self.by_principal: dict[str, list[CompiledStatement]] = {}
+        self.by_action: dict[str, list[CompiledStatement]] = {}
+        self.by_resource: dict[str, list[CompiledStatement]] = {}
+        self.scan: list[CompiledStatement] = []
+        for cs in self.statements:
+            stmt = cs.stmt
+            if self.resource_based and stmt.principals is None:
+                continue  # a resource-based statement without Principal never applies
+            if stmt.resources is None or not stmt.actions:
+                continue  # INVARIANT: statements without Resource/Action have no effect
+            for keys, index in (
+                (_principal_keys(stmt), self.by_principal),
+                (_action_keys(stmt), self.by_action),
+                (_resource_keys(stmt, variables), self.by_resource),
+            ):
+                if keys:
+                    for key in dict.fromkeys(keys):
+                        index.setdefault(key, []).append(cs)
+                    break
+            else:
+                self.scan.append(cs)
+
+    def candidates(self, request: Request) -> list[CompiledStatement]:
+        """Every statement that could apply, in document order."""
+        found: list[CompiledStatement] = []
+        by_principal = self.by_principal
+        if by_principal:
+            for key in request.caller.index_keys:
+                bucket = by_principal.get(key)
+                if bucket:
+                    found.extend(bucket)
+        if self.by_action:
+            found.extend(self.by_action.get(request.action_lower, ()))
+        if self.by_resource:
+            found.extend(self.by_resource.get(request.resource, ()))
+        if self.scan:
+            found.extend(self.scan)
+        if len(found) > 1:
+            # a statement naming several of the caller's identities sits in several buckets
+            found = sorted({id(c): c for c in found}.values(), key=lambda c: c.ordinal)
+        return found
+
+    def match(self, request: Request) -> PolicyMatch:
+        result = PolicyMatch()
+        missing = result.missing
+        for cs in self.candidates(request):
+            how = cs.match(request, self.resource_based, missing)
+            if how is not None:
+                (result.denies if cs.is_deny else result.allows).append((cs.ref, how))
+        return result
+
+
+_CACHE: OrderedDict[tuple[int, PolicyType, str | None], CompiledPolicy] = OrderedDict()
+_CACHE_LOCK = Lock()
+CACHE_SIZE = 512
+
+
+def compile_policy(
+    policy: Policy, policy_type: PolicyType, *, name: str | None = None
+) -> CompiledPolicy:
+    """The compiled form of ``policy`` for ``policy_type``, from the cache when possible.
+
+    Keyed by ``id(policy)``; the entry holds the policy itself, so the id cannot be reused by
+    another object while cached, and the ``is`` check guards against stale entries.
+    """
+    key = (id(policy), policy_type, name)
+    entry = _CACHE.get(key)
+    if entry is not None and entry.policy is policy:
+        return entry
+    compiled = CompiledPolicy(policy, policy_type, name=name)
+    with _CACHE_LOCK:
+        _CACHE[key] = compiled
+        _CACHE.move_to_end(key)
+        while len(_CACHE) > CACHE_SIZE:
+            _CACHE.popitem(last=False)
+    return compiled
+
+
+def match_policy(
+    policy: Policy, request: Request, policy_type: PolicyType, name: str | None = None
+) -> PolicyMatch:
+    """The applying statements of one policy (compiled and indexed evaluation)."""
+    return compile_policy(policy, policy_type, name=name).match(request)

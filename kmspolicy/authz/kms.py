@@ -1,0 +1,186 @@
+"""KMS authorization: the key policy first, IAM only through it, grants, both sides across accounts.
+
+Layer: authz (pure). Rules (AWS KMS Developer Guide, "Determining access", "Key policies",
+"Grants", "Allowing users in other accounts"; IAM User Guide, "Policy evaluation logic"):
+an explicit deny anywhere wins; every SCP level must allow; the key policy must allow the caller
+directly, or the caller's account (then an identity policy must allow too), or a grant must;
+across accounts the caller's identity policy must also allow; boundaries and session policies
+limit every allow except a key policy naming the user or session itself (or everyone).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from kmspolicy.authz.context import Request
+from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
+from kmspolicy.authz.evaluator import UNLIMITED, Evaluation, Matcher, normalize_levels
+from kmspolicy.authz.grants import Grant
+from kmspolicy.authz.index import match_policy
+from kmspolicy.authz.principals import PrincipalMatch
+from kmspolicy.lang.ast import Effect, Policy
+
+#: Actions that work on a key in another account (KMS Developer Guide, cross-account access).
+CROSS_ACCOUNT_ACTIONS = frozenset(
+    f"kms:{op}".lower()
+    for op in (
+        "CreateGrant",
+        "Decrypt",
+        "DeriveSharedSecret",
+        "DescribeKey",
+        "Encrypt",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "GenerateDataKeyWithoutPlaintext",
+        "GenerateMac",
+        "GetKeyRotationStatus",
+        "GetPublicKey",
+        "ListGrants",
+        "ReEncryptFrom",
+        "ReEncryptTo",
+        "RetireGrant",
+        "RevokeGrant",
+        "Sign",
+        "Verify",
+        "VerifyMac",
+    )
+)
+
+
+@dataclass(frozen=True, slots=True)
+class KmsPolicies:
+    """Everything that can decide a KMS request.
+
+    ``key_policy`` is None only for resources that are not keys (aliases, ``*``) or a key with no
+    policy (which then allows nothing). ``scps``/``rcps``: a flat sequence of policies is one
+    level; a sequence of sequences lists the levels from the organization root to the account.
+    For ``kms:RetireGrant`` pass the grant being retired (its retiring principal may retire it).
+    """
+
+    key_policy: Policy | None
+    identity_policies: Sequence[Policy] = ()
+    grants: Sequence[Grant] = ()
+    scps: Sequence[Policy] | Sequence[Sequence[Policy]] = ()
+    rcps: Sequence[Policy] | Sequence[Sequence[Policy]] = ()
+    permissions_boundary: Policy | None = None
+    session_policies: Sequence[Policy] = ()
+    scp_levels: tuple[tuple[Policy, ...], ...] = field(init=False, repr=False, compare=False)
+    rcp_levels: tuple[tuple[Policy, ...], ...] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "identity_policies", tuple(self.identity_policies))
+        object.__setattr__(self, "grants", tuple(self.grants))
+        object.__setattr__(self, "session_policies", tuple(self.session_policies))
+        object.__setattr__(self, "scp_levels", normalize_levels(self.scps))
+        object.__setattr__(self, "rcp_levels", normalize_levels(self.rcps))
+
+
+def is_key_arn(resource: str) -> bool:
+    """``arn:<partition>:kms:<region>:<account>:key/<id>``."""
+    parts = resource.split(":", 5)
+    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
+
+
+def _grant_ref(grant: Grant) -> MatchedStatement:
+    return MatchedStatement(
+        source_policy_id=grant.name or grant.grant_id,
+        source_policy_type=PolicyType.GRANT,
+        effect=Effect.ALLOW,
+        sid=grant.grant_id,
+    )
+
+
+def _retiring(grant: Grant, request: Request) -> bool:
+    caller = request.caller
+    return request.action_lower == "kms:retiregrant" and grant.retiring_principal in (
+        caller.arn,
+        caller.principal_arn,
+    )
+
+
+def authorize_kms(
+    request: Request, policies: KmsPolicies, *, matcher: Matcher = match_policy
+) -> Decision:
+    """Decide a KMS request the way KMS does (see the module docstring); never raises for denials.
+
+    ``request.resource`` is the key ARN (alias ARN or ``*`` for actions on aliases or the
+    account, which identity policies govern alone); encryption context comes from the
+    ``kms:EncryptionContext:<k>`` context keys.
+    """
+    ev = Evaluation(request, matcher)
+    caller = request.caller
+    key_resource = is_key_arn(request.resource)
+    scp_matches = ev.guardrails(policies.scp_levels, policies.rcp_levels)
+    kp = (
+        ev.run(policies.key_policy, PolicyType.KEY_POLICY, "default")
+        if key_resource and policies.key_policy
+        else None
+    )
+    ids = ev.run_all(policies.identity_policies, PolicyType.IDENTITY)
+    pb = policies.permissions_boundary
+    boundary = ev.run(pb, PolicyType.PERMISSIONS_BOUNDARY) if pb is not None else None
+    sessions = ev.run_all(policies.session_policies, PolicyType.SESSION)
+    decided = ev.explicit_deny() or ev.scp_gap(scp_matches)
+    if decided is not None:
+        return decided
+    identity_hits = [h[0] for m in ids for h in m.allows]
+    limit = ev.limits(boundary, sessions)
+
+    if not key_resource:
+        # aliases and account-level actions: identity (IAM) policies alone decide
+        if identity_hits and limit is None:
+            return ev.allow(PolicyType.IDENTITY, identity_hits)
+        return ev.implicit_deny(limit or PolicyType.IDENTITY, identity_hits)
+
+    # grants allow by themselves (also across accounts); constraints checked per grant
+    grants = [g for g in policies.grants if g.allows(request) or _retiring(g, request)]
+    if grants:
+        return ev.allow(PolicyType.GRANT, [_grant_ref(g) for g in grants])
+    account_grants = [
+        g
+        for g in policies.grants
+        if g.names_account_of(request)
+        and (op := g.operation_for(request))
+        and g.constraints_hold(op, request)
+        and (not g.key_arn or g.key_arn == request.resource)
+    ]
+
+    if kp is None:
+        return ev.implicit_deny(PolicyType.RESOURCE)
+    kp_hits = kp.allows
+    if request.action_lower == "kms:retiregrant":
+        kp_hits = []  # kms:RetireGrant in a key policy has no effect (KMS Developer Guide, grants)
+    direct = [h[0] for h in kp_hits if h[1] in UNLIMITED]
+    via_role = [h[0] for h in kp_hits if h[1] is PrincipalMatch.ROLE]
+    via_account = [h[0] for h in kp_hits if h[1] is PrincipalMatch.ACCOUNT] + [
+        _grant_ref(g) for g in account_grants
+    ]
+
+    if caller.account != request.resource_account:
+        if request.action_lower not in CROSS_ACCOUNT_ACTIONS or not (
+            direct or via_role or via_account
+        ):
+            return ev.implicit_deny(PolicyType.RESOURCE, direct + via_role + via_account)
+        kp_refs = direct + via_role + via_account
+        if not identity_hits:
+            return ev.implicit_deny(PolicyType.IDENTITY, kp_refs)
+        if limit is not None:
+            return ev.implicit_deny(limit, kp_refs + identity_hits)
+        return ev.allow(PolicyType.KEY_POLICY, kp_refs + identity_hits)
+
+    if direct:
+        return ev.allow(PolicyType.KEY_POLICY, direct)
+    if via_role and limit is None:
+        return ev.allow(PolicyType.KEY_POLICY, via_role)
+    if request.action_lower == "kms:retiregrant" and identity_hits and limit is None:
+        return ev.allow(PolicyType.IDENTITY, identity_hits)
+    if via_account and identity_hits and limit is None:
+        return ev.allow(PolicyType.KEY_POLICY, via_account + identity_hits)
+    if via_role or (via_account and identity_hits):
+        assert limit is not None
+        return ev.implicit_deny(limit, via_role + via_account + identity_hits)
+    if via_account:
+        return ev.implicit_deny(PolicyType.IDENTITY, via_account)
+    return ev.implicit_deny(PolicyType.RESOURCE)

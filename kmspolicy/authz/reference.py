@@ -1,0 +1,140 @@
+"""The reference evaluator: a straightforward reading of the rules, statement by statement.
+
+Layer: authz (pure). No index, no pre-compiled patterns: it exists so property tests can check
+that the compiled, indexed evaluator (``index.py``) decides exactly as the rules say.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kmspolicy.authz.index import PolicyMatch
+from kmspolicy.authz.matching import Piece, simple_arn_match, simple_glob
+from kmspolicy.authz.operators import SPECS, Family, compare, convert_policy, convert_request
+from kmspolicy.authz.principals import principals_match
+from kmspolicy.authz.statements import policy_name, statement_ref
+from kmspolicy.authz.variables import parse_template
+from kmspolicy.lang.ast import Condition, Effect, SetQualifier
+
+if TYPE_CHECKING:
+    from kmspolicy.authz.context import Request
+    from kmspolicy.authz.decision import PolicyType
+    from kmspolicy.lang.ast import Policy, Statement
+
+
+def _pieces(text: str, request: Request, variables: bool) -> tuple[Piece, ...] | None:
+    template = parse_template(text) if variables else None
+    return ((text, False),) if template is None else template.resolve(request)
+
+
+def _action_ok(stmt: Statement, request: Request) -> bool:
+    hit = any(simple_glob(a.name, request.action, fold=True) for a in stmt.actions)
+    return hit != stmt.not_action
+
+
+def _resource_ok(stmt: Statement, request: Request, variables: bool) -> bool:
+    if stmt.resources is None:
+        return False
+    hit = False
+    for r in stmt.resources:
+        pieces = _pieces(r.arn, request, variables)
+        if pieces is not None and simple_arn_match(pieces, request.resource):
+            hit = True
+    return hit != stmt.not_resource
+
+
+def _policy_values(cond: Condition, request: Request, variables: bool) -> list[Any]:
+    """Policy values: glob/ARN patterns as pieces, everything else converted per family."""
+    spec = SPECS[cond.operator]
+    out: list[Any] = []
+    for cv in cond.values:
+        templated = (
+            variables
+            and spec.variables
+            and isinstance(cv.value, str)
+            and parse_template(cv.value) is not None
+        )
+        if templated or spec.compare in ("like", "arn"):
+            text = cv.value if isinstance(cv.value, str) else None
+            if text is None:
+                value = convert_policy(spec, cv.value)  # a bool/number written unquoted
+                text = (
+                    None
+                    if value is None
+                    else str(cv.value).lower()
+                    if isinstance(cv.value, bool)
+                    else str(cv.value)
+                )
+            pieces = None if text is None else _pieces(text, request, bool(templated))
+            if pieces is not None:
+                out.append(("pieces", pieces))
+            continue
+        value = convert_policy(spec, cv.value)
+        if value is not None:
+            out.append(("value", value))
+    return out
+
+
+def _compare_one(cond: Condition, rv: Any, pv: tuple[str, Any]) -> bool:
+    spec = SPECS[cond.operator]
+    kind, value = pv
+    if spec.compare == "like":
+        return simple_glob(value, rv)
+    if spec.compare == "arn":
+        return simple_arn_match(value, rv)
+    if kind == "pieces":
+        text = "".join(t for t, _ in value)
+        value = text.casefold() if spec.compare == "ieq" else text
+    return compare(spec, rv, value)
+
+
+def condition_holds(cond: Condition, request: Request, variables: bool) -> bool:
+    """One condition, read straight from the rules in ``conditions.py``'s docstring."""
+    spec = SPECS[cond.operator]
+    found = request.get(cond.key)
+    if spec.family is Family.NULL:
+        wants_absent = [convert_policy(spec, cv.value) for cv in cond.values]
+        present = found is not None and len(found) > 0
+        return ("true" in wants_absent and not present) or ("false" in wants_absent and present)
+    if found is None or len(found) == 0:
+        if cond.qualifier is SetQualifier.FOR_ALL_VALUES or cond.if_exists:
+            return True
+        if cond.qualifier is SetQualifier.FOR_ANY_VALUE:
+            return False
+        return spec.negated
+    pvals = _policy_values(cond, request, variables)
+
+    def matches_some(raw: Any) -> bool:
+        rv = convert_request(spec.family, raw)
+        return rv is not None and any(_compare_one(cond, rv, pv) for pv in pvals)
+
+    if cond.qualifier is SetQualifier.FOR_ALL_VALUES:
+        return all(matches_some(v) != spec.negated for v in found)
+    if cond.qualifier is SetQualifier.FOR_ANY_VALUE:
+        return any(matches_some(v) != spec.negated for v in found)
+    some = any(matches_some(v) for v in found)
+    return not some if spec.negated else some
+
+
+def match_policy_reference(
+    policy: Policy, request: Request, policy_type: PolicyType, name: str | None = None
+) -> PolicyMatch:
+    """Same contract as :func:`kmspolicy.authz.index.match_policy`, evaluated naively."""
+    result = PolicyMatch()
+    variables = policy.variables_enabled
+    label = name or policy_name(policy, policy_type)
+    for i, stmt in enumerate(policy.statements):
+        if not stmt.actions or not _action_ok(stmt, request):
+            continue
+        how = principals_match(
+            stmt.principals,
+            stmt.not_principal,
+            request.caller,
+            resource_based=policy_type.is_resource_based,
+        )
+        if how is None or not _resource_ok(stmt, request, variables):
+            continue
+        if all(condition_holds(c, request, variables) for c in stmt.conditions):
+            hit = (statement_ref(policy, policy_type, i, label), how)
+            (result.denies if stmt.effect is Effect.DENY else result.allows).append(hit)
+    return result

@@ -1,0 +1,146 @@
+"""Compiled statements: Action/Resource/Principal/Condition matchers built once per statement.
+
+Layer: authz (pure). A statement applies when its action, principal, resource and every
+condition match; :meth:`CompiledStatement.match` returns how the principal matched, or None.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING
+
+from kmspolicy.authz.conditions import CompiledCondition
+from kmspolicy.authz.decision import MatchedStatement, PolicyType
+from kmspolicy.authz.matching import compile_arn, compile_arn_pieces, compile_glob, has_wildcard
+from kmspolicy.authz.principals import PrincipalMatch, principals_match
+from kmspolicy.authz.variables import Template, parse_template
+from kmspolicy.lang.ast import Effect, Policy, Statement
+
+if TYPE_CHECKING:
+    from kmspolicy.authz.context import Request
+
+
+def policy_name(policy: Policy, policy_type: PolicyType, position: int = 0) -> str:
+    """The name a decision uses for a policy: its Id, else its file, else its type and position."""
+    if policy.id:
+        return policy.id
+    if policy.span is not None and policy.span.source and not policy.span.source.startswith("<"):
+        return policy.span.source
+    return f"{policy_type.value}[{position}]" if position else policy_type.value
+
+
+def statement_ref(
+    policy: Policy, policy_type: PolicyType, index: int, name: str
+) -> MatchedStatement:
+    stmt = policy.statements[index]
+    span = stmt.span
+    return MatchedStatement(
+        source_policy_id=name,
+        source_policy_type=policy_type,
+        effect=stmt.effect,
+        sid=stmt.sid,
+        statement_index=index,
+        line=span.line if span else None,
+        column=span.column if span else None,
+        source=span.source if span else (policy.span.source if policy.span else None),
+    )
+
+
+class CompiledStatement:
+    """One statement with pre-built matchers. ``ordinal`` orders statements within a policy."""
+
+    __slots__ = (
+        "action_any",
+        "action_exact",
+        "action_patterns",
+        "conditions",
+        "is_deny",
+        "not_action",
+        "not_resource",
+        "ordinal",
+        "ref",
+        "resource_any",
+        "resource_exact",
+        "resource_none",
+        "resource_patterns",
+        "resource_templates",
+        "stmt",
+    )
+
+    def __init__(
+        self, stmt: Statement, ordinal: int, ref: MatchedStatement, *, variables: bool
+    ) -> None:
+        self.ordinal = ordinal
+        self.ref = ref
+        self.stmt = stmt
+        self.is_deny = stmt.effect is Effect.DENY
+        self.not_action = stmt.not_action
+        names = [a.name for a in stmt.actions]
+        self.action_any = "*" in names
+        self.action_exact = frozenset(n.lower() for n in names if not has_wildcard(n))
+        self.action_patterns: tuple[re.Pattern[str], ...] = tuple(
+            compile_glob(n, ignore_case=True) for n in names if has_wildcard(n) and n != "*"
+        )
+        self.resource_none = stmt.resources is None
+        self.not_resource = stmt.not_resource
+        arns = [r.arn for r in stmt.resources or ()]
+        templates: list[Template] = []
+        exact: set[str] = set()
+        patterns: list[re.Pattern[str]] = []
+        self.resource_any = False
+        for arn in arns:
+            template = parse_template(arn) if variables else None
+            if template is not None:
+                templates.append(template)
+            elif arn == "*":
+                self.resource_any = True
+            elif has_wildcard(arn):
+                patterns.append(compile_arn(arn))
+            else:
+                exact.add(arn)
+        self.resource_exact = frozenset(exact)
+        self.resource_patterns = tuple(patterns)
+        self.resource_templates = tuple(templates)
+        self.conditions = tuple(CompiledCondition(c, variables=variables) for c in stmt.conditions)
+
+    def action_matches(self, action_lower: str) -> bool:
+        hit = (
+            self.action_any
+            or action_lower in self.action_exact
+            or any(p.fullmatch(action_lower) for p in self.action_patterns)
+        )
+        return hit != self.not_action
+
+    def resource_matches(self, request: Request) -> bool:
+        if self.resource_none:
+            return False
+        resource = request.resource
+        hit = (
+            self.resource_any
+            or resource in self.resource_exact
+            or any(p.fullmatch(resource) for p in self.resource_patterns)
+        )
+        if not hit:
+            for template in self.resource_templates:
+                pieces = template.resolve(request)
+                if pieces is not None and compile_arn_pieces(pieces).fullmatch(resource):
+                    hit = True
+                    break
+        return hit != self.not_resource
+
+    def match(
+        self, request: Request, resource_based: bool, missing: list[str]
+    ) -> PrincipalMatch | None:
+        """How the statement applies to the request (principal match kind), or None."""
+        if not self.action_matches(request.action_lower):
+            return None
+        stmt = self.stmt
+        how = principals_match(
+            stmt.principals, stmt.not_principal, request.caller, resource_based=resource_based
+        )
+        if how is None or not self.resource_matches(request):
+            return None
+        for cond in self.conditions:
+            if not cond.evaluate(request, missing):
+                return None
+        return how
