@@ -213,12 +213,30 @@ def main() -> None:
     raw: dict[str, float] = {}
     try:
         p_kmsp, p_moto, p_canned = free_port(), free_port(), free_port()
-        kmsp_argv = [str(BIN / "kmspolicy"), "serve", "--port", str(p_kmsp),
-                     "--data-dir", str(tmp / "data")]  # fmt: skip
+        kmsp_argv = [
+            str(BIN / "kmspolicy"),
+            "serve",
+            "--port",
+            str(p_kmsp),
+            "--data-dir",
+            str(tmp / "data"),
+        ]
         moto_argv = [str(BIN / "moto_server"), "-p", str(p_moto)]
-        canned_argv = [str(BIN / "uvicorn"), "canned_app:app", "--port", str(p_canned),
-                       "--http", "httptools", "--loop", "uvloop", "--no-access-log",
-                       "--log-level", "warning", "--app-dir", str(tmp)]  # fmt: skip
+        canned_argv = [
+            str(BIN / "uvicorn"),
+            "canned_app:app",
+            "--port",
+            str(p_canned),
+            "--http",
+            "httptools",
+            "--loop",
+            "uvloop",
+            "--no-access-log",
+            "--log-level",
+            "warning",
+            "--app-dir",
+            str(tmp),
+        ]
         with (
             started("kmspolicy serve", kmsp_argv, p_kmsp) as kmsp,
             started("moto_server", moto_argv, p_moto) as moto,
@@ -234,8 +252,12 @@ def main() -> None:
             ok, bad = asyncio.run(raw_load(kmsp.port, request, 8, DURATION))
             elapsed = time.perf_counter() - t0
             cpu = cpu_seconds(kmsp.proc.pid) - cpu0
-            raw = {"rps": ok / elapsed, "errors": bad, "cpu_us": cpu / max(ok, 1) * 1e6,
-                   "per_core": ok / max(cpu, 1e-9)}  # fmt: skip
+            raw = {
+                "rps": ok / elapsed,
+                "errors": bad,
+                "cpu_us": cpu / max(ok, 1) * 1e6,
+                "per_core": ok / max(cpu, 1e-9),
+            }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report(results, raw)
@@ -243,22 +265,30 @@ def main() -> None:
 
 def report(results: dict[str, dict[int, dict[str, float]]], raw: dict[str, float]) -> None:
     print(f"boto3 Encrypt (4 KB plaintext), {DURATION:.0f} s per run, {os.cpu_count()} CPUs")
-    print(f"{'server':<18}{'thr':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-          f"{'p99/p50':>9}{'srv CPU µs/req':>16}{'errors':>8}")  # fmt: skip
+    print(
+        f"{'server':<18}{'thr':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+        f"{'p99/p50':>9}{'srv CPU µs/req':>16}{'errors':>8}"
+    )
     for name, by_threads in results.items():
         for n, r in by_threads.items():
             ratio = r["p99_ms"] / r["p50_ms"]
-            print(f"{name:<18}{n:>4}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
-                  f"{ratio:>9.2f}{r['cpu_us']:>16.0f}{r['errors']:>8.0f}")  # fmt: skip
+            print(
+                f"{name:<18}{n:>4}{r['rps']:>10.0f}{r['p50_ms']:>9.2f}{r['p99_ms']:>9.2f}"
+                f"{ratio:>9.2f}{r['cpu_us']:>16.0f}{r['errors']:>8.0f}"
+            )
     k, m, f = results["kmspolicy serve"], results["moto_server"], results["canned floor"]
     for n in (1, 4):
-        print(f"{n} thread(s): kmspolicy/moto = {k[n]['rps'] / m[n]['rps']:.2f}x (goal >= 4x), "
-              f"kmspolicy/floor = {k[n]['rps'] / f[n]['rps']:.0%} (goal >= 75%), "
-              f"p99/p50 = {k[n]['p99_ms'] / k[n]['p50_ms']:.2f} (goal <= 2.5), "
-              f"server CPU = {k[n]['cpu_us']:.0f} µs/req (goal <= 300)")  # fmt: skip
-    print(f"raw keep-alive load (8 connections, pre-signed): {raw['rps']:.0f} req/s, "
-          f"{raw['cpu_us']:.0f} µs server CPU/req -> ceiling {raw['per_core']:.0f} req/s per core"
-          f" ({raw['errors']:.0f} non-200)")  # fmt: skip
+        print(
+            f"{n} thread(s): kmspolicy/moto = {k[n]['rps'] / m[n]['rps']:.2f}x (goal >= 4x), "
+            f"kmspolicy/floor = {k[n]['rps'] / f[n]['rps']:.0%} (goal >= 75%), "
+            f"p99/p50 = {k[n]['p99_ms'] / k[n]['p50_ms']:.2f} (goal <= 2.5), "
+            f"server CPU = {k[n]['cpu_us']:.0f} µs/req (goal <= 300)"
+        )
+    print(
+        f"raw keep-alive load (8 connections, pre-signed): {raw['rps']:.0f} req/s, "
+        f"{raw['cpu_us']:.0f} µs server CPU/req -> ceiling {raw['per_core']:.0f} req/s per core"
+        f" ({raw['errors']:.0f} non-200)"
+    )
 
 
 if __name__ == "__main__":

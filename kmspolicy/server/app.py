@@ -222,7 +222,9 @@ class KmsApp(Generic[P]):
     async def _dev(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
         await _drain(receive)
         if path == DEV_PREFIX + "health" and scope["method"] == "GET":
-            return 200, b'{"status": "ok"}'
+            return 200, json.dumps(
+                {"status": "ok", "operations": sorted(self._operations)}
+            ).encode()
         if path == DEV_PREFIX + "reset" and scope["method"] == "POST":
             if not self._options.dev or self._options.reset is None:
                 return 403, _json_error(

@@ -169,4 +169,6 @@ def test_reset_with_dev() -> None:
 
 def test_health() -> None:
     app, _ = make_app()
-    assert run(app, [], method="GET", path="/_kmspolicy/health") == (200, {"status": "ok"})
+    status, reply = run(app, [], method="GET", path="/_kmspolicy/health")
+    assert (status, reply["status"]) == (200, "ok")
+    assert reply["operations"] == ["Boom", "DescribeKey", "Encrypt"]

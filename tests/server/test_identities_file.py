@@ -36,11 +36,11 @@ identities:
     secret_access_key: auditor-secret
     session_token: auditor-token
     policies:
-      - {"Version": "2012-10-17", "Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}
+      - {"Statement": [{"Effect": "Deny", "Action": "kms:*", "Resource": "*"}]}
 scps: []
 accounts:
   "444455556666":
-    scps: ['{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}']
+    scps: ['{"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}']
 """
 
 

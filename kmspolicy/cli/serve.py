@@ -1,0 +1,82 @@
+"""``kmspolicy serve``: AWS KMS on the wire (JSON 1.1 + SigV4) with every request authorized.
+
+Layer: cli (adapter). Parses options and hands them to ``kmspolicy.server.main.serve``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+_PATH = click.Path(path_type=Path)
+_FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
+
+
+@click.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option(
+    "--port",
+    default=4599,
+    show_default=True,
+    type=click.IntRange(0, 65535),
+    help="Port (0: any free port; the startup line names it).",
+)
+@click.option(
+    "--data-dir",
+    default=Path("data"),
+    show_default=True,
+    type=_PATH,
+    help="Directory for the SQLite store and the root key (created if missing).",
+)
+@click.option(
+    "--identities",
+    type=_FILE,
+    default=None,
+    help="Identities file (YAML/JSON, docs/identities.md). Default: the development identity.",
+)
+@click.option("--tls-cert", type=_FILE, default=None, help="PEM certificate: serve HTTPS.")
+@click.option("--tls-key", type=_FILE, default=None, help="PEM private key for --tls-cert.")
+@click.option(
+    "--store",
+    "store_url",
+    default=None,
+    metavar="URL",
+    help="Store URL: sqlite:///path/kms.db, postgresql://..., memory: (default: SQLite in "
+    "--data-dir).",
+)
+@click.option(
+    "--dev",
+    is_flag=True,
+    default=False,
+    help="Enable POST /_kmspolicy/reset (deletes every key; for test suites). Never in production.",
+)
+def command(
+    host: str,
+    port: int,
+    data_dir: Path,
+    identities: Path | None,
+    tls_cert: Path | None,
+    tls_key: Path | None,
+    store_url: str | None,
+    dev: bool,
+) -> None:
+    """Serve the AWS KMS API (point AWS_ENDPOINT_URL_KMS at it) with policies enforced.
+
+    Every request must be SigV4-signed by an identity of --identities (or the printed
+    development identity). Stops cleanly on SIGTERM or Ctrl-C. See docs/server.md.
+    """
+    from kmspolicy.server.main import ServerSettings, serve
+
+    serve(
+        ServerSettings(
+            host=host,
+            port=port,
+            data_dir=data_dir,
+            identities=identities,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+            store_url=store_url,
+            dev=dev,
+        )
+    )

@@ -1,0 +1,165 @@
+"""Run the server: identities -> runtime (wiring) -> ASGI app -> uvicorn on a bound socket.
+
+Layer: server (adapter). uvicorn with httptools and uvloop carries HTTP/1.1 keep-alive, TLS and
+graceful shutdown on SIGTERM/SIGINT; the app itself is a raw ASGI callable (see ``app.py``). The
+socket is bound here, before uvicorn starts, so that the startup line names the real address
+(``--port 0`` picks a free port) and an address in use is a clean error, not a traceback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+import socket
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import uvicorn
+
+from kmspolicy.errors import ConfigError
+from kmspolicy.server.app import AppOptions, KmsApp
+from kmspolicy.server.backend import ServiceBackend
+from kmspolicy.server.identities import (
+    IdentitiesConfig,
+    credentials,
+    development_identities,
+    load_identities,
+    to_directory,
+)
+from kmspolicy.server.sigv4 import Verifier
+from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
+
+SWEEP_INTERVAL_SECONDS = 30.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    host: str = "127.0.0.1"
+    port: int = 4599
+    data_dir: Path = Path("data")
+    identities: Path | None = None
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    store_url: str | None = None
+    dev: bool = False
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def load_config(settings: ServerSettings) -> IdentitiesConfig:
+    if settings.identities is not None:
+        return load_identities(settings.identities)
+    if not _is_loopback(settings.host):
+        raise ConfigError(
+            f"refusing to listen on `{settings.host}` with the public development credentials; "
+            "pass --identities FILE (docs/identities.md) or listen on 127.0.0.1"
+        )
+    return development_identities()
+
+
+def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsApp[str], Runtime]:
+    """Everything but the socket: the runtime (store, service) and the ASGI app over it."""
+    if (settings.tls_cert is None) != (settings.tls_key is None):
+        raise ConfigError("--tls-cert and --tls-key go together")
+    runtime = build_runtime(
+        ServiceSettings(
+            data_dir=settings.data_dir,
+            store_url=settings.store_url,
+            account=config.account,
+            region=config.region,
+        ),
+        to_directory(config),
+    )
+    creds = credentials(config)
+    options = AppOptions(
+        dev=settings.dev,
+        reset=runtime.reset if settings.dev else None,
+        sweep=runtime.sweep,
+        sweep_interval=SWEEP_INTERVAL_SECONDS,
+        on_shutdown=[runtime.close],
+    )
+    app = KmsApp(ServiceBackend(runtime.kms), Verifier(creds.get), runtime.clock, options)
+    return app, runtime
+
+
+def bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise ConfigError(f"cannot listen on {host}:{port}: {exc.strerror}") from exc
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
+    """Run until SIGTERM/SIGINT; print one startup line (and the dev credentials, if used)."""
+    config = load_config(settings)
+    app, runtime = build_app(settings, config)
+    try:
+        sock = bind(settings.host, settings.port)
+    except ConfigError:
+        runtime.close()
+        raise
+    host, port = sock.getsockname()[:2]
+    scheme = "https" if settings.tls_cert else "http"
+    _configure_logging()
+    print(
+        f"kmspolicy serve: listening on {scheme}://{host}:{port} "
+        f"(store {runtime.store_description}; identities {config.source}; "
+        f"dev reset {'on' if settings.dev else 'off'})",
+        file=out,
+        flush=True,
+    )
+    if config.development:
+        (spec,) = config.identities
+        print(
+            f"development identity {spec.arn}: AWS_ACCESS_KEY_ID={spec.access_key_id} "
+            f"AWS_SECRET_ACCESS_KEY={spec.secret_access_key} "
+            f"AWS_ENDPOINT_URL_KMS={scheme}://{host}:{port} (docs/identities.md)",
+            file=out,
+            flush=True,
+        )
+    server = uvicorn.Server(
+        uvicorn.Config(
+            app,
+            loop="uvloop",
+            http="httptools",
+            lifespan="on",
+            access_log=False,  # the app writes its own access line (kmspolicy.access)
+            log_config=None,
+            ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
+            ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
+            timeout_keep_alive=75,
+            server_header=False,
+        )
+    )
+    try:
+        server.run(sockets=[sock])
+    finally:
+        runtime.close()
+        sock.close()
+
+
+def _configure_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    root = logging.getLogger("kmspolicy")
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    uv = logging.getLogger("uvicorn")
+    uv.addHandler(handler)
+    uv.setLevel(logging.WARNING)

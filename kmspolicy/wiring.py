@@ -1,0 +1,113 @@
+"""The composition root: settings -> root key -> store -> KMS service (and its lifecycle sweep).
+
+Layer: wiring (used by the server and the CLI only). Holds no business rule: it chooses adapters
+(SQLite in the data directory unless a store URL says otherwise, the system clock) and hands
+them to ``kmspolicy.KMS``. The server builds its HTTP app on top of the ``Runtime`` returned here.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from kmspolicy.errors import ConfigError
+from kmspolicy.kms.clock import Clock, SystemClock
+from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.ports import AuditLog, Store
+from kmspolicy.store import load_root_key, open_store, sqlite_url
+
+log = logging.getLogger("kmspolicy.wiring")
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceSettings:
+    """Where state lives and whom the service serves by default."""
+
+    data_dir: Path = Path("data")
+    store_url: str | None = None  # default: sqlite in data_dir
+    root_key_file: Path | None = None  # default: $KMSPOLICY_ROOT_KEY_FILE or data_dir/root.key
+    account: str = "000000000000"
+    region: str = "us-east-1"
+
+
+@dataclass
+class Runtime:
+    """A running service and the adapters it was built from (closed together)."""
+
+    kms: object  # kmspolicy.KMS; typed loosely so that wiring stays importable on its own
+    store: Store
+    clock: Clock
+    store_description: str
+    audit: AuditLog | None = None
+    _closed: bool = field(default=False, repr=False)
+
+    def sweep(self) -> None:
+        """Run the lifecycle work that is due now (rotations, deletions, import expiry)."""
+        from kmspolicy.kms.lifecycle.sweeper import sweep
+
+        sweep(self.store, self.clock.now())
+
+    def reset(self) -> None:
+        """Delete every key (with its aliases and grants): the server's ``--dev`` reset."""
+        with self.store.transaction() as tx:
+            for record in list(tx.iter_all_keys()):
+                tx.delete_key(record.arn)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.store.close()
+
+
+def describe_store_url(url: str) -> str:
+    """The store URL without a password, for startup lines and logs."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.hostname or ""
+    user = f"{parts.username}:***@" if parts.username else ""
+    port = f":{parts.port}" if parts.port else ""
+    return urlunsplit(parts._replace(netloc=f"{user}{host}{port}"))
+
+
+def build_runtime(
+    settings: ServiceSettings,
+    identities: Identities,
+    *,
+    clock: Clock | None = None,
+) -> Runtime:
+    """Open the store named by ``settings`` and build the service over it."""
+    from kmspolicy.kms import KMS
+
+    clock = clock or SystemClock()
+    url = settings.store_url
+    needs_dir = url is None or url.startswith("sqlite") or settings.root_key_file is None
+    if needs_dir:
+        try:
+            settings.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the data directory `{settings.data_dir}`: {exc.strerror}"
+            ) from exc
+    if url is None:
+        url = sqlite_url(str(settings.data_dir))
+    root_key = None
+    if not url.startswith("memory:"):
+        root_key = load_root_key(settings.data_dir, settings.root_key_file)
+    store = open_store(url, root_key)
+    audit = _audit_log(settings)
+    kms = KMS(store, clock, settings.account, settings.region, identities, audit)
+    return Runtime(kms, store, clock, describe_store_url(url), audit)
+
+
+def _audit_log(settings: ServiceSettings) -> AuditLog | None:
+    """The decision log in the data directory, when the audit adapter is available."""
+    try:
+        from kmspolicy.audit import open_audit_log  # type: ignore[attr-defined]
+    except ImportError:
+        log.warning("no audit adapter available; decisions are not recorded")
+        return None
+    result: AuditLog = open_audit_log(settings.data_dir / "audit.log")
+    return result
