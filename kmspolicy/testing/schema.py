@@ -16,8 +16,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 #: (a multi-line string), or an inline AWS JSON document written as YAML
 PolicyRef = str | dict[str, Any]
 
-#: context values as the request context holds them: one value or a set of values
-ContextValue = str | bool | int | float | list[str | bool | int | float]
+#: context values as the request context holds them: one value or a set of values; ``null``
+#: removes a key a default put there
+ContextValue = str | bool | int | float | list[str | bool | int | float] | None
 
 
 class Expect(StrEnum):

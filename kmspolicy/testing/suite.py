@@ -177,10 +177,10 @@ class _Resolver:
         if cache_key in self._cache:
             return self._cache[cache_key]
         if isinstance(ref, dict):
-            label = f"{self.path.name}:{mark.line}"
+            label = f"{_relative(self.path)}:{mark.line}"
             policy = self._read(json.dumps(ref, indent=2), label, "json", role, mark)
         elif "\n" in ref or ref.lstrip().startswith("{"):
-            label = f"{self.path.name}:{mark.line}"
+            label = f"{_relative(self.path)}:{mark.line}"
             kind = "json" if ref.lstrip().startswith("{") else "dsl"
             policy = self._read(ref, label, kind, role, mark)
         else:
@@ -240,7 +240,8 @@ class _Resolver:
             raise ConfigError(f"{mark}: case `{name}` has no `resource` (and no default)")
         return Case(
             name=name, principal=self.principal(who), action=self.action(action, mark),
-            resource=resource, context={**d.context, **case.context},
+            resource=resource,
+            context={k: v for k, v in {**d.context, **case.context}.items() if v is not None},
             time=case.time or d.time, expect=case.expect, because=tuple(case.because), mark=mark,
         )
 

@@ -1,0 +1,161 @@
+"""Run compliance suites: each case becomes one authorization request, its decision is compared
+with the expectation, and every matched statement counts towards statement coverage.
+
+Layer: testing (pure over lang + authz: no database, no keys, no clock but the case's ``time``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from kmspolicy.errors import ConfigError, UserError
+from kmspolicy.testing.coverage import Coverage
+from kmspolicy.testing.schema import Expect
+from kmspolicy.testing.suite import Case, Suite, discover, load_suite
+
+if TYPE_CHECKING:
+    from kmspolicy.authz import Decision, KmsPolicies
+
+
+@dataclass(frozen=True, slots=True)
+class CaseResult:
+    """The outcome of one case: the decision it got, and whether that is what it expected."""
+
+    suite: Suite
+    case: Case
+    decision: Decision | None
+    passed: bool
+    #: why the case failed (or errored), for people; empty when it passed
+    detail: str = ""
+
+    @property
+    def id(self) -> str:
+        return f"{self.suite.name}::{self.case.name}"
+
+    @property
+    def got(self) -> str:
+        return self.decision.kind.value if self.decision is not None else "error"
+
+
+@dataclass(slots=True)
+class Report:
+    """Everything one ``kmspolicy test`` run found: results, suites that failed to load, coverage."""
+
+    results: list[CaseResult] = field(default_factory=list)
+    load_errors: list[tuple[Path, str]] = field(default_factory=list)
+    coverage: Coverage = field(default_factory=Coverage)
+
+    @property
+    def failures(self) -> list[CaseResult]:
+        return [r for r in self.results if not r.passed]
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures and not self.load_errors
+
+
+def matches(expect: Expect, decision: Decision) -> bool:
+    """``denied`` accepts either kind of deny; the others must be exactly the decision's kind."""
+    if expect is Expect.DENIED:
+        return not decision.allowed
+    return decision.kind.value == expect.value
+
+
+def run_paths(paths: Iterable[Path]) -> Report:
+    """Discover and run every suite under ``paths``; a suite that fails to load is reported, the
+    others still run."""
+    report = Report()
+    for path in discover(list(paths)):
+        try:
+            suite = load_suite(path)
+        except ConfigError as exc:
+            report.load_errors.append((path, str(exc)))
+            continue
+        report.results.extend(run_suite(suite, report.coverage))
+    return report
+
+
+def run_suite(suite: Suite, coverage: Coverage | None = None) -> list[CaseResult]:
+    if coverage is not None:
+        coverage.add_policies(suite.policies())
+    results = []
+    for case in suite.cases:
+        result = run_case(suite, case)
+        if coverage is not None and result.decision is not None:
+            coverage.record(result.decision)
+        results.append(result)
+    return results
+
+
+def run_case(suite: Suite, case: Case) -> CaseResult:
+    from kmspolicy.authz import Caller, Request, authorize_kms
+
+    try:
+        caller = Caller.from_arn(case.principal.arn, tags=case.principal.tags or None,
+                                 user_id=case.principal.user_id)
+        request = Request(caller, case.action, case.resource, context=dict(case.context),
+                          time=case.time)
+        decision = authorize_kms(request, policies_for(suite, case, caller.principal_arn))
+    except UserError as exc:
+        return CaseResult(suite, case, None, False, f"the request could not be evaluated: {exc}")
+    passed = matches(case.expect, decision)
+    matched_sids = {m.label() for m in decision.matched_statements}
+    missing_because = [sid for sid in case.because if sid not in matched_sids]
+    if passed and not missing_because:
+        return CaseResult(suite, case, decision, True)
+    return CaseResult(suite, case, decision, False, describe_failure(case, decision,
+                                                                     missing_because))
+
+
+def policies_for(suite: Suite, case: Case, principal_arn: str) -> KmsPolicies:
+    """The policies in play for one case: identity, boundary and session policies follow the
+    caller (its own ARN, or its role's ARN for a role session)."""
+    from kmspolicy.authz import Grant, KmsPolicies
+
+    if suite.key_policy is None:
+        raise ConfigError(f"{suite.path}: the suite has no `policies.key`")
+    arns = dict.fromkeys((case.principal.arn, principal_arn))
+    identity = [p.policy for arn in arns for p in suite.identity.get(arn, ())]
+    sessions = [p.policy for arn in arns for p in suite.sessions.get(arn, ())]
+    boundary = next((suite.boundaries[a].policy for a in arns if a in suite.boundaries), None)
+    grants = tuple(
+        Grant(
+            grant_id=g.grant_id or f"grant-{i + 1}",
+            key_arn=g.key or case.resource,
+            grantee_principal=g.grantee,
+            operations=frozenset(g.operations),
+            retiring_principal=g.retiring_principal,
+            encryption_context_equals=g.encryption_context_equals,
+            encryption_context_subset=g.encryption_context_subset,
+        )
+        for i, g in enumerate(suite.grants)
+    )
+    return KmsPolicies(
+        key_policy=suite.key_policy.policy,
+        identity_policies=tuple(identity),
+        grants=grants,
+        scps=tuple(tuple(p.policy for p in level) for level in suite.scps),
+        rcps=tuple(tuple(p.policy for p in level) for level in suite.rcps),
+        permissions_boundary=boundary,
+        session_policies=tuple(sessions),
+    )
+
+
+def describe_failure(case: Case, decision: Decision, missing_because: list[str]) -> str:
+    """What a reviewer needs: the request, what was expected, what happened and why."""
+    lines = [
+        f"request:  {case.principal.arn} {case.action} on {case.resource}",
+    ]
+    if case.context:
+        context = ", ".join(f"{k}={v!r}" for k, v in sorted(case.context.items()))
+        lines.append(f"context:  {context}")
+    lines.append(f"expected: {case.expect.value}")
+    lines.append(f"got:      {decision.kind.value}")
+    if missing_because:
+        lines.append(f"expected the decision to rest on: {', '.join(missing_because)}")
+    lines.append("why:")
+    lines.extend(f"  {line}" for line in decision.explain().splitlines())
+    return "\n".join(lines)
