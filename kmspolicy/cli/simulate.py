@@ -1,0 +1,232 @@
+"""``kmspolicy simulate``: dry-run a request against key, identity, SCP/RCP, boundary and session
+policies and grants, offline, and explain the decision.
+
+Layer: cli (adapter). The command line is a contract (issue 3); the rules live in kmspolicy.authz.
+Exit status: 0 ran (and ``--expect`` held), 1 ``--expect`` did not hold, 2 usage or policy errors.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from kmspolicy.authz import (
+    Caller,
+    Decision,
+    DecisionKind,
+    KmsPolicies,
+    Request,
+    authorize_iam,
+    authorize_kms,
+    evaluate_policies,
+)
+from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse_context
+from kmspolicy.errors import ConfigError, UserError
+from kmspolicy.lang import Policy, load_policies
+
+EXPECT = ("allowed", "denied", "explicitDeny", "implicitDeny")
+#: the key ARN simulated when --key-policy is given without --resource
+DEFAULT_KEY_ID = "00000000-0000-0000-0000-000000000000"
+
+
+def _load(paths: tuple[str, ...] | list[str], *, key_policy: bool = False) -> list[Policy]:
+    out: list[Policy] = []
+    for path in paths:
+        try:
+            out.extend(load_policies(path, key_policy=key_policy))
+        except OSError as exc:
+            raise ConfigError(f"cannot read policy file `{path}`: {exc.strerror or exc}") from exc
+    return out
+
+
+def _one(path: str | None, what: str, *, key_policy: bool = False) -> Policy | None:
+    if path is None:
+        return None
+    policies = _load([path], key_policy=key_policy)
+    if len(policies) != 1:
+        raise ConfigError(f"{what} `{path}` must hold exactly one policy (found {len(policies)})")
+    return policies[0]
+
+
+def _expect_holds(expect: str | None, decisions: list[Decision]) -> bool:
+    if expect is None:
+        return True
+    if expect == "allowed":
+        return all(d.allowed for d in decisions)
+    if expect == "denied":
+        return all(not d.allowed for d in decisions)
+    return all(d.kind is DecisionKind(expect) for d in decisions)
+
+
+def _deciding(decision: Decision) -> str:
+    if decision.matched_statements:
+        return ", ".join(
+            f"{m.label()} ({m.source_policy_type.value} {m.location()})"
+            for m in decision.matched_statements
+        )
+    if decision.nearest_miss is not None:
+        return "nearest miss: " + decision.nearest_miss.describe()
+    return "-"
+
+
+def _print_text(decisions: list[Decision]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    table = Table(title="kmspolicy simulate", show_lines=True)
+    for col in ("Action", "Resource", "Decision", "Deciding statements", "Missing context keys"):
+        table.add_column(col, overflow="fold")
+    style = {
+        DecisionKind.ALLOWED: "bold green",
+        DecisionKind.EXPLICIT_DENY: "bold red",
+        DecisionKind.IMPLICIT_DENY: "yellow",
+    }
+    for d in decisions:
+        table.add_row(
+            d.action,
+            d.resource,
+            f"[{style[d.kind]}]{d.kind.value}[/]",
+            _deciding(d),
+            ", ".join(d.missing_context_keys) or "-",
+        )
+    console.print(table)
+    for d in decisions:
+        console.print(f"{d.action}: {d.reason}", highlight=False, markup=False)
+        if d.nearest_miss is not None and d.matched_statements:
+            console.print(
+                f"  nearest miss: {d.nearest_miss.describe()}", highlight=False, markup=False
+            )
+
+
+@click.command(name="simulate")
+@click.option("--key-policy", "key_policy", metavar="FILE", help="The key policy (KMS rules).")
+@click.option("--identity-policy", "identity_policies", metavar="FILE", multiple=True)
+@click.option(
+    "--scp", "scps", metavar="FILE", multiple=True, help="SCPs; repeated flags form one level."
+)
+@click.option(
+    "--rcp", "rcps", metavar="FILE", multiple=True, help="RCPs; repeated flags form one level."
+)
+@click.option(
+    "--organization", metavar="FILE", help='JSON {"scps": [[…], …], "rcps": [[…], …]}, root first.'
+)
+@click.option("--permissions-boundary", "boundary", metavar="FILE")
+@click.option("--session-policy", "session_policies", metavar="FILE", multiple=True)
+@click.option(
+    "--resource-policy",
+    "resource_policy",
+    metavar="FILE",
+    help="A resource policy (IAM's general rules).",
+)
+@click.option(
+    "--grants", "grants_file", metavar="FILE", help="JSON list of CreateGrant-shaped grants."
+)
+@click.option(
+    "--policy",
+    "plain_policies",
+    metavar="FILE",
+    multiple=True,
+    help="Plain policies, no KMS rules.",
+)
+@click.option(
+    "--principal",
+    required=True,
+    metavar="ARN",
+    help="The caller (user/role/session ARN, account id).",
+)
+@click.option("--action", "actions", required=True, multiple=True, metavar="ACTION")
+@click.option(
+    "--resource", metavar="ARN", help="Resource ARN (default: a key in the principal's account)."
+)
+@click.option("--context", "context_pairs", metavar="KEY=VALUE", multiple=True)
+@click.option("--context-file", metavar="FILE", help="JSON object of context keys.")
+@click.option(
+    "--at", "at", metavar="ISO8601", help="Time of the request (aws:CurrentTime); default now."
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+)
+@click.option("--expect", type=click.Choice(EXPECT), help="Exit 1 unless every result is this.")
+@click.pass_context
+def command(ctx: click.Context, **opts: Any) -> None:
+    """Decide a request offline and explain why (an IAM policy simulator specialised for KMS)."""
+    try:
+        decisions = _simulate(opts)
+    except UserError as exc:
+        click.echo(f"error: {exc}", err=True)
+        ctx.exit(2)
+    if opts["fmt"] == "json":
+        click.echo(json.dumps({"results": [d.to_dict() for d in decisions]}, indent=2))
+    else:
+        _print_text(decisions)
+    ctx.exit(0 if _expect_holds(opts["expect"], decisions) else 1)
+
+
+def _simulate(opts: dict[str, Any]) -> list[Decision]:
+    if opts["plain_policies"] and (opts["key_policy"] or opts["resource_policy"]):
+        raise ConfigError(
+            "--policy (plain policies) cannot be combined with --key-policy/--resource-policy"
+        )
+    if opts["key_policy"] and opts["resource_policy"]:
+        raise ConfigError(
+            "give --key-policy (KMS rules) or --resource-policy (IAM rules), not both"
+        )
+    caller = Caller.from_arn(opts["principal"])
+    when = datetime.now(UTC)
+    if opts["at"]:
+        try:
+            when = datetime.fromisoformat(opts["at"])
+        except ValueError as exc:
+            raise ConfigError(f"--at `{opts['at']}`: expected an ISO 8601 time") from exc
+    context = parse_context(opts["context_pairs"], opts["context_file"])
+    resource = opts["resource"]
+    if resource is None:
+        if opts["key_policy"] or opts["grants_file"]:
+            account = caller.account or "111122223333"
+            resource = f"arn:{caller.partition}:kms:us-east-1:{account}:key/{DEFAULT_KEY_ID}"
+        else:
+            resource = "*"
+
+    plain = _load(opts["plain_policies"])
+    identity = _load(opts["identity_policies"])
+    key_policy = _one(opts["key_policy"], "--key-policy", key_policy=True)
+    resource_policy = _one(opts["resource_policy"], "--resource-policy")
+    boundary = _one(opts["boundary"], "--permissions-boundary")
+    sessions = _load(opts["session_policies"])
+    scp_levels: list[list[Policy]] = []
+    rcp_levels: list[list[Policy]] = []
+    if opts["organization"]:
+        scp_levels, rcp_levels = load_organization(opts["organization"])
+    if opts["scps"]:
+        scp_levels.append(_load(opts["scps"]))
+    if opts["rcps"]:
+        rcp_levels.append(_load(opts["rcps"]))
+    grants = load_grants(opts["grants_file"], resource) if opts["grants_file"] else []
+
+    decisions = []
+    for action in opts["actions"]:
+        request = Request(caller, action, resource, context, when)
+        if plain:
+            decisions.append(evaluate_policies(request, plain))
+        elif key_policy is not None or (not resource_policy and action.lower().startswith("kms:")):
+            policies = KmsPolicies(
+                key_policy, identity, grants, scp_levels, rcp_levels, boundary, sessions
+            )
+            decisions.append(authorize_kms(request, policies))
+        else:
+            decisions.append(
+                authorize_iam(
+                    request,
+                    identity,
+                    resource_policy,
+                    scps=scp_levels,
+                    rcps=rcp_levels,
+                    permissions_boundary=boundary,
+                    session_policies=sessions,
+                )
+            )
+    return decisions
