@@ -8,11 +8,13 @@ them to ``kmspolicy.KMS``. The server builds its HTTP app on top of the ``Runtim
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 from kmspolicy.errors import ConfigError
+from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.ports import AuditLog, Store
@@ -32,22 +34,53 @@ class ServiceSettings:
     region: str = "us-east-1"
 
 
-@dataclass
 class Runtime:
-    """A running service and the adapters it was built from (closed together)."""
+    """The store, clock and directory the service runs on; one service per region over them."""
 
-    kms: object  # kmspolicy.KMS; typed loosely so that wiring stays importable on its own
-    store: Store
-    clock: Clock
-    store_description: str
-    audit: AuditLog | None = None
-    _closed: bool = field(default=False, repr=False)
+    def __init__(
+        self,
+        store: Store,
+        clock: Clock,
+        identities: Identities,
+        audit: AuditLog | None,
+        settings: ServiceSettings,
+        store_description: str,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.identities = identities
+        self.audit = audit
+        self.settings = settings
+        self.store_description = store_description
+        self._services: dict[str, KMS] = {}
+        self._lock = threading.Lock()
+        self._closed = False
+
+    def service(self, region: str | None = None) -> KMS:
+        """The service for ``region`` (keys are regional; default: the settings' region)."""
+        region = region or self.settings.region
+        found = self._services.get(region)
+        if found is None:
+            with self._lock:
+                found = self._services.get(region)
+                if found is None:
+                    found = KMS(
+                        self.store,
+                        self.clock,
+                        self.settings.account,
+                        region,
+                        self.identities,
+                        self.audit,
+                    )
+                    self._services[region] = found
+        return found
 
     def sweep(self) -> None:
         """Run the lifecycle work that is due now (rotations, deletions, import expiry)."""
-        from kmspolicy.kms.lifecycle.sweeper import sweep
+        from kmspolicy.kms.lifecycle.due import sweep
+        from kmspolicy.kms.ports import SystemRng
 
-        sweep(self.store, self.clock.now())
+        sweep(self.store, self.clock.now(), SystemRng().random_bytes)
 
     def reset(self) -> None:
         """Delete every key (with its aliases and grants): the server's ``--dev`` reset."""
@@ -79,8 +112,6 @@ def build_runtime(
     clock: Clock | None = None,
 ) -> Runtime:
     """Open the store named by ``settings`` and build the service over it."""
-    from kmspolicy.kms import KMS
-
     clock = clock or SystemClock()
     url = settings.store_url
     needs_dir = url is None or url.startswith("sqlite") or settings.root_key_file is None
@@ -98,8 +129,7 @@ def build_runtime(
         root_key = load_root_key(settings.data_dir, settings.root_key_file)
     store = open_store(url, root_key)
     audit = _audit_log(settings)
-    kms = KMS(store, clock, settings.account, settings.region, identities, audit)
-    return Runtime(kms, store, clock, describe_store_url(url), audit)
+    return Runtime(store, clock, identities, audit, settings, describe_store_url(url))
 
 
 def _audit_log(settings: ServiceSettings) -> AuditLog | None:

@@ -72,6 +72,9 @@ class Backend(Protocol[P]):
 
     def operations(self) -> frozenset[str]: ...
 
+    def offload(self, operation: str) -> bool:
+        """Whether ``operation`` may block (run it in a worker thread, not on the loop)."""
+
     def call(self, call: Call[P]) -> Reply:
         """Run the call and return the encoded response; raise a ServiceError to refuse."""
 
@@ -143,8 +146,8 @@ class KmsApp(Generic[P]):
         assert sweep is not None
         while True:
             try:
-                # Runs on the event loop, between requests: the store sees one writer at a time.
-                sweep()
+                # A thread: a sweep reads every key and must not stall requests meanwhile.
+                await asyncio.to_thread(sweep)
             except Exception:
                 error_log.exception("lifecycle sweep failed; retrying next interval")
             await asyncio.sleep(self._options.sweep_interval)
@@ -187,7 +190,10 @@ class KmsApp(Generic[P]):
                 context=_context(scope, now, verified),
                 request_id=request_id,
             )
-            reply = self._backend.call(call)
+            if self._backend.offload(operation):
+                reply = await asyncio.to_thread(self._backend.call, call)
+            else:
+                reply = self._backend.call(call)
             status, payload = 200, reply.body
         except _Refused as refused:
             error_code, status = refused.error.code, refused.error.http_status

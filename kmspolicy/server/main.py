@@ -87,7 +87,8 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         sweep_interval=SWEEP_INTERVAL_SECONDS,
         on_shutdown=[runtime.close],
     )
-    app = KmsApp(ServiceBackend(runtime.kms), Verifier(creds.get), runtime.clock, options)
+    backend = ServiceBackend(runtime.service, runtime.service().operations())
+    app = KmsApp(backend, Verifier(creds.get), runtime.clock, options)
     return app, runtime
 
 

@@ -29,6 +29,9 @@ class FakeBackend:
     def operations(self) -> frozenset[str]:
         return frozenset({"Encrypt", "DescribeKey", "Boom"})
 
+    def offload(self, operation: str) -> bool:
+        return operation == "DescribeKey"
+
     def call(self, call: Call[str]) -> Reply:
         self.calls.append(call)
         if call.operation == "Boom":
