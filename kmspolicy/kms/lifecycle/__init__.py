@@ -2,5 +2,31 @@
 and the due work (rotations, deletions, expiry) done on access and by the sweeper.
 
 Layer: kms. The pure rules live in ``rotation``, ``deletion``, ``imports``, ``managed`` and
-``due``; the API operations built on them register themselves into the operation table.
+``due``; importing this package registers the API operations built on them (``api_*``) into
+the operation table, which is how ``kms.operations.load_operations`` finds them.
+
+Seams for the pipeline: ``due.run_due_work`` on every key it loads (None → the key is gone),
+``managed.on_missing_alias`` when an ``alias/aws/<service>`` alias has no target yet,
+``managed.refuse_if_aws_managed`` for management operations on AWS managed keys, and
+``due.sweep`` for the server's periodic sweeper.
 """
+
+from kmspolicy.kms.lifecycle import api_deletion, api_import, api_rotation
+from kmspolicy.kms.lifecycle.due import SweepReport, run_due_work, sweep
+from kmspolicy.kms.lifecycle.managed import (
+    ensure_aws_managed_key,
+    on_missing_alias,
+    refuse_if_aws_managed,
+)
+
+__all__ = [
+    "SweepReport",
+    "api_deletion",
+    "api_import",
+    "api_rotation",
+    "ensure_aws_managed_key",
+    "on_missing_alias",
+    "refuse_if_aws_managed",
+    "run_due_work",
+    "sweep",
+]

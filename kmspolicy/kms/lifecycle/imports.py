@@ -14,14 +14,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from kmspolicy.crypto.material import (
-    generate_key,
-    key_material_id,
-    load_key_material,
-    parse_private_key,
-    public_key_der,
+from kmspolicy.crypto.material import key_material_id, public_key_der
+from kmspolicy.crypto.specs import (
+    KeySpec,
+    WrappingAlgorithm,
+    WrappingKeySpec,
+    is_hmac,
+    is_symmetric,
 )
-from kmspolicy.crypto.specs import KeySpec, WrappingAlgorithm, WrappingKeySpec, spec_info
+from kmspolicy.crypto.wrapping import (
+    check_wrapping,
+    generate_wrapping_key,
+    validate_import_material,
+)
 from kmspolicy.errors import (
     ExpiredImportTokenException,
     IncorrectKeyMaterialException,
@@ -92,27 +97,11 @@ def _binding(key_arn: str) -> bytes:
 
 def _check_wrapping_choice(record: KeyRecord, algorithm: str, key_spec: str) -> None:
     try:
-        algo = WrappingAlgorithm(algorithm)
-        wspec = WrappingKeySpec(key_spec)
+        WrappingAlgorithm(algorithm)
+        WrappingKeySpec(key_spec)
     except ValueError as exc:
         raise ValidationException(str(exc)) from None
-    if algo is WrappingAlgorithm.RSAES_PKCS1_V1_5:
-        raise ValidationException(
-            "RSAES_PKCS1_V1_5 is no longer supported for importing key material; "
-            "use RSAES_OAEP_SHA_256 or RSA_AES_KEY_WRAP_SHA_256"
-        )
-    if algo is WrappingAlgorithm.SM2PKE or wspec is WrappingKeySpec.SM2:
-        raise UnsupportedOperationException("SM2 wrapping is available only in China Regions.")
-    oaep = algo in (WrappingAlgorithm.RSAES_OAEP_SHA_1, WrappingAlgorithm.RSAES_OAEP_SHA_256)
-    info = spec_info(record.key_spec)
-    if oaep and info.rsa_bits is not None:
-        raise ValidationException(
-            f"{algo.value} cannot wrap {record.key_spec} private keys; use RSA_AES_KEY_WRAP_SHA_*"
-        )
-    if oaep and wspec is WrappingKeySpec.RSA_2048 and record.key_spec == KeySpec.ECC_NIST_P521:
-        raise ValidationException(
-            "an RSA_2048 wrapping key with RSAES_OAEP_* cannot wrap ECC_NIST_P521 key material"
-        )
+    check_wrapping(record.key_spec, algorithm, key_spec)
 
 
 def issue_import_parameters(
@@ -126,7 +115,7 @@ def issue_import_parameters(
     """A fresh wrapping key pair and a 24-hour token bound to this key and that pair."""
     require_external_origin(record)
     _check_wrapping_choice(record, wrapping_algorithm, wrapping_key_spec)
-    wrapping = generate_key(KeySpec(wrapping_key_spec), rng)
+    wrapping = generate_wrapping_key(wrapping_key_spec)
     token_id = rng(16)
     valid_to = now + IMPORT_PARAMETERS_LIFETIME
     token = _TOKEN.pack(_TOKEN_MAGIC, token_id, _binding(record.arn), int(valid_to.timestamp()))
@@ -170,21 +159,17 @@ def open_import_token(record: KeyRecord, token: bytes, now: datetime) -> Pending
 
 def _load_imported(record: KeyRecord, secret: bytes) -> KeyMaterial:
     """Validate unwrapped material against the key spec; the model's KeyMaterial for it."""
-    spec = KeySpec(record.key_spec)
-    try:
-        if spec_info(spec).secret_length is None:
-            parse_private_key(spec, secret, validate=True)
-        material = load_key_material(spec, secret)
-    except (ValueError, TypeError) as exc:
-        raise IncorrectKeyMaterialException(
-            f"The key material is not valid for a {spec.value} KMS key: {exc}"
-        ) from None
-    public = None if spec_info(spec).secret_length is not None else public_key_der(material)
+    material = validate_import_material(record.key_spec, secret)  # IncorrectKeyMaterial if not
+    public = None if _secret_only(record.key_spec) else public_key_der(material)
     return KeyMaterial(
         material_id=key_material_id(record.key_id, material),
         material=material.secret,
         public_key=public,
     )
+
+
+def _secret_only(spec: str) -> bool:
+    return is_symmetric(spec) or is_hmac(spec)
 
 
 def _expiry(model: str | None, valid_to: datetime | None, now: datetime) -> ExpirationModelType:
@@ -223,9 +208,10 @@ def accept_material(
     import_type: str | None = None,
     material_id: str | None = None,
     description: str | None = None,
-) -> KeyRecord:
+) -> tuple[KeyRecord, str]:
     """ImportKeyMaterial after unwrapping: first import, re-import of known material, or (symmetric
-    keys) new material that waits in PENDING_ROTATION for RotateKeyOnDemand."""
+    keys) new material that waits in PENDING_ROTATION for RotateKeyOnDemand. Returns the record
+    and the KeyMaterialId of the imported material."""
     require_external_origin(record)
     symmetric = record.key_spec == KeySpec.SYMMETRIC_DEFAULT
     if not symmetric and (import_type or material_id or description is not None):
@@ -296,7 +282,7 @@ def accept_material(
     complete = all(m.material is not None for m in _live(updated))
     if state is KeyState.PENDING_IMPORT and complete:
         state = transition(state, Event.IMPORT_MATERIAL)  # type: ignore[assignment]
-    return updated.evolve(key_state=state)
+    return updated.evolve(key_state=state), incoming.material_id
 
 
 def _clear(material: KeyMaterial) -> KeyMaterial:

@@ -35,6 +35,7 @@ __all__ = [
     "ensure_aws_managed_key",
     "managed_alias_name",
     "managed_key_policy",
+    "on_missing_alias",
     "refuse_if_aws_managed",
     "service_for_alias",
     "service_for_via",
@@ -233,3 +234,28 @@ def ensure_aws_managed_key(
         )
     )
     return record
+
+
+def on_missing_alias(
+    tx: Transaction,
+    *,
+    account: str,
+    region: str,
+    alias_name: str,
+    operation: str,
+    via_service: str | None,
+    now: datetime,
+    rng: Rng,
+) -> KeyRecord | None:
+    """The pipeline's seam for an alias without a target: the AWS managed key, created when
+    AWS creates it (DescribeKey of the predefined alias, or the service's own first request
+    through ``kms:ViaService``); None when the alias is simply not there."""
+    service = service_for_alias(alias_name)
+    if service is None:
+        return None
+    through_service = via_service is not None and service_for_via(via_service) == service
+    if operation != "DescribeKey" and not through_service:
+        return None
+    return ensure_aws_managed_key(
+        tx, account=account, region=region, service=service, now=now, rng=rng
+    )

@@ -40,6 +40,7 @@ __all__ = [
     "enable_rotation",
     "require_automatic_rotation_support",
     "require_on_demand_rotation_support",
+    "require_rotation_listing_support",
     "rotate",
     "rotate_on_demand",
     "rotation_enabled_for_status",
@@ -83,6 +84,16 @@ def require_automatic_rotation_support(record: KeyRecord) -> None:
     if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
         raise _unsupported(record, f"has key spec {record.key_spec}")
     if record.origin is not OriginType.AWS_KMS:
+        raise _unsupported(record, f"origin is {record.origin.value}")
+    if record.custom_key_store_id is not None:
+        raise _unsupported(record, "is in a custom key store")
+
+
+def require_rotation_listing_support(record: KeyRecord) -> None:
+    """Keys with a rotation history: symmetric, AWS_KMS or EXTERNAL origin, no custom store."""
+    if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
+        raise _unsupported(record, f"has key spec {record.key_spec}")
+    if record.origin not in (OriginType.AWS_KMS, OriginType.EXTERNAL):
         raise _unsupported(record, f"origin is {record.origin.value}")
     if record.custom_key_store_id is not None:
         raise _unsupported(record, "is in a custom key store")

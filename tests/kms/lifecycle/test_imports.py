@@ -21,6 +21,12 @@ from kmspolicy.kms.states import KeyState
 
 from .conftest import T0, make_key
 
+
+def accept(*args, **kwargs):  # type: ignore[no-untyped-def]
+    """The record after ImportKeyMaterial (the material id is checked where it matters)."""
+    return imports.accept_material(*args, **kwargs)[0]
+
+
 NEVER = ExpirationModelType.KEY_MATERIAL_DOES_NOT_EXPIRE.value
 EXPIRES = ExpirationModelType.KEY_MATERIAL_EXPIRES.value
 
@@ -106,7 +112,7 @@ def test_refused_wrapping_algorithms(algorithm: str, error: type[Exception]) -> 
 
 def test_first_import_enables_key() -> None:
     secret = os.urandom(32)
-    key = imports.accept_material(external(), secret, now=T0, expiration_model=NEVER)
+    key = accept(external(), secret, now=T0, expiration_model=NEVER)
     assert key.key_state is KeyState.ENABLED
     assert key.current_material is not None and key.current_material.material == secret
     assert imports.expiration_summary(key) == (
@@ -117,41 +123,39 @@ def test_first_import_enables_key() -> None:
 
 def test_wrong_length_symmetric_material() -> None:
     with pytest.raises(IncorrectKeyMaterialException):
-        imports.accept_material(external(), os.urandom(16), now=T0, expiration_model=NEVER)
+        accept(external(), os.urandom(16), now=T0, expiration_model=NEVER)
 
 
 def test_reimport_of_different_material_is_refused() -> None:
-    key = imports.accept_material(external(), os.urandom(32), now=T0, expiration_model=NEVER)
+    key = accept(external(), os.urandom(32), now=T0, expiration_model=NEVER)
     with pytest.raises(IncorrectKeyMaterialException):
-        imports.accept_material(key, os.urandom(32), now=T0, expiration_model=NEVER)
+        accept(key, os.urandom(32), now=T0, expiration_model=NEVER)
 
 
 def test_delete_then_reimport_same_material_restores_it() -> None:
     secret = os.urandom(32)
-    key = imports.accept_material(external(), secret, now=T0, expiration_model=NEVER)
+    key = accept(external(), secret, now=T0, expiration_model=NEVER)
     material_id = key.current_material_id
     gone, deleted_id = imports.delete_material(key)
     assert deleted_id == material_id
     assert gone.key_state is KeyState.PENDING_IMPORT
     assert gone.current_material is not None and gone.current_material.material is None
-    back = imports.accept_material(gone, secret, now=T0, expiration_model=NEVER)
+    back = accept(gone, secret, now=T0, expiration_model=NEVER)
     assert back.key_state is KeyState.ENABLED
     assert back.current_material_id == material_id
     assert back.current_material is not None and back.current_material.material == secret
 
 
 def test_delete_of_disabled_key_material_goes_to_pending_import() -> None:
-    key = imports.accept_material(external(), os.urandom(32), now=T0, expiration_model=NEVER)
+    key = accept(external(), os.urandom(32), now=T0, expiration_model=NEVER)
     gone, _ = imports.delete_material(key.evolve(key_state=KeyState.DISABLED))
     assert gone.key_state is KeyState.PENDING_IMPORT
 
 
 def test_reimport_into_disabled_key_keeps_it_disabled() -> None:
     secret = os.urandom(32)
-    key = imports.accept_material(external(), secret, now=T0, expiration_model=NEVER)
-    again = imports.accept_material(
-        key.evolve(key_state=KeyState.DISABLED), secret, now=T0, expiration_model=NEVER
-    )
+    key = accept(external(), secret, now=T0, expiration_model=NEVER)
+    again = accept(key.evolve(key_state=KeyState.DISABLED), secret, now=T0, expiration_model=NEVER)
     assert again.key_state is KeyState.DISABLED
 
 
@@ -159,25 +163,19 @@ def test_expires_requires_a_future_valid_to_within_365_days() -> None:
     secret = os.urandom(32)
     for valid_to in (None, T0, T0 + timedelta(days=366)):
         with pytest.raises(ValidationException):
-            imports.accept_material(
-                external(), secret, now=T0, expiration_model=EXPIRES, valid_to=valid_to
-            )
+            accept(external(), secret, now=T0, expiration_model=EXPIRES, valid_to=valid_to)
     with pytest.raises(ValidationException):
-        imports.accept_material(
-            external(), secret, now=T0, expiration_model=NEVER, valid_to=T0 + timedelta(days=1)
-        )
+        accept(external(), secret, now=T0, expiration_model=NEVER, valid_to=T0 + timedelta(days=1))
 
 
 def test_default_expiration_model_is_expires() -> None:
     with pytest.raises(ValidationException, match="ValidTo is required"):
-        imports.accept_material(external(), os.urandom(32), now=T0)
+        accept(external(), os.urandom(32), now=T0)
 
 
 def test_expiry_moves_key_to_pending_import() -> None:
     valid_to = T0 + timedelta(days=10)
-    key = imports.accept_material(
-        external(), os.urandom(32), now=T0, expiration_model=EXPIRES, valid_to=valid_to
-    )
+    key = accept(external(), os.urandom(32), now=T0, expiration_model=EXPIRES, valid_to=valid_to)
     assert imports.expiration_summary(key) == (ExpirationModelType.KEY_MATERIAL_EXPIRES, valid_to)
     assert imports.expire_materials(key, valid_to - timedelta(seconds=1)) is key
     expired = imports.expire_materials(key, valid_to)
@@ -187,7 +185,7 @@ def test_expiry_moves_key_to_pending_import() -> None:
 
 def test_expiry_during_pending_deletion_keeps_the_state() -> None:
     valid_to = T0 + timedelta(days=1)
-    key = imports.accept_material(
+    key = accept(
         external(), os.urandom(32), now=T0, expiration_model=EXPIRES, valid_to=valid_to
     ).evolve(key_state=KeyState.PENDING_DELETION)
     assert imports.expire_materials(key, valid_to).key_state is KeyState.PENDING_DELETION
@@ -196,9 +194,9 @@ def test_expiry_during_pending_deletion_keeps_the_state() -> None:
 def test_new_material_waits_for_on_demand_rotation() -> None:
     from kmspolicy.kms.lifecycle.rotation import rotate_on_demand
 
-    key = imports.accept_material(external(), os.urandom(32), now=T0, expiration_model=NEVER)
+    key = accept(external(), os.urandom(32), now=T0, expiration_model=NEVER)
     first = key.current_material_id
-    key = imports.accept_material(
+    key = accept(
         key, os.urandom(32), now=T0, expiration_model=NEVER, import_type="NEW_KEY_MATERIAL"
     )
     pending = [m for m in key.materials if m.state is KeyMaterialState.PENDING_ROTATION]
@@ -214,12 +212,10 @@ def test_asymmetric_import_accepts_only_its_own_key() -> None:
     one = generate_key("ECC_NIST_P256").secret
     other = generate_key("ECC_NIST_P256").secret
     key = external(spec="ECC_NIST_P256", usage="SIGN_VERIFY")
-    key = imports.accept_material(key, one, now=T0, expiration_model=NEVER)
+    key = accept(key, one, now=T0, expiration_model=NEVER)
     assert key.key_state is KeyState.ENABLED
     assert key.current_material is not None and key.current_material.public_key
     with pytest.raises(IncorrectKeyMaterialException):
-        imports.accept_material(key, other, now=T0, expiration_model=NEVER)
+        accept(key, other, now=T0, expiration_model=NEVER)
     with pytest.raises(ValidationException):
-        imports.accept_material(
-            key, one, now=T0, expiration_model=NEVER, import_type="NEW_KEY_MATERIAL"
-        )
+        accept(key, one, now=T0, expiration_model=NEVER, import_type="NEW_KEY_MATERIAL")

@@ -1,0 +1,64 @@
+"""Deletion operations: ScheduleKeyDeletion and CancelKeyDeletion.
+
+Layer: kms (handlers registered in the operation table; the rules are in ``deletion.py``;
+destruction at the end of the window is due work, ``due.py``).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kmspolicy.kms.lifecycle import deletion
+from kmspolicy.kms.lifecycle.managed import refuse_if_aws_managed
+from kmspolicy.kms.operations import Operation, register
+
+if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
+    from kmspolicy.kms.pipeline import Call
+
+
+def schedule_key_deletion(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "ScheduleKeyDeletion")
+    window = deletion.validate_pending_window(call.params.get("PendingWindowInDays"))
+    doomed = deletion.schedule_deletion(key, window, call.now)
+    call.save_key(doomed)
+    return {
+        "KeyId": key.arn,
+        "DeletionDate": doomed.deletion_date,
+        "KeyState": doomed.key_state.value,
+        "PendingWindowInDays": window,
+    }
+
+
+def cancel_key_deletion(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "CancelKeyDeletion")
+    call.save_key(deletion.cancel_deletion(key))
+    return {"KeyId": key.arn}
+
+
+register(
+    Operation(
+        "ScheduleKeyDeletion",
+        schedule_key_deletion,
+        state_row="ScheduleKeyDeletion",
+        condition_params=(("PendingWindowInDays", "kms:ScheduleKeyDeletionPendingWindowInDays"),),
+        condition_defaults=(
+            (
+                "kms:ScheduleKeyDeletionPendingWindowInDays",
+                deletion.DEFAULT_PENDING_WINDOW_DAYS,
+            ),
+        ),
+        mutates=True,
+    )
+)
+register(
+    Operation(
+        "CancelKeyDeletion",
+        cancel_key_deletion,
+        state_row="CancelKeyDeletion",
+        mutates=True,
+    )
+)

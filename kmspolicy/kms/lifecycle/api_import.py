@@ -1,0 +1,132 @@
+"""Imported key material operations: GetParametersForImport, ImportKeyMaterial,
+DeleteImportedKeyMaterial.
+
+Layer: kms (handlers registered in the operation table; the rules are in ``imports.py``,
+unwrapping in ``kmspolicy.crypto.wrapping``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kmspolicy.crypto.material import load_key_material
+from kmspolicy.crypto.specs import key_spec_for_wrapping_key
+from kmspolicy.crypto.wrapping import unwrap_key_material
+from kmspolicy.errors import ValidationException
+from kmspolicy.kms.clock import as_utc
+from kmspolicy.kms.lifecycle import imports
+from kmspolicy.kms.lifecycle.managed import refuse_if_aws_managed
+from kmspolicy.kms.operations import Operation, register
+
+if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
+    from kmspolicy.kms.pipeline import Call
+
+
+def get_parameters_for_import(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "GetParametersForImport")
+    updated, params = imports.issue_import_parameters(
+        key,
+        wrapping_algorithm=call.params["WrappingAlgorithm"],
+        wrapping_key_spec=call.params["WrappingKeySpec"],
+        now=call.now,
+        rng=call.pipeline.rng.random_bytes,
+    )
+    call.save_key(updated)
+    return {
+        "KeyId": key.arn,
+        "ImportToken": params.import_token,
+        "PublicKey": params.public_key,
+        "ParametersValidTo": params.valid_to,
+    }
+
+
+def _valid_to(value: object) -> datetime | None:
+    if value is None:
+        return None
+    if isinstance(value, datetime):
+        return as_utc(value)
+    raise ValidationException("ValidTo must be a timestamp")
+
+
+def import_key_material(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "ImportKeyMaterial")
+    p = call.params
+    wrapping = imports.open_import_token(key, bytes(p["ImportToken"]), call.now)
+    wrapping_key = load_key_material(
+        key_spec_for_wrapping_key(wrapping.wrapping_key_spec), wrapping.wrapping_private_key
+    )
+    secret = unwrap_key_material(
+        wrapping_key, wrapping.wrapping_algorithm, bytes(p["EncryptedKeyMaterial"])
+    )
+    updated, material_id = imports.accept_material(
+        key,
+        secret,
+        now=call.now,
+        expiration_model=p.get("ExpirationModel"),
+        valid_to=_valid_to(p.get("ValidTo")),
+        import_type=p.get("ImportType"),
+        material_id=p.get("KeyMaterialId"),
+        description=p.get("KeyMaterialDescription"),
+    )
+    call.save_key(updated)
+    return {"KeyId": key.arn, "KeyMaterialId": material_id}
+
+
+def delete_imported_key_material(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "DeleteImportedKeyMaterial")
+    updated, material_id = imports.delete_material(key, call.params.get("KeyMaterialId"))
+    if updated is not key:
+        call.save_key(updated)
+    out: dict[str, Any] = {"KeyId": key.arn}
+    if material_id is not None:
+        out["KeyMaterialId"] = material_id
+    return out
+
+
+def _valid_to_context(params: Mapping[str, Any]) -> dict[str, object]:
+    """kms:ValidTo is compared as a Unix timestamp in seconds (KMS Developer Guide)."""
+    value = params.get("ValidTo")
+    if isinstance(value, datetime):
+        return {"kms:ValidTo": int(as_utc(value).timestamp())}
+    return {}
+
+
+register(
+    Operation(
+        "GetParametersForImport",
+        get_parameters_for_import,
+        state_row="GetParametersForImport",
+        condition_params=(
+            ("WrappingAlgorithm", "kms:WrappingAlgorithm"),
+            ("WrappingKeySpec", "kms:WrappingKeySpec"),
+        ),
+        mutates=True,
+    )
+)
+register(
+    Operation(
+        "ImportKeyMaterial",
+        import_key_material,
+        state_row="ImportKeyMaterial",
+        condition_params=(("ExpirationModel", "kms:ExpirationModel"),),
+        condition_defaults=(("kms:ExpirationModel", "KEY_MATERIAL_EXPIRES"),),
+        context=_valid_to_context,
+        mutates=True,
+    )
+)
+register(
+    Operation(
+        "DeleteImportedKeyMaterial",
+        delete_imported_key_material,
+        state_row="DeleteImportedKeyMaterial",
+        mutates=True,
+    )
+)

@@ -1,0 +1,148 @@
+"""Rotation operations: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
+RotateKeyOnDemand, ListKeyRotations.
+
+Layer: kms (handlers registered in the operation table; the rules are in ``rotation.py``).
+AWS API pages: https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from kmspolicy.errors import ValidationException
+from kmspolicy.kms.handlers.common import page
+from kmspolicy.kms.lifecycle import rotation
+from kmspolicy.kms.lifecycle.managed import refuse_if_aws_managed
+from kmspolicy.kms.model import KeyManagerType, KeyMaterial, KeyRecord, OriginType
+from kmspolicy.kms.operations import Operation, register
+
+if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
+    from kmspolicy.kms.pipeline import Call
+
+
+def enable_key_rotation(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "EnableKeyRotation")
+    period = rotation.validate_rotation_period(call.params.get("RotationPeriodInDays"))
+    call.save_key(rotation.enable_rotation(key, period, call.now))
+    return {}
+
+
+def disable_key_rotation(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
+    key = call.key.record
+    refuse_if_aws_managed(key, "DisableKeyRotation")
+    call.save_key(rotation.disable_rotation(key))
+    return {}
+
+
+def _require_status_support(key: KeyRecord) -> None:
+    # Symmetric EXTERNAL keys have a status (never automatic, but on-demand rotations).
+    if key.origin is OriginType.EXTERNAL:
+        rotation.require_on_demand_rotation_support(key)
+    elif key.key_manager is not KeyManagerType.AWS:
+        rotation.require_automatic_rotation_support(key)
+
+
+def get_key_rotation_status(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyRotationStatus.html"""
+    key = call.key.record
+    _require_status_support(key)
+    enabled = rotation.rotation_enabled_for_status(key)
+    out: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
+    if enabled:
+        out["RotationPeriodInDays"] = key.rotation_period_days
+        if key.next_rotation_date is not None:
+            out["NextRotationDate"] = key.next_rotation_date
+    if key.on_demand_rotation_start_date is not None:
+        out["OnDemandRotationStartDate"] = key.on_demand_rotation_start_date
+    return out
+
+
+def rotate_key_on_demand(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html
+
+    The rotation completes inside the request, so OnDemandRotationStartDate is never left set.
+    """
+    key = call.key.record
+    refuse_if_aws_managed(key, "RotateKeyOnDemand")
+    call.save_key(rotation.rotate_on_demand(key, now=call.now, rng=call.pipeline.rng.random_bytes))
+    return {"KeyId": key.arn}
+
+
+_INCLUDE = ("ROTATIONS_ONLY", "ALL_KEY_MATERIAL")
+
+
+def _entry(key: KeyRecord, m: KeyMaterial) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "KeyId": key.key_id,
+        "KeyMaterialId": m.material_id,
+        "KeyMaterialState": m.state.value,
+    }
+    if m.rotation_date is not None:
+        entry["RotationDate"] = m.rotation_date
+    if m.rotation_type is not None:
+        entry["RotationType"] = m.rotation_type.value
+    if key.origin is OriginType.EXTERNAL:
+        entry["ImportState"] = m.import_state.value
+        if m.expiration_model is not None:
+            entry["ExpirationModel"] = m.expiration_model.value
+        if m.valid_to is not None:
+            entry["ValidTo"] = m.valid_to
+        if m.description is not None:
+            entry["KeyMaterialDescription"] = m.description
+    return entry
+
+
+def list_key_rotations(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html"""
+    key = call.key.record
+    rotation.require_rotation_listing_support(key)
+    include = call.params.get("IncludeKeyMaterial") or "ROTATIONS_ONLY"
+    if include not in _INCLUDE:
+        raise ValidationException(f"IncludeKeyMaterial must be one of {', '.join(_INCLUDE)}")
+    listed = [
+        (f"{i:06d}", m)
+        for i, m in enumerate(key.materials)
+        if include == "ALL_KEY_MATERIAL" or m.rotation_date is not None
+    ]
+    chunk, more = page(listed, call.params, lambda item: item[0], default=100, maximum=1000)
+    return {"Rotations": [_entry(key, m) for _, m in chunk], **more}
+
+
+register(
+    Operation(
+        "EnableKeyRotation",
+        enable_key_rotation,
+        state_row="EnableKeyRotation",
+        condition_params=(("RotationPeriodInDays", "kms:RotationPeriodInDays"),),
+        condition_defaults=(("kms:RotationPeriodInDays", rotation.DEFAULT_ROTATION_PERIOD_DAYS),),
+        mutates=True,
+    )
+)
+register(
+    Operation(
+        "DisableKeyRotation",
+        disable_key_rotation,
+        state_row="DisableKeyRotation",
+        mutates=True,
+    )
+)
+register(
+    Operation(
+        "GetKeyRotationStatus",
+        get_key_rotation_status,
+        cross_account=True,
+        state_row="GetKeyRotationStatus",
+    )
+)
+register(
+    Operation(
+        "RotateKeyOnDemand",
+        rotate_key_on_demand,
+        state_row="RotateKeyOnDemand",
+        mutates=True,
+    )
+)
+register(Operation("ListKeyRotations", list_key_rotations, state_row="ListKeyRotations"))
