@@ -42,7 +42,7 @@ class CaseResult:
 
 @dataclass(slots=True)
 class Report:
-    """Everything one ``kmspolicy test`` run found: results, suites that failed to load, coverage."""
+    """What one ``kmspolicy test`` run found: results, suites that failed to load, coverage."""
 
     results: list[CaseResult] = field(default_factory=list)
     load_errors: list[tuple[Path, str]] = field(default_factory=list)
