@@ -1,0 +1,96 @@
+"""The audit record's stored form and the hash chain over it (audit layer).
+
+One record is one JSON object: the decision fields of ``kms.ports.AuditRecord``, plus ``v``
+(format version), ``seq`` (0, 1, 2, …), ``prev`` (the previous record's hash; 64 zeros for the
+first) and ``hash`` = SHA-256 of the canonical JSON of every other field. Changing, removing,
+inserting or reordering a record breaks a hash or a link that ``verify`` reports.
+
+What is never written: plaintext, key material, policy text — the port's record has none — and
+encryption-context VALUES: each ``kms:EncryptionContext:<k>`` entry keeps its key but its value
+becomes ``sha256:<hex>`` of the key and value, so an auditor who knows a context can confirm a
+request used it, while the log alone does not disclose it. Byte strings are never written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from kmspolicy.kms.ports import AuditRecord
+
+FORMAT_VERSION = 1
+GENESIS = "0" * 64
+EC_PREFIX = "kms:EncryptionContext:"
+
+
+def canonical(fields: Mapping[str, Any]) -> bytes:
+    """The bytes a record's hash covers: sorted keys, no spaces, UTF-8."""
+    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def record_hash(fields: Mapping[str, Any]) -> str:
+    """SHA-256 over every field but ``hash`` itself."""
+    body = {k: v for k, v in fields.items() if k != "hash"}
+    return hashlib.sha256(canonical(body)).hexdigest()
+
+
+def context_value_digest(key: str, value: object) -> str:
+    data = key.encode() + b"\x00" + str(value).encode()
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def redact_context(context: Mapping[str, object]) -> dict[str, Any]:
+    """The request context as written: EC values hashed, bytes dropped, the rest JSON-safe."""
+    out: dict[str, Any] = {}
+    for key in sorted(context):
+        value = context[key]
+        if key.startswith(EC_PREFIX):
+            out[key] = context_value_digest(key, value)
+        elif isinstance(value, bytes | bytearray | memoryview):
+            continue  # INVARIANT: no byte string (a plaintext, a blob, a key) reaches the log
+        else:
+            out[key] = _json_safe(value)
+    return out
+
+
+def _json_safe(value: object) -> Any:
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, list | tuple | set | frozenset):
+        items = [_json_safe(v) for v in value if not isinstance(v, bytes | bytearray)]
+        return sorted(items, key=str) if isinstance(value, set | frozenset) else items
+    if isinstance(value, Mapping):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    return str(value)
+
+
+def record_fields(record: AuditRecord, seq: int, prev: str) -> dict[str, Any]:
+    """The stored form of ``record`` at position ``seq`` after ``prev``, with its hash."""
+    fields: dict[str, Any] = {
+        "v": FORMAT_VERSION,
+        "seq": seq,
+        "prev": prev,
+        "time": record.time.isoformat(),
+        "request_id": record.request_id,
+        "operation": record.operation,
+        "principal": record.principal,
+        "actions": list(record.actions),
+        "resources": list(record.resources),
+        "allowed": record.allowed,
+        "decision": record.decision,
+        "reason": record.reason,
+        "matched": list(record.matched),
+        "error_code": record.error_code,
+        "context": redact_context(record.context),
+    }
+    fields["hash"] = record_hash(fields)
+    return fields
+
+
+def encode_line(fields: Mapping[str, Any]) -> bytes:
+    return canonical(fields) + b"\n"

@@ -1,0 +1,106 @@
+"""The audit log verifier: recompute every hash and link, report what was changed (audit layer).
+
+A modified record fails its own hash; a removed, inserted or reordered record breaks the link
+(``prev``) or the sequence (``seq``) at that point. Cutting records off the END leaves a valid
+shorter chain: only an anchor kept elsewhere (``head`` at some moment: count and last hash)
+detects that, so ``verify`` accepts one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from kmspolicy.audit.chain import FORMAT_VERSION, GENESIS, record_hash
+
+
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """A chain position kept elsewhere: ``records`` records, the last one hashing to ``head``."""
+
+    records: int
+    head: str
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    line: int  # 1-based line number in the file
+    kind: str  # malformed | modified | broken-link | out-of-sequence | torn | truncated
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    ok: bool
+    records: int  # well-formed records read
+    head: str  # hash of the last record (GENESIS for an empty log)
+    problems: tuple[Problem, ...]
+
+    @property
+    def anchor(self) -> Anchor:
+        return Anchor(self.records, self.head)
+
+
+def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> VerifyResult:
+    """Check the whole chain in ``path``; ``anchor`` also detects a cut-off tail."""
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    problems: list[Problem] = []
+    if lines[-1]:
+        problems.append(
+            Problem(len(lines), "torn", "the last line is incomplete (interrupted write)")
+        )
+    prev, expected_seq, count = GENESIS, 0, 0
+    hashes: dict[int, str] = {}  # seq -> hash, to check an anchor
+    for number, raw in enumerate(lines[:-1], start=1):
+        if not raw.strip():
+            problems.append(Problem(number, "malformed", "empty line"))
+            continue
+        try:
+            fields = json.loads(raw)
+            seq, link, stored = int(fields["seq"]), str(fields["prev"]), str(fields["hash"])
+            if fields.get("v") != FORMAT_VERSION:
+                raise ValueError("unknown format version")
+        except (ValueError, KeyError, TypeError) as exc:
+            problems.append(Problem(number, "malformed", f"not an audit record: {exc}"))
+            continue
+        count += 1
+        if record_hash(fields) != stored:
+            problems.append(Problem(number, "modified", f"record {seq} does not match its hash"))
+        if seq != expected_seq:
+            what = "missing" if seq > expected_seq else "repeated or reordered"
+            problems.append(
+                Problem(
+                    number,
+                    "out-of-sequence",
+                    f"expected record {expected_seq}, found {seq} (records {what})",
+                )
+            )
+        if link != prev:
+            problems.append(
+                Problem(number, "broken-link", f"record {seq} does not follow the record before it")
+            )
+        # Continue from this record as written, so one change is reported where it happened.
+        prev, expected_seq = stored, seq + 1
+        hashes[seq] = stored
+    if anchor is not None and anchor.records > 0:
+        at = hashes.get(anchor.records - 1)
+        if at is None:
+            problems.append(
+                Problem(
+                    len(lines),
+                    "truncated",
+                    f"the anchor names {anchor.records} records; the log has {count}",
+                )
+            )
+        elif at != anchor.head:
+            problems.append(
+                Problem(
+                    len(lines),
+                    "modified",
+                    f"record {anchor.records - 1} differs from the anchored one",
+                )
+            )
+    return VerifyResult(not problems, count, prev, tuple(problems))

@@ -1,0 +1,265 @@
+"""The file audit log and its verifier: chain, redaction, tamper detection, concurrent writers."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import multiprocessing
+import stat
+import threading
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from kmspolicy.audit import GENESIS, Anchor, FileAuditLog, open_audit_log, verify
+from kmspolicy.audit.chain import context_value_digest
+from kmspolicy.kms.ports import AuditLog, AuditRecord
+
+T0 = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def rec(n: int, **extra: object) -> AuditRecord:
+    fields: dict[str, object] = {
+        "time": T0 + timedelta(seconds=n),
+        "request_id": f"req-{n}",
+        "operation": "Encrypt",
+        "principal": "arn:aws:iam::111122223333:user/alice",
+        "actions": ("kms:Encrypt",),
+        "resources": ("arn:aws:kms:us-east-1:111122223333:key/k1",),
+        "allowed": True,
+        "decision": "ALLOWED",
+        "matched": ("KeyPolicy:Enable IAM User Permissions",),
+    }
+    fields.update(extra)
+    return AuditRecord(**fields)  # type: ignore[arg-type]
+
+
+def write(path: Path, n: int) -> list[bytes]:
+    log = open_audit_log(path)
+    for i in range(n):
+        log.append(rec(i))
+    log.close()
+    return path.read_bytes().splitlines(keepends=True)
+
+
+def kinds(path: Path, **kw: object) -> set[str]:
+    return {p.kind for p in verify(path, **kw).problems}  # type: ignore[arg-type]
+
+
+def test_file_log_implements_the_port(tmp_path: Path) -> None:
+    log: AuditLog = FileAuditLog(tmp_path / "audit.log")
+    log.append(rec(0))
+
+
+def test_records_are_chained_and_verify(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 5)
+    records = [json.loads(line) for line in lines]
+    assert [r["seq"] for r in records] == [0, 1, 2, 3, 4]
+    assert records[0]["prev"] == GENESIS
+    assert all(b["prev"] == a["hash"] for a, b in itertools.pairwise(records))
+    result = verify(path)
+    assert result.ok and result.records == 5 and result.head == records[-1]["hash"]
+    assert records[2]["matched"] == ["KeyPolicy:Enable IAM User Permissions"]
+    assert records[2]["principal"].endswith("user/alice") and records[2]["request_id"] == "req-2"
+
+
+def test_log_file_is_private(tmp_path: Path) -> None:
+    write(tmp_path / "audit.log", 1)
+    assert stat.S_IMODE((tmp_path / "audit.log").stat().st_mode) == 0o600
+
+
+def test_reopening_continues_the_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    write(path, 3)
+    write(path, 2)
+    result = verify(path)
+    assert result.ok and result.records == 5
+
+
+def test_empty_log_verifies(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    path.touch()
+    assert verify(path).ok and verify(path).head == GENESIS
+
+
+def test_modified_record_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 4)
+    path.write_bytes(b"".join(lines).replace(b'"allowed":true', b'"allowed":false', 1))
+    problems = verify(path).problems
+    assert [(p.line, p.kind) for p in problems] == [(1, "modified")]
+
+
+def test_modified_record_with_recomputed_hash_breaks_the_next_link(tmp_path: Path) -> None:
+    from kmspolicy.audit.chain import encode_line, record_hash
+
+    path = tmp_path / "audit.log"
+    lines = write(path, 4)
+    forged = json.loads(lines[1])
+    forged["principal"] = "arn:aws:iam::111122223333:user/mallory"
+    forged["hash"] = record_hash(forged)
+    lines[1] = encode_line(forged)
+    path.write_bytes(b"".join(lines))
+    problems = verify(path).problems
+    assert [(p.line, p.kind) for p in problems] == [(3, "broken-link")]
+
+
+def test_removed_record_is_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 4)
+    path.write_bytes(b"".join(lines[:1] + lines[2:]))
+    assert kinds(path) == {"out-of-sequence", "broken-link"}
+
+
+def test_reordered_records_are_detected(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 4)
+    path.write_bytes(b"".join([lines[0], lines[2], lines[1], lines[3]]))
+    result = verify(path)
+    assert not result.ok
+    assert {p.kind for p in result.problems} == {"out-of-sequence", "broken-link"}
+
+
+def test_cut_tail_is_detected_only_with_an_anchor(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 4)
+    anchor = verify(path).anchor
+    assert anchor == Anchor(4, json.loads(lines[-1])["hash"])
+    path.write_bytes(b"".join(lines[:3]))
+    assert verify(path).ok  # a shorter chain is still a chain
+    assert kinds(path, anchor=anchor) == {"truncated"}
+
+
+def test_anchor_detects_a_rewritten_history(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    write(path, 3)
+    anchor = verify(path).anchor
+    path.unlink()
+    log = open_audit_log(path)
+    for i in range(4):
+        log.append(rec(i, principal="arn:aws:iam::111122223333:user/mallory"))
+    log.close()
+    assert verify(path).ok
+    assert kinds(path, anchor=anchor) == {"modified"}
+
+
+def test_torn_last_line_is_reported_and_the_chain_resumes(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 3)
+    path.write_bytes(b"".join(lines) + lines[0][:20])  # a crash in the middle of a write
+    assert kinds(path) == {"torn"}
+    write(path, 1)
+    result = verify(path)
+    assert {p.kind for p in result.problems} == {"malformed"}  # the torn line, now terminated
+    assert result.records == 4  # the chain itself continued from the last whole record
+
+
+def test_foreign_line_is_malformed(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 2)
+    path.write_bytes(lines[0] + b'{"hello": "world"}\n' + lines[1])
+    assert "malformed" in kinds(path)
+
+
+# --- what is (not) written
+
+
+def test_encryption_context_values_are_hashed_and_bytes_dropped(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    log = open_audit_log(path)
+    log.append(
+        rec(
+            0,
+            context={
+                "kms:EncryptionContext:patient": "jane-doe-1975",
+                "kms:EncryptionContextKeys": ["patient"],
+                "aws:SourceIp": "10.0.0.1",
+                "kms:Plaintext": b"top secret plaintext",
+                "aws:CurrentTime": T0,
+            },
+        )
+    )
+    log.close()
+    raw = path.read_bytes()
+    assert b"jane-doe-1975" not in raw and b"top secret plaintext" not in raw
+    stored = json.loads(raw)["context"]
+    assert stored["kms:EncryptionContext:patient"] == context_value_digest(
+        "kms:EncryptionContext:patient", "jane-doe-1975"
+    )
+    assert stored["kms:EncryptionContextKeys"] == ["patient"]
+    assert stored["aws:SourceIp"] == "10.0.0.1"
+    assert "kms:Plaintext" not in stored
+    assert stored["aws:CurrentTime"] == T0.isoformat()
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.dictionaries(st.text(min_size=1, max_size=20), st.text(min_size=1, max_size=40), max_size=5),
+    st.text(min_size=0, max_size=40),
+)
+def test_property_any_record_round_trips_through_the_verifier(
+    tmp_path_factory: pytest.TempPathFactory, context: dict[str, str], principal: str
+) -> None:
+    path = tmp_path_factory.mktemp("prop") / "audit.log"
+    log = open_audit_log(path)
+    log.append(
+        rec(
+            0,
+            principal=principal,
+            context={f"kms:EncryptionContext:{k}": v for k, v in context.items()},
+        )
+    )
+    log.append(rec(1, reason="denied: no statement allows kms:Encrypt", allowed=False))
+    log.close()
+    assert verify(path).ok
+    raw = path.read_bytes().decode()
+    for value in context.values():
+        if len(value) >= 8:  # shorter strings can occur by chance inside hex digests and ARNs
+            assert json.dumps(value)[1:-1] not in raw
+
+
+# --- several writers
+
+
+def test_threads_extend_one_chain(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    log = open_audit_log(path)
+
+    def work(t: int) -> None:
+        for i in range(50):
+            log.append(rec(t * 1000 + i))
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    result = verify(path)
+    assert result.ok and result.records == 200
+
+
+def _child(path: str, offset: int) -> None:
+    log = open_audit_log(path)
+    for i in range(40):
+        log.append(rec(offset + i))
+    log.close()
+
+
+def test_processes_extend_one_chain(tmp_path: Path) -> None:
+    """Two server processes on one data directory: flock + tail re-read keep one chain."""
+    path = tmp_path / "audit.log"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_child, args=(str(path), n * 100)) for n in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(timeout=60)
+        assert p.exitcode == 0
+    result = verify(path)
+    assert result.ok, result.problems[:3]
+    assert result.records == 120
