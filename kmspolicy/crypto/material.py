@@ -96,6 +96,8 @@ def load_key_material(spec: KeySpec | str, secret: bytes) -> KeyMaterial:
 
 def parse_private_key(spec: KeySpec, der: bytes, *, validate: bool = True) -> Any:
     """Parse PKCS#8 DER and check it is exactly ``spec``'s kind of private key (else ValueError)."""
+    if not _is_pkcs8(der):
+        raise ValueError(f"not a PKCS#8 DER private key for {spec}")
     try:
         key = serialization.load_der_private_key(
             der, password=None, unsafe_skip_rsa_key_validation=not validate
@@ -179,6 +181,23 @@ def _from_private(spec: KeySpec, private: Any) -> KeyMaterial:
     material = KeyMaterial(spec, bytes(der))
     object.__setattr__(material, "_private", private)
     return material
+
+
+def _is_pkcs8(der: bytes) -> bool:
+    """PrivateKeyInfo is SEQUENCE { INTEGER version, SEQUENCE algorithm, OCTET STRING ... }.
+
+    pyca also parses SEC1 and PKCS#1 DER; AWS (and the store format) accept PKCS#8 only, which
+    the second element's tag tells apart (an OCTET STRING in SEC1, an INTEGER in PKCS#1).
+    """
+    if len(der) < 2 or der[0] != 0x30:
+        return False
+    first = der[1]
+    offset = 2 + (first & 0x7F if first & 0x80 else 0)  # skip a long-form length
+    if len(der) < offset + 3 or der[offset] != 0x02:
+        return False
+    version_length = der[offset + 1]
+    second = offset + 2 + version_length
+    return version_length < 0x80 and len(der) > second and der[second] == 0x30
 
 
 def random_bytes(rng: Rng, n: int) -> bytes:
