@@ -1,0 +1,170 @@
+"""Helpers shared by the handler modules: key metadata, paging markers, tags, policies.
+
+Layer: kms.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from kmspolicy.crypto import specs
+from kmspolicy.errors import (
+    InvalidMarkerException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    PolicyError,
+    TagException,
+)
+from kmspolicy.kms import ids
+from kmspolicy.kms.model import KeyRecord, KeyState, Tag
+from kmspolicy.lang import Policy
+from kmspolicy.lang.awsjson import read_json
+
+KEY_POLICY_MAX_BYTES = 32_768
+MAX_TAGS = 50
+MAX_ALIASES_PER_KEY = 50
+MAX_GRANTS_PER_KEY = 50_000
+MAX_KEYS_PER_ACCOUNT = 100_000
+
+
+def key_metadata(key: KeyRecord) -> dict[str, Any]:
+    """DescribeKey's ``KeyMetadata`` (also returned by CreateKey)."""
+    md: dict[str, Any] = {
+        "AWSAccountId": key.account,
+        "KeyId": key.key_id,
+        "Arn": key.arn,
+        "CreationDate": key.creation_date,
+        "Enabled": key.key_state is KeyState.ENABLED,
+        "Description": key.description,
+        "KeyUsage": key.key_usage,
+        "KeyState": key.key_state.value,
+        "Origin": key.origin.value,
+        "KeyManager": key.key_manager.value,
+        "CustomerMasterKeySpec": key.key_spec,
+        "KeySpec": key.key_spec,
+        "MultiRegion": key.multi_region,
+    }
+    algorithms = specs.algorithms_for(key.key_spec, key.key_usage)
+    field = {
+        "ENCRYPT_DECRYPT": "EncryptionAlgorithms",
+        "SIGN_VERIFY": "SigningAlgorithms",
+        "GENERATE_VERIFY_MAC": "MacAlgorithms",
+        "KEY_AGREEMENT": "KeyAgreementAlgorithms",
+    }.get(key.key_usage)
+    if field is not None:
+        md[field] = [str(a) for a in algorithms]
+    if key.deletion_date is not None:
+        md["DeletionDate"] = key.deletion_date
+    if key.pending_deletion_window_days is not None and (
+        key.key_state is KeyState.PENDING_REPLICA_DELETION
+    ):
+        md["PendingDeletionWindowInDays"] = key.pending_deletion_window_days
+    if key.custom_key_store_id is not None:
+        md["CustomKeyStoreId"] = key.custom_key_store_id
+    current = key.current_material
+    if current is not None and specs.is_symmetric(key.key_spec):
+        md["CurrentKeyMaterialId"] = current.material_id
+    if current is not None and current.expiration_model is not None:
+        md["ExpirationModel"] = current.expiration_model.value
+        if current.valid_to is not None:
+            md["ValidTo"] = current.valid_to
+    if key.multi_region and key.multi_region_key_type is not None:
+        md["MultiRegionConfiguration"] = {
+            "MultiRegionKeyType": key.multi_region_key_type.value,
+            "PrimaryKey": {
+                "Arn": ids.key_arn(key.primary_region or key.region, key.account, key.key_id),
+                "Region": key.primary_region or key.region,
+            },
+            "ReplicaKeys": [],
+        }
+    return md
+
+
+def encode_marker(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
+
+
+def decode_marker(marker: str | None) -> str | None:
+    if marker is None:
+        return None
+    try:
+        return base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+    except (binascii.Error, UnicodeError, ValueError):
+        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
+
+
+def page(
+    items: Sequence[Any], params: Mapping[str, Any], key_of: Any, *, default: int, maximum: int
+) -> tuple[list[Any], dict[str, Any]]:
+    """A Limit/Marker page of ``items`` (sorted by ``key_of``) plus Truncated/NextMarker."""
+    limit = min(int(params.get("Limit") or default), maximum)
+    after = decode_marker(params.get("Marker"))
+    if after is not None:
+        items = [i for i in items if key_of(i) > after]
+    chunk = list(items[:limit])
+    if len(items) > limit:
+        return chunk, {"Truncated": True, "NextMarker": encode_marker(key_of(chunk[-1]))}
+    return chunk, {"Truncated": False}
+
+
+def parse_tags(tags: Sequence[Mapping[str, str]] | None) -> tuple[Tag, ...]:
+    """Validated request tags (TagException for reserved keys and duplicates)."""
+    if not tags:
+        return ()
+    seen: dict[str, Tag] = {}
+    for t in tags:
+        key, value = t["TagKey"], t["TagValue"]
+        if key.lower().startswith("aws:"):
+            raise TagException("Tags beginning with aws: are reserved.")
+        if key in seen:
+            raise TagException(f"Duplicate tag keys: {key}")
+        seen[key] = Tag(key, value)
+    return tuple(seen.values())
+
+
+def merge_tags(current: Sequence[Tag], added: Sequence[Tag]) -> tuple[Tag, ...]:
+    merged = {t.key: t for t in current}
+    for t in added:
+        merged[t.key] = t
+    if len(merged) > MAX_TAGS:
+        raise LimitExceededException(f"A key may have at most {MAX_TAGS} tags.")
+    return tuple(merged.values())
+
+
+def parse_key_policy(text: str) -> Policy:
+    """A key policy from a request: LimitExceededException past 32 KB, else Malformed…"""
+    if len(text.encode("utf-8", "surrogatepass")) > KEY_POLICY_MAX_BYTES:
+        raise LimitExceededException(
+            f"The key policy exceeds the {KEY_POLICY_MAX_BYTES}-byte size limit."
+        )
+    try:
+        return read_json(text, "key policy", key_policy=True)
+    except PolicyError as exc:
+        diagnostics = getattr(exc, "diagnostics", None)
+        first = diagnostics[0].message if diagnostics else str(exc).splitlines()[0]
+        raise MalformedPolicyDocumentException(f"The key policy is malformed: {first}") from None
+
+
+LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
+
+
+def default_key_policy(account: str) -> str:
+    """The programmatic default key policy (KMS.md 3.2), formatted as KMS returns it."""
+    doc = {
+        "Version": "2012-10-17",
+        "Id": "key-default-1",
+        "Statement": [
+            {
+                "Sid": "Enable IAM User Permissions",
+                "Effect": "Allow",
+                "Principal": {"AWS": ids.account_root_arn(account)},
+                "Action": "kms:*",
+                "Resource": "*",
+            }
+        ],
+    }
+    return json.dumps(doc, indent=2).replace('": ', '" : ')

@@ -1,0 +1,370 @@
+"""Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
+
+Layer: kms (handlers registered in the operation table). Grants only allow, cover one key,
+carry optional encryption-context constraints, and are usable at once (a local engine is
+immediately consistent; grant tokens are validated, KMS.md 3.6). AWS API pages:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kmspolicy.authz import Caller, PolicyType
+from kmspolicy.crypto import specs
+from kmspolicy.errors import (
+    AccessDeniedException,
+    InvalidArnException,
+    InvalidGrantIdException,
+    LimitExceededException,
+    NotFoundException,
+    ValidationException,
+)
+from kmspolicy.kms import ids
+from kmspolicy.kms.handlers.common import MAX_GRANTS_PER_KEY, page
+from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyRecord
+from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.pipeline import Call, Resolution, Target, parse_grant_token
+
+Params = Mapping[str, Any]
+
+_COMMON = frozenset({"CreateGrant", "RetireGrant", "DescribeKey"})
+_SYMMETRIC = _COMMON | {
+    "Decrypt",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+}
+_BY_USAGE = {
+    "ENCRYPT_DECRYPT": _COMMON
+    | {"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"},
+    "SIGN_VERIFY": _COMMON | {"Sign", "Verify", "GetPublicKey"},
+    "GENERATE_VERIFY_MAC": _COMMON | {"GenerateMac", "VerifyMac"},
+    "KEY_AGREEMENT": _COMMON | {"DeriveSharedSecret", "GetPublicKey"},
+}
+MAX_CONSTRAINT_PAIRS = 8
+MAX_CONSTRAINT_VALUE = 384
+
+
+def _grant_operations_for(key: KeyRecord) -> frozenset[str]:
+    if specs.is_symmetric(key.key_spec):
+        return _SYMMETRIC
+    return _BY_USAGE.get(key.key_usage, _COMMON)
+
+
+def _constraints(params: Params) -> GrantConstraints | None:
+    raw = params.get("Constraints")
+    if not raw:
+        return None
+    equals, subset = raw.get("EncryptionContextEquals"), raw.get("EncryptionContextSubset")
+    for pairs in (equals, subset):
+        if pairs is None:
+            continue
+        if len(pairs) > MAX_CONSTRAINT_PAIRS:
+            raise ValidationException(
+                f"A grant constraint may have at most {MAX_CONSTRAINT_PAIRS} "
+                "encryption context pairs."
+            )
+        if any(len(v) > MAX_CONSTRAINT_VALUE for v in pairs.values()):
+            raise ValidationException(
+                f"Grant constraint values may be at most {MAX_CONSTRAINT_VALUE} characters."
+            )
+    if equals is None and subset is None:
+        return None
+    return GrantConstraints(
+        tuple(sorted(equals.items())) if equals is not None else None,
+        tuple(sorted(subset.items())) if subset is not None else None,
+    )
+
+
+def _principal(value: str, member: str) -> str:
+    try:
+        caller = Caller.from_arn(value)
+    except InvalidArnException:
+        raise ValidationException(f"{member} {value} is not a valid AWS principal.") from None
+    if caller.account is None:
+        raise ValidationException(f"{member} {value} must be an AWS account or IAM principal ARN.")
+    return value
+
+
+def _validate_create(params: Params) -> None:
+    _principal(params["GranteePrincipal"], "GranteePrincipal")
+    if params.get("RetiringPrincipal") is not None:
+        _principal(params["RetiringPrincipal"], "RetiringPrincipal")
+    if not params["Operations"]:
+        raise ValidationException("Operations must list at least one grant operation.")
+    _constraints(params)
+
+
+def _create_context(params: Params) -> dict[str, object]:
+    ctx: dict[str, object] = {
+        "kms:GrantOperations": list(params["Operations"]),
+        "kms:GranteePrincipal": params["GranteePrincipal"],
+        "kms:GrantIsForAWSResource": False,
+    }
+    if params.get("RetiringPrincipal") is not None:
+        ctx["kms:RetiringPrincipal"] = params["RetiringPrincipal"]
+    constraints = params.get("Constraints") or {}
+    for kind in ("EncryptionContextEquals", "EncryptionContextSubset"):
+        pairs = constraints.get(kind)
+        if pairs is not None:
+            ctx["kms:GrantConstraintType"] = kind
+            for k, v in pairs.items():
+                ctx[f"kms:EncryptionContext:{k}"] = v
+    return ctx
+
+
+def _pairs(c: GrantConstraints | None, which: str) -> dict[str, str] | None:
+    if c is None:
+        return None
+    pairs = getattr(c, which)
+    return None if pairs is None else dict(pairs)
+
+
+def _at_least_as_strict(child: GrantConstraints | None, parent: GrantConstraints | None) -> bool:
+    """A grant created through a grant may only narrow the parent's constraints."""
+    p_eq, p_sub = (
+        _pairs(parent, "encryption_context_equals"),
+        _pairs(parent, "encryption_context_subset"),
+    )
+    c_eq, c_sub = (
+        _pairs(child, "encryption_context_equals"),
+        _pairs(child, "encryption_context_subset"),
+    )
+    if p_eq is not None:
+        return c_eq == p_eq and c_sub is None
+    if p_sub is not None:
+        if c_eq is not None:
+            return all(c_eq.get(k) == v for k, v in p_sub.items())
+        return c_sub is not None and all(c_sub.get(k) == v for k, v in p_sub.items())
+    return True
+
+
+def _check_parent_grant(call: Call, operations: list[str], constraints: Any) -> None:
+    """When only a grant allowed CreateGrant, the new grant must be a narrowing of it."""
+    decision = call.decisions[0]
+    if decision.decided_by is not None and decision.decided_by is not PolicyType.GRANT:
+        return
+    grant_ids = [
+        m.sid for m in decision.matched_statements if m.source_policy_type is PolicyType.GRANT
+    ]
+    if not grant_ids or any(
+        m.source_policy_type is not PolicyType.GRANT for m in decision.matched_statements
+    ):
+        return
+    for grant_id in grant_ids:
+        parent = call.get_grant(call.key.arn, grant_id or "")
+        if (
+            parent is not None
+            and set(operations) <= set(parent.operations)
+            and _at_least_as_strict(constraints, parent.constraints)
+        ):
+            return
+    raise AccessDeniedException(
+        f"User: {call.caller.arn} is not authorized to perform: kms:CreateGrant on resource: "
+        f"{call.key.arn} because the new grant is broader than the grant that allows it"
+    )
+
+
+def create_grant(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html"""
+    p = call.params
+    key = call.key.record
+    operations = list(dict.fromkeys(p["Operations"]))
+    allowed = _grant_operations_for(key)
+    bad = [op for op in operations if op not in allowed]
+    if bad:
+        raise ValidationException(
+            f"Grant operations {', '.join(bad)} are not valid for a {key.key_spec} "
+            f"{key.key_usage} KMS key."
+        )
+    constraints = _constraints(p)
+    if constraints is not None and not specs.is_symmetric(key.key_spec):
+        raise ValidationException(
+            "Grant constraints are supported only for symmetric encryption KMS keys."
+        )
+    _check_parent_grant(call, operations, constraints)
+    existing = call.list_grants(key.arn)
+    name = p.get("Name")
+    if name is not None:
+        for g in existing:
+            if (
+                g.name == name
+                and g.grantee_principal == p["GranteePrincipal"]
+                and g.retiring_principal == p.get("RetiringPrincipal")
+                and set(g.operations) == set(operations)
+                and g.constraints == constraints
+            ):
+                return {"GrantToken": call.grant_token(g), "GrantId": g.grant_id}
+    if len(existing) >= MAX_GRANTS_PER_KEY:
+        raise LimitExceededException(
+            f"{key.arn} has reached the limit of {MAX_GRANTS_PER_KEY} grants."
+        )
+    grant = GrantRecord(
+        grant_id=call.pipeline.rng.random_bytes(32).hex(),
+        key_arn=key.arn,
+        grantee_principal=p["GranteePrincipal"],
+        operations=tuple(operations),
+        issuing_account=ids.account_root_arn(call.account),
+        creation_date=call.now,
+        name=name,
+        retiring_principal=p.get("RetiringPrincipal"),
+        constraints=constraints,
+    )
+    call.put_grant(grant)
+    return {"GrantToken": call.grant_token(grant), "GrantId": grant.grant_id}
+
+
+register(
+    Operation(
+        "CreateGrant",
+        create_grant,
+        grant_operation="CreateGrant",
+        cross_account=True,
+        dry_run=True,
+        state_row="CreateGrant",
+        validate=_validate_create,
+        context=_create_context,
+        mutates=True,
+    )
+)
+
+
+def grant_entry(g: GrantRecord) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "KeyId": g.key_arn,
+        "GrantId": g.grant_id,
+        "CreationDate": g.creation_date,
+        "GranteePrincipal": g.grantee_principal,
+        "IssuingAccount": g.issuing_account,
+        "Operations": list(g.operations),
+    }
+    if g.name is not None:
+        entry["Name"] = g.name
+    if g.retiring_principal is not None:
+        entry["RetiringPrincipal"] = g.retiring_principal
+    if g.constraints is not None:
+        c: dict[str, Any] = {}
+        if g.constraints.encryption_context_equals is not None:
+            c["EncryptionContextEquals"] = dict(g.constraints.encryption_context_equals)
+        if g.constraints.encryption_context_subset is not None:
+            c["EncryptionContextSubset"] = dict(g.constraints.encryption_context_subset)
+        entry["Constraints"] = c
+    return entry
+
+
+def list_grants(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html"""
+    p = call.params
+    grants = list(call.list_grants(call.key.arn))
+    if p.get("GrantId") is not None:
+        grants = [g for g in grants if g.grant_id == p["GrantId"]]
+    if p.get("GranteePrincipal") is not None:
+        grants = [g for g in grants if g.grantee_principal == p["GranteePrincipal"]]
+    chunk, more = page(grants, p, lambda g: g.grant_id, default=50, maximum=100)
+    return {"Grants": [grant_entry(g) for g in chunk], **more}
+
+
+register(
+    Operation(
+        "ListGrants",
+        list_grants,
+        cross_account=True,
+        state_row="ListGrants",
+        condition_defaults=(("kms:GrantIsForAWSResource", False),),
+    )
+)
+
+
+def _validate_retirable(params: Params) -> None:
+    _principal(params["RetiringPrincipal"], "RetiringPrincipal")
+
+
+def list_retirable_grants(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html"""
+    grants = list(call.list_grants_by_retiring_principal(call.params["RetiringPrincipal"]))
+    chunk, more = page(
+        grants, call.params, lambda g: f"{g.key_arn} {g.grant_id}", default=50, maximum=100
+    )
+    return {"Grants": [grant_entry(g) for g in chunk], **more}
+
+
+register(
+    Operation(
+        "ListRetirableGrants",
+        list_retirable_grants,
+        key_param=None,
+        validate=_validate_retirable,
+    )
+)
+
+
+def _find_grant(res: Resolution) -> tuple[KeyRecord, GrantRecord]:
+    p = res.params
+    if p.get("GrantToken") is not None:
+        key_arn, grant_id = parse_grant_token(p["GrantToken"])
+        key = res.load_key(key_arn)
+    else:
+        if p.get("KeyId") is None or p.get("GrantId") is None:
+            raise ValidationException("Specify GrantToken, or both KeyId and GrantId.")
+        _ref, key = res.resolve_key(p["KeyId"], allow_alias=False)
+        grant_id = p["GrantId"]
+    grant = res.tx.get_grant(key.arn, grant_id) if key is not None else None
+    if key is None or grant is None:
+        raise NotFoundException(f"Grant ID {grant_id} not found")
+    return key, grant
+
+
+def _resolve_retire(res: Resolution) -> list[Target]:
+    key, grant = _find_grant(res)
+    # Authorized by the grant itself (retiring principal, or grantee with RetireGrant) or by
+    # IAM in the issuing account; a key-policy kms:RetireGrant has no effect (authz's rule).
+    return [Target("kms:RetireGrant", key.arn, key, "RetireGrant", only_grant=grant)]
+
+
+def retire_grant(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_RetireGrant.html"""
+    target = call.targets[0]
+    assert target.only_grant is not None  # INVARIANT: set by _resolve_retire
+    call.delete_grant(call.key.arn, target.only_grant.grant_id)
+    return {}
+
+
+register(
+    Operation(
+        "RetireGrant",
+        retire_grant,
+        key_param=None,
+        resolve=_resolve_retire,
+        cross_account=True,
+        dry_run=True,
+        mutates=True,
+    )
+)
+
+
+def revoke_grant(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_RevokeGrant.html"""
+    grant_id = call.params["GrantId"]
+    if call.get_grant(call.key.arn, grant_id) is None:
+        raise InvalidGrantIdException(f"Grant ID {grant_id} not found")
+    call.delete_grant(call.key.arn, grant_id)
+    return {}
+
+
+register(
+    Operation(
+        "RevokeGrant",
+        revoke_grant,
+        cross_account=True,
+        dry_run=True,
+        state_row="RevokeGrant",
+        condition_defaults=(("kms:GrantIsForAWSResource", False),),
+        mutates=True,
+    )
+)

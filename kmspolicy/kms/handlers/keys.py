@@ -1,0 +1,251 @@
+"""Key management: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription.
+
+Layer: kms (handlers registered in the operation table). AWS API pages:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from typing import Any
+
+from kmspolicy.crypto import material as cm
+from kmspolicy.crypto import specs
+from kmspolicy.errors import (
+    CustomKeyStoreNotFoundException,
+    LimitExceededException,
+    MalformedPolicyDocumentException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from kmspolicy.kms import ids
+from kmspolicy.kms.context import request_tag_context
+from kmspolicy.kms.handlers.common import (
+    LOCKOUT_MESSAGE,
+    MAX_KEYS_PER_ACCOUNT,
+    default_key_policy,
+    key_metadata,
+    page,
+    parse_key_policy,
+    parse_tags,
+)
+from kmspolicy.kms.model import (
+    ImportState,
+    KeyMaterial,
+    KeyMaterialState,
+    KeyRecord,
+    MultiRegionKeyType,
+    OriginType,
+)
+from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.pipeline import Call, Resolution, Target
+from kmspolicy.kms.states import Event, transition
+
+Params = Mapping[str, Any]
+
+
+# --- CreateKey ------------------------------------------------------------------------------
+
+
+def _create_key_spec(params: Params) -> tuple[str, str, OriginType]:
+    spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    if params.get("KeySpec") and params.get("CustomerMasterKeySpec"):
+        raise ValidationException(
+            "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
+            "CustomerMasterKeySpec parameter is deprecated; use KeySpec."
+        )
+    try:
+        specs.require_implemented(spec)
+    except ValueError:
+        raise ValidationException(f"KeySpec {spec} is not supported.") from None
+    usage = params.get("KeyUsage") or "ENCRYPT_DECRYPT"
+    if not specs.supports_usage(spec, usage):
+        raise ValidationException(f"KeyUsage {usage} is not compatible with KeySpec {spec}")
+    origin = OriginType(params.get("Origin") or "AWS_KMS")
+    return spec, usage, origin
+
+
+def _create_key_context(params: Params) -> dict[str, object]:
+    spec = params.get("KeySpec") or params.get("CustomerMasterKeySpec") or "SYMMETRIC_DEFAULT"
+    ctx: dict[str, object] = {
+        "kms:KeySpec": spec,
+        "kms:CustomerMasterKeySpec": spec,
+        "kms:KeyUsage": params.get("KeyUsage") or "ENCRYPT_DECRYPT",
+        "kms:KeyOrigin": params.get("Origin") or "AWS_KMS",
+        "kms:MultiRegion": bool(params.get("MultiRegion")),
+        "kms:BypassPolicyLockoutSafetyCheck": bool(params.get("BypassPolicyLockoutSafetyCheck")),
+    }
+    if params.get("MultiRegion"):
+        ctx["kms:MultiRegionKeyType"] = "PRIMARY"
+    ctx.update(request_tag_context(params.get("Tags")))
+    return ctx
+
+
+def _resolve_create_key(res: Resolution) -> list[Target]:
+    # CreateKey is authorized by IAM policies alone; Tags additionally need kms:TagResource.
+    targets = [Target("kms:CreateKey", "*")]
+    if res.params.get("Tags"):
+        targets.append(Target("kms:TagResource", "*"))
+    return targets
+
+
+def _new_key_id(call: Call, multi_region: bool) -> str:
+    raw = call.pipeline.rng.random_bytes(16)
+    if multi_region:
+        return "mrk-" + raw.hex()
+    return str(uuid.UUID(bytes=raw, version=4))
+
+
+def create_key(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"""
+    p = call.params
+    spec, usage, origin = _create_key_spec(p)
+    if p.get("CustomKeyStoreId") or origin in (
+        OriginType.AWS_CLOUDHSM,
+        OriginType.EXTERNAL_KEY_STORE,
+    ):
+        raise CustomKeyStoreNotFoundException(
+            "Custom key stores are not supported by kmspolicy; no custom key store exists."
+        )
+    if p.get("XksKeyId"):
+        raise UnsupportedOperationException("XksKeyId is valid only for external key stores.")
+    tags = parse_tags(p.get("Tags"))
+    policy_text = p.get("Policy")
+    policy = parse_key_policy(policy_text) if policy_text is not None else None
+    if call.count_keys() >= MAX_KEYS_PER_ACCOUNT:
+        raise LimitExceededException(
+            f"Account {call.account} has reached the limit of {MAX_KEYS_PER_ACCOUNT} KMS keys."
+        )
+    multi_region = bool(p.get("MultiRegion"))
+    key_id = _new_key_id(call, multi_region)
+    arn = ids.key_arn(call.region, call.account, key_id)
+    materials: tuple[KeyMaterial, ...] = ()
+    current: str | None = None
+    if origin is OriginType.AWS_KMS:
+        secret = cm.generate_key(spec, call.pipeline.rng.random_bytes)
+        current = cm.key_material_id(key_id, secret)
+        public = None if not specs.is_asymmetric(spec) else cm.public_key_der(secret)
+        materials = (
+            KeyMaterial(
+                current,
+                secret.secret,
+                KeyMaterialState.CURRENT,
+                ImportState.IMPORTED,
+                created=call.now,
+                public_key=public,
+            ),
+        )
+        state = transition(None, Event.CREATE)
+    else:
+        state = transition(None, Event.CREATE_EXTERNAL)
+    assert state is not None  # INVARIANT: creation always yields a state
+    record = KeyRecord(
+        key_id=key_id,
+        arn=arn,
+        account=call.account,
+        region=call.region,
+        creation_date=call.now,
+        key_spec=spec,
+        key_usage=usage,
+        key_state=state,
+        policy=policy_text if policy_text is not None else default_key_policy(call.account),
+        origin=origin,
+        description=p.get("Description") or "",
+        tags=tags,
+        materials=materials,
+        current_material_id=current,
+        multi_region=multi_region,
+        multi_region_key_type=MultiRegionKeyType.PRIMARY if multi_region else None,
+        primary_region=call.region if multi_region else None,
+    )
+    if (
+        policy is not None
+        and not p.get("BypassPolicyLockoutSafetyCheck")
+        and not call.would_allow("kms:PutKeyPolicy", record, policy)
+    ):
+        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    call.create_key(record)
+    return {"KeyMetadata": key_metadata(record)}
+
+
+register(
+    Operation(
+        "CreateKey",
+        create_key,
+        key_param=None,
+        resolve=_resolve_create_key,
+        context=_create_key_context,
+        mutates=True,
+    )
+)
+
+
+# --- DescribeKey, ListKeys -------------------------------------------------------------------
+
+
+def describe_key(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
+    return {"KeyMetadata": key_metadata(call.key.record)}
+
+
+register(
+    Operation(
+        "DescribeKey",
+        describe_key,
+        accepts_alias=True,
+        grant_operation="DescribeKey",
+        cross_account=True,
+        state_row="DescribeKey",
+    )
+)
+
+
+def list_keys(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
+    keys = call.list_key_arns(after=None, limit=10**9)
+    chunk, more = page(keys, call.params, lambda k: k[0], default=100, maximum=1000)
+    return {"Keys": [{"KeyId": kid, "KeyArn": arn} for kid, arn in chunk], **more}
+
+
+register(Operation("ListKeys", list_keys, key_param=None))
+
+
+# --- EnableKey, DisableKey, UpdateKeyDescription --------------------------------------------
+
+
+def enable_key(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
+    key = call.key.record
+    state = transition(key.key_state, Event.ENABLE)
+    if state is not None and state is not key.key_state:
+        call.save_key(key.evolve(key_state=state))
+    return {}
+
+
+def disable_key(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
+    key = call.key.record
+    state = transition(key.key_state, Event.DISABLE)
+    if state is not None and state is not key.key_state:
+        call.save_key(key.evolve(key_state=state))
+    return {}
+
+
+def update_key_description(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
+    key = call.key.record
+    call.save_key(key.evolve(description=call.params["Description"]))
+    return {}
+
+
+register(Operation("EnableKey", enable_key, state_row="EnableKey", mutates=True))
+register(Operation("DisableKey", disable_key, state_row="DisableKey", mutates=True))
+register(
+    Operation(
+        "UpdateKeyDescription",
+        update_key_description,
+        state_row="UpdateKeyDescription",
+        mutates=True,
+    )
+)

@@ -1,0 +1,73 @@
+"""Key policies: GetKeyPolicy, PutKeyPolicy (with the lockout safety check), ListKeyPolicies.
+
+Layer: kms (handlers registered in the operation table). A key has exactly one policy, named
+``default`` (KMS.md 3.1, 3.5). AWS API pages:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kmspolicy.errors import (
+    MalformedPolicyDocumentException,
+    NotFoundException,
+    UnsupportedOperationException,
+)
+from kmspolicy.kms.handlers.common import LOCKOUT_MESSAGE, parse_key_policy
+from kmspolicy.kms.model import KeyManagerType
+from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.pipeline import Call
+
+
+def _policy_name(params: Mapping[str, Any]) -> None:
+    name = params.get("PolicyName")
+    if name is not None and name != "default":
+        raise NotFoundException(
+            f"No such policy exists: {name}. The only key policy name is default."
+        )
+
+
+def get_key_policy(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html"""
+    return {"Policy": call.key.record.policy, "PolicyName": "default"}
+
+
+def put_key_policy(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html"""
+    key = call.key.record
+    if key.key_manager is KeyManagerType.AWS:
+        raise UnsupportedOperationException(
+            f"{key.arn} is an AWS managed key; its policy is fixed."
+        )
+    text = call.params["Policy"]
+    policy = parse_key_policy(text)
+    if not call.params.get("BypassPolicyLockoutSafetyCheck") and not call.would_allow(
+        "kms:PutKeyPolicy", key, policy
+    ):
+        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    call.save_key(key.evolve(policy=text))
+    return {}
+
+
+def list_key_policies(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyPolicies.html"""
+    return {"PolicyNames": ["default"], "Truncated": False}
+
+
+register(Operation("GetKeyPolicy", get_key_policy, state_row="GetKeyPolicy", validate=_policy_name))
+register(
+    Operation(
+        "PutKeyPolicy",
+        put_key_policy,
+        state_row="PutKeyPolicy",
+        validate=_policy_name,
+        condition_params=(
+            ("BypassPolicyLockoutSafetyCheck", "kms:BypassPolicyLockoutSafetyCheck"),
+        ),
+        condition_defaults=(("kms:BypassPolicyLockoutSafetyCheck", False),),
+        mutates=True,
+    )
+)
+register(Operation("ListKeyPolicies", list_key_policies, state_row="ListKeyPolicies"))

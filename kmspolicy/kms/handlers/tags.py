@@ -1,0 +1,69 @@
+"""Tags: TagResource, UntagResource, ListResourceTags.
+
+Layer: kms (handlers registered in the operation table). Tag changes can change access
+(``aws:ResourceTag/*``), so they are authorized like any other key operation, with the
+request's tags as ``aws:RequestTag/*`` and ``aws:TagKeys``. AWS API pages:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kmspolicy.errors import TagException
+from kmspolicy.kms.context import request_tag_context
+from kmspolicy.kms.handlers.common import merge_tags, page, parse_tags
+from kmspolicy.kms.model import KeyManagerType
+from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.pipeline import Call
+
+
+def _customer_managed(call: Call) -> None:
+    if call.key.record.key_manager is KeyManagerType.AWS:
+        raise TagException(f"{call.key.arn} is an AWS managed key; its tags cannot be changed.")
+
+
+def tag_resource(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html"""
+    _customer_managed(call)
+    key = call.key.record
+    call.save_key(key.evolve(tags=merge_tags(key.tags, parse_tags(call.params["Tags"]))))
+    return {}
+
+
+def untag_resource(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_UntagResource.html"""
+    _customer_managed(call)
+    key = call.key.record
+    drop = set(call.params["TagKeys"])
+    call.save_key(key.evolve(tags=tuple(t for t in key.tags if t.key not in drop)))
+    return {}
+
+
+def list_resource_tags(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html"""
+    tags = sorted(call.key.record.tags, key=lambda t: t.key)
+    chunk, more = page(tags, call.params, lambda t: t.key, default=50, maximum=50)
+    return {"Tags": [{"TagKey": t.key, "TagValue": t.value} for t in chunk], **more}
+
+
+def _tag_keys(params: Mapping[str, Any]) -> dict[str, object]:
+    return {"aws:TagKeys": list(params["TagKeys"])}
+
+
+register(
+    Operation(
+        "TagResource",
+        tag_resource,
+        state_row="TagResource",
+        context=lambda p: request_tag_context(p["Tags"]),
+        mutates=True,
+    )
+)
+register(
+    Operation(
+        "UntagResource", untag_resource, state_row="UntagResource", context=_tag_keys, mutates=True
+    )
+)
+register(Operation("ListResourceTags", list_resource_tags, state_row="ListResourceTags"))

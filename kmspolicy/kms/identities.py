@@ -1,0 +1,181 @@
+"""The identities directory: who the principals are and which IAM policies apply to them.
+
+Layer: kms. The KMS service asks it, per request, for the caller's identity policies,
+permissions boundary, session policies and tags, and for the SCPs of the caller's account and
+the RCPs of the key owner's account. The server's YAML identities file loads into these types.
+Policies may be given as parsed ``Policy`` objects or as AWS JSON text (parsed once, here).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+
+from kmspolicy.authz import Caller
+from kmspolicy.errors import ConfigError, PolicyError
+from kmspolicy.lang import Policy
+from kmspolicy.lang.awsjson import read_json
+
+__all__ = ["ROOT_IDENTITY_POLICY", "AccountPolicies", "Identities", "Identity"]
+
+PolicyLike = Policy | str
+
+# The account root user is not governed by identity policies: it may do anything its account
+# may (SCPs still apply). Modelled as one allow-all identity policy.
+ROOT_IDENTITY_POLICY: Policy = read_json(
+    '{"Version":"2012-10-17","Statement":[{"Sid":"AccountRootUser","Effect":"Allow",'
+    '"Action":"*","Resource":"*"}]}',
+    "<account root user>",
+)
+
+
+def _policy(value: PolicyLike, where: str) -> Policy:
+    if isinstance(value, Policy):
+        return value
+    try:
+        return read_json(value, where)
+    except PolicyError as exc:
+        raise ConfigError(f"{where}: invalid policy: {exc}") from exc
+
+
+def _policies(values: Iterable[PolicyLike], where: str) -> tuple[Policy, ...]:
+    return tuple(_policy(v, f"{where}[{i}]") for i, v in enumerate(values))
+
+
+@dataclass(frozen=True, slots=True)
+class Identity:
+    """An IAM user, role, assumed-role session or federated user, and its policies.
+
+    For an assumed-role session without an entry of its own, the role's entry applies
+    (its identity policies, boundary and tags); ``session_policies`` belong to a session entry.
+    """
+
+    arn: str
+    policies: tuple[Policy, ...] = ()
+    permissions_boundary: Policy | None = None
+    session_policies: tuple[Policy, ...] = ()
+    tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    user_id: str | None = None
+
+    @classmethod
+    def of(
+        cls,
+        arn: str,
+        *,
+        policies: Iterable[PolicyLike] = (),
+        permissions_boundary: PolicyLike | None = None,
+        session_policies: Iterable[PolicyLike] = (),
+        tags: Mapping[str, str] | None = None,
+        user_id: str | None = None,
+    ) -> Identity:
+        """Build an identity, parsing policies given as AWS JSON text."""
+        return cls(
+            arn,
+            _policies(policies, f"{arn} policies"),
+            None
+            if permissions_boundary is None
+            else _policy(permissions_boundary, f"{arn} permissions boundary"),
+            _policies(session_policies, f"{arn} session policies"),
+            MappingProxyType(dict(tags or {})),
+            user_id,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountPolicies:
+    """Organizations policies attached to one account: SCPs limit its principals, RCPs its keys."""
+
+    scps: tuple[Policy, ...] = ()
+    rcps: tuple[Policy, ...] = ()
+
+    @classmethod
+    def of(
+        cls, *, scps: Iterable[PolicyLike] = (), rcps: Iterable[PolicyLike] = ()
+    ) -> AccountPolicies:
+        return cls(_policies(scps, "scps"), _policies(rcps, "rcps"))
+
+
+_NO_ACCOUNT_POLICIES = AccountPolicies()
+
+
+@dataclass(frozen=True, slots=True)
+class Resolved:
+    """What the directory says about one caller, computed once per principal ARN."""
+
+    caller: Caller
+    policies: tuple[Policy, ...]
+    permissions_boundary: Policy | None
+    session_policies: tuple[Policy, ...]
+
+
+class Identities:
+    """A read-mostly directory of principals and per-account Organizations policies.
+
+    Unknown principals are allowed to call (KMS decides by the key policy and grants) but have
+    no identity policies, so a key policy that delegates to their account does not help them.
+    """
+
+    __slots__ = ("_accounts", "_by_arn", "_resolved")
+
+    def __init__(
+        self,
+        identities: Iterable[Identity] = (),
+        accounts: Mapping[str, AccountPolicies] | None = None,
+    ) -> None:
+        self._by_arn: dict[str, Identity] = {}
+        for identity in identities:
+            self._by_arn[identity.arn] = identity
+        self._accounts: dict[str, AccountPolicies] = dict(accounts or {})
+        self._resolved: dict[str, Resolved] = {}
+
+    def add(self, identity: Identity) -> None:
+        self._by_arn[identity.arn] = identity
+        self._resolved.clear()
+
+    def set_account(self, account: str, policies: AccountPolicies) -> None:
+        self._accounts[account] = policies
+        self._resolved.clear()
+
+    def get(self, arn: str) -> Identity | None:
+        return self._by_arn.get(arn)
+
+    def account(self, account: str | None) -> AccountPolicies:
+        if account is None:
+            return _NO_ACCOUNT_POLICIES
+        return self._accounts.get(account, _NO_ACCOUNT_POLICIES)
+
+    def resolve(self, principal_arn: str) -> Resolved:
+        """The ``Caller`` and the identity-side policies of ``principal_arn`` (cached).
+
+        Raises InvalidArnException (from ``Caller.from_arn``) for a malformed principal.
+        """
+        found = self._resolved.get(principal_arn)
+        if found is not None:
+            return found
+        own = self._by_arn.get(principal_arn)
+        probe = Caller.from_arn(principal_arn)
+        base = own
+        if base is None and probe.principal_arn != probe.arn:  # a session of a known role
+            base = self._by_arn.get(probe.principal_arn)
+        tags = dict(base.tags) if base is not None else {}
+        if own is not None and base is not own:
+            tags.update(own.tags)
+        user_id = (own.user_id if own is not None else None) or (
+            base.user_id if base is not None else None
+        )
+        caller = Caller.from_arn(principal_arn, tags=tags, user_id=user_id)
+        if probe.arn == probe.root_arn and own is None:
+            policies: tuple[Policy, ...] = (ROOT_IDENTITY_POLICY,)
+        else:
+            policies = base.policies if base is not None else ()
+        resolved = Resolved(
+            caller,
+            policies,
+            base.permissions_boundary if base is not None else None,
+            own.session_policies if own is not None else (),
+        )
+        if len(self._resolved) > 10_000:  # bound the cache for servers seeing many principals
+            self._resolved.clear()
+        self._resolved[principal_arn] = resolved
+        return resolved

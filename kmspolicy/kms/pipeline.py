@@ -1,0 +1,539 @@
+"""The one pipeline every KMS operation runs through, and the key handle only it can make.
+
+Layer: kms. validate → resolve key(s) → build context → AUTHORIZE → key state → (DryRun) →
+perform → audit. Handlers receive ``AuthorizedKey`` handles, which only this module can
+construct and only after an allowing decision for exactly that principal, action and key;
+``kms.kernel`` (the only way to reach key material) accepts nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from kmspolicy.authz import Caller, Decision, KmsPolicies, Request, authorize_kms
+from kmspolicy.authz import Grant as AuthzGrant
+from kmspolicy.errors import (
+    AccessDeniedException,
+    DryRunOperationException,
+    InternalError,
+    InvalidCiphertextException,
+    InvalidGrantTokenException,
+    NotFoundException,
+    PolicyError,
+    ServiceError,
+    UnknownOperationException,
+)
+from kmspolicy.kms import ids
+from kmspolicy.kms.context import key_context
+from kmspolicy.kms.identities import Identities, Resolved
+from kmspolicy.kms.lifecycle.due import has_due_work, run_due_work
+from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyMaterial, KeyRecord
+from kmspolicy.kms.operations import Operation, load_operations
+from kmspolicy.kms.ports import AuditLog, AuditRecord, Clock, Rng, Store, Transaction
+from kmspolicy.kms.states import check_state
+from kmspolicy.lang import Policy
+from kmspolicy.lang.awsjson import read_json
+
+__all__ = ["AuthorizedKey", "Call", "Pipeline", "Resolution", "Target"]
+
+_SEAL = object()  # INVARIANT: never leaves this module; AuthorizedKey demands it
+_DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
+_TOKEN_PREFIX = "kpgt1."
+
+
+@dataclass(slots=True)
+class Target:
+    """One authorization question of a request: ``action`` on ``resource`` (and its key)."""
+
+    action: str
+    resource: str
+    key: KeyRecord | None = None
+    #: the key-state row to check for ``key``; None: no state check
+    state_row: str | None = None
+    grant_operation: str | None = None
+    #: condition keys of this target (beyond the key's own and the caller's)
+    context: dict[str, object] = field(default_factory=dict)
+    #: alias name used to name the key (kms:RequestAlias), if any
+    request_alias: str | None = None
+    #: RetireGrant: the one grant that may allow the request (its retiring principal/grantee)
+    only_grant: GrantRecord | None = None
+
+
+class AuthorizedKey:
+    """A key the pipeline authorized for this request. Not constructible outside the pipeline."""
+
+    __slots__ = ("_record", "action", "request_alias")
+
+    def __init__(self, seal: object, record: KeyRecord, action: str, request_alias: str | None):
+        if seal is not _SEAL:
+            raise TypeError("AuthorizedKey is created only by the KMS pipeline after an allow")
+        self._record = record
+        self.action = action
+        self.request_alias = request_alias
+
+    @property
+    def record(self) -> KeyRecord:
+        return self._record
+
+    @property
+    def arn(self) -> str:
+        return self._record.arn
+
+    @property
+    def key_id(self) -> str:
+        return self._record.key_id
+
+    def _material(self, material_id: str | None = None) -> KeyMaterial | None:
+        """The material version (current by default). For ``kms.kernel`` only."""
+        rec = self._record
+        return rec.material_by_id(material_id or rec.current_material_id or "")
+
+    def __repr__(self) -> str:
+        return f"AuthorizedKey({self._record.arn}, {self.action})"
+
+
+class Resolution:
+    """What a resolver may use: the parameters, the caller, and read access to keys/aliases."""
+
+    __slots__ = ("account", "caller", "now", "params", "pipeline", "region", "tx")
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        tx: Transaction,
+        caller: Caller,
+        params: Mapping[str, Any],
+        now: datetime,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tx = tx
+        self.caller = caller
+        self.params = params
+        self.now = now
+        self.account = caller.account or pipeline.account
+        self.region = pipeline.region
+
+    def resolve_key(self, text: str, *, allow_alias: bool) -> tuple[ids.KeyRef, KeyRecord]:
+        """The key ``text`` names (id, ARN, alias name, alias ARN); NotFoundException if none."""
+        ref = ids.parse_key_ref(text, self.account, self.region, allow_alias=allow_alias)
+        if ref.region != self.region:
+            raise NotFoundException(f"Invalid arn {text}: the key is not in region {self.region}")
+        if ref.alias_name is not None:
+            alias = self.tx.get_alias(ref.arn)
+            if alias is None or alias.target_key_id is None:
+                raise NotFoundException(f"Alias {ref.arn} is not found.")
+            arn = ids.key_arn(ref.region, ref.account, alias.target_key_id)
+        else:
+            arn = ref.arn
+        record = self.load_key(arn)
+        if record is None:
+            raise NotFoundException(f"Key '{arn}' does not exist")
+        return ref, record
+
+    def load_key(self, arn: str) -> KeyRecord | None:
+        """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""
+        record = self.tx.get_key(arn)
+        if record is not None and has_due_work(record, self.now):
+            record = run_due_work(self.tx, record, self.now, self.pipeline.rng.random_bytes)
+        return record
+
+    def key_target(
+        self, op: Operation, text: str, *, action: str | None = None, state_row: str | None = None
+    ) -> Target:
+        ref, record = self.resolve_key(text, allow_alias=op.accepts_alias)
+        return Target(
+            action or op.action,
+            record.arn,
+            record,
+            state_row if state_row is not None else op.state_row,
+            op.grant_operation,
+            request_alias=ref.alias_name,
+        )
+
+    def key_from_blob(self, blob: bytes) -> KeyRecord:
+        """The key a symmetric ciphertext names (read from its header, nothing decrypted).
+
+        An unreadable header or an unknown key is InvalidCiphertextException: a flipped bit in
+        the key id must look like any other corruption.
+        """
+        from kmspolicy.kms.kernel import blob_key_id
+
+        key_id = blob_key_id(blob)
+        record = self.load_key(ids.key_arn(self.region, self.account, key_id))
+        if record is None:
+            raise InvalidCiphertextException(
+                "the ciphertext is invalid, or it does not match the key or the encryption context"
+            )
+        return record
+
+
+class Call:
+    """What a handler receives: parameters, caller, authorized keys and a narrow unit of work."""
+
+    __slots__ = (
+        "_new_keys",
+        "_tx",
+        "caller",
+        "decisions",
+        "keys",
+        "now",
+        "params",
+        "pipeline",
+        "targets",
+    )
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        tx: Transaction,
+        caller: Caller,
+        params: Mapping[str, Any],
+        keys: tuple[AuthorizedKey, ...],
+        targets: Sequence[Target],
+        now: datetime,
+        decisions: Sequence[Decision] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.decisions = decisions
+        self._tx = tx
+        self.caller = caller
+        self.params = params
+        self.keys = keys
+        self.targets = targets
+        self.now = now
+        self._new_keys: set[str] = set()
+
+    @property
+    def key(self) -> AuthorizedKey:
+        return self.keys[0]
+
+    @property
+    def account(self) -> str:
+        return self.caller.account or self.pipeline.account
+
+    @property
+    def region(self) -> str:
+        return self.pipeline.region
+
+    # --- writes, limited to keys this request was authorized for (or creates)
+    def create_key(self, record: KeyRecord) -> None:
+        if self._tx.get_key(record.arn) is not None:
+            raise InternalError(f"key {record.arn} already exists")
+        self._new_keys.add(record.arn)
+        self._tx.put_key(record)
+
+    def save_key(self, record: KeyRecord) -> None:
+        if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
+            raise InternalError(f"{record.arn} was not authorized for this request")
+        self._tx.put_key(record)
+
+    # --- aliases and grants
+    def get_alias(self, alias_arn: str) -> AliasRecord | None:
+        return self._tx.get_alias(alias_arn)
+
+    def put_alias(self, record: AliasRecord) -> None:
+        self._tx.put_alias(record)
+
+    def delete_alias(self, alias_arn: str) -> None:
+        self._tx.delete_alias(alias_arn)
+
+    def list_aliases(self, *, key_id: str | None = None) -> Sequence[AliasRecord]:
+        return self._tx.list_aliases(self.account, self.region, key_id=key_id)
+
+    def get_grant(self, key_arn: str, grant_id: str) -> GrantRecord | None:
+        return self._tx.get_grant(key_arn, grant_id)
+
+    def put_grant(self, record: GrantRecord) -> None:
+        self._tx.put_grant(record)
+
+    def delete_grant(self, key_arn: str, grant_id: str) -> None:
+        self._tx.delete_grant(key_arn, grant_id)
+
+    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+        return self._tx.list_grants(key_arn)
+
+    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
+        return self._tx.list_grants_by_retiring_principal(principal)
+
+    def list_key_arns(self, *, after: str | None, limit: int) -> list[tuple[str, str]]:
+        """(key id, key ARN) of the caller's keys: ListKeys sees no more than that."""
+        return [
+            (k.key_id, k.arn)
+            for k in self._tx.list_keys(self.account, self.region, after=after, limit=limit)
+        ]
+
+    def count_keys(self) -> int:
+        return self._tx.count_keys(self.account, self.region)
+
+    # --- policy questions the handlers ask (lockout safety check)
+    def would_allow(self, action: str, key: KeyRecord, policy: Policy) -> bool:
+        """Whether this caller would be allowed ``action`` on ``key`` under key ``policy``."""
+        target = Target(action, key.arn, key)
+        decision = self.pipeline._decide(self._tx, self.caller, target, self.now, policy=policy)
+        return decision.allowed
+
+    def grant_token(self, grant: GrantRecord) -> str:
+        nonce = self.pipeline.rng.random_bytes(12).hex()
+        raw = f"{grant.key_arn}\n{grant.grant_id}\n{nonce}".encode()
+        return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def parse_grant_token(token: str) -> tuple[str, str]:
+    """(key ARN, grant id) of a token; InvalidGrantTokenException if it is not one of ours."""
+    if not token.startswith(_TOKEN_PREFIX):
+        raise InvalidGrantTokenException("Grant token is invalid")
+    body = token[len(_TOKEN_PREFIX) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+        key_arn, grant_id, _nonce = raw.split("\n")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidGrantTokenException("Grant token is invalid") from None
+    return key_arn, grant_id
+
+
+class Pipeline:
+    """Runs operations of the table for callers, each inside one store transaction."""
+
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        rng: Rng,
+        identities: Identities,
+        audit: AuditLog | None,
+        account: str,
+        region: str,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.rng = rng
+        self.identities = identities
+        self.audit = audit
+        self.account = account
+        self.region = region
+        self.operations = load_operations()
+        self._policies: dict[str, Policy] = {}
+        self._grants: dict[tuple[str, str], AuthzGrant] = {}
+
+    # ----------------------------------------------------------------------------------------
+    def run(
+        self, name: str, principal: str, params: Mapping[str, Any], *, request_id: str = ""
+    ) -> dict[str, Any]:
+        """Run operation ``name`` for ``principal`` with already validated ``params``."""
+        op = self.operations.get(name)
+        if op is None:
+            raise UnknownOperationException(f"Operation {name} is not supported.")
+        if op.validate is not None:
+            op.validate(params)
+        identity = self.identities.resolve(principal)
+        caller = identity.caller
+        now = self.clock.now()
+        targets: list[Target] = []
+        decisions: list[Decision] = []
+        try:
+            with self.store.transaction() as tx:
+                resolution = Resolution(self, tx, caller, params, now)
+                targets = self._targets(op, resolution)
+                tokens = params.get("GrantTokens")
+                if tokens:
+                    self._check_grant_tokens(tx, tokens)
+                for target in targets:
+                    if (
+                        target.key is not None
+                        and not op.cross_account
+                        and target.key.account != caller.account
+                    ):
+                        raise AccessDeniedException(
+                            f"User: {caller.arn} is not authorized to perform: {target.action} "
+                            f"on resource: {target.resource} because {op.name} cannot be "
+                            "called across accounts"
+                        )
+                    decision = self._decide(tx, caller, target, now, identity=identity, op=op)
+                    decisions.append(decision)
+                    if not decision.allowed:
+                        raise AccessDeniedException(decision.reason)
+                for target in targets:
+                    if target.key is not None and target.state_row is not None:
+                        check_state(target.state_row, target.key.key_state, target.key.arn)
+                if op.dry_run and params.get("DryRun"):
+                    raise DryRunOperationException(_DRY_RUN_MESSAGE)
+                keys = tuple(
+                    AuthorizedKey(_SEAL, t.key, t.action, t.request_alias)
+                    for t in targets
+                    if t.key is not None
+                )
+                result = op.handler(Call(self, tx, caller, params, keys, targets, now, decisions))
+        except ServiceError as exc:
+            self._audit(op, caller, targets, decisions, now, request_id, exc.code)
+            raise
+        self._audit(op, caller, targets, decisions, now, request_id, None)
+        return result
+
+    # ----------------------------------------------------------------------------------------
+    def _targets(self, op: Operation, res: Resolution) -> list[Target]:
+        if op.resolve is not None:
+            targets = op.resolve(res)
+        elif op.key_param is None:
+            targets = [Target(op.action, "*")]
+        else:
+            targets = [res.key_target(op, res.params[op.key_param])]
+        extra = _params_context(op, res.params)
+        if extra:
+            for target in targets:
+                for k, v in extra.items():
+                    target.context.setdefault(k, v)
+        return targets
+
+    def _check_grant_tokens(self, tx: Transaction, tokens: Sequence[str]) -> None:
+        for token in tokens:
+            key_arn, grant_id = parse_grant_token(token)
+            if tx.get_grant(key_arn, grant_id) is None:
+                raise InvalidGrantTokenException("Grant token is invalid")
+
+    def key_policy(self, text: str) -> Policy:
+        """The parsed key policy (cached by text: records hold the JSON the caller sent)."""
+        policy = self._policies.get(text)
+        if policy is None:
+            try:
+                policy = read_json(text, "key policy", key_policy=True)
+            except PolicyError as exc:  # a stored policy was validated when it was put
+                raise InternalError(f"stored key policy does not parse: {exc}") from exc
+            if len(self._policies) > 4096:
+                self._policies.clear()
+            self._policies[text] = policy
+        return policy
+
+    def _authz_grants(self, tx: Transaction, key_arn: str) -> tuple[AuthzGrant, ...]:
+        records = tx.list_grants(key_arn)
+        if not records:
+            return ()
+        out = []
+        for g in records:
+            cached = self._grants.get((key_arn, g.grant_id))
+            if cached is None:
+                cached = to_authz_grant(g)
+                if len(self._grants) > 65536:
+                    self._grants.clear()
+                self._grants[(key_arn, g.grant_id)] = cached
+            out.append(cached)
+        return tuple(out)
+
+    def _decide(
+        self,
+        tx: Transaction,
+        caller: Caller,
+        target: Target,
+        now: datetime,
+        *,
+        identity: Resolved | None = None,
+        op: Operation | None = None,
+        policy: Policy | None = None,
+    ) -> Decision:
+        if identity is None:
+            identity = self.identities.resolve(caller.arn)
+        key = target.key
+        context = target.context
+        if key is not None:
+            aliases = [a.name for a in tx.list_aliases(key.account, key.region, key_id=key.key_id)]
+            context = {**key_context(key, aliases), **context}
+        if target.request_alias is not None:
+            context["kms:RequestAlias"] = target.request_alias
+        request = Request(caller, target.action, target.resource, context, now)
+        key_policy = None
+        grants: tuple[AuthzGrant, ...] = ()
+        rcps = ()
+        if key is not None:
+            key_policy = policy if policy is not None else self.key_policy(key.policy)
+            if target.only_grant is not None:
+                grants = (to_authz_grant(target.only_grant),)
+            elif target.grant_operation is not None:
+                grants = self._authz_grants(tx, key.arn)
+            rcps = self.identities.account(key.account).rcps
+        policies = KmsPolicies(
+            key_policy,
+            identity_policies=identity.policies,
+            grants=grants,
+            scps=self.identities.account(caller.account).scps,
+            rcps=rcps,
+            permissions_boundary=identity.permissions_boundary,
+            session_policies=identity.session_policies,
+        )
+        return authorize_kms(request, policies)
+
+    def _audit(
+        self,
+        op: Operation,
+        caller: Caller,
+        targets: Sequence[Target],
+        decisions: Sequence[Decision],
+        now: datetime,
+        request_id: str,
+        error_code: str | None,
+    ) -> None:
+        if self.audit is None:
+            return
+        denied = next((d for d in decisions if not d.allowed), None)
+        deciding = denied or (decisions[-1] if decisions else None)
+        self.audit.append(
+            AuditRecord(
+                time=now,
+                request_id=request_id,
+                operation=op.name,
+                principal=caller.arn,
+                actions=tuple(t.action for t in targets),
+                resources=tuple(t.resource for t in targets),
+                allowed=bool(decisions) and denied is None,
+                decision=deciding.kind.value if deciding is not None else "",
+                reason=deciding.reason if deciding is not None else "",
+                matched=tuple(
+                    f"{m.source_policy_type.value}:{m.label()}"
+                    for d in decisions
+                    for m in d.matched_statements
+                ),
+                error_code=error_code,
+            )
+        )
+
+
+def _params_context(op: Operation, params: Mapping[str, Any]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for member, key in op.condition_params:
+        value = params.get(member)
+        if value is not None:
+            out[key] = value
+    for key, default in op.condition_defaults:
+        out.setdefault(key, default)
+    if op.encryption_context_param is not None:
+        ec = params.get(op.encryption_context_param)
+        if ec:
+            for k, v in ec.items():
+                out[f"kms:EncryptionContext:{k}"] = v
+            out["kms:EncryptionContextKeys"] = list(ec)
+    if op.context is not None:
+        out.update(op.context(params))
+    return out
+
+
+def to_authz_grant(g: GrantRecord) -> AuthzGrant:
+    c = g.constraints
+    return AuthzGrant(
+        grant_id=g.grant_id,
+        key_arn=g.key_arn,
+        grantee_principal=g.grantee_principal,
+        operations=frozenset(g.operations),
+        retiring_principal=g.retiring_principal,
+        encryption_context_equals=dict(c.encryption_context_equals)
+        if c is not None and c.encryption_context_equals is not None
+        else None,
+        encryption_context_subset=dict(c.encryption_context_subset)
+        if c is not None and c.encryption_context_subset is not None
+        else None,
+        name=g.name,
+        issuing_account=g.issuing_account,
+    )
