@@ -273,7 +273,8 @@ class _Reader:
                 "for example `{\"AWS\": \"arn:aws:iam::111122223333:root\"}`")
             return None, False
         if not members:
-            self.error("empty-principal", f"{element} names no principal", value, epath)
+            if isinstance(value.value, JObject) and not value.value.items:
+                self.error("empty-principal", f"{element} names no principal", value, epath)
             return None, False
         out: list[Principal] = []
         for name, (_, v) in members.items():

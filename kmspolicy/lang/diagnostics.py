@@ -51,6 +51,8 @@ def _excerpt(source_text: str, span: Span) -> list[str]:
     width = 1
     if span.end_line == span.line and span.end_column is not None:
         width = max(1, span.end_column - span.column)
+    elif span.end_line is not None and span.end_line > span.line:
+        width = len(line) - span.column + 1  # a multi-line node: underline to the end of line
     width = min(width, max(1, len(line) - span.column + 1))
     gutter = f"{span.line} | "
     return [

@@ -32,6 +32,7 @@ from kmspolicy.lang.ast import (
 from kmspolicy.lang.awsjson import decode_text
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
 from kmspolicy.lang.grammar import COMMENTS, parser
+from kmspolicy.lang.jsonscan import MAX_NUMBER_DIGITS
 from kmspolicy.lang.span import Span
 from kmspolicy.lang.syntaxerrors import syntax_diagnostic
 
@@ -211,11 +212,14 @@ class _ToAst(Transformer[Token, Any]):
         return ConditionValue(self._text(children[0]), _span(self.source, children[0]))
 
     def number_value(self, meta: Meta, children: list[Token]) -> ConditionValue:
-        text = str(children[0])
+        text, span = str(children[0]), _span(self.source, children[0])
+        if len(text) > MAX_NUMBER_DIGITS:
+            self._error("syntax", f"number has more than {MAX_NUMBER_DIGITS} characters", span)
+            return ConditionValue(0, span)
         number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
         if number in (float("inf"), float("-inf")):
-            self._error("syntax", f"number `{text}` is out of range", _span(self.source, meta))
-        return ConditionValue(number, _span(self.source, children[0]))
+            self._error("syntax", f"number `{text}` is out of range", span)
+        return ConditionValue(number, span)
 
     def true_value(self, meta: Meta, children: list[Token]) -> ConditionValue:
         return ConditionValue(True, _span(self.source, children[0]))

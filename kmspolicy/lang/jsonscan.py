@@ -17,6 +17,8 @@ from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
 from kmspolicy.lang.span import Span
 
 MAX_DEPTH = 64
+#: longer numbers are surely mistakes (and Python caps int() at 4300 digits)
+MAX_NUMBER_DIGITS = 100
 
 _WS = re.compile(r"[ \t\n\r]*")
 _STRING = re.compile(r'"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"')
@@ -100,6 +102,8 @@ class JsonScanner:
         m = _NUMBER.match(self.text, i)
         if m and m.end() > i:
             number: int | float
+            if len(m.group()) > MAX_NUMBER_DIGITS:
+                raise self.fail(i, f"number has more than {MAX_NUMBER_DIGITS} characters")
             if m.group(1) is None and m.group(2) is None:
                 number = int(m.group())
             else:

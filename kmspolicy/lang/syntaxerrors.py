@@ -29,7 +29,7 @@ _EXAMPLES: dict[tuple[str, str, str], list[str]] = {
         'policy allow "s" principal * allow action *',
     ],
     ("clause-order", "clause is out of order",
-     "clauses come in the order `principal`, `action`, `resource`, `when`"): [
+     "each clause appears once, in the order `principal`, `action`, `resource`, `when`"): [
         "policy allow action kms:* principal *",
         "policy allow action kms:* resource * principal *",
         "policy allow action kms:* when Bool aws:SecureTransport true resource *",
@@ -46,6 +46,9 @@ _EXAMPLES: dict[tuple[str, str, str], list[str]] = {
         "policy allow action * when StringEquals kms:CallerAccount",
     ],
 }
+
+_LABELS = {label[0]: label for label in _EXAMPLES}
+_CLAUSES = ("principal", "action", "resource", "when")
 
 _TERMINAL_WORDS = {
     "STRING": "a quoted string",
@@ -131,6 +134,10 @@ def syntax_diagnostic(exc: UnexpectedInput, parser: Lark, text: str, source: str
     code = "syntax"
     if help_text is None and not isinstance(exc, UnexpectedEOF):
         label = exc.match_examples(parser.parse, _EXAMPLES, use_accepts=True)
+        accepted = {kw for n in expected for kw in _keywords(parser, n)}
+        if label is None and word in _CLAUSES and word not in accepted:
+            # the examples cannot cover every value kind before the misplaced clause
+            label = _LABELS["missing-action" if "action" in accepted else "clause-order"]
         if label is not None:
             code, headline, help_text = label
             message = f"{headline}: {message}"
