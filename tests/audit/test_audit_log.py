@@ -243,9 +243,10 @@ def test_threads_extend_one_chain(tmp_path: Path) -> None:
     assert result.ok and result.records == 200
 
 
-def _child(path: str, offset: int) -> None:
+def _child(path: str, offset: int, start: object) -> None:
     log = open_audit_log(path)
-    for i in range(40):
+    start.wait()  # type: ignore[attr-defined]  # all writers begin together
+    for i in range(150):
         log.append(rec(offset + i))
     log.close()
 
@@ -254,7 +255,8 @@ def test_processes_extend_one_chain(tmp_path: Path) -> None:
     """Two server processes on one data directory: flock + tail re-read keep one chain."""
     path = tmp_path / "audit.log"
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_child, args=(str(path), n * 100)) for n in range(3)]
+    start = ctx.Barrier(3)
+    procs = [ctx.Process(target=_child, args=(str(path), n * 1000, start)) for n in range(3)]
     for p in procs:
         p.start()
     for p in procs:
@@ -262,4 +264,4 @@ def test_processes_extend_one_chain(tmp_path: Path) -> None:
         assert p.exitcode == 0
     result = verify(path)
     assert result.ok, result.problems[:3]
-    assert result.records == 120
+    assert result.records == 450
