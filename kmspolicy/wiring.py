@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from kmspolicy.audit import open_audit_log
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
@@ -42,7 +43,7 @@ class Runtime:
         store: Store,
         clock: Clock,
         identities: Identities,
-        audit: AuditLog | None,
+        audit: AuditLog,
         settings: ServiceSettings,
         store_description: str,
     ) -> None:
@@ -92,6 +93,9 @@ class Runtime:
         if not self._closed:
             self._closed = True
             self.store.close()
+            close_audit = getattr(self.audit, "close", None)
+            if close_audit is not None:
+                close_audit()
 
 
 def describe_store_url(url: str) -> str:
@@ -132,12 +136,6 @@ def build_runtime(
     return Runtime(store, clock, identities, audit, settings, describe_store_url(url))
 
 
-def _audit_log(settings: ServiceSettings) -> AuditLog | None:
-    """The decision log in the data directory, when the audit adapter is available."""
-    try:
-        from kmspolicy.audit import open_audit_log  # type: ignore[attr-defined]
-    except ImportError:
-        log.warning("no audit adapter available; decisions are not recorded")
-        return None
-    result: AuditLog = open_audit_log(settings.data_dir / "audit.log")
-    return result
+def _audit_log(settings: ServiceSettings) -> AuditLog:
+    """The hash-chained decision log in the data directory (``audit.log``)."""
+    return open_audit_log(settings.data_dir / "audit.log")
