@@ -1,4 +1,131 @@
-"""The pytest plugin (entry point ``pytest11``): collects ``*.kmstest.yaml`` compliance suites.
+"""The pytest plugin (entry point ``pytest11``): collects ``*.kmstest.yaml`` compliance suites,
+one test item per case, and offers fixtures for compliance tests written in Python.
 
-Layer: testing (adapter).
+Layer: testing (adapter). pytest loads this module in every run of every project that has
+kmspolicy installed, so it imports nothing heavy at module level: suites, authz and the
+service are imported when a suite is collected or a fixture is used.
+
+Fixtures: ``kms_clock`` (a FakeClock), ``kms`` (an in-process service on that clock),
+``kms_client`` (a botocore KMS client of the service, as the account root), ``simulate``
+(authorize one request against policies, no service needed).
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from kmspolicy.testing.runner import CaseResult
+    from kmspolicy.testing.simulate import Simulator
+    from kmspolicy.testing.suite import Case, Suite
+
+SUITE_SUFFIX = ".kmstest.yaml"
+DEFAULT_PRINCIPAL = "arn:aws:iam::111122223333:root"
+
+
+def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
+    if file_path.name.endswith(SUITE_SUFFIX):
+        return SuiteFile.from_parent(parent, path=file_path)
+    return None
+
+
+class SuiteFile(pytest.File):
+    """A compliance suite file; a malformed suite is one collection error with its position."""
+
+    def collect(self) -> Iterator[CaseItem]:
+        from kmspolicy.testing.suite import load_suite
+
+        suite = load_suite(self.path)
+        seen: dict[str, int] = {}
+        for case in suite.cases:
+            name = case.name
+            if name in seen:  # keep node ids unique even if two expansions share a name
+                seen[name] += 1
+                name = f"{name} #{seen[name]}"
+            else:
+                seen[name] = 1
+            yield CaseItem.from_parent(self, name=name, suite=suite, case=case)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+        from kmspolicy.errors import ConfigError
+
+        if isinstance(excinfo.value, ConfigError):
+            return f"invalid compliance suite:\n{excinfo.value}"
+        return super().repr_failure(excinfo)
+
+
+class CaseFailed(Exception):
+    """Raised by a case whose decision disagrees with its expectation."""
+
+    def __init__(self, result: CaseResult) -> None:
+        super().__init__(result.detail)
+        self.result = result
+
+
+class CaseItem(pytest.Item):
+    def __init__(self, *, suite: Suite, case: Case, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.case = case
+
+    def runtest(self) -> None:
+        from kmspolicy.testing.runner import run_case
+
+        result = run_case(self.suite, self.case)
+        if not result.passed:
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailed):
+            result = excinfo.value.result
+            return (f"{self.suite.name}: {self.case.name}\n"
+                    f"  at {self.case.mark}\n"
+                    + "\n".join(f"  {line}" for line in result.detail.splitlines()))
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.case.mark.line - 1, f"{self.suite.name}: {self.case.name}"
+
+
+# --- fixtures for Python-written compliance tests ------------------------------------------
+
+
+@pytest.fixture
+def kms_clock() -> Any:
+    """A FakeClock at 2026-01-01T00:00:00Z; ``kms_clock.advance(days=7)`` moves it."""
+    from kmspolicy.kms.clock import FakeClock
+
+    return FakeClock()
+
+
+@pytest.fixture
+def kms(kms_clock: Any) -> Iterator[Any]:
+    """An in-process KMS (in-memory store) whose time is ``kms_clock``."""
+    import kmspolicy
+
+    service = kmspolicy.KMS(clock=kms_clock)  # type: ignore[attr-defined]  # facade of kms core
+    yield service
+    close = getattr(service, "close", None)
+    if callable(close):
+        close()
+
+
+@pytest.fixture
+def kms_client(kms: Any) -> Any:
+    """A real botocore KMS client served by ``kms``, calling as the account root; for other
+    principals use ``kms.client(principal=ARN)``."""
+    return kms.client(principal=DEFAULT_PRINCIPAL)
+
+
+@pytest.fixture
+def simulate() -> Simulator:
+    """``simulate(principal, action, resource, key_policy=..., identity_policies=[...], ...)``
+    → a Decision, with policies given as Policy objects, file paths, JSON/DSL text or dicts."""
+    from kmspolicy.testing.simulate import Simulator
+
+    return Simulator()

@@ -58,8 +58,8 @@ def principal_element(ctx: LintContext) -> Iterator[Finding]:
             if statement.principals is not None:
                 yield Finding(
                     "PRINCIPAL_NOT_ALLOWED", ERROR, IAM_PRINCIPAL, where,
-                    f"a {ctx.policy_type.value} policy applies to whoever it is attached to; "
-                    "use a condition on `aws:PrincipalArn` to narrow it",
+                    f"a policy of type `{ctx.policy_type.value}` applies to whoever it is "
+                    "attached to; narrow it with a condition on `aws:PrincipalArn`",
                 )
         elif statement.principals is None:
             message = KMS_PRINCIPAL if ctx.policy_type is PolicyType.KEY else (

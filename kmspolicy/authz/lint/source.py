@@ -1,0 +1,57 @@
+"""Lint a policy text (AWS JSON or DSL): the reader's syntax errors become ERROR findings, and
+each policy that reads cleanly is checked by the rules.
+
+Layer: authz (pure: the caller reads the file). For identity, boundary and session policies the
+reader's errors are reworded as IAM words them where IAM has a message for that mistake.
+"""
+
+from __future__ import annotations
+
+from kmspolicy.authz.lint import validity
+from kmspolicy.authz.lint.engine import lint_policy
+from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
+from kmspolicy.lang import PolicySyntaxError, parse_dsl, read_json
+from kmspolicy.lang.diagnostics import Diagnostic, Severity
+from kmspolicy.lang.loader import is_json
+
+#: reader diagnostic code → IAM's MalformedPolicyDocument message for the same mistake
+_IAM_WORDING = {
+    "json-syntax": "Syntax errors in policy.",
+    "missing-action": validity.IAM_ACTIONS,
+    "duplicate-sid": validity.IAM_SID_UNIQUE,
+    "invalid-version": validity.IAM_VERSION,
+}
+
+
+def lint_text(
+    text: str | bytes,
+    source: str,
+    policy_type: PolicyType | str = PolicyType.KEY,
+    *,
+    account: str | None = None,
+) -> list[Finding]:
+    """Findings for every policy in ``text`` (a DSL file may hold several)."""
+    kind = PolicyType(policy_type)
+    decoded = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
+    try:
+        if is_json(decoded):
+            policies = [read_json(text, source, key_policy=kind is PolicyType.KEY)]
+        else:
+            policies = parse_dsl(text, source)
+    except PolicySyntaxError as exc:
+        return [_from_diagnostic(d, kind) for d in exc.diagnostics]
+    return [f for policy in policies for f in lint_policy(policy, kind, account=account)]
+
+
+def _from_diagnostic(diagnostic: Diagnostic, kind: PolicyType) -> Finding:
+    message = diagnostic.message
+    if kind.is_iam_family and diagnostic.code in _IAM_WORDING:
+        message = f"{_IAM_WORDING[diagnostic.code]} ({message})"
+    error = diagnostic.severity is Severity.ERROR
+    return Finding(
+        "SYNTAX_ERROR",
+        LintSeverity.ERROR if error else LintSeverity.WARNING,
+        f"[{diagnostic.code}] {message}",
+        diagnostic.span,
+        diagnostic.help,
+    )
