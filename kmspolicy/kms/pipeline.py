@@ -323,7 +323,13 @@ class Pipeline:
 
     # ----------------------------------------------------------------------------------------
     def run(
-        self, name: str, principal: str, params: Mapping[str, Any], *, request_id: str = ""
+        self,
+        name: str,
+        principal: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        request_id: str = "",
     ) -> dict[str, Any]:
         """Run operation ``name`` for ``principal`` with already validated ``params``."""
         op = self.operations.get(name)
@@ -340,6 +346,10 @@ class Pipeline:
             with self.store.transaction() as tx:
                 resolution = Resolution(self, tx, caller, params, now)
                 targets = self._targets(op, resolution)
+                if context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
+                    for target in targets:
+                        for k, v in context.items():
+                            target.context.setdefault(k, v)
                 tokens = params.get("GrantTokens")
                 if tokens:
                     self._check_grant_tokens(tx, tokens)

@@ -1,0 +1,113 @@
+"""A real botocore KMS client whose requests are served in-process, without a socket.
+
+Layer: kms (an adapter for library users and tests). The client is botocore's own: it
+serializes and signs as usual; a ``before-send`` handler then decodes the request with
+``kms.wire``, dispatches it through the operation table as the bound principal, and hands
+botocore an ``AWSResponse``, so parsing, ``client.exceptions.*`` and paginators work unchanged.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import uuid
+from collections.abc import Iterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+import botocore.session
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.config import Config
+
+from kmspolicy.errors import KMSInternalException, ServiceError
+from kmspolicy.kms import wire
+
+if TYPE_CHECKING:
+    from kmspolicy.kms.service import KMS
+
+__all__ = ["make_client"]
+
+_log = logging.getLogger("kmspolicy.kms.client")
+_session_lock = threading.Lock()
+_session: botocore.session.Session | None = None
+
+
+def _botocore_session() -> botocore.session.Session:
+    # Creating a session loads botocore's data; one per process is plenty.
+    global _session
+    with _session_lock:
+        if _session is None:
+            _session = botocore.session.Session()
+        return _session
+
+
+class _Raw:
+    """The minimal urllib3-like body botocore reads a response from."""
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self._data
+
+    def read(self, *_: Any) -> bytes:
+        return self._data
+
+
+class _InProcess:
+    """The ``before-send`` handler bound to one service and one principal."""
+
+    __slots__ = ("context", "principal", "service")
+
+    def __init__(self, service: KMS, principal: str, context: Mapping[str, object] | None) -> None:
+        self.service = service
+        self.principal = principal
+        self.context = dict(context) if context else None
+
+    def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
+        request_id = str(uuid.uuid4())
+        headers = {"x-amzn-RequestId": request_id, "Content-Type": wire.CONTENT_TYPE}
+        target = request.headers.get("X-Amz-Target")
+        if isinstance(target, bytes):
+            target = target.decode("ascii")
+        try:
+            operation = wire.operation_from_target(target)
+            params = wire.decode_request(operation, request.body or b"")
+            result = self.service.dispatch(
+                operation, self.principal, params, context=self.context, request_id=request_id
+            )
+            status, body = 200, wire.encode_response(operation, result)
+        except ServiceError as exc:
+            status, body = exc.http_status, wire.encode_error(exc)
+        except Exception as exc:  # a bug surfaces as AWS's internal error, logged with its trace
+            _log.exception("in-process KMS %s failed", target)
+            error = KMSInternalException(f"internal error ({type(exc).__name__}); see the log")
+            status, body = error.http_status, wire.encode_error(error)
+        headers["Content-Length"] = str(len(body))
+        return AWSResponse(request.url, status, headers, _Raw(body))
+
+
+def make_client(
+    service: KMS,
+    principal: str,
+    *,
+    context: Mapping[str, object] | None = None,
+    config: Config | None = None,
+) -> Any:
+    """A botocore ``KMS`` client acting as ``principal`` against ``service``.
+
+    ``context`` adds request-context keys to every call (e.g. ``{"kms:ViaService":
+    "ec2.us-east-1.amazonaws.com"}``). Retries are off: errors are answers, not outages.
+    """
+    base = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+    client = _botocore_session().create_client(
+        "kms",
+        region_name=service.region,
+        aws_access_key_id="AKIAKMSPOLICYINPROC00",
+        aws_secret_access_key="in-process-client-has-no-secret",
+        endpoint_url=f"https://kms.{service.region}.amazonaws.com",
+        config=base.merge(config) if config is not None else base,
+    )
+    client.meta.events.register("before-send.kms", _InProcess(service, principal, context))
+    return client

@@ -1,0 +1,152 @@
+"""``kmspolicy.KMS``: the KMS service in-process, its Pythonic layer and its boto3 client.
+
+Layer: kms (the facade over the pipeline). ``KMS(...)`` composes a store (in-memory by default),
+a clock, an identities directory and an audit log; ``kms.dispatch(op, principal, params)`` runs
+any operation of the table; ``kms.encrypt(KeyId=..., Plaintext=...)`` and friends are the same
+dispatch under botocore's snake_case names (generated from the table, never written twice);
+``kms.client(principal=ARN)`` is a real botocore client served in-process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from functools import cache
+from typing import Any
+
+from botocore import xform_name
+
+from kmspolicy.kms import ids, wire
+from kmspolicy.kms.clock import Clock, SystemClock
+from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.operations import load_operations
+from kmspolicy.kms.pipeline import Pipeline
+from kmspolicy.kms.ports import AuditLog, Rng, Store, SystemRng
+
+__all__ = ["KMS"]
+
+
+@cache
+def _snake_names() -> dict[str, str]:
+    return {xform_name(name): name for name in load_operations()}
+
+
+class KMS:
+    """AWS KMS run in-process; every call is authorized by the key's policies first.
+
+    ``store``: a ``kms.ports.Store`` (default: a fresh in-memory store); ``clock``: a
+    ``kms.clock.Clock`` (default: the system clock); ``identities``: the principals and their
+    IAM policies (default: empty — only the account root user has identity permissions);
+    ``audit``: a ``kms.ports.AuditLog`` receiving one record per request.
+    """
+
+    def __init__(
+        self,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        account: str = "111122223333",
+        region: str = "us-east-1",
+        identities: Identities | None = None,
+        audit: AuditLog | None = None,
+        *,
+        rng: Rng | None = None,
+    ) -> None:
+        if not ids.is_account_id(account):
+            raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
+        self.account = account
+        self.region = region
+        self.store: Store = store if store is not None else MemoryStore()
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.identities = identities if identities is not None else Identities()
+        self.audit = audit
+        self._pipeline = Pipeline(
+            store=self.store,
+            clock=self.clock,
+            rng=rng if rng is not None else SystemRng(),
+            identities=self.identities,
+            audit=audit,
+            account=account,
+            region=region,
+        )
+
+    @property
+    def root_principal(self) -> str:
+        """``arn:aws:iam::<account>:root``: the default caller."""
+        return ids.account_root_arn(self.account)
+
+    @property
+    def operations(self) -> frozenset[str]:
+        """The operation names this service implements."""
+        return frozenset(self._pipeline.operations)
+
+    def dispatch(
+        self,
+        operation: str,
+        principal: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        request_id: str = "",
+    ) -> dict[str, Any]:
+        """Run ``operation`` as ``principal`` with parameters already decoded by ``kms.wire``."""
+        return self._pipeline.run(
+            operation, principal, params, context=context, request_id=request_id
+        )
+
+    def call(
+        self,
+        operation: str,
+        params: Mapping[str, Any] | None = None,
+        *,
+        principal: str | None = None,
+        context: Mapping[str, object] | None = None,
+    ) -> dict[str, Any]:
+        """Validate ``params`` (boto3's Python shapes) against the model, then dispatch."""
+        checked = wire.validate_params(operation, params or {})
+        return self.dispatch(operation, principal or self.root_principal, checked, context=context)
+
+    def as_principal(self, principal: str) -> _Bound:
+        """The Pythonic layer acting as ``principal``: ``kms.as_principal(arn).encrypt(...)``."""
+        return _Bound(self, principal)
+
+    def client(
+        self,
+        principal: str | None = None,
+        *,
+        context: Mapping[str, object] | None = None,
+        config: Any = None,
+    ) -> Any:
+        """A real botocore KMS client acting as ``principal`` (default: the account root)."""
+        from kmspolicy.kms.client import make_client
+
+        return make_client(self, principal or self.root_principal, context=context, config=config)
+
+    def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
+        return _method(self, None, name)
+
+    def __repr__(self) -> str:
+        return f"KMS(account={self.account!r}, region={self.region!r}, store={self.store!r})"
+
+
+class _Bound:
+    __slots__ = ("_kms", "_principal")
+
+    def __init__(self, kms: KMS, principal: str) -> None:
+        self._kms = kms
+        self._principal = principal
+
+    def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:
+        return _method(self._kms, self._principal, name)
+
+
+def _method(kms: KMS, principal: str | None, name: str) -> Callable[..., dict[str, Any]]:
+    operation = _snake_names().get(name)
+    if operation is None or name.startswith("_"):
+        raise AttributeError(f"KMS has no operation or attribute {name!r}")
+
+    def invoke(**params: Any) -> dict[str, Any]:
+        return kms.call(operation, params, principal=principal)
+
+    invoke.__name__ = name
+    invoke.__doc__ = f"AWS KMS {operation} (same parameters and result as boto3's)."
+    return invoke
