@@ -7,6 +7,7 @@ and is authenticated together with the canonical encryption context as the GCM A
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -83,19 +84,29 @@ def _encrypt_from_parts(
         )
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH:
         raise ValueError(f"the nonce must be {NONCE_LENGTH} bytes (check the rng)")
+    mid = material_id if material_id is not None else key_material_id(key_id, material)
+    header = _header_prefix(key_id, mid) + nonce
+    sealed = aead.encrypt(nonce, bytes(plaintext), header + encode_encryption_context(context))
+    return header + sealed
+
+
+@functools.lru_cache(maxsize=4096)
+def _header_prefix(key_id: str, material_id: str) -> bytes:
+    """magic | version | key id length | key id | material id, validated once per version.
+
+    Cached: both ids are public identifiers (no secret enters the cache) and the checks and
+    encoding are most of encrypt_blob's own cost.
+    """
     kid = key_id.encode("ascii") if isinstance(key_id, str) and key_id.isascii() else b""
     if not _KEY_ID.fullmatch(kid):
         raise ValueError(f"key id {key_id!r} must be 1-255 characters of [A-Za-z0-9_-]")
-    mid = material_id if material_id is not None else key_material_id(key_id, material)
     try:
-        mid_bytes = bytes.fromhex(mid)
+        mid_bytes = bytes.fromhex(material_id)
     except (ValueError, TypeError):
         mid_bytes = b""
     if len(mid_bytes) != MATERIAL_ID_LENGTH:
         raise ValueError(f"material id must be {2 * MATERIAL_ID_LENGTH} hex characters")
-    header = b"".join((MAGIC, bytes((VERSION, len(kid))), kid, mid_bytes, nonce))
-    sealed = aead.encrypt(nonce, bytes(plaintext), header + encode_encryption_context(context))
-    return header + sealed
+    return b"".join((MAGIC, bytes((VERSION, len(kid))), kid, mid_bytes))
 
 
 def parse_blob_header(blob: bytes) -> BlobHeader:
