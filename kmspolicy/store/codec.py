@@ -13,6 +13,7 @@ import dataclasses
 import json
 import types
 import typing
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
@@ -117,45 +118,55 @@ def _to_json(value: object) -> Any:
     raise InternalError(f"cannot store a value of type {type(value).__name__}")
 
 
-@cache
-def _hints(cls: type) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
-
-
 def _from_json(tp: Any, data: Any) -> Any:
-    if data is None:
-        return None
+    return _decoder(tp)(data)
+
+
+def _identity(value: Any) -> Any:
+    return value
+
+
+@cache
+def _decoder(tp: Any) -> Callable[[Any], Any]:
+    """A decoding function for type ``tp``, built once per type (reads are the hot path)."""
     origin = typing.get_origin(tp)
     if origin is typing.Union or origin is types.UnionType:
         options = [a for a in typing.get_args(tp) if a is not type(None)]
         if len(options) != 1:
             raise InternalError(f"ambiguous stored type {tp}")
-        return _from_json(options[0], data)
+        inner = _decoder(options[0])
+        return lambda data: None if data is None else inner(data)
     if origin is tuple:
         args = typing.get_args(tp)
         if len(args) == 2 and args[1] is Ellipsis:
-            return tuple(_from_json(args[0], v) for v in data)
-        return tuple(_from_json(a, v) for a, v in zip(args, data, strict=True))
+            item = _decoder(args[0])
+            return lambda data: tuple(item(v) for v in data)
+        parts = [_decoder(a) for a in args]
+        return lambda data: tuple(f(v) for f, v in zip(parts, data, strict=True))
     if origin is dict:
-        return dict(data)
+        return dict
     if dataclasses.is_dataclass(tp) and isinstance(tp, type):
-        hints = _hints(tp)
-        # Fields unknown to this version are ignored; fields missing take their defaults.
-        kwargs = {
-            f.name: _from_json(hints[f.name], data[f.name])
-            for f in dataclasses.fields(tp)
-            if f.name in data
-        }
-        return tp(**kwargs)
+        return _dataclass_decoder(tp)
     if isinstance(tp, type) and issubclass(tp, Enum):
-        return tp(data)
+        return tp
     if tp is datetime:
-        return datetime.fromisoformat(data)
+        return datetime.fromisoformat
     if tp is bytes:
-        return base64.b64decode(data)
+        return base64.b64decode
     if tp in (str, int, float, bool, object, Any):
-        return data
+        return _identity
     raise InternalError(f"cannot load a stored value of type {tp}")
+
+
+def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
+    hints = typing.get_type_hints(cls)
+    fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls)]
+
+    def decode(data: Any) -> Any:
+        # Fields unknown to this version are ignored; fields missing take their defaults.
+        return cls(**{name: f(data[name]) for name, f in fields if name in data})
+
+    return decode
 
 
 __all__ = [

@@ -166,7 +166,7 @@ class PostgresStore:
 
 class _PgTransaction(SqlTransaction):
     __slots__ = ("conn",)
-    _for_update = " FOR UPDATE"
+    _for_update_of_keys = " FOR UPDATE OF k"
 
     def __init__(self, conn: psycopg.Connection[Any], sealer: Sealer, *, readonly: bool) -> None:
         super().__init__(sealer, readonly=readonly)

@@ -17,6 +17,7 @@ from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
 Row = tuple[Any, ...]
+_BATCH = 500
 
 
 class SqlTransaction:
@@ -39,7 +40,7 @@ class SqlTransaction:
     def _lock_name(self, name: str) -> None:
         """Serialize with other transactions touching ``name`` (which may not exist yet)."""
 
-    _for_update = ""  # appended to the SELECT of a key read in a writing transaction
+    _for_update_of_keys = ""  # appended to the key read of a writing transaction (alias k)
 
     # --- guards
     def close(self) -> None:
@@ -54,20 +55,36 @@ class SqlTransaction:
     # --- keys
     def get_key(self, key_arn: str) -> KeyRecord | None:
         self._check()
-        lock = "" if self._readonly else self._for_update
-        rows = self._query(f"SELECT doc FROM keys WHERE arn = ?{lock}", (key_arn,))
+        lock = "" if self._readonly else self._for_update_of_keys
+        # One round trip: the key row (locked) joined with its sealed secrets.
+        rows = self._query(
+            "SELECT k.doc, s.kind, s.ref, s.sealed FROM keys k "
+            f"LEFT JOIN key_secrets s ON s.key_arn = k.arn WHERE k.arn = ?{lock}",
+            (key_arn,),
+        )
         if not rows:
             return None
-        return self._load_key(key_arn, rows[0][0])
-
-    def _load_key(self, key_arn: str, doc: str) -> KeyRecord:
-        sealed = self._query(
-            "SELECT kind, ref, sealed FROM key_secrets WHERE key_arn = ?", (key_arn,)
-        )
         secrets = [
-            self._sealer.unseal(key_arn, kind, ref, bytes(blob)) for kind, ref, blob in sealed
+            self._sealer.unseal(key_arn, kind, ref, bytes(blob))
+            for _, kind, ref, blob in rows
+            if kind is not None
         ]
-        return codec.decode_key(doc, secrets)
+        return codec.decode_key(rows[0][0], secrets)
+
+    def _load_keys(self, rows: list[Row]) -> list[KeyRecord]:
+        """Decode (arn, doc) rows, fetching all their secrets in one query."""
+        by_key: dict[str, list[codec.Secret]] = {}
+        for start in range(0, len(rows), _BATCH):  # bounded: SQLite caps bound parameters
+            arns = [arn for arn, _ in rows[start : start + _BATCH]]
+            marks = ", ".join("?" * len(arns))
+            sealed = self._query(
+                f"SELECT key_arn, kind, ref, sealed FROM key_secrets WHERE key_arn IN ({marks})",
+                arns,
+            )
+            for arn, kind, ref, blob in sealed:
+                secret = self._sealer.unseal(arn, kind, ref, bytes(blob))
+                by_key.setdefault(arn, []).append(secret)
+        return [codec.decode_key(doc, by_key.get(arn, [])) for arn, doc in rows]
 
     def put_key(self, record: KeyRecord) -> None:
         self._check(writing=True)
@@ -113,7 +130,7 @@ class SqlTransaction:
         if limit is not None:
             sql += " LIMIT ?"
             params.append(limit)
-        return [self._load_key(arn, doc) for arn, doc in self._query(sql, params)]
+        return self._load_keys(self._query(sql, params))
 
     def count_keys(self, account: str, region: str) -> int:
         self._check()
@@ -126,7 +143,7 @@ class SqlTransaction:
         self._check()
         # Materialized, not streamed: callers write while iterating (sweepers).
         rows = self._query("SELECT arn, doc FROM keys ORDER BY account, region, key_id")
-        return iter([self._load_key(arn, doc) for arn, doc in rows])
+        return iter(self._load_keys(rows))
 
     # --- aliases
     def get_alias(self, alias_arn: str) -> AliasRecord | None:

@@ -302,3 +302,21 @@ def test_concurrent_creates_of_one_alias_name_queue(store_kind, store_factory):
     assert len(winners) == 1
     with handles[0].transaction() as tx:
         assert tx.get_alias(arn).target_key_id == winners[0]
+
+
+def test_listed_keys_carry_their_own_material(store, monkeypatch):
+    """Listing fetches secrets in batches; each key must get back exactly its own material."""
+    monkeypatch.setattr("kmspolicy.store.sql._BATCH", 2)
+    with store.transaction() as tx:
+        for i in range(5):
+            tx.put_key(r.key(f"k{i}", materials=(r.material(10 + i), r.material(20 + i))))
+    with store.transaction() as tx:
+        listed = list(tx.list_keys(r.ACCOUNT, r.REGION))
+        everything = list(tx.iter_all_keys())
+    for keys in (listed, everything):
+        assert [k.key_id for k in keys] == [f"k{i}" for i in range(5)]
+        for i, k in enumerate(keys):
+            assert [m.material for m in k.materials] == [
+                r.material(10 + i).material,
+                r.material(20 + i).material,
+            ]
