@@ -13,6 +13,8 @@ from kmspolicy.errors import (
     ServiceError,
     UserError,
 )
+from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
+from kmspolicy.kms.service import KMS
 from kmspolicy.lang import (
     Policy,
     PolicySyntaxError,
@@ -25,8 +27,12 @@ from kmspolicy.lang import (
 )
 
 __all__ = [
+    "AccountPolicies",
     "ConfigError",
+    "Identities",
+    "Identity",
     "InternalError",
+    "KMS",
     "KmsPolicyError",
     "Policy",
     "PolicyError",
