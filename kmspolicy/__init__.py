@@ -26,7 +26,7 @@ from kmspolicy.lang import (
     write_json,
 )
 
-__all__ = [
+__all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py checks
     "AccountPolicies",
     "ConfigError",
     "Identities",
