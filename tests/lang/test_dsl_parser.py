@@ -149,7 +149,8 @@ def test_misspelt_effect_suggests() -> None:
 
 
 def test_misspelt_operator_suggests() -> None:
-    code, _, help, _, col = diagnostic('policy allow action * when StringEqual kms:CallerAccount "1"')
+    text = 'policy allow action * when StringEqual kms:CallerAccount "1"'
+    code, _, help, _, col = diagnostic(text)
     assert (code, help, col) == ("unknown-operator", "did you mean `StringEquals`?", 28)
 
 
