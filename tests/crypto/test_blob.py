@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import struct
+from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -176,7 +179,7 @@ KAT_KEY = bytes(range(32))
 KAT_MID = "00" * 31 + "01"
 KAT_NONCE = bytes.fromhex("000102030405060708090a0b")
 KAT_CONTEXT = {"b": "2", "a": "1"}
-KAT_BLOB = (
+KAT_HEADER = (
     "6b700124" + KEY_ID.encode().hex() + KAT_MID + "000102030405060708090a0b"
 )  # header; ciphertext + tag checked below
 
@@ -184,20 +187,50 @@ KAT_BLOB = (
 def test_blob_known_answer_layout() -> None:
     material = KeyMaterial(KeySpec.SYMMETRIC_DEFAULT, KAT_KEY)
     blob = _encrypt_from_parts(material, KEY_ID, b"plaintext", KAT_CONTEXT, KAT_MID, KAT_NONCE)
-    header = bytes.fromhex(KAT_BLOB)
+    header = bytes.fromhex(KAT_HEADER)
     assert blob.startswith(header)
     aad = header + struct.pack(">H", 2) + b"\x00\x01a\x00\x011" + b"\x00\x01b\x00\x012"
     assert encode_encryption_context(KAT_CONTEXT) == aad[len(header) :]
     assert blob[len(header) :] == AESGCM(KAT_KEY).encrypt(KAT_NONCE, b"plaintext", aad)
 
 
-def test_blob_known_answer_bytes() -> None:
-    material = KeyMaterial(KeySpec.SYMMETRIC_DEFAULT, KAT_KEY)
-    blob = _encrypt_from_parts(material, KEY_ID, b"plaintext", KAT_CONTEXT, KAT_MID, KAT_NONCE)
-    assert blob.hex()[len(KAT_BLOB) :] == KAT_SEALED_HEX
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "blob-v1.json").read_text("utf-8"))
 
 
-KAT_SEALED_HEX = "376eb772ab91a763f99ad7370d62f55acca75877112956c355"  # ciphertext || tag
+def _independent_blob(vector: dict[str, Any]) -> bytes:
+    """The blob rebuilt from docs/ciphertext-blob.md with nothing but AESGCM and struct."""
+    key_id = vector["key_id"].encode()
+    nonce = bytes.fromhex(vector["nonce"])
+    header = b"kp\x01" + bytes([len(key_id)]) + key_id + bytes.fromhex(vector["material_id"])
+    header += nonce
+    context = vector["context"] or {}
+    aad = b""
+    if context:
+        pairs = sorted((k.encode(), v.encode()) for k, v in context.items())
+        aad = struct.pack(">H", len(pairs)) + b"".join(
+            struct.pack(">H", len(k)) + k + struct.pack(">H", len(v)) + v for k, v in pairs
+        )
+    key = bytes.fromhex(vector["key"])
+    return header + AESGCM(key).encrypt(nonce, bytes.fromhex(vector["plaintext"]), header + aad)
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=[v["id"] for v in VECTORS])
+def test_blob_known_answer_vector(vector: dict[str, Any]) -> None:
+    material = KeyMaterial(KeySpec.SYMMETRIC_DEFAULT, bytes.fromhex(vector["key"]))
+    plaintext = bytes.fromhex(vector["plaintext"])
+    blob = _encrypt_from_parts(
+        material,
+        vector["key_id"],
+        plaintext,
+        vector["context"],
+        vector["material_id"],
+        bytes.fromhex(vector["nonce"]),
+    )
+    assert blob.hex() == vector["blob"]
+    assert blob == _independent_blob(vector)
+    header = parse_blob_header(blob)
+    assert (header.key_id, header.material_id) == (vector["key_id"], vector["material_id"])
+    assert decrypt_blob(material, bytes.fromhex(vector["blob"]), vector["context"]) == plaintext
 
 
 contexts = st.dictionaries(st.text(max_size=20), st.text(max_size=40), max_size=6)
