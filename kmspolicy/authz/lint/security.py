@@ -124,8 +124,11 @@ def permissive_for_all_values(ctx: LintContext) -> Iterator[Finding]:
                 == ["false"])
         }
         for condition in statement.conditions:
+            lower = condition.key.lower()
+            # single-valued EC/RequestTag keys with ForAllValues are already an ERROR
+            rejected = lower.startswith(("kms:encryptioncontext:", "aws:requesttag/"))
             if (condition.qualifier is SetQualifier.FOR_ALL_VALUES
-                    and condition.key.lower() not in required):
+                    and lower not in required and not rejected):
                 yield Finding(
                     "PERMISSIVE_FOR_ALL_VALUES", SECURITY,
                     f"`ForAllValues` on `{condition.key}` in an Allow also matches requests "

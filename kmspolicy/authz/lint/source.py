@@ -43,15 +43,27 @@ def lint_text(
     return [f for policy in policies for f in lint_policy(policy, kind, account=account)]
 
 
+#: reader diagnostic code → the lint code for the same mistake (others are SYNTAX_ERROR)
+_SAME_AS = {
+    "missing-principal": "MISSING_PRINCIPAL",
+    "missing-action": "MISSING_ACTION",
+    "duplicate-sid": "DUPLICATE_SID",
+    "invalid-version": "INVALID_VERSION",
+}
+
+
 def _from_diagnostic(diagnostic: Diagnostic, kind: PolicyType) -> Finding:
-    message = diagnostic.message
+    code = _SAME_AS.get(diagnostic.code, "SYNTAX_ERROR")
+    message = f"[{diagnostic.code}] {diagnostic.message}"
     if kind.is_iam_family and diagnostic.code in _IAM_WORDING:
-        message = f"{_IAM_WORDING[diagnostic.code]} ({message})"
+        message = f"{_IAM_WORDING[diagnostic.code]} ({diagnostic.message})"
+    elif kind is PolicyType.KEY and diagnostic.code == "missing-principal":
+        message = f"{validity.KMS_PRINCIPAL} ({diagnostic.message})"
     error = diagnostic.severity is Severity.ERROR
     return Finding(
-        "SYNTAX_ERROR",
+        code,
         LintSeverity.ERROR if error else LintSeverity.WARNING,
-        f"[{diagnostic.code}] {message}",
+        message,
         diagnostic.span,
         diagnostic.help,
     )
