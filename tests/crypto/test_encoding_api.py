@@ -58,7 +58,8 @@ def test_public_api_is_sorted_and_resolvable() -> None:
     assert len(set(crypto.__all__)) == len(crypto.__all__)
     for name in crypto.__all__:
         assert hasattr(crypto, name), name
-    public = {n for n in dir(crypto) if not n.startswith("_")}
+    public = {n for n in dir(crypto) if n[0] not in "_@"}  # "@py…": pytest's rewriting
+    # submodules; `seal` is both a module and the function that shadows it in the package
     modules = {
         "agreement",
         "asymmetric",
@@ -67,7 +68,6 @@ def test_public_api_is_sorted_and_resolvable() -> None:
         "encoding",
         "mac",
         "material",
-        "seal",
         "specs",
         "wrapping",
     }
