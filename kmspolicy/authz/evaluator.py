@@ -219,7 +219,7 @@ def authorize_iam(
     identity_hits = [h[0] for m in ids for h in m.allows]
     limit = ev.limits(boundary, sessions)
     rp_hits = rp.allows if rp is not None else []
-    if account != request.caller.account:
+    if request.caller.account is not None and account != request.caller.account:
         if not rp_hits:
             return ev.implicit_deny(PolicyType.RESOURCE)
         if not identity_hits:

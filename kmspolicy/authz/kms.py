@@ -158,7 +158,8 @@ def authorize_kms(
         _grant_ref(g) for g in account_grants
     ]
 
-    if caller.account != request.resource_account:
+    # service principals and anonymous callers have no account: the key policy alone decides
+    if caller.account is not None and caller.account != request.resource_account:
         if request.action_lower not in CROSS_ACCOUNT_ACTIONS or not (
             direct or via_role or via_account
         ):

@@ -43,7 +43,9 @@ def _resource_ok(stmt: Statement, request: Request, variables: bool) -> bool:
     return hit != stmt.not_resource
 
 
-def _policy_values(cond: Condition, request: Request, variables: bool) -> list[Any]:
+def _policy_values(
+    cond: Condition, request: Request, variables: bool, missing: list[str]
+) -> list[Any]:
     """Policy values: glob/ARN patterns as pieces, everything else converted per family."""
     spec = SPECS[cond.operator]
     out: list[Any] = []
@@ -68,6 +70,10 @@ def _policy_values(cond: Condition, request: Request, variables: bool) -> list[A
             pieces = None if text is None else _pieces(text, request, bool(templated))
             if pieces is not None:
                 out.append(("pieces", pieces))
+            elif templated and isinstance(cv.value, str):
+                template = parse_template(cv.value)
+                assert template is not None
+                missing.extend(k for k in template.keys if request.get(k) is None)
             continue
         value = convert_policy(spec, cv.value)
         if value is not None:
@@ -88,7 +94,9 @@ def _compare_one(cond: Condition, rv: Any, pv: tuple[str, Any]) -> bool:
     return compare(spec, rv, value)
 
 
-def condition_holds(cond: Condition, request: Request, variables: bool) -> bool:
+def condition_holds(
+    cond: Condition, request: Request, variables: bool, missing: list[str] | None = None
+) -> bool:
     """One condition, read straight from the rules in ``conditions.py``'s docstring."""
     spec = SPECS[cond.operator]
     found = request.get(cond.key)
@@ -96,13 +104,17 @@ def condition_holds(cond: Condition, request: Request, variables: bool) -> bool:
         wants_absent = [convert_policy(spec, cv.value) for cv in cond.values]
         present = found is not None and len(found) > 0
         return ("true" in wants_absent and not present) or ("false" in wants_absent and present)
+    if missing is None:
+        missing = []
     if found is None or len(found) == 0:
+        if found is None:
+            missing.append(cond.key)
         if cond.qualifier is SetQualifier.FOR_ALL_VALUES or cond.if_exists:
             return True
         if cond.qualifier is SetQualifier.FOR_ANY_VALUE:
             return False
         return spec.negated
-    pvals = _policy_values(cond, request, variables)
+    pvals = _policy_values(cond, request, variables, missing)
 
     def matches_some(raw: Any) -> bool:
         rv = convert_request(spec.family, raw)
@@ -134,7 +146,7 @@ def match_policy_reference(
         )
         if how is None or not _resource_ok(stmt, request, variables):
             continue
-        if all(condition_holds(c, request, variables) for c in stmt.conditions):
+        if all(condition_holds(c, request, variables, result.missing) for c in stmt.conditions):
             hit = (statement_ref(policy, policy_type, i, label), how)
             (result.denies if stmt.effect is Effect.DENY else result.allows).append(hit)
     return result
