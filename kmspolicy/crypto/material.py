@@ -52,6 +52,11 @@ class KeyMaterial:
     def __bytes__(self) -> bytes:
         return self.secret
 
+    def __reduce__(self) -> str:
+        # INVARIANT: key material is never pickled (pickles end up in caches, queues, dumps);
+        # persist ``secret`` sealed under the root key instead.
+        raise TypeError("KeyMaterial cannot be pickled; seal its secret for storage")
+
 
 def generate_key(spec: KeySpec | str, rng: Rng = os.urandom) -> KeyMaterial:
     """New material for ``spec``. ``rng`` feeds symmetric, HMAC, Ed25519 and ML-DSA keys;

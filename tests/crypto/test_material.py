@@ -172,3 +172,10 @@ def test_load_rejects_key_of_another_spec(keys: dict[KeySpec, KeyMaterial]) -> N
 def test_load_rejects_non_bytes() -> None:
     with pytest.raises(TypeError):
         load_key_material("SYMMETRIC_DEFAULT", "x" * 32)  # type: ignore[arg-type]
+
+
+def test_key_material_cannot_be_pickled(keys: dict[KeySpec, KeyMaterial]) -> None:
+    import pickle
+
+    with pytest.raises(TypeError, match="pickled"):
+        pickle.dumps(keys[KeySpec.SYMMETRIC_DEFAULT])
