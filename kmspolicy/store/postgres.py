@@ -166,7 +166,7 @@ class PostgresStore:
 
 class _PgTransaction(SqlTransaction):
     __slots__ = ("conn",)
-    _for_update_of_keys = " FOR UPDATE OF k"
+    _lock_key_sql = "SELECT 1 FROM keys WHERE arn = ? FOR UPDATE"
 
     def __init__(self, conn: psycopg.Connection[Any], sealer: Sealer, *, readonly: bool) -> None:
         super().__init__(sealer, readonly=readonly)

@@ -17,7 +17,6 @@ from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
 Row = tuple[Any, ...]
-_BATCH = 500
 
 
 class SqlTransaction:
@@ -40,7 +39,9 @@ class SqlTransaction:
     def _lock_name(self, name: str) -> None:
         """Serialize with other transactions touching ``name`` (which may not exist yet)."""
 
-    _for_update_of_keys = ""  # appended to the key read of a writing transaction (alias k)
+    # A statement locking one key row (parameter: its ARN) before a writing transaction reads
+    # it; empty where the whole database is already locked for writing (SQLite).
+    _lock_key_sql = ""
 
     # --- guards
     def close(self) -> None:
@@ -53,38 +54,34 @@ class SqlTransaction:
             raise InternalError("write in a read-only store transaction")
 
     # --- keys
+    _KEYS_JOINED = (
+        "SELECT k.arn, k.doc, s.kind, s.ref, s.sealed FROM keys k "
+        "LEFT JOIN key_secrets s ON s.key_arn = k.arn"
+    )
+
     def get_key(self, key_arn: str) -> KeyRecord | None:
         self._check()
-        lock = "" if self._readonly else self._for_update_of_keys
-        # One round trip: the key row (locked) joined with its sealed secrets.
-        rows = self._query(
-            "SELECT k.doc, s.kind, s.ref, s.sealed FROM keys k "
-            f"LEFT JOIN key_secrets s ON s.key_arn = k.arn WHERE k.arn = ?{lock}",
-            (key_arn,),
-        )
-        if not rows:
+        # Lock first, read after, in two statements: under READ COMMITTED a locking SELECT that
+        # waited re-reads only the locked row, not the rows joined to it, so a joined read could
+        # pair the new document with the old secrets. The next statement takes a fresh snapshot
+        # that includes whatever the previous lock holder committed.
+        locking = bool(self._lock_key_sql) and not self._readonly
+        if locking and not self._query(self._lock_key_sql, (key_arn,)):
             return None
-        secrets = [
-            self._sealer.unseal(key_arn, kind, ref, bytes(blob))
-            for _, kind, ref, blob in rows
-            if kind is not None
-        ]
-        return codec.decode_key(rows[0][0], secrets)
+        # One statement, so one snapshot: the document and its secrets always agree.
+        keys = self._load_joined(self._query(self._KEYS_JOINED + " WHERE k.arn = ?", (key_arn,)))
+        return keys[0] if keys else None
 
-    def _load_keys(self, rows: list[Row]) -> list[KeyRecord]:
-        """Decode (arn, doc) rows, fetching all their secrets in one query."""
-        by_key: dict[str, list[codec.Secret]] = {}
-        for start in range(0, len(rows), _BATCH):  # bounded: SQLite caps bound parameters
-            arns = [arn for arn, _ in rows[start : start + _BATCH]]
-            marks = ", ".join("?" * len(arns))
-            sealed = self._query(
-                f"SELECT key_arn, kind, ref, sealed FROM key_secrets WHERE key_arn IN ({marks})",
-                arns,
-            )
-            for arn, kind, ref, blob in sealed:
-                secret = self._sealer.unseal(arn, kind, ref, bytes(blob))
-                by_key.setdefault(arn, []).append(secret)
-        return [codec.decode_key(doc, by_key.get(arn, [])) for arn, doc in rows]
+    def _load_joined(self, rows: list[Row]) -> list[KeyRecord]:
+        """Decode rows of (arn, doc, kind, ref, sealed) grouped by key, keeping their order."""
+        docs: dict[str, str] = {}
+        secrets: dict[str, list[codec.Secret]] = {}
+        for arn, doc, kind, ref, blob in rows:
+            docs.setdefault(arn, doc)
+            found = secrets.setdefault(arn, [])
+            if kind is not None:
+                found.append(self._sealer.unseal(arn, kind, ref, bytes(blob)))
+        return [codec.decode_key(doc, secrets[arn]) for arn, doc in docs.items()]
 
     def put_key(self, record: KeyRecord) -> None:
         self._check(writing=True)
@@ -121,16 +118,18 @@ class SqlTransaction:
         self, account: str, region: str, *, after: str | None = None, limit: int | None = None
     ) -> Sequence[KeyRecord]:
         self._check()
-        sql = "SELECT arn, doc FROM keys WHERE account = ? AND region = ?"
+        page = "SELECT arn FROM keys WHERE account = ? AND region = ?"
         params: list[object] = [account, region]
         if after is not None:
-            sql += " AND key_id > ?"
+            page += " AND key_id > ?"
             params.append(after)
-        sql += " ORDER BY key_id"
+        page += " ORDER BY key_id"
         if limit is not None:
-            sql += " LIMIT ?"
+            page += " LIMIT ?"
             params.append(limit)
-        return self._load_keys(self._query(sql, params))
+        # One statement (one snapshot) for the page and every secret of its keys.
+        sql = f"{self._KEYS_JOINED} WHERE k.arn IN ({page}) ORDER BY k.key_id, s.kind, s.ref"
+        return self._load_joined(self._query(sql, params))
 
     def count_keys(self, account: str, region: str) -> int:
         self._check()
@@ -142,8 +141,8 @@ class SqlTransaction:
     def iter_all_keys(self) -> Iterator[KeyRecord]:
         self._check()
         # Materialized, not streamed: callers write while iterating (sweepers).
-        rows = self._query("SELECT arn, doc FROM keys ORDER BY account, region, key_id")
-        return iter(self._load_keys(rows))
+        sql = f"{self._KEYS_JOINED} ORDER BY k.account, k.region, k.key_id, s.kind, s.ref"
+        return iter(self._load_joined(self._query(sql)))
 
     # --- aliases
     def get_alias(self, alias_arn: str) -> AliasRecord | None:

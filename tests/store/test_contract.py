@@ -304,9 +304,8 @@ def test_concurrent_creates_of_one_alias_name_queue(store_kind, store_factory):
         assert tx.get_alias(arn).target_key_id == winners[0]
 
 
-def test_listed_keys_carry_their_own_material(store, monkeypatch):
-    """Listing fetches secrets in batches; each key must get back exactly its own material."""
-    monkeypatch.setattr("kmspolicy.store.sql._BATCH", 2)
+def test_listed_keys_carry_their_own_material(store):
+    """Listing joins keys with their secrets; each key must get back exactly its own material."""
     with store.transaction() as tx:
         for i in range(5):
             tx.put_key(r.key(f"k{i}", materials=(r.material(10 + i), r.material(20 + i))))
@@ -320,3 +319,39 @@ def test_listed_keys_carry_their_own_material(store, monkeypatch):
                 r.material(10 + i).material,
                 r.material(20 + i).material,
             ]
+
+
+def test_a_key_read_never_pairs_a_new_document_with_old_secrets(store_kind, store_factory):
+    """Writers add versions while readers (in writing transactions) check the current one."""
+    writer, reader = store_factory(), store_factory()
+    with writer.transaction() as tx:
+        tx.put_key(r.key("k1", materials=(r.material(1),)))
+    problems: list[str] = []
+    done = threading.Event()
+
+    def rotate() -> None:
+        try:
+            for n in range(2, 30):
+                with writer.transaction() as tx:
+                    record = tx.get_key(r.key_arn("k1"))
+                    mats = (*record.materials, r.material(n))
+                    tx.put_key(
+                        record.evolve(materials=mats, current_material_id=mats[-1].material_id)
+                    )
+        finally:
+            done.set()
+
+    def read() -> None:
+        while not done.is_set():
+            with reader.transaction() as tx:
+                record = tx.get_key(r.key_arn("k1"))
+                current = record.current_material
+                if current is None or current.material is None:
+                    problems.append(f"version {record.current_material_id} without its material")
+
+    threads = [threading.Thread(target=rotate), threading.Thread(target=read)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert problems == []

@@ -97,3 +97,35 @@ def test_alias_created_by_one_process_is_taken_for_the_other(store_factory) -> N
         two.client().create_alias(AliasName="alias/shared", TargetKeyId=k2)
     assert _code(taken) == "AlreadyExistsException"
     assert two.client().describe_key(KeyId="alias/shared")["KeyMetadata"]["KeyId"] == k1
+
+
+def test_concurrent_rotations_from_two_processes_all_land(store_factory) -> None:
+    """Rotations are read-modify-writes of one key: none may be lost between processes."""
+    import threading
+
+    services = [KMS(store_factory()), KMS(store_factory())]
+    key_id = services[0].client().create_key()["KeyMetadata"]["KeyId"]
+    blobs: list[bytes] = []
+    errors: list[BaseException] = []
+
+    def rotate(service: KMS) -> None:
+        client = service.client()
+        try:
+            for _ in range(3):
+                client.rotate_key_on_demand(KeyId=key_id)
+                blobs.append(client.encrypt(KeyId=key_id, Plaintext=b"v")["CiphertextBlob"])
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=rotate, args=(s,)) for s in services]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    client = services[1].client()
+    rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert len(rotations) == 6
+    assert len({r["KeyMaterialId"] for r in rotations}) == 6
+    for blob in blobs:  # every version stays decryptable
+        assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"v"
