@@ -5,6 +5,9 @@ it are private to the package layout (see DESIGN.md). ``__all__`` is sorted and 
 honest.
 """
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from kmspolicy.errors import (
     ConfigError,
     InternalError,
@@ -13,8 +16,6 @@ from kmspolicy.errors import (
     ServiceError,
     UserError,
 )
-from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
-from kmspolicy.kms.service import KMS
 from kmspolicy.lang import (
     Policy,
     PolicySyntaxError,
@@ -25,6 +26,29 @@ from kmspolicy.lang import (
     read_json,
     write_json,
 )
+
+if TYPE_CHECKING:
+    from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
+    from kmspolicy.kms.service import KMS
+
+# The service (botocore, cryptography) loads on first use: pytest imports this package at
+# startup in every project that has kmspolicy installed (the ``kmspolicy`` pytest11 plugin).
+_LAZY = {
+    "AccountPolicies": "kmspolicy.kms.identities",
+    "Identities": "kmspolicy.kms.identities",
+    "Identity": "kmspolicy.kms.identities",
+    "KMS": "kmspolicy.kms.service",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kmspolicy' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py checks
     "AccountPolicies",
