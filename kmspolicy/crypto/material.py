@@ -41,13 +41,20 @@ class KeyMaterial:
     """The secret of one key (version). Compare with ``same_material``, never ``==``.
 
     ``secret`` is raw bytes for SYMMETRIC_DEFAULT and HMAC_*, PKCS#8 DER for asymmetric specs.
-    Build it with ``generate_key`` or ``load_key_material``; the constructor does not validate.
+    Build it with ``generate_key`` or ``load_key_material``; the constructor only checks types
+    (a plain string spec becomes a KeySpec), not that the secret fits the spec.
     """
 
     spec: KeySpec
     secret: bytes = field(repr=False)
     # the parsed private key, cached on first use (not part of identity, never printed)
     _private: Any = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.secret, bytes):
+            raise TypeError(f"key material must be bytes, not {type(self.secret).__name__}")
+        if type(self.spec) is not KeySpec:
+            object.__setattr__(self, "spec", spec_info(self.spec).spec)  # "RSA_2048" → KeySpec
 
     def __bytes__(self) -> bytes:
         return self.secret

@@ -179,3 +179,12 @@ def test_key_material_cannot_be_pickled(keys: dict[KeySpec, KeyMaterial]) -> Non
 
     with pytest.raises(TypeError, match="pickled"):
         pickle.dumps(keys[KeySpec.SYMMETRIC_DEFAULT])
+
+
+def test_key_material_constructor_coerces_spec_and_checks_type() -> None:
+    material = KeyMaterial("HMAC_256", b"\x00" * 32)  # type: ignore[arg-type]
+    assert material.spec is KeySpec.HMAC_256
+    with pytest.raises(TypeError, match="bytes"):
+        KeyMaterial(KeySpec.HMAC_256, "secret")  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="unknown key spec"):
+        KeyMaterial("AES", b"")  # type: ignore[arg-type]
