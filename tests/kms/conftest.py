@@ -2,27 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import pytest
 
 from kmspolicy import KMS, Identities, Identity
 from kmspolicy.kms.clock import FakeClock
-
-ACCOUNT = "111122223333"
-OTHER_ACCOUNT = "444455556666"
-ROOT = f"arn:aws:iam::{ACCOUNT}:root"
-ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"  # IAM admin of KMS in her account
-BOB = f"arn:aws:iam::{ACCOUNT}:user/bob"  # no identity policies at all
-MALLORY = f"arn:aws:iam::{OTHER_ACCOUNT}:user/mallory"  # another account, full IAM rights
-
-
-def policy(*statements: dict[str, Any]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-KMS_ADMIN = policy({"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, MALLORY
 
 
 @pytest.fixture

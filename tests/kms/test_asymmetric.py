@@ -32,8 +32,9 @@ def _key(client: Any, spec: str, usage: str) -> str:
     return client.create_key(KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
 
 
-def _verify_locally(public_der: bytes, alg: str, message: bytes, signature: bytes,
-                    digest: bool) -> None:
+def _verify_locally(
+    public_der: bytes, alg: str, message: bytes, signature: bytes, digest: bool
+) -> None:
     public: Any = serialization.load_der_public_key(public_der)
     if alg.startswith("RSASSA") or alg.startswith("ECDSA"):
         h = _HASHES[alg[-3:]]()
@@ -76,20 +77,25 @@ RSA_ENCRYPTION = [
 ]
 
 
-@pytest.mark.parametrize(("spec", "alg"), RSA_ENCRYPTION, ids=[f"{s}-{a}" for s, a in RSA_ENCRYPTION])
+@pytest.mark.parametrize(
+    ("spec", "alg"), RSA_ENCRYPTION, ids=[f"{s}-{a}" for s, a in RSA_ENCRYPTION]
+)
 def test_rsa_round_trip_and_local_public_key_encryption(client: Any, spec: str, alg: str) -> None:
     key = _key(client, spec, "ENCRYPT_DECRYPT")
     limit = specs.max_plaintext(spec, alg)
-    blob = client.encrypt(KeyId=key, Plaintext=b"a" * limit, EncryptionAlgorithm=alg)["CiphertextBlob"]
+    blob = client.encrypt(KeyId=key, Plaintext=b"a" * limit, EncryptionAlgorithm=alg)[
+        "CiphertextBlob"
+    ]
     out = client.decrypt(KeyId=key, CiphertextBlob=blob, EncryptionAlgorithm=alg)
     assert out["Plaintext"] == b"a" * limit and out["EncryptionAlgorithm"] == alg
     # encrypted locally with the downloaded public key, decrypted by the service
     public: Any = serialization.load_der_public_key(client.get_public_key(KeyId=key)["PublicKey"])
     h = hashes.SHA1() if alg.endswith("SHA_1") else hashes.SHA256()
     local = public.encrypt(b"local secret", padding.OAEP(padding.MGF1(h), h, None))
-    assert client.decrypt(KeyId=key, CiphertextBlob=local, EncryptionAlgorithm=alg)[
-        "Plaintext"
-    ] == b"local secret"
+    assert (
+        client.decrypt(KeyId=key, CiphertextBlob=local, EncryptionAlgorithm=alg)["Plaintext"]
+        == b"local secret"
+    )
     with pytest.raises(client.exceptions.ClientError):
         client.encrypt(KeyId=key, Plaintext=b"a" * (limit + 1), EncryptionAlgorithm=alg)
 
@@ -109,7 +115,11 @@ def test_hmac_generate_and_verify(client: Any, spec: str) -> None:
 
 @pytest.mark.parametrize(
     ("spec", "curve"),
-    [("ECC_NIST_P256", ec.SECP256R1), ("ECC_NIST_P384", ec.SECP384R1), ("ECC_NIST_P521", ec.SECP521R1)],
+    [
+        ("ECC_NIST_P256", ec.SECP256R1),
+        ("ECC_NIST_P384", ec.SECP384R1),
+        ("ECC_NIST_P521", ec.SECP521R1),
+    ],
 )
 def test_derive_shared_secret_matches_local_ecdh(client: Any, spec: str, curve: Any) -> None:
     key = _key(client, spec, "KEY_AGREEMENT")
@@ -120,7 +130,9 @@ def test_derive_shared_secret_matches_local_ecdh(client: Any, spec: str, curve: 
     secret = client.derive_shared_secret(
         KeyId=key, KeyAgreementAlgorithm="ECDH", PublicKey=peer_der
     )["SharedSecret"]
-    kms_public: Any = serialization.load_der_public_key(client.get_public_key(KeyId=key)["PublicKey"])
+    kms_public: Any = serialization.load_der_public_key(
+        client.get_public_key(KeyId=key)["PublicKey"]
+    )
     assert secret == peer.exchange(ec.ECDH(), kms_public)
 
 
@@ -128,13 +140,17 @@ def test_derive_shared_secret_matches_local_ecdh(client: Any, spec: str, curve: 
     "pair_spec",
     [s for s in specs.DataKeyPairSpec if specs.is_implemented(specs.key_spec_for_data_key_pair(s))],
 )
-def test_data_key_pair_private_key_decrypts_and_matches(client: Any, key_id: str,
-                                                        pair_spec: str) -> None:
+def test_data_key_pair_private_key_decrypts_and_matches(
+    client: Any, key_id: str, pair_spec: str
+) -> None:
     out = client.generate_data_key_pair(KeyId=key_id, KeyPairSpec=pair_spec)
     private: Any = serialization.load_der_private_key(out["PrivateKeyPlaintext"], None)
-    assert private.public_key().public_bytes(
-        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
-    ) == out["PublicKey"]
+    assert (
+        private.public_key().public_bytes(
+            serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        == out["PublicKey"]
+    )
     back = client.decrypt(CiphertextBlob=out["PrivateKeyCiphertextBlob"])
     assert back["Plaintext"] == out["PrivateKeyPlaintext"]
 

@@ -9,15 +9,16 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-_contexts = st.dictionaries(
-    st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=5
+_contexts = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=40), max_size=5)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
-
-
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(plaintext=st.binary(min_size=1, max_size=4096), context=_contexts)
-def test_round_trip_any_size_and_context(client: Any, key_id: str, plaintext: bytes,
-                                         context: dict[str, str]) -> None:
+def test_round_trip_any_size_and_context(
+    client: Any, key_id: str, plaintext: bytes, context: dict[str, str]
+) -> None:
     out = client.encrypt(KeyId=key_id, Plaintext=plaintext, EncryptionContext=context)
     back = client.decrypt(CiphertextBlob=out["CiphertextBlob"], EncryptionContext=context)
     assert back["Plaintext"] == plaintext
@@ -50,7 +51,9 @@ def test_every_single_byte_flip_is_an_invalid_ciphertext(client: Any, key_id: st
 def test_wrong_encryption_context_is_an_invalid_ciphertext(
     client: Any, key_id: str, wrong: dict[str, str] | None
 ) -> None:
-    blob = client.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"a": "b"})["CiphertextBlob"]
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"a": "b"})[
+        "CiphertextBlob"
+    ]
     kwargs = {} if wrong is None else {"EncryptionContext": wrong}
     with pytest.raises(client.exceptions.InvalidCiphertextException):
         client.decrypt(CiphertextBlob=blob, **kwargs)
@@ -66,7 +69,9 @@ def test_key_id_naming_another_key_is_incorrect_key(client: Any, key_id: str) ->
 
 def test_reencrypt_moves_ciphertext_to_another_key_and_context(client: Any, key_id: str) -> None:
     other = client.create_key()["KeyMetadata"]["Arn"]
-    blob = client.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"x": "1"})["CiphertextBlob"]
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"x": "1"})[
+        "CiphertextBlob"
+    ]
     out = client.re_encrypt(
         CiphertextBlob=blob,
         SourceEncryptionContext={"x": "1"},
@@ -88,7 +93,9 @@ def test_data_key_decrypts_to_its_plaintext(client: Any, key_id: str) -> None:
     assert len(client.decrypt(CiphertextBlob=bare["CiphertextBlob"])["Plaintext"]) == 7
 
 
-def test_data_key_needs_exactly_one_of_key_spec_and_number_of_bytes(client: Any, key_id: str) -> None:
+def test_data_key_needs_exactly_one_of_key_spec_and_number_of_bytes(
+    client: Any, key_id: str
+) -> None:
     with pytest.raises(client.exceptions.ClientError) as err:
         client.generate_data_key(KeyId=key_id, KeySpec="AES_256", NumberOfBytes=32)
     assert err.value.response["Error"]["Code"] == "ValidationException"

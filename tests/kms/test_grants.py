@@ -1,0 +1,121 @@
+"""Grants through the boto3 client: create, use with a token, constraints, retire, revoke."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS
+from tests.kms.principals import ACCOUNT, ALICE, BOB, MALLORY, OTHER_ACCOUNT, raises_code
+
+
+@pytest.fixture
+def bob(service: KMS) -> Any:
+    return service.client(BOB)
+
+
+def test_grant_lets_grantee_use_key_with_and_without_token(
+    client: Any, bob: Any, key_id: str
+) -> None:
+    with raises_code("AccessDeniedException"):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p")
+    grant = client.create_grant(
+        KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt", "Decrypt"]
+    )
+    blob = bob.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=[grant["GrantToken"]])[
+        "CiphertextBlob"
+    ]
+    assert bob.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"  # immediately consistent
+    with raises_code("AccessDeniedException"):
+        bob.generate_data_key(KeyId=key_id, KeySpec="AES_256")  # not a granted operation
+    with raises_code("AccessDeniedException"):
+        bob.describe_key(KeyId=key_id)
+
+
+def test_unknown_grant_token_is_invalid(client: Any, key_id: str) -> None:
+    with pytest.raises(client.exceptions.InvalidGrantTokenException):
+        client.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=["not-a-token"])
+
+
+def test_encryption_context_constraints(client: Any, bob: Any, key_id: str) -> None:
+    client.create_grant(
+        KeyId=key_id,
+        GranteePrincipal=BOB,
+        Operations=["Encrypt"],
+        Constraints={"EncryptionContextSubset": {"tenant": "a"}},
+    )
+    bob.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"tenant": "a", "x": "y"})
+    with raises_code("AccessDeniedException"):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"tenant": "b"})
+    with raises_code("AccessDeniedException"):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p")
+
+
+def test_retire_by_retiring_principal(service: KMS, client: Any, bob: Any, key_id: str) -> None:
+    grant = client.create_grant(
+        KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"], RetiringPrincipal=ALICE
+    )
+    retirable = service.client(ALICE).list_retirable_grants(RetiringPrincipal=ALICE)["Grants"]
+    assert [g["GrantId"] for g in retirable] == [grant["GrantId"]]
+    with raises_code("AccessDeniedException"):  # grantee without RetireGrant
+        bob.retire_grant(GrantToken=grant["GrantToken"])
+    service.client(ALICE).retire_grant(GrantToken=grant["GrantToken"])
+    with raises_code("AccessDeniedException"):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p")
+    assert client.list_grants(KeyId=key_id)["Grants"] == []
+
+
+def test_grantee_with_retire_grant_may_retire_by_key_and_grant_id(
+    client: Any, bob: Any, key_id: str
+) -> None:
+    arn = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    grant = client.create_grant(KeyId=key_id, GranteePrincipal=BOB, Operations=["RetireGrant"])
+    bob.retire_grant(KeyId=arn, GrantId=grant["GrantId"])
+    assert client.list_grants(KeyId=key_id)["Grants"] == []
+
+
+def test_revoke_grant_and_list(client: Any, bob: Any, key_id: str) -> None:
+    grant = client.create_grant(
+        KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"], Name="build"
+    )
+    again = client.create_grant(
+        KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"], Name="build"
+    )
+    assert again["GrantId"] == grant["GrantId"]  # Name makes CreateGrant idempotent
+    (entry,) = client.list_grants(KeyId=key_id)["Grants"]
+    assert entry["GranteePrincipal"] == BOB and entry["Operations"] == ["Encrypt"]
+    assert entry["IssuingAccount"] == f"arn:aws:iam::{ACCOUNT}:root"
+    with raises_code("AccessDeniedException"):
+        bob.revoke_grant(KeyId=key_id, GrantId=grant["GrantId"])
+    client.revoke_grant(KeyId=key_id, GrantId=grant["GrantId"])
+    with raises_code("AccessDeniedException"):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p")
+
+
+def test_grant_operations_must_suit_the_key(client: Any) -> None:
+    signer = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"][
+        "KeyId"
+    ]
+    with pytest.raises(client.exceptions.ClientError) as err:
+        client.create_grant(KeyId=signer, GranteePrincipal=BOB, Operations=["Encrypt"])
+    assert err.value.response["Error"]["Code"] == "ValidationException"
+
+
+def test_grant_to_another_account_allows_cross_account_use(
+    service: KMS, client: Any, key_id: str
+) -> None:
+    arn = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    mallory = service.client(MALLORY)
+    with raises_code("AccessDeniedException"):
+        mallory.encrypt(KeyId=arn, Plaintext=b"p")
+    client.create_grant(KeyId=key_id, GranteePrincipal=MALLORY, Operations=["Encrypt"])
+    assert mallory.encrypt(KeyId=arn, Plaintext=b"p")["KeyId"] == arn
+    assert OTHER_ACCOUNT in MALLORY
+
+
+def test_child_grant_cannot_widen_its_parent(client: Any, bob: Any, key_id: str) -> None:
+    client.create_grant(KeyId=key_id, GranteePrincipal=BOB, Operations=["CreateGrant", "Encrypt"])
+    bob.create_grant(KeyId=key_id, GranteePrincipal=ALICE, Operations=["Encrypt"])
+    with raises_code("AccessDeniedException"):
+        bob.create_grant(KeyId=key_id, GranteePrincipal=ALICE, Operations=["Decrypt"])
