@@ -24,7 +24,6 @@ if TYPE_CHECKING:
     from kmspolicy.testing.suite import Case, Suite
 
 SUITE_SUFFIX = ".kmstest.yaml"
-DEFAULT_PRINCIPAL = "arn:aws:iam::111122223333:root"
 
 
 def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Collector | None:
@@ -106,9 +105,9 @@ def kms_clock() -> Any:
 @pytest.fixture
 def kms(kms_clock: Any) -> Iterator[Any]:
     """An in-process KMS (in-memory store) whose time is ``kms_clock``."""
-    import kmspolicy
+    from kmspolicy.kms.service import KMS
 
-    service = kmspolicy.KMS(clock=kms_clock)  # type: ignore[attr-defined]  # facade of kms core
+    service = KMS(clock=kms_clock)
     yield service
     close = getattr(service, "close", None)
     if callable(close):
@@ -119,7 +118,7 @@ def kms(kms_clock: Any) -> Iterator[Any]:
 def kms_client(kms: Any) -> Any:
     """A real botocore KMS client served by ``kms``, calling as the account root; for other
     principals use ``kms.client(principal=ARN)``."""
-    return kms.client(principal=DEFAULT_PRINCIPAL)
+    return kms.client(principal=f"arn:aws:iam::{kms.account}:root")
 
 
 @pytest.fixture

@@ -74,7 +74,7 @@ class PoliciesSpec(_Model):
     """The policies in play. Identity, boundary and session policies are keyed by principal
     (a name from ``principals`` or an ARN; a role's policies also apply to its sessions)."""
 
-    key: PolicyRef | None = None
+    key: PolicyRef
     identity: dict[str, OneOrMany] = {}
     #: Organizations levels (root, OU…, account): each level must allow
     scps: list[OneOrMany] = []

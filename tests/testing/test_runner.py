@@ -1,0 +1,173 @@
+"""The runner and ``kmspolicy test``: fixtures pass with coverage, a broken fixture fails with an
+explanation a reviewer understands, exit codes and CI formats."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from kmspolicy.cli import cli
+from kmspolicy.testing.runner import run_paths
+from kmspolicy.testing.suite import discover, load_suite
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURES = ROOT / "fixtures"
+BROKEN = Path(__file__).resolve().parent / "suites" / "broken"
+
+
+def test_every_fixture_suite_passes_with_full_statement_coverage() -> None:
+    report = run_paths([FIXTURES])
+    assert report.load_errors == []
+    assert [r.id for r in report.failures] == []
+    assert len(discover([FIXTURES])) >= 9
+    assert report.coverage.percent >= 95.0
+    # every key policy of the library is in play in some suite
+    labels = {Path(label).name for label in report.coverage.policies}
+    key_policies = {p.name for p in FIXTURES.glob("*.kmsp") if "identity" not in p.name
+                    and p.name != "administrator-access.kmsp"}
+    json_twins_in_play = {p.with_suffix(".kmsp").name for p in FIXTURES.glob("*.json")
+                          if p.name in labels}
+    assert key_policies <= labels | json_twins_in_play
+
+
+def test_broken_fixture_fails_with_an_explanation() -> None:
+    report = run_paths([BROKEN])
+    [failure] = report.failures
+    assert failure.case.name == "administrators cannot decrypt"
+    detail = failure.detail
+    assert "request:  arn:aws:iam::111122223333:role/KeyAdmin kms:Decrypt on arn:aws:kms:" in detail
+    assert "expected: explicitDeny" in detail
+    assert "got:      allowed" in detail
+    # the reviewer sees which statements let the administrator in, and where they are
+    assert "Allow AdministratorAccess (identity-policy fixtures/administrator-access.kmsp:3)" in (
+        detail)
+    assert "Allow Enable IAM User Permissions (key-policy " in detail
+    assert str(failure.case.mark).endswith("separation-of-duties.kmstest.yaml:16:5")
+
+
+def test_because_pins_the_deciding_statement(tmp_path: Path) -> None:
+    suite = tmp_path / "b.kmstest.yaml"
+    suite.write_text(f"""\
+policies:
+  key: {FIXTURES / 'deny-deletion-break-glass.json'}
+defaults:
+  resource: arn:aws:kms:us-east-1:111122223333:key/k
+cases:
+  - name: admin denied, but for the reason we think?
+    principal: arn:aws:iam::111122223333:role/KeyAdmin
+    action: kms:ScheduleKeyDeletion
+    expect: explicitDeny
+    because: Deny break-glass deletion without MFA
+""")
+    [result] = run_paths([suite]).results
+    assert not result.passed
+    assert "expected the decision to rest on: Deny break-glass deletion without MFA" in (
+        result.detail)
+
+
+def test_denied_accepts_both_kinds_of_deny(tmp_path: Path) -> None:
+    suite = tmp_path / "d.kmstest.yaml"
+    suite.write_text(f"""\
+policies:
+  key: {FIXTURES / 'deny-deletion-break-glass.json'}
+defaults:
+  resource: arn:aws:kms:us-east-1:111122223333:key/k
+cases:
+  - {{name: explicit, principal: arn:aws:iam::111122223333:role/KeyAdmin,
+      action: kms:ScheduleKeyDeletion, expect: denied}}
+  - {{name: implicit, principal: arn:aws:iam::111122223333:role/KeyAdmin,
+      action: kms:Decrypt, expect: denied}}
+""")
+    report = run_paths([suite])
+    assert [r.got for r in report.results] == ["explicitDeny", "implicitDeny"]
+    assert report.ok
+
+
+def test_invalid_principal_is_a_failed_case_not_a_crash(tmp_path: Path) -> None:
+    suite = tmp_path / "p.kmstest.yaml"
+    suite.write_text(f"""\
+policies:
+  key: {FIXTURES / 'default-key-policy.json'}
+cases:
+  - {{name: bad arn, principal: not-an-arn, action: kms:Decrypt, resource: "*",
+      expect: allowed}}
+""")
+    [result] = run_paths([suite]).results
+    assert not result.passed and result.decision is None
+    assert result.detail.startswith("the request could not be evaluated:")
+
+
+# --- kmspolicy test --------------------------------------------------------------------------
+
+
+def _test(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["test", *args])
+    return result.exit_code, result.output
+
+
+def test_cli_passes_on_fixtures_with_min_coverage() -> None:
+    code, out = _test(str(FIXTURES), "--min-coverage", "95", "--coverage")
+    assert code == 0, out
+    assert "0 failed; statement coverage 100.0%" in out
+    assert "statement coverage:" in out
+
+
+def test_cli_fails_on_the_broken_fixture() -> None:
+    code, out = _test(str(BROKEN))
+    assert code == 1
+    assert ("FAIL separation of duties (deny statement removed)::administrators cannot decrypt"
+            in out)
+    assert "got:      allowed" in out
+
+
+def test_cli_min_coverage_fails_when_statements_are_never_exercised() -> None:
+    code, out = _test(str(BROKEN / "separation-of-duties.kmstest.yaml"), "--min-coverage", "90",
+                      "--coverage")
+    assert code == 1
+    assert "not exercised: Allow access for Key Administrators" in out
+    assert "is below the required 90%" in out
+
+
+def test_cli_json_report() -> None:
+    code, out = _test(str(BROKEN), "--format", "json")
+    assert code == 1
+    document = json.loads(out)
+    assert document["summary"] == {"cases": 2, "passed": 1, "failed": 1, "load_errors": 0}
+    failed = [r for r in document["results"] if not r["passed"]]
+    assert failed[0]["expect"] == "explicitDeny" and failed[0]["got"] == "allowed"
+    assert failed[0]["decision"]["matched_statements"]
+    assert document["coverage"]["total"] == 5
+
+
+def test_cli_junit_report() -> None:
+    code, out = _test(str(BROKEN), "--format", "junit")
+    assert code == 1
+    root = ET.fromstring(out.split("\n", 1)[1])
+    assert root.tag == "testsuites" and root.get("tests") == "2" and root.get("failures") == "1"
+    [failure] = root.iter("failure")
+    assert failure.get("message") == "expected explicitDeny, got allowed"
+    assert "AdministratorAccess" in (failure.text or "")
+
+
+def test_cli_unloadable_suite_exits_2(tmp_path: Path) -> None:
+    (tmp_path / "x.kmstest.yaml").write_text("policies: {key: k.json}\ncases: nope\n")
+    code, out = _test(str(tmp_path))
+    assert code == 2
+    assert "x.kmstest.yaml:2:1: cases: Input should be a valid list" in out
+
+
+def test_cli_no_suites_is_a_usage_error(tmp_path: Path) -> None:
+    code, out = _test(str(tmp_path))
+    assert code == 2 and "no *.kmstest.yaml suites" in out
+
+
+def test_suites_load_from_any_working_directory(monkeypatch: pytest.MonkeyPatch,
+                                                tmp_path: Path) -> None:
+    monkeypatch.chdir(tmp_path)  # labels become absolute; policies still resolve next to the suite
+    suite = load_suite(FIXTURES / "cross-account-sharing.kmstest.yaml")
+    assert suite.key_policy is not None
+    assert Path(suite.key_policy.label).is_absolute()
