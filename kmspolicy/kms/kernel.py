@@ -11,7 +11,7 @@ from __future__ import annotations
 import hmac
 from collections.abc import Callable, Mapping
 
-from kmspolicy.crypto import asymmetric, mac
+from kmspolicy.crypto import asymmetric, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret as _derive
 from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, parse_blob_header
@@ -27,6 +27,7 @@ __all__ = [
     "encrypt",
     "encrypt_asymmetric",
     "generate_mac",
+    "new_material",
     "public_key",
     "sign",
     "verify",
@@ -56,6 +57,19 @@ def _material(key: AuthorizedKey, material_id: str | None = None) -> tuple[str, 
         _cache.clear()
     _cache[slot] = (secret, loaded)
     return version.material_id, loaded
+
+
+def new_material(
+    spec: str, key_id: str, rng: Callable[[int], bytes]
+) -> tuple[bytes, str, bytes | None]:
+    """Fresh material for a new key: (secret, KeyMaterialId, DER public key or None).
+
+    Creating material needs no handle (there is no key to authorize yet); CreateKey's own
+    authorization has already happened when the handler calls this.
+    """
+    generated = cm.generate_key(spec, rng)
+    public = cm.public_key_der(generated) if specs.spec_info(spec).secret_length is None else None
+    return generated.secret, cm.key_material_id(key_id, generated), public
 
 
 def blob_key_id(blob: bytes) -> str:

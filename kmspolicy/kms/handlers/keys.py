@@ -10,7 +10,6 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from kmspolicy.crypto import material as cm
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
     CustomKeyStoreNotFoundException,
@@ -19,7 +18,7 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from kmspolicy.kms import ids
+from kmspolicy.kms import ids, kernel
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
     LOCKOUT_MESSAGE,
@@ -123,13 +122,11 @@ def create_key(call: Call) -> dict[str, Any]:
     materials: tuple[KeyMaterial, ...] = ()
     current: str | None = None
     if origin is OriginType.AWS_KMS:
-        secret = cm.generate_key(spec, call.pipeline.rng.random_bytes)
-        current = cm.key_material_id(key_id, secret)
-        public = None if not specs.is_asymmetric(spec) else cm.public_key_der(secret)
+        secret, current, public = kernel.new_material(spec, key_id, call.pipeline.rng.random_bytes)
         materials = (
             KeyMaterial(
                 current,
-                secret.secret,
+                secret,
                 KeyMaterialState.CURRENT,
                 ImportState.IMPORTED,
                 created=call.now,

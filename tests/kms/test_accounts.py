@@ -1,0 +1,58 @@
+"""Accounts: keys of one account are invisible to another unless both sides allow."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS
+from tests.kms.principals import ACCOUNT, MALLORY, OTHER_ACCOUNT, policy, raises_code
+
+
+def test_keys_of_one_account_are_invisible_to_another(
+    service: KMS, client: Any, key_id: str
+) -> None:
+    other = service.client(f"arn:aws:iam::{OTHER_ACCOUNT}:root")
+    assert other.list_keys()["Keys"] == []
+    with pytest.raises(other.exceptions.NotFoundException):
+        other.describe_key(KeyId=key_id)  # a bare key id names a key of the caller's account
+    arn = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    with raises_code("AccessDeniedException"):
+        other.describe_key(KeyId=arn)
+    with raises_code("AccessDeniedException"):
+        other.encrypt(KeyId=arn, Plaintext=b"p")
+    mine = other.create_key()["KeyMetadata"]
+    assert mine["AWSAccountId"] == OTHER_ACCOUNT
+    assert [k["KeyId"] for k in client.list_keys()["Keys"]] == [key_id]
+
+
+def test_cross_account_use_needs_key_policy_and_caller_iam(service: KMS, client: Any) -> None:
+    shared = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:PutKeyPolicy"],
+            "Resource": "*",
+        },
+    )
+    arn = client.create_key(Policy=shared)["KeyMetadata"]["Arn"]
+    mallory = service.client(MALLORY)  # kms:* in her own account's IAM
+    blob = mallory.encrypt(KeyId=arn, Plaintext=b"p")["CiphertextBlob"]
+    assert mallory.decrypt(CiphertextBlob=blob, KeyId=arn)["Plaintext"] == b"p"
+    with raises_code("AccessDeniedException"):  # not a cross-account operation
+        mallory.put_key_policy(KeyId=arn, Policy=shared)
+    nobody = service.client(f"arn:aws:iam::{OTHER_ACCOUNT}:user/nobody")  # no IAM policy
+    with raises_code("AccessDeniedException"):
+        nobody.encrypt(KeyId=arn, Plaintext=b"p")
+
+
+def test_account_parameter_must_be_an_account_id() -> None:
+    with pytest.raises(ValueError):
+        KMS(account="not-an-account")

@@ -1,0 +1,109 @@
+"""The Python API, the bypass-by-construction rule, atomicity and the audit trail."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import kmspolicy
+from kmspolicy import KMS
+from kmspolicy.errors import AccessDeniedException, MalformedPolicyDocumentException
+from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.model import KeyRecord
+from kmspolicy.kms.pipeline import AuthorizedKey
+from kmspolicy.kms.ports import AuditRecord
+from tests.kms.principals import BOB, policy
+
+KMS_PACKAGE = Path(kmspolicy.__file__).parent / "kms"
+
+
+def test_python_api_is_the_same_dispatch(service: KMS) -> None:
+    key = service.create_key(Description="py")["KeyMetadata"]
+    blob = service.encrypt(KeyId=key["KeyId"], Plaintext=b"p")["CiphertextBlob"]
+    assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+    with pytest.raises(AccessDeniedException):
+        service.as_principal(BOB).encrypt(KeyId=key["Arn"], Plaintext=b"p")
+    with pytest.raises(AttributeError):
+        service.make_coffee  # noqa: B018  # not an operation
+
+
+def test_authorized_key_cannot_be_made_outside_the_pipeline(service: KMS) -> None:
+    record = service.create_key()["KeyMetadata"]
+    with pytest.raises(TypeError):
+        AuthorizedKey(object(), record, "kms:Encrypt", None)  # type: ignore[arg-type]
+
+
+def test_only_the_kernel_hands_material_to_crypto() -> None:
+    """Handlers reach key material through kms.kernel alone (which takes AuthorizedKey)."""
+    crypto_ops = {"asymmetric", "mac", "agreement", "blob", "material"}
+    offenders = []
+    for path in KMS_PACKAGE.rglob("*.py"):
+        if path.name == "kernel.py" or "lifecycle" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                names = {a.name for a in node.names}
+                if node.module == "kmspolicy.crypto" and names & crypto_ops:
+                    offenders.append(f"{path.name}: {node.module} {names & crypto_ops}")
+                if node.module.removeprefix("kmspolicy.crypto.") in crypto_ops - {"material"}:
+                    offenders.append(f"{path.name}: {node.module}")
+    assert offenders == []
+
+
+def test_failed_operation_leaves_no_partial_state(service: KMS) -> None:
+    before = service.list_keys()["Keys"]
+    with pytest.raises(MalformedPolicyDocumentException):
+        service.create_key(
+            Policy=policy(
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": BOB},
+                    "Action": "kms:Encrypt",
+                    "Resource": "*",
+                }
+            )
+        )
+    assert service.list_keys()["Keys"] == before
+
+
+def test_memory_store_rolls_back_a_failed_transaction(service: KMS) -> None:
+    store = MemoryStore()
+    key = service.create_key()["KeyMetadata"]
+    with service.store.transaction() as tx:
+        record = tx.get_key(key["Arn"])
+    assert isinstance(record, KeyRecord)
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_key(record)
+        raise RuntimeError("crash mid-operation")
+    with store.transaction() as tx:
+        assert tx.get_key(record.arn) is None
+        assert tx.count_keys(record.account, record.region) == 0
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+
+def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -> None:
+    audit = _Audit()
+    service = KMS(clock=clock, identities=identities, audit=audit)
+    key = service.create_key()["KeyMetadata"]["Arn"]
+    service.encrypt(KeyId=key, Plaintext=b"top secret")
+    with pytest.raises(AccessDeniedException):
+        service.as_principal(BOB).decrypt(CiphertextBlob=b"x" * 200, KeyId=key)
+    ops = [(r.operation, r.allowed, r.error_code) for r in audit.records]
+    assert ops == [
+        ("CreateKey", True, None),
+        ("Encrypt", True, None),
+        ("Decrypt", False, "AccessDeniedException"),
+    ]
+    assert audit.records[1].resources == (key,)
+    assert audit.records[2].decision == "implicitDeny"
+    assert all("top secret" not in repr(r) for r in audit.records)

@@ -1,0 +1,84 @@
+"""The JSON 1.1 codec: decoding, model validation with AWS's messages, encoding."""
+
+from __future__ import annotations
+
+import base64
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from kmspolicy.errors import (
+    DryRunOperationException,
+    SerializationException,
+    UnknownOperationException,
+    ValidationException,
+)
+from kmspolicy.kms import wire
+
+
+def test_decode_turns_blobs_into_bytes() -> None:
+    body = json.dumps({"KeyId": "k", "Plaintext": base64.b64encode(b"hi").decode()})
+    assert wire.decode_request("Encrypt", body.encode()) == {"KeyId": "k", "Plaintext": b"hi"}
+
+
+def test_missing_required_members_are_all_reported() -> None:
+    with pytest.raises(ValidationException) as err:
+        wire.decode_request("Encrypt", b"{}")
+    assert str(err.value).startswith("2 validation errors detected: ")
+    assert "Value null at 'keyId' failed to satisfy constraint: Member must not be null" in str(
+        err.value
+    )
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "fragment"),
+    [
+        ("Encrypt", {"KeyId": "", "Plaintext": "YQ=="}, "length greater than or equal to 1"),
+        ("CreateKey", {"KeySpec": "AES"}, "Member must satisfy enum value set: ["),
+        ("GenerateRandom", {"NumberOfBytes": 0}, "value greater than or equal to 1"),
+        ("CreateAlias", {"AliasName": "alias/a b", "TargetKeyId": "k"}, "regular expression"),
+    ],
+    ids=["min-length", "enum", "min-value", "pattern"],
+)
+def test_constraint_messages(operation: str, body: dict[str, Any], fragment: str) -> None:
+    with pytest.raises(ValidationException) as err:
+        wire.decode_request(operation, json.dumps(body).encode())
+    assert fragment in str(err.value)
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"not json", b"[]", b'{"KeyId": 5, "Plaintext": "YQ=="}', b'{"KeyId":"k","Plaintext":"!!"}'],
+    ids=["not-json", "not-object", "wrong-type", "bad-base64"],
+)
+def test_malformed_bodies_are_serialization_errors(body: bytes) -> None:
+    with pytest.raises(SerializationException):
+        wire.decode_request("Encrypt", body)
+
+
+def test_unknown_operation() -> None:
+    with pytest.raises(UnknownOperationException):
+        wire.operation_from_target("TrentService.MakeCoffee")
+    with pytest.raises(UnknownOperationException):
+        wire.decode_request("MakeCoffee", b"{}")
+    assert wire.operation_from_target("TrentService.Encrypt") == "Encrypt"
+
+
+def test_encode_response_and_error() -> None:
+    when = datetime(2026, 1, 1, tzinfo=UTC)
+    out = json.loads(wire.encode_response("CreateKey", {"B": b"\x00\x01", "T": when}))
+    assert out == {"B": "AAE=", "T": when.timestamp()}
+    err = json.loads(wire.encode_error(DryRunOperationException("ok")))
+    assert err == {"__type": "DryRunOperationException", "message": "ok"}
+
+
+def test_python_api_validates_like_the_wire(service: Any) -> None:
+    with pytest.raises(ValidationException):
+        service.encrypt(KeyId="alias/x", Plaintext=b"x" * 4097)
+
+
+def test_unknown_operation_through_the_client_is_a_client_error(client: Any) -> None:
+    # botocore refuses unknown methods itself; the raw wire path answers UnknownOperation
+    assert not hasattr(client, "make_coffee")
