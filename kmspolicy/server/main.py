@@ -87,7 +87,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         sweep_interval=SWEEP_INTERVAL_SECONDS,
         on_shutdown=[runtime.close],
     )
-    backend = ServiceBackend(runtime.service, runtime.service().operations())
+    backend = ServiceBackend(runtime.service, runtime.service().operations)
     app = KmsApp(backend, Verifier(creds.get), runtime.clock, options)
     return app, runtime
 
