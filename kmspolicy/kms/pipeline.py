@@ -41,6 +41,17 @@ from kmspolicy.lang.awsjson import read_json
 
 __all__ = ["AuthorizedKey", "Call", "Pipeline", "Resolution", "Target"]
 
+
+class _DueWorkFirst(Exception):  # a control-flow signal; never leaves Pipeline.run
+    """A key loaded by a request has lifecycle work due (rotation, expiry, deletion)."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(arn)
+        self.arn = arn
+
+
+# A request touches at most two keys; each may need its due work done once.
+_DUE_WORK_ROUNDS = 4
 _SEAL = object()  # INVARIANT: never leaves this module; AuthorizedKey demands it
 _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 _TOKEN_PREFIX = "kpgt1."
@@ -139,7 +150,7 @@ class Resolution:
         """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""
         record = self.tx.get_key(arn)
         if record is not None and has_due_work(record, self.now):
-            record = run_due_work(self.tx, record, self.now, self.pipeline.rng.random_bytes)
+            raise _DueWorkFirst(arn)  # Pipeline.run commits the work, then starts over
         return record
 
     def key_target(
@@ -296,6 +307,20 @@ def parse_grant_token(token: str) -> tuple[str, str]:
     return key_arn, grant_id
 
 
+@dataclass(slots=True)
+class _Attempt:
+    """The state of one request while the pipeline runs it (kept for the audit record)."""
+
+    op: Operation
+    caller: Caller
+    identity: Resolved
+    params: Mapping[str, Any]
+    now: datetime
+    context: Mapping[str, object] | None
+    targets: list[Target] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+
+
 class Pipeline:
     """Runs operations of the table for callers, each inside one store transaction."""
 
@@ -340,50 +365,70 @@ class Pipeline:
         identity = self.identities.resolve(principal)
         caller = identity.caller
         now = self.clock.now()
-        targets: list[Target] = []
-        decisions: list[Decision] = []
+        attempt = _Attempt(op, caller, identity, params, now, context)
         try:
-            with self.store.transaction() as tx:
-                resolution = Resolution(self, tx, caller, params, now)
-                targets = self._targets(op, resolution)
-                if context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
-                    for target in targets:
-                        for k, v in context.items():
-                            target.context.setdefault(k, v)
-                tokens = params.get("GrantTokens")
-                if tokens:
-                    self._check_grant_tokens(tx, tokens)
-                for target in targets:
-                    if (
-                        target.key is not None
-                        and not op.cross_account
-                        and target.key.account != caller.account
-                    ):
-                        raise AccessDeniedException(
-                            f"User: {caller.arn} is not authorized to perform: {target.action} "
-                            f"on resource: {target.resource} because {op.name} cannot be "
-                            "called across accounts"
-                        )
-                    decision = self._decide(tx, caller, target, now, identity=identity, op=op)
-                    decisions.append(decision)
-                    if not decision.allowed:
-                        raise AccessDeniedException(decision.reason)
-                for target in targets:
-                    if target.key is not None and target.state_row is not None:
-                        check_state(target.state_row, target.key.key_state, target.key.arn)
-                if op.dry_run and params.get("DryRun"):
-                    raise DryRunOperationException(_DRY_RUN_MESSAGE)
-                keys = tuple(
-                    AuthorizedKey(_SEAL, t.key, t.action, t.request_alias)
-                    for t in targets
-                    if t.key is not None
-                )
-                result = op.handler(Call(self, tx, caller, params, keys, targets, now, decisions))
+            # Due lifecycle work found on a key is committed first, in a transaction of its
+            # own (a refused request must not roll it back), then the request starts over.
+            for _round in range(_DUE_WORK_ROUNDS):
+                attempt = _Attempt(op, caller, identity, params, now, context)
+                try:
+                    with self.store.transaction() as tx:
+                        result = self._attempt(tx, attempt)
+                    break
+                except _DueWorkFirst as due:
+                    self._run_due_work(due.arn, now)
+            else:
+                raise InternalError("lifecycle due work did not settle")
         except ServiceError as exc:
-            self._audit(op, caller, targets, decisions, now, request_id, exc.code)
+            self._audit(op, caller, attempt.targets, attempt.decisions, now, request_id, exc.code)
             raise
-        self._audit(op, caller, targets, decisions, now, request_id, None)
+        self._audit(op, caller, attempt.targets, attempt.decisions, now, request_id, None)
         return result
+
+    def _attempt(self, tx: Transaction, a: _Attempt) -> dict[str, Any]:
+        """One pass of the pipeline inside one transaction (see the module docstring)."""
+        op, caller = a.op, a.caller
+        a.targets = targets = self._targets(op, Resolution(self, tx, caller, a.params, a.now))
+        if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
+            for target in targets:
+                for k, v in a.context.items():
+                    target.context.setdefault(k, v)
+        tokens = a.params.get("GrantTokens")
+        if tokens:
+            self._check_grant_tokens(tx, tokens)
+        for target in targets:
+            if (
+                target.key is not None
+                and not op.cross_account
+                and target.key.account != caller.account
+            ):
+                raise AccessDeniedException(
+                    f"User: {caller.arn} is not authorized to perform: {target.action} on "
+                    f"resource: {target.resource} because {op.name} cannot be called across "
+                    "accounts"
+                )
+            decision = self._decide(tx, caller, target, a.now, identity=a.identity, op=op)
+            a.decisions.append(decision)
+            if not decision.allowed:
+                raise AccessDeniedException(decision.reason)
+        # INVARIANT: from here on every target was allowed for exactly this caller and action
+        for target in targets:
+            if target.key is not None and target.state_row is not None:
+                check_state(target.state_row, target.key.key_state, target.key.arn)
+        if op.dry_run and a.params.get("DryRun"):
+            raise DryRunOperationException(_DRY_RUN_MESSAGE)
+        keys = tuple(
+            AuthorizedKey(_SEAL, t.key, t.action, t.request_alias)
+            for t in targets
+            if t.key is not None
+        )
+        return op.handler(Call(self, tx, caller, a.params, keys, targets, a.now, a.decisions))
+
+    def _run_due_work(self, arn: str, now: datetime) -> None:
+        with self.store.transaction() as tx:
+            record = tx.get_key(arn)
+            if record is not None:
+                run_due_work(tx, record, now, self.rng.random_bytes)
 
     # ----------------------------------------------------------------------------------------
     def _targets(self, op: Operation, res: Resolution) -> list[Target]:
@@ -448,7 +493,7 @@ class Pipeline:
         if identity is None:
             identity = self.identities.resolve(caller.arn)
         key = target.key
-        context = target.context
+        context: dict[str, Any] = target.context
         if key is not None:
             aliases = [a.name for a in tx.list_aliases(key.account, key.region, key_id=key.key_id)]
             context = {**key_context(key, aliases), **context}
@@ -457,7 +502,7 @@ class Pipeline:
         request = Request(caller, target.action, target.resource, context, now)
         key_policy = None
         grants: tuple[AuthzGrant, ...] = ()
-        rcps = ()
+        rcps: tuple[Policy, ...] = ()
         if key is not None:
             key_policy = policy if policy is not None else self.key_policy(key.policy)
             if target.only_grant is not None:
