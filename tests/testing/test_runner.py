@@ -171,3 +171,48 @@ def test_suites_load_from_any_working_directory(monkeypatch: pytest.MonkeyPatch,
     suite = load_suite(FIXTURES / "cross-account-sharing.kmstest.yaml")
     assert suite.key_policy is not None
     assert Path(suite.key_policy.label).is_absolute()
+
+
+def test_scps_boundaries_and_session_policies_restrict(tmp_path: Path) -> None:
+    suite = tmp_path / "org.kmstest.yaml"
+    suite.write_text(f"""\
+principals:
+  dev: arn:aws:iam::111122223333:role/Dev
+  dev-session: arn:aws:sts::111122223333:assumed-role/Dev/s1
+policies:
+  key: {FIXTURES / 'default-key-policy.json'}
+  identity:
+    dev: {FIXTURES / 'administrator-access.json'}
+  scps:
+    - {FIXTURES / 'administrator-access.json'}
+    - Version: "2012-10-17"
+      Statement:
+        - {{Sid: AllowAll, Effect: Allow, Action: "*", Resource: "*"}}
+        - {{Sid: NoDeletion, Effect: Deny, Action: kms:ScheduleKeyDeletion, Resource: "*"}}
+  boundaries:
+    dev:
+      Version: "2012-10-17"
+      Statement: [{{Sid: KmsCrypto, Effect: Allow, Action: [kms:Decrypt, kms:Encrypt,
+                   kms:ScheduleKeyDeletion], Resource: "*"}}]
+  sessions:
+    dev-session:
+      Version: "2012-10-17"
+      Statement: [{{Sid: DecryptOnly, Effect: Allow, Action: kms:Decrypt, Resource: "*"}}]
+defaults:
+  resource: arn:aws:kms:us-east-1:111122223333:key/k
+tables:
+  - name: limits
+    actions: [kms:Decrypt, kms:Encrypt, kms:DescribeKey, kms:ScheduleKeyDeletion]
+    expect:
+      dev:         [allowed, allowed,      implicitDeny, explicitDeny]
+      dev-session: [allowed, implicitDeny, implicitDeny, explicitDeny]
+cases:
+  - name: the SCP deny decides
+    principal: dev
+    action: kms:ScheduleKeyDeletion
+    expect: explicitDeny
+    because: NoDeletion
+""")
+    report = run_paths([suite])
+    assert [(r.case.name, r.got) for r in report.failures] == []
+    assert len(report.results) == 9
