@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+import signal
 import socket
 import sys
 from dataclasses import dataclass
@@ -148,11 +149,21 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
             server_header=False,
         )
     )
+    # uvicorn handles SIGTERM/SIGINT gracefully (stop accepting, finish in-flight requests, run
+    # the lifespan shutdown), then re-raises the signal under the previous handler; a no-op
+    # handler here makes that graceful stop an ordinary exit with status 0.
+    previous = signal.signal(signal.SIGTERM, _stopped)
     try:
         server.run(sockets=[sock])
     finally:
+        signal.signal(signal.SIGTERM, previous)
         runtime.close()
         sock.close()
+    logging.getLogger("kmspolicy.server").info("kmspolicy serve: stopped")
+
+
+def _stopped(signum: int, frame: object) -> None:
+    """Runs when uvicorn re-raises SIGTERM after its graceful shutdown: nothing left to do."""
 
 
 def _configure_logging() -> None:

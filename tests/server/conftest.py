@@ -115,18 +115,21 @@ def start_server(tmp: Path, *extra: str, identities: dict[str, Any] | None = IDE
         ids.write_text(json.dumps(identities))
         args += ["--identities", str(ids)]
     log = tmp / "server.log"
-    proc = subprocess.Popen(
-        args,
-        stdout=subprocess.PIPE,
-        stderr=log.open("w"),
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
+    with log.open("w") as log_file:  # the child keeps its own descriptor
+        proc = subprocess.Popen(
+            args,
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
     assert proc.stdout is not None
     line = proc.stdout.readline()
     match = re.search(r"listening on (https?://[^ ]+)", line)
     if match is None:
         proc.kill()
+        proc.wait()
+        proc.stdout.close()
         raise RuntimeError(f"server did not start: {line!r}\n{log.read_text()}")
     return Server(proc, match.group(1).replace("://0.0.0.0", "://127.0.0.1"), tmp / "data", log)
 
@@ -138,6 +141,9 @@ def stop_server(server: Server) -> int:
     finally:
         if server.proc.poll() is None:
             server.proc.kill()
+            server.proc.wait()
+        if server.proc.stdout is not None:
+            server.proc.stdout.close()
 
 
 @pytest.fixture(scope="module")
