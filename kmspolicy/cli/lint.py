@@ -36,11 +36,11 @@ def command(files: tuple[Path, ...], policy_type: str, fmt: str, account: str | 
 
     Codes and their fixes are documented in docs/lint.md.
     """
-    from kmspolicy.authz.lint import LintSeverity, fails, lint_text
+    from kmspolicy.authz.lint import Finding, LintSeverity, fails, lint_text
     from kmspolicy.authz.lint.sarif import to_sarif
 
     threshold = LintSeverity(min_severity.upper()).rank
-    findings = []
+    findings: list[Finding] = []
     for path in files:
         found = lint_text(path.read_bytes(), str(path), policy_type, account=account)
         findings.extend(f for f in found if f.severity.rank <= threshold)
@@ -61,7 +61,7 @@ def command(files: tuple[Path, ...], policy_type: str, fmt: str, account: str | 
     else:
         for finding in findings:
             click.echo(finding.render())
-        counts = {s: sum(1 for f in findings if f.severity is s) for s in LintSeverity}
+        counts = {s: len([f for f in findings if f.severity is s]) for s in LintSeverity}
         summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
         click.echo(f"{len(files)} file(s): {summary}")
     if fails(findings):

@@ -49,7 +49,8 @@ class SuiteFile(pytest.File):
                 seen[name] = 1
             yield CaseItem.from_parent(self, name=name, suite=suite, case=case)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException]) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
+                     style: Any = None) -> Any:
         from kmspolicy.errors import ConfigError
 
         if isinstance(excinfo.value, ConfigError):

@@ -28,8 +28,8 @@ def render_text(report: Report, *, coverage: bool = False, verbose: bool = False
         lines.append(f"{path}  ({results[0].suite.name}): {len(results)} cases, {status}")
         if verbose:
             lines.extend(f"  {'pass' if r.passed else 'FAIL'}  {r.case.name}" for r in results)
-    for path, error in report.load_errors:
-        lines.append(f"{path}: could not load the suite")
+    for bad, error in report.load_errors:
+        lines.append(f"{bad}: could not load the suite")
         lines.extend(f"  {line}" for line in error.splitlines())
     for result in report.failures:
         lines.append("")
@@ -114,10 +114,10 @@ def render_junit(report: Report) -> str:
                 failure.text = result.detail
         total += len(results)
         failures += len(failed)
-    for path, error in report.load_errors:
-        suite_el = ET.SubElement(root, "testsuite", name=str(path), file=str(path), tests="1",
+    for bad, error in report.load_errors:
+        suite_el = ET.SubElement(root, "testsuite", name=str(bad), file=str(bad), tests="1",
                                  failures="0", errors="1")
-        case_el = ET.SubElement(suite_el, "testcase", name="load", classname=str(path))
+        case_el = ET.SubElement(suite_el, "testcase", name="load", classname=str(bad))
         ET.SubElement(case_el, "error", message="the suite could not be loaded",
                       type="ConfigError").text = error
         total += 1

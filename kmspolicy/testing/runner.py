@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.testing.coverage import Coverage
@@ -96,8 +96,8 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
     try:
         caller = Caller.from_arn(case.principal.arn, tags=case.principal.tags or None,
                                  user_id=case.principal.user_id)
-        request = Request(caller, case.action, case.resource, context=dict(case.context),
-                          time=case.time)
+        context: dict[str, Any] = dict(case.context)
+        request = Request(caller, case.action, case.resource, context=context, time=case.time)
         decision = authorize_kms(request, policies_for(suite, case, caller.principal_arn))
     except UserError as exc:
         return CaseResult(suite, case, None, False, f"the request could not be evaluated: {exc}")
