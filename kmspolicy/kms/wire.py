@@ -73,7 +73,7 @@ def _input_shape(operation: str) -> botocore.model.StructureShape | None:
     if operation not in operation_names():
         raise UnknownOperationException(f"Operation {operation} is not supported.")
     shape = service_model().operation_model(operation).input_shape
-    return shape  # type: ignore[return-value]  # KMS inputs are structures
+    return shape
 
 
 @cache
@@ -101,7 +101,9 @@ class _Walker:
         shown = f"Value '{value}' at" if show else "Value at"
         self.errors.append(f"{shown} '{path}' failed to satisfy constraint: {constraint}")
 
-    def structure(self, shape: botocore.model.StructureShape, value: Any, path: str) -> Any:
+    def structure(
+        self, shape: botocore.model.StructureShape, value: Any, path: str
+    ) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise SerializationException(f"Expected an object at '{path or 'request'}'")
         members = shape.members
@@ -152,18 +154,18 @@ class _Walker:
             self._length(data, meta, path, show=False)
             return data
         if kind == "structure":
-            return self.structure(shape, value, path)  # type: ignore[arg-type]
+            return self.structure(shape, value, path)
         if kind == "list":
             if not isinstance(value, list | tuple):
                 raise SerializationException(f"Expected a list at '{path}'")
             self._length(value, meta, path, show=False)
-            member = shape.member  # type: ignore[attr-defined]
+            member = shape.member
             return [self.value(member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)]
         if kind == "map":
             if not isinstance(value, Mapping):
                 raise SerializationException(f"Expected an object at '{path}'")
             self._length(value, meta, path, show=False)
-            key_shape, value_shape = shape.key, shape.value  # type: ignore[attr-defined]
+            key_shape, value_shape = shape.key, shape.value
             return {
                 self.value(key_shape, k, f"{path}.{k}.key"): self.value(
                     value_shape, v, f"{path}.{k}.value"
@@ -254,7 +256,7 @@ def validate_params(operation: str, params: Mapping[str, Any]) -> dict[str, Any]
     walker = _Walker(from_json=False)
     out = walker.structure(shape, params, "")
     _finish(walker)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def decode_request(operation: str, body: bytes | str) -> dict[str, Any]:
@@ -269,7 +271,7 @@ def decode_request(operation: str, body: bytes | str) -> dict[str, Any]:
     walker = _Walker(from_json=True)
     out = walker.structure(shape, data, "")
     _finish(walker)
-    return out  # type: ignore[no-any-return]
+    return out
 
 
 def _default(value: Any) -> Any:

@@ -21,14 +21,21 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms import kernel
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import Handler, Operation, register
 from kmspolicy.kms.pipeline import AuthorizedKey, Call, Resolution, Target
 
 Params = Mapping[str, Any]
 SYMMETRIC_DEFAULT = "SYMMETRIC_DEFAULT"
 
-# Shared declaration of the cryptographic operations (KMS.md 1.1: grant, cross-account, DryRun)
-_CRYPTO = {"accepts_alias": True, "cross_account": True, "dry_run": True}
+
+def _crypto_op(name: str, handler: Handler, **fields: Any) -> Operation:
+    """Register a cryptographic operation: alias names accepted, cross-account, DryRun
+    (KMS.md 1.1), a grant of the same name allows it, and its own key-state row."""
+    fields.setdefault("grant_operation", name)
+    fields.setdefault("state_row", name)
+    return register(
+        Operation(name, handler, accepts_alias=True, cross_account=True, dry_run=True, **fields)
+    )
 
 
 def _no_recipient(params: Params) -> None:
@@ -109,17 +116,12 @@ def encrypt(call: Call) -> dict[str, Any]:
     return {"CiphertextBlob": blob, "KeyId": call.key.arn, "EncryptionAlgorithm": alg}
 
 
-register(
-    Operation(
-        "Encrypt",
-        encrypt,
-        grant_operation="Encrypt",
-        state_row="Encrypt",
-        condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
-        condition_defaults=(("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT),),
-        encryption_context_param="EncryptionContext",
-        **_CRYPTO,
-    )
+_crypto_op(
+    "Encrypt",
+    encrypt,
+    condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
+    condition_defaults=(("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT),),
+    encryption_context_param="EncryptionContext",
 )
 
 
@@ -161,20 +163,15 @@ def decrypt(call: Call) -> dict[str, Any]:
     return out
 
 
-register(
-    Operation(
-        "Decrypt",
-        decrypt,
-        key_param=None,
-        resolve=_resolve_decrypt,
-        validate=_no_recipient,
-        grant_operation="Decrypt",
-        state_row="Decrypt",
-        condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
-        condition_defaults=(("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT),),
-        encryption_context_param="EncryptionContext",
-        **_CRYPTO,
-    )
+_crypto_op(
+    "Decrypt",
+    decrypt,
+    key_param=None,
+    resolve=_resolve_decrypt,
+    validate=_no_recipient,
+    condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
+    condition_defaults=(("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT),),
+    encryption_context_param="EncryptionContext",
 )
 
 
@@ -259,15 +256,14 @@ def reencrypt(call: Call) -> dict[str, Any]:
     return out
 
 
-register(
-    Operation(
-        "ReEncrypt",
-        reencrypt,
-        action="kms:ReEncrypt*",
-        key_param=None,
-        resolve=_resolve_reencrypt,
-        **_CRYPTO,
-    )
+_crypto_op(
+    "ReEncrypt",
+    reencrypt,
+    action="kms:ReEncrypt*",
+    key_param=None,
+    resolve=_resolve_reencrypt,
+    grant_operation=None,  # per key: the targets carry ReEncryptFrom / ReEncryptTo
+    state_row=None,
 )
 
 
@@ -366,18 +362,13 @@ for _name, _handler, _validate, _extra in (
         (("KeyPairSpec", "kms:DataKeyPairSpec"),),
     ),
 ):
-    register(
-        Operation(
-            _name,
-            _handler,
-            grant_operation=_name,
-            state_row=_name,
-            validate=_validate,
-            condition_params=_extra,
-            condition_defaults=(("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT),),
-            encryption_context_param="EncryptionContext",
-            **_CRYPTO,
-        )
+    _crypto_op(
+        _name,
+        _handler,
+        validate=_validate,
+        condition_params=_extra,
+        condition_defaults=(("kms:EncryptionAlgorithm", SYMMETRIC_DEFAULT),),
+        encryption_context_param="EncryptionContext",
     )
 
 
@@ -420,21 +411,10 @@ def verify(call: Call) -> dict[str, Any]:
     return {"KeyId": call.key.arn, "SignatureValid": True, "SigningAlgorithm": alg}
 
 
-_SIGN_CONTEXT = {
-    "condition_params": (
-        ("SigningAlgorithm", "kms:SigningAlgorithm"),
-        ("MessageType", "kms:MessageType"),
-    ),
-    "condition_defaults": (("kms:MessageType", "RAW"),),
-}
-register(
-    Operation("Sign", sign, grant_operation="Sign", state_row="Sign", **_SIGN_CONTEXT, **_CRYPTO)
-)
-register(
-    Operation(
-        "Verify", verify, grant_operation="Verify", state_row="Verify", **_SIGN_CONTEXT, **_CRYPTO
-    )
-)
+_SIGN_PARAMS = (("SigningAlgorithm", "kms:SigningAlgorithm"), ("MessageType", "kms:MessageType"))
+_SIGN_DEFAULTS = (("kms:MessageType", "RAW"),)
+_crypto_op("Sign", sign, condition_params=_SIGN_PARAMS, condition_defaults=_SIGN_DEFAULTS)
+_crypto_op("Verify", verify, condition_params=_SIGN_PARAMS, condition_defaults=_SIGN_DEFAULTS)
 
 
 def generate_mac(call: Call) -> dict[str, Any]:
@@ -453,26 +433,15 @@ def verify_mac(call: Call) -> dict[str, Any]:
     return {"KeyId": call.key.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
 
 
-_MAC_CONTEXT = {"condition_params": (("MacAlgorithm", "kms:MacAlgorithm"),)}
-register(
-    Operation(
-        "GenerateMac",
-        generate_mac,
-        grant_operation="GenerateMac",
-        state_row="GenerateMac",
-        **_MAC_CONTEXT,
-        **_CRYPTO,
-    )
+_crypto_op(
+    "GenerateMac",
+    generate_mac,
+    condition_params=(("MacAlgorithm", "kms:MacAlgorithm"),),
 )
-register(
-    Operation(
-        "VerifyMac",
-        verify_mac,
-        grant_operation="VerifyMac",
-        state_row="VerifyMac",
-        **_MAC_CONTEXT,
-        **_CRYPTO,
-    )
+_crypto_op(
+    "VerifyMac",
+    verify_mac,
+    condition_params=(("MacAlgorithm", "kms:MacAlgorithm"),),
 )
 
 
@@ -489,16 +458,11 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
     }
 
 
-register(
-    Operation(
-        "DeriveSharedSecret",
-        derive_shared_secret,
-        grant_operation="DeriveSharedSecret",
-        state_row="DeriveSharedSecret",
-        validate=_no_recipient,
-        condition_params=(("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),),
-        **_CRYPTO,
-    )
+_crypto_op(
+    "DeriveSharedSecret",
+    derive_shared_secret,
+    validate=_no_recipient,
+    condition_params=(("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),),
 )
 
 
