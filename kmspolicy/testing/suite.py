@@ -7,6 +7,7 @@ Every mistake in a suite is a ConfigError that starts with ``file:line:col``.
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -31,6 +32,7 @@ from kmspolicy.testing.yamlpos import Located, Mark, load_yaml
 
 SUITE_SUFFIX = ".kmstest.yaml"
 _ACTIONS = {a.lower(): a for a in KMS_ACTIONS}
+_SKIP = {"node_modules", "__pycache__", "venv", "site-packages"}
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +90,10 @@ def discover(paths: list[Path]) -> list[Path]:
     found: set[Path] = set()
     for path in paths:
         if path.is_dir():
-            found.update(p for p in path.rglob(f"*{SUITE_SUFFIX}") if p.is_file())
+            for folder, subdirs, files in os.walk(path):
+                # hidden directories (.git, .venv) and dependency trees are never suites
+                subdirs[:] = [d for d in subdirs if not d.startswith(".") and d not in _SKIP]
+                found.update(Path(folder, f) for f in files if f.endswith(SUITE_SUFFIX))
         elif path.is_file():
             found.add(path)
         else:
@@ -212,6 +217,14 @@ class _Resolver:
     # --- cases ------------------------------------------------------------------------------
 
     def cases(self) -> list[Case]:
+        """Cases then tables, or tables then cases: in the order the file writes them."""
+        cases, tables = self._cases(), self._tables()
+        keys = list(self.located.data)
+        tables_first = "tables" in keys and "cases" in keys and (
+            keys.index("tables") < keys.index("cases"))
+        return tables + cases if tables_first else cases + tables
+
+    def _cases(self) -> list[Case]:
         out: list[Case] = []
         for i, case in enumerate(self.spec.cases):
             loc = ("cases", i)
@@ -219,6 +232,10 @@ class _Resolver:
             for action in actions:
                 name = case.name if len(actions) == 1 else f"{case.name} [{action}]"
                 out.append(self.case(name, case.principal, action, case, loc))
+        return out
+
+    def _tables(self) -> list[Case]:
+        out: list[Case] = []
         for t, table in enumerate(self.spec.tables):
             for who, row in table.expect.items():
                 for action, expect in zip(table.actions, row, strict=True):
