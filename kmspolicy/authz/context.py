@@ -162,6 +162,8 @@ class Caller:
         out["aws:principalarn"] = (self.principal_arn,)
         if self.account:
             out["aws:principalaccount"] = (self.account,)
+            # kms:CallerAccount is the caller's account on every KMS request
+            out["kms:calleraccount"] = (self.account,)
         if self.type is PrincipalType.USER and self.name:
             out["aws:username"] = (self.name,)
         userid = self.user_id
@@ -194,45 +196,63 @@ def _as_tuple(value: ContextValue) -> tuple[Any, ...]:
     raise TypeError(f"unsupported context value {value!r}")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, init=False)
 class Request:
     """One authorization question: may ``caller`` perform ``action`` on ``resource``?
 
-    ``context`` maps condition-key names (any case) to values; lists make a key multi-valued.
-    ``time`` (aware datetime; naive means UTC) supplies ``aws:CurrentTime``/``aws:EpochTime``.
-    Global keys implied by the caller and the time are derived unless ``context`` gives them.
+    ``Request(caller, action, resource="*", context={}, time=None)``. ``context`` maps
+    condition-key names (any case) to values; lists make a key multi-valued. ``time`` (aware
+    datetime; naive means UTC) supplies ``aws:CurrentTime``/``aws:EpochTime``. Global keys
+    implied by the caller and the time are derived unless ``context`` gives them.
     """
 
     caller: Caller
     action: str
-    resource: str = "*"
-    context: Mapping[str, ContextValue] = field(default_factory=dict)
-    time: datetime | None = None
+    resource: str
+    context: Mapping[str, ContextValue]
+    time: datetime | None
     #: lower-cased action name, for matching
-    action_lower: str = field(init=False, repr=False)
-    _values: dict[str, tuple[Any, ...]] = field(init=False, repr=False)
-    _encryption_context: dict[str, str] = field(init=False, repr=False)
+    action_lower: str = field(repr=False)
+    #: the account segment of the resource ARN, or None (``*`` or an ARN without one)
+    resource_account: str | None = field(repr=False)
+    _values: dict[str, tuple[Any, ...]] = field(repr=False)
+    _encryption_context: dict[str, str] = field(repr=False)
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "action_lower", self.action.lower())
+    def __init__(
+        self,
+        caller: Caller,
+        action: str,
+        resource: str = "*",
+        context: Mapping[str, ContextValue] | None = None,
+        time: datetime | None = None,
+    ) -> None:
+        # INVARIANT: frozen after __init__. The slot setters bypass the frozen __setattr__;
+        # this constructor runs on every authorization, so it avoids per-field setattr calls.
+        s = _REQUEST_SET
+        s["caller"](self, caller)
+        s["action"](self, action)
+        s["resource"](self, resource)
+        s["action_lower"](self, action.lower())
+        parts = resource.split(":", 5)
+        s["resource_account"](self, parts[4] if len(parts) == 6 and parts[4] else None)
         values: dict[str, tuple[Any, ...]] = {}
         ec: dict[str, str] = {}
-        for key, value in self.context.items():
-            lower = key.lower()
-            values[lower] = _as_tuple(value)
-            if lower.startswith(_EC_PREFIX) and isinstance(value, str):
-                ec[key[len(_EC_PREFIX) :]] = value
-        if ec and "kms:encryptioncontextkeys" not in values:
-            values["kms:encryptioncontextkeys"] = tuple(ec)
-        if self.time is not None:
-            when = self.time if self.time.tzinfo else self.time.replace(tzinfo=UTC)
-            object.__setattr__(self, "time", when)
-            values.setdefault("aws:currenttime", (when,))
-            values.setdefault("aws:epochtime", (int(when.timestamp()),))
-        if self.action_lower.startswith("kms:") and self.caller.account:
-            values.setdefault("kms:calleraccount", (self.caller.account,))
-        object.__setattr__(self, "_values", values)
-        object.__setattr__(self, "_encryption_context", ec)
+        if context:
+            for key, value in context.items():
+                lower = key.lower()
+                values[lower] = _as_tuple(value)
+                if lower.startswith(_EC_PREFIX) and isinstance(value, str):
+                    ec[key[len(_EC_PREFIX) :]] = value
+            if ec and "kms:encryptioncontextkeys" not in values:
+                values["kms:encryptioncontextkeys"] = tuple(ec)
+        s["context"](self, MappingProxyType(dict(context)) if context else _EMPTY)
+        if time is not None:
+            time = time if time.tzinfo else time.replace(tzinfo=UTC)
+            values.setdefault("aws:currenttime", (time,))
+            values.setdefault("aws:epochtime", (int(time.timestamp()),))
+        s["time"](self, time)
+        s["_values"](self, values)
+        s["_encryption_context"](self, ec)
 
     def lookup(self, key_lower: str) -> tuple[Any, ...] | None:
         """The values of a context key (name already lower-cased), or None when absent."""
@@ -250,8 +270,6 @@ class Request:
         """The request's encryption context: ``kms:EncryptionContext:<k>`` values."""
         return MappingProxyType(self._encryption_context)
 
-    @property
-    def resource_account(self) -> str | None:
-        """The account segment of the resource ARN, or None (``*`` or an ARN without one)."""
-        parts = self.resource.split(":", 5)
-        return parts[4] if len(parts) == 6 and parts[4] else None
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+_REQUEST_SET = {name: Request.__dict__[name].__set__ for name in Request.__slots__}

@@ -116,7 +116,7 @@ class NearMiss:
         }
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Decision:
     """The answer to a :class:`~kmspolicy.authz.Request`.
 
@@ -126,15 +126,46 @@ class Decision:
     """
 
     kind: DecisionKind
-    reason: str
     action: str
     resource: str
     principal: str
     matched_statements: tuple[MatchedStatement, ...] = ()
     missing_context_keys: tuple[str, ...] = ()
     nearest_miss: NearMiss | None = None
-    #: the policy type that decided a denial (explicit deny source, or the one that lacked an allow)
-    decided_by: PolicyType | None = None
+    #: the policy type that allowed, explicitly denied, or failed to allow
+    decided_by: PolicyType = PolicyType.POLICY
+
+    def __init__(
+        self,
+        kind: DecisionKind,
+        action: str,
+        resource: str,
+        principal: str,
+        matched_statements: tuple[MatchedStatement, ...] = (),
+        missing_context_keys: tuple[str, ...] = (),
+        nearest_miss: NearMiss | None = None,
+        decided_by: PolicyType = PolicyType.POLICY,
+    ) -> None:
+        # INVARIANT: frozen after __init__; slot setters skip the frozen __setattr__ (hot path)
+        s = _DECISION_SET
+        s[0](self, kind)
+        s[1](self, action)
+        s[2](self, resource)
+        s[3](self, principal)
+        s[4](self, matched_statements)
+        s[5](self, missing_context_keys)
+        s[6](self, nearest_miss)
+        s[7](self, decided_by)
+
+    @property
+    def reason(self) -> str:
+        """One caller-safe line in AWS's AccessDenied wording (built on demand: the hot path
+        of an allowed request never formats it)."""
+        if self.kind is DecisionKind.ALLOWED:
+            return allowed_reason(self.principal, self.action, self.resource, self.decided_by)
+        if self.kind is DecisionKind.EXPLICIT_DENY:
+            return explicit_deny_reason(self.principal, self.action, self.resource, self.decided_by)
+        return implicit_deny_reason(self.principal, self.action, self.resource, self.decided_by)
 
     @property
     def allowed(self) -> bool:
@@ -161,11 +192,26 @@ class Decision:
             "principal": self.principal,
             "decision": self.kind.value,
             "reason": self.reason,
-            "decided_by": self.decided_by.value if self.decided_by else None,
+            "decided_by": self.decided_by.value,
             "matched_statements": [m.to_dict() for m in self.matched_statements],
             "missing_context_keys": list(self.missing_context_keys),
             "nearest_miss": self.nearest_miss.to_dict() if self.nearest_miss else None,
         }
+
+
+_DECISION_SET = tuple(
+    Decision.__dict__[name].__set__
+    for name in (
+        "kind",
+        "action",
+        "resource",
+        "principal",
+        "matched_statements",
+        "missing_context_keys",
+        "nearest_miss",
+        "decided_by",
+    )
+)
 
 
 def allowed_reason(principal: str, action: str, resource: str, by: PolicyType) -> str:

@@ -16,9 +16,6 @@ from kmspolicy.authz.decision import (
     DecisionKind,
     MatchedStatement,
     PolicyType,
-    allowed_reason,
-    explicit_deny_reason,
-    implicit_deny_reason,
 )
 from kmspolicy.authz.explain import nearest_miss
 from kmspolicy.authz.index import Hit, PolicyMatch, match_policy
@@ -30,6 +27,18 @@ if TYPE_CHECKING:
 
 #: how one policy is matched against a request: compiled (default) or the reference evaluator
 Matcher = Callable[["Policy", "Request", PolicyType, "str | None"], PolicyMatch]
+
+#: which policy type an explicit deny is reported against when several denied
+_DENY_ORDER = [
+    PolicyType.SCP,
+    PolicyType.RCP,
+    PolicyType.KEY_POLICY,
+    PolicyType.RESOURCE,
+    PolicyType.IDENTITY,
+    PolicyType.POLICY,
+    PolicyType.PERMISSIONS_BOUNDARY,
+    PolicyType.SESSION,
+]
 
 #: principal matches that a permissions boundary or session policy does not limit
 UNLIMITED = (PrincipalMatch.CALLER, PrincipalMatch.ANYONE)
@@ -75,14 +84,14 @@ class Evaluation:
 
     def allow(self, by: PolicyType, matched: Sequence[MatchedStatement]) -> Decision:
         r = self.request
+        missing = tuple(dict.fromkeys(self.missing)) if self.missing else ()
         return Decision(
             DecisionKind.ALLOWED,
-            allowed_reason(r.caller.arn, r.action, r.resource, by),
             r.action,
             r.resource,
             r.caller.arn,
             tuple(matched),
-            self._missing(),
+            missing,
             None,
             by,
         )
@@ -91,25 +100,15 @@ class Evaluation:
         """The explicit-deny decision if any policy run so far denied."""
         if not self.denies:
             return None
-        order = [
-            PolicyType.SCP,
-            PolicyType.RCP,
-            PolicyType.KEY_POLICY,
-            PolicyType.RESOURCE,
-            PolicyType.IDENTITY,
-            PolicyType.POLICY,
-            PolicyType.PERMISSIONS_BOUNDARY,
-            PolicyType.SESSION,
-        ]
-        by = min((t for t, _ in self.denies), key=order.index)
+        by = min((t for t, _ in self.denies), key=_DENY_ORDER.index)
         r = self.request
+        matched = tuple(h[0] for _, h in self.denies)
         return Decision(
             DecisionKind.EXPLICIT_DENY,
-            explicit_deny_reason(r.caller.arn, r.action, r.resource, by),
             r.action,
             r.resource,
             r.caller.arn,
-            tuple(h[0] for _, h in self.denies),
+            matched,
             self._missing(),
             None,
             by,
@@ -123,7 +122,6 @@ class Evaluation:
         miss = nearest_miss(r, [c for t in types for c in self.considered.get(t, ())])
         return Decision(
             DecisionKind.IMPLICIT_DENY,
-            implicit_deny_reason(r.caller.arn, r.action, r.resource, by),
             r.action,
             r.resource,
             r.caller.arn,

@@ -9,7 +9,6 @@ Compiled policies are cached by object identity (policies are immutable), bounde
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from threading import Lock
 from typing import TYPE_CHECKING
 
@@ -25,13 +24,15 @@ if TYPE_CHECKING:
 Hit = tuple[MatchedStatement, PrincipalMatch]
 
 
-@dataclass(slots=True)
 class PolicyMatch:
     """The statements of one policy that apply to a request, split by effect."""
 
-    allows: list[Hit] = field(default_factory=list)
-    denies: list[Hit] = field(default_factory=list)
-    missing: list[str] = field(default_factory=list)
+    __slots__ = ("allows", "denies", "missing")
+
+    def __init__(self) -> None:
+        self.allows: list[Hit] = []
+        self.denies: list[Hit] = []
+        self.missing: list[str] = []
 
 
 def _principal_keys(stmt: Statement) -> list[str] | None:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 from kmspolicy.authz.context import Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
-from kmspolicy.authz.evaluator import UNLIMITED, Evaluation, Matcher, normalize_levels
+from kmspolicy.authz.evaluator import Evaluation, Matcher, normalize_levels
 from kmspolicy.authz.grants import Grant
 from kmspolicy.authz.index import match_policy
 from kmspolicy.authz.principals import PrincipalMatch
@@ -100,6 +100,14 @@ def _retiring(grant: Grant, request: Request) -> bool:
     )
 
 
+def _account_grant_allows(grant: Grant, request: Request) -> bool:
+    """A grant to the caller's account: usable only through IAM delegation (like root)."""
+    if not grant.names_account_of(request) or (grant.key_arn and grant.key_arn != request.resource):
+        return False
+    op = grant.operation_for(request)
+    return op is not None and grant.constraints_hold(op, request)
+
+
 def authorize_kms(
     request: Request, policies: KmsPolicies, *, matcher: Matcher = match_policy
 ) -> Decision:
@@ -112,21 +120,37 @@ def authorize_kms(
     ev = Evaluation(request, matcher)
     caller = request.caller
     key_resource = is_key_arn(request.resource)
-    scp_matches = ev.guardrails(policies.scp_levels, policies.rcp_levels)
+    scp_matches = (
+        ev.guardrails(policies.scp_levels, policies.rcp_levels)
+        if policies.scp_levels or policies.rcp_levels
+        else ()
+    )
     kp = (
         ev.run(policies.key_policy, PolicyType.KEY_POLICY, "default")
         if key_resource and policies.key_policy
         else None
     )
-    ids = ev.run_all(policies.identity_policies, PolicyType.IDENTITY)
+    ids = (
+        ev.run_all(policies.identity_policies, PolicyType.IDENTITY)
+        if policies.identity_policies
+        else ()
+    )
     pb = policies.permissions_boundary
     boundary = ev.run(pb, PolicyType.PERMISSIONS_BOUNDARY) if pb is not None else None
-    sessions = ev.run_all(policies.session_policies, PolicyType.SESSION)
-    decided = ev.explicit_deny() or ev.scp_gap(scp_matches)
-    if decided is not None:
-        return decided
+    sessions = (
+        ev.run_all(policies.session_policies, PolicyType.SESSION)
+        if policies.session_policies
+        else []
+    )
+    if ev.denies:
+        return ev.explicit_deny()  # type: ignore[return-value]  # not None when denies exist
+    if scp_matches:
+        gap = ev.scp_gap(scp_matches)
+        if gap is not None:
+            return gap
     identity_hits = [h[0] for m in ids for h in m.allows]
-    limit = ev.limits(boundary, sessions)
+    limit = ev.limits(boundary, sessions) if boundary is not None or sessions else None
+    action = request.action_lower
 
     if not key_resource:
         # aliases and account-level actions: identity (IAM) policies alone decide
@@ -134,37 +158,37 @@ def authorize_kms(
             return ev.allow(PolicyType.IDENTITY, identity_hits)
         return ev.implicit_deny(limit or PolicyType.IDENTITY, identity_hits)
 
-    # grants allow by themselves (also across accounts); constraints checked per grant
-    grants = [g for g in policies.grants if g.allows(request) or _retiring(g, request)]
-    if grants:
-        return ev.allow(PolicyType.GRANT, [_grant_ref(g) for g in grants])
-    account_grants = [
-        g
-        for g in policies.grants
-        if g.names_account_of(request)
-        and (op := g.operation_for(request))
-        and g.constraints_hold(op, request)
-        and (not g.key_arn or g.key_arn == request.resource)
-    ]
+    account_grants: list[MatchedStatement] = []
+    if policies.grants:
+        # grants allow by themselves (also across accounts); constraints checked per grant
+        grants = [g for g in policies.grants if g.allows(request) or _retiring(g, request)]
+        if grants:
+            return ev.allow(PolicyType.GRANT, [_grant_ref(g) for g in grants])
+        account_grants = [
+            _grant_ref(g) for g in policies.grants if _account_grant_allows(g, request)
+        ]
 
     if kp is None:
         return ev.implicit_deny(PolicyType.RESOURCE)
-    kp_hits = kp.allows
-    if request.action_lower == "kms:retiregrant":
-        kp_hits = []  # kms:RetireGrant in a key policy has no effect (KMS Developer Guide, grants)
-    direct = [h[0] for h in kp_hits if h[1] in UNLIMITED]
-    via_role = [h[0] for h in kp_hits if h[1] is PrincipalMatch.ROLE]
-    via_account = [h[0] for h in kp_hits if h[1] is PrincipalMatch.ACCOUNT] + [
-        _grant_ref(g) for g in account_grants
-    ]
+    direct: list[MatchedStatement] = []
+    via_role: list[MatchedStatement] = []
+    via_account: list[MatchedStatement] = []
+    # kms:RetireGrant in a key policy has no effect (KMS Developer Guide, retiring grants)
+    if action != "kms:retiregrant":
+        for ref, how in kp.allows:
+            if how is PrincipalMatch.ROLE:
+                via_role.append(ref)
+            elif how is PrincipalMatch.ACCOUNT:
+                via_account.append(ref)
+            else:
+                direct.append(ref)
+    via_account += account_grants
 
     # service principals and anonymous callers have no account: the key policy alone decides
     if caller.account is not None and caller.account != request.resource_account:
-        if request.action_lower not in CROSS_ACCOUNT_ACTIONS or not (
-            direct or via_role or via_account
-        ):
-            return ev.implicit_deny(PolicyType.RESOURCE, direct + via_role + via_account)
         kp_refs = direct + via_role + via_account
+        if action not in CROSS_ACCOUNT_ACTIONS or not kp_refs:
+            return ev.implicit_deny(PolicyType.RESOURCE, kp_refs)
         if not identity_hits:
             return ev.implicit_deny(PolicyType.IDENTITY, kp_refs)
         if limit is not None:
@@ -175,12 +199,11 @@ def authorize_kms(
         return ev.allow(PolicyType.KEY_POLICY, direct)
     if via_role and limit is None:
         return ev.allow(PolicyType.KEY_POLICY, via_role)
-    if request.action_lower == "kms:retiregrant" and identity_hits and limit is None:
+    if action == "kms:retiregrant" and identity_hits and limit is None:
         return ev.allow(PolicyType.IDENTITY, identity_hits)
     if via_account and identity_hits and limit is None:
         return ev.allow(PolicyType.KEY_POLICY, via_account + identity_hits)
-    if via_role or (via_account and identity_hits):
-        assert limit is not None
+    if limit is not None and (via_role or (via_account and identity_hits)):
         return ev.implicit_deny(limit, via_role + via_account + identity_hits)
     if via_account:
         return ev.implicit_deny(PolicyType.IDENTITY, via_account)

@@ -37,6 +37,8 @@ class PrincipalMatch(StrEnum):
     ACCOUNT = "account"
 
 
+_ROLE_TYPES = (PrincipalType.ASSUMED_ROLE, PrincipalType.ROLE)
+
 #: preference when several values of one statement name the caller
 _RANK = {
     PrincipalMatch.CALLER: 0,
@@ -128,3 +130,56 @@ def _names_exactly(principal: Principal, identity: str) -> bool:
         return True
     role, other = role_parts(value), role_parts(identity)
     return role is not None and role == other
+
+
+class CompiledPrincipals:
+    """A Principal element pre-sorted into sets, for the compiled evaluator.
+
+    Decides exactly like :func:`principals_match` (property-tested against it).
+    """
+
+    __slots__ = ("absent", "anyone", "aws", "negated", "others", "roles", "source")
+
+    def __init__(self, principals: Sequence[Principal] | None, not_principal: bool) -> None:
+        self.source = principals
+        self.absent = principals is None
+        self.negated = not_principal
+        self.anyone = False
+        aws: set[str] = set()
+        roles: set[tuple[str, str, str]] = set()
+        others: set[str] = set()
+        for p in principals or ():
+            if p.kind is PrincipalKind.ANY or p.value == "*":
+                self.anyone = True
+            elif p.kind is PrincipalKind.AWS:
+                value = canonical(p.value)
+                aws.add(value)
+                role = role_parts(value)
+                if role is not None:
+                    roles.add(role)
+            else:
+                others.add(p.value)
+        self.aws = frozenset(aws)
+        self.roles = frozenset(roles)
+        self.others = frozenset(others)
+
+    def match(self, caller: Caller, resource_based: bool) -> PrincipalMatch | None:
+        if self.absent:
+            return None if resource_based else PrincipalMatch.IDENTITY
+        if self.negated:
+            return principals_match(self.source, True, caller, resource_based=resource_based)
+        arn = caller.arn
+        if arn in self.aws:
+            return (
+                PrincipalMatch.ROLE if caller.type is PrincipalType.ROLE else PrincipalMatch.CALLER
+            )
+        if arn in self.others:
+            return PrincipalMatch.CALLER
+        if self.anyone:
+            return PrincipalMatch.ANYONE
+        role = (caller.partition, caller.account, caller.name)
+        if self.roles and role in self.roles and caller.type in _ROLE_TYPES:
+            return PrincipalMatch.ROLE
+        if caller.account is not None and caller.root_arn in self.aws:
+            return PrincipalMatch.ACCOUNT
+        return None

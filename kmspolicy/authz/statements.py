@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
 from kmspolicy.authz.matching import compile_arn, compile_arn_pieces, compile_glob, has_wildcard
-from kmspolicy.authz.principals import PrincipalMatch, principals_match
+from kmspolicy.authz.principals import CompiledPrincipals, PrincipalMatch
 from kmspolicy.authz.variables import Template, parse_template
 from kmspolicy.lang.ast import Effect, Policy, Statement
 
@@ -58,6 +58,7 @@ class CompiledStatement:
         "not_action",
         "not_resource",
         "ordinal",
+        "principals",
         "ref",
         "resource_any",
         "resource_exact",
@@ -102,6 +103,7 @@ class CompiledStatement:
         self.resource_patterns = tuple(patterns)
         self.resource_templates = tuple(templates)
         self.conditions = tuple(CompiledCondition(c, variables=variables) for c in stmt.conditions)
+        self.principals = CompiledPrincipals(stmt.principals, stmt.not_principal)
 
     def action_matches(self, action_lower: str) -> bool:
         hit = (
@@ -132,12 +134,15 @@ class CompiledStatement:
         self, request: Request, resource_based: bool, missing: list[str]
     ) -> PrincipalMatch | None:
         """How the statement applies to the request (principal match kind), or None."""
-        if not self.action_matches(request.action_lower):
-            return None
-        stmt = self.stmt
-        how = principals_match(
-            stmt.principals, stmt.not_principal, request.caller, resource_based=resource_based
+        action = request.action_lower
+        hit = (
+            self.action_any
+            or action in self.action_exact
+            or any(p.fullmatch(action) for p in self.action_patterns)
         )
+        if hit == self.not_action:
+            return None
+        how = self.principals.match(request.caller, resource_based)
         if how is None or not self.resource_matches(request):
             return None
         for cond in self.conditions:
