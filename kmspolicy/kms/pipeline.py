@@ -32,6 +32,7 @@ from kmspolicy.kms import ids
 from kmspolicy.kms.context import key_context
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.lifecycle.due import has_due_work, run_due_work
+from kmspolicy.kms.lifecycle.managed import on_missing_alias
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyMaterial, KeyRecord
 from kmspolicy.kms.operations import Operation, load_operations
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Clock, Rng, Store, Transaction
@@ -111,7 +112,17 @@ class AuthorizedKey:
 class Resolution:
     """What a resolver may use: the parameters, the caller, and read access to keys/aliases."""
 
-    __slots__ = ("account", "caller", "now", "params", "pipeline", "region", "tx")
+    __slots__ = (
+        "account",
+        "caller",
+        "context",
+        "now",
+        "operation",
+        "params",
+        "pipeline",
+        "region",
+        "tx",
+    )
 
     def __init__(
         self,
@@ -120,12 +131,17 @@ class Resolution:
         caller: Caller,
         params: Mapping[str, Any],
         now: datetime,
+        *,
+        operation: str = "",
+        context: Mapping[str, object] | None = None,
     ) -> None:
         self.pipeline = pipeline
         self.tx = tx
         self.caller = caller
         self.params = params
         self.now = now
+        self.operation = operation
+        self.context = context or {}
         self.account = caller.account or pipeline.account
         self.region = pipeline.region
 
@@ -136,15 +152,36 @@ class Resolution:
             raise NotFoundException(f"Invalid arn {text}: the key is not in region {self.region}")
         if ref.alias_name is not None:
             alias = self.tx.get_alias(ref.arn)
-            if alias is None or alias.target_key_id is None:
-                raise NotFoundException(f"Alias {ref.arn} is not found.")
-            arn = ids.key_arn(ref.region, ref.account, alias.target_key_id)
+            if alias is not None and alias.target_key_id is not None:
+                arn = ids.key_arn(ref.region, ref.account, alias.target_key_id)
+            else:
+                arn = self._aws_managed_key_arn(ref)
         else:
             arn = ref.arn
         record = self.load_key(arn)
         if record is None:
             raise NotFoundException(f"Key '{arn}' does not exist")
         return ref, record
+
+    def _aws_managed_key_arn(self, ref: ids.KeyRef) -> str:
+        """``alias/aws/<service>`` without a key yet: the AWS managed key, created when AWS
+        creates it (DescribeKey, or the service's first call via ``kms:ViaService``)."""
+        via = self.context.get("kms:ViaService")
+        created = None
+        if ref.alias_name is not None and ref.account == self.caller.account:
+            created = on_missing_alias(
+                self.tx,
+                account=ref.account,
+                region=ref.region,
+                alias_name=ref.alias_name,
+                operation=self.operation,
+                via_service=via if isinstance(via, str) else None,
+                now=self.now,
+                rng=self.pipeline.rng.random_bytes,
+            )
+        if created is None:
+            raise NotFoundException(f"Alias {ref.arn} is not found.")
+        return created.arn
 
     def load_key(self, arn: str) -> KeyRecord | None:
         """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""
@@ -388,7 +425,9 @@ class Pipeline:
     def _attempt(self, tx: Transaction, a: _Attempt) -> dict[str, Any]:
         """One pass of the pipeline inside one transaction (see the module docstring)."""
         op, caller = a.op, a.caller
-        a.targets = targets = self._targets(op, Resolution(self, tx, caller, a.params, a.now))
+        a.targets = targets = self._targets(
+            op, Resolution(self, tx, caller, a.params, a.now, operation=op.name, context=a.context)
+        )
         if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
             for target in targets:
                 for k, v in a.context.items():
