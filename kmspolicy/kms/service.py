@@ -109,6 +109,23 @@ class KMS:
         """The Pythonic layer acting as ``principal``: ``kms.as_principal(arn).encrypt(...)``."""
         return _Bound(self, principal)
 
+    def aws_managed_key(self, service: str) -> dict[str, Any]:
+        """The ``KeyMetadata`` of the AWS managed key ``alias/aws/<service>`` (e.g. ``"s3"``),
+        created on first use as AWS does when the service first needs it."""
+        from kmspolicy.kms.handlers.common import key_metadata
+        from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key
+
+        with self.store.transaction() as tx:
+            record = ensure_aws_managed_key(
+                tx,
+                account=self.account,
+                region=self.region,
+                service=service,
+                now=self.clock.now(),
+                rng=self._pipeline.rng.random_bytes,
+            )
+        return key_metadata(record)
+
     def client(
         self,
         principal: str | None = None,
