@@ -6,6 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmspolicy.errors import ConfigError
 from kmspolicy.testing.schema import Expect
@@ -191,3 +194,36 @@ def test_yaml_marks_follow_pydantic_locations() -> None:
     assert str(located.mark_for(("a", 0, "y", 1))) == "f.yaml:3:12"
     assert str(located.mark_for(("a", 0, "function-after[x]", "y"))) == "f.yaml:3:5"
     assert str(located.mark_for(("nope",))) == "f.yaml:1:1"
+
+
+_names = st.text(alphabet="abcdefgh", min_size=1, max_size=6)
+_trees = st.recursive(
+    st.one_of(st.integers(0, 99), _names),
+    lambda inner: st.one_of(st.lists(inner, min_size=1, max_size=3),
+                            st.dictionaries(_names, inner, min_size=1, max_size=3)),
+    max_leaves=12,
+)
+
+
+def _paths(node: object, prefix: tuple[object, ...] = ()) -> list[tuple[object, ...]]:
+    found = [prefix]
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _paths(value, (*prefix, i))
+    return found
+
+
+@settings(max_examples=60, deadline=None)
+@given(tree=st.dictionaries(_names, _trees, min_size=1, max_size=4))
+def test_every_mapping_key_is_marked_on_its_own_line(tree: dict[str, object]) -> None:
+    text = yaml.safe_dump(tree, default_flow_style=False)
+    located = load_yaml(text, "t.yaml")
+    assert located.data == tree
+    lines = text.splitlines()
+    for path in _paths(tree)[1:]:
+        mark = located.mark_for(path)
+        if isinstance(path[-1], str):
+            assert lines[mark.line - 1][mark.column - 1:].startswith(f"{path[-1]}:")
