@@ -1,0 +1,83 @@
+"""AWS managed keys through the boto3 client: created on first use, usable only via the
+service by principals of the account, not manageable, always rotating."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kmspolicy.kms.clock import FakeClock
+from tests.kms.principals import ACCOUNT, raises_code
+
+VIA_S3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
+
+
+def test_created_by_describe_key_of_the_predefined_alias(client: Any) -> None:
+    meta = client.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]
+    assert meta["KeyManager"] == "AWS" and meta["KeyState"] == "Enabled"
+    assert client.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"] == meta["KeyId"]
+    aliases = client.list_aliases(KeyId=meta["KeyId"])["Aliases"]
+    assert [a["AliasName"] for a in aliases] == ["alias/aws/s3"]
+
+
+def test_unknown_service_alias_is_not_found(client: Any) -> None:
+    with raises_code("NotFoundException"):
+        client.describe_key(KeyId="alias/aws/no-such-service")
+
+
+def test_used_via_the_service_only(service: Any, client: Any) -> None:
+    via_s3 = service.client(context=VIA_S3)
+    blob = via_s3.encrypt(KeyId="alias/aws/s3", Plaintext=b"object")["CiphertextBlob"]
+    assert via_s3.decrypt(CiphertextBlob=blob)["Plaintext"] == b"object"
+    with raises_code("AccessDeniedException"):
+        client.decrypt(CiphertextBlob=blob)  # directly, not through S3
+    via_ebs = service.client(context={"kms:ViaService": "ec2.us-east-1.amazonaws.com"})
+    with raises_code("AccessDeniedException"):
+        via_ebs.decrypt(CiphertextBlob=blob)
+
+
+def test_fixed_policy_is_readable(service: Any, client: Any) -> None:
+    key_id = service.aws_managed_key("s3")["KeyId"]
+    policy = json.loads(client.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"])
+    condition = policy["Statement"][0]["Condition"]["StringEquals"]
+    assert condition == {"kms:CallerAccount": ACCOUNT, **VIA_S3}
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        lambda c, k: c.disable_key(KeyId=k),
+        lambda c, k: c.schedule_key_deletion(KeyId=k),
+        lambda c, k: c.disable_key_rotation(KeyId=k),
+        lambda c, k: c.put_key_policy(KeyId=k, PolicyName="default", Policy="{}"),
+        lambda c, k: c.tag_resource(KeyId=k, Tags=[{"TagKey": "a", "TagValue": "b"}]),
+        lambda c, k: c.update_key_description(KeyId=k, Description="mine now"),
+    ],
+    ids=[
+        "DisableKey",
+        "ScheduleKeyDeletion",
+        "DisableKeyRotation",
+        "PutKeyPolicy",
+        "TagResource",
+        "UpdateKeyDescription",
+    ],
+)
+def test_management_is_refused(service: Any, client: Any, operation: Any) -> None:
+    key_id = service.aws_managed_key("s3")["KeyId"]
+    with raises_code("AccessDeniedException"):
+        operation(client, key_id)
+    assert client.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+
+
+def test_rotates_every_year(service: Any, client: Any, clock: FakeClock) -> None:
+    key_id = service.aws_managed_key("s3")["KeyId"]
+    status = client.get_key_rotation_status(KeyId=key_id)
+    assert status["KeyRotationEnabled"] is True and status["RotationPeriodInDays"] == 365
+    before = service.client(context=VIA_S3).encrypt(KeyId=key_id, Plaintext=b"y1")
+    clock.advance(days=365)
+    rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["AUTOMATIC"]
+    via = service.client(context=VIA_S3)
+    assert via.decrypt(CiphertextBlob=before["CiphertextBlob"])["Plaintext"] == b"y1"
