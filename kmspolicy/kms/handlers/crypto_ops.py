@@ -133,6 +133,8 @@ def _ignore_ciphertext(params: Params) -> bool:
 
 def _resolve_decrypt(res: Resolution) -> list[Target]:
     op = res.pipeline.operations["Decrypt"]
+    if res.params.get("CiphertextBlob") is None and not _ignore_ciphertext(res.params):
+        raise ValidationException("CiphertextBlob is required.")  # optional in the model only
     key_id = res.params.get("KeyId")
     if key_id is not None:
         return [res.key_target(op, key_id)]

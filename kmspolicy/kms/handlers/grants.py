@@ -282,6 +282,8 @@ register(
 
 
 def _validate_retirable(params: Params) -> None:
+    if params.get("RetiringPrincipal") is None:  # optional in the botocore model, not in KMS
+        raise ValidationException("RetiringPrincipal is required.")
     _principal(params["RetiringPrincipal"], "RetiringPrincipal")
 
 
