@@ -104,7 +104,7 @@ _PCR = re.compile(r"kms:recipientattestation:(nitrotpm)?pcr\d{1,2}\Z")
 MULTI_VALUED: frozenset[str] = frozenset({
     "kms:encryptioncontextkeys", "kms:grantoperations", "kms:resourcealiases", "aws:tagkeys",
     "aws:calledvia", "aws:principalservicenameslist", "aws:principalorgpaths",
-    "aws:resourceorgpaths",
+    "aws:resourceorgpaths", "aws:sourceorgpaths", "aws:vpceorgpaths",
 })
 
 #: the value type of typed keys (the rest are strings); used to flag operator/key mismatches
