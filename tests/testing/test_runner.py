@@ -34,6 +34,10 @@ def test_every_fixture_suite_passes_with_full_statement_coverage() -> None:
     assert key_policies <= labels | json_twins_in_play
 
 
+def _line_of(path: Path, text: str) -> int:
+    return next(i for i, line in enumerate(path.read_text().splitlines(), 1) if text in line)
+
+
 def test_broken_fixture_fails_with_an_explanation() -> None:
     report = run_paths([BROKEN])
     [failure] = report.failures
@@ -43,8 +47,9 @@ def test_broken_fixture_fails_with_an_explanation() -> None:
     assert "expected: explicitDeny" in detail
     assert "got:      allowed" in detail
     # the reviewer sees which statements let the administrator in, and where they are
-    assert "Allow AdministratorAccess (identity-policy fixtures/administrator-access.kmsp:3)" in (
-        detail)
+    admin_line = _line_of(FIXTURES / "administrator-access.kmsp", 'allow "AdministratorAccess"')
+    assert (f"Allow AdministratorAccess (identity-policy fixtures/administrator-access.kmsp:"
+            f"{admin_line})") in detail
     assert "Allow Enable IAM User Permissions (key-policy " in detail
     assert str(failure.case.mark).endswith("separation-of-duties.kmstest.yaml:16:5")
 
@@ -216,3 +221,29 @@ cases:
     report = run_paths([suite])
     assert [(r.case.name, r.got) for r in report.failures] == []
     assert len(report.results) == 9
+
+
+def test_case_time_is_the_request_time(tmp_path: Path) -> None:
+    suite = tmp_path / "t.kmstest.yaml"
+    suite.write_text("""\
+policies:
+  key:
+    Version: "2012-10-17"
+    Statement:
+      - Sid: UntilEndOfMarch
+        Effect: Allow
+        Principal: {AWS: arn:aws:iam::111122223333:role/Temp}
+        Action: kms:Decrypt
+        Resource: "*"
+        Condition: {DateLessThan: {aws:CurrentTime: "2026-04-01T00:00:00Z"}}
+defaults:
+  principal: arn:aws:iam::111122223333:role/Temp
+  resource: arn:aws:kms:us-east-1:111122223333:key/k
+  time: 2026-03-31T23:59:59Z
+cases:
+  - {name: before, action: kms:Decrypt, expect: allowed, because: UntilEndOfMarch}
+  - {name: after, action: kms:Decrypt, time: 2026-04-01T00:00:01Z, expect: implicitDeny}
+""")
+    report = run_paths([suite])
+    assert [r.got for r in report.results] == ["allowed", "implicitDeny"]
+    assert report.ok
