@@ -41,8 +41,11 @@ def command(files: tuple[Path, ...], policy_type: str, fmt: str, account: str | 
 
     threshold = LintSeverity(min_severity.upper()).rank
     findings: list[Finding] = []
+    texts: dict[str, str] = {}
     for path in files:
-        found = lint_text(path.read_bytes(), str(path), policy_type, account=account)
+        data = path.read_bytes()
+        texts[str(path)] = data.decode("utf-8", "replace")
+        found = lint_text(data, str(path), policy_type, account=account)
         findings.extend(f for f in found if f.severity.rank <= threshold)
     if fmt == "json":
         click.echo(json.dumps([{
@@ -60,7 +63,8 @@ def command(files: tuple[Path, ...], policy_type: str, fmt: str, account: str | 
         click.echo(json.dumps(to_sarif(findings, tool_version=_version()), indent=2))
     else:
         for finding in findings:
-            click.echo(finding.render())
+            source = texts.get(finding.span.source) if finding.span else None
+            click.echo(finding.render(source))
         counts = {s: len([f for f in findings if f.severity is s]) for s in LintSeverity}
         summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
         click.echo(f"{len(files)} file(s): {summary}")

@@ -151,6 +151,7 @@ def test_cli_exit_1_on_security_warning_with_position_and_anchor() -> None:
     assert code == 1
     assert f"{path}:13:5: SECURITY_WARNING PUBLIC_ACCESS:" in out
     assert "see: docs/lint.md#public-access" in out
+    assert "13 |     {\n   |     ^\n" in out  # the source line with a caret
 
 
 def test_cli_exit_0_on_warnings_only() -> None:

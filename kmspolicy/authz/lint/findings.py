@@ -72,9 +72,17 @@ class Finding:
     def location(self) -> str:
         return str(self.span) if self.span is not None else "<policy>"
 
-    def render(self) -> str:
-        """``file:line:col: SEVERITY CODE: message`` then help and the doc anchor."""
+    def render(self, source_text: str | None = None) -> str:
+        """``file:line:col: SEVERITY CODE: message``, the source line with a caret when the
+        text is given, then help and the doc anchor."""
         lines = [f"{self.location}: {self.severity.value} {self.code}: {self.message}"]
+        span = self.span
+        if span is not None and source_text is not None:
+            text_lines = source_text.splitlines()
+            if 1 <= span.line <= len(text_lines):
+                gutter = f"{span.line} | "
+                lines.append(gutter + text_lines[span.line - 1].expandtabs(1))
+                lines.append(" " * (len(gutter) - 2) + "| " + " " * (span.column - 1) + "^")
         if self.help:
             lines.append(f"  help: {self.help}")
         lines.append(f"  see: {self.anchor}")
