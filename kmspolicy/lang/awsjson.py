@@ -26,6 +26,7 @@ from kmspolicy.lang.ast import (
     Statement,
 )
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError, suggestion
+from kmspolicy.lang.gcpause import gc_paused
 from kmspolicy.lang.jsonscan import JKey, JNode, JObject, JsonScanner, Positions
 from kmspolicy.lang.span import Span
 
@@ -85,9 +86,9 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
             "key policies allow printable ASCII and Latin-1 characters, tab and newlines",
         ))
     scanner = JsonScanner(decoded, positions)
-    root = scanner.document()
     reader = _Reader(positions, key_policy)
-    policy = reader.policy(root)
+    with gc_paused(len(decoded)):
+        policy = reader.policy(scanner.document())
     diagnostics += scanner.diagnostics + reader.diagnostics
     if diagnostics or policy is None:
         diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))

@@ -31,6 +31,7 @@ from kmspolicy.lang.ast import (
 )
 from kmspolicy.lang.awsjson import decode_text
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
+from kmspolicy.lang.gcpause import gc_paused
 from kmspolicy.lang.grammar import COMMENTS, parser
 from kmspolicy.lang.jsonscan import MAX_NUMBER_DIGITS
 from kmspolicy.lang.span import Span
@@ -49,18 +50,19 @@ def parse_dsl(text: str | bytes, source: str = "<string>") -> list[Policy]:
     decoded = decode_text(text, source)
     comments: list[Token] = []
     reset = COMMENTS.set(comments)
-    try:
-        tree = parser().parse(decoded)
-    except UnexpectedInput as exc:
-        diagnostic = syntax_diagnostic(exc, parser(), decoded, source)
-        raise PolicySyntaxError([diagnostic], decoded) from None
-    finally:
-        COMMENTS.reset(reset)
     builder = _ToAst(source)
-    try:
-        policies: list[Policy] = builder.transform(tree)
-    except VisitError as exc:  # a bug in a callback, not bad input: surface the original
-        raise exc.orig_exc from None
+    with gc_paused(len(decoded)):
+        try:
+            tree = parser().parse(decoded)
+        except UnexpectedInput as exc:
+            diagnostic = syntax_diagnostic(exc, parser(), decoded, source)
+            raise PolicySyntaxError([diagnostic], decoded) from None
+        finally:
+            COMMENTS.reset(reset)
+        try:
+            policies: list[Policy] = builder.transform(tree)
+        except VisitError as exc:  # a bug in a callback, not bad input: surface the original
+            raise exc.orig_exc from None
     if builder.diagnostics:
         builder.diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         raise PolicySyntaxError(builder.diagnostics, decoded)

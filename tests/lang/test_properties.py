@@ -19,7 +19,7 @@ from kmspolicy.lang import (
 
 from .strategies import policies
 
-FAST = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @FAST
@@ -61,7 +61,7 @@ def _assert_positioned(exc: PolicySyntaxError) -> None:
     assert str(exc)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.text(max_size=200))
 def test_random_dsl_text_gives_ast_or_positioned_error(text: str) -> None:
     try:
@@ -70,7 +70,7 @@ def test_random_dsl_text_gives_ast_or_positioned_error(text: str) -> None:
         _assert_positioned(exc)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=200, deadline=None)
 @given(st.binary(max_size=200))
 def test_random_bytes_give_ast_or_positioned_error(data: bytes) -> None:
     for reader in (parse_dsl, read_json):
@@ -100,7 +100,7 @@ def _mutate(text: str, edits: list[tuple[str, int, str]]) -> str:
     return text
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies(), mutations)
 def test_mutated_dsl_gives_ast_or_positioned_error(
     policy: Policy, edits: list[tuple[str, int, str]]
@@ -112,7 +112,7 @@ def test_mutated_dsl_gives_ast_or_positioned_error(
         _assert_positioned(exc)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies(), mutations, st.booleans())
 def test_mutated_json_gives_ast_or_positioned_error(
     policy: Policy, edits: list[tuple[str, int, str]], key_policy: bool
