@@ -11,7 +11,6 @@ right JSON is ``SerializationException``; an operation the model lacks is
 
 from __future__ import annotations
 
-import base64
 import binascii
 import json
 import re
@@ -68,12 +67,70 @@ def operation_from_target(target: str | None) -> str:
     return name
 
 
+class _Spec:
+    """A model shape flattened once into plain attributes: validating a request then costs
+    attribute reads, not botocore's per-access metadata dictionaries."""
+
+    __slots__ = (
+        "enum",
+        "enum_text",
+        "key",
+        "kind",
+        "max",
+        "member",
+        "members",
+        "min",
+        "pattern",
+        "pattern_text",
+        "required",
+        "sensitive",
+        "value",
+    )
+
+    def __init__(self, kind: str, meta: Mapping[str, Any]) -> None:
+        self.kind = kind
+        self.min: int | None = meta.get("min")
+        self.max: int | None = meta.get("max")
+        self.sensitive = bool(meta.get("sensitive", False))
+        self.pattern_text: str = meta.get("pattern", "")
+        self.pattern = _pattern(self.pattern_text) if self.pattern_text else None
+        self.enum: frozenset[str] | None = None
+        self.enum_text = ""
+        self.members: dict[str, tuple[_Spec, str]] = {}
+        self.required: tuple[str, ...] = ()
+        self.member: _Spec | None = None
+        self.key: _Spec | None = None
+        self.value: _Spec | None = None
+
+
+def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
+    found = memo.get(shape.name)
+    if found is not None:
+        return found
+    spec = _Spec(shape.type_name, shape.metadata)
+    memo[shape.name] = spec
+    if shape.type_name == "string" and shape.enum:
+        spec.enum = frozenset(shape.enum)
+        spec.enum_text = ", ".join(shape.enum)
+    elif shape.type_name == "structure":
+        spec.members = {
+            name: (_spec(member, memo), _lower_first(name))
+            for name, member in shape.members.items()
+        }
+        spec.required = tuple(shape.required_members)
+    elif shape.type_name == "list":
+        spec.member = _spec(shape.member, memo)
+    elif shape.type_name == "map":
+        spec.key, spec.value = _spec(shape.key, memo), _spec(shape.value, memo)
+    return spec
+
+
 @cache
-def _input_shape(operation: str) -> botocore.model.StructureShape | None:
+def _input_spec(operation: str) -> _Spec | None:
     if operation not in operation_names():
         raise UnknownOperationException(f"Operation {operation} is not supported.")
     shape = service_model().operation_model(operation).input_shape
-    return shape
+    return None if shape is None else _spec(shape, {})
 
 
 @cache
@@ -101,92 +158,89 @@ class _Walker:
         shown = f"Value '{value}' at" if show else "Value at"
         self.errors.append(f"{shown} '{path}' failed to satisfy constraint: {constraint}")
 
-    def structure(
-        self, shape: botocore.model.StructureShape, value: Any, path: str
-    ) -> dict[str, Any]:
+    def structure(self, spec: _Spec, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise SerializationException(f"Expected an object at '{path or 'request'}'")
-        members = shape.members
+        members = spec.members
         out: dict[str, Any] = {}
         for name, item in value.items():
-            member = members.get(name)
-            if member is None or item is None:
+            found = members.get(name)
+            if found is None or item is None:
                 continue  # unknown members are ignored, as the AWS JSON protocol does
-            out[name] = self.value(
-                member, item, f"{path}.{_lower_first(name)}" if path else _lower_first(name)
-            )
-        for name in shape.required_members:
+            member, lower = found
+            out[name] = self.value(member, item, f"{path}.{lower}" if path else lower)
+        for name in spec.required:
             if name not in out:
-                sub = f"{path}.{_lower_first(name)}" if path else _lower_first(name)
+                lower = _lower_first(name)
+                sub = f"{path}.{lower}" if path else lower
                 self.errors.append(
                     f"Value null at '{sub}' failed to satisfy constraint: Member must not be null"
                 )
         return out
 
-    def value(self, shape: botocore.model.Shape, value: Any, path: str) -> Any:
-        kind = shape.type_name
-        meta = shape.metadata
+    def value(self, spec: _Spec, value: Any, path: str) -> Any:
+        kind = spec.kind
         if kind == "string":
             if not isinstance(value, str):
                 raise SerializationException(f"Expected a string at '{path}'")
-            show = not meta.get("sensitive", False)
-            self._length(value, meta, path, show=show)
-            enum = shape.enum
-            if enum and value not in enum:
-                self.fail(
-                    value,
-                    path,
-                    f"Member must satisfy enum value set: [{', '.join(enum)}]",
-                    show=show,
-                )
-            elif "pattern" in meta:
-                pattern = _pattern(meta["pattern"])
-                if pattern is not None and pattern.fullmatch(value) is None and value:
+            show = not spec.sensitive
+            self._length(value, spec, path, show=show)
+            if spec.enum is not None:
+                if value not in spec.enum:
                     self.fail(
                         value,
                         path,
-                        f"Member must satisfy regular expression pattern: {meta['pattern']}",
+                        f"Member must satisfy enum value set: [{spec.enum_text}]",
                         show=show,
                     )
+            elif spec.pattern is not None and value and spec.pattern.fullmatch(value) is None:
+                self.fail(
+                    value,
+                    path,
+                    f"Member must satisfy regular expression pattern: {spec.pattern_text}",
+                    show=show,
+                )
             return value
         if kind == "blob":
             data = self._blob(value, path)
-            self._length(data, meta, path, show=False)
+            self._length(data, spec, path, show=False)
             return data
         if kind == "structure":
-            return self.structure(shape, value, path)
+            return self.structure(spec, value, path)
         if kind == "list":
             if not isinstance(value, list | tuple):
                 raise SerializationException(f"Expected a list at '{path}'")
-            self._length(value, meta, path, show=False)
-            member = shape.member
+            self._length(value, spec, path, show=False)
+            member = spec.member
+            assert member is not None  # INVARIANT: set for every list shape
             return [self.value(member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)]
         if kind == "map":
             if not isinstance(value, Mapping):
                 raise SerializationException(f"Expected an object at '{path}'")
-            self._length(value, meta, path, show=False)
-            key_shape, value_shape = shape.key, shape.value
+            self._length(value, spec, path, show=False)
+            key_spec, value_spec = spec.key, spec.value
+            assert key_spec is not None and value_spec is not None  # INVARIANT: map shapes
             return {
-                self.value(key_shape, k, f"{path}.{k}.key"): self.value(
-                    value_shape, v, f"{path}.{k}.value"
+                self.value(key_spec, k, f"{path}.{k}.key"): self.value(
+                    value_spec, v, f"{path}.{k}.value"
                 )
                 for k, v in value.items()
             }
         if kind in ("integer", "long"):
             if isinstance(value, bool) or not isinstance(value, int):
                 raise SerializationException(f"Expected an integer at '{path}'")
-            if "min" in meta and value < meta["min"]:
+            if spec.min is not None and value < spec.min:
                 self.fail(
                     value,
                     path,
-                    f"Member must have value greater than or equal to {meta['min']}",
+                    f"Member must have value greater than or equal to {spec.min}",
                     show=True,
                 )
-            if "max" in meta and value > meta["max"]:
+            if spec.max is not None and value > spec.max:
                 self.fail(
                     value,
                     path,
-                    f"Member must have value less than or equal to {meta['max']}",
+                    f"Member must have value less than or equal to {spec.max}",
                     show=True,
                 )
             return value
@@ -211,7 +265,8 @@ class _Walker:
             if not isinstance(value, str):
                 raise SerializationException(f"Expected a base64 string at '{path}'")
             try:
-                return base64.b64decode(value, validate=True)
+                # strict C decoder: base64.b64decode(validate=True) runs a slow regex first
+                return binascii.a2b_base64(value, strict_mode=True)
             except (binascii.Error, ValueError):
                 raise SerializationException(f"Value at '{path}' is not valid base64") from None
         if isinstance(value, bytes):
@@ -222,20 +277,20 @@ class _Walker:
             return value.encode("utf-8")
         raise ValidationException(f"Value at '{path}' must be bytes")
 
-    def _length(self, value: Any, meta: Mapping[str, Any], path: str, *, show: bool) -> None:
+    def _length(self, value: Any, spec: _Spec, path: str, *, show: bool) -> None:
         n = len(value)
-        if "min" in meta and n < meta["min"]:
+        if spec.min is not None and n < spec.min:
             self.fail(
                 value,
                 path,
-                f"Member must have length greater than or equal to {meta['min']}",
+                f"Member must have length greater than or equal to {spec.min}",
                 show=show,
             )
-        if "max" in meta and n > meta["max"]:
+        if spec.max is not None and n > spec.max:
             self.fail(
                 value,
                 path,
-                f"Member must have length less than or equal to {meta['max']}",
+                f"Member must have length less than or equal to {spec.max}",
                 show=show,
             )
 
@@ -250,41 +305,51 @@ def _finish(walker: _Walker) -> None:
 
 def validate_params(operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
     """Validate Python-typed parameters (as boto3 takes them) against the model."""
-    shape = _input_shape(operation)
-    if shape is None:
+    spec = _input_spec(operation)
+    if spec is None:
         return {}
     walker = _Walker(from_json=False)
-    out = walker.structure(shape, params, "")
+    out = walker.structure(spec, params, "")
     _finish(walker)
     return out
 
 
 def decode_request(operation: str, body: bytes | str) -> dict[str, Any]:
     """Decode a JSON 1.1 request body into validated Python parameters."""
-    shape = _input_shape(operation)
+    spec = _input_spec(operation)
     try:
         data = json.loads(body) if body else {}
     except (ValueError, UnicodeDecodeError):
         raise SerializationException("The request body is not valid JSON") from None
-    if shape is None:
+    if spec is None:
         return {}
     walker = _Walker(from_json=True)
-    out = walker.structure(shape, data, "")
+    out = walker.structure(spec, data, "")
     _finish(walker)
     return out
 
 
-def _default(value: Any) -> Any:
+_b64 = binascii.b2a_base64
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with bytes as base64 text and datetimes as epoch seconds (JSON 1.1 rules)."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bytes | bytearray | memoryview):
-        return base64.b64encode(value).decode("ascii")
+        return _b64(value, newline=False).decode("ascii")
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
     if isinstance(value, datetime):
         return value.timestamp()
-    raise TypeError(f"cannot encode {type(value).__name__}")
+    return value
 
 
 def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
     """A handler's result (bytes, datetimes, str enums) as the JSON 1.1 response body."""
-    return json.dumps(result, default=_default, separators=(",", ":")).encode("utf-8")
+    return json.dumps(_plain(result), separators=(",", ":")).encode("utf-8")
 
 
 def encode_error(error: ServiceError) -> bytes:

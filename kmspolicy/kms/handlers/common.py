@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from functools import cache
 from typing import Any
 
 from kmspolicy.crypto import specs
@@ -31,6 +32,20 @@ MAX_GRANTS_PER_KEY = 50_000
 MAX_KEYS_PER_ACCOUNT = 100_000
 
 
+_ALGORITHM_FIELDS = {
+    "ENCRYPT_DECRYPT": "EncryptionAlgorithms",
+    "SIGN_VERIFY": "SigningAlgorithms",
+    "GENERATE_VERIFY_MAC": "MacAlgorithms",
+    "KEY_AGREEMENT": "KeyAgreementAlgorithms",
+}
+
+
+@cache
+def algorithm_names(spec: str, usage: str) -> tuple[str, ...]:
+    """The algorithms DescribeKey lists for a key of ``spec`` and ``usage`` (cached)."""
+    return tuple(str(a) for a in specs.algorithms_for(spec, usage))
+
+
 def key_metadata(key: KeyRecord) -> dict[str, Any]:
     """DescribeKey's ``KeyMetadata`` (also returned by CreateKey)."""
     md: dict[str, Any] = {
@@ -48,15 +63,9 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
         "KeySpec": key.key_spec,
         "MultiRegion": key.multi_region,
     }
-    algorithms = specs.algorithms_for(key.key_spec, key.key_usage)
-    field = {
-        "ENCRYPT_DECRYPT": "EncryptionAlgorithms",
-        "SIGN_VERIFY": "SigningAlgorithms",
-        "GENERATE_VERIFY_MAC": "MacAlgorithms",
-        "KEY_AGREEMENT": "KeyAgreementAlgorithms",
-    }.get(key.key_usage)
+    field = _ALGORITHM_FIELDS.get(key.key_usage)
     if field is not None:
-        md[field] = [str(a) for a in algorithms]
+        md[field] = list(algorithm_names(key.key_spec, key.key_usage))
     if key.deletion_date is not None:
         md["DeletionDate"] = key.deletion_date
     if key.pending_deletion_window_days is not None and (
@@ -66,7 +75,7 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
     if key.custom_key_store_id is not None:
         md["CustomKeyStoreId"] = key.custom_key_store_id
     current = key.current_material
-    if current is not None and specs.is_symmetric(key.key_spec):
+    if current is not None and key.key_spec == "SYMMETRIC_DEFAULT":
         md["CurrentKeyMaterialId"] = current.material_id
     if current is not None and current.expiration_model is not None:
         md["ExpirationModel"] = current.expiration_model.value
@@ -152,6 +161,7 @@ def parse_key_policy(text: str) -> Policy:
 LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
 
 
+@cache
 def default_key_policy(account: str) -> str:
     """The programmatic default key policy (KMS.md 3.2), formatted as KMS returns it."""
     doc = {

@@ -9,6 +9,7 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import cache
 from typing import Any
 
 from kmspolicy.crypto import specs
@@ -54,17 +55,22 @@ def _require_usage(key: AuthorizedKey, usage: str, operation: str) -> None:
 
 def _require_symmetric(key: AuthorizedKey, operation: str) -> None:
     _require_usage(key, "ENCRYPT_DECRYPT", operation)
-    if not specs.is_symmetric(key.record.key_spec):
+    if key.record.key_spec != SYMMETRIC_DEFAULT:
         raise InvalidKeyUsageException(
             f"{key.arn} key spec is {key.record.key_spec}; {operation} needs a symmetric "
             "encryption KMS key."
         )
 
 
+@cache
+def _encryption_algorithms(spec: str) -> frozenset[str]:
+    return frozenset(str(a) for a in specs.encryption_algorithms(spec))
+
+
 def _encryption_algorithm(key: AuthorizedKey, algorithm: str | None, context: Any) -> str:
     """The algorithm to use with ``key``; InvalidKeyUsage when the key does not offer it."""
     alg = algorithm or SYMMETRIC_DEFAULT
-    if alg not in specs.encryption_algorithms(key.record.key_spec):
+    if alg not in _encryption_algorithms(key.record.key_spec):
         raise InvalidKeyUsageException(
             f"{key.arn} does not support encryption algorithm {alg}."
             + ("" if algorithm else " Specify EncryptionAlgorithm for asymmetric keys.")
