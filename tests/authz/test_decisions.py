@@ -1,0 +1,105 @@
+"""Decisions explain themselves: AWS reason wording, matched statements with lines, nearest miss."""
+
+from __future__ import annotations
+
+from kmspolicy.authz import (
+    Caller,
+    DecisionKind,
+    Grant,
+    KmsPolicies,
+    PolicyType,
+    Request,
+    authorize_kms,
+)
+from kmspolicy.authz.index import _CACHE, compile_policy
+from kmspolicy.lang import read_json
+
+A = "111122223333"
+KEY = f"arn:aws:kms:us-east-1:{A}:key/k1"
+KP = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "EnableIAM", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+     "Action": "kms:*", "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "999999999999"}}},
+    {"Sid": "NoDelete", "Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}
+  ]
+}"""
+
+
+def _req(action: str = "kms:Decrypt", who: str = f"arn:aws:iam::{A}:user/alice") -> Request:
+    return Request(Caller.from_arn(who), action, KEY)
+
+
+def test_implicit_deny_reason_and_nearest_miss() -> None:
+    d = authorize_kms(_req(), KmsPolicies(read_json(KP, "kp.json")))
+    assert d.kind is DecisionKind.IMPLICIT_DENY and not d.allowed
+    assert d.reason == (
+        f"User: arn:aws:iam::{A}:user/alice is not authorized to perform: kms:Decrypt on resource: {KEY} "
+        "because no resource-based policy allows the kms:Decrypt action"
+    )
+    assert d.nearest_miss is not None
+    assert d.nearest_miss.describe() == (
+        "statement EnableIAM matched action and principal and resource; "
+        "condition StringEquals kms:CallerAccount failed"
+    )
+
+
+def test_explicit_deny_names_statement_and_line() -> None:
+    d = authorize_kms(_req("kms:ScheduleKeyDeletion"), KmsPolicies(read_json(KP, "kp.json")))
+    assert d.kind is DecisionKind.EXPLICIT_DENY
+    assert d.reason.endswith("with an explicit deny in a resource-based policy")
+    [m] = d.matched_statements
+    assert (m.sid, m.line, m.source, m.source_policy_type) == (
+        "NoDelete",
+        6,
+        "kp.json",
+        PolicyType.KEY_POLICY,
+    )
+
+
+def test_reason_never_contains_policy_text() -> None:
+    d = authorize_kms(_req(), KmsPolicies(read_json(KP, "kp.json")))
+    assert "999999999999" not in d.reason and "EnableIAM" not in d.reason
+    assert "999999999999" not in d.explain()  # the owner's view names statements, not values
+
+
+def test_grant_decision_lists_the_grant() -> None:
+    grant = Grant("g-1", KEY, f"arn:aws:iam::{A}:user/alice", frozenset({"Decrypt"}), name="app")
+    d = authorize_kms(_req(), KmsPolicies(read_json(KP), grants=[grant]))
+    assert d.allowed and d.decided_by is PolicyType.GRANT
+    assert [(m.source_policy_type, m.sid) for m in d.matched_statements] == [
+        (PolicyType.GRANT, "g-1")
+    ]
+
+
+def test_to_dict_uses_simulator_field_names() -> None:
+    out = authorize_kms(
+        _req("kms:ScheduleKeyDeletion"), KmsPolicies(read_json(KP, "kp.json"))
+    ).to_dict()
+    assert out["decision"] == "explicitDeny"
+    assert out["matched_statements"][0]["start_position"] == {"line": 6, "column": 5}
+    assert set(out) >= {
+        "action",
+        "resource",
+        "decision",
+        "matched_statements",
+        "missing_context_keys",
+    }
+
+
+def test_compiled_policy_cache_is_by_identity() -> None:
+    policy = read_json(KP)
+    first = compile_policy(policy, PolicyType.KEY_POLICY)
+    assert compile_policy(policy, PolicyType.KEY_POLICY) is first
+    equal_copy = read_json(KP)
+    assert compile_policy(equal_copy, PolicyType.KEY_POLICY) is not first
+    assert len(_CACHE) <= 512
+
+
+def test_index_files_exact_principals_and_scans_the_rest() -> None:
+    compiled = compile_policy(read_json(KP), PolicyType.KEY_POLICY)
+    assert set(compiled.by_principal) == {f"arn:aws:iam::{A}:root"}
+    assert [c.stmt.sid for c in compiled.by_action["kms:scheduleKeydeletion".lower()]] == [
+        "NoDelete"
+    ]
+    assert compiled.scan == []

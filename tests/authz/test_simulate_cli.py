@@ -1,0 +1,241 @@
+"""``kmspolicy simulate`` as a user runs it: files in, table or JSON out, exit codes 0/1/2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kmspolicy.cli import cli
+
+A = "111122223333"
+KEY = f"arn:aws:kms:us-east-1:{A}:key/k1"
+DSL_KP = f"""
+policy "key-policy" version 2012-10-17
+allow "EnableIAM"
+  principal aws "arn:aws:iam::{A}:root"
+  action kms:*
+  resource *
+deny "NoDelete"
+  principal *
+  action kms:ScheduleKeyDeletion
+  resource *
+"""
+IDENTITY = {
+    "Version": "2012-10-17",
+    "Statement": [{"Sid": "Use", "Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}],
+}
+
+
+def _files(tmp: Path) -> tuple[str, str]:
+    (tmp / "kp.kmsp").write_text(DSL_KP)
+    (tmp / "id.json").write_text(json.dumps(IDENTITY))
+    return str(tmp / "kp.kmsp"), str(tmp / "id.json")
+
+
+def run(*args: str) -> tuple[int, str]:
+    result = CliRunner().invoke(cli, ["simulate", *args])
+    return result.exit_code, result.output
+
+
+def test_json_one_result_per_action(tmp_path: Path) -> None:
+    kp, ident = _files(tmp_path)
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--identity-policy",
+        ident,
+        "--principal",
+        f"arn:aws:iam::{A}:user/a",
+        "--action",
+        "kms:Decrypt",
+        "--action",
+        "kms:ScheduleKeyDeletion",
+        "--action",
+        "kms:Encrypt",
+        "--resource",
+        KEY,
+        "--format",
+        "json",
+    )
+    assert code == 0
+    results = json.loads(out)["results"]
+    assert [r["decision"] for r in results] == ["allowed", "explicitDeny", "implicitDeny"]
+    assert results[1]["matched_statements"][0]["sid"] == "NoDelete"
+    assert results[1]["matched_statements"][0]["start_position"]["line"] == 7
+    assert results[2]["nearest_miss"]["statement"]["sid"] == "Use"
+
+
+def test_expect_mismatch_exits_1(tmp_path: Path) -> None:
+    kp, _ = _files(tmp_path)
+    code, _ = run(
+        "--key-policy",
+        kp,
+        "--principal",
+        f"arn:aws:iam::{A}:user/a",
+        "--action",
+        "kms:Decrypt",
+        "--expect",
+        "allowed",
+    )
+    assert code == 1
+    code, _ = run(
+        "--key-policy",
+        kp,
+        "--principal",
+        f"arn:aws:iam::{A}:user/a",
+        "--action",
+        "kms:Decrypt",
+        "--expect",
+        "denied",
+    )
+    assert code == 0
+
+
+def test_text_output_is_a_table(tmp_path: Path) -> None:
+    kp, ident = _files(tmp_path)
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--identity-policy",
+        ident,
+        "--principal",
+        f"arn:aws:iam::{A}:user/a",
+        "--action",
+        "kms:Decrypt",
+        "--resource",
+        KEY,
+    )
+    assert code == 0
+    assert "allowed" in out and "EnableIAM" in out and "Decision" in out
+
+
+def test_policy_syntax_error_exits_2_with_diagnostic(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text(
+        '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt",'
+        ' "Resource": "*", "Condition": {"StringEquuals": {"a:b": "c"}}}]}'
+    )
+    code, out = run("--policy", str(bad), "--principal", A, "--action", "kms:Decrypt")
+    assert code == 2
+    assert "bad.json:1:" in out
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    kp, ident = _files(tmp_path)
+    assert run("--principal", "nobody", "--action", "kms:Decrypt", "--policy", ident)[0] == 2
+    assert (
+        run("--key-policy", kp, "--policy", ident, "--principal", A, "--action", "kms:Decrypt")[0]
+        == 2
+    )
+    assert (
+        run("--key-policy", str(tmp_path / "missing.json"), "--principal", A, "--action", "x:y")[0]
+        == 2
+    )
+    assert run("--principal", A)[0] == 2  # --action is required
+    assert (
+        run("--policy", ident, "--principal", A, "--action", "kms:Decrypt", "--context", "novalue")[
+            0
+        ]
+        == 2
+    )
+    assert (
+        run("--policy", ident, "--principal", A, "--action", "kms:Decrypt", "--at", "yesterday")[0]
+        == 2
+    )
+
+
+def test_organization_levels_and_grants(tmp_path: Path) -> None:
+    kp, _ = _files(tmp_path)
+    (tmp_path / "full.json").write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+            }
+        )
+    )
+    org = {
+        "scps": [
+            ["full.json"],
+            [
+                {
+                    "Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}],
+                }
+            ],
+        ],
+        "rcps": [],
+    }
+    (tmp_path / "org.json").write_text(json.dumps(org))
+    (tmp_path / "grants.json").write_text(
+        json.dumps([{"GranteePrincipal": f"arn:aws:iam::{A}:user/g", "Operations": ["Decrypt"]}])
+    )
+    base = [
+        "--key-policy",
+        kp,
+        "--principal",
+        f"arn:aws:iam::{A}:user/g",
+        "--action",
+        "kms:Decrypt",
+        "--resource",
+        KEY,
+        "--grants",
+        str(tmp_path / "grants.json"),
+        "--format",
+        "json",
+    ]
+    code, out = run(*base)
+    assert code == 0 and json.loads(out)["results"][0]["decision"] == "allowed"
+    code, out = run(*base, "--organization", str(tmp_path / "org.json"))
+    result = json.loads(out)["results"][0]
+    assert result["decision"] == "implicitDeny" and result["decided_by"] == "service-control-policy"
+
+
+def test_grants_file_rejects_unknown_fields(tmp_path: Path) -> None:
+    kp, _ = _files(tmp_path)
+    (tmp_path / "grants.json").write_text(json.dumps([{"Grantee": "x", "Operations": ["Decrypt"]}]))
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--principal",
+        A,
+        "--action",
+        "kms:Decrypt",
+        "--grants",
+        str(tmp_path / "grants.json"),
+    )
+    assert code == 2 and "grants.json[0]" in out
+
+
+def test_context_flags_and_lists(tmp_path: Path) -> None:
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": "kms:TagResource",
+                "Resource": "*",
+                "Condition": {
+                    "ForAllValues:StringEquals": {"aws:TagKeys": ["a", "b"]},
+                    "Null": {"aws:TagKeys": "false"},
+                },
+            }
+        ],
+    }
+    (tmp_path / "p.json").write_text(json.dumps(policy))
+    base = [
+        "--policy",
+        str(tmp_path / "p.json"),
+        "--principal",
+        A,
+        "--action",
+        "kms:TagResource",
+        "--format",
+        "json",
+    ]
+    ok = json.loads(run(*base, "--context", "aws:TagKeys=a", "--context", "aws:TagKeys=b")[1])
+    assert ok["results"][0]["decision"] == "allowed"
+    bad = json.loads(run(*base, "--context", 'aws:TagKeys=["a","c"]')[1])
+    assert bad["results"][0]["decision"] == "implicitDeny"
