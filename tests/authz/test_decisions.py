@@ -19,9 +19,11 @@ KEY = f"arn:aws:kms:us-east-1:{A}:key/k1"
 KP = """{
   "Version": "2012-10-17",
   "Statement": [
-    {"Sid": "EnableIAM", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-     "Action": "kms:*", "Resource": "*", "Condition": {"StringEquals": {"kms:CallerAccount": "999999999999"}}},
-    {"Sid": "NoDelete", "Effect": "Deny", "Principal": "*", "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}
+    {"Sid": "EnableIAM", "Effect": "Allow",
+     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*",
+     "Condition": {"StringEquals": {"kms:CallerAccount": "999999999999"}}},
+    {"Sid": "NoDelete", "Effect": "Deny", "Principal": "*",
+     "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}
   ]
 }"""
 
@@ -34,7 +36,8 @@ def test_implicit_deny_reason_and_nearest_miss() -> None:
     d = authorize_kms(_req(), KmsPolicies(read_json(KP, "kp.json")))
     assert d.kind is DecisionKind.IMPLICIT_DENY and not d.allowed
     assert d.reason == (
-        f"User: arn:aws:iam::{A}:user/alice is not authorized to perform: kms:Decrypt on resource: {KEY} "
+        f"User: arn:aws:iam::{A}:user/alice is not authorized to perform: kms:Decrypt "
+        f"on resource: {KEY} "
         "because no resource-based policy allows the kms:Decrypt action"
     )
     assert d.nearest_miss is not None
@@ -51,7 +54,7 @@ def test_explicit_deny_names_statement_and_line() -> None:
     [m] = d.matched_statements
     assert (m.sid, m.line, m.source, m.source_policy_type) == (
         "NoDelete",
-        6,
+        7,
         "kp.json",
         PolicyType.KEY_POLICY,
     )
@@ -77,7 +80,7 @@ def test_to_dict_uses_simulator_field_names() -> None:
         _req("kms:ScheduleKeyDeletion"), KmsPolicies(read_json(KP, "kp.json"))
     ).to_dict()
     assert out["decision"] == "explicitDeny"
-    assert out["matched_statements"][0]["start_position"] == {"line": 6, "column": 5}
+    assert out["matched_statements"][0]["start_position"] == {"line": 7, "column": 5}
     assert set(out) >= {
         "action",
         "resource",
