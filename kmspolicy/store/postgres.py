@@ -144,9 +144,8 @@ class PostgresStore:
             tx = _PgTransaction(conn, self._sealer, readonly=readonly)
             self._local.tx = tx
             try:
+                # Read-only transactions take no locks and refuse writes (SqlTransaction._check).
                 with _errors(), conn.transaction():
-                    if readonly:
-                        conn.execute("SET TRANSACTION READ ONLY")
                     yield tx
             finally:
                 tx.close()
@@ -181,6 +180,14 @@ class _PgTransaction(SqlTransaction):
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> None:
         self.conn.execute(sql.replace("?", "%s"), tuple(params))
+
+    def _locked_query(self, lock: str, read: str, params: Sequence[object]) -> list[Row]:
+        # Both statements in one network round trip (pipeline mode). The server still runs
+        # them one after the other, so ``read`` takes its snapshot after the lock is held.
+        with self.conn.pipeline():
+            self.conn.execute(lock.replace("?", "%s"), tuple(params))
+            cursor = self.conn.execute(read.replace("?", "%s"), tuple(params))
+        return cursor.fetchall()
 
     def _lock_name(self, name: str) -> None:
         # 64-bit hash of the name; a collision only makes two names queue behind each other.

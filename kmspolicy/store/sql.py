@@ -65,12 +65,19 @@ class SqlTransaction:
         # waited re-reads only the locked row, not the rows joined to it, so a joined read could
         # pair the new document with the old secrets. The next statement takes a fresh snapshot
         # that includes whatever the previous lock holder committed.
-        locking = bool(self._lock_key_sql) and not self._readonly
-        if locking and not self._query(self._lock_key_sql, (key_arn,)):
-            return None
-        # One statement, so one snapshot: the document and its secrets always agree.
-        keys = self._load_joined(self._query(self._KEYS_JOINED + " WHERE k.arn = ?", (key_arn,)))
+        # The read itself is one statement, so one snapshot: the document and its secrets agree.
+        read = self._KEYS_JOINED + " WHERE k.arn = ?"
+        if self._lock_key_sql and not self._readonly:
+            rows = self._locked_query(self._lock_key_sql, read, (key_arn,))
+        else:
+            rows = self._query(read, (key_arn,))
+        keys = self._load_joined(rows)
         return keys[0] if keys else None
+
+    def _locked_query(self, lock: str, read: str, params: Sequence[object]) -> list[Row]:
+        """Run ``lock`` then ``read`` as two statements (a dialect may send both at once)."""
+        self._query(lock, params)
+        return self._query(read, params)
 
     def _load_joined(self, rows: list[Row]) -> list[KeyRecord]:
         """Decode rows of (arn, doc, kind, ref, sealed) grouped by key, keeping their order."""
