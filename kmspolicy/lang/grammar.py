@@ -13,6 +13,7 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from lark import Lark, Token
+from lark import lexer as lark_lexer
 
 GRAMMAR_NAME = "kmspolicy.lark"
 
@@ -36,16 +37,26 @@ def _collect_comment(token: Token) -> Token:
 
 
 def build_parser(*, strict: bool = False) -> Lark:
-    """A fresh parser; ``strict=True`` (used by a test) fails on any conflict or collision."""
-    return Lark(
-        grammar_text(),
-        parser="lalr",
-        lexer="contextual",
-        propagate_positions=True,
-        maybe_placeholders=True,
-        strict=strict,
-        lexer_callbacks={"COMMENT": _collect_comment},
-    )
+    """A fresh parser; ``strict=True`` (used by a test) fails on any conflict or collision.
+
+    Without ``strict``, Lark still searches for terminal collisions whenever ``interegular`` is
+    installed (a dev dependency), which costs ~0.5 s at every process start. The strict test
+    already proves there are none, so the everyday build skips that search.
+    """
+    saved = lark_lexer.has_interegular
+    lark_lexer.has_interegular = saved and strict
+    try:
+        return Lark(
+            grammar_text(),
+            parser="lalr",
+            lexer="contextual",
+            propagate_positions=True,
+            maybe_placeholders=True,
+            strict=strict,
+            lexer_callbacks={"COMMENT": _collect_comment},
+        )
+    finally:
+        lark_lexer.has_interegular = saved
 
 
 @functools.cache

@@ -45,6 +45,14 @@ def test_grammar_is_lalr_and_strict() -> None:
     assert parser.options.parser == "lalr"
 
 
+def test_strict_build_would_catch_a_terminal_collision() -> None:
+    from lark import Lark
+    from lark.exceptions import LexError
+
+    with pytest.raises(LexError, match="Collision"):  # the check above is not a no-op
+        Lark('start: A | B\nA: /a+/\nB: /a+b?/', parser="lalr", strict=True)
+
+
 def test_grammar_loads_from_the_checkout() -> None:
     assert "policy:" in grammar_text()
 
