@@ -119,22 +119,6 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
     host, port = sock.getsockname()[:2]
     scheme = "https" if settings.tls_cert else "http"
     _configure_logging()
-    print(
-        f"kmspolicy serve: listening on {scheme}://{host}:{port} "
-        f"(store {runtime.store_description}; identities {config.source}; "
-        f"dev reset {'on' if settings.dev else 'off'})",
-        file=out,
-        flush=True,
-    )
-    if config.development:
-        (spec,) = config.identities
-        print(
-            f"development identity {spec.arn}: AWS_ACCESS_KEY_ID={spec.access_key_id} "
-            f"AWS_SECRET_ACCESS_KEY={spec.secret_access_key} "
-            f"AWS_ENDPOINT_URL_KMS={scheme}://{host}:{port} (docs/identities.md)",
-            file=out,
-            flush=True,
-        )
     server = uvicorn.Server(
         uvicorn.Config(
             app,
@@ -146,24 +130,42 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
             ssl_certfile=str(settings.tls_cert) if settings.tls_cert else None,
             ssl_keyfile=str(settings.tls_key) if settings.tls_key else None,
             timeout_keep_alive=75,
+            timeout_graceful_shutdown=10,  # in-flight requests get 10 s after SIGTERM
             server_header=False,
         )
     )
-    # uvicorn handles SIGTERM/SIGINT gracefully (stop accepting, finish in-flight requests, run
-    # the lifespan shutdown), then re-raises the signal under the previous handler; a no-op
-    # handler here makes that graceful stop an ordinary exit with status 0.
-    previous = signal.signal(signal.SIGTERM, _stopped)
+
+    def stop(signum: int, frame: object) -> None:
+        # Before uvicorn takes the signals over, a stop request is remembered (uvicorn starts
+        # and stops at once); after its graceful shutdown, uvicorn re-raises the signal under
+        # this handler, which makes the stop an ordinary exit with status 0.
+        server.should_exit = True
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
+        print(
+            f"kmspolicy serve: listening on {scheme}://{host}:{port} "
+            f"(store {runtime.store_description}; identities {config.source}; "
+            f"dev reset {'on' if settings.dev else 'off'})",
+            file=out,
+            flush=True,
+        )
+        if config.development:
+            (spec,) = config.identities
+            print(
+                f"development identity {spec.arn}: AWS_ACCESS_KEY_ID={spec.access_key_id} "
+                f"AWS_SECRET_ACCESS_KEY={spec.secret_access_key} "
+                f"AWS_ENDPOINT_URL_KMS={scheme}://{host}:{port} (docs/identities.md)",
+                file=out,
+                flush=True,
+            )
         server.run(sockets=[sock])
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         runtime.close()
         sock.close()
     logging.getLogger("kmspolicy.server").info("kmspolicy serve: stopped")
-
-
-def _stopped(signum: int, frame: object) -> None:
-    """Runs when uvicorn re-raises SIGTERM after its graceful shutdown: nothing left to do."""
 
 
 def _configure_logging() -> None:

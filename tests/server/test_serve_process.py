@@ -59,21 +59,17 @@ def test_state_survives_a_restart_and_sigterm_is_a_clean_exit(tmp_path: Path) ->
 
 
 def test_startup_line_names_address_store_and_dev_credentials(tmp_path: Path) -> None:
-    proc = subprocess.Popen(
-        [str(BIN / "kmspolicy"), "serve", "--port", "0", "--data-dir", str(tmp_path / "d")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
+    argv = [str(BIN / "kmspolicy"), "serve", "--port", "0", "--data-dir", str(tmp_path / "d")]
+    with subprocess.Popen(
+        argv, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    ) as proc:
         assert proc.stdout is not None
         first, second = proc.stdout.readline(), proc.stdout.readline()
-        assert "listening on http://127.0.0.1:" in first
-        assert f"sqlite://{(tmp_path / 'd' / 'kms.db').resolve()}" in first
-        assert DEV_KEY in second and DEV_SECRET in second
-    finally:
         proc.terminate()
         assert proc.wait(15) == 0
+    assert "listening on http://127.0.0.1:" in first
+    assert f"sqlite://{(tmp_path / 'd' / 'kms.db').resolve()}" in first
+    assert DEV_KEY in second and DEV_SECRET in second
 
 
 def test_refuses_public_address_with_development_credentials(tmp_path: Path) -> None:
@@ -136,6 +132,7 @@ def test_tls(tmp_path: Path) -> None:
             verify=str(cert),
         )
         assert kms.list_keys()["Keys"] == []
+        kms.close()
     finally:
         assert stop_server(server) == 0
 
