@@ -152,7 +152,7 @@ def _print_text(decisions: list[Decision]) -> None:
 )
 @click.option("--expect", type=click.Choice(EXPECT), help="Exit 1 unless every result is this.")
 @click.pass_context
-def command(ctx: click.Context, **opts: Any) -> None:
+def command(ctx: click.Context, /, **opts: Any) -> None:
     """Decide a request offline and explain why (an IAM policy simulator specialised for KMS)."""
     try:
         decisions = _simulate(opts)
