@@ -8,9 +8,10 @@ botocore an ``AWSResponse``, so parsing, ``client.exceptions.*`` and paginators 
 
 from __future__ import annotations
 
+import itertools
 import logging
+import os
 import threading
-import uuid
 from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -27,6 +28,9 @@ if TYPE_CHECKING:
 __all__ = ["make_client"]
 
 _log = logging.getLogger("kmspolicy.kms.client")
+# Request ids: unique per process run, cheaper than uuid4 on the hot path.
+_REQUEST_PREFIX = os.urandom(8).hex()
+_request_numbers = itertools.count(1)
 _session_lock = threading.Lock()
 _session: botocore.session.Session | None = None
 
@@ -66,7 +70,7 @@ class _InProcess:
         self.context = dict(context) if context else None
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-        request_id = str(uuid.uuid4())
+        request_id = f"{_REQUEST_PREFIX}-{next(_request_numbers):012x}"
         headers = {"x-amzn-RequestId": request_id, "Content-Type": wire.CONTENT_TYPE}
         target = request.headers.get("X-Amz-Target")
         if isinstance(target, bytes):
