@@ -591,6 +591,9 @@ class Pipeline:
                     for m in d.matched_statements
                 ),
                 error_code=error_code,
+                # request-derived condition keys (EC, algorithms, tags, ...); the audit adapter
+                # hashes encryption-context values before writing
+                context={k: v for t in targets for k, v in t.context.items()},
             )
         )
 

@@ -95,7 +95,7 @@ def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -
     audit = _Audit()
     service = KMS(clock=clock, identities=identities, audit=audit)
     key = service.create_key()["KeyMetadata"]["Arn"]
-    service.encrypt(KeyId=key, Plaintext=b"top secret")
+    service.encrypt(KeyId=key, Plaintext=b"top secret", EncryptionContext={"app": "x"})
     with pytest.raises(AccessDeniedException):
         service.as_principal(BOB).decrypt(CiphertextBlob=b"x" * 200, KeyId=key)
     ops = [(r.operation, r.allowed, r.error_code) for r in audit.records]
@@ -105,5 +105,6 @@ def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -
         ("Decrypt", False, "AccessDeniedException"),
     ]
     assert audit.records[1].resources == (key,)
+    assert audit.records[1].context["kms:EncryptionContext:app"] == "x"
     assert audit.records[2].decision == "implicitDeny"
     assert all("top secret" not in repr(r) for r in audit.records)
