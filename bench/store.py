@@ -78,8 +78,12 @@ def main() -> None:
         # the audit log's cost: the same Encrypt on the memory store with and without it
         log = open_audit_log(tmp / "audit.log")
         plain, audited = KMS(), KMS(audit=log)
-        bare = rate(workloads(plain)["Encrypt 4KB"], args.seconds)
-        logged = rate(workloads(audited)["Encrypt 4KB"], args.seconds)
+        plain_encrypt = workloads(plain)["Encrypt 4KB"]
+        audited_encrypt = workloads(audited)["Encrypt 4KB"]
+        bare = logged = 0.0
+        for _ in range(3):  # alternate and keep the best of each: the machine is shared
+            bare = max(bare, rate(plain_encrypt, args.seconds / 3))
+            logged = max(logged, rate(audited_encrypt, args.seconds / 3))
         log.close()
         print(
             f"audit log: Encrypt {bare:,.0f}/s without, {logged:,.0f}/s with "

@@ -2,7 +2,8 @@
 
 One record is one JSON object: the decision fields of ``kms.ports.AuditRecord``, plus ``v``
 (format version), ``seq`` (0, 1, 2, …), ``prev`` (the previous record's hash; 64 zeros for the
-first) and ``hash`` = SHA-256 of the canonical JSON of every other field. Changing, removing,
+first) and ``hash`` = SHA-256 of the canonical JSON of every other field (the line is that
+canonical JSON with ``hash`` appended as the last member). Changing, removing,
 inserting or reordering a record breaks a hash or a link that ``verify`` reports.
 
 What is never written: plaintext, key material, policy text — the port's record has none — and
@@ -71,7 +72,13 @@ def _json_safe(value: object) -> Any:
 
 def record_fields(record: AuditRecord, seq: int, prev: str) -> dict[str, Any]:
     """The stored form of ``record`` at position ``seq`` after ``prev``, with its hash."""
-    fields: dict[str, Any] = {
+    fields = _body(record, seq, prev)
+    fields["hash"] = record_hash(fields)
+    return fields
+
+
+def _body(record: AuditRecord, seq: int, prev: str) -> dict[str, Any]:
+    return {
         "v": FORMAT_VERSION,
         "seq": seq,
         "prev": prev,
@@ -88,9 +95,23 @@ def record_fields(record: AuditRecord, seq: int, prev: str) -> dict[str, Any]:
         "error_code": record.error_code,
         "context": redact_context(record.context),
     }
-    fields["hash"] = record_hash(fields)
-    return fields
 
 
 def encode_line(fields: Mapping[str, Any]) -> bytes:
-    return canonical(fields) + b"\n"
+    """One line: the canonical JSON of the body with ``hash`` appended as its last member.
+
+    The hash covers exactly the canonical body, so the body is serialized once and reused.
+    """
+    body = canonical({k: v for k, v in fields.items() if k != "hash"})
+    return _line(body, str(fields["hash"]))
+
+
+def _line(body: bytes, digest: str) -> bytes:
+    return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+
+
+def sealed_line(record: AuditRecord, seq: int, prev: str) -> tuple[bytes, str]:
+    """The line for ``record`` at ``seq`` after ``prev``, and its hash (the append hot path)."""
+    body = canonical(_body(record, seq, prev))
+    digest = hashlib.sha256(body).hexdigest()
+    return _line(body, digest), digest

@@ -15,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-from kmspolicy.audit.chain import GENESIS, encode_line, record_fields
+from kmspolicy.audit.chain import GENESIS, sealed_line
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.ports import AuditRecord
 
@@ -46,16 +46,15 @@ class FileAuditLog:
                 size = os.fstat(self._fd).st_size
                 if size != self._known_size:
                     size = self._read_tail(size)
-                fields = record_fields(record, self._next_seq, self._prev)
-                line = encode_line(fields)
+                line, digest = sealed_line(record, self._next_seq, self._prev)
                 written = os.write(self._fd, line)
                 if written != len(line):  # pragma: no cover - a full disk; the line is torn
                     raise InternalError("the audit log could not be written completely")
                 if self._fsync:
                     os.fsync(self._fd)
                 self._known_size = size + written
-                self._next_seq = fields["seq"] + 1
-                self._prev = fields["hash"]
+                self._next_seq += 1
+                self._prev = digest
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 

@@ -265,3 +265,13 @@ def test_processes_extend_one_chain(tmp_path: Path) -> None:
     result = verify(path)
     assert result.ok, result.problems[:3]
     assert result.records == 450
+
+
+def test_hot_path_line_equals_the_reference_encoding() -> None:
+    from kmspolicy.audit.chain import encode_line, record_fields, sealed_line
+
+    record = rec(3, context={"kms:EncryptionContext:a": "b", "aws:SourceIp": "10.0.0.1"})
+    line, digest = sealed_line(record, 7, "ab" * 32)
+    fields = record_fields(record, 7, "ab" * 32)
+    assert line == encode_line(fields) and digest == fields["hash"]
+    assert line.endswith(f',"hash":"{digest}"}}\n'.encode())
