@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from kmspolicy.lang.ast import Policy, Statement
 
 Hit = tuple[MatchedStatement, PrincipalMatch]
+_ACTION_MEMO_SIZE = 1024
 
 
 class PolicyMatch:
@@ -68,6 +69,7 @@ class CompiledPolicy:
         "policy_type",
         "resource_based",
         "scan",
+        "_scan_by_action",
         "statements",
     )
 
@@ -87,6 +89,9 @@ class CompiledPolicy:
         self.by_action: dict[str, list[CompiledStatement]] = {}
         self.by_resource: dict[str, list[CompiledStatement]] = {}
         self.scan: list[CompiledStatement] = []
+        #: memo: action name -> the scan-list statements whose Action/NotAction matches it.
+        #: Safe to cache: a pure function of this immutable policy and the action name.
+        self._scan_by_action: dict[str, tuple[CompiledStatement, ...]] = {}
         for cs in self.statements:
             stmt = cs.stmt
             if self.resource_based and stmt.principals is None:
@@ -119,10 +124,21 @@ class CompiledPolicy:
         if self.by_resource:
             found.extend(self.by_resource.get(request.resource, ()))
         if self.scan:
-            found.extend(self.scan)
+            action = request.action_lower
+            scan = self._scan_by_action.get(action)
+            if scan is None:
+                scan = self._scan_for(action)
+            found.extend(scan)
         if len(found) > 1:
             # a statement naming several of the caller's identities sits in several buckets
             found = sorted({id(c): c for c in found}.values(), key=lambda c: c.ordinal)
+        return found
+
+    def _scan_for(self, action: str) -> tuple[CompiledStatement, ...]:
+        if len(self._scan_by_action) >= _ACTION_MEMO_SIZE:
+            self._scan_by_action.clear()  # bounded: at most a few hundred distinct actions exist
+        found = tuple(cs for cs in self.scan if cs.action_matches(action))
+        self._scan_by_action[action] = found
         return found
 
     def match(self, request: Request) -> PolicyMatch:
