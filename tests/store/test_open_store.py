@@ -1,0 +1,140 @@
+"""``open_store(url, root_key)``: URL forms, errors a user can act on, schema versions."""
+
+from __future__ import annotations
+
+import sqlite3
+import stat
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from kmspolicy.errors import ConfigError, InternalError
+from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.ports import Store
+from kmspolicy.store import open_store, sqlite_url
+from kmspolicy.store.postgres import split_url
+from kmspolicy.store.rootkey import RootKey
+from kmspolicy.store.schema import LATEST
+from kmspolicy.store.sqlite import SqliteStore
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
+import store_records as r
+
+
+def test_memory_url_needs_no_root_key() -> None:
+    assert isinstance(open_store("memory:"), MemoryStore)
+
+
+def test_sqlite_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    absolute = open_store(f"sqlite://{tmp_path / 'a.db'}", RootKey.generate())
+    assert isinstance(absolute, SqliteStore) and absolute.path == tmp_path / "a.db"
+    assert isinstance(absolute, Store)
+    absolute.close()
+    monkeypatch.chdir(tmp_path)
+    relative = open_store("sqlite:rel/b.db", RootKey.generate())
+    assert (tmp_path / "rel" / "b.db").exists()
+    relative.close()
+    assert sqlite_url(str(tmp_path)) == f"sqlite://{tmp_path.resolve()}/kms.db"
+
+
+def test_database_file_and_directory_are_private(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path / 'data' / 'kms.db'}", RootKey.generate())
+    store.close()
+    assert stat.S_IMODE((tmp_path / "data").stat().st_mode) == 0o700
+    assert stat.S_IMODE((tmp_path / "data" / "kms.db").stat().st_mode) == 0o600
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("mysql://localhost/db", "unknown store URL"),
+        ("sqlite://", "names no database file"),
+        ("postgresql://h/db?schema=Robert'); DROP", "invalid PostgreSQL schema name"),
+    ],
+)
+def test_bad_urls_are_config_errors(url: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        open_store(url, RootKey.generate())
+
+
+def test_durable_store_without_root_key_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="needs a root key"):
+        open_store(f"sqlite://{tmp_path / 'kms.db'}")
+
+
+def test_postgres_url_keeps_libpq_parameters() -> None:
+    conninfo, schema = split_url("postgresql://u@h:5432/db?sslmode=disable&schema=tenant_a")
+    assert schema == "tenant_a"
+    assert conninfo == "postgresql://u@h:5432/db?sslmode=disable"
+    assert split_url("postgresql://u@h/db")[1] == "kmspolicy"
+
+
+def test_schema_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> None:
+    db = tmp_path / "kms.db"
+    open_store(f"sqlite://{db}", RootKey.generate()).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == LATEST
+    with conn:
+        conn.execute("INSERT INTO schema_version VALUES (?, 'future')", (LATEST + 1,))
+    conn.close()
+    with pytest.raises(ConfigError, match="upgrade kmspolicy"):
+        open_store(f"sqlite://{db}", RootKey.generate())
+
+
+def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
+    db = tmp_path / "kms.db"
+    for _ in range(3):
+        open_store(f"sqlite://{db}", RootKey.generate()).close()
+    conn = sqlite3.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == LATEST
+    conn.close()
+
+
+def test_nested_transaction_is_a_savepoint(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    with store.transaction() as outer:
+        outer.put_key(r.key("k1"))
+        with pytest.raises(ValueError), store.transaction() as inner:
+            inner.put_key(r.key("k2"))
+            raise ValueError("inner fails")
+        outer.put_key(r.key("k3"))
+    with store.transaction() as tx:
+        assert [k.key_id for k in tx.list_keys(r.ACCOUNT, r.REGION)] == ["k1", "k3"]
+    store.close()
+
+
+def test_transaction_object_is_dead_after_its_block(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    with store.transaction() as tx:
+        pass
+    with pytest.raises(InternalError, match="after its block"):
+        tx.get_key(r.key_arn("k1"))
+    with store.transaction(readonly=True) as ro, pytest.raises(InternalError, match="read-only"):
+        ro.put_key(r.key("k1"))
+    store.close()
+
+
+def test_threads_each_get_a_working_connection(tmp_path: Path) -> None:
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    errors: list[BaseException] = []
+
+    def work(i: int) -> None:
+        try:
+            with store.transaction() as tx:
+                tx.put_key(r.key(f"t{i}"))
+        except BaseException as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with store.transaction() as tx:
+        assert tx.count_keys(r.ACCOUNT, r.REGION) == 8
+    store.close()
+    with pytest.raises(InternalError, match="closed"), store.transaction():
+        pass
