@@ -179,7 +179,9 @@ def presigned(port: int, key_id: str) -> bytes:
     head = f"POST / HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
     for k, v in prepared.headers.items():
         head += f"{k}: {v}\r\n"
-    head += f"Content-Length: {len(prepared.body)}\r\n\r\n"
+    if "Content-Length" not in prepared.headers:
+        head += f"Content-Length: {len(prepared.body)}\r\n"
+    head += "\r\n"
     return head.encode() + prepared.body
 
 
