@@ -13,6 +13,7 @@ import logging
 import signal
 import socket
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -168,9 +169,26 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
     logging.getLogger("kmspolicy.server").info("kmspolicy serve: stopped")
 
 
+class _Formatter(logging.Formatter):
+    """``<UTC time> <logger> <level> <message>``, with the time text reused within a second
+    (``strftime`` per line is most of the cost of an access-log line)."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(name)s %(levelname)s %(message)s")
+        self._second = -1
+        self._text = ""
+
+    def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
+        second = int(record.created)
+        if second != self._second:
+            self._second = second
+            self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        return f"{self._text}.{int(record.msecs):03d}Z"
+
+
 def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(name)s %(levelname)s %(message)s"))
+    handler.setFormatter(_Formatter())
     root = logging.getLogger("kmspolicy")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
