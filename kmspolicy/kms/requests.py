@@ -1,0 +1,298 @@
+"""What handlers and resolvers of the operation table see: targets, resolution, the call.
+
+Layer: kms. ``Resolution`` turns a request's identifiers into the keys and aliases to
+authorize (``Target``); ``Call`` is the narrow unit of work a handler gets after the allow.
+Neither exposes the store's raw key reads beyond what resolving a request needs.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from kmspolicy.authz import Caller, Decision
+from kmspolicy.errors import (
+    InternalError,
+    InvalidCiphertextException,
+    InvalidGrantTokenException,
+    NotFoundException,
+)
+from kmspolicy.kms import ids
+from kmspolicy.kms.lifecycle.due import has_due_work
+from kmspolicy.kms.lifecycle.managed import on_missing_alias
+from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.operations import Operation
+from kmspolicy.kms.ports import Transaction
+from kmspolicy.lang import Policy
+
+if TYPE_CHECKING:
+    from kmspolicy.kms.pipeline import AuthorizedKey, Pipeline
+
+__all__ = ["Call", "DueWorkFirst", "Resolution", "Target", "parse_grant_token"]
+
+_TOKEN_PREFIX = "kpgt1."
+
+
+class DueWorkFirst(Exception):  # a control-flow signal; never leaves Pipeline.run
+    """A key loaded by a request has lifecycle work due (rotation, expiry, deletion)."""
+
+    def __init__(self, arn: str) -> None:
+        super().__init__(arn)
+        self.arn = arn
+
+
+@dataclass(slots=True)
+class Target:
+    """One authorization question of a request: ``action`` on ``resource`` (and its key)."""
+
+    action: str
+    resource: str
+    key: KeyRecord | None = None
+    #: the key-state row to check for ``key``; None: no state check
+    state_row: str | None = None
+    grant_operation: str | None = None
+    #: condition keys of this target (beyond the key's own and the caller's)
+    context: dict[str, object] = field(default_factory=dict)
+    #: alias name used to name the key (kms:RequestAlias), if any
+    request_alias: str | None = None
+    #: RetireGrant: the one grant that may allow the request (its retiring principal/grantee)
+    only_grant: GrantRecord | None = None
+
+
+class Resolution:
+    """What a resolver may use: the parameters, the caller, and read access to keys/aliases."""
+
+    __slots__ = (
+        "account",
+        "caller",
+        "context",
+        "now",
+        "operation",
+        "params",
+        "pipeline",
+        "region",
+        "tx",
+    )
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        tx: Transaction,
+        caller: Caller,
+        params: Mapping[str, Any],
+        now: datetime,
+        *,
+        operation: str = "",
+        context: Mapping[str, object] | None = None,
+    ) -> None:
+        self.pipeline = pipeline
+        self.tx = tx
+        self.caller = caller
+        self.params = params
+        self.now = now
+        self.operation = operation
+        self.context = context or {}
+        self.account = caller.account or pipeline.account
+        self.region = pipeline.region
+
+    def resolve_key(self, text: str, *, allow_alias: bool) -> tuple[ids.KeyRef, KeyRecord]:
+        """The key ``text`` names (id, ARN, alias name, alias ARN); NotFoundException if none."""
+        ref = ids.parse_key_ref(text, self.account, self.region, allow_alias=allow_alias)
+        if ref.region != self.region:
+            raise NotFoundException(f"Invalid arn {text}: the key is not in region {self.region}")
+        if ref.alias_name is not None:
+            alias = self.tx.get_alias(ref.arn)
+            if alias is not None and alias.target_key_id is not None:
+                arn = ids.key_arn(ref.region, ref.account, alias.target_key_id)
+            else:
+                arn = self._aws_managed_key_arn(ref)
+        else:
+            arn = ref.arn
+        record = self.load_key(arn)
+        if record is None:
+            raise NotFoundException(f"Key '{arn}' does not exist")
+        return ref, record
+
+    def _aws_managed_key_arn(self, ref: ids.KeyRef) -> str:
+        """``alias/aws/<service>`` without a key yet: the AWS managed key, created when AWS
+        creates it (DescribeKey, or the service's first call via ``kms:ViaService``)."""
+        via = self.context.get("kms:ViaService")
+        created = None
+        if ref.alias_name is not None and ref.account == self.caller.account:
+            created = on_missing_alias(
+                self.tx,
+                account=ref.account,
+                region=ref.region,
+                alias_name=ref.alias_name,
+                operation=self.operation,
+                via_service=via if isinstance(via, str) else None,
+                now=self.now,
+                rng=self.pipeline.rng.random_bytes,
+            )
+        if created is None:
+            raise NotFoundException(f"Alias {ref.arn} is not found.")
+        return created.arn
+
+    def load_key(self, arn: str) -> KeyRecord | None:
+        """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""
+        record = self.tx.get_key(arn)
+        if record is not None and has_due_work(record, self.now):
+            raise DueWorkFirst(arn)  # Pipeline.run commits the work, then starts over
+        return record
+
+    def key_target(
+        self, op: Operation, text: str, *, action: str | None = None, state_row: str | None = None
+    ) -> Target:
+        ref, record = self.resolve_key(text, allow_alias=op.accepts_alias)
+        return Target(
+            action or op.action,
+            record.arn,
+            record,
+            state_row if state_row is not None else op.state_row,
+            op.grant_operation,
+            request_alias=ref.alias_name,
+        )
+
+    def key_from_blob(self, blob: bytes) -> KeyRecord:
+        """The key a symmetric ciphertext names (read from its header, nothing decrypted).
+
+        An unreadable header or an unknown key is InvalidCiphertextException: a flipped bit in
+        the key id must look like any other corruption.
+        """
+        from kmspolicy.kms.kernel import blob_key_id
+
+        key_id = blob_key_id(blob)
+        record = self.load_key(ids.key_arn(self.region, self.account, key_id))
+        if record is None:
+            raise InvalidCiphertextException(
+                "the ciphertext is invalid, or it does not match the key or the encryption context"
+            )
+        return record
+
+
+class Call:
+    """What a handler receives: parameters, caller, authorized keys and a narrow unit of work."""
+
+    __slots__ = (
+        "_new_keys",
+        "_tx",
+        "caller",
+        "decisions",
+        "keys",
+        "now",
+        "params",
+        "pipeline",
+        "targets",
+    )
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        tx: Transaction,
+        caller: Caller,
+        params: Mapping[str, Any],
+        keys: tuple[AuthorizedKey, ...],
+        targets: Sequence[Target],
+        now: datetime,
+        decisions: Sequence[Decision] = (),
+    ) -> None:
+        self.pipeline = pipeline
+        self.decisions = decisions
+        self._tx = tx
+        self.caller = caller
+        self.params = params
+        self.keys = keys
+        self.targets = targets
+        self.now = now
+        self._new_keys: set[str] = set()
+
+    @property
+    def key(self) -> AuthorizedKey:
+        return self.keys[0]
+
+    @property
+    def account(self) -> str:
+        return self.caller.account or self.pipeline.account
+
+    @property
+    def region(self) -> str:
+        return self.pipeline.region
+
+    # --- writes, limited to keys this request was authorized for (or creates)
+    def create_key(self, record: KeyRecord) -> None:
+        if self._tx.get_key(record.arn) is not None:
+            raise InternalError(f"key {record.arn} already exists")
+        self._new_keys.add(record.arn)
+        self._tx.put_key(record)
+
+    def save_key(self, record: KeyRecord) -> None:
+        if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
+            raise InternalError(f"{record.arn} was not authorized for this request")
+        self._tx.put_key(record)
+
+    # --- aliases and grants
+    def get_alias(self, alias_arn: str) -> AliasRecord | None:
+        return self._tx.get_alias(alias_arn)
+
+    def put_alias(self, record: AliasRecord) -> None:
+        self._tx.put_alias(record)
+
+    def delete_alias(self, alias_arn: str) -> None:
+        self._tx.delete_alias(alias_arn)
+
+    def list_aliases(self, *, key_id: str | None = None) -> Sequence[AliasRecord]:
+        return self._tx.list_aliases(self.account, self.region, key_id=key_id)
+
+    def get_grant(self, key_arn: str, grant_id: str) -> GrantRecord | None:
+        return self._tx.get_grant(key_arn, grant_id)
+
+    def put_grant(self, record: GrantRecord) -> None:
+        self._tx.put_grant(record)
+
+    def delete_grant(self, key_arn: str, grant_id: str) -> None:
+        self._tx.delete_grant(key_arn, grant_id)
+
+    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+        return self._tx.list_grants(key_arn)
+
+    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
+        return self._tx.list_grants_by_retiring_principal(principal)
+
+    def list_key_arns(self, *, after: str | None, limit: int) -> list[tuple[str, str]]:
+        """(key id, key ARN) of the caller's keys: ListKeys sees no more than that."""
+        return [
+            (k.key_id, k.arn)
+            for k in self._tx.list_keys(self.account, self.region, after=after, limit=limit)
+        ]
+
+    def count_keys(self) -> int:
+        return self._tx.count_keys(self.account, self.region)
+
+    # --- policy questions the handlers ask (lockout safety check)
+    def would_allow(self, action: str, key: KeyRecord, policy: Policy) -> bool:
+        """Whether this caller would be allowed ``action`` on ``key`` under key ``policy``."""
+        target = Target(action, key.arn, key)
+        decision = self.pipeline._decide(self._tx, self.caller, target, self.now, policy=policy)
+        return decision.allowed
+
+    def grant_token(self, grant: GrantRecord) -> str:
+        nonce = self.pipeline.rng.random_bytes(12).hex()
+        raw = f"{grant.key_arn}\n{grant.grant_id}\n{nonce}".encode()
+        return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
+
+
+def parse_grant_token(token: str) -> tuple[str, str]:
+    """(key ARN, grant id) of a token; InvalidGrantTokenException if it is not one of ours."""
+    if not token.startswith(_TOKEN_PREFIX):
+        raise InvalidGrantTokenException("Grant token is invalid")
+    body = token[len(_TOKEN_PREFIX) :]
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
+        key_arn, grant_id, _nonce = raw.split("\n")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        raise InvalidGrantTokenException("Grant token is invalid") from None
+    return key_arn, grant_id
