@@ -81,6 +81,8 @@ class _ToAst(Transformer[Token, Any]):
         super().__init__()
         self.source = source
         self.diagnostics: list[Diagnostic] = []
+        #: Sids of the policy being built, with their positions (policies close after statements)
+        self._sids: list[tuple[str, Span]] = []
 
     def _error(self, code: str, message: str, span: Span, help: str | None = None) -> None:
         self.diagnostics.append(Diagnostic(code, message, span, help))
@@ -105,12 +107,12 @@ class _ToAst(Transformer[Token, Any]):
     def policy(self, meta: Meta, children: list[Any]) -> Policy | None:
         ident, version, *statements = children
         seen: set[str] = set()
-        for s in statements:
-            if s is not None and s.sid:
-                if s.sid in seen:
-                    self._error("duplicate-sid", f"duplicate Sid `{s.sid}`", s.span,
-                                "each statement's Sid must be unique within the policy")
-                seen.add(s.sid)
+        for sid, span in self._sids:
+            if sid in seen:
+                self._error("duplicate-sid", f"duplicate Sid `{sid}`", span,
+                            "each statement's Sid must be unique within the policy")
+            seen.add(sid)
+        self._sids = []
         if any(s is None for s in statements):
             return None
         return Policy(tuple(statements), None if version is None else str(version),
@@ -118,6 +120,8 @@ class _ToAst(Transformer[Token, Any]):
 
     def statement(self, meta: Meta, children: list[Any]) -> Statement | None:
         effect, sid, principals, actions, resources, conditions = children
+        if sid is not None and (sid_text := self._text(sid)):
+            self._sids.append((sid_text, _span(self.source, sid)))
         parts = (principals, actions, resources)
         if any(p is not None and p[0] is None for p in parts) or None in (conditions or ()):
             return None
