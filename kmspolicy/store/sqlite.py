@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -33,7 +34,9 @@ class SqliteStore:
         self.path = Path(path)
         self._sealer = Sealer(root_key)
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Weak: a connection lives as long as its thread's local storage, so threads that come
+        # and go (a server's worker pool) do not accumulate open connections.
+        self._all: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._guard = threading.Lock()
         self._closed = False
         _create_private(self.path)
@@ -41,9 +44,9 @@ class SqliteStore:
 
     # --- connections
     def _connection(self) -> sqlite3.Connection:
-        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
-        if conn is not None:
-            return conn
+        handle: _Handle | None = getattr(self._local, "handle", None)
+        if handle is not None:
+            return handle.conn
         if self._closed:
             raise InternalError("the SQLite store is closed")
         # isolation_level=None: the module never opens transactions behind our back.
@@ -53,10 +56,11 @@ class SqliteStore:
         # FULL: a committed operation survives power loss, as invariant 6 asks.
         conn.execute("PRAGMA synchronous = FULL")
         conn.execute("PRAGMA foreign_keys = ON")
-        self._local.conn = conn
+        handle = _Handle(conn)
+        self._local.handle = handle
         self._local.depth = 0
         with self._guard:
-            self._all.append(conn)
+            self._all.add(handle)
         return conn
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
@@ -109,13 +113,26 @@ class SqliteStore:
     def close(self) -> None:
         with self._guard:
             self._closed = True
-            conns, self._all = self._all, []
-        for conn in conns:
-            conn.close()
+            handles = list(self._all)
+            self._all = weakref.WeakSet()
+        for handle in handles:
+            handle.conn.close()
         self._local = threading.local()
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+
+class _Handle:
+    """Holds one thread's connection (sqlite3 connections cannot be weakly referenced)."""
+
+    __slots__ = ("__weakref__", "conn")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+
+    def __del__(self) -> None:
+        self.conn.close()  # its thread has ended
 
 
 class _SqliteTransaction(SqlTransaction):

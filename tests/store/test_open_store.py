@@ -138,3 +138,21 @@ def test_threads_each_get_a_working_connection(tmp_path: Path) -> None:
     store.close()
     with pytest.raises(InternalError, match="closed"), store.transaction():
         pass
+
+
+def test_connections_of_finished_threads_are_released(tmp_path: Path) -> None:
+    import gc
+
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+
+    def work() -> None:
+        with store.transaction() as tx:
+            tx.count_keys(r.ACCOUNT, r.REGION)
+
+    for _ in range(20):
+        t = threading.Thread(target=work)
+        t.start()
+        t.join()
+    gc.collect()
+    assert len(store._all) <= 1  # only a live thread's connection may remain
+    store.close()
