@@ -108,3 +108,12 @@ def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -
     assert audit.records[1].context["kms:EncryptionContext:app"] == "x"
     assert audit.records[2].decision == "implicitDeny"
     assert all("top secret" not in repr(r) for r in audit.records)
+
+
+def test_boto3_paginators_walk_every_page(client: Any) -> None:
+    made = {client.create_key()["KeyMetadata"]["KeyId"] for _ in range(5)}
+    pages = list(client.get_paginator("list_keys").paginate(PaginationConfig={"PageSize": 2}))
+    assert len(pages) == 3
+    assert {k["KeyId"] for p in pages for k in p["Keys"]} == made
+    with pytest.raises(client.exceptions.InvalidMarkerException):
+        client.list_keys(Marker="***")

@@ -93,6 +93,9 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
     return md
 
 
+_URLSAFE = str.maketrans("-_", "+/")
+
+
 def encode_marker(value: str) -> str:
     return base64.urlsafe_b64encode(value.encode("utf-8")).decode("ascii")
 
@@ -101,9 +104,14 @@ def decode_marker(marker: str | None) -> str | None:
     if marker is None:
         return None
     try:
-        return base64.urlsafe_b64decode(marker.encode("ascii")).decode("utf-8")
+        raw = binascii.a2b_base64(
+            marker.translate(_URLSAFE).encode("ascii"), strict_mode=True
+        ).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
-        raise InvalidMarkerException(f"Invalid marker: {marker}") from None
+        raw = ""
+    if not raw:
+        raise InvalidMarkerException(f"Invalid marker: {marker}")
+    return raw
 
 
 def page(
