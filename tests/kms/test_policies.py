@@ -108,3 +108,39 @@ def test_tags_drive_abac_in_identity_policies(service: KMS, client: Any) -> None
     assert client.list_resource_tags(KeyId=red)["Tags"] == []
     with pytest.raises(client.exceptions.TagException):
         client.tag_resource(KeyId=red, Tags=[{"TagKey": "aws:x", "TagValue": "y"}])
+
+
+def test_via_service_condition_from_the_client_context(service: KMS, client: Any) -> None:
+    via = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": BOB},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:ViaService": "s3.us-east-1.amazonaws.com"}},
+        },
+    )
+    key = client.create_key(Policy=via)["KeyMetadata"]["KeyId"]
+    through_s3 = service.client(BOB, context={"kms:ViaService": "s3.us-east-1.amazonaws.com"})
+    through_s3.encrypt(KeyId=key, Plaintext=b"p")
+    with raises_code("AccessDeniedException"):
+        service.client(BOB).encrypt(KeyId=key, Plaintext=b"p")
+
+
+def test_dry_run_still_needs_authorization(service: KMS, client: Any, key_id: str) -> None:
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"p")["CiphertextBlob"]
+    with raises_code("AccessDeniedException"):
+        service.client(BOB).decrypt(CiphertextBlob=blob, DryRun=True)
+    with pytest.raises(client.exceptions.DryRunOperationException):
+        client.decrypt(
+            KeyId=key_id,
+            CiphertextBlob=b"ignored",
+            DryRun=True,
+            DryRunModifiers=["IGNORE_CIPHERTEXT"],
+        )
