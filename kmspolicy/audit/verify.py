@@ -44,63 +44,68 @@ class VerifyResult:
 
 
 def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> VerifyResult:
-    """Check the whole chain in ``path``; ``anchor`` also detects a cut-off tail."""
-    data = Path(path).read_bytes()
-    lines = data.split(b"\n")
+    """Check the whole chain in ``path`` (streamed); ``anchor`` also detects a cut-off tail."""
     problems: list[Problem] = []
-    if lines[-1]:
-        problems.append(
-            Problem(len(lines), "torn", "the last line is incomplete (interrupted write)")
-        )
-    prev, expected_seq, count = GENESIS, 0, 0
-    hashes: dict[int, str] = {}  # seq -> hash, to check an anchor
-    for number, raw in enumerate(lines[:-1], start=1):
-        if not raw.strip():
-            problems.append(Problem(number, "malformed", "empty line"))
-            continue
-        try:
-            fields = json.loads(raw)
-            seq, link, stored = int(fields["seq"]), str(fields["prev"]), str(fields["hash"])
-            if fields.get("v") != FORMAT_VERSION:
-                raise ValueError("unknown format version")
-        except (ValueError, KeyError, TypeError) as exc:
-            problems.append(Problem(number, "malformed", f"not an audit record: {exc}"))
-            continue
-        count += 1
-        if record_hash(fields) != stored:
-            problems.append(Problem(number, "modified", f"record {seq} does not match its hash"))
-        if seq != expected_seq:
-            what = "missing" if seq > expected_seq else "repeated or reordered"
-            problems.append(
-                Problem(
-                    number,
-                    "out-of-sequence",
-                    f"expected record {expected_seq}, found {seq} (records {what})",
+    prev, expected_seq, count, number = GENESIS, 0, 0, 0
+    anchored_seq = anchor.records - 1 if anchor is not None else -1
+    anchored_hash: str | None = None
+    with Path(path).open("rb") as lines:
+        for number, raw in enumerate(lines, start=1):
+            if not raw.endswith(b"\n"):
+                problems.append(
+                    Problem(number, "torn", "the last line is incomplete (interrupted write)")
                 )
-            )
-        if link != prev:
-            problems.append(
-                Problem(number, "broken-link", f"record {seq} does not follow the record before it")
-            )
-        # Continue from this record as written, so one change is reported where it happened.
-        prev, expected_seq = stored, seq + 1
-        hashes[seq] = stored
+                break
+            if not raw.strip():
+                problems.append(Problem(number, "malformed", "empty line"))
+                continue
+            try:
+                fields = json.loads(raw)
+                seq, link, stored = int(fields["seq"]), str(fields["prev"]), str(fields["hash"])
+                if fields.get("v") != FORMAT_VERSION:
+                    raise ValueError("unknown format version")
+            except (ValueError, KeyError, TypeError) as exc:
+                problems.append(Problem(number, "malformed", f"not an audit record: {exc}"))
+                continue
+            count += 1
+            if record_hash(fields) != stored:
+                problems.append(
+                    Problem(number, "modified", f"record {seq} does not match its hash")
+                )
+            if seq != expected_seq:
+                what = "missing" if seq > expected_seq else "repeated or reordered"
+                problems.append(
+                    Problem(
+                        number,
+                        "out-of-sequence",
+                        f"expected record {expected_seq}, found {seq} (records {what})",
+                    )
+                )
+            if link != prev:
+                problems.append(
+                    Problem(
+                        number, "broken-link", f"record {seq} does not follow the record before it"
+                    )
+                )
+            # Continue from this record as written, so one change is reported where it happened.
+            prev, expected_seq = stored, seq + 1
+            if seq == anchored_seq:
+                anchored_hash = stored
     if anchor is not None and anchor.records > 0:
-        at = hashes.get(anchor.records - 1)
-        if at is None:
+        if anchored_hash is None:
             problems.append(
                 Problem(
-                    len(lines),
+                    number + 1,
                     "truncated",
                     f"the anchor names {anchor.records} records; the log has {count}",
                 )
             )
-        elif at != anchor.head:
+        elif anchored_hash != anchor.head:
             problems.append(
                 Problem(
-                    len(lines),
+                    number + 1,
                     "modified",
-                    f"record {anchor.records - 1} differs from the anchored one",
+                    f"record {anchored_seq} differs from the anchored one",
                 )
             )
     return VerifyResult(not problems, count, prev, tuple(problems))
