@@ -20,10 +20,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kmspolicy import lang
 from kmspolicy.errors import ConfigError, KmsPolicyError
 from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
-from kmspolicy.lang import Policy
+from kmspolicy.lang import Policy, load_policies, parse_dsl, read_json
 from kmspolicy.server.sigv4 import Credential
 
 ACCOUNT = re.compile(r"\d{12}")
@@ -278,19 +277,19 @@ class _Resolver:
     def _load(self, ref: PolicyRef, loc: tuple[str | int, ...]) -> list[Policy]:
         try:
             if isinstance(ref, dict):
-                return [lang.read_json(json.dumps(ref), source=f"{self.where(*loc)} (inline)")]
+                return [read_json(json.dumps(ref), source=f"{self.where(*loc)} (inline)")]
             stripped = ref.strip()
             if stripped.startswith("{"):
-                return [lang.read_json(ref, source=f"{self.where(*loc)} (inline)")]
+                return [read_json(ref, source=f"{self.where(*loc)} (inline)")]
             # One line without spaces is a path; anything else is inline DSL text.
             if "\n" in stripped or " " in stripped:
-                return list(lang.parse_dsl(ref, f"{self.where(*loc)} (inline)"))
+                return list(parse_dsl(ref, f"{self.where(*loc)} (inline)"))
             path = (self._base / stripped).resolve()
             if not path.is_file():
                 raise ConfigError(
                     f"{self.where(*loc)}: policy file `{stripped}` not found ({path})"
                 )
-            return list(lang.load_policies(path))
+            return list(load_policies(path))
         except ConfigError:
             raise
         except KmsPolicyError as exc:

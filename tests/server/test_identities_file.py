@@ -140,3 +140,32 @@ def test_development_identity_is_the_account_root_with_full_rights() -> None:
     resolved = to_directory(config).resolve(spec.arn)
     assert resolved.policies  # the root user's allow-all identity policy
     assert "secret" not in repr(spec)
+
+
+def test_dsl_policies_inline_and_by_path(tmp_path: Path) -> None:
+    (tmp_path / "admin.kmsp").write_text(
+        Path(__file__)
+        .resolve()
+        .parents[2]
+        .joinpath("fixtures/administrator-access.kmsp")
+        .read_text()
+    )
+    text = """\
+account: "111122223333"
+identities:
+  - arn: arn:aws:iam::111122223333:role/admin
+    access_key_id: AKIAADMINEXAMPLE0001
+    secret_access_key: admin-secret
+    policies: [admin.kmsp]
+    permissions_boundary: |
+      policy "boundary" version 2012-10-17
+
+      allow "OnlyKms"
+        action kms:*
+        resource *
+"""
+    config = load_identities(write(tmp_path, text))
+    (admin,) = config.identities
+    assert len(admin.policies) == 1
+    assert admin.permissions_boundary is not None
+    assert admin.permissions_boundary.statements[0].sid == "OnlyKms"
