@@ -15,6 +15,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from kmspolicy.crypto.seal import root_key_fingerprint
 from kmspolicy.errors import ConfigError
 
 ENV_VAR = "KMSPOLICY_ROOT_KEY_FILE"
@@ -42,8 +43,13 @@ class RootKey:
         """The raw bytes, for the sealing recipe only; never log or store them."""
         return self._material
 
+    @property
+    def fingerprint(self) -> str:
+        """16 hex characters naming this key without revealing it (also in each sealed blob)."""
+        return root_key_fingerprint(self._material)
+
     def __repr__(self) -> str:
-        return f"RootKey(source={self.source!r})"
+        return f"RootKey(source={self.source!r}, fingerprint={self.fingerprint!r})"
 
     __str__ = __repr__
 

@@ -135,6 +135,15 @@ def test_root_key_never_shows_its_material() -> None:
         pickle.dumps(key)
 
 
+def test_fingerprint_names_the_key_that_sealed_a_blob() -> None:
+    from kmspolicy.crypto.seal import seal, sealed_fingerprint
+
+    key = RootKey(b"\x02" * 32, "test")
+    assert len(key.fingerprint) == 16 and key.fingerprint in repr(key)
+    assert sealed_fingerprint(seal(key.material(), b"secret")) == key.fingerprint
+    assert RootKey.generate().fingerprint != key.fingerprint
+
+
 def test_root_key_must_be_32_bytes() -> None:
     with pytest.raises(ValueError):
         RootKey(b"short")
