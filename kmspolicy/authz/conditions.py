@@ -8,7 +8,7 @@ is true for a missing or empty set, ``ForAnyValue`` false; ``Null: true`` means 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy.authz.matching import compile_arn_pieces, compile_glob_pieces
@@ -19,6 +19,7 @@ from kmspolicy.authz.operators import (
     compare,
     convert_policy,
     convert_request,
+    to_text,
 )
 from kmspolicy.authz.variables import Template, parse_template
 from kmspolicy.lang.ast import Condition, SetQualifier
@@ -43,14 +44,49 @@ def resolved_policy_value(spec: OpSpec, template: Template, request: Request) ->
     return text.casefold() if spec.compare == "ieq" else text
 
 
+def _test_eq(raw: Any, pvals: Collection[Any]) -> bool:
+    text = raw if type(raw) is str else to_text(raw)
+    return text is not None and text in pvals
+
+
+def _test_ieq(raw: Any, pvals: Collection[Any]) -> bool:
+    text = raw if type(raw) is str else to_text(raw)
+    return text is not None and text.casefold() in pvals
+
+
+def _test_pattern(raw: Any, pvals: Collection[Any]) -> bool:
+    text = raw if type(raw) is str else to_text(raw)
+    if text is None:
+        return False
+    for pattern in pvals:  # noqa: SIM110 - a plain loop beats any(<generator>) on this hot path
+        if pattern.fullmatch(text) is not None:
+            return True
+    return False
+
+
+def _generic_test(spec: OpSpec) -> Callable[[Any, Collection[Any]], bool]:
+    family = spec.family
+
+    def test(raw: Any, pvals: Collection[Any]) -> bool:
+        rv = convert_request(family, raw)
+        return rv is not None and any(compare(spec, rv, pv) for pv in pvals)
+
+    return test
+
+
 class CompiledCondition:
-    """A condition with its policy values converted once; templates resolved per request."""
+    """A condition with its policy values converted once; templates resolved per request.
+
+    String equality tests are set lookups; pattern operators run pre-compiled regexes.
+    """
 
     __slots__ = (
-        "_convert",
+        "_test",
         "if_exists",
+        "is_null",
         "key",
         "key_lower",
+        "negated",
         "qualifier",
         "source",
         "spec",
@@ -62,7 +98,9 @@ class CompiledCondition:
         self.source = cond
         self.key = cond.key
         self.key_lower = cond.key.lower()
-        self.spec = SPECS[cond.operator]
+        spec = self.spec = SPECS[cond.operator]
+        self.negated = spec.negated
+        self.is_null = spec.family is Family.NULL
         self.qualifier = cond.qualifier
         self.if_exists = cond.if_exists
         values: list[Any] = []
@@ -70,23 +108,27 @@ class CompiledCondition:
         for cv in cond.values:
             template = (
                 parse_template(cv.value)
-                if (variables and self.spec.variables and isinstance(cv.value, str))
+                if (variables and spec.variables and isinstance(cv.value, str))
                 else None
             )
             if template is not None:
                 templates.append(template)
                 continue
-            converted = convert_policy(self.spec, cv.value)
+            converted = convert_policy(spec, cv.value)
             if converted is not None:
                 values.append(converted)
-        self.values: tuple[Any, ...] = tuple(values)
         self.templates: tuple[Template, ...] = tuple(templates)
-        fam = self.spec.family
-        self._convert: Callable[[Any], Any] = (
-            (lambda v: v) if fam is Family.NULL else (lambda v: convert_request(fam, v))
-        )
+        string_eq = spec.family is Family.STRING and spec.compare in ("eq", "ieq")
+        self.values: Collection[Any] = frozenset(values) if string_eq else tuple(values)
+        self._test: Callable[[Any, Collection[Any]], bool]
+        if string_eq:
+            self._test = _test_eq if spec.compare == "eq" else _test_ieq
+        elif spec.compare in ("like", "arn"):
+            self._test = _test_pattern
+        else:
+            self._test = _generic_test(spec)
 
-    def _policy_values(self, request: Request, missing: list[str]) -> tuple[Any, ...]:
+    def _policy_values(self, request: Request, missing: list[str]) -> Collection[Any]:
         if not self.templates:
             return self.values
         extra = []
@@ -96,12 +138,11 @@ class CompiledCondition:
                 missing.extend(k for k in template.keys if request.get(k) is None)
             else:
                 extra.append(value)
-        return self.values + tuple(extra)
+        return (*self.values, *extra)
 
     def evaluate(self, request: Request, missing: list[str]) -> bool:
-        spec = self.spec
         found = request.lookup(self.key_lower)
-        if spec.family is Family.NULL:
+        if self.is_null:
             present = bool(found)
             return any((v == "true") != present for v in self.values)
         if not found:
@@ -111,22 +152,19 @@ class CompiledCondition:
                 return True
             if self.qualifier is _FOR_ANY:
                 return False
-            return spec.negated
+            return self.negated
         pvals = self._policy_values(request, missing)
-        convert = self._convert
-
-        def positive(raw: Any) -> bool:
-            rv = convert(raw)
-            if rv is None:
-                return False
-            return any(compare(spec, rv, pv) for pv in pvals)
-
-        if self.qualifier is None:
-            hit = any(positive(v) for v in found)
-            return not hit if spec.negated else hit
-        if self.qualifier is _FOR_ALL:
-            return all(positive(v) != spec.negated for v in found)
-        return any(positive(v) != spec.negated for v in found)
+        test = self._test
+        negated = self.negated
+        qualifier = self.qualifier
+        if qualifier is None:
+            for raw in found:
+                if test(raw, pvals):
+                    return not negated
+            return negated
+        if qualifier is _FOR_ALL:
+            return all(test(raw, pvals) != negated for raw in found)
+        return any(test(raw, pvals) != negated for raw in found)
 
 
 def describe(cond: Condition) -> str:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
 from kmspolicy.authz.matching import has_wildcard
+from kmspolicy.authz.operators import Family, to_text
 from kmspolicy.authz.principals import PrincipalMatch, index_key
 from kmspolicy.authz.statements import CompiledStatement, policy_name, statement_ref
 
@@ -58,18 +59,38 @@ def _resource_keys(stmt: Statement, variables: bool) -> list[str] | None:
     return arns
 
 
+def _condition_index_key(cs: CompiledStatement) -> tuple[str, frozenset[str]] | None:
+    """(key, values) when the statement's first condition is a plain positive StringEquals."""
+    if not cs.conditions:
+        return None
+    cond = cs.conditions[0]
+    spec = cond.spec
+    if (
+        spec.family is not Family.STRING
+        or spec.compare != "eq"
+        or spec.negated
+        or cond.qualifier is not None
+        or cond.if_exists
+        or cond.templates
+        or not cond.values
+    ):
+        return None
+    return cond.key_lower, frozenset(cond.values)
+
+
 class CompiledPolicy:
     """A policy compiled for one role (policy type, resource-based or not)."""
 
     __slots__ = (
+        "_scan_by_action",
         "by_action",
+        "by_condition",
         "by_principal",
         "by_resource",
         "policy",
         "policy_type",
         "resource_based",
         "scan",
-        "_scan_by_action",
         "statements",
     )
 
@@ -88,6 +109,12 @@ class CompiledPolicy:
         self.by_principal: dict[str, list[CompiledStatement]] = {}
         self.by_action: dict[str, list[CompiledStatement]] = {}
         self.by_resource: dict[str, list[CompiledStatement]] = {}
+        #: condition key -> (value -> statements, all those statements): statements whose FIRST
+        #: condition is a plain positive StringEquals; pruned only when the key is present and
+        #: its value differs (so missing-key reporting is unchanged)
+        self.by_condition: dict[
+            str, tuple[dict[str, list[CompiledStatement]], list[CompiledStatement]]
+        ] = {}
         self.scan: list[CompiledStatement] = []
         #: memo: action name -> the scan-list statements whose Action/NotAction matches it.
         #: Safe to cache: a pure function of this immutable policy and the action name.
@@ -108,7 +135,15 @@ class CompiledPolicy:
                         index.setdefault(key, []).append(cs)
                     break
             else:
-                self.scan.append(cs)
+                indexed = _condition_index_key(cs)
+                if indexed is None:
+                    self.scan.append(cs)
+                    continue
+                key, values = indexed
+                by_value, everything = self.by_condition.setdefault(key, ({}, []))
+                everything.append(cs)
+                for value in values:
+                    by_value.setdefault(value, []).append(cs)
 
     def candidates(self, request: Request) -> list[CompiledStatement]:
         """Every statement that could apply, in document order."""
@@ -123,6 +158,16 @@ class CompiledPolicy:
             found.extend(self.by_action.get(request.action_lower, ()))
         if self.by_resource:
             found.extend(self.by_resource.get(request.resource, ()))
+        if self.by_condition:
+            for key, (by_value, everything) in self.by_condition.items():
+                values = request.lookup(key)
+                if values is None:
+                    found.extend(everything)  # evaluated so the missing key gets reported
+                    continue
+                for raw in values:
+                    bucket = by_value.get(raw if type(raw) is str else to_text(raw))  # type: ignore[arg-type]
+                    if bucket:
+                        found.extend(bucket)
         if self.scan:
             action = request.action_lower
             scan = self._scan_by_action.get(action)

@@ -135,11 +135,12 @@ class CompiledStatement:
     ) -> PrincipalMatch | None:
         """How the statement applies to the request (principal match kind), or None."""
         action = request.action_lower
-        hit = (
-            self.action_any
-            or action in self.action_exact
-            or any(p.fullmatch(action) for p in self.action_patterns)
-        )
+        hit = self.action_any or action in self.action_exact
+        if not hit:
+            for pattern in self.action_patterns:
+                if pattern.fullmatch(action) is not None:
+                    hit = True
+                    break
         if hit == self.not_action:
             return None
         how = self.principals.match(request.caller, resource_based)
