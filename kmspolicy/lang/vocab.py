@@ -134,7 +134,7 @@ _ACTION = re.compile(r"\*\Z|[A-Za-z0-9-]+:[A-Za-z0-9*?_-]+\Z")
 _ARN = re.compile(r"arn:[^:\s]+:[^:\s]*:[^:\s]*:[^:\s]*:\S+\Z")
 _ACCOUNT = re.compile(r"\d{12}\Z")
 _UNIQUE_ID = re.compile(r"A[A-Z0-9]{15,127}\Z")  # what IAM shows for a deleted principal
-_AWS_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::(\d{12}|\*):\S+\Z")
+_AWS_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+\Z")
 _SERVICE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")  # ec2.amazonaws.com, logs.<region>...
 _CANONICAL = re.compile(r"[0-9a-f]{64}\Z")
 
@@ -167,6 +167,13 @@ def check_resource(arn: str) -> Problem | None:
 
 
 def check_principal(kind: PrincipalKind, value: str) -> Problem | None:
+    if kind is PrincipalKind.AWS and value != "*" and ("*" in value or "?" in value):
+        return Problem(
+            "malformed-arn",
+            f"wildcard in AWS principal `{value}`",
+            "principals take no partial wildcards; use `principal *` with a condition on "
+            "`aws:PrincipalArn` (ArnLike) instead",
+        )
     ok = {
         PrincipalKind.ANY: value == "*",
         PrincipalKind.AWS: value == "*"

@@ -162,7 +162,9 @@ def test_malformed_resource_arn(resource: str) -> None:
     assert errors(doc(stmt(Resource=resource))) == [("malformed-arn", "Statement[0].Resource")]
 
 
-@pytest.mark.parametrize("principal", ["arn:aws:iam:111122223333:root", "1234", "root", ""])
+@pytest.mark.parametrize("principal", [
+    "arn:aws:iam:111122223333:root", "1234", "root", "", "arn:aws:iam::*:root",
+    "arn:aws:iam::111122223333:role/app-*"])
 def test_malformed_principal_arn(principal: str) -> None:
     assert errors(doc(stmt(Principal={"AWS": [ROOT, principal]}))) == [
         ("malformed-arn", "Statement[0].Principal.AWS[1]")]
