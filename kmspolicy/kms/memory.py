@@ -24,12 +24,14 @@ _V = TypeVar("_V")
 class MemoryStore:
     """A ``kms.ports.Store`` held in dictionaries."""
 
-    __slots__ = ("_aliases", "_by_account", "_grants", "_keys", "_lock")
+    __slots__ = ("_aliases", "_by_account", "_by_target", "_grants", "_keys", "_lock")
 
     def __init__(self) -> None:
         self._keys: dict[str, KeyRecord] = {}
         self._by_account: dict[tuple[str, str], dict[str, str]] = {}  # -> key id -> key ARN
         self._aliases: dict[str, AliasRecord] = {}
+        # (account, region, key id) -> alias ARN -> alias: kms:ResourceAliases on every request
+        self._by_target: dict[tuple[str, str, str | None], dict[str, AliasRecord]] = {}
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
         self._lock = threading.RLock()
 
@@ -123,21 +125,32 @@ class _MemoryTransaction:
         return self._s._aliases.get(alias_arn)
 
     def put_alias(self, record: AliasRecord) -> None:
+        self.delete_alias(record.arn)  # it may point elsewhere now
         self._set(self._s._aliases, record.arn, record)
+        target = (record.account, record.region, record.target_key_id)
+        self._set(self._s._by_target.setdefault(target, {}), record.arn, record)
 
     def delete_alias(self, alias_arn: str) -> None:
+        old = self._s._aliases.get(alias_arn)
+        if old is None:
+            return
         self._pop(self._s._aliases, alias_arn)
+        index = self._s._by_target.get((old.account, old.region, old.target_key_id))
+        if index is not None:
+            self._pop(index, alias_arn)
 
     def list_aliases(
         self, account: str, region: str, *, key_id: str | None = None
     ) -> Sequence[AliasRecord]:
-        found = [
-            a
-            for a in self._s._aliases.values()
-            if a.account == account
-            and a.region == region
-            and (key_id is None or a.target_key_id == key_id)
-        ]
+        if key_id is not None:
+            index = self._s._by_target.get((account, region, key_id))
+            if not index:
+                return ()
+            found = list(index.values())
+        else:
+            found = [
+                a for a in self._s._aliases.values() if a.account == account and a.region == region
+            ]
         found.sort(key=lambda a: a.name)
         return found
 

@@ -132,6 +132,8 @@ def parse_tags(tags: Sequence[Mapping[str, str]] | None) -> tuple[Tag, ...]:
     """Validated request tags (TagException for reserved keys and duplicates)."""
     if not tags:
         return ()
+    if len(tags) > MAX_TAGS:
+        raise TagException(f"A KMS key may have at most {MAX_TAGS} tags.")
     seen: dict[str, Tag] = {}
     for t in tags:
         key, value = t["TagKey"], t["TagValue"]
