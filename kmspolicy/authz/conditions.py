@@ -141,7 +141,10 @@ class CompiledCondition:
         return (*self.values, *extra)
 
     def evaluate(self, request: Request, missing: list[str]) -> bool:
-        found = request.lookup(self.key_lower)
+        # inlined Request.lookup: this runs once per condition of every candidate statement
+        found = request._values.get(self.key_lower)
+        if found is None:
+            found = request.caller.derived.get(self.key_lower)
         if self.is_null:
             present = bool(found)
             return any((v == "true") != present for v in self.values)
@@ -153,7 +156,7 @@ class CompiledCondition:
             if self.qualifier is _FOR_ANY:
                 return False
             return self.negated
-        pvals = self._policy_values(request, missing)
+        pvals = self._policy_values(request, missing) if self.templates else self.values
         test = self._test
         negated = self.negated
         qualifier = self.qualifier

@@ -144,7 +144,9 @@ class CompiledStatement:
         if hit == self.not_action:
             return None
         how = self.principals.match(request.caller, resource_based)
-        if how is None or not self.resource_matches(request):
+        if how is None:
+            return None
+        if not (self.resource_any and not self.not_resource) and not self.resource_matches(request):
             return None
         for cond in self.conditions:
             if not cond.evaluate(request, missing):
