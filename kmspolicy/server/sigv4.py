@@ -144,7 +144,7 @@ def canonical_request(
 ) -> str:
     """The SigV4 canonical request; ``headers`` maps lowercase names to (comma-joined) values."""
     # Non-S3 services encode the already-encoded path once more, as botocore does.
-    uri = quote(_remove_dot_segments(raw_path or "/"), safe="/~")
+    uri = "/" if raw_path in ("", "/") else quote(_remove_dot_segments(raw_path), safe="/~")
     lines = [f"{name}:{' '.join(headers.get(name, '').split())}" for name in signed_headers]
     return "\n".join(
         [
@@ -243,7 +243,7 @@ class Verifier(Generic[P]):
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
                 "date from HTTP"
             )
-        signed_at = datetime.strptime(amz_date, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC)
+        signed_at = _parse_amz_date(amz_date)
         if abs(now - signed_at) > self._max_skew:
             raise InvalidSignatureException(
                 f"Signature expired: {amz_date} is outside the allowed 5-minute clock skew of "
@@ -264,6 +264,22 @@ class Verifier(Generic[P]):
         if not hmac.compare_digest(expected, auth.signature):
             raise InvalidSignatureException(_BAD_SIGNATURE)
         return Verified(credential, auth.region, signed_at)
+
+
+def _parse_amz_date(value: str) -> datetime:
+    """``yyyymmddThhmmssZ`` (already matched by ``_AMZ_DATE``); slicing beats strptime 10x."""
+    try:
+        return datetime(
+            int(value[0:4]),
+            int(value[4:6]),
+            int(value[6:8]),
+            int(value[9:11]),
+            int(value[11:13]),
+            int(value[13:15]),
+            tzinfo=UTC,
+        )
+    except ValueError:
+        raise IncompleteSignatureException(f"X-Amz-Date `{value}` is not a valid date") from None
 
 
 def _check_token(credential: Credential[P], presented: str | None) -> None:
