@@ -120,7 +120,8 @@ class _ToAst(Transformer[Token, Any]):
 
     def statement(self, meta: Meta, children: list[Any]) -> Statement | None:
         effect, sid, principals, actions, resources, conditions = children
-        if sid is not None and (sid_text := self._text(sid)):
+        sid_text = None if sid is None else self._text(sid)
+        if sid_text:
             self._sids.append((sid_text, _span(self.source, sid)))
         parts = (principals, actions, resources)
         if any(p is not None and p[0] is None for p in parts) or None in (conditions or ()):
@@ -137,7 +138,7 @@ class _ToAst(Transformer[Token, Any]):
         return Statement(
             effect=Effect.ALLOW if effect == "allow" else Effect.DENY,
             actions=actions[0],
-            sid=None if sid is None else self._text(sid),
+            sid=sid_text,
             principals=None if principals is None else principals[0],
             not_principal=principals is not None and principals[1],
             not_action=actions[1],
