@@ -8,6 +8,17 @@ honest.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from kmspolicy.authz import (
+    Caller,
+    Decision,
+    DecisionKind,
+    Grant,
+    KmsPolicies,
+    Request,
+    authorize_iam,
+    authorize_kms,
+    evaluate_policies,
+)
 from kmspolicy.errors import (
     ConfigError,
     InternalError,
@@ -52,18 +63,27 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py checks
     "AccountPolicies",
+    "Caller",
     "ConfigError",
+    "Decision",
+    "DecisionKind",
+    "Grant",
     "Identities",
     "Identity",
     "InternalError",
     "KMS",
+    "KmsPolicies",
     "KmsPolicyError",
     "Policy",
     "PolicyError",
     "PolicySyntaxError",
+    "Request",
     "ServiceError",
     "Statement",
     "UserError",
+    "authorize_iam",
+    "authorize_kms",
+    "evaluate_policies",
     "format_dsl",
     "load_policies",
     "parse_dsl",
