@@ -151,6 +151,13 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
             file=out,
             flush=True,
         )
+        if settings.dev and not _is_loopback(settings.host):
+            print(
+                "warning: --dev on a non-loopback address: anyone who can reach this port can "
+                "delete every key (POST /_kmspolicy/reset)",
+                file=sys.stderr,
+                flush=True,
+            )
         if config.development:
             (spec,) = config.identities
             print(

@@ -109,6 +109,7 @@ class Server:
 
 
 def start_server(tmp: Path, *extra: str, identities: dict[str, Any] | None = IDENTITIES) -> Server:
+    tmp.mkdir(parents=True, exist_ok=True)
     args = [str(BIN / "kmspolicy"), "serve", "--port", "0", "--data-dir", str(tmp / "data"), *extra]
     if identities is not None:
         ids = tmp / "identities.json"

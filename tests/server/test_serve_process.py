@@ -174,3 +174,32 @@ def _self_signed(tmp: Path) -> tuple[Path, Path]:
         )
     )
     return cert_path, key_path
+
+
+@pytest.mark.postgres
+def test_two_servers_share_keys_through_postgresql(tmp_path: Path) -> None:
+    import uuid
+
+    schema = f"kmsp_server_{uuid.uuid4().hex[:8]}"
+    url = f"postgresql://postgres@127.0.0.1:5432/test?schema={schema}"
+    first = start_server(tmp_path / "a", "--store", url, identities=None)
+    # the second process needs the same root key to open the sealed material
+    (tmp_path / "b" / "data").mkdir(parents=True)
+    root_key = (tmp_path / "a" / "data" / "root.key").read_bytes()
+    (tmp_path / "b" / "data" / "root.key").write_bytes(root_key)
+    (tmp_path / "b" / "data" / "root.key").chmod(0o600)
+    second = start_server(tmp_path / "b", "--store", url, identities=None)
+    try:
+        a, b = dev_client(first.url), dev_client(second.url)
+        key_id = a.create_key()["KeyMetadata"]["KeyId"]
+        blob = a.encrypt(KeyId=key_id, Plaintext=b"shared store")["CiphertextBlob"]
+        assert b.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared store"
+        b.disable_key(KeyId=key_id)
+        assert a.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Disabled"
+    finally:
+        assert stop_server(first) == 0
+        assert stop_server(second) == 0
+        import psycopg
+
+        with psycopg.connect("postgresql://postgres@127.0.0.1:5432/test", autocommit=True) as c:
+            c.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
