@@ -104,7 +104,13 @@ def _print_text(decisions: list[Decision]) -> None:
 
 @click.command(name="simulate")
 @click.option("--key-policy", "key_policy", metavar="FILE", help="The key policy (KMS rules).")
-@click.option("--identity-policy", "identity_policies", metavar="FILE", multiple=True)
+@click.option(
+    "--identity-policy",
+    "identity_policies",
+    metavar="FILE",
+    multiple=True,
+    help="The caller's IAM policies.",
+)
 @click.option(
     "--scp", "scps", metavar="FILE", multiple=True, help="SCPs; repeated flags form one level."
 )
@@ -114,8 +120,10 @@ def _print_text(decisions: list[Decision]) -> None:
 @click.option(
     "--organization", metavar="FILE", help='JSON {"scps": [[…], …], "rcps": [[…], …]}, root first.'
 )
-@click.option("--permissions-boundary", "boundary", metavar="FILE")
-@click.option("--session-policy", "session_policies", metavar="FILE", multiple=True)
+@click.option("--permissions-boundary", "boundary", metavar="FILE", help="The caller's boundary.")
+@click.option(
+    "--session-policy", "session_policies", metavar="FILE", multiple=True, help="Session policies."
+)
 @click.option(
     "--resource-policy",
     "resource_policy",
@@ -138,11 +146,26 @@ def _print_text(decisions: list[Decision]) -> None:
     metavar="ARN",
     help="The caller (user/role/session ARN, account id).",
 )
-@click.option("--action", "actions", required=True, multiple=True, metavar="ACTION")
 @click.option(
-    "--resource", metavar="ARN", help="Resource ARN (default: a key in the principal's account)."
+    "--action",
+    "actions",
+    required=True,
+    multiple=True,
+    metavar="ACTION",
+    help="One result per action.",
 )
-@click.option("--context", "context_pairs", metavar="KEY=VALUE", multiple=True)
+@click.option(
+    "--resource",
+    metavar="ARN",
+    help="Resource (default: a key of the caller's account with --key-policy/--grants, else *).",
+)
+@click.option(
+    "--context",
+    "context_pairs",
+    metavar="KEY=VALUE",
+    multiple=True,
+    help="A context key; repeat a key for several values, or give a JSON list.",
+)
 @click.option("--context-file", metavar="FILE", help="JSON object of context keys.")
 @click.option(
     "--at", "at", metavar="ISO8601", help="Time of the request (aws:CurrentTime); default now."
