@@ -29,6 +29,7 @@ from kmspolicy.kms.handlers.common import (
     parse_key_policy,
     parse_tags,
 )
+from kmspolicy.kms.lifecycle.rotation import catch_up_on_enable
 from kmspolicy.kms.model import (
     ImportState,
     KeyMaterial,
@@ -224,7 +225,8 @@ def enable_key(call: Call) -> dict[str, Any]:
     key = call.key.record
     state = transition(key.key_state, Event.ENABLE)
     if state is not None and state is not key.key_state:
-        call.save_key(key.evolve(key_state=state))
+        enabled = key.evolve(key_state=state)
+        call.save_key(catch_up_on_enable(enabled, call.now, call.pipeline.rng.random_bytes))
     return {}
 
 

@@ -25,8 +25,11 @@ Rng = Callable[[int], bytes]
 
 
 def _rotation_due(record: KeyRecord, now: datetime) -> bool:
+    # Only Enabled keys rotate; one that was disabled (or pending deletion) when its rotation
+    # fell due catches up when EnableKey brings it back (rotation.catch_up_on_enable).
     return (
-        record.rotation_enabled
+        record.key_state is KeyState.ENABLED
+        and record.rotation_enabled
         and record.next_rotation_date is not None
         and record.next_rotation_date <= now
     )
@@ -48,10 +51,7 @@ def has_due_work(record: KeyRecord, now: datetime) -> bool:
         deletion_due(record, now)
         or _expiry_due(record, now)
         or any(p.valid_to <= now for p in record.pending_imports)
-        or (
-            _rotation_due(record, now)
-            and not (record.key_state is not KeyState.ENABLED and record.next_rotation_date == now)
-        )
+        or _rotation_due(record, now)
     )
 
 
@@ -59,13 +59,6 @@ def _rotate_due(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord:
     if not _rotation_due(record, now):
         return record
     assert record.next_rotation_date is not None and record.rotation_period_days is not None
-    if record.key_state is not KeyState.ENABLED:
-        # A disabled (or pending-deletion) key is not rotated and its schedule stands still;
-        # once it is usable again an overdue rotation happens at once (AWS's catch-up rule).
-        # Moving the due date up to "now" records that the rotation is owed, not done.
-        if record.next_rotation_date == now:
-            return record
-        return record.evolve(next_rotation_date=now)
     period = timedelta(days=record.rotation_period_days)
     due = record.next_rotation_date
     # Every rotation AWS would have made on time, each dated when it was due: the lazy path

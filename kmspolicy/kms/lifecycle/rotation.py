@@ -36,6 +36,7 @@ __all__ = [
     "MAX_ON_DEMAND_ROTATIONS",
     "MAX_ROTATION_PERIOD_DAYS",
     "MIN_ROTATION_PERIOD_DAYS",
+    "catch_up_on_enable",
     "disable_rotation",
     "enable_rotation",
     "require_automatic_rotation_support",
@@ -127,6 +128,21 @@ def enable_rotation(record: KeyRecord, period_days: int, now: datetime) -> KeyRe
 def disable_rotation(record: KeyRecord) -> KeyRecord:
     require_automatic_rotation_support(record)
     return record.evolve(rotation_enabled=False, next_rotation_date=None)
+
+
+def catch_up_on_enable(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord:
+    """EnableKey's part of the schedule: a key that was not Enabled when its automatic rotation
+    fell due (due work skips such keys) rotates as it comes back, and the period restarts."""
+    if (
+        record.key_state is not KeyState.ENABLED
+        or not record.rotation_enabled
+        or record.next_rotation_date is None
+        or record.rotation_period_days is None
+        or record.next_rotation_date > now
+    ):
+        return record
+    rotated = rotate(record, when=now, rotation_type=RotationType.AUTOMATIC, rng=rng)
+    return rotated.evolve(next_rotation_date=now + timedelta(days=record.rotation_period_days))
 
 
 def rotation_enabled_for_status(record: KeyRecord) -> bool:

@@ -39,13 +39,14 @@ def test_automatic_rotation_on_time_and_catch_up() -> None:
 def test_disabled_key_is_not_rotated_but_catches_up_when_enabled() -> None:
     key = rotation.enable_rotation(make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
     seen = T0 + timedelta(days=200)
-    after = apply_due_work(key, seen, os.urandom)
-    assert after is not None and len(after.materials) == 1
-    assert after.next_rotation_date == seen  # owed, not done
-    enabled = after.evolve(key_state=KeyState.ENABLED)
-    caught_up = apply_due_work(enabled, seen + timedelta(seconds=1), os.urandom)
-    assert caught_up is not None and len(caught_up.materials) == 2
-    assert caught_up.next_rotation_date == seen + timedelta(days=90)
+    assert not has_due_work(key, seen)  # nothing to write while it stays disabled
+    assert apply_due_work(key, seen, os.urandom) is key
+    enabled = rotation.catch_up_on_enable(key.evolve(key_state=KeyState.ENABLED), seen, os.urandom)
+    assert len(enabled.materials) == 2  # once, as it comes back, not once per missed period
+    assert enabled.current_material is not None
+    assert enabled.current_material.rotation_date == seen
+    assert enabled.next_rotation_date == seen + timedelta(days=90)
+    assert apply_due_work(enabled, seen + timedelta(days=89), os.urandom) is enabled
 
 
 def test_deletion_due_removes_key_and_aliases() -> None:
