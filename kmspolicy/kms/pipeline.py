@@ -25,6 +25,7 @@ from kmspolicy.errors import (
     UnknownOperationException,
 )
 from kmspolicy.kms.context import key_context
+from kmspolicy.kms.decisions import DecisionMemo
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.lifecycle.due import run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyMaterial, KeyRecord
@@ -122,6 +123,7 @@ class Pipeline:
         self.operations = load_operations()
         self._policies: dict[str, Policy] = {}
         self._grants: dict[tuple[str, str], AuthzGrant] = {}
+        self._memo = DecisionMemo()
 
     # ----------------------------------------------------------------------------------------
     def run(
@@ -272,13 +274,12 @@ class Pipeline:
         if identity is None:
             identity = self.identities.resolve(caller.arn)
         key = target.key
-        context: dict[str, Any] = target.context
+        context: dict[str, Any] = dict(target.context)
         if key is not None:
             aliases = [a.name for a in tx.list_aliases(key.account, key.region, key_id=key.key_id)]
             context = {**key_context(key, aliases), **context}
         if target.request_alias is not None:
             context["kms:RequestAlias"] = target.request_alias
-        request = Request(caller, target.action, target.resource, context, now)
         key_policy = None
         grants: tuple[AuthzGrant, ...] = ()
         rcps: tuple[Policy, ...] = ()
@@ -289,16 +290,39 @@ class Pipeline:
             elif target.grant_operation is not None:
                 grants = self._authz_grants(tx, key.arn)
             rcps = self.identities.account(key.account).rcps
+        scps = self.identities.account(caller.account).scps
+        every = (
+            key_policy,
+            *identity.policies,
+            identity.permissions_boundary,
+            *identity.session_policies,
+            *scps,
+            *rcps,
+        )
+        memo_key = (
+            self._memo.key(identity, target.action, target.resource, context, every, grants)
+            if policy is None
+            else None
+        )
+        if memo_key is not None:
+            known = self._memo.get(memo_key)
+            if known is not None:
+                return known
         policies = KmsPolicies(
             key_policy,
             identity_policies=identity.policies,
             grants=grants,
-            scps=self.identities.account(caller.account).scps,
+            scps=scps,
             rcps=rcps,
             permissions_boundary=identity.permissions_boundary,
             session_policies=identity.session_policies,
         )
-        return authorize_kms(request, policies)
+        decision = authorize_kms(
+            Request(caller, target.action, target.resource, context, now), policies
+        )
+        if memo_key is not None:
+            self._memo.put(memo_key, decision, (identity, every, grants))
+        return decision
 
     def _audit(
         self,

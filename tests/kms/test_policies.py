@@ -144,3 +144,45 @@ def test_dry_run_still_needs_authorization(service: KMS, client: Any, key_id: st
             DryRun=True,
             DryRunModifiers=["IGNORE_CIPHERTEXT"],
         )
+
+
+def test_time_conditions_follow_the_clock(service: KMS, client: Any, clock: Any) -> None:
+    until = clock.now().replace(year=clock.now().year + 1)
+    timed = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": BOB},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {
+                "DateLessThan": {"aws:CurrentTime": until.strftime("%Y-%m-%dT%H:%M:%SZ")}
+            },
+        },
+    )
+    key = client.create_key(Policy=timed)["KeyMetadata"]["KeyId"]
+    bob = service.client(BOB)
+    bob.encrypt(KeyId=key, Plaintext=b"p")
+    bob.encrypt(KeyId=key, Plaintext=b"p")  # same question twice: memoized or not, same answer
+    clock.advance(days=400)
+    with raises_code("AccessDeniedException"):
+        bob.encrypt(KeyId=key, Plaintext=b"p")
+
+
+def test_policy_change_takes_effect_on_the_next_request(
+    service: KMS, client: Any, key_id: str
+) -> None:
+    alice = service.client(ALICE)
+    alice.encrypt(KeyId=key_id, Plaintext=b"p")
+    client.put_key_policy(
+        KeyId=key_id,
+        Policy=ROOT_ONLY.replace("kms:*", "kms:*Policy*"),
+        BypassPolicyLockoutSafetyCheck=True,
+    )
+    with raises_code("AccessDeniedException"):
+        alice.encrypt(KeyId=key_id, Plaintext=b"p")

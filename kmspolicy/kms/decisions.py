@@ -1,0 +1,101 @@
+"""A memo of authorization decisions, keyed by everything that can change one.
+
+Layer: kms. ``authorize_kms`` is a pure function of the request (caller, action, resource,
+context, time) and the policies (key policy, identity policies, boundary, session policies,
+SCPs, RCPs, grants). The memo key holds the caller's directory entry, the action, the resource,
+the whole request context (which carries the key's properties, tags and aliases, the encryption
+context and every request parameter key), and the identities of the policy and grant objects;
+each entry keeps those objects alive, so their ids cannot be reused while it exists. Key
+policies are looked up by their text and grants are read from the store on every request, so a
+changed policy or a revoked grant is a different key: nothing stale is ever served.
+Decisions that may depend on the clock (a policy mentioning ``aws:CurrentTime`` and friends)
+are never memoized.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from kmspolicy.authz import Decision
+from kmspolicy.lang import Policy
+
+__all__ = ["DecisionMemo"]
+
+_TIME_KEYS = ("aws:currenttime", "aws:epochtime", "aws:tokenissuetime", "aws:multifactorauthage")
+
+
+def _mentions_time(policy: Policy) -> bool:
+    for statement in policy.statements:
+        for condition in statement.conditions:
+            if condition.key.lower() in _TIME_KEYS:
+                return True
+            for value in condition.values:  # policy variables: ${aws:CurrentTime}
+                if isinstance(value.value, str) and any(
+                    k in value.value.lower() for k in _TIME_KEYS
+                ):
+                    return True
+        for resource in statement.resources or ():
+            if any(k in resource.arn.lower() for k in _TIME_KEYS):
+                return True
+    return False
+
+
+def _frozen(value: Any) -> Any:
+    return tuple(value) if isinstance(value, list | tuple) else value
+
+
+class DecisionMemo:
+    """Bounded: cleared when full (a miss only costs one evaluation)."""
+
+    __slots__ = ("_entries", "_limit", "_time_free")
+
+    def __init__(self, limit: int = 65_536) -> None:
+        self._entries: dict[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = {}
+        self._time_free: dict[int, tuple[Policy, bool]] = {}
+        self._limit = limit
+
+    def _is_time_free(self, policies: Iterable[Policy | None]) -> bool:
+        for policy in policies:
+            if policy is None:
+                continue
+            known = self._time_free.get(id(policy))
+            if known is None or known[0] is not policy:
+                if len(self._time_free) >= self._limit:
+                    self._time_free.clear()
+                known = (policy, not _mentions_time(policy))
+                self._time_free[id(policy)] = known
+            if not known[1]:
+                return False
+        return True
+
+    def key(
+        self,
+        identity: object,
+        action: str,
+        resource: str,
+        context: Mapping[str, Any],
+        policies: tuple[Policy | None, ...],
+        grants: tuple[object, ...],
+    ) -> tuple[Any, ...] | None:
+        """The memo key of one question, or None when its answer may depend on the time."""
+        if not self._is_time_free(policies):
+            return None
+        frozen = frozenset((k, _frozen(v)) for k, v in context.items())
+        return (
+            id(identity),
+            action,
+            resource,
+            frozen,
+            tuple(map(id, policies)),
+            tuple(map(id, grants)),
+        )
+
+    def get(self, key: tuple[Any, ...]) -> Decision | None:
+        found = self._entries.get(key)
+        return None if found is None else found[0]
+
+    def put(self, key: tuple[Any, ...], decision: Decision, keep_alive: tuple[object, ...]) -> None:
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[key] = (decision, keep_alive)
