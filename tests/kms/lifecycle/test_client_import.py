@@ -228,3 +228,18 @@ def test_new_material_then_on_demand_rotation(client: Any, external_key: str) ->
         client.decrypt(CiphertextBlob=new)["KeyMaterialId"]
         != client.decrypt(CiphertextBlob=old)["KeyMaterialId"]
     )
+
+
+def test_imported_hmac_key_computes_the_standard_mac(client: Any) -> None:
+    import hashlib
+    import hmac
+
+    key_id = client.create_key(
+        Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
+    )["KeyMetadata"]["KeyId"]
+    secret = os.urandom(32)
+    _import(client, key_id, secret)
+    mac = client.generate_mac(KeyId=key_id, Message=b"msg", MacAlgorithm="HMAC_SHA_256")["Mac"]
+    assert mac == hmac.new(secret, b"msg", hashlib.sha256).digest()
+    with raises_code("ValidationException"):  # ImportType is for symmetric encryption keys
+        _import(client, key_id, secret, ImportType="EXISTING_KEY_MATERIAL")
