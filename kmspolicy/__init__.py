@@ -8,17 +8,6 @@ honest.
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.authz import (
-    Caller,
-    Decision,
-    DecisionKind,
-    Grant,
-    KmsPolicies,
-    Request,
-    authorize_iam,
-    authorize_kms,
-    evaluate_policies,
-)
 from kmspolicy.errors import (
     ConfigError,
     InternalError,
@@ -39,12 +28,32 @@ from kmspolicy.lang import (
 )
 
 if TYPE_CHECKING:
+    from kmspolicy.authz import (
+        Caller,
+        Decision,
+        DecisionKind,
+        Grant,
+        KmsPolicies,
+        Request,
+        authorize_iam,
+        authorize_kms,
+        evaluate_policies,
+    )
     from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
     from kmspolicy.kms.service import KMS
 
 # The service (botocore, cryptography) loads on first use: pytest imports this package at
 # startup in every project that has kmspolicy installed (the ``kmspolicy`` pytest11 plugin).
 _LAZY = {
+    "Caller": "kmspolicy.authz",
+    "Decision": "kmspolicy.authz",
+    "DecisionKind": "kmspolicy.authz",
+    "Grant": "kmspolicy.authz",
+    "KmsPolicies": "kmspolicy.authz",
+    "Request": "kmspolicy.authz",
+    "authorize_iam": "kmspolicy.authz",
+    "authorize_kms": "kmspolicy.authz",
+    "evaluate_policies": "kmspolicy.authz",
     "AccountPolicies": "kmspolicy.kms.identities",
     "Identities": "kmspolicy.kms.identities",
     "Identity": "kmspolicy.kms.identities",
