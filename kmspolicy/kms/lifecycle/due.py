@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from kmspolicy.kms.lifecycle.deletion import deletion_due
 from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
 from kmspolicy.kms.lifecycle.rotation import rotate
-from kmspolicy.kms.model import ExpirationModelType, KeyRecord, RotationType
+from kmspolicy.kms.model import ExpirationModelType, KeyRecord, OriginType, RotationType
 from kmspolicy.kms.ports import Store, Transaction
 from kmspolicy.kms.states import KeyState
 
@@ -46,7 +46,14 @@ def _expiry_due(record: KeyRecord, now: datetime) -> bool:
 
 
 def has_due_work(record: KeyRecord, now: datetime) -> bool:
-    """Cheap test: would ``apply_due_work`` change anything?"""
+    """Cheap test: would ``apply_due_work`` change anything? (Runs on every key load.)"""
+    if (
+        record.deletion_date is None
+        and not record.rotation_enabled
+        and not record.pending_imports
+        and record.origin is not OriginType.EXTERNAL
+    ):
+        return False  # the common case: nothing scheduled at all
     return (
         deletion_due(record, now)
         or _expiry_due(record, now)
