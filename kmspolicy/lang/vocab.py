@@ -14,8 +14,8 @@ from kmspolicy.lang.diagnostics import did_you_mean
 
 # --- condition operators ---------------------------------------------------------------------
 
-_BASE = {op.value.lower(): op for op in ConditionOperator}
-_QUALIFIERS = {q.value.lower(): q for q in SetQualifier}
+_BASE = {op.value: op for op in ConditionOperator}
+_QUALIFIERS = {q.value: q for q in SetQualifier}
 
 
 def operator_spellings() -> list[str]:
@@ -31,17 +31,18 @@ _SPELLINGS = operator_spellings()
 def parse_operator(text: str) -> tuple[SetQualifier | None, ConditionOperator, bool] | None:
     """Split ``ForAnyValue:StringLikeIfExists`` into (qualifier, base, if_exists); None if invalid.
 
-    AWS matches operator names case-insensitively; we do too and write them back canonically.
+    Spelling is exact, as in the IAM documentation (a wrong case gets a did-you-mean): being
+    stricter than IAM is safer than accepting a document AWS might refuse.
     """
     qualifier = None
     rest = text
     if ":" in text:
         prefix, rest = text.split(":", 1)
-        qualifier = _QUALIFIERS.get(prefix.lower())
+        qualifier = _QUALIFIERS.get(prefix)
         if qualifier is None:
             return None
-    if_exists = rest.lower().endswith("ifexists") and rest.lower() != "ifexists"
-    base = _BASE.get(rest[: -len("IfExists")].lower() if if_exists else rest.lower())
+    if_exists = rest.endswith("IfExists")
+    base = _BASE.get(rest.removesuffix("IfExists") if if_exists else rest)
     if base is None or (if_exists and base is ConditionOperator.NULL):
         return None
     return qualifier, base, if_exists

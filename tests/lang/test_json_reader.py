@@ -97,9 +97,10 @@ def test_condition_values_keep_their_json_types() -> None:
         "kms:CallerAccount", "s3:prefix"]
 
 
-def test_operator_names_are_case_insensitive_and_canonicalised() -> None:
-    c = read_json(doc(stmt(Condition={"stringequals": {"kms:CallerAccount": "1"}}))).statements[0]
-    assert c.conditions[0].operator_text == "StringEquals"
+def test_operator_names_are_spelt_exactly() -> None:
+    with pytest.raises(PolicySyntaxError) as info:
+        read_json(doc(stmt(Condition={"stringequals": {"kms:CallerAccount": "1"}})))
+    assert info.value.diagnostics[0].help == "did you mean `StringEquals`?"
 
 
 def test_every_node_has_a_position_and_path() -> None:
