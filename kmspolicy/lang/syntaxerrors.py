@@ -40,6 +40,11 @@ _EXAMPLES: dict[tuple[str, str, str], list[str]] = {
         "policy allow action * resource arn:aws:kms:*",
         "policy allow action * when StringEquals kms:ViaService ec2.amazonaws.com",
     ],
+    ("condition-shape", "a condition is `OPERATOR key value`",
+     'write the operator first: `when StringEquals kms:ViaService "s3.us-east-1.amazonaws.com"`'): [
+        'policy allow action * when kms:ViaService StringEquals "x"',
+        'policy allow action * when aws:SecureTransport Bool true',
+    ],
     ("missing-condition-value", "condition has no value",
      'a condition is `OPERATOR key value`, e.g. `StringEquals kms:CallerAccount "111122223333"`'): [
         "policy allow action * when StringEquals kms:CallerAccount resource *",

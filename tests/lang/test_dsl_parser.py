@@ -186,6 +186,8 @@ def test_misspelt_global_key_suggests() -> None:
     ("policy allow principal aws arn:aws:iam::111122223333:root action *", "unquoted-value"),
     ("policy allow action * when StringEquals kms:CallerAccount resource *",
      "missing-condition-value"),
+    ('policy allow action * when aws:PrincipalArn ArnLike "arn:aws:iam::1:role/x"',
+     "condition-shape"),
 ])
 def test_common_mistakes_are_named_by_example(text: str, code: str) -> None:
     assert diagnostic(text)[0] == code
