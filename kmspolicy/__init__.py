@@ -39,8 +39,10 @@ if TYPE_CHECKING:
         authorize_kms,
         evaluate_policies,
     )
+    from kmspolicy.kms.clock import FakeClock, SystemClock
     from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
     from kmspolicy.kms.service import KMS
+    from kmspolicy.kms.states import KeyState
 
 # The service (botocore, cryptography) loads on first use: pytest imports this package at
 # startup in every project that has kmspolicy installed (the ``kmspolicy`` pytest11 plugin).
@@ -58,6 +60,9 @@ _LAZY = {
     "Identities": "kmspolicy.kms.identities",
     "Identity": "kmspolicy.kms.identities",
     "KMS": "kmspolicy.kms.service",
+    "FakeClock": "kmspolicy.kms.clock",
+    "SystemClock": "kmspolicy.kms.clock",
+    "KeyState": "kmspolicy.kms.states",
 }
 
 
@@ -76,11 +81,13 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "ConfigError",
     "Decision",
     "DecisionKind",
+    "FakeClock",
     "Grant",
     "Identities",
     "Identity",
     "InternalError",
     "KMS",
+    "KeyState",
     "KmsPolicies",
     "KmsPolicyError",
     "Policy",
@@ -89,6 +96,7 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "Request",
     "ServiceError",
     "Statement",
+    "SystemClock",
     "UserError",
     "authorize_iam",
     "authorize_kms",
