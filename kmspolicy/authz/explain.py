@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from kmspolicy.authz.conditions import describe
 from kmspolicy.authz.decision import NearMiss, PolicyType
 from kmspolicy.authz.principals import principals_match
-from kmspolicy.authz.reference import _action_ok, _resource_ok, condition_holds
+from kmspolicy.authz.reference import action_ok, condition_holds, resource_ok
 from kmspolicy.authz.statements import policy_name, statement_ref
 from kmspolicy.lang.ast import Effect
 
@@ -34,7 +34,7 @@ def nearest_miss(
                 continue
             matched: list[str] = []
             failed: list[str] = []
-            action = bool(stmt.actions) and _action_ok(stmt, request)
+            action = bool(stmt.actions) and action_ok(stmt, request)
             (matched if action else failed).append("action" if action else "action did not match")
             how = principals_match(
                 stmt.principals,
@@ -47,7 +47,7 @@ def nearest_miss(
                 (matched if principal else failed).append(
                     "principal" if principal else "principal did not match"
                 )
-            resource = _resource_ok(stmt, request, variables)
+            resource = resource_ok(stmt, request, variables)
             (matched if resource else failed).append(
                 "resource" if resource else "resource did not match"
             )

@@ -27,12 +27,12 @@ def _pieces(text: str, request: Request, variables: bool) -> tuple[Piece, ...] |
     return ((text, False),) if template is None else template.resolve(request)
 
 
-def _action_ok(stmt: Statement, request: Request) -> bool:
+def action_ok(stmt: Statement, request: Request) -> bool:
     hit = any(simple_glob(a.name, request.action, fold=True) for a in stmt.actions)
     return hit != stmt.not_action
 
 
-def _resource_ok(stmt: Statement, request: Request, variables: bool) -> bool:
+def resource_ok(stmt: Statement, request: Request, variables: bool) -> bool:
     if stmt.resources is None:
         return False
     hit = False
@@ -136,7 +136,7 @@ def match_policy_reference(
     variables = policy.variables_enabled
     label = name or policy_name(policy, policy_type)
     for i, stmt in enumerate(policy.statements):
-        if not stmt.actions or not _action_ok(stmt, request):
+        if not stmt.actions or not action_ok(stmt, request):
             continue
         how = principals_match(
             stmt.principals,
@@ -144,7 +144,7 @@ def match_policy_reference(
             request.caller,
             resource_based=policy_type.is_resource_based,
         )
-        if how is None or not _resource_ok(stmt, request, variables):
+        if how is None or not resource_ok(stmt, request, variables):
             continue
         if all(condition_holds(c, request, variables, result.missing) for c in stmt.conditions):
             hit = (statement_ref(policy, policy_type, i, label), how)
