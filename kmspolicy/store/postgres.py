@@ -73,8 +73,12 @@ class PostgresStore:
         self._slots = threading.BoundedSemaphore(pool_size)
         self._local = threading.local()
         self._closed = False
-        with self._pooled() as conn:
-            self._migrate(conn)
+        try:
+            with self._pooled() as conn:
+                self._migrate(conn)
+        except BaseException:
+            self.close()  # a refused store (newer schema, wrong root key) keeps no connection
+            raise
 
     # --- connections
     def _connect(self) -> psycopg.Connection[Any]:
@@ -127,6 +131,7 @@ class PostgresStore:
                     "INSERT INTO schema_version (version, applied_at) VALUES (%s, %s)",
                     (version, datetime.now(UTC).isoformat()),
                 )
+            _PgTransaction(conn, self._sealer, readonly=False).check_root_key()
 
     # --- the port
     @contextmanager

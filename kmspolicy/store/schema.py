@@ -58,8 +58,16 @@ def _v1(d: Dialect) -> list[str]:
     ]
 
 
+def _v2(d: Dialect) -> list[str]:
+    # Store-wide values; "root-key-check" holds a sealed canary so that opening the store with
+    # the wrong root key fails at startup, naming both keys' fingerprints.
+    text = 'TEXT COLLATE "C"' if d == "postgres" else "TEXT"
+    blob = "BYTEA" if d == "postgres" else "BLOB"
+    return [f"CREATE TABLE store_meta (name {text} PRIMARY KEY, value {blob} NOT NULL)"]
+
+
 # version -> statements for a dialect. Append only: a shipped migration is never edited.
-MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = ((1, _v1),)
+MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = ((1, _v1), (2, _v2))
 LATEST = MIGRATIONS[-1][0]
 
 VERSION_TABLE = """CREATE TABLE IF NOT EXISTS schema_version (

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 
-from kmspolicy.crypto.seal import SealError, seal, unseal
-from kmspolicy.errors import InternalError
+from kmspolicy.crypto.seal import SealError, seal, sealed_fingerprint, unseal
+from kmspolicy.errors import ConfigError, InternalError
 from kmspolicy.store.codec import Secret
 from kmspolicy.store.rootkey import RootKey
 
 _AAD_LABEL = b"kmspolicy/store/v1\x00"
+_CHECK_AAD = _AAD_LABEL + b"root-key-check"
+_CHECK_PLAINTEXT = b"kmspolicy store root key check v1"
 
 
 def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
@@ -46,6 +48,23 @@ class Sealer:
                 "or the row was modified or moved"
             ) from None
         return Secret(kind, ref, value)
+
+    def root_key_check(self) -> bytes:
+        """A sealed canary stored once per store; ``verify_root_key`` opens it at startup."""
+        return seal(self._root.material(), _CHECK_PLAINTEXT, _CHECK_AAD)
+
+    def verify_root_key(self, check: bytes) -> None:
+        """ConfigError when the store was sealed under another root key than ours."""
+        try:
+            ok = unseal(self._root.material(), check, _CHECK_AAD) == _CHECK_PLAINTEXT
+        except SealError:
+            ok = False
+        if not ok:
+            raise ConfigError(
+                f"this store was sealed with root key {sealed_fingerprint(check)}, but the root "
+                f"key from {self._root.source} is {self._root.fingerprint}: give the store's root "
+                "key (--root-key-file or $KMSPOLICY_ROOT_KEY_FILE)"
+            )
 
     def __repr__(self) -> str:
         return f"Sealer({self._root!r})"

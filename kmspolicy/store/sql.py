@@ -17,6 +17,7 @@ from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
 Row = tuple[Any, ...]
+_ROOT_CHECK = "root-key-check"
 
 
 class SqlTransaction:
@@ -52,6 +53,18 @@ class SqlTransaction:
             raise InternalError("store transaction used after its block ended")
         if writing and self._readonly:
             raise InternalError("write in a read-only store transaction")
+
+    # --- the store itself
+    def check_root_key(self) -> None:
+        """Record the root key's canary on first open; refuse another root key afterwards."""
+        rows = self._query("SELECT value FROM store_meta WHERE name = ?", (_ROOT_CHECK,))
+        if rows:
+            self._sealer.verify_root_key(bytes(rows[0][0]))
+        else:
+            self._execute(
+                "INSERT INTO store_meta (name, value) VALUES (?, ?)",
+                (_ROOT_CHECK, self._sealer.root_key_check()),
+            )
 
     # --- keys
     _KEYS_JOINED = (

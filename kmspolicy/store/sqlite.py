@@ -40,7 +40,11 @@ class SqliteStore:
         self._guard = threading.Lock()
         self._closed = False
         _create_private(self.path)
-        self._migrate(self._connection())
+        try:
+            self._migrate(self._connection())
+        except BaseException:
+            self.close()  # a refused store (newer schema, wrong root key) keeps no connection
+            raise
 
     # --- connections
     def _connection(self) -> sqlite3.Connection:
@@ -76,6 +80,7 @@ class SqliteStore:
                         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                         (version, datetime.now(UTC).isoformat()),
                     )
+                _SqliteTransaction(conn, self._sealer, readonly=False).check_root_key()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise

@@ -15,7 +15,7 @@ import psycopg
 import pytest
 
 from kmspolicy.crypto import KeySpec, generate_key, public_key_der
-from kmspolicy.errors import InternalError
+from kmspolicy.errors import ConfigError, InternalError
 from kmspolicy.kms.model import KeyMaterial, PendingImportParameters
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
@@ -179,9 +179,37 @@ def test_blob_moved_to_another_version_fails_to_unseal(tmp_path: Path) -> None:
     store.close()
 
 
-def test_wrong_root_key_cannot_read_material(tmp_path: Path) -> None:
-    _two_keys(tmp_path, RootKey.generate()).close()
-    other = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
-    with pytest.raises(InternalError, match="wrong root key"), other.transaction() as tx:
-        tx.get_key(r.key_arn("k1"))
-    other.close()
+def test_wrong_root_key_is_refused_at_open_naming_both_keys(tmp_path: Path) -> None:
+    right, wrong = RootKey.generate(), RootKey.generate()
+    _two_keys(tmp_path, right).close()
+    with pytest.raises(ConfigError) as info:
+        open_store(f"sqlite://{tmp_path / 'kms.db'}", wrong)
+    assert right.fingerprint in str(info.value) and wrong.fingerprint in str(info.value)
+    open_store(f"sqlite://{tmp_path / 'kms.db'}", right).close()
+
+
+def test_a_row_sealed_under_another_root_key_fails_to_unseal(tmp_path: Path) -> None:
+    """Past the startup check (e.g. rows copied in from another store), rows still refuse."""
+    other_dir = tmp_path / "other"
+    other_dir.mkdir()
+    _two_keys(other_dir, RootKey.generate()).close()
+    store = _two_keys(tmp_path, RootKey.generate())
+    conn = sqlite3.connect(tmp_path / "kms.db")
+    conn.execute("ATTACH ? AS o", (str(other_dir / "kms.db"),))
+    with conn:
+        conn.execute("DELETE FROM key_secrets WHERE key_arn LIKE '%k2'")
+        conn.execute("INSERT INTO key_secrets SELECT * FROM o.key_secrets WHERE key_arn LIKE '%k2'")
+    conn.close()
+    with pytest.raises(InternalError, match="wrong root key"), store.transaction() as tx:
+        tx.get_key(r.key_arn("k2"))
+    store.close()
+
+
+@pytest.mark.postgres
+def test_postgres_refuses_a_wrong_root_key(pg_schema: str) -> None:
+    url = f"{PG_URL}?schema={pg_schema}_rootcheck"
+    right = RootKey.generate()
+    open_store(url, right).close()
+    with pytest.raises(ConfigError, match=right.fingerprint):
+        open_store(url, RootKey.generate())
+    open_store(url, right).close()

@@ -13,7 +13,7 @@ import pytest
 from kmspolicy.errors import ConfigError, InternalError
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
-from kmspolicy.store import open_store, sqlite_url
+from kmspolicy.store import codec, open_store, sqlite_url
 from kmspolicy.store.postgres import split_url
 from kmspolicy.store.rootkey import RootKey
 from kmspolicy.store.schema import LATEST
@@ -71,6 +71,38 @@ def test_postgres_url_keeps_libpq_parameters() -> None:
     assert split_url("postgresql://u@h/db")[1] == "kmspolicy"
 
 
+def test_a_version_1_store_is_migrated_in_place(tmp_path: Path) -> None:
+    from kmspolicy.store import schema
+
+    db = tmp_path / "kms.db"
+    conn = sqlite3.connect(db)
+    with conn:
+        conn.execute(schema.VERSION_TABLE)
+        for statement in schema.statements(1, "sqlite"):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_version VALUES (1, 'then')")
+        conn.execute(
+            "INSERT INTO aliases VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                r.alias("alias/old", "k1").arn,
+                r.ACCOUNT,
+                r.REGION,
+                "alias/old",
+                "k1",
+                codec.encode_alias(r.alias("alias/old", "k1")),
+            ),
+        )
+    conn.close()
+    store = open_store(f"sqlite://{db}", RootKey.generate())
+    with store.transaction() as tx:
+        assert tx.get_alias(r.alias("alias/old", "k1").arn) == r.alias("alias/old", "k1")
+    store.close()
+    conn = sqlite3.connect(db)
+    versions = [v for (v,) in conn.execute("SELECT version FROM schema_version ORDER BY 1")]
+    conn.close()
+    assert versions == list(range(1, LATEST + 1))
+
+
 def test_schema_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> None:
     db = tmp_path / "kms.db"
     open_store(f"sqlite://{db}", RootKey.generate()).close()
@@ -85,8 +117,9 @@ def test_schema_is_recorded_and_a_newer_one_refused(tmp_path: Path) -> None:
 
 def test_reopening_does_not_migrate_twice(tmp_path: Path) -> None:
     db = tmp_path / "kms.db"
+    root = RootKey.generate()
     for _ in range(3):
-        open_store(f"sqlite://{db}", RootKey.generate()).close()
+        open_store(f"sqlite://{db}", root).close()
     conn = sqlite3.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM schema_version").fetchone()[0] == LATEST
     conn.close()
