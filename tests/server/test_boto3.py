@@ -311,3 +311,39 @@ def _signed_raw(server: Server, operation: str, body: bytes) -> tuple[int, bytes
     SigV4Auth(Credentials("AKIAALICE00000000001", "alice-secret"), "kms", "us-east-1").add_auth(req)
     prepared = req.prepare()
     return server.post("/", prepared.body, dict(prepared.headers))
+
+
+def test_connections_are_kept_alive(fresh: Server) -> None:
+    import http.client
+    from urllib.parse import urlsplit
+
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    parts = urlsplit(fresh.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=10)
+    sockets = []
+    try:
+        for _ in range(3):
+            req = AWSRequest(
+                method="POST",
+                url=fresh.url + "/",
+                data=b"{}",
+                headers={
+                    "Content-Type": "application/x-amz-json-1.1",
+                    "X-Amz-Target": "TrentService.ListKeys",
+                },
+            )
+            creds = Credentials("AKIAALICE00000000001", "alice-secret")
+            SigV4Auth(creds, "kms", "us-east-1").add_auth(req)
+            conn.request("POST", "/", body=b"{}", headers=dict(req.prepare().headers))
+            resp = conn.getresponse()
+            assert resp.status == 200
+            assert resp.getheader("connection", "keep-alive").lower() != "close"
+            resp.read()
+            sockets.append(conn.sock)
+        assert sockets[0] is not None
+        assert all(s is sockets[0] for s in sockets)  # one socket carried every request
+    finally:
+        conn.close()
