@@ -68,7 +68,6 @@ class Case(_Strict):
     reason_contains: str | None = None
     missing_context_keys: list[str] | None = None
     matched_sids: list[str] | None = None
-    cli: bool = False
 
     @property
     def effective_mode(self) -> str:
