@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import TypeVar
 
+from kmspolicy.errors import InternalError
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 
 __all__ = ["MemoryStore"]
@@ -35,8 +36,8 @@ class MemoryStore:
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
         self._lock = threading.RLock()
 
-    def transaction(self) -> _MemoryTransaction:
-        return _MemoryTransaction(self)
+    def transaction(self, *, readonly: bool = False) -> _MemoryTransaction:
+        return _MemoryTransaction(self, readonly)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -46,10 +47,11 @@ class MemoryStore:
 
 
 class _MemoryTransaction:
-    __slots__ = ("_journal", "_s")
+    __slots__ = ("_journal", "_readonly", "_s")
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, readonly: bool = False) -> None:
         self._s = store
+        self._readonly = readonly
         self._journal: list[_Undo] = []
 
     def __enter__(self) -> _MemoryTransaction:
@@ -72,6 +74,8 @@ class _MemoryTransaction:
 
     # --- helpers that journal their inverse
     def _set(self, table: dict[str, _V], key: str, value: _V) -> None:
+        if self._readonly:  # same rule as the SQL stores: undeclared writes are bugs
+            raise InternalError("write in a read-only store transaction")
         if key in table:
             old = table[key]
             self._journal.append(lambda: table.__setitem__(key, old))
@@ -80,6 +84,8 @@ class _MemoryTransaction:
         table[key] = value
 
     def _pop(self, table: dict[str, _V], key: str) -> None:
+        if self._readonly:
+            raise InternalError("write in a read-only store transaction")
         if key in table:
             old = table.pop(key)
             self._journal.append(lambda: table.__setitem__(key, old))

@@ -31,7 +31,14 @@ from kmspolicy.kms.lifecycle.due import run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyMaterial, KeyRecord
 from kmspolicy.kms.operations import Operation, load_operations
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Clock, Rng, Store, Transaction
-from kmspolicy.kms.requests import Call, DueWorkFirst, Resolution, Target, parse_grant_token
+from kmspolicy.kms.requests import (
+    Call,
+    DueWorkFirst,
+    Resolution,
+    Target,
+    WriteNeeded,
+    parse_grant_token,
+)
 from kmspolicy.kms.states import check_state
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import read_json
@@ -95,6 +102,7 @@ class _Attempt:
     params: Mapping[str, Any]
     now: datetime
     context: Mapping[str, object] | None
+    readonly: bool = False
     targets: list[Target] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
 
@@ -148,14 +156,19 @@ class Pipeline:
         try:
             # Due lifecycle work found on a key is committed first, in a transaction of its
             # own (a refused request must not roll it back), then the request starts over.
+            # Operations not declared ``mutates`` run in a read-only transaction (no write
+            # lock in SQL stores); the rare read that must write after all starts over.
+            readonly = not op.mutates
             for _round in range(_DUE_WORK_ROUNDS):
-                attempt = _Attempt(op, caller, identity, params, now, context)
+                attempt = _Attempt(op, caller, identity, params, now, context, readonly)
                 try:
-                    with self.store.transaction() as tx:
+                    with self.store.transaction(readonly=readonly) as tx:
                         result = self._attempt(tx, attempt)
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
+                except WriteNeeded:
+                    readonly = False
             else:
                 raise InternalError("lifecycle due work did not settle")
         except ServiceError as exc:
@@ -168,7 +181,17 @@ class Pipeline:
         """One pass of the pipeline inside one transaction (see the module docstring)."""
         op, caller = a.op, a.caller
         a.targets = targets = self._targets(
-            op, Resolution(self, tx, caller, a.params, a.now, operation=op.name, context=a.context)
+            op,
+            Resolution(
+                self,
+                tx,
+                caller,
+                a.params,
+                a.now,
+                operation=op.name,
+                context=a.context,
+                readonly=a.readonly,
+            ),
         )
         if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
             for target in targets:

@@ -76,8 +76,13 @@ class Transaction(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    def transaction(self) -> AbstractContextManager[Transaction]:
-        """Open one unit of work; commit on clean exit, roll back on exception."""
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]:
+        """Open one unit of work; commit on clean exit, roll back on exception.
+
+        ``readonly=True`` promises no writes (the pipeline passes it for operations not
+        declared ``mutates``): stores may then skip write locks, and must refuse writes
+        with InternalError so an undeclared write is found in tests, not in production.
+        """
 
     def close(self) -> None: ...
 

@@ -32,7 +32,7 @@ from kmspolicy.lang import Policy
 if TYPE_CHECKING:
     from kmspolicy.kms.pipeline import AuthorizedKey, Pipeline
 
-__all__ = ["Call", "DueWorkFirst", "Resolution", "Target", "parse_grant_token"]
+__all__ = ["Call", "DueWorkFirst", "Resolution", "Target", "WriteNeeded", "parse_grant_token"]
 
 _TOKEN_PREFIX = "kpgt1."
 
@@ -43,6 +43,10 @@ class DueWorkFirst(Exception):  # a control-flow signal; never leaves Pipeline.r
     def __init__(self, arn: str) -> None:
         super().__init__(arn)
         self.arn = arn
+
+
+class WriteNeeded(Exception):  # a control-flow signal; never leaves Pipeline.run
+    """A request declared read-only must write after all (it creates an AWS managed key)."""
 
 
 @dataclass(slots=True)
@@ -74,6 +78,7 @@ class Resolution:
         "operation",
         "params",
         "pipeline",
+        "readonly",
         "region",
         "tx",
     )
@@ -88,7 +93,9 @@ class Resolution:
         *,
         operation: str = "",
         context: Mapping[str, object] | None = None,
+        readonly: bool = False,
     ) -> None:
+        self.readonly = readonly
         self.pipeline = pipeline
         self.tx = tx
         self.caller = caller
@@ -120,6 +127,8 @@ class Resolution:
     def _aws_managed_key_arn(self, ref: ids.KeyRef) -> str:
         """``alias/aws/<service>`` without a key yet: the AWS managed key, created when AWS
         creates it (DescribeKey, or the service's first call via ``kms:ViaService``)."""
+        if self.readonly:
+            raise WriteNeeded  # Pipeline.run starts over in a writable transaction
         via = self.context.get("kms:ViaService")
         created = None
         if ref.alias_name is not None and ref.account == self.caller.account:
