@@ -27,7 +27,7 @@ from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalEr
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import RootKey
 from kmspolicy.store.sealing import Sealer
-from kmspolicy.store.sql import Row, SqlTransaction
+from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
 
 DEFAULT_SCHEMA = "kmspolicy"
 POOL_SIZE = 8
@@ -67,6 +67,7 @@ class PostgresStore:
     def __init__(self, url: str, root_key: RootKey, *, pool_size: int = POOL_SIZE) -> None:
         self._conninfo, self.schema = split_url(url)
         self._sealer = Sealer(root_key)
+        self._decoded = DecodedKeys()
         # psycopg_pool is not a dependency: what we need from a pool is bounded reuse of
         # autocommit connections and dropping broken ones, which this small queue does.
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
@@ -138,7 +139,9 @@ class PostgresStore:
     def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
         outer: _PgTransaction | None = getattr(self._local, "tx", None)
         if outer is not None:  # nested on this thread: a savepoint on the same connection
-            tx = _PgTransaction(outer.conn, self._sealer, readonly=readonly or outer.readonly)
+            tx = _PgTransaction(
+                outer.conn, self._sealer, readonly=readonly or outer.readonly, decoded=self._decoded
+            )
             try:
                 with _errors(), outer.conn.transaction():
                     yield tx
@@ -146,7 +149,7 @@ class PostgresStore:
                 tx.close()
             return
         with self._pooled() as conn:
-            tx = _PgTransaction(conn, self._sealer, readonly=readonly)
+            tx = _PgTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
             self._local.tx = tx
             try:
                 # Read-only transactions take no locks and refuse writes (SqlTransaction._check).
@@ -172,8 +175,15 @@ class _PgTransaction(SqlTransaction):
     __slots__ = ("conn",)
     _lock_key_sql = "SELECT 1 FROM keys WHERE arn = ? FOR UPDATE"
 
-    def __init__(self, conn: psycopg.Connection[Any], sealer: Sealer, *, readonly: bool) -> None:
-        super().__init__(sealer, readonly=readonly)
+    def __init__(
+        self,
+        conn: psycopg.Connection[Any],
+        sealer: Sealer,
+        *,
+        readonly: bool,
+        decoded: DecodedKeys | None = None,
+    ) -> None:
+        super().__init__(sealer, readonly=readonly, decoded=decoded)
         self.conn = conn
 
     @property

@@ -70,9 +70,7 @@ def resolve_root_key_path(
     if env.get(ENV_VAR):
         return Path(env[ENV_VAR]), False
     if data_dir is None:
-        raise ConfigError(
-            f"no root key: give a data directory, a root-key file, or set {ENV_VAR}"
-        )
+        raise ConfigError(f"no root key: give a data directory, a root-key file, or set {ENV_VAR}")
     return Path(data_dir) / DEFAULT_NAME, True
 
 

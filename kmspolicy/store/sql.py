@@ -8,6 +8,8 @@ nowhere else, so no code path writes a plaintext secret to a row.
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -20,14 +22,48 @@ Row = tuple[Any, ...]
 _ROOT_CHECK = "root-key-check"
 
 
+class DecodedKeys:
+    """Decoded keys by the exact row contents they were decoded from (one per store).
+
+    Not a cache of state: every read still goes to the database, and only when the document
+    and every sealed blob just read are byte-for-byte the ones decoded before is that decoding
+    reused. Any change to a key rewrites its document and re-seals its secrets under fresh
+    nonces, so a changed row can never hit: a disabled key or a new version is always decoded
+    anew. It saves the JSON decoding and the unsealing on the hot path (Encrypt, Decrypt).
+    """
+
+    __slots__ = ("_entries", "_lock", "_size")
+
+    def __init__(self, size: int = 1024) -> None:
+        self._entries: OrderedDict[tuple[object, ...], KeyRecord] = OrderedDict()
+        self._lock = threading.Lock()
+        self._size = size
+
+    def get(self, row_contents: tuple[object, ...]) -> KeyRecord | None:
+        with self._lock:
+            record = self._entries.get(row_contents)
+            if record is not None:
+                self._entries.move_to_end(row_contents)
+            return record
+
+    def put(self, row_contents: tuple[object, ...], record: KeyRecord) -> None:
+        with self._lock:
+            self._entries[row_contents] = record
+            if len(self._entries) > self._size:
+                self._entries.popitem(last=False)
+
+
 class SqlTransaction:
     """One unit of work on one connection. Unusable once its ``with`` block has ended."""
 
-    __slots__ = ("_open", "_readonly", "_sealer")
+    __slots__ = ("_decoded", "_open", "_readonly", "_sealer")
 
-    def __init__(self, sealer: Sealer, *, readonly: bool) -> None:
+    def __init__(
+        self, sealer: Sealer, *, readonly: bool, decoded: DecodedKeys | None = None
+    ) -> None:
         self._sealer = sealer
         self._readonly = readonly
+        self._decoded = decoded
         self._open = True
 
     # --- what a dialect provides
@@ -79,7 +115,7 @@ class SqlTransaction:
         # pair the new document with the old secrets. The next statement takes a fresh snapshot
         # that includes whatever the previous lock holder committed.
         # The read itself is one statement, so one snapshot: the document and its secrets agree.
-        read = self._KEYS_JOINED + " WHERE k.arn = ?"
+        read = self._KEYS_JOINED + " WHERE k.arn = ? ORDER BY s.kind, s.ref"
         if self._lock_key_sql and not self._readonly:
             rows = self._locked_query(self._lock_key_sql, read, (key_arn,))
         else:
@@ -94,14 +130,28 @@ class SqlTransaction:
 
     def _load_joined(self, rows: list[Row]) -> list[KeyRecord]:
         """Decode rows of (arn, doc, kind, ref, sealed) grouped by key, keeping their order."""
-        docs: dict[str, str] = {}
-        secrets: dict[str, list[codec.Secret]] = {}
+        grouped: dict[str, list[object]] = {}
         for arn, doc, kind, ref, blob in rows:
-            docs.setdefault(arn, doc)
-            found = secrets.setdefault(arn, [])
+            parts = grouped.setdefault(arn, [arn, doc])
             if kind is not None:
-                found.append(self._sealer.unseal(arn, kind, ref, bytes(blob)))
-        return [codec.decode_key(doc, secrets[arn]) for arn, doc in docs.items()]
+                parts += (kind, ref, bytes(blob))
+        return [self._decode_key(tuple(parts)) for parts in grouped.values()]
+
+    def _decode_key(self, contents: tuple[Any, ...]) -> KeyRecord:
+        """``contents`` = (arn, doc, kind, ref, sealed, kind, ref, sealed, ...) as just read."""
+        if self._decoded is not None:
+            record = self._decoded.get(contents)
+            if record is not None:
+                return record
+        arn, doc = contents[0], contents[1]
+        secrets = [
+            self._sealer.unseal(arn, contents[i], contents[i + 1], contents[i + 2])
+            for i in range(2, len(contents), 3)
+        ]
+        record = codec.decode_key(doc, secrets)
+        if self._decoded is not None:
+            self._decoded.put(contents, record)
+        return record
 
     def put_key(self, record: KeyRecord) -> None:
         self._check(writing=True)
@@ -229,15 +279,11 @@ class SqlTransaction:
 
     def delete_grant(self, key_arn: str, grant_id: str) -> None:
         self._check(writing=True)
-        self._execute(
-            "DELETE FROM grants WHERE key_arn = ? AND grant_id = ?", (key_arn, grant_id)
-        )
+        self._execute("DELETE FROM grants WHERE key_arn = ? AND grant_id = ?", (key_arn, grant_id))
 
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
         self._check()
-        rows = self._query(
-            "SELECT doc FROM grants WHERE key_arn = ? ORDER BY grant_id", (key_arn,)
-        )
+        rows = self._query("SELECT doc FROM grants WHERE key_arn = ? ORDER BY grant_id", (key_arn,))
         return [codec.decode_grant(doc) for (doc,) in rows]
 
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:

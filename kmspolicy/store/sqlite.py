@@ -22,7 +22,7 @@ from kmspolicy.errors import DependencyTimeoutException, InternalError
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import RootKey
 from kmspolicy.store.sealing import Sealer
-from kmspolicy.store.sql import Row, SqlTransaction
+from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
 
 BUSY_TIMEOUT_MS = 10_000
 
@@ -33,6 +33,7 @@ class SqliteStore:
     def __init__(self, path: str | os.PathLike[str], root_key: RootKey) -> None:
         self.path = Path(path)
         self._sealer = Sealer(root_key)
+        self._decoded = DecodedKeys()
         self._local = threading.local()
         # Weak: a connection lives as long as its thread's local storage, so threads that come
         # and go (a server's worker pool) do not accumulate open connections.
@@ -91,7 +92,7 @@ class SqliteStore:
     def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
         conn = self._connection()
         depth: int = self._local.depth
-        tx = _SqliteTransaction(conn, self._sealer, readonly=readonly)
+        tx = _SqliteTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
         with _errors():
             if depth == 0:
                 conn.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
@@ -143,8 +144,15 @@ class _Handle:
 class _SqliteTransaction(SqlTransaction):
     __slots__ = ("_conn",)
 
-    def __init__(self, conn: sqlite3.Connection, sealer: Sealer, *, readonly: bool) -> None:
-        super().__init__(sealer, readonly=readonly)
+    def __init__(
+        self,
+        conn: sqlite3.Connection,
+        sealer: Sealer,
+        *,
+        readonly: bool,
+        decoded: DecodedKeys | None = None,
+    ) -> None:
+        super().__init__(sealer, readonly=readonly, decoded=decoded)
         self._conn = conn
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
