@@ -21,6 +21,7 @@ from kmspolicy.errors import (
     TagException,
 )
 from kmspolicy.kms import ids
+from kmspolicy.kms.lifecycle.imports import expiration_summary
 from kmspolicy.kms.model import KeyRecord, KeyState, Tag
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import read_json
@@ -77,10 +78,12 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
     current = key.current_material
     if current is not None and key.key_spec == "SYMMETRIC_DEFAULT":
         md["CurrentKeyMaterialId"] = current.material_id
-    if current is not None and current.expiration_model is not None:
-        md["ExpirationModel"] = current.expiration_model.value
-        if current.valid_to is not None:
-            md["ValidTo"] = current.valid_to
+    # AWS reports the earliest expiry across every imported material, not the current one's
+    expiration_model, valid_to = expiration_summary(key)
+    if expiration_model is not None:
+        md["ExpirationModel"] = expiration_model.value
+        if valid_to is not None:
+            md["ValidTo"] = valid_to
     if key.multi_region and key.multi_region_key_type is not None:
         md["MultiRegionConfiguration"] = {
             "MultiRegionKeyType": key.multi_region_key_type.value,

@@ -243,3 +243,17 @@ def test_imported_hmac_key_computes_the_standard_mac(client: Any) -> None:
     assert mac == hmac.new(secret, b"msg", hashlib.sha256).digest()
     with raises_code("ValidationException"):  # ImportType is for symmetric encryption keys
         _import(client, key_id, secret, ImportType="EXISTING_KEY_MATERIAL")
+
+
+def test_describe_key_reports_the_earliest_expiry_of_all_materials(
+    client: Any, external_key: str, clock: FakeClock
+) -> None:
+    soon = clock.now() + timedelta(days=5)
+    _import(
+        client, external_key, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=soon
+    )
+    _import(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    client.rotate_key_on_demand(KeyId=external_key)
+    # the current material never expires, but the older one still does: AWS shows that one
+    meta = client.describe_key(KeyId=external_key)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and meta["ValidTo"] == soon
