@@ -1,11 +1,13 @@
 """Decisions that explain themselves: the kind, the deciding statements, missing keys, nearest miss.
 
-Layer: authz (pure). ``Decision.reason`` follows AWS's AccessDenied wording and never contains
-policy text, so the service may show it to the caller; ``explain()`` is for the policy's owner.
+Layer: authz (pure). ``Decision.reason`` follows AWS's AccessDenied wording for denials and
+names the policy type that actually allowed for allows; it never contains policy text, so the
+service may show it to the caller. ``explain()`` is for the policy's owner.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -43,6 +45,20 @@ class PolicyType(StrEnum):
     def is_resource_based(self) -> bool:
         return self in (PolicyType.KEY_POLICY, PolicyType.RESOURCE)
 
+
+#: how an allow names what allowed (AWS has no allowed message; the key policy is named as
+#: such, while denials use AWS's "resource-based policy" for it)
+_ALLOW_PHRASES = {
+    PolicyType.KEY_POLICY: "the key policy",
+    PolicyType.RESOURCE: "a resource-based policy",
+    PolicyType.IDENTITY: "an identity-based policy",
+    PolicyType.GRANT: "a grant",
+    PolicyType.POLICY: "a policy",
+    PolicyType.SCP: "a service control policy",
+    PolicyType.RCP: "a resource control policy",
+    PolicyType.PERMISSIONS_BOUNDARY: "a permissions boundary",
+    PolicyType.SESSION: "a session policy",
+}
 
 _PHRASES = {
     PolicyType.KEY_POLICY: "resource-based policy",
@@ -121,8 +137,11 @@ class Decision:
     """The answer to a :class:`~kmspolicy.authz.Request`.
 
     ``reason`` is one caller-safe line in AWS's wording; ``matched_statements`` are the
-    statements (and grants) that decided; ``missing_context_keys`` the condition keys a
-    considered statement referred to that the request lacked.
+    statements (and grants) that decided; ``all_matched`` every statement (and grant) that
+    matched the request in every policy consulted — including allows an explicit deny
+    overrode and allows a rule ignored —, in consultation order (statement coverage counts
+    these); ``missing_context_keys`` the condition keys a considered statement referred to
+    that the request lacked.
     """
 
     kind: DecisionKind
@@ -134,6 +153,7 @@ class Decision:
     nearest_miss: NearMiss | None = None
     #: the policy type that allowed, explicitly denied, or failed to allow
     decided_by: PolicyType = PolicyType.POLICY
+    all_matched: tuple[MatchedStatement, ...] = ()
 
     def __init__(
         self,
@@ -145,6 +165,7 @@ class Decision:
         missing_context_keys: tuple[str, ...] = (),
         nearest_miss: NearMiss | None = None,
         decided_by: PolicyType = PolicyType.POLICY,
+        all_matched: tuple[MatchedStatement, ...] = (),
     ) -> None:
         # INVARIANT: frozen after __init__; slot setters skip the frozen __setattr__ (hot path)
         s = _DECISION_SET
@@ -156,13 +177,20 @@ class Decision:
         s[5](self, missing_context_keys)
         s[6](self, nearest_miss)
         s[7](self, decided_by)
+        s[8](self, all_matched)
 
     @property
     def reason(self) -> str:
         """One caller-safe line in AWS's AccessDenied wording (built on demand: the hot path
         of an allowed request never formats it)."""
         if self.kind is DecisionKind.ALLOWED:
-            return allowed_reason(self.principal, self.action, self.resource, self.decided_by)
+            return allowed_reason(
+                self.principal,
+                self.action,
+                self.resource,
+                self.decided_by,
+                self.matched_statements,
+            )
         if self.kind is DecisionKind.EXPLICIT_DENY:
             return explicit_deny_reason(self.principal, self.action, self.resource, self.decided_by)
         return implicit_deny_reason(self.principal, self.action, self.resource, self.decided_by)
@@ -179,6 +207,13 @@ class Decision:
                 f"  {stmt.effect.value} {stmt.label()} "
                 f"({stmt.source_policy_type.value} {stmt.location()})"
             )
+        deciding = set(self.matched_statements)
+        for stmt in self.all_matched:
+            if stmt not in deciding:
+                lines.append(
+                    f"  also matched: {stmt.effect.value} {stmt.label()} "
+                    f"({stmt.source_policy_type.value} {stmt.location()})"
+                )
         if self.nearest_miss is not None:
             lines.append(f"  nearest miss: {self.nearest_miss.describe()}")
         if self.missing_context_keys:
@@ -194,6 +229,7 @@ class Decision:
             "reason": self.reason,
             "decided_by": self.decided_by.value,
             "matched_statements": [m.to_dict() for m in self.matched_statements],
+            "all_matched_statements": [m.to_dict() for m in self.all_matched],
             "missing_context_keys": list(self.missing_context_keys),
             "nearest_miss": self.nearest_miss.to_dict() if self.nearest_miss else None,
         }
@@ -210,14 +246,57 @@ _DECISION_SET = tuple(
         "missing_context_keys",
         "nearest_miss",
         "decided_by",
+        "all_matched",
     )
 )
 
 
-def allowed_reason(principal: str, action: str, resource: str, by: PolicyType) -> str:
+def is_root_arn(principal: str) -> bool:
+    """``arn:<partition>:iam::<account>:root`` — the account's root user."""
+    parts = principal.split(":")
+    return len(parts) == 6 and parts[2] == "iam" and parts[5] == "root"
+
+
+def _account(arn: str) -> str | None:
+    parts = arn.split(":", 5)
+    return (parts[4] or None) if len(parts) == 6 else None
+
+
+def allowed_by(
+    principal: str, resource: str, by: PolicyType, matched: Sequence[MatchedStatement] = ()
+) -> str:
+    """What allowed, naming the policy type that actually did (e.g. ``by the key policy and
+    an identity-based policy``); the deciding statements tell which types took part."""
+    types = {m.source_policy_type for m in matched}
+    root = is_root_arn(principal)
+    if by is PolicyType.IDENTITY:
+        if root and PolicyType.IDENTITY not in types:
+            # the root user has full access within its account; no identity policy is involved
+            return "as the account's root user"
+        if PolicyType.KEY_POLICY in types:
+            return "by an identity-based policy that the key policy enables"
+        if PolicyType.RESOURCE in types:
+            return "by an identity-based policy that the resource-based policy enables"
+    if by.is_resource_based:
+        head = f"by {_ALLOW_PHRASES[by]}"
+        if PolicyType.IDENTITY in types:
+            return f"{head} and an identity-based policy"
+        if root and _account(principal) != _account(resource):
+            return f"{head} (the caller's root user needs no identity-based policy)"
+        return head
+    return f"by {_ALLOW_PHRASES[by]}"
+
+
+def allowed_reason(
+    principal: str,
+    action: str,
+    resource: str,
+    by: PolicyType,
+    matched: Sequence[MatchedStatement] = (),
+) -> str:
     return (
         f"User: {principal} is allowed to perform: {action} on resource: {resource} "
-        f"by a {by.phrase}"
+        f"{allowed_by(principal, resource, by, matched)}"
     )
 
 

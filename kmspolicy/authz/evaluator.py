@@ -4,6 +4,9 @@ Layer: authz (pure). The order follows the IAM User Guide's evaluation flow: an 
 in any policy wins; every SCP level must allow; RCPs (each level implicitly holds AWS's
 full-access RCP) can only deny; then resource-based and identity-based policies, limited by
 the permissions boundary and session policies. ``kms.py`` specialises the middle for KMS.
+The account's root user is not governed by identity-based policies (it has full access within
+its account): for a root caller the identity side allows, while SCPs, RCPs, the resource's own
+policy and explicit denies still apply.
 """
 
 from __future__ import annotations
@@ -11,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
+from kmspolicy.authz.context import PrincipalType
 from kmspolicy.authz.decision import (
     Decision,
     DecisionKind,
@@ -44,6 +48,15 @@ _DENY_ORDER = [
 UNLIMITED = (PrincipalMatch.CALLER, PrincipalMatch.ANYONE)
 
 
+def _index(hit: Hit) -> int:
+    return hit[0].statement_index
+
+
+def is_root(request: Request) -> bool:
+    """The caller is an account's root user: identity-based policies do not govern it."""
+    return request.caller.type is PrincipalType.ACCOUNT
+
+
 def normalize_levels(
     levels: Sequence[Policy] | Sequence[Sequence[Policy]],
 ) -> tuple[tuple[Policy, ...], ...]:
@@ -64,15 +77,30 @@ class Evaluation:
         self.missing: list[str] = []
         self.considered: dict[PolicyType, list[tuple[Policy, PolicyType, str | None]]] = {}
         self.denies: list[tuple[PolicyType, Hit]] = []
+        #: every statement (and grant) that matched, in consultation order (``all_matched``)
+        self.matched: list[MatchedStatement] = []
 
     def run(self, policy: Policy, ptype: PolicyType, name: str | None = None) -> PolicyMatch:
         m = self.matcher(policy, self.request, ptype, name)
         if m.missing:
             self.missing.extend(m.missing)
         self.considered.setdefault(ptype, []).append((policy, ptype, name))
-        if m.denies:
-            self.denies.extend((ptype, h) for h in m.denies)
+        allows, denies = m.allows, m.denies
+        if denies:
+            self.denies.extend((ptype, h) for h in denies)
+            hits = sorted(allows + denies, key=_index) if allows else denies
+            self.matched.extend([h[0] for h in hits])
+        elif allows:
+            # the allow hot path: usually one hit, no sort
+            if len(allows) == 1:
+                self.matched.append(allows[0][0])
+            else:
+                self.matched.extend([h[0] for h in allows])
         return m
+
+    def note(self, refs: Iterable[MatchedStatement]) -> None:
+        """Record matches that are not policy statements (grants) for ``all_matched``."""
+        self.matched.extend(refs)
 
     def run_all(self, policies: Iterable[Policy], ptype: PolicyType) -> list[PolicyMatch]:
         return [self.run(p, ptype, None) for p in policies]
@@ -94,6 +122,7 @@ class Evaluation:
             missing,
             None,
             by,
+            tuple(self.matched),
         )
 
     def explicit_deny(self) -> Decision | None:
@@ -112,6 +141,7 @@ class Evaluation:
             self._missing(),
             None,
             by,
+            tuple(self.matched),
         )
 
     def implicit_deny(self, by: PolicyType, matched: Sequence[MatchedStatement] = ()) -> Decision:
@@ -129,6 +159,7 @@ class Evaluation:
             self._missing(),
             miss,
             by,
+            tuple(self.matched),
         )
 
     # --- shared steps ---
@@ -136,9 +167,10 @@ class Evaluation:
     def guardrails(
         self, scp_levels: Sequence[Sequence[Policy]], rcp_levels: Sequence[Sequence[Policy]]
     ) -> list[list[PolicyMatch]]:
-        """Run SCP and RCP levels (not for service principals); returns SCP matches."""
-        from kmspolicy.authz.context import PrincipalType
+        """Run SCP and RCP levels (not for service principals); returns SCP matches.
 
+        SCPs apply to the root user of a member account too (the management account, which
+        SCPs do not affect, is not modelled)."""
         if self.request.caller.type is PrincipalType.SERVICE:
             return []
         scps = [self.run_all(level, PolicyType.SCP) for level in scp_levels]
@@ -198,7 +230,8 @@ def authorize_iam(
     Same account: an allow in the identity policies or in the resource policy suffices (a
     resource policy naming only the account delegates to identity policies; naming a role is
     limited by the boundary and session policies, naming the user or session is not). Across
-    accounts (``resource_account``, default: the resource ARN's account) both must allow.
+    accounts (``resource_account``, default: the resource ARN's account) both must allow. The
+    root user's identity side always allows (so within its account it needs no policy at all).
     """
     ev = Evaluation(request, matcher)
     scp_matches = ev.guardrails(normalize_levels(scps), normalize_levels(rcps))
@@ -215,12 +248,13 @@ def authorize_iam(
         return decided
     account = resource_account or request.resource_account or request.caller.account
     identity_hits = [h[0] for m in ids for h in m.allows]
+    identity_ok = bool(identity_hits) or is_root(request)
     limit = ev.limits(boundary, sessions)
     rp_hits = rp.allows if rp is not None else []
     if request.caller.account is not None and account != request.caller.account:
         if not rp_hits:
             return ev.implicit_deny(PolicyType.RESOURCE)
-        if not identity_hits:
+        if not identity_ok:
             return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])
         if limit is not None:
             return ev.implicit_deny(limit, [h[0] for h in rp_hits] + identity_hits)
@@ -231,8 +265,8 @@ def authorize_iam(
     via_role = [h[0] for h in rp_hits if h[1] is PrincipalMatch.ROLE]
     if via_role and limit is None:
         return ev.allow(PolicyType.RESOURCE, via_role)
-    if identity_hits and limit is None:
+    if identity_ok and limit is None:
         return ev.allow(PolicyType.IDENTITY, identity_hits)
-    if limit is not None and (identity_hits or via_role):
+    if limit is not None and (identity_ok or via_role):
         return ev.implicit_deny(limit, via_role + identity_hits)
     return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])

@@ -5,7 +5,10 @@ Layer: authz (pure). Rules (AWS KMS Developer Guide, "Determining access", "Key 
 an explicit deny anywhere wins; every SCP level must allow; the key policy must allow the caller
 directly, or the caller's account (then an identity policy must allow too), or a grant must;
 across accounts the caller's identity policy must also allow; boundaries and session policies
-limit every allow except a key policy naming the user or session itself (or everyone).
+limit every allow except a key policy naming the user or session itself (or everyone). The
+account's root user is not governed by identity-based policies, so its identity side always
+allows (also across accounts), while the key policy still has to allow it ("no AWS principal,
+including the account root user, has any permissions to a KMS key unless explicitly allowed").
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from dataclasses import dataclass, field
 
 from kmspolicy.authz.context import Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
-from kmspolicy.authz.evaluator import Evaluation, Matcher, normalize_levels
+from kmspolicy.authz.evaluator import Evaluation, Matcher, is_root, normalize_levels
 from kmspolicy.authz.grants import Grant
 from kmspolicy.authz.index import match_policy
 from kmspolicy.authz.principals import PrincipalMatch
@@ -149,12 +152,17 @@ def authorize_kms(
         if gap is not None:
             return gap
     identity_hits = [h[0] for m in ids for h in m.allows]
+    # the root user has full access within its account: its identity side always allows
+    root = is_root(request)
+    identity_ok = root or bool(identity_hits)
     limit = ev.limits(boundary, sessions) if boundary is not None or sessions else None
     action = request.action_lower
 
     if not key_resource:
         # aliases and account-level actions: identity (IAM) policies alone decide
-        if identity_hits and limit is None:
+        if root and request.resource_account not in (None, caller.account):
+            identity_ok = bool(identity_hits)  # another account's alias: root is nobody there
+        if identity_ok and limit is None:
             return ev.allow(PolicyType.IDENTITY, identity_hits)
         return ev.implicit_deny(limit or PolicyType.IDENTITY, identity_hits)
 
@@ -163,10 +171,13 @@ def authorize_kms(
         # grants allow by themselves (also across accounts); constraints checked per grant
         grants = [g for g in policies.grants if g.allows(request) or _retiring(g, request)]
         if grants:
-            return ev.allow(PolicyType.GRANT, [_grant_ref(g) for g in grants])
+            refs = [_grant_ref(g) for g in grants]
+            ev.note(refs)
+            return ev.allow(PolicyType.GRANT, refs)
         account_grants = [
             _grant_ref(g) for g in policies.grants if _account_grant_allows(g, request)
         ]
+        ev.note(account_grants)
 
     if kp is None:
         return ev.implicit_deny(PolicyType.RESOURCE)
@@ -189,7 +200,7 @@ def authorize_kms(
         kp_refs = direct + via_role + via_account
         if action not in CROSS_ACCOUNT_ACTIONS or not kp_refs:
             return ev.implicit_deny(PolicyType.RESOURCE, kp_refs)
-        if not identity_hits:
+        if not identity_ok:
             return ev.implicit_deny(PolicyType.IDENTITY, kp_refs)
         if limit is not None:
             return ev.implicit_deny(limit, kp_refs + identity_hits)
@@ -199,11 +210,12 @@ def authorize_kms(
         return ev.allow(PolicyType.KEY_POLICY, direct)
     if via_role and limit is None:
         return ev.allow(PolicyType.KEY_POLICY, via_role)
-    if action == "kms:retiregrant" and identity_hits and limit is None:
+    if action == "kms:retiregrant" and identity_ok and limit is None:
         return ev.allow(PolicyType.IDENTITY, identity_hits)
-    if via_account and identity_hits and limit is None:
-        return ev.allow(PolicyType.KEY_POLICY, via_account + identity_hits)
-    if limit is not None and (via_role or (via_account and identity_hits)):
+    if via_account and identity_ok and limit is None:
+        # the key policy only enables IAM: the identity policy is what allowed
+        return ev.allow(PolicyType.IDENTITY, via_account + identity_hits)
+    if limit is not None and (via_role or (via_account and identity_ok)):
         return ev.implicit_deny(limit, via_role + via_account + identity_hits)
     if via_account:
         return ev.implicit_deny(PolicyType.IDENTITY, via_account)

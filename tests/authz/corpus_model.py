@@ -68,6 +68,8 @@ class Case(_Strict):
     reason_contains: str | None = None
     missing_context_keys: list[str] | None = None
     matched_sids: list[str] | None = None
+    #: every statement that matched, deciding or not (``Decision.all_matched``), by Sid
+    all_matched_sids: list[str] | None = None
 
     @property
     def effective_mode(self) -> str:

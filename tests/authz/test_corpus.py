@@ -54,6 +54,8 @@ def _check(loaded: Loaded, decision: Decision) -> None:
         assert list(decision.missing_context_keys) == case.missing_context_keys
     if case.matched_sids is not None:
         assert [m.sid for m in decision.matched_statements] == case.matched_sids
+    if case.all_matched_sids is not None:
+        assert [m.sid for m in decision.all_matched] == case.all_matched_sids
 
 
 def test_corpus_is_large_enough_and_names_unique() -> None:
@@ -141,6 +143,8 @@ def test_corpus_case_through_cli(loaded: Loaded, tmp_path: Path) -> None:
         assert case.reason_contains in out["reason"]
     if case.matched_sids is not None:
         assert [m["sid"] for m in out["matched_statements"]] == case.matched_sids
+    if case.all_matched_sids is not None:
+        assert [m["sid"] for m in out["all_matched_statements"]] == case.all_matched_sids
 
 
 def test_corpus_format_rejects_unknown_fields() -> None:

@@ -213,6 +213,7 @@ def _decision(d):  # type: ignore[no-untyped-def]
         d.decided_by,
         [(m.source_policy_type, m.statement_index) for m in d.matched_statements],
         set(d.missing_context_keys),
+        [(m.source_policy_type, m.statement_index) for m in d.all_matched],
     )
 
 
@@ -356,3 +357,27 @@ def test_removing_an_allow_never_allows(
         return
     if not before.allowed:
         assert not authorize_kms(request, after_set).allowed
+
+
+@SETTINGS
+@given(pols=kms_sets(), request=requests())
+def test_all_matched_holds_every_matching_statement(pols: KmsPolicies, request: Request) -> None:
+    """``all_matched`` = exactly the statements each consulted policy matches on its own (so an
+    allow an explicit deny overrode is there), and it includes the deciding statements."""
+    d = authorize_kms(request, pols)
+    assert set(d.matched_statements) <= set(d.all_matched)
+    consulted: list[tuple[Policy, PolicyType]] = []
+    if request.caller.type.value != "Service":
+        consulted += [(p, PolicyType.SCP) for level in pols.scp_levels for p in level]
+    if pols.key_policy is not None and request.resource.split(":")[-1].startswith("key/"):
+        consulted.append((pols.key_policy, PolicyType.KEY_POLICY))
+    consulted += [(p, PolicyType.IDENTITY) for p in pols.identity_policies]
+    if pols.permissions_boundary is not None:
+        consulted.append((pols.permissions_boundary, PolicyType.PERMISSIONS_BOUNDARY))
+    expected = []
+    for policy, ptype in consulted:
+        m = match_policy_reference(policy, request, ptype)
+        expected += sorted((h[0] for h in m.allows + m.denies), key=lambda r: r.statement_index)
+    assert [(r.source_policy_type, r.statement_index) for r in d.all_matched] == [
+        (r.source_policy_type, r.statement_index) for r in expected
+    ]
