@@ -1,8 +1,9 @@
-"""Statement coverage: which statements of each policy in play some case's decision matched
+"""Statement coverage: which statements of each policy in play matched some case's request
 (like ``opa test --coverage``), so a suite that never exercises a statement is visible.
 
 Layer: testing (pure). Statements are identified by the policy's source label and their index;
-a decision names each statement it matched by the same pair.
+a decision names every statement that matched (``Decision.all_matched``: deciding or not, so an
+Allow that an explicit Deny overrode counts as exercised) by the same pair.
 """
 
 from __future__ import annotations
@@ -58,7 +59,7 @@ class Coverage:
                 self._by_id.setdefault(item.policy.id, item.label)
 
     def record(self, decision: Decision) -> None:
-        for matched in decision.matched_statements:
+        for matched in decision.all_matched:
             label = matched.source if matched.source in self.policies else (
                 self._by_id.get(matched.source_policy_id))
             if label is None:
