@@ -19,7 +19,18 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"errors", "lang", "authz", "crypto", "kms"},
     "audit": {"errors", "lang", "authz", "crypto", "kms"},
     "server": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring"},
-    "cli": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "server", "wiring", "testing"},
+    "cli": {
+        "errors",
+        "lang",
+        "authz",
+        "crypto",
+        "kms",
+        "store",
+        "audit",
+        "server",
+        "wiring",
+        "testing",
+    },
     "testing": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring"},
     "wiring": {"errors", "lang", "authz", "crypto", "kms", "store", "audit"},
     # the facade re-exports the library layers; it never pulls in an adapter that needs a server
@@ -54,7 +65,9 @@ def test_imports_point_down_the_stack(path: Path) -> None:
     for line, module in _imports(path):
         parts = module.split(".")
         target = parts[1] if len(parts) > 1 else "__init__"
-        assert target in allowed, f"{path.relative_to(PACKAGE)}:{line} imports {module} ({layer} -> {target})"
+        assert target in allowed, (
+            f"{path.relative_to(PACKAGE)}:{line} imports {module} ({layer} -> {target})"
+        )
 
 
 @pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
@@ -69,4 +82,6 @@ def test_only_crypto_touches_hazmat(path: Path) -> None:
         elif isinstance(node, ast.ImportFrom) and node.module:
             names = [node.module]
         for name in names:
-            assert not name.startswith("cryptography.hazmat"), f"{path}:{node.lineno} imports {name}"
+            assert not name.startswith("cryptography.hazmat"), (
+                f"{path}:{node.lineno} imports {name}"
+            )

@@ -31,7 +31,7 @@ def _command_modules() -> dict[str, str]:
 
 
 class _LazyGroup(click.Group):
-    """Imports a command's module only when that command runs (keeps ``--help`` and startup fast)."""
+    """Imports a command's module only when click looks that command up (fast startup)."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
         return sorted(_command_modules())
