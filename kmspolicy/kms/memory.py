@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
 from kmspolicy.errors import InternalError
+from kmspolicy.kms.lifecycle.due import has_due_work
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 
 __all__ = ["MemoryStore"]
@@ -25,11 +27,12 @@ _V = TypeVar("_V")
 class MemoryStore:
     """A ``kms.ports.Store`` held in dictionaries."""
 
-    __slots__ = ("_aliases", "_by_account", "_by_target", "_grants", "_keys", "_lock")
+    __slots__ = ("_aliases", "_by_account", "_by_id", "_by_target", "_grants", "_keys", "_lock")
 
     def __init__(self) -> None:
         self._keys: dict[str, KeyRecord] = {}
         self._by_account: dict[tuple[str, str], dict[str, str]] = {}  # -> key id -> key ARN
+        self._by_id: dict[str, dict[str, str]] = {}  # region -> key id -> key ARN (any account)
         self._aliases: dict[str, AliasRecord] = {}
         # (account, region, key id) -> alias ARN -> alias: kms:ResourceAliases on every request
         self._by_target: dict[tuple[str, str, str | None], dict[str, AliasRecord]] = {}
@@ -97,6 +100,7 @@ class _MemoryTransaction:
     def put_key(self, record: KeyRecord) -> None:
         index = self._s._by_account.setdefault((record.account, record.region), {})
         self._set(index, record.key_id, record.arn)
+        self._set(self._s._by_id.setdefault(record.region, {}), record.key_id, record.arn)
         self._set(self._s._keys, record.arn, record)
 
     def delete_key(self, key_arn: str) -> None:
@@ -109,6 +113,7 @@ class _MemoryTransaction:
             self.delete_grant(key_arn, grant.grant_id)
         index = self._s._by_account.get((record.account, record.region), {})
         self._pop(index, record.key_id)
+        self._pop(self._s._by_id.get(record.region, {}), record.key_id)
         self._pop(self._s._keys, key_arn)
 
     def list_keys(
@@ -120,11 +125,19 @@ class _MemoryTransaction:
             ids = ids[:limit]
         return [self._s._keys[index[k]] for k in ids]
 
+    def find_key(self, key_id: str, region: str) -> KeyRecord | None:
+        arn = self._s._by_id.get(region, {}).get(key_id)
+        return None if arn is None else self._s._keys.get(arn)
+
     def count_keys(self, account: str, region: str) -> int:
         return len(self._s._by_account.get((account, region), {}))
 
     def iter_all_keys(self) -> Iterator[KeyRecord]:
         return iter(list(self._s._keys.values()))
+
+    def due_key_arns(self, now: datetime) -> Sequence[str]:
+        # Nothing is sealed here, so a scan of the records is the cheap way to ask.
+        return sorted(arn for arn, k in self._s._keys.items() if has_due_work(k, now))
 
     # --- aliases
     def get_alias(self, alias_arn: str) -> AliasRecord | None:

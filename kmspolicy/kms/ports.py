@@ -49,9 +49,18 @@ class Transaction(Protocol):
     ) -> Sequence[KeyRecord]:
         """Keys of one account and Region ordered by key id, those with id > ``after``."""
 
+    def find_key(self, key_id: str, region: str) -> KeyRecord | None:
+        """The key with id ``key_id`` in ``region``, whatever its account (key ids are UUIDs,
+        unique across accounts): Decrypt of a ciphertext whose blob names only the key id."""
+
     def count_keys(self, account: str, region: str) -> int: ...
     def iter_all_keys(self) -> Iterator[KeyRecord]:
-        """Every key of every account (sweepers: deletion windows, rotation, import expiry)."""
+        """Every key of every account (a full reset; the sweeper uses ``due_key_arns``)."""
+
+    def due_key_arns(self, now: datetime) -> Sequence[str]:
+        """ARNs of the keys with lifecycle work due at ``now`` (``lifecycle.due.due_at(key) <=
+        now``), of every account and Region, ordered. Reads metadata only: durable stores
+        answer from an indexed column and unseal nothing."""
 
     # --- aliases
     def get_alias(self, alias_arn: str) -> AliasRecord | None: ...

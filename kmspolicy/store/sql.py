@@ -11,14 +11,17 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
 from kmspolicy.errors import InternalError
+from kmspolicy.kms.lifecycle.due import due_at
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
 Row = tuple[Any, ...]
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROOT_CHECK = "root-key-check"
 
 
@@ -159,10 +162,12 @@ class SqlTransaction:
         # INVARIANT: only sealed bytes reach key_secrets; the document holds no secret.
         sealed = [(record.arn, s.kind, s.ref, self._sealer.seal(record.arn, s)) for s in secrets]
         self._execute(
-            "INSERT INTO keys (arn, account, region, key_id, doc) VALUES (?, ?, ?, ?, ?) "
+            "INSERT INTO keys (arn, account, region, key_id, doc, due_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (arn) DO UPDATE SET account = excluded.account, "
-            "region = excluded.region, key_id = excluded.key_id, doc = excluded.doc",
-            (record.arn, record.account, record.region, record.key_id, doc),
+            "region = excluded.region, key_id = excluded.key_id, doc = excluded.doc, "
+            "due_at = excluded.due_at",
+            (record.arn, record.account, record.region, record.key_id, doc, _due_at(record)),
         )
         self._execute("DELETE FROM key_secrets WHERE key_arn = ?", (record.arn,))
         for row in sealed:
@@ -201,6 +206,11 @@ class SqlTransaction:
         sql = f"{self._KEYS_JOINED} WHERE k.arn IN ({page}) ORDER BY k.key_id, s.kind, s.ref"
         return self._load_joined(self._query(sql, params))
 
+    def find_key(self, key_id: str, region: str) -> KeyRecord | None:
+        self._check()
+        rows = self._query("SELECT arn FROM keys WHERE key_id = ? AND region = ?", (key_id, region))
+        return self.get_key(rows[0][0]) if rows else None
+
     def count_keys(self, account: str, region: str) -> int:
         self._check()
         rows = self._query(
@@ -213,6 +223,11 @@ class SqlTransaction:
         # Materialized, not streamed: callers write while iterating (sweepers).
         sql = f"{self._KEYS_JOINED} ORDER BY k.account, k.region, k.key_id, s.kind, s.ref"
         return iter(self._load_joined(self._query(sql)))
+
+    def due_key_arns(self, now: datetime) -> Sequence[str]:
+        self._check()
+        rows = self._query("SELECT arn FROM keys WHERE due_at <= ? ORDER BY arn", (_micros(now),))
+        return [arn for (arn,) in rows]
 
     # --- aliases
     def get_alias(self, alias_arn: str) -> AliasRecord | None:
@@ -293,3 +308,14 @@ class SqlTransaction:
             (principal,),
         )
         return [codec.decode_grant(doc) for (doc,) in rows]
+
+
+def _micros(moment: datetime) -> int:
+    """A timezone-aware moment as whole microseconds since the Unix epoch (sortable, exact)."""
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _due_at(record: KeyRecord) -> int | None:
+    moment = due_at(record)
+    return None if moment is None else _micros(moment)

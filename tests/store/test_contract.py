@@ -87,6 +87,60 @@ def test_list_keys_orders_by_id_and_pages(store):
         assert {k.key_id for k in tx.iter_all_keys()} == {*ids, "other-account", "other-region"}
 
 
+def test_find_key_by_id_and_region_across_accounts(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("shared-id", account="444455556666"))
+        tx.put_key(r.key("eu-id", region="eu-west-1"))
+    with store.transaction(readonly=True) as tx:
+        found = tx.find_key("shared-id", r.REGION)
+        assert found is not None and found.account == "444455556666"
+        assert found.material_by_id(r.material(1).material_id).material is not None
+        assert tx.find_key("eu-id", r.REGION) is None  # another Region's key is not found
+        assert tx.find_key("eu-id", "eu-west-1").region == "eu-west-1"
+        assert tx.find_key("nope", r.REGION) is None
+    with store.transaction() as tx:
+        tx.delete_key(r.key_arn("shared-id", "444455556666"))
+    with store.transaction() as tx:
+        assert tx.find_key("shared-id", r.REGION) is None
+
+
+def test_due_key_arns_lists_only_keys_with_due_work(store):
+    from datetime import timedelta
+
+    day = timedelta(days=1)
+    with store.transaction() as tx:
+        tx.put_key(r.key("idle"))
+        tx.put_key(
+            r.key(
+                "doomed",
+                account="444455556666",
+                state=KeyState.PENDING_DELETION,
+                deletion_date=r.T0 + 7 * day,
+            )
+        )
+        tx.put_key(r.key("rotating", rotation_enabled=True, next_rotation_date=r.T0 + 3 * day))
+        # disabled keys do not rotate, however overdue: nothing to do
+        tx.put_key(
+            r.key(
+                "resting",
+                state=KeyState.DISABLED,
+                rotation_enabled=True,
+                next_rotation_date=r.T0 + day,
+            )
+        )
+    with store.transaction(readonly=True) as tx:
+        assert list(tx.due_key_arns(r.T0)) == []
+        assert list(tx.due_key_arns(r.T0 + 3 * day)) == [r.key_arn("rotating")]
+        assert list(tx.due_key_arns(r.T0 + 30 * day)) == sorted(
+            [r.key_arn("rotating"), r.key_arn("doomed", "444455556666")]
+        )
+    with store.transaction() as tx:  # the due moment follows the key's changes
+        record = tx.get_key(r.key_arn("rotating"))
+        tx.put_key(record.evolve(next_rotation_date=r.T0 + 100 * day))
+    with store.transaction(readonly=True) as tx:
+        assert list(tx.due_key_arns(r.T0 + 30 * day)) == [r.key_arn("doomed", "444455556666")]
+
+
 def test_delete_key_takes_its_aliases_and_grants(store):
     with store.transaction() as tx:
         tx.put_key(r.key("k1"))

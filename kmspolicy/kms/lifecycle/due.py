@@ -19,46 +19,65 @@ from kmspolicy.kms.model import ExpirationModelType, KeyRecord, OriginType, Rota
 from kmspolicy.kms.ports import Store, Transaction
 from kmspolicy.kms.states import KeyState
 
-__all__ = ["SweepReport", "apply_due_work", "has_due_work", "run_due_work", "sweep"]
+__all__ = [
+    "SweepReport",
+    "apply_due_work",
+    "due_at",
+    "has_due_work",
+    "run_due_work",
+    "sweep",
+]
 
 Rng = Callable[[int], bytes]
 
 
-def _rotation_due(record: KeyRecord, now: datetime) -> bool:
-    # Only Enabled keys rotate; one that was disabled (or pending deletion) when its rotation
-    # fell due catches up when EnableKey brings it back (rotation.catch_up_on_enable).
-    return (
-        record.key_state is KeyState.ENABLED
-        and record.rotation_enabled
-        and record.next_rotation_date is not None
-        and record.next_rotation_date <= now
-    )
+def due_at(record: KeyRecord) -> datetime | None:
+    """The first moment at which ``record`` has due work; None if it never will unchanged.
 
-
-def _expiry_due(record: KeyRecord, now: datetime) -> bool:
-    return any(
-        m.material is not None
-        and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
-        and m.valid_to is not None
-        and m.valid_to <= now
-        for m in record.materials
-    )
-
-
-def has_due_work(record: KeyRecord, now: datetime) -> bool:
-    """Cheap test: would ``apply_due_work`` change anything? (Runs on every key load.)"""
+    The one definition of "due": ``has_due_work`` is ``due_at <= now``, and the SQL stores keep
+    it in an indexed column so the sweeper finds due keys without reading (unsealing) the rest.
+    """
     if (
         record.deletion_date is None
         and not record.rotation_enabled
         and not record.pending_imports
         and record.origin is not OriginType.EXTERNAL
     ):
-        return False  # the common case: nothing scheduled at all
+        return None  # the common case: nothing scheduled at all
+    moments: list[datetime] = []
+    if record.key_state is KeyState.PENDING_DELETION and record.deletion_date is not None:
+        moments.append(record.deletion_date)
+    moments.extend(
+        m.valid_to
+        for m in record.materials
+        if m.material is not None
+        and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
+        and m.valid_to is not None
+    )
+    moments.extend(p.valid_to for p in record.pending_imports)
+    # Only Enabled keys rotate; one that was disabled (or pending deletion) when its rotation
+    # fell due catches up when EnableKey brings it back (rotation.catch_up_on_enable).
+    if (
+        record.key_state is KeyState.ENABLED
+        and record.rotation_enabled
+        and record.next_rotation_date is not None
+    ):
+        moments.append(record.next_rotation_date)
+    return min(moments) if moments else None
+
+
+def has_due_work(record: KeyRecord, now: datetime) -> bool:
+    """Cheap test: would ``apply_due_work`` change anything? (Runs on every key load.)"""
+    moment = due_at(record)
+    return moment is not None and moment <= now
+
+
+def _rotation_due(record: KeyRecord, now: datetime) -> bool:
     return (
-        deletion_due(record, now)
-        or _expiry_due(record, now)
-        or any(p.valid_to <= now for p in record.pending_imports)
-        or _rotation_due(record, now)
+        record.key_state is KeyState.ENABLED
+        and record.rotation_enabled
+        and record.next_rotation_date is not None
+        and record.next_rotation_date <= now
     )
 
 
@@ -104,17 +123,21 @@ def run_due_work(tx: Transaction, record: KeyRecord, now: datetime, rng: Rng) ->
 
 @dataclass(frozen=True, slots=True)
 class SweepReport:
-    examined: int
+    examined: int  # keys the store reported due
     changed: int
     deleted: int
 
 
 def sweep(store: Store, now: datetime, rng: Rng) -> SweepReport:
     """Do all due work in the store; one transaction per changed key, so a slow sweep never
-    holds every key at once and a failure leaves each key before or after its own change."""
-    with store.transaction() as tx:
-        keys = list(tx.iter_all_keys())
-        due = [k.arn for k in keys if has_due_work(k, now)]
+    holds every key at once and a failure leaves each key before or after its own change.
+
+    Only the keys the store reports due are read (``due_key_arns``: metadata, nothing
+    unsealed). A reported key with nothing due after all (a store migrated from before due
+    moments were recorded) is written back once, so the store learns its due moment.
+    """
+    with store.transaction(readonly=True) as tx:
+        due = list(tx.due_key_arns(now))
     changed = deleted = 0
     for arn in due:
         with store.transaction() as tx:
@@ -126,4 +149,6 @@ def sweep(store: Store, now: datetime, rng: Rng) -> SweepReport:
                 deleted += 1
             elif after is not record:
                 changed += 1
-    return SweepReport(examined=len(keys), changed=changed, deleted=deleted)
+            else:
+                tx.put_key(record)
+    return SweepReport(examined=len(due), changed=changed, deleted=deleted)

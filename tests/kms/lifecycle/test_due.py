@@ -4,13 +4,29 @@ lazy path (on access) and the sweeper giving the same result."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
 
 from kmspolicy.kms.lifecycle import deletion, imports, rotation
-from kmspolicy.kms.lifecycle.due import apply_due_work, has_due_work, run_due_work, sweep
+from kmspolicy.kms.lifecycle.due import (
+    SweepReport,
+    apply_due_work,
+    due_at,
+    has_due_work,
+    run_due_work,
+    sweep,
+)
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import AliasRecord, OriginType, RotationType
+from kmspolicy.kms.ports import Store
 from kmspolicy.kms.states import KeyState
+from kmspolicy.store import open_store
+from kmspolicy.store.rootkey import RootKey
+from kmspolicy.store.sealing import Sealer
 
 from .conftest import ACCOUNT, REGION, T0, make_key
 
@@ -83,10 +99,10 @@ def _population() -> list:  # type: ignore[type-arg]
     ]
 
 
-def _shape(store: MemoryStore) -> list[tuple[object, ...]]:
+def _shape(store: Store) -> list[tuple[object, ...]]:
     """What must agree between the paths (fresh material differs: it is random)."""
     with store.transaction() as tx:
-        return [
+        return sorted(
             (
                 k.key_id,
                 k.key_state,
@@ -94,27 +110,36 @@ def _shape(store: MemoryStore) -> list[tuple[object, ...]]:
                 tuple((m.state, m.rotation_date, m.material is None) for m in k.materials),
             )
             for k in tx.iter_all_keys()
-        ]
+        )
 
 
-def test_sweeper_and_lazy_access_give_the_same_result() -> None:
-    swept, touched = MemoryStore(), MemoryStore()
+def _sqlite(tmp_path: Path) -> Store:
+    return open_store(f"sqlite://{tmp_path / 'kms.db'}", root_key=RootKey.generate())
+
+
+@pytest.mark.parametrize("swept_on", ["memory", "sqlite"])
+def test_sweeper_and_lazy_access_give_the_same_result(swept_on: str, tmp_path: Path) -> None:
+    swept = MemoryStore() if swept_on == "memory" else _sqlite(tmp_path)
+    touched = MemoryStore()
     for store in (swept, touched):
         with store.transaction() as tx:
             for key in _population():
                 tx.put_key(key)
     moments = [T0 + timedelta(days=d) for d in (5, 15, 25, 100, 400)]
+    examined = []
     for now in moments:
-        report = sweep(swept, now, os.urandom)
-        assert report.examined >= 1
+        examined.append(sweep(swept, now, os.urandom).examined)
         with touched.transaction() as tx:
             for key in list(tx.iter_all_keys()):
                 run_due_work(tx, key, now, os.urandom)
         assert _shape(swept) == _shape(touched)
+    # day 5: nothing; 15: deletion; 25: expiry; 100: rotation (90); 400: rotations 180..360
+    assert examined == [0, 1, 1, 1, 1]
     shape = {row[0]: row for row in _shape(swept)}
     assert "33333333-12ab-34cd-56ef-1234567890ab" not in shape  # deleted after 10 days
     assert shape["22222222-12ab-34cd-56ef-1234567890ab"][1] is KeyState.PENDING_IMPORT  # expired
     assert len(shape["11111111-12ab-34cd-56ef-1234567890ab"][3]) == 1 + 4  # 90/180/270/360
+    swept.close()
 
 
 def test_sweep_reports_work_done() -> None:
@@ -123,5 +148,59 @@ def test_sweep_reports_work_done() -> None:
         for key in _population():
             tx.put_key(key)
     report = sweep(store, T0 + timedelta(days=91), os.urandom)
-    assert (report.examined, report.changed, report.deleted) == (4, 2, 1)
-    assert sweep(store, T0 + timedelta(days=91), os.urandom).changed == 0
+    assert (report.examined, report.changed, report.deleted) == (3, 2, 1)
+    assert sweep(store, T0 + timedelta(days=91), os.urandom) == SweepReport(0, 0, 0)
+
+
+def test_sqlite_sweep_unseals_only_the_keys_with_due_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = _sqlite(tmp_path)
+    population = _population()
+    with store.transaction() as tx:
+        for key in population:
+            tx.put_key(key)
+    unsealed: list[str] = []
+    real_unseal = Sealer.unseal
+
+    def spy(self: Sealer, arn: str, *rest: Any) -> Any:
+        unsealed.append(arn)
+        return real_unseal(self, arn, *rest)
+
+    monkeypatch.setattr(Sealer, "unseal", spy)
+    # day 15: only the key scheduled for deletion (after 10 days) has anything due
+    report = sweep(store, T0 + timedelta(days=15), os.urandom)
+    assert report == SweepReport(examined=1, changed=0, deleted=1)
+    assert set(unsealed) <= {population[2].arn}
+    unsealed.clear()
+    assert sweep(store, T0 + timedelta(days=16), os.urandom).examined == 0
+    assert unsealed == []
+    store.close()
+
+
+def test_due_at_is_when_has_due_work_starts() -> None:
+    for key in _population():
+        moment = due_at(key)
+        if moment is None:
+            assert not has_due_work(key, T0 + timedelta(days=10_000))
+            continue
+        assert not has_due_work(key, moment - timedelta(microseconds=1))
+        assert has_due_work(key, moment)
+    disabled = rotation.enable_rotation(make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
+    assert due_at(disabled) is None  # disabled keys do not rotate: nothing to sweep
+
+
+def test_store_migrated_from_before_due_moments_settles_on_first_sweep(tmp_path: Path) -> None:
+    store = _sqlite(tmp_path)
+    with store.transaction() as tx:
+        for key in _population():
+            tx.put_key(key)
+    # what migration 3 leaves on rows written before it: due_at = 0, "check me"
+    db = sqlite3.connect(tmp_path / "kms.db")
+    with db:
+        db.execute("UPDATE keys SET due_at = 0")
+    db.close()
+    assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 4
+    assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 0
+    assert sweep(store, T0 + timedelta(days=11), os.urandom).deleted == 1
+    store.close()
