@@ -169,13 +169,20 @@ class Resolution:
     def key_from_blob(self, blob: bytes) -> KeyRecord:
         """The key a symmetric ciphertext names (read from its header, nothing decrypted).
 
-        An unreadable header or an unknown key is InvalidCiphertextException: a flipped bit in
-        the key id must look like any other corruption.
+        The blob holds the key id only; key ids are unique across accounts, so a key of another
+        account is found by id within the Region, as AWS does (authorization then applies the
+        cross-account rules). An unreadable header or an unknown key is
+        InvalidCiphertextException: a flipped bit in the key id must look like any other
+        corruption.
         """
         from kmspolicy.kms.kernel import blob_key_id
 
         key_id = blob_key_id(blob)
         record = self.load_key(ids.key_arn(self.region, self.account, key_id))
+        if record is None:  # the common case first: the caller's own key, by primary key
+            foreign = self.tx.find_key(key_id, self.region)
+            if foreign is not None:
+                record = self.load_key(foreign.arn)
         if record is None:
             raise InvalidCiphertextException(
                 "the ciphertext is invalid, or it does not match the key or the encryption context"

@@ -56,3 +56,43 @@ def test_cross_account_use_needs_key_policy_and_caller_iam(service: KMS, client:
 def test_account_parameter_must_be_an_account_id() -> None:
     with pytest.raises(ValueError):
         KMS(account="not-an-account")
+
+
+def test_cross_account_decrypt_and_reencrypt_without_key_id(service: KMS, client: Any) -> None:
+    shared = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{OTHER_ACCOUNT}:root"},
+            "Action": ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*"],
+            "Resource": "*",
+        },
+    )
+    arn = client.create_key(Policy=shared)["KeyMetadata"]["Arn"]
+    blob = client.encrypt(KeyId=arn, Plaintext=b"p")["CiphertextBlob"]
+    mallory = service.client(MALLORY)  # kms:* in her own account's IAM
+    # the blob names only the key id: the key is found across accounts, then authorized
+    out = mallory.decrypt(CiphertextBlob=blob)
+    assert (out["Plaintext"], out["KeyId"]) == (b"p", arn)
+    hers = mallory.create_key()["KeyMetadata"]["Arn"]
+    moved = mallory.re_encrypt(CiphertextBlob=blob, DestinationKeyId=hers)
+    assert moved["SourceKeyId"] == arn and moved["KeyId"] == hers
+    assert mallory.decrypt(CiphertextBlob=moved["CiphertextBlob"])["Plaintext"] == b"p"
+
+    # authorization still applies: a key whose policy does not admit the other account
+    private = client.create_key()["KeyMetadata"]["Arn"]
+    secret = client.encrypt(KeyId=private, Plaintext=b"s")["CiphertextBlob"]
+    with raises_code("AccessDeniedException"):
+        mallory.decrypt(CiphertextBlob=secret)
+    with raises_code("AccessDeniedException"):
+        mallory.re_encrypt(CiphertextBlob=secret, DestinationKeyId=hers)
+    # a key of another Region is not found from this one's blob header
+    west = KMS(store=service.store, region="eu-west-1", identities=service.identities)
+    west = west.client(MALLORY)
+    with raises_code("InvalidCiphertextException"):
+        west.decrypt(CiphertextBlob=blob)

@@ -36,9 +36,9 @@ def test_cross_account_needs_the_key_policy_to_allow_the_other_account(fresh: Se
     alice.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(policy))
     blob = bob.encrypt(KeyId=key["Arn"], Plaintext=b"shared")["CiphertextBlob"]
     assert alice.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
-    # Bob names the key: the blob carries only the key id, which resolves in the caller's
-    # own account (a deviation from AWS, whose blob names the key's account).
+    # the blob names its key: Bob may name it too (key ARN) or not at all, as in AWS
     assert bob.decrypt(CiphertextBlob=blob, KeyId=key["Arn"])["Plaintext"] == b"shared"
+    assert bob.decrypt(CiphertextBlob=blob)["Plaintext"] == b"shared"
     # a bare key id names a key of the caller's own account, not alice's
     with pytest.raises(ClientError) as missing:
         bob.describe_key(KeyId=key["KeyId"])
