@@ -8,19 +8,28 @@
     postgresql://user@host:5432/db   shared by several processes; ``?schema=name`` picks the
                                      schema (default ``kmspolicy``), other parameters go to libpq
 
-Key material is stored only sealed under ``root_key`` (see ``docs/store.md``).
+Key material is stored only sealed under ``root_key``: a root-key file or a key inside a PKCS#11
+HSM (``open_root_key``; see ``docs/store.md`` and ``docs/hsm.md``).
 """
 
 from __future__ import annotations
 
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms.ports import Store
-from kmspolicy.store.rootkey import ENV_VAR, RootKey, load_root_key
+from kmspolicy.store.rootkey import ENV_VAR, RootKey, SealingKey, load_root_key, open_root_key
 
-__all__ = ["ENV_VAR", "RootKey", "load_root_key", "open_store", "sqlite_url"]
+__all__ = [
+    "ENV_VAR",
+    "RootKey",
+    "SealingKey",
+    "load_root_key",
+    "open_root_key",
+    "open_store",
+    "sqlite_url",
+]
 
 
-def open_store(url: str, root_key: RootKey | None = None) -> Store:
+def open_store(url: str, root_key: SealingKey | None = None) -> Store:
     """Open (and create or migrate) the store that ``url`` names."""
     scheme, _, rest = url.partition(":")
     scheme = scheme.lower()

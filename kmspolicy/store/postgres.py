@@ -25,7 +25,7 @@ from psycopg import errors as pgerrors
 
 from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalError
 from kmspolicy.store import schema
-from kmspolicy.store.rootkey import RootKey
+from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
 from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
 
@@ -64,7 +64,7 @@ def split_url(url: str) -> tuple[str, str]:
 class PostgresStore:
     """A ``kms.ports.Store`` in a PostgreSQL schema, shared by any number of processes."""
 
-    def __init__(self, url: str, root_key: RootKey, *, pool_size: int = POOL_SIZE) -> None:
+    def __init__(self, url: str, root_key: SealingKey, *, pool_size: int = POOL_SIZE) -> None:
         self._conninfo, self.schema = split_url(url)
         self._sealer = Sealer(root_key)
         self._decoded = DecodedKeys()

@@ -1,4 +1,7 @@
-"""The root-key file: the one secret that seals every stored key material (store layer).
+"""The root key that seals every stored key material: a file here, or an HSM key (store layer).
+
+``open_root_key`` picks the source (``--root-key``: a file path or a ``pkcs11:`` URI, handled by
+``pkcs11.py``); the rest of this module is the file.
 
 Resolution order: an explicit path, then ``$KMSPOLICY_ROOT_KEY_FILE``, then ``<data dir>/root.key``
 — created on first start, atomically and with mode 0600. An existing file readable by group or
@@ -14,13 +17,38 @@ import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Protocol
 
-from kmspolicy.crypto.seal import root_key_fingerprint
+from kmspolicy.crypto.seal import root_key_fingerprint, seal, unseal
 from kmspolicy.errors import ConfigError
 
 ENV_VAR = "KMSPOLICY_ROOT_KEY_FILE"
+SOURCE_ENV_VAR = "KMSPOLICY_ROOT_KEY"  # a root-key source: a file path or a pkcs11: URI
 DEFAULT_NAME = "root.key"
 ROOT_KEY_BYTES = 32  # AES-256
+
+
+class SealingKey(Protocol):
+    """What the store needs of a root key: seal/unseal with AAD, a fingerprint, a source.
+
+    ``RootKey`` (a file, sealing in this process) and ``pkcs11.HsmRootKey`` (sealing inside an
+    HSM) implement it; ``unseal`` raises ``kmspolicy.crypto.seal.SealError`` for bytes that do
+    not open under this key and AAD, including blobs of the other kind.
+    """
+
+    kind: str
+    source: str
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes: ...
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
 
 
 class RootKey:
@@ -47,6 +75,22 @@ class RootKey:
     def fingerprint(self) -> str:
         """16 hex characters naming this key without revealing it (also in each sealed blob)."""
         return root_key_fingerprint(self._material)
+
+    kind = "file"
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """The crypto kernel's AES-256-GCM sealing recipe under this key."""
+        return seal(self._material, plaintext, aad)
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        return unseal(self._material, sealed, aad)
+
+    def describe(self) -> str:
+        """For startup lines: where the key came from and its fingerprint, never its bytes."""
+        return f"file {self.source} (fingerprint {self.fingerprint})"
+
+    def close(self) -> None:
+        """Nothing to release (the HSM root key closes its sessions here)."""
 
     def __repr__(self) -> str:
         return f"RootKey(source={self.source!r}, fingerprint={self.fingerprint!r})"
@@ -84,6 +128,28 @@ def load_root_key(
     if may_create and not where.exists():
         _create(where)
     return read_root_key_file(where)
+
+
+def open_root_key(
+    data_dir: str | os.PathLike[str] | None,
+    source: str | None = None,
+    path: str | os.PathLike[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> SealingKey:
+    """The configured root key: ``source`` (``--root-key``: a ``pkcs11:`` URI or a file path),
+    else ``path``, else ``$KMSPOLICY_ROOT_KEY``, else what ``load_root_key`` finds."""
+    env = os.environ if env is None else env
+    if source is None and path is None:
+        source = env.get(SOURCE_ENV_VAR) or None
+    if source is not None and source.startswith("pkcs11:"):
+        try:
+            from kmspolicy.store.pkcs11 import open_hsm_root_key
+        except ImportError:  # pragma: no cover - the module itself imports the binding lazily
+            raise ConfigError("a pkcs11: root key needs: pip install 'kmspolicy[hsm]'") from None
+        return open_hsm_root_key(source, env)
+    if source is not None:
+        path = source.removeprefix("file:")
+    return load_root_key(data_dir, path, env)
 
 
 def read_root_key_file(path: Path) -> RootKey:

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from kmspolicy.errors import DependencyTimeoutException, InternalError
 from kmspolicy.store import schema
-from kmspolicy.store.rootkey import RootKey
+from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
 from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
 
@@ -30,7 +30,7 @@ BUSY_TIMEOUT_MS = 10_000
 class SqliteStore:
     """A ``kms.ports.Store`` in one SQLite file, safe for the threads of several processes."""
 
-    def __init__(self, path: str | os.PathLike[str], root_key: RootKey) -> None:
+    def __init__(self, path: str | os.PathLike[str], root_key: SealingKey) -> None:
         self.path = Path(path)
         self._sealer = Sealer(root_key)
         self._decoded = DecodedKeys()
