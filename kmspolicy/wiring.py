@@ -19,7 +19,7 @@ from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.ports import AuditLog, Store
-from kmspolicy.store import load_root_key, open_store, sqlite_url
+from kmspolicy.store import SealingKey, open_root_key, open_store, sqlite_url
 
 log = logging.getLogger("kmspolicy.wiring")
 
@@ -31,6 +31,7 @@ class ServiceSettings:
     data_dir: Path = Path("data")
     store_url: str | None = None  # default: sqlite in data_dir
     root_key_file: Path | None = None  # default: $KMSPOLICY_ROOT_KEY_FILE or data_dir/root.key
+    root_key: str | None = None  # a file path or a pkcs11: URI (docs/hsm.md); before the above
     account: str = "000000000000"
     region: str = "us-east-1"
 
@@ -46,6 +47,7 @@ class Runtime:
         audit: AuditLog,
         settings: ServiceSettings,
         store_description: str,
+        root_key: SealingKey | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -53,6 +55,9 @@ class Runtime:
         self.audit = audit
         self.settings = settings
         self.store_description = store_description
+        self.root_key = root_key
+        # For the startup line: where the root key is (file or HSM) and its fingerprint, no PIN.
+        self.root_key_description = root_key.describe() if root_key is not None else "none"
         self._services: dict[str, KMS] = {}
         self._lock = threading.Lock()
         self._closed = False
@@ -93,6 +98,8 @@ class Runtime:
         if not self._closed:
             self._closed = True
             self.store.close()
+            if self.root_key is not None:
+                self.root_key.close()  # HSM sessions; the last one logs out
             close_audit = getattr(self.audit, "close", None)
             if close_audit is not None:
                 close_audit()
@@ -130,10 +137,15 @@ def build_runtime(
         url = sqlite_url(str(settings.data_dir))
     root_key = None
     if not url.startswith("memory:"):
-        root_key = load_root_key(settings.data_dir, settings.root_key_file)
-    store = open_store(url, root_key)
-    audit = _audit_log(settings)
-    return Runtime(store, clock, identities, audit, settings, describe_store_url(url))
+        root_key = open_root_key(settings.data_dir, settings.root_key, settings.root_key_file)
+    try:
+        store = open_store(url, root_key)
+        audit = _audit_log(settings)
+    except BaseException:
+        if root_key is not None:
+            root_key.close()
+        raise
+    return Runtime(store, clock, identities, audit, settings, describe_store_url(url), root_key)
 
 
 def _audit_log(settings: ServiceSettings) -> AuditLog:

@@ -46,6 +46,15 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "--data-dir).",
 )
 @click.option(
+    "--root-key",
+    "root_key",
+    default=None,
+    metavar="FILE|pkcs11:URI",
+    help="Root key sealing stored key material: a key file, or a key in a PKCS#11 HSM "
+    "(pkcs11:module=...;token=...;object=...;pin-source=env:KMSPOLICY_HSM_PIN, docs/hsm.md). "
+    "Default: $KMSPOLICY_ROOT_KEY, $KMSPOLICY_ROOT_KEY_FILE, else DATA_DIR/root.key.",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=False,
@@ -59,6 +68,7 @@ def command(
     tls_cert: Path | None,
     tls_key: Path | None,
     store_url: str | None,
+    root_key: str | None,
     dev: bool,
 ) -> None:
     """Serve the AWS KMS API (point AWS_ENDPOINT_URL_KMS at it) with policies enforced.
@@ -77,6 +87,7 @@ def command(
             tls_cert=tls_cert,
             tls_key=tls_key,
             store_url=store_url,
+            root_key=root_key,
             dev=dev,
         )
     )

@@ -46,6 +46,7 @@ class ServerSettings:
     tls_key: Path | None = None
     store_url: str | None = None
     dev: bool = False
+    root_key: str | None = None  # a root-key file or a pkcs11: URI (docs/hsm.md)
 
 
 def _is_loopback(host: str) -> bool:
@@ -76,6 +77,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         ServiceSettings(
             data_dir=settings.data_dir,
             store_url=settings.store_url,
+            root_key=settings.root_key,
             account=config.account,
             region=config.region,
         ),
@@ -146,7 +148,8 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
     try:
         print(
             f"kmspolicy serve: listening on {scheme}://{host}:{port} "
-            f"(store {runtime.store_description}; identities {config.source}; "
+            f"(store {runtime.store_description}; root key {runtime.root_key_description}; "
+            f"identities {config.source}; "
             f"dev reset {'on' if settings.dev else 'off'})",
             file=out,
             flush=True,
