@@ -8,7 +8,7 @@ service may show it to the caller. ``explain()`` is for the policy's owner.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
@@ -153,7 +153,11 @@ class Decision:
     nearest_miss: NearMiss | None = None
     #: the policy type that allowed, explicitly denied, or failed to allow
     decided_by: PolicyType = PolicyType.POLICY
-    all_matched: tuple[MatchedStatement, ...] = ()
+    #: ``all_matched`` as given, or (from the evaluator) the per-policy matches it is collected
+    #: from on first access — the allow hot path never builds it
+    _all_matched: tuple[MatchedStatement, ...] | list[Any] = field(
+        default=(), repr=False, compare=False
+    )
 
     def __init__(
         self,
@@ -165,7 +169,7 @@ class Decision:
         missing_context_keys: tuple[str, ...] = (),
         nearest_miss: NearMiss | None = None,
         decided_by: PolicyType = PolicyType.POLICY,
-        all_matched: tuple[MatchedStatement, ...] = (),
+        all_matched: tuple[MatchedStatement, ...] | list[Any] = (),
     ) -> None:
         # INVARIANT: frozen after __init__; slot setters skip the frozen __setattr__ (hot path)
         s = _DECISION_SET
@@ -178,6 +182,16 @@ class Decision:
         s[6](self, nearest_miss)
         s[7](self, decided_by)
         s[8](self, all_matched)
+
+    @property
+    def all_matched(self) -> tuple[MatchedStatement, ...]:
+        """Every statement (and grant) that matched the request, deciding or not."""
+        found = self._all_matched
+        if isinstance(found, tuple):
+            return found
+        collected = _collect(found)
+        _DECISION_SET[8](self, collected)  # cache (same frozen-slot rule as __init__)
+        return collected
 
     @property
     def reason(self) -> str:
@@ -246,9 +260,27 @@ _DECISION_SET = tuple(
         "missing_context_keys",
         "nearest_miss",
         "decided_by",
-        "all_matched",
+        "_all_matched",
     )
 )
+
+
+def _collect(sources: list[Any]) -> tuple[MatchedStatement, ...]:
+    """Flatten the evaluator's record: per-policy matches (``.allows``/``.denies`` hit lists,
+    merged back into document order) and grant references, in consultation order."""
+    out: list[MatchedStatement] = []
+    for item in sources:
+        if isinstance(item, MatchedStatement):
+            out.append(item)
+            continue
+        allows, denies = item.allows, item.denies
+        hits = (
+            sorted(allows + denies, key=lambda h: h[0].statement_index)
+            if allows and denies
+            else allows or denies
+        )
+        out.extend(h[0] for h in hits)
+    return tuple(out)
 
 
 def is_root_arn(principal: str) -> bool:

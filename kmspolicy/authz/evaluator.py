@@ -48,10 +48,6 @@ _DENY_ORDER = [
 UNLIMITED = (PrincipalMatch.CALLER, PrincipalMatch.ANYONE)
 
 
-def _index(hit: Hit) -> int:
-    return hit[0].statement_index
-
-
 def is_root(request: Request) -> bool:
     """The caller is an account's root user: identity-based policies do not govern it."""
     return request.caller.type is PrincipalType.ACCOUNT
@@ -77,25 +73,19 @@ class Evaluation:
         self.missing: list[str] = []
         self.considered: dict[PolicyType, list[tuple[Policy, PolicyType, str | None]]] = {}
         self.denies: list[tuple[PolicyType, Hit]] = []
-        #: every statement (and grant) that matched, in consultation order (``all_matched``)
-        self.matched: list[MatchedStatement] = []
+        #: every policy's match, and grant references, in consultation order: the source of
+        #: ``Decision.all_matched``, collected only when read. INVARIANT: no policy is run
+        #: after a decision is built from this evaluation.
+        self.matched: list[PolicyMatch | MatchedStatement] = []
 
     def run(self, policy: Policy, ptype: PolicyType, name: str | None = None) -> PolicyMatch:
         m = self.matcher(policy, self.request, ptype, name)
         if m.missing:
             self.missing.extend(m.missing)
         self.considered.setdefault(ptype, []).append((policy, ptype, name))
-        allows, denies = m.allows, m.denies
-        if denies:
-            self.denies.extend((ptype, h) for h in denies)
-            hits = sorted(allows + denies, key=_index) if allows else denies
-            self.matched.extend([h[0] for h in hits])
-        elif allows:
-            # the allow hot path: usually one hit, no sort
-            if len(allows) == 1:
-                self.matched.append(allows[0][0])
-            else:
-                self.matched.extend([h[0] for h in allows])
+        if m.denies:
+            self.denies.extend((ptype, h) for h in m.denies)
+        self.matched.append(m)
         return m
 
     def note(self, refs: Iterable[MatchedStatement]) -> None:
@@ -122,7 +112,7 @@ class Evaluation:
             missing,
             None,
             by,
-            tuple(self.matched),
+            self.matched,
         )
 
     def explicit_deny(self) -> Decision | None:
@@ -141,7 +131,7 @@ class Evaluation:
             self._missing(),
             None,
             by,
-            tuple(self.matched),
+            self.matched,
         )
 
     def implicit_deny(self, by: PolicyType, matched: Sequence[MatchedStatement] = ()) -> Decision:
@@ -159,7 +149,7 @@ class Evaluation:
             self._missing(),
             miss,
             by,
-            tuple(self.matched),
+            self.matched,
         )
 
     # --- shared steps ---

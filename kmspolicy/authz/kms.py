@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from kmspolicy.authz.context import Request
+from kmspolicy.authz.context import PrincipalType, Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
-from kmspolicy.authz.evaluator import Evaluation, Matcher, is_root, normalize_levels
+from kmspolicy.authz.evaluator import Evaluation, Matcher, normalize_levels
 from kmspolicy.authz.grants import Grant
 from kmspolicy.authz.index import match_policy
 from kmspolicy.authz.principals import PrincipalMatch
@@ -152,16 +152,18 @@ def authorize_kms(
         if gap is not None:
             return gap
     identity_hits = [h[0] for m in ids for h in m.allows]
-    # the root user has full access within its account: its identity side always allows
-    root = is_root(request)
-    identity_ok = root or bool(identity_hits)
+    # The root user has full access within its account: its identity side always allows.
+    # (Checked where needed, off the hot path: a key policy naming the caller decides first.)
     limit = ev.limits(boundary, sessions) if boundary is not None or sessions else None
     action = request.action_lower
 
     if not key_resource:
         # aliases and account-level actions: identity (IAM) policies alone decide
-        if root and request.resource_account not in (None, caller.account):
-            identity_ok = bool(identity_hits)  # another account's alias: root is nobody there
+        # another account's alias: that account's policies would have to allow the root user
+        identity_ok = bool(identity_hits) or (
+            caller.type is PrincipalType.ACCOUNT
+            and request.resource_account in (None, caller.account)
+        )
         if identity_ok and limit is None:
             return ev.allow(PolicyType.IDENTITY, identity_hits)
         return ev.implicit_deny(limit or PolicyType.IDENTITY, identity_hits)
@@ -200,7 +202,7 @@ def authorize_kms(
         kp_refs = direct + via_role + via_account
         if action not in CROSS_ACCOUNT_ACTIONS or not kp_refs:
             return ev.implicit_deny(PolicyType.RESOURCE, kp_refs)
-        if not identity_ok:
+        if not identity_hits and caller.type is not PrincipalType.ACCOUNT:
             return ev.implicit_deny(PolicyType.IDENTITY, kp_refs)
         if limit is not None:
             return ev.implicit_deny(limit, kp_refs + identity_hits)
@@ -208,6 +210,7 @@ def authorize_kms(
 
     if direct:
         return ev.allow(PolicyType.KEY_POLICY, direct)
+    identity_ok = bool(identity_hits) or caller.type is PrincipalType.ACCOUNT
     if via_role and limit is None:
         return ev.allow(PolicyType.KEY_POLICY, via_role)
     if action == "kms:retiregrant" and identity_ok and limit is None:
