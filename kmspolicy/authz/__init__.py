@@ -20,8 +20,9 @@ Layer: authz (pure: imports only ``kmspolicy.errors`` and ``kmspolicy.lang``). P
   general rules for other resources.
 * ``evaluate_policies(request, policies) -> Decision`` — plain policies, no KMS rules.
 * ``Decision`` (``.kind``: :class:`DecisionKind`, ``.allowed``, ``.reason`` (caller-safe, AWS
-  wording), ``.matched_statements``, ``.missing_context_keys``, ``.nearest_miss``, ``.explain()``,
-  ``.to_dict()``).
+  wording; allows name the policy type that allowed), ``.matched_statements`` (the deciding
+  ones), ``.all_matched`` (every statement that matched, deciding or not),
+  ``.missing_context_keys``, ``.nearest_miss``, ``.explain()``, ``.to_dict()``).
 * ``compile_policy(policy, policy_type)`` — the cached compiled form (done implicitly).
 """
 
