@@ -106,3 +106,67 @@ def test_index_files_exact_principals_and_scans_the_rest() -> None:
         "NoDelete"
     ]
     assert compiled.scan == []
+
+
+ENABLE_AND_DENY = """{
+  "Version": "2012-10-17",
+  "Statement": [
+    {"Sid": "EnableIAM", "Effect": "Allow",
+     "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, "Action": "kms:*", "Resource": "*"},
+    {"Sid": "NoDelete", "Effect": "Deny", "Principal": "*",
+     "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}
+  ]
+}"""
+ID_ALL = '{"Version": "2012-10-17", "Statement": [{"Sid": "All", "Effect": "Allow", ' \
+    '"Action": "kms:*", "Resource": "*"}]}'
+
+
+def test_all_matched_keeps_allows_an_explicit_deny_overrode() -> None:
+    pols = KmsPolicies(read_json(ENABLE_AND_DENY, "kp.json"), [read_json(ID_ALL, "id.json")])
+    d = authorize_kms(_req("kms:ScheduleKeyDeletion"), pols)
+    assert [m.sid for m in d.matched_statements] == ["NoDelete"]
+    assert [(m.source_policy_type, m.sid) for m in d.all_matched] == [
+        (PolicyType.KEY_POLICY, "EnableIAM"),
+        (PolicyType.KEY_POLICY, "NoDelete"),
+        (PolicyType.IDENTITY, "All"),
+    ]
+    assert d.all_matched is d.all_matched  # collected once, on first access
+    assert [m["sid"] for m in d.to_dict()["all_matched_statements"]] == [
+        "EnableIAM",
+        "NoDelete",
+        "All",
+    ]
+    explained = d.explain()
+    assert "  also matched: Allow EnableIAM (key-policy kp.json:4)" in explained
+    assert "  also matched: Allow All (identity-policy id.json:1)" in explained
+
+
+def test_all_matched_lists_grants_that_allowed() -> None:
+    grant = Grant("g-1", KEY, f"arn:aws:iam::{A}:user/alice", frozenset({"Decrypt"}))
+    d = authorize_kms(_req(), KmsPolicies(read_json(ENABLE_AND_DENY), grants=[grant]))
+    assert d.decided_by is PolicyType.GRANT
+    # the key policy's account statement matched too (it would need an IAM allow to decide)
+    assert [(m.source_policy_type, m.sid) for m in d.all_matched] == [
+        (PolicyType.KEY_POLICY, "EnableIAM"),
+        (PolicyType.GRANT, "g-1"),
+    ]
+
+
+def test_account_delegation_allow_is_reported_as_the_identity_policy() -> None:
+    pols = KmsPolicies(read_json(ENABLE_AND_DENY), [read_json(ID_ALL)])
+    d = authorize_kms(_req(), pols)
+    assert d.allowed and d.decided_by is PolicyType.IDENTITY
+    assert d.reason.endswith(f"on resource: {KEY} by an identity-based policy that the key "
+                             "policy enables")
+    assert "resource-based" not in d.reason
+
+
+def test_explicit_construction_takes_all_matched() -> None:
+    from kmspolicy.authz import Decision, MatchedStatement
+    from kmspolicy.lang.ast import Effect
+
+    ref = MatchedStatement("p", PolicyType.POLICY, Effect.ALLOW, "S")
+    d = Decision(DecisionKind.ALLOWED, "kms:Decrypt", "*", "arn:aws:iam::1:user/x", (ref,),
+                 all_matched=(ref,))
+    assert d.all_matched == (ref,)
+    assert Decision(DecisionKind.ALLOWED, "a:b", "*", "p").all_matched == ()
