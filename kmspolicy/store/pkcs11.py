@@ -13,7 +13,7 @@ import hmac
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from typing import Any, ClassVar
 
 from kmspolicy.crypto.seal import SealError
@@ -40,7 +40,11 @@ _IV = 12
 _TAG_BITS = 128
 _HEADER = len(MAGIC) + 1 + _FINGERPRINT + _IV
 _FINGERPRINT_LABEL = b"kmspolicy pkcs11 root key fingerprint v1\x00"
-_MAX_SESSIONS = 8
+
+# python-pkcs11 initialises the module with C_Initialize(NULL), which tells it that no two threads
+# call in at once (SoftHSM2 then takes no locks of its own and crashes under concurrent calls).
+# Every call into the module from this file therefore holds this lock.
+CALL_LOCK = threading.RLock()
 
 # Errors that mean "the token or the session is gone", not "these bytes do not open".
 _UNAVAILABLE: tuple[type[Exception], ...] = ()
@@ -74,7 +78,6 @@ class _Login:
     """
 
     _registry: ClassVar[dict[tuple[str, str], _Login]] = {}
-    _registry_lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, token: Any, pin_digest: bytes, session: Any) -> None:
         self.token = token
@@ -86,7 +89,7 @@ class _Login:
     def acquire(cls, uri: HsmUri, token: Any, pin: str) -> _Login:
         digest = hashlib.sha256(pin.encode()).digest()
         key = (uri.module, str(token.serial))
-        with cls._registry_lock:
+        with CALL_LOCK:
             login = cls._registry.get(key)
             if login is None:
                 login = cls(token, digest, _open_session(uri, token, pin))
@@ -102,12 +105,12 @@ class _Login:
             return login
 
     def release(self, uri: HsmUri) -> None:
-        with self._registry_lock:
+        with CALL_LOCK:
             self.users -= 1
             if self.users > 0:
                 return
             self._registry.pop((uri.module, str(self.token.serial)), None)
-        _close_quietly(self.session)
+            _close_quietly(self.session)
 
 
 def _open_session(uri: HsmUri, token: Any, pin: str) -> Any:
@@ -146,7 +149,7 @@ def _close_quietly(session: Any) -> None:
 class HsmRootKey:
     """The store's root key as an AES-256 key object inside a PKCS#11 token. Opaque."""
 
-    __slots__ = ("_closed", "_idle", "_lock", "_login", "_open", "fingerprint", "source", "uri")
+    __slots__ = ("_closed", "_handle", "_login", "_session", "fingerprint", "source", "uri")
 
     kind = "pkcs11"
 
@@ -155,24 +158,25 @@ class HsmRootKey:
         self.source = uri.describe()
         self.fingerprint = fingerprint
         self._login = login
-        self._lock = threading.Lock()
-        self._idle: list[Any] = []  # sessions opened by us (no login of their own) not in use
-        self._open = 0
+        self._session: Any = None  # our own session (shares the login; closing it logs no one out)
+        self._handle: Any = None  # the key object found in that session
         self._closed = False
-
-    # -- sealing ---------------------------------------------------------------------------
 
     def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """AES-256-GCM in the token; the IV is from our CSPRNG (it must be unique, not secret)."""
         header = MAGIC + bytes((VERSION,)) + bytes.fromhex(self.fingerprint) + os.urandom(_IV)
         params = GCMParams(header[-_IV:], header + aad, _TAG_BITS)
-        try:
-            with self._key() as key:
-                return header + bytes(
-                    key.encrypt(plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=params)
+        with CALL_LOCK:
+            try:
+                sealed = self._key().encrypt(
+                    plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=params
                 )
-        except p11.PKCS11Error as exc:
-            raise InternalError(f"the HSM failed to seal ({self.source}): {_name(exc)}") from None
+            except p11.PKCS11Error as exc:
+                self._drop_if_dead(exc)
+                raise InternalError(
+                    f"the HSM failed to seal ({self.source}): {_name(exc)}"
+                ) from None
+        return header + bytes(sealed)
 
     def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
         """The plaintext; SealError for another key's blob, a file-key blob or modified bytes."""
@@ -180,76 +184,54 @@ class HsmRootKey:
             raise SealError
         header = sealed[:_HEADER]
         params = GCMParams(header[-_IV:], header + aad, _TAG_BITS)
-        try:
-            with self._key() as key:
+        with CALL_LOCK:
+            try:
                 return bytes(
-                    key.decrypt(
+                    self._key().decrypt(
                         sealed[_HEADER:], mechanism=Mechanism.AES_GCM, mechanism_param=params
                     )
                 )
-        except _UNAVAILABLE as exc:
-            raise InternalError(f"the HSM failed to unseal ({self.source}): {_name(exc)}") from None
-        except p11.PKCS11Error:
-            # A failed tag check: CKR_ENCRYPTED_DATA_INVALID on most tokens, CKR_GENERAL_ERROR
-            # on SoftHSM2. Either way the bytes do not open under this key and AAD.
-            raise SealError from None
+            except _UNAVAILABLE as exc:
+                self._drop_if_dead(exc)
+                raise InternalError(
+                    f"the HSM failed to unseal ({self.source}): {_name(exc)}"
+                ) from None
+            except p11.PKCS11Error:
+                # A failed tag check: CKR_ENCRYPTED_DATA_INVALID on most tokens,
+                # CKR_GENERAL_ERROR on SoftHSM2. Either way the bytes do not open here.
+                raise SealError from None
 
-    def owns(self, sealed: bytes) -> bool:
-        """Whether ``sealed`` claims to come from this key (magic and fingerprint; unverified)."""
-        return sealed_pkcs11_fingerprint(sealed) == self.fingerprint
+    def _key(self) -> Any:
+        """The key object in our session, opened on first use or after the session died."""
+        if self._closed:
+            raise InternalError(f"the HSM root key {self.source} was closed")
+        if self._handle is None:
+            session = self._login.token.open()
+            try:
+                self._handle = _find_key(session, self.uri)
+            except BaseException:
+                _close_quietly(session)
+                raise
+            self._session = session
+        return self._handle
 
-    # -- sessions --------------------------------------------------------------------------
-
-    @contextmanager
-    def _key(self) -> Iterator[Any]:
-        """A session of our own (never two threads on one session) and the key found in it."""
-        session, key = self._checkout()
-        try:
-            yield key
-        except _UNAVAILABLE:
-            # A dead session is dropped; the next call opens a fresh one.
-            _close_quietly(session)
-            with self._lock:
-                self._open -= 1
-            raise
-        except BaseException:
-            self._checkin(session, key)  # a failed tag check leaves the session usable
-            raise
-        self._checkin(session, key)
-
-    def _checkout(self) -> tuple[Any, Any]:
-        with self._lock:
-            if self._closed:
-                raise InternalError(f"the HSM root key {self.source} was closed")
-            if self._idle:
-                return self._idle.pop()
-            self._open += 1
-        try:
-            session = self._login.token.open()  # shares the login; closing it logs nobody out
-            return session, _find_key(session, self.uri)
-        except Exception:
-            with self._lock:
-                self._open -= 1
-            raise
-
-    def _checkin(self, session: Any, key: Any) -> None:
-        with self._lock:
-            if not self._closed and len(self._idle) < _MAX_SESSIONS:
-                self._idle.append((session, key))
-                return
-            self._open -= 1
-        _close_quietly(session)
+    def _drop_if_dead(self, exc: BaseException) -> None:
+        # A dead session is dropped; the next call opens a fresh one (a token that logged us
+        # out, e.g. after an HSM restart, needs a kmspolicy restart: see docs/hsm.md).
+        if isinstance(exc, _UNAVAILABLE) and self._session is not None:
+            _close_quietly(self._session)
+            self._session = self._handle = None
 
     def close(self) -> None:
-        """Close our sessions; the last user of the token's login logs out."""
-        with self._lock:
+        """Close our session; the last user of the token's login logs out."""
+        with CALL_LOCK:
             if self._closed:
                 return
             self._closed = True
-            idle, self._idle = self._idle, []
-        for session, _ in idle:
-            _close_quietly(session)
-        self._login.release(self.uri)
+            if self._session is not None:
+                _close_quietly(self._session)
+            self._session = self._handle = None
+            self._login.release(self.uri)
 
     def describe(self) -> str:
         return f"{self.source} (fingerprint {self.fingerprint})"
@@ -272,6 +254,11 @@ def sealed_pkcs11_fingerprint(sealed: bytes) -> str | None:
 
 def open_hsm_root_key(text: str, env: Mapping[str, str] | None = None) -> HsmRootKey:
     """Log in to the token that ``text`` (a ``pkcs11:`` URI) names and find its root key."""
+    with CALL_LOCK:
+        return _open_hsm_root_key(text, env)
+
+
+def _open_hsm_root_key(text: str, env: Mapping[str, str] | None) -> HsmRootKey:
     uri, token, pin = _connect(text, env)
     login = _Login.acquire(uri, token, pin)
     try:
@@ -287,6 +274,12 @@ def open_hsm_root_key(text: str, env: Mapping[str, str] | None = None) -> HsmRoo
 def create_hsm_root_key(text: str, env: Mapping[str, str] | None = None) -> HsmRootKey:
     """Generate the root key in the token (AES-256, non-extractable, sensitive); refuse if the
     label is taken. Returns the opened key."""
+    with CALL_LOCK:
+        _create_hsm_root_key(text, env)
+        return _open_hsm_root_key(text, env)
+
+
+def _create_hsm_root_key(text: str, env: Mapping[str, str] | None) -> None:
     uri, token, pin = _connect(text, env)
     login = _Login.acquire(uri, token, pin)
     try:
@@ -316,15 +309,11 @@ def create_hsm_root_key(text: str, env: Mapping[str, str] | None = None) -> HsmR
                 },
             )
     except p11.PKCS11Error as exc:
-        login.release(uri)
         raise ConfigError(
             f"cannot create key `{uri.object}` in PKCS#11 token `{uri.token}`: {_name(exc)}"
         ) from None
-    except BaseException:
+    finally:
         login.release(uri)
-        raise
-    login.release(uri)
-    return open_hsm_root_key(text, env)
 
 
 def _connect(text: str, env: Mapping[str, str] | None) -> tuple[HsmUri, Any, str]:
