@@ -12,7 +12,7 @@ import hashlib
 import hmac
 import os
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from contextlib import suppress
 from typing import Any, ClassVar
 
@@ -26,7 +26,7 @@ try:
     from pkcs11 import exceptions as p11
     from pkcs11.mechanisms import GCMParams
 except ImportError:  # pragma: no cover - exercised only where the extra is not installed
-    pkcs11 = None
+    pkcs11 = None  # type: ignore[assignment]
 
 __all__ = ["HsmRootKey", "create_hsm_root_key", "open_hsm_root_key"]
 
@@ -283,7 +283,7 @@ def _create_hsm_root_key(text: str, env: Mapping[str, str] | None) -> None:
     uri, token, pin = _connect(text, env)
     login = _Login.acquire(uri, token, pin)
     try:
-        existing = list(_candidates(login.session, uri))
+        existing = _candidates(login.session, uri)
         if existing:
             raise ConfigError(f"PKCS#11 token `{uri.token}` already holds a key `{uri.object}`")
         with token.open(rw=True) as session:  # shares the login
@@ -347,14 +347,15 @@ def _connect(text: str, env: Mapping[str, str] | None) -> tuple[HsmUri, Any, str
     return uri, token, pin
 
 
-def _candidates(session: Any, uri: HsmUri) -> Iterator[Any]:
-    return session.get_objects(
+def _candidates(session: Any, uri: HsmUri) -> list[Any]:
+    found = session.get_objects(
         {Attribute.CLASS: ObjectClass.SECRET_KEY, Attribute.LABEL: uri.object}
     )
+    return list(found)
 
 
 def _find_key(session: Any, uri: HsmUri) -> Any:
-    found = list(_candidates(session, uri))
+    found = _candidates(session, uri)
     if not found:
         raise ConfigError(
             f"PKCS#11 token `{uri.token}` holds no secret key labelled `{uri.object}`; create "
