@@ -27,9 +27,13 @@ GENESIS = "0" * 64
 EC_PREFIX = "kms:EncryptionContext:"
 
 
+# One encoder for every record: ``json.dumps`` with options builds a new one per call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
 def canonical(fields: Mapping[str, Any]) -> bytes:
     """The bytes a record's hash covers: sorted keys, no spaces, UTF-8."""
-    return json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    return _CANONICAL.encode(fields).encode()
 
 
 def record_hash(fields: Mapping[str, Any]) -> str:

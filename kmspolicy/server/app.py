@@ -12,10 +12,11 @@ dict lookups; uvicorn (httptools + uvloop) carries keep-alive and TLS.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -29,7 +30,7 @@ from kmspolicy.errors import (
     UnknownOperationException,
 )
 from kmspolicy.kms.clock import Clock
-from kmspolicy.server.sigv4 import Verified, Verifier
+from kmspolicy.server.sigv4 import Verifier
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -45,6 +46,16 @@ DEV_PREFIX = "/_kmspolicy/"
 
 access_log = logging.getLogger("kmspolicy.access")
 error_log = logging.getLogger("kmspolicy.server")
+
+# Request ids are UUID-shaped like AWS's: a random per-process prefix and a counter, unique per
+# process run and ~20x cheaper than uuid4 (which reads the OS random source every time).
+_ID_PREFIX = os.urandom(10).hex()
+_ID_PREFIX = f"{_ID_PREFIX[:8]}-{_ID_PREFIX[8:12]}-{_ID_PREFIX[12:16]}-{_ID_PREFIX[16:20]}-"
+_id_numbers = itertools.count(1)
+
+
+def _request_id() -> str:
+    return f"{_ID_PREFIX}{next(_id_numbers) & 0xFFFFFFFFFFFF:012x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,6 +127,8 @@ class KmsApp(Generic[P]):
         self._options = options or AppOptions()
         self._operations = backend.operations()
         self._sweeper: asyncio.Task[None] | None = None
+        self._second = -1  # the second of ``_time_text``
+        self._time_text = ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -156,7 +169,7 @@ class KmsApp(Generic[P]):
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = str(uuid.uuid4())
+        request_id = _request_id()
         headers = _headers(scope)
         operation = ""
         principal_arn = "-"
@@ -187,7 +200,7 @@ class KmsApp(Generic[P]):
                 body=body,
                 principal=verified.credential.principal,
                 region=verified.region,
-                context=_context(scope, now, verified),
+                context=self._context(scope, now, verified.region),
                 request_id=request_id,
             )
             if self._backend.offload(operation):
@@ -210,20 +223,40 @@ class KmsApp(Generic[P]):
             error_code, status = internal.code, internal.http_status
             payload = self._backend.encode_error(internal)
         await _respond(send, status, payload, request_id, CONTENT_TYPE)
-        client = scope.get("client") or ("-", 0)
-        access_log.info(
-            "%s %s %s %s %s %d %s %d %d %.2fms",
-            client[0],
-            request_id,
-            operation or "-",
-            region,
-            principal_arn,
-            status,
-            error_code or "-",
-            len(body),
-            len(payload),
-            (time.perf_counter() - started) * 1000,
-        )
+        if access_log.isEnabledFor(logging.INFO):  # the answer is cached by logging
+            client = scope.get("client") or ("-", 0)
+            elapsed = (time.perf_counter() - started) * 1000
+            # Formatted here and handed to the handlers directly: Logger.info would walk the
+            # stack for the caller's file and line (findCaller), which nobody reads for this
+            # logger and which costs more than the rest of the line.
+            access_log.handle(
+                access_log.makeRecord(
+                    access_log.name,
+                    logging.INFO,
+                    __file__,
+                    0,
+                    f"{client[0]} {request_id} {operation or '-'} {region} {principal_arn} "
+                    f"{status} {error_code or '-'} {len(body)} {len(payload)} {elapsed:.2f}ms",
+                    None,
+                    None,
+                )
+            )
+
+    def _context(self, scope: Scope, now: datetime, region: str) -> dict[str, object]:
+        epoch = int(now.timestamp())
+        if epoch != self._second:  # the time text changes once a second; strftime is slow
+            self._second = epoch
+            self._time_text = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+        context: dict[str, object] = {
+            "aws:SecureTransport": scope.get("scheme") == "https",
+            "aws:CurrentTime": self._time_text,
+            "aws:EpochTime": epoch,
+            "aws:RequestedRegion": region,
+        }
+        client = scope.get("client")
+        if client:
+            context["aws:SourceIp"] = client[0]
+        return context
 
     async def _dev(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
         await _drain(receive)
@@ -252,7 +285,8 @@ def _headers(scope: Scope) -> dict[str, str]:
     for raw_name, raw_value in scope.get("headers", ()):
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
-        out[name] = f"{out[name]},{value}" if name in out else value
+        known = out.get(name)
+        out[name] = value if known is None else f"{known},{value}"
     return out
 
 
@@ -314,17 +348,6 @@ def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]
     return name
 
 
-def _context(scope: Scope, now: datetime, verified: Verified[Any]) -> dict[str, object]:
-    client = scope.get("client")
-    context: dict[str, object] = {
-        "aws:SecureTransport": scope.get("scheme") == "https",
-        "aws:CurrentTime": now.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "aws:EpochTime": int(now.timestamp()),
-        "aws:RequestedRegion": verified.region,
-    }
-    if client:
-        context["aws:SourceIp"] = client[0]
-    return context
 
 
 async def _respond(send: Send, status: int, payload: bytes, request_id: str, ctype: bytes) -> None:

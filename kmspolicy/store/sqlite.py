@@ -93,11 +93,13 @@ class SqliteStore:
         conn = self._connection()
         depth: int = self._local.depth
         tx = _SqliteTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
-        with _errors():
+        try:
             if depth == 0:
                 conn.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
             else:
                 conn.execute(f"SAVEPOINT nested_{depth}")
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
         self._local.depth = depth + 1
         try:
             yield tx
@@ -110,8 +112,10 @@ class SqliteStore:
                     conn.execute(f"RELEASE nested_{depth}")
             raise
         else:
-            with _errors():
+            try:
                 conn.execute("COMMIT" if depth == 0 else f"RELEASE nested_{depth}")
+            except sqlite3.DatabaseError as exc:
+                raise _translate(exc) from exc
         finally:
             tx.close()
             self._local.depth = depth
@@ -155,28 +159,36 @@ class _SqliteTransaction(SqlTransaction):
         super().__init__(sealer, readonly=readonly, decoded=decoded)
         self._conn = conn
 
+    # try/except rather than ``with _errors()``: a generator context manager per statement
+    # costs as much as a simple SELECT itself.
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
-        with _errors():
+        try:
             return self._conn.execute(sql, tuple(params)).fetchall()
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> None:
-        with _errors():
+        try:
             self._conn.execute(sql, tuple(params))
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+
+
+def _translate(exc: sqlite3.DatabaseError) -> DependencyTimeoutException | InternalError:
+    """SQLite's exceptions as ours: a lock wait that timed out is worth a retry."""
+    if isinstance(exc, sqlite3.OperationalError) and ("locked" in str(exc) or "busy" in str(exc)):
+        return DependencyTimeoutException(
+            "the key store is busy with other requests; retry the request"
+        )
+    return InternalError(f"SQLite store: {exc}")
 
 
 @contextmanager
 def _errors() -> Iterator[None]:
-    """SQLite's exceptions as ours: a lock wait that timed out is worth a retry."""
     try:
         yield
-    except sqlite3.OperationalError as exc:
-        if "locked" in str(exc) or "busy" in str(exc):
-            raise DependencyTimeoutException(
-                "the key store is busy with other requests; retry the request"
-            ) from exc
-        raise InternalError(f"SQLite store: {exc}") from exc
     except sqlite3.DatabaseError as exc:
-        raise InternalError(f"SQLite store: {exc}") from exc
+        raise _translate(exc) from exc
 
 
 def _create_private(path: Path) -> None:

@@ -204,3 +204,19 @@ def test_any_single_signature_change_is_rejected(index: int, char: str) -> None:
     headers = {**headers, "authorization": auth[:pos] + char + auth[pos + 1 :]}
     with pytest.raises(InvalidSignatureException):
         verify((method, path, query, headers, body))
+
+
+def test_reused_authorization_parse_checks_each_requests_own_signature() -> None:
+    # Same credential scope and signed headers: the parse of everything before the signature
+    # is reused, but each request is still checked against its own signature.
+    first, second = sign(body=b'{"KeyId": "alias/a"}'), sign(body=b'{"KeyId": "alias/b"}')
+    assert verify(first).credential.principal == "alice"
+    assert verify(second).credential.principal == "alice"
+    method, path, query, headers, body = second
+    swapped = {**headers, "authorization": first[3]["authorization"]}
+    with pytest.raises(InvalidSignatureException):
+        verify((method, path, query, swapped, body))
+    # "Signature=" that is not a whole parameter name is parsed in full and refused
+    bogus = headers["authorization"].replace(", Signature=", ", XSignature=")
+    with pytest.raises(IncompleteSignatureException):
+        verify((method, path, query, {**headers, "authorization": bogus}, body))
