@@ -2,9 +2,10 @@
 
 Layer: kms. An ``Operation`` names its IAM action, how its key is identified, which key-state
 row applies, whether a grant can allow it, whether it works across accounts, DryRun, the
-condition keys its parameters add, and its handler. Handler modules (``kmspolicy.kms.handlers``
-and ``kmspolicy.kms.lifecycle``) call ``register`` at import; the pipeline runs whatever is
-registered, so a new operation never edits the pipeline.
+condition keys its parameters add, what it refuses on AWS managed keys and key types, and its
+handler. Handler modules (``kmspolicy.kms.handlers`` and ``kmspolicy.kms.lifecycle``) call
+``register`` at import; the pipeline runs whatever is registered, so a new operation never
+edits the pipeline.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.errors import InternalError
+from kmspolicy.errors import InternalError, ServiceError
+from kmspolicy.kms.model import KeyManagerType, KeyRecord
 
 if TYPE_CHECKING:
     from kmspolicy.kms.pipeline import Call, Resolution, Target
@@ -64,10 +66,26 @@ class Operation:
     validate: Callable[[Params], None] | None = None
     #: whether the operation changes state (read-only ones skip write locks where stores can)
     mutates: bool = False
+    #: the error AWS answers when the key is an AWS managed key (None: allowed on them).
+    #: Checked after authorization, before the key state: the fixed policy already refuses,
+    #: this is the wall no policy can open.
+    refuse_aws_managed: type[ServiceError] | None = None
+    #: key-type eligibility (e.g. rotation only for symmetric AWS_KMS keys), raising
+    #: UnsupportedOperationException; after authorization, before the key state, as AWS orders it
+    precheck: Callable[[KeyRecord], None] | None = None
 
     def __post_init__(self) -> None:
         if not self.action:
             object.__setattr__(self, "action", f"kms:{self.name}")
+
+    def check_key(self, key: KeyRecord) -> None:
+        """The declared refusals for ``key`` (AWS managed keys, then key type)."""
+        if self.refuse_aws_managed is not None and key.key_manager is KeyManagerType.AWS:
+            raise self.refuse_aws_managed(
+                f"{key.arn} is an AWS managed key, which is not valid for {self.name}."
+            )
+        if self.precheck is not None:
+            self.precheck(key)
 
 
 REGISTRY: dict[str, Operation] = {}

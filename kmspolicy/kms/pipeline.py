@@ -1,8 +1,9 @@
 """The one pipeline every KMS operation runs through, and the key handle only it can make.
 
-Layer: kms. validate → resolve key(s) → build context → AUTHORIZE → key state → (DryRun) →
-perform → audit. Handlers receive ``AuthorizedKey`` handles, which only this module can
-construct and only after an allowing decision for exactly that principal, action and key;
+Layer: kms. validate → resolve key(s) → build context → AUTHORIZE → declared key refusals
+(AWS managed keys, key type) → key state → (DryRun) → perform → audit. Handlers receive
+``AuthorizedKey`` handles, which only this module can construct and only after an allowing
+decision for exactly that principal, action and key;
 ``kms.kernel`` (the only way to reach key material) accepts nothing else.
 """
 
@@ -33,10 +34,10 @@ from kmspolicy.kms.operations import Operation, load_operations
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Clock, Rng, Store, Transaction
 from kmspolicy.kms.requests import (
     Call,
+    CommitFirst,
     DueWorkFirst,
     Resolution,
     Target,
-    WriteNeeded,
     parse_grant_token,
 )
 from kmspolicy.kms.states import check_state
@@ -157,7 +158,8 @@ class Pipeline:
             # Due lifecycle work found on a key is committed first, in a transaction of its
             # own (a refused request must not roll it back), then the request starts over.
             # Operations not declared ``mutates`` run in a read-only transaction (no write
-            # lock in SQL stores); the rare read that must write after all starts over.
+            # lock in SQL stores); work AWS does on its own (an AWS managed key created on
+            # first use) is committed in a transaction of its own, then the request starts over.
             readonly = not op.mutates
             for _round in range(_DUE_WORK_ROUNDS):
                 attempt = _Attempt(op, caller, identity, params, now, context, readonly)
@@ -167,8 +169,9 @@ class Pipeline:
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
-                except WriteNeeded:
-                    readonly = False
+                except CommitFirst as first:
+                    with self.store.transaction() as tx:
+                        first.work(tx)
             else:
                 raise InternalError("lifecycle due work did not settle")
         except ServiceError as exc:
@@ -216,6 +219,9 @@ class Pipeline:
             if not decision.allowed:
                 raise AccessDeniedException(decision.reason)
         # INVARIANT: from here on every target was allowed for exactly this caller and action
+        for target in targets:
+            if target.key is not None:
+                op.check_key(target.key)  # declared: AWS managed key refusal, key-type precheck
         for target in targets:
             if target.key is not None and target.state_row is not None:
                 check_state(target.state_row, target.key.key_state, target.key.arn)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -23,7 +23,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids
 from kmspolicy.kms.lifecycle.due import has_due_work
-from kmspolicy.kms.lifecycle.managed import on_missing_alias
+from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key, service_to_create
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.kms.operations import Operation
 from kmspolicy.kms.ports import Transaction
@@ -32,7 +32,7 @@ from kmspolicy.lang import Policy
 if TYPE_CHECKING:
     from kmspolicy.kms.pipeline import AuthorizedKey, Pipeline
 
-__all__ = ["Call", "DueWorkFirst", "Resolution", "Target", "WriteNeeded", "parse_grant_token"]
+__all__ = ["Call", "CommitFirst", "DueWorkFirst", "Resolution", "Target", "parse_grant_token"]
 
 _TOKEN_PREFIX = "kpgt1."
 
@@ -45,8 +45,15 @@ class DueWorkFirst(Exception):  # a control-flow signal; never leaves Pipeline.r
         self.arn = arn
 
 
-class WriteNeeded(Exception):  # a control-flow signal; never leaves Pipeline.run
-    """A request declared read-only must write after all (it creates an AWS managed key)."""
+class CommitFirst(Exception):  # a control-flow signal; never leaves Pipeline.run
+    """Work AWS does on its own must be committed before the request can go on (creating an
+    AWS managed key on first use): ``Pipeline.run`` runs ``work`` in a transaction of its own,
+    so the request's transaction stays read-only where declared, and a refused request cannot
+    roll the work back, then starts the request over."""
+
+    def __init__(self, work: Callable[[Transaction], object]) -> None:
+        super().__init__("commit first")
+        self.work = work
 
 
 @dataclass(slots=True)
@@ -127,24 +134,24 @@ class Resolution:
     def _aws_managed_key_arn(self, ref: ids.KeyRef) -> str:
         """``alias/aws/<service>`` without a key yet: the AWS managed key, created when AWS
         creates it (DescribeKey, or the service's first call via ``kms:ViaService``)."""
-        if self.readonly:
-            raise WriteNeeded  # Pipeline.run starts over in a writable transaction
         via = self.context.get("kms:ViaService")
-        created = None
+        service = None
         if ref.alias_name is not None and ref.account == self.caller.account:
-            created = on_missing_alias(
-                self.tx,
-                account=ref.account,
-                region=ref.region,
-                alias_name=ref.alias_name,
+            service = service_to_create(
+                ref.alias_name,
                 operation=self.operation,
                 via_service=via if isinstance(via, str) else None,
-                now=self.now,
-                rng=self.pipeline.rng.random_bytes,
             )
-        if created is None:
+        if service is None:
             raise NotFoundException(f"Alias {ref.arn} is not found.")
-        return created.arn
+        now, rng = self.now, self.pipeline.rng.random_bytes
+
+        def create(tx: Transaction) -> None:
+            ensure_aws_managed_key(
+                tx, account=ref.account, region=ref.region, service=service, now=now, rng=rng
+            )
+
+        raise CommitFirst(create)  # Pipeline.run commits it, then resolves the alias anew
 
     def load_key(self, arn: str) -> KeyRecord | None:
         """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""

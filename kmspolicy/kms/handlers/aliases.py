@@ -12,6 +12,7 @@ from typing import Any
 
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
+    AccessDeniedException,
     AlreadyExistsException,
     LimitExceededException,
     NotFoundException,
@@ -73,7 +74,14 @@ def create_alias(call: Call) -> dict[str, Any]:
 
 
 register(
-    Operation("CreateAlias", create_alias, key_param=None, resolve=_resolve_create, mutates=True)
+    Operation(
+        "CreateAlias",
+        create_alias,
+        key_param=None,
+        resolve=_resolve_create,
+        mutates=True,
+        refuse_aws_managed=AccessDeniedException,  # aliases of your own: customer keys only
+    )
 )
 
 
@@ -123,7 +131,14 @@ def update_alias(call: Call) -> dict[str, Any]:
 
 
 register(
-    Operation("UpdateAlias", update_alias, key_param=None, resolve=_resolve_update, mutates=True)
+    Operation(
+        "UpdateAlias",
+        update_alias,
+        key_param=None,
+        resolve=_resolve_update,
+        mutates=True,
+        refuse_aws_managed=AccessDeniedException,
+    )
 )
 
 
@@ -145,7 +160,14 @@ def delete_alias(call: Call) -> dict[str, Any]:
 
 
 register(
-    Operation("DeleteAlias", delete_alias, key_param=None, resolve=_resolve_delete, mutates=True)
+    Operation(
+        "DeleteAlias",
+        delete_alias,
+        key_param=None,
+        resolve=_resolve_delete,
+        mutates=True,
+        refuse_aws_managed=AccessDeniedException,
+    )
 )
 
 

@@ -12,6 +12,7 @@ from typing import Any
 
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
+    AccessDeniedException,
     CustomKeyStoreNotFoundException,
     LimitExceededException,
     MalformedPolicyDocumentException,
@@ -246,13 +247,32 @@ def update_key_description(call: Call) -> dict[str, Any]:
     return {}
 
 
-register(Operation("EnableKey", enable_key, state_row="EnableKey", mutates=True))
-register(Operation("DisableKey", disable_key, state_row="DisableKey", mutates=True))
+# AWS managed keys: their fixed policy refuses management (AccessDeniedException), and these
+# operations have no other error for it in the model, so the wall answers the same.
+register(
+    Operation(
+        "EnableKey",
+        enable_key,
+        state_row="EnableKey",
+        mutates=True,
+        refuse_aws_managed=AccessDeniedException,
+    )
+)
+register(
+    Operation(
+        "DisableKey",
+        disable_key,
+        state_row="DisableKey",
+        mutates=True,
+        refuse_aws_managed=AccessDeniedException,
+    )
+)
 register(
     Operation(
         "UpdateKeyDescription",
         update_key_description,
         state_row="UpdateKeyDescription",
         mutates=True,
+        refuse_aws_managed=AccessDeniedException,
     )
 )

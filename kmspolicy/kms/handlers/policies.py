@@ -16,7 +16,6 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
 )
 from kmspolicy.kms.handlers.common import LOCKOUT_MESSAGE, parse_key_policy
-from kmspolicy.kms.model import KeyManagerType
 from kmspolicy.kms.operations import Operation, register
 from kmspolicy.kms.pipeline import Call
 
@@ -37,10 +36,6 @@ def get_key_policy(call: Call) -> dict[str, Any]:
 def put_key_policy(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html"""
     key = call.key.record
-    if key.key_manager is KeyManagerType.AWS:
-        raise UnsupportedOperationException(
-            f"{key.arn} is an AWS managed key; its policy is fixed."
-        )
     text = call.params["Policy"]
     policy = parse_key_policy(text)
     if not call.params.get("BypassPolicyLockoutSafetyCheck") and not call.would_allow(
@@ -68,6 +63,7 @@ register(
         ),
         condition_defaults=(("kms:BypassPolicyLockoutSafetyCheck", False),),
         mutates=True,
+        refuse_aws_managed=UnsupportedOperationException,
     )
 )
 register(Operation("ListKeyPolicies", list_key_policies, state_row="ListKeyPolicies"))

@@ -14,19 +14,12 @@ from typing import Any
 from kmspolicy.errors import TagException
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import merge_tags, page, parse_tags
-from kmspolicy.kms.model import KeyManagerType
 from kmspolicy.kms.operations import Operation, register
 from kmspolicy.kms.pipeline import Call
 
 
-def _customer_managed(call: Call) -> None:
-    if call.key.record.key_manager is KeyManagerType.AWS:
-        raise TagException(f"{call.key.arn} is an AWS managed key; its tags cannot be changed.")
-
-
 def tag_resource(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html"""
-    _customer_managed(call)
     key = call.key.record
     call.save_key(key.evolve(tags=merge_tags(key.tags, parse_tags(call.params["Tags"]))))
     return {}
@@ -34,7 +27,6 @@ def tag_resource(call: Call) -> dict[str, Any]:
 
 def untag_resource(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UntagResource.html"""
-    _customer_managed(call)
     key = call.key.record
     drop = set(call.params["TagKeys"])
     call.save_key(key.evolve(tags=tuple(t for t in key.tags if t.key not in drop)))
@@ -59,11 +51,17 @@ register(
         state_row="TagResource",
         context=lambda p: request_tag_context(p["Tags"]),
         mutates=True,
+        refuse_aws_managed=TagException,  # customer managed keys only (the model's error)
     )
 )
 register(
     Operation(
-        "UntagResource", untag_resource, state_row="UntagResource", context=_tag_keys, mutates=True
+        "UntagResource",
+        untag_resource,
+        state_row="UntagResource",
+        context=_tag_keys,
+        mutates=True,
+        refuse_aws_managed=TagException,
     )
 )
 register(Operation("ListResourceTags", list_resource_tags, state_row="ListResourceTags"))

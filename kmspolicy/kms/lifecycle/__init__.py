@@ -6,9 +6,9 @@ Layer: kms. The pure rules live in ``rotation``, ``deletion``, ``imports``, ``ma
 the operation table, which is how ``kms.operations.load_operations`` finds them.
 
 Seams for the pipeline: ``due.run_due_work`` on every key it loads (None → the key is gone),
-``managed.on_missing_alias`` when an ``alias/aws/<service>`` alias has no target yet,
-``managed.refuse_if_aws_managed`` for management operations on AWS managed keys, and
-``due.sweep`` for the server's periodic sweeper.
+``managed.service_to_create`` when an ``alias/aws/<service>`` alias has no target yet, and
+``due.sweep`` for the server's periodic sweeper. Management operations declare their refusal
+of AWS managed keys in the operation table (``Operation.refuse_aws_managed``).
 """
 
 from kmspolicy.kms.lifecycle import api_deletion, api_import, api_rotation
@@ -16,7 +16,7 @@ from kmspolicy.kms.lifecycle.due import SweepReport, run_due_work, sweep
 from kmspolicy.kms.lifecycle.managed import (
     ensure_aws_managed_key,
     on_missing_alias,
-    refuse_if_aws_managed,
+    service_to_create,
 )
 
 __all__ = [
@@ -26,7 +26,7 @@ __all__ = [
     "api_rotation",
     "ensure_aws_managed_key",
     "on_missing_alias",
-    "refuse_if_aws_managed",
     "run_due_work",
+    "service_to_create",
     "sweep",
 ]

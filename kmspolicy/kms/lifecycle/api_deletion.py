@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from kmspolicy.errors import AccessDeniedException
 from kmspolicy.kms.lifecycle import deletion
-from kmspolicy.kms.lifecycle.managed import refuse_if_aws_managed
 from kmspolicy.kms.operations import Operation, register
 
 if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
@@ -19,7 +19,6 @@ if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cyc
 def schedule_key_deletion(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "ScheduleKeyDeletion")
     window = deletion.validate_pending_window(call.params.get("PendingWindowInDays"))
     doomed = deletion.schedule_deletion(key, window, call.now)
     call.save_key(doomed)
@@ -34,7 +33,6 @@ def schedule_key_deletion(call: Call) -> dict[str, Any]:
 def cancel_key_deletion(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "CancelKeyDeletion")
     call.save_key(deletion.cancel_deletion(key))
     return {"KeyId": key.arn}
 
@@ -44,6 +42,8 @@ register(
         "ScheduleKeyDeletion",
         schedule_key_deletion,
         state_row="ScheduleKeyDeletion",
+        # the model has no other error for it; the fixed policy refuses with this one too
+        refuse_aws_managed=AccessDeniedException,
         condition_params=(("PendingWindowInDays", "kms:ScheduleKeyDeletionPendingWindowInDays"),),
         condition_defaults=(
             (
@@ -59,6 +59,7 @@ register(
         "CancelKeyDeletion",
         cancel_key_deletion,
         state_row="CancelKeyDeletion",
+        refuse_aws_managed=AccessDeniedException,
         mutates=True,
     )
 )

@@ -14,10 +14,9 @@ from typing import TYPE_CHECKING, Any
 from kmspolicy.crypto.material import load_key_material
 from kmspolicy.crypto.specs import key_spec_for_wrapping_key
 from kmspolicy.crypto.wrapping import unwrap_key_material
-from kmspolicy.errors import ValidationException
+from kmspolicy.errors import UnsupportedOperationException, ValidationException
 from kmspolicy.kms.clock import as_utc
 from kmspolicy.kms.lifecycle import imports
-from kmspolicy.kms.lifecycle.managed import refuse_if_aws_managed
 from kmspolicy.kms.operations import Operation, register
 
 if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
@@ -27,7 +26,6 @@ if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cyc
 def get_parameters_for_import(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "GetParametersForImport")
     updated, params = imports.issue_import_parameters(
         key,
         wrapping_algorithm=call.params["WrappingAlgorithm"],
@@ -55,7 +53,6 @@ def _valid_to(value: object) -> datetime | None:
 def import_key_material(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "ImportKeyMaterial")
     p = call.params
     wrapping = imports.open_import_token(key, bytes(p["ImportToken"]), call.now)
     wrapping_key = load_key_material(
@@ -81,7 +78,6 @@ def import_key_material(call: Call) -> dict[str, Any]:
 def delete_imported_key_material(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "DeleteImportedKeyMaterial")
     updated, material_id = imports.delete_material(key, call.params.get("KeyMaterialId"))
     if updated is not key:
         call.save_key(updated)
@@ -104,6 +100,8 @@ register(
         "GetParametersForImport",
         get_parameters_for_import,
         state_row="GetParametersForImport",
+        refuse_aws_managed=UnsupportedOperationException,
+        precheck=imports.require_external_origin,
         condition_params=(
             ("WrappingAlgorithm", "kms:WrappingAlgorithm"),
             ("WrappingKeySpec", "kms:WrappingKeySpec"),
@@ -116,6 +114,8 @@ register(
         "ImportKeyMaterial",
         import_key_material,
         state_row="ImportKeyMaterial",
+        refuse_aws_managed=UnsupportedOperationException,
+        precheck=imports.require_external_origin,
         condition_params=(("ExpirationModel", "kms:ExpirationModel"),),
         condition_defaults=(("kms:ExpirationModel", "KEY_MATERIAL_EXPIRES"),),
         context=_valid_to_context,
@@ -127,6 +127,8 @@ register(
         "DeleteImportedKeyMaterial",
         delete_imported_key_material,
         state_row="DeleteImportedKeyMaterial",
+        refuse_aws_managed=UnsupportedOperationException,
+        precheck=imports.require_external_origin,
         mutates=True,
     )
 )

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.errors import ValidationException
+from kmspolicy.errors import UnsupportedOperationException, ValidationException
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.lifecycle import rotation
-from kmspolicy.kms.lifecycle.managed import refuse_if_aws_managed
 from kmspolicy.kms.model import KeyManagerType, KeyMaterial, KeyRecord, OriginType
 from kmspolicy.kms.operations import Operation, register
 
@@ -23,7 +22,6 @@ if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cyc
 def enable_key_rotation(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "EnableKeyRotation")
     period = rotation.validate_rotation_period(call.params.get("RotationPeriodInDays"))
     call.save_key(rotation.enable_rotation(key, period, call.now))
     return {}
@@ -32,7 +30,6 @@ def enable_key_rotation(call: Call) -> dict[str, Any]:
 def disable_key_rotation(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
     key = call.key.record
-    refuse_if_aws_managed(key, "DisableKeyRotation")
     call.save_key(rotation.disable_rotation(key))
     return {}
 
@@ -48,7 +45,6 @@ def _require_status_support(key: KeyRecord) -> None:
 def get_key_rotation_status(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyRotationStatus.html"""
     key = call.key.record
-    _require_status_support(key)
     enabled = rotation.rotation_enabled_for_status(key)
     out: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
     if enabled:
@@ -66,7 +62,6 @@ def rotate_key_on_demand(call: Call) -> dict[str, Any]:
     The rotation completes inside the request, so OnDemandRotationStartDate is never left set.
     """
     key = call.key.record
-    refuse_if_aws_managed(key, "RotateKeyOnDemand")
     call.save_key(rotation.rotate_on_demand(key, now=call.now, rng=call.pipeline.rng.random_bytes))
     return {"KeyId": key.arn}
 
@@ -98,7 +93,6 @@ def _entry(key: KeyRecord, m: KeyMaterial) -> dict[str, Any]:
 def list_key_rotations(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html"""
     key = call.key.record
-    rotation.require_rotation_listing_support(key)
     include = call.params.get("IncludeKeyMaterial") or "ROTATIONS_ONLY"
     if include not in _INCLUDE:
         raise ValidationException(f"IncludeKeyMaterial must be one of {', '.join(_INCLUDE)}")
@@ -119,6 +113,8 @@ register(
         condition_params=(("RotationPeriodInDays", "kms:RotationPeriodInDays"),),
         condition_defaults=(("kms:RotationPeriodInDays", rotation.DEFAULT_ROTATION_PERIOD_DAYS),),
         mutates=True,
+        refuse_aws_managed=UnsupportedOperationException,
+        precheck=rotation.require_automatic_rotation_support,
     )
 )
 register(
@@ -127,6 +123,8 @@ register(
         disable_key_rotation,
         state_row="DisableKeyRotation",
         mutates=True,
+        refuse_aws_managed=UnsupportedOperationException,
+        precheck=rotation.require_automatic_rotation_support,
     )
 )
 register(
@@ -135,6 +133,7 @@ register(
         get_key_rotation_status,
         cross_account=True,
         state_row="GetKeyRotationStatus",
+        precheck=_require_status_support,
     )
 )
 register(
@@ -143,6 +142,15 @@ register(
         rotate_key_on_demand,
         state_row="RotateKeyOnDemand",
         mutates=True,
+        refuse_aws_managed=UnsupportedOperationException,
+        precheck=rotation.require_on_demand_rotation_support,
     )
 )
-register(Operation("ListKeyRotations", list_key_rotations, state_row="ListKeyRotations"))
+register(
+    Operation(
+        "ListKeyRotations",
+        list_key_rotations,
+        state_row="ListKeyRotations",
+        precheck=rotation.require_rotation_listing_support,
+    )
+)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from kmspolicy.crypto.material import generate_key, key_material_id
 from kmspolicy.crypto.specs import KeySpec, KeyUsage
-from kmspolicy.errors import NotFoundException, UnsupportedOperationException
+from kmspolicy.errors import NotFoundException
 from kmspolicy.kms.ids import RESERVED_ALIAS_PREFIX, account_root_arn, alias_arn, key_arn
 from kmspolicy.kms.lifecycle.rotation import AWS_MANAGED_ROTATION_DAYS
 from kmspolicy.kms.model import (
@@ -31,14 +31,13 @@ from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
     "AWS_MANAGED_SERVICES",
-    "REFUSED_ON_AWS_MANAGED_KEYS",
     "ensure_aws_managed_key",
     "managed_alias_name",
     "managed_key_policy",
     "on_missing_alias",
-    "refuse_if_aws_managed",
     "service_for_alias",
     "service_for_via",
+    "service_to_create",
 ]
 
 Rng = Callable[[int], bytes]
@@ -68,33 +67,6 @@ AWS_MANAGED_SERVICES: dict[str, str] = {
     "xray": "xray",
 }
 _VIA_RE = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.amazonaws\.com$")
-
-# What the key's owners cannot do to an AWS managed key (its policy does not allow these
-# either; this is the second wall, so no policy mistake can make such a key manageable).
-REFUSED_ON_AWS_MANAGED_KEYS = frozenset(
-    {
-        "CancelKeyDeletion",
-        "CreateAlias",
-        "DeleteAlias",
-        "DeleteImportedKeyMaterial",
-        "DisableKey",
-        "DisableKeyRotation",
-        "EnableKey",
-        "EnableKeyRotation",
-        "GetParametersForImport",
-        "ImportKeyMaterial",
-        "PutKeyPolicy",
-        "ReplicateKey",
-        "RotateKeyOnDemand",
-        "ScheduleKeyDeletion",
-        "TagResource",
-        "UntagResource",
-        "UpdateAlias",
-        "UpdateKeyDescription",
-        "UpdatePrimaryRegion",
-    }
-)
-
 
 def managed_alias_name(service: str) -> str:
     return f"{RESERVED_ALIAS_PREFIX}{service}"
@@ -156,13 +128,6 @@ def managed_key_policy(account: str, region: str, service: str) -> str:
         ],
     }
     return json.dumps(document, indent=2)
-
-
-def refuse_if_aws_managed(record: KeyRecord, operation: str) -> None:
-    if record.key_manager is KeyManagerType.AWS and operation in REFUSED_ON_AWS_MANAGED_KEYS:
-        raise UnsupportedOperationException(
-            f"{record.arn} is an AWS managed key, which is not valid for this operation."
-        )
 
 
 def _new_key_id(rng: Rng) -> str:
@@ -247,15 +212,25 @@ def on_missing_alias(
     now: datetime,
     rng: Rng,
 ) -> KeyRecord | None:
-    """The pipeline's seam for an alias without a target: the AWS managed key, created when
-    AWS creates it (DescribeKey of the predefined alias, or the service's own first request
-    through ``kms:ViaService``); None when the alias is simply not there."""
+    """The AWS managed key for an alias without a target, created inside ``tx`` when
+    ``service_to_create`` says AWS would create it; None when the alias is simply not there."""
+    service = service_to_create(alias_name, operation=operation, via_service=via_service)
+    if service is None:
+        return None
+    return ensure_aws_managed_key(
+        tx, account=account, region=region, service=service, now=now, rng=rng
+    )
+
+
+def service_to_create(alias_name: str, *, operation: str, via_service: str | None) -> str | None:
+    """The pipeline's seam for an alias without a target: the service whose AWS managed key
+    AWS creates now (DescribeKey of the predefined alias, or the service's own first request
+    through ``kms:ViaService``); None when the alias is simply not there. Pure: the pipeline
+    creates the key (``ensure_aws_managed_key``) in a transaction of its own."""
     service = service_for_alias(alias_name)
     if service is None:
         return None
     through_service = via_service is not None and service_for_via(via_service) == service
     if operation != "DescribeKey" and not through_service:
         return None
-    return ensure_aws_managed_key(
-        tx, account=account, region=region, service=service, now=now, rng=rng
-    )
+    return service

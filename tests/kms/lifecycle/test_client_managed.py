@@ -3,12 +3,16 @@ service by principals of the account, not manageable, always rotating."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
+from kmspolicy import KMS
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.memory import MemoryStore
 from tests.kms.principals import ACCOUNT, raises_code
 
 VIA_S3 = {"kms:ViaService": "s3.us-east-1.amazonaws.com"}
@@ -81,3 +85,95 @@ def test_rotates_every_year(service: Any, client: Any, clock: FakeClock) -> None
     assert [r["RotationType"] for r in rotations] == ["AUTOMATIC"]
     via = service.client(context=VIA_S3)
     assert via.decrypt(CiphertextBlob=before["CiphertextBlob"])["Plaintext"] == b"y1"
+
+
+ALLOW_ALL = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": "*"}, "Action": "kms:*", "Resource": "*"}
+        ],
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("operation", "code"),
+    [
+        (lambda c, k: c.disable_key(KeyId=k), "AccessDeniedException"),
+        (lambda c, k: c.enable_key(KeyId=k), "AccessDeniedException"),
+        (lambda c, k: c.schedule_key_deletion(KeyId=k), "AccessDeniedException"),
+        (lambda c, k: c.cancel_key_deletion(KeyId=k), "AccessDeniedException"),
+        (lambda c, k: c.update_key_description(KeyId=k, Description="x"), "AccessDeniedException"),
+        (
+            lambda c, k: c.create_alias(AliasName="alias/mine", TargetKeyId=k),
+            "AccessDeniedException",
+        ),
+        (
+            lambda c, k: c.tag_resource(KeyId=k, Tags=[{"TagKey": "a", "TagValue": "b"}]),
+            "TagException",
+        ),
+        (lambda c, k: c.untag_resource(KeyId=k, TagKeys=["a"]), "TagException"),
+        (
+            lambda c, k: c.put_key_policy(KeyId=k, PolicyName="default", Policy=ALLOW_ALL),
+            "UnsupportedOperationException",
+        ),
+        (lambda c, k: c.enable_key_rotation(KeyId=k), "UnsupportedOperationException"),
+        (lambda c, k: c.disable_key_rotation(KeyId=k), "UnsupportedOperationException"),
+        (lambda c, k: c.rotate_key_on_demand(KeyId=k), "UnsupportedOperationException"),
+        (
+            lambda c, k: c.get_parameters_for_import(
+                KeyId=k, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+            ),
+            "UnsupportedOperationException",
+        ),
+        (lambda c, k: c.delete_imported_key_material(KeyId=k), "UnsupportedOperationException"),
+    ],
+)
+def test_refused_even_if_its_policy_allowed_everything(
+    service: Any, client: Any, operation: Any, code: str
+) -> None:
+    """The wall behind the fixed policy: a policy that (somehow) allowed everything still
+    leaves the key unmanageable, with the error the operation declares."""
+    key_id = service.aws_managed_key("s3")["KeyId"]
+    with service.store.transaction() as tx:
+        record = tx.get_key(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key_id}")
+        tx.put_key(record.evolve(policy=ALLOW_ALL))
+    with raises_code(code) as err:
+        operation(client, key_id)
+    assert "AWS managed key" in err.value.response["Error"]["Message"]
+    meta = client.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["KeyState"] == "Enabled" and meta["Description"].startswith("Default key")
+
+
+class _RecordingStore:
+    """A store that notes whether each transaction was opened read-only."""
+
+    def __init__(self) -> None:
+        self.inner = MemoryStore()
+        self.opened: list[bool] = []
+
+    def transaction(self, *, readonly: bool = False) -> Any:
+        self.opened.append(readonly)
+        return self.inner.transaction(readonly=readonly)
+
+    def close(self) -> None:
+        self.inner.close()
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda kms: kms.client().describe_key(KeyId="alias/aws/s3"),
+        lambda kms: kms.client(context=VIA_S3).get_public_key(KeyId="alias/aws/s3"),
+    ],
+    ids=["DescribeKey", "via-service-read"],
+)
+def test_creating_the_managed_key_does_not_make_the_read_writable(call: Any) -> None:
+    store = _RecordingStore()
+    kms = KMS(store=store, clock=FakeClock(), account=ACCOUNT)
+    with contextlib.suppress(ClientError):  # GetPublicKey of a symmetric key is refused
+        call(kms)
+    # the read's own attempts stay read-only; the creation commits in a transaction of its own
+    assert store.opened == [True, False, True]
+    assert kms.client().describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyManager"] == "AWS"

@@ -123,3 +123,22 @@ def test_rotation_status_is_false_while_pending_deletion(client: Any, key_id: st
     assert client.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is False
     client.cancel_key_deletion(KeyId=key_id)
     assert client.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"] is True
+
+
+def test_key_type_is_checked_before_the_key_state(client: Any) -> None:
+    """A declared precheck: the key type rules out the operation whatever the state."""
+    signing = client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    client.disable_key(KeyId=signing["KeyId"])
+    with raises_code("UnsupportedOperationException"):
+        client.enable_key_rotation(KeyId=signing["KeyId"])
+    with raises_code("UnsupportedOperationException"):
+        client.rotate_key_on_demand(KeyId=signing["KeyId"])
+    made_by_kms = client.create_key()["KeyMetadata"]["KeyId"]
+    client.disable_key(KeyId=made_by_kms)
+    with raises_code("UnsupportedOperationException"):
+        client.get_parameters_for_import(
+            KeyId=made_by_kms, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+        )
+    # an eligible key in the same state gets the state error
+    with raises_code("DisabledException"):
+        client.enable_key_rotation(KeyId=made_by_kms)

@@ -8,10 +8,16 @@ from datetime import timedelta
 
 import pytest
 
-from kmspolicy.errors import NotFoundException, UnsupportedOperationException
+from kmspolicy.errors import (
+    AccessDeniedException,
+    NotFoundException,
+    TagException,
+    UnsupportedOperationException,
+)
 from kmspolicy.kms.lifecycle import managed
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import KeyManagerType
+from kmspolicy.kms.operations import load_operations
 
 from .conftest import ACCOUNT, REGION, T0
 
@@ -70,15 +76,40 @@ def test_service_for_alias() -> None:
     assert managed.service_for_alias("alias/s3") is None
 
 
-@pytest.mark.parametrize(
-    "operation",
-    ["ScheduleKeyDeletion", "PutKeyPolicy", "DisableKey", "TagResource", "DisableKeyRotation"],
-)
-def test_management_operations_refused(operation: str) -> None:
+# What AWS refuses on AWS managed keys, declared in the operation table: UnsupportedOperation
+# where the model lists it for the operation, TagException for tags, else AccessDenied (what the
+# fixed key policy answers anyway).
+REFUSED = {
+    "CancelKeyDeletion": AccessDeniedException,
+    "CreateAlias": AccessDeniedException,
+    "DeleteAlias": AccessDeniedException,
+    "DeleteImportedKeyMaterial": UnsupportedOperationException,
+    "DisableKey": AccessDeniedException,
+    "DisableKeyRotation": UnsupportedOperationException,
+    "EnableKey": AccessDeniedException,
+    "EnableKeyRotation": UnsupportedOperationException,
+    "GetParametersForImport": UnsupportedOperationException,
+    "ImportKeyMaterial": UnsupportedOperationException,
+    "PutKeyPolicy": UnsupportedOperationException,
+    "RotateKeyOnDemand": UnsupportedOperationException,
+    "ScheduleKeyDeletion": AccessDeniedException,
+    "TagResource": TagException,
+    "UntagResource": TagException,
+    "UpdateAlias": AccessDeniedException,
+    "UpdateKeyDescription": AccessDeniedException,
+}
+
+
+def test_management_operations_declare_their_refusal() -> None:
+    operations = load_operations()
     with MemoryStore().transaction() as tx:
         key = managed.ensure_aws_managed_key(
             tx, account=ACCOUNT, region=REGION, service="s3", now=T0, rng=os.urandom
         )
-    with pytest.raises(UnsupportedOperationException, match="AWS managed key"):
-        managed.refuse_if_aws_managed(key, operation)
-    managed.refuse_if_aws_managed(key, "DescribeKey")
+    for name, op in operations.items():
+        assert op.refuse_aws_managed is REFUSED.get(name), name
+        if name in REFUSED:
+            with pytest.raises(REFUSED[name], match="AWS managed key"):
+                op.check_key(key)
+    operations["DescribeKey"].check_key(key)
+    operations["GetKeyRotationStatus"].check_key(key)
