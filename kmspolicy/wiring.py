@@ -100,9 +100,7 @@ class Runtime:
             self.store.close()
             if self.root_key is not None:
                 self.root_key.close()  # HSM sessions; the last one logs out
-            close_audit = getattr(self.audit, "close", None)
-            if close_audit is not None:
-                close_audit()
+            self.audit.close()
 
 
 def describe_store_url(url: str) -> str:

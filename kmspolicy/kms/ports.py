@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from kmspolicy.authz import DecisionKind
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 
 __all__ = [
+    "AUDIT_DECISIONS",
     "AuditLog",
     "AuditRecord",
     "Clock",
@@ -122,12 +124,26 @@ class AuditRecord:
     actions: tuple[str, ...]  # e.g. ("kms:ReEncryptFrom", "kms:ReEncryptTo")
     resources: tuple[str, ...]  # key / alias ARNs, "*" for account-level actions
     allowed: bool
-    decision: str  # ALLOWED / EXPLICIT_DENY / IMPLICIT_DENY / "" when rejected before authz
+    #: the deciding ``authz.Decision.kind`` in AWS/IAM spelling: "allowed", "explicitDeny" or
+    #: "implicitDeny"; "" when the request was rejected before any decision
+    decision: str
     reason: str = ""
     matched: tuple[str, ...] = ()  # "policy:Sid" labels of the deciding statements
     error_code: str | None = None  # AWS exception name when the request failed
     context: dict[str, object] = field(default_factory=dict)  # non-secret request context
 
+    def __post_init__(self) -> None:
+        if self.decision not in AUDIT_DECISIONS:
+            raise ValueError(f"AuditRecord.decision must be one of {sorted(AUDIT_DECISIONS)}")
+
+
+#: the values of ``AuditRecord.decision`` (``DecisionKind`` values, or "" before authorization)
+AUDIT_DECISIONS = frozenset({*(kind.value for kind in DecisionKind), ""})
+
 
 class AuditLog(Protocol):
+    """Where the pipeline sends one ``AuditRecord`` per request (``kmspolicy.audit``)."""
+
     def append(self, record: AuditRecord) -> None: ...
+    def close(self) -> None:
+        """Flush and release the log; no ``append`` afterwards."""

@@ -30,7 +30,7 @@ def rec(n: int, **extra: object) -> AuditRecord:
         "actions": ("kms:Encrypt",),
         "resources": ("arn:aws:kms:us-east-1:111122223333:key/k1",),
         "allowed": True,
-        "decision": "ALLOWED",
+        "decision": "allowed",
         "matched": ("KeyPolicy:Enable IAM User Permissions",),
     }
     fields.update(extra)

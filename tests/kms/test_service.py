@@ -90,6 +90,9 @@ class _Audit:
     def append(self, record: AuditRecord) -> None:
         self.records.append(record)
 
+    def close(self) -> None:
+        """Nothing to release."""
+
 
 def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -> None:
     audit = _Audit()
@@ -106,7 +109,7 @@ def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -
     ]
     assert audit.records[1].resources == (key,)
     assert audit.records[1].context["kms:EncryptionContext:app"] == "x"
-    assert audit.records[2].decision == "implicitDeny"
+    assert [r.decision for r in audit.records] == ["allowed", "allowed", "implicitDeny"]
     assert all("top secret" not in repr(r) for r in audit.records)
 
 
@@ -117,3 +120,21 @@ def test_boto3_paginators_walk_every_page(client: Any) -> None:
     assert {k["KeyId"] for p in pages for k in p["Keys"]} == made
     with pytest.raises(client.exceptions.InvalidMarkerException):
         client.list_keys(Marker="***")
+
+
+def test_audit_record_decision_uses_the_decision_kind_spelling() -> None:
+    from datetime import UTC, datetime
+
+    fields: dict[str, Any] = {
+        "time": datetime(2026, 1, 1, tzinfo=UTC),
+        "request_id": "r",
+        "operation": "Encrypt",
+        "principal": "arn:aws:iam::111122223333:root",
+        "actions": ("kms:Encrypt",),
+        "resources": ("*",),
+        "allowed": True,
+    }
+    for kind in ("allowed", "explicitDeny", "implicitDeny", ""):
+        assert AuditRecord(**fields, decision=kind).decision == kind
+    with pytest.raises(ValueError):
+        AuditRecord(**fields, decision="ALLOWED")
