@@ -209,6 +209,11 @@ class HsmRootKey:
             session = self._login.token.open()
             try:
                 self._handle = _find_key(session, self.uri)
+            except ConfigError as exc:
+                # Found at startup, gone now: logged out (HSM restart) or deleted. Our fault
+                # or the operator's, never the caller's.
+                _close_quietly(session)
+                raise InternalError(f"the HSM root key is no longer usable: {exc}") from None
             except BaseException:
                 _close_quietly(session)
                 raise

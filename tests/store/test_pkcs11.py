@@ -165,6 +165,45 @@ def test_every_stored_secret_is_sealed_by_the_hsm_and_none_is_at_rest(
     store.close()
 
 
+class _Counting:
+    """An HSM root key that counts its seal/unseal calls (the HSM round trips)."""
+
+    def __init__(self, key) -> None:
+        self.key, self.seals, self.unseals = key, 0, 0
+        self.kind, self.source, self.fingerprint = key.kind, key.source, key.fingerprint
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        self.seals += 1
+        return self.key.seal(plaintext, aad)
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        self.unseals += 1
+        return self.key.unseal(sealed, aad)
+
+    def describe(self) -> str:
+        return self.key.describe()
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_data_plane_does_not_call_the_hsm_per_request(hsm_key, tmp_path: Path) -> None:
+    counting = _Counting(hsm_key)
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", counting)
+    client = KMS(store).client()
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    assert counting.seals == 2  # the store's canary and the key's material
+    for _ in range(20):
+        blob = client.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+        client.decrypt(CiphertextBlob=blob)
+    assert counting.unseals == 1  # decoded once, reused while the row is unchanged
+    client.disable_key(KeyId=key_id)  # a write re-seals, and the next read unseals anew
+    client.enable_key(KeyId=key_id)
+    client.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert counting.seals > 2 and counting.unseals > 1
+    store.close()
+
+
 def test_the_root_key_cannot_leave_the_token(softhsm: Path) -> None:
     import pkcs11
     from pkcs11 import Attribute, ObjectClass
