@@ -218,7 +218,8 @@ def test_property_any_record_round_trips_through_the_verifier(
     assert verify(path).ok
     raw = path.read_bytes().decode()
     for value in context.values():
-        if len(value) >= 8:  # shorter strings can occur by chance inside hex digests and ARNs
+        # shorter strings can occur by chance inside hex digests and ARNs; zeros in the genesis
+        if len(value) >= 8 and value.strip("0"):  # "prev" hash of the first record
             assert json.dumps(value)[1:-1] not in raw
 
 
