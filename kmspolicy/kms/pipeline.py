@@ -41,6 +41,7 @@ from kmspolicy.kms.requests import (
     parse_grant_token,
 )
 from kmspolicy.kms.states import check_state
+from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import read_json
 
@@ -133,6 +134,7 @@ class Pipeline:
         self._policies: dict[str, Policy] = {}
         self._grants: dict[tuple[str, str], AuthzGrant] = {}
         self._memo = DecisionMemo()
+        self.usage = KeyUsage(clock.now())  # GetKeyLastUsage: tracking starts with the service
 
     # ----------------------------------------------------------------------------------------
     def run(
@@ -178,6 +180,9 @@ class Pipeline:
             self._audit(op, caller, attempt.targets, attempt.decisions, now, request_id, exc.code)
             raise
         self._audit(op, caller, attempt.targets, attempt.decisions, now, request_id, None)
+        self.usage.note(
+            op.name, tuple(t.key.arn for t in attempt.targets if t.key is not None), now, request_id
+        )
         return result
 
     def _attempt(self, tx: Transaction, a: _Attempt) -> dict[str, Any]:

@@ -36,6 +36,7 @@ KEY_OPERATIONS: dict[str, dict[str, Any]] = {
     "GenerateMac": {"KeyId": "{key}", "Message": b"m", "MacAlgorithm": "HMAC_SHA_256"},
     "GetKeyPolicy": {"KeyId": "{key}", "PolicyName": "default"},
     "GetKeyRotationStatus": {"KeyId": "{key}"},
+    "GetKeyLastUsage": {"KeyId": "{key}"},
     "GetParametersForImport": {
         "KeyId": "{key}",
         "WrappingAlgorithm": "RSAES_OAEP_SHA_256",

@@ -138,3 +138,45 @@ def test_audit_record_decision_uses_the_decision_kind_spelling() -> None:
         assert AuditRecord(**fields, decision=kind).decision == kind
     with pytest.raises(ValueError):
         AuditRecord(**fields, decision="ALLOWED")
+
+
+def test_get_key_last_usage_tracks_successful_cryptographic_operations(
+    service: KMS, clock: Any
+) -> None:
+    client = service.client()
+    tracking_began = clock.now()
+    clock.advance(days=1)
+    key = client.create_key()["KeyMetadata"]
+    other = client.create_key()["KeyMetadata"]
+    usage = client.get_key_last_usage(KeyId=key["KeyId"])
+    assert usage["KeyId"] == key["KeyId"] and usage["KeyLastUsage"] == {}
+    assert usage["TrackingStartDate"] == usage["KeyCreationDate"] == key["CreationDate"]
+    assert usage["TrackingStartDate"] > tracking_began
+
+    clock.advance(hours=1)
+    encrypted = client.encrypt(KeyId=key["KeyId"], Plaintext=b"p")
+    last = client.get_key_last_usage(KeyId=key["Arn"])["KeyLastUsage"]
+    assert last["Operation"] == "Encrypt" and last["Timestamp"] == clock.now()
+    assert last["KmsRequestId"] == encrypted["ResponseMetadata"]["RequestId"]
+
+    clock.advance(hours=1)
+    client.describe_key(KeyId=key["KeyId"])  # not a cryptographic operation
+    with pytest.raises(client.exceptions.InvalidCiphertextException):
+        client.decrypt(CiphertextBlob=b"\x01" * 100, KeyId=key["KeyId"])  # not successful
+    assert client.get_key_last_usage(KeyId=key["KeyId"])["KeyLastUsage"]["Operation"] == "Encrypt"
+
+    client.re_encrypt(CiphertextBlob=encrypted["CiphertextBlob"], DestinationKeyId=other["Arn"])
+    for k in (key, other):  # both keys of a ReEncrypt
+        assert client.get_key_last_usage(KeyId=k["KeyId"])["KeyLastUsage"]["Operation"] == (
+            "ReEncrypt"
+        )
+    with pytest.raises(client.exceptions.NotFoundException):
+        client.get_key_last_usage(KeyId="alias/nope")
+
+
+def test_list_keys_resource_owners(client: Any, key_id: str) -> None:
+    assert [k["KeyId"] for k in client.list_keys(ResourceOwners=["SELF"])["Keys"]] == [key_id]
+    both = client.list_keys(ResourceOwners=["SELF", "OTHER_ACCOUNTS_VIA_RAM"])["Keys"]
+    assert [k["KeyId"] for k in both] == [key_id]
+    # no AWS RAM here: nothing is shared with the account
+    assert client.list_keys(ResourceOwners=["OTHER_ACCOUNTS_VIA_RAM"])["Keys"] == []

@@ -209,13 +209,39 @@ register(
 
 
 def list_keys(call: Call) -> dict[str, Any]:
-    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html"""
-    keys = call.list_key_arns(after=None, limit=10**9)
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeys.html
+
+    ``ResourceOwners``: SELF lists the caller's keys; OTHER_ACCOUNTS_VIA_RAM lists keys shared
+    through AWS RAM, which does not exist here, so it adds none.
+    """
+    owners = call.params.get("ResourceOwners") or ("SELF",)
+    keys = call.list_key_arns(after=None, limit=10**9) if "SELF" in owners else []
     chunk, more = page(keys, call.params, lambda k: k[0], default=100, maximum=1000)
     return {"Keys": [{"KeyId": kid, "KeyArn": arn} for kid, arn in chunk], **more}
 
 
 register(Operation("ListKeys", list_keys, key_param=None))
+
+
+def get_key_last_usage(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html"""
+    key = call.key.record
+    usage = call.pipeline.usage
+    last = usage.last(key.arn, key.creation_date)
+    out_last: dict[str, Any] = {}
+    if last is not None:
+        out_last = {"Operation": last.operation, "Timestamp": last.time}
+        if last.request_id:
+            out_last["KmsRequestId"] = last.request_id
+    return {
+        "KeyId": key.key_id,
+        "KeyLastUsage": out_last,  # an empty object when unused since tracking began
+        "TrackingStartDate": usage.tracking_start_for(key.creation_date),
+        "KeyCreationDate": key.creation_date,
+    }
+
+
+register(Operation("GetKeyLastUsage", get_key_last_usage, state_row="GetKeyLastUsage"))
 
 
 # --- EnableKey, DisableKey, UpdateKeyDescription --------------------------------------------

@@ -153,12 +153,12 @@ class LifecycleMachine(RuleBasedStateMachine):
         )
         if key.deleted:
             assert code == "NotFoundException"
+        elif key.external:  # the key type is checked before the state, as AWS does
+            assert code == "UnsupportedOperationException"
         elif key.state == "Disabled":
             assert code == "DisabledException"
         elif key.state == "PendingDeletion":
             assert code == "KMSInvalidStateException"
-        elif key.external:
-            assert code == "UnsupportedOperationException"
         else:
             assert code is None
 
