@@ -112,6 +112,12 @@ class _Login:
             self._registry.pop((uri.module, str(self.token.serial)), None)
             _close_quietly(self.session)
 
+    def relogin(self, uri: HsmUri, pin: str) -> None:
+        """Log in again after the token logged this process out (e.g. an HSM restart)."""
+        with CALL_LOCK:
+            _close_quietly(self.session)
+            self.session = _open_session(uri, self.token, pin)
+
 
 def _open_session(uri: HsmUri, token: Any, pin: str) -> Any:
     try:
@@ -149,12 +155,17 @@ def _close_quietly(session: Any) -> None:
 class HsmRootKey:
     """The store's root key as an AES-256 key object inside a PKCS#11 token. Opaque."""
 
-    __slots__ = ("_closed", "_handle", "_login", "_session", "fingerprint", "source", "uri")
+    __slots__ = (
+        "_closed", "_env", "_handle", "_login", "_session", "fingerprint", "source", "uri",
+    )  # fmt: skip
 
     kind = "pkcs11"
 
-    def __init__(self, uri: HsmUri, login: _Login, fingerprint: str) -> None:
+    def __init__(
+        self, uri: HsmUri, login: _Login, fingerprint: str, env: Mapping[str, str]
+    ) -> None:
         self.uri = uri
+        self._env = env  # where the PIN is read again for a re-login (never the PIN itself)
         self.source = uri.describe()
         self.fingerprint = fingerprint
         self._login = login
@@ -166,17 +177,10 @@ class HsmRootKey:
         """AES-256-GCM in the token; the IV is from our CSPRNG (it must be unique, not secret)."""
         header = MAGIC + bytes((VERSION,)) + bytes.fromhex(self.fingerprint) + os.urandom(_IV)
         params = GCMParams(header[-_IV:], header + aad, _TAG_BITS)
-        with CALL_LOCK:
-            try:
-                sealed = self._key().encrypt(
-                    plaintext, mechanism=Mechanism.AES_GCM, mechanism_param=params
-                )
-            except p11.PKCS11Error as exc:
-                self._drop_if_dead(exc)
-                raise InternalError(
-                    f"the HSM failed to seal ({self.source}): {_name(exc)}"
-                ) from None
-        return header + bytes(sealed)
+        try:
+            return header + self._gcm("encrypt", plaintext, params)
+        except p11.PKCS11Error as exc:
+            raise InternalError(f"the HSM failed to seal ({self.source}): {_name(exc)}") from None
 
     def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
         """The plaintext; SealError for another key's blob, a file-key blob or modified bytes."""
@@ -184,48 +188,59 @@ class HsmRootKey:
             raise SealError
         header = sealed[:_HEADER]
         params = GCMParams(header[-_IV:], header + aad, _TAG_BITS)
+        try:
+            return self._gcm("decrypt", sealed[_HEADER:], params)
+        except _UNAVAILABLE as exc:
+            raise InternalError(f"the HSM failed to unseal ({self.source}): {_name(exc)}") from None
+        except p11.PKCS11Error:
+            # A failed tag check: CKR_ENCRYPTED_DATA_INVALID on most tokens, CKR_GENERAL_ERROR
+            # on SoftHSM2. Either way the bytes do not open under this key and AAD.
+            raise SealError from None
+
+    def _gcm(self, operation: str, data: bytes, params: Any) -> bytes:
+        """One CKM_AES_GCM call; a dead session (HSM restart, token reinserted) is replaced
+        and the call tried once more, so a recovered HSM costs no failed request."""
         with CALL_LOCK:
-            try:
-                return bytes(
-                    self._key().decrypt(
-                        sealed[_HEADER:], mechanism=Mechanism.AES_GCM, mechanism_param=params
-                    )
-                )
-            except _UNAVAILABLE as exc:
-                self._drop_if_dead(exc)
-                raise InternalError(
-                    f"the HSM failed to unseal ({self.source}): {_name(exc)}"
-                ) from None
-            except p11.PKCS11Error:
-                # A failed tag check: CKR_ENCRYPTED_DATA_INVALID on most tokens,
-                # CKR_GENERAL_ERROR on SoftHSM2. Either way the bytes do not open here.
-                raise SealError from None
+            for attempt in (1, 2):
+                try:
+                    call = getattr(self._key(), operation)
+                    return bytes(call(data, mechanism=Mechanism.AES_GCM, mechanism_param=params))
+                except _UNAVAILABLE:
+                    self._drop()
+                    if attempt == 2:
+                        raise
+        raise AssertionError("unreachable")
 
     def _key(self) -> Any:
         """The key object in our session, opened on first use or after the session died."""
         if self._closed:
             raise InternalError(f"the HSM root key {self.source} was closed")
         if self._handle is None:
-            session = self._login.token.open()
             try:
-                self._handle = _find_key(session, self.uri)
-            except ConfigError as exc:
-                # Found at startup, gone now: logged out (HSM restart) or deleted. Our fault
-                # or the operator's, never the caller's.
-                _close_quietly(session)
-                raise InternalError(f"the HSM root key is no longer usable: {exc}") from None
-            except BaseException:
-                _close_quietly(session)
-                raise
-            self._session = session
+                self._handle, self._session = self._find()
+            except ConfigError:
+                # Found at startup, invisible now: most likely the token logged us out (an HSM
+                # restart). Log in once more with the PIN from its source, and look again.
+                try:
+                    self._login.relogin(self.uri, read_pin(self.uri.pin_source, self._env))
+                    self._handle, self._session = self._find()
+                except ConfigError as exc:
+                    # Our fault or the operator's, never the caller's.
+                    raise InternalError(f"the HSM root key is no longer usable: {exc}") from None
         return self._handle
 
-    def _drop_if_dead(self, exc: BaseException) -> None:
-        # A dead session is dropped; the next call opens a fresh one (a token that logged us
-        # out, e.g. after an HSM restart, needs a kmspolicy restart: see docs/hsm.md).
-        if isinstance(exc, _UNAVAILABLE) and self._session is not None:
+    def _find(self) -> tuple[Any, Any]:
+        session = self._login.token.open()  # shares the login; closing it logs no one out
+        try:
+            return _find_key(session, self.uri), session
+        except BaseException:
+            _close_quietly(session)
+            raise
+
+    def _drop(self) -> None:
+        if self._session is not None:
             _close_quietly(self._session)
-            self._session = self._handle = None
+        self._session = self._handle = None
 
     def close(self) -> None:
         """Close our session; the last user of the token's login logs out."""
@@ -273,7 +288,7 @@ def _open_hsm_root_key(text: str, env: Mapping[str, str] | None) -> HsmRootKey:
     except BaseException:
         login.release(uri)
         raise
-    return HsmRootKey(uri, login, fingerprint)
+    return HsmRootKey(uri, login, fingerprint, os.environ if env is None else env)
 
 
 def create_hsm_root_key(text: str, env: Mapping[str, str] | None = None) -> HsmRootKey:

@@ -268,6 +268,17 @@ def test_sealing_binds_the_aad_and_the_key_kind(hsm_key) -> None:
     assert errors == []
 
 
+def test_a_token_that_logged_us_out_is_logged_in_again(hsm_key) -> None:
+    sealed = hsm_key.seal(b"material", b"row")
+    # Closing the session that logged in logs every session of the process out, as an HSM
+    # restart would: the key object's handle dies and the key is invisible until a new login.
+    logged_in = hsm_key._login.session
+    logged_in.close()
+    assert hsm_key.unseal(sealed, b"row") == b"material"
+    assert hsm_key._login.session is not logged_in  # it did log in again
+    assert hsm_key.unseal(hsm_key.seal(b"again", b"row"), b"row") == b"again"
+
+
 def test_a_store_refuses_a_root_key_of_the_other_kind(hsm_key, tmp_path: Path) -> None:
     file_db, hsm_db = tmp_path / "file.db", tmp_path / "hsm.db"
     file_key = RootKey.generate()
