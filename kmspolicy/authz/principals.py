@@ -169,14 +169,15 @@ class CompiledPrincipals:
         if self.negated:
             return principals_match(self.source, True, caller, resource_based=resource_based)
         arn = caller.arn
-        if arn in self.aws:
-            return (
-                PrincipalMatch.ROLE if caller.type is PrincipalType.ROLE else PrincipalMatch.CALLER
-            )
+        # INVARIANT: the same preference as _RANK: CALLER, then ANYONE, then ROLE, then ACCOUNT
+        if arn in self.aws and caller.type is not PrincipalType.ROLE:
+            return PrincipalMatch.CALLER
         if arn in self.others:
             return PrincipalMatch.CALLER
         if self.anyone:
             return PrincipalMatch.ANYONE
+        if arn in self.aws:  # a role used as the caller, named by its own ARN
+            return PrincipalMatch.ROLE
         role = (caller.partition, caller.account, caller.name)
         if self.roles and role in self.roles and caller.type in _ROLE_TYPES:
             return PrincipalMatch.ROLE

@@ -232,6 +232,26 @@ def test_compiled_policy_match_equals_reference(policy: Policy, request: Request
         )
 
 
+def test_star_outranks_a_role_naming_itself() -> None:
+    # found by the property above: `Principal: ["*", <the caller's role ARN>]` for a role caller
+    # is an ANYONE match in both evaluators (the compiled one used to say ROLE)
+    role = "arn:aws:iam::111122223333:role/app"
+    stmt = Statement(
+        Effect.ALLOW,
+        (Action("kms:Decrypt"),),
+        principals=(Principal(PrincipalKind.ANY, "*"), Principal(PrincipalKind.AWS, role)),
+        resources=(Resource("*"),),
+    )
+    policy = Policy((stmt,), version="2012-10-17")
+    request = Request(
+        Caller.from_arn(role), "kms:Decrypt", "arn:aws:kms:us-east-1:111122223333:key/k1"
+    )
+    compiled = match_policy(policy, request, PolicyType.KEY_POLICY)
+    assert _summary(compiled) == _summary(
+        match_policy_reference(policy, request, PolicyType.KEY_POLICY)
+    )
+
+
 @st.composite
 def kms_sets(draw: st.DrawFn) -> KmsPolicies:
     return KmsPolicies(
