@@ -113,8 +113,8 @@ def _shape(store: Store) -> list[tuple[object, ...]]:
         )
 
 
-def _sqlite(tmp_path: Path) -> Store:
-    return open_store(f"sqlite://{tmp_path / 'kms.db'}", root_key=RootKey.generate())
+def _sqlite(tmp_path: Path, root_key: RootKey | None = None) -> Store:
+    return open_store(f"sqlite://{tmp_path / 'kms.db'}", root_key=root_key or RootKey.generate())
 
 
 @pytest.mark.parametrize("swept_on", ["memory", "sqlite"])
@@ -191,16 +191,25 @@ def test_due_at_is_when_has_due_work_starts() -> None:
 
 
 def test_store_migrated_from_before_due_moments_settles_on_first_sweep(tmp_path: Path) -> None:
-    store = _sqlite(tmp_path)
+    root_key = RootKey.generate()
+    store = _sqlite(tmp_path, root_key)
     with store.transaction() as tx:
         for key in _population():
             tx.put_key(key)
-    # what migration 3 leaves on rows written before it: due_at = 0, "check me"
+    store.close()
+    # turn the file back into a schema-2 store holding these keys, then reopen: migration 3 runs
     db = sqlite3.connect(tmp_path / "kms.db")
     with db:
-        db.execute("UPDATE keys SET due_at = 0")
+        db.execute("DROP INDEX keys_by_due")
+        db.execute("DROP INDEX keys_by_id")
+        db.execute("ALTER TABLE keys DROP COLUMN due_at")
+        db.execute("DELETE FROM schema_version WHERE version = 3")
+    db.close()
+    store = _sqlite(tmp_path, root_key)
+    db = sqlite3.connect(tmp_path / "kms.db")
+    assert {due for (due,) in db.execute("SELECT due_at FROM keys")} == {0}  # "check me"
     db.close()
     assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 4
-    assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 0
+    assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 0  # settled
     assert sweep(store, T0 + timedelta(days=11), os.urandom).deleted == 1
     store.close()
