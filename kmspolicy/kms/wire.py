@@ -21,6 +21,7 @@ from typing import Any
 
 import botocore.loaders
 import botocore.model
+import pybase64
 
 from kmspolicy.errors import (
     SerializationException,
@@ -265,9 +266,8 @@ class _Walker:
             if not isinstance(value, str):
                 raise SerializationException(f"Expected a base64 string at '{path}'")
             try:
-                # strict C decoder: base64.b64decode(validate=True) runs a slow regex first
-                return binascii.a2b_base64(value, strict_mode=True)
-            except (binascii.Error, ValueError):
+                return b64decode(value)
+            except ValueError:  # binascii.Error is a ValueError
                 raise SerializationException(f"Value at '{path}' is not valid base64") from None
         if isinstance(value, bytes):
             return value
@@ -293,6 +293,19 @@ class _Walker:
                 f"Member must have length less than or equal to {spec.max}",
                 show=show,
             )
+
+
+def b64decode(text: str) -> bytes:
+    """Strict base64 (``binascii.a2b_base64(strict_mode=True)`` semantics), fast.
+
+    pybase64's SIMD decoder takes ~1 µs for a 4 KB blob where the stdlib takes ~25; it accepts
+    a subset of what the stdlib's strict mode accepts (it refuses padding beyond ``==``), so
+    whatever it refuses is decided by the stdlib, which stays the reference.
+    """
+    try:
+        return pybase64.b64decode(text, validate=True)
+    except ValueError:
+        return binascii.a2b_base64(text, strict_mode=True)
 
 
 def _finish(walker: _Walker) -> None:
@@ -329,7 +342,9 @@ def decode_request(operation: str, body: bytes | str) -> dict[str, Any]:
     return out
 
 
-_b64 = binascii.b2a_base64
+_b64 = pybase64.b64encode_as_string
+_json_string = json.encoder.encode_basestring_ascii
+_JSON = json.JSONEncoder(separators=(",", ":"))
 
 
 def _plain(value: Any) -> Any:
@@ -337,7 +352,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, str):
         return value
     if isinstance(value, bytes | bytearray | memoryview):
-        return _b64(value, newline=False).decode("ascii")
+        return _b64(value)
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -348,8 +363,21 @@ def _plain(value: Any) -> Any:
 
 
 def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
-    """A handler's result (bytes, datetimes, str enums) as the JSON 1.1 response body."""
-    return json.dumps(_plain(result), separators=(",", ":")).encode("utf-8")
+    """A handler's result (bytes, datetimes, str enums) as the JSON 1.1 response body.
+
+    Exactly ``json.dumps(_plain(result), separators=(",", ":"))``, member by member: a
+    top-level blob is base64 text, which never needs JSON escaping, so it is not scanned
+    (escaping a 5 KB string costs more than encoding the rest of the response).
+    """
+    parts = []
+    for name, value in result.items():
+        if not isinstance(name, str):
+            return _JSON.encode(_plain(result)).encode("utf-8")
+        if type(value) is bytes:
+            parts.append(f'{_json_string(name)}:"{_b64(value)}"')
+        else:
+            parts.append(f"{_json_string(name)}:{_JSON.encode(_plain(value))}")
+    return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
 def encode_error(error: ServiceError) -> bytes:

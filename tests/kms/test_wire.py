@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import binascii
 import json
 from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmspolicy.errors import (
     DryRunOperationException,
@@ -82,3 +85,54 @@ def test_python_api_validates_like_the_wire(service: Any) -> None:
 def test_unknown_operation_through_the_client_is_a_client_error(client: Any) -> None:
     # botocore refuses unknown methods itself; the raw wire path answers UnknownOperation
     assert not hasattr(client, "make_coffee")
+
+
+# --- the fast paths are exactly the reference encodings
+
+
+_B64_TEXT = st.text(
+    alphabet="ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/=-_ \n\xe9",
+    max_size=24,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(text=_B64_TEXT | st.binary(max_size=40).map(lambda b: base64.b64encode(b).decode()))
+def test_blob_decoding_is_the_strict_stdlib_decoder(text: str) -> None:
+    try:
+        expected: bytes | None = binascii.a2b_base64(text, strict_mode=True)
+    except ValueError:
+        expected = None
+    try:
+        got: bytes | None = wire.b64decode(text)
+    except ValueError:
+        got = None
+    assert got == expected
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    result=st.dictionaries(
+        st.text(max_size=8),
+        st.binary(max_size=64)
+        | st.text(max_size=16)
+        | st.integers()
+        | st.booleans()
+        | st.none()
+        | st.lists(st.text(max_size=4) | st.binary(max_size=4), max_size=3)
+        | st.dictionaries(st.text(max_size=4), st.binary(max_size=4), max_size=2),
+        max_size=5,
+    )
+)
+def test_response_encoding_is_plain_json_dumps(result: dict[str, object]) -> None:
+    def plain(v: object) -> object:
+        if isinstance(v, bytes):
+            return base64.b64encode(v).decode()
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [plain(x) for x in v]
+        return v
+
+    expected = json.dumps(plain(result), separators=(",", ":")).encode()
+    assert wire.encode_response("Encrypt", result) == expected
