@@ -24,6 +24,7 @@ from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
     LOCKOUT_MESSAGE,
     MAX_KEYS_PER_ACCOUNT,
+    decode_marker,
     default_key_policy,
     key_metadata,
     page,
@@ -215,7 +216,12 @@ def list_keys(call: Call) -> dict[str, Any]:
     through AWS RAM, which does not exist here, so it adds none.
     """
     owners = call.params.get("ResourceOwners") or ("SELF",)
-    keys = call.list_key_arns(after=None, limit=10**9) if "SELF" in owners else []
+    keys: list[tuple[str, str]] = []
+    if "SELF" in owners:
+        # only the page asked for (plus one to tell whether more follow), not every key
+        limit = min(int(call.params.get("Limit") or 100), 1000)
+        after = decode_marker(call.params.get("Marker"))
+        keys = call.list_key_arns(after=after, limit=limit + 1)
     chunk, more = page(keys, call.params, lambda k: k[0], default=100, maximum=1000)
     return {"Keys": [{"KeyId": kid, "KeyArn": arn} for kid, arn in chunk], **more}
 
