@@ -88,7 +88,8 @@ KMS_KEYS = (
     "kms:WrappingAlgorithm", "kms:WrappingKeySpec",
 )
 KMS_PREFIX_KEYS = ("kms:EncryptionContext:",)
-_PCR = re.compile(r"kms:recipientattestation:(nitrotpm)?pcr\d{1,2}\Z")
+#: the numbered attestation keys (``kms:RecipientAttestation:PCR0``..), matched lower-cased
+ATTESTATION_PCR_KEY = re.compile(r"kms:recipientattestation:(nitrotpm)?pcr\d{1,2}\Z")
 
 WELL_KNOWN_KEYS = AWS_GLOBAL_KEYS + KMS_KEYS
 _EXACT = {k.lower() for k in WELL_KNOWN_KEYS}
@@ -106,7 +107,7 @@ def check_condition_key(key: str) -> tuple[str, str | None] | None:
         return "condition key is empty", None
     if not (lower.startswith("aws:") or lower.startswith("kms:")):
         return None
-    if lower in _EXACT or _PCR.match(lower):
+    if lower in _EXACT or ATTESTATION_PCR_KEY.match(lower):
         return None
     for prefix in _PREFIXES:
         if lower.startswith(prefix) and len(lower) > len(prefix):

@@ -6,8 +6,11 @@ Layer: authz (pure data). Keys are compared case-insensitively, as IAM does.
 
 from __future__ import annotations
 
-import re
 from functools import cache
+
+from kmspolicy.authz.kms import CROSS_ACCOUNT_ACTIONS
+from kmspolicy.authz.matching import compile_glob
+from kmspolicy.lang.vocab import ATTESTATION_PCR_KEY
 
 #: every ``kms:`` action (the 54 operations with ReEncrypt split into From/To, plus the one
 #: permission-only action)
@@ -35,14 +38,10 @@ IAM_ONLY: frozenset[str] = frozenset({
     "ListKeys", "ListRetirableGrants", "UpdateCustomKeyStore",
 })
 
-#: the only actions a principal of another account can use (KMS.md §3.4)
-CROSS_ACCOUNT: frozenset[str] = frozenset({
-    "CreateGrant", "Decrypt", "DeriveSharedSecret", "DescribeKey", "Encrypt", "GenerateDataKey",
-    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext", "GenerateMac", "GetKeyRotationStatus", "GetPublicKey",
-    "ListGrants", "ReEncryptFrom", "ReEncryptTo", "RetireGrant", "RevokeGrant", "Sign",
-    "Verify", "VerifyMac",
-})
+#: the only actions a principal of another account can use (KMS.md §3.4): the authorizer's set
+CROSS_ACCOUNT: frozenset[str] = frozenset(
+    a for a in KMS_ACTIONS if f"kms:{a.lower()}" in CROSS_ACCOUNT_ACTIONS
+)
 
 #: actions that return or use plaintext of data protected by the key
 DECRYPTING: frozenset[str] = frozenset({
@@ -98,7 +97,6 @@ _SPECIFIC: dict[str, frozenset[str]] = {
         "kms:WrappingKeySpec": {"GetParametersForImport"},
     }.items()
 }
-_PCR = re.compile(r"kms:recipientattestation:(nitrotpm)?pcr\d{1,2}\Z")
 
 #: multi-valued keys: a plain (non-set) operator on them is almost always a mistake
 MULTI_VALUED: frozenset[str] = frozenset({
@@ -133,16 +131,9 @@ def _matching(pattern: str) -> frozenset[str]:
     service, _, name = pattern.partition(":")
     if service != "kms" or not name:
         return frozenset()
-    # IAM action wildcards: ``*`` any run, ``?`` one character; no character classes
-    regex = glob_regex(name)
-    return frozenset(a for a in KMS_ACTIONS if regex.match(a))
-
-
-@cache
-def glob_regex(pattern: str) -> re.Pattern[str]:
-    """An IAM wildcard pattern (``*`` any run, ``?`` one character) as a case-insensitive regex."""
-    body = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
-    return re.compile(body + r"\Z", re.IGNORECASE | re.DOTALL)
+    # the evaluator's own action glob, so lint and decisions agree on what a pattern covers
+    regex = compile_glob(name, ignore_case=True)
+    return frozenset(a for a in KMS_ACTIONS if regex.fullmatch(a))
 
 
 def key_applies_to(key: str) -> frozenset[str] | None:
@@ -153,7 +144,7 @@ def key_applies_to(key: str) -> frozenset[str] | None:
         return _SPECIFIC[lower]
     if lower.startswith("kms:encryptioncontext:"):
         return frozenset(_EC_OPS)
-    if _PCR.match(lower):
+    if ATTESTATION_PCR_KEY.match(lower):
         return frozenset(_ATTESTATION_OPS)
     if lower in _KEY_PROPERTIES:
         return _KEY_RESOURCE | {"CreateKey"}
