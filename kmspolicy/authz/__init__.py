@@ -23,11 +23,19 @@ Layer: authz (pure: imports only ``kmspolicy.errors`` and ``kmspolicy.lang``). P
   wording; allows name the policy type that allowed), ``.matched_statements`` (the deciding
   ones), ``.all_matched`` (every statement that matched, deciding or not),
   ``.missing_context_keys``, ``.nearest_miss``, ``.explain()``, ``.to_dict()``).
+* ``Expectation`` — an expected outcome (``denied`` = either deny); ``.holds_for(decision)``.
 * ``compile_policy(policy, policy_type)`` — the cached compiled form (done implicitly).
 """
 
 from kmspolicy.authz.context import Caller, ContextScalar, ContextValue, PrincipalType, Request
-from kmspolicy.authz.decision import Decision, DecisionKind, MatchedStatement, NearMiss, PolicyType
+from kmspolicy.authz.decision import (
+    Decision,
+    DecisionKind,
+    Expectation,
+    MatchedStatement,
+    NearMiss,
+    PolicyType,
+)
 from kmspolicy.authz.evaluator import authorize_iam, evaluate_policies
 from kmspolicy.authz.grants import EC_OPERATIONS, GRANT_OPERATIONS, Grant
 from kmspolicy.authz.index import CompiledPolicy, PolicyMatch, compile_policy, match_policy
@@ -45,6 +53,7 @@ __all__ = [
     "ContextValue",
     "Decision",
     "DecisionKind",
+    "Expectation",
     "Grant",
     "KmsPolicies",
     "MatchedStatement",

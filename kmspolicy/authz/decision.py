@@ -23,6 +23,21 @@ class DecisionKind(StrEnum):
     IMPLICIT_DENY = "implicitDeny"
 
 
+class Expectation(StrEnum):
+    """An expected decision, as compliance suites and ``simulate --expect`` spell it."""
+
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    EXPLICIT_DENY = "explicitDeny"
+    IMPLICIT_DENY = "implicitDeny"
+
+    def holds_for(self, decision: Decision) -> bool:
+        """``denied`` accepts either kind of deny; the others must be the decision's very kind."""
+        if self is Expectation.DENIED:
+            return not decision.allowed
+        return decision.kind.value == self.value
+
+
 class PolicyType(StrEnum):
     """Where a statement came from (IAM simulator ``SourcePolicyType`` spirit, our spellings)."""
 

@@ -17,6 +17,7 @@ from kmspolicy.authz import (
     Caller,
     Decision,
     DecisionKind,
+    Expectation,
     KmsPolicies,
     Request,
     authorize_iam,
@@ -27,7 +28,6 @@ from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.lang import Policy, load_policies
 
-EXPECT = ("allowed", "denied", "explicitDeny", "implicitDeny")
 #: the key ARN simulated when --key-policy is given without --resource
 DEFAULT_KEY_ID = "00000000-0000-0000-0000-000000000000"
 
@@ -49,16 +49,6 @@ def _one(path: str | None, what: str, *, key_policy: bool = False) -> Policy | N
     if len(policies) != 1:
         raise ConfigError(f"{what} `{path}` must hold exactly one policy (found {len(policies)})")
     return policies[0]
-
-
-def _expect_holds(expect: str | None, decisions: list[Decision]) -> bool:
-    if expect is None:
-        return True
-    if expect == "allowed":
-        return all(d.allowed for d in decisions)
-    if expect == "denied":
-        return all(not d.allowed for d in decisions)
-    return all(d.kind is DecisionKind(expect) for d in decisions)
 
 
 def _deciding(decision: Decision) -> str:
@@ -173,7 +163,11 @@ def _print_text(decisions: list[Decision]) -> None:
 @click.option(
     "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
 )
-@click.option("--expect", type=click.Choice(EXPECT), help="Exit 1 unless every result is this.")
+@click.option(
+    "--expect",
+    type=click.Choice([e.value for e in Expectation]),
+    help="Exit 1 unless every result is this (denied: either kind of deny).",
+)
 @click.pass_context
 def command(ctx: click.Context, /, **opts: Any) -> None:
     """Decide a request offline and explain why (an IAM policy simulator specialised for KMS)."""
@@ -186,7 +180,9 @@ def command(ctx: click.Context, /, **opts: Any) -> None:
         click.echo(json.dumps({"results": [d.to_dict() for d in decisions]}, indent=2))
     else:
         _print_text(decisions)
-    ctx.exit(0 if _expect_holds(opts["expect"], decisions) else 1)
+    expect = opts["expect"]
+    held = expect is None or all(Expectation(expect).holds_for(d) for d in decisions)
+    ctx.exit(0 if held else 1)
 
 
 def _simulate(opts: dict[str, Any]) -> list[Decision]:

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.testing.coverage import Coverage
-from kmspolicy.testing.schema import Expect
 from kmspolicy.testing.suite import Case, Suite, discover, load_suite
 
 if TYPE_CHECKING:
@@ -57,13 +56,6 @@ class Report:
         return not self.failures and not self.load_errors
 
 
-def matches(expect: Expect, decision: Decision) -> bool:
-    """``denied`` accepts either kind of deny; the others must be exactly the decision's kind."""
-    if expect is Expect.DENIED:
-        return not decision.allowed
-    return decision.kind.value == expect.value
-
-
 def run_paths(paths: Iterable[Path]) -> Report:
     """Discover and run every suite under ``paths``; a suite that fails to load is reported, the
     others still run."""
@@ -101,7 +93,7 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
         decision = authorize_kms(request, policies_for(suite, case, caller.principal_arn))
     except UserError as exc:
         return CaseResult(suite, case, None, False, f"the request could not be evaluated: {exc}")
-    passed = matches(case.expect, decision)
+    passed = case.expect.holds_for(decision)
     matched_sids = {m.label() for m in decision.matched_statements}
     missing_because = [sid for sid in case.because if sid not in matched_sids]
     if passed and not missing_because:

@@ -7,10 +7,11 @@ Layer: testing (boundary validation). Every model forbids unknown fields, so a m
 from __future__ import annotations
 
 from datetime import datetime
-from enum import StrEnum
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from kmspolicy.authz import Expectation
 
 #: a policy as a suite names it: a path relative to the suite, inline DSL or JSON text
 #: (a multi-line string), or an inline AWS JSON document written as YAML
@@ -19,15 +20,6 @@ PolicyRef = str | dict[str, Any]
 #: context values as the request context holds them: one value or a set of values; ``null``
 #: removes a key a default put there
 ContextValue = str | bool | int | float | list[str | bool | int | float] | None
-
-
-class Expect(StrEnum):
-    """The expected decision. ``denied`` accepts either kind of deny."""
-
-    ALLOWED = "allowed"
-    DENIED = "denied"
-    EXPLICIT_DENY = "explicitDeny"
-    IMPLICIT_DENY = "implicitDeny"
 
 
 class _Model(BaseModel):
@@ -119,7 +111,7 @@ class CaseSpec(_Model):
     resource: str | None = None
     context: dict[str, ContextValue] = {}
     time: datetime | None = None
-    expect: Expect
+    expect: Expectation
     #: Sids that must be among the decision's matched statements (proves *why*, not only what)
     because: list[str] = []
 
@@ -145,7 +137,7 @@ class TableSpec(_Model):
     resource: str | None = None
     context: dict[str, ContextValue] = {}
     time: datetime | None = None
-    expect: dict[str, list[Expect]] = Field(min_length=1)
+    expect: dict[str, list[Expectation]] = Field(min_length=1)
 
     @model_validator(mode="after")
     def _rectangular(self) -> TableSpec:

@@ -15,6 +15,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from kmspolicy.authz import Expectation
 from kmspolicy.authz.lint.catalog import KMS_ACTIONS
 from kmspolicy.errors import ConfigError, PolicyError
 from kmspolicy.lang import Policy, parse_dsl, read_json
@@ -22,7 +23,6 @@ from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.testing.schema import (
     CaseSpec,
     ContextValue,
-    Expect,
     GrantSpec,
     PolicyRef,
     PrincipalSpec,
@@ -54,7 +54,7 @@ class Case:
     resource: str
     context: dict[str, ContextValue]
     time: datetime | None
-    expect: Expect
+    expect: Expectation
     because: tuple[str, ...]
     mark: Mark
 

@@ -170,3 +170,21 @@ def test_explicit_construction_takes_all_matched() -> None:
                  all_matched=(ref,))
     assert d.all_matched == (ref,)
     assert Decision(DecisionKind.ALLOWED, "a:b", "*", "p").all_matched == ()
+
+
+def test_expectation_denied_accepts_either_deny_and_the_others_are_exact() -> None:
+    from kmspolicy.authz import Decision, Expectation
+
+    def decision(kind: DecisionKind) -> Decision:
+        return Decision(kind, "kms:Decrypt", "*", "arn:aws:iam::1:user/x")
+
+    holds = {
+        (e, k): e.holds_for(decision(k)) for e in Expectation for k in DecisionKind
+    }
+    assert {pair for pair, ok in holds.items() if ok} == {
+        (Expectation.ALLOWED, DecisionKind.ALLOWED),
+        (Expectation.DENIED, DecisionKind.EXPLICIT_DENY),
+        (Expectation.DENIED, DecisionKind.IMPLICIT_DENY),
+        (Expectation.EXPLICIT_DENY, DecisionKind.EXPLICIT_DENY),
+        (Expectation.IMPLICIT_DENY, DecisionKind.IMPLICIT_DENY),
+    }

@@ -10,8 +10,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kmspolicy.authz import Expectation
 from kmspolicy.errors import ConfigError
-from kmspolicy.testing.schema import Expect
 from kmspolicy.testing.suite import load_suite
 from kmspolicy.testing.yamlpos import load_yaml
 
@@ -159,8 +159,9 @@ tables:
     assert first.action == "kms:Decrypt" and suite.cases[1].action == "kms:Encrypt"
     assert first.context == {"aws:SecureTransport": True}  # null removed the default
     assert first.resource.endswith("key/other")
-    assert [c.expect for c in suite.cases[2:]] == [Expect.ALLOWED, Expect.IMPLICIT_DENY,
-                                                   Expect.EXPLICIT_DENY, Expect.DENIED]
+    assert [c.expect for c in suite.cases[2:]] == [
+        Expectation.ALLOWED, Expectation.IMPLICIT_DENY, Expectation.EXPLICIT_DENY,
+        Expectation.DENIED]
     assert suite.cases[2].principal.arn == "arn:aws:iam::111122223333:role/App"
     assert suite.cases[4].mark.line == suite.cases[2].mark.line + 1
 
