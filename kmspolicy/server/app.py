@@ -348,8 +348,6 @@ def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]
     return name
 
 
-
-
 async def _respond(send: Send, status: int, payload: bytes, request_id: str, ctype: bytes) -> None:
     await send(
         {

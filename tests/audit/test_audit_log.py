@@ -276,3 +276,47 @@ def test_hot_path_line_equals_the_reference_encoding() -> None:
     fields = record_fields(record, 7, "ab" * 32)
     assert line == encode_line(fields) and digest == fields["hash"]
     assert line.endswith(f',"hash":"{digest}"}}\n'.encode())
+
+
+_TEXT = st.text(max_size=12)  # any Unicode: quotes, backslashes, control characters, emoji
+_CONTEXT_VALUE = _TEXT | st.integers() | st.booleans() | st.none() | st.lists(_TEXT, max_size=3)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    actions=st.lists(_TEXT, max_size=2),
+    allowed=st.booleans(),
+    decision=st.sampled_from(["allowed", "explicitDeny", "implicitDeny", ""]),
+    reason=_TEXT,
+    matched=st.lists(_TEXT, max_size=3),
+    error_code=st.none() | _TEXT,
+    context=st.dictionaries(
+        st.sampled_from(["kms:EncryptionContext:", "aws:", "kms:"]).flatmap(
+            lambda p: _TEXT.map(lambda t: p + t)
+        ),
+        _CONTEXT_VALUE,
+        max_size=4,
+    ),
+    seq=st.integers(min_value=0, max_value=2**40),
+)
+def test_the_fast_line_is_the_canonical_json_of_the_record(  # type: ignore[no-untyped-def]
+    actions, allowed, decision, reason, matched, error_code, context, seq
+) -> None:
+    from kmspolicy.audit.chain import _body, canonical, canonical_body
+
+    record = AuditRecord(
+        time=datetime(2026, 11, 29, 12, 0, 0, 123456, tzinfo=UTC),
+        request_id='r-\u00e9"1',
+        operation="Encrypt",
+        principal="arn:aws:iam::111122223333:user/al\\ice",
+        actions=tuple(actions),
+        resources=tuple(reversed(actions)),
+        allowed=allowed,
+        decision=decision,
+        reason=reason,
+        matched=tuple(matched),
+        error_code=error_code,
+        context=context,
+    )
+    prev = "ab" * 32
+    assert canonical_body(record, seq, prev) == canonical(_body(record, seq, prev))
