@@ -55,8 +55,13 @@ def _read_json_file(path: str) -> Any:
         return json.loads(Path(path).read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"cannot read `{path}`: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: byte {exc.object[exc.start]:#04x} at offset {exc.start} is "
+                          "not valid UTF-8 (JSON files must be UTF-8)") from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid JSON: nested too deeply") from None
 
 
 def _invalid(path: str, exc: ValidationError) -> ConfigError:
@@ -106,7 +111,11 @@ def load_organization(path: str) -> tuple[list[list[Policy]], list[list[Policy]]
         for j, entry in enumerate(entries):
             if isinstance(entry, str):
                 target = entry if os.path.isabs(entry) else str(base / entry)
-                out.extend(load_policies(target))
+                try:
+                    out.extend(load_policies(target))
+                except OSError as exc:
+                    raise ConfigError(f"{path}: {kind}[{n}][{j}]: cannot read policy file "
+                                      f"`{target}`: {exc.strerror or exc}") from exc
             else:
                 out.append(read_json(json.dumps(entry), f"{path}#{kind}[{n}][{j}]"))
         return out

@@ -11,12 +11,16 @@ from pathlib import Path
 
 import click
 
+from kmspolicy.cli._files import write_text_atomically
+from kmspolicy.errors import UserError
 from kmspolicy.lang import Policy, PolicySyntaxError, format_dsl, load_policies, write_json
 
 EXIT_BAD_INPUT = 2
 
 
 def _select(policies: list[Policy], wanted: str | None, path: Path) -> Policy:
+    if not policies:
+        raise UserError(f"{path} holds no policy (it is empty or only comments)")
     if wanted is None:
         if len(policies) != 1:
             raise click.UsageError(f"{path} holds {len(policies)} policies; choose one with "
@@ -48,9 +52,10 @@ def command(target: str, wanted: str | None, output: Path | None, file: Path) ->
     if target == "json":
         text = write_json(_select(policies, wanted, file)) + "\n"
     else:
-        chosen = policies if wanted is None else [_select(policies, wanted, file)]
+        pick = wanted is not None or not policies
+        chosen = [_select(policies, wanted, file)] if pick else policies
         text = format_dsl(chosen)
     if output is None:
         click.echo(text, nl=False)
     else:
-        output.write_text(text, encoding="utf-8")
+        write_text_atomically(output, text)

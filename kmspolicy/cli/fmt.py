@@ -11,6 +11,8 @@ from pathlib import Path
 
 import click
 
+from kmspolicy.cli._files import write_text_atomically
+from kmspolicy.errors import UserError
 from kmspolicy.lang import PolicySyntaxError, format_dsl, parse_dsl, read_json, write_json
 from kmspolicy.lang.awsjson import decode_text
 from kmspolicy.lang.loader import is_json
@@ -52,7 +54,12 @@ def command(check: bool, files: tuple[Path, ...]) -> None:
         if check:
             click.echo(f"would reformat {path}")
         else:
-            path.write_text(new, encoding="utf-8")
+            try:
+                write_text_atomically(path, new)
+            except UserError as exc:
+                click.echo(f"error: {exc}", err=True)
+                failed = True
+                continue
             click.echo(f"reformatted {path}")
     if failed:
         raise SystemExit(EXIT_BAD_INPUT)

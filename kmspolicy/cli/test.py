@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from kmspolicy.cli import EXIT_FAILED, EXIT_USAGE
+from kmspolicy.cli._files import write_text_atomically
 
 
 @click.command()
@@ -51,7 +52,7 @@ def command(paths: tuple[Path, ...], fmt: str, coverage: bool, min_coverage: flo
         text += (f"\nstatement coverage {report.coverage.percent:.1f}% is below the required "
                  f"{min_coverage:g}%")
     if output is not None:
-        output.write_text(text + "\n", encoding="utf-8")
+        write_text_atomically(output, text + "\n")
     else:
         click.echo(text)
     if report.load_errors:

@@ -37,27 +37,41 @@ class Diagnostic:
         path = f" (at {self.span.path})" if self.span is not None and self.span.path else ""
         lines = [f"{where}{self.severity.value}[{self.code}]: {self.message}{path}"]
         if self.span is not None and source_text is not None:
-            lines.extend(_excerpt(source_text, self.span))
+            lines.extend(excerpt(source_text, self.span))
         if self.help:
             lines.append(f"  help: {self.help}")
         return "\n".join(lines)
 
 
-def _excerpt(source_text: str, span: Span) -> list[str]:
-    text_lines = source_text.splitlines()
+#: characters of context shown on each side of the column on a long (e.g. minified) line
+EXCERPT_CONTEXT = 60
+
+
+def excerpt(source_text: str, span: Span, *, underline: bool = True) -> list[str]:
+    """The source line of ``span`` with a caret under it (two lines, or none when the line is
+    out of range). A long line is cut to a window of ``EXCERPT_CONTEXT`` characters on each side
+    of the column, marked with ``…``; ``underline=False`` puts a single ``^`` at the column."""
+    # Lines are split on "\n" only, as the readers count them (str.splitlines would also split
+    # on U+2028, form feeds, … and show the wrong line).
+    text_lines = source_text.split("\n")
     if not 1 <= span.line <= len(text_lines):
         return []
-    line = text_lines[span.line - 1].expandtabs(1)  # INVARIANT: one column per character
+    line = text_lines[span.line - 1].removesuffix("\r").expandtabs(1)  # one column per char
+    start = min(span.column - 1, len(line))
     width = 1
-    if span.end_line == span.line and span.end_column is not None:
+    if underline and span.end_line == span.line and span.end_column is not None:
         width = max(1, span.end_column - span.column)
-    elif span.end_line is not None and span.end_line > span.line:
-        width = len(line) - span.column + 1  # a multi-line node: underline to the end of line
-    width = min(width, max(1, len(line) - span.column + 1))
+    elif underline and span.end_line is not None and span.end_line > span.line:
+        width = len(line) - start  # a multi-line node: underline to the end of the line
+    lo = max(0, start - EXCERPT_CONTEXT)
+    hi = min(len(line), start + min(max(width, 1), EXCERPT_CONTEXT) + EXCERPT_CONTEXT)
+    width = max(1, min(width, hi - start))
+    prefix = "…" if lo > 0 else ""
+    shown = f"{prefix}{line[lo:hi]}{'…' if hi < len(line) else ''}"
     gutter = f"{span.line} | "
     return [
-        f"{gutter}{line}",
-        f"{' ' * (len(gutter) - 2)}| {' ' * (span.column - 1)}{'^' * width}",
+        f"{gutter}{shown}",
+        f"{' ' * (len(gutter) - 2)}| {' ' * (len(prefix) + start - lo)}{'^' * width}",
     ]
 
 

@@ -15,8 +15,9 @@ from kmspolicy.lang.dsl import parse_dsl
 
 
 def is_json(text: str) -> bool:
-    """True when ``text`` looks like an AWS JSON document rather than DSL."""
-    return text.lstrip().startswith("{")
+    """True when ``text`` looks like an AWS JSON document rather than DSL (a leading BOM, which
+    the readers drop, does not count)."""
+    return text.lstrip("\ufeff").lstrip().startswith("{")
 
 
 def load_policies(path: str | os.PathLike[str], *, key_policy: bool = False) -> list[Policy]:

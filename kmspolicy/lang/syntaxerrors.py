@@ -99,6 +99,11 @@ def _expected_words(parser: Lark, names: set[str]) -> str:
     return words[0] if words else "something else"
 
 
+def _clip(word: str, limit: int = 40) -> str:
+    """A token quoted in a message: a very long one (minified or garbage input) is cut short."""
+    return word if len(word) <= limit else f"{word[:limit]}…"
+
+
 def syntax_diagnostic(exc: UnexpectedInput, parser: Lark, text: str, source: str) -> Diagnostic:
     """One diagnostic for a Lark parse error, positioned on the offending text."""
     line, column = max(1, exc.line or 1), max(1, exc.column or 1)
@@ -112,13 +117,13 @@ def syntax_diagnostic(exc: UnexpectedInput, parser: Lark, text: str, source: str
             start = exc.token.start_pos
             m = _WORD.match(text, start) if start is not None else None
             word = m.group() if m and m.group().startswith(str(exc.token)) else str(exc.token)
-            found = f"`{word}`"
+            found = f"`{_clip(word)}`"
     elif isinstance(exc, UnexpectedCharacters):
         expected = set(exc.allowed or ())
         pos = exc.pos_in_stream or 0
         m = _WORD.match(text, pos)
         word = m.group() if m else text[pos : pos + 1]
-        found = f"`{word}`"
+        found = f"`{_clip(word)}`"
     elif isinstance(exc, UnexpectedEOF):
         expected = set(exc.expected)
         found, word = "end of input", ""

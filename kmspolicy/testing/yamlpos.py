@@ -75,6 +75,8 @@ def load_yaml(text: str, source: str) -> Located:
         raise ConfigError(f"{where}: invalid YAML: {exc.problem or exc.context}") from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{source}: invalid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{source}: invalid YAML: nested too deeply") from None
     finally:
         loader.dispose()
 
@@ -85,7 +87,7 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, out: Located
         loader.flatten_mapping(node)  # resolves ``<<: *defaults`` merge keys
         result: dict[Any, Any] = {}
         for key_node, value_node in node.value:
-            key = loader.construct_object(key_node, deep=True)
+            key = _construct(loader, key_node, out.source)
             if not isinstance(key, str | int):
                 key = str(key)
             if key in result:
@@ -99,4 +101,14 @@ def _build(loader: yaml.SafeLoader, node: yaml.Node, path: PathKey, out: Located
         return result
     if isinstance(node, yaml.SequenceNode):
         return [_build(loader, item, (*path, i), out) for i, item in enumerate(node.value)]
-    return loader.construct_object(node, deep=True)
+    return _construct(loader, node, out.source)
+
+
+def _construct(loader: yaml.SafeLoader, node: yaml.Node, source: str) -> Any:
+    """A scalar's value; a scalar PyYAML recognises but cannot build (``2026-02-30``, a
+    timestamp out of range) is a positioned ConfigError, not a ValueError traceback."""
+    try:
+        return loader.construct_object(node, deep=True)
+    except (ValueError, OverflowError) as exc:
+        where = f"{source}:{node.start_mark.line + 1}:{node.start_mark.column + 1}"
+        raise ConfigError(f"{where}: invalid value `{node.value}`: {exc}") from None

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
+from kmspolicy.lang.diagnostics import excerpt
 from kmspolicy.lang.span import Span
 
 DOCS_PAGE = "docs/lint.md"
@@ -78,11 +79,7 @@ class Finding:
         lines = [f"{self.location}: {self.severity.value} {self.code}: {self.message}"]
         span = self.span
         if span is not None and source_text is not None:
-            text_lines = source_text.splitlines()
-            if 1 <= span.line <= len(text_lines):
-                gutter = f"{span.line} | "
-                lines.append(gutter + text_lines[span.line - 1].expandtabs(1))
-                lines.append(" " * (len(gutter) - 2) + "| " + " " * (span.column - 1) + "^")
+            lines.extend(excerpt(source_text, span, underline=False))
         if self.help:
             lines.append(f"  help: {self.help}")
         lines.append(f"  see: {self.anchor}")

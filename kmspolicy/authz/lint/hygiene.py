@@ -11,6 +11,7 @@ from kmspolicy.authz.lint.catalog import (
     CROSS_ACCOUNT,
     IAM_ONLY,
     KEY_TYPES,
+    KMS_ACTIONS,
     MULTI_VALUED,
     iam_policy_only,
     key_applies_to,
@@ -24,6 +25,7 @@ from kmspolicy.authz.lint.facts import (
 )
 from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
 from kmspolicy.lang.ast import Effect, PrincipalKind, Statement
+from kmspolicy.lang.diagnostics import suggestion
 
 WARNING = LintSeverity.WARNING
 SUGGESTION = LintSeverity.SUGGESTION
@@ -44,7 +46,8 @@ def actions(ctx: LintContext) -> Iterator[Finding]:
                 matched = kms_actions_matching(name)
                 if not matched:
                     yield Finding("UNKNOWN_ACTION", WARNING,
-                                  f"`{name}` matches no KMS action", action.span)
+                                  f"`{name}` matches no KMS action", action.span,
+                                  _action_suggestion(name))
                 elif is_key and not statement.not_action and matched <= IAM_ONLY:
                     yield Finding(
                         "ACTION_NOT_IN_KEY_POLICY", WARNING,
@@ -55,6 +58,13 @@ def actions(ctx: LintContext) -> Iterator[Finding]:
                 yield Finding("ACTION_NOT_IN_KEY_POLICY", WARNING,
                               f"`{name}` is not a KMS action; a key policy governs only `kms:`",
                               action.span)
+
+
+def _action_suggestion(name: str) -> str | None:
+    """"did you mean `kms:Encrypt`?" for a misspelt action (a wildcard pattern gets none)."""
+    if "*" in name or "?" in name:
+        return None
+    return suggestion(name, (f"kms:{a}" for a in KMS_ACTIONS))
 
 
 def redundant_actions(ctx: LintContext) -> Iterator[Finding]:

@@ -13,6 +13,7 @@ from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
 from kmspolicy.lang import PolicySyntaxError, parse_dsl, read_json
 from kmspolicy.lang.diagnostics import Diagnostic, Severity
 from kmspolicy.lang.loader import is_json
+from kmspolicy.lang.span import Span
 
 #: reader diagnostic code → IAM's MalformedPolicyDocument message for the same mistake
 _IAM_WORDING = {
@@ -40,6 +41,10 @@ def lint_text(
             policies = parse_dsl(text, source)
     except PolicySyntaxError as exc:
         return [_from_diagnostic(d, kind) for d in exc.diagnostics]
+    if not policies:  # an empty (or comment-only) file is no policy, not a clean one
+        return [Finding("SYNTAX_ERROR", LintSeverity.ERROR,
+                        "[empty] the file holds no policy (it is empty or only comments)",
+                        Span(source, 1, 1))]
     return [f for policy in policies for f in lint_policy(policy, kind, account=account)]
 
 
