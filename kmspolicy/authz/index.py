@@ -165,8 +165,8 @@ class CompiledPolicy:
                     found.extend(everything)  # evaluated so the missing key gets reported
                     continue
                 for raw in values:
-                    bucket = by_value.get(raw if type(raw) is str else to_text(raw))  # type: ignore[arg-type]
-                    if bucket:
+                    text = raw if type(raw) is str else to_text(raw)
+                    if text is not None and (bucket := by_value.get(text)):
                         found.extend(bucket)
         if self.scan:
             action = request.action_lower

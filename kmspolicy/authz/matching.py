@@ -14,9 +14,6 @@ from functools import lru_cache
 #: (text, literal): literal pieces come from variable values and escapes (``*``/``?`` plain)
 Piece = tuple[str, bool]
 
-WILDCARDS = frozenset("*?")
-
-
 def has_wildcard(text: str) -> bool:
     return "*" in text or "?" in text
 

@@ -26,8 +26,8 @@ VERSION = 1
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
 MATERIAL_ID_LENGTH = 32
-MAX_KEY_ID_LENGTH = 255
-_KEY_ID = re.compile(rb"[A-Za-z0-9_-]{1,255}")
+MAX_KEY_ID_LENGTH = 255  # the header stores the key id length in one byte
+_KEY_ID = re.compile(rb"[A-Za-z0-9_-]{1,%d}" % MAX_KEY_ID_LENGTH)
 # The one message of every blob failure: it must not say whether the header, the tag, the
 # key or the context was wrong.
 _OPAQUE = "the ciphertext is invalid, or it does not match the key or the encryption context"
@@ -99,7 +99,9 @@ def _header_prefix(key_id: str, material_id: str) -> bytes:
     """
     kid = key_id.encode("ascii") if isinstance(key_id, str) and key_id.isascii() else b""
     if not _KEY_ID.fullmatch(kid):
-        raise ValueError(f"key id {key_id!r} must be 1-255 characters of [A-Za-z0-9_-]")
+        raise ValueError(
+            f"key id {key_id!r} must be 1-{MAX_KEY_ID_LENGTH} characters of [A-Za-z0-9_-]"
+        )
     try:
         mid_bytes = bytes.fromhex(material_id)
     except (ValueError, TypeError):

@@ -78,9 +78,8 @@ class JsonScanner:
         return PolicySyntaxError([Diagnostic("json-syntax", message, span, help)], self.text)
 
     def document(self) -> JNode:
-        i = _WS.match(self.text, 0).end()  # type: ignore[union-attr]  # [ \t..]* always matches
-        node, i = self.value(i, 0)
-        i = _WS.match(self.text, i).end()  # type: ignore[union-attr]
+        node, i = self.value(self._skip(0), 0)
+        i = self._skip(i)
         if i != len(self.text):
             raise self.fail(i, "unexpected text after the JSON document")
         return node
@@ -129,7 +128,7 @@ class JsonScanner:
         return raw, m.end()
 
     def _skip(self, i: int) -> int:
-        return _WS.match(self.text, i).end()  # type: ignore[union-attr]
+        return _WS.match(self.text, i).end()  # type: ignore[union-attr]  # [ \t\n\r]* always matches
 
     def _object(self, start: int, depth: int) -> tuple[JNode, int]:
         obj = JObject()
