@@ -7,7 +7,8 @@
     │   ├── ConfigError               a bad settings, identities or suite file
     │   └── ServiceError              an AWS KMS error: ``code`` is the AWS exception name
     │       ├── AccessDeniedException, NotFoundException, ValidationException, ...
-    │       └── (one subclass per exception name of the KMS API and the AWS common errors)
+    │       └── (one subclass per exception name of the KMS API and the AWS common errors;
+    │            not the custom key store ones, as kmspolicy has no custom key stores)
     └── InternalError                 our fault: a bug or a broken dependency; maps to
                                       KMSInternalException on the wire
 
@@ -223,7 +224,7 @@ class UnsupportedOperationException(ServiceError):
 
 
 def service_error_classes() -> dict[str, type[ServiceError]]:
-    """Every ServiceError subclass by its AWS code: the one table the server maps from."""
+    """Every ServiceError subclass by its AWS code (tests/test_errors.py holds it to botocore)."""
     found: dict[str, type[ServiceError]] = {}
     pending: list[type[ServiceError]] = [ServiceError]
     while pending:
