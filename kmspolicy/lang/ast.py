@@ -143,6 +143,11 @@ class Statement:
     comments: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
 
+def statement_label(index: int, statement: Statement) -> str:
+    """How messages name a statement: by Sid, else by its 1-based position in the policy."""
+    return f"statement `{statement.sid}`" if statement.sid else f"statement #{index + 1}"
+
+
 @dataclass(frozen=True, slots=True)
 class Policy:
     statements: tuple[Statement, ...]

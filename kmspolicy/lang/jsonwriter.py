@@ -12,7 +12,14 @@ import json
 from typing import Any
 
 from kmspolicy.errors import PolicyError
-from kmspolicy.lang.ast import Condition, Policy, Principal, PrincipalKind, Statement
+from kmspolicy.lang.ast import (
+    Condition,
+    Policy,
+    Principal,
+    PrincipalKind,
+    Statement,
+    statement_label,
+)
 
 
 def write_json(policy: Policy, *, indent: int | None = 2) -> str:
@@ -22,7 +29,7 @@ def write_json(policy: Policy, *, indent: int | None = 2) -> str:
         document["Version"] = policy.version
     if policy.id is not None:
         document["Id"] = policy.id
-    document["Statement"] = [_statement(s) for s in policy.statements]
+    document["Statement"] = [_statement(i, s) for i, s in enumerate(policy.statements)]
     return json.dumps(document, indent=indent, ensure_ascii=False)
 
 
@@ -30,29 +37,30 @@ def _one_or_many(values: list[Any]) -> Any:
     return values[0] if len(values) == 1 else values
 
 
-def _statement(statement: Statement) -> dict[str, Any]:
+def _statement(index: int, statement: Statement) -> dict[str, Any]:
+    label = statement_label(index, statement)
     out: dict[str, Any] = {}
     if statement.sid is not None:
         out["Sid"] = statement.sid
     out["Effect"] = statement.effect.value
     if statement.principals is not None:
         key = "NotPrincipal" if statement.not_principal else "Principal"
-        out[key] = _principals(statement.principals, statement)
+        out[key] = _principals(statement.principals, label)
     out["NotAction" if statement.not_action else "Action"] = _one_or_many(
         [a.name for a in statement.actions])
     if statement.resources is not None:
         out["NotResource" if statement.not_resource else "Resource"] = _one_or_many(
             [r.arn for r in statement.resources])
     if statement.conditions:
-        out["Condition"] = _conditions(statement.conditions, statement)
+        out["Condition"] = _conditions(statement.conditions, label)
     return out
 
 
-def _principals(principals: tuple[Principal, ...], statement: Statement) -> Any:
+def _principals(principals: tuple[Principal, ...], label: str) -> Any:
     if any(p.kind is PrincipalKind.ANY for p in principals):
         if len(principals) != 1:
-            raise PolicyError(f"statement {statement.sid or ''!r}: the principal `*` cannot be "
-                              "combined with other principals in JSON")
+            raise PolicyError(f"{label}: the principal `*` cannot be combined with other "
+                              "principals in JSON")
         return "*"
     grouped: dict[str, list[str]] = {}
     for p in principals:
@@ -60,15 +68,15 @@ def _principals(principals: tuple[Principal, ...], statement: Statement) -> Any:
     return {kind: _one_or_many(values) for kind, values in grouped.items()}
 
 
-def _conditions(conditions: tuple[Condition, ...], statement: Statement) -> dict[str, Any]:
+def _conditions(conditions: tuple[Condition, ...], label: str) -> dict[str, Any]:
     grouped: dict[str, dict[str, Any]] = {}
     for c in conditions:
         block = grouped.setdefault(c.operator_text, {})
         if c.key in block:
-            raise PolicyError(f"statement {statement.sid or ''!r}: condition `{c.operator_text}` "
-                              f"on `{c.key}` appears twice; JSON cannot express that")
+            raise PolicyError(f"{label}: condition `{c.operator_text}` on `{c.key}` appears "
+                              "twice; JSON cannot express that")
         if not c.values:
-            raise PolicyError(f"statement {statement.sid or ''!r}: condition `{c.operator_text}` "
-                              f"on `{c.key}` has no values")
+            raise PolicyError(f"{label}: condition `{c.operator_text}` on `{c.key}` has no "
+                              "values")
         block[c.key] = _one_or_many([v.value for v in c.values])
     return grouped

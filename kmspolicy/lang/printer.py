@@ -12,7 +12,15 @@ import re
 from collections.abc import Iterable
 
 from kmspolicy.errors import PolicyError
-from kmspolicy.lang.ast import Condition, Policy, Principal, PrincipalKind, ScalarValue, Statement
+from kmspolicy.lang.ast import (
+    Condition,
+    Policy,
+    Principal,
+    PrincipalKind,
+    ScalarValue,
+    Statement,
+    statement_label,
+)
 
 WIDTH = 100
 INDENT = "  "
@@ -55,34 +63,36 @@ def _policy(policy: Policy) -> str:
     if policy.version is not None:
         header += f" version {policy.version}"
     lines = [*_comments(policy.comments), header]
-    for statement in policy.statements:
+    for index, statement in enumerate(policy.statements):
         lines.append("")
-        lines.extend(_statement(statement))
+        lines.extend(_statement(index, statement))
     return "\n".join(lines) + "\n"
 
 
-def _statement(s: Statement) -> list[str]:
+def _statement(index: int, s: Statement) -> list[str]:
+    label = statement_label(index, s)
     head = s.effect.value.lower()
     if s.sid is not None:
         head += f" {quote(s.sid)}"
     lines = [*_comments(s.comments), head]
     if s.principals is not None:
         lines.extend(_clause("not principal" if s.not_principal else "principal",
-                             [_principal(p, s) for p in s.principals], s))
+                             [_principal(p, s, label) for p in s.principals], label))
     lines.extend(_clause("not action" if s.not_action else "action",
                          [a.name if _BARE_ACTION.match(a.name) or a.name == "*"
-                          else quote(a.name) for a in s.actions], s))
+                          else quote(a.name) for a in s.actions], label))
     if s.resources is not None:
         lines.extend(_clause("not resource" if s.not_resource else "resource",
-                             ["*" if r.arn == "*" else quote(r.arn) for r in s.resources], s))
+                             ["*" if r.arn == "*" else quote(r.arn) for r in s.resources],
+                             label))
     for i, condition in enumerate(s.conditions):
-        lines.append(f"{INDENT}{'when' if i == 0 else ' and'} {_condition(condition)}")
+        lines.append(f"{INDENT}{'when' if i == 0 else ' and'} {_condition(condition, label)}")
     return lines
 
 
-def _clause(keyword: str, items: list[str], s: Statement) -> list[str]:
+def _clause(keyword: str, items: list[str], label: str) -> list[str]:
     if not items:
-        raise PolicyError(f"statement {s.sid or ''!r}: `{keyword}` has no values")
+        raise PolicyError(f"{label}: `{keyword}` has no values")
     first = f"{INDENT}{keyword} "
     one_line = first + ", ".join(items)
     if len(one_line) <= WIDTH or len(items) == 1:
@@ -92,11 +102,11 @@ def _clause(keyword: str, items: list[str], s: Statement) -> list[str]:
         pad + items[-1]]
 
 
-def _principal(p: Principal, s: Statement) -> str:
+def _principal(p: Principal, s: Statement, label: str) -> str:
     if p.kind is PrincipalKind.ANY:
         if len(s.principals or ()) != 1:
-            raise PolicyError(f"statement {s.sid or ''!r}: the principal `*` cannot be combined "
-                              "with other principals")
+            raise PolicyError(f"{label}: the principal `*` cannot be combined with other "
+                              "principals")
         return "*"
     return f"{_KIND_WORDS[p.kind]} {'*' if p.value == '*' else quote(p.value)}"
 
@@ -111,9 +121,9 @@ def _value(v: ScalarValue) -> str:
     return quote(v)
 
 
-def _condition(c: Condition) -> str:
+def _condition(c: Condition, label: str) -> str:
     if not c.values:
-        raise PolicyError(f"condition `{c.operator_text}` on `{c.key}` has no values")
+        raise PolicyError(f"{label}: condition `{c.operator_text}` on `{c.key}` has no values")
     key = c.key if _BARE_KEY.match(c.key) else quote(c.key)
     values = [_value(v.value) for v in c.values]
     rendered = values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"

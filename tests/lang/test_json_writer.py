@@ -89,3 +89,14 @@ def test_refuses_what_json_cannot_express() -> None:
     anyone = Principal(PrincipalKind.ANY, "*")
     with pytest.raises(PolicyError, match="cannot be combined"):
         write_json(Policy((Statement(Effect.ALLOW, (Action("*"),), principals=(anyone, ROOT)),)))
+
+
+def test_refusals_name_the_statement_by_sid_or_position() -> None:
+    empty = Condition(ConditionOperator.BOOL, "aws:SecureTransport", ())
+    ok = Statement(Effect.ALLOW, (Action("*"),))
+    with pytest.raises(PolicyError, match=r"^statement #2: condition `Bool` on .* has no values"):
+        write_json(Policy((ok, Statement(Effect.ALLOW, (Action("*"),), conditions=(empty,)))))
+    anyone = Principal(PrincipalKind.ANY, "*")
+    with pytest.raises(PolicyError, match=r"^statement `S1`: the principal `\*`"):
+        write_json(Policy((Statement(Effect.ALLOW, (Action("*"),), sid="S1",
+                                     principals=(anyone, ROOT)),)))

@@ -92,3 +92,13 @@ def test_format_accepts_one_policy() -> None:
 def test_refuses_policies_the_dsl_cannot_express(policy: Policy) -> None:
     with pytest.raises(PolicyError):
         format_dsl(policy)
+
+
+def test_refusals_name_the_statement_by_sid_or_position() -> None:
+    empty = Condition(ConditionOperator.BOOL, "aws:SecureTransport", ())
+    ok = Statement(Effect.ALLOW, (Action("*"),))
+    bad = Statement(Effect.ALLOW, (Action("*"),), conditions=(empty,))
+    with pytest.raises(PolicyError, match=r"^statement #2: condition `Bool` on "):
+        format_dsl(Policy((ok, bad)))
+    with pytest.raises(PolicyError, match=r"^statement `S1`: "):
+        format_dsl(Policy((Statement(Effect.ALLOW, (), sid="S1"),)))

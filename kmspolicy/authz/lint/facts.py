@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
 from kmspolicy.authz.lint.findings import PolicyType
 from kmspolicy.lang.ast import Effect, Policy, PrincipalKind, Statement
+from kmspolicy.lang.ast import statement_label as statement_label  # lint rules import it here
 
 _ACCOUNT_IN_ARN = re.compile(r"arn:aws[a-z-]*:(?:iam|sts)::(\d{12}):")
 _ACCOUNT = re.compile(r"\d{12}\Z")
@@ -101,7 +102,3 @@ def infer_owner_account(policy: Policy) -> str | None:
         if len(top) == 1 or top[0][1] > top[1][1]:
             return top[0][0]
     return None
-
-
-def statement_label(index: int, statement: Statement) -> str:
-    return f"statement `{statement.sid}`" if statement.sid else f"statement #{index + 1}"
