@@ -51,6 +51,21 @@ def test_source_ip_is_the_tcp_peer(fresh: Server) -> None:
     assert kms2.encrypt(KeyId=key2, Plaintext=b"x")["CiphertextBlob"]  # type: ignore[attr-defined]
 
 
+def test_x_forwarded_for_does_not_change_the_source_ip(fresh: Server) -> None:
+    # deny unless the source is in 10.0.0.0/8: a loopback client claiming 10.1.2.3 is refused
+    kms, key_id = with_statement(
+        fresh, deny_encrypt_if({"NotIpAddress": {"aws:SourceIp": "10.0.0.0/8"}})
+    )
+
+    def forwarded(request: object, **_: object) -> None:
+        request.headers["X-Forwarded-For"] = "10.1.2.3"  # type: ignore[attr-defined]
+
+    kms.meta.events.register("before-sign.kms.Encrypt", forwarded)  # type: ignore[attr-defined]
+    with pytest.raises(ClientError) as err:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x")  # type: ignore[attr-defined]
+    assert err.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
 def test_current_time_comes_from_the_server_clock(fresh: Server) -> None:
     kms, key_id = with_statement(
         fresh, deny_encrypt_if({"DateGreaterThan": {"aws:CurrentTime": "2000-01-01T00:00:00Z"}})
