@@ -17,6 +17,7 @@ from kmspolicy.errors import (
     UserError,
 )
 from kmspolicy.lang import (
+    Diagnostic,
     Policy,
     PolicySyntaxError,
     Statement,
@@ -32,6 +33,7 @@ if TYPE_CHECKING:
         Caller,
         Decision,
         DecisionKind,
+        Expectation,
         Grant,
         KmsPolicies,
         Request,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
         authorize_kms,
         evaluate_policies,
     )
+    from kmspolicy.authz.lint import Finding, lint_policy, lint_text
     from kmspolicy.kms.clock import FakeClock, SystemClock
     from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
     from kmspolicy.kms.service import KMS
@@ -56,6 +59,10 @@ _LAZY = {
     "authorize_iam": "kmspolicy.authz",
     "authorize_kms": "kmspolicy.authz",
     "evaluate_policies": "kmspolicy.authz",
+    "Expectation": "kmspolicy.authz",
+    "Finding": "kmspolicy.authz.lint",
+    "lint_policy": "kmspolicy.authz.lint",
+    "lint_text": "kmspolicy.authz.lint",
     "AccountPolicies": "kmspolicy.kms.identities",
     "Identities": "kmspolicy.kms.identities",
     "Identity": "kmspolicy.kms.identities",
@@ -81,7 +88,10 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "ConfigError",
     "Decision",
     "DecisionKind",
+    "Diagnostic",
+    "Expectation",
     "FakeClock",
+    "Finding",
     "Grant",
     "Identities",
     "Identity",
@@ -102,6 +112,8 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "authorize_kms",
     "evaluate_policies",
     "format_dsl",
+    "lint_policy",
+    "lint_text",
     "load_policies",
     "parse_dsl",
     "read_json",
