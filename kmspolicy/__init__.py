@@ -1,7 +1,7 @@
 """kmspolicy: a key-management engine in which every key operation is decided by a policy first.
 
 The public facade. Everything a library user needs is importable from here; the modules behind
-it are private to the package layout (see DESIGN.md). ``__all__`` is sorted and a test keeps it
+it are private to the package layout (see docs/design.md). ``__all__`` is sorted and a test keeps it
 honest.
 """
 
