@@ -25,6 +25,7 @@ from kmspolicy.lang import (
     load_policies,
     parse_dsl,
     read_json,
+    read_policies,
     write_json,
 )
 
@@ -117,5 +118,6 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "load_policies",
     "parse_dsl",
     "read_json",
+    "read_policies",
     "write_json",
 ]

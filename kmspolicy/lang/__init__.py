@@ -22,7 +22,7 @@ from kmspolicy.lang.awsjson import read_json
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError, Severity
 from kmspolicy.lang.dsl import parse_dsl
 from kmspolicy.lang.jsonwriter import write_json
-from kmspolicy.lang.loader import load_policies
+from kmspolicy.lang.loader import load_policies, read_policies
 from kmspolicy.lang.printer import format_dsl
 from kmspolicy.lang.span import Span
 
@@ -47,5 +47,6 @@ __all__ = [
     "load_policies",
     "parse_dsl",
     "read_json",
+    "read_policies",
     "write_json",
 ]

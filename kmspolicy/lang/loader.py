@@ -1,6 +1,6 @@
-"""``load_policies(path)``: a policy file → policies, whichever face it is written in.
+"""``load_policies(path)``, ``read_policies(text)``: policies, whichever face they are written in.
 
-Layer: lang (the one place it reads a file). A file whose first non-blank character is ``{`` is
+Layer: lang (the one place it reads a file). A text whose first non-blank character is ``{`` is
 an AWS JSON document; anything else is the DSL.
 """
 
@@ -25,8 +25,17 @@ def load_policies(path: str | os.PathLike[str], *, key_policy: bool = False) -> 
 
     Raises PolicySyntaxError for bad content and OSError when the file cannot be read.
     """
-    source = os.fspath(path)
-    text = decode_text(Path(path).read_bytes(), source)
-    if is_json(text):
-        return [read_json(text, source, key_policy=key_policy)]
-    return parse_dsl(text, source)
+    return read_policies(Path(path).read_bytes(), os.fspath(path), key_policy=key_policy)
+
+
+def read_policies(
+    text: str | bytes, source: str = "<string>", *, key_policy: bool = False
+) -> list[Policy]:
+    """The policies in ``text``: one AWS JSON document, or any number of DSL policies.
+
+    Raises PolicySyntaxError (also for bytes that are not UTF-8).
+    """
+    decoded = decode_text(text, source)
+    if is_json(decoded):
+        return [read_json(decoded, source, key_policy=key_policy)]
+    return parse_dsl(decoded, source)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy.errors import ConfigError
-from kmspolicy.lang import Policy, load_policies, parse_dsl, read_json
+from kmspolicy.lang import Policy, load_policies, read_json, read_policies
 
 if TYPE_CHECKING:
     from kmspolicy.authz import Decision, Grant
@@ -35,10 +35,8 @@ def as_policy(value: PolicyLike, *, key_policy: bool = False) -> Policy:
             ".json", ".kmsp") and Path(value).is_file()):
         policies = load_policies(value, key_policy=key_policy)
         source = str(value)
-    elif value.lstrip().startswith("{"):
-        return read_json(value, "<string>", key_policy=key_policy)
     else:
-        policies = parse_dsl(value, "<string>")
+        policies = read_policies(value, "<string>", key_policy=key_policy)
         source = "<string>"
     if len(policies) != 1:
         raise ConfigError(f"{source} holds {len(policies)} policies; expected exactly one")

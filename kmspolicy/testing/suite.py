@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from kmspolicy.authz import Expectation
 from kmspolicy.authz.lint.catalog import KMS_ACTIONS
 from kmspolicy.errors import ConfigError, PolicyError
-from kmspolicy.lang import Policy, parse_dsl, read_json
+from kmspolicy.lang import Policy, read_policies
 from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.testing.schema import (
     CaseSpec,
@@ -183,29 +183,25 @@ class _Resolver:
             return self._cache[cache_key]
         if isinstance(ref, dict):
             label = f"{_relative(self.path)}:{mark.line}"
-            policy = self._read(json.dumps(ref, indent=2), label, "json", role, mark)
+            policy = self._read(json.dumps(ref, indent=2), label, role, mark)
         elif "\n" in ref or ref.lstrip().startswith("{"):
             label = f"{_relative(self.path)}:{mark.line}"
-            kind = "json" if ref.lstrip().startswith("{") else "dsl"
-            policy = self._read(ref, label, kind, role, mark)
+            policy = self._read(ref, label, role, mark)
         else:
             file = (self.path.parent / ref).resolve()
             try:
-                text = file.read_text(encoding="utf-8")
+                data = file.read_bytes()
             except OSError as exc:
                 raise ConfigError(f"{mark}: cannot read policy `{ref}`: {exc.strerror}") from None
             label = _relative(file)
-            kind = "json" if file.suffix == ".json" or text.lstrip().startswith("{") else "dsl"
-            policy = self._read(text, label, kind, role, mark)
+            policy = self._read(data, label, role, mark)
         loaded = LoadedPolicy(label=label, policy=policy, role=role)
         self._cache[cache_key] = loaded
         return loaded
 
-    def _read(self, text: str, label: str, kind: str, role: str, mark: Mark) -> Policy:
+    def _read(self, text: str | bytes, label: str, role: str, mark: Mark) -> Policy:
         try:
-            if kind == "json":
-                return read_json(text, label, key_policy=role == "key")
-            parsed = parse_dsl(text, label)
+            parsed = read_policies(text, label, key_policy=role == "key")
         except PolicyError as exc:
             raise ConfigError(f"{mark}: invalid {role} policy `{label}`:\n{exc}") from None
         if len(parsed) != 1:

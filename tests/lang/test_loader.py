@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from kmspolicy.lang import PolicySyntaxError, load_policies, parse_dsl, read_json
+from kmspolicy.lang import PolicySyntaxError, load_policies, parse_dsl, read_json, read_policies
 from kmspolicy.lang.gcpause import THRESHOLD
 
 DSL = "policy\nallow\n  principal *\n  action kms:Decrypt\n"
@@ -54,3 +54,10 @@ def test_large_reads_restore_the_garbage_collector() -> None:
     with pytest.raises(PolicySyntaxError):
         read_json('{"Id": "' + "x" * THRESHOLD + '", "Statement": []}')
     assert gc.isenabled()
+
+
+def test_read_policies_reads_either_face_from_text_or_bytes() -> None:
+    assert read_policies(JSON) == read_policies(DSL.encode()) == parse_dsl(DSL)
+    assert read_policies("\ufeff" + JSON, "p.json") == [read_json(JSON)]
+    with pytest.raises(PolicySyntaxError, match="not-utf8"):
+        read_policies(b"policy \xff")

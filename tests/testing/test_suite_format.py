@@ -111,6 +111,16 @@ def test_invalid_policy_shows_the_policy_diagnostic(tmp_path: Path) -> None:
     assert "bad.json:1:" in message
 
 
+def test_policy_file_that_is_not_utf8_is_a_diagnostic_not_a_crash(tmp_path: Path) -> None:
+    header = HEADER.replace(str(FIXTURES / "default-key-policy.json"), "latin1.json")
+    (tmp_path / "latin1.json").write_bytes(b'{"Statement": [], "Id": "caf\xe9"}')
+    path = _suite(tmp_path, "cases: [{name: c, principal: app, action: Decrypt, "
+                            "expect: allowed}]\n", header=header)
+    message = _error(path)
+    assert message.startswith(f"{path}:4:3: invalid key policy")
+    assert "byte 0xe9 is not valid UTF-8" in message
+
+
 def test_case_without_principal_or_default(tmp_path: Path) -> None:
     path = _suite(tmp_path, "cases:\n  - {name: c, action: kms:Decrypt, expect: allowed}\n")
     assert _error(path) == f"{path}:8:5: case `c` has no `principal` (and no default)"

@@ -10,9 +10,8 @@ from __future__ import annotations
 from kmspolicy.authz.lint import validity
 from kmspolicy.authz.lint.engine import lint_policy
 from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
-from kmspolicy.lang import PolicySyntaxError, parse_dsl, read_json
+from kmspolicy.lang import PolicySyntaxError, read_policies
 from kmspolicy.lang.diagnostics import Diagnostic, Severity
-from kmspolicy.lang.loader import is_json
 from kmspolicy.lang.span import Span
 
 #: reader diagnostic code → IAM's MalformedPolicyDocument message for the same mistake
@@ -33,12 +32,8 @@ def lint_text(
 ) -> list[Finding]:
     """Findings for every policy in ``text`` (a DSL file may hold several)."""
     kind = PolicyType(policy_type)
-    decoded = text.decode("utf-8", "replace") if isinstance(text, bytes) else text
     try:
-        if is_json(decoded):
-            policies = [read_json(text, source, key_policy=kind is PolicyType.KEY)]
-        else:
-            policies = parse_dsl(text, source)
+        policies = read_policies(text, source, key_policy=kind is PolicyType.KEY)
     except PolicySyntaxError as exc:
         return [_from_diagnostic(d, kind) for d in exc.diagnostics]
     if not policies:  # an empty (or comment-only) file is no policy, not a clean one
