@@ -19,12 +19,14 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from kmspolicy.errors import DependencyTimeoutException, InternalError
+from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
 from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
 
 BUSY_TIMEOUT_MS = 10_000
+_READS_LIMIT = 4096  # reads kept per connection between two changes of the database
 
 
 class SqliteStore:
@@ -64,6 +66,8 @@ class SqliteStore:
         handle = _Handle(conn)
         self._local.handle = handle
         self._local.depth = 0
+        self._local.reads = {}
+        self._local.read_version = None
         with self._guard:
             self._all.add(handle)
         return conn
@@ -92,14 +96,23 @@ class SqliteStore:
     def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
         conn = self._connection()
         depth: int = self._local.depth
-        tx = _SqliteTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
+        reads: dict[tuple[object, ...], object] | None = None
         try:
             if depth == 0:
                 conn.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
+                if readonly:
+                    try:
+                        reads = self._valid_reads(conn)
+                    except BaseException:
+                        conn.execute("ROLLBACK")
+                        raise
             else:
                 conn.execute(f"SAVEPOINT nested_{depth}")
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
+        tx = _SqliteTransaction(
+            conn, self._sealer, readonly=readonly, decoded=self._decoded, reads=reads
+        )
         self._local.depth = depth + 1
         try:
             yield tx
@@ -119,6 +132,27 @@ class SqliteStore:
         finally:
             tx.close()
             self._local.depth = depth
+            if not readonly:
+                # This connection may have written, which its data_version does not count:
+                # forget every read (in place: an enclosing read-only block holds the dict).
+                self._local.reads.clear()
+                self._local.read_version = None
+
+    def _valid_reads(self, conn: sqlite3.Connection) -> dict[tuple[object, ...], object]:
+        """This thread's reads, emptied unless the database is exactly as when they were made.
+
+        Called right after ``BEGIN DEFERRED``: ``PRAGMA data_version`` starts the read snapshot
+        and changes whenever another connection (thread or process) has committed since this
+        connection's previous snapshot; this connection's own writes clear the reads on commit.
+        So a read made under an earlier snapshot with the same version is the read this
+        snapshot would make: the reuse is exact, with no staleness window.
+        """
+        version = conn.execute("PRAGMA data_version").fetchone()[0]
+        reads: dict[tuple[object, ...], object] = self._local.reads
+        if version != self._local.read_version or len(reads) > _READS_LIMIT:
+            reads.clear()
+            self._local.read_version = version
+        return reads
 
     def close(self) -> None:
         with self._guard:
@@ -146,7 +180,7 @@ class _Handle:
 
 
 class _SqliteTransaction(SqlTransaction):
-    __slots__ = ("_conn",)
+    __slots__ = ("_conn", "_reads")
 
     def __init__(
         self,
@@ -155,9 +189,56 @@ class _SqliteTransaction(SqlTransaction):
         *,
         readonly: bool,
         decoded: DecodedKeys | None = None,
+        reads: dict[tuple[object, ...], object] | None = None,
     ) -> None:
         super().__init__(sealer, readonly=readonly, decoded=decoded)
         self._conn = conn
+        self._reads = reads  # set for read-only transactions (see SqliteStore._valid_reads)
+
+    # The reads of the request hot path (Encrypt, Decrypt, DescribeKey...): in a read-only
+    # transaction each is answered from the connection's reads while the database is unchanged.
+    # Results are immutable (frozen records, tuples), so a reused answer cannot be altered.
+    def get_key(self, key_arn: str) -> KeyRecord | None:
+        reads = self._reads
+        if reads is None:
+            return super().get_key(key_arn)
+        question = ("get_key", key_arn)
+        if question not in reads:
+            reads[question] = super().get_key(key_arn)
+        self._check()
+        return reads[question]  # type: ignore[return-value]
+
+    def get_alias(self, alias_arn: str) -> AliasRecord | None:
+        reads = self._reads
+        if reads is None:
+            return super().get_alias(alias_arn)
+        question = ("get_alias", alias_arn)
+        if question not in reads:
+            reads[question] = super().get_alias(alias_arn)
+        self._check()
+        return reads[question]  # type: ignore[return-value]
+
+    def list_aliases(
+        self, account: str, region: str, *, key_id: str | None = None
+    ) -> Sequence[AliasRecord]:
+        reads = self._reads
+        if reads is None:
+            return super().list_aliases(account, region, key_id=key_id)
+        question = ("list_aliases", account, region, key_id)
+        if question not in reads:
+            reads[question] = tuple(super().list_aliases(account, region, key_id=key_id))
+        self._check()
+        return reads[question]  # type: ignore[return-value]
+
+    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+        reads = self._reads
+        if reads is None:
+            return super().list_grants(key_arn)
+        question = ("list_grants", key_arn)
+        if question not in reads:
+            reads[question] = tuple(super().list_grants(key_arn))
+        self._check()
+        return reads[question]  # type: ignore[return-value]
 
     # try/except rather than ``with _errors()``: a generator context manager per statement
     # costs as much as a simple SELECT itself.
