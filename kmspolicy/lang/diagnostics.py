@@ -96,7 +96,8 @@ def did_you_mean(word: str, candidates: Iterable[str], *, cutoff: float = 0.75) 
     """The closest candidate to a misspelt ``word`` (case-insensitive), or None."""
     by_lower: dict[str, str] = {}
     for candidate in candidates:
-        by_lower.setdefault(candidate.lower(), candidate)
+        if candidate != word:  # suggesting the very text that was rejected helps nobody
+            by_lower.setdefault(candidate.lower(), candidate)
     found = difflib.get_close_matches(word.lower(), list(by_lower), n=1, cutoff=cutoff)
     return by_lower[found[0]] if found else None
 

@@ -112,6 +112,9 @@ def check_condition_key(key: str) -> tuple[str, str | None] | None:
     for prefix in _PREFIXES:
         if lower.startswith(prefix) and len(lower) > len(prefix):
             return None
+    if lower in _PREFIXES:  # the prefix alone: the name that completes it is missing
+        return (f"condition key `{key}` is incomplete",
+                f"name what follows the prefix, e.g. `{key}team`")
     namespace, _, rest = key.partition(":")
     # A misspelt prefix key: compare the head (``kms:EncryptionContxt:``) with the prefixes.
     for sep in (":", "/"):

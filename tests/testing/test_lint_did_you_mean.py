@@ -53,3 +53,11 @@ def test_a_finding_on_a_minified_policy_shows_a_window_with_the_caret_under_it()
     assert source.startswith("1 | …") and source.endswith("…") and len(source) < 140
     assert caret.count("^") == 1
     assert source[caret.index("^"):].startswith('"kms:Encrpyt"')
+
+
+def test_operator_type_mismatch_uses_the_right_article() -> None:
+    text = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*",
+        "Condition": {"StringEquals": {"aws:SourceIp": "10.0.0.1"}}}]})
+    [finding] = [f for f in lint_text(text, "p.json") if f.code == "OPERATOR_TYPE_MISMATCH"]
+    assert "is an IP key" in finding.message and finding.help == "use an IP operator"

@@ -60,6 +60,11 @@ def actions(ctx: LintContext) -> Iterator[Finding]:
                               action.span)
 
 
+def _a(word: str) -> str:
+    """The article before a key type: "an IP key", "an ARN key", "a String key"."""
+    return "an" if word[:1] in "AEIOU" else "a"
+
+
 def _action_suggestion(name: str) -> str | None:
     """"did you mean `kms:Encrypt`?" for a misspelt action (a wildcard pattern gets none)."""
     if "*" in name or "?" in name:
@@ -154,9 +159,9 @@ def conditions(ctx: LintContext) -> Iterator[Finding]:
                     family == "String" and expected == "ARN"):
                 yield Finding(
                     "OPERATOR_TYPE_MISMATCH", WARNING,
-                    f"`{key}` is a {expected} key but `{condition.operator_text}` compares "
-                    f"{family} values", condition.span,
-                    f"use a {expected} operator",
+                    f"`{key}` is {_a(expected)} {expected} key but `{condition.operator_text}` "
+                    f"compares {family} values", condition.span,
+                    f"use {_a(expected)} {expected} operator",
                 )
 
 
