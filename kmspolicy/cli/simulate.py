@@ -24,9 +24,11 @@ from kmspolicy.authz import (
     authorize_kms,
     evaluate_policies,
 )
+from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
 from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse_context
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.lang import Policy, load_policies
+from kmspolicy.lang.diagnostics import suggestion
 
 #: the key ARN simulated when --key-policy is given without --resource
 DEFAULT_KEY_ID = "00000000-0000-0000-0000-000000000000"
@@ -196,7 +198,7 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
         )
     caller = Caller.from_arn(opts["principal"])
     when = datetime.now(UTC)
-    if opts["at"]:
+    if opts["at"] is not None:
         try:
             when = datetime.fromisoformat(opts["at"])
         except ValueError as exc:
@@ -228,6 +230,7 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
 
     decisions = []
     for action in opts["actions"]:
+        _warn_if_unknown(action)
         request = Request(caller, action, resource, context, when)
         if plain:
             decisions.append(evaluate_policies(request, plain))
@@ -249,3 +252,15 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
                 )
             )
     return decisions
+
+
+def _warn_if_unknown(action: str) -> None:
+    """A ``kms:`` action that names no KMS action is decided (implicit deny, most likely) but
+    almost certainly a typo: say so on stderr, with the closest action."""
+    if not action.lower().startswith("kms:") or "*" in action or "?" in action:
+        return
+    if kms_actions_matching(action):
+        return
+    hint = suggestion(action, (f"kms:{a}" for a in KMS_ACTIONS))
+    click.echo(f"warning: `{action}` is not a KMS action" + (f"; {hint}" if hint else ""),
+               err=True)

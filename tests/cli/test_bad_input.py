@@ -185,3 +185,18 @@ def test_lint_reads_a_json_policy_with_a_byte_order_mark(
     f.write_bytes(b"\xef\xbb\xbf" + (FIXTURES / "default-key-policy.json").read_bytes())
     code, out, _ = run(capsys, "lint", str(f))
     assert "SYNTAX_ERROR" not in out and code == 0
+
+
+def test_simulate_warns_about_a_misspelt_kms_action(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["simulate", "--key-policy", str(KEY_POLICY),
+            "--principal", "arn:aws:iam::111122223333:root"]
+    code, _, err = run(capsys, *args, "--action", "kms:Decrpyt")
+    assert code == 0  # still decided; the warning goes to stderr
+    assert "warning: `kms:Decrpyt` is not a KMS action; did you mean `kms:Decrypt`?" in err
+    for fine in ("kms:decrypt", "kms:Generate*"):
+        assert run(capsys, *args, "--action", fine)[2] == ""
+
+
+def test_simulate_empty_at_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, *SIMULATE, "--at", "")
+    assert code == 2 and "--at ``: expected an ISO 8601 time" in err
