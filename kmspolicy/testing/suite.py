@@ -103,9 +103,17 @@ def discover(paths: list[Path]) -> list[Path]:
 
 def load_suite(path: Path) -> Suite:
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read suite: {exc}") from None
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read suite: {exc.strerror or exc}") from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = data[: exc.start]
+        line = before.count(b"\n") + 1
+        column = len(before.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")) + 1
+        raise ConfigError(f"{path}:{line}:{column}: byte {data[exc.start]:#04x} is not valid "
+                          "UTF-8 (suites must be UTF-8)") from None
     located = load_yaml(text, str(path))
     if not isinstance(located.data, dict):
         raise ConfigError(f"{path}:1:1: a suite is a YAML mapping with `policies` and `cases`")

@@ -200,3 +200,13 @@ def test_simulate_warns_about_a_misspelt_kms_action(capsys: pytest.CaptureFixtur
 def test_simulate_empty_at_is_rejected(capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = run(capsys, *SIMULATE, "--at", "")
     assert code == 2 and "--at ``: expected an ISO 8601 time" in err
+
+
+def test_suite_that_is_not_utf8_names_the_line_and_column(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    suite = tmp_path / "s.kmstest.yaml"
+    suite.write_bytes(b"suite: x\npolicies:\n  key: caf\xe9\n")
+    code, out, _ = run(capsys, "test", str(suite))
+    assert code == 2
+    assert f"{suite}:3:11: byte 0xe9 is not valid UTF-8 (suites must be UTF-8)" in out
