@@ -54,11 +54,17 @@ def redact_context(context: Mapping[str, object]) -> dict[str, Any]:
         value = context[key]
         if key.startswith(EC_PREFIX):
             out[key] = context_value_digest(key, value)
-        elif isinstance(value, bytes | bytearray | memoryview):
+        elif value.__class__ in _PLAIN:  # the usual case, without the general walk
+            out[key] = value
+        elif isinstance(value, _BYTES):
             continue  # INVARIANT: no byte string (a plaintext, a blob, a key) reaches the log
         else:
             out[key] = _json_safe(value)
     return out
+
+
+_PLAIN = frozenset({str, int, bool, type(None)})  # exact classes JSON writes as they are
+_BYTES = (bytes, bytearray, memoryview)
 
 
 def _json_safe(value: object) -> Any:
@@ -115,6 +121,11 @@ def _line(body: bytes, digest: str) -> bytes:
 
 
 _text = json.encoder.encode_basestring  # a str as the canonical encoder writes it (UTF-8 kept)
+# ``_CANONICAL.encode`` builds this C encoder anew on every call; the context is JSON-safe
+# data from ``redact_context`` (no cycles), so the circular-reference markers are not needed.
+_context_json = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _CANONICAL.default, _text, None, ":", ",", True, False, True
+)
 
 
 def _texts(values: tuple[str, ...]) -> str:
@@ -133,7 +144,7 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
     return (
         f'{{"actions":{_texts(record.actions)},'
         f'"allowed":{"true" if record.allowed else "false"},'
-        f'"context":{_CANONICAL.encode(redact_context(record.context))},'
+        f'"context":{"".join(_context_json(redact_context(record.context), 0))},'
         f'"decision":{_text(record.decision)},'
         f'"error_code":{"null" if error is None else _text(error)},'
         f'"matched":{_texts(record.matched)},'

@@ -279,7 +279,9 @@ def test_hot_path_line_equals_the_reference_encoding() -> None:
 
 
 _TEXT = st.text(max_size=12)  # any Unicode: quotes, backslashes, control characters, emoji
-_CONTEXT_VALUE = _TEXT | st.integers() | st.booleans() | st.none() | st.lists(_TEXT, max_size=3)
+_CONTEXT_VALUE = (
+    _TEXT | st.integers() | st.floats() | st.booleans() | st.none() | st.lists(_TEXT, max_size=3)
+)
 
 
 @settings(max_examples=200, deadline=None)
