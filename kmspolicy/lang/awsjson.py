@@ -48,6 +48,9 @@ def decode_text(data: str | bytes, source: str) -> str:
     """Bytes → str as UTF-8 (a leading BOM is dropped); a non-UTF-8 byte is a positioned error."""
     if isinstance(data, str):
         return data.removeprefix("\ufeff")
+    if not isinstance(data, bytes | bytearray | memoryview):
+        raise TypeError(f"a policy text is str or bytes, not {type(data).__name__}")
+    data = bytes(data)
     try:
         return data.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as exc:
@@ -58,7 +61,8 @@ def decode_text(data: str | bytes, source: str) -> str:
         raise PolicySyntaxError(
             [Diagnostic("not-utf8", f"byte 0x{data[exc.start]:02x} is not valid UTF-8", span,
                         "policy documents must be encoded as UTF-8")],
-            before + "\n",
+            # the whole text, the bad bytes shown as U+FFFD: the excerpt shows the full line
+            data.decode("utf-8", "replace"),
         ) from None
 
 
@@ -68,8 +72,8 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
     ``key_policy=True`` adds the KMS key-policy rules: at most 32,768 bytes, the KMS character
     set, and a Principal (or NotPrincipal) in every statement.
     """
-    raw_size = len(text) if isinstance(text, bytes) else len(text.encode("utf-8", "surrogatepass"))
-    decoded = decode_text(text, source)
+    decoded = decode_text(text, source)  # first: it rejects what is neither str nor bytes
+    raw_size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
     positions = Positions(decoded, source)
     diagnostics: list[Diagnostic] = []
     if key_policy and raw_size > KEY_POLICY_MAX_BYTES:

@@ -28,3 +28,22 @@ def test_a_prefix_key_without_its_name_is_reported_as_incomplete(key: str) -> No
     assert diagnostic.code == "unknown-condition-key"
     assert diagnostic.message == f"condition key `{key}` is incomplete"
     assert diagnostic.help == f"name what follows the prefix, e.g. `{key}team`"
+
+
+def test_readers_reject_a_text_that_is_neither_str_nor_bytes_with_a_type_error() -> None:
+    from kmspolicy.lang import read_json
+
+    for reader in (read_json, lambda t: parse_dsl(t, "p.kmsp")):
+        with pytest.raises(TypeError, match="a policy text is str or bytes, not int"):
+            reader(5)
+
+
+def test_a_non_utf8_byte_is_shown_in_its_whole_line() -> None:
+    from kmspolicy.lang import read_json
+
+    with pytest.raises(PolicySyntaxError) as info:
+        read_json(b'{"Version":"2012-10-17","Statement":[{"Sid":"caf\xe9","Effect":"Allow"}]}')
+    source, caret = info.value.render().split("\n")[1:3]
+    assert source == ('1 | {"Version":"2012-10-17","Statement":'
+                      '[{"Sid":"caf\ufffd","Effect":"Allow"}]}')
+    assert source[caret.index("^")] == "\ufffd"
