@@ -370,28 +370,34 @@ class Pipeline:
     ) -> None:
         if self.audit is None:
             return
-        denied = next((d for d in decisions if not d.allowed), None)
+        # plain loops, not generators: this runs once per request on the hot path
+        denied = None
+        matched: list[str] = []
+        for d in decisions:
+            if denied is None and not d.allowed:
+                denied = d
+            for m in d.matched_statements:
+                matched.append(f"{m.source_policy_type.value}:{m.label()}")
         deciding = denied or (decisions[-1] if decisions else None)
+        # request-derived condition keys (EC, algorithms, tags, ...); the audit adapter
+        # hashes encryption-context values before writing
+        context: dict[str, object] = {}
+        for t in targets:
+            context.update(t.context)
         self.audit.append(
             AuditRecord(
                 time=now,
                 request_id=request_id,
                 operation=op.name,
                 principal=caller.arn,
-                actions=tuple(t.action for t in targets),
-                resources=tuple(t.resource for t in targets),
+                actions=tuple([t.action for t in targets]),
+                resources=tuple([t.resource for t in targets]),
                 allowed=bool(decisions) and denied is None,
                 decision=deciding.kind.value if deciding is not None else "",
                 reason=deciding.reason if deciding is not None else "",
-                matched=tuple(
-                    f"{m.source_policy_type.value}:{m.label()}"
-                    for d in decisions
-                    for m in d.matched_statements
-                ),
+                matched=tuple(matched),
                 error_code=error_code,
-                # request-derived condition keys (EC, algorithms, tags, ...); the audit adapter
-                # hashes encryption-context values before writing
-                context={k: v for t in targets for k, v in t.context.items()},
+                context=context,
             )
         )
 
