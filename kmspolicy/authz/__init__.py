@@ -37,7 +37,7 @@ from kmspolicy.authz.decision import (
     PolicyType,
 )
 from kmspolicy.authz.evaluator import authorize_iam, evaluate_policies
-from kmspolicy.authz.grants import EC_OPERATIONS, GRANT_OPERATIONS, Grant
+from kmspolicy.authz.grants import EC_OPERATIONS, GRANT_OPERATIONS, Grant, check_grant_operations
 from kmspolicy.authz.index import CompiledPolicy, PolicyMatch, compile_policy, match_policy
 from kmspolicy.authz.kms import CROSS_ACCOUNT_ACTIONS, KmsPolicies, authorize_kms, is_key_arn
 from kmspolicy.authz.principals import PrincipalMatch
@@ -65,6 +65,7 @@ __all__ = [
     "Request",
     "authorize_iam",
     "authorize_kms",
+    "check_grant_operations",
     "compile_policy",
     "evaluate_policies",
     "is_key_arn",

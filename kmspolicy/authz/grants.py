@@ -6,10 +6,12 @@ with its encryption-context constraint satisfied (key names case-insensitive, va
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING
+
+from kmspolicy.lang.diagnostics import did_you_mean
 
 if TYPE_CHECKING:
     from kmspolicy.authz.context import Request
@@ -34,6 +36,8 @@ GRANT_OPERATIONS = frozenset(
         "GenerateMac",
         "VerifyMac",
         "DeriveSharedSecret",
+        "Encapsulate",
+        "Decapsulate",
     }
 )
 
@@ -52,6 +56,16 @@ EC_OPERATIONS = frozenset(
         "CreateGrant",
     }
 )
+
+
+def check_grant_operations(names: Iterable[str]) -> None:
+    """ValueError naming the first value that is not a GrantOperation: grants written by hand
+    (suites, simulate input) must not silently allow nothing because of a typo."""
+    for name in names:
+        if name not in GRANT_OPERATIONS:
+            guess = did_you_mean(name, sorted(GRANT_OPERATIONS))
+            hint = f"did you mean `{guess}`?" if guess else "see the GrantOperation enum of KMS"
+            raise ValueError(f"`{name}` is not a grant operation; {hint}")
 
 
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str] | None:

@@ -12,9 +12,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from kmspolicy.authz import Grant
+from kmspolicy.authz import Grant, check_grant_operations
 from kmspolicy.errors import ConfigError
 from kmspolicy.lang import Policy, load_policies, read_json
 
@@ -42,6 +42,12 @@ class CreateGrantShape(_Strict):
     GrantId: str | None = None
     IssuingAccount: str | None = None
 
+    @field_validator("Operations")
+    @classmethod
+    def _known_operations(cls, value: list[str]) -> list[str]:
+        check_grant_operations(value)
+        return value
+
 
 class Organization(_Strict):
     """``{"scps": [[level 1], [level 2], …], "rcps": [[…], …]}`` — root first, account last."""
@@ -67,7 +73,9 @@ def _read_json_file(path: str) -> Any:
 def _invalid(path: str, exc: ValidationError) -> ConfigError:
     first = exc.errors()[0]
     where = ".".join(str(p) for p in first["loc"])
-    return ConfigError(f"{path}: {where}: {first['msg'].lower()}")
+    # lower-case only the first letter: the message may quote the user's own values
+    message = first["msg"].removeprefix("Value error, ")
+    return ConfigError(f"{path}: {where}: {message[:1].lower()}{message[1:]}")
 
 
 def load_grants(path: str, key_arn: str) -> list[Grant]:

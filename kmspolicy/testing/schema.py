@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from kmspolicy.authz import Expectation
+from kmspolicy.authz import Expectation, check_grant_operations
 
 #: a policy as a suite names it: a path relative to the suite, inline DSL or JSON text
 #: (a multi-line string), or an inline AWS JSON document written as YAML
@@ -44,6 +44,12 @@ class GrantSpec(_Model):
     retiring_principal: str | None = None
     encryption_context_equals: dict[str, str] | None = None
     encryption_context_subset: dict[str, str] | None = None
+
+    @field_validator("operations")
+    @classmethod
+    def _known_operations(cls, value: list[str]) -> list[str]:
+        check_grant_operations(value)
+        return value
 
     @model_validator(mode="after")
     def _one_constraint(self) -> GrantSpec:

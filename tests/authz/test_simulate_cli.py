@@ -209,6 +209,16 @@ def test_grants_file_rejects_unknown_fields(tmp_path: Path) -> None:
     assert code == 2 and "grants.json[0]" in out
 
 
+def test_grants_file_rejects_unknown_grant_operations(tmp_path: Path) -> None:
+    kp, _ = _files(tmp_path)
+    grant = {"GranteePrincipal": A, "Operations": ["Decrypt", "Decrpyt"]}
+    (tmp_path / "grants.json").write_text(json.dumps([grant]))
+    code, out = run("--key-policy", kp, "--principal", A, "--action", "kms:Decrypt",
+                    "--grants", str(tmp_path / "grants.json"))
+    assert code == 2
+    assert "`Decrpyt` is not a grant operation; did you mean `Decrypt`?" in out
+
+
 def test_context_flags_and_lists(tmp_path: Path) -> None:
     policy = {
         "Version": "2012-10-17",

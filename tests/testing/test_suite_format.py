@@ -111,6 +111,16 @@ def test_invalid_policy_shows_the_policy_diagnostic(tmp_path: Path) -> None:
     assert "bad.json:1:" in message
 
 
+def test_grant_operation_typo_is_an_error_with_a_suggestion(tmp_path: Path) -> None:
+    header = HEADER.replace("defaults:", "  grants:\n"
+                            "    - {grantee: app, operations: [Encrypt, Decrpyt]}\ndefaults:")
+    path = _suite(tmp_path, "cases: [{name: c, principal: app, action: Decrypt, "
+                            "expect: allowed}]\n", header=header)
+    message = _error(path)
+    assert message.startswith(f"{path}:6:")
+    assert "`Decrpyt` is not a grant operation; did you mean `Decrypt`?" in message
+
+
 def test_policy_file_that_is_not_utf8_is_a_diagnostic_not_a_crash(tmp_path: Path) -> None:
     header = HEADER.replace(str(FIXTURES / "default-key-policy.json"), "latin1.json")
     (tmp_path / "latin1.json").write_bytes(b'{"Statement": [], "Id": "caf\xe9"}')
