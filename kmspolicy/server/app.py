@@ -129,6 +129,12 @@ class KmsApp(Generic[P]):
         self._sweeper: asyncio.Task[None] | None = None
         self._second = -1  # the second of ``_time_text``
         self._time_text = ""
+        self._access_line: Callable[[str], None] | None = None
+
+    def write_access_lines_with(self, writer: Callable[[str], None]) -> None:
+        """Hand access lines (complete, without newline) to ``writer`` instead of building a
+        ``LogRecord`` per line; ``serve`` installs a writer in its log handler's format."""
+        self._access_line = writer
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
@@ -226,21 +232,20 @@ class KmsApp(Generic[P]):
         if access_log.isEnabledFor(logging.INFO):  # the answer is cached by logging
             client = scope.get("client") or ("-", 0)
             elapsed = (time.perf_counter() - started) * 1000
-            # Formatted here and handed to the handlers directly: Logger.info would walk the
-            # stack for the caller's file and line (findCaller), which nobody reads for this
-            # logger and which costs more than the rest of the line.
-            access_log.handle(
-                access_log.makeRecord(
-                    access_log.name,
-                    logging.INFO,
-                    __file__,
-                    0,
-                    f"{client[0]} {request_id} {operation or '-'} {region} {principal_arn} "
-                    f"{status} {error_code or '-'} {len(body)} {len(payload)} {elapsed:.2f}ms",
-                    None,
-                    None,
-                )
+            line = (
+                f"{client[0]} {request_id} {operation or '-'} {region} {principal_arn} "
+                f"{status} {error_code or '-'} {len(body)} {len(payload)} {elapsed:.2f}ms"
             )
+            if self._access_line is not None:
+                self._access_line(line)
+            else:
+                # Handed to the handlers directly: Logger.info would walk the stack for the
+                # caller's file and line (findCaller), which nobody reads for this logger.
+                access_log.handle(
+                    access_log.makeRecord(
+                        access_log.name, logging.INFO, __file__, 0, line, (), None
+                    )
+                )
 
     def _context(self, scope: Scope, now: datetime, region: str) -> dict[str, object]:
         epoch = int(now.timestamp())

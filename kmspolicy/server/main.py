@@ -15,6 +15,7 @@ import signal
 import socket
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TextIO
@@ -122,7 +123,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
         raise
     host, port = sock.getsockname()[:2]
     scheme = "https" if settings.tls_cert else "http"
-    _configure_logging()
+    app.write_access_lines_with(_access_writer(sys.stderr, _configure_logging()))
     # Everything built so far (botocore's KMS model, the codec, policies, uvicorn) lives as long
     # as the process: moved out of the collector's generations, it is never traversed again by
     # the collections that the per-request garbage triggers.
@@ -198,19 +199,35 @@ class _Formatter(logging.Formatter):
         self._text = ""
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
-        second = int(record.created)
+        return self.stamp(record.created)
+
+    def stamp(self, created: float) -> str:
+        second = int(created)
         if second != self._second:
             self._second = second
             self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._text}.{int(record.msecs):03d}Z"
+        return f"{self._text}.{int((created - second) * 1000):03d}Z"
 
 
-def _configure_logging() -> None:
+def _access_writer(stream: TextIO, formatter: _Formatter) -> Callable[[str], None]:
+    """Access lines exactly as the handler would format them, written straight to ``stream``:
+    a LogRecord and the handler chain per request cost more than the line itself."""
+
+    def write(line: str) -> None:
+        stream.write(f"{formatter.stamp(time.time())} kmspolicy.access INFO {line}\n")
+        stream.flush()
+
+    return write
+
+
+def _configure_logging() -> _Formatter:
+    formatter = _Formatter()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(_Formatter())
+    handler.setFormatter(formatter)
     root = logging.getLogger("kmspolicy")
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     uv = logging.getLogger("uvicorn")
     uv.addHandler(handler)
     uv.setLevel(logging.WARNING)
+    return formatter
