@@ -39,6 +39,10 @@ def command(files: tuple[Path, ...], policy_type: str, fmt: str, account: str | 
     from kmspolicy.authz.lint import Finding, LintSeverity, fails, lint_text
     from kmspolicy.authz.lint.sarif import to_sarif
 
+    if account is not None and not (len(account) == 12 and account.isascii()
+                                    and account.isdigit()):
+        raise click.BadParameter(f"`{account}` is not a 12-digit AWS account id",
+                                 param_hint="--account")
     threshold = LintSeverity(min_severity.upper()).rank
     findings: list[Finding] = []
     texts: dict[str, str] = {}

@@ -210,3 +210,12 @@ def test_suite_that_is_not_utf8_names_the_line_and_column(
     code, out, _ = run(capsys, "test", str(suite))
     assert code == 2
     assert f"{suite}:3:11: byte 0xe9 is not valid UTF-8 (suites must be UTF-8)" in out
+
+
+@pytest.mark.parametrize("account", ["garbage", "12", "1111222233334", "１１１１２２２２３３３３"])
+def test_lint_rejects_an_account_that_is_not_12_digits(
+    account: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(capsys, "lint", "--account", account, str(KEY_POLICY))
+    assert code == 2 and f"`{account}` is not a 12-digit AWS account id" in err
+    assert run(capsys, "lint", "--account", "111122223333", str(KEY_POLICY))[0] == 0
