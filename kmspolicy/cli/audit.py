@@ -68,7 +68,8 @@ def verify_command(log: Path, anchor: Anchor | None, fmt: str) -> None:
     else:
         for p in result.problems:
             click.echo(f"{log}:{p.line}: {p.kind}: {p.message}")
-        status = "intact" if result.ok else f"BROKEN ({len(result.problems)} problems)"
+        n = len(result.problems)
+        status = "intact" if result.ok else f"BROKEN ({n} problem{'' if n == 1 else 's'})"
         click.echo(f"{result.records} records, chain {status}")
         click.echo(f"anchor: {result.records}:{result.head}")
     if not result.ok:
