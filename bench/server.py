@@ -6,8 +6,10 @@ One command: ``.venv/bin/python bench/server.py``. In the same run it starts
   - a canned keep-alive server (uvicorn + httptools answering a fixed Encrypt response: the
     client-side floor: what boto3 itself can do),
 and measures, for 1 and 4 boto3 client threads, requests/s, p50/p99 latency and the server's CPU
-time per request (from /proc/<pid>/stat before and after). Then a raw keep-alive socket load
-generator replays pre-signed Encrypt requests to find the server's own ceiling per core.
+time per request (from /proc/<pid>/stat before and after), in alternating rounds (BENCH_ROUNDS,
+default 4, over BENCH_SECONDS, default 4, per server). Then a raw keep-alive socket load
+generator replays pre-signed Encrypt requests to find the server's own ceiling per core (best
+round).
 """
 
 from __future__ import annotations
@@ -36,6 +38,10 @@ from botocore.credentials import Credentials
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
 DURATION = float(os.environ.get("BENCH_SECONDS", "4"))
+# The machine is shared: each measurement is split into ROUNDS short rounds, alternating between
+# the servers; each server keeps its best round for requests/s and latency (so a burst of load
+# from elsewhere cannot favour one of them); CPU per request is over all rounds.
+ROUNDS = int(os.environ.get("BENCH_ROUNDS", "4"))
 PLAINTEXT = os.urandom(4096)
 ACCESS_KEY = "AKIAKMSPOLICYLOCAL01"  # the documented development identity (docs/identities.md)
 SECRET_KEY = "kmspolicy-local-development-secret"
@@ -78,6 +84,7 @@ def wait_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 30.0) -
 
 
 def cpu_seconds(pid: int) -> float:
+    """CPU time of the process (all its threads, including those that already ended)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICKS  # utime + stime
 
@@ -122,12 +129,15 @@ def client(port: int) -> object:
     )
 
 
-def run_boto3(target: Target, threads: int) -> dict[str, float]:
-    clients = [client(target.port) for _ in range(threads)]
-    for c in clients:  # warm the connection pools
-        c.encrypt(KeyId=target.key_id, Plaintext=PLAINTEXT)  # type: ignore[attr-defined]
+def run_boto3(
+    target: Target, threads: int, seconds: float = DURATION, clients: list[object] | None = None
+) -> dict[str, float]:
+    if clients is None:
+        clients = [client(target.port) for _ in range(threads)]
+        for c in clients:  # warm the connection pools
+            c.encrypt(KeyId=target.key_id, Plaintext=PLAINTEXT)  # type: ignore[attr-defined]
     latencies: list[list[float]] = [[] for _ in range(threads)]
-    stop = time.perf_counter() + DURATION
+    stop = time.perf_counter() + seconds
     errors = [0] * threads
 
     def worker(i: int) -> None:
@@ -156,6 +166,8 @@ def run_boto3(target: Target, threads: int) -> dict[str, float]:
         "p50_ms": statistics.median(flat) * 1000,
         "p99_ms": flat[min(n - 1, int(n * 0.99))] * 1000,
         "cpu_us": cpu / n * 1e6,
+        "cpu": cpu,
+        "n": float(n),
         "errors": float(sum(errors)),
     }
 
@@ -246,27 +258,51 @@ def main() -> None:
         ):
             for t in (kmsp, moto):
                 t.key_id = client(t.port).create_key()["KeyMetadata"]["KeyId"]  # type: ignore[attr-defined]
-            for t in (kmsp, moto, floor):
-                results[t.name] = {n: run_boto3(t, n) for n in (1, 4)}
+            targets = (kmsp, moto, floor)
+            for n in (1, 4):
+                pools = {}
+                for t in targets:
+                    pools[t.name] = [client(t.port) for _ in range(n)]
+                    for c in pools[t.name]:  # warm the connection pools
+                        c.encrypt(KeyId=t.key_id, Plaintext=PLAINTEXT)  # type: ignore[attr-defined]
+                rounds: dict[str, list[dict[str, float]]] = {t.name: [] for t in targets}
+                for _round in range(ROUNDS):
+                    for t in targets:
+                        rounds[t.name].append(run_boto3(t, n, DURATION / ROUNDS, pools[t.name]))
+                for t in targets:
+                    best = max(rounds[t.name], key=lambda r: r["rps"])
+                    # CPU over all rounds (clock ticks are too coarse for one short round)
+                    best["cpu_us"] = (
+                        sum(r["cpu"] for r in rounds[t.name])
+                        / sum(r["n"] for r in rounds[t.name])
+                        * 1e6
+                    )
+                    best["errors"] = sum(r["errors"] for r in rounds[t.name])
+                    results.setdefault(t.name, {})[n] = best
             request = presigned(kmsp.port, kmsp.key_id)
-            cpu0 = cpu_seconds(kmsp.proc.pid)
-            t0 = time.perf_counter()
-            ok, bad = asyncio.run(raw_load(kmsp.port, request, 8, DURATION))
-            elapsed = time.perf_counter() - t0
-            cpu = cpu_seconds(kmsp.proc.pid) - cpu0
-            raw = {
-                "rps": ok / elapsed,
-                "errors": bad,
-                "cpu_us": cpu / max(ok, 1) * 1e6,
-                "per_core": ok / max(cpu, 1e-9),
-            }
+            for _round in range(ROUNDS):
+                cpu0 = cpu_seconds(kmsp.proc.pid)
+                t0 = time.perf_counter()
+                ok, bad = asyncio.run(raw_load(kmsp.port, request, 8, DURATION / ROUNDS))
+                elapsed = time.perf_counter() - t0
+                cpu = cpu_seconds(kmsp.proc.pid) - cpu0
+                if not raw or ok / max(cpu, 1e-9) > raw["per_core"]:
+                    raw = {
+                        "rps": ok / elapsed,
+                        "errors": bad,
+                        "cpu_us": cpu / max(ok, 1) * 1e6,
+                        "per_core": ok / max(cpu, 1e-9),
+                    }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     report(results, raw)
 
 
 def report(results: dict[str, dict[int, dict[str, float]]], raw: dict[str, float]) -> None:
-    print(f"boto3 Encrypt (4 KB plaintext), {DURATION:.0f} s per run, {os.cpu_count()} CPUs")
+    print(
+        f"boto3 Encrypt (4 KB plaintext), {DURATION:.0f} s per server in {ROUNDS} alternating "
+        f"rounds (best round kept), {os.cpu_count()} CPUs"
+    )
     print(
         f"{'server':<18}{'thr':>4}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'p99/p50':>9}{'srv CPU µs/req':>16}{'errors':>8}"
