@@ -12,6 +12,7 @@ right JSON is ``SerializationException``; an operation the model lacks is
 from __future__ import annotations
 
 import binascii
+import difflib
 import json
 import re
 from collections.abc import Mapping
@@ -159,6 +160,16 @@ class _Walker:
         shown = f"Value '{value}' at" if show else "Value at"
         self.errors.append(f"{shown} '{path}' failed to satisfy constraint: {constraint}")
 
+    def unknown(self, name: str, members: Mapping[str, Any], path: str) -> None:
+        # Python callers get botocore's ParamValidation behaviour: a misspelt name is an
+        # error, never silently dropped (the JSON protocol ignores it; boto3 never sends one).
+        valid = ", ".join(members)
+        close = difflib.get_close_matches(str(name), members, n=1, cutoff=0.6)
+        hint = "" if not close else f" (did you mean \"{close[0]}\"?)"
+        self.errors.append(
+            f'Unknown parameter in {path or "input"}: "{name}", must be one of: {valid}{hint}'
+        )
+
     def structure(self, spec: _Spec, value: Any, path: str) -> dict[str, Any]:
         if not isinstance(value, Mapping):
             raise SerializationException(f"Expected an object at '{path or 'request'}'")
@@ -166,8 +177,11 @@ class _Walker:
         out: dict[str, Any] = {}
         for name, item in value.items():
             found = members.get(name)
+            if found is None and not self.from_json:
+                self.unknown(name, members, path)
+                continue
             if found is None or item is None:
-                continue  # unknown members are ignored, as the AWS JSON protocol does
+                continue  # unknown JSON members are ignored, as the AWS JSON protocol does
             member, lower = found
             out[name] = self.value(member, item, f"{path}.{lower}" if path else lower)
         for name in spec.required:
@@ -334,6 +348,8 @@ def decode_request(operation: str, body: bytes | str) -> dict[str, Any]:
         data = json.loads(body) if body else {}
     except (ValueError, UnicodeDecodeError):
         raise SerializationException("The request body is not valid JSON") from None
+    except RecursionError:  # ``[[[[…`` thousands deep: the C decoder recurses per level
+        raise SerializationException("The request body is nested too deeply") from None
     if spec is None:
         return {}
     walker = _Walker(from_json=True)

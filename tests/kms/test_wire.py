@@ -82,6 +82,29 @@ def test_python_api_validates_like_the_wire(service: Any) -> None:
         service.encrypt(KeyId="alias/x", Plaintext=b"x" * 4097)
 
 
+def test_python_api_rejects_a_misspelt_parameter_by_name(service: Any) -> None:
+    with pytest.raises(ValidationException, match='Unknown parameter in input: "KeyID"') as info:
+        service.as_principal(service.root_principal).encrypt(KeyID="x", Plaintext=b"x")
+    assert 'did you mean "KeyId"?' in str(info.value)
+
+
+def test_python_api_rejects_an_unknown_parameter_before_acting(service: Any) -> None:
+    with pytest.raises(ValidationException, match='Unknown parameter in input: "Bogus"'):
+        service.create_key(Bogus=1)
+    assert service.list_keys()["Keys"] == []
+
+
+def test_python_api_rejects_unknown_nested_members(service: Any) -> None:
+    tags = [{"TagKey": "k", "TagValue": "v", "Tagvalue": "w"}]
+    with pytest.raises(ValidationException, match=r'in tags\.1\.member: "Tagvalue"'):
+        service.create_key(Tags=tags)
+
+
+def test_json_protocol_still_ignores_unknown_members() -> None:
+    body = json.dumps({"KeyId": "alias/x", "Plaintext": "eA==", "Extra": 1})
+    assert wire.decode_request("Encrypt", body) == {"KeyId": "alias/x", "Plaintext": b"x"}
+
+
 def test_unknown_operation_through_the_client_is_a_client_error(client: Any) -> None:
     # botocore refuses unknown methods itself; the raw wire path answers UnknownOperation
     assert not hasattr(client, "make_coffee")
