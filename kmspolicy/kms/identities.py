@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kmspolicy.authz import Caller
-from kmspolicy.errors import ConfigError, PolicyError
+from kmspolicy.errors import ConfigError, InvalidArnException, PolicyError
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import read_json
 
@@ -57,6 +57,15 @@ class Identity:
     session_policies: tuple[Policy, ...] = ()
     tags: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     user_id: str | None = None
+
+    def __post_init__(self) -> None:
+        # A typo in a principal must fail here, where it was written, not at its first call.
+        if not isinstance(self.arn, str) or self.arn != self.arn.strip():
+            raise ConfigError(f"identity `{self.arn!s}` is not a principal ARN")
+        try:
+            Caller.from_arn(self.arn)
+        except InvalidArnException as exc:
+            raise ConfigError(f"identity {exc}") from None
 
     @classmethod
     def of(

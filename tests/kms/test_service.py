@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 import kmspolicy
-from kmspolicy import KMS
-from kmspolicy.errors import AccessDeniedException, MalformedPolicyDocumentException
+from kmspolicy import KMS, Identity
+from kmspolicy.errors import AccessDeniedException, ConfigError, MalformedPolicyDocumentException
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import KeyRecord
 from kmspolicy.kms.pipeline import AuthorizedKey
@@ -180,3 +180,18 @@ def test_list_keys_resource_owners(client: Any, key_id: str) -> None:
     assert [k["KeyId"] for k in both] == [key_id]
     # no AWS RAM here: nothing is shared with the account
     assert client.list_keys(ResourceOwners=["OTHER_ACCOUNTS_VIA_RAM"])["Keys"] == []
+
+
+@pytest.mark.parametrize(
+    "arn",
+    ["garbage", "arn:aws:iam::123:user/x", " arn:aws:iam::111122223333:user/padded", ""],
+    ids=["not-an-arn", "short-account", "padded", "empty"],
+)
+def test_identity_with_a_malformed_principal_is_refused_when_built(arn: str) -> None:
+    with pytest.raises(ConfigError, match="is not"):
+        Identity.of(arn)
+
+
+def test_identity_accepts_users_roles_and_sessions() -> None:
+    for arn in (BOB, "arn:aws:sts::111122223333:assumed-role/Admin/s1", "kms.amazonaws.com"):
+        assert Identity.of(arn).arn == arn
