@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from kmspolicy.crypto import asymmetric, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret as _derive
-from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, parse_blob_header
+from kmspolicy.crypto.blob import BlobHeader, decrypt_blob, encrypt_blob, parse_blob_header
 from kmspolicy.errors import InvalidCiphertextException, KMSInvalidStateException
 from kmspolicy.kms.pipeline import AuthorizedKey
 
@@ -72,13 +72,30 @@ def new_material(
     return generated.secret, cm.key_material_id(key_id, generated), public
 
 
+_last_header: tuple[bytes, BlobHeader] | None = None
+
+
+def _header(blob: bytes) -> BlobHeader:
+    """``parse_blob_header``, reusing the parse of the very same blob object: a Decrypt reads
+    its blob's header up to three times. ``bytes`` are immutable and the cached blob is held,
+    so the same object means the same contents."""
+    global _last_header
+    last = _last_header
+    if last is not None and last[0] is blob:
+        return last[1]
+    header = parse_blob_header(blob)
+    if type(blob) is bytes:
+        _last_header = (blob, header)
+    return header
+
+
 def blob_key_id(blob: bytes) -> str:
     """The key id a symmetric ciphertext claims (unverified; InvalidCiphertextException)."""
-    return parse_blob_header(blob).key_id
+    return _header(blob).key_id
 
 
 def blob_material_id(blob: bytes) -> str:
-    return parse_blob_header(blob).material_id
+    return _header(blob).material_id
 
 
 def encrypt(
@@ -97,7 +114,7 @@ def decrypt(
     key: AuthorizedKey, blob: bytes, context: Mapping[str, str] | None
 ) -> tuple[bytes, str]:
     """(plaintext, KeyMaterialId) of a symmetric blob, with the version the blob names."""
-    header = parse_blob_header(blob)
+    header = _header(blob)
     if header.key_id != key.key_id:
         raise InvalidCiphertextException(
             "the ciphertext is invalid, or it does not match the key or the encryption context"
