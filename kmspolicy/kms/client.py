@@ -18,6 +18,11 @@ from typing import TYPE_CHECKING, Any
 import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
 from botocore.config import Config
+from botocore.configprovider import (
+    BOTOCORE_DEFAUT_SESSION_VARIABLES,
+    ConfigChainFactory,
+    ConfigValueStore,
+)
 
 from kmspolicy.errors import KMSInternalException, ServiceError
 from kmspolicy.kms import wire
@@ -35,12 +40,39 @@ _session_lock = threading.Lock()
 _session: botocore.session.Session | None = None
 
 
+def _isolated_session() -> botocore.session.Session:
+    """A botocore session that reads no environment variable and no AWS config file.
+
+    The in-process client carries its own region, endpoint and dummy credentials: the user's
+    ``AWS_PROFILE``, ``AWS_CONFIG_FILE`` or ``~/.aws/config`` must not change (or break) it.
+    Every configuration variable resolves from the session's own settings or botocore's
+    default only; the config and credentials files are the empty device.
+    """
+    session = botocore.session.Session()
+    chains = ConfigChainFactory(session=session, environ={})
+    mapping = {
+        name: chains.create_config_chain(
+            instance_name=name,
+            config_property_names=config_name,
+            default=default,
+            conversion_func=conversion,
+        )
+        for name, (config_name, _env, default, conversion) in (
+            BOTOCORE_DEFAUT_SESSION_VARIABLES.items()
+        )
+    }
+    session.register_component("config_store", ConfigValueStore(mapping=mapping))
+    session.set_config_variable("config_file", os.devnull)
+    session.set_config_variable("credentials_file", os.devnull)
+    return session
+
+
 def _botocore_session() -> botocore.session.Session:
     # Creating a session loads botocore's data; one per process is plenty.
     global _session
     with _session_lock:
         if _session is None:
-            _session = botocore.session.Session()
+            _session = _isolated_session()
         return _session
 
 

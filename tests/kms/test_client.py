@@ -1,0 +1,42 @@
+"""The in-process boto3 client: independent of the user's AWS configuration."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from kmspolicy import KMS
+from kmspolicy.kms import client as client_module
+
+
+@pytest.fixture
+def hostile_aws_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    garbage = tmp_path / "config"
+    garbage.write_text("[[[ not an ini file\nregion = = =\n")
+    monkeypatch.setenv("AWS_PROFILE", "nope")
+    monkeypatch.setenv("AWS_DEFAULT_PROFILE", "nope")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(garbage))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(garbage))
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-9")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "https://example.invalid")
+    # the session is built once per process: build it again under this environment
+    monkeypatch.setattr(client_module, "_session", None)
+
+
+@pytest.mark.usefixtures("hostile_aws_environment")
+def test_client_ignores_aws_profile_and_config_files() -> None:
+    service = KMS(region="eu-central-1")
+    client = service.client()
+    assert client.meta.region_name == "eu-central-1"
+    key = client.create_key(Description="isolated")["KeyMetadata"]
+    assert key["Arn"].startswith("arn:aws:kms:eu-central-1:")
+    blob = client.encrypt(KeyId=key["KeyId"], Plaintext=b"p")["CiphertextBlob"]
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+
+
+def test_request_ids_are_unique_per_call(service: KMS) -> None:
+    client = service.client()
+    first = client.list_keys()["ResponseMetadata"]["RequestId"]
+    second = client.list_keys()["ResponseMetadata"]["RequestId"]
+    assert first != second
