@@ -143,7 +143,8 @@ def test_blob_decoding_is_the_strict_stdlib_decoder(text: str) -> None:
         | st.booleans()
         | st.none()
         | st.lists(st.text(max_size=4) | st.binary(max_size=4), max_size=3)
-        | st.dictionaries(st.text(max_size=4), st.binary(max_size=4), max_size=2),
+        | st.dictionaries(st.text(max_size=4), st.binary(max_size=4), max_size=2)
+        | st.datetimes(timezones=st.just(UTC)),
         max_size=5,
     )
 )
@@ -155,6 +156,8 @@ def test_response_encoding_is_plain_json_dumps(result: dict[str, object]) -> Non
             return {k: plain(x) for k, x in v.items()}
         if isinstance(v, list):
             return [plain(x) for x in v]
+        if isinstance(v, datetime):
+            return v.timestamp()
         return v
 
     expected = json.dumps(plain(result), separators=(",", ":")).encode()
