@@ -8,7 +8,6 @@ botocore an ``AWSResponse``, so parsing, ``client.exceptions.*`` and paginators 
 
 from __future__ import annotations
 
-import itertools
 import logging
 import os
 import threading
@@ -33,9 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["make_client"]
 
 _log = logging.getLogger("kmspolicy.kms.client")
-# Request ids: unique per process run, cheaper than uuid4 on the hot path.
-_REQUEST_PREFIX = os.urandom(8).hex()
-_request_numbers = itertools.count(1)
 _session_lock = threading.Lock()
 _session: botocore.session.Session | None = None
 
@@ -102,7 +98,7 @@ class _InProcess:
         self.context = dict(context) if context else None
 
     def __call__(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse:
-        request_id = f"{_REQUEST_PREFIX}-{next(_request_numbers):012x}"
+        request_id = self.service.new_request_id()
         headers = {"x-amzn-RequestId": request_id, "Content-Type": wire.CONTENT_TYPE}
         target = request.headers.get("X-Amz-Target")
         if isinstance(target, bytes):

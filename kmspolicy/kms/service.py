@@ -22,6 +22,7 @@ from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.operations import load_operations
 from kmspolicy.kms.pipeline import Pipeline
 from kmspolicy.kms.ports import AuditLog, Rng, Store, SystemRng
+from kmspolicy.kms.request_ids import RequestIds
 
 __all__ = ["KMS"]
 
@@ -59,10 +60,12 @@ class KMS:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.identities = identities if identities is not None else Identities()
         self.audit = audit
+        rng = rng if rng is not None else SystemRng()
+        self._request_ids = RequestIds(rng)
         self._pipeline = Pipeline(
             store=self.store,
             clock=self.clock,
-            rng=rng if rng is not None else SystemRng(),
+            rng=rng,
             identities=self.identities,
             audit=audit,
             account=account,
@@ -78,6 +81,10 @@ class KMS:
     def operations(self) -> frozenset[str]:
         """The operation names this service implements."""
         return frozenset(self._pipeline.operations)
+
+    def new_request_id(self) -> str:
+        """The next request id (one scheme for every front end; drawn from the service's rng)."""
+        return self._request_ids()
 
     def dispatch(
         self,

@@ -8,6 +8,7 @@ import pytest
 
 from kmspolicy import KMS
 from kmspolicy.kms import client as client_module
+from kmspolicy.kms.ports import AuditRecord
 
 
 @pytest.fixture
@@ -35,8 +36,36 @@ def test_client_ignores_aws_profile_and_config_files() -> None:
     assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
 
 
-def test_request_ids_are_unique_per_call(service: KMS) -> None:
+class _CountingRng:
+    def __init__(self) -> None:
+        self.n = 0
+
+    def random_bytes(self, n: int) -> bytes:
+        self.n += 1
+        return bytes([self.n]) * n
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.request_ids: list[str] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self.request_ids.append(record.request_id)
+
+    def close(self) -> None:
+        pass
+
+
+def test_request_ids_come_from_the_service_rng_and_reach_the_audit_log() -> None:
+    audit = _Audit()
+    service = KMS(rng=_CountingRng(), audit=audit)
     client = service.client()
     first = client.list_keys()["ResponseMetadata"]["RequestId"]
     second = client.list_keys()["ResponseMetadata"]["RequestId"]
-    assert first != second
+    assert first == "01010101-0101-0101-0101-000000000001"  # prefix: the rng's first draw
+    assert second == "01010101-0101-0101-0101-000000000002"
+    assert audit.request_ids == [first, second]
+
+
+def test_request_ids_differ_between_services() -> None:
+    assert KMS().new_request_id()[:24] != KMS().new_request_id()[:24]
