@@ -18,28 +18,10 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kmspolicy.authz import Decision
+from kmspolicy.authz.clock_keys import policy_reads_time
 from kmspolicy.lang import Policy
 
 __all__ = ["DecisionMemo"]
-
-_TIME_KEYS = ("aws:currenttime", "aws:epochtime", "aws:tokenissuetime", "aws:multifactorauthage")
-
-
-def _mentions_time(policy: Policy) -> bool:
-    for statement in policy.statements:
-        for condition in statement.conditions:
-            if condition.key.lower() in _TIME_KEYS:
-                return True
-            for value in condition.values:  # policy variables: ${aws:CurrentTime}
-                if isinstance(value.value, str) and any(
-                    k in value.value.lower() for k in _TIME_KEYS
-                ):
-                    return True
-        for resource in statement.resources or ():
-            if any(k in resource.arn.lower() for k in _TIME_KEYS):
-                return True
-    return False
-
 
 class DecisionMemo:
     """Bounded: cleared when full (a miss only costs one evaluation)."""
@@ -59,7 +41,7 @@ class DecisionMemo:
             if known is None or known[0] is not policy:
                 if len(self._time_free) >= self._limit:
                     self._time_free.clear()
-                known = (policy, not _mentions_time(policy))
+                known = (policy, not policy_reads_time(policy))
                 self._time_free[id(policy)] = known
             if not known[1]:
                 return False
