@@ -138,7 +138,13 @@ def build_runtime(
         root_key = open_root_key(settings.data_dir, settings.root_key, settings.root_key_file)
     try:
         store = open_store(url, root_key)
-        audit = _audit_log(settings)
+        try:
+            audit = _audit_log(settings)
+        except OSError as exc:
+            store.close()
+            raise ConfigError(
+                f"cannot open the audit log in `{settings.data_dir}`: {exc.strerror or exc}"
+            ) from None
     except BaseException:
         if root_key is not None:
             root_key.close()

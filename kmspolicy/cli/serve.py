@@ -55,6 +55,15 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "Default: $KMSPOLICY_ROOT_KEY, $KMSPOLICY_ROOT_KEY_FILE, else DATA_DIR/root.key.",
 )
 @click.option(
+    "--request-timeout",
+    default=20.0,
+    show_default=True,
+    type=click.FloatRange(0.1, 3600),
+    metavar="SECONDS",
+    help="Close a connection (408) whose request head and body are not received within "
+    "SECONDS of its first byte (slow clients).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=False,
@@ -69,6 +78,7 @@ def command(
     tls_key: Path | None,
     store_url: str | None,
     root_key: str | None,
+    request_timeout: float,
     dev: bool,
 ) -> None:
     """Serve the AWS KMS API (point AWS_ENDPOINT_URL_KMS at it) with policies enforced.
@@ -88,6 +98,7 @@ def command(
             tls_key=tls_key,
             store_url=store_url,
             root_key=root_key,
+            request_timeout=request_timeout,
             dev=dev,
         )
     )

@@ -1,12 +1,13 @@
 """The HTTP face of the service: a raw ASGI app speaking AWS JSON 1.1 (``TrentService.*``).
 
 Layer: server (adapter). Frames the request (method, path, target, size), authenticates it with
-SigV4, adds the transport facts (``aws:SecureTransport``, ``aws:SourceIp``, ``aws:CurrentTime``)
-and hands the body to a ``Backend`` — which decodes, authorizes and runs it through the service
-pipeline. Business rules live below; this module only maps failures to AWS error names: a bug
-becomes ``KMSInternalException`` (logged), never a bare 500 page. One access-log line per request
-(no secrets, plaintext or ciphertext). A raw ASGI callable keeps the per-request cost to a few
-dict lookups; uvicorn (httptools + uvloop) carries keep-alive and TLS.
+SigV4, adds the transport facts (``aws:SecureTransport``, ``aws:SourceIp``; the time keys come
+from the pipeline's clock reading, through ``authz.Request``) and hands the body to a
+``Backend`` — which decodes, authorizes and runs it through the service pipeline. Business
+rules live below; this module only maps failures to AWS error names: a bug becomes
+``KMSInternalException`` (logged), never a bare 500 page. One access-log line per request (no
+secrets, plaintext or ciphertext). A raw ASGI callable keeps the per-request cost to a few dict
+lookups; uvicorn (httptools + uvloop) carries keep-alive and TLS.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Any, Generic, Protocol, TypeVar
 
 from kmspolicy.errors import (
@@ -104,6 +104,19 @@ class AppOptions:
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
+class NoSuchPath(UnknownOperationException):
+    """A request to a path other than ``/``: no operation lives there."""
+
+    http_status = 404
+
+
+class IncompleteRequest(ServiceError):
+    """The connection closed before the declared body arrived (S3 calls this
+    ``IncompleteBody``); the answer is logged but cannot reach the client."""
+
+    code = "IncompleteBody"
+
+
 class _Refused(Exception):
     """A request rejected before the backend, with the AWS error to send."""
 
@@ -127,8 +140,6 @@ class KmsApp(Generic[P]):
         self._options = options or AppOptions()
         self._operations = backend.operations()
         self._sweeper: asyncio.Task[None] | None = None
-        self._second = -1  # the second of ``_time_text``
-        self._time_text = ""
         self._access_line: Callable[[str], None] | None = None
 
     def write_access_lines_with(self, writer: Callable[[str], None]) -> None:
@@ -206,7 +217,7 @@ class KmsApp(Generic[P]):
                 body=body,
                 principal=verified.credential.principal,
                 region=verified.region,
-                context=self._context(scope, now, verified.region),
+                context=self._context(scope, verified.region),
                 request_id=request_id,
             )
             if self._backend.offload(operation):
@@ -247,15 +258,12 @@ class KmsApp(Generic[P]):
                     )
                 )
 
-    def _context(self, scope: Scope, now: datetime, region: str) -> dict[str, object]:
-        epoch = int(now.timestamp())
-        if epoch != self._second:  # the time text changes once a second; strftime is slow
-            self._second = epoch
-            self._time_text = now.strftime("%Y-%m-%dT%H:%M:%SZ")
+    def _context(self, scope: Scope, region: str) -> dict[str, object]:
+        # No aws:CurrentTime/aws:EpochTime here: authz.Request derives them from the time the
+        # pipeline reads from the clock. In the context they would also change the decision
+        # memo's key every second (the memo keys on the whole request context).
         context: dict[str, object] = {
             "aws:SecureTransport": scope.get("scheme") == "https",
-            "aws:CurrentTime": self._time_text,
-            "aws:EpochTime": epoch,
             "aws:RequestedRegion": region,
         }
         client = scope.get("client")
@@ -304,7 +312,13 @@ async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str], li
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            break
+            # The client left (or the read deadline closed the connection, see protocol.py)
+            # before the whole body arrived: nothing to decode, and nobody to answer.
+            raise _Refused(
+                IncompleteRequest(
+                    f"the connection closed after {size} bytes of the request body"
+                )
+            )
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -333,9 +347,19 @@ def _too_large(limit: int) -> RequestEntityTooLargeException:
 
 
 def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]) -> str:
+    path = scope.get("path", "/")
+    if path != "/":
+        # The AWS JSON protocols are served at POST / only; a request elsewhere is claimed by
+        # no operation, which AWS front ends answer with UnknownOperationException (404).
+        raise _Refused(
+            NoSuchPath(
+                f"no KMS operation at path `{path[:80]}`: the AWS JSON 1.1 protocol is served "
+                "at POST / (the operation is named by X-Amz-Target)"
+            )
+        )
     target = headers.get("x-amz-target", "")
     name = target.removeprefix(TARGET_PREFIX)
-    if scope.get("path") != "/" or not target.startswith(TARGET_PREFIX) or name not in operations:
+    if not target.startswith(TARGET_PREFIX) or name not in operations:
         raise _Refused(
             UnknownOperationException(
                 f"unknown operation `{target[:80]}`"

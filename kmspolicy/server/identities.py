@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kmspolicy.errors import ConfigError, KmsPolicyError
 from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
-from kmspolicy.lang import Policy, load_policies, parse_dsl, read_json
+from kmspolicy.lang import Policy, load_policies, read_json, read_policies
 from kmspolicy.server.sigv4 import Credential
 
 ACCOUNT = re.compile(r"\d{12}")
@@ -140,16 +140,43 @@ def load_identities(path: str | Path) -> IdentitiesConfig:
     """Read, validate and resolve an identities file; raise ConfigError with file:line."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the identities file: {exc.strerror}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw.count(b"\n", 0, exc.start) + 1
+        raise ConfigError(
+            f"{path}:{line}: the identities file is not UTF-8 text (byte 0x{raw[exc.start]:02x} "
+            f"at offset {exc.start}); it must be YAML or JSON"
+        ) from None
     return parse_identities(text, source=str(path), base=path.parent)
+
+
+class _Loader(yaml.SafeLoader):
+    """SafeLoader whose constructor failures carry the node's position (file:line)."""
+
+
+def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
+    # `created: 2026-02-30` matches YAML's date pattern and SafeLoader raises a bare ValueError.
+    try:
+        return loader.construct_yaml_timestamp(node)  # type: ignore[arg-type]
+    except (ValueError, OverflowError) as exc:
+        raise yaml.constructor.ConstructorError(
+            None, None, f"invalid date `{node.value}`: {exc}", node.start_mark
+        ) from None
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
 
 
 def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        root = yaml.compose(text, Loader=_Loader)
+        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
+    except RecursionError:
+        raise ConfigError(f"{source}: the identities file is nested too deeply") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"{source}:{mark.line + 1}" if mark is not None else source
@@ -279,17 +306,25 @@ class _Resolver:
             if isinstance(ref, dict):
                 return [read_json(json.dumps(ref), source=f"{self.where(*loc)} (inline)")]
             stripped = ref.strip()
-            if stripped.startswith("{"):
-                return [read_json(ref, source=f"{self.where(*loc)} (inline)")]
-            # One line without spaces is a path; anything else is inline DSL text.
-            if "\n" in stripped or " " in stripped:
-                return list(parse_dsl(ref, f"{self.where(*loc)} (inline)"))
+            # One line without spaces (and not a JSON object) is a path; anything else is an
+            # inline policy, JSON or DSL, read by the one reader that tells them apart.
+            if stripped.startswith("{") or "\n" in stripped or " " in stripped:
+                return read_policies(ref, f"{self.where(*loc)} (inline)")
             path = (self._base / stripped).resolve()
+            if path.is_dir():
+                raise ConfigError(
+                    f"{self.where(*loc)}: policy path `{stripped}` is a directory ({path}); "
+                    "name a policy file"
+                )
             if not path.is_file():
                 raise ConfigError(
                     f"{self.where(*loc)}: policy file `{stripped}` not found ({path})"
                 )
             return list(load_policies(path))
+        except OSError as exc:
+            raise ConfigError(
+                f"{self.where(*loc)}: cannot read policy file `{ref}`: {exc.strerror or exc}"
+            ) from None
         except ConfigError:
             raise
         except KmsPolicyError as exc:

@@ -13,6 +13,7 @@ import ipaddress
 import logging
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable
@@ -32,6 +33,7 @@ from kmspolicy.server.identities import (
     load_identities,
     to_directory,
 )
+from kmspolicy.server.protocol import REQUEST_READ_TIMEOUT, with_read_timeout
 from kmspolicy.server.sigv4 import Verifier
 from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
 
@@ -49,6 +51,7 @@ class ServerSettings:
     store_url: str | None = None
     dev: bool = False
     root_key: str | None = None  # a root-key file or a pkcs11: URI (docs/hsm.md)
+    request_timeout: float = REQUEST_READ_TIMEOUT  # seconds to receive a whole request
 
 
 def _is_loopback(host: str) -> bool:
@@ -75,6 +78,8 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
     """Everything but the socket: the runtime (store, service) and the ASGI app over it."""
     if (settings.tls_cert is None) != (settings.tls_key is None):
         raise ConfigError("--tls-cert and --tls-key go together")
+    if settings.tls_cert is not None and settings.tls_key is not None:
+        check_tls(settings.tls_cert, settings.tls_key)
     runtime = build_runtime(
         ServiceSettings(
             data_dir=settings.data_dir,
@@ -96,6 +101,23 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
     backend = ServiceBackend(runtime.service, runtime.service().operations)
     app = KmsApp(backend, Verifier(creds.get), runtime.clock, options)
     return app, runtime
+
+
+def check_tls(cert: Path, key: Path) -> ssl.SSLContext:
+    """Load the certificate and key as uvicorn will, so that a bad file is a clean error at
+    startup (uvicorn would raise ``ssl.SSLError`` from inside its own startup)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    try:
+        # An empty password rather than none: OpenSSL would prompt on the terminal for an
+        # encrypted key; uvicorn is given no password either.
+        context.load_cert_chain(str(cert), str(key), password=lambda: b"")
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or str(exc)
+        raise ConfigError(
+            f"cannot load TLS certificate/key `{cert}` / `{key}`: {reason} "
+            "(both PEM; the key unencrypted and matching the certificate)"
+        ) from None
+    return context
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -133,7 +155,9 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
         uvicorn.Config(
             app,
             loop="uvloop",
-            http="httptools",
+            # httptools with a deadline for reading each request: a slow client cannot hold a
+            # connection (or the app's body read) longer than REQUEST_READ_TIMEOUT seconds
+            http=with_read_timeout(settings.request_timeout),
             lifespan="on",
             access_log=False,  # the app writes its own access line (kmspolicy.access)
             # aws:SourceIp is the TCP peer: uvicorn's default would take X-Forwarded-For from

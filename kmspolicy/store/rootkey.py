@@ -126,7 +126,12 @@ def load_root_key(
     """Load the root key, creating ``<data_dir>/root.key`` (0600) on first start if needed."""
     where, may_create = resolve_root_key_path(data_dir, path, env)
     if may_create and not where.exists():
-        _create(where)
+        try:
+            _create(where)
+        except OSError as exc:  # a read-only or pseudo file system (/sys, /proc), a full disk
+            raise ConfigError(
+                f"cannot create the root-key file `{where}`: {exc.strerror or exc}"
+            ) from None
     return read_root_key_file(where)
 
 

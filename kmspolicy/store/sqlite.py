@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from kmspolicy.errors import DependencyTimeoutException, InternalError
+from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalError
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
@@ -42,9 +42,19 @@ class SqliteStore:
         self._all: weakref.WeakSet[_Handle] = weakref.WeakSet()
         self._guard = threading.Lock()
         self._closed = False
-        _create_private(self.path)
         try:
-            self._migrate(self._connection())
+            _create_private(self.path)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot create the SQLite store `{self.path}`: {exc.strerror or exc}"
+            ) from None
+        try:
+            conn = self._connection()
+            _refuse_foreign(self.path, conn)
+            self._migrate(conn)
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise _refused(self.path, exc) from None
         except BaseException:
             self.close()  # a refused store (newer schema, wrong root key) keeps no connection
             raise
@@ -253,6 +263,21 @@ class _SqliteTransaction(SqlTransaction):
             self._conn.execute(sql, tuple(params))
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
+
+
+def _refuse_foreign(path: Path, conn: sqlite3.Connection) -> None:
+    """Another application's SQLite database is not migrated into ours."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+    if tables and "schema_version" not in tables:
+        names = ", ".join(sorted(tables)[:3])
+        raise ConfigError(f"not a kmspolicy database: `{path}` holds other tables ({names})")
+
+
+def _refused(path: Path, exc: sqlite3.DatabaseError) -> ConfigError:
+    """Why a file cannot be opened as the store (a startup error, not a request's)."""
+    if "not a database" in str(exc):
+        return ConfigError(f"not a kmspolicy database: `{path}` (SQLite: {exc})")
+    return ConfigError(f"cannot open the SQLite store `{path}`: {exc}")
 
 
 def _translate(exc: sqlite3.DatabaseError) -> DependencyTimeoutException | InternalError:

@@ -1,0 +1,80 @@
+"""uvicorn's httptools protocol with a deadline for reading each request (slow clients).
+
+Layer: server (adapter). uvicorn times out idle keep-alive connections only: a client that
+connects and never sends, sends its headers a byte at a time, or declares a Content-Length it
+never sends, would hold its connection (and the app's body read) forever. Here every request —
+head and body — must arrive within ``REQUEST_READ_TIMEOUT`` seconds of the connection or of its
+first byte; otherwise the client gets ``408`` and the connection is closed. One timer per
+request, armed and cancelled in the parser callbacks: nothing on the app's per-request path.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
+
+
+
+def _timeout_response(seconds: float) -> bytes:
+    body = (
+        b'{"__type":"RequestTimeoutException","message":"the request was not received within '
+        b'%g seconds"}' % seconds
+    )
+    return (
+        b"HTTP/1.1 408 Request Timeout\r\n"
+        b"content-type: application/x-amz-json-1.1\r\n"
+        b"connection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+class DeadlineHttpToolsProtocol(HttpToolsProtocol):
+    """``HttpToolsProtocol`` that closes a connection whose request is not read in time."""
+
+    read_timeout = REQUEST_READ_TIMEOUT
+    _read_timer: asyncio.TimerHandle | None = None
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()  # a connection that never sends a byte is a slow client too
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if self._read_timer is None:
+            self._arm()
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()  # from here on the app has the whole request
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._read_timer = self.loop.call_later(self.read_timeout, self._read_timed_out)
+
+    def _disarm(self) -> None:
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+            self._read_timer = None
+
+    def _read_timed_out(self) -> None:
+        self._read_timer = None
+        if self.transport.is_closing():
+            return
+        cycle = self.cycle
+        if cycle is None or not cycle.response_started:
+            self.transport.write(_timeout_response(self.read_timeout))
+        # connection_lost follows: an app still awaiting the body receives http.disconnect.
+        self.transport.close()
+
+
+def with_read_timeout(seconds: float) -> type[DeadlineHttpToolsProtocol]:
+    """The protocol class for uvicorn's ``http=`` with a read deadline of ``seconds``."""
+    return type(
+        "DeadlineHttpToolsProtocol", (DeadlineHttpToolsProtocol,), {"read_timeout": seconds}
+    )
