@@ -58,6 +58,31 @@ EC_OPERATIONS = frozenset(
 )
 
 
+# Every KMS key accepts grants for these, whatever its usage.
+_ANY_KEY = frozenset({"CreateGrant", "RetireGrant", "DescribeKey"})
+#: The grant operations a symmetric encryption key (SYMMETRIC_DEFAULT) accepts.
+SYMMETRIC_KEY_GRANT_OPERATIONS = EC_OPERATIONS | _ANY_KEY
+#: The grant operations another key accepts, by its KeyUsage (``kmspolicy.crypto.KeyUsage``
+#: spellings; authz cannot import crypto, and a StrEnum member looks itself up here).
+GRANT_OPERATIONS_BY_KEY_USAGE: Mapping[str, frozenset[str]] = MappingProxyType(
+    {
+        "ENCRYPT_DECRYPT": _ANY_KEY
+        | {"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"},
+        "SIGN_VERIFY": _ANY_KEY | {"Sign", "Verify", "GetPublicKey"},
+        "GENERATE_VERIFY_MAC": _ANY_KEY | {"GenerateMac", "VerifyMac"},
+        "KEY_AGREEMENT": _ANY_KEY | {"DeriveSharedSecret", "GetPublicKey"},
+    }
+)
+
+
+def grant_operations_for_key(key_usage: str, *, symmetric: bool) -> frozenset[str]:
+    """The grant operations CreateGrant accepts for a key of ``key_usage`` (``symmetric``:
+    its spec is SYMMETRIC_DEFAULT, whose grants also cover data keys and data key pairs)."""
+    if symmetric:
+        return SYMMETRIC_KEY_GRANT_OPERATIONS
+    return GRANT_OPERATIONS_BY_KEY_USAGE.get(key_usage, _ANY_KEY)
+
+
 def check_grant_operations(names: Iterable[str]) -> None:
     """ValueError naming the first value that is not a GrantOperation: grants written by hand
     (suites, simulate input) must not silently allow nothing because of a typo."""

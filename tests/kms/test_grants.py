@@ -7,6 +7,12 @@ from typing import Any
 import pytest
 
 from kmspolicy import KMS
+from kmspolicy.authz.grants import (
+    GRANT_OPERATIONS,
+    GRANT_OPERATIONS_BY_KEY_USAGE,
+    SYMMETRIC_KEY_GRANT_OPERATIONS,
+)
+from kmspolicy.crypto.specs import KeyUsage
 from tests.kms.principals import ACCOUNT, ALICE, BOB, MALLORY, OTHER_ACCOUNT, raises_code
 
 
@@ -100,6 +106,34 @@ def test_grant_operations_must_suit_the_key(client: Any) -> None:
     with pytest.raises(client.exceptions.ClientError) as err:
         client.create_grant(KeyId=signer, GranteePrincipal=BOB, Operations=["Encrypt"])
     assert err.value.response["Error"]["Code"] == "ValidationException"
+
+
+@pytest.mark.parametrize(
+    ("create", "allowed", "refused"),
+    [
+        ({}, "GenerateDataKeyPair", "GetPublicKey"),
+        ({"KeySpec": "RSA_2048", "KeyUsage": "ENCRYPT_DECRYPT"}, "GetPublicKey", "GenerateDataKey"),
+        ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "SIGN_VERIFY"}, "Sign", "Decrypt"),
+        ({"KeySpec": "HMAC_256", "KeyUsage": "GENERATE_VERIFY_MAC"}, "VerifyMac", "GetPublicKey"),
+        ({"KeySpec": "ECC_NIST_P256", "KeyUsage": "KEY_AGREEMENT"}, "DeriveSharedSecret", "Sign"),
+    ],
+    ids=["symmetric", "rsa-encrypt", "ecc-sign", "hmac", "ecc-agreement"],
+)
+def test_grant_operations_by_key_usage(
+    client: Any, create: dict[str, str], allowed: str, refused: str
+) -> None:
+    key = client.create_key(**create)["KeyMetadata"]["KeyId"]
+    ops = [allowed, "DescribeKey", "RetireGrant", "CreateGrant"]
+    client.create_grant(KeyId=key, GranteePrincipal=BOB, Operations=ops)
+    with raises_code("ValidationException"):
+        client.create_grant(KeyId=key, GranteePrincipal=BOB, Operations=[refused])
+
+
+def test_grant_operation_tables_use_key_usage_and_grant_operation_names() -> None:
+    assert set(GRANT_OPERATIONS_BY_KEY_USAGE) <= {u.value for u in KeyUsage}
+    for operations in GRANT_OPERATIONS_BY_KEY_USAGE.values():
+        assert operations <= GRANT_OPERATIONS
+    assert SYMMETRIC_KEY_GRANT_OPERATIONS <= GRANT_OPERATIONS
 
 
 def test_grant_to_another_account_allows_cross_account_use(

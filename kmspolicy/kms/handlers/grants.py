@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kmspolicy.authz import Caller, PolicyType
+from kmspolicy.authz.grants import grant_operations_for_key
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
     AccessDeniedException,
@@ -29,32 +30,14 @@ from kmspolicy.kms.pipeline import Call, Resolution, Target, parse_grant_token
 
 Params = Mapping[str, Any]
 
-_COMMON = frozenset({"CreateGrant", "RetireGrant", "DescribeKey"})
-_SYMMETRIC = _COMMON | {
-    "Decrypt",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-}
-_BY_USAGE = {
-    "ENCRYPT_DECRYPT": _COMMON
-    | {"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"},
-    "SIGN_VERIFY": _COMMON | {"Sign", "Verify", "GetPublicKey"},
-    "GENERATE_VERIFY_MAC": _COMMON | {"GenerateMac", "VerifyMac"},
-    "KEY_AGREEMENT": _COMMON | {"DeriveSharedSecret", "GetPublicKey"},
-}
 MAX_CONSTRAINT_PAIRS = 8
 MAX_CONSTRAINT_VALUE = 384
 
 
 def _grant_operations_for(key: KeyRecord) -> frozenset[str]:
-    if specs.is_symmetric(key.key_spec):
-        return _SYMMETRIC
-    return _BY_USAGE.get(key.key_usage, _COMMON)
+    return grant_operations_for_key(
+        specs.KeyUsage(key.key_usage), symmetric=specs.is_symmetric(key.key_spec)
+    )
 
 
 def _constraints(params: Params) -> GrantConstraints | None:
