@@ -23,6 +23,7 @@ from kmspolicy.lang import Policy
 
 __all__ = ["DecisionMemo"]
 
+
 class DecisionMemo:
     """Bounded: cleared when full (a miss only costs one evaluation)."""
 
