@@ -148,8 +148,6 @@ class KeyRecord:
     on_demand_rotations: int = 0
     pending_imports: tuple[PendingImportParameters, ...] = ()
     custom_key_store_id: str | None = None
-    last_usage_operation: str | None = None
-    last_usage_date: datetime | None = None
 
     @property
     def enabled(self) -> bool:

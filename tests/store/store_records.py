@@ -121,8 +121,6 @@ def rich_key(key_id: str) -> KeyRecord:
         next_rotation_date=T0 + timedelta(days=455),
         on_demand_rotations=1,
         deletion_date=None,
-        last_usage_operation="Encrypt",
-        last_usage_date=T0 + timedelta(days=100),
     )
 
 
