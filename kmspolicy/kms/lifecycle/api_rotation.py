@@ -7,6 +7,7 @@ AWS API pages: https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operatio
 
 from __future__ import annotations
 
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy.errors import UnsupportedOperationException, ValidationException
@@ -34,12 +35,23 @@ def disable_key_rotation(call: Call) -> dict[str, Any]:
     return {}
 
 
+# The prechecks of the rotation operations: one rule, three parameter sets.
+_require_on_demand_support = partial(
+    rotation.require_rotation_support,
+    origins=rotation.ON_DEMAND_ROTATION_ORIGINS,
+    aws_managed=False,
+)
+_require_history_support = partial(
+    rotation.require_rotation_support, origins=rotation.ON_DEMAND_ROTATION_ORIGINS
+)
+
+
 def _require_status_support(key: KeyRecord) -> None:
     # Symmetric EXTERNAL keys have a status (never automatic, but on-demand rotations).
     if key.origin is OriginType.EXTERNAL:
-        rotation.require_on_demand_rotation_support(key)
+        _require_on_demand_support(key)
     elif key.key_manager is not KeyManagerType.AWS:
-        rotation.require_automatic_rotation_support(key)
+        rotation.require_rotation_support(key)
 
 
 def get_key_rotation_status(call: Call) -> dict[str, Any]:
@@ -114,7 +126,7 @@ register(
         condition_defaults=(("kms:RotationPeriodInDays", rotation.DEFAULT_ROTATION_PERIOD_DAYS),),
         mutates=True,
         refuse_aws_managed=UnsupportedOperationException,
-        precheck=rotation.require_automatic_rotation_support,
+        precheck=rotation.require_rotation_support,
     )
 )
 register(
@@ -124,7 +136,7 @@ register(
         state_row="DisableKeyRotation",
         mutates=True,
         refuse_aws_managed=UnsupportedOperationException,
-        precheck=rotation.require_automatic_rotation_support,
+        precheck=rotation.require_rotation_support,
     )
 )
 register(
@@ -143,7 +155,7 @@ register(
         state_row="RotateKeyOnDemand",
         mutates=True,
         refuse_aws_managed=UnsupportedOperationException,
-        precheck=rotation.require_on_demand_rotation_support,
+        precheck=_require_on_demand_support,
     )
 )
 register(
@@ -151,6 +163,6 @@ register(
         "ListKeyRotations",
         list_key_rotations,
         state_row="ListKeyRotations",
-        precheck=rotation.require_rotation_listing_support,
+        precheck=_require_history_support,
     )
 )

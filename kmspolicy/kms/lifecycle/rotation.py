@@ -31,17 +31,17 @@ from kmspolicy.kms.model import (
 from kmspolicy.kms.states import KeyState
 
 __all__ = [
+    "AUTOMATIC_ROTATION_ORIGINS",
     "AWS_MANAGED_ROTATION_DAYS",
     "DEFAULT_ROTATION_PERIOD_DAYS",
     "MAX_ON_DEMAND_ROTATIONS",
     "MAX_ROTATION_PERIOD_DAYS",
     "MIN_ROTATION_PERIOD_DAYS",
+    "ON_DEMAND_ROTATION_ORIGINS",
     "catch_up_on_enable",
     "disable_rotation",
     "enable_rotation",
-    "require_automatic_rotation_support",
-    "require_on_demand_rotation_support",
-    "require_rotation_listing_support",
+    "require_rotation_support",
     "rotate",
     "rotate_on_demand",
     "rotation_enabled_for_status",
@@ -80,35 +80,31 @@ def _unsupported(record: KeyRecord, what: str) -> UnsupportedOperationException:
     )
 
 
-def require_automatic_rotation_support(record: KeyRecord) -> None:
-    """Automatic rotation exists only for SYMMETRIC_DEFAULT keys made by KMS itself."""
+#: Origins whose keys rotate automatically (KMS made the material).
+AUTOMATIC_ROTATION_ORIGINS = frozenset({OriginType.AWS_KMS})
+#: Origins whose keys rotate on demand and have a rotation history (imported material too).
+ON_DEMAND_ROTATION_ORIGINS = frozenset({OriginType.AWS_KMS, OriginType.EXTERNAL})
+
+
+def require_rotation_support(
+    record: KeyRecord,
+    *,
+    origins: frozenset[OriginType] = AUTOMATIC_ROTATION_ORIGINS,
+    aws_managed: bool = True,
+) -> None:
+    """UnsupportedOperationException unless ``record`` can rotate: SYMMETRIC_DEFAULT, one of
+    ``origins``, not in a custom key store and, unless ``aws_managed``, customer managed.
+
+    Automatic rotation: the defaults. Rotation history (ListKeyRotations): ``origins=
+    ON_DEMAND_ROTATION_ORIGINS``. RotateKeyOnDemand: that and ``aws_managed=False``.
+    """
     if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
         raise _unsupported(record, f"has key spec {record.key_spec}")
-    if record.origin is not OriginType.AWS_KMS:
+    if record.origin not in origins:
         raise _unsupported(record, f"origin is {record.origin.value}")
     if record.custom_key_store_id is not None:
         raise _unsupported(record, "is in a custom key store")
-
-
-def require_rotation_listing_support(record: KeyRecord) -> None:
-    """Keys with a rotation history: symmetric, AWS_KMS or EXTERNAL origin, no custom store."""
-    if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
-        raise _unsupported(record, f"has key spec {record.key_spec}")
-    if record.origin not in (OriginType.AWS_KMS, OriginType.EXTERNAL):
-        raise _unsupported(record, f"origin is {record.origin.value}")
-    if record.custom_key_store_id is not None:
-        raise _unsupported(record, "is in a custom key store")
-
-
-def require_on_demand_rotation_support(record: KeyRecord) -> None:
-    """On-demand rotation: customer managed symmetric keys, AWS_KMS or EXTERNAL origin."""
-    if record.key_spec != KeySpec.SYMMETRIC_DEFAULT:
-        raise _unsupported(record, f"has key spec {record.key_spec}")
-    if record.origin not in (OriginType.AWS_KMS, OriginType.EXTERNAL):
-        raise _unsupported(record, f"origin is {record.origin.value}")
-    if record.custom_key_store_id is not None:
-        raise _unsupported(record, "is in a custom key store")
-    if record.key_manager is KeyManagerType.AWS:
+    if not aws_managed and record.key_manager is KeyManagerType.AWS:
         raise _unsupported(record, "is an AWS managed key")
 
 
@@ -117,7 +113,7 @@ def enable_rotation(record: KeyRecord, period_days: int, now: datetime) -> KeyRe
 
     Re-enabling or changing the period restarts the schedule from the request, as in AWS.
     """
-    require_automatic_rotation_support(record)
+    require_rotation_support(record)
     return record.evolve(
         rotation_enabled=True,
         rotation_period_days=period_days,
@@ -126,7 +122,7 @@ def enable_rotation(record: KeyRecord, period_days: int, now: datetime) -> KeyRe
 
 
 def disable_rotation(record: KeyRecord) -> KeyRecord:
-    require_automatic_rotation_support(record)
+    require_rotation_support(record)
     return record.evolve(rotation_enabled=False, next_rotation_date=None)
 
 
@@ -187,7 +183,7 @@ def _make_current(record: KeyRecord, new: KeyMaterial) -> KeyRecord:
 
 def rotate_on_demand(record: KeyRecord, *, now: datetime, rng: Rng) -> KeyRecord:
     """RotateKeyOnDemand: immediate (this engine rotates synchronously), ≤25 per key."""
-    require_on_demand_rotation_support(record)
+    require_rotation_support(record, origins=ON_DEMAND_ROTATION_ORIGINS, aws_managed=False)
     if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
         raise LimitExceededException(
             f"{record.arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."

@@ -14,7 +14,7 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms.lifecycle import rotation
-from kmspolicy.kms.model import KeyMaterialState, OriginType, RotationType
+from kmspolicy.kms.model import KeyManagerType, KeyMaterialState, OriginType, RotationType
 from kmspolicy.kms.states import KeyState
 
 from .conftest import T0, make_key
@@ -54,6 +54,53 @@ def test_automatic_rotation_only_for_kms_made_symmetric_keys(
 ) -> None:
     with pytest.raises(UnsupportedOperationException):
         rotation.enable_rotation(make_key(spec=spec, usage=usage, origin=origin), 365, T0)
+
+
+_AUTOMATIC: dict[str, object] = {}
+_HISTORY: dict[str, object] = {"origins": rotation.ON_DEMAND_ROTATION_ORIGINS}
+_ON_DEMAND: dict[str, object] = {**_HISTORY, "aws_managed": False}
+
+
+@pytest.mark.parametrize(
+    ("key", "params", "refusal"),
+    [
+        ({}, _AUTOMATIC, None),
+        ({}, _ON_DEMAND, None),
+        ({"origin": OriginType.EXTERNAL}, _AUTOMATIC, "origin is EXTERNAL"),
+        ({"origin": OriginType.EXTERNAL}, _HISTORY, None),
+        ({"origin": OriginType.AWS_CLOUDHSM}, _HISTORY, "origin is AWS_CLOUDHSM"),
+        ({"spec": "HMAC_256", "usage": "GENERATE_VERIFY_MAC"}, _HISTORY, "key spec HMAC_256"),
+        ({"manager": KeyManagerType.AWS}, _AUTOMATIC, None),
+        ({"manager": KeyManagerType.AWS}, _ON_DEMAND, "AWS managed key"),
+        ({"store": "cks-1234567890abcdef0"}, _AUTOMATIC, "custom key store"),
+    ],
+    ids=[
+        "automatic",
+        "on-demand",
+        "external-automatic",
+        "external-history",
+        "cloudhsm-history",
+        "hmac",
+        "aws-managed-automatic",
+        "aws-managed-on-demand",
+        "custom-key-store",
+    ],
+)
+def test_require_rotation_support(
+    key: dict[str, object], params: dict[str, object], refusal: str | None
+) -> None:
+    key = dict(key)  # the parameter rows are shared: do not consume them
+    manager, store = key.pop("manager", None), key.pop("store", None)
+    record = make_key(**key)  # type: ignore[arg-type]  # the parametrised keyword arguments
+    if manager is not None:
+        record = record.evolve(key_manager=manager)
+    if store is not None:
+        record = record.evolve(custom_key_store_id=store)
+    if refusal is None:
+        rotation.require_rotation_support(record, **params)  # type: ignore[arg-type]
+        return
+    with pytest.raises(UnsupportedOperationException, match=refusal):
+        rotation.require_rotation_support(record, **params)  # type: ignore[arg-type]
 
 
 def test_rotate_keeps_every_version_and_moves_current() -> None:
