@@ -57,10 +57,6 @@ class KeyRef:
     alias_name: str | None = None  # "alias/..." when the caller used an alias name or alias ARN
 
     @property
-    def is_alias(self) -> bool:
-        return self.alias_name is not None
-
-    @property
     def arn(self) -> str:
         """The key ARN (for key references) or the alias ARN (for alias references)."""
         if self.key_id is not None:
@@ -121,20 +117,3 @@ def check_creatable_alias_name(name: str) -> str:
             "for AWS managed keys."
         )
     return name
-
-
-@dataclass(frozen=True, slots=True)
-class ParsedArn:
-    partition: str
-    service: str
-    region: str
-    account: str
-    resource: str
-
-
-def parse_arn(text: str) -> ParsedArn | None:
-    """The six parts of an ARN, or None when ``text`` is not one."""
-    parts = text.split(":", 5)
-    if len(parts) != 6 or parts[0] != "arn":
-        return None
-    return ParsedArn(parts[1], parts[2], parts[3], parts[4], parts[5])
