@@ -139,6 +139,8 @@ def _parse_authorization(value: str) -> _Authorization:
 
 
 def _canonical_query(query: str) -> str:
+    if not query:
+        return ""
     pairs = []
     for item in query.split("&") if query else ():
         key, _, val = item.partition("=")
@@ -228,6 +230,7 @@ class Verifier(Generic[P]):
         self._service = service
         self._max_skew = max_skew
         self._keys = SigningKeys()
+        self._last_date: tuple[str, datetime] = ("", datetime.min)
 
     def verify(
         self,
@@ -275,7 +278,12 @@ class Verifier(Generic[P]):
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
                 "date from HTTP"
             )
-        signed_at = _parse_amz_date(amz_date)
+        last = self._last_date
+        if last[0] == amz_date:
+            signed_at = last[1]
+        else:  # requests signed within the same second share the parse
+            signed_at = _parse_amz_date(amz_date)
+            self._last_date = (amz_date, signed_at)
         if abs(now - signed_at) > self._max_skew:
             raise InvalidSignatureException(
                 f"Signature expired: {amz_date} is outside the allowed 5-minute clock skew of "
