@@ -162,3 +162,24 @@ def test_response_encoding_is_plain_json_dumps(result: dict[str, object]) -> Non
 
     expected = json.dumps(plain(result), separators=(",", ":")).encode()
     assert wire.encode_response("Encrypt", result) == expected
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    body=st.binary(max_size=24)
+    | st.text(max_size=24)
+    | st.recursive(
+        st.none() | st.booleans() | st.floats() | st.text(max_size=6),
+        lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner),
+        max_leaves=6,
+    ).map(lambda v: json.dumps(v).encode())
+    | st.sampled_from([b"\xef\xbb\xbf{}", "\ufeff{}", '{"a":1}'.encode("utf-16"), b"{\x00"])
+)
+def test_body_parsing_is_json_loads(body: bytes | str) -> None:
+    def outcome(parse):  # type: ignore[no-untyped-def]
+        try:
+            return ("ok", parse(body))
+        except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+            return ("error", type(exc))
+
+    assert repr(outcome(wire._loads)) == repr(outcome(json.loads))
