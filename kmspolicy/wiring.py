@@ -19,7 +19,7 @@ from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.ports import AuditLog, Store
-from kmspolicy.store import SealingKey, open_root_key, open_store, sqlite_url
+from kmspolicy.store import RootKey, SealingKey, open_root_key, open_store, sqlite_url
 
 log = logging.getLogger("kmspolicy.wiring")
 
@@ -58,6 +58,11 @@ class Runtime:
         self.root_key = root_key
         # For the startup line: where the root key is (file or HSM) and its fingerprint, no PIN.
         self.root_key_description = root_key.describe() if root_key is not None else "none"
+        # No network round trip behind a store call: an in-process store (memory, SQLite) and
+        # no HSM (unsealing key material through a PKCS#11 module may reach a network HSM).
+        self.in_process = store_description.startswith(("memory:", "sqlite")) and (
+            root_key is None or isinstance(root_key, RootKey)
+        )
         self._services: dict[str, KMS] = {}
         self._lock = threading.Lock()
         self._closed = False

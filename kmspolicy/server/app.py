@@ -84,7 +84,8 @@ class Backend(Protocol[P]):
     def operations(self) -> frozenset[str]: ...
 
     def offload(self, operation: str) -> bool:
-        """Whether ``operation`` may block (run it in a worker thread, not on the loop)."""
+        """Whether ``operation`` may block (run it in a worker thread, not on the loop); a call
+        run on the loop may still raise ``RunInThread`` to be run in a thread after all."""
 
     def call(self, call: Call[P]) -> Reply:
         """Run the call and return the encoded response; raise a ServiceError to refuse."""
@@ -115,6 +116,11 @@ class IncompleteRequest(ServiceError):
     ``IncompleteBody``); the answer is logged but cannot reach the client."""
 
     code = "IncompleteBody"
+
+
+class RunInThread(Exception):
+    """Raised by a backend call running on the event loop that turns out to need to block
+    (before any side effect): the app runs the call again in a worker thread."""
 
 
 class _Refused(Exception):
@@ -223,7 +229,10 @@ class KmsApp(Generic[P]):
             if self._backend.offload(operation):
                 reply = await asyncio.to_thread(self._backend.call, call)
             else:
-                reply = self._backend.call(call)
+                try:
+                    reply = self._backend.call(call)
+                except RunInThread:  # it must write after all: off the loop (backend.py)
+                    reply = await asyncio.to_thread(self._backend.call, call)
             status, payload = 200, reply.body
         except _Refused as refused:
             error_code, status = refused.error.code, refused.error.http_status
@@ -283,7 +292,7 @@ class KmsApp(Generic[P]):
                     "AccessDeniedException",
                     "the state-reset endpoint is disabled; start the server with --dev",
                 )
-            self._options.reset()
+            await asyncio.to_thread(self._options.reset)  # deletes every key: off the loop
             access_log.warning("dev reset: all keys, aliases and grants were deleted")
             return 200, b'{"reset": true}'
         return 404, _json_error("UnknownOperationException", f"no such endpoint `{path}`")

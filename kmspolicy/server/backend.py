@@ -8,53 +8,90 @@ SigV4 credential scope, all over the same store.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import asyncio
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any
 
 from kmspolicy.errors import ServiceError
 from kmspolicy.kms import wire
-from kmspolicy.server.app import Call, Reply
+from kmspolicy.kms.ports import Store, Transaction
+from kmspolicy.server.app import Call, Reply, RunInThread
 
-# Read-mostly data-plane and describe operations run on the event loop (no thread hand-off:
-# they cost tens of microseconds); the others (key generation, writes that fsync) run in a
-# worker thread so that they never stall the loop.
-INLINE_OPERATIONS = frozenset(
+# Operations that declare no state change still cost milliseconds of CPU when they generate
+# or use an asymmetric key (an RSA-4096 key pair takes a second): those run in a thread too.
+# The table says whether an operation writes; what its crypto costs is this adapter's concern.
+CPU_BOUND_OPERATIONS = frozenset(
     {
-        "Encrypt",
-        "Decrypt",
-        "ReEncrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateRandom",
-        "GenerateMac",
-        "VerifyMac",
-        "DescribeKey",
-        "GetKeyPolicy",
-        "GetKeyRotationStatus",
-        "GetPublicKey",
-        "ListAliases",
-        "ListGrants",
-        "ListKeyPolicies",
-        "ListKeyRotations",
-        "ListKeys",
-        "ListResourceTags",
-        "ListRetirableGrants",
+        "GenerateDataKeyPair",
+        "GenerateDataKeyPairWithoutPlaintext",
+        "Sign",
+        "Verify",
+        "DeriveSharedSecret",
     }
 )
+
+
+def inline_operations(mutates: Mapping[str, bool], *, local_store: bool) -> frozenset[str]:
+    """The operations run on the event loop: those the operation table declares read-only
+    (``Operation.mutates`` false) and that cost microseconds, when the store is in-process
+    (memory, SQLite: no network round trip). Over PostgreSQL every operation waits for the
+    network, so none runs on the loop."""
+    if not local_store:
+        return frozenset()
+    return frozenset(
+        name
+        for name, writes in mutates.items()
+        if not writes and name not in CPU_BOUND_OPERATIONS
+    )
+
+
+class LoopWriteGuard:
+    """The store, refusing to open a write transaction on the event loop's thread.
+
+    A read-only operation may still write: an AWS managed key created on first use of
+    ``alias/aws/<service>``, or lifecycle work found due on a key. A SQLite commit itself is
+    fast (WAL, one fsync: about a millisecond), but taking the write lock can wait for a
+    worker thread's transaction (a CreateKey generating an RSA key holds it for a second). So
+    such a call raises ``RunInThread`` before it takes any lock — its read-only transaction has
+    written nothing, and nothing was audited — and the app runs it again in a worker thread.
+    """
+
+    __slots__ = ("_store",)
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]:
+        if not readonly and asyncio._get_running_loop() is not None:
+            raise RunInThread
+        return self._store.transaction(readonly=readonly)
+
+    def close(self) -> None:
+        self._store.close()
+
+    def __getattr__(self, name: str) -> Any:  # store-specific extras (descriptions, tests)
+        return getattr(self._store, name)
 
 
 class ServiceBackend:
     """Adapts the KMS service (one instance per region) to the app's ``Backend`` protocol."""
 
-    def __init__(self, for_region: Callable[[str], Any], operations: frozenset[str]) -> None:
+    def __init__(
+        self,
+        for_region: Callable[[str], Any],
+        operations: frozenset[str],
+        inline: frozenset[str] = frozenset(),
+    ) -> None:
         self._for_region = for_region  # cached per region by the runtime
         self._operations = operations
+        self._inline = inline  # see inline_operations
 
     def operations(self) -> frozenset[str]:
         return self._operations
 
     def offload(self, operation: str) -> bool:
-        return operation not in INLINE_OPERATIONS
+        return operation not in self._inline
 
     def call(self, call: Call[str]) -> Reply:
         params = wire.decode_request(call.operation, call.body)

@@ -24,8 +24,9 @@ from typing import TextIO
 import uvicorn
 
 from kmspolicy.errors import ConfigError
+from kmspolicy.kms.operations import REGISTRY
 from kmspolicy.server.app import AppOptions, KmsApp
-from kmspolicy.server.backend import ServiceBackend
+from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
 from kmspolicy.server.identities import (
     IdentitiesConfig,
     credentials,
@@ -98,7 +99,14 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         sweep_interval=SWEEP_INTERVAL_SECONDS,
         on_shutdown=[runtime.close],
     )
-    backend = ServiceBackend(runtime.service, runtime.service().operations)
+    # Before the first service is built: every service (one per region) shares this store.
+    runtime.store = LoopWriteGuard(runtime.store)
+    names = runtime.service().operations
+    inline = inline_operations(
+        {name: name not in REGISTRY or REGISTRY[name].mutates for name in names},
+        local_store=runtime.in_process,
+    )
+    backend = ServiceBackend(runtime.service, names, inline)
     app = KmsApp(backend, Verifier(creds.get), runtime.clock, options)
     return app, runtime
 
