@@ -386,6 +386,17 @@ def _json_default(value: Any) -> Any:
 
 
 _JSON = json.JSONEncoder(separators=(",", ":"), default=_json_default)
+# ``_JSON.encode`` builds its C encoder anew for every container; this one is built once.
+# Handler results are trees (no cycles), so the circular-reference markers are not needed.
+_json_tree = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
+    None, _json_default, _json_string, None, ":", ",", False, False, True
+)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, dict | list):
+        return "".join(_json_tree(value, 0))
+    return _JSON.encode(value)
 
 
 def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
@@ -402,7 +413,7 @@ def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
         if type(value) is bytes:
             parts.append(f'{_json_string(name)}:"{_b64(value)}"')
         else:
-            parts.append(f"{_json_string(name)}:{_JSON.encode(value)}")
+            parts.append(f"{_json_string(name)}:{_json_value(value)}")
     return ("{" + ",".join(parts) + "}").encode("utf-8")
 
 
