@@ -105,29 +105,18 @@ class AppOptions:
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
 
 
-class NoSuchPath(UnknownOperationException):
-    """A request to a path other than ``/``: no operation lives there."""
-
-    http_status = 404
-
-
-class IncompleteRequest(ServiceError):
-    """The connection closed before the declared body arrived (S3 calls this
-    ``IncompleteBody``); the answer is logged but cannot reach the client."""
-
-    code = "IncompleteBody"
-
-
 class RunInThread(Exception):
     """Raised by a backend call running on the event loop that turns out to need to block
     (before any side effect): the app runs the call again in a worker thread."""
 
 
 class _Refused(Exception):
-    """A request rejected before the backend, with the AWS error to send."""
+    """A request rejected before the backend, with the AWS error to send (and its status,
+    when the transport answers differently from the error's usual one)."""
 
-    def __init__(self, error: ServiceError) -> None:
+    def __init__(self, error: ServiceError, status: int | None = None) -> None:
         self.error = error
+        self.status = status or error.http_status
 
 
 class KmsApp(Generic[P]):
@@ -235,7 +224,7 @@ class KmsApp(Generic[P]):
                     reply = await asyncio.to_thread(self._backend.call, call)
             status, payload = 200, reply.body
         except _Refused as refused:
-            error_code, status = refused.error.code, refused.error.http_status
+            error_code, status = refused.error.code, refused.status
             payload = self._backend.encode_error(refused.error)
         except ServiceError as exc:
             error_code, status = exc.code, exc.http_status
@@ -324,7 +313,7 @@ async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str], li
             # The client left (or the read deadline closed the connection, see protocol.py)
             # before the whole body arrived: nothing to decode, and nobody to answer.
             raise _Refused(
-                IncompleteRequest(
+                SerializationException(
                     f"the connection closed after {size} bytes of the request body"
                 )
             )
@@ -361,10 +350,11 @@ def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]
         # The AWS JSON protocols are served at POST / only; a request elsewhere is claimed by
         # no operation, which AWS front ends answer with UnknownOperationException (404).
         raise _Refused(
-            NoSuchPath(
+            UnknownOperationException(
                 f"no KMS operation at path `{path[:80]}`: the AWS JSON 1.1 protocol is served "
                 "at POST / (the operation is named by X-Amz-Target)"
-            )
+            ),
+            status=404,
         )
     target = headers.get("x-amz-target", "")
     name = target.removeprefix(TARGET_PREFIX)
