@@ -16,10 +16,10 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from kmspolicy.cli import main
-from kmspolicy.errors import ConfigError
+from kmspolicy.errors import ConfigError, SerializationException
 from kmspolicy.kms import wire
 from kmspolicy.server.identities import load_identities
-from tests.server.conftest import ALICE, SECRETS, Server, start_server, stop_server
+from tests.server.conftest import ALICE, Server, start_server, stop_server
 
 pytestmark = pytest.mark.server
 
@@ -43,7 +43,7 @@ def signed_post(
         data=body,
         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
     )
-    secret = str(SECRETS[ALICE]["secret_access_key"])
+    secret = "alice-secret"  # conftest.IDENTITIES
     SigV4Auth(Credentials(ALICE, secret), "kms", "us-east-1").add_auth(request)
     status, payload = server.post(path, body, dict(request.headers.items()))
     return status, json.loads(payload)
@@ -78,7 +78,7 @@ def serve(capsys: pytest.CaptureFixture[str], tmp_path: Path, *args: str) -> tup
 def test_deeply_nested_body_is_serialization_exception(
     slow_server: Server, operation: str, body: bytes
 ) -> None:
-    with pytest.raises(wire.SerializationException):
+    with pytest.raises(SerializationException):
         wire.decode_request(operation, body)
     status, reply = signed_post(slow_server, f"TrentService.{operation}", body)
     assert (status, reply["__type"]) == (400, "SerializationException")
