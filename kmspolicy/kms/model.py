@@ -203,3 +203,6 @@ class GrantRecord:
     name: str | None = None
     retiring_principal: str | None = None
     constraints: GrantConstraints | None = None
+    # The nonce every grant token of this grant carries (hex; checked in constant time). Empty
+    # for grants stored before tokens were checked: their tokens are accepted by key and id.
+    token_nonce: str = field(default="", repr=False)

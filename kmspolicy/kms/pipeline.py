@@ -20,7 +20,6 @@ from kmspolicy.errors import (
     AccessDeniedException,
     DryRunOperationException,
     InternalError,
-    InvalidGrantTokenException,
     PolicyError,
     ServiceError,
     UnknownOperationException,
@@ -39,6 +38,7 @@ from kmspolicy.kms.requests import (
     Resolution,
     Target,
     parse_grant_token,
+    verify_grant_token,
 )
 from kmspolicy.kms.states import check_state
 from kmspolicy.kms.usage import KeyUsage
@@ -263,8 +263,7 @@ class Pipeline:
     def _check_grant_tokens(self, tx: Transaction, tokens: Sequence[str]) -> None:
         for token in tokens:
             key_arn, grant_id = parse_grant_token(token)
-            if tx.get_grant(key_arn, grant_id) is None:
-                raise InvalidGrantTokenException("Grant token is invalid")
+            verify_grant_token(token, tx.get_grant(key_arn, grant_id))
 
     def key_policy(self, text: str) -> Policy:
         """The parsed key policy (cached by text: records hold the JSON the caller sent)."""

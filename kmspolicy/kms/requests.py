@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,9 +33,20 @@ from kmspolicy.lang import Policy
 if TYPE_CHECKING:
     from kmspolicy.kms.pipeline import AuthorizedKey, Pipeline
 
-__all__ = ["Call", "CommitFirst", "DueWorkFirst", "Resolution", "Target", "parse_grant_token"]
+__all__ = [
+    "GRANT_NONCE_BYTES",
+    "Call",
+    "CommitFirst",
+    "DueWorkFirst",
+    "Resolution",
+    "Target",
+    "parse_grant_token",
+    "verify_grant_token",
+]
 
 _TOKEN_PREFIX = "kpgt1."
+#: Random bytes in a grant's token nonce (stored hex-encoded on the grant).
+GRANT_NONCE_BYTES = 16
 
 
 class DueWorkFirst(Exception):  # a control-flow signal; never leaves Pipeline.run
@@ -303,19 +315,40 @@ class Call:
         return decision.allowed
 
     def grant_token(self, grant: GrantRecord) -> str:
-        nonce = self.pipeline.rng.random_bytes(12).hex()
+        """A token for ``grant``: its key ARN, its id and its nonce (see ``verify_grant_token``)."""
+        # a grant stored before nonces were kept: a fresh one, as before (never checked)
+        nonce = grant.token_nonce or self.pipeline.rng.random_bytes(GRANT_NONCE_BYTES).hex()
         raw = f"{grant.key_arn}\n{grant.grant_id}\n{nonce}".encode()
         return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 
 
-def parse_grant_token(token: str) -> tuple[str, str]:
-    """(key ARN, grant id) of a token; InvalidGrantTokenException if it is not one of ours."""
+def _token_parts(token: str) -> tuple[str, str, str]:
     if not token.startswith(_TOKEN_PREFIX):
         raise InvalidGrantTokenException("Grant token is invalid")
     body = token[len(_TOKEN_PREFIX) :]
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).decode("utf-8")
-        key_arn, grant_id, _nonce = raw.split("\n")
+        key_arn, grant_id, nonce = raw.split("\n")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         raise InvalidGrantTokenException("Grant token is invalid") from None
+    return key_arn, grant_id, nonce
+
+
+def parse_grant_token(token: str) -> tuple[str, str]:
+    """(key ARN, grant id) of a token; InvalidGrantTokenException if it is not one of ours."""
+    key_arn, grant_id, _nonce = _token_parts(token)
     return key_arn, grant_id
+
+
+def verify_grant_token(token: str, grant: GrantRecord | None) -> None:
+    """InvalidGrantTokenException unless ``token`` names ``grant`` (the grant its key ARN and
+    id load, None when there is none) and carries that grant's nonce: a grant id alone (as
+    ListGrants shows it) is not enough to forge a token."""
+    key_arn, grant_id, nonce = _token_parts(token)
+    if grant is None or grant.key_arn != key_arn or grant.grant_id != grant_id:
+        raise InvalidGrantTokenException("Grant token is invalid")
+    # INVARIANT: compare_digest, so the time taken says nothing about the stored nonce
+    if grant.token_nonce and not hmac.compare_digest(
+        nonce.encode("utf-8"), grant.token_nonce.encode("ascii")
+    ):
+        raise InvalidGrantTokenException("Grant token is invalid")

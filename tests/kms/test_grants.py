@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import dataclasses
 from typing import Any
 
 import pytest
@@ -42,6 +44,60 @@ def test_grant_lets_grantee_use_key_with_and_without_token(
 def test_unknown_grant_token_is_invalid(client: Any, key_id: str) -> None:
     with pytest.raises(client.exceptions.InvalidGrantTokenException):
         client.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=["not-a-token"])
+
+
+def _forged(token: str, nonce: str) -> str:
+    # our token layout: prefix, then url-safe base64 of "key ARN\ngrant id\nnonce"
+    prefix, _, body = token.partition(".")
+    key_arn, grant_id, _ = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4)).split(b"\n")
+    raw = b"\n".join([key_arn, grant_id, nonce.encode()])
+    return f"{prefix}." + base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def test_grant_token_must_carry_the_grants_nonce(client: Any, bob: Any, key_id: str) -> None:
+    grant = client.create_grant(KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"])
+    token = grant["GrantToken"]
+    bob.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=[token])
+    forged = _forged(token, "00" * 16)  # the grant id is public (ListGrants); the nonce is not
+    with pytest.raises(bob.exceptions.InvalidGrantTokenException):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=[forged])
+    with pytest.raises(client.exceptions.InvalidGrantTokenException):
+        client.retire_grant(GrantToken=forged)
+    assert client.list_grants(KeyId=key_id)["Grants"]  # the forged retire changed nothing
+    client.retire_grant(GrantToken=token)
+    assert client.list_grants(KeyId=key_id)["Grants"] == []
+
+
+def test_token_of_a_revoked_grant_is_invalid(client: Any, bob: Any, key_id: str) -> None:
+    grant = client.create_grant(KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"])
+    client.revoke_grant(KeyId=key_id, GrantId=grant["GrantId"])
+    with pytest.raises(bob.exceptions.InvalidGrantTokenException):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=[grant["GrantToken"]])
+
+
+def test_idempotent_create_grant_returns_a_token_that_still_works(
+    client: Any, bob: Any, key_id: str
+) -> None:
+    args = {"KeyId": key_id, "GranteePrincipal": BOB, "Operations": ["Encrypt"], "Name": "n"}
+    first, again = client.create_grant(**args), client.create_grant(**args)
+    assert first["GrantId"] == again["GrantId"]
+    for token in (first["GrantToken"], again["GrantToken"]):
+        bob.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=[token])
+
+
+def test_grant_stored_without_a_nonce_accepts_its_tokens(
+    service: KMS, client: Any, bob: Any, key_id: str
+) -> None:
+    # grants written before nonces were kept load with an empty one: their tokens are checked
+    # by key ARN and grant id only, as they were then
+    grant = client.create_grant(KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"])
+    arn = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    with service.store.transaction() as tx:
+        record = tx.get_grant(arn, grant["GrantId"])
+        assert record is not None and record.token_nonce
+        tx.put_grant(dataclasses.replace(record, token_nonce=""))
+    old_token = _forged(grant["GrantToken"], "ab" * 12)
+    bob.encrypt(KeyId=key_id, Plaintext=b"p", GrantTokens=[old_token])
 
 
 def test_encryption_context_constraints(client: Any, bob: Any, key_id: str) -> None:

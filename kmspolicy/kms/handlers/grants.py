@@ -27,6 +27,7 @@ from kmspolicy.kms.handlers.common import MAX_GRANTS_PER_KEY, page
 from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyRecord
 from kmspolicy.kms.operations import Operation, register
 from kmspolicy.kms.pipeline import Call, Resolution, Target, parse_grant_token
+from kmspolicy.kms.requests import GRANT_NONCE_BYTES, verify_grant_token
 
 Params = Mapping[str, Any]
 
@@ -198,6 +199,7 @@ def create_grant(call: Call) -> dict[str, Any]:
         name=name,
         retiring_principal=p.get("RetiringPrincipal"),
         constraints=constraints,
+        token_nonce=call.pipeline.rng.random_bytes(GRANT_NONCE_BYTES).hex(),
     )
     call.put_grant(grant)
     return {"GrantToken": call.grant_token(grant), "GrantId": grant.grant_id}
@@ -302,6 +304,8 @@ def _find_grant(res: Resolution) -> tuple[KeyRecord, GrantRecord]:
     grant = res.tx.get_grant(key.arn, grant_id) if key is not None else None
     if key is None or grant is None:
         raise NotFoundException(f"Grant ID {grant_id} not found")
+    if p.get("GrantToken") is not None:
+        verify_grant_token(p["GrantToken"], grant)
     return key, grant
 
 
