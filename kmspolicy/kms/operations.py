@@ -111,7 +111,9 @@ def operation(name: str, **fields: Any) -> Callable[[Handler], Handler]:
 
 _HANDLER_MODULES = (
     "kmspolicy.kms.handlers.keys",
-    "kmspolicy.kms.handlers.crypto_ops",
+    "kmspolicy.kms.handlers.encryption",
+    "kmspolicy.kms.handlers.datakeys",
+    "kmspolicy.kms.handlers.signing",
     "kmspolicy.kms.handlers.aliases",
     "kmspolicy.kms.handlers.tags",
     "kmspolicy.kms.handlers.policies",

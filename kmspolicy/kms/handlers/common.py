@@ -33,11 +33,12 @@ MAX_GRANTS_PER_KEY = 50_000
 MAX_KEYS_PER_ACCOUNT = 100_000
 
 
-_ALGORITHM_FIELDS = {
-    "ENCRYPT_DECRYPT": "EncryptionAlgorithms",
-    "SIGN_VERIFY": "SigningAlgorithms",
-    "GENERATE_VERIFY_MAC": "MacAlgorithms",
-    "KEY_AGREEMENT": "KeyAgreementAlgorithms",
+#: The KeyMetadata / GetPublicKey field listing a key's algorithms, by its key usage.
+ALGORITHM_FIELDS: Mapping[str, str] = {
+    specs.KeyUsage.ENCRYPT_DECRYPT: "EncryptionAlgorithms",
+    specs.KeyUsage.SIGN_VERIFY: "SigningAlgorithms",
+    specs.KeyUsage.GENERATE_VERIFY_MAC: "MacAlgorithms",
+    specs.KeyUsage.KEY_AGREEMENT: "KeyAgreementAlgorithms",
 }
 
 
@@ -64,7 +65,7 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
         "KeySpec": key.key_spec,
         "MultiRegion": key.multi_region,
     }
-    field = _ALGORITHM_FIELDS.get(key.key_usage)
+    field = ALGORITHM_FIELDS.get(key.key_usage)
     if field is not None:
         md[field] = list(algorithm_names(key.key_spec, key.key_usage))
     if key.deletion_date is not None:

@@ -1,0 +1,148 @@
+"""Data keys and randomness: GenerateDataKey*, GenerateDataKeyPair*, GenerateRandom.
+
+Layer: kms (handlers registered in the operation table). Data keys are drawn from the injected
+rng and returned encrypted under a symmetric encryption KMS key (through ``kms.kernel``).
+AWS API pages: https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmspolicy.crypto.datakeys import data_key_length, generate_data_key_pair
+from kmspolicy.errors import (
+    CustomKeyStoreNotFoundException,
+    UnsupportedOperationException,
+    ValidationException,
+)
+from kmspolicy.kms import kernel
+from kmspolicy.kms.handlers.dataplane import (
+    DEFAULT_ENCRYPTION_ALGORITHM,
+    Params,
+    crypto_op,
+    encryption_algorithm,
+    no_recipient,
+    require_symmetric,
+)
+from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.pipeline import Call
+
+
+def _validate_data_key(params: Params) -> None:
+    no_recipient(params)
+    data_key_length(params.get("KeySpec"), params.get("NumberOfBytes"))
+
+
+def _data_key(call: Call, with_plaintext: bool) -> dict[str, Any]:
+    p = call.params
+    key = call.key
+    require_symmetric(key, "GenerateDataKey")
+    encryption_algorithm(key, None, None)
+    plaintext = call.pipeline.rng.random_bytes(
+        data_key_length(p.get("KeySpec"), p.get("NumberOfBytes"))
+    )
+    blob, material_id = kernel.encrypt(
+        key, plaintext, p.get("EncryptionContext"), call.pipeline.rng.random_bytes
+    )
+    out: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
+    if with_plaintext:
+        out["Plaintext"] = plaintext
+    return out
+
+
+def generate_data_key(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKey.html"""
+    return _data_key(call, True)
+
+
+def generate_data_key_without_plaintext(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyWithoutPlaintext.html"""
+    return _data_key(call, False)
+
+
+def _validate_pair(params: Params) -> None:
+    no_recipient(params)
+    spec = params["KeyPairSpec"]
+    if spec == "SM2":
+        raise UnsupportedOperationException(
+            "SM2 data key pairs are only available in China Regions."
+        )
+
+
+def _data_key_pair(call: Call, with_plaintext: bool) -> dict[str, Any]:
+    p = call.params
+    key = call.key
+    require_symmetric(key, "GenerateDataKeyPair")
+    pair = generate_data_key_pair(p["KeyPairSpec"], rng=call.pipeline.rng.random_bytes)
+    blob, material_id = kernel.encrypt(
+        key, pair.private_key_der, p.get("EncryptionContext"), call.pipeline.rng.random_bytes
+    )
+    out: dict[str, Any] = {
+        "PrivateKeyCiphertextBlob": blob,
+        "PublicKey": pair.public_key_der,
+        "KeyId": key.arn,
+        "KeyPairSpec": str(pair.spec),
+        "KeyMaterialId": material_id,
+    }
+    if with_plaintext:
+        out["PrivateKeyPlaintext"] = pair.private_key_der
+    return out
+
+
+def generate_data_key_pair_op(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPair.html"""
+    return _data_key_pair(call, True)
+
+
+def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateDataKeyPairWithoutPlaintext.html"""
+    return _data_key_pair(call, False)
+
+
+for _name, _handler, _validate, _extra in (
+    ("GenerateDataKey", generate_data_key, _validate_data_key, ()),
+    (
+        "GenerateDataKeyWithoutPlaintext",
+        generate_data_key_without_plaintext,
+        _validate_data_key,
+        (),
+    ),
+    (
+        "GenerateDataKeyPair",
+        generate_data_key_pair_op,
+        _validate_pair,
+        (("KeyPairSpec", "kms:DataKeyPairSpec"),),
+    ),
+    (
+        "GenerateDataKeyPairWithoutPlaintext",
+        generate_data_key_pair_without_plaintext,
+        _validate_pair,
+        (("KeyPairSpec", "kms:DataKeyPairSpec"),),
+    ),
+):
+    crypto_op(
+        _name,
+        _handler,
+        validate=_validate,
+        condition_params=_extra,
+        condition_defaults=(("kms:EncryptionAlgorithm", DEFAULT_ENCRYPTION_ALGORITHM),),
+        encryption_context_param="EncryptionContext",
+    )
+
+
+def _validate_random(params: Params) -> None:
+    no_recipient(params)
+    if params.get("NumberOfBytes") is None:
+        raise ValidationException("NumberOfBytes is required.")
+    if params.get("CustomKeyStoreId"):
+        raise CustomKeyStoreNotFoundException(
+            "Custom key stores are not supported by kmspolicy; no custom key store exists."
+        )
+
+
+def generate_random(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
+    return {"Plaintext": call.pipeline.rng.random_bytes(call.params["NumberOfBytes"])}
+
+
+register(Operation("GenerateRandom", generate_random, key_param=None, validate=_validate_random))

@@ -1,0 +1,217 @@
+"""Encryption: Encrypt, Decrypt, ReEncrypt.
+
+Layer: kms (handlers registered in the operation table). Key material is reached only through
+``kms.kernel`` with the pipeline's ``AuthorizedKey``; a symmetric ciphertext names its key, so
+Decrypt may find the key from the blob's header before anything is decrypted. AWS API pages:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from kmspolicy.crypto.specs import EncryptionAlgorithm, KeyUsage
+from kmspolicy.errors import IncorrectKeyException, ValidationException
+from kmspolicy.kms import kernel
+from kmspolicy.kms.handlers.dataplane import (
+    DEFAULT_ENCRYPTION_ALGORITHM,
+    Params,
+    crypto_op,
+    encryption_algorithm,
+    no_recipient,
+    require_usage,
+)
+from kmspolicy.kms.pipeline import AuthorizedKey, Call, Resolution, Target
+
+
+def _encrypt_with(
+    call: Call, key: AuthorizedKey, plaintext: bytes, context: Any, algorithm: str | None
+) -> tuple[bytes, str, str | None]:
+    """(ciphertext, algorithm, KeyMaterialId or None) — shared by Encrypt and ReEncrypt."""
+    require_usage(key, KeyUsage.ENCRYPT_DECRYPT, "Encrypt")
+    alg = encryption_algorithm(key, algorithm, context)
+    if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
+        blob, material_id = kernel.encrypt(key, plaintext, context, call.pipeline.rng.random_bytes)
+        return blob, alg, material_id
+    return kernel.encrypt_asymmetric(key, alg, plaintext), alg, None
+
+
+def _decrypt_with(
+    key: AuthorizedKey, blob: bytes, context: Any, algorithm: str | None, operation: str
+) -> tuple[bytes, str, str | None]:
+    require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation)
+    alg = encryption_algorithm(key, algorithm, context)
+    if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
+        if kernel.blob_key_id(blob) != key.key_id:
+            raise IncorrectKeyException(
+                "The key ID in the request does not identify a KMS key that can perform "
+                "this operation."
+            )
+        plaintext, material_id = kernel.decrypt(key, blob, context)
+        return plaintext, alg, material_id
+    return kernel.decrypt_asymmetric(key, alg, blob), alg, None
+
+
+def encrypt(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
+    p = call.params
+    blob, alg, _material_id = _encrypt_with(
+        call, call.key, p["Plaintext"], p.get("EncryptionContext"), p.get("EncryptionAlgorithm")
+    )
+    return {"CiphertextBlob": blob, "KeyId": call.key.arn, "EncryptionAlgorithm": alg}
+
+
+crypto_op(
+    "Encrypt",
+    encrypt,
+    condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
+    condition_defaults=(("kms:EncryptionAlgorithm", DEFAULT_ENCRYPTION_ALGORITHM),),
+    encryption_context_param="EncryptionContext",
+)
+
+
+def _ignore_ciphertext(params: Params) -> bool:
+    return bool(params.get("DryRun")) and "IGNORE_CIPHERTEXT" in (
+        params.get("DryRunModifiers") or ()
+    )
+
+
+def _resolve_decrypt(res: Resolution) -> list[Target]:
+    op = res.pipeline.operations["Decrypt"]
+    if res.params.get("CiphertextBlob") is None and not _ignore_ciphertext(res.params):
+        raise ValidationException("CiphertextBlob is required.")  # optional in the model only
+    key_id = res.params.get("KeyId")
+    if key_id is not None:
+        return [res.key_target(op, key_id)]
+    if _ignore_ciphertext(res.params):
+        raise ValidationException("KeyId is required when DryRunModifiers has IGNORE_CIPHERTEXT.")
+    # The ciphertext names its key: read the header only; nothing is decrypted before the allow.
+    record = res.key_from_blob(res.params["CiphertextBlob"])
+    return [Target(op.action, record.arn, record, op.state_row, op.grant_operation)]
+
+
+def decrypt(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html"""
+    p = call.params
+    plaintext, alg, material_id = _decrypt_with(
+        call.key,
+        p["CiphertextBlob"],
+        p.get("EncryptionContext"),
+        p.get("EncryptionAlgorithm"),
+        "Decrypt",
+    )
+    out: dict[str, Any] = {
+        "KeyId": call.key.arn,
+        "Plaintext": plaintext,
+        "EncryptionAlgorithm": alg,
+    }
+    if material_id is not None:
+        out["KeyMaterialId"] = material_id
+    return out
+
+
+crypto_op(
+    "Decrypt",
+    decrypt,
+    key_param=None,
+    resolve=_resolve_decrypt,
+    validate=no_recipient,
+    condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
+    condition_defaults=(("kms:EncryptionAlgorithm", DEFAULT_ENCRYPTION_ALGORITHM),),
+    encryption_context_param="EncryptionContext",
+)
+
+
+def _ec_context(ec: Mapping[str, str] | None) -> dict[str, object]:
+    if not ec:
+        return {}
+    out: dict[str, object] = {f"kms:EncryptionContext:{k}": v for k, v in ec.items()}
+    out["kms:EncryptionContextKeys"] = list(ec)
+    return out
+
+
+def _resolve_reencrypt(res: Resolution) -> list[Target]:
+    p = res.params
+    if p.get("SourceKeyId") is not None:
+        _ref, source = res.resolve_key(p["SourceKeyId"], allow_alias=True)
+        source_alias = _ref.alias_name
+    else:
+        source, source_alias = res.key_from_blob(p["CiphertextBlob"]), None
+    dest_ref, dest = res.resolve_key(p["DestinationKeyId"], allow_alias=True)
+    same = source.arn == dest.arn
+    src_alg = p.get("SourceEncryptionAlgorithm") or DEFAULT_ENCRYPTION_ALGORITHM
+    src_ctx: dict[str, object] = {
+        "kms:EncryptionAlgorithm": src_alg,
+        "kms:ReEncryptOnSameKey": same,
+        **_ec_context(p.get("SourceEncryptionContext")),
+    }
+    dst_alg = p.get("DestinationEncryptionAlgorithm") or DEFAULT_ENCRYPTION_ALGORITHM
+    dst_ctx: dict[str, object] = {
+        "kms:EncryptionAlgorithm": dst_alg,
+        "kms:ReEncryptOnSameKey": same,
+        **_ec_context(p.get("DestinationEncryptionContext")),
+    }
+    return [
+        Target(
+            "kms:ReEncryptFrom",
+            source.arn,
+            source,
+            "ReEncryptFrom",
+            "ReEncryptFrom",
+            src_ctx,
+            source_alias,
+        ),
+        Target(
+            "kms:ReEncryptTo",
+            dest.arn,
+            dest,
+            "ReEncryptTo",
+            "ReEncryptTo",
+            dst_ctx,
+            dest_ref.alias_name,
+        ),
+    ]
+
+
+def reencrypt(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html"""
+    p = call.params
+    source, dest = call.keys
+    plaintext, src_alg, src_material = _decrypt_with(
+        source,
+        p["CiphertextBlob"],
+        p.get("SourceEncryptionContext"),
+        p.get("SourceEncryptionAlgorithm"),
+        "ReEncrypt",
+    )
+    blob, dst_alg, dst_material = _encrypt_with(
+        call,
+        dest,
+        plaintext,
+        p.get("DestinationEncryptionContext"),
+        p.get("DestinationEncryptionAlgorithm"),
+    )
+    out: dict[str, Any] = {
+        "CiphertextBlob": blob,
+        "SourceKeyId": source.arn,
+        "KeyId": dest.arn,
+        "SourceEncryptionAlgorithm": src_alg,
+        "DestinationEncryptionAlgorithm": dst_alg,
+    }
+    if src_material is not None:
+        out["SourceKeyMaterialId"] = src_material
+    if dst_material is not None:
+        out["DestinationKeyMaterialId"] = dst_material
+    return out
+
+
+crypto_op(
+    "ReEncrypt",
+    reencrypt,
+    action="kms:ReEncrypt*",
+    key_param=None,
+    resolve=_resolve_reencrypt,
+    grant_operation=None,  # per key: the targets carry ReEncryptFrom / ReEncryptTo
+    state_row=None,
+)

@@ -1,0 +1,124 @@
+"""Asymmetric and HMAC operations: Sign, Verify, GenerateMac, VerifyMac, DeriveSharedSecret,
+GetPublicKey.
+
+Layer: kms (handlers registered in the operation table). Key material is reached only through
+``kms.kernel`` with the pipeline's ``AuthorizedKey``. AWS API pages:
+https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kmspolicy.crypto.specs import KeyUsage, is_asymmetric
+from kmspolicy.errors import UnsupportedOperationException
+from kmspolicy.kms import kernel
+from kmspolicy.kms.handlers.common import ALGORITHM_FIELDS, algorithm_names
+from kmspolicy.kms.handlers.dataplane import crypto_op, no_recipient, require_usage
+from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.pipeline import Call
+
+
+def sign(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_Sign.html"""
+    p = call.params
+    require_usage(call.key, KeyUsage.SIGN_VERIFY, "Sign")
+    alg = p["SigningAlgorithm"]
+    signature = kernel.sign(call.key, alg, p["Message"], p.get("MessageType") or "RAW")
+    return {"KeyId": call.key.arn, "Signature": signature, "SigningAlgorithm": alg}
+
+
+def verify(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_Verify.html"""
+    p = call.params
+    require_usage(call.key, KeyUsage.SIGN_VERIFY, "Verify")
+    alg = p["SigningAlgorithm"]
+    kernel.verify(call.key, alg, p["Message"], p["Signature"], p.get("MessageType") or "RAW")
+    return {"KeyId": call.key.arn, "SignatureValid": True, "SigningAlgorithm": alg}
+
+
+_SIGN_PARAMS = (("SigningAlgorithm", "kms:SigningAlgorithm"), ("MessageType", "kms:MessageType"))
+_SIGN_DEFAULTS = (("kms:MessageType", "RAW"),)
+crypto_op("Sign", sign, condition_params=_SIGN_PARAMS, condition_defaults=_SIGN_DEFAULTS)
+crypto_op("Verify", verify, condition_params=_SIGN_PARAMS, condition_defaults=_SIGN_DEFAULTS)
+
+
+def generate_mac(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html"""
+    p = call.params
+    require_usage(call.key, KeyUsage.GENERATE_VERIFY_MAC, "GenerateMac")
+    tag = kernel.generate_mac(call.key, p["MacAlgorithm"], p["Message"])
+    return {"Mac": tag, "MacAlgorithm": p["MacAlgorithm"], "KeyId": call.key.arn}
+
+
+def verify_mac(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_VerifyMac.html"""
+    p = call.params
+    require_usage(call.key, KeyUsage.GENERATE_VERIFY_MAC, "VerifyMac")
+    kernel.verify_mac(call.key, p["MacAlgorithm"], p["Message"], p["Mac"])
+    return {"KeyId": call.key.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
+
+
+crypto_op(
+    "GenerateMac",
+    generate_mac,
+    condition_params=(("MacAlgorithm", "kms:MacAlgorithm"),),
+)
+crypto_op(
+    "VerifyMac",
+    verify_mac,
+    condition_params=(("MacAlgorithm", "kms:MacAlgorithm"),),
+)
+
+
+def derive_shared_secret(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeriveSharedSecret.html"""
+    p = call.params
+    require_usage(call.key, KeyUsage.KEY_AGREEMENT, "DeriveSharedSecret")
+    secret = kernel.derive_shared_secret(call.key, p["KeyAgreementAlgorithm"], p["PublicKey"])
+    return {
+        "KeyId": call.key.arn,
+        "SharedSecret": secret,
+        "KeyAgreementAlgorithm": p["KeyAgreementAlgorithm"],
+        "KeyOrigin": call.key.record.origin.value,
+    }
+
+
+crypto_op(
+    "DeriveSharedSecret",
+    derive_shared_secret,
+    validate=no_recipient,
+    condition_params=(("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),),
+)
+
+
+def get_public_key(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html"""
+    record = call.key.record
+    if not is_asymmetric(record.key_spec):
+        raise UnsupportedOperationException(
+            f"{record.arn} key spec is {record.key_spec}; GetPublicKey needs an asymmetric KMS key."
+        )
+    out: dict[str, Any] = {
+        "KeyId": record.arn,
+        "PublicKey": kernel.public_key(call.key),
+        "CustomerMasterKeySpec": record.key_spec,
+        "KeySpec": record.key_spec,
+        "KeyUsage": record.key_usage,
+    }
+    field = ALGORITHM_FIELDS.get(record.key_usage)
+    if field is not None:  # an asymmetric key has no MAC algorithms: no HMAC row to skip
+        out[field] = list(algorithm_names(record.key_spec, record.key_usage))
+    return out
+
+
+register(
+    Operation(
+        "GetPublicKey",
+        get_public_key,
+        grant_operation="GetPublicKey",
+        state_row="GetPublicKey",
+        accepts_alias=True,
+        cross_account=True,
+    )
+)
