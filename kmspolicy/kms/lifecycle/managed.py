@@ -68,6 +68,7 @@ AWS_MANAGED_SERVICES: dict[str, str] = {
 }
 _VIA_RE = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.amazonaws\.com$")
 
+
 def managed_alias_name(service: str) -> str:
     return f"{RESERVED_ALIAS_PREFIX}{service}"
 
