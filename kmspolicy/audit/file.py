@@ -87,7 +87,7 @@ class FileAuditLog:
             try:
                 last = json.loads(complete[-1])
                 self._next_seq, self._prev = int(last["seq"]) + 1, str(last["hash"])
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 raise InternalError(
                     f"the audit log `{self.path}` ends with a record that is not ours; "
                     "run `kmspolicy audit verify` and move the file aside"

@@ -64,7 +64,7 @@ def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> Ver
                 seq, link, stored = int(fields["seq"]), str(fields["prev"]), str(fields["hash"])
                 if fields.get("v") != FORMAT_VERSION:
                     raise ValueError("unknown format version")
-            except (ValueError, KeyError, TypeError) as exc:
+            except (ValueError, KeyError, TypeError, RecursionError) as exc:
                 problems.append(Problem(number, "malformed", f"not an audit record: {exc}"))
                 continue
             count += 1

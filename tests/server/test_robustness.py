@@ -270,3 +270,18 @@ def test_serve_with_binary_tls_files(tmp_path: Path, capsys: pytest.CaptureFixtu
         str(junk),
     )
     assert code == 2 and "cannot load TLS certificate/key" in err
+
+
+# --- the audit log in the data directory, read back by `audit verify` and by the server
+
+
+def test_audit_verify_of_a_deeply_nested_line_reports_it(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    log = tmp_path / "audit.log"
+    log.write_text("[" * DEEP + "]" * DEEP + "\n")
+    with pytest.raises(SystemExit):
+        main(["audit", "verify", str(log)])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    assert "BROKEN (1 problem)" in out + err
