@@ -76,10 +76,14 @@ def main() -> None:
             print(f"{kb:>6}KB {face:>10} {len(text):>9} {seconds * 1e3:>9.1f} {per_kb:>8.1f}")
     print()
     for face, per_kb in rows.items():
-        print(f"{face:>10}: per-KB cost at 1 MB / at 10 KB = {per_kb[-1] / per_kb[0]:.2f} "
-              "(1.0 = linear)")
-    print(f"      json: {rows['json'][-1] / rows['json.loads'][-1]:.0f}x stdlib json.loads at 1 MB "
-          "(positions, AST and checks included)")
+        print(
+            f"{face:>10}: per-KB cost at 1 MB / at 10 KB = {per_kb[-1] / per_kb[0]:.2f} "
+            "(1.0 = linear)"
+        )
+    print(
+        f"      json: {rows['json'][-1] / rows['json.loads'][-1]:.0f}x stdlib json.loads at 1 MB "
+        "(positions, AST and checks included)"
+    )
     sample = parse_dsl(dsl_text(1024 * 1024))
     assert format_dsl(sample) and len(sample) > 1  # the set really is a set of policies
 

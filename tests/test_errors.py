@@ -9,8 +9,14 @@ from kmspolicy import errors
 
 #: KMS model exceptions of custom key stores (CloudHSM and external), which kmspolicy does not
 #: offer (docs/deviations.md), plus the trust anchor check of CloudHSM clusters
-_NOT_OFFERED = ("CloudHsmCluster", "CustomKeyStoreHas", "CustomKeyStoreInvalid",
-                "CustomKeyStoreNameInUse", "IncorrectTrustAnchor", "Xks")
+_NOT_OFFERED = (
+    "CloudHsmCluster",
+    "CustomKeyStoreHas",
+    "CustomKeyStoreInvalid",
+    "CustomKeyStoreNameInUse",
+    "IncorrectTrustAnchor",
+    "Xks",
+)
 
 
 def _model_exceptions() -> set[str]:
@@ -31,9 +37,17 @@ def test_every_kms_model_exception_we_can_raise_has_a_class() -> None:
 
 @pytest.mark.parametrize("code", sorted(errors.service_error_classes()))
 def test_class_is_a_kms_or_common_aws_error(code: str) -> None:
-    common = {"AccessDeniedException", "ValidationException", "UnrecognizedClientException",
-              "InvalidSignatureException", "IncompleteSignatureException",
-              "MissingAuthenticationTokenException", "ExpiredTokenException",
-              "UnknownOperationException", "SerializationException",
-              "RequestEntityTooLargeException", "ThrottlingException"}
+    common = {
+        "AccessDeniedException",
+        "ValidationException",
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "IncompleteSignatureException",
+        "MissingAuthenticationTokenException",
+        "ExpiredTokenException",
+        "UnknownOperationException",
+        "SerializationException",
+        "RequestEntityTooLargeException",
+        "ThrottlingException",
+    }
     assert code in _model_exceptions() | common

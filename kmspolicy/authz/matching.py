@@ -14,6 +14,7 @@ from functools import lru_cache
 #: (text, literal): literal pieces come from variable values and escapes (``*``/``?`` plain)
 Piece = tuple[str, bool]
 
+
 def has_wildcard(text: str) -> bool:
     return "*" in text or "?" in text
 

@@ -62,8 +62,10 @@ def _read_json_file(path: str) -> Any:
     except OSError as exc:
         raise ConfigError(f"cannot read `{path}`: {exc.strerror}") from exc
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: byte {exc.object[exc.start]:#04x} at offset {exc.start} is "
-                          "not valid UTF-8 (JSON files must be UTF-8)") from exc
+        raise ConfigError(
+            f"{path}: byte {exc.object[exc.start]:#04x} at offset {exc.start} is "
+            "not valid UTF-8 (JSON files must be UTF-8)"
+        ) from exc
     except json.JSONDecodeError as exc:
         raise ConfigError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from exc
     except RecursionError:
@@ -122,8 +124,10 @@ def load_organization(path: str) -> tuple[list[list[Policy]], list[list[Policy]]
                 try:
                     out.extend(load_policies(target))
                 except OSError as exc:
-                    raise ConfigError(f"{path}: {kind}[{n}][{j}]: cannot read policy file "
-                                      f"`{target}`: {exc.strerror or exc}") from exc
+                    raise ConfigError(
+                        f"{path}: {kind}[{n}][{j}]: cannot read policy file "
+                        f"`{target}`: {exc.strerror or exc}"
+                    ) from exc
             else:
                 out.append(read_json(json.dumps(entry), f"{path}#{kind}[{n}][{j}]"))
         return out

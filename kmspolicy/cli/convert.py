@@ -23,8 +23,10 @@ def _select(policies: list[Policy], wanted: str | None, path: Path) -> Policy:
         raise UserError(f"{path} holds no policy (it is empty or only comments)")
     if wanted is None:
         if len(policies) != 1:
-            raise click.UsageError(f"{path} holds {len(policies)} policies; choose one with "
-                                   "--policy ID (or a 1-based index)")
+            raise click.UsageError(
+                f"{path} holds {len(policies)} policies; choose one with "
+                "--policy ID (or a 1-based index)"
+            )
         return policies[0]
     for policy in policies:
         if policy.id == wanted:
@@ -35,12 +37,21 @@ def _select(policies: list[Policy], wanted: str | None, path: Path) -> Policy:
 
 
 @click.command()
-@click.option("--to", "target", type=click.Choice(["json", "dsl"]), required=True,
-              help="The face to write.")
-@click.option("--policy", "wanted", metavar="ID",
-              help="For --to json: which policy of a multi-policy file (Id or 1-based index).")
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
-              help="Write here instead of stdout.")
+@click.option(
+    "--to", "target", type=click.Choice(["json", "dsl"]), required=True, help="The face to write."
+)
+@click.option(
+    "--policy",
+    "wanted",
+    metavar="ID",
+    help="For --to json: which policy of a multi-policy file (Id or 1-based index).",
+)
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Write here instead of stdout.",
+)
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def command(target: str, wanted: str | None, output: Path | None, file: Path) -> None:
     """Convert a policy FILE (.kmsp DSL or AWS .json) to JSON or DSL."""

@@ -33,8 +33,9 @@ def formatted(text: str, source: str) -> str:
 
 @click.command()
 @click.option("--check", is_flag=True, help="Change nothing; exit 1 if a file would change.")
-@click.argument("files", nargs=-1, required=True,
-                type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
+)
 def command(check: bool, files: tuple[Path, ...]) -> None:
     """Format .kmsp (DSL) and .json policy FILES in place, canonically."""
     changed: list[Path] = []

@@ -262,5 +262,4 @@ def _warn_if_unknown(action: str) -> None:
     if kms_actions_matching(action):
         return
     hint = suggestion(action, (f"kms:{a}" for a in KMS_ACTIONS))
-    click.echo(f"warning: `{action}` is not a KMS action" + (f"; {hint}" if hint else ""),
-               err=True)
+    click.echo(f"warning: `{action}` is not a KMS action" + (f"; {hint}" if hint else ""), err=True)

@@ -17,17 +17,42 @@ from kmspolicy.cli._files import write_text_atomically
 
 @click.command()
 @click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text",
-              show_default=True, help="Report format (json and junit are for CI systems).")
-@click.option("--coverage", is_flag=True,
-              help="List statement coverage per policy, with the statements no case exercised.")
-@click.option("--min-coverage", type=click.FloatRange(0, 100), default=None, metavar="N",
-              help="Fail (exit 1) when overall statement coverage is below N percent.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "junit"]),
+    default="text",
+    show_default=True,
+    help="Report format (json and junit are for CI systems).",
+)
+@click.option(
+    "--coverage",
+    is_flag=True,
+    help="List statement coverage per policy, with the statements no case exercised.",
+)
+@click.option(
+    "--min-coverage",
+    type=click.FloatRange(0, 100),
+    default=None,
+    metavar="N",
+    help="Fail (exit 1) when overall statement coverage is below N percent.",
+)
 @click.option("-v", "--verbose", is_flag=True, help="List every case, not only failures.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write the report to a file instead of stdout.")
-def command(paths: tuple[Path, ...], fmt: str, coverage: bool, min_coverage: float | None,
-            verbose: bool, output: Path | None) -> None:
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Write the report to a file instead of stdout.",
+)
+def command(
+    paths: tuple[Path, ...],
+    fmt: str,
+    coverage: bool,
+    min_coverage: float | None,
+    verbose: bool,
+    output: Path | None,
+) -> None:
     """Run the compliance suites under PATHS (default: the current directory).
 
     A case names a principal, an action, a resource and a context, and the decision it expects
@@ -49,8 +74,10 @@ def command(paths: tuple[Path, ...], fmt: str, coverage: bool, min_coverage: flo
         text = render_text(report, coverage=coverage, verbose=verbose)
     too_low = min_coverage is not None and report.coverage.percent < min_coverage
     if too_low and fmt == "text":
-        text += (f"\nstatement coverage {report.coverage.percent:.1f}% is below the required "
-                 f"{min_coverage:g}%")
+        text += (
+            f"\nstatement coverage {report.coverage.percent:.1f}% is below the required "
+            f"{min_coverage:g}%"
+        )
     if output is not None:
         write_text_atomically(output, text + "\n")
     else:

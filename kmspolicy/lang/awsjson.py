@@ -35,8 +35,15 @@ KEY_POLICY_MAX_BYTES = 32_768
 VERSIONS = ("2012-10-17", "2008-10-17")
 _TOP_KEYS = ("Version", "Id", "Statement")
 _STATEMENT_KEYS = (
-    "Sid", "Effect", "Principal", "NotPrincipal", "Action", "NotAction",
-    "Resource", "NotResource", "Condition",
+    "Sid",
+    "Effect",
+    "Principal",
+    "NotPrincipal",
+    "Action",
+    "NotAction",
+    "Resource",
+    "NotResource",
+    "Condition",
 )
 # KMS key policies: printable ASCII and Latin-1, TAB, LF, CR (KMS Developer Guide, key policies)
 _KEY_POLICY_BAD_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
@@ -59,8 +66,14 @@ def decode_text(data: str | bytes, source: str) -> str:
         column = len(before) - (before.rfind("\n") + 1) + 1
         span = Span(source, line, column, line, column + 1)
         raise PolicySyntaxError(
-            [Diagnostic("not-utf8", f"byte 0x{data[exc.start]:02x} is not valid UTF-8", span,
-                        "policy documents must be encoded as UTF-8")],
+            [
+                Diagnostic(
+                    "not-utf8",
+                    f"byte 0x{data[exc.start]:02x} is not valid UTF-8",
+                    span,
+                    "policy documents must be encoded as UTF-8",
+                )
+            ],
             # the whole text, the bad bytes shown as U+FFFD: the excerpt shows the full line
             data.decode("utf-8", "replace"),
         ) from None
@@ -77,18 +90,23 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
     positions = Positions(decoded, source)
     diagnostics: list[Diagnostic] = []
     if key_policy and raw_size > KEY_POLICY_MAX_BYTES:
-        diagnostics.append(Diagnostic(
-            "policy-too-large",
-            f"key policy is {raw_size} bytes, more than the {KEY_POLICY_MAX_BYTES}-byte limit",
-            positions.span(0, 1), "split statements or use grants; the KMS limit is not adjustable",
-        ))
+        diagnostics.append(
+            Diagnostic(
+                "policy-too-large",
+                f"key policy is {raw_size} bytes, more than the {KEY_POLICY_MAX_BYTES}-byte limit",
+                positions.span(0, 1),
+                "split statements or use grants; the KMS limit is not adjustable",
+            )
+        )
     if key_policy and (bad := _KEY_POLICY_BAD_CHAR.search(decoded)):
-        diagnostics.append(Diagnostic(
-            "invalid-character",
-            f"character U+{ord(bad.group()):04X} is not allowed in a key policy",
-            positions.span(bad.start(), bad.end()),
-            "key policies allow printable ASCII and Latin-1 characters, tab and newlines",
-        ))
+        diagnostics.append(
+            Diagnostic(
+                "invalid-character",
+                f"character U+{ord(bad.group()):04X} is not allowed in a key policy",
+                positions.span(bad.start(), bad.end()),
+                "key policies allow printable ASCII and Latin-1 characters, tab and newlines",
+            )
+        )
     scanner = JsonScanner(decoded, positions)
     reader = _Reader(positions, key_policy)
     with gc_paused(len(decoded)):
@@ -107,15 +125,17 @@ class _Reader:
         self.diagnostics: list[Diagnostic] = []
         self.sids: list[tuple[str, Span]] = []
 
-    def error(self, code: str, message: str, at: JNode | JKey, path: str,
-              help: str | None = None) -> None:
+    def error(
+        self, code: str, message: str, at: JNode | JKey, path: str, help: str | None = None
+    ) -> None:
         self.diagnostics.append(Diagnostic(code, message, self.span(at, path), help))
 
     def span(self, at: JNode | JKey, path: str) -> Span:
         return self.pos.span(at.start, at.end, path or None)
 
-    def members(self, node: JNode, path: str, allowed: tuple[str, ...],
-                what: str) -> dict[str, tuple[JKey, JNode]] | None:
+    def members(
+        self, node: JNode, path: str, allowed: tuple[str, ...], what: str
+    ) -> dict[str, tuple[JKey, JNode]] | None:
         if not isinstance(node.value, JObject):
             self.error("wrong-type", f"{what} must be a JSON object", node, path)
             return None
@@ -124,9 +144,13 @@ class _Reader:
             if key.name in allowed:
                 found[key.name] = (key, value)
             else:
-                self.error("unknown-element", f"unknown element `{key.name}` in {what}", key,
-                           _join(path, key.name), suggestion(key.name, allowed, cutoff=0.6)
-                           or f"allowed: {', '.join(allowed)}")
+                self.error(
+                    "unknown-element",
+                    f"unknown element `{key.name}` in {what}",
+                    key,
+                    _join(path, key.name),
+                    suggestion(key.name, allowed, cutoff=0.6) or f"allowed: {', '.join(allowed)}",
+                )
         return found
 
     def string(self, node: JNode, path: str, what: str) -> str | None:
@@ -135,11 +159,15 @@ class _Reader:
         self.error("wrong-type", f"{what} must be a string", node, path)
         return None
 
-    def strings(self, node: JNode, path: str, what: str,
-                build: Callable[[str, Span], T | None]) -> tuple[T, ...] | None:
+    def strings(
+        self, node: JNode, path: str, what: str, build: Callable[[str, Span], T | None]
+    ) -> tuple[T, ...] | None:
         """A string or a non-empty list of strings, each turned into a node by ``build``."""
-        items = [(node, path)] if not isinstance(node.value, list) else [
-            (item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        items = (
+            [(node, path)]
+            if not isinstance(node.value, list)
+            else [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
+        )
         if isinstance(node.value, list) and not node.value:
             self.error("empty-list", f"{what} must not be an empty list", node, path)
             return None
@@ -168,34 +196,52 @@ class _Reader:
             node = top["Version"][1]
             version = self.string(node, "Version", "Version")
             if version is not None and version not in VERSIONS:
-                self.error("invalid-version", f"unsupported Version `{version}`", node, "Version",
-                           "Version is `2012-10-17` (or the legacy `2008-10-17`)")
+                self.error(
+                    "invalid-version",
+                    f"unsupported Version `{version}`",
+                    node,
+                    "Version",
+                    "Version is `2012-10-17` (or the legacy `2008-10-17`)",
+                )
         if "Id" in top:
             ident = self.string(top["Id"][1], "Id", "Id")
         if "Statement" not in top:
-            self.error("missing-statement", "policy has no `Statement` element", root, "",
-                       "add `\"Statement\": [...]`")
+            self.error(
+                "missing-statement",
+                "policy has no `Statement` element",
+                root,
+                "",
+                'add `"Statement": [...]`',
+            )
             return None
         node = top["Statement"][1]
         nodes = node.value if isinstance(node.value, list) else [node]
         if not nodes:
             self.error("empty-list", "Statement must not be an empty list", node, "Statement")
         single = not isinstance(node.value, list)
-        statements = [self.statement(n, "Statement" if single else f"Statement[{i}]")
-                      for i, n in enumerate(nodes)]
+        statements = [
+            self.statement(n, "Statement" if single else f"Statement[{i}]")
+            for i, n in enumerate(nodes)
+        ]
         self.duplicate_sids()
         if any(s is None for s in statements):
             return None
-        return Policy(tuple(s for s in statements if s is not None), version, ident,
-                      self.span(root, ""))
+        return Policy(
+            tuple(s for s in statements if s is not None), version, ident, self.span(root, "")
+        )
 
     def duplicate_sids(self) -> None:
         seen: set[str] = set()
         for sid, span in self.sids:
             if sid in seen:
-                self.diagnostics.append(Diagnostic(
-                    "duplicate-sid", f"duplicate Sid `{sid}`", span,
-                    "each statement's Sid must be unique within the policy"))
+                self.diagnostics.append(
+                    Diagnostic(
+                        "duplicate-sid",
+                        f"duplicate Sid `{sid}`",
+                        span,
+                        "each statement's Sid must be unique within the policy",
+                    )
+                )
             seen.add(sid)
 
     def statement(self, node: JNode, path: str) -> Statement | None:
@@ -209,16 +255,25 @@ class _Reader:
             self.sids.append((sid, self.span(m["Sid"][1], f"{path}.Sid")))
         effect = None
         if "Effect" not in m:
-            self.error("missing-effect", "statement has no `Effect`", node, path,
-                       "add `\"Effect\": \"Allow\"` or `\"Effect\": \"Deny\"`")
+            self.error(
+                "missing-effect",
+                "statement has no `Effect`",
+                node,
+                path,
+                'add `"Effect": "Allow"` or `"Effect": "Deny"`',
+            )
         else:
             text = self.string(m["Effect"][1], f"{path}.Effect", "Effect")
             if text in ("Allow", "Deny"):
                 effect = Effect(text)
             elif text is not None:
-                self.error("invalid-effect", f"Effect `{text}` is neither `Allow` nor `Deny`",
-                           m["Effect"][1], f"{path}.Effect",
-                           suggestion(text, ("Allow", "Deny"), cutoff=0.5))
+                self.error(
+                    "invalid-effect",
+                    f"Effect `{text}` is neither `Allow` nor `Deny`",
+                    m["Effect"][1],
+                    f"{path}.Effect",
+                    suggestion(text, ("Allow", "Deny"), cutoff=0.5),
+                )
         principals, not_principal = self.principal_element(node, m, path)
         actions, not_action = self.pair(node, m, path, "Action", self.action, required=True)
         resources, not_resource = self.pair(node, m, path, "Resource", self.resource)
@@ -227,22 +282,47 @@ class _Reader:
             conditions = self.conditions(m["Condition"][1], f"{path}.Condition")
         if len(self.diagnostics) > before or effect is None or actions is None:
             return None
-        return Statement(effect, actions, sid, principals, not_principal, not_action, resources,
-                         not_resource, conditions, span)
+        return Statement(
+            effect,
+            actions,
+            sid,
+            principals,
+            not_principal,
+            not_action,
+            resources,
+            not_resource,
+            conditions,
+            span,
+        )
 
-    def pair(self, node: JNode, m: dict[str, tuple[JKey, JNode]], path: str, name: str,
-             build: Callable[[str, Span], T | None],
-             required: bool = False) -> tuple[tuple[T, ...] | None, bool]:
+    def pair(
+        self,
+        node: JNode,
+        m: dict[str, tuple[JKey, JNode]],
+        path: str,
+        name: str,
+        build: Callable[[str, Span], T | None],
+        required: bool = False,
+    ) -> tuple[tuple[T, ...] | None, bool]:
         negated = f"Not{name}"
         if name in m and negated in m:
-            self.error(f"{name.lower()}-and-not{name.lower()}",
-                       f"statement has both `{name}` and `{negated}`", m[negated][0],
-                       f"{path}.{negated}", f"use either `{name}` or `{negated}`")
+            self.error(
+                f"{name.lower()}-and-not{name.lower()}",
+                f"statement has both `{name}` and `{negated}`",
+                m[negated][0],
+                f"{path}.{negated}",
+                f"use either `{name}` or `{negated}`",
+            )
             return None, False
         if name not in m and negated not in m:
             if required:
-                self.error(f"missing-{name.lower()}", f"statement has neither `{name}` nor "
-                           f"`{negated}`", node, path, f"add `\"{name}\": ...`")
+                self.error(
+                    f"missing-{name.lower()}",
+                    f"statement has neither `{name}` nor `{negated}`",
+                    node,
+                    path,
+                    f'add `"{name}": ...`',
+                )
             return None, False
         element = name if name in m else negated
         return self.strings(m[element][1], f"{path}.{element}", element, build), element == negated
@@ -253,16 +333,26 @@ class _Reader:
     def resource(self, text: str, span: Span) -> Resource | None:
         return Resource(text, span) if self.checked(vocab.check_resource(text), span) else None
 
-    def principal_element(self, node: JNode, m: dict[str, tuple[JKey, JNode]],
-                          path: str) -> tuple[tuple[Principal, ...] | None, bool]:
+    def principal_element(
+        self, node: JNode, m: dict[str, tuple[JKey, JNode]], path: str
+    ) -> tuple[tuple[Principal, ...] | None, bool]:
         if "Principal" in m and "NotPrincipal" in m:
-            self.error("principal-and-notprincipal", "statement has both `Principal` and "
-                       "`NotPrincipal`", m["NotPrincipal"][0], f"{path}.NotPrincipal")
+            self.error(
+                "principal-and-notprincipal",
+                "statement has both `Principal` and `NotPrincipal`",
+                m["NotPrincipal"][0],
+                f"{path}.NotPrincipal",
+            )
             return None, False
         if "Principal" not in m and "NotPrincipal" not in m:
             if self.key_policy:
-                self.error("missing-principal", "key policy statement has no `Principal`", node,
-                           path, "every key policy statement names its principals")
+                self.error(
+                    "missing-principal",
+                    "key policy statement has no `Principal`",
+                    node,
+                    path,
+                    "every key policy statement names its principals",
+                )
             return None, False
         element = "Principal" if "Principal" in m else "NotPrincipal"
         value = m[element][1]
@@ -274,8 +364,11 @@ class _Reader:
         members = self.members(value, epath, kinds, element)
         if members is None:
             self.diagnostics[-1] = Diagnostic(
-                "wrong-type", f"{element} must be `\"*\"` or an object", self.span(value, epath),
-                "for example `{\"AWS\": \"arn:aws:iam::111122223333:root\"}`")
+                "wrong-type",
+                f'{element} must be `"*"` or an object',
+                self.span(value, epath),
+                'for example `{"AWS": "arn:aws:iam::111122223333:root"}`',
+            )
             return None, False
         if not members:
             if isinstance(value.value, JObject) and not value.value.items:
@@ -305,17 +398,27 @@ class _Reader:
             parsed = vocab.parse_operator(op_key.name)
             if parsed is None:
                 found = vocab.suggest_operator(op_key.name)
-                self.error("unknown-operator", f"unknown condition operator `{op_key.name}`",
-                           op_key, op_path, f"did you mean `{found}`?" if found else None)
+                self.error(
+                    "unknown-operator",
+                    f"unknown condition operator `{op_key.name}`",
+                    op_key,
+                    op_path,
+                    f"did you mean `{found}`?" if found else None,
+                )
                 continue
             qualifier, operator, if_exists = parsed
             if not isinstance(block.value, JObject):
-                self.error("wrong-type", f"the `{op_key.name}` block must be a JSON object",
-                           block, op_path)
+                self.error(
+                    "wrong-type", f"the `{op_key.name}` block must be a JSON object", block, op_path
+                )
                 continue
             if not block.value.items:
-                self.error("empty-condition", f"the `{op_key.name}` block has no condition key",
-                           block, op_path)
+                self.error(
+                    "empty-condition",
+                    f"the `{op_key.name}` block has no condition key",
+                    block,
+                    op_path,
+                )
             for key, values in block.value.items:
                 key_path = _join(op_path, key.name)
                 problem = vocab.check_condition_key(key.name)
@@ -324,8 +427,16 @@ class _Reader:
                     continue
                 built = self.values(values, key_path)
                 if built is not None:
-                    out.append(Condition(operator, key.name, built, qualifier, if_exists,
-                                         self.span(key, key_path)))
+                    out.append(
+                        Condition(
+                            operator,
+                            key.name,
+                            built,
+                            qualifier,
+                            if_exists,
+                            self.span(key, key_path),
+                        )
+                    )
         return tuple(out)
 
     def values(self, node: JNode, path: str) -> tuple[ConditionValue, ...] | None:
@@ -340,8 +451,12 @@ class _Reader:
                 scalar: ScalarValue = item.value
                 out.append(ConditionValue(scalar, self.span(item, item_path)))
             else:
-                self.error("wrong-type", "a condition value must be a string, number or boolean",
-                           item, item_path)
+                self.error(
+                    "wrong-type",
+                    "a condition value must be a string, number or boolean",
+                    item,
+                    item_path,
+                )
                 return None
         return tuple(out)
 

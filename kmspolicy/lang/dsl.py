@@ -97,8 +97,9 @@ class _ToAst(Transformer[Token, Any]):
             return str(token)
         value: str = json.loads(token)
         if any(0xD800 <= ord(c) <= 0xDFFF for c in value):
-            self._error("syntax", "string contains an unpaired surrogate escape",
-                        _span(self.source, token))
+            self._error(
+                "syntax", "string contains an unpaired surrogate escape", _span(self.source, token)
+            )
         return value
 
     def start(self, meta: Meta, policies: list[Policy | None]) -> list[Policy | None]:
@@ -109,14 +110,22 @@ class _ToAst(Transformer[Token, Any]):
         seen: set[str] = set()
         for sid, span in self._sids:
             if sid in seen:
-                self._error("duplicate-sid", f"duplicate Sid `{sid}`", span,
-                            "each statement's Sid must be unique within the policy")
+                self._error(
+                    "duplicate-sid",
+                    f"duplicate Sid `{sid}`",
+                    span,
+                    "each statement's Sid must be unique within the policy",
+                )
             seen.add(sid)
         self._sids = []
         if any(s is None for s in statements):
             return None
-        return Policy(tuple(statements), None if version is None else str(version),
-                      None if ident is None else self._text(ident), _span(self.source, meta))
+        return Policy(
+            tuple(statements),
+            None if version is None else str(version),
+            None if ident is None else self._text(ident),
+            _span(self.source, meta),
+        )
 
     def statement(self, meta: Meta, children: list[Any]) -> Statement | None:
         effect, sid, principals, actions, resources, conditions = children
@@ -131,9 +140,12 @@ class _ToAst(Transformer[Token, Any]):
         seen: set[tuple[str, str]] = set()
         for c in conditions:
             if (c.operator_text, c.key) in seen:
-                self._error("duplicate-condition", f"condition `{c.operator_text}` on `{c.key}` "
-                            "appears twice in one statement", c.span,
-                            "put all values in one list: the values of one condition are OR'ed")
+                self._error(
+                    "duplicate-condition",
+                    f"condition `{c.operator_text}` on `{c.key}` appears twice in one statement",
+                    c.span,
+                    "put all values in one list: the values of one condition are OR'ed",
+                )
             seen.add((c.operator_text, c.key))
         return Statement(
             effect=Effect.ALLOW if effect == "allow" else Effect.DENY,
@@ -148,16 +160,21 @@ class _ToAst(Transformer[Token, Any]):
             span=span,
         )
 
-    def _list(self, negation: Token | None,
-              items: list[Any]) -> tuple[tuple[Any, ...] | None, bool]:
+    def _list(
+        self, negation: Token | None, items: list[Any]
+    ) -> tuple[tuple[Any, ...] | None, bool]:
         ok = all(i is not None for i in items)
         return (tuple(items) if ok else None), negation is not None
 
     def principals(self, meta: Meta, children: list[Any]) -> tuple[Any, bool]:
         negation, *items = children
         if len(items) > 1 and any(p is not None and p.kind is PrincipalKind.ANY for p in items):
-            self._error("any-principal-mixed", "the principal `*` cannot be combined with others",
-                        _span(self.source, meta), "`*` already means every principal")
+            self._error(
+                "any-principal-mixed",
+                "the principal `*` cannot be combined with others",
+                _span(self.source, meta),
+                "`*` already means every principal",
+            )
             return None, False
         return self._list(negation, items)
 
@@ -168,8 +185,11 @@ class _ToAst(Transformer[Token, Any]):
         kind_token, value_token = children
         kind, value = _KINDS[str(kind_token)], self._text(value_token)
         span = _span(self.source, value_token)
-        return Principal(kind, value, span) if self._problem(
-            vocab.check_principal(kind, value), span) else None
+        return (
+            Principal(kind, value, span)
+            if self._problem(vocab.check_principal(kind, value), span)
+            else None
+        )
 
     def actions(self, meta: Meta, children: list[Any]) -> tuple[Any, bool]:
         return self._list(children[0], children[1:])
@@ -194,20 +214,26 @@ class _ToAst(Transformer[Token, Any]):
         ok = True
         if parsed is None:
             found = vocab.suggest_operator(str(op_token))
-            self._error("unknown-operator", f"unknown condition operator `{op_token}`",
-                        _span(self.source, op_token), f"did you mean `{found}`?" if found else None)
+            self._error(
+                "unknown-operator",
+                f"unknown condition operator `{op_token}`",
+                _span(self.source, op_token),
+                f"did you mean `{found}`?" if found else None,
+            )
             ok = False
         key = self._text(key_token)
         problem = vocab.check_condition_key(key)
         if problem is not None:
-            self._error("unknown-condition-key", problem[0], _span(self.source, key_token),
-                        problem[1])
+            self._error(
+                "unknown-condition-key", problem[0], _span(self.source, key_token), problem[1]
+            )
             ok = False
         if not ok or parsed is None:
             return None
         qualifier, operator, if_exists = parsed
-        return Condition(operator, key, tuple(values), qualifier, if_exists,
-                         _span(self.source, key_token))
+        return Condition(
+            operator, key, tuple(values), qualifier, if_exists, _span(self.source, key_token)
+        )
 
     def one_value(self, meta: Meta, children: list[ConditionValue]) -> list[ConditionValue]:
         return children
@@ -266,8 +292,9 @@ def _attach_comments(policies: list[Policy], comments: list[Token]) -> list[Poli
             dataclasses.replace(s, comments=tuple(found[(pi, si)])) if (pi, si) in found else s
             for si, s in enumerate(p.statements)
         )
-        out.append(dataclasses.replace(p, statements=statements,
-                                       comments=tuple(found.get((pi, None), ()))))
+        out.append(
+            dataclasses.replace(p, statements=statements, comments=tuple(found.get((pi, None), ())))
+        )
     return out
 
 

@@ -118,8 +118,11 @@ class JsonScanner:
     def string(self, i: int) -> tuple[str, int]:
         m = _STRING.match(self.text, i)
         if m is None:
-            raise self.fail(i, "malformed JSON string", "strings need a closing `\"`; escape "
-                            "control characters, `\"` and `\\`")
+            raise self.fail(
+                i,
+                "malformed JSON string",
+                'strings need a closing `"`; escape control characters, `"` and `\\`',
+            )
         raw = m.group(1)
         if "\\" in raw:
             raw = json.loads(m.group())

@@ -47,10 +47,12 @@ def _statement(index: int, statement: Statement) -> dict[str, Any]:
         key = "NotPrincipal" if statement.not_principal else "Principal"
         out[key] = _principals(statement.principals, label)
     out["NotAction" if statement.not_action else "Action"] = _one_or_many(
-        [a.name for a in statement.actions])
+        [a.name for a in statement.actions]
+    )
     if statement.resources is not None:
         out["NotResource" if statement.not_resource else "Resource"] = _one_or_many(
-            [r.arn for r in statement.resources])
+            [r.arn for r in statement.resources]
+        )
     if statement.conditions:
         out["Condition"] = _conditions(statement.conditions, label)
     return out
@@ -59,8 +61,9 @@ def _statement(index: int, statement: Statement) -> dict[str, Any]:
 def _principals(principals: tuple[Principal, ...], label: str) -> Any:
     if any(p.kind is PrincipalKind.ANY for p in principals):
         if len(principals) != 1:
-            raise PolicyError(f"{label}: the principal `*` cannot be combined with other "
-                              "principals in JSON")
+            raise PolicyError(
+                f"{label}: the principal `*` cannot be combined with other principals in JSON"
+            )
         return "*"
     grouped: dict[str, list[str]] = {}
     for p in principals:
@@ -73,10 +76,11 @@ def _conditions(conditions: tuple[Condition, ...], label: str) -> dict[str, Any]
     for c in conditions:
         block = grouped.setdefault(c.operator_text, {})
         if c.key in block:
-            raise PolicyError(f"{label}: condition `{c.operator_text}` on `{c.key}` appears "
-                              "twice; JSON cannot express that")
+            raise PolicyError(
+                f"{label}: condition `{c.operator_text}` on `{c.key}` appears "
+                "twice; JSON cannot express that"
+            )
         if not c.values:
-            raise PolicyError(f"{label}: condition `{c.operator_text}` on `{c.key}` has no "
-                              "values")
+            raise PolicyError(f"{label}: condition `{c.operator_text}` on `{c.key}` has no values")
         block[c.key] = _one_or_many([v.value for v in c.values])
     return grouped

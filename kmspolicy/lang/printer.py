@@ -76,15 +76,31 @@ def _statement(index: int, s: Statement) -> list[str]:
         head += f" {quote(s.sid)}"
     lines = [*_comments(s.comments), head]
     if s.principals is not None:
-        lines.extend(_clause("not principal" if s.not_principal else "principal",
-                             [_principal(p, s, label) for p in s.principals], label))
-    lines.extend(_clause("not action" if s.not_action else "action",
-                         [a.name if _BARE_ACTION.match(a.name) or a.name == "*"
-                          else quote(a.name) for a in s.actions], label))
+        lines.extend(
+            _clause(
+                "not principal" if s.not_principal else "principal",
+                [_principal(p, s, label) for p in s.principals],
+                label,
+            )
+        )
+    lines.extend(
+        _clause(
+            "not action" if s.not_action else "action",
+            [
+                a.name if _BARE_ACTION.match(a.name) or a.name == "*" else quote(a.name)
+                for a in s.actions
+            ],
+            label,
+        )
+    )
     if s.resources is not None:
-        lines.extend(_clause("not resource" if s.not_resource else "resource",
-                             ["*" if r.arn == "*" else quote(r.arn) for r in s.resources],
-                             label))
+        lines.extend(
+            _clause(
+                "not resource" if s.not_resource else "resource",
+                ["*" if r.arn == "*" else quote(r.arn) for r in s.resources],
+                label,
+            )
+        )
     for i, condition in enumerate(s.conditions):
         lines.append(f"{INDENT}{'when' if i == 0 else ' and'} {_condition(condition, label)}")
     return lines
@@ -98,15 +114,15 @@ def _clause(keyword: str, items: list[str], label: str) -> list[str]:
     if len(one_line) <= WIDTH or len(items) == 1:
         return [one_line]
     pad = " " * len(first)
-    return [first + items[0] + ","] + [f"{pad}{item}," for item in items[1:-1]] + [
-        pad + items[-1]]
+    return [first + items[0] + ","] + [f"{pad}{item}," for item in items[1:-1]] + [pad + items[-1]]
 
 
 def _principal(p: Principal, s: Statement, label: str) -> str:
     if p.kind is PrincipalKind.ANY:
         if len(s.principals or ()) != 1:
-            raise PolicyError(f"{label}: the principal `*` cannot be combined with other "
-                              "principals")
+            raise PolicyError(
+                f"{label}: the principal `*` cannot be combined with other principals"
+            )
         return "*"
     return f"{_KIND_WORDS[p.kind]} {'*' if p.value == '*' else quote(p.value)}"
 

@@ -17,36 +17,56 @@ from kmspolicy.lang.span import Span
 
 #: (code, message, help) → malformed examples that fail in the same parser state
 _EXAMPLES: dict[tuple[str, str, str], list[str]] = {
-    ("missing-policy-header", "a policy file starts with a `policy` header",
-     'add `policy "my-key-policy" version 2012-10-17` above the first statement'): [
-        "allow action kms:*", "deny", 'allow "x"',
+    (
+        "missing-policy-header",
+        "a policy file starts with a `policy` header",
+        'add `policy "my-key-policy" version 2012-10-17` above the first statement',
+    ): [
+        "allow action kms:*",
+        "deny",
+        'allow "x"',
     ],
-    ("missing-action", "statement has no `action` clause",
-     "every statement names its actions: `action kms:Decrypt` (after `principal`)"): [
+    (
+        "missing-action",
+        "statement has no `action` clause",
+        "every statement names its actions: `action kms:Decrypt` (after `principal`)",
+    ): [
         "policy allow principal * resource *",
         "policy allow resource *",
         "policy allow principal * when Bool aws:SecureTransport true",
         'policy allow "s" principal * allow action *',
     ],
-    ("clause-order", "clause is out of order",
-     "each clause appears once, in the order `principal`, `action`, `resource`, `when`"): [
+    (
+        "clause-order",
+        "clause is out of order",
+        "each clause appears once, in the order `principal`, `action`, `resource`, `when`",
+    ): [
         "policy allow action kms:* principal *",
         "policy allow action kms:* resource * principal *",
         "policy allow action kms:* when Bool aws:SecureTransport true resource *",
     ],
-    ("unquoted-value", "this value must be a quoted string",
-     'write ARNs, service names and condition values in double quotes: `"arn:aws:..."`'): [
+    (
+        "unquoted-value",
+        "this value must be a quoted string",
+        'write ARNs, service names and condition values in double quotes: `"arn:aws:..."`',
+    ): [
         "policy allow principal aws arn:aws:iam::111122223333:root",
         "policy allow action * resource arn:aws:kms:*",
         "policy allow action * when StringEquals kms:ViaService ec2.amazonaws.com",
     ],
-    ("condition-shape", "a condition is `OPERATOR key value`",
-     'write the operator first: `when StringEquals kms:ViaService "s3.us-east-1.amazonaws.com"`'): [
+    (
+        "condition-shape",
+        "a condition is `OPERATOR key value`",
+        'write the operator first: `when StringEquals kms:ViaService "s3.us-east-1.amazonaws.com"`',
+    ): [
         'policy allow action * when kms:ViaService StringEquals "x"',
-        'policy allow action * when aws:SecureTransport Bool true',
+        "policy allow action * when aws:SecureTransport Bool true",
     ],
-    ("missing-condition-value", "condition has no value",
-     'a condition is `OPERATOR key value`, e.g. `StringEquals kms:CallerAccount "111122223333"`'): [
+    (
+        "missing-condition-value",
+        "condition has no value",
+        'a condition is `OPERATOR key value`, e.g. `StringEquals kms:CallerAccount "111122223333"`',
+    ): [
         "policy allow action * when StringEquals kms:CallerAccount resource *",
         "policy allow action * when StringEquals kms:CallerAccount",
     ],
@@ -129,8 +149,9 @@ def syntax_diagnostic(exc: UnexpectedInput, parser: Lark, text: str, source: str
         found, word = "end of input", ""
     else:  # pragma: no cover - Lark raises only the three above
         found, word = "input", ""
-    if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken)
-                                          and exc.token.type == "$END"):
+    if isinstance(exc, UnexpectedEOF) or (
+        isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
+    ):
         line, column = _end_position(text)
     span = Span(source, line, column, line, column + max(1, len(word)))
     expected.discard("COMMENT")

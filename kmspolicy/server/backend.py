@@ -40,9 +40,7 @@ def inline_operations(mutates: Mapping[str, bool], *, local_store: bool) -> froz
     if not local_store:
         return frozenset()
     return frozenset(
-        name
-        for name, writes in mutates.items()
-        if not writes and name not in CPU_BOUND_OPERATIONS
+        name for name, writes in mutates.items() if not writes and name not in CPU_BOUND_OPERATIONS
     )
 
 

@@ -17,7 +17,6 @@ from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
 
 
-
 def _timeout_response(seconds: float) -> bytes:
     body = (
         b'{"__type":"RequestTimeoutException","message":"the request was not received within '

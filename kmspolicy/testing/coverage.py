@@ -60,8 +60,11 @@ class Coverage:
 
     def record(self, decision: Decision) -> None:
         for matched in decision.all_matched:
-            label = matched.source if matched.source in self.policies else (
-                self._by_id.get(matched.source_policy_id))
+            label = (
+                matched.source
+                if matched.source in self.policies
+                else (self._by_id.get(matched.source_policy_id))
+            )
             if label is None:
                 continue  # a grant, or a statement of a policy not in any suite
             hits = self.policies[label].hits

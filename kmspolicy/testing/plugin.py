@@ -49,8 +49,7 @@ class SuiteFile(pytest.File):
                 seen[name] = 1
             yield CaseItem.from_parent(self, name=name, suite=suite, case=case)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from kmspolicy.errors import ConfigError
 
         if isinstance(excinfo.value, ConfigError):
@@ -79,13 +78,12 @@ class CaseItem(pytest.Item):
         if not result.passed:
             raise CaseFailed(result)
 
-    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException],
-                     style: Any = None) -> Any:
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         if isinstance(excinfo.value, CaseFailed):
             result = excinfo.value.result
-            return (f"{self.suite.name}: {self.case.name}\n"
-                    f"  at {self.case.mark}\n"
-                    + "\n".join(f"  {line}" for line in result.detail.splitlines()))
+            return f"{self.suite.name}: {self.case.name}\n  at {self.case.mark}\n" + "\n".join(
+                f"  {line}" for line in result.detail.splitlines()
+            )
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple[Path, int, str]:

@@ -99,15 +99,28 @@ def render_junit(report: Report) -> str:
     total = failures = errors = 0
     for path, results in _by_suite(report).items():
         failed = [r for r in results if not r.passed]
-        suite_el = ET.SubElement(root, "testsuite", name=results[0].suite.name, file=path,
-                                 tests=str(len(results)), failures=str(len(failed)), errors="0")
+        suite_el = ET.SubElement(
+            root,
+            "testsuite",
+            name=results[0].suite.name,
+            file=path,
+            tests=str(len(results)),
+            failures=str(len(failed)),
+            errors="0",
+        )
         for result in results:
-            case_el = ET.SubElement(suite_el, "testcase", name=result.case.name,
-                                    classname=results[0].suite.name, file=path,
-                                    line=str(result.case.mark.line))
+            case_el = ET.SubElement(
+                suite_el,
+                "testcase",
+                name=result.case.name,
+                classname=results[0].suite.name,
+                file=path,
+                line=str(result.case.mark.line),
+            )
             if not result.passed:
                 failure = ET.SubElement(
-                    case_el, "failure",
+                    case_el,
+                    "failure",
                     message=f"expected {result.case.expect.value}, got {result.got}",
                     type="DecisionMismatch",
                 )
@@ -115,11 +128,13 @@ def render_junit(report: Report) -> str:
         total += len(results)
         failures += len(failed)
     for bad, error in report.load_errors:
-        suite_el = ET.SubElement(root, "testsuite", name=str(bad), file=str(bad), tests="1",
-                                 failures="0", errors="1")
+        suite_el = ET.SubElement(
+            root, "testsuite", name=str(bad), file=str(bad), tests="1", failures="0", errors="1"
+        )
         case_el = ET.SubElement(suite_el, "testcase", name="load", classname=str(bad))
-        ET.SubElement(case_el, "error", message="the suite could not be loaded",
-                      type="ConfigError").text = error
+        ET.SubElement(
+            case_el, "error", message="the suite could not be loaded", type="ConfigError"
+        ).text = error
         total += 1
         errors += 1
     root.set("tests", str(total))

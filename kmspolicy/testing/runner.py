@@ -86,8 +86,9 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
     from kmspolicy.authz import Caller, Request, authorize_kms
 
     try:
-        caller = Caller.from_arn(case.principal.arn, tags=case.principal.tags or None,
-                                 user_id=case.principal.user_id)
+        caller = Caller.from_arn(
+            case.principal.arn, tags=case.principal.tags or None, user_id=case.principal.user_id
+        )
         context: dict[str, Any] = dict(case.context)
         request = Request(caller, case.action, case.resource, context=context, time=case.time)
         decision = authorize_kms(request, policies_for(suite, case, caller.principal_arn))
@@ -98,8 +99,9 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
     missing_because = [sid for sid in case.because if sid not in matched_sids]
     if passed and not missing_because:
         return CaseResult(suite, case, decision, True)
-    return CaseResult(suite, case, decision, False, describe_failure(case, decision,
-                                                                     missing_because))
+    return CaseResult(
+        suite, case, decision, False, describe_failure(case, decision, missing_because)
+    )
 
 
 def policies_for(suite: Suite, case: Case, principal_arn: str) -> KmsPolicies:

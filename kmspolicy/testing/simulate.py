@@ -31,8 +31,9 @@ def as_policy(value: PolicyLike, *, key_policy: bool = False) -> Policy:
         return value
     if isinstance(value, Mapping):
         return read_json(json.dumps(value), "<dict>", key_policy=key_policy)
-    if isinstance(value, PathLike) or ("\n" not in value and Path(value).suffix in (
-            ".json", ".kmsp") and Path(value).is_file()):
+    if isinstance(value, PathLike) or (
+        "\n" not in value and Path(value).suffix in (".json", ".kmsp") and Path(value).is_file()
+    ):
         policies = load_policies(value, key_policy=key_policy)
         source = str(value)
     else:
@@ -74,8 +75,9 @@ class Simulator:
             grants=tuple(grants),
             scps=tuple(as_policy(p) for p in scps),
             rcps=tuple(as_policy(p) for p in rcps),
-            permissions_boundary=(as_policy(permissions_boundary)
-                                  if permissions_boundary is not None else None),
+            permissions_boundary=(
+                as_policy(permissions_boundary) if permissions_boundary is not None else None
+            ),
             session_policies=tuple(as_policy(p) for p in session_policies),
         )
         request = Request(caller, action, resource, context=dict(context or {}), time=time)

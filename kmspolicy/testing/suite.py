@@ -112,8 +112,10 @@ def load_suite(path: Path) -> Suite:
         before = data[: exc.start]
         line = before.count(b"\n") + 1
         column = len(before.rsplit(b"\n", 1)[-1].decode("utf-8", "replace")) + 1
-        raise ConfigError(f"{path}:{line}:{column}: byte {data[exc.start]:#04x} is not valid "
-                          "UTF-8 (suites must be UTF-8)") from None
+        raise ConfigError(
+            f"{path}:{line}:{column}: byte {data[exc.start]:#04x} is not valid "
+            "UTF-8 (suites must be UTF-8)"
+        ) from None
     located = load_yaml(text, str(path))
     if not isinstance(located.data, dict):
         raise ConfigError(f"{path}:1:1: a suite is a YAML mapping with `policies` and `cases`")
@@ -159,18 +161,32 @@ class _Resolver:
             name=self.spec.suite or self.path.name.removesuffix(SUITE_SUFFIX),
             description=self.spec.description,
             key_policy=self.policy(p.key, "key", (*base, "key")) if p.key is not None else None,
-            identity={self.arn(who): tuple(self.policy(r, "identity", (*base, "identity", who, i))
-                                           for i, r in enumerate(refs))
-                      for who, refs in p.identity.items()},
-            scps=tuple(tuple(self.policy(r, "scp", (*base, "scps", n, i))
-                             for i, r in enumerate(level)) for n, level in enumerate(p.scps)),
-            rcps=tuple(tuple(self.policy(r, "rcp", (*base, "rcps", n, i))
-                             for i, r in enumerate(level)) for n, level in enumerate(p.rcps)),
-            boundaries={self.arn(who): self.policy(r, "boundary", (*base, "boundaries", who))
-                        for who, r in p.boundaries.items()},
-            sessions={self.arn(who): tuple(self.policy(r, "session", (*base, "sessions", who, i))
-                                           for i, r in enumerate(refs))
-                      for who, refs in p.sessions.items()},
+            identity={
+                self.arn(who): tuple(
+                    self.policy(r, "identity", (*base, "identity", who, i))
+                    for i, r in enumerate(refs)
+                )
+                for who, refs in p.identity.items()
+            },
+            scps=tuple(
+                tuple(self.policy(r, "scp", (*base, "scps", n, i)) for i, r in enumerate(level))
+                for n, level in enumerate(p.scps)
+            ),
+            rcps=tuple(
+                tuple(self.policy(r, "rcp", (*base, "rcps", n, i)) for i, r in enumerate(level))
+                for n, level in enumerate(p.rcps)
+            ),
+            boundaries={
+                self.arn(who): self.policy(r, "boundary", (*base, "boundaries", who))
+                for who, r in p.boundaries.items()
+            },
+            sessions={
+                self.arn(who): tuple(
+                    self.policy(r, "session", (*base, "sessions", who, i))
+                    for i, r in enumerate(refs)
+                )
+                for who, refs in p.sessions.items()
+            },
             grants=tuple(g.model_copy(update={"grantee": self.arn(g.grantee)}) for g in p.grants),
             cases=tuple(self.cases()),
         )
@@ -224,8 +240,9 @@ class _Resolver:
         """Cases then tables, or tables then cases: in the order the file writes them."""
         cases, tables = self._cases(), self._tables()
         keys = list(self.located.data)
-        tables_first = "tables" in keys and "cases" in keys and (
-            keys.index("tables") < keys.index("cases"))
+        tables_first = (
+            "tables" in keys and "cases" in keys and (keys.index("tables") < keys.index("cases"))
+        )
         return tables + cases if tables_first else cases + tables
 
     def _cases(self) -> list[Case]:
@@ -243,14 +260,21 @@ class _Resolver:
         for t, table in enumerate(self.spec.tables):
             for who, row in table.expect.items():
                 for action, expect in zip(table.actions, row, strict=True):
-                    spec = CaseSpec(name=table.name, action=action, resource=table.resource,
-                                    context=table.context, time=table.time, expect=expect)
+                    spec = CaseSpec(
+                        name=table.name,
+                        action=action,
+                        resource=table.resource,
+                        context=table.context,
+                        time=table.time,
+                        expect=expect,
+                    )
                     name = f"{table.name}: {who} × {action}"
                     out.append(self.case(name, who, action, spec, ("tables", t, "expect", who)))
         return out
 
-    def case(self, name: str, who: str | None, action: str, case: CaseSpec,
-             loc: tuple[Any, ...]) -> Case:
+    def case(
+        self, name: str, who: str | None, action: str, case: CaseSpec, loc: tuple[Any, ...]
+    ) -> Case:
         d = self.spec.defaults
         mark = self.located.mark_for(loc)
         who = who or d.principal
@@ -260,10 +284,15 @@ class _Resolver:
         if resource is None:
             raise ConfigError(f"{mark}: case `{name}` has no `resource` (and no default)")
         return Case(
-            name=name, principal=self.principal(who), action=self.action(action, mark),
+            name=name,
+            principal=self.principal(who),
+            action=self.action(action, mark),
             resource=resource,
             context={k: v for k, v in {**d.context, **case.context}.items() if v is not None},
-            time=case.time or d.time, expect=case.expect, because=tuple(case.because), mark=mark,
+            time=case.time or d.time,
+            expect=case.expect,
+            because=tuple(case.because),
+            mark=mark,
         )
 
     def action(self, action: str, mark: Mark) -> str:

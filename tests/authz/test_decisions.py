@@ -117,8 +117,10 @@ ENABLE_AND_DENY = """{
      "Action": "kms:ScheduleKeyDeletion", "Resource": "*"}
   ]
 }"""
-ID_ALL = '{"Version": "2012-10-17", "Statement": [{"Sid": "All", "Effect": "Allow", ' \
+ID_ALL = (
+    '{"Version": "2012-10-17", "Statement": [{"Sid": "All", "Effect": "Allow", '
     '"Action": "kms:*", "Resource": "*"}]}'
+)
 
 
 def test_all_matched_keeps_allows_an_explicit_deny_overrode() -> None:
@@ -156,8 +158,9 @@ def test_account_delegation_allow_is_reported_as_the_identity_policy() -> None:
     pols = KmsPolicies(read_json(ENABLE_AND_DENY), [read_json(ID_ALL)])
     d = authorize_kms(_req(), pols)
     assert d.allowed and d.decided_by is PolicyType.IDENTITY
-    assert d.reason.endswith(f"on resource: {KEY} by an identity-based policy that the key "
-                             "policy enables")
+    assert d.reason.endswith(
+        f"on resource: {KEY} by an identity-based policy that the key policy enables"
+    )
     assert "resource-based" not in d.reason
 
 
@@ -166,8 +169,14 @@ def test_explicit_construction_takes_all_matched() -> None:
     from kmspolicy.lang.ast import Effect
 
     ref = MatchedStatement("p", PolicyType.POLICY, Effect.ALLOW, "S")
-    d = Decision(DecisionKind.ALLOWED, "kms:Decrypt", "*", "arn:aws:iam::1:user/x", (ref,),
-                 all_matched=(ref,))
+    d = Decision(
+        DecisionKind.ALLOWED,
+        "kms:Decrypt",
+        "*",
+        "arn:aws:iam::1:user/x",
+        (ref,),
+        all_matched=(ref,),
+    )
     assert d.all_matched == (ref,)
     assert Decision(DecisionKind.ALLOWED, "a:b", "*", "p").all_matched == ()
 
@@ -178,9 +187,7 @@ def test_expectation_denied_accepts_either_deny_and_the_others_are_exact() -> No
     def decision(kind: DecisionKind) -> Decision:
         return Decision(kind, "kms:Decrypt", "*", "arn:aws:iam::1:user/x")
 
-    holds = {
-        (e, k): e.holds_for(decision(k)) for e in Expectation for k in DecisionKind
-    }
+    holds = {(e, k): e.holds_for(decision(k)) for e in Expectation for k in DecisionKind}
     assert {pair for pair, ok in holds.items() if ok} == {
         (Expectation.ALLOWED, DecisionKind.ALLOWED),
         (Expectation.DENIED, DecisionKind.EXPLICIT_DENY),

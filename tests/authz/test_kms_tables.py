@@ -20,8 +20,9 @@ def _actions(operation: str) -> set[str]:
 
 
 def test_cross_account_actions_are_the_operations_declared_cross_account() -> None:
-    declared = {a for name, op in load_operations().items() if op.cross_account
-                for a in _actions(name)}
+    declared = {
+        a for name, op in load_operations().items() if op.cross_account for a in _actions(name)
+    }
     assert declared == CROSS_ACCOUNT_ACTIONS
 
 

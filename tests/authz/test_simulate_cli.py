@@ -213,8 +213,16 @@ def test_grants_file_rejects_unknown_grant_operations(tmp_path: Path) -> None:
     kp, _ = _files(tmp_path)
     grant = {"GranteePrincipal": A, "Operations": ["Decrypt", "Decrpyt"]}
     (tmp_path / "grants.json").write_text(json.dumps([grant]))
-    code, out = run("--key-policy", kp, "--principal", A, "--action", "kms:Decrypt",
-                    "--grants", str(tmp_path / "grants.json"))
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--principal",
+        A,
+        "--action",
+        "kms:Decrypt",
+        "--grants",
+        str(tmp_path / "grants.json"),
+    )
     assert code == 2
     assert "`Decrpyt` is not a grant operation; did you mean `Decrypt`?" in out
 

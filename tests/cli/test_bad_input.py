@@ -17,10 +17,19 @@ from kmspolicy.cli import main
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 KEY_POLICY = FIXTURES / "default-key-policy.kmsp"
-SIMULATE = ["simulate", "--key-policy", str(KEY_POLICY),
-            "--principal", "arn:aws:iam::111122223333:user/app", "--action", "kms:Decrypt"]
-UNFORMATTED = '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",' \
-              '"Action":"kms:Encrypt","Resource":"*"}]}'
+SIMULATE = [
+    "simulate",
+    "--key-policy",
+    str(KEY_POLICY),
+    "--principal",
+    "arn:aws:iam::111122223333:user/app",
+    "--action",
+    "kms:Decrypt",
+]
+UNFORMATTED = (
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":"*",'
+    '"Action":"kms:Encrypt","Resource":"*"}]}'
+)
 
 
 def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -56,10 +65,12 @@ def test_convert_multi_policy_file_needs_policy_to_write_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     two = tmp_path / "two.kmsp"
-    two.write_text('policy "a" version 2012-10-17\n'
-                   "allow principal * action kms:Decrypt resource *\n"
-                   'policy "b" version 2012-10-17\n'
-                   "deny principal * action kms:Encrypt resource *\n")
+    two.write_text(
+        'policy "a" version 2012-10-17\n'
+        "allow principal * action kms:Decrypt resource *\n"
+        'policy "b" version 2012-10-17\n'
+        "deny principal * action kms:Encrypt resource *\n"
+    )
     code, _, err = run(capsys, "convert", "--to", "json", str(two))
     assert code == 2 and "holds 2 policies; choose one with --policy" in err
     code, out, _ = run(capsys, "convert", "--to", "json", "--policy", "b", str(two))
@@ -151,9 +162,11 @@ def test_suite_with_an_impossible_date_is_a_positioned_load_error(
 ) -> None:
     (tmp_path / "key.kmsp").write_text(KEY_POLICY.read_text())
     suite = tmp_path / "s.kmstest.yaml"
-    suite.write_text("policies:\n  key: key.kmsp\ncases:\n  - name: x\n"
-                     "    principal: arn:aws:iam::111122223333:root\n    action: kms:Decrypt\n"
-                     "    resource: '*'\n    time: 2026-02-30T00:00:00Z\n    expect: allowed\n")
+    suite.write_text(
+        "policies:\n  key: key.kmsp\ncases:\n  - name: x\n"
+        "    principal: arn:aws:iam::111122223333:root\n    action: kms:Decrypt\n"
+        "    resource: '*'\n    time: 2026-02-30T00:00:00Z\n    expect: allowed\n"
+    )
     code, out, _ = run(capsys, "test", str(suite))
     assert code == 2
     assert f"{suite}:8:11: invalid value `2026-02-30T00:00:00Z`: day is out of range" in out
@@ -188,8 +201,13 @@ def test_lint_reads_a_json_policy_with_a_byte_order_mark(
 
 
 def test_simulate_warns_about_a_misspelt_kms_action(capsys: pytest.CaptureFixture[str]) -> None:
-    args = ["simulate", "--key-policy", str(KEY_POLICY),
-            "--principal", "arn:aws:iam::111122223333:root"]
+    args = [
+        "simulate",
+        "--key-policy",
+        str(KEY_POLICY),
+        "--principal",
+        "arn:aws:iam::111122223333:root",
+    ]
     code, _, err = run(capsys, *args, "--action", "kms:Decrpyt")
     assert code == 0  # still decided; the warning goes to stderr
     assert "warning: `kms:Decrpyt` is not a KMS action; did you mean `kms:Decrypt`?" in err

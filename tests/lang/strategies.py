@@ -35,12 +35,15 @@ resources = st.one_of(
 )
 principal_values = {
     PrincipalKind.AWS: st.one_of(
-        st.just("*"), st.from_regex(r"\d{12}", fullmatch=True),
+        st.just("*"),
+        st.from_regex(r"\d{12}", fullmatch=True),
         word.map(lambda w: f"arn:aws:iam::111122223333:role/{w}"),
-        word.map(lambda w: f"arn:aws:sts::111122223333:assumed-role/R/{w}")),
+        word.map(lambda w: f"arn:aws:sts::111122223333:assumed-role/R/{w}"),
+    ),
     PrincipalKind.SERVICE: st.sampled_from(["ec2.amazonaws.com", "logs.us-east-1.amazonaws.com"]),
     PrincipalKind.FEDERATED: st.sampled_from(
-        ["cognito-identity.amazonaws.com", "accounts.google.com"]),
+        ["cognito-identity.amazonaws.com", "accounts.google.com"]
+    ),
     PrincipalKind.CANONICAL_USER: st.from_regex(r"[0-9a-f]{64}", fullmatch=True),
 }
 
@@ -49,8 +52,9 @@ principal_values = {
 def principal_lists(draw: st.DrawFn) -> tuple[Principal, ...]:
     if draw(st.integers(0, 4)) == 0:
         return (Principal(PrincipalKind.ANY, "*"),)
-    kinds = draw(st.lists(st.sampled_from(list(principal_values)), min_size=1, max_size=3,
-                          unique=True))
+    kinds = draw(
+        st.lists(st.sampled_from(list(principal_values)), min_size=1, max_size=3, unique=True)
+    )
     out: list[Principal] = []
     for kind in kinds:
         values = draw(st.lists(principal_values[kind], min_size=1, max_size=3))
@@ -64,7 +68,9 @@ keys = st.one_of(
     st.tuples(st.sampled_from(["s3:", "ec2:", "dynamodb:"]), text.filter(bool)).map("".join),
 )
 values = st.one_of(
-    text, st.booleans(), st.integers(-(10**12), 10**12),
+    text,
+    st.booleans(),
+    st.integers(-(10**12), 10**12),
     st.floats(allow_nan=False, allow_infinity=False),
 )
 operators = st.tuples(
@@ -81,8 +87,9 @@ def condition_lists(draw: st.DrawFn) -> tuple[Condition, ...]:
     for qualifier, op, if_exists in ops:
         for key in draw(st.lists(keys, min_size=1, max_size=2, unique=True)):
             vals = draw(st.lists(values, min_size=1, max_size=3))
-            out.append(Condition(op, key, tuple(ConditionValue(v) for v in vals), qualifier,
-                                 if_exists))
+            out.append(
+                Condition(op, key, tuple(ConditionValue(v) for v in vals), qualifier, if_exists)
+            )
     return tuple(out)
 
 
@@ -100,8 +107,9 @@ def statements(draw: st.DrawFn, sid: str | None) -> Statement:
         resources=None if res is None else tuple(Resource(r) for r in res),
         not_resource=res is not None and draw(st.booleans()),
         conditions=draw(condition_lists()),
-        comments=tuple(draw(st.lists(text.map(lambda t: t.replace("\n", " ").strip()),
-                                     max_size=2))),
+        comments=tuple(
+            draw(st.lists(text.map(lambda t: t.replace("\n", " ").strip()), max_size=2))
+        ),
     )
 
 

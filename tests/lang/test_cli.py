@@ -25,7 +25,7 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_fmt_check_passes_on_the_default_key_policy_fixture(
-    capsys: pytest.CaptureFixture[str]
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     assert run(capsys, "fmt", "--check", str(FIXTURE)) == (0, "", "")
 
@@ -47,8 +47,10 @@ def test_fmt_rewrites_in_place_keeping_comments(
     f.write_text(MESSY)
     code, out, _ = run(capsys, "fmt", str(f))
     assert code == 0 and "reformatted" in out
-    assert f.read_text() == ('policy "k" version 2012-10-17\n\n# users\nallow\n  principal *\n'
-                             "  action kms:Decrypt\n  resource *\n")
+    assert f.read_text() == (
+        'policy "k" version 2012-10-17\n\n# users\nallow\n  principal *\n'
+        "  action kms:Decrypt\n  resource *\n"
+    )
     assert run(capsys, "fmt", "--check", str(f))[0] == 0
 
 
@@ -58,8 +60,10 @@ def test_fmt_canonicalises_json_documents(
     f = tmp_path / "p.json"
     f.write_text('{"Statement": {"Action": "kms:*", "Effect": "Allow"}}')
     assert run(capsys, "fmt", str(f))[0] == 0
-    assert f.read_text() == ('{\n  "Statement": [\n    {\n      "Effect": "Allow",\n'
-                             '      "Action": "kms:*"\n    }\n  ]\n}\n')
+    assert f.read_text() == (
+        '{\n  "Statement": [\n    {\n      "Effect": "Allow",\n'
+        '      "Action": "kms:*"\n    }\n  ]\n}\n'
+    )
 
 
 def test_fmt_bad_input_exits_2_with_rendered_diagnostics(
@@ -116,8 +120,7 @@ def test_convert_bad_json_exits_2_with_path_and_position(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     f = tmp_path / "bad.json"
-    f.write_text('{\n  "Statement": [{"Effect": "Allow", "Action": "kms:*", '
-                 '"NotAction": "x"}]\n}')
+    f.write_text('{\n  "Statement": [{"Effect": "Allow", "Action": "kms:*", "NotAction": "x"}]\n}')
     code, out, err = run(capsys, "convert", "--to", "dsl", str(f))
     assert code == 2 and out == ""
     assert f"{f}:2:56: error[action-and-notaction]" in err

@@ -57,5 +57,6 @@ def test_dsl_twin_keeps_comments_through_fmt(path: Path) -> None:
     text = path.read_text()
     formatted = format_dsl(parse_dsl(text))
     comments = [line.strip() for line in text.splitlines() if line.strip().startswith("#")]
-    assert [line.strip() for line in formatted.splitlines() if line.strip().startswith("#")] \
-        == comments
+    assert [
+        line.strip() for line in formatted.splitlines() if line.strip().startswith("#")
+    ] == comments

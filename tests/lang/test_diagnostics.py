@@ -11,8 +11,9 @@ from kmspolicy.lang.diagnostics import did_you_mean
 
 def test_render_has_location_source_line_caret_and_help() -> None:
     text = "policy\nallow acton *\n"
-    d = Diagnostic("syntax", "unexpected `acton`", Span("f.kmsp", 2, 7, 2, 12),
-                   "did you mean `action`?")
+    d = Diagnostic(
+        "syntax", "unexpected `acton`", Span("f.kmsp", 2, 7, 2, 12), "did you mean `action`?"
+    )
     assert d.render(text).splitlines() == [
         "f.kmsp:2:7: error[syntax]: unexpected `acton`",
         "2 | allow acton *",
@@ -22,10 +23,13 @@ def test_render_has_location_source_line_caret_and_help() -> None:
 
 
 def test_render_names_the_json_path() -> None:
-    d = Diagnostic("missing-effect", "statement has no `Effect`",
-                   Span("p.json", 1, 1, path="Statement[0]"))
-    assert d.render() == "p.json:1:1: error[missing-effect]: statement has no `Effect` " \
+    d = Diagnostic(
+        "missing-effect", "statement has no `Effect`", Span("p.json", 1, 1, path="Statement[0]")
+    )
+    assert (
+        d.render() == "p.json:1:1: error[missing-effect]: statement has no `Effect` "
         "(at Statement[0])"
+    )
 
 
 def test_render_without_span_or_source() -> None:
@@ -46,7 +50,9 @@ def test_policy_syntax_error_is_a_policy_error_whose_str_is_the_rendering() -> N
     assert exc.span == Span("f", 1, 1)
 
 
-@pytest.mark.parametrize(("word", "expected"), [
-    ("StringEqual", "StringEquals"), ("stringequals", "StringEquals"), ("Zebra", None)])
+@pytest.mark.parametrize(
+    ("word", "expected"),
+    [("StringEqual", "StringEquals"), ("stringequals", "StringEquals"), ("Zebra", None)],
+)
 def test_did_you_mean_is_case_insensitive(word: str, expected: str | None) -> None:
     assert did_you_mean(word, ["StringEquals", "Bool"]) == expected

@@ -50,7 +50,7 @@ def test_strict_build_would_catch_a_terminal_collision() -> None:
     from lark.exceptions import LexError
 
     with pytest.raises(LexError, match="Collision"):  # the check above is not a no-op
-        Lark('start: A | B\nA: /a+/\nB: /a+b?/', parser="lalr", strict=True)
+        Lark("start: A | B\nA: /a+/\nB: /a+b?/", parser="lalr", strict=True)
 
 
 def test_grammar_loads_from_the_checkout() -> None:
@@ -65,8 +65,11 @@ def test_every_construct_parses() -> None:
     assert allow.effect is Effect.ALLOW and allow.sid == "EnableIAM"
     assert deny.not_principal and deny.not_action and deny.not_resource
     assert [p.kind for p in deny.principals or ()] == [
-        PrincipalKind.AWS, PrincipalKind.SERVICE, PrincipalKind.FEDERATED,
-        PrincipalKind.CANONICAL_USER]
+        PrincipalKind.AWS,
+        PrincipalKind.SERVICE,
+        PrincipalKind.FEDERATED,
+        PrincipalKind.CANONICAL_USER,
+    ]
     assert [a.name for a in deny.actions] == ["kms:Decrypt", "kms:GenerateDataKey*"]
     c0, c1, c2, c3 = deny.conditions
     assert c0.qualifier is SetQualifier.FOR_ANY_VALUE and c0.if_exists
@@ -92,7 +95,7 @@ def test_comment_inside_a_statement_stays_with_it() -> None:
 
 
 def test_principal_star_and_aws_star() -> None:
-    (p,) = parse_dsl('policy allow principal * action * deny principal aws * action *')
+    (p,) = parse_dsl("policy allow principal * action * deny principal aws * action *")
     assert p.statements[0].principals is not None
     assert p.statements[0].principals[0].kind is PrincipalKind.ANY
     assert p.statements[1].principals is not None
@@ -169,26 +172,36 @@ def test_misspelt_qualifier_suggests() -> None:
 
 def test_misspelt_condition_key_suggests() -> None:
     code, _, help, _, _ = diagnostic(
-        'policy allow action * when StringEquals kms:EncryptionContxt:dept "x"')
+        'policy allow action * when StringEquals kms:EncryptionContxt:dept "x"'
+    )
     assert code == "unknown-condition-key"
     assert help == "did you mean `kms:EncryptionContext:dept`?"
 
 
 def test_misspelt_global_key_suggests() -> None:
-    assert diagnostic("policy allow action * when Bool aws:SecureTransprt true")[2] == \
-        "did you mean `aws:SecureTransport`?"
+    assert (
+        diagnostic("policy allow action * when Bool aws:SecureTransprt true")[2]
+        == "did you mean `aws:SecureTransport`?"
+    )
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ("allow action *", "missing-policy-header"),
-    ("policy allow principal * resource *", "missing-action"),
-    ("policy allow action * principal *", "clause-order"),
-    ("policy allow principal aws arn:aws:iam::111122223333:root action *", "unquoted-value"),
-    ("policy allow action * when StringEquals kms:CallerAccount resource *",
-     "missing-condition-value"),
-    ('policy allow action * when aws:PrincipalArn ArnLike "arn:aws:iam::1:role/x"',
-     "condition-shape"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ("allow action *", "missing-policy-header"),
+        ("policy allow principal * resource *", "missing-action"),
+        ("policy allow action * principal *", "clause-order"),
+        ("policy allow principal aws arn:aws:iam::111122223333:root action *", "unquoted-value"),
+        (
+            "policy allow action * when StringEquals kms:CallerAccount resource *",
+            "missing-condition-value",
+        ),
+        (
+            'policy allow action * when aws:PrincipalArn ArnLike "arn:aws:iam::1:role/x"',
+            "condition-shape",
+        ),
+    ],
+)
 def test_common_mistakes_are_named_by_example(text: str, code: str) -> None:
     assert diagnostic(text)[0] == code
 
@@ -198,20 +211,26 @@ def test_unexpected_end_of_input_points_past_the_text() -> None:
     assert (line, col) == (2, 6) and "end of input" in message
 
 
-@pytest.mark.parametrize(("text", "code"), [
-    ('policy allow "a" action * allow "a" action *', "duplicate-sid"),
-    ("policy allow action * when Bool aws:SecureTransport true and Bool aws:SecureTransport false",
-     "duplicate-condition"),
-    ('policy allow principal *, aws "111122223333" action *', "any-principal-mixed"),
-    ('policy allow principal aws "root" action *', "malformed-arn"),
-    ('policy allow principal service "not a service" action *', "malformed-principal"),
-    ('policy allow action * resource "key/1"', "malformed-arn"),
-    ('policy allow action "kms Decrypt"', "malformed-action"),
-    ("policy allow action * when NullIfExists aws:TagKeys true", "unknown-operator"),
-    ("policy allow action * when NumericEquals aws:EpochTime " + "9" * 200, "syntax"),
-    ("policy version 2013-10-17 allow action *", "syntax"),
-    ('policy "\\ud800" allow action *', "syntax"),
-])
+@pytest.mark.parametrize(
+    ("text", "code"),
+    [
+        ('policy allow "a" action * allow "a" action *', "duplicate-sid"),
+        (
+            "policy allow action * when Bool aws:SecureTransport true"
+            " and Bool aws:SecureTransport false",
+            "duplicate-condition",
+        ),
+        ('policy allow principal *, aws "111122223333" action *', "any-principal-mixed"),
+        ('policy allow principal aws "root" action *', "malformed-arn"),
+        ('policy allow principal service "not a service" action *', "malformed-principal"),
+        ('policy allow action * resource "key/1"', "malformed-arn"),
+        ('policy allow action "kms Decrypt"', "malformed-action"),
+        ("policy allow action * when NullIfExists aws:TagKeys true", "unknown-operator"),
+        ("policy allow action * when NumericEquals aws:EpochTime " + "9" * 200, "syntax"),
+        ("policy version 2013-10-17 allow action *", "syntax"),
+        ('policy "\\ud800" allow action *', "syntax"),
+    ],
+)
 def test_invalid_policies(text: str, code: str) -> None:
     assert diagnostic(text)[0] == code
 
@@ -220,7 +239,10 @@ def test_all_semantic_errors_reported_together() -> None:
     with pytest.raises(PolicySyntaxError) as info:
         parse_dsl('policy allow action * resource "x" when Bol aws:x 1')
     assert [d.code for d in info.value.diagnostics] == [
-        "malformed-arn", "unknown-operator", "unknown-condition-key"]
+        "malformed-arn",
+        "unknown-operator",
+        "unknown-condition-key",
+    ]
 
 
 def test_non_utf8_bytes() -> None:

@@ -13,9 +13,16 @@ from kmspolicy.lang.span import Span
 
 
 def _minified(effect_at: int, statements: int = 12) -> str:
-    body = [{"Sid": f"S{i}", "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::1:root"},
-             "Action": ["kms:Encrypt", "kms:Decrypt"], "Resource": "*"}
-            for i in range(statements)]
+    body = [
+        {
+            "Sid": f"S{i}",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::1:root"},
+            "Action": ["kms:Encrypt", "kms:Decrypt"],
+            "Resource": "*",
+        }
+        for i in range(statements)
+    ]
     body[effect_at]["Effect"] = "Alow"
     return json.dumps({"Version": "2012-10-17", "Statement": body}, separators=(",", ":"))
 
@@ -44,7 +51,7 @@ def test_a_long_line_is_cut_to_a_window_around_the_column() -> None:
     assert len(source) <= len("1 | ") + 2 * EXCERPT_CONTEXT + len('"Alow"') + 2
     # the caret sits under the offending value, whatever was cut on the left
     at = caret.index("^")
-    assert source[at:at + len('"Alow"')] == '"Alow"'
+    assert source[at : at + len('"Alow"')] == '"Alow"'
     assert caret[at:].strip() == "^" * len('"Alow"')
 
 
@@ -52,7 +59,7 @@ def test_a_short_line_is_shown_whole_without_ellipses() -> None:
     text = '{"Version":"2012-10-17","Statement":{"Effect":"Alow","Action":"*","Resource":"*"}}'
     source, caret = _error(text).splitlines()[1:3]
     assert source == f"1 | {text}"
-    assert source[caret.index("^"):].startswith('"Alow"')
+    assert source[caret.index("^") :].startswith('"Alow"')
 
 
 def test_a_column_near_the_end_of_a_long_line_has_only_a_left_ellipsis() -> None:
@@ -64,8 +71,9 @@ def test_a_column_near_the_end_of_a_long_line_has_only_a_left_ellipsis() -> None
 
 def test_the_excerpt_uses_the_line_the_reader_counted_despite_unicode_line_separators() -> None:
     # U+2028 inside a string is valid JSON; str.splitlines() would count it as a line break
-    text = ('{"Version":"2012-10-17","Statement":[{"Sid":"a\u2028b",\n'
-            '"Effect":"Alow","Action":"*"}]}')
+    text = (
+        '{"Version":"2012-10-17","Statement":[{"Sid":"a\u2028b",\n"Effect":"Alow","Action":"*"}]}'
+    )
     rendered = _error(text).splitlines()
     assert rendered[0].startswith("p.json:2:10:")
     assert rendered[1] == '2 | "Effect":"Alow","Action":"*"}]}'

@@ -20,13 +20,20 @@ ROOT = "arn:aws:iam::111122223333:root"
 
 
 def doc(*statements: dict[str, object], **top: object) -> str:
-    return json.dumps({"Version": "2012-10-17", **top, "Statement": list(statements)}, indent=2,
-                      ensure_ascii=False)
+    return json.dumps(
+        {"Version": "2012-10-17", **top, "Statement": list(statements)},
+        indent=2,
+        ensure_ascii=False,
+    )
 
 
 def stmt(**fields: object) -> dict[str, object]:
-    base: dict[str, object] = {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*",
-                               "Resource": "*"}
+    base: dict[str, object] = {
+        "Effect": "Allow",
+        "Principal": {"AWS": ROOT},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
     base.update(fields)
     return {k: v for k, v in base.items() if v is not None}
 
@@ -40,8 +47,15 @@ def errors(text: str | bytes, **kw: bool) -> list[tuple[str, str | None]]:
 
 
 def test_single_statement_object_and_string_values() -> None:
-    text = json.dumps({"Statement": {"Effect": "Deny", "NotAction": "kms:Decrypt",
-                                     "NotResource": "arn:aws:kms:us-east-1:111122223333:key/k"}})
+    text = json.dumps(
+        {
+            "Statement": {
+                "Effect": "Deny",
+                "NotAction": "kms:Decrypt",
+                "NotResource": "arn:aws:kms:us-east-1:111122223333:key/k",
+            }
+        }
+    )
     policy = read_json(text)
     (s,) = policy.statements
     assert policy.version is None and policy.id is None
@@ -73,16 +87,22 @@ def test_every_principal_kind() -> None:
     s = read_json(doc(stmt(NotPrincipal=principal, Principal=None, Effect="Deny"))).statements[0]
     assert s.not_principal
     assert [p.kind for p in s.principals or ()] == [
-        PrincipalKind.AWS, PrincipalKind.AWS, PrincipalKind.SERVICE, PrincipalKind.FEDERATED,
-        PrincipalKind.CANONICAL_USER]
+        PrincipalKind.AWS,
+        PrincipalKind.AWS,
+        PrincipalKind.SERVICE,
+        PrincipalKind.FEDERATED,
+        PrincipalKind.CANONICAL_USER,
+    ]
 
 
 def test_condition_values_keep_their_json_types() -> None:
-    cond = {"ForAnyValue:StringLikeIfExists": {"kms:EncryptionContextKeys": ["a*", "b"]},
-            "Bool": {"aws:SecureTransport": True},
-            "NumericLessThan": {"kms:ScheduleKeyDeletionPendingWindowInDays": 30},
-            "NumericGreaterThan": {"aws:MultiFactorAuthAge": 1.5},
-            "StringEquals": {"kms:CallerAccount": "111122223333", "s3:prefix": "home/"}}
+    cond = {
+        "ForAnyValue:StringLikeIfExists": {"kms:EncryptionContextKeys": ["a*", "b"]},
+        "Bool": {"aws:SecureTransport": True},
+        "NumericLessThan": {"kms:ScheduleKeyDeletionPendingWindowInDays": 30},
+        "NumericGreaterThan": {"aws:MultiFactorAuthAge": 1.5},
+        "StringEquals": {"kms:CallerAccount": "111122223333", "s3:prefix": "home/"},
+    }
     conditions = read_json(doc(stmt(Condition=cond))).statements[0].conditions
     first = conditions[0]
     assert first.qualifier is SetQualifier.FOR_ANY_VALUE and first.if_exists
@@ -92,9 +112,14 @@ def test_condition_values_keep_their_json_types() -> None:
     values = [c.values[0].value for c in conditions[1:4]]
     assert values == [True, 30, 1.5]
     assert isinstance(values[0], bool) and isinstance(values[1], int)
-    assert [c.key for c in conditions] == ["kms:EncryptionContextKeys", "aws:SecureTransport",
-        "kms:ScheduleKeyDeletionPendingWindowInDays", "aws:MultiFactorAuthAge",
-        "kms:CallerAccount", "s3:prefix"]
+    assert [c.key for c in conditions] == [
+        "kms:EncryptionContextKeys",
+        "aws:SecureTransport",
+        "kms:ScheduleKeyDeletionPendingWindowInDays",
+        "aws:MultiFactorAuthAge",
+        "kms:CallerAccount",
+        "s3:prefix",
+    ]
 
 
 def test_operator_names_are_spelt_exactly() -> None:
@@ -115,7 +140,8 @@ def test_every_node_has_a_position_and_path() -> None:
 
 def test_both_action_and_notaction() -> None:
     assert errors(doc(stmt(NotAction="kms:Decrypt"))) == [
-        ("action-and-notaction", "Statement[0].NotAction")]
+        ("action-and-notaction", "Statement[0].NotAction")
+    ]
 
 
 def test_neither_action_nor_notaction() -> None:
@@ -163,23 +189,34 @@ def test_malformed_resource_arn(resource: str) -> None:
     assert errors(doc(stmt(Resource=resource))) == [("malformed-arn", "Statement[0].Resource")]
 
 
-@pytest.mark.parametrize("principal", [
-    "arn:aws:iam:111122223333:root", "1234", "root", "", "arn:aws:iam::*:root",
-    "arn:aws:iam::111122223333:role/app-*"])
+@pytest.mark.parametrize(
+    "principal",
+    [
+        "arn:aws:iam:111122223333:root",
+        "1234",
+        "root",
+        "",
+        "arn:aws:iam::*:root",
+        "arn:aws:iam::111122223333:role/app-*",
+    ],
+)
 def test_malformed_principal_arn(principal: str) -> None:
     assert errors(doc(stmt(Principal={"AWS": [ROOT, principal]}))) == [
-        ("malformed-arn", "Statement[0].Principal.AWS[1]")]
+        ("malformed-arn", "Statement[0].Principal.AWS[1]")
+    ]
 
 
 def test_unknown_principal_kind() -> None:
     assert errors(doc(stmt(Principal={"Aws": ROOT}))) == [
-        ("unknown-element", "Statement[0].Principal.Aws")]
+        ("unknown-element", "Statement[0].Principal.Aws")
+    ]
 
 
 def test_key_policy_statement_needs_a_principal() -> None:
     read_json(doc(stmt(Principal=None)))  # fine for an identity policy
     assert errors(doc(stmt(Principal=None)), key_policy=True) == [
-        ("missing-principal", "Statement[0]")]
+        ("missing-principal", "Statement[0]")
+    ]
 
 
 def test_duplicate_sid() -> None:
@@ -219,14 +256,17 @@ def test_key_policy_character_set() -> None:
     assert errors(doc(stmt(Sid="snow ☃")), key_policy=True)[0][0] == "invalid-character"
 
 
-@pytest.mark.parametrize(("field", "value", "path"), [
-    ("Effect", 1, "Statement[0].Effect"),
-    ("Action", {"a": 1}, "Statement[0].Action"),
-    ("Resource", ["*", 2], "Statement[0].Resource[1]"),
-    ("Sid", ["a"], "Statement[0].Sid"),
-    ("Condition", [], "Statement[0].Condition"),
-    ("Principal", 7, "Statement[0].Principal"),
-])
+@pytest.mark.parametrize(
+    ("field", "value", "path"),
+    [
+        ("Effect", 1, "Statement[0].Effect"),
+        ("Action", {"a": 1}, "Statement[0].Action"),
+        ("Resource", ["*", 2], "Statement[0].Resource[1]"),
+        ("Sid", ["a"], "Statement[0].Sid"),
+        ("Condition", [], "Statement[0].Condition"),
+        ("Principal", 7, "Statement[0].Principal"),
+    ],
+)
 def test_wrong_types(field: str, value: object, path: str) -> None:
     assert errors(doc(stmt(**{field: value}))) == [("wrong-type", path)]
 
@@ -234,7 +274,8 @@ def test_wrong_types(field: str, value: object, path: str) -> None:
 def test_wrong_type_condition_value() -> None:
     cond = {"StringEquals": {"kms:CallerAccount": [None]}}
     assert errors(doc(stmt(Condition=cond))) == [
-        ("wrong-type", "Statement[0].Condition.StringEquals.kms:CallerAccount[0]")]
+        ("wrong-type", "Statement[0].Condition.StringEquals.kms:CallerAccount[0]")
+    ]
 
 
 def test_unknown_top_level_and_statement_elements() -> None:
@@ -242,17 +283,20 @@ def test_unknown_top_level_and_statement_elements() -> None:
     assert got == [("unknown-element", "Versoin"), ("unknown-element", "Statement[0].Actions")]
 
 
-@pytest.mark.parametrize(("text", "message"), [
-    ('{"Statement": [}', "expected a JSON value"),
-    ('{"Statement": []', "expected `,` or `}`"),
-    ('{"Statement": [],}', "expected a quoted key"),
-    ("{'Statement': 1}", "expected a quoted key"),
-    ('{"Id": "a\nb"}', "malformed JSON string"),
-    ("[" * 100, "nested deeper"),
-    ('{"Id": 1e999}', "out of range"),
-    ('{"a": 1} x', "after the JSON document"),
-    ("", "expected a JSON value"),
-])
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ('{"Statement": [}', "expected a JSON value"),
+        ('{"Statement": []', "expected `,` or `}`"),
+        ('{"Statement": [],}', "expected a quoted key"),
+        ("{'Statement': 1}", "expected a quoted key"),
+        ('{"Id": "a\nb"}', "malformed JSON string"),
+        ("[" * 100, "nested deeper"),
+        ('{"Id": 1e999}', "out of range"),
+        ('{"a": 1} x', "after the JSON document"),
+        ("", "expected a JSON value"),
+    ],
+)
 def test_json_syntax_errors_are_positioned(text: str, message: str) -> None:
     with pytest.raises(PolicySyntaxError) as info:
         read_json(text)
@@ -262,8 +306,11 @@ def test_json_syntax_errors_are_positioned(text: str, message: str) -> None:
 
 def test_every_problem_is_reported_at_once() -> None:
     text = doc(stmt(Effect=None), stmt(Resource="nope", NotAction="kms:x"))
-    assert sorted(c for c, _ in errors(text)) == ["action-and-notaction", "malformed-arn",
-                                                  "missing-effect"]
+    assert sorted(c for c, _ in errors(text)) == [
+        "action-and-notaction",
+        "malformed-arn",
+        "missing-effect",
+    ]
 
 
 def test_invalid_version_and_missing_statement() -> None:

@@ -26,18 +26,30 @@ ROOT = Principal(PrincipalKind.AWS, "arn:aws:iam::111122223333:root")
 
 
 def test_key_order_is_canonical() -> None:
-    text = ('{"Statement": [{"Condition": {"Bool": {"aws:SecureTransport": true}}, "Resource": "*",'
-            ' "Action": "kms:*", "Principal": "*", "Effect": "Deny", "Sid": "S"}],'
-            ' "Id": "i", "Version": "2012-10-17"}')
+    text = (
+        '{"Statement": [{"Condition": {"Bool": {"aws:SecureTransport": true}}, "Resource": "*",'
+        ' "Action": "kms:*", "Principal": "*", "Effect": "Deny", "Sid": "S"}],'
+        ' "Id": "i", "Version": "2012-10-17"}'
+    )
     out = json.loads(write_json(read_json(text)))
     assert list(out) == ["Version", "Id", "Statement"]
-    assert list(out["Statement"][0]) == ["Sid", "Effect", "Principal", "Action", "Resource",
-                                         "Condition"]
+    assert list(out["Statement"][0]) == [
+        "Sid",
+        "Effect",
+        "Principal",
+        "Action",
+        "Resource",
+        "Condition",
+    ]
 
 
 def test_one_value_is_a_string_several_a_list() -> None:
-    s = Statement(Effect.ALLOW, (Action("kms:Encrypt"), Action("kms:Decrypt")), principals=(ROOT,),
-                  resources=(Resource("*"),))
+    s = Statement(
+        Effect.ALLOW,
+        (Action("kms:Encrypt"), Action("kms:Decrypt")),
+        principals=(ROOT,),
+        resources=(Resource("*"),),
+    )
     out = json.loads(write_json(Policy((s,), "2012-10-17")))["Statement"][0]
     assert out["Action"] == ["kms:Encrypt", "kms:Decrypt"]
     assert out["Resource"] == "*"
@@ -45,8 +57,15 @@ def test_one_value_is_a_string_several_a_list() -> None:
 
 
 def test_negated_elements_and_absent_version() -> None:
-    s = Statement(Effect.DENY, (Action("kms:Decrypt"),), principals=(ROOT,), not_principal=True,
-                  not_action=True, resources=(Resource("*"),), not_resource=True)
+    s = Statement(
+        Effect.DENY,
+        (Action("kms:Decrypt"),),
+        principals=(ROOT,),
+        not_principal=True,
+        not_action=True,
+        resources=(Resource("*"),),
+        not_resource=True,
+    )
     out = json.loads(write_json(Policy((s,))))
     assert "Version" not in out
     assert set(out["Statement"][0]) == {"Effect", "NotPrincipal", "NotAction", "NotResource"}
@@ -58,11 +77,15 @@ def test_principals_and_conditions_grouped_in_first_appearance_order() -> None:
     conditions = (
         Condition(ConditionOperator.STRING_EQUALS, "kms:CallerAccount", (ConditionValue("1"),)),
         Condition(ConditionOperator.BOOL, "aws:SecureTransport", (ConditionValue(True),)),
-        Condition(ConditionOperator.STRING_EQUALS, "kms:ViaService",
-                  (ConditionValue("a"), ConditionValue("b"))),
+        Condition(
+            ConditionOperator.STRING_EQUALS,
+            "kms:ViaService",
+            (ConditionValue("a"), ConditionValue("b")),
+        ),
     )
-    s = Statement(Effect.ALLOW, (Action("*"),), principals=(ROOT, svc, other),
-                  conditions=conditions)
+    s = Statement(
+        Effect.ALLOW, (Action("*"),), principals=(ROOT, svc, other), conditions=conditions
+    )
     out = json.loads(write_json(Policy((s,))))["Statement"][0]
     assert out["Principal"] == {"AWS": [ROOT.value, "444455556666"], "Service": svc.value}
     assert out["Condition"] == {
@@ -98,5 +121,6 @@ def test_refusals_name_the_statement_by_sid_or_position() -> None:
         write_json(Policy((ok, Statement(Effect.ALLOW, (Action("*"),), conditions=(empty,)))))
     anyone = Principal(PrincipalKind.ANY, "*")
     with pytest.raises(PolicyError, match=r"^statement `S1`: the principal `\*`"):
-        write_json(Policy((Statement(Effect.ALLOW, (Action("*"),), sid="S1",
-                                     principals=(anyone, ROOT)),)))
+        write_json(
+            Policy((Statement(Effect.ALLOW, (Action("*"),), sid="S1", principals=(anyone, ROOT)),))
+        )

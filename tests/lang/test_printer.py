@@ -68,10 +68,14 @@ def test_long_lists_wrap_one_item_per_line_aligned() -> None:
 
 
 def test_quotes_only_what_a_bareword_cannot_say() -> None:
-    s = Statement(Effect.ALLOW, (Action("kms:Decrypt"), Action("KMS:Odd Name")), conditions=(
-        Condition(ConditionOperator.STRING_EQUALS, "s3:with space", (ConditionValue("v"),)),
-        Condition(ConditionOperator.NUMERIC_EQUALS, "aws:EpochTime", (ConditionValue(1.5),)),
-    ))
+    s = Statement(
+        Effect.ALLOW,
+        (Action("kms:Decrypt"), Action("KMS:Odd Name")),
+        conditions=(
+            Condition(ConditionOperator.STRING_EQUALS, "s3:with space", (ConditionValue("v"),)),
+            Condition(ConditionOperator.NUMERIC_EQUALS, "aws:EpochTime", (ConditionValue(1.5),)),
+        ),
+    )
     out = format_dsl(Policy((s,)))
     assert 'action kms:Decrypt, "KMS:Odd Name"' in out
     assert 'when StringEquals "s3:with space" "v"' in out
@@ -83,12 +87,22 @@ def test_format_accepts_one_policy() -> None:
     assert format_dsl(p) == CANONICAL
 
 
-@pytest.mark.parametrize("policy", [
-    Policy(()),
-    Policy((Statement(Effect.ALLOW, ()),)),
-    Policy((Statement(Effect.ALLOW, (Action("*"),), conditions=(
-        Condition(ConditionOperator.BOOL, "aws:SecureTransport", ()),)),)),
-])
+@pytest.mark.parametrize(
+    "policy",
+    [
+        Policy(()),
+        Policy((Statement(Effect.ALLOW, ()),)),
+        Policy(
+            (
+                Statement(
+                    Effect.ALLOW,
+                    (Action("*"),),
+                    conditions=(Condition(ConditionOperator.BOOL, "aws:SecureTransport", ()),),
+                ),
+            )
+        ),
+    ],
+)
 def test_refuses_policies_the_dsl_cannot_express(policy: Policy) -> None:
     with pytest.raises(PolicyError):
         format_dsl(policy)

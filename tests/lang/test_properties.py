@@ -42,8 +42,11 @@ def test_dsl_to_json_to_dsl_is_stable(policy: Policy) -> None:
     via_json = read_json(write_json(again))
     assert via_json == again
     # JSON has no comments; apart from them the DSL text is unchanged
-    without_comments = dataclasses.replace(again, comments=(), statements=tuple(
-        dataclasses.replace(s, comments=()) for s in again.statements))
+    without_comments = dataclasses.replace(
+        again,
+        comments=(),
+        statements=tuple(dataclasses.replace(s, comments=()) for s in again.statements),
+    )
     assert format_dsl([via_json]) == format_dsl([without_comments])
 
 
@@ -81,10 +84,26 @@ def test_random_bytes_give_ast_or_positioned_error(data: bytes) -> None:
 
 
 mutations = st.lists(
-    st.tuples(st.sampled_from(["delete", "insert", "replace"]), st.integers(0, 10**6),
-              st.sampled_from([*'{}[]",:*#\n ', "allow", "not", "when", "and", "1e9",
-                               "principal", "\\u", "true", "kms:"])),
-    min_size=1, max_size=4,
+    st.tuples(
+        st.sampled_from(["delete", "insert", "replace"]),
+        st.integers(0, 10**6),
+        st.sampled_from(
+            [
+                *'{}[]",:*#\n ',
+                "allow",
+                "not",
+                "when",
+                "and",
+                "1e9",
+                "principal",
+                "\\u",
+                "true",
+                "kms:",
+            ]
+        ),
+    ),
+    min_size=1,
+    max_size=4,
 )
 
 
@@ -125,10 +144,18 @@ def test_mutated_json_gives_ast_or_positioned_error(
 
 
 def test_json_float_and_int_types_survive() -> None:
-    text = json.dumps({"Statement": {"Effect": "Allow", "Action": "*", "Condition": {
-        "NumericEquals": {"aws:EpochTime": [1, 1.0, 1e300, -0.5]}}}})
+    text = json.dumps(
+        {
+            "Statement": {
+                "Effect": "Allow",
+                "Action": "*",
+                "Condition": {"NumericEquals": {"aws:EpochTime": [1, 1.0, 1e300, -0.5]}},
+            }
+        }
+    )
     policy = read_json(text)
     values = [v.value for v in policy.statements[0].conditions[0].values]
     assert [type(v) for v in values] == [int, float, float, float]
-    assert [type(v.value) for v in parse_dsl(format_dsl(policy))[0].statements[0]
-            .conditions[0].values] == [int, float, float, float]
+    assert [
+        type(v.value) for v in parse_dsl(format_dsl(policy))[0].statements[0].conditions[0].values
+    ] == [int, float, float, float]

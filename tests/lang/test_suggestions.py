@@ -13,7 +13,8 @@ HEADER = 'policy "p" version 2012-10-17\nallow principal * action kms:Decrypt re
 def test_did_you_mean_skips_a_candidate_identical_to_the_word() -> None:
     assert did_you_mean("aws:PrincipalTag/", ["aws:PrincipalTag/"]) is None
     assert suggestion("StringEquals", ["StringEquals", "StringEqualsIgnoreCase"]) != (
-        "did you mean `StringEquals`?")
+        "did you mean `StringEquals`?"
+    )
 
 
 def test_did_you_mean_still_fixes_the_case_of_a_word() -> None:
@@ -44,6 +45,7 @@ def test_a_non_utf8_byte_is_shown_in_its_whole_line() -> None:
     with pytest.raises(PolicySyntaxError) as info:
         read_json(b'{"Version":"2012-10-17","Statement":[{"Sid":"caf\xe9","Effect":"Allow"}]}')
     source, caret = info.value.render().split("\n")[1:3]
-    assert source == ('1 | {"Version":"2012-10-17","Statement":'
-                      '[{"Sid":"caf\ufffd","Effect":"Allow"}]}')
+    assert source == (
+        '1 | {"Version":"2012-10-17","Statement":[{"Sid":"caf\ufffd","Effect":"Allow"}]}'
+    )
     assert source[caret.index("^")] == "\ufffd"

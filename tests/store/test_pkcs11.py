@@ -123,9 +123,9 @@ def test_service_on_sqlite_with_the_hsm_root_key_survives_a_restart(
     try:
         client = KMS(open_store(url, again)).client()
         assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed by the token"
-        assert client.verify_mac(
-            KeyId=mac_id, Message=b"m", MacAlgorithm="HMAC_SHA_256", Mac=mac
-        )["MacValid"]
+        assert client.verify_mac(KeyId=mac_id, Message=b"m", MacAlgorithm="HMAC_SHA_256", Mac=mac)[
+            "MacValid"
+        ]
         client.rotate_key_on_demand(KeyId=key_id)
         new_blob = client.encrypt(KeyId=key_id, Plaintext=b"v2")["CiphertextBlob"]
         assert client.decrypt(CiphertextBlob=new_blob)["Plaintext"] == b"v2"

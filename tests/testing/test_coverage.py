@@ -12,14 +12,27 @@ A = "111122223333"
 KEY_POLICY = {
     "Version": "2012-10-17",
     "Statement": [
-        {"Sid": "AliceUsesAndDeletes", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{A}:user/alice"},
-         "Action": ["kms:Decrypt", "kms:ScheduleKeyDeletion"], "Resource": "*"},
-        {"Sid": "NobodyDeletes", "Effect": "Deny", "Principal": "*",
-         "Action": "kms:ScheduleKeyDeletion", "Resource": "*"},
-        {"Sid": "BobEncrypts", "Effect": "Allow",
-         "Principal": {"AWS": f"arn:aws:iam::{A}:user/bob"},
-         "Action": "kms:Encrypt", "Resource": "*"},
+        {
+            "Sid": "AliceUsesAndDeletes",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{A}:user/alice"},
+            "Action": ["kms:Decrypt", "kms:ScheduleKeyDeletion"],
+            "Resource": "*",
+        },
+        {
+            "Sid": "NobodyDeletes",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "kms:ScheduleKeyDeletion",
+            "Resource": "*",
+        },
+        {
+            "Sid": "BobEncrypts",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{A}:user/bob"},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+        },
     ],
 }
 
@@ -27,7 +40,8 @@ KEY_POLICY = {
 def _suite(tmp_path: Path) -> Path:
     (tmp_path / "key.json").write_text(json.dumps(KEY_POLICY), encoding="utf-8")
     suite = tmp_path / "deny-wins.kmstest.yaml"
-    suite.write_text(f"""\
+    suite.write_text(
+        f"""\
 policies:
   key: key.json
 defaults:
@@ -37,7 +51,9 @@ cases:
     principal: arn:aws:iam::{A}:user/alice
     action: kms:ScheduleKeyDeletion
     expect: explicitDeny
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     return suite
 
 

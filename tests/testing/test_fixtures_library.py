@@ -38,7 +38,8 @@ def test_fixture_lints_without_errors_or_security_warnings(path: Path) -> None:
     assert not fails(findings), [f.render() for f in findings]
 
 
-@pytest.mark.parametrize("path", [p for p in JSON if _type(p) is PolicyType.KEY],
-                         ids=lambda p: p.stem)
+@pytest.mark.parametrize(
+    "path", [p for p in JSON if _type(p) is PolicyType.KEY], ids=lambda p: p.stem
+)
 def test_every_key_policy_has_a_suite(path: Path) -> None:
     assert path.with_suffix(".kmstest.yaml").is_file()

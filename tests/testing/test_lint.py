@@ -49,8 +49,11 @@ def test_action_wildcards_match_case_insensitively() -> None:
 
 
 def test_condition_key_applicability_follows_the_authorization_reference() -> None:
-    assert key_applies_to("kms:GrantIsForAWSResource") == {"CreateGrant", "ListGrants",
-                                                           "RevokeGrant"}
+    assert key_applies_to("kms:GrantIsForAWSResource") == {
+        "CreateGrant",
+        "ListGrants",
+        "RevokeGrant",
+    }
     assert "Decrypt" in (key_applies_to("kms:EncryptionContext:Tenant") or set())
     assert "DescribeKey" not in (key_applies_to("kms:EncryptionContextKeys") or set())
     assert "ListKeys" not in (key_applies_to("kms:ViaService") or set())
@@ -62,9 +65,11 @@ def test_condition_key_applicability_follows_the_authorization_reference() -> No
 
 def _stmt(**kw: object) -> Statement:
     base: dict[str, object] = dict(
-        effect=Effect.ALLOW, sid="S",
+        effect=Effect.ALLOW,
+        sid="S",
         principals=(Principal(PrincipalKind.AWS, "arn:aws:iam::111122223333:root"),),
-        actions=(Action("kms:*"),), resources=(Resource("*"),),
+        actions=(Action("kms:*"),),
+        resources=(Resource("*"),),
     )
     base.update(kw)
     return Statement(**base)  # type: ignore[arg-type]
@@ -76,19 +81,31 @@ def test_default_key_policy_is_clean() -> None:
 
 
 def test_public_statement_scoped_by_caller_account_is_not_public() -> None:
-    public = _stmt(sid="P", principals=(Principal(PrincipalKind.ANY, "*"),),
-                   actions=(Action("kms:Decrypt"),))
-    scoped = _stmt(sid="P", principals=(Principal(PrincipalKind.ANY, "*"),),
-                   actions=(Action("kms:Decrypt"),),
-                   conditions=(Condition(ConditionOperator.STRING_EQUALS, "kms:CallerAccount",
-                                         (ConditionValue("111122223333"),)),))
+    public = _stmt(
+        sid="P", principals=(Principal(PrincipalKind.ANY, "*"),), actions=(Action("kms:Decrypt"),)
+    )
+    scoped = _stmt(
+        sid="P",
+        principals=(Principal(PrincipalKind.ANY, "*"),),
+        actions=(Action("kms:Decrypt"),),
+        conditions=(
+            Condition(
+                ConditionOperator.STRING_EQUALS,
+                "kms:CallerAccount",
+                (ConditionValue("111122223333"),),
+            ),
+        ),
+    )
     assert "PUBLIC_ACCESS" in _codes(lint_policy(Policy((_stmt(), public), "2012-10-17")))
     assert "PUBLIC_ACCESS" not in _codes(lint_policy(Policy((_stmt(), scoped), "2012-10-17")))
 
 
 def test_cross_account_decrypt_uses_the_given_owner_account() -> None:
-    partner = _stmt(sid="Partner", actions=(Action("kms:Decrypt"),),
-                    principals=(Principal(PrincipalKind.AWS, "444455556666"),))
+    partner = _stmt(
+        sid="Partner",
+        actions=(Action("kms:Decrypt"),),
+        principals=(Principal(PrincipalKind.AWS, "444455556666"),),
+    )
     policy = Policy((_stmt(), partner), "2012-10-17")
     assert "CROSS_ACCOUNT_DECRYPT" in _codes(lint_policy(policy, account="111122223333"))
     # seen from the partner's side, the root statement is the foreign one and grants kms:*
@@ -110,12 +127,13 @@ def test_identity_policy_errors_use_iam_wording() -> None:
 
 
 def test_key_policy_accepts_what_iam_rejects() -> None:
-    text = ('{"Version": "2012-10-17", "Statement": [{"Sid": "Enable IAM User Permissions", '
-            '"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, '
-            '"Action": "kms:*", "Resource": "*"}]}')
+    text = (
+        '{"Version": "2012-10-17", "Statement": [{"Sid": "Enable IAM User Permissions", '
+        '"Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::111122223333:root"}, '
+        '"Action": "kms:*", "Resource": "*"}]}'
+    )
     assert lint_text(text, "k.json", "key") == []
-    assert _codes(lint_text(text, "k.json", "identity")) == {"INVALID_SID",
-                                                             "PRINCIPAL_NOT_ALLOWED"}
+    assert _codes(lint_text(text, "k.json", "identity")) == {"INVALID_SID", "PRINCIPAL_NOT_ALLOWED"}
 
 
 def test_syntax_errors_become_error_findings_with_positions() -> None:
@@ -184,8 +202,11 @@ def test_cli_sarif_is_sarif_2_1_0() -> None:
     rules = run["tool"]["driver"]["rules"]
     assert {r["id"] for r in rules} == set(CODES)
     levels = {r["ruleId"]: r["level"] for r in run["results"]}
-    assert levels == {"PUBLIC_ACCESS": "error", "REDUNDANT_STATEMENT": "warning",
-                      "REDUNDANT_ACTION": "note"}
+    assert levels == {
+        "PUBLIC_ACCESS": "error",
+        "REDUNDANT_STATEMENT": "warning",
+        "REDUNDANT_ACTION": "note",
+    }
     for result in run["results"]:
         assert rules[result["ruleIndex"]]["id"] == result["ruleId"]
         assert result["message"]["text"]
@@ -202,22 +223,44 @@ def test_cli_min_severity_hides_suggestions() -> None:
 
 # --- property --------------------------------------------------------------------------------
 
-_actions = st.sampled_from(["kms:*", "kms:Decrypt", "kms:ReEncrypt*", "kms:Get*", "s3:GetObject",
-                            "kms:CreateKey", "*", "kms:Nope"])
-_principals = st.sampled_from([
-    Principal(PrincipalKind.ANY, "*"), Principal(PrincipalKind.AWS, "444455556666"),
-    Principal(PrincipalKind.AWS, "arn:aws:iam::111122223333:root"),
-    Principal(PrincipalKind.AWS, "arn:aws:iam::111122223333:role/App"),
-])
+_actions = st.sampled_from(
+    [
+        "kms:*",
+        "kms:Decrypt",
+        "kms:ReEncrypt*",
+        "kms:Get*",
+        "s3:GetObject",
+        "kms:CreateKey",
+        "*",
+        "kms:Nope",
+    ]
+)
+_principals = st.sampled_from(
+    [
+        Principal(PrincipalKind.ANY, "*"),
+        Principal(PrincipalKind.AWS, "444455556666"),
+        Principal(PrincipalKind.AWS, "arn:aws:iam::111122223333:root"),
+        Principal(PrincipalKind.AWS, "arn:aws:iam::111122223333:role/App"),
+    ]
+)
 _conditions = st.builds(
     Condition,
     operator=st.sampled_from(list(ConditionOperator)),
-    key=st.sampled_from(["kms:ViaService", "kms:EncryptionContextKeys", "aws:SourceIp",
-                         "kms:EncryptionContext:App", "kms:GrantIsForAWSResource",
-                         "aws:ResourceTag/team"]),
-    values=st.lists(st.builds(ConditionValue, st.sampled_from(["x", "true", "10", "10.0.0.0/8",
-                                                               "2026-01-01"])),
-                    min_size=1, max_size=2).map(tuple),
+    key=st.sampled_from(
+        [
+            "kms:ViaService",
+            "kms:EncryptionContextKeys",
+            "aws:SourceIp",
+            "kms:EncryptionContext:App",
+            "kms:GrantIsForAWSResource",
+            "aws:ResourceTag/team",
+        ]
+    ),
+    values=st.lists(
+        st.builds(ConditionValue, st.sampled_from(["x", "true", "10", "10.0.0.0/8", "2026-01-01"])),
+        min_size=1,
+        max_size=2,
+    ).map(tuple),
 )
 _statements = st.builds(
     Statement,
@@ -233,11 +276,14 @@ _statements = st.builds(
 
 
 @settings(max_examples=150, deadline=None)
-@given(statements=st.lists(_statements, min_size=1, max_size=4),
-       version=st.sampled_from([None, "2008-10-17", "2012-10-17"]),
-       policy_type=st.sampled_from(list(PolicyType)))
+@given(
+    statements=st.lists(_statements, min_size=1, max_size=4),
+    version=st.sampled_from([None, "2008-10-17", "2012-10-17"]),
+    policy_type=st.sampled_from(list(PolicyType)),
+)
 def test_lint_never_raises_and_reports_only_documented_codes(
-        statements: list[Statement], version: str | None, policy_type: PolicyType) -> None:
+    statements: list[Statement], version: str | None, policy_type: PolicyType
+) -> None:
     findings = lint_policy(Policy(tuple(statements), version), policy_type)
     for finding in findings:
         assert finding.code in CODES

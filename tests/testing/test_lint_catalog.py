@@ -8,7 +8,9 @@ from kmspolicy.authz.lint import catalog
 from kmspolicy.lang import vocab
 
 _NAMED = sorted(
-    set(catalog._SPECIFIC) | catalog.MULTI_VALUED | set(catalog.KEY_TYPES)
+    set(catalog._SPECIFIC)
+    | catalog.MULTI_VALUED
+    | set(catalog.KEY_TYPES)
     | set(catalog._KEY_PROPERTIES)
 )
 

@@ -18,7 +18,11 @@ BROKEN = Path(__file__).resolve().parent / "suites" / "broken"
 def _pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-p", "no:xdist", *args],
-        cwd=cwd, capture_output=True, text=True, timeout=120, check=False,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
 
 
@@ -58,6 +62,7 @@ def test_loading_the_plugin_imports_nothing_heavy() -> None:
         "print(sorted({m.split('.')[0] + '.' + m.split('.')[1] if m.startswith('kmspolicy.')"
         " else m.split('.')[0] for m in sys.modules if m.startswith(heavy)}))\n"
     )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
     assert run.stdout.strip() == "[]"

@@ -14,24 +14,33 @@ KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890
 def test_simulate_with_files_dicts_and_dsl(simulate: Any) -> None:
     key_policy = FIXTURES / "separation-of-duties.kmsp"
     admin = "arn:aws:iam::111122223333:role/KeyAdmin"
-    everything = {"Version": "2012-10-17",
-                  "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
-    decision = simulate(admin, "Decrypt", KEY, key_policy=key_policy,
-                        identity_policies=[everything])
+    everything = {
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
+    }
+    decision = simulate(
+        admin, "Decrypt", KEY, key_policy=key_policy, identity_policies=[everything]
+    )
     assert decision.kind.value == "explicitDeny"
     assert {m.label() for m in decision.matched_statements} == {
-        "Deny key administrators the use of the key"}
-    dsl = ('policy version 2012-10-17\n\n'
-           'allow "Rotate"\n  action kms:RotateKeyOnDemand\n  resource *\n')
-    assert simulate(admin, "kms:RotateKeyOnDemand", KEY, key_policy=key_policy,
-                    identity_policies=[dsl]).allowed
+        "Deny key administrators the use of the key"
+    }
+    dsl = (
+        "policy version 2012-10-17\n\n"
+        'allow "Rotate"\n  action kms:RotateKeyOnDemand\n  resource *\n'
+    )
+    assert simulate(
+        admin, "kms:RotateKeyOnDemand", KEY, key_policy=key_policy, identity_policies=[dsl]
+    ).allowed
 
 
 def test_simulate_rejects_a_multi_policy_text(simulate: Any) -> None:
     from kmspolicy.errors import ConfigError
 
-    two = ('policy "a"\n\nallow "A"\n  principal *\n  action kms:*\n  resource *\n\n'
-           'policy "b"\n\nallow "B"\n  principal *\n  action kms:*\n  resource *\n')
+    two = (
+        'policy "a"\n\nallow "A"\n  principal *\n  action kms:*\n  resource *\n\n'
+        'policy "b"\n\nallow "B"\n  principal *\n  action kms:*\n  resource *\n'
+    )
     with pytest.raises(ConfigError, match="holds 2 policies"):
         simulate("arn:aws:iam::111122223333:root", "Decrypt", key_policy=two)
 
@@ -45,8 +54,9 @@ def test_kms_fixture_runs_on_the_fake_clock(kms: Any, kms_clock: Any, kms_client
     assert kms_client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"secret"
 
 
-def test_kms_client_for_another_principal_is_denied_by_the_key_policy(kms: Any,
-                                                                       kms_client: Any) -> None:
+def test_kms_client_for_another_principal_is_denied_by_the_key_policy(
+    kms: Any, kms_client: Any
+) -> None:
     from botocore.exceptions import ClientError
 
     key_id = kms_client.create_key()["KeyMetadata"]["KeyId"]

@@ -27,10 +27,14 @@ def test_every_fixture_suite_passes_with_full_statement_coverage() -> None:
     assert report.coverage.percent >= 95.0
     # every key policy of the library is in play in some suite
     labels = {Path(label).name for label in report.coverage.policies}
-    key_policies = {p.name for p in FIXTURES.glob("*.kmsp") if "identity" not in p.name
-                    and p.name != "administrator-access.kmsp"}
-    json_twins_in_play = {p.with_suffix(".kmsp").name for p in FIXTURES.glob("*.json")
-                          if p.name in labels}
+    key_policies = {
+        p.name
+        for p in FIXTURES.glob("*.kmsp")
+        if "identity" not in p.name and p.name != "administrator-access.kmsp"
+    }
+    json_twins_in_play = {
+        p.with_suffix(".kmsp").name for p in FIXTURES.glob("*.json") if p.name in labels
+    }
     assert key_policies <= labels | json_twins_in_play
 
 
@@ -48,8 +52,10 @@ def test_broken_fixture_fails_with_an_explanation() -> None:
     assert "got:      allowed" in detail
     # the reviewer sees which statements let the administrator in, and where they are
     admin_line = _line_of(FIXTURES / "administrator-access.kmsp", 'allow "AdministratorAccess"')
-    assert (f"Allow AdministratorAccess (identity-policy fixtures/administrator-access.kmsp:"
-            f"{admin_line})") in detail
+    assert (
+        f"Allow AdministratorAccess (identity-policy fixtures/administrator-access.kmsp:"
+        f"{admin_line})"
+    ) in detail
     assert "Allow Enable IAM User Permissions (key-policy " in detail
     assert str(failure.case.mark).endswith("separation-of-duties.kmstest.yaml:16:5")
 
@@ -58,7 +64,7 @@ def test_because_pins_the_deciding_statement(tmp_path: Path) -> None:
     suite = tmp_path / "b.kmstest.yaml"
     suite.write_text(f"""\
 policies:
-  key: {FIXTURES / 'deny-deletion-break-glass.json'}
+  key: {FIXTURES / "deny-deletion-break-glass.json"}
 defaults:
   resource: arn:aws:kms:us-east-1:111122223333:key/k
 cases:
@@ -71,14 +77,15 @@ cases:
     [result] = run_paths([suite]).results
     assert not result.passed
     assert "expected the decision to rest on: Deny break-glass deletion without MFA" in (
-        result.detail)
+        result.detail
+    )
 
 
 def test_denied_accepts_both_kinds_of_deny(tmp_path: Path) -> None:
     suite = tmp_path / "d.kmstest.yaml"
     suite.write_text(f"""\
 policies:
-  key: {FIXTURES / 'deny-deletion-break-glass.json'}
+  key: {FIXTURES / "deny-deletion-break-glass.json"}
 defaults:
   resource: arn:aws:kms:us-east-1:111122223333:key/k
 cases:
@@ -96,7 +103,7 @@ def test_invalid_principal_is_a_failed_case_not_a_crash(tmp_path: Path) -> None:
     suite = tmp_path / "p.kmstest.yaml"
     suite.write_text(f"""\
 policies:
-  key: {FIXTURES / 'default-key-policy.json'}
+  key: {FIXTURES / "default-key-policy.json"}
 cases:
   - {{name: bad arn, principal: not-an-arn, action: kms:Decrypt, resource: "*",
       expect: allowed}}
@@ -124,14 +131,16 @@ def test_cli_passes_on_fixtures_with_min_coverage() -> None:
 def test_cli_fails_on_the_broken_fixture() -> None:
     code, out = _test(str(BROKEN))
     assert code == 1
-    assert ("FAIL separation of duties (deny statement removed)::administrators cannot decrypt"
-            in out)
+    assert (
+        "FAIL separation of duties (deny statement removed)::administrators cannot decrypt" in out
+    )
     assert "got:      allowed" in out
 
 
 def test_cli_min_coverage_fails_when_statements_are_never_exercised() -> None:
-    code, out = _test(str(BROKEN / "separation-of-duties.kmstest.yaml"), "--min-coverage", "90",
-                      "--coverage")
+    code, out = _test(
+        str(BROKEN / "separation-of-duties.kmstest.yaml"), "--min-coverage", "90", "--coverage"
+    )
     assert code == 1
     assert "not exercised: Allow access for Key Administrators" in out
     assert "is below the required 90%" in out
@@ -170,8 +179,9 @@ def test_cli_no_suites_is_a_usage_error(tmp_path: Path) -> None:
     assert code == 2 and "no *.kmstest.yaml suites" in out
 
 
-def test_suites_load_from_any_working_directory(monkeypatch: pytest.MonkeyPatch,
-                                                tmp_path: Path) -> None:
+def test_suites_load_from_any_working_directory(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.chdir(tmp_path)  # labels become absolute; policies still resolve next to the suite
     suite = load_suite(FIXTURES / "cross-account-sharing.kmstest.yaml")
     assert suite.key_policy is not None
@@ -185,11 +195,11 @@ principals:
   dev: arn:aws:iam::111122223333:role/Dev
   dev-session: arn:aws:sts::111122223333:assumed-role/Dev/s1
 policies:
-  key: {FIXTURES / 'default-key-policy.json'}
+  key: {FIXTURES / "default-key-policy.json"}
   identity:
-    dev: {FIXTURES / 'administrator-access.json'}
+    dev: {FIXTURES / "administrator-access.json"}
   scps:
-    - {FIXTURES / 'administrator-access.json'}
+    - {FIXTURES / "administrator-access.json"}
     - Version: "2012-10-17"
       Statement:
         - {{Sid: AllowAll, Effect: Allow, Action: "*", Resource: "*"}}

@@ -15,28 +15,80 @@ from kmspolicy.lang.vocab import ATTESTATION_PCR_KEY
 #: every ``kms:`` action (the 54 operations with ReEncrypt split into From/To, plus the one
 #: permission-only action)
 KMS_ACTIONS: tuple[str, ...] = (
-    "CancelKeyDeletion", "ConnectCustomKeyStore", "CreateAlias", "CreateCustomKeyStore",
-    "CreateGrant", "CreateKey", "Decrypt", "DeleteAlias", "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial", "DeriveSharedSecret", "DescribeCustomKeyStores", "DescribeKey",
-    "DisableKey", "DisableKeyRotation", "DisconnectCustomKeyStore", "EnableKey",
-    "EnableKeyRotation", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
-    "GenerateRandom", "GetKeyLastUsage", "GetKeyPolicy", "GetKeyRotationStatus",
-    "GetParametersForImport", "GetPublicKey", "ImportKeyMaterial", "ListAliases", "ListGrants",
-    "ListKeyPolicies", "ListKeyRotations", "ListKeys", "ListResourceTags",
-    "ListRetirableGrants", "PutKeyPolicy", "ReEncryptFrom", "ReEncryptTo", "ReplicateKey",
-    "RetireGrant", "RevokeGrant", "RotateKeyOnDemand", "ScheduleKeyDeletion", "Sign",
-    "SynchronizeMultiRegionKey", "TagResource", "UntagResource", "UpdateAlias",
-    "UpdateCustomKeyStore", "UpdateKeyDescription", "UpdatePrimaryRegion", "Verify",
+    "CancelKeyDeletion",
+    "ConnectCustomKeyStore",
+    "CreateAlias",
+    "CreateCustomKeyStore",
+    "CreateGrant",
+    "CreateKey",
+    "Decrypt",
+    "DeleteAlias",
+    "DeleteCustomKeyStore",
+    "DeleteImportedKeyMaterial",
+    "DeriveSharedSecret",
+    "DescribeCustomKeyStores",
+    "DescribeKey",
+    "DisableKey",
+    "DisableKeyRotation",
+    "DisconnectCustomKeyStore",
+    "EnableKey",
+    "EnableKeyRotation",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "GenerateRandom",
+    "GetKeyLastUsage",
+    "GetKeyPolicy",
+    "GetKeyRotationStatus",
+    "GetParametersForImport",
+    "GetPublicKey",
+    "ImportKeyMaterial",
+    "ListAliases",
+    "ListGrants",
+    "ListKeyPolicies",
+    "ListKeyRotations",
+    "ListKeys",
+    "ListResourceTags",
+    "ListRetirableGrants",
+    "PutKeyPolicy",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "ReplicateKey",
+    "RetireGrant",
+    "RevokeGrant",
+    "RotateKeyOnDemand",
+    "ScheduleKeyDeletion",
+    "Sign",
+    "SynchronizeMultiRegionKey",
+    "TagResource",
+    "UntagResource",
+    "UpdateAlias",
+    "UpdateCustomKeyStore",
+    "UpdateKeyDescription",
+    "UpdatePrimaryRegion",
+    "Verify",
     "VerifyMac",
 )
 
 #: actions with no key resource: meaningful only in IAM policies (KMS.md §1.1 "IAM")
-IAM_ONLY: frozenset[str] = frozenset({
-    "ConnectCustomKeyStore", "CreateCustomKeyStore", "CreateKey", "DeleteCustomKeyStore",
-    "DescribeCustomKeyStores", "DisconnectCustomKeyStore", "GenerateRandom", "ListAliases",
-    "ListKeys", "ListRetirableGrants", "UpdateCustomKeyStore",
-})
+IAM_ONLY: frozenset[str] = frozenset(
+    {
+        "ConnectCustomKeyStore",
+        "CreateCustomKeyStore",
+        "CreateKey",
+        "DeleteCustomKeyStore",
+        "DescribeCustomKeyStores",
+        "DisconnectCustomKeyStore",
+        "GenerateRandom",
+        "ListAliases",
+        "ListKeys",
+        "ListRetirableGrants",
+        "UpdateCustomKeyStore",
+    }
+)
 
 #: the only actions a principal of another account can use (KMS.md §3.4): the authorizer's set
 CROSS_ACCOUNT: frozenset[str] = frozenset(
@@ -44,29 +96,73 @@ CROSS_ACCOUNT: frozenset[str] = frozenset(
 )
 
 #: actions that return or use plaintext of data protected by the key
-DECRYPTING: frozenset[str] = frozenset({
-    "Decrypt", "ReEncryptFrom", "GenerateDataKey", "GenerateDataKeyPair", "DeriveSharedSecret",
-})
+DECRYPTING: frozenset[str] = frozenset(
+    {
+        "Decrypt",
+        "ReEncryptFrom",
+        "GenerateDataKey",
+        "GenerateDataKeyPair",
+        "DeriveSharedSecret",
+    }
+)
 
-_CRYPTO = {"Decrypt", "DeriveSharedSecret", "Encrypt", "GenerateDataKey", "GenerateDataKeyPair",
-           "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext", "GenerateMac",
-           "ReEncryptFrom", "ReEncryptTo", "Sign", "Verify", "VerifyMac"}
-_EC_OPS = {"Encrypt", "Decrypt", "ReEncryptFrom", "ReEncryptTo", "GenerateDataKey",
-           "GenerateDataKeyWithoutPlaintext", "GenerateDataKeyPair",
-           "GenerateDataKeyPairWithoutPlaintext", "CreateGrant", "RetireGrant"}
-_ATTESTATION_OPS = {"Decrypt", "DeriveSharedSecret", "GenerateDataKey", "GenerateDataKeyPair",
-                    "GenerateRandom"}
+_CRYPTO = {
+    "Decrypt",
+    "DeriveSharedSecret",
+    "Encrypt",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "Sign",
+    "Verify",
+    "VerifyMac",
+}
+_EC_OPS = {
+    "Encrypt",
+    "Decrypt",
+    "ReEncryptFrom",
+    "ReEncryptTo",
+    "GenerateDataKey",
+    "GenerateDataKeyWithoutPlaintext",
+    "GenerateDataKeyPair",
+    "GenerateDataKeyPairWithoutPlaintext",
+    "CreateGrant",
+    "RetireGrant",
+}
+_ATTESTATION_OPS = {
+    "Decrypt",
+    "DeriveSharedSecret",
+    "GenerateDataKey",
+    "GenerateDataKeyPair",
+    "GenerateRandom",
+}
 _KEY_RESOURCE = frozenset(KMS_ACTIONS) - IAM_ONLY - {"SynchronizeMultiRegionKey"}
-_KEY_PROPERTIES = {"kms:keyorigin", "kms:keyspec", "kms:keyusage", "kms:multiregion",
-                   "kms:multiregionkeytype", "kms:customermasterkeyspec",
-                   "kms:customermasterkeyusage"}
-_CUSTOM_KEY_STORE_OPS = {"ConnectCustomKeyStore", "CreateCustomKeyStore",
-                         "DeleteCustomKeyStore", "DescribeCustomKeyStores",
-                         "DisconnectCustomKeyStore", "UpdateCustomKeyStore"}
+_KEY_PROPERTIES = {
+    "kms:keyorigin",
+    "kms:keyspec",
+    "kms:keyusage",
+    "kms:multiregion",
+    "kms:multiregionkeytype",
+    "kms:customermasterkeyspec",
+    "kms:customermasterkeyusage",
+}
+_CUSTOM_KEY_STORE_OPS = {
+    "ConnectCustomKeyStore",
+    "CreateCustomKeyStore",
+    "DeleteCustomKeyStore",
+    "DescribeCustomKeyStores",
+    "DisconnectCustomKeyStore",
+    "UpdateCustomKeyStore",
+}
 
 #: operation-specific ``kms:`` keys → the actions they apply to (lower-case keys)
 _SPECIFIC: dict[str, frozenset[str]] = {
-    k.lower(): frozenset(v) for k, v in {
+    k.lower(): frozenset(v)
+    for k, v in {
         "kms:BypassPolicyLockoutSafetyCheck": {"CreateKey", "PutKeyPolicy"},
         "kms:DataKeyPairSpec": {"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"},
         "kms:EncryptionAlgorithm": _EC_OPS - {"CreateGrant", "RetireGrant"},
@@ -99,23 +195,42 @@ _SPECIFIC: dict[str, frozenset[str]] = {
 }
 
 #: multi-valued keys: a plain (non-set) operator on them is almost always a mistake
-MULTI_VALUED: frozenset[str] = frozenset({
-    "kms:encryptioncontextkeys", "kms:grantoperations", "kms:resourcealiases", "aws:tagkeys",
-    "aws:calledvia", "aws:principalservicenameslist", "aws:principalorgpaths",
-    "aws:resourceorgpaths", "aws:sourceorgpaths", "aws:vpceorgpaths",
-})
+MULTI_VALUED: frozenset[str] = frozenset(
+    {
+        "kms:encryptioncontextkeys",
+        "kms:grantoperations",
+        "kms:resourcealiases",
+        "aws:tagkeys",
+        "aws:calledvia",
+        "aws:principalservicenameslist",
+        "aws:principalorgpaths",
+        "aws:resourceorgpaths",
+        "aws:sourceorgpaths",
+        "aws:vpceorgpaths",
+    }
+)
 
 #: the value type of typed keys (the rest are strings); used to flag operator/key mismatches
 KEY_TYPES: dict[str, str] = {
-    "kms:bypasspolicylockoutsafetycheck": "Bool", "kms:grantisforawsresource": "Bool",
-    "kms:multiregion": "Bool", "kms:reencryptonsamekey": "Bool",
-    "kms:rotationperiodindays": "Numeric", "kms:schedulekeydeletionpendingwindowindays": "Numeric",
-    "kms:trailingdayswithoutkeyusage": "Numeric", "kms:validto": "Date",
-    "aws:securetransport": "Bool", "aws:multifactorauthpresent": "Bool",
-    "aws:viaawsservice": "Bool", "aws:principalisawsservice": "Bool",
-    "aws:multifactorauthage": "Numeric", "aws:currenttime": "Date", "aws:tokenissuetime": "Date",
-    "aws:sourceip": "IP", "aws:vpcsourceip": "IP",
-    "aws:principalarn": "ARN", "aws:sourcearn": "ARN",
+    "kms:bypasspolicylockoutsafetycheck": "Bool",
+    "kms:grantisforawsresource": "Bool",
+    "kms:multiregion": "Bool",
+    "kms:reencryptonsamekey": "Bool",
+    "kms:rotationperiodindays": "Numeric",
+    "kms:schedulekeydeletionpendingwindowindays": "Numeric",
+    "kms:trailingdayswithoutkeyusage": "Numeric",
+    "kms:validto": "Date",
+    "aws:securetransport": "Bool",
+    "aws:multifactorauthpresent": "Bool",
+    "aws:viaawsservice": "Bool",
+    "aws:principalisawsservice": "Bool",
+    "aws:multifactorauthage": "Numeric",
+    "aws:currenttime": "Date",
+    "aws:tokenissuetime": "Date",
+    "aws:sourceip": "IP",
+    "aws:vpcsourceip": "IP",
+    "aws:principalarn": "ARN",
+    "aws:sourcearn": "ARN",
 }
 
 
@@ -154,8 +269,10 @@ def key_applies_to(key: str) -> frozenset[str] | None:
     if lower == "kms:resourcealiases" or lower.startswith("aws:resourcetag/"):
         return _KEY_RESOURCE | ({"CreateKey"} if lower.startswith("aws:") else set())
     if lower.startswith("aws:requesttag/") or lower == "aws:tagkeys":
-        return frozenset({"CreateKey", "TagResource", "ReplicateKey"}
-                         | ({"UntagResource"} if lower == "aws:tagkeys" else set()))
+        return frozenset(
+            {"CreateKey", "TagResource", "ReplicateKey"}
+            | ({"UntagResource"} if lower == "aws:tagkeys" else set())
+        )
     return None
 
 

@@ -29,7 +29,7 @@ CODES: dict[str, tuple[LintSeverity, str]] = {
     "OVERLY_PERMISSIVE_CONDITION": (E, "ForAllValues with a single-valued key KMS rejects"),
     "DATA_TYPE_MISMATCH": (E, "a condition value is not of the operator's type"),
     # SECURITY_WARNING: valid, but gives away more than meant
-    "PUBLIC_ACCESS": (S, "Principal \"*\" without a condition that limits who matches"),
+    "PUBLIC_ACCESS": (S, 'Principal "*" without a condition that limits who matches'),
     "NOT_PRINCIPAL_WITH_ALLOW": (S, "Allow with NotPrincipal allows almost everyone"),
     "CROSS_ACCOUNT_DECRYPT": (S, "another account decrypts without an EC/ViaService condition"),
     "IAM_DISABLED": (S, "the key policy never allows the account root"),
@@ -49,6 +49,6 @@ CODES: dict[str, tuple[LintSeverity, str]] = {
     # SUGGESTION: shorter or clearer
     "REDUNDANT_ACTION": (G, "an action another action of the statement already covers"),
     "SIMPLIFY_ACTIONS": (G, "a list of actions that is exactly one wildcard"),
-    "KEY_POLICY_RESOURCE": (G, "in a key policy, write Resource \"*\""),
+    "KEY_POLICY_RESOURCE": (G, 'in a key policy, write Resource "*"'),
     "MISSING_SID": (G, "a statement without a Sid"),
 }

@@ -29,8 +29,11 @@ def lint_policy(
     ``account`` is the key owner's account (cross-account rules); inferred when omitted.
     """
     kind = PolicyType(policy_type)
-    owner = account if account is not None else (
-        infer_owner_account(policy) if kind is PolicyType.KEY else None)
+    owner = (
+        account
+        if account is not None
+        else (infer_owner_account(policy) if kind is PolicyType.KEY else None)
+    )
     ctx = LintContext(policy=policy, policy_type=kind, account=owner)
     found = [finding for rule in RULES for finding in rule(ctx)]
     return sorted(_dedupe(found), key=Finding.sort_key)

@@ -44,10 +44,13 @@ def is_account_root(value: str, account: str | None = None) -> bool:
 
 def is_public(statement: Statement) -> bool:
     """Principal ``"*"`` or ``{"AWS": "*"}``: every identity of every account."""
-    return any(
-        p.kind is PrincipalKind.ANY or (p.kind is PrincipalKind.AWS and p.value == "*")
-        for p in statement.principals or ()
-    ) and not statement.not_principal
+    return (
+        any(
+            p.kind is PrincipalKind.ANY or (p.kind is PrincipalKind.AWS and p.value == "*")
+            for p in statement.principals or ()
+        )
+        and not statement.not_principal
+    )
 
 
 def statement_accounts(statement: Statement) -> set[str]:

@@ -30,8 +30,15 @@ from kmspolicy.lang.diagnostics import suggestion
 WARNING = LintSeverity.WARNING
 SUGGESTION = LintSeverity.SUGGESTION
 
-_FAMILY = {"String": "String", "Numeric": "Numeric", "Date": "Date", "Bool": "Bool",
-           "IpAddress": "IP", "NotIpAddress": "IP", "Arn": "ARN"}
+_FAMILY = {
+    "String": "String",
+    "Numeric": "Numeric",
+    "Date": "Date",
+    "Bool": "Bool",
+    "IpAddress": "IP",
+    "NotIpAddress": "IP",
+    "Arn": "ARN",
+}
 
 
 def actions(ctx: LintContext) -> Iterator[Finding]:
@@ -45,19 +52,28 @@ def actions(ctx: LintContext) -> Iterator[Finding]:
             if service == "kms":
                 matched = kms_actions_matching(name)
                 if not matched:
-                    yield Finding("UNKNOWN_ACTION", WARNING,
-                                  f"`{name}` matches no KMS action", action.span,
-                                  _action_suggestion(name))
+                    yield Finding(
+                        "UNKNOWN_ACTION",
+                        WARNING,
+                        f"`{name}` matches no KMS action",
+                        action.span,
+                        _action_suggestion(name),
+                    )
                 elif is_key and not statement.not_action and matched <= IAM_ONLY:
                     yield Finding(
-                        "ACTION_NOT_IN_KEY_POLICY", WARNING,
+                        "ACTION_NOT_IN_KEY_POLICY",
+                        WARNING,
                         f"`{name}` has no key resource, so a key policy cannot grant it",
-                        action.span, "grant it in an IAM policy",
+                        action.span,
+                        "grant it in an IAM policy",
                     )
             elif is_key:
-                yield Finding("ACTION_NOT_IN_KEY_POLICY", WARNING,
-                              f"`{name}` is not a KMS action; a key policy governs only `kms:`",
-                              action.span)
+                yield Finding(
+                    "ACTION_NOT_IN_KEY_POLICY",
+                    WARNING,
+                    f"`{name}` is not a KMS action; a key policy governs only `kms:`",
+                    action.span,
+                )
 
 
 def _a(word: str) -> str:
@@ -66,7 +82,7 @@ def _a(word: str) -> str:
 
 
 def _action_suggestion(name: str) -> str | None:
-    """"did you mean `kms:Encrypt`?" for a misspelt action (a wildcard pattern gets none)."""
+    """ "did you mean `kms:Encrypt`?" for a misspelt action (a wildcard pattern gets none)."""
     if "*" in name or "?" in name:
         return None
     return suggestion(name, (f"kms:{a}" for a in KMS_ACTIONS))
@@ -81,16 +97,31 @@ def redundant_actions(ctx: LintContext) -> Iterator[Finding]:
                 if i == j or not mine or not mine <= theirs or (mine == theirs and j > i):
                     continue
                 yield Finding(
-                    "REDUNDANT_ACTION", SUGGESTION,
-                    f"`{action.name}` is already covered by `{other.name}`", action.span,
+                    "REDUNDANT_ACTION",
+                    SUGGESTION,
+                    f"`{action.name}` is already covered by `{other.name}`",
+                    action.span,
                     f"remove `{action.name}`",
                 )
                 break
 
 
 #: wildcards people write for families of KMS actions
-_FAMILIES = ("ReEncrypt*", "GenerateDataKey*", "GenerateDataKeyPair*", "Describe*", "List*",
-             "Get*", "Enable*", "Disable*", "Create*", "Delete*", "Update*", "Put*", "Revoke*")
+_FAMILIES = (
+    "ReEncrypt*",
+    "GenerateDataKey*",
+    "GenerateDataKeyPair*",
+    "Describe*",
+    "List*",
+    "Get*",
+    "Enable*",
+    "Disable*",
+    "Create*",
+    "Delete*",
+    "Update*",
+    "Put*",
+    "Revoke*",
+)
 
 
 def simplify_actions(ctx: LintContext) -> Iterator[Finding]:
@@ -101,12 +132,18 @@ def simplify_actions(ctx: LintContext) -> Iterator[Finding]:
         for family in _FAMILIES:
             members = kms_actions_matching(f"kms:{family}")
             lowered = {m.lower() for m in members}
-            if len(members) >= 2 and lowered <= exact and not any(
+            if (
+                len(members) >= 2
+                and lowered <= exact
+                and not any(
                     lowered <= {m.lower() for m in kms_actions_matching(f"kms:{s}")}
-                    for s in suggested):
+                    for s in suggested
+                )
+            ):
                 suggested.add(family)
                 yield Finding(
-                    "SIMPLIFY_ACTIONS", SUGGESTION,
+                    "SIMPLIFY_ACTIONS",
+                    SUGGESTION,
                     f"{statement_label(i, statement)} lists every action of `kms:{family}`",
                     statement.span,
                     f"write `kms:{family}` instead of {len(members)} actions",
@@ -122,7 +159,8 @@ def conditions(ctx: LintContext) -> Iterator[Finding]:
             applies = key_applies_to(key)
             if covered is not None and applies is not None and covered and not (covered & applies):
                 yield Finding(
-                    "CONDITION_KEY_NOT_APPLICABLE", WARNING,
+                    "CONDITION_KEY_NOT_APPLICABLE",
+                    WARNING,
                     f"`{key}` applies to none of the actions of {statement_label(i, statement)}",
                     condition.span,
                     f"it applies to: {', '.join(sorted(applies)[:6])}"
@@ -130,37 +168,61 @@ def conditions(ctx: LintContext) -> Iterator[Finding]:
                 )
             if is_key and iam_policy_only(key):
                 yield Finding(
-                    "CONDITION_KEY_IGNORED_IN_KEY_POLICY", WARNING,
+                    "CONDITION_KEY_IGNORED_IN_KEY_POLICY",
+                    WARNING,
                     f"KMS evaluates `{key}` only in IAM policies, never in a key policy",
-                    condition.span, "move this condition to an IAM policy",
+                    condition.span,
+                    "move this condition to an IAM policy",
                 )
-            if lower in MULTI_VALUED and condition.qualifier is None and (
-                    condition.operator.value != "Null"):
+            if (
+                lower in MULTI_VALUED
+                and condition.qualifier is None
+                and (condition.operator.value != "Null")
+            ):
                 yield Finding(
-                    "MISSING_SET_OPERATOR", WARNING,
+                    "MISSING_SET_OPERATOR",
+                    WARNING,
                     f"`{key}` has several values; `{condition.operator_text}` without "
-                    "`ForAnyValue:`/`ForAllValues:` is ambiguous", condition.span,
+                    "`ForAnyValue:`/`ForAllValues:` is ambiguous",
+                    condition.span,
                     f"write `ForAnyValue:{condition.operator_text}` or "
                     f"`ForAllValues:{condition.operator_text}`",
                 )
-            elif (condition.qualifier is not None and lower not in MULTI_VALUED
-                  and lower.startswith(("aws:", "kms:"))
-                  and not lower.startswith(("kms:encryptioncontext:", "aws:requesttag/"))):
+            elif (
+                condition.qualifier is not None
+                and lower not in MULTI_VALUED
+                and lower.startswith(("aws:", "kms:"))
+                and not lower.startswith(("kms:encryptioncontext:", "aws:requesttag/"))
+            ):
                 yield Finding(
-                    "SET_OPERATOR_ON_SINGLE_VALUED_KEY", WARNING,
+                    "SET_OPERATOR_ON_SINGLE_VALUED_KEY",
+                    WARNING,
                     f"`{key}` has one value; `{condition.qualifier.value}:` treats it as a set "
-                    "(ForAllValues then also matches when the key is absent)", condition.span,
+                    "(ForAllValues then also matches when the key is absent)",
+                    condition.span,
                     f"write `{condition.operator_text.split(':', 1)[1]}`",
                 )
             expected = KEY_TYPES.get(lower)
-            family = next((f for p, f in _FAMILY.items()
-                           if condition.operator.value.removeprefix("Not").startswith(p)), None)
-            if expected and family and family != expected and not (
-                    family == "String" and expected == "ARN"):
+            family = next(
+                (
+                    f
+                    for p, f in _FAMILY.items()
+                    if condition.operator.value.removeprefix("Not").startswith(p)
+                ),
+                None,
+            )
+            if (
+                expected
+                and family
+                and family != expected
+                and not (family == "String" and expected == "ARN")
+            ):
                 yield Finding(
-                    "OPERATOR_TYPE_MISMATCH", WARNING,
+                    "OPERATOR_TYPE_MISMATCH",
+                    WARNING,
                     f"`{key}` is {_a(expected)} {expected} key but `{condition.operator_text}` "
-                    f"compares {family} values", condition.span,
+                    f"compares {family} values",
+                    condition.span,
                     f"use {_a(expected)} {expected} operator",
                 )
 
@@ -177,9 +239,11 @@ def cross_account_unsupported(ctx: LintContext) -> Iterator[Finding]:
             matched = kms_actions_matching(action.name)
             if "*" not in action.name and matched and not matched & CROSS_ACCOUNT:
                 yield Finding(
-                    "CROSS_ACCOUNT_UNSUPPORTED", WARNING,
+                    "CROSS_ACCOUNT_UNSUPPORTED",
+                    WARNING,
                     f"`{action.name}` cannot be used from another account, so "
-                    f"{statement_label(i, statement)} grants it to no one there", action.span,
+                    f"{statement_label(i, statement)} grants it to no one there",
+                    action.span,
                 )
 
 
@@ -195,15 +259,20 @@ def key_policy_resources(ctx: LintContext) -> Iterator[Finding]:
                 continue
             if arn.startswith("arn:") and ":kms:" in arn:
                 yield Finding(
-                    "KEY_POLICY_RESOURCE", SUGGESTION,
-                    f"in a key policy, `Resource: \"*\"` means this key; `{arn}` only "
-                    "repeats or narrows it", resource.span, 'write `"Resource": "*"`',
+                    "KEY_POLICY_RESOURCE",
+                    SUGGESTION,
+                    f'in a key policy, `Resource: "*"` means this key; `{arn}` only '
+                    "repeats or narrows it",
+                    resource.span,
+                    'write `"Resource": "*"`',
                 )
             else:
                 yield Finding(
-                    "RESOURCE_NEVER_MATCHES", WARNING,
+                    "RESOURCE_NEVER_MATCHES",
+                    WARNING,
                     f"`{arn}` is not a KMS key, so this statement never applies to the key",
-                    resource.span, 'write `"Resource": "*"`',
+                    resource.span,
+                    'write `"Resource": "*"`',
                 )
 
 
@@ -215,9 +284,11 @@ def redundant_statements(ctx: LintContext) -> Iterator[Finding]:
                 continue
             if _covers(other, statement):
                 yield Finding(
-                    "REDUNDANT_STATEMENT", WARNING,
+                    "REDUNDANT_STATEMENT",
+                    WARNING,
                     f"{statement_label(i, statement)} grants nothing that "
-                    f"{statement_label(j, other)} does not already", statement.span,
+                    f"{statement_label(j, other)} does not already",
+                    statement.span,
                     "remove it, or narrow the broader statement",
                 )
                 break
@@ -249,11 +320,21 @@ def missing_sids(ctx: LintContext) -> Iterator[Finding]:
     for i, statement in enumerate(ctx.policy.statements):
         if statement.sid is None and len(ctx.policy.statements) > 1:
             yield Finding(
-                "MISSING_SID", SUGGESTION,
-                f"statement #{i + 1} has no Sid", statement.span,
+                "MISSING_SID",
+                SUGGESTION,
+                f"statement #{i + 1} has no Sid",
+                statement.span,
                 "decisions, coverage reports and lint findings name statements by Sid",
             )
 
 
-RULES = (actions, redundant_actions, simplify_actions, conditions, cross_account_unsupported,
-         key_policy_resources, redundant_statements, missing_sids)
+RULES = (
+    actions,
+    redundant_actions,
+    simplify_actions,
+    conditions,
+    cross_account_unsupported,
+    key_policy_resources,
+    redundant_statements,
+    missing_sids,
+)

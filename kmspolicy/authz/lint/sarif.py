@@ -51,15 +51,19 @@ def to_sarif(findings: Iterable[Finding], *, tool_version: str = "0") -> dict[st
     return {
         "$schema": SARIF_SCHEMA,
         "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {
-                "name": "kmspolicy-lint",
-                "version": tool_version,
-                "rules": rules,
-            }},
-            "columnKind": "unicodeCodePoints",
-            "results": results,
-        }],
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "kmspolicy-lint",
+                        "version": tool_version,
+                        "rules": rules,
+                    }
+                },
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
     }
 
 
@@ -75,13 +79,19 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
         result["ruleIndex"] = index[finding.code]
     span = finding.span
     if span is not None:
-        region: dict[str, int] = {"startLine": max(1, span.line),
-                                  "startColumn": max(1, span.column)}
+        region: dict[str, int] = {
+            "startLine": max(1, span.line),
+            "startColumn": max(1, span.column),
+        }
         if span.end_line is not None and span.end_column is not None:
             region["endLine"] = span.end_line
             region["endColumn"] = span.end_column
-        result["locations"] = [{"physicalLocation": {
-            "artifactLocation": {"uri": span.source.replace("\\", "/")},
-            "region": region,
-        }}]
+        result["locations"] = [
+            {
+                "physicalLocation": {
+                    "artifactLocation": {"uri": span.source.replace("\\", "/")},
+                    "region": region,
+                }
+            }
+        ]
     return result

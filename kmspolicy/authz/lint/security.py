@@ -25,10 +25,21 @@ SECURITY = LintSeverity.SECURITY_WARNING
 
 #: condition keys that narrow *who* can use a public statement
 _SCOPING_KEYS = (
-    "kms:calleraccount", "kms:viaservice", "aws:principalaccount", "aws:principalarn",
-    "aws:principalorgid", "aws:principalorgpaths", "aws:sourcevpce", "aws:sourcevpc",
-    "aws:sourceaccount", "aws:sourcearn", "aws:userid", "aws:username", "aws:principaltag/",
-    "aws:sourceip", "aws:vpcsourceip",
+    "kms:calleraccount",
+    "kms:viaservice",
+    "aws:principalaccount",
+    "aws:principalarn",
+    "aws:principalorgid",
+    "aws:principalorgpaths",
+    "aws:sourcevpce",
+    "aws:sourcevpc",
+    "aws:sourceaccount",
+    "aws:sourcearn",
+    "aws:userid",
+    "aws:username",
+    "aws:principaltag/",
+    "aws:sourceip",
+    "aws:vpcsourceip",
 )
 
 
@@ -41,19 +52,22 @@ def public_access(ctx: LintContext) -> Iterator[Finding]:
         keys = condition_keys(statement)
         if not keys:
             yield Finding(
-                "PUBLIC_ACCESS", SECURITY,
+                "PUBLIC_ACCESS",
+                SECURITY,
                 f"{statement_label(i, statement)} allows every AWS identity in every account "
-                "(`Principal: \"*\"` without conditions)",
+                '(`Principal: "*"` without conditions)',
                 statement.span,
                 "name the principals, or add a `kms:CallerAccount` or `aws:PrincipalOrgID` "
                 "condition",
             )
         elif not any(k.startswith(s) for k in keys for s in _SCOPING_KEYS):
             yield Finding(
-                "PUBLIC_ACCESS", SECURITY,
-                f"{statement_label(i, statement)} allows `Principal: \"*\"` and none of its "
+                "PUBLIC_ACCESS",
+                SECURITY,
+                f'{statement_label(i, statement)} allows `Principal: "*"` and none of its '
                 "conditions limits which accounts or principals match",
-                statement.span, "add a `kms:CallerAccount` or `aws:PrincipalOrgID` condition",
+                statement.span,
+                "add a `kms:CallerAccount` or `aws:PrincipalOrgID` condition",
             )
 
 
@@ -61,7 +75,8 @@ def not_principal_allow(ctx: LintContext) -> Iterator[Finding]:
     for i, statement in enumerate(ctx.policy.statements):
         if statement.effect is Effect.ALLOW and statement.not_principal:
             yield Finding(
-                "NOT_PRINCIPAL_WITH_ALLOW", SECURITY,
+                "NOT_PRINCIPAL_WITH_ALLOW",
+                SECURITY,
                 f"{statement_label(i, statement)} allows everyone except the listed principals",
                 statement.span,
                 "use `Principal` with the intended principals, or a Deny with NotPrincipal",
@@ -84,7 +99,8 @@ def cross_account_decrypt(ctx: LintContext) -> Iterator[Finding]:
         )
         if decrypting and not constrained:
             yield Finding(
-                "CROSS_ACCOUNT_DECRYPT", SECURITY,
+                "CROSS_ACCOUNT_DECRYPT",
+                SECURITY,
                 f"{statement_label(i, statement)} lets account(s) {', '.join(foreign)} use "
                 f"`kms:{sorted(decrypting)[0]}` with no encryption-context or "
                 "`kms:ViaService` condition",
@@ -105,7 +121,8 @@ def iam_disabled(ctx: LintContext) -> Iterator[Finding]:
                 return
     owner = f"`arn:aws:iam::{ctx.account}:root`" if ctx.account else "the account root"
     yield Finding(
-        "IAM_DISABLED", SECURITY,
+        "IAM_DISABLED",
+        SECURITY,
         f"the key policy never allows {owner}: IAM policies cannot grant access to this key "
         "and, if the named principals are deleted, nobody can manage it",
         ctx.policy.span,
@@ -118,19 +135,25 @@ def permissive_for_all_values(ctx: LintContext) -> Iterator[Finding]:
         if statement.effect is not Effect.ALLOW:
             continue
         required = {
-            c.key.lower() for c in statement.conditions
+            c.key.lower()
+            for c in statement.conditions
             if c.qualifier is SetQualifier.FOR_ANY_VALUE
-            or (c.operator.value == "Null" and [str(v.value).lower() for v in c.values]
-                == ["false"])
+            or (
+                c.operator.value == "Null" and [str(v.value).lower() for v in c.values] == ["false"]
+            )
         }
         for condition in statement.conditions:
             lower = condition.key.lower()
             # single-valued EC/RequestTag keys with ForAllValues are already an ERROR
             rejected = lower.startswith(("kms:encryptioncontext:", "aws:requesttag/"))
-            if (condition.qualifier is SetQualifier.FOR_ALL_VALUES
-                    and lower not in required and not rejected):
+            if (
+                condition.qualifier is SetQualifier.FOR_ALL_VALUES
+                and lower not in required
+                and not rejected
+            ):
                 yield Finding(
-                    "PERMISSIVE_FOR_ALL_VALUES", SECURITY,
+                    "PERMISSIVE_FOR_ALL_VALUES",
+                    SECURITY,
                     f"`ForAllValues` on `{condition.key}` in an Allow also matches requests "
                     f"without that key ({statement_label(i, statement)})",
                     condition.span,
@@ -138,5 +161,10 @@ def permissive_for_all_values(ctx: LintContext) -> Iterator[Finding]:
                 )
 
 
-RULES = (public_access, not_principal_allow, cross_account_decrypt, iam_disabled,
-         permissive_for_all_values)
+RULES = (
+    public_access,
+    not_principal_allow,
+    cross_account_decrypt,
+    iam_disabled,
+    permissive_for_all_values,
+)

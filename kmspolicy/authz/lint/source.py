@@ -37,9 +37,14 @@ def lint_text(
     except PolicySyntaxError as exc:
         return [_from_diagnostic(d, kind) for d in exc.diagnostics]
     if not policies:  # an empty (or comment-only) file is no policy, not a clean one
-        return [Finding("SYNTAX_ERROR", LintSeverity.ERROR,
-                        "[empty] the file holds no policy (it is empty or only comments)",
-                        Span(source, 1, 1))]
+        return [
+            Finding(
+                "SYNTAX_ERROR",
+                LintSeverity.ERROR,
+                "[empty] the file holds no policy (it is empty or only comments)",
+                Span(source, 1, 1),
+            )
+        ]
     return [f for policy in policies for f in lint_policy(policy, kind, account=account)]
 
 

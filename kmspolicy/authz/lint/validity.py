@@ -41,13 +41,16 @@ def version(ctx: LintContext) -> Iterator[Finding]:
     if ctx.policy_type is PolicyType.KEY:
         what = "has no `Version`" if policy.version is None else f"is version `{policy.version}`"
         yield Finding(
-            "OUTDATED_VERSION", WARNING,
+            "OUTDATED_VERSION",
+            WARNING,
             f"the key policy {what}: policy variables are read as literal text",
-            policy.span, 'add `"Version": "2012-10-17"`',
+            policy.span,
+            'add `"Version": "2012-10-17"`',
         )
     else:
-        yield Finding("INVALID_VERSION", ERROR, IAM_VERSION, policy.span,
-                      'set `"Version": "2012-10-17"`')
+        yield Finding(
+            "INVALID_VERSION", ERROR, IAM_VERSION, policy.span, 'set `"Version": "2012-10-17"`'
+        )
 
 
 def principal_element(ctx: LintContext) -> Iterator[Finding]:
@@ -57,20 +60,34 @@ def principal_element(ctx: LintContext) -> Iterator[Finding]:
         if not ctx.policy_type.has_principal:
             if statement.principals is not None:
                 yield Finding(
-                    "PRINCIPAL_NOT_ALLOWED", ERROR, IAM_PRINCIPAL, where,
+                    "PRINCIPAL_NOT_ALLOWED",
+                    ERROR,
+                    IAM_PRINCIPAL,
+                    where,
                     f"a policy of type `{ctx.policy_type.value}` applies to whoever it is "
                     "attached to; narrow it with a condition on `aws:PrincipalArn`",
                 )
         elif statement.principals is None:
-            message = KMS_PRINCIPAL if ctx.policy_type is PolicyType.KEY else (
-                "an RCP statement must have `Principal: \"*\"`")
-            yield Finding("MISSING_PRINCIPAL", ERROR, message, statement.span,
-                          "name the principals this statement is about")
-        elif ctx.policy_type is PolicyType.RCP and (statement.not_principal or not is_public(
-                statement)):
+            message = (
+                KMS_PRINCIPAL
+                if ctx.policy_type is PolicyType.KEY
+                else ('an RCP statement must have `Principal: "*"`')
+            )
             yield Finding(
-                "UNSUPPORTED_PRINCIPAL", ERROR,
-                "an RCP statement must have `Principal: \"*\"`", where,
+                "MISSING_PRINCIPAL",
+                ERROR,
+                message,
+                statement.span,
+                "name the principals this statement is about",
+            )
+        elif ctx.policy_type is PolicyType.RCP and (
+            statement.not_principal or not is_public(statement)
+        ):
+            yield Finding(
+                "UNSUPPORTED_PRINCIPAL",
+                ERROR,
+                'an RCP statement must have `Principal: "*"`',
+                where,
                 "restrict principals with conditions such as `aws:PrincipalOrgID`",
             )
 
@@ -83,9 +100,11 @@ def action_and_resource(ctx: LintContext) -> Iterator[Finding]:
         if statement.resources is None or not statement.resources:
             if is_key:
                 yield Finding(
-                    "MISSING_RESOURCE", WARNING,
+                    "MISSING_RESOURCE",
+                    WARNING,
                     "statement has no `Resource` and never applies (KMS accepts it silently)",
-                    statement.span, 'add `"Resource": "*"` (in a key policy, "this key")',
+                    statement.span,
+                    'add `"Resource": "*"` (in a key policy, "this key")',
                 )
             else:
                 yield Finding("MISSING_RESOURCE", ERROR, IAM_RESOURCES, statement.span)
@@ -99,13 +118,20 @@ def sids(ctx: LintContext) -> Iterator[Finding]:
         if sid is None:
             continue
         if strict and not _SID.match(sid):
-            yield Finding("INVALID_SID", ERROR, IAM_SID, statement.span,
-                          f"rename `{sid}` to `{re.sub('[^0-9A-Za-z]', '', sid) or 'S1'}`")
+            yield Finding(
+                "INVALID_SID",
+                ERROR,
+                IAM_SID,
+                statement.span,
+                f"rename `{sid}` to `{re.sub('[^0-9A-Za-z]', '', sid) or 'S1'}`",
+            )
         if sid in seen:
             yield Finding(
-                "DUPLICATE_SID", ERROR if strict else WARNING,
+                "DUPLICATE_SID",
+                ERROR if strict else WARNING,
                 IAM_SID_UNIQUE if strict else f"Sid `{sid}` is used by more than one statement",
-                statement.span, "explanations and coverage name statements by Sid",
+                statement.span,
+                "explanations and coverage name statements by Sid",
             )
         seen.add(sid)
 
@@ -121,9 +147,11 @@ def rcp_only_denies(ctx: LintContext) -> Iterator[Finding]:
         )
         if statement.effect is Effect.ALLOW and not full_access:
             yield Finding(
-                "RCP_ALLOW", ERROR,
+                "RCP_ALLOW",
+                ERROR,
                 "an RCP can only deny (its one Allow is the full-access statement)",
-                statement.span, "rewrite the statement as a Deny with the inverse condition",
+                statement.span,
+                "rewrite the statement as a Deny with the inverse condition",
             )
 
 
@@ -135,9 +163,11 @@ def conditions(ctx: LintContext) -> Iterator[Finding]:
             single_valued_tag = lower.startswith(("kms:encryptioncontext:", "aws:requesttag/"))
             if condition.qualifier is SetQualifier.FOR_ALL_VALUES and single_valued_tag:
                 yield Finding(
-                    "OVERLY_PERMISSIVE_CONDITION", ERROR,
+                    "OVERLY_PERMISSIVE_CONDITION",
+                    ERROR,
                     f"`ForAllValues` with single-valued key `{condition.key}` is rejected by KMS",
-                    condition.span, "use the operator without a set qualifier",
+                    condition.span,
+                    "use the operator without a set qualifier",
                 )
 
 
@@ -167,7 +197,8 @@ def _condition_values(condition: Condition) -> Iterator[Finding]:
                 problem = "an IP address or CIDR block"
         if problem:
             yield Finding(
-                "DATA_TYPE_MISMATCH", ERROR,
+                "DATA_TYPE_MISMATCH",
+                ERROR,
                 f"`{condition.operator_text}` expects {problem}, not `{text}`",
                 item.span or condition.span,
             )
