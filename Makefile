@@ -18,8 +18,9 @@ serve: $(STAMP)            ## run kmspolicy serve on SQLite in ./data with a loc
 test: $(STAMP)             ## the whole test suite
 	$(BIN)/pytest -n auto
 
-lint: $(STAMP)
+lint: $(STAMP)             ## ruff (lint + format check) and strict mypy
 	$(BIN)/ruff check kmspolicy tests bench
+	$(BIN)/ruff format --check kmspolicy tests bench
 	$(BIN)/mypy
 
 bench: $(STAMP)            ## every benchmark, with its same-run baselines
