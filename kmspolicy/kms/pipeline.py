@@ -155,7 +155,6 @@ class Pipeline:
         identity = self.identities.resolve(principal)
         caller = identity.caller
         now = self.clock.now()
-        attempt = _Attempt(op, caller, identity, params, now, context)
         try:
             # Due lifecycle work found on a key is committed first, in a transaction of its
             # own (a refused request must not roll it back), then the request starts over.
@@ -164,6 +163,7 @@ class Pipeline:
             # first use) is committed in a transaction of its own, then the request starts over.
             readonly = not op.mutates
             for _round in range(_DUE_WORK_ROUNDS):
+                # a fresh attempt per round: the audit record is the last round's
                 attempt = _Attempt(op, caller, identity, params, now, context, readonly)
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
