@@ -22,7 +22,7 @@ from kmspolicy.errors import (
     InternalError,
     PolicyError,
     ServiceError,
-    UnknownOperationException,
+    UnsupportedOperationException,
 )
 from kmspolicy.kms.context import key_context
 from kmspolicy.kms.decisions import DecisionMemo
@@ -149,7 +149,11 @@ class Pipeline:
         """Run operation ``name`` for ``principal`` with already validated ``params``."""
         op = self.operations.get(name)
         if op is None:
-            raise UnknownOperationException(f"Operation {name} is not supported.")
+            # a real KMS operation (the codec knows it) that kmspolicy does not implement: a
+            # typed, modeled error boto3 users can catch, not an unknown-operation error
+            raise UnsupportedOperationException(
+                f"kmspolicy does not implement {name} (see docs/deviations.md)"
+            )
         if op.validate is not None:
             op.validate(params)
         identity = self.identities.resolve(principal)

@@ -195,3 +195,11 @@ def test_identity_with_a_malformed_principal_is_refused_when_built(arn: str) -> 
 def test_identity_accepts_users_roles_and_sessions() -> None:
     for arn in (BOB, "arn:aws:sts::111122223333:assumed-role/Admin/s1", "kms.amazonaws.com"):
         assert Identity.of(arn).arn == arn
+
+
+def test_an_unimplemented_kms_operation_is_a_typed_unsupported_error() -> None:
+    client = KMS().client()
+    with pytest.raises(client.exceptions.UnsupportedOperationException, match="ReplicateKey"):
+        client.replicate_key(
+            KeyId="mrk-0123456789abcdef0123456789abcdef", ReplicaRegion="eu-west-1"
+        )
