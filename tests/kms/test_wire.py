@@ -183,3 +183,58 @@ def test_body_parsing_is_json_loads(body: bytes | str) -> None:
             return ("error", type(exc))
 
     assert repr(outcome(wire._loads)) == repr(outcome(json.loads))
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()  # unbounded: past 64 bits orjson would give a float
+    | st.floats()  # NaN and ±Infinity: the stdlib's extensions orjson refuses
+    | st.text(st.characters(codec=None), max_size=6),  # lone surrogates: escaped, refused by orjson
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner),
+    max_leaves=8,
+)
+
+
+def _document(value: object, ensure_ascii: bool) -> str:
+    return json.dumps(value, ensure_ascii=ensure_ascii)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    text=st.builds(_document, _JSON_VALUES, st.booleans())
+    | st.builds(  # duplicate keys: the last value wins, at the first key's position
+        lambda k, a, b, c: f'{{"{k}":{a},"z":{c},"{k}":{b}}}',
+        st.sampled_from(["a", "z"]),
+        st.integers(),
+        st.integers(),
+        st.integers(),
+    )
+    | st.sampled_from(
+        [
+            *("-0", "-0.0", "1e400", "1E5", "18446744073709551615", "18446744073709551616"),
+            *("[" * 1100, "[" * 1100 + "]" * 1100, "[" * 5000 + "]" * 5000),
+            *('"\\ud800"', "{} x", " {} ", '{"a": NaN}', "\ufeff{}"),
+        ]
+    ),
+    as_bytes=st.booleans(),
+)
+def test_body_decoding_equals_the_stdlib_reference(text: str, as_bytes: bool) -> None:
+    body: bytes | str = text.encode("utf-8", "surrogatepass") if as_bytes else text
+
+    def outcome(parse):  # type: ignore[no-untyped-def]
+        try:
+            return ("ok", parse(body))
+        except RecursionError:
+            return ("error", RecursionError)
+        except ValueError as exc:
+            return ("error", type(exc), str(exc))
+
+    assert repr(outcome(wire._loads)) == repr(outcome(json.loads))
+
+
+@pytest.mark.parametrize("depth", [1100, 100_000])
+def test_a_deeply_nested_body_is_a_serialization_exception(depth: int) -> None:
+    body = b'{"KeyId":' + b"[" * depth + b"]" * depth + b"}"
+    with pytest.raises(SerializationException):
+        wire.decode_request("Encrypt", body)
