@@ -15,7 +15,6 @@ from kmspolicy.kms.lifecycle import api_deletion, api_import, api_rotation
 from kmspolicy.kms.lifecycle.due import SweepReport, run_due_work, sweep
 from kmspolicy.kms.lifecycle.managed import (
     ensure_aws_managed_key,
-    on_missing_alias,
     service_to_create,
 )
 
@@ -25,7 +24,6 @@ __all__ = [
     "api_import",
     "api_rotation",
     "ensure_aws_managed_key",
-    "on_missing_alias",
     "run_due_work",
     "service_to_create",
     "sweep",

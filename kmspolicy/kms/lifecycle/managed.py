@@ -34,7 +34,6 @@ __all__ = [
     "ensure_aws_managed_key",
     "managed_alias_name",
     "managed_key_policy",
-    "on_missing_alias",
     "service_for_alias",
     "service_for_via",
     "service_to_create",
@@ -200,27 +199,6 @@ def ensure_aws_managed_key(
         )
     )
     return record
-
-
-def on_missing_alias(
-    tx: Transaction,
-    *,
-    account: str,
-    region: str,
-    alias_name: str,
-    operation: str,
-    via_service: str | None,
-    now: datetime,
-    rng: Rng,
-) -> KeyRecord | None:
-    """The AWS managed key for an alias without a target, created inside ``tx`` when
-    ``service_to_create`` says AWS would create it; None when the alias is simply not there."""
-    service = service_to_create(alias_name, operation=operation, via_service=via_service)
-    if service is None:
-        return None
-    return ensure_aws_managed_key(
-        tx, account=account, region=region, service=service, now=now, rng=rng
-    )
 
 
 def service_to_create(alias_name: str, *, operation: str, via_service: str | None) -> str | None:
