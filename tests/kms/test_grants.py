@@ -209,3 +209,42 @@ def test_child_grant_cannot_widen_its_parent(client: Any, bob: Any, key_id: str)
     bob.create_grant(KeyId=key_id, GranteePrincipal=ALICE, Operations=["Encrypt"])
     with raises_code("AccessDeniedException"):
         bob.create_grant(KeyId=key_id, GranteePrincipal=ALICE, Operations=["Decrypt"])
+
+
+def test_list_retirable_grants_refuses_another_accounts_principal(
+    service: KMS, client: Any, key_id: str
+) -> None:
+    """Issue 12 item 3: mallory (another account, kms:* in her IAM) asked for the grants
+    retirable by alice and got their key ARNs, grantees, names and constraint values."""
+    client.create_grant(
+        KeyId=key_id,
+        GranteePrincipal=BOB,
+        Operations=["Decrypt"],
+        RetiringPrincipal=ALICE,
+        Name="payroll",
+        Constraints={"EncryptionContextEquals": {"tenant": "secret-tenant"}},
+    )
+    mallory = service.client(MALLORY)
+    with raises_code("AccessDeniedException") as info:
+        mallory.list_retirable_grants(RetiringPrincipal=ALICE)
+    message = info.value.response["Error"]["Message"]
+    assert key_id not in message and "secret-tenant" not in message
+    with raises_code("AccessDeniedException"):  # the account root is another principal too
+        mallory.list_retirable_grants(RetiringPrincipal=f"arn:aws:iam::{ACCOUNT}:root")
+    # her own account's principal: the grants she may retire, on keys of any account
+    shared = client.create_grant(
+        KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"], RetiringPrincipal=MALLORY
+    )
+    listed = mallory.list_retirable_grants(RetiringPrincipal=MALLORY)["Grants"]
+    assert [g["GrantId"] for g in listed] == [shared["GrantId"]]
+
+
+def test_list_retirable_grants_lists_this_regions_grants(
+    service: KMS, client: Any, key_id: str
+) -> None:
+    client.create_grant(
+        KeyId=key_id, GranteePrincipal=BOB, Operations=["Encrypt"], RetiringPrincipal=ALICE
+    )
+    elsewhere = KMS(store=service.store, account=ACCOUNT, region="eu-west-1")
+    assert elsewhere.list_retirable_grants(RetiringPrincipal=ALICE)["Grants"] == []
+    assert len(service.list_retirable_grants(RetiringPrincipal=ALICE)["Grants"]) == 1

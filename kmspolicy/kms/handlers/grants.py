@@ -272,9 +272,27 @@ def _validate_retirable(params: Params) -> None:
     _principal(params["RetiringPrincipal"], "RetiringPrincipal")
 
 
+def _resolve_retirable(res: Resolution) -> list[Target]:
+    # AWS: the retiring principal must be in the caller's account (it is the authorized
+    # resource); listing another account's principal would disclose that account's grants.
+    principal = res.params["RetiringPrincipal"]
+    account = Caller.from_arn(principal).account
+    if account != res.caller.account:
+        raise AccessDeniedException(
+            f"User: {res.caller.arn} is not authorized to perform: kms:ListRetirableGrants "
+            f"on resource: {principal} because the retiring principal is not in the "
+            "caller's account"
+        )
+    return [Target("kms:ListRetirableGrants", "*")]
+
+
 def list_retirable_grants(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html"""
-    grants = list(call.list_grants_by_retiring_principal(call.params["RetiringPrincipal"]))
+    grants = [  # AWS: the grants of this Region only (keys of any account)
+        g
+        for g in call.list_grants_by_retiring_principal(call.params["RetiringPrincipal"])
+        if g.key_arn.split(":")[3] == call.region
+    ]
     chunk, more = page(
         grants, call.params, lambda g: f"{g.key_arn} {g.grant_id}", default=50, maximum=100
     )
@@ -287,6 +305,7 @@ register(
         list_retirable_grants,
         key_param=None,
         validate=_validate_retirable,
+        resolve=_resolve_retirable,
     )
 )
 
