@@ -25,6 +25,8 @@ from kmspolicy.errors import (
 )
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+#: headers that must be in SignedHeaders whenever the request carries them
+_SIGNED_WHEN_SENT = ("x-amz-target", "content-type", "x-amz-security-token")
 MAX_SKEW = timedelta(minutes=5)  # AWS rejects requests signed more than 5 minutes off
 
 _REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
@@ -265,10 +267,14 @@ class Verifier(Generic[P]):
                 raise IncompleteSignatureException(
                     f"'{required}' must be a 'SignedHeader' in the AWS Authorization"
                 )
-        if "x-amz-security-token" in headers and "x-amz-security-token" not in auth.signed_headers:
-            raise IncompleteSignatureException(
-                "'x-amz-security-token' must be a 'SignedHeader' when it is sent"
-            )
+        # The headers that select and shape the operation are signed whenever they are sent:
+        # otherwise a captured request could be replayed as another operation (issue 12).
+        # Every AWS SDK signs all of them (botocore signs every header but a few transport ones).
+        for sent in _SIGNED_WHEN_SENT:
+            if sent in headers and sent not in auth.signed_headers:
+                raise IncompleteSignatureException(
+                    f"'{sent}' must be a 'SignedHeader' in the AWS Authorization when it is sent"
+                )
         if auth.service != self._service:
             raise InvalidSignatureException(
                 f"Credential should be scoped to correct service: '{self._service}'."

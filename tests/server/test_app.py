@@ -56,7 +56,30 @@ def make_app(**options: Any) -> tuple[KmsApp[str], FakeBackend]:
     return KmsApp(backend, verifier, FakeClock(NOW), opts), backend
 
 
-def signed(target: str, body: bytes, *, secret: str = "alice-secret") -> list[tuple[bytes, bytes]]:
+class _SignOnly(SigV4Auth):
+    """A signer that signs only ``host``, ``x-amz-date`` and ``also`` (a minimal SigV4)."""
+
+    also: tuple[str, ...] = ()
+
+    def headers_to_sign(self, request: AWSRequest) -> Any:
+        signed = super().headers_to_sign(request)
+        for name in list(signed.keys()):
+            if name not in ("host", "x-amz-date", *self.also):
+                del signed[name]
+        return signed
+
+
+class _SignTarget(_SignOnly):
+    also = ("x-amz-target",)
+
+
+def signed(
+    target: str,
+    body: bytes,
+    *,
+    secret: str = "alice-secret",
+    minimal: type[SigV4Auth] = SigV4Auth,
+) -> list[tuple[bytes, bytes]]:
     req = AWSRequest(
         method="POST",
         url="http://127.0.0.1:4599/",
@@ -64,7 +87,7 @@ def signed(target: str, body: bytes, *, secret: str = "alice-secret") -> list[tu
         headers={"Content-Type": "application/x-amz-json-1.1", "X-Amz-Target": target},
     )
     with mock.patch("botocore.auth.get_current_datetime", return_value=NOW.replace(tzinfo=None)):
-        SigV4Auth(Credentials(ALICE.access_key_id, secret), "kms", "eu-west-1").add_auth(req)
+        minimal(Credentials(ALICE.access_key_id, secret), "kms", "eu-west-1").add_auth(req)
     headers = [(k.lower().encode(), v.encode()) for k, v in req.prepare().headers.items()]
     return [*headers, (b"host", b"127.0.0.1:4599")]
 
@@ -177,3 +200,27 @@ def test_health() -> None:
     status, reply = run(app, [], method="GET", path="/_kmspolicy/health")
     assert (status, reply["status"]) == (200, "ok")
     assert reply["operations"] == ["Boom", "DescribeKey", "Encrypt"]
+
+
+def test_a_captured_request_cannot_be_replayed_as_another_operation() -> None:
+    """Issue 12 item 4: a DescribeKey signed over ``host;x-amz-date`` was replayed as
+    ScheduleKeyDeletion. The target (and content type) must be signed whenever sent."""
+    app, backend = make_app()
+    body = b'{"KeyId": "alias/a"}'
+    captured = signed("TrentService.DescribeKey", body, minimal=_SignOnly)
+    auth = dict(captured)[b"authorization"]
+    assert b"SignedHeaders=host;x-amz-date," in auth
+    swapped = [(k, b"TrentService.Encrypt" if k == b"x-amz-target" else v) for k, v in captured]
+    for headers in (captured, swapped):
+        status, reply = run(app, headers, body)
+        assert (status, reply["__type"]) == (400, "IncompleteSignatureException")
+        assert "x-amz-target" in reply["message"]
+    assert backend.calls == []  # nothing reached the service
+    # the content type is held to the same rule (unsigned when not sent is fine)
+    target_only = signed("TrentService.Encrypt", body, minimal=_SignTarget)
+    assert b"SignedHeaders=host;x-amz-date;x-amz-target," in dict(target_only)[b"authorization"]
+    status, reply = run(app, target_only, body)
+    assert (status, reply["__type"]) == (400, "IncompleteSignatureException")
+    assert "content-type" in reply["message"]
+    without = [(k, v) for k, v in target_only if k != b"content-type"]
+    assert run(app, without, body) == (200, {"KeyId": "k"})
