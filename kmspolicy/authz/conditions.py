@@ -59,7 +59,7 @@ def _test_pattern(raw: Any, pvals: Collection[Any]) -> bool:
     if text is None:
         return False
     for pattern in pvals:  # noqa: SIM110 - a plain loop beats any(<generator>) on this hot path
-        if pattern.fullmatch(text) is not None:
+        if pattern.matches(text):
             return True
     return False
 
@@ -77,7 +77,7 @@ def _generic_test(spec: OpSpec) -> Callable[[Any, Collection[Any]], bool]:
 class CompiledCondition:
     """A condition with its policy values converted once; templates resolved per request.
 
-    String equality tests are set lookups; pattern operators run pre-compiled regexes.
+    String equality tests are set lookups; pattern operators run pre-compiled globs.
     """
 
     __slots__ = (

@@ -1,8 +1,17 @@
-"""Wildcard matching for actions, resources and ARN condition values (compiled to regexes).
+"""Wildcard matching for actions, resources and glob/ARN condition values, without backtracking.
 
 Layer: authz (pure). Actions are case-insensitive globs; ARNs are matched segment by segment:
 in the first five colon-separated segments a wildcard never crosses ``:``, in the sixth (the
-resource part) ``*`` spans anything. Compiled patterns are cached (they are pure functions of text).
+resource part) ``*`` spans anything.
+
+Why not regexes: a glob with a few ``*`` compiled to ``.*a.*b.*c`` backtracks, and one request
+value of 60 KB against such a condition stalled the server for seconds (issue 12). Here a glob
+is cut at its ``*`` into chunks; the first chunk must match at the start of the text, the last
+at its end, and each chunk in between at its LEFTMOST place after the previous one. Leftmost is
+always right for ``*`` (a later place only leaves less text for the chunks after it), so no
+choice is ever revisited: one scan per chunk, O(len(text) × len(pattern)) at worst, done by
+``str.find`` or by a fixed-width regex (a chunk holding ``?``: no quantifier, no alternation).
+Compiled globs are cached (they are pure functions of the pattern text).
 """
 
 from __future__ import annotations
@@ -19,139 +28,192 @@ def has_wildcard(text: str) -> bool:
     return "*" in text or "?" in text
 
 
-def _glob_regex(pieces: Iterable[Piece], *, arn: bool) -> str:
-    out: list[str] = []
-    segment = 0
+class _Chunk:
+    """A run of the pattern between two ``*``: literal characters and ``?`` (any one)."""
+
+    __slots__ = ("literal", "regex", "width")
+
+    def __init__(self, parts: list[str | None]) -> None:
+        self.width = len(parts)
+        #: the chunk's text when it holds no ``?`` (found with str.find), else a fixed-width regex
+        self.literal: str | None = None
+        self.regex: re.Pattern[str] | None = None
+        if None in parts:
+            self.regex = re.compile(
+                "".join("." if p is None else re.escape(p) for p in parts), re.DOTALL
+            )
+        else:
+            self.literal = "".join(p for p in parts if p is not None)
+
+    def at(self, text: str, pos: int) -> bool:
+        """Whether the chunk matches ``text`` at exactly ``pos``."""
+        if self.regex is None:
+            return text.startswith(self.literal or "", pos)
+        return self.regex.match(text, pos) is not None
+
+    def find(self, text: str, start: int, end: int) -> int:
+        """The leftmost place in ``text[start:end]`` where the whole chunk matches, or -1."""
+        if self.regex is None:
+            return text.find(self.literal or "", start, end)
+        m = self.regex.search(text, start, end)
+        return -1 if m is None else m.start()
+
+
+class Glob:
+    """A compiled glob: ``*`` any run (also empty), ``?`` exactly one character."""
+
+    __slots__ = ("_chunks", "_exact", "_fold", "_min", "_prefix", "_suffix")
+
+    def __init__(self, pieces: Iterable[Piece], *, fold: bool = False) -> None:
+        self._fold = fold
+        chunks: list[list[str | None]] = [[]]
+        for text, literal in pieces:
+            for ch in text.lower() if fold else text:
+                if literal or ch not in "*?":
+                    chunks[-1].append(ch)
+                elif ch == "*":
+                    chunks.append([])
+                else:
+                    chunks[-1].append(None)
+        # empty chunks between two stars (``**``) constrain nothing
+        inner = [c for c in chunks[1:-1] if c]
+        kept = [chunks[0], *inner, chunks[-1]] if len(chunks) > 1 else chunks
+        self._chunks = tuple(_Chunk(c) for c in kept)
+        self._min = sum(c.width for c in self._chunks)
+        # the common shapes, answered without the general loop: no wildcard at all, and one
+        # ``*`` between literal text (``kms:Generate*``, ``key/*``, ``*.amazonaws.com``)
+        head, tail = self._chunks[0], self._chunks[-1]
+        self._exact = head.literal if len(self._chunks) == 1 else None
+        simple = len(self._chunks) == 2 and head.literal is not None and tail.literal is not None
+        self._prefix = head.literal if simple else None
+        self._suffix = tail.literal if simple else None
+
+    @property
+    def chunk_count(self) -> int:
+        """How many scans a match performs at most (one per chunk)."""
+        return len(self._chunks)
+
+    def matches(self, text: str) -> bool:
+        """Whether the whole of ``text`` matches."""
+        if self._fold:
+            text = text.lower()
+        if self._exact is not None:
+            return text == self._exact
+        if self._prefix is not None and self._suffix is not None:
+            return (
+                len(text) >= self._min
+                and text.startswith(self._prefix)
+                and text.endswith(self._suffix)
+            )
+        chunks = self._chunks
+        if len(chunks) == 1:
+            only = chunks[0]
+            return len(text) == only.width and only.at(text, 0)
+        if len(text) < self._min:
+            return False
+        head, tail = chunks[0], chunks[-1]
+        end = len(text) - tail.width
+        if not head.at(text, 0) or not tail.at(text, end):
+            return False
+        pos = head.width
+        for chunk in chunks[1:-1]:
+            found = chunk.find(text, pos, end)
+            if found < 0:
+                return False
+            pos = found + chunk.width
+        return True
+
+
+def _split_segments(pieces: Iterable[Piece], limit: int) -> list[list[Piece]]:
+    """Pieces cut at ``:`` (in any piece, literal or not) into at most ``limit + 1`` segments."""
+    segments: list[list[Piece]] = [[]]
     for text, literal in pieces:
-        for ch in text:
-            if ch == ":":
-                segment += 1
-                out.append(":")
-            elif not literal and ch == "*":
-                out.append("[^:]*" if arn and segment < 5 else ".*")
-            elif not literal and ch == "?":
-                out.append("[^:]" if arn and segment < 5 else ".")
-            else:
-                out.append(re.escape(ch))
-    return "".join(out)
+        start = 0
+        while len(segments) <= limit:
+            colon = text.find(":", start)
+            if colon < 0:
+                break
+            segments[-1].append((text[start:colon], literal))
+            segments.append([])
+            start = colon + 1
+        segments[-1].append((text[start:], literal))
+    return segments
+
+
+class ArnGlob:
+    """An ARN pattern: six segments matched apart (see the module docstring); a pattern that
+    does not start with ``arn:`` (``*``, a service principal) is a plain glob."""
+
+    __slots__ = ("_count", "_exact", "_globs", "_plain")
+
+    def __init__(self, pieces: tuple[Piece, ...]) -> None:
+        text = "".join(t for t, _ in pieces)
+        self._plain: Glob | None = None
+        self._count = 0
+        #: (segment index, text) of segments without wildcards: compared with ``==``
+        self._exact: tuple[tuple[int, str], ...] = ()
+        #: (segment index, glob) of the others; a segment that is just ``*`` is left out
+        self._globs: tuple[tuple[int, Glob], ...] = ()
+        if not text.startswith("arn:"):
+            self._plain = Glob(pieces)
+            return
+        segments = _split_segments(pieces, 5)
+        self._count = len(segments)
+        exact: list[tuple[int, str]] = []
+        globs: list[tuple[int, Glob]] = []
+        for i, segment in enumerate(segments):
+            if all(literal or not has_wildcard(t) for t, literal in segment):
+                exact.append((i, "".join(t for t, _ in segment)))
+            elif segment != [("*", False)]:
+                globs.append((i, Glob(segment)))
+        self._exact = tuple(exact)
+        self._globs = tuple(globs)
+
+    def matches(self, arn: str) -> bool:
+        if self._plain is not None:
+            return self._plain.matches(arn)
+        parts = arn.split(":", 5)
+        if len(parts) != self._count:
+            return False
+        for i, text in self._exact:
+            if parts[i] != text:
+                return False
+        # a head segment of the text holds no ``:``, so a wildcard there cannot cross one
+        return all(glob.matches(parts[i]) for i, glob in self._globs)
 
 
 @lru_cache(maxsize=4096)
-def compile_glob(pattern: str, *, ignore_case: bool = False) -> re.Pattern[str]:
-    """A plain glob (``*`` any run, ``?`` one character) as a full-match regex."""
-    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
-    return re.compile(_glob_regex([(pattern, False)], arn=False), flags)
+def compile_glob(pattern: str, *, ignore_case: bool = False) -> Glob:
+    """A plain glob (``*`` any run, ``?`` one character) matched against a whole text."""
+    return Glob(((pattern, False),), fold=ignore_case)
 
 
 @lru_cache(maxsize=4096)
-def compile_arn(pattern: str) -> re.Pattern[str]:
+def compile_arn(pattern: str) -> ArnGlob:
     """An ARN pattern matched segment by segment (see module docstring)."""
-    return compile_arn_pieces(((pattern, False),))
+    return ArnGlob(((pattern, False),))
 
 
 @lru_cache(maxsize=1024)
-def compile_arn_pieces(pieces: tuple[Piece, ...]) -> re.Pattern[str]:
+def compile_arn_pieces(pieces: tuple[Piece, ...]) -> ArnGlob:
     """An ARN pattern assembled from pieces (after policy-variable substitution)."""
-    text = "".join(t for t, _ in pieces)
-    if not text.startswith("arn:"):
-        return re.compile(_glob_regex(pieces, arn=False), re.DOTALL)
-    return re.compile(_glob_regex(pieces, arn=True), re.DOTALL)
+    return ArnGlob(pieces)
 
 
 @lru_cache(maxsize=1024)
-def compile_glob_pieces(pieces: tuple[Piece, ...], ignore_case: bool = False) -> re.Pattern[str]:
-    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
-    return re.compile(_glob_regex(pieces, arn=False), flags)
+def compile_glob_pieces(pieces: tuple[Piece, ...], ignore_case: bool = False) -> Glob:
+    return Glob(pieces, fold=ignore_case)
 
 
 def action_matches(pattern: str, action: str) -> bool:
     """Case-insensitive glob match of one Action value against an action name."""
     if pattern == "*":
         return True
-    return compile_glob(pattern, ignore_case=True).fullmatch(action) is not None
+    return compile_glob(pattern, ignore_case=True).matches(action)
 
 
 def resource_matches(pattern: str, resource: str) -> bool:
     """One Resource value against a resource ARN (``*`` matches everything)."""
     if pattern == "*":
         return True
-    return compile_arn(pattern).fullmatch(resource) is not None
-
-
-# --- a deliberately simple glob for the reference evaluator (no regexes, no caches) ---
-
-_STAR = object()
-_ONE = object()
-
-
-def _tokens(pattern: str | tuple[Piece, ...]) -> list[object]:
-    pieces = ((pattern, False),) if isinstance(pattern, str) else pattern
-    out: list[object] = []
-    for text, literal in pieces:
-        for ch in text:
-            out.append(
-                _STAR if ch == "*" and not literal else _ONE if ch == "?" and not literal else ch
-            )
-    return out
-
-
-def simple_glob(
-    pattern: str | tuple[Piece, ...], text: str, *, stop: str = "", fold: bool = False
-) -> bool:
-    """Iterative wildcard match; wildcards never consume a character in ``stop``."""
-    pat = _tokens(pattern)
-    if fold:
-        pat = [c.lower() if isinstance(c, str) else c for c in pat]
-        text = text.lower()
-    p = t = 0
-    star_p = star_t = -1
-    while t < len(text):
-        if p < len(pat) and pat[p] is _ONE and text[t] not in stop:
-            p += 1
-            t += 1
-        elif p < len(pat) and pat[p] is _STAR:
-            star_p, star_t = p, t
-            p += 1
-        elif p < len(pat) and pat[p] == text[t]:
-            p += 1
-            t += 1
-        elif star_p >= 0 and text[star_t] not in stop:
-            star_t += 1
-            p, t = star_p + 1, star_t
-        else:
-            return False
-    while p < len(pat) and pat[p] is _STAR:
-        p += 1
-    return p == len(pat)
-
-
-def _split_pieces(pieces: tuple[Piece, ...], limit: int) -> list[tuple[Piece, ...]]:
-    """Split pieces on ``:`` (in any piece) into at most ``limit + 1`` segments."""
-    segments: list[list[Piece]] = [[]]
-    for text, literal in pieces:
-        chunk = ""
-        for ch in text:
-            if ch == ":" and len(segments) <= limit:
-                segments[-1].append((chunk, literal))
-                segments.append([])
-                chunk = ""
-            else:
-                chunk += ch
-        segments[-1].append((chunk, literal))
-    return [tuple(seg) for seg in segments]
-
-
-def simple_arn_match(pattern: str | tuple[Piece, ...], arn: str) -> bool:
-    """Segment-wise ARN match built on :func:`simple_glob` (reference implementation)."""
-    pieces = ((pattern, False),) if isinstance(pattern, str) else pattern
-    text = "".join(t for t, _ in pieces)
-    if text == "*" and not pieces[0][1]:
-        return True
-    if not text.startswith("arn:"):
-        return simple_glob(pieces, arn)
-    p_parts = _split_pieces(pieces, 5)
-    a_parts = arn.split(":", 5)
-    if len(p_parts) != len(a_parts):
-        return False
-    head = all(simple_glob(p, a, stop=":") for p, a in zip(p_parts[:5], a_parts[:5], strict=False))
-    return head and (len(p_parts) < 6 or simple_glob(p_parts[5], a_parts[5]))
+    return compile_arn(pattern).matches(resource)

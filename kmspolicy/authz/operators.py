@@ -205,7 +205,7 @@ def compare(spec: OpSpec, request_value: Any, policy_value: Any) -> bool:
     if kind == "ieq":
         return bool(request_value.casefold() == policy_value)
     if kind in ("like", "arn"):
-        return policy_value.fullmatch(request_value) is not None
+        return bool(policy_value.matches(request_value))
     if kind == "in":
         return bool(request_value.version == policy_value.version and request_value in policy_value)
     if kind == "lt":

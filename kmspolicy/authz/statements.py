@@ -6,12 +6,18 @@ condition match; :meth:`CompiledStatement.match` returns how the principal match
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING
 
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
-from kmspolicy.authz.matching import compile_arn, compile_arn_pieces, compile_glob, has_wildcard
+from kmspolicy.authz.matching import (
+    ArnGlob,
+    Glob,
+    compile_arn,
+    compile_arn_pieces,
+    compile_glob,
+    has_wildcard,
+)
 from kmspolicy.authz.principals import CompiledPrincipals, PrincipalMatch
 from kmspolicy.authz.variables import Template, parse_template
 from kmspolicy.lang.ast import Effect, Policy, Statement
@@ -79,7 +85,7 @@ class CompiledStatement:
         names = [a.name for a in stmt.actions]
         self.action_any = "*" in names
         self.action_exact = frozenset(n.lower() for n in names if not has_wildcard(n))
-        self.action_patterns: tuple[re.Pattern[str], ...] = tuple(
+        self.action_patterns: tuple[Glob, ...] = tuple(
             compile_glob(n, ignore_case=True) for n in names if has_wildcard(n) and n != "*"
         )
         self.resource_none = stmt.resources is None
@@ -87,7 +93,7 @@ class CompiledStatement:
         arns = [r.arn for r in stmt.resources or ()]
         templates: list[Template] = []
         exact: set[str] = set()
-        patterns: list[re.Pattern[str]] = []
+        patterns: list[ArnGlob] = []
         self.resource_any = False
         for arn in arns:
             template = parse_template(arn) if variables else None
@@ -109,7 +115,7 @@ class CompiledStatement:
         hit = (
             self.action_any
             or action_lower in self.action_exact
-            or any(p.fullmatch(action_lower) for p in self.action_patterns)
+            or any(p.matches(action_lower) for p in self.action_patterns)
         )
         return hit != self.not_action
 
@@ -120,12 +126,12 @@ class CompiledStatement:
         hit = (
             self.resource_any
             or resource in self.resource_exact
-            or any(p.fullmatch(resource) for p in self.resource_patterns)
+            or any(p.matches(resource) for p in self.resource_patterns)
         )
         if not hit:
             for template in self.resource_templates:
                 pieces = template.resolve(request)
-                if pieces is not None and compile_arn_pieces(pieces).fullmatch(resource):
+                if pieces is not None and compile_arn_pieces(pieces).matches(resource):
                     hit = True
                     break
         return hit != self.not_resource
@@ -138,7 +144,7 @@ class CompiledStatement:
         hit = self.action_any or action in self.action_exact
         if not hit:
             for pattern in self.action_patterns:
-                if pattern.fullmatch(action) is not None:
+                if pattern.matches(action):
                     hit = True
                     break
         if hit == self.not_action:

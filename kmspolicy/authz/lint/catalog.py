@@ -247,8 +247,8 @@ def _matching(pattern: str) -> frozenset[str]:
     if service != "kms" or not name:
         return frozenset()
     # the evaluator's own action glob, so lint and decisions agree on what a pattern covers
-    regex = compile_glob(name, ignore_case=True)
-    return frozenset(a for a in KMS_ACTIONS if regex.fullmatch(a))
+    glob = compile_glob(name, ignore_case=True)
+    return frozenset(a for a in KMS_ACTIONS if glob.matches(a))
 
 
 def key_applies_to(key: str) -> frozenset[str] | None:

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy.authz.index import PolicyMatch
-from kmspolicy.authz.matching import Piece, simple_arn_match, simple_glob
 from kmspolicy.authz.operators import SPECS, Family, compare, convert_policy, convert_request
 from kmspolicy.authz.principals import principals_match
+from kmspolicy.authz.reference.glob import Piece, arn_match, glob_match
 from kmspolicy.authz.statements import policy_name, statement_ref
 from kmspolicy.authz.variables import parse_template
 from kmspolicy.lang.ast import Condition, Effect, SetQualifier
@@ -28,7 +28,7 @@ def _pieces(text: str, request: Request, variables: bool) -> tuple[Piece, ...] |
 
 
 def action_ok(stmt: Statement, request: Request) -> bool:
-    hit = any(simple_glob(a.name, request.action, fold=True) for a in stmt.actions)
+    hit = any(glob_match(a.name, request.action, fold=True) for a in stmt.actions)
     return hit != stmt.not_action
 
 
@@ -38,7 +38,7 @@ def resource_ok(stmt: Statement, request: Request, variables: bool) -> bool:
     hit = False
     for r in stmt.resources:
         pieces = _pieces(r.arn, request, variables)
-        if pieces is not None and simple_arn_match(pieces, request.resource):
+        if pieces is not None and arn_match(pieces, request.resource):
             hit = True
     return hit != stmt.not_resource
 
@@ -85,9 +85,9 @@ def _compare_one(cond: Condition, rv: Any, pv: tuple[str, Any]) -> bool:
     spec = SPECS[cond.operator]
     kind, value = pv
     if spec.compare == "like":
-        return simple_glob(value, rv)
+        return glob_match(value, rv)
     if spec.compare == "arn":
-        return simple_arn_match(value, rv)
+        return arn_match(value, rv)
     if kind == "pieces":
         text = "".join(t for t, _ in value)
         value = text.casefold() if spec.compare == "ieq" else text
