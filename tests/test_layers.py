@@ -12,13 +12,14 @@ PACKAGE = Path(__file__).resolve().parent.parent / "kmspolicy"
 # layer -> the layers of ours it may import (itself always allowed)
 ALLOWED: dict[str, set[str]] = {
     "errors": set(),
+    "yamlpos": {"errors"},
     "lang": {"errors"},
     "authz": {"errors", "lang"},
     "crypto": {"errors"},
     "kms": {"errors", "lang", "authz", "crypto"},
     "store": {"errors", "lang", "authz", "crypto", "kms"},
     "audit": {"errors", "lang", "authz", "crypto", "kms"},
-    "server": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring"},
+    "server": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring", "yamlpos"},
     "cli": {
         "errors",
         "lang",
@@ -30,11 +31,23 @@ ALLOWED: dict[str, set[str]] = {
         "server",
         "wiring",
         "testing",
+        "yamlpos",
     },
-    "testing": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring"},
+    "testing": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring", "yamlpos"},
     "wiring": {"errors", "lang", "authz", "crypto", "kms", "store", "audit"},
     # the facade re-exports the library layers; it never pulls in an adapter that needs a server
-    "__init__": {"errors", "lang", "authz", "crypto", "kms", "store", "audit", "wiring", "testing"},
+    "__init__": {
+        "errors",
+        "lang",
+        "authz",
+        "crypto",
+        "kms",
+        "store",
+        "audit",
+        "wiring",
+        "testing",
+        "yamlpos",
+    },
     "__main__": {"cli"},
 }
 

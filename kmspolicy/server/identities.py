@@ -1,7 +1,8 @@
 """The server's identities file (YAML or JSON): who may call, with which keys and policies.
 
 Layer: server (adapter). Validates the file with pydantic (unknown fields forbidden), reports
-errors as ``file:line: path: message``, resolves policy references (paths relative to the file,
+errors as ``file:line: path: message`` (read through ``kmspolicy.yamlpos``, the one YAML path:
+duplicate keys are errors), resolves policy references (paths relative to the file,
 or inline documents in JSON or the DSL) through ``kmspolicy.lang``, and yields plain frozen
 specs that ``wiring`` turns into the service's identity types. The format is documented in
 ``docs/identities.md`` and is a contract: add optional fields only.
@@ -17,13 +18,13 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kmspolicy.errors import ConfigError, KmsPolicyError
 from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
 from kmspolicy.lang import Policy, load_policies, read_json, read_policies
 from kmspolicy.server.sigv4 import Credential
+from kmspolicy.yamlpos import Located, load_yaml
 
 ACCOUNT = re.compile(r"\d{12}")
 REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
@@ -154,42 +155,17 @@ def load_identities(path: str | Path) -> IdentitiesConfig:
     return parse_identities(text, source=str(path), base=path.parent)
 
 
-class _Loader(yaml.SafeLoader):
-    """SafeLoader whose constructor failures carry the node's position (file:line)."""
-
-
-def _timestamp(loader: yaml.SafeLoader, node: yaml.Node) -> object:
-    # `created: 2026-02-30` matches YAML's date pattern and SafeLoader raises a bare ValueError.
-    try:
-        return loader.construct_yaml_timestamp(node)  # type: ignore[arg-type]
-    except (ValueError, OverflowError) as exc:
-        raise yaml.constructor.ConstructorError(
-            None, None, f"invalid date `{node.value}`: {exc}", node.start_mark
-        ) from None
-
-
-_Loader.add_constructor("tag:yaml.org,2002:timestamp", _timestamp)
-
-
 def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
-    try:
-        root = yaml.compose(text, Loader=_Loader)
-        data = yaml.load(text, Loader=_Loader)  # a SafeLoader subclass: no arbitrary objects
-    except RecursionError:
-        raise ConfigError(f"{source}: the identities file is nested too deeply") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"{source}:{mark.line + 1}" if mark is not None else source
-        raise ConfigError(
-            f"{where}: not valid YAML or JSON: {getattr(exc, 'problem', exc)}"
-        ) from exc
+    # the project's one YAML path: duplicate keys, bad scalars and nesting are file:line errors
+    located = load_yaml(text, source)
+    data = located.data
     if not isinstance(data, dict):
         raise ConfigError(f"{source}:1: the identities file must be a mapping with `identities`")
     try:
         model = IdentitiesFileModel.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(_render_errors(exc, root, source)) from exc
-    resolve = _Resolver(source, base, root)
+        raise ConfigError(_render_errors(exc, located)) from exc
+    resolve = _Resolver(source, base, located)
     identities = []
     seen: dict[str, int] = {}
     for i, ident in enumerate(model.identities):
@@ -279,13 +255,13 @@ def credentials(config: IdentitiesConfig) -> dict[str, Credential[str]]:
 class _Resolver:
     """Turns policy references (paths or inline documents) into parsed policies."""
 
-    def __init__(self, source: str, base: Path, root: yaml.Node | None) -> None:
+    def __init__(self, source: str, base: Path, located: Located) -> None:
         self._source = source
         self._base = base
-        self._root = root
+        self._located = located
 
     def where(self, *loc: str | int) -> str:
-        return f"{self._source}:{_line_of(self._root, loc)}"
+        return f"{self._source}:{self._located.mark_for(loc).line}"
 
     def many(self, refs: Sequence[PolicyRef], *loc: str | int) -> tuple[Policy, ...]:
         out: list[Policy] = []
@@ -339,32 +315,7 @@ def _render_policy_error(exc: KmsPolicyError) -> str:
     return str(exc)
 
 
-def _line_of(root: yaml.Node | None, loc: Sequence[str | int]) -> int:
-    """The 1-based line of the deepest node of ``loc`` that exists in the composed YAML."""
-    node = root
-    line = 1 if node is None else node.start_mark.line + 1
-    for part in loc:
-        child: yaml.Node | None = None
-        if isinstance(node, yaml.MappingNode):
-            for key, value in node.value:
-                if key.value == str(part):
-                    child = value
-                    line = key.start_mark.line + 1
-                    break
-        elif (
-            isinstance(node, yaml.SequenceNode)
-            and isinstance(part, int)
-            and 0 <= part < len(node.value)
-        ):
-            child = node.value[part]
-        if child is None:
-            break
-        node = child
-        line = max(line, node.start_mark.line + 1) if isinstance(part, int) else line
-    return line
-
-
-def _render_errors(exc: ValidationError, root: yaml.Node | None, source: str) -> str:
+def _render_errors(exc: ValidationError, located: Located) -> str:
     lines = []
     for err in exc.errors():
         loc = [p for p in err["loc"] if isinstance(p, str | int)]
@@ -373,5 +324,6 @@ def _render_errors(exc: ValidationError, root: yaml.Node | None, source: str) ->
         message = err["msg"]
         if err["type"] == "extra_forbidden":
             message = "unknown field (allowed fields are listed in docs/identities.md)"
-        lines.append(f"{source}:{_line_of(root, loc)}: {path.replace('.[', '[')}: {message}")
+        where = located.mark_for(tuple(loc))
+        lines.append(f"{where.source}:{where.line}: {path.replace('.[', '[')}: {message}")
     return "\n".join(lines)

@@ -28,7 +28,7 @@ from kmspolicy.testing.schema import (
     PrincipalSpec,
     SuiteSpec,
 )
-from kmspolicy.testing.yamlpos import Located, Mark, load_yaml
+from kmspolicy.yamlpos import Located, Mark, load_yaml
 
 SUITE_SUFFIX = ".kmstest.yaml"
 _ACTIONS = {a.lower(): a for a in KMS_ACTIONS}

@@ -123,7 +123,7 @@ def test_errors_name_file_and_line(
 
 
 def test_not_yaml(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match=r"ids.yaml:\d+: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"ids.yaml:\d+:\d+: invalid YAML"):
         load_identities(write(tmp_path, "identities: [\n  {arn: x"))
 
 
@@ -169,3 +169,27 @@ identities:
     assert len(admin.policies) == 1
     assert admin.permissions_boundary is not None
     assert admin.permissions_boundary.statements[0].sid == "OnlyKms"
+
+
+def test_a_duplicate_key_is_refused_not_silently_dropped(tmp_path: Path) -> None:
+    """Issue 12 item 10: a second ``permissions_boundary: null`` used to drop the boundary (the
+    user could then CreateKey). Every duplicate key is a file:line error, in YAML and JSON."""
+    boundary = json.dumps(ALLOW_DECRYPT)
+    text = f"""\
+account: "111122223333"
+identities:
+  - arn: arn:aws:iam::111122223333:user/alice
+    access_key_id: AKIAALICEEXAMPLE0001
+    secret_access_key: alice-secret
+    permissions_boundary: '{boundary}'
+    policies: [policies/alice.json]
+    permissions_boundary: null
+"""
+    path = write(tmp_path, text)
+    with pytest.raises(ConfigError, match=rf"^{path}:8:5: duplicate key `permissions_boundary`"):
+        load_identities(path)
+    as_json = json.dumps({"account": "111122223333", "identities": []})
+    as_json = as_json.replace('"identities"', '"account": "444455556666", "identities"')
+    path = write(tmp_path, as_json, "ids.json")
+    with pytest.raises(ConfigError, match=rf"^{path}:1:\d+: duplicate key `account`"):
+        load_identities(path)

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from kmspolicy.authz import Expectation
 from kmspolicy.errors import ConfigError
 from kmspolicy.testing.suite import load_suite
-from kmspolicy.testing.yamlpos import load_yaml
+from kmspolicy.yamlpos import load_yaml
 
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 KEY = "arn:aws:kms:us-east-1:111122223333:key/1234abcd-12ab-34cd-56ef-1234567890ab"

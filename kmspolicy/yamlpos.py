@@ -1,8 +1,10 @@
 """YAML with positions: load a document and remember where every value was written.
 
-Layer: testing. Suites are validated by pydantic, whose errors name a location path
-(``cases.3.expect``); this module maps such a path back to ``file:line:col`` so a suite author
-sees where the mistake is, not only what it is.
+Layer: a foundation module (imports only ``errors``), the one YAML reading path of the project:
+compliance suites (``testing``) and the server's identities file (``server``) both load through
+it. Both are validated by pydantic, whose errors name a location path (``cases.3.expect``); this
+module maps such a path back to ``file:line:col`` so an author sees where the mistake is, not only
+what it is. Duplicate mapping keys are refused everywhere (PyYAML silently keeps the last one).
 """
 
 from __future__ import annotations
