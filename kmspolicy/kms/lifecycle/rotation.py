@@ -55,6 +55,9 @@ AWS_MANAGED_ROTATION_DAYS = 365  # AWS managed keys rotate yearly; nobody can ch
 MAX_ON_DEMAND_ROTATIONS = 25  # per key, lifetime, not adjustable
 # RotateKeyOnDemand is refused while an automatic rotation is this close (AWS: 20 minutes).
 ON_DEMAND_CONFLICT_WINDOW = timedelta(minutes=20)
+# the least step between two rotation dates of one key (the wire carries epoch seconds as a
+# float: a millisecond survives the round trip, a microsecond may not)
+_TICK = timedelta(milliseconds=1)
 
 Rng = Callable[[int], bytes]
 
@@ -159,6 +162,7 @@ def rotate(
 
     The key id, ARN, aliases, policy and grants are untouched; no material is ever dropped.
     """
+    when = after_last_rotation(record, when)
     fresh = generate_key(record.key_spec, rng)
     material_id = key_material_id(record.key_id, fresh)
     new = KeyMaterial(
@@ -170,6 +174,20 @@ def rotate(
         rotation_type=rotation_type,
     )
     return _make_current(record, new)
+
+
+def after_last_rotation(record: KeyRecord, when: datetime) -> datetime:
+    """``when``, or just after the key's latest rotation if that is not earlier.
+
+    A request reads the clock before its transaction takes the key's row lock, so two
+    concurrent rotations can commit in the opposite order of their clock readings. The record
+    read under the lock holds every earlier rotation, so rotation dates stay strictly
+    increasing per key, in the order the rotations happened (issue 12 item 11).
+    """
+    latest = max((m.rotation_date for m in record.materials if m.rotation_date), default=None)
+    if latest is not None and latest >= when:
+        return latest + _TICK
+    return when
 
 
 def _make_current(record: KeyRecord, new: KeyMaterial) -> KeyRecord:
@@ -215,7 +233,7 @@ def _promote_pending_import(record: KeyRecord, now: datetime) -> KeyRecord:
     new = replace(
         pending[0],
         state=KeyMaterialState.CURRENT,
-        rotation_date=now,
+        rotation_date=after_last_rotation(record, now),
         rotation_type=RotationType.ON_DEMAND,
     )
     return _make_current(record, new)

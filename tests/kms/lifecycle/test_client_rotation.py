@@ -3,6 +3,7 @@ material, the schedule follows the injected clock, and AWS's limits hold."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 from typing import Any
 
@@ -10,6 +11,7 @@ import pytest
 
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.memory import MemoryStore
 from tests.kms.principals import raises_code
 
 
@@ -142,3 +144,47 @@ def test_key_type_is_checked_before_the_key_state(client: Any) -> None:
     # an eligible key in the same state gets the state error
     with raises_code("DisabledException"):
         client.enable_key_rotation(KeyId=made_by_kms)
+
+
+class _GatedStore:
+    """The store, holding the first transaction opened by ``gated`` until ``release``."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+        self.gated: threading.Thread | None = None
+        self.waiting = threading.Event()
+        self.release = threading.Event()
+
+    def transaction(self, **kw: Any) -> Any:
+        if threading.current_thread() is self.gated:
+            self.gated = None
+            self.waiting.set()
+            assert self.release.wait(10)
+        return self._inner.transaction(**kw)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._inner, name)
+
+
+def test_rotation_dates_follow_the_order_rotations_commit(clock: FakeClock) -> None:
+    """Issue 12 item 11: request A reads the clock, B reads it a second later and commits its
+    rotation first; A's rotation, committed last, used to carry the earlier date."""
+    from kmspolicy import KMS
+
+    store = _GatedStore(MemoryStore())
+    service = KMS(store=store, clock=clock)  # type: ignore[arg-type]
+    client = service.client()
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    first = threading.Thread(target=lambda: client.rotate_key_on_demand(KeyId=key_id))
+    store.gated = first
+    first.start()
+    assert store.waiting.wait(10)  # A has read the clock and waits for its transaction
+    clock.advance(seconds=1)
+    client.rotate_key_on_demand(KeyId=key_id)  # B: later clock reading, commits first
+    store.release.set()
+    first.join(10)
+    rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
+    dates = [r["RotationDate"] for r in rotations]
+    assert len(dates) == 2 and dates[0] < dates[1], dates
+    current = client.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    assert rotations[-1]["KeyMaterialId"] == current
