@@ -61,6 +61,16 @@ _SEAL = object()  # INVARIANT: never leaves this module; AuthorizedKey demands i
 _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 
 
+def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
+    """A denial of a key the caller named by another account's alias says "on this resource",
+    as AWS's denials do for resources the caller may not see: the key id behind someone
+    else's alias is not the caller's to learn (issue 12 item 11)."""
+    key = target.key
+    if target.request_alias is None or key is None or key.account == caller.account:
+        return message
+    return message.replace(f"on resource: {target.resource}", "on this resource")
+
+
 class AuthorizedKey:
     """A key the pipeline authorized for this request. Not constructible outside the pipeline."""
 
@@ -219,14 +229,18 @@ class Pipeline:
                 and target.key.account != caller.account
             ):
                 raise AccessDeniedException(
-                    f"User: {caller.arn} is not authorized to perform: {target.action} on "
-                    f"resource: {target.resource} because {op.name} cannot be called across "
-                    "accounts"
+                    _hide_aliased_key(
+                        caller,
+                        target,
+                        f"User: {caller.arn} is not authorized to perform: {target.action} on "
+                        f"resource: {target.resource} because {op.name} cannot be called "
+                        "across accounts",
+                    )
                 )
             decision = self._decide(tx, caller, target, a.now, identity=a.identity, op=op)
             a.decisions.append(decision)
             if not decision.allowed:
-                raise AccessDeniedException(decision.reason)
+                raise AccessDeniedException(_hide_aliased_key(caller, target, decision.reason))
         # INVARIANT: from here on every target was allowed for exactly this caller and action
         for target in targets:
             if target.key is not None:

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from kmspolicy import KMS
-from tests.kms.principals import ACCOUNT, MALLORY, OTHER_ACCOUNT, policy, raises_code
+from tests.kms.principals import ACCOUNT, BOB, MALLORY, OTHER_ACCOUNT, policy, raises_code
 
 
 def test_keys_of_one_account_are_invisible_to_another(
@@ -96,3 +96,30 @@ def test_cross_account_decrypt_and_reencrypt_without_key_id(service: KMS, client
     west = west.client(MALLORY)
     with raises_code("InvalidCiphertextException"):
         west.decrypt(CiphertextBlob=blob)
+
+
+def test_denial_through_another_accounts_alias_does_not_name_the_key(
+    service: KMS, client: Any, key_id: str
+) -> None:
+    """Issue 12 item 11: mallory named account A's alias ARN and the denial told her the key
+    behind it. AWS words such denials "on this resource"."""
+    client.create_alias(AliasName="alias/payroll", TargetKeyId=key_id)
+    alias_arn = f"arn:aws:kms:us-east-1:{ACCOUNT}:alias/payroll"
+    mallory = service.client(MALLORY)
+    for call in (
+        lambda: mallory.encrypt(KeyId=alias_arn, Plaintext=b"p"),
+        lambda: mallory.describe_key(KeyId=alias_arn),
+        lambda: mallory.generate_data_key(KeyId=alias_arn, KeySpec="AES_256"),
+    ):
+        with raises_code("AccessDeniedException") as info:
+            call()
+        message = info.value.response["Error"]["Message"]
+        assert key_id not in message and "on this resource" in message, message
+    # by key ARN, or inside the key's own account, the denial names the key as before
+    arn = client.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
+    with raises_code("AccessDeniedException") as info:
+        mallory.encrypt(KeyId=arn, Plaintext=b"p")
+    assert arn in info.value.response["Error"]["Message"]
+    with raises_code("AccessDeniedException") as info:
+        service.client(BOB).encrypt(KeyId="alias/payroll", Plaintext=b"p")
+    assert key_id in info.value.response["Error"]["Message"]
