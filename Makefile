@@ -19,8 +19,8 @@ test: $(STAMP)             ## the whole test suite
 	$(BIN)/pytest -n auto
 
 lint: $(STAMP)             ## ruff (lint + format check) and strict mypy
-	$(BIN)/ruff check kmspolicy tests bench
-	$(BIN)/ruff format --check kmspolicy tests bench
+	$(BIN)/ruff check kmspolicy tests bench fuzz
+	$(BIN)/ruff format --check kmspolicy tests bench fuzz
 	$(BIN)/mypy
 
 bench: $(STAMP)            ## every benchmark, with its same-run baselines

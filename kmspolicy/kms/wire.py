@@ -200,6 +200,11 @@ class _Walker:
             if not isinstance(value, str):
                 raise SerializationException(f"Expected a string at '{path}'")
             show = not spec.sensitive
+            if not value.isascii() and not _is_unicode(value):
+                # a lone UTF-16 surrogate ("\udfff" in JSON): no UTF-8 form, so no store, log
+                # line, signature or AAD could carry it; refused before anything else reads it
+                self.fail(value, path, "Member must be valid Unicode text", show=False)
+                return value
             self._length(value, spec, path, show=show)
             if spec.enum is not None:
                 if value not in spec.enum:
@@ -269,7 +274,11 @@ class _Walker:
                 return value
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise SerializationException(f"Expected a timestamp at '{path}'")
-            return datetime.fromtimestamp(value, UTC)
+            try:
+                return datetime.fromtimestamp(value, UTC)
+            except (OverflowError, ValueError, OSError):  # 1e309 (inf), 1e20: no such date
+                self.fail(value, path, "Member must be a time between years 1 and 9999", show=True)
+                return value
         if kind in ("double", "float"):
             if isinstance(value, bool) or not isinstance(value, int | float):
                 raise SerializationException(f"Expected a number at '{path}'")
@@ -310,6 +319,15 @@ class _Walker:
             )
 
 
+def _is_unicode(text: str) -> bool:
+    """Whether ``text`` has a UTF-8 form (no lone surrogate)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def b64decode(text: str) -> bytes:
     """Strict base64 (``binascii.a2b_base64(strict_mode=True)`` semantics), fast.
 
@@ -342,7 +360,12 @@ def validate_params(operation: str, params: Mapping[str, Any]) -> dict[str, Any]
     return out
 
 
-_DECODER = json.JSONDecoder()
+def _no_constant(name: str) -> Any:
+    # ``NaN``, ``Infinity`` and ``-Infinity`` are not JSON (RFC 8259); the stdlib accepts them
+    raise ValueError(f"{name} is not a JSON value")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
 def _has_float(value: Any) -> bool:
@@ -364,8 +387,9 @@ def _has_float(value: Any) -> bool:
 def _loads(body: bytes | str) -> Any:
     """``json.loads(body)``, exactly: orjson first (the stdlib scans a 4 KB blob's base64 string
     a character at a time, ~5 us), and the stdlib decoder on any orjson error or float, so the
-    accepted set, the values and the errors are the stdlib's (NaN, lone surrogates, UTF-16,
-    a UTF-8 BOM on bytes, nesting deeper than orjson's 1024 levels, integers past 64 bits)."""
+    accepted set, the values and the errors are the stdlib's (lone surrogates, UTF-16, a UTF-8
+    BOM on bytes, nesting deeper than orjson's 1024 levels, integers past 64 bits), except that
+    ``NaN`` and ``Infinity``, which JSON lacks, are refused as orjson refuses them."""
     if isinstance(body, str) and body.startswith("\ufeff"):
         raise json.JSONDecodeError("Unexpected UTF-8 BOM (decode using utf-8-sig)", body, 0)
     try:

@@ -148,6 +148,10 @@ class KmsApp(Generic[P]):
             await self._http(scope, receive, send)
         elif kind == "lifespan":
             await self._lifespan(receive, send)
+        elif kind == "websocket":
+            # Under a server that upgrades (``kmspolicy serve`` does not): closing before the
+            # handshake is accepted answers the upgrade with HTTP 403, never a 500.
+            await send({"type": "websocket.close", "code": 1008})
 
     # --- lifespan: the periodic lifecycle sweeper
 

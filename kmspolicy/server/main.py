@@ -167,6 +167,9 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
             # connection (or the app's body read) longer than REQUEST_READ_TIMEOUT seconds
             http=with_read_timeout(settings.request_timeout),
             lifespan="on",
+            # KMS speaks no WebSocket: an upgrade request is an ordinary HTTP request (refused
+            # as an unknown operation) instead of a handshake the app would have to answer
+            ws="none",
             access_log=False,  # the app writes its own access line (kmspolicy.access)
             # aws:SourceIp is the TCP peer: uvicorn's default would take X-Forwarded-For from
             # any client connecting over loopback (and costs a middleware call per request)

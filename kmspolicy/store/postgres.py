@@ -191,12 +191,16 @@ class _PgTransaction(SqlTransaction):
         return self._readonly
 
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        if _has_nul(params):
+            return []  # text holds no NUL here, so no row can equal it (SQLite just finds none)
         return self.conn.execute(sql.replace("?", "%s"), tuple(params)).fetchall()
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> None:
         self.conn.execute(sql.replace("?", "%s"), tuple(params))
 
     def _locked_query(self, lock: str, read: str, params: Sequence[object]) -> list[Row]:
+        if _has_nul(params):
+            return []
         # Both statements in one network round trip (pipeline mode). The server still runs
         # them one after the other, so ``read`` takes its snapshot after the lock is held.
         with self.conn.pipeline():
@@ -207,6 +211,14 @@ class _PgTransaction(SqlTransaction):
     def _lock_name(self, name: str) -> None:
         # 64-bit hash of the name; a collision only makes two names queue behind each other.
         self.conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (name,))
+
+
+def _has_nul(params: Sequence[object]) -> bool:
+    """Whether a text parameter holds NUL, which PostgreSQL text cannot (it raises instead of
+    matching nothing). Every lookup is by equality and every stored text is NUL-free (ids and
+    names are generated or pattern-checked, documents are escaped JSON), so a NUL-bearing
+    lookup (a caller's grant id) finds nothing, as on SQLite."""
+    return any(type(p) is str and "\x00" in p for p in params)
 
 
 @contextmanager

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -203,3 +204,26 @@ def test_an_unimplemented_kms_operation_is_a_typed_unsupported_error() -> None:
         client.replicate_key(
             KeyId="mrk-0123456789abcdef0123456789abcdef", ReplicaRegion="eu-west-1"
         )
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="issue 12 item 8: Pipeline.run audits ServiceErrors only (helper `audit` reorders "
+    "the audit in Pipeline.run; drop this marker when a handler crash is recorded)",
+)
+def test_a_handler_that_crashes_after_an_allow_leaves_the_decision_in_the_audit_log(
+    clock: Any, identities: Any
+) -> None:
+    audit = _Audit()
+    service = KMS(clock=clock, identities=identities, audit=audit)
+    key = service.create_key()["KeyMetadata"]["Arn"]
+    table = service._pipeline.operations  # the shared registry: replaced here, not mutated
+    crashing = dataclasses.replace(
+        table["DescribeKey"], handler=lambda call: {}["a bug after the decision"]
+    )
+    service._pipeline.operations = {**table, "DescribeKey": crashing}
+    with pytest.raises(Exception):  # noqa: B017 - whatever the bug raises, it is not hidden
+        service.describe_key(KeyId=key)
+    last = audit.records[-1]
+    assert (last.operation, last.allowed, last.decision) == ("DescribeKey", True, "allowed")
+    assert last.error_code  # recorded as failed, not as a success

@@ -182,7 +182,12 @@ def test_body_parsing_is_json_loads(body: bytes | str) -> None:
         except ValueError as exc:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
             return ("error", type(exc))
 
-    assert repr(outcome(wire._loads)) == repr(outcome(json.loads))
+    assert repr(outcome(wire._loads)) == repr(outcome(_strict_loads))
+
+
+def _strict_loads(body: bytes | str) -> object:
+    """The reference: the stdlib decoder, refusing the NaN/Infinity literals JSON lacks."""
+    return json.loads(body, parse_constant=wire._no_constant)
 
 
 _JSON_VALUES = st.recursive(
@@ -230,7 +235,7 @@ def test_body_decoding_equals_the_stdlib_reference(text: str, as_bytes: bool) ->
         except ValueError as exc:
             return ("error", type(exc), str(exc))
 
-    assert repr(outcome(wire._loads)) == repr(outcome(json.loads))
+    assert repr(outcome(wire._loads)) == repr(outcome(_strict_loads))
 
 
 @pytest.mark.parametrize("depth", [1100, 100_000])
@@ -238,3 +243,69 @@ def test_a_deeply_nested_body_is_a_serialization_exception(depth: int) -> None:
     body = b'{"KeyId":' + b"[" * depth + b"]" * depth + b"}"
     with pytest.raises(SerializationException):
         wire.decode_request("Encrypt", body)
+
+
+# --- issue 12 item 8: values the JSON grammar allows but no KMS member can hold
+
+
+@pytest.mark.parametrize(
+    ("operation", "body", "path"),
+    [
+        (
+            "Encrypt",
+            '{"KeyId":"k","Plaintext":"aGk=","EncryptionContext":{"a":"\\udfff"}}',
+            "encryptionContext.a.value",
+        ),
+        (
+            "Encrypt",
+            '{"KeyId":"k","Plaintext":"aGk=","EncryptionContext":{"\\ud800":"x"}}',
+            "encryptionContext.\ud800.key",
+        ),
+        (
+            "TagResource",
+            '{"KeyId":"k","Tags":[{"TagKey":"a","TagValue":"x\\udbff"}]}',
+            "tags.1.member.tagValue",
+        ),
+        ("RevokeGrant", '{"KeyId":"k","GrantId":"\\udfff"}', "grantId"),
+        ("CreateKey", '{"Description":"\\udc00\\ud800"}', "description"),
+        (
+            "Encrypt",
+            '{"KeyId":"k","Plaintext":"aGk=","GrantTokens":["\\ud800"]}',
+            "grantTokens.1.member",
+        ),
+    ],
+)
+def test_a_lone_surrogate_in_any_string_is_a_validation_error(
+    operation: str, body: str, path: str
+) -> None:
+    with pytest.raises(ValidationException) as info:
+        wire.decode_request(operation, body.encode())
+    assert f"at '{path}' failed to satisfy constraint: Member must be valid Unicode" in str(
+        info.value
+    )
+    # the message itself can be sent and logged: the surrogate is never shown
+    json.dumps(info.value.message).encode("utf-8")
+
+
+def test_the_python_api_refuses_lone_surrogates_too() -> None:
+    with pytest.raises(ValidationException, match="valid Unicode"):
+        wire.validate_params("UpdateKeyDescription", {"KeyId": "k", "Description": "\udfff"})
+
+
+def test_a_surrogate_pair_is_one_valid_character() -> None:
+    out = wire.decode_request("CreateKey", b'{"Description":"\\ud83d\\ude00"}')
+    assert out["Description"] == "\U0001f600"
+
+
+@pytest.mark.parametrize("literal", ["NaN", "Infinity", "-Infinity"])
+def test_non_json_number_literals_are_serialization_errors(literal: str) -> None:
+    body = '{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA==","ValidTo":%s}'
+    with pytest.raises(SerializationException):
+        wire.decode_request("ImportKeyMaterial", (body % literal).encode())
+
+
+@pytest.mark.parametrize("number", ["1e309", "-1e309", "1e20", "-1e20", "100000000000000000000"])
+def test_timestamps_outside_the_calendar_are_validation_errors(number: str) -> None:
+    body = '{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA==","ValidTo":%s}'
+    with pytest.raises(ValidationException, match="at 'validTo' failed to satisfy constraint"):
+        wire.decode_request("ImportKeyMaterial", (body % number).encode())

@@ -28,6 +28,7 @@ from kmspolicy.kms.pipeline import AuthorizedKey
 __all__ = [
     "DEFAULT_ENCRYPTION_ALGORITHM",
     "Params",
+    "check_encryption_contexts",
     "crypto_op",
     "encryption_algorithm",
     "no_recipient",
@@ -42,12 +43,45 @@ DEFAULT_ENCRYPTION_ALGORITHM: str = EncryptionAlgorithm.SYMMETRIC_DEFAULT.value
 
 def crypto_op(name: str, handler: Handler, **fields: Any) -> Operation:
     """Register a cryptographic operation: alias names accepted, cross-account, DryRun
-    (KMS.md 1.1), a grant of the same name allows it, and its own key-state row."""
+    (KMS.md 1.1), a grant of the same name allows it, its own key-state row, and encryption
+    contexts the ciphertext format can hold (checked before authorization, with its own
+    ``validate``)."""
     fields.setdefault("grant_operation", name)
     fields.setdefault("state_row", name)
+    own = fields.get("validate")
+
+    def validate(params: Params) -> None:
+        check_encryption_contexts(params)
+        if own is not None:
+            own(params)
+
+    fields["validate"] = validate
     return register(
         Operation(name, handler, accepts_alias=True, cross_account=True, dry_run=True, **fields)
     )
+
+
+_CONTEXT_MEMBERS = ("EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext")
+_CONTEXT_TEXT_MAX = 0xFFFF  # the AAD encoding's length prefix (crypto.encoding)
+
+
+def check_encryption_contexts(params: Params) -> None:
+    """ValidationException for a context key or value over 65,535 UTF-8 bytes, which the AAD
+    encoding cannot hold: refused before authorization, so that a caller cannot reach the
+    crypto kernel with a request that must fail there (docs/deviations.md)."""
+    for member in _CONTEXT_MEMBERS:
+        context = params.get(member)
+        if not context:
+            continue
+        for key, value in context.items():
+            for text, part in ((key, "key"), (value, "value")):
+                # at most 4 UTF-8 bytes per character: only long texts need encoding
+                if len(text) * 4 > _CONTEXT_TEXT_MAX and len(text.encode()) > _CONTEXT_TEXT_MAX:
+                    raise ValidationException(
+                        f"1 validation error detected: Value at '{member[:1].lower()}"
+                        f"{member[1:]}' failed to satisfy constraint: each encryption context "
+                        f"{part} must be at most {_CONTEXT_TEXT_MAX} bytes in UTF-8"
+                    )
 
 
 def no_recipient(params: Params) -> None:

@@ -77,10 +77,19 @@ def _ignore_ciphertext(params: Params) -> bool:
     )
 
 
+def _require_ciphertext(params: Params) -> None:
+    """``CiphertextBlob`` is optional in the model only: AWS requires it unless a DryRun ignores
+    the ciphertext (``DryRunModifiers`` ``IGNORE_CIPHERTEXT``)."""
+    if params.get("CiphertextBlob") is None and not _ignore_ciphertext(params):
+        raise ValidationException(
+            "1 validation error detected: Value null at 'ciphertextBlob' failed to satisfy "
+            "constraint: Member must not be null"
+        )
+
+
 def _resolve_decrypt(res: Resolution) -> list[Target]:
     op = res.pipeline.operations["Decrypt"]
-    if res.params.get("CiphertextBlob") is None and not _ignore_ciphertext(res.params):
-        raise ValidationException("CiphertextBlob is required.")  # optional in the model only
+    _require_ciphertext(res.params)
     key_id = res.params.get("KeyId")
     if key_id is not None:
         return [res.key_target(op, key_id)]
@@ -133,9 +142,14 @@ def _ec_context(ec: Mapping[str, str] | None) -> dict[str, object]:
 
 def _resolve_reencrypt(res: Resolution) -> list[Target]:
     p = res.params
+    _require_ciphertext(p)
     if p.get("SourceKeyId") is not None:
         _ref, source = res.resolve_key(p["SourceKeyId"], allow_alias=True)
         source_alias = _ref.alias_name
+    elif _ignore_ciphertext(p):
+        raise ValidationException(
+            "SourceKeyId is required when DryRunModifiers has IGNORE_CIPHERTEXT."
+        )
     else:
         source, source_alias = res.key_from_blob(p["CiphertextBlob"]), None
     dest_ref, dest = res.resolve_key(p["DestinationKeyId"], allow_alias=True)

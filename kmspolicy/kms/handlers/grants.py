@@ -20,6 +20,7 @@ from kmspolicy.errors import (
     InvalidGrantIdException,
     LimitExceededException,
     NotFoundException,
+    UnsupportedOperationException,
     ValidationException,
 )
 from kmspolicy.kms import ids
@@ -76,7 +77,28 @@ def _principal(value: str, member: str) -> str:
     return value
 
 
+# Service-principal grants (a grantee or retiring service principal, bound to a SourceArn
+# constraint) are not implemented; dropping these members would create a broader grant than
+# the caller asked for, so they are refused (docs/deviations.md).
+_SERVICE_GRANT_MEMBERS = ("GranteeServicePrincipal", "RetiringServicePrincipal")
+
+
 def _validate_create(params: Params) -> None:
+    for member in _SERVICE_GRANT_MEMBERS:
+        if params.get(member) is not None:
+            raise UnsupportedOperationException(
+                f"kmspolicy does not support service-principal grants ({member}); "
+                "see docs/deviations.md"
+            )
+    if (params.get("Constraints") or {}).get("SourceArn") is not None:
+        raise UnsupportedOperationException(
+            "kmspolicy does not support the SourceArn grant constraint; see docs/deviations.md"
+        )
+    if params.get("GranteePrincipal") is None:  # optional in the model: a service grant's lack
+        raise ValidationException(
+            "1 validation error detected: Value null at 'granteePrincipal' failed to satisfy "
+            "constraint: Member must not be null"
+        )
     _principal(params["GranteePrincipal"], "GranteePrincipal")
     if params.get("RetiringPrincipal") is not None:
         _principal(params["RetiringPrincipal"], "RetiringPrincipal")
