@@ -1,7 +1,9 @@
 """The request context: who calls (``Caller``), what they ask (``Request``) and the keys it implies.
 
 Layer: authz (pure). Condition-key names are case-insensitive, so the context is stored under
-lower-cased names; global keys derived from the caller and the time are added unless given.
+lower-cased names (an encryption context naming one key twice in different cases is refused:
+one value would win by member order); global keys derived from the caller and the time are added
+unless given.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
-from kmspolicy.errors import InvalidArnException
+from kmspolicy.errors import InvalidArnException, ValidationException
 
 #: One context value: str, bool, number, datetime or bytes; an IP address or ARN is a str.
 ContextScalar = str | bool | int | float | Decimal | datetime | bytes
@@ -188,6 +190,21 @@ def role_key(partition: str, account: str, role_name: str) -> str:
     return f"arn:{partition}:iam::{account}:role/{role_name}"
 
 
+def _case_twins() -> ValidationException:
+    """An encryption context with two keys that differ only in case (``team`` and ``TEAM``).
+
+    AWS binds such a context to the ciphertext case-sensitively, but policies read
+    ``kms:EncryptionContext:<key>`` and grant constraints match key names case-insensitively,
+    so one of the two values would silently decide, chosen by member order. AWS advises against
+    such pairs; kmspolicy refuses the request (docs/deviations.md). The keys are not named:
+    the message may reach logs, and the context is the caller's data."""
+    return ValidationException(
+        "the encryption context has two keys that differ only in case; policies and grant "
+        "constraints match encryption context keys case-insensitively, so use keys that differ "
+        "in more than case"
+    )
+
+
 def _as_tuple(value: ContextValue) -> tuple[Any, ...]:
     if isinstance(value, (str, bytes, bool, int, float, Decimal, datetime)):
         return (value,)
@@ -240,6 +257,8 @@ class Request:
         if context:
             for key, value in context.items():
                 lower = key.lower()
+                if lower in values and lower.startswith(_EC_PREFIX):
+                    raise _case_twins()
                 values[lower] = _as_tuple(value)
                 if lower.startswith(_EC_PREFIX) and isinstance(value, str):
                     ec[key[len(_EC_PREFIX) :]] = value

@@ -93,6 +93,10 @@ def check_grant_operations(names: Iterable[str]) -> None:
             raise ValueError(f"`{name}` is not a grant operation; {hint}")
 
 
+def _folded_keys(pairs: Iterable[tuple[str, str]]) -> frozenset[str]:
+    return frozenset(k.lower() for k, _ in pairs)
+
+
 def _frozen(mapping: Mapping[str, str] | None) -> Mapping[str, str] | None:
     return None if mapping is None else MappingProxyType(dict(mapping))
 
@@ -110,7 +114,8 @@ class Grant:
     encryption_context_subset: Mapping[str, str] | None = None
     name: str | None = None
     issuing_account: str | None = None
-    _equals_folded: dict[str, str] | None = field(init=False, repr=False, compare=False)
+    #: the Equals constraint's key names, case-folded (a request must name exactly these)
+    _equals_folded: frozenset[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operations", frozenset(self.operations))
@@ -121,9 +126,7 @@ class Grant:
             self, "encryption_context_subset", _frozen(self.encryption_context_subset)
         )
         eq = self.encryption_context_equals
-        object.__setattr__(
-            self, "_equals_folded", None if eq is None else {k.lower(): v for k, v in eq.items()}
-        )
+        object.__setattr__(self, "_equals_folded", None if eq is None else _folded_keys(eq.items()))
 
     def __hash__(self) -> int:
         return hash((self.grant_id, self.key_arn))
@@ -151,9 +154,17 @@ class Grant:
             return True
         if self.encryption_context_equals is None and self.encryption_context_subset is None:
             return True
+        # every constraint pair is checked on its own, so a constraint holding two keys that
+        # differ only in case needs both values at once (it cannot be met unless they agree)
+        # rather than letting one of them win by member order; a request context cannot hold
+        # such twins (Request refuses them)
         ec = {k.lower(): v for k, v in request.encryption_context.items()}
-        if self._equals_folded is not None and ec != self._equals_folded:
-            return False
+        equals = self.encryption_context_equals
+        if equals is not None:
+            if len(ec) != len(self._equals_folded or ()):
+                return False
+            if any(ec.get(k.lower()) != v for k, v in equals.items()):
+                return False
         subset = self.encryption_context_subset
         return subset is None or all(ec.get(k.lower()) == v for k, v in subset.items())
 
