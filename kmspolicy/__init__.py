@@ -8,6 +8,7 @@ honest.
 import importlib
 from typing import TYPE_CHECKING, Any
 
+from kmspolicy._version import __version__ as __version__
 from kmspolicy.errors import (
     ConfigError,
     InternalError,

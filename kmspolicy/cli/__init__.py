@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from kmspolicy._version import __version__
 from kmspolicy.errors import InternalError, KmsPolicyError, UserError
 
 EXIT_FAILED = 1
@@ -45,7 +46,7 @@ class _LazyGroup(click.Group):
 
 
 @click.group(cls=_LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="kmspolicy")
+@click.version_option(__version__, prog_name="kmspolicy", message="%(prog)s %(version)s")
 def cli() -> None:
     """kmspolicy: a key-management engine in which every key operation is decided by a policy."""
 

@@ -1,19 +1,21 @@
 """``kmspolicy convert --to json|dsl FILE``: translate a policy between the DSL and AWS JSON.
 
-Layer: cli (adapter). Reads either face (detected by content), prints the other on stdout (or
-to ``--output``). A DSL file holding several policies needs ``--policy`` (an Id or a 1-based
-index) when converting to JSON, which holds one document. Bad input exits 2 with diagnostics.
+Layer: cli (adapter). Reads either face (detected by content) from FILE or, for ``-``, standard
+input, and prints the other on stdout (or to ``--output``). A DSL file holding several
+policies needs ``--policy`` (an Id or a 1-based index) when converting to JSON, which holds one
+document. Bad input exits 2 with diagnostics.
 """
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import click
 
 from kmspolicy.cli._files import write_text_atomically
 from kmspolicy.errors import UserError
-from kmspolicy.lang import Policy, PolicySyntaxError, format_dsl, load_policies, write_json
+from kmspolicy.lang import Policy, PolicySyntaxError, format_dsl, read_policies, write_json
 
 EXIT_BAD_INPUT = 2
 
@@ -52,11 +54,15 @@ def _select(policies: list[Policy], wanted: str | None, path: Path) -> Policy:
     type=click.Path(dir_okay=False, path_type=Path),
     help="Write here instead of stdout.",
 )
-@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument(
+    "file", type=click.Path(exists=True, dir_okay=False, allow_dash=True, path_type=Path)
+)
 def command(target: str, wanted: str | None, output: Path | None, file: Path) -> None:
-    """Convert a policy FILE (.kmsp DSL or AWS .json) to JSON or DSL."""
+    """Convert a policy FILE (.kmsp DSL or AWS .json; `-`: stdin) to JSON or DSL."""
+    stdin = file == Path("-")
     try:
-        policies = load_policies(file)
+        raw = sys.stdin.buffer.read() if stdin else file.read_bytes()
+        policies = read_policies(raw, "<stdin>" if stdin else str(file))
     except PolicySyntaxError as exc:
         click.echo(exc.render(), err=True)
         raise SystemExit(EXIT_BAD_INPUT) from None

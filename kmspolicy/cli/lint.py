@@ -1,25 +1,46 @@
-"""``kmspolicy lint FILES``: IAM-Access-Analyzer-style findings for policy files.
+"""``kmspolicy lint PATHS``: IAM-Access-Analyzer-style findings for policy files.
 
 Layer: cli (adapter over ``kmspolicy.authz.lint``). Exit 1 when any finding is an ERROR or a
 SECURITY_WARNING, 0 otherwise (warnings and suggestions are reported but do not fail).
+``--explain CODE`` prints a code's documentation from the docs shipped in the package.
 """
 
 from __future__ import annotations
 
 import json
 import sys
-from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import click
 
+from kmspolicy._version import __version__
 from kmspolicy.cli import EXIT_FAILED
+from kmspolicy.cli._annotations import annotation
+from kmspolicy.cli._color import color_option, use_color
+from kmspolicy.cli._docs import LINT_PAGE, lint_rule_docs, page_uri
+from kmspolicy.cli._paths import STDIN, expand
+from kmspolicy.errors import UserError
+
+if TYPE_CHECKING:
+    from kmspolicy.authz.lint import Finding
+
+_STYLE: dict[str, dict[str, Any]] = {
+    "ERROR": {"fg": "red", "bold": True},
+    "SECURITY_WARNING": {"fg": "magenta", "bold": True},
+    "WARNING": {"fg": "yellow"},
+    "SUGGESTION": {"fg": "cyan"},
+}
+_GITHUB_LEVEL = {
+    "ERROR": "error",
+    "SECURITY_WARNING": "error",
+    "WARNING": "warning",
+    "SUGGESTION": "notice",
+}
 
 
 @click.command()
-@click.argument(
-    "files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path)
-)
+@click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True, path_type=Path))
 @click.option(
     "--policy-type",
     type=click.Choice(["key", "identity", "scp", "rcp", "session", "boundary"]),
@@ -30,10 +51,10 @@ from kmspolicy.cli import EXIT_FAILED
 @click.option(
     "--format",
     "fmt",
-    type=click.Choice(["text", "json", "sarif"]),
+    type=click.Choice(["text", "json", "sarif", "github"]),
     default="text",
     show_default=True,
-    help="sarif: SARIF 2.1.0 for code-scanning UIs.",
+    help="sarif: SARIF 2.1.0 for code-scanning UIs; github: GitHub Actions annotations.",
 )
 @click.option(
     "--account",
@@ -48,16 +69,52 @@ from kmspolicy.cli import EXIT_FAILED
     show_default=True,
     help="Hide less severe findings.",
 )
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="GLOB",
+    help="Leave out matching files and directories when walking a directory (repeatable; "
+    "also read from .kmspolicyignore).",
+)
+@click.option(
+    "--stdin-filename",
+    default=None,
+    metavar="NAME",
+    help="The file name to report for `-` (standard input).",
+)
+@click.option(
+    "--docs-url",
+    envvar="KMSPOLICY_DOCS_URL",
+    default=None,
+    metavar="URL",
+    help="Absolute address of lint.md for SARIF helpUri (default: the file installed here).",
+)
+@click.option("--explain", metavar="CODE", help="Print the documentation of a finding code.")
+@color_option
 def command(
-    files: tuple[Path, ...], policy_type: str, fmt: str, account: str | None, min_severity: str
+    paths: tuple[Path, ...],
+    policy_type: str,
+    fmt: str,
+    account: str | None,
+    min_severity: str,
+    exclude: tuple[str, ...],
+    stdin_filename: str | None,
+    docs_url: str | None,
+    explain: str | None,
+    color: str,
 ) -> None:
-    """Check policy FILES (.json or .kmsp) and report findings with code, severity and position.
+    """Check policy PATHS (.json or .kmsp files, directories, `-` for standard input) and report
+    findings with code, severity and position.
 
-    Codes and their fixes are documented in docs/lint.md.
+    Codes and their fixes: `kmspolicy lint --explain CODE`, or `kmspolicy docs lint`.
     """
-    from kmspolicy.authz.lint import Finding, LintSeverity, fails, lint_text
-    from kmspolicy.authz.lint.sarif import to_sarif
+    from kmspolicy.authz.lint import LintSeverity, fails, lint_text
 
+    if explain is not None:
+        _explain(explain)
+        return
+    if not paths:
+        raise click.UsageError("give policy files or directories to lint (or `-` for stdin)")
     if account is not None and not (len(account) == 12 and account.isascii() and account.isdigit()):
         raise click.BadParameter(
             f"`{account}` is not a 12-digit AWS account id", param_hint="--account"
@@ -65,37 +122,35 @@ def command(
     threshold = LintSeverity(min_severity.upper()).rank
     findings: list[Finding] = []
     texts: dict[str, str] = {}
+    files = expand(paths, exclude)
     for path in files:
-        data = path.read_bytes()
-        texts[str(path)] = data.decode("utf-8", "replace")
-        found = lint_text(data, str(path), policy_type, account=account)
+        if path == STDIN:
+            data, source = sys.stdin.buffer.read(), stdin_filename or "<stdin>"
+        else:
+            data, source = path.read_bytes(), str(path)
+        texts[source] = data.decode("utf-8", "replace")
+        found = lint_text(data, source, policy_type, account=account)
         findings.extend(f for f in found if f.severity.rank <= threshold)
     if fmt == "json":
-        click.echo(
-            json.dumps(
-                [
-                    {
-                        "code": f.code,
-                        "severity": f.severity.value,
-                        "message": f.message,
-                        "file": f.span.source if f.span else None,
-                        "line": f.span.line if f.span else None,
-                        "column": f.span.column if f.span else None,
-                        "path": f.span.path if f.span else None,
-                        "help": f.help,
-                        "doc": f.anchor,
-                    }
-                    for f in findings
-                ],
-                indent=2,
-            )
-        )
+        click.echo(json.dumps([_json(f) for f in findings], indent=2))
     elif fmt == "sarif":
-        click.echo(json.dumps(to_sarif(findings, tool_version=_version()), indent=2))
+        from kmspolicy.authz.lint.sarif import to_sarif
+
+        document = to_sarif(
+            findings,
+            tool_version=__version__,
+            docs_uri=docs_url or page_uri(LINT_PAGE),
+            rule_help=lint_rule_docs(),
+        )
+        click.echo(json.dumps(document, indent=2))
+    elif fmt == "github":
+        for f in findings:
+            click.echo(_github(f))
     else:
+        colored = use_color(color)
         for finding in findings:
-            source = texts.get(finding.span.source) if finding.span else None
-            click.echo(finding.render(source))
+            source_text = texts.get(finding.span.source) if finding.span else None
+            click.echo(_text(finding, source_text, colored), color=colored)
         counts = {s: len([f for f in findings if f.severity is s]) for s in LintSeverity}
         summary = ", ".join(f"{n} {s.value}" for s, n in counts.items() if n) or "no findings"
         click.echo(f"{len(files)} file(s): {summary}")
@@ -103,8 +158,62 @@ def command(
         sys.exit(EXIT_FAILED)
 
 
-def _version() -> str:
-    try:
-        return version("kmspolicy")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
+def _explain(code: str) -> None:
+    docs = lint_rule_docs()
+    key = code.upper().replace("-", "_")
+    if key not in docs:
+        from kmspolicy.lang.diagnostics import suggestion
+
+        hint = suggestion(key, docs)
+        raise UserError(f"no lint code `{code}`" + (f"; {hint}" if hint else ""))
+    click.echo(docs[key])
+
+
+def _json(f: Finding) -> dict[str, Any]:
+    from kmspolicy.authz.lint.sarif import end_of
+
+    end_line, end_column = end_of(f.span) if f.span else (None, None)
+    return {
+        "code": f.code,
+        "severity": f.severity.value,
+        "message": f.message,
+        "file": f.span.source if f.span else None,
+        "line": f.span.line if f.span else None,
+        "column": f.span.column if f.span else None,
+        "end_line": end_line,
+        "end_column": end_column,
+        "path": f.span.path if f.span else None,
+        "help": f.help,
+        "doc": f.anchor,
+    }
+
+
+def _github(f: Finding) -> str:
+    from kmspolicy.authz.lint.sarif import end_of
+
+    message = f.message + (f"\nhelp: {f.help}" if f.help else "")
+    message += f"\nsee: kmspolicy lint --explain {f.code}"
+    span = f.span
+    if span is None:
+        return annotation(_GITHUB_LEVEL[f.severity.value], message, title=f.code)
+    end_line, end_column = end_of(span)
+    return annotation(
+        _GITHUB_LEVEL[f.severity.value],
+        message,
+        file=span.source,
+        line=span.line,
+        col=span.column,
+        endLine=end_line,
+        endColumn=end_column if end_line == span.line else None,
+        title=f"{f.severity.value} {f.code}",
+    )
+
+
+def _text(f: Finding, source_text: str | None, colored: bool) -> str:
+    rendered = f.render(source_text)
+    if not colored:
+        return rendered
+    head, sep, rest = rendered.partition("\n")
+    label = f"{f.severity.value} {f.code}"
+    head = head.replace(label, click.style(label, **_STYLE[f.severity.value]), 1)
+    return head + sep + rest

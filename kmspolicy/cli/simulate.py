@@ -3,6 +3,7 @@ policies and grants, offline, and explain the decision.
 
 Layer: cli (adapter). The command line is a contract (issue 3); the rules live in kmspolicy.authz.
 Exit status: 0 ran (and ``--expect`` held), 1 ``--expect`` did not hold, 2 usage or policy errors.
+Several ``--principal`` and ``--action`` flags give a matrix: one decision per pair.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from kmspolicy.authz import (
     evaluate_policies,
 )
 from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
+from kmspolicy.cli._color import color_option, use_color
 from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse_context
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.lang import Policy, load_policies
@@ -64,13 +66,24 @@ def _deciding(decision: Decision) -> str:
     return "-"
 
 
-def _print_text(decisions: list[Decision]) -> None:
+def _print_text(decisions: list[Decision], color: str) -> None:
+    import sys
+
     from rich.console import Console
     from rich.table import Table
 
-    console = Console()
+    terminal = sys.stdout.isatty()
+    console = Console(
+        # piped, the table is as wide as its content: an ARN is never folded or cut
+        width=None if terminal else 100_000,
+        force_terminal=color == "always" or None,
+        no_color=not use_color(color),
+        highlight=False,
+    )
+    several = len({d.principal for d in decisions}) > 1  # a matrix: say whose row it is
     table = Table(title="kmspolicy simulate", show_lines=True)
-    for col in ("Action", "Resource", "Decision", "Deciding statements", "Missing context keys"):
+    columns = ["Action", "Resource", "Decision", "Deciding statements", "Missing context keys"]
+    for col in (["Principal"] if several else []) + columns:
         table.add_column(col, overflow="fold")
     style = {
         DecisionKind.ALLOWED: "bold green",
@@ -79,6 +92,7 @@ def _print_text(decisions: list[Decision]) -> None:
     }
     for d in decisions:
         table.add_row(
+            *([d.principal] if several else []),
             d.action,
             d.resource,
             f"[{style[d.kind]}]{d.kind.value}[/]",
@@ -87,7 +101,8 @@ def _print_text(decisions: list[Decision]) -> None:
         )
     console.print(table)
     for d in decisions:
-        console.print(f"{d.action}: {d.reason}", highlight=False, markup=False)
+        who = f"{d.principal} " if several else ""
+        console.print(f"{who}{d.action}: {d.reason}", highlight=False, markup=False, soft_wrap=True)
         if d.nearest_miss is not None and d.matched_statements:
             console.print(
                 f"  nearest miss: {d.nearest_miss.describe()}", highlight=False, markup=False
@@ -134,9 +149,11 @@ def _print_text(decisions: list[Decision]) -> None:
 )
 @click.option(
     "--principal",
+    "principals",
     required=True,
+    multiple=True,
     metavar="ARN",
-    help="The caller (user/role/session ARN, account id).",
+    help="The caller (user/role/session ARN, account id); repeat for a principal × action matrix.",
 )
 @click.option(
     "--action",
@@ -149,7 +166,8 @@ def _print_text(decisions: list[Decision]) -> None:
 @click.option(
     "--resource",
     metavar="ARN",
-    help="Resource (default: a key of the caller's account with --key-policy/--grants, else *).",
+    help="Resource (default: a key of the (first) caller's account with --key-policy/--grants, "
+    "else *).",
 )
 @click.option(
     "--context",
@@ -163,13 +181,19 @@ def _print_text(decisions: list[Decision]) -> None:
     "--at", "at", metavar="ISO8601", help="Time of the request (aws:CurrentTime); default now."
 )
 @click.option(
-    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json", "aws-json"]),
+    default="text",
+    show_default=True,
+    help="aws-json: shaped like `aws iam simulate-custom-policy` output.",
 )
 @click.option(
     "--expect",
     type=click.Choice([e.value for e in Expectation]),
     help="Exit 1 unless every result is this (denied: either kind of deny).",
 )
+@color_option
 @click.pass_context
 def command(ctx: click.Context, /, **opts: Any) -> None:
     """Decide a request offline and explain why (an IAM policy simulator specialised for KMS)."""
@@ -180,8 +204,21 @@ def command(ctx: click.Context, /, **opts: Any) -> None:
         ctx.exit(2)
     if opts["fmt"] == "json":
         click.echo(json.dumps({"results": [d.to_dict() for d in decisions]}, indent=2))
+    elif opts["fmt"] == "aws-json":
+        from kmspolicy.cli._aws_json import simulate_response
+
+        principals = list(dict.fromkeys(opts["principals"]))
+        if len(principals) == 1:
+            document: Any = simulate_response(decisions)
+        else:  # IAM simulates one caller per call: one response per principal
+            n = len(opts["actions"])  # decisions are principal-major
+            document = [
+                {"CallerArn": p, **simulate_response(decisions[i * n : (i + 1) * n])}
+                for i, p in enumerate(principals)
+            ]
+        click.echo(json.dumps(document, indent=2))
     else:
-        _print_text(decisions)
+        _print_text(decisions, opts["color"])
     expect = opts["expect"]
     held = expect is None or all(Expectation(expect).holds_for(d) for d in decisions)
     ctx.exit(0 if held else 1)
@@ -196,7 +233,9 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
         raise ConfigError(
             "give --key-policy (KMS rules) or --resource-policy (IAM rules), not both"
         )
-    caller = Caller.from_arn(opts["principal"])
+    principals = list(dict.fromkeys(opts["principals"]))
+    callers = [Caller.from_arn(p) for p in principals]
+    caller = callers[0]
     when = datetime.now(UTC)
     if opts["at"] is not None:
         try:
@@ -228,9 +267,10 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
         rcp_levels.append(_load(opts["rcps"]))
     grants = load_grants(opts["grants_file"], resource) if opts["grants_file"] else []
 
-    decisions = []
     for action in opts["actions"]:
         _warn_if_unknown(action)
+    decisions = []
+    for caller, action in ((c, a) for c in callers for a in opts["actions"]):
         request = Request(caller, action, resource, context, when)
         if plain:
             decisions.append(evaluate_policies(request, plain))

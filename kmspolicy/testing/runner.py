@@ -6,7 +6,7 @@ Layer: testing (pure over lang + authz: no database, no keys, no clock but the c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,9 +56,13 @@ class Report:
         return not self.failures and not self.load_errors
 
 
-def run_paths(paths: Iterable[Path]) -> Report:
-    """Discover and run every suite under ``paths``; a suite that fails to load is reported, the
-    others still run."""
+#: chooses the cases to run (``kmspolicy test -k``): given the suite and the case
+CaseFilter = Callable[["Suite", "Case"], bool]
+
+
+def run_paths(paths: Iterable[Path], select: CaseFilter | None = None) -> Report:
+    """Discover and run every suite under ``paths`` (only the cases ``select`` keeps); a suite
+    that fails to load is reported, the others still run."""
     report = Report()
     for path in discover(list(paths)):
         try:
@@ -66,15 +70,19 @@ def run_paths(paths: Iterable[Path]) -> Report:
         except ConfigError as exc:
             report.load_errors.append((path, str(exc)))
             continue
-        report.results.extend(run_suite(suite, report.coverage))
+        report.results.extend(run_suite(suite, report.coverage, select))
     return report
 
 
-def run_suite(suite: Suite, coverage: Coverage | None = None) -> list[CaseResult]:
+def run_suite(
+    suite: Suite, coverage: Coverage | None = None, select: CaseFilter | None = None
+) -> list[CaseResult]:
     if coverage is not None:
         coverage.add_policies(suite.policies())
     results = []
     for case in suite.cases:
+        if select is not None and not select(suite, case):
+            continue
         result = run_case(suite, case)
         if coverage is not None and result.decision is not None:
             coverage.record(result.decision)

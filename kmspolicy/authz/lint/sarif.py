@@ -1,16 +1,19 @@
 """Findings as SARIF 2.1.0, the format code-scanning UIs read to show findings inline.
 
-Layer: authz (pure data shaping; the CLI writes it). ERROR and SECURITY_WARNING map to SARIF
-level ``error``, WARNING to ``warning``, SUGGESTION to ``note``.
+Layer: authz (pure data shaping; the CLI reads the docs and writes it). ERROR and
+SECURITY_WARNING map to SARIF level ``error``, WARNING to ``warning``, SUGGESTION to ``note``.
+Code-scanning UIs show a rule's ``help`` next to each result and link its ``helpUri``, which
+SARIF wants absolute: the caller gives the documentation's address and each rule's section.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from kmspolicy.authz.lint.codes import CODES
 from kmspolicy.authz.lint.findings import DOCS_PAGE, Finding, LintSeverity
+from kmspolicy.lang.span import Span
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _LEVELS = {
@@ -27,8 +30,17 @@ def _rule_name(code: str) -> str:
     return "".join(part.capitalize() for part in code.split("_"))
 
 
-def to_sarif(findings: Iterable[Finding], *, tool_version: str = "0") -> dict[str, Any]:
+def to_sarif(
+    findings: Iterable[Finding],
+    *,
+    tool_version: str = "0",
+    docs_uri: str = DOCS_PAGE,
+    rule_help: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """SARIF 2.1.0 for ``findings``; ``docs_uri`` is the address of ``docs/lint.md`` (absolute,
+    for code-scanning UIs) and ``rule_help`` each code's section of it (Markdown)."""
     findings = list(findings)
+    rule_help = rule_help or {}
     codes = sorted(CODES)
     rules = []
     for code in codes:
@@ -37,8 +49,8 @@ def to_sarif(findings: Iterable[Finding], *, tool_version: str = "0") -> dict[st
             "id": code,
             "name": _rule_name(code),
             "shortDescription": {"text": title},
-            "helpUri": f"{DOCS_PAGE}#{code.lower().replace('_', '-')}",
-            "help": {"text": f"See {DOCS_PAGE}, section {code}."},
+            "helpUri": f"{docs_uri}#{code.lower().replace('_', '-')}",
+            "help": _help(code, title, rule_help.get(code)),
             "defaultConfiguration": {"level": _LEVELS[severity]},
             "properties": {"severity": severity.value},
         }
@@ -67,6 +79,12 @@ def to_sarif(findings: Iterable[Finding], *, tool_version: str = "0") -> dict[st
     }
 
 
+def _help(code: str, title: str, section: str | None) -> dict[str, str]:
+    if section is None:
+        return {"text": f"{code}: {title}. See the section {code} of docs/lint.md."}
+    return {"text": section, "markdown": section}
+
+
 def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
     text = finding.message + (f" (help: {finding.help})" if finding.help else "")
     result: dict[str, Any] = {
@@ -83,9 +101,9 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
             "startLine": max(1, span.line),
             "startColumn": max(1, span.column),
         }
-        if span.end_line is not None and span.end_column is not None:
-            region["endLine"] = span.end_line
-            region["endColumn"] = span.end_column
+        end_line, end_column = end_of(span)
+        region["endLine"] = end_line
+        region["endColumn"] = end_column
         result["locations"] = [
             {
                 "physicalLocation": {
@@ -95,3 +113,10 @@ def _result(finding: Finding, index: dict[str, int]) -> dict[str, Any]:
             }
         ]
     return result
+
+
+def end_of(span: Span) -> tuple[int, int]:
+    """The (exclusive) end of a span; a span the reader gave no end covers one character."""
+    if span.end_line is not None and span.end_column is not None:
+        return span.end_line, span.end_column
+    return max(1, span.line), max(1, span.column) + 1
