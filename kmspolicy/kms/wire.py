@@ -80,6 +80,7 @@ class _Spec:
         "key",
         "kind",
         "max",
+        "max_bytes",
         "member",
         "members",
         "min",
@@ -94,6 +95,8 @@ class _Spec:
         self.kind = kind
         self.min: int | None = meta.get("min")
         self.max: int | None = meta.get("max")
+        #: maps only: the most UTF-8 bytes its keys and values may hold together
+        self.max_bytes: int | None = meta.get("max_bytes")
         self.sensitive = bool(meta.get("sensitive", False))
         self.pattern_text: str = meta.get("pattern", "")
         self.pattern = _pattern(self.pattern_text) if self.pattern_text else None
@@ -106,11 +109,24 @@ class _Spec:
         self.value: _Spec | None = None
 
 
+# Limits AWS documents (KMS.md 8.1, docs/deviations.md) that botocore's model does not carry,
+# by shape name, so that every operation using the shape enforces them at decode time — before
+# the pipeline authorizes anything. The model's own constraints always take precedence.
+# These members feed authorization (condition keys, grant constraints), so their size bounds the
+# work one request can cause there (issue 12 item 2).
+DOCUMENTED_LIMITS: dict[str, dict[str, int]] = {
+    # no documented AWS limit: ours (docs/deviations.md); keys and values together, in UTF-8
+    "EncryptionContextType": {"max_bytes": 8192},
+    "TagList": {"max": 50},  # tags per key
+    "TagKeyList": {"max": 50},
+}
+
+
 def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
     found = memo.get(shape.name)
     if found is not None:
         return found
-    spec = _Spec(shape.type_name, shape.metadata)
+    spec = _Spec(shape.type_name, {**DOCUMENTED_LIMITS.get(shape.name, {}), **shape.metadata})
     memo[shape.name] = spec
     if shape.type_name == "string" and shape.enum:
         spec.enum = frozenset(shape.enum)
@@ -241,6 +257,8 @@ class _Walker:
             self._length(value, spec, path, show=False)
             key_spec, value_spec = spec.key, spec.value
             assert key_spec is not None and value_spec is not None  # INVARIANT: map shapes
+            if spec.max_bytes is not None:
+                self._total_bytes(value, spec.max_bytes, path)
             return {
                 self.value(key_spec, k, f"{path}.{k}.key"): self.value(
                     value_spec, v, f"{path}.{k}.value"
@@ -300,6 +318,26 @@ class _Walker:
         if isinstance(value, str):  # boto3 accepts str for blobs and sends its UTF-8
             return value.encode("utf-8")
         raise ValidationException(f"Value at '{path}' must be bytes")
+
+    def _total_bytes(self, value: Mapping[Any, Any], limit: int, path: str) -> None:
+        pairs = [(k, v) for k, v in value.items() if isinstance(k, str) and isinstance(v, str)]
+        chars = sum(len(k) + len(v) for k, v in pairs)  # others fail their own type check
+        # a code point is 1 to 4 UTF-8 bytes: encode only when the count leaves it open
+        if chars * 4 <= limit:
+            return
+        if chars <= limit:
+            size = sum(
+                len(k.encode("utf-8", "surrogatepass")) + len(v.encode("utf-8", "surrogatepass"))
+                for k, v in pairs
+            )
+            if size <= limit:
+                return
+        self.fail(
+            None,
+            path,
+            f"Member must have keys and values of total length less than or equal to {limit} bytes",
+            show=False,
+        )
 
     def _length(self, value: Any, spec: _Spec, path: str, *, show: bool) -> None:
         n = len(value)
