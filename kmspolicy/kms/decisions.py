@@ -24,15 +24,41 @@ from kmspolicy.lang import Policy
 __all__ = ["DecisionMemo"]
 
 
+#: a request context larger than this (characters of its keys and values) is not memoised:
+#: the memo pays off for the many small, repeated requests of the hot path, and one caller
+#: must not fill the memo with its large contexts (issue 12 item 6)
+MAX_ENTRY_CHARS = 4096
+#: the characters of all memoised contexts together; the memo is cleared when they would exceed it
+MAX_TOTAL_CHARS = 8 * 1024 * 1024
+#: what an entry costs beyond its context's characters (key tuple, decision, dict slot), in chars
+_ENTRY_OVERHEAD = 512
+
+
+def _context_chars(frozen: frozenset[tuple[str, Any]]) -> int:
+    total = 0
+    for k, v in frozen:
+        total += len(k)
+        if isinstance(v, str):
+            total += len(v)
+        elif isinstance(v, tuple):
+            total += sum(len(item) if isinstance(item, str) else 8 for item in v)
+        else:
+            total += 8
+    return total
+
+
 class DecisionMemo:
-    """Bounded: cleared when full (a miss only costs one evaluation)."""
+    """Bounded by entries and by the size of the contexts it holds: cleared when full (a miss
+    only costs one evaluation); a decision whose context is large is not memoised at all."""
 
-    __slots__ = ("_entries", "_limit", "_time_free")
+    __slots__ = ("_chars", "_entries", "_limit", "_max_chars", "_time_free")
 
-    def __init__(self, limit: int = 65_536) -> None:
+    def __init__(self, limit: int = 65_536, max_chars: int = MAX_TOTAL_CHARS) -> None:
         self._entries: dict[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = {}
         self._time_free: dict[int, tuple[Policy, bool]] = {}
         self._limit = limit
+        self._max_chars = max_chars
+        self._chars = 0
 
     def _is_time_free(self, policies: Iterable[Policy | None]) -> bool:
         for policy in policies:
@@ -78,6 +104,21 @@ class DecisionMemo:
         return None if found is None else found[0]
 
     def put(self, key: tuple[Any, ...], decision: Decision, keep_alive: tuple[object, ...]) -> None:
-        if len(self._entries) >= self._limit:
+        # measured on a miss only (a hit never pays for it); key[3] is the frozen context
+        chars = _context_chars(key[3])
+        if chars > MAX_ENTRY_CHARS:
+            return
+        chars += _ENTRY_OVERHEAD
+        if len(self._entries) >= self._limit or self._chars + chars > self._max_chars:
             self._entries.clear()
+            self._chars = 0
         self._entries[key] = (decision, keep_alive)
+        self._chars += chars  # approximate under threads (a lost update only shifts a clear)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def chars(self) -> int:
+        """The characters the memoised contexts hold (with a fixed overhead per entry)."""
+        return self._chars

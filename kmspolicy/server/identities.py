@@ -14,10 +14,12 @@ import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+import botocore.loaders
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from kmspolicy.errors import ConfigError, KmsPolicyError
@@ -73,6 +75,8 @@ class AccountModel(_Model):
 class IdentitiesFileModel(_Model):
     account: str = Field(pattern=ACCOUNT.pattern)
     region: str = Field(default=DEV_REGION, pattern=REGION.pattern)
+    # the regions served (default: AWS's standard regions); a request scoped to another is refused
+    regions: list[str] | None = Field(default=None, min_length=1)
     identities: list[IdentityModel] = Field(min_length=1)
     scps: list[PolicyRef] = []  # apply to every account in the file
     rcps: list[PolicyRef] = []  # apply to every account in the file
@@ -100,6 +104,15 @@ class AccountSpec:
     rcps: tuple[Policy, ...] = ()
 
 
+@cache
+def standard_regions() -> frozenset[str]:
+    """AWS's standard regions (the ``aws`` partition of the installed botocore's endpoints):
+    the regions served unless the identities file lists its own. ARNs here are ``arn:aws:``."""
+    data = botocore.loaders.Loader().load_data("endpoints")
+    (aws,) = (p for p in data["partitions"] if p["partition"] == "aws")
+    return frozenset(aws["regions"])
+
+
 @dataclass(frozen=True, slots=True)
 class IdentitiesConfig:
     """A loaded identities file: the default account and region, callers, and accounts."""
@@ -110,6 +123,7 @@ class IdentitiesConfig:
     accounts: Mapping[str, AccountSpec]
     source: str
     development: bool = False
+    regions: frozenset[str] = field(default_factory=standard_regions)
 
 
 def account_of(arn: str) -> str:
@@ -208,12 +222,24 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
             scps=shared_scps + resolve.many(extra.scps, "accounts", name, "scps"),
             rcps=shared_rcps + resolve.many(extra.rcps, "accounts", name, "rcps"),
         )
+    regions = standard_regions()
+    if model.regions is not None:
+        for i, name in enumerate(model.regions):
+            if not REGION.fullmatch(name):
+                raise ConfigError(f"{resolve.where('regions', i)}: `{name}` is not a region name")
+        regions = frozenset(model.regions)
+    if model.region not in regions:
+        raise ConfigError(
+            f"{resolve.where('region')}: the default region `{model.region}` is not served "
+            + ("(add it to `regions`)" if model.regions is not None else "(not an AWS region)")
+        )
     return IdentitiesConfig(
         account=model.account,
         region=model.region,
         identities=tuple(identities),
         accounts=accounts,
         source=source,
+        regions=regions,
     )
 
 

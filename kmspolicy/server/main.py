@@ -107,7 +107,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         local_store=runtime.in_process,
     )
     backend = ServiceBackend(runtime.service, names, inline)
-    app = KmsApp(backend, Verifier(creds.get), runtime.clock, options)
+    app = KmsApp(backend, Verifier(creds.get, regions=config.regions), runtime.clock, options)
     return app, runtime
 
 

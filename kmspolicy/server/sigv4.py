@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
@@ -227,9 +227,12 @@ class Verifier(Generic[P]):
         *,
         service: str = "kms",
         max_skew: timedelta = MAX_SKEW,
+        regions: Collection[str] | None = None,
     ) -> None:
         self._lookup = lookup
         self._service = service
+        #: the regions served (None: any); every region served costs a service instance
+        self._regions = frozenset(regions) if regions is not None else None
         self._max_skew = max_skew
         self._keys = SigningKeys()
         self._last_date: tuple[str, datetime] = ("", datetime.min)
@@ -278,6 +281,10 @@ class Verifier(Generic[P]):
         if auth.service != self._service:
             raise InvalidSignatureException(
                 f"Credential should be scoped to correct service: '{self._service}'."
+            )
+        if self._regions is not None and auth.region not in self._regions:
+            raise InvalidSignatureException(
+                f"Credential should be scoped to a valid region, not '{auth.region}'. "
             )
         if auth.date != amz_date[:8]:
             raise InvalidSignatureException(

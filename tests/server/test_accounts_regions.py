@@ -72,3 +72,15 @@ def test_keys_are_regional(fresh: Server) -> None:
     with pytest.raises(ClientError):
         west.decrypt(CiphertextBlob=blob)
     assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"east"
+
+
+def test_a_region_that_is_not_served_is_refused_before_anything_runs(fresh: Server) -> None:
+    """Issue 12 item 6: every region string in a SigV4 scope used to get a service instance of
+    its own (no cap). Regions not served answer what AWS answers for a bad credential scope."""
+    for region in ("moon-base-1", "us-east-1x", "cn-north-1"):
+        with pytest.raises(ClientError) as refused:
+            fresh.client(region=region).list_keys()
+        assert error_code(refused) == "InvalidSignatureException"
+        message = refused.value.response["Error"]["Message"]
+        assert message.startswith(f"Credential should be scoped to a valid region, not '{region}'")
+    assert fresh.client(region="ap-southeast-7").list_keys()["Keys"] == []  # a standard one

@@ -193,3 +193,15 @@ identities:
     path = write(tmp_path, as_json, "ids.json")
     with pytest.raises(ConfigError, match=rf"^{path}:1:\d+: duplicate key `account`"):
         load_identities(path)
+
+
+def test_regions_served_default_to_aws_and_can_be_listed(tmp_path: Path) -> None:
+    config = load_identities(write(tmp_path, GOOD))
+    assert {"us-east-1", "eu-west-1", "ap-southeast-2"} <= config.regions
+    assert "moon-base-1" not in config.regions and "cn-north-1" not in config.regions
+    listed = GOOD.replace("region: us-east-1\n", "region: eu-west-1\nregions: [eu-west-1, lab-1]\n")
+    assert load_identities(write(tmp_path, listed)).regions == {"eu-west-1", "lab-1"}
+    unlisted = GOOD.replace("region: us-east-1\n", "region: us-east-1\nregions: [eu-west-1]\n")
+    path = write(tmp_path, unlisted)
+    with pytest.raises(ConfigError, match=rf"^{path}:2: the default region `us-east-1` is not"):
+        load_identities(path)

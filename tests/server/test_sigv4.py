@@ -220,3 +220,14 @@ def test_reused_authorization_parse_checks_each_requests_own_signature() -> None
     bogus = headers["authorization"].replace(", Signature=", ", XSignature=")
     with pytest.raises(IncompleteSignatureException):
         verify((method, path, query, {**headers, "authorization": bogus}, body))
+
+
+def test_only_the_regions_served_verify() -> None:
+    served = Verifier(KEYS.get, regions={"eu-west-1"})
+    method, path, query, headers, body = sign(region="eu-west-1")
+    assert served.verify(method, path, query, headers, body, NOW).region == "eu-west-1"
+    method, path, query, headers, body = sign(region="us-east-1")
+    with pytest.raises(
+        InvalidSignatureException, match="scoped to a valid region, not 'us-east-1'"
+    ):
+        served.verify(method, path, query, headers, body, NOW)
