@@ -12,65 +12,28 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from kmspolicy.lang.diagnostics import did_you_mean
+from kmspolicy.optable import ACTIONS, ANY_KEY, SYMMETRIC
 
 if TYPE_CHECKING:
     from kmspolicy.authz.context import Request
 
-#: The GrantOperation enum of the KMS API.
-GRANT_OPERATIONS = frozenset(
-    {
-        "Decrypt",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "Sign",
-        "Verify",
-        "GetPublicKey",
-        "CreateGrant",
-        "RetireGrant",
-        "DescribeKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateMac",
-        "VerifyMac",
-        "DeriveSharedSecret",
-        "Encapsulate",
-        "Decapsulate",
-    }
-)
+#: The GrantOperation enum of the KMS API: the actions a grant can allow.
+GRANT_OPERATIONS = frozenset(a.name for a in ACTIONS.values() if a.grantable)
 
 #: Grant operations that take an encryption context: the only ones constraints apply to
 #: (API_GrantConstraints: not DescribeKey, RetireGrant, or operations of asymmetric/HMAC keys).
-EC_OPERATIONS = frozenset(
-    {
-        "Decrypt",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyWithoutPlaintext",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "CreateGrant",
-    }
-)
+EC_OPERATIONS = frozenset(a.name for a in ACTIONS.values() if a.grant_constraints)
 
-
-# Every KMS key accepts grants for these, whatever its usage.
-_ANY_KEY = frozenset({"CreateGrant", "RetireGrant", "DescribeKey"})
 #: The grant operations a symmetric encryption key (SYMMETRIC_DEFAULT) accepts.
-SYMMETRIC_KEY_GRANT_OPERATIONS = EC_OPERATIONS | _ANY_KEY
+SYMMETRIC_KEY_GRANT_OPERATIONS = frozenset(
+    a.name for a in ACTIONS.values() if SYMMETRIC in a.grant_keys
+)
 #: The grant operations another key accepts, by its KeyUsage (``kmspolicy.crypto.KeyUsage``
 #: spellings; authz cannot import crypto, and a StrEnum member looks itself up here).
 GRANT_OPERATIONS_BY_KEY_USAGE: Mapping[str, frozenset[str]] = MappingProxyType(
     {
-        "ENCRYPT_DECRYPT": _ANY_KEY
-        | {"Decrypt", "Encrypt", "ReEncryptFrom", "ReEncryptTo", "GetPublicKey"},
-        "SIGN_VERIFY": _ANY_KEY | {"Sign", "Verify", "GetPublicKey"},
-        "GENERATE_VERIFY_MAC": _ANY_KEY | {"GenerateMac", "VerifyMac"},
-        "KEY_AGREEMENT": _ANY_KEY | {"DeriveSharedSecret", "GetPublicKey"},
+        usage: frozenset(a.name for a in ACTIONS.values() if usage in a.grant_keys)
+        for usage in sorted(ANY_KEY - {SYMMETRIC})
     }
 )
 
@@ -80,7 +43,7 @@ def grant_operations_for_key(key_usage: str, *, symmetric: bool) -> frozenset[st
     its spec is SYMMETRIC_DEFAULT, whose grants also cover data keys and data key pairs)."""
     if symmetric:
         return SYMMETRIC_KEY_GRANT_OPERATIONS
-    return GRANT_OPERATIONS_BY_KEY_USAGE.get(key_usage, _ANY_KEY)
+    return GRANT_OPERATIONS_BY_KEY_USAGE[key_usage]
 
 
 def check_grant_operations(names: Iterable[str]) -> None:

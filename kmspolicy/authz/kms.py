@@ -23,33 +23,11 @@ from kmspolicy.authz.grants import Grant
 from kmspolicy.authz.index import match_policy
 from kmspolicy.authz.principals import PrincipalMatch
 from kmspolicy.lang.ast import Effect, Policy
+from kmspolicy.optable import ACTIONS
 
-#: Actions that work on a key in another account (KMS Developer Guide, cross-account access).
-CROSS_ACCOUNT_ACTIONS = frozenset(
-    f"kms:{op}".lower()
-    for op in (
-        "CreateGrant",
-        "Decrypt",
-        "DeriveSharedSecret",
-        "DescribeKey",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateMac",
-        "GetKeyRotationStatus",
-        "GetPublicKey",
-        "ListGrants",
-        "ReEncryptFrom",
-        "ReEncryptTo",
-        "RetireGrant",
-        "RevokeGrant",
-        "Sign",
-        "Verify",
-        "VerifyMac",
-    )
-)
+#: Actions that work on a key in another account (KMS Developer Guide, cross-account access),
+#: lower-cased: from the operation table.
+CROSS_ACCOUNT_ACTIONS = frozenset(a.iam.lower() for a in ACTIONS.values() if a.cross_account)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,27 +1,34 @@
-"""The operation table: every KMS operation declared once, as data, in a registry.
+"""Handlers bound to the operation table: each entry of ``kmspolicy.optable``, with its behaviour.
 
-Layer: kms. An ``Operation`` names its IAM action, how its key is identified, which key-state
-row applies, whether a grant can allow it, whether it works across accounts, DryRun, the
-condition keys its parameters add, what it refuses on AWS managed keys and key types, and its
-handler. Handler modules (``kmspolicy.kms.handlers`` and ``kmspolicy.kms.lifecycle``) call
-``register`` at import; the pipeline runs whatever is registered, so a new operation never
-edits the pipeline.
+Layer: kms. The table declares every operation's facts (action, resource, grants, key states,
+scheduling, DryRun, condition keys …); this module binds to an entry, by name, what only code
+can say: the handler, and when needed a resolver (several keys or an alias), a parameter
+validator, condition keys computed from the parameters, and a key-type precheck. Handler modules
+(``kmspolicy.kms.handlers`` and ``kmspolicy.kms.lifecycle``) call ``bind`` at import;
+``load_operations`` imports them and refuses a table that does not match: a handler for a name
+the table lacks or declares unimplemented, or an implemented entry without a handler. Entries
+declared unimplemented get no handler: the pipeline authorizes them like any other and then
+answers UnsupportedOperationException.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cache
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.errors import InternalError, ServiceError
+from kmspolicy.errors import InternalError
 from kmspolicy.kms.model import KeyManagerType, KeyRecord
+from kmspolicy.optable import OPERATIONS, OpSpec
 
 if TYPE_CHECKING:
     from kmspolicy.kms.pipeline import Call, Resolution, Target
 
-__all__ = ["REGISTRY", "Operation", "load_operations", "operation", "register"]
+__all__ = ["Handler", "Operation", "bind", "load_operations"]
 
 Params = Mapping[str, Any]
 Handler = Callable[["Call"], dict[str, Any]]
@@ -32,51 +39,19 @@ ContextFn = Callable[[Params], Mapping[str, object]]
 
 
 @dataclass(frozen=True, slots=True)
-class Operation:
-    """One API operation as data (KMS.md section 1.1 and 1.2)."""
+class Operation(OpSpec):
+    """A table entry with its behaviour bound (``handler`` None: declared unimplemented)."""
 
-    name: str
-    handler: Handler
-    #: the IAM action; ``kms:<name>`` unless given
-    action: str = ""
-    #: the request member naming the key; None for operations without a key resource
-    key_param: str | None = "KeyId"
-    #: whether ``key_param`` may be an alias name or alias ARN (else key id or key ARN only)
-    accepts_alias: bool = False
-    #: the GrantOperation that allows it, when a grant can
-    grant_operation: str | None = None
-    #: whether a principal of another account may call it on the key (else AccessDenied)
-    cross_account: bool = False
-    #: whether the request has a DryRun member
-    dry_run: bool = False
-    #: key-state row in ``kms.states``; None: the operation has no key-state check
-    state_row: str | None = None
-    #: (request member, condition key) pairs added to the context when the member is present
-    condition_params: tuple[tuple[str, str], ...] = ()
-    #: (condition key, value) defaults when the member is absent (AWS: "as if the default
-    #: were sent")
-    condition_defaults: tuple[tuple[str, object], ...] = ()
-    #: the request member holding the encryption context
-    encryption_context_param: str | None = None
+    handler: Handler | None = None
     #: further condition keys computed from the parameters
     context: ContextFn | None = None
     #: custom resolution for operations with several resources (ReEncrypt, aliases, ...)
     resolve: Resolver | None = None
     #: parameter rules checked before anything else (ValidationException)
     validate: Callable[[Params], None] | None = None
-    #: whether the operation changes state (read-only ones skip write locks where stores can)
-    mutates: bool = False
-    #: the error AWS answers when the key is an AWS managed key (None: allowed on them).
-    #: Checked after authorization, before the key state: the fixed policy already refuses,
-    #: this is the wall no policy can open.
-    refuse_aws_managed: type[ServiceError] | None = None
     #: key-type eligibility (e.g. rotation only for symmetric AWS_KMS keys), raising
     #: UnsupportedOperationException; after authorization, before the key state, as AWS orders it
     precheck: Callable[[KeyRecord], None] | None = None
-
-    def __post_init__(self) -> None:
-        if not self.action:
-            object.__setattr__(self, "action", f"kms:{self.name}")
 
     def check_key(self, key: KeyRecord) -> None:
         """The declared refusals for ``key`` (AWS managed keys, then key type)."""
@@ -88,25 +63,42 @@ class Operation:
             self.precheck(key)
 
 
-REGISTRY: dict[str, Operation] = {}
+def _facts(spec: OpSpec) -> dict[str, Any]:
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(OpSpec)}
 
 
-def register(op: Operation) -> Operation:
-    """Add ``op`` to the table; registering a name twice is a bug."""
-    if op.name in REGISTRY and REGISTRY[op.name] != op:
-        raise InternalError(f"operation {op.name} is registered twice")
-    REGISTRY[op.name] = op
+_BOUND: dict[str, Operation] = {}
+
+
+def bind(
+    name: str,
+    handler: Handler,
+    *,
+    context: ContextFn | None = None,
+    resolve: Resolver | None = None,
+    validate: Callable[[Params], None] | None = None,
+    precheck: Callable[[KeyRecord], None] | None = None,
+) -> Operation:
+    """Bind ``handler`` (and the rest of the behaviour) to the table's entry ``name``."""
+    spec = OPERATIONS.get(name)
+    if spec is None:
+        raise InternalError(f"a handler is bound to {name}, which the operation table lacks")
+    if not spec.implemented:
+        raise InternalError(
+            f"a handler is bound to {name}, which the operation table declares unimplemented"
+        )
+    op = Operation(
+        **_facts(spec),
+        handler=handler,
+        context=context,
+        resolve=resolve,
+        validate=validate,
+        precheck=precheck,
+    )
+    if _BOUND.get(name, op) != op:
+        raise InternalError(f"two handlers are bound to {name}")
+    _BOUND[name] = op
     return op
-
-
-def operation(name: str, **fields: Any) -> Callable[[Handler], Handler]:
-    """Decorator form: ``@operation("Encrypt", accepts_alias=True, ...)`` over the handler."""
-
-    def decorate(handler: Handler) -> Handler:
-        register(Operation(name, handler, **fields))
-        return handler
-
-    return decorate
 
 
 _HANDLER_MODULES = (
@@ -118,23 +110,19 @@ _HANDLER_MODULES = (
     "kmspolicy.kms.handlers.tags",
     "kmspolicy.kms.handlers.policies",
     "kmspolicy.kms.handlers.grants",
+    "kmspolicy.kms.lifecycle",
 )
-# Registered by the lifecycle engineer's modules when present (rotation, deletion, import).
-_OPTIONAL_MODULES = ("kmspolicy.kms.lifecycle",)
-_loaded = False
 
 
+@cache
 def load_operations() -> Mapping[str, Operation]:
-    """Import every handler module once, so that each registers its operations."""
-    global _loaded
-    if not _loaded:
-        for module in _HANDLER_MODULES:
-            importlib.import_module(module)
-        for module in _OPTIONAL_MODULES:
-            try:
-                importlib.import_module(module)
-            except ModuleNotFoundError as exc:  # the package itself is absent: nothing to add
-                if exc.name != module:
-                    raise
-        _loaded = True
-    return REGISTRY
+    """Every operation of the table, by name, with its behaviour bound (imports the handler
+    modules once); InternalError when an implemented entry has no handler."""
+    for module in _HANDLER_MODULES:
+        importlib.import_module(module)
+    missing = sorted(n for n, spec in OPERATIONS.items() if spec.implemented and n not in _BOUND)
+    if missing:
+        raise InternalError(f"the operation table declares {missing} implemented, without handlers")
+    return MappingProxyType(
+        {name: _BOUND.get(name) or Operation(**_facts(spec)) for name, spec in OPERATIONS.items()}
+    )

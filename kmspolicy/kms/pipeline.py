@@ -158,12 +158,8 @@ class Pipeline:
     ) -> dict[str, Any]:
         """Run operation ``name`` for ``principal`` with already validated ``params``."""
         op = self.operations.get(name)
-        if op is None:
-            # a real KMS operation (the codec knows it) that kmspolicy does not implement: a
-            # typed, modeled error boto3 users can catch, not an unknown-operation error
-            raise UnsupportedOperationException(
-                f"kmspolicy does not implement {name} (see docs/deviations.md)"
-            )
+        if op is None:  # the codec knows every operation of the model; the table too
+            raise InternalError(f"{name} is not an operation of the KMS model")
         if op.validate is not None:
             op.validate(params)
         identity = self.identities.resolve(principal)
@@ -242,6 +238,12 @@ class Pipeline:
             if not decision.allowed:
                 raise AccessDeniedException(_hide_aliased_key(caller, target, decision.reason))
         # INVARIANT: from here on every target was allowed for exactly this caller and action
+        if op.handler is None:
+            # a real KMS operation that kmspolicy does not implement, authorized like any other
+            # first: a typed, modeled error boto3 users can catch, not an unknown operation
+            raise UnsupportedOperationException(
+                f"kmspolicy does not implement {op.name} (see docs/deviations.md)"
+            )
         for target in targets:
             if target.key is not None:
                 op.check_key(target.key)  # declared: AWS managed key refusal, key-type precheck

@@ -79,8 +79,9 @@ class KMS:
 
     @property
     def operations(self) -> frozenset[str]:
-        """The operation names this service implements."""
-        return frozenset(self._pipeline.operations)
+        """The operation names this service implements (the model's others are authorized,
+        then answered UnsupportedOperationException)."""
+        return frozenset(n for n, op in self._pipeline.operations.items() if op.handler)
 
     def new_request_id(self) -> str:
         """The next request id (one scheme for every front end; drawn from the service's rng)."""

@@ -2,7 +2,8 @@
 
 Layer: kms. Pure data plus two functions: ``transition`` (which event moves which state where)
 and ``check_state`` (what an operation on a key in a given state answers — the key-state table
-of the AWS KMS Developer Guide, KMS.md 1.2). Nothing else in kmspolicy spells a state as a string.
+of the AWS KMS Developer Guide, KMS.md 1.2, whose rows the operation table declares). Nothing
+else in kmspolicy spells a state as a string but the table's column heads.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from kmspolicy.errors import (
     ServiceError,
     UnsupportedOperationException,
 )
+from kmspolicy.optable import OPERATIONS, STATE_COLUMNS
 
 __all__ = [
     "COMPATIBILITY",
@@ -147,79 +149,13 @@ class Cell(StrEnum):
     UNSUPPORTED = "U"  # UnsupportedOperationException
 
 
-# Column order of the rows below. PD stands for PendingDeletion AND PendingReplicaDeletion.
-_COLUMNS = (
-    (_S.ENABLED,),
-    (_S.DISABLED,),
-    (_S.PENDING_DELETION, _S.PENDING_REPLICA_DELETION),
-    (_S.PENDING_IMPORT,),
-    (_S.UNAVAILABLE,),
-    (_S.CREATING,),
-    (_S.UPDATING,),
-)
-
-_CRYPTO = "✓DSSSS✓"  # cryptographic operations: usable only Enabled (or mid-Updating)
-_READ = "✓✓✓✓✓✓✓"  # describe/list/policy reads and grant removal work in every state
-_EDIT = "✓✓S✓✓✓✓"  # metadata edits: refused only while pending deletion
-
-# Where the Developer Guide says a key type can never be in a state ("—" in KMS.md), we answer
-# what the nearest documented row answers (noted per row); "?" cells that depend on the key's
-# type or origin (e.g. rotation on an asymmetric key) are the handler's check, made before this.
+# The rows are the operation table's (``kmspolicy.optable``): its own row for each operation
+# with a key, and the rows for the second key of two-key operations ("ReEncryptFrom",
+# "ReEncryptTo", "UpdateAlias.TargetKey"). Its columns name our KeyState values.
+_COLUMNS = tuple(tuple(KeyState(name) for name in column) for column in STATE_COLUMNS)
 _ROWS: dict[str, str] = {
-    # operation          E D P I U C Up
-    "CancelKeyDeletion": "SS✓SSSS",
-    "CreateAlias": "✓✓S✓✓✓✓",
-    "CreateGrant": "✓DSS✓S✓",
-    "Decrypt": _CRYPTO,
-    "Encrypt": _CRYPTO,
-    "ReEncrypt": _CRYPTO,
-    "ReEncryptFrom": _CRYPTO,
-    "ReEncryptTo": _CRYPTO,
-    "GenerateDataKey": _CRYPTO,
-    "GenerateDataKeyWithoutPlaintext": _CRYPTO,
-    "GenerateDataKeyPair": _CRYPTO,
-    "GenerateDataKeyPairWithoutPlaintext": _CRYPTO,
-    "DeleteAlias": _READ,
-    # Unavailable: a custom-key-store key never has imported material ("—") → Unsupported.
-    "DeleteImportedKeyMaterial": "✓✓✓✓USS",
-    # Unavailable: "—" in the table; answered like Sign.
-    "DeriveSharedSecret": _CRYPTO,
-    "DescribeKey": _READ,
-    "DisableKey": "✓✓SS✓SS",
-    "EnableKey": "✓✓SS✓SS",
-    # PendingImport: origin EXTERNAL; Unavailable: custom key store — neither rotates automatically.
-    "EnableKeyRotation": "✓DSUUS✓",
-    "DisableKeyRotation": "✓DSUUS✓",
-    "GenerateMac": _CRYPTO,
-    "VerifyMac": _CRYPTO,
-    "Sign": _CRYPTO,
-    "Verify": _CRYPTO,
-    "GetPublicKey": _CRYPTO,
-    "GetKeyLastUsage": _READ,
-    "GetKeyPolicy": _READ,
-    "ListGrants": _READ,
-    "ListKeyPolicies": _READ,
-    "ListResourceTags": _READ,
-    "PutKeyPolicy": _READ,
-    "RetireGrant": _READ,
-    "RevokeGrant": _READ,
-    # While pending deletion it reports KeyRotationEnabled=false rather than failing.
-    "GetKeyRotationStatus": "✓✓✓✓U✓✓",
-    "GetParametersForImport": "✓✓S✓USS",
-    "ImportKeyMaterial": "✓✓S✓US✓",
-    # A read of the material list (KMS.md: inferred); refused where the key cannot rotate.
-    "ListKeyRotations": "✓✓✓✓U✓✓",
-    "ReplicateKey": "✓DSSSSS",
-    "RotateKeyOnDemand": "✓DSSUSS",
-    "ScheduleKeyDeletion": "✓✓S✓✓✓S",
-    "TagResource": _EDIT,
-    "UntagResource": _EDIT,
-    "UpdateKeyDescription": _EDIT,
-    # UpdateAlias checks the key the alias points at now (may be pending deletion: moving an
-    # alias away from a doomed key is the point) and the key it will point at (may not).
-    "UpdateAlias": _READ,
-    "UpdateAlias.TargetKey": _EDIT,
-    "UpdatePrimaryRegion": "✓DSSSS✓",
+    **{op.name: op.states for op in OPERATIONS.values() if op.states is not None},
+    **{name: row for op in OPERATIONS.values() for name, row in op.target_states},
 }
 
 

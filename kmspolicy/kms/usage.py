@@ -13,25 +13,12 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime
 
+from kmspolicy.optable import OPERATIONS
+
 __all__ = ["TRACKED_OPERATIONS", "KeyUsage", "LastUse"]
 
-#: botocore's KeyLastUsageTrackingOperation values that this service implements
-TRACKED_OPERATIONS = frozenset(
-    {
-        "Decrypt",
-        "DeriveSharedSecret",
-        "Encrypt",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "GenerateDataKeyWithoutPlaintext",
-        "GenerateMac",
-        "ReEncrypt",
-        "Sign",
-        "Verify",
-        "VerifyMac",
-    }
-)
+#: botocore's KeyLastUsageTrackingOperation values, as the operation table declares them
+TRACKED_OPERATIONS = frozenset(op.name for op in OPERATIONS.values() if op.tracked)
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,39 +9,25 @@ SigV4 credential scope, all over the same store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from kmspolicy.errors import ServiceError
 from kmspolicy.kms import wire
 from kmspolicy.kms.ports import Store, Transaction
+from kmspolicy.optable import OpSpec
 from kmspolicy.server.app import Call, Reply, RunInThread
 
-# Operations that declare no state change still cost milliseconds of CPU when they generate
-# or use an asymmetric key (an RSA-4096 key pair takes a second): those run in a thread too.
-# The table says whether an operation writes; what its crypto costs is this adapter's concern.
-CPU_BOUND_OPERATIONS = frozenset(
-    {
-        "GenerateDataKeyPair",
-        "GenerateDataKeyPairWithoutPlaintext",
-        "Sign",
-        "Verify",
-        "DeriveSharedSecret",
-    }
-)
 
-
-def inline_operations(mutates: Mapping[str, bool], *, local_store: bool) -> frozenset[str]:
-    """The operations run on the event loop: those the operation table declares read-only
-    (``Operation.mutates`` false) and that cost microseconds, when the store is in-process
-    (memory, SQLite: no network round trip). Over PostgreSQL every operation waits for the
-    network, so none runs on the loop."""
+def inline_operations(operations: Iterable[OpSpec], *, local_store: bool) -> frozenset[str]:
+    """The operations run on the event loop: those the operation table declares neither
+    writing nor CPU-bound (``OpSpec.may_run_on_event_loop``: they cost microseconds), when the
+    store is in-process (memory, SQLite: no network round trip). Over PostgreSQL every
+    operation waits for the network, so none runs on the loop."""
     if not local_store:
         return frozenset()
-    return frozenset(
-        name for name, writes in mutates.items() if not writes and name not in CPU_BOUND_OPERATIONS
-    )
+    return frozenset(op.name for op in operations if op.may_run_on_event_loop)
 
 
 class LoopWriteGuard:

@@ -24,7 +24,7 @@ from typing import TextIO
 import uvicorn
 
 from kmspolicy.errors import ConfigError
-from kmspolicy.kms.operations import REGISTRY
+from kmspolicy.optable import OPERATIONS
 from kmspolicy.server.app import AppOptions, KmsApp
 from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
 from kmspolicy.server.identities import (
@@ -101,12 +101,10 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
     )
     # Before the first service is built: every service (one per region) shares this store.
     runtime.store = LoopWriteGuard(runtime.store)
-    names = runtime.service().operations
-    inline = inline_operations(
-        {name: name not in REGISTRY or REGISTRY[name].mutates for name in names},
-        local_store=runtime.in_process,
-    )
-    backend = ServiceBackend(runtime.service, names, inline)
+    # every operation of the model: the unimplemented ones are authorized, then answered
+    # UnsupportedOperationException by the service, as in-process
+    inline = inline_operations(OPERATIONS.values(), local_store=runtime.in_process)
+    backend = ServiceBackend(runtime.service, frozenset(OPERATIONS), inline)
     app = KmsApp(backend, Verifier(creds.get, regions=config.regions), runtime.clock, options)
     return app, runtime
 

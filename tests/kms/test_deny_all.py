@@ -11,6 +11,7 @@ import pytest
 from kmspolicy import KMS, AccountPolicies, Identities
 from kmspolicy.kms.operations import load_operations
 from tests.kms.principals import ACCOUNT, BOB, policy, raises_code
+from tests.kms.test_unimplemented import SAMPLES as UNIMPLEMENTED
 
 DENY_ALL = policy({"Effect": "Deny", "Principal": "*", "Action": "kms:*", "Resource": "*"})
 
@@ -71,6 +72,8 @@ KEY_OPERATIONS: dict[str, dict[str, Any]] = {
         "SigningAlgorithm": "ECDSA_SHA_256",
     },
     "VerifyMac": {"KeyId": "{key}", "Message": b"m", "Mac": b"m", "MacAlgorithm": "HMAC_SHA_256"},
+    # not implemented: authorized all the same (tests/kms/test_unimplemented.py)
+    **{n: p for n, p in UNIMPLEMENTED.items() if "KeyId" in p},
 }
 # Operations without a key resource: IAM alone decides them, so an SCP is what denies.
 KEYLESS_OPERATIONS: dict[str, dict[str, Any]] = {
@@ -79,6 +82,7 @@ KEYLESS_OPERATIONS: dict[str, dict[str, Any]] = {
     "ListAliases": {},
     "ListKeys": {},
     "ListRetirableGrants": {"RetiringPrincipal": BOB},
+    **{n: p for n, p in UNIMPLEMENTED.items() if "KeyId" not in p},
 }
 
 

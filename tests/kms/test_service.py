@@ -198,14 +198,6 @@ def test_identity_accepts_users_roles_and_sessions() -> None:
         assert Identity.of(arn).arn == arn
 
 
-def test_an_unimplemented_kms_operation_is_a_typed_unsupported_error() -> None:
-    client = KMS().client()
-    with pytest.raises(client.exceptions.UnsupportedOperationException, match="ReplicateKey"):
-        client.replicate_key(
-            KeyId="mrk-0123456789abcdef0123456789abcdef", ReplicaRegion="eu-west-1"
-        )
-
-
 @pytest.mark.xfail(
     strict=True,
     reason="issue 12 item 8: Pipeline.run audits ServiceErrors only (helper `audit` reorders "

@@ -15,24 +15,20 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from kmspolicy.kms.memory import MemoryStore
-from kmspolicy.kms.operations import REGISTRY
+from kmspolicy.optable import OPERATIONS
 from kmspolicy.server.app import RunInThread
-from kmspolicy.server.backend import (
-    CPU_BOUND_OPERATIONS,
-    LoopWriteGuard,
-    ServiceBackend,
-    inline_operations,
-)
+from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
 from kmspolicy.server.identities import development_identities
 from kmspolicy.server.main import ServerSettings, build_app
 from tests.server.test_app import run
 
 
 def test_inline_operations_are_the_tables_read_only_ones_on_an_in_process_store() -> None:
-    mutates = {"Encrypt": False, "CreateKey": True, "Sign": False, "ListKeys": False}
-    assert inline_operations(mutates, local_store=True) == {"Encrypt", "ListKeys"}
+    some = [OPERATIONS[n] for n in ("Encrypt", "CreateKey", "Sign", "ListKeys")]
+    # CreateKey writes, Sign burns CPU (asymmetric crypto)
+    assert inline_operations(some, local_store=True) == {"Encrypt", "ListKeys"}
     # over PostgreSQL every call waits for the network: nothing runs on the loop
-    assert inline_operations(mutates, local_store=False) == frozenset()
+    assert inline_operations(some, local_store=False) == frozenset()
 
 
 def test_no_operation_declared_mutating_runs_inline(tmp_path: Path) -> None:
@@ -41,10 +37,10 @@ def test_no_operation_declared_mutating_runs_inline(tmp_path: Path) -> None:
     )
     try:
         assert runtime.in_process  # SQLite in the data directory, file root key
-        inline = {op for op in runtime.service().operations if not app._backend.offload(op)}
+        inline = {op for op in OPERATIONS if not app._backend.offload(op)}
         assert inline and {"Encrypt", "Decrypt", "DescribeKey", "ListKeys"} <= inline
-        assert all(not REGISTRY[op].mutates for op in inline)
-        assert not inline & CPU_BOUND_OPERATIONS
+        assert all(not OPERATIONS[op].mutates for op in inline)
+        assert not any(OPERATIONS[op].cpu_bound for op in inline)
     finally:
         runtime.close()
 

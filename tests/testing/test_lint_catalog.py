@@ -6,12 +6,16 @@ import pytest
 
 from kmspolicy.authz.lint import catalog
 from kmspolicy.lang import vocab
+from kmspolicy.optable import ACTIONS
 
+# every key the operation table declares (a family ``${…}`` with one member), and lint's own
+_DECLARED = {
+    key.split("${")[0] + ("1" if "${" in key else "")
+    for action in ACTIONS.values()
+    for key in action.condition_keys
+}
 _NAMED = sorted(
-    set(catalog._SPECIFIC)
-    | catalog.MULTI_VALUED
-    | set(catalog.KEY_TYPES)
-    | set(catalog._KEY_PROPERTIES)
+    _DECLARED | catalog.MULTI_VALUED | set(catalog.KEY_TYPES) | set(catalog._KEY_RESOURCE_KEYS)
 )
 
 

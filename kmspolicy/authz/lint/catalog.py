@@ -1,198 +1,70 @@
 """What lint knows about KMS: every action, which ones work cross-account, and which condition
 keys apply to which action (KMS.md §1.1, §3.4, §4.1 — the Service Authorization Reference).
 
-Layer: authz (pure data). Keys are compared case-insensitively, as IAM does.
+Layer: authz (pure data). The facts come from the operation table (``kmspolicy.optable``); this
+module shapes them for lint. Keys are compared case-insensitively, as IAM does.
 """
 
 from __future__ import annotations
 
 from functools import cache
 
-from kmspolicy.authz.kms import CROSS_ACCOUNT_ACTIONS
 from kmspolicy.authz.matching import compile_glob
 from kmspolicy.lang.vocab import ATTESTATION_PCR_KEY
+from kmspolicy.optable import ACTIONS, API_ACTIONS, Resource
 
-#: every ``kms:`` action (the 54 operations with ReEncrypt split into From/To, plus the one
-#: permission-only action)
-KMS_ACTIONS: tuple[str, ...] = (
-    "CancelKeyDeletion",
-    "ConnectCustomKeyStore",
-    "CreateAlias",
-    "CreateCustomKeyStore",
-    "CreateGrant",
-    "CreateKey",
-    "Decrypt",
-    "DeleteAlias",
-    "DeleteCustomKeyStore",
-    "DeleteImportedKeyMaterial",
-    "DeriveSharedSecret",
-    "DescribeCustomKeyStores",
-    "DescribeKey",
-    "DisableKey",
-    "DisableKeyRotation",
-    "DisconnectCustomKeyStore",
-    "EnableKey",
-    "EnableKeyRotation",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "GenerateRandom",
-    "GetKeyLastUsage",
-    "GetKeyPolicy",
-    "GetKeyRotationStatus",
-    "GetParametersForImport",
-    "GetPublicKey",
-    "ImportKeyMaterial",
-    "ListAliases",
-    "ListGrants",
-    "ListKeyPolicies",
-    "ListKeyRotations",
-    "ListKeys",
-    "ListResourceTags",
-    "ListRetirableGrants",
-    "PutKeyPolicy",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "ReplicateKey",
-    "RetireGrant",
-    "RevokeGrant",
-    "RotateKeyOnDemand",
-    "ScheduleKeyDeletion",
-    "Sign",
-    "SynchronizeMultiRegionKey",
-    "TagResource",
-    "UntagResource",
-    "UpdateAlias",
-    "UpdateCustomKeyStore",
-    "UpdateKeyDescription",
-    "UpdatePrimaryRegion",
-    "Verify",
-    "VerifyMac",
-)
+#: every ``kms:`` action (the API's operations with ReEncrypt split into From/To, plus the
+#: permission-only actions), from the operation table
+KMS_ACTIONS: tuple[str, ...] = tuple(ACTIONS)
 
 #: actions with no key resource: meaningful only in IAM policies (KMS.md §1.1 "IAM")
 IAM_ONLY: frozenset[str] = frozenset(
-    {
-        "ConnectCustomKeyStore",
-        "CreateCustomKeyStore",
-        "CreateKey",
-        "DeleteCustomKeyStore",
-        "DescribeCustomKeyStores",
-        "DisconnectCustomKeyStore",
-        "GenerateRandom",
-        "ListAliases",
-        "ListKeys",
-        "ListRetirableGrants",
-        "UpdateCustomKeyStore",
-    }
+    a.name for a in ACTIONS.values() if a.resources == (Resource.ANY,)
 )
 
 #: the only actions a principal of another account can use (KMS.md §3.4): the authorizer's set
-CROSS_ACCOUNT: frozenset[str] = frozenset(
-    a for a in KMS_ACTIONS if f"kms:{a.lower()}" in CROSS_ACCOUNT_ACTIONS
-)
+CROSS_ACCOUNT: frozenset[str] = frozenset(a.name for a in ACTIONS.values() if a.cross_account)
 
 #: actions that return or use plaintext of data protected by the key
-DECRYPTING: frozenset[str] = frozenset(
+DECRYPTING: frozenset[str] = frozenset(a.name for a in ACTIONS.values() if a.plaintext)
+
+# the API's actions on a key (not the permission-only ones): every key-resource condition key
+# (key properties, kms:ViaService, aws:ResourceTag/…) applies to them
+_KEY_RESOURCE = frozenset(a.name for a in API_ACTIONS.values() if Resource.KEY in a.resources)
+_KEY_RESOURCE_KEYS = frozenset(
     {
-        "Decrypt",
-        "ReEncryptFrom",
-        "GenerateDataKey",
-        "GenerateDataKeyPair",
-        "DeriveSharedSecret",
+        "kms:keyorigin",
+        "kms:keyspec",
+        "kms:keyusage",
+        "kms:multiregion",
+        "kms:multiregionkeytype",
+        "kms:customermasterkeyspec",
+        "kms:customermasterkeyusage",
+        "kms:viaservice",
+        "kms:calleraccount",
+        "kms:resourcealiases",
     }
 )
 
-_CRYPTO = {
-    "Decrypt",
-    "DeriveSharedSecret",
-    "Encrypt",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateMac",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "Sign",
-    "Verify",
-    "VerifyMac",
-}
-_EC_OPS = {
-    "Encrypt",
-    "Decrypt",
-    "ReEncryptFrom",
-    "ReEncryptTo",
-    "GenerateDataKey",
-    "GenerateDataKeyWithoutPlaintext",
-    "GenerateDataKeyPair",
-    "GenerateDataKeyPairWithoutPlaintext",
-    "CreateGrant",
-    "RetireGrant",
-}
-_ATTESTATION_OPS = {
-    "Decrypt",
-    "DeriveSharedSecret",
-    "GenerateDataKey",
-    "GenerateDataKeyPair",
-    "GenerateRandom",
-}
-_KEY_RESOURCE = frozenset(KMS_ACTIONS) - IAM_ONLY - {"SynchronizeMultiRegionKey"}
-_KEY_PROPERTIES = {
-    "kms:keyorigin",
-    "kms:keyspec",
-    "kms:keyusage",
-    "kms:multiregion",
-    "kms:multiregionkeytype",
-    "kms:customermasterkeyspec",
-    "kms:customermasterkeyusage",
-}
-_CUSTOM_KEY_STORE_OPS = {
-    "ConnectCustomKeyStore",
-    "CreateCustomKeyStore",
-    "DeleteCustomKeyStore",
-    "DescribeCustomKeyStores",
-    "DisconnectCustomKeyStore",
-    "UpdateCustomKeyStore",
-}
 
-#: operation-specific ``kms:`` keys → the actions they apply to (lower-case keys)
-_SPECIFIC: dict[str, frozenset[str]] = {
-    k.lower(): frozenset(v)
-    for k, v in {
-        "kms:BypassPolicyLockoutSafetyCheck": {"CreateKey", "PutKeyPolicy"},
-        "kms:DataKeyPairSpec": {"GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext"},
-        "kms:EncryptionAlgorithm": _EC_OPS - {"CreateGrant", "RetireGrant"},
-        "kms:EncryptionContextKeys": _EC_OPS,
-        "kms:ExpirationModel": {"ImportKeyMaterial"},
-        "kms:GrantConstraintType": {"CreateGrant", "RetireGrant"},
-        "kms:GrantConstraintSourceArn": {"CreateGrant"},
-        "kms:GrantIsForAWSResource": {"CreateGrant", "ListGrants", "RevokeGrant"},
-        "kms:GrantOperations": {"CreateGrant"},
-        "kms:GranteePrincipal": {"CreateGrant"},
-        "kms:GranteeServicePrincipal": {"CreateGrant"},
-        "kms:KeyAgreementAlgorithm": {"DeriveSharedSecret"},
-        "kms:MacAlgorithm": {"GenerateMac", "VerifyMac"},
-        "kms:MessageType": {"Sign", "Verify"},
-        "kms:PrimaryRegion": {"UpdatePrimaryRegion"},
-        "kms:ReEncryptOnSameKey": {"ReEncryptFrom", "ReEncryptTo"},
-        "kms:RecipientAttestation:ImageSha384": _ATTESTATION_OPS,
-        "kms:ReplicaRegion": {"ReplicateKey"},
-        "kms:RequestAlias": (_CRYPTO | {"DescribeKey", "GetPublicKey"}),
-        "kms:RetiringPrincipal": {"CreateGrant"},
-        "kms:RetiringServicePrincipal": {"CreateGrant"},
-        "kms:RotationPeriodInDays": {"EnableKeyRotation"},
-        "kms:ScheduleKeyDeletionPendingWindowInDays": {"ScheduleKeyDeletion"},
-        "kms:SigningAlgorithm": {"Sign", "Verify"},
-        "kms:TrailingDaysWithoutKeyUsage": {"ScheduleKeyDeletion", "DisableKey"},
-        "kms:ValidTo": {"ImportKeyMaterial"},
-        "kms:WrappingAlgorithm": {"GetParametersForImport"},
-        "kms:WrappingKeySpec": {"GetParametersForImport"},
-    }.items()
-}
+def _declaring() -> tuple[dict[str, frozenset[str]], dict[str, frozenset[str]]]:
+    """The actions declaring each condition key: exact keys, and key families by the text
+    before their ``${…}`` (both lower-case)."""
+    exact: dict[str, set[str]] = {}
+    families: dict[str, set[str]] = {}
+    for action in ACTIONS.values():
+        for key in action.condition_keys:
+            prefix, templated, _ = key.lower().partition("${")
+            (families if templated else exact).setdefault(prefix, set()).add(action.name)
+    return (
+        {k: frozenset(v) for k, v in exact.items()},
+        {k: frozenset(v) for k, v in families.items()},
+    )
+
+
+_EXACT, _FAMILIES = _declaring()
+_PCR_FAMILY = "kms:recipientattestation:pcr"
+
 
 #: multi-valued keys: a plain (non-set) operator on them is almost always a mistake
 MULTI_VALUED: frozenset[str] = frozenset(
@@ -255,25 +127,16 @@ def key_applies_to(key: str) -> frozenset[str] | None:
     """The KMS actions a condition key applies to, or None when it applies to every action (or
     we do not know it: global ``aws:`` keys, other services' keys)."""
     lower = key.lower()
-    if lower in _SPECIFIC:
-        return _SPECIFIC[lower]
-    if lower.startswith("kms:encryptioncontext:"):
-        return frozenset(_EC_OPS)
-    if ATTESTATION_PCR_KEY.match(lower):
-        return frozenset(_ATTESTATION_OPS)
-    if lower in _KEY_PROPERTIES:
-        return _KEY_RESOURCE | {"CreateKey"}
-    if lower in ("kms:viaservice", "kms:calleraccount"):
-        extra = {"CreateKey"} | (_CUSTOM_KEY_STORE_OPS if lower == "kms:calleraccount" else set())
-        return _KEY_RESOURCE | extra
-    if lower == "kms:resourcealiases" or lower.startswith("aws:resourcetag/"):
-        return _KEY_RESOURCE | ({"CreateKey"} if lower.startswith("aws:") else set())
-    if lower.startswith("aws:requesttag/") or lower == "aws:tagkeys":
-        return frozenset(
-            {"CreateKey", "TagResource", "ReplicateKey"}
-            | ({"UntagResource"} if lower == "aws:tagkeys" else set())
-        )
-    return None
+    declared = _EXACT.get(lower, frozenset())
+    if ATTESTATION_PCR_KEY.match(lower):  # PCR<n> and NitroTPM PCR<n>: one family
+        declared = _FAMILIES[_PCR_FAMILY]
+    else:
+        for prefix, actions in _FAMILIES.items():
+            if prefix != _PCR_FAMILY and lower.startswith(prefix):
+                declared = declared | actions
+    if lower in _KEY_RESOURCE_KEYS or lower.startswith("aws:resourcetag/"):
+        return _KEY_RESOURCE | declared
+    return declared or None
 
 
 #: keys KMS evaluates only in IAM policies, never in a key policy (KMS.md §3.8, §4.1)

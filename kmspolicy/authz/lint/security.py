@@ -102,7 +102,8 @@ def cross_account_decrypt(ctx: LintContext) -> Iterator[Finding]:
                 "CROSS_ACCOUNT_DECRYPT",
                 SECURITY,
                 f"{statement_label(i, statement)} lets account(s) {', '.join(foreign)} use "
-                f"`kms:{sorted(decrypting)[0]}` with no encryption-context or "
+                f"`kms:{'Decrypt' if 'Decrypt' in decrypting else min(decrypting)}` with no "
+                "encryption-context or "
                 "`kms:ViaService` condition",
                 statement.span,
                 "require `kms:EncryptionContext:<key>` or `kms:ViaService` so the other account "

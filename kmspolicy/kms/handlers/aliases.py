@@ -12,7 +12,6 @@ from typing import Any
 
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
-    AccessDeniedException,
     AlreadyExistsException,
     LimitExceededException,
     NotFoundException,
@@ -21,7 +20,7 @@ from kmspolicy.errors import (
 from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import MAX_ALIASES_PER_KEY, page
 from kmspolicy.kms.model import AliasRecord, KeyRecord
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call, Resolution, Target
 
 
@@ -73,15 +72,10 @@ def create_alias(call: Call) -> dict[str, Any]:
     return {}
 
 
-register(
-    Operation(
-        "CreateAlias",
-        create_alias,
-        key_param=None,
-        resolve=_resolve_create,
-        mutates=True,
-        refuse_aws_managed=AccessDeniedException,  # aliases of your own: customer keys only
-    )
+bind(
+    "CreateAlias",
+    create_alias,
+    resolve=_resolve_create,
 )
 
 
@@ -130,16 +124,7 @@ def update_alias(call: Call) -> dict[str, Any]:
     return {}
 
 
-register(
-    Operation(
-        "UpdateAlias",
-        update_alias,
-        key_param=None,
-        resolve=_resolve_update,
-        mutates=True,
-        refuse_aws_managed=AccessDeniedException,
-    )
-)
+bind("UpdateAlias", update_alias, resolve=_resolve_update)
 
 
 # --- DeleteAlias -----------------------------------------------------------------------------
@@ -159,16 +144,7 @@ def delete_alias(call: Call) -> dict[str, Any]:
     return {}
 
 
-register(
-    Operation(
-        "DeleteAlias",
-        delete_alias,
-        key_param=None,
-        resolve=_resolve_delete,
-        mutates=True,
-        refuse_aws_managed=AccessDeniedException,
-    )
-)
+bind("DeleteAlias", delete_alias, resolve=_resolve_delete)
 
 
 # --- ListAliases -----------------------------------------------------------------------------
@@ -200,4 +176,4 @@ def list_aliases(call: Call) -> dict[str, Any]:
     return {"Aliases": entries, **more}
 
 
-register(Operation("ListAliases", list_aliases, key_param=None, resolve=_resolve_list))
+bind("ListAliases", list_aliases, resolve=_resolve_list)

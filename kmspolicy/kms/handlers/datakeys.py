@@ -17,18 +17,18 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import kernel
 from kmspolicy.kms.handlers.dataplane import (
-    DEFAULT_ENCRYPTION_ALGORITHM,
     Params,
-    crypto_op,
+    check_encryption_contexts,
     encryption_algorithm,
     no_recipient,
     require_symmetric,
 )
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call
 
 
 def _validate_data_key(params: Params) -> None:
+    check_encryption_contexts(params)
     no_recipient(params)
     data_key_length(params.get("KeySpec"), params.get("NumberOfBytes"))
 
@@ -61,6 +61,7 @@ def generate_data_key_without_plaintext(call: Call) -> dict[str, Any]:
 
 
 def _validate_pair(params: Params) -> None:
+    check_encryption_contexts(params)
     no_recipient(params)
     spec = params["KeyPairSpec"]
     if spec == "SM2":
@@ -99,35 +100,18 @@ def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
     return _data_key_pair(call, False)
 
 
-for _name, _handler, _validate, _extra in (
-    ("GenerateDataKey", generate_data_key, _validate_data_key, ()),
-    (
-        "GenerateDataKeyWithoutPlaintext",
-        generate_data_key_without_plaintext,
-        _validate_data_key,
-        (),
-    ),
-    (
-        "GenerateDataKeyPair",
-        generate_data_key_pair_op,
-        _validate_pair,
-        (("KeyPairSpec", "kms:DataKeyPairSpec"),),
-    ),
-    (
-        "GenerateDataKeyPairWithoutPlaintext",
-        generate_data_key_pair_without_plaintext,
-        _validate_pair,
-        (("KeyPairSpec", "kms:DataKeyPairSpec"),),
-    ),
-):
-    crypto_op(
-        _name,
-        _handler,
-        validate=_validate,
-        condition_params=_extra,
-        condition_defaults=(("kms:EncryptionAlgorithm", DEFAULT_ENCRYPTION_ALGORITHM),),
-        encryption_context_param="EncryptionContext",
-    )
+bind("GenerateDataKey", generate_data_key, validate=_validate_data_key)
+bind(
+    "GenerateDataKeyWithoutPlaintext",
+    generate_data_key_without_plaintext,
+    validate=_validate_data_key,
+)
+bind("GenerateDataKeyPair", generate_data_key_pair_op, validate=_validate_pair)
+bind(
+    "GenerateDataKeyPairWithoutPlaintext",
+    generate_data_key_pair_without_plaintext,
+    validate=_validate_pair,
+)
 
 
 def _validate_random(params: Params) -> None:
@@ -145,4 +129,4 @@ def generate_random(call: Call) -> dict[str, Any]:
     return {"Plaintext": call.pipeline.rng.random_bytes(call.params["NumberOfBytes"])}
 
 
-register(Operation("GenerateRandom", generate_random, key_param=None, validate=_validate_random))
+bind("GenerateRandom", generate_random, validate=_validate_random)

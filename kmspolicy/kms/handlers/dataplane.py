@@ -1,8 +1,8 @@
 """Rules shared by the data-plane handler modules (encryption, data keys, signatures).
 
-Layer: kms. How a cryptographic operation is registered (alias names, cross-account, DryRun,
-its own grant operation and key-state row) and the key checks every such handler makes first:
-the key's usage, symmetric encryption keys, the encryption algorithm the key offers.
+Layer: kms. The parameter check of every operation with an encryption context (before
+authorization) and the key checks every cryptographic handler makes first: the key's usage,
+symmetric encryption keys, the encryption algorithm the key offers.
 """
 
 from __future__ import annotations
@@ -22,14 +22,12 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from kmspolicy.kms.operations import Handler, Operation, register
 from kmspolicy.kms.pipeline import AuthorizedKey
 
 __all__ = [
     "DEFAULT_ENCRYPTION_ALGORITHM",
     "Params",
     "check_encryption_contexts",
-    "crypto_op",
     "encryption_algorithm",
     "no_recipient",
     "require_symmetric",
@@ -39,26 +37,6 @@ __all__ = [
 Params = Mapping[str, Any]
 #: What KMS assumes when EncryptionAlgorithm is omitted (also the condition-key default).
 DEFAULT_ENCRYPTION_ALGORITHM: str = EncryptionAlgorithm.SYMMETRIC_DEFAULT.value
-
-
-def crypto_op(name: str, handler: Handler, **fields: Any) -> Operation:
-    """Register a cryptographic operation: alias names accepted, cross-account, DryRun
-    (KMS.md 1.1), a grant of the same name allows it, its own key-state row, and encryption
-    contexts the ciphertext format can hold (checked before authorization, with its own
-    ``validate``)."""
-    fields.setdefault("grant_operation", name)
-    fields.setdefault("state_row", name)
-    own = fields.get("validate")
-
-    def validate(params: Params) -> None:
-        check_encryption_contexts(params)
-        if own is not None:
-            own(params)
-
-    fields["validate"] = validate
-    return register(
-        Operation(name, handler, accepts_alias=True, cross_account=True, dry_run=True, **fields)
-    )
 
 
 _CONTEXT_MEMBERS = ("EncryptionContext", "SourceEncryptionContext", "DestinationEncryptionContext")

@@ -17,11 +17,12 @@ from kmspolicy.kms import kernel
 from kmspolicy.kms.handlers.dataplane import (
     DEFAULT_ENCRYPTION_ALGORITHM,
     Params,
-    crypto_op,
+    check_encryption_contexts,
     encryption_algorithm,
     no_recipient,
     require_usage,
 )
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import AuthorizedKey, Call, Resolution, Target
 
 
@@ -62,13 +63,12 @@ def encrypt(call: Call) -> dict[str, Any]:
     return {"CiphertextBlob": blob, "KeyId": call.key.arn, "EncryptionAlgorithm": alg}
 
 
-crypto_op(
-    "Encrypt",
-    encrypt,
-    condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
-    condition_defaults=(("kms:EncryptionAlgorithm", DEFAULT_ENCRYPTION_ALGORITHM),),
-    encryption_context_param="EncryptionContext",
-)
+bind("Encrypt", encrypt, validate=check_encryption_contexts)
+
+
+def _validate_decrypt(params: Params) -> None:
+    check_encryption_contexts(params)
+    no_recipient(params)
 
 
 def _ignore_ciphertext(params: Params) -> bool:
@@ -120,16 +120,7 @@ def decrypt(call: Call) -> dict[str, Any]:
     return out
 
 
-crypto_op(
-    "Decrypt",
-    decrypt,
-    key_param=None,
-    resolve=_resolve_decrypt,
-    validate=no_recipient,
-    condition_params=(("EncryptionAlgorithm", "kms:EncryptionAlgorithm"),),
-    condition_defaults=(("kms:EncryptionAlgorithm", DEFAULT_ENCRYPTION_ALGORITHM),),
-    encryption_context_param="EncryptionContext",
-)
+bind("Decrypt", decrypt, resolve=_resolve_decrypt, validate=_validate_decrypt)
 
 
 def _ec_context(ec: Mapping[str, str] | None) -> dict[str, object]:
@@ -220,12 +211,5 @@ def reencrypt(call: Call) -> dict[str, Any]:
     return out
 
 
-crypto_op(
-    "ReEncrypt",
-    reencrypt,
-    action="kms:ReEncrypt*",
-    key_param=None,
-    resolve=_resolve_reencrypt,
-    grant_operation=None,  # per key: the targets carry ReEncryptFrom / ReEncryptTo
-    state_row=None,
-)
+# per key: the targets carry the actions, grant operations and state rows ReEncryptFrom / To
+bind("ReEncrypt", reencrypt, resolve=_resolve_reencrypt, validate=check_encryption_contexts)

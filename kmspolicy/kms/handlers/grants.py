@@ -26,7 +26,7 @@ from kmspolicy.errors import (
 from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import MAX_GRANTS_PER_KEY, page
 from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyRecord
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call, Resolution, Target, parse_grant_token
 from kmspolicy.kms.requests import GRANT_NONCE_BYTES, verify_grant_token
 
@@ -227,19 +227,7 @@ def create_grant(call: Call) -> dict[str, Any]:
     return {"GrantToken": call.grant_token(grant), "GrantId": grant.grant_id}
 
 
-register(
-    Operation(
-        "CreateGrant",
-        create_grant,
-        grant_operation="CreateGrant",
-        cross_account=True,
-        dry_run=True,
-        state_row="CreateGrant",
-        validate=_validate_create,
-        context=_create_context,
-        mutates=True,
-    )
-)
+bind("CreateGrant", create_grant, validate=_validate_create, context=_create_context)
 
 
 def grant_entry(g: GrantRecord) -> dict[str, Any]:
@@ -277,15 +265,7 @@ def list_grants(call: Call) -> dict[str, Any]:
     return {"Grants": [grant_entry(g) for g in chunk], **more}
 
 
-register(
-    Operation(
-        "ListGrants",
-        list_grants,
-        cross_account=True,
-        state_row="ListGrants",
-        condition_defaults=(("kms:GrantIsForAWSResource", False),),
-    )
-)
+bind("ListGrants", list_grants)
 
 
 def _validate_retirable(params: Params) -> None:
@@ -321,14 +301,11 @@ def list_retirable_grants(call: Call) -> dict[str, Any]:
     return {"Grants": [grant_entry(g) for g in chunk], **more}
 
 
-register(
-    Operation(
-        "ListRetirableGrants",
-        list_retirable_grants,
-        key_param=None,
-        validate=_validate_retirable,
-        resolve=_resolve_retirable,
-    )
+bind(
+    "ListRetirableGrants",
+    list_retirable_grants,
+    validate=_validate_retirable,
+    resolve=_resolve_retirable,
 )
 
 
@@ -365,17 +342,7 @@ def retire_grant(call: Call) -> dict[str, Any]:
     return {}
 
 
-register(
-    Operation(
-        "RetireGrant",
-        retire_grant,
-        key_param=None,
-        resolve=_resolve_retire,
-        cross_account=True,
-        dry_run=True,
-        mutates=True,
-    )
-)
+bind("RetireGrant", retire_grant, resolve=_resolve_retire)
 
 
 def revoke_grant(call: Call) -> dict[str, Any]:
@@ -387,14 +354,4 @@ def revoke_grant(call: Call) -> dict[str, Any]:
     return {}
 
 
-register(
-    Operation(
-        "RevokeGrant",
-        revoke_grant,
-        cross_account=True,
-        dry_run=True,
-        state_row="RevokeGrant",
-        condition_defaults=(("kms:GrantIsForAWSResource", False),),
-        mutates=True,
-    )
-)
+bind("RevokeGrant", revoke_grant)

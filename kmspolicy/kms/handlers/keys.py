@@ -12,7 +12,6 @@ from typing import Any
 
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
-    AccessDeniedException,
     CustomKeyStoreNotFoundException,
     LimitExceededException,
     MalformedPolicyDocumentException,
@@ -40,7 +39,7 @@ from kmspolicy.kms.model import (
     MultiRegionKeyType,
     OriginType,
 )
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call, Resolution, Target
 from kmspolicy.kms.states import Event, transition
 
@@ -177,16 +176,7 @@ def create_key(call: Call) -> dict[str, Any]:
     return {"KeyMetadata": key_metadata(record)}
 
 
-register(
-    Operation(
-        "CreateKey",
-        create_key,
-        key_param=None,
-        resolve=_resolve_create_key,
-        context=_create_key_context,
-        mutates=True,
-    )
-)
+bind("CreateKey", create_key, resolve=_resolve_create_key, context=_create_key_context)
 
 
 # --- DescribeKey, ListKeys -------------------------------------------------------------------
@@ -197,16 +187,7 @@ def describe_key(call: Call) -> dict[str, Any]:
     return {"KeyMetadata": key_metadata(call.key.record)}
 
 
-register(
-    Operation(
-        "DescribeKey",
-        describe_key,
-        accepts_alias=True,
-        grant_operation="DescribeKey",
-        cross_account=True,
-        state_row="DescribeKey",
-    )
-)
+bind("DescribeKey", describe_key)
 
 
 def list_keys(call: Call) -> dict[str, Any]:
@@ -226,7 +207,7 @@ def list_keys(call: Call) -> dict[str, Any]:
     return {"Keys": [{"KeyId": kid, "KeyArn": arn} for kid, arn in chunk], **more}
 
 
-register(Operation("ListKeys", list_keys, key_param=None))
+bind("ListKeys", list_keys)
 
 
 def get_key_last_usage(call: Call) -> dict[str, Any]:
@@ -247,7 +228,7 @@ def get_key_last_usage(call: Call) -> dict[str, Any]:
     }
 
 
-register(Operation("GetKeyLastUsage", get_key_last_usage, state_row="GetKeyLastUsage"))
+bind("GetKeyLastUsage", get_key_last_usage)
 
 
 # --- EnableKey, DisableKey, UpdateKeyDescription --------------------------------------------
@@ -279,32 +260,6 @@ def update_key_description(call: Call) -> dict[str, Any]:
     return {}
 
 
-# AWS managed keys: their fixed policy refuses management (AccessDeniedException), and these
-# operations have no other error for it in the model, so the wall answers the same.
-register(
-    Operation(
-        "EnableKey",
-        enable_key,
-        state_row="EnableKey",
-        mutates=True,
-        refuse_aws_managed=AccessDeniedException,
-    )
-)
-register(
-    Operation(
-        "DisableKey",
-        disable_key,
-        state_row="DisableKey",
-        mutates=True,
-        refuse_aws_managed=AccessDeniedException,
-    )
-)
-register(
-    Operation(
-        "UpdateKeyDescription",
-        update_key_description,
-        state_row="UpdateKeyDescription",
-        mutates=True,
-        refuse_aws_managed=AccessDeniedException,
-    )
-)
+bind("EnableKey", enable_key)
+bind("DisableKey", disable_key)
+bind("UpdateKeyDescription", update_key_description)

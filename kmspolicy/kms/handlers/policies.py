@@ -13,10 +13,9 @@ from typing import Any
 from kmspolicy.errors import (
     MalformedPolicyDocumentException,
     NotFoundException,
-    UnsupportedOperationException,
 )
 from kmspolicy.kms.handlers.common import LOCKOUT_MESSAGE, parse_key_policy
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call
 
 
@@ -51,19 +50,6 @@ def list_key_policies(call: Call) -> dict[str, Any]:
     return {"PolicyNames": ["default"], "Truncated": False}
 
 
-register(Operation("GetKeyPolicy", get_key_policy, state_row="GetKeyPolicy", validate=_policy_name))
-register(
-    Operation(
-        "PutKeyPolicy",
-        put_key_policy,
-        state_row="PutKeyPolicy",
-        validate=_policy_name,
-        condition_params=(
-            ("BypassPolicyLockoutSafetyCheck", "kms:BypassPolicyLockoutSafetyCheck"),
-        ),
-        condition_defaults=(("kms:BypassPolicyLockoutSafetyCheck", False),),
-        mutates=True,
-        refuse_aws_managed=UnsupportedOperationException,
-    )
-)
-register(Operation("ListKeyPolicies", list_key_policies, state_row="ListKeyPolicies"))
+bind("GetKeyPolicy", get_key_policy, validate=_policy_name)
+bind("PutKeyPolicy", put_key_policy, validate=_policy_name)
+bind("ListKeyPolicies", list_key_policies)

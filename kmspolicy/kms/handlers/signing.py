@@ -14,8 +14,8 @@ from kmspolicy.crypto.specs import KeyUsage, is_asymmetric
 from kmspolicy.errors import UnsupportedOperationException
 from kmspolicy.kms import kernel
 from kmspolicy.kms.handlers.common import ALGORITHM_FIELDS, algorithm_names
-from kmspolicy.kms.handlers.dataplane import crypto_op, no_recipient, require_usage
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.handlers.dataplane import no_recipient, require_usage
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call
 
 
@@ -37,10 +37,8 @@ def verify(call: Call) -> dict[str, Any]:
     return {"KeyId": call.key.arn, "SignatureValid": True, "SigningAlgorithm": alg}
 
 
-_SIGN_PARAMS = (("SigningAlgorithm", "kms:SigningAlgorithm"), ("MessageType", "kms:MessageType"))
-_SIGN_DEFAULTS = (("kms:MessageType", "RAW"),)
-crypto_op("Sign", sign, condition_params=_SIGN_PARAMS, condition_defaults=_SIGN_DEFAULTS)
-crypto_op("Verify", verify, condition_params=_SIGN_PARAMS, condition_defaults=_SIGN_DEFAULTS)
+bind("Sign", sign)
+bind("Verify", verify)
 
 
 def generate_mac(call: Call) -> dict[str, Any]:
@@ -59,16 +57,8 @@ def verify_mac(call: Call) -> dict[str, Any]:
     return {"KeyId": call.key.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
 
 
-crypto_op(
-    "GenerateMac",
-    generate_mac,
-    condition_params=(("MacAlgorithm", "kms:MacAlgorithm"),),
-)
-crypto_op(
-    "VerifyMac",
-    verify_mac,
-    condition_params=(("MacAlgorithm", "kms:MacAlgorithm"),),
-)
+bind("GenerateMac", generate_mac)
+bind("VerifyMac", verify_mac)
 
 
 def derive_shared_secret(call: Call) -> dict[str, Any]:
@@ -84,12 +74,7 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
     }
 
 
-crypto_op(
-    "DeriveSharedSecret",
-    derive_shared_secret,
-    validate=no_recipient,
-    condition_params=(("KeyAgreementAlgorithm", "kms:KeyAgreementAlgorithm"),),
-)
+bind("DeriveSharedSecret", derive_shared_secret, validate=no_recipient)
 
 
 def get_public_key(call: Call) -> dict[str, Any]:
@@ -112,13 +97,4 @@ def get_public_key(call: Call) -> dict[str, Any]:
     return out
 
 
-register(
-    Operation(
-        "GetPublicKey",
-        get_public_key,
-        grant_operation="GetPublicKey",
-        state_row="GetPublicKey",
-        accepts_alias=True,
-        cross_account=True,
-    )
-)
+bind("GetPublicKey", get_public_key)

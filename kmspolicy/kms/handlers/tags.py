@@ -11,10 +11,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from kmspolicy.errors import TagException
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import merge_tags, page, parse_tags
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call
 
 
@@ -44,24 +43,10 @@ def _tag_keys(params: Mapping[str, Any]) -> dict[str, object]:
     return {"aws:TagKeys": list(params["TagKeys"])}
 
 
-register(
-    Operation(
-        "TagResource",
-        tag_resource,
-        state_row="TagResource",
-        context=lambda p: request_tag_context(p["Tags"]),
-        mutates=True,
-        refuse_aws_managed=TagException,  # customer managed keys only (the model's error)
-    )
+bind(
+    "TagResource",
+    tag_resource,
+    context=lambda p: request_tag_context(p["Tags"]),
 )
-register(
-    Operation(
-        "UntagResource",
-        untag_resource,
-        state_row="UntagResource",
-        context=_tag_keys,
-        mutates=True,
-        refuse_aws_managed=TagException,
-    )
-)
-register(Operation("ListResourceTags", list_resource_tags, state_row="ListResourceTags"))
+bind("UntagResource", untag_resource, context=_tag_keys)
+bind("ListResourceTags", list_resource_tags)

@@ -8,9 +8,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.errors import AccessDeniedException
 from kmspolicy.kms.lifecycle import deletion
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 
 if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
     from kmspolicy.kms.pipeline import Call
@@ -37,29 +36,5 @@ def cancel_key_deletion(call: Call) -> dict[str, Any]:
     return {"KeyId": key.arn}
 
 
-register(
-    Operation(
-        "ScheduleKeyDeletion",
-        schedule_key_deletion,
-        state_row="ScheduleKeyDeletion",
-        # the model has no other error for it; the fixed policy refuses with this one too
-        refuse_aws_managed=AccessDeniedException,
-        condition_params=(("PendingWindowInDays", "kms:ScheduleKeyDeletionPendingWindowInDays"),),
-        condition_defaults=(
-            (
-                "kms:ScheduleKeyDeletionPendingWindowInDays",
-                deletion.DEFAULT_PENDING_WINDOW_DAYS,
-            ),
-        ),
-        mutates=True,
-    )
-)
-register(
-    Operation(
-        "CancelKeyDeletion",
-        cancel_key_deletion,
-        state_row="CancelKeyDeletion",
-        refuse_aws_managed=AccessDeniedException,
-        mutates=True,
-    )
-)
+bind("ScheduleKeyDeletion", schedule_key_deletion)
+bind("CancelKeyDeletion", cancel_key_deletion)

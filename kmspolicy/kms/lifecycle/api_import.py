@@ -14,10 +14,10 @@ from typing import TYPE_CHECKING, Any
 from kmspolicy.crypto.material import load_key_material
 from kmspolicy.crypto.specs import key_spec_for_wrapping_key
 from kmspolicy.crypto.wrapping import unwrap_key_material
-from kmspolicy.errors import UnsupportedOperationException, ValidationException
+from kmspolicy.errors import ValidationException
 from kmspolicy.kms.clock import as_utc
 from kmspolicy.kms.lifecycle import imports
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 
 if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
     from kmspolicy.kms.pipeline import Call
@@ -95,40 +95,15 @@ def _valid_to_context(params: Mapping[str, Any]) -> dict[str, object]:
     return {}
 
 
-register(
-    Operation(
-        "GetParametersForImport",
-        get_parameters_for_import,
-        state_row="GetParametersForImport",
-        refuse_aws_managed=UnsupportedOperationException,
-        precheck=imports.require_external_origin,
-        condition_params=(
-            ("WrappingAlgorithm", "kms:WrappingAlgorithm"),
-            ("WrappingKeySpec", "kms:WrappingKeySpec"),
-        ),
-        mutates=True,
-    )
+bind("GetParametersForImport", get_parameters_for_import, precheck=imports.require_external_origin)
+bind(
+    "ImportKeyMaterial",
+    import_key_material,
+    precheck=imports.require_external_origin,
+    context=_valid_to_context,
 )
-register(
-    Operation(
-        "ImportKeyMaterial",
-        import_key_material,
-        state_row="ImportKeyMaterial",
-        refuse_aws_managed=UnsupportedOperationException,
-        precheck=imports.require_external_origin,
-        condition_params=(("ExpirationModel", "kms:ExpirationModel"),),
-        condition_defaults=(("kms:ExpirationModel", "KEY_MATERIAL_EXPIRES"),),
-        context=_valid_to_context,
-        mutates=True,
-    )
-)
-register(
-    Operation(
-        "DeleteImportedKeyMaterial",
-        delete_imported_key_material,
-        state_row="DeleteImportedKeyMaterial",
-        refuse_aws_managed=UnsupportedOperationException,
-        precheck=imports.require_external_origin,
-        mutates=True,
-    )
+bind(
+    "DeleteImportedKeyMaterial",
+    delete_imported_key_material,
+    precheck=imports.require_external_origin,
 )

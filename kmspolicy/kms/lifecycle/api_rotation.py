@@ -10,11 +10,11 @@ from __future__ import annotations
 from functools import partial
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.errors import UnsupportedOperationException, ValidationException
+from kmspolicy.errors import ValidationException
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.lifecycle import rotation
 from kmspolicy.kms.model import KeyManagerType, KeyMaterial, KeyRecord, OriginType
-from kmspolicy.kms.operations import Operation, register
+from kmspolicy.kms.operations import bind
 
 if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
     from kmspolicy.kms.pipeline import Call
@@ -117,52 +117,8 @@ def list_key_rotations(call: Call) -> dict[str, Any]:
     return {"Rotations": [_entry(key, m) for _, m in chunk], **more}
 
 
-register(
-    Operation(
-        "EnableKeyRotation",
-        enable_key_rotation,
-        state_row="EnableKeyRotation",
-        condition_params=(("RotationPeriodInDays", "kms:RotationPeriodInDays"),),
-        condition_defaults=(("kms:RotationPeriodInDays", rotation.DEFAULT_ROTATION_PERIOD_DAYS),),
-        mutates=True,
-        refuse_aws_managed=UnsupportedOperationException,
-        precheck=rotation.require_rotation_support,
-    )
-)
-register(
-    Operation(
-        "DisableKeyRotation",
-        disable_key_rotation,
-        state_row="DisableKeyRotation",
-        mutates=True,
-        refuse_aws_managed=UnsupportedOperationException,
-        precheck=rotation.require_rotation_support,
-    )
-)
-register(
-    Operation(
-        "GetKeyRotationStatus",
-        get_key_rotation_status,
-        cross_account=True,
-        state_row="GetKeyRotationStatus",
-        precheck=_require_status_support,
-    )
-)
-register(
-    Operation(
-        "RotateKeyOnDemand",
-        rotate_key_on_demand,
-        state_row="RotateKeyOnDemand",
-        mutates=True,
-        refuse_aws_managed=UnsupportedOperationException,
-        precheck=_require_on_demand_support,
-    )
-)
-register(
-    Operation(
-        "ListKeyRotations",
-        list_key_rotations,
-        state_row="ListKeyRotations",
-        precheck=_require_history_support,
-    )
-)
+bind("EnableKeyRotation", enable_key_rotation, precheck=rotation.require_rotation_support)
+bind("DisableKeyRotation", disable_key_rotation, precheck=rotation.require_rotation_support)
+bind("GetKeyRotationStatus", get_key_rotation_status, precheck=_require_status_support)
+bind("RotateKeyOnDemand", rotate_key_on_demand, precheck=_require_on_demand_support)
+bind("ListKeyRotations", list_key_rotations, precheck=_require_history_support)

@@ -1,0 +1,124 @@
+"""Operations of the KMS model that kmspolicy does not implement are authorized first, like any
+other (their action and resource from the operation table), and only then answered
+UnsupportedOperationException; the decision is audited either way. The same over HTTP:
+tests/server/test_unimplemented.py."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS, Identities, Identity
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.ports import AuditRecord
+from kmspolicy.optable import OPERATIONS, Resource
+from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, raises_code
+
+# "{key}": a key's ARN. One sample request per unimplemented operation.
+SAMPLES: dict[str, dict[str, Any]] = {
+    "ConnectCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "CreateCustomKeyStore": {"CustomKeyStoreName": "store"},
+    "Decapsulate": {
+        "KeyId": "{key}",
+        "SharedSecretCiphertextBlob": b"x" * 32,
+        "EncapsulationAlgorithm": "ML_KEM",
+    },
+    "DeleteCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "DescribeCustomKeyStores": {},
+    "DisconnectCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "Encapsulate": {"KeyId": "{key}", "EncapsulationAlgorithm": "ML_KEM"},
+    "ReplicateKey": {"KeyId": "{key}", "ReplicaRegion": "eu-west-1"},
+    "UpdateCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "UpdatePrimaryRegion": {"KeyId": "{key}", "PrimaryRegion": "eu-west-1"},
+}
+UNIMPLEMENTED = sorted(name for name, op in OPERATIONS.items() if not op.implemented)
+
+
+def fill(params: dict[str, Any], key_arn: str) -> dict[str, Any]:
+    return {k: key_arn if v == "{key}" else v for k, v in params.items()}
+
+
+def snake(name: str) -> str:
+    from botocore import xform_name
+
+    return xform_name(name)
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def audit() -> _Audit:
+    return _Audit()
+
+
+@pytest.fixture
+def kms(audit: _Audit) -> KMS:
+    identities = Identities([Identity.of(ALICE, policies=[KMS_ADMIN]), Identity.of(BOB)])
+    return KMS(clock=FakeClock(), account=ACCOUNT, identities=identities, audit=audit)
+
+
+def test_every_unimplemented_operation_has_a_sample() -> None:
+    assert set(SAMPLES) == set(UNIMPLEMENTED)
+    assert UNIMPLEMENTED  # the custom key stores, multi-Region keys and ML-KEM, for now
+
+
+@pytest.mark.parametrize("operation", UNIMPLEMENTED)
+def test_an_allowed_caller_gets_unsupported_after_an_audited_allow(
+    kms: KMS, audit: _Audit, operation: str
+) -> None:
+    key_arn = kms.client().create_key()["KeyMetadata"]["Arn"]
+    client = kms.client(ALICE)  # the key policy enables IAM; her policy allows kms:*
+    with pytest.raises(client.exceptions.UnsupportedOperationException, match=operation):
+        getattr(client, snake(operation))(**fill(SAMPLES[operation], key_arn))
+    record = audit.records[-1]
+    spec = OPERATIONS[operation]
+    assert record.operation == operation
+    assert record.principal == ALICE
+    assert record.actions == (spec.action,)
+    assert record.resources == ((key_arn,) if Resource.KEY in spec.resources else ("*",))
+    assert record.allowed
+    assert record.error_code == "UnsupportedOperationException"
+
+
+@pytest.mark.parametrize("operation", UNIMPLEMENTED)
+def test_a_caller_without_permission_is_denied_first(
+    kms: KMS, audit: _Audit, operation: str
+) -> None:
+    key_arn = kms.client().create_key()["KeyMetadata"]["Arn"]
+    with raises_code("AccessDeniedException") as denied:
+        getattr(kms.client(BOB), snake(operation))(**fill(SAMPLES[operation], key_arn))
+    assert OPERATIONS[operation].action in denied.value.response["Error"]["Message"]
+    record = audit.records[-1]
+    assert (record.operation, record.principal) == (operation, BOB)
+    assert not record.allowed
+    assert record.error_code == "AccessDeniedException"
+
+
+@pytest.mark.parametrize(
+    "operation", [n for n in UNIMPLEMENTED if Resource.KEY in OPERATIONS[n].resources]
+)
+def test_a_key_that_does_not_exist_is_not_found_before_anything_else(
+    kms: KMS, operation: str
+) -> None:
+    missing = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    with raises_code("NotFoundException"):
+        getattr(kms.client(ALICE), snake(operation))(**fill(SAMPLES[operation], missing))
+
+
+def test_the_pythonic_layer_answers_the_same(kms: KMS) -> None:
+    from kmspolicy.errors import AccessDeniedException, UnsupportedOperationException
+
+    with pytest.raises(UnsupportedOperationException):
+        kms.describe_custom_key_stores()  # the root user: identity side always allows
+    with pytest.raises(AccessDeniedException):
+        kms.as_principal(BOB).describe_custom_key_stores()
