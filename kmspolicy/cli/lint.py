@@ -24,6 +24,7 @@ from kmspolicy.errors import UserError
 
 if TYPE_CHECKING:
     from kmspolicy.authz.lint import Finding
+    from kmspolicy.lang.diagnostics import SourceLines
 
 _STYLE: dict[str, dict[str, Any]] = {
     "ERROR": {"fg": "red", "bold": True},
@@ -109,6 +110,7 @@ def command(
     Codes and their fixes: `kmspolicy lint --explain CODE`, or `kmspolicy docs lint`.
     """
     from kmspolicy.authz.lint import LintSeverity, fails, lint_text
+    from kmspolicy.lang.diagnostics import SourceLines as Lines
 
     if explain is not None:
         _explain(explain)
@@ -121,14 +123,15 @@ def command(
         )
     threshold = LintSeverity(min_severity.upper()).rank
     findings: list[Finding] = []
-    texts: dict[str, str] = {}
+    #: each text's lines are indexed once, however many findings quote it
+    texts: dict[str, SourceLines] = {}
     files = expand(paths, exclude)
     for path in files:
         if path == STDIN:
             data, source = sys.stdin.buffer.read(), stdin_filename or "<stdin>"
         else:
             data, source = path.read_bytes(), str(path)
-        texts[source] = data.decode("utf-8", "replace")
+        texts[source] = Lines(data.decode("utf-8", "replace"))
         found = lint_text(data, source, policy_type, account=account)
         findings.extend(f for f in found if f.severity.rank <= threshold)
     if fmt == "json":
@@ -209,7 +212,7 @@ def _github(f: Finding) -> str:
     )
 
 
-def _text(f: Finding, source_text: str | None, colored: bool) -> str:
+def _text(f: Finding, source_text: SourceLines | None, colored: bool) -> str:
     rendered = f.render(source_text)
     if not colored:
         return rendered

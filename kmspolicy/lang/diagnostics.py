@@ -31,7 +31,7 @@ class Diagnostic:
     help: str | None = None
     severity: Severity = Severity.ERROR
 
-    def render(self, source_text: str | None = None) -> str:
+    def render(self, source_text: str | SourceLines | None = None) -> str:
         """``file:line:col: error[code]: message``, then the source line with a caret, then help."""
         where = f"{self.span}: " if self.span is not None else ""
         path = f" (at {self.span.path})" if self.span is not None and self.span.path else ""
@@ -47,27 +47,64 @@ class Diagnostic:
 EXCERPT_CONTEXT = 60
 
 
-def excerpt(source_text: str, span: Span, *, underline: bool = True) -> list[str]:
+def line_starts(text: str) -> list[int]:
+    """The offset at which each line of ``text`` starts. Lines are split on "\n" only, as the
+    readers count them (str.splitlines would also split on U+2028, form feeds, …)."""
+    starts = [0]
+    pos = text.find("\n")
+    while pos >= 0:
+        starts.append(pos + 1)
+        pos = text.find("\n", pos + 1)
+    return starts
+
+
+class SourceLines:
+    """A source text whose line starts are found once (on first use), so excerpts for any
+    number of diagnostics cost one scan of the text plus the excerpts themselves."""
+
+    __slots__ = ("_starts", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self._starts: list[int] | None = None
+
+    def bounds(self, number: int) -> tuple[int, int] | None:
+        """(start, end) offsets of 1-based line ``number`` without its "\n", or None."""
+        if self._starts is None:
+            self._starts = line_starts(self.text)
+        starts = self._starts
+        if not 1 <= number <= len(starts):
+            return None
+        end = starts[number] - 1 if number < len(starts) else len(self.text)
+        return starts[number - 1], end
+
+
+def excerpt(source: str | SourceLines, span: Span, *, underline: bool = True) -> list[str]:
     """The source line of ``span`` with a caret under it (two lines, or none when the line is
     out of range). A long line is cut to a window of ``EXCERPT_CONTEXT`` characters on each side
-    of the column, marked with ``…``; ``underline=False`` puts a single ``^`` at the column."""
-    # Lines are split on "\n" only, as the readers count them (str.splitlines would also split
-    # on U+2028, form feeds, … and show the wrong line).
-    text_lines = source_text.split("\n")
-    if not 1 <= span.line <= len(text_lines):
+    of the column, marked with ``…``; ``underline=False`` puts a single ``^`` at the column.
+    Only the window is copied, so a long minified line costs no more than a short one."""
+    lines = source if isinstance(source, SourceLines) else SourceLines(source)
+    found = lines.bounds(span.line)
+    if found is None:
         return []
-    line = text_lines[span.line - 1].removesuffix("\r").expandtabs(1)  # one column per char
-    start = min(span.column - 1, len(line))
+    line_start, line_end = found
+    text = lines.text
+    if line_end > line_start and text[line_end - 1] == "\r":
+        line_end -= 1
+    length = line_end - line_start  # a tab shows as one space: one column per char
+    start = min(span.column - 1, length)
     width = 1
     if underline and span.end_line == span.line and span.end_column is not None:
         width = max(1, span.end_column - span.column)
     elif underline and span.end_line is not None and span.end_line > span.line:
-        width = len(line) - start  # a multi-line node: underline to the end of the line
+        width = length - start  # a multi-line node: underline to the end of the line
     lo = max(0, start - EXCERPT_CONTEXT)
-    hi = min(len(line), start + min(max(width, 1), EXCERPT_CONTEXT) + EXCERPT_CONTEXT)
+    hi = min(length, start + min(max(width, 1), EXCERPT_CONTEXT) + EXCERPT_CONTEXT)
     width = max(1, min(width, hi - start))
     prefix = "…" if lo > 0 else ""
-    shown = f"{prefix}{line[lo:hi]}{'…' if hi < len(line) else ''}"
+    window = text[line_start + lo : line_start + hi].replace("\t", " ")
+    shown = f"{prefix}{window}{'…' if hi < length else ''}"
     gutter = f"{span.line} | "
     return [
         f"{gutter}{shown}",
@@ -84,7 +121,8 @@ class PolicySyntaxError(PolicyError):
         super().__init__(self.render())
 
     def render(self) -> str:
-        return "\n".join(d.render(self.source_text) for d in self.diagnostics)
+        lines = SourceLines(self.source_text) if self.source_text is not None else None
+        return "\n".join(d.render(lines) for d in self.diagnostics)
 
     @property
     def span(self) -> Span | None:

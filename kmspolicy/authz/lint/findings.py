@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import StrEnum
 
-from kmspolicy.lang.diagnostics import excerpt
+from kmspolicy.lang.diagnostics import SourceLines, excerpt
 from kmspolicy.lang.span import Span
 
 DOCS_PAGE = "docs/lint.md"
@@ -73,7 +73,7 @@ class Finding:
     def location(self) -> str:
         return str(self.span) if self.span is not None else "<policy>"
 
-    def render(self, source_text: str | None = None) -> str:
+    def render(self, source_text: str | SourceLines | None = None) -> str:
         """``file:line:col: SEVERITY CODE: message``, the source line with a caret when the
         text is given, then help and the doc anchor."""
         lines = [f"{self.location}: {self.severity.value} {self.code}: {self.message}"]
