@@ -110,7 +110,7 @@ def command(
     Codes and their fixes: `kmspolicy lint --explain CODE`, or `kmspolicy docs lint`.
     """
     from kmspolicy.authz.lint import LintSeverity, fails, lint_text
-    from kmspolicy.lang.diagnostics import SourceLines as Lines
+    from kmspolicy.lang.diagnostics import SourceLines
 
     if explain is not None:
         _explain(explain)
@@ -131,7 +131,7 @@ def command(
             data, source = sys.stdin.buffer.read(), stdin_filename or "<stdin>"
         else:
             data, source = path.read_bytes(), str(path)
-        texts[source] = Lines(data.decode("utf-8", "replace"))
+        texts[source] = SourceLines(data.decode("utf-8", "replace"))
         found = lint_text(data, source, policy_type, account=account)
         findings.extend(f for f in found if f.severity.rank <= threshold)
     if fmt == "json":
