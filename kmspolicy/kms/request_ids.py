@@ -1,6 +1,6 @@
 """Request ids: the one scheme for ``x-amzn-RequestId`` and the audit log's request id.
 
-Layer: kms (used by the in-process client; the server should draw its ids from here too).
+Layer: kms (the in-process client and the server draw their ids from here).
 UUID-shaped like AWS's: a random per-generator prefix from the injected ``Rng`` and a counter,
 so ids are unique per process run, reproducible under a seeded rng, and ~20x cheaper than uuid4.
 """

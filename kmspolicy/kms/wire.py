@@ -15,7 +15,7 @@ import binascii
 import difflib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Set
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -60,13 +60,16 @@ def operation_names() -> frozenset[str]:
     return frozenset(service_model().operation_names)
 
 
-def operation_from_target(target: str | None) -> str:
-    """``TrentService.Encrypt`` → ``Encrypt``; UnknownOperationException otherwise."""
-    if not target or not target.startswith(TARGET_PREFIX):
-        raise UnknownOperationException("Missing or malformed X-Amz-Target header")
-    name = target[len(TARGET_PREFIX) :]
-    if name not in operation_names():
-        raise UnknownOperationException(f"Operation {name} is not supported.")
+def operation_from_target(target: str | None, operations: Set[str] | None = None) -> str:
+    """``TrentService.Encrypt`` → ``Encrypt``: the one parser of ``X-Amz-Target`` (the server
+    and the in-process client). UnknownOperationException when the header is missing or names
+    no operation of ``operations`` (default: every operation of the model)."""
+    if not target:
+        raise UnknownOperationException("missing X-Amz-Target header (TrentService.<Operation>)")
+    name = target.removeprefix(TARGET_PREFIX)
+    known = operation_names() if operations is None else operations
+    if name == target or name not in known:
+        raise UnknownOperationException(f"unknown operation `{target[:80]}`")
     return name
 
 

@@ -13,10 +13,8 @@ lookups; uvicorn (httptools + uvloop) carries keep-alive and TLS.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import json
 import logging
-import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -29,7 +27,10 @@ from kmspolicy.errors import (
     ServiceError,
     UnknownOperationException,
 )
+from kmspolicy.kms import wire
 from kmspolicy.kms.clock import Clock
+from kmspolicy.kms.ports import SystemRng
+from kmspolicy.kms.request_ids import RequestIds
 from kmspolicy.server.sigv4 import Verifier
 
 Scope = MutableMapping[str, Any]
@@ -39,23 +40,12 @@ Send = Callable[[Message], Awaitable[None]]
 
 P = TypeVar("P")
 
-TARGET_PREFIX = "TrentService."
 CONTENT_TYPE = b"application/x-amz-json-1.1"
 MAX_BODY = 512 * 1024  # the largest KMS request (a 32 KB policy, escaped) fits many times over
 DEV_PREFIX = "/_kmspolicy/"
 
 access_log = logging.getLogger("kmspolicy.access")
 error_log = logging.getLogger("kmspolicy.server")
-
-# Request ids are UUID-shaped like AWS's: a random per-process prefix and a counter, unique per
-# process run and ~20x cheaper than uuid4 (which reads the OS random source every time).
-_ID_PREFIX = os.urandom(10).hex()
-_ID_PREFIX = f"{_ID_PREFIX[:8]}-{_ID_PREFIX[8:12]}-{_ID_PREFIX[12:16]}-{_ID_PREFIX[16:20]}-"
-_id_numbers = itertools.count(1)
-
-
-def _request_id() -> str:
-    return f"{_ID_PREFIX}{next(_id_numbers) & 0xFFFFFFFFFFFF:012x}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +93,9 @@ class AppOptions:
     sweep: Callable[[], None] | None = None  # due lifecycle work, run periodically
     sweep_interval: float = 30.0
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+    #: the request-id scheme (``kms.request_ids``); ``serve`` passes its service's, so the ids
+    #: on the wire and in the audit log come from the same place as the in-process client's
+    request_ids: Callable[[], str] = field(default_factory=lambda: RequestIds(SystemRng()))
 
 
 class RunInThread(Exception):
@@ -185,7 +178,7 @@ class KmsApp(Generic[P]):
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
         started = time.perf_counter()
-        request_id = _request_id()
+        request_id = self._options.request_ids()
         headers = _headers(scope)
         operation = ""
         principal_arn = "-"
@@ -360,16 +353,10 @@ def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]
             ),
             status=404,
         )
-    target = headers.get("x-amz-target", "")
-    name = target.removeprefix(TARGET_PREFIX)
-    if not target.startswith(TARGET_PREFIX) or name not in operations:
-        raise _Refused(
-            UnknownOperationException(
-                f"unknown operation `{target[:80]}`"
-                if target
-                else "missing X-Amz-Target header (TrentService.<Operation>)"
-            )
-        )
+    try:
+        name = wire.operation_from_target(headers.get("x-amz-target"), operations)
+    except UnknownOperationException as unknown:
+        raise _Refused(unknown) from None
     content_type = headers.get("content-type", "")
     if content_type and not content_type.startswith(("application/x-amz-json", "application/json")):
         raise _Refused(

@@ -92,15 +92,16 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         to_directory(config),
     )
     creds = credentials(config)
+    # Before the first service is built: every service (one per region) shares this store.
+    runtime.store = LoopWriteGuard(runtime.store)
     options = AppOptions(
         dev=settings.dev,
         reset=runtime.reset if settings.dev else None,
         sweep=runtime.sweep,
         sweep_interval=SWEEP_INTERVAL_SECONDS,
         on_shutdown=[runtime.close],
+        request_ids=runtime.service().new_request_id,
     )
-    # Before the first service is built: every service (one per region) shares this store.
-    runtime.store = LoopWriteGuard(runtime.store)
     # every operation of the model: the unimplemented ones are authorized, then answered
     # UnsupportedOperationException by the service, as in-process
     inline = inline_operations(OPERATIONS.values(), local_store=runtime.in_process)

@@ -309,3 +309,15 @@ def test_timestamps_outside_the_calendar_are_validation_errors(number: str) -> N
     body = '{"KeyId":"k","ImportToken":"AA==","EncryptedKeyMaterial":"AA==","ValidTo":%s}'
     with pytest.raises(ValidationException, match="at 'validTo' failed to satisfy constraint"):
         wire.decode_request("ImportKeyMaterial", (body % number).encode())
+
+
+def test_x_amz_target_is_parsed_in_one_place() -> None:
+    from kmspolicy.errors import UnknownOperationException
+    from kmspolicy.kms.wire import operation_from_target
+
+    assert operation_from_target("TrentService.ReplicateKey") == "ReplicateKey"
+    for target in (None, "", "Encrypt", "TrentService.Nope", "OtherService.Encrypt"):
+        with pytest.raises(UnknownOperationException):
+            operation_from_target(target)
+    with pytest.raises(UnknownOperationException, match="unknown operation"):
+        operation_from_target("TrentService.Encrypt", frozenset({"Decrypt"}))

@@ -111,3 +111,17 @@ def test_inline_describe_that_creates_an_aws_managed_key_reruns_in_a_thread(
         assert (status, seen) == (200, [(True, "ok")]), reply
     finally:
         runtime.close()
+
+
+def test_request_ids_are_the_services_scheme(tmp_path: Path) -> None:
+    # one scheme for every front end (kms.request_ids): the server draws from its service's
+    app, runtime = build_app(
+        ServerSettings(data_dir=tmp_path, host="127.0.0.1"), development_identities()
+    )
+    try:
+        first = app._options.request_ids()
+        second = runtime.service().new_request_id()
+        assert first[:24] == second[:24]  # the service's random prefix
+        assert int(second[24:], 16) == int(first[24:], 16) + 1  # and its counter
+    finally:
+        runtime.close()
