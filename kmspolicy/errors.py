@@ -18,6 +18,7 @@ and ``http_status`` to the wire; nothing else needs to know AWS's spelling twice
 
 from __future__ import annotations
 
+import traceback
 from typing import ClassVar
 
 
@@ -233,3 +234,34 @@ def service_error_classes() -> dict[str, type[ServiceError]]:
             found[sub.code] = sub
             pending.append(sub)
     return found
+
+
+WITHHELD = "<message withheld from the log: it may quote request data>"
+
+
+def log_safe_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback (its causes first, as Python prints them) with every exception
+    message withheld: messages may quote what a caller sent (an encryption-context value in a
+    ``KeyError``, a parameter in a database error), and logs must not hold it (docs/server.md).
+    The frames (file, line, function, source line) and the exception types stay."""
+    return "\n".join(_safe_lines(traceback.TracebackException.from_exception(exc), set()))
+
+
+def _safe_lines(te: traceback.TracebackException, seen: set[int]) -> list[str]:
+    seen.add(id(te))
+    lines: list[str] = []
+    earlier = te.__cause__ or (None if te.__suppress_context__ else te.__context__)
+    if earlier is not None and id(earlier) not in seen:
+        lines += _safe_lines(earlier, seen)
+        lines.append("(during handling of the above, another exception occurred)")
+    lines.append("Traceback (most recent call last):")
+    for frame in te.stack:
+        lines.append(f'  File "{frame.filename}", line {frame.lineno}, in {frame.name}')
+        if frame.line:
+            lines.append(f"    {frame.line.strip()}")
+    name = getattr(te, "exc_type_str", None)  # Python 3.13+; exc_type is deprecated there
+    if name is None:
+        kind = te.exc_type
+        name = "?" if kind is None else f"{kind.__module__}.{kind.__qualname__}"
+    lines.append(f"{name}: {WITHHELD}")
+    return lines

@@ -23,7 +23,7 @@ from botocore.configprovider import (
     ConfigValueStore,
 )
 
-from kmspolicy.errors import KMSInternalException, ServiceError
+from kmspolicy.errors import KMSInternalException, ServiceError, log_safe_traceback
 from kmspolicy.kms import wire
 
 if TYPE_CHECKING:
@@ -103,6 +103,7 @@ class _InProcess:
         target = request.headers.get("X-Amz-Target")
         if isinstance(target, bytes):
             target = target.decode("ascii")
+        operation = "-"
         try:
             operation = wire.operation_from_target(target)
             params = wire.decode_request(operation, request.body or b"")
@@ -113,7 +114,8 @@ class _InProcess:
         except ServiceError as exc:
             status, body = exc.http_status, wire.encode_error(exc)
         except Exception as exc:  # a bug surfaces as AWS's internal error, logged with its trace
-            _log.exception("in-process KMS %s failed", target)
+            # (its messages withheld: they may quote request data, such as a context value)
+            _log.error("in-process KMS %s failed\n%s", operation, log_safe_traceback(exc))
             error = KMSInternalException(f"internal error ({type(exc).__name__}); see the log")
             status, body = error.http_status, wire.encode_error(error)
         headers["Content-Length"] = str(len(body))

@@ -26,6 +26,7 @@ from kmspolicy.errors import (
     SerializationException,
     ServiceError,
     UnknownOperationException,
+    log_safe_traceback,
 )
 from kmspolicy.kms import wire
 from kmspolicy.kms.clock import Clock
@@ -170,8 +171,10 @@ class KmsApp(Generic[P]):
             try:
                 # A thread: a sweep reads every key and must not stall requests meanwhile.
                 await asyncio.to_thread(sweep)
-            except Exception:
-                error_log.exception("lifecycle sweep failed; retrying next interval")
+            except Exception as exc:
+                error_log.error(
+                    "lifecycle sweep failed; retrying next interval\n%s", log_safe_traceback(exc)
+                )
             await asyncio.sleep(self._options.sweep_interval)
 
     # --- http
@@ -226,9 +229,15 @@ class KmsApp(Generic[P]):
         except ServiceError as exc:
             error_code, status = exc.code, exc.http_status
             payload = self._backend.encode_error(exc)
-        except Exception:
-            # INVARIANT: a bug answers KMSInternalException (logged with its traceback).
-            error_log.exception("internal error in %s (request %s)", operation or "-", request_id)
+        except Exception as exc:
+            # INVARIANT: a bug answers KMSInternalException, logged with its traceback; the
+            # messages in it are withheld (they may quote what the caller sent: docs/server.md)
+            error_log.error(
+                "internal error in %s (request %s)\n%s",
+                operation or "-",
+                request_id,
+                log_safe_traceback(exc),
+            )
             internal = KMSInternalException(
                 f"the server failed to process the request; request id {request_id}"
             )

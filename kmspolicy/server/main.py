@@ -19,11 +19,11 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 import uvicorn
 
-from kmspolicy.errors import ConfigError
+from kmspolicy.errors import ConfigError, log_safe_traceback
 from kmspolicy.optable import OPERATIONS
 from kmspolicy.server.app import AppOptions, KmsApp
 from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
@@ -234,6 +234,12 @@ class _Formatter(logging.Formatter):
 
     def formatTime(self, record: logging.LogRecord, datefmt: str | None = None) -> str:
         return self.stamp(record.created)
+
+    def formatException(self, ei: Any) -> str:
+        # every exception logged in the server (uvicorn's own too): messages withheld, as they
+        # may quote request data (docs/server.md)
+        exc = ei[1]
+        return log_safe_traceback(exc) if exc is not None else ""
 
     def stamp(self, created: float) -> str:
         second = int(created)
