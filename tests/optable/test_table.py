@@ -158,3 +158,10 @@ def test_a_second_handler_for_an_entry_is_refused() -> None:
     assert load_operations()["Encrypt"].handler is not None  # the handler modules are loaded
     with pytest.raises(InternalError, match="two handlers"):
         bind("Encrypt", lambda call: {})
+
+
+def test_reencrypt_is_authorized_source_first_each_key_with_its_own_row() -> None:
+    op = OPERATIONS["ReEncrypt"]
+    assert [a.name for a in op.actions] == ["ReEncryptFrom", "ReEncryptTo"]
+    assert [row for row, _cells in op.target_states] == ["ReEncryptFrom", "ReEncryptTo"]
+    assert op.grant_operation is None  # one per key: the targets carry them

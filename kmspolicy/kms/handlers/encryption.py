@@ -157,22 +157,25 @@ def _resolve_reencrypt(res: Resolution) -> list[Target]:
         "kms:ReEncryptOnSameKey": same,
         **_ec_context(p.get("DestinationEncryptionContext")),
     }
+    # one target per action the table declares (ReEncryptFrom, ReEncryptTo): each names its
+    # grant operation and its key-state row
+    take_from, give_to = res.pipeline.operations["ReEncrypt"].actions
     return [
         Target(
-            "kms:ReEncryptFrom",
+            take_from.iam,
             source.arn,
             source,
-            "ReEncryptFrom",
-            "ReEncryptFrom",
+            take_from.name,
+            take_from.name,
             src_ctx,
             source_alias,
         ),
         Target(
-            "kms:ReEncryptTo",
+            give_to.iam,
             dest.arn,
             dest,
-            "ReEncryptTo",
-            "ReEncryptTo",
+            give_to.name,
+            give_to.name,
             dst_ctx,
             dest_ref.alias_name,
         ),
