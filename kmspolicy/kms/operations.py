@@ -64,7 +64,7 @@ class Operation(OpSpec):
 
 
 def _facts(spec: OpSpec) -> dict[str, Any]:
-    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(OpSpec)}
+    return {f.name: getattr(spec, f.name) for f in dataclasses.fields(OpSpec) if f.init}
 
 
 _BOUND: dict[str, Operation] = {}

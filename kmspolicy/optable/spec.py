@@ -9,7 +9,7 @@ validators) is bound to an entry by name in ``kmspolicy.kms.operations``, never 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 from kmspolicy.errors import ServiceError
@@ -129,28 +129,26 @@ class OpSpec:
     #: whether a success counts as the key's last usage (KeyLastUsageTrackingOperation)
     tracked: bool = False
 
-    @property
-    def action(self) -> str:
-        """The IAM action; for an operation authorized as several, the pattern covering them."""
-        if len(self.actions) == 1:
-            return self.actions[0].iam
-        return f"kms:{self.name}*"
+    # Derived once (the pipeline reads them on every request), never passed in:
+    #: the IAM action; for an operation authorized as several, the pattern covering them
+    action: str = field(init=False)
+    #: whether a principal of another account may call it (every one of its actions)
+    cross_account: bool = field(init=False)
+    #: the GrantOperation that allows it (None when no grant can, or one per key)
+    grant_operation: str | None = field(init=False)
+    #: the name of its key-state row in ``kmspolicy.kms.states`` (None: no state check)
+    state_row: str | None = field(init=False)
 
-    @property
-    def cross_account(self) -> bool:
-        return all(a.cross_account for a in self.actions)
-
-    @property
-    def grant_operation(self) -> str | None:
-        """The GrantOperation that allows it (None when no grant can, or one per key)."""
-        if len(self.actions) == 1 and self.actions[0].grantable:
-            return self.actions[0].name
-        return None
-
-    @property
-    def state_row(self) -> str | None:
-        """The name of its key-state row in ``kmspolicy.kms.states``."""
-        return self.name if self.states is not None else None
+    def __post_init__(self) -> None:
+        one = self.actions[0] if len(self.actions) == 1 else None
+        derived = {
+            "action": one.iam if one is not None else f"kms:{self.name}*",
+            "cross_account": all(a.cross_account for a in self.actions),
+            "grant_operation": one.name if one is not None and one.grantable else None,
+            "state_row": self.name if self.states is not None else None,
+        }
+        for name, value in derived.items():
+            object.__setattr__(self, name, value)
 
     @property
     def resources(self) -> frozenset[Resource]:
