@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         evaluate_policies,
     )
     from kmspolicy.authz.lint import Finding, lint_policy, lint_text
+    from kmspolicy.facade import authorize
     from kmspolicy.kms.clock import FakeClock, SystemClock
     from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
     from kmspolicy.kms.service import KMS
@@ -62,6 +63,7 @@ _LAZY = {
     "authorize_kms": "kmspolicy.authz",
     "evaluate_policies": "kmspolicy.authz",
     "Expectation": "kmspolicy.authz",
+    "authorize": "kmspolicy.facade",
     "Finding": "kmspolicy.authz.lint",
     "lint_policy": "kmspolicy.authz.lint",
     "lint_text": "kmspolicy.authz.lint",
@@ -110,6 +112,7 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "Statement",
     "SystemClock",
     "UserError",
+    "authorize",
     "authorize_iam",
     "authorize_kms",
     "evaluate_policies",

@@ -389,3 +389,10 @@ def test_docs_command_lists_and_prints_pages() -> None:
     assert missing.exit_code == 2 and "pages:" in missing.output
     assert Path(run("docs", "--path").output.strip()).is_dir()
     assert os.path.samefile(run("docs", "--path").output.strip(), ROOT / "docs")
+
+
+def test_the_docs_index_lists_every_page() -> None:
+    index = (ROOT / "docs" / "index.md").read_text()
+    linked = set(re.findall(r"\]\(([a-z-]+\.md)\)", index))
+    assert linked == {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md"}
+    assert run("docs").output.split()[0] == "index"
