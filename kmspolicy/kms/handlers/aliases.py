@@ -1,6 +1,6 @@
 """Aliases: CreateAlias, UpdateAlias, DeleteAlias, ListAliases.
 
-Layer: kms (handlers registered in the operation table). Alias operations are authorized on
+Layer: kms (handlers bound to the operation table). Alias operations are authorized on
 the alias (identity policies; resource = alias ARN) AND on each key involved (key policy,
 possibly delegated to IAM) — KMS.md 3.7. AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html

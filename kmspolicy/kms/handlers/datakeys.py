@@ -1,6 +1,6 @@
 """Data keys and randomness: GenerateDataKey*, GenerateDataKeyPair*, GenerateRandom.
 
-Layer: kms (handlers registered in the operation table). Data keys are drawn from the injected
+Layer: kms (handlers bound to the operation table). Data keys are drawn from the injected
 rng and returned encrypted under a symmetric encryption KMS key (through ``kms.kernel``).
 AWS API pages: https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 """

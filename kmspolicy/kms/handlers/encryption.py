@@ -1,6 +1,6 @@
 """Encryption: Encrypt, Decrypt, ReEncrypt.
 
-Layer: kms (handlers registered in the operation table). Key material is reached only through
+Layer: kms (handlers bound to the operation table). Key material is reached only through
 ``kms.kernel`` with the pipeline's ``AuthorizedKey``; a symmetric ciphertext names its key, so
 Decrypt may find the key from the blob's header before anything is decrypted. AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html

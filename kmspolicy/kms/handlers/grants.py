@@ -1,6 +1,6 @@
 """Grants: CreateGrant, ListGrants, ListRetirableGrants, RetireGrant, RevokeGrant.
 
-Layer: kms (handlers registered in the operation table). Grants only allow, cover one key,
+Layer: kms (handlers bound to the operation table). Grants only allow, cover one key,
 carry optional encryption-context constraints, and are usable at once (a local engine is
 immediately consistent; grant tokens are validated, KMS.md 3.6). AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html

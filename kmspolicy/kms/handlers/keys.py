@@ -1,6 +1,6 @@
 """Key management: CreateKey, DescribeKey, ListKeys, EnableKey, DisableKey, UpdateKeyDescription.
 
-Layer: kms (handlers registered in the operation table). AWS API pages:
+Layer: kms (handlers bound to the operation table). AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 """
 

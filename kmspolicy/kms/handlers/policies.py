@@ -1,6 +1,6 @@
 """Key policies: GetKeyPolicy, PutKeyPolicy (with the lockout safety check), ListKeyPolicies.
 
-Layer: kms (handlers registered in the operation table). A key has exactly one policy, named
+Layer: kms (handlers bound to the operation table). A key has exactly one policy, named
 ``default`` (KMS.md 3.1, 3.5). AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 """

@@ -1,7 +1,7 @@
 """Asymmetric and HMAC operations: Sign, Verify, GenerateMac, VerifyMac, DeriveSharedSecret,
 GetPublicKey.
 
-Layer: kms (handlers registered in the operation table). Key material is reached only through
+Layer: kms (handlers bound to the operation table). Key material is reached only through
 ``kms.kernel`` with the pipeline's ``AuthorizedKey``. AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 """

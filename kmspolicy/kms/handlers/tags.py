@@ -1,6 +1,6 @@
 """Tags: TagResource, UntagResource, ListResourceTags.
 
-Layer: kms (handlers registered in the operation table). Tag changes can change access
+Layer: kms (handlers bound to the operation table). Tag changes can change access
 (``aws:ResourceTag/*``), so they are authorized like any other key operation, with the
 request's tags as ``aws:RequestTag/*`` and ``aws:TagKeys``. AWS API pages:
 https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html

@@ -1,6 +1,6 @@
 """Deletion operations: ScheduleKeyDeletion and CancelKeyDeletion.
 
-Layer: kms (handlers registered in the operation table; the rules are in ``deletion.py``;
+Layer: kms (handlers bound to the operation table; the rules are in ``deletion.py``;
 destruction at the end of the window is due work, ``due.py``).
 """
 

@@ -1,7 +1,7 @@
 """Imported key material operations: GetParametersForImport, ImportKeyMaterial,
 DeleteImportedKeyMaterial.
 
-Layer: kms (handlers registered in the operation table; the rules are in ``imports.py``,
+Layer: kms (handlers bound to the operation table; the rules are in ``imports.py``,
 unwrapping in ``kmspolicy.crypto.wrapping``).
 """
 

@@ -1,7 +1,7 @@
 """Rotation operations: EnableKeyRotation, DisableKeyRotation, GetKeyRotationStatus,
 RotateKeyOnDemand, ListKeyRotations.
 
-Layer: kms (handlers registered in the operation table; the rules are in ``rotation.py``).
+Layer: kms (handlers bound to the operation table; the rules are in ``rotation.py``).
 AWS API pages: https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 """
 
