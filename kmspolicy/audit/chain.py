@@ -1,10 +1,17 @@
 """The audit record's stored form and the hash chain over it (audit layer).
 
-One record is one JSON object: the decision fields of ``kms.ports.AuditRecord``, plus ``v``
-(format version), ``seq`` (0, 1, 2, …), ``prev`` (the previous record's hash; 64 zeros for the
-first) and ``hash`` = SHA-256 of the canonical JSON of every other field (the line is that
-canonical JSON with ``hash`` appended as the last member). Changing, removing,
-inserting or reordering a record breaks a hash or a link that ``verify`` reports.
+One record is one JSON object: the fields of ``kms.ports.AuditRecord``, plus ``v`` (format
+version), ``seq`` (0, 1, 2, …), ``prev`` (the previous record's hash; 64 zeros for the first)
+and ``hash`` = SHA-256 of the canonical JSON of every other field; in a keyed log, ``mac`` =
+HMAC-SHA256 of ``hash`` under the log's audit key. The line is that canonical JSON with
+``hash`` (then ``mac``) appended as the last members, and nothing else is a valid line:
+``verify`` re-serializes every record and rejects a line that differs. Changing, removing,
+inserting or reordering a record breaks a hash or a link; appending a forged record breaks its
+``mac`` for whoever holds the audit key.
+
+Serialization is total: every string a caller can send is written, a lone UTF-16 surrogate
+(which UTF-8 cannot encode) as the six characters ``\\uXXXX`` — so writing a record never fails
+because of what a request contained.
 
 What is never written: plaintext, key material, policy text — the port's record has none — and
 encryption-context VALUES: each ``kms:EncryptionContext:<k>`` entry keeps its key but its value
@@ -15,6 +22,7 @@ request used it, while the log alone does not disclose it. Byte strings are neve
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -22,7 +30,8 @@ from typing import Any
 
 from kmspolicy.kms.ports import AuditRecord
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # v2: the ``event`` member, the optional ``mac``; v1 lines still verify
+FORMAT_VERSIONS = frozenset({1, 2})
 GENESIS = "0" * 64
 EC_PREFIX = "kms:EncryptionContext:"
 
@@ -32,8 +41,26 @@ _CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_asci
 
 
 def canonical(fields: Mapping[str, Any]) -> bytes:
-    """The bytes a record's hash covers: sorted keys, no spaces, UTF-8."""
-    return _CANONICAL.encode(fields).encode()
+    """The bytes a record's hash covers: sorted keys, no spaces, UTF-8 (lone surrogates as the
+    text ``\\uXXXX``, see ``scrub``)."""
+    text = _CANONICAL.encode(fields)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # rare: a lone surrogate somewhere; never on the usual path
+        return _CANONICAL.encode(scrub(fields)).encode()
+
+
+def scrub(value: Any) -> Any:
+    """``value`` with every lone surrogate in its strings (keys included) replaced by the text
+    ``\\uXXXX``. JSON has no faithful form for them: an escaped high+low pair reads back as one
+    character, so escaping would not survive ``verify``'s re-serialization."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode()
+    if isinstance(value, Mapping):
+        return {scrub(k): scrub(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [scrub(v) for v in value]
+    return value
 
 
 def record_hash(fields: Mapping[str, Any]) -> str:
@@ -43,7 +70,9 @@ def record_hash(fields: Mapping[str, Any]) -> str:
 
 
 def context_value_digest(key: str, value: object) -> str:
-    data = key.encode() + b"\x00" + str(value).encode()
+    # surrogatepass: a lone surrogate hashes as its (CESU) code units instead of failing
+    data = key.encode("utf-8", "surrogatepass") + b"\x00"
+    data += str(value).encode("utf-8", "surrogatepass")
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
@@ -103,21 +132,34 @@ def _body(record: AuditRecord, seq: int, prev: str) -> dict[str, Any]:
         "reason": record.reason,
         "matched": list(record.matched),
         "error_code": record.error_code,
+        "event": record.event,
         "context": redact_context(record.context),
     }
 
 
 def encode_line(fields: Mapping[str, Any]) -> bytes:
-    """One line: the canonical JSON of the body with ``hash`` appended as its last member.
-
-    The hash covers exactly the canonical body, so the body is serialized once and reused.
+    """One line: the canonical JSON of the body with ``hash`` (then ``mac``, when present)
+    appended as its last members. ``verify`` holds every line to exactly this.
     """
-    body = canonical({k: v for k, v in fields.items() if k != "hash"})
-    return _line(body, str(fields["hash"]))
+    body = canonical({k: v for k, v in fields.items() if k not in _SEALS})
+    mac = fields.get("mac")
+    return _line(body, str(fields["hash"]), None if mac is None else str(mac))
 
 
-def _line(body: bytes, digest: str) -> bytes:
-    return body[:-1] + b',"hash":"' + digest.encode() + b'"}\n'
+_SEALS = ("hash", "mac")  # the members not covered by the hash
+
+
+def _line(body: bytes, digest: str, mac: str | None = None) -> bytes:
+    head = body[:-1] + b',"hash":' + _text(digest).encode("utf-8", "backslashreplace")
+    if mac is None:
+        return head + b"}\n"
+    return head + b',"mac":' + _text(mac).encode("utf-8", "backslashreplace") + b"}\n"
+
+
+def record_mac(key: bytes, digest: str) -> str:
+    """The keyed seal of a record: HMAC-SHA256 of its hash (which covers ``prev``, so each
+    ``mac`` vouches for the whole chain up to its record)."""
+    return hmac.digest(key, digest.encode(), "sha256").hex()
 
 
 _text = json.encoder.encode_basestring  # a str as the canonical encoder writes it (UTF-8 kept)
@@ -141,12 +183,13 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
     error = record.error_code
     if type(record.allowed) is not bool or not isinstance(seq, int):
         return canonical(_body(record, seq, prev))  # only the typed shape has a fast path
-    return (
+    text = (
         f'{{"actions":{_texts(record.actions)},'
         f'"allowed":{"true" if record.allowed else "false"},'
         f'"context":{"".join(_context_json(redact_context(record.context), 0))},'
         f'"decision":{_text(record.decision)},'
         f'"error_code":{"null" if error is None else _text(error)},'
+        f'"event":{_text(record.event)},'
         f'"matched":{_texts(record.matched)},'
         f'"operation":{_text(record.operation)},'
         f'"prev":{_text(prev)},'
@@ -157,11 +200,18 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
         f'"seq":{int(seq)},'
         f'"time":{_text(record.time.isoformat())},'
         f'"v":{FORMAT_VERSION}}}'
-    ).encode()
+    )
+    try:
+        return text.encode()
+    except UnicodeEncodeError:  # a lone surrogate: the reference encoder scrubs it
+        return canonical(_body(record, seq, prev))
 
 
-def sealed_line(record: AuditRecord, seq: int, prev: str) -> tuple[bytes, str]:
+def sealed_line(
+    record: AuditRecord, seq: int, prev: str, mac_key: bytes | None = None
+) -> tuple[bytes, str]:
     """The line for ``record`` at ``seq`` after ``prev``, and its hash (the append hot path)."""
     body = canonical_body(record, seq, prev)
     digest = hashlib.sha256(body).hexdigest()
-    return _line(body, digest), digest
+    mac = None if mac_key is None else record_mac(mac_key, digest)
+    return _line(body, digest, mac), digest

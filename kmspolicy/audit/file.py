@@ -15,7 +15,7 @@ import os
 import threading
 from pathlib import Path
 
-from kmspolicy.audit.chain import GENESIS, sealed_line
+from kmspolicy.audit.chain import GENESIS, encode_line, record_hash, sealed_line
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.ports import AuditRecord
 
@@ -86,8 +86,11 @@ class FileAuditLog:
         else:
             try:
                 last = json.loads(complete[-1])
+                # the record we chain from must be exactly as written: canonical, own hash
+                if encode_line(last) != complete[-1] + b"\n" or record_hash(last) != last["hash"]:
+                    raise ValueError("the last record does not verify")
                 self._next_seq, self._prev = int(last["seq"]) + 1, str(last["hash"])
-            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 raise InternalError(
                     f"the audit log `{self.path}` ends with a record that is not ours; "
                     "run `kmspolicy audit verify` and move the file aside"

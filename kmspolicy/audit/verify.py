@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmspolicy.audit.chain import FORMAT_VERSION, GENESIS, record_hash
+from kmspolicy.audit.chain import FORMAT_VERSIONS, GENESIS, encode_line, record_hash
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +27,8 @@ class Anchor:
 @dataclass(frozen=True, slots=True)
 class Problem:
     line: int  # 1-based line number in the file
-    kind: str  # malformed | modified | broken-link | out-of-sequence | torn | truncated
+    #: malformed | non-canonical | modified | broken-link | out-of-sequence | torn | truncated
+    kind: str
     message: str
 
 
@@ -62,12 +63,19 @@ def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> Ver
             try:
                 fields = json.loads(raw)
                 seq, link, stored = int(fields["seq"]), str(fields["prev"]), str(fields["hash"])
-                if fields.get("v") != FORMAT_VERSION:
+                if fields.get("v") not in FORMAT_VERSIONS:
                     raise ValueError("unknown format version")
-            except (ValueError, KeyError, TypeError, RecursionError) as exc:
+                line = encode_line(fields)
+            except (ValueError, KeyError, TypeError, AttributeError, RecursionError) as exc:
                 problems.append(Problem(number, "malformed", f"not an audit record: {exc}"))
                 continue
             count += 1
+            if line != raw:
+                # e.g. a duplicate member (JSON keeps the last one), spaces, escapes, reordering:
+                # the writer only ever writes the canonical form
+                problems.append(
+                    Problem(number, "non-canonical", f"record {seq} is not as the writer writes it")
+                )
             if record_hash(fields) != stored:
                 problems.append(
                     Problem(number, "modified", f"record {seq} does not match its hash")

@@ -1,7 +1,9 @@
 """The one pipeline every KMS operation runs through, and the key handle only it can make.
 
 Layer: kms. validate → resolve key(s) → build context → AUTHORIZE → declared key refusals
-(AWS managed keys, key type) → key state → (DryRun) → perform → audit. Handlers receive
+(AWS managed keys, key type) → key state → (DryRun) → perform → audit → commit: the record
+is written before the transaction commits, so no change is visible before it is recorded, and
+a log that cannot be written refuses the request with nothing changed. Handlers receive
 ``AuthorizedKey`` handles, which only this module can construct and only after an allowing
 decision for exactly that principal, action and key;
 ``kms.kernel`` (the only way to reach key material) accepts nothing else.
@@ -9,6 +11,8 @@ decision for exactly that principal, action and key;
 
 from __future__ import annotations
 
+import contextlib
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +24,8 @@ from kmspolicy.errors import (
     AccessDeniedException,
     DryRunOperationException,
     InternalError,
+    KMSInternalException,
+    KmsPolicyError,
     PolicyError,
     ServiceError,
     UnsupportedOperationException,
@@ -30,7 +36,15 @@ from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.lifecycle.due import run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyMaterial, KeyRecord
 from kmspolicy.kms.operations import Operation, load_operations
-from kmspolicy.kms.ports import AuditLog, AuditRecord, Clock, Rng, Store, Transaction
+from kmspolicy.kms.ports import (
+    EVENT_NOT_COMMITTED,
+    AuditLog,
+    AuditRecord,
+    Clock,
+    Rng,
+    Store,
+    Transaction,
+)
 from kmspolicy.kms.requests import (
     Call,
     CommitFirst,
@@ -54,6 +68,8 @@ __all__ = [
     "parse_grant_token",
 ]
 
+
+_log = logging.getLogger("kmspolicy.kms.pipeline")
 
 # A request touches at most two keys; each may need its due work done once.
 _DUE_WORK_ROUNDS = 4
@@ -117,6 +133,8 @@ class _Attempt:
     readonly: bool = False
     targets: list[Target] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
+    recorded: bool = False  # its record is in the audit log (written before the commit)
+    audit_failed: bool = False  # the audit log refused its record
 
 
 class Pipeline:
@@ -165,19 +183,24 @@ class Pipeline:
         identity = self.identities.resolve(principal)
         caller = identity.caller
         now = self.clock.now()
+        # Due lifecycle work found on a key is committed first, in a transaction of its own (a
+        # refused request must not roll it back), then the request starts over. Operations not
+        # declared ``mutates`` run in a read-only transaction (no write lock in SQL stores);
+        # work AWS does on its own (an AWS managed key created on first use) is committed in a
+        # transaction of its own, then the request starts over.
+        readonly = not op.mutates
+        attempt = _Attempt(op, caller, identity, params, now, context, readonly)
         try:
-            # Due lifecycle work found on a key is committed first, in a transaction of its
-            # own (a refused request must not roll it back), then the request starts over.
-            # Operations not declared ``mutates`` run in a read-only transaction (no write
-            # lock in SQL stores); work AWS does on its own (an AWS managed key created on
-            # first use) is committed in a transaction of its own, then the request starts over.
-            readonly = not op.mutates
             for _round in range(_DUE_WORK_ROUNDS):
                 # a fresh attempt per round: the audit record is the last round's
                 attempt = _Attempt(op, caller, identity, params, now, context, readonly)
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
                         result = self._attempt(tx, attempt)
+                        # INVARIANT (recorded before visible): the decision is in the log
+                        # before the transaction commits and before the result leaves; a log
+                        # that cannot be written raises here, and the transaction rolls back
+                        self._audit(attempt, request_id, None)
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
@@ -186,14 +209,43 @@ class Pipeline:
                         first.work(tx)
             else:
                 raise InternalError("lifecycle due work did not settle")
-        except ServiceError as exc:
-            self._audit(op, caller, attempt.targets, attempt.decisions, now, request_id, exc.code)
+        except Exception as exc:
+            self._audit_failure(attempt, request_id, exc)
             raise
-        self._audit(op, caller, attempt.targets, attempt.decisions, now, request_id, None)
         self.usage.note(
             op.name, tuple(t.key.arn for t in attempt.targets if t.key is not None), now, request_id
         )
         return result
+
+    def _audit_failure(self, attempt: _Attempt, request_id: str, exc: Exception) -> None:
+        """Record a request that failed: its decision, or — when its record was already written
+        and the commit failed after it — that the recorded change did not happen."""
+        if attempt.audit_failed:
+            return  # the log itself failed: the request is refused, there is nothing to add
+        code = exc.code if isinstance(exc, ServiceError) else KMSInternalException.code
+        if not attempt.recorded:
+            # a refusal or an exception in a handler after an allow: nothing committed, and
+            # the decision is still recorded (a log that cannot take it refuses the request)
+            self._audit(attempt, request_id, code)
+            return
+        # the request fails with its own error; its record says what was decided
+        with contextlib.suppress(KMSInternalException):
+            self._append(
+                attempt,
+                AuditRecord(
+                    time=attempt.now,
+                    request_id=request_id,
+                    operation=attempt.op.name,
+                    principal=attempt.caller.arn,
+                    actions=(),
+                    resources=tuple([t.resource for t in attempt.targets]),
+                    allowed=False,
+                    decision="",
+                    reason="the change recorded for this request was rolled back",
+                    error_code=code,
+                    event=EVENT_NOT_COMMITTED,
+                ),
+            )
 
     def _attempt(self, tx: Transaction, a: _Attempt) -> dict[str, Any]:
         """One pass of the pipeline inside one transaction (see the module docstring)."""
@@ -377,48 +429,63 @@ class Pipeline:
             self._memo.put(memo_key, decision, (identity, every, grants))
         return decision
 
-    def _audit(
-        self,
-        op: Operation,
-        caller: Caller,
-        targets: Sequence[Target],
-        decisions: Sequence[Decision],
-        now: datetime,
-        request_id: str,
-        error_code: str | None,
-    ) -> None:
+    def _audit(self, a: _Attempt, request_id: str, error_code: str | None) -> None:
+        """Append the record of request ``a`` (its decisions, or the refusal before any)."""
         if self.audit is None:
             return
         # plain loops, not generators: this runs once per request on the hot path
         denied = None
         matched: list[str] = []
-        for d in decisions:
+        for d in a.decisions:
             if denied is None and not d.allowed:
                 denied = d
             for m in d.matched_statements:
                 matched.append(f"{m.source_policy_type.value}:{m.label()}")
-        deciding = denied or (decisions[-1] if decisions else None)
+        deciding = denied or (a.decisions[-1] if a.decisions else None)
         # request-derived condition keys (EC, algorithms, tags, ...); the audit adapter
         # hashes encryption-context values before writing
         context: dict[str, object] = {}
-        for t in targets:
+        for t in a.targets:
             context.update(t.context)
-        self.audit.append(
+        self._append(
+            a,
             AuditRecord(
-                time=now,
+                time=a.now,
                 request_id=request_id,
-                operation=op.name,
-                principal=caller.arn,
-                actions=tuple([t.action for t in targets]),
-                resources=tuple([t.resource for t in targets]),
-                allowed=bool(decisions) and denied is None,
+                operation=a.op.name,
+                principal=a.caller.arn,
+                actions=tuple([t.action for t in a.targets]),
+                resources=tuple([t.resource for t in a.targets]),
+                allowed=bool(a.decisions) and denied is None,
                 decision=deciding.kind.value if deciding is not None else "",
                 reason=deciding.reason if deciding is not None else "",
                 matched=tuple(matched),
                 error_code=error_code,
                 context=context,
-            )
+            ),
         )
+        a.recorded = True
+
+    def _append(self, a: _Attempt, record: AuditRecord) -> None:
+        assert self.audit is not None
+        try:
+            self.audit.append(record)
+        except Exception as exc:
+            a.audit_failed = True
+            raise audit_unavailable(exc) from exc
+
+
+def audit_unavailable(exc: Exception) -> KMSInternalException:
+    """The refusal of a request whose record cannot be written (nothing was changed).
+
+    The adapter's reason goes to the operator's log, never to the caller; only our own errors'
+    messages are logged (an encoder's message could quote what the caller sent)."""
+    why = str(exc) if isinstance(exc, KmsPolicyError) else type(exc).__name__
+    _log.error("the audit log refused a record (%s); the request was refused", why)
+    return KMSInternalException(
+        "The request was not processed because its audit record could not be written; "
+        "nothing was changed. The request can be retried."
+    )
 
 
 def _params_context(op: Operation, params: Mapping[str, Any]) -> dict[str, object]:

@@ -21,6 +21,12 @@ from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 
 __all__ = [
     "AUDIT_DECISIONS",
+    "AUDIT_EVENTS",
+    "EVENT_API_CALL",
+    "EVENT_NOT_COMMITTED",
+    "EVENT_SERVICE",
+    "EVENT_TORN_TAIL",
+    "SERVICE_PRINCIPAL",
     "AuditLog",
     "AuditRecord",
     "Clock",
@@ -113,9 +119,24 @@ class SystemRng:
         return os.urandom(n)
 
 
+#: ``AuditRecord.event`` values. The first two are CloudTrail's ``eventType`` for a caller's
+#: request and for work KMS does on its own (automatic rotation, deletion at the end of the
+#: waiting period, expiry of imported material, AWS managed key creation); the others are the
+#: log's own: a change recorded before its commit whose commit then failed, and a line torn by a
+#: crash that the writer found and sealed off.
+EVENT_API_CALL = "AwsApiCall"
+EVENT_SERVICE = "AwsServiceEvent"
+EVENT_NOT_COMMITTED = "NotCommitted"
+EVENT_TORN_TAIL = "TornTailRecovered"
+AUDIT_EVENTS = frozenset({EVENT_API_CALL, EVENT_SERVICE, EVENT_NOT_COMMITTED, EVENT_TORN_TAIL})
+#: ``AuditRecord.principal`` of the service's own events (CloudTrail's ``invokedBy``)
+SERVICE_PRINCIPAL = "AWS Internal"
+
+
 @dataclass(frozen=True, slots=True)
 class AuditRecord:
-    """One decided request. Never contains plaintext, key material or policy text."""
+    """One decided request, or one state change the service made on its own (``event``).
+    Never contains plaintext, key material or policy text."""
 
     time: datetime
     request_id: str
@@ -131,10 +152,13 @@ class AuditRecord:
     matched: tuple[str, ...] = ()  # "policy:Sid" labels of the deciding statements
     error_code: str | None = None  # AWS exception name when the request failed
     context: dict[str, object] = field(default_factory=dict)  # non-secret request context
+    event: str = EVENT_API_CALL  # one of AUDIT_EVENTS
 
     def __post_init__(self) -> None:
         if self.decision not in AUDIT_DECISIONS:
             raise ValueError(f"AuditRecord.decision must be one of {sorted(AUDIT_DECISIONS)}")
+        if self.event not in AUDIT_EVENTS:
+            raise ValueError(f"AuditRecord.event must be one of {sorted(AUDIT_EVENTS)}")
 
 
 #: the values of ``AuditRecord.decision`` (``DecisionKind`` values, or "" before authorization)
@@ -142,7 +166,11 @@ AUDIT_DECISIONS = frozenset({*(kind.value for kind in DecisionKind), ""})
 
 
 class AuditLog(Protocol):
-    """Where the pipeline sends one ``AuditRecord`` per request (``kmspolicy.audit``)."""
+    """Where the pipeline sends one ``AuditRecord`` per request (``kmspolicy.audit``).
+
+    ``append`` returns once the record is written (at least to the OS); it raises when it
+    cannot write it, and the pipeline then refuses the request before anything commits.
+    """
 
     def append(self, record: AuditRecord) -> None: ...
     def close(self) -> None:
