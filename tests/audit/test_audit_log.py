@@ -322,3 +322,46 @@ def test_the_fast_line_is_the_canonical_json_of_the_record(  # type: ignore[no-u
     )
     prev = "ab" * 32
     assert canonical_body(record, seq, prev) == canonical(_body(record, seq, prev))
+
+
+def test_a_duplicate_member_prepended_to_a_record_is_not_canonical(tmp_path: Path) -> None:
+    """The attack: JSON keeps the last of two equal members, so the hash still matched."""
+    path = tmp_path / "audit.log"
+    lines = write(path, 2)
+    forged = b'{"operation":"Decrypt",' + lines[0][1:]
+    path.write_bytes(forged + lines[1])
+    result = verify(path)
+    assert not result.ok
+    assert [(p.line, p.kind) for p in result.problems] == [(1, "non-canonical")]
+
+
+def test_spaces_or_another_escape_are_not_canonical(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    (line,) = write(path, 1)
+    for variant in (line.replace(b'":', b'": ', 1), line.replace(b"Encrypt", b"\\u0045ncrypt")):
+        path.write_bytes(variant)
+        assert kinds(path) == {"non-canonical"}
+
+
+# surrogates often (lone, or a high+low pair as two code points), and anything else
+_ANY_TEXT = st.text(alphabet=st.characters(categories=["Cs"]) | st.characters(), max_size=8)
+
+
+@settings(max_examples=100, deadline=None)
+@given(principal=_ANY_TEXT, tag=_ANY_TEXT, key=_ANY_TEXT)
+def test_property_any_string_a_caller_sends_is_written_and_verifies(
+    tmp_path_factory: pytest.TempPathFactory, principal: str, tag: str, key: str
+) -> None:
+    path = tmp_path_factory.mktemp("surrogates") / "audit.log"
+    log = open_audit_log(path)
+    log.append(
+        rec(
+            0,
+            principal=principal,
+            context={f"aws:RequestTag/{key}": tag, f"kms:EncryptionContext:{key}": tag},
+        )
+    )
+    log.append(rec(1))
+    log.close()
+    result = verify(path)
+    assert result.ok and result.records == 2, result.problems
