@@ -198,11 +198,6 @@ def test_identity_accepts_users_roles_and_sessions() -> None:
         assert Identity.of(arn).arn == arn
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 12 item 8: Pipeline.run audits ServiceErrors only (helper `audit` reorders "
-    "the audit in Pipeline.run; drop this marker when a handler crash is recorded)",
-)
 def test_a_handler_that_crashes_after_an_allow_leaves_the_decision_in_the_audit_log(
     clock: Any, identities: Any
 ) -> None:
