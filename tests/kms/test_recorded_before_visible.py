@@ -178,7 +178,10 @@ def test_an_exception_in_a_handler_after_an_allow_is_recorded(tmp_path: Path) ->
     def broken(call: Any) -> dict[str, Any]:
         raise RuntimeError("a bug in a handler")
 
-    ops["TagResource"] = replace(ops["TagResource"], handler=broken)
+    service._pipeline.operations = {
+        **ops,
+        "TagResource": replace(ops["TagResource"], handler=broken),
+    }
     client = service.client()
     with pytest.raises(client.exceptions.KMSInternalException):  # a bug answers as AWS does
         client.tag_resource(KeyId=key, Tags=[{"TagKey": "a", "TagValue": "b"}])
