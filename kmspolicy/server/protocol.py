@@ -6,6 +6,9 @@ never sends, would hold its connection (and the app's body read) forever. Here e
 head and body — must arrive within ``REQUEST_READ_TIMEOUT`` seconds of the connection or of its
 first byte; otherwise the client gets ``408`` and the connection is closed. One timer per
 request, armed and cancelled in the parser callbacks: nothing on the app's per-request path.
+
+``HttpToolsProtocol`` is uvicorn's internal class, not its API: pyproject bounds uvicorn below
+the next minor release, and tests/server/test_library_internals.py names what this relies on.
 """
 
 from __future__ import annotations

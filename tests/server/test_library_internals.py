@@ -1,0 +1,41 @@
+"""Canaries for the one private API of another library the server still relies on (issue 10):
+uvicorn's httptools protocol, subclassed by ``server/protocol.py`` for its read deadline.
+pyproject pins uvicorn below the next minor release; when a new uvicorn is allowed, these
+tests say exactly which assumption broke before the slow-client tests do."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import uvicorn
+from uvicorn.protocols.http import httptools_impl
+
+from kmspolicy.server.protocol import DeadlineHttpToolsProtocol
+
+PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
+
+
+def _version(text: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in text.split("."))
+
+
+def test_installed_uvicorn_is_within_the_pinned_range() -> None:
+    pin = re.search(r'"uvicorn\[standard\]>=([\d.]+),<([\d.]+)"', PYPROJECT.read_text())
+    assert pin is not None, "pyproject must bound uvicorn from above (server/protocol.py)"
+    low, high = _version(pin.group(1)), _version(pin.group(2))
+    assert low <= _version(uvicorn.__version__) < high
+
+
+def test_the_httptools_protocol_still_has_what_the_deadline_protocol_uses() -> None:
+    base = httptools_impl.HttpToolsProtocol
+    assert DeadlineHttpToolsProtocol.__mro__[1] is base
+    for hook in ("connection_made", "on_message_begin", "on_message_complete", "connection_lost"):
+        assert callable(getattr(base, hook, None)), f"uvicorn dropped HttpToolsProtocol.{hook}"
+    source = inspect.getsource(base)
+    for attribute in ("self.loop", "self.transport", "self.cycle"):
+        assert attribute in source, f"uvicorn's HttpToolsProtocol no longer sets {attribute}"
+    assert "response_started" in inspect.getsource(httptools_impl.RequestResponseCycle)
+    parameters = list(inspect.signature(base.__init__).parameters)
+    assert parameters[:4] == ["self", "config", "server_state", "app_state"]
