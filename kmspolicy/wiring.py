@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -19,6 +19,7 @@ from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.ports import AuditLog, Store
+from kmspolicy.kms.quotas import Quotas
 from kmspolicy.store import RootKey, SealingKey, open_root_key, open_store, sqlite_url
 
 log = logging.getLogger("kmspolicy.wiring")
@@ -34,6 +35,7 @@ class ServiceSettings:
     root_key: str | None = None  # a file path or a pkcs11: URI (docs/hsm.md); before the above
     account: str = "000000000000"
     region: str = "us-east-1"
+    quotas: Quotas = field(default_factory=Quotas)  # AWS's resource quotas, no request quotas
 
 
 class Runtime:
@@ -82,6 +84,7 @@ class Runtime:
                         region,
                         self.identities,
                         self.audit,
+                        quotas=self.settings.quotas,
                     )
                     self._services[region] = found
         return found

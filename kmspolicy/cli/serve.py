@@ -64,6 +64,15 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "SECONDS of its first byte (slow clients).",
 )
 @click.option(
+    "--request-quotas",
+    "request_quotas",
+    type=click.Choice(["aws", "off"]),
+    default=None,
+    help="Request quotas per account and Region (ThrottlingException past AWS's requests per "
+    "second, docs/server.md). Default: the identities file's quotas.requests, else aws — off "
+    "with --dev.",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=False,
@@ -79,6 +88,7 @@ def command(
     store_url: str | None,
     root_key: str | None,
     request_timeout: float,
+    request_quotas: str | None,
     dev: bool,
 ) -> None:
     """Serve the AWS KMS API (point AWS_ENDPOINT_URL_KMS at it) with policies enforced.
@@ -99,6 +109,7 @@ def command(
             store_url=store_url,
             root_key=root_key,
             request_timeout=request_timeout,
+            request_quotas=None if request_quotas is None else request_quotas == "aws",
             dev=dev,
         )
     )

@@ -45,6 +45,7 @@ from kmspolicy.kms.ports import (
     Store,
     Transaction,
 )
+from kmspolicy.kms.quotas import Quotas
 from kmspolicy.kms.requests import (
     Call,
     CommitFirst,
@@ -150,8 +151,10 @@ class Pipeline:
         audit: AuditLog | None,
         account: str,
         region: str,
+        quotas: Quotas | None = None,
     ) -> None:
         self.store = store
+        self.quotas = quotas if quotas is not None else Quotas()  # resource quotas (handlers)
         self.clock = clock
         self.rng = rng
         self.identities = identities

@@ -22,6 +22,7 @@ from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.operations import load_operations
 from kmspolicy.kms.pipeline import Pipeline
 from kmspolicy.kms.ports import AuditLog, Rng, Store, SystemRng
+from kmspolicy.kms.quotas import Quotas, RequestQuotas
 from kmspolicy.kms.request_ids import RequestIds
 
 __all__ = ["KMS"]
@@ -38,7 +39,9 @@ class KMS:
     ``store``: a ``kms.ports.Store`` (default: a fresh in-memory store); ``clock``: a
     ``kms.clock.Clock`` (default: the system clock); ``identities``: the principals and their
     IAM policies (default: empty — only the account root user has identity permissions);
-    ``audit``: a ``kms.ports.AuditLog`` receiving one record per request.
+    ``audit``: a ``kms.ports.AuditLog`` receiving one record per request; ``quotas``: the
+    resource and request quotas (``kms.quotas.Quotas``; default: AWS's resource quotas, no
+    request quotas).
     """
 
     def __init__(
@@ -51,6 +54,7 @@ class KMS:
         audit: AuditLog | None = None,
         *,
         rng: Rng | None = None,
+        quotas: Quotas | None = None,
     ) -> None:
         if not ids.is_account_id(account):
             raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
@@ -62,6 +66,9 @@ class KMS:
         self.audit = audit
         rng = rng if rng is not None else SystemRng()
         self._request_ids = RequestIds(rng)
+        self.quotas = quotas if quotas is not None else Quotas()
+        self._request_quotas = RequestQuotas(self.quotas, region) if self.quotas.requests else None
+        self._accounts: dict[str, str] = {}  # principal ARN -> account (request quotas)
         self._pipeline = Pipeline(
             store=self.store,
             clock=self.clock,
@@ -70,6 +77,7 @@ class KMS:
             audit=audit,
             account=account,
             region=region,
+            quotas=self.quotas,
         )
 
     @property
@@ -97,9 +105,22 @@ class KMS:
         request_id: str = "",
     ) -> dict[str, Any]:
         """Run ``operation`` as ``principal`` with parameters already decoded by ``kms.wire``."""
+        if self._request_quotas is not None:
+            self._request_quotas.admit(
+                self._account_of(principal), operation, params, self.clock.now()
+            )
         return self._pipeline.run(
             operation, principal, params, context=context, request_id=request_id
         )
+
+    def _account_of(self, principal: str) -> str:
+        account = self._accounts.get(principal)
+        if account is None:
+            # the caller's account (cross-account requests count against it, as in AWS)
+            account = self.identities.resolve(principal).caller.account or self.account
+            if len(self._accounts) < 65_536:  # principals come from the directory
+                self._accounts[principal] = account
+        return account
 
     def call(
         self,

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from kmspolicy.errors import ConfigError, KmsPolicyError
 from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
+from kmspolicy.kms.quotas import ASYMMETRIC, DEFAULT_REQUEST_RATES, SYMMETRIC, Quotas
 from kmspolicy.lang import Policy, load_policies, read_json, read_policies
 from kmspolicy.server.sigv4 import Credential
 from kmspolicy.yamlpos import Located, load_yaml
@@ -72,6 +73,16 @@ class AccountModel(_Model):
     rcps: list[PolicyRef] = []
 
 
+class QuotasModel(_Model):
+    """Quotas (docs/server.md): AWS's defaults unless changed here."""
+
+    requests: bool | None = None  # request quotas on/off (default: on, off with --dev)
+    requests_per_second: dict[str, float] = {}  # by bucket: an operation or a shared quota
+    keys_per_region: int | None = Field(default=None, ge=0)
+    aliases_per_key: int | None = Field(default=None, ge=0)
+    grants_per_key: int | None = Field(default=None, ge=0)
+
+
 class IdentitiesFileModel(_Model):
     account: str = Field(pattern=ACCOUNT.pattern)
     region: str = Field(default=DEV_REGION, pattern=REGION.pattern)
@@ -81,6 +92,7 @@ class IdentitiesFileModel(_Model):
     scps: list[PolicyRef] = []  # apply to every account in the file
     rcps: list[PolicyRef] = []  # apply to every account in the file
     accounts: dict[str, AccountModel] = {}  # per-account additions (optional)
+    quotas: QuotasModel = QuotasModel()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +136,8 @@ class IdentitiesConfig:
     source: str
     development: bool = False
     regions: frozenset[str] = field(default_factory=standard_regions)
+    #: the file's `quotas:`; whether request quotas apply is decided with the server's options
+    quotas: QuotasModel = field(default_factory=QuotasModel)
 
 
 def account_of(arn: str) -> str:
@@ -233,6 +247,15 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
             f"{resolve.where('region')}: the default region `{model.region}` is not served "
             + ("(add it to `regions`)" if model.regions is not None else "(not an AWS region)")
         )
+    for bucket, rate in model.quotas.requests_per_second.items():
+        where = resolve.where("quotas", "requests_per_second", bucket)
+        if bucket not in DEFAULT_REQUEST_RATES:
+            raise ConfigError(
+                f"{where}: `{bucket}` is not a request quota (an operation name, "
+                f"`{SYMMETRIC}`, `{ASYMMETRIC}` or `GenerateDataKeyPair:<KeyPairSpec>`)"
+            )
+        if not rate > 0:
+            raise ConfigError(f"{where}: a rate must be a positive number of requests per second")
     return IdentitiesConfig(
         account=model.account,
         region=model.region,
@@ -240,6 +263,21 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
         accounts=accounts,
         source=source,
         regions=regions,
+        quotas=model.quotas,
+    )
+
+
+def quotas_for(config: IdentitiesConfig, *, requests: bool) -> Quotas:
+    """The service's quotas: the file's values over AWS's defaults, with request quotas on or
+    off as decided by the server (its option, else the file's ``requests``, else on unless
+    ``--dev``)."""
+    q, aws = config.quotas, Quotas()
+    return Quotas(
+        keys_per_region=aws.keys_per_region if q.keys_per_region is None else q.keys_per_region,
+        aliases_per_key=aws.aliases_per_key if q.aliases_per_key is None else q.aliases_per_key,
+        grants_per_key=aws.grants_per_key if q.grants_per_key is None else q.grants_per_key,
+        requests=requests,
+        request_rates=MappingProxyType(dict(q.requests_per_second)),
     )
 
 

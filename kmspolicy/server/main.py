@@ -32,6 +32,7 @@ from kmspolicy.server.identities import (
     credentials,
     development_identities,
     load_identities,
+    quotas_for,
     to_directory,
 )
 from kmspolicy.server.protocol import REQUEST_READ_TIMEOUT, with_read_timeout
@@ -53,6 +54,9 @@ class ServerSettings:
     dev: bool = False
     root_key: str | None = None  # a root-key file or a pkcs11: URI (docs/hsm.md)
     request_timeout: float = REQUEST_READ_TIMEOUT  # seconds to receive a whole request
+    #: request quotas (ThrottlingException) on/off; None: the identities file's `quotas.requests`,
+    #: else on — off with --dev
+    request_quotas: bool | None = None
 
 
 def _is_loopback(host: str) -> bool:
@@ -88,6 +92,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
             root_key=settings.root_key,
             account=config.account,
             region=config.region,
+            quotas=quotas_for(config, requests=_request_quotas_on(settings, config)),
         ),
         to_directory(config),
     )
@@ -108,6 +113,14 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
     backend = ServiceBackend(runtime.service, frozenset(OPERATIONS), inline)
     app = KmsApp(backend, Verifier(creds.get, regions=config.regions), runtime.clock, options)
     return app, runtime
+
+
+def _request_quotas_on(settings: ServerSettings, config: IdentitiesConfig) -> bool:
+    if settings.request_quotas is not None:
+        return settings.request_quotas
+    if config.quotas.requests is not None:
+        return config.quotas.requests
+    return not settings.dev
 
 
 def check_tls(cert: Path, key: Path) -> ssl.SSLContext:

@@ -205,3 +205,19 @@ def test_regions_served_default_to_aws_and_can_be_listed(tmp_path: Path) -> None
     path = write(tmp_path, unlisted)
     with pytest.raises(ConfigError, match=rf"^{path}:2: the default region `us-east-1` is not"):
         load_identities(path)
+
+
+def test_quotas_in_the_identities_file(tmp_path: Path) -> None:
+    from kmspolicy.server.identities import quotas_for
+
+    text = GOOD + "quotas:\n  requests: false\n  requests_per_second: {CreateKey: 50}\n"
+    config = load_identities(write(tmp_path, text + "  grants_per_key: 10\n"))
+    assert config.quotas.requests is False
+    quotas = quotas_for(config, requests=True)
+    assert quotas.rate("CreateKey", "us-east-1") == 50 and quotas.grants_per_key == 10
+    path = write(tmp_path, GOOD + "quotas:\n  requests_per_second: {MakeCoffee: 5}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}:\d+: `MakeCoffee` is not a request quota"):
+        load_identities(path)
+    path = write(tmp_path, GOOD + "quotas:\n  requests_per_second: {CreateKey: 0}\n")
+    with pytest.raises(ConfigError, match="positive number"):
+        load_identities(path)

@@ -18,7 +18,7 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms import ids
-from kmspolicy.kms.handlers.common import MAX_ALIASES_PER_KEY, page
+from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.model import AliasRecord, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call, Resolution, Target
@@ -62,9 +62,10 @@ def create_alias(call: Call) -> dict[str, Any]:
     if call.get_alias(arn) is not None:
         raise AlreadyExistsException(f"An alias with the name {arn} already exists")
     key = call.key.record
-    if len(call.list_aliases(key_id=key.key_id)) >= MAX_ALIASES_PER_KEY:
+    limit = call.pipeline.quotas.aliases_per_key
+    if len(call.list_aliases(key_id=key.key_id)) >= limit:
         raise LimitExceededException(
-            f"{key.arn} already has {MAX_ALIASES_PER_KEY} aliases, the limit per KMS key."
+            f"{key.arn} already has {limit} aliases, the limit per KMS key."
         )
     call.put_alias(
         AliasRecord(name, arn, call.account, call.region, key.key_id, call.now, call.now)
@@ -109,9 +110,10 @@ def update_alias(call: Call) -> dict[str, Any]:
             f"{new.arn} is not the same type of KMS key as {current.arn}: an alias can only "
             "move to a key with the same key type and key usage."
         )
-    if current.arn != new.arn and len(call.list_aliases(key_id=new.key_id)) >= MAX_ALIASES_PER_KEY:
+    limit = call.pipeline.quotas.aliases_per_key
+    if current.arn != new.arn and len(call.list_aliases(key_id=new.key_id)) >= limit:
         raise LimitExceededException(
-            f"{new.arn} already has {MAX_ALIASES_PER_KEY} aliases, the limit per KMS key."
+            f"{new.arn} already has {limit} aliases, the limit per KMS key."
         )
     arn = call.targets[0].resource
     alias = call.get_alias(arn)

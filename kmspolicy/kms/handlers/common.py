@@ -28,9 +28,6 @@ from kmspolicy.lang.awsjson import read_json
 
 KEY_POLICY_MAX_BYTES = 32_768
 MAX_TAGS = 50
-MAX_ALIASES_PER_KEY = 50
-MAX_GRANTS_PER_KEY = 50_000
-MAX_KEYS_PER_ACCOUNT = 100_000
 
 
 #: The KeyMetadata / GetPublicKey field listing a key's algorithms, by its key usage.

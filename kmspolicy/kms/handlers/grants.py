@@ -24,7 +24,7 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms import ids
-from kmspolicy.kms.handlers.common import MAX_GRANTS_PER_KEY, page
+from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.pipeline import Call, Resolution, Target, parse_grant_token
@@ -207,10 +207,9 @@ def create_grant(call: Call) -> dict[str, Any]:
                 and g.constraints == constraints
             ):
                 return {"GrantToken": call.grant_token(g), "GrantId": g.grant_id}
-    if len(existing) >= MAX_GRANTS_PER_KEY:
-        raise LimitExceededException(
-            f"{key.arn} has reached the limit of {MAX_GRANTS_PER_KEY} grants."
-        )
+    limit = call.pipeline.quotas.grants_per_key
+    if len(existing) >= limit:
+        raise LimitExceededException(f"{key.arn} has reached the limit of {limit} grants.")
     grant = GrantRecord(
         grant_id=call.pipeline.rng.random_bytes(32).hex(),
         key_arn=key.arn,

@@ -22,7 +22,6 @@ from kmspolicy.kms import ids, kernel
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
     LOCKOUT_MESSAGE,
-    MAX_KEYS_PER_ACCOUNT,
     decode_marker,
     default_key_policy,
     key_metadata,
@@ -122,9 +121,10 @@ def create_key(call: Call) -> dict[str, Any]:
     tags = parse_tags(p.get("Tags"))
     policy_text = p.get("Policy")
     policy = parse_key_policy(policy_text) if policy_text is not None else None
-    if call.count_keys() >= MAX_KEYS_PER_ACCOUNT:
+    limit = call.pipeline.quotas.keys_per_region
+    if call.count_keys() >= limit:
         raise LimitExceededException(
-            f"Account {call.account} has reached the limit of {MAX_KEYS_PER_ACCOUNT} KMS keys."
+            f"Account {call.account} has reached the limit of {limit} KMS keys in {call.region}."
         )
     multi_region = bool(p.get("MultiRegion"))
     key_id = _new_key_id(call, multi_region)
