@@ -16,6 +16,8 @@ ALLOWED: dict[str, set[str]] = {
     "optable": {"errors"},
     "lang": {"errors"},
     "authz": {"errors", "lang", "optable"},
+    # the solver beside the evaluator: reasons about lang ASTs with authz semantics, no service
+    "reasoning": {"errors", "lang", "authz"},
     "crypto": {"errors"},
     "kms": {"errors", "lang", "authz", "crypto", "optable"},
     "store": {"errors", "lang", "authz", "crypto", "kms", "optable"},
@@ -45,11 +47,13 @@ ALLOWED: dict[str, set[str]] = {
         "wiring",
         "testing",
         "yamlpos",
+        "reasoning",
     },
     "testing": {
         "errors",
         "lang",
         "authz",
+        "reasoning",
         "crypto",
         "kms",
         "optable",

@@ -82,21 +82,31 @@ def condition_keys(statement: Statement) -> set[str]:
     return {c.key.lower() for c in statement.conditions}
 
 
-def infer_owner_account(policy: Policy) -> str | None:
-    """The key owner's account as the policy suggests it: the account whose root (or an admin)
-    holds ``kms:PutKeyPolicy``; else the most frequent account among the principals."""
+def certain_owner_account(policy: Policy) -> tuple[str, Statement] | None:
+    """The key owner's account when the policy makes it certain: the one account whose root
+    principal an unconditional Allow gives ``kms:PutKeyPolicy`` (the default key policy's
+    "Enable IAM User Permissions"), with the statement that says so; None otherwise."""
+    found: dict[str, Statement] = {}
     for statement in policy.statements:
         if statement.effect is not Effect.ALLOW or statement.not_principal:
             continue
         actions = kms_actions(statement) or frozenset()
         if "PutKeyPolicy" in actions and not statement.conditions:
-            roots = [
-                principal_account(p.value)
-                for p in statement.principals or ()
-                if p.kind is PrincipalKind.AWS and is_account_root(p.value)
-            ]
-            if roots and roots[0]:
-                return roots[0]
+            for p in statement.principals or ():
+                account = principal_account(p.value)
+                if p.kind is PrincipalKind.AWS and is_account_root(p.value) and account:
+                    found.setdefault(account, statement)
+    if len(found) != 1:
+        return None
+    return next(iter(found.items()))
+
+
+def infer_owner_account(policy: Policy) -> str | None:
+    """The key owner's account as the policy suggests it: the account whose root (or an admin)
+    holds ``kms:PutKeyPolicy``; else the most frequent account among the principals."""
+    certain = certain_owner_account(policy)
+    if certain is not None:
+        return certain[0]
     counts: Counter[str] = Counter()
     for statement in policy.statements:
         counts.update(statement_accounts(statement))
