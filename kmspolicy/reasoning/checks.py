@@ -19,7 +19,7 @@ import z3
 
 from kmspolicy.authz import Decision, MatchedStatement, Request
 from kmspolicy.authz.lint.facts import certain_owner_account
-from kmspolicy.authz.matching import compile_arn, compile_glob
+from kmspolicy.authz.matching import action_matches, resource_matches
 from kmspolicy.lang.ast import Policy
 from kmspolicy.reasoning.decisions import (
     ALLOW_ALL_ID,
@@ -324,8 +324,8 @@ def check_access_not_granted(
     def scope(r: SymbolicRequest) -> list[z3.BoolRef]:
         options = []
         for action in actions:
-            regex = compile_glob(action, ignore_case=True)
-            options.append(r.action_in({a for a in r.kms_action_names if regex.fullmatch(a)}))
+            names = {a for a in r.kms_action_names if action_matches(action, a)}
+            options.append(r.action_in(names))
             if r.space.other_services and not action.lower().startswith("kms:"):
                 from kmspolicy.reasoning.strings import glob_regex
 
@@ -348,10 +348,8 @@ def check_access_not_granted(
         return out
 
     def in_scope(request: Request) -> bool:
-        acts = any(compile_glob(a, ignore_case=True).fullmatch(request.action) for a in actions)
-        res = not resources or any(
-            res == "*" or compile_arn(res).fullmatch(request.resource) for res in resources
-        )
+        acts = any(action_matches(a, request.action) for a in actions)
+        res = not resources or any(resource_matches(res, request.resource) for res in resources)
         return bool(acts and res)
 
     return _Check(

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import z3
 
-from kmspolicy.authz.matching import compile_glob, has_wildcard
+from kmspolicy.authz.matching import action_matches, has_wildcard
 from kmspolicy.authz.principals import canonical, role_parts
 from kmspolicy.authz.variables import parse_template
 from kmspolicy.lang.ast import Effect, Policy, Principal, PrincipalKind, Statement
@@ -118,8 +118,7 @@ class PolicyEncoder:
         else:
             options = []
             for name in names:
-                regex = compile_glob(name, ignore_case=True)
-                kms = {a for a in r.kms_action_names if regex.fullmatch(a)}
+                kms = {a for a in r.kms_action_names if action_matches(name, a)}
                 options.append(r.action_in(kms))
                 if r.space.other_services and not name.lower().startswith("kms:"):
                     pattern = glob_regex(((name.lower(), False),), arn=False)

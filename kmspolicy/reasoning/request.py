@@ -912,9 +912,15 @@ class SymbolicRequest:
             cls = lower_regex(name[len(EC_PREFIX) :])
             self.ec_classes[name] = cls
             present = self.keys[name].present
-            self._add(
-                present == z3.Or(*[z3.And(s.used, z3.InRe(s.value, cls)) for s in keys_var.slots])
-            )
+            inside = [z3.And(s.used, z3.InRe(s.value, cls)) for s in keys_var.slots]
+            self._add(present == z3.Or(*inside))
+            # a context never names one key twice in different cases (authz refuses it)
+            slots = keys_var.slots
+            for i in range(len(slots)):
+                for j in range(i + 1, len(slots)):
+                    self._add(
+                        z3.Implies(z3.And(inside[i], inside[j]), slots[i].value == slots[j].value)
+                    )
 
     # --- from a model back to a request ---
 
@@ -977,6 +983,8 @@ class SymbolicRequest:
             if not _true(model, slot.used):
                 continue
             key = text(slot.value)
+            if any(k.lower() == f"kms:encryptioncontext:{key}".lower() for k in pairs):
+                continue  # a case twin of a key no condition names: one of them is enough
             value: Any = "x"
             for name, cls in self.ec_classes.items():
                 if _true(model, z3.InRe(slot.value, cls)):

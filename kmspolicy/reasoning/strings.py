@@ -1,9 +1,10 @@
 """Strings for the solver: literals, the evaluator's globs as z3 regexes, case folding, decoding.
 
 Layer: reasoning (pure; z3). Every function here mirrors one string rule of ``kmspolicy.authz``
-exactly: ``glob_regex`` is ``authz.matching._glob_regex`` (``*``/``?`` never cross ``:`` in the
-first five segments of an ARN pattern), ``mapped_regex`` is "``text.casefold()`` (or ``lower()``)
-equals the policy value's", over the whole Unicode range z3 represents.
+exactly: ``glob_regex`` is ``authz.matching``'s glob (``*``/``?`` never cross ``:`` in the
+first five segments of an ARN pattern, whose segment count must be the text's);
+``mapped_regex`` is "``text.casefold()`` (or ``lower()``) equals the policy value's", over the
+whole Unicode range z3 represents.
 """
 
 from __future__ import annotations
@@ -54,7 +55,7 @@ def plus(one: z3.ReRef) -> z3.ReRef:
 
 
 def glob_regex(pieces: Iterable[Piece], *, arn: bool, fold: bool = False) -> z3.ReRef:
-    """The language of an evaluator glob (``authz.matching._glob_regex``) as a z3 regex.
+    """The language of an evaluator glob (``authz.matching.Glob``/``ArnGlob``) as a z3 regex.
 
     ``fold``: ASCII case-insensitive (only used for action names, which are ASCII)."""
     out: list[z3.ReRef] = []
