@@ -104,9 +104,18 @@ def certain_owner_account(policy: Policy) -> tuple[str, Statement] | None:
 def infer_owner_account(policy: Policy) -> str | None:
     """The key owner's account as the policy suggests it: the account whose root (or an admin)
     holds ``kms:PutKeyPolicy``; else the most frequent account among the principals."""
-    certain = certain_owner_account(policy)
-    if certain is not None:
-        return certain[0]
+    for statement in policy.statements:
+        if statement.effect is not Effect.ALLOW or statement.not_principal:
+            continue
+        actions = kms_actions(statement) or frozenset()
+        if "PutKeyPolicy" in actions and not statement.conditions:
+            roots = [
+                principal_account(p.value)
+                for p in statement.principals or ()
+                if p.kind is PrincipalKind.AWS and is_account_root(p.value)
+            ]
+            if roots and roots[0]:
+                return roots[0]
     counts: Counter[str] = Counter()
     for statement in policy.statements:
         counts.update(statement_accounts(statement))
