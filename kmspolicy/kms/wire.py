@@ -142,6 +142,11 @@ def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
         spec.required = tuple(shape.required_members)
     elif shape.type_name == "list":
         spec.member = _spec(shape.member, memo)
+        if spec.max is None and spec.member.enum is not None:
+            # a list of enum values (grant operations, DryRun modifiers) without a model bound
+            # holds at most one of each: more is only repetition, and it feeds authorization
+            # (kms:GrantOperations), so its length is bounded before it (issue 12 item 2)
+            spec.max = len(spec.member.enum)
     elif shape.type_name == "map":
         spec.key, spec.value = _spec(shape.key, memo), _spec(shape.value, memo)
     return spec

@@ -72,6 +72,10 @@ def test_a_60_kb_context_value_is_refused_before_any_policy_is_evaluated(
             {"KeyId": "k", "GranteePrincipal": BOB, "Operations": ["Decrypt"], "Name": "n" * 257},
         ),
         ("Encrypt", {"KeyId": "k", "Plaintext": b"p", "GrantTokens": ["t"] * 11}),
+        (
+            "CreateGrant",  # kms:GrantOperations: at most one entry per operation name
+            {"KeyId": "k", "GranteePrincipal": BOB, "Operations": ["Decrypt"] * 10_000},
+        ),
     ],
 )
 def test_every_operation_checks_the_limits_before_authorization(
