@@ -162,11 +162,12 @@ class Quotas:
 class RequestQuotas:
     """Counts requests per (caller account, bucket) in one-second windows of the clock."""
 
-    __slots__ = ("_counts", "_lock", "_quotas", "_region", "_second")
+    __slots__ = ("_counts", "_lock", "_quotas", "_rates", "_region", "_second")
 
     def __init__(self, quotas: Quotas, region: str) -> None:
         self._quotas = quotas
         self._region = region
+        self._rates: dict[str, float | None] = {}  # by bucket, resolved once (hot path)
         self._lock = threading.Lock()
         self._second = -1
         # bounded: accounts come from the identities directory, buckets from the table above
@@ -177,7 +178,12 @@ class RequestQuotas:
     ) -> None:
         """Count one request; ThrottlingException when its quota is used up this second."""
         bucket = request_bucket(operation, params)
-        rate = self._quotas.rate(bucket, self._region)
+        try:
+            rate = self._rates[bucket]
+        except KeyError:
+            rate = self._quotas.rate(bucket, self._region)
+            if len(self._rates) < 1024:  # buckets are the table's (decoded requests are valid)
+                self._rates[bucket] = rate
         if rate is None:
             return
         second = int(now.timestamp())
