@@ -207,7 +207,8 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
             f"kmspolicy serve: listening on {scheme}://{host}:{port} "
             f"(store {runtime.store_description}; root key {runtime.root_key_description}; "
             f"identities {config.source}; "
-            f"dev reset {'on' if settings.dev else 'off'})",
+            f"dev reset {'on' if settings.dev else 'off'}; "
+            f"request quotas {'on' if runtime.settings.quotas.requests else 'off'})",
             file=out,
             flush=True,
         )
