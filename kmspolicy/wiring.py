@@ -94,7 +94,8 @@ class Runtime:
         from kmspolicy.kms.lifecycle.due import sweep
         from kmspolicy.kms.ports import SystemRng
 
-        sweep(self.store, self.clock.now(), SystemRng().random_bytes)
+        # the service's own changes go to the same hash chain as the requests'
+        sweep(self.store, self.clock.now(), SystemRng().random_bytes, self.audit)
 
     def reset(self) -> None:
         """Delete every key (with its aliases and grants): the server's ``--dev`` reset."""

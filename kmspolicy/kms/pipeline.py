@@ -315,10 +315,12 @@ class Pipeline:
         return op.handler(Call(self, tx, caller, a.params, keys, targets, a.now, a.decisions))
 
     def _run_due_work(self, arn: str, now: datetime) -> None:
+        service_audit = _Refusing(self.audit) if self.audit is not None else None
         with self.store.transaction() as tx:
             record = tx.get_key(arn)
             if record is not None:
-                run_due_work(tx, record, now, self.rng.random_bytes)
+                # its AwsServiceEvent records go in before this commit
+                run_due_work(tx, record, now, self.rng.random_bytes, service_audit)
 
     # ----------------------------------------------------------------------------------------
     def _targets(self, op: Operation, res: Resolution) -> list[Target]:
@@ -476,6 +478,25 @@ class Pipeline:
         except Exception as exc:
             a.audit_failed = True
             raise audit_unavailable(exc) from exc
+
+
+class _Refusing:
+    """The audit log for the service's own work: a record it cannot take refuses the work
+    (``KMSInternalException``), and the work's transaction rolls back."""
+
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: AuditLog) -> None:
+        self.inner = inner
+
+    def append(self, record: AuditRecord) -> None:
+        try:
+            self.inner.append(record)
+        except Exception as exc:
+            raise audit_unavailable(exc) from exc
+
+    def close(self) -> None:
+        self.inner.close()
 
 
 def audit_unavailable(exc: Exception) -> KMSInternalException:

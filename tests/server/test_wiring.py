@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -49,6 +50,14 @@ def test_sweep_deletes_keys_whose_window_ended_and_reset_empties(tmp_path: Path)
     with runtime.store.transaction() as tx:
         left = [k.key_id for k in tx.iter_all_keys()]
     assert left == [kept]
+    # the server's sweeper writes the service's own change into the data directory's chain
+    last = json.loads((tmp_path / "audit.log").read_bytes().splitlines()[-1])
+    assert (last["operation"], last["event"], last["principal"]) == (
+        "DeleteKey",
+        "AwsServiceEvent",
+        "AWS Internal",
+    )
+    assert last["context"]["keyId"] == doomed
     runtime.reset()
     with runtime.store.transaction() as tx:
         assert list(tx.iter_all_keys()) == []

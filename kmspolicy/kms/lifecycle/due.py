@@ -4,6 +4,9 @@ material and of import parameters — done on first access after it is due, and 
 Layer: kms. Both paths call ``apply_due_work`` on one record at one moment, so they cannot
 disagree: the pipeline calls ``run_due_work`` on every key it loads, the server calls ``sweep``
 periodically, and a key that nobody touches still rotates, expires and disappears on time.
+Either way each change is in the audit log before its transaction commits, as CloudTrail
+records it: an ``AwsServiceEvent`` by "AWS Internal" named ``RotateKey``, ``DeleteKey`` or
+``DeleteExpiredKeyMaterial`` (``service_events``).
 """
 
 from __future__ import annotations
@@ -16,7 +19,14 @@ from kmspolicy.kms.lifecycle.deletion import deletion_due
 from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
 from kmspolicy.kms.lifecycle.rotation import rotate
 from kmspolicy.kms.model import ExpirationModelType, KeyRecord, OriginType, RotationType
-from kmspolicy.kms.ports import Store, Transaction
+from kmspolicy.kms.ports import (
+    EVENT_SERVICE,
+    SERVICE_PRINCIPAL,
+    AuditLog,
+    AuditRecord,
+    Store,
+    Transaction,
+)
 from kmspolicy.kms.states import KeyState
 
 __all__ = [
@@ -25,6 +35,7 @@ __all__ = [
     "due_at",
     "has_due_work",
     "run_due_work",
+    "service_events",
     "sweep",
 ]
 
@@ -107,18 +118,78 @@ def apply_due_work(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord | No
     return _rotate_due(record, now, rng)
 
 
-def run_due_work(tx: Transaction, record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord | None:
+def run_due_work(
+    tx: Transaction,
+    record: KeyRecord,
+    now: datetime,
+    rng: Rng,
+    audit: AuditLog | None = None,
+) -> KeyRecord | None:
     """Apply due work to a loaded key inside the caller's transaction and persist it.
 
     The pipeline calls this right after loading a key and before authorizing: a key whose
     deletion is due is gone (None → NotFoundException), expired material is already cleared.
+    Each change is appended to ``audit`` first: a log that cannot take it raises, and the
+    caller's transaction rolls the change back (recorded before visible).
     """
     after = apply_due_work(record, now, rng)
+    if after is not record and audit is not None:
+        for event in service_events(record, after, now):
+            audit.append(event)
     if after is None:
         tx.delete_key(record.arn)  # the store removes its aliases and grants with it
     elif after is not record:
         tx.put_key(after)
     return after
+
+
+def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) -> list[AuditRecord]:
+    """The audit records of the due work that turned ``before`` into ``after`` (None: deleted).
+
+    The CloudTrail events of the same work: ``RotateKey`` per automatic rotation (with its
+    rotation type and new material id), ``DeleteExpiredKeyMaterial`` per expired import, and
+    ``DeleteKey`` at the end of the waiting period. Pruned import parameters (a wrapping key
+    nobody can use any more) change nothing a caller can observe and have no event.
+    """
+
+    def event(name: str, details: dict[str, object]) -> AuditRecord:
+        return AuditRecord(
+            time=now,
+            request_id="",
+            operation=name,
+            principal=SERVICE_PRINCIPAL,
+            actions=(),
+            resources=(before.arn,),
+            allowed=True,
+            decision="",  # the service's own work: no authorization decision
+            context={"keyId": before.key_id, **details},
+            event=EVENT_SERVICE,
+        )
+
+    if after is None:
+        deletion = before.deletion_date.isoformat() if before.deletion_date else None
+        return [event("DeleteKey", {"deletionDate": deletion})]
+    kept = {m.material_id: m for m in after.materials}
+    events = [
+        event("DeleteExpiredKeyMaterial", {"keyMaterialId": m.material_id})
+        for m in before.materials
+        if m.material is not None
+        and (m.material_id not in kept or kept[m.material_id].material is None)
+    ]
+    known = {m.material_id for m in before.materials}
+    events.extend(
+        event(
+            "RotateKey",
+            {
+                "rotationType": RotationType.AUTOMATIC.value,
+                "keyMaterialId": m.material_id,
+                "rotationDate": m.rotation_date.isoformat() if m.rotation_date else None,
+            },
+        )
+        for m in after.materials
+        if m.material_id not in known and m.rotation_type is RotationType.AUTOMATIC
+    )
+    return events
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,7 +199,7 @@ class SweepReport:
     deleted: int
 
 
-def sweep(store: Store, now: datetime, rng: Rng) -> SweepReport:
+def sweep(store: Store, now: datetime, rng: Rng, audit: AuditLog | None = None) -> SweepReport:
     """Do all due work in the store; one transaction per changed key, so a slow sweep never
     holds every key at once and a failure leaves each key before or after its own change.
 
@@ -144,7 +215,7 @@ def sweep(store: Store, now: datetime, rng: Rng) -> SweepReport:
             record = tx.get_key(arn)
             if record is None:  # deleted by someone else meanwhile
                 continue
-            after = run_due_work(tx, record, now, rng)
+            after = run_due_work(tx, record, now, rng, audit)
             if after is None:
                 deleted += 1
             elif after is not record:
