@@ -51,6 +51,8 @@ class ServiceError(UserError):
 
     code: ClassVar[str] = "KMSInternalException"
     http_status: ClassVar[int] = 400
+    #: the real reason, for the server's log only (never sent: AWS's wire answer stays terse)
+    cause: str | None = None
 
     def __init__(self, message: str) -> None:
         super().__init__(message)

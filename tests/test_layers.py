@@ -62,6 +62,7 @@ ALLOWED: dict[str, set[str]] = {
         "wiring",
         "yamlpos",
         "facade",
+        "server",  # serve_in_thread / kms_endpoint: the real HTTP server, for tests
     },
     # kmspolicy.authorize: one call over lang and authz
     "facade": {"errors", "lang", "authz", "optable"},

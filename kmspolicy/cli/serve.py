@@ -1,6 +1,9 @@
 """``kmspolicy serve``: AWS KMS on the wire (JSON 1.1 + SigV4) with every request authorized.
 
-Layer: cli (adapter). Parses options and hands them to ``kmspolicy.server.main.serve``.
+Layer: cli (adapter). Parses options and hands them to ``kmspolicy.server.main.serve``. Every
+option can also come from the environment: ``KMSPOLICY_`` and the option's name (``--port``:
+``KMSPOLICY_PORT``, ``--data-dir``: ``KMSPOLICY_DATA_DIR``, ``--store``: ``KMSPOLICY_STORE_URL``);
+a flag on the command line wins.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ _PATH = click.Path(path_type=Path)
 _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
 
 
-@click.command("serve")
+@click.command("serve", context_settings={"auto_envvar_prefix": "KMSPOLICY", "show_default": True})
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -73,6 +76,18 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "with --dev.",
 )
 @click.option(
+    "--log-format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    help="Server log on stderr: text lines, or one JSON object per line.",
+)
+@click.option(
+    "--log-level",
+    type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False),
+    default="INFO",
+    help="Least severe log level written (access lines are INFO).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=False,
@@ -89,12 +104,16 @@ def command(
     root_key: str | None,
     request_timeout: float,
     request_quotas: str | None,
+    log_format: str,
+    log_level: str,
     dev: bool,
 ) -> None:
     """Serve the AWS KMS API (point AWS_ENDPOINT_URL_KMS at it) with policies enforced.
 
     Every request must be SigV4-signed by an identity of --identities (or the printed
-    development identity). Stops cleanly on SIGTERM or Ctrl-C. See docs/server.md.
+    development identity). Stops cleanly on SIGTERM or Ctrl-C. Options may also be set as
+    KMSPOLICY_<OPTION> environment variables (KMSPOLICY_PORT, KMSPOLICY_DATA_DIR,
+    KMSPOLICY_IDENTITIES, ...). See docs/server.md.
     """
     from kmspolicy.server.main import ServerSettings, serve
 
@@ -110,6 +129,8 @@ def command(
             root_key=root_key,
             request_timeout=request_timeout,
             request_quotas=None if request_quotas is None else request_quotas == "aws",
+            log_format=log_format,
+            log_level=log_level.upper(),
             dev=dev,
         )
     )

@@ -47,6 +47,8 @@ DEV_PREFIX = "/_kmspolicy/"
 
 access_log = logging.getLogger("kmspolicy.access")
 error_log = logging.getLogger("kmspolicy.server")
+#: why a request was not authenticated: the wire answer is AWS's; the cause is written here
+auth_log = logging.getLogger("kmspolicy.auth")
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +96,8 @@ class AppOptions:
     sweep: Callable[[], None] | None = None  # due lifecycle work, run periodically
     sweep_interval: float = 30.0
     on_shutdown: list[Callable[[], None]] = field(default_factory=list)
+    #: GET /_kmspolicy/health: (ready, report); blocking (store, HSM), run in a worker thread
+    health: Callable[[], tuple[bool, dict[str, Any]]] | None = None
     #: the request-id scheme (``kms.request_ids``); ``serve`` passes its service's, so the ids
     #: on the wire and in the audit log come from the same place as the in-process client's
     request_ids: Callable[[], str] = field(default_factory=lambda: RequestIds(SystemRng()))
@@ -229,6 +233,11 @@ class KmsApp(Generic[P]):
         except ServiceError as exc:
             error_code, status = exc.code, exc.http_status
             payload = self._backend.encode_error(exc)
+            if exc.cause is not None:
+                client = (scope.get("client") or ("-", 0))[0]
+                auth_log.warning(
+                    "%s from %s (request %s): %s", exc.code, client, request_id, exc.cause
+                )
         except Exception as exc:
             # INVARIANT: a bug answers KMSInternalException, logged with its traceback; the
             # messages in it are withheld (they may quote what the caller sent: docs/server.md)
@@ -278,9 +287,12 @@ class KmsApp(Generic[P]):
     async def _dev(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
         await _drain(receive)
         if path == DEV_PREFIX + "health" and scope["method"] == "GET":
-            return 200, json.dumps(
-                {"status": "ok", "operations": sorted(self._operations)}
-            ).encode()
+            ready = True
+            report: dict[str, Any] = {"status": "ok", "ready": True}
+            if self._options.health is not None:
+                ready, report = await asyncio.to_thread(self._options.health)
+            report["operations"] = sorted(self._operations)
+            return (200 if ready else 503), json.dumps(report).encode()
         if path == DEV_PREFIX + "reset" and scope["method"] == "POST":
             if not self._options.dev or self._options.reset is None:
                 return 403, _json_error(

@@ -11,6 +11,7 @@ specs that ``wiring`` turns into the service's identity types. The format is doc
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +42,12 @@ DEV_ACCOUNT = "000000000000"
 DEV_REGION = "us-east-1"
 DEV_ACCESS_KEY_ID = "AKIAKMSPOLICYLOCAL01"
 DEV_SECRET_ACCESS_KEY = "kmspolicy-local-development-secret"  # documented; loopback only
+#: access keys other local emulators document, accepted for the development identity so that
+#: environments and test suites written for them sign in unchanged (LocalStack, moto)
+EMULATOR_KEYS = {"test": "test", "FOOBARKEY": "FOOBARSECRET"}
+#: AWS's access key ids have at least 16 characters; shorter ones load with a warning
+AWS_MIN_ACCESS_KEY_ID = 16
+log = logging.getLogger("kmspolicy.server")
 PolicyRef = str | dict[str, Any]
 
 
@@ -50,7 +57,7 @@ class _Model(BaseModel):
 
 class IdentityModel(_Model):
     arn: str
-    access_key_id: str = Field(min_length=16, max_length=128, pattern=r"^[A-Z0-9]+$")
+    access_key_id: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9]+$")
     secret_access_key: str = Field(min_length=1, repr=False)
     session_token: str | None = Field(default=None, min_length=1, repr=False)
     policies: list[PolicyRef] = []
@@ -205,6 +212,13 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
                 f"identities[{seen[ident.access_key_id]}]"
             )
         seen[ident.access_key_id] = i
+        if len(ident.access_key_id) < AWS_MIN_ACCESS_KEY_ID:
+            log.warning(
+                "%s: access key id `%s` is shorter than AWS's %d characters (accepted)",
+                resolve.where(*loc, "access_key_id"),
+                ident.access_key_id,
+                AWS_MIN_ACCESS_KEY_ID,
+            )
         identities.append(
             IdentitySpec(
                 arn=ident.arn,
@@ -307,13 +321,19 @@ def to_directory(config: IdentitiesConfig) -> Identities:
 
 
 def credentials(config: IdentitiesConfig) -> dict[str, Credential[str]]:
-    """SigV4 credentials by access key id; the principal is the identity's ARN."""
-    return {
+    """SigV4 credentials by access key id; the principal is the identity's ARN. The development
+    identity also answers to the emulators' documented keys (``EMULATOR_KEYS``)."""
+    found = {
         spec.access_key_id: Credential(
             spec.access_key_id, spec.secret_access_key, spec.arn, spec.session_token
         )
         for spec in config.identities
     }
+    if config.development:
+        (spec,) = config.identities
+        for key_id, secret in EMULATOR_KEYS.items():
+            found[key_id] = Credential(key_id, secret, spec.arn)
+    return found
 
 
 class _Resolver:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
+import json
 import logging
 import signal
 import socket
@@ -27,6 +28,7 @@ from kmspolicy.errors import ConfigError, log_safe_traceback
 from kmspolicy.optable import OPERATIONS
 from kmspolicy.server.app import AppOptions, KmsApp
 from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
+from kmspolicy.server.health import health_check
 from kmspolicy.server.identities import (
     IdentitiesConfig,
     credentials,
@@ -57,6 +59,8 @@ class ServerSettings:
     #: request quotas (ThrottlingException) on/off; None: the identities file's `quotas.requests`,
     #: else on — off with --dev
     request_quotas: bool | None = None
+    log_format: str = "text"  # text | json (one JSON object per line)
+    log_level: str = "INFO"  # of the kmspolicy loggers (access lines are INFO)
 
 
 def _is_loopback(host: str) -> bool:
@@ -106,6 +110,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         sweep_interval=SWEEP_INTERVAL_SECONDS,
         on_shutdown=[runtime.close],
         request_ids=runtime.service().new_request_id,
+        health=health_check(runtime),
     )
     # every operation of the model: the unimplemented ones are authorized, then answered
     # UnsupportedOperationException by the service, as in-process
@@ -155,7 +160,8 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
-    """Run until SIGTERM/SIGINT; print one startup line (and the dev credentials, if used)."""
+    """Run until SIGTERM/SIGINT; print the startup line and the client's exports."""
+    formatter = _configure_logging(settings.log_format, settings.log_level)
     config = load_config(settings)
     app, runtime = build_app(settings, config)
     try:
@@ -165,7 +171,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
         raise
     host, port = sock.getsockname()[:2]
     scheme = "https" if settings.tls_cert else "http"
-    app.write_access_lines_with(_access_writer(sys.stderr, _configure_logging()))
+    app.write_access_lines_with(_access_writer(sys.stderr, formatter))
     # Everything built so far (botocore's KMS model, the codec, policies, uvicorn) lives as long
     # as the process: moved out of the collector's generations, it is never traversed again by
     # the collections that the per-request garbage triggers.
@@ -219,15 +225,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
                 file=sys.stderr,
                 flush=True,
             )
-        if config.development:
-            (spec,) = config.identities
-            print(
-                f"development identity {spec.arn}: AWS_ACCESS_KEY_ID={spec.access_key_id} "
-                f"AWS_SECRET_ACCESS_KEY={spec.secret_access_key} "
-                f"AWS_ENDPOINT_URL_KMS={scheme}://{host}:{port} (docs/identities.md)",
-                file=out,
-                flush=True,
-            )
+        print(banner(config, f"{scheme}://{_client_host(host)}:{port}"), file=out, flush=True)
         server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():
@@ -235,6 +233,34 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
         runtime.close()
         sock.close()
     logging.getLogger("kmspolicy.server").info("kmspolicy serve: stopped")
+
+
+def _client_host(host: str) -> str:
+    """The address a client on this machine uses: a wildcard bind is reached over loopback."""
+    if host in ("0.0.0.0", ""):
+        return "127.0.0.1"
+    if host == "::":
+        return "[::1]"
+    return f"[{host}]" if ":" in host else host
+
+
+def banner(config: IdentitiesConfig, endpoint: str) -> str:
+    """What a client needs, as one line to paste into a shell: the endpoint and the region,
+    and for the development identity its (public, documented) credentials. An identities
+    file's secrets are never printed."""
+    exports = [f"AWS_ENDPOINT_URL_KMS={endpoint}"]
+    if config.development:
+        (spec,) = config.identities
+        exports += [
+            f"AWS_ACCESS_KEY_ID={spec.access_key_id}",
+            f"AWS_SECRET_ACCESS_KEY={spec.secret_access_key}",
+        ]
+        note = f"development identity {spec.arn} (docs/identities.md)"
+    else:
+        note = f"with an access key of {config.source}"
+    # AWS CLI v1 and some SDKs read only AWS_DEFAULT_REGION, others only AWS_REGION
+    exports += [f"AWS_REGION={config.region}", f"AWS_DEFAULT_REGION={config.region}"]
+    return f"export {' '.join(exports)}  # {note}"
 
 
 class _Formatter(logging.Formatter):
@@ -263,9 +289,37 @@ class _Formatter(logging.Formatter):
         return f"{self._text}.{int((created - second) * 1000):03d}Z"
 
 
+class _JsonFormatter(_Formatter):
+    """One JSON object per line: ``{"time", "logger", "level", "message"}`` (and ``exception``)
+    for log collectors."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": self.stamp(record.created),
+            "logger": record.name,
+            "level": record.levelname,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+    def line(self, created: float, logger: str, level: str, message: str) -> str:
+        return json.dumps(
+            {"time": self.stamp(created), "logger": logger, "level": level, "message": message}
+        )
+
+
 def _access_writer(stream: TextIO, formatter: _Formatter) -> Callable[[str], None]:
     """Access lines exactly as the handler would format them, written straight to ``stream``:
     a LogRecord and the handler chain per request cost more than the line itself."""
+    if isinstance(formatter, _JsonFormatter):
+
+        def write_json(line: str) -> None:
+            stream.write(formatter.line(time.time(), "kmspolicy.access", "INFO", line) + "\n")
+            stream.flush()
+
+        return write_json
 
     def write(line: str) -> None:
         stream.write(f"{formatter.stamp(time.time())} kmspolicy.access INFO {line}\n")
@@ -274,13 +328,13 @@ def _access_writer(stream: TextIO, formatter: _Formatter) -> Callable[[str], Non
     return write
 
 
-def _configure_logging() -> _Formatter:
-    formatter = _Formatter()
+def _configure_logging(log_format: str = "text", level: str = "INFO") -> _Formatter:
+    formatter = _JsonFormatter() if log_format == "json" else _Formatter()
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
     root = logging.getLogger("kmspolicy")
     root.addHandler(handler)
-    root.setLevel(logging.INFO)
+    root.setLevel(level.upper())
     uv = logging.getLogger("uvicorn")
     uv.addHandler(handler)
     uv.setLevel(logging.WARNING)

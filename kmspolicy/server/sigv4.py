@@ -21,6 +21,7 @@ from kmspolicy.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
     MissingAuthenticationTokenException,
+    ServiceError,
     UnrecognizedClientException,
 )
 
@@ -279,12 +280,18 @@ class Verifier(Generic[P]):
                     f"'{sent}' must be a 'SignedHeader' in the AWS Authorization when it is sent"
                 )
         if auth.service != self._service:
-            raise InvalidSignatureException(
-                f"Credential should be scoped to correct service: '{self._service}'."
+            raise _because(
+                InvalidSignatureException(
+                    f"Credential should be scoped to correct service: '{self._service}'."
+                ),
+                f"the credential scope names service {_shown(auth.service)}, not '{self._service}'",
             )
         if self._regions is not None and auth.region not in self._regions:
-            raise InvalidSignatureException(
-                f"Credential should be scoped to a valid region, not '{auth.region}'. "
+            raise _because(
+                InvalidSignatureException(
+                    f"Credential should be scoped to a valid region, not '{auth.region}'. "
+                ),
+                f"region '{auth.region}' is not served (identities file `regions:`)",
             )
         if auth.date != amz_date[:8]:
             raise InvalidSignatureException(
@@ -298,13 +305,22 @@ class Verifier(Generic[P]):
             signed_at = _parse_amz_date(amz_date)
             self._last_date = (amz_date, signed_at)
         if abs(now - signed_at) > self._max_skew:
-            raise InvalidSignatureException(
-                f"Signature expired: {amz_date} is outside the allowed 5-minute clock skew of "
-                f"the server time {now.astimezone(UTC):%Y%m%dT%H%M%SZ}; check your clock"
+            skew = (signed_at - now).total_seconds()
+            raise _because(
+                InvalidSignatureException(
+                    f"Signature expired: {amz_date} is outside the allowed 5-minute clock skew of "
+                    f"the server time {now.astimezone(UTC):%Y%m%dT%H%M%SZ}; check your clock"
+                ),
+                f"clock skew of {skew:+.0f} s (the client's clock is "
+                f"{'ahead' if skew > 0 else 'behind'}; "
+                f"at most {int(self._max_skew.total_seconds())} s)",
             )
         credential = self._lookup(auth.access_key_id)
         if credential is None:
-            raise UnrecognizedClientException(_BAD_TOKEN)
+            raise _because(
+                UnrecognizedClientException(_BAD_TOKEN),
+                f"unknown access key id {_shown(auth.access_key_id)} (not in the identities)",
+            )
         _check_token(credential, headers.get("x-amz-security-token"))
         if not _HEX_SIG.fullmatch(auth.signature):
             raise InvalidSignatureException(_BAD_SIGNATURE)
@@ -315,7 +331,13 @@ class Verifier(Generic[P]):
         expected = hmac.digest(key, to_sign.encode(), "sha256").hex()  # one-shot C HMAC
         # INVARIANT: signatures are compared in constant time.
         if not hmac.compare_digest(expected, auth.signature):
-            raise InvalidSignatureException(_BAD_SIGNATURE)
+            raise _because(
+                InvalidSignatureException(_BAD_SIGNATURE),
+                f"signature mismatch for access key id '{auth.access_key_id}': wrong secret, or "
+                f"the client signed another request (canonical request SHA-256 here: "
+                f"{hashlib.sha256(creq.encode()).hexdigest()}; signed headers "
+                f"{';'.join(auth.signed_headers)})",
+            )
         return Verified(credential, auth.region, signed_at)
 
 
@@ -339,7 +361,35 @@ def _check_token(credential: Credential[P], presented: str | None) -> None:
     expected = credential.session_token
     if expected is None:
         if presented is not None:
-            raise UnrecognizedClientException(_BAD_TOKEN)
+            raise _because(
+                UnrecognizedClientException(_BAD_TOKEN),
+                f"a session token was sent, but access key id '{credential.access_key_id}' has "
+                "none (unset AWS_SESSION_TOKEN)",
+            )
         return
-    if presented is None or not hmac.compare_digest(presented.encode(), expected.encode()):
-        raise UnrecognizedClientException(_BAD_TOKEN)
+    if presented is None:
+        raise _because(
+            UnrecognizedClientException(_BAD_TOKEN),
+            f"no session token sent for access key id '{credential.access_key_id}', "
+            "which needs one",
+        )
+    if not hmac.compare_digest(presented.encode(), expected.encode()):
+        raise _because(
+            UnrecognizedClientException(_BAD_TOKEN),
+            f"wrong session token for access key id '{credential.access_key_id}'",
+        )
+
+
+_E = TypeVar("_E", bound=ServiceError)
+
+
+def _shown(value: str) -> str:
+    """A caller's string as the log shows it: quoted, escaped, at most 64 characters (it is
+    whatever the request said; the log must stay one line per event)."""
+    return repr(value[:64]) + ("..." if len(value) > 64 else "")
+
+
+def _because(error: _E, cause: str) -> _E:
+    """``error`` (AWS's terse wire answer) carrying the real cause for the server's log."""
+    error.cause = cause
+    return error

@@ -7,7 +7,8 @@ service are imported when a suite is collected or a fixture is used.
 
 Fixtures: ``kms_clock`` (a FakeClock), ``kms`` (an in-process service on that clock),
 ``kms_client`` (a botocore KMS client of the service, as the account root), ``simulate``
-(authorize one request against policies, no service needed).
+(authorize one request against policies, no service needed), ``kms_endpoint`` (a real HTTP
+server in a thread, for clients that are not Python or must sign requests).
 """
 
 from __future__ import annotations
@@ -127,3 +128,14 @@ def simulate() -> Simulator:
     from kmspolicy.testing.simulate import Simulator
 
     return Simulator()
+
+
+@pytest.fixture
+def kms_endpoint() -> Iterator[Any]:
+    """A real ``kmspolicy serve`` on a free loopback port, in memory, for this test:
+    ``kms_endpoint.url``, ``kms_endpoint.env()`` (AWS_* variables for a client process, the
+    development identity's keys included), ``kms_endpoint.client()`` (boto3 over HTTP)."""
+    from kmspolicy.testing import serve_in_thread
+
+    with serve_in_thread() as endpoint:
+        yield endpoint

@@ -92,7 +92,7 @@ def test_json_form_is_accepted(tmp_path: Path) -> None:
             10,
             "unknown field",
         ),
-        (("access_key_id: AKIAALICEEXAMPLE0001", "access_key_id: short"), 5, "access_key_id"),
+        (("access_key_id: AKIAALICEEXAMPLE0001", "access_key_id: AKIA-ALICE"), 5, "access_key_id"),
         (("arn: arn:aws:iam::111122223333:user/alice", "arn: alice"), 4, "IAM principal ARN"),
         (('account: "111122223333"', "account: 111122223333"), 1, "account"),
         (("policies: [policies/alice.json]", "policies: [policies/missing.json]"), 7, "not found"),
@@ -101,7 +101,7 @@ def test_json_form_is_accepted(tmp_path: Path) -> None:
     ],
     ids=[
         "unknown-field",
-        "short-key",
+        "bad-key-characters",
         "bad-arn",
         "account-not-string",
         "missing-policy",
@@ -120,6 +120,21 @@ def test_errors_name_file_and_line(
     message = str(caught.value)
     assert message.startswith(f"{path}:{line}:"), message
     assert needle in message
+
+
+def test_short_access_key_ids_load_with_a_warning(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # moto's own test suite signs with FOOBARKEY, LocalStack users with `test`
+    text = GOOD.replace("AKIAALICEEXAMPLE0001", "FOOBARKEY")
+    path = write(tmp_path, text)
+    with caplog.at_level("WARNING", logger="kmspolicy.server"):
+        config = load_identities(path)
+    assert "FOOBARKEY" in {spec.access_key_id for spec in config.identities}
+    [record] = caplog.records
+    assert record.getMessage() == (
+        f"{path}:5: access key id `FOOBARKEY` is shorter than AWS's 16 characters (accepted)"
+    )
 
 
 def test_not_yaml(tmp_path: Path) -> None:

@@ -69,7 +69,8 @@ def test_startup_line_names_address_store_and_dev_credentials(tmp_path: Path) ->
         assert proc.wait(15) == 0
     assert "listening on http://127.0.0.1:" in first
     assert f"sqlite://{(tmp_path / 'd' / 'kms.db').resolve()}" in first
-    assert DEV_KEY in second and DEV_SECRET in second
+    assert second.startswith("export AWS_ENDPOINT_URL_KMS=http://127.0.0.1:")
+    assert DEV_KEY in second and DEV_SECRET in second and "AWS_DEFAULT_REGION=us-east-1" in second
 
 
 def test_refuses_public_address_with_development_credentials(tmp_path: Path) -> None:
