@@ -71,7 +71,8 @@ class Evaluation:
         self.request = request
         self.matcher = matcher
         self.missing: list[str] = []
-        self.considered: dict[PolicyType, list[tuple[Policy, PolicyType, str | None]]] = {}
+        #: every policy run, in order (nearest misses are looked for among them on a denial)
+        self.considered: list[tuple[Policy, PolicyType, str | None]] = []
         self.denies: list[tuple[PolicyType, Hit]] = []
         #: every policy's match, and grant references, in consultation order: the source of
         #: ``Decision.all_matched``, collected only when read. INVARIANT: no policy is run
@@ -82,9 +83,9 @@ class Evaluation:
         m = self.matcher(policy, self.request, ptype, name)
         if m.missing:
             self.missing.extend(m.missing)
-        self.considered.setdefault(ptype, []).append((policy, ptype, name))
+        self.considered.append((policy, ptype, name))
         if m.denies:
-            self.denies.extend((ptype, h) for h in m.denies)
+            self.denies.extend([(ptype, h) for h in m.denies])
         self.matched.append(m)
         return m
 
@@ -139,7 +140,7 @@ class Evaluation:
         types = (
             [by] if by is not PolicyType.RESOURCE else [PolicyType.RESOURCE, PolicyType.KEY_POLICY]
         )
-        miss = nearest_miss(r, [c for t in types for c in self.considered.get(t, ())])
+        miss = nearest_miss(r, [c for t in types for c in self.considered if c[1] is t])
         return Decision(
             DecisionKind.IMPLICIT_DENY,
             r.action,

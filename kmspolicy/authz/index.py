@@ -9,6 +9,7 @@ Compiled policies are cached by object identity (policies are immutable), bounde
 from __future__ import annotations
 
 from collections import OrderedDict
+from operator import attrgetter
 from threading import Lock
 from typing import TYPE_CHECKING
 
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from kmspolicy.lang.ast import Policy, Statement
 
 Hit = tuple[MatchedStatement, PrincipalMatch]
+#: document order of compiled statements (they hash by identity, so a set removes repeats)
+_ORDINAL = attrgetter("ordinal")
 _ACTION_MEMO_SIZE = 1024
 
 
@@ -176,7 +179,7 @@ class CompiledPolicy:
             found.extend(scan)
         if len(found) > 1:
             # a statement naming several of the caller's identities sits in several buckets
-            found = sorted({id(c): c for c in found}.values(), key=lambda c: c.ordinal)
+            found = sorted(set(found), key=_ORDINAL)
         return found
 
     def _scan_for(self, action: str) -> tuple[CompiledStatement, ...]:

@@ -1,20 +1,27 @@
-"""KMS authorization: the key policy first, IAM only through it, grants, both sides across accounts.
+"""KMS authorization as a rule table: facts about the request first, then the first rule that
+applies decides.
 
-Layer: authz (pure). Rules (AWS KMS Developer Guide, "Determining access", "Key policies",
-"Grants", "Allowing users in other accounts"; IAM User Guide, "Policy evaluation logic"):
-an explicit deny anywhere wins; every SCP level must allow; the key policy must allow the caller
-directly, or the caller's account (then an identity policy must allow too), or a grant must;
-across accounts the caller's identity policy must also allow; boundaries and session policies
-limit every allow except a key policy naming the user or session itself (or everyone). The
-account's root user is not governed by identity-based policies, so its identity side always
-allows (also across accounts), while the key policy still has to allow it ("no AWS principal,
-including the account root user, has any permissions to a KMS key unless explicitly allowed").
+Layer: authz (pure). In the style of Cedar's authorizer, the decision is data, not a cascade of
+``if``s: :class:`Facts` says what every policy said about the request (computed once: which
+statements matched, and how their principal named the caller), and :data:`RULES` lists, in
+order, when a request is allowed or denied and by which policy type. Each row cites the AWS rule
+it encodes (KMS Developer Guide: "KMS key access and permissions", "Key policies", "Default key
+policy", "Grants in AWS KMS", "Retiring and revoking grants", "Allowing users in other accounts
+to use a KMS key"; IAM User Guide: "Policy evaluation logic", "Cross-account policy evaluation
+logic", "Permissions boundaries for IAM entities", "Service control policies"). The last row
+always applies, so every request gets exactly one decision. The account's root user is not
+governed by identity-based policies, so its identity side always allows (also across accounts),
+while the key policy still has to allow it ("no AWS principal, including the account root user,
+has any permissions to a KMS key unless explicitly allowed").
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from enum import Enum
+from functools import cache
+from typing import cast
 
 from kmspolicy.authz.context import PrincipalType, Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
@@ -89,115 +96,358 @@ def _account_grant_allows(grant: Grant, request: Request) -> bool:
     return op is not None and grant.constraints_hold(op, request)
 
 
+class Fact:
+    """The yes/no facts rules test, as bits (a rule tests a conjunction of them with one mask
+    operation, so the table costs no function call per row on the hot path)."""
+
+    #: some consulted policy explicitly denies
+    DENIED = 1 << 0
+    #: an SCP level allows nothing
+    SCP_GAP = 1 << 1
+    #: the resource is a KMS key (else an alias, ``*`` or an account-level resource)
+    KEY = 1 << 2
+    #: a grant naming the caller (or its role) allows, or the caller may retire it
+    GRANT = 1 << 3
+    #: the key has a key policy (it was consulted)
+    KEY_POLICY = 1 << 4
+    #: the caller has an account and it is not the key's (service principals have none)
+    CROSS_ACCOUNT = 1 << 5
+    #: the action works across accounts (operation table: ``cross_account``)
+    CROSS_ACCOUNT_ACTION = 1 << 6
+    #: the key policy allows, naming the caller itself or anyone
+    DIRECT = 1 << 7
+    #: the key policy allows, naming the role of the caller's session
+    VIA_ROLE = 1 << 8
+    #: the key policy (or a grant) allows the caller's account: IAM must allow too
+    VIA_ACCOUNT = 1 << 9
+    #: the key policy allows in any of the three ways
+    KEY_POLICY_ALLOWS = 1 << 10
+    #: an identity-based policy allows
+    IDENTITY = 1 << 11
+    #: the identity side allows: an identity-based policy does, or the caller is the root user
+    IDENTITY_OK = 1 << 12
+    #: the caller is the root user of the resource's account (or the resource has none)
+    ROOT_HERE = 1 << 13
+    #: a permissions boundary or the session policies do not allow
+    LIMITED = 1 << 14
+    #: the action is kms:RetireGrant
+    RETIRE = 1 << 15
+
+
+# module constants: the hot path reads globals, not class attributes
+_CROSS_ACCOUNT = Fact.CROSS_ACCOUNT
+_DENIED = Fact.DENIED
+_DIRECT = Fact.DIRECT
+_GRANT = Fact.GRANT
+_IDENTITY = Fact.IDENTITY
+_IDENTITY_OK = Fact.IDENTITY_OK
+_KEY = Fact.KEY
+_KEY_POLICY = Fact.KEY_POLICY
+_KEY_POLICY_ALLOWS = Fact.KEY_POLICY_ALLOWS
+_LIMITED = Fact.LIMITED
+_ROOT_HERE = Fact.ROOT_HERE
+_SCP_GAP = Fact.SCP_GAP
+_VIA_ACCOUNT = Fact.VIA_ACCOUNT
+_VIA_ROLE = Fact.VIA_ROLE
+_RETIRE_ACTION = "kms:retiregrant"
+#: the facts an action implies by itself (lower-cased action name → bits)
+_ACTION_FACTS = {a: Fact.CROSS_ACCOUNT_ACTION for a in CROSS_ACCOUNT_ACTIONS}
+_ACTION_FACTS[_RETIRE_ACTION] = _ACTION_FACTS.get(_RETIRE_ACTION, 0) | Fact.RETIRE
+
+
+class Facts:
+    """What the policies said about one request: the inputs of every rule, computed once.
+
+    ``bits`` holds the :class:`Fact` flags; the lists hold the matching Allow statements (and
+    grants) the rules cite when they decide.
+    """
+
+    __slots__ = ("bits", "direct", "ev", "grants", "identity", "limit", "via_account", "via_role")
+
+    def __init__(self, request: Request, policies: KmsPolicies, matcher: Matcher) -> None:
+        ev = self.ev = Evaluation(request, matcher)
+        caller = request.caller
+        key = is_key_arn(request.resource)
+        scps = (
+            ev.guardrails(policies.scp_levels, policies.rcp_levels)
+            if policies.scp_levels or policies.rcp_levels
+            else ()
+        )
+        kp = (
+            ev.run(policies.key_policy, PolicyType.KEY_POLICY, "default")
+            if key and policies.key_policy
+            else None
+        )
+        ids = (
+            ev.run_all(policies.identity_policies, PolicyType.IDENTITY)
+            if policies.identity_policies
+            else ()
+        )
+        pb = policies.permissions_boundary
+        boundary = ev.run(pb, PolicyType.PERMISSIONS_BOUNDARY) if pb is not None else None
+        sessions = (
+            ev.run_all(policies.session_policies, PolicyType.SESSION)
+            if policies.session_policies
+            else []
+        )
+        self.identity = [h[0] for m in ids for h in m.allows]
+        self.limit = ev.limits(boundary, sessions) if boundary is not None or sessions else None
+        retire = request.action_lower == _RETIRE_ACTION
+        #: grants naming the caller (or its role) that allow, or that it may retire; else the
+        #: grants to its account, which allow only through IAM like the key policy's account
+        self.grants: list[MatchedStatement] = []
+        account_grants: list[MatchedStatement] = []
+        if key and policies.grants:
+            self.grants = [
+                _grant_ref(g) for g in policies.grants if g.allows(request) or _retiring(g, request)
+            ]
+            if self.grants:
+                ev.note(self.grants)
+            else:
+                account_grants = [
+                    _grant_ref(g) for g in policies.grants if _account_grant_allows(g, request)
+                ]
+                ev.note(account_grants)
+        self.direct: list[MatchedStatement] = []
+        self.via_role: list[MatchedStatement] = []
+        self.via_account: list[MatchedStatement] = []
+        # kms:RetireGrant in a key policy has no effect (KMS Developer Guide, retiring grants)
+        if kp is not None and not retire:
+            for ref, how in kp.allows:
+                if how is PrincipalMatch.ROLE:
+                    self.via_role.append(ref)
+                elif how is PrincipalMatch.ACCOUNT:
+                    self.via_account.append(ref)
+                else:
+                    self.direct.append(ref)
+        if account_grants:
+            self.via_account += account_grants
+        # the action's facts are looked up once; the rest are tests on what the policies said
+        bits = _ACTION_FACTS.get(request.action_lower, 0)
+        if key:
+            bits |= _KEY
+            if kp is not None:
+                bits |= _KEY_POLICY
+                if self.direct:
+                    bits |= _DIRECT | _KEY_POLICY_ALLOWS
+                if self.via_role:
+                    bits |= _VIA_ROLE | _KEY_POLICY_ALLOWS
+            if self.via_account:
+                bits |= _VIA_ACCOUNT | _KEY_POLICY_ALLOWS
+            if self.grants:
+                bits |= _GRANT
+        if ev.denies:
+            bits |= _DENIED
+        if scps and any(not any(m.allows for m in level) for level in scps):
+            bits |= _SCP_GAP
+        if caller.account is not None and caller.account != request.resource_account:
+            bits |= _CROSS_ACCOUNT
+        if self.identity:
+            bits |= _IDENTITY | _IDENTITY_OK
+        if caller.type is PrincipalType.ACCOUNT:
+            bits |= _IDENTITY_OK
+            if request.resource_account in (None, caller.account):
+                bits |= _ROOT_HERE
+        if self.limit is not None:
+            bits |= _LIMITED
+        self.bits = bits
+
+    def cited(self, names: tuple[str, ...]) -> Sequence[MatchedStatement]:
+        """The statements a rule cites: its lists, concatenated in the order named."""
+        if len(names) == 1:
+            found: list[MatchedStatement] = getattr(self, names[0])
+            return found
+        out: list[MatchedStatement] = []
+        for name in names:
+            out += getattr(self, name)
+        return out
+
+
+class Outcome(Enum):
+    ALLOW = "allow"
+    IMPLICIT_DENY = "implicit deny"
+    EXPLICIT_DENY = "explicit deny"
+
+
+#: ``Rule.by`` for the rows that report the limiting policy type that failed to allow
+LIMIT = "limit"
+#: the statement lists a rule can cite (``Facts`` attributes)
+KP_ALLOWS = ("direct", "via_role", "via_account")
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """One row of the table: the request gets ``outcome`` when every fact in ``needs`` holds
+    and none in ``refuses`` does (and no earlier row applied); the decision is reported against
+    ``by`` and cites the statement lists named in ``cites``."""
+
+    name: str
+    needs: int
+    refuses: int
+    outcome: Outcome
+    #: a policy type; ``LIMIT`` for the failing boundary/session type; None for the explicit
+    #: deny row, which the denying policy types name (first in the order SCP, RCP, key policy,
+    #: identity, boundary, session: ``Evaluation.explicit_deny``)
+    by: PolicyType | str | None
+    cites: tuple[str, ...] = ()
+
+    def applies(self, bits: int) -> bool:
+        return bits & self.needs == self.needs and not bits & self.refuses
+
+
+F = Fact
+ALLOW, DENY = Outcome.ALLOW, Outcome.IMPLICIT_DENY
+KEY_POLICY, IDENTITY, RESOURCE = PolicyType.KEY_POLICY, PolicyType.IDENTITY, PolicyType.RESOURCE
+
+#: The KMS decision: the first row that applies decides (the last applies to everything).
+RULES: tuple[Rule, ...] = (
+    # IAM, Policy evaluation logic: an explicit deny in any policy overrides every allow
+    # (SCP, RCP, key policy, identity, boundary, session).
+    Rule("explicit-deny", F.DENIED, 0, Outcome.EXPLICIT_DENY, None),
+    # IAM, Service control policies: every level from the root to the account must allow.
+    # (RCPs hold an implicit RCPFullAWSAccess, so they can only deny: the row above.)
+    Rule("scp-level-silent", F.SCP_GAP, 0, DENY, PolicyType.SCP),
+    # --- not a key: aliases and account-level actions (CreateKey, ListKeys…) have no key
+    # policy; identity-based policies alone decide (KMS, "Controlling access to aliases") ---
+    Rule("not-a-key:limited", F.LIMITED, F.KEY, DENY, LIMIT, ("identity",)),
+    Rule("not-a-key:identity-allows", F.IDENTITY, F.KEY, ALLOW, IDENTITY, ("identity",)),
+    # the root user has full access within its account (not to another account's aliases)
+    Rule("not-a-key:root-user", F.ROOT_HERE, F.KEY, ALLOW, IDENTITY, ("identity",)),
+    Rule("not-a-key:no-identity-allow", 0, F.KEY, DENY, IDENTITY),
+    # --- a KMS key ---
+    # KMS, Grants in AWS KMS: a grant allows its grantee its operations by itself, also across
+    # accounts; the grant's retiring principal may retire it.
+    Rule("grant", F.GRANT, 0, ALLOW, PolicyType.GRANT, ("grants",)),
+    # KMS, Key policies: "no AWS principal has any permissions to a KMS key unless that
+    # permission is provided explicitly" — a key without a policy allows nothing.
+    Rule("no-key-policy", 0, F.KEY_POLICY, DENY, RESOURCE),
+    # KMS, Allowing users in other accounts to use a KMS key: only the operations marked
+    # "Cross-account use: Yes" work on another account's key...
+    Rule(
+        "cross-account:local-action",
+        F.CROSS_ACCOUNT,
+        F.CROSS_ACCOUNT_ACTION,
+        DENY,
+        RESOURCE,
+        KP_ALLOWS,
+    ),
+    # ...the key policy must allow the external account or principal...
+    Rule("cross-account:key-policy-silent", F.CROSS_ACCOUNT, F.KEY_POLICY_ALLOWS, DENY, RESOURCE),
+    # ...and an IAM policy of the external account must allow too (IAM, Cross-account policy
+    # evaluation logic: both sides); its root user needs no identity-based policy.
+    Rule(
+        "cross-account:no-identity-allow",
+        F.CROSS_ACCOUNT,
+        F.IDENTITY_OK,
+        DENY,
+        IDENTITY,
+        KP_ALLOWS,
+    ),
+    # a permissions boundary or session policy limits the external principal's identity side
+    Rule(
+        "cross-account:limited",
+        F.CROSS_ACCOUNT | F.LIMITED,
+        0,
+        DENY,
+        LIMIT,
+        (*KP_ALLOWS, "identity"),
+    ),
+    Rule(
+        "cross-account:both-allow",
+        F.CROSS_ACCOUNT,
+        0,
+        ALLOW,
+        KEY_POLICY,
+        (*KP_ALLOWS, "identity"),
+    ),
+    # --- same account ---
+    # IAM, Policy evaluation logic: a resource-based policy that names the IAM user or the
+    # session itself allows without the boundary or session policies' consent...
+    Rule("key-policy-names-caller", F.DIRECT, 0, ALLOW, KEY_POLICY, ("direct",)),
+    # ...one that names the role of the session is limited by them.
+    Rule("key-policy-names-role", F.VIA_ROLE, F.LIMITED, ALLOW, KEY_POLICY, ("via_role",)),
+    # KMS, Retiring and revoking grants: kms:RetireGrant in a key policy has no effect; an IAM
+    # policy in the key's account may allow it (its root user may retire any grant there).
+    Rule(
+        "retire-grant:identity-allows",
+        F.RETIRE | F.IDENTITY_OK,
+        F.LIMITED,
+        ALLOW,
+        IDENTITY,
+        ("identity",),
+    ),
+    # KMS, Default key policy ("allows access to the AWS account and enables IAM policies"):
+    # naming the account lets IAM policies allow; one does.
+    Rule(
+        "key-policy-enables-iam",
+        F.VIA_ACCOUNT | F.IDENTITY_OK,
+        F.LIMITED,
+        ALLOW,
+        IDENTITY,
+        ("via_account", "identity"),
+    ),
+    # IAM, Permissions boundaries: the effective permissions are the intersection of the
+    # boundary (and session policies) with the identity or role allow.
+    Rule(
+        "limited:role",
+        F.VIA_ROLE | F.LIMITED,
+        0,
+        DENY,
+        LIMIT,
+        ("via_role", "via_account", "identity"),
+    ),
+    Rule(
+        "limited:iam",
+        F.VIA_ACCOUNT | F.IDENTITY_OK | F.LIMITED,
+        0,
+        DENY,
+        LIMIT,
+        ("via_role", "via_account", "identity"),
+    ),
+    # KMS, IAM policies: the key policy enables IAM policies, but none allows.
+    Rule(
+        "key-policy-enables-iam:no-identity-allow",
+        F.VIA_ACCOUNT,
+        0,
+        DENY,
+        IDENTITY,
+        ("via_account",),
+    ),
+    # KMS, Key policies: nothing allowed (IAM allows without the key policy's consent are void).
+    Rule("key-policy-silent", 0, 0, DENY, RESOURCE),
+)
+
+
 def authorize_kms(
     request: Request, policies: KmsPolicies, *, matcher: Matcher = match_policy
 ) -> Decision:
-    """Decide a KMS request the way KMS does (see the module docstring); never raises for denials.
+    """Decide a KMS request the way KMS does (see :data:`RULES`); never raises for denials.
 
     ``request.resource`` is the key ARN (alias ARN or ``*`` for actions on aliases or the
     account, which identity policies govern alone); encryption context comes from the
     ``kms:EncryptionContext:<k>`` context keys.
     """
-    ev = Evaluation(request, matcher)
-    caller = request.caller
-    key_resource = is_key_arn(request.resource)
-    scp_matches = (
-        ev.guardrails(policies.scp_levels, policies.rcp_levels)
-        if policies.scp_levels or policies.rcp_levels
-        else ()
-    )
-    kp = (
-        ev.run(policies.key_policy, PolicyType.KEY_POLICY, "default")
-        if key_resource and policies.key_policy
-        else None
-    )
-    ids = (
-        ev.run_all(policies.identity_policies, PolicyType.IDENTITY)
-        if policies.identity_policies
-        else ()
-    )
-    pb = policies.permissions_boundary
-    boundary = ev.run(pb, PolicyType.PERMISSIONS_BOUNDARY) if pb is not None else None
-    sessions = (
-        ev.run_all(policies.session_policies, PolicyType.SESSION)
-        if policies.session_policies
-        else []
-    )
-    if ev.denies:
-        return ev.explicit_deny()  # type: ignore[return-value]  # not None when denies exist
-    if scp_matches:
-        gap = ev.scp_gap(scp_matches)
-        if gap is not None:
-            return gap
-    identity_hits = [h[0] for m in ids for h in m.allows]
-    # The root user has full access within its account: its identity side always allows.
-    # (Checked where needed, off the hot path: a key policy naming the caller decides first.)
-    limit = ev.limits(boundary, sessions) if boundary is not None or sessions else None
-    action = request.action_lower
+    facts = Facts(request, policies, matcher)
+    rule = rule_for(facts.bits)
+    if rule.outcome is Outcome.EXPLICIT_DENY:
+        denied = facts.ev.explicit_deny()
+        assert denied is not None  # the row needs DENIED
+        return denied
+    by = cast("PolicyType", facts.limit if rule.by is LIMIT else rule.by)
+    cited = facts.cited(rule.cites) if rule.cites else ()
+    if rule.outcome is Outcome.ALLOW:
+        return facts.ev.allow(by, cited)
+    return facts.ev.implicit_deny(by, cited)
 
-    if not key_resource:
-        # aliases and account-level actions: identity (IAM) policies alone decide
-        # another account's alias: that account's policies would have to allow the root user
-        identity_ok = bool(identity_hits) or (
-            caller.type is PrincipalType.ACCOUNT
-            and request.resource_account in (None, caller.account)
-        )
-        if identity_ok and limit is None:
-            return ev.allow(PolicyType.IDENTITY, identity_hits)
-        return ev.implicit_deny(limit or PolicyType.IDENTITY, identity_hits)
 
-    account_grants: list[MatchedStatement] = []
-    if policies.grants:
-        # grants allow by themselves (also across accounts); constraints checked per grant
-        grants = [g for g in policies.grants if g.allows(request) or _retiring(g, request)]
-        if grants:
-            refs = [_grant_ref(g) for g in grants]
-            ev.note(refs)
-            return ev.allow(PolicyType.GRANT, refs)
-        account_grants = [
-            _grant_ref(g) for g in policies.grants if _account_grant_allows(g, request)
-        ]
-        ev.note(account_grants)
+@cache
+def rule_for(bits: int) -> Rule:
+    """The first row of :data:`RULES` that applies to these facts (the last applies to all).
 
-    if kp is None:
-        return ev.implicit_deny(PolicyType.RESOURCE)
-    direct: list[MatchedStatement] = []
-    via_role: list[MatchedStatement] = []
-    via_account: list[MatchedStatement] = []
-    # kms:RetireGrant in a key policy has no effect (KMS Developer Guide, retiring grants)
-    if action != "kms:retiregrant":
-        for ref, how in kp.allows:
-            if how is PrincipalMatch.ROLE:
-                via_role.append(ref)
-            elif how is PrincipalMatch.ACCOUNT:
-                via_account.append(ref)
-            else:
-                direct.append(ref)
-    via_account += account_grants
-
-    # service principals and anonymous callers have no account: the key policy alone decides
-    if caller.account is not None and caller.account != request.resource_account:
-        kp_refs = direct + via_role + via_account
-        if action not in CROSS_ACCOUNT_ACTIONS or not kp_refs:
-            return ev.implicit_deny(PolicyType.RESOURCE, kp_refs)
-        if not identity_hits and caller.type is not PrincipalType.ACCOUNT:
-            return ev.implicit_deny(PolicyType.IDENTITY, kp_refs)
-        if limit is not None:
-            return ev.implicit_deny(limit, kp_refs + identity_hits)
-        return ev.allow(PolicyType.KEY_POLICY, kp_refs + identity_hits)
-
-    if direct:
-        return ev.allow(PolicyType.KEY_POLICY, direct)
-    identity_ok = bool(identity_hits) or caller.type is PrincipalType.ACCOUNT
-    if via_role and limit is None:
-        return ev.allow(PolicyType.KEY_POLICY, via_role)
-    if action == "kms:retiregrant" and identity_ok and limit is None:
-        return ev.allow(PolicyType.IDENTITY, identity_hits)
-    if via_account and identity_ok and limit is None:
-        # the key policy only enables IAM: the identity policy is what allowed
-        return ev.allow(PolicyType.IDENTITY, via_account + identity_hits)
-    if limit is not None and (via_role or (via_account and identity_ok)):
-        return ev.implicit_deny(limit, via_role + via_account + identity_hits)
-    if via_account:
-        return ev.implicit_deny(PolicyType.IDENTITY, via_account)
-    return ev.implicit_deny(PolicyType.RESOURCE)
+    Cached: a pure function of the constant table and at most 2**16 fact combinations, of
+    which a workload meets a handful; the hot path then pays one dict lookup for the table.
+    """
+    for rule in RULES:
+        if rule.applies(bits):
+            return rule
+    raise AssertionError("the last rule applies to every request")  # pragma: no cover

@@ -95,8 +95,10 @@ class Glob:
 
     def matches(self, text: str) -> bool:
         """Whether the whole of ``text`` matches."""
-        if self._fold:
-            text = text.lower()
+        return self.matches_lowered(text.lower() if self._fold else text)
+
+    def matches_lowered(self, text: str) -> bool:
+        """:meth:`matches` for a text already lower-cased when the glob folds case (actions)."""
         if self._exact is not None:
             return text == self._exact
         if self._prefix is not None and self._suffix is not None:

@@ -115,7 +115,7 @@ class CompiledStatement:
         hit = (
             self.action_any
             or action_lower in self.action_exact
-            or any(p.matches(action_lower) for p in self.action_patterns)
+            or any(p.matches_lowered(action_lower) for p in self.action_patterns)
         )
         return hit != self.not_action
 
@@ -144,7 +144,7 @@ class CompiledStatement:
         hit = self.action_any or action in self.action_exact
         if not hit:
             for pattern in self.action_patterns:
-                if pattern.matches(action):
+                if pattern.matches_lowered(action):
                     hit = True
                     break
         if hit == self.not_action:
