@@ -76,6 +76,13 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "with --dev.",
 )
 @click.option(
+    "--seed",
+    type=_FILE,
+    default=None,
+    help="YAML/JSON file of keys (fixed ids, aliases, policies, optional fixed material for "
+    "tests) created at start-up when missing (docs/server.md).",
+)
+@click.option(
     "--log-format",
     type=click.Choice(["text", "json"]),
     default="text",
@@ -104,6 +111,7 @@ def command(
     root_key: str | None,
     request_timeout: float,
     request_quotas: str | None,
+    seed: Path | None,
     log_format: str,
     log_level: str,
     dev: bool,
@@ -129,6 +137,7 @@ def command(
             root_key=root_key,
             request_timeout=request_timeout,
             request_quotas=None if request_quotas is None else request_quotas == "aws",
+            seed=seed,
             log_format=log_format,
             log_level=log_level.upper(),
             dev=dev,

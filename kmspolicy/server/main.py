@@ -61,6 +61,7 @@ class ServerSettings:
     request_quotas: bool | None = None
     log_format: str = "text"  # text | json (one JSON object per line)
     log_level: str = "INFO"  # of the kmspolicy loggers (access lines are INFO)
+    seed: Path | None = None  # keys, aliases and (test-only) material to create at start-up
 
 
 def _is_loopback(host: str) -> bool:
@@ -100,6 +101,8 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         ),
         to_directory(config),
     )
+    if settings.seed is not None:
+        _seed(settings.seed, runtime, config)
     creds = credentials(config)
     # Before the first service is built: every service (one per region) shares this store.
     runtime.store = LoopWriteGuard(runtime.store)
@@ -126,6 +129,31 @@ def _request_quotas_on(settings: ServerSettings, config: IdentitiesConfig) -> bo
     if config.quotas.requests is not None:
         return config.quotas.requests
     return not settings.dev
+
+
+def _seed(path: Path, runtime: Runtime, config: IdentitiesConfig) -> None:
+    from kmspolicy.kms.ports import SystemRng
+    from kmspolicy.server.seed import seed_store
+
+    try:
+        report = seed_store(
+            path,
+            runtime.store,
+            account=config.account,
+            region=config.region,
+            now=runtime.clock.now(),
+            rng=SystemRng().random_bytes,
+        )
+    except BaseException:
+        runtime.close()
+        raise
+    logging.getLogger("kmspolicy.server").info(
+        "seed %s: %d key(s) created, %d already there, %d alias(es) created",
+        path,
+        len(report.created),
+        len(report.kept),
+        len(report.aliases),
+    )
 
 
 def check_tls(cert: Path, key: Path) -> ssl.SSLContext:

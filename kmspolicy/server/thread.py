@@ -70,13 +70,14 @@ def serve_in_thread(
     store_url: str = "memory:",
     data_dir: str | Path | None = None,
     dev: bool = True,
+    seed: str | Path | None = None,
 ) -> Iterator[Endpoint]:
     """Serve on ``127.0.0.1`` (a free port) until the context ends.
 
     Without ``identities`` the development identity signs in (and LocalStack's and moto's
     keys). The store is in memory unless ``store_url`` names one; the root key and decision
     log go to ``data_dir`` (a temporary directory by default). ``dev`` enables the reset
-    endpoint (``POST /_kmspolicy/reset``).
+    endpoint (``POST /_kmspolicy/reset``). ``seed`` names a seed file (``--seed``).
     """
     with ExitStack() as stack:
         if data_dir is None:
@@ -87,6 +88,7 @@ def serve_in_thread(
             identities=Path(identities) if identities is not None else None,
             store_url=store_url,
             dev=dev,
+            seed=Path(seed) if seed is not None else None,
         )
         config = load_config(settings)
         app, runtime = build_app(settings, config)

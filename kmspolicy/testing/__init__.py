@@ -24,11 +24,15 @@ def serve_in_thread(
     store_url: str = "memory:",
     data_dir: str | Path | None = None,
     dev: bool = True,
+    seed: str | Path | None = None,
 ) -> Iterator[Endpoint]:
     """``with serve_in_thread() as endpoint:`` a real ``kmspolicy serve`` on a free loopback
     port (in memory, the development identity) for the block's duration; ``endpoint.url``,
-    ``endpoint.env()`` for client processes, ``endpoint.client()`` for boto3."""
+    ``endpoint.env()`` for client processes, ``endpoint.client()`` for boto3; ``seed`` creates
+    the keys of a seed file first (``kmspolicy serve --seed``)."""
     from kmspolicy.server.thread import serve_in_thread as serve
 
-    with serve(identities=identities, store_url=store_url, data_dir=data_dir, dev=dev) as endpoint:
+    with serve(
+        identities=identities, store_url=store_url, data_dir=data_dir, dev=dev, seed=seed
+    ) as endpoint:
         yield endpoint
