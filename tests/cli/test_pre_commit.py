@@ -69,14 +69,14 @@ def _hook_lines(output: str) -> dict[str, str]:
     for line in output.splitlines():
         if line.startswith("kmspolicy ") and "..." in line:
             name, _, status = line.partition("...")
-            found[name] = status.strip(".")
+            found[name] = status.strip(".").split("(")[0]
     return found
 
 
 def test_the_manifest_declares_the_three_hooks() -> None:
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
     ids = [hook["id"] for hook in hooks]
-    assert {"kmspolicy-fmt", "kmspolicy-lint", "kmspolicy-test"} <= set(ids)
+    assert {"kmspolicy-fmt", "kmspolicy-lint", "kmspolicy-test", "kmspolicy-check"} <= set(ids)
     assert all(hook["language"] == "python" for hook in hooks)
 
 
@@ -102,6 +102,7 @@ def test_try_repo_formats_lints_and_tests_a_policy_repository(tmp_path: Path) ->
         "kmspolicy fmt": "Failed",  # it rewrote key.kmsp: pre-commit fails a hook that edits
         "kmspolicy lint": "Passed",
         "kmspolicy test": "Passed",
+        "kmspolicy check no-public-access": "Passed",  # z3 proved it (the account root only)
     }, first.stdout + first.stderr
     assert "files were modified by this hook" in first.stdout
     formatted = (repo / "key.kmsp").read_text(encoding="utf-8")
@@ -118,5 +119,14 @@ def test_try_repo_formats_lints_and_tests_a_policy_repository(tmp_path: Path) ->
         "kmspolicy fmt": "Passed",
         "kmspolicy lint": "Passed",
         "kmspolicy test": "Failed",
+        "kmspolicy check no-public-access": "Passed",
     }, second.stdout + second.stderr
     assert "FAIL default key policy::" in second.stdout
+
+    # a key policy that lets another account in: the check hook fails with a counterexample
+    shutil.copy(FIXTURES / "cross-account-sharing.kmsp", repo / "shared.kmsp")
+    (repo / "key.kmstest.yaml").write_text(suite, encoding="utf-8")
+    subprocess.run(["git", "add", "."], cwd=repo, check=True, env=env)
+    third = _try_repo(repo, env)
+    assert _hook_lines(third.stdout)["kmspolicy check no-public-access"] == "Failed"
+    assert "counterexample" in third.stdout and "shared.kmsp:" in third.stdout
