@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from kmspolicy.audit import open_audit_log
+from kmspolicy.audit import open_audit_key, open_audit_log
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
@@ -148,12 +148,15 @@ def build_runtime(
     try:
         store = open_store(url, root_key)
         try:
-            audit = _audit_log(settings)
+            audit = _audit_log(settings, root_key)
         except OSError as exc:
             store.close()
             raise ConfigError(
                 f"cannot open the audit log in `{settings.data_dir}`: {exc.strerror or exc}"
             ) from None
+        except ConfigError:  # an audit key that does not unseal under this root key
+            store.close()
+            raise
     except BaseException:
         if root_key is not None:
             root_key.close()
@@ -161,6 +164,8 @@ def build_runtime(
     return Runtime(store, clock, identities, audit, settings, describe_store_url(url), root_key)
 
 
-def _audit_log(settings: ServiceSettings) -> AuditLog:
-    """The hash-chained decision log in the data directory (``audit.log``)."""
-    return open_audit_log(settings.data_dir / "audit.log")
+def _audit_log(settings: ServiceSettings, root_key: SealingKey | None) -> AuditLog:
+    """The hash-chained decision log in the data directory (``audit.log``), each record sealed
+    with the audit key (``audit.key``, sealed under the root key) when there is a root key."""
+    mac_key = open_audit_key(settings.data_dir, root_key) if root_key is not None else None
+    return open_audit_log(settings.data_dir / "audit.log", mac_key=mac_key)

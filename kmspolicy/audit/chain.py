@@ -64,8 +64,8 @@ def scrub(value: Any) -> Any:
 
 
 def record_hash(fields: Mapping[str, Any]) -> str:
-    """SHA-256 over every field but ``hash`` itself."""
-    body = {k: v for k, v in fields.items() if k != "hash"}
+    """SHA-256 over every field but the seals (``hash`` itself, ``mac``)."""
+    body = {k: v for k, v in fields.items() if k not in _SEALS}
     return hashlib.sha256(canonical(body)).hexdigest()
 
 

@@ -8,12 +8,16 @@ detects that, so ``verify`` accepts one.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from kmspolicy.audit.chain import FORMAT_VERSIONS, GENESIS, encode_line, record_hash
+from kmspolicy.audit.chain import FORMAT_VERSIONS, GENESIS, encode_line, record_hash, record_mac
+from kmspolicy.kms.ports import EVENT_TORN_TAIL
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,7 +31,8 @@ class Anchor:
 @dataclass(frozen=True, slots=True)
 class Problem:
     line: int  # 1-based line number in the file
-    #: malformed | non-canonical | modified | broken-link | out-of-sequence | torn | truncated
+    #: malformed | non-canonical | modified | unauthenticated | forged | broken-link |
+    #: out-of-sequence | torn | truncated; notes: recovered-torn-tail
     kind: str
     message: str
 
@@ -38,25 +43,42 @@ class VerifyResult:
     records: int  # well-formed records read
     head: str  # hash of the last record (GENESIS for an empty log)
     problems: tuple[Problem, ...]
+    #: what is not a problem but worth saying: lines torn by a crash and sealed off by the writer
+    notes: tuple[Problem, ...] = ()
+    authenticated: bool = False  # every record's mac was checked against the audit key
 
     @property
     def anchor(self) -> Anchor:
         return Anchor(self.records, self.head)
 
 
-def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> VerifyResult:
-    """Check the whole chain in ``path`` (streamed); ``anchor`` also detects a cut-off tail."""
+def verify(
+    path: str | os.PathLike[str], *, anchor: Anchor | None = None, key: bytes | None = None
+) -> VerifyResult:
+    """Check the whole chain in ``path`` (streamed); ``anchor`` also detects a cut-off tail;
+    ``key`` (the audit key) also checks every record's ``mac``, which detects a forged record
+    even appended at the end with a valid hash."""
     problems: list[Problem] = []
+    notes: list[Problem] = []
     prev, expected_seq, count, number = GENESIS, 0, 0, 0
     anchored_seq = anchor.records - 1 if anchor is not None else -1
     anchored_hash: str | None = None
     with Path(path).open("rb") as lines:
-        for number, raw in enumerate(lines, start=1):
+        for number, raw, following in _with_next(lines):
             if not raw.endswith(b"\n"):
                 problems.append(
                     Problem(number, "torn", "the last line is incomplete (interrupted write)")
                 )
                 break
+            if _sealed_off(raw, following):
+                notes.append(
+                    Problem(
+                        number,
+                        "recovered-torn-tail",
+                        "a line torn by a crash, sealed off by the next record",
+                    )
+                )
+                continue
             if not raw.strip():
                 problems.append(Problem(number, "malformed", "empty line"))
                 continue
@@ -80,6 +102,18 @@ def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> Ver
                 problems.append(
                     Problem(number, "modified", f"record {seq} does not match its hash")
                 )
+            if key is not None:
+                mac = fields.get("mac")
+                if not isinstance(mac, str):
+                    problems.append(Problem(number, "unauthenticated", f"record {seq} has no mac"))
+                elif not hmac.compare_digest(mac, record_mac(key, stored)):
+                    problems.append(
+                        Problem(
+                            number,
+                            "forged",
+                            f"record {seq} was not sealed with the audit key",
+                        )
+                    )
             if seq != expected_seq:
                 what = "missing" if seq > expected_seq else "repeated or reordered"
                 problems.append(
@@ -116,4 +150,38 @@ def verify(path: str | os.PathLike[str], *, anchor: Anchor | None = None) -> Ver
                     f"record {anchored_seq} differs from the anchored one",
                 )
             )
-    return VerifyResult(not problems, count, prev, tuple(problems))
+    return VerifyResult(
+        not problems, count, prev, tuple(problems), tuple(notes), authenticated=key is not None
+    )
+
+
+def _with_next(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes, bytes | None]]:
+    """(line number, line, the line after it or None) for every line."""
+    number, previous = 0, None
+    for raw in lines:
+        if previous is not None:
+            yield number, previous, raw
+        number, previous = number + 1, raw
+    if previous is not None:
+        yield number, previous, None
+
+
+def _sealed_off(raw: bytes, following: bytes | None) -> bool:
+    """Is ``raw`` a torn line that the writer ended and described in the record after it?
+
+    Only the writer's ``TornTailRecovered`` record, itself in the chain (and sealed with the
+    audit key when there is one), can excuse a line: it names the torn bytes' length and hash.
+    """
+    if following is None or f'"{EVENT_TORN_TAIL}"'.encode() not in following:
+        return False
+    try:
+        fields = json.loads(following)
+        context = fields["context"]
+        torn = raw[:-1]
+        return bool(
+            fields["event"] == EVENT_TORN_TAIL
+            and context["tornBytes"] == len(torn)
+            and context["tornSha256"] == hashlib.sha256(torn).hexdigest()
+        )
+    except (ValueError, KeyError, TypeError, RecursionError):
+        return False

@@ -147,15 +147,37 @@ def test_anchor_detects_a_rewritten_history(tmp_path: Path) -> None:
     assert kinds(path, anchor=anchor) == {"modified"}
 
 
-def test_torn_last_line_is_reported_and_the_chain_resumes(tmp_path: Path) -> None:
+def test_torn_last_line_is_reported_then_recovered_not_tampering(tmp_path: Path) -> None:
     path = tmp_path / "audit.log"
     lines = write(path, 3)
     path.write_bytes(b"".join(lines) + lines[0][:20])  # a crash in the middle of a write
     assert kinds(path) == {"torn"}
     write(path, 1)
     result = verify(path)
-    assert {p.kind for p in result.problems} == {"malformed"}  # the torn line, now terminated
-    assert result.records == 4  # the chain itself continued from the last whole record
+    assert result.ok, result.problems  # not tampering forever after
+    assert [(n.line, n.kind) for n in result.notes] == [(4, "recovered-torn-tail")]
+    recovery = json.loads(path.read_bytes().splitlines()[4])
+    assert recovery["event"] == "TornTailRecovered" and recovery["context"]["tornBytes"] == 20
+    assert result.records == 5  # 3, the recovery record, the new one: one chain
+
+
+def test_a_line_torn_just_before_its_newline_is_recovered_too(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 2)
+    path.write_bytes(lines[0] + lines[1][:-1])  # the whole record but its newline
+    write(path, 1)
+    result = verify(path)
+    assert result.ok and [n.kind for n in result.notes] == ["recovered-torn-tail"]
+
+
+def test_a_garbage_line_is_not_excused_by_a_recovery_record_elsewhere(tmp_path: Path) -> None:
+    path = tmp_path / "audit.log"
+    lines = write(path, 1)
+    path.write_bytes(lines[0] + lines[0][:20])
+    write(path, 1)  # recovery record for that fragment, then a record
+    raw = path.read_bytes().splitlines(keepends=True)
+    path.write_bytes(raw[0] + b"garbage\n" + b"".join(raw[1:]))  # an inserted line before it
+    assert "malformed" in kinds(path)
 
 
 def test_foreign_line_is_malformed(tmp_path: Path) -> None:
