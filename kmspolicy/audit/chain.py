@@ -3,7 +3,7 @@
 One record is one JSON object: the fields of ``kms.ports.AuditRecord``, plus ``v`` (format
 version), ``seq`` (0, 1, 2, …), ``prev`` (the previous record's hash; 64 zeros for the first)
 and ``hash`` = SHA-256 of the canonical JSON of every other field; in a keyed log, ``mac`` =
-HMAC-SHA256 of ``hash`` under the log's audit key. The line is that canonical JSON with
+keyed BLAKE2b-256 of ``hash`` under the log's audit key. The line is that canonical JSON with
 ``hash`` (then ``mac``) appended as the last members, and nothing else is a valid line:
 ``verify`` re-serializes every record and rejects a line that differs. Changing, removing,
 inserting or reordering a record breaks a hash or a link; appending a forged record breaks its
@@ -22,7 +22,6 @@ request used it, while the log alone does not disclose it. Byte strings are neve
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 from collections.abc import Mapping
 from datetime import datetime
@@ -157,9 +156,10 @@ def _line(body: bytes, digest: str, mac: str | None = None) -> bytes:
 
 
 def record_mac(key: bytes, digest: str) -> str:
-    """The keyed seal of a record: HMAC-SHA256 of its hash (which covers ``prev``, so each
-    ``mac`` vouches for the whole chain up to its record)."""
-    return hmac.digest(key, digest.encode(), "sha256").hex()
+    """The keyed seal of a record: BLAKE2b-256 in its keyed (MAC) mode over the record's hash,
+    which covers ``prev``, so each ``mac`` vouches for the whole chain up to its record. (One
+    C call, as cheap as the SHA-256 itself; HMAC-SHA256 cost three times that per request.)"""
+    return hashlib.blake2b(digest.encode(), key=key, digest_size=32).hexdigest()
 
 
 _text = json.encoder.encode_basestring  # a str as the canonical encoder writes it (UTF-8 kept)

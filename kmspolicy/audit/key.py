@@ -1,4 +1,4 @@
-"""The audit key: the HMAC key that seals every record (``mac``), kept sealed under the root key
+"""The audit key: the MAC key that seals every record (``mac``), kept sealed under the root key
 (audit layer).
 
 ``audit.key`` in the data directory holds 32 random bytes sealed under the root key (the same
