@@ -22,7 +22,7 @@ import pytest
 if TYPE_CHECKING:
     from kmspolicy.testing.runner import CaseResult
     from kmspolicy.testing.simulate import Simulator
-    from kmspolicy.testing.suite import Case, Suite
+    from kmspolicy.testing.suite import Case, Suite, SuiteCheck
 
 SUITE_SUFFIX = ".kmstest.yaml"
 
@@ -36,7 +36,7 @@ def pytest_collect_file(parent: pytest.Collector, file_path: Path) -> pytest.Col
 class SuiteFile(pytest.File):
     """A compliance suite file; a malformed suite is one collection error with its position."""
 
-    def collect(self) -> Iterator[CaseItem]:
+    def collect(self) -> Iterator[CaseItem | CheckItem]:
         from kmspolicy.testing.suite import load_suite
 
         suite = load_suite(self.path)
@@ -49,6 +49,8 @@ class SuiteFile(pytest.File):
             else:
                 seen[name] = 1
             yield CaseItem.from_parent(self, name=name, suite=suite, case=case)
+        for check in suite.checks:
+            yield CheckItem.from_parent(self, name=check.name, suite=suite, check=check)
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
         from kmspolicy.errors import ConfigError
@@ -89,6 +91,33 @@ class CaseItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int, str]:
         return self.path, self.case.mark.line - 1, f"{self.suite.name}: {self.case.name}"
+
+
+class CheckItem(pytest.Item):
+    """A ``checks:`` entry of a suite: proved by the solver (kmspolicy check)."""
+
+    def __init__(self, *, suite: Suite, check: SuiteCheck, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.suite = suite
+        self.check = check
+
+    def runtest(self) -> None:
+        from kmspolicy.testing.runner import run_check
+
+        result = run_check(self.suite, self.check)
+        if not result.passed:
+            raise CaseFailed(result)
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> Any:
+        if isinstance(excinfo.value, CaseFailed):
+            result = excinfo.value.result
+            return f"{self.suite.name}: {self.check.name}\n  at {self.check.mark}\n" + "\n".join(
+                f"  {line}" for line in result.detail.splitlines()
+            )
+        return super().repr_failure(excinfo, style=style)
+
+    def reportinfo(self) -> tuple[Path, int, str]:
+        return self.path, self.check.mark.line - 1, f"{self.suite.name}: {self.check.name}"
 
 
 # --- fixtures for Python-written compliance tests ------------------------------------------

@@ -11,6 +11,7 @@ from collections import defaultdict
 from typing import Any
 
 from kmspolicy.testing.runner import CaseResult, Report
+from kmspolicy.testing.suite import Case
 
 
 def _by_suite(report: Report) -> dict[str, list[CaseResult]]:
@@ -61,14 +62,18 @@ def _coverage_lines(report: Report) -> list[str]:
 
 
 def _result_dict(result: CaseResult) -> dict[str, Any]:
+    case = result.case
+    request = (
+        {"principal": case.principal.arn, "action": case.action, "resource": case.resource}
+        if isinstance(case, Case)
+        else {"check": case.spec.check}
+    )
     return {
         "suite": result.suite.name,
         "file": str(result.suite.path),
         "line": result.case.mark.line,
         "case": result.case.name,
-        "principal": result.case.principal.arn,
-        "action": result.case.action,
-        "resource": result.case.resource,
+        **request,
         "expect": result.case.expect.value,
         "got": result.got,
         "passed": result.passed,

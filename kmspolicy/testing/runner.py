@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.testing.coverage import Coverage
-from kmspolicy.testing.suite import Case, Suite, discover, load_suite
+from kmspolicy.testing.suite import Case, Suite, SuiteCheck, discover, load_suite
 
 if TYPE_CHECKING:
     from kmspolicy.authz import Decision, KmsPolicies
@@ -24,11 +24,13 @@ class CaseResult:
     """The outcome of one case: the decision it got, and whether that is what it expected."""
 
     suite: Suite
-    case: Case
+    case: Case | SuiteCheck
     decision: Decision | None
     passed: bool
     #: why the case failed (or errored), for people; empty when it passed
     detail: str = ""
+    #: a check's verdict (PASS/FAIL/UNKNOWN); None for a decision case
+    verdict: str | None = None
 
     @property
     def id(self) -> str:
@@ -36,7 +38,9 @@ class CaseResult:
 
     @property
     def got(self) -> str:
-        return self.decision.kind.value if self.decision is not None else "error"
+        if self.decision is not None:
+            return self.decision.kind.value
+        return self.verdict or "error"
 
 
 @dataclass(slots=True)
@@ -57,7 +61,7 @@ class Report:
 
 
 #: chooses the cases to run (``kmspolicy test -k``): given the suite and the case
-CaseFilter = Callable[["Suite", "Case"], bool]
+CaseFilter = Callable[["Suite", "Case | SuiteCheck"], bool]
 
 
 def run_paths(paths: Iterable[Path], select: CaseFilter | None = None) -> Report:
@@ -87,7 +91,55 @@ def run_suite(
         if coverage is not None and result.decision is not None:
             coverage.record(result.decision)
         results.append(result)
+    for check in suite.checks:
+        if select is not None and not select(suite, check):
+            continue
+        results.append(run_check(suite, check))
     return results
+
+
+def run_check(suite: Suite, check: SuiteCheck) -> CaseResult:
+    """Prove (or refute) a ``checks:`` entry about the suite's key policy."""
+    spec = check.spec
+    if suite.key_policy is None:
+        raise ConfigError(f"{suite.path}: the suite has no `policies.key`")
+    try:
+        from kmspolicy import reasoning
+
+        policy = suite.key_policy.policy
+        other = check.other.policy if check.other is not None else None
+        common: dict[str, Any] = {"account": spec.account, "timeout": spec.timeout}
+        if spec.check == "no-public-access":
+            result = reasoning.check_no_public_access(
+                policy, organization=spec.organization, **common
+            )
+        elif spec.check == "access-not-granted":
+            result = reasoning.check_access_not_granted(
+                policy, spec.actions, spec.resources, **common
+            )
+        elif spec.check == "no-new-access":
+            assert other is not None  # the schema requires it
+            result = reasoning.check_no_new_access(other, policy, **common)
+        else:
+            assert other is not None
+            result = reasoning.check_equivalent(policy, other, **common)
+    except UserError as exc:  # no solver installed, or a check that cannot apply
+        return CaseResult(suite, check, None, False, f"the check could not run: {exc}")
+    verdict = result.verdict.value
+    if verdict == check.expect.value:
+        return CaseResult(suite, check, None, True, verdict=verdict)
+    lines = [f"expected: {check.expect.value}", f"got:      {verdict}"]
+    lines += [f"  {reason}" for reason in result.reasons]
+    if result.counterexample:
+        example = result.counterexample
+        lines.append(
+            f"counterexample: {example['principal']} {example['action']} on {example['resource']}"
+        )
+        lines += [f"  {k} = {v!r}" for k, v in example["context"].items()]
+    lines += [
+        f"  decided by {s.statement.label()} ({s.statement.location()})" for s in result.statements
+    ]
+    return CaseResult(suite, check, None, False, "\n".join(lines), verdict=verdict)
 
 
 def run_case(suite: Suite, case: Case) -> CaseResult:

@@ -7,7 +7,7 @@ Layer: testing (boundary validation). Every model forbids unknown fields, so a m
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -155,6 +155,57 @@ class TableSpec(_Model):
         return self
 
 
+#: the checks of ``kmspolicy check`` a suite can state (docs/check.md)
+CheckName = Literal["no-new-access", "access-not-granted", "no-public-access", "equivalent"]
+_CHECK_NAMES = ("no-new-access", "access-not-granted", "no-public-access", "equivalent")
+
+
+class CheckSpec(_Model):
+    """A property of the suite's key policy over every request, proved by ``kmspolicy check``.
+
+    ``other``: the existing policy for ``no-new-access`` (the suite's key policy is the new one),
+    the policy to compare with for ``equivalent``. Shorthand: ``- no-public-access: PASS``."""
+
+    check: CheckName
+    expect: Literal["PASS", "FAIL", "UNKNOWN"]
+    name: str | None = None
+    other: PolicyRef | None = None
+    actions: list[str] = []
+    resources: list[str] = []
+    organization: str | None = None
+    account: str | None = None
+    timeout: float = Field(default=10.0, gt=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _shorthand(cls, value: Any) -> Any:
+        if isinstance(value, dict) and len(value) == 1:
+            ((check, expect),) = value.items()
+            if check in _CHECK_NAMES and isinstance(expect, str):
+                return {"check": check, "expect": expect}
+        return value
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> CheckSpec:
+        if self.check == "access-not-granted" and not self.actions:
+            raise ValueError("access-not-granted needs `actions`")
+        if self.check != "access-not-granted" and (self.actions or self.resources):
+            raise ValueError("only access-not-granted takes `actions` and `resources`")
+        if self.check in ("no-new-access", "equivalent") and self.other is None:
+            raise ValueError(
+                f"{self.check} needs `other` (the policy to compare the key policy with)"
+            )
+        if self.check not in ("no-new-access", "equivalent") and self.other is not None:
+            raise ValueError(f"{self.check} takes no `other` policy")
+        if self.check != "no-public-access" and self.organization is not None:
+            raise ValueError("only no-public-access takes `organization`")
+        return self
+
+    @property
+    def label(self) -> str:
+        return self.name or f"check {self.check}"
+
+
 class SuiteSpec(_Model):
     """A whole ``*.kmstest.yaml`` file."""
 
@@ -165,12 +216,15 @@ class SuiteSpec(_Model):
     defaults: Defaults = Defaults()
     cases: list[CaseSpec] = []
     tables: list[TableSpec] = []
+    #: properties proved over every request (``kmspolicy check``)
+    checks: list[CheckSpec] = []
 
     @model_validator(mode="after")
     def _has_cases(self) -> SuiteSpec:
-        if not self.cases and not self.tables:
-            raise ValueError("a suite needs at least one entry in `cases` or `tables`")
+        if not self.cases and not self.tables and not self.checks:
+            raise ValueError("a suite needs at least one entry in `cases`, `tables` or `checks`")
         names = [c.name for c in self.cases] + [t.name for t in self.tables]
+        names += [c.label for c in self.checks]
         duplicates = sorted({n for n in names if names.count(n) > 1})
         if duplicates:
             raise ValueError(f"case and table names must be unique: {', '.join(duplicates)}")

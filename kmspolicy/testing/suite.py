@@ -10,6 +10,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from kmspolicy.lang import Policy, read_policies
 from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.testing.schema import (
     CaseSpec,
+    CheckSpec,
     ContextValue,
     GrantSpec,
     PolicyRef,
@@ -59,6 +61,26 @@ class Case:
     mark: Mark
 
 
+class CheckExpectation(StrEnum):
+    """The verdict a suite expects of a check."""
+
+    PASS = "PASS"
+    FAIL = "FAIL"
+    UNKNOWN = "UNKNOWN"
+
+
+@dataclass(frozen=True, slots=True)
+class SuiteCheck:
+    """A ``checks:`` entry: a property of the suite's key policy over every request."""
+
+    name: str
+    spec: CheckSpec
+    #: the other policy (no-new-access: the existing one; equivalent: the one compared)
+    other: LoadedPolicy | None
+    expect: CheckExpectation
+    mark: Mark
+
+
 @dataclass(frozen=True, slots=True)
 class Suite:
     path: Path
@@ -72,6 +94,7 @@ class Suite:
     sessions: dict[str, tuple[LoadedPolicy, ...]]
     grants: tuple[GrantSpec, ...]
     cases: tuple[Case, ...] = field(default=())
+    checks: tuple[SuiteCheck, ...] = field(default=())
 
     def policies(self) -> list[LoadedPolicy]:
         """Every distinct policy in play (coverage is reported per policy)."""
@@ -189,7 +212,19 @@ class _Resolver:
             },
             grants=tuple(g.model_copy(update={"grantee": self.arn(g.grantee)}) for g in p.grants),
             cases=tuple(self.cases()),
+            checks=tuple(self.checks()),
         )
+
+    def checks(self) -> list[SuiteCheck]:
+        out = []
+        for i, spec in enumerate(self.spec.checks):
+            loc = ("checks", i)
+            other = (
+                self.policy(spec.other, "key", (*loc, "other")) if spec.other is not None else None
+            )
+            mark = self.located.mark_for(loc)
+            out.append(SuiteCheck(spec.label, spec, other, CheckExpectation(spec.expect), mark))
+        return out
 
     def arn(self, name_or_arn: str) -> str:
         spec = self.principals.get(name_or_arn)

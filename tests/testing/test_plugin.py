@@ -26,13 +26,15 @@ def _pytest(*args: str, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     )
 
 
-def test_pytest_collects_one_item_per_case_of_the_fixture_suites() -> None:
-    expected = sum(len(load_suite(p).cases) for p in discover([FIXTURES]))
+def test_pytest_collects_one_item_per_case_and_check_of_the_fixture_suites() -> None:
+    suites = [load_suite(p) for p in discover([FIXTURES])]
+    expected = sum(len(s.cases) + len(s.checks) for s in suites)
     run = _pytest(str(FIXTURES), "--collect-only", "-q")
     assert run.returncode == 0, run.stdout + run.stderr
     items = [line for line in run.stdout.splitlines() if ".kmstest.yaml::" in line]
     assert len(items) == expected
     assert "fixtures/separation-of-duties.kmstest.yaml::duties: admin × kms:Decrypt" in items
+    assert "fixtures/default-key-policy.kmstest.yaml::check no-public-access" in items
 
 
 def test_pytest_reports_the_broken_fixture_with_its_explanation() -> None:

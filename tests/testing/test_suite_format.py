@@ -174,7 +174,7 @@ tables:
 
 
 def test_suite_without_cases_is_an_error(tmp_path: Path) -> None:
-    assert "at least one entry in `cases` or `tables`" in _error(_suite(tmp_path, ""))
+    assert "at least one entry in `cases`, `tables` or `checks`" in _error(_suite(tmp_path, ""))
 
 
 def test_cases_and_tables_expand_and_inherit_defaults(tmp_path: Path) -> None:
