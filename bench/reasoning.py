@@ -89,7 +89,9 @@ def generated(n: int, *, extra: bool = False) -> Policy:
             }
         )
     doc = {"Version": "2012-10-17", "Statement": statements}
-    return read_json(json.dumps(doc), key_policy=True)
+    # read without the key-policy checks: 1,000 statements exceed KMS's 32 KB key-policy limit
+    # (the AST, and so the check, is the same)
+    return read_json(json.dumps(doc))
 
 
 def checks(policy: Policy, other: Policy) -> dict[str, Callable[[], object]]:

@@ -267,8 +267,12 @@ def test_test_github_format_annotates_the_failing_case(tmp_path: Path) -> None:
             f"::error file={tmp_path / 's.kmstest.yaml'},line={case_line},"
         )
         assert "::expected explicitDeny, got allowed%0A" in annotation
+    from kmspolicy.testing.suite import load_suite
+
+    loaded = load_suite(tmp_path / "s.kmstest.yaml")
+    total = len(loaded.cases) + len(loaded.checks)  # the suite's cases and its checks
     assert result.output.splitlines()[-1].startswith(
-        f"9 cases: {9 - failed} passed, {failed} failed"
+        f"{total} cases: {total - failed} passed, {failed} failed"
     )
 
 

@@ -187,7 +187,10 @@ def test_cli_policy_type_changes_validity() -> None:
 def test_cli_json_format() -> None:
     code, out = _run("--format", "json", str(CORPUS / "key-no-root.json"))
     assert code == 1
-    [finding] = json.loads(out)
+    findings = json.loads(out)
+    # the role's account may not be the key's: the cross-account rules could not run
+    assert [f["code"] for f in findings] == ["IAM_DISABLED", "ACCOUNT_UNKNOWN"]
+    finding = findings[0]
     assert finding["code"] == "IAM_DISABLED" and finding["severity"] == "SECURITY_WARNING"
     assert finding["doc"] == "docs/lint.md#iam-disabled" and finding["line"] == 1
 
@@ -288,3 +291,57 @@ def test_lint_never_raises_and_reports_only_documented_codes(
     for finding in findings:
         assert finding.code in CODES
         assert finding.severity.rank >= CODES[finding.code][0].rank
+
+
+ROLE_ADMIN_AND_PARTNER = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {
+            "Sid": "KeyAdmin",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:role/KeyAdmin"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "Partner",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::444455556666:root"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+        },
+    ],
+}
+
+
+def test_lint_never_says_clean_when_the_account_rules_did_not_run(tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(ROLE_ADMIN_AND_PARTNER))
+    code, out = _run(str(path))
+    assert code == 0
+    assert "no findings" not in out
+    assert "ACCOUNT_UNKNOWN" in out and "--account" in out
+    assert "IAM_DISABLED, CROSS_ACCOUNT_DECRYPT, CROSS_ACCOUNT_UNSUPPORTED did not run" in out
+    code, out = _run("--account", "111122223333", str(path))
+    assert code == 1
+    assert "IAM_DISABLED" in out and "CROSS_ACCOUNT_DECRYPT" in out
+    assert "ACCOUNT_UNKNOWN" not in out
+
+
+def test_the_default_statement_makes_the_account_certain(tmp_path: Path) -> None:
+    doc = json.loads(json.dumps(ROLE_ADMIN_AND_PARTNER))
+    doc["Statement"].insert(
+        0,
+        {
+            "Sid": "EnableIAM",
+            "Effect": "Allow",
+            "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+    )
+    path = tmp_path / "key.json"
+    path.write_text(json.dumps(doc))
+    code, out = _run(str(path))
+    assert code == 1
+    assert "CROSS_ACCOUNT_DECRYPT" in out and "ACCOUNT_UNKNOWN" not in out

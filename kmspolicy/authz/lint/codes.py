@@ -46,6 +46,7 @@ CODES: dict[str, tuple[LintSeverity, str]] = {
     "CROSS_ACCOUNT_UNSUPPORTED": (W, "an action no other account can use"),
     "RESOURCE_NEVER_MATCHES": (W, "a key policy resource that is not a KMS key"),
     "REDUNDANT_STATEMENT": (W, "a statement another statement already covers"),
+    "ACCOUNT_UNKNOWN": (W, "the key's account is not certain: account rules did not run"),
     # SUGGESTION: shorter or clearer
     "REDUNDANT_ACTION": (G, "an action another action of the statement already covers"),
     "SIMPLIFY_ACTIONS": (G, "a list of actions that is exactly one wildcard"),

@@ -6,7 +6,6 @@ Layer: authz (pure). Kept apart from the rules so each rule reads as its policy 
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import dataclass
 
 from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
@@ -83,44 +82,29 @@ def condition_keys(statement: Statement) -> set[str]:
 
 
 def certain_owner_account(policy: Policy) -> tuple[str, Statement] | None:
-    """The key owner's account when the policy makes it certain: the one account whose root
-    principal an unconditional Allow gives ``kms:PutKeyPolicy`` (the default key policy's
-    "Enable IAM User Permissions"), with the statement that says so; None otherwise."""
-    found: dict[str, Statement] = {}
+    """The key owner's account when the policy makes it certain, with the statement that says so.
+
+    Certain means: exactly one account's root principal gets every KMS action from an
+    unconditional Allow (the default key policy's "Enable IAM User Permissions"); failing that,
+    exactly one account's root gets ``kms:PutKeyPolicy`` that way (another account's could not
+    use it: PutKeyPolicy does not work across accounts). None otherwise."""
+    everything: dict[str, Statement] = {}
+    manage: dict[str, Statement] = {}
     for statement in policy.statements:
-        if statement.effect is not Effect.ALLOW or statement.not_principal:
+        if statement.effect is not Effect.ALLOW or statement.not_principal or statement.conditions:
             continue
         actions = kms_actions(statement) or frozenset()
-        if "PutKeyPolicy" in actions and not statement.conditions:
-            for p in statement.principals or ():
-                account = principal_account(p.value)
-                if p.kind is PrincipalKind.AWS and is_account_root(p.value) and account:
-                    found.setdefault(account, statement)
-    if len(found) != 1:
-        return None
-    return next(iter(found.items()))
-
-
-def infer_owner_account(policy: Policy) -> str | None:
-    """The key owner's account as the policy suggests it: the account whose root (or an admin)
-    holds ``kms:PutKeyPolicy``; else the most frequent account among the principals."""
-    for statement in policy.statements:
-        if statement.effect is not Effect.ALLOW or statement.not_principal:
+        if "PutKeyPolicy" not in actions:
             continue
-        actions = kms_actions(statement) or frozenset()
-        if "PutKeyPolicy" in actions and not statement.conditions:
-            roots = [
-                principal_account(p.value)
-                for p in statement.principals or ()
-                if p.kind is PrincipalKind.AWS and is_account_root(p.value)
-            ]
-            if roots and roots[0]:
-                return roots[0]
-    counts: Counter[str] = Counter()
-    for statement in policy.statements:
-        counts.update(statement_accounts(statement))
-    if counts:
-        top = counts.most_common(2)
-        if len(top) == 1 or top[0][1] > top[1][1]:
-            return top[0][0]
+        for p in statement.principals or ():
+            account = principal_account(p.value)
+            if p.kind is PrincipalKind.AWS and is_account_root(p.value) and account:
+                manage.setdefault(account, statement)
+                if actions == frozenset(KMS_ACTIONS):
+                    everything.setdefault(account, statement)
+    for found in (everything, manage):
+        if len(found) == 1:
+            return next(iter(found.items()))
+        if found:
+            return None
     return None

@@ -1,7 +1,7 @@
 """SECURITY_WARNING findings: valid policies that give away more than their author meant.
 
 Layer: authz (pure). Cross-account rules need the key owner's account: given by the caller
-(``--account``) or inferred from the policy (``facts.infer_owner_account``).
+(``--account``) or inferred where the policy makes it certain (``facts.certain_owner_account``).
 """
 
 from __future__ import annotations
