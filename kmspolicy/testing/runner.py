@@ -104,7 +104,7 @@ def run_check(suite: Suite, check: SuiteCheck) -> CaseResult:
     if suite.key_policy is None:
         raise ConfigError(f"{suite.path}: the suite has no `policies.key`")
     try:
-        from kmspolicy import reasoning
+        import kmspolicy.reasoning as reasoning
 
         policy = suite.key_policy.policy
         other = check.other.policy if check.other is not None else None
