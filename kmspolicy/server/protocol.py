@@ -14,6 +14,7 @@ the next minor release, and tests/server/test_library_internals.py names what th
 from __future__ import annotations
 
 import asyncio
+import json
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -27,6 +28,16 @@ def _timeout_response(seconds: float) -> bytes:
     )
     return (
         b"HTTP/1.1 408 Request Timeout\r\n"
+        b"content-type: application/x-amz-json-1.1\r\n"
+        b"connection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def _bad_request_response(message: str) -> bytes:
+    body = json.dumps({"__type": "SerializationException", "message": message}).encode()
+    return (
+        b"HTTP/1.1 400 Bad Request\r\n"
         b"content-type: application/x-amz-json-1.1\r\n"
         b"connection: close\r\n"
         b"content-length: %d\r\n\r\n%s" % (len(body), body)
@@ -51,6 +62,13 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._disarm()  # from here on the app has the whole request
+
+    def send_400_response(self, msg: str) -> None:
+        # What the HTTP parser refuses (a control character in a header, a malformed request
+        # line, a bad chunk size) is answered as AWS answers a body it cannot read: a typed
+        # JSON error an SDK can parse, not uvicorn's plain-text page.
+        self.transport.write(_bad_request_response(f"the request is not valid HTTP/1.1: {msg}"))
+        self.transport.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()

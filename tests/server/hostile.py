@@ -31,6 +31,8 @@ UNDECIDED = frozenset(
         "ValidationException",
         "UnknownOperationException",
         "UnsupportedOperationException",
+        "CustomKeyStoreNotFoundException",  # CustomKeyStoreId: refused by operation validation
+        "ThrottlingException",  # request quotas are checked before anything is decided
         "RequestEntityTooLargeException",
         "MissingAuthenticationTokenException",
         "IncompleteSignatureException",

@@ -66,7 +66,12 @@ def seeded(
         if url is None:
             pytest.skip(f"PostgreSQL at {PG_URL} is unreachable")
         extra = ["--store", url]
-    srv = start_server(tmp_path_factory.mktemp(f"kmsp-malformed-{request.param}"), *extra)
+    srv = start_server(
+        tmp_path_factory.mktemp(f"kmsp-malformed-{request.param}"),
+        "--request-quotas",
+        "off",
+        *extra,
+    )
     seeded = Seeded(srv)
     try:
         yield seeded
