@@ -163,10 +163,10 @@ def record_mac(key: bytes, digest: str) -> str:
 
 
 _text = json.encoder.encode_basestring  # a str as the canonical encoder writes it (UTF-8 kept)
-# ``_CANONICAL.encode`` builds this C encoder anew on every call; the context is JSON-safe
-# data from ``redact_context`` (no cycles), so the circular-reference markers are not needed.
-_context_json = json.encoder.c_make_encoder(  # type: ignore[attr-defined]
-    None, _CANONICAL.default, _text, None, ":", ",", True, False, True
+# The context is JSON-safe data from ``redact_context`` (no cycles): no circular-reference
+# bookkeeping. (The public encoder, not json's private C constructor: ~1 us more per record.)
+_CONTEXT = json.JSONEncoder(
+    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
 )
 
 
@@ -186,7 +186,7 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
     text = (
         f'{{"actions":{_texts(record.actions)},'
         f'"allowed":{"true" if record.allowed else "false"},'
-        f'"context":{"".join(_context_json(redact_context(record.context), 0))},'
+        f'"context":{_CONTEXT.encode(redact_context(record.context))},'
         f'"decision":{_text(record.decision)},'
         f'"error_code":{"null" if error is None else _text(error)},'
         f'"event":{_text(record.event)},'
