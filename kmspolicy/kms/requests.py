@@ -156,11 +156,17 @@ class Resolution:
             )
         if service is None:
             raise NotFoundException(f"Alias {ref.arn} is not found.")
-        now, rng = self.now, self.pipeline.rng.random_bytes
+        now, rng, audit = self.now, self.pipeline.rng.random_bytes, self.pipeline.audit
 
         def create(tx: Transaction) -> None:
             ensure_aws_managed_key(
-                tx, account=ref.account, region=ref.region, service=service, now=now, rng=rng
+                tx,
+                account=ref.account,
+                region=ref.region,
+                service=service,
+                now=now,
+                rng=rng,
+                audit=audit,  # recorded before it commits, like every change
             )
 
         raise CommitFirst(create)  # Pipeline.run commits it, then resolves the alias anew

@@ -152,6 +152,7 @@ class KMS:
                 service=service,
                 now=self.clock.now(),
                 rng=self._pipeline.rng.random_bytes,
+                audit=self.audit,
             )
         return key_metadata(record)
 

@@ -26,7 +26,13 @@ from kmspolicy.kms.model import (
     KeyRecord,
     OriginType,
 )
-from kmspolicy.kms.ports import Transaction
+from kmspolicy.kms.ports import (
+    EVENT_SERVICE,
+    SERVICE_PRINCIPAL,
+    AuditLog,
+    AuditRecord,
+    Transaction,
+)
 from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
@@ -142,8 +148,12 @@ def ensure_aws_managed_key(
     service: str,
     now: datetime,
     rng: Rng,
+    audit: AuditLog | None = None,
 ) -> KeyRecord:
-    """The AWS managed key of ``service`` in this account and Region, created if absent."""
+    """The AWS managed key of ``service`` in this account and Region, created if absent.
+
+    A creation is the service's own change: it goes to ``audit`` (an ``AwsServiceEvent``
+    ``CreateKey`` by "AWS Internal") before the caller's transaction commits it."""
     if service not in AWS_MANAGED_SERVICES:
         raise NotFoundException(
             f"Alias {alias_arn(region, account, managed_alias_name(service))} is not found."
@@ -186,6 +196,21 @@ def ensure_aws_managed_key(
         rotation_period_days=AWS_MANAGED_ROTATION_DAYS,
         next_rotation_date=now + timedelta(days=AWS_MANAGED_ROTATION_DAYS),
     )
+    if audit is not None:
+        audit.append(
+            AuditRecord(
+                time=now,
+                request_id="",
+                operation="CreateKey",
+                principal=SERVICE_PRINCIPAL,
+                actions=(),
+                resources=(record.arn,),
+                allowed=True,
+                decision="",  # AWS creates its managed keys on its own behalf
+                context={"keyId": key_id, "aliasName": name},
+                event=EVENT_SERVICE,
+            )
+        )
     tx.put_key(record)
     tx.put_alias(
         AliasRecord(

@@ -136,3 +136,20 @@ def test_due_work_the_log_cannot_take_is_not_done(clock: FakeClock) -> None:
     with service.store.transaction(readonly=True) as tx:
         record = tx.get_key(arn)
     assert record is not None and len(record.materials) == 1  # nothing was rotated
+
+
+def test_an_aws_managed_key_created_on_first_use_is_recorded(kms: KMS, log_path: Path) -> None:
+    client = kms.client()
+    meta = client.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]  # AWS creates it now
+    created, described = records(log_path)
+    assert (created["operation"], created["event"], created["principal"]) == (
+        "CreateKey",
+        "AwsServiceEvent",
+        "AWS Internal",
+    )
+    assert created["resources"] == [meta["Arn"]]
+    assert created["context"] == {"keyId": meta["KeyId"], "aliasName": "alias/aws/s3"}
+    assert described["operation"] == "DescribeKey" and described["error_code"] is None
+    client.describe_key(KeyId="alias/aws/s3")  # exists now: no second creation
+    assert [r["operation"] for r in records(log_path)][2:] == ["DescribeKey"]
+    assert verify(log_path).ok
