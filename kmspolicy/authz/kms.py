@@ -149,6 +149,7 @@ _ROOT_HERE = Fact.ROOT_HERE
 _SCP_GAP = Fact.SCP_GAP
 _VIA_ACCOUNT = Fact.VIA_ACCOUNT
 _VIA_ROLE = Fact.VIA_ROLE
+_BEFORE_GRANTS = Fact.DENIED | Fact.SCP_GAP
 _RETIRE_ACTION = "kms:retiregrant"
 #: the facts an action implies by itself (lower-cased action name → bits)
 _ACTION_FACTS = {a: Fact.CROSS_ACCOUNT_ACTION for a in CROSS_ACCOUNT_ACTIONS}
@@ -162,7 +163,17 @@ class Facts:
     grants) the rules cite when they decide.
     """
 
-    __slots__ = ("bits", "direct", "ev", "grants", "identity", "limit", "via_account", "via_role")
+    __slots__ = (
+        "bits",
+        "direct",
+        "ev",
+        "grants",
+        "identity",
+        "limit",
+        "usable_grants",
+        "via_account",
+        "via_role",
+    )
 
     def __init__(self, request: Request, policies: KmsPolicies, matcher: Matcher) -> None:
         ev = self.ev = Evaluation(request, matcher)
@@ -201,13 +212,10 @@ class Facts:
             self.grants = [
                 _grant_ref(g) for g in policies.grants if g.allows(request) or _retiring(g, request)
             ]
-            if self.grants:
-                ev.note(self.grants)
-            else:
+            if not self.grants:
                 account_grants = [
                     _grant_ref(g) for g in policies.grants if _account_grant_allows(g, request)
                 ]
-                ev.note(account_grants)
         self.direct: list[MatchedStatement] = []
         self.via_role: list[MatchedStatement] = []
         self.via_account: list[MatchedStatement] = []
@@ -222,6 +230,9 @@ class Facts:
                     self.direct.append(ref)
         if account_grants:
             self.via_account += account_grants
+        #: the grants that matched: listed among all matched statements once grants are looked
+        #: at (an explicit deny or an SCP gap decides before they are)
+        self.usable_grants = self.grants or account_grants
         # the action's facts are looked up once; the rest are tests on what the policies said
         bits = _ACTION_FACTS.get(request.action_lower, 0)
         if key:
@@ -429,6 +440,8 @@ def authorize_kms(
     """
     facts = Facts(request, policies, matcher)
     rule = rule_for(facts.bits)
+    if facts.usable_grants and not facts.bits & _BEFORE_GRANTS:
+        facts.ev.note(facts.usable_grants)
     if rule.outcome is Outcome.EXPLICIT_DENY:
         denied = facts.ev.explicit_deny()
         assert denied is not None  # the row needs DENIED

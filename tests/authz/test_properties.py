@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmspolicy.authz import (
     Caller,
+    Grant,
     KmsPolicies,
     PolicyType,
     Request,
@@ -15,7 +18,11 @@ from kmspolicy.authz import (
     evaluate_policies,
     match_policy,
 )
-from kmspolicy.authz.reference import match_policy_reference
+from kmspolicy.authz.reference import (
+    authorize_iam_reference,
+    authorize_kms_reference,
+    match_policy_reference,
+)
 from kmspolicy.lang.ast import (
     Action,
     Condition,
@@ -252,38 +259,67 @@ def test_star_outranks_a_role_naming_itself() -> None:
     )
 
 
+GRANTEES = [
+    CALLERS[0],
+    CALLERS[1],
+    f"arn:aws:iam::{A}:root",
+    f"arn:aws:iam::{A}:role/app",
+    CALLERS[5],
+]
+
+
+@st.composite
+def grants(draw: st.DrawFn) -> Grant:
+    constraint = draw(st.sampled_from([None, {"app": "web"}, {"APP": "web"}, {"app": "db"}]))
+    kind = draw(st.sampled_from(["equals", "subset"]))
+    return Grant(
+        f"g{draw(st.integers(0, 9))}",
+        draw(st.sampled_from([KEY, KEY, "", RESOURCES[1]])),
+        draw(st.sampled_from(GRANTEES)),
+        frozenset(
+            draw(st.lists(st.sampled_from(["Decrypt", "Encrypt", "RetireGrant"]), max_size=2))
+        ),
+        retiring_principal=draw(st.sampled_from([None, CALLERS[0], CALLERS[3]])),
+        encryption_context_equals=constraint if kind == "equals" else None,
+        encryption_context_subset=constraint if kind == "subset" else None,
+    )
+
+
 @st.composite
 def kms_sets(draw: st.DrawFn) -> KmsPolicies:
     return KmsPolicies(
         draw(st.one_of(st.none(), policies(resource_based=True))),
         draw(st.lists(policies(resource_based=False), max_size=2)),
+        grants=draw(st.lists(grants(), max_size=2)),
         permissions_boundary=draw(st.one_of(st.none(), policies(resource_based=False))),
+        session_policies=draw(st.lists(policies(resource_based=False), max_size=1)),
         scps=draw(
             st.one_of(
                 st.just([]),
                 st.lists(st.lists(policies(resource_based=False), max_size=2), max_size=2),
             )
         ),
+        rcps=draw(st.one_of(st.just([]), st.lists(policies(resource_based=False), max_size=1))),
     )
 
 
 @SETTINGS
 @given(pols=kms_sets(), request=requests())
 def test_compiled_decisions_equal_reference(pols: KmsPolicies, request: Request) -> None:
+    """The rule table and the compiled matcher against the reference evaluator, which shares
+    no matching, operator or combining code with them."""
     assert _decision(authorize_kms(request, pols)) == _decision(
-        authorize_kms(request, pols, matcher=match_policy_reference)
+        authorize_kms_reference(request, pols)
     )
-    iam_args = dict(scps=pols.scp_levels, permissions_boundary=pols.permissions_boundary)
+    iam_args = dict(
+        scps=pols.scp_levels,
+        permissions_boundary=pols.permissions_boundary,
+        session_policies=pols.session_policies,
+    )
     assert _decision(
         authorize_iam(request, pols.identity_policies, pols.key_policy, **iam_args)
     ) == _decision(
-        authorize_iam(
-            request,
-            pols.identity_policies,
-            pols.key_policy,
-            **iam_args,
-            matcher=match_policy_reference,
-        )
+        authorize_iam_reference(request, pols.identity_policies, pols.key_policy, **iam_args)
     )
 
 
@@ -304,27 +340,14 @@ def test_adding_a_deny_never_allows(
     deny_id = data.draw(statements(resource_based=False, effect=Effect.DENY))
     at = data.draw(st.integers(0, 10))
     if target == "key" and pols.key_policy is not None:
-        after_set = KmsPolicies(
-            _with(pols.key_policy, deny_rb, at),
-            pols.identity_policies,
-            scps=pols.scp_levels,
-            permissions_boundary=pols.permissions_boundary,
-        )
+        after_set = replace(pols, key_policy=_with(pols.key_policy, deny_rb, at))
     elif target == "boundary" and pols.permissions_boundary is not None:
-        after_set = KmsPolicies(
-            pols.key_policy,
-            pols.identity_policies,
-            scps=pols.scp_levels,
-            permissions_boundary=_with(pols.permissions_boundary, deny_id, at),
+        after_set = replace(
+            pols, permissions_boundary=_with(pols.permissions_boundary, deny_id, at)
         )
     else:
         extra = Policy((deny_id,), "2012-10-17")
-        after_set = KmsPolicies(
-            pols.key_policy,
-            [*pols.identity_policies, extra],
-            scps=pols.scp_levels,
-            permissions_boundary=pols.permissions_boundary,
-        )
+        after_set = replace(pols, identity_policies=[*pols.identity_policies, extra])
     after = authorize_kms(request, after_set)
     if not before.allowed:
         assert not after.allowed
@@ -358,21 +381,11 @@ def test_removing_an_allow_never_allows(
 ) -> None:
     before = authorize_kms(request, pols)
     if target == "key" and pols.key_policy is not None:
-        after_set = KmsPolicies(
-            _without(pols.key_policy, index),
-            pols.identity_policies,
-            scps=pols.scp_levels,
-            permissions_boundary=pols.permissions_boundary,
-        )
+        after_set = replace(pols, key_policy=_without(pols.key_policy, index))
     elif pols.identity_policies:
         ids = list(pols.identity_policies)
         ids[index % len(ids)] = _without(ids[index % len(ids)], index)
-        after_set = KmsPolicies(
-            pols.key_policy,
-            ids,
-            scps=pols.scp_levels,
-            permissions_boundary=pols.permissions_boundary,
-        )
+        after_set = replace(pols, identity_policies=ids)
     else:
         return
     if not before.allowed:
@@ -389,15 +402,18 @@ def test_all_matched_holds_every_matching_statement(pols: KmsPolicies, request: 
     consulted: list[tuple[Policy, PolicyType]] = []
     if request.caller.type.value != "Service":
         consulted += [(p, PolicyType.SCP) for level in pols.scp_levels for p in level]
+        consulted += [(p, PolicyType.RCP) for level in pols.rcp_levels for p in level]
     if pols.key_policy is not None and request.resource.split(":")[-1].startswith("key/"):
         consulted.append((pols.key_policy, PolicyType.KEY_POLICY))
     consulted += [(p, PolicyType.IDENTITY) for p in pols.identity_policies]
     if pols.permissions_boundary is not None:
         consulted.append((pols.permissions_boundary, PolicyType.PERMISSIONS_BOUNDARY))
+    consulted += [(p, PolicyType.SESSION) for p in pols.session_policies]
     expected = []
     for policy, ptype in consulted:
         m = match_policy_reference(policy, request, ptype)
         expected += sorted((h[0] for h in m.allows + m.denies), key=lambda r: r.statement_index)
-    assert [(r.source_policy_type, r.statement_index) for r in d.all_matched] == [
+    statements = [r for r in d.all_matched if r.source_policy_type is not PolicyType.GRANT]
+    assert [(r.source_policy_type, r.statement_index) for r in statements] == [
         (r.source_policy_type, r.statement_index) for r in expected
     ]
