@@ -18,11 +18,14 @@ from kmspolicy.errors import ConfigError
 from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
-from kmspolicy.kms.ports import AuditLog, Store
+from kmspolicy.kms.ports import AuditLog, AuditRecord, Store
 from kmspolicy.kms.quotas import Quotas
 from kmspolicy.store import RootKey, SealingKey, open_root_key, open_store, sqlite_url
 
 log = logging.getLogger("kmspolicy.wiring")
+
+#: the audit log's principal for the keys the operator's ``--dev`` reset deletes
+DEV_RESET_PRINCIPAL = "kmspolicy serve --dev (reset)"
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,9 +101,20 @@ class Runtime:
         sweep(self.store, self.clock.now(), SystemRng().random_bytes, self.audit)
 
     def reset(self) -> None:
-        """Delete every key (with its aliases and grants): the server's ``--dev`` reset."""
+        """Delete every key (with its aliases and grants): the server's ``--dev`` reset, each
+        deletion recorded in the audit log before it commits."""
+        now = self.clock.now()
         with self.store.transaction() as tx:
             for record in list(tx.iter_all_keys()):
+                self.audit.append(
+                    AuditRecord.service_event(
+                        "DeleteKey",
+                        record.arn,
+                        now,
+                        {"keyId": record.key_id},
+                        principal=DEV_RESET_PRINCIPAL,
+                    )
+                )
                 tx.delete_key(record.arn)
 
     def close(self) -> None:

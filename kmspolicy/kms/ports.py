@@ -154,6 +154,30 @@ class AuditRecord:
     context: dict[str, object] = field(default_factory=dict)  # non-secret request context
     event: str = EVENT_API_CALL  # one of AUDIT_EVENTS
 
+    @classmethod
+    def service_event(
+        cls,
+        operation: str,
+        resource: str,
+        time: datetime,
+        context: dict[str, object],
+        *,
+        principal: str = SERVICE_PRINCIPAL,
+    ) -> AuditRecord:
+        """A change the service made on its own to ``resource`` (no caller, no decision)."""
+        return cls(
+            time=time,
+            request_id="",
+            operation=operation,
+            principal=principal,
+            actions=(),
+            resources=(resource,),
+            allowed=True,
+            decision="",
+            context=context,
+            event=EVENT_SERVICE,
+        )
+
     def __post_init__(self) -> None:
         if self.decision not in AUDIT_DECISIONS:
             raise ValueError(f"AuditRecord.decision must be one of {sorted(AUDIT_DECISIONS)}")

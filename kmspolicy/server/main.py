@@ -143,6 +143,7 @@ def _seed(path: Path, runtime: Runtime, config: IdentitiesConfig) -> None:
             region=config.region,
             now=runtime.clock.now(),
             rng=SystemRng().random_bytes,
+            audit=runtime.audit,  # the operator's changes go to the chain too
         )
     except BaseException:
         runtime.close()

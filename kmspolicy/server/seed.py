@@ -41,7 +41,7 @@ from kmspolicy.errors import ConfigError
 from kmspolicy.kms import ids, kernel
 from kmspolicy.kms.handlers.common import default_key_policy
 from kmspolicy.kms.model import AliasRecord, KeyMaterial, KeyRecord, Tag
-from kmspolicy.kms.ports import Store
+from kmspolicy.kms.ports import AuditLog, AuditRecord, Store
 from kmspolicy.kms.states import Event, transition
 from kmspolicy.lang import PolicySyntaxError, load_policies, read_policies, write_json
 from kmspolicy.yamlpos import Located, load_yaml
@@ -142,10 +142,22 @@ def _fixed(material: bytes) -> Any:
     return draw
 
 
+#: the audit log's principal for what the seed file creates (the operator's doing, at start)
+SEED_PRINCIPAL = "kmspolicy serve --seed"
+
+
 def seed_store(
-    path: Path, store: Store, *, account: str, region: str, now: datetime, rng: Any
+    path: Path,
+    store: Store,
+    *,
+    account: str,
+    region: str,
+    now: datetime,
+    rng: Any,
+    audit: AuditLog | None = None,
 ) -> SeedReport:
-    """Create the seed file's keys and aliases that the store lacks."""
+    """Create the seed file's keys and aliases that the store lacks, each recorded in
+    ``audit`` before it commits."""
     seed, located = load_seed(path)
     created: list[str] = []
     kept: list[str] = []
@@ -171,6 +183,12 @@ def seed_store(
                 secret, material_id, public = kernel.new_material(key.key_spec, key.id, draw)
                 state = transition(None, Event.CREATE)
                 assert state is not None  # INVARIANT: creation always yields a state
+                if audit is not None:
+                    audit.append(
+                        AuditRecord.service_event(
+                            "CreateKey", arn, now, {"keyId": key.id}, principal=SEED_PRINCIPAL
+                        )
+                    )
                 tx.put_key(
                     KeyRecord(
                         key_id=key.id,
@@ -196,6 +214,16 @@ def seed_store(
             for alias in key.aliases:
                 alias_arn = ids.alias_arn(key_region, key_account, alias)
                 if tx.get_alias(alias_arn) is None:
+                    if audit is not None:
+                        audit.append(
+                            AuditRecord.service_event(
+                                "CreateAlias",
+                                alias_arn,
+                                now,
+                                {"aliasName": alias, "targetKeyId": key.id},
+                                principal=SEED_PRINCIPAL,
+                            )
+                        )
                     tx.put_alias(
                         AliasRecord(alias, alias_arn, key_account, key_region, key.id, now, now)
                     )

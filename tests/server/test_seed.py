@@ -111,3 +111,21 @@ def test_a_bad_seed_file_names_file_and_line(
                    now=datetime(2026, 1, 1, tzinfo=UTC), rng=bytes)  # fmt: skip
     assert str(info.value).startswith(f"{seed}:"), info.value
     assert needle in str(info.value)
+
+
+def test_what_the_seed_creates_is_in_the_audit_log(tmp_path: Path) -> None:
+    from kmspolicy.audit import open_audit_log, verify
+
+    seed = _seed_file(tmp_path)
+    log = open_audit_log(tmp_path / "audit.log")
+    args = {"account": "000000000000", "region": "us-east-1", "rng": bytes, "audit": log}
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    report = seed_store(seed, MemoryStore(), now=now, **args)  # type: ignore[arg-type]
+    log.close()
+    written = [json.loads(line) for line in (tmp_path / "audit.log").read_bytes().splitlines()]
+    assert [(r["operation"], r["event"], r["principal"]) for r in written] == [
+        ("CreateKey", "AwsServiceEvent", "kmspolicy serve --seed"),
+        ("CreateAlias", "AwsServiceEvent", "kmspolicy serve --seed"),
+    ]
+    assert written[0]["resources"] == list(report.created)
+    assert verify(tmp_path / "audit.log").ok

@@ -62,6 +62,13 @@ def test_sweep_deletes_keys_whose_window_ended_and_reset_empties(tmp_path: Path)
     with runtime.store.transaction() as tx:
         assert list(tx.iter_all_keys()) == []
     runtime.close()
+    # the reset's deletions are in the chain too, before they committed
+    reset = json.loads((tmp_path / "audit.log").read_bytes().splitlines()[-1])
+    assert (reset["operation"], reset["principal"], reset["context"]) == (
+        "DeleteKey",
+        "kmspolicy serve --dev (reset)",
+        {"keyId": kept},
+    )
 
 
 @pytest.mark.parametrize(

@@ -19,14 +19,7 @@ from kmspolicy.kms.lifecycle.deletion import deletion_due
 from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
 from kmspolicy.kms.lifecycle.rotation import rotate
 from kmspolicy.kms.model import ExpirationModelType, KeyRecord, OriginType, RotationType
-from kmspolicy.kms.ports import (
-    EVENT_SERVICE,
-    SERVICE_PRINCIPAL,
-    AuditLog,
-    AuditRecord,
-    Store,
-    Transaction,
-)
+from kmspolicy.kms.ports import AuditLog, AuditRecord, Store, Transaction
 from kmspolicy.kms.states import KeyState
 
 __all__ = [
@@ -153,18 +146,7 @@ def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) ->
     """
 
     def event(name: str, details: dict[str, object]) -> AuditRecord:
-        return AuditRecord(
-            time=now,
-            request_id="",
-            operation=name,
-            principal=SERVICE_PRINCIPAL,
-            actions=(),
-            resources=(before.arn,),
-            allowed=True,
-            decision="",  # the service's own work: no authorization decision
-            context={"keyId": before.key_id, **details},
-            event=EVENT_SERVICE,
-        )
+        return AuditRecord.service_event(name, before.arn, now, {"keyId": before.key_id, **details})
 
     if after is None:
         deletion = before.deletion_date.isoformat() if before.deletion_date else None

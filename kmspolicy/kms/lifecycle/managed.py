@@ -26,13 +26,7 @@ from kmspolicy.kms.model import (
     KeyRecord,
     OriginType,
 )
-from kmspolicy.kms.ports import (
-    EVENT_SERVICE,
-    SERVICE_PRINCIPAL,
-    AuditLog,
-    AuditRecord,
-    Transaction,
-)
+from kmspolicy.kms.ports import AuditLog, AuditRecord, Transaction
 from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
@@ -196,19 +190,10 @@ def ensure_aws_managed_key(
         rotation_period_days=AWS_MANAGED_ROTATION_DAYS,
         next_rotation_date=now + timedelta(days=AWS_MANAGED_ROTATION_DAYS),
     )
-    if audit is not None:
+    if audit is not None:  # AWS creates its managed keys on its own behalf
         audit.append(
-            AuditRecord(
-                time=now,
-                request_id="",
-                operation="CreateKey",
-                principal=SERVICE_PRINCIPAL,
-                actions=(),
-                resources=(record.arn,),
-                allowed=True,
-                decision="",  # AWS creates its managed keys on its own behalf
-                context={"keyId": key_id, "aliasName": name},
-                event=EVENT_SERVICE,
+            AuditRecord.service_event(
+                "CreateKey", record.arn, now, {"keyId": key_id, "aliasName": name}
             )
         )
     tx.put_key(record)
