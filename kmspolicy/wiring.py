@@ -94,11 +94,13 @@ class Runtime:
 
     def sweep(self) -> None:
         """Run the lifecycle work that is due now (rotations, deletions, import expiry)."""
-        from kmspolicy.kms.lifecycle.due import sweep
-        from kmspolicy.kms.ports import SystemRng
-
-        # the service's own changes go to the same hash chain as the requests'
-        sweep(self.store, self.clock.now(), SystemRng().random_bytes, self.audit)
+        # one service does the work (its audit log is the server's: the service's own changes
+        # go to the same hash chain as the requests'); every other regional service's kernel
+        # forgets what changed
+        first, *others = list(self._services.values()) or [self.service()]
+        report = first.sweep()
+        for other in others:
+            other.forget_keys(report.touched)
 
     def reset(self) -> None:
         """Delete every key (with its aliases and grants): the server's ``--dev`` reset, each

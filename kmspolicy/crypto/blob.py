@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from kmspolicy.crypto.encoding import encode_encryption_context
 from kmspolicy.crypto.material import KeyMaterial, Rng, key_material_id
 from kmspolicy.crypto.specs import MAX_PLAINTEXT_SYMMETRIC, KeySpec
-from kmspolicy.errors import InvalidCiphertextException, ValidationException
+from kmspolicy.errors import OPAQUE_CIPHERTEXT, InvalidCiphertextException, ValidationException
 
 MAGIC = b"kp"
 VERSION = 1
@@ -30,7 +30,6 @@ MAX_KEY_ID_LENGTH = 255  # the header stores the key id length in one byte
 _KEY_ID = re.compile(rb"[A-Za-z0-9_-]{1,%d}" % MAX_KEY_ID_LENGTH)
 # The one message of every blob failure: it must not say whether the header, the tag, the
 # key or the context was wrong.
-_OPAQUE = "the ciphertext is invalid, or it does not match the key or the encryption context"
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,13 +121,13 @@ def parse_blob_header(blob: bytes) -> BlobHeader:
         raise TypeError(f"ciphertext blob must be bytes, not {type(blob).__name__}")
     blob = bytes(blob)
     if len(blob) < 4 or blob[:2] != MAGIC or blob[2] != VERSION:
-        raise InvalidCiphertextException(_OPAQUE)
+        raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
     kid_len = blob[3]
     start = 4 + kid_len
     end = start + MATERIAL_ID_LENGTH + NONCE_LENGTH
     kid = blob[4:start]
     if len(blob) < end + TAG_LENGTH or not _KEY_ID.fullmatch(kid):
-        raise InvalidCiphertextException(_OPAQUE)
+        raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
     return BlobHeader(
         version=VERSION,
         key_id=kid.decode("ascii"),
@@ -153,7 +152,7 @@ def decrypt_blob(
     try:
         return aead.decrypt(header.nonce, data[header.length :], aad)
     except InvalidTag:
-        raise InvalidCiphertextException(_OPAQUE) from None
+        raise InvalidCiphertextException(OPAQUE_CIPHERTEXT) from None
 
 
 def _aead(material: KeyMaterial) -> AESGCM:

@@ -96,3 +96,54 @@ def sealed_fingerprint(sealed: bytes) -> str | None:
 def _check_root(root_key: bytes) -> None:
     if not isinstance(root_key, bytes) or len(root_key) != ROOT_KEY_LENGTH:
         raise ValueError(f"a root key must be {ROOT_KEY_LENGTH} bytes")
+
+
+class RootKey:
+    """A 256-bit root key. Opaque: its repr and str name only where it came from."""
+
+    __slots__ = ("_material", "source")
+
+    def __init__(self, material: bytes, source: str = "<memory>") -> None:
+        if not isinstance(material, bytes | bytearray) or len(material) != ROOT_KEY_LENGTH:
+            raise ValueError(f"a root key is exactly {ROOT_KEY_LENGTH} bytes")
+        self._material = bytes(material)
+        self.source = source
+
+    @classmethod
+    def generate(cls) -> RootKey:
+        """A fresh random root key (for tests and the in-memory store)."""
+        return cls(generate_root_key(), "<generated>")
+
+    def material(self) -> bytes:
+        """The raw bytes, for the sealing recipe only; never log or store them."""
+        return self._material
+
+    @property
+    def fingerprint(self) -> str:
+        """16 hex characters naming this key without revealing it (also in each sealed blob)."""
+        return root_key_fingerprint(self._material)
+
+    kind = "file"
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        """The crypto kernel's AES-256-GCM sealing recipe under this key."""
+        return seal(self._material, plaintext, aad)
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        return unseal(self._material, sealed, aad)
+
+    def describe(self) -> str:
+        """For startup lines: where the key came from and its fingerprint, never its bytes."""
+        return f"file {self.source} (fingerprint {self.fingerprint})"
+
+    def close(self) -> None:
+        """Nothing to release (the HSM root key closes its sessions here)."""
+
+    def __repr__(self) -> str:
+        return f"RootKey(source={self.source!r}, fingerprint={self.fingerprint!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> str:
+        # INVARIANT: a root key is never pickled (pickles end up in caches, queues and core dumps).
+        raise TypeError("a RootKey cannot be pickled")

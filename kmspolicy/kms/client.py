@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Iterator, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import botocore.session
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
@@ -26,10 +26,27 @@ from botocore.configprovider import (
 from kmspolicy.errors import KMSInternalException, ServiceError, log_safe_traceback
 from kmspolicy.kms import wire
 
-if TYPE_CHECKING:
-    from kmspolicy.kms.service import KMS
+__all__ = ["Dispatcher", "make_client"]
 
-__all__ = ["make_client"]
+
+class Dispatcher(Protocol):
+    """What the client needs of the service it talks to (``kmspolicy.KMS`` is one)."""
+
+    @property
+    def region(self) -> str: ...
+
+    def new_request_id(self) -> str: ...
+
+    def dispatch(
+        self,
+        operation: str,
+        principal: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        request_id: str = "",
+    ) -> dict[str, Any]: ...
+
 
 _log = logging.getLogger("kmspolicy.kms.client")
 _session_lock = threading.Lock()
@@ -92,7 +109,9 @@ class _InProcess:
 
     __slots__ = ("context", "principal", "service")
 
-    def __init__(self, service: KMS, principal: str, context: Mapping[str, object] | None) -> None:
+    def __init__(
+        self, service: Dispatcher, principal: str, context: Mapping[str, object] | None
+    ) -> None:
         self.service = service
         self.principal = principal
         self.context = dict(context) if context else None
@@ -123,7 +142,7 @@ class _InProcess:
 
 
 def make_client(
-    service: KMS,
+    service: Dispatcher,
     principal: str,
     *,
     context: Mapping[str, object] | None = None,

@@ -1,161 +1,296 @@
-"""The door to the crypto kernel: cryptographic operations on ``AuthorizedKey`` handles only.
+"""The crypto kernel: the only door to key material, opened only with an ``AuthorizedKey``.
 
-Layer: kms. The only module of the service that hands key material to ``kmspolicy.crypto``;
-every function takes an ``AuthorizedKey`` (which only the pipeline creates, after an allow),
-never a record or raw bytes. Parsed material (AES-GCM contexts, private-key objects) is cached
-per material version so a call costs the cipher, not a re-parse.
+Layer: kms, at the bottom of the service (it imports the model, the ports, the backends and
+``kmspolicy.crypto``; nothing of the pipeline, the requests or the handlers). One ``Kernel``
+per ``KMS`` instance:
+
+- records reach it with their material sealed (``KeyMaterial.sealed``); it opens a version
+  through the key's backend (``kms.backends``) only inside an operation on an ``AuthorizedKey``;
+- an ``AuthorizedKey`` is minted only by the holder of the kernel's minter: ``take_minter``
+  hands it out once, and the pipeline takes it when it builds its kernel, so every handle of
+  a kernel was made by that pipeline, after an allowing decision. A handle of another kernel
+  is refused;
+- creating material (CreateKey, rotation, AWS managed keys) and the import wrapping key pair
+  goes through it too: the rest of the service only ever holds sealed references;
+- it caches opened versions (parsed keys, AES-GCM contexts), per instance, bounded, keyed by
+  the sealed reference itself, and forgets a key's entries when its material changes or the
+  key stops being usable (``forget``). Opened material never leaves this module.
 """
 
 from __future__ import annotations
 
-import hmac
 from collections.abc import Callable, Mapping
 
-from kmspolicy.crypto import asymmetric, mac, specs
+from kmspolicy._cache import BoundedCache
 from kmspolicy.crypto import material as cm
-from kmspolicy.crypto.agreement import derive_shared_secret as _derive
-from kmspolicy.crypto.blob import BlobHeader, decrypt_blob, encrypt_blob, parse_blob_header
-from kmspolicy.errors import InvalidCiphertextException, KMSInvalidStateException
-from kmspolicy.kms.pipeline import AuthorizedKey
+from kmspolicy.crypto.blob import BlobHeader, parse_blob_header
+from kmspolicy.crypto.material import Rng
+from kmspolicy.crypto.specs import key_spec_for_wrapping_key
+from kmspolicy.crypto.wrapping import (
+    generate_wrapping_key,
+    unwrap_key_material,
+    validate_import_material,
+)
+from kmspolicy.errors import (
+    OPAQUE_CIPHERTEXT,
+    InternalError,
+    InvalidCiphertextException,
+    KMSInvalidStateException,
+)
+from kmspolicy.kms.backends import (
+    WRAPPING_KEY,
+    KeyBackend,
+    NewVersion,
+    OpenedKey,
+    default_backends,
+)
+from kmspolicy.kms.model import KeyRecord, PendingImportParameters
+from kmspolicy.kms.ports import SealingKey
+from kmspolicy.kms.states import KeyState
 
-__all__ = [
-    "blob_key_id",
-    "blob_material_id",
-    "decrypt",
-    "decrypt_asymmetric",
-    "derive_shared_secret",
-    "encrypt",
-    "encrypt_asymmetric",
-    "generate_mac",
-    "new_material",
-    "public_key",
-    "sign",
-    "verify",
-    "verify_mac",
-]
+__all__ = ["AuthorizedKey", "Kernel", "Minter"]
 
-_CACHE_LIMIT = 8192
-_cache: dict[tuple[str, str], tuple[bytes, cm.KeyMaterial]] = {}
+_MINT = object()  # INVARIANT: never leaves this module; AuthorizedKey demands it
+#: Opened keys kept per kernel (each key's versions count as one entry).
+CACHE_KEYS = 4096
 
-
-def _material(key: AuthorizedKey, material_id: str | None = None) -> tuple[str, cm.KeyMaterial]:
-    version = key._material(material_id)
-    if version is None or version.material is None:
-        if material_id is not None:  # a blob naming a version this key does not have
-            raise InvalidCiphertextException(
-                "the ciphertext is invalid, or it does not match the key or the encryption context"
-            )
-        raise KMSInvalidStateException(f"{key.arn} has no key material.")
-    secret = version.material
-    slot = (key.arn, version.material_id)
-    cached = _cache.get(slot)
-    # the secret is compared too: re-imported or rotated material never reuses a stale entry
-    if cached is not None and (cached[0] is secret or hmac.compare_digest(cached[0], secret)):
-        return version.material_id, cached[1]
-    loaded = cm.load_key_material(key.record.key_spec, secret)
-    if len(_cache) >= _CACHE_LIMIT:
-        _cache.clear()
-    _cache[slot] = (secret, loaded)
-    return version.material_id, loaded
+#: Mints handles: (record, action, alias used to name the key) -> AuthorizedKey
+Minter = Callable[[KeyRecord, str, "str | None"], "AuthorizedKey"]
 
 
-def new_material(
-    spec: str, key_id: str, rng: Callable[[int], bytes]
-) -> tuple[bytes, str, bytes | None]:
-    """Fresh material for a new key: (secret, KeyMaterialId, DER public key or None).
+class AuthorizedKey:
+    """A key its kernel's pipeline authorized for this request: metadata, and the right to
+    ask that kernel for crypto with it. Not constructible elsewhere."""
 
-    Creating material needs no handle (there is no key to authorize yet); CreateKey's own
-    authorization has already happened when the handler calls this.
-    """
-    generated = cm.generate_key(spec, rng)
-    public = cm.public_key_der(generated) if specs.spec_info(spec).secret_length is None else None
-    return generated.secret, cm.key_material_id(key_id, generated), public
+    __slots__ = ("_kernel", "_record", "action", "request_alias")
 
+    def __init__(
+        self,
+        mint: object,
+        kernel: Kernel,
+        record: KeyRecord,
+        action: str,
+        request_alias: str | None,
+    ) -> None:
+        if mint is not _MINT:
+            raise TypeError("AuthorizedKey is minted only by the KMS pipeline, after an allow")
+        self._kernel = kernel
+        self._record = record
+        self.action = action
+        self.request_alias = request_alias
 
-_last_header: tuple[bytes, BlobHeader] | None = None
+    @property
+    def record(self) -> KeyRecord:
+        """The key's metadata (its material only as sealed references)."""
+        return self._record
 
+    @property
+    def arn(self) -> str:
+        return self._record.arn
 
-def _header(blob: bytes) -> BlobHeader:
-    """``parse_blob_header``, reusing the parse of the very same blob object: a Decrypt reads
-    its blob's header up to three times. ``bytes`` are immutable and the cached blob is held,
-    so the same object means the same contents."""
-    global _last_header
-    last = _last_header
-    if last is not None and last[0] is blob:
-        return last[1]
-    header = parse_blob_header(blob)
-    if type(blob) is bytes:
-        _last_header = (blob, header)
-    return header
+    @property
+    def key_id(self) -> str:
+        return self._record.key_id
 
-
-def blob_key_id(blob: bytes) -> str:
-    """The key id a symmetric ciphertext claims (unverified; InvalidCiphertextException)."""
-    return _header(blob).key_id
-
-
-def blob_material_id(blob: bytes) -> str:
-    return _header(blob).material_id
-
-
-def encrypt(
-    key: AuthorizedKey,
-    plaintext: bytes,
-    context: Mapping[str, str] | None,
-    rng: Callable[[int], bytes],
-) -> tuple[bytes, str]:
-    """(ciphertext blob, KeyMaterialId) under the key's current material."""
-    material_id, material = _material(key)
-    blob = encrypt_blob(material, key.key_id, plaintext, context, material_id=material_id, rng=rng)
-    return blob, material_id
+    def __repr__(self) -> str:
+        return f"AuthorizedKey({self._record.arn}, {self.action})"
 
 
-def decrypt(
-    key: AuthorizedKey, blob: bytes, context: Mapping[str, str] | None
-) -> tuple[bytes, str]:
-    """(plaintext, KeyMaterialId) of a symmetric blob, with the version the blob names."""
-    header = _header(blob)
-    if header.key_id != key.key_id:
-        raise InvalidCiphertextException(
-            "the ciphertext is invalid, or it does not match the key or the encryption context"
+class Kernel:
+    """The crypto of one ``KMS``: its root key's backends and its cache of opened versions."""
+
+    __slots__ = ("_backends", "_last_header", "_minter_taken", "_opened", "rng")
+
+    def __init__(
+        self,
+        root_key: SealingKey,
+        rng: Rng,
+        *,
+        backends: Mapping[str, KeyBackend] | None = None,
+        cache_keys: int = CACHE_KEYS,
+    ) -> None:
+        self.rng = rng
+        self._backends: dict[str, KeyBackend] = dict(default_backends(root_key))
+        if backends:
+            self._backends.update(backends)
+        # key ARN -> material id -> (sealed reference, opened version)
+        self._opened: BoundedCache[str, dict[str, tuple[bytes, OpenedKey]]] = BoundedCache(
+            cache_keys
         )
-    material_id, material = _material(key, header.material_id)
-    return decrypt_blob(material, blob, context), material_id
+        self._last_header: tuple[bytes, BlobHeader] | None = None
+        self._minter_taken = False
 
+    def take_minter(self) -> Minter:
+        """The capability to mint handles for this kernel; handed out once (to the pipeline)."""
+        if self._minter_taken:
+            raise InternalError("this kernel's minter was already taken")
+        self._minter_taken = True
 
-def encrypt_asymmetric(key: AuthorizedKey, algorithm: str, plaintext: bytes) -> bytes:
-    return asymmetric.encrypt_asymmetric(_material(key)[1], algorithm, plaintext)
+        def mint(record: KeyRecord, action: str, request_alias: str | None) -> AuthorizedKey:
+            return AuthorizedKey(_MINT, self, record, action, request_alias)
 
+        return mint
 
-def decrypt_asymmetric(key: AuthorizedKey, algorithm: str, ciphertext: bytes) -> bytes:
-    return asymmetric.decrypt_asymmetric(_material(key)[1], algorithm, ciphertext)
+    # --- material: made here, kept sealed everywhere else
+    def backend_for(self, record: KeyRecord) -> KeyBackend:
+        backend = self._backends.get(record.origin)
+        if backend is None:
+            raise KMSInvalidStateException(
+                f"{record.arn} has origin {record.origin.value}, which this service cannot use."
+            )
+        return backend
 
+    def new_material(self, record: KeyRecord) -> NewVersion:
+        """A new version for ``record`` (CreateKey, rotation): nothing existing is read."""
+        return self.backend_for(record).create(record, self.rng)
 
-def sign(key: AuthorizedKey, algorithm: str, message: bytes, message_type: str) -> bytes:
-    return asymmetric.sign(_material(key)[1], algorithm, message, message_type)
+    def new_wrapping_key(self, record: KeyRecord, spec: str, token_id: str) -> tuple[bytes, bytes]:
+        """GetParametersForImport: (DER public key, sealed private key) of a fresh pair."""
+        pair = generate_wrapping_key(spec)
+        sealed = self.backend_for(record).seal_secret(
+            record.arn, WRAPPING_KEY, token_id, pair.secret
+        )
+        return cm.public_key_der(pair), sealed
 
+    def import_material(
+        self, key: AuthorizedKey, wrapping: PendingImportParameters, encrypted: bytes
+    ) -> NewVersion:
+        """ImportKeyMaterial: unwrap ``encrypted`` with the key's sealed wrapping key, check it
+        against the key spec (IncorrectKeyMaterialException) and seal it as a new version."""
+        record = self._own(key)
+        backend = self.backend_for(record)
+        private = backend.open_secret(
+            record.arn, WRAPPING_KEY, wrapping.import_token_id, wrapping.sealed_wrapping_key
+        )
+        wrapping_key = cm.load_key_material(
+            key_spec_for_wrapping_key(wrapping.wrapping_key_spec), private
+        )
+        secret = unwrap_key_material(wrapping_key, wrapping.wrapping_algorithm, encrypted)
+        return backend.adopt(record, validate_import_material(record.key_spec, secret))
 
-def verify(
-    key: AuthorizedKey, algorithm: str, message: bytes, signature: bytes, message_type: str
-) -> None:
-    asymmetric.verify(_material(key)[1], algorithm, message, signature, message_type)
+    def forget(self, key_arn: str) -> None:
+        """Drop every opened version of a key (its material changed, or it became unusable)."""
+        self._opened.pop(key_arn)
 
+    def note_saved(self, record: KeyRecord | None, key_arn: str) -> None:
+        """A key was written (or deleted, ``record`` None): forget what no longer applies."""
+        if record is None or record.key_state is not KeyState.ENABLED:
+            self.forget(key_arn)
+            return
+        versions = self._opened.get(key_arn)
+        if versions is None:
+            return
+        live = {m.material_id: m.sealed for m in record.materials}
+        for material_id, (sealed, _opened) in list(versions.items()):
+            if live.get(material_id) != sealed:
+                versions.pop(material_id, None)
 
-def generate_mac(key: AuthorizedKey, algorithm: str, message: bytes) -> bytes:
-    return mac.generate_mac(_material(key)[1], algorithm, message)
+    def opened_keys(self) -> frozenset[str]:
+        """ARNs of the keys with opened versions in this kernel (for tests and diagnostics)."""
+        return frozenset(arn for arn in self._opened if self._opened.get(arn))
 
+    def _own(self, key: AuthorizedKey) -> KeyRecord:
+        if key._kernel is not self:
+            raise InternalError("a key handle of another KMS instance")
+        return key._record
 
-def verify_mac(key: AuthorizedKey, algorithm: str, message: bytes, tag: bytes) -> None:
-    mac.verify_mac(_material(key)[1], algorithm, message, tag)
+    def _open(self, key: AuthorizedKey, material_id: str | None = None) -> tuple[str, OpenedKey]:
+        record = self._own(key)
+        wanted = material_id or record.current_material_id or ""
+        version = record.material_by_id(wanted)
+        if version is None or version.sealed is None:
+            if material_id is not None:  # a blob naming a version this key does not have
+                raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+            raise KMSInvalidStateException(f"{record.arn} has no key material.")
+        sealed = version.sealed
+        versions = self._opened.get(record.arn)
+        if versions is not None:
+            cached = versions.get(wanted)
+            # the reference is compared too: re-imported or re-sealed material never reuses an
+            # entry opened from another reference
+            if cached is not None and (cached[0] is sealed or cached[0] == sealed):
+                return wanted, cached[1]
+        opened = self.backend_for(record).open(record, wanted, sealed)
+        if versions is None:
+            versions = self._opened.put(record.arn, {})
+        versions[wanted] = (sealed, opened)
+        return wanted, opened
 
+    # --- ciphertext headers (no material involved)
+    def _header(self, blob: bytes) -> BlobHeader:
+        """``parse_blob_header``, reusing the parse of the very same blob object: a Decrypt
+        reads its blob's header up to three times. ``bytes`` are immutable and the cached blob
+        is held, so the same object means the same contents."""
+        last = self._last_header
+        if last is not None and last[0] is blob:
+            return last[1]
+        header = parse_blob_header(blob)
+        if type(blob) is bytes:
+            self._last_header = (blob, header)
+        return header
 
-def derive_shared_secret(key: AuthorizedKey, algorithm: str, peer_public_key: bytes) -> bytes:
-    return _derive(_material(key)[1], algorithm, peer_public_key)
+    def blob_key_id(self, blob: bytes) -> str:
+        """The key id a symmetric ciphertext claims (unverified; InvalidCiphertextException)."""
+        return self._header(blob).key_id
 
+    def blob_material_id(self, blob: bytes) -> str:
+        return self._header(blob).material_id
 
-def public_key(key: AuthorizedKey) -> bytes:
-    """DER SPKI of the key's current material (stored beside it when the key was made)."""
-    version = key._material()
-    if version is not None and version.public_key is not None:
-        return version.public_key
-    return cm.public_key_der(_material(key)[1])
+    # --- cryptography on authorized keys
+    def encrypt(
+        self, key: AuthorizedKey, plaintext: bytes, context: Mapping[str, str] | None
+    ) -> tuple[bytes, str]:
+        """(ciphertext blob, KeyMaterialId) under the key's current material."""
+        material_id, opened = self._open(key)
+        return opened.encrypt(key.key_id, material_id, plaintext, context, self.rng), material_id
+
+    def decrypt(
+        self, key: AuthorizedKey, blob: bytes, context: Mapping[str, str] | None
+    ) -> tuple[bytes, str]:
+        """(plaintext, KeyMaterialId) of a symmetric blob, with the version the blob names."""
+        header = self._header(blob)
+        if header.key_id != key.key_id:
+            raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+        material_id, opened = self._open(key, header.material_id)
+        return opened.decrypt(blob, context), material_id
+
+    def encrypt_asymmetric(self, key: AuthorizedKey, algorithm: str, plaintext: bytes) -> bytes:
+        return self._open(key)[1].encrypt_asymmetric(algorithm, plaintext)
+
+    def decrypt_asymmetric(self, key: AuthorizedKey, algorithm: str, ciphertext: bytes) -> bytes:
+        return self._open(key)[1].decrypt_asymmetric(algorithm, ciphertext)
+
+    def sign(self, key: AuthorizedKey, algorithm: str, message: bytes, message_type: str) -> bytes:
+        return self._open(key)[1].sign(algorithm, message, message_type)
+
+    def verify(
+        self,
+        key: AuthorizedKey,
+        algorithm: str,
+        message: bytes,
+        signature: bytes,
+        message_type: str,
+    ) -> None:
+        self._open(key)[1].verify(algorithm, message, signature, message_type)
+
+    def generate_mac(self, key: AuthorizedKey, algorithm: str, message: bytes) -> bytes:
+        return self._open(key)[1].generate_mac(algorithm, message)
+
+    def verify_mac(self, key: AuthorizedKey, algorithm: str, message: bytes, tag: bytes) -> None:
+        self._open(key)[1].verify_mac(algorithm, message, tag)
+
+    def derive_shared_secret(
+        self, key: AuthorizedKey, algorithm: str, peer_public_key: bytes
+    ) -> bytes:
+        return self._open(key)[1].derive_shared_secret(algorithm, peer_public_key)
+
+    def public_key(self, key: AuthorizedKey) -> bytes:
+        """DER SPKI of the key's current material (kept beside it when it was made)."""
+        record = self._own(key)
+        version = record.current_material
+        if version is not None and version.public_key is not None:
+            return version.public_key
+        return self._open(key)[1].public_key()
+
+    def __repr__(self) -> str:
+        return f"Kernel(backends={sorted(self._backends)}, opened={self._opened!r})"

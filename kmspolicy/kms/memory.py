@@ -3,7 +3,9 @@
 Layer: kms (an adapter of ``kms.ports`` that needs nothing outside the package; the durable
 stores live in ``kmspolicy.store``). One lock serializes transactions; each write is applied at
 once and journaled, and an exception inside the transaction replays the journal backwards, so a
-failing operation leaves no partial state. Key material is held as is (nothing is at rest).
+failing operation leaves no partial state. Records are held as the kernel made them: key
+material sealed under ``root_key`` (by default a fresh key of this process), exactly as the
+durable stores keep it, so tests run the same unsealing path as a server.
 """
 
 from __future__ import annotations
@@ -14,9 +16,11 @@ from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
+from kmspolicy.crypto.seal import RootKey
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import has_due_work
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.ports import SealingKey
 
 __all__ = ["MemoryStore"]
 
@@ -27,9 +31,19 @@ _V = TypeVar("_V")
 class MemoryStore:
     """A ``kms.ports.Store`` held in dictionaries."""
 
-    __slots__ = ("_aliases", "_by_account", "_by_id", "_by_target", "_grants", "_keys", "_lock")
+    __slots__ = (
+        "_aliases",
+        "_by_account",
+        "_by_id",
+        "_by_target",
+        "_grants",
+        "_keys",
+        "_lock",
+        "root_key",
+    )
 
-    def __init__(self) -> None:
+    def __init__(self, root_key: SealingKey | None = None) -> None:
+        self.root_key: SealingKey = root_key if root_key is not None else RootKey.generate()
         self._keys: dict[str, KeyRecord] = {}
         self._by_account: dict[tuple[str, str], dict[str, str]] = {}  # -> key id -> key ARN
         self._by_id: dict[str, dict[str, str]] = {}  # region -> key id -> key ARN (any account)
@@ -136,7 +150,7 @@ class _MemoryTransaction:
         return iter(list(self._s._keys.values()))
 
     def due_key_arns(self, now: datetime) -> Sequence[str]:
-        # Nothing is sealed here, so a scan of the records is the cheap way to ask.
+        # Records are in memory, so a scan of them is the cheap way to ask.
         return sorted(arn for arn, k in self._s._keys.items() if has_due_work(k, now))
 
     # --- aliases

@@ -1,9 +1,10 @@
 """The KMS domain model: frozen records for keys, key-material versions, aliases and grants.
 
-Layer: kms (pure data, no I/O). Enums carry AWS spellings. Stores persist these records as
-they are, except that a store seals ``KeyMaterial.material`` under its root key before writing
-(the in-memory store keeps it as is). Key specs and usages are the crypto layer's StrEnums; the
-records type them as ``str`` so a store can hand back plain strings from a database row.
+Layer: kms (pure data, no I/O). Enums carry AWS spellings. No record holds a secret: key
+material and import wrapping keys are carried as the kernel sealed them (``kms.backends``),
+references only the key's backend can open, and stores persist the records as they are. Key
+specs and usages are the crypto layer's StrEnums; the records type them as ``str`` so a store
+can hand back plain strings from a database row.
 """
 
 from __future__ import annotations
@@ -82,13 +83,14 @@ class Tag:
 class KeyMaterial:
     """One version in a key's ring of material.
 
-    ``material`` is the secret (raw AES/HMAC bytes, or a DER PKCS#8 private key); ``None`` when
-    imported material is pending import, was deleted or expired. ``public_key`` (DER SPKI) is
-    not secret and kept beside asymmetric material so GetPublicKey never touches the private key.
+    ``sealed`` is the backend's reference to the secret (for the default backend: the secret
+    sealed under the root key, bound to the key ARN and this version); ``None`` when imported
+    material is pending import, was deleted or expired. ``public_key`` (DER SPKI) is not secret
+    and kept beside asymmetric material so GetPublicKey never opens the private key.
     """
 
     material_id: str  # 64 lowercase hex characters (AWS KeyMaterialId)
-    material: bytes | None = field(default=None, repr=False)
+    sealed: bytes | None = field(default=None, repr=False)
     state: KeyMaterialState = KeyMaterialState.CURRENT
     import_state: ImportState = ImportState.IMPORTED
     created: datetime | None = None
@@ -102,7 +104,7 @@ class KeyMaterial:
     def __repr__(self) -> str:  # INVARIANT: the secret never reaches a repr or a log line
         return (
             f"KeyMaterial(material_id={self.material_id!r}, state={self.state.value}, "
-            f"import_state={self.import_state.value}, has_material={self.material is not None})"
+            f"import_state={self.import_state.value}, has_material={self.sealed is not None})"
         )
 
 
@@ -113,8 +115,9 @@ class PendingImportParameters:
     import_token_id: str
     wrapping_key_spec: str
     wrapping_algorithm: str
-    wrapping_private_key: bytes = field(repr=False)  # secret: sealed by the store like material
     valid_to: datetime
+    #: the wrapping private key, sealed by the kernel like material (bound to the token id)
+    sealed_wrapping_key: bytes = field(default=b"", repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,8 +5,10 @@ scheduling, DryRun, condition keys …); this module binds to an entry, by name,
 can say: the handler, and when needed a resolver (several keys or an alias), a parameter
 validator, condition keys computed from the parameters, and a key-type precheck. Handler modules
 (``kmspolicy.kms.handlers`` and ``kmspolicy.kms.lifecycle``) call ``bind`` at import;
-``load_operations`` imports them and refuses a table that does not match: a handler for a name
-the table lacks or declares unimplemented, or an implemented entry without a handler. Entries
+``kms.implemented.load_operations`` imports them (this module imports no handler, so the table
+and its handlers form no import loop) and ``bound_operations`` refuses a table that does not
+match: a handler for a name the table lacks or declares unimplemented, or an implemented entry
+without a handler. Entries
 declared unimplemented get no handler: the pipeline authorizes them like any other and then
 answers UnsupportedOperationException.
 """
@@ -14,26 +16,22 @@ answers UnsupportedOperationException.
 from __future__ import annotations
 
 import dataclasses
-import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.model import KeyManagerType, KeyRecord
+from kmspolicy.kms.requests import Call, Resolution, Target
 from kmspolicy.optable import OPERATIONS, OpSpec
 
-if TYPE_CHECKING:
-    from kmspolicy.kms.pipeline import Call, Resolution, Target
-
-__all__ = ["Handler", "Operation", "bind", "load_operations"]
+__all__ = ["Handler", "Operation", "bind", "bound_operations"]
 
 Params = Mapping[str, Any]
-Handler = Callable[["Call"], dict[str, Any]]
+Handler = Callable[[Call], dict[str, Any]]
 #: A custom resolver returns the authorization targets of a request (several keys or an alias)
-Resolver = Callable[["Resolution"], "list[Target]"]
+Resolver = Callable[[Resolution], list[Target]]
 #: Extra condition keys computed from the parameters
 ContextFn = Callable[[Params], Mapping[str, object]]
 
@@ -101,25 +99,9 @@ def bind(
     return op
 
 
-_HANDLER_MODULES = (
-    "kmspolicy.kms.handlers.keys",
-    "kmspolicy.kms.handlers.encryption",
-    "kmspolicy.kms.handlers.datakeys",
-    "kmspolicy.kms.handlers.signing",
-    "kmspolicy.kms.handlers.aliases",
-    "kmspolicy.kms.handlers.tags",
-    "kmspolicy.kms.handlers.policies",
-    "kmspolicy.kms.handlers.grants",
-    "kmspolicy.kms.lifecycle",
-)
-
-
-@cache
-def load_operations() -> Mapping[str, Operation]:
-    """Every operation of the table, by name, with its behaviour bound (imports the handler
-    modules once); InternalError when an implemented entry has no handler."""
-    for module in _HANDLER_MODULES:
-        importlib.import_module(module)
+def bound_operations() -> Mapping[str, Operation]:
+    """Every operation of the table, by name, with the behaviour bound so far; InternalError
+    when an implemented entry has no handler (call after importing the handler modules)."""
     missing = sorted(n for n, spec in OPERATIONS.items() if spec.implemented and n not in _BOUND)
     if missing:
         raise InternalError(f"the operation table declares {missing} implemented, without handlers")

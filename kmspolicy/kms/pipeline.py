@@ -1,12 +1,13 @@
-"""The one pipeline every KMS operation runs through, and the key handle only it can make.
+"""The one pipeline every KMS operation runs through, the only minter of key handles.
 
-Layer: kms. validate → resolve key(s) → build context → AUTHORIZE → declared key refusals
-(AWS managed keys, key type) → key state → (DryRun) → perform → audit → commit: the record
-is written before the transaction commits, so no change is visible before it is recorded, and
-a log that cannot be written refuses the request with nothing changed. Handlers receive
-``AuthorizedKey`` handles, which only this module can construct and only after an allowing
-decision for exactly that principal, action and key;
-``kms.kernel`` (the only way to reach key material) accepts nothing else.
+Layer: kms, the top of the service core (it imports the operation table, the requests and the
+kernel; none of them imports it). validate → resolve key(s) → build context → AUTHORIZE →
+declared key refusals (AWS managed keys, key type) → key state → (DryRun) → perform → audit →
+commit: the record is written before the transaction commits, so no change is visible before it
+is recorded, and a log that cannot be written refuses the request with nothing changed. The
+pipeline builds its own ``kms.kernel.Kernel`` and takes its minter, so it alone makes the
+``AuthorizedKey`` handles that kernel accepts, and only after an allowing decision for exactly
+that principal, action and key.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Caller, Decision, KmsPolicies, Request, authorize_kms
 from kmspolicy.authz import Grant as AuthzGrant
 from kmspolicy.errors import (
@@ -33,9 +35,11 @@ from kmspolicy.errors import (
 from kmspolicy.kms.context import key_context
 from kmspolicy.kms.decisions import DecisionMemo
 from kmspolicy.kms.identities import Identities, Resolved
+from kmspolicy.kms.implemented import load_operations
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.lifecycle.due import run_due_work
-from kmspolicy.kms.model import GrantRecord, KeyMaterial, KeyRecord
-from kmspolicy.kms.operations import Operation, load_operations
+from kmspolicy.kms.model import GrantRecord, KeyRecord
+from kmspolicy.kms.operations import Operation
 from kmspolicy.kms.ports import (
     EVENT_NOT_COMMITTED,
     AuditLog,
@@ -50,6 +54,7 @@ from kmspolicy.kms.requests import (
     Call,
     CommitFirst,
     DueWorkFirst,
+    RequestScope,
     Resolution,
     Target,
     parse_grant_token,
@@ -60,21 +65,13 @@ from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import read_json
 
-__all__ = [
-    "AuthorizedKey",
-    "Call",
-    "Pipeline",
-    "Resolution",
-    "Target",
-    "parse_grant_token",
-]
+__all__ = ["Pipeline"]
 
 
 _log = logging.getLogger("kmspolicy.kms.pipeline")
 
 # A request touches at most two keys; each may need its due work done once.
 _DUE_WORK_ROUNDS = 4
-_SEAL = object()  # INVARIANT: never leaves this module; AuthorizedKey demands it
 _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 
 
@@ -86,39 +83,6 @@ def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
     if target.request_alias is None or key is None or key.account == caller.account:
         return message
     return message.replace(f"on resource: {target.resource}", "on this resource")
-
-
-class AuthorizedKey:
-    """A key the pipeline authorized for this request. Not constructible outside the pipeline."""
-
-    __slots__ = ("_record", "action", "request_alias")
-
-    def __init__(self, seal: object, record: KeyRecord, action: str, request_alias: str | None):
-        if seal is not _SEAL:
-            raise TypeError("AuthorizedKey is created only by the KMS pipeline after an allow")
-        self._record = record
-        self.action = action
-        self.request_alias = request_alias
-
-    @property
-    def record(self) -> KeyRecord:
-        return self._record
-
-    @property
-    def arn(self) -> str:
-        return self._record.arn
-
-    @property
-    def key_id(self) -> str:
-        return self._record.key_id
-
-    def _material(self, material_id: str | None = None) -> KeyMaterial | None:
-        """The material version (current by default). For ``kms.kernel`` only."""
-        rec = self._record
-        return rec.material_by_id(material_id or rec.current_material_id or "")
-
-    def __repr__(self) -> str:
-        return f"AuthorizedKey({self._record.arn}, {self.action})"
 
 
 @dataclass(slots=True)
@@ -136,6 +100,7 @@ class _Attempt:
     decisions: list[Decision] = field(default_factory=list)
     recorded: bool = False  # its record is in the audit log (written before the commit)
     audit_failed: bool = False  # the audit log refused its record
+    saved: Mapping[str, KeyRecord | None] = field(default_factory=dict)
 
 
 class Pipeline:
@@ -162,8 +127,11 @@ class Pipeline:
         self.account = account
         self.region = region
         self.operations = load_operations()
-        self._policies: dict[str, Policy] = {}
-        self._grants: dict[tuple[str, str], AuthzGrant] = {}
+        # INVARIANT: the kernel's minter never leaves this object
+        self.kernel = Kernel(store.root_key, rng)
+        self._mint = self.kernel.take_minter()
+        self._policies: BoundedCache[str, Policy] = BoundedCache(4096)
+        self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
         self._memo = DecisionMemo()
         self.usage = KeyUsage(clock.now())  # GetKeyLastUsage: tracking starts with the service
 
@@ -204,6 +172,8 @@ class Pipeline:
                         # before the transaction commits and before the result leaves; a log
                         # that cannot be written raises here, and the transaction rolls back
                         self._audit(attempt, request_id, None)
+                    for arn, saved in attempt.saved.items():  # committed: forget what changed
+                        self.kernel.note_saved(saved, arn)
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
@@ -253,19 +223,10 @@ class Pipeline:
     def _attempt(self, tx: Transaction, a: _Attempt) -> dict[str, Any]:
         """One pass of the pipeline inside one transaction (see the module docstring)."""
         op, caller = a.op, a.caller
-        a.targets = targets = self._targets(
-            op,
-            Resolution(
-                self,
-                tx,
-                caller,
-                a.params,
-                a.now,
-                operation=op.name,
-                context=a.context,
-                readonly=a.readonly,
-            ),
+        scope = RequestScope(
+            self, tx, caller, a.params, a.now, op, context=a.context, readonly=a.readonly
         )
+        a.targets = targets = self._targets(op, Resolution(scope))
         if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
             for target in targets:
                 for k, v in a.context.items():
@@ -288,7 +249,7 @@ class Pipeline:
                         "across accounts",
                     )
                 )
-            decision = self._decide(tx, caller, target, a.now, identity=a.identity, op=op)
+            decision = self.decide(tx, caller, target, a.now, identity=a.identity)
             a.decisions.append(decision)
             if not decision.allowed:
                 raise AccessDeniedException(_hide_aliased_key(caller, target, decision.reason))
@@ -307,20 +268,22 @@ class Pipeline:
                 check_state(target.state_row, target.key.key_state, target.key.arn)
         if op.dry_run and a.params.get("DryRun"):
             raise DryRunOperationException(_DRY_RUN_MESSAGE)
-        keys = tuple(
-            AuthorizedKey(_SEAL, t.key, t.action, t.request_alias)
-            for t in targets
-            if t.key is not None
-        )
-        return op.handler(Call(self, tx, caller, a.params, keys, targets, a.now, a.decisions))
+        mint = self._mint
+        keys = tuple(mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None)
+        call = Call(scope, keys, targets, a.decisions)
+        a.saved = call.saved_keys
+        return op.handler(call)
 
     def _run_due_work(self, arn: str, now: datetime) -> None:
         service_audit = _Refusing(self.audit) if self.audit is not None else None
         with self.store.transaction() as tx:
             record = tx.get_key(arn)
-            if record is not None:
-                # its AwsServiceEvent records go in before this commit
-                run_due_work(tx, record, now, self.rng.random_bytes, service_audit)
+            if record is None:
+                return
+            # its AwsServiceEvent records go in before this commit
+            after = run_due_work(tx, record, now, self.kernel, service_audit)
+        if after is not record:
+            self.kernel.note_saved(after, arn)
 
     # ----------------------------------------------------------------------------------------
     def _targets(self, op: Operation, res: Resolution) -> list[Target]:
@@ -350,9 +313,7 @@ class Pipeline:
                 policy = read_json(text, "key policy", key_policy=True)
             except PolicyError as exc:  # a stored policy was validated when it was put
                 raise InternalError(f"stored key policy does not parse: {exc}") from exc
-            if len(self._policies) > 4096:
-                self._policies.clear()
-            self._policies[text] = policy
+            self._policies.put(text, policy)
         return policy
 
     def _authz_grants(self, tx: Transaction, key_arn: str) -> tuple[AuthzGrant, ...]:
@@ -362,15 +323,12 @@ class Pipeline:
         out = []
         for g in records:
             cached = self._grants.get((key_arn, g.grant_id))
-            if cached is None:
-                cached = to_authz_grant(g)
-                if len(self._grants) > 65536:
-                    self._grants.clear()
-                self._grants[(key_arn, g.grant_id)] = cached
+            if cached is None:  # a grant never changes under its id (grants are immutable)
+                cached = self._grants.put((key_arn, g.grant_id), to_authz_grant(g))
             out.append(cached)
         return tuple(out)
 
-    def _decide(
+    def decide(
         self,
         tx: Transaction,
         caller: Caller,
@@ -378,9 +336,10 @@ class Pipeline:
         now: datetime,
         *,
         identity: Resolved | None = None,
-        op: Operation | None = None,
         policy: Policy | None = None,
     ) -> Decision:
+        """The decision on ``target`` for ``caller`` (``policy``: a key policy to try instead
+        of the stored one, for the lockout safety check; never memoised)."""
         if identity is None:
             identity = self.identities.resolve(caller.arn)
         key = target.key

@@ -8,7 +8,6 @@ a clean exit, and none of them on an exception (the unit of work).
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
@@ -16,6 +15,7 @@ from datetime import datetime
 from typing import Protocol, runtime_checkable
 
 from kmspolicy.authz import DecisionKind
+from kmspolicy.crypto.material import Rng
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 
@@ -32,9 +32,9 @@ __all__ = [
     "Clock",
     "FakeClock",
     "Rng",
+    "SealingKey",
     "Store",
     "SystemClock",
-    "SystemRng",
     "Transaction",
 ]
 
@@ -91,8 +91,39 @@ class Transaction(Protocol):
         """Grants (of any key, any account) whose retiring principal is ``principal``."""
 
 
+class SealingKey(Protocol):
+    """The root key: seals and unseals with associated data (``kms.backends`` uses it).
+
+    ``kmspolicy.crypto.seal.RootKey`` (a key in this process, from a file or generated) and
+    ``kmspolicy.store.pkcs11.HsmRootKey`` (sealing inside an HSM) implement it; ``unseal``
+    raises ``kmspolicy.crypto.seal.SealError`` for bytes that do not open under this key and
+    AAD, including blobs of the other kind.
+    """
+
+    kind: str
+    source: str
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes: ...
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes: ...
+
+    def describe(self) -> str: ...
+
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class Store(Protocol):
+    """Keys, aliases and grants. A key's material is kept as the kernel sealed it
+    (``KeyMaterial.sealed``): a store never unseals, and it never sees a plaintext secret.
+    ``root_key`` is the key its sealed references were sealed under (the store checks it
+    against the canary it keeps); the service's kernel unseals with it."""
+
+    root_key: SealingKey
+
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]:
         """Open one unit of work; commit on clean exit, roll back on exception.
 
@@ -102,21 +133,6 @@ class Store(Protocol):
         """
 
     def close(self) -> None: ...
-
-
-class Rng(Protocol):
-    """Randomness for identifiers (key ids, grant ids, request ids)."""
-
-    def random_bytes(self, n: int) -> bytes: ...
-
-
-class SystemRng:
-    """The default ``Rng``: the operating system's CSPRNG."""
-
-    __slots__ = ()
-
-    def random_bytes(self, n: int) -> bytes:
-        return os.urandom(n)
 
 
 #: ``AuditRecord.event`` values. The first two are CloudTrail's ``eventType`` for a caller's

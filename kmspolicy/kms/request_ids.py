@@ -20,7 +20,7 @@ class RequestIds:
     __slots__ = ("_numbers", "_prefix")
 
     def __init__(self, rng: Rng) -> None:
-        raw = rng.random_bytes(10).hex()
+        raw = rng(10).hex()
         self._prefix = f"{raw[:8]}-{raw[8:12]}-{raw[12:16]}-{raw[16:20]}-"
         # next() on itertools.count is atomic under the GIL: safe across server threads
         self._numbers = itertools.count(1)

@@ -13,32 +13,35 @@ import hmac
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from kmspolicy.authz import Caller, Decision
+from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import (
+    OPAQUE_CIPHERTEXT,
     InternalError,
     InvalidCiphertextException,
     InvalidGrantTokenException,
     NotFoundException,
 )
 from kmspolicy.kms import ids
+from kmspolicy.kms.kernel import AuthorizedKey, Kernel
 from kmspolicy.kms.lifecycle.due import has_due_work
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key, service_to_create
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
-from kmspolicy.kms.operations import Operation
-from kmspolicy.kms.ports import Transaction
+from kmspolicy.kms.ports import AuditLog, Transaction
+from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
-
-if TYPE_CHECKING:
-    from kmspolicy.kms.pipeline import AuthorizedKey, Pipeline
 
 __all__ = [
     "GRANT_NONCE_BYTES",
     "Call",
     "CommitFirst",
     "DueWorkFirst",
+    "KeyOperation",
+    "RequestScope",
     "Resolution",
+    "Services",
     "Target",
     "parse_grant_token",
     "verify_grant_token",
@@ -86,44 +89,130 @@ class Target:
     only_grant: GrantRecord | None = None
 
 
-class Resolution:
-    """What a resolver may use: the parameters, the caller, and read access to keys/aliases."""
+class KeyOperation(Protocol):
+    """What resolving a key needs of an operation (``kms.operations.Operation`` has it)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def action(self) -> str: ...
+    @property
+    def accepts_alias(self) -> bool: ...
+    @property
+    def state_row(self) -> str | None: ...
+    @property
+    def grant_operation(self) -> str | None: ...
+
+
+class Services(Protocol):
+    """What a request needs of the service running it (``kms.pipeline.Pipeline`` is one)."""
+
+    account: str
+    region: str
+    rng: Rng
+    kernel: Kernel
+    usage: KeyUsage
+
+    def decide(
+        self,
+        tx: Transaction,
+        caller: Caller,
+        target: Target,
+        now: datetime,
+        *,
+        policy: Policy | None = None,
+    ) -> Decision: ...
+
+
+class RequestScope:
+    """One request as the pipeline runs it: the values every step reads, held once.
+
+    ``Resolution`` (before the decision) and ``Call`` (after it) are two views of one scope.
+    """
 
     __slots__ = (
         "account",
         "caller",
         "context",
         "now",
-        "operation",
+        "op",
         "params",
-        "pipeline",
         "readonly",
         "region",
+        "services",
         "tx",
     )
 
     def __init__(
         self,
-        pipeline: Pipeline,
+        services: Services,
         tx: Transaction,
         caller: Caller,
         params: Mapping[str, Any],
         now: datetime,
+        op: KeyOperation,
         *,
-        operation: str = "",
         context: Mapping[str, object] | None = None,
         readonly: bool = False,
     ) -> None:
-        self.readonly = readonly
-        self.pipeline = pipeline
+        self.services = services
         self.tx = tx
         self.caller = caller
         self.params = params
         self.now = now
-        self.operation = operation
+        self.op = op
         self.context = context or {}
-        self.account = caller.account or pipeline.account
-        self.region = pipeline.region
+        self.readonly = readonly
+        self.account = caller.account or services.account
+        self.region = services.region
+
+
+class _View:
+    """The scope's values, read through (one definition for both views)."""
+
+    __slots__ = ("scope",)
+
+    def __init__(self, scope: RequestScope) -> None:
+        self.scope = scope
+
+    @property
+    def caller(self) -> Caller:
+        return self.scope.caller
+
+    @property
+    def params(self) -> Mapping[str, Any]:
+        return self.scope.params
+
+    @property
+    def now(self) -> datetime:
+        return self.scope.now
+
+    @property
+    def account(self) -> str:
+        return self.scope.account
+
+    @property
+    def region(self) -> str:
+        return self.scope.region
+
+    @property
+    def rng(self) -> Rng:
+        return self.scope.services.rng
+
+
+class Resolution(_View):
+    """What a resolver may use: the parameters, the caller, and read access to keys/aliases."""
+
+    __slots__ = ()
+
+    @property
+    def op(self) -> KeyOperation:
+        """The operation being resolved."""
+        return self.scope.op
+
+    @property
+    def tx(self) -> Transaction:
+        return self.scope.tx
 
     def resolve_key(self, text: str, *, allow_alias: bool) -> tuple[ids.KeyRef, KeyRecord]:
         """The key ``text`` names (id, ARN, alias name, alias ARN); NotFoundException if none."""
@@ -146,17 +235,17 @@ class Resolution:
     def _aws_managed_key_arn(self, ref: ids.KeyRef) -> str:
         """``alias/aws/<service>`` without a key yet: the AWS managed key, created when AWS
         creates it (DescribeKey, or the service's first call via ``kms:ViaService``)."""
-        via = self.context.get("kms:ViaService")
+        via = self.scope.context.get("kms:ViaService")
         service = None
         if ref.alias_name is not None and ref.account == self.caller.account:
             service = service_to_create(
                 ref.alias_name,
-                operation=self.operation,
+                operation=self.scope.op.name,
                 via_service=via if isinstance(via, str) else None,
             )
         if service is None:
             raise NotFoundException(f"Alias {ref.arn} is not found.")
-        now, rng, audit = self.now, self.pipeline.rng.random_bytes, self.pipeline.audit
+        now, kernel, audit = self.now, self.scope.services.kernel, self.scope.services.audit
 
         def create(tx: Transaction) -> None:
             ensure_aws_managed_key(
@@ -165,7 +254,7 @@ class Resolution:
                 region=ref.region,
                 service=service,
                 now=now,
-                rng=rng,
+                kernel=kernel,
                 audit=audit,  # recorded before it commits, like every change
             )
 
@@ -179,7 +268,12 @@ class Resolution:
         return record
 
     def key_target(
-        self, op: Operation, text: str, *, action: str | None = None, state_row: str | None = None
+        self,
+        op: KeyOperation,
+        text: str,
+        *,
+        action: str | None = None,
+        state_row: str | None = None,
     ) -> Target:
         ref, record = self.resolve_key(text, allow_alias=op.accepts_alias)
         return Target(
@@ -200,130 +294,118 @@ class Resolution:
         InvalidCiphertextException: a flipped bit in the key id must look like any other
         corruption.
         """
-        from kmspolicy.kms.kernel import blob_key_id
-
-        key_id = blob_key_id(blob)
+        key_id = self.scope.services.kernel.blob_key_id(blob)
         record = self.load_key(ids.key_arn(self.region, self.account, key_id))
         if record is None:  # the common case first: the caller's own key, by primary key
             foreign = self.tx.find_key(key_id, self.region)
             if foreign is not None:
                 record = self.load_key(foreign.arn)
         if record is None:
-            raise InvalidCiphertextException(
-                "the ciphertext is invalid, or it does not match the key or the encryption context"
-            )
+            raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
         return record
 
 
-class Call:
+class Call(_View):
     """What a handler receives: parameters, caller, authorized keys and a narrow unit of work."""
 
-    __slots__ = (
-        "_new_keys",
-        "_tx",
-        "caller",
-        "decisions",
-        "keys",
-        "now",
-        "params",
-        "pipeline",
-        "targets",
-    )
+    __slots__ = ("_new_keys", "_saved", "decisions", "keys", "targets")
 
     def __init__(
         self,
-        pipeline: Pipeline,
-        tx: Transaction,
-        caller: Caller,
-        params: Mapping[str, Any],
+        scope: RequestScope,
         keys: tuple[AuthorizedKey, ...],
         targets: Sequence[Target],
-        now: datetime,
         decisions: Sequence[Decision] = (),
     ) -> None:
-        self.pipeline = pipeline
-        self.decisions = decisions
-        self._tx = tx
-        self.caller = caller
-        self.params = params
+        super().__init__(scope)
         self.keys = keys
         self.targets = targets
-        self.now = now
+        self.decisions = decisions
         self._new_keys: set[str] = set()
+        self._saved: dict[str, KeyRecord | None] = {}
+
+    @property
+    def kernel(self) -> Kernel:
+        """The crypto kernel: operations on ``self.keys`` (and making new material)."""
+        return self.scope.services.kernel
+
+    @property
+    def usage(self) -> KeyUsage:
+        return self.scope.services.usage
+
+    @property
+    def saved_keys(self) -> Mapping[str, KeyRecord | None]:
+        """Keys this request wrote (None: deleted), for the kernel to forget what changed."""
+        return self._saved
 
     @property
     def key(self) -> AuthorizedKey:
         return self.keys[0]
 
-    @property
-    def account(self) -> str:
-        return self.caller.account or self.pipeline.account
-
-    @property
-    def region(self) -> str:
-        return self.pipeline.region
-
     # --- writes, limited to keys this request was authorized for (or creates)
     def create_key(self, record: KeyRecord) -> None:
-        if self._tx.get_key(record.arn) is not None:
+        if self.scope.tx.get_key(record.arn) is not None:
             raise InternalError(f"key {record.arn} already exists")
         self._new_keys.add(record.arn)
-        self._tx.put_key(record)
+        self.scope.tx.put_key(record)
 
     def save_key(self, record: KeyRecord) -> None:
         if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
             raise InternalError(f"{record.arn} was not authorized for this request")
-        self._tx.put_key(record)
+        self.scope.tx.put_key(record)
+        self._saved[record.arn] = record
 
     # --- aliases and grants
     def get_alias(self, alias_arn: str) -> AliasRecord | None:
-        return self._tx.get_alias(alias_arn)
+        return self.scope.tx.get_alias(alias_arn)
 
     def put_alias(self, record: AliasRecord) -> None:
-        self._tx.put_alias(record)
+        self.scope.tx.put_alias(record)
 
     def delete_alias(self, alias_arn: str) -> None:
-        self._tx.delete_alias(alias_arn)
+        self.scope.tx.delete_alias(alias_arn)
 
     def list_aliases(self, *, key_id: str | None = None) -> Sequence[AliasRecord]:
-        return self._tx.list_aliases(self.account, self.region, key_id=key_id)
+        return self.scope.tx.list_aliases(self.account, self.region, key_id=key_id)
 
     def get_grant(self, key_arn: str, grant_id: str) -> GrantRecord | None:
-        return self._tx.get_grant(key_arn, grant_id)
+        return self.scope.tx.get_grant(key_arn, grant_id)
 
     def put_grant(self, record: GrantRecord) -> None:
-        self._tx.put_grant(record)
+        self.scope.tx.put_grant(record)
 
     def delete_grant(self, key_arn: str, grant_id: str) -> None:
-        self._tx.delete_grant(key_arn, grant_id)
+        self.scope.tx.delete_grant(key_arn, grant_id)
 
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
-        return self._tx.list_grants(key_arn)
+        return self.scope.tx.list_grants(key_arn)
 
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
-        return self._tx.list_grants_by_retiring_principal(principal)
+        return self.scope.tx.list_grants_by_retiring_principal(principal)
 
     def list_key_arns(self, *, after: str | None, limit: int) -> list[tuple[str, str]]:
         """(key id, key ARN) of the caller's keys: ListKeys sees no more than that."""
         return [
             (k.key_id, k.arn)
-            for k in self._tx.list_keys(self.account, self.region, after=after, limit=limit)
+            for k in self.scope.tx.list_keys(self.account, self.region, after=after, limit=limit)
         ]
 
     def count_keys(self) -> int:
-        return self._tx.count_keys(self.account, self.region)
+        return self.scope.tx.count_keys(self.account, self.region)
 
     # --- policy questions the handlers ask (lockout safety check)
     def would_allow(self, action: str, key: KeyRecord, policy: Policy) -> bool:
         """Whether this caller would be allowed ``action`` on ``key`` under key ``policy``."""
         target = Target(action, key.arn, key)
-        decision = self.pipeline._decide(self._tx, self.caller, target, self.now, policy=policy)
+        decision = self.scope.services.decide(
+            self.scope.tx, self.caller, target, self.now, policy=policy
+        )
         return decision.allowed
 
     def grant_token(self, grant: GrantRecord) -> str:
         """A token for ``grant``: its key ARN, its id and its nonce (see ``verify_grant_token``)."""
         # a grant stored before nonces were kept: a fresh one, as before (never checked)
-        nonce = grant.token_nonce or self.pipeline.rng.random_bytes(GRANT_NONCE_BYTES).hex()
+        nonce = grant.token_nonce or self.rng(GRANT_NONCE_BYTES).hex()
         raw = f"{grant.key_arn}\n{grant.grant_id}\n{nonce}".encode()
         return _TOKEN_PREFIX + base64.urlsafe_b64encode(raw).decode("ascii").rstrip("=")
 

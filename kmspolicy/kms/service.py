@@ -9,19 +9,25 @@ dispatch under botocore's snake_case names (generated from the table, never writ
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import os
+from collections.abc import Callable, Iterable, Mapping
+from datetime import datetime
 from functools import cache
 from typing import Any
 
 from botocore import xform_name
 
 from kmspolicy.kms import ids, wire
+from kmspolicy.kms.client import make_client
 from kmspolicy.kms.clock import Clock, SystemClock
+from kmspolicy.kms.handlers.common import key_metadata
 from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.implemented import load_operations
+from kmspolicy.kms.lifecycle.due import SweepReport, sweep
+from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key
 from kmspolicy.kms.memory import MemoryStore
-from kmspolicy.kms.operations import load_operations
 from kmspolicy.kms.pipeline import Pipeline
-from kmspolicy.kms.ports import AuditLog, Rng, Store, SystemRng
+from kmspolicy.kms.ports import AuditLog, Rng, Store
 from kmspolicy.kms.quotas import Quotas, RequestQuotas
 from kmspolicy.kms.request_ids import RequestIds
 
@@ -41,7 +47,10 @@ class KMS:
     IAM policies (default: empty — only the account root user has identity permissions);
     ``audit``: a ``kms.ports.AuditLog`` receiving one record per request; ``quotas``: the
     resource and request quotas (``kms.quotas.Quotas``; default: AWS's resource quotas, no
-    request quotas).
+    request quotas); ``rng``: the randomness for ids, nonces and new key material (default:
+    ``os.urandom``).
+
+    Two instances share nothing: each has its own pipeline, kernel and caches.
     """
 
     def __init__(
@@ -64,7 +73,7 @@ class KMS:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.identities = identities if identities is not None else Identities()
         self.audit = audit
-        rng = rng if rng is not None else SystemRng()
+        rng = rng if rng is not None else os.urandom
         self._request_ids = RequestIds(rng)
         self.quotas = quotas if quotas is not None else Quotas()
         self._request_quotas = RequestQuotas(self.quotas, region) if self.quotas.requests else None
@@ -141,9 +150,6 @@ class KMS:
     def aws_managed_key(self, service: str) -> dict[str, Any]:
         """The ``KeyMetadata`` of the AWS managed key ``alias/aws/<service>`` (e.g. ``"s3"``),
         created on first use as AWS does when the service first needs it."""
-        from kmspolicy.kms.handlers.common import key_metadata
-        from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key
-
         with self.store.transaction() as tx:
             record = ensure_aws_managed_key(
                 tx,
@@ -151,10 +157,23 @@ class KMS:
                 region=self.region,
                 service=service,
                 now=self.clock.now(),
-                rng=self._pipeline.rng.random_bytes,
+                kernel=self._pipeline.kernel,
                 audit=self.audit,
             )
         return key_metadata(record)
+
+    def sweep(self, now: datetime | None = None) -> SweepReport:
+        """Do the lifecycle work due at ``now`` (default: the clock's now) on every key of the
+        store: rotations, deletions at the end of their window, import expiry."""
+        at = now if now is not None else self.clock.now()
+        # the service's own changes go to this service's audit log, in the requests' chain
+        return sweep(self.store, at, self._pipeline.kernel, self.audit)
+
+    def forget_keys(self, key_arns: Iterable[str]) -> None:
+        """Drop whatever this service's kernel opened of these keys (another service sharing
+        the store changed or deleted them)."""
+        for arn in key_arns:
+            self._pipeline.kernel.forget(arn)
 
     def client(
         self,
@@ -164,8 +183,6 @@ class KMS:
         config: Any = None,
     ) -> Any:
         """A real botocore KMS client acting as ``principal`` (default: the account root)."""
-        from kmspolicy.kms.client import make_client
-
         return make_client(self, principal or self.root_principal, context=context, config=config)
 
     def __getattr__(self, name: str) -> Callable[..., dict[str, Any]]:

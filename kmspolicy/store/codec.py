@@ -1,9 +1,11 @@
-"""Records <-> JSON documents for the database stores, with every secret split out (store layer).
+"""Records <-> JSON documents for the database stores, with every sealed secret split out
+(store layer).
 
-A key becomes one JSON document (metadata, material ring, tags, import parameters) whose secret
+A key becomes one JSON document (metadata, material ring, tags, import parameters) whose sealed
 fields are emptied, plus a list of ``Secret`` values — key material and import-wrapping private
-keys — that the store seals under the root key before they touch a row. Decoding is driven by
-the model's type hints, so a field added to the model needs no change here.
+keys, as the kernel sealed them under the root key — each stored in a row of its own (the
+store never seals or unseals: it keeps the bytes it is given). Decoding is driven by the
+model's type hints, so a field added to the model needs no change here.
 """
 
 from __future__ import annotations
@@ -21,46 +23,44 @@ from functools import cache
 from typing import Any, TypeVar
 
 from kmspolicy.errors import InternalError
+from kmspolicy.kms.backends import MATERIAL, WRAPPING_KEY
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 
 T = TypeVar("T")
 
-# The kinds of secret a key carries; part of each sealed blob's AAD.
-MATERIAL = "material"
-WRAPPING_KEY = "wrapping-key"
-
 
 @dataclass(frozen=True, slots=True)
 class Secret:
-    """One secret of a key: which kind, which version (material id / import token id)."""
+    """One sealed secret of a key: which kind, which version (material id / import token id),
+    and the sealed bytes (bound to the key ARN, kind and version by the kernel's AAD)."""
 
     kind: str
     ref: str
-    value: bytes = field(repr=False)
+    sealed: bytes = field(repr=False)
 
 
 def encode_key(record: KeyRecord) -> tuple[str, list[Secret]]:
-    """The key's JSON document (no secrets in it) and its secrets, to be sealed."""
+    """The key's JSON document (no sealed bytes in it) and its sealed secrets."""
     secrets: list[Secret] = []
     materials = []
     for m in record.materials:
-        if m.material is not None:
-            secrets.append(Secret(MATERIAL, m.material_id, m.material))
-        materials.append(dataclasses.replace(m, material=None))
+        if m.sealed is not None:
+            secrets.append(Secret(MATERIAL, m.material_id, m.sealed))
+        materials.append(dataclasses.replace(m, sealed=None))
     imports = []
     for p in record.pending_imports:
-        secrets.append(Secret(WRAPPING_KEY, p.import_token_id, p.wrapping_private_key))
-        imports.append(dataclasses.replace(p, wrapping_private_key=b""))
+        secrets.append(Secret(WRAPPING_KEY, p.import_token_id, p.sealed_wrapping_key))
+        imports.append(dataclasses.replace(p, sealed_wrapping_key=b""))
     public = dataclasses.replace(record, materials=tuple(materials), pending_imports=tuple(imports))
     return dumps(public), secrets
 
 
 def decode_key(doc: str | dict[str, Any], secrets: list[Secret]) -> KeyRecord:
-    """Rebuild a key from its document and its (already unsealed) secrets."""
+    """Rebuild a key from its document and its sealed secrets (still sealed)."""
     record = loads(KeyRecord, doc)
-    by_ref = {(s.kind, s.ref): s.value for s in secrets}
+    by_ref = {(s.kind, s.ref): s.sealed for s in secrets}
     materials = tuple(
-        dataclasses.replace(m, material=by_ref.get((MATERIAL, m.material_id)))
+        dataclasses.replace(m, sealed=by_ref.get((MATERIAL, m.material_id)))
         for m in record.materials
     )
     imports = []
@@ -68,7 +68,7 @@ def decode_key(doc: str | dict[str, Any], secrets: list[Secret]) -> KeyRecord:
         value = by_ref.get((WRAPPING_KEY, p.import_token_id))
         if value is None:
             raise InternalError(f"key {record.key_id}: import parameters without their secret")
-        imports.append(dataclasses.replace(p, wrapping_private_key=value))
+        imports.append(dataclasses.replace(p, sealed_wrapping_key=value))
     return dataclasses.replace(record, materials=materials, pending_imports=tuple(imports))
 
 
@@ -107,7 +107,7 @@ def _to_json(value: object) -> Any:
         return value.value
     if isinstance(value, datetime):
         return value.isoformat()
-    if isinstance(value, bytes):  # public keys only: encode_key empties the secrets first
+    if isinstance(value, bytes):  # public keys only: encode_key empties the sealed fields first
         return base64.b64encode(value).decode("ascii")
     if isinstance(value, tuple | list):
         return [_to_json(v) for v in value]

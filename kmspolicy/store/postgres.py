@@ -27,7 +27,7 @@ from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalEr
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
-from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
+from kmspolicy.store.sql import DECODED_KEYS, DecodedKeys, Row, SqlTransaction
 
 DEFAULT_SCHEMA = "kmspolicy"
 POOL_SIZE = 8
@@ -66,8 +66,9 @@ class PostgresStore:
 
     def __init__(self, url: str, root_key: SealingKey, *, pool_size: int = POOL_SIZE) -> None:
         self._conninfo, self.schema = split_url(url)
+        self.root_key = root_key  # what the kernel unseals with; checked against the canary
         self._sealer = Sealer(root_key)
-        self._decoded = DecodedKeys()
+        self._decoded = DecodedKeys(DECODED_KEYS)
         # psycopg_pool is not a dependency: what we need from a pool is bounded reuse of
         # autocommit connections and dropping broken ones, which this small queue does.
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()

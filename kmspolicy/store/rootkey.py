@@ -17,89 +17,25 @@ import secrets
 import stat
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Protocol
 
-from kmspolicy.crypto.seal import root_key_fingerprint, seal, unseal
+from kmspolicy.crypto.seal import ROOT_KEY_LENGTH, RootKey
 from kmspolicy.errors import ConfigError
+from kmspolicy.kms.ports import SealingKey
 
 ENV_VAR = "KMSPOLICY_ROOT_KEY_FILE"
 SOURCE_ENV_VAR = "KMSPOLICY_ROOT_KEY"  # a root-key source: a file path or a pkcs11: URI
 DEFAULT_NAME = "root.key"
-ROOT_KEY_BYTES = 32  # AES-256
+ROOT_KEY_BYTES = ROOT_KEY_LENGTH  # AES-256
 
-
-class SealingKey(Protocol):
-    """What the store needs of a root key: seal/unseal with AAD, a fingerprint, a source.
-
-    ``RootKey`` (a file, sealing in this process) and ``pkcs11.HsmRootKey`` (sealing inside an
-    HSM) implement it; ``unseal`` raises ``kmspolicy.crypto.seal.SealError`` for bytes that do
-    not open under this key and AAD, including blobs of the other kind.
-    """
-
-    kind: str
-    source: str
-
-    @property
-    def fingerprint(self) -> str: ...
-
-    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes: ...
-
-    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes: ...
-
-    def describe(self) -> str: ...
-
-    def close(self) -> None: ...
-
-
-class RootKey:
-    """A 256-bit root key. Opaque: its repr and str name only where it came from."""
-
-    __slots__ = ("_material", "source")
-
-    def __init__(self, material: bytes, source: str = "<memory>") -> None:
-        if not isinstance(material, bytes | bytearray) or len(material) != ROOT_KEY_BYTES:
-            raise ValueError(f"a root key is exactly {ROOT_KEY_BYTES} bytes")
-        self._material = bytes(material)
-        self.source = source
-
-    @classmethod
-    def generate(cls) -> RootKey:
-        """A fresh random root key (for tests and the in-memory store)."""
-        return cls(secrets.token_bytes(ROOT_KEY_BYTES), "<generated>")
-
-    def material(self) -> bytes:
-        """The raw bytes, for the sealing recipe only; never log or store them."""
-        return self._material
-
-    @property
-    def fingerprint(self) -> str:
-        """16 hex characters naming this key without revealing it (also in each sealed blob)."""
-        return root_key_fingerprint(self._material)
-
-    kind = "file"
-
-    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
-        """The crypto kernel's AES-256-GCM sealing recipe under this key."""
-        return seal(self._material, plaintext, aad)
-
-    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
-        return unseal(self._material, sealed, aad)
-
-    def describe(self) -> str:
-        """For startup lines: where the key came from and its fingerprint, never its bytes."""
-        return f"file {self.source} (fingerprint {self.fingerprint})"
-
-    def close(self) -> None:
-        """Nothing to release (the HSM root key closes its sessions here)."""
-
-    def __repr__(self) -> str:
-        return f"RootKey(source={self.source!r}, fingerprint={self.fingerprint!r})"
-
-    __str__ = __repr__
-
-    def __reduce__(self) -> str:
-        # INVARIANT: a root key is never pickled (pickles end up in caches, queues and core dumps).
-        raise TypeError("a RootKey cannot be pickled")
+__all__ = [
+    "ENV_VAR",
+    "RootKey",
+    "SealingKey",
+    "load_root_key",
+    "open_root_key",
+    "read_root_key_file",
+    "resolve_root_key_path",
+]
 
 
 def resolve_root_key_path(

@@ -1,54 +1,28 @@
-"""Sealing stored secrets under the root key, bound to the row they belong to (store layer).
+"""The root-key canary of a store (store layer).
 
-The cipher is the root key's: the crypto layer's sealing recipe for a root-key file, or AES-GCM
-inside the HSM for a PKCS#11 root key (``pkcs11.py``); this module only decides the associated
-data. The AAD names the key ARN, the kind of secret and its
-version (material id or import token id), so a sealed blob copied into another key's row, or
-into another version's slot, fails to unseal instead of silently serving the wrong key.
+Key material reaches a store already sealed by the service's kernel (``kms.backends``); the
+store only keeps a sealed canary, opened at startup, so a store is never opened with another
+root key than the one its material was sealed under.
 """
 
 from __future__ import annotations
 
-import json
-
 from kmspolicy.crypto.seal import SealError, sealed_fingerprint
-from kmspolicy.errors import ConfigError, InternalError
-from kmspolicy.store.codec import Secret
-from kmspolicy.store.rootkey import SealingKey
+from kmspolicy.errors import ConfigError
+from kmspolicy.kms.ports import SealingKey
 
 _AAD_LABEL = b"kmspolicy/store/v1\x00"
 _CHECK_AAD = _AAD_LABEL + b"root-key-check"
 _CHECK_PLAINTEXT = b"kmspolicy store root key check v1"
 
 
-def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
-    """Unambiguous encoding of (key ARN, kind, version): JSON array after a fixed label."""
-    return _AAD_LABEL + json.dumps([key_arn, kind, ref], separators=(",", ":")).encode()
-
-
 class Sealer:
-    """Seals and unseals the secrets of stored keys with one root key."""
+    """Checks that a store is opened with the root key its contents were sealed under."""
 
     __slots__ = ("_root",)
 
     def __init__(self, root_key: SealingKey) -> None:
         self._root = root_key
-
-    def seal(self, key_arn: str, secret: Secret) -> bytes:
-        aad = secret_aad(key_arn, secret.kind, secret.ref)
-        return self._root.seal(secret.value, aad)
-
-    def unseal(self, key_arn: str, kind: str, ref: str, blob: bytes) -> Secret:
-        try:
-            value = self._root.unseal(blob, secret_aad(key_arn, kind, ref))
-        except SealError:
-            # Our fault or the operator's, never the caller's: a wrong root key, or a row that
-            # was edited or moved. The message names the row, never the bytes.
-            raise InternalError(
-                f"stored {kind} {ref!r} of key {key_arn!r} failed to unseal: wrong root key, "
-                "or the row was modified or moved"
-            ) from None
-        return Secret(kind, ref, value)
 
     def root_key_check(self) -> bytes:
         """A sealed canary stored once per store; ``verify_root_key`` opens it at startup."""

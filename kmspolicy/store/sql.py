@@ -2,18 +2,17 @@
 
 Subclasses supply three things: how to run a statement, whether and how to lock what a read
 returns (PostgreSQL row and advisory locks; SQLite already holds the database write lock), and
-the placeholder style. Secrets are sealed on the way in and unsealed on the way out, here and
-nowhere else, so no code path writes a plaintext secret to a row.
+the placeholder style. Secrets arrive sealed by the service's kernel and leave as they came: the
+store never holds a plaintext secret, so no code path can write one to a row.
 """
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import due_at
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
@@ -25,35 +24,13 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _ROOT_CHECK = "root-key-check"
 
 
-class DecodedKeys:
-    """Decoded keys by the exact row contents they were decoded from (one per store).
-
-    Not a cache of state: every read still goes to the database, and only when the document
-    and every sealed blob just read are byte-for-byte the ones decoded before is that decoding
-    reused. Any change to a key rewrites its document and re-seals its secrets under fresh
-    nonces, so a changed row can never hit: a disabled key or a new version is always decoded
-    anew. It saves the JSON decoding and the unsealing on the hot path (Encrypt, Decrypt).
-    """
-
-    __slots__ = ("_entries", "_lock", "_size")
-
-    def __init__(self, size: int = 1024) -> None:
-        self._entries: OrderedDict[tuple[object, ...], KeyRecord] = OrderedDict()
-        self._lock = threading.Lock()
-        self._size = size
-
-    def get(self, row_contents: tuple[object, ...]) -> KeyRecord | None:
-        with self._lock:
-            record = self._entries.get(row_contents)
-            if record is not None:
-                self._entries.move_to_end(row_contents)
-            return record
-
-    def put(self, row_contents: tuple[object, ...], record: KeyRecord) -> None:
-        with self._lock:
-            self._entries[row_contents] = record
-            if len(self._entries) > self._size:
-                self._entries.popitem(last=False)
+#: Decoded keys by the exact row contents they were decoded from (one cache per store).
+#: Not a cache of state: every read still goes to the database, and only when the document and
+#: every sealed blob just read are byte-for-byte the ones decoded before is that decoding reused.
+#: Any change to a key rewrites its document, so a changed row can never hit. It saves the JSON
+#: decoding on the hot path (Encrypt, Decrypt).
+DecodedKeys = BoundedCache[tuple[object, ...], KeyRecord]
+DECODED_KEYS = 1024
 
 
 class SqlTransaction:
@@ -146,12 +123,11 @@ class SqlTransaction:
             record = self._decoded.get(contents)
             if record is not None:
                 return record
-        arn, doc = contents[0], contents[1]
         secrets = [
-            self._sealer.unseal(arn, contents[i], contents[i + 1], contents[i + 2])
+            codec.Secret(contents[i], contents[i + 1], contents[i + 2])
             for i in range(2, len(contents), 3)
         ]
-        record = codec.decode_key(doc, secrets)
+        record = codec.decode_key(contents[1], secrets)
         if self._decoded is not None:
             self._decoded.put(contents, record)
         return record
@@ -159,8 +135,9 @@ class SqlTransaction:
     def put_key(self, record: KeyRecord) -> None:
         self._check(writing=True)
         doc, secrets = codec.encode_key(record)
-        # INVARIANT: only sealed bytes reach key_secrets; the document holds no secret.
-        sealed = [(record.arn, s.kind, s.ref, self._sealer.seal(record.arn, s)) for s in secrets]
+        # INVARIANT: only sealed bytes reach key_secrets (the kernel sealed them); the document
+        # holds no secret.
+        sealed = [(record.arn, s.kind, s.ref, s.sealed) for s in secrets]
         self._execute(
             "INSERT INTO keys (arn, account, region, key_id, doc, due_at) "
             "VALUES (?, ?, ?, ?, ?, ?) "

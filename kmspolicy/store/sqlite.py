@@ -18,15 +18,19 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalError
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
-from kmspolicy.store.sql import DecodedKeys, Row, SqlTransaction
+from kmspolicy.store.sql import DECODED_KEYS, DecodedKeys, Row, SqlTransaction
 
 BUSY_TIMEOUT_MS = 10_000
 _READS_LIMIT = 4096  # reads kept per connection between two changes of the database
+#: One thread's reads (question -> answer, None for "absent"), valid while the database is
+#: unchanged (``SqliteStore._valid_reads``)
+_Reads = BoundedCache[tuple[object, ...], object]
 
 
 class SqliteStore:
@@ -34,8 +38,9 @@ class SqliteStore:
 
     def __init__(self, path: str | os.PathLike[str], root_key: SealingKey) -> None:
         self.path = Path(path)
+        self.root_key = root_key  # what the kernel unseals with; checked against the canary
         self._sealer = Sealer(root_key)
-        self._decoded = DecodedKeys()
+        self._decoded = DecodedKeys(DECODED_KEYS)
         self._local = threading.local()
         # Weak: a connection lives as long as its thread's local storage, so threads that come
         # and go (a server's worker pool) do not accumulate open connections.
@@ -76,7 +81,7 @@ class SqliteStore:
         handle = _Handle(conn)
         self._local.handle = handle
         self._local.depth = 0
-        self._local.reads = {}
+        self._local.reads = _Reads(_READS_LIMIT)
         self._local.read_version = None
         with self._guard:
             self._all.add(handle)
@@ -106,7 +111,7 @@ class SqliteStore:
     def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
         conn = self._connection()
         depth: int = self._local.depth
-        reads: dict[tuple[object, ...], object] | None = None
+        reads: _Reads | None = None
         try:
             if depth == 0:
                 conn.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
@@ -148,7 +153,7 @@ class SqliteStore:
                 self._local.reads.clear()
                 self._local.read_version = None
 
-    def _valid_reads(self, conn: sqlite3.Connection) -> dict[tuple[object, ...], object]:
+    def _valid_reads(self, conn: sqlite3.Connection) -> _Reads:
         """This thread's reads, emptied unless the database is exactly as when they were made.
 
         Called right after ``BEGIN DEFERRED``: ``PRAGMA data_version`` starts the read snapshot
@@ -158,8 +163,8 @@ class SqliteStore:
         snapshot would make: the reuse is exact, with no staleness window.
         """
         version = conn.execute("PRAGMA data_version").fetchone()[0]
-        reads: dict[tuple[object, ...], object] = self._local.reads
-        if version != self._local.read_version or len(reads) > _READS_LIMIT:
+        reads: _Reads = self._local.reads
+        if version != self._local.read_version:
             reads.clear()
             self._local.read_version = version
         return reads
@@ -199,7 +204,7 @@ class _SqliteTransaction(SqlTransaction):
         *,
         readonly: bool,
         decoded: DecodedKeys | None = None,
-        reads: dict[tuple[object, ...], object] | None = None,
+        reads: _Reads | None = None,
     ) -> None:
         super().__init__(sealer, readonly=readonly, decoded=decoded)
         self._conn = conn
@@ -214,9 +219,9 @@ class _SqliteTransaction(SqlTransaction):
             return super().get_key(key_arn)
         question = ("get_key", key_arn)
         if question not in reads:
-            reads[question] = super().get_key(key_arn)
+            reads.put(question, super().get_key(key_arn))
         self._check()
-        return reads[question]  # type: ignore[return-value]
+        return reads.get(question)  # type: ignore[return-value]
 
     def get_alias(self, alias_arn: str) -> AliasRecord | None:
         reads = self._reads
@@ -224,9 +229,9 @@ class _SqliteTransaction(SqlTransaction):
             return super().get_alias(alias_arn)
         question = ("get_alias", alias_arn)
         if question not in reads:
-            reads[question] = super().get_alias(alias_arn)
+            reads.put(question, super().get_alias(alias_arn))
         self._check()
-        return reads[question]  # type: ignore[return-value]
+        return reads.get(question)  # type: ignore[return-value]
 
     def list_aliases(
         self, account: str, region: str, *, key_id: str | None = None
@@ -236,9 +241,9 @@ class _SqliteTransaction(SqlTransaction):
             return super().list_aliases(account, region, key_id=key_id)
         question = ("list_aliases", account, region, key_id)
         if question not in reads:
-            reads[question] = tuple(super().list_aliases(account, region, key_id=key_id))
+            reads.put(question, tuple(super().list_aliases(account, region, key_id=key_id)))
         self._check()
-        return reads[question]  # type: ignore[return-value]
+        return reads.get(question)  # type: ignore[return-value]
 
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
         reads = self._reads
@@ -246,9 +251,9 @@ class _SqliteTransaction(SqlTransaction):
             return super().list_grants(key_arn)
         question = ("list_grants", key_arn)
         if question not in reads:
-            reads[question] = tuple(super().list_grants(key_arn))
+            reads.put(question, tuple(super().list_grants(key_arn)))
         self._check()
-        return reads[question]  # type: ignore[return-value]
+        return reads.get(question)  # type: ignore[return-value]
 
     # try/except rather than ``with _errors()``: a generator context manager per statement
     # costs as much as a simple SELECT itself.

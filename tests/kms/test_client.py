@@ -40,7 +40,7 @@ class _CountingRng:
     def __init__(self) -> None:
         self.n = 0
 
-    def random_bytes(self, n: int) -> bytes:
+    def __call__(self, n: int) -> bytes:
         self.n += 1
         return bytes([self.n]) * n
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from kmspolicy import KMS, AccountPolicies, Identities
-from kmspolicy.kms.operations import load_operations
+from kmspolicy.kms.implemented import load_operations
 from tests.kms.principals import ACCOUNT, BOB, policy, raises_code
 from tests.kms.test_unimplemented import SAMPLES as UNIMPLEMENTED
 
@@ -111,13 +111,26 @@ def _snake(name: str) -> str:
     return xform_name(name)
 
 
+def _state(service: KMS, arn: str) -> tuple[object, ...]:
+    """Everything a request could change about the locked key: record, grants, aliases."""
+    with service.store.transaction(readonly=True) as tx:
+        return (
+            tx.get_key(arn),
+            tuple(tx.list_grants(arn)),
+            tuple(tx.list_aliases(ACCOUNT, "us-east-1")),
+        )
+
+
 @pytest.mark.parametrize("operation", sorted(KEY_OPERATIONS))
-def test_deny_all_key_policy_refuses(client: Any, locked: dict[str, Any], operation: str) -> None:
+def test_deny_all_key_policy_refuses(
+    service: KMS, client: Any, locked: dict[str, Any], operation: str
+) -> None:
     params = _fill(KEY_OPERATIONS[operation], locked)
+    before = _state(service, locked["{key}"])
     with raises_code("AccessDeniedException"):
         getattr(client, _snake(operation))(**params)
-    # and nothing changed: the key is still there, still Enabled, still with its grant
-    assert client.meta.events  # the client stays usable
+    # and nothing changed: the same record (state, policy, material), grants and aliases
+    assert _state(service, locked["{key}"]) == before
 
 
 @pytest.mark.parametrize("operation", sorted(KEYLESS_OPERATIONS))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +12,15 @@ import pytest
 
 import kmspolicy
 from kmspolicy import KMS, Identity
-from kmspolicy.errors import AccessDeniedException, ConfigError, MalformedPolicyDocumentException
+from kmspolicy.errors import (
+    AccessDeniedException,
+    ConfigError,
+    InternalError,
+    MalformedPolicyDocumentException,
+)
+from kmspolicy.kms.kernel import AuthorizedKey, Kernel
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import KeyRecord
-from kmspolicy.kms.pipeline import AuthorizedKey
 from kmspolicy.kms.ports import AuditRecord
 from tests.kms.principals import BOB, policy
 
@@ -31,26 +37,53 @@ def test_python_api_is_the_same_dispatch(service: KMS) -> None:
         service.make_coffee  # noqa: B018  # not an operation
 
 
+def _a_record(service: KMS) -> KeyRecord:
+    arn = service.create_key()["KeyMetadata"]["Arn"]
+    with service.store.transaction(readonly=True) as tx:
+        record = tx.get_key(arn)
+    assert record is not None
+    return record
+
+
 def test_authorized_key_cannot_be_made_outside_the_pipeline(service: KMS) -> None:
-    record = service.create_key()["KeyMetadata"]
+    record = _a_record(service)
+    kernel = service._pipeline.kernel
     with pytest.raises(TypeError):
-        AuthorizedKey(object(), record, "kms:Encrypt", None)  # type: ignore[arg-type]
+        AuthorizedKey(object(), kernel, record, "kms:Encrypt", None)
+    with pytest.raises(InternalError):  # the pipeline took the minter when it built its kernel
+        kernel.take_minter()
+
+
+def test_a_kernel_refuses_the_handles_of_another(service: KMS) -> None:
+    record = _a_record(service)
+    own = Kernel(service.store.root_key, os.urandom)
+    foreign = own.take_minter()(record, "kms:Encrypt", None)
+    with pytest.raises(InternalError, match="another KMS instance"):
+        service._pipeline.kernel.encrypt(foreign, b"p", None)
+
+
+# The modules that make or open key material: the kernel and its backends.
+_KERNEL_MODULES = {"kernel.py", "backends.py"}
+# Names of those crypto modules that touch no key material: the randomness type, a check of
+# wrapping algorithm names, and the class of the in-memory store's default root key.
+_HARMLESS = {"Rng", "check_wrapping", "RootKey"}
 
 
 def test_only_the_kernel_hands_material_to_crypto() -> None:
-    """Handlers reach key material through kms.kernel alone (which takes AuthorizedKey)."""
-    crypto_ops = {"asymmetric", "mac", "agreement", "blob", "material"}
+    """Nothing of kms/ but the kernel and its backends reaches the crypto that touches key
+    material (handlers and lifecycle alike: they hold sealed references only)."""
+    crypto_ops = {"asymmetric", "mac", "agreement", "blob", "material", "wrapping", "seal"}
     offenders = []
     for path in KMS_PACKAGE.rglob("*.py"):
-        if path.name == "kernel.py" or "lifecycle" in path.parts:
+        if path.name in _KERNEL_MODULES:
             continue
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom) and node.module:
-                names = {a.name for a in node.names}
+                names = {a.name for a in node.names} - _HARMLESS
                 if node.module == "kmspolicy.crypto" and names & crypto_ops:
                     offenders.append(f"{path.name}: {node.module} {names & crypto_ops}")
-                if node.module.removeprefix("kmspolicy.crypto.") in crypto_ops - {"material"}:
-                    offenders.append(f"{path.name}: {node.module}")
+                if names and node.module.removeprefix("kmspolicy.crypto.") in crypto_ops:
+                    offenders.append(f"{path.name}: {node.module} {names}")
     assert offenders == []
 
 

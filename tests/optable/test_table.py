@@ -10,7 +10,8 @@ import botocore.session
 import pytest
 
 from kmspolicy.errors import InternalError
-from kmspolicy.kms.operations import bind, load_operations
+from kmspolicy.kms.implemented import load_operations
+from kmspolicy.kms.operations import bind
 from kmspolicy.optable import ACTIONS, API_ACTIONS, OPERATIONS, PERMISSION_ONLY, STATE_COLUMNS
 from kmspolicy.optable.spec import ANY_KEY, Resource
 

@@ -36,7 +36,7 @@ def key_arn(key_id: str, account: str = ACCOUNT, region: str = REGION) -> str:
 def material(n: int, secret: bytes | None = None, public: bytes | None = None) -> KeyMaterial:
     return KeyMaterial(
         material_id=f"{n:064x}",
-        material=secret if secret is not None else bytes([n % 256]) * 32,
+        sealed=secret if secret is not None else bytes([n % 256]) * 32,
         state=KeyMaterialState.CURRENT,
         created=T0 + timedelta(days=n),
         public_key=public,
@@ -77,7 +77,7 @@ def rich_key(key_id: str) -> KeyRecord:
     asym = generate_key(KeySpec.ECC_NIST_P256)
     old = KeyMaterial(
         material_id="a" * 64,
-        material=b"\x01" * 32,
+        sealed=b"\x01" * 32,
         state=KeyMaterialState.NON_CURRENT,
         created=T0,
         expiration_model=ExpirationModelType.KEY_MATERIAL_EXPIRES,
@@ -87,13 +87,13 @@ def rich_key(key_id: str) -> KeyRecord:
     )
     pending = KeyMaterial(
         material_id="b" * 64,
-        material=None,
+        sealed=None,
         state=KeyMaterialState.PENDING_ROTATION,
         import_state=ImportState.PENDING_IMPORT,
     )
     current = KeyMaterial(
         material_id="c" * 64,
-        material=asym.secret,
+        sealed=asym.secret,
         state=KeyMaterialState.CURRENT,
         created=T0 + timedelta(days=90),
         rotation_date=T0 + timedelta(days=90),
@@ -105,7 +105,7 @@ def rich_key(key_id: str) -> KeyRecord:
             import_token_id="token-1",
             wrapping_key_spec="RSA_2048",
             wrapping_algorithm="RSAES_OAEP_SHA_256",
-            wrapping_private_key=b"wrapping-private-key-DER" * 4,
+            sealed_wrapping_key=b"wrapping-private-key-DER" * 4,
             valid_to=T0 + timedelta(hours=24),
         ),
     )

@@ -14,9 +14,12 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from kmspolicy.crypto import KeySpec, generate_key, public_key_der
+from kmspolicy import KMS
+from kmspolicy.crypto import KeySpec
 from kmspolicy.errors import ConfigError, InternalError
-from kmspolicy.kms.model import KeyMaterial, PendingImportParameters
+from kmspolicy.kms.backends import MATERIAL, WRAPPING_KEY, secret_aad
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.ports import SealingKey
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
 
@@ -35,45 +38,38 @@ SPECS = [
 MARKER = "visible-description-marker-7f3a"
 
 
-def _populate(store) -> list[bytes]:
-    """Put one key per spec (two versions each) plus import parameters; return every secret."""
+_USAGE = {
+    KeySpec.SYMMETRIC_DEFAULT: "ENCRYPT_DECRYPT",
+    KeySpec.HMAC_256: "GENERATE_VERIFY_MAC",
+    KeySpec.RSA_2048: "ENCRYPT_DECRYPT",
+}
+
+
+def _populate(store, root: SealingKey) -> list[bytes]:
+    """Keys of every spec made through the service (the kernel seals), a rotated version,
+    import parameters of an external key; return every secret, opened with the root key."""
+    service = KMS(store, FakeClock(), r.ACCOUNT)
+    arns = []
+    for spec in SPECS:
+        usage = _USAGE.get(spec, "SIGN_VERIFY")
+        meta = service.create_key(KeySpec=spec.value, KeyUsage=usage, Description=MARKER)
+        arns.append(meta["KeyMetadata"]["Arn"])
+    service.rotate_key_on_demand(KeyId=arns[0])
+    external = service.create_key(Origin="EXTERNAL", Description=MARKER)["KeyMetadata"]["Arn"]
+    service.get_parameters_for_import(
+        KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
     secrets: list[bytes] = []
-    with store.transaction() as tx:
-        for i, spec in enumerate(SPECS):
-            mats = []
-            for version in range(2):
-                m = generate_key(spec)
-                secrets.append(m.secret)
-                public = (
-                    None
-                    if spec in (KeySpec.SYMMETRIC_DEFAULT, KeySpec.HMAC_256)
-                    else public_key_der(m)
-                )
-                mats.append(
-                    KeyMaterial(
-                        material_id=f"{i:032x}{version:032x}", material=m.secret, public_key=public
-                    )
-                )
-            wrapping = generate_key(KeySpec.RSA_2048).secret
-            secrets.append(wrapping)
-            imports = (
-                PendingImportParameters(
-                    import_token_id=f"tok-{i}",
-                    wrapping_key_spec="RSA_2048",
-                    wrapping_algorithm="RSAES_OAEP_SHA_256",
-                    wrapping_private_key=wrapping,
-                    valid_to=r.T0,
-                ),
-            )
-            tx.put_key(
-                r.key(
-                    f"key-{i}",
-                    spec=spec.value,
-                    materials=tuple(mats),
-                    pending_imports=imports,
-                    description=MARKER,
-                )
-            )
+    with store.transaction(readonly=True) as tx:
+        for arn in [*arns, external]:
+            record = tx.get_key(arn)
+            for m in record.materials:
+                aad = secret_aad(arn, MATERIAL, m.material_id)
+                secrets.append(root.unseal(m.sealed, aad))
+            for p in record.pending_imports:
+                aad = secret_aad(arn, WRAPPING_KEY, p.import_token_id)
+                secrets.append(root.unseal(p.sealed_wrapping_key, aad))
+    assert len(secrets) == len(SPECS) + 2  # every spec, the rotated version, a wrapping key
     return secrets
 
 
@@ -101,11 +97,9 @@ def _read_all(directory: Path) -> bytes:
 def test_sqlite_files_hold_no_key_material(tmp_path: Path) -> None:
     root = RootKey.generate()
     store = open_store(f"sqlite://{tmp_path / 'kms.db'}", root)
-    secrets = _populate(store)
+    secrets = _populate(store, root)  # the material is really there: the root key opens it
     # while open: the WAL holds the fresh pages
     _assert_absent(_read_all(tmp_path), secrets)
-    with store.transaction() as tx:  # the material is really there, sealed
-        assert tx.get_key(r.key_arn("key-0")).materials[0].material == secrets[0]
     store.close()
     _assert_absent(_read_all(tmp_path), secrets)
     assert root.material() not in _read_all(tmp_path)
@@ -114,9 +108,10 @@ def test_sqlite_files_hold_no_key_material(tmp_path: Path) -> None:
 @pytest.mark.postgres
 def test_postgres_dump_holds_no_key_material(pg_schema: str) -> None:
     schema = f"{pg_schema}_atrest"
-    store = open_store(f"{PG_URL}?schema={schema}", RootKey.generate())
+    root = RootKey.generate()
+    store = open_store(f"{PG_URL}?schema={schema}", root)
     try:
-        secrets = _populate(store)
+        secrets = _populate(store, root)
         with psycopg.connect(PG_URL) as conn:
             tables = conn.execute(
                 "SELECT table_name FROM information_schema.tables WHERE table_schema = %s",
@@ -137,11 +132,15 @@ def test_postgres_dump_holds_no_key_material(pg_schema: str) -> None:
 
 
 def _two_keys(tmp_path: Path, root: RootKey):
+    """A store with key k1 (two versions, a ciphertext under each) and key k2 (one)."""
     store = open_store(f"sqlite://{tmp_path / 'kms.db'}", root)
-    with store.transaction() as tx:
-        tx.put_key(r.key("k1", materials=(r.material(1), r.material(2))))
-        tx.put_key(r.key("k2", materials=(r.material(3),)))
-    return store
+    service = KMS(store, FakeClock(), r.ACCOUNT)
+    k1 = service.create_key(Description="k1")["KeyMetadata"]["KeyId"]
+    first = service.encrypt(KeyId=k1, Plaintext=b"one")["CiphertextBlob"]
+    service.rotate_key_on_demand(KeyId=k1)
+    second = service.encrypt(KeyId=k1, Plaintext=b"two")["CiphertextBlob"]
+    k2 = service.create_key(Description="k2")["KeyMetadata"]["KeyId"]
+    return store, {"k1": k1, "k2": k2, "first": first, "second": second}
 
 
 def _swap(db: Path, sql: str) -> None:
@@ -151,37 +150,59 @@ def _swap(db: Path, sql: str) -> None:
     conn.close()
 
 
+def _refs(db: Path, key_id: str) -> list[str]:
+    conn = sqlite3.connect(db)
+    rows = conn.execute(
+        "SELECT ref FROM key_secrets WHERE key_arn LIKE ? ORDER BY ref", (f"%{key_id}",)
+    ).fetchall()
+    conn.close()
+    return [ref for (ref,) in rows]
+
+
+def _fresh(store) -> KMS:
+    """A service with an empty kernel on the store: every use unseals from the row."""
+    return KMS(store, FakeClock(), r.ACCOUNT)
+
+
 def test_blob_moved_to_another_key_fails_to_unseal(tmp_path: Path) -> None:
-    store = _two_keys(tmp_path, RootKey.generate())
+    store, made = _two_keys(tmp_path, RootKey.generate())
+    db = tmp_path / "kms.db"
+    k1, k2 = made["k1"], made["k2"]
     _swap(
-        tmp_path / "kms.db",
-        "UPDATE key_secrets SET sealed = (SELECT sealed FROM key_secrets WHERE key_arn LIKE '%k2') "
-        "WHERE key_arn LIKE '%k1' AND ref = '" + r.material(1).material_id + "'",
+        db,
+        f"UPDATE key_secrets SET sealed = (SELECT sealed FROM key_secrets WHERE key_arn LIKE "
+        f"'%{k2}') WHERE key_arn LIKE '%{k1}'",
     )
-    with pytest.raises(InternalError, match="failed to unseal") as info, store.transaction() as tx:
-        tx.get_key(r.key_arn("k1"))
-    assert r.material(3).material.hex() not in str(info.value)
-    with store.transaction() as tx:  # the other key is untouched
-        assert tx.get_key(r.key_arn("k2")).materials[0].material == r.material(3).material
+    with pytest.raises(InternalError, match="failed to unseal"):
+        _fresh(store).decrypt(CiphertextBlob=made["first"])
+    _fresh(store).encrypt(KeyId=k2, Plaintext=b"p")  # the other key is untouched
     store.close()
 
 
 def test_blob_moved_to_another_version_fails_to_unseal(tmp_path: Path) -> None:
-    store = _two_keys(tmp_path, RootKey.generate())
-    m1, m2 = r.material(1).material_id, r.material(2).material_id
+    store, made = _two_keys(tmp_path, RootKey.generate())
+    m1, m2 = _refs(tmp_path / "kms.db", made["k1"])
     _swap(
         tmp_path / "kms.db",
         f"UPDATE key_secrets SET sealed = (SELECT sealed FROM key_secrets WHERE ref = '{m2}') "
         f"WHERE ref = '{m1}'",
     )
-    with pytest.raises(InternalError, match="failed to unseal"), store.transaction() as tx:
-        tx.get_key(r.key_arn("k1"))
+    service = _fresh(store)
+    plaintexts = []
+    for blob in (made["first"], made["second"]):
+        try:
+            plaintexts.append(service.decrypt(CiphertextBlob=blob)["Plaintext"])
+        except InternalError as exc:
+            assert "failed to unseal" in str(exc)
+            plaintexts.append(None)
+    assert None in plaintexts  # the moved version refuses; the other still decrypts
+    assert plaintexts.count(None) == 1
     store.close()
 
 
 def test_wrong_root_key_is_refused_at_open_naming_both_keys(tmp_path: Path) -> None:
     right, wrong = RootKey.generate(), RootKey.generate()
-    _two_keys(tmp_path, right).close()
+    _two_keys(tmp_path, right)[0].close()
     with pytest.raises(ConfigError) as info:
         open_store(f"sqlite://{tmp_path / 'kms.db'}", wrong)
     assert right.fingerprint in str(info.value) and wrong.fingerprint in str(info.value)
@@ -192,16 +213,20 @@ def test_a_row_sealed_under_another_root_key_fails_to_unseal(tmp_path: Path) -> 
     """Past the startup check (e.g. rows copied in from another store), rows still refuse."""
     other_dir = tmp_path / "other"
     other_dir.mkdir()
-    _two_keys(other_dir, RootKey.generate()).close()
-    store = _two_keys(tmp_path, RootKey.generate())
+    other, theirs = _two_keys(other_dir, RootKey.generate())
+    other.close()
+    store, ours = _two_keys(tmp_path, RootKey.generate())
     conn = sqlite3.connect(tmp_path / "kms.db")
     conn.execute("ATTACH ? AS o", (str(other_dir / "kms.db"),))
-    with conn:
-        conn.execute("DELETE FROM key_secrets WHERE key_arn LIKE '%k2'")
-        conn.execute("INSERT INTO key_secrets SELECT * FROM o.key_secrets WHERE key_arn LIKE '%k2'")
+    with conn:  # k2's sealed material replaced by the other store's
+        conn.execute(
+            "UPDATE key_secrets SET sealed = (SELECT sealed FROM o.key_secrets WHERE key_arn "
+            "LIKE ?) WHERE key_arn LIKE ?",
+            (f"%{theirs['k2']}", f"%{ours['k2']}"),
+        )
     conn.close()
-    with pytest.raises(InternalError, match="wrong root key"), store.transaction() as tx:
-        tx.get_key(r.key_arn("k2"))
+    with pytest.raises(InternalError, match="wrong root key"):
+        _fresh(store).encrypt(KeyId=ours["k2"], Plaintext=b"p")
     store.close()
 
 

@@ -31,7 +31,7 @@ hex64 = st.text("0123456789abcdef", min_size=64, max_size=64)
 materials = st.builds(
     KeyMaterial,
     material_id=hex64,
-    material=st.none() | secrets,
+    sealed=st.none() | secrets,
     state=st.sampled_from(KeyMaterialState),
     created=st.none() | moments,
     valid_to=st.none() | moments,
@@ -43,7 +43,7 @@ imports = st.builds(
     import_token_id=st.uuids().map(str),
     wrapping_key_spec=st.just("RSA_2048"),
     wrapping_algorithm=st.just("RSAES_OAEP_SHA_256"),
-    wrapping_private_key=secrets,
+    sealed_wrapping_key=secrets,
     valid_to=moments,
 )
 keys = st.builds(
@@ -74,12 +74,12 @@ def test_key_round_trips_and_its_document_holds_no_secret(record: KeyRecord) -> 
     doc, found = codec.encode_key(record)
     assert codec.decode_key(doc, found) == record
     for m in record.materials:
-        if m.material is not None:
-            assert base64.b64encode(m.material).decode() not in doc
-            assert m.material.hex() not in doc
+        if m.sealed is not None:
+            assert base64.b64encode(m.sealed).decode() not in doc
+            assert m.sealed.hex() not in doc
     for p in record.pending_imports:
-        assert base64.b64encode(p.wrapping_private_key).decode() not in doc
-    expected = sum(m.material is not None for m in record.materials) + len(record.pending_imports)
+        assert base64.b64encode(p.sealed_wrapping_key).decode() not in doc
+    expected = sum(m.sealed is not None for m in record.materials) + len(record.pending_imports)
     assert len(found) == expected
 
 

@@ -36,8 +36,8 @@ def test_key_round_trips_every_field(store):
     with store.transaction() as tx:
         loaded = tx.get_key(original.arn)
     assert loaded == original
-    assert loaded.material_by_id("c" * 64).material == original.materials[2].material
-    assert loaded.pending_imports[0].wrapping_private_key == b"wrapping-private-key-DER" * 4
+    assert loaded.material_by_id("c" * 64).sealed == original.materials[2].sealed
+    assert loaded.pending_imports[0].sealed_wrapping_key == b"wrapping-private-key-DER" * 4
     assert loaded.creation_date.tzinfo is not None
 
 
@@ -94,7 +94,7 @@ def test_find_key_by_id_and_region_across_accounts(store):
     with store.transaction(readonly=True) as tx:
         found = tx.find_key("shared-id", r.REGION)
         assert found is not None and found.account == "444455556666"
-        assert found.material_by_id(r.material(1).material_id).material is not None
+        assert found.material_by_id(r.material(1).material_id).sealed is not None
         assert tx.find_key("eu-id", r.REGION) is None  # another Region's key is not found
         assert tx.find_key("eu-id", "eu-west-1").region == "eu-west-1"
         assert tx.find_key("nope", r.REGION) is None
@@ -239,7 +239,7 @@ def test_failure_inside_a_transaction_leaves_nothing_half_written(store):
     with store.transaction() as tx:
         k1 = tx.get_key(r.key_arn("k1"))
         assert k1 == r.key("k1")
-        assert k1.materials[0].material == r.material(1).material
+        assert k1.materials[0].sealed == r.material(1).sealed
         assert tx.get_key(r.key_arn("k2")) is None
         assert [a.name for a in tx.list_aliases(r.ACCOUNT, r.REGION)] == ["alias/keep"]
         assert list(tx.list_grants(r.key_arn("k1"))) == []
@@ -369,9 +369,9 @@ def test_listed_keys_carry_their_own_material(store):
     for keys in (listed, everything):
         assert [k.key_id for k in keys] == [f"k{i}" for i in range(5)]
         for i, k in enumerate(keys):
-            assert [m.material for m in k.materials] == [
-                r.material(10 + i).material,
-                r.material(20 + i).material,
+            assert [m.sealed for m in k.materials] == [
+                r.material(10 + i).sealed,
+                r.material(20 + i).sealed,
             ]
 
 
@@ -400,7 +400,7 @@ def test_a_key_read_never_pairs_a_new_document_with_old_secrets(store_kind, stor
             with reader.transaction() as tx:
                 record = tx.get_key(r.key_arn("k1"))
                 current = record.current_material
-                if current is None or current.material is None:
+                if current is None or current.sealed is None:
                     problems.append(f"version {record.current_material_id} without its material")
 
     threads = [threading.Thread(target=rotate), threading.Thread(target=read)]
@@ -418,11 +418,11 @@ def test_a_changed_secret_under_an_unchanged_document_is_seen(store_kind, store_
         tx.put_key(r.key("k1", materials=(r.material(1, secret=b"\x01" * 32),)))
     for _ in range(2):  # read twice: the second read may reuse a decoding
         with b.transaction() as tx:
-            assert tx.get_key(r.key_arn("k1")).materials[0].material == b"\x01" * 32
+            assert tx.get_key(r.key_arn("k1")).materials[0].sealed == b"\x01" * 32
     with a.transaction() as tx:
         tx.put_key(r.key("k1", materials=(r.material(1, secret=b"\x02" * 32),)))
     with b.transaction() as tx:
-        assert tx.get_key(r.key_arn("k1")).materials[0].material == b"\x02" * 32
+        assert tx.get_key(r.key_arn("k1")).materials[0].sealed == b"\x02" * 32
     with a.transaction() as tx:
         tx.put_key(
             r.key("k1", materials=(r.material(1, secret=b"\x02" * 32),), state=KeyState.DISABLED)

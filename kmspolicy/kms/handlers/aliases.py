@@ -21,7 +21,7 @@ from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.model import AliasRecord, KeyRecord
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call, Resolution, Target
+from kmspolicy.kms.requests import Call, Resolution, Target
 
 
 def _alias_arn(res: Resolution, name: str) -> str:

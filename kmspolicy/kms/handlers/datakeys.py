@@ -15,7 +15,6 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from kmspolicy.kms import kernel
 from kmspolicy.kms.handlers.dataplane import (
     Params,
     check_encryption_contexts,
@@ -24,7 +23,7 @@ from kmspolicy.kms.handlers.dataplane import (
     require_symmetric,
 )
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def _validate_data_key(params: Params) -> None:
@@ -38,12 +37,8 @@ def _data_key(call: Call, with_plaintext: bool) -> dict[str, Any]:
     key = call.key
     require_symmetric(key, "GenerateDataKey")
     encryption_algorithm(key, None, None)
-    plaintext = call.pipeline.rng.random_bytes(
-        data_key_length(p.get("KeySpec"), p.get("NumberOfBytes"))
-    )
-    blob, material_id = kernel.encrypt(
-        key, plaintext, p.get("EncryptionContext"), call.pipeline.rng.random_bytes
-    )
+    plaintext = call.rng(data_key_length(p.get("KeySpec"), p.get("NumberOfBytes")))
+    blob, material_id = call.kernel.encrypt(key, plaintext, p.get("EncryptionContext"))
     out: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
     if with_plaintext:
         out["Plaintext"] = plaintext
@@ -74,10 +69,8 @@ def _data_key_pair(call: Call, with_plaintext: bool) -> dict[str, Any]:
     p = call.params
     key = call.key
     require_symmetric(key, "GenerateDataKeyPair")
-    pair = generate_data_key_pair(p["KeyPairSpec"], rng=call.pipeline.rng.random_bytes)
-    blob, material_id = kernel.encrypt(
-        key, pair.private_key_der, p.get("EncryptionContext"), call.pipeline.rng.random_bytes
-    )
+    pair = generate_data_key_pair(p["KeyPairSpec"], rng=call.rng)
+    blob, material_id = call.kernel.encrypt(key, pair.private_key_der, p.get("EncryptionContext"))
     out: dict[str, Any] = {
         "PrivateKeyCiphertextBlob": blob,
         "PublicKey": pair.public_key_der,
@@ -126,7 +119,7 @@ def _validate_random(params: Params) -> None:
 
 def generate_random(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
-    return {"Plaintext": call.pipeline.rng.random_bytes(call.params["NumberOfBytes"])}
+    return {"Plaintext": call.rng(call.params["NumberOfBytes"])}
 
 
 bind("GenerateRandom", generate_random, validate=_validate_random)

@@ -22,7 +22,7 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from kmspolicy.kms.pipeline import AuthorizedKey
+from kmspolicy.kms.kernel import AuthorizedKey
 
 __all__ = [
     "DEFAULT_ENCRYPTION_ALGORITHM",

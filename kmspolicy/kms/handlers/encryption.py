@@ -13,7 +13,6 @@ from typing import Any
 
 from kmspolicy.crypto.specs import EncryptionAlgorithm, KeyUsage
 from kmspolicy.errors import IncorrectKeyException, ValidationException
-from kmspolicy.kms import kernel
 from kmspolicy.kms.handlers.dataplane import (
     DEFAULT_ENCRYPTION_ALGORITHM,
     Params,
@@ -23,7 +22,8 @@ from kmspolicy.kms.handlers.dataplane import (
     require_usage,
 )
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import AuthorizedKey, Call, Resolution, Target
+from kmspolicy.kms.kernel import AuthorizedKey
+from kmspolicy.kms.requests import Call, Resolution, Target
 
 
 def _encrypt_with(
@@ -33,25 +33,25 @@ def _encrypt_with(
     require_usage(key, KeyUsage.ENCRYPT_DECRYPT, "Encrypt")
     alg = encryption_algorithm(key, algorithm, context)
     if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
-        blob, material_id = kernel.encrypt(key, plaintext, context, call.pipeline.rng.random_bytes)
+        blob, material_id = call.kernel.encrypt(key, plaintext, context)
         return blob, alg, material_id
-    return kernel.encrypt_asymmetric(key, alg, plaintext), alg, None
+    return call.kernel.encrypt_asymmetric(key, alg, plaintext), alg, None
 
 
 def _decrypt_with(
-    key: AuthorizedKey, blob: bytes, context: Any, algorithm: str | None, operation: str
+    call: Call, key: AuthorizedKey, blob: bytes, context: Any, algorithm: str | None, operation: str
 ) -> tuple[bytes, str, str | None]:
     require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation)
     alg = encryption_algorithm(key, algorithm, context)
     if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
-        if kernel.blob_key_id(blob) != key.key_id:
+        if call.kernel.blob_key_id(blob) != key.key_id:
             raise IncorrectKeyException(
                 "The key ID in the request does not identify a KMS key that can perform "
                 "this operation."
             )
-        plaintext, material_id = kernel.decrypt(key, blob, context)
+        plaintext, material_id = call.kernel.decrypt(key, blob, context)
         return plaintext, alg, material_id
-    return kernel.decrypt_asymmetric(key, alg, blob), alg, None
+    return call.kernel.decrypt_asymmetric(key, alg, blob), alg, None
 
 
 def encrypt(call: Call) -> dict[str, Any]:
@@ -88,7 +88,7 @@ def _require_ciphertext(params: Params) -> None:
 
 
 def _resolve_decrypt(res: Resolution) -> list[Target]:
-    op = res.pipeline.operations["Decrypt"]
+    op = res.op
     _require_ciphertext(res.params)
     key_id = res.params.get("KeyId")
     if key_id is not None:
@@ -104,6 +104,7 @@ def decrypt(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html"""
     p = call.params
     plaintext, alg, material_id = _decrypt_with(
+        call,
         call.key,
         p["CiphertextBlob"],
         p.get("EncryptionContext"),
@@ -187,6 +188,7 @@ def reencrypt(call: Call) -> dict[str, Any]:
     p = call.params
     source, dest = call.keys
     plaintext, src_alg, src_material = _decrypt_with(
+        call,
         source,
         p["CiphertextBlob"],
         p.get("SourceEncryptionContext"),

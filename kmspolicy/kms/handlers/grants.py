@@ -27,8 +27,14 @@ from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyRecord
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call, Resolution, Target, parse_grant_token
-from kmspolicy.kms.requests import GRANT_NONCE_BYTES, verify_grant_token
+from kmspolicy.kms.requests import (
+    GRANT_NONCE_BYTES,
+    Call,
+    Resolution,
+    Target,
+    parse_grant_token,
+    verify_grant_token,
+)
 
 Params = Mapping[str, Any]
 
@@ -211,7 +217,7 @@ def create_grant(call: Call) -> dict[str, Any]:
     if len(existing) >= limit:
         raise LimitExceededException(f"{key.arn} has reached the limit of {limit} grants.")
     grant = GrantRecord(
-        grant_id=call.pipeline.rng.random_bytes(32).hex(),
+        grant_id=call.rng(32).hex(),
         key_arn=key.arn,
         grantee_principal=p["GranteePrincipal"],
         operations=tuple(operations),
@@ -220,7 +226,7 @@ def create_grant(call: Call) -> dict[str, Any]:
         name=name,
         retiring_principal=p.get("RetiringPrincipal"),
         constraints=constraints,
-        token_nonce=call.pipeline.rng.random_bytes(GRANT_NONCE_BYTES).hex(),
+        token_nonce=call.rng(GRANT_NONCE_BYTES).hex(),
     )
     call.put_grant(grant)
     return {"GrantToken": call.grant_token(grant), "GrantId": grant.grant_id}

@@ -18,7 +18,7 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
-from kmspolicy.kms import ids, kernel
+from kmspolicy.kms import ids
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
     LOCKOUT_MESSAGE,
@@ -39,7 +39,7 @@ from kmspolicy.kms.model import (
     OriginType,
 )
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call, Resolution, Target
+from kmspolicy.kms.requests import Call, Resolution, Target
 from kmspolicy.kms.states import Event, transition
 
 Params = Mapping[str, Any]
@@ -97,7 +97,7 @@ def _resolve_create_key(res: Resolution) -> list[Target]:
 
 
 def _new_key_id(call: Call, multi_region: bool) -> str:
-    raw = call.pipeline.rng.random_bytes(16)
+    raw = call.rng(16)
     if multi_region:
         return "mrk-" + raw.hex()
     # a version-4 UUID, formatted by hand (uuid.UUID costs more than the rest of the id)
@@ -129,23 +129,8 @@ def create_key(call: Call) -> dict[str, Any]:
     multi_region = bool(p.get("MultiRegion"))
     key_id = _new_key_id(call, multi_region)
     arn = ids.key_arn(call.region, call.account, key_id)
-    materials: tuple[KeyMaterial, ...] = ()
-    current: str | None = None
-    if origin is OriginType.AWS_KMS:
-        secret, current, public = kernel.new_material(spec, key_id, call.pipeline.rng.random_bytes)
-        materials = (
-            KeyMaterial(
-                current,
-                secret,
-                KeyMaterialState.CURRENT,
-                ImportState.IMPORTED,
-                created=call.now,
-                public_key=public,
-            ),
-        )
-        state = transition(None, Event.CREATE)
-    else:
-        state = transition(None, Event.CREATE_EXTERNAL)
+    made = origin is OriginType.AWS_KMS
+    state = transition(None, Event.CREATE if made else Event.CREATE_EXTERNAL)
     assert state is not None  # INVARIANT: creation always yields a state
     record = KeyRecord(
         key_id=key_id,
@@ -160,8 +145,6 @@ def create_key(call: Call) -> dict[str, Any]:
         origin=origin,
         description=p.get("Description") or "",
         tags=tags,
-        materials=materials,
-        current_material_id=current,
         multi_region=multi_region,
         multi_region_key_type=MultiRegionKeyType.PRIMARY if multi_region else None,
         primary_region=call.region if multi_region else None,
@@ -172,6 +155,21 @@ def create_key(call: Call) -> dict[str, Any]:
         and not call.would_allow("kms:PutKeyPolicy", record, policy)
     ):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    if made:  # the material is made, and sealed, by the kernel; the record keeps the reference
+        new = call.kernel.new_material(record)
+        record = record.evolve(
+            materials=(
+                KeyMaterial(
+                    new.material_id,
+                    new.sealed,
+                    KeyMaterialState.CURRENT,
+                    ImportState.IMPORTED,
+                    created=call.now,
+                    public_key=new.public_key,
+                ),
+            ),
+            current_material_id=new.material_id,
+        )
     call.create_key(record)
     return {"KeyMetadata": key_metadata(record)}
 
@@ -213,7 +211,7 @@ bind("ListKeys", list_keys)
 def get_key_last_usage(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html"""
     key = call.key.record
-    usage = call.pipeline.usage
+    usage = call.usage
     last = usage.last(key.arn, key.creation_date)
     out_last: dict[str, Any] = {}
     if last is not None:
@@ -240,7 +238,7 @@ def enable_key(call: Call) -> dict[str, Any]:
     state = transition(key.key_state, Event.ENABLE)
     if state is not None and state is not key.key_state:
         enabled = key.evolve(key_state=state)
-        call.save_key(catch_up_on_enable(enabled, call.now, call.pipeline.rng.random_bytes))
+        call.save_key(catch_up_on_enable(enabled, call.now, call.kernel))
     return {}
 
 

@@ -16,7 +16,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms.handlers.common import LOCKOUT_MESSAGE, parse_key_policy
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def _policy_name(params: Mapping[str, Any]) -> None:

@@ -12,11 +12,10 @@ from typing import Any
 
 from kmspolicy.crypto.specs import KeyUsage, is_asymmetric
 from kmspolicy.errors import UnsupportedOperationException
-from kmspolicy.kms import kernel
 from kmspolicy.kms.handlers.common import ALGORITHM_FIELDS, algorithm_names
 from kmspolicy.kms.handlers.dataplane import no_recipient, require_usage
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def sign(call: Call) -> dict[str, Any]:
@@ -24,7 +23,7 @@ def sign(call: Call) -> dict[str, Any]:
     p = call.params
     require_usage(call.key, KeyUsage.SIGN_VERIFY, "Sign")
     alg = p["SigningAlgorithm"]
-    signature = kernel.sign(call.key, alg, p["Message"], p.get("MessageType") or "RAW")
+    signature = call.kernel.sign(call.key, alg, p["Message"], p.get("MessageType") or "RAW")
     return {"KeyId": call.key.arn, "Signature": signature, "SigningAlgorithm": alg}
 
 
@@ -33,7 +32,7 @@ def verify(call: Call) -> dict[str, Any]:
     p = call.params
     require_usage(call.key, KeyUsage.SIGN_VERIFY, "Verify")
     alg = p["SigningAlgorithm"]
-    kernel.verify(call.key, alg, p["Message"], p["Signature"], p.get("MessageType") or "RAW")
+    call.kernel.verify(call.key, alg, p["Message"], p["Signature"], p.get("MessageType") or "RAW")
     return {"KeyId": call.key.arn, "SignatureValid": True, "SigningAlgorithm": alg}
 
 
@@ -45,7 +44,7 @@ def generate_mac(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html"""
     p = call.params
     require_usage(call.key, KeyUsage.GENERATE_VERIFY_MAC, "GenerateMac")
-    tag = kernel.generate_mac(call.key, p["MacAlgorithm"], p["Message"])
+    tag = call.kernel.generate_mac(call.key, p["MacAlgorithm"], p["Message"])
     return {"Mac": tag, "MacAlgorithm": p["MacAlgorithm"], "KeyId": call.key.arn}
 
 
@@ -53,7 +52,7 @@ def verify_mac(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_VerifyMac.html"""
     p = call.params
     require_usage(call.key, KeyUsage.GENERATE_VERIFY_MAC, "VerifyMac")
-    kernel.verify_mac(call.key, p["MacAlgorithm"], p["Message"], p["Mac"])
+    call.kernel.verify_mac(call.key, p["MacAlgorithm"], p["Message"], p["Mac"])
     return {"KeyId": call.key.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
 
 
@@ -65,7 +64,7 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeriveSharedSecret.html"""
     p = call.params
     require_usage(call.key, KeyUsage.KEY_AGREEMENT, "DeriveSharedSecret")
-    secret = kernel.derive_shared_secret(call.key, p["KeyAgreementAlgorithm"], p["PublicKey"])
+    secret = call.kernel.derive_shared_secret(call.key, p["KeyAgreementAlgorithm"], p["PublicKey"])
     return {
         "KeyId": call.key.arn,
         "SharedSecret": secret,
@@ -86,7 +85,7 @@ def get_public_key(call: Call) -> dict[str, Any]:
         )
     out: dict[str, Any] = {
         "KeyId": record.arn,
-        "PublicKey": kernel.public_key(call.key),
+        "PublicKey": call.kernel.public_key(call.key),
         "CustomerMasterKeySpec": record.key_spec,
         "KeySpec": record.key_spec,
         "KeyUsage": record.key_usage,

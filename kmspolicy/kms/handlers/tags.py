@@ -14,7 +14,7 @@ from typing import Any
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import merge_tags, page, parse_tags
 from kmspolicy.kms.operations import bind
-from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def tag_resource(call: Call) -> dict[str, Any]:

@@ -6,13 +6,11 @@ destruction at the end of the window is due work, ``due.py``).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kmspolicy.kms.lifecycle import deletion
 from kmspolicy.kms.operations import bind
-
-if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
-    from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def schedule_key_deletion(call: Call) -> dict[str, Any]:

@@ -2,25 +2,20 @@
 DeleteImportedKeyMaterial.
 
 Layer: kms (handlers bound to the operation table; the rules are in ``imports.py``,
-unwrapping in ``kmspolicy.crypto.wrapping``).
+unwrapping and sealing in ``kms.kernel``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from kmspolicy.crypto.material import load_key_material
-from kmspolicy.crypto.specs import key_spec_for_wrapping_key
-from kmspolicy.crypto.wrapping import unwrap_key_material
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.clock import as_utc
 from kmspolicy.kms.lifecycle import imports
 from kmspolicy.kms.operations import bind
-
-if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
-    from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def get_parameters_for_import(call: Call) -> dict[str, Any]:
@@ -31,7 +26,7 @@ def get_parameters_for_import(call: Call) -> dict[str, Any]:
         wrapping_algorithm=call.params["WrappingAlgorithm"],
         wrapping_key_spec=call.params["WrappingKeySpec"],
         now=call.now,
-        rng=call.pipeline.rng.random_bytes,
+        kernel=call.kernel,
     )
     call.save_key(updated)
     return {
@@ -55,15 +50,11 @@ def import_key_material(call: Call) -> dict[str, Any]:
     key = call.key.record
     p = call.params
     wrapping = imports.open_import_token(key, bytes(p["ImportToken"]), call.now)
-    wrapping_key = load_key_material(
-        key_spec_for_wrapping_key(wrapping.wrapping_key_spec), wrapping.wrapping_private_key
-    )
-    secret = unwrap_key_material(
-        wrapping_key, wrapping.wrapping_algorithm, bytes(p["EncryptedKeyMaterial"])
-    )
+    # unwrapped, checked against the key spec and sealed inside the kernel
+    incoming = call.kernel.import_material(call.key, wrapping, bytes(p["EncryptedKeyMaterial"]))
     updated, material_id = imports.accept_material(
         key,
-        secret,
+        incoming,
         now=call.now,
         expiration_model=p.get("ExpirationModel"),
         valid_to=_valid_to(p.get("ValidTo")),

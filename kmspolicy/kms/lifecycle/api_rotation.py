@@ -8,16 +8,14 @@ AWS API pages: https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operatio
 from __future__ import annotations
 
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.lifecycle import rotation
 from kmspolicy.kms.model import KeyManagerType, KeyMaterial, KeyRecord, OriginType
 from kmspolicy.kms.operations import bind
-
-if TYPE_CHECKING:  # the pipeline imports this package (due work): no import cycle
-    from kmspolicy.kms.pipeline import Call
+from kmspolicy.kms.requests import Call
 
 
 def enable_key_rotation(call: Call) -> dict[str, Any]:
@@ -74,7 +72,7 @@ def rotate_key_on_demand(call: Call) -> dict[str, Any]:
     The rotation completes inside the request, so OnDemandRotationStartDate is never left set.
     """
     key = call.key.record
-    call.save_key(rotation.rotate_on_demand(key, now=call.now, rng=call.pipeline.rng.random_bytes))
+    call.save_key(rotation.rotate_on_demand(key, now=call.now, kernel=call.kernel))
     return {"KeyId": key.arn}
 
 

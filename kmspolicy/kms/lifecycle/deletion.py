@@ -55,7 +55,7 @@ def schedule_deletion(record: KeyRecord, window_days: int, now: datetime) -> Key
 def _has_all_material(record: KeyRecord) -> bool:
     """Whether every material the key's ciphertexts may name is present (imported keys)."""
     live = [m for m in record.materials if m.state is not KeyMaterialState.PENDING_ROTATION]
-    return bool(live) and all(m.material is not None for m in live)
+    return bool(live) and all(m.sealed is not None for m in live)
 
 
 def cancel_deletion(record: KeyRecord) -> KeyRecord:

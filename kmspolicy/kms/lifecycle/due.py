@@ -11,10 +11,10 @@ records it: an ``AwsServiceEvent`` by "AWS Internal" named ``RotateKey``, ``Dele
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.lifecycle.deletion import deletion_due
 from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
 from kmspolicy.kms.lifecycle.rotation import rotate
@@ -31,8 +31,6 @@ __all__ = [
     "service_events",
     "sweep",
 ]
-
-Rng = Callable[[int], bytes]
 
 
 def due_at(record: KeyRecord) -> datetime | None:
@@ -54,7 +52,7 @@ def due_at(record: KeyRecord) -> datetime | None:
     moments.extend(
         m.valid_to
         for m in record.materials
-        if m.material is not None
+        if m.sealed is not None
         and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
         and m.valid_to is not None
     )
@@ -85,7 +83,7 @@ def _rotation_due(record: KeyRecord, now: datetime) -> bool:
     )
 
 
-def _rotate_due(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord:
+def _rotate_due(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecord:
     if not _rotation_due(record, now):
         return record
     assert record.next_rotation_date is not None and record.rotation_period_days is not None
@@ -94,12 +92,12 @@ def _rotate_due(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord:
     # Every rotation AWS would have made on time, each dated when it was due: the lazy path
     # and the sweeper then agree however long the key went untouched.
     while due <= now:
-        record = rotate(record, when=due, rotation_type=RotationType.AUTOMATIC, rng=rng)
+        record = rotate(record, when=due, rotation_type=RotationType.AUTOMATIC, kernel=kernel)
         due += period
     return record.evolve(next_rotation_date=due)
 
 
-def apply_due_work(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord | None:
+def apply_due_work(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecord | None:
     """``record`` with everything due by ``now`` done; None when the key's time is up.
 
     Returns the very same object when nothing was due (callers skip the write).
@@ -108,14 +106,14 @@ def apply_due_work(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord | No
         return None
     record = expire_materials(record, now)
     record = prune_import_parameters(record, now)
-    return _rotate_due(record, now, rng)
+    return _rotate_due(record, now, kernel)
 
 
 def run_due_work(
     tx: Transaction,
     record: KeyRecord,
     now: datetime,
-    rng: Rng,
+    kernel: Kernel,
     audit: AuditLog | None = None,
 ) -> KeyRecord | None:
     """Apply due work to a loaded key inside the caller's transaction and persist it.
@@ -125,7 +123,7 @@ def run_due_work(
     Each change is appended to ``audit`` first: a log that cannot take it raises, and the
     caller's transaction rolls the change back (recorded before visible).
     """
-    after = apply_due_work(record, now, rng)
+    after = apply_due_work(record, now, kernel)
     if after is not record and audit is not None:
         for event in service_events(record, after, now):
             audit.append(event)
@@ -179,9 +177,12 @@ class SweepReport:
     examined: int  # keys the store reported due
     changed: int
     deleted: int
+    touched: tuple[str, ...] = ()  # ARNs of the keys changed or deleted
 
 
-def sweep(store: Store, now: datetime, rng: Rng, audit: AuditLog | None = None) -> SweepReport:
+def sweep(
+    store: Store, now: datetime, kernel: Kernel, audit: AuditLog | None = None
+) -> SweepReport:
     """Do all due work in the store; one transaction per changed key, so a slow sweep never
     holds every key at once and a failure leaves each key before or after its own change.
 
@@ -192,16 +193,20 @@ def sweep(store: Store, now: datetime, rng: Rng, audit: AuditLog | None = None) 
     with store.transaction(readonly=True) as tx:
         due = list(tx.due_key_arns(now))
     changed = deleted = 0
+    touched: list[str] = []
     for arn in due:
         with store.transaction() as tx:
             record = tx.get_key(arn)
             if record is None:  # deleted by someone else meanwhile
                 continue
-            after = run_due_work(tx, record, now, rng, audit)
-            if after is None:
-                deleted += 1
-            elif after is not record:
-                changed += 1
-            else:
+            after = run_due_work(tx, record, now, kernel, audit)
+            if after is record:
                 tx.put_key(record)
-    return SweepReport(examined=len(due), changed=changed, deleted=deleted)
+        if after is None:
+            deleted += 1
+        elif after is not record:
+            changed += 1
+        if after is not record:
+            kernel.note_saved(after, arn)  # committed: the kernel forgets what changed
+            touched.append(arn)
+    return SweepReport(examined=len(due), changed=changed, deleted=deleted, touched=tuple(touched))

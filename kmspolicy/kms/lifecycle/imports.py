@@ -1,8 +1,8 @@
 """Imported key material (BYOK): import parameters and tokens, import, deletion and expiry.
 
-Layer: kms (pure functions over ``KeyRecord``; unwrapping is the crypto layer's and is done by
-the handler between ``open_import_token`` and ``accept_material``). The wrapping private key
-lives only in ``KeyRecord.pending_imports``, which stores seal like key material.
+Layer: kms (pure functions over ``KeyRecord``; the kernel makes the wrapping key pair, and
+unwraps, checks and seals the material between ``open_import_token`` and ``accept_material``).
+The wrapping private key lives only sealed, in ``KeyRecord.pending_imports``.
 """
 
 from __future__ import annotations
@@ -10,23 +10,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
-from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from kmspolicy.crypto.material import key_material_id, public_key_der
 from kmspolicy.crypto.specs import (
     KeySpec,
     WrappingAlgorithm,
     WrappingKeySpec,
-    is_hmac,
-    is_symmetric,
 )
-from kmspolicy.crypto.wrapping import (
-    check_wrapping,
-    generate_wrapping_key,
-    validate_import_material,
-)
+from kmspolicy.crypto.wrapping import check_wrapping
 from kmspolicy.errors import (
     ExpiredImportTokenException,
     IncorrectKeyMaterialException,
@@ -35,6 +27,8 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from kmspolicy.kms.backends import NewVersion
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import (
     ExpirationModelType,
     ImportState,
@@ -66,8 +60,6 @@ _MAX_PENDING = 5
 
 _TOKEN_MAGIC = b"KPIT\x01"
 _TOKEN = struct.Struct(">5s16s16sq")  # magic, token id, key binding, valid-to (unix seconds)
-
-Rng = Callable[[int], bytes]
 
 
 class ImportType:
@@ -110,25 +102,25 @@ def issue_import_parameters(
     wrapping_algorithm: str,
     wrapping_key_spec: str,
     now: datetime,
-    rng: Rng,
+    kernel: Kernel,
 ) -> tuple[KeyRecord, ImportParameters]:
     """A fresh wrapping key pair and a 24-hour token bound to this key and that pair."""
     require_external_origin(record)
     _check_wrapping_choice(record, wrapping_algorithm, wrapping_key_spec)
-    wrapping = generate_wrapping_key(wrapping_key_spec)
-    token_id = rng(16)
+    token_id = kernel.rng(16)
+    public, sealed = kernel.new_wrapping_key(record, wrapping_key_spec, token_id.hex())
     valid_to = now + IMPORT_PARAMETERS_LIFETIME
     token = _TOKEN.pack(_TOKEN_MAGIC, token_id, _binding(record.arn), int(valid_to.timestamp()))
     params = PendingImportParameters(
         import_token_id=token_id.hex(),
         wrapping_key_spec=wrapping_key_spec,
         wrapping_algorithm=wrapping_algorithm,
-        wrapping_private_key=wrapping.secret,
         valid_to=valid_to,
+        sealed_wrapping_key=sealed,
     )
     kept = tuple(p for p in record.pending_imports if p.valid_to > now)[-(_MAX_PENDING - 1) :]
     updated = record.evolve(pending_imports=(*kept, params))
-    return updated, ImportParameters(public_key_der(wrapping), token, valid_to)
+    return updated, ImportParameters(public, token, valid_to)
 
 
 def open_import_token(record: KeyRecord, token: bytes, now: datetime) -> PendingImportParameters:
@@ -155,21 +147,6 @@ def open_import_token(record: KeyRecord, token: bytes, now: datetime) -> Pending
     if datetime.fromtimestamp(valid_to_s, UTC) <= now:
         raise expired
     raise invalid
-
-
-def _load_imported(record: KeyRecord, secret: bytes) -> KeyMaterial:
-    """Validate unwrapped material against the key spec; the model's KeyMaterial for it."""
-    material = validate_import_material(record.key_spec, secret)  # IncorrectKeyMaterial if not
-    public = None if _secret_only(record.key_spec) else public_key_der(material)
-    return KeyMaterial(
-        material_id=key_material_id(record.key_id, material),
-        material=material.secret,
-        public_key=public,
-    )
-
-
-def _secret_only(spec: str) -> bool:
-    return is_symmetric(spec) or is_hmac(spec)
 
 
 def _expiry(model: str | None, valid_to: datetime | None, now: datetime) -> ExpirationModelType:
@@ -200,7 +177,7 @@ def _live(record: KeyRecord) -> list[KeyMaterial]:
 
 def accept_material(
     record: KeyRecord,
-    secret: bytes,
+    new: NewVersion,
     *,
     now: datetime,
     expiration_model: str | None = None,
@@ -223,7 +200,7 @@ def accept_material(
     if import_type == ImportType.NEW_KEY_MATERIAL and material_id:
         raise ValidationException("KeyMaterialId cannot be combined with NEW_KEY_MATERIAL")
     expiration = _expiry(expiration_model, valid_to, now)
-    incoming = _load_imported(record, secret)
+    incoming = KeyMaterial(new.material_id, new.sealed, public_key=new.public_key)
     if material_id and not hmac.compare_digest(material_id, incoming.material_id):
         raise IncorrectKeyMaterialException(
             f"The key material does not match KeyMaterialId {material_id}."
@@ -233,7 +210,7 @@ def accept_material(
     def filled(m: KeyMaterial) -> KeyMaterial:
         return replace(
             m,
-            material=incoming.material,
+            sealed=incoming.sealed,
             import_state=ImportState.IMPORTED,
             expiration_model=expiration,
             valid_to=kept_to,
@@ -279,7 +256,7 @@ def accept_material(
         current = record.current_material_id
     updated = record.evolve(materials=ring, current_material_id=current)
     state = record.key_state
-    complete = all(m.material is not None for m in _live(updated))
+    complete = all(m.sealed is not None for m in _live(updated))
     if state is KeyState.PENDING_IMPORT and complete:
         state = transition(state, Event.IMPORT_MATERIAL)  # type: ignore[assignment]
     return updated.evolve(key_state=state), incoming.material_id
@@ -288,7 +265,7 @@ def accept_material(
 def _clear(material: KeyMaterial) -> KeyMaterial:
     return replace(
         material,
-        material=None,
+        sealed=None,
         import_state=ImportState.PENDING_IMPORT,
         expiration_model=None,
         valid_to=None,
@@ -322,7 +299,7 @@ def expire_materials(record: KeyRecord, now: datetime) -> KeyRecord:
     expired = {
         m.material_id
         for m in record.materials
-        if m.material is not None
+        if m.sealed is not None
         and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
         and m.valid_to is not None
         and m.valid_to <= now
@@ -356,7 +333,7 @@ def expiration_summary(record: KeyRecord) -> tuple[ExpirationModelType | None, d
     """DescribeKey's ExpirationModel and ValidTo for an EXTERNAL key (earliest expiry wins)."""
     if record.origin is not OriginType.EXTERNAL:
         return None, None
-    live = [m for m in _live(record) if m.material is not None]
+    live = [m for m in _live(record) if m.sealed is not None]
     if not live:
         return None, None
     expiring = [m.valid_to for m in live if m.valid_to is not None]

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import re
 import uuid
-from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from kmspolicy.crypto.material import generate_key, key_material_id
+from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.specs import KeySpec, KeyUsage
 from kmspolicy.errors import NotFoundException
 from kmspolicy.kms.ids import RESERVED_ALIAS_PREFIX, account_root_arn, alias_arn, key_arn
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.lifecycle.rotation import AWS_MANAGED_ROTATION_DAYS
 from kmspolicy.kms.model import (
     AliasRecord,
@@ -39,7 +39,6 @@ __all__ = [
     "service_to_create",
 ]
 
-Rng = Callable[[int], bytes]
 
 # alias/aws/<name> -> the endpoint prefix the service calls KMS through (kms:ViaService).
 # EBS volumes are encrypted by EC2, hence ec2.<region>.amazonaws.com for alias/aws/ebs.
@@ -141,10 +140,11 @@ def ensure_aws_managed_key(
     region: str,
     service: str,
     now: datetime,
-    rng: Rng,
+    kernel: Kernel,
     audit: AuditLog | None = None,
 ) -> KeyRecord:
-    """The AWS managed key of ``service`` in this account and Region, created if absent.
+    """The AWS managed key of ``service`` in this account and Region, created if absent
+    (its material made and sealed by ``kernel``).
 
     A creation is the service's own change: it goes to ``audit`` (an ``AwsServiceEvent``
     ``CreateKey`` by "AWS Internal") before the caller's transaction commits it."""
@@ -159,9 +159,7 @@ def ensure_aws_managed_key(
         existing = tx.get_key(key_arn(region, account, alias.target_key_id))
         if existing is not None:
             return existing
-    key_id = _new_key_id(rng)
-    material = generate_key(KeySpec.SYMMETRIC_DEFAULT, rng)
-    material_id = key_material_id(key_id, material)
+    key_id = _new_key_id(kernel.rng)
     state = transition(None, Event.CREATE)
     assert state is KeyState.ENABLED
     record = KeyRecord(
@@ -177,18 +175,21 @@ def ensure_aws_managed_key(
         origin=OriginType.AWS_KMS,
         key_manager=KeyManagerType.AWS,
         description=f"Default key that protects my {service} data when no other key is defined",
+        rotation_enabled=True,
+        rotation_period_days=AWS_MANAGED_ROTATION_DAYS,
+        next_rotation_date=now + timedelta(days=AWS_MANAGED_ROTATION_DAYS),
+    )
+    new = kernel.new_material(record)
+    record = record.evolve(
         materials=(
             KeyMaterial(
-                material_id=material_id,
-                material=material.secret,
+                material_id=new.material_id,
+                sealed=new.sealed,
                 state=KeyMaterialState.CURRENT,
                 created=now,
             ),
         ),
-        current_material_id=material_id,
-        rotation_enabled=True,
-        rotation_period_days=AWS_MANAGED_ROTATION_DAYS,
-        next_rotation_date=now + timedelta(days=AWS_MANAGED_ROTATION_DAYS),
+        current_material_id=new.material_id,
     )
     if audit is not None:  # AWS creates its managed keys on its own behalf
         audit.append(

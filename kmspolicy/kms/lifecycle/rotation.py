@@ -7,11 +7,9 @@ a new CURRENT version and keeps every older one, so every ciphertext ever return
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from kmspolicy.crypto.material import generate_key, key_material_id
 from kmspolicy.crypto.specs import KeySpec
 from kmspolicy.errors import (
     ConflictException,
@@ -20,6 +18,7 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     ValidationException,
 )
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import (
     KeyManagerType,
     KeyMaterial,
@@ -58,8 +57,6 @@ ON_DEMAND_CONFLICT_WINDOW = timedelta(minutes=20)
 # the least step between two rotation dates of one key (the wire carries epoch seconds as a
 # float: a millisecond survives the round trip, a microsecond may not)
 _TICK = timedelta(milliseconds=1)
-
-Rng = Callable[[int], bytes]
 
 
 def validate_rotation_period(days: int | None) -> int:
@@ -129,7 +126,7 @@ def disable_rotation(record: KeyRecord) -> KeyRecord:
     return record.evolve(rotation_enabled=False, next_rotation_date=None)
 
 
-def catch_up_on_enable(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord:
+def catch_up_on_enable(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecord:
     """EnableKey's part of the schedule: a key that was not Enabled when its automatic rotation
     fell due (due work skips such keys) rotates as it comes back, and the period restarts."""
     if (
@@ -140,7 +137,7 @@ def catch_up_on_enable(record: KeyRecord, now: datetime, rng: Rng) -> KeyRecord:
         or record.next_rotation_date > now
     ):
         return record
-    rotated = rotate(record, when=now, rotation_type=RotationType.AUTOMATIC, rng=rng)
+    rotated = rotate(record, when=now, rotation_type=RotationType.AUTOMATIC, kernel=kernel)
     return rotated.evolve(next_rotation_date=now + timedelta(days=record.rotation_period_days))
 
 
@@ -156,18 +153,18 @@ def rotate(
     *,
     when: datetime,
     rotation_type: RotationType,
-    rng: Rng,
+    kernel: Kernel,
 ) -> KeyRecord:
     """Append fresh material as CURRENT and demote the old current to NON_CURRENT.
 
     The key id, ARN, aliases, policy and grants are untouched; no material is ever dropped.
     """
     when = after_last_rotation(record, when)
-    fresh = generate_key(record.key_spec, rng)
-    material_id = key_material_id(record.key_id, fresh)
+    fresh = kernel.new_material(record)  # made and sealed by the kernel
     new = KeyMaterial(
-        material_id=material_id,
-        material=fresh.secret,
+        material_id=fresh.material_id,
+        sealed=fresh.sealed,
+        public_key=fresh.public_key,
         state=KeyMaterialState.CURRENT,
         created=when,
         rotation_date=when,
@@ -199,7 +196,7 @@ def _make_current(record: KeyRecord, new: KeyMaterial) -> KeyRecord:
     return record.evolve(materials=(*ring, new), current_material_id=new.material_id)
 
 
-def rotate_on_demand(record: KeyRecord, *, now: datetime, rng: Rng) -> KeyRecord:
+def rotate_on_demand(record: KeyRecord, *, now: datetime, kernel: Kernel) -> KeyRecord:
     """RotateKeyOnDemand: immediate (this engine rotates synchronously), ≤25 per key."""
     require_rotation_support(record, origins=ON_DEMAND_ROTATION_ORIGINS, aws_managed=False)
     if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
@@ -218,14 +215,14 @@ def rotate_on_demand(record: KeyRecord, *, now: datetime, rng: Rng) -> KeyRecord
     if record.origin is OriginType.EXTERNAL:
         rotated = _promote_pending_import(record, now)
     else:
-        rotated = rotate(record, when=now, rotation_type=RotationType.ON_DEMAND, rng=rng)
+        rotated = rotate(record, when=now, rotation_type=RotationType.ON_DEMAND, kernel=kernel)
     return rotated.evolve(on_demand_rotations=record.on_demand_rotations + 1)
 
 
 def _promote_pending_import(record: KeyRecord, now: datetime) -> KeyRecord:
     """Imported keys rotate to material the caller imported beforehand (PENDING_ROTATION)."""
     pending = [m for m in record.materials if m.state is KeyMaterialState.PENDING_ROTATION]
-    if not pending or pending[0].material is None:
+    if not pending or pending[0].sealed is None:
         raise KMSInvalidStateException(
             f"{record.arn} has no imported key material in PENDING_ROTATION state; import new "
             "key material with ImportType NEW_KEY_MATERIAL before rotating."

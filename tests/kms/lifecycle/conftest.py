@@ -7,13 +7,34 @@ from datetime import UTC, datetime
 
 import pytest
 
-from kmspolicy.crypto.material import generate_key, key_material_id
+from kmspolicy.crypto.seal import RootKey
+from kmspolicy.crypto.wrapping import validate_import_material
+from kmspolicy.kms.backends import MATERIAL, NewVersion
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import KeyMaterial, KeyRecord, OriginType
 from kmspolicy.kms.states import KeyState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
+#: The kernel the pure lifecycle functions make and seal material with in these tests.
+KERNEL = Kernel(RootKey.generate(), os.urandom)
+
+
+def new_version(record: KeyRecord, secret: bytes) -> NewVersion:
+    """``secret`` as ImportKeyMaterial hands it to the lifecycle: checked and sealed."""
+    return KERNEL.backend_for(record).adopt(
+        record, validate_import_material(record.key_spec, secret)
+    )
+
+
+def secret_of(record: KeyRecord, material: KeyMaterial | None) -> bytes | None:
+    """The plaintext behind a sealed version (None: no material), opened as the kernel would."""
+    if material is None or material.sealed is None:
+        return None
+    return KERNEL.backend_for(record).open_secret(
+        record.arn, MATERIAL, material.material_id, material.sealed
+    )
 
 
 def make_key(
@@ -24,15 +45,9 @@ def make_key(
     origin: OriginType = OriginType.AWS_KMS,
     state: KeyState | None = None,
 ) -> KeyRecord:
-    materials: tuple[KeyMaterial, ...] = ()
-    current = None
-    if origin is OriginType.AWS_KMS and spec == "SYMMETRIC_DEFAULT":
-        secret = generate_key(spec, os.urandom)
-        current = key_material_id(key_id, secret)
-        materials = (KeyMaterial(material_id=current, material=secret.secret, created=T0),)
     if state is None:
         state = KeyState.PENDING_IMPORT if origin is OriginType.EXTERNAL else KeyState.ENABLED
-    return KeyRecord(
+    record = KeyRecord(
         key_id=key_id,
         arn=f"arn:aws:kms:{REGION}:{ACCOUNT}:key/{key_id}",
         account=ACCOUNT,
@@ -43,11 +58,14 @@ def make_key(
         key_state=state,
         policy="{}",
         origin=origin,
-        materials=materials,
-        current_material_id=current,
     )
+    if origin is OriginType.AWS_KMS and spec == "SYMMETRIC_DEFAULT":
+        new = KERNEL.new_material(record)
+        material = KeyMaterial(material_id=new.material_id, sealed=new.sealed, created=T0)
+        record = record.evolve(materials=(material,), current_material_id=new.material_id)
+    return record
 
 
 @pytest.fixture
-def rng() -> object:
-    return os.urandom
+def kernel() -> Kernel:
+    return KERNEL

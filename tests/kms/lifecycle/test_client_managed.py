@@ -151,6 +151,7 @@ class _RecordingStore:
 
     def __init__(self) -> None:
         self.inner = MemoryStore()
+        self.root_key = self.inner.root_key
         self.opened: list[bool] = []
 
     def transaction(self, *, readonly: bool = False) -> Any:

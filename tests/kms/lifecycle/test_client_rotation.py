@@ -62,12 +62,10 @@ def test_rotation_period_out_of_range(service: Any, key_id: str, days: int) -> N
 def test_automatic_rotation_happens_without_anyone_asking(
     service: Any, client: Any, key_id: str, clock: FakeClock
 ) -> None:
-    from kmspolicy.kms.lifecycle.due import sweep
-    from kmspolicy.kms.ports import SystemRng
 
     client.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
     clock.advance(days=365)
-    sweep(service.store, clock.now(), SystemRng().random_bytes)  # what the server runs
+    service.sweep()  # what the server runs
     rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
     assert [r["RotationType"] for r in rotations] == ["AUTOMATIC"] * 4
     assert rotations[-1]["KeyMaterialState"] == "CURRENT"

@@ -26,26 +26,26 @@ from kmspolicy.kms.ports import Store
 from kmspolicy.kms.states import KeyState
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
-from kmspolicy.store.sealing import Sealer
+from kmspolicy.store.sql import SqlTransaction
 
-from .conftest import ACCOUNT, REGION, T0, make_key
+from .conftest import ACCOUNT, KERNEL, REGION, T0, make_key, new_version
 
 
-def accept(*args, **kwargs):  # type: ignore[no-untyped-def]
+def accept(record, secret, **kwargs):  # type: ignore[no-untyped-def]
     """The record after ImportKeyMaterial (the material id is checked where it matters)."""
-    return imports.accept_material(*args, **kwargs)[0]
+    return imports.accept_material(record, new_version(record, secret), **kwargs)[0]
 
 
 def test_nothing_due_returns_the_same_record() -> None:
     key = rotation.enable_rotation(make_key(), 365, T0)
-    assert apply_due_work(key, T0 + timedelta(days=364), os.urandom) is key
+    assert apply_due_work(key, T0 + timedelta(days=364), KERNEL) is key
     assert not has_due_work(key, T0 + timedelta(days=364))
 
 
 def test_automatic_rotation_on_time_and_catch_up() -> None:
     key = rotation.enable_rotation(make_key(), 90, T0)
     later = T0 + timedelta(days=275)  # three periods (90, 180, 270) have passed
-    after = apply_due_work(key, later, os.urandom)
+    after = apply_due_work(key, later, KERNEL)
     assert after is not None
     rotations = [m for m in after.materials if m.rotation_type is RotationType.AUTOMATIC]
     assert [m.rotation_date for m in rotations] == [T0 + timedelta(days=d) for d in (90, 180, 270)]
@@ -56,13 +56,13 @@ def test_disabled_key_is_not_rotated_but_catches_up_when_enabled() -> None:
     key = rotation.enable_rotation(make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
     seen = T0 + timedelta(days=200)
     assert not has_due_work(key, seen)  # nothing to write while it stays disabled
-    assert apply_due_work(key, seen, os.urandom) is key
-    enabled = rotation.catch_up_on_enable(key.evolve(key_state=KeyState.ENABLED), seen, os.urandom)
+    assert apply_due_work(key, seen, KERNEL) is key
+    enabled = rotation.catch_up_on_enable(key.evolve(key_state=KeyState.ENABLED), seen, KERNEL)
     assert len(enabled.materials) == 2  # once, as it comes back, not once per missed period
     assert enabled.current_material is not None
     assert enabled.current_material.rotation_date == seen
     assert enabled.next_rotation_date == seen + timedelta(days=90)
-    assert apply_due_work(enabled, seen + timedelta(days=89), os.urandom) is enabled
+    assert apply_due_work(enabled, seen + timedelta(days=89), KERNEL) is enabled
 
 
 def test_deletion_due_removes_key_and_aliases() -> None:
@@ -73,9 +73,9 @@ def test_deletion_due_removes_key_and_aliases() -> None:
         tx.put_key(key)
         tx.put_alias(AliasRecord("alias/doomed", alias_arn, ACCOUNT, REGION, key.key_id, T0, T0))
     with store.transaction() as tx:
-        assert run_due_work(tx, key, T0 + timedelta(days=6), os.urandom) is key
+        assert run_due_work(tx, key, T0 + timedelta(days=6), KERNEL) is key
     with store.transaction() as tx:
-        assert run_due_work(tx, key, T0 + timedelta(days=7), os.urandom) is None
+        assert run_due_work(tx, key, T0 + timedelta(days=7), KERNEL) is None
     with store.transaction() as tx:
         assert tx.get_key(key.arn) is None
         assert tx.get_alias(alias_arn) is None
@@ -107,7 +107,7 @@ def _shape(store: Store) -> list[tuple[object, ...]]:
                 k.key_id,
                 k.key_state,
                 k.next_rotation_date,
-                tuple((m.state, m.rotation_date, m.material is None) for m in k.materials),
+                tuple((m.state, m.rotation_date, m.sealed is None) for m in k.materials),
             )
             for k in tx.iter_all_keys()
         )
@@ -128,10 +128,10 @@ def test_sweeper_and_lazy_access_give_the_same_result(swept_on: str, tmp_path: P
     moments = [T0 + timedelta(days=d) for d in (5, 15, 25, 100, 400)]
     examined = []
     for now in moments:
-        examined.append(sweep(swept, now, os.urandom).examined)
+        examined.append(sweep(swept, now, KERNEL).examined)
         with touched.transaction() as tx:
             for key in list(tx.iter_all_keys()):
-                run_due_work(tx, key, now, os.urandom)
+                run_due_work(tx, key, now, KERNEL)
         assert _shape(swept) == _shape(touched)
     # day 5: nothing; 15: deletion; 25: expiry; 100: rotation (90); 400: rotations 180..360
     assert examined == [0, 1, 1, 1, 1]
@@ -147,12 +147,12 @@ def test_sweep_reports_work_done() -> None:
     with store.transaction() as tx:
         for key in _population():
             tx.put_key(key)
-    report = sweep(store, T0 + timedelta(days=91), os.urandom)
+    report = sweep(store, T0 + timedelta(days=91), KERNEL)
     assert (report.examined, report.changed, report.deleted) == (3, 2, 1)
-    assert sweep(store, T0 + timedelta(days=91), os.urandom) == SweepReport(0, 0, 0)
+    assert sweep(store, T0 + timedelta(days=91), KERNEL) == SweepReport(0, 0, 0)
 
 
-def test_sqlite_sweep_unseals_only_the_keys_with_due_work(
+def test_sqlite_sweep_reads_only_the_keys_with_due_work(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     store = _sqlite(tmp_path)
@@ -160,21 +160,21 @@ def test_sqlite_sweep_unseals_only_the_keys_with_due_work(
     with store.transaction() as tx:
         for key in population:
             tx.put_key(key)
-    unsealed: list[str] = []
-    real_unseal = Sealer.unseal
+    decoded: list[str] = []
+    real_decode = SqlTransaction._decode_key
 
-    def spy(self: Sealer, arn: str, *rest: Any) -> Any:
-        unsealed.append(arn)
-        return real_unseal(self, arn, *rest)
+    def spy(self: SqlTransaction, contents: tuple[Any, ...]) -> Any:
+        decoded.append(contents[0])
+        return real_decode(self, contents)
 
-    monkeypatch.setattr(Sealer, "unseal", spy)
+    monkeypatch.setattr(SqlTransaction, "_decode_key", spy)
     # day 15: only the key scheduled for deletion (after 10 days) has anything due
-    report = sweep(store, T0 + timedelta(days=15), os.urandom)
-    assert report == SweepReport(examined=1, changed=0, deleted=1)
-    assert set(unsealed) <= {population[2].arn}
-    unsealed.clear()
-    assert sweep(store, T0 + timedelta(days=16), os.urandom).examined == 0
-    assert unsealed == []
+    report = sweep(store, T0 + timedelta(days=15), KERNEL)
+    assert report == SweepReport(examined=1, changed=0, deleted=1, touched=(population[2].arn,))
+    assert set(decoded) <= {population[2].arn}
+    decoded.clear()
+    assert sweep(store, T0 + timedelta(days=16), KERNEL).examined == 0
+    assert decoded == []
     store.close()
 
 
@@ -209,7 +209,7 @@ def test_store_migrated_from_before_due_moments_settles_on_first_sweep(tmp_path:
     db = sqlite3.connect(tmp_path / "kms.db")
     assert {due for (due,) in db.execute("SELECT due_at FROM keys")} == {0}  # "check me"
     db.close()
-    assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 4
-    assert sweep(store, T0 + timedelta(days=1), os.urandom).examined == 0  # settled
-    assert sweep(store, T0 + timedelta(days=11), os.urandom).deleted == 1
+    assert sweep(store, T0 + timedelta(days=1), KERNEL).examined == 4
+    assert sweep(store, T0 + timedelta(days=1), KERNEL).examined == 0  # settled
+    assert sweep(store, T0 + timedelta(days=11), KERNEL).deleted == 1
     store.close()

@@ -19,12 +19,12 @@ from kmspolicy.kms.lifecycle import imports
 from kmspolicy.kms.model import ExpirationModelType, KeyMaterialState, OriginType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import T0, make_key
+from .conftest import KERNEL, T0, make_key, new_version, secret_of
 
 
-def accept(*args, **kwargs):  # type: ignore[no-untyped-def]
+def accept(record, secret, **kwargs):  # type: ignore[no-untyped-def]
     """The record after ImportKeyMaterial (the material id is checked where it matters)."""
-    return imports.accept_material(*args, **kwargs)[0]
+    return imports.accept_material(record, new_version(record, secret), **kwargs)[0]
 
 
 NEVER = ExpirationModelType.KEY_MATERIAL_DOES_NOT_EXPIRE.value
@@ -42,7 +42,7 @@ def issued() -> tuple[object, imports.ImportParameters]:
         wrapping_algorithm="RSAES_OAEP_SHA_256",
         wrapping_key_spec="RSA_2048",
         now=T0,
-        rng=os.urandom,
+        kernel=KERNEL,
     )
 
 
@@ -52,7 +52,7 @@ def test_parameters_valid_for_24_hours(issued) -> None:  # type: ignore[no-untyp
     assert params.public_key.startswith(b"\x30")  # DER SPKI
     found = imports.open_import_token(record, params.import_token, T0 + timedelta(hours=23))
     assert found.wrapping_algorithm == "RSAES_OAEP_SHA_256"
-    assert "wrapping_private_key" not in repr(found)
+    assert "sealed_wrapping_key" not in repr(found)
 
 
 def test_expired_token(issued) -> None:  # type: ignore[no-untyped-def]
@@ -91,7 +91,7 @@ def test_parameters_only_for_external_keys() -> None:
             wrapping_algorithm="RSAES_OAEP_SHA_256",
             wrapping_key_spec="RSA_2048",
             now=T0,
-            rng=os.urandom,
+            kernel=KERNEL,
         )
 
 
@@ -106,7 +106,7 @@ def test_refused_wrapping_algorithms(algorithm: str, error: type[Exception]) -> 
             wrapping_algorithm=algorithm,
             wrapping_key_spec="RSA_2048",
             now=T0,
-            rng=os.urandom,
+            kernel=KERNEL,
         )
 
 
@@ -114,7 +114,7 @@ def test_first_import_enables_key() -> None:
     secret = os.urandom(32)
     key = accept(external(), secret, now=T0, expiration_model=NEVER)
     assert key.key_state is KeyState.ENABLED
-    assert key.current_material is not None and key.current_material.material == secret
+    assert secret_of(key, key.current_material) == secret
     assert imports.expiration_summary(key) == (
         ExpirationModelType.KEY_MATERIAL_DOES_NOT_EXPIRE,
         None,
@@ -139,11 +139,11 @@ def test_delete_then_reimport_same_material_restores_it() -> None:
     gone, deleted_id = imports.delete_material(key)
     assert deleted_id == material_id
     assert gone.key_state is KeyState.PENDING_IMPORT
-    assert gone.current_material is not None and gone.current_material.material is None
+    assert gone.current_material is not None and gone.current_material.sealed is None
     back = accept(gone, secret, now=T0, expiration_model=NEVER)
     assert back.key_state is KeyState.ENABLED
     assert back.current_material_id == material_id
-    assert back.current_material is not None and back.current_material.material == secret
+    assert secret_of(back, back.current_material) == secret
 
 
 def test_delete_of_disabled_key_material_goes_to_pending_import() -> None:
@@ -180,7 +180,7 @@ def test_expiry_moves_key_to_pending_import() -> None:
     assert imports.expire_materials(key, valid_to - timedelta(seconds=1)) is key
     expired = imports.expire_materials(key, valid_to)
     assert expired.key_state is KeyState.PENDING_IMPORT
-    assert expired.current_material is not None and expired.current_material.material is None
+    assert expired.current_material is not None and expired.current_material.sealed is None
 
 
 def test_expiry_during_pending_deletion_keeps_the_state() -> None:
@@ -201,7 +201,7 @@ def test_new_material_waits_for_on_demand_rotation() -> None:
     )
     pending = [m for m in key.materials if m.state is KeyMaterialState.PENDING_ROTATION]
     assert len(pending) == 1 and key.current_material_id == first
-    rotated = rotate_on_demand(key, now=T0, rng=os.urandom)
+    rotated = rotate_on_demand(key, now=T0, kernel=KERNEL)
     assert rotated.current_material_id == pending[0].material_id
     assert rotated.material_by_id(first).state is KeyMaterialState.NON_CURRENT  # type: ignore[union-attr]
 

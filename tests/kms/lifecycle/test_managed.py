@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from datetime import timedelta
 
 import pytest
@@ -14,22 +13,22 @@ from kmspolicy.errors import (
     TagException,
     UnsupportedOperationException,
 )
+from kmspolicy.kms.implemented import load_operations
 from kmspolicy.kms.lifecycle import managed
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import KeyManagerType
-from kmspolicy.kms.operations import load_operations
 
-from .conftest import ACCOUNT, REGION, T0
+from .conftest import ACCOUNT, KERNEL, REGION, T0
 
 
 def test_created_once_per_service() -> None:
     store = MemoryStore()
     with store.transaction() as tx:
         first = managed.ensure_aws_managed_key(
-            tx, account=ACCOUNT, region=REGION, service="s3", now=T0, rng=os.urandom
+            tx, account=ACCOUNT, region=REGION, service="s3", now=T0, kernel=KERNEL
         )
         again = managed.ensure_aws_managed_key(
-            tx, account=ACCOUNT, region=REGION, service="s3", now=T0, rng=os.urandom
+            tx, account=ACCOUNT, region=REGION, service="s3", now=T0, kernel=KERNEL
         )
         alias = tx.get_alias(f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/aws/s3")
     assert first.key_id == again.key_id
@@ -41,7 +40,7 @@ def test_created_once_per_service() -> None:
 def test_unknown_service_alias_is_not_found() -> None:
     with MemoryStore().transaction() as tx, pytest.raises(NotFoundException):
         managed.ensure_aws_managed_key(
-            tx, account=ACCOUNT, region=REGION, service="nope", now=T0, rng=os.urandom
+            tx, account=ACCOUNT, region=REGION, service="nope", now=T0, kernel=KERNEL
         )
 
 
@@ -104,7 +103,7 @@ def test_management_operations_declare_their_refusal() -> None:
     operations = load_operations()
     with MemoryStore().transaction() as tx:
         key = managed.ensure_aws_managed_key(
-            tx, account=ACCOUNT, region=REGION, service="s3", now=T0, rng=os.urandom
+            tx, account=ACCOUNT, region=REGION, service="s3", now=T0, kernel=KERNEL
         )
     for name, op in operations.items():
         assert op.refuse_aws_managed is REFUSED.get(name), name

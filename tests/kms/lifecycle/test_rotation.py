@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 
 import pytest
@@ -17,7 +16,7 @@ from kmspolicy.kms.lifecycle import rotation
 from kmspolicy.kms.model import KeyManagerType, KeyMaterialState, OriginType, RotationType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import T0, make_key
+from .conftest import KERNEL, T0, make_key
 
 
 @pytest.mark.parametrize("days", [90, 365, 2560])
@@ -106,13 +105,13 @@ def test_require_rotation_support(
 def test_rotate_keeps_every_version_and_moves_current() -> None:
     key = make_key()
     first = key.current_material_id
-    rotated = rotation.rotate(key, when=T0, rotation_type=RotationType.AUTOMATIC, rng=os.urandom)
+    rotated = rotation.rotate(key, when=T0, rotation_type=RotationType.AUTOMATIC, kernel=KERNEL)
     assert rotated.key_id == key.key_id and rotated.arn == key.arn
     assert len(rotated.materials) == 2
     assert rotated.current_material_id != first
     old = rotated.material_by_id(first)  # type: ignore[arg-type]
     assert old is not None and old.state is KeyMaterialState.NON_CURRENT
-    assert old.material == key.materials[0].material
+    assert old.sealed == key.materials[0].sealed
     assert rotated.current_material is not None
     assert rotated.current_material.state is KeyMaterialState.CURRENT
     assert rotated.current_material.rotation_type is RotationType.AUTOMATIC
@@ -121,22 +120,22 @@ def test_rotate_keeps_every_version_and_moves_current() -> None:
 def test_on_demand_limit_is_25() -> None:
     key = make_key()
     for _ in range(25):
-        key = rotation.rotate_on_demand(key, now=T0, rng=os.urandom)
+        key = rotation.rotate_on_demand(key, now=T0, kernel=KERNEL)
     assert len(key.materials) == 26 and key.on_demand_rotations == 25
     with pytest.raises(LimitExceededException):
-        rotation.rotate_on_demand(key, now=T0, rng=os.urandom)
+        rotation.rotate_on_demand(key, now=T0, kernel=KERNEL)
 
 
 def test_on_demand_conflicts_with_imminent_automatic_rotation() -> None:
     key = rotation.enable_rotation(make_key(), 90, T0)
     soon = key.next_rotation_date - timedelta(minutes=10)  # type: ignore[operator]
     with pytest.raises(ConflictException):
-        rotation.rotate_on_demand(key, now=soon, rng=os.urandom)
+        rotation.rotate_on_demand(key, now=soon, kernel=KERNEL)
 
 
 def test_on_demand_does_not_move_the_automatic_schedule() -> None:
     key = rotation.enable_rotation(make_key(), 90, T0)
-    rotated = rotation.rotate_on_demand(key, now=T0 + timedelta(days=1), rng=os.urandom)
+    rotated = rotation.rotate_on_demand(key, now=T0 + timedelta(days=1), kernel=KERNEL)
     assert rotated.next_rotation_date == key.next_rotation_date
 
 

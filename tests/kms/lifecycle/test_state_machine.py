@@ -23,7 +23,6 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from kmspolicy import KMS
 from kmspolicy.kms.clock import FakeClock
-from kmspolicy.kms.lifecycle.due import sweep
 
 OAEP = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
 # What a cryptographic operation answers in each state (KMS.md 1.2).
@@ -269,7 +268,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         """Time passes; due work then happens by the sweeper or on the next access."""
         now = self.clock.advance(days=days, hours=hours)
         if run_sweeper:
-            sweep(self.kms.store, now, os.urandom)
+            self.kms.sweep(now)
         for key in self._all():
             if key.deleted:
                 continue

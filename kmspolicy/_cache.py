@@ -1,0 +1,82 @@
+"""The one bounded cache of the package: a dictionary that forgets its oldest entries when full.
+
+Layer: below everything (imports nothing of ours), so ``lang``, ``authz``, ``kms`` and ``store``
+can all use it. Every cache that buys speed in kmspolicy is an instance of ``BoundedCache``
+owned by one object (a ``KMS``, a store, a policy index), never a module global.
+
+Eviction is first-in first-out: a hit costs one ``dict.get`` (no reordering on the hot path),
+and a full cache drops its oldest entry instead of emptying itself, so a hot working set
+survives a burst of one-off keys. Reads take no lock (a ``dict.get`` is atomic under the GIL);
+writes do, so concurrent writers never evict while another is iterating.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Generic, TypeVar
+
+__all__ = ["BoundedCache"]
+
+K = TypeVar("K")
+V = TypeVar("V")
+
+
+class BoundedCache(Generic[K, V]):
+    """At most ``maxsize`` entries; the oldest written is evicted first."""
+
+    __slots__ = ("_entries", "_lock", "maxsize")
+
+    def __init__(self, maxsize: int) -> None:
+        if maxsize < 1:
+            raise ValueError("a bounded cache holds at least one entry")
+        self.maxsize = maxsize
+        self._entries: dict[K, V] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: K) -> V | None:
+        return self._entries.get(key)
+
+    def put(self, key: K, value: V) -> V:
+        """Store ``value`` under ``key`` (evicting the oldest entry when full); returns it."""
+        entries = self._entries
+        with self._lock:
+            if key not in entries:
+                while len(entries) >= self.maxsize:
+                    del entries[next(iter(entries))]
+            entries[key] = value
+        return value
+
+    def get_or_make(self, key: K, make: Callable[[], V]) -> V:
+        """The cached value of ``key``, made (outside the lock) and stored on a miss."""
+        found = self._entries.get(key)
+        if found is None:
+            found = self.put(key, make())
+        return found
+
+    def pop(self, key: K) -> V | None:
+        """Forget ``key`` (exact invalidation); its value, or None when it was not cached."""
+        with self._lock:
+            return self._entries.pop(key, None)
+
+    def discard_where(self, predicate: Callable[[K], bool]) -> None:
+        """Forget every key for which ``predicate`` holds (e.g. every version of one key)."""
+        with self._lock:
+            for key in [k for k in self._entries if predicate(k)]:
+                del self._entries[key]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._entries
+
+    def __iter__(self) -> Iterator[K]:
+        return iter(list(self._entries))
+
+    def __repr__(self) -> str:
+        return f"BoundedCache({len(self._entries)}/{self.maxsize})"

@@ -1,0 +1,208 @@
+"""Key backends: where a key's material lives and where its cryptography runs (a port).
+
+Layer: kms, just below the kernel. ``kms.kernel`` performs every cryptographic operation through
+the backend of the key (chosen per key by ``backend_for``), on one material version at a time:
+
+- ``create`` makes a new version (CreateKey, rotation, an AWS managed key) and returns the
+  reference the record keeps (``KeyMaterial.sealed``: opaque to everything but the backend);
+- ``open`` turns a version's reference into an ``OpenedKey``, the object that performs the
+  crypto. The kernel caches opened keys per ``KMS`` instance; nothing else ever holds one;
+- ``adopt`` takes material that arrived in plaintext (ImportKeyMaterial, after unwrapping) and
+  returns its reference; ``seal_secret``/``open_secret`` keep the other secrets of a key (the
+  wrapping private key of GetParametersForImport) the same way.
+
+Today there is one backend, ``SealedBackend``: material sealed under the root key, crypto in
+this process. A key held in an HSM (its reference a token object's label, ``open`` returning an
+``OpenedKey`` that calls the token) or behind an external key store proxy (``open`` returning one
+that double-encrypts through the proxy) is another implementation of the same two protocols,
+registered for its ``OriginType``.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from kmspolicy.crypto import asymmetric, mac, specs
+from kmspolicy.crypto import material as cm
+from kmspolicy.crypto.agreement import derive_shared_secret
+from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob
+from kmspolicy.crypto.material import Rng
+from kmspolicy.crypto.seal import SealError
+from kmspolicy.errors import InternalError
+from kmspolicy.kms.model import KeyRecord, OriginType
+from kmspolicy.kms.ports import SealingKey
+
+__all__ = [
+    "MATERIAL",
+    "WRAPPING_KEY",
+    "KeyBackend",
+    "NewVersion",
+    "OpenedKey",
+    "SealedBackend",
+    "secret_aad",
+]
+
+# The kinds of secret a key carries; part of each sealed blob's associated data.
+MATERIAL = "material"
+WRAPPING_KEY = "wrapping-key"
+# Unchanged since sealing moved from the stores to the kernel: existing data stays readable.
+_AAD_LABEL = b"kmspolicy/store/v1\x00"
+
+
+def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
+    """Unambiguous encoding of (key ARN, kind, version): a sealed blob copied into another
+    key's row or another version's slot fails to open instead of serving the wrong key."""
+    return _AAD_LABEL + json.dumps([key_arn, kind, ref], separators=(",", ":")).encode()
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """A material version a backend has just made: its id, its reference, its public key."""
+
+    material_id: str
+    sealed: bytes = field(repr=False)
+    public_key: bytes | None = None
+
+
+class OpenedKey(Protocol):
+    """The cryptography of one opened material version (held only by the kernel)."""
+
+    def encrypt(
+        self,
+        key_id: str,
+        material_id: str,
+        plaintext: bytes,
+        context: Mapping[str, str] | None,
+        rng: Rng,
+    ) -> bytes: ...
+    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes: ...
+    def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes: ...
+    def decrypt_asymmetric(self, algorithm: str, ciphertext: bytes) -> bytes: ...
+    def sign(self, algorithm: str, message: bytes, message_type: str) -> bytes: ...
+    def verify(self, algorithm: str, message: bytes, signature: bytes, message_type: str) -> None:
+        """Raises KMSInvalidSignatureException when the signature does not verify."""
+
+    def generate_mac(self, algorithm: str, message: bytes) -> bytes: ...
+    def verify_mac(self, algorithm: str, message: bytes, tag: bytes) -> None: ...
+    def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes: ...
+    def public_key(self) -> bytes: ...
+
+
+class KeyBackend(Protocol):
+    """Where the material of the keys of one origin lives (see the module docstring)."""
+
+    name: str
+
+    def create(self, key: KeyRecord, rng: Rng) -> NewVersion: ...
+    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey: ...
+    def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion: ...
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes: ...
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes: ...
+
+
+class _InProcessKey:
+    """An opened version whose material is in this process (parsed once, then reused)."""
+
+    __slots__ = ("_material",)
+
+    def __init__(self, material: cm.KeyMaterial) -> None:
+        self._material = material
+
+    def encrypt(
+        self,
+        key_id: str,
+        material_id: str,
+        plaintext: bytes,
+        context: Mapping[str, str] | None,
+        rng: Rng,
+    ) -> bytes:
+        return encrypt_blob(
+            self._material, key_id, plaintext, context, material_id=material_id, rng=rng
+        )
+
+    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+        return decrypt_blob(self._material, blob, context)
+
+    def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes:
+        return asymmetric.encrypt_asymmetric(self._material, algorithm, plaintext)
+
+    def decrypt_asymmetric(self, algorithm: str, ciphertext: bytes) -> bytes:
+        return asymmetric.decrypt_asymmetric(self._material, algorithm, ciphertext)
+
+    def sign(self, algorithm: str, message: bytes, message_type: str) -> bytes:
+        return asymmetric.sign(self._material, algorithm, message, message_type)
+
+    def verify(self, algorithm: str, message: bytes, signature: bytes, message_type: str) -> None:
+        asymmetric.verify(self._material, algorithm, message, signature, message_type)
+
+    def generate_mac(self, algorithm: str, message: bytes) -> bytes:
+        return mac.generate_mac(self._material, algorithm, message)
+
+    def verify_mac(self, algorithm: str, message: bytes, tag: bytes) -> None:
+        mac.verify_mac(self._material, algorithm, message, tag)
+
+    def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes:
+        return derive_shared_secret(self._material, algorithm, peer_public_key)
+
+    def public_key(self) -> bytes:
+        return cm.public_key_der(self._material)
+
+    def __repr__(self) -> str:  # INVARIANT: material never reaches a repr
+        return "_InProcessKey(<material>)"
+
+
+class SealedBackend:
+    """Material sealed under the root key, bound to its key and version; crypto in process.
+
+    The backend of ``AWS_KMS`` and ``EXTERNAL`` (imported) keys. Every ``open`` is one unseal
+    (a round trip when the root key is in an HSM): the kernel caches what it opens.
+    """
+
+    name = "sealed"
+    __slots__ = ("_root",)
+
+    def __init__(self, root_key: SealingKey) -> None:
+        self._root = root_key
+
+    def create(self, key: KeyRecord, rng: Rng) -> NewVersion:
+        return self.adopt(key, cm.generate_key(key.key_spec, rng))
+
+    def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion:
+        material_id = cm.key_material_id(key.key_id, secret)
+        public = (
+            cm.public_key_der(secret)
+            if specs.spec_info(key.key_spec).secret_length is None
+            else None
+        )
+        sealed = self.seal_secret(key.arn, MATERIAL, material_id, secret.secret)
+        return NewVersion(material_id, sealed, public)
+
+    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey:
+        secret = self.open_secret(key.arn, MATERIAL, material_id, sealed)
+        return _InProcessKey(cm.load_key_material(key.key_spec, secret))
+
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes:
+        return self._root.seal(secret, secret_aad(key_arn, kind, ref))
+
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes:
+        try:
+            return self._root.unseal(sealed, secret_aad(key_arn, kind, ref))
+        except SealError:
+            # Our fault or the operator's, never the caller's: a wrong root key, or a row that
+            # was edited or moved. The message names the row, never the bytes.
+            raise InternalError(
+                f"stored {kind} {ref!r} of key {key_arn!r} failed to unseal: wrong root key, "
+                "or the row was modified or moved"
+            ) from None
+
+    def __repr__(self) -> str:
+        return f"SealedBackend({self._root!r})"
+
+
+def default_backends(root_key: SealingKey) -> dict[str, KeyBackend]:
+    """The backends of a service with no custom key store: every origin kmspolicy creates."""
+    sealed = SealedBackend(root_key)
+    return {OriginType.AWS_KMS: sealed, OriginType.EXTERNAL: sealed}

@@ -1,0 +1,191 @@
+"""Sealed until allowed: stores hand out sealed material, only the kernel unseals, and only for
+an authorized handle. Watched from outside, through a root key that counts its unseals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS, AccountPolicies, Identities
+from kmspolicy.crypto.seal import RootKey
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.ports import Store
+from kmspolicy.store.sqlite import SqliteStore
+from tests.kms.principals import ACCOUNT, BOB, raises_code
+from tests.kms.test_deny_all import DENY_ALL, KEY_OPERATIONS, KEYLESS_OPERATIONS, _fill, _snake
+
+
+class CountingRootKey:
+    """A root key that counts how often anything was unsealed with it."""
+
+    kind = "file"
+    source = "<counting>"
+
+    def __init__(self) -> None:
+        self._inner = RootKey.generate()
+        self.unseals = 0
+
+    @property
+    def fingerprint(self) -> str:
+        return self._inner.fingerprint
+
+    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        return self._inner.seal(plaintext, aad)
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        self.unseals += 1
+        return self._inner.unseal(sealed, aad)
+
+    def describe(self) -> str:
+        return "counting"
+
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def counted(
+    request: pytest.FixtureRequest, tmp_path: Path
+) -> Iterator[tuple[Store, CountingRootKey]]:
+    root = CountingRootKey()
+    store: Store
+    if request.param == "memory":
+        store = MemoryStore(root_key=root)
+    else:
+        store = SqliteStore(tmp_path / "kms.db", root)  # type: ignore[arg-type]
+    yield store, root
+    store.close()
+
+
+@pytest.fixture
+def locked_service(counted: tuple[Store, CountingRootKey]) -> tuple[KMS, dict[str, Any]]:
+    """A service whose key (an alias, a grant, a ciphertext) now denies everything to all."""
+    store, _root = counted
+    service = KMS(store, FakeClock(), ACCOUNT)
+    client = service.client()
+    arn = client.create_key()["KeyMetadata"]["Arn"]
+    client.create_alias(AliasName="alias/existing", TargetKeyId=arn)
+    grant = client.create_grant(KeyId=arn, GranteePrincipal=BOB, Operations=["Encrypt"])
+    blob = client.encrypt(KeyId=arn, Plaintext=b"secret")["CiphertextBlob"]
+    client.put_key_policy(KeyId=arn, Policy=DENY_ALL, BypassPolicyLockoutSafetyCheck=True)
+    return service, {"{key}": arn, "{blob}": blob, "{grant}": grant["GrantId"]}
+
+
+@pytest.mark.parametrize("operation", sorted(KEY_OPERATIONS))
+def test_a_denied_request_unseals_nothing(
+    counted: tuple[Store, CountingRootKey],
+    locked_service: tuple[KMS, dict[str, Any]],
+    operation: str,
+) -> None:
+    _store, root = counted
+    service, values = locked_service
+    # a fresh service on the same store: nothing opened before, no cache to hide an unseal
+    fresh = KMS(service.store, FakeClock(), ACCOUNT)
+    before = root.unseals
+    with raises_code("AccessDeniedException"):
+        getattr(fresh.client(), _snake(operation))(**_fill(KEY_OPERATIONS[operation], values))
+    assert root.unseals == before
+
+
+@pytest.mark.parametrize("operation", sorted(KEYLESS_OPERATIONS))
+def test_a_denied_keyless_request_unseals_nothing(
+    counted: tuple[Store, CountingRootKey], operation: str
+) -> None:
+    store, root = counted
+    deny = DENY_ALL.replace('"Principal": "*", ', "")
+    identities = Identities(accounts={ACCOUNT: AccountPolicies.of(scps=[deny])})
+    service = KMS(store, FakeClock(), ACCOUNT, identities=identities)
+    with raises_code("AccessDeniedException"):
+        getattr(service.client(), _snake(operation))(**KEYLESS_OPERATIONS[operation])
+    assert root.unseals == 0
+
+
+def test_an_allowed_request_unseals_through_the_kernel(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    store, root = counted
+    client = KMS(store, FakeClock(), ACCOUNT).client()
+    key = client.create_key()["KeyMetadata"]["KeyId"]
+    assert root.unseals == 0  # creating seals; nothing is opened
+    blob = client.encrypt(KeyId=key, Plaintext=b"p")["CiphertextBlob"]
+    assert root.unseals == 1
+    # the store holds only what the kernel sealed: the record carries no plaintext secret
+    with store.transaction(readonly=True) as tx:
+        record = tx.get_key(f"arn:aws:kms:us-east-1:{ACCOUNT}:key/{key}")
+    assert record is not None
+    sealed = record.materials[0].sealed
+    assert sealed is not None and sealed.startswith(b"ks")  # the root-key sealing format
+    assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"p"
+
+
+def test_two_services_share_nothing(counted: tuple[Store, CountingRootKey]) -> None:
+    """Each KMS has its own kernel cache: what one opened, the other opens again."""
+    store, root = counted
+    first = KMS(store, FakeClock(), ACCOUNT)
+    second = KMS(store, FakeClock(), ACCOUNT)
+    key = first.create_key()["KeyMetadata"]["KeyId"]
+    blob = first.encrypt(KeyId=key, Plaintext=b"p")["CiphertextBlob"]
+    first.decrypt(CiphertextBlob=blob)
+    assert root.unseals == 1  # opened once, then reused from the first service's kernel
+    second.decrypt(CiphertextBlob=blob)
+    assert root.unseals == 2  # the second service's kernel had nothing of the first's
+    assert first._pipeline.kernel is not second._pipeline.kernel
+    assert first._pipeline._memo is not second._pipeline._memo
+
+
+@pytest.mark.parametrize(
+    ("change", "undo"),
+    [
+        ("disable_key", "enable_key"),
+        ("schedule_key_deletion", "cancel_key_deletion"),
+    ],
+)
+def test_the_kernel_forgets_a_key_that_stops_being_usable(
+    counted: tuple[Store, CountingRootKey], change: str, undo: str
+) -> None:
+    store, root = counted
+    service = KMS(store, FakeClock(), ACCOUNT)
+    key = service.create_key()["KeyMetadata"]["KeyId"]
+    service.encrypt(KeyId=key, Plaintext=b"p")
+    service.encrypt(KeyId=key, Plaintext=b"p")
+    assert root.unseals == 1
+    getattr(service, change)(KeyId=key)
+    assert service._pipeline.kernel.opened_keys() == frozenset()  # forgotten at once
+    getattr(service, undo)(KeyId=key)
+    if undo == "cancel_key_deletion":
+        service.enable_key(KeyId=key)
+    service.encrypt(KeyId=key, Plaintext=b"p")
+    assert root.unseals == 2  # opened anew
+
+
+def test_rotation_makes_new_sealed_material_and_keeps_the_old(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    store, root = counted
+    service = KMS(store, FakeClock(), ACCOUNT)
+    key = service.create_key()["KeyMetadata"]["KeyId"]
+    old = service.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
+    service.rotate_key_on_demand(KeyId=key)
+    new = service.encrypt(KeyId=key, Plaintext=b"new")["CiphertextBlob"]
+    assert service.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    assert service.decrypt(CiphertextBlob=new)["Plaintext"] == b"new"
+    assert root.unseals == 2  # one per version, each opened once
+
+
+def test_a_deleted_key_leaves_nothing_in_the_kernel(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    store, _root = counted
+    clock = FakeClock()
+    service = KMS(store, clock, ACCOUNT)
+    key = service.create_key()["KeyMetadata"]["KeyId"]
+    service.encrypt(KeyId=key, Plaintext=b"p")
+    service.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    clock.advance(days=8)
+    report = service.sweep()
+    assert report.deleted == 1
+    assert service._pipeline.kernel.opened_keys() == frozenset()
