@@ -21,7 +21,7 @@ def no_decisions(monkeypatch: pytest.MonkeyPatch) -> None:
     def decide(*_args: Any, **_kw: Any) -> None:
         raise AssertionError("a policy was evaluated for a request over the size limits")
 
-    monkeypatch.setattr(Pipeline, "_decide", decide)
+    monkeypatch.setattr(Pipeline, "decide", decide)
 
 
 def test_a_60_kb_context_value_is_refused_before_any_policy_is_evaluated(
