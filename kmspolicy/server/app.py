@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
@@ -30,7 +31,6 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import wire
 from kmspolicy.kms.clock import Clock
-from kmspolicy.kms.ports import SystemRng
 from kmspolicy.kms.request_ids import RequestIds
 from kmspolicy.server.sigv4 import Verifier
 
@@ -100,7 +100,7 @@ class AppOptions:
     health: Callable[[], tuple[bool, dict[str, Any]]] | None = None
     #: the request-id scheme (``kms.request_ids``); ``serve`` passes its service's, so the ids
     #: on the wire and in the audit log come from the same place as the in-process client's
-    request_ids: Callable[[], str] = field(default_factory=lambda: RequestIds(SystemRng()))
+    request_ids: Callable[[], str] = field(default_factory=lambda: RequestIds(os.urandom))
 
 
 class RunInThread(Exception):

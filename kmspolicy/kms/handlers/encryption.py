@@ -21,8 +21,8 @@ from kmspolicy.kms.handlers.dataplane import (
     no_recipient,
     require_usage,
 )
-from kmspolicy.kms.operations import bind
 from kmspolicy.kms.kernel import AuthorizedKey
+from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call, Resolution, Target
 
 
