@@ -32,13 +32,13 @@ from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.kms.ports import AuditLog, Transaction
 from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
+from kmspolicy.optable import OpSpec
 
 __all__ = [
     "GRANT_NONCE_BYTES",
     "Call",
     "CommitFirst",
     "DueWorkFirst",
-    "KeyOperation",
     "RequestScope",
     "Resolution",
     "Services",
@@ -89,21 +89,6 @@ class Target:
     only_grant: GrantRecord | None = None
 
 
-class KeyOperation(Protocol):
-    """What resolving a key needs of an operation (``kms.operations.Operation`` has it)."""
-
-    @property
-    def name(self) -> str: ...
-    @property
-    def action(self) -> str: ...
-    @property
-    def accepts_alias(self) -> bool: ...
-    @property
-    def state_row(self) -> str | None: ...
-    @property
-    def grant_operation(self) -> str | None: ...
-
-
 class Services(Protocol):
     """What a request needs of the service running it (``kms.pipeline.Pipeline`` is one)."""
 
@@ -150,7 +135,7 @@ class RequestScope:
         caller: Caller,
         params: Mapping[str, Any],
         now: datetime,
-        op: KeyOperation,
+        op: OpSpec,
         *,
         context: Mapping[str, object] | None = None,
         readonly: bool = False,
@@ -206,7 +191,7 @@ class Resolution(_View):
     __slots__ = ()
 
     @property
-    def op(self) -> KeyOperation:
+    def op(self) -> OpSpec:
         """The operation being resolved."""
         return self.scope.op
 
@@ -269,7 +254,7 @@ class Resolution(_View):
 
     def key_target(
         self,
-        op: KeyOperation,
+        op: OpSpec,
         text: str,
         *,
         action: str | None = None,

@@ -160,7 +160,7 @@ def _resolve_reencrypt(res: Resolution) -> list[Target]:
     }
     # one target per action the table declares (ReEncryptFrom, ReEncryptTo): each names its
     # grant operation and its key-state row
-    take_from, give_to = res.pipeline.operations["ReEncrypt"].actions
+    take_from, give_to = res.op.actions
     return [
         Target(
             take_from.iam,
