@@ -30,6 +30,7 @@ from kmspolicy.kms.lifecycle.due import has_due_work
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key, service_to_create
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
 from kmspolicy.kms.ports import AuditLog, Transaction
+from kmspolicy.kms.quotas import Quotas
 from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
 from kmspolicy.optable import OpSpec
@@ -97,6 +98,7 @@ class Services(Protocol):
     rng: Rng
     kernel: Kernel
     usage: KeyUsage
+    quotas: Quotas
 
     def decide(
         self,
@@ -317,6 +319,11 @@ class Call(_View):
     @property
     def usage(self) -> KeyUsage:
         return self.scope.services.usage
+
+    @property
+    def quotas(self) -> Quotas:
+        """The resource quotas (keys per Region, aliases and grants per key)."""
+        return self.scope.services.quotas
 
     @property
     def saved_keys(self) -> Mapping[str, KeyRecord | None]:

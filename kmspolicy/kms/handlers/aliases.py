@@ -62,7 +62,7 @@ def create_alias(call: Call) -> dict[str, Any]:
     if call.get_alias(arn) is not None:
         raise AlreadyExistsException(f"An alias with the name {arn} already exists")
     key = call.key.record
-    limit = call.pipeline.quotas.aliases_per_key
+    limit = call.quotas.aliases_per_key
     if len(call.list_aliases(key_id=key.key_id)) >= limit:
         raise LimitExceededException(
             f"{key.arn} already has {limit} aliases, the limit per KMS key."
@@ -110,7 +110,7 @@ def update_alias(call: Call) -> dict[str, Any]:
             f"{new.arn} is not the same type of KMS key as {current.arn}: an alias can only "
             "move to a key with the same key type and key usage."
         )
-    limit = call.pipeline.quotas.aliases_per_key
+    limit = call.quotas.aliases_per_key
     if current.arn != new.arn and len(call.list_aliases(key_id=new.key_id)) >= limit:
         raise LimitExceededException(
             f"{new.arn} already has {limit} aliases, the limit per KMS key."

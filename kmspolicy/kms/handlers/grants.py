@@ -213,7 +213,7 @@ def create_grant(call: Call) -> dict[str, Any]:
                 and g.constraints == constraints
             ):
                 return {"GrantToken": call.grant_token(g), "GrantId": g.grant_id}
-    limit = call.pipeline.quotas.grants_per_key
+    limit = call.quotas.grants_per_key
     if len(existing) >= limit:
         raise LimitExceededException(f"{key.arn} has reached the limit of {limit} grants.")
     grant = GrantRecord(

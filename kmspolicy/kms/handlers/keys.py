@@ -121,7 +121,7 @@ def create_key(call: Call) -> dict[str, Any]:
     tags = parse_tags(p.get("Tags"))
     policy_text = p.get("Policy")
     policy = parse_key_policy(policy_text) if policy_text is not None else None
-    limit = call.pipeline.quotas.keys_per_region
+    limit = call.quotas.keys_per_region
     if call.count_keys() >= limit:
         raise LimitExceededException(
             f"Account {call.account} has reached the limit of {limit} KMS keys in {call.region}."
