@@ -12,6 +12,7 @@ import gc
 import ipaddress
 import json
 import logging
+import os
 import signal
 import socket
 import ssl
@@ -132,7 +133,6 @@ def _request_quotas_on(settings: ServerSettings, config: IdentitiesConfig) -> bo
 
 
 def _seed(path: Path, runtime: Runtime, config: IdentitiesConfig) -> None:
-    from kmspolicy.kms.ports import SystemRng
     from kmspolicy.server.seed import seed_store
 
     try:
@@ -142,7 +142,7 @@ def _seed(path: Path, runtime: Runtime, config: IdentitiesConfig) -> None:
             account=config.account,
             region=config.region,
             now=runtime.clock.now(),
-            rng=SystemRng().random_bytes,
+            rng=os.urandom,
             audit=runtime.audit,  # the operator's changes go to the chain too
         )
     except BaseException:

@@ -38,8 +38,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kmspolicy.crypto import specs
 from kmspolicy.errors import ConfigError
-from kmspolicy.kms import ids, kernel
+from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import default_key_policy
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import AliasRecord, KeyMaterial, KeyRecord, Tag
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Store
 from kmspolicy.kms.states import Event, transition
@@ -180,9 +181,26 @@ def seed_store(
         with store.transaction() as tx:
             if tx.get_key(arn) is None:
                 draw = _fixed(fixed) if fixed is not None else rng
-                secret, material_id, public = kernel.new_material(key.key_spec, key.id, draw)
                 state = transition(None, Event.CREATE)
                 assert state is not None  # INVARIANT: creation always yields a state
+                record = KeyRecord(
+                    key_id=key.id,
+                    arn=arn,
+                    account=key_account,
+                    region=key_region,
+                    creation_date=now,
+                    key_spec=key.key_spec,
+                    key_usage=key.key_usage,
+                    key_state=state,
+                    policy=policy if policy is not None else default_key_policy(key_account),
+                    description=key.description,
+                    tags=tuple(Tag(k, v) for k, v in key.tags.items()),
+                )
+                # made and sealed under the store's root key by a kernel drawing from ``draw``
+                new = Kernel(store.root_key, draw).new_material(record)
+                material = KeyMaterial(
+                    new.material_id, new.sealed, created=now, public_key=new.public_key
+                )
                 if audit is not None:
                     audit.append(
                         AuditRecord.service_event(
@@ -190,23 +208,7 @@ def seed_store(
                         )
                     )
                 tx.put_key(
-                    KeyRecord(
-                        key_id=key.id,
-                        arn=arn,
-                        account=key_account,
-                        region=key_region,
-                        creation_date=now,
-                        key_spec=key.key_spec,
-                        key_usage=key.key_usage,
-                        key_state=state,
-                        policy=policy if policy is not None else default_key_policy(key_account),
-                        description=key.description,
-                        tags=tuple(Tag(k, v) for k, v in key.tags.items()),
-                        materials=(
-                            KeyMaterial(material_id, secret, created=now, public_key=public),
-                        ),
-                        current_material_id=material_id,
-                    )
+                    record.evolve(materials=(material,), current_material_id=new.material_id)
                 )
                 created.append(arn)
             else:

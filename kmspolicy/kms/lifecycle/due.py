@@ -153,8 +153,8 @@ def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) ->
     events = [
         event("DeleteExpiredKeyMaterial", {"keyMaterialId": m.material_id})
         for m in before.materials
-        if m.material is not None
-        and (m.material_id not in kept or kept[m.material_id].material is None)
+        if m.sealed is not None
+        and (m.material_id not in kept or kept[m.material_id].sealed is None)
     ]
     known = {m.material_id for m in before.materials}
     events.extend(

@@ -16,7 +16,6 @@ from kmspolicy import KMS
 from kmspolicy.audit import open_audit_log, verify
 from kmspolicy.errors import KMSInternalException
 from kmspolicy.kms.clock import FakeClock
-from kmspolicy.kms.lifecycle.due import sweep
 from kmspolicy.kms.ports import AuditRecord
 from tests.kms.lifecycle.test_client_import import _import
 
@@ -75,7 +74,7 @@ def test_the_sweeper_records_rotations_and_the_end_of_the_waiting_period(
     doomed = client.create_key()["KeyMetadata"]["Arn"]
     client.schedule_key_deletion(KeyId=doomed, PendingWindowInDays=7)
     clock.advance(days=181)
-    report = sweep(kms.store, clock.now(), os.urandom, kms.audit)
+    report = kms.sweep()
     assert (report.changed, report.deleted) == (1, 1)
     events = service_events(log_path)
     assert sorted(events) == sorted(
@@ -100,7 +99,7 @@ def test_expired_imported_material_is_recorded(kms: KMS, clock: FakeClock, log_p
     )
     material_id = client.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["CurrentKeyMaterialId"]
     clock.advance(hours=2)
-    sweep(kms.store, clock.now(), os.urandom, kms.audit)
+    kms.sweep()
     (expired,) = [r for r in records(log_path) if r["event"] == "AwsServiceEvent"]
     assert expired["operation"] == "DeleteExpiredKeyMaterial"
     assert expired["context"] == {"keyId": key["KeyId"], "keyMaterialId": material_id}
@@ -132,7 +131,7 @@ def test_due_work_the_log_cannot_take_is_not_done(clock: FakeClock) -> None:
     with pytest.raises(KMSInternalException):
         service.describe_key(KeyId=arn)  # the rotation found on access cannot be recorded
     with pytest.raises(OSError):
-        sweep(service.store, clock.now(), os.urandom, log)  # the sweeper retries later
+        service.sweep()  # the sweeper retries later
     with service.store.transaction(readonly=True) as tx:
         record = tx.get_key(arn)
     assert record is not None and len(record.materials) == 1  # nothing was rotated
