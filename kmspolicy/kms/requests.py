@@ -99,6 +99,7 @@ class Services(Protocol):
     kernel: Kernel
     usage: KeyUsage
     quotas: Quotas
+    audit: AuditLog | None
 
     def decide(
         self,
