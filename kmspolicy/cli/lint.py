@@ -24,6 +24,7 @@ from kmspolicy.errors import UserError
 
 if TYPE_CHECKING:
     from kmspolicy.authz.lint import Finding
+    from kmspolicy.lang import Policy
     from kmspolicy.lang.diagnostics import SourceLines
 
 _STYLE: dict[str, dict[str, Any]] = {
@@ -90,6 +91,13 @@ _GITHUB_LEVEL = {
     metavar="URL",
     help="Absolute address of lint.md for SARIF helpUri (default: the file installed here).",
 )
+@click.option(
+    "--solver/--no-solver",
+    default=True,
+    show_default=True,
+    help="Also run the solver-backed rules (CONDITIONS_NEVER_HOLD, ALLOW_SHADOWED_BY_DENY) when "
+    "the solver is installed (pip install 'kmspolicy[check]').",
+)
 @click.option("--explain", metavar="CODE", help="Print the documentation of a finding code.")
 @color_option
 def command(
@@ -103,13 +111,15 @@ def command(
     docs_url: str | None,
     explain: str | None,
     color: str,
+    solver: bool,
 ) -> None:
     """Check policy PATHS (.json or .kmsp files, directories, `-` for standard input) and report
     findings with code, severity and position.
 
     Codes and their fixes: `kmspolicy lint --explain CODE`, or `kmspolicy docs lint`.
     """
-    from kmspolicy.authz.lint import LintSeverity, fails, lint_text
+    from kmspolicy.authz.lint import Finding, LintSeverity, fails
+    from kmspolicy.authz.lint.source import lint_text_and_policies
     from kmspolicy.lang.diagnostics import SourceLines
 
     if explain is not None:
@@ -132,7 +142,11 @@ def command(
         else:
             data, source = path.read_bytes(), str(path)
         texts[source] = SourceLines(data.decode("utf-8", "replace"))
-        found = lint_text(data, source, policy_type, account=account)
+        found, policies = lint_text_and_policies(data, source, policy_type, account=account)
+        if solver and policies:
+            found = sorted(
+                found + _solver_findings(policies, policy_type, account), key=Finding.sort_key
+            )
         findings.extend(f for f in found if f.severity.rank <= threshold)
     if fmt == "json":
         click.echo(json.dumps([_json(f) for f in findings], indent=2))
@@ -159,6 +173,17 @@ def command(
         click.echo(f"{len(files)} file(s): {summary}")
     if fails(findings):
         sys.exit(EXIT_FAILED)
+
+
+def _solver_findings(
+    policies: list[Policy], policy_type: str, account: str | None
+) -> list[Finding]:
+    """The solver-backed rules, when z3 is installed (the `check` extra)."""
+    try:
+        from kmspolicy.reasoning.lintrules import solver_findings
+    except UserError:  # the solver is not installed: these rules do not run
+        return []
+    return [f for p in policies for f in solver_findings(p, policy_type, account=account)]
 
 
 def _explain(code: str) -> None:

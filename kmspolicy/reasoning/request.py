@@ -10,6 +10,7 @@ turns a model back into an ``authz.Request`` that the evaluator replays.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 from collections.abc import Callable, Sequence
@@ -147,6 +148,8 @@ class KeyVar:
     multi: bool
     #: for an IP key: the address family (4 or 6) of each slot
     versions: list[z3.ArithRef] = field(default_factory=list)
+    #: for a key compared only for equality: each slot's choice among the literals
+    choices: list[Choice] = field(default_factory=list)
 
     @property
     def present(self) -> z3.BoolRef:
@@ -731,21 +734,32 @@ class SymbolicRequest:
 
     # --- condition keys ---
 
-    def _var(self, name: str, kind: Kind, multi: bool) -> KeyVar:
-        count = (self.universe.uses.get(name, 1) + 1) if multi else 1
+    def _var(
+        self,
+        name: str,
+        kind: Kind,
+        multi: bool,
+        *,
+        extra_slots: int = 0,
+        extra_options: Sequence[str] = (),
+        other: str = "example",
+    ) -> KeyVar:
+        count = (self.universe.uses.get(name, 1) + 1 + extra_slots) if multi else 1
         slots: list[Slot] = []
         versions: list[z3.ArithRef] = []
+        choices: list[Choice] = []
         for _ in range(count):
             used = self._fresh(f"{name}.used", "bool")
             valid: z3.BoolRef = z3.BoolVal(True)
             matcher = None
-            if kind is Kind.TEXT and self.universe.compared_as_choice(name) and name != EC_KEYS:
+            if kind is Kind.TEXT and self.universe.compared_as_choice(name):
                 self._counter += 1
                 choice = Choice(
                     f"{name}!{self._counter}",
-                    sorted(self.universe.literals.get(name, ())),
-                    "true" if KEY_TYPES.get(name) == "Bool" else "example",
+                    [*sorted(self.universe.literals.get(name, ())), *extra_options],
+                    "true" if KEY_TYPES.get(name) == "Bool" else other,
                 )
+                choices.append(choice)
                 self._add(*choice.constraints)
                 value = choice.term
                 matcher = choice.matcher
@@ -766,7 +780,7 @@ class SymbolicRequest:
                 if kind is Kind.DATE:
                     self._add(value >= -62135596800000000, value <= MAX_TIME_US)
             slots.append(Slot(used, value, valid, matcher))
-        return KeyVar(name, kind, slots, multi, versions)
+        return KeyVar(name, kind, slots, multi, versions, choices)
 
     def _derived(self) -> None:
         """The keys AWS derives from the caller and the clock, defined from them."""
@@ -873,7 +887,7 @@ class SymbolicRequest:
                 raise Unsupported(
                     f"`{self.universe.spelling[name]}` is multi-valued and compared as {kind.value}"
                 )
-            var = self._var(name, kind, multi)
+            var = self._ec_keys_var(ec_keys) if name == EC_KEYS else self._var(name, kind, multi)
             if KEY_TYPES.get(name) == "Bool" and kind is Kind.TEXT:
                 for s in var.slots:
                     is_bool = s.matcher("eq", "true") if s.matcher else None
@@ -884,7 +898,7 @@ class SymbolicRequest:
             self._applicability(var)
             self.keys[name] = var
         if ec_keys and EC_KEYS not in self.keys:
-            var = self._var(EC_KEYS, Kind.TEXT, True)
+            var = self._ec_keys_var(ec_keys)
             self._applicability(var)
             self.keys[EC_KEYS] = var
         if EC_KEYS in self.keys:
@@ -899,28 +913,56 @@ class SymbolicRequest:
         elif var.name.startswith("kms:"):
             self._add(z3.Implies(var.present, z3.Not(self.is_other_service)))
 
-    def _encryption_context(self, ec_keys: Sequence[str]) -> None:
-        """``kms:EncryptionContextKeys`` is exactly the set of the context's keys."""
-        keys_var = self.keys[EC_KEYS]
-        # extra slots so each named pair can be listed besides the values conditions need
-        for _ in ec_keys:
-            keys_var.slots.append(
-                Slot(self._fresh("eck.used", "bool"), self._fresh("eck"), z3.BoolVal(True))
-            )
-        self.ec_classes: dict[str, z3.ReRef] = {}
+    def _ec_keys_var(self, ec_keys: Sequence[str]) -> KeyVar:
+        """``kms:EncryptionContextKeys``, with a slot more per named pair (so each can be listed
+        besides the values conditions need). Compared only for equality, its values are a
+        choice among the literals, one spelling per named key, and one other key."""
+        reps = []
+        literals = self.universe.literals.get(EC_KEYS, set())
         for name in ec_keys:
-            cls = lower_regex(name[len(EC_PREFIX) :])
-            self.ec_classes[name] = cls
-            present = self.keys[name].present
-            inside = [z3.And(s.used, z3.InRe(s.value, cls)) for s in keys_var.slots]
-            self._add(present == z3.Or(*inside))
+            spelled = self.universe.spelling.get(name, name)[len(EC_PREFIX) :]
+            bare = name[len(EC_PREFIX) :]
+            for candidate in (spelled, bare, bare.upper(), spelled.swapcase()):
+                if candidate not in literals and candidate.lower() == bare.lower():
+                    reps.append(candidate)
+                    break
+        other = "other-key"
+        named = {name[len(EC_PREFIX) :].lower() for name in ec_keys}
+        while other.lower() in named or other in literals:
+            other += "-x"  # the other key must name none of the pairs
+        return self._var(
+            EC_KEYS,
+            Kind.TEXT,
+            True,
+            extra_slots=len(ec_keys),
+            extra_options=reps,
+            other=other,
+        )
+
+    def _encryption_context(self, ec_keys: Sequence[str]) -> None:
+        """``kms:EncryptionContextKeys`` is exactly the set of the context's keys: a named pair
+        is present when some key of the context spells its name in any case."""
+        keys_var = self.keys[EC_KEYS]
+        slots = keys_var.slots
+        self.ec_names = list(ec_keys)
+        for name in ec_keys:
+            bare = name[len(EC_PREFIX) :].lower()
+            if keys_var.choices:
+                spells_it = functools.partial(_lower_is, bare)
+                inside = [
+                    z3.And(s.used, c.where(spells_it))
+                    for s, c in zip(slots, keys_var.choices, strict=True)
+                ]
+                same = [c.index for c in keys_var.choices]
+            else:
+                cls = lower_regex(bare)
+                inside = [z3.And(s.used, z3.InRe(s.value, cls)) for s in slots]
+                same = [s.value for s in slots]
+            self._add(self.keys[name].present == z3.Or(*inside))
             # a context never names one key twice in different cases (authz refuses it)
-            slots = keys_var.slots
             for i in range(len(slots)):
                 for j in range(i + 1, len(slots)):
-                    self._add(
-                        z3.Implies(z3.And(inside[i], inside[j]), slots[i].value == slots[j].value)
-                    )
+                    self._add(z3.Implies(z3.And(inside[i], inside[j]), same[i] == same[j]))
 
     # --- from a model back to a request ---
 
@@ -986,10 +1028,9 @@ class SymbolicRequest:
             if any(k.lower() == f"kms:encryptioncontext:{key}".lower() for k in pairs):
                 continue  # a case twin of a key no condition names: one of them is enough
             value: Any = "x"
-            for name, cls in self.ec_classes.items():
-                if _true(model, z3.InRe(slot.value, cls)):
-                    var = self.keys[name]
-                    value = self._value(model, var, 0)
+            for name in self.ec_names:
+                if key.lower() == name[len(EC_PREFIX) :].lower():
+                    value = self._value(model, self.keys[name], 0)
             pairs[f"kms:EncryptionContext:{key}"] = value
         return pairs
 
@@ -1029,6 +1070,10 @@ def _account_level() -> frozenset[str]:
     from kmspolicy.authz.lint.catalog import IAM_ONLY
 
     return frozenset(f"kms:{a}".lower() for a in IAM_ONLY)
+
+
+def _lower_is(bare: str, option: str) -> bool:
+    return option.lower() == bare
 
 
 def _true(model: z3.ModelRef, term: z3.BoolRef) -> bool:

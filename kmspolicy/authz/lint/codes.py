@@ -47,6 +47,8 @@ CODES: dict[str, tuple[LintSeverity, str]] = {
     "RESOURCE_NEVER_MATCHES": (W, "a key policy resource that is not a KMS key"),
     "REDUNDANT_STATEMENT": (W, "a statement another statement already covers"),
     "ACCOUNT_UNKNOWN": (W, "the key's account is not certain: account rules did not run"),
+    "CONDITIONS_NEVER_HOLD": (W, "no request satisfies a statement's conditions (solver)"),
+    "ALLOW_SHADOWED_BY_DENY": (W, "a Deny covers every request an Allow allows (solver)"),
     # SUGGESTION: shorter or clearer
     "REDUNDANT_ACTION": (G, "an action another action of the statement already covers"),
     "SIMPLIFY_ACTIONS": (G, "a list of actions that is exactly one wildcard"),

@@ -10,7 +10,7 @@ from __future__ import annotations
 from kmspolicy.authz.lint import validity
 from kmspolicy.authz.lint.engine import lint_policy
 from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
-from kmspolicy.lang import PolicySyntaxError, read_policies
+from kmspolicy.lang import Policy, PolicySyntaxError, read_policies
 from kmspolicy.lang.diagnostics import Diagnostic, Severity
 from kmspolicy.lang.span import Span
 
@@ -31,21 +31,33 @@ def lint_text(
     account: str | None = None,
 ) -> list[Finding]:
     """Findings for every policy in ``text`` (a DSL file may hold several)."""
+    return lint_text_and_policies(text, source, policy_type, account=account)[0]
+
+
+def lint_text_and_policies(
+    text: str | bytes,
+    source: str,
+    policy_type: PolicyType | str = PolicyType.KEY,
+    *,
+    account: str | None = None,
+) -> tuple[list[Finding], list[Policy]]:
+    """:func:`lint_text`, and the policies read (none when the text is not a policy), so a
+    caller with more rules (the solver's, in the CLI) does not read the text twice."""
     kind = PolicyType(policy_type)
     try:
         policies = read_policies(text, source, key_policy=kind is PolicyType.KEY)
     except PolicySyntaxError as exc:
-        return [_from_diagnostic(d, kind) for d in exc.diagnostics]
+        return [_from_diagnostic(d, kind) for d in exc.diagnostics], []
     if not policies:  # an empty (or comment-only) file is no policy, not a clean one
-        return [
-            Finding(
-                "SYNTAX_ERROR",
-                LintSeverity.ERROR,
-                "[empty] the file holds no policy (it is empty or only comments)",
-                Span(source, 1, 1),
-            )
-        ]
-    return [f for policy in policies for f in lint_policy(policy, kind, account=account)]
+        empty = Finding(
+            "SYNTAX_ERROR",
+            LintSeverity.ERROR,
+            "[empty] the file holds no policy (it is empty or only comments)",
+            Span(source, 1, 1),
+        )
+        return [empty], []
+    found = [f for policy in policies for f in lint_policy(policy, kind, account=account)]
+    return found, policies
 
 
 #: reader diagnostic code → the lint code for the same mistake (others are SYNTAX_ERROR)
