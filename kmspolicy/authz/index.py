@@ -13,6 +13,7 @@ from operator import attrgetter
 from threading import Lock
 from typing import TYPE_CHECKING
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
 from kmspolicy.authz.matching import has_wildcard
 from kmspolicy.authz.operators import Family, to_text
@@ -121,7 +122,9 @@ class CompiledPolicy:
         self.scan: list[CompiledStatement] = []
         #: memo: action name -> the scan-list statements whose Action/NotAction matches it.
         #: Safe to cache: a pure function of this immutable policy and the action name.
-        self._scan_by_action: dict[str, tuple[CompiledStatement, ...]] = {}
+        self._scan_by_action: BoundedCache[str, tuple[CompiledStatement, ...]] = BoundedCache(
+            _ACTION_MEMO_SIZE
+        )
         for cs in self.statements:
             stmt = cs.stmt
             if self.resource_based and stmt.principals is None:
@@ -183,11 +186,8 @@ class CompiledPolicy:
         return found
 
     def _scan_for(self, action: str) -> tuple[CompiledStatement, ...]:
-        if len(self._scan_by_action) >= _ACTION_MEMO_SIZE:
-            self._scan_by_action.clear()  # bounded: at most a few hundred distinct actions exist
         found = tuple(cs for cs in self.scan if cs.action_matches(action))
-        self._scan_by_action[action] = found
-        return found
+        return self._scan_by_action.put(action, found)
 
     def match(self, request: Request) -> PolicyMatch:
         result = PolicyMatch()
