@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Decision
 from kmspolicy.authz.clock_keys import policy_reads_time
 from kmspolicy.lang import Policy
@@ -55,7 +56,8 @@ class DecisionMemo:
 
     def __init__(self, limit: int = 65_536, max_chars: int = MAX_TOTAL_CHARS) -> None:
         self._entries: dict[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = {}
-        self._time_free: dict[int, tuple[Policy, bool]] = {}
+        # id(policy) -> (the policy, kept alive so its id stays its own; whether it is time-free)
+        self._time_free: BoundedCache[int, tuple[Policy, bool]] = BoundedCache(limit)
         self._limit = limit
         self._max_chars = max_chars
         self._chars = 0
@@ -66,10 +68,7 @@ class DecisionMemo:
                 continue
             known = self._time_free.get(id(policy))
             if known is None or known[0] is not policy:
-                if len(self._time_free) >= self._limit:
-                    self._time_free.clear()
-                known = (policy, not policy_reads_time(policy))
-                self._time_free[id(policy)] = known
+                known = self._time_free.put(id(policy), (policy, not policy_reads_time(policy)))
             if not known[1]:
                 return False
         return True

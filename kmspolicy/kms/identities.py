@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Caller
 from kmspolicy.errors import ConfigError, InvalidArnException, PolicyError
 from kmspolicy.lang import Policy
@@ -136,7 +137,8 @@ class Identities:
         for identity in identities:
             self._by_arn[identity.arn] = identity
         self._accounts: dict[str, AccountPolicies] = dict(accounts or {})
-        self._resolved: dict[str, Resolved] = {}
+        # bounded for servers seeing many principals; emptied when the directory changes
+        self._resolved: BoundedCache[str, Resolved] = BoundedCache(10_000)
 
     def add(self, identity: Identity) -> None:
         self._by_arn[identity.arn] = identity
@@ -184,7 +186,5 @@ class Identities:
             base.permissions_boundary if base is not None else None,
             own.session_policies if own is not None else (),
         )
-        if len(self._resolved) > 10_000:  # bound the cache for servers seeing many principals
-            self._resolved.clear()
-        self._resolved[principal_arn] = resolved
+        self._resolved.put(principal_arn, resolved)
         return resolved
