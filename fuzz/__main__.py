@@ -22,7 +22,15 @@ from fuzz.targets import TARGETS
 
 # Share of the inputs per target: the policy parsers cost ~10-30x more per input than the codec,
 # the verifier and the blob parser, so they get fewer inputs for a similar time.
-WEIGHTS = {"wire": 28, "sigv4": 22, "blob": 18, "audit": 16, "awsjson": 10, "dsl": 6}
+WEIGHTS = {
+    "wire": 26,
+    "sigv4": 20,
+    "blob": 16,
+    "audit": 14,
+    "awsjson": 10,
+    "der": 8,
+    "dsl": 6,
+}
 
 
 def _split(total: int, names: list[str]) -> dict[str, int]:

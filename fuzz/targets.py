@@ -26,7 +26,13 @@ from datetime import UTC, datetime
 from functools import cache
 from pathlib import Path
 
-from kmspolicy.errors import InvalidCiphertextException, PolicyError, ServiceError
+from kmspolicy.errors import (
+    IncorrectKeyMaterialException,
+    InvalidCiphertextException,
+    PolicyError,
+    ServiceError,
+    ValidationException,
+)
 
 __all__ = ["TARGETS", "Target", "seeds"]
 
@@ -228,6 +234,45 @@ def _blob_seeds() -> list[bytes]:
     ]
 
 
+# --- DER from callers: a DeriveSharedSecret peer key, imported (unwrapped) private keys
+
+
+@cache
+def _agreement_material() -> object:
+    from kmspolicy.crypto.material import generate_key
+
+    return generate_key("ECC_NIST_P256", random.Random(3).randbytes)
+
+
+_IMPORT_SPECS = ("RSA_2048", "ECC_NIST_P256", "ECC_NIST_EDWARDS25519", "ML_DSA_44")
+
+
+def _der(data: bytes) -> None:
+    from kmspolicy.crypto.agreement import derive_shared_secret
+    from kmspolicy.crypto.material import KeyMaterial
+    from kmspolicy.crypto.wrapping import validate_import_material
+
+    material = _agreement_material()
+    assert isinstance(material, KeyMaterial)
+    with contextlib.suppress(ValidationException):
+        assert len(derive_shared_secret(material, "ECDH", data)) == 32
+    spec = _IMPORT_SPECS[len(data) % len(_IMPORT_SPECS)]
+    validate_import_material(spec, data)
+
+
+def _der_seeds() -> list[bytes]:
+    from kmspolicy.crypto.material import KeyMaterial, generate_key, public_key_der
+
+    rng = random.Random(4).randbytes
+    out = []
+    for spec in ("ECC_NIST_P256", "ECC_NIST_P384", "ECC_NIST_EDWARDS25519", "RSA_2048"):
+        key = generate_key(spec, rng)
+        assert isinstance(key, KeyMaterial)
+        out.append(public_key_der(key))
+        out.append(key.secret)  # PKCS#8 DER
+    return out
+
+
 # --- the audit log verifier: the input is the log file
 
 
@@ -382,6 +427,22 @@ _AUDIT_TOKENS = (
     b"0" * 64,
 )
 
+_DER_TOKENS = (
+    b"\x30\x82",
+    b"\x06\x07\x2a\x86\x48\xce\x3d\x02\x01",  # id-ecPublicKey
+    b"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07",  # P-256
+    b"\x06\x05\x2b\x81\x04\x00\x22",  # P-384
+    b"\x06\x03\x2b\x65\x70",  # Ed25519
+    b"\x06\x03\x2b\x65\x6e",  # X25519
+    b"\x06\x09\x2a\x86\x48\x86\xf7\x0d\x01\x01\x01",  # rsaEncryption
+    b"\x06\x07\x2a\x86\x48\xce\x38\x04\x01",  # DSA
+    b"\x06\x09\x60\x86\x48\x01\x65\x03\x04\x03\x11",  # ML-DSA-44
+    b"\x05\x00",
+    b"\x03\x42\x00\x04",
+    b"\x04\x20",
+    b"\x02\x01\x00",
+)
+
 TARGETS: dict[str, Target] = {
     t.name: t
     for t in [
@@ -391,6 +452,7 @@ TARGETS: dict[str, Target] = {
         Target("sigv4", _sigv4, (ServiceError,), _sigv4_seeds, _HTTP_TOKENS),
         Target("blob", _blob, (InvalidCiphertextException,), _blob_seeds, _BLOB_TOKENS),
         Target("audit", _audit, (), _audit_seeds, _AUDIT_TOKENS),
+        Target("der", _der, (IncorrectKeyMaterialException,), _der_seeds, _DER_TOKENS),
     ]
 }
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
 
@@ -114,7 +115,7 @@ def parse_private_key(spec: KeySpec, der: bytes, *, validate: bool = True) -> An
         key = serialization.load_der_private_key(
             der, password=None, unsafe_skip_rsa_key_validation=not validate
         )
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # the last: an OID it lacks
         raise ValueError(f"not a PKCS#8 DER private key for {spec}") from exc
     info = spec_info(spec)
     if info.rsa_bits is not None:

@@ -8,6 +8,7 @@ import os
 import secrets
 import socket
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -19,6 +20,7 @@ from tests.server.hostile import Sender, audit_records, check_answer, snapshot
 
 pytestmark = pytest.mark.server
 
+CORPUS = Path(__file__).parent.parent / "fuzzing" / "corpus"  # the fuzz campaign's finds
 PG_URL = os.environ.get("KMSPOLICY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ALICE_ARN = "arn:aws:iam::111111111111:user/alice"
 
@@ -37,6 +39,12 @@ class Seeded:
             RetiringPrincipal=ALICE_ARN,
         )["GrantId"]
         self.kms.tag_resource(KeyId=self.key, Tags=[{"TagKey": "team", "TagValue": "a"}])
+        self.agreement = self.kms.create_key(KeySpec="ECC_NIST_P256", KeyUsage="KEY_AGREEMENT")[
+            "KeyMetadata"
+        ]["KeyId"]
+        self.external_ecc = self.kms.create_key(
+            Origin="EXTERNAL", KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY"
+        )["KeyMetadata"]["KeyId"]
         self.sender = Sender(server)
 
     def close(self) -> None:
@@ -268,6 +276,19 @@ CASES: list[tuple[str, str, Body, str]] = [
         ),
         "ValidationException",
     ),
+    # well-formed DER of an algorithm the crypto library does not know (UnsupportedAlgorithm)
+    (
+        "peer-key-unknown-algorithm",
+        "DeriveSharedSecret",
+        _json(
+            lambda s: {
+                "KeyId": s.agreement,
+                "KeyAgreementAlgorithm": "ECDH",
+                "PublicKey": (CORPUS / "der" / "spki-unknown-algorithm").read_bytes(),
+            }
+        ),
+        "ValidationException",
+    ),
     # NUL cannot be stored in PostgreSQL text: a lookup by it finds nothing, as on SQLite
     (
         "nul-revoke",
@@ -295,6 +316,32 @@ def test_malformed_request_is_an_aws_error_and_changes_nothing(
     answer = seeded.sender.send(operation, body(seeded))
     check_answer(answer, audit_records(seeded.server), operation)
     assert answer.error == (expected or None), answer
+    assert snapshot(seeded.kms) == before
+
+
+def test_imported_private_key_on_an_unknown_curve_is_incorrect_material(seeded: Seeded) -> None:
+    from kmspolicy.crypto.wrapping import wrap_key_material
+
+    params = seeded.kms.get_parameters_for_import(
+        KeyId=seeded.external_ecc,
+        WrappingAlgorithm="RSAES_OAEP_SHA_256",
+        WrappingKeySpec="RSA_2048",
+    )
+    wrapped = wrap_key_material(
+        params["PublicKey"],
+        "RSAES_OAEP_SHA_256",
+        (CORPUS / "der" / "pkcs8-unknown-curve").read_bytes(),
+    )
+    body = {
+        "KeyId": seeded.external_ecc,
+        "ImportToken": params["ImportToken"],
+        "EncryptedKeyMaterial": wrapped,
+        "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+    }
+    before = snapshot(seeded.kms)
+    answer = seeded.sender.send("ImportKeyMaterial", to_json(body))
+    check_answer(answer, audit_records(seeded.server), "ImportKeyMaterial")
+    assert answer.error == "IncorrectKeyMaterialException", answer
     assert snapshot(seeded.kms) == before
 
 
