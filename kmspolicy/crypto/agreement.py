@@ -6,6 +6,7 @@ the result is the x-coordinate of the shared point, as AWS returns it (no KDF ap
 
 from __future__ import annotations
 
+from cryptography.exceptions import InternalError as OpenSSLError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -32,7 +33,9 @@ def derive_shared_secret(
     key = private_key(material)
     try:
         peer = serialization.load_der_public_key(bytes(peer_public_key_der))
-    except (ValueError, TypeError, UnsupportedAlgorithm):  # well-formed DER of another algorithm
+    # UnsupportedAlgorithm: well-formed DER of another algorithm; OpenSSLError: a key OpenSSL
+    # refuses to set up (the wrong length for its OID)
+    except (ValueError, TypeError, UnsupportedAlgorithm, OpenSSLError):
         raise ValidationException(
             "PublicKey must be a DER-encoded X.509 SubjectPublicKeyInfo"
         ) from None

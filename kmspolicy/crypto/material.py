@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from cryptography.exceptions import InternalError as OpenSSLError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
@@ -115,7 +116,9 @@ def parse_private_key(spec: KeySpec, der: bytes, *, validate: bool = True) -> An
         key = serialization.load_der_private_key(
             der, password=None, unsafe_skip_rsa_key_validation=not validate
         )
-    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:  # the last: an OID it lacks
+    # UnsupportedAlgorithm: an algorithm or curve OID it lacks; OpenSSLError: a key OpenSSL
+    # refuses to set up (an Ed448/X448 OID on 32 bytes) - both only ever the input's fault
+    except (ValueError, TypeError, UnsupportedAlgorithm, OpenSSLError) as exc:
         raise ValueError(f"not a PKCS#8 DER private key for {spec}") from exc
     info = spec_info(spec)
     if info.rsa_bits is not None:

@@ -319,7 +319,10 @@ def test_malformed_request_is_an_aws_error_and_changes_nothing(
     assert snapshot(seeded.kms) == before
 
 
-def test_imported_private_key_on_an_unknown_curve_is_incorrect_material(seeded: Seeded) -> None:
+@pytest.mark.parametrize("found", ["pkcs8-unknown-curve", "pkcs8-ed448-oid-on-32-bytes"])
+def test_imported_private_key_the_library_cannot_load_is_incorrect_material(
+    seeded: Seeded, found: str
+) -> None:
     from kmspolicy.crypto.wrapping import wrap_key_material
 
     params = seeded.kms.get_parameters_for_import(
@@ -330,7 +333,7 @@ def test_imported_private_key_on_an_unknown_curve_is_incorrect_material(seeded: 
     wrapped = wrap_key_material(
         params["PublicKey"],
         "RSAES_OAEP_SHA_256",
-        (CORPUS / "der" / "pkcs8-unknown-curve").read_bytes(),
+        (CORPUS / "der" / found).read_bytes(),
     )
     body = {
         "KeyId": seeded.external_ecc,
