@@ -112,6 +112,9 @@ class _Check:
     pass_reason: str
     extra: Callable[[SymbolicRequest], list[z3.BoolRef]] = lambda _r: []
     extra_keys: Sequence[str] = ()
+    #: the sides that must deny the counterexample under EVERY identity assumption (a request
+    #: counts as allowed when either assumption allows it); replayed under each of them too
+    denied_under_all: Sequence[str] = ()
 
     def run(self) -> CheckResult:
         started = time.perf_counter()
@@ -173,7 +176,12 @@ class _Check:
             for label, policies in self.sides.items()
         }
         example = _describe(request, context, assumption)
-        if not self.confirm(decisions, request):
+        denied_elsewhere = all(
+            not scenario.replay(self.sides[label], request, other).allowed
+            for label in self.denied_under_all
+            for other in scenario.assumptions
+        )
+        if not (self.confirm(decisions, request) and denied_elsewhere):
             summary = ", ".join(f"{k}: {d.kind.value}" for k, d in decisions.items())
             return CheckResult(
                 Verdict.UNKNOWN,
@@ -299,8 +307,12 @@ def check_no_new_access(
         {"existing": _as_list(existing), "new": _as_list(new)},
         account,
         timeout,
-        violation=lambda _r, al, x: z3.And(al["new"][x], z3.Not(al["existing"][x])),
+        # new access: NEW allows it under some assumption, EXISTING under none of them
+        violation=lambda _r, al, x: z3.And(
+            al["new"][x], *[z3.Not(e) for e in al["existing"].values()]
+        ),
         confirm=lambda d, _q: d["new"].allowed and not d["existing"].allowed,
+        denied_under_all=("existing",),
         blame=lambda _d: ["new"],
         fail_reason="the new policy allows a request the existing policy denies",
         pass_reason="the new policy allows nothing the existing policy denies",

@@ -252,7 +252,8 @@ class KmsApp(Generic[P]):
             )
             error_code, status = internal.code, internal.http_status
             payload = self._backend.encode_error(internal)
-        await _respond(send, status, payload, request_id, CONTENT_TYPE)
+        # The access line is written before the answer is sent: a client that has its answer
+        # can rely on the line being in the log (the time measured excludes the send).
         if access_log.isEnabledFor(logging.INFO):  # the answer is cached by logging
             client = scope.get("client") or ("-", 0)
             elapsed = (time.perf_counter() - started) * 1000
@@ -270,6 +271,7 @@ class KmsApp(Generic[P]):
                         access_log.name, logging.INFO, __file__, 0, line, (), None
                     )
                 )
+        await _respond(send, status, payload, request_id, CONTENT_TYPE)
 
     def _context(self, scope: Scope, region: str) -> dict[str, object]:
         # No aws:CurrentTime/aws:EpochTime here: authz.Request derives them from the time the
