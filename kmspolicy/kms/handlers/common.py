@@ -24,9 +24,8 @@ from kmspolicy.kms import ids
 from kmspolicy.kms.lifecycle.imports import expiration_summary
 from kmspolicy.kms.model import KeyRecord, KeyState, Tag
 from kmspolicy.lang import Policy
-from kmspolicy.lang.awsjson import read_json
+from kmspolicy.lang.awsjson import KEY_POLICY_MAX_BYTES, read_json
 
-KEY_POLICY_MAX_BYTES = 32_768
 MAX_TAGS = 50
 
 
