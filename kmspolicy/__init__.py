@@ -45,7 +45,7 @@ if TYPE_CHECKING:
     )
     from kmspolicy.authz.lint import Finding, lint_policy, lint_text
     from kmspolicy.facade import authorize
-    from kmspolicy.kms.clock import FakeClock, SystemClock
+    from kmspolicy.kms.clock import FakeClock, OffsetClock, SystemClock
     from kmspolicy.kms.identities import AccountPolicies, Identities, Identity
     from kmspolicy.kms.service import KMS
     from kmspolicy.kms.states import KeyState
@@ -72,6 +72,7 @@ _LAZY = {
     "Identity": "kmspolicy.kms.identities",
     "KMS": "kmspolicy.kms.service",
     "FakeClock": "kmspolicy.kms.clock",
+    "OffsetClock": "kmspolicy.kms.clock",
     "SystemClock": "kmspolicy.kms.clock",
     "KeyState": "kmspolicy.kms.states",
 }
@@ -104,6 +105,7 @@ __all__ = [  # noqa: RUF022  # plain sorted() order, as tests/test_public_api.py
     "KeyState",
     "KmsPolicies",
     "KmsPolicyError",
+    "OffsetClock",
     "Policy",
     "PolicyError",
     "PolicySyntaxError",

@@ -111,6 +111,14 @@ class ThrottlingException(ServiceError):
     code = "ThrottlingException"
 
 
+class NotAuthorizedException(ServiceError):
+    """KMS's answer (empty message) to CreateAlias, UpdateAlias or DeleteAlias of a name under
+    ``alias/aws/``, as recorded against AWS; the KMS model does not list it, so botocore raises
+    a plain ClientError with this code."""
+
+    code = "NotAuthorizedException"
+
+
 # --- The KMS model's exception shapes (botocore data/kms/2014-11-01/service-2.json) ---
 
 

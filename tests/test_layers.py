@@ -23,6 +23,7 @@ ROOT = "kmspolicy"
 ALLOWED: dict[str, set[str]] = {
     "_cache": set(),
     "errors": set(),
+    "messages": set(),
     "yamlpos": {"errors"},
     "optable": {"errors"},
     "lang": {"errors"},
@@ -96,8 +97,9 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "_version": set(),
 }
-for _layer in ALLOWED:  # below every layer: the bounded cache and _version (one constant)
-    ALLOWED[_layer] |= {"_cache", "_version"}
+for _layer in ALLOWED:  # below every layer: the bounded cache, _version (one constant) and
+    # messages (AWS's error texts)
+    ALLOWED[_layer] |= {"_cache", "_version", "messages"}
 
 
 def _module_name(path: Path) -> str:

@@ -71,6 +71,21 @@ def is_key_arn(resource: str) -> bool:
     return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
 
 
+#: Alias management that no policy can allow on a name under ``alias/aws/`` (AWS managed keys'
+#: aliases): KMS answers NotAuthorizedException before it evaluates any policy.
+_ALIAS_MANAGEMENT = frozenset({"kms:createalias", "kms:updatealias", "kms:deletealias"})
+
+
+def is_reserved_alias_arn(resource: str) -> bool:
+    """``arn:<partition>:kms:<region>:<account>:alias/aws/...``: an AWS managed key's alias."""
+    parts = resource.split(":", 5)
+    return (
+        len(parts) == 6
+        and parts[2] == "kms"
+        and (parts[5].startswith("alias/aws/") or parts[5] == "alias/aws")
+    )
+
+
 def _grant_ref(grant: Grant) -> MatchedStatement:
     return MatchedStatement(
         source_policy_id=grant.name or grant.grant_id,
@@ -438,6 +453,10 @@ def authorize_kms(
     account, which identity policies govern alone); encryption context comes from the
     ``kms:EncryptionContext:<k>`` context keys.
     """
+    if request.action_lower in _ALIAS_MANAGEMENT and is_reserved_alias_arn(request.resource):
+        # KMS refuses these before it reads any policy (NotAuthorizedException), so this is
+        # not a row of RULES: not even the root user, whatever the policies say
+        return Evaluation(request, matcher).implicit_deny(PolicyType.POLICY)
     facts = Facts(request, policies, matcher)
     rule = rule_for(facts.bits)
     if facts.usable_grants and not facts.bits & _BEFORE_GRANTS:

@@ -11,6 +11,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
+from kmspolicy import messages
 from kmspolicy.crypto.material import KeyMaterial, private_key
 from kmspolicy.crypto.specs import KeyAgreementAlgorithm, key_agreement_algorithms
 from kmspolicy.errors import InvalidKeyUsageException, ValidationException
@@ -27,9 +28,7 @@ def derive_shared_secret(
     """
     alg = KeyAgreementAlgorithm(algorithm)
     if alg not in key_agreement_algorithms(material.spec):
-        raise InvalidKeyUsageException(
-            f"{alg} is not a key agreement algorithm of {material.spec} keys"
-        )
+        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, material.spec))
     key = private_key(material)
     try:
         peer = serialization.load_der_public_key(bytes(peer_public_key_der))

@@ -13,6 +13,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, utils
 
+from kmspolicy import messages
 from kmspolicy.crypto.material import KeyMaterial, private_key
 from kmspolicy.crypto.specs import (
     EXTERNAL_MU_LENGTH,
@@ -35,7 +36,6 @@ from kmspolicy.errors import (
 )
 
 _OPAQUE_CIPHERTEXT = "the ciphertext is invalid or was not encrypted under this key and algorithm"
-_OPAQUE_SIGNATURE = "the signature is not valid for this key, algorithm and message"
 
 # every signing algorithm we implement ends in its SHA-2 size (SHA_256/384/512)
 _HASHES: dict[str, type[hashes.HashAlgorithm]] = {
@@ -62,9 +62,7 @@ def _encryption_algorithm(material: KeyMaterial, algorithm: EncryptionAlgorithm 
         alg not in encryption_algorithms(material.spec)
         or alg is EncryptionAlgorithm.SYMMETRIC_DEFAULT
     ):
-        raise InvalidKeyUsageException(
-            f"{alg} is not an asymmetric encryption algorithm of {material.spec} keys"
-        )
+        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, material.spec))
     return alg
 
 
@@ -78,10 +76,7 @@ def encrypt_asymmetric(
     alg = _encryption_algorithm(material, algorithm)
     limit = max_plaintext(material.spec, alg)
     if len(plaintext) > limit:
-        raise ValidationException(
-            f"plaintext is {len(plaintext)} bytes; {material.spec} with {alg} encrypts at most "
-            f"{limit} bytes"
-        )
+        raise ValidationException(messages.plaintext_too_large(alg, material.spec, limit))
     return bytes(private_key(material).public_key().encrypt(bytes(plaintext), _oaep(alg)))
 
 
@@ -108,7 +103,7 @@ def check_message(
     alg = SigningAlgorithm(algorithm)
     mtype = MessageType(message_type)
     if alg not in signing_algorithms(material.spec):
-        raise InvalidKeyUsageException(f"{alg} is not a signing algorithm of {material.spec} keys")
+        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, material.spec))
     if alg is SigningAlgorithm.ED25519_PH_SHA_512:
         # pyca/cryptography implements pure Ed25519 only (no Ed25519ph, RFC 8032 §5.1)
         raise UnsupportedOperationException(
@@ -123,9 +118,7 @@ def check_message(
             f"{MAX_RAW_MESSAGE} bytes (sign a digest with MessageType DIGEST instead)"
         )
     if mtype is MessageType.DIGEST and len(message) != digest_length(alg):
-        raise ValidationException(
-            f"a {alg} digest must be exactly {digest_length(alg)} bytes, got {len(message)}"
-        )
+        raise ValidationException(messages.digest_length(alg))
     if mtype is MessageType.EXTERNAL_MU and len(message) != EXTERNAL_MU_LENGTH:
         raise ValidationException(
             f"an EXTERNAL_MU message must be exactly {EXTERNAL_MU_LENGTH} bytes, got {len(message)}"
@@ -185,4 +178,4 @@ def verify(
             public.verify(sig, data)
     except (InvalidSignature, ValueError):
         # ValueError: a signature that is not even well-formed (wrong length, bad DER)
-        raise KMSInvalidSignatureException(_OPAQUE_SIGNATURE) from None
+        raise KMSInvalidSignatureException(messages.INVALID_SIGNATURE) from None

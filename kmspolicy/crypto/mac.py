@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 
+from kmspolicy import messages
 from kmspolicy.crypto.material import KeyMaterial
 from kmspolicy.crypto.specs import MAX_RAW_MESSAGE, MacAlgorithm, mac_algorithms
 from kmspolicy.errors import InvalidKeyUsageException, KMSInvalidMacException, ValidationException
@@ -24,7 +25,7 @@ _DIGESTS = {
 def _check(material: KeyMaterial, algorithm: MacAlgorithm | str, message: bytes) -> MacAlgorithm:
     alg = MacAlgorithm(algorithm)
     if alg not in mac_algorithms(material.spec):
-        raise InvalidKeyUsageException(f"{alg} is not a MAC algorithm of {material.spec} keys")
+        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, material.spec))
     if len(message) > MAX_RAW_MESSAGE:
         raise ValidationException(
             f"message is {len(message)} bytes; GenerateMac accepts at most {MAX_RAW_MESSAGE}"
@@ -44,4 +45,4 @@ def verify_mac(
     """Return if ``mac`` is right (constant-time compare); else KMSInvalidMacException."""
     expected = generate_mac(material, algorithm, message)
     if not hmac.compare_digest(expected, bytes(mac)):
-        raise KMSInvalidMacException("the MAC is not valid for this key, algorithm and message")
+        raise KMSInvalidMacException(messages.INVALID_MAC)

@@ -2,7 +2,8 @@
 
 Layer: kms (a port with its two adapters). Rotation schedules, deletion windows, import-token and
 key-material expiry and ``aws:CurrentTime`` all read an injected ``Clock``; tests move a
-``FakeClock`` instead of waiting a year.
+``FakeClock`` instead of waiting a year. The in-process ``KMS()`` runs on an ``OffsetClock``: the
+real time, which ``advance`` moves forward for that instance only.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol, runtime_checkable
 
-__all__ = ["Clock", "FakeClock", "SystemClock", "as_utc"]
+__all__ = ["Clock", "FakeClock", "OffsetClock", "SystemClock", "as_utc"]
 
 # A fixed, unremarkable default start so that tests built on FakeClock() are reproducible.
 _DEFAULT_START = datetime(2026, 1, 1, tzinfo=UTC)
@@ -42,6 +43,57 @@ class SystemClock:
 
     def __repr__(self) -> str:
         return "SystemClock()"
+
+
+def _step(days: float, hours: float, minutes: float, seconds: float, who: str) -> timedelta:
+    step = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+    if step < timedelta(0):
+        raise ValueError(f"{who} only moves forward, got a step of {step}")
+    return step
+
+
+class OffsetClock:
+    """The real time plus an offset that only grows: what ``KMS()`` runs on by default.
+
+    Time passes as on the wall, and ``advance(days=8)`` jumps this clock (and only this one)
+    forward, so a user of the in-process service can see a deletion window close or a rotation
+    fall due without waiting and without giving up real time. Safe to share between threads.
+    """
+
+    __slots__ = ("_lock", "_offset", "_system")
+
+    def __init__(self) -> None:
+        self._system = SystemClock()
+        self._offset = timedelta(0)
+        self._lock = threading.Lock()
+
+    def now(self) -> datetime:
+        with self._lock:
+            offset = self._offset
+        return self._system.now() + offset
+
+    @property
+    def offset(self) -> timedelta:
+        """How far ahead of the real time this clock runs."""
+        with self._lock:
+            return self._offset
+
+    def advance(
+        self,
+        *,
+        days: float = 0,
+        hours: float = 0,
+        minutes: float = 0,
+        seconds: float = 0,
+    ) -> datetime:
+        """Move forward by the given amount (added to the offset); returns the new time."""
+        step = _step(days, hours, minutes, seconds, "an OffsetClock")
+        with self._lock:
+            self._offset += step
+        return self.now()
+
+    def __repr__(self) -> str:
+        return f"OffsetClock(offset={self.offset})"
 
 
 class FakeClock:
@@ -77,9 +129,7 @@ class FakeClock:
         seconds: float = 0,
     ) -> datetime:
         """Move forward by the given amount; returns the new time."""
-        step = timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
-        if step < timedelta(0):
-            raise ValueError(f"a FakeClock only moves forward, got a step of {step}")
+        step = _step(days, hours, minutes, seconds, "a FakeClock")
         with self._lock:
             self._now += step
             return self._now

@@ -10,9 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from kmspolicy import messages
 from kmspolicy.errors import (
     InvalidAliasNameException,
     InvalidArnException,
+    NotAuthorizedException,
     NotFoundException,
     ValidationException,
 )
@@ -97,7 +99,7 @@ def parse_key_ref(text: str, account: str, region: str, *, allow_alias: bool = T
 def check_alias_name(name: str) -> str:
     """``name`` if it is a well-formed alias name, else InvalidAliasNameException."""
     if not name.startswith("alias/"):
-        raise ValidationException('Alias must start with the prefix "alias/".')
+        raise ValidationException(messages.ALIAS_PREFIX)
     if len(name) > 256 or _ALIAS_NAME_RE.match(name) is None:
         raise InvalidAliasNameException(
             f"Alias name {name!r} must begin with 'alias/' and contain only alphanumeric "
@@ -107,13 +109,14 @@ def check_alias_name(name: str) -> str:
 
 
 def check_creatable_alias_name(name: str) -> str:
-    """An alias name a customer may create: well-formed and not under ``alias/aws/``."""
+    """An alias name a customer may create, update or delete: well-formed and not under
+    ``alias/aws/`` (reserved for AWS managed keys: NotAuthorizedException, as AWS answers)."""
     check_alias_name(name)
-    if name.startswith(RESERVED_ALIAS_PREFIX) or name == "alias/aws":
-        # AWS's exact error for this case is undocumented; the model lists
-        # InvalidAliasNameException on CreateAlias (docs/kms-deviations.md)
-        raise InvalidAliasNameException(
-            f"Alias {name} cannot be created: the prefix alias/aws/ is reserved "
-            "for AWS managed keys."
-        )
+    if is_reserved_alias(name):
+        raise NotAuthorizedException(messages.RESERVED_ALIAS)
     return name
+
+
+def is_reserved_alias(name: str) -> bool:
+    """``alias/aws/...`` (and ``alias/aws``): names only AWS creates, for AWS managed keys."""
+    return name.startswith(RESERVED_ALIAS_PREFIX) or name == "alias/aws"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
+from kmspolicy import messages
 from kmspolicy.authz import Caller, Decision
 from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import (
@@ -206,7 +207,7 @@ class Resolution(_View):
         """The key ``text`` names (id, ARN, alias name, alias ARN); NotFoundException if none."""
         ref = ids.parse_key_ref(text, self.account, self.region, allow_alias=allow_alias)
         if ref.region != self.region:
-            raise NotFoundException(f"Invalid arn {text}: the key is not in region {self.region}")
+            raise NotFoundException(messages.arn_of_other_region(ref.region))
         if ref.alias_name is not None:
             alias = self.tx.get_alias(ref.arn)
             if alias is not None and alias.target_key_id is not None:

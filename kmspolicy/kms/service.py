@@ -19,7 +19,7 @@ from botocore import xform_name
 
 from kmspolicy.kms import ids, wire
 from kmspolicy.kms.client import make_client
-from kmspolicy.kms.clock import Clock, SystemClock
+from kmspolicy.kms.clock import Clock, OffsetClock
 from kmspolicy.kms.handlers.common import key_metadata
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.implemented import load_operations
@@ -43,8 +43,10 @@ class KMS:
     """AWS KMS run in-process; every call is authorized by the key's policies first.
 
     ``store``: a ``kms.ports.Store`` (default: a fresh in-memory store); ``clock``: a
-    ``kms.clock.Clock`` (default: the system clock); ``identities``: the principals and their
-    IAM policies (default: empty — only the account root user has identity permissions);
+    ``kms.clock.Clock`` (default: an ``OffsetClock``, the real time, which
+    ``kms.clock.advance(days=8)`` moves forward for this instance only); ``identities``: the
+    principals and their IAM policies (default: empty — only the account root user has
+    identity permissions);
     ``audit``: a ``kms.ports.AuditLog`` receiving one record per request; ``quotas``: the
     resource and request quotas (``kms.quotas.Quotas``; default: AWS's resource quotas, no
     request quotas); ``rng``: the randomness for ids, nonces and new key material (default:
@@ -70,7 +72,7 @@ class KMS:
         self.account = account
         self.region = region
         self.store: Store = store if store is not None else MemoryStore()
-        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.clock: Clock = clock if clock is not None else OffsetClock()
         self.identities = identities if identities is not None else Identities()
         self.audit = audit
         rng = rng if rng is not None else os.urandom

@@ -11,6 +11,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, mldsa, padding
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kmspolicy import messages
 from kmspolicy.crypto import (
     EncryptionAlgorithm,
     KeyMaterial,
@@ -178,10 +179,13 @@ def test_digest_wrong_length(
 ) -> None:
     length = digest_length(alg)
     assert length is not None
-    with pytest.raises(ValidationException, match=f"exactly {length} bytes"):
+    # AWS's recorded text: "Digest is invalid length for algorithm <alg>."
+    with pytest.raises(ValidationException) as info:
         sign(keys[spec], alg, b"\x01" * (length + delta), "DIGEST")
-    with pytest.raises(ValidationException):
+    assert info.value.message == f"Digest is invalid length for algorithm {alg}."
+    with pytest.raises(ValidationException) as info:
         verify(keys[spec], alg, b"\x01" * (length + delta), b"sig", "DIGEST")
+    assert info.value.message == messages.digest_length(alg)
 
 
 @pytest.mark.parametrize(("spec", "alg"), PAIRS, ids=[f"{s}-{a}" for s, a in PAIRS])

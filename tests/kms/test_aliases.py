@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from kmspolicy import KMS
+from kmspolicy import KMS, messages
 from tests.kms.principals import ACCOUNT, ALICE, BOB, raises_code
 
 
@@ -27,15 +27,38 @@ def test_duplicate_alias_already_exists(client: Any, key_id: str) -> None:
         client.create_alias(AliasName="alias/app", TargetKeyId=key_id)
 
 
-@pytest.mark.parametrize("name", ["alias/aws/s3", "alias/aws/mine"])
+@pytest.mark.parametrize("name", ["alias/aws/s3", "alias/aws/mine", "alias/aws"])
 def test_aws_prefix_is_reserved(client: Any, key_id: str, name: str) -> None:
-    with pytest.raises(client.exceptions.InvalidAliasNameException):
+    """AWS answers NotAuthorizedException with no message (recorded by moto), even to the
+    account's root user: create, update and delete alike, and nothing changes."""
+    with raises_code("NotAuthorizedException") as info:
         client.create_alias(AliasName=name, TargetKeyId=key_id)
+    assert info.value.response["Error"]["Message"] == messages.RESERVED_ALIAS == ""
+    assert info.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    with raises_code("NotAuthorizedException"):
+        client.update_alias(AliasName=name, TargetKeyId=key_id)
+    with raises_code("NotAuthorizedException"):
+        client.delete_alias(AliasName=name)
+    assert client.list_aliases(KeyId=key_id)["Aliases"] == []
+
+
+def test_aws_managed_alias_cannot_be_moved_or_deleted(client: Any, key_id: str) -> None:
+    managed = client.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"]
+    with raises_code("NotAuthorizedException"):
+        client.update_alias(AliasName="alias/aws/s3", TargetKeyId=key_id)
+    with raises_code("NotAuthorizedException"):
+        client.delete_alias(AliasName="alias/aws/s3")
+    assert client.describe_key(KeyId="alias/aws/s3")["KeyMetadata"]["KeyId"] == managed
 
 
 def test_alias_name_must_start_with_alias_prefix(client: Any, key_id: str) -> None:
-    with raises_code("ValidationException"):
+    with raises_code("ValidationException") as info:
         client.create_alias(AliasName="app", TargetKeyId=key_id)
+    message = info.value.response["Error"]["Message"]
+    assert message == messages.ALIAS_PREFIX
+    assert message.endswith(
+        "Please see https://docs.aws.amazon.com/kms/latest/developerguide/kms-alias.html"
+    )
 
 
 def test_unknown_alias_is_not_found(client: Any) -> None:

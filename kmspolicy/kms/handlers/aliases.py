@@ -85,7 +85,7 @@ bind(
 
 def _resolve_update(res: Resolution) -> list[Target]:
     name = res.params["AliasName"]
-    if name.startswith(ids.RESERVED_ALIAS_PREFIX):
+    if ids.is_reserved_alias(name):
         ids.check_creatable_alias_name(name)  # raises: AWS managed aliases cannot be moved
     arn, current = _existing_alias_key(res, name)
     new = _key(res, res.params["TargetKeyId"])
@@ -134,8 +134,8 @@ bind("UpdateAlias", update_alias, resolve=_resolve_update)
 
 def _resolve_delete(res: Resolution) -> list[Target]:
     name = res.params["AliasName"]
-    if name.startswith(ids.RESERVED_ALIAS_PREFIX):
-        ids.check_creatable_alias_name(name)
+    if ids.is_reserved_alias(name):
+        ids.check_creatable_alias_name(name)  # raises: AWS managed aliases cannot be deleted
     arn, key = _existing_alias_key(res, name)
     return [Target("kms:DeleteAlias", arn), Target("kms:DeleteAlias", key.arn, key, "DeleteAlias")]
 

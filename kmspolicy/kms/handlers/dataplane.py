@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from kmspolicy import messages
 from kmspolicy.crypto.specs import (
     EncryptionAlgorithm,
     KeyUsage,
@@ -72,7 +73,7 @@ def no_recipient(params: Params) -> None:
 def require_usage(key: AuthorizedKey, usage: KeyUsage, operation: str) -> None:
     if key.record.key_usage != usage:
         raise InvalidKeyUsageException(
-            f"{key.arn} key usage is {key.record.key_usage} which is not valid for {operation}."
+            messages.usage_not_valid(key.arn, key.record.key_usage, operation)
         )
 
 
@@ -94,10 +95,7 @@ def encryption_algorithm(key: AuthorizedKey, algorithm: str | None, context: Any
     """The algorithm to use with ``key``; InvalidKeyUsage when the key does not offer it."""
     alg = algorithm or DEFAULT_ENCRYPTION_ALGORITHM
     if alg not in _encryption_algorithms(key.record.key_spec):
-        raise InvalidKeyUsageException(
-            f"{key.arn} does not support encryption algorithm {alg}."
-            + ("" if algorithm else " Specify EncryptionAlgorithm for asymmetric keys.")
-        )
+        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, key.record.key_spec))
     if context and alg != EncryptionAlgorithm.SYMMETRIC_DEFAULT:
         raise ValidationException(
             "EncryptionContext is supported only with symmetric encryption KMS keys."

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
+from kmspolicy import messages
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
     CustomKeyStoreNotFoundException,
@@ -66,7 +67,11 @@ def _create_key_spec(params: Params) -> tuple[str, str, OriginType]:
             "You cannot specify KeySpec and CustomerMasterKeySpec in the same request. "
             "CustomerMasterKeySpec parameter is deprecated; use KeySpec."
         )
-    usage = params.get("KeyUsage") or "ENCRYPT_DECRYPT"
+    usage = params.get("KeyUsage")
+    if usage is None:
+        if spec != "SYMMETRIC_DEFAULT":
+            raise ValidationException(messages.KEY_USAGE_REQUIRED)
+        usage = "ENCRYPT_DECRYPT"
     _check_spec_usage(spec, usage)
     origin = OriginType(params.get("Origin") or "AWS_KMS")
     return spec, usage, origin
