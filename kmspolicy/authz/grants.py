@@ -77,6 +77,9 @@ class Grant:
     encryption_context_subset: Mapping[str, str] | None = None
     name: str | None = None
     issuing_account: str | None = None
+    #: the SourceArn constraint: requests must carry this ``aws:SourceArn`` (a service acting
+    #: on behalf of that resource), whatever the operation
+    source_arn: str | None = None
     #: the Equals constraint's key names, case-folded (a request must name exactly these)
     _equals_folded: frozenset[str] | None = field(init=False, repr=False, compare=False)
 
@@ -112,7 +115,10 @@ class Grant:
         )
 
     def constraints_hold(self, operation: str, request: Request) -> bool:
-        """Equals: the request EC equals the constraint; Subset: it holds every pair."""
+        """SourceArn: the request's ``aws:SourceArn`` is that ARN; Equals: the request EC
+        equals the constraint; Subset: it holds every pair."""
+        if self.source_arn is not None and request.lookup("aws:sourcearn") != (self.source_arn,):
+            return False
         if operation not in EC_OPERATIONS:
             return True
         if self.encryption_context_equals is None and self.encryption_context_subset is None:

@@ -28,15 +28,18 @@ class _Strict(BaseModel):
 class GrantConstraints(_Strict):
     EncryptionContextEquals: dict[str, str] | None = None
     EncryptionContextSubset: dict[str, str] | None = None
+    SourceArn: str | None = None
 
 
 class CreateGrantShape(_Strict):
     """One grant, shaped like a CreateGrant request (plus the ids KMS assigns)."""
 
-    GranteePrincipal: str
+    GranteePrincipal: str | None = None
+    GranteeServicePrincipal: str | None = None
     Operations: list[str] = Field(min_length=1)
     Constraints: GrantConstraints | None = None
     RetiringPrincipal: str | None = None
+    RetiringServicePrincipal: str | None = None
     Name: str | None = None
     KeyId: str | None = None
     GrantId: str | None = None
@@ -92,17 +95,23 @@ def load_grants(path: str, key_arn: str) -> list[Grant]:
         except ValidationError as exc:
             raise _invalid(f"{path}[{i}]", exc) from exc
         constraints = shape.Constraints or GrantConstraints()
+        grantee = shape.GranteePrincipal or shape.GranteeServicePrincipal
+        if grantee is None or (shape.GranteePrincipal and shape.GranteeServicePrincipal):
+            raise ConfigError(
+                f"{path}[{i}]: give GranteePrincipal or GranteeServicePrincipal (one of them)"
+            )
         grants.append(
             Grant(
                 grant_id=shape.GrantId or f"grant-{i}",
                 key_arn=shape.KeyId if shape.KeyId and shape.KeyId.startswith("arn:") else key_arn,
-                grantee_principal=shape.GranteePrincipal,
+                grantee_principal=grantee,
                 operations=frozenset(shape.Operations),
-                retiring_principal=shape.RetiringPrincipal,
+                retiring_principal=shape.RetiringPrincipal or shape.RetiringServicePrincipal,
                 encryption_context_equals=constraints.EncryptionContextEquals,
                 encryption_context_subset=constraints.EncryptionContextSubset,
                 name=shape.Name,
                 issuing_account=shape.IssuingAccount,
+                source_arn=constraints.SourceArn,
             )
         )
     return grants

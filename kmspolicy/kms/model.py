@@ -193,6 +193,8 @@ class AliasRecord:
 class GrantConstraints:
     encryption_context_equals: tuple[tuple[str, str], ...] | None = None  # sorted pairs
     encryption_context_subset: tuple[tuple[str, str], ...] | None = None
+    #: the AWS resource on whose behalf a request must be made (``aws:SourceArn``)
+    source_arn: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,6 +208,11 @@ class GrantRecord:
     name: str | None = None
     retiring_principal: str | None = None
     constraints: GrantConstraints | None = None
+    # A service principal grantee (GranteeServicePrincipal) or retiring principal
+    # (RetiringServicePrincipal) is held in grantee_principal / retiring_principal, which the
+    # decision point compares with the caller; these flags say which member named it.
+    grantee_is_service: bool = False
+    retiring_is_service: bool = False
     # The nonce every grant token of this grant carries (hex; checked in constant time). Empty
     # for grants stored before tokens were checked: their tokens are accepted by key and id.
     token_nonce: str = field(default="", repr=False)

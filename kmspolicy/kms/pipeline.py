@@ -506,4 +506,5 @@ def to_authz_grant(g: GrantRecord) -> AuthzGrant:
         else None,
         name=g.name,
         issuing_account=g.issuing_account,
+        source_arn=c.source_arn if c is not None else None,
     )

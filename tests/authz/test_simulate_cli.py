@@ -257,3 +257,37 @@ def test_context_flags_and_lists(tmp_path: Path) -> None:
     assert ok["results"][0]["decision"] == "allowed"
     bad = json.loads(run(*base, "--context", 'aws:TagKeys=["a","c"]')[1])
     assert bad["results"][0]["decision"] == "implicitDeny"
+
+
+def test_service_grant_with_source_arn(tmp_path: Path) -> None:
+    """A grant to a service principal with a SourceArn constraint allows that service only
+    on behalf of that resource (issue 14 §3)."""
+    kp, _ = _files(tmp_path)
+    group = f"arn:aws:logs:us-east-1:{A}:log-group:app"
+    grant = {
+        "GranteeServicePrincipal": "logs.amazonaws.com",
+        "RetiringServicePrincipal": "logs.amazonaws.com",
+        "Operations": ["Decrypt"],
+        "Constraints": {"SourceArn": group},
+    }
+    (tmp_path / "grants.json").write_text(json.dumps([grant]))
+    base = [
+        "--key-policy",
+        kp,
+        "--principal",
+        "logs.amazonaws.com",
+        "--action",
+        "kms:Decrypt",
+        "--resource",
+        KEY,
+        "--grants",
+        str(tmp_path / "grants.json"),
+        "--format",
+        "json",
+    ]
+    decisions = {}
+    for source in (group, f"arn:aws:logs:us-east-1:{A}:log-group:other"):
+        code, out = run(*base, "--context", f"aws:SourceArn={source}")
+        assert code == 0, out
+        decisions[source] = json.loads(out)["results"][0]["decision"]
+    assert list(decisions.values()) == ["allowed", "implicitDeny"]

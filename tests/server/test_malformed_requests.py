@@ -129,9 +129,9 @@ CASES: list[tuple[str, str, Body, str]] = [
         _json(lambda s: {"KeyId": s.key, "Operations": ["Encrypt"]}),
         "ValidationException",
     ),
-    # service-principal grants are not implemented: refused, never widened by dropping members
+    # service-principal grants: AWS's rules for the members (API_CreateGrant)
     (
-        "grant-service-grantee",
+        "grant-service-grantee-without-source-arn",
         "CreateGrant",
         _json(
             lambda s: {
@@ -139,23 +139,24 @@ CASES: list[tuple[str, str, Body, str]] = [
                 "Operations": ["Encrypt"],
                 "GranteeServicePrincipal": "logs.amazonaws.com",
                 "RetiringServicePrincipal": "logs.amazonaws.com",
-                "Constraints": {"SourceArn": "arn:aws:logs:us-east-1:111111111111:log-group:x"},
             }
         ),
-        "UnsupportedOperationException",
+        "ValidationException",
     ),
     (
-        "grant-source-arn-constraint",
+        "grant-two-grantees",
         "CreateGrant",
         _json(
             lambda s: {
                 "KeyId": s.key,
                 "Operations": ["Encrypt"],
                 "GranteePrincipal": ALICE_ARN,
+                "GranteeServicePrincipal": "logs.amazonaws.com",
+                "RetiringPrincipal": ALICE_ARN,
                 "Constraints": {"SourceArn": "arn:aws:logs:us-east-1:111111111111:log-group:x"},
             }
         ),
-        "UnsupportedOperationException",
+        "ValidationException",
     ),
     # numbers that are no time
     (

@@ -8,10 +8,11 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
-from kmspolicy.authz import Caller, PolicyType
+from kmspolicy.authz import Caller, PolicyType, PrincipalType
 from kmspolicy.authz.grants import grant_operations_for_key
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
@@ -20,7 +21,6 @@ from kmspolicy.errors import (
     InvalidGrantIdException,
     LimitExceededException,
     NotFoundException,
-    UnsupportedOperationException,
     ValidationException,
 )
 from kmspolicy.kms import ids
@@ -53,6 +53,7 @@ def _constraints(params: Params) -> GrantConstraints | None:
     if not raw:
         return None
     equals, subset = raw.get("EncryptionContextEquals"), raw.get("EncryptionContextSubset")
+    source_arn = raw.get("SourceArn")
     for pairs in (equals, subset):
         if pairs is None:
             continue
@@ -65,11 +66,12 @@ def _constraints(params: Params) -> GrantConstraints | None:
             raise ValidationException(
                 f"Grant constraint values may be at most {MAX_CONSTRAINT_VALUE} characters."
             )
-    if equals is None and subset is None:
+    if equals is None and subset is None and source_arn is None:
         return None
     return GrantConstraints(
         tuple(sorted(equals.items())) if equals is not None else None,
         tuple(sorted(subset.items())) if subset is not None else None,
+        source_arn,
     )
 
 
@@ -83,31 +85,58 @@ def _principal(value: str, member: str) -> str:
     return value
 
 
-# Service-principal grants (a grantee or retiring service principal, bound to a SourceArn
-# constraint) are not implemented; dropping these members would create a broader grant than
-# the caller asked for, so they are refused (docs/deviations.md).
-_SERVICE_GRANT_MEMBERS = ("GranteeServicePrincipal", "RetiringServicePrincipal")
+def _service_principal(value: str, member: str) -> str:
+    """A service principal (``ec2.amazonaws.com``): the model's ServicePrincipalType pattern."""
+    if _SERVICE_PRINCIPAL.fullmatch(value) is None or len(value) > 128:
+        raise ValidationException(f"{member} {value} is not a valid service principal.")
+    return value
+
+
+_SERVICE_PRINCIPAL = re.compile(r"[A-Za-z0-9\-]+\.[A-Za-z0-9\-]+(\.[A-Za-z0-9\-]+)+")
+
+
+def _grantee(params: Params) -> str:
+    """The grantee named by GranteePrincipal or GranteeServicePrincipal (exactly one is set)."""
+    return str(params.get("GranteePrincipal") or params["GranteeServicePrincipal"])
+
+
+def _retiring(params: Params) -> str | None:
+    return params.get("RetiringPrincipal") or params.get("RetiringServicePrincipal")
 
 
 def _validate_create(params: Params) -> None:
-    for member in _SERVICE_GRANT_MEMBERS:
-        if params.get(member) is not None:
-            raise UnsupportedOperationException(
-                f"kmspolicy does not support service-principal grants ({member}); "
-                "see docs/deviations.md"
-            )
-    if (params.get("Constraints") or {}).get("SourceArn") is not None:
-        raise UnsupportedOperationException(
-            "kmspolicy does not support the SourceArn grant constraint; see docs/deviations.md"
-        )
-    if params.get("GranteePrincipal") is None:  # optional in the model: a service grant's lack
+    """API_CreateGrant: GranteePrincipal or GranteeServicePrincipal, not both; a service
+    grantee needs a SourceArn constraint and a retiring principal (either kind); at most one
+    of RetiringPrincipal and RetiringServicePrincipal."""
+    grantee, service = params.get("GranteePrincipal"), params.get("GranteeServicePrincipal")
+    if (grantee is None) == (service is None):
         raise ValidationException(
-            "1 validation error detected: Value null at 'granteePrincipal' failed to satisfy "
-            "constraint: Member must not be null"
+            "You must specify either GranteePrincipal or GranteeServicePrincipal, but not both."
         )
-    _principal(params["GranteePrincipal"], "GranteePrincipal")
+    if params.get("RetiringPrincipal") is not None and (
+        params.get("RetiringServicePrincipal") is not None
+    ):
+        raise ValidationException(
+            "You can specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+        )
+    if grantee is not None:
+        _principal(grantee, "GranteePrincipal")
+    else:
+        _service_principal(str(service), "GranteeServicePrincipal")
+        if (params.get("Constraints") or {}).get("SourceArn") is None:
+            raise ValidationException(
+                "When you specify a GranteeServicePrincipal, you must also specify a "
+                "SourceArn grant constraint."
+            )
+        if _retiring(params) is None:
+            raise ValidationException(
+                "When you specify a GranteeServicePrincipal, you must also specify a "
+                "RetiringPrincipal or a RetiringServicePrincipal."
+            )
     if params.get("RetiringPrincipal") is not None:
         _principal(params["RetiringPrincipal"], "RetiringPrincipal")
+    if params.get("RetiringServicePrincipal") is not None:
+        _service_principal(params["RetiringServicePrincipal"], "RetiringServicePrincipal")
     if not params["Operations"]:
         raise ValidationException("Operations must list at least one grant operation.")
     _constraints(params)
@@ -116,12 +145,19 @@ def _validate_create(params: Params) -> None:
 def _create_context(params: Params) -> dict[str, object]:
     ctx: dict[str, object] = {
         "kms:GrantOperations": list(params["Operations"]),
-        "kms:GranteePrincipal": params["GranteePrincipal"],
         "kms:GrantIsForAWSResource": False,
     }
-    if params.get("RetiringPrincipal") is not None:
-        ctx["kms:RetiringPrincipal"] = params["RetiringPrincipal"]
+    for member in (
+        "GranteePrincipal",
+        "GranteeServicePrincipal",
+        "RetiringPrincipal",
+        "RetiringServicePrincipal",
+    ):
+        if params.get(member) is not None:
+            ctx[f"kms:{member}"] = params[member]
     constraints = params.get("Constraints") or {}
+    if constraints.get("SourceArn") is not None:
+        ctx["kms:GrantConstraintSourceArn"] = constraints["SourceArn"]
     for kind in ("EncryptionContextEquals", "EncryptionContextSubset"):
         pairs = constraints.get(kind)
         if pairs is not None:
@@ -196,7 +232,13 @@ def create_grant(call: Call) -> dict[str, Any]:
             f"{key.key_usage} KMS key."
         )
     constraints = _constraints(p)
-    if constraints is not None and not specs.is_symmetric(key.key_spec):
+    grantee, retiring = _grantee(p), _retiring(p)
+    if (
+        constraints is not None
+        and (constraints.encryption_context_equals or constraints.encryption_context_subset)
+        is not None
+        and not specs.is_symmetric(key.key_spec)
+    ):
         raise ValidationException(
             "Grant constraints are supported only for symmetric encryption KMS keys."
         )
@@ -207,8 +249,8 @@ def create_grant(call: Call) -> dict[str, Any]:
         for g in existing:
             if (
                 g.name == name
-                and g.grantee_principal == p["GranteePrincipal"]
-                and g.retiring_principal == p.get("RetiringPrincipal")
+                and g.grantee_principal == grantee
+                and g.retiring_principal == retiring
                 and set(g.operations) == set(operations)
                 and g.constraints == constraints
             ):
@@ -219,13 +261,15 @@ def create_grant(call: Call) -> dict[str, Any]:
     grant = GrantRecord(
         grant_id=call.rng(32).hex(),
         key_arn=key.arn,
-        grantee_principal=p["GranteePrincipal"],
+        grantee_principal=grantee,
         operations=tuple(operations),
         issuing_account=ids.account_root_arn(call.account),
         creation_date=call.now,
         name=name,
-        retiring_principal=p.get("RetiringPrincipal"),
+        retiring_principal=retiring,
         constraints=constraints,
+        grantee_is_service=p.get("GranteeServicePrincipal") is not None,
+        retiring_is_service=p.get("RetiringServicePrincipal") is not None,
         token_nonce=call.rng(GRANT_NONCE_BYTES).hex(),
     )
     call.put_grant(grant)
@@ -246,40 +290,82 @@ def grant_entry(g: GrantRecord) -> dict[str, Any]:
     }
     if g.name is not None:
         entry["Name"] = g.name
+    if g.grantee_is_service:  # the API reference: GranteePrincipal then holds the service
+        entry["GranteeServicePrincipal"] = g.grantee_principal
     if g.retiring_principal is not None:
-        entry["RetiringPrincipal"] = g.retiring_principal
+        member = "RetiringServicePrincipal" if g.retiring_is_service else "RetiringPrincipal"
+        entry[member] = g.retiring_principal
     if g.constraints is not None:
         c: dict[str, Any] = {}
         if g.constraints.encryption_context_equals is not None:
             c["EncryptionContextEquals"] = dict(g.constraints.encryption_context_equals)
         if g.constraints.encryption_context_subset is not None:
             c["EncryptionContextSubset"] = dict(g.constraints.encryption_context_subset)
+        if g.constraints.source_arn is not None:
+            c["SourceArn"] = g.constraints.source_arn
         entry["Constraints"] = c
     return entry
+
+
+def _validate_list(params: Params) -> None:
+    if params.get("GranteePrincipal") is not None and (
+        params.get("GranteeServicePrincipal") is not None
+    ):
+        raise ValidationException(
+            "You can specify either GranteePrincipal or GranteeServicePrincipal, but not both."
+        )
 
 
 def list_grants(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListGrants.html"""
     p = call.params
+    if p.get("GranteeServicePrincipal") is not None and call.caller.type is not (
+        PrincipalType.SERVICE
+    ):
+        raise ValidationException(
+            "The GranteeServicePrincipal filter is only usable by callers in a service principal."
+        )
     grants = list(call.list_grants(call.key.arn))
     if p.get("GrantId") is not None:
         grants = [g for g in grants if g.grant_id == p["GrantId"]]
     if p.get("GranteePrincipal") is not None:
         grants = [g for g in grants if g.grantee_principal == p["GranteePrincipal"]]
+    if p.get("GranteeServicePrincipal") is not None:
+        grants = [
+            g
+            for g in grants
+            if g.grantee_is_service and g.grantee_principal == p["GranteeServicePrincipal"]
+        ]
     chunk, more = page(grants, p, lambda g: g.grant_id, default=50, maximum=100)
     return {"Grants": [grant_entry(g) for g in chunk], **more}
 
 
-bind("ListGrants", list_grants)
+bind("ListGrants", list_grants, validate=_validate_list)
 
 
 def _validate_retirable(params: Params) -> None:
-    if params.get("RetiringPrincipal") is None:  # optional in the botocore model, not in KMS
-        raise ValidationException("RetiringPrincipal is required.")
-    _principal(params["RetiringPrincipal"], "RetiringPrincipal")
+    principal, service = params.get("RetiringPrincipal"), params.get("RetiringServicePrincipal")
+    if (principal is None) == (service is None):  # both optional in the model, one required
+        raise ValidationException(
+            "You must specify either RetiringPrincipal or RetiringServicePrincipal, but not both."
+        )
+    if principal is not None:
+        _principal(principal, "RetiringPrincipal")
+    else:
+        _service_principal(str(service), "RetiringServicePrincipal")
 
 
 def _resolve_retirable(res: Resolution) -> list[Target]:
+    service = res.params.get("RetiringServicePrincipal")
+    if service is not None:
+        # AWS: "only usable by callers in a service principal": a service lists its own grants
+        if res.caller.type is not PrincipalType.SERVICE or res.caller.arn != service:
+            raise AccessDeniedException(
+                f"User: {res.caller.arn} is not authorized to perform: kms:ListRetirableGrants "
+                f"on resource: {service} because only that service principal may list the "
+                "grants it can retire"
+            )
+        return [Target("kms:ListRetirableGrants", "*")]
     # AWS: the retiring principal must be in the caller's account (it is the authorized
     # resource); listing another account's principal would disclose that account's grants.
     principal = res.params["RetiringPrincipal"]
@@ -295,10 +381,12 @@ def _resolve_retirable(res: Resolution) -> list[Target]:
 
 def list_retirable_grants(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html"""
+    service = call.params.get("RetiringServicePrincipal")
+    principal = service if service is not None else call.params["RetiringPrincipal"]
     grants = [  # AWS: the grants of this Region only (keys of any account)
         g
-        for g in call.list_grants_by_retiring_principal(call.params["RetiringPrincipal"])
-        if g.key_arn.split(":")[3] == call.region
+        for g in call.list_grants_by_retiring_principal(principal)
+        if g.key_arn.split(":")[3] == call.region and g.retiring_is_service == (service is not None)
     ]
     chunk, more = page(
         grants, call.params, lambda g: f"{g.key_arn} {g.grant_id}", default=50, maximum=100
