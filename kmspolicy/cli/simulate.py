@@ -24,9 +24,11 @@ from kmspolicy.authz import (
     authorize_iam,
     authorize_kms,
     evaluate_policies,
+    is_key_arn,
 )
 from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
 from kmspolicy.cli._color import color_option, use_color
+from kmspolicy.cli._simulate_checks import check_request
 from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse_context
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.lang import Policy, load_policies
@@ -66,7 +68,7 @@ def _deciding(decision: Decision) -> str:
     return "-"
 
 
-def _print_text(decisions: list[Decision], color: str) -> None:
+def _print_text(decisions: list[Decision], color: str, rules: list[str]) -> None:
     import sys
 
     from rich.console import Console
@@ -100,9 +102,10 @@ def _print_text(decisions: list[Decision], color: str) -> None:
             ", ".join(d.missing_context_keys) or "-",
         )
     console.print(table)
-    for d in decisions:
+    for d, applied in zip(decisions, rules, strict=True):
         who = f"{d.principal} " if several else ""
         console.print(f"{who}{d.action}: {d.reason}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"  rules: {applied}", highlight=False, markup=False, soft_wrap=True)
         if d.nearest_miss is not None and d.matched_statements:
             console.print(
                 f"  nearest miss: {d.nearest_miss.describe()}", highlight=False, markup=False
@@ -170,6 +173,12 @@ def _print_text(decisions: list[Decision], color: str) -> None:
     "else *).",
 )
 @click.option(
+    "--resource-account",
+    metavar="ID",
+    help="The account that owns the resource (AWS's ResourceOwner), for ARNs without one "
+    "(S3 buckets): cross-account rules then apply to callers of other accounts.",
+)
+@click.option(
     "--context",
     "context_pairs",
     metavar="KEY=VALUE",
@@ -198,10 +207,11 @@ def _print_text(decisions: list[Decision], color: str) -> None:
 def command(ctx: click.Context, /, **opts: Any) -> None:
     """Decide a request offline and explain why (an IAM policy simulator specialised for KMS)."""
     try:
-        decisions = _simulate(opts)
+        ruled = _simulate_with_rules(opts)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(2)
+    decisions = [d for d, _ in ruled]
     if opts["fmt"] == "json":
         click.echo(json.dumps({"results": [d.to_dict() for d in decisions]}, indent=2))
     elif opts["fmt"] == "aws-json":
@@ -218,13 +228,28 @@ def command(ctx: click.Context, /, **opts: Any) -> None:
             ]
         click.echo(json.dumps(document, indent=2))
     else:
-        _print_text(decisions, opts["color"])
+        _print_text(decisions, opts["color"], [r for _, r in ruled])
     expect = opts["expect"]
     held = expect is None or all(Expectation(expect).holds_for(d) for d in decisions)
     ctx.exit(0 if held else 1)
 
 
-def _simulate(opts: dict[str, Any]) -> list[Decision]:
+def _rules(kind: str, caller: Caller, account: str | None) -> str:
+    """Which rules decided: the evaluation logic and the account relation it applied."""
+    if kind == "plain":
+        return "plain policies (no account, KMS or resource-policy rules)"
+    if caller.account is None:
+        where = "a caller without an account (service principal or anonymous)"
+    elif account is None:
+        where = "same-account (the resource names no account; give --resource-account)"
+    elif account == caller.account:
+        where = "same-account"
+    else:
+        where = f"cross-account (caller {caller.account}, resource {account})"
+    return f"{kind}, {where}"
+
+
+def _simulate_with_rules(opts: dict[str, Any]) -> list[tuple[Decision, str]]:
     if opts["plain_policies"] and (opts["key_policy"] or opts["resource_policy"]):
         raise ConfigError(
             "--policy (plain policies) cannot be combined with --key-policy/--resource-policy"
@@ -244,6 +269,9 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
             raise ConfigError(f"--at `{opts['at']}`: expected an ISO 8601 time") from exc
     context = parse_context(opts["context_pairs"], opts["context_file"])
     resource = opts["resource"]
+    owner = opts["resource_account"]
+    if owner is not None and not (owner.isdigit() and len(owner) == 12):
+        raise ConfigError(f"--resource-account `{owner}`: expected a 12-digit account id")
     if resource is None:
         if opts["key_policy"] or opts["grants_file"]:
             account = caller.account or "111122223333"
@@ -271,26 +299,37 @@ def _simulate(opts: dict[str, Any]) -> list[Decision]:
         _warn_if_unknown(action)
     decisions = []
     for caller, action in ((c, a) for c in callers for a in opts["actions"]):
+        check_request(caller, action, resource, context)
         request = Request(caller, action, resource, context, when)
+        if owner is not None and request.resource_account not in (None, owner):
+            raise ConfigError(
+                f"--resource-account {owner} contradicts the account of --resource {resource}"
+            )
+        owning = owner or request.resource_account
         if plain:
-            decisions.append(evaluate_policies(request, plain))
+            decisions.append((evaluate_policies(request, plain), _rules("plain", caller, None)))
         elif key_policy is not None or (not resource_policy and action.lower().startswith("kms:")):
             policies = KmsPolicies(
                 key_policy, identity, grants, scp_levels, rcp_levels, boundary, sessions
             )
-            decisions.append(authorize_kms(request, policies))
-        else:
-            decisions.append(
-                authorize_iam(
-                    request,
-                    identity,
-                    resource_policy,
-                    scps=scp_levels,
-                    rcps=rcp_levels,
-                    permissions_boundary=boundary,
-                    session_policies=sessions,
-                )
+            kind = (
+                "KMS key-policy rules"
+                if is_key_arn(resource)
+                else "KMS rules for aliases and account-level actions (IAM policies alone)"
             )
+            decisions.append((authorize_kms(request, policies), _rules(kind, caller, owning)))
+        else:
+            decision = authorize_iam(
+                request,
+                identity,
+                resource_policy,
+                scps=scp_levels,
+                rcps=rcp_levels,
+                permissions_boundary=boundary,
+                session_policies=sessions,
+                resource_account=owner,
+            )
+            decisions.append((decision, _rules("IAM general rules", caller, owning)))
     return decisions
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from click.testing import CliRunner
 
 from kmspolicy.cli import cli
@@ -291,3 +292,122 @@ def test_service_grant_with_source_arn(tmp_path: Path) -> None:
         assert code == 0, out
         decisions[source] = json.loads(out)["results"][0]["decision"]
     assert list(decisions.values()) == ["allowed", "implicitDeny"]
+
+
+B = "444455556666"
+
+
+@pytest.mark.parametrize(
+    ("principal", "action", "extra", "says"),
+    [
+        # a caller of another account cannot claim the key's account as its own
+        (
+            f"arn:aws:iam::{B}:user/x",
+            "kms:Decrypt",
+            ["--context", f"kms:CallerAccount={A}"],
+            "derives it from the caller",
+        ),
+        # an anonymous caller has no organization
+        ("*", "kms:Decrypt", ["--context", "aws:PrincipalOrgID=o-123"], "belongs to no account"),
+        # one request has one pending window
+        (
+            f"arn:aws:iam::{A}:user/x",
+            "kms:ScheduleKeyDeletion",
+            ["--context", "kms:ScheduleKeyDeletionPendingWindowInDays=[5, 40]"],
+            "single-valued key cannot hold 2 values",
+        ),
+        # the keys are those of the encryption context
+        (
+            f"arn:aws:iam::{A}:user/x",
+            "kms:Encrypt",
+            ["--context", "kms:EncryptionContext:a=1", "--context", "kms:EncryptionContextKeys=b"],
+            "must list exactly the keys",
+        ),
+        # the key policy does not govern account-level actions
+        (f"arn:aws:iam::{A}:user/x", "kms:ListAliases", [], "is not authorized on a key"),
+        (f"arn:aws:iam::{A}:user/x", "kms:CreateKey", [], "AWS authorizes it on `*`"),
+    ],
+)
+def test_requests_aws_could_never_receive_are_refused(
+    tmp_path: Path, principal: str, action: str, extra: list[str], says: str
+) -> None:
+    kp, _ = _files(tmp_path)
+    args = ["--key-policy", kp, "--principal", principal, "--action", action, "--resource", KEY]
+    code, out = run(*args, *extra)
+    assert code == 2 and says in out, out
+
+
+def test_the_same_requests_made_possible_are_answered(tmp_path: Path) -> None:
+    kp, _ = _files(tmp_path)
+    for args in (
+        ["--principal", f"arn:aws:iam::{A}:user/x", "--action", "kms:ListAliases"],
+        [
+            "--principal",
+            f"arn:aws:iam::{A}:user/x",
+            "--action",
+            "kms:Encrypt",
+            "--context",
+            "kms:EncryptionContext:a=1",
+            "--context",
+            "kms:EncryptionContextKeys=a",
+            "--key-policy",
+            kp,
+            "--resource",
+            KEY,
+        ],
+    ):
+        code, out = run(*args, "--resource", "*") if "--resource" not in args else run(*args)
+        assert code == 0, out
+
+
+def test_resource_account_makes_an_s3_request_cross_account_and_says_so(tmp_path: Path) -> None:
+    bucket_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{B}:root"},
+                "Action": "s3:GetObject",
+                "Resource": "arn:aws:s3:::data/*",
+            }
+        ],
+    }
+    (tmp_path / "bucket.json").write_text(json.dumps(bucket_policy))
+    args = [
+        "--resource-policy",
+        str(tmp_path / "bucket.json"),
+        "--principal",
+        f"arn:aws:iam::{B}:user/x",
+        "--action",
+        "s3:GetObject",
+        "--resource",
+        "arn:aws:s3:::data/a.txt",
+    ]
+    # without the owner the bucket is taken to be the caller's: its bucket policy suffices
+    # (the account delegates to IAM); owned by A, the caller of B also needs an IAM allow
+    code, out = run(*args)
+    assert code == 0 and "same-account (the resource names no account" in out
+    code, out = run(*args, "--resource-account", A, "--format", "json")
+    assert json.loads(out)["results"][0]["decision"] == "implicitDeny"
+    code, out = run(*args, "--resource-account", A)
+    assert f"IAM general rules, cross-account (caller {B}, resource {A})" in out
+    code, out = run(*args, "--resource-account", "12")
+    assert code == 2 and "12-digit" in out
+
+
+def test_text_output_names_the_kms_rules(tmp_path: Path) -> None:
+    kp, ident = _files(tmp_path)
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--identity-policy",
+        ident,
+        "--principal",
+        f"arn:aws:iam::{B}:user/m",
+        "--action",
+        "kms:Decrypt",
+        "--resource",
+        KEY,
+    )
+    assert code == 0
+    assert f"rules: KMS key-policy rules, cross-account (caller {B}, resource {A})" in out
