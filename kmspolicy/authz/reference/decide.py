@@ -114,6 +114,9 @@ def _grant_operation(grant: Grant, request: Request) -> str | None:
 def _constraints_met(grant: Grant, operation: str, request: Request) -> bool:
     """Constraints apply to operations that take an encryption context; key names compare
     case-insensitively, values exactly."""
+    # SourceArn: the request is made on behalf of that resource (any operation)
+    if grant.source_arn is not None and request.get("aws:SourceArn") != (grant.source_arn,):
+        return False
     if operation not in EC_OPERATIONS:
         return True
     context = {k.lower(): v for k, v in request.encryption_context.items()}
@@ -159,6 +162,16 @@ def _grant_ref(grant: Grant) -> MatchedStatement:
 def authorize_kms_reference(request: Request, policies: KmsPolicies) -> Decision:
     """KMS's decision, told as the documentation tells it."""
     rec = _Record(request)
+    # 0. alias/aws/... names belong to AWS managed keys: KMS refuses to create, move or delete
+    # them (NotAuthorizedException) before it reads any policy.
+    parts = _resource_parts(request.resource)
+    if (
+        request.action.lower() in ("kms:createalias", "kms:updatealias", "kms:deletealias")
+        and len(parts) == 6
+        and parts[2] == "kms"
+        and (parts[5] == "alias/aws" or parts[5].startswith("alias/aws/"))
+    ):
+        return rec.decision(DecisionKind.IMPLICIT_DENY, PolicyType.POLICY)
     caller = request.caller
     key = _is_key(request.resource)
     # SCPs and RCPs govern the principals of an organization, not AWS services
