@@ -96,10 +96,12 @@ ALLOWED: dict[str, set[str]] = {
     },
     "__main__": {"cli"},
     "_version": set(),
+    "_files": set(),
 }
-for _layer in ALLOWED:  # below every layer: the bounded cache, _version (one constant) and
-    # messages (AWS's error texts)
-    ALLOWED[_layer] |= {"_cache", "_version", "messages"}
+# below every layer: the bounded cache, _files (write-once files), _version (one constant)
+# and messages (AWS's error texts)
+for _layer in ALLOWED:
+    ALLOWED[_layer] |= {"_cache", "_files", "_version", "messages"}
 
 
 def _module_name(path: Path) -> str:

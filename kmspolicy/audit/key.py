@@ -16,6 +16,7 @@ import secrets
 from pathlib import Path
 from typing import Protocol
 
+from kmspolicy._files import create_once
 from kmspolicy.errors import ConfigError
 
 AUDIT_KEY_NAME = "audit.key"
@@ -34,7 +35,7 @@ def open_audit_key(data_dir: str | os.PathLike[str], root_key: Sealer) -> bytes:
     """The audit key of ``data_dir``, created (sealed, 0600, atomically) on first use."""
     path = Path(data_dir) / AUDIT_KEY_NAME
     if not path.exists():
-        _create(path, root_key.seal(secrets.token_bytes(AUDIT_KEY_BYTES), _AAD))
+        create_once(path, root_key.seal(secrets.token_bytes(AUDIT_KEY_BYTES), _AAD))
     return read_audit_key(path, root_key)
 
 
@@ -53,29 +54,3 @@ def read_audit_key(path: Path, root_key: Sealer) -> bytes:
     if len(key) != AUDIT_KEY_BYTES:
         raise ConfigError(f"the audit key `{path}` is not {AUDIT_KEY_BYTES} bytes")
     return key
-
-
-def _create(path: Path, sealed: bytes) -> None:
-    """Write the sealed key so that it appears complete or not at all; two processes starting
-    at once agree on one key (``link`` fails when the name exists)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        view = memoryview(sealed)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    directory = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)

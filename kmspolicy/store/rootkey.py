@@ -18,6 +18,7 @@ import stat
 from collections.abc import Mapping
 from pathlib import Path
 
+from kmspolicy._files import create_once
 from kmspolicy.crypto.seal import ROOT_KEY_LENGTH, RootKey
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms.ports import SealingKey
@@ -63,7 +64,7 @@ def load_root_key(
     where, may_create = resolve_root_key_path(data_dir, path, env)
     if may_create and not where.exists():
         try:
-            _create(where)
+            create_once(where, secrets.token_bytes(ROOT_KEY_BYTES))
         except OSError as exc:  # a read-only or pseudo file system (/sys, /proc), a full disk
             raise ConfigError(
                 f"cannot create the root-key file `{where}`: {exc.strerror or exc}"
@@ -131,34 +132,3 @@ def _decode(data: bytes, path: Path) -> bytes:
         f"root-key file `{path}` must hold exactly {ROOT_KEY_BYTES} bytes "
         "(raw, or base64 on one line: `openssl rand -base64 32`)"
     )
-
-
-def _create(path: Path) -> None:
-    """Create the key file so that it appears complete or not at all, never world-readable."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o600)
-    try:
-        os.fchmod(fd, 0o600)  # the umask can only remove bits, but be explicit
-        view = memoryview(secrets.token_bytes(ROOT_KEY_BYTES))
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
-        # link() fails if the name exists: two processes starting at once agree on one key.
-        os.link(tmp, path)
-    except FileExistsError:
-        pass
-    finally:
-        tmp.unlink()
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
