@@ -3,20 +3,22 @@
 Layer: kms. The table declares every operation's facts (action, resource, grants, key states,
 scheduling, DryRun, condition keys …); this module binds to an entry, by name, what only code
 can say: the handler, and when needed a resolver (several keys or an alias), a parameter
-validator, condition keys computed from the parameters, and a key-type precheck. Handler modules
-(``kmspolicy.kms.handlers`` and ``kmspolicy.kms.lifecycle``) call ``bind`` at import;
-``kms.implemented.load_operations`` imports them (this module imports no handler, so the table
-and its handlers form no import loop) and ``bound_operations`` refuses a table that does not
-match: a handler for a name the table lacks or declares unimplemented, or an implemented entry
-without a handler. Entries
-declared unimplemented get no handler: the pipeline authorizes them like any other and then
-answers UnsupportedOperationException.
+validator, condition keys computed from the parameters, and a key-type precheck.
+
+``bind`` is pure: it returns the bound ``Operation`` and records it nowhere. Each handler module
+(``kmspolicy.kms.handlers`` and ``kmspolicy.kms.lifecycle.api_*``) exports its bindings as a
+tuple, ``OPERATIONS = (bind(...), ...)``; ``kms.implemented.load_operations`` collects those
+tuples with ``collect``, which refuses a set that does not match the table: a name bound twice,
+or an implemented entry without a handler (``bind`` itself refuses a name the table lacks or
+declares unimplemented). This module imports no handler, so the table and its handlers form no
+import loop. Entries declared unimplemented get no handler: the pipeline authorizes them like
+any other and then answers UnsupportedOperationException.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
@@ -26,7 +28,7 @@ from kmspolicy.kms.model import KeyManagerType, KeyRecord
 from kmspolicy.kms.requests import Call, Resolution, Target
 from kmspolicy.optable import OPERATIONS, OpSpec
 
-__all__ = ["Handler", "Operation", "bind", "bound_operations"]
+__all__ = ["Handler", "Operation", "bind", "collect"]
 
 Params = Mapping[str, Any]
 Handler = Callable[[Call], dict[str, Any]]
@@ -65,9 +67,6 @@ def _facts(spec: OpSpec) -> dict[str, Any]:
     return {f.name: getattr(spec, f.name) for f in dataclasses.fields(OpSpec) if f.init}
 
 
-_BOUND: dict[str, Operation] = {}
-
-
 def bind(
     name: str,
     handler: Handler,
@@ -85,7 +84,7 @@ def bind(
         raise InternalError(
             f"a handler is bound to {name}, which the operation table declares unimplemented"
         )
-    op = Operation(
+    return Operation(
         **_facts(spec),
         handler=handler,
         context=context,
@@ -93,18 +92,20 @@ def bind(
         validate=validate,
         precheck=precheck,
     )
-    if _BOUND.get(name, op) != op:
-        raise InternalError(f"two handlers are bound to {name}")
-    _BOUND[name] = op
-    return op
 
 
-def bound_operations() -> Mapping[str, Operation]:
-    """Every operation of the table, by name, with the behaviour bound so far; InternalError
-    when an implemented entry has no handler (call after importing the handler modules)."""
-    missing = sorted(n for n, spec in OPERATIONS.items() if spec.implemented and n not in _BOUND)
+def collect(bound: Iterable[Operation]) -> Mapping[str, Operation]:
+    """Every operation of the table, by name: the ``bound`` ones with their behaviour, the
+    others as declared (no handler). InternalError when a name is bound twice or an
+    implemented entry has no handler."""
+    handled: dict[str, Operation] = {}
+    for op in bound:
+        if op.name in handled:
+            raise InternalError(f"two handlers are bound to {op.name}")
+        handled[op.name] = op
+    missing = sorted(n for n, spec in OPERATIONS.items() if spec.implemented and n not in handled)
     if missing:
         raise InternalError(f"the operation table declares {missing} implemented, without handlers")
     return MappingProxyType(
-        {name: _BOUND.get(name) or Operation(**_facts(spec)) for name, spec in OPERATIONS.items()}
+        {name: handled.get(name) or Operation(**_facts(spec)) for name, spec in OPERATIONS.items()}
     )

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
-from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from botocore import xform_name
@@ -22,7 +22,6 @@ from kmspolicy.kms.client import make_client
 from kmspolicy.kms.clock import Clock, OffsetClock
 from kmspolicy.kms.handlers.common import key_metadata
 from kmspolicy.kms.identities import Identities
-from kmspolicy.kms.implemented import load_operations
 from kmspolicy.kms.lifecycle.due import SweepReport, sweep
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key
 from kmspolicy.kms.memory import MemoryStore
@@ -30,13 +29,13 @@ from kmspolicy.kms.pipeline import Pipeline
 from kmspolicy.kms.ports import AuditLog, Rng, Store
 from kmspolicy.kms.quotas import Quotas, RequestQuotas
 from kmspolicy.kms.request_ids import RequestIds
+from kmspolicy.optable import OPERATIONS
 
 __all__ = ["KMS"]
 
 
-@cache
-def _snake_names() -> dict[str, str]:
-    return {xform_name(name): name for name in load_operations()}
+#: botocore's snake_case method names of every operation of the table
+_SNAKE_NAMES = MappingProxyType({xform_name(name): name for name in OPERATIONS})
 
 
 class KMS:
@@ -206,7 +205,7 @@ class _Bound:
 
 
 def _method(kms: KMS, principal: str | None, name: str) -> Callable[..., dict[str, Any]]:
-    operation = _snake_names().get(name)
+    operation = _SNAKE_NAMES.get(name)
     if operation is None or name.startswith("_"):
         raise AttributeError(f"KMS has no operation or attribute {name!r}")
 

@@ -10,8 +10,9 @@ import botocore.session
 import pytest
 
 from kmspolicy.errors import InternalError
+from kmspolicy.kms.handlers import encryption
 from kmspolicy.kms.implemented import load_operations
-from kmspolicy.kms.operations import bind
+from kmspolicy.kms.operations import bind, collect
 from kmspolicy.optable import ACTIONS, API_ACTIONS, OPERATIONS, PERMISSION_ONLY, STATE_COLUMNS
 from kmspolicy.optable.spec import ANY_KEY, Resource
 
@@ -156,9 +157,22 @@ def test_a_handler_for_an_entry_declared_unimplemented_is_refused() -> None:
 
 
 def test_a_second_handler_for_an_entry_is_refused() -> None:
-    assert load_operations()["Encrypt"].handler is not None  # the handler modules are loaded
-    with pytest.raises(InternalError, match="two handlers"):
-        bind("Encrypt", lambda call: {})
+    bound = load_operations().values()
+    with pytest.raises(InternalError, match="two handlers are bound to Encrypt"):
+        collect([*bound, bind("Encrypt", lambda call: {})])
+
+
+def test_an_implemented_entry_without_a_handler_is_refused() -> None:
+    bound = [op for op in load_operations().values() if op.handler and op.name != "Sign"]
+    with pytest.raises(InternalError, match=r"\['Sign'\] implemented, without handlers"):
+        collect(bound)
+
+
+def test_binding_records_nothing() -> None:
+    """``bind`` is pure: a binding made and dropped changes no later collection."""
+    bind("Encrypt", lambda call: {})
+    assert load_operations()["Encrypt"].handler is encryption.encrypt
+    assert load_operations() is not load_operations()  # each pipeline gets its own mapping
 
 
 def test_reencrypt_is_authorized_source_first_each_key_with_its_own_row() -> None:

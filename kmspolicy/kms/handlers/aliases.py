@@ -73,13 +73,6 @@ def create_alias(call: Call) -> dict[str, Any]:
     return {}
 
 
-bind(
-    "CreateAlias",
-    create_alias,
-    resolve=_resolve_create,
-)
-
-
 # --- UpdateAlias -----------------------------------------------------------------------------
 
 
@@ -126,9 +119,6 @@ def update_alias(call: Call) -> dict[str, Any]:
     return {}
 
 
-bind("UpdateAlias", update_alias, resolve=_resolve_update)
-
-
 # --- DeleteAlias -----------------------------------------------------------------------------
 
 
@@ -144,9 +134,6 @@ def delete_alias(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteAlias.html"""
     call.delete_alias(call.targets[0].resource)
     return {}
-
-
-bind("DeleteAlias", delete_alias, resolve=_resolve_delete)
 
 
 # --- ListAliases -----------------------------------------------------------------------------
@@ -178,4 +165,14 @@ def list_aliases(call: Call) -> dict[str, Any]:
     return {"Aliases": entries, **more}
 
 
-bind("ListAliases", list_aliases, resolve=_resolve_list)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind(
+        "CreateAlias",
+        create_alias,
+        resolve=_resolve_create,
+    ),
+    bind("UpdateAlias", update_alias, resolve=_resolve_update),
+    bind("DeleteAlias", delete_alias, resolve=_resolve_delete),
+    bind("ListAliases", list_aliases, resolve=_resolve_list),
+)

@@ -93,20 +93,6 @@ def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
     return _data_key_pair(call, False)
 
 
-bind("GenerateDataKey", generate_data_key, validate=_validate_data_key)
-bind(
-    "GenerateDataKeyWithoutPlaintext",
-    generate_data_key_without_plaintext,
-    validate=_validate_data_key,
-)
-bind("GenerateDataKeyPair", generate_data_key_pair_op, validate=_validate_pair)
-bind(
-    "GenerateDataKeyPairWithoutPlaintext",
-    generate_data_key_pair_without_plaintext,
-    validate=_validate_pair,
-)
-
-
 def _validate_random(params: Params) -> None:
     no_recipient(params)
     if params.get("NumberOfBytes") is None:
@@ -122,4 +108,19 @@ def generate_random(call: Call) -> dict[str, Any]:
     return {"Plaintext": call.rng(call.params["NumberOfBytes"])}
 
 
-bind("GenerateRandom", generate_random, validate=_validate_random)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("GenerateDataKey", generate_data_key, validate=_validate_data_key),
+    bind(
+        "GenerateDataKeyWithoutPlaintext",
+        generate_data_key_without_plaintext,
+        validate=_validate_data_key,
+    ),
+    bind("GenerateDataKeyPair", generate_data_key_pair_op, validate=_validate_pair),
+    bind(
+        "GenerateDataKeyPairWithoutPlaintext",
+        generate_data_key_pair_without_plaintext,
+        validate=_validate_pair,
+    ),
+    bind("GenerateRandom", generate_random, validate=_validate_random),
+)

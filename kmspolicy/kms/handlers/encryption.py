@@ -63,9 +63,6 @@ def encrypt(call: Call) -> dict[str, Any]:
     return {"CiphertextBlob": blob, "KeyId": call.key.arn, "EncryptionAlgorithm": alg}
 
 
-bind("Encrypt", encrypt, validate=check_encryption_contexts)
-
-
 def _validate_decrypt(params: Params) -> None:
     check_encryption_contexts(params)
     no_recipient(params)
@@ -119,9 +116,6 @@ def decrypt(call: Call) -> dict[str, Any]:
     if material_id is not None:
         out["KeyMaterialId"] = material_id
     return out
-
-
-bind("Decrypt", decrypt, resolve=_resolve_decrypt, validate=_validate_decrypt)
 
 
 def _ec_context(ec: Mapping[str, str] | None) -> dict[str, object]:
@@ -216,5 +210,10 @@ def reencrypt(call: Call) -> dict[str, Any]:
     return out
 
 
-# per key: the targets carry the actions, grant operations and state rows ReEncryptFrom / To
-bind("ReEncrypt", reencrypt, resolve=_resolve_reencrypt, validate=check_encryption_contexts)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("Encrypt", encrypt, validate=check_encryption_contexts),
+    bind("Decrypt", decrypt, resolve=_resolve_decrypt, validate=_validate_decrypt),
+    # per key: the targets carry the actions, grant operations and state rows ReEncryptFrom / To
+    bind("ReEncrypt", reencrypt, resolve=_resolve_reencrypt, validate=check_encryption_contexts),
+)

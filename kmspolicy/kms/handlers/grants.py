@@ -276,9 +276,6 @@ def create_grant(call: Call) -> dict[str, Any]:
     return {"GrantToken": call.grant_token(grant), "GrantId": grant.grant_id}
 
 
-bind("CreateGrant", create_grant, validate=_validate_create, context=_create_context)
-
-
 def grant_entry(g: GrantRecord) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "KeyId": g.key_arn,
@@ -340,9 +337,6 @@ def list_grants(call: Call) -> dict[str, Any]:
     return {"Grants": [grant_entry(g) for g in chunk], **more}
 
 
-bind("ListGrants", list_grants, validate=_validate_list)
-
-
 def _validate_retirable(params: Params) -> None:
     principal, service = params.get("RetiringPrincipal"), params.get("RetiringServicePrincipal")
     if (principal is None) == (service is None):  # both optional in the model, one required
@@ -394,14 +388,6 @@ def list_retirable_grants(call: Call) -> dict[str, Any]:
     return {"Grants": [grant_entry(g) for g in chunk], **more}
 
 
-bind(
-    "ListRetirableGrants",
-    list_retirable_grants,
-    validate=_validate_retirable,
-    resolve=_resolve_retirable,
-)
-
-
 def _find_grant(res: Resolution) -> tuple[KeyRecord, GrantRecord]:
     p = res.params
     if p.get("GrantToken") is not None:
@@ -435,9 +421,6 @@ def retire_grant(call: Call) -> dict[str, Any]:
     return {}
 
 
-bind("RetireGrant", retire_grant, resolve=_resolve_retire)
-
-
 def revoke_grant(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RevokeGrant.html"""
     grant_id = call.params["GrantId"]
@@ -447,4 +430,16 @@ def revoke_grant(call: Call) -> dict[str, Any]:
     return {}
 
 
-bind("RevokeGrant", revoke_grant)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("CreateGrant", create_grant, validate=_validate_create, context=_create_context),
+    bind("ListGrants", list_grants, validate=_validate_list),
+    bind(
+        "ListRetirableGrants",
+        list_retirable_grants,
+        validate=_validate_retirable,
+        resolve=_resolve_retirable,
+    ),
+    bind("RetireGrant", retire_grant, resolve=_resolve_retire),
+    bind("RevokeGrant", revoke_grant),
+)

@@ -179,18 +179,12 @@ def create_key(call: Call) -> dict[str, Any]:
     return {"KeyMetadata": key_metadata(record)}
 
 
-bind("CreateKey", create_key, resolve=_resolve_create_key, context=_create_key_context)
-
-
 # --- DescribeKey, ListKeys -------------------------------------------------------------------
 
 
 def describe_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
     return {"KeyMetadata": key_metadata(call.key.record)}
-
-
-bind("DescribeKey", describe_key)
 
 
 def list_keys(call: Call) -> dict[str, Any]:
@@ -210,9 +204,6 @@ def list_keys(call: Call) -> dict[str, Any]:
     return {"Keys": [{"KeyId": kid, "KeyArn": arn} for kid, arn in chunk], **more}
 
 
-bind("ListKeys", list_keys)
-
-
 def get_key_last_usage(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html"""
     key = call.key.record
@@ -229,9 +220,6 @@ def get_key_last_usage(call: Call) -> dict[str, Any]:
         "TrackingStartDate": usage.tracking_start_for(key.creation_date),
         "KeyCreationDate": key.creation_date,
     }
-
-
-bind("GetKeyLastUsage", get_key_last_usage)
 
 
 # --- EnableKey, DisableKey, UpdateKeyDescription --------------------------------------------
@@ -263,6 +251,13 @@ def update_key_description(call: Call) -> dict[str, Any]:
     return {}
 
 
-bind("EnableKey", enable_key)
-bind("DisableKey", disable_key)
-bind("UpdateKeyDescription", update_key_description)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("CreateKey", create_key, resolve=_resolve_create_key, context=_create_key_context),
+    bind("DescribeKey", describe_key),
+    bind("ListKeys", list_keys),
+    bind("GetKeyLastUsage", get_key_last_usage),
+    bind("EnableKey", enable_key),
+    bind("DisableKey", disable_key),
+    bind("UpdateKeyDescription", update_key_description),
+)

@@ -50,6 +50,9 @@ def list_key_policies(call: Call) -> dict[str, Any]:
     return {"PolicyNames": ["default"], "Truncated": False}
 
 
-bind("GetKeyPolicy", get_key_policy, validate=_policy_name)
-bind("PutKeyPolicy", put_key_policy, validate=_policy_name)
-bind("ListKeyPolicies", list_key_policies)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("GetKeyPolicy", get_key_policy, validate=_policy_name),
+    bind("PutKeyPolicy", put_key_policy, validate=_policy_name),
+    bind("ListKeyPolicies", list_key_policies),
+)

@@ -36,10 +36,6 @@ def verify(call: Call) -> dict[str, Any]:
     return {"KeyId": call.key.arn, "SignatureValid": True, "SigningAlgorithm": alg}
 
 
-bind("Sign", sign)
-bind("Verify", verify)
-
-
 def generate_mac(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateMac.html"""
     p = call.params
@@ -56,10 +52,6 @@ def verify_mac(call: Call) -> dict[str, Any]:
     return {"KeyId": call.key.arn, "MacValid": True, "MacAlgorithm": p["MacAlgorithm"]}
 
 
-bind("GenerateMac", generate_mac)
-bind("VerifyMac", verify_mac)
-
-
 def derive_shared_secret(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeriveSharedSecret.html"""
     p = call.params
@@ -71,9 +63,6 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
         "KeyAgreementAlgorithm": p["KeyAgreementAlgorithm"],
         "KeyOrigin": call.key.record.origin.value,
     }
-
-
-bind("DeriveSharedSecret", derive_shared_secret, validate=no_recipient)
 
 
 def get_public_key(call: Call) -> dict[str, Any]:
@@ -96,4 +85,12 @@ def get_public_key(call: Call) -> dict[str, Any]:
     return out
 
 
-bind("GetPublicKey", get_public_key)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("Sign", sign),
+    bind("Verify", verify),
+    bind("GenerateMac", generate_mac),
+    bind("VerifyMac", verify_mac),
+    bind("DeriveSharedSecret", derive_shared_secret, validate=no_recipient),
+    bind("GetPublicKey", get_public_key),
+)

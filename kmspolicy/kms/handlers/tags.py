@@ -43,10 +43,13 @@ def _tag_keys(params: Mapping[str, Any]) -> dict[str, object]:
     return {"aws:TagKeys": list(params["TagKeys"])}
 
 
-bind(
-    "TagResource",
-    tag_resource,
-    context=lambda p: request_tag_context(p["Tags"]),
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind(
+        "TagResource",
+        tag_resource,
+        context=lambda p: request_tag_context(p["Tags"]),
+    ),
+    bind("UntagResource", untag_resource, context=_tag_keys),
+    bind("ListResourceTags", list_resource_tags),
 )
-bind("UntagResource", untag_resource, context=_tag_keys)
-bind("ListResourceTags", list_resource_tags)

@@ -2,9 +2,10 @@
 and the due work (rotations, deletions, expiry) done on access and by the sweeper.
 
 Layer: kms. The pure rules live in ``rotation``, ``deletion``, ``imports``, ``managed`` and
-``due``; the API operations built on them (``api_*``) bind their handlers to the operation
-table when ``kms.implemented.load_operations`` imports them (this package does not: the
-pipeline and the stores import the rules, and the rules import nothing of the operation table).
+``due``; the API operations built on them (``api_*``) export their handlers bound to the
+operation table (``OPERATIONS``), which ``kms.implemented.load_operations`` collects (this
+package does not import them: the pipeline and the stores import the rules, and the rules import
+nothing of the operation table).
 
 Seams for the pipeline: ``due.run_due_work`` on every key it loads (None → the key is gone),
 ``managed.service_to_create`` when an ``alias/aws/<service>`` alias has no target yet, and

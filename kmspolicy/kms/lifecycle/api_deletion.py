@@ -34,5 +34,8 @@ def cancel_key_deletion(call: Call) -> dict[str, Any]:
     return {"KeyId": key.arn}
 
 
-bind("ScheduleKeyDeletion", schedule_key_deletion)
-bind("CancelKeyDeletion", cancel_key_deletion)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("ScheduleKeyDeletion", schedule_key_deletion),
+    bind("CancelKeyDeletion", cancel_key_deletion),
+)

@@ -86,15 +86,22 @@ def _valid_to_context(params: Mapping[str, Any]) -> dict[str, object]:
     return {}
 
 
-bind("GetParametersForImport", get_parameters_for_import, precheck=imports.require_external_origin)
-bind(
-    "ImportKeyMaterial",
-    import_key_material,
-    precheck=imports.require_external_origin,
-    context=_valid_to_context,
-)
-bind(
-    "DeleteImportedKeyMaterial",
-    delete_imported_key_material,
-    precheck=imports.require_external_origin,
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind(
+        "GetParametersForImport",
+        get_parameters_for_import,
+        precheck=imports.require_external_origin,
+    ),
+    bind(
+        "ImportKeyMaterial",
+        import_key_material,
+        precheck=imports.require_external_origin,
+        context=_valid_to_context,
+    ),
+    bind(
+        "DeleteImportedKeyMaterial",
+        delete_imported_key_material,
+        precheck=imports.require_external_origin,
+    ),
 )

@@ -115,8 +115,11 @@ def list_key_rotations(call: Call) -> dict[str, Any]:
     return {"Rotations": [_entry(key, m) for _, m in chunk], **more}
 
 
-bind("EnableKeyRotation", enable_key_rotation, precheck=rotation.require_rotation_support)
-bind("DisableKeyRotation", disable_key_rotation, precheck=rotation.require_rotation_support)
-bind("GetKeyRotationStatus", get_key_rotation_status, precheck=_require_status_support)
-bind("RotateKeyOnDemand", rotate_key_on_demand, precheck=_require_on_demand_support)
-bind("ListKeyRotations", list_key_rotations, precheck=_require_history_support)
+#: this module's operations, collected by kms.implemented.load_operations
+OPERATIONS = (
+    bind("EnableKeyRotation", enable_key_rotation, precheck=rotation.require_rotation_support),
+    bind("DisableKeyRotation", disable_key_rotation, precheck=rotation.require_rotation_support),
+    bind("GetKeyRotationStatus", get_key_rotation_status, precheck=_require_status_support),
+    bind("RotateKeyOnDemand", rotate_key_on_demand, precheck=_require_on_demand_support),
+    bind("ListKeyRotations", list_key_rotations, precheck=_require_history_support),
+)
