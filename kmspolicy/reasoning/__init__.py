@@ -8,7 +8,11 @@ Layer: reasoning (pure; imports ``errors``, ``lang`` and ``authz`` only, plus z3
 * ``check_no_public_access(policies, *, policy_type="key", account=None, organization=None,
   timeout)``
 
-Each returns a :class:`CheckResult` (``.verdict``: :class:`Verdict` PASS/FAIL/UNKNOWN,
+* ``who_can(key_policy, callers, *, key_arn, actions=None, timeout=10.0)`` → :class:`WhoCanResult`
+  (``callers``: :class:`CallerPolicies`, or ``callers_from_directory(identities, arns,
+  key_account)`` for a ``kmspolicy.Identities`` directory, as the service resolves them)
+
+The checks return a :class:`CheckResult` (``.verdict``: :class:`Verdict` PASS/FAIL/UNKNOWN,
 ``.reasons``, ``.counterexample``, ``.statements``, ``.to_dict()``). What is modelled, and what
 makes an answer UNKNOWN, is in docs/check.md. z3 comes with the ``check`` extra: without it,
 importing this package raises :class:`MissingSolver` (a UserError saying what to install).
@@ -41,18 +45,34 @@ from kmspolicy.reasoning.checks import (  # noqa: E402 - after the solver check 
     check_no_public_access,
 )
 from kmspolicy.reasoning.decisions import Assumption, PolicyKind  # noqa: E402
+from kmspolicy.reasoning.whocan import (  # noqa: E402
+    Access,
+    CallerPolicies,
+    Cell,
+    Literal,
+    WhoCanResult,
+    callers_from_directory,
+    who_can,
+)
 
 __all__ = [
     "DEFAULT_TIMEOUT",
     "INSTALL_HINT",
+    "Access",
     "Assumption",
+    "CallerPolicies",
+    "Cell",
     "CheckResult",
+    "Literal",
     "MissingSolver",
     "PolicyKind",
     "StatementRef",
     "Verdict",
+    "WhoCanResult",
+    "callers_from_directory",
     "check_access_not_granted",
     "check_equivalent",
     "check_no_new_access",
     "check_no_public_access",
+    "who_can",
 ]

@@ -25,6 +25,7 @@ import z3
 from kmspolicy.authz import Caller, Request
 from kmspolicy.authz.lint.catalog import KEY_TYPES, KMS_ACTIONS, MULTI_VALUED, key_applies_to
 from kmspolicy.authz.matching import has_wildcard
+from kmspolicy.authz.operators import to_text
 from kmspolicy.reasoning.strings import (
     chars,
     decode,
@@ -205,9 +206,13 @@ def kms_action_names() -> dict[str, str]:
 class SymbolicRequest:
     """The request variables and the constraints that keep them real."""
 
-    def __init__(self, universe: Universe, space: Space) -> None:
+    def __init__(self, universe: Universe, space: Space, caller: Caller | None = None) -> None:
+        """``caller``: a known caller (``who-can``): the keys derived from it (its ARN, account,
+        type, user id, tags…) are then the constants the evaluator derives from that very
+        ``Caller``, not terms over the symbolic caller's parts."""
         self.universe = universe
         self.space = space
+        self.fixed_caller = caller
         self.constraints: list[z3.BoolRef] = []
         self._counter = 0
         #: whether the resource's parts carry their shape constraints (added on first use)
@@ -813,6 +818,9 @@ class SymbolicRequest:
             if name not in self.universe.kinds:
                 continue
             self._require_text(name)
+            if self.fixed_caller is not None and name in _CALLER_KEYS:
+                self.keys[name] = _constant(name, self.fixed_caller)
+                continue
             if name == "aws:userid":
                 self.define_caller_strings()
             if value is None:
@@ -826,6 +834,9 @@ class SymbolicRequest:
             self.keys[name] = KeyVar(name, Kind.TEXT, [slot], False)
         for name in self.universe.tag_keys:
             self._require_text(name)
+            if self.fixed_caller is not None:
+                self.keys[name] = _constant(name, self.fixed_caller)
+                continue
             var = self._var(name, Kind.TEXT, False)
             self._add(z3.Implies(var.present, self.is_type(*_TAGGED)))
             self.keys[name] = var
@@ -1064,6 +1075,15 @@ _CALLER_KEYS = frozenset(
         "aws:principalservicename",
     }
 )
+
+
+def _constant(name: str, caller: Caller) -> KeyVar:
+    """A caller-derived key of a known caller: present and valued exactly as the evaluator
+    derives it (``Caller.derived``: e.g. no ``aws:userid`` for a user without a known id)."""
+    values = caller.derived.get(name)
+    text = to_text(values[0]) if values else None
+    slot = Slot(z3.BoolVal(text is not None), lit(text or ""))
+    return KeyVar(name, Kind.TEXT, [slot], False)
 
 
 def _account_level() -> frozenset[str]:

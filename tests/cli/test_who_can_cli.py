@@ -1,0 +1,124 @@
+"""``kmspolicy who-can`` as a user runs it: the server's identities file, a table, JSON, and one
+self-contained HTML page; exit 2 for bad input, 3 when a cell is unknown."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from kmspolicy.cli import cli
+
+FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
+EC = str(FIXTURES / "encryption-context-enforcement.json")
+A, B = "111122223333", "444455556666"
+
+IDENTITIES = f"""\
+account: "{A}"
+region: eu-west-1
+identities:
+  - arn: arn:aws:iam::{A}:user/alice
+    access_key_id: AKIAALICEEXAMPLE0001
+    secret_access_key: alice-secret
+    policies:
+      - Version: "2012-10-17"
+        Statement: [{{Effect: Allow, Action: "kms:*", Resource: "*"}}]
+  - arn: arn:aws:iam::{A}:role/Payroll
+    access_key_id: AKIAPAYROLLEXAMPLE01
+    secret_access_key: payroll-secret
+  - arn: arn:aws:iam::{B}:user/bob
+    access_key_id: AKIABOBEXAMPLE000001
+    secret_access_key: bob-secret
+"""
+
+
+def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+    ids = tmp_path / "ids.yaml"
+    ids.write_text(IDENTITIES, encoding="utf-8")
+    result = CliRunner().invoke(cli, ["who-can", *args, "--identities", str(ids)])
+    return result.exit_code, result.output
+
+
+def test_json_matrix_for_the_file_s_identities(tmp_path: Path) -> None:
+    code, out = run(
+        tmp_path, EC, "--action", "Decrypt", "--action", "kms:PutKeyPolicy", "--format", "json"
+    )
+    assert code == 0, out
+    doc = json.loads(out)
+    # the key: in the account the policy makes certain, in the file's region
+    assert doc["key"].startswith(f"arn:aws:kms:eu-west-1:{A}:key/")
+    assert doc["principals"] == [
+        f"arn:aws:iam::{A}:user/alice",
+        f"arn:aws:iam::{A}:role/Payroll",
+        f"arn:aws:iam::{B}:user/bob",
+    ]
+    cells = {(c["principal"].rsplit("/", 1)[-1], c["action"]): c for c in doc["cells"]}
+    payroll = cells[("Payroll", "kms:Decrypt")]
+    assert payroll["access"] == "allowed-only-if"
+    assert payroll["condition"] == 'StringEquals kms:EncryptionContext:app "payroll"'
+    assert payroll["when"][0][0]["key"] == "kms:EncryptionContext:app"
+    assert payroll["example"]["kms:EncryptionContext:app"] == "payroll"
+    assert payroll["statements"][0]["line"] == 12
+    assert cells[("alice", "kms:PutKeyPolicy")]["access"] == "allowed"
+    assert cells[("Payroll", "kms:PutKeyPolicy")]["access"] == "denied"
+    assert cells[("bob", "kms:Decrypt")]["access"] == "denied"
+
+
+def test_text_table_names_every_identity_and_the_condition(tmp_path: Path) -> None:
+    code, out = run(
+        tmp_path, EC, "--action", "Decrypt", "--principal", f"arn:aws:iam::{A}:role/Payroll"
+    )
+    assert code == 0, out
+    assert f"arn:aws:iam::{A}:role/Payroll" in out and "alice" not in out
+    assert 'if StringEquals kms:EncryptionContext:app "payroll"' in out
+
+
+def test_html_is_one_self_contained_page_with_hover_statements(tmp_path: Path) -> None:
+    code, out = run(tmp_path, EC, "--format", "html")
+    assert code == 0, out
+    assert out.startswith("<!doctype html>") and out.rstrip().endswith("</html>")
+    # nothing fetched: no script, stylesheet link, image, frame or URL
+    for banned in ("<script", "<link", "<img", "<iframe", "src=", "http://", "https://", "url("):
+        assert banned not in out.lower()
+    assert 'class="allowed-only-if"' in out and 'class="denied"' in out
+    titles = re.findall(r'title="([^"]*)"', out)
+    assert any("Allow payroll to use the key for payroll data" in t for t in titles)
+    assert out.count("<tr>") == 1 + out.count('<th scope="row">')
+
+
+def test_bad_input_exits_2(tmp_path: Path) -> None:
+    code, out = run(tmp_path, EC, "--action", "kms:CreateKey")
+    assert code == 2 and "not a KMS action on a key" in out
+    code, out = run(tmp_path, EC, "--principal", "not-an-arn")
+    assert code == 2 and "not-an-arn" in out
+    code, out = run(tmp_path, EC, "--account", "12")
+    assert code == 2 and "12-digit" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",}]}')
+    code, out = run(tmp_path, str(bad))
+    assert code == 2 and "bad.json:1:" in out
+
+
+def test_unknown_cells_exit_3(tmp_path: Path) -> None:
+    policy = tmp_path / "binary.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+                        "Action": "kms:*",
+                        "Resource": "*",
+                        "Condition": {"BinaryEquals": {"kms:RecipientAttestation:PCR0": "AA=="}},
+                    }
+                ],
+            }
+        )
+    )
+    code, out = run(tmp_path, str(policy), "--action", "Decrypt")
+    assert code == 3, out
+    assert "BinaryEquals" in out
