@@ -42,6 +42,7 @@ __all__ = [
     "NewVersion",
     "OpenedKey",
     "SealedBackend",
+    "material_scope",
     "secret_aad",
 ]
 
@@ -56,6 +57,19 @@ def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
     """Unambiguous encoding of (key ARN, kind, version): a sealed blob copied into another
     key's row or another version's slot fails to open instead of serving the wrong key."""
     return _AAD_LABEL + json.dumps([key_arn, kind, ref], separators=(",", ":")).encode()
+
+
+def material_scope(key: KeyRecord) -> str:
+    """What a key's material is bound to when sealed: its ARN, or for a multi-Region key the
+    ARN without its Region. The primary and its replicas share their material (one key id,
+    one account, the same versions in every Region), so a version sealed for one member opens
+    for every member of the set and for nothing else; replicating or synchronizing a set copies
+    sealed references and never unseals anything."""
+    if key.multi_region:
+        parts = key.arn.split(":")
+        parts[3] = ""
+        return ":".join(parts)
+    return key.arn
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,11 +191,20 @@ class SealedBackend:
             if specs.spec_info(key.key_spec).secret_length is None
             else None
         )
-        sealed = self.seal_secret(key.arn, MATERIAL, material_id, secret.secret)
+        sealed = self.seal_secret(material_scope(key), MATERIAL, material_id, secret.secret)
         return NewVersion(material_id, sealed, public)
 
     def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey:
-        secret = self.open_secret(key.arn, MATERIAL, material_id, sealed)
+        scope = material_scope(key)
+        if scope != key.arn:
+            try:
+                secret = self._root.unseal(sealed, secret_aad(scope, MATERIAL, material_id))
+            except SealError:
+                # a multi-Region primary created before material was bound to the set: its
+                # versions are bound to its ARN (it opens them; replicas cannot)
+                secret = self.open_secret(key.arn, MATERIAL, material_id, sealed)
+        else:
+            secret = self.open_secret(scope, MATERIAL, material_id, sealed)
         return _InProcessKey(cm.load_key_material(key.key_spec, secret))
 
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes:

@@ -141,7 +141,10 @@ class KeyRecord:
     current_material_id: str | None = None
     multi_region: bool = False
     multi_region_key_type: MultiRegionKeyType | None = None
+    #: a multi-Region key: the Region of the set's primary key, and the Regions of its
+    #: replicas (sorted), the same on every member of the set (``lifecycle.multiregion``)
     primary_region: str | None = None
+    replica_regions: tuple[str, ...] = ()
     deletion_date: datetime | None = None
     pending_deletion_window_days: int | None = None
     rotation_enabled: bool = False

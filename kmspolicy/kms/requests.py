@@ -27,6 +27,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids
 from kmspolicy.kms.kernel import AuthorizedKey, Kernel
+from kmspolicy.kms.lifecycle import multiregion
 from kmspolicy.kms.lifecycle.due import has_due_work
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key, service_to_create
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
@@ -344,10 +345,21 @@ class Call(_View):
         self.scope.tx.put_key(record)
 
     def save_key(self, record: KeyRecord) -> None:
+        """Write a key this request was authorized for (or created). A multi-Region primary
+        with replicas carries its shared properties to them in the same transaction: the
+        service's own synchronization (``lifecycle.multiregion``), part of this change."""
         if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
             raise InternalError(f"{record.arn} was not authorized for this request")
         self.scope.tx.put_key(record)
         self._saved[record.arn] = record
+        if multiregion.is_primary_with_replicas(record):
+            for replica in multiregion.synchronize(self.scope.tx, record):
+                self._saved[replica.arn] = replica
+
+    def load_member(self, record: KeyRecord, region: str) -> KeyRecord | None:
+        """The member of ``record``'s multi-Region set in ``region`` (metadata; its material
+        only as sealed references), or None."""
+        return self.scope.tx.get_key(multiregion.member_arn(record, region))
 
     # --- aliases and grants
     def get_alias(self, alias_arn: str) -> AliasRecord | None:
@@ -384,8 +396,9 @@ class Call(_View):
             for k in self.scope.tx.list_keys(self.account, self.region, after=after, limit=limit)
         ]
 
-    def count_keys(self) -> int:
-        return self.scope.tx.count_keys(self.account, self.region)
+    def count_keys(self, region: str | None = None) -> int:
+        """The caller's keys in ``region`` (default: the request's)."""
+        return self.scope.tx.count_keys(self.account, region or self.region)
 
     # --- policy questions the handlers ask (lockout safety check)
     def would_allow(self, action: str, key: KeyRecord, policy: Policy) -> bool:

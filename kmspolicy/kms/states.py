@@ -73,6 +73,14 @@ class Event(StrEnum):
     DELETE_MATERIAL = "DeleteImportedKeyMaterial"
     MATERIAL_EXPIRED = "ImportedKeyMaterialExpired"
     DELETION_DUE = "DeletionWindowElapsed"
+    # Multi-Region keys (kms.lifecycle.multiregion)
+    REPLICATE = "ReplicateKey"
+    # the service finishes creating a replica: usable at once, or waiting for its own import
+    REPLICA_READY = "ReplicaCreated"
+    REPLICA_READY_EXTERNAL = "ReplicaCreated(Origin=EXTERNAL)"
+    # ScheduleKeyDeletion of a primary key that has replicas: its waiting period has not begun
+    SCHEDULE_DELETION_WITH_REPLICAS = "ScheduleKeyDeletion(primary with replicas)"
+    LAST_REPLICA_DELETED = "LastReplicaDeleted"
 
 
 _S = KeyState
@@ -96,9 +104,26 @@ TRANSITIONS: Mapping[Event, Mapping[KeyState | None, KeyState | None]] = Mapping
             s: _S.PENDING_DELETION
             for s in (_S.ENABLED, _S.DISABLED, _S.PENDING_IMPORT, _S.UNAVAILABLE, _S.CREATING)
         },
+        Event.SCHEDULE_DELETION_WITH_REPLICAS: {
+            s: _S.PENDING_REPLICA_DELETION
+            for s in (_S.ENABLED, _S.DISABLED, _S.PENDING_IMPORT, _S.UNAVAILABLE, _S.CREATING)
+        },
+        # the primary's waiting period begins when its last replica is deleted
+        Event.LAST_REPLICA_DELETED: {_S.PENDING_REPLICA_DELETION: _S.PENDING_DELETION},
         # CancelKeyDeletion returns the key Disabled: using it again takes a deliberate EnableKey.
-        Event.CANCEL_DELETION: {_S.PENDING_DELETION: _S.DISABLED},
-        Event.CANCEL_DELETION_WITHOUT_MATERIAL: {_S.PENDING_DELETION: _S.PENDING_IMPORT},
+        Event.CANCEL_DELETION: {
+            _S.PENDING_DELETION: _S.DISABLED,
+            _S.PENDING_REPLICA_DELETION: _S.DISABLED,
+        },
+        Event.CANCEL_DELETION_WITHOUT_MATERIAL: {
+            _S.PENDING_DELETION: _S.PENDING_IMPORT,
+            _S.PENDING_REPLICA_DELETION: _S.PENDING_IMPORT,
+        },
+        # ReplicateKey answers while the replica is Creating (AWS's recorded response); the
+        # service completes it on the replica's first access or sweep (due work)
+        Event.REPLICATE: {None: _S.CREATING},
+        Event.REPLICA_READY: {_S.CREATING: _S.ENABLED},
+        Event.REPLICA_READY_EXTERNAL: {_S.CREATING: _S.PENDING_IMPORT},
         # A re-import into an Enabled or Disabled key leaves its state alone.
         Event.IMPORT_MATERIAL: {
             _S.PENDING_IMPORT: _S.ENABLED,
@@ -111,12 +136,14 @@ TRANSITIONS: Mapping[Event, Mapping[KeyState | None, KeyState | None]] = Mapping
             _S.DISABLED: _S.PENDING_IMPORT,
             _S.PENDING_IMPORT: _S.PENDING_IMPORT,
             _S.PENDING_DELETION: _S.PENDING_DELETION,
+            _S.PENDING_REPLICA_DELETION: _S.PENDING_REPLICA_DELETION,
         },
         Event.MATERIAL_EXPIRED: {
             _S.ENABLED: _S.PENDING_IMPORT,
             _S.DISABLED: _S.PENDING_IMPORT,
             _S.PENDING_IMPORT: _S.PENDING_IMPORT,
             _S.PENDING_DELETION: _S.PENDING_DELETION,
+            _S.PENDING_REPLICA_DELETION: _S.PENDING_REPLICA_DELETION,
         },
         Event.DELETION_DUE: {_S.PENDING_DELETION: None},
     }

@@ -422,7 +422,6 @@ _DECLARED: tuple[OpSpec, ...] = (
     _op(
         "ReplicateKey",
         condition_keys=_REQUEST_TAGS | {"kms:ReplicaRegion"},
-        implemented=False,
         mutates=True,
         states="✓DSSSSS",
         condition_params=(("ReplicaRegion", "kms:ReplicaRegion"),),
@@ -507,7 +506,6 @@ _DECLARED: tuple[OpSpec, ...] = (
     _op(
         "UpdatePrimaryRegion",
         condition_keys=frozenset({"kms:PrimaryRegion"}),
-        implemented=False,
         mutates=True,
         states="✓DSSSS✓",
         condition_params=(("PrimaryRegion", "kms:PrimaryRegion"),),

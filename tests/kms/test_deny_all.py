@@ -56,6 +56,7 @@ KEY_OPERATIONS: dict[str, dict[str, Any]] = {
     "ListResourceTags": {"KeyId": "{key}"},
     "PutKeyPolicy": {"KeyId": "{key}", "Policy": DENY_ALL, "PolicyName": "default"},
     "ReEncrypt": {"CiphertextBlob": "{blob}", "DestinationKeyId": "{key}"},
+    "ReplicateKey": {"KeyId": "{key}", "ReplicaRegion": "eu-west-1"},
     "RetireGrant": {"KeyId": "{key}", "GrantId": "{grant}"},
     "RevokeGrant": {"KeyId": "{key}", "GrantId": "{grant}"},
     "RotateKeyOnDemand": {"KeyId": "{key}"},
@@ -65,6 +66,7 @@ KEY_OPERATIONS: dict[str, dict[str, Any]] = {
     "UntagResource": {"KeyId": "{key}", "TagKeys": ["k"]},
     "UpdateAlias": {"AliasName": "alias/existing", "TargetKeyId": "{key}"},
     "UpdateKeyDescription": {"KeyId": "{key}", "Description": "d"},
+    "UpdatePrimaryRegion": {"KeyId": "{key}", "PrimaryRegion": "eu-west-1"},
     "Verify": {
         "KeyId": "{key}",
         "Message": b"m",

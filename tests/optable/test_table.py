@@ -153,7 +153,7 @@ def test_a_handler_for_a_name_the_table_lacks_is_refused() -> None:
 
 def test_a_handler_for_an_entry_declared_unimplemented_is_refused() -> None:
     with pytest.raises(InternalError, match="unimplemented"):
-        bind("ReplicateKey", lambda call: {})
+        bind("Encapsulate", lambda call: {})
 
 
 def test_a_second_handler_for_an_entry_is_refused() -> None:

@@ -82,13 +82,15 @@ def key_metadata(key: KeyRecord) -> dict[str, Any]:
         if valid_to is not None:
             md["ValidTo"] = valid_to
     if key.multi_region and key.multi_region_key_type is not None:
+        # every member carries the set's membership (kms.lifecycle.multiregion)
+        primary = key.primary_region or key.region
         md["MultiRegionConfiguration"] = {
             "MultiRegionKeyType": key.multi_region_key_type.value,
-            "PrimaryKey": {
-                "Arn": ids.key_arn(key.primary_region or key.region, key.account, key.key_id),
-                "Region": key.primary_region or key.region,
-            },
-            "ReplicaKeys": [],
+            "PrimaryKey": {"Arn": ids.key_arn(primary, key.account, key.key_id), "Region": primary},
+            "ReplicaKeys": [
+                {"Arn": ids.key_arn(region, key.account, key.key_id), "Region": region}
+                for region in key.replica_regions
+            ],
         }
     return md
 

@@ -19,12 +19,12 @@ def schedule_key_deletion(call: Call) -> dict[str, Any]:
     window = deletion.validate_pending_window(call.params.get("PendingWindowInDays"))
     doomed = deletion.schedule_deletion(key, window, call.now)
     call.save_key(doomed)
-    return {
-        "KeyId": key.arn,
-        "DeletionDate": doomed.deletion_date,
-        "KeyState": doomed.key_state.value,
-        "PendingWindowInDays": window,
-    }
+    out: dict[str, Any] = {"KeyId": key.arn}
+    if doomed.deletion_date is not None:  # absent for a primary waiting for its replicas
+        out["DeletionDate"] = doomed.deletion_date
+    out["KeyState"] = doomed.key_state.value
+    out["PendingWindowInDays"] = window
+    return out
 
 
 def cancel_key_deletion(call: Call) -> dict[str, Any]:

@@ -11,9 +11,9 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kmspolicy.errors import ValidationException
+from kmspolicy.errors import UnsupportedOperationException, ValidationException
 from kmspolicy.kms.clock import as_utc
-from kmspolicy.kms.lifecycle import imports
+from kmspolicy.kms.lifecycle import imports, multiregion
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call
 
@@ -52,6 +52,14 @@ def import_key_material(call: Call) -> dict[str, Any]:
     wrapping = imports.open_import_token(key, bytes(p["ImportToken"]), call.now)
     # unwrapped, checked against the key spec and sealed inside the kernel
     incoming = call.kernel.import_material(call.key, wrapping, bytes(p["EncryptedKeyMaterial"]))
+    if key.multi_region:  # each member imports the set's one material (only the id compared)
+        if p.get("ImportType") == "NEW_KEY_MATERIAL":
+            raise UnsupportedOperationException(
+                "kmspolicy does not rotate multi-Region keys with imported material "
+                "(NEW_KEY_MATERIAL); see docs/deviations.md."
+            )
+        others = [call.load_member(key, r) for r in multiregion.members_elsewhere(key)]
+        multiregion.require_same_material(others, incoming.material_id)
     updated, material_id = imports.accept_material(
         key,
         incoming,

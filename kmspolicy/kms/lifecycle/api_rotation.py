@@ -12,7 +12,7 @@ from typing import Any
 
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.handlers.common import page
-from kmspolicy.kms.lifecycle import rotation
+from kmspolicy.kms.lifecycle import multiregion, rotation
 from kmspolicy.kms.model import KeyManagerType, KeyMaterial, KeyRecord, OriginType
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call
@@ -42,6 +42,18 @@ _require_on_demand_support = partial(
 _require_history_support = partial(
     rotation.require_rotation_support, origins=rotation.ON_DEMAND_ROTATION_ORIGINS
 )
+
+
+def _require_managed_rotation(key: KeyRecord) -> None:
+    """Enable/DisableKeyRotation: a rotatable key, and not a multi-Region replica (rotation is
+    managed on the primary and synchronized to its replicas)."""
+    rotation.require_rotation_support(key)
+    multiregion.require_not_replica(key)
+
+
+def _require_on_demand_primary(key: KeyRecord) -> None:
+    _require_on_demand_support(key)
+    multiregion.require_not_replica(key)
 
 
 def _require_status_support(key: KeyRecord) -> None:
@@ -117,9 +129,9 @@ def list_key_rotations(call: Call) -> dict[str, Any]:
 
 #: this module's operations, collected by kms.implemented.load_operations
 OPERATIONS = (
-    bind("EnableKeyRotation", enable_key_rotation, precheck=rotation.require_rotation_support),
-    bind("DisableKeyRotation", disable_key_rotation, precheck=rotation.require_rotation_support),
+    bind("EnableKeyRotation", enable_key_rotation, precheck=_require_managed_rotation),
+    bind("DisableKeyRotation", disable_key_rotation, precheck=_require_managed_rotation),
     bind("GetKeyRotationStatus", get_key_rotation_status, precheck=_require_status_support),
-    bind("RotateKeyOnDemand", rotate_key_on_demand, precheck=_require_on_demand_support),
+    bind("RotateKeyOnDemand", rotate_key_on_demand, precheck=_require_on_demand_primary),
     bind("ListKeyRotations", list_key_rotations, precheck=_require_history_support),
 )

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from kmspolicy.errors import ValidationException
-from kmspolicy.kms.model import KeyMaterialState, KeyRecord
+from kmspolicy.kms.model import KeyMaterialState, KeyRecord, MultiRegionKeyType
 from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
@@ -43,7 +43,17 @@ def validate_pending_window(days: int | None) -> int:
 
 
 def schedule_deletion(record: KeyRecord, window_days: int, now: datetime) -> KeyRecord:
-    """PendingDeletion until ``now + window``; DeletionDate is exactly that moment here."""
+    """PendingDeletion until ``now + window``; DeletionDate is exactly that moment here.
+
+    A multi-Region primary key with replicas is not deleted while they exist: it waits in
+    PendingReplicaDeletion, and its window begins when its last replica is deleted
+    (``multiregion.replica_deleted``)."""
+    if record.multi_region_key_type is MultiRegionKeyType.PRIMARY and record.replica_regions:
+        return record.evolve(
+            key_state=transition(record.key_state, Event.SCHEDULE_DELETION_WITH_REPLICAS),
+            deletion_date=None,
+            pending_deletion_window_days=window_days,
+        )
     state = transition(record.key_state, Event.SCHEDULE_DELETION)
     return record.evolve(
         key_state=state,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from kmspolicy.kms.kernel import Kernel
+from kmspolicy.kms.lifecycle import multiregion
 from kmspolicy.kms.lifecycle.deletion import deletion_due
 from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
 from kmspolicy.kms.lifecycle.rotation import rotate
@@ -44,9 +45,12 @@ def due_at(record: KeyRecord) -> datetime | None:
         and not record.rotation_enabled
         and not record.pending_imports
         and record.origin is not OriginType.EXTERNAL
+        and record.key_state is not KeyState.CREATING
     ):
         return None  # the common case: nothing scheduled at all
     moments: list[datetime] = []
+    if record.key_state is KeyState.CREATING:  # a replica: completed on first access
+        moments.append(record.creation_date)
     if record.key_state is KeyState.PENDING_DELETION and record.deletion_date is not None:
         moments.append(record.deletion_date)
     moments.extend(
@@ -59,11 +63,8 @@ def due_at(record: KeyRecord) -> datetime | None:
     moments.extend(p.valid_to for p in record.pending_imports)
     # Only Enabled keys rotate; one that was disabled (or pending deletion) when its rotation
     # fell due catches up when EnableKey brings it back (rotation.catch_up_on_enable).
-    if (
-        record.key_state is KeyState.ENABLED
-        and record.rotation_enabled
-        and record.next_rotation_date is not None
-    ):
+    if _rotation_due(record, None):
+        assert record.next_rotation_date is not None
         moments.append(record.next_rotation_date)
     return min(moments) if moments else None
 
@@ -74,12 +75,15 @@ def has_due_work(record: KeyRecord, now: datetime) -> bool:
     return moment is not None and moment <= now
 
 
-def _rotation_due(record: KeyRecord, now: datetime) -> bool:
+def _rotation_due(record: KeyRecord, now: datetime | None) -> bool:
+    """Whether ``record`` rotates automatically by ``now`` (None: ever). A multi-Region
+    replica never rotates on its own: its primary's rotations reach it (``multiregion``)."""
     return (
         record.key_state is KeyState.ENABLED
         and record.rotation_enabled
         and record.next_rotation_date is not None
-        and record.next_rotation_date <= now
+        and (now is None or record.next_rotation_date <= now)
+        and not multiregion.is_replica(record)
     )
 
 
@@ -104,6 +108,8 @@ def apply_due_work(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecor
     """
     if deletion_due(record, now):
         return None
+    if record.key_state is KeyState.CREATING:
+        record = multiregion.finish_creation(record)
     record = expire_materials(record, now)
     record = prune_import_parameters(record, now)
     return _rotate_due(record, now, kernel)
@@ -129,9 +135,22 @@ def run_due_work(
             audit.append(event)
     if after is None:
         tx.delete_key(record.arn)  # the store removes its aliases and grants with it
+        if multiregion.is_replica(record):
+            gone = record.deletion_date or now  # the lazy path and the sweeper agree
+            _record_sync(audit, multiregion.replica_deleted(tx, record, gone), now)
     elif after is not record:
         tx.put_key(after)
+        if multiregion.is_primary_with_replicas(after):  # its rotations reach every replica
+            _record_sync(audit, [(r, r) for r in multiregion.synchronize(tx, after)], now)
     return after
+
+
+def _record_sync(
+    audit: AuditLog | None, changed: list[tuple[KeyRecord, KeyRecord]], now: datetime
+) -> None:
+    if audit is not None:
+        for before, _after in changed:
+            audit.append(multiregion.synchronize_event(before, now))
 
 
 def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) -> list[AuditRecord]:

@@ -24,6 +24,7 @@ from kmspolicy.kms.model import (
     KeyMaterial,
     KeyMaterialState,
     KeyRecord,
+    MultiRegionKeyType,
     OriginType,
     RotationType,
 )
@@ -131,6 +132,8 @@ def catch_up_on_enable(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyR
     fell due (due work skips such keys) rotates as it comes back, and the period restarts."""
     if (
         record.key_state is not KeyState.ENABLED
+        # a multi-Region replica takes its rotations from its primary
+        or record.multi_region_key_type is MultiRegionKeyType.REPLICA
         or not record.rotation_enabled
         or record.next_rotation_date is None
         or record.rotation_period_days is None

@@ -1,0 +1,185 @@
+"""Multi-Region keys: one key id, one set of material, a primary and replicas in other Regions.
+
+Layer: kms (functions over records and a transaction; the operations are in
+``handlers/multiregion.py``). The members of a set are keys of one store in several Regions,
+each with its own ARN, state, policy, description, tags, aliases and grants. What AWS
+synchronizes among them (the shared properties: key spec, usage, origin, the material and its
+rotations, the automatic rotation status) is kept on every member and written from the primary:
+
+- the primary is the source of truth. Whenever it is written with replicas (a rotation, a
+  change of rotation status, ReplicateKey, UpdatePrimaryRegion), ``synchronize`` writes the
+  shared properties and the set's membership (``primary_region``, ``replica_regions``) to every
+  replica in the same transaction — the work AWS does as ``SynchronizeMultiRegionKey``;
+- material is sealed bound to the set, not to one Region (``backends.material_scope``), so a
+  replica holds the very sealed references of its primary: nothing is unsealed to replicate or
+  synchronize, and a ciphertext of one member decrypts with any other (same key id, same
+  material ids). Keys with imported material share no material: each member imports its own,
+  which must be the same (``require_same_material``);
+- replicas never rotate on their own (due work and EnableKey's catch-up skip them);
+- a replica is born ``Creating`` and completed on its first access (``finish_creation``); the
+  deletion of a replica updates the set and, for a primary pending replica deletion whose last
+  replica is gone, starts the primary's waiting period (``replica_deleted``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from typing import Any
+
+from kmspolicy.errors import IncorrectKeyMaterialException, UnsupportedOperationException
+from kmspolicy.kms import ids
+from kmspolicy.kms.model import KeyRecord, MultiRegionKeyType, OriginType
+from kmspolicy.kms.ports import AuditRecord, Transaction
+from kmspolicy.kms.states import Event, KeyState, transition
+
+__all__ = [
+    "finish_creation",
+    "is_primary_with_replicas",
+    "is_replica",
+    "member_arn",
+    "members_elsewhere",
+    "replica_deleted",
+    "require_not_replica",
+    "require_primary",
+    "require_same_material",
+    "shared_properties",
+    "synchronize",
+    "synchronize_event",
+]
+
+
+def member_arn(record: KeyRecord, region: str) -> str:
+    """The ARN of the member of ``record``'s set in ``region``."""
+    return ids.key_arn(region, record.account, record.key_id)
+
+
+def is_replica(record: KeyRecord) -> bool:
+    return record.multi_region_key_type is MultiRegionKeyType.REPLICA
+
+
+def is_primary_with_replicas(record: KeyRecord) -> bool:
+    return record.multi_region_key_type is MultiRegionKeyType.PRIMARY and bool(
+        record.replica_regions
+    )
+
+
+def require_primary(record: KeyRecord) -> None:
+    """UnsupportedOperationException unless ``record`` is a multi-Region primary key."""
+    if record.multi_region_key_type is not MultiRegionKeyType.PRIMARY:
+        raise UnsupportedOperationException(
+            f"{record.arn} is not a multi-Region primary key, which is required for this operation."
+        )
+
+
+def require_not_replica(record: KeyRecord) -> None:
+    """Rotation is managed on the primary key of a set (AWS synchronizes it to replicas)."""
+    if is_replica(record):
+        raise UnsupportedOperationException(
+            f"{record.arn} is a multi-Region replica key, which is not valid for this "
+            "operation; manage rotation on its primary key in "
+            f"{record.primary_region}."
+        )
+
+
+def shared_properties(primary: KeyRecord) -> dict[str, Any]:
+    """The fields every member takes from the primary (besides its own ARN, state, policy,
+    description, tags, aliases and grants)."""
+    shared: dict[str, Any] = {
+        "primary_region": primary.primary_region,
+        "replica_regions": primary.replica_regions,
+        "rotation_enabled": primary.rotation_enabled,
+        "rotation_period_days": primary.rotation_period_days,
+        "next_rotation_date": primary.next_rotation_date,
+    }
+    if primary.origin is OriginType.AWS_KMS:  # imported material is imported per member
+        shared["materials"] = primary.materials
+        shared["current_material_id"] = primary.current_material_id
+    return shared
+
+
+def synchronize(tx: Transaction, primary: KeyRecord) -> list[KeyRecord]:
+    """Write the shared properties of ``primary`` to each of its replicas (the same
+    transaction); returns the replicas written. A replica missing from the store (deleted in
+    this very transaction) is skipped."""
+    written = []
+    shared = shared_properties(primary)
+    for region in primary.replica_regions:
+        replica = tx.get_key(member_arn(primary, region))
+        if replica is None:
+            continue
+        synced = replica.evolve(multi_region_key_type=MultiRegionKeyType.REPLICA, **shared)
+        if synced != replica:
+            tx.put_key(synced)
+            written.append(synced)
+    return written
+
+
+def finish_creation(record: KeyRecord) -> KeyRecord:
+    """A replica created ``Creating``, completed: Enabled, or PendingImport until its own
+    material is imported (Origin=EXTERNAL)."""
+    event = (
+        Event.REPLICA_READY if record.origin is OriginType.AWS_KMS else Event.REPLICA_READY_EXTERNAL
+    )
+    state = transition(record.key_state, event)
+    assert state is not None  # INVARIANT: completing a creation never destroys
+    return record.evolve(key_state=state)
+
+
+def replica_deleted(
+    tx: Transaction, replica: KeyRecord, now: datetime
+) -> list[tuple[KeyRecord, KeyRecord]]:
+    """The replica ``replica`` left the store: every other member forgets its Region, and a
+    primary pending replica deletion whose last replica this was starts its waiting period
+    (``now`` + its window). Returns (before, after) of each member written."""
+    assert replica.primary_region is not None
+    primary = tx.get_key(member_arn(replica, replica.primary_region))
+    if primary is None:
+        return []
+    regions = tuple(r for r in primary.replica_regions if r != replica.region)
+    after = primary.evolve(replica_regions=regions)
+    if after.key_state is KeyState.PENDING_REPLICA_DELETION and not regions:
+        window = after.pending_deletion_window_days or 30
+        after = after.evolve(
+            key_state=transition(after.key_state, Event.LAST_REPLICA_DELETED),
+            deletion_date=now + timedelta(days=window),
+        )
+    tx.put_key(after)
+    before = {r.arn: r for r in (tx.get_key(member_arn(primary, g)) for g in regions) if r}
+    changed = [(primary, after)]
+    changed.extend((before[r.arn], r) for r in synchronize(tx, after))
+    return changed
+
+
+def members_elsewhere(record: KeyRecord) -> tuple[str, ...]:
+    """The Regions of the other members of ``record``'s set."""
+    if record.primary_region is None:
+        return ()
+    return tuple(r for r in (record.primary_region, *record.replica_regions) if r != record.region)
+
+
+def require_same_material(others: Iterable[KeyRecord | None], material_id: str) -> None:
+    """ImportKeyMaterial into a member of an imported-material set: the material must be the
+    set's (AWS: the same key material in every Region). The material id is derived from the
+    key id and the material, so equal ids mean equal material; when no other member
+    (``others``) has material yet, any is accepted."""
+    known = {
+        m.material_id
+        for member in others
+        if member is not None
+        for m in member.materials
+        if m.sealed is not None
+    }
+    if known and material_id not in known:
+        raise IncorrectKeyMaterialException(
+            "The key material you imported is not the key material of the related "
+            "multi-Region keys. Import the same key material into every key of the set."
+        )
+
+
+def synchronize_event(before: KeyRecord, now: datetime) -> AuditRecord:
+    """The audit record of the service's own write to a member of a set (CloudTrail:
+    ``SynchronizeMultiRegionKey``)."""
+    return AuditRecord.service_event(
+        "SynchronizeMultiRegionKey", before.arn, now, {"keyId": before.key_id}
+    )

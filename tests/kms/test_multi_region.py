@@ -1,0 +1,413 @@
+"""Multi-Region keys in-process: ReplicateKey, UpdatePrimaryRegion, one material across Regions,
+synchronized rotations, deletion of a set, and authorization in both Regions.
+
+Two ``KMS`` instances (two Regions) share one store, as the server's Regions do; boto3 clients
+of each drive them. Over HTTP: tests/server/test_multi_region.py.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS, Identities, Identity
+from kmspolicy.crypto.seal import RootKey
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.ports import Store
+from kmspolicy.store.sqlite import SqliteStore
+from tests.kms.lifecycle.test_client_import import wrap_oaep_sha256
+from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, ROOT, policy, raises_code
+from tests.kms.test_sealed import CountingRootKey
+
+EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-1"
+CAROL = f"arn:aws:iam::{ACCOUNT}:user/carol"  # may replicate, may not create keys
+
+
+class Regions:
+    """One store, a service per Region, clients per principal."""
+
+    def __init__(self, store: Store, clock: FakeClock, identities: Identities) -> None:
+        self.clock = clock
+        self.services = {r: KMS(store, clock, ACCOUNT, r, identities) for r in (EAST, WEST, ASIA)}
+
+    def client(self, region: str, principal: str = ROOT) -> Any:
+        return self.services[region].client(principal)
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def regions(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    identities = Identities(
+        [
+            Identity.of(ALICE, policies=[KMS_ADMIN]),
+            Identity.of(BOB),
+            Identity.of(
+                CAROL,
+                policies=[
+                    policy({"Effect": "Allow", "Action": "kms:ReplicateKey", "Resource": "*"})
+                ],
+            ),
+        ]
+    )
+    store: Store = (
+        MemoryStore()
+        if request.param == "memory"
+        else SqliteStore(tmp_path / "kms.db", RootKey.generate())
+    )
+    yield Regions(store, FakeClock(), identities)
+    store.close()
+
+
+def primary_key(regions: Regions, **params: Any) -> dict[str, Any]:
+    return dict(regions.client(EAST).create_key(MultiRegion=True, **params)["KeyMetadata"])
+
+
+def config(client: Any, key_id: str) -> dict[str, Any]:
+    return dict(client.describe_key(KeyId=key_id)["KeyMetadata"]["MultiRegionConfiguration"])
+
+
+def test_replicate_key_answers_a_creating_replica_of_its_own(regions: Regions) -> None:
+    key = primary_key(regions, Description="primary", Tags=[{"TagKey": "t", "TagValue": "p"}])
+    assert key["KeyId"].startswith("mrk-")
+    out = regions.client(EAST).replicate_key(
+        KeyId=key["KeyId"],
+        ReplicaRegion=WEST,
+        Description="replica",
+        Tags=[{"TagKey": "t", "TagValue": "r"}],
+    )
+    replica = out["ReplicaKeyMetadata"]
+    west_arn = f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{key['KeyId']}"
+    # AWS's recorded response: the replica is Creating (not yet Enabled) when it is answered
+    assert (replica["KeyId"], replica["Arn"], replica["KeyState"], replica["Enabled"]) == (
+        key["KeyId"],
+        west_arn,
+        "Creating",
+        False,
+    )
+    assert replica["MultiRegionConfiguration"] == {
+        "MultiRegionKeyType": "REPLICA",
+        "PrimaryKey": {"Arn": key["Arn"], "Region": EAST},
+        "ReplicaKeys": [{"Arn": west_arn, "Region": WEST}],
+    }
+    assert json.loads(out["ReplicaPolicy"])["Id"] == "key-default-1"  # not the primary's
+    assert out["ReplicaTags"] == [{"TagKey": "t", "TagValue": "r"}]
+    west = regions.client(WEST)
+    described = west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert (described["KeyState"], described["Description"]) == ("Enabled", "replica")
+    assert west.list_resource_tags(KeyId=key["KeyId"])["Tags"] == [{"TagKey": "t", "TagValue": "r"}]
+    # every member lists the whole set
+    primary = config(regions.client(EAST), key["KeyId"])
+    assert primary["MultiRegionKeyType"] == "PRIMARY"
+    assert primary["ReplicaKeys"] == [{"Arn": west_arn, "Region": WEST}]
+    regions.client(EAST).replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)
+    regions_of = [r["Region"] for r in config(west, key["KeyId"])["ReplicaKeys"]]
+    assert regions_of == [ASIA, WEST]
+    assert regions.client(EAST).describe_key(KeyId=key["KeyId"])["KeyMetadata"]["Description"] == (
+        "primary"
+    )
+
+
+def test_a_ciphertext_of_one_region_decrypts_with_the_related_key_in_another(
+    regions: Regions,
+) -> None:
+    key = primary_key(regions)
+    east, west, asia = (regions.client(r) for r in (EAST, WEST, ASIA))
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)
+    blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"east", EncryptionContext={"a": "b"})
+    out = west.decrypt(CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"a": "b"})
+    assert out["Plaintext"] == b"east"
+    assert out["KeyId"] == f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{key['KeyId']}"
+    data_key = asia.generate_data_key(KeyId=key["KeyId"], KeySpec="AES_256")
+    assert (
+        east.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"]
+        == (data_key["Plaintext"])
+    )
+    with raises_code("InvalidCiphertextException"):
+        west.decrypt(CiphertextBlob=blob["CiphertextBlob"], EncryptionContext={"a": "c"})
+
+
+def test_rotations_of_the_primary_reach_every_replica(regions: Regions) -> None:
+    key = primary_key(regions)
+    east, west = regions.client(EAST), regions.client(WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    east.rotate_key_on_demand(KeyId=key["KeyId"])
+    blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"after")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after"
+    east_rotations = east.list_key_rotations(KeyId=key["KeyId"])["Rotations"]
+    west_rotations = west.list_key_rotations(KeyId=key["KeyId"])["Rotations"]
+    assert len(east_rotations) == 1
+    assert [r["KeyMaterialId"] for r in west_rotations] == [
+        r["KeyMaterialId"] for r in east_rotations
+    ]
+    # the automatic rotation status is shared; only the primary manages it
+    east.enable_key_rotation(KeyId=key["KeyId"], RotationPeriodInDays=90)
+    status = west.get_key_rotation_status(KeyId=key["KeyId"])
+    assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 90)
+    for call in (west.enable_key_rotation, west.disable_key_rotation, west.rotate_key_on_demand):
+        with raises_code("UnsupportedOperationException"):
+            call(KeyId=key["KeyId"])
+    # an automatic rotation, due work of the primary, reaches the replica too; the replica
+    # never rotates on its own (the set keeps one ring)
+    regions.clock.advance(days=91)
+    west.describe_key(KeyId=key["KeyId"])  # the replica first: nothing of its own is due
+    east.describe_key(KeyId=key["KeyId"])
+    east_ids = [
+        r["KeyMaterialId"] for r in east.list_key_rotations(KeyId=key["KeyId"])["Rotations"]
+    ]
+    west_ids = [
+        r["KeyMaterialId"] for r in west.list_key_rotations(KeyId=key["KeyId"])["Rotations"]
+    ]
+    assert len(east_ids) == 2
+    assert west_ids == east_ids
+    new_blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"auto")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=new_blob)["KeyMaterialId"] == east_ids[-1]
+
+
+def test_one_replica_per_region_and_only_of_a_primary(regions: Regions) -> None:
+    key = primary_key(regions)
+    east, west = regions.client(EAST), regions.client(WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    with raises_code("AlreadyExistsException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    with raises_code("AlreadyExistsException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=EAST)
+    with raises_code("UnsupportedOperationException"):  # a replica is not replicated
+        west.replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)
+    single = east.create_key()["KeyMetadata"]["KeyId"]
+    with raises_code("UnsupportedOperationException"):
+        east.replicate_key(KeyId=single, ReplicaRegion=WEST)
+    east.disable_key(KeyId=key["KeyId"])
+    with raises_code("DisabledException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)
+
+
+def test_replicate_key_is_authorized_in_both_regions(regions: Regions) -> None:
+    key = primary_key(regions)
+    east = regions.client(EAST)
+    # Carol's identity policy allows kms:ReplicateKey (the key policy enables IAM), not
+    # kms:CreateKey, which the replica's Region needs
+    with raises_code("AccessDeniedException") as denied:
+        regions.client(EAST, CAROL).replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    assert "kms:CreateKey" in denied.value.response["Error"]["Message"]
+    with raises_code("AccessDeniedException"):  # Bob has no identity policy at all
+        regions.client(EAST, BOB).replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    # kms:ReplicaRegion limits where a key may be replicated
+    only_asia = policy(
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Principal": {"AWS": "*"},
+            "Action": "kms:ReplicateKey",
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"kms:ReplicaRegion": ASIA}},
+        },
+    )
+    east.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=only_asia)
+    with raises_code("AccessDeniedException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    alice = regions.client(EAST, ALICE)
+    assert alice.replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)["ReplicaKeyMetadata"]
+    # nothing was made in the Region refused
+    with raises_code("NotFoundException"):
+        regions.client(WEST).describe_key(KeyId=key["KeyId"])
+
+
+def test_the_replica_policy_passes_the_lockout_check_unless_bypassed(regions: Regions) -> None:
+    key = primary_key(regions)
+    east = regions.client(EAST, ALICE)
+    locks_alice_out = policy(
+        {"Effect": "Allow", "Principal": {"AWS": BOB}, "Action": "kms:*", "Resource": "*"}
+    )
+    with raises_code("MalformedPolicyDocumentException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST, Policy=locks_alice_out)
+    out = east.replicate_key(
+        KeyId=key["KeyId"],
+        ReplicaRegion=WEST,
+        Policy=locks_alice_out,
+        BypassPolicyLockoutSafetyCheck=True,
+    )
+    assert json.loads(out["ReplicaPolicy"]) == json.loads(locks_alice_out)
+    # the replica's policy is its own: Alice may use the primary but not the replica
+    with raises_code("AccessDeniedException"):
+        regions.client(WEST, ALICE).encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    assert regions.client(EAST, ALICE).encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def test_the_primary_waits_for_its_replicas_to_be_deleted(regions: Regions) -> None:
+    key = primary_key(regions)
+    east, west = regions.client(EAST), regions.client(WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    scheduled = east.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    assert scheduled["KeyState"] == "PendingReplicaDeletion"
+    assert "DeletionDate" not in scheduled
+    described = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert (described["KeyState"], described["PendingDeletionWindowInDays"]) == (
+        "PendingReplicaDeletion",
+        7,
+    )
+    assert "DeletionDate" not in described
+    with raises_code("KMSInvalidStateException"):
+        east.encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+    # cancelling works as for any key pending deletion
+    east.cancel_key_deletion(KeyId=key["KeyId"])
+    assert east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Disabled"
+    east.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    replica_gone = west.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=10)
+    regions.clock.advance(days=11)  # the replica's window closed a day ago
+    assert regions.services[WEST].sweep().deleted == 1
+    described = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert described["KeyState"] == "PendingDeletion"
+    assert described["MultiRegionConfiguration"]["ReplicaKeys"] == []
+    # the primary's window began when its last replica was deleted
+    assert described["DeletionDate"] == replica_gone["DeletionDate"] + timedelta(days=7)
+    regions.clock.advance(days=7)
+    regions.services[EAST].sweep()
+    with raises_code("NotFoundException"):
+        east.describe_key(KeyId=key["KeyId"])
+
+
+def test_update_primary_region_swaps_the_roles(regions: Regions) -> None:
+    key = primary_key(regions)
+    east, west = regions.client(EAST), regions.client(WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)
+    with raises_code("UnsupportedOperationException"):  # only the primary moves the role
+        west.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=ASIA)
+    with raises_code("NotFoundException"):  # no member there
+        east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="ca-central-1")
+    east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
+    west_arn = f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{key['KeyId']}"
+    for client in (east, west, regions.client(ASIA)):
+        conf = config(client, key["KeyId"])
+        assert conf["PrimaryKey"] == {"Arn": west_arn, "Region": WEST}
+        assert [r["Region"] for r in conf["ReplicaKeys"]] == [ASIA, EAST]
+    assert config(west, key["KeyId"])["MultiRegionKeyType"] == "PRIMARY"
+    assert config(east, key["KeyId"])["MultiRegionKeyType"] == "REPLICA"
+    # rotation is now managed in the new primary's Region, and reaches the old primary
+    with raises_code("UnsupportedOperationException"):
+        east.rotate_key_on_demand(KeyId=key["KeyId"])
+    west.rotate_key_on_demand(KeyId=key["KeyId"])
+    blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"moved")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"moved"
+    assert west.replicate_key(KeyId=key["KeyId"], ReplicaRegion="ca-central-1")
+
+
+def test_update_primary_region_needs_both_keys_to_allow_it(regions: Regions) -> None:
+    key = primary_key(regions)
+    east = regions.client(EAST)
+    east.replicate_key(
+        KeyId=key["KeyId"],
+        ReplicaRegion=WEST,
+        Policy=policy(
+            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:UpdatePrimaryRegion",
+                "Resource": "*",
+            },
+        ),
+    )
+    with raises_code("AccessDeniedException") as denied:
+        east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
+    assert f"kms:{WEST}" in denied.value.response["Error"]["Message"]
+    assert config(east, key["KeyId"])["MultiRegionKeyType"] == "PRIMARY"
+    # kms:PrimaryRegion conditions the move on the primary's side
+    regions.client(WEST).put_key_policy(
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=policy(
+            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
+        ),
+    )
+    east.put_key_policy(
+        KeyId=key["KeyId"],
+        PolicyName="default",
+        Policy=policy(
+            {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Deny",
+                "Principal": {"AWS": "*"},
+                "Action": "kms:UpdatePrimaryRegion",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:PrimaryRegion": WEST}},
+            },
+        ),
+    )
+    with raises_code("AccessDeniedException"):
+        east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
+
+
+def test_replicating_and_synchronizing_unseal_nothing(tmp_path: Path) -> None:
+    """The set shares sealed references (bound to the set, not to a Region): making a replica
+    and carrying a rotation to it open no material; the replica opens it when it is used."""
+    root = CountingRootKey()
+    store = MemoryStore(root_key=root)
+    clock = FakeClock()
+    east, west = (
+        KMS(store, clock, ACCOUNT, EAST).client(),
+        KMS(store, clock, ACCOUNT, WEST).client(),
+    )
+    key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    before = root.unseals
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    east.rotate_key_on_demand(KeyId=key_id)
+    west.describe_key(KeyId=key_id)
+    assert root.unseals == before
+    west.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert root.unseals == before + 1
+
+
+def test_a_single_region_key_stays_bound_to_its_arn() -> None:
+    """The set binding is for multi-Region keys only: a single-Region key's sealed material
+    copied under another Region's ARN does not open."""
+    root = CountingRootKey()
+    store = MemoryStore(root_key=root)
+    clock = FakeClock()
+    east = KMS(store, clock, ACCOUNT, EAST)
+    key = east.client().create_key()["KeyMetadata"]
+    with store.transaction() as tx:
+        record = tx.get_key(key["Arn"])
+        assert record is not None
+        tx.put_key(record.evolve(region=WEST, arn=key["Arn"].replace(EAST, WEST)))
+    with raises_code("KMSInternalException"):
+        KMS(store, clock, ACCOUNT, WEST).client().encrypt(KeyId=key["KeyId"], Plaintext=b"x")
+
+
+def _import(client: Any, key_id: str, material: bytes) -> dict[str, Any]:
+    params = client.get_parameters_for_import(
+        KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
+    return dict(
+        client.import_key_material(
+            KeyId=key_id,
+            ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=wrap_oaep_sha256(params["PublicKey"], material),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )
+    )
+
+
+def test_imported_material_is_imported_into_each_member_and_must_be_the_same(
+    regions: Regions,
+) -> None:
+    east, west = regions.client(EAST), regions.client(WEST)
+    key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    with raises_code("KMSInvalidStateException"):  # a primary is replicated with its material
+        east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    material = bytes(range(32))
+    _import(east, key_id, material)
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    # the replica waits for its own import; the primary's material is not copied to it
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with raises_code("IncorrectKeyMaterialException"):
+        _import(west, key_id, bytes(32))
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    _import(west, key_id, material)
+    blob = east.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
