@@ -6,6 +6,7 @@ honest.
 """
 
 import importlib
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy._version import __version__ as __version__
@@ -52,30 +53,32 @@ if TYPE_CHECKING:
 
 # The service (botocore, cryptography) loads on first use: pytest imports this package at
 # startup in every project that has kmspolicy installed (the ``kmspolicy`` pytest11 plugin).
-_LAZY = {
-    "Caller": "kmspolicy.authz",
-    "Decision": "kmspolicy.authz",
-    "DecisionKind": "kmspolicy.authz",
-    "Grant": "kmspolicy.authz",
-    "KmsPolicies": "kmspolicy.authz",
-    "Request": "kmspolicy.authz",
-    "authorize_iam": "kmspolicy.authz",
-    "authorize_kms": "kmspolicy.authz",
-    "evaluate_policies": "kmspolicy.authz",
-    "Expectation": "kmspolicy.authz",
-    "authorize": "kmspolicy.facade",
-    "Finding": "kmspolicy.authz.lint",
-    "lint_policy": "kmspolicy.authz.lint",
-    "lint_text": "kmspolicy.authz.lint",
-    "AccountPolicies": "kmspolicy.kms.identities",
-    "Identities": "kmspolicy.kms.identities",
-    "Identity": "kmspolicy.kms.identities",
-    "KMS": "kmspolicy.kms.service",
-    "FakeClock": "kmspolicy.kms.clock",
-    "OffsetClock": "kmspolicy.kms.clock",
-    "SystemClock": "kmspolicy.kms.clock",
-    "KeyState": "kmspolicy.kms.states",
-}
+_LAZY = MappingProxyType(
+    {
+        "Caller": "kmspolicy.authz",
+        "Decision": "kmspolicy.authz",
+        "DecisionKind": "kmspolicy.authz",
+        "Grant": "kmspolicy.authz",
+        "KmsPolicies": "kmspolicy.authz",
+        "Request": "kmspolicy.authz",
+        "authorize_iam": "kmspolicy.authz",
+        "authorize_kms": "kmspolicy.authz",
+        "evaluate_policies": "kmspolicy.authz",
+        "Expectation": "kmspolicy.authz",
+        "authorize": "kmspolicy.facade",
+        "Finding": "kmspolicy.authz.lint",
+        "lint_policy": "kmspolicy.authz.lint",
+        "lint_text": "kmspolicy.authz.lint",
+        "AccountPolicies": "kmspolicy.kms.identities",
+        "Identities": "kmspolicy.kms.identities",
+        "Identity": "kmspolicy.kms.identities",
+        "KMS": "kmspolicy.kms.service",
+        "FakeClock": "kmspolicy.kms.clock",
+        "OffsetClock": "kmspolicy.kms.clock",
+        "SystemClock": "kmspolicy.kms.clock",
+        "KeyState": "kmspolicy.kms.states",
+    }
+)
 
 
 def __getattr__(name: str) -> Any:

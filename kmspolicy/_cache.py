@@ -1,8 +1,11 @@
-"""The one bounded cache of the package: a dictionary that forgets its oldest entries when full.
+"""The one bounded cache of the package, and the one lazily loaded constant.
 
 Layer: below everything (imports nothing of ours), so ``lang``, ``authz``, ``kms`` and ``store``
 can all use it. Every cache that buys speed in kmspolicy is an instance of ``BoundedCache``
-owned by one object (a ``KMS``, a store, a policy index), never a module global.
+owned by one object (a ``KMS``, a store, a policy index), never a module global
+(``tests/test_no_global_state.py``). ``Once`` is not a cache: it loads a read-only resource
+(botocore's model, the grammar's parser) on first use, from a function of no arguments, so it
+holds one value forever and can neither grow nor go stale.
 
 Eviction is first-in first-out: a hit costs one ``dict.get`` (no reordering on the hot path),
 and a full cache drops its oldest entry instead of emptying itself, so a hot working set
@@ -16,10 +19,34 @@ import threading
 from collections.abc import Callable, Iterator
 from typing import Generic, TypeVar
 
-__all__ = ["BoundedCache"]
+__all__ = ["BoundedCache", "Once"]
 
 K = TypeVar("K")
 V = TypeVar("V")
+T = TypeVar("T")
+_UNSET: object = object()
+
+
+class Once(Generic[T]):
+    """A read-only resource made by ``load()`` on the first call, the same object ever after
+    (module-level constants too costly to build at import). ``load`` takes no arguments: a
+    value that depends on arguments is a memo, and memos are ``BoundedCache`` instances."""
+
+    __slots__ = ("_load", "_lock", "_value")
+
+    def __init__(self, load: Callable[[], T]) -> None:
+        self._load = load
+        self._lock = threading.Lock()
+        self._value: object = _UNSET
+
+    def __call__(self) -> T:
+        value = self._value
+        if value is _UNSET:
+            with self._lock:
+                if self._value is _UNSET:
+                    self._value = self._load()
+                value = self._value
+        return value  # type: ignore[return-value]  # set from load(), a T
 
 
 class BoundedCache(Generic[K, V]):

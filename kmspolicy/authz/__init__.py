@@ -24,7 +24,8 @@ Layer: authz (pure: imports only ``kmspolicy.errors`` and ``kmspolicy.lang``). P
   ones), ``.all_matched`` (every statement that matched, deciding or not),
   ``.missing_context_keys``, ``.nearest_miss``, ``.explain()``, ``.to_dict()``).
 * ``Expectation`` — an expected outcome (``denied`` = either deny); ``.holds_for(decision)``.
-* ``compile_policy(policy, policy_type)`` — the cached compiled form (done implicitly).
+* ``compile_policy(policy, policy_type)`` — the compiled form; ``PolicyCache()`` keeps them for
+  repeated decisions (``authorize_kms(..., matcher=cache.match)``).
 """
 
 from kmspolicy.authz.context import Caller, ContextScalar, ContextValue, PrincipalType, Request
@@ -38,7 +39,13 @@ from kmspolicy.authz.decision import (
 )
 from kmspolicy.authz.evaluator import authorize_iam, evaluate_policies
 from kmspolicy.authz.grants import EC_OPERATIONS, GRANT_OPERATIONS, Grant, check_grant_operations
-from kmspolicy.authz.index import CompiledPolicy, PolicyMatch, compile_policy, match_policy
+from kmspolicy.authz.index import (
+    CompiledPolicy,
+    PolicyCache,
+    PolicyMatch,
+    compile_policy,
+    match_policy,
+)
 from kmspolicy.authz.kms import CROSS_ACCOUNT_ACTIONS, KmsPolicies, authorize_kms, is_key_arn
 from kmspolicy.authz.principals import PrincipalMatch
 from kmspolicy.authz.reference import match_policy_reference
@@ -58,6 +65,7 @@ __all__ = [
     "KmsPolicies",
     "MatchedStatement",
     "NearMiss",
+    "PolicyCache",
     "PolicyMatch",
     "PolicyType",
     "PrincipalMatch",

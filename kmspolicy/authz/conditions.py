@@ -11,7 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
-from kmspolicy.authz.matching import compile_arn_pieces, compile_glob_pieces
+from kmspolicy._cache import BoundedCache
+from kmspolicy.authz.matching import (
+    RESOLVED_MEMO_SIZE,
+    Piece,
+    compile_arn_pieces,
+    compile_glob_pieces,
+)
 from kmspolicy.authz.operators import (
     SPECS,
     Family,
@@ -31,15 +37,27 @@ _FOR_ALL = SetQualifier.FOR_ALL_VALUES
 _FOR_ANY = SetQualifier.FOR_ANY_VALUE
 
 
-def resolved_policy_value(spec: OpSpec, template: Template, request: Request) -> Any:
-    """A templated policy value after substitution, converted; None if unresolvable."""
+def resolved_policy_value(
+    spec: OpSpec,
+    template: Template,
+    request: Request,
+    resolved: BoundedCache[tuple[Piece, ...], Any] | None = None,
+) -> Any:
+    """A templated policy value after substitution, converted; None if unresolvable.
+    ``resolved`` keeps the patterns compiled from substituted pieces (its owner's, bounded)."""
     pieces = template.resolve(request)
     if pieces is None:
         return None
-    if spec.compare == "like":
-        return compile_glob_pieces(pieces)
-    if spec.compare == "arn":
-        return compile_arn_pieces(pieces)
+    if spec.compare in ("like", "arn"):
+        found = resolved.get(pieces) if resolved is not None else None
+        if found is None:
+            if spec.compare == "like":
+                found = compile_glob_pieces(pieces)
+            else:
+                found = compile_arn_pieces(pieces)
+            if resolved is not None:
+                resolved.put(pieces, found)
+        return found
     text = "".join(t for t, _ in pieces)
     return text.casefold() if spec.compare == "ieq" else text
 
@@ -81,6 +99,7 @@ class CompiledCondition:
     """
 
     __slots__ = (
+        "_resolved",
         "_test",
         "if_exists",
         "is_null",
@@ -118,6 +137,12 @@ class CompiledCondition:
             if converted is not None:
                 values.append(converted)
         self.templates: tuple[Template, ...] = tuple(templates)
+        #: patterns compiled from the templates' substituted pieces, bounded
+        self._resolved: BoundedCache[tuple[Piece, ...], Any] | None = (
+            BoundedCache(RESOLVED_MEMO_SIZE)
+            if templates and spec.compare in ("like", "arn")
+            else None
+        )
         string_eq = spec.family is Family.STRING and spec.compare in ("eq", "ieq")
         self.values: Collection[Any] = frozenset(values) if string_eq else tuple(values)
         self._test: Callable[[Any, Collection[Any]], bool]
@@ -133,7 +158,7 @@ class CompiledCondition:
             return self.values
         extra = []
         for template in self.templates:
-            value = resolved_policy_value(self.spec, template, request)
+            value = resolved_policy_value(self.spec, template, request, self._resolved)
             if value is None:
                 missing.extend(k for k in template.keys if request.get(k) is None)
             else:

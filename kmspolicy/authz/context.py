@@ -291,4 +291,6 @@ class Request:
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_REQUEST_SET = {name: Request.__dict__[name].__set__ for name in Request.__slots__}
+_REQUEST_SET = MappingProxyType(
+    {name: Request.__dict__[name].__set__ for name in Request.__slots__}
+)

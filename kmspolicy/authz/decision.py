@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.lang.ast import Effect
@@ -63,29 +64,33 @@ class PolicyType(StrEnum):
 
 #: how an allow names what allowed (AWS has no allowed message; the key policy is named as
 #: such, while denials use AWS's "resource-based policy" for it)
-_ALLOW_PHRASES = {
-    PolicyType.KEY_POLICY: "the key policy",
-    PolicyType.RESOURCE: "a resource-based policy",
-    PolicyType.IDENTITY: "an identity-based policy",
-    PolicyType.GRANT: "a grant",
-    PolicyType.POLICY: "a policy",
-    PolicyType.SCP: "a service control policy",
-    PolicyType.RCP: "a resource control policy",
-    PolicyType.PERMISSIONS_BOUNDARY: "a permissions boundary",
-    PolicyType.SESSION: "a session policy",
-}
+_ALLOW_PHRASES = MappingProxyType(
+    {
+        PolicyType.KEY_POLICY: "the key policy",
+        PolicyType.RESOURCE: "a resource-based policy",
+        PolicyType.IDENTITY: "an identity-based policy",
+        PolicyType.GRANT: "a grant",
+        PolicyType.POLICY: "a policy",
+        PolicyType.SCP: "a service control policy",
+        PolicyType.RCP: "a resource control policy",
+        PolicyType.PERMISSIONS_BOUNDARY: "a permissions boundary",
+        PolicyType.SESSION: "a session policy",
+    }
+)
 
-_PHRASES = {
-    PolicyType.KEY_POLICY: "resource-based policy",
-    PolicyType.RESOURCE: "resource-based policy",
-    PolicyType.IDENTITY: "identity-based policy",
-    PolicyType.SCP: "service control policy",
-    PolicyType.RCP: "resource control policy",
-    PolicyType.PERMISSIONS_BOUNDARY: "permissions boundary",
-    PolicyType.SESSION: "session policy",
-    PolicyType.GRANT: "grant",
-    PolicyType.POLICY: "identity-based policy",
-}
+_PHRASES = MappingProxyType(
+    {
+        PolicyType.KEY_POLICY: "resource-based policy",
+        PolicyType.RESOURCE: "resource-based policy",
+        PolicyType.IDENTITY: "identity-based policy",
+        PolicyType.SCP: "service control policy",
+        PolicyType.RCP: "resource control policy",
+        PolicyType.PERMISSIONS_BOUNDARY: "permissions boundary",
+        PolicyType.SESSION: "session policy",
+        PolicyType.GRANT: "grant",
+        PolicyType.POLICY: "identity-based policy",
+    }
+)
 
 
 @dataclass(frozen=True, slots=True)

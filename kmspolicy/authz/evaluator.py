@@ -22,7 +22,7 @@ from kmspolicy.authz.decision import (
     PolicyType,
 )
 from kmspolicy.authz.explain import nearest_miss
-from kmspolicy.authz.index import Hit, PolicyMatch, match_policy
+from kmspolicy.authz.index import Hit, PolicyMatch, compile_policy, match_policy
 from kmspolicy.authz.principals import PrincipalMatch
 
 if TYPE_CHECKING:
@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 Matcher = Callable[["Policy", "Request", PolicyType, "str | None"], PolicyMatch]
 
 #: which policy type an explicit deny is reported against when several denied
-_DENY_ORDER = [
+_DENY_ORDER = (
     PolicyType.SCP,
     PolicyType.RCP,
     PolicyType.KEY_POLICY,
@@ -42,7 +42,7 @@ _DENY_ORDER = [
     PolicyType.POLICY,
     PolicyType.PERMISSIONS_BOUNDARY,
     PolicyType.SESSION,
-]
+)
 
 #: principal matches that a permissions boundary or session policy does not limit
 UNLIMITED = (PrincipalMatch.CALLER, PrincipalMatch.ANYONE)
@@ -71,8 +71,9 @@ class Evaluation:
         self.request = request
         self.matcher = matcher
         self.missing: list[str] = []
-        #: every policy run, in order (nearest misses are looked for among them on a denial)
-        self.considered: list[tuple[Policy, PolicyType, str | None]] = []
+        #: every policy run, in order, with its match (nearest misses are looked for among
+        #: them on a denial)
+        self.considered: list[tuple[Policy, PolicyType, str | None, PolicyMatch]] = []
         self.denies: list[tuple[PolicyType, Hit]] = []
         #: every policy's match, and grant references, in consultation order: the source of
         #: ``Decision.all_matched``, collected only when read. INVARIANT: no policy is run
@@ -83,7 +84,7 @@ class Evaluation:
         m = self.matcher(policy, self.request, ptype, name)
         if m.missing:
             self.missing.extend(m.missing)
-        self.considered.append((policy, ptype, name))
+        self.considered.append((policy, ptype, name, m))
         if m.denies:
             self.denies.extend([(ptype, h) for h in m.denies])
         self.matched.append(m)
@@ -140,7 +141,15 @@ class Evaluation:
         types = (
             [by] if by is not PolicyType.RESOURCE else [PolicyType.RESOURCE, PolicyType.KEY_POLICY]
         )
-        miss = nearest_miss(r, [c for t in types for c in self.considered if c[1] is t])
+        miss = nearest_miss(
+            r,
+            [
+                m.compiled or compile_policy(policy, ptype, name=name)
+                for t in types
+                for policy, ptype, name, m in self.considered
+                if ptype is t
+            ],
+        )
         return Decision(
             DecisionKind.IMPLICIT_DENY,
             r.action,

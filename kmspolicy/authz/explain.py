@@ -11,24 +11,21 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from kmspolicy.authz.conditions import describe
-from kmspolicy.authz.decision import NearMiss, PolicyType
-from kmspolicy.authz.index import compile_policy
+from kmspolicy.authz.decision import NearMiss
 from kmspolicy.lang.ast import Effect
 
 if TYPE_CHECKING:
     from kmspolicy.authz.context import Request
-    from kmspolicy.lang.ast import Policy
+    from kmspolicy.authz.index import CompiledPolicy
 
 
-def nearest_miss(
-    request: Request, policies: Iterable[tuple[Policy, PolicyType, str | None]]
-) -> NearMiss | None:
+def nearest_miss(request: Request, policies: Iterable[CompiledPolicy]) -> NearMiss | None:
     """The Allow statement matching the most of (action, principal, resource, conditions)."""
     best: tuple[tuple[int, ...], NearMiss] | None = None
     action_lower = request.action_lower
-    for policy, ptype, name in policies:
-        resource_based = ptype.is_resource_based
-        for cs in compile_policy(policy, ptype, name=name).statements:
+    for compiled in policies:
+        resource_based = compiled.resource_based
+        for cs in compiled.statements:
             stmt = cs.stmt
             if stmt.effect is not Effect.ALLOW:
                 continue

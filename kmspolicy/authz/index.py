@@ -3,14 +3,14 @@
 Layer: authz (pure). Each statement is filed under ONE index — its exact principals, else its
 exact actions, else its exact resources — or in a short scan list; a lookup gathers the
 candidates for the caller's identities, the action and the resource, then runs the full match.
-Compiled policies are cached by object identity (policies are immutable), bounded LRU.
+``compile_policy`` and ``match_policy`` compile afresh; a ``PolicyCache`` (one per owner: a KMS
+pipeline, a simulate or suite run) keeps compiled policies by object identity (policies are
+immutable), bounded, and its ``match`` is the matcher repeated decisions pass.
 """
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from operator import attrgetter
-from threading import Lock
 from typing import TYPE_CHECKING
 
 from kmspolicy._cache import BoundedCache
@@ -31,14 +31,17 @@ _ACTION_MEMO_SIZE = 1024
 
 
 class PolicyMatch:
-    """The statements of one policy that apply to a request, split by effect."""
+    """The statements of one policy that apply to a request, split by effect; ``compiled`` is
+    the compiled policy that produced it (None from a matcher that compiles nothing), which
+    nearest misses reuse."""
 
-    __slots__ = ("allows", "denies", "missing")
+    __slots__ = ("allows", "compiled", "denies", "missing")
 
-    def __init__(self) -> None:
+    def __init__(self, compiled: CompiledPolicy | None = None) -> None:
         self.allows: list[Hit] = []
         self.denies: list[Hit] = []
         self.missing: list[str] = []
+        self.compiled = compiled
 
 
 def _principal_keys(stmt: Statement) -> list[str] | None:
@@ -190,7 +193,7 @@ class CompiledPolicy:
         return self._scan_by_action.put(action, found)
 
     def match(self, request: Request) -> PolicyMatch:
-        result = PolicyMatch()
+        result = PolicyMatch(self)
         missing = result.missing
         for cs in self.candidates(request):
             how = cs.match(request, self.resource_based, missing)
@@ -199,34 +202,51 @@ class CompiledPolicy:
         return result
 
 
-_CACHE: OrderedDict[tuple[int, PolicyType, str | None], CompiledPolicy] = OrderedDict()
-_CACHE_LOCK = Lock()
-CACHE_SIZE = 512
-
-
 def compile_policy(
     policy: Policy, policy_type: PolicyType, *, name: str | None = None
 ) -> CompiledPolicy:
-    """The compiled form of ``policy`` for ``policy_type``, from the cache when possible.
-
-    Keyed by ``id(policy)``; the entry holds the policy itself, so the id cannot be reused by
-    another object while cached, and the ``is`` check guards against stale entries.
-    """
-    key = (id(policy), policy_type, name)
-    entry = _CACHE.get(key)
-    if entry is not None and entry.policy is policy:
-        return entry
-    compiled = CompiledPolicy(policy, policy_type, name=name)
-    with _CACHE_LOCK:
-        _CACHE[key] = compiled
-        _CACHE.move_to_end(key)
-        while len(_CACHE) > CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return compiled
+    """The compiled form of ``policy`` for ``policy_type`` (compiled afresh: cache it with a
+    ``PolicyCache`` when the same policy object decides many requests)."""
+    return CompiledPolicy(policy, policy_type, name=name)
 
 
 def match_policy(
     policy: Policy, request: Request, policy_type: PolicyType, name: str | None = None
 ) -> PolicyMatch:
-    """The applying statements of one policy (compiled and indexed evaluation)."""
-    return compile_policy(policy, policy_type, name=name).match(request)
+    """The applying statements of one policy (compiled and indexed evaluation, compiled afresh)."""
+    return CompiledPolicy(policy, policy_type, name=name).match(request)
+
+
+class PolicyCache:
+    """Compiled policies by object identity, at most ``maxsize`` of them (oldest dropped).
+
+    Owned by whoever decides many requests over the same policy objects (the KMS pipeline, a
+    simulate or suite run); ``match`` is its matcher (``authorize_kms(..., matcher=cache.match)``).
+    Keyed by ``id(policy)``; the entry holds the policy itself, so the id cannot be reused by
+    another object while cached, and the ``is`` check guards against stale entries.
+    """
+
+    __slots__ = ("_compiled",)
+
+    def __init__(self, maxsize: int = 512) -> None:
+        self._compiled: BoundedCache[tuple[int, PolicyType, str | None], CompiledPolicy] = (
+            BoundedCache(maxsize)
+        )
+
+    def compile(
+        self, policy: Policy, policy_type: PolicyType, *, name: str | None = None
+    ) -> CompiledPolicy:
+        key = (id(policy), policy_type, name)
+        entry = self._compiled.get(key)
+        if entry is not None and entry.policy is policy:
+            return entry
+        return self._compiled.put(key, CompiledPolicy(policy, policy_type, name=name))
+
+    def match(
+        self, policy: Policy, request: Request, policy_type: PolicyType, name: str | None = None
+    ) -> PolicyMatch:
+        """The applying statements of one policy (a ``Matcher``)."""
+        return self.compile(policy, policy_type, name=name).match(request)
+
+    def __len__(self) -> int:
+        return len(self._compiled)

@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import lru_cache
 
 #: (text, literal): literal pieces come from variable values and escapes (``*``/``?`` plain)
 Piece = tuple[str, bool]
+#: globs kept per compiled statement or condition, by the pieces a template resolved to
+RESOLVED_MEMO_SIZE = 256
 
 
 def has_wildcard(text: str) -> bool:
@@ -184,25 +185,22 @@ class ArnGlob:
         return all(glob.matches(parts[i]) for i, glob in self._globs)
 
 
-@lru_cache(maxsize=4096)
 def compile_glob(pattern: str, *, ignore_case: bool = False) -> Glob:
     """A plain glob (``*`` any run, ``?`` one character) matched against a whole text."""
     return Glob(((pattern, False),), fold=ignore_case)
 
 
-@lru_cache(maxsize=4096)
 def compile_arn(pattern: str) -> ArnGlob:
     """An ARN pattern matched segment by segment (see module docstring)."""
     return ArnGlob(((pattern, False),))
 
 
-@lru_cache(maxsize=1024)
 def compile_arn_pieces(pieces: tuple[Piece, ...]) -> ArnGlob:
-    """An ARN pattern assembled from pieces (after policy-variable substitution)."""
+    """An ARN pattern assembled from pieces (after policy-variable substitution); compiled
+    statements and conditions keep what they compiled, per request value, bounded."""
     return ArnGlob(pieces)
 
 
-@lru_cache(maxsize=1024)
 def compile_glob_pieces(pieces: tuple[Piece, ...], ignore_case: bool = False) -> Glob:
     return Glob(pieces, fold=ignore_case)
 

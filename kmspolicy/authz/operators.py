@@ -10,11 +10,12 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import Enum
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.authz.matching import compile_arn, compile_glob
@@ -42,35 +43,37 @@ class OpSpec:
     variables: bool
 
 
-SPECS: dict[Op, OpSpec] = {
-    Op.STRING_EQUALS: OpSpec(Family.STRING, "eq", False, True),
-    Op.STRING_NOT_EQUALS: OpSpec(Family.STRING, "eq", True, True),
-    Op.STRING_EQUALS_IGNORE_CASE: OpSpec(Family.STRING, "ieq", False, True),
-    Op.STRING_NOT_EQUALS_IGNORE_CASE: OpSpec(Family.STRING, "ieq", True, True),
-    Op.STRING_LIKE: OpSpec(Family.STRING, "like", False, True),
-    Op.STRING_NOT_LIKE: OpSpec(Family.STRING, "like", True, True),
-    Op.NUMERIC_EQUALS: OpSpec(Family.NUMERIC, "eq", False, False),
-    Op.NUMERIC_NOT_EQUALS: OpSpec(Family.NUMERIC, "eq", True, False),
-    Op.NUMERIC_LESS_THAN: OpSpec(Family.NUMERIC, "lt", False, False),
-    Op.NUMERIC_LESS_THAN_EQUALS: OpSpec(Family.NUMERIC, "le", False, False),
-    Op.NUMERIC_GREATER_THAN: OpSpec(Family.NUMERIC, "gt", False, False),
-    Op.NUMERIC_GREATER_THAN_EQUALS: OpSpec(Family.NUMERIC, "ge", False, False),
-    Op.DATE_EQUALS: OpSpec(Family.DATE, "eq", False, False),
-    Op.DATE_NOT_EQUALS: OpSpec(Family.DATE, "eq", True, False),
-    Op.DATE_LESS_THAN: OpSpec(Family.DATE, "lt", False, False),
-    Op.DATE_LESS_THAN_EQUALS: OpSpec(Family.DATE, "le", False, False),
-    Op.DATE_GREATER_THAN: OpSpec(Family.DATE, "gt", False, False),
-    Op.DATE_GREATER_THAN_EQUALS: OpSpec(Family.DATE, "ge", False, False),
-    Op.BOOL: OpSpec(Family.BOOL, "eq", False, False),
-    Op.BINARY_EQUALS: OpSpec(Family.BINARY, "eq", False, False),
-    Op.IP_ADDRESS: OpSpec(Family.IP, "in", False, False),
-    Op.NOT_IP_ADDRESS: OpSpec(Family.IP, "in", True, False),
-    Op.ARN_EQUALS: OpSpec(Family.ARN, "arn", False, True),
-    Op.ARN_LIKE: OpSpec(Family.ARN, "arn", False, True),
-    Op.ARN_NOT_EQUALS: OpSpec(Family.ARN, "arn", True, True),
-    Op.ARN_NOT_LIKE: OpSpec(Family.ARN, "arn", True, True),
-    Op.NULL: OpSpec(Family.NULL, "null", False, False),
-}
+SPECS: Mapping[Op, OpSpec] = MappingProxyType(
+    {
+        Op.STRING_EQUALS: OpSpec(Family.STRING, "eq", False, True),
+        Op.STRING_NOT_EQUALS: OpSpec(Family.STRING, "eq", True, True),
+        Op.STRING_EQUALS_IGNORE_CASE: OpSpec(Family.STRING, "ieq", False, True),
+        Op.STRING_NOT_EQUALS_IGNORE_CASE: OpSpec(Family.STRING, "ieq", True, True),
+        Op.STRING_LIKE: OpSpec(Family.STRING, "like", False, True),
+        Op.STRING_NOT_LIKE: OpSpec(Family.STRING, "like", True, True),
+        Op.NUMERIC_EQUALS: OpSpec(Family.NUMERIC, "eq", False, False),
+        Op.NUMERIC_NOT_EQUALS: OpSpec(Family.NUMERIC, "eq", True, False),
+        Op.NUMERIC_LESS_THAN: OpSpec(Family.NUMERIC, "lt", False, False),
+        Op.NUMERIC_LESS_THAN_EQUALS: OpSpec(Family.NUMERIC, "le", False, False),
+        Op.NUMERIC_GREATER_THAN: OpSpec(Family.NUMERIC, "gt", False, False),
+        Op.NUMERIC_GREATER_THAN_EQUALS: OpSpec(Family.NUMERIC, "ge", False, False),
+        Op.DATE_EQUALS: OpSpec(Family.DATE, "eq", False, False),
+        Op.DATE_NOT_EQUALS: OpSpec(Family.DATE, "eq", True, False),
+        Op.DATE_LESS_THAN: OpSpec(Family.DATE, "lt", False, False),
+        Op.DATE_LESS_THAN_EQUALS: OpSpec(Family.DATE, "le", False, False),
+        Op.DATE_GREATER_THAN: OpSpec(Family.DATE, "gt", False, False),
+        Op.DATE_GREATER_THAN_EQUALS: OpSpec(Family.DATE, "ge", False, False),
+        Op.BOOL: OpSpec(Family.BOOL, "eq", False, False),
+        Op.BINARY_EQUALS: OpSpec(Family.BINARY, "eq", False, False),
+        Op.IP_ADDRESS: OpSpec(Family.IP, "in", False, False),
+        Op.NOT_IP_ADDRESS: OpSpec(Family.IP, "in", True, False),
+        Op.ARN_EQUALS: OpSpec(Family.ARN, "arn", False, True),
+        Op.ARN_LIKE: OpSpec(Family.ARN, "arn", False, True),
+        Op.ARN_NOT_EQUALS: OpSpec(Family.ARN, "arn", True, True),
+        Op.ARN_NOT_LIKE: OpSpec(Family.ARN, "arn", True, True),
+        Op.NULL: OpSpec(Family.NULL, "null", False, False),
+    }
+)
 
 
 # --- conversions: request side (per evaluation) and policy side (once) ---
@@ -161,15 +164,17 @@ def to_network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | No
         return None
 
 
-_REQUEST_CONVERT: dict[Family, Callable[[Any], Any]] = {
-    Family.STRING: to_text,
-    Family.ARN: to_text,
-    Family.NUMERIC: to_number,
-    Family.DATE: to_datetime,
-    Family.BOOL: to_bool,
-    Family.BINARY: to_bytes,
-    Family.IP: to_address,
-}
+_REQUEST_CONVERT: Mapping[Family, Callable[[Any], Any]] = MappingProxyType(
+    {
+        Family.STRING: to_text,
+        Family.ARN: to_text,
+        Family.NUMERIC: to_number,
+        Family.DATE: to_datetime,
+        Family.BOOL: to_bool,
+        Family.BINARY: to_bytes,
+        Family.IP: to_address,
+    }
+)
 
 
 def convert_request(family: Family, value: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from enum import StrEnum
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from kmspolicy.authz.context import PrincipalType, role_key
@@ -40,12 +41,14 @@ class PrincipalMatch(StrEnum):
 _ROLE_TYPES = (PrincipalType.ASSUMED_ROLE, PrincipalType.ROLE)
 
 #: preference when several values of one statement name the caller
-_RANK = {
-    PrincipalMatch.CALLER: 0,
-    PrincipalMatch.ANYONE: 1,
-    PrincipalMatch.ROLE: 2,
-    PrincipalMatch.ACCOUNT: 3,
-}
+_RANK = MappingProxyType(
+    {
+        PrincipalMatch.CALLER: 0,
+        PrincipalMatch.ANYONE: 1,
+        PrincipalMatch.ROLE: 2,
+        PrincipalMatch.ACCOUNT: 3,
+    }
+)
 
 
 def canonical(value: str) -> str:

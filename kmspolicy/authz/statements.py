@@ -8,11 +8,14 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
 from kmspolicy.authz.matching import (
+    RESOLVED_MEMO_SIZE,
     ArnGlob,
     Glob,
+    Piece,
     compile_arn,
     compile_arn_pieces,
     compile_glob,
@@ -56,6 +59,7 @@ class CompiledStatement:
     """One statement with pre-built matchers. ``ordinal`` orders statements within a policy."""
 
     __slots__ = (
+        "_resolved",
         "action_any",
         "action_exact",
         "action_patterns",
@@ -108,6 +112,11 @@ class CompiledStatement:
         self.resource_exact = frozenset(exact)
         self.resource_patterns = tuple(patterns)
         self.resource_templates = tuple(templates)
+        #: the ARN patterns the templates resolved to, by substituted pieces (one per user,
+        #: role … that used this statement), bounded
+        self._resolved: BoundedCache[tuple[Piece, ...], ArnGlob] | None = (
+            BoundedCache(RESOLVED_MEMO_SIZE) if templates else None
+        )
         self.conditions = tuple(CompiledCondition(c, variables=variables) for c in stmt.conditions)
         self.principals = CompiledPrincipals(stmt.principals, stmt.not_principal)
 
@@ -129,9 +138,13 @@ class CompiledStatement:
             or any(p.matches(resource) for p in self.resource_patterns)
         )
         if not hit:
+            resolved = self._resolved
             for template in self.resource_templates:
                 pieces = template.resolve(request)
-                if pieces is not None and compile_arn_pieces(pieces).matches(resource):
+                if pieces is None or resolved is None:
+                    continue
+                glob = resolved.get(pieces) or resolved.put(pieces, compile_arn_pieces(pieces))
+                if glob.matches(resource):
                     hit = True
                     break
         return hit != self.not_resource

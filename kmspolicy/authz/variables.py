@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy.authz.matching import Piece
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 _VAR = re.compile(r"\$\{([^}]*)\}")
 _REF = re.compile(r"^\s*([A-Za-z0-9:/_.\-]+)\s*(?:,\s*'([^']*)'\s*)?$")
-_ESCAPES = {"*": "*", "?": "?", "$": "$"}
+_ESCAPES = MappingProxyType({"*": "*", "?": "?", "$": "$"})
 
 
 @dataclass(frozen=True, slots=True)

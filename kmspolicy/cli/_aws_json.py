@@ -10,6 +10,7 @@ Layer: cli (adapter). Each decision is one ``EvaluationResults`` entry: ``EvalAc
 
 from __future__ import annotations
 
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.authz import Decision, DecisionKind, MatchedStatement
@@ -17,14 +18,16 @@ from kmspolicy.authz.decision import PolicyType
 
 #: our policy types → IAM's PolicySourceType values (user|group|role|aws-managed|user-managed|
 #: resource|none): resource policies are ``resource``, policies given as input ``user-managed``
-_SOURCE_TYPE = {
-    PolicyType.KEY_POLICY: "resource",
-    PolicyType.RESOURCE: "resource",
-    PolicyType.IDENTITY: "user-managed",
-    PolicyType.POLICY: "user-managed",
-    PolicyType.SESSION: "user-managed",
-    PolicyType.PERMISSIONS_BOUNDARY: "user-managed",
-}
+_SOURCE_TYPE = MappingProxyType(
+    {
+        PolicyType.KEY_POLICY: "resource",
+        PolicyType.RESOURCE: "resource",
+        PolicyType.IDENTITY: "user-managed",
+        PolicyType.POLICY: "user-managed",
+        PolicyType.SESSION: "user-managed",
+        PolicyType.PERMISSIONS_BOUNDARY: "user-managed",
+    }
+)
 
 
 def _statement(m: MatchedStatement) -> dict[str, Any]:

@@ -10,10 +10,11 @@ from __future__ import annotations
 
 import importlib.resources
 import re
-from functools import cache
 from importlib.resources.abc import Traversable
 from pathlib import Path
+from types import MappingProxyType
 
+from kmspolicy._cache import Once
 from kmspolicy.errors import ConfigError
 
 LINT_PAGE = "lint.md"
@@ -50,8 +51,7 @@ def page_uri(name: str) -> str:
 _ANCHOR = re.compile(r'^<a id="([a-z0-9-]+)"></a>\s*$', re.MULTILINE)
 
 
-@cache
-def lint_rule_docs() -> dict[str, str]:
+def _lint_rule_docs() -> MappingProxyType[str, str]:
     """code → that code's section of ``lint.md`` (Markdown, heading included)."""
     text = read_page(LINT_PAGE)
     marks = list(_ANCHOR.finditer(text))
@@ -62,4 +62,8 @@ def lint_rule_docs() -> dict[str, str]:
         # a section ends where the next anchor or the next severity heading (## …) begins
         body = re.split(r"^## ", body, maxsplit=1, flags=re.MULTILINE)[0]
         sections[mark.group(1).upper().replace("-", "_")] = body.strip()
-    return sections
+    return MappingProxyType(sections)
+
+
+#: code → that code's section of ``lint.md``, read on first use
+lint_rule_docs = Once(_lint_rule_docs)

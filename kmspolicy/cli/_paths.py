@@ -20,7 +20,7 @@ from kmspolicy.errors import ConfigError
 IGNORE_FILE = ".kmspolicyignore"
 POLICY_SUFFIXES = (".kmsp", ".json")
 STDIN = Path("-")
-_SKIP = {"node_modules", "venv", "__pycache__", "site-packages"}
+_SKIP = frozenset({"node_modules", "venv", "__pycache__", "site-packages"})
 
 
 def read_ignore_file(path: Path) -> list[str]:

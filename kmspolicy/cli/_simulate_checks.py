@@ -8,6 +8,7 @@ ConfigError (exit status 2) that says what to change.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.authz import Caller, is_key_arn
@@ -31,7 +32,7 @@ _ACCOUNT_PRINCIPAL_KEYS = frozenset(
     }
 )
 
-_ACTIONS_BY_IAM = {a.iam.lower(): a for a in ACTIONS.values()}
+_ACTIONS_BY_IAM = MappingProxyType({a.iam.lower(): a for a in ACTIONS.values()})
 
 
 def check_request(caller: Caller, action: str, resource: str, context: Mapping[str, Any]) -> None:

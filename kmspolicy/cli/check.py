@@ -9,8 +9,9 @@ What the checks model and assume is in docs/check.md.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
 
 #: exit status of an UNKNOWN answer
 EXIT_UNKNOWN = 3
-POLICY_TYPES = ["key", "identity", "resource", "scp", "rcp", "boundary", "session"]
+POLICY_TYPES = ("key", "identity", "resource", "scp", "rcp", "boundary", "session")
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
 
@@ -69,7 +70,7 @@ def _common(func: Callable[..., Any]) -> Callable[..., Any]:
     return func
 
 
-def _policy_type(choices: list[str] = POLICY_TYPES) -> Callable[..., Any]:
+def _policy_type(choices: Sequence[str] = POLICY_TYPES) -> Callable[..., Any]:
     return click.option(
         "--policy-type",
         type=click.Choice(choices),
@@ -103,7 +104,7 @@ def _run(fmt: str, kind: str, name: str, check: Callable[[], CheckResult]) -> No
     raise SystemExit(status)
 
 
-_STYLE = {"PASS": "green", "FAIL": "red", "UNKNOWN": "yellow"}
+_STYLE = MappingProxyType({"PASS": "green", "FAIL": "red", "UNKNOWN": "yellow"})
 
 
 def _print_text(result: CheckResult, name: str, kind: str) -> None:

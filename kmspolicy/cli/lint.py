@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,18 +29,22 @@ if TYPE_CHECKING:
     from kmspolicy.lang import Policy
     from kmspolicy.lang.diagnostics import SourceLines
 
-_STYLE: dict[str, dict[str, Any]] = {
-    "ERROR": {"fg": "red", "bold": True},
-    "SECURITY_WARNING": {"fg": "magenta", "bold": True},
-    "WARNING": {"fg": "yellow"},
-    "SUGGESTION": {"fg": "cyan"},
-}
-_GITHUB_LEVEL = {
-    "ERROR": "error",
-    "SECURITY_WARNING": "error",
-    "WARNING": "warning",
-    "SUGGESTION": "notice",
-}
+_STYLE: Mapping[str, dict[str, Any]] = MappingProxyType(
+    {
+        "ERROR": {"fg": "red", "bold": True},
+        "SECURITY_WARNING": {"fg": "magenta", "bold": True},
+        "WARNING": {"fg": "yellow"},
+        "SUGGESTION": {"fg": "cyan"},
+    }
+)
+_GITHUB_LEVEL = MappingProxyType(
+    {
+        "ERROR": "error",
+        "SECURITY_WARNING": "error",
+        "WARNING": "warning",
+        "SUGGESTION": "notice",
+    }
+)
 
 
 @click.command()

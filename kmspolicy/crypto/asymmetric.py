@@ -7,6 +7,8 @@ label; PSS: salt length = digest length; ECDSA: DER signatures).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
@@ -38,11 +40,13 @@ from kmspolicy.errors import (
 _OPAQUE_CIPHERTEXT = "the ciphertext is invalid or was not encrypted under this key and algorithm"
 
 # every signing algorithm we implement ends in its SHA-2 size (SHA_256/384/512)
-_HASHES: dict[str, type[hashes.HashAlgorithm]] = {
-    "256": hashes.SHA256,
-    "384": hashes.SHA384,
-    "512": hashes.SHA512,
-}
+_HASHES: Mapping[str, type[hashes.HashAlgorithm]] = MappingProxyType(
+    {
+        "256": hashes.SHA256,
+        "384": hashes.SHA384,
+        "512": hashes.SHA512,
+    }
+)
 
 
 def _hash_of(algorithm: SigningAlgorithm) -> hashes.HashAlgorithm:

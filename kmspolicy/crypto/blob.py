@@ -7,7 +7,6 @@ and is authenticated together with the canonical encryption context as the GCM A
 
 from __future__ import annotations
 
-import functools
 import os
 import re
 from collections.abc import Mapping
@@ -56,13 +55,19 @@ def encrypt_blob(
     *,
     material_id: str | None = None,
     rng: Rng = os.urandom,
+    prefix: bytes | None = None,
 ) -> bytes:
     """Encrypt ``plaintext`` (0..4096 bytes) under SYMMETRIC_DEFAULT ``material``.
 
     ``material_id`` is the version's KeyMaterialId (computed from key id and material when
-    omitted). Plaintext over 4096 bytes → ValidationException; misuse → TypeError/ValueError.
+    omitted). ``prefix``: ``header_prefix(key_id, material_id)``, passed by a caller that
+    encrypts many times under one version (checking and encoding the ids is most of this
+    function's own cost). Plaintext over 4096 bytes → ValidationException; misuse →
+    TypeError/ValueError.
     """
-    return _encrypt_from_parts(material, key_id, plaintext, context, material_id, rng(NONCE_LENGTH))
+    return _encrypt_from_parts(
+        material, key_id, plaintext, context, material_id, rng(NONCE_LENGTH), prefix
+    )
 
 
 def _encrypt_from_parts(
@@ -72,6 +77,7 @@ def _encrypt_from_parts(
     context: Mapping[str, str] | None,
     material_id: str | None,
     nonce: bytes,
+    prefix: bytes | None = None,
 ) -> bytes:
     """The deterministic core of ``encrypt_blob``; a seam for known-answer tests only."""
     aead = _aead(material)
@@ -83,19 +89,17 @@ def _encrypt_from_parts(
         )
     if not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH:
         raise ValueError(f"the nonce must be {NONCE_LENGTH} bytes (check the rng)")
-    mid = material_id if material_id is not None else key_material_id(key_id, material)
-    header = _header_prefix(key_id, mid) + nonce
+    if prefix is None:
+        mid = material_id if material_id is not None else key_material_id(key_id, material)
+        prefix = header_prefix(key_id, mid)
+    header = prefix + nonce
     sealed = aead.encrypt(nonce, bytes(plaintext), header + encode_encryption_context(context))
     return header + sealed
 
 
-@functools.lru_cache(maxsize=4096)
-def _header_prefix(key_id: str, material_id: str) -> bytes:
-    """magic | version | key id length | key id | material id, validated once per version.
-
-    Cached: both ids are public identifiers (no secret enters the cache) and the checks and
-    encoding are most of encrypt_blob's own cost.
-    """
+def header_prefix(key_id: str, material_id: str) -> bytes:
+    """magic | version | key id length | key id | material id: a blob's header before its
+    nonce, the same for every blob of one version (ValueError for malformed ids)."""
     kid = key_id.encode("ascii") if isinstance(key_id, str) and key_id.isascii() else b""
     if not _KEY_ID.fullmatch(kid):
         raise ValueError(

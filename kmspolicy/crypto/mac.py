@@ -8,18 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from types import MappingProxyType
 
 from kmspolicy import messages
 from kmspolicy.crypto.material import KeyMaterial
 from kmspolicy.crypto.specs import MAX_RAW_MESSAGE, MacAlgorithm, mac_algorithms
 from kmspolicy.errors import InvalidKeyUsageException, KMSInvalidMacException, ValidationException
 
-_DIGESTS = {
-    MacAlgorithm.HMAC_SHA_224: hashlib.sha224,
-    MacAlgorithm.HMAC_SHA_256: hashlib.sha256,
-    MacAlgorithm.HMAC_SHA_384: hashlib.sha384,
-    MacAlgorithm.HMAC_SHA_512: hashlib.sha512,
-}
+_DIGESTS = MappingProxyType(
+    {
+        MacAlgorithm.HMAC_SHA_224: hashlib.sha224,
+        MacAlgorithm.HMAC_SHA_256: hashlib.sha256,
+        MacAlgorithm.HMAC_SHA_384: hashlib.sha384,
+        MacAlgorithm.HMAC_SHA_512: hashlib.sha512,
+    }
+)
 
 
 def _check(material: KeyMaterial, algorithm: MacAlgorithm | str, message: bytes) -> MacAlgorithm:

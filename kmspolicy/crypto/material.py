@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from cryptography.exceptions import InternalError as OpenSSLError
@@ -24,17 +25,21 @@ from kmspolicy.errors import UnsupportedOperationException
 
 Rng = Callable[[int], bytes]
 
-_CURVES: dict[KeySpec, type[ec.EllipticCurve]] = {
-    KeySpec.ECC_NIST_P256: ec.SECP256R1,
-    KeySpec.ECC_NIST_P384: ec.SECP384R1,
-    KeySpec.ECC_NIST_P521: ec.SECP521R1,
-    KeySpec.ECC_SECG_P256K1: ec.SECP256K1,
-}
-_MLDSA: dict[KeySpec, Any] = {
-    KeySpec.ML_DSA_44: mldsa.MLDSA44PrivateKey,
-    KeySpec.ML_DSA_65: mldsa.MLDSA65PrivateKey,
-    KeySpec.ML_DSA_87: mldsa.MLDSA87PrivateKey,
-}
+_CURVES: Mapping[KeySpec, type[ec.EllipticCurve]] = MappingProxyType(
+    {
+        KeySpec.ECC_NIST_P256: ec.SECP256R1,
+        KeySpec.ECC_NIST_P384: ec.SECP384R1,
+        KeySpec.ECC_NIST_P521: ec.SECP521R1,
+        KeySpec.ECC_SECG_P256K1: ec.SECP256K1,
+    }
+)
+_MLDSA: Mapping[KeySpec, Any] = MappingProxyType(
+    {
+        KeySpec.ML_DSA_44: mldsa.MLDSA44PrivateKey,
+        KeySpec.ML_DSA_65: mldsa.MLDSA65PrivateKey,
+        KeySpec.ML_DSA_87: mldsa.MLDSA87PrivateKey,
+    }
+)
 _MATERIAL_ID_LABEL = b"kmspolicy key material id v1\x00"
 
 

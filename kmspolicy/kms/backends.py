@@ -28,7 +28,7 @@ from typing import Protocol
 from kmspolicy.crypto import asymmetric, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret
-from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob
+from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, header_prefix
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import InternalError
@@ -120,10 +120,13 @@ class KeyBackend(Protocol):
 class _InProcessKey:
     """An opened version whose material is in this process (parsed once, then reused)."""
 
-    __slots__ = ("_material",)
+    __slots__ = ("_material", "_prefix")
 
     def __init__(self, material: cm.KeyMaterial) -> None:
         self._material = material
+        #: (key id, material id, their blob header prefix): the ids are checked and encoded
+        #: once per opened version, not per Encrypt
+        self._prefix: tuple[str, str, bytes] | None = None
 
     def encrypt(
         self,
@@ -133,8 +136,17 @@ class _InProcessKey:
         context: Mapping[str, str] | None,
         rng: Rng,
     ) -> bytes:
+        known = self._prefix
+        if known is None or known[0] != key_id or known[1] != material_id:
+            known = self._prefix = (key_id, material_id, header_prefix(key_id, material_id))
         return encrypt_blob(
-            self._material, key_id, plaintext, context, material_id=material_id, rng=rng
+            self._material,
+            key_id,
+            plaintext,
+            context,
+            material_id=material_id,
+            rng=rng,
+            prefix=known[2],
         )
 
     def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 from collections.abc import Iterator, Mapping
 from typing import Any, Protocol
 
@@ -23,6 +22,7 @@ from botocore.configprovider import (
     ConfigValueStore,
 )
 
+from kmspolicy._cache import Once
 from kmspolicy.errors import KMSInternalException, ServiceError, log_safe_traceback
 from kmspolicy.kms import wire
 
@@ -49,8 +49,6 @@ class Dispatcher(Protocol):
 
 
 _log = logging.getLogger("kmspolicy.kms.client")
-_session_lock = threading.Lock()
-_session: botocore.session.Session | None = None
 
 
 def _isolated_session() -> botocore.session.Session:
@@ -80,13 +78,9 @@ def _isolated_session() -> botocore.session.Session:
     return session
 
 
-def _botocore_session() -> botocore.session.Session:
-    # Creating a session loads botocore's data; one per process is plenty.
-    global _session
-    with _session_lock:
-        if _session is None:
-            _session = _isolated_session()
-        return _session
+#: Creating a session loads botocore's data; one per process, made on first use, is plenty
+#: (clients are created from it; it is never configured afterwards)
+_botocore_session = Once(_isolated_session)
 
 
 class _Raw:

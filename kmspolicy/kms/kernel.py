@@ -12,9 +12,12 @@ per ``KMS`` instance:
   is refused;
 - creating material (CreateKey, rotation, AWS managed keys) and the import wrapping key pair
   goes through it too: the rest of the service only ever holds sealed references;
-- it caches opened versions (parsed keys, AES-GCM contexts), per instance, bounded, keyed by
-  the sealed reference itself, and forgets a key's entries when its material changes or the
-  key stops being usable (``forget``). Opened material never leaves this module.
+- it caches opened versions (parsed keys, AES-GCM contexts), per instance, bounded (at most
+  ``cache_keys`` keys, each with at most ``cache_versions`` versions, the oldest opened dropped
+  first), checked against the sealed reference itself, and forgets a version when a write
+  changes or removes its material (rotation keeps the others; re-import and material deletion
+  do not) and a whole key when it is written disabled, pending deletion or deleted
+  (``note_saved``, ``forget``). Opened material never leaves this module.
 """
 
 from __future__ import annotations
@@ -51,8 +54,11 @@ from kmspolicy.kms.states import KeyState
 __all__ = ["AuthorizedKey", "Kernel", "Minter"]
 
 _MINT = object()  # INVARIANT: never leaves this module; AuthorizedKey demands it
-#: Opened keys kept per kernel (each key's versions count as one entry).
+#: Opened keys kept per kernel, and opened versions kept per key: at most CACHE_KEYS x
+#: CACHE_VERSIONS opened versions in all (a key rotated more often than that reopens its
+#: oldest versions, one unseal each, when old ciphertexts come back)
 CACHE_KEYS = 4096
+CACHE_VERSIONS = 8
 
 #: Mints handles: (record, action, alias used to name the key) -> AuthorizedKey
 Minter = Callable[[KeyRecord, str, "str | None"], "AuthorizedKey"]
@@ -99,7 +105,14 @@ class AuthorizedKey:
 class Kernel:
     """The crypto of one ``KMS``: its root key's backends and its cache of opened versions."""
 
-    __slots__ = ("_backends", "_last_header", "_minter_taken", "_opened", "rng")
+    __slots__ = (
+        "_backends",
+        "_cache_versions",
+        "_last_header",
+        "_minter_taken",
+        "_opened",
+        "rng",
+    )
 
     def __init__(
         self,
@@ -108,15 +121,17 @@ class Kernel:
         *,
         backends: Mapping[str, KeyBackend] | None = None,
         cache_keys: int = CACHE_KEYS,
+        cache_versions: int = CACHE_VERSIONS,
     ) -> None:
         self.rng = rng
         self._backends: dict[str, KeyBackend] = dict(default_backends(root_key))
         if backends:
             self._backends.update(backends)
         # key ARN -> material id -> (sealed reference, opened version)
-        self._opened: BoundedCache[str, dict[str, tuple[bytes, OpenedKey]]] = BoundedCache(
+        self._opened: BoundedCache[str, BoundedCache[str, tuple[bytes, OpenedKey]]] = BoundedCache(
             cache_keys
         )
+        self._cache_versions = cache_versions
         self._last_header: tuple[bytes, BlobHeader] | None = None
         self._minter_taken = False
 
@@ -181,13 +196,19 @@ class Kernel:
         if versions is None:
             return
         live = {m.material_id: m.sealed for m in record.materials}
-        for material_id, (sealed, _opened) in list(versions.items()):
-            if live.get(material_id) != sealed:
-                versions.pop(material_id, None)
+        for material_id in versions:
+            cached = versions.get(material_id)
+            if cached is not None and live.get(material_id) != cached[0]:
+                versions.pop(material_id)
 
     def opened_keys(self) -> frozenset[str]:
         """ARNs of the keys with opened versions in this kernel (for tests and diagnostics)."""
         return frozenset(arn for arn in self._opened if self._opened.get(arn))
+
+    def opened_versions(self, key_arn: str) -> frozenset[str]:
+        """Material ids of the opened versions of one key (for tests and diagnostics)."""
+        versions = self._opened.get(key_arn)
+        return frozenset(versions) if versions is not None else frozenset()
 
     def _own(self, key: AuthorizedKey) -> KeyRecord:
         if key._kernel is not self:
@@ -212,8 +233,8 @@ class Kernel:
                 return wanted, cached[1]
         opened = self.backend_for(record).open(record, wanted, sealed)
         if versions is None:
-            versions = self._opened.put(record.arn, {})
-        versions[wanted] = (sealed, opened)
+            versions = self._opened.put(record.arn, BoundedCache(self._cache_versions))
+        versions.put(wanted, (sealed, opened))
         return wanted, opened
 
     # --- ciphertext headers (no material involved)

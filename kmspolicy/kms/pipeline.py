@@ -20,7 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from kmspolicy._cache import BoundedCache
-from kmspolicy.authz import Caller, Decision, KmsPolicies, Request, authorize_kms
+from kmspolicy.authz import Caller, Decision, KmsPolicies, PolicyCache, Request, authorize_kms
 from kmspolicy.authz import Grant as AuthzGrant
 from kmspolicy.errors import (
     AccessDeniedException,
@@ -132,6 +132,7 @@ class Pipeline:
         self._mint = self.kernel.take_minter()
         self._policies: BoundedCache[str, Policy] = BoundedCache(4096)
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
+        self._compiled = PolicyCache(1024)  # compiled forms of the policies above (by identity)
         self._memo = DecisionMemo()
         self.usage = KeyUsage(clock.now())  # GetKeyLastUsage: tracking starts with the service
 
@@ -387,7 +388,9 @@ class Pipeline:
             session_policies=identity.session_policies,
         )
         decision = authorize_kms(
-            Request(caller, target.action, target.resource, context, now), policies
+            Request(caller, target.action, target.resource, context, now),
+            policies,
+            matcher=self._compiled.match,
         )
         if memo_key is not None:
             self._memo.put(memo_key, decision, (identity, every, grants))

@@ -32,37 +32,41 @@ __all__ = [
 # take asymmetric keys (docs/deviations.md).
 SYMMETRIC = "cryptographic-symmetric"
 ASYMMETRIC = "cryptographic-asymmetric"
-_SHARED = {
-    **dict.fromkeys(
-        (
-            "Decrypt",
-            "Encrypt",
-            "GenerateDataKey",
-            "GenerateDataKeyWithoutPlaintext",
-            "GenerateMac",
-            "GenerateRandom",
-            "ReEncrypt",
-            "VerifyMac",
+_SHARED = MappingProxyType(
+    {
+        **dict.fromkeys(
+            (
+                "Decrypt",
+                "Encrypt",
+                "GenerateDataKey",
+                "GenerateDataKeyWithoutPlaintext",
+                "GenerateMac",
+                "GenerateRandom",
+                "ReEncrypt",
+                "VerifyMac",
+            ),
+            SYMMETRIC,
         ),
-        SYMMETRIC,
-    ),
-    **dict.fromkeys(("Sign", "Verify", "DeriveSharedSecret"), ASYMMETRIC),
-}
+        **dict.fromkeys(("Sign", "Verify", "DeriveSharedSecret"), ASYMMETRIC),
+    }
+)
 # Symmetric cryptographic operations: 10,000/s, more in some Regions.
-_SYMMETRIC_BY_REGION = {
-    **dict.fromkeys(("us-east-1", "us-west-2", "eu-west-1"), 100_000.0),
-    **dict.fromkeys(
-        (
-            "us-east-2",
-            "ap-southeast-1",
-            "ap-southeast-2",
-            "ap-northeast-1",
-            "eu-central-1",
-            "eu-west-2",
+_SYMMETRIC_BY_REGION = MappingProxyType(
+    {
+        **dict.fromkeys(("us-east-1", "us-west-2", "eu-west-1"), 100_000.0),
+        **dict.fromkeys(
+            (
+                "us-east-2",
+                "ap-southeast-1",
+                "ap-southeast-2",
+                "ap-northeast-1",
+                "eu-central-1",
+                "eu-west-2",
+            ),
+            20_000.0,
         ),
-        20_000.0,
-    ),
-}
+    }
+)
 
 
 def _each(rate: float, *operations: str) -> dict[str, float]:

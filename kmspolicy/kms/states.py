@@ -180,10 +180,12 @@ class Cell(StrEnum):
 # with a key, and the rows for the second key of two-key operations ("ReEncryptFrom",
 # "ReEncryptTo", "UpdateAlias.TargetKey"). Its columns name our KeyState values.
 _COLUMNS = tuple(tuple(KeyState(name) for name in column) for column in STATE_COLUMNS)
-_ROWS: dict[str, str] = {
-    **{op.name: op.states for op in OPERATIONS.values() if op.states is not None},
-    **{name: row for op in OPERATIONS.values() for name, row in op.target_states},
-}
+_ROWS: Mapping[str, str] = MappingProxyType(
+    {
+        **{op.name: op.states for op in OPERATIONS.values() if op.states is not None},
+        **{name: row for op in OPERATIONS.values() for name, row in op.target_states},
+    }
+)
 
 
 def _expand(row: str) -> Mapping[KeyState, Cell]:

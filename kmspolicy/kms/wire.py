@@ -17,7 +17,7 @@ import json
 import re
 from collections.abc import Mapping, Set
 from datetime import UTC, datetime
-from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 import botocore.loaders
@@ -25,6 +25,7 @@ import botocore.model
 import orjson
 import pybase64
 
+from kmspolicy._cache import Once
 from kmspolicy.errors import (
     SerializationException,
     ServiceError,
@@ -48,16 +49,15 @@ TARGET_PREFIX = "TrentService."
 CONTENT_TYPE = "application/x-amz-json-1.1"
 
 
-@cache
-def service_model() -> botocore.model.ServiceModel:
-    """botocore's installed KMS model (``data/kms/2014-11-01/service-2.json``)."""
+def _load_service_model() -> botocore.model.ServiceModel:
     data = botocore.loaders.Loader().load_service_model("kms", "service-2")
     return botocore.model.ServiceModel(data, service_name="kms")
 
 
-@cache
-def operation_names() -> frozenset[str]:
-    return frozenset(service_model().operation_names)
+#: botocore's installed KMS model (``data/kms/2014-11-01/service-2.json``), loaded on first use
+service_model = Once(_load_service_model)
+#: the names of its operations
+operation_names = Once(lambda: frozenset(service_model().operation_names))
 
 
 def operation_from_target(target: str | None, operations: Set[str] | None = None) -> str:
@@ -117,12 +117,14 @@ class _Spec:
 # the pipeline authorizes anything. The model's own constraints always take precedence.
 # These members feed authorization (condition keys, grant constraints), so their size bounds the
 # work one request can cause there (issue 12 item 2).
-DOCUMENTED_LIMITS: dict[str, dict[str, int]] = {
-    # no documented AWS limit: ours (docs/deviations.md); keys and values together, in UTF-8
-    "EncryptionContextType": {"max_bytes": 8192},
-    "TagList": {"max": 50},  # tags per key
-    "TagKeyList": {"max": 50},
-}
+DOCUMENTED_LIMITS: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {
+        # no documented AWS limit: ours (docs/deviations.md); keys and values together, in UTF-8
+        "EncryptionContextType": MappingProxyType({"max_bytes": 8192}),
+        "TagList": MappingProxyType({"max": 50}),  # tags per key
+        "TagKeyList": MappingProxyType({"max": 50}),
+    }
+)
 
 
 def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
@@ -152,15 +154,26 @@ def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
     return spec
 
 
-@cache
+def _load_input_specs() -> Mapping[str, _Spec | None]:
+    model = service_model()
+    specs: dict[str, _Spec | None] = {}
+    for operation in operation_names():
+        shape = model.operation_model(operation).input_shape
+        specs[operation] = None if shape is None else _spec(shape, {})
+    return MappingProxyType(specs)
+
+
+#: every operation's input spec, built on first use
+_input_specs = Once(_load_input_specs)
+
+
 def _input_spec(operation: str) -> _Spec | None:
-    if operation not in operation_names():
+    specs = _input_specs()
+    if operation not in specs:
         raise UnknownOperationException(f"Operation {operation} is not supported.")
-    shape = service_model().operation_model(operation).input_shape
-    return None if shape is None else _spec(shape, {})
+    return specs[operation]
 
 
-@cache
 def _pattern(regex: str) -> re.Pattern[str] | None:
     try:
         return re.compile(regex)

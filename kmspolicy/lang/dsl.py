@@ -11,6 +11,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import json
+from types import MappingProxyType
 from typing import Any
 
 from lark import Token, Transformer, v_args
@@ -37,12 +38,14 @@ from kmspolicy.lang.jsonscan import MAX_NUMBER_DIGITS
 from kmspolicy.lang.span import Span
 from kmspolicy.lang.syntaxerrors import syntax_diagnostic
 
-_KINDS = {
-    "aws": PrincipalKind.AWS,
-    "service": PrincipalKind.SERVICE,
-    "federated": PrincipalKind.FEDERATED,
-    "canonical-user": PrincipalKind.CANONICAL_USER,
-}
+_KINDS = MappingProxyType(
+    {
+        "aws": PrincipalKind.AWS,
+        "service": PrincipalKind.SERVICE,
+        "federated": PrincipalKind.FEDERATED,
+        "canonical-user": PrincipalKind.CANONICAL_USER,
+    }
+)
 
 
 def parse_dsl(text: str | bytes, source: str = "<string>") -> list[Policy]:

@@ -7,12 +7,13 @@ inside the wheel as ``kmspolicy/grammar/kmspolicy.lark`` and lives in the reposi
 
 from __future__ import annotations
 
-import functools
 import importlib.resources
 from contextvars import ContextVar
 from pathlib import Path
 
 from lark import Lark, Token
+
+from kmspolicy._cache import Once
 
 GRAMMAR_NAME = "kmspolicy.lark"
 
@@ -54,6 +55,5 @@ def build_parser(*, strict: bool = False) -> Lark:
     )
 
 
-@functools.cache
-def parser() -> Lark:
-    return build_parser()
+#: the DSL's parser, built on first use
+parser = Once(build_parser)

@@ -12,6 +12,7 @@ import json
 import math
 import re
 from dataclasses import dataclass, field
+from types import MappingProxyType
 
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
 from kmspolicy.lang.span import Span
@@ -23,7 +24,7 @@ MAX_NUMBER_DIGITS = 100
 _WS = re.compile(r"[ \t\n\r]*")
 _STRING = re.compile(r'"((?:[^"\\\x00-\x1f]|\\(?:["\\/bfnrt]|u[0-9a-fA-F]{4}))*)"')
 _NUMBER = re.compile(r"-?(?:0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?")
-_LITERALS = {"true": True, "false": False, "null": None}
+_LITERALS = MappingProxyType({"true": True, "false": False, "null": None})
 
 
 @dataclass(slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable
+from types import MappingProxyType
 
 from kmspolicy.errors import PolicyError
 from kmspolicy.lang.ast import (
@@ -27,12 +28,14 @@ INDENT = "  "
 # INVARIANT: these match exactly what the grammar's ACTION and KEY terminals accept
 _BARE_ACTION = re.compile(r"[A-Za-z0-9-]+:[A-Za-z0-9*?_-]+\Z")
 _BARE_KEY = re.compile(r"[A-Za-z0-9-]+:[^\s,\[\]\"#]+\Z")
-_KIND_WORDS = {
-    PrincipalKind.AWS: "aws",
-    PrincipalKind.SERVICE: "service",
-    PrincipalKind.FEDERATED: "federated",
-    PrincipalKind.CANONICAL_USER: "canonical-user",
-}
+_KIND_WORDS = MappingProxyType(
+    {
+        PrincipalKind.AWS: "aws",
+        PrincipalKind.SERVICE: "service",
+        PrincipalKind.FEDERATED: "federated",
+        PrincipalKind.CANONICAL_USER: "canonical-user",
+    }
+)
 
 
 def format_dsl(policies: Iterable[Policy] | Policy) -> str:

@@ -8,6 +8,8 @@ terminals the LALR table accepts at that point, in words a policy author knows.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
+from types import MappingProxyType
 
 from lark import Lark
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
@@ -16,81 +18,89 @@ from kmspolicy.lang.diagnostics import Diagnostic, did_you_mean
 from kmspolicy.lang.span import Span
 
 #: (code, message, help) → malformed examples that fail in the same parser state
-_EXAMPLES: dict[tuple[str, str, str], list[str]] = {
-    (
-        "missing-policy-header",
-        "a policy file starts with a `policy` header",
-        'add `policy "my-key-policy" version 2012-10-17` above the first statement',
-    ): [
-        "allow action kms:*",
-        "deny",
-        'allow "x"',
-    ],
-    (
-        "missing-action",
-        "statement has no `action` clause",
-        "every statement names its actions: `action kms:Decrypt` (after `principal`)",
-    ): [
-        "policy allow principal * resource *",
-        "policy allow resource *",
-        "policy allow principal * when Bool aws:SecureTransport true",
-        'policy allow "s" principal * allow action *',
-    ],
-    (
-        "clause-order",
-        "clause is out of order",
-        "each clause appears once, in the order `principal`, `action`, `resource`, `when`",
-    ): [
-        "policy allow action kms:* principal *",
-        "policy allow action kms:* resource * principal *",
-        "policy allow action kms:* when Bool aws:SecureTransport true resource *",
-    ],
-    (
-        "unquoted-value",
-        "this value must be a quoted string",
-        'write ARNs, service names and condition values in double quotes: `"arn:aws:..."`',
-    ): [
-        "policy allow principal aws arn:aws:iam::111122223333:root",
-        "policy allow action * resource arn:aws:kms:*",
-        "policy allow action * when StringEquals kms:ViaService ec2.amazonaws.com",
-    ],
-    (
-        "condition-shape",
-        "a condition is `OPERATOR key value`",
-        'write the operator first: `when StringEquals kms:ViaService "s3.us-east-1.amazonaws.com"`',
-    ): [
-        'policy allow action * when kms:ViaService StringEquals "x"',
-        "policy allow action * when aws:SecureTransport Bool true",
-    ],
-    (
-        "missing-condition-value",
-        "condition has no value",
-        'a condition is `OPERATOR key value`, e.g. `StringEquals kms:CallerAccount "111122223333"`',
-    ): [
-        "policy allow action * when StringEquals kms:CallerAccount resource *",
-        "policy allow action * when StringEquals kms:CallerAccount",
-    ],
-}
+_EXAMPLES: Mapping[tuple[str, str, str], list[str]] = MappingProxyType(
+    {
+        (
+            "missing-policy-header",
+            "a policy file starts with a `policy` header",
+            'add `policy "my-key-policy" version 2012-10-17` above the first statement',
+        ): [
+            "allow action kms:*",
+            "deny",
+            'allow "x"',
+        ],
+        (
+            "missing-action",
+            "statement has no `action` clause",
+            "every statement names its actions: `action kms:Decrypt` (after `principal`)",
+        ): [
+            "policy allow principal * resource *",
+            "policy allow resource *",
+            "policy allow principal * when Bool aws:SecureTransport true",
+            'policy allow "s" principal * allow action *',
+        ],
+        (
+            "clause-order",
+            "clause is out of order",
+            "each clause appears once, in the order `principal`, `action`, `resource`, `when`",
+        ): [
+            "policy allow action kms:* principal *",
+            "policy allow action kms:* resource * principal *",
+            "policy allow action kms:* when Bool aws:SecureTransport true resource *",
+        ],
+        (
+            "unquoted-value",
+            "this value must be a quoted string",
+            'write ARNs, service names and condition values in double quotes: `"arn:aws:..."`',
+        ): [
+            "policy allow principal aws arn:aws:iam::111122223333:root",
+            "policy allow action * resource arn:aws:kms:*",
+            "policy allow action * when StringEquals kms:ViaService ec2.amazonaws.com",
+        ],
+        (
+            "condition-shape",
+            "a condition is `OPERATOR key value`",
+            "write the operator first: "
+            '`when StringEquals kms:ViaService "s3.us-east-1.amazonaws.com"`',
+        ): [
+            'policy allow action * when kms:ViaService StringEquals "x"',
+            "policy allow action * when aws:SecureTransport Bool true",
+        ],
+        (
+            "missing-condition-value",
+            "condition has no value",
+            "a condition is `OPERATOR key value`, e.g. "
+            '`StringEquals kms:CallerAccount "111122223333"`',
+        ): [
+            "policy allow action * when StringEquals kms:CallerAccount resource *",
+            "policy allow action * when StringEquals kms:CallerAccount",
+        ],
+    }
+)
 
-_LABELS = {label[0]: label for label in _EXAMPLES}
+_LABELS = MappingProxyType({label[0]: label for label in _EXAMPLES})
 _CLAUSES = ("principal", "action", "resource", "when")
 
-_TERMINAL_WORDS = {
-    "STRING": "a quoted string",
-    "ACTION": "an action such as `kms:Decrypt`",
-    "OPERATOR": "a condition operator such as `StringEquals`",
-    "KEY": "a condition key such as `kms:ViaService`",
-    "NUMBER": "a number",
-    "EFFECT": "`allow` or `deny`",
-    "PRINCIPAL_KIND": "a principal kind (`aws`, `service`, `federated`, `canonical-user`)",
-    "VERSION": "`2012-10-17` or `2008-10-17`",
-    "$END": "end of input",
-}
+_TERMINAL_WORDS = MappingProxyType(
+    {
+        "STRING": "a quoted string",
+        "ACTION": "an action such as `kms:Decrypt`",
+        "OPERATOR": "a condition operator such as `StringEquals`",
+        "KEY": "a condition key such as `kms:ViaService`",
+        "NUMBER": "a number",
+        "EFFECT": "`allow` or `deny`",
+        "PRINCIPAL_KIND": "a principal kind (`aws`, `service`, `federated`, `canonical-user`)",
+        "VERSION": "`2012-10-17` or `2008-10-17`",
+        "$END": "end of input",
+    }
+)
 #: keyword terminals that are alternatives of one regex terminal
-_TERMINAL_KEYWORDS = {
-    "EFFECT": ("allow", "deny"),
-    "PRINCIPAL_KIND": ("aws", "service", "federated", "canonical-user"),
-}
+_TERMINAL_KEYWORDS = MappingProxyType(
+    {
+        "EFFECT": ("allow", "deny"),
+        "PRINCIPAL_KIND": ("aws", "service", "federated", "canonical-user"),
+    }
+)
 _WORD = re.compile(r"[^\s,\[\]\"#]+")
 
 

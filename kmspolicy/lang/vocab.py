@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from kmspolicy.lang.ast import ConditionOperator, PrincipalKind, SetQualifier
 from kmspolicy.lang.diagnostics import did_you_mean
 
 # --- condition operators ---------------------------------------------------------------------
 
-_BASE = {op.value: op for op in ConditionOperator}
-_QUALIFIERS = {q.value: q for q in SetQualifier}
+_BASE = MappingProxyType({op.value: op for op in ConditionOperator})
+_QUALIFIERS = MappingProxyType({q.value: q for q in SetQualifier})
 
 
 def operator_spellings() -> list[str]:
@@ -151,7 +152,7 @@ KMS_PREFIX_KEYS = ("kms:EncryptionContext:",)
 ATTESTATION_PCR_KEY = re.compile(r"kms:recipientattestation:(nitrotpm)?pcr\d{1,2}\Z")
 
 WELL_KNOWN_KEYS = AWS_GLOBAL_KEYS + KMS_KEYS
-_EXACT = {k.lower() for k in WELL_KNOWN_KEYS}
+_EXACT = frozenset({k.lower() for k in WELL_KNOWN_KEYS})
 _PREFIXES = tuple(p.lower() for p in AWS_PREFIX_KEYS + KMS_PREFIX_KEYS)
 
 

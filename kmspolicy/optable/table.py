@@ -9,6 +9,8 @@ Reference). ``tests/optable/test_table.py`` holds it to the model.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.errors import (
@@ -527,7 +529,7 @@ _DECLARED: tuple[OpSpec, ...] = (
 )
 
 #: every operation of the model by name
-OPERATIONS: dict[str, OpSpec] = {op.name: op for op in _DECLARED}
+OPERATIONS: Mapping[str, OpSpec] = MappingProxyType({op.name: op for op in _DECLARED})
 
 #: actions with no API operation: ``kms:SynchronizeMultiRegionKey`` (the KMS service-linked role
 #: uses it to keep multi-Region keys in sync; KMS.md 1.1)

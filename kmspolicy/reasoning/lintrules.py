@@ -19,7 +19,7 @@ from kmspolicy.reasoning.request import SymbolicRequest
 from kmspolicy.reasoning.universe import Unsupported, gather
 
 #: the policy types lint knows that the checks model
-_KINDS = {k.value for k in PolicyKind}
+_KINDS = frozenset({k.value for k in PolicyKind})
 
 
 def solver_findings(

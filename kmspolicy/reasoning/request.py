@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from enum import IntEnum
+from types import MappingProxyType
 from typing import Any
 
 import z3
@@ -90,14 +91,16 @@ class CallerType(IntEnum):
 
 
 ALL_CALLERS = tuple(CallerType)
-_PRINCIPAL_TYPE = {
-    CallerType.ACCOUNT: "Account",
-    CallerType.USER: "User",
-    CallerType.ASSUMED_ROLE: "AssumedRole",
-    CallerType.FEDERATED_USER: "FederatedUser",
-    CallerType.SERVICE: "Service",
-    CallerType.ANONYMOUS: "Anonymous",
-}
+_PRINCIPAL_TYPE = MappingProxyType(
+    {
+        CallerType.ACCOUNT: "Account",
+        CallerType.USER: "User",
+        CallerType.ASSUMED_ROLE: "AssumedRole",
+        CallerType.FEDERATED_USER: "FederatedUser",
+        CallerType.SERVICE: "Service",
+        CallerType.ANONYMOUS: "Anonymous",
+    }
+)
 _WITH_ACCOUNT = (
     CallerType.ACCOUNT,
     CallerType.USER,

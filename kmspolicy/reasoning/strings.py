@@ -11,9 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from functools import cache
+from functools import partial
+from types import MappingProxyType
 
 import z3
+
+from kmspolicy._cache import Once
 
 #: the largest character z3 represents (its default Unicode encoding)
 MAX_CHAR = 0x2FFFF
@@ -89,7 +92,6 @@ def plain_glob_regex(pattern: str) -> z3.ReRef:
     return glob_regex(((pattern, False),), arn=False)
 
 
-@cache
 def _preimages(mapping: str) -> dict[str, tuple[str, ...]]:
     """mapped text → the characters ``mapping`` (``casefold``/``lower``) sends to it, for the
     characters it changes."""
@@ -102,13 +104,17 @@ def _preimages(mapping: str) -> dict[str, tuple[str, ...]]:
     return {k: tuple(v) for k, v in out.items()}
 
 
+#: the preimage tables of the two mappings, each built on first use (a scan of every character)
+_PREIMAGES = MappingProxyType({m: Once(partial(_preimages, m)) for m in ("casefold", "lower")})
+
+
 def mapped_regex(value: str, mapping: str) -> z3.ReRef:
     """Every string ``s`` with ``getattr(s, mapping)() == getattr(value, mapping)()``.
 
     ``mapping`` is ``casefold`` (IgnoreCase operators) or ``lower`` (context-key names). Both
     map character by character, to at most three characters."""
     target = getattr(value, mapping)()
-    table = _preimages(mapping)
+    table = _PREIMAGES[mapping]()
     memo: dict[int, z3.ReRef | None] = {}
 
     def from_(i: int) -> z3.ReRef | None:

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from types import MappingProxyType
 
 from kmspolicy.authz.lint.catalog import KEY_TYPES
 from kmspolicy.authz.matching import has_wildcard
@@ -37,14 +38,16 @@ class Kind(Enum):
     IP = "ip"
 
 
-_KIND_OF = {
-    Family.STRING: Kind.TEXT,
-    Family.ARN: Kind.TEXT,
-    Family.BOOL: Kind.TEXT,
-    Family.NUMERIC: Kind.NUMBER,
-    Family.DATE: Kind.DATE,
-    Family.IP: Kind.IP,
-}
+_KIND_OF = MappingProxyType(
+    {
+        Family.STRING: Kind.TEXT,
+        Family.ARN: Kind.TEXT,
+        Family.BOOL: Kind.TEXT,
+        Family.NUMERIC: Kind.NUMBER,
+        Family.DATE: Kind.DATE,
+        Family.IP: Kind.IP,
+    }
+)
 
 #: the time keys: one instant, seen as a datetime (CurrentTime) and as epoch seconds (EpochTime)
 TIME_KEYS = ("aws:currenttime", "aws:epochtime")

@@ -15,7 +15,6 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -23,6 +22,7 @@ from typing import Any
 import botocore.loaders
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from kmspolicy._cache import Once
 from kmspolicy.errors import ConfigError, KmsPolicyError
 from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
 from kmspolicy.kms.quotas import ASYMMETRIC, DEFAULT_REQUEST_RATES, SYMMETRIC, Quotas
@@ -44,7 +44,7 @@ DEV_ACCESS_KEY_ID = "AKIAKMSPOLICYLOCAL01"
 DEV_SECRET_ACCESS_KEY = "kmspolicy-local-development-secret"  # documented; loopback only
 #: access keys other local emulators document, accepted for the development identity so that
 #: environments and test suites written for them sign in unchanged (LocalStack, moto)
-EMULATOR_KEYS = {"test": "test", "FOOBARKEY": "FOOBARSECRET"}
+EMULATOR_KEYS: Mapping[str, str] = MappingProxyType({"test": "test", "FOOBARKEY": "FOOBARSECRET"})
 #: AWS's access key ids have at least 16 characters; shorter ones load with a warning
 AWS_MIN_ACCESS_KEY_ID = 16
 log = logging.getLogger("kmspolicy.server")
@@ -123,13 +123,15 @@ class AccountSpec:
     rcps: tuple[Policy, ...] = ()
 
 
-@cache
-def standard_regions() -> frozenset[str]:
-    """AWS's standard regions (the ``aws`` partition of the installed botocore's endpoints):
-    the regions served unless the identities file lists its own. ARNs here are ``arn:aws:``."""
+def _standard_regions() -> frozenset[str]:
     data = botocore.loaders.Loader().load_data("endpoints")
     (aws,) = (p for p in data["partitions"] if p["partition"] == "aws")
     return frozenset(aws["regions"])
+
+
+#: AWS's standard regions (the ``aws`` partition of the installed botocore's endpoints): the
+#: regions served unless the identities file lists its own. ARNs here are ``arn:aws:``.
+standard_regions = Once(_standard_regions)
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,6 +17,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Generic, TypeVar
 from urllib.parse import quote, unquote
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import (
     IncompleteSignatureException,
     InvalidSignatureException,
@@ -71,36 +72,36 @@ class _Authorization:
     signature: str
 
 
-_PARSED_LIMIT = 1024
-_parsed: dict[str, _Authorization] = {}
-
-
-def _authorization(value: str) -> _Authorization:
+class _AuthorizationParser:
     """``_parse_authorization``, reusing the parse of everything before the signature.
 
     A client sends the same algorithm, credential scope and signed headers on every request of
     a day; only the signature (last, 64 hex digits) changes. The reused part is a pure function
-    of the text before ``Signature=``, so this is exactly the full parse, only cheaper.
+    of the text before ``Signature=``, so this is exactly the full parse, only cheaper. One per
+    ``Verifier``, bounded.
     """
-    head, sep, signature = value.rpartition("Signature=")
-    # ``Signature`` must be a whole parameter name (after a separator) for the shortcut
-    if not sep or head[-1:] not in (",", " ") or not _HEX_SIG.fullmatch(signature):
-        return _parse_authorization(value)
-    known = _parsed.get(head)
-    if known is None:
-        known = _parse_authorization(value)
-        if len(_parsed) >= _PARSED_LIMIT:
-            _parsed.clear()
-        _parsed[head] = known
-        return known
-    return _Authorization(
-        known.access_key_id,
-        known.date,
-        known.region,
-        known.service,
-        known.signed_headers,
-        signature,
-    )
+
+    __slots__ = ("_heads",)
+
+    def __init__(self, maxsize: int = 1024) -> None:
+        self._heads: BoundedCache[str, _Authorization] = BoundedCache(maxsize)
+
+    def __call__(self, value: str) -> _Authorization:
+        head, sep, signature = value.rpartition("Signature=")
+        # ``Signature`` must be a whole parameter name (after a separator) for the shortcut
+        if not sep or head[-1:] not in (",", " ") or not _HEX_SIG.fullmatch(signature):
+            return _parse_authorization(value)
+        known = self._heads.get(head)
+        if known is None:
+            return self._heads.put(head, _parse_authorization(value))
+        return _Authorization(
+            known.access_key_id,
+            known.date,
+            known.region,
+            known.service,
+            known.signed_headers,
+            signature,
+        )
 
 
 def _parse_authorization(value: str) -> _Authorization:
@@ -199,8 +200,7 @@ class SigningKeys:
     """Derives (and memoizes, per secret, day, region and service) SigV4 signing keys."""
 
     def __init__(self, max_entries: int = 4096) -> None:
-        self._cache: dict[tuple[str, str, str, str], bytes] = {}
-        self._max = max_entries
+        self._cache: BoundedCache[tuple[str, str, str, str], bytes] = BoundedCache(max_entries)
 
     def key(self, secret: str, date: str, region: str, service: str) -> bytes:
         cache_key = (secret, date, region, service)
@@ -209,9 +209,7 @@ class SigningKeys:
             k = _hmac(("AWS4" + secret).encode(), date)
             for part in (region, service, "aws4_request"):
                 k = _hmac(k, part)
-            if len(self._cache) >= self._max:
-                self._cache.clear()  # bounded; rebuilding costs four HMACs
-            self._cache[cache_key] = found = k
+            found = self._cache.put(cache_key, k)  # bounded; rebuilding costs four HMACs
         return found
 
 
@@ -236,6 +234,7 @@ class Verifier(Generic[P]):
         self._regions = frozenset(regions) if regions is not None else None
         self._max_skew = max_skew
         self._keys = SigningKeys()
+        self._authorization = _AuthorizationParser()
         self._last_date: tuple[str, datetime] = ("", datetime.min)
 
     def verify(
@@ -259,7 +258,7 @@ class Verifier(Generic[P]):
                     "sign with the Authorization header"
                 )
             raise MissingAuthenticationTokenException("Missing Authentication Token")
-        auth = _authorization(header)
+        auth = self._authorization(header)
         amz_date = headers.get("x-amz-date")
         if amz_date is None or not _AMZ_DATE.fullmatch(amz_date):
             raise IncompleteSignatureException(

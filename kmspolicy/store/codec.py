@@ -15,11 +15,10 @@ import dataclasses
 import json
 import types
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import Enum
-from functools import cache
 from typing import Any, TypeVar
 
 from kmspolicy.errors import InternalError
@@ -97,7 +96,8 @@ def dumps(obj: object) -> str:
 
 def loads(cls: type[T], doc: str | dict[str, Any]) -> T:
     data = json.loads(doc) if isinstance(doc, str) else doc
-    return typing.cast(T, _from_json(cls, data))
+    decode = _DECODERS.get(cls)
+    return typing.cast(T, decode(data) if decode is not None else _from_json(cls, data))
 
 
 def _to_json(value: object) -> Any:
@@ -126,9 +126,9 @@ def _identity(value: Any) -> Any:
     return value
 
 
-@cache
 def _decoder(tp: Any) -> Callable[[Any], Any]:
-    """A decoding function for type ``tp``, built once per type (reads are the hot path)."""
+    """A decoding function for type ``tp`` (the stored records' are built once, at import:
+    reads are the hot path)."""
     origin = typing.get_origin(tp)
     if origin is typing.Union or origin is types.UnionType:
         options = [a for a in typing.get_args(tp) if a is not type(None)]
@@ -168,6 +168,11 @@ def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
 
     return decode
 
+
+#: the decoders of the stored records, built once
+_DECODERS: Mapping[type, Callable[[Any], Any]] = types.MappingProxyType(
+    {cls: _decoder(cls) for cls in (KeyRecord, AliasRecord, GrantRecord)}
+)
 
 __all__ = [
     "MATERIAL",

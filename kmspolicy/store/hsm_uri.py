@@ -13,6 +13,7 @@ import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from urllib.parse import unquote
 
 from kmspolicy.errors import ConfigError
@@ -20,7 +21,7 @@ from kmspolicy.errors import ConfigError
 SCHEME = "pkcs11:"
 DEFAULT_OBJECT = "kmspolicy-root"
 DEFAULT_PIN_SOURCE = "env:KMSPOLICY_HSM_PIN"
-_ALIASES = {"module-path": "module", "token-label": "token", "label": "object"}
+_ALIASES = MappingProxyType({"module-path": "module", "token-label": "token", "label": "object"})
 _KNOWN = ("module", "token", "serial", "object", "pin-source")
 
 

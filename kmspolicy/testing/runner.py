@@ -16,7 +16,7 @@ from kmspolicy.testing.coverage import Coverage
 from kmspolicy.testing.suite import Case, Suite, SuiteCheck, discover, load_suite
 
 if TYPE_CHECKING:
-    from kmspolicy.authz import Decision, KmsPolicies
+    from kmspolicy.authz import Decision, KmsPolicies, PolicyCache
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,11 +83,14 @@ def run_suite(
 ) -> list[CaseResult]:
     if coverage is not None:
         coverage.add_policies(suite.policies())
+    from kmspolicy.authz import PolicyCache
+
+    compiled = PolicyCache()  # the suite's policies, compiled once for all its cases
     results = []
     for case in suite.cases:
         if select is not None and not select(suite, case):
             continue
-        result = run_case(suite, case)
+        result = run_case(suite, case, compiled)
         if coverage is not None and result.decision is not None:
             coverage.record(result.decision)
         results.append(result)
@@ -142,8 +145,9 @@ def run_check(suite: Suite, check: SuiteCheck) -> CaseResult:
     return CaseResult(suite, check, None, False, "\n".join(lines), verdict=verdict)
 
 
-def run_case(suite: Suite, case: Case) -> CaseResult:
-    from kmspolicy.authz import Caller, Request, authorize_kms
+def run_case(suite: Suite, case: Case, compiled: PolicyCache | None = None) -> CaseResult:
+    """Decide ``case``; ``compiled`` keeps the suite's compiled policies across its cases."""
+    from kmspolicy.authz import Caller, Request, authorize_kms, match_policy
 
     try:
         caller = Caller.from_arn(
@@ -151,7 +155,11 @@ def run_case(suite: Suite, case: Case) -> CaseResult:
         )
         context: dict[str, Any] = dict(case.context)
         request = Request(caller, case.action, case.resource, context=context, time=case.time)
-        decision = authorize_kms(request, policies_for(suite, case, caller.principal_arn))
+        decision = authorize_kms(
+            request,
+            policies_for(suite, case, caller.principal_arn),
+            matcher=match_policy if compiled is None else compiled.match,
+        )
     except UserError as exc:
         return CaseResult(suite, case, None, False, f"the request could not be evaluated: {exc}")
     passed = case.expect.holds_for(decision)

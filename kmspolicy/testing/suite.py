@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 from pydantic import ValidationError
@@ -33,8 +34,8 @@ from kmspolicy.testing.schema import (
 from kmspolicy.yamlpos import Located, Mark, load_yaml
 
 SUITE_SUFFIX = ".kmstest.yaml"
-_ACTIONS = {a.lower(): a for a in KMS_ACTIONS}
-_SKIP = {"node_modules", "__pycache__", "venv", "site-packages"}
+_ACTIONS = MappingProxyType({a.lower(): a for a in KMS_ACTIONS})
+_SKIP = frozenset({"node_modules", "__pycache__", "venv", "site-packages"})
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from kmspolicy.authz import (
     Request,
     authorize_kms,
 )
-from kmspolicy.authz.index import _CACHE, compile_policy
+from kmspolicy.authz.index import PolicyCache, compile_policy
 from kmspolicy.lang import read_json
 
 A = "111122223333"
@@ -90,13 +90,25 @@ def test_to_dict_uses_simulator_field_names() -> None:
     }
 
 
-def test_compiled_policy_cache_is_by_identity() -> None:
+def test_compiled_policy_cache_is_by_identity_and_bounded() -> None:
+    cache = PolicyCache(maxsize=2)
     policy = read_json(KP)
-    first = compile_policy(policy, PolicyType.KEY_POLICY)
-    assert compile_policy(policy, PolicyType.KEY_POLICY) is first
+    first = cache.compile(policy, PolicyType.KEY_POLICY)
+    assert cache.compile(policy, PolicyType.KEY_POLICY) is first
     equal_copy = read_json(KP)
-    assert compile_policy(equal_copy, PolicyType.KEY_POLICY) is not first
-    assert len(_CACHE) <= 512
+    assert cache.compile(equal_copy, PolicyType.KEY_POLICY) is not first
+    assert compile_policy(policy, PolicyType.KEY_POLICY) is not first  # compiles afresh
+    cache.compile(read_json(KP), PolicyType.KEY_POLICY)
+    assert len(cache) == 2
+    assert cache.compile(policy, PolicyType.KEY_POLICY) is not first  # the oldest was dropped
+
+
+def test_two_policy_caches_share_nothing() -> None:
+    policy = read_json(KP)
+    one, other = PolicyCache(), PolicyCache()
+    assert one.compile(policy, PolicyType.KEY_POLICY) is not other.compile(
+        policy, PolicyType.KEY_POLICY
+    )
 
 
 def test_index_files_exact_principals_and_scans_the_rest() -> None:

@@ -3,6 +3,7 @@ an authorized handle. Watched from outside, through a root key that counts its u
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,9 +13,11 @@ import pytest
 from kmspolicy import KMS, AccountPolicies, Identities
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.kernel import CACHE_VERSIONS
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
 from kmspolicy.store.sqlite import SqliteStore
+from tests.kms.lifecycle.test_client_import import _import
 from tests.kms.principals import ACCOUNT, BOB, raises_code
 from tests.kms.test_deny_all import DENY_ALL, KEY_OPERATIONS, KEYLESS_OPERATIONS, _fill, _snake
 
@@ -188,4 +191,35 @@ def test_a_deleted_key_leaves_nothing_in_the_kernel(
     clock.advance(days=8)
     report = service.sweep()
     assert report.deleted == 1
+    assert service._pipeline.kernel.opened_keys() == frozenset()
+
+
+def test_the_kernel_keeps_a_bounded_number_of_versions_per_key(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    """A key rotated more often than the kernel keeps versions: every ciphertext still
+    decrypts, and the kernel never holds more than CACHE_VERSIONS opened versions of it."""
+    store, _root = counted
+    service = KMS(store, FakeClock(), ACCOUNT)
+    arn = service.create_key()["KeyMetadata"]["Arn"]
+    blobs = [service.encrypt(KeyId=arn, Plaintext=b"v0")["CiphertextBlob"]]
+    for n in range(1, CACHE_VERSIONS + 3):
+        service.rotate_key_on_demand(KeyId=arn)
+        blobs.append(service.encrypt(KeyId=arn, Plaintext=f"v{n}".encode())["CiphertextBlob"])
+    for n, blob in enumerate(blobs):
+        assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == f"v{n}".encode()
+    assert len(service._pipeline.kernel.opened_versions(arn)) == CACHE_VERSIONS
+
+
+def test_deleted_imported_material_leaves_the_kernel(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    store, root = counted
+    service = KMS(store, FakeClock(), ACCOUNT)
+    client = service.client()
+    arn = client.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"]
+    _import(client, arn, os.urandom(32))
+    client.encrypt(KeyId=arn, Plaintext=b"p")
+    assert service._pipeline.kernel.opened_keys() == {arn}
+    client.delete_imported_key_material(KeyId=arn)
     assert service._pipeline.kernel.opened_keys() == frozenset()

@@ -7,9 +7,10 @@ module shapes them for lint. Keys are compared case-insensitively, as IAM does.
 
 from __future__ import annotations
 
-from functools import cache
+from collections.abc import Mapping
+from types import MappingProxyType
 
-from kmspolicy.authz.matching import compile_glob
+from kmspolicy.authz.matching import compile_glob, has_wildcard
 from kmspolicy.lang.vocab import ATTESTATION_PCR_KEY
 from kmspolicy.optable import ACTIONS, API_ACTIONS, Resource
 
@@ -83,40 +84,48 @@ MULTI_VALUED: frozenset[str] = frozenset(
 )
 
 #: the value type of typed keys (the rest are strings); used to flag operator/key mismatches
-KEY_TYPES: dict[str, str] = {
-    "kms:bypasspolicylockoutsafetycheck": "Bool",
-    "kms:grantisforawsresource": "Bool",
-    "kms:multiregion": "Bool",
-    "kms:reencryptonsamekey": "Bool",
-    "kms:rotationperiodindays": "Numeric",
-    "kms:schedulekeydeletionpendingwindowindays": "Numeric",
-    "kms:trailingdayswithoutkeyusage": "Numeric",
-    "kms:validto": "Date",
-    "aws:securetransport": "Bool",
-    "aws:multifactorauthpresent": "Bool",
-    "aws:viaawsservice": "Bool",
-    "aws:principalisawsservice": "Bool",
-    "aws:multifactorauthage": "Numeric",
-    "aws:currenttime": "Date",
-    "aws:tokenissuetime": "Date",
-    "aws:sourceip": "IP",
-    "aws:vpcsourceip": "IP",
-    "aws:principalarn": "ARN",
-    "aws:sourcearn": "ARN",
-}
+KEY_TYPES: Mapping[str, str] = MappingProxyType(
+    {
+        "kms:bypasspolicylockoutsafetycheck": "Bool",
+        "kms:grantisforawsresource": "Bool",
+        "kms:multiregion": "Bool",
+        "kms:reencryptonsamekey": "Bool",
+        "kms:rotationperiodindays": "Numeric",
+        "kms:schedulekeydeletionpendingwindowindays": "Numeric",
+        "kms:trailingdayswithoutkeyusage": "Numeric",
+        "kms:validto": "Date",
+        "aws:securetransport": "Bool",
+        "aws:multifactorauthpresent": "Bool",
+        "aws:viaawsservice": "Bool",
+        "aws:principalisawsservice": "Bool",
+        "aws:multifactorauthage": "Numeric",
+        "aws:currenttime": "Date",
+        "aws:tokenissuetime": "Date",
+        "aws:sourceip": "IP",
+        "aws:vpcsourceip": "IP",
+        "aws:principalarn": "ARN",
+        "aws:sourcearn": "ARN",
+    }
+)
+
+
+#: lower-cased ``kms:<action>`` -> the one action it names (the patterns without wildcards)
+_EXACT_ACTIONS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {f"kms:{a.lower()}": frozenset({a}) for a in KMS_ACTIONS}
+)
+_EVERY_ACTION = frozenset(KMS_ACTIONS)
 
 
 def kms_actions_matching(pattern: str) -> frozenset[str]:
     """The KMS actions (bare names) an action pattern matches: ``kms:Generate*``, ``*``."""
-    return _matching(pattern.lower())
-
-
-@cache
-def _matching(pattern: str) -> frozenset[str]:
+    pattern = pattern.lower()
     if pattern == "*":
-        return frozenset(KMS_ACTIONS)
+        return _EVERY_ACTION
+    exact = _EXACT_ACTIONS.get(pattern)
+    if exact is not None:
+        return exact
     service, _, name = pattern.partition(":")
-    if service != "kms" or not name:
+    if service != "kms" or not name or not has_wildcard(name):
         return frozenset()
     # the evaluator's own action glob, so lint and decisions agree on what a pattern covers
     glob = compile_glob(name, ignore_case=True)

@@ -6,6 +6,7 @@ Layer: authz (pure). Condition-key applicability comes from ``catalog`` (KMS.md 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from types import MappingProxyType
 
 from kmspolicy.authz.lint.catalog import (
     CROSS_ACCOUNT,
@@ -30,15 +31,17 @@ from kmspolicy.lang.diagnostics import suggestion
 WARNING = LintSeverity.WARNING
 SUGGESTION = LintSeverity.SUGGESTION
 
-_FAMILY = {
-    "String": "String",
-    "Numeric": "Numeric",
-    "Date": "Date",
-    "Bool": "Bool",
-    "IpAddress": "IP",
-    "NotIpAddress": "IP",
-    "Arn": "ARN",
-}
+_FAMILY = MappingProxyType(
+    {
+        "String": "String",
+        "Numeric": "Numeric",
+        "Date": "Date",
+        "Bool": "Bool",
+        "IpAddress": "IP",
+        "NotIpAddress": "IP",
+        "Arn": "ARN",
+    }
+)
 
 
 def actions(ctx: LintContext) -> Iterator[Finding]:

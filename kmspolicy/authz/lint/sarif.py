@@ -9,6 +9,7 @@ SARIF wants absolute: the caller gives the documentation's address and each rule
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.authz.lint.codes import CODES
@@ -16,14 +17,16 @@ from kmspolicy.authz.lint.findings import DOCS_PAGE, Finding, LintSeverity
 from kmspolicy.lang.span import Span
 
 SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
-_LEVELS = {
-    LintSeverity.ERROR: "error",
-    LintSeverity.SECURITY_WARNING: "error",
-    LintSeverity.WARNING: "warning",
-    LintSeverity.SUGGESTION: "note",
-}
+_LEVELS = MappingProxyType(
+    {
+        LintSeverity.ERROR: "error",
+        LintSeverity.SECURITY_WARNING: "error",
+        LintSeverity.WARNING: "warning",
+        LintSeverity.SUGGESTION: "note",
+    }
+)
 #: GitHub code scanning ranks security results by this property (0.0–10.0)
-_SECURITY_SEVERITY = {LintSeverity.SECURITY_WARNING: "7.5"}
+_SECURITY_SEVERITY = MappingProxyType({LintSeverity.SECURITY_WARNING: "7.5"})
 
 
 def _rule_name(code: str) -> str:

@@ -7,6 +7,8 @@ reader's errors are reworded as IAM words them where IAM has a message for that 
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from kmspolicy.authz.lint import validity
 from kmspolicy.authz.lint.engine import lint_policy
 from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
@@ -15,12 +17,14 @@ from kmspolicy.lang.diagnostics import Diagnostic, Severity
 from kmspolicy.lang.span import Span
 
 #: reader diagnostic code → IAM's MalformedPolicyDocument message for the same mistake
-_IAM_WORDING = {
-    "json-syntax": "Syntax errors in policy.",
-    "missing-action": validity.IAM_ACTIONS,
-    "duplicate-sid": validity.IAM_SID_UNIQUE,
-    "invalid-version": validity.IAM_VERSION,
-}
+_IAM_WORDING = MappingProxyType(
+    {
+        "json-syntax": "Syntax errors in policy.",
+        "missing-action": validity.IAM_ACTIONS,
+        "duplicate-sid": validity.IAM_SID_UNIQUE,
+        "invalid-version": validity.IAM_VERSION,
+    }
+)
 
 
 def lint_text(
@@ -61,12 +65,14 @@ def lint_text_and_policies(
 
 
 #: reader diagnostic code → the lint code for the same mistake (others are SYNTAX_ERROR)
-_SAME_AS = {
-    "missing-principal": "MISSING_PRINCIPAL",
-    "missing-action": "MISSING_ACTION",
-    "duplicate-sid": "DUPLICATE_SID",
-    "invalid-version": "INVALID_VERSION",
-}
+_SAME_AS = MappingProxyType(
+    {
+        "missing-principal": "MISSING_PRINCIPAL",
+        "missing-action": "MISSING_ACTION",
+        "duplicate-sid": "DUPLICATE_SID",
+        "invalid-version": "INVALID_VERSION",
+    }
+)
 
 
 def _from_diagnostic(diagnostic: Diagnostic, kind: PolicyType) -> Finding:

@@ -12,10 +12,11 @@ from __future__ import annotations
 import base64
 import binascii
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.authz.reference.glob import Piece, arn_match, glob_match
@@ -153,12 +154,14 @@ def as_network(value: Any) -> ipaddress.IPv4Network | ipaddress.IPv6Network | No
         return None
 
 
-_CONVERT: dict[str, Callable[[Any], Any]] = {
-    "Numeric": as_number,
-    "Date": as_time,
-    "Bool": as_bool,
-    "Binary": as_bytes,
-}
+_CONVERT: Mapping[str, Callable[[Any], Any]] = MappingProxyType(
+    {
+        "Numeric": as_number,
+        "Date": as_time,
+        "Bool": as_bool,
+        "Binary": as_bytes,
+    }
+)
 
 
 def holds(reading: Reading, request_value: Any, policy_value: Any) -> bool:

@@ -9,7 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
-from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.crypto import specs
@@ -30,18 +30,30 @@ MAX_TAGS = 50
 
 
 #: The KeyMetadata / GetPublicKey field listing a key's algorithms, by its key usage.
-ALGORITHM_FIELDS: Mapping[str, str] = {
-    specs.KeyUsage.ENCRYPT_DECRYPT: "EncryptionAlgorithms",
-    specs.KeyUsage.SIGN_VERIFY: "SigningAlgorithms",
-    specs.KeyUsage.GENERATE_VERIFY_MAC: "MacAlgorithms",
-    specs.KeyUsage.KEY_AGREEMENT: "KeyAgreementAlgorithms",
-}
+ALGORITHM_FIELDS: Mapping[str, str] = MappingProxyType(
+    {
+        specs.KeyUsage.ENCRYPT_DECRYPT: "EncryptionAlgorithms",
+        specs.KeyUsage.SIGN_VERIFY: "SigningAlgorithms",
+        specs.KeyUsage.GENERATE_VERIFY_MAC: "MacAlgorithms",
+        specs.KeyUsage.KEY_AGREEMENT: "KeyAgreementAlgorithms",
+    }
+)
 
 
-@cache
+#: The algorithms DescribeKey lists, for every (key spec, key usage) pair
+_ALGORITHM_NAMES: Mapping[tuple[str, str], tuple[str, ...]] = MappingProxyType(
+    {
+        (str(spec), str(usage)): tuple(str(a) for a in specs.algorithms_for(spec, usage))
+        for spec in specs.KeySpec
+        for usage in specs.KeyUsage
+    }
+)
+
+
 def algorithm_names(spec: str, usage: str) -> tuple[str, ...]:
-    """The algorithms DescribeKey lists for a key of ``spec`` and ``usage`` (cached)."""
-    return tuple(str(a) for a in specs.algorithms_for(spec, usage))
+    """The algorithms DescribeKey lists for a key of ``spec`` and ``usage``."""
+    found = _ALGORITHM_NAMES.get((spec, usage))
+    return found if found is not None else tuple(str(a) for a in specs.algorithms_for(spec, usage))
 
 
 def key_metadata(key: KeyRecord) -> dict[str, Any]:
@@ -173,20 +185,28 @@ def parse_key_policy(text: str) -> Policy:
 LOCKOUT_MESSAGE = "The new key policy will not allow you to update the key policy in the future."
 
 
-@cache
-def default_key_policy(account: str) -> str:
-    """The programmatic default key policy (KMS.md 3.2), formatted as KMS returns it."""
-    doc = {
+_ROOT_PLACEHOLDER = "\x00root\x00"  # escaped by json.dumps, so it cannot clash with the text
+#: The programmatic default key policy (KMS.md 3.2), formatted as KMS returns it, with a
+#: placeholder (JSON-escaped) where the account's root ARN goes
+_DEFAULT_KEY_POLICY = json.dumps(
+    {
         "Version": "2012-10-17",
         "Id": "key-default-1",
         "Statement": [
             {
                 "Sid": "Enable IAM User Permissions",
                 "Effect": "Allow",
-                "Principal": {"AWS": ids.account_root_arn(account)},
+                "Principal": {"AWS": _ROOT_PLACEHOLDER},
                 "Action": "kms:*",
                 "Resource": "*",
             }
         ],
-    }
-    return json.dumps(doc, indent=2).replace('": ', '" : ')
+    },
+    indent=2,
+).replace('": ', '" : ')
+
+
+def default_key_policy(account: str) -> str:
+    """The programmatic default key policy (KMS.md 3.2) of ``account``, as KMS returns it."""
+    root = json.dumps(ids.account_root_arn(account))[1:-1]  # the ARN as a JSON string body
+    return _DEFAULT_KEY_POLICY.replace(json.dumps(_ROOT_PLACEHOLDER)[1:-1], root)

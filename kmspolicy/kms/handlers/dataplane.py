@@ -8,12 +8,13 @@ symmetric encryption keys, the encryption algorithm the key offers.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy import messages
 from kmspolicy.crypto.specs import (
     EncryptionAlgorithm,
+    KeySpec,
     KeyUsage,
     encryption_algorithms,
     is_symmetric,
@@ -86,15 +87,16 @@ def require_symmetric(key: AuthorizedKey, operation: str) -> None:
         )
 
 
-@cache
-def _encryption_algorithms(spec: str) -> frozenset[str]:
-    return frozenset(str(a) for a in encryption_algorithms(spec))
+#: The encryption algorithms of every key spec
+_ENCRYPTION_ALGORITHMS: Mapping[str, frozenset[str]] = MappingProxyType(
+    {str(spec): frozenset(str(a) for a in encryption_algorithms(spec)) for spec in KeySpec}
+)
 
 
 def encryption_algorithm(key: AuthorizedKey, algorithm: str | None, context: Any) -> str:
     """The algorithm to use with ``key``; InvalidKeyUsage when the key does not offer it."""
     alg = algorithm or DEFAULT_ENCRYPTION_ALGORITHM
-    if alg not in _encryption_algorithms(key.record.key_spec):
+    if alg not in _ENCRYPTION_ALGORITHMS.get(key.record.key_spec, ()):
         raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, key.record.key_spec))
     if context and alg != EncryptionAlgorithm.SYMMETRIC_DEFAULT:
         raise ValidationException(

@@ -7,7 +7,6 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import Any
 
 from kmspolicy import messages
@@ -49,9 +48,19 @@ Params = Mapping[str, Any]
 # --- CreateKey ------------------------------------------------------------------------------
 
 
-@cache
+#: Every (key spec, key usage) pair CreateKey accepts
+_VALID_SPEC_USAGE = frozenset(
+    (str(spec), str(usage))
+    for spec in specs.KeySpec
+    if specs.is_implemented(spec)
+    for usage in specs.KeyUsage
+    if specs.supports_usage(spec, usage)
+)
+
+
 def _check_spec_usage(spec: str, usage: str) -> None:
-    """Cached: a pairing is valid or not forever (raises are not cached, and are rare)."""
+    if (spec, usage) in _VALID_SPEC_USAGE:
+        return
     try:
         specs.require_implemented(spec)
     except ValueError:

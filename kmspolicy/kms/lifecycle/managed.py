@@ -10,7 +10,9 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from collections.abc import Mapping
 from datetime import datetime, timedelta
+from types import MappingProxyType
 
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.specs import KeySpec, KeyUsage
@@ -42,28 +44,30 @@ __all__ = [
 
 # alias/aws/<name> -> the endpoint prefix the service calls KMS through (kms:ViaService).
 # EBS volumes are encrypted by EC2, hence ec2.<region>.amazonaws.com for alias/aws/ebs.
-AWS_MANAGED_SERVICES: dict[str, str] = {
-    "acm": "acm",
-    "backup": "backup",
-    "codecommit": "codecommit",
-    "dynamodb": "dynamodb",
-    "ebs": "ec2",
-    "elasticfilesystem": "elasticfilesystem",
-    "es": "es",
-    "fsx": "fsx",
-    "glue": "glue",
-    "kafka": "kafka",
-    "kinesis": "kinesis",
-    "lambda": "lambda",
-    "rds": "rds",
-    "redshift": "redshift",
-    "s3": "s3",
-    "secretsmanager": "secretsmanager",
-    "sns": "sns",
-    "sqs": "sqs",
-    "ssm": "ssm",
-    "xray": "xray",
-}
+AWS_MANAGED_SERVICES: Mapping[str, str] = MappingProxyType(
+    {
+        "acm": "acm",
+        "backup": "backup",
+        "codecommit": "codecommit",
+        "dynamodb": "dynamodb",
+        "ebs": "ec2",
+        "elasticfilesystem": "elasticfilesystem",
+        "es": "es",
+        "fsx": "fsx",
+        "glue": "glue",
+        "kafka": "kafka",
+        "kinesis": "kinesis",
+        "lambda": "lambda",
+        "rds": "rds",
+        "redshift": "redshift",
+        "s3": "s3",
+        "secretsmanager": "secretsmanager",
+        "sns": "sns",
+        "sqs": "sqs",
+        "ssm": "ssm",
+        "xray": "xray",
+    }
+)
 _VIA_RE = re.compile(r"^([a-z0-9-]+)\.([a-z0-9-]+)\.amazonaws\.com$")
 
 
