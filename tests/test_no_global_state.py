@@ -180,10 +180,12 @@ def test_the_check_finds_state(source: str) -> None:
         "def f():\n    seen = {}\n    return seen",
         "class C:\n    def __init__(self):\n        self.cache = {}",
         "class C:\n    __slots__ = ('a',)",
-        "from functools import cached_property\nclass C:\n    @cached_property\n    def v(self): return 1",
+        "from functools import cached_property\n"
+        "class C:\n    @cached_property\n    def v(self): return 1",
         "from kmspolicy._cache import Once\nMODEL = Once(lambda: {'a': 1})",
         "from pydantic import BaseModel\nclass M(BaseModel):\n    tags: dict[str, str] = {}",
-        "from pydantic import BaseModel\nclass B(BaseModel): pass\nclass M(B):\n    xs: list[int] = []",
+        "from pydantic import BaseModel\n"
+        "class B(BaseModel): pass\nclass M(B):\n    xs: list[int] = []",
     ],
 )
 def test_the_check_passes_read_only_tables_and_instance_state(source: str) -> None:

@@ -11,6 +11,7 @@ import html
 import json
 import sys
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import click
@@ -147,12 +148,14 @@ def _matrix(
         raise UserError(str(exc)) from exc
 
 
-_TEXT_STYLE = {
-    "allowed": "bold green",
-    "denied": "red",
-    "allowed-only-if": "yellow",
-    "unknown": "bold magenta",
-}
+_TEXT_STYLE = MappingProxyType(
+    {
+        "allowed": "bold green",
+        "denied": "red",
+        "allowed-only-if": "yellow",
+        "unknown": "bold magenta",
+    }
+)
 
 
 def _cell_text(cell: Cell) -> str:

@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
+from types import MappingProxyType
 from typing import Any, Protocol
 
 import z3
@@ -63,17 +64,19 @@ MAX_ALTERNATIVES = 8
 #: the time of replayed requests when no condition reads the clock
 _REPLAY_TIME = datetime(2025, 1, 1, tzinfo=UTC)
 
-_CALLER_TYPE = {
-    PrincipalType.ACCOUNT: CallerType.ACCOUNT,
-    PrincipalType.USER: CallerType.USER,
-    # a role used as the caller decides like a session of it (kms_allowed reads only the
-    # statements' principal matches, which the evaluator's matcher computes for the role)
-    PrincipalType.ROLE: CallerType.ASSUMED_ROLE,
-    PrincipalType.ASSUMED_ROLE: CallerType.ASSUMED_ROLE,
-    PrincipalType.FEDERATED_USER: CallerType.FEDERATED_USER,
-    PrincipalType.SERVICE: CallerType.SERVICE,
-    PrincipalType.ANONYMOUS: CallerType.ANONYMOUS,
-}
+_CALLER_TYPE = MappingProxyType(
+    {
+        PrincipalType.ACCOUNT: CallerType.ACCOUNT,
+        PrincipalType.USER: CallerType.USER,
+        # a role used as the caller decides like a session of it (kms_allowed reads only the
+        # statements' principal matches, which the evaluator's matcher computes for the role)
+        PrincipalType.ROLE: CallerType.ASSUMED_ROLE,
+        PrincipalType.ASSUMED_ROLE: CallerType.ASSUMED_ROLE,
+        PrincipalType.FEDERATED_USER: CallerType.FEDERATED_USER,
+        PrincipalType.SERVICE: CallerType.SERVICE,
+        PrincipalType.ANONYMOUS: CallerType.ANONYMOUS,
+    }
+)
 
 
 class Access(StrEnum):

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from kmspolicy import KMS
+from kmspolicy._cache import Once
 from kmspolicy.kms import client as client_module
 from kmspolicy.kms.ports import AuditRecord
 
@@ -22,7 +23,7 @@ def hostile_aws_environment(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-9")
     monkeypatch.setenv("AWS_ENDPOINT_URL", "https://example.invalid")
     # the session is built once per process: build it again under this environment
-    monkeypatch.setattr(client_module, "_session", None)
+    monkeypatch.setattr(client_module, "_botocore_session", Once(client_module._isolated_session))
 
 
 @pytest.mark.usefixtures("hostile_aws_environment")

@@ -214,7 +214,7 @@ def test_the_kernel_keeps_a_bounded_number_of_versions_per_key(
 def test_deleted_imported_material_leaves_the_kernel(
     counted: tuple[Store, CountingRootKey],
 ) -> None:
-    store, root = counted
+    store, _root = counted
     service = KMS(store, FakeClock(), ACCOUNT)
     client = service.client()
     arn = client.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"]
