@@ -277,13 +277,17 @@ def check_equivalent(
     account: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> CheckResult:
-    """PASS when A and B allow exactly the same requests."""
+    """PASS when A and B allow exactly the same requests under each identity assumption, so
+    whatever the callers' identity policies are (docs/check.md: the other checks count a request
+    as allowed under either assumption; equivalence must hold for both)."""
     return _Check(
         "equivalent",
         _kind(policy_type),
         {"A": _as_list(a), "B": _as_list(b)},
         account,
         timeout,
+        # per assumption, not the union: a policy that lets a user in without any identity
+        # policy is not equivalent to one that needs an IAM policy for it
         violation=lambda _r, al, x: al["A"][x] != al["B"][x],
         confirm=lambda d, _q: d["A"].allowed != d["B"].allowed,
         blame=lambda d: [k for k in ("A", "B") if d[k].allowed],

@@ -91,6 +91,36 @@ def test_equivalent_passes_for_the_same_policy_and_fails_for_a_narrower_one() ->
     assert not result.counterexample["action"].startswith("kms:Describe")
 
 
+def test_equivalent_compares_under_each_identity_assumption() -> None:
+    # B lets alice Decrypt without any identity policy; A only through IAM delegation. With an
+    # allow-all identity policy both allow her, so only the per-assumption comparison sees that
+    # swapping A for B changes a decision (docs/check.md: equivalent means "whatever the
+    # identity policies")
+    alice = {
+        "Sid": "Alice",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{A}:user/alice"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+    }
+    b = policy(ENABLE_IAM, alice)
+    result = check_equivalent(DEFAULT, b)
+    assert result.verdict is Verdict.FAIL
+    example = result.counterexample
+    assert example is not None and example["identity"] == "none"
+    assert example["principal"] == f"arn:aws:iam::{A}:user/alice"
+    assert example["action"] == "kms:Decrypt"
+    assert [s.statement.sid for s in result.statements] == ["Alice"]
+    # the replayed request: B allows it and A denies it, with no identity policy
+    request = result.request
+    assert request is not None
+    assert authorize_kms(request, KmsPolicies(b)).allowed
+    assert not authorize_kms(request, KmsPolicies(DEFAULT)).allowed
+    # no-new-access counts a request as allowed under either assumption: alice could already
+    # be allowed through an identity policy under A, so B opens nothing IAM could not
+    assert check_no_new_access(DEFAULT, b).verdict is Verdict.PASS
+
+
 def test_conditions_that_cover_the_same_requests_are_equivalent() -> None:
     # StringLike with no wildcard is StringEquals; IfExists on a key that is always there
     like = partner(Condition={"StringLike": {"kms:EncryptionContext:app": "payroll"}})
