@@ -101,7 +101,8 @@ _GITHUB_LEVEL = MappingProxyType(
     "--solver/--no-solver",
     default=True,
     show_default=True,
-    help="Also run the solver-backed rules (CONDITIONS_NEVER_HOLD, ALLOW_SHADOWED_BY_DENY) when "
+    help="Also run the solver-backed rules (CONDITIONS_NEVER_HOLD, DENY_NEVER_MATCHES, "
+    "ALLOW_SHADOWED_BY_DENY) when "
     "the solver is installed (pip install 'kmspolicy[check]').",
 )
 @click.option("--explain", metavar="CODE", help="Print the documentation of a finding code.")

@@ -1,5 +1,5 @@
-"""Solver-backed lint findings: conditions that can never hold together, and Allows that a Deny
-covers for every request.
+"""Solver-backed lint findings: conditions that can never hold together, Deny statements that
+match no request, and Allows that a Deny covers for every request.
 
 Layer: reasoning (pure; z3). ``kmspolicy lint`` adds these to ``authz.lint``'s findings when the
 solver is installed. Both rules ask the encoding of ``kmspolicy check`` (real requests only,
@@ -25,7 +25,8 @@ _KINDS = frozenset({k.value for k in PolicyKind})
 def solver_findings(
     policy: Policy, policy_type: str = "key", *, account: str | None = None, timeout: float = 2.0
 ) -> list[Finding]:
-    """CONDITIONS_NEVER_HOLD and ALLOW_SHADOWED_BY_DENY findings for one policy."""
+    """CONDITIONS_NEVER_HOLD, DENY_NEVER_MATCHES and ALLOW_SHADOWED_BY_DENY findings for one
+    policy (a Deny that matches nothing gets DENY_NEVER_MATCHES only)."""
     if policy_type not in _KINDS:
         return []
     kind = PolicyKind(policy_type)
@@ -51,6 +52,14 @@ def solver_findings(
     solver.add(*r.constraints, *restrict)
     found: list[Finding] = []
     for statement, without in zip(term.statements, bare, strict=True):
+        if statement.statement.effect is Effect.DENY:
+            # a Deny that matches nothing protects nothing, whatever the reason: one finding
+            if _sat(solver, statement.applies) is False:
+                conditional = (
+                    bool(statement.statement.conditions) and _sat(solver, without.applies) is True
+                )
+                found.append(_deny_never(statement, conditional))
+            continue
         if not statement.statement.conditions:
             continue
         if _sat(solver, without.applies) is True and _sat(solver, statement.applies) is False:
@@ -94,6 +103,23 @@ def _never(term: StatementTerm) -> Finding:
         term.statement.span,
         "the conditions contradict each other or what a request can carry (docs/check.md); "
         "fix or remove them",
+    )
+
+
+def _deny_never(term: StatementTerm, conditional: bool) -> Finding:
+    label = statement_label(term.index, term.statement)
+    why = (
+        "its conditions never hold together with what it names"
+        if conditional
+        else "its Action, Principal and Resource match no real request together"
+    )
+    return Finding(
+        "DENY_NEVER_MATCHES",
+        LintSeverity.SECURITY_WARNING,
+        f"{label} matches no request ({why}), so it denies nothing",
+        term.statement.span,
+        "the protection it was written for is missing: check its principals, actions, "
+        "resources and conditions against the requests it should stop (docs/lint.md)",
     )
 
 

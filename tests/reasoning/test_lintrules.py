@@ -86,3 +86,55 @@ def test_the_cli_reports_them_unless_no_solver(tmp_path: Path) -> None:
     assert "statement `Never`" in result.output
     result = CliRunner().invoke(cli, ["lint", "--no-solver", str(path)])
     assert "CONDITIONS_NEVER_HOLD" not in result.output
+
+
+DENY_OTHER_ACCOUNT = {
+    "Sid": "NoOutsiders",
+    "Effect": "Deny",
+    "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+    "Action": "kms:*",
+    "Resource": "*",
+    # the principal is this account's: its callers are never of account 444455556666
+    "Condition": {"StringEquals": {"aws:PrincipalAccount": "444455556666"}},
+}
+
+
+def test_a_deny_whose_conditions_never_hold_denies_nothing() -> None:
+    # a Deny gets DENY_NEVER_MATCHES (a missing protection), not CONDITIONS_NEVER_HOLD
+    assert codes(doc(DENY_OTHER_ACCOUNT)) == ["DENY_NEVER_MATCHES"]
+    [policy] = read_policies(doc(DENY_OTHER_ACCOUNT), "<test>", key_policy=True)
+    [finding] = solver_findings(policy, "key")
+    assert "conditions never hold" in finding.message
+    assert finding.severity.value == "SECURITY_WARNING"
+
+
+def test_a_deny_of_an_action_no_key_policy_governs_matches_nothing() -> None:
+    deny = {
+        "Sid": "NoNewKeys",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:CreateKey",
+        "Resource": "*",
+    }
+    [policy] = read_policies(doc(deny), "<test>", key_policy=True)
+    [finding] = solver_findings(policy, "key")
+    assert finding.code == "DENY_NEVER_MATCHES"
+    assert "Action, Principal and Resource" in finding.message
+    # the same Deny in an identity policy (IAM governs CreateKey) matches requests
+    assert solver_findings(policy, "identity") == []
+
+
+def test_a_deny_that_matches_some_request_is_no_finding() -> None:
+    working = {**DENY_OTHER_ACCOUNT, "Principal": "*"}
+    assert codes(doc(working)) == []
+
+
+def test_lint_fails_on_it_and_explains_it(tmp_path: Path) -> None:
+    path = tmp_path / "key.json"
+    path.write_text(doc(DENY_OTHER_ACCOUNT))
+    result = CliRunner().invoke(cli, ["lint", str(path)])
+    assert result.exit_code == 1, result.output
+    assert "DENY_NEVER_MATCHES" in result.output and "`NoOutsiders`" in result.output
+    explained = CliRunner().invoke(cli, ["lint", "--explain", "DENY_NEVER_MATCHES"])
+    assert explained.exit_code == 0
+    assert "denies nothing" in explained.output

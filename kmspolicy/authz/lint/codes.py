@@ -38,6 +38,7 @@ CODES: Mapping[str, tuple[LintSeverity, str]] = MappingProxyType(
         "CROSS_ACCOUNT_DECRYPT": (S, "another account decrypts without an EC/ViaService condition"),
         "IAM_DISABLED": (S, "the key policy never allows the account root"),
         "PERMISSIVE_FOR_ALL_VALUES": (S, "Allow + ForAllValues matches requests without the key"),
+        "DENY_NEVER_MATCHES": (S, "a Deny statement matches no real request (solver)"),
         # WARNING: does nothing, or less than it seems
         "OUTDATED_VERSION": (W, "the key policy is not Version 2012-10-17"),
         "UNKNOWN_ACTION": (W, "an action pattern matches no KMS action"),
