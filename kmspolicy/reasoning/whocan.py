@@ -61,7 +61,7 @@ from kmspolicy.reasoning.universe import TAG_PREFIX, Unsupported, gather
 DEFAULT_TIMEOUT = 10.0
 #: alternatives a condition may list before it is reported as incomplete
 MAX_ALTERNATIVES = 8
-#: the time of replayed requests when no condition reads the clock
+#: the time of the request Action and Resource are matched on (neither reads the clock)
 _REPLAY_TIME = datetime(2025, 1, 1, tzinfo=UTC)
 
 _CALLER_TYPE = MappingProxyType(
