@@ -227,9 +227,13 @@ class Verifier(Generic[P]):
         service: str = "kms",
         max_skew: timedelta = MAX_SKEW,
         regions: Collection[str] | None = None,
+        signed_when_sent: Sequence[str] = _SIGNED_WHEN_SENT,
     ) -> None:
         self._lookup = lookup
         self._service = service
+        #: headers that must be signed when sent (KMS's; an XKS proxy's callers sign only host
+        #: and x-amz-date, as its specification says)
+        self._signed_when_sent = tuple(signed_when_sent)
         #: the regions served (None: any); every region served costs a service instance
         self._regions = frozenset(regions) if regions is not None else None
         self._max_skew = max_skew
@@ -273,7 +277,7 @@ class Verifier(Generic[P]):
         # The headers that select and shape the operation are signed whenever they are sent:
         # otherwise a captured request could be replayed as another operation (issue 12).
         # Every AWS SDK signs all of them (botocore signs every header but a few transport ones).
-        for sent in _SIGNED_WHEN_SENT:
+        for sent in self._signed_when_sent:
             if sent in headers and sent not in auth.signed_headers:
                 raise IncompleteSignatureException(
                     f"'{sent}' must be a 'SignedHeader' in the AWS Authorization when it is sent"
