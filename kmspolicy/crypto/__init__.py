@@ -32,6 +32,8 @@ Map of the package::
                unwrap_key_material(wrapping_key, alg, wrapped), wrap_key_material(public_der,
                alg, material, *, rng) (the user's side), validate_import_material(spec, raw)
                -> KeyMaterial (canonical; compare re-imports with same_material)
+    xks        the XKS Proxy API's AES-GCM recipe (kmspolicy xks-proxy): encrypt, decrypt,
+               gcm_aad (the AAD length framing), cdiv, generate_key; XksDecryptError
 
 Errors: misuse of the API (wrong types, wrong spec for an operation) → TypeError/ValueError
 with a message saying what to do. Caller mistakes AWS names (4097-byte plaintext, digest of

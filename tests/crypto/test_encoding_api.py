@@ -70,5 +70,6 @@ def test_public_api_is_sorted_and_resolvable() -> None:
         "material",
         "specs",
         "wrapping",
+        "xks",
     }
     assert public - modules == set(crypto.__all__)
