@@ -18,6 +18,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from types import MappingProxyType
 from typing import Any
 
 from kmspolicy._version import __version__
@@ -51,7 +52,7 @@ Send = Callable[[Message], Awaitable[None]]
 SERVICE = "kms-xks-proxy"
 #: a shallow, unauthenticated liveness check for load balancers (the specification asks for one)
 PING_PATH = "/_kmspolicy/health"
-_APIS = {"metadata": "GetKeyMetadata", "encrypt": "Encrypt", "decrypt": "Decrypt"}
+_APIS = MappingProxyType({"metadata": "GetKeyMetadata", "encrypt": "Encrypt", "decrypt": "Decrypt"})
 
 log = logging.getLogger("kmspolicy.xks")
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
@@ -185,10 +186,12 @@ def _render(exc: ValidationError, located: Located) -> str:
     return "\n".join(lines)
 
 
-_PATTERN_HELP = {
-    "access_key_id": "an access key id is 20 to 30 characters A-Z and 2-7",
-    "secret_access_key": "a secret access key is 43 to 64 characters A-Z a-z 0-9 + / = "
-    "(e.g. `openssl rand -base64 32`)",
-    "id": "an external key id is 1 to 128 characters A-Z a-z 0-9 . _ -",
-    "region": "a region is lowercase letters, digits and dashes (us-east-1)",
-}
+_PATTERN_HELP = MappingProxyType(
+    {
+        "access_key_id": "an access key id is 20 to 30 characters A-Z and 2-7",
+        "secret_access_key": "a secret access key is 43 to 64 characters A-Z a-z 0-9 + / = "
+        "(e.g. `openssl rand -base64 32`)",
+        "id": "an external key id is 1 to 128 characters A-Z a-z 0-9 . _ -",
+        "region": "a region is lowercase letters, digits and dashes (us-east-1)",
+    }
+)

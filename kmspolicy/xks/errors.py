@@ -6,6 +6,8 @@ printable ASCII characters (the specification's limit) and never quotes plaintex
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from types import MappingProxyType
 from typing import ClassVar
 
 from kmspolicy.errors import UserError
@@ -86,20 +88,22 @@ class InternalException(XksError):
 
 
 #: every error name of the specification's table, by name (the client side maps these)
-ERRORS: dict[str, type[XksError]] = {
-    cls.name: cls
-    for cls in (
-        ValidationException,
-        InvalidStateException,
-        InvalidCiphertextException,
-        InvalidKeyUsageException,
-        AuthenticationFailedException,
-        AccessDeniedException,
-        KeyNotFoundException,
-        InvalidUriPathException,
-        ThrottlingException,
-        UnsupportedOperationException,
-        DependencyTimeoutException,
-        InternalException,
-    )
-}
+ERRORS: Mapping[str, type[XksError]] = MappingProxyType(
+    {
+        cls.name: cls
+        for cls in (
+            ValidationException,
+            InvalidStateException,
+            InvalidCiphertextException,
+            InvalidKeyUsageException,
+            AuthenticationFailedException,
+            AccessDeniedException,
+            KeyNotFoundException,
+            InvalidUriPathException,
+            ThrottlingException,
+            UnsupportedOperationException,
+            DependencyTimeoutException,
+            InternalException,
+        )
+    }
+)

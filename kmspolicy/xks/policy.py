@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 
 from kmspolicy.authz import Caller, Decision, PrincipalType, Request, evaluate_policies
 from kmspolicy.errors import InvalidArnException
@@ -28,15 +29,17 @@ from kmspolicy.xks.errors import AccessDeniedException
 from kmspolicy.xks.wire import RequestMetadata
 
 #: condition keys set from requestMetadata: {wire member: condition key}
-CONDITION_KEYS = {
-    "kmsViaService": "xks:KmsViaService",
-    "kmsKeyArn": "xks:KmsKeyArn",
-    "kmsOperation": "xks:KmsOperation",
-    "kmsRequestId": "xks:KmsRequestId",
-    # the specification defines these two as aws:SourceVpc and aws:SourceVpce of the KMS request
-    "awsSourceVpc": "aws:SourceVpc",
-    "awsSourceVpce": "aws:SourceVpce",
-}
+CONDITION_KEYS = MappingProxyType(
+    {
+        "kmsViaService": "xks:KmsViaService",
+        "kmsKeyArn": "xks:KmsKeyArn",
+        "kmsOperation": "xks:KmsOperation",
+        "kmsRequestId": "xks:KmsRequestId",
+        # the specification defines these two as aws:SourceVpc and aws:SourceVpce of the KMS request
+        "awsSourceVpc": "aws:SourceVpc",
+        "awsSourceVpce": "aws:SourceVpce",
+    }
+)
 #: condition keys the proxy adds: the XKS API called and the external key id
 API_KEY = "xks:Api"
 KEY_ID_KEY = "xks:ExternalKeyId"
