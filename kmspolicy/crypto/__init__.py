@@ -23,6 +23,8 @@ Map of the package::
                check_message(...) (AWS's RAW/DIGEST/EXTERNAL_MU rules, without crypto)
     mac        generate_mac(material, alg, message), verify_mac(material, alg, message, mac)
     agreement  derive_shared_secret(material, "ECDH", peer_public_key_der)
+    kem        encapsulate(material, "ML_KEM") -> (secret, ciphertext),
+               decapsulate(material, "ML_KEM", ciphertext)
     datakeys   generate_data_key(key_spec=None, number_of_bytes=None, *, rng),
                data_key_length(...), generate_data_key_pair(spec, *, rng) -> DataKeyPair
     seal       seal(root_key, plaintext, aad=b"", *, rng), unseal(root_key, sealed, aad),
@@ -69,6 +71,7 @@ from kmspolicy.crypto.datakeys import (
     generate_data_key_pair,
 )
 from kmspolicy.crypto.encoding import encode_encryption_context
+from kmspolicy.crypto.kem import decapsulate, encapsulate
 from kmspolicy.crypto.mac import generate_mac, verify_mac
 from kmspolicy.crypto.material import (
     KeyMaterial,
@@ -97,6 +100,7 @@ from kmspolicy.crypto.specs import (
     AlgorithmSpec,
     DataKeyPairSpec,
     DataKeySpec,
+    EncapsulationAlgorithm,
     EncryptionAlgorithm,
     KeyAgreementAlgorithm,
     KeySpec,
@@ -146,6 +150,7 @@ __all__ = [
     "DataKeyPair",
     "DataKeyPairSpec",
     "DataKeySpec",
+    "EncapsulationAlgorithm",
     "EncryptionAlgorithm",
     "KeyAgreementAlgorithm",
     "KeyMaterial",
@@ -165,11 +170,13 @@ __all__ = [
     "check_message",
     "check_wrapping",
     "data_key_length",
+    "decapsulate",
     "decrypt_asymmetric",
     "decrypt_blob",
     "default_usage",
     "derive_shared_secret",
     "digest_length",
+    "encapsulate",
     "encode_encryption_context",
     "encrypt_asymmetric",
     "encrypt_blob",

@@ -64,7 +64,7 @@ def generate_data_key(
 
 
 def generate_data_key_pair(spec: DataKeyPairSpec | str, *, rng: Rng = os.urandom) -> DataKeyPair:
-    """A fresh key pair for any DataKeyPairSpec; SM2 and ML-KEM → UnsupportedOperationException."""
+    """A fresh key pair for any DataKeyPairSpec (SM2, ML_KEM_512: UnsupportedOperationException)."""
     pair_spec = DataKeyPairSpec(spec)
     material = generate_key(key_spec_for_data_key_pair(pair_spec), rng)
     return DataKeyPair(pair_spec, material.secret, public_key_der(material))

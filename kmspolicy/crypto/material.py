@@ -18,7 +18,7 @@ from typing import Any
 from cryptography.exceptions import InternalError as OpenSSLError
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, rsa
 
 from kmspolicy.crypto.specs import KeySpec, require_implemented, spec_info
 from kmspolicy.errors import UnsupportedOperationException
@@ -38,6 +38,12 @@ _MLDSA: Mapping[KeySpec, Any] = MappingProxyType(
         KeySpec.ML_DSA_44: mldsa.MLDSA44PrivateKey,
         KeySpec.ML_DSA_65: mldsa.MLDSA65PrivateKey,
         KeySpec.ML_DSA_87: mldsa.MLDSA87PrivateKey,
+    }
+)
+_MLKEM: Mapping[KeySpec, Any] = MappingProxyType(
+    {
+        KeySpec.ML_KEM_768: mlkem.MLKEM768PrivateKey,
+        KeySpec.ML_KEM_1024: mlkem.MLKEM1024PrivateKey,
     }
 )
 _MATERIAL_ID_LABEL = b"kmspolicy key material id v1\x00"
@@ -73,7 +79,7 @@ class KeyMaterial:
 
 
 def generate_key(spec: KeySpec | str, rng: Rng = os.urandom) -> KeyMaterial:
-    """New material for ``spec``. ``rng`` feeds symmetric, HMAC, Ed25519 and ML-DSA keys;
+    """New material for ``spec``. ``rng`` feeds symmetric, HMAC, Ed25519, ML-DSA and ML-KEM keys;
     RSA and ECDSA keys come from OpenSSL's CSPRNG (pyca offers no seam there).
 
     SM2 → UnsupportedOperationException.
@@ -88,6 +94,8 @@ def generate_key(spec: KeySpec | str, rng: Rng = os.urandom) -> KeyMaterial:
         private = ec.generate_private_key(_CURVES[info.spec]())
     elif info.spec is KeySpec.ECC_NIST_EDWARDS25519:
         private = ed25519.Ed25519PrivateKey.from_private_bytes(random_bytes(rng, 32))
+    elif info.spec in _MLKEM:
+        private = _MLKEM[info.spec].from_seed_bytes(random_bytes(rng, MLKEM_SEED_LENGTH))
     else:
         private = _MLDSA[info.spec].from_seed_bytes(random_bytes(rng, 32))
     return _from_private(info.spec, private)
@@ -134,6 +142,8 @@ def parse_private_key(spec: KeySpec, der: bytes, *, validate: bool = True) -> An
         ok = isinstance(key, ed25519.Ed25519PrivateKey)
     elif spec in _MLDSA:
         ok = isinstance(key, _MLDSA[spec])
+    elif spec in _MLKEM:
+        ok = isinstance(key, _MLKEM[spec])
     else:
         ok = False
     if not ok:

@@ -57,6 +57,10 @@ class EncryptionAlgorithm(StrEnum):
     SM2PKE = "SM2PKE"
 
 
+class EncapsulationAlgorithm(StrEnum):
+    ML_KEM = "ML_KEM"
+
+
 class SigningAlgorithm(StrEnum):
     RSASSA_PSS_SHA_256 = "RSASSA_PSS_SHA_256"
     RSASSA_PSS_SHA_384 = "RSASSA_PSS_SHA_384"
@@ -185,10 +189,12 @@ def _info(
 
 
 _SM2 = "SM2 keys exist only in AWS China Regions and are not supported by kmspolicy"
-_ML_KEM = (
-    "ML-KEM keys (ENCAPSULATE_DECAPSULATE) are not supported by kmspolicy yet; "
-    "use ECC_NIST_* with KEY_AGREEMENT for key establishment"
+# pyca/cryptography (FIPS 203 through OpenSSL) has ML-KEM-768 and ML-KEM-1024, not ML-KEM-512
+_ML_KEM_512 = (
+    "ML_KEM_512 is not supported by kmspolicy: its crypto library (pyca/cryptography) offers "
+    "ML-KEM-768 and ML-KEM-1024 only; use ML_KEM_768 or ML_KEM_1024"
 )
+_KEM = (EncapsulationAlgorithm.ML_KEM,)
 
 
 _ECDH = (KeyAgreementAlgorithm.ECDH,)
@@ -247,9 +253,12 @@ SPECS: MappingProxyType[KeySpec, SpecInfo] = MappingProxyType(
             },
             unsupported=_SM2,
         ),
+        KeySpec.ML_KEM_512: _info(
+            KeySpec.ML_KEM_512, {KeyUsage.ENCAPSULATE_DECAPSULATE: _KEM}, unsupported=_ML_KEM_512
+        ),
         **{
-            spec: _info(spec, {KeyUsage.ENCAPSULATE_DECAPSULATE: ()}, unsupported=_ML_KEM)
-            for spec in (KeySpec.ML_KEM_512, KeySpec.ML_KEM_768, KeySpec.ML_KEM_1024)
+            spec: _info(spec, {KeyUsage.ENCAPSULATE_DECAPSULATE: _KEM})
+            for spec in (KeySpec.ML_KEM_768, KeySpec.ML_KEM_1024)
         },
     }
 )

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from kmspolicy.crypto import asymmetric, mac, specs
+from kmspolicy.crypto import asymmetric, kem, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret
 from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, header_prefix
@@ -102,6 +102,10 @@ class OpenedKey(Protocol):
     def generate_mac(self, algorithm: str, message: bytes) -> bytes: ...
     def verify_mac(self, algorithm: str, message: bytes, tag: bytes) -> None: ...
     def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes: ...
+    def encapsulate(self, algorithm: str) -> tuple[bytes, bytes]:
+        """(shared secret, its ciphertext) under the key's public key (ML-KEM)."""
+
+    def decapsulate(self, algorithm: str, ciphertext: bytes) -> bytes: ...
     def public_key(self) -> bytes: ...
 
 
@@ -172,6 +176,12 @@ class _InProcessKey:
 
     def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes:
         return derive_shared_secret(self._material, algorithm, peer_public_key)
+
+    def encapsulate(self, algorithm: str) -> tuple[bytes, bytes]:
+        return kem.encapsulate(self._material, algorithm)
+
+    def decapsulate(self, algorithm: str, ciphertext: bytes) -> bytes:
+        return kem.decapsulate(self._material, algorithm, ciphertext)
 
     def public_key(self) -> bytes:
         return cm.public_key_der(self._material)

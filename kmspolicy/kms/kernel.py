@@ -305,6 +305,13 @@ class Kernel:
     ) -> bytes:
         return self._open(key)[1].derive_shared_secret(algorithm, peer_public_key)
 
+    def encapsulate(self, key: AuthorizedKey, algorithm: str) -> tuple[bytes, bytes]:
+        """Encapsulate: (shared secret, its ciphertext) under the key's current material."""
+        return self._open(key)[1].encapsulate(algorithm)
+
+    def decapsulate(self, key: AuthorizedKey, algorithm: str, ciphertext: bytes) -> bytes:
+        return self._open(key)[1].decapsulate(algorithm, ciphertext)
+
     def public_key(self, key: AuthorizedKey) -> bytes:
         """DER SPKI of the key's current material (kept beside it when it was made)."""
         record = self._own(key)

@@ -47,7 +47,9 @@ _SHARED = MappingProxyType(
             ),
             SYMMETRIC,
         ),
-        **dict.fromkeys(("Sign", "Verify", "DeriveSharedSecret"), ASYMMETRIC),
+        **dict.fromkeys(
+            ("Sign", "Verify", "DeriveSharedSecret", "Encapsulate", "Decapsulate"), ASYMMETRIC
+        ),
     }
 )
 # Symmetric cryptographic operations: 10,000/s, more in some Regions.

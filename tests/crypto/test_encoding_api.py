@@ -66,6 +66,7 @@ def test_public_api_is_sorted_and_resolvable() -> None:
         "blob",
         "datakeys",
         "encoding",
+        "kem",
         "mac",
         "material",
         "specs",

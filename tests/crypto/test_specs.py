@@ -138,11 +138,13 @@ def test_sm2_unsupported() -> None:
         require_implemented("SM2")
 
 
-@pytest.mark.parametrize("spec", ["ML_KEM_512", "ML_KEM_768", "ML_KEM_1024"])
-def test_ml_kem_unsupported(spec: str) -> None:
-    assert not is_implemented(spec)
-    with pytest.raises(UnsupportedOperationException, match="ML-KEM"):
-        require_implemented(spec)
+def test_ml_kem_512_is_refused_with_the_reason() -> None:
+    """pyca/cryptography has ML-KEM-768 and ML-KEM-1024 only: 512 is refused, saying so."""
+    assert not is_implemented("ML_KEM_512")
+    with pytest.raises(UnsupportedOperationException, match="ML-KEM-768 and ML-KEM-1024"):
+        require_implemented("ML_KEM_512")
+    for spec in ("ML_KEM_768", "ML_KEM_1024"):
+        assert require_implemented(spec).algorithms == {"ENCAPSULATE_DECAPSULATE": ("ML_KEM",)}
 
 
 def test_unknown_spec_is_misuse() -> None:

@@ -57,6 +57,12 @@ KEY_OPERATIONS: dict[str, dict[str, Any]] = {
     "PutKeyPolicy": {"KeyId": "{key}", "Policy": DENY_ALL, "PolicyName": "default"},
     "ReEncrypt": {"CiphertextBlob": "{blob}", "DestinationKeyId": "{key}"},
     "ReplicateKey": {"KeyId": "{key}", "ReplicaRegion": "eu-west-1"},
+    "Encapsulate": {"KeyId": "{key}", "EncapsulationAlgorithm": "ML_KEM"},
+    "Decapsulate": {
+        "KeyId": "{key}",
+        "SharedSecretCiphertextBlob": b"x" * 1088,
+        "EncapsulationAlgorithm": "ML_KEM",
+    },
     "RetireGrant": {"KeyId": "{key}", "GrantId": "{grant}"},
     "RevokeGrant": {"KeyId": "{key}", "GrantId": "{grant}"},
     "RotateKeyOnDemand": {"KeyId": "{key}"},

@@ -152,8 +152,11 @@ def test_a_handler_for_a_name_the_table_lacks_is_refused() -> None:
 
 
 def test_a_handler_for_an_entry_declared_unimplemented_is_refused() -> None:
+    unimplemented = [name for name, op in OPERATIONS.items() if not op.implemented]
+    if not unimplemented:
+        pytest.skip("every operation of the table is implemented")
     with pytest.raises(InternalError, match="unimplemented"):
-        bind("Encapsulate", lambda call: {})
+        bind(unimplemented[0], lambda call: {})
 
 
 def test_a_second_handler_for_an_entry_is_refused() -> None:

@@ -36,6 +36,7 @@ ALGORITHM_FIELDS: Mapping[str, str] = MappingProxyType(
         specs.KeyUsage.SIGN_VERIFY: "SigningAlgorithms",
         specs.KeyUsage.GENERATE_VERIFY_MAC: "MacAlgorithms",
         specs.KeyUsage.KEY_AGREEMENT: "KeyAgreementAlgorithms",
+        specs.KeyUsage.ENCAPSULATE_DECAPSULATE: "EncapsulationAlgorithms",
     }
 )
 

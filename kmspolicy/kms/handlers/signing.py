@@ -1,5 +1,5 @@
 """Asymmetric and HMAC operations: Sign, Verify, GenerateMac, VerifyMac, DeriveSharedSecret,
-GetPublicKey.
+Encapsulate, Decapsulate, GetPublicKey.
 
 Layer: kms (handlers bound to the operation table). Key material is reached only through
 ``kms.kernel`` with the pipeline's ``AuthorizedKey``. AWS API pages:
@@ -65,6 +65,28 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
     }
 
 
+def encapsulate(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encapsulate.html"""
+    alg = call.params["EncapsulationAlgorithm"]
+    require_usage(call.key, KeyUsage.ENCAPSULATE_DECAPSULATE, "Encapsulate")
+    secret, ciphertext = call.kernel.encapsulate(call.key, alg)
+    return {
+        "KeyId": call.key.arn,
+        "SharedSecret": secret,
+        "SharedSecretCiphertextBlob": ciphertext,
+        "EncapsulationAlgorithm": alg,
+    }
+
+
+def decapsulate(call: Call) -> dict[str, Any]:
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decapsulate.html"""
+    p = call.params
+    alg = p["EncapsulationAlgorithm"]
+    require_usage(call.key, KeyUsage.ENCAPSULATE_DECAPSULATE, "Decapsulate")
+    secret = call.kernel.decapsulate(call.key, alg, p["SharedSecretCiphertextBlob"])
+    return {"KeyId": call.key.arn, "SharedSecret": secret, "EncapsulationAlgorithm": alg}
+
+
 def get_public_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html"""
     record = call.key.record
@@ -92,5 +114,7 @@ OPERATIONS = (
     bind("GenerateMac", generate_mac),
     bind("VerifyMac", verify_mac),
     bind("DeriveSharedSecret", derive_shared_secret, validate=no_recipient),
+    bind("Encapsulate", encapsulate),
+    bind("Decapsulate", decapsulate),
     bind("GetPublicKey", get_public_key),
 )
