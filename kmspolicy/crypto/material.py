@@ -46,6 +46,8 @@ _MLKEM: Mapping[KeySpec, Any] = MappingProxyType(
         KeySpec.ML_KEM_1024: mlkem.MLKEM1024PrivateKey,
     }
 )
+#: an ML-KEM key is made from a 64-byte seed (FIPS 203 d || z)
+MLKEM_SEED_LENGTH = 64
 _MATERIAL_ID_LABEL = b"kmspolicy key material id v1\x00"
 
 
