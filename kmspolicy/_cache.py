@@ -52,7 +52,11 @@ class Once(Generic[T]):
 class BoundedCache(Generic[K, V]):
     """At most ``maxsize`` entries; the oldest written is evicted first."""
 
-    __slots__ = ("_entries", "_lock", "maxsize")
+    __slots__ = ("_entries", "_lock", "get", "maxsize")
+
+    #: the cached value of a key, or None: the entries' own ``dict.get`` (a C call on every
+    #: hot path that reads a cache)
+    get: Callable[[K], V | None]
 
     def __init__(self, maxsize: int) -> None:
         if maxsize < 1:
@@ -60,9 +64,7 @@ class BoundedCache(Generic[K, V]):
         self.maxsize = maxsize
         self._entries: dict[K, V] = {}
         self._lock = threading.Lock()
-
-    def get(self, key: K) -> V | None:
-        return self._entries.get(key)
+        self.get = self._entries.get
 
     def put(self, key: K, value: V) -> V:
         """Store ``value`` under ``key`` (evicting the oldest entry when full); returns it."""

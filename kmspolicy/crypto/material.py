@@ -7,7 +7,6 @@ key pair's plaintext private key is).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 from collections.abc import Callable, Mapping
@@ -186,8 +185,7 @@ def key_material_id(key_id: str, material: KeyMaterial) -> str:
     Deterministic (re-importing the same material into the same key gives the same id, as in
     AWS) and reveals nothing about the material.
     """
-    mac = hmac.new(material.secret, _MATERIAL_ID_LABEL + key_id.encode("utf-8"), hashlib.sha256)
-    return mac.hexdigest()
+    return hmac.digest(material.secret, _MATERIAL_ID_LABEL + key_id.encode("utf-8"), "sha256").hex()
 
 
 def same_material(a: KeyMaterial, b: KeyMaterial) -> bool:

@@ -63,25 +63,35 @@ def seal(root_key: bytes, plaintext: bytes, aad: bytes = b"", *, rng: Rng = os.u
 def _seal_from_parts(root_key: bytes, plaintext: bytes, aad: bytes, nonce: bytes) -> bytes:
     """The deterministic core of ``seal``; a seam for known-answer tests only."""
     _check_root(root_key)
+    fingerprint = bytes.fromhex(root_key_fingerprint(root_key))
+    return _seal_with(AESGCM(root_key), fingerprint, plaintext, aad, nonce)
+
+
+def _seal_with(
+    aead: AESGCM, fingerprint: bytes, plaintext: bytes, aad: bytes, nonce: bytes
+) -> bytes:
     if not isinstance(plaintext, bytes) or not isinstance(aad, bytes):
         raise TypeError("plaintext and aad must be bytes")
     if not isinstance(nonce, bytes) or len(nonce) != _NONCE:
         raise ValueError(f"the nonce must be {_NONCE} bytes (check the rng)")
-    fingerprint = bytes.fromhex(root_key_fingerprint(root_key))
     header = _MAGIC + bytes((_VERSION,)) + fingerprint + nonce
-    return header + AESGCM(root_key).encrypt(nonce, plaintext, header + aad)
+    return header + aead.encrypt(nonce, plaintext, header + aad)
 
 
 def unseal(root_key: bytes, sealed: bytes, aad: bytes = b"") -> bytes:
     """The plaintext of ``sealed``; any failure → SealError (one message, no reason given)."""
     _check_root(root_key)
+    return _unseal_with(AESGCM(root_key), sealed, aad)
+
+
+def _unseal_with(aead: AESGCM, sealed: bytes, aad: bytes) -> bytes:
     if not isinstance(sealed, bytes) or not isinstance(aad, bytes):
         raise TypeError("sealed data and aad must be bytes")
     if len(sealed) < _HEADER + _TAG or sealed[:2] != _MAGIC or sealed[2] != _VERSION:
         raise SealError
     header = sealed[:_HEADER]
     try:
-        return AESGCM(root_key).decrypt(header[-_NONCE:], sealed[_HEADER:], header + aad)
+        return aead.decrypt(header[-_NONCE:], sealed[_HEADER:], header + aad)
     except InvalidTag:
         raise SealError from None
 
@@ -101,13 +111,16 @@ def _check_root(root_key: bytes) -> None:
 class RootKey:
     """A 256-bit root key. Opaque: its repr and str name only where it came from."""
 
-    __slots__ = ("_material", "source")
+    __slots__ = ("_aead", "_fingerprint", "_material", "source")
 
     def __init__(self, material: bytes, source: str = "<memory>") -> None:
         if not isinstance(material, bytes | bytearray) or len(material) != ROOT_KEY_LENGTH:
             raise ValueError(f"a root key is exactly {ROOT_KEY_LENGTH} bytes")
         self._material = bytes(material)
         self.source = source
+        # set up once: every seal and unseal (each key created, each version opened) uses them
+        self._aead = AESGCM(self._material)
+        self._fingerprint = root_key_fingerprint(self._material)
 
     @classmethod
     def generate(cls) -> RootKey:
@@ -121,16 +134,18 @@ class RootKey:
     @property
     def fingerprint(self) -> str:
         """16 hex characters naming this key without revealing it (also in each sealed blob)."""
-        return root_key_fingerprint(self._material)
+        return self._fingerprint
 
     kind = "file"
 
     def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """The crypto kernel's AES-256-GCM sealing recipe under this key."""
-        return seal(self._material, plaintext, aad)
+        return _seal_with(
+            self._aead, bytes.fromhex(self._fingerprint), plaintext, aad, os.urandom(_NONCE)
+        )
 
     def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
-        return unseal(self._material, sealed, aad)
+        return _unseal_with(self._aead, sealed, aad)
 
     def describe(self) -> str:
         """For startup lines: where the key came from and its fingerprint, never its bytes."""

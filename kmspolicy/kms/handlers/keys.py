@@ -146,23 +146,24 @@ def create_key(call: Call) -> dict[str, Any]:
     made = origin is OriginType.AWS_KMS
     state = transition(None, Event.CREATE if made else Event.CREATE_EXTERNAL)
     assert state is not None  # INVARIANT: creation always yields a state
-    record = KeyRecord(
-        key_id=key_id,
-        arn=arn,
-        account=call.account,
-        region=call.region,
-        creation_date=call.now,
-        key_spec=spec,
-        key_usage=usage,
-        key_state=state,
-        policy=policy_text if policy_text is not None else default_key_policy(call.account),
-        origin=origin,
-        description=p.get("Description") or "",
-        tags=tags,
-        multi_region=multi_region,
-        multi_region_key_type=MultiRegionKeyType.PRIMARY if multi_region else None,
-        primary_region=call.region if multi_region else None,
-    )
+    fields: dict[str, Any] = {
+        "key_id": key_id,
+        "arn": arn,
+        "account": call.account,
+        "region": call.region,
+        "creation_date": call.now,
+        "key_spec": spec,
+        "key_usage": usage,
+        "key_state": state,
+        "policy": policy_text if policy_text is not None else default_key_policy(call.account),
+        "origin": origin,
+        "description": p.get("Description") or "",
+        "tags": tags,
+        "multi_region": multi_region,
+        "multi_region_key_type": MultiRegionKeyType.PRIMARY if multi_region else None,
+        "primary_region": call.region if multi_region else None,
+    }
+    record = KeyRecord(**fields)
     if (
         policy is not None
         and not p.get("BypassPolicyLockoutSafetyCheck")
@@ -171,7 +172,9 @@ def create_key(call: Call) -> dict[str, Any]:
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
     if made:  # the material is made, and sealed, by the kernel; the record keeps the reference
         new = call.kernel.new_material(record)
-        record = record.evolve(
+        # built again rather than evolved: dataclasses.replace costs more than the record
+        record = KeyRecord(
+            **fields,
             materials=(
                 KeyMaterial(
                     new.material_id,
