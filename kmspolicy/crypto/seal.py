@@ -63,18 +63,20 @@ def seal(root_key: bytes, plaintext: bytes, aad: bytes = b"", *, rng: Rng = os.u
 def _seal_from_parts(root_key: bytes, plaintext: bytes, aad: bytes, nonce: bytes) -> bytes:
     """The deterministic core of ``seal``; a seam for known-answer tests only."""
     _check_root(root_key)
-    fingerprint = bytes.fromhex(root_key_fingerprint(root_key))
-    return _seal_with(AESGCM(root_key), fingerprint, plaintext, aad, nonce)
+    return _seal_with(AESGCM(root_key), _header_start(root_key), plaintext, aad, nonce)
 
 
-def _seal_with(
-    aead: AESGCM, fingerprint: bytes, plaintext: bytes, aad: bytes, nonce: bytes
-) -> bytes:
+def _header_start(root_key: bytes) -> bytes:
+    """Magic, version and fingerprint: the header of every blob this key seals, before its nonce."""
+    return _MAGIC + bytes((_VERSION,)) + bytes.fromhex(root_key_fingerprint(root_key))
+
+
+def _seal_with(aead: AESGCM, start: bytes, plaintext: bytes, aad: bytes, nonce: bytes) -> bytes:
     if not isinstance(plaintext, bytes) or not isinstance(aad, bytes):
         raise TypeError("plaintext and aad must be bytes")
     if not isinstance(nonce, bytes) or len(nonce) != _NONCE:
         raise ValueError(f"the nonce must be {_NONCE} bytes (check the rng)")
-    header = _MAGIC + bytes((_VERSION,)) + fingerprint + nonce
+    header = start + nonce
     return header + aead.encrypt(nonce, plaintext, header + aad)
 
 
@@ -111,7 +113,7 @@ def _check_root(root_key: bytes) -> None:
 class RootKey:
     """A 256-bit root key. Opaque: its repr and str name only where it came from."""
 
-    __slots__ = ("_aead", "_fingerprint", "_material", "source")
+    __slots__ = ("_aead", "_fingerprint", "_header_start", "_material", "source")
 
     def __init__(self, material: bytes, source: str = "<memory>") -> None:
         if not isinstance(material, bytes | bytearray) or len(material) != ROOT_KEY_LENGTH:
@@ -121,6 +123,7 @@ class RootKey:
         # set up once: every seal and unseal (each key created, each version opened) uses them
         self._aead = AESGCM(self._material)
         self._fingerprint = root_key_fingerprint(self._material)
+        self._header_start = _header_start(self._material)
 
     @classmethod
     def generate(cls) -> RootKey:
@@ -140,9 +143,7 @@ class RootKey:
 
     def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
         """The crypto kernel's AES-256-GCM sealing recipe under this key."""
-        return _seal_with(
-            self._aead, bytes.fromhex(self._fingerprint), plaintext, aad, os.urandom(_NONCE)
-        )
+        return _seal_with(self._aead, self._header_start, plaintext, aad, os.urandom(_NONCE))
 
     def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
         return _unseal_with(self._aead, sealed, aad)

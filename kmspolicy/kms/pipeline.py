@@ -163,9 +163,9 @@ class Pipeline:
         readonly = not op.mutates
         attempt = _Attempt(op, caller, identity, params, now, context, readonly)
         try:
-            for _round in range(_DUE_WORK_ROUNDS):
-                # a fresh attempt per round: the audit record is the last round's
-                attempt = _Attempt(op, caller, identity, params, now, context, readonly)
+            for round_ in range(_DUE_WORK_ROUNDS):
+                if round_:  # a fresh attempt per round: the audit record is the last round's
+                    attempt = _Attempt(op, caller, identity, params, now, context, readonly)
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
                         result = self._attempt(tx, attempt)

@@ -9,6 +9,7 @@ import base64
 import binascii
 import json
 from collections.abc import Mapping, Sequence
+from json.encoder import encode_basestring_ascii
 from types import MappingProxyType
 from typing import Any
 
@@ -207,7 +208,11 @@ _DEFAULT_KEY_POLICY = json.dumps(
 ).replace('": ', '" : ')
 
 
+_ROOT_PLACEHOLDER_JSON = encode_basestring_ascii(_ROOT_PLACEHOLDER)
+
+
 def default_key_policy(account: str) -> str:
     """The programmatic default key policy (KMS.md 3.2) of ``account``, as KMS returns it."""
-    root = json.dumps(ids.account_root_arn(account))[1:-1]  # the ARN as a JSON string body
-    return _DEFAULT_KEY_POLICY.replace(json.dumps(_ROOT_PLACEHOLDER)[1:-1], root)
+    # the root ARN as json.dumps writes a string (ensure_ascii), quotes included
+    root = encode_basestring_ascii(ids.account_root_arn(account))
+    return _DEFAULT_KEY_POLICY.replace(_ROOT_PLACEHOLDER_JSON, root)
