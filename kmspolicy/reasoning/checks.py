@@ -9,6 +9,7 @@ evaluator disagrees, the answer is UNKNOWN with an internal-error note, never FA
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -31,7 +32,7 @@ from kmspolicy.reasoning.decisions import (
 )
 from kmspolicy.reasoning.policies import PolicyEncoder
 from kmspolicy.reasoning.request import CallerType, SymbolicRequest, kms_action_names
-from kmspolicy.reasoning.strings import lit
+from kmspolicy.reasoning.strings import decode, lit
 from kmspolicy.reasoning.universe import Unsupported, gather
 
 DEFAULT_TIMEOUT = 10.0
@@ -166,7 +167,7 @@ class _Check:
             )
             return CheckResult(Verdict.UNKNOWN, (text,))
         first = solver.model()
-        model = _nicer(solver, r) or first
+        model = _nicer(solver, r, first) or first
         assumption = next(
             a for a, v in violations if z3.is_true(model.eval(v, model_completion=True))
         )
@@ -227,12 +228,22 @@ _LETTER = z3.Union(z3.Range("a", "z"), z3.Range("A", "Z"))
 _READABLE = z3.Concat(_LETTER, z3.Star(z3.Union(_LETTER, z3.Range("0", "9"))))
 
 
-def _nicer(solver: z3.Solver, r: SymbolicRequest) -> z3.ModelRef | None:
+def _nicer(solver: z3.Solver, r: SymbolicRequest, first: z3.ModelRef) -> z3.ModelRef | None:
     """A model that reads well, when one exists: names in lower-case letters and digits, other
-    strings printable ASCII (each preference is dropped if it leaves no counterexample)."""
+    strings printable ASCII (each preference is dropped if it leaves no counterexample).
+
+    Each try is a solve of the whole question again, so the first model is kept when it already
+    reads well. Texts chosen among the policies' own literals (``Choice``) are left as they are."""
     texts: list[z3.ExprRef] = [r.action]
-    texts += [s.value for v in r.keys.values() if v.kind.value == "text" for s in v.slots]
+    texts += [
+        s.value
+        for v in r.keys.values()
+        if v.kind.value == "text" and not v.choices
+        for s in v.slots
+    ]
     names = [r.name, r.session]
+    if _reads_well(first, names, r.path, texts):
+        return first
     tries = [
         [*[z3.InRe(n, _READABLE) for n in names], r.path == z3.StringVal("")],
         [],
@@ -247,6 +258,23 @@ def _nicer(solver: z3.Solver, r: SymbolicRequest) -> z3.ModelRef | None:
         finally:
             solver.pop()
     return None
+
+
+_READABLE_PY = re.compile(r"[A-Za-z][A-Za-z0-9]*")
+_PRINTABLE_PY = re.compile(r"[ -~]*")
+
+
+def _reads_well(
+    model: z3.ModelRef, names: list[z3.SeqRef], path: z3.SeqRef, texts: list[z3.ExprRef]
+) -> bool:
+    def text(term: z3.ExprRef) -> str:
+        return decode(model.eval(term, model_completion=True))
+
+    return (
+        all(_READABLE_PY.fullmatch(text(n)) for n in names)
+        and text(path) == ""
+        and all(_PRINTABLE_PY.fullmatch(text(t)) for t in texts)
+    )
 
 
 def _describe(request: Request, context: dict[str, Any], assumption: Assumption) -> dict[str, Any]:

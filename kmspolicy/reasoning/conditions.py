@@ -24,6 +24,7 @@ from kmspolicy.reasoning.strings import (
     mapped_regex,
     plain_glob_regex,
 )
+from kmspolicy.reasoning.terms import all_of, any_of
 from kmspolicy.reasoning.universe import Kind, Unsupported
 
 _MASK = (1 << 128) - 1
@@ -50,7 +51,7 @@ def template_text(
             resolvable.append(present)
             parts.append(value)
     text = parts[0] if len(parts) == 1 else z3.Concat(*parts)
-    return z3.And(*resolvable) if resolvable else z3.BoolVal(True), text, wild
+    return all_of(*resolvable) if resolvable else z3.BoolVal(True), text, wild
 
 
 def _variable(part: Variable, request: SymbolicRequest, where: str) -> tuple[z3.SeqRef, z3.BoolRef]:
@@ -69,20 +70,34 @@ class ConditionEncoder:
     def __init__(self, request: SymbolicRequest) -> None:
         self.request = request
         self.universe = request.universe
+        #: a condition written again (same operator, key, values) is encoded once
+        self._seen: dict[tuple[Any, ...], z3.BoolRef] = {}
 
     def encode(self, cond: Condition, *, variables: bool, where: str) -> z3.BoolRef:
+        key = (
+            cond.operator_text,
+            cond.key.lower(),
+            tuple((type(v.value).__name__, v.value) for v in cond.values),
+            variables,
+        )
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = self._encode(cond, variables=variables, where=where)
+        return found
+
+    def _encode(self, cond: Condition, *, variables: bool, where: str) -> z3.BoolRef:
         spec = SPECS[cond.operator]
         var = self.request.keys[cond.key.lower()]
         if spec.family is Family.NULL:
             wanted = [convert_policy(spec, cv.value) for cv in cond.values]
             tests = [z3.BoolVal(w == "true") != var.present for w in wanted if w is not None]
-            return z3.Or(*tests) if tests else z3.BoolVal(False)
+            return any_of(*tests) if tests else z3.BoolVal(False)
         tests = self._value_tests(cond, spec, var, variables, where)
 
         def test(index: int) -> z3.BoolRef:
             slot = var.slots[index]
             hits = [t(slot, index) for t in tests]
-            return z3.And(slot.valid, z3.Or(*hits)) if hits else z3.BoolVal(False)
+            return all_of(slot.valid, any_of(*hits)) if hits else z3.BoolVal(False)
 
         absent = (
             z3.BoolVal(True)
@@ -93,12 +108,12 @@ class ConditionEncoder:
         )
         slots = range(len(var.slots))
         if cond.qualifier is None:
-            some = z3.Or(*[z3.And(var.slots[i].used, test(i)) for i in slots])
+            some = any_of(*[all_of(var.slots[i].used, test(i)) for i in slots])
             found = z3.Not(some) if spec.negated else some
         elif cond.qualifier is SetQualifier.FOR_ALL_VALUES:
-            found = z3.And(*[z3.Implies(var.slots[i].used, test(i) != spec.negated) for i in slots])
+            found = all_of(*[z3.Implies(var.slots[i].used, test(i) != spec.negated) for i in slots])
         else:
-            found = z3.Or(*[z3.And(var.slots[i].used, test(i) != spec.negated) for i in slots])
+            found = any_of(*[all_of(var.slots[i].used, test(i) != spec.negated) for i in slots])
         return z3.If(var.present, found, absent)
 
     def _value_tests(
@@ -128,7 +143,7 @@ class ConditionEncoder:
                 f"a policy variable inside a pattern or an IgnoreCase value is not modelled "
                 f"({where})"
             )
-        return lambda slot, _i: z3.And(resolvable, slot.value == text)
+        return lambda slot, _i: all_of(resolvable, slot.value == text)
 
     def _static_test(self, spec: OpSpec, raw: Any, converted: Any, var: KeyVar) -> Any:
         family = spec.family
@@ -179,7 +194,7 @@ class ConditionEncoder:
             def inside(slot: Slot, index: int) -> z3.BoolRef:
                 address = slot.value
                 assert isinstance(address, z3.BitVecRef)
-                return z3.And(
+                return all_of(
                     var.versions[index] == version,
                     (address & z3.BitVecVal(mask & _MASK, 128)) == z3.BitVecVal(prefix, 128),
                 )

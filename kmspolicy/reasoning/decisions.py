@@ -33,6 +33,7 @@ from kmspolicy.reasoning.request import (
     SymbolicRequest,
     kms_action_names,
 )
+from kmspolicy.reasoning.terms import all_of, any_of
 
 
 class PolicyKind(StrEnum):
@@ -99,14 +100,14 @@ def _guardrails(r: SymbolicRequest, s: Slots) -> tuple[z3.BoolRef, z3.BoolRef]:
     """(denies from SCPs/RCPs, an SCP level that does not allow): not for service callers."""
     service = r.ctype == int(CallerType.SERVICE)
     denies = [x.denies for x in (s.scp, s.rcp) if x is not None]
-    deny = z3.And(z3.Not(service), z3.Or(*denies)) if denies else _F
-    gap = z3.And(z3.Not(service), z3.Not(s.scp.allows)) if s.scp is not None else _F
+    deny = all_of(z3.Not(service), any_of(*denies)) if denies else _F
+    gap = all_of(z3.Not(service), z3.Not(s.scp.allows)) if s.scp is not None else _F
     return deny, gap
 
 
 def _limit(s: Slots) -> z3.BoolRef:
     fails = [z3.Not(x.allows) for x in (s.boundary, s.session) if x is not None]
-    return z3.Or(*fails) if fails else _F
+    return any_of(*fails) if fails else _F
 
 
 def _denies(*sides: Side | None) -> list[z3.BoolRef]:
@@ -117,65 +118,65 @@ def kms_allowed(r: SymbolicRequest, s: Slots) -> z3.BoolRef:
     """``authorize_kms`` with no grants."""
     assert s.key_policy is not None
     guard_deny, gap = _guardrails(r, s)
-    deny = z3.Or(
+    deny = any_of(
         guard_deny,
-        z3.And(r.is_key, s.key_policy.denies),
+        all_of(r.is_key, s.key_policy.denies),
         *_denies(s.identity, s.boundary, s.session),
     )
     root = r.ctype == int(CallerType.ACCOUNT)
     identity_hits = s.identity.allows if s.identity is not None else _F
-    identity_ok = z3.Or(identity_hits, root)
+    identity_ok = any_of(identity_hits, root)
     limit = _limit(s)
-    not_key = z3.And(
-        z3.Or(
+    not_key = all_of(
+        any_of(
             identity_hits,
-            z3.And(
+            all_of(
                 root,
-                z3.Or(z3.Not(r.has_resource_account), r.resource_account_n == r.account_n),
+                any_of(z3.Not(r.has_resource_account), r.resource_account_n == r.account_n),
             ),
         ),
         z3.Not(limit),
     )
     retire = r.action_in({"kms:retiregrant"})
     kp = s.key_policy
-    direct = z3.And(z3.Not(retire), kp.direct)
-    role = z3.And(z3.Not(retire), kp.role)
-    account = z3.And(z3.Not(retire), kp.account)
-    cross = z3.And(r.has_account, z3.Not(r.resource_account_n == r.account_n))
-    cross_ok = z3.And(
+    direct = all_of(z3.Not(retire), kp.direct)
+    role = all_of(z3.Not(retire), kp.role)
+    account = all_of(z3.Not(retire), kp.account)
+    cross = all_of(r.has_account, z3.Not(r.resource_account_n == r.account_n))
+    cross_ok = all_of(
         r.action_in(set(CROSS_ACCOUNT_ACTIONS)),
-        z3.Or(direct, role, account),
+        any_of(direct, role, account),
         identity_ok,
         z3.Not(limit),
     )
-    same_ok = z3.Or(
+    same_ok = any_of(
         direct,
-        z3.And(role, z3.Not(limit)),
-        z3.And(retire, identity_ok, z3.Not(limit)),
-        z3.And(account, identity_ok, z3.Not(limit)),
+        all_of(role, z3.Not(limit)),
+        all_of(retire, identity_ok, z3.Not(limit)),
+        all_of(account, identity_ok, z3.Not(limit)),
     )
     on_key = z3.If(cross, cross_ok, same_ok)
-    return z3.And(z3.Not(deny), z3.Not(gap), z3.If(r.is_key, on_key, not_key))
+    return all_of(z3.Not(deny), z3.Not(gap), z3.If(r.is_key, on_key, not_key))
 
 
 def iam_allowed(r: SymbolicRequest, s: Slots) -> z3.BoolRef:
     """``authorize_iam``: IAM's general rules."""
     guard_deny, gap = _guardrails(r, s)
-    deny = z3.Or(guard_deny, *_denies(s.resource_policy, s.identity, s.boundary, s.session))
+    deny = any_of(guard_deny, *_denies(s.resource_policy, s.identity, s.boundary, s.session))
     root = r.ctype == int(CallerType.ACCOUNT)
-    identity_ok = z3.Or(s.identity.allows if s.identity is not None else _F, root)
+    identity_ok = any_of(s.identity.allows if s.identity is not None else _F, root)
     limit = _limit(s)
     rp = s.resource_policy
-    cross = z3.And(
+    cross = all_of(
         r.has_account, r.has_resource_account, z3.Not(r.resource_account_n == r.account_n)
     )
     if rp is None:
         cross_ok: z3.BoolRef = _F
-        same_ok = z3.And(identity_ok, z3.Not(limit))
+        same_ok = all_of(identity_ok, z3.Not(limit))
     else:
-        cross_ok = z3.And(rp.allows, identity_ok, z3.Not(limit))
-        same_ok = z3.Or(rp.direct, z3.And(z3.Not(limit), z3.Or(rp.role, identity_ok)))
-    return z3.And(z3.Not(deny), z3.Not(gap), z3.If(cross, cross_ok, same_ok))
+        cross_ok = all_of(rp.allows, identity_ok, z3.Not(limit))
+        same_ok = any_of(rp.direct, all_of(z3.Not(limit), any_of(rp.role, identity_ok)))
+    return all_of(z3.Not(deny), z3.Not(gap), z3.If(cross, cross_ok, same_ok))
 
 
 # --- the policies a scenario assumes ---

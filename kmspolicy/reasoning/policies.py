@@ -8,6 +8,7 @@ KMS and IAM decision rules need.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -20,6 +21,7 @@ from kmspolicy.lang.ast import Effect, Policy, Principal, PrincipalKind, Stateme
 from kmspolicy.reasoning.conditions import ConditionEncoder, template_text
 from kmspolicy.reasoning.request import CallerType, SymbolicRequest
 from kmspolicy.reasoning.strings import glob_regex, lit
+from kmspolicy.reasoning.terms import all_of, any_of
 
 
 @dataclass
@@ -39,7 +41,7 @@ class StatementTerm:
 
     @property
     def applies(self) -> z3.BoolRef:
-        return z3.Or(self.direct, self.role, self.account)
+        return any_of(self.direct, self.role, self.account)
 
 
 @dataclass
@@ -50,33 +52,46 @@ class PolicyTerm:
 
     def _any(self, effect: Effect, attr: str) -> z3.BoolRef:
         terms = [getattr(s, attr) for s in self.statements if s.statement.effect is effect]
-        return z3.Or(*terms) if terms else z3.BoolVal(False)
+        return any_of(*terms) if terms else z3.BoolVal(False)
 
-    @property
+    # cached: each is read once per identity assumption and side; the terms are complete once
+    # encode() returns them
+
+    @functools.cached_property
     def denies(self) -> z3.BoolRef:
         return self._any(Effect.DENY, "applies")
 
-    @property
+    @functools.cached_property
     def allows(self) -> z3.BoolRef:
         return self._any(Effect.ALLOW, "applies")
 
-    @property
+    @functools.cached_property
     def allows_direct(self) -> z3.BoolRef:
         return self._any(Effect.ALLOW, "direct")
 
-    @property
+    @functools.cached_property
     def allows_role(self) -> z3.BoolRef:
         return self._any(Effect.ALLOW, "role")
 
-    @property
+    @functools.cached_property
     def allows_account(self) -> z3.BoolRef:
         return self._any(Effect.ALLOW, "account")
 
 
 class PolicyEncoder:
+    """Encodes statements over one symbolic request. Policies repeat their Action lists, Resource
+    lists and Principal elements from statement to statement: each distinct one is encoded once
+    (per encoder) and shared, which keeps both the Python work and the formula small."""
+
     def __init__(self, request: SymbolicRequest) -> None:
         self.request = request
         self.conditions = ConditionEncoder(request)
+        self._actions_seen: dict[tuple[tuple[str, ...], bool], z3.BoolRef] = {}
+        self._resources_seen: dict[tuple[tuple[str, ...], bool, bool], z3.BoolRef] = {}
+        self._principals_seen: dict[
+            tuple[tuple[tuple[str, str], ...] | None, bool, bool],
+            tuple[z3.BoolRef, z3.BoolRef, z3.BoolRef],
+        ] = {}
 
     def encode(self, policies: Sequence[Policy], label: str, *, resource_based: bool) -> PolicyTerm:
         term = PolicyTerm()
@@ -92,21 +107,51 @@ class PolicyEncoder:
     ) -> StatementTerm:
         where = f"{label} statement {stmt.sid or index + 1}"
         variables = policy.variables_enabled
-        core = [self._actions(stmt), self._resources(stmt, variables, where)]
+        core = [self._actions_of(stmt), self._resources_of(stmt, variables, where)]
         core += [
             self.conditions.encode(c, variables=variables, where=where) for c in stmt.conditions
         ]
-        base = z3.And(*core)
-        direct, role, account = self._principals(stmt, resource_based)
+        base = all_of(*core)
+        direct, role, account = self._principals_of(stmt, resource_based)
         return StatementTerm(
             label,
             policy,
             index,
             stmt,
-            z3.And(base, direct),
-            z3.And(base, role, z3.Not(direct)),
-            z3.And(base, account, z3.Not(direct), z3.Not(role)),
+            all_of(base, direct),
+            all_of(base, role, z3.Not(direct)),
+            all_of(base, account, z3.Not(direct), z3.Not(role)),
         )
+
+    def _actions_of(self, stmt: Statement) -> z3.BoolRef:
+        key = (tuple(a.name for a in stmt.actions), stmt.not_action)
+        found = self._actions_seen.get(key)
+        if found is None:
+            found = self._actions_seen[key] = self._actions(stmt)
+        return found
+
+    def _resources_of(self, stmt: Statement, variables: bool, where: str) -> z3.BoolRef:
+        if stmt.resources is None:
+            return z3.BoolVal(False)
+        key = (tuple(r.arn for r in stmt.resources), stmt.not_resource, variables)
+        found = self._resources_seen.get(key)
+        if found is None:
+            found = self._resources_seen[key] = self._resources(stmt, variables, where)
+        return found
+
+    def _principals_of(
+        self, stmt: Statement, resource_based: bool
+    ) -> tuple[z3.BoolRef, z3.BoolRef, z3.BoolRef]:
+        named = (
+            None
+            if stmt.principals is None
+            else tuple((p.kind.value, p.value) for p in stmt.principals)
+        )
+        key = (named, stmt.not_principal, resource_based)
+        found = self._principals_seen.get(key)
+        if found is None:
+            found = self._principals_seen[key] = self._principals(stmt, resource_based)
+        return found
 
     # --- action ---
 
@@ -127,8 +172,8 @@ class PolicyEncoder:
                         if has_wildcard(name)
                         else r.action == lit(name.lower())
                     )
-                    options.append(z3.And(r.is_other_service, test))
-            hit = z3.Or(*options) if options else z3.BoolVal(False)
+                    options.append(all_of(r.is_other_service, test))
+            hit = any_of(*options) if options else z3.BoolVal(False)
         return z3.Not(hit) if stmt.not_action else hit
 
     # --- resource ---
@@ -148,12 +193,12 @@ class PolicyEncoder:
                     raise Unsupported(
                         f"a policy variable inside a wildcard Resource is not modelled ({where})"
                     )
-                options.append(z3.And(resolvable, r.resource == text))
+                options.append(all_of(resolvable, r.resource == text))
             elif res.arn == "*":
                 options.append(z3.BoolVal(True))
             else:
                 options.append(r.resource_matches(res.arn))
-        hit = z3.Or(*options) if options else z3.BoolVal(False)
+        hit = any_of(*options) if options else z3.BoolVal(False)
         return z3.Not(hit) if stmt.not_resource else hit
 
     # --- principal ---
@@ -188,7 +233,7 @@ class PolicyEncoder:
     def _is_role(self, parts: tuple[str, str, str]) -> z3.BoolRef:
         r = self.request
         partition, account, name = parts
-        return z3.And(
+        return all_of(
             r.ctype == int(CallerType.ASSUMED_ROLE),
             r.partition_is(partition),
             r.account_is(account),
@@ -208,17 +253,17 @@ class PolicyEncoder:
         unlisted = [
             z3.Not(_or([r.caller_is(v) for v in values])),
             # the role behind a session: named by its ARN, with or without a path
-            z3.And(
+            all_of(
                 is_role, z3.Not(_or([self._is_role(p) for v in values if (p := role_parts(v))]))
             ),
-            z3.And(
+            all_of(
                 r.has_account,
                 z3.Not(r.ctype == int(CallerType.ACCOUNT)),
                 z3.Not(_or([r.root_is(v) for v in values])),
             ),
         ]
-        return z3.Or(*unlisted)
+        return any_of(*unlisted)
 
 
 def _or(terms: list[z3.BoolRef]) -> z3.BoolRef:
-    return z3.Or(*terms) if terms else z3.BoolVal(False)
+    return any_of(*terms) if terms else z3.BoolVal(False)

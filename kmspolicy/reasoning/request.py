@@ -36,6 +36,7 @@ from kmspolicy.reasoning.strings import (
     plus,
     re_lit,
 )
+from kmspolicy.reasoning.terms import all_of, any_of
 from kmspolicy.reasoning.universe import (
     EC_KEYS,
     EC_PREFIX,
@@ -157,7 +158,7 @@ class KeyVar:
 
     @property
     def present(self) -> z3.BoolRef:
-        return z3.Or(*[s.used for s in self.slots]) if self.multi else self.slots[0].used
+        return any_of(*[s.used for s in self.slots]) if self.multi else self.slots[0].used
 
 
 class Choice:
@@ -170,20 +171,40 @@ class Choice:
         self.options = [*dict.fromkeys(literals), other]
         self.index = z3.Int(name)
         self.constraints = [self.index >= 0, self.index < len(self.options)]
+        #: option → its index, and lower-cased option → indexes (``Bool`` compares lower-cased)
+        self._position = {o: i for i, o in enumerate(self.options)}
+        self._lowered: dict[str, list[int]] = {}
+        for i, o in enumerate(self.options):
+            self._lowered.setdefault(o.lower(), []).append(i)
+        #: (op, text) → the formula: policies repeat their literals, each is encoded once
+        self._decided: dict[tuple[str, str], z3.BoolRef | None] = {}
+
+    @functools.cached_property
+    def term(self) -> z3.ExprRef:
+        """The chosen text (built only when a comparison needs the text itself)."""
         term: z3.ExprRef = lit(self.options[-1])
         for i in range(len(self.options) - 2, -1, -1):
             term = z3.If(self.index == i, lit(self.options[i]), term)
-        self.term = term
+        return term
 
     def where(self, test: Callable[[str], bool]) -> z3.BoolRef:
-        hits = [self.index == i for i, option in enumerate(self.options) if test(option)]
-        return z3.Or(*hits) if hits else z3.BoolVal(False)
+        return self._among([i for i, option in enumerate(self.options) if test(option)])
+
+    def _among(self, hits: Sequence[int]) -> z3.BoolRef:
+        return any_of(*[self.index == i for i in hits]) if hits else z3.BoolVal(False)
 
     def matcher(self, op: str, text: str) -> z3.BoolRef | None:
+        key = (op, text)
+        if key not in self._decided:
+            self._decided[key] = self._match(op, text)
+        return self._decided[key]
+
+    def _match(self, op: str, text: str) -> z3.BoolRef | None:
         if op == "bool":
-            return self.where(lambda o: o.lower() == text)
+            return self._among(self._lowered.get(text, ()))
         if op == "eq" or (op in ("arn", "like") and not has_wildcard(text)):
-            return self.where(lambda o: o == text)
+            position = self._position.get(text)
+            return self._among(() if position is None else (position,))
         return None
 
 
@@ -244,7 +265,7 @@ class SymbolicRequest:
         self.constraints.extend(constraints)
 
     def is_type(self, *types: CallerType) -> z3.BoolRef:
-        return z3.Or(*[self.ctype == int(t) for t in types])
+        return any_of(*[self.ctype == int(t) for t in types])
 
     # --- the caller ---
 
@@ -358,7 +379,7 @@ class SymbolicRequest:
             ]
             if user_id is not None:
                 facts.append(self.user_id == user_id)
-            self._add(z3.Implies(self.ctype == int(ctype), z3.And(*facts)))
+            self._add(z3.Implies(self.ctype == int(ctype), all_of(*facts)))
 
     def digits_text(self, number: z3.ArithRef, name: str) -> z3.SeqRef:
         """A 12-character decimal text for an account number (added on first use)."""
@@ -401,7 +422,7 @@ class SymbolicRequest:
     def partition_segment(self, glob: str) -> z3.BoolRef:
         regex = _segment_regex(glob)
         hits = [i for i, p in enumerate(PARTITIONS) if regex.fullmatch(p)]
-        return z3.Or(*[self.partition_n == i for i in hits]) if hits else z3.BoolVal(False)
+        return any_of(*[self.partition_n == i for i in hits]) if hits else z3.BoolVal(False)
 
     def _account_matcher(self, op: str, pattern: str) -> z3.BoolRef | None:
         if op not in ("eq", "arn", "like"):
@@ -444,14 +465,14 @@ class SymbolicRequest:
             if _segment_regex(service).fullmatch(svc) is None:
                 continue
             options.append(
-                z3.And(
+                all_of(
                     self.ctype == int(ctype),
                     self.partition_segment(part),
                     self.account_segment(account, self.account_n, lambda: self.account),
                     rest_ok(),
                 )
             )
-        return z3.Or(*options) if options else z3.BoolVal(False)
+        return any_of(*options) if options else z3.BoolVal(False)
 
     def principal_arn_is(self, value: str) -> z3.BoolRef:
         """``aws:PrincipalArn == value``: the caller's ARN, or its role's for a session."""
@@ -459,13 +480,13 @@ class SymbolicRequest:
         role = _ROLE.fullmatch(value)
         if role:
             partition, account, name = role.groups()
-            return z3.And(
+            return all_of(
                 self.ctype == int(t.ASSUMED_ROLE),
                 self.partition_is(partition),
                 self.account_is(account),
                 self.name == lit(name),
             )
-        return z3.And(z3.Not(self.ctype == int(t.ASSUMED_ROLE)), self.caller_is(value))
+        return all_of(z3.Not(self.ctype == int(t.ASSUMED_ROLE)), self.caller_is(value))
 
     def resource_matches(self, pattern: str) -> z3.BoolRef:
         """``authz.matching.resource_matches(pattern, resource)`` on the resource's parts when
@@ -485,10 +506,10 @@ class SymbolicRequest:
         acct = self.account_segment(account, self.resource_account_n, lambda: self.resource_account)
         kms_ok = _segment_regex(service).fullmatch("kms") is not None
         key_side = (
-            z3.And(
-                z3.Or(
-                    z3.And(self.is_key, z3.InRe(z3.Concat(lit("key/"), self.key_id), tail)),
-                    z3.And(self.is_alias, z3.InRe(z3.Concat(lit("alias/"), self.key_id), tail)),
+            all_of(
+                any_of(
+                    all_of(self.is_key, z3.InRe(z3.Concat(lit("key/"), self.key_id), tail)),
+                    all_of(self.is_alias, z3.InRe(z3.Concat(lit("alias/"), self.key_id), tail)),
                 ),
                 acct,
             )
@@ -496,14 +517,14 @@ class SymbolicRequest:
             else z3.BoolVal(False)
         )
         empty_account = _segment_regex(account).fullmatch("") is not None
-        other_side = z3.And(
+        other_side = all_of(
             self.is_other_service,
             _in_segment(self.resource_service, service),
             z3.If(self.has_resource_account, acct, z3.BoolVal(empty_account)),
             z3.InRe(self.resource_rest, tail),
         )
         self._resource_parts_constrained()
-        return z3.And(*common, z3.Or(key_side, other_side))
+        return all_of(*common, any_of(key_side, other_side))
 
     def _resource_parts_constrained(self) -> None:
         if self._parts_constrained:
@@ -528,7 +549,7 @@ class SymbolicRequest:
                     if self.service_choice is not None
                     else self.service == lit(value)
                 )
-                return z3.And(self.ctype == int(t.SERVICE), same)
+                return all_of(self.ctype == int(t.SERVICE), same)
             return z3.BoolVal(False)
         parts = value.split(":", 5)
         if len(parts) != 6 or parts[1] not in PARTITIONS or not _ACCOUNT.fullmatch(parts[4]):
@@ -538,10 +559,10 @@ class SymbolicRequest:
             return z3.BoolVal(False)
         common = [self.partition_is(partition), self.account_is(account)]
         if service == "iam" and rest == "root":
-            return z3.And(self.ctype == int(t.ACCOUNT), *common)
+            return all_of(self.ctype == int(t.ACCOUNT), *common)
         m = _USER.fullmatch(rest) if service == "iam" else None
         if m:
-            return z3.And(
+            return all_of(
                 self.ctype == int(t.USER),
                 *common,
                 self.path == lit(m.group(1) or ""),
@@ -549,7 +570,7 @@ class SymbolicRequest:
             )
         m = _SESSION.fullmatch(rest) if service == "sts" else None
         if m:
-            return z3.And(
+            return all_of(
                 self.ctype == int(t.ASSUMED_ROLE),
                 *common,
                 self.name == lit(m.group(1)),
@@ -557,7 +578,7 @@ class SymbolicRequest:
             )
         m = _FEDERATED.fullmatch(rest) if service == "sts" else None
         if m:
-            return z3.And(
+            return all_of(
                 self.ctype == int(t.FEDERATED_USER), *common, self.name == lit(m.group(1))
             )
         return z3.BoolVal(False)
@@ -573,7 +594,7 @@ class SymbolicRequest:
             or not _ACCOUNT.fullmatch(parts[4])
         ):
             return z3.BoolVal(False)
-        return z3.And(self.has_account, self.partition_is(parts[1]), self.account_is(parts[4]))
+        return all_of(self.has_account, self.partition_is(parts[1]), self.account_is(parts[4]))
 
     def arn_text(self, model: z3.ModelRef) -> str:
         """The caller's ARN in a model, built from its parts."""
@@ -604,6 +625,8 @@ class SymbolicRequest:
         string (its name, lower-cased: action names match case-insensitively)."""
         names = sorted(self.space.kms_actions)
         self.kms_action_names = names
+        #: sets of actions → "the action is one of them" (statements repeat their actions)
+        self._action_sets: dict[frozenset[str], z3.BoolRef] = {}
         self.act = z3.Int("action_index")
         self.action = z3.String("other_action")
         other_index = len(names)
@@ -614,7 +637,7 @@ class SymbolicRequest:
             self._add(
                 z3.Implies(
                     self.is_other_service,
-                    z3.And(
+                    all_of(
                         z3.InRe(self.action, shape),
                         z3.Not(z3.PrefixOf(lit("kms:"), self.action)),
                     ),
@@ -624,8 +647,12 @@ class SymbolicRequest:
             self._add(self.act >= 0, self.act < other_index)
 
     def action_in(self, actions: frozenset[str] | set[str]) -> z3.BoolRef:
-        hits = [self.act == i for i, a in enumerate(self.kms_action_names) if a in actions]
-        return z3.Or(*hits) if hits else z3.BoolVal(False)
+        key = frozenset(actions)
+        found = self._action_sets.get(key)
+        if found is None:
+            hits = [self.act == i for i, a in enumerate(self.kms_action_names) if a in key]
+            found = self._action_sets[key] = any_of(*hits) if hits else z3.BoolVal(False)
+        return found
 
     def action_text(self, model: z3.ModelRef) -> str:
         index = model.eval(self.act, model_completion=True).as_long()
@@ -651,14 +678,14 @@ class SymbolicRequest:
         on_key = self.action_in(key_scoped)
         other = self.is_other_service
         self._add(
-            z3.Not(z3.And(self.is_key, self.is_alias)),
+            z3.Not(all_of(self.is_key, self.is_alias)),
             z3.Implies(self.is_alias, self.action_in(ALIAS_ACTIONS)),
             z3.Implies(
-                on_key, z3.And(z3.Or(self.is_key, self.is_alias), self.has_resource_account)
+                on_key, all_of(any_of(self.is_key, self.is_alias), self.has_resource_account)
             ),
-            z3.Implies(z3.Not(on_key), z3.And(z3.Not(self.is_key), z3.Not(self.is_alias))),
-            self.is_star == z3.And(z3.Not(on_key), z3.Not(self.has_resource_account)),
-            z3.Implies(z3.Not(z3.Or(on_key, other)), self.is_star),
+            z3.Implies(z3.Not(on_key), all_of(z3.Not(self.is_key), z3.Not(self.is_alias))),
+            self.is_star == all_of(z3.Not(on_key), z3.Not(self.has_resource_account)),
+            z3.Implies(z3.Not(any_of(on_key, other)), self.is_star),
         )
         self._resource_text: z3.SeqRef | None = None
         self._resource_account_text: z3.SeqRef | None = None
@@ -691,7 +718,7 @@ class SymbolicRequest:
             z3.Implies(self.is_alias, text == z3.Concat(*kms, lit(":alias/"), self.key_id)),
             z3.Implies(self.is_star, text == lit("*")),
             z3.Implies(
-                z3.And(self.is_other_service, z3.Not(self.is_star)),
+                all_of(self.is_other_service, z3.Not(self.is_star)),
                 text
                 == z3.Concat(
                     *generic,
@@ -769,7 +796,7 @@ class SymbolicRequest:
                 )
                 choices.append(choice)
                 self._add(*choice.constraints)
-                value = choice.term
+                value = functools.partial(getattr, choice, "term")  # the text, when needed
                 matcher = choice.matcher
             elif kind is Kind.TEXT:
                 value = self._fresh(name)
@@ -779,7 +806,7 @@ class SymbolicRequest:
                 versions.append(version)
                 valid = self._fresh(f"{name}.valid", "bool")
                 self._add(
-                    z3.Or(version == 4, version == 6),
+                    any_of(version == 4, version == 6),
                     z3.Implies(version == 4, z3.ULT(value, z3.BitVecVal(2**32, 128))),
                 )
             else:
@@ -850,7 +877,7 @@ class SymbolicRequest:
                 self._add(
                     z3.Implies(
                         s.used,
-                        z3.And(self.in_org, z3.PrefixOf(z3.Concat(self.org, lit("/")), s.value)),
+                        all_of(self.in_org, z3.PrefixOf(z3.Concat(self.org, lit("/")), s.value)),
                     )
                 )
             self.keys[var.name] = var
@@ -906,9 +933,9 @@ class SymbolicRequest:
                 for s in var.slots:
                     is_bool = s.matcher("eq", "true") if s.matcher else None
                     if is_bool is not None:
-                        self._add(z3.Or(is_bool, s.matcher("eq", "false")))  # type: ignore[misc]
+                        self._add(any_of(is_bool, s.matcher("eq", "false")))  # type: ignore[misc]
                     else:
-                        self._add(z3.Or(s.value == lit("true"), s.value == lit("false")))
+                        self._add(any_of(s.value == lit("true"), s.value == lit("false")))
             self._applicability(var)
             self.keys[name] = var
         if ec_keys and EC_KEYS not in self.keys:
@@ -964,19 +991,19 @@ class SymbolicRequest:
             if keys_var.choices:
                 spells_it = functools.partial(_lower_is, bare)
                 inside = [
-                    z3.And(s.used, c.where(spells_it))
+                    all_of(s.used, c.where(spells_it))
                     for s, c in zip(slots, keys_var.choices, strict=True)
                 ]
                 same = [c.index for c in keys_var.choices]
             else:
                 cls = lower_regex(bare)
-                inside = [z3.And(s.used, z3.InRe(s.value, cls)) for s in slots]
+                inside = [all_of(s.used, z3.InRe(s.value, cls)) for s in slots]
                 same = [s.value for s in slots]
-            self._add(self.keys[name].present == z3.Or(*inside))
+            self._add(self.keys[name].present == any_of(*inside))
             # a context never names one key twice in different cases (authz refuses it)
             for i in range(len(slots)):
                 for j in range(i + 1, len(slots)):
-                    self._add(z3.Implies(z3.And(inside[i], inside[j]), same[i] == same[j]))
+                    self._add(z3.Implies(all_of(inside[i], inside[j]), same[i] == same[j]))
 
     # --- from a model back to a request ---
 

@@ -56,6 +56,7 @@ from kmspolicy.reasoning.request import (
     _account_level,
     kms_action_names,
 )
+from kmspolicy.reasoning.terms import all_of, any_of
 from kmspolicy.reasoning.universe import TAG_PREFIX, Unsupported, gather
 
 DEFAULT_TIMEOUT = 10.0
@@ -414,7 +415,7 @@ class _Row:
         where = f"{p.slot} statement {c.stmt.sid or c.ordinal + 1}"
         variables = p.policy.variables_enabled
         conds = [self._atom(cond, variables, where) for cond in c.stmt.conditions]
-        return how, z3.And(*conds) if conds else z3.BoolVal(True)
+        return how, all_of(*conds) if conds else z3.BoolVal(True)
 
     def _templates_known(self, c: CompiledStatement, p: _Placed) -> None:
         """Resource variables are resolved from the request; only the caller's keys are known."""
@@ -533,10 +534,10 @@ class _Row:
         statements: tuple[MatchedStatement, ...] = ()
         reason = ""
         while True:
-            blocked = z3.Not(z3.Or(*[z3.And(*c) for c in found])) if found else z3.BoolVal(True)
-            model = _model(solver, z3.And(allowed, blocked))
+            blocked = z3.Not(any_of(*[all_of(*c) for c in found])) if found else z3.BoolVal(True)
+            model = _model(solver, all_of(allowed, blocked))
             if model is None:
-                if _check(solver, z3.And(allowed, blocked)) is None:
+                if _check(solver, all_of(allowed, blocked)) is None:
                     return self._unknown(action, "the solver gave up")
                 break
             if len(found) == MAX_ALTERNATIVES:
@@ -548,10 +549,10 @@ class _Row:
             ]
             for item in list(cube):
                 trial = [x for x in cube if x is not item]
-                if _check(solver, z3.And(*trial, z3.Not(allowed))) is False:
+                if _check(solver, all_of(*trial, z3.Not(allowed))) is False:
                     cube = trial
             # the conjunction's own example must be allowed by the evaluator
-            witness = _model(solver, z3.And(*cube)) if cube else model
+            witness = _model(solver, all_of(*cube)) if cube else model
             if witness is None:
                 return self._unknown(action, "the solver gave up")
             _req, shown, decision = self._replay(action, witness)
@@ -601,7 +602,7 @@ def _literal(term: z3.BoolRef, literals: dict[int, Literal]) -> Literal:
 
 
 def _or(terms: list[z3.BoolRef]) -> z3.BoolRef:
-    return z3.Or(*terms) if terms else z3.BoolVal(False)
+    return any_of(*terms) if terms else z3.BoolVal(False)
 
 
 def _check(solver: z3.Solver, formula: z3.BoolRef) -> bool | None:
