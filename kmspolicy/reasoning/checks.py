@@ -33,6 +33,7 @@ from kmspolicy.reasoning.decisions import (
 from kmspolicy.reasoning.policies import PolicyEncoder
 from kmspolicy.reasoning.request import CallerType, SymbolicRequest, kms_action_names
 from kmspolicy.reasoning.strings import decode, lit
+from kmspolicy.reasoning.terms import all_of
 from kmspolicy.reasoning.universe import Unsupported, gather
 
 DEFAULT_TIMEOUT = 10.0
@@ -228,12 +229,15 @@ _LETTER = z3.Union(z3.Range("a", "z"), z3.Range("A", "Z"))
 _READABLE = z3.Concat(_LETTER, z3.Star(z3.Union(_LETTER, z3.Range("0", "9"))))
 
 
-def _nicer(solver: z3.Solver, r: SymbolicRequest, first: z3.ModelRef) -> z3.ModelRef | None:
-    """A model that reads well, when one exists: names in lower-case letters and digits, other
-    strings printable ASCII (each preference is dropped if it leaves no counterexample).
+def _nicer(solver: z3.Solver, r: SymbolicRequest, first: z3.ModelRef) -> Any:
+    """A model that reads well, when one exists: names in letters and digits, no path, other
+    free strings printable ASCII.
 
-    Each try is a solve of the whole question again, so the first model is kept when it already
-    reads well. Texts chosen among the policies' own literals (``Choice``) are left as they are."""
+    The first model is kept when it already reads well. Otherwise each free string the solver
+    gave an unreadable value is replaced by a plain one *when the whole question still holds with
+    it* — an evaluation of the asserted formula under the model, not a new solve. Only when that
+    is not enough (a value the policies constrain) does the solver search again, under the old
+    preferences. Texts chosen among the policies' own literals (``Choice``) are left alone."""
     texts: list[z3.ExprRef] = [r.action]
     texts += [
         s.value
@@ -244,6 +248,23 @@ def _nicer(solver: z3.Solver, r: SymbolicRequest, first: z3.ModelRef) -> z3.Mode
     names = [r.name, r.session]
     if _reads_well(first, names, r.path, texts):
         return first
+    plain: list[tuple[z3.ExprRef, str]] = [(r.name, "example"), (r.session, "session")]
+    plain += [(r.path, "")]
+    plain += [(t, "example") for t in texts if z3.is_const(t) and t.decl().arity() == 0]
+    question = all_of(*solver.assertions())
+    chosen: list[tuple[z3.ExprRef, z3.ExprRef]] = []
+    for var, value in plain:
+        current = decode(first.eval(var, model_completion=True))
+        is_name = any(var.eq(n) for n in names)
+        good = (_READABLE_PY if is_name else _PRINTABLE_PY).fullmatch(current)
+        if good and not (var.eq(r.path) and current):
+            continue
+        trial = [*chosen, (var, lit(value))]
+        if z3.is_true(first.eval(z3.substitute(question, *trial), model_completion=True)):
+            chosen = trial
+    repaired = _Substituted(first, chosen)
+    if _reads_well(repaired, names, r.path, texts):
+        return repaired
     tries = [
         [*[z3.InRe(n, _READABLE) for n in names], r.path == z3.StringVal("")],
         [],
@@ -260,12 +281,25 @@ def _nicer(solver: z3.Solver, r: SymbolicRequest, first: z3.ModelRef) -> z3.Mode
     return None
 
 
+class _Substituted:
+    """A model with some free strings replaced (``eval`` substitutes them first)."""
+
+    def __init__(self, model: z3.ModelRef, pairs: list[tuple[z3.ExprRef, z3.ExprRef]]) -> None:
+        self.model = model
+        self.pairs = pairs
+
+    def eval(self, term: z3.ExprRef, model_completion: bool = False) -> Any:
+        if self.pairs:
+            term = z3.substitute(term, *self.pairs)
+        return self.model.eval(term, model_completion=model_completion)
+
+
 _READABLE_PY = re.compile(r"[A-Za-z][A-Za-z0-9]*")
 _PRINTABLE_PY = re.compile(r"[ -~]*")
 
 
 def _reads_well(
-    model: z3.ModelRef, names: list[z3.SeqRef], path: z3.SeqRef, texts: list[z3.ExprRef]
+    model: Any, names: list[z3.SeqRef], path: z3.SeqRef, texts: list[z3.ExprRef]
 ) -> bool:
     def text(term: z3.ExprRef) -> str:
         return decode(model.eval(term, model_completion=True))

@@ -4,6 +4,7 @@ replay through the evaluator, and UNKNOWN (never PASS) for what the encoding doe
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -334,3 +335,20 @@ def test_the_owner_account_comes_from_the_policy_when_it_is_certain() -> None:
     # naming another owner makes A's root an outsider
     other = check_no_public_access(DEFAULT, account=B)
     assert other.verdict is Verdict.FAIL
+
+
+def test_counterexamples_read_well_without_another_solve() -> None:
+    # the first model's free names are replaced by plain ones when the question still holds
+    # with them (checks._nicer): a user or session named in letters and digits, no path
+    for result in (
+        check_access_not_granted(DEFAULT, ["kms:PutKeyPolicy"]),
+        check_no_new_access(DEFAULT, policy(ENABLE_IAM, partner())),
+    ):
+        assert result.verdict is Verdict.FAIL
+        assert result.counterexample is not None
+        principal = result.counterexample["principal"]
+        assert re.fullmatch(
+            r"arn:aws:(iam|sts)::\d{12}:(root|(user|assumed-role|federated-user)"
+            r"(/[A-Za-z][A-Za-z0-9]*)+)",
+            principal,
+        ), principal
