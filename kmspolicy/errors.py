@@ -172,13 +172,6 @@ class InvalidCiphertextException(ServiceError):
     code = "InvalidCiphertextException"
 
 
-#: The one message of a symmetric ciphertext that does not open: it says nothing of which part
-#: (header, key, version, context, tag) was wrong.
-OPAQUE_CIPHERTEXT = (
-    "the ciphertext is invalid, or it does not match the key or the encryption context"
-)
-
-
 class InvalidGrantIdException(ServiceError):
     code = "InvalidGrantIdException"
 

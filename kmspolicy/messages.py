@@ -19,6 +19,11 @@ ALIAS_PREFIX = f'Alias must start with the prefix "alias/". Please see {ALIAS_GU
 INVALID_SIGNATURE = ""
 INVALID_MAC = ""
 
+#: InvalidCiphertextException: AWS sends an empty message (recorded: Decrypt without the
+#: encryption context the ciphertext was made with), so a ciphertext that does not open says
+#: nothing of which part (header, key, version, context, tag) was wrong.
+INVALID_CIPHERTEXT = ""
+
 #: NotAuthorizedException on CreateAlias/UpdateAlias/DeleteAlias of a name under ``alias/aws/``:
 #: an empty message, HTTP 400 (the answer moto recorded; the KMS model does not list the error).
 RESERVED_ALIAS = ""

@@ -68,11 +68,11 @@ class Runtime:
         self.in_process = store_description.startswith(("memory:", "sqlite")) and (
             root_key is None or isinstance(root_key, RootKey)
         )
-        self._services: dict[str, KMS] = {}
+        self._services: dict[str, KMS[Clock]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
-    def service(self, region: str | None = None) -> KMS:
+    def service(self, region: str | None = None) -> KMS[Clock]:
         """The service for ``region`` (keys are regional; default: the settings' region)."""
         region = region or self.settings.region
         found = self._services.get(region)

@@ -37,8 +37,6 @@ from kmspolicy.errors import (
     ValidationException,
 )
 
-_OPAQUE_CIPHERTEXT = "the ciphertext is invalid or was not encrypted under this key and algorithm"
-
 # every signing algorithm we implement ends in its SHA-2 size (SHA_256/384/512)
 _HASHES: Mapping[str, type[hashes.HashAlgorithm]] = MappingProxyType(
     {
@@ -92,7 +90,7 @@ def decrypt_asymmetric(
     try:
         return bytes(private_key(material).decrypt(bytes(ciphertext), _oaep(alg)))
     except ValueError:
-        raise InvalidCiphertextException(_OPAQUE_CIPHERTEXT) from None
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT) from None
 
 
 def check_message(

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from kmspolicy import messages
 from kmspolicy.crypto.encoding import encode_encryption_context
 from kmspolicy.crypto.material import KeyMaterial, Rng, key_material_id
 from kmspolicy.crypto.specs import MAX_PLAINTEXT_SYMMETRIC, KeySpec
-from kmspolicy.errors import OPAQUE_CIPHERTEXT, InvalidCiphertextException, ValidationException
+from kmspolicy.errors import InvalidCiphertextException, ValidationException
 
 MAGIC = b"kp"
 VERSION = 1
@@ -125,13 +126,13 @@ def parse_blob_header(blob: bytes) -> BlobHeader:
         raise TypeError(f"ciphertext blob must be bytes, not {type(blob).__name__}")
     blob = bytes(blob)
     if len(blob) < 4 or blob[:2] != MAGIC or blob[2] != VERSION:
-        raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
     kid_len = blob[3]
     start = 4 + kid_len
     end = start + MATERIAL_ID_LENGTH + NONCE_LENGTH
     kid = blob[4:start]
     if len(blob) < end + TAG_LENGTH or not _KEY_ID.fullmatch(kid):
-        raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
     return BlobHeader(
         version=VERSION,
         key_id=kid.decode("ascii"),
@@ -156,7 +157,7 @@ def decrypt_blob(
     try:
         return aead.decrypt(header.nonce, data[header.length :], aad)
     except InvalidTag:
-        raise InvalidCiphertextException(OPAQUE_CIPHERTEXT) from None
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT) from None
 
 
 def _aead(material: KeyMaterial) -> AESGCM:

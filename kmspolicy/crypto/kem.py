@@ -42,4 +42,4 @@ def decapsulate(
     try:
         return bytes(private_key(material).decapsulate(bytes(ciphertext)))
     except ValueError:
-        raise InvalidCiphertextException("") from None
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT) from None

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 
+from kmspolicy import messages
 from kmspolicy._cache import BoundedCache
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.blob import BlobHeader, parse_blob_header
@@ -35,7 +36,6 @@ from kmspolicy.crypto.wrapping import (
     validate_import_material,
 )
 from kmspolicy.errors import (
-    OPAQUE_CIPHERTEXT,
     InternalError,
     InvalidCiphertextException,
     KMSInvalidStateException,
@@ -221,7 +221,7 @@ class Kernel:
         version = record.material_by_id(wanted)
         if version is None or version.sealed is None:
             if material_id is not None:  # a blob naming a version this key does not have
-                raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+                raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
             raise KMSInvalidStateException(f"{record.arn} has no key material.")
         sealed = version.sealed
         versions = self._opened.get(record.arn)
@@ -271,7 +271,7 @@ class Kernel:
         """(plaintext, KeyMaterialId) of a symmetric blob, with the version the blob names."""
         header = self._header(blob)
         if header.key_id != key.key_id:
-            raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+            raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
         material_id, opened = self._open(key, header.material_id)
         return opened.decrypt(blob, context), material_id
 

@@ -19,7 +19,6 @@ from kmspolicy import messages
 from kmspolicy.authz import Caller, Decision
 from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import (
-    OPAQUE_CIPHERTEXT,
     InternalError,
     InvalidCiphertextException,
     InvalidGrantTokenException,
@@ -274,7 +273,7 @@ class Resolution(_View):
             if foreign is not None:
                 record = self.load_key(foreign.arn)
         if record is None:
-            raise InvalidCiphertextException(OPAQUE_CIPHERTEXT)
+            raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
         return record
 
 

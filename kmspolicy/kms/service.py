@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any, Generic, cast
 
 from botocore import xform_name
 
@@ -34,16 +34,28 @@ from kmspolicy.optable import OPERATIONS
 __all__ = ["KMS"]
 
 
+if TYPE_CHECKING:
+    # PEP 696 defaults (typing on 3.13+): a bare ``KMS`` is ``KMS[OffsetClock]``, so the default
+    # clock's ``advance`` type-checks. Only type checkers read the default.
+    from typing_extensions import TypeVar
+
+    ClockT = TypeVar("ClockT", bound=Clock, default=OffsetClock)
+else:
+    from typing import TypeVar
+
+    ClockT = TypeVar("ClockT", bound=Clock)
+
 #: botocore's snake_case method names of every operation of the table
 _SNAKE_NAMES = MappingProxyType({xform_name(name): name for name in OPERATIONS})
 
 
-class KMS:
+class KMS(Generic[ClockT]):
     """AWS KMS run in-process; every call is authorized by the key's policies first.
 
     ``store``: a ``kms.ports.Store`` (default: a fresh in-memory store); ``clock``: a
     ``kms.clock.Clock`` (default: an ``OffsetClock``, the real time, which
-    ``kms.clock.advance(days=8)`` moves forward for this instance only); ``identities``: the
+    ``kms.clock.advance(days=8)`` moves forward for this instance only; ``kms.clock`` has the
+    type of the clock given, ``KMS[FakeClock]`` for a ``FakeClock``); ``identities``: the
     principals and their IAM policies (default: empty — only the account root user has
     identity permissions);
     ``audit``: a ``kms.ports.AuditLog`` receiving one record per request; ``quotas``: the
@@ -57,7 +69,7 @@ class KMS:
     def __init__(
         self,
         store: Store | None = None,
-        clock: Clock | None = None,
+        clock: ClockT | None = None,
         account: str = "111122223333",
         region: str = "us-east-1",
         identities: Identities | None = None,
@@ -71,7 +83,8 @@ class KMS:
         self.account = account
         self.region = region
         self.store: Store = store if store is not None else MemoryStore()
-        self.clock: Clock = clock if clock is not None else OffsetClock()
+        # without a clock, ClockT is its default, OffsetClock (see ClockT)
+        self.clock: ClockT = clock if clock is not None else cast(ClockT, OffsetClock())
         self.identities = identities if identities is not None else Identities()
         self.audit = audit
         rng = rng if rng is not None else os.urandom
@@ -196,7 +209,7 @@ class KMS:
 class _Bound:
     __slots__ = ("_kms", "_principal")
 
-    def __init__(self, kms: KMS, principal: str) -> None:
+    def __init__(self, kms: KMS[Any], principal: str) -> None:
         self._kms = kms
         self._principal = principal
 
@@ -204,7 +217,7 @@ class _Bound:
         return _method(self._kms, self._principal, name)
 
 
-def _method(kms: KMS, principal: str | None, name: str) -> Callable[..., dict[str, Any]]:
+def _method(kms: KMS[Any], principal: str | None, name: str) -> Callable[..., dict[str, Any]]:
     operation = _SNAKE_NAMES.get(name)
     if operation is None or name.startswith("_"):
         raise AttributeError(f"KMS has no operation or attribute {name!r}")

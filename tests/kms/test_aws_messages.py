@@ -57,6 +57,28 @@ def test_an_invalid_mac_has_no_message(client: Any) -> None:
     assert _error(info) == ("KMSInvalidMacException", "")
 
 
+def test_a_ciphertext_that_does_not_open_has_no_message(client: Any) -> None:
+    """Recorded: Decrypt without the encryption context the ciphertext was made with."""
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"k": "v"})
+    tampered = bytearray(blob["CiphertextBlob"])
+    tampered[-1] ^= 1
+    rsa = client.create_key(KeySpec="RSA_2048", KeyUsage="ENCRYPT_DECRYPT")["KeyMetadata"]
+    for request in (
+        {"CiphertextBlob": blob["CiphertextBlob"]},  # the context is missing
+        {"CiphertextBlob": bytes(tampered), "EncryptionContext": {"k": "v"}},
+        {"CiphertextBlob": b"\x01" * 64},  # no key named at all
+        {
+            "CiphertextBlob": b"\x00" * 256,
+            "KeyId": rsa["KeyId"],
+            "EncryptionAlgorithm": "RSAES_OAEP_SHA_256",
+        },
+    ):
+        with pytest.raises(client.exceptions.InvalidCiphertextException) as info:
+            client.decrypt(**request)
+        assert _error(info) == ("InvalidCiphertextException", "")
+
+
 @pytest.mark.parametrize("spec", ["HMAC_256", "RSA_2048", "ECC_NIST_P256"])
 def test_create_key_needs_key_usage_except_for_symmetric_keys(client: Any, spec: str) -> None:
     with raises_code("ValidationException") as info:
