@@ -150,15 +150,21 @@ class Proxy:
 
 
 @contextmanager
-def running_proxy(directory: Path, config_text: str = CONFIG) -> Iterator[Proxy]:
-    """The proxy of ``config_text`` (written to ``directory``) on a free loopback port."""
+def running_proxy(
+    directory: Path, config_text: str = CONFIG, *, tls: tuple[Path, Path] | None = None
+) -> Iterator[Proxy]:
+    """The proxy of ``config_text`` (written to ``directory``) on a free loopback port; with
+    ``tls`` (certificate, key), over HTTPS."""
     path = directory / "xks-proxy.yaml"
     path.write_text(config_text)
     config = load_config(path)
     keys, blocking = open_keys(config)
     app = XksApp(config, keys, SystemClock(), blocking=blocking)
     sock = bind("127.0.0.1", 0)
-    server = uvicorn.Server(uvicorn_config(app, ProxySettings(config=path), loop="asyncio"))
+    settings = ProxySettings(
+        config=path, tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None
+    )
+    server = uvicorn.Server(uvicorn_config(app, settings, loop="asyncio"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + 30
@@ -167,7 +173,7 @@ def running_proxy(directory: Path, config_text: str = CONFIG) -> Iterator[Proxy]
         time.sleep(0.01)
     try:
         yield Proxy(
-            f"http://127.0.0.1:{sock.getsockname()[1]}",
+            f"{'https' if tls else 'http'}://127.0.0.1:{sock.getsockname()[1]}",
             config.base_path,
             config.data_dir or directory,
         )

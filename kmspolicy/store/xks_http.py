@@ -1,0 +1,152 @@
+"""HTTPS to an external key store proxy: the adapter behind ``kms.xks_client.XksTransport``.
+
+Layer: store (an adapter implementing a kms port, like ``pkcs11_cluster``). Each request is
+signed by botocore's ``SigV4Auth`` with service ``kms-xks-proxy`` and the key store's
+credential, and sent over TLS 1.2 or later, the certificate checked against the system's CAs or
+the operator's bundle (``kmspolicy serve --xks-ca-bundle``) and the endpoint's host name. A
+whole exchange — connect, handshake, request, answer — must fit in ``timeout`` seconds (AWS KMS
+allows 250 ms; the default here is more forgiving), and an answer is read up to 64 KiB: a slow
+or hostile proxy holds one request for at most that long.
+
+``connect_to`` maps an endpoint's host to the address actually dialled (as curl's
+``--connect-to``): the key store keeps an AWS-valid ``https://host`` endpoint while the proxy
+listens elsewhere (``kmspolicy serve --xks-connect-to host=127.0.0.1:4600``); the certificate
+is still checked against ``host``.
+"""
+
+from __future__ import annotations
+
+import http.client
+import socket
+import ssl
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from kmspolicy.errors import ConfigError
+from kmspolicy.kms.xks_client import (
+    INVALID_RESPONSE,
+    TIMED_OUT,
+    TLS,
+    UNREACHABLE,
+    XksProxySettings,
+    XksUnreachable,
+)
+
+__all__ = ["DEFAULT_TIMEOUT", "XksHttp", "parse_connect_to"]
+
+SERVICE = "kms-xks-proxy"
+DEFAULT_TIMEOUT = 2.0
+_MAX_ANSWER = 64 * 1024
+
+
+def parse_connect_to(option: str) -> tuple[str, tuple[str, int]]:
+    """``host=address:port`` (``--xks-connect-to``) → (host, (address, port))."""
+    host, sep, target = option.partition("=")
+    address, colon, port = target.rpartition(":")
+    if not sep or not host or not colon or not address or not port.isdigit():
+        raise ConfigError(
+            f"--xks-connect-to `{option}`: expected HOST=ADDRESS:PORT "
+            "(e.g. xks.example.com=127.0.0.1:4600)"
+        )
+    return host.lower(), (address.strip("[]"), int(port))
+
+
+class _Connection(http.client.HTTPSConnection):
+    """HTTPS to ``host`` (SNI, certificate and Host header) over a socket to ``address``."""
+
+    def __init__(
+        self, host: str, address: tuple[str, int], context: ssl.SSLContext, timeout: float
+    ) -> None:
+        super().__init__(host, 443, timeout=timeout, context=context)
+        self._address = address
+        self._tls = context
+
+    def connect(self) -> None:
+        sock = socket.create_connection(self._address, self.timeout)
+        self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
+
+
+class XksHttp:
+    """The transport of every external key store of one server (stateless between calls)."""
+
+    def __init__(
+        self,
+        *,
+        ca_bundle: Path | None = None,
+        connect_to: Mapping[str, tuple[str, int]] | None = None,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        try:
+            self._tls = ssl.create_default_context(
+                cafile=str(ca_bundle) if ca_bundle is not None else None
+            )
+        except (OSError, ssl.SSLError) as exc:
+            raise ConfigError(f"cannot load the XKS CA bundle `{ca_bundle}`: {exc}") from None
+        self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
+        self._connect_to = {k.lower(): v for k, v in (connect_to or {}).items()}
+        self._timeout = timeout
+
+    def describe(self) -> str:
+        mapped = ", ".join(f"{h}={a}:{p}" for h, (a, p) in sorted(self._connect_to.items()))
+        return f"timeout {self._timeout:g}s" + (f", connect-to {mapped}" if mapped else "")
+
+    def post(self, settings: XksProxySettings, path: str, body: bytes) -> tuple[int, bytes]:
+        host = urlsplit(settings.uri_endpoint).hostname or ""
+        request = AWSRequest(
+            method="POST",
+            url=f"https://{host}{path}",
+            data=body,
+            headers={"Content-Type": "application/json"},
+        )
+        SigV4Auth(
+            Credentials(settings.access_key_id, settings.secret_access_key),
+            SERVICE,
+            settings.region,
+        ).add_auth(request)
+        prepared = request.prepare()
+        deadline = time.monotonic() + self._timeout
+        address = self._connect_to.get(host.lower(), (host, 443))
+        connection = _Connection(host, address, self._tls, self._timeout)
+        try:
+            connection.request("POST", path, body=body, headers=dict(prepared.headers.items()))
+            _remaining(connection, deadline)
+            response = connection.getresponse()
+            chunks: list[bytes] = []
+            size = 0
+            while size <= _MAX_ANSWER:
+                _remaining(connection, deadline)
+                chunk = response.read(8192)
+                if not chunk:
+                    break
+                chunks.append(chunk)
+                size += len(chunk)
+            return response.status, b"".join(chunks)
+        except (ssl.SSLError, ssl.CertificateError) as exc:
+            raise XksUnreachable(TLS, f"TLS with {host}: {exc}") from None
+        except TimeoutError:
+            raise XksUnreachable(
+                TIMED_OUT, f"no answer from {host} in {self._timeout:g}s"
+            ) from None
+        except http.client.HTTPException as exc:
+            raise XksUnreachable(INVALID_RESPONSE, f"{host}: {type(exc).__name__}") from None
+        except OSError as exc:
+            raise XksUnreachable(UNREACHABLE, f"{host}: {exc.strerror or exc}") from None
+        finally:
+            connection.close()
+
+    def __repr__(self) -> str:
+        return f"XksHttp({self.describe()})"
+
+
+def _remaining(connection: http.client.HTTPSConnection, deadline: float) -> None:
+    left = deadline - time.monotonic()
+    if left <= 0:
+        raise TimeoutError
+    if connection.sock is not None:
+        connection.sock.settimeout(left)
