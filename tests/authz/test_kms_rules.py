@@ -42,3 +42,10 @@ def test_only_a_key_policy_grant_or_identity_allow_can_allow() -> None:
     for bits in EVERY_COMBINATION:
         if not bits & silent:
             assert rule_for(bits).outcome is not Outcome.ALLOW
+
+
+def test_rule_for_is_the_first_row_that_applies() -> None:
+    """The byte tables answer what a scan of RULES in order answers, for every combination."""
+    for bits in range(1 << 16):
+        first = next(r for r in RULES if bits & r.needs == r.needs and not bits & r.refuses)
+        assert rule_for(bits) is first, bin(bits)
