@@ -18,7 +18,7 @@ from typing import Any
 
 import z3
 
-from kmspolicy.authz import Decision, MatchedStatement, Request
+from kmspolicy.authz import Decision, MatchedStatement, PolicyCache, Request
 from kmspolicy.authz.lint.facts import certain_owner_account
 from kmspolicy.authz.matching import action_matches, resource_matches
 from kmspolicy.lang.ast import Policy
@@ -173,13 +173,15 @@ class _Check:
             a for a, v in violations if z3.is_true(model.eval(v, model_completion=True))
         )
         request, context = r.concrete(model)
+        # the replays decide over the same policies several times: compile them once
+        compiled = PolicyCache()
         decisions = {
-            label: scenario.replay(policies, request, assumption)
+            label: scenario.replay(policies, request, assumption, compiled)
             for label, policies in self.sides.items()
         }
         example = _describe(request, context, assumption)
         denied_elsewhere = all(
-            not scenario.replay(self.sides[label], request, other).allowed
+            not scenario.replay(self.sides[label], request, other, compiled).allowed
             for label in self.denied_under_all
             for other in scenario.assumptions
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import z3
 
@@ -19,6 +20,7 @@ from kmspolicy.authz import (
     CROSS_ACCOUNT_ACTIONS,
     Decision,
     KmsPolicies,
+    PolicyCache,
     PrincipalType,
     Request,
     authorize_iam,
@@ -272,18 +274,24 @@ class Scenario:
         return self.kind in (PolicyKind.KEY, PolicyKind.RESOURCE)
 
     def replay(
-        self, policies: Sequence[Policy], request: Request, assumption: Assumption
+        self,
+        policies: Sequence[Policy],
+        request: Request,
+        assumption: Assumption,
+        compiled: PolicyCache | None = None,
     ) -> Decision:
-        """The evaluator's decision for ``request`` with the policies this scenario assumes."""
+        """The evaluator's decision for ``request`` with the policies this scenario assumes
+        (``compiled``: the caller's cache of compiled policies, for repeated replays)."""
+        kw: dict[str, Any] = {} if compiled is None else {"matcher": compiled.match}
         k = self.kind
         can_have = _has_identity(request)
         identity: list[Policy] = (
             [ALLOW_ALL] if assumption is not Assumption.NONE and can_have else []
         )
         if k is PolicyKind.KEY:
-            return authorize_kms(request, KmsPolicies(policies[0], identity))
+            return authorize_kms(request, KmsPolicies(policies[0], identity), **kw)
         if k is PolicyKind.RESOURCE:
-            return authorize_iam(request, identity, policies[0])
+            return authorize_iam(request, identity, policies[0], **kw)
         if k is PolicyKind.IDENTITY:
             identity = list(policies)
         caller = request.caller
@@ -294,11 +302,12 @@ class Scenario:
             PolicyKind.SESSION: {"session_policies": tuple(policies)},
         }.get(k, {})  # type: ignore[assignment]  # a mapping of keyword arguments
         if not request.action_lower.startswith("kms:"):
-            return authorize_iam(request, identity, None, **extra)  # type: ignore[arg-type]
+            return authorize_iam(request, identity, None, **extra, **kw)  # type: ignore[arg-type]
         key_policy = delegation(caller.account, caller.partition)
         return authorize_kms(
             request,
             KmsPolicies(key_policy, identity, (), **extra),  # type: ignore[arg-type]
+            **kw,
         )
 
 

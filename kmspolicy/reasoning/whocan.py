@@ -33,6 +33,7 @@ from kmspolicy.authz import (
     Decision,
     KmsPolicies,
     MatchedStatement,
+    PolicyCache,
     PrincipalType,
     Request,
     authorize_kms,
@@ -290,8 +291,9 @@ def who_can(
     if parts[1] not in PARTITIONS or not (len(parts[4]) == 12 and parts[4].isdigit()):
         raise ValueError(f"`{key_arn}` is not a KMS key ARN of an AWS partition and account")
     cells: list[Cell] = []
+    compiled = PolicyCache()  # the replays decide over the same policies many times
     for setup in callers:
-        row = _Row(key_policy, setup, key_arn, timeout)
+        row = _Row(key_policy, setup, key_arn, timeout, compiled)
         cells.extend(row.cell(action) for action in spelled)
     return WhoCanResult(
         key_arn,
@@ -321,8 +323,14 @@ class _Row:
     """One caller: the symbolic context, its condition atoms, and a solver, shared by its cells."""
 
     def __init__(
-        self, key_policy: Policy, setup: CallerPolicies, key_arn: str, timeout: float
+        self,
+        key_policy: Policy,
+        setup: CallerPolicies,
+        key_arn: str,
+        timeout: float,
+        compiled: PolicyCache,
     ) -> None:
+        self.compiled = compiled
         self.key_policy = key_policy
         self.setup = setup
         self.caller = setup.caller
@@ -347,10 +355,10 @@ class _Row:
                 label = policy_name(policy, ptype, position)
                 for index, stmt in enumerate(policy.statements):
                     ref = statement_ref(policy, ptype, index, label)
-                    compiled = CompiledStatement(
+                    matcher = CompiledStatement(
                         stmt, index, ref, variables=policy.variables_enabled
                     )
-                    self.placed.append(_Placed(name, policy, compiled, name == "key_policy"))
+                    self.placed.append(_Placed(name, policy, matcher, name == "key_policy"))
         self.error: str | None = None
         try:
             self._encode([(p, n) for n, ps, _ in slots for p in ps])
@@ -506,7 +514,8 @@ class _Row:
     def _replay(self, action: str, model: z3.ModelRef) -> tuple[Request, dict[str, Any], Decision]:
         symbolic, shown = self.request.concrete(model)
         request = Request(self.caller, action, self.key_arn, symbolic.context, symbolic.time)
-        return request, shown, authorize_kms(request, self.setup.kms_policies(self.key_policy))
+        policies = self.setup.kms_policies(self.key_policy)
+        return request, shown, authorize_kms(request, policies, matcher=self.compiled.match)
 
     def _constant(self, action: str, allowed: z3.BoolRef, *, want: bool) -> Cell:
         model = _model(self.solver, allowed if want else z3.Not(allowed))

@@ -317,8 +317,10 @@ def test_a_counterexample_that_does_not_replay_is_unknown_with_an_internal_note(
 
     real = checks_module.Scenario.replay
 
-    def lying(self: Any, policies: Any, request: Request, assumption: Any) -> Decision:
-        decision = real(self, policies, request, assumption)
+    def lying(
+        self: Any, policies: Any, request: Request, assumption: Any, compiled: Any = None
+    ) -> Decision:
+        decision = real(self, policies, request, assumption, compiled)
         # pretend the evaluator denied everything: the solver's FAIL no longer reproduces
         return authorize_kms(request, KmsPolicies(None)) if decision.allowed else decision
 
