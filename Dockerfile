@@ -6,12 +6,14 @@ COPY pyproject.toml README.md LICENSE ./
 COPY kmspolicy ./kmspolicy
 COPY grammar ./grammar
 COPY docs ./docs
-RUN pip wheel --no-cache-dir --wheel-dir /wheels .
+# the server and the PostgreSQL store (pyproject.toml's extras); the toolkit alone needs neither
+RUN pip wheel --no-cache-dir --wheel-dir /wheels '.[server,postgres]'
 
 FROM python:3.11-slim
 RUN useradd --system --uid 10001 --home-dir /var/lib/kmspolicy --create-home kmspolicy
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir /wheels/*.whl && rm -rf /wheels
+RUN pip install --no-cache-dir --no-index --find-links /wheels 'kmspolicy[server,postgres]' \
+    && rm -rf /wheels
 USER kmspolicy
 WORKDIR /var/lib/kmspolicy
 # keys (sealed), the root key and the decision log live here: mount a volume to keep them

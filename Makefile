@@ -1,18 +1,26 @@
-# One venv in .venv; every target creates it on first use.
+# One venv in .venv; every target creates it on first use. `serve` installs only what the
+# server needs (the `server` extra); the other targets install everything (`dev`).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SERVE_STAMP := $(VENV)/.installed-server
 
 .PHONY: serve test lint bench wheel-check clean
 
-$(STAMP): pyproject.toml
+$(BIN)/pip:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/pip
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
-serve: $(STAMP)            ## run kmspolicy serve on SQLite in ./data with a local root key
+$(SERVE_STAMP): pyproject.toml | $(BIN)/pip
+	$(BIN)/pip install -q -e '.[server]'
+	touch $(SERVE_STAMP)
+
+serve: $(SERVE_STAMP)      ## run kmspolicy serve on SQLite in ./data with a local root key
 	$(BIN)/kmspolicy serve --data-dir ./data
 
 test: $(STAMP)             ## the whole test suite

@@ -9,6 +9,7 @@ import importlib
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from kmspolicy._extras import missing_extra
 from kmspolicy._version import __version__ as __version__
 from kmspolicy.errors import (
     ConfigError,
@@ -85,7 +86,13 @@ def __getattr__(name: str) -> Any:
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'kmspolicy' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ImportError as exc:  # `pip install kmspolicy` alone: name the extra to install
+        missing = missing_extra(exc, f"kmspolicy.{name}")
+        if missing is None:
+            raise
+        raise missing from exc
     globals()[name] = value
     return value
 

@@ -59,6 +59,7 @@ ALLOWED: dict[str, set[str]] = {
         "yamlpos",
     },
     "cli": {
+        "_extras",
         "xks",
         "errors",
         "lang",
@@ -94,6 +95,7 @@ ALLOWED: dict[str, set[str]] = {
     "wiring": {"errors", "lang", "authz", "crypto", "kms", "optable", "store", "audit"},
     # the facade re-exports the library layers; it never pulls in an adapter that needs a server
     "__init__": {
+        "_extras",
         "errors",
         "lang",
         "authz",
@@ -110,6 +112,7 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "_version": set(),
     "_files": set(),
+    "_extras": {"errors"},  # which extra brings which module: the CLI's and the facade's hint
 }
 # below every layer: the bounded cache, _files (write-once files), _version (one constant)
 # and messages (AWS's error texts)

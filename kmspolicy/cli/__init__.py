@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from kmspolicy._extras import missing_extra
 from kmspolicy._version import __version__
 from kmspolicy.errors import InternalError, KmsPolicyError, UserError
 
@@ -51,12 +52,31 @@ def cli() -> None:
     """kmspolicy: a key-management engine in which every key operation is decided by a policy."""
 
 
+#: commands that need an extra as a whole (the others name the extra of the missing module)
+_COMMAND_EXTRA = {"hsm": "hsm"}
+
+
+def _command_name(argv: list[str] | None) -> str:
+    args = sys.argv[1:] if argv is None else argv
+    return next((a for a in args if not a.startswith("-")), "")
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: no traceback ever reaches the user for bad input."""
     try:
         return cli.main(args=argv, prog_name="kmspolicy", standalone_mode=True)
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
+        sys.exit(EXIT_USAGE)
+    except ImportError as exc:
+        # `pip install kmspolicy` is the policy toolkit: a command that needs an extra says
+        # which one to install (kmspolicy._extras), exit 2 as for any usage error
+        name = _command_name(argv)
+        what = f"`kmspolicy {name}`" if name else "`kmspolicy`"
+        missing = missing_extra(exc, what, _COMMAND_EXTRA.get(name))
+        if missing is None:
+            raise
+        click.echo(f"error: {missing}", err=True)
         sys.exit(EXIT_USAGE)
     except (InternalError, KmsPolicyError) as exc:
         click.echo(f"internal error: {exc}", err=True)

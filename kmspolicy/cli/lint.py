@@ -22,6 +22,7 @@ from kmspolicy.cli._annotations import annotation
 from kmspolicy.cli._color import color_option, use_color
 from kmspolicy.cli._docs import LINT_PAGE, lint_rule_docs, page_uri
 from kmspolicy.cli._paths import STDIN, expand
+from kmspolicy.cli._policy_kinds import policy_kinds
 from kmspolicy.errors import UserError
 
 if TYPE_CHECKING:
@@ -52,9 +53,9 @@ _GITHUB_LEVEL = MappingProxyType(
 @click.option(
     "--policy-type",
     type=click.Choice(["key", "identity", "scp", "rcp", "session", "boundary"]),
-    default="key",
-    show_default=True,
-    help="Where the policies are attached: what is valid depends on it.",
+    default=None,
+    help="Where the policies are attached: what is valid depends on it. Default: what the "
+    "compliance suites beside the files say (a twin .kmsp/.json file as well), else key.",
 )
 @click.option(
     "--format",
@@ -109,7 +110,7 @@ _GITHUB_LEVEL = MappingProxyType(
 @color_option
 def command(
     paths: tuple[Path, ...],
-    policy_type: str,
+    policy_type: str | None,
     fmt: str,
     account: str | None,
     min_severity: str,
@@ -143,18 +144,21 @@ def command(
     #: each text's lines are indexed once, however many findings quote it
     texts: dict[str, SourceLines] = {}
     files = expand(paths, exclude)
+    suites_say = {} if policy_type is not None else policy_kinds(paths, exclude)
     for path in files:
         if path == STDIN:
             data, source = sys.stdin.buffer.read(), stdin_filename or "<stdin>"
         else:
             data, source = path.read_bytes(), str(path)
         texts[source] = SourceLines(data.decode("utf-8", "replace"))
-        found, policies = lint_text_and_policies(data, source, policy_type, account=account)
-        if solver and policies:
-            found = sorted(
-                found + _solver_findings(policies, policy_type, account), key=Finding.sort_key
-            )
-        findings.extend(f for f in found if f.severity.rank <= threshold)
+        kinds = [policy_type] if policy_type else suites_say.get(path.resolve(), ["key"])
+        for kind in kinds:  # one kind, unless suites attach the same file in two places
+            found, policies = lint_text_and_policies(data, source, kind, account=account)
+            if solver and policies:
+                found = sorted(
+                    found + _solver_findings(policies, kind, account), key=Finding.sort_key
+                )
+            findings.extend(f for f in found if f.severity.rank <= threshold)
     if fmt == "json":
         click.echo(json.dumps([_json(f) for f in findings], indent=2))
     elif fmt == "sarif":

@@ -30,6 +30,7 @@ from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
 from kmspolicy.cli._color import color_option, use_color
 from kmspolicy.cli._simulate_checks import check_request
 from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse_context
+from kmspolicy.cli._table import render_table
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.lang import Policy, load_policies
 from kmspolicy.lang.diagnostics import suggestion
@@ -69,47 +70,44 @@ def _deciding(decision: Decision) -> str:
 
 
 def _print_text(decisions: list[Decision], color: str, rules: list[str]) -> None:
+    import shutil
     import sys
 
-    from rich.console import Console
-    from rich.table import Table
-
-    terminal = sys.stdout.isatty()
-    console = Console(
-        # piped, the table is as wide as its content: an ARN is never folded or cut
-        width=None if terminal else 100_000,
-        force_terminal=color == "always" or None,
-        no_color=not use_color(color),
-        highlight=False,
-    )
     several = len({d.principal for d in decisions}) > 1  # a matrix: say whose row it is
-    table = Table(title="kmspolicy simulate", show_lines=True)
     columns = ["Action", "Resource", "Decision", "Deciding statements", "Missing context keys"]
-    for col in (["Principal"] if several else []) + columns:
-        table.add_column(col, overflow="fold")
-    style = {
-        DecisionKind.ALLOWED: "bold green",
-        DecisionKind.EXPLICIT_DENY: "bold red",
-        DecisionKind.IMPLICIT_DENY: "yellow",
+    style: dict[DecisionKind, dict[str, Any]] = {
+        DecisionKind.ALLOWED: {"fg": "green", "bold": True},
+        DecisionKind.EXPLICIT_DENY: {"fg": "red", "bold": True},
+        DecisionKind.IMPLICIT_DENY: {"fg": "yellow"},
     }
-    for d in decisions:
-        table.add_row(
+    decision_column = columns.index("Decision") + several
+    rows = [
+        [
             *([d.principal] if several else []),
             d.action,
             d.resource,
-            f"[{style[d.kind]}]{d.kind.value}[/]",
+            d.kind.value,
             _deciding(d),
             ", ".join(d.missing_context_keys) or "-",
-        )
-    console.print(table)
+        ]
+        for d in decisions
+    ]
+    table = render_table(
+        "kmspolicy simulate",
+        (["Principal"] if several else []) + columns,
+        rows,
+        # piped, the table is as wide as its content: an ARN is never folded or cut
+        width=shutil.get_terminal_size().columns if sys.stdout.isatty() else None,
+        styles={(i, decision_column): style[d.kind] for i, d in enumerate(decisions)},
+        color=use_color(color),
+    )
+    click.echo(table, color=use_color(color))
     for d, applied in zip(decisions, rules, strict=True):
         who = f"{d.principal} " if several else ""
-        console.print(f"{who}{d.action}: {d.reason}", highlight=False, markup=False, soft_wrap=True)
-        console.print(f"  rules: {applied}", highlight=False, markup=False, soft_wrap=True)
+        click.echo(f"{who}{d.action}: {d.reason}")
+        click.echo(f"  rules: {applied}")
         if d.nearest_miss is not None and d.matched_statements:
-            console.print(
-                f"  nearest miss: {d.nearest_miss.describe()}", highlight=False, markup=False
-            )
+            click.echo(f"  nearest miss: {d.nearest_miss.describe()}")
 
 
 @click.command(name="simulate")

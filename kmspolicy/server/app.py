@@ -293,6 +293,8 @@ class KmsApp(Generic[P]):
             report: dict[str, Any] = {"status": "ok", "ready": True}
             if self._options.health is not None:
                 ready, report = await asyncio.to_thread(self._options.health)
+                if not self._signed(scope):
+                    report = public_health(report)
             report["operations"] = sorted(self._operations)
             return (200 if ready else 503), json.dumps(report).encode()
         if path == DEV_PREFIX + "reset" and scope["method"] == "POST":
@@ -305,6 +307,34 @@ class KmsApp(Generic[P]):
             access_log.warning("dev reset: all keys, aliases and grants were deleted")
             return 200, b'{"reset": true}'
         return 404, _json_error("UnknownOperationException", f"no such endpoint `{path}`")
+
+    def _signed(self, scope: Scope) -> bool:
+        """Whether a request carries a valid SigV4 signature of a known identity (any)."""
+        headers = _headers(scope)
+        if "authorization" not in headers:
+            return False
+        try:
+            self._verifier.verify(
+                scope["method"],
+                scope.get("raw_path", b"/").decode("latin-1") or "/",
+                scope.get("query_string", b"").decode("latin-1"),
+                headers,
+                b"",
+                self._clock.now(),
+            )
+        except ServiceError:
+            return False
+        return True
+
+
+def public_health(report: dict[str, Any]) -> dict[str, Any]:
+    """The health report for a caller who did not sign the request: whether each check passed,
+    never what it checked (store URL, file paths, error texts name the deployment's insides)."""
+    checks = report.get("checks", {})
+    return {
+        **{k: report[k] for k in ("status", "ready", "version") if k in report},
+        "checks": {name: {"ok": check.get("ok", False)} for name, check in checks.items()},
+    }
 
 
 def _json_error(code: str, message: str) -> bytes:

@@ -50,8 +50,9 @@ class Endpoint:
         return env
 
     def client(self, **kwargs: Any) -> Any:
-        """A boto3 KMS client over HTTP (the development identity unless keys are given)."""
-        import boto3
+        """A botocore KMS client over HTTP, the client boto3 makes (the development identity
+        unless keys are given)."""
+        import botocore.session
 
         options: dict[str, Any] = {
             "endpoint_url": self.url,
@@ -60,7 +61,7 @@ class Endpoint:
             "aws_secret_access_key": self.secret_access_key,
         }
         options.update(kwargs)
-        return boto3.client("kms", **options)
+        return botocore.session.get_session().create_client("kms", **options)
 
 
 @contextmanager

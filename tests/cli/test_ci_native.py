@@ -400,3 +400,28 @@ def test_the_docs_index_lists_every_page() -> None:
     linked = set(re.findall(r"\]\(([a-z-]+\.md)\)", index))
     assert linked == {p.name for p in (ROOT / "docs").glob("*.md")} - {"index.md"}
     assert run("docs").output.split()[0] == "index"
+
+
+def test_lint_takes_each_files_kind_from_the_suites_beside_it(tmp_path: Path) -> None:
+    """An identity policy in a directory is not judged by the key-policy rules when a suite
+    names it under `identity` (its DSL twin follows); a file no suite names stays a key policy,
+    and --policy-type still decides for every file."""
+    for name in ("default-key-policy.kmsp", "administrator-access.json"):
+        shutil.copy(FIXTURES / name, tmp_path)
+    shutil.copy(FIXTURES / "administrator-access.json", tmp_path / "unnamed.json")
+    (tmp_path / "administrator-access.kmsp").write_text(
+        (FIXTURES / "administrator-access.kmsp").read_text()
+    )
+    (tmp_path / "key.kmstest.yaml").write_text(
+        "suite: s\npolicies:\n  key: default-key-policy.kmsp\n"
+        "  identity: {admin: administrator-access.json}\n"
+        "principals: {admin: arn:aws:iam::111122223333:role/Admin}\n"
+        "cases:\n  - {name: c, principal: admin, action: kms:Decrypt, expect: allowed}\n"
+    )
+    walked = run("lint", "--format", "json", str(tmp_path))
+    flagged = {Path(f["file"]).name for f in json.loads(walked.output) if f["code"]}
+    assert flagged == {"unnamed.json"}  # MISSING_PRINCIPAL: a key policy needs principals
+    one = run("lint", str(tmp_path / "administrator-access.kmsp"))  # as pre-commit passes it
+    assert one.exit_code == 0 and "no findings" in one.output
+    forced = run("lint", "--policy-type", "key", str(tmp_path / "administrator-access.json"))
+    assert forced.exit_code == 1 and "MISSING_PRINCIPAL" in forced.output

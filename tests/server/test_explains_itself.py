@@ -256,19 +256,32 @@ def test_a_flag_wins_over_the_environment_and_log_level_filters(tmp_path: Path) 
 # --- health ----------------------------------------------------------------------------------
 
 
-def _get(url: str) -> tuple[int, dict[str, Any]]:
+def _get(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     try:
-        with urllib.request.urlopen(url, timeout=10) as resp:
+        request = urllib.request.Request(url, headers=headers or {})
+        with urllib.request.urlopen(request, timeout=10) as resp:
             return resp.status, json.loads(resp.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def _sigv4_headers(endpoint: Any, url: str, secret: str | None = None) -> dict[str, str]:
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    request = AWSRequest(method="GET", url=url)
+    credentials = Credentials(endpoint.access_key_id, secret or endpoint.secret_access_key)
+    SigV4Auth(credentials, "kms", endpoint.region).add_auth(request)
+    return dict(request.prepare().headers)
 
 
 def test_health_reports_version_store_root_key_and_audit_log(tmp_path: Path) -> None:
     import kmspolicy
 
     with serve_in_thread(store_url=f"sqlite:///{tmp_path}/kms.db", data_dir=tmp_path) as endpoint:
-        status, report = _get(endpoint.url + "/_kmspolicy/health")
+        url = endpoint.url + "/_kmspolicy/health"
+        status, report = _get(url, _sigv4_headers(endpoint, url))
     assert status == 200 and report["ready"] is True and report["status"] == "ok"
     assert report["version"] == kmspolicy.__version__
     checks = report["checks"]
@@ -276,6 +289,18 @@ def test_health_reports_version_store_root_key_and_audit_log(tmp_path: Path) -> 
     assert checks["root_key"]["ok"] and "root.key" in checks["root_key"]["root_key"]
     assert checks["audit"]["ok"] and checks["audit"]["audit_log"] == str(tmp_path / "audit.log")
     assert "Encrypt" in report["operations"]
+
+
+def test_health_shows_no_path_or_store_to_a_caller_who_did_not_sign(tmp_path: Path) -> None:
+    """The endpoint answers anyone (load balancers do not sign), so unsigned or badly signed it
+    says only whether each check passed: no data directory, store URL or error text."""
+    with serve_in_thread(store_url=f"sqlite:///{tmp_path}/kms.db", data_dir=tmp_path) as endpoint:
+        url = endpoint.url + "/_kmspolicy/health"
+        answers = [_get(url), _get(url, _sigv4_headers(endpoint, url, secret="wrong" * 8))]
+    for status, report in answers:
+        assert status == 200 and report["ready"] is True
+        assert report["checks"] == {name: {"ok": True} for name in ("store", "root_key", "audit")}
+        assert str(tmp_path) not in json.dumps(report) and "sqlite" not in json.dumps(report)
 
 
 def test_health_is_503_when_the_store_does_not_answer(tmp_path: Path) -> None:

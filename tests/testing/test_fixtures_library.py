@@ -43,3 +43,24 @@ def test_fixture_lints_without_errors_or_security_warnings(path: Path) -> None:
 )
 def test_every_key_policy_has_a_suite(path: Path) -> None:
     assert path.with_suffix(".kmstest.yaml").is_file()
+
+
+def test_every_fixture_is_in_the_canonical_layout() -> None:
+    """README shows `kmspolicy fmt --check` on a fixture: all of them stay fmt-clean."""
+    from click.testing import CliRunner
+
+    from kmspolicy.cli import cli
+
+    result = CliRunner().invoke(cli, ["fmt", "--check", str(FIXTURES)])
+    assert result.exit_code == 0, result.output
+
+
+def test_the_fixtures_directory_lints_clean_each_policy_as_its_kind() -> None:
+    """`kmspolicy lint fixtures/`: the suites say which files are identity policies (and their
+    twins follow), so no identity policy is judged by the key-policy rules."""
+    from click.testing import CliRunner
+
+    from kmspolicy.cli import cli
+
+    result = CliRunner().invoke(cli, ["lint", "--min-severity", "SECURITY_WARNING", str(FIXTURES)])
+    assert result.exit_code == 0, result.output
