@@ -8,27 +8,33 @@ never a traceback.
 
 from __future__ import annotations
 
+from types import MappingProxyType
+
 from kmspolicy.errors import UserError
 
 #: top-level module -> the extra that installs it (pyproject.toml's optional-dependencies)
-EXTRA_OF_MODULE: dict[str, str] = {
-    "botocore": "server",
-    "cryptography": "server",
-    "httptools": "server",
-    "jinja2": "server",
-    "orjson": "server",
-    "pybase64": "server",
-    "uvicorn": "server",
-    "uvloop": "server",
-    "psycopg": "postgres",
-    "pkcs11": "hsm",
-    "z3": "check",
-}
+EXTRA_OF_MODULE = MappingProxyType(
+    {
+        "botocore": "server",
+        "cryptography": "server",
+        "httptools": "server",
+        "jinja2": "server",
+        "orjson": "server",
+        "pybase64": "server",
+        "uvicorn": "server",
+        "uvloop": "server",
+        "psycopg": "postgres",
+        "pkcs11": "hsm",
+        "z3": "check",
+    }
+)
 #: an extra -> the extras it includes (pyproject.toml: postgres and hsm bring the server)
-INCLUDES: dict[str, frozenset[str]] = {
-    "postgres": frozenset({"server"}),
-    "hsm": frozenset({"server"}),
-}
+INCLUDES = MappingProxyType(
+    {
+        "postgres": frozenset({"server"}),
+        "hsm": frozenset({"server"}),
+    }
+)
 
 
 class MissingExtra(UserError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sys
+from types import MappingProxyType
 from typing import Any
 
 import click
@@ -53,7 +54,7 @@ def cli() -> None:
 
 
 #: commands that need an extra as a whole (the others name the extra of the missing module)
-_COMMAND_EXTRA = {"hsm": "hsm"}
+_COMMAND_EXTRA = MappingProxyType({"hsm": "hsm"})
 
 
 def _command_name(argv: list[str] | None) -> str:

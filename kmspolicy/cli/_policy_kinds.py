@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import yaml
@@ -20,15 +21,17 @@ import yaml
 from kmspolicy.cli._paths import STDIN, walk
 
 SUITE_SUFFIX = ".kmstest.yaml"
-_TWINS = {".kmsp": ".json", ".json": ".kmsp"}
+_TWINS = MappingProxyType({".kmsp": ".json", ".json": ".kmsp"})
 #: suite field -> policy type (lint's --policy-type names)
-_FIELDS = {
-    "identity": "identity",
-    "scps": "scp",
-    "rcps": "rcp",
-    "boundaries": "boundary",
-    "sessions": "session",
-}
+_FIELDS = MappingProxyType(
+    {
+        "identity": "identity",
+        "scps": "scp",
+        "rcps": "rcp",
+        "boundaries": "boundary",
+        "sessions": "session",
+    }
+)
 
 
 def _refs(value: Any) -> Iterator[str]:

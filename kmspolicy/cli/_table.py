@@ -42,6 +42,7 @@ def render_table(
     width: int | None = None,
     styles: Mapping[tuple[int, int], Mapping[str, Any]] | None = None,
     color: bool = False,
+    row_lines: bool = True,
 ) -> str:
     """The table as text; ``styles`` maps (row, column) to ``click.style`` keywords."""
     widths = _widths(columns, rows, width)
@@ -69,7 +70,7 @@ def render_table(
     lines += line(columns, "┃", None)
     lines.append(rule("┡", "━", "╇", "┩"))
     for i, row in enumerate(rows):
-        if i:
+        if i and row_lines:
             lines.append(rule("├", "─", "┼", "┤"))
         lines += line(row, "│", i)
     lines.append(rule("└", "─", "┴", "┘"))

@@ -10,9 +10,10 @@ from __future__ import annotations
 import html
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -20,6 +21,7 @@ from kmspolicy.authz import Caller
 from kmspolicy.authz.lint.facts import certain_owner_account
 from kmspolicy.cli import EXIT_USAGE
 from kmspolicy.cli._color import color_option, use_color
+from kmspolicy.cli._table import render_table
 from kmspolicy.errors import ConfigError, InvalidArnException, UserError
 from kmspolicy.lang import load_policies
 
@@ -148,12 +150,12 @@ def _matrix(
         raise UserError(str(exc)) from exc
 
 
-_TEXT_STYLE = MappingProxyType(
+_TEXT_STYLE: Mapping[str, Mapping[str, Any]] = MappingProxyType(
     {
-        "allowed": "bold green",
-        "denied": "red",
-        "allowed-only-if": "yellow",
-        "unknown": "bold magenta",
+        "allowed": {"fg": "green", "bold": True},
+        "denied": {"fg": "red"},
+        "allowed-only-if": {"fg": "yellow"},
+        "unknown": {"fg": "magenta", "bold": True},
     }
 )
 
@@ -165,35 +167,35 @@ def _cell_text(cell: Cell) -> str:
 
 
 def _print_text(result: WhoCanResult, color: str) -> None:
-    from rich.console import Console
-    from rich.markup import escape
-    from rich.table import Table
+    import shutil
 
-    terminal = sys.stdout.isatty()
-    console = Console(
-        width=None if terminal else 100_000,
-        force_terminal=color == "always" or None,
-        no_color=not use_color(color),
-        highlight=False,
-    )
-    table = Table(title=f"who can use {result.key_arn}", show_lines=False)
-    table.add_column("Action")
-    for principal in result.principals:
-        table.add_column(principal, overflow="fold")
     by_cell = {(c.principal, c.action): c for c in result.cells}
-    for action in result.actions:
+    rows: list[list[str]] = []
+    styles: dict[tuple[int, int], Mapping[str, Any]] = {}
+    for r, action in enumerate(result.actions):
         row = [action]
-        for principal in result.principals:
+        for col, principal in enumerate(result.principals, start=1):
             cell = by_cell[(principal, action)]
-            style = _TEXT_STYLE[cell.access.value]
-            row.append(f"[{style}]{escape(_cell_text(cell))}[/]")
-        table.add_row(*row)
-    console.print(table)
+            styles[(r, col)] = _TEXT_STYLE[cell.access.value]
+            row.append(_cell_text(cell))
+        rows.append(row)
+    colored = use_color(color)
+    table = render_table(
+        f"who can use {result.key_arn}",
+        ["Action", *result.principals],
+        rows,
+        # piped, as wide as its content: an ARN is never folded
+        width=shutil.get_terminal_size().columns if sys.stdout.isatty() else None,
+        styles=styles,
+        color=colored,
+        row_lines=False,
+    )
+    click.echo(table, color=colored)
     for note in result.notes:
-        console.print(f"note: {escape(note)}")
+        click.echo(f"note: {note}")
     for cell in result.cells:
         if cell.access.value == "unknown":
-            console.print(f"unknown: {escape(cell.principal)} {cell.action}: {escape(cell.reason)}")
+            click.echo(f"unknown: {cell.principal} {cell.action}: {cell.reason}")
 
 
 # --- the HTML page: one file, no script, no external asset ---

@@ -60,7 +60,7 @@ def test_json_matrix_for_the_file_s_identities(tmp_path: Path) -> None:
     assert payroll["condition"] == 'StringEquals kms:EncryptionContext:app "payroll"'
     assert payroll["when"][0][0]["key"] == "kms:EncryptionContext:app"
     assert payroll["example"]["kms:EncryptionContext:app"] == "payroll"
-    assert payroll["statements"][0]["line"] == 12
+    assert payroll["statements"][0]["line"] == 14  # the statement's `{` in the canonical layout
     assert cells[("alice", "kms:PutKeyPolicy")]["access"] == "allowed"
     assert cells[("Payroll", "kms:PutKeyPolicy")]["access"] == "denied"
     assert cells[("bob", "kms:Decrypt")]["access"] == "denied"
