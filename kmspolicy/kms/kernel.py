@@ -47,7 +47,7 @@ from kmspolicy.kms.backends import (
     OpenedKey,
     default_backends,
 )
-from kmspolicy.kms.model import KeyRecord, PendingImportParameters
+from kmspolicy.kms.model import KeyInfo, KeyRecord, PendingImportParameters
 from kmspolicy.kms.ports import SealingKey
 from kmspolicy.kms.states import KeyState
 
@@ -86,8 +86,14 @@ class AuthorizedKey:
         self.request_alias = request_alias
 
     @property
+    def info(self) -> KeyInfo:
+        """The key as a handler that only reads it sees it: metadata, no sealed reference."""
+        return self._record
+
+    @property
     def record(self) -> KeyRecord:
-        """The key's metadata (its material only as sealed references)."""
+        """The whole record, sealed references included: for the handlers that write the key's
+        next record (``tests/kms/test_service.py`` lists them); the rest read ``info``."""
         return self._record
 
     @property

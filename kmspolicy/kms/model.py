@@ -9,9 +9,11 @@ can hand back plain strings from a database row.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
+from typing import Protocol
 
 from kmspolicy.kms.states import KeyState  # the one KeyState enum lives beside its table
 
@@ -20,12 +22,15 @@ __all__ = [
     "ExpirationModelType",
     "GrantConstraints",
     "GrantRecord",
+    "ImportInfo",
     "ImportState",
+    "KeyInfo",
     "KeyManagerType",
     "KeyMaterial",
     "KeyMaterialState",
     "KeyRecord",
     "KeyState",
+    "MaterialInfo",
     "MultiRegionKeyType",
     "OriginType",
     "PendingImportParameters",
@@ -100,6 +105,11 @@ class KeyMaterial:
     valid_to: datetime | None = None
     description: str | None = None  # KeyMaterialDescription (imported symmetric material)
     public_key: bytes | None = None
+
+    @property
+    def has_material(self) -> bool:
+        """Whether this version holds material (False: pending import, deleted or expired)."""
+        return self.sealed is not None
 
     def __repr__(self) -> str:  # INVARIANT: the secret never reaches a repr or a log line
         return (
@@ -179,6 +189,117 @@ class KeyRecord:
     def evolve(self, **changes: object) -> KeyRecord:
         """A copy with ``changes`` applied (records are immutable)."""
         return replace(self, **changes)  # type: ignore[arg-type]  # fields checked by replace
+
+
+class MaterialInfo(Protocol):
+    """A version as handlers see it: its metadata and whether it holds material, never its
+    sealed reference (``KeyMaterial`` is one; only the kernel and its backends read ``sealed``)."""
+
+    @property
+    def material_id(self) -> str: ...
+    @property
+    def state(self) -> KeyMaterialState: ...
+    @property
+    def import_state(self) -> ImportState: ...
+    @property
+    def created(self) -> datetime | None: ...
+    @property
+    def rotation_date(self) -> datetime | None: ...
+    @property
+    def rotation_type(self) -> RotationType | None: ...
+    @property
+    def expiration_model(self) -> ExpirationModelType | None: ...
+    @property
+    def valid_to(self) -> datetime | None: ...
+    @property
+    def description(self) -> str | None: ...
+    @property
+    def public_key(self) -> bytes | None: ...
+    @property
+    def has_material(self) -> bool: ...
+
+
+class ImportInfo(Protocol):
+    """Import parameters as handlers see them: without the sealed wrapping key."""
+
+    @property
+    def import_token_id(self) -> str: ...
+    @property
+    def wrapping_key_spec(self) -> str: ...
+    @property
+    def wrapping_algorithm(self) -> str: ...
+    @property
+    def valid_to(self) -> datetime: ...
+
+
+class KeyInfo(Protocol):
+    """A key as the handlers that only read it see it (``AuthorizedKey.info``): every field of
+    ``KeyRecord``, its versions and import parameters as ``MaterialInfo`` / ``ImportInfo``, so
+    no sealed reference is reachable through it (mypy strict holds the handlers to that)."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def account(self) -> str: ...
+    @property
+    def region(self) -> str: ...
+    @property
+    def creation_date(self) -> datetime: ...
+    @property
+    def key_spec(self) -> str: ...
+    @property
+    def key_usage(self) -> str: ...
+    @property
+    def key_state(self) -> KeyState: ...
+    @property
+    def policy(self) -> str: ...
+    @property
+    def origin(self) -> OriginType: ...
+    @property
+    def key_manager(self) -> KeyManagerType: ...
+    @property
+    def description(self) -> str: ...
+    @property
+    def tags(self) -> tuple[Tag, ...]: ...
+    @property
+    def materials(self) -> Sequence[MaterialInfo]: ...
+    @property
+    def current_material_id(self) -> str | None: ...
+    @property
+    def multi_region(self) -> bool: ...
+    @property
+    def multi_region_key_type(self) -> MultiRegionKeyType | None: ...
+    @property
+    def primary_region(self) -> str | None: ...
+    @property
+    def replica_regions(self) -> tuple[str, ...]: ...
+    @property
+    def deletion_date(self) -> datetime | None: ...
+    @property
+    def pending_deletion_window_days(self) -> int | None: ...
+    @property
+    def rotation_enabled(self) -> bool: ...
+    @property
+    def rotation_period_days(self) -> int | None: ...
+    @property
+    def next_rotation_date(self) -> datetime | None: ...
+    @property
+    def on_demand_rotation_start_date(self) -> datetime | None: ...
+    @property
+    def on_demand_rotations(self) -> int: ...
+    @property
+    def pending_imports(self) -> Sequence[ImportInfo]: ...
+    @property
+    def custom_key_store_id(self) -> str | None: ...
+    @property
+    def enabled(self) -> bool: ...
+    @property
+    def current_material(self) -> MaterialInfo | None: ...
+    def material_by_id(self, material_id: str) -> MaterialInfo | None: ...
+    @property
+    def tag_map(self) -> dict[str, str]: ...
 
 
 @dataclass(frozen=True, slots=True)

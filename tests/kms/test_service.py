@@ -87,6 +87,73 @@ def test_only_the_kernel_hands_material_to_crypto() -> None:
     assert offenders == []
 
 
+#: The handlers that write a key's next record from its whole record (``AuthorizedKey.record``,
+#: sealed references included, which they carry over untouched); every other handler reads
+#: ``AuthorizedKey.info``, a ``KeyInfo`` without them (mypy strict keeps it so).
+_WRITERS = {
+    ("handlers/keys.py", "enable_key"),
+    ("handlers/keys.py", "disable_key"),
+    ("handlers/keys.py", "update_key_description"),
+    ("handlers/multiregion.py", "replicate_key"),
+    ("handlers/multiregion.py", "update_primary_region"),
+    ("handlers/policies.py", "put_key_policy"),
+    ("handlers/tags.py", "tag_resource"),
+    ("handlers/tags.py", "untag_resource"),
+    ("lifecycle/api_deletion.py", "schedule_key_deletion"),
+    ("lifecycle/api_deletion.py", "cancel_key_deletion"),
+    ("lifecycle/api_import.py", "get_parameters_for_import"),
+    ("lifecycle/api_import.py", "import_key_material"),
+    ("lifecycle/api_import.py", "delete_imported_key_material"),
+    ("lifecycle/api_rotation.py", "enable_key_rotation"),
+    ("lifecycle/api_rotation.py", "disable_key_rotation"),
+    ("lifecycle/api_rotation.py", "rotate_key_on_demand"),
+}
+_SEALED = {"sealed", "sealed_wrapping_key", "_record", "_kernel"}
+
+
+def _record_reads(source: str, module: str) -> list[str]:
+    """Where a handler module reads a whole record or a sealed reference outside a writer."""
+    found = []
+    for fn in ast.walk(ast.parse(source)):
+        if not isinstance(fn, ast.FunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if not isinstance(node, ast.Attribute):
+                continue
+            if node.attr == "record" and (module, fn.name) not in _WRITERS:
+                found.append(f"{module}:{node.lineno} {fn.name} reads {ast.unparse(node)}")
+            # the one sealed reference a handler holds: the version the kernel just made
+            new_version = isinstance(node.value, ast.Name) and node.value.id == "new"
+            if node.attr in _SEALED and not new_version:
+                found.append(f"{module}:{node.lineno} {fn.name} reads {ast.unparse(node)}")
+    return found
+
+
+def test_handlers_read_metadata_and_only_writers_the_whole_record() -> None:
+    modules = [*KMS_PACKAGE.glob("handlers/*.py"), *KMS_PACKAGE.glob("lifecycle/api_*.py")]
+    found = [
+        read
+        for path in sorted(modules)
+        for read in _record_reads(path.read_text(), str(path.relative_to(KMS_PACKAGE)))
+    ]
+    assert found == [], "\n".join(found)
+    assert all(
+        (KMS_PACKAGE / module).exists() for module, _ in _WRITERS
+    )  # the list names real modules
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "def describe_key(call):\n    return call.key.record.policy",
+        "def encrypt(call):\n    return call.key.info.materials[0].sealed",
+        "def f(call):\n    return call.key._record",
+    ],
+)
+def test_the_handler_check_finds_whole_records_and_sealed_reads(source: str) -> None:
+    assert _record_reads(source, "handlers/keys.py")
+
+
 def test_failed_operation_leaves_no_partial_state(service: KMS) -> None:
     before = service.list_keys()["Keys"]
     with pytest.raises(MalformedPolicyDocumentException):

@@ -19,7 +19,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import page
-from kmspolicy.kms.model import AliasRecord, KeyRecord
+from kmspolicy.kms.model import AliasRecord, KeyInfo, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call, Resolution, Target
 
@@ -61,7 +61,7 @@ def create_alias(call: Call) -> dict[str, Any]:
     arn = call.targets[0].resource
     if call.get_alias(arn) is not None:
         raise AlreadyExistsException(f"An alias with the name {arn} already exists")
-    key = call.key.record
+    key = call.key.info
     limit = call.quotas.aliases_per_key
     if len(call.list_aliases(key_id=key.key_id)) >= limit:
         raise LimitExceededException(
@@ -89,7 +89,7 @@ def _resolve_update(res: Resolution) -> list[Target]:
     ]
 
 
-def _kind(key: KeyRecord) -> str:
+def _kind(key: KeyInfo) -> str:
     if specs.is_symmetric(key.key_spec):
         return "symmetric"
     return "hmac" if specs.is_hmac(key.key_spec) else "asymmetric"
@@ -97,7 +97,7 @@ def _kind(key: KeyRecord) -> str:
 
 def update_alias(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateAlias.html"""
-    current, new = call.keys[0].record, call.keys[1].record
+    current, new = call.keys[0].info, call.keys[1].info
     if _kind(current) != _kind(new) or current.key_usage != new.key_usage:
         raise ValidationException(
             f"{new.arn} is not the same type of KMS key as {current.arn}: an alias can only "

@@ -23,7 +23,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids
 from kmspolicy.kms.lifecycle.imports import expiration_summary
-from kmspolicy.kms.model import KeyRecord, KeyState, Tag
+from kmspolicy.kms.model import KeyInfo, KeyState, Tag
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import KEY_POLICY_MAX_BYTES, read_json
 
@@ -58,7 +58,7 @@ def algorithm_names(spec: str, usage: str) -> tuple[str, ...]:
     return found if found is not None else tuple(str(a) for a in specs.algorithms_for(spec, usage))
 
 
-def key_metadata(key: KeyRecord) -> dict[str, Any]:
+def key_metadata(key: KeyInfo) -> dict[str, Any]:
     """DescribeKey's ``KeyMetadata`` (also returned by CreateKey)."""
     md: dict[str, Any] = {
         "AWSAccountId": key.account,

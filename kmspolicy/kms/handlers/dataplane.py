@@ -72,17 +72,17 @@ def no_recipient(params: Params) -> None:
 
 
 def require_usage(key: AuthorizedKey, usage: KeyUsage, operation: str) -> None:
-    if key.record.key_usage != usage:
+    if key.info.key_usage != usage:
         raise InvalidKeyUsageException(
-            messages.usage_not_valid(key.arn, key.record.key_usage, operation)
+            messages.usage_not_valid(key.arn, key.info.key_usage, operation)
         )
 
 
 def require_symmetric(key: AuthorizedKey, operation: str) -> None:
     require_usage(key, KeyUsage.ENCRYPT_DECRYPT, operation)
-    if not is_symmetric(key.record.key_spec):
+    if not is_symmetric(key.info.key_spec):
         raise InvalidKeyUsageException(
-            f"{key.arn} key spec is {key.record.key_spec}; {operation} needs a symmetric "
+            f"{key.arn} key spec is {key.info.key_spec}; {operation} needs a symmetric "
             "encryption KMS key."
         )
 
@@ -96,8 +96,8 @@ _ENCRYPTION_ALGORITHMS: Mapping[str, frozenset[str]] = MappingProxyType(
 def encryption_algorithm(key: AuthorizedKey, algorithm: str | None, context: Any) -> str:
     """The algorithm to use with ``key``; InvalidKeyUsage when the key does not offer it."""
     alg = algorithm or DEFAULT_ENCRYPTION_ALGORITHM
-    if alg not in _ENCRYPTION_ALGORITHMS.get(key.record.key_spec, ()):
-        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, key.record.key_spec))
+    if alg not in _ENCRYPTION_ALGORITHMS.get(key.info.key_spec, ()):
+        raise InvalidKeyUsageException(messages.algorithm_incompatible(alg, key.info.key_spec))
     if context and alg != EncryptionAlgorithm.SYMMETRIC_DEFAULT:
         raise ValidationException(
             "EncryptionContext is supported only with symmetric encryption KMS keys."

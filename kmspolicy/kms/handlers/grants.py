@@ -25,7 +25,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids
 from kmspolicy.kms.handlers.common import page
-from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyRecord
+from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyInfo, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import (
     GRANT_NONCE_BYTES,
@@ -42,7 +42,7 @@ MAX_CONSTRAINT_PAIRS = 8
 MAX_CONSTRAINT_VALUE = 384
 
 
-def _grant_operations_for(key: KeyRecord) -> frozenset[str]:
+def _grant_operations_for(key: KeyInfo) -> frozenset[str]:
     return grant_operations_for_key(
         specs.KeyUsage(key.key_usage), symmetric=specs.is_symmetric(key.key_spec)
     )
@@ -222,7 +222,7 @@ def _check_parent_grant(call: Call, operations: list[str], constraints: Any) -> 
 def create_grant(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateGrant.html"""
     p = call.params
-    key = call.key.record
+    key = call.key.info
     operations = list(dict.fromkeys(p["Operations"]))
     allowed = _grant_operations_for(key)
     bad = [op for op in operations if op not in allowed]

@@ -196,7 +196,7 @@ def create_key(call: Call) -> dict[str, Any]:
 
 def describe_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
-    return {"KeyMetadata": key_metadata(call.key.record)}
+    return {"KeyMetadata": key_metadata(call.key.info)}
 
 
 def list_keys(call: Call) -> dict[str, Any]:
@@ -218,7 +218,7 @@ def list_keys(call: Call) -> dict[str, Any]:
 
 def get_key_last_usage(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyLastUsage.html"""
-    key = call.key.record
+    key = call.key.info
     usage = call.usage
     last = usage.last(key.arn, key.creation_date)
     out_last: dict[str, Any] = {}

@@ -29,7 +29,7 @@ def _policy_name(params: Mapping[str, Any]) -> None:
 
 def get_key_policy(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyPolicy.html"""
-    return {"Policy": call.key.record.policy, "PolicyName": "default"}
+    return {"Policy": call.key.info.policy, "PolicyName": "default"}
 
 
 def put_key_policy(call: Call) -> dict[str, Any]:

@@ -61,7 +61,7 @@ def derive_shared_secret(call: Call) -> dict[str, Any]:
         "KeyId": call.key.arn,
         "SharedSecret": secret,
         "KeyAgreementAlgorithm": p["KeyAgreementAlgorithm"],
-        "KeyOrigin": call.key.record.origin.value,
+        "KeyOrigin": call.key.info.origin.value,
     }
 
 
@@ -89,7 +89,7 @@ def decapsulate(call: Call) -> dict[str, Any]:
 
 def get_public_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetPublicKey.html"""
-    record = call.key.record
+    record = call.key.info
     if not is_asymmetric(record.key_spec):
         raise UnsupportedOperationException(
             f"{record.arn} key spec is {record.key_spec}; GetPublicKey needs an asymmetric KMS key."

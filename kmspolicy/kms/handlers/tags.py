@@ -34,7 +34,7 @@ def untag_resource(call: Call) -> dict[str, Any]:
 
 def list_resource_tags(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListResourceTags.html"""
-    tags = sorted(call.key.record.tags, key=lambda t: t.key)
+    tags = sorted(call.key.info.tags, key=lambda t: t.key)
     chunk, more = page(tags, call.params, lambda t: t.key, default=50, maximum=50)
     return {"Tags": [{"TagKey": t.key, "TagValue": t.value} for t in chunk], **more}
 

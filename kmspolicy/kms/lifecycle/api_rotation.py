@@ -13,7 +13,7 @@ from typing import Any
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.lifecycle import multiregion, rotation
-from kmspolicy.kms.model import KeyManagerType, KeyMaterial, KeyRecord, OriginType
+from kmspolicy.kms.model import KeyInfo, KeyManagerType, KeyRecord, MaterialInfo, OriginType
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call
 
@@ -66,7 +66,7 @@ def _require_status_support(key: KeyRecord) -> None:
 
 def get_key_rotation_status(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetKeyRotationStatus.html"""
-    key = call.key.record
+    key = call.key.info
     enabled = rotation.rotation_enabled_for_status(key)
     out: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
     if enabled:
@@ -91,7 +91,7 @@ def rotate_key_on_demand(call: Call) -> dict[str, Any]:
 _INCLUDE = ("ROTATIONS_ONLY", "ALL_KEY_MATERIAL")
 
 
-def _entry(key: KeyRecord, m: KeyMaterial) -> dict[str, Any]:
+def _entry(key: KeyInfo, m: MaterialInfo) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "KeyId": key.key_id,
         "KeyMaterialId": m.material_id,
@@ -114,7 +114,7 @@ def _entry(key: KeyRecord, m: KeyMaterial) -> dict[str, Any]:
 
 def list_key_rotations(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html"""
-    key = call.key.record
+    key = call.key.info
     include = call.params.get("IncludeKeyMaterial") or "ROTATIONS_ONLY"
     if include not in _INCLUDE:
         raise ValidationException(f"IncludeKeyMaterial must be one of {', '.join(_INCLUDE)}")

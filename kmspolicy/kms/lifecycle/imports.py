@@ -32,6 +32,7 @@ from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import (
     ExpirationModelType,
     ImportState,
+    KeyInfo,
     KeyMaterial,
     KeyMaterialState,
     KeyRecord,
@@ -329,11 +330,15 @@ def prune_import_parameters(record: KeyRecord, now: datetime) -> KeyRecord:
     return record.evolve(pending_imports=kept)
 
 
-def expiration_summary(record: KeyRecord) -> tuple[ExpirationModelType | None, datetime | None]:
+def expiration_summary(record: KeyInfo) -> tuple[ExpirationModelType | None, datetime | None]:
     """DescribeKey's ExpirationModel and ValidTo for an EXTERNAL key (earliest expiry wins)."""
     if record.origin is not OriginType.EXTERNAL:
         return None, None
-    live = [m for m in _live(record) if m.sealed is not None]
+    live = [
+        m
+        for m in record.materials
+        if m.state is not KeyMaterialState.PENDING_ROTATION and m.has_material
+    ]
     if not live:
         return None, None
     expiring = [m.valid_to for m in live if m.valid_to is not None]

@@ -20,6 +20,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import (
+    KeyInfo,
     KeyManagerType,
     KeyMaterial,
     KeyMaterialState,
@@ -144,7 +145,7 @@ def catch_up_on_enable(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyR
     return rotated.evolve(next_rotation_date=now + timedelta(days=record.rotation_period_days))
 
 
-def rotation_enabled_for_status(record: KeyRecord) -> bool:
+def rotation_enabled_for_status(record: KeyInfo) -> bool:
     """KeyRotationEnabled as GetKeyRotationStatus reports it (false while pending deletion)."""
     if record.key_state in (KeyState.PENDING_DELETION, KeyState.PENDING_REPLICA_DELETION):
         return False
