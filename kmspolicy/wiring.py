@@ -39,6 +39,8 @@ class ServiceSettings:
     account: str = "000000000000"
     region: str = "us-east-1"
     quotas: Quotas = field(default_factory=Quotas)  # AWS's resource quotas, no request quotas
+    #: the Regions served (None: any); ReplicateKey creates replicas only there
+    regions: frozenset[str] | None = None
 
 
 class Runtime:
@@ -88,6 +90,7 @@ class Runtime:
                         self.identities,
                         self.audit,
                         quotas=self.settings.quotas,
+                        regions=self.settings.regions,
                     )
                     self._services[region] = found
         return found

@@ -117,9 +117,12 @@ class Pipeline:
         account: str,
         region: str,
         quotas: Quotas | None = None,
+        regions: frozenset[str] | None = None,
     ) -> None:
         self.store = store
         self.quotas = quotas if quotas is not None else Quotas()  # resource quotas (handlers)
+        #: the Regions this service's store serves (None: any); ReplicateKey writes only there
+        self.regions = regions
         self.clock = clock
         self.rng = rng
         self.identities = identities

@@ -101,6 +101,8 @@ class Services(Protocol):
     usage: KeyUsage
     quotas: Quotas
     audit: AuditLog | None
+    #: the Regions served (None: any Region name)
+    regions: frozenset[str] | None
 
     def decide(
         self,
@@ -309,6 +311,11 @@ class Call(_View):
     def quotas(self) -> Quotas:
         """The resource quotas (keys per Region, aliases and grants per key)."""
         return self.scope.services.quotas
+
+    @property
+    def regions(self) -> frozenset[str] | None:
+        """The Regions served (None: any): where a request may create a key of another Region."""
+        return self.scope.services.regions
 
     @property
     def saved_keys(self) -> Mapping[str, KeyRecord | None]:

@@ -61,7 +61,8 @@ class KMS(Generic[ClockT]):
     ``audit``: a ``kms.ports.AuditLog`` receiving one record per request; ``quotas``: the
     resource and request quotas (``kms.quotas.Quotas``; default: AWS's resource quotas, no
     request quotas); ``rng``: the randomness for ids, nonces and new key material (default:
-    ``os.urandom``).
+    ``os.urandom``); ``regions``: the Regions the store serves, where ReplicateKey may create
+    replicas (default: any Region name; the server passes the Regions it serves).
 
     Two instances share nothing: each has its own pipeline, kernel and caches.
     """
@@ -77,6 +78,7 @@ class KMS(Generic[ClockT]):
         *,
         rng: Rng | None = None,
         quotas: Quotas | None = None,
+        regions: Iterable[str] | None = None,
     ) -> None:
         if not ids.is_account_id(account):
             raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
@@ -101,6 +103,7 @@ class KMS(Generic[ClockT]):
             account=account,
             region=region,
             quotas=self.quotas,
+            regions=frozenset(regions) if regions is not None else None,
         )
 
     @property

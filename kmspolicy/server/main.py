@@ -99,6 +99,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
             account=config.account,
             region=config.region,
             quotas=quotas_for(config, requests=_request_quotas_on(settings, config)),
+            regions=config.regions,
         ),
         to_directory(config),
     )

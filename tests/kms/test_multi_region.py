@@ -411,3 +411,56 @@ def test_imported_material_is_imported_into_each_member_and_must_be_the_same(
     _import(west, key_id, material)
     blob = east.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+
+@pytest.mark.parametrize(
+    ("spec", "usage"),
+    [
+        ("ECC_NIST_P256", "SIGN_VERIFY"),
+        ("HMAC_256", "GENERATE_VERIFY_MAC"),
+        ("ML_KEM_768", "ENCAPSULATE_DECAPSULATE"),
+    ],
+)
+def test_asymmetric_and_hmac_sets_share_their_key(regions: Regions, spec: str, usage: str) -> None:
+    east, west = regions.client(EAST), regions.client(WEST)
+    key_id = east.create_key(MultiRegion=True, KeySpec=spec, KeyUsage=usage)["KeyMetadata"]["KeyId"]
+    replica = east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)["ReplicaKeyMetadata"]
+    assert (replica["KeySpec"], replica["KeyUsage"]) == (spec, usage)
+    if usage == "SIGN_VERIFY":
+        signature = east.sign(KeyId=key_id, Message=b"m", SigningAlgorithm="ECDSA_SHA_256")
+        assert west.verify(
+            KeyId=key_id,
+            Message=b"m",
+            Signature=signature["Signature"],
+            SigningAlgorithm="ECDSA_SHA_256",
+        )["SignatureValid"]
+        assert (
+            east.get_public_key(KeyId=key_id)["PublicKey"]
+            == (west.get_public_key(KeyId=key_id)["PublicKey"])
+        )
+    elif usage == "GENERATE_VERIFY_MAC":
+        mac = west.generate_mac(KeyId=key_id, Message=b"m", MacAlgorithm="HMAC_SHA_256")["Mac"]
+        assert east.verify_mac(KeyId=key_id, Message=b"m", Mac=mac, MacAlgorithm="HMAC_SHA_256")[
+            "MacValid"
+        ]
+    else:
+        out = east.encapsulate(KeyId=key_id, EncapsulationAlgorithm="ML_KEM")
+        back = west.decapsulate(
+            KeyId=key_id,
+            SharedSecretCiphertextBlob=out["SharedSecretCiphertextBlob"],
+            EncapsulationAlgorithm="ML_KEM",
+        )
+        assert back["SharedSecret"] == out["SharedSecret"]
+
+
+def test_replicas_only_in_the_regions_served() -> None:
+    """A Region name outside those served would hold keys nobody can reach, each such name with
+    a key quota of its own: refused, before anything is written."""
+    store = MemoryStore()
+    east = KMS(store, FakeClock(), ACCOUNT, EAST, regions=[EAST, WEST]).client()
+    key_id = east.create_key(MultiRegion=True)["KeyMetadata"]["KeyId"]
+    with raises_code("UnsupportedOperationException"):
+        east.replicate_key(KeyId=key_id, ReplicaRegion="xx-moon-1")
+    assert east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)["ReplicaKeyMetadata"]
+    with store.transaction(readonly=True) as tx:
+        assert [k.region for k in tx.iter_all_keys()] == [EAST, WEST]

@@ -34,6 +34,9 @@ def test_boto3_replicates_and_decrypts_across_regions(fresh: Server) -> None:
     with pytest.raises(ClientError) as again:
         east.replicate_key(KeyId=key["KeyId"], ReplicaRegion="eu-west-1")
     assert again.value.response["Error"]["Code"] == "AlreadyExistsException"
+    with pytest.raises(ClientError) as unserved:  # a Region name the server does not serve
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion="xx-moon-1")
+    assert unserved.value.response["Error"]["Code"] == "UnsupportedOperationException"
     east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="eu-west-1")
     conf = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
     assert (conf["MultiRegionKeyType"], conf["PrimaryKey"]["Region"]) == ("REPLICA", "eu-west-1")

@@ -18,6 +18,7 @@ from kmspolicy.errors import (
     LimitExceededException,
     MalformedPolicyDocumentException,
     NotFoundException,
+    UnsupportedOperationException,
 )
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
@@ -74,6 +75,12 @@ def replicate_key(call: Call) -> dict[str, Any]:
     primary = call.key.record
     region = p["ReplicaRegion"]
     arn = multiregion.member_arn(primary, region)
+    if call.regions is not None and region not in call.regions:
+        # every Region served is a store's to write; a name outside them would be a Region
+        # nobody can reach, with a key quota of its own
+        raise UnsupportedOperationException(
+            f"ReplicaRegion {region} is not a Region this service serves."
+        )
     if region == primary.region or call.load_member(primary, region) is not None:
         raise AlreadyExistsException(f"Key '{arn}' already exists")
     limit = call.quotas.keys_per_region
