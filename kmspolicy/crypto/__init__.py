@@ -36,6 +36,8 @@ Map of the package::
                -> KeyMaterial (canonical; compare re-imports with same_material)
     xks        the XKS Proxy API's AES-GCM recipe (kmspolicy xks-proxy): encrypt, decrypt,
                gcm_aad (the AAD length framing), cdiv, generate_key; XksDecryptError
+    xksblob    the ciphertext blob of an external key store's key (version 2, double
+               encryption): xks_header, seal_inner, outer_aad, assemble, split, open_inner
 
 Errors: misuse of the API (wrong types, wrong spec for an operation) → TypeError/ValueError
 with a message saying what to do. Caller mistakes AWS names (4097-byte plaintext, digest of

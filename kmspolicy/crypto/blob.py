@@ -23,6 +23,7 @@ from kmspolicy.errors import InvalidCiphertextException, ValidationException
 
 MAGIC = b"kp"
 VERSION = 1
+XKS_VERSION = 2  # the version of crypto.xksblob's blobs
 NONCE_LENGTH = 12
 TAG_LENGTH = 16
 MATERIAL_ID_LENGTH = 32
@@ -125,7 +126,8 @@ def parse_blob_header(blob: bytes) -> BlobHeader:
     if not isinstance(blob, bytes | bytearray | memoryview):
         raise TypeError(f"ciphertext blob must be bytes, not {type(blob).__name__}")
     blob = bytes(blob)
-    if len(blob) < 4 or blob[:2] != MAGIC or blob[2] != VERSION:
+    # version 2 is an external key store's blob (crypto.xksblob): the same header
+    if len(blob) < 4 or blob[:2] != MAGIC or blob[2] not in (VERSION, XKS_VERSION):
         raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
     kid_len = blob[3]
     start = 4 + kid_len
@@ -134,7 +136,7 @@ def parse_blob_header(blob: bytes) -> BlobHeader:
     if len(blob) < end + TAG_LENGTH or not _KEY_ID.fullmatch(kid):
         raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
     return BlobHeader(
-        version=VERSION,
+        version=blob[2],
         key_id=kid.decode("ascii"),
         material_id=blob[start : start + MATERIAL_ID_LENGTH].hex(),
         nonce=blob[start + MATERIAL_ID_LENGTH : end],
@@ -151,6 +153,8 @@ def decrypt_blob(
     """
     aead = _aead(material)
     header = parse_blob_header(blob)
+    if header.version != VERSION:  # an external key store's blob: never opened here
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
     data = bytes(blob)
     # a malformed context raises TypeError/ValueError: the caller's mistake, not a bad blob
     aad = data[: header.length] + encode_encryption_context(context)

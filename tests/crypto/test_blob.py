@@ -130,7 +130,11 @@ def test_wrong_key_rejected(blob: bytes) -> None:
 
 def test_wrong_version_rejected(key: KeyMaterial, blob: bytes) -> None:
     with pytest.raises(InvalidCiphertextException):
-        parse_blob_header(blob[:2] + b"\x02" + blob[3:])
+        parse_blob_header(blob[:2] + b"\x03" + blob[3:])
+    # version 2 (an external key store's blob) parses, but never decrypts as version 1
+    assert parse_blob_header(blob[:2] + b"\x02" + blob[3:]).version == 2
+    with pytest.raises(InvalidCiphertextException):
+        decrypt_blob(key, blob[:2] + b"\x02" + blob[3:])
 
 
 def test_parse_header_does_not_need_the_key(blob: bytes) -> None:

@@ -72,5 +72,6 @@ def test_public_api_is_sorted_and_resolvable() -> None:
         "specs",
         "wrapping",
         "xks",
+        "xksblob",
     }
     assert public - modules == set(crypto.__all__)
