@@ -22,6 +22,9 @@ grammar = importlib.resources.files("kmspolicy") / "grammar" / "kmspolicy.lark"
 assert grammar.is_file(), "grammar missing from the wheel"
 docs = importlib.resources.files("kmspolicy") / "docs" / "lint.md"
 assert docs.is_file(), "docs missing from the wheel"
+console = importlib.resources.files("kmspolicy") / "server" / "console"
+assert (console / "templates" / "base.html").is_file(), "console templates missing from the wheel"
+assert (console / "static" / "console.js").is_file(), "console assets missing from the wheel"
 assert kmspolicy.__version__, "no version"
 site = root.parent
 size = sum(p.stat().st_size for p in site.rglob("*") if p.is_file())

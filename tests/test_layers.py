@@ -35,6 +35,9 @@ ALLOWED: dict[str, set[str]] = {
     "store": {"errors", "lang", "authz", "crypto", "kms", "optable"},
     "audit": {"errors", "lang", "authz", "crypto", "kms", "optable"},
     "server": {
+        # the console's access matrix: who-can (reasoning) and the one-call decision (facade)
+        "facade",
+        "reasoning",
         "errors",
         "lang",
         "authz",

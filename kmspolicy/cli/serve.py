@@ -100,6 +100,11 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     default=False,
     help="Enable POST /_kmspolicy/reset (deletes every key; for test suites). Never in production.",
 )
+@click.option(
+    "--console/--no-console",
+    default=None,
+    help="The web console under /console/ (docs/console.md). Default: on with --dev, else off.",
+)
 def command(
     host: str,
     port: int,
@@ -115,6 +120,7 @@ def command(
     log_format: str,
     log_level: str,
     dev: bool,
+    console: bool | None,
 ) -> None:
     """Serve the AWS KMS API (point AWS_ENDPOINT_URL_KMS at it) with policies enforced.
 
@@ -141,5 +147,6 @@ def command(
             log_format=log_format,
             log_level=log_level.upper(),
             dev=dev,
+            console=console,
         )
     )

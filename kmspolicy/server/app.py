@@ -101,6 +101,8 @@ class AppOptions:
     #: the request-id scheme (``kms.request_ids``); ``serve`` passes its service's, so the ids
     #: on the wire and in the audit log come from the same place as the in-process client's
     request_ids: Callable[[], str] = field(default_factory=lambda: RequestIds(os.urandom))
+    #: the web console (``server.console``), mounted under /console when set
+    console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
 
 
 class RunInThread(Exception):
@@ -194,6 +196,11 @@ class KmsApp(Generic[P]):
         body = b""
         try:
             path = scope.get("path", "/")
+            if self._options.console is not None and (
+                path == "/console" or path.startswith("/console/")
+            ):
+                await self._options.console(scope, receive, send)
+                return
             if path.startswith(DEV_PREFIX):
                 status, payload = await self._dev(scope, receive, path)
                 await _respond(send, status, payload, request_id, b"application/json")
@@ -274,17 +281,7 @@ class KmsApp(Generic[P]):
         await _respond(send, status, payload, request_id, CONTENT_TYPE)
 
     def _context(self, scope: Scope, region: str) -> dict[str, object]:
-        # No aws:CurrentTime/aws:EpochTime here: authz.Request derives them from the time the
-        # pipeline reads from the clock. In the context they would also change the decision
-        # memo's key every second (the memo keys on the whole request context).
-        context: dict[str, object] = {
-            "aws:SecureTransport": scope.get("scheme") == "https",
-            "aws:RequestedRegion": region,
-        }
-        client = scope.get("client")
-        if client:
-            context["aws:SourceIp"] = client[0]
-        return context
+        return transport_context(scope, region)
 
     async def _dev(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
         await _drain(receive)
@@ -335,6 +332,21 @@ def public_health(report: dict[str, Any]) -> dict[str, Any]:
         **{k: report[k] for k in ("status", "ready", "version") if k in report},
         "checks": {name: {"ok": check.get("ok", False)} for name, check in checks.items()},
     }
+
+
+def transport_context(scope: Mapping[str, Any], region: str) -> dict[str, object]:
+    """The condition keys the transport gives a request (the API's and the console's)."""
+    # No aws:CurrentTime/aws:EpochTime here: authz.Request derives them from the time the
+    # pipeline reads from the clock. In the context they would also change the decision
+    # memo's key every second (the memo keys on the whole request context).
+    context: dict[str, object] = {
+        "aws:SecureTransport": scope.get("scheme") == "https",
+        "aws:RequestedRegion": region,
+    }
+    client = scope.get("client")
+    if client:
+        context["aws:SourceIp"] = client[0]
+    return context
 
 
 def _json_error(code: str, message: str) -> bytes:

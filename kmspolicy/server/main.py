@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import uvicorn
 
@@ -39,8 +39,11 @@ from kmspolicy.server.identities import (
     to_directory,
 )
 from kmspolicy.server.protocol import REQUEST_READ_TIMEOUT, with_read_timeout
-from kmspolicy.server.sigv4 import Verifier
+from kmspolicy.server.sigv4 import Credential, Verifier
 from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
+
+if TYPE_CHECKING:
+    from kmspolicy.server.console.app import Console
 
 SWEEP_INTERVAL_SECONDS = 30.0
 
@@ -63,6 +66,8 @@ class ServerSettings:
     log_format: str = "text"  # text | json (one JSON object per line)
     log_level: str = "INFO"  # of the kmspolicy loggers (access lines are INFO)
     seed: Path | None = None  # keys, aliases and (test-only) material to create at start-up
+    #: the web console under /console/ (docs/console.md); None: on with --dev, else off
+    console: bool | None = None
 
 
 def _is_loopback(host: str) -> bool:
@@ -121,8 +126,38 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
     # UnsupportedOperationException by the service, as in-process
     inline = inline_operations(OPERATIONS.values(), local_store=runtime.in_process)
     backend = ServiceBackend(runtime.service, frozenset(OPERATIONS), inline)
+    if settings.console if settings.console is not None else settings.dev:
+        options.console = _console(backend, creds, config, runtime, options.request_ids)
     app = KmsApp(backend, Verifier(creds.get, regions=config.regions), runtime.clock, options)
     return app, runtime
+
+
+def _console(
+    backend: ServiceBackend,
+    creds: dict[str, Credential[str]],
+    config: IdentitiesConfig,
+    runtime: Runtime,
+    request_ids: Callable[[], str],
+) -> Console:
+    from kmspolicy.server.console.app import Console
+
+    development = None
+    if config.development:
+        (spec,) = config.identities
+        development = creds[spec.access_key_id]
+    audit_path = getattr(runtime.audit, "path", None)
+    return Console(
+        backend,
+        creds.get,
+        runtime.clock,
+        request_ids,
+        region=config.region,
+        regions=config.regions,
+        development=development,
+        directory=runtime.identities,
+        principals=[spec.arn for spec in config.identities],
+        audit_path=audit_path,
+    )
 
 
 def _request_quotas_on(settings: ServerSettings, config: IdentitiesConfig) -> bool:

@@ -72,13 +72,15 @@ def serve_in_thread(
     data_dir: str | Path | None = None,
     dev: bool = True,
     seed: str | Path | None = None,
+    console: bool | None = None,
 ) -> Iterator[Endpoint]:
     """Serve on ``127.0.0.1`` (a free port) until the context ends.
 
     Without ``identities`` the development identity signs in (and LocalStack's and moto's
     keys). The store is in memory unless ``store_url`` names one; the root key and decision
     log go to ``data_dir`` (a temporary directory by default). ``dev`` enables the reset
-    endpoint (``POST /_kmspolicy/reset``). ``seed`` names a seed file (``--seed``).
+    endpoint (``POST /_kmspolicy/reset``). ``seed`` names a seed file (``--seed``); ``console``
+    the web console under ``/console/`` (default: with ``dev``).
     """
     with ExitStack() as stack:
         if data_dir is None:
@@ -90,6 +92,7 @@ def serve_in_thread(
             store_url=store_url,
             dev=dev,
             seed=Path(seed) if seed is not None else None,
+            console=console,
         )
         config = load_config(settings)
         app, runtime = build_app(settings, config)

@@ -1,0 +1,773 @@
+"""The web console under ``/console/``: sign-in, keys, a key's page and actions, key creation,
+the policy editor, the access matrix and the decision log.
+
+Layer: server (adapter). INVARIANT: every KMS read or change the console makes is a ``Call``
+to the same ``Backend`` the HTTP API uses, as the signed-in principal, with the transport's
+request context: the same pipeline decides it, the same audit log records it, the same
+validation errors come back (shown inline). The console can therefore show nothing and change
+nothing its principal could not through the API. Pages are rendered on the server (Jinja2,
+autoescaped); the little JavaScript there is only adds live policy diagnostics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import difflib
+import json
+import secrets
+from collections.abc import Callable, Mapping, MutableMapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+from urllib.parse import quote, urlencode
+
+import jinja2
+
+from kmspolicy.errors import ServiceError
+from kmspolicy.kms.clock import Clock
+from kmspolicy.kms.identities import Identities
+from kmspolicy.server.app import Backend, Call, transport_context
+from kmspolicy.server.console.sessions import SESSION_LIFETIME, Session, Sessions, same
+from kmspolicy.server.console.web import (
+    MAX_FORM,
+    Request,
+    Response,
+    cookie,
+    parse_cookies,
+    parse_form,
+    parse_query,
+    redirect,
+)
+from kmspolicy.server.sigv4 import Credential
+
+PREFIX = "/console"
+SESSION_COOKIE = "kmspolicy_session"
+SIGNIN_COOKIE = "kmspolicy_signin"  # the sign-in form's CSRF token (double submit)
+_HERE = Path(__file__).parent
+_STATIC = MappingProxyType(
+    {"console.css": b"text/css; charset=utf-8", "console.js": b"text/javascript"}
+)
+PAGE_SIZE = 50
+
+
+class KmsError(Exception):
+    """A console call the service refused: the AWS error, shown inline."""
+
+    def __init__(self, error: ServiceError) -> None:
+        super().__init__(f"{error.code}: {error.message}")
+        self.code = error.code
+        self.message = error.message
+
+
+class Console:
+    """The console's ASGI handler (mounted by ``KmsApp`` under ``/console``)."""
+
+    def __init__(
+        self,
+        backend: Backend[str],
+        credential: Callable[[str], Credential[str] | None],
+        clock: Clock,
+        request_ids: Callable[[], str],
+        *,
+        region: str,
+        regions: frozenset[str],
+        development: Credential[str] | None = None,
+        directory: Identities | None = None,
+        principals: Sequence[str] = (),
+        audit_path: Path | None = None,
+        audit_key: bytes | None = None,
+    ) -> None:
+        self._backend = backend
+        self._credential = credential
+        self._clock = clock
+        self._request_ids = request_ids
+        self._region = region
+        self._regions = regions
+        self._development = development
+        self._directory = directory if directory is not None else Identities([])
+        self._principals = list(principals)
+        self._audit_path = audit_path
+        self._audit_key = audit_key
+        self.sessions = Sessions()
+        self._templates = jinja2.Environment(
+            loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
+            autoescape=True,
+        )
+        self._templates.filters["q"] = lambda s: quote(str(s), safe="")
+
+    # --- ASGI
+
+    async def __call__(
+        self,
+        scope: MutableMapping[str, Any],
+        receive: Callable[[], Any],
+        send: Callable[[Any], Any],
+    ) -> None:
+        body, too_large = await _read(receive)
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        request = Request(
+            method=scope["method"],
+            path=scope.get("path", "/"),
+            query=parse_query(scope.get("query_string", b"")),
+            form=parse_form(body, headers.get("content-type", "")),
+            cookies=parse_cookies(headers.get("cookie", "")),
+            headers=headers,
+            secure=scope.get("scheme") == "https",
+            client=(scope.get("client") or ("-", 0))[0],
+            scope=scope,
+        )
+        if too_large:
+            response = Response(413, b"request too large")
+        else:
+            # KMS calls block (store, crypto): the whole page is made in a worker thread
+            response = await asyncio.to_thread(self.handle, request)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": response.status,
+                "headers": response.all_headers(),
+            }
+        )
+        await send({"type": "http.response.body", "body": response.body})
+
+    # --- routing
+
+    def handle(self, request: Request) -> Response:
+        path = request.path.removeprefix(PREFIX).rstrip("/") or "/"
+        if path.startswith("/static/"):
+            return self._static(path.removeprefix("/static/"))
+        if path == "/signin":
+            return self._signin(request)
+        now = self._clock.now()
+        session = self.sessions.get(request.cookies.get(SESSION_COOKIE), now)
+        if session is None:
+            return redirect(f"{PREFIX}/signin")
+        if request.method == "POST" and not self._csrf_ok(request, session):
+            return self._page(
+                request,
+                session,
+                "error.html",
+                status=403,
+                message="The form was stale or did not come from this console (CSRF check "
+                "failed). Reload the page and try again.",
+            )
+        parts = path.strip("/").split("/")
+        route = (request.method, parts[0], len(parts))
+        if route == ("POST", "signout", 1):
+            self.sessions.close(request.cookies.get(SESSION_COOKIE))
+            response = redirect(f"{PREFIX}/signin")
+            response.headers.append(
+                (b"set-cookie", cookie(SESSION_COOKIE, "", secure=request.secure, max_age=0))
+            )
+            return response
+        if path == "/":
+            return redirect(f"{PREFIX}/keys")
+        if route == ("GET", "keys", 1):
+            return self._keys(request, session)
+        if parts[0] == "keys" and len(parts) >= 2:
+            key_id = parts[1]
+            if len(parts) == 2 and request.method == "GET":
+                return self._key(request, session, key_id)
+            if len(parts) == 3 and parts[2] == "policy":
+                return self._policy(request, session, key_id)
+            if len(parts) == 3 and parts[2] == "access":
+                return self._access(request, session, key_id)
+            if len(parts) == 3 and request.method == "POST":
+                return self._key_action(request, session, key_id, parts[2])
+        if parts[0] == "create" and len(parts) == 1:
+            return self._create(request, session)
+        if route == ("POST", "diagnostics", 1):
+            return self._diagnostics(request, session)
+        if route == ("GET", "log", 1):
+            return self._log(request, session)
+        return self._page(request, session, "error.html", status=404, message="No such page.")
+
+    # --- plumbing
+
+    def _static(self, name: str) -> Response:
+        ctype = _STATIC.get(name)
+        if ctype is None:
+            return Response(404, b"not found", b"text/plain")
+        return Response(200, (_HERE / "static" / name).read_bytes(), ctype)
+
+    def _csrf_ok(self, request: Request, session: Session) -> bool:
+        sent = request.form.get("csrf") or request.headers.get("x-csrf-token", "")
+        return bool(sent) and same(sent, session.csrf)
+
+    def _render(self, template: str, **values: Any) -> bytes:
+        return self._templates.get_template(template).render(**values).encode("utf-8")
+
+    def _page(
+        self,
+        request: Request,
+        session: Session | None,
+        template: str,
+        status: int = 200,
+        **values: Any,
+    ) -> Response:
+        flash = ""
+        if session is not None:
+            flash, session.flash = session.flash, ""
+        body = self._render(
+            template,
+            session=session,
+            region=self._region_of(request, session) if session else self._region,
+            regions=sorted(self._regions),
+            flash=flash,
+            prefix=PREFIX,
+            **values,
+        )
+        return Response(status, body)
+
+    def _region_of(self, request: Request, session: Session) -> str:
+        wanted = request.query.get("region") or request.form.get("region") or session.region
+        return wanted if wanted in self._regions else session.region
+
+    def call(
+        self, request: Request, session: Session, operation: str, params: Mapping[str, Any]
+    ) -> dict[str, Any]:
+        """One KMS request as the signed-in principal, through the API's own backend (decided,
+        audited and validated exactly as over the wire); a refusal raises ``KmsError``."""
+        region = self._region_of(request, session)
+        call = Call(
+            operation=operation,
+            body=json.dumps(params).encode("utf-8"),
+            principal=session.principal,
+            region=region,
+            context=transport_context(request.scope, region),
+            request_id=self._request_ids(),
+        )
+        try:
+            reply = self._backend.call(call)
+        except ServiceError as error:
+            raise KmsError(error) from None
+        result: dict[str, Any] = json.loads(reply.body or b"{}")
+        return result
+
+    def _try(self, request: Request, session: Session, operation: str, **params: Any) -> Any:
+        try:
+            return self.call(request, session, operation, params)
+        except KmsError as error:
+            return error
+
+    # --- sign-in
+
+    def _signin(self, request: Request) -> Response:
+        now = self._clock.now()
+        if request.method == "GET":
+            return self._signin_form(request, "")
+        sent = request.form.get("csrf", "")
+        if not sent or not same(sent, request.cookies.get(SIGNIN_COOKIE, "")):
+            return self._signin_form(request, "The sign-in form expired; try again.", 403)
+        if self.sessions.blocked(request.client, now):
+            return self._signin_form(
+                request, "Too many failed sign-ins from this address; wait a few minutes.", 429
+            )
+        credential = self._check_credentials(request)
+        if credential is None:
+            self.sessions.failed(request.client, now)
+            return self._signin_form(request, "Unknown access key id or wrong secret.", 401)
+        self.sessions.succeeded(request.client)
+        token = self.sessions.open(
+            credential.principal, credential.access_key_id, self._region, now
+        )
+        response = redirect(f"{PREFIX}/keys")
+        lifetime = int(SESSION_LIFETIME.total_seconds())
+        response.headers += [
+            (b"set-cookie", cookie(SESSION_COOKIE, token, secure=request.secure, max_age=lifetime)),
+            (b"set-cookie", cookie(SIGNIN_COOKIE, "", secure=request.secure, max_age=0)),
+        ]
+        return response
+
+    def _check_credentials(self, request: Request) -> Credential[str] | None:
+        if request.form.get("development") and self._development is not None:
+            return self._development
+        key_id = request.form.get("access_key_id", "").strip()
+        secret = request.form.get("secret_access_key", "")
+        credential = self._credential(key_id) if key_id else None
+        expected = credential.secret_access_key if credential is not None else secrets.token_hex()
+        ok = same(secret, expected)  # compared even for an unknown id: the same time either way
+        if credential is None or not ok:
+            return None
+        if credential.session_token is not None and not same(
+            request.form.get("session_token", ""), credential.session_token
+        ):
+            return None
+        return credential
+
+    def _signin_form(self, request: Request, error: str, status: int = 200) -> Response:
+        token = secrets.token_urlsafe(32)
+        body = self._render(
+            "signin.html",
+            session=None,
+            error=error,
+            csrf=token,
+            development=self._development is not None,
+            prefix=PREFIX,
+            flash="",
+        )
+        response = Response(status, body)
+        response.headers.append(
+            (b"set-cookie", cookie(SIGNIN_COOKIE, token, secure=request.secure, max_age=600))
+        )
+        return response
+
+    # --- keys
+
+    def _keys(self, request: Request, session: Session) -> Response:
+        q = request.query.get("q", "").strip().lower()
+        state = request.query.get("state", "")
+        error = ""
+        rows: list[dict[str, Any]] = []
+        try:
+            keys = self._all(request, session, "ListKeys", "Keys")
+            aliases = self._all(request, session, "ListAliases", "Aliases")
+        except KmsError as exc:
+            keys, aliases, error = [], [], str(exc)
+        by_key: dict[str, list[str]] = {}
+        for alias in aliases:
+            if alias.get("TargetKeyId"):
+                by_key.setdefault(alias["TargetKeyId"], []).append(alias["AliasName"])
+        for entry in keys:
+            row = self._key_row(request, session, entry["KeyId"], by_key.get(entry["KeyId"], []))
+            haystack = " ".join(
+                [row["id"], row.get("description", ""), *row["aliases"], *row["tag_text"]]
+            ).lower()
+            if q and q not in haystack:
+                continue
+            if state and row.get("state") != state:
+                continue
+            rows.append(row)
+            if len(rows) >= PAGE_SIZE:
+                break
+        return self._page(
+            request,
+            session,
+            "keys.html",
+            keys=rows,
+            q=q,
+            state=state,
+            error=error,
+            states=["Enabled", "Disabled", "PendingDeletion", "PendingImport", "Unavailable"],
+        )
+
+    def _all(self, request: Request, session: Session, operation: str, member: str) -> list[Any]:
+        """Every page of a listing (at most 1000 entries: a console page, not an export)."""
+        out: list[Any] = []
+        params: dict[str, Any] = {"Limit": 1000}
+        while len(out) < 1000:
+            page = self.call(request, session, operation, params)
+            out += page.get(member, [])
+            if not page.get("Truncated"):
+                break
+            params["Marker"] = page["NextMarker"]
+        return out
+
+    def _key_row(
+        self, request: Request, session: Session, key_id: str, aliases: list[str]
+    ) -> dict[str, Any]:
+        row: dict[str, Any] = {"id": key_id, "aliases": aliases, "tag_text": []}
+        described = self._try(request, session, "DescribeKey", KeyId=key_id)
+        if isinstance(described, KmsError):
+            row["denied"] = described.code
+            return row
+        meta = described["KeyMetadata"]
+        row.update(
+            state=meta.get("KeyState", ""),
+            spec=meta.get("KeySpec", ""),
+            usage=meta.get("KeyUsage", ""),
+            origin=meta.get("Origin", ""),
+            description=meta.get("Description", ""),
+            manager=meta.get("KeyManager", ""),
+            multi_region=meta.get("MultiRegion", False),
+        )
+        tags = self._try(request, session, "ListResourceTags", KeyId=key_id)
+        if not isinstance(tags, KmsError):
+            row["tags"] = {t["TagKey"]: t["TagValue"] for t in tags.get("Tags", [])}
+            row["tag_text"] = [f"{k}={v}" for k, v in row["tags"].items()]
+        if meta.get("KeySpec") == "SYMMETRIC_DEFAULT" and meta.get("Origin") == "AWS_KMS":
+            rotation = self._try(request, session, "GetKeyRotationStatus", KeyId=key_id)
+            if not isinstance(rotation, KmsError):
+                row["rotation"] = rotation.get("KeyRotationEnabled", False)
+        return row
+
+    def _key(
+        self, request: Request, session: Session, key_id: str, error: str = "", status: int = 200
+    ) -> Response:
+        described = self._try(request, session, "DescribeKey", KeyId=key_id)
+        if isinstance(described, KmsError):
+            return self._page(
+                request,
+                session,
+                "error.html",
+                status=404 if "NotFound" in described.code else 403,
+                message=str(described),
+            )
+        meta = described["KeyMetadata"]
+        arn = meta["Arn"]
+        sections: dict[str, Any] = {}
+        for name, operation, params in (
+            ("aliases", "ListAliases", {"KeyId": arn}),
+            ("tags", "ListResourceTags", {"KeyId": arn}),
+            ("grants", "ListGrants", {"KeyId": arn}),
+            ("rotation", "GetKeyRotationStatus", {"KeyId": arn}),
+            ("rotations", "ListKeyRotations", {"KeyId": arn}),
+        ):
+            sections[name] = self._try(request, session, operation, **params)
+        timeline = [("Created", meta.get("CreationDate"))]
+        if not isinstance(sections["rotations"], KmsError):
+            timeline += [
+                (f"Rotated ({r.get('RotationType', '').lower()})", r.get("RotationDate"))
+                for r in sections["rotations"].get("Rotations", [])
+            ]
+        rotation = sections["rotation"]
+        if not isinstance(rotation, KmsError) and rotation.get("NextRotationDate"):
+            timeline.append(("Next automatic rotation", rotation["NextRotationDate"]))
+        if meta.get("DeletionDate"):
+            timeline.append(("Deletion", meta["DeletionDate"]))
+        timeline = [(label, _when(t)) for label, t in timeline if t is not None]
+        return self._page(
+            request,
+            session,
+            "key.html",
+            status=status,
+            meta=meta,
+            error=error,
+            timeline=sorted(timeline, key=lambda item: item[1]),
+            is_error=lambda v: isinstance(v, KmsError),
+            **sections,
+            grant_operations=[
+                "Decrypt",
+                "Encrypt",
+                "GenerateDataKey",
+                "ReEncryptFrom",
+                "ReEncryptTo",
+                "DescribeKey",
+                "Sign",
+                "Verify",
+                "GenerateMac",
+                "VerifyMac",
+                "CreateGrant",
+                "RetireGrant",
+            ],
+        )
+
+    def _key_action(self, request: Request, session: Session, key_id: str, action: str) -> Response:
+        form = request.form
+        actions: dict[str, tuple[str, Callable[[], dict[str, Any]]]] = {
+            "enable": ("EnableKey", lambda: {"KeyId": key_id}),
+            "disable": ("DisableKey", lambda: {"KeyId": key_id}),
+            "rotate": ("RotateKeyOnDemand", lambda: {"KeyId": key_id}),
+            "enable-rotation": (
+                "EnableKeyRotation",
+                lambda: {"KeyId": key_id, **_int(form, "RotationPeriodInDays")},
+            ),
+            "disable-rotation": ("DisableKeyRotation", lambda: {"KeyId": key_id}),
+            "schedule-deletion": (
+                "ScheduleKeyDeletion",
+                lambda: {"KeyId": key_id, **_int(form, "PendingWindowInDays")},
+            ),
+            "cancel-deletion": ("CancelKeyDeletion", lambda: {"KeyId": key_id}),
+            "tag": (
+                "TagResource",
+                lambda: {
+                    "KeyId": key_id,
+                    "Tags": [
+                        {"TagKey": form.get("TagKey", ""), "TagValue": form.get("TagValue", "")}
+                    ],
+                },
+            ),
+            "untag": (
+                "UntagResource",
+                lambda: {"KeyId": key_id, "TagKeys": [form.get("TagKey", "")]},
+            ),
+            "alias": (
+                "CreateAlias",
+                lambda: {"AliasName": form.get("AliasName", ""), "TargetKeyId": key_id},
+            ),
+            "delete-alias": ("DeleteAlias", lambda: {"AliasName": form.get("AliasName", "")}),
+            "grant": (
+                "CreateGrant",
+                lambda: {
+                    "KeyId": key_id,
+                    "GranteePrincipal": form.get("GranteePrincipal", ""),
+                    "Operations": [
+                        op.strip() for op in form.get("Operations", "").split(",") if op.strip()
+                    ],
+                    **({"Name": form["Name"]} if form.get("Name") else {}),
+                },
+            ),
+            "revoke-grant": (
+                "RevokeGrant",
+                lambda: {"KeyId": key_id, "GrantId": form.get("GrantId", "")},
+            ),
+        }
+        if action not in actions:
+            return self._page(request, session, "error.html", status=404, message="No such action.")
+        operation, params = actions[action]
+        try:
+            result = self.call(request, session, operation, params())
+        except KmsError as error:
+            return self._key(request, session, key_id, error=f"{operation}: {error}", status=400)
+        session.flash = _done(operation, result)
+        return redirect(self._key_url(request, session, key_id))
+
+    def _key_url(self, request: Request, session: Session, key_id: str, page: str = "") -> str:
+        region = self._region_of(request, session)
+        return f"{PREFIX}/keys/{quote(key_id, safe='')}{page}?{urlencode({'region': region})}"
+
+    # --- create
+
+    def _create(self, request: Request, session: Session) -> Response:
+        account = _account_of(session.principal)
+        form = dict(request.form)
+        if request.method == "GET":
+            form = {
+                "KeySpec": "SYMMETRIC_DEFAULT",
+                "KeyUsage": "ENCRYPT_DECRYPT",
+                "Origin": "AWS_KMS",
+                "Policy": default_key_policy(account),
+            }
+            return self._page(request, session, "create.html", form=form, error="")
+        params: dict[str, Any] = {
+            "KeySpec": form.get("KeySpec", "SYMMETRIC_DEFAULT"),
+            "KeyUsage": form.get("KeyUsage", "ENCRYPT_DECRYPT"),
+            "Origin": form.get("Origin", "AWS_KMS"),
+        }
+        if form.get("Description"):
+            params["Description"] = form["Description"]
+        if form.get("MultiRegion"):
+            params["MultiRegion"] = True
+        tags = [line.partition("=") for line in form.get("Tags", "").splitlines() if line.strip()]
+        if tags:
+            params["Tags"] = [{"TagKey": k.strip(), "TagValue": v.strip()} for k, _, v in tags]
+        error = ""
+        if form.get("Policy", "").strip():
+            policy, diagnostics = policy_as_json(form["Policy"])
+            if policy is None:
+                error = "The key policy does not parse:\n" + "\n".join(diagnostics)
+            else:
+                params["Policy"] = policy
+        if not error:
+            try:
+                created = self.call(request, session, "CreateKey", params)
+            except KmsError as exc:
+                error = f"CreateKey: {exc}"
+            else:
+                key_id = created["KeyMetadata"]["KeyId"]
+                session.flash = f"Created key {key_id}."
+                return redirect(self._key_url(request, session, key_id))
+        return self._page(request, session, "create.html", status=400, form=form, error=error)
+
+    # --- policy editor
+
+    def _policy(self, request: Request, session: Session, key_id: str) -> Response:
+        syntax = request.form.get("syntax") or request.query.get("syntax") or "json"
+        saved = self._try(request, session, "GetKeyPolicy", KeyId=key_id, PolicyName="default")
+        if isinstance(saved, KmsError):
+            return self._page(request, session, "error.html", status=403, message=str(saved))
+        saved_text = policy_in(saved["Policy"], syntax)
+        text = request.form.get("policy", saved_text) if request.method == "POST" else saved_text
+        error, diagnostics = "", lint_policy_text(text, _account_of(session.principal))
+        if request.method == "POST" and request.form.get("do") == "save":
+            policy, _ = policy_as_json(text)
+            if policy is None:
+                error = "The policy does not parse; nothing was saved."
+            else:
+                try:
+                    self.call(
+                        request,
+                        session,
+                        "PutKeyPolicy",
+                        {"KeyId": key_id, "PolicyName": "default", "Policy": policy},
+                    )
+                except KmsError as exc:
+                    error = f"PutKeyPolicy: {exc}"
+                else:
+                    session.flash = "Saved the key policy."
+                    return redirect(self._key_url(request, session, key_id, "/policy"))
+        if request.method == "POST" and request.form.get("do") == "switch":
+            converted = policy_in_other(text, syntax)
+            if converted is not None:
+                text, syntax = converted
+                saved_text = policy_in(saved["Policy"], syntax)
+        diff = "".join(
+            difflib.unified_diff(
+                saved_text.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                "saved",
+                "edited",
+            )
+        )
+        return self._page(
+            request,
+            session,
+            "policy.html",
+            status=400 if error else 200,
+            key_id=key_id,
+            text=text,
+            syntax=syntax,
+            diagnostics=diagnostics,
+            diff=diff,
+            error=error,
+        )
+
+    def _diagnostics(self, request: Request, session: Session) -> Response:
+        found = lint_policy_text(request.form.get("policy", ""), _account_of(session.principal))
+        return Response(200, json.dumps(found).encode(), b"application/json")
+
+    # --- access matrix
+
+    def _access(self, request: Request, session: Session, key_id: str) -> Response:
+        from kmspolicy.server.console.access import matrix
+
+        saved = self._try(request, session, "GetKeyPolicy", KeyId=key_id, PolicyName="default")
+        described = self._try(request, session, "DescribeKey", KeyId=key_id)
+        for answer in (saved, described):
+            if isinstance(answer, KmsError):
+                return self._page(request, session, "error.html", status=403, message=str(answer))
+        result = matrix(
+            saved["Policy"],
+            described["KeyMetadata"]["Arn"],
+            self._directory,
+            self._principals,
+            principal=request.query.get("principal"),
+            action=request.query.get("action"),
+            context_text=request.query.get("context", ""),
+        )
+        return self._page(
+            request, session, "access.html", key_id=key_id, m=result, query=request.query
+        )
+
+    # --- decision log
+
+    def _log(self, request: Request, session: Session) -> Response:
+        from kmspolicy.server.console.decisions import read_decisions
+
+        filters = {k: request.query.get(k, "") for k in ("principal", "key", "action", "decision")}
+        records, state = read_decisions(
+            self._audit_path, self._audit_key, session.principal, filters
+        )
+        return self._page(
+            request, session, "log.html", records=records, state=state, filters=filters
+        )
+
+
+# --- helpers below the console (pure functions over the language and the decision point)
+
+
+def _account_of(principal: str) -> str:
+    parts = principal.split(":")
+    return parts[4] if len(parts) > 4 and parts[4] else "000000000000"
+
+
+def _int(form: Mapping[str, str], name: str) -> dict[str, Any]:
+    value = form.get(name, "").strip()
+    if not value:
+        return {}
+    try:
+        return {name: int(value)}
+    except ValueError:
+        return {name: value}  # the service's own validation error says what is wrong
+
+
+def _done(operation: str, result: Mapping[str, Any]) -> str:
+    if operation == "CreateGrant":
+        return f"Created grant {result.get('GrantId', '')}."
+    if operation == "ScheduleKeyDeletion":
+        return f"Deletion scheduled for {_when(result.get('DeletionDate'))}."
+    return f"{operation}: done."
+
+
+def _when(value: Any) -> str:
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value).astimezone().strftime("%Y-%m-%d %H:%M:%S %Z")
+    return str(value)
+
+
+def default_key_policy(account: str) -> str:
+    """KMS's default key policy for ``account`` (the root may do everything; IAM delegated)."""
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Id": "key-default-1",
+            "Statement": [
+                {
+                    "Sid": "Enable IAM User Permissions",
+                    "Effect": "Allow",
+                    "Principal": {"AWS": f"arn:aws:iam::{account}:root"},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        },
+        indent=2,
+    )
+
+
+def policy_as_json(text: str) -> tuple[str | None, list[str]]:
+    """The key policy as AWS JSON (DSL converted), or None and the rendered diagnostics."""
+    from kmspolicy.lang import PolicySyntaxError, read_policies, write_json
+
+    try:
+        policies = read_policies(text, "policy", key_policy=True)
+    except PolicySyntaxError as exc:
+        return None, [d.render() for d in exc.diagnostics]
+    if len(policies) != 1:
+        return None, [f"a key policy is one policy (this text holds {len(policies)})"]
+    if text.lstrip().startswith("{"):
+        return text, []  # sent as written: the service reads the caller's JSON itself
+    return write_json(policies[0]), []
+
+
+def policy_in(json_text: str, syntax: str) -> str:
+    if syntax != "dsl":
+        return json_text
+    from kmspolicy.lang import format_dsl, read_json
+
+    return format_dsl(read_json(json_text, "policy", key_policy=True))
+
+
+def policy_in_other(text: str, syntax: str) -> tuple[str, str] | None:
+    """The text in the other syntax (JSON <-> DSL), or None when it does not parse."""
+    from kmspolicy.lang import PolicySyntaxError, format_dsl, read_policies, write_json
+
+    try:
+        [policy] = read_policies(text, "policy", key_policy=True)
+    except (PolicySyntaxError, ValueError):
+        return None
+    return (format_dsl(policy), "dsl") if syntax == "json" else (write_json(policy), "json")
+
+
+def lint_policy_text(text: str, account: str) -> list[dict[str, Any]]:
+    """The CLI's positioned parse errors and lint findings for a key policy text."""
+    from kmspolicy.authz.lint.source import lint_text
+
+    return [
+        {
+            "severity": f.severity.value,
+            "code": f.code,
+            "message": f.message,
+            "line": f.span.line if f.span else None,
+            "column": f.span.column if f.span else None,
+            "help": f.help or "",
+            "rendered": f.render(),
+        }
+        for f in lint_text(text, "policy", "key", account=account)
+    ]
+
+
+async def _read(receive: Callable[[], Any]) -> tuple[bytes, bool]:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return b"", False
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size <= MAX_FORM:
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks), size > MAX_FORM

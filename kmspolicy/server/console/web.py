@@ -1,0 +1,99 @@
+"""The console's HTTP plumbing: a parsed request, a response, cookies and security headers.
+
+Layer: server (adapter). Every console response carries the same security headers: a
+Content-Security-Policy without ``unsafe-inline`` (scripts and styles come only from the
+console's own static files), ``X-Frame-Options: DENY``, ``no-store`` caching, no referrer and
+no content sniffing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from typing import Any
+from urllib.parse import parse_qs
+
+CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-frame-options", b"DENY"),
+    (b"cache-control", b"no-store"),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+)
+#: form fields longer than this are refused (a key policy is at most 32 KB, escaped twice)
+MAX_FORM = 256 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    path: str
+    query: Mapping[str, str]
+    form: Mapping[str, str]
+    cookies: Mapping[str, str]
+    headers: Mapping[str, str]
+    secure: bool
+    client: str
+    scope: Mapping[str, Any] = field(repr=False)
+
+
+@dataclass(slots=True)
+class Response:
+    status: int = 200
+    body: bytes = b""
+    content_type: bytes = b"text/html; charset=utf-8"
+    headers: list[tuple[bytes, bytes]] = field(default_factory=list)
+
+    def all_headers(self) -> list[tuple[bytes, bytes]]:
+        return [
+            (b"content-type", self.content_type),
+            (b"content-length", str(len(self.body)).encode()),
+            *SECURITY_HEADERS,
+            *self.headers,
+        ]
+
+
+def redirect(location: str, status: int = 303) -> Response:
+    return Response(status, b"", headers=[(b"location", location.encode("latin-1"))])
+
+
+def _first(values: dict[str, list[str]]) -> dict[str, str]:
+    return {k: v[0] for k, v in values.items() if v}
+
+
+def parse_query(raw: bytes) -> dict[str, str]:
+    return _first(parse_qs(raw.decode("latin-1"), keep_blank_values=True))
+
+
+def parse_form(body: bytes, content_type: str) -> dict[str, str]:
+    if not content_type.startswith("application/x-www-form-urlencoded"):
+        return {}
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return {}
+    return _first(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+
+
+def parse_cookies(header: str) -> dict[str, str]:
+    jar: SimpleCookie = SimpleCookie()
+    try:
+        jar.load(header)
+    except CookieError:
+        return {}
+    return {name: morsel.value for name, morsel in jar.items()}
+
+
+def cookie(name: str, value: str, *, secure: bool, max_age: int, path: str = "/console") -> bytes:
+    """A Set-Cookie value: HttpOnly, SameSite=Strict, and Secure when served over TLS."""
+    parts = [f"{name}={value}", f"Path={path}", f"Max-Age={max_age}", "HttpOnly"]
+    parts.append("SameSite=Strict")
+    if secure:
+        parts.append("Secure")
+    return "; ".join(parts).encode("latin-1")

@@ -1,0 +1,208 @@
+"""The web console over plain HTTP (issue 16): sign-in, the session cookie, CSRF, the security
+headers, and that every console action is a request of the signed-in principal — decided by the
+same policies and recorded in the same decision log as an API call.
+
+The browser flows are in tests/server/test_console_browser.py (Playwright, headless Chromium).
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import re
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from kmspolicy.server.thread import serve_in_thread
+
+ACCOUNT = "111122223333"
+ADMIN_ARN = f"arn:aws:iam::{ACCOUNT}:user/admin"
+READER_ARN = f"arn:aws:iam::{ACCOUNT}:user/reader"
+IDENTITIES = textwrap.dedent(
+    f"""\
+    account: "{ACCOUNT}"
+    region: us-east-1
+    identities:
+      - arn: {ADMIN_ARN}
+        access_key_id: AKIAADMINEXAMPLE0001
+        secret_access_key: admin-secret
+        policies:
+          - Version: "2012-10-17"
+            Statement: [{{Effect: Allow, Action: "kms:*", Resource: "*"}}]
+      - arn: {READER_ARN}
+        access_key_id: AKIAREADEREXAMPLE001
+        secret_access_key: reader-secret
+        policies:
+          - Version: "2012-10-17"
+            Statement:
+              - {{Effect: Allow, Action: ["kms:List*", "kms:Describe*", "kms:Get*"], Resource: "*"}}
+    """
+)
+
+
+class Browser:
+    """A minimal cookie-keeping HTTP client (what a browser sends, nothing more)."""
+
+    def __init__(self, url: str) -> None:
+        parts = urlsplit(url)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.cookies: dict[str, str] = {}
+        self.last_set_cookies: list[str] = []
+
+    def request(
+        self, method: str, path: str, form: dict[str, str] | None = None
+    ) -> tuple[int, dict[str, str], str]:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        headers = {}
+        if self.cookies:
+            headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
+        body = None
+        if form is not None:
+            body = urlencode(form)
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read().decode("utf-8")
+        self.last_set_cookies = resp.headers.get_all("Set-Cookie") or []
+        for raw in self.last_set_cookies:
+            name, _, rest = raw.partition("=")
+            value = rest.split(";", 1)[0]
+            if "Max-Age=0" in raw:
+                self.cookies.pop(name, None)
+            else:
+                self.cookies[name] = value
+        answer = {k.lower(): v for k, v in resp.getheaders()}
+        conn.close()
+        return resp.status, answer, text
+
+    def csrf(self, html: str) -> str:
+        match = re.search(r'name="csrf" value="([^"]+)"', html)
+        assert match, html
+        return match.group(1)
+
+    def sign_in(self, key_id: str, secret: str) -> tuple[int, dict[str, str], str]:
+        _, _, page = self.request("GET", "/console/signin")
+        form = {"csrf": self.csrf(page), "access_key_id": key_id, "secret_access_key": secret}
+        return self.request("POST", "/console/signin", form)
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    tmp = tmp_path_factory.mktemp("console")
+    ids = tmp / "identities.yaml"
+    ids.write_text(IDENTITIES)
+    with serve_in_thread(
+        identities=ids, data_dir=tmp, store_url=f"sqlite:///{tmp}/kms.db", console=True
+    ) as running:
+        yield SimpleNamespace(url=running.url, data_dir=tmp)
+
+
+def _audit(endpoint: Any) -> list[dict[str, Any]]:
+    data_dir = Path(endpoint.data_dir)
+    return [json.loads(line) for line in (data_dir / "audit.log").read_text().splitlines()]
+
+
+def test_pages_need_a_session_and_carry_the_security_headers(endpoint: Any) -> None:
+    browser = Browser(endpoint.url)
+    status, headers, _ = browser.request("GET", "/console/keys")
+    assert status == 303 and headers["location"] == "/console/signin"
+    status, headers, page = browser.request("GET", "/console/signin")
+    assert status == 200 and "<form" in page
+    csp = headers["content-security-policy"]
+    assert "unsafe-inline" not in csp and "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert headers["x-frame-options"] == "DENY" and headers["cache-control"] == "no-store"
+    assert "<script>" not in page and " style=" not in page  # nothing inline for the CSP
+
+
+def test_sign_in_sets_a_strict_http_only_expiring_cookie(endpoint: Any) -> None:
+    browser = Browser(endpoint.url)
+    status, headers, _ = browser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    assert status == 303 and headers["location"] == "/console/keys"
+    [session] = [c for c in browser.last_set_cookies if c.startswith("kmspolicy_session=")]
+    assert "HttpOnly" in session and "SameSite=Strict" in session
+    assert "Max-Age=3600" in session and "Path=/console" in session
+    assert "Secure" not in session  # plain HTTP here; set under TLS (test_secure_cookie...)
+    status, headers, page = browser.request("GET", "/console/keys")
+    assert status == 200 and ADMIN_ARN in page
+    assert "admin-secret" not in page  # no secret is ever rendered
+
+
+def test_wrong_secret_unknown_key_and_a_forged_sign_in_form_fail(endpoint: Any) -> None:
+    browser = Browser(endpoint.url)
+    assert browser.sign_in("AKIAADMINEXAMPLE0001", "wrong")[0] == 401
+    assert browser.sign_in("AKIANOTAKEYEXAMPLE01", "admin-secret")[0] == 401
+    # a cross-site page posting the sign-in form has no sign-in cookie to match (login CSRF)
+    forged = Browser(endpoint.url)
+    status, _, _ = forged.request(
+        "POST",
+        "/console/signin",
+        {"csrf": "x" * 43, "access_key_id": "AKIAADMINEXAMPLE0001", "secret_access_key": "s"},
+    )
+    assert status == 403 and "kmspolicy_session" not in forged.cookies
+
+
+def test_a_state_changing_form_without_the_csrf_token_changes_nothing(endpoint: Any) -> None:
+    browser = Browser(endpoint.url)
+    browser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    _, _, page = browser.request("GET", "/console/create")
+    token = browser.csrf(page)
+    before = len(_audit(endpoint))
+    for sent in ({}, {"csrf": "not-the-token"}):
+        form = {"KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT", **sent}
+        status, _, body = browser.request("POST", "/console/create", form)
+        assert status == 403 and "CSRF" in body
+    assert len(_audit(endpoint)) == before  # not even a decision: nothing reached the service
+    status, headers, _ = browser.request(
+        "POST", "/console/create", {"csrf": token, "Description": "made in the console"}
+    )
+    assert status == 303 and headers["location"].startswith("/console/keys/")
+
+
+def test_console_actions_are_the_principals_requests_decided_and_audited(endpoint: Any) -> None:
+    admin, reader = Browser(endpoint.url), Browser(endpoint.url)
+    admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    reader.sign_in("AKIAREADEREXAMPLE001", "reader-secret")
+    _, _, page = admin.request("GET", "/console/create")
+    _, headers, _ = admin.request(
+        "POST", "/console/create", {"csrf": admin.csrf(page), "Description": "shared"}
+    )
+    key_id = headers["location"].split("/")[3].split("?")[0]
+    # the reader sees the key (it may describe it) but may not disable it: the API's answer
+    _, _, key_page = reader.request("GET", f"/console/keys/{key_id}")
+    assert key_id in key_page
+    status, _, answer = reader.request(
+        "POST", f"/console/keys/{key_id}/disable", {"csrf": reader.csrf(key_page)}
+    )
+    assert status == 400 and "AccessDeniedException" in answer
+    records = _audit(endpoint)
+    denied = [r for r in records if r["operation"] == "DisableKey"]
+    assert denied[-1]["principal"] == READER_ARN and denied[-1]["decision"] == "implicitDeny"
+    created = [r for r in records if r["operation"] == "CreateKey"]
+    assert created[-1]["principal"] == ADMIN_ARN and created[-1]["allowed"]
+    # and in the decision log page, the reader sees its own denial
+    _, _, log = reader.request("GET", "/console/log?action=DisableKey")
+    assert "DisableKey" in log and "implicitDeny" in log and "Chain intact" in log
+
+
+def test_sign_out_ends_the_session(endpoint: Any) -> None:
+    browser = Browser(endpoint.url)
+    browser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    stolen = dict(browser.cookies)
+    _, _, page = browser.request("GET", "/console/keys")
+    status, _, _ = browser.request("POST", "/console/signout", {"csrf": browser.csrf(page)})
+    assert status == 303 and "kmspolicy_session" not in browser.cookies
+    replay = Browser(endpoint.url)
+    replay.cookies = stolen  # the old cookie is worthless after sign-out
+    assert replay.request("GET", "/console/keys")[0] == 303
+
+
+def test_the_console_is_off_unless_asked_for() -> None:
+    with serve_in_thread(dev=False) as running:
+        status, _, body = Browser(running.url).request("GET", "/console/signin")
+    assert status >= 400 and "UnknownOperationException" in body  # only the KMS API answers
