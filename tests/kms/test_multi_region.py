@@ -292,6 +292,14 @@ def test_update_primary_region_swaps_the_roles(regions: Regions) -> None:
     with raises_code("UnsupportedOperationException"):
         east.rotate_key_on_demand(KeyId=key["KeyId"])
     west.rotate_key_on_demand(KeyId=key["KeyId"])
+    # the set's on-demand rotations are counted once, whichever member is primary
+    with regions.services[EAST].store.transaction(readonly=True) as tx:
+        counts = {
+            r: record.on_demand_rotations
+            for r in (EAST, WEST, ASIA)
+            if (record := tx.get_key(f"arn:aws:kms:{r}:{ACCOUNT}:key/{key['KeyId']}"))
+        }
+    assert counts == {EAST: 1, WEST: 1, ASIA: 1}
     blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"moved")["CiphertextBlob"]
     assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"moved"
     assert west.replicate_key(KeyId=key["KeyId"], ReplicaRegion="ca-central-1")

@@ -91,6 +91,8 @@ def shared_properties(primary: KeyRecord) -> dict[str, Any]:
         "rotation_enabled": primary.rotation_enabled,
         "rotation_period_days": primary.rotation_period_days,
         "next_rotation_date": primary.next_rotation_date,
+        # the on-demand rotation limit is the set's: a new primary does not start afresh
+        "on_demand_rotations": primary.on_demand_rotations,
     }
     if primary.origin is OriginType.AWS_KMS:  # imported material is imported per member
         shared["materials"] = primary.materials
