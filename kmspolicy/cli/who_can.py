@@ -62,6 +62,16 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 )
 @click.option("--account", metavar="ACCOUNT_ID", help="The account that owns the key.")
 @click.option(
+    "--key-context",
+    "key_context",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="A property of the key, as KMS puts it in every request (kms:KeySpec=SYMMETRIC_DEFAULT, "
+    "aws:ResourceTag/team=blue, kms:ResourceAliases=alias/app; repeat a key for several "
+    "values). With any of them, the key properties not given are absent; without, all are "
+    "free context.",
+)
+@click.option(
     "--format",
     "fmt",
     type=click.Choice(["text", "json", "html"]),
@@ -84,6 +94,7 @@ def command(
     actions: tuple[str, ...],
     key_arn: str | None,
     account: str | None,
+    key_context: tuple[str, ...],
     fmt: str,
     timeout: float,
     color: str,
@@ -93,7 +104,16 @@ def command(
     (the weakest such condition, found by the solver). Every cell is replayed through the
     evaluator. Exit 0; 2 for bad input; 3 when a cell is unknown. See docs/check.md."""
     try:
-        result = _matrix(key_policy, identities, principals, actions, key_arn, account, timeout)
+        result = _matrix(
+            key_policy,
+            identities,
+            principals,
+            actions,
+            key_arn,
+            account,
+            _key_context(key_context),
+            timeout,
+        )
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         sys.exit(EXIT_USAGE)
@@ -114,6 +134,7 @@ def _matrix(
     actions: tuple[str, ...],
     key_arn: str | None,
     account: str | None,
+    key_context: dict[str, Any] | None,
     timeout: float,
 ) -> WhoCanResult:
     # without z3 this raises MissingSolver, a UserError that says what to install
@@ -144,10 +165,34 @@ def _matrix(
     callers = callers_from_directory(directory, arns, key_arn.split(":")[4])
     try:
         return who_can(
-            policy, callers, key_arn=key_arn, actions=list(actions) or None, timeout=timeout
+            policy,
+            callers,
+            key_arn=key_arn,
+            actions=list(actions) or None,
+            key_context=key_context,
+            timeout=timeout,
         )
     except ValueError as exc:
         raise UserError(str(exc)) from exc
+
+
+def _key_context(pairs: tuple[str, ...]) -> dict[str, Any] | None:
+    """``KEY=VALUE`` pairs; a key given twice, or a multi-valued one, holds a list."""
+    from kmspolicy.authz.lint.catalog import MULTI_VALUED
+
+    if not pairs:
+        return None
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise UserError(f"--key-context: `{pair}` is not KEY=VALUE")
+        if key in out or key.lower() in MULTI_VALUED:
+            previous = out.get(key, [])
+            out[key] = [*(previous if isinstance(previous, list) else [previous]), value]
+        else:
+            out[key] = value
+    return out
 
 
 _TEXT_STYLE: Mapping[str, Mapping[str, Any]] = MappingProxyType(

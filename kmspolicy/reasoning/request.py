@@ -13,7 +13,7 @@ from __future__ import annotations
 import functools
 import ipaddress
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -230,13 +230,21 @@ def kms_action_names() -> dict[str, str]:
 class SymbolicRequest:
     """The request variables and the constraints that keep them real."""
 
-    def __init__(self, universe: Universe, space: Space, caller: Caller | None = None) -> None:
+    def __init__(
+        self,
+        universe: Universe,
+        space: Space,
+        caller: Caller | None = None,
+        known: Mapping[str, tuple[Any, ...]] | None = None,
+    ) -> None:
         """``caller``: a known caller (``who-can``): the keys derived from it (its ARN, account,
         type, user id, tags…) are then the constants the evaluator derives from that very
-        ``Caller``, not terms over the symbolic caller's parts."""
+        ``Caller``, not terms over the symbolic caller's parts. ``known``: context keys
+        (lower-cased) whose values are known, such as a key's properties; ``()`` is absent."""
         self.universe = universe
         self.space = space
         self.fixed_caller = caller
+        self.known = dict(known or {})
         self.constraints: list[z3.BoolRef] = []
         self._counter = 0
         #: whether the resource's parts carry their shape constraints (added on first use)
@@ -924,6 +932,9 @@ class SymbolicRequest:
                 continue
             multi = name in MULTI_VALUED
             kind = self.universe.kind(name)
+            if name in self.known:
+                self.keys[name] = self._known_var(name, kind, multi)
+                continue
             if multi and kind is not Kind.TEXT:
                 raise Unsupported(
                     f"`{self.universe.spelling[name]}` is multi-valued and compared as {kind.value}"
@@ -944,6 +955,20 @@ class SymbolicRequest:
             self.keys[EC_KEYS] = var
         if EC_KEYS in self.keys:
             self._encryption_context(ec_keys)
+
+    def _known_var(self, name: str, kind: Kind, multi: bool) -> KeyVar:
+        """A key whose values are given: constants (text only), absent when none are."""
+        values = self.known[name]
+        spelled = self.universe.spelling.get(name, name)
+        if kind is not Kind.TEXT:
+            raise Unsupported(f"`{spelled}` has a known value but is compared as {kind.value}")
+        if len(values) > 1 and not multi:
+            raise Unsupported(f"`{spelled}` is single-valued but has {len(values)} known values")
+        texts = [to_text(v) for v in values]
+        if any(t is None for t in texts):
+            raise Unsupported(f"a known value of `{spelled}` is not text, a number or a Boolean")
+        slots = [Slot(z3.BoolVal(True), lit(t or "")) for t in texts]
+        return KeyVar(name, Kind.TEXT, slots or [Slot(z3.BoolVal(False), lit(""))], multi)
 
     def _applicability(self, var: KeyVar) -> None:
         applies = key_applies_to(var.name)
@@ -1018,8 +1043,8 @@ class SymbolicRequest:
         context: dict[str, Any] = {}
         shown: dict[str, Any] = {}
         for name, var in self.keys.items():
-            if name in _CALLER_KEYS or name in TIME_KEYS:
-                continue
+            if name in _CALLER_KEYS or name in TIME_KEYS or name in self.known:
+                continue  # derived from the caller or the clock, or given with the request
             values = [
                 self._value(model, var, i) for i, s in enumerate(var.slots) if _true(model, s.used)
             ]

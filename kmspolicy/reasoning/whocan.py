@@ -266,16 +266,39 @@ def example_key_arn(account: str, region: str = "us-east-1", partition: str = "a
     return f"arn:{partition}:kms:{region}:{account}:key/{EXAMPLE_KEY_ID}"
 
 
+#: the condition keys KMS sets on every request from the key itself (kms.context.key_context)
+KEY_PROPERTIES = frozenset(
+    {
+        "kms:keyspec",
+        "kms:customermasterkeyspec",
+        "kms:keyusage",
+        "kms:customermasterkeyusage",
+        "kms:keyorigin",
+        "kms:multiregion",
+        "kms:multiregionkeytype",
+        "kms:resourcealiases",
+    }
+)
+RESOURCE_TAG_PREFIX = "aws:resourcetag/"
+
+
 def who_can(
     key_policy: Policy,
     callers: Sequence[CallerPolicies],
     *,
     key_arn: str,
     actions: Sequence[str] | None = None,
+    key_context: Mapping[str, Any] | None = None,
     timeout: float = DEFAULT_TIMEOUT,
 ) -> WhoCanResult:
     """The access of each caller to each action (default: every key action) on ``key_arn``
-    under ``key_policy``, decided as ``authorize_kms`` decides (no grants)."""
+    under ``key_policy``, decided as ``authorize_kms`` decides (no grants).
+
+    ``key_context``: the key's properties as the service puts them in every request's context
+    (``kms:KeySpec``, ``kms:KeyUsage``, ``kms:KeyOrigin``, ``kms:MultiRegion``,
+    ``kms:ResourceAliases``, ``aws:ResourceTag/<k>``…; lists are multi-valued). When given, the
+    key properties it does not name are absent (the key has no such tag); when None, they are
+    free, like the rest of the request's context."""
     started = time.perf_counter()
     names = kms_action_names()
     wanted = list(actions) if actions is not None else key_actions()
@@ -292,8 +315,9 @@ def who_can(
         raise ValueError(f"`{key_arn}` is not a KMS key ARN of an AWS partition and account")
     cells: list[Cell] = []
     compiled = PolicyCache()  # the replays decide over the same policies many times
+    known = None if key_context is None else _known(key_context)
     for setup in callers:
-        row = _Row(key_policy, setup, key_arn, timeout, compiled)
+        row = _Row(key_policy, setup, key_arn, timeout, compiled, key_context, known)
         cells.extend(row.cell(action) for action in spelled)
     return WhoCanResult(
         key_arn,
@@ -307,6 +331,18 @@ def who_can(
         ),
         time.perf_counter() - started,
     )
+
+
+def _known(key_context: Mapping[str, Any]) -> dict[str, tuple[Any, ...]]:
+    known: dict[str, tuple[Any, ...]] = {}
+    for name, value in key_context.items():
+        values = tuple(value) if isinstance(value, (list, tuple)) else (value,)
+        known[name.lower()] = values
+    return known
+
+
+def _is_key_property(name: str) -> bool:
+    return name in KEY_PROPERTIES or name.startswith(RESOURCE_TAG_PREFIX)
 
 
 @dataclass
@@ -329,8 +365,12 @@ class _Row:
         key_arn: str,
         timeout: float,
         compiled: PolicyCache,
+        key_context: Mapping[str, Any] | None = None,
+        known: Mapping[str, tuple[Any, ...]] | None = None,
     ) -> None:
         self.compiled = compiled
+        self.key_context = dict(key_context or {})
+        self.known = known
         self.key_policy = key_policy
         self.setup = setup
         self.caller = setup.caller
@@ -371,7 +411,14 @@ class _Row:
         key_account = self.key_arn.split(":")[4]
         every = frozenset(kms_action_names())
         space = Space(every, False, ALL_CALLERS, resource_account=key_account)
-        r = self.request = SymbolicRequest(universe, space, caller)
+        known = None
+        if self.known is not None:
+            # every key property the policies read is known: given, or absent from this key
+            known = {
+                **{n: () for n in universe.kinds if _is_key_property(n)},
+                **self.known,
+            }
+        r = self.request = SymbolicRequest(universe, space, caller, known)
         self.conditions = ConditionEncoder(r)
         ctype = _CALLER_TYPE[caller.type]
         pins = [r.ctype == int(ctype), r.is_key, r.has_resource_account]
@@ -479,7 +526,7 @@ class _Row:
         principal = self.caller.arn
         if self.error is not None:
             return Cell(principal, action, Access.UNKNOWN, reason=self.error)
-        request = Request(self.caller, action, self.key_arn, {}, _REPLAY_TIME)
+        request = Request(self.caller, action, self.key_arn, self.key_context, _REPLAY_TIME)
         r = self.request
         self.used = []
         try:
@@ -513,7 +560,8 @@ class _Row:
 
     def _replay(self, action: str, model: z3.ModelRef) -> tuple[Request, dict[str, Any], Decision]:
         symbolic, shown = self.request.concrete(model)
-        request = Request(self.caller, action, self.key_arn, symbolic.context, symbolic.time)
+        context = {**symbolic.context, **self.key_context}
+        request = Request(self.caller, action, self.key_arn, context, symbolic.time)
         policies = self.setup.kms_policies(self.key_policy)
         return request, shown, authorize_kms(request, policies, matcher=self.compiled.match)
 

@@ -122,3 +122,35 @@ def test_unknown_cells_exit_3(tmp_path: Path) -> None:
     code, out = run(tmp_path, str(policy), "--action", "Decrypt")
     assert code == 3, out
     assert "BinaryEquals" in out
+
+
+def test_key_context_fixes_the_key_s_properties(tmp_path: Path) -> None:
+    policy = tmp_path / "key.json"
+    policy.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Effect": "Allow",
+                        "Principal": {"AWS": f"arn:aws:iam::{A}:role/Payroll"},
+                        "Action": "kms:Decrypt",
+                        "Resource": "*",
+                        "Condition": {"StringEquals": {"aws:ResourceTag/team": "blue"}},
+                    }
+                ],
+            }
+        )
+    )
+    args = (str(policy), "--action", "Decrypt", "--account", A, "--format", "json")
+    code, out = run(tmp_path, *args)
+    assert code == 0, out
+    cells = {c["principal"]: c for c in json.loads(out)["cells"]}
+    role = f"arn:aws:iam::{A}:role/Payroll"
+    assert cells[role]["condition"] == 'StringEquals aws:ResourceTag/team "blue"'
+    code, out = run(tmp_path, *args, "--key-context", "aws:ResourceTag/team=blue")
+    assert json.loads(out)["cells"][1]["access"] == "allowed"
+    code, out = run(tmp_path, *args, "--key-context", "kms:KeySpec=SYMMETRIC_DEFAULT")
+    assert json.loads(out)["cells"][1]["access"] == "denied"  # the key has no such tag
+    code, out = run(tmp_path, *args, "--key-context", "team")
+    assert code == 2 and "KEY=VALUE" in out

@@ -214,3 +214,59 @@ def test_kms_policies_are_the_service_s() -> None:
         scps=(SCP_DENY_DELETE,),
         permissions_boundary=BOUNDARY,
     )
+
+
+KEY_PROPERTY_POLICY = doc(
+    {
+        "Sid": "SymmetricForTeam",
+        "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{A}:user/alice"},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"kms:KeySpec": "SYMMETRIC_DEFAULT", "aws:ResourceTag/team": "blue"},
+            "ForAnyValue:StringLike": {"kms:ResourceAliases": "alias/app-*"},
+        },
+    },
+    key=True,
+)
+
+
+def test_the_key_s_properties_are_context_unless_given() -> None:
+    alice = CallerPolicies(Caller.from_arn(f"arn:aws:iam::{A}:user/alice"))
+    free = who_can(KEY_PROPERTY_POLICY, [alice], key_arn=KEY, actions=["Decrypt"]).cells[0]
+    assert free.access is Access.CONDITIONAL
+    assert "kms:KeySpec" in free.condition_text and "aws:ResourceTag/team" in free.condition_text
+    matching = {
+        "kms:KeySpec": "SYMMETRIC_DEFAULT",
+        "kms:ResourceAliases": ["alias/app-1", "alias/other"],
+        "aws:ResourceTag/team": "blue",
+    }
+    cases = [
+        (matching, Access.ALLOWED),
+        ({**matching, "kms:KeySpec": "RSA_2048"}, Access.DENIED),
+        # a tag the key does not have is absent, not free
+        ({k: v for k, v in matching.items() if k != "aws:ResourceTag/team"}, Access.DENIED),
+        ({**matching, "kms:ResourceAliases": []}, Access.DENIED),
+    ]
+    for key_context, expected in cases:
+        result = who_can(
+            KEY_PROPERTY_POLICY, [alice], key_arn=KEY, actions=["Decrypt"], key_context=key_context
+        )
+        (cell,) = result.cells
+        assert cell.access is expected, (key_context, cell.to_dict())
+        decision = authorize_kms(
+            Request(alice.caller, "kms:Decrypt", KEY, key_context),
+            alice.kms_policies(KEY_PROPERTY_POLICY),
+        )
+        assert decision.allowed == (expected is Access.ALLOWED)
+
+
+def test_with_key_context_the_rest_of_the_context_stays_free() -> None:
+    policy = load_policies(FIXTURES / "encryption-context-enforcement.json", key_policy=True)[0]
+    session = CallerPolicies(Caller.from_arn(f"arn:aws:sts::{A}:assumed-role/Payroll/s2"))
+    key_context = {"kms:KeySpec": "SYMMETRIC_DEFAULT", "kms:ResourceAliases": []}
+    result = who_can(policy, [session], key_arn=KEY, actions=["Decrypt"], key_context=key_context)
+    (cell,) = result.cells
+    assert cell.condition_text == 'StringEquals kms:EncryptionContext:app "payroll"'
+    assert cell.example is not None and "kms:KeySpec" not in cell.example
