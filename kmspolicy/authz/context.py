@@ -245,13 +245,23 @@ class Request:
     ) -> None:
         # INVARIANT: frozen after __init__. The slot setters bypass the frozen __setattr__;
         # this constructor runs on every authorization, so it avoids per-field setattr calls.
-        s = _REQUEST_SET
-        s["caller"](self, caller)
-        s["action"](self, action)
-        s["resource"](self, resource)
-        s["action_lower"](self, action.lower())
+        (
+            set_caller,
+            set_action,
+            set_resource,
+            set_action_lower,
+            set_resource_account,
+            set_context,
+            set_time,
+            set_values,
+            set_encryption_context,
+        ) = _REQUEST_SETTERS
+        set_caller(self, caller)
+        set_action(self, action)
+        set_resource(self, resource)
+        set_action_lower(self, action.lower())
         parts = resource.split(":", 5)
-        s["resource_account"](self, parts[4] if len(parts) == 6 and parts[4] else None)
+        set_resource_account(self, parts[4] if len(parts) == 6 and parts[4] else None)
         values: dict[str, tuple[Any, ...]] = {}
         ec: dict[str, str] = {}
         if context:
@@ -264,14 +274,14 @@ class Request:
                     ec[key[len(_EC_PREFIX) :]] = value
             if ec and "kms:encryptioncontextkeys" not in values:
                 values["kms:encryptioncontextkeys"] = tuple(ec)
-        s["context"](self, MappingProxyType(dict(context)) if context else _EMPTY)
+        set_context(self, MappingProxyType(dict(context)) if context else _EMPTY)
         if time is not None:
             time = time if time.tzinfo else time.replace(tzinfo=UTC)
             values.setdefault("aws:currenttime", (time,))
             values.setdefault("aws:epochtime", (int(time.timestamp()),))
-        s["time"](self, time)
-        s["_values"](self, values)
-        s["_encryption_context"](self, ec)
+        set_time(self, time)
+        set_values(self, values)
+        set_encryption_context(self, ec)
 
     def lookup(self, key_lower: str) -> tuple[Any, ...] | None:
         """The values of a context key (name already lower-cased), or None when absent."""
@@ -291,6 +301,18 @@ class Request:
 
 
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
-_REQUEST_SET = MappingProxyType(
-    {name: Request.__dict__[name].__set__ for name in Request.__slots__}
+#: the slots' own setters, in the order Request.__init__ unpacks them (a tuple unpacked once
+#: per request: cheaper than a lookup by name per field)
+_SLOT_ORDER = (
+    "caller",
+    "action",
+    "resource",
+    "action_lower",
+    "resource_account",
+    "context",
+    "time",
+    "_values",
+    "_encryption_context",
 )
+assert sorted(_SLOT_ORDER) == sorted(Request.__slots__)  # a new slot gets its setter here
+_REQUEST_SETTERS = tuple(Request.__dict__[name].__set__ for name in _SLOT_ORDER)
