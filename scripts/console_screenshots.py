@@ -64,7 +64,10 @@ def main(out: Path) -> None:
         page.screenshot(path=str(out / "keys.png"), full_page=True)
         key_page = f"{console}/keys/{key['KeyId']}"
         page.goto(key_page)
-        page.locator("#schedule-deletion").click()  # denied by the policy: shown inline
+        # the policy refuses deletion: its button is disabled; a bad alias name shows the
+        # service's validation error inline
+        page.get_by_label("Alias name").fill("payments-without-prefix")
+        page.get_by_role("button", name="Add alias").click()
         page.screenshot(path=str(out / "key.png"), full_page=True)
         page.goto(key_page + "/policy?syntax=dsl")
         page.screenshot(path=str(out / "policy.png"), full_page=True)

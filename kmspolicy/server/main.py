@@ -126,10 +126,15 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
     # UnsupportedOperationException by the service, as in-process
     inline = inline_operations(OPERATIONS.values(), local_store=runtime.in_process)
     backend = ServiceBackend(runtime.service, frozenset(OPERATIONS), inline)
-    if settings.console if settings.console is not None else settings.dev:
+    if console_enabled(settings):
         options.console = _console(backend, creds, config, runtime, options.request_ids)
     app = KmsApp(backend, Verifier(creds.get, regions=config.regions), runtime.clock, options)
     return app, runtime
+
+
+def console_enabled(settings: ServerSettings) -> bool:
+    """The console is on with --console, or with --dev unless --no-console."""
+    return settings.console if settings.console is not None else settings.dev
 
 
 def _console(
@@ -291,6 +296,8 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
                 flush=True,
             )
         print(banner(config, f"{scheme}://{_client_host(host)}:{port}"), file=out, flush=True)
+        if console_enabled(settings):
+            print(f"console: {scheme}://{_client_host(host)}:{port}/console/", file=out, flush=True)
         server.run(sockets=[sock])
     finally:
         for sig, handler in previous.items():

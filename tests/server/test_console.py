@@ -176,6 +176,10 @@ def test_console_actions_are_the_principals_requests_decided_and_audited(endpoin
     # the reader sees the key (it may describe it) but may not disable it: the API's answer
     _, _, key_page = reader.request("GET", f"/console/keys/{key_id}")
     assert key_id in key_page
+    # its policies refuse DisableKey whatever the request: the button is disabled...
+    assert re.search(r'<button type="submit" disabled title="[^"]*DisableKey', key_page)
+    assert "not allowed for you: kms:DisableKey" in key_page
+    # ...and a hand-made POST is refused by the service all the same
     status, _, answer = reader.request(
         "POST", f"/console/keys/{key_id}/disable", {"csrf": reader.csrf(key_page)}
     )
@@ -206,3 +210,35 @@ def test_the_console_is_off_unless_asked_for() -> None:
     with serve_in_thread(dev=False) as running:
         status, _, body = Browser(running.url).request("GET", "/console/signin")
     assert status >= 400 and "UnknownOperationException" in body  # only the KMS API answers
+
+
+def test_guessing_secrets_is_throttled_per_address(tmp_path: Path) -> None:
+    """The attack: try secrets one after another. After ten failures in five minutes the
+    address waits (429), even for the right secret; other state is untouched."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(IDENTITIES)
+    with serve_in_thread(identities=ids, data_dir=tmp_path, console=True) as running:
+        guesser = Browser(running.url)
+        for n in range(10):
+            assert guesser.sign_in("AKIAADMINEXAMPLE0001", f"guess-{n}")[0] == 401
+        status, _, page = guesser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+        assert status == 429 and "Too many failed sign-ins" in page
+        assert "kmspolicy_session" not in guesser.cookies
+
+
+def test_sessions_expire_by_the_clock_and_keep_only_a_hash() -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from kmspolicy.server.console.sessions import SESSION_LIFETIME, Sessions
+
+    sessions = Sessions(max_sessions=2)
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+    token = sessions.open(ADMIN_ARN, "AKIAADMINEXAMPLE0001", "us-east-1", now)
+    assert sessions.get(token, now + SESSION_LIFETIME - timedelta(seconds=1)) is not None
+    assert sessions.get(token, now + SESSION_LIFETIME) is None  # expired, and forgotten
+    assert sessions.get(token, now) is None
+    kept = sessions.open(ADMIN_ARN, "AKIAADMINEXAMPLE0001", "us-east-1", now)
+    assert token not in repr(vars(sessions)) and kept not in str(list(sessions._sessions))
+    for _ in range(2):  # bounded: the oldest session is dropped first
+        sessions.open(READER_ARN, "AKIAREADEREXAMPLE001", "us-east-1", now)
+    assert sessions.get(kept, now) is None

@@ -49,6 +49,24 @@ _STATIC = MappingProxyType(
     {"console.css": b"text/css; charset=utf-8", "console.js": b"text/javascript"}
 )
 PAGE_SIZE = 50
+#: the key page's forms and the operation each one is (CreateGrant is left out: a grant may
+#: allow it where the policies do not, and the decision point here sees no grants)
+KEY_PAGE_OPERATIONS = MappingProxyType(
+    {
+        "enable": "EnableKey",
+        "disable": "DisableKey",
+        "rotate": "RotateKeyOnDemand",
+        "enable-rotation": "EnableKeyRotation",
+        "disable-rotation": "DisableKeyRotation",
+        "schedule-deletion": "ScheduleKeyDeletion",
+        "cancel-deletion": "CancelKeyDeletion",
+        "tag": "TagResource",
+        "untag": "UntagResource",
+        "alias": "CreateAlias",
+        "delete-alias": "DeleteAlias",
+        "revoke-grant": "RevokeGrant",
+    }
+)
 
 
 class KmsError(Exception):
@@ -318,6 +336,7 @@ class Console:
     def _keys(self, request: Request, session: Session) -> Response:
         q = request.query.get("q", "").strip().lower()
         state = request.query.get("state", "")
+        usage = request.query.get("usage", "")
         error = ""
         rows: list[dict[str, Any]] = []
         try:
@@ -338,6 +357,8 @@ class Console:
                 continue
             if state and row.get("state") != state:
                 continue
+            if usage and row.get("usage") != usage:
+                continue
             rows.append(row)
             if len(rows) >= PAGE_SIZE:
                 break
@@ -348,6 +369,8 @@ class Console:
             keys=rows,
             q=q,
             state=state,
+            usage=usage,
+            usages=["ENCRYPT_DECRYPT", "SIGN_VERIFY", "GENERATE_VERIFY_MAC", "KEY_AGREEMENT"],
             error=error,
             states=["Enabled", "Disabled", "PendingDeletion", "PendingImport", "Unavailable"],
         )
@@ -436,6 +459,8 @@ class Console:
             error=error,
             timeline=sorted(timeline, key=lambda item: item[1]),
             is_error=lambda v: isinstance(v, KmsError),
+            refused=self._refused(request, session, meta),
+            operations=KEY_PAGE_OPERATIONS,
             **sections,
             grant_operations=[
                 "Decrypt",
@@ -451,6 +476,29 @@ class Console:
                 "CreateGrant",
                 "RetireGrant",
             ],
+        )
+
+    def _refused(
+        self, request: Request, session: Session, meta: Mapping[str, Any]
+    ) -> dict[str, str]:
+        """The key page's actions this principal's policies refuse (their buttons are disabled),
+        decided from the key policy as GetKeyPolicy returns it to the principal; when it may
+        not read the policy, nothing is disabled and the service answers each action."""
+        from kmspolicy.server.console.access import refused_actions
+
+        policy = self._try(
+            request, session, "GetKeyPolicy", KeyId=meta["Arn"], PolicyName="default"
+        )
+        if isinstance(policy, KmsError):
+            return {}
+        region = self._region_of(request, session)
+        return refused_actions(
+            policy["Policy"],
+            meta["Arn"],
+            self._directory,
+            session.principal,
+            sorted({f"kms:{operation}" for operation in KEY_PAGE_OPERATIONS.values()}),
+            transport_context(request.scope, region),
         )
 
     def _key_action(self, request: Request, session: Session, key_id: str, action: str) -> Response:
