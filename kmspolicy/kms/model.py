@@ -65,7 +65,16 @@ class KeyMaterialState(StrEnum):
     NON_CURRENT = "NON_CURRENT"
     CURRENT = "CURRENT"
     PENDING_ROTATION = "PENDING_ROTATION"
+    # new material of a multi-Region primary that some replica has not imported yet
     PENDING_MULTI_REGION_IMPORT_AND_ROTATION = "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+
+    @property
+    def waiting(self) -> bool:
+        """Imported, not yet rotated in: no ciphertext can name it."""
+        return self in (
+            KeyMaterialState.PENDING_ROTATION,
+            KeyMaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION,
+        )
 
 
 class ImportState(StrEnum):

@@ -345,6 +345,16 @@ class Call(_View):
             for replica in multiregion.synchronize(self.scope.tx, record):
                 self._saved[replica.arn] = replica
 
+    def write_member(self, record: KeyRecord) -> None:
+        """The service's own write to another member of the multi-Region set of a key this
+        request was authorized for (its imported material's staging, a set rotation)."""
+        if not record.multi_region or all(
+            k.key_id != record.key_id or k.info.account != record.account for k in self.keys
+        ):
+            raise InternalError(f"{record.arn} is not in the set of a key of this request")
+        self.scope.tx.put_key(record)
+        self._saved[record.arn] = record
+
     def load_member(self, record: KeyRecord, region: str) -> KeyRecord | None:
         """The member of ``record``'s multi-Region set in ``region`` (metadata; its material
         only as sealed references), or None."""

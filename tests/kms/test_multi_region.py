@@ -387,7 +387,7 @@ def test_a_single_region_key_stays_bound_to_its_arn() -> None:
         KMS(store, clock, ACCOUNT, WEST).client().encrypt(KeyId=key["KeyId"], Plaintext=b"x")
 
 
-def _import(client: Any, key_id: str, material: bytes) -> dict[str, Any]:
+def _import(client: Any, key_id: str, material: bytes, **extra: Any) -> dict[str, Any]:
     params = client.get_parameters_for_import(
         KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
     )
@@ -397,6 +397,7 @@ def _import(client: Any, key_id: str, material: bytes) -> dict[str, Any]:
             ImportToken=params["ImportToken"],
             EncryptedKeyMaterial=wrap_oaep_sha256(params["PublicKey"], material),
             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+            **extra,
         )
     )
 
@@ -472,3 +473,36 @@ def test_replicas_only_in_the_regions_served() -> None:
     assert east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)["ReplicaKeyMetadata"]
     with store.transaction(readonly=True) as tx:
         assert [k.region for k in tx.iter_all_keys()] == [EAST, WEST]
+
+
+def test_an_imported_material_set_rotates_once_every_replica_has_the_new_material(
+    regions: Regions,
+) -> None:
+    east, west = regions.client(EAST), regions.client(WEST)
+    key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first, second = bytes(range(32)), bytes(range(32, 64))
+    _import(east, key_id, first)
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    _import(west, key_id, first)
+    with raises_code("IncorrectKeyMaterialException"):  # the primary first, AWS's order
+        _import(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
+    new_id = _import(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+
+    def state_of(client: Any) -> str:
+        listed = client.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+        return next(
+            str(r["KeyMaterialState"]) for r in listed["Rotations"] if r["KeyMaterialId"] == new_id
+        )
+
+    assert state_of(east) == "PENDING_MULTI_REGION_IMPORT_AND_ROTATION"
+    with raises_code("KMSInvalidStateException"):  # a replica still lacks it
+        east.rotate_key_on_demand(KeyId=key_id)
+    with raises_code("IncorrectKeyMaterialException"):  # not the primary's new material
+        _import(west, key_id, bytes(range(64, 96)), ImportType="NEW_KEY_MATERIAL")
+    _import(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
+    assert state_of(east) == "PENDING_ROTATION"
+    east.rotate_key_on_demand(KeyId=key_id)
+    assert state_of(east) == state_of(west) == "CURRENT"
+    blob = west.encrypt(KeyId=key_id, Plaintext=b"rotated")["CiphertextBlob"]
+    opened = east.decrypt(CiphertextBlob=blob)
+    assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"rotated", new_id)

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
-from kmspolicy.errors import UnsupportedOperationException, ValidationException
+from kmspolicy.errors import ValidationException
 from kmspolicy.kms.clock import as_utc
 from kmspolicy.kms.lifecycle import imports, multiregion
 from kmspolicy.kms.operations import bind
@@ -52,13 +52,12 @@ def import_key_material(call: Call) -> dict[str, Any]:
     wrapping = imports.open_import_token(key, bytes(p["ImportToken"]), call.now)
     # unwrapped, checked against the key spec and sealed inside the kernel
     incoming = call.kernel.import_material(call.key, wrapping, bytes(p["EncryptedKeyMaterial"]))
-    if key.multi_region:  # each member imports the set's one material (only the id compared)
-        if p.get("ImportType") == "NEW_KEY_MATERIAL":
-            raise UnsupportedOperationException(
-                "kmspolicy does not rotate multi-Region keys with imported material "
-                "(NEW_KEY_MATERIAL); see docs/deviations.md."
-            )
-        others = [call.load_member(key, r) for r in multiregion.members_elsewhere(key)]
+    # each member of a multi-Region set imports the set's one material (only ids compared)
+    new_material = p.get("ImportType") == "NEW_KEY_MATERIAL"
+    others = [call.load_member(key, r) for r in multiregion.members_elsewhere(key)]
+    if key.multi_region and new_material:
+        multiregion.require_new_material_of_set(key, others, incoming.material_id)
+    elif key.multi_region:
         multiregion.require_same_material(others, incoming.material_id)
     updated, material_id = imports.accept_material(
         key,
@@ -70,7 +69,12 @@ def import_key_material(call: Call) -> dict[str, Any]:
         material_id=p.get("KeyMaterialId"),
         description=p.get("KeyMaterialDescription"),
     )
+    primary = None
+    if key.multi_region and new_material:
+        updated, primary = multiregion.stage_new_material(updated, others, material_id)
     call.save_key(updated)
+    if primary is not None:  # the last replica to import it: the set may rotate now
+        call.write_member(primary)
     return {"KeyId": key.arn, "KeyMaterialId": material_id}
 
 

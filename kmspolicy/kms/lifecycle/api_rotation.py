@@ -84,7 +84,24 @@ def rotate_key_on_demand(call: Call) -> dict[str, Any]:
     The rotation completes inside the request, so OnDemandRotationStartDate is never left set.
     """
     key = call.key.record
-    call.save_key(rotation.rotate_on_demand(key, now=call.now, kernel=call.kernel))
+    rotated = rotation.rotate_on_demand(key, now=call.now, kernel=call.kernel)
+    replicas = []
+    if key.origin is OriginType.EXTERNAL and key.replica_regions:
+        # imported material is each member's own: the set rotates to the material every
+        # replica imported (the primary's waits in PENDING_ROTATION only once they all have)
+        for region in key.replica_regions:
+            replica = call.load_member(key, region)
+            if replica is not None:
+                replicas.append(rotation.promote_imported(replica, rotated))
+    call.save_key(rotated)  # synchronizes the rotation status to the replicas
+    for replica in replicas:
+        synced = call.load_member(key, replica.region)
+        assert synced is not None  # INVARIANT: read in this very transaction
+        call.write_member(
+            synced.evolve(
+                materials=replica.materials, current_material_id=replica.current_material_id
+            )
+        )
     return {"KeyId": key.arn}
 
 

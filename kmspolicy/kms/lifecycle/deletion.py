@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from kmspolicy.errors import ValidationException
-from kmspolicy.kms.model import KeyMaterialState, KeyRecord, MultiRegionKeyType
+from kmspolicy.kms.model import KeyRecord, MultiRegionKeyType
 from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
@@ -64,7 +64,7 @@ def schedule_deletion(record: KeyRecord, window_days: int, now: datetime) -> Key
 
 def _has_all_material(record: KeyRecord) -> bool:
     """Whether every material the key's ciphertexts may name is present (imported keys)."""
-    live = [m for m in record.materials if m.state is not KeyMaterialState.PENDING_ROTATION]
+    live = [m for m in record.materials if not m.state.waiting]
     return bool(live) and all(m.sealed is not None for m in live)
 
 

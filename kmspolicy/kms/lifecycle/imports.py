@@ -173,7 +173,7 @@ def _expiry(model: str | None, valid_to: datetime | None, now: datetime) -> Expi
 
 def _live(record: KeyRecord) -> list[KeyMaterial]:
     """Materials a ciphertext may name (not merely waiting to be rotated in)."""
-    return [m for m in record.materials if m.state is not KeyMaterialState.PENDING_ROTATION]
+    return [m for m in record.materials if not m.state.waiting]
 
 
 def accept_material(
@@ -241,7 +241,7 @@ def accept_material(
             raise IncorrectKeyMaterialException(
                 f"The key material is not the key material previously imported into {record.arn}."
             )
-        if any(m.state is KeyMaterialState.PENDING_ROTATION for m in record.materials):
+        if any(m.state.waiting for m in record.materials):
             raise ValidationException(
                 f"{record.arn} already has new key material waiting for RotateKeyOnDemand."
             )
@@ -285,7 +285,7 @@ def delete_material(
     target = record.material_by_id(target_id) if target_id else None
     if target is None:
         raise NotFoundException(f"Key material {material_id} is not associated with {record.arn}.")
-    if target.state is KeyMaterialState.PENDING_ROTATION:
+    if target.state.waiting:
         ring = tuple(m for m in record.materials if m.material_id != target.material_id)
         return record.evolve(materials=ring), target.material_id
     ring = tuple(_clear(m) if m.material_id == target.material_id else m for m in record.materials)
@@ -307,14 +307,11 @@ def expire_materials(record: KeyRecord, now: datetime) -> KeyRecord:
     }
     if not expired:
         return record
-    live_expired = any(
-        m.material_id in expired and m.state is not KeyMaterialState.PENDING_ROTATION
-        for m in record.materials
-    )
+    live_expired = any(m.material_id in expired and not m.state.waiting for m in record.materials)
     ring = tuple(
         m
         for m in (_clear(m) if m.material_id in expired else m for m in record.materials)
-        if not (m.material_id in expired and m.state is KeyMaterialState.PENDING_ROTATION)
+        if not (m.material_id in expired and m.state.waiting)
     )
     state = (
         transition(record.key_state, Event.MATERIAL_EXPIRED) if live_expired else record.key_state
@@ -334,11 +331,7 @@ def expiration_summary(record: KeyInfo) -> tuple[ExpirationModelType | None, dat
     """DescribeKey's ExpirationModel and ValidTo for an EXTERNAL key (earliest expiry wins)."""
     if record.origin is not OriginType.EXTERNAL:
         return None, None
-    live = [
-        m
-        for m in record.materials
-        if m.state is not KeyMaterialState.PENDING_ROTATION and m.has_material
-    ]
+    live = [m for m in record.materials if not m.state.waiting and m.has_material]
     if not live:
         return None, None
     expiring = [m.valid_to for m in live if m.valid_to is not None]

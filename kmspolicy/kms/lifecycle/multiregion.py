@@ -24,12 +24,13 @@ rotations, the automatic rotation status) is kept on every member and written fr
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
 from kmspolicy.errors import IncorrectKeyMaterialException, UnsupportedOperationException
 from kmspolicy.kms import ids
-from kmspolicy.kms.model import KeyRecord, MultiRegionKeyType, OriginType
+from kmspolicy.kms.model import KeyMaterialState, KeyRecord, MultiRegionKeyType, OriginType
 from kmspolicy.kms.ports import AuditRecord, Transaction
 from kmspolicy.kms.states import Event, KeyState, transition
 
@@ -40,10 +41,12 @@ __all__ = [
     "member_arn",
     "members_elsewhere",
     "replica_deleted",
+    "require_new_material_of_set",
     "require_not_replica",
     "require_primary",
     "require_same_material",
     "shared_properties",
+    "stage_new_material",
     "synchronize",
     "synchronize_event",
 ]
@@ -177,6 +180,73 @@ def require_same_material(others: Iterable[KeyRecord | None], material_id: str) 
             "The key material you imported is not the key material of the related "
             "multi-Region keys. Import the same key material into every key of the set."
         )
+
+
+def _primary_of(others: Iterable[KeyRecord | None]) -> KeyRecord | None:
+    return next(
+        (
+            m
+            for m in others
+            if m is not None and m.multi_region_key_type is MultiRegionKeyType.PRIMARY
+        ),
+        None,
+    )
+
+
+def require_new_material_of_set(
+    record: KeyRecord, others: Iterable[KeyRecord | None], material_id: str
+) -> None:
+    """ImportKeyMaterial NEW_KEY_MATERIAL into a replica: the new material the primary waits
+    to rotate in (imported there first, AWS's order), not any other."""
+    if not is_replica(record):
+        return
+    primary = _primary_of(others)
+    waiting = primary.material_by_id(material_id) if primary is not None else None
+    if waiting is None or not waiting.state.waiting:
+        raise IncorrectKeyMaterialException(
+            "Import new key material into the multi-Region primary key first, then the same "
+            "key material into each of its replicas."
+        )
+
+
+def stage_new_material(
+    record: KeyRecord, others: Iterable[KeyRecord | None], material_id: str
+) -> tuple[KeyRecord, KeyRecord | None]:
+    """After a NEW_KEY_MATERIAL import into a member of an imported-material set: the new
+    material waits in PENDING_MULTI_REGION_IMPORT_AND_ROTATION on the primary until every
+    replica has imported it, then in PENDING_ROTATION (RotateKeyOnDemand on the primary rotates
+    the set). Returns the member as imported and the primary's next record when it changes."""
+    members = [m for m in others if m is not None]
+    if is_replica(record):
+        primary = _primary_of(members)
+        replicas = [m for m in members if is_replica(m)] + [record]
+    else:
+        primary, replicas = None, [m for m in members if is_replica(m)]
+    everywhere = all(_has(r, material_id) for r in replicas)
+    state = (
+        KeyMaterialState.PENDING_ROTATION
+        if everywhere
+        else KeyMaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION
+    )
+    if primary is None:  # the primary itself imported it
+        return _with_state(record, material_id, state), None
+    waiting = primary.material_by_id(material_id)
+    if waiting is None or waiting.state is state:
+        return record, None
+    return record, _with_state(primary, material_id, state)
+
+
+def _has(record: KeyRecord, material_id: str) -> bool:
+    found = record.material_by_id(material_id)
+    return found is not None and found.sealed is not None
+
+
+def _with_state(record: KeyRecord, material_id: str, state: KeyMaterialState) -> KeyRecord:
+    return record.evolve(
+        materials=tuple(
+            replace(m, state=state) if m.material_id == material_id else m for m in record.materials
+        )
+    )
 
 
 def synchronize_event(before: KeyRecord, now: datetime) -> AuditRecord:

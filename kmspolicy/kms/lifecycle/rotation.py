@@ -42,6 +42,7 @@ __all__ = [
     "catch_up_on_enable",
     "disable_rotation",
     "enable_rotation",
+    "promote_imported",
     "require_rotation_support",
     "rotate",
     "rotate_on_demand",
@@ -221,6 +222,26 @@ def rotate_on_demand(record: KeyRecord, *, now: datetime, kernel: Kernel) -> Key
     else:
         rotated = rotate(record, when=now, rotation_type=RotationType.ON_DEMAND, kernel=kernel)
     return rotated.evolve(on_demand_rotations=record.on_demand_rotations + 1)
+
+
+def promote_imported(replica: KeyRecord, primary: KeyRecord) -> KeyRecord:
+    """A multi-Region replica with imported material, rotated with its primary: the material
+    the primary just made current, which the replica imported beforehand (PENDING_ROTATION)."""
+    current = primary.current_material
+    assert current is not None and current.rotation_date is not None
+    waiting = replica.material_by_id(current.material_id)
+    if waiting is None or waiting.sealed is None or not waiting.state.waiting:
+        raise KMSInvalidStateException(
+            f"{replica.arn} has not imported the new key material of its primary key; import "
+            "it (ImportType NEW_KEY_MATERIAL) before rotating."
+        )
+    new = replace(
+        waiting,
+        state=KeyMaterialState.CURRENT,
+        rotation_date=current.rotation_date,
+        rotation_type=RotationType.ON_DEMAND,
+    )
+    return _make_current(replica, new)
 
 
 def _promote_pending_import(record: KeyRecord, now: datetime) -> KeyRecord:
