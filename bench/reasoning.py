@@ -1,5 +1,6 @@
 """Benchmark: ``kmspolicy check`` time per check, on the fixture key policies and on generated key
-policies of 10 / 100 / 1,000 statements, beside one evaluator decision on the same policy.
+policies of 10 / 100 / 1,000 statements, beside one evaluator decision on the same policy; and
+``who-can`` time per matrix (five callers, every key action) on the same policies.
 
 Run: .venv/bin/python bench/reasoning.py
 Goals (issue 13): median <= 50 ms per check on the fixtures, <= 2 s at 1,000 statements.
@@ -19,12 +20,16 @@ from pathlib import Path
 from kmspolicy.authz import Caller, KmsPolicies, PolicyCache, Request, authorize_kms
 from kmspolicy.lang import Policy, load_policies, read_json
 from kmspolicy.reasoning import (
+    Access,
+    CallerPolicies,
     Verdict,
     check_access_not_granted,
     check_equivalent,
     check_no_new_access,
     check_no_public_access,
+    who_can,
 )
+from kmspolicy.reasoning.whocan import example_key_arn
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 SIZES = (10, 100, 1_000)
@@ -154,10 +159,57 @@ def size_rows() -> None:
         print(f"  {n:>10}  {'(one decision)':<20} {base:9.6f}")
 
 
+ALLOW_ALL = read_json(
+    '{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}'
+)
+
+
+def callers() -> list[CallerPolicies]:
+    """The owner's root, a user with an allow-all identity policy, a session with none, another
+    account's user with an allow-all one, a service."""
+    return [
+        CallerPolicies(Caller.from_arn(f"arn:aws:iam::{A}:root")),
+        CallerPolicies(Caller.from_arn(f"arn:aws:iam::{A}:user/u3"), (ALLOW_ALL,)),
+        CallerPolicies(Caller.from_arn(f"arn:aws:sts::{A}:assumed-role/Payroll/s")),
+        CallerPolicies(Caller.from_arn(f"arn:aws:iam::{B}:user/bob"), (ALLOW_ALL,)),
+        CallerPolicies(Caller.from_arn("logs.amazonaws.com")),
+    ]
+
+
+def matrix(policy: Policy) -> tuple[float, int, int]:
+    seconds, result = timed(lambda: who_can(policy, callers(), key_arn=example_key_arn(A)))
+    cells = result.cells  # type: ignore[attr-defined]
+    unknown = sum(c.access is Access.UNKNOWN for c in cells)
+    return seconds, len(cells), unknown
+
+
+def who_can_rows() -> None:
+    key_policies = [
+        p
+        for p in sorted(FIXTURES.glob("*.json"))
+        if "identity" not in p.name and "administrator" not in p.name
+    ]
+    times, unknown, cells = [], 0, 0
+    for path in key_policies:
+        seconds, cells, missing = matrix(load_policies(path, key_policy=True)[0])
+        times.append(seconds)
+        unknown += missing
+    print(f"who-can, five callers x every key action ({cells} cells), one run each:")
+    print(
+        f"  fixtures ({len(key_policies)})  median {statistics.median(times):6.2f} s   "
+        f"max {max(times):6.2f} s   unknown cells: {unknown}"
+    )
+    for n in SIZES:
+        seconds, cells, missing = matrix(generated(n))
+        print(f"  {n:>5} statements  {seconds:6.2f} s   unknown cells: {missing}")
+
+
 def main() -> None:
     fixture_rows()
     print()
     size_rows()
+    print()
+    who_can_rows()
 
 
 if __name__ == "__main__":
