@@ -151,6 +151,13 @@ def _console(
         (spec,) = config.identities
         development = creds[spec.access_key_id]
     audit_path = getattr(runtime.audit, "path", None)
+    audit_key = None
+    if audit_path is not None and runtime.root_key is not None:
+        from kmspolicy.audit import AUDIT_KEY_NAME, read_audit_key
+
+        # the decision log page checks each record's keyed seal too (as `audit verify
+        # --data-dir` does): the key the running log seals with, read once
+        audit_key = read_audit_key(audit_path.parent / AUDIT_KEY_NAME, runtime.root_key)
     return Console(
         backend,
         creds.get,
@@ -162,6 +169,7 @@ def _console(
         directory=runtime.identities,
         principals=[spec.arn for spec in config.identities],
         audit_path=audit_path,
+        audit_key=audit_key,
     )
 
 

@@ -55,10 +55,14 @@ class Browser:
         self.last_set_cookies: list[str] = []
 
     def request(
-        self, method: str, path: str, form: dict[str, str] | None = None
+        self,
+        method: str,
+        path: str,
+        form: dict[str, str] | None = None,
+        extra: dict[str, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
-        headers = {}
+        headers = dict(extra or {})
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         body = None
@@ -192,6 +196,7 @@ def test_console_actions_are_the_principals_requests_decided_and_audited(endpoin
     # and in the decision log page, the reader sees its own denial
     _, _, log = reader.request("GET", "/console/log?action=DisableKey")
     assert "DisableKey" in log and "implicitDeny" in log and "Chain intact" in log
+    assert "every record's seal checked with the audit key" in log
 
 
 def test_sign_out_ends_the_session(endpoint: Any) -> None:
@@ -242,3 +247,34 @@ def test_sessions_expire_by_the_clock_and_keep_only_a_hash() -> None:
     for _ in range(2):  # bounded: the oldest session is dropped first
         sessions.open(READER_ARN, "AKIAREADEREXAMPLE001", "us-east-1", now)
     assert sessions.get(kept, now) is None
+
+
+def test_a_cross_site_post_is_refused_by_its_origin(endpoint: Any) -> None:
+    """The attack: another site's page posts a console form with the victim's cookie (were
+    SameSite ignored). Its Origin names the other site: refused before any check of the form."""
+    browser = Browser(endpoint.url)
+    browser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    _, _, page = browser.request("GET", "/console/create")
+    form = {"csrf": browser.csrf(page), "Description": "cross-site"}
+    for origin in ("https://evil.example", "null"):
+        status, _, body = browser.request("POST", "/console/create", form, {"Origin": origin})
+        assert status == 403 and "cross-origin" in body
+    own = f"http://{browser.host}:{browser.port}"
+    assert browser.request("POST", "/console/create", form, {"Origin": own})[0] == 303
+
+
+def test_the_development_console_answers_only_loopback_names() -> None:
+    """The attack: DNS rebinding. A page of evil.example whose name now resolves to 127.0.0.1
+    is same-origin with the console and could press "sign in as the development identity"; its
+    requests carry `Host: evil.example`, which the development console does not answer."""
+    with serve_in_thread(console=True) as running:
+        browser = Browser(running.url)
+        status, _, _ = browser.request("GET", "/console/signin", extra={"Host": "evil.example:80"})
+        assert status == 421
+        assert browser.request("GET", "/console/signin", extra={"Host": "localhost"})[0] == 200
+        _, _, page = browser.request("GET", "/console/signin")
+        assert 'id="dev-signin"' in page
+        status, _, _ = browser.request(
+            "POST", "/console/signin", {"csrf": browser.csrf(page), "development": "1"}
+        )
+        assert status == 303 and "kmspolicy_session" in browser.cookies

@@ -20,7 +20,7 @@ from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 
@@ -49,6 +49,7 @@ _STATIC = MappingProxyType(
     {"console.css": b"text/css; charset=utf-8", "console.js": b"text/javascript"}
 )
 PAGE_SIZE = 50
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 #: the key page's forms and the operation each one is (CreateGrant is left out: a grant may
 #: allow it where the policies do not, and the decision point here sees no grants)
 KEY_PAGE_OPERATIONS = MappingProxyType(
@@ -152,6 +153,9 @@ class Console:
     # --- routing
 
     def handle(self, request: Request) -> Response:
+        refused = self._misdirected(request)
+        if refused is not None:
+            return refused
         path = request.path.removeprefix(PREFIX).rstrip("/") or "/"
         if path.startswith("/static/"):
             return self._static(path.removeprefix("/static/"))
@@ -202,6 +206,24 @@ class Console:
         return self._page(request, session, "error.html", status=404, message="No such page.")
 
     # --- plumbing
+
+    def _misdirected(self, request: Request) -> Response | None:
+        """Requests a browser was tricked into sending. With the development identity (one
+        button signs in) a page of another site that rebinds its DNS name to this address
+        would be same-origin with the console: only loopback names are answered then. A POST
+        whose Origin is another site (or ``null``) is refused whatever the identities."""
+        host = request.headers.get("host", "")
+        if self._development is not None and _hostname(host) not in _LOOPBACK:
+            return Response(
+                421,
+                b"the development console answers only loopback names\n",
+                b"text/plain; charset=utf-8",
+            )
+        origin = request.headers.get("origin")
+        cross = origin is not None and urlsplit(origin).netloc.lower() != host.lower()
+        if request.method == "POST" and cross:
+            return Response(403, b"cross-origin form refused\n", b"text/plain; charset=utf-8")
+        return None
 
     def _static(self, name: str) -> Response:
         ctype = _STATIC.get(name)
@@ -703,6 +725,13 @@ class Console:
 
 
 # --- helpers below the console (pure functions over the language and the decision point)
+
+
+def _hostname(host: str) -> str:
+    """The name of a Host header (``[::1]:4599`` -> ``::1``, ``localhost:80`` -> ``localhost``)."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0]
+    return host.rpartition(":")[0] if host.count(":") == 1 else host
 
 
 def _account_of(principal: str) -> str:

@@ -2,8 +2,8 @@
 
 Layer: server (adapter). Every console response carries the same security headers: a
 Content-Security-Policy without ``unsafe-inline`` (scripts and styles come only from the
-console's own static files), ``X-Frame-Options: DENY``, ``no-store`` caching, no referrer and
-no content sniffing.
+console's own static files), ``X-Frame-Options: DENY``, ``no-store`` caching, a referrer for
+the console itself only, and no content sniffing.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-frame-options", b"DENY"),
     (b"cache-control", b"no-store"),
     (b"x-content-type-options", b"nosniff"),
-    (b"referrer-policy", b"no-referrer"),
+    (b"referrer-policy", b"same-origin"),  # no-referrer would make Chromium send `Origin: null`
     (b"cross-origin-opener-policy", b"same-origin"),
 )
 #: form fields longer than this are refused (a key policy is at most 32 KB, escaped twice)
