@@ -339,9 +339,17 @@ class Call(_View):
         service's own synchronization (``lifecycle.multiregion``), part of this change."""
         if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
             raise InternalError(f"{record.arn} was not authorized for this request")
+        before = self._saved.get(record.arn) or next(
+            (k.record for k in self.keys if k.arn == record.arn), None
+        )
         self.scope.tx.put_key(record)
         self._saved[record.arn] = record
-        if multiregion.is_primary_with_replicas(record):
+        if multiregion.is_primary_with_replicas(record) and not (
+            # a change of its own (tags, description, policy …): the replicas have nothing new
+            before is not None
+            and before.multi_region_key_type is record.multi_region_key_type
+            and multiregion.shared_properties(before) == multiregion.shared_properties(record)
+        ):
             for replica in multiregion.synchronize(self.scope.tx, record):
                 self._saved[replica.arn] = replica
 
