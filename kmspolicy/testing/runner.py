@@ -147,7 +147,7 @@ def run_check(suite: Suite, check: SuiteCheck) -> CaseResult:
 
 def run_case(suite: Suite, case: Case, compiled: PolicyCache | None = None) -> CaseResult:
     """Decide ``case``; ``compiled`` keeps the suite's compiled policies across its cases."""
-    from kmspolicy.authz import Caller, Request, authorize_kms, match_policy
+    from kmspolicy.authz import Caller, Request, authorize_kms, evaluate_policies, match_policy
 
     try:
         caller = Caller.from_arn(
@@ -155,11 +155,13 @@ def run_case(suite: Suite, case: Case, compiled: PolicyCache | None = None) -> C
         )
         context: dict[str, Any] = dict(case.context)
         request = Request(caller, case.action, case.resource, context=context, time=case.time)
-        decision = authorize_kms(
-            request,
-            policies_for(suite, case, caller.principal_arn),
-            matcher=match_policy if compiled is None else compiled.match,
-        )
+        matcher = match_policy if compiled is None else compiled.match
+        if suite.plain:  # plain policies alone: no KMS or account rules (as simulate --policy)
+            decision = evaluate_policies(request, [p.policy for p in suite.plain], matcher=matcher)
+        else:
+            decision = authorize_kms(
+                request, policies_for(suite, case, caller.principal_arn), matcher=matcher
+            )
     except UserError as exc:
         return CaseResult(suite, case, None, False, f"the request could not be evaluated: {exc}")
     passed = case.expect.holds_for(decision)

@@ -72,7 +72,10 @@ class PoliciesSpec(_Model):
     """The policies in play. Identity, boundary and session policies are keyed by principal
     (a name from ``principals`` or an ARN; a role's policies also apply to its sessions)."""
 
-    key: PolicyRef
+    key: PolicyRef | None = None
+    #: plain policies, decided alone with no KMS or account rules (an explicit deny wins, an
+    #: allow is needed): a resource's own policy, such as an XKS proxy's (docs/xks-proxy.md)
+    plain: list[PolicyRef] = []
     identity: dict[str, OneOrMany] = {}
     #: Organizations levels (root, OU…, account): each level must allow
     scps: list[OneOrMany] = []
@@ -80,6 +83,27 @@ class PoliciesSpec(_Model):
     boundaries: dict[str, PolicyRef] = {}
     sessions: dict[str, OneOrMany] = {}
     grants: list[GrantSpec] = []
+
+    @field_validator("plain", mode="before")
+    @classmethod
+    def _one_plain_policy(cls, value: Any) -> Any:
+        return _as_list(value)
+
+    @model_validator(mode="after")
+    def _key_or_plain(self) -> PoliciesSpec:
+        if self.plain:
+            others = [
+                name
+                for name in ("key", "identity", "scps", "rcps", "boundaries", "sessions", "grants")
+                if getattr(self, name)
+            ]
+            if others:
+                raise ValueError(
+                    f"`plain` policies are decided alone; remove `{others[0]}` (or `plain`)"
+                )
+        elif self.key is None:
+            raise ValueError("give the key policy (`key`) or plain policies (`plain`)")
+        return self
 
     @field_validator("identity", "sessions", mode="before")
     @classmethod

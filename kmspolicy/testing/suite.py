@@ -96,10 +96,13 @@ class Suite:
     grants: tuple[GrantSpec, ...]
     cases: tuple[Case, ...] = field(default=())
     checks: tuple[SuiteCheck, ...] = field(default=())
+    #: plain policies (``policies.plain``): decided alone, without KMS rules
+    plain: tuple[LoadedPolicy, ...] = field(default=())
 
     def policies(self) -> list[LoadedPolicy]:
         """Every distinct policy in play (coverage is reported per policy)."""
         found: list[LoadedPolicy] = [self.key_policy] if self.key_policy else []
+        found.extend(self.plain)
         for group in (*self.identity.values(), *self.scps, *self.rcps, *self.sessions.values()):
             found.extend(group)
         found.extend(self.boundaries.values())
@@ -212,6 +215,9 @@ class _Resolver:
                 for who, refs in p.sessions.items()
             },
             grants=tuple(g.model_copy(update={"grantee": self.arn(g.grantee)}) for g in p.grants),
+            plain=tuple(
+                self.policy(r, "plain", (*base, "plain", i)) for i, r in enumerate(p.plain)
+            ),
             cases=tuple(self.cases()),
             checks=tuple(self.checks()),
         )

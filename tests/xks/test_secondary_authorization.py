@@ -245,3 +245,54 @@ def test_metadata_is_logged_but_never_plaintext(
     assert entry["kmsKeyArn"] == METADATA["kmsKeyArn"] and entry["kmsViaService"] == "ebs"
     assert isinstance(entry["ms"], float)
     assert entry["decision"] == "allowed by AliceUsesFoo"
+
+
+SUITE = """\
+suite: xks proxy policy
+policies:
+  plain: xks-policy.kmsp
+defaults:
+  resource: arn:aws:kms-xks-proxy:us-east-1::key/foo
+  principal: arn:aws:iam::123456789012:user/Alice
+cases:
+  - {name: alice encrypts, action: kms:Encrypt, expect: allowed, because: AliceUsesFoo}
+  - {name: bob does not, principal: "arn:aws:iam::123456789012:user/Bob", action: kms:Encrypt,
+     expect: implicitDeny}
+  - {name: not through s3, action: kms:Encrypt, context: {xks:KmsViaService: s3},
+     expect: explicitDeny, because: NotThroughS3}
+  - {name: decrypt in our vpc, action: kms:Decrypt, context: {aws:SourceVpc: vpc-12345678},
+     expect: allowed}
+  - {name: decrypt elsewhere, action: kms:Decrypt, context: {aws:SourceVpc: vpc-1}, expect: denied}
+  - {name: another key, action: kms:Encrypt, resource: "arn:aws:kms-xks-proxy:us-east-1::key/bar",
+     expect: implicitDeny}
+"""
+
+
+def test_a_compliance_suite_targets_the_policy(tmp_path: Path) -> None:
+    (tmp_path / "xks-policy.kmsp").write_text(POLICY)
+    (tmp_path / "xks.kmstest.yaml").write_text(SUITE)
+    run = subprocess.run(
+        [sys.executable, "-m", "kmspolicy", "test", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "6 passed, 0 failed" in run.stdout
+
+
+@pytest.mark.parametrize(
+    ("policies", "message"),
+    [
+        ("  plain: p.kmsp\n  key: p.kmsp\n", "`plain` policies are decided alone; remove `key`"),
+        ("  identity: {alice: p.kmsp}\n", "give the key policy (`key`) or plain policies"),
+    ],
+)
+def test_plain_policies_are_decided_alone(tmp_path: Path, policies: str, message: str) -> None:
+    (tmp_path / "p.kmsp").write_text(POLICY)
+    suite = "policies:\n" + policies + "cases:\n  - {name: c, principal: '" + ALICE + "',"
+    suite += " action: kms:Encrypt, expect: allowed}\n"
+    (tmp_path / "s.kmstest.yaml").write_text(suite)
+    run = subprocess.run(
+        [sys.executable, "-m", "kmspolicy", "test", str(tmp_path)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert run.returncode == 2 and message in run.stdout + run.stderr
