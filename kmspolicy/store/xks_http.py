@@ -69,6 +69,9 @@ class _Connection(http.client.HTTPSConnection):
 
     def connect(self) -> None:
         sock = socket.create_connection(self._address, self.timeout)
+        # one small request and answer per connection: Nagle's algorithm against the peer's
+        # delayed ACK would add tens of milliseconds to each
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self.sock = self._tls.wrap_socket(sock, server_hostname=self.host)
 
 
