@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from enum import StrEnum
 from types import MappingProxyType
@@ -43,7 +43,7 @@ from kmspolicy.authz.decision import PolicyType
 from kmspolicy.authz.principals import PrincipalMatch
 from kmspolicy.authz.statements import CompiledStatement, policy_name, statement_ref
 from kmspolicy.authz.variables import parse_template
-from kmspolicy.lang.ast import Condition, Policy
+from kmspolicy.lang.ast import Condition, ConditionOperator, Policy
 from kmspolicy.reasoning.conditions import ConditionEncoder
 from kmspolicy.reasoning.decisions import Side, Slots, kms_allowed
 from kmspolicy.reasoning.request import (
@@ -126,11 +126,14 @@ class Literal:
 
     @property
     def text(self) -> str:
-        c = self.condition
+        """The condition in the policy's words; a condition required *not* to hold is written
+        as its exact opposite when the evaluator has one (``StringNotEquals`` for a
+        ``StringEquals``, ``Null … false`` for ``Null … true``), else as ``not (…)``."""
+        c = self.condition if self.holds else (opposite(self.condition) or self.condition)
         values = [_shown(v.value) for v in c.values]
         rendered = values[0] if len(values) == 1 else "[" + ", ".join(values) + "]"
         body = f"{c.operator_text} {c.key} {rendered}"
-        return body if self.holds else f"not ({body})"
+        return body if self.holds or c is not self.condition else f"not ({body})"
 
     def satisfied_by(self, request: Request) -> bool:
         """Whether ``request`` meets this literal, decided by the evaluator's own condition."""
@@ -146,6 +149,44 @@ class Literal:
             "values": [v.value for v in c.values],
             "holds": self.holds,
         }
+
+
+_Op = ConditionOperator
+#: operators whose result is exactly the other's negation when there is no set qualifier and
+#: no IfExists (authz.conditions: an absent key gives the negated operator ``True``; a present
+#: one, the negation of "some value matches")
+_TWINS: Mapping[ConditionOperator, ConditionOperator] = MappingProxyType(
+    {
+        a: b
+        for x, y in (
+            (_Op.STRING_EQUALS, _Op.STRING_NOT_EQUALS),
+            (_Op.STRING_EQUALS_IGNORE_CASE, _Op.STRING_NOT_EQUALS_IGNORE_CASE),
+            (_Op.STRING_LIKE, _Op.STRING_NOT_LIKE),
+            (_Op.NUMERIC_EQUALS, _Op.NUMERIC_NOT_EQUALS),
+            (_Op.DATE_EQUALS, _Op.DATE_NOT_EQUALS),
+            (_Op.IP_ADDRESS, _Op.NOT_IP_ADDRESS),
+            (_Op.ARN_EQUALS, _Op.ARN_NOT_EQUALS),
+            (_Op.ARN_LIKE, _Op.ARN_NOT_LIKE),
+        )
+        for a, b in ((x, y), (y, x))
+    }
+)
+
+
+def opposite(cond: Condition) -> Condition | None:
+    """The condition that holds exactly when ``cond`` does not, when one can be written."""
+    if cond.qualifier is not None or cond.if_exists:
+        return None
+    if cond.operator is _Op.NULL:
+        if len(cond.values) != 1:
+            return None
+        value = str(cond.values[0].value).lower()
+        if value not in ("true", "false"):
+            return None
+        flipped = "false" if value == "true" else "true"
+        return replace(cond, values=(replace(cond.values[0], value=flipped),))
+    twin = _TWINS.get(cond.operator)
+    return None if twin is None else replace(cond, operator=twin)
 
 
 def _shown(value: object) -> str:

@@ -21,18 +21,25 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kmspolicy.authz import Caller, KmsPolicies, Request, authorize_kms
+from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.lang import Policy, load_policies, read_policies
+from kmspolicy.lang.ast import Condition, ConditionOperator, ConditionValue
 from kmspolicy.reasoning.whocan import (
     Access,
     CallerPolicies,
+    Literal,
     WhoCanResult,
     example_key_arn,
     key_actions,
+    opposite,
     who_can,
 )
-from tests.reasoning.test_properties import policies
+from tests.reasoning.test_properties import CONDITIONS, policies
 
 A, B = "111122223333", "444455556666"
+NULL_TRUE = Condition(
+    ConditionOperator.NULL, "kms:EncryptionContextKeys", (ConditionValue("true"),)
+)
 KEY = example_key_arn(A)
 FIXTURES = Path(__file__).resolve().parents[2] / "fixtures"
 KEY_FIXTURES = sorted(
@@ -159,7 +166,7 @@ def test_encryption_context_enforcement_reads_as_its_author_meant() -> None:
     # alice may use the key through IAM, but never without an encryption context
     alice = result.cell(f"arn:aws:iam::{A}:user/alice", "kms:Decrypt")
     assert alice.access is Access.CONDITIONAL
-    assert alice.condition_text == 'not (Null kms:EncryptionContextKeys "true")'
+    assert alice.condition_text == 'Null kms:EncryptionContextKeys "false"'
 
 
 def test_boundary_and_scp_limit_the_identity_side() -> None:
@@ -270,3 +277,29 @@ def test_with_key_context_the_rest_of_the_context_stays_free() -> None:
     (cell,) = result.cells
     assert cell.condition_text == 'StringEquals kms:EncryptionContext:app "payroll"'
     assert cell.example is not None and "kms:KeySpec" not in cell.example
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.sampled_from([*CONDITIONS, NULL_TRUE]),
+    st.sampled_from(["payroll", "hr", "s3.us-east-1.amazonaws.com", A, "Blue", "blue"]),
+    st.booleans(),
+    st.booleans(),
+)
+def test_the_opposite_written_for_a_condition_not_to_hold_is_exact(
+    cond: Condition, value: str, present: bool, twice: bool
+) -> None:
+    flipped = opposite(cond)
+    if flipped is None:
+        return
+    context: dict[str, Any] = {}
+    if present and not cond.key.lower().startswith(("aws:principal", "kms:calleraccount")):
+        context[cond.key] = [value, "other"] if twice else value
+        if cond.key.lower().startswith("kms:encryptioncontext:"):
+            context[cond.key] = value
+            context["kms:EncryptionContextKeys"] = [cond.key.split(":", 2)[2]]
+    caller = Caller.from_arn(f"arn:aws:iam::{A}:user/alice", tags={"team": value})
+    request = Request(caller, "kms:Decrypt", KEY, context)
+    original = CompiledCondition(cond, variables=True).evaluate(request, [])
+    assert CompiledCondition(flipped, variables=True).evaluate(request, []) is (not original)
+    assert Literal(cond, False, True).satisfied_by(request) is (not original)
