@@ -278,3 +278,35 @@ def test_the_development_console_answers_only_loopback_names() -> None:
             "POST", "/console/signin", {"csrf": browser.csrf(page), "development": "1"}
         )
         assert status == 303 and "kmspolicy_session" in browser.cookies
+
+
+def test_the_policy_editor_warns_of_a_lockout_and_the_service_refuses_it(endpoint: Any) -> None:
+    browser = Browser(endpoint.url)
+    browser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    _, _, page = browser.request("GET", "/console/create")
+    _, headers, _ = browser.request("POST", "/console/create", {"csrf": browser.csrf(page)})
+    key_id = headers["location"].split("/")[3].split("?")[0]
+    _, _, editor = browser.request("GET", f"/console/keys/{key_id}/policy")
+    assert "Enable IAM User Permissions" in editor and "LOCKOUT" not in editor
+    locked = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": READER_ARN},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                }
+            ],
+        }
+    )
+    form = {"csrf": browser.csrf(editor), "policy": locked, "syntax": "json"}
+    _, _, checked = browser.request(
+        "POST", f"/console/keys/{key_id}/policy", {**form, "do": "check"}
+    )
+    assert "LOCKOUT" in checked and "+" in checked  # the warning, and the diff against the saved
+    status, _, saved = browser.request(
+        "POST", f"/console/keys/{key_id}/policy", {**form, "do": "save"}
+    )
+    assert status == 400 and "MalformedPolicyDocumentException" in saved

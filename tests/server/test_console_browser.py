@@ -116,6 +116,9 @@ def test_the_console_story_in_headless_chromium(tmp_path: Path) -> None:
         editor = page.locator("#policy-text")
         editor.fill('{"Version": "2012-10-17", "Statement": [')
         page.locator("#diagnostics li.sev-ERROR").first.wait_for()  # checked server-side
+        lockout = json.dumps({"Version": "2012-10-17", "Statement": [APP_DECRYPTS]})
+        editor.fill(lockout)  # the admin would lock itself out: said before saving
+        page.locator("#diagnostics li", has_text="LOCKOUT").wait_for()
         editor.fill(_policy(APP_DECRYPTS))
         page.locator("#save-policy").click()
         page.wait_for_url("**/policy?**")

@@ -24,7 +24,7 @@ from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
 
-from kmspolicy.errors import ServiceError
+from kmspolicy.errors import KmsPolicyError, ServiceError
 from kmspolicy.kms.clock import Clock
 from kmspolicy.kms.identities import Identities
 from kmspolicy.server.app import Backend, Call, transport_context
@@ -639,7 +639,9 @@ class Console:
             return self._page(request, session, "error.html", status=403, message=str(saved))
         saved_text = policy_in(saved["Policy"], syntax)
         text = request.form.get("policy", saved_text) if request.method == "POST" else saved_text
-        error, diagnostics = "", lint_policy_text(text, _account_of(session.principal))
+        described = self._try(request, session, "DescribeKey", KeyId=key_id)
+        key_arn = "" if isinstance(described, KmsError) else described["KeyMetadata"]["Arn"]
+        error, diagnostics = "", self._policy_diagnostics(request, session, text, key_arn)
         if request.method == "POST" and request.form.get("do") == "save":
             policy, _ = policy_as_json(text)
             if policy is None:
@@ -674,6 +676,7 @@ class Console:
             request,
             session,
             "policy.html",
+            key_arn=key_arn,
             status=400 if error else 200,
             key_id=key_id,
             text=text,
@@ -684,8 +687,45 @@ class Console:
         )
 
     def _diagnostics(self, request: Request, session: Session) -> Response:
-        found = lint_policy_text(request.form.get("policy", ""), _account_of(session.principal))
+        text, key_arn = request.form.get("policy", ""), request.form.get("key", "")
+        found = self._policy_diagnostics(request, session, text, key_arn)
         return Response(200, json.dumps(found).encode(), b"application/json")
+
+    def _policy_diagnostics(
+        self, request: Request, session: Session, text: str, key_arn: str
+    ) -> list[dict[str, Any]]:
+        """The CLI's diagnostics, and first the lockout check the service makes on save: the
+        new policy must let the principal saving it change it again (kms:PutKeyPolicy)."""
+        found = lint_policy_text(text, _account_of(session.principal))
+        policy, _ = policy_as_json(text)
+        if policy is None or not key_arn.startswith("arn:aws:kms:"):
+            return found
+        from kmspolicy.server.console.access import refused_actions
+
+        region = self._region_of(request, session)
+        context = transport_context(request.scope, region)
+        try:
+            refused = refused_actions(
+                policy, key_arn, self._directory, session.principal, ["kms:PutKeyPolicy"], context
+            )
+        except KmsPolicyError:  # a policy the decision point cannot read is lint's to report
+            return found
+        if refused:
+            found.insert(
+                0,
+                {
+                    "severity": "ERROR",
+                    "code": "LOCKOUT",
+                    "message": f"after saving, {session.principal} could not change this policy "
+                    "again (kms:PutKeyPolicy denied); the service's lockout safety check "
+                    "refuses it",
+                    "line": None,
+                    "column": None,
+                    "help": "allow this principal (or its account root) kms:PutKeyPolicy",
+                    "rendered": "",
+                },
+            )
+        return found
 
     # --- access matrix
 

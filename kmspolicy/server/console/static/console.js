@@ -27,7 +27,7 @@ document.addEventListener("DOMContentLoaded", () => {
     clearTimeout(timer);
     timer = setTimeout(async () => {
       const mine = ++latest;
-      const body = new URLSearchParams({ policy: editor.value });
+      const body = new URLSearchParams({ policy: editor.value, key: editor.dataset.key });
       const answer = await fetch(editor.dataset.diagnostics, {
         method: "POST", body, credentials: "same-origin",
         headers: { "X-CSRF-Token": editor.dataset.csrf },
