@@ -7,8 +7,8 @@
     │   ├── ConfigError               a bad settings, identities or suite file
     │   └── ServiceError              an AWS KMS error: ``code`` is the AWS exception name
     │       ├── AccessDeniedException, NotFoundException, ValidationException, ...
-    │       └── (one subclass per exception name of the KMS API and the AWS common errors;
-    │            not the custom key store ones, as kmspolicy has no custom key stores)
+    │       └── (one subclass per exception name of the KMS API and the AWS common errors,
+    │            the custom key store ones included)
     └── InternalError                 our fault: a bug or a broken dependency; maps to
                                       KMSInternalException on the wire
 
@@ -232,6 +232,93 @@ class TagException(ServiceError):
 
 class UnsupportedOperationException(ServiceError):
     code = "UnsupportedOperationException"
+
+
+# --- Custom key stores (CloudHSM key stores, external key stores): the model's exceptions ---
+
+
+class CloudHsmClusterInUseException(ServiceError):
+    code = "CloudHsmClusterInUseException"
+
+
+class CloudHsmClusterInvalidConfigurationException(ServiceError):
+    code = "CloudHsmClusterInvalidConfigurationException"
+
+
+class CloudHsmClusterNotActiveException(ServiceError):
+    code = "CloudHsmClusterNotActiveException"
+
+
+class CloudHsmClusterNotFoundException(ServiceError):
+    code = "CloudHsmClusterNotFoundException"
+
+
+class CloudHsmClusterNotRelatedException(ServiceError):
+    code = "CloudHsmClusterNotRelatedException"
+
+
+class CustomKeyStoreHasCMKsException(ServiceError):
+    code = "CustomKeyStoreHasCMKsException"
+
+
+class CustomKeyStoreInvalidStateException(ServiceError):
+    code = "CustomKeyStoreInvalidStateException"
+
+
+class CustomKeyStoreNameInUseException(ServiceError):
+    code = "CustomKeyStoreNameInUseException"
+
+
+class IncorrectTrustAnchorException(ServiceError):
+    code = "IncorrectTrustAnchorException"
+
+
+class XksKeyAlreadyInUseException(ServiceError):
+    code = "XksKeyAlreadyInUseException"
+
+
+class XksKeyInvalidConfigurationException(ServiceError):
+    code = "XksKeyInvalidConfigurationException"
+
+
+class XksKeyNotFoundException(ServiceError):
+    code = "XksKeyNotFoundException"
+
+
+class XksProxyIncorrectAuthenticationCredentialException(ServiceError):
+    code = "XksProxyIncorrectAuthenticationCredentialException"
+
+
+class XksProxyInvalidConfigurationException(ServiceError):
+    code = "XksProxyInvalidConfigurationException"
+
+
+class XksProxyInvalidResponseException(ServiceError):
+    code = "XksProxyInvalidResponseException"
+
+
+class XksProxyUriEndpointInUseException(ServiceError):
+    code = "XksProxyUriEndpointInUseException"
+
+
+class XksProxyUriInUseException(ServiceError):
+    code = "XksProxyUriInUseException"
+
+
+class XksProxyUriUnreachableException(ServiceError):
+    code = "XksProxyUriUnreachableException"
+
+
+class XksProxyVpcEndpointServiceInUseException(ServiceError):
+    code = "XksProxyVpcEndpointServiceInUseException"
+
+
+class XksProxyVpcEndpointServiceInvalidConfigurationException(ServiceError):
+    code = "XksProxyVpcEndpointServiceInvalidConfigurationException"
+
+
+class XksProxyVpcEndpointServiceNotFoundException(ServiceError):
+    code = "XksProxyVpcEndpointServiceNotFoundException"
 
 
 def service_error_classes() -> dict[str, type[ServiceError]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -18,6 +19,7 @@ from kmspolicy.errors import ConfigError
 from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.keystores import CloudHsmConnector, HsmCluster, KeyStoreConnector
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Store
 from kmspolicy.kms.quotas import Quotas
 from kmspolicy.store import RootKey, SealingKey, open_root_key, open_store, sqlite_url
@@ -41,6 +43,8 @@ class ServiceSettings:
     quotas: Quotas = field(default_factory=Quotas)  # AWS's resource quotas, no request quotas
     #: the Regions served (None: any); ReplicateKey creates replicas only there
     regions: frozenset[str] | None = None
+    #: CloudHSM clusters of custom key stores: cluster id -> pkcs11: URI of the token
+    hsm_clusters: Mapping[str, str] = field(default_factory=dict)
 
 
 class Runtime:
@@ -55,8 +59,11 @@ class Runtime:
         settings: ServiceSettings,
         store_description: str,
         root_key: SealingKey | None = None,
+        key_stores: Sequence[KeyStoreConnector] | None = None,
     ) -> None:
         self.store = store
+        # the custom key store types every regional service offers (their clusters)
+        self.key_stores = key_stores if key_stores is not None else (CloudHsmConnector(),)
         self.clock = clock
         self.identities = identities
         self.audit = audit
@@ -91,6 +98,7 @@ class Runtime:
                         self.audit,
                         quotas=self.settings.quotas,
                         regions=self.settings.regions,
+                        key_stores=self.key_stores,
                     )
                     self._services[region] = found
         return found
@@ -122,9 +130,22 @@ class Runtime:
                 )
                 tx.delete_key(record.arn)
 
+    @property
+    def clusters_description(self) -> str:
+        """For the startup line: the configured CloudHSM cluster ids (their tokens in docs)."""
+        ids = sorted(
+            cluster
+            for connector in self.key_stores
+            if isinstance(connector, CloudHsmConnector)
+            for cluster in connector.cluster_ids
+        )
+        return ", ".join(ids) if ids else "none"
+
     def close(self) -> None:
         if not self._closed:
             self._closed = True
+            for service in list(self._services.values()):
+                service.close()  # custom key store sessions, before the root key's login
             self.store.close()
             if self.root_key is not None:
                 self.root_key.close()  # HSM sessions; the last one logs out
@@ -180,7 +201,24 @@ def build_runtime(
         if root_key is not None:
             root_key.close()
         raise
-    return Runtime(store, clock, identities, audit, settings, describe_store_url(url), root_key)
+    return Runtime(
+        store,
+        clock,
+        identities,
+        audit,
+        settings,
+        describe_store_url(url),
+        root_key,
+        key_stores=(CloudHsmConnector(_clusters(settings.hsm_clusters)),),
+    )
+
+
+def _clusters(configured: Mapping[str, str]) -> dict[str, HsmCluster]:
+    """The configured CloudHSM clusters (ConfigError at startup for a malformed one). Nothing
+    is opened here: a key store logs in to its cluster when it is connected."""
+    from kmspolicy.store.pkcs11_cluster import Pkcs11Cluster
+
+    return {cluster_id: Pkcs11Cluster(cluster_id, uri) for cluster_id, uri in configured.items()}
 
 
 def _audit_log(settings: ServiceSettings, root_key: SealingKey | None) -> AuditLog:

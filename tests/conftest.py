@@ -12,3 +12,77 @@ from hypothesis import settings
 settings.register_profile("dev")
 settings.register_profile("ci", derandomize=True, print_blob=True)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+
+# --- SoftHSM2: one token directory per test session -----------------------------------------
+# SoftHSM2 reads SOFTHSM2_CONF once, when the module is first initialised in a process, so every
+# test of a session shares one directory holding every token any test needs.
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
+from softhsm_tokens import SOFTHSM_TOKENS, softhsm_missing  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A fresh SoftHSM2 token directory holding SOFTHSM_TOKENS; SOFTHSM2_CONF points at it.
+
+    Skips with the reason when libsofthsm2, softhsm2-util or python-pkcs11 is missing — unless
+    KMSPOLICY_REQUIRE_HSM=1 (CI), where a missing HSM fails instead of hiding the HSM tests.
+    """
+    reason = softhsm_missing()
+    if reason:
+        if os.environ.get("KMSPOLICY_REQUIRE_HSM") == "1":
+            pytest.fail(f"KMSPOLICY_REQUIRE_HSM=1 but {reason}")
+        pytest.skip(reason)
+    home = tmp_path_factory.mktemp("softhsm")
+    (home / "tokens").mkdir()
+    conf = home / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    previous = os.environ.get("SOFTHSM2_CONF")
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    for label, pin in SOFTHSM_TOKENS.items():
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", label,
+             "--pin", pin, "--so-pin", "so-" + pin],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    yield conf
+    if previous is None:
+        os.environ.pop("SOFTHSM2_CONF", None)
+    else:
+        os.environ["SOFTHSM2_CONF"] = previous
+
+
+@pytest.fixture(scope="session")
+def trust_anchor() -> str:
+    """A PEM certificate, as a CloudHSM cluster's customerCA.crt is (custom key store tests)."""
+    from datetime import UTC, datetime, timedelta
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "customerCA")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + timedelta(days=365))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()

@@ -7,17 +7,6 @@ import pytest
 
 from kmspolicy import errors
 
-#: KMS model exceptions of custom key stores (CloudHSM and external), which kmspolicy does not
-#: offer (docs/deviations.md), plus the trust anchor check of CloudHSM clusters
-_NOT_OFFERED = (
-    "CloudHsmCluster",
-    "CustomKeyStoreHas",
-    "CustomKeyStoreInvalid",
-    "CustomKeyStoreNameInUse",
-    "IncorrectTrustAnchor",
-    "Xks",
-)
-
 
 def _model_exceptions() -> set[str]:
     model = botocore.loaders.Loader().load_service_model("kms", "service-2")
@@ -31,7 +20,7 @@ def test_every_class_is_named_by_its_code() -> None:
 
 
 def test_every_kms_model_exception_we_can_raise_has_a_class() -> None:
-    offered = {n for n in _model_exceptions() if not n.startswith(_NOT_OFFERED)}
+    offered = _model_exceptions()
     assert sorted(offered - errors.service_error_classes().keys()) == []
 
 

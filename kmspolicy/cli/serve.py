@@ -95,6 +95,15 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     help="Least severe log level written (access lines are INFO).",
 )
 @click.option(
+    "--hsm-cluster",
+    "hsm_clusters",
+    multiple=True,
+    metavar="CLUSTER_ID=pkcs11:URI",
+    help="A PKCS#11 token serving as the CloudHSM cluster CLUSTER_ID of custom key stores, e.g. "
+    "cluster-234567abcdef=pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=ks1 "
+    "(repeatable; added to the identities file's hsm_clusters; docs/custom-key-stores.md).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=False,
@@ -119,6 +128,7 @@ def command(
     seed: Path | None,
     log_format: str,
     log_level: str,
+    hsm_clusters: tuple[str, ...],
     dev: bool,
     console: bool | None,
 ) -> None:
@@ -146,6 +156,7 @@ def command(
             seed=seed,
             log_format=log_format,
             log_level=log_level.upper(),
+            hsm_clusters=hsm_clusters,
             dev=dev,
             console=console,
         )

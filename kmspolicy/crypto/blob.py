@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidTag
@@ -114,6 +114,46 @@ def header_prefix(key_id: str, material_id: str) -> bytes:
     if len(mid_bytes) != MATERIAL_ID_LENGTH:
         raise ValueError(f"material id must be {2 * MATERIAL_ID_LENGTH} hex characters")
     return b"".join((MAGIC, bytes((VERSION, len(kid))), kid, mid_bytes))
+
+
+#: AES-256-GCM performed elsewhere (an HSM): (nonce, data, aad) -> ciphertext and tag
+SealWith = Callable[[bytes, bytes, bytes], bytes]
+#: its inverse: (nonce, ciphertext and tag, aad) -> plaintext, or None when the tag fails
+OpenWith = Callable[[bytes, bytes, bytes], "bytes | None"]
+
+
+def encrypt_blob_with(
+    seal: SealWith,
+    key_id: str,
+    material_id: str,
+    plaintext: bytes,
+    context: Mapping[str, str] | None,
+    nonce: bytes,
+) -> bytes:
+    """``encrypt_blob``'s format with the AES-256-GCM done by ``seal`` (a key that never
+    leaves its HSM): the same header, nonce, AAD and tag, so the same parsing and limits."""
+    if len(plaintext) > MAX_PLAINTEXT_SYMMETRIC:
+        raise ValidationException(
+            f"plaintext is {len(plaintext)} bytes; the limit is {MAX_PLAINTEXT_SYMMETRIC} bytes"
+        )
+    if not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH:
+        raise ValueError(f"the nonce must be {NONCE_LENGTH} bytes (check the rng)")
+    header = header_prefix(key_id, material_id) + nonce
+    sealed = seal(nonce, bytes(plaintext), header + encode_encryption_context(context))
+    if len(sealed) != len(plaintext) + TAG_LENGTH:
+        raise ValueError("the AES-GCM of the HSM returned a ciphertext of the wrong length")
+    return header + sealed
+
+
+def decrypt_blob_with(open_: OpenWith, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+    """``decrypt_blob`` with the AES-256-GCM done by ``open_``; one opaque failure."""
+    header = parse_blob_header(blob)
+    data = bytes(blob)
+    aad = data[: header.length] + encode_encryption_context(context)
+    plaintext = open_(header.nonce, data[header.length :], aad)
+    if plaintext is None:
+        raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
+    return plaintext
 
 
 def parse_blob_header(blob: bytes) -> BlobHeader:

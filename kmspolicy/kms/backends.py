@@ -11,11 +11,11 @@ the backend of the key (chosen per key by ``backend_for``), on one material vers
   returns its reference; ``seal_secret``/``open_secret`` keep the other secrets of a key (the
   wrapping private key of GetParametersForImport) the same way.
 
-Today there is one backend, ``SealedBackend``: material sealed under the root key, crypto in
-this process. A key held in an HSM (its reference a token object's label, ``open`` returning an
-``OpenedKey`` that calls the token) or behind an external key store proxy (``open`` returning one
-that double-encrypts through the proxy) is another implementation of the same two protocols,
-registered for its ``OriginType``.
+``SealedBackend`` keeps material sealed under the root key, crypto in this process. The keys of
+custom key stores have theirs: a CloudHSM key store's (``kms.keystores.cloudhsm_backend``: the
+reference is a token object's id, ``open`` returns an ``OpenedKey`` that calls the token), and an
+external key store's (``open`` returning one that double-encrypts through the proxy); each type's
+connector (``kms.keystores.connector``) registers its backend for its ``OriginType``.
 """
 
 from __future__ import annotations
@@ -121,6 +121,9 @@ class KeyBackend(Protocol):
     def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion: ...
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes: ...
     def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes: ...
+    def destroy(self, key: KeyRecord) -> int:
+        """Destroy what the key's material references outside the record (an HSM's key
+        objects) once the key is deleted; returns how many were destroyed."""
 
 
 class _InProcessKey:
@@ -244,6 +247,9 @@ class SealedBackend:
                 f"stored {kind} {ref!r} of key {key_arn!r} failed to unseal: wrong root key, "
                 "or the row was modified or moved"
             ) from None
+
+    def destroy(self, key: KeyRecord) -> int:
+        return 0  # the sealed material lived in the record, which is gone
 
     def __repr__(self) -> str:
         return f"SealedBackend({self._root!r})"

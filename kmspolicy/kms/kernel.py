@@ -189,6 +189,12 @@ class Kernel:
         secret = unwrap_key_material(wrapping_key, wrapping.wrapping_algorithm, encrypted)
         return backend.adopt(record, validate_import_material(record.key_spec, secret))
 
+    def destroy_material(self, record: KeyRecord) -> int:
+        """After a key was deleted: destroy what its backend holds outside the record (the
+        token objects of a CloudHSM key store's key). Returns how many were destroyed."""
+        self.forget(record.arn)
+        return self.backend_for(record).destroy(record)
+
     def forget(self, key_arn: str) -> None:
         """Drop every opened version of a key (its material changed, or it became unusable)."""
         self._opened.pop(key_arn)

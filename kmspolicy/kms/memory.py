@@ -19,7 +19,7 @@ from typing import TypeVar
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import has_due_work
-from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
 from kmspolicy.kms.ports import SealingKey
 
 __all__ = ["MemoryStore"]
@@ -37,6 +37,7 @@ class MemoryStore:
         "_by_id",
         "_by_target",
         "_grants",
+        "_key_stores",
         "_keys",
         "_lock",
         "root_key",
@@ -51,6 +52,7 @@ class MemoryStore:
         # (account, region, key id) -> alias ARN -> alias: kms:ResourceAliases on every request
         self._by_target: dict[tuple[str, str, str | None], dict[str, AliasRecord]] = {}
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
+        self._key_stores: dict[str, CustomKeyStoreRecord] = {}  # store id -> record
         self._lock = threading.RLock()
 
     def transaction(self, *, readonly: bool = False) -> _MemoryTransaction:
@@ -215,3 +217,24 @@ class _MemoryTransaction:
         ]
         found.sort(key=lambda g: (g.key_arn, g.grant_id))
         return found
+
+    # --- custom key stores
+    def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None:
+        return self._s._key_stores.get(store_id)
+
+    def put_custom_key_store(self, record: CustomKeyStoreRecord) -> None:
+        self._set(self._s._key_stores, record.store_id, record)
+
+    def delete_custom_key_store(self, store_id: str) -> None:
+        self._pop(self._s._key_stores, store_id)
+
+    def list_custom_key_stores(self, account: str, region: str) -> Sequence[CustomKeyStoreRecord]:
+        return [
+            self._s._key_stores[i]
+            for i in sorted(self._s._key_stores)
+            if self._s._key_stores[i].account == account and self._s._key_stores[i].region == region
+        ]
+
+    def count_keys_in_custom_key_store(self, store_id: str) -> int:
+        # a few stores of a few keys each: a scan is the cheap way to ask
+        return sum(1 for k in self._s._keys.values() if k.custom_key_store_id == store_id)

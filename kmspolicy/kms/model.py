@@ -1,4 +1,5 @@
-"""The KMS domain model: frozen records for keys, key-material versions, aliases and grants.
+"""The KMS domain model: frozen records for keys, key-material versions, aliases, grants and
+custom key stores.
 
 Layer: kms (pure data, no I/O). Enums carry AWS spellings. No record holds a secret: key
 material and import wrapping keys are carried as the kernel sealed them (``kms.backends``),
@@ -19,6 +20,10 @@ from kmspolicy.kms.states import KeyState  # the one KeyState enum lives beside 
 
 __all__ = [
     "AliasRecord",
+    "ConnectionErrorCode",
+    "ConnectionState",
+    "CustomKeyStoreRecord",
+    "CustomKeyStoreType",
     "ExpirationModelType",
     "GrantConstraints",
     "GrantRecord",
@@ -349,3 +354,76 @@ class GrantRecord:
     # The nonce every grant token of this grant carries (hex; checked in constant time). Empty
     # for grants stored before tokens were checked: their tokens are accepted by key and id.
     token_nonce: str = field(default="", repr=False)
+
+
+class CustomKeyStoreType(StrEnum):
+    AWS_CLOUDHSM = "AWS_CLOUDHSM"
+    EXTERNAL_KEY_STORE = "EXTERNAL_KEY_STORE"
+
+
+class ConnectionState(StrEnum):
+    """``ConnectionStateType`` of the KMS model."""
+
+    CONNECTED = "CONNECTED"
+    CONNECTING = "CONNECTING"
+    FAILED = "FAILED"
+    DISCONNECTED = "DISCONNECTED"
+    DISCONNECTING = "DISCONNECTING"
+
+
+class ConnectionErrorCode(StrEnum):
+    """``ConnectionErrorCodeType``: why a custom key store is ``FAILED``."""
+
+    INVALID_CREDENTIALS = "INVALID_CREDENTIALS"
+    CLUSTER_NOT_FOUND = "CLUSTER_NOT_FOUND"
+    NETWORK_ERRORS = "NETWORK_ERRORS"
+    INTERNAL_ERROR = "INTERNAL_ERROR"
+    INSUFFICIENT_CLOUDHSM_HSMS = "INSUFFICIENT_CLOUDHSM_HSMS"
+    USER_LOCKED_OUT = "USER_LOCKED_OUT"
+    USER_NOT_FOUND = "USER_NOT_FOUND"
+    USER_LOGGED_IN = "USER_LOGGED_IN"
+    SUBNET_NOT_FOUND = "SUBNET_NOT_FOUND"
+    INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET = "INSUFFICIENT_FREE_ADDRESSES_IN_SUBNET"
+    XKS_PROXY_ACCESS_DENIED = "XKS_PROXY_ACCESS_DENIED"
+    XKS_PROXY_NOT_REACHABLE = "XKS_PROXY_NOT_REACHABLE"
+    XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND = "XKS_VPC_ENDPOINT_SERVICE_NOT_FOUND"
+    XKS_PROXY_INVALID_RESPONSE = "XKS_PROXY_INVALID_RESPONSE"
+    XKS_PROXY_INVALID_CONFIGURATION = "XKS_PROXY_INVALID_CONFIGURATION"
+    XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION = (
+        "XKS_VPC_ENDPOINT_SERVICE_INVALID_CONFIGURATION"
+    )
+    XKS_PROXY_TIMED_OUT = "XKS_PROXY_TIMED_OUT"
+    XKS_PROXY_INVALID_TLS_CONFIGURATION = "XKS_PROXY_INVALID_TLS_CONFIGURATION"
+
+
+@dataclass(frozen=True, slots=True)
+class CustomKeyStoreRecord:
+    """One custom key store of an account and Region (``kms.keystores``).
+
+    ``settings`` are the type's non-secret parameters as (name, value) pairs (a CloudHSM key
+    store: its cluster id and trust anchor; an external key store: its proxy's URI, path,
+    connectivity and access key id), each type's connector reading its own. ``sealed_credential``
+    is the secret a connection needs (the ``kmsuser`` password, the proxy's secret access key),
+    sealed under the root key by ``kms.keystores`` and bound to the store's id: never stored or
+    logged in plaintext. ``connection_id`` changes on every successful connection, so a process
+    holding a connection of an earlier one knows to drop it.
+    """
+
+    store_id: str  # "cks-" and 17 hex digits, as AWS makes them
+    account: str
+    region: str
+    name: str
+    store_type: CustomKeyStoreType
+    creation_date: datetime
+    connection_state: ConnectionState = ConnectionState.DISCONNECTED
+    connection_error_code: ConnectionErrorCode | None = None
+    settings: tuple[tuple[str, str], ...] = ()
+    sealed_credential: bytes = field(default=b"", repr=False)
+    connection_id: str = ""
+
+    @property
+    def setting(self) -> dict[str, str]:
+        return dict(self.settings)
+
+    def evolve(self, **changes: object) -> CustomKeyStoreRecord:
+        return replace(self, **changes)  # type: ignore[arg-type]  # fields checked by replace

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -37,6 +37,8 @@ from kmspolicy.kms.decisions import DecisionMemo
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.implemented import load_operations
 from kmspolicy.kms.kernel import Kernel
+from kmspolicy.kms.keystores.connector import KeyStoreConnector
+from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle.due import run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyRecord
 from kmspolicy.kms.operations import Operation
@@ -101,6 +103,7 @@ class _Attempt:
     recorded: bool = False  # its record is in the audit log (written before the commit)
     audit_failed: bool = False  # the audit log refused its record
     saved: Mapping[str, KeyRecord | None] = field(default_factory=dict)
+    after_commit: list[Callable[[], None]] = field(default_factory=list)
 
 
 class Pipeline:
@@ -118,6 +121,7 @@ class Pipeline:
         region: str,
         quotas: Quotas | None = None,
         regions: frozenset[str] | None = None,
+        key_stores: Iterable[KeyStoreConnector] = (),
     ) -> None:
         self.store = store
         self.quotas = quotas if quotas is not None else Quotas()  # resource quotas (handlers)
@@ -130,8 +134,10 @@ class Pipeline:
         self.account = account
         self.region = region
         self.operations = load_operations()
+        # the custom key store types offered; their keys' backends join the kernel's
+        self.key_stores = KeyStores(key_stores, store.root_key)
         # INVARIANT: the kernel's minter never leaves this object
-        self.kernel = Kernel(store.root_key, rng)
+        self.kernel = Kernel(store.root_key, rng, backends=self.key_stores.backends())
         self._mint = self.kernel.take_minter()
         self._policies: BoundedCache[str, Policy] = BoundedCache(4096)
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
@@ -178,6 +184,7 @@ class Pipeline:
                         self._audit(attempt, request_id, None)
                     for arn, saved in attempt.saved.items():  # committed: forget what changed
                         self.kernel.note_saved(saved, arn)
+                    self._after_commit(attempt)
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
@@ -193,6 +200,15 @@ class Pipeline:
             op.name, tuple(t.key.arn for t in attempt.targets if t.key is not None), now, request_id
         )
         return result
+
+    def _after_commit(self, attempt: _Attempt) -> None:
+        """Work a committed request left to do outside its transaction (connecting a custom
+        key store): its failures are the work's own to record, never the request's."""
+        for work in attempt.after_commit:
+            try:
+                work()
+            except Exception:
+                _log.exception("work after %s failed", attempt.op.name)
 
     def _audit_failure(self, attempt: _Attempt, request_id: str, exc: Exception) -> None:
         """Record a request that failed: its decision, or — when its record was already written
@@ -230,6 +246,7 @@ class Pipeline:
         scope = RequestScope(
             self, tx, caller, a.params, a.now, op, context=a.context, readonly=a.readonly
         )
+        a.after_commit = scope.after_commit
         a.targets = targets = self._targets(op, Resolution(scope))
         if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
             for target in targets:
@@ -270,6 +287,10 @@ class Pipeline:
         for target in targets:
             if target.key is not None and target.state_row is not None:
                 check_state(target.state_row, target.key.key_state, target.key.arn)
+        if op.tracked:  # it uses key material: a custom key store's connection must be live
+            for target in targets:
+                if target.key is not None and target.key.custom_key_store_id is not None:
+                    self._connect_here(tx, target.key)
         if op.dry_run and a.params.get("DryRun"):
             raise DryRunOperationException(_DRY_RUN_MESSAGE)
         mint = self._mint
@@ -277,6 +298,39 @@ class Pipeline:
         call = Call(scope, keys, targets, a.decisions)
         a.saved = call.saved_keys
         return op.handler(call)
+
+    def _connect_here(self, tx: Transaction, key: KeyRecord) -> None:
+        """After the allow: this process holds a connection of the key's custom key store
+        (made now, with its credential unsealed, when the store was connected elsewhere or
+        before a restart)."""
+        assert key.custom_key_store_id is not None
+        store = tx.get_custom_key_store(key.custom_key_store_id)
+        if store is None:
+            raise InternalError(f"{key.arn} names a custom key store that does not exist")
+        self.key_stores.ready(store, key.arn)
+
+    def destroy_deleted(self, record: KeyRecord) -> None:
+        """A key was deleted (its waiting period ended): destroy what its backend holds
+        outside the store, when its custom key store can be reached. Best effort, as in AWS:
+        a disconnected store keeps the object, and the log names it for the operator."""
+        if record.custom_key_store_id is None:
+            self.kernel.forget(record.arn)
+            return
+        try:
+            with self.store.transaction(readonly=True) as tx:
+                store = tx.get_custom_key_store(record.custom_key_store_id)
+            if store is None:
+                raise KMSInternalException("its custom key store no longer exists")
+            self.key_stores.ready(store, record.arn)
+            self.kernel.destroy_material(record)
+        except KmsPolicyError as exc:
+            _log.warning(
+                "deleted key %s: its material in custom key store %s was not destroyed (%s); "
+                "delete it from the key store by hand",
+                record.arn,
+                record.custom_key_store_id,
+                exc,
+            )
 
     def _run_due_work(self, arn: str, now: datetime) -> None:
         service_audit = _Refusing(self.audit) if self.audit is not None else None
@@ -286,6 +340,8 @@ class Pipeline:
                 return
             # its AwsServiceEvent records go in before this commit
             after = run_due_work(tx, record, now, self.kernel, service_audit)
+        if after is None:
+            self.destroy_deleted(record)
         if after is not record:
             self.kernel.note_saved(after, arn)
 

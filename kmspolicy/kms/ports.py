@@ -17,7 +17,7 @@ from typing import Protocol, runtime_checkable
 from kmspolicy.authz import DecisionKind
 from kmspolicy.crypto.material import Rng
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
-from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
 
 __all__ = [
     "AUDIT_DECISIONS",
@@ -90,6 +90,18 @@ class Transaction(Protocol):
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
         """Grants (of any key, any account) whose retiring principal is ``principal``."""
 
+    # --- custom key stores (ids are unique across accounts and Regions)
+    def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None: ...
+    def put_custom_key_store(self, record: CustomKeyStoreRecord) -> None:
+        """Insert or replace the record whose ``store_id`` matches."""
+
+    def delete_custom_key_store(self, store_id: str) -> None: ...
+    def list_custom_key_stores(self, account: str, region: str) -> Sequence[CustomKeyStoreRecord]:
+        """Custom key stores of one account and Region ordered by id."""
+
+    def count_keys_in_custom_key_store(self, store_id: str) -> int:
+        """Keys (in any state) whose ``custom_key_store_id`` is ``store_id``."""
+
 
 class SealingKey(Protocol):
     """The root key: seals and unseals with associated data (``kms.backends`` uses it).
@@ -117,7 +129,7 @@ class SealingKey(Protocol):
 
 @runtime_checkable
 class Store(Protocol):
-    """Keys, aliases and grants. A key's material is kept as the kernel sealed it
+    """Keys, aliases, grants and custom key stores. A key's material is kept as the kernel sealed it
     (``KeyMaterial.sealed``): a store never unseals, and it never sees a plaintext secret.
     ``root_key`` is the key its sealed references were sealed under (the store checks it
     against the canary it keeps); the service's kernel unseals with it."""

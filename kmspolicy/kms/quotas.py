@@ -150,6 +150,7 @@ class Quotas:
     keys_per_region: int = 100_000  # customer managed keys per account and Region
     aliases_per_key: int = 50
     grants_per_key: int = 50_000
+    custom_key_stores_per_region: int = 10  # custom key stores per account and Region
     requests: bool = False
     request_rates: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 

@@ -25,12 +25,20 @@ from kmspolicy.errors import (
     NotFoundException,
 )
 from kmspolicy.kms import ids
+from kmspolicy.kms.clock import Clock
 from kmspolicy.kms.kernel import AuthorizedKey, Kernel
+from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle import multiregion
 from kmspolicy.kms.lifecycle.due import has_due_work
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key, service_to_create
-from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
-from kmspolicy.kms.ports import AuditLog, Transaction
+from kmspolicy.kms.model import (
+    AliasRecord,
+    CustomKeyStoreRecord,
+    GrantRecord,
+    KeyRecord,
+    KeyState,
+)
+from kmspolicy.kms.ports import AuditLog, Store, Transaction
 from kmspolicy.kms.quotas import Quotas
 from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
@@ -103,6 +111,9 @@ class Services(Protocol):
     audit: AuditLog | None
     #: the Regions served (None: any Region name)
     regions: frozenset[str] | None
+    store: Store
+    clock: Clock
+    key_stores: KeyStores
 
     def decide(
         self,
@@ -123,6 +134,7 @@ class RequestScope:
 
     __slots__ = (
         "account",
+        "after_commit",
         "caller",
         "context",
         "now",
@@ -156,6 +168,8 @@ class RequestScope:
         self.readonly = readonly
         self.account = caller.account or services.account
         self.region = services.region
+        #: work to do once the request's transaction has committed (a connection attempt)
+        self.after_commit: list[Callable[[], None]] = []
 
 
 class _View:
@@ -237,8 +251,12 @@ class Resolution(_View):
     def load_key(self, arn: str) -> KeyRecord | None:
         """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""
         record = self.tx.get_key(arn)
-        if record is not None and has_due_work(record, self.now):
+        if record is None:
+            return None
+        if has_due_work(record, self.now):
             raise DueWorkFirst(arn)  # Pipeline.run commits the work, then starts over
+        if record.custom_key_store_id is not None:  # Unavailable while its store is not connected
+            return self.scope.services.key_stores.key_view(self.tx, record)
         return record
 
     def key_target(
@@ -339,6 +357,9 @@ class Call(_View):
         service's own synchronization (``lifecycle.multiregion``), part of this change."""
         if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
             raise InternalError(f"{record.arn} was not authorized for this request")
+        # "Unavailable" is how a key of a disconnected custom key store is seen, never what
+        # is stored: the key keeps its own state for when the store is connected again
+        record = self.underlying(record)
         before = self._saved.get(record.arn) or next(
             (k.record for k in self.keys if k.arn == record.arn), None
         )
@@ -367,6 +388,56 @@ class Call(_View):
         """The member of ``record``'s multi-Region set in ``region`` (metadata; its material
         only as sealed references), or None."""
         return self.scope.tx.get_key(multiregion.member_arn(record, region))
+
+    def underlying(self, record: KeyRecord) -> KeyRecord:
+        """``record`` with its stored state where requests see it Unavailable (its custom key
+        store is not connected): EnableKey and DisableKey change that state."""
+        if record.key_state is not KeyState.UNAVAILABLE:
+            return record
+        stored = self.scope.tx.get_key(record.arn)
+        if stored is None:
+            raise InternalError(f"{record.arn} is not stored")
+        return record.evolve(key_state=stored.key_state)
+
+    # --- custom key stores of the caller's account and Region
+    @property
+    def key_stores(self) -> KeyStores:
+        return self.scope.services.key_stores
+
+    def custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None:
+        """The store ``store_id`` if it is one of the caller's account and Region."""
+        found = self.scope.tx.get_custom_key_store(store_id)
+        if found is None or found.account != self.account or found.region != self.region:
+            return None
+        return found
+
+    def list_custom_key_stores(self) -> Sequence[CustomKeyStoreRecord]:
+        return self.scope.tx.list_custom_key_stores(self.account, self.region)
+
+    def put_custom_key_store(self, record: CustomKeyStoreRecord) -> None:
+        self.scope.tx.put_custom_key_store(record)
+
+    def delete_custom_key_store(self, store_id: str) -> None:
+        self.scope.tx.delete_custom_key_store(store_id)
+
+    def count_keys_in_custom_key_store(self, store_id: str) -> int:
+        return self.scope.tx.count_keys_in_custom_key_store(store_id)
+
+    def after_commit(self, work: Callable[[], None]) -> None:
+        """Run ``work`` once this request has committed (outside its transaction)."""
+        self.scope.after_commit.append(work)
+
+    @property
+    def store(self) -> Store:
+        return self.scope.services.store
+
+    @property
+    def audit(self) -> AuditLog | None:
+        return self.scope.services.audit
+
+    @property
+    def clock(self) -> Clock:
+        return self.scope.services.clock
 
     # --- aliases and grants
     def get_alias(self, alias_arn: str) -> AliasRecord | None:

@@ -10,7 +10,7 @@ dispatch under botocore's snake_case names (generated from the table, never writ
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Generic, cast
@@ -22,6 +22,7 @@ from kmspolicy.kms.client import make_client
 from kmspolicy.kms.clock import Clock, OffsetClock
 from kmspolicy.kms.handlers.common import key_metadata
 from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.keystores import CloudHsmConnector, KeyStoreConnector
 from kmspolicy.kms.lifecycle.due import SweepReport, sweep
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key
 from kmspolicy.kms.memory import MemoryStore
@@ -62,7 +63,9 @@ class KMS(Generic[ClockT]):
     resource and request quotas (``kms.quotas.Quotas``; default: AWS's resource quotas, no
     request quotas); ``rng``: the randomness for ids, nonces and new key material (default:
     ``os.urandom``); ``regions``: the Regions the store serves, where ReplicateKey may create
-    replicas (default: any Region name; the server passes the Regions it serves).
+    replicas (default: any Region name; the server passes the Regions it serves);
+    ``key_stores``: the custom key store types offered, one connector each (default: CloudHSM
+    key stores without any cluster; docs/custom-key-stores.md).
 
     Two instances share nothing: each has its own pipeline, kernel and caches.
     """
@@ -79,6 +82,7 @@ class KMS(Generic[ClockT]):
         rng: Rng | None = None,
         quotas: Quotas | None = None,
         regions: Iterable[str] | None = None,
+        key_stores: Sequence[KeyStoreConnector] | None = None,
     ) -> None:
         if not ids.is_account_id(account):
             raise ValueError(f"account must be a 12-digit AWS account id, got {account!r}")
@@ -104,6 +108,7 @@ class KMS(Generic[ClockT]):
             region=region,
             quotas=self.quotas,
             regions=frozenset(regions) if regions is not None else None,
+            key_stores=key_stores if key_stores is not None else (CloudHsmConnector(),),
         )
 
     @property
@@ -184,7 +189,14 @@ class KMS(Generic[ClockT]):
         store: rotations, deletions at the end of their window, import expiry."""
         at = now if now is not None else self.clock.now()
         # the service's own changes go to this service's audit log, in the requests' chain
-        return sweep(self.store, at, self._pipeline.kernel, self.audit)
+        return sweep(
+            self.store, at, self._pipeline.kernel, self.audit, self._pipeline.destroy_deleted
+        )
+
+    def close(self) -> None:
+        """Close this service's live connections to custom key stores (its store, clock and
+        audit log are the caller's to close)."""
+        self._pipeline.key_stores.close()
 
     def forget_keys(self, key_arns: Iterable[str]) -> None:
         """Drop whatever this service's kernel opened of these keys (another service sharing

@@ -125,12 +125,12 @@ def _crypto(
 
 
 def _custom_key_store(name: str, *, mutates: bool = True) -> OpSpec:
-    """The custom key store operations (CloudHSM and external key stores): not implemented."""
+    """The custom key store operations (CloudHSM and external key stores): account-level
+    actions on ``*``, authorized by IAM policies alone, never across accounts."""
     return _op(
         name,
         resources=_NONE,
         condition_keys=frozenset({"kms:CallerAccount"}),
-        implemented=False,
         key_param=None,
         mutates=mutates,
     )

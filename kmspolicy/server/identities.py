@@ -25,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from kmspolicy._cache import Once
 from kmspolicy.errors import ConfigError, KmsPolicyError
 from kmspolicy.kms.identities import ROOT_IDENTITY_POLICY, AccountPolicies, Identities, Identity
+from kmspolicy.kms.keystores.cloudhsm import CLUSTER_ID
 from kmspolicy.kms.quotas import ASYMMETRIC, DEFAULT_REQUEST_RATES, SYMMETRIC, Quotas
 from kmspolicy.lang import Policy, load_policies, read_json, read_policies
 from kmspolicy.server.sigv4 import Credential
@@ -100,6 +101,9 @@ class IdentitiesFileModel(_Model):
     rcps: list[PolicyRef] = []  # apply to every account in the file
     accounts: dict[str, AccountModel] = {}  # per-account additions (optional)
     quotas: QuotasModel = QuotasModel()
+    #: CloudHSM clusters for custom key stores: cluster id -> pkcs11: URI of its token
+    #: (docs/custom-key-stores.md); `kmspolicy serve --hsm-cluster` adds to them
+    hsm_clusters: dict[str, str] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ class IdentitiesConfig:
     regions: frozenset[str] = field(default_factory=standard_regions)
     #: the file's `quotas:`; whether request quotas apply is decided with the server's options
     quotas: QuotasModel = field(default_factory=QuotasModel)
+    #: the file's `hsm_clusters:` (cluster id -> pkcs11: URI)
+    hsm_clusters: Mapping[str, str] = field(default_factory=dict)
 
 
 def account_of(arn: str) -> str:
@@ -272,6 +278,12 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
             )
         if not rate > 0:
             raise ConfigError(f"{where}: a rate must be a positive number of requests per second")
+    for cluster_id in model.hsm_clusters:
+        if not CLUSTER_ID.fullmatch(cluster_id):
+            raise ConfigError(
+                f"{resolve.where('hsm_clusters', cluster_id)}: `{cluster_id}` is not a CloudHSM "
+                "cluster id (cluster- and 11-16 characters of [2-7a-zA-Z])"
+            )
     return IdentitiesConfig(
         account=model.account,
         region=model.region,
@@ -280,6 +292,7 @@ def parse_identities(text: str, *, source: str, base: Path) -> IdentitiesConfig:
         source=source,
         regions=regions,
         quotas=model.quotas,
+        hsm_clusters=dict(model.hsm_clusters),
     )
 
 

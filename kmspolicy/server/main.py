@@ -68,6 +68,8 @@ class ServerSettings:
     seed: Path | None = None  # keys, aliases and (test-only) material to create at start-up
     #: the web console under /console/ (docs/console.md); None: on with --dev, else off
     console: bool | None = None
+    #: --hsm-cluster values, `cluster-ID=pkcs11:...` (with the identities file's hsm_clusters)
+    hsm_clusters: tuple[str, ...] = ()
 
 
 def _is_loopback(host: str) -> bool:
@@ -105,6 +107,7 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
             region=config.region,
             quotas=quotas_for(config, requests=_request_quotas_on(settings, config)),
             regions=config.regions,
+            hsm_clusters=hsm_clusters(settings, config),
         ),
         to_directory(config),
     )
@@ -171,6 +174,15 @@ def _console(
         audit_path=audit_path,
         audit_key=audit_key,
     )
+
+
+def hsm_clusters(settings: ServerSettings, config: IdentitiesConfig) -> dict[str, str]:
+    """The CloudHSM clusters: the identities file's, then --hsm-cluster (which wins)."""
+    from kmspolicy.store.pkcs11_cluster import parse_cluster_option
+
+    clusters = dict(config.hsm_clusters)
+    clusters.update(parse_cluster_option(option) for option in settings.hsm_clusters)
+    return clusters
 
 
 def _request_quotas_on(settings: ServerSettings, config: IdentitiesConfig) -> bool:
@@ -292,6 +304,7 @@ def serve(settings: ServerSettings, out: TextIO = sys.stdout) -> None:
             f"(store {runtime.store_description}; root key {runtime.root_key_description}; "
             f"identities {config.source}; "
             f"dev reset {'on' if settings.dev else 'off'}; "
+            f"hsm clusters {runtime.clusters_description}; "
             f"request quotas {'on' if runtime.settings.quotas.requests else 'off'})",
             file=out,
             flush=True,

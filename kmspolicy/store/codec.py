@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.backends import MATERIAL, WRAPPING_KEY
-from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
 
 T = TypeVar("T")
 
@@ -69,6 +69,15 @@ def decode_key(doc: str | dict[str, Any], secrets: list[Secret]) -> KeyRecord:
             raise InternalError(f"key {record.key_id}: import parameters without their secret")
         imports.append(dataclasses.replace(p, sealed_wrapping_key=value))
     return dataclasses.replace(record, materials=materials, pending_imports=tuple(imports))
+
+
+def encode_key_store(record: CustomKeyStoreRecord) -> tuple[str, bytes]:
+    """The store's JSON document (no credential in it) and its sealed credential."""
+    return dumps(dataclasses.replace(record, sealed_credential=b"")), record.sealed_credential
+
+
+def decode_key_store(doc: str | dict[str, Any], sealed: bytes) -> CustomKeyStoreRecord:
+    return dataclasses.replace(loads(CustomKeyStoreRecord, doc), sealed_credential=sealed)
 
 
 def encode_alias(record: AliasRecord) -> str:

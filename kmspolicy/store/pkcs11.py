@@ -28,7 +28,7 @@ try:
 except ImportError:  # pragma: no cover - exercised only where the extra is not installed
     pkcs11 = None  # type: ignore[assignment]
 
-__all__ = ["HsmRootKey", "create_hsm_root_key", "open_hsm_root_key"]
+__all__ = ["HsmRootKey", "PinRefused", "create_hsm_root_key", "open_hsm_root_key"]
 
 # Sealed layout, like the file root key's but with its own magic so that a blob (or the store's
 # canary) tells which kind of root key sealed it:
@@ -61,6 +61,14 @@ if pkcs11 is not None:
         p11.ObjectHandleInvalid,
         p11.KeyHandleInvalid,
     )
+
+
+class PinRefused(ConfigError):  # named as what happened, like PKCS#11's
+    """The token refused the PIN; ``locked``: the user is locked out (too many failures)."""
+
+    def __init__(self, message: str, *, locked: bool = False) -> None:
+        super().__init__(message)
+        self.locked = locked
 
 
 def _require_binding() -> None:
@@ -97,7 +105,7 @@ class _Login:
             elif not hmac.compare_digest(login.pin_digest, digest):
                 # The token is logged in already; a second PIN cannot be checked without
                 # logging everyone out, so a different one is refused rather than trusted.
-                raise ConfigError(
+                raise PinRefused(
                     f"PKCS#11 token `{uri.token}` is already logged in by this process with "
                     "another PIN"
                 )
@@ -123,14 +131,16 @@ def _open_session(uri: HsmUri, token: Any, pin: str) -> Any:
     try:
         return token.open(user_pin=pin)
     except p11.PinIncorrect:
-        raise ConfigError(
+        raise PinRefused(
             f"wrong PIN for PKCS#11 token `{uri.token}` (from {uri.pin_source}); note that "
             "repeated failures may lock the token"
         ) from None
     except p11.PinLocked:
-        raise ConfigError(f"the user PIN of PKCS#11 token `{uri.token}` is locked") from None
+        raise PinRefused(
+            f"the user PIN of PKCS#11 token `{uri.token}` is locked", locked=True
+        ) from None
     except (p11.PinExpired, p11.PinInvalid, p11.PinLenRange) as exc:
-        raise ConfigError(
+        raise PinRefused(
             f"PKCS#11 token `{uri.token}` refused the PIN from {uri.pin_source}: "
             f"{type(exc).__name__}"
         ) from None
@@ -340,6 +350,12 @@ def _connect(text: str, env: Mapping[str, str] | None) -> tuple[HsmUri, Any, str
     _require_binding()
     uri = parse_pkcs11_uri(text)
     pin = read_pin(uri.pin_source, os.environ if env is None else env)
+    return uri, find_token(uri), pin
+
+
+def find_token(uri: HsmUri) -> Any:
+    """The token ``uri`` names (ConfigError naming what is missing); call with CALL_LOCK."""
+    _require_binding()
     if not os.path.exists(uri.module):
         raise ConfigError(
             f"PKCS#11 module `{uri.module}` does not exist (install the HSM's library)"
@@ -364,7 +380,7 @@ def _connect(text: str, env: Mapping[str, str] | None) -> tuple[HsmUri, Any, str
         ) from None
     except p11.PKCS11Error as exc:
         raise ConfigError(f"cannot reach PKCS#11 token `{uri.token}`: {_name(exc)}") from None
-    return uri, token, pin
+    return token
 
 
 def _candidates(session: Any, uri: HsmUri) -> list[Any]:

@@ -81,11 +81,34 @@ def _v3(d: Dialect) -> list[str]:
     ]
 
 
+def _v4(d: Dialect) -> list[str]:
+    # Custom key stores: the record's document, its sealed credential (the kmsuser password or
+    # the proxy's secret, sealed under the root key) apart from it, and a unique name per
+    # account and Region (the handlers check it first; the index makes a race lose).
+    # keys.custom_key_store_id: DeleteCustomKeyStore counts a store's keys by index.
+    text = 'TEXT COLLATE "C"' if d == "postgres" else "TEXT"
+    blob = "BYTEA" if d == "postgres" else "BLOB"
+    return [
+        f"""CREATE TABLE custom_key_stores (
+            store_id {text} PRIMARY KEY,
+            account {text} NOT NULL,
+            region {text} NOT NULL,
+            name {text} NOT NULL,
+            doc TEXT NOT NULL,
+            sealed_credential {blob} NOT NULL,
+            UNIQUE (account, region, name)
+        )""",
+        f"ALTER TABLE keys ADD COLUMN custom_key_store_id {text}",
+        "CREATE INDEX keys_by_custom_key_store ON keys (custom_key_store_id)",
+    ]
+
+
 # version -> statements for a dialect. Append only: a shipped migration is never edited.
 MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (1, _v1),
     (2, _v2),
     (3, _v3),
+    (4, _v4),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -15,7 +15,7 @@ from typing import Any
 from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import due_at
-from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
 from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
@@ -139,12 +139,20 @@ class SqlTransaction:
         # holds no secret.
         sealed = [(record.arn, s.kind, s.ref, s.sealed) for s in secrets]
         self._execute(
-            "INSERT INTO keys (arn, account, region, key_id, doc, due_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) "
+            "INSERT INTO keys (arn, account, region, key_id, doc, due_at, custom_key_store_id) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT (arn) DO UPDATE SET account = excluded.account, "
             "region = excluded.region, key_id = excluded.key_id, doc = excluded.doc, "
-            "due_at = excluded.due_at",
-            (record.arn, record.account, record.region, record.key_id, doc, _due_at(record)),
+            "due_at = excluded.due_at, custom_key_store_id = excluded.custom_key_store_id",
+            (
+                record.arn,
+                record.account,
+                record.region,
+                record.key_id,
+                doc,
+                _due_at(record),
+                record.custom_key_store_id,
+            ),
         )
         self._execute("DELETE FROM key_secrets WHERE key_arn = ?", (record.arn,))
         for row in sealed:
@@ -285,6 +293,43 @@ class SqlTransaction:
             (principal,),
         )
         return [codec.decode_grant(doc) for (doc,) in rows]
+
+    # --- custom key stores
+    def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None:
+        self._check()
+        rows = self._query(
+            "SELECT doc, sealed_credential FROM custom_key_stores WHERE store_id = ?", (store_id,)
+        )
+        return codec.decode_key_store(rows[0][0], bytes(rows[0][1])) if rows else None
+
+    def put_custom_key_store(self, record: CustomKeyStoreRecord) -> None:
+        self._check(writing=True)
+        doc, sealed = codec.encode_key_store(record)
+        self._execute(
+            "INSERT INTO custom_key_stores (store_id, account, region, name, doc, "
+            "sealed_credential) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (store_id) DO UPDATE SET "
+            "account = excluded.account, region = excluded.region, name = excluded.name, "
+            "doc = excluded.doc, sealed_credential = excluded.sealed_credential",
+            (record.store_id, record.account, record.region, record.name, doc, sealed),
+        )
+
+    def delete_custom_key_store(self, store_id: str) -> None:
+        self._check(writing=True)
+        self._execute("DELETE FROM custom_key_stores WHERE store_id = ?", (store_id,))
+
+    def list_custom_key_stores(self, account: str, region: str) -> Sequence[CustomKeyStoreRecord]:
+        self._check()
+        rows = self._query(
+            "SELECT doc, sealed_credential FROM custom_key_stores WHERE account = ? AND "
+            "region = ? ORDER BY store_id",
+            (account, region),
+        )
+        return [codec.decode_key_store(doc, bytes(sealed)) for doc, sealed in rows]
+
+    def count_keys_in_custom_key_store(self, store_id: str) -> int:
+        self._check()
+        rows = self._query("SELECT COUNT(*) FROM keys WHERE custom_key_store_id = ?", (store_id,))
+        return int(rows[0][0])
 
 
 def _micros(moment: datetime) -> int:

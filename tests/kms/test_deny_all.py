@@ -90,6 +90,12 @@ KEYLESS_OPERATIONS: dict[str, dict[str, Any]] = {
     "ListAliases": {},
     "ListKeys": {},
     "ListRetirableGrants": {"RetiringPrincipal": BOB},
+    "ConnectCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "CreateCustomKeyStore": {"CustomKeyStoreName": "store"},
+    "DeleteCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "DescribeCustomKeyStores": {},
+    "DisconnectCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
+    "UpdateCustomKeyStore": {"CustomKeyStoreId": "cks-1234567890abcdef0"},
     **{n: p for n, p in UNIMPLEMENTED.items() if "KeyId" not in p},
 }
 

@@ -1,14 +1,12 @@
 """Over HTTP, an operation of the KMS model that kmspolicy does not implement is authorized
 first and then answered UnsupportedOperationException — as in-process
 (tests/kms/test_unimplemented.py) — never UnknownOperationException; the decision is in the
-audit log. boto3 and the AWS CLI, unchanged, against a real `kmspolicy serve`."""
+audit log. boto3, unchanged, against a real `kmspolicy serve` (the AWS CLI knows none of the
+operations left unimplemented)."""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -16,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from kmspolicy.optable import OPERATIONS
 from tests.kms.test_unimplemented import SAMPLES, UNIMPLEMENTED, fill, snake
-from tests.server.conftest import BIN, NOBODY, Server
+from tests.server.conftest import NOBODY, Server
 
 pytestmark = pytest.mark.server
 
@@ -55,26 +53,3 @@ def test_boto3_without_permission_is_denied_first(fresh: Server, operation: str)
     record = _audit_record(fresh, operation)
     assert record["allowed"] is False
     assert record["principal"] == "arn:aws:iam::111111111111:user/nobody"
-
-
-def test_aws_cli_describe_custom_key_stores_is_unsupported(fresh: Server, tmp_path: Path) -> None:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIAALICE00000000001",
-        "AWS_SECRET_ACCESS_KEY": "alice-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp_path / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-credentials"),
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [str(BIN / "aws"), "kms", "describe-custom-key-stores", "--endpoint-url", fresh.url],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode != 0
-    assert "UnsupportedOperationException" in done.stderr, done.stderr
-    assert "UnknownOperation" not in done.stderr

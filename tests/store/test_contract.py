@@ -5,15 +5,25 @@ Each test runs once per store kind (``store_kind``); PostgreSQL runs are marked 
 
 from __future__ import annotations
 
+import base64
 import sys
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from kmspolicy.errors import NotFoundException
-from kmspolicy.kms.model import GrantConstraints, KeyState, Tag
+from kmspolicy.kms.model import (
+    ConnectionErrorCode,
+    ConnectionState,
+    CustomKeyStoreRecord,
+    CustomKeyStoreType,
+    GrantConstraints,
+    KeyState,
+    Tag,
+)
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
 import store_records as r
@@ -429,3 +439,81 @@ def test_a_changed_secret_under_an_unchanged_document_is_seen(store_kind, store_
         )
     with b.transaction() as tx:
         assert tx.get_key(r.key_arn("k1")).key_state is KeyState.DISABLED
+
+
+# --- custom key stores
+
+
+def _key_store(store_id: str, name: str, **changes) -> CustomKeyStoreRecord:
+    record = CustomKeyStoreRecord(
+        store_id=store_id,
+        account=r.ACCOUNT,
+        region=r.REGION,
+        name=name,
+        store_type=CustomKeyStoreType.AWS_CLOUDHSM,
+        creation_date=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+        settings=(("cluster_id", "cluster-234567abcdef"), ("trust_anchor_certificate", "PEM")),
+        sealed_credential=b"sealed-kmsuser-password",
+        connection_id="attempt-1",
+    )
+    return record.evolve(**changes)
+
+
+def test_custom_key_store_round_trips_and_lists_by_account_and_region(store):
+    failed = _key_store(
+        "cks-00000000000000002",
+        "two",
+        connection_state=ConnectionState.FAILED,
+        connection_error_code=ConnectionErrorCode.INVALID_CREDENTIALS,
+    )
+    elsewhere = _key_store("cks-00000000000000003", "three", region="eu-west-1")
+    with store.transaction() as tx:
+        tx.put_custom_key_store(failed)
+        tx.put_custom_key_store(_key_store("cks-00000000000000001", "one"))
+        tx.put_custom_key_store(elsewhere)
+    with store.transaction(readonly=True) as tx:
+        assert tx.get_custom_key_store(failed.store_id) == failed
+        assert tx.get_custom_key_store("cks-0000000000000000f") is None
+        listed = tx.list_custom_key_stores(r.ACCOUNT, r.REGION)
+        assert [s.store_id for s in listed] == ["cks-00000000000000001", failed.store_id]
+        assert listed[1].sealed_credential == b"sealed-kmsuser-password"
+    with store.transaction() as tx:
+        tx.put_custom_key_store(failed.evolve(name="renamed"))
+        tx.delete_custom_key_store("cks-00000000000000001")
+    with store.transaction(readonly=True) as tx:
+        assert [s.name for s in tx.list_custom_key_stores(r.ACCOUNT, r.REGION)] == ["renamed"]
+
+
+def test_keys_of_a_custom_key_store_are_counted(store):
+    with store.transaction() as tx:
+        tx.put_key(r.key("k1").evolve(custom_key_store_id="cks-00000000000000001"))
+        tx.put_key(r.key("k2").evolve(custom_key_store_id="cks-00000000000000001"))
+        tx.put_key(r.key("k3"))
+    with store.transaction(readonly=True) as tx:
+        assert tx.count_keys_in_custom_key_store("cks-00000000000000001") == 2
+        assert tx.count_keys_in_custom_key_store("cks-00000000000000002") == 0
+    with store.transaction() as tx:
+        tx.delete_key(r.key_arn("k1"))
+    with store.transaction(readonly=True) as tx:
+        assert tx.count_keys_in_custom_key_store("cks-00000000000000001") == 1
+
+
+def test_a_custom_key_store_write_rolls_back_with_its_transaction(store):
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.put_custom_key_store(_key_store("cks-00000000000000001", "one"))
+        raise RuntimeError("boom")
+    with store.transaction(readonly=True) as tx:
+        assert tx.list_custom_key_stores(r.ACCOUNT, r.REGION) == []
+
+
+def test_a_custom_key_store_credential_is_kept_apart_from_its_document(store_kind, store_factory):
+    _only_durable(store_kind)
+    store = store_factory()
+    with store.transaction() as tx:
+        tx.put_custom_key_store(_key_store("cks-00000000000000001", "one"))
+    with store.transaction(readonly=True) as tx:
+        raw = tx._query("SELECT doc FROM custom_key_stores")  # the document as stored
+    doc = raw[0][0]
+    assert base64.b64encode(b"sealed-kmsuser-password").decode() not in doc
+    assert "sealed-kmsuser-password" not in doc
+    assert "sealed_credential" in doc  # emptied, not missing

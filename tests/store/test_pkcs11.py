@@ -8,12 +8,10 @@ from __future__ import annotations
 
 import base64
 import os
-import shutil
 import sqlite3
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -50,48 +48,13 @@ def uri(**changes: str) -> str:
     return "pkcs11:" + ";".join(f"{k}={v}" for k, v in parts.items())
 
 
-def _missing() -> str | None:
-    if not Path(MODULE).exists():
-        return f"SoftHSM2 module {MODULE} not installed (apt-get install softhsm2)"
-    if shutil.which("softhsm2-util") is None:
-        return "softhsm2-util not on PATH (apt-get install softhsm2)"
-    try:
-        import pkcs11  # noqa: F401
-    except ImportError:
-        return "python-pkcs11 not installed (pip install 'kmspolicy[hsm]')"
-    return None
-
-
 @pytest.fixture(scope="session")
-def softhsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """A fresh SoftHSM2 token directory for this session, holding the root key."""
-    reason = _missing()
-    if reason:
-        if os.environ.get("KMSPOLICY_REQUIRE_HSM") == "1":
-            pytest.fail(f"KMSPOLICY_REQUIRE_HSM=1 but {reason}")
-        pytest.skip(reason)
-    home = tmp_path_factory.mktemp("softhsm")
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
-    # SoftHSM2 reads its configuration when the module is first initialised in this process.
-    previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", TOKEN,
-         "--pin", PIN, "--so-pin", "so-" + PIN],
-        check=True, capture_output=True,
-    )  # fmt: skip
+def softhsm(softhsm_conf: Path) -> Path:
+    """The session's SoftHSM2 directory (tests/conftest.py), with the root key in TOKEN."""
     from kmspolicy.store.pkcs11 import create_hsm_root_key
 
     create_hsm_root_key(uri(), ENV).close()
-    yield conf
-    if previous is None:
-        os.environ.pop("SOFTHSM2_CONF", None)
-    else:
-        os.environ["SOFTHSM2_CONF"] = previous
+    return softhsm_conf
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from typing import Any
 
 from kmspolicy.crypto.datakeys import data_key_length, generate_data_key_pair
 from kmspolicy.errors import (
+    CustomKeyStoreInvalidStateException,
     CustomKeyStoreNotFoundException,
     UnsupportedOperationException,
     ValidationException,
@@ -22,6 +23,8 @@ from kmspolicy.kms.handlers.dataplane import (
     no_recipient,
     require_symmetric,
 )
+from kmspolicy.kms.keystores.cloudhsm_backend import HsmSession
+from kmspolicy.kms.model import ConnectionState, CustomKeyStoreType, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call
 
@@ -93,19 +96,43 @@ def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
     return _data_key_pair(call, False)
 
 
+def _not_in_custom_key_store(key: KeyRecord) -> None:
+    if key.custom_key_store_id is not None:
+        raise UnsupportedOperationException(
+            f"{key.arn} is in a custom key store, which is not valid for data key pairs."
+        )
+
+
 def _validate_random(params: Params) -> None:
     no_recipient(params)
     if params.get("NumberOfBytes") is None:
         raise ValidationException("NumberOfBytes is required.")
-    if params.get("CustomKeyStoreId"):
-        raise CustomKeyStoreNotFoundException(
-            "Custom key stores are not supported by kmspolicy; no custom key store exists."
-        )
 
 
 def generate_random(call: Call) -> dict[str, Any]:
-    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html"""
-    return {"Plaintext": call.rng(call.params["NumberOfBytes"])}
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_GenerateRandom.html
+
+    With a ``CustomKeyStoreId`` (CloudHSM key stores only) the bytes come from its HSM.
+    """
+    count = call.params["NumberOfBytes"]
+    store_id = call.params.get("CustomKeyStoreId")
+    if store_id is None:
+        return {"Plaintext": call.rng(count)}
+    store = call.custom_key_store(store_id)
+    if store is None:
+        raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
+    if store.store_type is not CustomKeyStoreType.AWS_CLOUDHSM:
+        raise UnsupportedOperationException(
+            "GenerateRandom takes the CustomKeyStoreId of an AWS CloudHSM key store only."
+        )
+    if store.connection_state is not ConnectionState.CONNECTED:
+        raise CustomKeyStoreInvalidStateException(
+            f"Custom key store {store_id} is {store.connection_state.value}: GenerateRandom "
+            "needs a CONNECTED custom key store."
+        )
+    call.key_stores.ready(store, store_id)
+    session: HsmSession = call.key_stores.live(store_id, store_id)  # type: ignore[assignment]
+    return {"Plaintext": session.generate_random(count)}
 
 
 #: this module's operations, collected by kms.implemented.load_operations
@@ -116,11 +143,17 @@ OPERATIONS = (
         generate_data_key_without_plaintext,
         validate=_validate_data_key,
     ),
-    bind("GenerateDataKeyPair", generate_data_key_pair_op, validate=_validate_pair),
+    bind(
+        "GenerateDataKeyPair",
+        generate_data_key_pair_op,
+        validate=_validate_pair,
+        precheck=_not_in_custom_key_store,
+    ),
     bind(
         "GenerateDataKeyPairWithoutPlaintext",
         generate_data_key_pair_without_plaintext,
         validate=_validate_pair,
+        precheck=_not_in_custom_key_store,
     ),
     bind("GenerateRandom", generate_random, validate=_validate_random),
 )

@@ -12,6 +12,7 @@ from typing import Any
 from kmspolicy import messages
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
+    CustomKeyStoreInvalidStateException,
     CustomKeyStoreNotFoundException,
     LimitExceededException,
     MalformedPolicyDocumentException,
@@ -31,7 +32,10 @@ from kmspolicy.kms.handlers.common import (
 )
 from kmspolicy.kms.lifecycle.rotation import catch_up_on_enable
 from kmspolicy.kms.model import (
+    ConnectionState,
+    CustomKeyStoreRecord,
     ImportState,
+    KeyInfo,
     KeyMaterial,
     KeyMaterialState,
     KeyRecord,
@@ -123,14 +127,11 @@ def create_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CreateKey.html"""
     p = call.params
     spec, usage, origin = _create_key_spec(p)
-    if p.get("CustomKeyStoreId") or origin in (
-        OriginType.AWS_CLOUDHSM,
-        OriginType.EXTERNAL_KEY_STORE,
-    ):
-        raise CustomKeyStoreNotFoundException(
-            "Custom key stores are not supported by kmspolicy; no custom key store exists."
-        )
-    if p.get("XksKeyId"):
+    multi_region = bool(p.get("MultiRegion"))
+    store = None
+    if p.get("CustomKeyStoreId") is not None or origin in _CUSTOM_ORIGINS:
+        store = _custom_key_store_for(call, origin, spec, multi_region)
+    elif p.get("XksKeyId"):
         raise UnsupportedOperationException("XksKeyId is valid only for external key stores.")
     tags = parse_tags(p.get("Tags"))
     policy_text = p.get("Policy")
@@ -140,10 +141,9 @@ def create_key(call: Call) -> dict[str, Any]:
         raise LimitExceededException(
             f"Account {call.account} has reached the limit of {limit} KMS keys in {call.region}."
         )
-    multi_region = bool(p.get("MultiRegion"))
     key_id = _new_key_id(call, multi_region)
     arn = ids.key_arn(call.region, call.account, key_id)
-    made = origin is OriginType.AWS_KMS
+    made = origin is not OriginType.EXTERNAL
     state = transition(None, Event.CREATE if made else Event.CREATE_EXTERNAL)
     assert state is not None  # INVARIANT: creation always yields a state
     fields: dict[str, Any] = {
@@ -162,33 +162,81 @@ def create_key(call: Call) -> dict[str, Any]:
         "multi_region": multi_region,
         "multi_region_key_type": MultiRegionKeyType.PRIMARY if multi_region else None,
         "primary_region": call.region if multi_region else None,
+        "custom_key_store_id": store.store_id if store is not None else None,
     }
     record = KeyRecord(**fields)
+    if store is not None:  # the type's own members (XksKeyId ...)
+        record = call.key_stores.connector(store.store_type).new_key(record, p)
     if (
         policy is not None
         and not p.get("BypassPolicyLockoutSafetyCheck")
         and not call.would_allow("kms:PutKeyPolicy", record, policy)
     ):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    if store is not None:  # its material is made in the key store: connected here, now
+        call.key_stores.ready(store, record.arn)
     if made:  # the material is made, and sealed, by the kernel; the record keeps the reference
         new = call.kernel.new_material(record)
-        # built again rather than evolved: dataclasses.replace costs more than the record
-        record = KeyRecord(
-            **fields,
-            materials=(
-                KeyMaterial(
-                    new.material_id,
-                    new.sealed,
-                    KeyMaterialState.CURRENT,
-                    ImportState.IMPORTED,
-                    created=call.now,
-                    public_key=new.public_key,
-                ),
-            ),
-            current_material_id=new.material_id,
+        version = KeyMaterial(
+            new.material_id,
+            new.sealed,
+            KeyMaterialState.CURRENT,
+            ImportState.IMPORTED,
+            created=call.now,
+            public_key=new.public_key,
         )
+        if store is None:
+            # built again rather than evolved: dataclasses.replace costs more than the record
+            record = KeyRecord(**fields, materials=(version,), current_material_id=new.material_id)
+        else:  # evolved: its store's connector may have set fields of its own
+            record = record.evolve(materials=(version,), current_material_id=new.material_id)
     call.create_key(record)
-    return {"KeyMetadata": key_metadata(record)}
+    return {"KeyMetadata": _metadata(call, record)}
+
+
+_CUSTOM_ORIGINS = (OriginType.AWS_CLOUDHSM, OriginType.EXTERNAL_KEY_STORE)
+
+
+def _custom_key_store_for(
+    call: Call, origin: OriginType, spec: str, multi_region: bool
+) -> CustomKeyStoreRecord:
+    """The connected custom key store a CreateKey names, checked as AWS checks it."""
+    store_id = call.params.get("CustomKeyStoreId")
+    if store_id is None:
+        raise ValidationException(
+            f"A KMS key with Origin {origin.value} is created in a custom key store: "
+            "specify its CustomKeyStoreId."
+        )
+    store = call.custom_key_store(store_id)
+    if store is None:
+        raise CustomKeyStoreNotFoundException(f"Custom key store {store_id} does not exist.")
+    connector = call.key_stores.connector(store.store_type)
+    if origin is not connector.origin:
+        raise ValidationException(
+            f"A KMS key in custom key store {store_id} (type {store.store_type.value}) needs "
+            f"Origin {connector.origin.value}, not {origin.value}."
+        )
+    if spec != "SYMMETRIC_DEFAULT" or multi_region:
+        raise UnsupportedOperationException(
+            "A custom key store holds only single-Region symmetric encryption KMS keys "
+            "(KeySpec SYMMETRIC_DEFAULT)."
+        )
+    if store.connection_state is not ConnectionState.CONNECTED:
+        raise CustomKeyStoreInvalidStateException(
+            f"Custom key store {store_id} is {store.connection_state.value}: CreateKey needs a "
+            "CONNECTED custom key store."
+        )
+    return store
+
+
+def _metadata(call: Call, record: KeyInfo) -> dict[str, Any]:
+    """KeyMetadata, with the members of its custom key store's type (CloudHsmClusterId ...)."""
+    md = key_metadata(record)
+    if record.custom_key_store_id is not None:
+        store = call.custom_key_store(record.custom_key_store_id)
+        if store is not None and store.store_type in call.key_stores.types:
+            md.update(call.key_stores.connector(store.store_type).key_metadata(store, record))
+    return md
 
 
 # --- DescribeKey, ListKeys -------------------------------------------------------------------
@@ -196,7 +244,7 @@ def create_key(call: Call) -> dict[str, Any]:
 
 def describe_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DescribeKey.html"""
-    return {"KeyMetadata": key_metadata(call.key.info)}
+    return {"KeyMetadata": _metadata(call, call.key.info)}
 
 
 def list_keys(call: Call) -> dict[str, Any]:
@@ -238,8 +286,11 @@ def get_key_last_usage(call: Call) -> dict[str, Any]:
 
 
 def enable_key(call: Call) -> dict[str, Any]:
-    """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html"""
-    key = call.key.record
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKey.html
+
+    On a key Unavailable because its custom key store is disconnected, the change is made to
+    its own state and shows when the store is connected again."""
+    key = call.underlying(call.key.record)
     state = transition(key.key_state, Event.ENABLE)
     if state is not None and state is not key.key_state:
         enabled = key.evolve(key_state=state)
@@ -248,8 +299,9 @@ def enable_key(call: Call) -> dict[str, Any]:
 
 
 def disable_key(call: Call) -> dict[str, Any]:
-    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html"""
-    key = call.key.record
+    """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html (as EnableKey
+    on an Unavailable key)"""
+    key = call.underlying(call.key.record)
     state = transition(key.key_state, Event.DISABLE)
     if state is not None and state is not key.key_state:
         call.save_key(key.evolve(key_state=state))

@@ -11,6 +11,7 @@ records it: an ``AwsServiceEvent`` by "AWS Internal" named ``RotateKey``, ``Dele
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -200,14 +201,20 @@ class SweepReport:
 
 
 def sweep(
-    store: Store, now: datetime, kernel: Kernel, audit: AuditLog | None = None
+    store: Store,
+    now: datetime,
+    kernel: Kernel,
+    audit: AuditLog | None = None,
+    on_deleted: Callable[[KeyRecord], None] | None = None,
 ) -> SweepReport:
     """Do all due work in the store; one transaction per changed key, so a slow sweep never
     holds every key at once and a failure leaves each key before or after its own change.
 
     Only the keys the store reports due are read (``due_key_arns``: metadata, nothing
-    unsealed). A reported key with nothing due after all (a store migrated from before due
-    moments were recorded) is written back once, so the store learns its due moment.
+    unsealed). ``on_deleted`` gets each key deleted, once its deletion committed (a custom key
+    store's key objects are destroyed there). A reported key with nothing due after all (a
+    store migrated from before due moments were recorded) is written back once, so the store
+    learns its due moment.
     """
     with store.transaction(readonly=True) as tx:
         due = list(tx.due_key_arns(now))
@@ -223,6 +230,8 @@ def sweep(
                 tx.put_key(record)
         if after is None:
             deleted += 1
+            if on_deleted is not None:  # committed: what lives outside the store goes too
+                on_deleted(record)
         elif after is not record:
             changed += 1
         if after is not record:

@@ -1,0 +1,193 @@
+"""The key backend of CloudHSM key stores: AES-256 keys made and used inside the cluster's HSM.
+
+Layer: kms (a ``kms.backends.KeyBackend``, registered for ``Origin=AWS_CLOUDHSM``). ``create``
+asks the store's live session (``LiveConnections``) to generate a non-extractable AES-256 key in
+the token; the record keeps only a reference to that object (its ``CKA_ID``), never a value.
+Encrypt and Decrypt are one ``CKM_AES_GCM`` call in the token each, over the same ciphertext
+blob as every symmetric key (``crypto.blob``: header, context and tag alike), so the kernel, the
+handlers and the blob parser need not know where a key lives. The opened key is a reference:
+each call finds the store's connection anew, so a disconnected store stops its keys at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from typing import Protocol
+
+from kmspolicy.crypto.blob import NONCE_LENGTH, decrypt_blob_with, encrypt_blob_with
+from kmspolicy.crypto.material import KeyMaterial, Rng
+from kmspolicy.errors import InternalError, UnsupportedOperationException
+from kmspolicy.kms.backends import NewVersion, OpenedKey
+from kmspolicy.kms.keystores.connector import LiveConnections
+from kmspolicy.kms.model import KeyRecord
+
+__all__ = ["REFERENCE_PREFIX", "CloudHsmBackend", "HsmSession", "object_label"]
+
+#: ``KeyMaterial.sealed`` of a CloudHSM key: this prefix and the token object's CKA_ID
+REFERENCE_PREFIX = b"cloudhsm-object:"
+_MATERIAL_ID_LABEL = b"kmspolicy cloudhsm key material id v1\x00"
+
+
+class HsmSession(Protocol):
+    """A logged-in session of one cluster (a ``keystores.Connection``)."""
+
+    def generate_key(self, label: str) -> bytes:
+        """A new AES-256 key object (token, private, sensitive, non-extractable, encrypt and
+        decrypt only) labelled ``label``; returns its CKA_ID."""
+
+    def encrypt(self, object_id: bytes, nonce: bytes, plaintext: bytes, aad: bytes) -> bytes:
+        """AES-256-GCM in the token: ciphertext and 16-byte tag."""
+
+    def decrypt(self, object_id: bytes, nonce: bytes, sealed: bytes, aad: bytes) -> bytes | None:
+        """The plaintext, or None when the tag does not verify."""
+
+    def destroy(self, object_id: bytes) -> bool:
+        """Destroy the key object; False when it was not there."""
+
+    def generate_random(self, count: int) -> bytes:
+        """``count`` random bytes from the HSM (GenerateRandom with a CustomKeyStoreId)."""
+
+    def close(self) -> None: ...
+
+
+def object_label(key_id: str) -> str:
+    """The token object's label: which KMS key it is, for an operator listing the token."""
+    return f"kmspolicy/{key_id}"
+
+
+def _object_id(key: KeyRecord, sealed: bytes) -> bytes:
+    if not sealed.startswith(REFERENCE_PREFIX) or len(sealed) == len(REFERENCE_PREFIX):
+        raise InternalError(f"the key material reference of {key.arn} is not a CloudHSM object")
+    return sealed[len(REFERENCE_PREFIX) :]
+
+
+def _no_import() -> UnsupportedOperationException:
+    return UnsupportedOperationException(
+        "Key material cannot be imported into a KMS key in a custom key store."
+    )
+
+
+class _HsmKey:
+    """One CloudHSM key, by reference: every call goes to the token through the live session."""
+
+    __slots__ = ("_arn", "_connections", "_object_id", "_store_id")
+
+    def __init__(
+        self, connections: LiveConnections, store_id: str, arn: str, object_id: bytes
+    ) -> None:
+        self._connections = connections
+        self._store_id = store_id
+        self._arn = arn
+        self._object_id = object_id
+
+    def _session(self) -> HsmSession:
+        session = self._connections.live(self._store_id, self._arn)
+        return session  # type: ignore[return-value]  # this type's connections are sessions
+
+    def encrypt(
+        self,
+        key_id: str,
+        material_id: str,
+        plaintext: bytes,
+        context: Mapping[str, str] | None,
+        rng: Rng,
+    ) -> bytes:
+        session = self._session()
+
+        def seal(nonce: bytes, data: bytes, aad: bytes) -> bytes:
+            return session.encrypt(self._object_id, nonce, data, aad)
+
+        return encrypt_blob_with(seal, key_id, material_id, plaintext, context, rng(NONCE_LENGTH))
+
+    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+        session = self._session()
+
+        def open_(nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
+            return session.decrypt(self._object_id, nonce, data, aad)
+
+        return decrypt_blob_with(open_, blob, context)
+
+    # A key of a CloudHSM key store is SYMMETRIC_DEFAULT (CreateKey refuses the rest), so the
+    # handlers' key-usage checks stop these before they are reached.
+    def _symmetric_only(self) -> InternalError:
+        return InternalError(f"{self._arn} is a symmetric key in a CloudHSM key store")
+
+    def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes:
+        raise self._symmetric_only()
+
+    def decrypt_asymmetric(self, algorithm: str, ciphertext: bytes) -> bytes:
+        raise self._symmetric_only()
+
+    def sign(self, algorithm: str, message: bytes, message_type: str) -> bytes:
+        raise self._symmetric_only()
+
+    def verify(self, algorithm: str, message: bytes, signature: bytes, message_type: str) -> None:
+        raise self._symmetric_only()
+
+    def generate_mac(self, algorithm: str, message: bytes) -> bytes:
+        raise self._symmetric_only()
+
+    def verify_mac(self, algorithm: str, message: bytes, tag: bytes) -> None:
+        raise self._symmetric_only()
+
+    def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes:
+        raise self._symmetric_only()
+
+    def encapsulate(self, algorithm: str) -> tuple[bytes, bytes]:
+        raise self._symmetric_only()
+
+    def decapsulate(self, algorithm: str, ciphertext: bytes) -> bytes:
+        raise self._symmetric_only()
+
+    def public_key(self) -> bytes:
+        raise self._symmetric_only()
+
+    def __repr__(self) -> str:
+        return f"_HsmKey({self._arn}, object={self._object_id.hex()})"
+
+
+class CloudHsmBackend:
+    """Keys of ``Origin=AWS_CLOUDHSM``: their material is a token object (module docstring)."""
+
+    name = "cloudhsm"
+    __slots__ = ("_connections",)
+
+    def __init__(self, connections: LiveConnections) -> None:
+        self._connections = connections
+
+    def _session(self, key: KeyRecord) -> HsmSession:
+        if key.custom_key_store_id is None:
+            raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
+        session = self._connections.live(key.custom_key_store_id, key.arn)
+        return session  # type: ignore[return-value]  # this type's connections are sessions
+
+    def create(self, key: KeyRecord, rng: Rng) -> NewVersion:
+        object_id = self._session(key).generate_key(object_label(key.key_id))
+        digest = hashlib.sha256(
+            _MATERIAL_ID_LABEL + key.key_id.encode() + b"\x00" + object_id
+        ).hexdigest()
+        return NewVersion(digest, REFERENCE_PREFIX + object_id)
+
+    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey:
+        if key.custom_key_store_id is None:
+            raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
+        return _HsmKey(self._connections, key.custom_key_store_id, key.arn, _object_id(key, sealed))
+
+    def destroy(self, key: KeyRecord) -> int:
+        """Destroy the token objects of a deleted key (its store must be connected here);
+        returns how many were there."""
+        session = self._session(key)
+        return sum(session.destroy(_object_id(key, m.sealed)) for m in key.materials if m.sealed)
+
+    def adopt(self, key: KeyRecord, secret: KeyMaterial) -> NewVersion:
+        raise _no_import()
+
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes:
+        raise _no_import()
+
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes:
+        raise _no_import()
+
+    def __repr__(self) -> str:
+        return "CloudHsmBackend()"
