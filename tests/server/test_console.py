@@ -310,3 +310,54 @@ def test_the_policy_editor_warns_of_a_lockout_and_the_service_refuses_it(endpoin
         "POST", f"/console/keys/{key_id}/policy", {**form, "do": "save"}
     )
     assert status == 400 and "MalformedPolicyDocumentException" in saved
+
+
+def test_the_access_matrix_without_the_solver_uses_the_decision_point(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A `[server]`-only install has no z3: each cell is the decision point's answer for a
+    request without context, and a denial that read context keys says which."""
+    from kmspolicy.kms.identities import Identities, Identity
+    from kmspolicy.reasoning import MissingSolver
+    from kmspolicy.server.console import access
+
+    def no_solver(*_: Any, **__: Any) -> Any:
+        raise MissingSolver("policy checks need the z3 solver")
+
+    monkeypatch.setattr(access, "_who_can", no_solver)
+    key = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    policy = json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": ADMIN_ARN},
+                    "Action": "kms:*",
+                    "Resource": "*",
+                },
+                {
+                    "Effect": "Allow",
+                    "Principal": {"AWS": READER_ARN},
+                    "Action": "kms:Decrypt",
+                    "Resource": "*",
+                    "Condition": {"StringEquals": {"kms:EncryptionContext:app": "reports"}},
+                },
+            ],
+        }
+    )
+    directory = Identities([Identity.of(ADMIN_ARN), Identity.of(READER_ARN)])
+    result = access.matrix(
+        policy,
+        key,
+        directory,
+        [ADMIN_ARN, READER_ARN],
+        principal=READER_ARN,
+        action="kms:Decrypt",
+        context_text='{"kms:EncryptionContext:app": "reports"}',
+    )
+    assert result.engine == "decision point"
+    assert result.cells[(ADMIN_ARN, "kms:PutKeyPolicy")].access == "allowed"
+    reader = result.cells[(READER_ARN, "kms:Decrypt")]
+    assert reader.access == "denied" and "kms:EncryptionContext:app" in reader.text
+    assert result.simulated.startswith("allowed")  # the "why" panel, with the context given
