@@ -180,7 +180,7 @@ def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:
 
 #: the decoders of the stored records, built once
 _DECODERS: Mapping[type, Callable[[Any], Any]] = types.MappingProxyType(
-    {cls: _decoder(cls) for cls in (KeyRecord, AliasRecord, GrantRecord)}
+    {cls: _decoder(cls) for cls in (KeyRecord, AliasRecord, GrantRecord, CustomKeyStoreRecord)}
 )
 
 __all__ = [
