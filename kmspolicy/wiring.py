@@ -20,9 +20,11 @@ from kmspolicy.kms import KMS
 from kmspolicy.kms.clock import Clock, SystemClock
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.keystores import CloudHsmConnector, HsmCluster, KeyStoreConnector
+from kmspolicy.kms.keystores.external import ExternalKeyStoreConnector
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Store
 from kmspolicy.kms.quotas import Quotas
 from kmspolicy.store import RootKey, SealingKey, open_root_key, open_store, sqlite_url
+from kmspolicy.store.xks_http import XksHttp
 
 log = logging.getLogger("kmspolicy.wiring")
 
@@ -45,6 +47,11 @@ class ServiceSettings:
     regions: frozenset[str] | None = None
     #: CloudHSM clusters of custom key stores: cluster id -> pkcs11: URI of the token
     hsm_clusters: Mapping[str, str] = field(default_factory=dict)
+    #: external key stores: the CA bundle trusted for XKS proxies (None: the system's), the
+    #: addresses dialled for proxy hosts (host -> (address, port)), the per-request deadline
+    xks_ca_bundle: Path | None = None
+    xks_connect_to: Mapping[str, tuple[str, int]] = field(default_factory=dict)
+    xks_timeout: float = 2.0
 
 
 class Runtime:
@@ -209,7 +216,16 @@ def build_runtime(
         settings,
         describe_store_url(url),
         root_key,
-        key_stores=(CloudHsmConnector(_clusters(settings.hsm_clusters)),),
+        key_stores=(
+            CloudHsmConnector(_clusters(settings.hsm_clusters)),
+            ExternalKeyStoreConnector(
+                XksHttp(
+                    ca_bundle=settings.xks_ca_bundle,
+                    connect_to=settings.xks_connect_to,
+                    timeout=settings.xks_timeout,
+                )
+            ),
+        ),
     )
 
 

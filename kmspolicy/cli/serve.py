@@ -104,6 +104,27 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "(repeatable; added to the identities file's hsm_clusters; docs/custom-key-stores.md).",
 )
 @click.option(
+    "--xks-ca-bundle",
+    type=_FILE,
+    default=None,
+    help="PEM CA certificates trusted for external key store proxies (default: the system's).",
+)
+@click.option(
+    "--xks-connect-to",
+    "xks_connect_to",
+    multiple=True,
+    metavar="HOST=ADDRESS:PORT",
+    help="Reach the external key store proxy of endpoint https://HOST at ADDRESS:PORT (its "
+    "certificate still checked for HOST; repeatable; docs/xks-proxy.md).",
+)
+@click.option(
+    "--xks-timeout",
+    default=2.0,
+    type=click.FloatRange(0.05, 60),
+    metavar="SECONDS",
+    help="Deadline of each request to an external key store proxy (AWS KMS allows 0.25 s).",
+)
+@click.option(
     "--dev",
     is_flag=True,
     default=False,
@@ -129,6 +150,9 @@ def command(
     log_format: str,
     log_level: str,
     hsm_clusters: tuple[str, ...],
+    xks_ca_bundle: Path | None,
+    xks_connect_to: tuple[str, ...],
+    xks_timeout: float,
     dev: bool,
     console: bool | None,
 ) -> None:
@@ -157,6 +181,9 @@ def command(
             log_format=log_format,
             log_level=log_level.upper(),
             hsm_clusters=hsm_clusters,
+            xks_ca_bundle=xks_ca_bundle,
+            xks_connect_to=xks_connect_to,
+            xks_timeout=xks_timeout,
             dev=dev,
             console=console,
         )

@@ -178,6 +178,8 @@ class KeyRecord:
     on_demand_rotations: int = 0
     pending_imports: tuple[PendingImportParameters, ...] = ()
     custom_key_store_id: str | None = None
+    #: the external key of a key in an external key store (CreateKey's XksKeyId)
+    xks_key_id: str | None = None
 
     @property
     def enabled(self) -> bool:
@@ -307,6 +309,8 @@ class KeyInfo(Protocol):
     def pending_imports(self) -> Sequence[ImportInfo]: ...
     @property
     def custom_key_store_id(self) -> str | None: ...
+    @property
+    def xks_key_id(self) -> str | None: ...
     @property
     def enabled(self) -> bool: ...
     @property

@@ -41,6 +41,7 @@ from kmspolicy.kms.keystores.connector import KeyStoreConnector
 from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle.due import run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyRecord
+from kmspolicy.kms.onbehalf import acting_for
 from kmspolicy.kms.operations import Operation
 from kmspolicy.kms.ports import (
     EVENT_NOT_COMMITTED,
@@ -156,6 +157,19 @@ class Pipeline:
         request_id: str = "",
     ) -> dict[str, Any]:
         """Run operation ``name`` for ``principal`` with already validated ``params``."""
+        # a key backend that tells a third party about the request reads it (kms.onbehalf)
+        arn = self.identities.resolve(principal).caller.principal_arn
+        with acting_for(arn, name, request_id, context):
+            return self._run(name, principal, params, context, request_id)
+
+    def _run(
+        self,
+        name: str,
+        principal: str,
+        params: Mapping[str, Any],
+        context: Mapping[str, object] | None,
+        request_id: str,
+    ) -> dict[str, Any]:
         op = self.operations.get(name)
         if op is None:  # the codec knows every operation of the model; the table too
             raise InternalError(f"{name} is not an operation of the KMS model")

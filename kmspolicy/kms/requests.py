@@ -423,6 +423,11 @@ class Call(_View):
     def count_keys_in_custom_key_store(self, store_id: str) -> int:
         return self.scope.tx.count_keys_in_custom_key_store(store_id)
 
+    def keys_in_custom_key_store(self, store_id: str) -> list[KeyRecord]:
+        """The caller's keys in custom key store ``store_id`` (its account and Region)."""
+        keys = self.scope.tx.list_keys(self.account, self.region)
+        return [k for k in keys if k.custom_key_store_id == store_id]
+
     def after_commit(self, work: Callable[[], None]) -> None:
         """Run ``work`` once this request has committed (outside its transaction)."""
         self.scope.after_commit.append(work)

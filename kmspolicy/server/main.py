@@ -40,6 +40,7 @@ from kmspolicy.server.identities import (
 )
 from kmspolicy.server.protocol import REQUEST_READ_TIMEOUT, with_read_timeout
 from kmspolicy.server.sigv4 import Credential, Verifier
+from kmspolicy.store.xks_http import parse_connect_to
 from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
 
 if TYPE_CHECKING:
@@ -70,6 +71,10 @@ class ServerSettings:
     console: bool | None = None
     #: --hsm-cluster values, `cluster-ID=pkcs11:...` (with the identities file's hsm_clusters)
     hsm_clusters: tuple[str, ...] = ()
+    #: external key stores: trusted CAs for proxies, --xks-connect-to HOST=ADDR:PORT, deadline
+    xks_ca_bundle: Path | None = None
+    xks_connect_to: tuple[str, ...] = ()
+    xks_timeout: float = 2.0
 
 
 def _is_loopback(host: str) -> bool:
@@ -108,6 +113,9 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
             quotas=quotas_for(config, requests=_request_quotas_on(settings, config)),
             regions=config.regions,
             hsm_clusters=hsm_clusters(settings, config),
+            xks_ca_bundle=settings.xks_ca_bundle,
+            xks_connect_to=dict(parse_connect_to(o) for o in settings.xks_connect_to),
+            xks_timeout=settings.xks_timeout,
         ),
         to_directory(config),
     )

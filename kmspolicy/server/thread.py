@@ -73,6 +73,8 @@ def serve_in_thread(
     dev: bool = True,
     seed: str | Path | None = None,
     console: bool | None = None,
+    xks_ca_bundle: str | Path | None = None,
+    xks_connect_to: tuple[str, ...] = (),
 ) -> Iterator[Endpoint]:
     """Serve on ``127.0.0.1`` (a free port) until the context ends.
 
@@ -80,7 +82,8 @@ def serve_in_thread(
     keys). The store is in memory unless ``store_url`` names one; the root key and decision
     log go to ``data_dir`` (a temporary directory by default). ``dev`` enables the reset
     endpoint (``POST /_kmspolicy/reset``). ``seed`` names a seed file (``--seed``); ``console``
-    the web console under ``/console/`` (default: with ``dev``).
+    the web console under ``/console/`` (default: with ``dev``); ``xks_ca_bundle`` and
+    ``xks_connect_to`` are ``--xks-ca-bundle`` and ``--xks-connect-to``.
     """
     with ExitStack() as stack:
         if data_dir is None:
@@ -93,6 +96,8 @@ def serve_in_thread(
             dev=dev,
             seed=Path(seed) if seed is not None else None,
             console=console,
+            xks_ca_bundle=Path(xks_ca_bundle) if xks_ca_bundle is not None else None,
+            xks_connect_to=xks_connect_to,
         )
         config = load_config(settings)
         app, runtime = build_app(settings, config)

@@ -63,8 +63,8 @@ def test_a_kernel_refuses_the_handles_of_another(service: KMS) -> None:
 
 
 # The modules that make or open key material: the kernel and its backends (the default one and
-# the CloudHSM key stores').
-_KERNEL_MODULES = {"kernel.py", "backends.py", "cloudhsm_backend.py"}
+# the custom key stores').
+_KERNEL_MODULES = {"kernel.py", "backends.py", "cloudhsm_backend.py", "external_backend.py"}
 # Names of those crypto modules that touch no key material: the randomness type, a check of
 # wrapping algorithm names, and the class of the in-memory store's default root key.
 _HARMLESS = {"Rng", "check_wrapping", "RootKey"}

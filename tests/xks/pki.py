@@ -15,8 +15,9 @@ def _name(cn: str) -> x509.Name:
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def make_pki(directory: Path, host: str) -> tuple[Path, Path, Path]:
-    """(CA certificate, server certificate, server key) for ``host``, as PEM files."""
+def make_pki(directory: Path, host: str, *more: str) -> tuple[Path, Path, Path]:
+    """(CA certificate, server certificate, server key) for ``host`` (and ``more`` names), as
+    PEM files."""
     now = datetime.now(UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     ca = (
@@ -56,7 +57,10 @@ def make_pki(directory: Path, host: str) -> tuple[Path, Path, Path]:
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - timedelta(minutes=5))
         .not_valid_after(now + timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName(host)]), critical=False)
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName(h) for h in (host, *more)]),
+            critical=False,
+        )
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
             x509.ExtendedKeyUsage([x509.oid.ExtendedKeyUsageOID.SERVER_AUTH]), critical=False

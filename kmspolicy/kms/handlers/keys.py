@@ -166,7 +166,9 @@ def create_key(call: Call) -> dict[str, Any]:
     }
     record = KeyRecord(**fields)
     if store is not None:  # the type's own members (XksKeyId ...)
-        record = call.key_stores.connector(store.store_type).new_key(record, p)
+        record = call.key_stores.connector(store.store_type).new_key(
+            record, p, call.keys_in_custom_key_store(store.store_id)
+        )
     if (
         policy is not None
         and not p.get("BypassPolicyLockoutSafetyCheck")

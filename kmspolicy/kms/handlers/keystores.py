@@ -92,7 +92,7 @@ def create_custom_key_store(call: Call) -> dict[str, Any]:
             f"Account {call.account} has reached the limit of {limit} custom key stores in "
             f"{call.region}."
         )
-    settings, credential = connector.create_settings(p, others)
+    settings, credential = connector.create_settings(p, others, call.region)
     store_id = new_store_id(call)
     record = CustomKeyStoreRecord(
         store_id=store_id,

@@ -137,7 +137,7 @@ class CloudHsmConnector:
                 )
 
     def create_settings(
-        self, params: Params, others: Sequence[CustomKeyStoreRecord]
+        self, params: Params, others: Sequence[CustomKeyStoreRecord], region: str
     ) -> NewSettings:
         cluster_id = _require(params, _CLUSTER)
         anchor = _require(params, _ANCHOR)
@@ -188,7 +188,7 @@ class CloudHsmConnector:
             "TrustAnchorCertificate": record.setting.get("trust_anchor_certificate", ""),
         }
 
-    def new_key(self, key: KeyRecord, params: Params) -> KeyRecord:
+    def new_key(self, key: KeyRecord, params: Params, others: Sequence[KeyInfo]) -> KeyRecord:
         if params.get("XksKeyId"):
             raise UnsupportedOperationException("XksKeyId is valid only for external key stores.")
         return key

@@ -22,6 +22,7 @@ from kmspolicy.kms.model import (
     KeyRecord,
     OriginType,
 )
+from kmspolicy.kms.ports import SealingKey
 
 __all__ = [
     "ConnectFailed",
@@ -61,6 +62,11 @@ class LiveConnections(Protocol):
         """The connection of ``store_id`` in this process; KMSInvalidStateException ("<key ARN>
         is unavailable.") when there is none."""
 
+    @property
+    def root_key(self) -> SealingKey:
+        """The service's root key (an external key store's keys keep their own material
+        sealed under it, for the inner layer of their double encryption)."""
+
 
 class KeyStoreConnector(Protocol):
     """One ``CustomKeyStoreType``: its request members, its connections and its key backend."""
@@ -75,10 +81,11 @@ class KeyStoreConnector(Protocol):
     updatable_while_connected: frozenset[str]
 
     def create_settings(
-        self, params: Params, others: Sequence[CustomKeyStoreRecord]
+        self, params: Params, others: Sequence[CustomKeyStoreRecord], region: str
     ) -> NewSettings:
         """CreateCustomKeyStore's type members checked (``others``: the account's and Region's
-        other stores, for "in use" checks); raises the documented errors."""
+        other stores, for "in use" checks; ``region``: the store's); raises the documented
+        errors."""
 
     def update_settings(
         self,
@@ -96,10 +103,10 @@ class KeyStoreConnector(Protocol):
     def describe(self, record: CustomKeyStoreRecord) -> dict[str, Any]:
         """The type's members of a ``CustomKeyStoresListEntry``."""
 
-    def new_key(self, key: KeyRecord, params: Params) -> KeyRecord:
+    def new_key(self, key: KeyRecord, params: Params, others: Sequence[KeyInfo]) -> KeyRecord:
         """CreateKey's type members (``XksKeyId``) applied to a new key of a store of this
-        type, before its material is made (``backend().create``); raises the documented
-        errors. The store is connected in this process when this is called."""
+        type (``others``: the store's keys, for "in use" checks), before its material is made
+        (``backend().create``); raises the documented errors."""
 
     def key_metadata(self, store: CustomKeyStoreRecord, key: KeyInfo) -> dict[str, Any]:
         """The type's members of a key's ``KeyMetadata`` (``CloudHsmClusterId`` ...)."""

@@ -88,6 +88,10 @@ class KeyStores:
     def types(self) -> frozenset[CustomKeyStoreType]:
         return frozenset(self._connectors)
 
+    @property
+    def root_key(self) -> SealingKey:
+        return self._root
+
     # --- credentials: sealed under the root key, bound to the store
     def seal_credential(self, store_id: str, credential: bytes) -> bytes:
         return self._root.seal(credential, credential_aad(store_id))
