@@ -12,6 +12,7 @@ import base64
 import json
 import os
 import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from tests.xks.conftest import ACCESS_KEY_ID, CONFIG, PREFIX, SECRET, Proxy, run
 from tests.xks.pki import make_pki
 
 HOST = "xks.test"
+AWS = str(Path(sys.executable).parent / "aws")  # the AWS CLI of the dev extra
 #: one proxy, several addresses: a key store's endpoint and path must be its own
 OTHER_HOSTS = ("cycle.xks.test", "drift.xks.test", "bad.xks.test")
 E2E_CONFIG = CONFIG.replace(
@@ -254,7 +256,7 @@ def test_aws_cli(stack: Stack, connected: str, tmp_path: Path) -> None:
     key = new_key(stack, connected, "qux")["KeyId"]
     env = {**os.environ, **stack.endpoint.env(), "AWS_PAGER": ""}
     stores = subprocess.run(
-        ["aws", "kms", "describe-custom-key-stores", "--output", "json"],
+        [AWS, "kms", "describe-custom-key-stores", "--output", "json"],
         env=env,
         capture_output=True,
         text=True,
@@ -265,7 +267,7 @@ def test_aws_cli(stack: Stack, connected: str, tmp_path: Path) -> None:
     (tmp_path / "p").write_bytes(b"from the cli")
     enc = subprocess.run(
         [
-            "aws",
+            AWS,
             "kms",
             "encrypt",
             "--key-id",
@@ -287,7 +289,7 @@ def test_aws_cli(stack: Stack, connected: str, tmp_path: Path) -> None:
     (tmp_path / "c").write_bytes(base64.b64decode(enc.stdout.strip()))
     dec = subprocess.run(
         [
-            "aws",
+            AWS,
             "kms",
             "decrypt",
             "--ciphertext-blob",
