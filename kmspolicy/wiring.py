@@ -80,9 +80,12 @@ class Runtime:
         # For the startup line: where the root key is (file or HSM) and its fingerprint, no PIN.
         self.root_key_description = root_key.describe() if root_key is not None else "none"
         # No network round trip behind a store call: an in-process store (memory, SQLite) and
-        # no HSM (unsealing key material through a PKCS#11 module may reach a network HSM).
-        self.in_process = store_description.startswith(("memory:", "sqlite")) and (
-            root_key is None or isinstance(root_key, RootKey)
+        # no HSM (unsealing key material through a PKCS#11 module may reach a network HSM; so
+        # may the crypto of a key in a custom key store, when any cluster is configured).
+        self.in_process = (
+            store_description.startswith(("memory:", "sqlite"))
+            and (root_key is None or isinstance(root_key, RootKey))
+            and self.clusters_description == "none"
         )
         self._services: dict[str, KMS[Clock]] = {}
         self._lock = threading.Lock()

@@ -81,3 +81,20 @@ def test_sweep_deletes_keys_whose_window_ended_and_reset_empties(tmp_path: Path)
 )
 def test_store_url_is_shown_without_password(url: str, shown: str) -> None:
     assert describe_store_url(url) == shown
+
+
+def test_configured_hsm_clusters_keep_requests_off_the_event_loop(tmp_path: Path) -> None:
+    """A CloudHSM key's crypto may reach a network HSM: with a cluster configured, the server
+    runs no operation on its event loop (nothing a caller sends can stall everyone)."""
+    plain = build_runtime(ServiceSettings(data_dir=tmp_path / "a"), Identities())
+    clusters = {"cluster-234567abcdef": "pkcs11:module=/usr/lib/softhsm/libsofthsm2.so;token=t"}
+    with_hsm = build_runtime(
+        ServiceSettings(data_dir=tmp_path / "b", hsm_clusters=clusters), Identities()
+    )
+    try:
+        assert plain.in_process and plain.clusters_description == "none"
+        assert not with_hsm.in_process
+        assert with_hsm.clusters_description == "cluster-234567abcdef"
+    finally:
+        plain.close()
+        with_hsm.close()
