@@ -8,6 +8,16 @@ is recorded, and a log that cannot be written refuses the request with nothing c
 pipeline builds its own ``kms.kernel.Kernel`` and takes its minter, so it alone makes the
 ``AuthorizedKey`` handles that kernel accepts, and only after an allowing decision for exactly
 that principal, action and key.
+
+A request may be run in several rounds, each a fresh attempt in a fresh transaction, from
+validation on: due lifecycle work found on a key (``DueWorkFirst``) and work AWS does on its own
+(``CommitFirst``) are committed first in transactions of their own; work that may wait on the
+network (``OutsideFirst``: an external key store's proxy asked by CreateCustomKeyStore,
+UpdateCustomKeyStore or CreateKey) runs with no transaction open, so that no caller can hold the
+store's writer lock while a proxy answers (or does not). A round that stops for such work rolls
+back and records nothing; the work's outcome, value or exception, is kept for the next rounds of
+the request (``Call.outside``), which authorize and check everything anew. Only the last
+round's decision is recorded; the rounds are bounded.
 """
 
 from __future__ import annotations
@@ -57,6 +67,8 @@ from kmspolicy.kms.requests import (
     Call,
     CommitFirst,
     DueWorkFirst,
+    OutsideFirst,
+    OutsideOutcomes,
     RequestScope,
     Resolution,
     Target,
@@ -73,8 +85,9 @@ __all__ = ["Pipeline"]
 
 _log = logging.getLogger("kmspolicy.kms.pipeline")
 
-# A request touches at most two keys; each may need its due work done once.
-_DUE_WORK_ROUNDS = 4
+# A request touches at most two keys; each may need its due work done once; a CreateKey in a
+# custom key store does two pieces of work outside (its key id, then its material).
+_ROUNDS = 6
 _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 
 
@@ -105,6 +118,8 @@ class _Attempt:
     audit_failed: bool = False  # the audit log refused its record
     saved: Mapping[str, KeyRecord | None] = field(default_factory=dict)
     after_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: what earlier rounds did outside any transaction (shared by the request's rounds)
+    outside: OutsideOutcomes = field(default_factory=dict)
 
 
 class Pipeline:
@@ -183,12 +198,16 @@ class Pipeline:
         # declared ``mutates`` run in a read-only transaction (no write lock in SQL stores);
         # work AWS does on its own (an AWS managed key created on first use) is committed in a
         # transaction of its own, then the request starts over.
+        # Work that may wait on the network runs with no transaction open (OutsideFirst).
         readonly = not op.mutates
         attempt = _Attempt(op, caller, identity, params, now, context, readonly)
+        outside = attempt.outside
         try:
-            for round_ in range(_DUE_WORK_ROUNDS):
+            for round_ in range(_ROUNDS):
                 if round_:  # a fresh attempt per round: the audit record is the last round's
-                    attempt = _Attempt(op, caller, identity, params, now, context, readonly)
+                    attempt = _Attempt(
+                        op, caller, identity, params, now, context, readonly, outside=outside
+                    )
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
                         result = self._attempt(tx, attempt)
@@ -205,8 +224,15 @@ class Pipeline:
                 except CommitFirst as first:
                     with self.store.transaction() as tx:
                         first.work(tx)
+                except OutsideFirst as first:
+                    if first.key in outside:  # INVARIANT: each piece of work runs once
+                        raise InternalError(f"{op.name} asked twice for {first.key!r}") from None
+                    try:
+                        outside[first.key] = (True, first.work())
+                    except Exception as exc:  # raised by the handler in the next round
+                        outside[first.key] = (False, exc)
             else:
-                raise InternalError("lifecycle due work did not settle")
+                raise InternalError(f"{op.name} did not settle in {_ROUNDS} rounds")
         except Exception as exc:
             self._audit_failure(attempt, request_id, exc)
             raise
@@ -258,7 +284,15 @@ class Pipeline:
         """One pass of the pipeline inside one transaction (see the module docstring)."""
         op, caller = a.op, a.caller
         scope = RequestScope(
-            self, tx, caller, a.params, a.now, op, context=a.context, readonly=a.readonly
+            self,
+            tx,
+            caller,
+            a.params,
+            a.now,
+            op,
+            context=a.context,
+            readonly=a.readonly,
+            outside=a.outside,
         )
         a.after_commit = scope.after_commit
         a.targets = targets = self._targets(op, Resolution(scope))

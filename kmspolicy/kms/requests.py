@@ -10,10 +10,10 @@ from __future__ import annotations
 import base64
 import binascii
 import hmac
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from kmspolicy import messages
 from kmspolicy.authz import Caller, Decision
@@ -49,6 +49,7 @@ __all__ = [
     "Call",
     "CommitFirst",
     "DueWorkFirst",
+    "OutsideFirst",
     "RequestScope",
     "Resolution",
     "Services",
@@ -56,6 +57,8 @@ __all__ = [
     "parse_grant_token",
     "verify_grant_token",
 ]
+
+_T = TypeVar("_T")
 
 _TOKEN_PREFIX = "kpgt1."
 #: Random bytes in a grant's token nonce (stored hex-encoded on the grant).
@@ -79,6 +82,23 @@ class CommitFirst(Exception):  # a control-flow signal; never leaves Pipeline.ru
     def __init__(self, work: Callable[[Transaction], object]) -> None:
         super().__init__("commit first")
         self.work = work
+
+
+class OutsideFirst(Exception):  # a control-flow signal; never leaves Pipeline.run
+    """Work that may wait on the network (a call to an external key store's proxy) must run
+    outside any transaction, so that no caller can hold the store's writer lock with it:
+    ``Pipeline.run`` leaves the request's transaction (rolled back, nothing recorded), runs
+    ``work``, keeps its outcome (value or exception) under ``key`` for the rest of the request,
+    then starts the request over; ``Call.outside`` then returns (or raises) that outcome."""
+
+    def __init__(self, key: Hashable, work: Callable[[], object]) -> None:
+        super().__init__("outside first")
+        self.key = key
+        self.work = work
+
+
+#: the outcomes of a request's ``OutsideFirst`` work, by key: (True, value) or (False, error)
+OutsideOutcomes = dict[Hashable, tuple[bool, Any]]
 
 
 @dataclass(slots=True)
@@ -139,6 +159,7 @@ class RequestScope:
         "context",
         "now",
         "op",
+        "outside",
         "params",
         "readonly",
         "region",
@@ -157,6 +178,7 @@ class RequestScope:
         *,
         context: Mapping[str, object] | None = None,
         readonly: bool = False,
+        outside: OutsideOutcomes | None = None,
     ) -> None:
         self.services = services
         self.tx = tx
@@ -170,6 +192,8 @@ class RequestScope:
         self.region = services.region
         #: work to do once the request's transaction has committed (a connection attempt)
         self.after_commit: list[Callable[[], None]] = []
+        #: what earlier rounds of this request did outside any transaction (OutsideFirst)
+        self.outside: OutsideOutcomes = outside if outside is not None else {}
 
 
 class _View:
@@ -427,6 +451,20 @@ class Call(_View):
         """The caller's keys in custom key store ``store_id`` (its account and Region)."""
         keys = self.scope.tx.list_keys(self.account, self.region)
         return [k for k in keys if k.custom_key_store_id == store_id]
+
+    def outside(self, key: Hashable, work: Callable[[], _T]) -> _T:
+        """The outcome of ``work`` run outside any transaction (it may wait on the network):
+        the first time, the request leaves its transaction to run it and starts over
+        (``OutsideFirst``); from then on its value is returned, or its exception raised.
+        ``key`` names the work and everything it depends on: what the handler reads anew in a
+        later round (the store may have changed) must give the same key to reuse the outcome."""
+        done = self.scope.outside.get(key)
+        if done is None:
+            raise OutsideFirst(key, work)
+        ok, value = done
+        if not ok:
+            raise value
+        return value  # type: ignore[no-any-return]
 
     def after_commit(self, work: Callable[[], None]) -> None:
         """Run ``work`` once this request has committed (outside its transaction)."""

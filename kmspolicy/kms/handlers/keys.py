@@ -20,6 +20,7 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms import ids
+from kmspolicy.kms.backends import NewVersion
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
     LOCKOUT_MESSAGE,
@@ -141,7 +142,10 @@ def create_key(call: Call) -> dict[str, Any]:
         raise LimitExceededException(
             f"Account {call.account} has reached the limit of {limit} KMS keys in {call.region}."
         )
-    key_id = _new_key_id(call, multi_region)
+    if store is None:
+        key_id = _new_key_id(call, multi_region)
+    else:  # the same in every round of the request: its material is made outside (below)
+        key_id = call.outside(("CreateKey key id",), lambda: _new_key_id(call, multi_region))
     arn = ids.key_arn(call.region, call.account, key_id)
     made = origin is not OriginType.EXTERNAL
     state = transition(None, Event.CREATE if made else Event.CREATE_EXTERNAL)
@@ -175,10 +179,8 @@ def create_key(call: Call) -> dict[str, Any]:
         and not call.would_allow("kms:PutKeyPolicy", record, policy)
     ):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
-    if store is not None:  # its material is made in the key store: connected here, now
-        call.key_stores.ready(store, record.arn)
     if made:  # the material is made, and sealed, by the kernel; the record keeps the reference
-        new = call.kernel.new_material(record)
+        new = _new_material(call, store, record)
         version = KeyMaterial(
             new.material_id,
             new.sealed,
@@ -197,6 +199,23 @@ def create_key(call: Call) -> dict[str, Any]:
 
 
 _CUSTOM_ORIGINS = (OriginType.AWS_CLOUDHSM, OriginType.EXTERNAL_KEY_STORE)
+
+
+def _new_material(call: Call, store: CustomKeyStoreRecord | None, record: KeyRecord) -> NewVersion:
+    """The new key's material. In a custom key store it is made there (connected here first),
+    which may wait on the network (an external key store asks its proxy's GetKeyMetadata): it
+    is made outside the request's transaction, for the record as it is now (any change of the
+    store's connection in between asks again)."""
+    if store is None:
+        return call.kernel.new_material(record)
+    key_stores, kernel = call.key_stores, call.kernel
+
+    def in_store() -> NewVersion:
+        key_stores.ready(store, record.arn)
+        return kernel.new_material(record)
+
+    key = ("CreateKey material", record.arn, store.store_id, store.connection_id, record.xks_key_id)
+    return call.outside(key, in_store)
 
 
 def _custom_key_store_for(

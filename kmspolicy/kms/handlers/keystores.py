@@ -92,7 +92,7 @@ def create_custom_key_store(call: Call) -> dict[str, Any]:
             f"Account {call.account} has reached the limit of {limit} custom key stores in "
             f"{call.region}."
         )
-    settings, credential = connector.create_settings(p, others, call.region)
+    settings, credential = connector.create_settings(p, others, call.region, call.outside)
     store_id = new_store_id(call)
     record = CustomKeyStoreRecord(
         store_id=store_id,
@@ -219,7 +219,7 @@ def update_custom_key_store(call: Call) -> dict[str, Any]:
     new_name = p.get("NewCustomKeyStoreName")
     if new_name is not None:
         _name_free(new_name, others, record.store_id)
-    changes, credential = connector.update_settings(record, p, others)
+    changes, credential = connector.update_settings(record, p, others, call.outside)
     settings = {**record.setting, **changes}
     updated = record.evolve(
         name=new_name if new_name is not None else record.name,

@@ -31,6 +31,7 @@ from kmspolicy.kms.keystores.connector import (
     Connection,
     LiveConnections,
     NewSettings,
+    Outside,
     Params,
 )
 from kmspolicy.kms.model import (
@@ -137,7 +138,11 @@ class CloudHsmConnector:
                 )
 
     def create_settings(
-        self, params: Params, others: Sequence[CustomKeyStoreRecord], region: str
+        self,
+        params: Params,
+        others: Sequence[CustomKeyStoreRecord],
+        region: str,
+        outside: Outside,
     ) -> NewSettings:
         cluster_id = _require(params, _CLUSTER)
         anchor = _require(params, _ANCHOR)
@@ -157,6 +162,7 @@ class CloudHsmConnector:
         record: CustomKeyStoreRecord,
         params: Params,
         others: Sequence[CustomKeyStoreRecord],
+        outside: Outside,
     ) -> NewSettings:
         changes: dict[str, str] = {}
         cluster_id = params.get(_CLUSTER)

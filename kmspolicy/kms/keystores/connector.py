@@ -10,7 +10,7 @@ are ``kms.keystores.cloudhsm``; external key stores plug in the same way.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import Any, Protocol
 
 from kmspolicy.kms.backends import KeyBackend
@@ -30,12 +30,16 @@ __all__ = [
     "KeyStoreConnector",
     "LiveConnections",
     "NewSettings",
+    "Outside",
     "Params",
 ]
 
 Params = Mapping[str, Any]
 #: (the type's non-secret settings, the credential to seal — None: keep the stored one)
 NewSettings = tuple[dict[str, str], bytes | None]
+#: runs work that may wait on the network outside the request's transaction (``Call.outside``:
+#: the key names the work and what it depends on; the work's value is returned, its error raised)
+Outside = Callable[[Hashable, Callable[[], Any]], Any]
 
 
 class ConnectFailed(Exception):  # a connection attempt's outcome, not a bug
@@ -81,20 +85,26 @@ class KeyStoreConnector(Protocol):
     updatable_while_connected: frozenset[str]
 
     def create_settings(
-        self, params: Params, others: Sequence[CustomKeyStoreRecord], region: str
+        self,
+        params: Params,
+        others: Sequence[CustomKeyStoreRecord],
+        region: str,
+        outside: Outside,
     ) -> NewSettings:
         """CreateCustomKeyStore's type members checked (``others``: the account's and Region's
         other stores, for "in use" checks; ``region``: the store's); raises the documented
-        errors."""
+        errors. A check that reaches the network runs through ``outside``."""
 
     def update_settings(
         self,
         record: CustomKeyStoreRecord,
         params: Params,
         others: Sequence[CustomKeyStoreRecord],
+        outside: Outside,
     ) -> NewSettings:
         """UpdateCustomKeyStore's type members checked: the settings that change (merged into
-        the record's by the caller) and a new credential, if any."""
+        the record's by the caller) and a new credential, if any. A check that reaches the
+        network runs through ``outside``."""
 
     def connect(self, record: CustomKeyStoreRecord, credential: bytes) -> Connection:
         """Open a connection with the unsealed ``credential``; ConnectFailed when it cannot.

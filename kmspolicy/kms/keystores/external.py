@@ -3,10 +3,11 @@
 Layer: kms. The connector checks the type's members as AWS does (``XksProxyConnectivity``,
 ``XksProxyUriEndpoint``, ``XksProxyUriPath``, ``XksProxyAuthenticationCredential``; the shapes'
 patterns are the wire codec's), asks the proxy's GetHealthStatus when a store is created, its
-credential changed, or connected, and maps what goes wrong to AWS's exceptions and connection
-error codes (the XKS Proxy API specification's table, ``kms_error``). ``VPC_ENDPOINT_SERVICE``
-connectivity is refused with ``XksProxyVpcEndpointServiceNotFoundException``: there are no VPC
-endpoint services here. Keys: ``kms.keystores.external_backend``. The HTTPS transport is a port
+credential changed (outside the request's transaction: ``Call.outside``), or connected, and
+maps what goes wrong to AWS's exceptions and connection error codes (the XKS Proxy API
+specification's table, ``kms_error``). ``VPC_ENDPOINT_SERVICE`` connectivity is refused with
+``XksProxyVpcEndpointServiceNotFoundException``: there are no VPC endpoint services here.
+Keys: ``kms.keystores.external_backend``. The HTTPS transport is a port
 (``kms.xks_client.XksTransport``; ``kmspolicy.store.xks_http`` in the server).
 """
 
@@ -23,7 +24,13 @@ from kmspolicy.errors import (
     XksProxyVpcEndpointServiceNotFoundException,
 )
 from kmspolicy.kms.backends import KeyBackend
-from kmspolicy.kms.keystores.connector import ConnectFailed, Connection, LiveConnections, Params
+from kmspolicy.kms.keystores.connector import (
+    ConnectFailed,
+    Connection,
+    LiveConnections,
+    Outside,
+    Params,
+)
 from kmspolicy.kms.keystores.xks_errors import connection_error_code, kms_error
 from kmspolicy.kms.model import (
     CustomKeyStoreRecord,
@@ -107,14 +114,24 @@ class ExternalKeyStoreConnector:
                     f"store {other.store_id} in this account and Region."
                 )
 
-    def _check_health(self, settings: XksProxySettings, operation: str) -> None:
-        try:
-            XksClient(self._transport, settings).health(str(uuid.uuid4()), operation)
-        except XksProxyFailure as failure:
-            raise kms_error(failure, "store") from None
+    def _check_health(self, settings: XksProxySettings, operation: str, outside: Outside) -> None:
+        """GetHealthStatus with ``settings``, outside the request's transaction: the proxy may
+        take up to the transport's deadline to answer (or not)."""
+
+        def check() -> None:
+            try:
+                XksClient(self._transport, settings).health(str(uuid.uuid4()), operation)
+            except XksProxyFailure as failure:
+                raise kms_error(failure, "store") from None
+
+        outside(("GetHealthStatus", settings), check)
 
     def create_settings(
-        self, params: Params, others: Sequence[CustomKeyStoreRecord], region: str
+        self,
+        params: Params,
+        others: Sequence[CustomKeyStoreRecord],
+        region: str,
+        outside: Outside,
     ) -> tuple[dict[str, str], bytes | None]:
         connectivity = self._connectivity(params, None)
         endpoint, path = params.get(_ENDPOINT), params.get(_PATH)
@@ -128,6 +145,7 @@ class ExternalKeyStoreConnector:
         self._check_health(
             XksProxySettings(endpoint, path, access_key_id, secret, region),
             "CreateCustomKeyStore",
+            outside,
         )
         settings = {
             "uri_endpoint": endpoint,
@@ -142,6 +160,7 @@ class ExternalKeyStoreConnector:
         record: CustomKeyStoreRecord,
         params: Params,
         others: Sequence[CustomKeyStoreRecord],
+        outside: Outside,
     ) -> tuple[dict[str, str], bytes | None]:
         current = record.setting
         changes: dict[str, str] = {}
@@ -162,7 +181,7 @@ class ExternalKeyStoreConnector:
         access_key_id, secret = _credential(params)
         changes["access_key_id"] = access_key_id
         merged = {**current, **changes}
-        self._check_health(self._settings(record, merged, secret), "UpdateCustomKeyStore")
+        self._check_health(self._settings(record, merged, secret), "UpdateCustomKeyStore", outside)
         return changes, secret.encode()
 
     @staticmethod

@@ -1,0 +1,171 @@
+"""The attack: a caller allowed CreateCustomKeyStore (or CreateKey in an external key store)
+points the service at a proxy that accepts the connection and never answers. The proxy call
+must not hold the store's writer lock: every other write goes on while it waits
+(``OutsideFirst`` in ``kms.pipeline``). Ordered by events, never timed.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmspolicy.errors import ServiceError
+from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.model import ConnectionState, CustomKeyStoreRecord, CustomKeyStoreType
+from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
+
+HOST = "blackhole.test"
+PARAMS = {
+    "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+    "XksProxyUriEndpoint": f"https://{HOST}",
+    "XksProxyUriPath": "/example/kms/xks/v1",
+    "XksProxyAuthenticationCredential": {
+        "AccessKeyId": "ABCDEFGHIJKLMNOPQRST",
+        "RawSecretAccessKey": "S" * 43,
+    },
+    "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+}
+
+
+class BlackHole:
+    """A TCP endpoint that accepts connections and says nothing until released."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.accepted = threading.Event()
+        self.release = threading.Event()
+        self._held: list[socket.socket] = []
+        self._thread = threading.Thread(target=self._serve, daemon=True)
+        self._thread.start()
+
+    def _serve(self) -> None:
+        while not self.release.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            self._held.append(conn)
+            self.accepted.set()
+
+    def close(self) -> None:
+        if self.release.is_set():
+            return
+        self.release.set()
+        self.sock.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept (close alone does not)
+        self.sock.close()
+        self._thread.join()
+        for conn in self._held:
+            conn.close()
+
+
+@pytest.fixture
+def hole() -> Iterator[BlackHole]:
+    found = BlackHole()
+    yield found
+    found.close()
+
+
+@pytest.fixture
+def runtime(tmp_path: Path, hole: BlackHole) -> Iterator[Runtime]:
+    settings = ServiceSettings(
+        data_dir=tmp_path,
+        store_url=f"sqlite:///{tmp_path}/kms.db",
+        xks_connect_to={HOST: ("127.0.0.1", hole.port)},
+        # the proxy is released by the test; this only bounds a broken run
+        xks_timeout=120.0,
+    )
+    built = build_runtime(settings, Identities())
+    yield built
+    built.close()
+
+
+def _in_thread(work: Any) -> tuple[threading.Thread, threading.Event, list[BaseException]]:
+    done = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    return thread, done, errors
+
+
+def _writes_go_on_while_the_proxy_hangs(
+    runtime: Runtime, hole: BlackHole, hanging: Any
+) -> ServiceError:
+    kms = runtime.service()
+    thread, done, errors = _in_thread(hanging)
+    assert hole.accepted.wait(60), "the request never reached the proxy"
+    # the hanging request is waiting on the proxy: another write must go through now
+    made = kms.create_key(Description="while a proxy hangs")["KeyMetadata"]
+    kms.tag_resource(KeyId=made["KeyId"], Tags=[{"TagKey": "k", "TagValue": "v"}])
+    assert not done.is_set(), "the proxy call ended before the other writes were tried"
+    hole.close()  # the proxy hangs up: the request fails as an unreachable proxy does
+    thread.join()
+    assert len(errors) == 1 and isinstance(errors[0], ServiceError), errors
+    return errors[0]
+
+
+def test_create_custom_key_store_does_not_hold_the_writer_lock(
+    runtime: Runtime, hole: BlackHole
+) -> None:
+    kms = runtime.service()
+    error = _writes_go_on_while_the_proxy_hangs(
+        runtime, hole, lambda: kms.create_custom_key_store(CustomKeyStoreName="hole", **PARAMS)
+    )
+    assert error.code == "XksProxyUriUnreachableException"
+    assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+
+
+def test_create_key_in_an_external_key_store_does_not_hold_the_writer_lock(
+    runtime: Runtime, hole: BlackHole
+) -> None:
+    kms = runtime.service()
+    # a store connected by another process (the proxy answered it then): this process connects
+    # on first use, inside CreateKey
+    store_id = "cks-0123456789abcdef0"
+    record = CustomKeyStoreRecord(
+        store_id=store_id,
+        account=kms.account,
+        region=kms.region,
+        name="hole",
+        store_type=CustomKeyStoreType.EXTERNAL_KEY_STORE,
+        creation_date=runtime.clock.now(),
+        settings=tuple(
+            sorted(
+                {
+                    "uri_endpoint": PARAMS["XksProxyUriEndpoint"],
+                    "uri_path": PARAMS["XksProxyUriPath"],
+                    "connectivity": "PUBLIC_ENDPOINT",
+                    "access_key_id": "ABCDEFGHIJKLMNOPQRST",
+                }.items()
+            )
+        ),
+        sealed_credential=kms._pipeline.key_stores.seal_credential(store_id, b"S" * 43),
+        connection_state=ConnectionState.CONNECTED,
+        connection_id="elsewhere",
+    )
+    with runtime.store.transaction() as tx:
+        tx.put_custom_key_store(record)
+    before = len(kms.list_keys()["Keys"])
+    error = _writes_go_on_while_the_proxy_hangs(
+        runtime,
+        hole,
+        lambda: kms.create_key(
+            Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="foo"
+        ),
+    )
+    assert error.code == "KMSInternalException"  # as when this process cannot connect
+    assert len(kms.list_keys()["Keys"]) == before + 1  # the other caller's key only
