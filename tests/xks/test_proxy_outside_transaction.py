@@ -118,23 +118,10 @@ def _writes_go_on_while_the_proxy_hangs(
     return errors[0]
 
 
-def test_create_custom_key_store_does_not_hold_the_writer_lock(
-    runtime: Runtime, hole: BlackHole
-) -> None:
+def _existing_store(runtime: Runtime, state: ConnectionState) -> str:
+    """An external key store at the black hole, put in the store as if created when its proxy
+    still answered."""
     kms = runtime.service()
-    error = _writes_go_on_while_the_proxy_hangs(
-        runtime, hole, lambda: kms.create_custom_key_store(CustomKeyStoreName="hole", **PARAMS)
-    )
-    assert error.code == "XksProxyUriUnreachableException"
-    assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
-
-
-def test_create_key_in_an_external_key_store_does_not_hold_the_writer_lock(
-    runtime: Runtime, hole: BlackHole
-) -> None:
-    kms = runtime.service()
-    # a store connected by another process (the proxy answered it then): this process connects
-    # on first use, inside CreateKey
     store_id = "cks-0123456789abcdef0"
     record = CustomKeyStoreRecord(
         store_id=store_id,
@@ -154,11 +141,50 @@ def test_create_key_in_an_external_key_store_does_not_hold_the_writer_lock(
             )
         ),
         sealed_credential=kms._pipeline.key_stores.seal_credential(store_id, b"S" * 43),
-        connection_state=ConnectionState.CONNECTED,
-        connection_id="elsewhere",
+        connection_state=state,
+        connection_id="elsewhere" if state is ConnectionState.CONNECTED else "",
     )
     with runtime.store.transaction() as tx:
         tx.put_custom_key_store(record)
+    return store_id
+
+
+def test_update_custom_key_store_does_not_hold_the_writer_lock(
+    runtime: Runtime, hole: BlackHole
+) -> None:
+    kms = runtime.service()
+    store_id = _existing_store(runtime, ConnectionState.DISCONNECTED)
+    credential = {"AccessKeyId": "ZYXWVUTSRQPONMLKJIHG", "RawSecretAccessKey": "T" * 43}
+    error = _writes_go_on_while_the_proxy_hangs(
+        runtime,
+        hole,
+        lambda: kms.update_custom_key_store(
+            CustomKeyStoreId=store_id, XksProxyAuthenticationCredential=credential
+        ),
+    )
+    assert error.code == "XksProxyUriUnreachableException"
+    entry = kms.describe_custom_key_stores(CustomKeyStoreId=store_id)["CustomKeyStores"][0]
+    assert entry["XksProxyConfiguration"]["AccessKeyId"] == "ABCDEFGHIJKLMNOPQRST"  # unchanged
+
+
+def test_create_custom_key_store_does_not_hold_the_writer_lock(
+    runtime: Runtime, hole: BlackHole
+) -> None:
+    kms = runtime.service()
+    error = _writes_go_on_while_the_proxy_hangs(
+        runtime, hole, lambda: kms.create_custom_key_store(CustomKeyStoreName="hole", **PARAMS)
+    )
+    assert error.code == "XksProxyUriUnreachableException"
+    assert kms.describe_custom_key_stores()["CustomKeyStores"] == []
+
+
+def test_create_key_in_an_external_key_store_does_not_hold_the_writer_lock(
+    runtime: Runtime, hole: BlackHole
+) -> None:
+    kms = runtime.service()
+    # a store connected by another process (the proxy answered it then): this process connects
+    # on first use, inside CreateKey
+    store_id = _existing_store(runtime, ConnectionState.CONNECTED)
     before = len(kms.list_keys()["Keys"])
     error = _writes_go_on_while_the_proxy_hangs(
         runtime,
