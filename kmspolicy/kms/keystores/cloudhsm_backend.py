@@ -20,6 +20,7 @@ from kmspolicy.crypto.material import KeyMaterial, Rng
 from kmspolicy.errors import InternalError, UnsupportedOperationException
 from kmspolicy.kms.backends import NewVersion, OpenedKey
 from kmspolicy.kms.keystores.connector import LiveConnections
+from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.model import KeyRecord
 
 __all__ = ["REFERENCE_PREFIX", "CloudHsmBackend", "HsmSession", "object_label"]
@@ -68,9 +69,10 @@ def _no_import() -> UnsupportedOperationException:
     )
 
 
-class _HsmKey:
+class _HsmKey(SymmetricOnly):
     """One CloudHSM key, by reference: every call goes to the token through the live session."""
 
+    _store_kind = "a CloudHSM key store"
     __slots__ = ("_arn", "_connections", "_object_id", "_store_id")
 
     def __init__(
@@ -107,41 +109,6 @@ class _HsmKey:
             return session.decrypt(self._object_id, nonce, data, aad)
 
         return decrypt_blob_with(open_, blob, context)
-
-    # A key of a CloudHSM key store is SYMMETRIC_DEFAULT (CreateKey refuses the rest), so the
-    # handlers' key-usage checks stop these before they are reached.
-    def _symmetric_only(self) -> InternalError:
-        return InternalError(f"{self._arn} is a symmetric key in a CloudHSM key store")
-
-    def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def decrypt_asymmetric(self, algorithm: str, ciphertext: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def sign(self, algorithm: str, message: bytes, message_type: str) -> bytes:
-        raise self._symmetric_only()
-
-    def verify(self, algorithm: str, message: bytes, signature: bytes, message_type: str) -> None:
-        raise self._symmetric_only()
-
-    def generate_mac(self, algorithm: str, message: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def verify_mac(self, algorithm: str, message: bytes, tag: bytes) -> None:
-        raise self._symmetric_only()
-
-    def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def encapsulate(self, algorithm: str) -> tuple[bytes, bytes]:
-        raise self._symmetric_only()
-
-    def decapsulate(self, algorithm: str, ciphertext: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def public_key(self) -> bytes:
-        raise self._symmetric_only()
 
     def __repr__(self) -> str:
         return f"_HsmKey({self._arn}, object={self._object_id.hex()})"

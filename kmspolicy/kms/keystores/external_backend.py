@@ -28,6 +28,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms.backends import MATERIAL, NewVersion, OpenedKey, SealedBackend, material_scope
 from kmspolicy.kms.keystores.connector import LiveConnections
+from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.keystores.xks_errors import kms_error
 from kmspolicy.kms.model import KeyRecord
 from kmspolicy.kms.onbehalf import current
@@ -60,9 +61,10 @@ def _no_import() -> UnsupportedOperationException:
     )
 
 
-class _ExternalKey:
+class _ExternalKey(SymmetricOnly):
     """One version of an external key store's key: its material here, its external key there."""
 
+    _store_kind = "an external key store"
     __slots__ = ("_arn", "_connections", "_material", "_store_id", "_xks_key_id")
 
     def __init__(
@@ -118,41 +120,6 @@ class _ExternalKey:
         except XksProxyFailure as failure:
             raise kms_error(failure, "crypto") from None
         return xksblob.open_inner(self._material, parts, inner, context)
-
-    # A key of an external key store is SYMMETRIC_DEFAULT (CreateKey refuses the rest), so the
-    # handlers' key-usage checks stop these before they are reached.
-    def _symmetric_only(self) -> InternalError:
-        return InternalError(f"{self._arn} is a symmetric key in an external key store")
-
-    def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def decrypt_asymmetric(self, algorithm: str, ciphertext: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def sign(self, algorithm: str, message: bytes, message_type: str) -> bytes:
-        raise self._symmetric_only()
-
-    def verify(self, algorithm: str, message: bytes, signature: bytes, message_type: str) -> None:
-        raise self._symmetric_only()
-
-    def generate_mac(self, algorithm: str, message: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def verify_mac(self, algorithm: str, message: bytes, tag: bytes) -> None:
-        raise self._symmetric_only()
-
-    def derive_shared_secret(self, algorithm: str, peer_public_key: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def encapsulate(self, algorithm: str) -> tuple[bytes, bytes]:
-        raise self._symmetric_only()
-
-    def decapsulate(self, algorithm: str, ciphertext: bytes) -> bytes:
-        raise self._symmetric_only()
-
-    def public_key(self) -> bytes:
-        raise self._symmetric_only()
 
     def __repr__(self) -> str:
         return f"_ExternalKey({self._arn}, xks={self._xks_key_id})"
