@@ -26,6 +26,7 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
+from pg_scratch import drop_schemas, pg_unreachable, scratch_url  # noqa: E402
 from softhsm_tokens import SOFTHSM_TOKENS, softhsm_missing  # noqa: E402
 
 
@@ -60,6 +61,30 @@ def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         os.environ.pop("SOFTHSM2_CONF", None)
     else:
         os.environ["SOFTHSM2_CONF"] = previous
+
+
+# --- PostgreSQL: one scratch namespace per test session ---------------------------------------
+
+
+@pytest.fixture(scope="session")
+def pg_schema() -> Iterator[str]:
+    """A uniquely named scratch schema prefix for this test session, dropped at the end."""
+    import secrets
+
+    reason = pg_unreachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"kmsp_test_{os.getpid()}_{secrets.token_hex(4)}"
+    yield name
+    drop_schemas(name)  # every per-test schema starts with the session's name
+
+
+@pytest.fixture
+def pg_store_url(pg_schema: str) -> Iterator[str]:
+    """A PostgreSQL store URL with a scratch schema of its own, dropped after the test."""
+    url = scratch_url(pg_schema)
+    yield url
+    drop_schemas(url.rsplit("=", 1)[1])
 
 
 @pytest.fixture(scope="session")

@@ -117,6 +117,15 @@ class Target:
     request_alias: str | None = None
     #: RetireGrant: the one grant that may allow the request (its retiring principal/grantee)
     only_grant: GrantRecord | None = None
+    #: what the audit record names for this target when that is not ``resource``: a key the
+    #: request creates in another Region is authorized as ``kms:CreateKey`` on ``*`` (IAM has
+    #: no key ARN for it yet), and recorded as the ARN it gets (ReplicateKey's replica)
+    recorded_as: str | None = None
+
+    @property
+    def recorded_resource(self) -> str:
+        """The resource the audit record names for this target."""
+        return self.recorded_as or self.resource
 
 
 class Services(Protocol):

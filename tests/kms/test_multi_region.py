@@ -15,10 +15,12 @@ from typing import Any
 import pytest
 
 from kmspolicy import KMS, Identities, Identity
+from kmspolicy.audit import open_audit_log
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
+from kmspolicy.store import open_store
 from kmspolicy.store.sqlite import SqliteStore
 from tests.kms.lifecycle.test_client_import import wrap_oaep_sha256
 from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, ROOT, policy, raises_code
@@ -29,17 +31,29 @@ CAROL = f"arn:aws:iam::{ACCOUNT}:user/carol"  # may replicate, may not create ke
 
 
 class Regions:
-    """One store, a service per Region, clients per principal."""
+    """One store, a service per Region, clients per principal, one audit log."""
 
-    def __init__(self, store: Store, clock: FakeClock, identities: Identities) -> None:
+    def __init__(
+        self, store: Store, clock: FakeClock, identities: Identities, audit_path: Path
+    ) -> None:
         self.clock = clock
-        self.services = {r: KMS(store, clock, ACCOUNT, r, identities) for r in (EAST, WEST, ASIA)}
+        self.audit_path = audit_path
+        self.audit = open_audit_log(audit_path)
+        self.services = {
+            r: KMS(store, clock, ACCOUNT, r, identities, audit=self.audit)
+            for r in (EAST, WEST, ASIA)
+        }
 
     def client(self, region: str, principal: str = ROOT) -> Any:
         return self.services[region].client(principal)
 
+    def audited(self, operation: str) -> list[dict[str, Any]]:
+        """The audit records of ``operation``, oldest first."""
+        lines = self.audit_path.read_bytes().splitlines()
+        return [r for r in map(json.loads, lines) if r["operation"] == operation]
 
-@pytest.fixture(params=["memory", "sqlite"])
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def regions(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
     identities = Identities(
         [
@@ -53,12 +67,16 @@ def regions(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
             ),
         ]
     )
-    store: Store = (
-        MemoryStore()
-        if request.param == "memory"
-        else SqliteStore(tmp_path / "kms.db", RootKey.generate())
-    )
-    yield Regions(store, FakeClock(), identities)
+    store: Store
+    if request.param == "memory":
+        store = MemoryStore()
+    elif request.param == "sqlite":
+        store = SqliteStore(tmp_path / "kms.db", RootKey.generate())
+    else:
+        store = open_store(request.getfixturevalue("pg_store_url"), RootKey.generate())
+    regions = Regions(store, FakeClock(), identities, tmp_path / "audit.log")
+    yield regions
+    regions.audit.close()
     store.close()
 
 
@@ -506,3 +524,18 @@ def test_an_imported_material_set_rotates_once_every_replica_has_the_new_materia
     blob = west.encrypt(KeyId=key_id, Plaintext=b"rotated")["CiphertextBlob"]
     opened = east.decrypt(CiphertextBlob=blob)
     assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"rotated", new_id)
+
+
+def test_the_replicate_key_record_names_the_primary_and_the_replica(regions: Regions) -> None:
+    key = primary_key(regions)
+    regions.client(EAST, ALICE).replicate_key(
+        KeyId=key["KeyId"], ReplicaRegion=WEST, Tags=[{"TagKey": "t", "TagValue": "r"}]
+    )
+    (record,) = regions.audited("ReplicateKey")
+    west_arn = f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{key['KeyId']}"
+    # CloudTrail records the replica as well as the primary; IAM authorized the replica's
+    # creation and tagging on "*", the record names the key they made
+    assert (record["principal"], record["allowed"]) == (ALICE, True)
+    assert record["actions"] == ["kms:ReplicateKey", "kms:CreateKey", "kms:TagResource"]
+    assert record["resources"] == [key["Arn"], west_arn, west_arn]
+    assert record["context"]["kms:ReplicaRegion"] == WEST

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
 
 from kmspolicy.crypto import KeySpec, generate_key, public_key_der
@@ -22,8 +21,6 @@ from kmspolicy.kms.model import (
     Tag,
 )
 
-# The PostgreSQL server the contract suite uses (scratch schemas are created and dropped in it).
-PG_URL = os.environ.get("KMSPOLICY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
 T0 = datetime(2026, 3, 1, 12, 0, 0, tzinfo=UTC)

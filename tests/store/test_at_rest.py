@@ -25,7 +25,7 @@ from kmspolicy.store.rootkey import RootKey
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
 import store_records as r
-from store_records import PG_URL
+from pg_scratch import PG_URL
 
 SPECS = [
     KeySpec.SYMMETRIC_DEFAULT,

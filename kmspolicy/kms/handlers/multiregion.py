@@ -58,13 +58,26 @@ def _resolve_replicate_key(res: Resolution) -> list[Target]:
     when the request tags the replica."""
     primary = res.key_target(res.op, res.params["KeyId"])
     assert primary.key is not None
+    # the audit record names the replica these two create and tag (CloudTrail records the
+    # replica as well as the primary), though IAM authorizes them on "*"
+    replica_arn = multiregion.member_arn(primary.key, res.params["ReplicaRegion"])
     targets = [
         primary,
-        Target("kms:CreateKey", "*", context=_replica_context(primary.key, res.params)),
+        Target(
+            "kms:CreateKey",
+            "*",
+            context=_replica_context(primary.key, res.params),
+            recorded_as=replica_arn,
+        ),
     ]
     if res.params.get("Tags"):
         targets.append(
-            Target("kms:TagResource", "*", context=request_tag_context(res.params["Tags"]))
+            Target(
+                "kms:TagResource",
+                "*",
+                context=request_tag_context(res.params["Tags"]),
+                recorded_as=replica_arn,
+            )
         )
     return targets
 
