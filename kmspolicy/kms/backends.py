@@ -34,6 +34,7 @@ from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.model import KeyRecord, OriginType
 from kmspolicy.kms.ports import SealingKey
+from kmspolicy.kms.sealed import Sealed, reveal
 
 __all__ = [
     "MATERIAL",
@@ -79,7 +80,7 @@ class NewVersion:
     """A material version a backend has just made: its id, its reference, its public key."""
 
     material_id: str
-    sealed: bytes = field(repr=False)
+    sealed: Sealed = field(repr=False)
     public_key: bytes | None = None
 
 
@@ -117,10 +118,10 @@ class KeyBackend(Protocol):
     name: str
 
     def create(self, key: KeyRecord, rng: Rng) -> NewVersion: ...
-    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey: ...
+    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey: ...
     def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion: ...
-    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes: ...
-    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes: ...
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed: ...
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes: ...
     def destroy(self, key: KeyRecord) -> int:
         """Destroy what the key's material references outside the record (an HSM's key
         objects) once the key is deleted; returns how many were destroyed."""
@@ -221,11 +222,11 @@ class SealedBackend:
         sealed = self.seal_secret(material_scope(key), MATERIAL, material_id, secret.secret)
         return NewVersion(material_id, sealed, public)
 
-    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey:
+    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey:
         scope = material_scope(key)
         if scope != key.arn:
             try:
-                secret = self._root.unseal(sealed, secret_aad(scope, MATERIAL, material_id))
+                secret = self._root.unseal(reveal(sealed), secret_aad(scope, MATERIAL, material_id))
             except SealError:
                 # a multi-Region primary created before material was bound to the set: its
                 # versions are bound to its ARN (it opens them; replicas cannot)
@@ -234,12 +235,12 @@ class SealedBackend:
             secret = self.open_secret(scope, MATERIAL, material_id, sealed)
         return _InProcessKey(cm.load_key_material(key.key_spec, secret))
 
-    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes:
-        return self._root.seal(secret, secret_aad(key_arn, kind, ref))
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
+        return Sealed(self._root.seal(secret, secret_aad(key_arn, kind, ref)))
 
-    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes:
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
         try:
-            return self._root.unseal(sealed, secret_aad(key_arn, kind, ref))
+            return self._root.unseal(reveal(sealed), secret_aad(key_arn, kind, ref))
         except SealError:
             # Our fault or the operator's, never the caller's: a wrong root key, or a row that
             # was edited or moved. The message names the row, never the bytes.

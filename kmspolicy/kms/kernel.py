@@ -49,6 +49,7 @@ from kmspolicy.kms.backends import (
 )
 from kmspolicy.kms.model import KeyInfo, KeyRecord, PendingImportParameters
 from kmspolicy.kms.ports import SealingKey
+from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.states import KeyState
 
 __all__ = ["AuthorizedKey", "Kernel", "Minter"]
@@ -134,7 +135,7 @@ class Kernel:
         if backends:
             self._backends.update(backends)
         # key ARN -> material id -> (sealed reference, opened version)
-        self._opened: BoundedCache[str, BoundedCache[str, tuple[bytes, OpenedKey]]] = BoundedCache(
+        self._opened: BoundedCache[str, BoundedCache[str, tuple[Sealed, OpenedKey]]] = BoundedCache(
             cache_keys
         )
         self._cache_versions = cache_versions
@@ -165,7 +166,7 @@ class Kernel:
         """A new version for ``record`` (CreateKey, rotation): nothing existing is read."""
         return self.backend_for(record).create(record, self.rng)
 
-    def new_wrapping_key(self, record: KeyRecord, spec: str, token_id: str) -> tuple[bytes, bytes]:
+    def new_wrapping_key(self, record: KeyRecord, spec: str, token_id: str) -> tuple[bytes, Sealed]:
         """GetParametersForImport: (DER public key, sealed private key) of a fresh pair."""
         pair = generate_wrapping_key(spec)
         sealed = self.backend_for(record).seal_secret(
@@ -180,6 +181,8 @@ class Kernel:
         against the key spec (IncorrectKeyMaterialException) and seal it as a new version."""
         record = self._own(key)
         backend = self.backend_for(record)
+        if wrapping.sealed_wrapping_key is None:
+            raise InternalError(f"{record.arn}: import parameters without their wrapping key")
         private = backend.open_secret(
             record.arn, WRAPPING_KEY, wrapping.import_token_id, wrapping.sealed_wrapping_key
         )

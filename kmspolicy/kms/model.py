@@ -2,8 +2,9 @@
 custom key stores.
 
 Layer: kms (pure data, no I/O). Enums carry AWS spellings. No record holds a secret: key
-material and import wrapping keys are carried as the kernel sealed them (``kms.backends``),
-references only the key's backend can open, and stores persist the records as they are. Key
+material and import wrapping keys are carried as the kernel sealed them (``kms.backends``), as
+``kms.sealed.Sealed`` references: opaque to everything but the key's backend and the stores,
+which persist them as they are. Key
 specs and usages are the crypto layer's StrEnums; the records type them as ``str`` so a store
 can hand back plain strings from a database row.
 """
@@ -16,6 +17,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Protocol
 
+from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.states import KeyState  # the one KeyState enum lives beside its table
 
 __all__ = [
@@ -109,7 +111,7 @@ class KeyMaterial:
     """
 
     material_id: str  # 64 lowercase hex characters (AWS KeyMaterialId)
-    sealed: bytes | None = field(default=None, repr=False)
+    sealed: Sealed | None = field(default=None, repr=False)
     state: KeyMaterialState = KeyMaterialState.CURRENT
     import_state: ImportState = ImportState.IMPORTED
     created: datetime | None = None
@@ -140,8 +142,9 @@ class PendingImportParameters:
     wrapping_key_spec: str
     wrapping_algorithm: str
     valid_to: datetime
-    #: the wrapping private key, sealed by the kernel like material (bound to the token id)
-    sealed_wrapping_key: bytes = field(default=b"", repr=False)
+    #: the wrapping private key, sealed by the kernel like material (bound to the token id);
+    #: None only inside a store's codec, between the document and the secret's own row
+    sealed_wrapping_key: Sealed | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.backends import MATERIAL, WRAPPING_KEY
 from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.sealed import Sealed, reveal
 
 T = TypeVar("T")
 
@@ -44,12 +45,14 @@ def encode_key(record: KeyRecord) -> tuple[str, list[Secret]]:
     materials = []
     for m in record.materials:
         if m.sealed is not None:
-            secrets.append(Secret(MATERIAL, m.material_id, m.sealed))
+            secrets.append(Secret(MATERIAL, m.material_id, reveal(m.sealed)))
         materials.append(dataclasses.replace(m, sealed=None))
     imports = []
     for p in record.pending_imports:
-        secrets.append(Secret(WRAPPING_KEY, p.import_token_id, p.sealed_wrapping_key))
-        imports.append(dataclasses.replace(p, sealed_wrapping_key=b""))
+        if p.sealed_wrapping_key is None:
+            raise InternalError(f"key {record.key_id}: import parameters without their secret")
+        secrets.append(Secret(WRAPPING_KEY, p.import_token_id, reveal(p.sealed_wrapping_key)))
+        imports.append(dataclasses.replace(p, sealed_wrapping_key=None))
     public = dataclasses.replace(record, materials=tuple(materials), pending_imports=tuple(imports))
     return dumps(public), secrets
 
@@ -57,7 +60,7 @@ def encode_key(record: KeyRecord) -> tuple[str, list[Secret]]:
 def decode_key(doc: str | dict[str, Any], secrets: list[Secret]) -> KeyRecord:
     """Rebuild a key from its document and its sealed secrets (still sealed)."""
     record = loads(KeyRecord, doc)
-    by_ref = {(s.kind, s.ref): s.sealed for s in secrets}
+    by_ref = {(s.kind, s.ref): Sealed(s.sealed) for s in secrets}
     materials = tuple(
         dataclasses.replace(m, sealed=by_ref.get((MATERIAL, m.material_id)))
         for m in record.materials
@@ -162,9 +165,19 @@ def _decoder(tp: Any) -> Callable[[Any], Any]:
         return datetime.fromisoformat
     if tp is bytes:
         return base64.b64decode
+    if tp is Sealed:
+        return _no_sealed_in_documents
     if tp in (str, int, float, bool, object, Any):
         return _identity
     raise InternalError(f"cannot load a stored value of type {tp}")
+
+
+def _no_sealed_in_documents(data: Any) -> None:
+    """A sealed field of a document: always empty (its secret is a row of its own; documents
+    written before ``Sealed`` held an empty string there)."""
+    if data:
+        raise InternalError("a stored document holds a sealed secret")
+    return None
 
 
 def _dataclass_decoder(cls: type) -> Callable[[Any], Any]:

@@ -20,6 +20,7 @@ from kmspolicy.kms.model import (
     RotationType,
     Tag,
 )
+from kmspolicy.kms.sealed import Sealed
 
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -33,7 +34,7 @@ def key_arn(key_id: str, account: str = ACCOUNT, region: str = REGION) -> str:
 def material(n: int, secret: bytes | None = None, public: bytes | None = None) -> KeyMaterial:
     return KeyMaterial(
         material_id=f"{n:064x}",
-        sealed=secret if secret is not None else bytes([n % 256]) * 32,
+        sealed=Sealed(secret if secret is not None else bytes([n % 256]) * 32),
         state=KeyMaterialState.CURRENT,
         created=T0 + timedelta(days=n),
         public_key=public,
@@ -74,7 +75,7 @@ def rich_key(key_id: str) -> KeyRecord:
     asym = generate_key(KeySpec.ECC_NIST_P256)
     old = KeyMaterial(
         material_id="a" * 64,
-        sealed=b"\x01" * 32,
+        sealed=Sealed(b"\x01" * 32),
         state=KeyMaterialState.NON_CURRENT,
         created=T0,
         expiration_model=ExpirationModelType.KEY_MATERIAL_EXPIRES,
@@ -90,7 +91,7 @@ def rich_key(key_id: str) -> KeyRecord:
     )
     current = KeyMaterial(
         material_id="c" * 64,
-        sealed=asym.secret,
+        sealed=Sealed(asym.secret),
         state=KeyMaterialState.CURRENT,
         created=T0 + timedelta(days=90),
         rotation_date=T0 + timedelta(days=90),
@@ -102,7 +103,7 @@ def rich_key(key_id: str) -> KeyRecord:
             import_token_id="token-1",
             wrapping_key_spec="RSA_2048",
             wrapping_algorithm="RSAES_OAEP_SHA_256",
-            sealed_wrapping_key=b"wrapping-private-key-DER" * 4,
+            sealed_wrapping_key=Sealed(b"wrapping-private-key-DER" * 4),
             valid_to=T0 + timedelta(hours=24),
         ),
     )

@@ -20,6 +20,7 @@ from kmspolicy.errors import ConfigError, InternalError
 from kmspolicy.kms.backends import MATERIAL, WRAPPING_KEY, secret_aad
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.ports import SealingKey
+from kmspolicy.kms.sealed import reveal
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
 
@@ -65,10 +66,12 @@ def _populate(store, root: SealingKey) -> list[bytes]:
             record = tx.get_key(arn)
             for m in record.materials:
                 aad = secret_aad(arn, MATERIAL, m.material_id)
-                secrets.append(root.unseal(m.sealed, aad))
+                assert m.sealed is not None
+                secrets.append(root.unseal(reveal(m.sealed), aad))
             for p in record.pending_imports:
                 aad = secret_aad(arn, WRAPPING_KEY, p.import_token_id)
-                secrets.append(root.unseal(p.sealed_wrapping_key, aad))
+                assert p.sealed_wrapping_key is not None
+                secrets.append(root.unseal(reveal(p.sealed_wrapping_key), aad))
     assert len(secrets) == len(SPECS) + 2  # every spec, the rotated version, a wrapping key
     return secrets
 

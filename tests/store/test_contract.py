@@ -24,6 +24,7 @@ from kmspolicy.kms.model import (
     KeyState,
     Tag,
 )
+from kmspolicy.kms.sealed import Sealed
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
 import store_records as r
@@ -47,7 +48,7 @@ def test_key_round_trips_every_field(store):
         loaded = tx.get_key(original.arn)
     assert loaded == original
     assert loaded.material_by_id("c" * 64).sealed == original.materials[2].sealed
-    assert loaded.pending_imports[0].sealed_wrapping_key == b"wrapping-private-key-DER" * 4
+    assert loaded.pending_imports[0].sealed_wrapping_key == Sealed(b"wrapping-private-key-DER" * 4)
     assert loaded.creation_date.tzinfo is not None
 
 
@@ -428,11 +429,11 @@ def test_a_changed_secret_under_an_unchanged_document_is_seen(store_kind, store_
         tx.put_key(r.key("k1", materials=(r.material(1, secret=b"\x01" * 32),)))
     for _ in range(2):  # read twice: the second read may reuse a decoding
         with b.transaction() as tx:
-            assert tx.get_key(r.key_arn("k1")).materials[0].sealed == b"\x01" * 32
+            assert tx.get_key(r.key_arn("k1")).materials[0].sealed == Sealed(b"\x01" * 32)
     with a.transaction() as tx:
         tx.put_key(r.key("k1", materials=(r.material(1, secret=b"\x02" * 32),)))
     with b.transaction() as tx:
-        assert tx.get_key(r.key_arn("k1")).materials[0].sealed == b"\x02" * 32
+        assert tx.get_key(r.key_arn("k1")).materials[0].sealed == Sealed(b"\x02" * 32)
     with a.transaction() as tx:
         tx.put_key(
             r.key("k1", materials=(r.material(1, secret=b"\x02" * 32),), state=KeyState.DISABLED)

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms.backends import MATERIAL, secret_aad
+from kmspolicy.kms.sealed import reveal
 from kmspolicy.kms.service import KMS
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey, open_root_key
@@ -114,7 +115,8 @@ def test_every_stored_secret_is_sealed_by_the_hsm_and_none_is_at_rest(
             arn = r.key_arn(key_id)
             (material,) = tx.get_key(arn).materials
             aad = secret_aad(arn, MATERIAL, material.material_id)
-            secrets.append(hsm_key.unseal(material.sealed, aad))  # really there, sealed
+            assert material.sealed is not None
+            secrets.append(hsm_key.unseal(reveal(material.sealed), aad))  # really there, sealed
     db = sqlite3.connect(tmp_path / "kms.db")
     blobs = [bytes(b) for (b,) in db.execute("SELECT sealed FROM key_secrets")]
     (check,) = [bytes(v) for (v,) in db.execute("SELECT value FROM store_meta")]

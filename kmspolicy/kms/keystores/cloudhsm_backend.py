@@ -22,6 +22,7 @@ from kmspolicy.kms.backends import NewVersion, OpenedKey
 from kmspolicy.kms.keystores.connector import LiveConnections
 from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.model import KeyRecord
+from kmspolicy.kms.sealed import Sealed, reveal
 
 __all__ = ["REFERENCE_PREFIX", "CloudHsmBackend", "HsmSession", "object_label"]
 
@@ -57,7 +58,8 @@ def object_label(key_id: str) -> str:
     return f"kmspolicy/{key_id}"
 
 
-def _object_id(key: KeyRecord, sealed: bytes) -> bytes:
+def _object_id(key: KeyRecord, ref: Sealed) -> bytes:
+    sealed = reveal(ref)
     if not sealed.startswith(REFERENCE_PREFIX) or len(sealed) == len(REFERENCE_PREFIX):
         raise InternalError(f"the key material reference of {key.arn} is not a CloudHSM object")
     return sealed[len(REFERENCE_PREFIX) :]
@@ -134,9 +136,9 @@ class CloudHsmBackend:
         digest = hashlib.sha256(
             _MATERIAL_ID_LABEL + key.key_id.encode() + b"\x00" + object_id
         ).hexdigest()
-        return NewVersion(digest, REFERENCE_PREFIX + object_id)
+        return NewVersion(digest, Sealed(REFERENCE_PREFIX + object_id))
 
-    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey:
+    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey:
         if key.custom_key_store_id is None:
             raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
         return _HsmKey(self._connections, key.custom_key_store_id, key.arn, _object_id(key, sealed))
@@ -150,10 +152,10 @@ class CloudHsmBackend:
     def adopt(self, key: KeyRecord, secret: KeyMaterial) -> NewVersion:
         raise _no_import()
 
-    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes:
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
         raise _no_import()
 
-    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes:
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
         raise _no_import()
 
     def __repr__(self) -> str:

@@ -32,6 +32,7 @@ from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.keystores.xks_errors import kms_error
 from kmspolicy.kms.model import KeyRecord
 from kmspolicy.kms.onbehalf import current
+from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.xks_client import RequestMetadata, XksClient, XksProxyFailure, XksSealed
 
 __all__ = ["ExternalKeyBackend", "request_metadata"]
@@ -161,7 +162,7 @@ class ExternalKeyBackend:
             )
         return self._sealed.create(key, rng)  # the key's own material (the inner layer)
 
-    def open(self, key: KeyRecord, material_id: str, sealed: bytes) -> OpenedKey:
+    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey:
         store_id, xks_key_id = self._where(key)
         secret = self._sealed.open_secret(material_scope(key), MATERIAL, material_id, sealed)
         material = cm.load_key_material(key.key_spec, secret)
@@ -173,10 +174,10 @@ class ExternalKeyBackend:
     def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion:
         raise _no_import()
 
-    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> bytes:
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
         raise _no_import()
 
-    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: bytes) -> bytes:
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
         raise _no_import()
 
     def __repr__(self) -> str:
