@@ -11,13 +11,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-MODULE = "/usr/lib/softhsm/libsofthsm2.so"
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from softhsm_tokens import SOFTHSM_MODULE as MODULE
+from softhsm_tokens import init_softhsm
+
 PASSWORD = "bench-kmsuser-1"
 CLUSTER = "cluster-234567abcdef"
 ANCHOR = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"  # form only
@@ -34,15 +37,7 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
 
 
 def token(home: Path) -> str:
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\n")
-    os.environ["SOFTHSM2_CONF"] = str(conf)  # before the module is first loaded
-    subprocess.run(
-        ["softhsm2-util", "--init-token", "--free", "--label", "bench-ks", "--pin", PASSWORD,
-         "--so-pin", PASSWORD],
-        check=True, capture_output=True,
-    )  # fmt: skip
+    init_softhsm(home, {"bench-ks": PASSWORD})
     return f"pkcs11:module={MODULE};token=bench-ks"
 
 

@@ -18,7 +18,6 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 # SoftHSM2 reads SOFTHSM2_CONF once, when the module is first initialised in a process, so every
 # test of a session shares one directory holding every token any test needs.
 
-import subprocess  # noqa: E402
 import sys  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
@@ -27,7 +26,7 @@ import pytest  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
 from pg_scratch import drop_schemas, pg_unreachable, scratch_url  # noqa: E402
-from softhsm_tokens import SOFTHSM_TOKENS, softhsm_missing  # noqa: E402
+from softhsm_tokens import SOFTHSM_TOKENS, init_softhsm, softhsm_missing  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -42,20 +41,8 @@ def softhsm_conf(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
         if os.environ.get("KMSPOLICY_REQUIRE_HSM") == "1":
             pytest.fail(f"KMSPOLICY_REQUIRE_HSM=1 but {reason}")
         pytest.skip(reason)
-    home = tmp_path_factory.mktemp("softhsm")
-    (home / "tokens").mkdir()
-    conf = home / "softhsm2.conf"
-    conf.write_text(
-        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
-    )
     previous = os.environ.get("SOFTHSM2_CONF")
-    os.environ["SOFTHSM2_CONF"] = str(conf)
-    for label, pin in SOFTHSM_TOKENS.items():
-        subprocess.run(
-            ["softhsm2-util", "--init-token", "--free", "--label", label,
-             "--pin", pin, "--so-pin", "so-" + pin],
-            check=True, capture_output=True,
-        )  # fmt: skip
+    conf = init_softhsm(tmp_path_factory.mktemp("softhsm"), SOFTHSM_TOKENS)
     yield conf
     if previous is None:
         os.environ.pop("SOFTHSM2_CONF", None)

@@ -1,10 +1,13 @@
-"""The SoftHSM2 tokens of the test session (the fixture ``softhsm_conf`` in tests/conftest.py
-makes them); imported by the HSM tests for their labels and PINs."""
+"""SoftHSM2 tokens for tests and benchmarks: the test session's labels and PINs (the fixture
+``softhsm_conf`` in tests/conftest.py makes them) and ``init_softhsm``, the one way a test
+session or a ``bench/`` script makes a private token directory."""
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 
 SOFTHSM_MODULE = os.environ.get("KMSPOLICY_TEST_PKCS11_MODULE", "/usr/lib/softhsm/libsofthsm2.so")
@@ -13,7 +16,27 @@ SOFTHSM_TOKENS = {
     "kmspolicy-test": "4711-test-pin",  # the root key (tests/store/test_pkcs11.py)
     "ks-one": "kmsuser-pass-1",  # CloudHSM key stores (tests/kms/keystores/)
     "ks-two": "kmsuser-pass-2",
+    "xks-proxy": "xks-proxy-pin",  # kmspolicy xks-proxy's keys (tests/xks/)
 }
+
+
+def init_softhsm(home: Path, tokens: Mapping[str, str]) -> Path:
+    """A token directory under ``home`` holding ``tokens`` (label -> user PIN; the SO PIN is
+    "so-" + PIN), and its softhsm2.conf, which SOFTHSM2_CONF is set to. SoftHSM2 reads that
+    variable once, when the module is first loaded in a process: call this before."""
+    (home / "tokens").mkdir()
+    conf = home / "softhsm2.conf"
+    conf.write_text(
+        f"directories.tokendir = {home / 'tokens'}\nobjectstore.backend = file\nlog.level = ERROR\n"
+    )
+    os.environ["SOFTHSM2_CONF"] = str(conf)
+    for label, pin in tokens.items():
+        subprocess.run(
+            ["softhsm2-util", "--init-token", "--free", "--label", label,
+             "--pin", pin, "--so-pin", "so-" + pin],
+            check=True, capture_output=True,
+        )  # fmt: skip
+    return conf
 
 
 def softhsm_missing() -> str | None:

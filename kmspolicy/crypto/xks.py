@@ -38,6 +38,15 @@ def gcm_aad(aad: bytes, metadata: bytes) -> bytes:
     return len(aad).to_bytes(2, "big") + aad + bytes((len(metadata),)) + metadata
 
 
+def check_sealed_form(iv: bytes, tag: bytes, aad: bytes, metadata: bytes) -> None:
+    """XksDecryptError unless the IV, tag, AAD and metadata have lengths a Decrypt can take
+    (whichever key manager then runs the GCM)."""
+    if len(iv) not in IV_LENGTHS or len(tag) != TAG_BYTES or len(metadata) > METADATA_MAX:
+        raise XksDecryptError
+    if len(aad) > AAD_MAX:
+        raise XksDecryptError
+
+
 def generate_key(rng: Rng = os.urandom) -> bytes:
     """32 fresh random bytes for a new external key."""
     key = rng(KEY_BYTES)
@@ -70,10 +79,7 @@ def decrypt(
 ) -> bytes:
     """The plaintext; any mismatch → XksDecryptError (one message, no reason)."""
     _check_key(key)
-    if len(iv) not in IV_LENGTHS or len(tag) != TAG_BYTES or len(metadata) > METADATA_MAX:
-        raise XksDecryptError
-    if len(aad) > AAD_MAX:
-        raise XksDecryptError
+    check_sealed_form(iv, tag, aad, metadata)
     try:
         return AESGCM(key).decrypt(iv, ciphertext + tag, gcm_aad(aad, metadata))
     except InvalidTag:

@@ -323,20 +323,7 @@ def _create_hsm_root_key(text: str, env: Mapping[str, str] | None) -> None:
                 label=uri.object,
                 id=os.urandom(16),
                 store=True,
-                template={
-                    Attribute.TOKEN: True,
-                    Attribute.PRIVATE: True,
-                    Attribute.SENSITIVE: True,
-                    Attribute.EXTRACTABLE: False,
-                    Attribute.ENCRYPT: True,
-                    Attribute.DECRYPT: True,
-                    Attribute.WRAP: False,
-                    Attribute.UNWRAP: False,
-                    Attribute.SIGN: False,
-                    Attribute.VERIFY: False,
-                    Attribute.DERIVE: False,
-                    Attribute.MODIFIABLE: False,
-                },
+                template=non_extractable_aes_template(),
             )
     except p11.PKCS11Error as exc:
         raise ConfigError(
@@ -405,9 +392,32 @@ def _find_key(session: Any, uri: HsmUri) -> Any:
     return found[0]
 
 
+def non_extractable_aes_template() -> dict[Any, bool]:
+    """The attributes of every AES key kmspolicy generates in a token (the root key, a CloudHSM
+    key store's keys, xks-proxy's keys): it never leaves the token and does only AES-GCM."""
+    A = Attribute
+    return {
+        A.TOKEN: True,
+        A.PRIVATE: True,
+        A.SENSITIVE: True,
+        A.EXTRACTABLE: False,
+        A.ENCRYPT: True,
+        A.DECRYPT: True,
+        A.WRAP: False,
+        A.UNWRAP: False,
+        A.SIGN: False,
+        A.VERIFY: False,
+        A.DERIVE: False,
+        A.MODIFIABLE: False,
+    }
+
+
 def _check_attributes(key: Any, uri: HsmUri) -> None:
-    """Refuse a key that could leave the token, or that is not AES-256."""
-    what = f"key `{uri.object}` in PKCS#11 token `{uri.token}`"
+    check_aes_key(key, f"key `{uri.object}` in PKCS#11 token `{uri.token}`")
+
+
+def check_aes_key(key: Any, what: str) -> None:
+    """Refuse a key that could leave the token, or that is not AES-256 for encrypt and decrypt."""
     if key[Attribute.KEY_TYPE] != KeyType.AES or key[Attribute.VALUE_LEN] != 32:
         raise ConfigError(f"{what} is not an AES-256 key")
     if key[Attribute.EXTRACTABLE] or not key[Attribute.SENSITIVE]:

@@ -29,7 +29,7 @@ from kmspolicy.store import pkcs11 as p11store
 from kmspolicy.store.hsm_uri import HsmUri, parse_pkcs11_uri
 
 try:
-    from pkcs11 import Attribute, KeyType, Mechanism, ObjectClass
+    from pkcs11 import KeyType, Mechanism, ObjectClass
     from pkcs11 import exceptions as p11
     from pkcs11.mechanisms import GCMParams
 except ImportError:  # pragma: no cover - login() says so (find_token: ConfigError)
@@ -131,7 +131,6 @@ class Pkcs11ClusterSession:
     # --- key objects
     def generate_key(self, label: str) -> bytes:
         object_id = os.urandom(_OBJECT_ID_BYTES)  # CKA_ID: names the object, not secret
-        A = Attribute
 
         def generate() -> Any:
             return self._session.generate_key(
@@ -140,20 +139,7 @@ class Pkcs11ClusterSession:
                 label=label,
                 id=object_id,
                 store=True,
-                template={
-                    A.TOKEN: True,
-                    A.PRIVATE: True,
-                    A.SENSITIVE: True,
-                    A.EXTRACTABLE: False,
-                    A.ENCRYPT: True,
-                    A.DECRYPT: True,
-                    A.WRAP: False,
-                    A.UNWRAP: False,
-                    A.SIGN: False,
-                    A.VERIFY: False,
-                    A.DERIVE: False,
-                    A.MODIFIABLE: False,
-                },
+                template=p11store.non_extractable_aes_template(),
             )
 
         try:

@@ -50,10 +50,9 @@ def open_keys(config: ProxyConfig) -> tuple[KeyManager, bool]:
     """The key manager the configuration names, and whether its calls block (PKCS#11)."""
     key_ids = sorted(config.keys)
     if config.root_key is not None and config.root_key.startswith("pkcs11:"):
-        raise ConfigError(
-            "keys inside a PKCS#11 token (`root_key: pkcs11:...`) are not supported yet; "
-            "use `data_dir` (docs/xks-proxy.md)"
-        )
+        from kmspolicy.xks.token_keys import TokenKeys
+
+        return TokenKeys(config.root_key, key_ids), True
     from kmspolicy.store.rootkey import open_root_key
 
     assert config.data_dir is not None  # the config requires one without a pkcs11: root key

@@ -22,6 +22,7 @@ import uvicorn
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from softhsm_tokens import SOFTHSM_MODULE, SOFTHSM_TOKENS
 
 from kmspolicy.kms.clock import SystemClock
 from kmspolicy.server.main import bind
@@ -184,7 +185,25 @@ def running_proxy(
         keys.close()
 
 
-@pytest.fixture(scope="module")
-def proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Proxy]:
-    with running_proxy(tmp_path_factory.mktemp("xks")) as running:
+def pkcs11_config(directory: Path) -> str:
+    """CONFIG with its keys inside the SoftHSM2 token ``xks-proxy`` (the ``softhsm_conf``
+    fixture makes it), the PIN read from a 0600 file."""
+    pin = directory / "xks-proxy.pin"
+    pin.write_text(SOFTHSM_TOKENS["xks-proxy"])
+    pin.chmod(0o600)
+    root = f"pkcs11:module={SOFTHSM_MODULE};token=xks-proxy;pin-source=file:{pin}"
+    return CONFIG.replace("data_dir: ./xks-data\n", f'root_key: "{root}"\n')
+
+
+@pytest.fixture(scope="module", params=["sealed", pytest.param("pkcs11", marks=pytest.mark.hsm)])
+def proxy(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Proxy]:
+    """The proxy of CONFIG, its keys sealed in a data directory or inside a SoftHSM2 token."""
+    directory = tmp_path_factory.mktemp("xks")
+    text = CONFIG
+    if request.param == "pkcs11":
+        request.getfixturevalue("softhsm_conf")
+        text = pkcs11_config(directory)
+    with running_proxy(directory, text) as running:
         yield running
