@@ -4,13 +4,21 @@ Layer: lang (pure). Accepts every shape IAM accepts (one statement object or a l
 list values, bool/number condition values, Version 2008-10-17/2012-10-17 or none) and reports
 invalid documents like IAM Access Analyzer's ERROR findings: every problem found, each with its
 JSON path and line:column. The writer lives in ``jsonwriter``.
+
+The text is decoded by the stdlib's C scanner (``json.loads``) and the reader walks plain
+values; every span is deferred (``Span.deferred``) and located by ``JsonLocator``, which scans
+the text once for positions when a span is first read. Texts whose exact diagnostics only the
+positional scanner gives (malformed JSON, duplicate keys, NaN, over-long numbers, surrogate
+escapes) are read through ``JsonScanner`` instead, and the locator reuses its tree.
 """
 
 from __future__ import annotations
 
+import json
+import math
 import re
 from collections.abc import Callable
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kmspolicy.lang import vocab
 from kmspolicy.lang.ast import (
@@ -27,13 +35,22 @@ from kmspolicy.lang.ast import (
 )
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError, suggestion
 from kmspolicy.lang.gcpause import gc_paused
-from kmspolicy.lang.jsonscan import JKey, JNode, JObject, JsonScanner, Positions
+from kmspolicy.lang.jsonscan import (
+    MAX_NUMBER_DIGITS,
+    JNode,
+    JObject,
+    JsonKey,
+    JsonLocator,
+    JsonScanner,
+    Positions,
+)
 from kmspolicy.lang.span import Span
 
 #: KMS key policy size limit (bytes, not adjustable) → LimitExceededException in AWS
 KEY_POLICY_MAX_BYTES = 32_768
 VERSIONS = ("2012-10-17", "2008-10-17")
 _TOP_KEYS = ("Version", "Id", "Statement")
+_PRINCIPAL_KINDS = tuple(k.value for k in PrincipalKind if k is not PrincipalKind.ANY)
 _STATEMENT_KEYS = (
     "Sid",
     "Effect",
@@ -47,6 +64,8 @@ _STATEMENT_KEYS = (
 )
 # KMS key policies: printable ASCII and Latin-1, TAB, LF, CR (KMS Developer Guide, key policies)
 _KEY_POLICY_BAD_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
+# a \uD800-\uDFFF escape: the C decoder accepts a lone one, IAM (and JsonScanner) do not
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 T = TypeVar("T")
 
@@ -86,15 +105,18 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
     set, and a Principal (or NotPrincipal) in every statement.
     """
     decoded = decode_text(text, source)  # first: it rejects what is neither str nor bytes
-    raw_size = len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
-    positions = Positions(decoded, source)
     diagnostics: list[Diagnostic] = []
-    if key_policy and raw_size > KEY_POLICY_MAX_BYTES:
+    raw_size = 0
+    if key_policy:
+        raw_size = (
+            len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else len(text)
+        )
+    if raw_size > KEY_POLICY_MAX_BYTES:
         diagnostics.append(
             Diagnostic(
                 "policy-too-large",
                 f"key policy is {raw_size} bytes, more than the {KEY_POLICY_MAX_BYTES}-byte limit",
-                positions.span(0, 1),
+                Positions(decoded, source).span(0, 1),
                 "split statements or use grants; the KMS limit is not adjustable",
             )
         )
@@ -103,79 +125,151 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
             Diagnostic(
                 "invalid-character",
                 f"character U+{ord(bad.group()):04X} is not allowed in a key policy",
-                positions.span(bad.start(), bad.end()),
+                Positions(decoded, source).span(bad.start(), bad.end()),
                 "key policies allow printable ASCII and Latin-1 characters, tab and newlines",
             )
         )
-    scanner = JsonScanner(decoded, positions)
-    reader = _Reader(positions, key_policy)
     with gc_paused(len(decoded)):
-        policy = reader.policy(scanner.document())
-    diagnostics += scanner.diagnostics + reader.diagnostics
+        try:
+            root = _decode(decoded)
+            locator = JsonLocator(decoded, source)
+        except _NotDecoded:
+            positions = Positions(decoded, source)
+            scanner = JsonScanner(decoded, positions)  # raises the positioned syntax error
+            tree = scanner.document()
+            diagnostics += scanner.diagnostics
+            locator = JsonLocator(decoded, source, tree, positions)
+            root = _plain(tree)
+        reader = _Reader(source, locator, key_policy)
+        policy = reader.policy(root)
+    diagnostics += reader.diagnostics
     if diagnostics or policy is None:
         diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         raise PolicySyntaxError(diagnostics, decoded)
     return policy
 
 
+class _NotDecoded(Exception):
+    """The text holds something only ``JsonScanner`` reports exactly (or rejects)."""
+
+
+def _decode(text: str) -> Any:
+    """The text's value by the C decoder. Raises _NotDecoded unless it is plain valid JSON
+    that ``JsonScanner`` accepts as is (else the scanner's positioned diagnostics are wanted)."""
+    if _SURROGATE_ESCAPE.search(text):
+        raise _NotDecoded
+    try:
+        return json.loads(
+            text,
+            object_pairs_hook=_members,
+            parse_int=_int,
+            parse_float=_float,
+            parse_constant=_constant,
+        )
+    except (ValueError, RecursionError):  # JSONDecodeError is a ValueError
+        raise _NotDecoded from None
+
+
+def _members(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    found = dict(pairs)
+    if len(found) != len(pairs):  # a duplicate key: the scanner reports it
+        raise _NotDecoded
+    return found
+
+
+def _int(text: str) -> int:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise _NotDecoded
+    return int(text)
+
+
+def _float(text: str) -> float:
+    number = float(text)
+    if len(text) > MAX_NUMBER_DIGITS or not math.isfinite(number):
+        raise _NotDecoded
+    return number
+
+
+def _constant(text: str) -> float:
+    raise _NotDecoded  # NaN, Infinity: not JSON
+
+
+def _plain(node: JNode) -> Any:
+    """A scanned tree as the values ``json.loads`` gives (duplicate keys already dropped)."""
+    value = node.value
+    if isinstance(value, JObject):
+        return {key.name: _plain(v) for key, v in value.items}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+#: the steps from the document root to a value (member names, list indices)
+Steps = tuple[str | int, ...]
+
+
 class _Reader:
-    def __init__(self, positions: Positions, key_policy: bool) -> None:
-        self.pos = positions
+    def __init__(self, source: str, locator: JsonLocator, key_policy: bool) -> None:
+        self.source = source
+        self.locator = locator
         self.key_policy = key_policy
         self.diagnostics: list[Diagnostic] = []
         self.sids: list[tuple[str, Span]] = []
 
-    def error(
-        self, code: str, message: str, at: JNode | JKey, path: str, help: str | None = None
-    ) -> None:
-        self.diagnostics.append(Diagnostic(code, message, self.span(at, path), help))
+    def span(self, steps: Steps, *, name: bool = False) -> Span:
+        """The (deferred) span of the value at ``steps``, or of its member name."""
+        key: JsonKey = (steps, name)
+        return Span.deferred(self.source, self.locator, key)
 
-    def span(self, at: JNode | JKey, path: str) -> Span:
-        return self.pos.span(at.start, at.end, path or None)
+    def error(
+        self, code: str, message: str, steps: Steps, help: str | None = None, *, name: bool = False
+    ) -> None:
+        self.diagnostics.append(Diagnostic(code, message, self.span(steps, name=name), help))
 
     def members(
-        self, node: JNode, path: str, allowed: tuple[str, ...], what: str
-    ) -> dict[str, tuple[JKey, JNode]] | None:
-        if not isinstance(node.value, JObject):
-            self.error("wrong-type", f"{what} must be a JSON object", node, path)
+        self, value: Any, steps: Steps, allowed: tuple[str, ...], what: str
+    ) -> dict[str, Any] | None:
+        if not isinstance(value, dict):
+            self.error("wrong-type", f"{what} must be a JSON object", steps)
             return None
-        found: dict[str, tuple[JKey, JNode]] = {}
-        for key, value in node.value.items:
-            if key.name in allowed:
-                found[key.name] = (key, value)
+        if all(name in allowed for name in value):
+            return value
+        found: dict[str, Any] = {}
+        for name, member in value.items():
+            if name in allowed:
+                found[name] = member
             else:
                 self.error(
                     "unknown-element",
-                    f"unknown element `{key.name}` in {what}",
-                    key,
-                    _join(path, key.name),
-                    suggestion(key.name, allowed, cutoff=0.6) or f"allowed: {', '.join(allowed)}",
+                    f"unknown element `{name}` in {what}",
+                    (*steps, name),
+                    suggestion(name, allowed, cutoff=0.6) or f"allowed: {', '.join(allowed)}",
+                    name=True,
                 )
         return found
 
-    def string(self, node: JNode, path: str, what: str) -> str | None:
-        if isinstance(node.value, str):
-            return node.value
-        self.error("wrong-type", f"{what} must be a string", node, path)
+    def string(self, value: Any, steps: Steps, what: str) -> str | None:
+        if isinstance(value, str):
+            return value
+        self.error("wrong-type", f"{what} must be a string", steps)
         return None
 
     def strings(
-        self, node: JNode, path: str, what: str, build: Callable[[str, Span], T | None]
+        self, value: Any, steps: Steps, what: str, build: Callable[[str, Span], T | None]
     ) -> tuple[T, ...] | None:
         """A string or a non-empty list of strings, each turned into a node by ``build``."""
-        items = (
-            [(node, path)]
-            if not isinstance(node.value, list)
-            else [(item, f"{path}[{i}]") for i, item in enumerate(node.value)]
-        )
-        if isinstance(node.value, list) and not node.value:
-            self.error("empty-list", f"{what} must not be an empty list", node, path)
-            return None
+        if isinstance(value, list):
+            if not value:
+                self.error("empty-list", f"{what} must not be an empty list", steps)
+                return None
+            items = [(item, (*steps, i)) for i, item in enumerate(value)]
+        else:
+            items = [(value, steps)]
         out: list[T] = []
         ok = True
-        for item, item_path in items:
-            text = self.string(item, item_path, f"each {what} value")
-            built = None if text is None else build(text, self.span(item, item_path))
+        for item, item_steps in items:
+            text = self.string(item, item_steps, f"each {what} value")
+            built = None if text is None else build(text, self.span(item_steps))
             if built is None:
                 ok = False
             else:
@@ -187,48 +281,41 @@ class _Reader:
             self.diagnostics.append(Diagnostic(problem.code, problem.message, span, problem.help))
         return problem is None
 
-    def policy(self, root: JNode) -> Policy | None:
-        top = self.members(root, "", _TOP_KEYS, "the policy document")
+    def policy(self, root: Any) -> Policy | None:
+        top = self.members(root, (), _TOP_KEYS, "the policy document")
         if top is None:
             return None
         version = ident = None
         if "Version" in top:
-            node = top["Version"][1]
-            version = self.string(node, "Version", "Version")
+            version = self.string(top["Version"], ("Version",), "Version")
             if version is not None and version not in VERSIONS:
                 self.error(
                     "invalid-version",
                     f"unsupported Version `{version}`",
-                    node,
-                    "Version",
+                    ("Version",),
                     "Version is `2012-10-17` (or the legacy `2008-10-17`)",
                 )
         if "Id" in top:
-            ident = self.string(top["Id"][1], "Id", "Id")
+            ident = self.string(top["Id"], ("Id",), "Id")
         if "Statement" not in top:
             self.error(
                 "missing-statement",
                 "policy has no `Statement` element",
-                root,
-                "",
+                (),
                 'add `"Statement": [...]`',
             )
             return None
-        node = top["Statement"][1]
-        nodes = node.value if isinstance(node.value, list) else [node]
-        if not nodes:
-            self.error("empty-list", "Statement must not be an empty list", node, "Statement")
-        single = not isinstance(node.value, list)
-        statements = [
-            self.statement(n, "Statement" if single else f"Statement[{i}]")
-            for i, n in enumerate(nodes)
-        ]
+        value = top["Statement"]
+        if not isinstance(value, list):
+            statements = [self.statement(value, ("Statement",))]
+        else:
+            if not value:
+                self.error("empty-list", "Statement must not be an empty list", ("Statement",))
+            statements = [self.statement(v, ("Statement", i)) for i, v in enumerate(value)]
         self.duplicate_sids()
         if any(s is None for s in statements):
             return None
-        return Policy(
-            tuple(s for s in statements if s is not None), version, ident, self.span(root, "")
-        )
+        return Policy(tuple(s for s in statements if s is not None), version, ident, self.span(()))
 
     def duplicate_sids(self) -> None:
         seen: set[str] = set()
@@ -244,42 +331,40 @@ class _Reader:
                 )
             seen.add(sid)
 
-    def statement(self, node: JNode, path: str) -> Statement | None:
-        m = self.members(node, path, _STATEMENT_KEYS, "a statement")
+    def statement(self, value: Any, steps: Steps) -> Statement | None:
+        m = self.members(value, steps, _STATEMENT_KEYS, "a statement")
         if m is None:
             return None
         before = len(self.diagnostics)
-        span = self.span(node, path)
-        sid = self.string(m["Sid"][1], f"{path}.Sid", "Sid") if "Sid" in m else None
+        span = self.span(steps)
+        sid = self.string(m["Sid"], (*steps, "Sid"), "Sid") if "Sid" in m else None
         if sid:
-            self.sids.append((sid, self.span(m["Sid"][1], f"{path}.Sid")))
+            self.sids.append((sid, self.span((*steps, "Sid"))))
         effect = None
         if "Effect" not in m:
             self.error(
                 "missing-effect",
                 "statement has no `Effect`",
-                node,
-                path,
+                steps,
                 'add `"Effect": "Allow"` or `"Effect": "Deny"`',
             )
         else:
-            text = self.string(m["Effect"][1], f"{path}.Effect", "Effect")
+            text = self.string(m["Effect"], (*steps, "Effect"), "Effect")
             if text in ("Allow", "Deny"):
                 effect = Effect(text)
             elif text is not None:
                 self.error(
                     "invalid-effect",
                     f"Effect `{text}` is neither `Allow` nor `Deny`",
-                    m["Effect"][1],
-                    f"{path}.Effect",
+                    (*steps, "Effect"),
                     suggestion(text, ("Allow", "Deny"), cutoff=0.5),
                 )
-        principals, not_principal = self.principal_element(node, m, path)
-        actions, not_action = self.pair(node, m, path, "Action", self.action, required=True)
-        resources, not_resource = self.pair(node, m, path, "Resource", self.resource)
+        principals, not_principal = self.principal_element(m, steps)
+        actions, not_action = self.pair(m, steps, "Action", self.action, required=True)
+        resources, not_resource = self.pair(m, steps, "Resource", self.resource)
         conditions: tuple[Condition, ...] = ()
         if "Condition" in m:
-            conditions = self.conditions(m["Condition"][1], f"{path}.Condition")
+            conditions = self.conditions(m["Condition"], (*steps, "Condition"))
         if len(self.diagnostics) > before or effect is None or actions is None:
             return None
         return Statement(
@@ -297,9 +382,8 @@ class _Reader:
 
     def pair(
         self,
-        node: JNode,
-        m: dict[str, tuple[JKey, JNode]],
-        path: str,
+        m: dict[str, Any],
+        steps: Steps,
         name: str,
         build: Callable[[str, Span], T | None],
         required: bool = False,
@@ -309,9 +393,9 @@ class _Reader:
             self.error(
                 f"{name.lower()}-and-not{name.lower()}",
                 f"statement has both `{name}` and `{negated}`",
-                m[negated][0],
-                f"{path}.{negated}",
+                (*steps, negated),
                 f"use either `{name}` or `{negated}`",
+                name=True,
             )
             return None, False
         if name not in m and negated not in m:
@@ -319,13 +403,12 @@ class _Reader:
                 self.error(
                     f"missing-{name.lower()}",
                     f"statement has neither `{name}` nor `{negated}`",
-                    node,
-                    path,
+                    steps,
                     f'add `"{name}": ...`',
                 )
             return None, False
         element = name if name in m else negated
-        return self.strings(m[element][1], f"{path}.{element}", element, build), element == negated
+        return self.strings(m[element], (*steps, element), element, build), element == negated
 
     def action(self, text: str, span: Span) -> Action | None:
         return Action(text, span) if self.checked(vocab.check_action(text), span) else None
@@ -334,14 +417,14 @@ class _Reader:
         return Resource(text, span) if self.checked(vocab.check_resource(text), span) else None
 
     def principal_element(
-        self, node: JNode, m: dict[str, tuple[JKey, JNode]], path: str
+        self, m: dict[str, Any], steps: Steps
     ) -> tuple[tuple[Principal, ...] | None, bool]:
         if "Principal" in m and "NotPrincipal" in m:
             self.error(
                 "principal-and-notprincipal",
                 "statement has both `Principal` and `NotPrincipal`",
-                m["NotPrincipal"][0],
-                f"{path}.NotPrincipal",
+                (*steps, "NotPrincipal"),
+                name=True,
             )
             return None, False
         if "Principal" not in m and "NotPrincipal" not in m:
@@ -349,117 +432,108 @@ class _Reader:
                 self.error(
                     "missing-principal",
                     "key policy statement has no `Principal`",
-                    node,
-                    path,
+                    steps,
                     "every key policy statement names its principals",
                 )
             return None, False
         element = "Principal" if "Principal" in m else "NotPrincipal"
-        value = m[element][1]
-        epath = f"{path}.{element}"
-        if value.value == "*":
-            anyone = Principal(PrincipalKind.ANY, "*", self.span(value, epath))
-            return (anyone,), element != "Principal"
-        kinds = tuple(k.value for k in PrincipalKind if k is not PrincipalKind.ANY)
-        members = self.members(value, epath, kinds, element)
+        value = m[element]
+        esteps = (*steps, element)
+        if value == "*":
+            return (Principal(PrincipalKind.ANY, "*", self.span(esteps)),), element != "Principal"
+        members = self.members(value, esteps, _PRINCIPAL_KINDS, element)
         if members is None:
             self.diagnostics[-1] = Diagnostic(
                 "wrong-type",
                 f'{element} must be `"*"` or an object',
-                self.span(value, epath),
+                self.span(esteps),
                 'for example `{"AWS": "arn:aws:iam::111122223333:root"}`',
             )
             return None, False
         if not members:
-            if isinstance(value.value, JObject) and not value.value.items:
-                self.error("empty-principal", f"{element} names no principal", value, epath)
+            if isinstance(value, dict) and not value:
+                self.error("empty-principal", f"{element} names no principal", esteps)
             return None, False
         out: list[Principal] = []
-        for name, (_, v) in members.items():
+        for name, v in members.items():
             kind = PrincipalKind(name)
 
             def build(text: str, span: Span, kind: PrincipalKind = kind) -> Principal | None:
                 ok = self.checked(vocab.check_principal(kind, text), span)
                 return Principal(kind, text, span) if ok else None
 
-            built = self.strings(v, f"{epath}.{name}", f"{element}.{name}", build)
+            built = self.strings(v, (*esteps, name), f"{element}.{name}", build)
             if built is None:
                 return None, False
             out.extend(built)
         return tuple(out), element != "Principal"
 
-    def conditions(self, node: JNode, path: str) -> tuple[Condition, ...]:
-        if not isinstance(node.value, JObject):
-            self.error("wrong-type", "Condition must be a JSON object", node, path)
+    def conditions(self, value: Any, steps: Steps) -> tuple[Condition, ...]:
+        if not isinstance(value, dict):
+            self.error("wrong-type", "Condition must be a JSON object", steps)
             return ()
         out: list[Condition] = []
-        for op_key, block in node.value.items:
-            op_path = _join(path, op_key.name)
-            parsed = vocab.parse_operator(op_key.name)
+        for op_name, block in value.items():
+            op_steps = (*steps, op_name)
+            parsed = vocab.parse_operator(op_name)
             if parsed is None:
-                found = vocab.suggest_operator(op_key.name)
+                found = vocab.suggest_operator(op_name)
                 self.error(
                     "unknown-operator",
-                    f"unknown condition operator `{op_key.name}`",
-                    op_key,
-                    op_path,
+                    f"unknown condition operator `{op_name}`",
+                    op_steps,
                     f"did you mean `{found}`?" if found else None,
+                    name=True,
                 )
                 continue
             qualifier, operator, if_exists = parsed
-            if not isinstance(block.value, JObject):
-                self.error(
-                    "wrong-type", f"the `{op_key.name}` block must be a JSON object", block, op_path
-                )
+            if not isinstance(block, dict):
+                self.error("wrong-type", f"the `{op_name}` block must be a JSON object", op_steps)
                 continue
-            if not block.value.items:
+            if not block:
                 self.error(
-                    "empty-condition",
-                    f"the `{op_key.name}` block has no condition key",
-                    block,
-                    op_path,
+                    "empty-condition", f"the `{op_name}` block has no condition key", op_steps
                 )
-            for key, values in block.value.items:
-                key_path = _join(op_path, key.name)
-                problem = vocab.check_condition_key(key.name)
+            for key, values in block.items():
+                key_steps = (*op_steps, key)
+                problem = vocab.check_condition_key(key)
                 if problem is not None:
-                    self.error("unknown-condition-key", problem[0], key, key_path, problem[1])
+                    self.error(
+                        "unknown-condition-key", problem[0], key_steps, problem[1], name=True
+                    )
                     continue
-                built = self.values(values, key_path)
+                built = self.values(values, key_steps)
                 if built is not None:
                     out.append(
                         Condition(
                             operator,
-                            key.name,
+                            key,
                             built,
                             qualifier,
                             if_exists,
-                            self.span(key, key_path),
+                            self.span(key_steps, name=True),
                         )
                     )
         return tuple(out)
 
-    def values(self, node: JNode, path: str) -> tuple[ConditionValue, ...] | None:
-        items = node.value if isinstance(node.value, list) else [node]
-        if not items:
-            self.error("empty-list", "condition values must not be an empty list", node, path)
-            return None
+    def values(self, value: Any, steps: Steps) -> tuple[ConditionValue, ...] | None:
+        if isinstance(value, list):
+            if not value:
+                self.error("empty-list", "condition values must not be an empty list", steps)
+                return None
+            items = [(item, (*steps, i)) for i, item in enumerate(value)]
+        else:
+            items = [(value, steps)]
         out: list[ConditionValue] = []
-        for i, item in enumerate(items):
-            item_path = f"{path}[{i}]" if isinstance(node.value, list) else path
-            if isinstance(item.value, (str, bool, int, float)):
-                scalar: ScalarValue = item.value
-                out.append(ConditionValue(scalar, self.span(item, item_path)))
+        for item, item_steps in items:
+            if isinstance(item, (str, bool, int, float)):
+                scalar: ScalarValue = item
+                out.append(ConditionValue(scalar, self.span(item_steps)))
             else:
                 self.error(
                     "wrong-type",
                     "a condition value must be a string, number or boolean",
-                    item,
-                    item_path,
+                    item_steps,
                 )
                 return None
         return tuple(out)
-
-
-def _join(path: str, name: str) -> str:
-    return f"{path}.{name}" if path else name

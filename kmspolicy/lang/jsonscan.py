@@ -11,11 +11,12 @@ import bisect
 import json
 import math
 import re
+import threading
 from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
-from kmspolicy.lang.span import Span
+from kmspolicy.lang.span import Location, Span
 
 MAX_DEPTH = 64
 #: longer numbers are surely mistakes (and Python caps int() at 4300 digits)
@@ -55,17 +56,73 @@ class Positions:
         self.source = source
         self._starts = [0] + [m.end() for m in re.finditer(r"\n", text)]
 
-    def span(self, start: int, end: int, path: str | None = None) -> Span:
+    def location(self, start: int, end: int, path: str | None = None) -> Location:
         line = bisect.bisect_right(self._starts, start)
         end_line = bisect.bisect_right(self._starts, end)
-        return Span(
-            self.source,
+        return (
             line,
             start - self._starts[line - 1] + 1,
             end_line,
             end - self._starts[end_line - 1] + 1,
             path,
         )
+
+    def span(self, start: int, end: int, path: str | None = None) -> Span:
+        return Span(self.source, *self.location(start, end, path))
+
+
+#: where a deferred span of a JSON text points: the steps from the root to a value (object
+#: member names and list indices) and whether the span covers the value or the member name
+JsonKey = tuple[tuple[str | int, ...], bool]
+
+
+def path_text(steps: tuple[str | int, ...]) -> str:
+    """``("Statement", 1, "Condition")`` → ``Statement[1].Condition`` (how diagnostics name it)."""
+    out = ""
+    for step in steps:
+        out = f"{out}[{step}]" if isinstance(step, int) else f"{out}.{step}" if out else step
+    return out
+
+
+class JsonLocator:
+    """Positions for the deferred spans of one JSON text (``Span.deferred(source, locator,
+    key)`` with a ``JsonKey``): the first span read makes it scan the text once with
+    ``JsonScanner``; a reader that already scanned passes its tree instead.
+
+    Only texts the scanner accepts are given to a locator, and keys name members that exist
+    (the reader made them while walking the same document)."""
+
+    def __init__(
+        self, text: str, source: str, root: JNode | None = None, positions: Positions | None = None
+    ) -> None:
+        self.text = text
+        self.source = source
+        self._root = root
+        self._positions = positions
+        self._lock = threading.Lock()
+
+    def _tree(self) -> tuple[JNode, Positions]:
+        with self._lock:
+            if self._positions is None:
+                self._positions = Positions(self.text, self.source)
+            if self._root is None:
+                self._root = JsonScanner(self.text, self._positions).document()
+            return self._root, self._positions
+
+    def locate(self, key: JsonKey) -> Location:
+        steps, of_name = key
+        root, positions = self._tree()
+        at: JNode | JKey = root
+        for i, step in enumerate(steps):
+            assert isinstance(at, JNode)  # INVARIANT: only the last step can pick a name
+            if isinstance(step, int):
+                assert isinstance(at.value, list)  # INVARIANT: the key was made from this text
+                at = at.value[step]
+                continue
+            assert isinstance(at.value, JObject)
+            name, value = next((k, v) for k, v in at.value.items if k.name == step)
+            at = name if of_name and i == len(steps) - 1 else value
+        return positions.location(at.start, at.end, path_text(steps) or None)
 
 
 class JsonScanner:
