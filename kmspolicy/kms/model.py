@@ -172,6 +172,8 @@ class KeyRecord:
     #: replicas (sorted), the same on every member of the set (``lifecycle.multiregion``)
     primary_region: str | None = None
     replica_regions: tuple[str, ...] = ()
+    #: a member of a set mid UpdatePrimaryRegion (``Updating``): when the service completes it
+    updating_until: datetime | None = None
     deletion_date: datetime | None = None
     pending_deletion_window_days: int | None = None
     rotation_enabled: bool = False

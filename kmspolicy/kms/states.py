@@ -81,6 +81,10 @@ class Event(StrEnum):
     # ScheduleKeyDeletion of a primary key that has replicas: its waiting period has not begun
     SCHEDULE_DELETION_WITH_REPLICAS = "ScheduleKeyDeletion(primary with replicas)"
     LAST_REPLICA_DELETED = "LastReplicaDeleted"
+    # UpdatePrimaryRegion: the old and the new primary are Updating until the service has
+    # finished the swap (due work, seconds later), then Enabled again
+    UPDATE_PRIMARY_REGION = "UpdatePrimaryRegion"
+    PRIMARY_REGION_UPDATED = "PrimaryRegionUpdated"
 
 
 _S = KeyState
@@ -124,6 +128,10 @@ TRANSITIONS: Mapping[Event, Mapping[KeyState | None, KeyState | None]] = Mapping
         Event.REPLICATE: {None: _S.CREATING},
         Event.REPLICA_READY: {_S.CREATING: _S.ENABLED},
         Event.REPLICA_READY_EXTERNAL: {_S.CREATING: _S.PENDING_IMPORT},
+        # both keys must be Enabled when it starts (DisabledException otherwise, the state
+        # table's row); a key still Updating from an earlier swap may take part again
+        Event.UPDATE_PRIMARY_REGION: {_S.ENABLED: _S.UPDATING, _S.UPDATING: _S.UPDATING},
+        Event.PRIMARY_REGION_UPDATED: {_S.UPDATING: _S.ENABLED},
         # A re-import into an Enabled or Disabled key leaves its state alone.
         Event.IMPORT_MATERIAL: {
             _S.PENDING_IMPORT: _S.ENABLED,

@@ -306,6 +306,7 @@ def test_update_primary_region_swaps_the_roles(regions: Regions) -> None:
         assert [r["Region"] for r in conf["ReplicaKeys"]] == [ASIA, EAST]
     assert config(west, key["KeyId"])["MultiRegionKeyType"] == "PRIMARY"
     assert config(east, key["KeyId"])["MultiRegionKeyType"] == "REPLICA"
+    regions.clock.advance(seconds=3)  # the update completes
     # rotation is now managed in the new primary's Region, and reaches the old primary
     with raises_code("UnsupportedOperationException"):
         east.rotate_key_on_demand(KeyId=key["KeyId"])
@@ -321,6 +322,68 @@ def test_update_primary_region_swaps_the_roles(regions: Regions) -> None:
     blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"moved")["CiphertextBlob"]
     assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"moved"
     assert west.replicate_key(KeyId=key["KeyId"], ReplicaRegion="ca-central-1")
+
+
+def test_both_keys_are_updating_until_the_service_completes_the_update(
+    regions: Regions,
+) -> None:
+    key = primary_key(regions)
+    east, west, asia = (regions.client(r) for r in (EAST, WEST, ASIA))
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=ASIA)
+    east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
+
+    def states() -> dict[str, tuple[str, bool]]:
+        described = {r: c.describe_key(KeyId=key["KeyId"])["KeyMetadata"] for r, c in clients}
+        return {r: (m["KeyState"], m["Enabled"]) for r, m in described.items()}
+
+    clients = ((EAST, east), (WEST, west), (ASIA, asia))
+    updating = ("Updating", False)
+    assert states() == {EAST: updating, WEST: updating, ASIA: ("Enabled", True)}
+    # usable in cryptographic operations meanwhile; management waits (the key-state table)
+    blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"mid-update")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"mid-update"
+    west_arn = f"arn:aws:kms:{WEST}:{ACCOUNT}:key/{key['KeyId']}"
+    with raises_code("KMSInvalidStateException") as refused:
+        west.disable_key(KeyId=key["KeyId"])
+    assert refused.value.response["Error"]["Message"] == f"{west_arn} is updating."
+    with raises_code("KMSInvalidStateException"):  # the new primary cannot be replicated yet
+        west.replicate_key(KeyId=key["KeyId"], ReplicaRegion="ca-central-1")
+    with raises_code("KMSInvalidStateException"):
+        east.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    regions.clock.advance(seconds=2)
+    assert states()[WEST] == updating  # "a few more seconds"
+    regions.clock.advance(seconds=1)
+    # nobody touches the keys: the sweeper completes the update, as the service's own work
+    report = regions.services[EAST].sweep()
+    assert sorted(report.touched) == sorted([key["Arn"], west_arn])
+    enabled = ("Enabled", True)
+    assert states() == {EAST: enabled, WEST: enabled, ASIA: enabled}
+    done = [
+        (r["principal"], r["event"], r["resources"])
+        for r in regions.audited("SynchronizeMultiRegionKey")
+    ]
+    assert sorted(done) == sorted(
+        [("AWS Internal", "AwsServiceEvent", [arn]) for arn in (key["Arn"], west_arn)]
+    )
+    west.disable_key(KeyId=key["KeyId"])
+    west.enable_key(KeyId=key["KeyId"])
+    assert west.replicate_key(KeyId=key["KeyId"], ReplicaRegion="ca-central-1")
+
+
+def test_an_update_completes_on_the_first_access_after_it_is_due(regions: Regions) -> None:
+    key = primary_key(regions)
+    east = regions.client(EAST)
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion=WEST)
+    regions.clock.advance(seconds=3)
+    described = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    assert (described["KeyState"], described["MultiRegionConfiguration"]["MultiRegionKeyType"]) == (
+        "Enabled",
+        "REPLICA",
+    )
+    (done,) = regions.audited("SynchronizeMultiRegionKey")
+    assert done["resources"] == [key["Arn"]]  # the other key completes on its own access
 
 
 def test_update_primary_region_needs_both_keys_to_allow_it(regions: Regions) -> None:

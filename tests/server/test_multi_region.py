@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,20 @@ def test_boto3_replicates_and_decrypts_across_regions(fresh: Server) -> None:
         east.replicate_key(KeyId=key["KeyId"], ReplicaRegion="xx-moon-1")
     assert unserved.value.response["Error"]["Code"] == "UnsupportedOperationException"
     east.update_primary_region(KeyId=key["KeyId"], PrimaryRegion="eu-west-1")
-    conf = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["MultiRegionConfiguration"]
+    described = east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]
+    conf = described["MultiRegionConfiguration"]
     assert (conf["MultiRegionKeyType"], conf["PrimaryKey"]["Region"]) == ("REPLICA", "eu-west-1")
+    # both keys are Updating for seconds after the answer (on the server's real clock), then
+    # Enabled again without anyone's help
+    assert described["KeyState"] == "Updating"
+    assert west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Updating"
+    blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"mid-update")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"mid-update"
+    deadline = time.monotonic() + 30
+    while west.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Updating":
+        assert time.monotonic() < deadline, "the update never completed"
+        time.sleep(0.25)
+    assert east.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
 
 
 def test_aws_cli_replicate_flow(fresh: Server, tmp_path: Path) -> None:

@@ -164,8 +164,9 @@ def _resolve_update_primary_region(res: Resolution) -> list[Target]:
 def update_primary_region(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdatePrimaryRegion.html
 
-    Synchronous: both keys are back in their own states when the request returns, so the
-    ``Updating`` state is never observed here (docs/deviations.md)."""
+    The roles and the set's membership change at once; the old and the new primary answer
+    ``Updating`` until the service completes the update, seconds later (due work:
+    ``multiregion.finish_update``), as AWS's do."""
     primary = call.key.record
     multiregion.require_primary(primary)
     if len(call.keys) == 1:  # PrimaryRegion is the primary's own Region: nothing to change
@@ -173,14 +174,13 @@ def update_primary_region(call: Call) -> dict[str, Any]:
     new_primary = call.keys[1].record
     regions = tuple(sorted({*primary.replica_regions, primary.region} - {new_primary.region}))
     moved = {"primary_region": new_primary.region, "replica_regions": regions}
-    call.save_key(primary.evolve(multi_region_key_type=MultiRegionKeyType.REPLICA, **moved))
-    promoted = primary.evolve(**moved)
-    call.save_key(
-        new_primary.evolve(
-            multi_region_key_type=MultiRegionKeyType.PRIMARY,
-            **multiregion.shared_properties(promoted),
-        )
+    demoted = primary.evolve(multi_region_key_type=MultiRegionKeyType.REPLICA, **moved)
+    call.save_key(multiregion.start_update(demoted, call.now))
+    promoted = new_primary.evolve(
+        multi_region_key_type=MultiRegionKeyType.PRIMARY,
+        **multiregion.shared_properties(primary.evolve(**moved)),
     )
+    call.save_key(multiregion.start_update(promoted, call.now))
     return {}
 
 

@@ -5,8 +5,8 @@ Layer: kms. Both paths call ``apply_due_work`` on one record at one moment, so t
 disagree: the pipeline calls ``run_due_work`` on every key it loads, the server calls ``sweep``
 periodically, and a key that nobody touches still rotates, expires and disappears on time.
 Either way each change is in the audit log before its transaction commits, as CloudTrail
-records it: an ``AwsServiceEvent`` by "AWS Internal" named ``RotateKey``, ``DeleteKey`` or
-``DeleteExpiredKeyMaterial`` (``service_events``).
+records it: an ``AwsServiceEvent`` by "AWS Internal" named ``RotateKey``, ``DeleteKey``,
+``DeleteExpiredKeyMaterial`` or ``SynchronizeMultiRegionKey`` (``service_events``).
 """
 
 from __future__ import annotations
@@ -47,11 +47,15 @@ def due_at(record: KeyRecord) -> datetime | None:
         and not record.pending_imports
         and record.origin is not OriginType.EXTERNAL
         and record.key_state is not KeyState.CREATING
+        and record.key_state is not KeyState.UPDATING
     ):
         return None  # the common case: nothing scheduled at all
     moments: list[datetime] = []
     if record.key_state is KeyState.CREATING:  # a replica: completed on first access
         moments.append(record.creation_date)
+    if multiregion.update_due(record, None):  # UpdatePrimaryRegion: completed seconds later
+        assert record.updating_until is not None
+        moments.append(record.updating_until)
     if record.key_state is KeyState.PENDING_DELETION and record.deletion_date is not None:
         moments.append(record.deletion_date)
     moments.extend(
@@ -111,6 +115,8 @@ def apply_due_work(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecor
         return None
     if record.key_state is KeyState.CREATING:
         record = multiregion.finish_creation(record)
+    if multiregion.update_due(record, now):
+        record = multiregion.finish_update(record)
     record = expire_materials(record, now)
     record = prune_import_parameters(record, now)
     return _rotate_due(record, now, kernel)
@@ -158,8 +164,9 @@ def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) ->
     """The audit records of the due work that turned ``before`` into ``after`` (None: deleted).
 
     The CloudTrail events of the same work: ``RotateKey`` per automatic rotation (with its
-    rotation type and new material id), ``DeleteExpiredKeyMaterial`` per expired import, and
-    ``DeleteKey`` at the end of the waiting period. Pruned import parameters (a wrapping key
+    rotation type and new material id), ``DeleteExpiredKeyMaterial`` per expired import,
+    ``DeleteKey`` at the end of the waiting period, and ``SynchronizeMultiRegionKey`` when an
+    UpdatePrimaryRegion completes (each of its two keys leaves ``Updating``). Pruned import parameters (a wrapping key
     nobody can use any more) change nothing a caller can observe and have no event.
     """
 
@@ -170,7 +177,12 @@ def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) ->
         deletion = before.deletion_date.isoformat() if before.deletion_date else None
         return [event("DeleteKey", {"deletionDate": deletion})]
     kept = {m.material_id: m for m in after.materials}
-    events = [
+    events: list[AuditRecord] = []
+    if before.key_state is KeyState.UPDATING and after.key_state is not KeyState.UPDATING:
+        # the service finishing UpdatePrimaryRegion: CloudTrail's name for its own cross-Region
+        # work on a set
+        events.append(multiregion.synchronize_event(before, now))
+    events += [
         event("DeleteExpiredKeyMaterial", {"keyMaterialId": m.material_id})
         for m in before.materials
         if m.sealed is not None

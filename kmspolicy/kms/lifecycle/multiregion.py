@@ -18,7 +18,10 @@ rotations, the automatic rotation status) is kept on every member and written fr
 - replicas never rotate on their own (due work and EnableKey's catch-up skip them);
 - a replica is born ``Creating`` and completed on its first access (``finish_creation``); the
   deletion of a replica updates the set and, for a primary pending replica deletion whose last
-  replica is gone, starts the primary's waiting period (``replica_deleted``).
+  replica is gone, starts the primary's waiting period (``replica_deleted``);
+- UpdatePrimaryRegion swaps the roles at once, and leaves the old and the new primary
+  ``Updating`` for ``UPDATE_TAKES`` (``start_update``), as AWS finishes the swap seconds after
+  answering; due work makes them ``Enabled`` again (``finish_update``).
 """
 
 from __future__ import annotations
@@ -35,7 +38,9 @@ from kmspolicy.kms.ports import AuditRecord, Transaction
 from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
+    "UPDATE_TAKES",
     "finish_creation",
+    "finish_update",
     "is_primary_with_replicas",
     "is_replica",
     "member_arn",
@@ -47,8 +52,10 @@ __all__ = [
     "require_same_material",
     "shared_properties",
     "stage_new_material",
+    "start_update",
     "synchronize",
     "synchronize_event",
+    "update_due",
 ]
 
 
@@ -129,6 +136,36 @@ def finish_creation(record: KeyRecord) -> KeyRecord:
     state = transition(record.key_state, event)
     assert state is not None  # INVARIANT: completing a creation never destroys
     return record.evolve(key_state=state)
+
+
+#: How long the old and the new primary stay ``Updating`` after UpdatePrimaryRegion (AWS: "a
+#: few more seconds" after the operation completes; long enough to be seen, short enough not
+#: to hold up a script that waits for ``Enabled``)
+UPDATE_TAKES = timedelta(seconds=3)
+
+
+def start_update(record: KeyRecord, now: datetime) -> KeyRecord:
+    """A key of UpdatePrimaryRegion (the old or the new primary), ``Updating`` until the
+    service completes the update."""
+    state = transition(record.key_state, Event.UPDATE_PRIMARY_REGION)
+    assert state is not None  # INVARIANT: an update never destroys
+    return record.evolve(key_state=state, updating_until=now + UPDATE_TAKES)
+
+
+def update_due(record: KeyRecord, now: datetime | None) -> bool:
+    """Whether the update ``record`` takes part in completes by ``now`` (None: ever)."""
+    return (
+        record.key_state is KeyState.UPDATING
+        and record.updating_until is not None
+        and (now is None or record.updating_until <= now)
+    )
+
+
+def finish_update(record: KeyRecord) -> KeyRecord:
+    """The update complete: the key is ``Enabled`` again."""
+    state = transition(record.key_state, Event.PRIMARY_REGION_UPDATED)
+    assert state is not None  # INVARIANT: completing an update never destroys
+    return record.evolve(key_state=state, updating_until=None)
 
 
 def replica_deleted(
