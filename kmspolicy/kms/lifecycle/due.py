@@ -166,8 +166,9 @@ def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) ->
     The CloudTrail events of the same work: ``RotateKey`` per automatic rotation (with its
     rotation type and new material id), ``DeleteExpiredKeyMaterial`` per expired import,
     ``DeleteKey`` at the end of the waiting period, and ``SynchronizeMultiRegionKey`` when an
-    UpdatePrimaryRegion completes (each of its two keys leaves ``Updating``). Pruned import parameters (a wrapping key
-    nobody can use any more) change nothing a caller can observe and have no event.
+    UpdatePrimaryRegion completes (each of its two keys leaves ``Updating``). Pruned import
+    parameters (a wrapping key nobody can use any more) change nothing a caller can observe
+    and have no event.
     """
 
     def event(name: str, details: dict[str, object]) -> AuditRecord:
