@@ -19,7 +19,13 @@ from typing import TypeVar
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import has_due_work
-from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import (
+    AliasRecord,
+    CustomKeyStoreRecord,
+    GrantRecord,
+    KeyRecord,
+    SessionRecord,
+)
 from kmspolicy.kms.ports import SealingKey
 
 __all__ = ["MemoryStore"]
@@ -40,6 +46,7 @@ class MemoryStore:
         "_key_stores",
         "_keys",
         "_lock",
+        "_sessions",
         "root_key",
     )
 
@@ -53,6 +60,7 @@ class MemoryStore:
         self._by_target: dict[tuple[str, str, str | None], dict[str, AliasRecord]] = {}
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
         self._key_stores: dict[str, CustomKeyStoreRecord] = {}  # store id -> record
+        self._sessions: dict[str, SessionRecord] = {}  # token digest -> console session
         self._lock = threading.RLock()
 
     def transaction(self, *, readonly: bool = False) -> _MemoryTransaction:
@@ -238,3 +246,17 @@ class _MemoryTransaction:
     def count_keys_in_custom_key_store(self, store_id: str) -> int:
         # a few stores of a few keys each: a scan is the cheap way to ask
         return sum(1 for k in self._s._keys.values() if k.custom_key_store_id == store_id)
+
+    # --- web console sessions
+    def get_session(self, digest: str) -> SessionRecord | None:
+        return self._s._sessions.get(digest)
+
+    def put_session(self, record: SessionRecord) -> None:
+        self._set(self._s._sessions, record.digest, record)
+
+    def delete_session(self, digest: str) -> None:
+        self._pop(self._s._sessions, digest)
+
+    def delete_expired_sessions(self, now: datetime) -> None:
+        for digest in [d for d, s in self._s._sessions.items() if s.expires <= now]:
+            self._pop(self._s._sessions, digest)

@@ -42,6 +42,7 @@ __all__ = [
     "OriginType",
     "PendingImportParameters",
     "RotationType",
+    "SessionRecord",
     "Tag",
 ]
 
@@ -436,3 +437,17 @@ class CustomKeyStoreRecord:
 
     def evolve(self, **changes: object) -> CustomKeyStoreRecord:
         return replace(self, **changes)  # type: ignore[arg-type]  # fields checked by replace
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    """A signed-in session of the web console (``server.console``), kept in the store so that
+    every server process sharing it knows the session and a sign-out ends it everywhere.
+    ``digest`` is the SHA-256 of the cookie's random token: the token itself is never stored,
+    so a copy of the store holds no usable cookie."""
+
+    digest: str  # 64 hex digits
+    principal: str
+    access_key_id: str
+    region: str
+    expires: datetime  # by the service's clock

@@ -17,7 +17,13 @@ from typing import Protocol, runtime_checkable
 from kmspolicy.authz import DecisionKind
 from kmspolicy.crypto.material import Rng
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
-from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import (
+    AliasRecord,
+    CustomKeyStoreRecord,
+    GrantRecord,
+    KeyRecord,
+    SessionRecord,
+)
 
 __all__ = [
     "AUDIT_DECISIONS",
@@ -101,6 +107,13 @@ class Transaction(Protocol):
 
     def count_keys_in_custom_key_store(self, store_id: str) -> int:
         """Keys (in any state) whose ``custom_key_store_id`` is ``store_id``."""
+
+    # --- web console sessions (by the SHA-256 of the session token; never the token)
+    def get_session(self, digest: str) -> SessionRecord | None: ...
+    def put_session(self, record: SessionRecord) -> None: ...
+    def delete_session(self, digest: str) -> None: ...
+    def delete_expired_sessions(self, now: datetime) -> None:
+        """Remove the sessions whose ``expires`` is at or before ``now``."""
 
 
 class SealingKey(Protocol):

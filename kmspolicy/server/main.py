@@ -171,6 +171,7 @@ def _console(
         audit_key = read_audit_key(audit_path.parent / AUDIT_KEY_NAME, runtime.root_key)
     return Console(
         backend,
+        runtime.store,
         creds.get,
         runtime.clock,
         request_ids,

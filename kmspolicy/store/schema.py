@@ -103,12 +103,32 @@ def _v4(d: Dialect) -> list[str]:
     ]
 
 
+def _v5(d: Dialect) -> list[str]:
+    # Web console sessions, shared by every server process on the store: a session is known
+    # wherever the next request lands, and signing out ends it everywhere. The row holds the
+    # SHA-256 of the cookie's token, never the token; expires_at is microseconds since the
+    # Unix epoch by the service's clock, indexed for the purge of expired sessions.
+    text = 'TEXT COLLATE "C"' if d == "postgres" else "TEXT"
+    integer = "BIGINT" if d == "postgres" else "INTEGER"
+    return [
+        f"""CREATE TABLE console_sessions (
+            digest {text} PRIMARY KEY,
+            principal {text} NOT NULL,
+            access_key_id {text} NOT NULL,
+            region {text} NOT NULL,
+            expires_at {integer} NOT NULL
+        )""",
+        "CREATE INDEX console_sessions_by_expiry ON console_sessions (expires_at)",
+    ]
+
+
 # version -> statements for a dialect. Append only: a shipped migration is never edited.
 MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (1, _v1),
     (2, _v2),
     (3, _v3),
     (4, _v4),
+    (5, _v5),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -9,13 +9,19 @@ store never holds a plaintext secret, so no code path can write one to a row.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import due_at
-from kmspolicy.kms.model import AliasRecord, CustomKeyStoreRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.model import (
+    AliasRecord,
+    CustomKeyStoreRecord,
+    GrantRecord,
+    KeyRecord,
+    SessionRecord,
+)
 from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
@@ -330,6 +336,45 @@ class SqlTransaction:
         self._check()
         rows = self._query("SELECT COUNT(*) FROM keys WHERE custom_key_store_id = ?", (store_id,))
         return int(rows[0][0])
+
+    # --- web console sessions
+    def get_session(self, digest: str) -> SessionRecord | None:
+        self._check()
+        rows = self._query(
+            "SELECT principal, access_key_id, region, expires_at FROM console_sessions "
+            "WHERE digest = ?",
+            (digest,),
+        )
+        if not rows:
+            return None
+        principal, access_key_id, region, expires_at = rows[0]
+        return SessionRecord(
+            digest, principal, access_key_id, region, _EPOCH + timedelta(microseconds=expires_at)
+        )
+
+    def put_session(self, record: SessionRecord) -> None:
+        self._check(writing=True)
+        self._execute(
+            "INSERT INTO console_sessions (digest, principal, access_key_id, region, expires_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (digest) DO UPDATE SET "
+            "principal = excluded.principal, access_key_id = excluded.access_key_id, "
+            "region = excluded.region, expires_at = excluded.expires_at",
+            (
+                record.digest,
+                record.principal,
+                record.access_key_id,
+                record.region,
+                _micros(record.expires),
+            ),
+        )
+
+    def delete_session(self, digest: str) -> None:
+        self._check(writing=True)
+        self._execute("DELETE FROM console_sessions WHERE digest = ?", (digest,))
+
+    def delete_expired_sessions(self, now: datetime) -> None:
+        self._check(writing=True)
+        self._execute("DELETE FROM console_sessions WHERE expires_at <= ?", (_micros(now),))
 
 
 def _micros(moment: datetime) -> int:

@@ -234,19 +234,62 @@ def test_guessing_secrets_is_throttled_per_address(tmp_path: Path) -> None:
 def test_sessions_expire_by_the_clock_and_keep_only_a_hash() -> None:
     from datetime import UTC, datetime, timedelta
 
+    from kmspolicy.kms.memory import MemoryStore
     from kmspolicy.server.console.sessions import SESSION_LIFETIME, Sessions
 
-    sessions = Sessions(max_sessions=2)
+    store = MemoryStore()
+    sessions = Sessions(store)
     now = datetime(2026, 1, 1, tzinfo=UTC)
     token = sessions.open(ADMIN_ARN, "AKIAADMINEXAMPLE0001", "us-east-1", now)
     assert sessions.get(token, now + SESSION_LIFETIME - timedelta(seconds=1)) is not None
-    assert sessions.get(token, now + SESSION_LIFETIME) is None  # expired, and forgotten
-    assert sessions.get(token, now) is None
-    kept = sessions.open(ADMIN_ARN, "AKIAADMINEXAMPLE0001", "us-east-1", now)
-    assert token not in repr(vars(sessions)) and kept not in str(list(sessions._sessions))
-    for _ in range(2):  # bounded: the oldest session is dropped first
-        sessions.open(READER_ARN, "AKIAREADEREXAMPLE001", "us-east-1", now)
-    assert sessions.get(kept, now) is None
+    assert sessions.get(token, now + SESSION_LIFETIME) is None  # expired by the clock
+    assert token not in repr(store._sessions)  # the store holds the token's hash only
+    kept = sessions.open(ADMIN_ARN, "AKIAADMINEXAMPLE0001", "us-east-1", now + SESSION_LIFETIME)
+    assert len(store._sessions) == 1  # the sign-in purged the expired session
+    # a message for the next page opens only in the session that sealed it, unaltered
+    mine = sessions.get(kept, now + SESSION_LIFETIME)
+    other = sessions.get(sessions.open(READER_ARN, "AKIAREADEREXAMPLE001", "us-east-1", now), now)
+    assert mine is not None and other is not None and mine.csrf != other.csrf
+    sealed = mine.seal_message("Created key 1234.")
+    assert mine.open_message(sealed) == "Created key 1234."
+    assert other.open_message(sealed) == ""
+    assert mine.open_message("Q3JlYXRlZCBrZXkgNjY2Lg." + sealed.partition(".")[2]) == ""
+
+
+def test_a_session_is_known_to_every_server_on_the_store_and_sign_out_ends_it_everywhere(
+    tmp_path: Path,
+) -> None:
+    """Two servers sharing one store (two processes behind a load balancer, or one restarted):
+    a session opened on one works on the other, with its CSRF token and its one-time message,
+    and signing out on one makes the cookie worthless on both."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(IDENTITIES)
+    first, second = tmp_path / "a", tmp_path / "b"
+    first.mkdir()
+    second.mkdir()
+    store = f"sqlite:///{tmp_path}/kms.db"
+    with serve_in_thread(identities=ids, data_dir=first, store_url=store, console=True) as a:
+        (second / "root.key").write_bytes((first / "root.key").read_bytes())
+        (second / "root.key").chmod(0o600)
+        with serve_in_thread(identities=ids, data_dir=second, store_url=store, console=True) as b:
+            on_a, on_b = Browser(a.url), Browser(b.url)
+            on_a.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+            on_b.cookies = on_a.cookies  # one browser, its requests spread over two servers
+            status, _, page = on_b.request("GET", "/console/create")
+            assert status == 200 and ADMIN_ARN in page
+            status, headers, _ = on_b.request(
+                "POST", "/console/create", {"csrf": on_a.csrf(page), "Description": "shared"}
+            )
+            assert status == 303
+            status, _, key_page = on_a.request("GET", headers["location"])
+            assert status == 200 and "Created key" in key_page  # the message, on the other
+            _, _, page = on_a.request("GET", "/console/keys")
+            kept = dict(on_a.cookies)
+            status, _, _ = on_a.request("POST", "/console/signout", {"csrf": on_a.csrf(page)})
+            assert status == 303
+            replay = Browser(b.url)
+            replay.cookies = kept
+            assert replay.request("GET", "/console/keys")[0] == 303  # ended on b too
 
 
 def test_a_cross_site_post_is_refused_by_its_origin(endpoint: Any) -> None:

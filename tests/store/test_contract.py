@@ -22,6 +22,7 @@ from kmspolicy.kms.model import (
     CustomKeyStoreType,
     GrantConstraints,
     KeyState,
+    SessionRecord,
     Tag,
 )
 from kmspolicy.kms.sealed import Sealed
@@ -263,6 +264,50 @@ def test_a_new_transaction_sees_the_committed_state(store):
         tx.put_key(tx.get_key(r.key_arn("k1")).evolve(key_state=KeyState.DISABLED))
     with store.transaction() as tx:
         assert tx.get_key(r.key_arn("k1")).key_state is KeyState.DISABLED
+
+
+# --- web console sessions
+
+
+def _session(digest: str, minute: int) -> SessionRecord:
+    expires = datetime(2026, 1, 1, 12, minute, 0, 123456, tzinfo=UTC)
+    user = "arn:aws:iam::111122223333:user/a"
+    return SessionRecord(digest, user, "AKIAEXAMPLE", "eu-west-1", expires)
+
+
+def test_sessions_round_trip_and_expired_ones_are_purged(store):
+    with store.transaction() as tx:
+        for n, digest in enumerate(("a" * 64, "b" * 64, "c" * 64)):
+            tx.put_session(_session(digest, 10 * n))
+    with store.transaction(readonly=True) as tx:
+        assert tx.get_session("b" * 64) == _session("b" * 64, 10)
+        assert tx.get_session("d" * 64) is None
+    with store.transaction() as tx:
+        # expiring exactly now counts as expired; the one after it stays
+        tx.delete_expired_sessions(_session("", 10).expires)
+        tx.delete_session("c" * 64)
+    with store.transaction(readonly=True) as tx:
+        assert [tx.get_session(d * 64) for d in "abc"] == [None, None, None]
+    with store.transaction() as tx:
+        tx.put_session(_session("e" * 64, 0))
+    with pytest.raises(RuntimeError), store.transaction() as tx:
+        tx.delete_session("e" * 64)
+        raise RuntimeError("rolled back")
+    with store.transaction(readonly=True) as tx:
+        assert tx.get_session("e" * 64) == _session("e" * 64, 0)
+
+
+def test_a_session_written_by_one_handle_ends_for_all_when_deleted(store_kind, store_factory):
+    _only_durable(store_kind)
+    a, b = store_factory(), store_factory()
+    with a.transaction() as tx:
+        tx.put_session(_session("f" * 64, 30))
+    with b.transaction(readonly=True) as tx:
+        assert tx.get_session("f" * 64) == _session("f" * 64, 30)
+    with b.transaction() as tx:
+        tx.delete_session("f" * 64)
+    with a.transaction(readonly=True) as tx:
+        assert tx.get_session("f" * 64) is None
 
 
 # --- durability and sharing (several handles on one store = several processes)

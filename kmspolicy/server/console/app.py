@@ -27,6 +27,7 @@ import jinja2
 from kmspolicy.errors import KmsPolicyError, ServiceError
 from kmspolicy.kms.clock import Clock
 from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.ports import Store
 from kmspolicy.server.app import Backend, Call, transport_context
 from kmspolicy.server.console.sessions import SESSION_LIFETIME, Session, Sessions, same
 from kmspolicy.server.console.web import (
@@ -44,6 +45,7 @@ from kmspolicy.server.sigv4 import Credential
 PREFIX = "/console"
 SESSION_COOKIE = "kmspolicy_session"
 SIGNIN_COOKIE = "kmspolicy_signin"  # the sign-in form's CSRF token (double submit)
+MESSAGE_COOKIE = "kmspolicy_message"  # the result of an action, shown on the next page once
 _HERE = Path(__file__).parent
 _STATIC = MappingProxyType(
     {"console.css": b"text/css; charset=utf-8", "console.js": b"text/javascript"}
@@ -85,6 +87,7 @@ class Console:
     def __init__(
         self,
         backend: Backend[str],
+        store: Store,
         credential: Callable[[str], Credential[str] | None],
         clock: Clock,
         request_ids: Callable[[], str],
@@ -108,7 +111,7 @@ class Console:
         self._principals = list(principals)
         self._audit_path = audit_path
         self._audit_key = audit_key
-        self.sessions = Sessions()
+        self.sessions = Sessions(store)
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
             autoescape=True,
@@ -163,6 +166,8 @@ class Console:
             return self._signin(request)
         now = self._clock.now()
         session = self.sessions.get(request.cookies.get(SESSION_COOKIE), now)
+        if session is not None and not self._still_valid(session):
+            session = None
         if session is None:
             return redirect(f"{PREFIX}/signin")
         if request.method == "POST" and not self._csrf_ok(request, session):
@@ -231,6 +236,22 @@ class Console:
             return Response(404, b"not found", b"text/plain")
         return Response(200, (_HERE / "static" / name).read_bytes(), ctype)
 
+    def _still_valid(self, session: Session) -> bool:
+        """A session's access key must still be one this server knows, for the same principal
+        (a process with a newer identities file ends the sessions of a removed key)."""
+        credential = self._credential(session.access_key_id)
+        return credential is not None and credential.principal == session.principal
+
+    def _done(self, request: Request, session: Session, location: str, message: str) -> Response:
+        """Redirect to ``location``, which shows ``message`` once (a cookie bound to the
+        session: any server process sharing the store shows it, no other session can)."""
+        response = redirect(location)
+        value = session.seal_message(message)
+        response.headers.append(
+            (b"set-cookie", cookie(MESSAGE_COOKIE, value, secure=request.secure, max_age=60))
+        )
+        return response
+
     def _csrf_ok(self, request: Request, session: Session) -> bool:
         sent = request.form.get("csrf") or request.headers.get("x-csrf-token", "")
         return bool(sent) and same(sent, session.csrf)
@@ -246,9 +267,9 @@ class Console:
         status: int = 200,
         **values: Any,
     ) -> Response:
-        flash = ""
-        if session is not None:
-            flash, session.flash = session.flash, ""
+        flash, sent = "", request.cookies.get(MESSAGE_COOKIE)
+        if session is not None and sent:
+            flash = session.open_message(sent)
         body = self._render(
             template,
             session=session,
@@ -258,7 +279,12 @@ class Console:
             prefix=PREFIX,
             **values,
         )
-        return Response(status, body)
+        response = Response(status, body)
+        if sent:
+            response.headers.append(
+                (b"set-cookie", cookie(MESSAGE_COOKIE, "", secure=request.secure, max_age=0))
+            )
+        return response
 
     def _region_of(self, request: Request, session: Session) -> str:
         wanted = request.query.get("region") or request.form.get("region") or session.region
@@ -580,8 +606,8 @@ class Console:
             result = self.call(request, session, operation, params())
         except KmsError as error:
             return self._key(request, session, key_id, error=f"{operation}: {error}", status=400)
-        session.flash = _done(operation, result)
-        return redirect(self._key_url(request, session, key_id))
+        location = self._key_url(request, session, key_id)
+        return self._done(request, session, location, _outcome(operation, result))
 
     def _key_url(self, request: Request, session: Session, key_id: str, page: str = "") -> str:
         region = self._region_of(request, session)
@@ -626,8 +652,8 @@ class Console:
                 error = f"CreateKey: {exc}"
             else:
                 key_id = created["KeyMetadata"]["KeyId"]
-                session.flash = f"Created key {key_id}."
-                return redirect(self._key_url(request, session, key_id))
+                location = self._key_url(request, session, key_id)
+                return self._done(request, session, location, f"Created key {key_id}.")
         return self._page(request, session, "create.html", status=400, form=form, error=error)
 
     # --- policy editor
@@ -657,8 +683,8 @@ class Console:
                 except KmsError as exc:
                     error = f"PutKeyPolicy: {exc}"
                 else:
-                    session.flash = "Saved the key policy."
-                    return redirect(self._key_url(request, session, key_id, "/policy"))
+                    location = self._key_url(request, session, key_id, "/policy")
+                    return self._done(request, session, location, "Saved the key policy.")
         if request.method == "POST" and request.form.get("do") == "switch":
             converted = policy_in_other(text, syntax)
             if converted is not None:
@@ -789,7 +815,7 @@ def _int(form: Mapping[str, str], name: str) -> dict[str, Any]:
         return {name: value}  # the service's own validation error says what is wrong
 
 
-def _done(operation: str, result: Mapping[str, Any]) -> str:
+def _outcome(operation: str, result: Mapping[str, Any]) -> str:
     if operation == "CreateGrant":
         return f"Created grant {result.get('GrantId', '')}."
     if operation == "ScheduleKeyDeletion":

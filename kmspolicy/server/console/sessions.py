@@ -1,15 +1,20 @@
 """Console sessions: who signed in, until when, and the session's CSRF token.
 
-Layer: server (adapter). A session is a random 256-bit token in an HttpOnly, SameSite=Strict
-cookie (Secure under TLS); the server keeps only its SHA-256, so a memory dump or a log never
-holds a usable cookie. Sessions live in memory, per server process, bounded (the oldest is
-dropped first) and expire at a fixed time read from the service's clock. Failed sign-ins are
-counted per client address, bounded too, so guessing secrets is slow for one address without
-making the console slow for anybody else.
+Layer: server (adapter over the store). A session is a random 256-bit token in an HttpOnly,
+SameSite=Strict cookie (Secure under TLS). The session itself is a row of the store
+(``kms.ports.Transaction.put_session``) keyed by the token's SHA-256, so every server process
+sharing the store knows it, a restart keeps it, and signing out deletes it for all of them;
+neither the store nor a log ever holds a usable cookie. A session expires at a fixed time read
+from the service's clock; expired rows are purged at each sign-in. The CSRF token and the
+one-time message cookie are keyed by the session token (HMAC), so they need no storage and a
+copy of the store cannot forge them. Failed sign-ins are counted per client address in the
+process, bounded, so guessing secrets is slow for one address without making the console slow
+for anybody else.
 """
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -17,9 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from kmspolicy._cache import BoundedCache
+from kmspolicy.kms.model import SessionRecord
+from kmspolicy.kms.ports import Store
 
 SESSION_LIFETIME = timedelta(hours=1)
-MAX_SESSIONS = 4096
+#: client addresses whose failed sign-ins are remembered (the oldest forgotten first)
+MAX_ADDRESSES = 4096
 #: failed sign-ins one address may make within FAILURE_WINDOW before it must wait
 MAX_FAILURES = 10
 FAILURE_WINDOW = timedelta(minutes=5)
@@ -29,51 +37,81 @@ def _digest(token: str) -> str:
     return hashlib.sha256(token.encode("ascii", "replace")).hexdigest()
 
 
+def _keyed(token: str, purpose: bytes, data: bytes = b"") -> str:
+    mac = hmac.new(token.encode("ascii", "replace"), purpose + b"\0" + data, hashlib.sha256)
+    return base64.urlsafe_b64encode(mac.digest()).decode("ascii").rstrip("=")
+
+
 def same(a: str, b: str) -> bool:
     """Constant-time equality of two texts (tokens, secrets)."""
     return hmac.compare_digest(a.encode("utf-8"), b.encode("utf-8"))
 
 
-@dataclass(slots=True)
+@dataclass(frozen=True, slots=True)
 class Session:
     principal: str
     access_key_id: str
     region: str
     expires: datetime
-    csrf: str = field(default_factory=lambda: secrets.token_urlsafe(32), repr=False)
-    #: one message shown on the next page (the result of an action), then cleared
-    flash: str = ""
+    #: the session's CSRF token (rendered into its forms; derived from the cookie's token)
+    csrf: str = field(repr=False)
+    #: the session's cookie token, to key the message cookie; never rendered
+    token: str = field(repr=False)
+
+    def seal_message(self, text: str) -> str:
+        """A cookie value carrying ``text`` to the next page, bound to this session."""
+        data = text.encode("utf-8")
+        encoded = base64.urlsafe_b64encode(data).decode("ascii").rstrip("=")
+        return f"{encoded}.{_keyed(self.token, b'message', data)}"
+
+    def open_message(self, value: str) -> str:
+        """The text of a message cookie made by ``seal_message`` of this session, else ""."""
+        encoded, _, mac = value.partition(".")
+        try:
+            data = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+            text = data.decode("utf-8")
+        except ValueError:
+            return ""
+        return text if mac and same(mac, _keyed(self.token, b"message", data)) else ""
 
 
 class Sessions:
-    """The signed-in sessions of one console (an instance: no process-wide state)."""
+    """The console's sessions in the store, and this process's count of failed sign-ins."""
 
-    def __init__(self, max_sessions: int = MAX_SESSIONS) -> None:
-        self._sessions: BoundedCache[str, Session] = BoundedCache(max_sessions)
-        self._failures: BoundedCache[str, tuple[int, datetime]] = BoundedCache(max_sessions)
+    def __init__(self, store: Store, max_addresses: int = MAX_ADDRESSES) -> None:
+        self._store = store
+        self._failures: BoundedCache[str, tuple[int, datetime]] = BoundedCache(max_addresses)
 
     def open(self, principal: str, access_key_id: str, region: str, now: datetime) -> str:
         """A new session; returns the cookie value (the only copy of the token)."""
         token = secrets.token_urlsafe(32)
-        self._sessions.put(
-            _digest(token), Session(principal, access_key_id, region, now + SESSION_LIFETIME)
-        )
+        expires = now + SESSION_LIFETIME
+        record = SessionRecord(_digest(token), principal, access_key_id, region, expires)
+        with self._store.transaction() as tx:
+            tx.delete_expired_sessions(now)
+            tx.put_session(record)
         return token
 
     def get(self, token: str | None, now: datetime) -> Session | None:
         if not token:
             return None
-        session = self._sessions.get(_digest(token))
-        if session is None:
+        with self._store.transaction(readonly=True) as tx:
+            record = tx.get_session(_digest(token))
+        if record is None or now >= record.expires:
             return None
-        if now >= session.expires:
-            self._sessions.pop(_digest(token))
-            return None
-        return session
+        return Session(
+            record.principal,
+            record.access_key_id,
+            record.region,
+            record.expires,
+            csrf=_keyed(token, b"csrf"),
+            token=token,
+        )
 
     def close(self, token: str | None) -> None:
         if token:
-            self._sessions.pop(_digest(token))
+            with self._store.transaction() as tx:
+                tx.delete_session(_digest(token))
 
     # --- sign-in failures
 
