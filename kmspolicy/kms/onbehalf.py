@@ -2,19 +2,21 @@
 
 Layer: kms. An external key store's proxy receives ``requestMetadata`` with every call (the
 caller's ARN, the KMS operation, the request id, ``kms:ViaService``, the source VPC), but the
-key backends' protocols carry keys and bytes, not requests. The pipeline sets ``acting_for``
-around each request it runs; a backend that needs it reads ``current()``. A ``ContextVar``
-(not a global): each request — each thread, each task — sees its own, and none outside one.
+key backends' protocols carry keys and bytes, not requests. The pipeline sets it
+around each request it runs (``enter`` ... ``leave``); a backend that needs it reads
+``current()``. A ``ContextVar`` (not a global): each request — each thread, each task — sees its
+own, and none outside one. Every request sets it and almost none reads it (only an external key
+store's key), so entering keeps the request's own values and ``current()`` builds the
+``OnBehalf`` from them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
-from contextvars import ContextVar
+from collections.abc import Mapping
+from contextvars import ContextVar, Token
 from dataclasses import dataclass
 
-__all__ = ["OnBehalf", "acting_for", "current"]
+__all__ = ["OnBehalf", "current", "enter", "leave"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,32 +29,37 @@ class OnBehalf:
     source_vpce: str | None = None
 
 
-_CURRENT: ContextVar[OnBehalf | None] = ContextVar("kmspolicy_on_behalf", default=None)
+#: (principal ARN, operation, request id, transport context) of the request being run
+_Raw = tuple[str, str, str, "Mapping[str, object] | None"]
+_CURRENT: ContextVar[_Raw | None] = ContextVar("kmspolicy_on_behalf", default=None)
 
 
-@contextmanager
-def acting_for(
+def enter(
     principal_arn: str, operation: str, request_id: str, context: Mapping[str, object] | None
-) -> Iterator[None]:
+) -> Token[_Raw | None]:
+    """The pipeline starts running a request; ``leave`` with the token when it is done."""
+    return _CURRENT.set((principal_arn, operation, request_id, context))
+
+
+def leave(token: Token[_Raw | None]) -> None:
+    _CURRENT.reset(token)
+
+
+def current() -> OnBehalf | None:
+    raw = _CURRENT.get()
+    if raw is None:
+        return None
+    principal_arn, operation, request_id, context = raw
+
     def text(key: str) -> str | None:
         value = (context or {}).get(key)
         return value if isinstance(value, str) else None
 
-    token = _CURRENT.set(
-        OnBehalf(
-            principal_arn,
-            operation,
-            request_id,
-            text("kms:ViaService"),
-            text("aws:SourceVpc"),
-            text("aws:SourceVpce"),
-        )
+    return OnBehalf(
+        principal_arn,
+        operation,
+        request_id,
+        text("kms:ViaService"),
+        text("aws:SourceVpc"),
+        text("aws:SourceVpce"),
     )
-    try:
-        yield
-    finally:
-        _CURRENT.reset(token)
-
-
-def current() -> OnBehalf | None:
-    return _CURRENT.get()

@@ -42,6 +42,7 @@ from kmspolicy.errors import (
     ServiceError,
     UnsupportedOperationException,
 )
+from kmspolicy.kms import onbehalf
 from kmspolicy.kms.context import key_context
 from kmspolicy.kms.decisions import DecisionMemo
 from kmspolicy.kms.identities import Identities, Resolved
@@ -51,7 +52,6 @@ from kmspolicy.kms.keystores.connector import KeyStoreConnector
 from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle.due import run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyRecord
-from kmspolicy.kms.onbehalf import acting_for
 from kmspolicy.kms.operations import Operation
 from kmspolicy.kms.ports import (
     EVENT_NOT_COMMITTED,
@@ -172,15 +172,18 @@ class Pipeline:
         request_id: str = "",
     ) -> dict[str, Any]:
         """Run operation ``name`` for ``principal`` with already validated ``params``."""
+        identity = self.identities.resolve(principal)
         # a key backend that tells a third party about the request reads it (kms.onbehalf)
-        arn = self.identities.resolve(principal).caller.principal_arn
-        with acting_for(arn, name, request_id, context):
-            return self._run(name, principal, params, context, request_id)
+        token = onbehalf.enter(identity.caller.principal_arn, name, request_id, context)
+        try:
+            return self._run(name, identity, params, context, request_id)
+        finally:
+            onbehalf.leave(token)
 
     def _run(
         self,
         name: str,
-        principal: str,
+        identity: Resolved,
         params: Mapping[str, Any],
         context: Mapping[str, object] | None,
         request_id: str,
@@ -190,7 +193,6 @@ class Pipeline:
             raise InternalError(f"{name} is not an operation of the KMS model")
         if op.validate is not None:
             op.validate(params)
-        identity = self.identities.resolve(principal)
         caller = identity.caller
         now = self.clock.now()
         # Due lifecycle work found on a key is committed first, in a transaction of its own (a
