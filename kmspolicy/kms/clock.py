@@ -68,9 +68,12 @@ class OffsetClock:
         self._lock = threading.Lock()
 
     def now(self) -> datetime:
-        with self._lock:
-            offset = self._offset
-        return self._system.now() + offset
+        # Reading the offset needs no lock: it is one immutable timedelta, replaced whole (under
+        # the lock) by advance, so a reader sees the old one or the new one. Not yet advanced,
+        # the real time is the answer as it is.
+        offset = self._offset
+        now = self._system.now()
+        return now + offset if offset else now
 
     @property
     def offset(self) -> timedelta:
