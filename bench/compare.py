@@ -48,7 +48,7 @@ GROUPS = ("api", "client", "store", "root", "authz")
 # --- the worker: runs inside one revision ------------------------------------------------------
 
 
-def NO_KEY_QUOTA() -> Any:  # noqa: N802  # reads as the constant it builds
+def no_key_quota() -> Any:
     """Quotas without the 100,000-key limit that a long CreateKey run would reach."""
     from kmspolicy.kms.quotas import Quotas
 
@@ -86,7 +86,7 @@ def service_workloads(group: str) -> dict[str, Callable[[], object]]:
         ],
     }
     identities = Identities([Identity.of(ALICE, policies=[json.dumps(policy)])])
-    kms = KMS(account=ACCOUNT, identities=identities, quotas=NO_KEY_QUOTA())
+    kms = KMS(account=ACCOUNT, identities=identities, quotas=no_key_quota())
     caller: Any = kms.as_principal(ALICE) if group == "api" else kms.client(ALICE)
     key_id = caller.create_key()["KeyMetadata"]["KeyId"]
     blob = caller.encrypt(KeyId=key_id, Plaintext=PLAINTEXT)["CiphertextBlob"]
@@ -122,7 +122,7 @@ def store_workloads(tag: str, tmp: Path) -> dict[str, Callable[[], object]]:
     out: dict[str, Callable[[], object]] = {}
     for root_name, root in root_keys(tag).items():
         for store_name, url in urls.items():
-            kms = KMS(open_store(url.format(tmp=tmp, root=root_name), root), quotas=NO_KEY_QUOTA())
+            kms = KMS(open_store(url.format(tmp=tmp, root=root_name), root), quotas=no_key_quota())
             key_id = kms.call("CreateKey")["KeyMetadata"]["KeyId"]
             enc = {"KeyId": key_id, "Plaintext": PLAINTEXT}
             gdk = {"KeyId": key_id, "KeySpec": "AES_256"}
@@ -304,7 +304,9 @@ def main() -> None:
         run = secrets.token_hex(3)  # PostgreSQL schemas and HSM objects of this run
         sides: list[Worker] = []
         try:
-            sides += [Worker(tree, groups, f"{t}{run}", env) for tree, t in zip(trees, "ab")]
+            sides += [
+                Worker(tree, groups, f"{t}{run}", env) for tree, t in zip(trees, "ab", strict=True)
+            ]
             names = [n for n in sides[0].names if n in sides[1].names and args.match in n]
             samples: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in names}
             for r in range(args.rounds):

@@ -2,12 +2,11 @@
 
 Layer: kms. An external key store's proxy receives ``requestMetadata`` with every call (the
 caller's ARN, the KMS operation, the request id, ``kms:ViaService``, the source VPC), but the
-key backends' protocols carry keys and bytes, not requests. The pipeline sets it
-around each request it runs (``enter`` ... ``leave``); a backend that needs it reads
-``current()``. A ``ContextVar`` (not a global): each request — each thread, each task — sees its
-own, and none outside one. Every request sets it and almost none reads it (only an external key
-store's key), so entering keeps the request's own values and ``current()`` builds the
-``OnBehalf`` from them.
+key backends' protocols carry keys and bytes, not requests. The pipeline enters the request it
+runs (``enter`` ... ``leave``); a backend that needs it reads ``current()``. A ``ContextVar``
+(not a global): each request — each thread, each task — sees its own, and none outside one.
+Every request enters and almost none is read (only by an external key store's key), so entering
+keeps the request's own values and ``current()`` builds the ``OnBehalf`` from them.
 """
 
 from __future__ import annotations
