@@ -52,6 +52,8 @@ class ServiceSettings:
     xks_ca_bundle: Path | None = None
     xks_connect_to: Mapping[str, tuple[str, int]] = field(default_factory=dict)
     xks_timeout: float = 2.0
+    #: (certificate, key) PEM files presented to proxies that require mutual TLS
+    xks_client_cert: tuple[Path, Path] | None = None
 
 
 class Runtime:
@@ -226,6 +228,7 @@ def build_runtime(
                     ca_bundle=settings.xks_ca_bundle,
                     connect_to=settings.xks_connect_to,
                     timeout=settings.xks_timeout,
+                    client_cert=settings.xks_client_cert,
                 )
             ),
         ),

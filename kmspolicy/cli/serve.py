@@ -118,6 +118,19 @@ _FILE = click.Path(path_type=Path, exists=True, dir_okay=False)
     "certificate still checked for HOST; repeatable; docs/xks-proxy.md).",
 )
 @click.option(
+    "--xks-client-cert",
+    type=_FILE,
+    default=None,
+    help="PEM certificate presented to external key store proxies that require mutual TLS "
+    "(with --xks-client-key).",
+)
+@click.option(
+    "--xks-client-key",
+    type=_FILE,
+    default=None,
+    help="The private key of --xks-client-cert (PEM, unencrypted).",
+)
+@click.option(
     "--xks-timeout",
     default=2.0,
     type=click.FloatRange(0.05, 60),
@@ -153,6 +166,8 @@ def command(
     xks_ca_bundle: Path | None,
     xks_connect_to: tuple[str, ...],
     xks_timeout: float,
+    xks_client_cert: Path | None,
+    xks_client_key: Path | None,
     dev: bool,
     console: bool | None,
 ) -> None:
@@ -184,6 +199,8 @@ def command(
             xks_ca_bundle=xks_ca_bundle,
             xks_connect_to=xks_connect_to,
             xks_timeout=xks_timeout,
+            xks_client_cert=xks_client_cert,
+            xks_client_key=xks_client_key,
             dev=dev,
             console=console,
         )

@@ -75,6 +75,9 @@ class ServerSettings:
     xks_ca_bundle: Path | None = None
     xks_connect_to: tuple[str, ...] = ()
     xks_timeout: float = 2.0
+    #: the certificate and key presented to proxies that require mutual TLS
+    xks_client_cert: Path | None = None
+    xks_client_key: Path | None = None
 
 
 def _is_loopback(host: str) -> bool:
@@ -103,6 +106,8 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
         raise ConfigError("--tls-cert and --tls-key go together")
     if settings.tls_cert is not None and settings.tls_key is not None:
         check_tls(settings.tls_cert, settings.tls_key)
+    if (settings.xks_client_cert is None) != (settings.xks_client_key is None):
+        raise ConfigError("--xks-client-cert and --xks-client-key go together")
     runtime = build_runtime(
         ServiceSettings(
             data_dir=settings.data_dir,
@@ -116,6 +121,11 @@ def build_app(settings: ServerSettings, config: IdentitiesConfig) -> tuple[KmsAp
             xks_ca_bundle=settings.xks_ca_bundle,
             xks_connect_to=dict(parse_connect_to(o) for o in settings.xks_connect_to),
             xks_timeout=settings.xks_timeout,
+            xks_client_cert=(
+                (settings.xks_client_cert, settings.xks_client_key)
+                if settings.xks_client_cert is not None and settings.xks_client_key is not None
+                else None
+            ),
         ),
         to_directory(config),
     )

@@ -75,6 +75,7 @@ def serve_in_thread(
     console: bool | None = None,
     xks_ca_bundle: str | Path | None = None,
     xks_connect_to: tuple[str, ...] = (),
+    xks_client_cert: tuple[str | Path, str | Path] | None = None,
 ) -> Iterator[Endpoint]:
     """Serve on ``127.0.0.1`` (a free port) until the context ends.
 
@@ -82,8 +83,9 @@ def serve_in_thread(
     keys). The store is in memory unless ``store_url`` names one; the root key and decision
     log go to ``data_dir`` (a temporary directory by default). ``dev`` enables the reset
     endpoint (``POST /_kmspolicy/reset``). ``seed`` names a seed file (``--seed``); ``console``
-    the web console under ``/console/`` (default: with ``dev``); ``xks_ca_bundle`` and
-    ``xks_connect_to`` are ``--xks-ca-bundle`` and ``--xks-connect-to``.
+    the web console under ``/console/`` (default: with ``dev``); ``xks_ca_bundle``,
+    ``xks_connect_to`` and ``xks_client_cert`` (certificate, key) are ``--xks-ca-bundle``,
+    ``--xks-connect-to`` and ``--xks-client-cert``/``--xks-client-key``.
     """
     with ExitStack() as stack:
         if data_dir is None:
@@ -98,6 +100,8 @@ def serve_in_thread(
             console=console,
             xks_ca_bundle=Path(xks_ca_bundle) if xks_ca_bundle is not None else None,
             xks_connect_to=xks_connect_to,
+            xks_client_cert=Path(xks_client_cert[0]) if xks_client_cert else None,
+            xks_client_key=Path(xks_client_cert[1]) if xks_client_cert else None,
         )
         config = load_config(settings)
         app, runtime = build_app(settings, config)

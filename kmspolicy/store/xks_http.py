@@ -12,6 +12,10 @@ or hostile proxy holds one request for at most that long.
 ``--connect-to``): the key store keeps an AWS-valid ``https://host`` endpoint while the proxy
 listens elsewhere (``kmspolicy serve --xks-connect-to host=127.0.0.1:4600``); the certificate
 is still checked against ``host``.
+
+A proxy that requires mutual TLS is shown the operator's client certificate
+(``--xks-client-cert``/``--xks-client-key``; AWS KMS presents one for
+``cks.kms.<region>.amazonaws.com``), the same for every key store of the server.
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ class XksHttp:
         ca_bundle: Path | None = None,
         connect_to: Mapping[str, tuple[str, int]] | None = None,
         timeout: float = DEFAULT_TIMEOUT,
+        client_cert: tuple[Path, Path] | None = None,
     ) -> None:
         try:
             self._tls = ssl.create_default_context(
@@ -91,13 +96,23 @@ class XksHttp:
             )
         except (OSError, ssl.SSLError) as exc:
             raise ConfigError(f"cannot load the XKS CA bundle `{ca_bundle}`: {exc}") from None
+        self._client_cert = client_cert
+        if client_cert is not None:
+            try:
+                self._tls.load_cert_chain(str(client_cert[0]), str(client_cert[1]))
+            except (OSError, ssl.SSLError) as exc:
+                raise ConfigError(
+                    f"cannot load the XKS client certificate `{client_cert[0]}` with its key "
+                    f"`{client_cert[1]}`: {exc}"
+                ) from None
         self._tls.minimum_version = ssl.TLSVersion.TLSv1_2
         self._connect_to = {k.lower(): v for k, v in (connect_to or {}).items()}
         self._timeout = timeout
 
     def describe(self) -> str:
         mapped = ", ".join(f"{h}={a}:{p}" for h, (a, p) in sorted(self._connect_to.items()))
-        return f"timeout {self._timeout:g}s" + (f", connect-to {mapped}" if mapped else "")
+        cert = f", client certificate {self._client_cert[0]}" if self._client_cert else ""
+        return f"timeout {self._timeout:g}s{cert}" + (f", connect-to {mapped}" if mapped else "")
 
     def post(self, settings: XksProxySettings, path: str, body: bytes) -> tuple[int, bytes]:
         host = urlsplit(settings.uri_endpoint).hostname or ""
@@ -135,6 +150,12 @@ class XksHttp:
         except TimeoutError:
             raise XksUnreachable(
                 TIMED_OUT, f"no answer from {host} in {self._timeout:g}s"
+            ) from None
+        except http.client.RemoteDisconnected:
+            # what a proxy requiring mutual TLS does to a client whose certificate it does not
+            # accept, under TLS 1.3 (the handshake completes on our side first)
+            raise XksUnreachable(
+                UNREACHABLE, f"{host} closed the connection without an answer"
             ) from None
         except http.client.HTTPException as exc:
             raise XksUnreachable(INVALID_RESPONSE, f"{host}: {type(exc).__name__}") from None

@@ -28,7 +28,7 @@ from kmspolicy.kms.clock import SystemClock
 from kmspolicy.server.main import bind
 from kmspolicy.xks.app import XksApp
 from kmspolicy.xks.config import load_config
-from kmspolicy.xks.main import ProxySettings, open_keys, uvicorn_config
+from kmspolicy.xks.main import ProxySettings, check_settings, open_keys, uvicorn_config
 
 ACCESS_KEY_ID = "BETWEEN2TENAND3TENCHARACTERS"
 SECRET = "PleaseReplaceThisWithSomeSecretOfLength43To64"
@@ -152,10 +152,16 @@ class Proxy:
 
 @contextmanager
 def running_proxy(
-    directory: Path, config_text: str = CONFIG, *, tls: tuple[Path, Path] | None = None
+    directory: Path,
+    config_text: str = CONFIG,
+    *,
+    tls: tuple[Path, Path] | None = None,
+    client_ca: Path | None = None,
+    client_subject: str | None = None,
 ) -> Iterator[Proxy]:
     """The proxy of ``config_text`` (written to ``directory``) on a free loopback port; with
-    ``tls`` (certificate, key), over HTTPS."""
+    ``tls`` (certificate, key), over HTTPS; with ``client_ca`` (and ``client_subject``), mutual
+    TLS as ``--tls-client-ca`` (``--tls-client-subject``)."""
     path = directory / "xks-proxy.yaml"
     path.write_text(config_text)
     config = load_config(path)
@@ -163,8 +169,13 @@ def running_proxy(
     app = XksApp(config, keys, SystemClock(), blocking=blocking)
     sock = bind("127.0.0.1", 0)
     settings = ProxySettings(
-        config=path, tls_cert=tls[0] if tls else None, tls_key=tls[1] if tls else None
+        config=path,
+        tls_cert=tls[0] if tls else None,
+        tls_key=tls[1] if tls else None,
+        tls_client_ca=client_ca,
+        tls_client_subject=client_subject,
     )
+    check_settings(settings)
     server = uvicorn.Server(uvicorn_config(app, settings, loop="asyncio"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()

@@ -115,7 +115,8 @@ _TABLE: MappingProxyType[str, tuple[type[ServiceError], type[ServiceError], str]
                 XksProxyUriUnreachableException,
                 CustomKeyStoreInvalidStateException,
                 "kmspolicy cannot establish a TLS connection to the external key store proxy: "
-                "verify its certificate",
+                "verify its certificate and, if it requires mutual TLS, the client certificate "
+                "kmspolicy presents",
             ),
         }
     )
