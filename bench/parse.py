@@ -2,8 +2,10 @@
 
 Run: .venv/bin/python bench/parse.py
 Prints ms and µs/KB at each size for the DSL parser and the AWS JSON reader, the ratio of
-largest to smallest per-KB cost (≈1 means linear), and the stdlib ``json.loads`` of the same
-JSON text as a same-run baseline (it builds no positions, AST or diagnostics).
+largest to smallest per-KB cost (≈1 means linear), and two same-run baselines: the stdlib
+``json.loads`` of the same JSON text (it builds no positions, AST or diagnostics) and, when
+cedarpy is installed (the ``bench`` extra), Cedar's parser (``PolicySet.from_str``) on the same
+number of equivalent Cedar statements, compared per statement.
 """
 
 from __future__ import annotations
@@ -11,8 +13,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from types import ModuleType
 
 from kmspolicy.lang import Policy, format_dsl, parse_dsl, read_json, write_json
+
+try:
+    import cedarpy as _cedarpy
+
+    cedarpy: ModuleType | None = _cedarpy
+except ImportError:  # the baseline is optional: pip install -e '.[bench]'
+    cedarpy = None
 
 SIZES_KB = (10, 30, 100, 300, 1000)
 
@@ -29,6 +39,30 @@ allow "Users{i}"
    and ForAnyValue:StringLike kms:EncryptionContextKeys ["dept", "project*"]
    and Bool aws:SecureTransport true
 """
+
+
+def _cedar_statement(i: int) -> str:
+    return f"""
+// statement {i}: users of the finance key, through EBS only
+@id("Users{i}")
+permit (
+  principal,
+  action in [Action::"Encrypt", Action::"Decrypt", Action::"ReEncrypt", Action::"GenerateDataKey",
+             Action::"DescribeKey"],
+  resource
+) when {{
+  (principal == Role::"arn:aws:iam::111122223333:role/App{i}"
+   || principal == Account::"444455556666")
+  && ["ec2.us-east-1.amazonaws.com", "rds.us-east-1.amazonaws.com"].contains(context.viaService)
+  && context.callerAccount == "111122223333"
+  && context.encryptionContextKeys.containsAny(["dept", "project"])
+  && context.secureTransport == true
+}};
+"""
+
+
+def cedar_text(statements: int) -> str:
+    return "".join(_cedar_statement(i) for i in range(statements))
 
 
 def dsl_text(target_bytes: int) -> str:
@@ -61,18 +95,25 @@ def best_of(fn: Callable[[], object], repeat: int) -> float:
 
 def main() -> None:
     rows: dict[str, list[float]] = {"dsl": [], "json": [], "json.loads": []}
+    per_statement: dict[str, float] = {}
     print(f"{'size':>8} {'face':>10} {'bytes':>9} {'ms':>9} {'us/KB':>8}")
     for kb in SIZES_KB:
         repeat = 5 if kb <= 100 else 3
         dsl, doc = dsl_text(kb * 1024), json_text(kb * 1024)
-        for face, text, fn in (
+        statements = sum(len(p.statements) for p in parse_dsl(dsl))
+        cases: list[tuple[str, str, Callable[[], object]]] = [
             ("dsl", dsl, lambda t=dsl: parse_dsl(t)),
             ("json", doc, lambda t=doc: read_json(t)),
             ("json.loads", doc, lambda t=doc: json.loads(t)),
-        ):
+        ]
+        if cedarpy is not None:
+            cedar = cedar_text(statements)
+            cases.append(("cedar", cedar, lambda t=cedar: cedarpy.PolicySet.from_str(t)))
+        for face, text, fn in cases:
             seconds = best_of(fn, repeat)
             per_kb = seconds * 1e6 / (len(text) / 1024)
-            rows[face].append(per_kb)
+            rows.setdefault(face, []).append(per_kb)
+            per_statement[face] = seconds / statements
             print(f"{kb:>6}KB {face:>10} {len(text):>9} {seconds * 1e3:>9.1f} {per_kb:>8.1f}")
     print()
     for face, per_kb in rows.items():
@@ -84,6 +125,12 @@ def main() -> None:
         f"      json: {rows['json'][-1] / rows['json.loads'][-1]:.0f}x stdlib json.loads at 1 MB "
         "(positions, AST and checks included)"
     )
+    if "cedar" in per_statement:
+        print(
+            f"       dsl: {per_statement['dsl'] / per_statement['cedar']:.1f}x cedarpy's parser "
+            f"per statement at 1 MB ({per_statement['dsl'] * 1e6:.0f} us vs "
+            f"{per_statement['cedar'] * 1e6:.0f} us)"
+        )
     sample = parse_dsl(dsl_text(1024 * 1024))
     assert format_dsl(sample) and len(sample) > 1  # the set really is a set of policies
 

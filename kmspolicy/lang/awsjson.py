@@ -39,10 +39,11 @@ from kmspolicy.lang.jsonscan import (
     MAX_NUMBER_DIGITS,
     JNode,
     JObject,
-    JsonKey,
     JsonLocator,
     JsonScanner,
+    MemberName,
     Positions,
+    Steps,
 )
 from kmspolicy.lang.span import Span
 
@@ -204,10 +205,6 @@ def _plain(node: JNode) -> Any:
     return value
 
 
-#: the steps from the document root to a value (member names, list indices)
-Steps = tuple[str | int, ...]
-
-
 class _Reader:
     def __init__(self, source: str, locator: JsonLocator, key_policy: bool) -> None:
         self.source = source
@@ -218,8 +215,7 @@ class _Reader:
 
     def span(self, steps: Steps, *, name: bool = False) -> Span:
         """The (deferred) span of the value at ``steps``, or of its member name."""
-        key: JsonKey = (steps, name)
-        return Span.deferred(self.source, self.locator, key)
+        return Span.deferred(self.source, self.locator, MemberName(steps) if name else steps)
 
     def error(
         self, code: str, message: str, steps: Steps, help: str | None = None, *, name: bool = False
@@ -258,18 +254,19 @@ class _Reader:
         self, value: Any, steps: Steps, what: str, build: Callable[[str, Span], T | None]
     ) -> tuple[T, ...] | None:
         """A string or a non-empty list of strings, each turned into a node by ``build``."""
-        if isinstance(value, list):
-            if not value:
-                self.error("empty-list", f"{what} must not be an empty list", steps)
-                return None
-            items = [(item, (*steps, i)) for i, item in enumerate(value)]
-        else:
-            items = [(value, steps)]
+        single = not isinstance(value, list)
+        if not single and not value:
+            self.error("empty-list", f"{what} must not be an empty list", steps)
+            return None
         out: list[T] = []
         ok = True
-        for item, item_steps in items:
-            text = self.string(item, item_steps, f"each {what} value")
-            built = None if text is None else build(text, self.span(item_steps))
+        for i, item in enumerate((value,) if single else value):
+            item_steps = steps if single else (*steps, i)
+            if not isinstance(item, str):
+                self.error("wrong-type", f"each {what} value must be a string", item_steps)
+                ok = False
+                continue
+            built = build(item, Span.deferred(self.source, self.locator, item_steps))
             if built is None:
                 ok = False
             else:
@@ -517,23 +514,20 @@ class _Reader:
         return tuple(out)
 
     def values(self, value: Any, steps: Steps) -> tuple[ConditionValue, ...] | None:
-        if isinstance(value, list):
-            if not value:
-                self.error("empty-list", "condition values must not be an empty list", steps)
-                return None
-            items = [(item, (*steps, i)) for i, item in enumerate(value)]
-        else:
-            items = [(value, steps)]
+        single = not isinstance(value, list)
+        if not single and not value:
+            self.error("empty-list", "condition values must not be an empty list", steps)
+            return None
         out: list[ConditionValue] = []
-        for item, item_steps in items:
-            if isinstance(item, (str, bool, int, float)):
-                scalar: ScalarValue = item
-                out.append(ConditionValue(scalar, self.span(item_steps)))
-            else:
+        for i, item in enumerate((value,) if single else value):
+            item_steps = steps if single else (*steps, i)
+            if not isinstance(item, (str, bool, int, float)):
                 self.error(
                     "wrong-type",
                     "a condition value must be a string, number or boolean",
                     item_steps,
                 )
                 return None
+            scalar: ScalarValue = item
+            out.append(ConditionValue(scalar, Span.deferred(self.source, self.locator, item_steps)))
         return tuple(out)

@@ -71,12 +71,25 @@ class Positions:
         return Span(self.source, *self.location(start, end, path))
 
 
-#: where a deferred span of a JSON text points: the steps from the root to a value (object
-#: member names and list indices) and whether the span covers the value or the member name
-JsonKey = tuple[tuple[str | int, ...], bool]
+#: the steps from the root of a JSON text to a value: object member names and list indices
+Steps = tuple[str | int, ...]
 
 
-def path_text(steps: tuple[str | int, ...]) -> str:
+class MemberName:
+    """The key of a deferred span that covers a member's name (``"Action"`` in ``"Action":
+    ...``) rather than its value; a span of a value has the value's ``Steps`` as its key."""
+
+    __slots__ = ("steps",)
+
+    def __init__(self, steps: Steps) -> None:
+        self.steps = steps
+
+
+#: where a deferred span of a JSON text points
+JsonKey = Steps | MemberName
+
+
+def path_text(steps: Steps) -> str:
     """``("Statement", 1, "Condition")`` → ``Statement[1].Condition`` (how diagnostics name it)."""
     out = ""
     for step in steps:
@@ -110,7 +123,8 @@ class JsonLocator:
             return self._root, self._positions
 
     def locate(self, key: JsonKey) -> Location:
-        steps, of_name = key
+        of_name = isinstance(key, MemberName)
+        steps = key.steps if isinstance(key, MemberName) else key
         root, positions = self._tree()
         at: JNode | JKey = root
         for i, step in enumerate(steps):

@@ -204,6 +204,9 @@ _UNIQUE_ID = re.compile(r"A[A-Z0-9]{15,127}\Z")  # what IAM shows for a deleted 
 _AWS_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+\Z")
 _SERVICE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")  # ec2.amazonaws.com, logs.<region>...
 _CANONICAL = re.compile(r"[0-9a-f]{64}\Z")
+_PRINCIPAL_PATTERNS = MappingProxyType(
+    {PrincipalKind.SERVICE: _SERVICE, PrincipalKind.CANONICAL_USER: _CANONICAL}
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -241,14 +244,14 @@ def check_principal(kind: PrincipalKind, value: str) -> Problem | None:
             "principals take no partial wildcards; use `principal *` with a condition on "
             "`aws:PrincipalArn` (ArnLike) instead",
         )
-    ok = {
-        PrincipalKind.ANY: value == "*",
-        PrincipalKind.AWS: value == "*"
-        or any(p.match(value) for p in (_ACCOUNT, _AWS_PRINCIPAL_ARN, _UNIQUE_ID)),
-        PrincipalKind.SERVICE: value == "*" or bool(_SERVICE.match(value)),
-        PrincipalKind.FEDERATED: bool(value) and not any(c.isspace() for c in value),
-        PrincipalKind.CANONICAL_USER: value == "*" or bool(_CANONICAL.match(value)),
-    }[kind]
+    if kind is PrincipalKind.FEDERATED:
+        ok = bool(value) and not any(c.isspace() for c in value)
+    elif value == "*":
+        ok = True
+    elif kind is PrincipalKind.AWS:
+        ok = any(p.match(value) for p in (_ACCOUNT, _AWS_PRINCIPAL_ARN, _UNIQUE_ID))
+    else:  # only the kinds below have a pattern; ANY is nothing but `*`
+        ok = kind in _PRINCIPAL_PATTERNS and bool(_PRINCIPAL_PATTERNS[kind].match(value))
     if ok:
         return None
     helps = {
