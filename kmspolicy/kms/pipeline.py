@@ -122,6 +122,19 @@ class _Attempt:
     outside: OutsideOutcomes = field(default_factory=dict)
 
 
+@dataclass(frozen=True, slots=True)
+class Preview:
+    """What ``Pipeline.preview`` found: whether the request would be allowed, else why, and
+    the context keys a refusal read that the previewed request lacked (the real request
+    may carry them)."""
+
+    decided: bool
+    allowed: bool
+    reason: str = ""
+    missing_context_keys: tuple[str, ...] = ()
+    resource: str = ""  # the refused target's resource (a key ARN, an alias ARN, "*")
+
+
 class Pipeline:
     """Runs operations of the table for callers, each inside one store transaction."""
 
@@ -305,25 +318,7 @@ class Pipeline:
         tokens = a.params.get("GrantTokens")
         if tokens:
             self._check_grant_tokens(tx, tokens)
-        for target in targets:
-            if (
-                target.key is not None
-                and not op.cross_account
-                and target.key.account != caller.account
-            ):
-                raise AccessDeniedException(
-                    _hide_aliased_key(
-                        caller,
-                        target,
-                        f"User: {caller.arn} is not authorized to perform: {target.action} on "
-                        f"resource: {target.resource} because {op.name} cannot be called "
-                        "across accounts",
-                    )
-                )
-            decision = self.decide(tx, caller, target, a.now, identity=a.identity)
-            a.decisions.append(decision)
-            if not decision.allowed:
-                raise AccessDeniedException(_hide_aliased_key(caller, target, decision.reason))
+        self._authorize(tx, op, caller, a.identity, targets, a.now, a.decisions)
         # INVARIANT: from here on every target was allowed for exactly this caller and action
         if op.handler is None:
             # a real KMS operation that kmspolicy does not implement, authorized like any other
@@ -348,6 +343,82 @@ class Pipeline:
         call = Call(scope, keys, targets, a.decisions)
         a.saved = call.saved_keys
         return op.handler(call)
+
+    def _authorize(
+        self,
+        tx: Transaction,
+        op: Operation,
+        caller: Caller,
+        identity: Resolved,
+        targets: Sequence[Target],
+        now: datetime,
+        decisions: list[Decision],
+        policy: Policy | None = None,
+    ) -> None:
+        """Decide every target, appending each decision; raise at the first refusal."""
+        for target in targets:
+            if (
+                target.key is not None
+                and not op.cross_account
+                and target.key.account != caller.account
+            ):
+                raise AccessDeniedException(
+                    _hide_aliased_key(
+                        caller,
+                        target,
+                        f"User: {caller.arn} is not authorized to perform: {target.action} on "
+                        f"resource: {target.resource} because {op.name} cannot be called "
+                        "across accounts",
+                    )
+                )
+            decision = self.decide(
+                tx, caller, target, now, identity=identity, policy=policy if target.key else None
+            )
+            decisions.append(decision)
+            if not decision.allowed:
+                raise AccessDeniedException(_hide_aliased_key(caller, target, decision.reason))
+
+    def preview(
+        self,
+        name: str,
+        principal: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        policy: Policy | None = None,
+    ) -> Preview:
+        """Whether ``principal`` would be allowed operation ``name`` with ``params``, decided
+        as ``run`` decides it — the same targets, key properties, aliases, grants, identity
+        policies, boundary, session policies, SCPs and RCPs — in a read-only transaction,
+        without running the operation or recording it (it changes nothing; a console asks it
+        to show which actions a principal may take). ``policy``: a key policy to try instead
+        of the stored one (the lockout check before saving). A request the pipeline could
+        answer only by writing first (due lifecycle work, an AWS managed key) is not
+        previewed: ``decided`` is False and the real request decides."""
+        op = self.operations.get(name)
+        if op is None:
+            raise InternalError(f"{name} is not an operation of the KMS model")
+        identity = self.identities.resolve(principal)
+        caller, now = identity.caller, self.clock.now()
+        decisions: list[Decision] = []
+        targets: list[Target] = []
+        try:
+            with self.store.transaction(readonly=True) as tx:
+                scope = RequestScope(self, tx, caller, params, now, op, context=context)
+                targets = self._targets(op, Resolution(scope), partial=True)
+                for target in targets:
+                    for k, v in (context or {}).items():
+                        target.context.setdefault(k, v)
+                self._authorize(tx, op, caller, identity, targets, now, decisions, policy)
+        except (DueWorkFirst, CommitFirst, OutsideFirst):
+            return Preview(decided=False, allowed=True)
+        except AccessDeniedException as refused:
+            # the refused target is the last one decided (or the next: refused across accounts)
+            last = decisions[-1] if decisions and not decisions[-1].allowed else None
+            target = targets[len(decisions) - 1 if last else len(decisions)]
+            missing = tuple(last.missing_context_keys) if last else ()
+            return Preview(True, False, str(refused.message), missing, target.resource)
+        return Preview(decided=True, allowed=True)
 
     def _connect_here(self, tx: Transaction, key: KeyRecord) -> None:
         """After the allow: this process holds a connection of the key's custom key store
@@ -396,14 +467,22 @@ class Pipeline:
             self.kernel.note_saved(after, arn)
 
     # ----------------------------------------------------------------------------------------
-    def _targets(self, op: Operation, res: Resolution) -> list[Target]:
+    def _targets(self, op: Operation, res: Resolution, *, partial: bool = False) -> list[Target]:
+        """The request's targets with their context. ``partial`` (a preview): parameters the
+        caller has not chosen yet are absent, and a context key read from one is left out, so
+        a condition on it shows in the decision's missing context keys."""
         if op.resolve is not None:
             targets = op.resolve(res)
         elif op.key_param is None:
             targets = [Target(op.action, "*")]
         else:
             targets = [res.key_target(op, res.params[op.key_param])]
-        extra = _params_context(op, res.params)
+        try:
+            extra = _params_context(op, res.params)
+        except KeyError:
+            if not partial:
+                raise
+            extra = {}
         if extra:
             for target in targets:
                 for k, v in extra.items():

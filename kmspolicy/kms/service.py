@@ -26,7 +26,7 @@ from kmspolicy.kms.keystores import CloudHsmConnector, KeyStoreConnector
 from kmspolicy.kms.lifecycle.due import SweepReport, sweep
 from kmspolicy.kms.lifecycle.managed import ensure_aws_managed_key
 from kmspolicy.kms.memory import MemoryStore
-from kmspolicy.kms.pipeline import Pipeline
+from kmspolicy.kms.pipeline import Pipeline, Preview
 from kmspolicy.kms.ports import AuditLog, Rng, Store
 from kmspolicy.kms.quotas import Quotas, RequestQuotas
 from kmspolicy.kms.request_ids import RequestIds
@@ -143,6 +143,25 @@ class KMS(Generic[ClockT]):
         return self._pipeline.run(
             operation, principal, params, context=context, request_id=request_id
         )
+
+    def preview(
+        self,
+        operation: str,
+        principal: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        policy: str | None = None,
+    ) -> Preview:
+        """Whether ``principal`` would be allowed ``operation`` (decoded ``params``), decided by
+        the pipeline's own decision point, without running or recording it (``Pipeline.preview``;
+        ``policy``: a key policy text to try instead of the key's)."""
+        parsed = None
+        if policy is not None:  # a candidate, not a stored policy: PolicyError if it is bad
+            from kmspolicy.lang import read_json
+
+            parsed = read_json(policy, "key policy", key_policy=True)
+        return self._pipeline.preview(operation, principal, params, context=context, policy=parsed)
 
     def _account_of(self, principal: str) -> str:
         account = self._accounts.get(principal)

@@ -9,12 +9,13 @@ SigV4 credential scope, all over the same store.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any
 
 from kmspolicy.errors import ServiceError
 from kmspolicy.kms import wire
+from kmspolicy.kms.pipeline import Preview
 from kmspolicy.kms.ports import Store, Transaction
 from kmspolicy.optable import OpSpec
 from kmspolicy.server.app import Call, Reply, RunInThread
@@ -98,6 +99,24 @@ class ServiceBackend:
             request_id=call.request_id,
         )
         return Reply(wire.encode_response(call.operation, result), call.principal)
+
+    def preview(
+        self,
+        operation: str,
+        principal: str,
+        region: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        policy: str | None = None,
+    ) -> Preview:
+        """Whether ``principal`` would be allowed ``operation`` with ``params`` (the parameters
+        known so far: the rest is what a form's user fills in), decided by the service's own
+        decision point without running or recording it (``KMS.preview``)."""
+        preview: Preview = self._for_region(region).preview(
+            operation, principal, params, context=context, policy=policy
+        )
+        return preview
 
     def encode_error(self, error: ServiceError) -> bytes:
         encoded: bytes = wire.encode_error(error)

@@ -404,3 +404,102 @@ def test_the_access_matrix_without_the_solver_uses_the_decision_point(
     reader = result.cells[(READER_ARN, "kms:Decrypt")]
     assert reader.access == "denied" and "kms:EncryptionContext:app" in reader.text
     assert result.simulated.startswith("allowed")  # the "why" panel, with the context given
+
+
+GRANTS_IDENTITIES = textwrap.dedent(
+    f"""\
+    account: "{ACCOUNT}"
+    region: us-east-1
+    scps:
+      - Version: "2012-10-17"
+        Statement:
+          - {{Effect: Allow, Action: "*", Resource: "*"}}
+          - {{Effect: Deny, Action: "kms:DisableKey", Resource: "*"}}
+    identities:
+      - arn: {ADMIN_ARN}
+        access_key_id: AKIAADMINEXAMPLE0001
+        secret_access_key: admin-secret
+        policies:
+          - Version: "2012-10-17"
+            Statement: [{{Effect: Allow, Action: "kms:*", Resource: "*"}}]
+      - arn: {READER_ARN}
+        access_key_id: AKIAREADEREXAMPLE001
+        secret_access_key: reader-secret
+        policies:
+          - Version: "2012-10-17"
+            Statement:
+              - {{Effect: Allow, Action: ["kms:List*", "kms:Describe*", "kms:Get*"], Resource: "*"}}
+      - arn: arn:aws:iam::{ACCOUNT}:role/app
+        access_key_id: AKIAAPPEXAMPLE000001
+        secret_access_key: app-secret
+    """
+)
+
+
+def _button(page: str, key_id: str, action: str) -> str:
+    """The submit button of the key page's form for ``action``."""
+    match = re.search(
+        rf'action="/console/keys/{key_id}/{action}\?[^"]*".*?(<button[^>]*>)', page, re.S
+    )
+    assert match, action
+    return match.group(1)
+
+
+def test_enabled_actions_are_the_services_full_decision_grants_and_scps_included(
+    tmp_path: Path,
+) -> None:
+    """What the key page enables is what the API would allow: a principal allowed CreateGrant
+    only by a grant has it enabled (and it works); one without the grant has it disabled; an
+    SCP's denial disables DisableKey even for a principal whose IAM policy allows kms:*."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(GRANTS_IDENTITIES)
+    with serve_in_thread(identities=ids, data_dir=tmp_path, console=True) as running:
+        admin, reader, app = (Browser(running.url) for _ in range(3))
+        admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+        reader.sign_in("AKIAREADEREXAMPLE001", "reader-secret")
+        app.sign_in("AKIAAPPEXAMPLE000001", "app-secret")
+        _, _, page = admin.request("GET", "/console/create")
+        _, headers, _ = admin.request("POST", "/console/create", {"csrf": admin.csrf(page)})
+        key_id = headers["location"].split("/")[3].split("?")[0]
+        _, _, page = admin.request("GET", f"/console/keys/{key_id}")
+        assert "disabled" in _button(page, key_id, "disable")  # the SCP
+        assert "disabled" not in _button(page, key_id, "rotate")
+        status, _, answer = admin.request(
+            "POST", f"/console/keys/{key_id}/disable", {"csrf": admin.csrf(page)}
+        )
+        assert status == 400 and "AccessDeniedException" in answer  # as the API decides
+        status, _, _ = admin.request(
+            "POST",
+            f"/console/keys/{key_id}/grant",
+            {
+                "csrf": admin.csrf(page),
+                "GranteePrincipal": f"arn:aws:iam::{ACCOUNT}:role/app",
+                "Operations": "DescribeKey,CreateGrant",
+            },
+        )
+        assert status == 303
+        # the app has no IAM policy at all: the grant alone lets it describe the key and grant
+        status, _, page = app.request("GET", f"/console/keys/{key_id}")
+        assert status == 200 and key_id in page
+        assert "disabled" not in _button(page, key_id, "grant")
+        assert "disabled" in _button(page, key_id, "disable")
+        assert "disabled" in _button(page, key_id, "rotate")
+        # the reader may read but holds no grant: CreateGrant is disabled for it
+        _, _, page = reader.request("GET", f"/console/keys/{key_id}")
+        assert "disabled" in _button(page, key_id, "grant")
+        assert "not allowed for you: kms:CreateGrant" in page
+        # and the enabled form does what it promises, through the service
+        _, _, page = app.request("GET", f"/console/keys/{key_id}")
+        status, _, _ = app.request(
+            "POST",
+            f"/console/keys/{key_id}/grant",
+            {
+                "csrf": app.csrf(page),
+                "GranteePrincipal": READER_ARN,
+                "Operations": "DescribeKey",
+            },
+        )
+        assert status == 303
+        records = _audit(SimpleNamespace(data_dir=tmp_path))
+        granted = [r for r in records if r["operation"] == "CreateGrant" and r["allowed"]]
+        assert [r["principal"] for r in granted][-1] == f"arn:aws:iam::{ACCOUNT}:role/app"

@@ -135,28 +135,6 @@ def _decide(
     )
 
 
-def refused_actions(
-    key_policy_json: str,
-    key_arn: str,
-    directory: Identities,
-    principal: str,
-    actions: list[str],
-    context: dict[str, Any],
-) -> dict[str, str]:
-    """The actions the decision point refuses ``principal`` whatever the request's other
-    context, with the reason (the console disables their buttons). A denial that read context
-    keys the request lacks is left out: the real request may carry them."""
-    from kmspolicy.lang import read_json
-
-    policy = read_json(key_policy_json, "key policy", key_policy=True)
-    refused = {}
-    for action in actions:
-        decision = _decide(policy, key_arn, directory, principal, action, context)
-        if not decision.allowed and not decision.missing_context_keys:
-            refused[action] = decision.reason
-    return refused
-
-
 def _simulate(
     policy: Any, key_arn: str, directory: Identities, principal: str, action: str, text: str
 ) -> str:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping, MutableMapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import quote, urlencode, urlsplit
 
 import jinja2
@@ -27,6 +27,7 @@ import jinja2
 from kmspolicy.errors import KmsPolicyError, ServiceError
 from kmspolicy.kms.clock import Clock
 from kmspolicy.kms.identities import Identities
+from kmspolicy.kms.pipeline import Preview
 from kmspolicy.kms.ports import Store
 from kmspolicy.server.app import Backend, Call, transport_context
 from kmspolicy.server.console.sessions import SESSION_LIFETIME, Session, Sessions, same
@@ -52,8 +53,7 @@ _STATIC = MappingProxyType(
 )
 PAGE_SIZE = 50
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-#: the key page's forms and the operation each one is (CreateGrant is left out: a grant may
-#: allow it where the policies do not, and the decision point here sees no grants)
+#: the key page's forms and the operation each one is
 KEY_PAGE_OPERATIONS = MappingProxyType(
     {
         "enable": "EnableKey",
@@ -67,9 +67,28 @@ KEY_PAGE_OPERATIONS = MappingProxyType(
         "untag": "UntagResource",
         "alias": "CreateAlias",
         "delete-alias": "DeleteAlias",
+        "grant": "CreateGrant",
         "revoke-grant": "RevokeGrant",
     }
 )
+#: the alias name a preview of CreateAlias asks about (the real one is typed in later; a
+#: refusal on the alias's own resource therefore disables nothing)
+_PREVIEW_ALIAS = "alias/console-preview"
+
+
+class ConsoleBackend(Backend[str], Protocol):
+    """The API's backend, which can also preview a decision (``ServiceBackend``)."""
+
+    def preview(
+        self,
+        operation: str,
+        principal: str,
+        region: str,
+        params: Mapping[str, Any],
+        *,
+        context: Mapping[str, object] | None = None,
+        policy: str | None = None,
+    ) -> Preview: ...
 
 
 class KmsError(Exception):
@@ -86,7 +105,7 @@ class Console:
 
     def __init__(
         self,
-        backend: Backend[str],
+        backend: ConsoleBackend,
         store: Store,
         credential: Callable[[str], Credential[str] | None],
         clock: Clock,
@@ -507,7 +526,7 @@ class Console:
             error=error,
             timeline=sorted(timeline, key=lambda item: item[1]),
             is_error=lambda v: isinstance(v, KmsError),
-            refused=self._refused(request, session, meta),
+            refused=self._refused(request, session, meta, sections),
             operations=KEY_PAGE_OPERATIONS,
             **sections,
             grant_operations=[
@@ -527,27 +546,52 @@ class Console:
         )
 
     def _refused(
-        self, request: Request, session: Session, meta: Mapping[str, Any]
+        self, request: Request, session: Session, meta: Mapping[str, Any], sections: Any
     ) -> dict[str, str]:
-        """The key page's actions this principal's policies refuse (their buttons are disabled),
-        decided from the key policy as GetKeyPolicy returns it to the principal; when it may
-        not read the policy, nothing is disabled and the service answers each action."""
-        from kmspolicy.server.console.access import refused_actions
-
-        policy = self._try(
-            request, session, "GetKeyPolicy", KeyId=meta["Arn"], PolicyName="default"
-        )
-        if isinstance(policy, KmsError):
-            return {}
+        """The key page's forms the service would refuse this principal, with the reason
+        (their buttons are disabled): each previewed by the service's own decision point
+        (``ServiceBackend.preview``: key policy, grants, IAM policies, boundary, SCPs, RCPs,
+        the key's properties and the request's transport context) with the parameters known
+        before the form is filled in. A refusal that read a context key those parameters do
+        not give (the waiting period, a grant's operations) disables nothing: the real
+        request may carry it. Per-item forms are keyed ``action:item``."""
+        arn = meta["Arn"]
+        asks: list[tuple[str, str, dict[str, Any]]] = [
+            (action, operation, {"KeyId": arn})
+            for action, operation in KEY_PAGE_OPERATIONS.items()
+            if action not in ("alias", "delete-alias", "untag", "revoke-grant")
+        ]
+        asks.append(("alias", "CreateAlias", {"AliasName": _PREVIEW_ALIAS, "TargetKeyId": arn}))
+        for name, listed, item, form, operation in (
+            ("aliases", "Aliases", "AliasName", "delete-alias", "DeleteAlias"),
+            ("tags", "Tags", "TagKey", "untag", "UntagResource"),
+            ("grants", "Grants", "GrantId", "revoke-grant", "RevokeGrant"),
+        ):
+            if isinstance(sections[name], KmsError):
+                continue
+            for entry in sections[name].get(listed, []):
+                params: dict[str, Any] = {"KeyId": arn, item: entry[item]}
+                if operation == "UntagResource":
+                    params = {"KeyId": arn, "TagKeys": [entry[item]]}
+                elif operation == "DeleteAlias":
+                    params = {"AliasName": entry[item]}
+                asks.append((f"{form}:{entry[item]}", operation, params))
         region = self._region_of(request, session)
-        return refused_actions(
-            policy["Policy"],
-            meta["Arn"],
-            self._directory,
-            session.principal,
-            sorted({f"kms:{operation}" for operation in KEY_PAGE_OPERATIONS.values()}),
-            transport_context(request.scope, region),
-        )
+        context = transport_context(request.scope, region)
+        refused = {}
+        for form, operation, params in asks:
+            try:
+                answer = self._backend.preview(
+                    operation, session.principal, region, params, context=context
+                )
+            except KmsPolicyError:  # not previewable (not found, ...): the service answers
+                continue
+            if not answer.decided or answer.allowed or answer.missing_context_keys:
+                continue
+            if operation == "CreateAlias" and answer.resource != arn:
+                continue  # refused on the placeholder alias name, not on the key
+            refused[form] = answer.reason
+        return refused
 
     def _key_action(self, request: Request, session: Session, key_id: str, action: str) -> Response:
         form = request.form
@@ -726,16 +770,19 @@ class Console:
         policy, _ = policy_as_json(text)
         if policy is None or not key_arn.startswith("arn:aws:kms:"):
             return found
-        from kmspolicy.server.console.access import refused_actions
-
         region = self._region_of(request, session)
-        context = transport_context(request.scope, region)
         try:
-            refused = refused_actions(
-                policy, key_arn, self._directory, session.principal, ["kms:PutKeyPolicy"], context
+            answer = self._backend.preview(
+                "PutKeyPolicy",
+                session.principal,
+                region,
+                {"KeyId": key_arn, "PolicyName": "default"},
+                context=transport_context(request.scope, region),
+                policy=policy,
             )
         except KmsPolicyError:  # a policy the decision point cannot read is lint's to report
             return found
+        refused = answer.decided and not answer.allowed and not answer.missing_context_keys
         if refused:
             found.insert(
                 0,
