@@ -7,6 +7,11 @@ head and body — must arrive within ``REQUEST_READ_TIMEOUT`` seconds of the con
 first byte; otherwise the client gets ``408`` and the connection is closed. One timer per
 request, armed and cancelled in the parser callbacks: nothing on the app's per-request path.
 
+It also sends each response in one write: uvicorn writes a response's head when the app starts
+the response and its body when the app sends it, two ``send`` calls and two TCP segments, and
+the client wakes up twice to read one answer. Here the head waits for the body
+(``_HeadWithBody``) and both leave together.
+
 ``HttpToolsProtocol`` is uvicorn's internal class, not its API: pyproject bounds uvicorn below
 the next minor release, and tests/server/test_library_internals.py names what this relies on.
 """
@@ -15,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
@@ -44,6 +50,43 @@ def _bad_request_response(message: str) -> bytes:
     )
 
 
+class _HeadWithBody:
+    """The transport as one response cycle writes to it: the response head (the first write
+    once the response has started) is held and written with the next write, the body, which
+    uvicorn writes for every response but one to a HEAD request (whose head goes out at once).
+    Writes before the response starts (``100 Continue``) go out at once; a head still held when
+    the transport closes (an app that failed after starting its response) goes out first."""
+
+    __slots__ = ("_cycle", "_head", "_held", "_transport")
+
+    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+        self._transport = transport
+        self._cycle = cycle  # uvicorn's RequestResponseCycle: response_started
+        self._head: bytes | None = None
+        self._held = cycle.scope["method"] == "HEAD"  # nothing to hold it for
+
+    def write(self, data: bytes) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            data = head + data
+        elif not self._held and self._cycle.response_started:
+            self._held = True
+            self._head = data
+            return
+        self._transport.write(data)
+
+    def close(self) -> None:
+        head = self._head
+        if head is not None:
+            self._head = None
+            self._transport.write(head)
+        self._transport.close()
+
+    def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info ...: the transport's
+        return getattr(self._transport, name)
+
+
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` that closes a connection whose request is not read in time."""
 
@@ -58,6 +101,13 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         super().on_message_begin()
         if self._read_timer is None:
             self._arm()
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        cycle = self.cycle
+        if cycle is not None:  # the cycle just made for this request writes through the holder
+            # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
+            cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
 
     def on_message_complete(self) -> None:
         super().on_message_complete()

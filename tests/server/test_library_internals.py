@@ -31,11 +31,25 @@ def test_installed_uvicorn_is_within_the_pinned_range() -> None:
 def test_the_httptools_protocol_still_has_what_the_deadline_protocol_uses() -> None:
     base = httptools_impl.HttpToolsProtocol
     assert DeadlineHttpToolsProtocol.__mro__[1] is base
-    for hook in ("connection_made", "on_message_begin", "on_message_complete", "connection_lost"):
+    for hook in (
+        "connection_made",
+        "on_headers_complete",
+        "on_message_begin",
+        "on_message_complete",
+        "connection_lost",
+    ):
         assert callable(getattr(base, hook, None)), f"uvicorn dropped HttpToolsProtocol.{hook}"
     source = inspect.getsource(base)
     for attribute in ("self.loop", "self.transport", "self.cycle"):
         assert attribute in source, f"uvicorn's HttpToolsProtocol no longer sets {attribute}"
-    assert "response_started" in inspect.getsource(httptools_impl.RequestResponseCycle)
+    cycle = inspect.getsource(httptools_impl.RequestResponseCycle)
+    assert "response_started" in cycle
+    # one write per response (_HeadWithBody): the protocol's on_headers_complete makes the
+    # request's cycle (self.cycle), which writes the head and then the body through its
+    # own transport attribute, and writes no body for HEAD
+    assert "self.cycle = RequestResponseCycle(" in inspect.getsource(base.on_headers_complete)
+    assert "self.transport = transport" in cycle
+    assert cycle.count("self.transport.write(") >= 2
+    assert 'self.scope["method"] == "HEAD"' in cycle
     parameters = list(inspect.signature(base.__init__).parameters)
     assert parameters[:4] == ["self", "config", "server_state", "app_state"]
