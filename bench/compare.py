@@ -15,9 +15,11 @@ Python API as an IAM user whose access needs the key policy and her identity pol
 in-process boto3 client), ``store`` (bench/store.py's and bench/hsm.py's: the Python API on the
 memory store, SQLite and PostgreSQL, each with the file root key and the PKCS#11 root key in a
 SoftHSM2 token made for the run), ``root`` (seal and unseal of a 32-byte secret) and ``authz``
-(bench/authz.py's decision at 10 and 10,000 statements). PostgreSQL workloads are skipped when
-$KMSPOLICY_TEST_POSTGRES (default 127.0.0.1:5432/test) is unreachable, PKCS#11 ones without
-SoftHSM2. Server CPU per HTTP request is bench/server.py's business (it runs one tree).
+(bench/authz.py's decision at 10 and 10,000 statements) and ``server`` (``kmspolicy serve`` of
+each revision, SQLite and the file root key, driven by one boto3 client: the server process's
+CPU per request, read from /proc in clock ticks, so give these rounds a second or more).
+PostgreSQL workloads are skipped when $KMSPOLICY_TEST_POSTGRES (default 127.0.0.1:5432/test) is
+unreachable, PKCS#11 ones without SoftHSM2.
 """
 
 from __future__ import annotations
@@ -42,7 +44,7 @@ PLAINTEXT = b"\x5a" * 4096
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 HSM_PIN = "bench-pin"
 PG = os.environ.get("KMSPOLICY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
-GROUPS = ("api", "client", "store", "root", "authz")
+GROUPS = ("api", "client", "store", "root", "authz", "server")
 
 
 # --- the worker: runs inside one revision ------------------------------------------------------
@@ -55,15 +57,18 @@ def no_key_quota() -> Any:
     return Quotas(keys_per_region=10**9)
 
 
-def cpu_per_call(fn: Callable[[], object], seconds: float) -> float:
-    """CPU µs per call of ``fn`` over about ``seconds`` of wall time (after a warm-up call)."""
+def cpu_per_call(
+    fn: Callable[[], object], seconds: float, cpu: Callable[[], float] = time.process_time
+) -> float:
+    """CPU µs per call of ``fn`` over about ``seconds`` of wall time (after a warm-up call), as
+    ``cpu`` counts it (this process's CPU time; a server's, for the server workloads)."""
     fn()
-    n, wall0, cpu0 = 0, time.perf_counter(), time.process_time()
+    n, wall0, cpu0 = 0, time.perf_counter(), cpu()
     while time.perf_counter() - wall0 < seconds:
         for _ in range(5):
             fn()
         n += 5
-    return (time.process_time() - cpu0) / n * 1e6
+    return (cpu() - cpu0) / n * 1e6
 
 
 def service_workloads(group: str) -> dict[str, Callable[[], object]]:
@@ -175,9 +180,65 @@ def authz_workloads() -> dict[str, Callable[[], object]]:
     return out
 
 
+class Served:
+    """``kmspolicy serve`` of this worker's revision (SQLite and the file root key in a
+    temporary data dir, the development identity, request quotas off: a bench calls CreateKey
+    faster than its 5 per second) and a boto3 client of it."""
+
+    def __init__(self, data_dir: Path) -> None:
+        import socket
+
+        import boto3
+        from botocore.config import Config
+
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "kmspolicy.cli", "serve", "--port", str(port),
+             "--data-dir", str(data_dir), "--request-quotas", "off"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+        )  # fmt: skip
+        assert self.proc.stdout is not None
+        self.proc.stdout.readline()  # the startup line: it listens
+        self.client = boto3.client(
+            "kms",
+            endpoint_url=f"http://127.0.0.1:{port}",
+            region_name="us-east-1",
+            aws_access_key_id="AKIAKMSPOLICYLOCAL01",  # the development identity
+            aws_secret_access_key="kmspolicy-local-development-secret",
+            config=Config(retries={"max_attempts": 1}),
+        )
+        self._stat = Path(f"/proc/{self.proc.pid}/stat")
+        self._tick = os.sysconf("SC_CLK_TCK")
+
+    def cpu(self) -> float:
+        """The server process's CPU seconds (every thread; clock ticks)."""
+        fields = self._stat.read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick
+
+    def close(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(30)
+
+
+def server_workloads(data_dir: Path) -> tuple[dict[str, Callable[[], object]], Served]:
+    served = Served(data_dir)
+    kms = served.client
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=PLAINTEXT)["CiphertextBlob"]
+    return {
+        "server: Encrypt 4KB": lambda: kms.encrypt(KeyId=key_id, Plaintext=PLAINTEXT),
+        "server: Decrypt 4KB": lambda: kms.decrypt(CiphertextBlob=blob),
+        "server: GenerateDataKey": lambda: kms.generate_data_key(KeyId=key_id, KeySpec="AES_256"),
+        "server: CreateKey": kms.create_key,
+    }, served
+
+
 def worker(groups: list[str], tag: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         table: dict[str, Callable[[], object]] = {}
+        served: Served | None = None
         for group in groups:
             if group in ("api", "client"):
                 table.update(service_workloads(group))
@@ -187,10 +248,19 @@ def worker(groups: list[str], tag: str) -> None:
                 table.update(seal_workloads(tag))
             elif group == "authz":
                 table.update(authz_workloads())
+            elif group == "server":
+                workloads, served = server_workloads(Path(tmp) / "served")
+                table.update(workloads)
         print(json.dumps(list(table)), flush=True)
-        for line in sys.stdin:
-            name, seconds = line.rsplit(" ", 1)
-            print(json.dumps(cpu_per_call(table[name], float(seconds))), flush=True)
+        try:
+            for line in sys.stdin:
+                name, seconds = line.rsplit(" ", 1)
+                cpu = served.cpu if served is not None and name.startswith("server:") else None
+                used = cpu_per_call(table[name], float(seconds), cpu or time.process_time)
+                print(json.dumps(used), flush=True)
+        finally:
+            if served is not None:
+                served.close()
 
 
 # --- the parent: exports the revisions, alternates the rounds ----------------------------------
