@@ -32,7 +32,7 @@ from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, header_prefix
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import InternalError
-from kmspolicy.kms.model import KeyRecord, OriginType
+from kmspolicy.kms.model import KeyInfo, OriginType
 from kmspolicy.kms.ports import SealingKey
 from kmspolicy.kms.sealed import Sealed, reveal
 
@@ -62,7 +62,7 @@ def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
     return _AAD_LABEL + f"[{_json_str(key_arn)},{_json_str(kind)},{_json_str(ref)}]".encode()
 
 
-def material_scope(key: KeyRecord) -> str:
+def material_scope(key: KeyInfo) -> str:
     """What a key's material is bound to when sealed: its ARN, or for a multi-Region key the
     ARN without its Region. The primary and its replicas share their material (one key id,
     one account, the same versions in every Region), so a version sealed for one member opens
@@ -117,12 +117,12 @@ class KeyBackend(Protocol):
 
     name: str
 
-    def create(self, key: KeyRecord, rng: Rng) -> NewVersion: ...
-    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey: ...
-    def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion: ...
+    def create(self, key: KeyInfo, rng: Rng) -> NewVersion: ...
+    def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey: ...
+    def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion: ...
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed: ...
     def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes: ...
-    def destroy(self, key: KeyRecord) -> int:
+    def destroy(self, key: KeyInfo) -> int:
         """Destroy what the key's material references outside the record (an HSM's key
         objects) once the key is deleted; returns how many were destroyed."""
 
@@ -209,10 +209,10 @@ class SealedBackend:
     def __init__(self, root_key: SealingKey) -> None:
         self._root = root_key
 
-    def create(self, key: KeyRecord, rng: Rng) -> NewVersion:
+    def create(self, key: KeyInfo, rng: Rng) -> NewVersion:
         return self.adopt(key, cm.generate_key(key.key_spec, rng))
 
-    def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion:
+    def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion:
         material_id = cm.key_material_id(key.key_id, secret)
         public = (
             cm.public_key_der(secret)
@@ -222,7 +222,7 @@ class SealedBackend:
         sealed = self.seal_secret(material_scope(key), MATERIAL, material_id, secret.secret)
         return NewVersion(material_id, sealed, public)
 
-    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey:
+    def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey:
         scope = material_scope(key)
         if scope != key.arn:
             try:
@@ -249,7 +249,7 @@ class SealedBackend:
                 "or the row was modified or moved"
             ) from None
 
-    def destroy(self, key: KeyRecord) -> int:
+    def destroy(self, key: KeyInfo) -> int:
         return 0  # the sealed material lived in the record, which is gone
 
     def __repr__(self) -> str:

@@ -88,13 +88,8 @@ class AuthorizedKey:
 
     @property
     def info(self) -> KeyInfo:
-        """The key as a handler that only reads it sees it: metadata, no sealed reference."""
-        return self._record
-
-    @property
-    def record(self) -> KeyRecord:
-        """The whole record, sealed references included: for the handlers that write the key's
-        next record (``tests/kms/test_service.py`` lists them); the rest read ``info``."""
+        """The key as handlers see it: read-only (changes go through ``Call.update_key``), its
+        secrets only as opaque ``Sealed`` references."""
         return self._record
 
     @property
@@ -154,7 +149,7 @@ class Kernel:
         return mint
 
     # --- material: made here, kept sealed everywhere else
-    def backend_for(self, record: KeyRecord) -> KeyBackend:
+    def backend_for(self, record: KeyInfo) -> KeyBackend:
         backend = self._backends.get(record.origin)
         if backend is None:
             raise KMSInvalidStateException(
@@ -162,11 +157,11 @@ class Kernel:
             )
         return backend
 
-    def new_material(self, record: KeyRecord) -> NewVersion:
+    def new_material(self, record: KeyInfo) -> NewVersion:
         """A new version for ``record`` (CreateKey, rotation): nothing existing is read."""
         return self.backend_for(record).create(record, self.rng)
 
-    def new_wrapping_key(self, record: KeyRecord, spec: str, token_id: str) -> tuple[bytes, Sealed]:
+    def new_wrapping_key(self, record: KeyInfo, spec: str, token_id: str) -> tuple[bytes, Sealed]:
         """GetParametersForImport: (DER public key, sealed private key) of a fresh pair."""
         pair = generate_wrapping_key(spec)
         sealed = self.backend_for(record).seal_secret(

@@ -11,11 +11,10 @@ can hand back plain strings from a database row.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Protocol
+from typing import Any, Protocol
 
 from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.states import KeyState  # the one KeyState enum lives beside its table
@@ -29,15 +28,14 @@ __all__ = [
     "ExpirationModelType",
     "GrantConstraints",
     "GrantRecord",
-    "ImportInfo",
     "ImportState",
+    "KeyChanges",
     "KeyInfo",
     "KeyManagerType",
     "KeyMaterial",
     "KeyMaterialState",
     "KeyRecord",
     "KeyState",
-    "MaterialInfo",
     "MultiRegionKeyType",
     "OriginType",
     "PendingImportParameters",
@@ -213,51 +211,16 @@ class KeyRecord:
         return replace(self, **changes)  # type: ignore[arg-type]  # fields checked by replace
 
 
-class MaterialInfo(Protocol):
-    """A version as handlers see it: its metadata and whether it holds material, never its
-    sealed reference (``KeyMaterial`` is one; only the kernel and its backends read ``sealed``)."""
-
-    @property
-    def material_id(self) -> str: ...
-    @property
-    def state(self) -> KeyMaterialState: ...
-    @property
-    def import_state(self) -> ImportState: ...
-    @property
-    def created(self) -> datetime | None: ...
-    @property
-    def rotation_date(self) -> datetime | None: ...
-    @property
-    def rotation_type(self) -> RotationType | None: ...
-    @property
-    def expiration_model(self) -> ExpirationModelType | None: ...
-    @property
-    def valid_to(self) -> datetime | None: ...
-    @property
-    def description(self) -> str | None: ...
-    @property
-    def public_key(self) -> bytes | None: ...
-    @property
-    def has_material(self) -> bool: ...
-
-
-class ImportInfo(Protocol):
-    """Import parameters as handlers see them: without the sealed wrapping key."""
-
-    @property
-    def import_token_id(self) -> str: ...
-    @property
-    def wrapping_key_spec(self) -> str: ...
-    @property
-    def wrapping_algorithm(self) -> str: ...
-    @property
-    def valid_to(self) -> datetime: ...
+#: Fields of a key's next record, by name (``KeyRecord.evolve``'s keywords): what a lifecycle
+#: rule returns and ``Call.update_key`` applies. Empty: nothing changes.
+KeyChanges = dict[str, Any]
 
 
 class KeyInfo(Protocol):
-    """A key as the handlers that only read it see it (``AuthorizedKey.info``): every field of
-    ``KeyRecord``, its versions and import parameters as ``MaterialInfo`` / ``ImportInfo``, so
-    no sealed reference is reachable through it (mypy strict holds the handlers to that)."""
+    """A key as handlers and lifecycle rules see it (``AuthorizedKey.info``): every field of
+    ``KeyRecord``, read-only. It has no ``evolve``: a handler changes a key only through
+    ``Call.update_key`` (``KeyChanges``), and its versions and import parameters carry their
+    secrets only as opaque ``Sealed`` references (``kms.sealed``)."""
 
     @property
     def key_id(self) -> str: ...
@@ -286,7 +249,7 @@ class KeyInfo(Protocol):
     @property
     def tags(self) -> tuple[Tag, ...]: ...
     @property
-    def materials(self) -> Sequence[MaterialInfo]: ...
+    def materials(self) -> tuple[KeyMaterial, ...]: ...
     @property
     def current_material_id(self) -> str | None: ...
     @property
@@ -312,16 +275,18 @@ class KeyInfo(Protocol):
     @property
     def on_demand_rotations(self) -> int: ...
     @property
-    def pending_imports(self) -> Sequence[ImportInfo]: ...
+    def pending_imports(self) -> tuple[PendingImportParameters, ...]: ...
     @property
     def custom_key_store_id(self) -> str | None: ...
     @property
     def xks_key_id(self) -> str | None: ...
     @property
+    def updating_until(self) -> datetime | None: ...
+    @property
     def enabled(self) -> bool: ...
     @property
-    def current_material(self) -> MaterialInfo | None: ...
-    def material_by_id(self, material_id: str) -> MaterialInfo | None: ...
+    def current_material(self) -> KeyMaterial | None: ...
+    def material_by_id(self, material_id: str) -> KeyMaterial | None: ...
     @property
     def tag_map(self) -> dict[str, str]: ...
 

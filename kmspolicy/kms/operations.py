@@ -24,7 +24,7 @@ from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.errors import InternalError
-from kmspolicy.kms.model import KeyManagerType, KeyRecord
+from kmspolicy.kms.model import KeyInfo, KeyManagerType, KeyRecord
 from kmspolicy.kms.requests import Call, Resolution, Target
 from kmspolicy.optable import OPERATIONS, OpSpec
 
@@ -51,7 +51,7 @@ class Operation(OpSpec):
     validate: Callable[[Params], None] | None = None
     #: key-type eligibility (e.g. rotation only for symmetric AWS_KMS keys), raising
     #: UnsupportedOperationException; after authorization, before the key state, as AWS orders it
-    precheck: Callable[[KeyRecord], None] | None = None
+    precheck: Callable[[KeyInfo], None] | None = None
 
     def check_key(self, key: KeyRecord) -> None:
         """The declared refusals for ``key`` (AWS managed keys, then key type)."""
@@ -74,7 +74,7 @@ def bind(
     context: ContextFn | None = None,
     resolve: Resolver | None = None,
     validate: Callable[[Params], None] | None = None,
-    precheck: Callable[[KeyRecord], None] | None = None,
+    precheck: Callable[[KeyInfo], None] | None = None,
 ) -> Operation:
     """Bind ``handler`` (and the rest of the behaviour) to the table's entry ``name``."""
     spec = OPERATIONS.get(name)

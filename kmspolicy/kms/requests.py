@@ -35,6 +35,7 @@ from kmspolicy.kms.model import (
     AliasRecord,
     CustomKeyStoreRecord,
     GrantRecord,
+    KeyInfo,
     KeyRecord,
     KeyState,
 )
@@ -333,7 +334,7 @@ class Resolution(_View):
 class Call(_View):
     """What a handler receives: parameters, caller, authorized keys and a narrow unit of work."""
 
-    __slots__ = ("_new_keys", "_saved", "decisions", "keys", "targets")
+    __slots__ = ("_saved", "decisions", "keys", "targets")
 
     def __init__(
         self,
@@ -346,7 +347,6 @@ class Call(_View):
         self.keys = keys
         self.targets = targets
         self.decisions = decisions
-        self._new_keys: set[str] = set()
         self._saved: dict[str, KeyRecord | None] = {}
 
     @property
@@ -381,56 +381,69 @@ class Call(_View):
     def create_key(self, record: KeyRecord) -> None:
         if self.scope.tx.get_key(record.arn) is not None:
             raise InternalError(f"key {record.arn} already exists")
-        self._new_keys.add(record.arn)
         self.scope.tx.put_key(record)
 
-    def save_key(self, record: KeyRecord) -> None:
-        """Write a key this request was authorized for (or created). A multi-Region primary
-        with replicas carries its shared properties to them in the same transaction: the
-        service's own synchronization (``lifecycle.multiregion``), part of this change."""
-        if record.arn not in self._new_keys and all(k.arn != record.arn for k in self.keys):
-            raise InternalError(f"{record.arn} was not authorized for this request")
+    def update_key(self, key: AuthorizedKey, **changes: Any) -> KeyInfo:
+        """Write the next record of ``key`` (authorized for this request): its record as this
+        request last wrote it, or as it was authorized, with ``changes`` applied; returns it.
+        Handlers change keys only so: they never hold a record to write whole. A multi-Region
+        primary with replicas carries its shared properties to them in the same transaction:
+        the service's own synchronization (``lifecycle.multiregion``), part of this change."""
+        before = self._latest(key)
+        record = before.evolve(**changes)
         # "Unavailable" is how a key of a disconnected custom key store is seen, never what
         # is stored: the key keeps its own state for when the store is connected again
-        record = self.underlying(record)
-        before = self._saved.get(record.arn) or next(
-            (k.record for k in self.keys if k.arn == record.arn), None
-        )
+        if record.key_state is KeyState.UNAVAILABLE:
+            record = record.evolve(key_state=self._stored(record).key_state)
         self.scope.tx.put_key(record)
         self._saved[record.arn] = record
         if multiregion.is_primary_with_replicas(record) and not (
             # a change of its own (tags, description, policy …): the replicas have nothing new
-            before is not None
-            and before.multi_region_key_type is record.multi_region_key_type
+            before.multi_region_key_type is record.multi_region_key_type
             and multiregion.shared_properties(before) == multiregion.shared_properties(record)
         ):
             for replica in multiregion.synchronize(self.scope.tx, record):
                 self._saved[replica.arn] = replica
+        return record
 
-    def write_member(self, record: KeyRecord) -> None:
-        """The service's own write to another member of the multi-Region set of a key this
-        request was authorized for (its imported material's staging, a set rotation)."""
-        if not record.multi_region or all(
-            k.key_id != record.key_id or k.info.account != record.account for k in self.keys
-        ):
-            raise InternalError(f"{record.arn} is not in the set of a key of this request")
-        self.scope.tx.put_key(record)
-        self._saved[record.arn] = record
+    def _latest(self, key: AuthorizedKey) -> KeyRecord:
+        saved = self._saved.get(key.arn)
+        if saved is not None:
+            return saved
+        for target in self.targets:  # the record each handle was minted from
+            if target.key is not None and target.key.arn == key.arn:
+                return target.key
+        raise InternalError(f"{key.arn} was not authorized for this request")
 
-    def load_member(self, record: KeyRecord, region: str) -> KeyRecord | None:
-        """The member of ``record``'s multi-Region set in ``region`` (metadata; its material
-        only as sealed references), or None."""
-        return self.scope.tx.get_key(multiregion.member_arn(record, region))
-
-    def underlying(self, record: KeyRecord) -> KeyRecord:
-        """``record`` with its stored state where requests see it Unavailable (its custom key
-        store is not connected): EnableKey and DisableKey change that state."""
+    def stored_state(self, key: AuthorizedKey) -> KeyState:
+        """The state ``key`` is stored in: where requests see it Unavailable (its custom key
+        store is not connected), its own, which EnableKey and DisableKey change."""
+        record = self._latest(key)
         if record.key_state is not KeyState.UNAVAILABLE:
-            return record
+            return record.key_state
+        return self._stored(record).key_state
+
+    def _stored(self, record: KeyRecord) -> KeyRecord:
         stored = self.scope.tx.get_key(record.arn)
         if stored is None:
             raise InternalError(f"{record.arn} is not stored")
-        return record.evolve(key_state=stored.key_state)
+        return stored
+
+    def update_member(self, key: AuthorizedKey, region: str, **changes: Any) -> None:
+        """The service's own write to the member in ``region`` of the multi-Region set of
+        ``key`` (its imported material's staging, a set rotation): its stored record with
+        ``changes`` applied."""
+        info = key.info
+        member = self.scope.tx.get_key(multiregion.member_arn(info, region))
+        if member is None or not info.multi_region:
+            raise InternalError(f"{info.arn} has no member in {region}")
+        record = member.evolve(**changes)
+        self.scope.tx.put_key(record)
+        self._saved[record.arn] = record
+
+    def load_member(self, key: KeyInfo, region: str) -> KeyInfo | None:
+        """The member of ``key``'s multi-Region set in ``region``, or None."""
+        return self.scope.tx.get_key(multiregion.member_arn(key, region))
 
     # --- custom key stores of the caller's account and Region
     @property
@@ -456,7 +469,7 @@ class Call(_View):
     def count_keys_in_custom_key_store(self, store_id: str) -> int:
         return self.scope.tx.count_keys_in_custom_key_store(store_id)
 
-    def keys_in_custom_key_store(self, store_id: str) -> list[KeyRecord]:
+    def keys_in_custom_key_store(self, store_id: str) -> list[KeyInfo]:
         """The caller's keys in custom key store ``store_id`` (its account and Region)."""
         keys = self.scope.tx.list_keys(self.account, self.region)
         return [k for k in keys if k.custom_key_store_id == store_id]
@@ -531,9 +544,11 @@ class Call(_View):
         return self.scope.tx.count_keys(self.account, region or self.region)
 
     # --- policy questions the handlers ask (lockout safety check)
-    def would_allow(self, action: str, key: KeyRecord, policy: Policy) -> bool:
-        """Whether this caller would be allowed ``action`` on ``key`` under key ``policy``."""
-        target = Target(action, key.arn, key)
+    def would_allow(self, action: str, key: AuthorizedKey | KeyRecord, policy: Policy) -> bool:
+        """Whether this caller would be allowed ``action`` on ``key`` (a key of this request,
+        or the first record of a key it creates) under key ``policy``."""
+        record = self._latest(key) if isinstance(key, AuthorizedKey) else key
+        target = Target(action, record.arn, record)
         decision = self.scope.services.decide(
             self.scope.tx, self.caller, target, self.now, policy=policy
         )

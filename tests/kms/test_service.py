@@ -22,6 +22,7 @@ from kmspolicy.kms.kernel import AuthorizedKey, Kernel
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import KeyRecord
 from kmspolicy.kms.ports import AuditRecord
+from kmspolicy.kms.requests import Call
 from tests.kms.principals import BOB, policy
 
 KMS_PACKAGE = Path(kmspolicy.__file__).parent / "kms"
@@ -88,71 +89,94 @@ def test_only_the_kernel_hands_material_to_crypto() -> None:
     assert offenders == []
 
 
-#: The handlers that write a key's next record from its whole record (``AuthorizedKey.record``,
-#: sealed references included, which they carry over untouched); every other handler reads
-#: ``AuthorizedKey.info``, a ``KeyInfo`` without them (mypy strict keeps it so).
-_WRITERS = {
-    ("handlers/keys.py", "enable_key"),
-    ("handlers/keys.py", "disable_key"),
-    ("handlers/keys.py", "update_key_description"),
-    ("handlers/multiregion.py", "replicate_key"),
-    ("handlers/multiregion.py", "update_primary_region"),
-    ("handlers/policies.py", "put_key_policy"),
-    ("handlers/tags.py", "tag_resource"),
-    ("handlers/tags.py", "untag_resource"),
-    ("lifecycle/api_deletion.py", "schedule_key_deletion"),
-    ("lifecycle/api_deletion.py", "cancel_key_deletion"),
-    ("lifecycle/api_import.py", "get_parameters_for_import"),
-    ("lifecycle/api_import.py", "import_key_material"),
-    ("lifecycle/api_import.py", "delete_imported_key_material"),
-    ("lifecycle/api_rotation.py", "enable_key_rotation"),
-    ("lifecycle/api_rotation.py", "disable_key_rotation"),
-    ("lifecycle/api_rotation.py", "rotate_key_on_demand"),
-}
-_SEALED = {"sealed", "sealed_wrapping_key", "_record", "_kernel"}
+#: Where a handler or a lifecycle rule could get at a whole record: the handle's private
+#: record and kernel, the writes of whole records ``Call`` no longer has, and the record of an
+#: authorization target (``Call.targets``). ``KeyInfo`` has no ``evolve`` (mypy strict).
+_WHOLE_RECORD = {"record", "_record", "_kernel", "save_key", "write_member"}
+#: The lifecycle rules: pure functions of ``KeyInfo`` returning ``KeyChanges``
+_RULES = ("lifecycle/rotation.py", "lifecycle/deletion.py", "lifecycle/imports.py")
 
 
-def _record_reads(source: str, module: str) -> list[str]:
-    """Where a handler module reads a whole record or a sealed reference outside a writer."""
+def _is_resolver(fn: ast.FunctionDef) -> bool:
+    """A resolver runs before the decision, on the records it resolves into targets."""
+    return any(
+        a.annotation is not None and ast.unparse(a.annotation) == "Resolution" for a in fn.args.args
+    )
+
+
+def _whole_record_uses(source: str, module: str) -> list[str]:
+    """Where a handler module or a lifecycle rule reaches for a whole record: one of
+    ``_WHOLE_RECORD``, a target's ``key``, or (outside a resolver) the name ``KeyRecord`` other
+    than to make a new key's first record (CreateKey, ReplicateKey); a rule may not name it."""
+    tree = ast.parse(source)
+    skipped = {
+        id(node)
+        for fn in ast.walk(tree)
+        if isinstance(fn, ast.FunctionDef) and _is_resolver(fn)
+        for node in ast.walk(fn)
+    }
+    made = {
+        id(node.func)
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call) and module not in _RULES
+    }
     found = []
-    for fn in ast.walk(ast.parse(source)):
-        if not isinstance(fn, ast.FunctionDef):
+    for node in ast.walk(tree):
+        target_key = (
+            isinstance(node, ast.Attribute)
+            and node.attr == "key"
+            and "targets" in ast.unparse(node.value)
+        )
+        if isinstance(node, ast.Attribute) and (node.attr in _WHOLE_RECORD or target_key):
+            found.append(f"{module}:{node.lineno} {ast.unparse(node)}")
+        elif id(node) in skipped or id(node) in made:
             continue
-        for node in ast.walk(fn):
-            if not isinstance(node, ast.Attribute):
-                continue
-            if node.attr == "record" and (module, fn.name) not in _WRITERS:
-                found.append(f"{module}:{node.lineno} {fn.name} reads {ast.unparse(node)}")
-            # the one sealed reference a handler holds: the version the kernel just made
-            new_version = isinstance(node.value, ast.Name) and node.value.id == "new"
-            if node.attr in _SEALED and not new_version:
-                found.append(f"{module}:{node.lineno} {fn.name} reads {ast.unparse(node)}")
+        elif (isinstance(node, ast.Name) and node.id == "KeyRecord") or (
+            isinstance(node, ast.Constant) and node.value == "KeyRecord"
+        ):
+            found.append(f"{module}:{node.lineno} names KeyRecord")
     return found
 
 
-def test_handlers_read_metadata_and_only_writers_the_whole_record() -> None:
-    modules = [*KMS_PACKAGE.glob("handlers/*.py"), *KMS_PACKAGE.glob("lifecycle/api_*.py")]
+def test_handlers_and_lifecycle_rules_never_hold_a_whole_record() -> None:
+    """Handlers read a key as ``AuthorizedKey.info`` (a ``KeyInfo``: no ``evolve``) and change
+    it only through ``Call.update_key`` / ``update_member`` with ``KeyChanges``; the lifecycle
+    rules take a ``KeyInfo`` and return ``KeyChanges``. Only the service's own writes (due work,
+    multi-Region synchronization, AWS managed keys: ``due``, ``multiregion``, ``managed``) and
+    ``Call`` itself evolve records."""
+    modules = [
+        *KMS_PACKAGE.glob("handlers/*.py"),
+        *KMS_PACKAGE.glob("lifecycle/api_*.py"),
+        *(KMS_PACKAGE / rule for rule in _RULES),
+    ]
     found = [
-        read
+        use
         for path in sorted(modules)
-        for read in _record_reads(path.read_text(), str(path.relative_to(KMS_PACKAGE)))
+        for use in _whole_record_uses(path.read_text(), str(path.relative_to(KMS_PACKAGE)))
     ]
     assert found == [], "\n".join(found)
-    assert all(
-        (KMS_PACKAGE / module).exists() for module, _ in _WRITERS
-    )  # the list names real modules
+
+
+def test_a_handle_and_a_call_offer_no_whole_record() -> None:
+    assert not hasattr(AuthorizedKey, "record")
+    assert not {"save_key", "write_member", "underlying"} & set(dir(Call))
 
 
 @pytest.mark.parametrize(
-    "source",
+    ("source", "module"),
     [
-        "def describe_key(call):\n    return call.key.record.policy",
-        "def encrypt(call):\n    return call.key.info.materials[0].sealed",
-        "def f(call):\n    return call.key._record",
+        ("def describe_key(call):\n    return call.key.record.policy", "handlers/keys.py"),
+        ("def f(call):\n    return call.key._record", "handlers/keys.py"),
+        ("def f(call):\n    return call.targets[0].key.evolve()", "handlers/tags.py"),
+        ("def f(res: Resolution, call):\n    return call.key.record", "handlers/keys.py"),
+        ("def f(info: KeyRecord) -> None: ...", "handlers/keys.py"),
+        ("def f(info):\n    return typing.cast('KeyRecord', info)", "handlers/keys.py"),
+        ("def f(info):\n    return typing.cast(KeyRecord, info)", "handlers/keys.py"),
+        ("def f(info):\n    return KeyRecord(**vars(info))", "lifecycle/rotation.py"),
     ],
 )
-def test_the_handler_check_finds_whole_records_and_sealed_reads(source: str) -> None:
-    assert _record_reads(source, "handlers/keys.py")
+def test_the_whole_record_check_finds_each_way(source: str, module: str) -> None:
+    assert _whole_record_uses(source, module)
 
 
 def test_failed_operation_leaves_no_partial_state(service: KMS) -> None:

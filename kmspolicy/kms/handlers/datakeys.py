@@ -24,7 +24,7 @@ from kmspolicy.kms.handlers.dataplane import (
     require_symmetric,
 )
 from kmspolicy.kms.keystores.cloudhsm_backend import HsmSession
-from kmspolicy.kms.model import ConnectionState, CustomKeyStoreType, KeyRecord
+from kmspolicy.kms.model import ConnectionState, CustomKeyStoreType, KeyInfo
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call
 
@@ -96,7 +96,7 @@ def generate_data_key_pair_without_plaintext(call: Call) -> dict[str, Any]:
     return _data_key_pair(call, False)
 
 
-def _not_in_custom_key_store(key: KeyRecord) -> None:
+def _not_in_custom_key_store(key: KeyInfo) -> None:
     if key.custom_key_store_id is not None:
         raise UnsupportedOperationException(
             f"{key.arn} is in a custom key store, which is not valid for data key pairs."

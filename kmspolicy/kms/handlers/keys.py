@@ -201,7 +201,7 @@ def create_key(call: Call) -> dict[str, Any]:
 _CUSTOM_ORIGINS = (OriginType.AWS_CLOUDHSM, OriginType.EXTERNAL_KEY_STORE)
 
 
-def _new_material(call: Call, store: CustomKeyStoreRecord | None, record: KeyRecord) -> NewVersion:
+def _new_material(call: Call, store: CustomKeyStoreRecord | None, record: KeyInfo) -> NewVersion:
     """The new key's material. In a custom key store it is made there (connected here first),
     which may wait on the network (an external key store asks its proxy's GetKeyMetadata): it
     is made outside the request's transaction, for the record as it is now (any change of the
@@ -311,28 +311,27 @@ def enable_key(call: Call) -> dict[str, Any]:
 
     On a key Unavailable because its custom key store is disconnected, the change is made to
     its own state and shows when the store is connected again."""
-    key = call.underlying(call.key.record)
-    state = transition(key.key_state, Event.ENABLE)
-    if state is not None and state is not key.key_state:
-        enabled = key.evolve(key_state=state)
-        call.save_key(catch_up_on_enable(enabled, call.now, call.kernel))
+    stored = call.stored_state(call.key)
+    state = transition(stored, Event.ENABLE)
+    if state is not None and state is not stored:
+        catch_up = catch_up_on_enable(call.key.info, call.now, call.kernel)
+        call.update_key(call.key, key_state=state, **catch_up)
     return {}
 
 
 def disable_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKey.html (as EnableKey
     on an Unavailable key)"""
-    key = call.underlying(call.key.record)
-    state = transition(key.key_state, Event.DISABLE)
-    if state is not None and state is not key.key_state:
-        call.save_key(key.evolve(key_state=state))
+    stored = call.stored_state(call.key)
+    state = transition(stored, Event.DISABLE)
+    if state is not None and state is not stored:
+        call.update_key(call.key, key_state=state)
     return {}
 
 
 def update_key_description(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UpdateKeyDescription.html"""
-    key = call.key.record
-    call.save_key(key.evolve(description=call.params["Description"]))
+    call.update_key(call.key, description=call.params["Description"])
     return {}
 
 

@@ -29,7 +29,7 @@ from kmspolicy.kms.handlers.common import (
     parse_tags,
 )
 from kmspolicy.kms.lifecycle import multiregion
-from kmspolicy.kms.model import KeyRecord, MultiRegionKeyType
+from kmspolicy.kms.model import KeyInfo, KeyRecord, MultiRegionKeyType
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call, Resolution, Target
 from kmspolicy.kms.states import Event, transition
@@ -37,7 +37,7 @@ from kmspolicy.kms.states import Event, transition
 # --- ReplicateKey ----------------------------------------------------------------------------
 
 
-def _replica_context(primary: KeyRecord, params: Mapping[str, Any]) -> dict[str, object]:
+def _replica_context(primary: KeyInfo, params: Mapping[str, Any]) -> dict[str, object]:
     """The CreateKey request the replica amounts to, as its condition keys."""
     return {
         "kms:KeySpec": primary.key_spec,
@@ -85,7 +85,7 @@ def _resolve_replicate_key(res: Resolution) -> list[Target]:
 def replicate_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReplicateKey.html"""
     p = call.params
-    primary = call.key.record
+    primary = call.key.info
     region = p["ReplicaRegion"]
     arn = multiregion.member_arn(primary, region)
     if call.regions is not None and region not in call.regions:
@@ -122,7 +122,8 @@ def replicate_key(call: Call) -> dict[str, Any]:
         tags=tags,
         multi_region=True,
         multi_region_key_type=MultiRegionKeyType.REPLICA,
-    ).evolve(**multiregion.shared_properties(primary.evolve(replica_regions=regions)))
+        **{**multiregion.shared_properties(primary), "replica_regions": regions},
+    )
     if (
         policy is not None
         and not p.get("BypassPolicyLockoutSafetyCheck")
@@ -131,7 +132,7 @@ def replicate_key(call: Call) -> dict[str, Any]:
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
     call.create_key(replica)
     # the set's new membership reaches the primary and every replica
-    call.save_key(primary.evolve(replica_regions=regions))
+    call.update_key(call.key, replica_regions=regions)
     out: dict[str, Any] = {
         "ReplicaKeyMetadata": key_metadata(replica),
         "ReplicaPolicy": replica.policy,
@@ -167,20 +168,25 @@ def update_primary_region(call: Call) -> dict[str, Any]:
     The roles and the set's membership change at once; the old and the new primary answer
     ``Updating`` until the service completes the update, seconds later (due work:
     ``multiregion.finish_update``), as AWS's do."""
-    primary = call.key.record
+    primary = call.key.info
     multiregion.require_primary(primary)
     if len(call.keys) == 1:  # PrimaryRegion is the primary's own Region: nothing to change
         return {}
-    new_primary = call.keys[1].record
+    new_primary = call.keys[1].info
     regions = tuple(sorted({*primary.replica_regions, primary.region} - {new_primary.region}))
     moved = {"primary_region": new_primary.region, "replica_regions": regions}
-    demoted = primary.evolve(multi_region_key_type=MultiRegionKeyType.REPLICA, **moved)
-    call.save_key(multiregion.start_update(demoted, call.now))
-    promoted = new_primary.evolve(
-        multi_region_key_type=MultiRegionKeyType.PRIMARY,
-        **multiregion.shared_properties(primary.evolve(**moved)),
+    call.update_key(
+        call.key,
+        multi_region_key_type=MultiRegionKeyType.REPLICA,
+        **moved,
+        **multiregion.start_update(primary, call.now),
     )
-    call.save_key(multiregion.start_update(promoted, call.now))
+    call.update_key(
+        call.keys[1],
+        multi_region_key_type=MultiRegionKeyType.PRIMARY,
+        **{**multiregion.shared_properties(primary), **moved},
+        **multiregion.start_update(new_primary, call.now),
+    )
     return {}
 
 

@@ -34,14 +34,13 @@ def get_key_policy(call: Call) -> dict[str, Any]:
 
 def put_key_policy(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_PutKeyPolicy.html"""
-    key = call.key.record
     text = call.params["Policy"]
     policy = parse_key_policy(text)
     if not call.params.get("BypassPolicyLockoutSafetyCheck") and not call.would_allow(
-        "kms:PutKeyPolicy", key, policy
+        "kms:PutKeyPolicy", call.key, policy
     ):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
-    call.save_key(key.evolve(policy=text))
+    call.update_key(call.key, policy=text)
     return {}
 
 

@@ -19,16 +19,16 @@ from kmspolicy.kms.requests import Call
 
 def tag_resource(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_TagResource.html"""
-    key = call.key.record
-    call.save_key(key.evolve(tags=merge_tags(key.tags, parse_tags(call.params["Tags"]))))
+    key = call.key.info
+    call.update_key(call.key, tags=merge_tags(key.tags, parse_tags(call.params["Tags"])))
     return {}
 
 
 def untag_resource(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_UntagResource.html"""
-    key = call.key.record
+    key = call.key.info
     drop = set(call.params["TagKeys"])
-    call.save_key(key.evolve(tags=tuple(t for t in key.tags if t.key not in drop)))
+    call.update_key(call.key, tags=tuple(t for t in key.tags if t.key not in drop))
     return {}
 
 

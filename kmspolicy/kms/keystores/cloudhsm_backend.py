@@ -21,7 +21,7 @@ from kmspolicy.errors import InternalError, UnsupportedOperationException
 from kmspolicy.kms.backends import NewVersion, OpenedKey
 from kmspolicy.kms.keystores.connector import LiveConnections
 from kmspolicy.kms.keystores.symmetric import SymmetricOnly
-from kmspolicy.kms.model import KeyRecord
+from kmspolicy.kms.model import KeyInfo
 from kmspolicy.kms.sealed import Sealed, reveal
 
 __all__ = ["REFERENCE_PREFIX", "CloudHsmBackend", "HsmSession", "object_label"]
@@ -58,7 +58,7 @@ def object_label(key_id: str) -> str:
     return f"kmspolicy/{key_id}"
 
 
-def _object_id(key: KeyRecord, ref: Sealed) -> bytes:
+def _object_id(key: KeyInfo, ref: Sealed) -> bytes:
     sealed = reveal(ref)
     if not sealed.startswith(REFERENCE_PREFIX) or len(sealed) == len(REFERENCE_PREFIX):
         raise InternalError(f"the key material reference of {key.arn} is not a CloudHSM object")
@@ -125,31 +125,31 @@ class CloudHsmBackend:
     def __init__(self, connections: LiveConnections) -> None:
         self._connections = connections
 
-    def _session(self, key: KeyRecord) -> HsmSession:
+    def _session(self, key: KeyInfo) -> HsmSession:
         if key.custom_key_store_id is None:
             raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
         session = self._connections.live(key.custom_key_store_id, key.arn)
         return session  # type: ignore[return-value]  # this type's connections are sessions
 
-    def create(self, key: KeyRecord, rng: Rng) -> NewVersion:
+    def create(self, key: KeyInfo, rng: Rng) -> NewVersion:
         object_id = self._session(key).generate_key(object_label(key.key_id))
         digest = hashlib.sha256(
             _MATERIAL_ID_LABEL + key.key_id.encode() + b"\x00" + object_id
         ).hexdigest()
         return NewVersion(digest, Sealed(REFERENCE_PREFIX + object_id))
 
-    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey:
+    def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey:
         if key.custom_key_store_id is None:
             raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
         return _HsmKey(self._connections, key.custom_key_store_id, key.arn, _object_id(key, sealed))
 
-    def destroy(self, key: KeyRecord) -> int:
+    def destroy(self, key: KeyInfo) -> int:
         """Destroy the token objects of a deleted key (its store must be connected here);
         returns how many were there."""
         session = self._session(key)
         return sum(session.destroy(_object_id(key, m.sealed)) for m in key.materials if m.sealed)
 
-    def adopt(self, key: KeyRecord, secret: KeyMaterial) -> NewVersion:
+    def adopt(self, key: KeyInfo, secret: KeyMaterial) -> NewVersion:
         raise _no_import()
 
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:

@@ -30,7 +30,7 @@ from kmspolicy.kms.backends import MATERIAL, NewVersion, OpenedKey, SealedBacken
 from kmspolicy.kms.keystores.connector import LiveConnections
 from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.keystores.xks_errors import kms_error
-from kmspolicy.kms.model import KeyRecord
+from kmspolicy.kms.model import KeyInfo
 from kmspolicy.kms.onbehalf import current
 from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.xks_client import RequestMetadata, XksClient, XksProxyFailure, XksSealed
@@ -137,12 +137,12 @@ class ExternalKeyBackend:
         self._sealed = SealedBackend(connections.root_key)
 
     @staticmethod
-    def _where(key: KeyRecord) -> tuple[str, str]:
+    def _where(key: KeyInfo) -> tuple[str, str]:
         if key.custom_key_store_id is None or key.xks_key_id is None:
             raise InternalError(f"{key.arn} has origin EXTERNAL_KEY_STORE but no external key")
         return key.custom_key_store_id, key.xks_key_id
 
-    def create(self, key: KeyRecord, rng: Rng) -> NewVersion:
+    def create(self, key: KeyInfo, rng: Rng) -> NewVersion:
         store_id, xks_key_id = self._where(key)
         client: XksClient = self._connections.live(store_id, key.arn)  # type: ignore[assignment]
         try:
@@ -162,16 +162,16 @@ class ExternalKeyBackend:
             )
         return self._sealed.create(key, rng)  # the key's own material (the inner layer)
 
-    def open(self, key: KeyRecord, material_id: str, sealed: Sealed) -> OpenedKey:
+    def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey:
         store_id, xks_key_id = self._where(key)
         secret = self._sealed.open_secret(material_scope(key), MATERIAL, material_id, sealed)
         material = cm.load_key_material(key.key_spec, secret)
         return _ExternalKey(self._connections, store_id, key.arn, xks_key_id, material)
 
-    def destroy(self, key: KeyRecord) -> int:
+    def destroy(self, key: KeyInfo) -> int:
         return 0  # the material lived in the record; the external key is its manager's
 
-    def adopt(self, key: KeyRecord, secret: cm.KeyMaterial) -> NewVersion:
+    def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion:
         raise _no_import()
 
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:

@@ -15,10 +15,9 @@ from kmspolicy.kms.requests import Call
 
 def schedule_key_deletion(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ScheduleKeyDeletion.html"""
-    key = call.key.record
+    key = call.key.info
     window = deletion.validate_pending_window(call.params.get("PendingWindowInDays"))
-    doomed = deletion.schedule_deletion(key, window, call.now)
-    call.save_key(doomed)
+    doomed = call.update_key(call.key, **deletion.schedule_deletion(key, window, call.now))
     out: dict[str, Any] = {"KeyId": key.arn}
     if doomed.deletion_date is not None:  # absent for a primary waiting for its replicas
         out["DeletionDate"] = doomed.deletion_date
@@ -29,9 +28,8 @@ def schedule_key_deletion(call: Call) -> dict[str, Any]:
 
 def cancel_key_deletion(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_CancelKeyDeletion.html"""
-    key = call.key.record
-    call.save_key(deletion.cancel_deletion(key))
-    return {"KeyId": key.arn}
+    call.update_key(call.key, **deletion.cancel_deletion(call.key.info))
+    return {"KeyId": call.key.arn}
 
 
 #: this module's operations, collected by kms.implemented.load_operations

@@ -20,15 +20,15 @@ from kmspolicy.kms.requests import Call
 
 def get_parameters_for_import(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_GetParametersForImport.html"""
-    key = call.key.record
-    updated, params = imports.issue_import_parameters(
+    key = call.key.info
+    changes, params = imports.issue_import_parameters(
         key,
         wrapping_algorithm=call.params["WrappingAlgorithm"],
         wrapping_key_spec=call.params["WrappingKeySpec"],
         now=call.now,
         kernel=call.kernel,
     )
-    call.save_key(updated)
+    call.update_key(call.key, **changes)
     return {
         "KeyId": key.arn,
         "ImportToken": params.import_token,
@@ -47,7 +47,7 @@ def _valid_to(value: object) -> datetime | None:
 
 def import_key_material(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ImportKeyMaterial.html"""
-    key = call.key.record
+    key = call.key.info
     p = call.params
     wrapping = imports.open_import_token(key, bytes(p["ImportToken"]), call.now)
     # unwrapped, checked against the key spec and sealed inside the kernel
@@ -59,7 +59,7 @@ def import_key_material(call: Call) -> dict[str, Any]:
         multiregion.require_new_material_of_set(key, others, incoming.material_id)
     elif key.multi_region:
         multiregion.require_same_material(others, incoming.material_id)
-    updated, material_id = imports.accept_material(
+    changes, material_id = imports.accept_material(
         key,
         incoming,
         now=call.now,
@@ -71,19 +71,23 @@ def import_key_material(call: Call) -> dict[str, Any]:
     )
     primary = None
     if key.multi_region and new_material:
-        updated, primary = multiregion.stage_new_material(updated, others, material_id)
-    call.save_key(updated)
+        staged, primary = multiregion.stage_new_material(
+            key, changes["materials"], others, material_id
+        )
+        changes.update(staged)
+    call.update_key(call.key, **changes)
     if primary is not None:  # the last replica to import it: the set may rotate now
-        call.write_member(primary)
+        region, primary_changes = primary
+        call.update_member(call.key, region, **primary_changes)
     return {"KeyId": key.arn, "KeyMaterialId": material_id}
 
 
 def delete_imported_key_material(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html"""
-    key = call.key.record
-    updated, material_id = imports.delete_material(key, call.params.get("KeyMaterialId"))
-    if updated is not key:
-        call.save_key(updated)
+    key = call.key.info
+    changes, material_id = imports.delete_material(key, call.params.get("KeyMaterialId"))
+    if changes:
+        call.update_key(call.key, **changes)
     out: dict[str, Any] = {"KeyId": key.arn}
     if material_id is not None:
         out["KeyMaterialId"] = material_id

@@ -13,23 +13,21 @@ from typing import Any
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.handlers.common import page
 from kmspolicy.kms.lifecycle import multiregion, rotation
-from kmspolicy.kms.model import KeyInfo, KeyManagerType, KeyRecord, MaterialInfo, OriginType
+from kmspolicy.kms.model import KeyInfo, KeyManagerType, KeyMaterial, OriginType
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call
 
 
 def enable_key_rotation(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html"""
-    key = call.key.record
     period = rotation.validate_rotation_period(call.params.get("RotationPeriodInDays"))
-    call.save_key(rotation.enable_rotation(key, period, call.now))
+    call.update_key(call.key, **rotation.enable_rotation(call.key.info, period, call.now))
     return {}
 
 
 def disable_key_rotation(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_DisableKeyRotation.html"""
-    key = call.key.record
-    call.save_key(rotation.disable_rotation(key))
+    call.update_key(call.key, **rotation.disable_rotation(call.key.info))
     return {}
 
 
@@ -44,19 +42,19 @@ _require_history_support = partial(
 )
 
 
-def _require_managed_rotation(key: KeyRecord) -> None:
+def _require_managed_rotation(key: KeyInfo) -> None:
     """Enable/DisableKeyRotation: a rotatable key, and not a multi-Region replica (rotation is
     managed on the primary and synchronized to its replicas)."""
     rotation.require_rotation_support(key)
     multiregion.require_not_replica(key)
 
 
-def _require_on_demand_primary(key: KeyRecord) -> None:
+def _require_on_demand_primary(key: KeyInfo) -> None:
     _require_on_demand_support(key)
     multiregion.require_not_replica(key)
 
 
-def _require_status_support(key: KeyRecord) -> None:
+def _require_status_support(key: KeyInfo) -> None:
     # Symmetric EXTERNAL keys have a status (never automatic, but on-demand rotations).
     if key.origin is OriginType.EXTERNAL:
         _require_on_demand_support(key)
@@ -83,32 +81,24 @@ def rotate_key_on_demand(call: Call) -> dict[str, Any]:
 
     The rotation completes inside the request, so OnDemandRotationStartDate is never left set.
     """
-    key = call.key.record
-    rotated = rotation.rotate_on_demand(key, now=call.now, kernel=call.kernel)
-    replicas = []
-    if key.origin is OriginType.EXTERNAL and key.replica_regions:
+    key = call.key.info
+    changes = rotation.rotate_on_demand(key, now=call.now, kernel=call.kernel)
+    rotated = call.update_key(call.key, **changes)  # synchronizes the rotation status
+    if key.origin is OriginType.EXTERNAL:
         # imported material is each member's own: the set rotates to the material every
-        # replica imported (the primary's waits in PENDING_ROTATION only once they all have)
+        # replica imported (the primary's waits in PENDING_ROTATION only once they all have);
+        # a replica that has not imported it refuses, and the whole request rolls back
         for region in key.replica_regions:
             replica = call.load_member(key, region)
             if replica is not None:
-                replicas.append(rotation.promote_imported(replica, rotated))
-    call.save_key(rotated)  # synchronizes the rotation status to the replicas
-    for replica in replicas:
-        synced = call.load_member(key, replica.region)
-        assert synced is not None  # INVARIANT: read in this very transaction
-        call.write_member(
-            synced.evolve(
-                materials=replica.materials, current_material_id=replica.current_material_id
-            )
-        )
+                call.update_member(call.key, region, **rotation.promote_imported(replica, rotated))
     return {"KeyId": key.arn}
 
 
 _INCLUDE = ("ROTATIONS_ONLY", "ALL_KEY_MATERIAL")
 
 
-def _entry(key: KeyInfo, m: MaterialInfo) -> dict[str, Any]:
+def _entry(key: KeyInfo, m: KeyMaterial) -> dict[str, Any]:
     entry: dict[str, Any] = {
         "KeyId": key.key_id,
         "KeyMaterialId": m.material_id,

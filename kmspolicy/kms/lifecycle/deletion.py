@@ -1,6 +1,7 @@
 """Scheduled key deletion: the waiting period, its cancellation, and the end of a key.
 
-Layer: kms (pure functions over ``KeyRecord``). Destruction itself is due work (``due.py``):
+Layer: kms (pure functions of ``KeyInfo``, returning ``KeyChanges``). Destruction itself is
+due work (``due.py``):
 when ``DeletionDate`` has passed the record, its material, aliases and grants leave the store.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from kmspolicy.errors import ValidationException
-from kmspolicy.kms.model import KeyRecord, MultiRegionKeyType
+from kmspolicy.kms.model import KeyChanges, KeyInfo, MultiRegionKeyType
 from kmspolicy.kms.states import Event, KeyState, transition
 
 __all__ = [
@@ -42,33 +43,32 @@ def validate_pending_window(days: int | None) -> int:
     return days
 
 
-def schedule_deletion(record: KeyRecord, window_days: int, now: datetime) -> KeyRecord:
+def schedule_deletion(record: KeyInfo, window_days: int, now: datetime) -> KeyChanges:
     """PendingDeletion until ``now + window``; DeletionDate is exactly that moment here.
 
     A multi-Region primary key with replicas is not deleted while they exist: it waits in
     PendingReplicaDeletion, and its window begins when its last replica is deleted
     (``multiregion.replica_deleted``)."""
     if record.multi_region_key_type is MultiRegionKeyType.PRIMARY and record.replica_regions:
-        return record.evolve(
-            key_state=transition(record.key_state, Event.SCHEDULE_DELETION_WITH_REPLICAS),
-            deletion_date=None,
-            pending_deletion_window_days=window_days,
-        )
-    state = transition(record.key_state, Event.SCHEDULE_DELETION)
-    return record.evolve(
-        key_state=state,
-        deletion_date=now + timedelta(days=window_days),
-        pending_deletion_window_days=window_days,
-    )
+        return {
+            "key_state": transition(record.key_state, Event.SCHEDULE_DELETION_WITH_REPLICAS),
+            "deletion_date": None,
+            "pending_deletion_window_days": window_days,
+        }
+    return {
+        "key_state": transition(record.key_state, Event.SCHEDULE_DELETION),
+        "deletion_date": now + timedelta(days=window_days),
+        "pending_deletion_window_days": window_days,
+    }
 
 
-def _has_all_material(record: KeyRecord) -> bool:
+def _has_all_material(record: KeyInfo) -> bool:
     """Whether every material the key's ciphertexts may name is present (imported keys)."""
     live = [m for m in record.materials if not m.state.waiting]
     return bool(live) and all(m.sealed is not None for m in live)
 
 
-def cancel_deletion(record: KeyRecord) -> KeyRecord:
+def cancel_deletion(record: KeyInfo) -> KeyChanges:
     """Back to Disabled (a deliberate EnableKey is needed), or PendingImport without material."""
     event = (
         Event.CANCEL_DELETION
@@ -77,10 +77,10 @@ def cancel_deletion(record: KeyRecord) -> KeyRecord:
     )
     state = transition(record.key_state, event)
     assert state is not None  # cancelling never destroys
-    return record.evolve(key_state=state, deletion_date=None, pending_deletion_window_days=None)
+    return {"key_state": state, "deletion_date": None, "pending_deletion_window_days": None}
 
 
-def deletion_due(record: KeyRecord, now: datetime) -> bool:
+def deletion_due(record: KeyInfo, now: datetime) -> bool:
     return (
         record.key_state is KeyState.PENDING_DELETION
         and record.deletion_date is not None

@@ -101,7 +101,9 @@ def _rotate_due(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecord:
     # Every rotation AWS would have made on time, each dated when it was due: the lazy path
     # and the sweeper then agree however long the key went untouched.
     while due <= now:
-        record = rotate(record, when=due, rotation_type=RotationType.AUTOMATIC, kernel=kernel)
+        record = record.evolve(
+            **rotate(record, when=due, rotation_type=RotationType.AUTOMATIC, kernel=kernel)
+        )
         due += period
     return record.evolve(next_rotation_date=due)
 
@@ -117,8 +119,10 @@ def apply_due_work(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecor
         record = multiregion.finish_creation(record)
     if multiregion.update_due(record, now):
         record = multiregion.finish_update(record)
-    record = expire_materials(record, now)
-    record = prune_import_parameters(record, now)
+    for rule in (expire_materials, prune_import_parameters):
+        changes = rule(record, now)
+        if changes:
+            record = record.evolve(**changes)
     return _rotate_due(record, now, kernel)
 
 

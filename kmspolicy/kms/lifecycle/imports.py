@@ -1,8 +1,8 @@
 """Imported key material (BYOK): import parameters and tokens, import, deletion and expiry.
 
-Layer: kms (pure functions over ``KeyRecord``; the kernel makes the wrapping key pair, and
-unwraps, checks and seals the material between ``open_import_token`` and ``accept_material``).
-The wrapping private key lives only sealed, in ``KeyRecord.pending_imports``.
+Layer: kms (pure functions of ``KeyInfo``, returning ``KeyChanges``; the kernel makes the
+wrapping key pair, and unwraps, checks and seals the material between ``open_import_token`` and
+``accept_material``). The wrapping private key lives only sealed, in ``pending_imports``.
 """
 
 from __future__ import annotations
@@ -32,10 +32,10 @@ from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import (
     ExpirationModelType,
     ImportState,
+    KeyChanges,
     KeyInfo,
     KeyMaterial,
     KeyMaterialState,
-    KeyRecord,
     OriginType,
     PendingImportParameters,
 )
@@ -77,7 +77,7 @@ class ImportParameters:
     valid_to: datetime
 
 
-def require_external_origin(record: KeyRecord) -> None:
+def require_external_origin(record: KeyInfo) -> None:
     if record.origin is not OriginType.EXTERNAL:
         raise UnsupportedOperationException(
             f"{record.arn} origin is {record.origin.value} which is not valid for this operation."
@@ -88,7 +88,7 @@ def _binding(key_arn: str) -> bytes:
     return hashlib.sha256(b"kmspolicy import token\x00" + key_arn.encode()).digest()[:16]
 
 
-def _check_wrapping_choice(record: KeyRecord, algorithm: str, key_spec: str) -> None:
+def _check_wrapping_choice(record: KeyInfo, algorithm: str, key_spec: str) -> None:
     try:
         WrappingAlgorithm(algorithm)
         WrappingKeySpec(key_spec)
@@ -98,13 +98,13 @@ def _check_wrapping_choice(record: KeyRecord, algorithm: str, key_spec: str) -> 
 
 
 def issue_import_parameters(
-    record: KeyRecord,
+    record: KeyInfo,
     *,
     wrapping_algorithm: str,
     wrapping_key_spec: str,
     now: datetime,
     kernel: Kernel,
-) -> tuple[KeyRecord, ImportParameters]:
+) -> tuple[KeyChanges, ImportParameters]:
     """A fresh wrapping key pair and a 24-hour token bound to this key and that pair."""
     require_external_origin(record)
     _check_wrapping_choice(record, wrapping_algorithm, wrapping_key_spec)
@@ -120,11 +120,10 @@ def issue_import_parameters(
         sealed_wrapping_key=sealed,
     )
     kept = tuple(p for p in record.pending_imports if p.valid_to > now)[-(_MAX_PENDING - 1) :]
-    updated = record.evolve(pending_imports=(*kept, params))
-    return updated, ImportParameters(public, token, valid_to)
+    return {"pending_imports": (*kept, params)}, ImportParameters(public, token, valid_to)
 
 
-def open_import_token(record: KeyRecord, token: bytes, now: datetime) -> PendingImportParameters:
+def open_import_token(record: KeyInfo, token: bytes, now: datetime) -> PendingImportParameters:
     """The wrapping parameters an import token names, if it is this key's and still valid."""
     require_external_origin(record)
     invalid = InvalidImportTokenException(
@@ -171,13 +170,13 @@ def _expiry(model: str | None, valid_to: datetime | None, now: datetime) -> Expi
     return expiration
 
 
-def _live(record: KeyRecord) -> list[KeyMaterial]:
+def _live(materials: tuple[KeyMaterial, ...]) -> list[KeyMaterial]:
     """Materials a ciphertext may name (not merely waiting to be rotated in)."""
-    return [m for m in record.materials if not m.state.waiting]
+    return [m for m in materials if not m.state.waiting]
 
 
 def accept_material(
-    record: KeyRecord,
+    record: KeyInfo,
     new: NewVersion,
     *,
     now: datetime,
@@ -186,10 +185,10 @@ def accept_material(
     import_type: str | None = None,
     material_id: str | None = None,
     description: str | None = None,
-) -> tuple[KeyRecord, str]:
+) -> tuple[KeyChanges, str]:
     """ImportKeyMaterial after unwrapping: first import, re-import of known material, or (symmetric
-    keys) new material that waits in PENDING_ROTATION for RotateKeyOnDemand. Returns the record
-    and the KeyMaterialId of the imported material."""
+    keys) new material that waits in PENDING_ROTATION for RotateKeyOnDemand. Returns the key's
+    changes and the KeyMaterialId of the imported material."""
     require_external_origin(record)
     symmetric = record.key_spec == KeySpec.SYMMETRIC_DEFAULT
     if not symmetric and (import_type or material_id or description is not None):
@@ -255,12 +254,12 @@ def accept_material(
         )
         ring = (*record.materials, waiting)
         current = record.current_material_id
-    updated = record.evolve(materials=ring, current_material_id=current)
     state = record.key_state
-    complete = all(m.sealed is not None for m in _live(updated))
+    complete = all(m.sealed is not None for m in _live(ring))
     if state is KeyState.PENDING_IMPORT and complete:
         state = transition(state, Event.IMPORT_MATERIAL)  # type: ignore[assignment]
-    return updated.evolve(key_state=state), incoming.material_id
+    changes = {"materials": ring, "current_material_id": current, "key_state": state}
+    return changes, incoming.material_id
 
 
 def _clear(material: KeyMaterial) -> KeyMaterial:
@@ -274,29 +273,30 @@ def _clear(material: KeyMaterial) -> KeyMaterial:
 
 
 def delete_material(
-    record: KeyRecord, material_id: str | None = None
-) -> tuple[KeyRecord, str | None]:
+    record: KeyInfo, material_id: str | None = None
+) -> tuple[KeyChanges, str | None]:
     """DeleteImportedKeyMaterial: drop the secret (the id stays, so the same material can come
-    back); the whole key waits for re-import. Returns the record and the KeyMaterialId."""
+    back); the whole key waits for re-import. Returns the key's changes and the
+    KeyMaterialId."""
     require_external_origin(record)
     if not record.materials:
-        return record, None  # never imported: nothing to delete, no state change
+        return {}, None  # never imported: nothing to delete, no state change
     target_id = material_id or record.current_material_id
     target = record.material_by_id(target_id) if target_id else None
     if target is None:
         raise NotFoundException(f"Key material {material_id} is not associated with {record.arn}.")
     if target.state.waiting:
         ring = tuple(m for m in record.materials if m.material_id != target.material_id)
-        return record.evolve(materials=ring), target.material_id
+        return {"materials": ring}, target.material_id
     ring = tuple(_clear(m) if m.material_id == target.material_id else m for m in record.materials)
     state = transition(record.key_state, Event.DELETE_MATERIAL)
-    return record.evolve(materials=ring, key_state=state), target.material_id
+    return {"materials": ring, "key_state": state}, target.material_id
 
 
-def expire_materials(record: KeyRecord, now: datetime) -> KeyRecord:
+def expire_materials(record: KeyInfo, now: datetime) -> KeyChanges:
     """Due work: imported material whose ValidTo has passed is deleted, as by the API."""
     if record.origin is not OriginType.EXTERNAL:
-        return record
+        return {}
     expired = {
         m.material_id
         for m in record.materials
@@ -306,7 +306,7 @@ def expire_materials(record: KeyRecord, now: datetime) -> KeyRecord:
         and m.valid_to <= now
     }
     if not expired:
-        return record
+        return {}
     live_expired = any(m.material_id in expired and not m.state.waiting for m in record.materials)
     ring = tuple(
         m
@@ -316,15 +316,15 @@ def expire_materials(record: KeyRecord, now: datetime) -> KeyRecord:
     state = (
         transition(record.key_state, Event.MATERIAL_EXPIRED) if live_expired else record.key_state
     )
-    return record.evolve(materials=ring, key_state=state)
+    return {"materials": ring, "key_state": state}
 
 
-def prune_import_parameters(record: KeyRecord, now: datetime) -> KeyRecord:
+def prune_import_parameters(record: KeyInfo, now: datetime) -> KeyChanges:
     """Due work: destroy wrapping private keys whose token has expired."""
     kept = tuple(p for p in record.pending_imports if p.valid_to > now)
     if len(kept) == len(record.pending_imports):
-        return record
-    return record.evolve(pending_imports=kept)
+        return {}
+    return {"pending_imports": kept}
 
 
 def expiration_summary(record: KeyInfo) -> tuple[ExpirationModelType | None, datetime | None]:

@@ -33,7 +33,15 @@ from typing import Any
 
 from kmspolicy.errors import IncorrectKeyMaterialException, UnsupportedOperationException
 from kmspolicy.kms import ids
-from kmspolicy.kms.model import KeyMaterialState, KeyRecord, MultiRegionKeyType, OriginType
+from kmspolicy.kms.model import (
+    KeyChanges,
+    KeyInfo,
+    KeyMaterial,
+    KeyMaterialState,
+    KeyRecord,
+    MultiRegionKeyType,
+    OriginType,
+)
 from kmspolicy.kms.ports import AuditRecord, Transaction
 from kmspolicy.kms.states import Event, KeyState, transition
 
@@ -59,22 +67,22 @@ __all__ = [
 ]
 
 
-def member_arn(record: KeyRecord, region: str) -> str:
+def member_arn(record: KeyInfo, region: str) -> str:
     """The ARN of the member of ``record``'s set in ``region``."""
     return ids.key_arn(region, record.account, record.key_id)
 
 
-def is_replica(record: KeyRecord) -> bool:
+def is_replica(record: KeyInfo) -> bool:
     return record.multi_region_key_type is MultiRegionKeyType.REPLICA
 
 
-def is_primary_with_replicas(record: KeyRecord) -> bool:
+def is_primary_with_replicas(record: KeyInfo) -> bool:
     return record.multi_region_key_type is MultiRegionKeyType.PRIMARY and bool(
         record.replica_regions
     )
 
 
-def require_primary(record: KeyRecord) -> None:
+def require_primary(record: KeyInfo) -> None:
     """UnsupportedOperationException unless ``record`` is a multi-Region primary key."""
     if record.multi_region_key_type is not MultiRegionKeyType.PRIMARY:
         raise UnsupportedOperationException(
@@ -82,7 +90,7 @@ def require_primary(record: KeyRecord) -> None:
         )
 
 
-def require_not_replica(record: KeyRecord) -> None:
+def require_not_replica(record: KeyInfo) -> None:
     """Rotation is managed on the primary key of a set (AWS synchronizes it to replicas)."""
     if is_replica(record):
         raise UnsupportedOperationException(
@@ -92,7 +100,7 @@ def require_not_replica(record: KeyRecord) -> None:
         )
 
 
-def shared_properties(primary: KeyRecord) -> dict[str, Any]:
+def shared_properties(primary: KeyInfo) -> dict[str, Any]:
     """The fields every member takes from the primary (besides its own ARN, state, policy,
     description, tags, aliases and grants)."""
     shared: dict[str, Any] = {
@@ -144,12 +152,12 @@ def finish_creation(record: KeyRecord) -> KeyRecord:
 UPDATE_TAKES = timedelta(seconds=3)
 
 
-def start_update(record: KeyRecord, now: datetime) -> KeyRecord:
+def start_update(record: KeyInfo, now: datetime) -> KeyChanges:
     """A key of UpdatePrimaryRegion (the old or the new primary), ``Updating`` until the
     service completes the update."""
     state = transition(record.key_state, Event.UPDATE_PRIMARY_REGION)
     assert state is not None  # INVARIANT: an update never destroys
-    return record.evolve(key_state=state, updating_until=now + UPDATE_TAKES)
+    return {"key_state": state, "updating_until": now + UPDATE_TAKES}
 
 
 def update_due(record: KeyRecord, now: datetime | None) -> bool:
@@ -193,14 +201,14 @@ def replica_deleted(
     return changed
 
 
-def members_elsewhere(record: KeyRecord) -> tuple[str, ...]:
+def members_elsewhere(record: KeyInfo) -> tuple[str, ...]:
     """The Regions of the other members of ``record``'s set."""
     if record.primary_region is None:
         return ()
     return tuple(r for r in (record.primary_region, *record.replica_regions) if r != record.region)
 
 
-def require_same_material(others: Iterable[KeyRecord | None], material_id: str) -> None:
+def require_same_material(others: Iterable[KeyInfo | None], material_id: str) -> None:
     """ImportKeyMaterial into a member of an imported-material set: the material must be the
     set's (AWS: the same key material in every Region). The material id is derived from the
     key id and the material, so equal ids mean equal material; when no other member
@@ -219,7 +227,7 @@ def require_same_material(others: Iterable[KeyRecord | None], material_id: str) 
         )
 
 
-def _primary_of(others: Iterable[KeyRecord | None]) -> KeyRecord | None:
+def _primary_of(others: Iterable[KeyInfo | None]) -> KeyInfo | None:
     return next(
         (
             m
@@ -231,7 +239,7 @@ def _primary_of(others: Iterable[KeyRecord | None]) -> KeyRecord | None:
 
 
 def require_new_material_of_set(
-    record: KeyRecord, others: Iterable[KeyRecord | None], material_id: str
+    record: KeyInfo, others: Iterable[KeyInfo | None], material_id: str
 ) -> None:
     """ImportKeyMaterial NEW_KEY_MATERIAL into a replica: the new material the primary waits
     to rotate in (imported there first, AWS's order), not any other."""
@@ -247,18 +255,23 @@ def require_new_material_of_set(
 
 
 def stage_new_material(
-    record: KeyRecord, others: Iterable[KeyRecord | None], material_id: str
-) -> tuple[KeyRecord, KeyRecord | None]:
-    """After a NEW_KEY_MATERIAL import into a member of an imported-material set: the new
-    material waits in PENDING_MULTI_REGION_IMPORT_AND_ROTATION on the primary until every
-    replica has imported it, then in PENDING_ROTATION (RotateKeyOnDemand on the primary rotates
-    the set). Returns the member as imported and the primary's next record when it changes."""
+    record: KeyInfo,
+    materials: tuple[KeyMaterial, ...],
+    others: Iterable[KeyInfo | None],
+    material_id: str,
+) -> tuple[KeyChanges, tuple[str, KeyChanges] | None]:
+    """After a NEW_KEY_MATERIAL import into a member of an imported-material set (``record``,
+    whose versions are now ``materials``): the new material waits in
+    PENDING_MULTI_REGION_IMPORT_AND_ROTATION on the primary until every replica has imported
+    it, then in PENDING_ROTATION (RotateKeyOnDemand on the primary rotates the set). Returns
+    the member's further changes, and the primary's Region and changes when it changes."""
     members = [m for m in others if m is not None]
+    replicas = [m.materials for m in members if is_replica(m)]
     if is_replica(record):
         primary = _primary_of(members)
-        replicas = [m for m in members if is_replica(m)] + [record]
+        replicas.append(materials)
     else:
-        primary, replicas = None, [m for m in members if is_replica(m)]
+        primary = None
     everywhere = all(_has(r, material_id) for r in replicas)
     state = (
         KeyMaterialState.PENDING_ROTATION
@@ -266,27 +279,24 @@ def stage_new_material(
         else KeyMaterialState.PENDING_MULTI_REGION_IMPORT_AND_ROTATION
     )
     if primary is None:  # the primary itself imported it
-        return _with_state(record, material_id, state), None
+        return {"materials": _with_state(materials, material_id, state)}, None
     waiting = primary.material_by_id(material_id)
     if waiting is None or waiting.state is state:
-        return record, None
-    return record, _with_state(primary, material_id, state)
+        return {}, None
+    return {}, (primary.region, {"materials": _with_state(primary.materials, material_id, state)})
 
 
-def _has(record: KeyRecord, material_id: str) -> bool:
-    found = record.material_by_id(material_id)
-    return found is not None and found.sealed is not None
+def _has(materials: tuple[KeyMaterial, ...], material_id: str) -> bool:
+    return any(m.material_id == material_id and m.sealed is not None for m in materials)
 
 
-def _with_state(record: KeyRecord, material_id: str, state: KeyMaterialState) -> KeyRecord:
-    return record.evolve(
-        materials=tuple(
-            replace(m, state=state) if m.material_id == material_id else m for m in record.materials
-        )
-    )
+def _with_state(
+    materials: tuple[KeyMaterial, ...], material_id: str, state: KeyMaterialState
+) -> tuple[KeyMaterial, ...]:
+    return tuple(replace(m, state=state) if m.material_id == material_id else m for m in materials)
 
 
-def synchronize_event(before: KeyRecord, now: datetime) -> AuditRecord:
+def synchronize_event(before: KeyInfo, now: datetime) -> AuditRecord:
     """The audit record of the service's own write to a member of a set (CloudTrail:
     ``SynchronizeMultiRegionKey``)."""
     return AuditRecord.service_event(

@@ -1,8 +1,9 @@
 """Key rotation: eligibility, the automatic schedule, on-demand rotation and the material ring.
 
-Layer: kms (pure functions over ``KeyRecord``; the operation handlers in ``handlers.py`` and the
-due-work runner in ``due.py`` call them). A key is a ring of material versions: rotation appends
-a new CURRENT version and keeps every older one, so every ciphertext ever returned still decrypts.
+Layer: kms (pure functions of ``KeyInfo``, returning ``KeyChanges``; the operation handlers in
+``api_rotation.py`` and the due-work runner in ``due.py`` call them). A key is a ring of
+material versions: rotation appends a new CURRENT version and keeps every older one, so every
+ciphertext ever returned still decrypts.
 """
 
 from __future__ import annotations
@@ -20,11 +21,11 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import (
+    KeyChanges,
     KeyInfo,
     KeyManagerType,
     KeyMaterial,
     KeyMaterialState,
-    KeyRecord,
     MultiRegionKeyType,
     OriginType,
     RotationType,
@@ -77,7 +78,7 @@ def validate_rotation_period(days: int | None) -> int:
     return days
 
 
-def _unsupported(record: KeyRecord, what: str) -> UnsupportedOperationException:
+def _unsupported(record: KeyInfo, what: str) -> UnsupportedOperationException:
     return UnsupportedOperationException(
         f"{record.arn} {what} which is not valid for this operation."
     )
@@ -90,7 +91,7 @@ ON_DEMAND_ROTATION_ORIGINS = frozenset({OriginType.AWS_KMS, OriginType.EXTERNAL}
 
 
 def require_rotation_support(
-    record: KeyRecord,
+    record: KeyInfo,
     *,
     origins: frozenset[OriginType] = AUTOMATIC_ROTATION_ORIGINS,
     aws_managed: bool = True,
@@ -111,39 +112,39 @@ def require_rotation_support(
         raise _unsupported(record, "is an AWS managed key")
 
 
-def enable_rotation(record: KeyRecord, period_days: int, now: datetime) -> KeyRecord:
+def enable_rotation(record: KeyInfo, period_days: int, now: datetime) -> KeyChanges:
     """Turn automatic rotation on (or change its period): the next rotation is now + period.
 
     Re-enabling or changing the period restarts the schedule from the request, as in AWS.
     """
     require_rotation_support(record)
-    return record.evolve(
-        rotation_enabled=True,
-        rotation_period_days=period_days,
-        next_rotation_date=now + timedelta(days=period_days),
-    )
+    return {
+        "rotation_enabled": True,
+        "rotation_period_days": period_days,
+        "next_rotation_date": now + timedelta(days=period_days),
+    }
 
 
-def disable_rotation(record: KeyRecord) -> KeyRecord:
+def disable_rotation(record: KeyInfo) -> KeyChanges:
     require_rotation_support(record)
-    return record.evolve(rotation_enabled=False, next_rotation_date=None)
+    return {"rotation_enabled": False, "next_rotation_date": None}
 
 
-def catch_up_on_enable(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecord:
-    """EnableKey's part of the schedule: a key that was not Enabled when its automatic rotation
-    fell due (due work skips such keys) rotates as it comes back, and the period restarts."""
+def catch_up_on_enable(record: KeyInfo, now: datetime, kernel: Kernel) -> KeyChanges:
+    """EnableKey's part of the schedule, for a key it brings back to Enabled: one that was not
+    Enabled when its automatic rotation fell due (due work skips such keys) rotates as it comes
+    back, and the period restarts."""
     if (
-        record.key_state is not KeyState.ENABLED
         # a multi-Region replica takes its rotations from its primary
-        or record.multi_region_key_type is MultiRegionKeyType.REPLICA
+        record.multi_region_key_type is MultiRegionKeyType.REPLICA
         or not record.rotation_enabled
         or record.next_rotation_date is None
         or record.rotation_period_days is None
         or record.next_rotation_date > now
     ):
-        return record
+        return {}
     rotated = rotate(record, when=now, rotation_type=RotationType.AUTOMATIC, kernel=kernel)
-    return rotated.evolve(next_rotation_date=now + timedelta(days=record.rotation_period_days))
+    return {**rotated, "next_rotation_date": now + timedelta(days=record.rotation_period_days)}
 
 
 def rotation_enabled_for_status(record: KeyInfo) -> bool:
@@ -154,12 +155,12 @@ def rotation_enabled_for_status(record: KeyInfo) -> bool:
 
 
 def rotate(
-    record: KeyRecord,
+    record: KeyInfo,
     *,
     when: datetime,
     rotation_type: RotationType,
     kernel: Kernel,
-) -> KeyRecord:
+) -> KeyChanges:
     """Append fresh material as CURRENT and demote the old current to NON_CURRENT.
 
     The key id, ARN, aliases, policy and grants are untouched; no material is ever dropped.
@@ -175,10 +176,10 @@ def rotate(
         rotation_date=when,
         rotation_type=rotation_type,
     )
-    return _make_current(record, new)
+    return _make_current(record.materials, new)
 
 
-def after_last_rotation(record: KeyRecord, when: datetime) -> datetime:
+def after_last_rotation(record: KeyInfo, when: datetime) -> datetime:
     """``when``, or just after the key's latest rotation if that is not earlier.
 
     A request reads the clock before its transaction takes the key's row lock, so two
@@ -192,16 +193,16 @@ def after_last_rotation(record: KeyRecord, when: datetime) -> datetime:
     return when
 
 
-def _make_current(record: KeyRecord, new: KeyMaterial) -> KeyRecord:
+def _make_current(materials: tuple[KeyMaterial, ...], new: KeyMaterial) -> KeyChanges:
     ring = tuple(
         replace(m, state=KeyMaterialState.NON_CURRENT) if m.state is KeyMaterialState.CURRENT else m
-        for m in record.materials
+        for m in materials
         if m.material_id != new.material_id
     )
-    return record.evolve(materials=(*ring, new), current_material_id=new.material_id)
+    return {"materials": (*ring, new), "current_material_id": new.material_id}
 
 
-def rotate_on_demand(record: KeyRecord, *, now: datetime, kernel: Kernel) -> KeyRecord:
+def rotate_on_demand(record: KeyInfo, *, now: datetime, kernel: Kernel) -> KeyChanges:
     """RotateKeyOnDemand: immediate (this engine rotates synchronously), ≤25 per key."""
     require_rotation_support(record, origins=ON_DEMAND_ROTATION_ORIGINS, aws_managed=False)
     if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
@@ -221,10 +222,10 @@ def rotate_on_demand(record: KeyRecord, *, now: datetime, kernel: Kernel) -> Key
         rotated = _promote_pending_import(record, now)
     else:
         rotated = rotate(record, when=now, rotation_type=RotationType.ON_DEMAND, kernel=kernel)
-    return rotated.evolve(on_demand_rotations=record.on_demand_rotations + 1)
+    return {**rotated, "on_demand_rotations": record.on_demand_rotations + 1}
 
 
-def promote_imported(replica: KeyRecord, primary: KeyRecord) -> KeyRecord:
+def promote_imported(replica: KeyInfo, primary: KeyInfo) -> KeyChanges:
     """A multi-Region replica with imported material, rotated with its primary: the material
     the primary just made current, which the replica imported beforehand (PENDING_ROTATION)."""
     current = primary.current_material
@@ -241,10 +242,10 @@ def promote_imported(replica: KeyRecord, primary: KeyRecord) -> KeyRecord:
         rotation_date=current.rotation_date,
         rotation_type=RotationType.ON_DEMAND,
     )
-    return _make_current(replica, new)
+    return _make_current(replica.materials, new)
 
 
-def _promote_pending_import(record: KeyRecord, now: datetime) -> KeyRecord:
+def _promote_pending_import(record: KeyInfo, now: datetime) -> KeyChanges:
     """Imported keys rotate to material the caller imported beforehand (PENDING_ROTATION)."""
     pending = [m for m in record.materials if m.state is KeyMaterialState.PENDING_ROTATION]
     if not pending or pending[0].sealed is None:
@@ -258,4 +259,4 @@ def _promote_pending_import(record: KeyRecord, now: datetime) -> KeyRecord:
         rotation_date=after_last_rotation(record, now),
         rotation_type=RotationType.ON_DEMAND,
     )
-    return _make_current(record, new)
+    return _make_current(record.materials, new)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any, TypeVar
 
 import pytest
 
@@ -11,9 +13,10 @@ from kmspolicy.crypto.seal import RootKey
 from kmspolicy.crypto.wrapping import validate_import_material
 from kmspolicy.kms.backends import MATERIAL, NewVersion
 from kmspolicy.kms.kernel import Kernel
-from kmspolicy.kms.model import KeyMaterial, KeyRecord, OriginType
+from kmspolicy.kms.model import KeyChanges, KeyMaterial, KeyRecord, OriginType
 from kmspolicy.kms.states import KeyState
 
+T = TypeVar("T")
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 ACCOUNT = "111122223333"
 REGION = "us-east-1"
@@ -64,6 +67,22 @@ def make_key(
         material = KeyMaterial(material_id=new.material_id, sealed=new.sealed, created=T0)
         record = record.evolve(materials=(material,), current_material_id=new.material_id)
     return record
+
+
+def apply(
+    rule: Callable[..., KeyChanges], record: KeyRecord, *args: Any, **kwargs: Any
+) -> KeyRecord:
+    """``record`` with the changes a lifecycle rule returns for it (itself when none)."""
+    changes = rule(record, *args, **kwargs)
+    return record.evolve(**changes) if changes else record
+
+
+def apply_pair(
+    rule: Callable[..., tuple[KeyChanges, T]], record: KeyRecord, *args: Any, **kwargs: Any
+) -> tuple[KeyRecord, T]:
+    """As ``apply``, for the rules that return something beside the changes."""
+    changes, other = rule(record, *args, **kwargs)
+    return (record.evolve(**changes) if changes else record), other
 
 
 @pytest.fixture

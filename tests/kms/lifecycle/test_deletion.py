@@ -11,7 +11,7 @@ from kmspolicy.kms.lifecycle import deletion
 from kmspolicy.kms.model import OriginType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import T0, make_key
+from .conftest import T0, apply, make_key
 
 
 @pytest.mark.parametrize("days", [6, 31, 0, 365])
@@ -25,7 +25,7 @@ def test_window_default_is_30() -> None:
 
 
 def test_schedule_sets_deletion_date() -> None:
-    key = deletion.schedule_deletion(make_key(), 7, T0)
+    key = apply(deletion.schedule_deletion, make_key(), 7, T0)
     assert key.key_state is KeyState.PENDING_DELETION
     assert key.deletion_date == T0 + timedelta(days=7)
     assert not deletion.deletion_due(key, T0 + timedelta(days=7) - timedelta(seconds=1))
@@ -33,12 +33,12 @@ def test_schedule_sets_deletion_date() -> None:
 
 
 def test_cancel_returns_disabled() -> None:
-    key = deletion.cancel_deletion(deletion.schedule_deletion(make_key(), 7, T0))
+    key = apply(deletion.cancel_deletion, apply(deletion.schedule_deletion, make_key(), 7, T0))
     assert key.key_state is KeyState.DISABLED
     assert key.deletion_date is None and key.pending_deletion_window_days is None
 
 
 def test_cancel_of_external_key_without_material_returns_pending_import() -> None:
     key = make_key(origin=OriginType.EXTERNAL)
-    key = deletion.cancel_deletion(deletion.schedule_deletion(key, 7, T0))
+    key = apply(deletion.cancel_deletion, apply(deletion.schedule_deletion, key, 7, T0))
     assert key.key_state is KeyState.PENDING_IMPORT

@@ -28,22 +28,22 @@ from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
 from kmspolicy.store.sql import SqlTransaction
 
-from .conftest import ACCOUNT, KERNEL, REGION, T0, make_key, new_version
+from .conftest import ACCOUNT, KERNEL, REGION, T0, apply, apply_pair, make_key, new_version
 
 
 def accept(record, secret, **kwargs):  # type: ignore[no-untyped-def]
     """The record after ImportKeyMaterial (the material id is checked where it matters)."""
-    return imports.accept_material(record, new_version(record, secret), **kwargs)[0]
+    return apply_pair(imports.accept_material, record, new_version(record, secret), **kwargs)[0]
 
 
 def test_nothing_due_returns_the_same_record() -> None:
-    key = rotation.enable_rotation(make_key(), 365, T0)
+    key = apply(rotation.enable_rotation, make_key(), 365, T0)
     assert apply_due_work(key, T0 + timedelta(days=364), KERNEL) is key
     assert not has_due_work(key, T0 + timedelta(days=364))
 
 
 def test_automatic_rotation_on_time_and_catch_up() -> None:
-    key = rotation.enable_rotation(make_key(), 90, T0)
+    key = apply(rotation.enable_rotation, make_key(), 90, T0)
     later = T0 + timedelta(days=275)  # three periods (90, 180, 270) have passed
     after = apply_due_work(key, later, KERNEL)
     assert after is not None
@@ -53,11 +53,13 @@ def test_automatic_rotation_on_time_and_catch_up() -> None:
 
 
 def test_disabled_key_is_not_rotated_but_catches_up_when_enabled() -> None:
-    key = rotation.enable_rotation(make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
+    key = apply(rotation.enable_rotation, make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
     seen = T0 + timedelta(days=200)
     assert not has_due_work(key, seen)  # nothing to write while it stays disabled
     assert apply_due_work(key, seen, KERNEL) is key
-    enabled = rotation.catch_up_on_enable(key.evolve(key_state=KeyState.ENABLED), seen, KERNEL)
+    enabled = apply(
+        rotation.catch_up_on_enable, key.evolve(key_state=KeyState.ENABLED), seen, KERNEL
+    )
     assert len(enabled.materials) == 2  # once, as it comes back, not once per missed period
     assert enabled.current_material is not None
     assert enabled.current_material.rotation_date == seen
@@ -67,7 +69,7 @@ def test_disabled_key_is_not_rotated_but_catches_up_when_enabled() -> None:
 
 def test_deletion_due_removes_key_and_aliases() -> None:
     store = MemoryStore()
-    key = deletion.schedule_deletion(make_key(), 7, T0)
+    key = apply(deletion.schedule_deletion, make_key(), 7, T0)
     alias_arn = f"arn:aws:kms:{REGION}:{ACCOUNT}:alias/doomed"
     with store.transaction() as tx:
         tx.put_key(key)
@@ -92,9 +94,19 @@ def _population() -> list:  # type: ignore[type-arg]
         valid_to=T0 + timedelta(days=20),
     )
     return [
-        rotation.enable_rotation(make_key(key_id="11111111-12ab-34cd-56ef-1234567890ab"), 90, T0),
+        apply(
+            rotation.enable_rotation,
+            make_key(key_id="11111111-12ab-34cd-56ef-1234567890ab"),
+            90,
+            T0,
+        ),
         imported,
-        deletion.schedule_deletion(make_key(key_id="33333333-12ab-34cd-56ef-1234567890ab"), 10, T0),
+        apply(
+            deletion.schedule_deletion,
+            make_key(key_id="33333333-12ab-34cd-56ef-1234567890ab"),
+            10,
+            T0,
+        ),
         make_key(key_id="44444444-12ab-34cd-56ef-1234567890ab"),
     ]
 
@@ -186,7 +198,9 @@ def test_due_at_is_when_has_due_work_starts() -> None:
             continue
         assert not has_due_work(key, moment - timedelta(microseconds=1))
         assert has_due_work(key, moment)
-    disabled = rotation.enable_rotation(make_key(), 90, T0).evolve(key_state=KeyState.DISABLED)
+    disabled = apply(rotation.enable_rotation, make_key(), 90, T0).evolve(
+        key_state=KeyState.DISABLED
+    )
     assert due_at(disabled) is None  # disabled keys do not rotate: nothing to sweep
 
 

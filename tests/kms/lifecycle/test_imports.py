@@ -19,12 +19,12 @@ from kmspolicy.kms.lifecycle import imports
 from kmspolicy.kms.model import ExpirationModelType, KeyMaterialState, OriginType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import KERNEL, T0, make_key, new_version, secret_of
+from .conftest import KERNEL, T0, apply, apply_pair, make_key, new_version, secret_of
 
 
 def accept(record, secret, **kwargs):  # type: ignore[no-untyped-def]
     """The record after ImportKeyMaterial (the material id is checked where it matters)."""
-    return imports.accept_material(record, new_version(record, secret), **kwargs)[0]
+    return apply_pair(imports.accept_material, record, new_version(record, secret), **kwargs)[0]
 
 
 NEVER = ExpirationModelType.KEY_MATERIAL_DOES_NOT_EXPIRE.value
@@ -37,7 +37,8 @@ def external(**kw: object) -> object:
 
 @pytest.fixture(scope="module")
 def issued() -> tuple[object, imports.ImportParameters]:
-    return imports.issue_import_parameters(
+    return apply_pair(
+        imports.issue_import_parameters,
         external(),
         wrapping_algorithm="RSAES_OAEP_SHA_256",
         wrapping_key_spec="RSA_2048",
@@ -78,7 +79,7 @@ def test_malformed_token_is_invalid(issued, token: bytes) -> None:  # type: igno
 def test_expired_parameters_are_destroyed_but_token_still_reports_expiry(issued) -> None:  # type: ignore[no-untyped-def]
     record, params = issued
     later = T0 + timedelta(days=2)
-    pruned = imports.prune_import_parameters(record, later)
+    pruned = apply(imports.prune_import_parameters, record, later)
     assert pruned.pending_imports == ()
     with pytest.raises(ExpiredImportTokenException):
         imports.open_import_token(pruned, params.import_token, later)
@@ -86,7 +87,8 @@ def test_expired_parameters_are_destroyed_but_token_still_reports_expiry(issued)
 
 def test_parameters_only_for_external_keys() -> None:
     with pytest.raises(UnsupportedOperationException, match="origin is AWS_KMS"):
-        imports.issue_import_parameters(
+        apply_pair(
+            imports.issue_import_parameters,
             make_key(),
             wrapping_algorithm="RSAES_OAEP_SHA_256",
             wrapping_key_spec="RSA_2048",
@@ -101,7 +103,8 @@ def test_parameters_only_for_external_keys() -> None:
 )
 def test_refused_wrapping_algorithms(algorithm: str, error: type[Exception]) -> None:
     with pytest.raises(error):
-        imports.issue_import_parameters(
+        apply_pair(
+            imports.issue_import_parameters,
             external(),
             wrapping_algorithm=algorithm,
             wrapping_key_spec="RSA_2048",
@@ -136,7 +139,7 @@ def test_delete_then_reimport_same_material_restores_it() -> None:
     secret = os.urandom(32)
     key = accept(external(), secret, now=T0, expiration_model=NEVER)
     material_id = key.current_material_id
-    gone, deleted_id = imports.delete_material(key)
+    gone, deleted_id = apply_pair(imports.delete_material, key)
     assert deleted_id == material_id
     assert gone.key_state is KeyState.PENDING_IMPORT
     assert gone.current_material is not None and gone.current_material.sealed is None
@@ -148,7 +151,7 @@ def test_delete_then_reimport_same_material_restores_it() -> None:
 
 def test_delete_of_disabled_key_material_goes_to_pending_import() -> None:
     key = accept(external(), os.urandom(32), now=T0, expiration_model=NEVER)
-    gone, _ = imports.delete_material(key.evolve(key_state=KeyState.DISABLED))
+    gone, _ = apply_pair(imports.delete_material, key.evolve(key_state=KeyState.DISABLED))
     assert gone.key_state is KeyState.PENDING_IMPORT
 
 
@@ -177,8 +180,8 @@ def test_expiry_moves_key_to_pending_import() -> None:
     valid_to = T0 + timedelta(days=10)
     key = accept(external(), os.urandom(32), now=T0, expiration_model=EXPIRES, valid_to=valid_to)
     assert imports.expiration_summary(key) == (ExpirationModelType.KEY_MATERIAL_EXPIRES, valid_to)
-    assert imports.expire_materials(key, valid_to - timedelta(seconds=1)) is key
-    expired = imports.expire_materials(key, valid_to)
+    assert apply(imports.expire_materials, key, valid_to - timedelta(seconds=1)) is key
+    expired = apply(imports.expire_materials, key, valid_to)
     assert expired.key_state is KeyState.PENDING_IMPORT
     assert expired.current_material is not None and expired.current_material.sealed is None
 
@@ -188,7 +191,7 @@ def test_expiry_during_pending_deletion_keeps_the_state() -> None:
     key = accept(
         external(), os.urandom(32), now=T0, expiration_model=EXPIRES, valid_to=valid_to
     ).evolve(key_state=KeyState.PENDING_DELETION)
-    assert imports.expire_materials(key, valid_to).key_state is KeyState.PENDING_DELETION
+    assert apply(imports.expire_materials, key, valid_to).key_state is KeyState.PENDING_DELETION
 
 
 def test_new_material_waits_for_on_demand_rotation() -> None:
@@ -201,7 +204,7 @@ def test_new_material_waits_for_on_demand_rotation() -> None:
     )
     pending = [m for m in key.materials if m.state is KeyMaterialState.PENDING_ROTATION]
     assert len(pending) == 1 and key.current_material_id == first
-    rotated = rotate_on_demand(key, now=T0, kernel=KERNEL)
+    rotated = apply(rotate_on_demand, key, now=T0, kernel=KERNEL)
     assert rotated.current_material_id == pending[0].material_id
     assert rotated.material_by_id(first).state is KeyMaterialState.NON_CURRENT  # type: ignore[union-attr]
 

@@ -16,7 +16,7 @@ from kmspolicy.kms.lifecycle import rotation
 from kmspolicy.kms.model import KeyManagerType, KeyMaterialState, OriginType, RotationType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import KERNEL, T0, make_key
+from .conftest import KERNEL, T0, apply, make_key
 
 
 @pytest.mark.parametrize("days", [90, 365, 2560])
@@ -35,7 +35,7 @@ def test_rotation_period_default_is_365() -> None:
 
 
 def test_enable_rotation_schedules_from_now() -> None:
-    key = rotation.enable_rotation(make_key(), 180, T0)
+    key = apply(rotation.enable_rotation, make_key(), 180, T0)
     assert key.rotation_enabled and key.rotation_period_days == 180
     assert key.next_rotation_date == T0 + timedelta(days=180)
 
@@ -52,7 +52,7 @@ def test_automatic_rotation_only_for_kms_made_symmetric_keys(
     spec: str, usage: str, origin: OriginType
 ) -> None:
     with pytest.raises(UnsupportedOperationException):
-        rotation.enable_rotation(make_key(spec=spec, usage=usage, origin=origin), 365, T0)
+        apply(rotation.enable_rotation, make_key(spec=spec, usage=usage, origin=origin), 365, T0)
 
 
 _AUTOMATIC: dict[str, object] = {}
@@ -105,7 +105,9 @@ def test_require_rotation_support(
 def test_rotate_keeps_every_version_and_moves_current() -> None:
     key = make_key()
     first = key.current_material_id
-    rotated = rotation.rotate(key, when=T0, rotation_type=RotationType.AUTOMATIC, kernel=KERNEL)
+    rotated = apply(
+        rotation.rotate, key, when=T0, rotation_type=RotationType.AUTOMATIC, kernel=KERNEL
+    )
     assert rotated.key_id == key.key_id and rotated.arn == key.arn
     assert len(rotated.materials) == 2
     assert rotated.current_material_id != first
@@ -120,27 +122,27 @@ def test_rotate_keeps_every_version_and_moves_current() -> None:
 def test_on_demand_limit_is_25() -> None:
     key = make_key()
     for _ in range(25):
-        key = rotation.rotate_on_demand(key, now=T0, kernel=KERNEL)
+        key = apply(rotation.rotate_on_demand, key, now=T0, kernel=KERNEL)
     assert len(key.materials) == 26 and key.on_demand_rotations == 25
     with pytest.raises(LimitExceededException):
-        rotation.rotate_on_demand(key, now=T0, kernel=KERNEL)
+        apply(rotation.rotate_on_demand, key, now=T0, kernel=KERNEL)
 
 
 def test_on_demand_conflicts_with_imminent_automatic_rotation() -> None:
-    key = rotation.enable_rotation(make_key(), 90, T0)
+    key = apply(rotation.enable_rotation, make_key(), 90, T0)
     soon = key.next_rotation_date - timedelta(minutes=10)  # type: ignore[operator]
     with pytest.raises(ConflictException):
-        rotation.rotate_on_demand(key, now=soon, kernel=KERNEL)
+        apply(rotation.rotate_on_demand, key, now=soon, kernel=KERNEL)
 
 
 def test_on_demand_does_not_move_the_automatic_schedule() -> None:
-    key = rotation.enable_rotation(make_key(), 90, T0)
-    rotated = rotation.rotate_on_demand(key, now=T0 + timedelta(days=1), kernel=KERNEL)
+    key = apply(rotation.enable_rotation, make_key(), 90, T0)
+    rotated = apply(rotation.rotate_on_demand, key, now=T0 + timedelta(days=1), kernel=KERNEL)
     assert rotated.next_rotation_date == key.next_rotation_date
 
 
 def test_status_is_false_while_pending_deletion() -> None:
-    key = rotation.enable_rotation(make_key(), 365, T0)
+    key = apply(rotation.enable_rotation, make_key(), 365, T0)
     assert rotation.rotation_enabled_for_status(key)
     doomed = key.evolve(key_state=KeyState.PENDING_DELETION)
     assert not rotation.rotation_enabled_for_status(doomed)
