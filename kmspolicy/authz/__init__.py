@@ -2,6 +2,8 @@
 
 Layer: authz (pure: imports only ``kmspolicy.errors`` and ``kmspolicy.lang``). Public API:
 
+* ``Arn.parse(text)`` / ``Arn.of(text)`` — an ARN's fields (partition, service, region, account,
+  resource), strictly parsed: InvalidArnException / None for what is not an ARN.
 * ``Caller.from_arn(arn, *, tags=None, user_id=None)`` — the principal (``.arn``, ``.account``,
   ``.type``: :class:`PrincipalType`, ``.principal_arn``: the role ARN for an assumed-role session).
 * ``Request(caller, action, resource="*", context={}, time=None)`` — one question; context keys in
@@ -28,6 +30,7 @@ Layer: authz (pure: imports only ``kmspolicy.errors`` and ``kmspolicy.lang``). P
   repeated decisions (``authorize_kms(..., matcher=cache.match)``).
 """
 
+from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.context import Caller, ContextScalar, ContextValue, PrincipalType, Request
 from kmspolicy.authz.decision import (
     Decision,
@@ -54,6 +57,7 @@ __all__ = [
     "CROSS_ACCOUNT_ACTIONS",
     "EC_OPERATIONS",
     "GRANT_OPERATIONS",
+    "Arn",
     "Caller",
     "CompiledPolicy",
     "ContextScalar",

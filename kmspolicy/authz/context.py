@@ -17,6 +17,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from kmspolicy.authz.arn import Arn
 from kmspolicy.errors import InvalidArnException, ValidationException
 
 #: One context value: str, bool, number, datetime or bytes; an IP address or ARN is a str.
@@ -125,10 +126,10 @@ class Caller:
             raise InvalidArnException(
                 f"`{arn}` is not a principal ARN, account id or service principal"
             )
-        parts = arn.split(":", 5)
-        if len(parts) != 6 or not _ACCOUNT_RE.match(parts[4]):
+        parsed = Arn.of(arn)
+        if parsed is None or not _ACCOUNT_RE.match(parsed.account):
             raise InvalidArnException(f"`{arn}` is not a valid principal ARN")
-        _, partition, service, _, account, resource = parts
+        partition, service, _, account, resource = parsed
         kind, _, rest = resource.partition("/")
         common: dict[str, Any] = {"partition": partition, "tags": tags, "user_id": user_id}
         if service == "iam" and resource == "root":
@@ -260,8 +261,8 @@ class Request:
         set_action(self, action)
         set_resource(self, resource)
         set_action_lower(self, action.lower())
-        parts = resource.split(":", 5)
-        set_resource_account(self, parts[4] if len(parts) == 6 and parts[4] else None)
+        parsed = Arn.of(resource)
+        set_resource_account(self, parsed.account or None if parsed is not None else None)
         values: dict[str, tuple[Any, ...]] = {}
         ec: dict[str, str] = {}
         if context:

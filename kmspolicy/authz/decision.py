@@ -13,6 +13,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Any
 
+from kmspolicy.authz.arn import Arn
 from kmspolicy.lang.ast import Effect
 
 
@@ -305,13 +306,13 @@ def _collect(sources: list[Any]) -> tuple[MatchedStatement, ...]:
 
 def is_root_arn(principal: str) -> bool:
     """``arn:<partition>:iam::<account>:root`` — the account's root user."""
-    parts = principal.split(":")
-    return len(parts) == 6 and parts[2] == "iam" and parts[5] == "root"
+    arn = Arn.of(principal)
+    return arn is not None and arn.service == "iam" and arn.resource == "root"
 
 
-def _account(arn: str) -> str | None:
-    parts = arn.split(":", 5)
-    return (parts[4] or None) if len(parts) == 6 else None
+def _account(text: str) -> str | None:
+    arn = Arn.of(text)
+    return (arn.account or None) if arn is not None else None
 
 
 def allowed_by(

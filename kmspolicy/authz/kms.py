@@ -23,6 +23,7 @@ from enum import Enum
 from types import MappingProxyType
 from typing import cast
 
+from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.context import PrincipalType, Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
 from kmspolicy.authz.evaluator import Evaluation, Matcher, normalize_levels
@@ -67,8 +68,8 @@ class KmsPolicies:
 
 def is_key_arn(resource: str) -> bool:
     """``arn:<partition>:kms:<region>:<account>:key/<id>``."""
-    parts = resource.split(":", 5)
-    return len(parts) == 6 and parts[2] == "kms" and parts[5].startswith("key/")
+    arn = Arn.of(resource)
+    return arn is not None and arn.service == "kms" and arn.resource.startswith("key/")
 
 
 #: Alias management that no policy can allow on a name under ``alias/aws/`` (AWS managed keys'
@@ -78,11 +79,11 @@ _ALIAS_MANAGEMENT = frozenset({"kms:createalias", "kms:updatealias", "kms:delete
 
 def is_reserved_alias_arn(resource: str) -> bool:
     """``arn:<partition>:kms:<region>:<account>:alias/aws/...``: an AWS managed key's alias."""
-    parts = resource.split(":", 5)
+    arn = Arn.of(resource)
     return (
-        len(parts) == 6
-        and parts[2] == "kms"
-        and (parts[5].startswith("alias/aws/") or parts[5] == "alias/aws")
+        arn is not None
+        and arn.service == "kms"
+        and (arn.resource.startswith("alias/aws/") or arn.resource == "alias/aws")
     )
 
 

@@ -12,6 +12,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import TYPE_CHECKING
 
+from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.context import PrincipalType, role_key
 from kmspolicy.lang.ast import Principal, PrincipalKind
 
@@ -58,10 +59,10 @@ def canonical(value: str) -> str:
 
 def role_parts(value: str) -> tuple[str, str, str] | None:
     """(partition, account, role name) of an IAM role ARN (path dropped), else None."""
-    parts = value.split(":", 5)
-    if len(parts) != 6 or parts[2] != "iam" or not parts[5].startswith("role/"):
+    arn = Arn.of(value)
+    if arn is None or arn.service != "iam" or not arn.resource.startswith("role/"):
         return None
-    return parts[1], parts[4], parts[5].rsplit("/", 1)[-1]
+    return arn.partition, arn.account, arn.resource.rsplit("/", 1)[-1]
 
 
 def index_key(principal: Principal) -> str | None:

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import Protocol
 
+from kmspolicy.authz.arn import Arn
 from kmspolicy.crypto import asymmetric, kem, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret
@@ -69,9 +70,7 @@ def material_scope(key: KeyInfo) -> str:
     for every member of the set and for nothing else; replicating or synchronizing a set copies
     sealed references and never unseals anything."""
     if key.multi_region:
-        parts = key.arn.split(":")
-        parts[3] = ""
-        return ":".join(parts)
+        return str(Arn.parse(key.arn)._replace(region=""))
     return key.arn
 
 

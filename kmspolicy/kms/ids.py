@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 
 from kmspolicy import messages
+from kmspolicy.authz.arn import Arn
 from kmspolicy.errors import (
     InvalidAliasNameException,
     InvalidArnException,
@@ -22,7 +23,6 @@ from kmspolicy.errors import (
 _UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 _KEY_ID_RE = re.compile(rf"^(?:{_UUID}|mrk-[0-9a-f]{{32}})$")
 _ALIAS_NAME_RE = re.compile(r"^alias/[a-zA-Z0-9/_-]+$")
-_ARN_RE = re.compile(r"^arn:(aws[a-z-]*):kms:([a-z0-9-]+):(\d{12}):(key|alias)/(.+)$")
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
 RESERVED_ALIAS_PREFIX = "alias/aws/"
@@ -76,10 +76,18 @@ def parse_key_ref(text: str, account: str, region: str, *, allow_alias: bool = T
     KMS ARN.
     """
     if text.startswith("arn:"):
-        m = _ARN_RE.match(text)
-        if m is None:
+        arn = Arn.of(text)
+        kind, _, rest = arn.resource.partition("/") if arn is not None else ("", "", "")
+        if (
+            arn is None
+            or arn.service != "kms"
+            or not arn.region
+            or not is_account_id(arn.account)
+            or kind not in ("key", "alias")
+            or not rest
+        ):
             raise InvalidArnException(f"ARN {text} is not a valid KMS key or alias ARN.")
-        _partition, arn_region, arn_account, kind, rest = m.groups()
+        arn_region, arn_account = arn.region, arn.account
         if kind == "key":
             if not is_key_id(rest):
                 raise NotFoundException(f"Invalid keyId '{text}'")

@@ -38,6 +38,7 @@ from kmspolicy.authz import (
     Request,
     authorize_kms,
 )
+from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import PolicyType
 from kmspolicy.authz.principals import PrincipalMatch
@@ -349,10 +350,10 @@ def who_can(
         if lower not in names or lower in _account_level():
             raise ValueError(f"`{action}` is not a KMS action on a key")
         spelled.append(names[lower])
-    parts = key_arn.split(":", 5)
-    if len(parts) != 6 or parts[2] != "kms" or not parts[5].startswith("key/"):
+    arn = Arn.of(key_arn)
+    if arn is None or arn.service != "kms" or not arn.resource.startswith("key/"):
         raise ValueError(f"`{key_arn}` is not a KMS key ARN")
-    if parts[1] not in PARTITIONS or not (len(parts[4]) == 12 and parts[4].isdigit()):
+    if arn.partition not in PARTITIONS or not (len(arn.account) == 12 and arn.account.isdigit()):
         raise ValueError(f"`{key_arn}` is not a KMS key ARN of an AWS partition and account")
     cells: list[Cell] = []
     compiled = PolicyCache()  # the replays decide over the same policies many times
@@ -449,7 +450,7 @@ class _Row:
     def _encode(self, labelled: list[tuple[Policy, str]]) -> None:
         caller = self.caller
         universe = gather(labelled)
-        key_account = self.key_arn.split(":")[4]
+        key_account = Arn.parse(self.key_arn).account
         every = frozenset(kms_action_names())
         space = Space(every, False, ALL_CALLERS, resource_account=key_account)
         known = None

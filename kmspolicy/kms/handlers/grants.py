@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kmspolicy.authz import Caller, PolicyType, PrincipalType
+from kmspolicy.authz import Arn, Caller, PolicyType, PrincipalType
 from kmspolicy.authz.grants import grant_operations_for_key
 from kmspolicy.crypto import specs
 from kmspolicy.errors import (
@@ -380,7 +380,8 @@ def list_retirable_grants(call: Call) -> dict[str, Any]:
     grants = [  # AWS: the grants of this Region only (keys of any account)
         g
         for g in call.list_grants_by_retiring_principal(principal)
-        if g.key_arn.split(":")[3] == call.region and g.retiring_is_service == (service is not None)
+        if Arn.parse(g.key_arn).region == call.region
+        and g.retiring_is_service == (service is not None)
     ]
     chunk, more = page(
         grants, call.params, lambda g: f"{g.key_arn} {g.grant_id}", default=50, maximum=100

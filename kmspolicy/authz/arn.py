@@ -1,0 +1,58 @@
+"""ARNs as values: ``arn:<partition>:<service>:<region>:<account>:<resource>``, parsed once.
+
+Layer: authz (pure; imports only errors). The one place an ARN is taken apart: principals,
+resources, key and alias ARNs, grant key ARNs. Patterns (``Resource``/``ArnLike`` values with
+wildcards and policy variables) are not ARNs: ``authz.matching`` compares them segment by
+segment. The reference evaluator (``authz.reference``) keeps its own splitting, so the
+differential tests compare two readings of an ARN, not one.
+
+The parser is strict: the ``arn`` prefix, exactly six fields (the resource may hold ``:``), a
+partition of AWS's shape (``aws``, ``aws-cn``, ``aws-us-gov`` …), a service, a Region of
+lowercase letters, digits and dashes or none (IAM, S3), an account of 12 digits, ``aws`` (AWS
+managed IAM policies) or none (S3), and a resource without control characters.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import NamedTuple
+
+from kmspolicy.errors import InvalidArnException
+
+__all__ = ["Arn"]
+
+_ARN = re.compile(
+    r"arn:(aws(?:-[a-z]+)*):([a-z0-9][a-z0-9.-]*):([a-z0-9-]*):(\d{12}|aws|):([^\x00-\x1f\x7f]+)"
+)
+
+
+class Arn(NamedTuple):
+    """One ARN's five fields (a tuple: immutable, cheap to make on a request's path)."""
+
+    partition: str
+    service: str
+    region: str
+    account: str
+    resource: str
+
+    @classmethod
+    def of(cls, text: str) -> Arn | None:
+        """The ARN ``text`` is, or None when it is not one."""
+        m = _ARN.fullmatch(text)
+        return None if m is None else cls._make(m.groups())
+
+    @classmethod
+    def parse(cls, text: str) -> Arn:
+        """The ARN ``text`` is; InvalidArnException naming it when it is not one."""
+        arn = cls.of(text)
+        if arn is None:
+            raise InvalidArnException(f"`{text}` is not a valid ARN")
+        return arn
+
+    @property
+    def resource_type(self) -> str:
+        """The resource up to its first ``/`` (``key``, ``alias``, ``role``, ``user`` …)."""
+        return self.resource.partition("/")[0]
+
+    def __str__(self) -> str:
+        return f"arn:{self.partition}:{self.service}:{self.region}:{self.account}:{self.resource}"
