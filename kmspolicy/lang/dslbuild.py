@@ -107,27 +107,30 @@ class Builder:
         if any(p is not None and p[0] is None for p in parts) or None in (conditions or ()):
             return None
         checked: tuple[Condition, ...] = tuple(conditions or ())  # type: ignore[arg-type]  # no None left
-        seen: set[tuple[str, str]] = set()
-        for c in checked:
-            if (c.operator_text, c.key) in seen:
-                self.error(
-                    "duplicate-condition",
-                    f"condition `{c.operator_text}` on `{c.key}` appears twice in one statement",
-                    c.span,  # type: ignore[arg-type]  # the builder gives every condition a span
-                    "put all values in one list: the values of one condition are OR'ed",
-                )
-            seen.add((c.operator_text, c.key))
+        if len(checked) > 1:
+            seen: set[tuple[object, ...]] = set()
+            for c in checked:
+                same = (c.qualifier, c.operator, c.if_exists, c.key)  # operator_text, unspelt
+                if same in seen:
+                    self.error(
+                        "duplicate-condition",
+                        f"condition `{c.operator_text}` on `{c.key}` appears twice in one "
+                        "statement",
+                        c.span,  # type: ignore[arg-type]  # the builder gives every condition a span
+                        "put all values in one list: the values of one condition are OR'ed",
+                    )
+                seen.add(same)
         return Statement(
-            effect=Effect.ALLOW if effect == "allow" else Effect.DENY,
-            actions=actions[0],
-            sid=sid_text,
-            principals=None if principals is None else principals[0],
-            not_principal=principals is not None and principals[1],
-            not_action=actions[1],
-            resources=None if resources is None else resources[0],
-            not_resource=resources is not None and resources[1],
-            conditions=checked,
-            span=span,
+            Effect.ALLOW if effect == "allow" else Effect.DENY,
+            actions[0],
+            sid_text,
+            None if principals is None else principals[0],
+            principals is not None and principals[1],
+            actions[1],
+            None if resources is None else resources[0],
+            resources is not None and resources[1],
+            checked,
+            span,
         )
 
     def clause(self, negated: bool, items: list[Any]) -> tuple[tuple[Any, ...] | None, bool]:
