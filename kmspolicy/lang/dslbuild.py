@@ -69,6 +69,8 @@ class Builder:
         value: str = json.loads(raw) if "\\" in raw else raw[1:-1]  # no escape: as written
         if _SURROGATE.search(value):
             self.error("syntax", "string contains an unpaired surrogate escape", span)
+            # the node is reported bad already; other messages that quote it must still print
+            value = _SURROGATE.sub("\ufffd", value)
         return value
 
     def policy(

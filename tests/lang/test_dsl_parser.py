@@ -249,3 +249,14 @@ def test_non_utf8_bytes() -> None:
     with pytest.raises(PolicySyntaxError) as info:
         parse_dsl(b"policy \xff", "f.kmsp")
     assert info.value.diagnostics[0].code == "not-utf8"
+
+
+def test_a_string_with_an_unpaired_surrogate_is_quoted_printably() -> None:
+    # the principal is reported twice (the escape, the ARN check); the second message quotes the
+    # value, which must still encode as UTF-8 or `kmspolicy lint` crashed printing it
+    text = 'policy allow principal aws "arn:aws:iam::44445555\\ud8006666:root" action *'
+    with pytest.raises(PolicySyntaxError) as info:
+        parse_dsl(text, "p.kmsp")
+    assert [d.code for d in info.value.diagnostics] == ["syntax", "malformed-arn"]
+    assert "44445555\ufffd6666" in info.value.diagnostics[1].message
+    str(info.value).encode("utf-8")
