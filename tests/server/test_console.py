@@ -390,9 +390,9 @@ def test_the_access_matrix_without_the_solver_uses_the_decision_point(
         }
     )
     directory = Identities([Identity.of(ADMIN_ARN), Identity.of(READER_ARN)])
+    meta = {"Arn": key, "KeySpec": "SYMMETRIC_DEFAULT", "KeyUsage": "ENCRYPT_DECRYPT"}
     result = access.matrix(
-        policy,
-        key,
+        access.KeyFacts(policy, meta, access.key_context_of(meta, [], {})),
         directory,
         [ADMIN_ARN, READER_ARN],
         principal=READER_ARN,
@@ -503,3 +503,74 @@ def test_enabled_actions_are_the_services_full_decision_grants_and_scps_included
         records = _audit(SimpleNamespace(data_dir=tmp_path))
         granted = [r for r in records if r["operation"] == "CreateGrant" and r["allowed"]]
         assert [r["principal"] for r in granted][-1] == f"arn:aws:iam::{ACCOUNT}:role/app"
+
+
+def _matrix_cell(page: str, principal: str, action: str) -> tuple[str, str]:
+    """The class and the text of one access-matrix cell."""
+    match = re.search(
+        rf'<td class="cell ([^"]+)" title="[^"]*" data-principal="{re.escape(principal)}" '
+        rf'data-action="{re.escape(action)}"><a [^>]*>([^<]*)</a>',
+        page,
+    )
+    assert match, (principal, action)
+    return match.group(1), match.group(2)
+
+
+def test_the_access_matrix_covers_the_keys_actions_with_its_properties_and_grants(
+    tmp_path: Path,
+) -> None:
+    """An HMAC key: the matrix lists the MAC actions and not the encryption or signing ones;
+    a statement conditioned on the key's spec is decided with the key's properties (allowed,
+    not "allowed only if"); a cell only a grant allows is marked as the grant's."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(GRANTS_IDENTITIES)
+    app_arn = f"arn:aws:iam::{ACCOUNT}:role/app"
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": READER_ARN},
+                "Action": "kms:GenerateMac",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:KeySpec": "HMAC_256"}},
+            },
+        ],
+    }
+    with serve_in_thread(identities=ids, data_dir=tmp_path, console=True) as running:
+        admin = Browser(running.url)
+        admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+        _, _, page = admin.request("GET", "/console/create")
+        form = {
+            "csrf": admin.csrf(page),
+            "KeySpec": "HMAC_256",
+            "KeyUsage": "GENERATE_VERIFY_MAC",
+            "Policy": json.dumps(policy),
+        }
+        _, headers, _ = admin.request("POST", "/console/create", form)
+        key_id = headers["location"].split("/")[3].split("?")[0]
+        _, _, page = admin.request("GET", f"/console/keys/{key_id}")
+        grant = {"csrf": admin.csrf(page), "GranteePrincipal": app_arn, "Operations": "VerifyMac"}
+        assert admin.request("POST", f"/console/keys/{key_id}/grant", grant)[0] == 303
+        status, _, page = admin.request("GET", f"/console/keys/{key_id}/access")
+        assert status == 200
+        actions = set(re.findall(r'<th scope="row">(kms:\w+)</th>', page))
+        assert {
+            "kms:GenerateMac",
+            "kms:VerifyMac",
+            "kms:CreateGrant",
+            "kms:PutKeyPolicy",
+        } <= actions
+        assert not actions & {"kms:Encrypt", "kms:Sign", "kms:ImportKeyMaterial"}
+        assert _matrix_cell(page, READER_ARN, "kms:GenerateMac")[0] == "allowed"  # HMAC_256
+        assert _matrix_cell(page, READER_ARN, "kms:VerifyMac")[0] == "denied"
+        access, text = _matrix_cell(page, app_arn, "kms:VerifyMac")
+        assert access == "grant" and text.startswith("allowed by grant")
+        assert _matrix_cell(page, app_arn, "kms:GenerateMac")[0] == "denied"
+        assert _matrix_cell(page, ADMIN_ARN, "kms:DisableKey")[0] == "denied"  # the SCP

@@ -803,22 +803,45 @@ class Console:
     # --- access matrix
 
     def _access(self, request: Request, session: Session, key_id: str) -> Response:
-        from kmspolicy.server.console.access import matrix
+        from kmspolicy.server.console.access import KeyFacts, grants_of, key_context_of, matrix
 
         saved = self._try(request, session, "GetKeyPolicy", KeyId=key_id, PolicyName="default")
         described = self._try(request, session, "DescribeKey", KeyId=key_id)
         for answer in (saved, described):
             if isinstance(answer, KmsError):
                 return self._page(request, session, "error.html", status=403, message=str(answer))
-        result = matrix(
+        meta = described["KeyMetadata"]
+        # the key's aliases, tags and grants as this principal may read them: what it may
+        # not read is left out of the matrix, and the page says so
+        notes, read = [], {}
+        for name, operation, params in (
+            ("aliases", "ListAliases", {"KeyId": meta["Arn"]}),
+            ("tags", "ListResourceTags", {"KeyId": meta["Arn"]}),
+            ("grants", "ListGrants", {"KeyId": meta["Arn"]}),
+        ):
+            read[name] = self._try(request, session, operation, **params)
+            if isinstance(read[name], KmsError):
+                notes.append(f"{operation} refused ({read[name].code}): {name} not shown")
+                read[name] = {}
+        facts = KeyFacts(
             saved["Policy"],
-            described["KeyMetadata"]["Arn"],
+            meta,
+            key_context_of(
+                meta,
+                [a["AliasName"] for a in read["aliases"].get("Aliases", [])],
+                {t["TagKey"]: t["TagValue"] for t in read["tags"].get("Tags", [])},
+            ),
+            grants_of(read["grants"].get("Grants", [])),
+        )
+        result = matrix(
+            facts,
             self._directory,
             self._principals,
             principal=request.query.get("principal"),
             action=request.query.get("action"),
             context_text=request.query.get("context", ""),
         )
+        result.notes += notes
         return self._page(
             request, session, "access.html", key_id=key_id, m=result, query=request.query
         )
