@@ -115,15 +115,19 @@ class KeyBackend(Protocol):
     """Where the material of the keys of one origin lives (see the module docstring)."""
 
     name: str
+    #: its crypto may wait on the network (an external key store's proxy): the pipeline runs
+    #: it outside the store's transactions (``Call.crypto``)
+    remote: bool
 
     def create(self, key: KeyInfo, rng: Rng) -> NewVersion: ...
     def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey: ...
     def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion: ...
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed: ...
     def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes: ...
-    def destroy(self, key: KeyInfo) -> int:
-        """Destroy what the key's material references outside the record (an HSM's key
-        objects) once the key is deleted; returns how many were destroyed."""
+    def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
+        """Destroy what these references of the key's material point to outside the record
+        (an HSM's key objects): once the key is deleted, or a new version will never be
+        stored. Returns how many were destroyed."""
 
 
 class _InProcessKey:
@@ -203,6 +207,7 @@ class SealedBackend:
     """
 
     name = "sealed"
+    remote = False
     __slots__ = ("_root",)
 
     def __init__(self, root_key: SealingKey) -> None:
@@ -248,7 +253,7 @@ class SealedBackend:
                 "or the row was modified or moved"
             ) from None
 
-    def destroy(self, key: KeyInfo) -> int:
+    def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
         return 0  # the sealed material lived in the record, which is gone
 
     def __repr__(self) -> str:

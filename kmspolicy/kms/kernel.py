@@ -157,6 +157,15 @@ class Kernel:
             )
         return backend
 
+    def remote(self, key: AuthorizedKey) -> bool:
+        """Whether the key's crypto may wait on the network (``KeyBackend.remote``)."""
+        return self.backend_for(self._own(key)).remote
+
+    def discard_material(self, record: KeyInfo, new: NewVersion) -> int:
+        """``new`` was made for ``record`` and will never be stored: destroy what its backend
+        holds outside the store (a CloudHSM key store's token object)."""
+        return self.backend_for(record).destroy(record, (new.sealed,))
+
     def new_material(self, record: KeyInfo) -> NewVersion:
         """A new version for ``record`` (CreateKey, rotation): nothing existing is read."""
         return self.backend_for(record).create(record, self.rng)
@@ -191,7 +200,8 @@ class Kernel:
         """After a key was deleted: destroy what its backend holds outside the record (the
         token objects of a CloudHSM key store's key). Returns how many were destroyed."""
         self.forget(record.arn)
-        return self.backend_for(record).destroy(record)
+        refs = tuple(m.sealed for m in record.materials if m.sealed is not None)
+        return self.backend_for(record).destroy(record, refs)
 
     def forget(self, key_arn: str) -> None:
         """Drop every opened version of a key (its material changed, or it became unusable)."""

@@ -13,18 +13,21 @@ A request may be run in several rounds, each a fresh attempt in a fresh transact
 validation on: due lifecycle work found on a key (``DueWorkFirst``) and work AWS does on its own
 (``CommitFirst``) are committed first in transactions of their own; work that may wait on the
 network (``OutsideFirst``: an external key store's proxy asked by CreateCustomKeyStore,
-UpdateCustomKeyStore or CreateKey) runs with no transaction open, so that no caller can hold the
-store's writer lock while a proxy answers (or does not). A round that stops for such work rolls
-back and records nothing; the work's outcome, value or exception, is kept for the next rounds of
-the request (``Call.outside``), which authorize and check everything anew. Only the last
-round's decision is recorded; the rounds are bounded.
+UpdateCustomKeyStore, CreateKey, or the crypto of an external key store's key) runs with no
+transaction open, so that no caller can hold a store lock while a proxy answers (or does not).
+A round that stops for such work rolls back and records nothing; the work's outcome, value or
+exception, is kept for the next rounds of the request (``Call.outside``), which authorize and
+check everything anew. What such work made outside the store (a key object in an HSM) is taken
+back when the request fails or commits without it. Only the last round's decision is recorded;
+the rounds are bounded.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -120,6 +123,8 @@ class _Attempt:
     after_commit: list[Callable[[], None]] = field(default_factory=list)
     #: what earlier rounds did outside any transaction (shared by the request's rounds)
     outside: OutsideOutcomes = field(default_factory=dict)
+    #: the keys of those outcomes this round used
+    used_outside: set[Hashable] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -217,6 +222,8 @@ class Pipeline:
         readonly = not op.mutates
         attempt = _Attempt(op, caller, identity, params, now, context, readonly)
         outside = attempt.outside
+        # what outside work made that must be taken back unless the request keeps it
+        undos: dict[Hashable, Callable[[], None]] = {}
         try:
             for round_ in range(_ROUNDS):
                 if round_:  # a fresh attempt per round: the audit record is the last round's
@@ -232,6 +239,7 @@ class Pipeline:
                         self._audit(attempt, request_id, None)
                     for arn, saved in attempt.saved.items():  # committed: forget what changed
                         self.kernel.note_saved(saved, arn)
+                    self._undo(op, undos, keep=attempt.used_outside)
                     self._after_commit(attempt)
                     break
                 except DueWorkFirst as due:
@@ -243,18 +251,40 @@ class Pipeline:
                     if first.key in outside:  # INVARIANT: each piece of work runs once
                         raise InternalError(f"{op.name} asked twice for {first.key!r}") from None
                     try:
-                        outside[first.key] = (True, first.work())
+                        value = first.work()
                     except Exception as exc:  # raised by the handler in the next round
                         outside[first.key] = (False, exc)
+                    else:
+                        outside[first.key] = (True, value)
+                        if first.undo is not None:
+                            undos[first.key] = functools.partial(first.undo, value)
             else:
                 raise InternalError(f"{op.name} did not settle in {_ROUNDS} rounds")
         except Exception as exc:
+            self._undo(op, undos, keep=())
             self._audit_failure(attempt, request_id, exc)
             raise
         self.usage.note(
             op.name, tuple(t.key.arn for t in attempt.targets if t.key is not None), now, request_id
         )
         return result
+
+    @staticmethod
+    def _undo(
+        op: Operation, undos: Mapping[Hashable, Callable[[], None]], keep: Iterable[Hashable]
+    ) -> None:
+        """Take back what outside work made and the request did not keep (it failed, or its
+        committed round used another outcome): best effort, a failure is logged."""
+        kept = frozenset(keep)
+        for key, undo in undos.items():
+            if key in kept:
+                continue
+            try:
+                undo()
+            except Exception:
+                _log.exception(
+                    "%s: what %r made outside the store was not taken back", op.name, key
+                )
 
     def _after_commit(self, attempt: _Attempt) -> None:
         """Work a committed request left to do outside its transaction (connecting a custom
@@ -310,6 +340,7 @@ class Pipeline:
             outside=a.outside,
         )
         a.after_commit = scope.after_commit
+        a.used_outside = scope.used_outside
         a.targets = targets = self._targets(op, Resolution(scope))
         if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
             for target in targets:

@@ -87,15 +87,23 @@ class CommitFirst(Exception):  # a control-flow signal; never leaves Pipeline.ru
 
 class OutsideFirst(Exception):  # a control-flow signal; never leaves Pipeline.run
     """Work that may wait on the network (a call to an external key store's proxy) must run
-    outside any transaction, so that no caller can hold the store's writer lock with it:
+    outside any transaction, so that no caller can hold a store lock with it:
     ``Pipeline.run`` leaves the request's transaction (rolled back, nothing recorded), runs
     ``work``, keeps its outcome (value or exception) under ``key`` for the rest of the request,
-    then starts the request over; ``Call.outside`` then returns (or raises) that outcome."""
+    then starts the request over; ``Call.outside`` then returns (or raises) that outcome.
+    ``undo`` (given the value) takes back what the work made outside the store when the request
+    does not keep it: it fails, or its committed round did not use that value."""
 
-    def __init__(self, key: Hashable, work: Callable[[], object]) -> None:
+    def __init__(
+        self,
+        key: Hashable,
+        work: Callable[[], object],
+        undo: Callable[[Any], None] | None = None,
+    ) -> None:
         super().__init__("outside first")
         self.key = key
         self.work = work
+        self.undo = undo
 
 
 #: the outcomes of a request's ``OutsideFirst`` work, by key: (True, value) or (False, error)
@@ -175,6 +183,7 @@ class RequestScope:
         "region",
         "services",
         "tx",
+        "used_outside",
     )
 
     def __init__(
@@ -204,6 +213,8 @@ class RequestScope:
         self.after_commit: list[Callable[[], None]] = []
         #: what earlier rounds of this request did outside any transaction (OutsideFirst)
         self.outside: OutsideOutcomes = outside if outside is not None else {}
+        #: the keys of those outcomes this round used (an unused one is undone, OutsideFirst)
+        self.used_outside: set[Hashable] = set()
 
 
 class _View:
@@ -474,19 +485,34 @@ class Call(_View):
         keys = self.scope.tx.list_keys(self.account, self.region)
         return [k for k in keys if k.custom_key_store_id == store_id]
 
-    def outside(self, key: Hashable, work: Callable[[], _T]) -> _T:
+    def outside(
+        self, key: Hashable, work: Callable[[], _T], undo: Callable[[_T], None] | None = None
+    ) -> _T:
         """The outcome of ``work`` run outside any transaction (it may wait on the network):
         the first time, the request leaves its transaction to run it and starts over
         (``OutsideFirst``); from then on its value is returned, or its exception raised.
         ``key`` names the work and everything it depends on: what the handler reads anew in a
-        later round (the store may have changed) must give the same key to reuse the outcome."""
+        later round (the store may have changed) must give the same key to reuse the outcome.
+        ``undo`` takes back what ``work`` made outside the store (a key object in an HSM) if
+        the request does not commit with it."""
         done = self.scope.outside.get(key)
         if done is None:
-            raise OutsideFirst(key, work)
+            raise OutsideFirst(key, work, undo)
+        self.scope.used_outside.add(key)
         ok, value = done
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
+
+    def crypto(self, key: AuthorizedKey, inputs: Hashable, work: Callable[[], _T]) -> _T:
+        """``work``, a cryptographic operation under ``key``: run here, or — when the key's
+        crypto may wait on the network (an external key store's proxy) — outside the request's
+        transaction (``outside``), so that a proxy that does not answer holds no store lock,
+        for reads as for writes. ``inputs`` names the operation and everything ``work`` reads
+        besides the key's current material (the plaintext, the blob, the context...)."""
+        if not self.kernel.remote(key):
+            return work()
+        return self.outside(("crypto", key.arn, key.info.current_material_id, inputs), work)
 
     def after_commit(self, work: Callable[[], None]) -> None:
         """Run ``work`` once this request has committed (outside its transaction)."""

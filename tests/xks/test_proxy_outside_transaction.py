@@ -1,11 +1,13 @@
 """The attack: a caller allowed CreateCustomKeyStore (or CreateKey in an external key store)
-points the service at a proxy that accepts the connection and never answers. The proxy call
-must not hold the store's writer lock: every other write goes on while it waits
-(``OutsideFirst`` in ``kms.pipeline``). Ordered by events, never timed.
+points the service at a proxy that accepts the connection and never answers — or a key's
+proxy stops answering while callers Encrypt and Decrypt. The proxy call must not hold a store
+lock: every other request goes on while it waits (``OutsideFirst`` in ``kms.pipeline``).
+Ordered by events, never timed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -18,6 +20,8 @@ from kmspolicy.errors import ServiceError
 from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.model import ConnectionState, CustomKeyStoreRecord, CustomKeyStoreType
 from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
+from tests.xks.conftest import ACCESS_KEY_ID, PREFIX, SECRET, Proxy, running_proxy
+from tests.xks.pki import make_pki
 
 HOST = "blackhole.test"
 PARAMS = {
@@ -29,6 +33,16 @@ PARAMS = {
         "RawSecretAccessKey": "S" * 43,
     },
     "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+}
+#: a real kmspolicy xks-proxy (the reads' tests), reached through a relay that can hang
+PROXY_HOST = "xks.test"
+PROXY_PARAMS = {
+    "XksProxyUriEndpoint": f"https://{PROXY_HOST}",
+    "XksProxyUriPath": f"/{PREFIX}/kms/xks/v1",
+    "XksProxyAuthenticationCredential": {
+        "AccessKeyId": ACCESS_KEY_ID,
+        "RawSecretAccessKey": SECRET,
+    },
 }
 
 
@@ -195,3 +209,117 @@ def test_create_key_in_an_external_key_store_does_not_hold_the_writer_lock(
     )
     assert error.code == "KMSInternalException"  # as when this process cannot connect
     assert len(kms.list_keys()["Keys"]) == before + 1  # the other caller's key only
+
+
+# --- reads: the crypto of an external key store's key ---------------------------------------
+
+
+class Relay:
+    """A TCP relay to a real proxy that turns into a black hole on ``hold``: from then on
+    nothing it receives is passed on, so a request waits for an answer that never comes."""
+
+    def __init__(self, upstream: tuple[str, int]) -> None:
+        self.upstream = upstream
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port: int = self.sock.getsockname()[1]
+        self.hold = threading.Event()
+        self.swallowed = threading.Event()  # a request reached the black hole
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return  # closed
+            peer = socket.create_connection(self.upstream)
+            self._open += [conn, peer]
+            for a, b in ((conn, peer), (peer, conn)):
+                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                if self.hold.is_set():
+                    self.swallowed.set()
+                    continue
+                sink.sendall(data)
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        if self.sock.fileno() == -1:
+            return  # closed already
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.sock.close()
+        for conn in self._open:
+            with contextlib.suppress(OSError):
+                conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+
+@pytest.fixture(scope="module")
+def tls_proxy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proxy, Path]]:
+    directory = tmp_path_factory.mktemp("xks-reads")
+    ca, cert, key = make_pki(directory, PROXY_HOST)
+    with running_proxy(directory, tls=(cert, key)) as proxy:
+        yield proxy, ca
+
+
+READS = {
+    "Encrypt": lambda kms, key, blob: kms.encrypt(KeyId=key, Plaintext=b"x"),
+    "Decrypt": lambda kms, key, blob: kms.decrypt(CiphertextBlob=blob),
+    "GenerateDataKey": lambda kms, key, blob: kms.generate_data_key(KeyId=key, KeySpec="AES_256"),
+    "ReEncrypt": lambda kms, key, blob: kms.re_encrypt(CiphertextBlob=blob, DestinationKeyId=key),
+}
+
+
+@pytest.mark.parametrize("store_url", ["memory:", "sqlite"])
+@pytest.mark.parametrize("operation", sorted(READS))
+def test_the_crypto_of_an_external_key_holds_no_store_lock(
+    tls_proxy: tuple[Proxy, Path], tmp_path: Path, operation: str, store_url: str
+) -> None:
+    """The memory store locks for reads too, SQLite for writes only: on either, a request whose
+    proxy does not answer must let every other request through."""
+    proxy, ca = tls_proxy
+    relay = Relay(("127.0.0.1", int(proxy.url.rsplit(":", 1)[1])))
+    settings = ServiceSettings(
+        data_dir=tmp_path,
+        store_url=f"sqlite:///{tmp_path}/kms.db" if store_url == "sqlite" else store_url,
+        xks_ca_bundle=ca,
+        xks_connect_to={PROXY_HOST: ("127.0.0.1", relay.port)},
+        xks_timeout=120.0,  # the relay is closed by the test; this only bounds a broken run
+    )
+    runtime = build_runtime(settings, Identities())
+    try:
+        kms = runtime.service()
+        store_id = kms.create_custom_key_store(
+            CustomKeyStoreName="reads",
+            **{**PARAMS, **PROXY_PARAMS},
+        )["CustomKeyStoreId"]
+        kms.connect_custom_key_store(CustomKeyStoreId=store_id)
+        key = kms.create_key(
+            Origin="EXTERNAL_KEY_STORE", CustomKeyStoreId=store_id, XksKeyId="foo"
+        )["KeyMetadata"]["KeyId"]
+        blob = kms.encrypt(KeyId=key, Plaintext=b"before the proxy hangs")["CiphertextBlob"]
+        relay.hold.set()
+        thread, done, errors = _in_thread(lambda: READS[operation](kms, key, blob))
+        assert relay.swallowed.wait(60), "the request never reached the proxy"
+        # the request waits on the proxy: other requests, writes and reads, go on
+        made = kms.create_key(Description="while a proxy hangs")["KeyMetadata"]["KeyId"]
+        kms.tag_resource(KeyId=made, Tags=[{"TagKey": "k", "TagValue": "v"}])
+        assert (
+            kms.decrypt(CiphertextBlob=kms.encrypt(KeyId=made, Plaintext=b"y")["CiphertextBlob"])[
+                "Plaintext"
+            ]
+            == b"y"
+        )
+        assert not done.is_set(), "the proxy call ended before the other requests were tried"
+        relay.close()  # the proxy hangs up: the request fails as with an unreachable proxy
+        thread.join()
+        assert len(errors) == 1 and isinstance(errors[0], ServiceError), errors
+        assert errors[0].code == "KMSInvalidStateException"
+    finally:
+        relay.close()
+        runtime.close()

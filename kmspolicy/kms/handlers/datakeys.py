@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from kmspolicy.crypto.datakeys import data_key_length, generate_data_key_pair
+from kmspolicy.crypto.datakeys import DataKeyPair, data_key_length, generate_data_key_pair
 from kmspolicy.errors import (
     CustomKeyStoreInvalidStateException,
     CustomKeyStoreNotFoundException,
@@ -19,6 +19,7 @@ from kmspolicy.errors import (
 from kmspolicy.kms.handlers.dataplane import (
     Params,
     check_encryption_contexts,
+    context_key,
     encryption_algorithm,
     no_recipient,
     require_symmetric,
@@ -40,8 +41,16 @@ def _data_key(call: Call, with_plaintext: bool) -> dict[str, Any]:
     key = call.key
     require_symmetric(key, "GenerateDataKey")
     encryption_algorithm(key, None, None)
-    plaintext = call.rng(data_key_length(p.get("KeySpec"), p.get("NumberOfBytes")))
-    blob, material_id = call.kernel.encrypt(key, plaintext, p.get("EncryptionContext"))
+    length = data_key_length(p.get("KeySpec"), p.get("NumberOfBytes"))
+    context = p.get("EncryptionContext")
+
+    def make() -> tuple[bytes, tuple[bytes, str]]:  # the data key and its ciphertext, together
+        plaintext = call.rng(length)
+        return plaintext, call.kernel.encrypt(key, plaintext, context)
+
+    plaintext, (blob, material_id) = call.crypto(
+        key, ("GenerateDataKey", length, context_key(context)), make
+    )
     out: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
     if with_plaintext:
         out["Plaintext"] = plaintext
@@ -72,8 +81,15 @@ def _data_key_pair(call: Call, with_plaintext: bool) -> dict[str, Any]:
     p = call.params
     key = call.key
     require_symmetric(key, "GenerateDataKeyPair")
-    pair = generate_data_key_pair(p["KeyPairSpec"], rng=call.rng)
-    blob, material_id = call.kernel.encrypt(key, pair.private_key_der, p.get("EncryptionContext"))
+    context = p.get("EncryptionContext")
+
+    def make() -> tuple[DataKeyPair, tuple[bytes, str]]:  # the pair and its ciphertext, together
+        pair = generate_data_key_pair(p["KeyPairSpec"], rng=call.rng)
+        return pair, call.kernel.encrypt(key, pair.private_key_der, context)
+
+    pair, (blob, material_id) = call.crypto(
+        key, ("GenerateDataKeyPair", p["KeyPairSpec"], context_key(context)), make
+    )
     out: dict[str, Any] = {
         "PrivateKeyCiphertextBlob": blob,
         "PublicKey": pair.public_key_der,

@@ -17,6 +17,7 @@ from kmspolicy.kms.handlers.dataplane import (
     DEFAULT_ENCRYPTION_ALGORITHM,
     Params,
     check_encryption_contexts,
+    context_key,
     encryption_algorithm,
     no_recipient,
     require_usage,
@@ -33,7 +34,11 @@ def _encrypt_with(
     require_usage(key, KeyUsage.ENCRYPT_DECRYPT, "Encrypt")
     alg = encryption_algorithm(key, algorithm, context)
     if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
-        blob, material_id = call.kernel.encrypt(key, plaintext, context)
+        blob, material_id = call.crypto(
+            key,
+            ("Encrypt", plaintext, context_key(context)),
+            lambda: call.kernel.encrypt(key, plaintext, context),
+        )
         return blob, alg, material_id
     return call.kernel.encrypt_asymmetric(key, alg, plaintext), alg, None
 
@@ -49,7 +54,11 @@ def _decrypt_with(
                 "The key ID in the request does not identify a KMS key that can perform "
                 "this operation."
             )
-        plaintext, material_id = call.kernel.decrypt(key, blob, context)
+        plaintext, material_id = call.crypto(
+            key,
+            ("Decrypt", blob, context_key(context)),
+            lambda: call.kernel.decrypt(key, blob, context),
+        )
         return plaintext, alg, material_id
     return call.kernel.decrypt_asymmetric(key, alg, blob), alg, None
 

@@ -214,8 +214,11 @@ def _new_material(call: Call, store: CustomKeyStoreRecord | None, record: KeyInf
         key_stores.ready(store, record.arn)
         return kernel.new_material(record)
 
+    def discard(new: NewVersion) -> None:  # the request failed, or a later round made another
+        kernel.discard_material(record, new)
+
     key = ("CreateKey material", record.arn, store.store_id, store.connection_id, record.xks_key_id)
-    return call.outside(key, in_store)
+    return call.outside(key, in_store, discard)
 
 
 def _custom_key_store_for(

@@ -120,6 +120,7 @@ class CloudHsmBackend:
     """Keys of ``Origin=AWS_CLOUDHSM``: their material is a token object (module docstring)."""
 
     name = "cloudhsm"
+    remote = False  # one PKCS#11 call into the module, bounded by it
     __slots__ = ("_connections",)
 
     def __init__(self, connections: LiveConnections) -> None:
@@ -143,11 +144,11 @@ class CloudHsmBackend:
             raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
         return _HsmKey(self._connections, key.custom_key_store_id, key.arn, _object_id(key, sealed))
 
-    def destroy(self, key: KeyInfo) -> int:
-        """Destroy the token objects of a deleted key (its store must be connected here);
-        returns how many were there."""
+    def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
+        """Destroy the token objects of a deleted key, or of a version never stored (its store
+        must be connected here); returns how many were there."""
         session = self._session(key)
-        return sum(session.destroy(_object_id(key, m.sealed)) for m in key.materials if m.sealed)
+        return sum(session.destroy(_object_id(key, ref)) for ref in refs)
 
     def adopt(self, key: KeyInfo, secret: KeyMaterial) -> NewVersion:
         raise _no_import()

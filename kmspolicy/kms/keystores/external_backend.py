@@ -130,6 +130,7 @@ class ExternalKeyBackend:
     """Keys of ``Origin=EXTERNAL_KEY_STORE`` (module docstring)."""
 
     name = "external"
+    remote = True  # every Encrypt and Decrypt asks the proxy
     __slots__ = ("_connections", "_sealed")
 
     def __init__(self, connections: LiveConnections) -> None:
@@ -168,7 +169,7 @@ class ExternalKeyBackend:
         material = cm.load_key_material(key.key_spec, secret)
         return _ExternalKey(self._connections, store_id, key.arn, xks_key_id, material)
 
-    def destroy(self, key: KeyInfo) -> int:
+    def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
         return 0  # the material lived in the record; the external key is its manager's
 
     def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion:
