@@ -199,6 +199,9 @@ def check_condition_key(key: str) -> tuple[str, str | None] | None:
 
 _ACTION = re.compile(r"\*\Z|[A-Za-z0-9-]+:[A-Za-z0-9*?_-]+\Z")
 _ARN = re.compile(r"arn:[^:\s]+:[^:\s]*:[^:\s]*:[^:\s]*:\S+\Z")
+# a policy variable, whose default value may hold spaces (``${aws:PrincipalTag/team,
+# 'company-wide'}``, the IAM User Guide's own Resource example)
+_VARIABLE = re.compile(r"\$\{[^}]*\}")
 _ACCOUNT = re.compile(r"\d{12}\Z")
 _UNIQUE_ID = re.compile(r"A[A-Z0-9]{15,127}\Z")  # what IAM shows for a deleted principal
 _AWS_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+\Z")
@@ -227,7 +230,7 @@ def check_action(name: str) -> Problem | None:
 
 
 def check_resource(arn: str) -> Problem | None:
-    if arn == "*" or _ARN.match(arn):
+    if arn == "*" or _ARN.match(_VARIABLE.sub("v", arn)):
         return None
     return Problem(
         "malformed-arn",
