@@ -190,6 +190,23 @@ def test_malformed_resource_arn(resource: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "resource",
+    [
+        # the IAM User Guide's example of a default value ("Specifying default values")
+        "arn:aws:s3:::amzn-s3-demo-bucket-${aws:PrincipalTag/team, 'company-wide'}",
+        "arn:aws:kms:*:${aws:PrincipalAccount}:key/*",
+    ],
+)
+def test_resource_arn_with_variables(resource: str) -> None:
+    read_json(doc(stmt(Resource=resource)))
+
+
+def test_a_space_outside_a_variable_is_still_malformed() -> None:
+    resource = "arn:aws:s3:::bucket ${aws:username}"
+    assert errors(doc(stmt(Resource=resource))) == [("malformed-arn", "Statement[0].Resource")]
+
+
+@pytest.mark.parametrize(
     "principal",
     [
         "arn:aws:iam:111122223333:root",
