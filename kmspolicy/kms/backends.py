@@ -233,7 +233,8 @@ class SealedBackend:
                 secret = self._root.unseal(reveal(sealed), secret_aad(scope, MATERIAL, material_id))
             except SealError:
                 # a multi-Region primary created before material was bound to the set: its
-                # versions are bound to its ARN (it opens them; replicas cannot)
+                # versions are bound to its ARN until ReplicateKey binds them to the set
+                # (Kernel.bind_to_set)
                 secret = self.open_secret(key.arn, MATERIAL, material_id, sealed)
         else:
             secret = self.open_secret(scope, MATERIAL, material_id, sealed)

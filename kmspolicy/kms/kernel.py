@@ -23,6 +23,7 @@ per ``KMS`` instance:
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 
 from kmspolicy import messages
 from kmspolicy._cache import BoundedCache
@@ -41,13 +42,21 @@ from kmspolicy.errors import (
     KMSInvalidStateException,
 )
 from kmspolicy.kms.backends import (
+    MATERIAL,
     WRAPPING_KEY,
     KeyBackend,
     NewVersion,
     OpenedKey,
     default_backends,
+    material_scope,
 )
-from kmspolicy.kms.model import KeyInfo, KeyRecord, PendingImportParameters
+from kmspolicy.kms.model import (
+    KeyInfo,
+    KeyMaterial,
+    KeyRecord,
+    OriginType,
+    PendingImportParameters,
+)
 from kmspolicy.kms.ports import SealingKey
 from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.states import KeyState
@@ -195,6 +204,32 @@ class Kernel:
         )
         secret = unwrap_key_material(wrapping_key, wrapping.wrapping_algorithm, encrypted)
         return backend.adopt(record, validate_import_material(record.key_spec, secret))
+
+    def bind_to_set(self, key: AuthorizedKey) -> tuple[KeyMaterial, ...] | None:
+        """The versions of ``key`` (a multi-Region primary about to be replicated) all bound to
+        its set, so its replicas open them; None when nothing changes. A version made before
+        versions were bound to the set is bound to the primary's ARN: it is unsealed and sealed
+        again for the set (same material id, so its ciphertexts still decrypt); one whose
+        binding is unknown is tried once. Versions marked bound are not touched (nothing is
+        unsealed for them)."""
+        record = self._own(key)
+        if record.origin is not OriginType.AWS_KMS:  # imported material is each member's own
+            return None
+        backend = self.backend_for(record)
+        scope = material_scope(record)
+        versions = []
+        for m in record.materials:
+            if m.sealed is None or m.bound_to_set:
+                versions.append(m)
+                continue
+            try:
+                backend.open_secret(scope, MATERIAL, m.material_id, m.sealed)
+                sealed = m.sealed
+            except InternalError:  # bound to the ARN it was made under (raises if not)
+                secret = backend.open_secret(record.arn, MATERIAL, m.material_id, m.sealed)
+                sealed = backend.seal_secret(scope, MATERIAL, m.material_id, secret)
+            versions.append(replace(m, sealed=sealed, bound_to_set=True))
+        return None if versions == list(record.materials) else tuple(versions)
 
     def destroy_material(self, record: KeyRecord) -> int:
         """After a key was deleted: destroy what its backend holds outside the record (the

@@ -120,6 +120,11 @@ class KeyMaterial:
     valid_to: datetime | None = None
     description: str | None = None  # KeyMaterialDescription (imported symmetric material)
     public_key: bytes | None = None
+    #: sealed bound to its multi-Region set (``backends.material_scope``), as every version a
+    #: multi-Region key makes is; False for a version made before versions were bound to the
+    #: set (bound to its key's ARN, or not known to be), which ReplicateKey binds to the set
+    #: first (``Kernel.bind_to_set``)
+    bound_to_set: bool = False
 
     @property
     def has_material(self) -> bool:

@@ -7,6 +7,7 @@ of each drive them. Over HTTP: tests/server/test_multi_region.py.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ import pytest
 from kmspolicy import KMS, Identities, Identity
 from kmspolicy.audit import open_audit_log
 from kmspolicy.crypto.seal import RootKey
+from kmspolicy.kms.backends import MATERIAL, secret_aad
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
@@ -450,6 +452,50 @@ def test_replicating_and_synchronizing_unseal_nothing(tmp_path: Path) -> None:
     assert root.unseals == before
     west.encrypt(KeyId=key_id, Plaintext=b"x")
     assert root.unseals == before + 1
+
+
+def _as_written_before_set_binding(store: Store, arn: str) -> None:
+    """Rewrite the stored key as kmspolicy wrote multi-Region keys before their material was
+    bound to the set: each version sealed bound to the key's own ARN, and not marked."""
+    scope = arn.replace(f":{EAST}:", "::")
+    with store.transaction() as tx:
+        record = tx.get_key(arn)
+        assert record is not None
+        versions = []
+        for m in record.materials:
+            assert m.sealed is not None and m.bound_to_set
+            secret = store.root_key.unseal(m.sealed, secret_aad(scope, MATERIAL, m.material_id))
+            sealed = store.root_key.seal(secret, secret_aad(arn, MATERIAL, m.material_id))
+            versions.append(dataclasses.replace(m, sealed=sealed, bound_to_set=False))
+        tx.put_key(record.evolve(materials=tuple(versions)))
+
+
+def test_replicas_of_a_primary_made_before_set_binding_open_its_older_material(
+    regions: Regions,
+) -> None:
+    key = primary_key(regions)
+    east = regions.client(EAST)
+    first = east.encrypt(KeyId=key["KeyId"], Plaintext=b"first version")["CiphertextBlob"]
+    east.rotate_key_on_demand(KeyId=key["KeyId"])
+    store = regions.services[EAST].store
+    _as_written_before_set_binding(store, key["Arn"])
+    # a process started on that store: nothing opened yet
+    east, west = (KMS(store, regions.clock, ACCOUNT, r).client() for r in (EAST, WEST))
+    second = east.encrypt(KeyId=key["KeyId"], Plaintext=b"second version")["CiphertextBlob"]
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    # the replica opens both versions made before, and the primary (reopening) still does
+    assert west.decrypt(CiphertextBlob=first)["Plaintext"] == b"first version"
+    assert west.decrypt(CiphertextBlob=second)["Plaintext"] == b"second version"
+    east = KMS(store, regions.clock, ACCOUNT, EAST).client()
+    assert east.decrypt(CiphertextBlob=first)["Plaintext"] == b"first version"
+    blob = west.encrypt(KeyId=key["KeyId"], Plaintext=b"newer")["CiphertextBlob"]
+    assert east.decrypt(CiphertextBlob=blob)["Plaintext"] == b"newer"
+    with store.transaction(readonly=True) as tx:  # bound to the set, same material ids
+        members = [
+            tx.get_key(f"arn:aws:kms:{r}:{ACCOUNT}:key/{key['KeyId']}") for r in (EAST, WEST)
+        ]
+    assert all(m is not None and len(m.materials) == 2 for m in members)
+    assert all(v.bound_to_set for m in members if m is not None for v in m.materials)
 
 
 def test_a_single_region_key_stays_bound_to_its_arn() -> None:

@@ -188,6 +188,7 @@ def create_key(call: Call) -> dict[str, Any]:
             ImportState.IMPORTED,
             created=call.now,
             public_key=new.public_key,
+            bound_to_set=record.multi_region,
         )
         if store is None:
             # built again rather than evolved: dataclasses.replace costs more than the record

@@ -86,6 +86,8 @@ def replicate_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReplicateKey.html"""
     p = call.params
     primary = call.key.info
+    # a primary made before versions were bound to the set has versions only it can open
+    bound = call.kernel.bind_to_set(call.key)
     region = p["ReplicaRegion"]
     arn = multiregion.member_arn(primary, region)
     if call.regions is not None and region not in call.regions:
@@ -122,7 +124,11 @@ def replicate_key(call: Call) -> dict[str, Any]:
         tags=tags,
         multi_region=True,
         multi_region_key_type=MultiRegionKeyType.REPLICA,
-        **{**multiregion.shared_properties(primary), "replica_regions": regions},
+        **{
+            **multiregion.shared_properties(primary),
+            **({"materials": bound} if bound is not None else {}),
+            "replica_regions": regions,
+        },
     )
     if (
         policy is not None
@@ -132,7 +138,9 @@ def replicate_key(call: Call) -> dict[str, Any]:
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
     call.create_key(replica)
     # the set's new membership reaches the primary and every replica
-    call.update_key(call.key, replica_regions=regions)
+    call.update_key(
+        call.key, replica_regions=regions, **({"materials": bound} if bound is not None else {})
+    )
     out: dict[str, Any] = {
         "ReplicaKeyMetadata": key_metadata(replica),
         "ReplicaPolicy": replica.policy,

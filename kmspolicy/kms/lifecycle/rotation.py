@@ -175,6 +175,7 @@ def rotate(
         created=when,
         rotation_date=when,
         rotation_type=rotation_type,
+        bound_to_set=record.multi_region,
     )
     return _make_current(record.materials, new)
 
