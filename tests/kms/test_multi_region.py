@@ -22,6 +22,7 @@ from kmspolicy.kms.backends import MATERIAL, secret_aad
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
+from kmspolicy.kms.sealed import Sealed, reveal
 from kmspolicy.store import open_store
 from kmspolicy.store.sqlite import SqliteStore
 from tests.kms.lifecycle.test_client_import import wrap_oaep_sha256
@@ -464,8 +465,9 @@ def _as_written_before_set_binding(store: Store, arn: str) -> None:
         versions = []
         for m in record.materials:
             assert m.sealed is not None and m.bound_to_set
-            secret = store.root_key.unseal(m.sealed, secret_aad(scope, MATERIAL, m.material_id))
-            sealed = store.root_key.seal(secret, secret_aad(arn, MATERIAL, m.material_id))
+            opened = reveal(m.sealed)
+            secret = store.root_key.unseal(opened, secret_aad(scope, MATERIAL, m.material_id))
+            sealed = Sealed(store.root_key.seal(secret, secret_aad(arn, MATERIAL, m.material_id)))
             versions.append(dataclasses.replace(m, sealed=sealed, bound_to_set=False))
         tx.put_key(record.evolve(materials=tuple(versions)))
 
