@@ -7,19 +7,34 @@ from __future__ import annotations
 import base64
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
 
-from tests.server.conftest import Server
+from tests.server.conftest import Server, start_server, stop_server
 from tests.server.test_clients import aws
 
 pytestmark = pytest.mark.server
 
 
-def test_boto3_replicates_and_decrypts_across_regions(fresh: Server) -> None:
-    east, west = fresh.client(region="us-east-1"), fresh.client(region="eu-west-1")
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def any_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Server]:
+    """The module's server (SQLite store), or a server of its own on a PostgreSQL store."""
+    if request.param == "sqlite":
+        yield request.getfixturevalue("fresh")
+        return
+    srv = start_server(tmp_path, "--store", request.getfixturevalue("pg_store_url"))
+    try:
+        yield srv
+    finally:
+        assert stop_server(srv) == 0
+        assert "Traceback" not in srv.access_log(), srv.access_log()[-3000:]
+
+
+def test_boto3_replicates_and_decrypts_across_regions(any_store: Server) -> None:
+    east, west = any_store.client(region="us-east-1"), any_store.client(region="eu-west-1")
     key = east.create_key(MultiRegion=True, Description="primary")["KeyMetadata"]
     out = east.replicate_key(KeyId=key["Arn"], ReplicaRegion="eu-west-1", Description="copy")
     assert out["ReplicaKeyMetadata"]["KeyState"] == "Creating"
