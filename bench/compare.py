@@ -40,7 +40,6 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT = "111122223333"
-ALICE = f"arn:aws:iam::{ACCOUNT}:user/alice"
 PLAINTEXT = b"\x5a" * 4096
 SOFTHSM = "/usr/lib/softhsm/libsofthsm2.so"
 HSM_PIN = "bench-pin"
@@ -73,26 +72,10 @@ def cpu_per_call(
 
 
 def service_workloads(group: str) -> dict[str, Callable[[], object]]:
-    from kmspolicy import KMS, Identities, Identity
+    # bench/service.py's service (this directory is the worker's first import path)
+    from service import ALICE, kmspolicy_service
 
-    policy = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": [
-                    "kms:Encrypt",
-                    "kms:Decrypt",
-                    "kms:GenerateDataKey",
-                    "kms:CreateKey",
-                    "kms:DescribeKey",
-                ],
-                "Resource": "*",
-            }
-        ],
-    }
-    identities = Identities([Identity.of(ALICE, policies=[json.dumps(policy)])])
-    kms = KMS(account=ACCOUNT, identities=identities, quotas=no_key_quota())
+    kms = kmspolicy_service(quotas=no_key_quota())
     caller: Any = kms.as_principal(ALICE) if group == "api" else kms.client(ALICE)
     key_id = caller.create_key()["KeyMetadata"]["KeyId"]
     blob = caller.encrypt(KeyId=key_id, Plaintext=PLAINTEXT)["CiphertextBlob"]

@@ -52,7 +52,8 @@ def rate(fn: Callable[[], object], seconds: float) -> float:
             return n / (now - start)
 
 
-def kmspolicy_service() -> KMS:
+def kmspolicy_service(**options: Any) -> KMS:
+    """The service the workloads run on (``options``: more of ``KMS``'s arguments)."""
     identities = Identities(
         [
             Identity.of(
@@ -80,7 +81,7 @@ def kmspolicy_service() -> KMS:
             )
         ]
     )
-    return KMS(account=ACCOUNT, identities=identities)
+    return KMS(account=ACCOUNT, identities=identities, **options)
 
 
 def workloads(call: Callable[..., dict[str, Any]], key_id: str) -> dict[str, Callable[[], object]]:
