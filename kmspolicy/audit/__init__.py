@@ -13,12 +13,20 @@ import os
 from kmspolicy.audit.chain import GENESIS, context_value_digest, redact_context
 from kmspolicy.audit.file import FileAuditLog, Tampered
 from kmspolicy.audit.key import AUDIT_KEY_NAME, open_audit_key, read_audit_key
-from kmspolicy.audit.verify import Anchor, Problem, VerifyResult, verify
+from kmspolicy.audit.verify import (
+    Anchor,
+    Checkpoint,
+    Problem,
+    VerifyResult,
+    prefix_unchanged,
+    verify,
+)
 
 __all__ = [
     "AUDIT_KEY_NAME",
     "GENESIS",
     "Anchor",
+    "Checkpoint",
     "FileAuditLog",
     "Problem",
     "Tampered",
@@ -26,6 +34,7 @@ __all__ = [
     "context_value_digest",
     "open_audit_key",
     "open_audit_log",
+    "prefix_unchanged",
     "read_audit_key",
     "redact_context",
     "verify",

@@ -29,6 +29,23 @@ class Anchor:
 
 
 @dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """Where the check of an intact chain ended, to resume there once records are appended:
+    the bytes and lines of whole lines checked, the records among them, the last one's hash
+    and the next sequence number, and the last line's length and SHA-256 (a resumed check
+    first sees that the file still ends its checked prefix with that line)."""
+
+    offset: int
+    lines: int
+    records: int
+    head: str
+    next_seq: int
+    last_line_length: int
+    last_line_sha256: str
+    authenticated: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Problem:
     line: int  # 1-based line number in the file
     #: malformed | non-canonical | modified | unauthenticated | forged | broken-link |
@@ -46,6 +63,10 @@ class VerifyResult:
     #: what is not a problem but worth saying: lines torn by a crash and sealed off by the writer
     notes: tuple[Problem, ...] = ()
     authenticated: bool = False  # every record's mac was checked against the audit key
+    #: where an intact chain's check ended (None when a problem was found)
+    checkpoint: Checkpoint | None = None
+    #: the records checked by an earlier call this one resumed after (0: checked from the start)
+    resumed_after: int = 0
 
     @property
     def anchor(self) -> Anchor:
@@ -53,23 +74,37 @@ class VerifyResult:
 
 
 def verify(
-    path: str | os.PathLike[str], *, anchor: Anchor | None = None, key: bytes | None = None
+    path: str | os.PathLike[str],
+    *,
+    anchor: Anchor | None = None,
+    key: bytes | None = None,
+    resume: Checkpoint | None = None,
 ) -> VerifyResult:
     """Check the whole chain in ``path`` (streamed); ``anchor`` also detects a cut-off tail;
     ``key`` (the audit key) also checks every record's ``mac``, which detects a forged record
-    even appended at the end with a valid hash."""
+    even appended at the end with a valid hash. ``resume``: the checkpoint of an earlier
+    check of this file, whose prefix the caller has seen unchanged (``prefix_unchanged``):
+    only the lines after it are checked, continuing its chain."""
+    if resume is not None and (anchor is not None or resume.authenticated != (key is not None)):
+        raise ValueError("resume a check with the same key and without an anchor")
     problems: list[Problem] = []
     notes: list[Problem] = []
     prev, expected_seq, count, number = GENESIS, 0, 0, 0
+    offset, done, last = 0, 0, b""
+    if resume is not None:
+        prev, expected_seq, count = resume.head, resume.next_seq, resume.records
+        offset, done = resume.offset, resume.lines
     anchored_seq = anchor.records - 1 if anchor is not None else -1
     anchored_hash: str | None = None
     with Path(path).open("rb") as lines:
-        for number, raw, following in _with_next(lines):
+        lines.seek(offset)
+        for number, raw, following in _with_next(lines, done):
             if not raw.endswith(b"\n"):
                 problems.append(
                     Problem(number, "torn", "the last line is incomplete (interrupted write)")
                 )
                 break
+            offset, done, last = offset + len(raw), number, raw
             if _sealed_off(raw, following):
                 notes.append(
                     Problem(
@@ -150,14 +185,44 @@ def verify(
                     f"record {anchored_seq} differs from the anchored one",
                 )
             )
+    checkpoint = None
+    if not problems:
+        if not last and resume is not None:  # nothing appended: the same checkpoint
+            checkpoint = resume
+        elif last:
+            digest = hashlib.sha256(last).hexdigest()
+            authenticated = key is not None
+            checkpoint = Checkpoint(
+                offset, done, count, prev, expected_seq, len(last), digest, authenticated
+            )
     return VerifyResult(
-        not problems, count, prev, tuple(problems), tuple(notes), authenticated=key is not None
+        not problems,
+        count,
+        prev,
+        tuple(problems),
+        tuple(notes),
+        authenticated=key is not None,
+        checkpoint=checkpoint,
+        resumed_after=resume.records if resume is not None else 0,
     )
 
 
-def _with_next(lines: Iterable[bytes]) -> Iterator[tuple[int, bytes, bytes | None]]:
-    """(line number, line, the line after it or None) for every line."""
-    number, previous = 0, None
+def prefix_unchanged(path: str | os.PathLike[str], checkpoint: Checkpoint) -> bool:
+    """Whether ``path`` still holds at least the checkpoint's prefix, ending with the same
+    last line (a cheap look: a change further back is found only by a check from the start)."""
+    try:
+        with Path(path).open("rb") as lines:
+            lines.seek(checkpoint.offset - checkpoint.last_line_length)
+            tail = lines.read(checkpoint.last_line_length)
+    except OSError:
+        return False
+    return hmac.compare_digest(hashlib.sha256(tail).hexdigest(), checkpoint.last_line_sha256)
+
+
+def _with_next(lines: Iterable[bytes], start: int = 0) -> Iterator[tuple[int, bytes, bytes | None]]:
+    """(line number, line, the line after it or None) for every line, numbered after
+    ``start``."""
+    number, previous = start, None
     for raw in lines:
         if previous is not None:
             yield number, previous, raw

@@ -574,3 +574,51 @@ def test_the_access_matrix_covers_the_keys_actions_with_its_properties_and_grant
         assert access == "grant" and text.startswith("allowed by grant")
         assert _matrix_cell(page, app_arn, "kms:GenerateMac")[0] == "denied"
         assert _matrix_cell(page, ADMIN_ARN, "kms:DisableKey")[0] == "denied"  # the SCP
+
+
+def test_the_decision_log_checks_only_what_was_appended_since_its_last_view(
+    tmp_path: Path,
+) -> None:
+    """The chain is checked from the start once, then each view continues from where the
+    last one ended; an edit further back is found by the whole-chain check the page offers."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(IDENTITIES)
+    store = f"sqlite:///{tmp_path}/kms.db"
+    with serve_in_thread(
+        identities=ids, data_dir=tmp_path, store_url=store, console=True
+    ) as running:
+        admin = Browser(running.url)
+        admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+        for view in range(2):  # a key created, then the log viewed: twice
+            _, _, page = admin.request("GET", "/console/create")
+            admin.request("POST", "/console/create", {"csrf": admin.csrf(page)})
+            _, _, page = admin.request("GET", "/console/log")
+            assert view or "Checked now from the first record" in page
+        assert "Chain intact" in page
+        match = re.search(r"Records 1–(\d+) were checked by an earlier view", page)
+        assert match and int(match.group(1)) >= 1
+        # an edit of the first record, same size: the incremental view does not read it...
+        log = tmp_path / "audit.log"
+        lines = log.read_bytes().splitlines(keepends=True)
+        request_id = json.loads(lines[0])["request_id"]
+        edited = request_id[:-1] + ("0" if request_id[-1] != "0" else "1")
+        lines[0] = lines[0].replace(request_id.encode(), edited.encode())
+        log.write_bytes(b"".join(lines))
+        _, _, page = admin.request("GET", "/console/log")
+        assert "Chain intact" in page and "checked by an earlier view" in page
+        # ...the whole-chain check the page links to does
+        assert 'href="?verify=full"' in page
+        _, _, page = admin.request("GET", "/console/log?verify=full")
+        assert "Chain broken" in page and "modified" in page
+
+
+def test_the_log_view_reads_the_last_lines_from_the_end(tmp_path: Path) -> None:
+    from kmspolicy.server.console.decisions import _last_lines
+
+    path = tmp_path / "log"
+    lines = [f"line {n} {'x' * (n % 37)}\n".encode() for n in range(3000)]
+    path.write_bytes(b"".join(lines))
+    for count in (1, 7, 200, 2999, 3000, 5000):
+        assert _last_lines(path, count, block=512) == lines[-count:]
+    path.write_bytes(b"")
+    assert _last_lines(path, 10) == []

@@ -30,6 +30,7 @@ from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.pipeline import Preview
 from kmspolicy.kms.ports import Store
 from kmspolicy.server.app import Backend, Call, transport_context
+from kmspolicy.server.console.decisions import ChainVerifier
 from kmspolicy.server.console.sessions import SESSION_LIFETIME, Session, Sessions, same
 from kmspolicy.server.console.web import (
     MAX_FORM,
@@ -129,7 +130,7 @@ class Console:
         self._directory = directory if directory is not None else Identities([])
         self._principals = list(principals)
         self._audit_path = audit_path
-        self._audit_key = audit_key
+        self._chain = ChainVerifier(audit_path, audit_key)
         self.sessions = Sessions(store)
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
@@ -852,9 +853,9 @@ class Console:
         from kmspolicy.server.console.decisions import read_decisions
 
         filters = {k: request.query.get(k, "") for k in ("principal", "key", "action", "decision")}
-        records, state = read_decisions(
-            self._audit_path, self._audit_key, session.principal, filters
-        )
+        full = request.query.get("verify") == "full"
+        state = self._chain.state(self._clock.now(), full=full)
+        records = read_decisions(self._audit_path, session.principal, filters)
         return self._page(
             request, session, "log.html", records=records, state=state, filters=filters
         )
