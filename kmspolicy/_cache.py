@@ -8,15 +8,17 @@ owned by one object (a ``KMS``, a store, a policy index), never a module global
 holds one value forever and can neither grow nor go stale.
 
 Eviction is first-in first-out: a hit costs one ``dict.get`` (no reordering on the hot path),
-and a full cache drops its oldest entry instead of emptying itself, so a hot working set
-survives a burst of one-off keys. Reads take no lock (a ``dict.get`` is atomic under the GIL);
-writes do, so concurrent writers never evict while another is iterating.
+and a full cache drops its oldest entries instead of emptying itself, so a hot working set
+survives a burst of one-off keys. A cache may also be bounded by weight (the decision memo: the
+characters of the contexts it holds) and group its keys, to forget one group exactly. Reads
+take no lock (a ``dict.get`` is atomic under the GIL); writes do, so concurrent writers never
+evict while another is iterating.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Hashable, Iterator
 from typing import Generic, TypeVar
 
 __all__ = ["BoundedCache", "Once"]
@@ -50,31 +52,80 @@ class Once(Generic[T]):
 
 
 class BoundedCache(Generic[K, V]):
-    """At most ``maxsize`` entries; the oldest written is evicted first."""
+    """At most ``maxsize`` entries, and given ``maxweight`` at most that much weight (each entry
+    weighs what ``put`` says); the oldest written is evicted first. Given ``group`` (a function
+    of the key), the keys of one group are dropped at once by ``discard_group``, without a scan
+    (a memo's entries about one resource, when that resource changes)."""
 
-    __slots__ = ("_entries", "_lock", "get", "maxsize")
+    __slots__ = (
+        "_entries",
+        "_group",
+        "_groups",
+        "_lock",
+        "_weight",
+        "_weights",
+        "get",
+        "maxsize",
+        "maxweight",
+    )
 
     #: the cached value of a key, or None: the entries' own ``dict.get`` (a C call on every
     #: hot path that reads a cache)
     get: Callable[[K], V | None]
 
-    def __init__(self, maxsize: int) -> None:
-        if maxsize < 1:
+    def __init__(
+        self,
+        maxsize: int,
+        *,
+        maxweight: int | None = None,
+        group: Callable[[K], Hashable] | None = None,
+    ) -> None:
+        if maxsize < 1 or (maxweight is not None and maxweight < 1):
             raise ValueError("a bounded cache holds at least one entry")
         self.maxsize = maxsize
+        self.maxweight = maxweight
         self._entries: dict[K, V] = {}
+        self._weights: dict[K, int] = {}  # kept only with a maxweight
+        self._weight = 0
+        self._group = group
+        self._groups: dict[Hashable, dict[K, None]] = {}  # group -> its keys (ordered set)
         self._lock = threading.Lock()
         self.get = self._entries.get
 
-    def put(self, key: K, value: V) -> V:
-        """Store ``value`` under ``key`` (evicting the oldest entry when full); returns it."""
+    def put(self, key: K, value: V, weight: int = 1) -> V:
+        """Store ``value`` under ``key`` (evicting the oldest entries as the bounds demand);
+        returns it. An entry heavier than ``maxweight`` on its own is not stored."""
         entries = self._entries
+        limit = self.maxweight
+        if limit is not None and weight > limit:
+            return value
         with self._lock:
-            if key not in entries:
-                while len(entries) >= self.maxsize:
-                    del entries[next(iter(entries))]
+            if key in entries:
+                self._drop(key)
+            while entries and (
+                len(entries) >= self.maxsize
+                or (limit is not None and self._weight + weight > limit)
+            ):
+                self._drop(next(iter(entries)))
             entries[key] = value
+            if limit is not None:
+                self._weights[key] = weight
+                self._weight += weight
+            if self._group is not None:
+                self._groups.setdefault(self._group(key), {})[key] = None
         return value
+
+    def _drop(self, key: K) -> None:
+        """Forget ``key`` and its bookkeeping (the lock held, ``key`` present)."""
+        del self._entries[key]
+        if self.maxweight is not None:
+            self._weight -= self._weights.pop(key)
+        if self._group is not None:
+            name = self._group(key)
+            members = self._groups[name]
+            del members[key]
+            if not members:
+                del self._groups[name]
 
     def get_or_make(self, key: K, make: Callable[[], V]) -> V:
         """The cached value of ``key``, made (outside the lock) and stored on a miss."""
@@ -86,17 +137,34 @@ class BoundedCache(Generic[K, V]):
     def pop(self, key: K) -> V | None:
         """Forget ``key`` (exact invalidation); its value, or None when it was not cached."""
         with self._lock:
-            return self._entries.pop(key, None)
+            value = self._entries.get(key)
+            if key in self._entries:
+                self._drop(key)
+            return value
 
     def discard_where(self, predicate: Callable[[K], bool]) -> None:
         """Forget every key for which ``predicate`` holds (e.g. every version of one key)."""
         with self._lock:
             for key in [k for k in self._entries if predicate(k)]:
-                del self._entries[key]
+                self._drop(key)
+
+    def discard_group(self, name: Hashable) -> None:
+        """Forget every key of group ``name`` (the cache was made with ``group``)."""
+        with self._lock:
+            for key in list(self._groups.get(name, ())):
+                self._drop(key)
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._weights.clear()
+            self._groups.clear()
+            self._weight = 0
+
+    @property
+    def weight(self) -> int:
+        """The weight of the entries held (their count without a ``maxweight``)."""
+        return self._weight if self.maxweight is not None else len(self._entries)
 
     def __len__(self) -> int:
         return len(self._entries)

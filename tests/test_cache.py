@@ -23,6 +23,37 @@ def test_a_bounded_cache_holds_at_least_one_entry() -> None:
         BoundedCache(0)
 
 
+def test_a_weighted_cache_drops_its_oldest_entries_to_stay_within_its_weight() -> None:
+    cache: BoundedCache[str, int] = BoundedCache(100, maxweight=10)
+    for name, weight in (("a", 4), ("b", 4), ("c", 2)):
+        cache.put(name, 0, weight)
+    assert cache.weight == 10 and list(cache) == ["a", "b", "c"]
+    cache.put("d", 0, 5)  # a and b go (oldest first), c stays
+    assert list(cache) == ["c", "d"] and cache.weight == 7
+    cache.put("huge", 0, 11)  # heavier than the whole cache: not stored, nothing evicted
+    assert list(cache) == ["c", "d"] and cache.weight == 7
+    cache.put("c", 1, 1)  # written again: its new weight, and it is the newest
+    assert list(cache) == ["d", "c"] and cache.weight == 6 and cache.get("c") == 1
+    assert cache.pop("d") == 0 and cache.weight == 1
+    cache.clear()
+    assert len(cache) == 0 and cache.weight == 0
+
+
+def test_a_grouped_cache_forgets_one_group_exactly() -> None:
+    cache: BoundedCache[tuple[str, int], int] = BoundedCache(4, group=lambda key: key[0])
+    for key in (("k1", 1), ("k2", 1), ("k1", 2), ("k2", 2)):
+        cache.put(key, key[1])
+    cache.discard_group("k1")
+    assert list(cache) == [("k2", 1), ("k2", 2)]
+    cache.discard_group("unknown")  # nothing to forget
+    for n in range(3, 6):  # evictions keep the groups in step: k2's oldest go first
+        cache.put(("k3", n), n)
+    assert list(cache) == [("k2", 2), ("k3", 3), ("k3", 4), ("k3", 5)]
+    cache.discard_group("k2")
+    cache.discard_group("k3")
+    assert len(cache) == 0
+
+
 def test_once_loads_on_first_use_and_never_again() -> None:
     calls: list[int] = []
 

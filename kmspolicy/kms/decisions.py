@@ -10,6 +10,11 @@ policies are looked up by their text and grants are read from the store on every
 changed policy or a revoked grant is a different key: nothing stale is ever served.
 Decisions that may depend on the clock (a policy mentioning ``aws:CurrentTime`` and friends)
 are never memoized.
+
+The memo is a ``BoundedCache`` of one ``KMS``: at most ``limit`` entries and ``max_chars``
+characters of context, the oldest dropped first, and the decisions about a key are forgotten
+when the key is written or deleted (``forget``: disabled, scheduled for deletion, deleted, its
+material or anything else changed), as every cache of the service (design invariant 7).
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ __all__ = ["DecisionMemo"]
 #: the memo pays off for the many small, repeated requests of the hot path, and one caller
 #: must not fill the memo with its large contexts (issue 12 item 6)
 MAX_ENTRY_CHARS = 4096
-#: the characters of all memoised contexts together; the memo is cleared when they would exceed it
+#: the characters of all memoised contexts together; the oldest entries go to keep within it
 MAX_TOTAL_CHARS = 8 * 1024 * 1024
 #: what an entry costs beyond its context's characters (key tuple, decision, dict slot), in chars
 _ENTRY_OVERHEAD = 512
@@ -48,19 +53,24 @@ def _context_chars(frozen: frozenset[tuple[str, Any]]) -> int:
     return total
 
 
-class DecisionMemo:
-    """Bounded by entries and by the size of the contexts it holds: cleared when full (a miss
-    only costs one evaluation); a decision whose context is large is not memoised at all."""
+def _resource(key: tuple[Any, ...]) -> str:
+    """The resource a memo key is about (its group: forgotten when that key is written)."""
+    return key[2]  # type: ignore[no-any-return]  # a memo key: (identity, action, resource, …)
 
-    __slots__ = ("_chars", "_entries", "_limit", "_max_chars", "_time_free")
+
+class DecisionMemo:
+    """Bounded by entries and by the size of the contexts it holds, the oldest entries
+    dropped first (a miss only costs one evaluation); a decision whose context is large is not
+    memoised at all."""
+
+    __slots__ = ("_entries", "_time_free")
 
     def __init__(self, limit: int = 65_536, max_chars: int = MAX_TOTAL_CHARS) -> None:
-        self._entries: dict[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = {}
+        self._entries: BoundedCache[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = (
+            BoundedCache(limit, maxweight=max_chars, group=_resource)
+        )
         # id(policy) -> (the policy, kept alive so its id stays its own; whether it is time-free)
         self._time_free: BoundedCache[int, tuple[Policy, bool]] = BoundedCache(limit)
-        self._limit = limit
-        self._max_chars = max_chars
-        self._chars = 0
 
     def _is_time_free(self, policies: Iterable[Policy | None]) -> bool:
         for policy in policies:
@@ -105,14 +115,16 @@ class DecisionMemo:
     def put(self, key: tuple[Any, ...], decision: Decision, keep_alive: tuple[object, ...]) -> None:
         # measured on a miss only (a hit never pays for it); key[3] is the frozen context
         chars = _context_chars(key[3])
-        if chars > MAX_ENTRY_CHARS:
-            return
-        chars += _ENTRY_OVERHEAD
-        if len(self._entries) >= self._limit or self._chars + chars > self._max_chars:
-            self._entries.clear()
-            self._chars = 0
-        self._entries[key] = (decision, keep_alive)
-        self._chars += chars  # approximate under threads (a lost update only shifts a clear)
+        if chars <= MAX_ENTRY_CHARS:
+            self._entries.put(key, (decision, keep_alive), chars + _ENTRY_OVERHEAD)
+
+    def forget(self, key_arn: str) -> None:
+        """A key was written or deleted: the decisions about it are forgotten."""
+        self._entries.discard_group(key_arn)
+
+    def about(self, resource: str) -> int:
+        """How many decisions about ``resource`` are memoised (for tests and diagnostics)."""
+        return sum(1 for key in self._entries if key[2] == resource)
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -120,4 +132,4 @@ class DecisionMemo:
     @property
     def chars(self) -> int:
         """The characters the memoised contexts hold (with a fixed overhead per entry)."""
-        return self._chars
+        return self._entries.weight

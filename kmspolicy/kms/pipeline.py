@@ -238,7 +238,7 @@ class Pipeline:
                         # that cannot be written raises here, and the transaction rolls back
                         self._audit(attempt, request_id, None)
                     for arn, saved in attempt.saved.items():  # committed: forget what changed
-                        self.kernel.note_saved(saved, arn)
+                        self.note_saved(saved, arn)
                     self._undo(op, undos, keep=attempt.used_outside)
                     self._after_commit(attempt)
                     break
@@ -495,7 +495,17 @@ class Pipeline:
         if after is None:
             self.destroy_deleted(record)
         if after is not record:
-            self.kernel.note_saved(after, arn)
+            self.note_saved(after, arn)
+
+    def note_saved(self, record: KeyRecord | None, arn: str) -> None:
+        """A key was written (or deleted, ``record`` None) and committed: the kernel forgets
+        what it opened that no longer applies, the memo the decisions about it."""
+        self.kernel.note_saved(record, arn)
+        self.forget_decisions(arn)
+
+    def forget_decisions(self, arn: str) -> None:
+        """The memoised decisions about key ``arn`` go (it was written or deleted)."""
+        self._memo.forget(arn)
 
     # ----------------------------------------------------------------------------------------
     def _targets(self, op: Operation, res: Resolution, *, partial: bool = False) -> list[Target]:

@@ -208,9 +208,12 @@ class KMS(Generic[ClockT]):
         store: rotations, deletions at the end of their window, import expiry."""
         at = now if now is not None else self.clock.now()
         # the service's own changes go to this service's audit log, in the requests' chain
-        return sweep(
+        report = sweep(
             self.store, at, self._pipeline.kernel, self.audit, self._pipeline.destroy_deleted
         )
+        for arn in report.touched:  # the kernel forgot what changed already
+            self._pipeline.forget_decisions(arn)
+        return report
 
     def close(self) -> None:
         """Close this service's live connections to custom key stores (its store, clock and
@@ -218,10 +221,10 @@ class KMS(Generic[ClockT]):
         self._pipeline.key_stores.close()
 
     def forget_keys(self, key_arns: Iterable[str]) -> None:
-        """Drop whatever this service's kernel opened of these keys (another service sharing
-        the store changed or deleted them)."""
+        """Drop whatever this service's kernel opened of these keys, and its decisions about
+        them (another service sharing the store changed or deleted them)."""
         for arn in key_arns:
-            self._pipeline.kernel.forget(arn)
+            self._pipeline.note_saved(None, arn)
 
     def client(
         self,

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from kmspolicy import KMS
 from kmspolicy.kms import decisions
+from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.decisions import DecisionMemo
+from kmspolicy.kms.memory import MemoryStore
 
 DECISION: Any = object()  # the memo stores decisions without looking at them
 
@@ -47,3 +51,48 @@ def test_a_caller_sending_distinct_large_contexts_does_not_grow_the_memo() -> No
     for i in range(300):  # small contexts are still memoised
         client.encrypt(KeyId=key_id, Plaintext=b"p", EncryptionContext={"n": str(i)})
     assert len(memo) >= 300
+
+
+def test_a_full_memo_keeps_its_newest_decisions() -> None:
+    memo = DecisionMemo(limit=10)
+    keys = [_put(memo, {"n": str(i)}) for i in range(25)]
+    assert len(memo) == 10
+    assert all(memo.get(k) is DECISION for k in keys[-10:])  # not emptied when full
+    assert all(memo.get(k) is None for k in keys[:15])
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda client, key: client.disable_key(KeyId=key),
+        lambda client, key: client.schedule_key_deletion(KeyId=key, PendingWindowInDays=7),
+        lambda client, key: client.tag_resource(KeyId=key, Tags=[{"TagKey": "t", "TagValue": "v"}]),
+        lambda client, key: client.rotate_key_on_demand(KeyId=key),
+    ],
+)
+def test_a_written_key_leaves_no_decision_about_it(change: Any) -> None:
+    """Design invariant 7: the memo forgets a key when it is disabled, scheduled for deletion,
+    its material changes, or it is written at all; other keys' decisions stay."""
+    service = KMS()
+    client = service.client()
+    key, other = (client.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    for arn in (key, other):
+        client.encrypt(KeyId=arn, Plaintext=b"p")
+    memo = service._pipeline._memo
+    assert memo.about(key) > 0 and memo.about(other) > 0
+    change(client, key)
+    assert memo.about(key) == 0 and memo.about(other) > 0
+
+
+def test_the_sweeper_forgets_the_decisions_about_the_keys_it_deletes() -> None:
+    clock = FakeClock()
+    service = KMS(MemoryStore(), clock, "111122223333")
+    client = service.client()
+    key = client.create_key()["KeyMetadata"]["Arn"]
+    client.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+    client.describe_key(KeyId=key)  # allowed (a decision memoised) while pending deletion
+    memo = service._pipeline._memo
+    assert memo.about(key) > 0
+    clock.advance(days=8)
+    assert service.sweep().deleted == 1
+    assert memo.about(key) == 0
