@@ -95,10 +95,25 @@ class XksProxySettings:
     region: str = "us-east-1"  # the SigV4 scope: the Region of the calling KMS
 
 
-class XksTransport(Protocol):
-    """Sends one signed POST; returns (HTTP status, body) or raises XksUnreachable."""
+class ConnectionPool(Protocol):
+    """Connections a transport keeps alive for one client (``XksTransport.pool``)."""
 
-    def post(self, settings: XksProxySettings, path: str, body: bytes) -> tuple[int, bytes]: ...
+    def close(self) -> None: ...
+
+
+class XksTransport(Protocol):
+    """Sends one signed POST; returns (HTTP status, body) or raises XksUnreachable. With a
+    ``pool`` (made by ``pool()``) it may reuse a connection of that pool, and keep its own."""
+
+    def post(
+        self,
+        settings: XksProxySettings,
+        path: str,
+        body: bytes,
+        pool: Any = None,
+    ) -> tuple[int, bytes]: ...
+
+    def pool(self) -> ConnectionPool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -150,12 +165,19 @@ class XksSealed:
 class XksClient:
     """The four APIs of one proxy (a key store's ``Connection`` once its health is checked)."""
 
-    def __init__(self, transport: XksTransport, settings: XksProxySettings) -> None:
+    def __init__(
+        self, transport: XksTransport, settings: XksProxySettings, *, pooled: bool = False
+    ) -> None:
         self._transport = transport
         self.settings = settings
+        #: a key store's live client keeps its connections alive (bounded, closed with it);
+        #: a one-off health check does not
+        self._pool = transport.pool() if pooled else None
 
     def close(self) -> None:
-        """Nothing to release: every request is its own HTTPS exchange."""
+        """Close the connections kept alive, if any; idempotent."""
+        if self._pool is not None:
+            self._pool.close()
 
     def health(self, request_id: str, operation: str) -> dict[str, Any]:
         """GetHealthStatus; UNAVAILABLE when every external key manager says so."""
@@ -248,7 +270,10 @@ class XksClient:
     def _call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         try:
             status, raw = self._transport.post(
-                self.settings, self.settings.uri_path + path, json.dumps(body).encode()
+                self.settings,
+                self.settings.uri_path + path,
+                json.dumps(body).encode(),
+                pool=self._pool,
             )
         except XksUnreachable as exc:
             raise XksProxyFailure(exc.kind, exc.detail) from None

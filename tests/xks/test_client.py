@@ -180,8 +180,11 @@ class _Canned:
     def __init__(self, status: int, body: bytes) -> None:
         self.answer = (status, body)
 
-    def post(self, settings, path, body):
+    def post(self, settings, path, body, pool=None):
         return self.answer
+
+    def pool(self):  # pragma: no cover - the canned clients are not pooled
+        raise AssertionError("not pooled")
 
 
 def _canned(status: int, body: bytes) -> XksClient:

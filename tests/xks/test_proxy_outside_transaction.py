@@ -7,7 +7,6 @@ Ordered by events, never timed.
 
 from __future__ import annotations
 
-import contextlib
 import socket
 import threading
 from collections.abc import Iterator
@@ -22,6 +21,7 @@ from kmspolicy.kms.model import ConnectionState, CustomKeyStoreRecord, CustomKey
 from kmspolicy.wiring import Runtime, ServiceSettings, build_runtime
 from tests.xks.conftest import ACCESS_KEY_ID, PREFIX, SECRET, Proxy, running_proxy
 from tests.xks.pki import make_pki
+from tests.xks.relay import Relay
 
 HOST = "blackhole.test"
 PARAMS = {
@@ -212,51 +212,6 @@ def test_create_key_in_an_external_key_store_does_not_hold_the_writer_lock(
 
 
 # --- reads: the crypto of an external key store's key ---------------------------------------
-
-
-class Relay:
-    """A TCP relay to a real proxy that turns into a black hole on ``hold``: from then on
-    nothing it receives is passed on, so a request waits for an answer that never comes."""
-
-    def __init__(self, upstream: tuple[str, int]) -> None:
-        self.upstream = upstream
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.port: int = self.sock.getsockname()[1]
-        self.hold = threading.Event()
-        self.swallowed = threading.Event()  # a request reached the black hole
-        self._open: list[socket.socket] = []
-        threading.Thread(target=self._serve, daemon=True).start()
-
-    def _serve(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return  # closed
-            peer = socket.create_connection(self.upstream)
-            self._open += [conn, peer]
-            for a, b in ((conn, peer), (peer, conn)):
-                threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
-
-    def _pipe(self, source: socket.socket, sink: socket.socket) -> None:
-        try:
-            while data := source.recv(65536):
-                if self.hold.is_set():
-                    self.swallowed.set()
-                    continue
-                sink.sendall(data)
-        except OSError:
-            pass
-
-    def close(self) -> None:
-        if self.sock.fileno() == -1:
-            return  # closed already
-        self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-        for conn in self._open:
-            with contextlib.suppress(OSError):
-                conn.shutdown(socket.SHUT_RDWR)
-            conn.close()
 
 
 @pytest.fixture(scope="module")

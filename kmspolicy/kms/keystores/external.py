@@ -199,11 +199,14 @@ class ExternalKeyStoreConnector:
     # --- connections
     def connect(self, record: CustomKeyStoreRecord, credential: bytes) -> Connection:
         client = XksClient(
-            self._transport, self._settings(record, record.setting, credential.decode())
+            self._transport,
+            self._settings(record, record.setting, credential.decode()),
+            pooled=True,
         )
         try:
             client.health(str(uuid.uuid4()), "ConnectCustomKeyStore")
         except XksProxyFailure as failure:
+            client.close()
             code = connection_error_code(failure)
             raise ConnectFailed(code, f"{failure.reason}: {failure.detail}") from None
         return client
