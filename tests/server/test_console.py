@@ -622,3 +622,40 @@ def test_the_log_view_reads_the_last_lines_from_the_end(tmp_path: Path) -> None:
         assert _last_lines(path, count, block=512) == lines[-count:]
     path.write_bytes(b"")
     assert _last_lines(path, 10) == []
+
+
+def test_the_keys_list_is_paged_like_list_keys_and_describes_only_its_page(
+    tmp_path: Path,
+) -> None:
+    """55 keys: the first page shows 50 and links to the next, which shows 5; each page
+    costs one ListKeys and the reads of its own rows, all audited as the principal."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(IDENTITIES)
+    store = f"sqlite:///{tmp_path}/kms.db"
+    with serve_in_thread(
+        identities=ids, data_dir=tmp_path, store_url=store, console=True
+    ) as running:
+        api = running.client(
+            aws_access_key_id="AKIAADMINEXAMPLE0001", aws_secret_access_key="admin-secret"
+        )
+        made = [api.create_key(Description=f"key {n}")["KeyMetadata"]["KeyId"] for n in range(55)]
+        api.tag_resource(KeyId=made[-1], Tags=[{"TagKey": "team", "TagValue": "needle"}])
+        admin = Browser(running.url)
+        admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+        endpoint = SimpleNamespace(data_dir=tmp_path)
+        before = len(_audit(endpoint))
+        status, _, page = admin.request("GET", "/console/keys")
+        assert status == 200 and "50 key(s)" in page
+        calls = [r for r in _audit(endpoint)[before:] if r["principal"] == ADMIN_ARN]
+        operations = [r["operation"] for r in calls]
+        assert operations.count("ListKeys") == 1 and operations.count("DescribeKey") == 50
+        assert operations.count("ListAliases") == 1  # once, not once per key
+        match = re.search(r'href="\?([^"]+)" id="next-page"', page)
+        assert match
+        _, _, second = admin.request("GET", "/console/keys?" + match.group(1).replace("&amp;", "&"))
+        assert "5 key(s)" in second and 'id="next-page"' not in second
+        shown = set(re.findall(r"/console/keys/([0-9a-f-]{36})\?", page + second))
+        assert shown == set(made)
+        # a search by tag walks the pages itself and finds the one key
+        _, _, found = admin.request("GET", "/console/keys?q=needle")
+        assert "1 key(s) matching" in found and made[-1] in found
