@@ -2,7 +2,8 @@
 
 ``open_store(url, root_key)`` is what the composition root calls:
 
-    memory:                          the in-memory store (nothing at rest)
+    memory:                          the in-memory store (nothing at rest; sealed under
+                                     ``root_key`` when given, else under a fresh one)
     sqlite:///abs/path/kms.db        the default: one file in the data directory
     sqlite:relative/kms.db           (relative to the working directory)
     postgresql://user@host:5432/db   shared by several processes; ``?schema=name`` picks the
@@ -36,7 +37,7 @@ def open_store(url: str, root_key: SealingKey | None = None) -> Store:
     if scheme == "memory":
         from kmspolicy.kms.memory import MemoryStore
 
-        return MemoryStore()
+        return MemoryStore(root_key)  # without one, a fresh root key of its own
     if root_key is None:
         raise ConfigError(f"the `{scheme}` store needs a root key to seal key material")
     if scheme == "sqlite":

@@ -24,7 +24,18 @@ import store_records as r
 
 
 def test_memory_url_needs_no_root_key() -> None:
-    assert isinstance(open_store("memory:"), MemoryStore)
+    store = open_store("memory:")
+    assert isinstance(store, MemoryStore)
+    assert isinstance(store.root_key, RootKey)  # one of its own, made for it
+    assert open_store("memory:").root_key is not store.root_key
+
+
+def test_memory_url_seals_under_the_root_key_it_is_given() -> None:
+    root = RootKey.generate()
+    store = open_store("memory:", root)
+    assert store.root_key is root
+    sealed = root.seal(b"secret", b"aad")
+    assert store.root_key.unseal(sealed, b"aad") == b"secret"
 
 
 def test_sqlite_url_forms(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
