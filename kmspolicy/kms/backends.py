@@ -4,7 +4,9 @@ Layer: kms, just below the kernel. ``kms.kernel`` performs every cryptographic o
 the backend of the key (chosen per key by ``backend_for``), on one material version at a time:
 
 - ``create`` makes a new version (CreateKey, rotation, an AWS managed key) and returns the
-  reference the record keeps (``KeyMaterial.sealed``: opaque to everything but the backend);
+  reference the record keeps (``KeyMaterial.sealed``: opaque to everything but the backend).
+  It reads only a ``KeyToMake`` of the key: CreateKey passes a ``NewKey`` and builds the
+  record once, with the version in it;
 - ``open`` turns a version's reference into an ``OpenedKey``, the object that performs the
   crypto. The kernel caches opened keys per ``KMS`` instance; nothing else ever holds one;
 - ``adopt`` takes material that arrived in plaintext (ImportKeyMaterial, after unwrapping) and
@@ -23,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _json_str
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from kmspolicy.authz.arn import Arn
 from kmspolicy.crypto import asymmetric, kem, mac, specs
@@ -41,6 +43,8 @@ __all__ = [
     "MATERIAL",
     "WRAPPING_KEY",
     "KeyBackend",
+    "KeyToMake",
+    "NewKey",
     "NewVersion",
     "OpenedKey",
     "SealedBackend",
@@ -63,7 +67,40 @@ def secret_aad(key_arn: str, kind: str, ref: str) -> bytes:
     return _AAD_LABEL + f"[{_json_str(key_arn)},{_json_str(kind)},{_json_str(ref)}]".encode()
 
 
-def material_scope(key: KeyInfo) -> str:
+class KeyToMake(Protocol):
+    """What a backend reads of a key to make (or adopt) a version for it: any ``KeyInfo``, or
+    the ``NewKey`` of a key whose record does not exist yet."""
+
+    @property
+    def key_id(self) -> str: ...
+    @property
+    def arn(self) -> str: ...
+    @property
+    def key_spec(self) -> str: ...
+    @property
+    def origin(self) -> OriginType: ...
+    @property
+    def multi_region(self) -> bool: ...
+    @property
+    def custom_key_store_id(self) -> str | None: ...
+    @property
+    def xks_key_id(self) -> str | None: ...
+
+
+class NewKey(NamedTuple):
+    """A key CreateKey is making, before its record: its first version is made from this, so
+    the record is built once, with the version in it (a tuple: the cheapest to build)."""
+
+    key_id: str
+    arn: str
+    key_spec: str
+    origin: OriginType
+    multi_region: bool = False
+    custom_key_store_id: str | None = None
+    xks_key_id: str | None = None
+
+
+def material_scope(key: KeyToMake) -> str:
     """What a key's material is bound to when sealed: its ARN, or for a multi-Region key the
     ARN without its Region. The primary and its replicas share their material (one key id,
     one account, the same versions in every Region), so a version sealed for one member opens
@@ -119,9 +156,9 @@ class KeyBackend(Protocol):
     #: it outside the store's transactions (``Call.crypto``)
     remote: bool
 
-    def create(self, key: KeyInfo, rng: Rng) -> NewVersion: ...
+    def create(self, key: KeyToMake, rng: Rng) -> NewVersion: ...
     def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey: ...
-    def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion: ...
+    def adopt(self, key: KeyToMake, secret: cm.KeyMaterial) -> NewVersion: ...
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed: ...
     def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes: ...
     def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
@@ -213,10 +250,10 @@ class SealedBackend:
     def __init__(self, root_key: SealingKey) -> None:
         self._root = root_key
 
-    def create(self, key: KeyInfo, rng: Rng) -> NewVersion:
+    def create(self, key: KeyToMake, rng: Rng) -> NewVersion:
         return self.adopt(key, cm.generate_key(key.key_spec, rng))
 
-    def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion:
+    def adopt(self, key: KeyToMake, secret: cm.KeyMaterial) -> NewVersion:
         material_id = cm.key_material_id(key.key_id, secret)
         public = (
             cm.public_key_der(secret)

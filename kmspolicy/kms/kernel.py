@@ -45,6 +45,7 @@ from kmspolicy.kms.backends import (
     MATERIAL,
     WRAPPING_KEY,
     KeyBackend,
+    KeyToMake,
     NewVersion,
     OpenedKey,
     default_backends,
@@ -158,7 +159,7 @@ class Kernel:
         return mint
 
     # --- material: made here, kept sealed everywhere else
-    def backend_for(self, record: KeyInfo) -> KeyBackend:
+    def backend_for(self, record: KeyToMake) -> KeyBackend:
         backend = self._backends.get(record.origin)
         if backend is None:
             raise KMSInvalidStateException(
@@ -175,8 +176,9 @@ class Kernel:
         holds outside the store (a CloudHSM key store's token object)."""
         return self.backend_for(record).destroy(record, (new.sealed,))
 
-    def new_material(self, record: KeyInfo) -> NewVersion:
-        """A new version for ``record`` (CreateKey, rotation): nothing existing is read."""
+    def new_material(self, record: KeyToMake) -> NewVersion:
+        """A new version for ``record`` (rotation; CreateKey's ``NewKey``): nothing existing
+        is read."""
         return self.backend_for(record).create(record, self.rng)
 
     def new_wrapping_key(self, record: KeyInfo, spec: str, token_id: str) -> tuple[bytes, Sealed]:

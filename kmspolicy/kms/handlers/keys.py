@@ -20,7 +20,7 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms import ids
-from kmspolicy.kms.backends import NewVersion
+from kmspolicy.kms.backends import NewKey, NewVersion
 from kmspolicy.kms.context import request_tag_context
 from kmspolicy.kms.handlers.common import (
     LOCKOUT_MESSAGE,
@@ -166,35 +166,32 @@ def create_key(call: Call) -> dict[str, Any]:
         "multi_region": multi_region,
         "multi_region_key_type": MultiRegionKeyType.PRIMARY if multi_region else None,
         "primary_region": call.region if multi_region else None,
-        "custom_key_store_id": store.store_id if store is not None else None,
     }
-    record = KeyRecord(**fields)
-    if store is not None:  # the type's own members (XksKeyId ...)
+    if store is not None:  # the type's own members (XksKeyId ...); its material comes last
         record = call.key_stores.connector(store.store_type).new_key(
-            record, p, call.keys_in_custom_key_store(store.store_id)
+            KeyRecord(**fields, custom_key_store_id=store.store_id),
+            p,
+            call.keys_in_custom_key_store(store.store_id),
         )
+    elif made:  # made and sealed by the kernel first, so the record is built once, with it
+        new = call.kernel.new_material(NewKey(key_id, arn, spec, origin, multi_region))
+        record = KeyRecord(
+            **fields,
+            materials=(_first_version(call, new, multi_region=multi_region),),
+            current_material_id=new.material_id,
+        )
+    else:
+        record = KeyRecord(**fields)
     if (
         policy is not None
         and not p.get("BypassPolicyLockoutSafetyCheck")
         and not call.would_allow("kms:PutKeyPolicy", record, policy)
     ):
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
-    if made:  # the material is made, and sealed, by the kernel; the record keeps the reference
-        new = _new_material(call, store, record)
-        version = KeyMaterial(
-            new.material_id,
-            new.sealed,
-            KeyMaterialState.CURRENT,
-            ImportState.IMPORTED,
-            created=call.now,
-            public_key=new.public_key,
-            bound_to_set=record.multi_region,
-        )
-        if store is None:
-            # built again rather than evolved: dataclasses.replace costs more than the record
-            record = KeyRecord(**fields, materials=(version,), current_material_id=new.material_id)
-        else:  # evolved: its store's connector may have set fields of its own
-            record = record.evolve(materials=(version,), current_material_id=new.material_id)
+    if store is not None:  # evolved: its store's connector may have set fields of its own
+        new = _material_in_store(call, store, record)
+        version = _first_version(call, new, multi_region=False)
+        record = record.evolve(materials=(version,), current_material_id=new.material_id)
     call.create_key(record)
     return {"KeyMetadata": _metadata(call, record)}
 
@@ -202,13 +199,24 @@ def create_key(call: Call) -> dict[str, Any]:
 _CUSTOM_ORIGINS = (OriginType.AWS_CLOUDHSM, OriginType.EXTERNAL_KEY_STORE)
 
 
-def _new_material(call: Call, store: CustomKeyStoreRecord | None, record: KeyInfo) -> NewVersion:
-    """The new key's material. In a custom key store it is made there (connected here first),
-    which may wait on the network (an external key store asks its proxy's GetKeyMetadata): it
-    is made outside the request's transaction, for the record as it is now (any change of the
+def _first_version(call: Call, new: NewVersion, *, multi_region: bool) -> KeyMaterial:
+    """A new key's first version: current, made now (bound to its set if multi-Region)."""
+    return KeyMaterial(
+        new.material_id,
+        new.sealed,
+        KeyMaterialState.CURRENT,
+        ImportState.IMPORTED,
+        created=call.now,
+        public_key=new.public_key,
+        bound_to_set=multi_region,
+    )
+
+
+def _material_in_store(call: Call, store: CustomKeyStoreRecord, record: KeyInfo) -> NewVersion:
+    """The new key's material, made in its custom key store (connected here first). Making it
+    may wait on the network (an external key store asks its proxy's GetKeyMetadata): it is
+    made outside the request's transaction, for the record as it is now (any change of the
     store's connection in between asks again)."""
-    if store is None:
-        return call.kernel.new_material(record)
     key_stores, kernel = call.key_stores, call.kernel
 
     def in_store() -> NewVersion:

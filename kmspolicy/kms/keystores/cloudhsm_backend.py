@@ -18,7 +18,7 @@ from typing import Protocol
 from kmspolicy.crypto.blob import NONCE_LENGTH, decrypt_blob_with, encrypt_blob_with
 from kmspolicy.crypto.material import KeyMaterial, Rng
 from kmspolicy.errors import InternalError, UnsupportedOperationException
-from kmspolicy.kms.backends import NewVersion, OpenedKey
+from kmspolicy.kms.backends import KeyToMake, NewVersion, OpenedKey
 from kmspolicy.kms.keystores.connector import LiveConnections
 from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.model import KeyInfo
@@ -126,13 +126,13 @@ class CloudHsmBackend:
     def __init__(self, connections: LiveConnections) -> None:
         self._connections = connections
 
-    def _session(self, key: KeyInfo) -> HsmSession:
+    def _session(self, key: KeyToMake) -> HsmSession:
         if key.custom_key_store_id is None:
             raise InternalError(f"{key.arn} has origin AWS_CLOUDHSM but no custom key store")
         session = self._connections.live(key.custom_key_store_id, key.arn)
         return session  # type: ignore[return-value]  # this type's connections are sessions
 
-    def create(self, key: KeyInfo, rng: Rng) -> NewVersion:
+    def create(self, key: KeyToMake, rng: Rng) -> NewVersion:
         object_id = self._session(key).generate_key(object_label(key.key_id))
         digest = hashlib.sha256(
             _MATERIAL_ID_LABEL + key.key_id.encode() + b"\x00" + object_id
@@ -150,7 +150,7 @@ class CloudHsmBackend:
         session = self._session(key)
         return sum(session.destroy(_object_id(key, ref)) for ref in refs)
 
-    def adopt(self, key: KeyInfo, secret: KeyMaterial) -> NewVersion:
+    def adopt(self, key: KeyToMake, secret: KeyMaterial) -> NewVersion:
         raise _no_import()
 
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:

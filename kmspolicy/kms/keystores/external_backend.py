@@ -26,7 +26,14 @@ from kmspolicy.errors import (
     UnsupportedOperationException,
     XksKeyInvalidConfigurationException,
 )
-from kmspolicy.kms.backends import MATERIAL, NewVersion, OpenedKey, SealedBackend, material_scope
+from kmspolicy.kms.backends import (
+    MATERIAL,
+    KeyToMake,
+    NewVersion,
+    OpenedKey,
+    SealedBackend,
+    material_scope,
+)
 from kmspolicy.kms.keystores.connector import LiveConnections
 from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.keystores.xks_errors import kms_error
@@ -138,12 +145,12 @@ class ExternalKeyBackend:
         self._sealed = SealedBackend(connections.root_key)
 
     @staticmethod
-    def _where(key: KeyInfo) -> tuple[str, str]:
+    def _where(key: KeyToMake) -> tuple[str, str]:
         if key.custom_key_store_id is None or key.xks_key_id is None:
             raise InternalError(f"{key.arn} has origin EXTERNAL_KEY_STORE but no external key")
         return key.custom_key_store_id, key.xks_key_id
 
-    def create(self, key: KeyInfo, rng: Rng) -> NewVersion:
+    def create(self, key: KeyToMake, rng: Rng) -> NewVersion:
         store_id, xks_key_id = self._where(key)
         client: XksClient = self._connections.live(store_id, key.arn)  # type: ignore[assignment]
         try:
@@ -172,7 +179,7 @@ class ExternalKeyBackend:
     def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
         return 0  # the material lived in the record; the external key is its manager's
 
-    def adopt(self, key: KeyInfo, secret: cm.KeyMaterial) -> NewVersion:
+    def adopt(self, key: KeyToMake, secret: cm.KeyMaterial) -> NewVersion:
         raise _no_import()
 
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
