@@ -275,6 +275,8 @@ class Pipeline:
     ) -> None:
         """Take back what outside work made and the request did not keep (it failed, or its
         committed round used another outcome): best effort, a failure is logged."""
+        if not undos:  # nearly every request: no outside work, nothing to build a set for
+            return
         kept = frozenset(keep)
         for key, undo in undos.items():
             if key in kept:
