@@ -45,7 +45,7 @@ from kmspolicy.lang.jsonscan import (
     JObject,
     JsonLocator,
     JsonScanner,
-    MemberName,
+    Part,
     Positions,
     Steps,
 )
@@ -219,7 +219,7 @@ class _Reader:
 
     def span(self, steps: Steps, *, name: bool = False) -> Span:
         """The (deferred) span of the value at ``steps``, or of its member name."""
-        return Span.deferred(self.source, self.locator, MemberName(steps) if name else steps)
+        return Span.deferred(self.source, self.locator, steps, Part.NAME if name else None)
 
     def error(
         self, code: str, message: str, steps: Steps, help: str | None = None, *, name: bool = False
@@ -232,7 +232,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.error("wrong-type", f"{what} must be a JSON object", steps)
             return None
-        if all(name in allowed for name in value):
+        if all(map(allowed.__contains__, value)):
             return value
         found: dict[str, Any] = {}
         for name, member in value.items():
@@ -272,12 +272,13 @@ class _Reader:
         out: list[T] = []
         ok = True
         for i, item in enumerate((value,) if single else value):
-            item_steps = steps if single else (*steps, i)
             if not isinstance(item, str):
+                item_steps = steps if single else (*steps, i)
                 self.error("wrong-type", f"each {what} value must be a string", item_steps)
                 ok = False
                 continue
-            span = Span.deferred(source, locator, item_steps)
+            # the items share the list's steps, each span holding its index
+            span = Span.deferred(source, locator, steps, None if single else i)
             problem = check(item)
             if problem is None:
                 out.append(make(item, span))
@@ -531,13 +532,13 @@ class _Reader:
         source, locator = self.source, self.locator
         out: list[ConditionValue] = []
         for i, item in enumerate((value,) if single else value):
-            item_steps = steps if single else (*steps, i)
             if not isinstance(item, (str, bool, int, float)):
                 self.error(
                     "wrong-type",
                     "a condition value must be a string, number or boolean",
-                    item_steps,
+                    steps if single else (*steps, i),
                 )
                 return None
-            out.append(new_condition_value(item, Span.deferred(source, locator, item_steps)))
+            span = Span.deferred(source, locator, steps, None if single else i)
+            out.append(new_condition_value(item, span))
         return tuple(out)

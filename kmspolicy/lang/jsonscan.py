@@ -13,6 +13,7 @@ import math
 import re
 import threading
 from dataclasses import dataclass, field
+from enum import Enum
 from types import MappingProxyType
 
 from kmspolicy.lang.diagnostics import Diagnostic, PolicySyntaxError
@@ -75,18 +76,16 @@ class Positions:
 Steps = tuple[str | int, ...]
 
 
-class MemberName:
-    """The key of a deferred span that covers a member's name (``"Action"`` in ``"Action":
-    ...``) rather than its value; a span of a value has the value's ``Steps`` as its key."""
+class Part(Enum):
+    """The step of a deferred span that covers the name of the member its steps lead to
+    (``"Action"`` in ``"Action": ...``) rather than the member's value."""
 
-    __slots__ = ("steps",)
-
-    def __init__(self, steps: Steps) -> None:
-        self.steps = steps
+    NAME = "name"
 
 
-#: where a deferred span of a JSON text points
-JsonKey = Steps | MemberName
+#: the step of a deferred span of a JSON text: None for the value its steps lead to, an index
+#: for an item of that (list) value, ``Part.NAME`` for the name of the member they lead to
+JsonStep = int | Part | None
 
 
 def path_text(steps: Steps) -> str:
@@ -99,8 +98,8 @@ def path_text(steps: Steps) -> str:
 
 class JsonLocator:
     """Positions for the deferred spans of one JSON text (``Span.deferred(source, locator,
-    key)`` with a ``JsonKey``): the first span read makes it scan the text once with
-    ``JsonScanner``; a reader that already scanned passes its tree instead.
+    steps, step)`` with ``Steps`` and a ``JsonStep``): the first span read makes it scan the
+    text once with ``JsonScanner``; a reader that already scanned passes its tree instead.
 
     Only texts the scanner accepts are given to a locator, and keys name members that exist
     (the reader made them while walking the same document)."""
@@ -122,19 +121,20 @@ class JsonLocator:
                 self._root = JsonScanner(self.text, self._positions).document()
             return self._root, self._positions
 
-    def locate(self, key: JsonKey) -> Location:
-        of_name = isinstance(key, MemberName)
-        steps = key.steps if isinstance(key, MemberName) else key
+    def locate(self, steps: Steps, step: JsonStep) -> Location:
+        of_name = step is Part.NAME
+        if isinstance(step, int):
+            steps = (*steps, step)
         root, positions = self._tree()
         at: JNode | JKey = root
-        for i, step in enumerate(steps):
+        for i, down in enumerate(steps):
             assert isinstance(at, JNode)  # INVARIANT: only the last step can pick a name
-            if isinstance(step, int):
+            if isinstance(down, int):
                 assert isinstance(at.value, list)  # INVARIANT: the key was made from this text
-                at = at.value[step]
+                at = at.value[down]
                 continue
             assert isinstance(at.value, JObject)
-            name, value = next((k, v) for k, v in at.value.items if k.name == step)
+            name, value = next((k, v) for k, v in at.value.items if k.name == down)
             at = name if of_name and i == len(steps) - 1 else value
         return positions.location(at.start, at.end, path_text(steps) or None)
 

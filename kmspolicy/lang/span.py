@@ -20,9 +20,9 @@ Location = tuple[int, int, int | None, int | None, str | None]
 
 
 class Locator(Protocol):
-    """Finds the position of a deferred span from the key it was made with."""
+    """Finds the position of a deferred span from the key and step it was made with."""
 
-    def locate(self, key: Any) -> Location: ...
+    def locate(self, key: Any, step: Any) -> Location: ...
 
 
 class Span:
@@ -40,6 +40,7 @@ class Span:
         "_locator",
         "_path",
         "_source",
+        "_step",
     )
 
     def __init__(
@@ -60,21 +61,27 @@ class Span:
         self._path = path
         self._locator: Locator | None = None
         self._key: object = None
+        self._step: object = None
 
     @classmethod
-    def deferred(cls, source: str, locator: Locator, key: object) -> Span:
-        """A span whose position ``locator.locate(key)`` finds when a field is first read."""
+    def deferred(cls, source: str, locator: Locator, key: object, step: object = None) -> Span:
+        """A span whose position ``locator.locate(key, step)`` finds when a field is first read.
+
+        The step lets spans share a key (the items of a list share the list's key, each with
+        its index) rather than each holding a key object of its own: a reader makes tens of
+        thousands of spans, and every extra object costs its allocation and a GC pass."""
         span = cls.__new__(cls)
         span._source = source
         span._locator = locator
         span._key = key
+        span._step = step
         return span
 
     def _located(self) -> Span:
         locator = self._locator
         if locator is not None:
             (self._line, self._column, self._end_line, self._end_column, self._path) = (
-                locator.locate(self._key)
+                locator.locate(self._key, self._step)
             )
             self._locator = None  # the locator (and the text it holds) can be freed
         return self

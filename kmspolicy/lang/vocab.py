@@ -29,12 +29,7 @@ def operator_spellings() -> list[str]:
 _SPELLINGS = operator_spellings()
 
 
-def parse_operator(text: str) -> tuple[SetQualifier | None, ConditionOperator, bool] | None:
-    """Split ``ForAnyValue:StringLikeIfExists`` into (qualifier, base, if_exists); None if invalid.
-
-    Spelling is exact, as in the IAM documentation (a wrong case gets a did-you-mean): being
-    stricter than IAM is safer than accepting a document AWS might refuse.
-    """
+def _split_operator(text: str) -> tuple[SetQualifier | None, ConditionOperator, bool] | None:
     qualifier = None
     rest = text
     if ":" in text:
@@ -47,6 +42,19 @@ def parse_operator(text: str) -> tuple[SetQualifier | None, ConditionOperator, b
     if base is None or (if_exists and base is ConditionOperator.NULL):
         return None
     return qualifier, base, if_exists
+
+
+# every valid spelling, split once: the readers look an operator up rather than split it
+_OPERATORS = MappingProxyType({text: _split_operator(text) for text in _SPELLINGS})
+
+
+def parse_operator(text: str) -> tuple[SetQualifier | None, ConditionOperator, bool] | None:
+    """Split ``ForAnyValue:StringLikeIfExists`` into (qualifier, base, if_exists); None if invalid.
+
+    Spelling is exact, as in the IAM documentation (a wrong case gets a did-you-mean): being
+    stricter than IAM is safer than accepting a document AWS might refuse.
+    """
+    return _OPERATORS.get(text)
 
 
 def suggest_operator(text: str) -> str | None:
@@ -202,9 +210,8 @@ _ARN = re.compile(r"arn:[^:\s]+:[^:\s]*:[^:\s]*:[^:\s]*:\S+\Z")
 # a policy variable, whose default value may hold spaces (``${aws:PrincipalTag/team,
 # 'company-wide'}``, the IAM User Guide's own Resource example)
 _VARIABLE = re.compile(r"\$\{[^}]*\}")
-_ACCOUNT = re.compile(r"\d{12}\Z")
-_UNIQUE_ID = re.compile(r"A[A-Z0-9]{15,127}\Z")  # what IAM shows for a deleted principal
-_AWS_PRINCIPAL_ARN = re.compile(r"arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+\Z")
+# an account id, an IAM/STS ARN, or the unique id IAM shows for a deleted principal
+_AWS_PRINCIPAL = re.compile(r"\d{12}\Z|arn:aws[a-z-]*:(iam|sts)::\d{12}:\S+\Z|A[A-Z0-9]{15,127}\Z")
 _SERVICE = re.compile(r"[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z")  # ec2.amazonaws.com, logs.<region>...
 _CANONICAL = re.compile(r"[0-9a-f]{64}\Z")
 _PRINCIPAL_PATTERNS = MappingProxyType(
@@ -252,7 +259,7 @@ def check_principal(kind: PrincipalKind, value: str) -> Problem | None:
     elif value == "*":
         ok = True
     elif kind is PrincipalKind.AWS:
-        ok = any(p.match(value) for p in (_ACCOUNT, _AWS_PRINCIPAL_ARN, _UNIQUE_ID))
+        ok = _AWS_PRINCIPAL.match(value) is not None
     else:  # only the kinds below have a pattern; ANY is nothing but `*`
         ok = kind in _PRINCIPAL_PATTERNS and bool(_PRINCIPAL_PATTERNS[kind].match(value))
     if ok:
