@@ -4,15 +4,13 @@ caller can observe, and leave an audit record whenever a decision was made."""
 
 from __future__ import annotations
 
-import os
-import secrets
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+from pg_scratch import drop_schemas, scratch_url
 
 from fuzz.requests import to_json
 from tests.server.conftest import Server, start_server, stop_server
@@ -21,7 +19,6 @@ from tests.server.hostile import Sender, audit_records, check_answer, snapshot
 pytestmark = pytest.mark.server
 
 CORPUS = Path(__file__).parent.parent / "fuzzing" / "corpus"  # the fuzz campaign's finds
-PG_URL = os.environ.get("KMSPOLICY_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
 ALICE_ARN = "arn:aws:iam::111111111111:user/alice"
 
 
@@ -52,15 +49,6 @@ class Seeded:
         self.kms.close()
 
 
-def _pg_schema_url() -> str | None:
-    try:
-        with psycopg.connect(PG_URL, connect_timeout=3):
-            pass
-    except psycopg.Error:
-        return None
-    return f"{PG_URL}?schema=kmsp_malformed_{secrets.token_hex(4)}"
-
-
 @pytest.fixture(
     scope="module", params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 )
@@ -70,9 +58,7 @@ def seeded(
     extra: list[str] = []
     url = None
     if request.param == "postgres":
-        url = _pg_schema_url()
-        if url is None:
-            pytest.skip(f"PostgreSQL at {PG_URL} is unreachable")
+        url = scratch_url(request.getfixturevalue("pg_schema"))  # skips if unreachable
         extra = ["--store", url]
     srv = start_server(
         tmp_path_factory.mktemp(f"kmsp-malformed-{request.param}"),
@@ -88,8 +74,7 @@ def seeded(
         assert stop_server(srv) == 0
         assert "Traceback" not in srv.access_log(), srv.access_log()[-3000:]
         if url is not None:
-            with psycopg.connect(PG_URL, autocommit=True) as conn:
-                conn.execute(f"DROP SCHEMA IF EXISTS {url.rsplit('=', 1)[1]} CASCADE")  # type: ignore[arg-type]
+            drop_schemas(url.rsplit("=", 1)[1])
 
 
 Body = Callable[[Seeded], bytes]
