@@ -30,6 +30,7 @@ from kmspolicy.authz.lint.catalog import KMS_ACTIONS, kms_actions_matching
 from kmspolicy.cli._color import color_option, use_color
 from kmspolicy.cli._simulate_checks import check_request
 from kmspolicy.cli._simulate_inputs import load_grants, load_organization, parse_context
+from kmspolicy.cli._simulate_notes import empty_variable_notes
 from kmspolicy.cli._table import render_table
 from kmspolicy.errors import ConfigError, UserError
 from kmspolicy.lang import Policy, load_policies
@@ -69,7 +70,9 @@ def _deciding(decision: Decision) -> str:
     return "-"
 
 
-def _print_text(decisions: list[Decision], color: str, rules: list[str]) -> None:
+def _print_text(
+    decisions: list[Decision], color: str, rules: list[str], notes: list[list[str]]
+) -> None:
     import shutil
     import sys
 
@@ -102,10 +105,12 @@ def _print_text(decisions: list[Decision], color: str, rules: list[str]) -> None
         color=use_color(color),
     )
     click.echo(table, color=use_color(color))
-    for d, applied in zip(decisions, rules, strict=True):
+    for d, applied, lines in zip(decisions, rules, notes, strict=True):
         who = f"{d.principal} " if several else ""
         click.echo(f"{who}{d.action}: {d.reason}")
         click.echo(f"  rules: {applied}")
+        for line in lines:
+            click.echo(line)
         if d.nearest_miss is not None and d.matched_statements:
             click.echo(f"  nearest miss: {d.nearest_miss.describe()}")
 
@@ -209,7 +214,7 @@ def command(ctx: click.Context, /, **opts: Any) -> None:
     except UserError as exc:
         click.echo(f"error: {exc}", err=True)
         ctx.exit(2)
-    decisions = [d for d, _ in ruled]
+    decisions = [d for d, _, _ in ruled]
     if opts["fmt"] == "json":
         click.echo(json.dumps({"results": [d.to_dict() for d in decisions]}, indent=2))
     elif opts["fmt"] == "aws-json":
@@ -226,7 +231,7 @@ def command(ctx: click.Context, /, **opts: Any) -> None:
             ]
         click.echo(json.dumps(document, indent=2))
     else:
-        _print_text(decisions, opts["color"], [r for _, r in ruled])
+        _print_text(decisions, opts["color"], [r for _, r, _ in ruled], [n for _, _, n in ruled])
     expect = opts["expect"]
     held = expect is None or all(Expectation(expect).holds_for(d) for d in decisions)
     ctx.exit(0 if held else 1)
@@ -247,7 +252,8 @@ def _rules(kind: str, caller: Caller, account: str | None) -> str:
     return f"{kind}, {where}"
 
 
-def _simulate_with_rules(opts: dict[str, Any]) -> list[tuple[Decision, str]]:
+def _simulate_with_rules(opts: dict[str, Any]) -> list[tuple[Decision, str, list[str]]]:
+    """Each decision with the rules that applied and its notes (``_simulate_notes``)."""
     if opts["plain_policies"] and (opts["key_policy"] or opts["resource_policy"]):
         raise ConfigError(
             "--policy (plain policies) cannot be combined with --key-policy/--resource-policy"
@@ -328,7 +334,14 @@ def _simulate_with_rules(opts: dict[str, Any]) -> list[tuple[Decision, str]]:
                 resource_account=owner,
             )
             decisions.append((decision, _rules("IAM general rules", caller, owning)))
-    return decisions
+    consulted = [
+        *plain,
+        *identity,
+        *(p for p in (key_policy, resource_policy, boundary) if p is not None),
+        *sessions,
+        *(p for level in scp_levels + rcp_levels for p in level),
+    ]
+    return [(d, r, empty_variable_notes(d, consulted)) for d, r in decisions]
 
 
 def _warn_if_unknown(action: str) -> None:

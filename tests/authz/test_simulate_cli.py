@@ -411,3 +411,86 @@ def test_text_output_names_the_kms_rules(tmp_path: Path) -> None:
     )
     assert code == 0
     assert f"rules: KMS key-policy rules, cross-account (caller {B}, resource {A})" in out
+
+
+NOTE = "(IAM: an inverted operator matches a policy variable with no value)"
+
+
+@pytest.mark.parametrize(
+    ("operator", "value", "principal", "noted"),
+    [
+        # a role session has no user name: the inverted operator matches, and says why
+        ("StringNotEquals", "${aws:username}", f"arn:aws:sts::{A}:assumed-role/R/s", True),
+        ("StringNotLike", "team-${aws:username}-*", f"arn:aws:sts::{A}:assumed-role/R/s", True),
+        # an IAM user has one: the Deny applies by the values, nothing to explain
+        ("StringNotEquals", "${aws:username}", f"arn:aws:iam::{A}:user/alice", False),
+        # a default stands in for the missing value: the variable is not empty
+        ("StringNotEquals", "${aws:username, 'x'}", f"arn:aws:sts::{A}:assumed-role/R/s", False),
+    ],
+)
+def test_text_says_an_inverted_operator_matched_an_empty_variable(
+    tmp_path: Path, operator: str, value: str, principal: str, noted: bool
+) -> None:
+    identity = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Sid": "All", "Effect": "Allow", "Action": "kms:*", "Resource": "*"},
+            {
+                "Sid": "OwnContext",
+                "Effect": "Deny",
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {operator: {"kms:EncryptionContext:user": value}},
+            },
+        ],
+    }
+    kp, _ = _files(tmp_path)
+    (tmp_path / "deny.json").write_text(json.dumps(identity))
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--identity-policy",
+        str(tmp_path / "deny.json"),
+        "--principal",
+        principal,
+        "--action",
+        "kms:Encrypt",
+        "--context",
+        "kms:EncryptionContext:user=bob",
+    )
+    assert code == 0
+    assert "explicitDeny" in out
+    expected = f"OwnContext: ${{aws:username}} has no value, so {operator} "
+    assert ((expected + f"kms:EncryptionContext:user matched {NOTE}") in out) is noted, out
+
+
+def test_no_note_for_a_positive_operator_with_an_empty_variable(tmp_path: Path) -> None:
+    identity = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "Own",
+                "Effect": "Allow",
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {"StringEquals": {"kms:EncryptionContext:user": "${aws:username}"}},
+            }
+        ],
+    }
+    kp, _ = _files(tmp_path)
+    (tmp_path / "own.json").write_text(json.dumps(identity))
+    code, out = run(
+        "--key-policy",
+        kp,
+        "--identity-policy",
+        str(tmp_path / "own.json"),
+        "--principal",
+        f"arn:aws:sts::{A}:assumed-role/R/s",
+        "--action",
+        "kms:Encrypt",
+        "--context",
+        "kms:EncryptionContext:user=bob",
+    )
+    assert code == 0
+    assert "implicitDeny" in out and "aws:username" in out  # listed as missing
+    assert NOTE not in out
