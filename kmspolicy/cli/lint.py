@@ -52,7 +52,7 @@ _GITHUB_LEVEL = MappingProxyType(
 @click.argument("paths", nargs=-1, type=click.Path(exists=True, allow_dash=True, path_type=Path))
 @click.option(
     "--policy-type",
-    type=click.Choice(["key", "identity", "scp", "rcp", "session", "boundary"]),
+    type=click.Choice(["key", "identity", "scp", "rcp", "session", "boundary", "xks-proxy"]),
     default=None,
     help="Where the policies are attached: what is valid depends on it. Default: what the "
     "compliance suites beside the files say (a twin .kmsp/.json file as well), else key.",

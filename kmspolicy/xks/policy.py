@@ -10,7 +10,7 @@ allow is needed, a ``Principal`` element must match the caller):
 - action: ``kms:`` + ``kmsOperation`` (``kms:Encrypt``, ``kms:GenerateDataKey``,
   ``kms:ReEncrypt``, ``kms:Decrypt``, ``kms:CreateKey``, ``kms:DescribeKey``...);
 - resource: the external key, ``arn:aws:kms-xks-proxy:<region>::key/<external key id>``;
-- condition keys: see ``CONDITION_KEYS`` (and the caller's derived ``aws:PrincipalArn``,
+- condition keys: ``authz.xks_proxy`` (and the caller's derived ``aws:PrincipalArn``,
   ``aws:PrincipalAccount``, ``aws:PrincipalType``...).
 
 GetHealthStatus is never authorized (the specification excludes it).
@@ -20,33 +20,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from types import MappingProxyType
 
 from kmspolicy.authz import Caller, Decision, PrincipalType, Request, evaluate_policies
+from kmspolicy.authz.xks_proxy import API_KEY, KEY_ID_KEY, METADATA_CONDITION_KEYS, resource_arn
 from kmspolicy.errors import InvalidArnException
 from kmspolicy.lang import Policy
 from kmspolicy.xks.errors import AccessDeniedException
 from kmspolicy.xks.wire import RequestMetadata
-
-#: condition keys set from requestMetadata: {wire member: condition key}
-CONDITION_KEYS = MappingProxyType(
-    {
-        "kmsViaService": "xks:KmsViaService",
-        "kmsKeyArn": "xks:KmsKeyArn",
-        "kmsOperation": "xks:KmsOperation",
-        "kmsRequestId": "xks:KmsRequestId",
-        # the specification defines these two as aws:SourceVpc and aws:SourceVpce of the KMS request
-        "awsSourceVpc": "aws:SourceVpc",
-        "awsSourceVpce": "aws:SourceVpce",
-    }
-)
-#: condition keys the proxy adds: the XKS API called and the external key id
-API_KEY = "xks:Api"
-KEY_ID_KEY = "xks:ExternalKeyId"
-
-
-def resource_arn(region: str, key_id: str) -> str:
-    return f"arn:aws:kms-xks-proxy:{region}::key/{key_id}"
 
 
 def caller(principal: str) -> Caller:
@@ -62,7 +42,7 @@ def request_for(
 ) -> Request:
     """The authorization question a key request asks (see the module docstring)."""
     context: dict[str, str] = {API_KEY: api, KEY_ID_KEY: key_id}
-    for member, key in CONDITION_KEYS.items():
+    for member, key in METADATA_CONDITION_KEYS.items():
         value = metadata.get(member)
         if value is not None:
             context[key] = value

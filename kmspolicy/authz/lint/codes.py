@@ -56,6 +56,11 @@ CODES: Mapping[str, tuple[LintSeverity, str]] = MappingProxyType(
         "OPERATOR_TYPE_MISMATCH": (W, "the operator compares a different type than the key has"),
         "CROSS_ACCOUNT_UNSUPPORTED": (W, "an action no other account can use"),
         "RESOURCE_NEVER_MATCHES": (W, "a key policy resource that is not a KMS key"),
+        "XKS_RESOURCE_NEVER_MATCHES": (
+            W,
+            "an xks-proxy policy resource that is not an external key",
+        ),
+        "XKS_CONDITION_KEY_NEVER_SET": (W, "a condition key no xks-proxy request carries"),
         "REDUNDANT_STATEMENT": (W, "a statement another statement already covers"),
         "ACCOUNT_UNKNOWN": (W, "the key's account is not certain: account rules did not run"),
         "CONDITIONS_NEVER_HOLD": (W, "no request satisfies a statement's conditions (solver)"),

@@ -42,6 +42,8 @@ class PolicyType(StrEnum):
     RCP = "rcp"
     SESSION = "session"
     BOUNDARY = "boundary"
+    #: kmspolicy xks-proxy's secondary authorization (plain policies, docs/xks-proxy.md)
+    XKS_PROXY = "xks-proxy"
 
     @property
     def is_iam_family(self) -> bool:
@@ -50,8 +52,9 @@ class PolicyType(StrEnum):
 
     @property
     def has_principal(self) -> bool:
-        """Resource-based policies name principals; the others must not."""
-        return self in (PolicyType.KEY, PolicyType.RCP)
+        """Resource-based policies name principals (an xks-proxy policy may); the others must
+        not."""
+        return self in (PolicyType.KEY, PolicyType.RCP, PolicyType.XKS_PROXY)
 
 
 @dataclass(frozen=True, slots=True)

@@ -25,6 +25,12 @@ from kmspolicy.authz.lint.facts import (
     statement_label,
 )
 from kmspolicy.authz.lint.findings import Finding, LintSeverity, PolicyType
+from kmspolicy.authz.xks_proxy import (
+    KMS_CONDITION_KEYS,
+    XKS_CONDITION_KEYS,
+)
+from kmspolicy.authz.xks_proxy import RESOURCE_PREFIX as XKS_RESOURCE_PREFIX
+from kmspolicy.authz.xks_proxy import resource_arn as xks_resource_arn
 from kmspolicy.lang.ast import Effect, PrincipalKind, Statement
 from kmspolicy.lang.diagnostics import suggestion
 
@@ -279,6 +285,48 @@ def key_policy_resources(ctx: LintContext) -> Iterator[Finding]:
                 )
 
 
+def xks_proxy_vocabulary(ctx: LintContext) -> Iterator[Finding]:
+    """A ``kmspolicy xks-proxy`` policy: its resources are external keys, its condition keys
+    those a proxy request carries (authz.xks_proxy)."""
+    if ctx.policy_type is not PolicyType.XKS_PROXY:
+        return
+    xks_keys = {k.lower(): k for k in XKS_CONDITION_KEYS}
+    kms_keys = {k.lower() for k in KMS_CONDITION_KEYS}
+    for statement in ctx.policy.statements:
+        if not statement.not_resource:
+            for resource in statement.resources or ():
+                arn = resource.arn
+                if arn != "*" and not arn.lower().startswith(XKS_RESOURCE_PREFIX):
+                    yield Finding(
+                        "XKS_RESOURCE_NEVER_MATCHES",
+                        WARNING,
+                        f"`{arn}` is not an external key of the proxy, so this statement never "
+                        "applies",
+                        resource.span,
+                        f"write `{xks_resource_arn('<region>', '<key id>')}` or `*`",
+                    )
+        for condition in statement.conditions:
+            key, lower = condition.key, condition.key.lower()
+            if lower.startswith("xks:") and lower not in xks_keys:
+                hint = ", ".join(sorted(XKS_CONDITION_KEYS))
+                yield Finding(
+                    "XKS_CONDITION_KEY_NEVER_SET",
+                    WARNING,
+                    f"`{key}` is not a condition key of kmspolicy xks-proxy: no request has it",
+                    condition.span,
+                    f"the proxy's keys: {hint}",
+                )
+            elif lower.startswith("kms:") and lower not in kms_keys:
+                yield Finding(
+                    "XKS_CONDITION_KEY_NEVER_SET",
+                    WARNING,
+                    f"`{key}` is a key of the KMS request, which the proxy does not see",
+                    condition.span,
+                    "the proxy sees requestMetadata: xks:KmsViaService, xks:KmsKeyArn, "
+                    "xks:KmsOperation, aws:SourceVpc...",
+                )
+
+
 def redundant_statements(ctx: LintContext) -> Iterator[Finding]:
     statements = ctx.policy.statements
     for i, statement in enumerate(statements):
@@ -338,6 +386,7 @@ RULES = (
     conditions,
     cross_account_unsupported,
     key_policy_resources,
+    xks_proxy_vocabulary,
     redundant_statements,
     missing_sids,
 )

@@ -67,7 +67,7 @@ def principal_element(ctx: LintContext) -> Iterator[Finding]:
                     f"a policy of type `{ctx.policy_type.value}` applies to whoever it is "
                     "attached to; narrow it with a condition on `aws:PrincipalArn`",
                 )
-        elif statement.principals is None:
+        elif statement.principals is None and ctx.policy_type is not PolicyType.XKS_PROXY:
             message = (
                 KMS_PRINCIPAL
                 if ctx.policy_type is PolicyType.KEY
@@ -112,7 +112,8 @@ def action_and_resource(ctx: LintContext) -> Iterator[Finding]:
 
 def sids(ctx: LintContext) -> Iterator[Finding]:
     seen: set[str] = set()
-    strict = ctx.policy_type is not PolicyType.KEY  # KMS accepts spaces in Sids; IAM does not
+    # KMS and kmspolicy's own plain policies accept spaces in Sids; IAM does not
+    strict = ctx.policy_type not in (PolicyType.KEY, PolicyType.XKS_PROXY)
     for statement in ctx.policy.statements:
         sid = statement.sid
         if sid is None:
