@@ -406,33 +406,22 @@ def test_the_access_matrix_without_the_solver_uses_the_decision_point(
     assert result.simulated.startswith("allowed")  # the "why" panel, with the context given
 
 
-GRANTS_IDENTITIES = textwrap.dedent(
-    f"""\
-    account: "{ACCOUNT}"
-    region: us-east-1
-    scps:
-      - Version: "2012-10-17"
-        Statement:
-          - {{Effect: Allow, Action: "*", Resource: "*"}}
-          - {{Effect: Deny, Action: "kms:DisableKey", Resource: "*"}}
-    identities:
-      - arn: {ADMIN_ARN}
-        access_key_id: AKIAADMINEXAMPLE0001
-        secret_access_key: admin-secret
-        policies:
-          - Version: "2012-10-17"
-            Statement: [{{Effect: Allow, Action: "kms:*", Resource: "*"}}]
-      - arn: {READER_ARN}
-        access_key_id: AKIAREADEREXAMPLE001
-        secret_access_key: reader-secret
-        policies:
-          - Version: "2012-10-17"
-            Statement:
-              - {{Effect: Allow, Action: ["kms:List*", "kms:Describe*", "kms:Get*"], Resource: "*"}}
-      - arn: arn:aws:iam::{ACCOUNT}:role/app
-        access_key_id: AKIAAPPEXAMPLE000001
-        secret_access_key: app-secret
-    """
+#: IDENTITIES with an SCP denying DisableKey to everyone and a role with no IAM policy at all
+GRANTS_IDENTITIES = IDENTITIES.replace(
+    "identities:\n",
+    """\
+scps:
+  - Version: "2012-10-17"
+    Statement:
+      - {Effect: Allow, Action: "*", Resource: "*"}
+      - {Effect: Deny, Action: "kms:DisableKey", Resource: "*"}
+identities:
+""",
+    1,
+) + (
+    f"  - arn: arn:aws:iam::{ACCOUNT}:role/app\n"
+    "    access_key_id: AKIAAPPEXAMPLE000001\n"
+    "    secret_access_key: app-secret\n"
 )
 
 
@@ -659,3 +648,44 @@ def test_the_keys_list_is_paged_like_list_keys_and_describes_only_its_page(
         # a search by tag walks the pages itself and finds the one key
         _, _, found = admin.request("GET", "/console/keys?q=needle")
         assert "1 key(s) matching" in found and made[-1] in found
+
+
+def test_update_the_description_and_replicate_a_multi_region_key(endpoint: Any) -> None:
+    """The key page's description and replication forms are the principal's UpdateKeyDescription
+    and ReplicateKey: done through the service, shown, and recorded."""
+    admin = Browser(endpoint.url)
+    admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    _, _, page = admin.request("GET", "/console/create")
+    _, headers, _ = admin.request(
+        "POST", "/console/create", {"csrf": admin.csrf(page), "MultiRegion": "on"}
+    )
+    key_id = headers["location"].split("/")[3].split("?")[0]
+    _, _, page = admin.request("GET", f"/console/keys/{key_id}")
+    assert 'id="replicate"' in page and 'name="Description"' in page
+    status, headers, _ = admin.request(
+        "POST",
+        f"/console/keys/{key_id}/description",
+        {"csrf": admin.csrf(page), "Description": "payments <b>2026</b>"},
+    )
+    assert status == 303
+    status, headers, _ = admin.request(
+        "POST",
+        f"/console/keys/{key_id}/replicate",
+        {"csrf": admin.csrf(page), "ReplicaRegion": "eu-west-1"},
+    )
+    assert status == 303
+    _, _, page = admin.request("GET", headers["location"])
+    assert f"Replicated: arn:aws:kms:eu-west-1:{ACCOUNT}:key/{key_id}" in page
+    assert "payments &lt;b&gt;2026&lt;/b&gt;" in page  # escaped, never markup
+    _, _, replica = admin.request("GET", f"/console/keys/{key_id}?region=eu-west-1")
+    assert "REPLICA" in replica or "multi-Region" in replica
+    assert 'id="replicate"' not in replica  # a replica is not replicated
+    operations = [r["operation"] for r in _audit(endpoint) if r["principal"] == ADMIN_ARN]
+    assert "UpdateKeyDescription" in operations and "ReplicateKey" in operations
+    # a Region the service refuses (the key's own): the API's error, inline
+    status, _, answer = admin.request(
+        "POST",
+        f"/console/keys/{key_id}/replicate",
+        {"csrf": admin.csrf(page), "ReplicaRegion": "us-east-1"},
+    )
+    assert status == 400 and "ReplicateKey: AlreadyExistsException" in answer

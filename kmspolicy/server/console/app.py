@@ -72,6 +72,8 @@ KEY_PAGE_OPERATIONS = MappingProxyType(
         "delete-alias": "DeleteAlias",
         "grant": "CreateGrant",
         "revoke-grant": "RevokeGrant",
+        "description": "UpdateKeyDescription",
+        "replicate": "ReplicateKey",
     }
 )
 #: the alias name a preview of CreateAlias asks about (the real one is typed in later; a
@@ -596,7 +598,8 @@ class Console:
         asks: list[tuple[str, str, dict[str, Any]]] = [
             (action, operation, {"KeyId": arn})
             for action, operation in KEY_PAGE_OPERATIONS.items()
-            if action not in ("alias", "delete-alias", "untag", "revoke-grant")
+            # the Region of a replica is chosen in the form: ReplicateKey is not previewed
+            if action not in ("alias", "delete-alias", "untag", "revoke-grant", "replicate")
         ]
         asks.append(("alias", "CreateAlias", {"AliasName": _PREVIEW_ALIAS, "TargetKeyId": arn}))
         for name, listed, item, form, operation in (
@@ -678,6 +681,14 @@ class Console:
             "revoke-grant": (
                 "RevokeGrant",
                 lambda: {"KeyId": key_id, "GrantId": form.get("GrantId", "")},
+            ),
+            "description": (
+                "UpdateKeyDescription",
+                lambda: {"KeyId": key_id, "Description": form.get("Description", "")},
+            ),
+            "replicate": (
+                "ReplicateKey",
+                lambda: {"KeyId": key_id, "ReplicaRegion": form.get("ReplicaRegion", "")},
             ),
         }
         if action not in actions:
@@ -925,6 +936,8 @@ def _int(form: Mapping[str, str], name: str) -> dict[str, Any]:
 def _outcome(operation: str, result: Mapping[str, Any]) -> str:
     if operation == "CreateGrant":
         return f"Created grant {result.get('GrantId', '')}."
+    if operation == "ReplicateKey":
+        return f"Replicated: {result.get('ReplicaKeyMetadata', {}).get('Arn', '')}."
     if operation == "ScheduleKeyDeletion":
         return f"Deletion scheduled for {_when(result.get('DeletionDate'))}."
     return f"{operation}: done."
