@@ -104,7 +104,7 @@ def root_keys(tag: str) -> dict[str, Any]:
 def memory_store(root: Any) -> Any:
     """The in-memory store over ``root``: its material sealed under it since the door (before,
     the memory store kept material unsealed and took no root key). Built here: before
-    24ab887, ``open_store("memory:")`` made its own root key whatever it was given."""
+    3fd86bd, ``open_store("memory:")`` made its own root key whatever it was given."""
     import inspect
 
     from kmspolicy.kms.memory import MemoryStore
