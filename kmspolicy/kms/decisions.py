@@ -13,8 +13,8 @@ are never memoized.
 
 The memo is a ``BoundedCache`` of one ``KMS``: at most ``limit`` entries and ``max_chars``
 characters of context, the oldest dropped first, and the decisions about a key are forgotten
-when the key is written or deleted (``forget``: disabled, scheduled for deletion, deleted, its
-material or anything else changed), as every cache of the service (design invariant 7).
+(``forget``) when it is disabled, scheduled for deletion or deleted, as every cache of the
+service (design invariant 7); a key's material is no input of a decision.
 """
 
 from __future__ import annotations
@@ -119,7 +119,7 @@ class DecisionMemo:
             self._entries.put(key, (decision, keep_alive), chars + _ENTRY_OVERHEAD)
 
     def forget(self, key_arn: str) -> None:
-        """A key was written or deleted: the decisions about it are forgotten."""
+        """The decisions about key ``key_arn`` go (it was disabled, doomed or deleted)."""
         self._entries.discard_group(key_arn)
 
     def about(self, resource: str) -> int:

@@ -78,7 +78,7 @@ from kmspolicy.kms.requests import (
     parse_grant_token,
     verify_grant_token,
 )
-from kmspolicy.kms.states import check_state
+from kmspolicy.kms.states import KeyState, check_state
 from kmspolicy.kms.usage import KeyUsage
 from kmspolicy.lang import Policy
 from kmspolicy.lang.awsjson import read_json
@@ -501,12 +501,16 @@ class Pipeline:
 
     def note_saved(self, record: KeyRecord | None, arn: str) -> None:
         """A key was written (or deleted, ``record`` None) and committed: the kernel forgets
-        what it opened that no longer applies, the memo the decisions about it."""
+        what it opened that no longer applies, and the memo the decisions about a key that is
+        no longer Enabled (disabled, scheduled for deletion, deleted). Other writes keep them:
+        every input of a decision is in its memo key, so a changed key asks new questions, and
+        forgetting on every write would cost the next request a full evaluation."""
         self.kernel.note_saved(record, arn)
-        self.forget_decisions(arn)
+        if record is None or record.key_state is not KeyState.ENABLED:
+            self.forget_decisions(arn)
 
     def forget_decisions(self, arn: str) -> None:
-        """The memoised decisions about key ``arn`` go (it was written or deleted)."""
+        """The memoised decisions about key ``arn`` go (it is disabled, doomed or deleted)."""
         self._memo.forget(arn)
 
     # ----------------------------------------------------------------------------------------

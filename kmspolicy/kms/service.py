@@ -211,7 +211,7 @@ class KMS(Generic[ClockT]):
         report = sweep(
             self.store, at, self._pipeline.kernel, self.audit, self._pipeline.destroy_deleted
         )
-        for arn in report.touched:  # the kernel forgot what changed already
+        for arn in report.touched:  # deleted or rotated; the kernel forgot what changed
             self._pipeline.forget_decisions(arn)
         return report
 
