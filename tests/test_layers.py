@@ -115,12 +115,13 @@ ALLOWED: dict[str, set[str]] = {
     "__main__": {"cli"},
     "_version": set(),
     "_files": set(),
+    "_rng": set(),
     "_extras": {"errors"},  # which extra brings which module: the CLI's and the facade's hint
 }
-# below every layer: the bounded cache, _files (write-once files), _version (one constant)
-# and messages (AWS's error texts)
+# below every layer: the bounded cache, _files (write-once files), _version (one constant),
+# _rng (the injected-randomness type) and messages (AWS's error texts)
 for _layer in ALLOWED:
-    ALLOWED[_layer] |= {"_cache", "_files", "_version", "messages"}
+    ALLOWED[_layer] |= {"_cache", "_files", "_rng", "_version", "messages"}
 
 
 def _module_name(path: Path) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hmac
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
@@ -19,10 +19,9 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, mldsa, mlkem, rsa
 
+from kmspolicy._rng import Rng as Rng
 from kmspolicy.crypto.specs import KeySpec, require_implemented, spec_info
 from kmspolicy.errors import UnsupportedOperationException
-
-Rng = Callable[[int], bytes]
 
 _CURVES: Mapping[KeySpec, type[ec.EllipticCurve]] = MappingProxyType(
     {

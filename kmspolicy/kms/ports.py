@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol, runtime_checkable
 
+from kmspolicy._rng import Rng
 from kmspolicy.authz import DecisionKind
-from kmspolicy.crypto.material import Rng
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
 from kmspolicy.kms.model import (
     AliasRecord,

@@ -12,11 +12,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from kmspolicy._extras import EXTRA_OF_MODULE
+from kmspolicy.audit import open_audit_log
+from kmspolicy.kms.ports import AuditRecord
 
 ROOT = Path(__file__).resolve().parents[2]
 FIXTURES = ROOT / "fixtures"
@@ -86,12 +89,43 @@ def test_the_toolkit_commands_need_no_extra(tmp_path: Path) -> None:
     assert unformatted.read_text().count("\n") > 10  # fmt wrote the canonical form
 
 
+def test_audit_verify_checks_a_chain_without_any_extra(tmp_path: Path) -> None:
+    """An auditor reads the decision log with the light install; a forged line is still found."""
+    log = tmp_path / "audit.log"
+    write_log = open_audit_log(log)
+    for n in range(3):
+        write_log.append(_record(n))
+    write_log.close()
+    argv = ["audit", "verify", str(log)]
+    done = _python(_RUN_COMMANDS, EXTRAS, json.dumps([argv]))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert json.loads(done.stdout.rpartition("CODES=")[2]) == [0], done.stdout + done.stderr
+    log.write_text(log.read_text().replace("req-1", "req-X"))
+    done = _python(_RUN_COMMANDS, EXTRAS, json.dumps([argv]))
+    assert "Traceback" not in done.stderr, done.stderr
+    assert json.loads(done.stdout.rpartition("CODES=")[2]) != [0], done.stdout + done.stderr
+
+
+def _record(n: int) -> AuditRecord:
+    return AuditRecord(
+        time=datetime(2026, 3, 1, tzinfo=UTC) + timedelta(seconds=n),
+        request_id=f"req-{n}",
+        operation="Encrypt",
+        principal="arn:aws:iam::111122223333:user/alice",
+        actions=("kms:Encrypt",),
+        resources=("arn:aws:kms:us-east-1:111122223333:key/k1",),
+        allowed=True,
+        decision="allowed",
+        matched=("KeyPolicy:Enable IAM User Permissions",),
+    )
+
+
 @pytest.mark.parametrize(
     ("blocked", "argv", "extra"),
     [
         (EXTRAS, ["serve", "--data-dir", "{tmp}"], "server"),
         (["psycopg"], ["serve", "--store", "postgresql://u@127.0.0.1/db"], "postgres"),
-        (EXTRAS, ["audit", "verify", "{tmp}/audit.log"], "server"),
+        (EXTRAS, ["audit", "verify", "--data-dir", "{tmp}", "{tmp}/audit.log"], "server"),
         (EXTRAS, ["hsm", "create-key"], "hsm"),
     ],
 )
