@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from kmspolicy.audit import Checkpoint, prefix_unchanged, verify
+from kmspolicy.authz import Arn
 
 #: records read from the end of the log for one page (the log itself may be far longer)
 TAIL = 5000
@@ -76,14 +77,16 @@ class ChainVerifier:
 
 
 def _visible(record: dict[str, Any], principal: str) -> bool:
+    """A principal sees its own records; an account's root also sees those of its account's
+    principals and keys. Accounts are compared as parsed ARN fields: an alias name may hold
+    ``:111122223333:``, so a substring test would show another account's records to that root."""
     if record.get("principal") == principal:
         return True
-    if not principal.endswith(":root"):
+    caller = Arn.of(principal)
+    if caller is None or caller.resource != "root":
         return False
-    account = principal.split(":")[4]
-    who = str(record.get("principal", ""))
-    resources = [str(r) for r in record.get("resources", [])]
-    return f"::{account}:" in who or any(f":{account}:" in r for r in resources)
+    texts = [str(record.get("principal", "")), *(str(r) for r in record.get("resources", []))]
+    return any(arn is not None and arn.account == caller.account for arn in map(Arn.of, texts))
 
 
 def _matches(record: dict[str, Any], filters: dict[str, str]) -> bool:
