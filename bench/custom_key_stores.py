@@ -13,27 +13,17 @@ import argparse
 import os
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _timing import rate
 from softhsm_tokens import SOFTHSM_MODULE as MODULE
 from softhsm_tokens import init_softhsm
 
 PASSWORD = "bench-kmsuser-1"
 CLUSTER = "cluster-234567abcdef"
 ANCHOR = "-----BEGIN CERTIFICATE-----\nMAA=\n-----END CERTIFICATE-----\n"  # form only
-
-
-def rate(fn: Callable[[], object], seconds: float) -> float:
-    fn()  # warm up
-    n, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(10):
-            fn()
-        n += 10
-    return n / elapsed
 
 
 def token(home: Path) -> str:

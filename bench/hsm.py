@@ -18,20 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from _timing import rate
 from softhsm_tokens import SOFTHSM_MODULE as MODULE
 from softhsm_tokens import init_softhsm
 
 PIN = "bench-pin"
-
-
-def rate(fn: Callable[[], object], seconds: float) -> float:
-    fn()  # warm up
-    n, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(10):
-            fn()
-        n += 10
-    return n / elapsed
 
 
 def token(home: Path) -> str:

@@ -16,24 +16,13 @@ import os
 import statistics
 import sys
 import tempfile
-import time
-from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # tests.xks helpers
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))  # their softhsm_tokens
+from _timing import rate
 
 HOST = "xks.bench"
-
-
-def rate(fn: Callable[[], object], seconds: float) -> float:
-    fn()  # warm up
-    n, start = 0, time.perf_counter()
-    while (elapsed := time.perf_counter() - start) < seconds:
-        for _ in range(5):
-            fn()
-        n += 5
-    return n / elapsed
 
 
 def main() -> None:
@@ -94,6 +83,7 @@ def main() -> None:
                         rate(
                             lambda s=service, k=key_id: s.encrypt(KeyId=k, Plaintext=data),
                             args.seconds,
+                            batch=5,
                         )
                     )
             print(f"{'Encrypt 4 KB (KMS API, memory)':32} {'key':26} {'calls/s':>9} "
