@@ -34,7 +34,7 @@ from kmspolicy.crypto.agreement import derive_shared_secret
 from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, header_prefix
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.seal import SealError
-from kmspolicy.errors import InternalError
+from kmspolicy.errors import InternalError, UnsupportedOperationException
 from kmspolicy.kms.model import KeyInfo, OriginType
 from kmspolicy.kms.ports import SealingKey
 from kmspolicy.kms.sealed import Sealed, reveal
@@ -46,6 +46,7 @@ __all__ = [
     "KeyToMake",
     "NewKey",
     "NewVersion",
+    "NoImport",
     "OpenedKey",
     "SealedBackend",
     "material_scope",
@@ -165,6 +166,28 @@ class KeyBackend(Protocol):
         """Destroy what these references of the key's material point to outside the record
         (an HSM's key objects): once the key is deleted, or a new version will never be
         stored. Returns how many were destroyed."""
+
+
+class NoImport:
+    """Mixin for a custom key store's KeyBackend: its material is made by the store (in the
+    token, or beside the external key), so the import methods answer AWS's refusal."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def _no_import() -> UnsupportedOperationException:
+        return UnsupportedOperationException(
+            "Key material cannot be imported into a KMS key in a custom key store."
+        )
+
+    def adopt(self, key: KeyToMake, secret: cm.KeyMaterial) -> NewVersion:
+        raise self._no_import()
+
+    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
+        raise self._no_import()
+
+    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
+        raise self._no_import()
 
 
 class _InProcessKey:

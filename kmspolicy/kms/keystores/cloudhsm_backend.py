@@ -16,9 +16,9 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from kmspolicy.crypto.blob import NONCE_LENGTH, decrypt_blob_with, encrypt_blob_with
-from kmspolicy.crypto.material import KeyMaterial, Rng
-from kmspolicy.errors import InternalError, UnsupportedOperationException
-from kmspolicy.kms.backends import KeyToMake, NewVersion, OpenedKey
+from kmspolicy.crypto.material import Rng
+from kmspolicy.errors import InternalError
+from kmspolicy.kms.backends import KeyToMake, NewVersion, NoImport, OpenedKey
 from kmspolicy.kms.keystores.connector import LiveConnections
 from kmspolicy.kms.keystores.symmetric import SymmetricOnly
 from kmspolicy.kms.model import KeyInfo
@@ -63,12 +63,6 @@ def _object_id(key: KeyInfo, ref: Sealed) -> bytes:
     if not sealed.startswith(REFERENCE_PREFIX) or len(sealed) == len(REFERENCE_PREFIX):
         raise InternalError(f"the key material reference of {key.arn} is not a CloudHSM object")
     return sealed[len(REFERENCE_PREFIX) :]
-
-
-def _no_import() -> UnsupportedOperationException:
-    return UnsupportedOperationException(
-        "Key material cannot be imported into a KMS key in a custom key store."
-    )
 
 
 class _HsmKey(SymmetricOnly):
@@ -116,7 +110,7 @@ class _HsmKey(SymmetricOnly):
         return f"_HsmKey({self._arn}, object={self._object_id.hex()})"
 
 
-class CloudHsmBackend:
+class CloudHsmBackend(NoImport):
     """Keys of ``Origin=AWS_CLOUDHSM``: their material is a token object (module docstring)."""
 
     name = "cloudhsm"
@@ -149,15 +143,6 @@ class CloudHsmBackend:
         must be connected here); returns how many were there."""
         session = self._session(key)
         return sum(session.destroy(_object_id(key, ref)) for ref in refs)
-
-    def adopt(self, key: KeyToMake, secret: KeyMaterial) -> NewVersion:
-        raise _no_import()
-
-    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
-        raise _no_import()
-
-    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
-        raise _no_import()
 
     def __repr__(self) -> str:
         return "CloudHsmBackend()"

@@ -23,13 +23,13 @@ from kmspolicy.crypto.blob import NONCE_LENGTH
 from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import (
     InternalError,
-    UnsupportedOperationException,
     XksKeyInvalidConfigurationException,
 )
 from kmspolicy.kms.backends import (
     MATERIAL,
     KeyToMake,
     NewVersion,
+    NoImport,
     OpenedKey,
     SealedBackend,
     material_scope,
@@ -60,12 +60,6 @@ def request_metadata(key_arn: str | None, operation: str | None = None) -> Reque
         kms_via_service=behalf.via_service,
         aws_source_vpc=behalf.source_vpc,
         aws_source_vpce=behalf.source_vpce,
-    )
-
-
-def _no_import() -> UnsupportedOperationException:
-    return UnsupportedOperationException(
-        "Key material cannot be imported into a KMS key in a custom key store."
     )
 
 
@@ -133,7 +127,7 @@ class _ExternalKey(SymmetricOnly):
         return f"_ExternalKey({self._arn}, xks={self._xks_key_id})"
 
 
-class ExternalKeyBackend:
+class ExternalKeyBackend(NoImport):
     """Keys of ``Origin=EXTERNAL_KEY_STORE`` (module docstring)."""
 
     name = "external"
@@ -178,15 +172,6 @@ class ExternalKeyBackend:
 
     def destroy(self, key: KeyInfo, refs: tuple[Sealed, ...]) -> int:
         return 0  # the material lived in the record; the external key is its manager's
-
-    def adopt(self, key: KeyToMake, secret: cm.KeyMaterial) -> NewVersion:
-        raise _no_import()
-
-    def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
-        raise _no_import()
-
-    def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
-        raise _no_import()
 
     def __repr__(self) -> str:
         return "ExternalKeyBackend()"
