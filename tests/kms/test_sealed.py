@@ -24,7 +24,7 @@ from tests.kms.test_deny_all import DENY_ALL, KEY_OPERATIONS, KEYLESS_OPERATIONS
 
 
 class CountingRootKey:
-    """A root key that counts how often anything was unsealed with it."""
+    """A root key that counts how often anything was sealed and unsealed with it."""
 
     kind = "file"
     source = "<counting>"
@@ -32,12 +32,14 @@ class CountingRootKey:
     def __init__(self) -> None:
         self._inner = RootKey.generate()
         self.unseals = 0
+        self.seals = 0
 
     @property
     def fingerprint(self) -> str:
         return self._inner.fingerprint
 
     def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
+        self.seals += 1
         return self._inner.seal(plaintext, aad)
 
     def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
@@ -106,6 +108,19 @@ def test_a_denied_keyless_request_unseals_nothing(
     with raises_code("AccessDeniedException"):
         getattr(service.client(), _snake(operation))(**KEYLESS_OPERATIONS[operation])
     assert root.unseals == 0
+
+
+def test_a_create_key_refused_by_the_lockout_check_makes_and_seals_nothing(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    store, root = counted
+    client = KMS(store, FakeClock(), ACCOUNT).client()
+    before = root.seals  # a store may seal something of its own when it opens
+    with raises_code("MalformedPolicyDocumentException"):
+        client.create_key(Policy=DENY_ALL)
+    assert root.seals == before
+    client.create_key(Policy=DENY_ALL, BypassPolicyLockoutSafetyCheck=True)
+    assert root.seals == before + 1  # the counter sees the seal of a key that is made
 
 
 def test_an_allowed_request_unseals_through_the_kernel(

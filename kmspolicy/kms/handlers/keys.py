@@ -167,13 +167,26 @@ def create_key(call: Call) -> dict[str, Any]:
         "multi_region_key_type": MultiRegionKeyType.PRIMARY if multi_region else None,
         "primary_region": call.region if multi_region else None,
     }
+    # Every check comes before any material is made or sealed: a refused CreateKey touches
+    # neither the root key nor an HSM or proxy.
+    in_store = None
     if store is not None:  # the type's own members (XksKeyId ...); its material comes last
-        record = call.key_stores.connector(store.store_type).new_key(
+        in_store = call.key_stores.connector(store.store_type).new_key(
             KeyRecord(**fields, custom_key_store_id=store.store_id),
             p,
             call.keys_in_custom_key_store(store.store_id),
         )
-    elif made:  # made and sealed by the kernel first, so the record is built once, with it
+    if (
+        policy is not None
+        and not p.get("BypassPolicyLockoutSafetyCheck")
+        and not call.would_allow("kms:PutKeyPolicy", in_store or KeyRecord(**fields), policy)
+    ):  # on the key's properties: its material plays no part
+        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    if store is not None and in_store is not None:  # evolved: its connector may set fields
+        new = _material_in_store(call, store, in_store)
+        version = _first_version(call, new, multi_region=False)
+        record = in_store.evolve(materials=(version,), current_material_id=new.material_id)
+    elif made:  # the record is built once, with its first version
         new = call.kernel.new_material(NewKey(key_id, arn, spec, origin, multi_region))
         record = KeyRecord(
             **fields,
@@ -182,16 +195,6 @@ def create_key(call: Call) -> dict[str, Any]:
         )
     else:
         record = KeyRecord(**fields)
-    if (
-        policy is not None
-        and not p.get("BypassPolicyLockoutSafetyCheck")
-        and not call.would_allow("kms:PutKeyPolicy", record, policy)
-    ):
-        raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
-    if store is not None:  # evolved: its store's connector may have set fields of its own
-        new = _material_in_store(call, store, record)
-        version = _first_version(call, new, multi_region=False)
-        record = record.evolve(materials=(version,), current_material_id=new.material_id)
     call.create_key(record)
     return {"KeyMetadata": _metadata(call, record)}
 
