@@ -500,6 +500,28 @@ def test_replicas_of_a_primary_made_before_set_binding_open_its_older_material(
     assert all(v.bound_to_set for m in members if m is not None for v in m.materials)
 
 
+def test_a_refused_replicate_key_opens_no_material_of_an_older_primary() -> None:
+    """Re-sealing an older primary's versions for the set comes after every check of
+    ReplicateKey: a request refused by the lockout check or as a duplicate opens nothing."""
+    root = CountingRootKey()
+    store = MemoryStore(root_key=root)
+    clock = FakeClock()
+    key = KMS(store, clock, ACCOUNT, EAST).client().create_key(MultiRegion=True)["KeyMetadata"]
+    _as_written_before_set_binding(store, key["Arn"])
+    east = KMS(store, clock, ACCOUNT, EAST).client()  # a fresh process: nothing opened yet
+    locked_out = policy(
+        {"Effect": "Allow", "Principal": {"AWS": BOB}, "Action": "kms:*", "Resource": "*"}
+    )
+    before = root.unseals
+    with raises_code("MalformedPolicyDocumentException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST, Policy=locked_out)
+    with raises_code("AlreadyExistsException"):
+        east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=EAST)
+    assert root.unseals == before
+    east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    assert root.unseals > before  # the older version is opened to be re-sealed for the set
+
+
 def test_a_single_region_key_stays_bound_to_its_arn() -> None:
     """The set binding is for multi-Region keys only: a single-Region key's sealed material
     copied under another Region's ARN does not open."""

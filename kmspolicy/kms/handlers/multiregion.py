@@ -86,8 +86,6 @@ def replicate_key(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ReplicateKey.html"""
     p = call.params
     primary = call.key.info
-    # a primary made before versions were bound to the set has versions only it can open
-    bound = call.kernel.bind_to_set(call.key)
     region = p["ReplicaRegion"]
     arn = multiregion.member_arn(primary, region)
     if call.regions is not None and region not in call.regions:
@@ -109,7 +107,7 @@ def replicate_key(call: Call) -> dict[str, Any]:
     regions = tuple(sorted({*primary.replica_regions, region}))
     state = transition(None, Event.REPLICATE)
     assert state is not None  # INVARIANT: creation always yields a state
-    replica = KeyRecord(
+    fields: dict[str, Any] = dict(
         key_id=primary.key_id,
         arn=arn,
         account=primary.account,
@@ -124,18 +122,18 @@ def replicate_key(call: Call) -> dict[str, Any]:
         tags=tags,
         multi_region=True,
         multi_region_key_type=MultiRegionKeyType.REPLICA,
-        **{
-            **multiregion.shared_properties(primary),
-            **({"materials": bound} if bound is not None else {}),
-            "replica_regions": regions,
-        },
+        **{**multiregion.shared_properties(primary), "replica_regions": regions},
     )
     if (
         policy is not None
         and not p.get("BypassPolicyLockoutSafetyCheck")
-        and not call.would_allow("kms:PutKeyPolicy", replica, policy)
-    ):
+        and not call.would_allow("kms:PutKeyPolicy", KeyRecord(**fields), policy)
+    ):  # on the replica's properties: its material plays no part
         raise MalformedPolicyDocumentException(LOCKOUT_MESSAGE)
+    # A primary made before versions were bound to the set has versions only it can open:
+    # they are re-sealed for the set here, after every check, so a refused request opens none.
+    bound = call.kernel.bind_to_set(call.key)
+    replica = KeyRecord(**{**fields, **({"materials": bound} if bound is not None else {})})
     call.create_key(replica)
     # the set's new membership reaches the primary and every replica
     call.update_key(
