@@ -92,8 +92,9 @@ class OffsetClock:
         """Move forward by the given amount (added to the offset); returns the new time."""
         step = _step(days, hours, minutes, seconds, "an OffsetClock")
         with self._lock:
-            self._offset += step
-        return self.now()
+            self._offset = offset = self._offset + step
+        # the time this call moved to: a concurrent advance after the lock must not show here
+        return self._system.now() + offset
 
     def __repr__(self) -> str:
         return f"OffsetClock(offset={self.offset})"
