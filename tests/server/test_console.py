@@ -8,14 +8,19 @@ The browser flows are in tests/server/test_console_browser.py (Playwright, headl
 from __future__ import annotations
 
 import http.client
+import io
 import json
+import os
 import re
 import textwrap
+import zipfile
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+import boto3
 import pytest
 
 from kmspolicy.server.thread import serve_in_thread
@@ -53,6 +58,7 @@ class Browser:
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
         self.cookies: dict[str, str] = {}
         self.last_set_cookies: list[str] = []
+        self.last_body = b""
 
     def request(
         self,
@@ -60,29 +66,52 @@ class Browser:
         path: str,
         form: dict[str, str] | None = None,
         extra: dict[str, str] | None = None,
+        raw: tuple[bytes, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
         conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
         headers = dict(extra or {})
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
-        body = None
+        body: str | bytes | None = None
         if form is not None:
             body = urlencode(form)
             headers["Content-Type"] = "application/x-www-form-urlencoded"
+        if raw is not None:
+            body, headers["Content-Type"] = raw
         conn.request(method, path, body=body, headers=headers)
         resp = conn.getresponse()
-        text = resp.read().decode("utf-8")
+        self.last_body = resp.read()
+        text = self.last_body.decode("utf-8", "replace")
         self.last_set_cookies = resp.headers.get_all("Set-Cookie") or []
-        for raw in self.last_set_cookies:
-            name, _, rest = raw.partition("=")
+        for set_cookie in self.last_set_cookies:
+            name, _, rest = set_cookie.partition("=")
             value = rest.split(";", 1)[0]
-            if "Max-Age=0" in raw:
+            if "Max-Age=0" in set_cookie:
                 self.cookies.pop(name, None)
             else:
                 self.cookies[name] = value
         answer = {k.lower(): v for k, v in resp.getheaders()}
         conn.close()
         return resp.status, answer, text
+
+    def upload(
+        self, path: str, fields: dict[str, str], files: dict[str, bytes]
+    ) -> tuple[int, dict[str, str], str]:
+        """POST a multipart/form-data form, as a browser sends one with file inputs."""
+        boundary = "----console-test-" + os.urandom(8).hex()
+        parts = [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
+            + value.encode()
+            for name, value in fields.items()
+        ]
+        parts += [
+            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.bin"'
+            "\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
+            + content
+            for name, content in files.items()
+        ]
+        body = b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
+        return self.request("POST", path, raw=(body, f"multipart/form-data; boundary={boundary}"))
 
     def csrf(self, html: str) -> str:
         match = re.search(r'name="csrf" value="([^"]+)"', html)
@@ -232,8 +261,6 @@ def test_guessing_secrets_is_throttled_per_address(tmp_path: Path) -> None:
 
 
 def test_sessions_expire_by_the_clock_and_keep_only_a_hash() -> None:
-    from datetime import UTC, datetime, timedelta
-
     from kmspolicy.kms.memory import MemoryStore
     from kmspolicy.server.console.sessions import SESSION_LIFETIME, Sessions
 
@@ -689,3 +716,116 @@ def test_update_the_description_and_replicate_a_multi_region_key(endpoint: Any) 
         {"csrf": admin.csrf(page), "ReplicaRegion": "us-east-1"},
     )
     assert status == 400 and "ReplicateKey: AlreadyExistsException" in answer
+
+
+def _import_files(browser: Browser, key_id: str, page: str, algorithm: str) -> dict[str, bytes]:
+    """The key page's first step: GetParametersForImport, downloaded as a ZIP file."""
+    status, headers, _ = browser.request(
+        "POST",
+        f"/console/keys/{key_id}/import-parameters",
+        {"csrf": browser.csrf(page), "WrappingAlgorithm": algorithm, "WrappingKeySpec": "RSA_2048"},
+    )
+    assert status == 200 and headers["content-type"] == "application/zip"
+    assert headers["content-disposition"] == f'attachment; filename="ImportParameters-{key_id}.zip"'
+    with zipfile.ZipFile(io.BytesIO(browser.last_body)) as archive:
+        files = {name: archive.read(name) for name in archive.namelist()}
+    assert set(files) == {"WrappingPublicKey.bin", "ImportToken.bin", "README.txt"}
+    assert algorithm in files["README.txt"].decode()
+    return files
+
+
+def test_import_key_material_through_the_console(endpoint: Any) -> None:
+    """An EXTERNAL key's page: download the wrapping public key and import token, wrap 32 bytes
+    with that public key as a user would, upload them: the key is Enabled, encrypts and
+    decrypts, and both steps are the principal's audited requests. New material for rotation
+    is imported the same way; a bad upload and a principal without permission get the API's
+    errors inline."""
+    from kmspolicy.crypto.wrapping import wrap_key_material
+
+    admin, reader = Browser(endpoint.url), Browser(endpoint.url)
+    admin.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
+    _, _, page = admin.request("GET", "/console/create")
+    _, headers, _ = admin.request(
+        "POST", "/console/create", {"csrf": admin.csrf(page), "Origin": "EXTERNAL"}
+    )
+    key_id = headers["location"].split("/")[3].split("?")[0]
+    _, _, page = admin.request("GET", f"/console/keys/{key_id}")
+    assert "PendingImport" in page and 'enctype="multipart/form-data"' in page
+    files = _import_files(admin, key_id, page, "RSAES_OAEP_SHA_256")
+    material = os.urandom(32)
+    wrapped = wrap_key_material(files["WrappingPublicKey.bin"], "RSAES_OAEP_SHA_256", material)
+    upload = {"csrf": admin.csrf(page), "ExpirationModel": "KEY_MATERIAL_EXPIRES"}
+    # the server's clock is the real one here; AWS allows up to 365 days
+    valid_to = (datetime.now(UTC) + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M")
+    # a ValidTo that is no time: the service's validation error, inline; nothing imported
+    status, _, answer = admin.upload(
+        f"/console/keys/{key_id}/import-material",
+        {**upload, "ValidTo": "next tuesday"},
+        {"EncryptedKeyMaterial": wrapped, "ImportToken": files["ImportToken.bin"]},
+    )
+    assert status == 400 and "ImportKeyMaterial: SerializationException" in answer
+    # material wrapped for another public key does not unwrap
+    _, _, page = admin.request("GET", f"/console/keys/{key_id}")
+    other = _import_files(admin, key_id, page, "RSAES_OAEP_SHA_256")
+    status, _, answer = admin.upload(
+        f"/console/keys/{key_id}/import-material",
+        {**upload, "ValidTo": valid_to},
+        {"EncryptedKeyMaterial": wrapped, "ImportToken": other["ImportToken.bin"]},
+    )
+    assert status == 400 and "ImportKeyMaterial: InvalidCiphertextException" in answer
+    # the matching pair: wrap again for the newest public key, which its token fits
+    wrapped = wrap_key_material(other["WrappingPublicKey.bin"], "RSAES_OAEP_SHA_256", material)
+    status, headers, answer = admin.upload(
+        f"/console/keys/{key_id}/import-material",
+        {**upload, "ValidTo": valid_to},
+        {"EncryptedKeyMaterial": wrapped, "ImportToken": other["ImportToken.bin"]},
+    )
+    assert status == 303, re.findall(r'id="action-error">([^<]*)', answer)
+    _, _, page = admin.request("GET", headers["location"])
+    assert "Imported key material" in page and 'id="key-state">Enabled<' in page
+    assert "KEY_MATERIAL_EXPIRES" in page and "Imported key material expires" in page
+    api = boto3.client(
+        "kms",
+        endpoint_url=endpoint.url,
+        region_name="us-east-1",
+        aws_access_key_id="AKIAADMINEXAMPLE0001",
+        aws_secret_access_key="admin-secret",
+    )
+    blob = api.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
+    assert api.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+    # new material for an on-demand rotation (symmetric keys), then "Rotate now"
+    files = _import_files(admin, key_id, page, "RSA_AES_KEY_WRAP_SHA_256")
+    wrapped = wrap_key_material(
+        files["WrappingPublicKey.bin"], "RSA_AES_KEY_WRAP_SHA_256", os.urandom(32)
+    )
+    status, _, _ = admin.upload(
+        f"/console/keys/{key_id}/import-material",
+        {
+            "csrf": admin.csrf(page),
+            "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE",
+            "ImportType": "NEW_KEY_MATERIAL",
+        },
+        {"EncryptedKeyMaterial": wrapped, "ImportToken": files["ImportToken.bin"]},
+    )
+    assert status == 303
+    status, headers, _ = admin.request(
+        "POST", f"/console/keys/{key_id}/rotate", {"csrf": admin.csrf(page)}
+    )
+    assert status == 303
+    _, _, page = admin.request("GET", headers["location"])
+    assert "RotateKeyOnDemand: done" in page and "Rotated (on_demand)" in page
+    # the reader may read the key but not import into it: AccessDenied inline, audited
+    reader.sign_in("AKIAREADEREXAMPLE001", "reader-secret")
+    _, _, page = reader.request("GET", f"/console/keys/{key_id}")
+    status, _, answer = reader.upload(
+        f"/console/keys/{key_id}/import-material",
+        {"csrf": reader.csrf(page), "ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"},
+        {"EncryptedKeyMaterial": wrapped, "ImportToken": files["ImportToken.bin"]},
+    )
+    assert status == 400 and "ImportKeyMaterial: AccessDeniedException" in answer
+    records = [r for r in _audit(endpoint) if key_id in json.dumps(r)]
+    by = {(r["operation"], r["principal"], r["decision"]) for r in records}
+    assert ("GetParametersForImport", ADMIN_ARN, "allowed") in by
+    assert ("ImportKeyMaterial", ADMIN_ARN, "allowed") in by
+    assert ("ImportKeyMaterial", READER_ARN, "implicitDeny") in by

@@ -1,21 +1,30 @@
 """The web console in a real browser (issue 16): Playwright drives Debian's headless Chromium
-(``/usr/bin/chromium``; ``.ci/run`` installs it) through the whole story once — sign in, create
-a key with a policy, see a denial in the access matrix, fix the policy in the editor, see the
-cell turn allowed, rotate, schedule deletion, find every step in the decision log, sign out.
+(``/usr/bin/chromium``; ``.ci/run`` installs it) through the stories a person follows:
 
-One browser, one test: a browser start costs a second or two, the flow itself a few more.
+- the whole story once: sign in, create a key with a policy, see a denial in the access
+  matrix, fix the policy in the editor, see the cell turn allowed, rotate, schedule deletion,
+  find every step in the decision log, sign out;
+- importing key material: an EXTERNAL key, its public key and import token downloaded, the
+  material wrapped with that key as a user would, uploaded, the key Enabled;
+- a principal with little permission: what it may not read is not shown, a refused action
+  is the API's AccessDeniedException inline, and the decision log shows it denied.
+
+One browser and one server for the module: a browser start costs a second or two.
 """
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import textwrap
+import zipfile
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from kmspolicy.server.thread import serve_in_thread
 
@@ -31,6 +40,7 @@ pytestmark = [
 ACCOUNT = "111122223333"
 ADMIN = f"arn:aws:iam::{ACCOUNT}:user/admin"
 APP = f"arn:aws:iam::{ACCOUNT}:role/App"
+AUDITOR = f"arn:aws:iam::{ACCOUNT}:user/auditor"
 IDENTITIES = textwrap.dedent(
     f"""\
     account: "{ACCOUNT}"
@@ -45,11 +55,20 @@ IDENTITIES = textwrap.dedent(
       - arn: {APP}
         access_key_id: AKIAAPPEXAMPLE000001
         secret_access_key: app-secret
+      # lists the keys; may read a key only where its key policy says, and may schedule a
+      # deletion only with the longest waiting period
+      - arn: {AUDITOR}
+        access_key_id: AKIAAUDITOREXAMPLE01
+        secret_access_key: auditor-secret
+        policies:
+          - Version: "2012-10-17"
+            Statement:
+              - {{Effect: Allow, Action: ["kms:ListKeys", "kms:ListAliases"], Resource: "*"}}
     """
 )
 
 
-def _policy(*statements: dict[str, object]) -> str:
+def _policy(*statements: Mapping[str, object]) -> str:
     admin = {
         "Sid": "Admin",
         "Effect": "Allow",
@@ -73,79 +92,194 @@ def _cell(page: Page, principal: str, action: str) -> Any:
     return page.locator(f'td[data-principal="{principal}"][data-action="{action}"]')
 
 
-def test_the_console_story_in_headless_chromium(tmp_path: Path) -> None:
-    ids = tmp_path / "identities.yaml"
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    tmp = tmp_path_factory.mktemp("console-browser")
+    ids = tmp / "identities.yaml"
     ids.write_text(IDENTITIES)
-    with (
-        serve_in_thread(
-            identities=ids,
-            data_dir=tmp_path,
-            store_url=f"sqlite:///{tmp_path}/kms.db",
-            console=True,
-        ) as endpoint,
-        sync_playwright() as pw,
-    ):
+    with serve_in_thread(
+        identities=ids, data_dir=tmp, store_url=f"sqlite:///{tmp}/kms.db", console=True
+    ) as endpoint:
+        yield endpoint
+
+
+@pytest.fixture(scope="module")
+def chromium() -> Iterator[Browser]:
+    with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15_000)
-        console = endpoint.url + "/console"
-
-        # sign in
-        page.goto(console + "/")
-        page.get_by_label("Access key id").fill("AKIAADMINEXAMPLE0001")
-        page.get_by_label("Secret access key").fill("admin-secret")
-        page.get_by_role("button", name="Sign in", exact=True).click()
-        page.wait_for_url("**/console/keys")
-        assert ADMIN in page.content()
-
-        # create a key whose policy leaves the app out
-        page.get_by_role("link", name="Create key").click()
-        page.get_by_label("Description").fill("browser story")
-        page.get_by_label("Key policy", exact=False).fill(_policy())
-        page.locator("#create-key").click()
-        page.wait_for_url("**/console/keys/*")
-        assert "Created key" in page.locator(".flash").inner_text()
-        key_url = page.url
-
-        # the access matrix: the app may not decrypt
-        page.get_by_role("link", name="Access", exact=True).click()
-        assert "denied" in _cell(page, APP, "kms:Decrypt").inner_text()
-
-        # fix the policy in the editor: live diagnostics, then save
-        page.goto(key_url.split("?")[0] + "/policy")
-        editor = page.locator("#policy-text")
-        editor.fill('{"Version": "2012-10-17", "Statement": [')
-        page.locator("#diagnostics li.sev-ERROR").first.wait_for()  # checked server-side
-        lockout = json.dumps({"Version": "2012-10-17", "Statement": [APP_DECRYPTS]})
-        editor.fill(lockout)  # the admin would lock itself out: said before saving
-        page.locator("#diagnostics li", has_text="LOCKOUT").wait_for()
-        editor.fill(_policy(APP_DECRYPTS))
-        page.locator("#save-policy").click()
-        page.wait_for_url("**/policy?**")
-        assert "Saved the key policy" in page.locator(".flash").inner_text()
-
-        # the cell turns allowed
-        page.goto(key_url.split("?")[0] + "/access")
-        assert _cell(page, APP, "kms:Decrypt").inner_text().strip() == "allowed"
-
-        # rotate now, then schedule deletion
-        page.goto(key_url)
-        page.locator("#rotate-now").click()
-        assert "RotateKeyOnDemand: done" in page.locator(".flash").inner_text()
-        page.locator("#schedule-deletion").click()
-        assert "Deletion scheduled" in page.locator(".flash").inner_text()
-        assert page.locator("#key-state").inner_text() == "PendingDeletion"
-
-        # every step is in the decision log, and the chain verifies
-        page.get_by_role("link", name="Decision log").click()
-        log = page.locator("#decision-log").inner_text()
-        for operation in ("CreateKey", "PutKeyPolicy", "RotateKeyOnDemand", "ScheduleKeyDeletion"):
-            assert operation in log, operation
-        assert "Chain intact" in page.locator("#chain-state").inner_text()
-
-        # sign out: the pages are gone
-        page.get_by_role("button", name="Sign out").click()
-        page.wait_for_url("**/console/signin")
-        page.goto(console + "/keys")
-        assert page.url.endswith("/console/signin")
+        yield browser
         browser.close()
+
+
+def _signed_in(chromium: Browser, server: Any, key_id: str, secret: str) -> Page:
+    page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(15_000)
+    page.goto(server.url + "/console/")
+    page.get_by_label("Access key id").fill(key_id)
+    page.get_by_label("Secret access key").fill(secret)
+    page.get_by_role("button", name="Sign in", exact=True).click()
+    page.wait_for_url("**/console/keys")
+    return page
+
+
+def test_the_console_story_in_headless_chromium(server: Any, chromium: Browser) -> None:
+    console = server.url + "/console"
+    # sign in
+    page = _signed_in(chromium, server, "AKIAADMINEXAMPLE0001", "admin-secret")
+    assert ADMIN in page.content()
+
+    # create a key whose policy leaves the app out
+    page.get_by_role("link", name="Create key").click()
+    page.get_by_label("Description").fill("browser story")
+    page.get_by_label("Key policy", exact=False).fill(_policy())
+    page.locator("#create-key").click()
+    page.wait_for_url("**/console/keys/*")
+    assert "Created key" in page.locator(".flash").inner_text()
+    key_url = page.url
+
+    # the access matrix: the app may not decrypt
+    page.get_by_role("link", name="Access", exact=True).click()
+    assert "denied" in _cell(page, APP, "kms:Decrypt").inner_text()
+
+    # fix the policy in the editor: live diagnostics, then save
+    page.goto(key_url.split("?")[0] + "/policy")
+    editor = page.locator("#policy-text")
+    editor.fill('{"Version": "2012-10-17", "Statement": [')
+    page.locator("#diagnostics li.sev-ERROR").first.wait_for()  # checked server-side
+    lockout = json.dumps({"Version": "2012-10-17", "Statement": [APP_DECRYPTS]})
+    editor.fill(lockout)  # the admin would lock itself out: said before saving
+    page.locator("#diagnostics li", has_text="LOCKOUT").wait_for()
+    editor.fill(_policy(APP_DECRYPTS))
+    page.locator("#save-policy").click()
+    page.wait_for_url("**/policy?**")
+    assert "Saved the key policy" in page.locator(".flash").inner_text()
+
+    # the cell turns allowed
+    page.goto(key_url.split("?")[0] + "/access")
+    assert _cell(page, APP, "kms:Decrypt").inner_text().strip() == "allowed"
+
+    # rotate now, then schedule deletion
+    page.goto(key_url)
+    page.locator("#rotate-now").click()
+    assert "RotateKeyOnDemand: done" in page.locator(".flash").inner_text()
+    page.locator("#schedule-deletion").click()
+    assert "Deletion scheduled" in page.locator(".flash").inner_text()
+    assert page.locator("#key-state").inner_text() == "PendingDeletion"
+
+    # every step is in the decision log, and the chain verifies
+    page.get_by_role("link", name="Decision log").click()
+    log = page.locator("#decision-log").inner_text()
+    for operation in ("CreateKey", "PutKeyPolicy", "RotateKeyOnDemand", "ScheduleKeyDeletion"):
+        assert operation in log, operation
+    assert "Chain intact" in page.locator("#chain-state").inner_text()
+
+    # sign out: the pages are gone
+    page.get_by_role("button", name="Sign out").click()
+    page.wait_for_url("**/console/signin")
+    page.goto(console + "/keys")
+    assert page.url.endswith("/console/signin")
+
+
+def test_import_key_material_in_headless_chromium(
+    server: Any, chromium: Browser, tmp_path: Path
+) -> None:
+    """An EXTERNAL key: download its import parameters, wrap 32 bytes with the downloaded
+    public key (the user's side, outside the console), upload them with the token."""
+    from kmspolicy.crypto.wrapping import wrap_key_material
+
+    page = _signed_in(chromium, server, "AKIAADMINEXAMPLE0001", "admin-secret")
+    page.get_by_role("link", name="Create key").click()
+    page.get_by_label("Origin").select_option("EXTERNAL")
+    page.get_by_label("Description").fill("bring your own key")
+    page.locator("#create-key").click()
+    page.wait_for_url("**/console/keys/*")
+    assert page.locator("#key-state").inner_text() == "PendingImport"
+
+    page.get_by_label("Wrapping algorithm").select_option("RSA_AES_KEY_WRAP_SHA_256")
+    with page.expect_download() as downloading:
+        page.locator("#import-parameters").click()
+    download = downloading.value
+    assert download.suggested_filename.startswith("ImportParameters-")
+    with zipfile.ZipFile(io.BytesIO(Path(download.path()).read_bytes())) as archive:
+        public_key = archive.read("WrappingPublicKey.bin")
+        (tmp_path / "ImportToken.bin").write_bytes(archive.read("ImportToken.bin"))
+    wrapped = wrap_key_material(public_key, "RSA_AES_KEY_WRAP_SHA_256", os.urandom(32))
+    (tmp_path / "EncryptedKeyMaterial.bin").write_bytes(wrapped)
+
+    # without the token the service refuses: its validation error inline, nothing imported
+    page.get_by_label("Wrapped key material").set_input_files(tmp_path / "EncryptedKeyMaterial.bin")
+    page.locator("#itoken").evaluate("input => input.removeAttribute('required')")
+    page.locator("#import-material").click()
+    assert "ImportKeyMaterial: ValidationException" in page.locator("#action-error").inner_text()
+    assert page.locator("#key-state").inner_text() == "PendingImport"
+
+    page.get_by_label("Wrapped key material").set_input_files(tmp_path / "EncryptedKeyMaterial.bin")
+    page.get_by_label("Import token").set_input_files(tmp_path / "ImportToken.bin")
+    page.get_by_label("Expiration", exact=True).select_option("KEY_MATERIAL_DOES_NOT_EXPIRE")
+    page.locator("#import-material").click()
+    assert "Imported key material" in page.locator(".flash").inner_text()
+    assert page.locator("#key-state").inner_text() == "Enabled"
+    assert "KEY_MATERIAL_DOES_NOT_EXPIRE" in page.locator("#key-material").inner_text()
+
+
+def test_a_principal_with_little_permission_in_headless_chromium(
+    server: Any, chromium: Browser
+) -> None:
+    """The auditor may list keys and read one key (its key policy says so), and schedule that
+    key's deletion only with the 30-day waiting period. The keys list shows the other key's id
+    (ListKeys gives it) and nothing ListKeys does not; a 7-day deletion is refused inline as
+    the API refuses it; the decision log shows the auditor its denied request."""
+    admin = _signed_in(chromium, server, "AKIAADMINEXAMPLE0001", "admin-secret").context.request
+    reads = {
+        "Sid": "AuditorReads",
+        "Effect": "Allow",
+        "Principal": {"AWS": AUDITOR},
+        "Action": ["kms:DescribeKey", "kms:ListResourceTags"],
+        "Resource": "*",
+    }
+    deletes = {
+        "Sid": "AuditorDeletesSlowly",
+        "Effect": "Allow",
+        "Principal": {"AWS": AUDITOR},
+        "Action": "kms:ScheduleKeyDeletion",
+        "Resource": "*",
+        "Condition": {"NumericEquals": {"kms:ScheduleKeyDeletionPendingWindowInDays": 30}},
+    }
+    readable_id = _create(server, admin, "audited payments", _policy(reads, deletes))
+    secret_id = _create(server, admin, "secret ledger", _policy())
+
+    page = _signed_in(chromium, server, "AKIAAUDITOREXAMPLE01", "auditor-secret")
+    keys = page.locator("table.keys")
+    row = keys.locator("tr", has_text=secret_id)
+    assert "AccessDeniedException" in row.inner_text()  # its id, then only the refusal
+    assert "secret ledger" not in keys.inner_text()
+    assert "audited payments" in keys.locator("tr", has_text=readable_id).inner_text()
+
+    page.get_by_role("link", name=readable_id).click()
+    assert page.locator("#key-state").inner_text() == "Enabled"
+    page.get_by_label("Waiting period (days, 7–30)").fill("7")
+    page.locator("#schedule-deletion").click()
+    error = page.locator("#action-error").inner_text()
+    assert error.startswith("ScheduleKeyDeletion: AccessDeniedException")
+    assert page.locator("#key-state").inner_text() == "Enabled"
+
+    page.get_by_role("link", name="Decision log").click()
+    page.get_by_label("Action").fill("ScheduleKeyDeletion")
+    page.get_by_label("Decision").select_option("implicitDeny")
+    page.get_by_role("button", name="Filter").click()
+    [denied] = page.locator("#decision-log tbody tr").all()
+    assert readable_id in denied.inner_text() and "implicitDeny" in denied.inner_text()
+    assert ADMIN not in page.locator("#decision-log").inner_text()  # its own records only
+
+
+def _create(server: Any, request: Any, description: str, policy: str) -> str:
+    """CreateKey as the admin through the console's own form (the page's CSRF token)."""
+    page = request.get(server.url + "/console/create").text()
+    token = page.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+    answer = request.post(
+        server.url + "/console/create",
+        form={"csrf": token, "Description": description, "Policy": policy},
+        max_redirects=0,
+    )
+    assert answer.status == 303, answer.text()
+    return str(answer.headers["location"]).split("/")[3].split("?")[0]

@@ -30,6 +30,7 @@ from kmspolicy.kms.identities import Identities
 from kmspolicy.kms.pipeline import Preview
 from kmspolicy.kms.ports import Store
 from kmspolicy.server.app import Backend, Call, transport_context
+from kmspolicy.server.console import imports
 from kmspolicy.server.console.decisions import ChainVerifier
 from kmspolicy.server.console.sessions import SESSION_LIFETIME, Session, Sessions, same
 from kmspolicy.server.console.web import (
@@ -39,6 +40,7 @@ from kmspolicy.server.console.web import (
     cookie,
     parse_cookies,
     parse_form,
+    parse_multipart,
     parse_query,
     redirect,
 )
@@ -74,8 +76,13 @@ KEY_PAGE_OPERATIONS = MappingProxyType(
         "revoke-grant": "RevokeGrant",
         "description": "UpdateKeyDescription",
         "replicate": "ReplicateKey",
+        "import-parameters": "GetParametersForImport",
+        "import-material": "ImportKeyMaterial",
+        "delete-material": "DeleteImportedKeyMaterial",
     }
 )
+#: the forms of an EXTERNAL key only (its imported key material)
+_IMPORT_FORMS = frozenset({"import-parameters", "import-material", "delete-material"})
 #: the alias name a preview of CreateAlias asks about (the real one is typed in later; a
 #: refusal on the alias's own resource therefore disables nothing)
 _PREVIEW_ALIAS = "alias/console-preview"
@@ -152,16 +159,23 @@ class Console:
     ) -> None:
         body, too_large = await _read(receive)
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        content_type = headers.get("content-type", "")
+        files: Mapping[str, bytes] = {}
+        if content_type.startswith("multipart/form-data"):  # the import form's uploads
+            form, files = parse_multipart(body, content_type)
+        else:
+            form = parse_form(body, content_type)
         request = Request(
             method=scope["method"],
             path=scope.get("path", "/"),
             query=parse_query(scope.get("query_string", b"")),
-            form=parse_form(body, headers.get("content-type", "")),
+            form=form,
             cookies=parse_cookies(headers.get("cookie", "")),
             headers=headers,
             secure=scope.get("scheme") == "https",
             client=(scope.get("client") or ("-", 0))[0],
             scope=scope,
+            files=files,
         )
         if too_large:
             response = Response(413, b"request too large")
@@ -224,6 +238,8 @@ class Console:
                 return self._policy(request, session, key_id)
             if len(parts) == 3 and parts[2] == "access":
                 return self._access(request, session, key_id)
+            if len(parts) == 3 and parts[2] == "import-parameters" and request.method == "POST":
+                return self._import_parameters(request, session, key_id)
             if len(parts) == 3 and request.method == "POST":
                 return self._key_action(request, session, key_id, parts[2])
         if parts[0] == "create" and len(parts) == 1:
@@ -555,6 +571,8 @@ class Console:
             timeline.append(("Next automatic rotation", rotation["NextRotationDate"]))
         if meta.get("DeletionDate"):
             timeline.append(("Deletion", meta["DeletionDate"]))
+        if meta.get("ValidTo"):
+            timeline.append(("Imported key material expires", meta["ValidTo"]))
         timeline = [(label, _when(t)) for label, t in timeline if t is not None]
         return self._page(
             request,
@@ -567,6 +585,7 @@ class Console:
             is_error=lambda v: isinstance(v, KmsError),
             refused=self._refused(request, session, meta, sections),
             operations=KEY_PAGE_OPERATIONS,
+            imports=imports,
             **sections,
             grant_operations=[
                 "Decrypt",
@@ -595,11 +614,15 @@ class Console:
         not give (the waiting period, a grant's operations) disables nothing: the real
         request may carry it. Per-item forms are keyed ``action:item``."""
         arn = meta["Arn"]
+        # the Region of a replica is chosen in the form: ReplicateKey is not previewed; the
+        # import forms are shown (and previewed) for an EXTERNAL key only
+        skipped = {"alias", "delete-alias", "untag", "revoke-grant", "replicate"}
+        if meta.get("Origin") != "EXTERNAL":
+            skipped |= _IMPORT_FORMS
         asks: list[tuple[str, str, dict[str, Any]]] = [
             (action, operation, {"KeyId": arn})
             for action, operation in KEY_PAGE_OPERATIONS.items()
-            # the Region of a replica is chosen in the form: ReplicateKey is not previewed
-            if action not in ("alias", "delete-alias", "untag", "revoke-grant", "replicate")
+            if action not in skipped
         ]
         asks.append(("alias", "CreateAlias", {"AliasName": _PREVIEW_ALIAS, "TargetKeyId": arn}))
         for name, listed, item, form, operation in (
@@ -690,6 +713,11 @@ class Console:
                 "ReplicateKey",
                 lambda: {"KeyId": key_id, "ReplicaRegion": form.get("ReplicaRegion", "")},
             ),
+            "import-material": (
+                "ImportKeyMaterial",
+                lambda: imports.import_params(request, key_id),
+            ),
+            "delete-material": ("DeleteImportedKeyMaterial", lambda: {"KeyId": key_id}),
         }
         if action not in actions:
             return self._page(request, session, "error.html", status=404, message="No such action.")
@@ -700,6 +728,24 @@ class Console:
             return self._key(request, session, key_id, error=f"{operation}: {error}", status=400)
         location = self._key_url(request, session, key_id)
         return self._done(request, session, location, _outcome(operation, result))
+
+    def _import_parameters(self, request: Request, session: Session, key_id: str) -> Response:
+        """GetParametersForImport as the principal; its public key and import token are
+        downloaded together (one request makes one matching pair) as a ZIP file, as AWS's
+        console does: WrappingPublicKey.bin (DER), ImportToken.bin and a README.txt."""
+        params = {
+            "KeyId": key_id,
+            "WrappingAlgorithm": request.form.get("WrappingAlgorithm", ""),
+            "WrappingKeySpec": request.form.get("WrappingKeySpec", ""),
+        }
+        try:
+            result = self.call(request, session, "GetParametersForImport", params)
+        except KmsError as error:
+            message = f"GetParametersForImport: {error}"
+            return self._key(request, session, key_id, error=message, status=400)
+        archive, name = imports.import_parameters_zip(result, params, self._clock.now())
+        disposition = f'attachment; filename="{name}"'.encode("ascii")
+        return Response(200, archive, b"application/zip", [(b"content-disposition", disposition)])
 
     def _key_url(self, request: Request, session: Session, key_id: str, page: str = "") -> str:
         region = self._region_of(request, session)
@@ -940,6 +986,8 @@ def _outcome(operation: str, result: Mapping[str, Any]) -> str:
         return f"Replicated: {result.get('ReplicaKeyMetadata', {}).get('Arn', '')}."
     if operation == "ScheduleKeyDeletion":
         return f"Deletion scheduled for {_when(result.get('DeletionDate'))}."
+    if operation == "ImportKeyMaterial":
+        return f"Imported key material {result.get('KeyMaterialId', '')}."
     return f"{operation}: done."
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.message import Message
+from email.parser import BytesHeaderParser
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import parse_qs
@@ -41,6 +43,8 @@ class Request:
     secure: bool
     client: str
     scope: Mapping[str, Any] = field(repr=False)
+    #: the files of a multipart form (field name -> content; the import form's uploads)
+    files: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
 
 @dataclass(slots=True)
@@ -79,6 +83,48 @@ def parse_form(body: bytes, content_type: str) -> dict[str, str]:
     except UnicodeDecodeError:
         return {}
     return _first(parse_qs(text, keep_blank_values=True, max_num_fields=200))
+
+
+#: parts a multipart form may have (the import form has six)
+MAX_PARTS = 16
+
+
+def parse_multipart(body: bytes, content_type: str) -> tuple[dict[str, str], dict[str, bytes]]:
+    """The text fields and the files of a ``multipart/form-data`` body (RFC 7578), or two empty
+    mappings when it is malformed. The body is already bounded by MAX_FORM; the parts are cut
+    at the boundary lines byte for byte (a file's content is kept exactly, CR and LF included).
+    """
+    kind = Message()
+    kind["content-type"] = content_type
+    boundary = kind.get_param("boundary")
+    if kind.get_content_type() != "multipart/form-data" or not isinstance(boundary, str):
+        return {}, {}
+    delimiter = b"--" + boundary.encode("latin-1")
+    pieces = body.split(b"\r\n" + delimiter)
+    # the body opens with the first delimiter line and ends with the closing one ("--")
+    if len(pieces) < 2 or len(pieces) > MAX_PARTS + 1 or not pieces[0].startswith(delimiter):
+        return {}, {}
+    if not pieces[-1].startswith(b"--"):
+        return {}, {}
+    pieces[0] = pieces[0].removeprefix(delimiter)
+    fields: dict[str, str] = {}
+    files: dict[str, bytes] = {}
+    for piece in pieces[:-1]:
+        head, found, content = piece.removeprefix(b"\r\n").partition(b"\r\n\r\n")
+        if not found:
+            return {}, {}
+        headers = BytesHeaderParser().parsebytes(head + b"\r\n\r\n")
+        name = headers.get_param("name", header="content-disposition")
+        if not isinstance(name, str) or name in fields or name in files:
+            return {}, {}
+        if headers.get_filename() is not None:
+            files[name] = content
+            continue
+        try:
+            fields[name] = content.decode("utf-8")
+        except UnicodeDecodeError:
+            return {}, {}
+    return fields, files
 
 
 def parse_cookies(header: str) -> dict[str, str]:
