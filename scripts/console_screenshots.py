@@ -54,6 +54,7 @@ def main(out: Path) -> None:
         client.enable_key_rotation(KeyId=key["KeyId"])
         client.rotate_key_on_demand(KeyId=key["KeyId"])
         client.create_key(KeySpec="ECC_NIST_P256", KeyUsage="SIGN_VERIFY", Description="signing")
+        external = client.create_key(Origin="EXTERNAL", Description="bring your own key")
         browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 860})
         console = endpoint.url + "/console"
@@ -69,6 +70,9 @@ def main(out: Path) -> None:
         page.get_by_label("Alias name").fill("payments-without-prefix")
         page.get_by_role("button", name="Add alias").click()
         page.screenshot(path=str(out / "key.png"), full_page=True)
+        page.goto(f"{console}/keys/{external['KeyMetadata']['KeyId']}")
+        page.locator("#import-h").scroll_into_view_if_needed()
+        page.screenshot(path=str(out / "key-import.png"), full_page=True)
         page.goto(key_page + "/policy?syntax=dsl")
         page.screenshot(path=str(out / "policy.png"), full_page=True)
         page.goto(key_page + "/access?principal=arn:aws:iam::000000000000:root"
