@@ -11,8 +11,10 @@ Systems:
   client    ``kms.client(principal=...)``: a real botocore client served in-process
   floor     the same botocore call answered by a before-send handler returning a canned
             response: what boto3 costs with no service behind it
-Goals (issue 4): api >= 20x moto on Encrypt/Decrypt; client within 1.3x of the floor;
-CreateKey >= 10,000/s through the Python API.
+Goals (issues 4 and 17): api >= 20x moto on Encrypt/Decrypt; client within 1.2x of the floor
+(the floor still signs, sends and parses what the in-process client answers without a wire, so
+the client may be faster than it: "service adds" is then negative); CreateKey >= 10,000/s
+through the Python API.
 """
 
 from __future__ import annotations
@@ -217,8 +219,8 @@ def main() -> None:
     print("\ngoals")
     print(f"  api >= 20x moto on Encrypt/Decrypt : {enc:.1f}x  {'OK' if enc >= 20 else 'MISSED'}")
     print(
-        f"  client within 1.3x of boto3 floor  : {worst_client:.2f}x  "
-        f"{'OK' if worst_client <= 1.3 else 'MISSED'}"
+        f"  client within 1.2x of boto3 floor  : {worst_client:.2f}x  "
+        f"{'OK' if worst_client <= 1.2 else 'MISSED'}"
     )
     ck = results["api"]["CreateKey"]
     print(
