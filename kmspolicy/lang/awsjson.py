@@ -33,6 +33,7 @@ from kmspolicy.lang.ast import (
     new_action,
     new_condition,
     new_condition_value,
+    new_policy,
     new_principal,
     new_resource,
     new_statement,
@@ -147,6 +148,8 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
             root = _plain(tree)
         reader = _Reader(source, locator, key_policy)
         policy = reader.policy(root)
+        # freed while the collector still waits: its first pass then walks only the AST
+        del root
     diagnostics += reader.diagnostics
     if diagnostics or policy is None:
         diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
@@ -215,7 +218,8 @@ class _Reader:
         self.locator = locator
         self.key_policy = key_policy
         self.diagnostics: list[Diagnostic] = []
-        self.sids: list[tuple[str, Span]] = []
+        #: each Sid with the steps to it (its span is made only for a duplicate)
+        self.sids: list[tuple[str, Steps]] = []
 
     def span(self, steps: Steps, *, name: bool = False) -> Span:
         """The (deferred) span of the value at ``steps``, or of its member name."""
@@ -260,10 +264,11 @@ class _Reader:
         steps: Steps,
         what: str,
         check: Callable[[str], vocab.Problem | None],
-        make: Callable[[str, Span], T],
+        make: Callable[[str, Steps, JsonLocator, int | None], T],
     ) -> tuple[T, ...] | None:
         """A string or a non-empty list of strings, each checked by ``check`` and turned into a
-        node by ``make`` (the hot loop of the reader: one pass, no per-item helper calls)."""
+        node by ``make`` (a ``new_*`` builder, its span left to be made on first read); the hot
+        loop of the reader: one pass, no per-item helper calls."""
         single = not isinstance(value, list)
         if not single and not value:
             self.error("empty-list", f"{what} must not be an empty list", steps)
@@ -277,12 +282,13 @@ class _Reader:
                 self.error("wrong-type", f"each {what} value must be a string", item_steps)
                 ok = False
                 continue
-            # the items share the list's steps, each span holding its index
-            span = Span.deferred(source, locator, steps, None if single else i)
+            # the items share the list's steps as their spans' key, each node holding its index
+            step = None if single else i
             problem = check(item)
             if problem is None:
-                out.append(make(item, span))
+                out.append(make(item, steps, locator, step))
             else:
+                span = Span.deferred(source, locator, steps, step)
                 diagnostics.append(Diagnostic(problem.code, problem.message, span, problem.help))
                 ok = False
         return tuple(out) if ok else None
@@ -321,17 +327,18 @@ class _Reader:
         self.duplicate_sids()
         if any(s is None for s in statements):
             return None
-        return Policy(tuple(s for s in statements if s is not None), version, ident, self.span(()))
+        statements_ = tuple(s for s in statements if s is not None)
+        return new_policy(statements_, version, ident, (), (), self.locator)
 
     def duplicate_sids(self) -> None:
         seen: set[str] = set()
-        for sid, span in self.sids:
+        for sid, steps in self.sids:
             if sid in seen:
                 self.diagnostics.append(
                     Diagnostic(
                         "duplicate-sid",
                         f"duplicate Sid `{sid}`",
-                        span,
+                        self.span(steps),
                         "each statement's Sid must be unique within the policy",
                     )
                 )
@@ -342,10 +349,9 @@ class _Reader:
         if m is None:
             return None
         before = len(self.diagnostics)
-        span = self.span(steps)
         sid = self.string(m["Sid"], (*steps, "Sid"), "Sid") if "Sid" in m else None
         if sid:
-            self.sids.append((sid, self.span((*steps, "Sid"))))
+            self.sids.append((sid, (*steps, "Sid")))
         effect = None
         if "Effect" not in m:
             self.error(
@@ -387,8 +393,9 @@ class _Reader:
             resources,
             not_resource,
             conditions,
-            span,
+            steps,
             (),
+            self.locator,
         )
 
     def pair(
@@ -397,7 +404,7 @@ class _Reader:
         steps: Steps,
         name: str,
         check: Callable[[str], vocab.Problem | None],
-        make: Callable[[str, Span], T],
+        make: Callable[[str, Steps, JsonLocator, int | None], T],
         required: bool = False,
     ) -> tuple[tuple[T, ...] | None, bool]:
         negated = f"Not{name}"
@@ -447,7 +454,8 @@ class _Reader:
         value = m[element]
         esteps = (*steps, element)
         if value == "*":
-            return (Principal(PrincipalKind.ANY, "*", self.span(esteps)),), element != "Principal"
+            any_ = new_principal(PrincipalKind.ANY, "*", esteps, self.locator)
+            return (any_,), element != "Principal"
         members = self.members(value, esteps, _PRINCIPAL_KINDS, element)
         if members is None:
             self.diagnostics[-1] = Diagnostic(
@@ -519,7 +527,9 @@ class _Reader:
                             built,
                             qualifier,
                             if_exists,
-                            self.span(key_steps, name=True),
+                            key_steps,
+                            self.locator,
+                            Part.NAME,
                         )
                     )
         return tuple(out)
@@ -529,7 +539,7 @@ class _Reader:
         if not single and not value:
             self.error("empty-list", "condition values must not be an empty list", steps)
             return None
-        source, locator = self.source, self.locator
+        locator = self.locator
         out: list[ConditionValue] = []
         for i, item in enumerate((value,) if single else value):
             if not isinstance(item, (str, bool, int, float)):
@@ -539,6 +549,5 @@ class _Reader:
                     steps if single else (*steps, i),
                 )
                 return None
-            span = Span.deferred(source, locator, steps, None if single else i)
-            out.append(new_condition_value(item, span))
+            out.append(new_condition_value(item, steps, locator, None if single else i))
         return tuple(out)

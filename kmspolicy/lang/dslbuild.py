@@ -25,6 +25,12 @@ from kmspolicy.lang.ast import (
     PrincipalKind,
     Resource,
     Statement,
+    new_action,
+    new_condition,
+    new_condition_value,
+    new_principal,
+    new_resource,
+    new_statement,
 )
 from kmspolicy.lang.diagnostics import Diagnostic
 from kmspolicy.lang.jsonscan import MAX_NUMBER_DIGITS
@@ -122,7 +128,7 @@ class Builder:
                         "put all values in one list: the values of one condition are OR'ed",
                     )
                 seen.add(same)
-        return Statement(
+        return new_statement(
             Effect.ALLOW if effect == "allow" else Effect.DENY,
             actions[0],
             sid_text,
@@ -133,6 +139,7 @@ class Builder:
             resources is not None and resources[1],
             checked,
             span,
+            (),
         )
 
     def clause(self, negated: bool, items: list[Any]) -> tuple[tuple[Any, ...] | None, bool]:
@@ -154,21 +161,21 @@ class Builder:
         return self.clause(negated, items)
 
     def any_principal(self, span: Span) -> Principal:
-        return Principal(PrincipalKind.ANY, "*", span)
+        return new_principal(PrincipalKind.ANY, "*", span)
 
     def principal(self, kind_word: str, value: Piece) -> Principal | None:
         kind, text = KINDS[kind_word], self.text(value)
         span = value[2]
         ok = self._problem(vocab.check_principal(kind, text), span)
-        return Principal(kind, text, span) if ok else None
+        return new_principal(kind, text, span) if ok else None
 
     def action(self, piece: Piece) -> Action | None:
         name, span = self.text(piece), piece[2]
-        return Action(name, span) if self._problem(vocab.check_action(name), span) else None
+        return new_action(name, span) if self._problem(vocab.check_action(name), span) else None
 
     def resource(self, piece: Piece) -> Resource | None:
         arn, span = self.text(piece), piece[2]
-        return Resource(arn, span) if self._problem(vocab.check_resource(arn), span) else None
+        return new_resource(arn, span) if self._problem(vocab.check_resource(arn), span) else None
 
     def condition(
         self, operator: str, operator_span: Span, key_piece: Piece, values: list[ConditionValue]
@@ -192,19 +199,19 @@ class Builder:
         if not ok or parsed is None:
             return None
         qualifier, base, if_exists = parsed
-        return Condition(base, key, tuple(values), qualifier, if_exists, key_piece[2])
+        return new_condition(base, key, tuple(values), qualifier, if_exists, key_piece[2])
 
     def string_value(self, piece: Piece) -> ConditionValue:
-        return ConditionValue(self.text(piece), piece[2])
+        return new_condition_value(self.text(piece), piece[2])
 
     def bool_value(self, value: bool, span: Span) -> ConditionValue:
-        return ConditionValue(value, span)
+        return new_condition_value(value, span)
 
     def number_value(self, text: str, span: Span) -> ConditionValue:
         if len(text) > MAX_NUMBER_DIGITS:
             self.error("syntax", f"number has more than {MAX_NUMBER_DIGITS} characters", span)
-            return ConditionValue(0, span)
+            return new_condition_value(0, span)
         number: int | float = float(text) if any(c in text for c in ".eE") else int(text)
         if number in (float("inf"), float("-inf")):
             self.error("syntax", f"number `{text}` is out of range", span)
-        return ConditionValue(number, span)
+        return new_condition_value(number, span)
