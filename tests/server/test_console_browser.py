@@ -17,9 +17,11 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import textwrap
 import zipfile
 from collections.abc import Iterator, Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +285,109 @@ def _create(server: Any, request: Any, description: str, policy: str) -> str:
     )
     assert answer.status == 303, answer.text()
     return str(answer.headers["location"]).split("/")[3].split("?")[0]
+
+
+# --- accessibility, checked on Chromium's accessibility tree (Playwright's aria snapshot)
+
+#: roles of the controls a user operates: each must have an accessible name
+CONTROLS = frozenset(
+    {"button", "checkbox", "combobox", "listbox", "radio", "searchbox", "slider", "spinbutton"}
+    | {"switch", "textbox"}
+)
+_NODE = re.compile(r'^(\s*)- (\w+)(?: "((?:[^"\\]|\\.)*)")?(.*)$')
+
+
+def _nodes(snapshot: str) -> list[tuple[int, str, str, str]]:
+    """(depth, role, name, rest) of each node of an aria snapshot (its YAML, line by line)."""
+    out = []
+    for line in snapshot.splitlines():
+        match = _NODE.match(line)
+        if match and match.group(2) not in ("text", "paragraph"):
+            indent, role, name, rest = match.groups()
+            out.append((len(indent) // 2, role, name or "", rest))
+    return out
+
+
+def _check_tree(page: Page, signed_in: bool) -> None:
+    nodes = _nodes(page.locator("body").aria_snapshot())
+    top = {role for depth, role, _, _ in nodes if depth == 0}
+    assert {"banner", "main"} <= top, top
+    navigation = [name for _, role, name, _ in nodes if role == "navigation"]
+    assert ("Main" in navigation) == signed_in
+    # every control has a name, and no two buttons of the page's content share one
+    unnamed = [(role, rest) for _, role, name, rest in nodes if role in CONTROLS and not name]
+    assert not unnamed, unnamed
+    assert all(name for _, role, name, _ in nodes if role == "columnheader")
+    start = next(i for i, node in enumerate(nodes) if node[:2] == (0, "main"))
+    buttons = [name for _, role, name, _ in nodes[start:] if role == "button"]
+    assert len(buttons) == len(set(buttons)), sorted(buttons)
+    # one h1, first; no level skipped on the way down
+    levels = [
+        int(level)
+        for _, role, _, rest in nodes
+        if role == "heading"
+        for level in re.findall(r"\[level=(\d)\]", rest)
+    ]
+    assert levels[0] == 1 and levels.count(1) == 1, levels
+    assert all(b <= a + 1 for a, b in pairwise(levels)), levels
+
+
+def _tab_reaches(page: Page, targets: list[str], limit: int = 400) -> None:
+    """From the top of the page: the first Tab is the skip link, which moves the keyboard into
+    the main content; Tab then reaches each target (a CSS selector), and every element that
+    takes the focus on the way shows it (an outline)."""
+    page.locator("body").focus()
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.getElementById('main').contains(document.activeElement)")
+    left = list(targets)
+    for _ in range(limit):
+        focused = page.evaluate_handle("document.activeElement")
+        style = page.evaluate(
+            "e => { const s = getComputedStyle(e); return [s.outlineStyle, s.outlineWidth] }",
+            focused,
+        )
+        assert style[0] != "none" and style[1] != "0px", (style, focused)
+        left = [t for t in left if not page.evaluate("([e, t]) => e.matches(t)", [focused, t])]
+        if not left:
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"Tab never reached {left}")
+
+
+def test_every_main_page_is_accessible_and_keyboard_usable(server: Any, chromium: Browser) -> None:
+    """Landmarks (banner, navigation once signed in, main), a name for every control, one h1
+    and no skipped heading level, and the keyboard: skip link first, then Tab reaches each
+    page's main actions with the focus visible."""
+    page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.set_default_timeout(15_000)
+    page.goto(server.url + "/console/signin")
+    _check_tree(page, signed_in=False)
+    _tab_reaches(page, ["#akid", "#secret", "button[type=submit]"])
+
+    api = server.client(
+        aws_access_key_id="AKIAADMINEXAMPLE0001", aws_secret_access_key="admin-secret"
+    )
+    key = api.create_key(Description="accessible")["KeyMetadata"]["KeyId"]
+    api.create_alias(AliasName="alias/accessible", TargetKeyId=key)
+    api.create_alias(AliasName="alias/accessible-2", TargetKeyId=key)
+    api.tag_resource(KeyId=key, Tags=[{"TagKey": "team", "TagValue": "a11y"}])
+    api.create_grant(KeyId=key, GranteePrincipal=APP, Operations=["Decrypt"], Name="app")
+    external = api.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    page.close()
+    page = _signed_in(chromium, server, "AKIAADMINEXAMPLE0001", "admin-secret")
+    console = server.url + "/console"
+    for path, targets in (
+        ("/keys", ["#q", f'a[href*="{key}"]']),
+        (f"/keys/{key}", ["#rotate-now", "#schedule-deletion", "#alias"]),
+        (f"/keys/{external}", ["#import-parameters", "#wrapped", "#import-material"]),
+        ("/create", ["#spec", "#policy", "#create-key"]),
+        (f"/keys/{key}/policy", ["#policy-text", "#save-policy"]),
+        (f"/keys/{key}/access", ["#sim-p", "#sim-c"]),
+        ("/log", ["#f-principal", "#verify-full"]),
+    ):
+        page.goto(console + path)
+        _check_tree(page, signed_in=True)
+        _tab_reaches(page, targets)
