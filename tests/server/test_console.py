@@ -53,9 +53,10 @@ IDENTITIES = textwrap.dedent(
 class Browser:
     """A minimal cookie-keeping HTTP client (what a browser sends, nothing more)."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, source: str | None = None) -> None:
         parts = urlsplit(url)
         self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.source = (source, 0) if source else None  # a client address of 127.0.0.0/8
         self.cookies: dict[str, str] = {}
         self.last_set_cookies: list[str] = []
         self.last_body = b""
@@ -68,7 +69,9 @@ class Browser:
         extra: dict[str, str] | None = None,
         raw: tuple[bytes, str] | None = None,
     ) -> tuple[int, dict[str, str], str]:
-        conn = http.client.HTTPConnection(self.host, self.port, timeout=30)
+        conn = http.client.HTTPConnection(
+            self.host, self.port, timeout=30, source_address=self.source
+        )
         headers = dict(extra or {})
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
@@ -258,6 +261,37 @@ def test_guessing_secrets_is_throttled_per_address(tmp_path: Path) -> None:
         status, _, page = guesser.sign_in("AKIAADMINEXAMPLE0001", "admin-secret")
         assert status == 429 and "Too many failed sign-ins" in page
         assert "kmspolicy_session" not in guesser.cookies
+
+
+def test_guessing_one_keys_secret_from_many_addresses_is_throttled_per_key(
+    tmp_path: Path,
+) -> None:
+    """The attack: a distributed brute force, each address (here 127.0.0.2-.12, all loopback)
+    guessing one access key's secret a few times, below the per-address limit. After ten
+    failures in all, that access key id waits (429) from any address, even with the right
+    secret; an unknown id is refused alike (no oracle for which ids exist); another key and
+    the API are unaffected."""
+    ids = tmp_path / "identities.yaml"
+    ids.write_text(IDENTITIES)
+    with serve_in_thread(identities=ids, data_dir=tmp_path, console=True) as running:
+        for n in range(10):
+            guesser = Browser(running.url, source=f"127.0.0.{2 + n}")
+            assert guesser.sign_in("AKIAADMINEXAMPLE0001", f"guess-{n}")[0] == 401
+            assert guesser.sign_in("AKIANOSUCHKEYEXAMPL1", f"guess-{n}")[0] == 401
+        for key_id, secret in (
+            ("AKIAADMINEXAMPLE0001", "admin-secret"),
+            ("AKIANOSUCHKEYEXAMPL1", "anything"),
+        ):
+            fresh = Browser(running.url, source="127.0.0.20")
+            status, _, page = fresh.sign_in(key_id, secret)
+            assert status == 429 and "for this access key id" in page
+            assert "kmspolicy_session" not in fresh.cookies
+        reader = Browser(running.url, source="127.0.0.20")
+        assert reader.sign_in("AKIAREADEREXAMPLE001", "reader-secret")[0] == 303
+        api = running.client(
+            aws_access_key_id="AKIAADMINEXAMPLE0001", aws_secret_access_key="admin-secret"
+        )
+        assert "Keys" in api.list_keys()  # the throttle is the console's sign-in only
 
 
 def test_sessions_expire_by_the_clock_and_keep_only_a_hash() -> None:

@@ -33,6 +33,7 @@ from kmspolicy.server.app import Backend, Call, transport_context
 from kmspolicy.server.console import imports
 from kmspolicy.server.console.decisions import ChainVerifier
 from kmspolicy.server.console.sessions import SESSION_LIFETIME, Session, Sessions, same
+from kmspolicy.server.console.throttle import SignInThrottle
 from kmspolicy.server.console.web import (
     MAX_FORM,
     Request,
@@ -143,6 +144,7 @@ class Console:
         self._audit_path = audit_path
         self._chain = ChainVerifier(audit_path, audit_key)
         self.sessions = Sessions(store)
+        self.throttle = SignInThrottle()
         self._templates = jinja2.Environment(
             loader=jinja2.FileSystemLoader(str(_HERE / "templates")),
             autoescape=True,
@@ -366,15 +368,16 @@ class Console:
         sent = request.form.get("csrf", "")
         if not sent or not same(sent, request.cookies.get(SIGNIN_COOKIE, "")):
             return self._signin_form(request, "The sign-in form expired; try again.", 403)
-        if self.sessions.blocked(request.client, now):
-            return self._signin_form(
-                request, "Too many failed sign-ins from this address; wait a few minutes.", 429
-            )
+        development = bool(request.form.get("development")) and self._development is not None
+        key_id = None if development else request.form.get("access_key_id", "").strip()
+        refused_by = self.throttle.attempt(request.client, key_id, now)
+        if refused_by is not None:
+            message = f"Too many failed sign-ins for this {refused_by}; wait a few minutes."
+            return self._signin_form(request, message, 429)
         credential = self._check_credentials(request)
-        if credential is None:
-            self.sessions.failed(request.client, now)
+        if credential is None:  # counted as failed by attempt()
             return self._signin_form(request, "Unknown access key id or wrong secret.", 401)
-        self.sessions.succeeded(request.client)
+        self.throttle.succeeded(request.client, key_id)
         token = self.sessions.open(
             credential.principal, credential.access_key_id, self._region, now
         )

@@ -7,9 +7,7 @@ sharing the store knows it, a restart keeps it, and signing out deletes it for a
 neither the store nor a log ever holds a usable cookie. A session expires at a fixed time read
 from the service's clock; expired rows are purged at each sign-in. The CSRF token and the
 one-time message cookie are keyed by the session token (HMAC), so they need no storage and a
-copy of the store cannot forge them. Failed sign-ins are counted per client address in the
-process, bounded, so guessing secrets is slow for one address without making the console slow
-for anybody else.
+copy of the store cannot forge them. Failed sign-ins are counted in ``throttle``.
 """
 
 from __future__ import annotations
@@ -21,16 +19,10 @@ import secrets
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from kmspolicy._cache import BoundedCache
 from kmspolicy.kms.model import SessionRecord
 from kmspolicy.kms.ports import Store
 
 SESSION_LIFETIME = timedelta(hours=1)
-#: client addresses whose failed sign-ins are remembered (the oldest forgotten first)
-MAX_ADDRESSES = 4096
-#: failed sign-ins one address may make within FAILURE_WINDOW before it must wait
-MAX_FAILURES = 10
-FAILURE_WINDOW = timedelta(minutes=5)
 
 
 def _digest(token: str) -> str:
@@ -76,11 +68,10 @@ class Session:
 
 
 class Sessions:
-    """The console's sessions in the store, and this process's count of failed sign-ins."""
+    """The console's sessions in the store."""
 
-    def __init__(self, store: Store, max_addresses: int = MAX_ADDRESSES) -> None:
+    def __init__(self, store: Store) -> None:
         self._store = store
-        self._failures: BoundedCache[str, tuple[int, datetime]] = BoundedCache(max_addresses)
 
     def open(self, principal: str, access_key_id: str, region: str, now: datetime) -> str:
         """A new session; returns the cookie value (the only copy of the token)."""
@@ -112,18 +103,3 @@ class Sessions:
         if token:
             with self._store.transaction() as tx:
                 tx.delete_session(_digest(token))
-
-    # --- sign-in failures
-
-    def blocked(self, address: str, now: datetime) -> bool:
-        count, since = self._failures.get(address) or (0, now)
-        return count >= MAX_FAILURES and now - since < FAILURE_WINDOW
-
-    def failed(self, address: str, now: datetime) -> None:
-        count, since = self._failures.get(address) or (0, now)
-        if now - since >= FAILURE_WINDOW:
-            count, since = 0, now
-        self._failures.put(address, (count + 1, since))
-
-    def succeeded(self, address: str) -> None:
-        self._failures.pop(address)
