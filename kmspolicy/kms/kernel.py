@@ -22,6 +22,7 @@ per ``KMS`` instance:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -123,6 +124,7 @@ class Kernel:
         "_last_header",
         "_minter_taken",
         "_opened",
+        "_remote",
         "rng",
     )
 
@@ -139,6 +141,8 @@ class Kernel:
         self._backends: dict[str, KeyBackend] = dict(default_backends(root_key))
         if backends:
             self._backends.update(backends)
+        #: the origins whose backend's crypto may wait on the network (asked per crypto call)
+        self._remote = frozenset(o for o, b in self._backends.items() if b.remote)
         # key ARN -> material id -> (sealed reference, opened version)
         self._opened: BoundedCache[str, BoundedCache[str, tuple[Sealed, OpenedKey]]] = BoundedCache(
             cache_keys
@@ -153,10 +157,8 @@ class Kernel:
             raise InternalError("this kernel's minter was already taken")
         self._minter_taken = True
 
-        def mint(record: KeyRecord, action: str, request_alias: str | None) -> AuthorizedKey:
-            return AuthorizedKey(_MINT, self, record, action, request_alias)
-
-        return mint
+        # a partial, not a closure: one handle per key of every request, built in C
+        return functools.partial(AuthorizedKey, _MINT, self)
 
     # --- material: made here, kept sealed everywhere else
     def backend_for(self, record: KeyToMake) -> KeyBackend:
@@ -169,7 +171,7 @@ class Kernel:
 
     def remote(self, key: AuthorizedKey) -> bool:
         """Whether the key's crypto may wait on the network (``KeyBackend.remote``)."""
-        return self.backend_for(self._own(key)).remote
+        return self._own(key).origin in self._remote
 
     def discard_material(self, record: KeyInfo, new: NewVersion) -> int:
         """``new`` was made for ``record`` and will never be stored: destroy what its backend
@@ -273,7 +275,9 @@ class Kernel:
         return key._record
 
     def _open(self, key: AuthorizedKey, material_id: str | None = None) -> tuple[str, OpenedKey]:
-        record = self._own(key)
+        if key._kernel is not self:  # _own, inlined: every crypto call passes here
+            raise InternalError("a key handle of another KMS instance")
+        record = key._record
         wanted = material_id or record.current_material_id or ""
         version = record.material_by_id(wanted)
         if version is None or version.sealed is None:
@@ -320,14 +324,15 @@ class Kernel:
     ) -> tuple[bytes, str]:
         """(ciphertext blob, KeyMaterialId) under the key's current material."""
         material_id, opened = self._open(key)
-        return opened.encrypt(key.key_id, material_id, plaintext, context, self.rng), material_id
+        key_id = key._record.key_id
+        return opened.encrypt(key_id, material_id, plaintext, context, self.rng), material_id
 
     def decrypt(
         self, key: AuthorizedKey, blob: bytes, context: Mapping[str, str] | None
     ) -> tuple[bytes, str]:
         """(plaintext, KeyMaterialId) of a symmetric blob, with the version the blob names."""
         header = self._header(blob)
-        if header.key_id != key.key_id:
+        if header.key_id != key._record.key_id:
             raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
         material_id, opened = self._open(key, header.material_id)
         return opened.decrypt(blob, context), material_id

@@ -27,7 +27,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -114,17 +114,19 @@ class _Attempt:
     params: Mapping[str, Any]
     now: datetime
     context: Mapping[str, object] | None
+    #: what earlier rounds did outside any transaction (shared by the request's rounds)
+    outside: OutsideOutcomes
     readonly: bool = False
-    targets: list[Target] = field(default_factory=list)
+    # the rest is the round's (``_attempt``); the defaults are immutable, so a round builds
+    # only what it uses
+    targets: Sequence[Target] = ()
     decisions: list[Decision] = field(default_factory=list)
     recorded: bool = False  # its record is in the audit log (written before the commit)
     audit_failed: bool = False  # the audit log refused its record
-    saved: Mapping[str, KeyRecord | None] = field(default_factory=dict)
-    after_commit: list[Callable[[], None]] = field(default_factory=list)
-    #: what earlier rounds did outside any transaction (shared by the request's rounds)
-    outside: OutsideOutcomes = field(default_factory=dict)
-    #: the keys of those outcomes this round used
-    used_outside: set[Hashable] = field(default_factory=set)
+    saved: Mapping[str, KeyRecord | None] | None = None  # the keys its handler wrote
+    after_commit: Sequence[Callable[[], None]] = ()
+    #: the keys of the outcomes in ``outside`` this round used
+    used_outside: Collection[Hashable] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,27 +192,12 @@ class Pipeline:
         request_id: str = "",
     ) -> dict[str, Any]:
         """Run operation ``name`` for ``principal`` with already validated ``params``."""
-        identity = self.identities.resolve(principal)
-        # a key backend that tells a third party about the request reads it (kms.onbehalf)
-        token = onbehalf.enter(identity.caller.principal_arn, name, request_id, context)
-        try:
-            return self._run(name, identity, params, context, request_id)
-        finally:
-            onbehalf.leave(token)
-
-    def _run(
-        self,
-        name: str,
-        identity: Resolved,
-        params: Mapping[str, Any],
-        context: Mapping[str, object] | None,
-        request_id: str,
-    ) -> dict[str, Any]:
         op = self.operations.get(name)
         if op is None:  # the codec knows every operation of the model; the table too
             raise InternalError(f"{name} is not an operation of the KMS model")
         if op.validate is not None:
             op.validate(params)
+        identity = self.identities.resolve(principal)
         caller = identity.caller
         now = self.clock.now()
         # Due lifecycle work found on a key is committed first, in a transaction of its own (a
@@ -220,15 +207,15 @@ class Pipeline:
         # transaction of its own, then the request starts over.
         # Work that may wait on the network runs with no transaction open (OutsideFirst).
         readonly = not op.mutates
-        attempt = _Attempt(op, caller, identity, params, now, context, readonly)
-        outside = attempt.outside
+        outside: OutsideOutcomes = {}
+        attempt = _Attempt(op, caller, identity, params, now, context, outside, readonly)
         # what outside work made that must be taken back unless the request keeps it
         undos: dict[Hashable, Callable[[], None]] = {}
         try:
             for round_ in range(_ROUNDS):
                 if round_:  # a fresh attempt per round: the audit record is the last round's
                     attempt = _Attempt(
-                        op, caller, identity, params, now, context, readonly, outside=outside
+                        op, caller, identity, params, now, context, outside, readonly
                     )
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
@@ -237,10 +224,13 @@ class Pipeline:
                         # before the transaction commits and before the result leaves; a log
                         # that cannot be written raises here, and the transaction rolls back
                         self._audit(attempt, request_id, None)
-                    for arn, saved in attempt.saved.items():  # committed: forget what changed
-                        self.note_saved(saved, arn)
-                    self._undo(op, undos, keep=attempt.used_outside)
-                    self._after_commit(attempt)
+                    if attempt.saved:  # committed: forget what changed
+                        for arn, saved in attempt.saved.items():
+                            self.note_saved(saved, arn)
+                    if undos:  # nearly every request has none (no outside work)
+                        self._undo(op, undos, keep=attempt.used_outside)
+                    if attempt.after_commit:
+                        self._after_commit(attempt)
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
@@ -250,24 +240,47 @@ class Pipeline:
                 except OutsideFirst as first:
                     if first.key in outside:  # INVARIANT: each piece of work runs once
                         raise InternalError(f"{op.name} asked twice for {first.key!r}") from None
-                    try:
-                        value = first.work()
-                    except Exception as exc:  # raised by the handler in the next round
-                        outside[first.key] = (False, exc)
-                    else:
-                        outside[first.key] = (True, value)
-                        if first.undo is not None:
-                            undos[first.key] = functools.partial(first.undo, value)
+                    self._outside(first, outside, undos, caller, op, request_id, context)
             else:
                 raise InternalError(f"{op.name} did not settle in {_ROUNDS} rounds")
         except Exception as exc:
-            self._undo(op, undos, keep=())
+            if undos:
+                self._undo(op, undos, keep=())
             self._audit_failure(attempt, request_id, exc)
             raise
+        targets = attempt.targets
         self.usage.note(
-            op.name, tuple(t.key.arn for t in attempt.targets if t.key is not None), now, request_id
+            op.name,
+            tuple([t.key.arn for t in targets if t.key is not None]),
+            now,
+            request_id,
         )
         return result
+
+    @staticmethod
+    def _outside(
+        first: OutsideFirst,
+        outside: OutsideOutcomes,
+        undos: dict[Hashable, Callable[[], None]],
+        caller: Caller,
+        op: Operation,
+        request_id: str,
+        context: Mapping[str, object] | None,
+    ) -> None:
+        """Run one piece of outside work, keeping its outcome (value or exception) for the
+        request's next rounds. It is the only place a request's work may call a third party (an
+        external key store's proxy), so it runs on behalf of the request (``kms.onbehalf``)."""
+        token = onbehalf.enter(caller.principal_arn, op.name, request_id, context)
+        try:
+            value = first.work()
+        except Exception as exc:  # raised by the handler in the next round
+            outside[first.key] = (False, exc)
+        else:
+            outside[first.key] = (True, value)
+            if first.undo is not None:
+                undos[first.key] = functools.partial(first.undo, value)
+        finally:
+            onbehalf.leave(token)
 
     @staticmethod
     def _undo(
@@ -275,8 +288,6 @@ class Pipeline:
     ) -> None:
         """Take back what outside work made and the request did not keep (it failed, or its
         committed round used another outcome): best effort, a failure is logged."""
-        if not undos:  # nearly every request: no outside work, nothing to build a set for
-            return
         kept = frozenset(keep)
         for key, undo in undos.items():
             if key in kept:
@@ -341,8 +352,6 @@ class Pipeline:
             readonly=a.readonly,
             outside=a.outside,
         )
-        a.after_commit = scope.after_commit
-        a.used_outside = scope.used_outside
         a.targets = targets = self._targets(op, Resolution(scope))
         if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
             for target in targets:
@@ -372,10 +381,13 @@ class Pipeline:
         if op.dry_run and a.params.get("DryRun"):
             raise DryRunOperationException(_DRY_RUN_MESSAGE)
         mint = self._mint
-        keys = tuple(mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None)
+        keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None])
         call = Call(scope, keys, targets, a.decisions)
+        result = op.handler(call)
         a.saved = call.saved_keys
-        return op.handler(call)
+        a.after_commit = scope.after_commit
+        a.used_outside = scope.used_outside
+        return result
 
     def _authorize(
         self,

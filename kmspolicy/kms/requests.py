@@ -209,12 +209,13 @@ class RequestScope:
         self.readonly = readonly
         self.account = caller.account or services.account
         self.region = services.region
-        #: work to do once the request's transaction has committed (a connection attempt)
-        self.after_commit: list[Callable[[], None]] = []
+        #: work to do once the request's transaction has committed (a connection attempt);
+        #: tuples, grown by the rare request that has any, so no request builds them empty
+        self.after_commit: tuple[Callable[[], None], ...] = ()
         #: what earlier rounds of this request did outside any transaction (OutsideFirst)
         self.outside: OutsideOutcomes = outside if outside is not None else {}
         #: the keys of those outcomes this round used (an unused one is undone, OutsideFirst)
-        self.used_outside: set[Hashable] = set()
+        self.used_outside: tuple[Hashable, ...] = ()
 
 
 class _View:
@@ -345,7 +346,7 @@ class Resolution(_View):
 class Call(_View):
     """What a handler receives: parameters, caller, authorized keys and a narrow unit of work."""
 
-    __slots__ = ("_saved", "decisions", "keys", "targets")
+    __slots__ = ("_saved", "decisions", "kernel", "keys", "targets")
 
     def __init__(
         self,
@@ -354,16 +355,13 @@ class Call(_View):
         targets: Sequence[Target],
         decisions: Sequence[Decision] = (),
     ) -> None:
-        super().__init__(scope)
+        _View.__init__(self, scope)
+        #: the crypto kernel: operations on ``self.keys`` (and making new material)
+        self.kernel: Kernel = scope.services.kernel
         self.keys = keys
         self.targets = targets
         self.decisions = decisions
         self._saved: dict[str, KeyRecord | None] = {}
-
-    @property
-    def kernel(self) -> Kernel:
-        """The crypto kernel: operations on ``self.keys`` (and making new material)."""
-        return self.scope.services.kernel
 
     @property
     def usage(self) -> KeyUsage:
@@ -498,25 +496,35 @@ class Call(_View):
         done = self.scope.outside.get(key)
         if done is None:
             raise OutsideFirst(key, work, undo)
-        self.scope.used_outside.add(key)
+        scope = self.scope
+        scope.used_outside = (*scope.used_outside, key)
         ok, value = done
         if not ok:
             raise value
         return value  # type: ignore[no-any-return]
 
-    def crypto(self, key: AuthorizedKey, inputs: Hashable, work: Callable[[], _T]) -> _T:
+    def crypto(
+        self,
+        key: AuthorizedKey,
+        work: Callable[[], _T],
+        operation: str,
+        data: Hashable,
+        context: Mapping[str, str] | None,
+    ) -> _T:
         """``work``, a cryptographic operation under ``key``: run here, or — when the key's
         crypto may wait on the network (an external key store's proxy) — outside the request's
         transaction (``outside``), so that a proxy that does not answer holds no store lock,
-        for reads as for writes. ``inputs`` names the operation and everything ``work`` reads
-        besides the key's current material (the plaintext, the blob, the context...)."""
+        for reads as for writes. ``operation``, ``data`` (the plaintext, the blob, the data
+        key's length...) and the encryption ``context`` name everything ``work`` reads besides
+        the key's current material; they are made a key only for outside work."""
         if not self.kernel.remote(key):
             return work()
+        inputs = (operation, data, tuple(sorted(context.items())) if context else ())
         return self.outside(("crypto", key.arn, key.info.current_material_id, inputs), work)
 
     def after_commit(self, work: Callable[[], None]) -> None:
         """Run ``work`` once this request has committed (outside its transaction)."""
-        self.scope.after_commit.append(work)
+        self.scope.after_commit = (*self.scope.after_commit, work)
 
     @property
     def store(self) -> Store:

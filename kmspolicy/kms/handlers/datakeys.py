@@ -19,7 +19,6 @@ from kmspolicy.errors import (
 from kmspolicy.kms.handlers.dataplane import (
     Params,
     check_encryption_contexts,
-    context_key,
     encryption_algorithm,
     no_recipient,
     require_symmetric,
@@ -48,9 +47,7 @@ def _data_key(call: Call, with_plaintext: bool) -> dict[str, Any]:
         plaintext = call.rng(length)
         return plaintext, call.kernel.encrypt(key, plaintext, context)
 
-    plaintext, (blob, material_id) = call.crypto(
-        key, ("GenerateDataKey", length, context_key(context)), make
-    )
+    plaintext, (blob, material_id) = call.crypto(key, make, "GenerateDataKey", length, context)
     out: dict[str, Any] = {"CiphertextBlob": blob, "KeyId": key.arn, "KeyMaterialId": material_id}
     if with_plaintext:
         out["Plaintext"] = plaintext
@@ -88,7 +85,7 @@ def _data_key_pair(call: Call, with_plaintext: bool) -> dict[str, Any]:
         return pair, call.kernel.encrypt(key, pair.private_key_der, context)
 
     pair, (blob, material_id) = call.crypto(
-        key, ("GenerateDataKeyPair", p["KeyPairSpec"], context_key(context)), make
+        key, make, "GenerateDataKeyPair", p["KeyPairSpec"], context
     )
     out: dict[str, Any] = {
         "PrivateKeyCiphertextBlob": blob,

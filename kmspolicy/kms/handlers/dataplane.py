@@ -64,11 +64,6 @@ def check_encryption_contexts(params: Params) -> None:
                     )
 
 
-def context_key(context: Mapping[str, str] | None) -> tuple[tuple[str, str], ...]:
-    """An encryption context as part of a hashable key (``Call.crypto``'s inputs)."""
-    return tuple(sorted(context.items())) if context else ()
-
-
 def no_recipient(params: Params) -> None:
     if params.get("Recipient"):
         raise UnsupportedOperationException(

@@ -17,7 +17,6 @@ from kmspolicy.kms.handlers.dataplane import (
     DEFAULT_ENCRYPTION_ALGORITHM,
     Params,
     check_encryption_contexts,
-    context_key,
     encryption_algorithm,
     no_recipient,
     require_usage,
@@ -35,9 +34,7 @@ def _encrypt_with(
     alg = encryption_algorithm(key, algorithm, context)
     if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
         blob, material_id = call.crypto(
-            key,
-            ("Encrypt", plaintext, context_key(context)),
-            lambda: call.kernel.encrypt(key, plaintext, context),
+            key, lambda: call.kernel.encrypt(key, plaintext, context), "Encrypt", plaintext, context
         )
         return blob, alg, material_id
     return call.kernel.encrypt_asymmetric(key, alg, plaintext), alg, None
@@ -55,9 +52,7 @@ def _decrypt_with(
                 "this operation."
             )
         plaintext, material_id = call.crypto(
-            key,
-            ("Decrypt", blob, context_key(context)),
-            lambda: call.kernel.decrypt(key, blob, context),
+            key, lambda: call.kernel.decrypt(key, blob, context), "Decrypt", blob, context
         )
         return plaintext, alg, material_id
     return call.kernel.decrypt_asymmetric(key, alg, blob), alg, None
