@@ -511,8 +511,11 @@ def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
     for name, value in result.items():
         if not isinstance(name, str):
             return _JSON.encode(result).encode("utf-8")
-        if type(value) is bytes:
+        kind = type(value)
+        if kind is bytes:
             parts.append(f'{_json_string(name)}:"{_b64(value)}"')
+        elif kind is str:  # the C string encoder alone, without the encoder object's checks
+            parts.append(f"{_json_string(name)}:{_json_string(value)}")
         else:
             parts.append(f"{_json_string(name)}:{_json_value(value)}")
     return ("{" + ",".join(parts) + "}").encode("utf-8")

@@ -354,8 +354,14 @@ def _json_error(code: str, message: str) -> bytes:
 
 
 def _headers(scope: Scope) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for raw_name, raw_value in scope.get("headers", ()):
+    raw = scope.get("headers", ())
+    if not isinstance(raw, list | tuple):  # any iterable, says ASGI: read it once
+        raw = list(raw)
+    out = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
+    if len(out) == len(raw):
+        return out
+    out = {}  # a header repeated: its values joined in order, as SigV4 canonicalises them
+    for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1").lower()
         value = raw_value.decode("latin-1")
         known = out.get(name)

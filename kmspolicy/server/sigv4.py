@@ -29,6 +29,8 @@ from kmspolicy.errors import (
 ALGORITHM = "AWS4-HMAC-SHA256"
 #: headers that must be in SignedHeaders whenever the request carries them
 _SIGNED_WHEN_SENT = ("x-amz-target", "content-type", "x-amz-security-token")
+#: headers every signature must cover
+_ALWAYS_SIGNED = ("host", "x-amz-date")
 MAX_SKEW = timedelta(minutes=5)  # AWS rejects requests signed more than 5 minutes off
 
 _REGION = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
@@ -63,13 +65,19 @@ class Verified(Generic[P]):
 
 
 @dataclass(frozen=True, slots=True)
-class _Authorization:
+class _Head:
+    """Everything an ``Authorization`` header says before its signature, parsed and checked
+    for form, with what the verification derives from it alone."""
+
     access_key_id: str
     date: str
     region: str
     service: str
     signed_headers: tuple[str, ...]
-    signature: str
+    signed_text: str  # the signed header names as the canonical request lists them
+    scope: str  # the credential scope as the string to sign names it
+    #: what every signature must cover but this header does not sign
+    unsigned_required: tuple[str, ...]
 
 
 class _AuthorizationParser:
@@ -84,27 +92,20 @@ class _AuthorizationParser:
     __slots__ = ("_heads",)
 
     def __init__(self, maxsize: int = 1024) -> None:
-        self._heads: BoundedCache[str, _Authorization] = BoundedCache(maxsize)
+        self._heads: BoundedCache[str, _Head] = BoundedCache(maxsize)
 
-    def __call__(self, value: str) -> _Authorization:
+    def __call__(self, value: str) -> tuple[_Head, str]:
         head, sep, signature = value.rpartition("Signature=")
         # ``Signature`` must be a whole parameter name (after a separator) for the shortcut
         if not sep or head[-1:] not in (",", " ") or not _HEX_SIG.fullmatch(signature):
             return _parse_authorization(value)
         known = self._heads.get(head)
         if known is None:
-            return self._heads.put(head, _parse_authorization(value))
-        return _Authorization(
-            known.access_key_id,
-            known.date,
-            known.region,
-            known.service,
-            known.signed_headers,
-            signature,
-        )
+            known = self._heads.put(head, _parse_authorization(value)[0])
+        return known, signature
 
 
-def _parse_authorization(value: str) -> _Authorization:
+def _parse_authorization(value: str) -> tuple[_Head, str]:
     algorithm, _, rest = value.strip().partition(" ")
     if algorithm != ALGORITHM:
         raise IncompleteSignatureException(
@@ -139,7 +140,17 @@ def _parse_authorization(value: str) -> _Authorization:
         raise IncompleteSignatureException(
             "SignedHeaders must be lowercase header names, sorted and separated by ';'"
         )
-    return _Authorization(access_key_id, date, region, service, signed, parts["Signature"])
+    head = _Head(
+        access_key_id,
+        date,
+        region,
+        service,
+        signed,
+        ";".join(signed),
+        f"{date}/{region}/{service}/aws4_request",
+        tuple(h for h in _ALWAYS_SIGNED if h not in signed),
+    )
+    return head, parts["Signature"]
 
 
 def _canonical_query(query: str) -> str:
@@ -179,20 +190,19 @@ def canonical_request(
     headers: dict[str, str],
     signed_headers: Sequence[str],
     body: bytes,
+    signed_text: str | None = None,
 ) -> str:
-    """The SigV4 canonical request; ``headers`` maps lowercase names to (comma-joined) values."""
+    """The SigV4 canonical request; ``headers`` maps lowercase names to (comma-joined) values
+    (``signed_text``: ``signed_headers`` joined by ``;``, when the caller has it already)."""
     # Non-S3 services encode the already-encoded path once more, as botocore does.
     uri = "/" if raw_path in ("", "/") else quote(_remove_dot_segments(raw_path), safe="/~")
-    lines = [f"{name}:{' '.join(headers.get(name, '').split())}" for name in signed_headers]
-    return "\n".join(
-        [
-            method.upper(),
-            uri,
-            _canonical_query(query),
-            "\n".join(lines) + "\n",
-            ";".join(signed_headers),
-            hashlib.sha256(body).hexdigest(),
-        ]
+    lines = "".join(
+        f"{name}:{' '.join(headers.get(name, '').split())}\n" for name in signed_headers
+    )
+    signed = ";".join(signed_headers) if signed_text is None else signed_text
+    return (
+        f"{method.upper()}\n{uri}\n{_canonical_query(query)}\n{lines}\n{signed}\n"
+        f"{hashlib.sha256(body).hexdigest()}"
     )
 
 
@@ -262,18 +272,18 @@ class Verifier(Generic[P]):
                     "sign with the Authorization header"
                 )
             raise MissingAuthenticationTokenException("Missing Authentication Token")
-        auth = self._authorization(header)
+        auth, signature = self._authorization(header)
         amz_date = headers.get("x-amz-date")
-        if amz_date is None or not _AMZ_DATE.fullmatch(amz_date):
+        last = self._last_date  # a date already parsed matched the pattern then
+        if amz_date is None or (amz_date != last[0] and not _AMZ_DATE.fullmatch(amz_date)):
             raise IncompleteSignatureException(
                 "Authorization header requires existence of a valid 'X-Amz-Date' header "
                 "(yyyymmddThhmmssZ)"
             )
-        for required in ("host", "x-amz-date"):
-            if required not in auth.signed_headers:
-                raise IncompleteSignatureException(
-                    f"'{required}' must be a 'SignedHeader' in the AWS Authorization"
-                )
+        if auth.unsigned_required:
+            raise IncompleteSignatureException(
+                f"'{auth.unsigned_required[0]}' must be a 'SignedHeader' in the AWS Authorization"
+            )
         # The headers that select and shape the operation are signed whenever they are sent:
         # otherwise a captured request could be replayed as another operation (issue 12).
         # Every AWS SDK signs all of them (botocore signs every header but a few transport ones).
@@ -301,7 +311,6 @@ class Verifier(Generic[P]):
                 "Date in Credential scope does not match YYYYMMDD from ISO-8601 version of "
                 "date from HTTP"
             )
-        last = self._last_date
         if last[0] == amz_date:
             signed_at = last[1]
         else:  # requests signed within the same second share the parse
@@ -325,21 +334,21 @@ class Verifier(Generic[P]):
                 f"unknown access key id {_shown(auth.access_key_id)} (not in the identities)",
             )
         _check_token(credential, headers.get("x-amz-security-token"))
-        if not _HEX_SIG.fullmatch(auth.signature):
+        if not _HEX_SIG.fullmatch(signature):
             raise InvalidSignatureException(_BAD_SIGNATURE)
-        creq = canonical_request(method, raw_path, query, headers, auth.signed_headers, body)
-        scope = f"{auth.date}/{auth.region}/{auth.service}/aws4_request"
-        to_sign = "\n".join([ALGORITHM, amz_date, scope, hashlib.sha256(creq.encode()).hexdigest()])
+        creq = canonical_request(
+            method, raw_path, query, headers, auth.signed_headers, body, auth.signed_text
+        ).encode()
+        to_sign = f"{ALGORITHM}\n{amz_date}\n{auth.scope}\n{hashlib.sha256(creq).hexdigest()}"
         key = self._keys.key(credential.secret_access_key, auth.date, auth.region, auth.service)
         expected = hmac.digest(key, to_sign.encode(), "sha256").hex()  # one-shot C HMAC
         # INVARIANT: signatures are compared in constant time.
-        if not hmac.compare_digest(expected, auth.signature):
+        if not hmac.compare_digest(expected, signature):
             raise _because(
                 InvalidSignatureException(_BAD_SIGNATURE),
                 f"signature mismatch for access key id '{auth.access_key_id}': wrong secret, or "
                 f"the client signed another request (canonical request SHA-256 here: "
-                f"{hashlib.sha256(creq.encode()).hexdigest()}; signed headers "
-                f"{';'.join(auth.signed_headers)})",
+                f"{hashlib.sha256(creq).hexdigest()}; signed headers {auth.signed_text})",
             )
         return Verified(credential, auth.region, signed_at)
 

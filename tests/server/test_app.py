@@ -11,10 +11,12 @@ from unittest import mock
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from kmspolicy.errors import NotFoundException, ServiceError
 from kmspolicy.kms.clock import FakeClock
-from kmspolicy.server.app import AppOptions, Call, KmsApp, Reply
+from kmspolicy.server.app import AppOptions, Call, KmsApp, Reply, _headers
 from kmspolicy.server.sigv4 import Credential, Verifier
 
 NOW = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -224,3 +226,18 @@ def test_a_captured_request_cannot_be_replayed_as_another_operation() -> None:
     assert "content-type" in reply["message"]
     without = [(k, v) for k, v in target_only if k != b"content-type"]
     assert run(app, without, body) == (200, {"KeyId": "k"})
+
+
+_HEADER_NAMES = st.sampled_from(["host", "Host", "x-amz-date", "X-Amz-Target", "x-a", "X-A"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.tuples(_HEADER_NAMES, st.text("ab ,\t", max_size=4)), max_size=6))
+def test_request_headers_join_a_repeated_name_in_order(pairs: list[tuple[str, str]]) -> None:
+    raw = [(name.encode(), value.encode()) for name, value in pairs]
+    joined: dict[str, list[str]] = {}
+    for name, value in pairs:
+        joined.setdefault(name.lower(), []).append(value)
+    expected = {name: ",".join(values) for name, values in joined.items()}
+    assert _headers({"headers": raw}) == expected
+    assert _headers({"headers": iter(raw)}) == expected  # any iterable, read once
