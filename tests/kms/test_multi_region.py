@@ -20,6 +20,7 @@ from kmspolicy.audit import open_audit_log
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.kms.backends import MATERIAL, secret_aad
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
 from kmspolicy.kms.sealed import Sealed, reveal
@@ -156,7 +157,17 @@ def test_rotations_of_the_primary_reach_every_replica(regions: Regions) -> None:
     key = primary_key(regions)
     east, west = regions.client(EAST), regions.client(WEST)
     east.replicate_key(KeyId=key["KeyId"], ReplicaRegion=WEST)
+    started = regions.clock.now()
     east.rotate_key_on_demand(KeyId=key["KeyId"])
+    # in progress on every member of the set; the primary's due work completes it
+    status = west.get_key_rotation_status(KeyId=key["KeyId"])
+    assert status["OnDemandRotationStartDate"] == started
+    assert west.list_key_rotations(KeyId=key["KeyId"])["Rotations"] == []
+    regions.clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    west.describe_key(KeyId=key["KeyId"])  # the replica first: nothing of its own is due
+    assert "OnDemandRotationStartDate" in west.get_key_rotation_status(KeyId=key["KeyId"])
+    east.describe_key(KeyId=key["KeyId"])
+    assert "OnDemandRotationStartDate" not in west.get_key_rotation_status(KeyId=key["KeyId"])
     blob = east.encrypt(KeyId=key["KeyId"], Plaintext=b"after")["CiphertextBlob"]
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after"
     east_rotations = east.list_key_rotations(KeyId=key["KeyId"])["Rotations"]
@@ -449,6 +460,8 @@ def test_replicating_and_synchronizing_unseal_nothing(tmp_path: Path) -> None:
     before = root.unseals
     east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
     east.rotate_key_on_demand(KeyId=key_id)
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    east.describe_key(KeyId=key_id)  # completes the rotation and carries it to the replica
     west.describe_key(KeyId=key_id)
     assert root.unseals == before
     west.encrypt(KeyId=key_id, Plaintext=b"x")
@@ -479,6 +492,8 @@ def test_replicas_of_a_primary_made_before_set_binding_open_its_older_material(
     east = regions.client(EAST)
     first = east.encrypt(KeyId=key["KeyId"], Plaintext=b"first version")["CiphertextBlob"]
     east.rotate_key_on_demand(KeyId=key["KeyId"])
+    regions.clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    east.describe_key(KeyId=key["KeyId"])  # the rotation completes
     store = regions.services[EAST].store
     _as_written_before_set_binding(store, key["Arn"])
     # a process started on that store: nothing opened yet
@@ -653,7 +668,9 @@ def test_an_imported_material_set_rotates_once_every_replica_has_the_new_materia
     _import(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
     assert state_of(east) == "PENDING_ROTATION"
     east.rotate_key_on_demand(KeyId=key_id)
-    assert state_of(east) == state_of(west) == "CURRENT"
+    assert state_of(east) == "PENDING_ROTATION"  # started, not done
+    regions.clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    assert state_of(east) == state_of(west) == "CURRENT"  # each member its own copy
     blob = west.encrypt(KeyId=key_id, Plaintext=b"rotated")["CiphertextBlob"]
     opened = east.decrypt(CiphertextBlob=blob)
     assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"rotated", new_id)

@@ -20,6 +20,7 @@ from kmspolicy.kms.sealed import reveal
 from kmspolicy.store.sqlite import SqliteStore
 from tests.kms.lifecycle.test_client_import import _import
 from tests.kms.principals import ACCOUNT, BOB, raises_code
+from tests.kms.rotations import rotate_on_demand
 from tests.kms.test_deny_all import DENY_ALL, KEY_OPERATIONS, KEYLESS_OPERATIONS, _fill, _snake
 
 
@@ -185,10 +186,11 @@ def test_rotation_makes_new_sealed_material_and_keeps_the_old(
     counted: tuple[Store, CountingRootKey],
 ) -> None:
     store, root = counted
-    service = KMS(store, FakeClock(), ACCOUNT)
+    clock = FakeClock()
+    service = KMS(store, clock, ACCOUNT)
     key = service.create_key()["KeyMetadata"]["KeyId"]
     old = service.encrypt(KeyId=key, Plaintext=b"old")["CiphertextBlob"]
-    service.rotate_key_on_demand(KeyId=key)
+    rotate_on_demand(service, clock, key)
     new = service.encrypt(KeyId=key, Plaintext=b"new")["CiphertextBlob"]
     assert service.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
     assert service.decrypt(CiphertextBlob=new)["Plaintext"] == b"new"
@@ -216,11 +218,12 @@ def test_the_kernel_keeps_a_bounded_number_of_versions_per_key(
     """A key rotated more often than the kernel keeps versions: every ciphertext still
     decrypts, and the kernel never holds more than CACHE_VERSIONS opened versions of it."""
     store, _root = counted
-    service = KMS(store, FakeClock(), ACCOUNT)
+    clock = FakeClock()
+    service = KMS(store, clock, ACCOUNT)
     arn = service.create_key()["KeyMetadata"]["Arn"]
     blobs = [service.encrypt(KeyId=arn, Plaintext=b"v0")["CiphertextBlob"]]
     for n in range(1, CACHE_VERSIONS + 3):
-        service.rotate_key_on_demand(KeyId=arn)
+        rotate_on_demand(service, clock, arn)
         blobs.append(service.encrypt(KeyId=arn, Plaintext=f"v{n}".encode())["CiphertextBlob"])
     for n, blob in enumerate(blobs):
         assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == f"v{n}".encode()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import time
 from typing import Any
 
 import pytest
@@ -138,7 +139,17 @@ def test_every_implemented_operation_round_trips(fresh: Server) -> None:
     kms.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
     assert kms.get_key_rotation_status(KeyId=key_id)["KeyRotationEnabled"]
     kms.rotate_key_on_demand(KeyId=key_id)
-    assert len(kms.list_key_rotations(KeyId=key_id)["Rotations"]) == 1
+    # AWS's shape: started now, completed by the service moments later (the server's clock)
+    assert "OnDemandRotationStartDate" in kms.get_key_rotation_status(KeyId=key_id)
+    with pytest.raises(ClientError) as err:
+        kms.rotate_key_on_demand(KeyId=key_id)
+    assert code(err) == "ConflictException"  # in progress
+    deadline = time.monotonic() + 10
+    while "OnDemandRotationStartDate" in kms.get_key_rotation_status(KeyId=key_id):
+        assert time.monotonic() < deadline, "the on-demand rotation never completed"
+        time.sleep(0.25)
+    (rotation,) = kms.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert rotation["RotationType"] == "ON_DEMAND"
     kms.disable_key_rotation(KeyId=key_id)
     assert (
         kms.decrypt(CiphertextBlob=enc["CiphertextBlob"], EncryptionContext=CONTEXT)["Plaintext"]

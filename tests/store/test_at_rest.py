@@ -23,6 +23,7 @@ from kmspolicy.kms.ports import SealingKey
 from kmspolicy.kms.sealed import reveal
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
+from tests.kms.rotations import rotate_on_demand
 
 sys.path.insert(0, str(Path(__file__).parent))  # tests/ is not a package
 import store_records as r
@@ -49,13 +50,14 @@ _USAGE = {
 def _populate(store, root: SealingKey) -> list[bytes]:
     """Keys of every spec made through the service (the kernel seals), a rotated version,
     import parameters of an external key; return every secret, opened with the root key."""
-    service = KMS(store, FakeClock(), r.ACCOUNT)
+    clock = FakeClock()
+    service = KMS(store, clock, r.ACCOUNT)
     arns = []
     for spec in SPECS:
         usage = _USAGE.get(spec, "SIGN_VERIFY")
         meta = service.create_key(KeySpec=spec.value, KeyUsage=usage, Description=MARKER)
         arns.append(meta["KeyMetadata"]["Arn"])
-    service.rotate_key_on_demand(KeyId=arns[0])
+    rotate_on_demand(service, clock, arns[0])
     external = service.create_key(Origin="EXTERNAL", Description=MARKER)["KeyMetadata"]["Arn"]
     service.get_parameters_for_import(
         KeyId=external, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
@@ -137,10 +139,11 @@ def test_postgres_dump_holds_no_key_material(pg_schema: str) -> None:
 def _two_keys(tmp_path: Path, root: RootKey):
     """A store with key k1 (two versions, a ciphertext under each) and key k2 (one)."""
     store = open_store(f"sqlite://{tmp_path / 'kms.db'}", root)
-    service = KMS(store, FakeClock(), r.ACCOUNT)
+    clock = FakeClock()
+    service = KMS(store, clock, r.ACCOUNT)
     k1 = service.create_key(Description="k1")["KeyMetadata"]["KeyId"]
     first = service.encrypt(KeyId=k1, Plaintext=b"one")["CiphertextBlob"]
-    service.rotate_key_on_demand(KeyId=k1)
+    rotate_on_demand(service, clock, k1)
     second = service.encrypt(KeyId=k1, Plaintext=b"two")["CiphertextBlob"]
     k2 = service.create_key(Description="k2")["KeyMetadata"]["KeyId"]
     return store, {"k1": k1, "k2": k2, "first": first, "second": second}

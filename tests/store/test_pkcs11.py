@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms.backends import MATERIAL, secret_aad
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.sealed import reveal
 from kmspolicy.kms.service import KMS
 from kmspolicy.store import open_store
@@ -86,14 +87,18 @@ def test_service_on_sqlite_with_the_hsm_root_key_survives_a_restart(
 
     again = open_hsm_root_key(uri(), ENV)  # a second handle: reopen as a restart would
     try:
-        client = KMS(open_store(url, again)).client()
+        service = KMS(open_store(url, again))
+        client = service.client()
         assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed by the token"
         assert client.verify_mac(KeyId=mac_id, Message=b"m", MacAlgorithm="HMAC_SHA_256", Mac=mac)[
             "MacValid"
         ]
         client.rotate_key_on_demand(KeyId=key_id)
+        service.clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())  # completed
         new_blob = client.encrypt(KeyId=key_id, Plaintext=b"v2")["CiphertextBlob"]
         assert client.decrypt(CiphertextBlob=new_blob)["Plaintext"] == b"v2"
+        versions = {client.decrypt(CiphertextBlob=b)["KeyMaterialId"] for b in (blob, new_blob)}
+        assert len(versions) == 2  # the new version, sealed by the token too
         assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"sealed by the token"
     finally:
         again.close()

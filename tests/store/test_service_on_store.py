@@ -9,6 +9,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.service import KMS
 
 APP = "arn:aws:iam::111122223333:role/app"
@@ -100,32 +102,54 @@ def test_alias_created_by_one_process_is_taken_for_the_other(store_factory) -> N
 
 
 def test_concurrent_rotations_from_two_processes_all_land(store_factory) -> None:
-    """Rotations are read-modify-writes of one key: none may be lost between processes."""
+    """Rotations are read-modify-writes of one key: none may be lost between processes, and
+    none made twice. Each round both processes ask at once (one starts the rotation, the
+    other finds it in progress), then both use the key once it is due (one completes it)."""
     import threading
 
-    services = [KMS(store_factory()), KMS(store_factory())]
+    clock = FakeClock()
+    services = [KMS(store_factory(), clock), KMS(store_factory(), clock)]
     key_id = services[0].client().create_key()["KeyMetadata"]["KeyId"]
     blobs: list[bytes] = []
+    codes: list[str | None] = []
     errors: list[BaseException] = []
 
-    def rotate(service: KMS) -> None:
-        client = service.client()
-        try:
-            for _ in range(3):
-                client.rotate_key_on_demand(KeyId=key_id)
-                blobs.append(client.encrypt(KeyId=key_id, Plaintext=b"v")["CiphertextBlob"])
-        except BaseException as exc:  # reported below
-            errors.append(exc)
+    def together(work) -> None:  # both processes at once
+        barrier = threading.Barrier(len(services))
 
-    threads = [threading.Thread(target=rotate, args=(s,)) for s in services]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
+        def run(service: KMS) -> None:
+            client = service.client()
+            barrier.wait(10)
+            try:
+                work(client)
+            except BaseException as exc:  # reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=run, args=(s,)) for s in services]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+
+    def rotate(client) -> None:
+        try:
+            client.rotate_key_on_demand(KeyId=key_id)
+            codes.append(None)
+        except ClientError as err:
+            codes.append(err.response["Error"]["Code"])
+
+    def use(client) -> None:
+        blobs.append(client.encrypt(KeyId=key_id, Plaintext=b"v")["CiphertextBlob"])
+
+    for _ in range(3):
+        together(rotate)
+        clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+        together(use)
     assert errors == []
+    assert (codes.count(None), codes.count("ConflictException")) == (3, 3)
     client = services[1].client()
     rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
-    assert len(rotations) == 6
-    assert len({r["KeyMaterialId"] for r in rotations}) == 6
+    assert len(rotations) == 3
+    assert len({r["KeyMaterialId"] for r in rotations}) == 3
     for blob in blobs:  # every version stays decryptable
         assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"v"

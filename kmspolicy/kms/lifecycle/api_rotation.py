@@ -79,19 +79,20 @@ def get_key_rotation_status(call: Call) -> dict[str, Any]:
 def rotate_key_on_demand(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html
 
-    The rotation completes inside the request, so OnDemandRotationStartDate is never left set.
+    Records the rotation as started; due work completes it (``rotation.finish_on_demand``)
+    and carries it to the replicas of a multi-Region primary (``multiregion.synchronize``).
     """
     key = call.key.info
-    changes = rotation.rotate_on_demand(key, now=call.now, kernel=call.kernel)
-    rotated = call.update_key(call.key, **changes)  # synchronizes the rotation status
+    changes = rotation.start_on_demand(key, now=call.now)
     if key.origin is OriginType.EXTERNAL:
         # imported material is each member's own: the set rotates to the material every
-        # replica imported (the primary's waits in PENDING_ROTATION only once they all have);
-        # a replica that has not imported it refuses, and the whole request rolls back
+        # replica imported beforehand, so a replica that has not is refused now
+        waiting = rotation.pending_rotation_material(key)
         for region in key.replica_regions:
             replica = call.load_member(key, region)
             if replica is not None:
-                call.update_member(call.key, region, **rotation.promote_imported(replica, rotated))
+                rotation.require_imported(replica, waiting.material_id)
+    call.update_key(call.key, **changes)  # the start shows on the replicas too
     return {"KeyId": key.arn}
 
 

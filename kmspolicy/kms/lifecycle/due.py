@@ -1,5 +1,6 @@
-"""Due work: automatic rotations, deletions at the end of their window, expiry of imported
-material and of import parameters — done on first access after it is due, and by ``sweep``.
+"""Due work: automatic rotations, the completion of on-demand rotations, deletions at the end of
+their window, expiry of imported material and of import parameters — done on first access after
+it is due, and by ``sweep``.
 
 Layer: kms. Both paths call ``apply_due_work`` on one record at one moment, so they cannot
 disagree: the pipeline calls ``run_due_work`` on every key it loads, the server calls ``sweep``
@@ -19,7 +20,12 @@ from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.lifecycle import multiregion
 from kmspolicy.kms.lifecycle.deletion import deletion_due
 from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
-from kmspolicy.kms.lifecycle.rotation import rotate
+from kmspolicy.kms.lifecycle.rotation import (
+    ON_DEMAND_ROTATION_TAKES,
+    finish_on_demand,
+    on_demand_due,
+    rotate,
+)
 from kmspolicy.kms.model import ExpirationModelType, KeyRecord, OriginType, RotationType
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Store, Transaction
 from kmspolicy.kms.states import KeyState
@@ -45,6 +51,7 @@ def due_at(record: KeyRecord) -> datetime | None:
         record.deletion_date is None
         and not record.rotation_enabled
         and not record.pending_imports
+        and record.on_demand_rotation_start_date is None
         and record.origin is not OriginType.EXTERNAL
         and record.key_state is not KeyState.CREATING
         and record.key_state is not KeyState.UPDATING
@@ -66,6 +73,9 @@ def due_at(record: KeyRecord) -> datetime | None:
         and m.valid_to is not None
     )
     moments.extend(p.valid_to for p in record.pending_imports)
+    if on_demand_due(record, None):  # RotateKeyOnDemand: completed seconds later
+        assert record.on_demand_rotation_start_date is not None
+        moments.append(record.on_demand_rotation_start_date + ON_DEMAND_ROTATION_TAKES)
     # Only Enabled keys rotate; one that was disabled (or pending deletion) when its rotation
     # fell due catches up when EnableKey brings it back (rotation.catch_up_on_enable).
     if _rotation_due(record, None):
@@ -123,6 +133,10 @@ def apply_due_work(record: KeyRecord, now: datetime, kernel: Kernel) -> KeyRecor
         changes = rule(record, now)
         if changes:
             record = record.evolve(**changes)
+    # an on-demand rotation completes long before any automatic one can fall due (the request
+    # is refused within 20 minutes of it), so this order is the order they happen in
+    if on_demand_due(record, now):
+        record = record.evolve(**finish_on_demand(record, kernel))
     return _rotate_due(record, now, kernel)
 
 
@@ -167,10 +181,12 @@ def _record_sync(
 def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) -> list[AuditRecord]:
     """The audit records of the due work that turned ``before`` into ``after`` (None: deleted).
 
-    The CloudTrail events of the same work: ``RotateKey`` per automatic rotation (with its
-    rotation type and new material id), ``DeleteExpiredKeyMaterial`` per expired import,
-    ``DeleteKey`` at the end of the waiting period, and ``SynchronizeMultiRegionKey`` when an
-    UpdatePrimaryRegion completes (each of its two keys leaves ``Updating``). Pruned import
+    The CloudTrail events of the same work: ``RotateKey`` per rotation (automatic, or the
+    completion of an on-demand one; with its rotation type and new material id; an on-demand
+    rotation that could not complete has an ``errorCode``), ``DeleteExpiredKeyMaterial`` per
+    expired import, ``DeleteKey`` at the end of the waiting period, and
+    ``SynchronizeMultiRegionKey`` when an UpdatePrimaryRegion completes (each of its two keys
+    leaves ``Updating``). Pruned import
     parameters (a wrapping key nobody can use any more) change nothing a caller can observe
     and have no event.
     """
@@ -193,19 +209,39 @@ def service_events(before: KeyRecord, after: KeyRecord | None, now: datetime) ->
         if m.sealed is not None
         and (m.material_id not in kept or kept[m.material_id].sealed is None)
     ]
-    known = {m.material_id for m in before.materials}
+    # a rotation made a version current: a new one, or imported material that waited for it
+    rotated_before = {m.material_id for m in before.materials if m.rotation_date is not None}
+    rotations = [
+        m
+        for m in after.materials
+        if m.rotation_date is not None and m.material_id not in rotated_before
+    ]
     events.extend(
         event(
             "RotateKey",
             {
-                "rotationType": RotationType.AUTOMATIC.value,
+                "rotationType": m.rotation_type.value if m.rotation_type else None,
                 "keyMaterialId": m.material_id,
                 "rotationDate": m.rotation_date.isoformat() if m.rotation_date else None,
             },
         )
-        for m in after.materials
-        if m.material_id not in known and m.rotation_type is RotationType.AUTOMATIC
+        for m in rotations
     )
+    if (
+        before.on_demand_rotation_start_date is not None
+        and after.on_demand_rotation_start_date is None
+        and not any(m.rotation_type is RotationType.ON_DEMAND for m in rotations)
+    ):
+        # the imported material it was to make current was deleted meanwhile
+        events.append(
+            event(
+                "RotateKey",
+                {
+                    "rotationType": RotationType.ON_DEMAND.value,
+                    "errorCode": "KMSInvalidStateException",
+                },
+            )
+        )
     return events
 
 

@@ -33,6 +33,7 @@ from typing import Any
 
 from kmspolicy.errors import IncorrectKeyMaterialException, UnsupportedOperationException
 from kmspolicy.kms import ids
+from kmspolicy.kms.lifecycle import rotation
 from kmspolicy.kms.model import (
     KeyChanges,
     KeyInfo,
@@ -111,6 +112,8 @@ def shared_properties(primary: KeyInfo) -> dict[str, Any]:
         "next_rotation_date": primary.next_rotation_date,
         # the on-demand rotation limit is the set's: a new primary does not start afresh
         "on_demand_rotations": primary.on_demand_rotations,
+        # a rotation in progress shows on every member (GetKeyRotationStatus)
+        "on_demand_rotation_start_date": primary.on_demand_rotation_start_date,
     }
     if primary.origin is OriginType.AWS_KMS:  # imported material is imported per member
         shared["materials"] = primary.materials
@@ -129,10 +132,27 @@ def synchronize(tx: Transaction, primary: KeyRecord) -> list[KeyRecord]:
         if replica is None:
             continue
         synced = replica.evolve(multi_region_key_type=MultiRegionKeyType.REPLICA, **shared)
+        if _rotated_to_own_copy(synced, primary):
+            synced = synced.evolve(**rotation.promote_imported(synced, primary))
         if synced != replica:
             tx.put_key(synced)
             written.append(synced)
     return written
+
+
+def _rotated_to_own_copy(replica: KeyRecord, primary: KeyRecord) -> bool:
+    """Whether an imported-material set rotated: the primary made current new material that
+    the replica holds waiting (its own import of it), which the replica makes current too.
+    A replica that no longer holds it stays on its current material."""
+    if primary.origin is not OriginType.EXTERNAL:
+        return False  # the material itself is shared
+    current = primary.current_material
+    if current is None or current.rotation_date is None:
+        return False
+    if replica.current_material_id == current.material_id:
+        return False
+    waiting = replica.material_by_id(current.material_id)
+    return waiting is not None and waiting.sealed is not None and waiting.state.waiting
 
 
 def finish_creation(record: KeyRecord) -> KeyRecord:

@@ -40,14 +40,19 @@ __all__ = [
     "MAX_ROTATION_PERIOD_DAYS",
     "MIN_ROTATION_PERIOD_DAYS",
     "ON_DEMAND_ROTATION_ORIGINS",
+    "ON_DEMAND_ROTATION_TAKES",
     "catch_up_on_enable",
     "disable_rotation",
     "enable_rotation",
+    "finish_on_demand",
+    "on_demand_due",
+    "pending_rotation_material",
     "promote_imported",
+    "require_imported",
     "require_rotation_support",
     "rotate",
-    "rotate_on_demand",
     "rotation_enabled_for_status",
+    "start_on_demand",
     "validate_rotation_period",
 ]
 
@@ -58,6 +63,12 @@ AWS_MANAGED_ROTATION_DAYS = 365  # AWS managed keys rotate yearly; nobody can ch
 MAX_ON_DEMAND_ROTATIONS = 25  # per key, lifetime, not adjustable
 # RotateKeyOnDemand is refused while an automatic rotation is this close (AWS: 20 minutes).
 ON_DEMAND_CONFLICT_WINDOW = timedelta(minutes=20)
+#: How long an on-demand rotation takes on the service clock: RotateKeyOnDemand only records
+#: it as started, and due work completes it this long after (AWS rotates in a background
+#: process, "a slight delay" after the request; LocalStack's tests recorded against AWS wait
+#: up to 10 seconds for it). Far shorter than the conflict window, so no automatic rotation
+#: can fall due while one is in progress.
+ON_DEMAND_ROTATION_TAKES = timedelta(seconds=2)
 # the least step between two rotation dates of one key (the wire carries epoch seconds as a
 # float: a millisecond survives the round trip, a microsecond may not)
 _TICK = timedelta(milliseconds=1)
@@ -203,9 +214,16 @@ def _make_current(materials: tuple[KeyMaterial, ...], new: KeyMaterial) -> KeyCh
     return {"materials": (*ring, new), "current_material_id": new.material_id}
 
 
-def rotate_on_demand(record: KeyInfo, *, now: datetime, kernel: Kernel) -> KeyChanges:
-    """RotateKeyOnDemand: immediate (this engine rotates synchronously), ≤25 per key."""
+def start_on_demand(record: KeyInfo, *, now: datetime) -> KeyChanges:
+    """RotateKeyOnDemand: the rotation recorded as started at ``now`` (GetKeyRotationStatus
+    shows ``OnDemandRotationStartDate``); due work completes it ``ON_DEMAND_ROTATION_TAKES``
+    later (``finish_on_demand``). It counts against the limit of 25 from the request on."""
     require_rotation_support(record, origins=ON_DEMAND_ROTATION_ORIGINS, aws_managed=False)
+    if record.on_demand_rotation_start_date is not None:
+        # AWS documents no answer for this; the conflict error is the one its model has
+        raise ConflictException(
+            f"{record.arn} has an on-demand rotation in progress; try again after it completes."
+        )
     if record.on_demand_rotations >= MAX_ON_DEMAND_ROTATIONS:
         raise LimitExceededException(
             f"{record.arn} has reached the limit of {MAX_ON_DEMAND_ROTATIONS} on-demand rotations."
@@ -220,23 +238,81 @@ def rotate_on_demand(record: KeyInfo, *, now: datetime, kernel: Kernel) -> KeyCh
             "try again after it completes."
         )
     if record.origin is OriginType.EXTERNAL:
-        rotated = _promote_pending_import(record, now)
-    else:
-        rotated = rotate(record, when=now, rotation_type=RotationType.ON_DEMAND, kernel=kernel)
-    return {**rotated, "on_demand_rotations": record.on_demand_rotations + 1}
+        pending_rotation_material(record)  # refused now rather than failing in the background
+    return {
+        "on_demand_rotation_start_date": now,
+        "on_demand_rotations": record.on_demand_rotations + 1,
+    }
 
 
-def promote_imported(replica: KeyInfo, primary: KeyInfo) -> KeyChanges:
-    """A multi-Region replica with imported material, rotated with its primary: the material
-    the primary just made current, which the replica imported beforehand (PENDING_ROTATION)."""
-    current = primary.current_material
-    assert current is not None and current.rotation_date is not None
-    waiting = replica.material_by_id(current.material_id)
+def on_demand_due(record: KeyInfo, now: datetime | None) -> bool:
+    """Whether the on-demand rotation in progress on ``record`` completes by ``now`` (None:
+    ever). A multi-Region replica shows its primary's rotation in progress but never
+    completes it: the primary's completion reaches it (``multiregion.synchronize``)."""
+    start = record.on_demand_rotation_start_date
+    return (
+        start is not None
+        and record.multi_region_key_type is not MultiRegionKeyType.REPLICA
+        and (now is None or start + ON_DEMAND_ROTATION_TAKES <= now)
+    )
+
+
+def finish_on_demand(record: KeyInfo, kernel: Kernel) -> KeyChanges:
+    """The on-demand rotation in progress, completed: dated when it fell due (the lazy path and
+    the sweeper agree), in whatever state the key is now (AWS: disabling automatic rotation
+    does not cancel it). An imported key whose waiting material was deleted meanwhile cannot
+    rotate: the rotation is dropped and does not count against the limit."""
+    start = record.on_demand_rotation_start_date
+    assert start is not None
+    when = start + ON_DEMAND_ROTATION_TAKES
+    done: KeyChanges = {"on_demand_rotation_start_date": None}
+    if record.origin is not OriginType.EXTERNAL:
+        rotated = rotate(record, when=when, rotation_type=RotationType.ON_DEMAND, kernel=kernel)
+        return {**rotated, **done}
+    try:
+        pending = pending_rotation_material(record)
+    except KMSInvalidStateException:
+        return {**done, "on_demand_rotations": max(record.on_demand_rotations - 1, 0)}
+    new = replace(
+        pending,
+        state=KeyMaterialState.CURRENT,
+        rotation_date=after_last_rotation(record, when),
+        rotation_type=RotationType.ON_DEMAND,
+    )
+    return {**_make_current(record.materials, new), **done}
+
+
+def pending_rotation_material(record: KeyInfo) -> KeyMaterial:
+    """The imported material an on-demand rotation of ``record`` makes current (imported
+    beforehand with NEW_KEY_MATERIAL, waiting in PENDING_ROTATION)."""
+    pending = [m for m in record.materials if m.state is KeyMaterialState.PENDING_ROTATION]
+    if not pending or pending[0].sealed is None:
+        raise KMSInvalidStateException(
+            f"{record.arn} has no imported key material in PENDING_ROTATION state; import new "
+            "key material with ImportType NEW_KEY_MATERIAL before rotating."
+        )
+    return pending[0]
+
+
+def require_imported(replica: KeyInfo, material_id: str) -> None:
+    """A multi-Region replica of an imported-material set must hold the new material its
+    primary will rotate to (imported beforehand, waiting) before the set rotates."""
+    waiting = replica.material_by_id(material_id)
     if waiting is None or waiting.sealed is None or not waiting.state.waiting:
         raise KMSInvalidStateException(
             f"{replica.arn} has not imported the new key material of its primary key; import "
             "it (ImportType NEW_KEY_MATERIAL) before rotating."
         )
+
+
+def promote_imported(replica: KeyInfo, primary: KeyInfo) -> KeyChanges:
+    """A multi-Region replica with imported material, rotated with its primary: the material
+    the primary just made current, which the replica imported beforehand (waiting)."""
+    current = primary.current_material
+    assert current is not None and current.rotation_date is not None
+    require_imported(replica, current.material_id)
+    waiting = replica.material_by_id(current.material_id)
+    assert waiting is not None
     new = replace(
         waiting,
         state=KeyMaterialState.CURRENT,
@@ -244,20 +320,3 @@ def promote_imported(replica: KeyInfo, primary: KeyInfo) -> KeyChanges:
         rotation_type=RotationType.ON_DEMAND,
     )
     return _make_current(replica.materials, new)
-
-
-def _promote_pending_import(record: KeyInfo, now: datetime) -> KeyChanges:
-    """Imported keys rotate to material the caller imported beforehand (PENDING_ROTATION)."""
-    pending = [m for m in record.materials if m.state is KeyMaterialState.PENDING_ROTATION]
-    if not pending or pending[0].sealed is None:
-        raise KMSInvalidStateException(
-            f"{record.arn} has no imported key material in PENDING_ROTATION state; import new "
-            "key material with ImportType NEW_KEY_MATERIAL before rotating."
-        )
-    new = replace(
-        pending[0],
-        state=KeyMaterialState.CURRENT,
-        rotation_date=after_last_rotation(record, now),
-        rotation_type=RotationType.ON_DEMAND,
-    )
-    return _make_current(record.materials, new)

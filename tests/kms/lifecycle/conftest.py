@@ -77,6 +77,14 @@ def apply(
     return record.evolve(**changes) if changes else record
 
 
+def rotated_on_demand(record: KeyRecord, now: datetime) -> KeyRecord:
+    """``record`` after RotateKeyOnDemand at ``now`` and the due work that completes it."""
+    from kmspolicy.kms.lifecycle.rotation import finish_on_demand, start_on_demand
+
+    started = apply(start_on_demand, record, now=now)
+    return apply(finish_on_demand, started, KERNEL)
+
+
 def apply_pair(
     rule: Callable[..., tuple[KeyChanges, T]], record: KeyRecord, *args: Any, **kwargs: Any
 ) -> tuple[KeyRecord, T]:

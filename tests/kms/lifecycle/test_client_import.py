@@ -12,7 +12,9 @@ from cryptography.hazmat.primitives import hashes, keywrap, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from tests.kms.principals import raises_code
+from tests.kms.rotations import rotate_on_demand
 
 OAEP_SHA256 = padding.OAEP(
     mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
@@ -212,16 +214,20 @@ def test_parameters_refused_for_kms_made_keys(client: Any, key_id: str) -> None:
     assert "origin is AWS_KMS" in err.value.response["Error"]["Message"]
 
 
-def test_new_material_then_on_demand_rotation(client: Any, external_key: str) -> None:
+def test_new_material_then_on_demand_rotation(
+    client: Any, external_key: str, clock: FakeClock
+) -> None:
     _import(client, external_key, os.urandom(32))
     old = client.encrypt(KeyId=external_key, Plaintext=b"old")["CiphertextBlob"]
     _import(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
     rotations = client.list_key_rotations(KeyId=external_key, IncludeKeyMaterial="ALL_KEY_MATERIAL")
-    assert [r["KeyMaterialState"] for r in rotations["Rotations"]] == [
-        "CURRENT",
-        "PENDING_ROTATION",
-    ]
+    states = ["CURRENT", "PENDING_ROTATION"]
+    assert [r["KeyMaterialState"] for r in rotations["Rotations"]] == states
     client.rotate_key_on_demand(KeyId=external_key)
+    # started, not done: the new material still waits
+    rotations = client.list_key_rotations(KeyId=external_key, IncludeKeyMaterial="ALL_KEY_MATERIAL")
+    assert [r["KeyMaterialState"] for r in rotations["Rotations"]] == states
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
     new = client.encrypt(KeyId=external_key, Plaintext=b"new")["CiphertextBlob"]
     assert client.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
     assert (
@@ -253,7 +259,7 @@ def test_describe_key_reports_the_earliest_expiry_of_all_materials(
         client, external_key, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=soon
     )
     _import(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
-    client.rotate_key_on_demand(KeyId=external_key)
+    rotate_on_demand(client, clock, external_key)
     # the current material never expires, but the older one still does: AWS shows that one
     meta = client.describe_key(KeyId=external_key)["KeyMetadata"]
     assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES" and meta["ValidTo"] == soon

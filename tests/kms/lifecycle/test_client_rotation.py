@@ -11,8 +11,10 @@ import pytest
 
 from kmspolicy.errors import ValidationException
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.memory import MemoryStore
 from tests.kms.principals import raises_code
+from tests.kms.rotations import rotate_on_demand
 
 
 def _material_of(client: Any, blob: bytes) -> str:
@@ -24,7 +26,7 @@ def test_rotation_keeps_old_ciphertexts_and_encrypts_with_newest(
 ) -> None:
     before = client.encrypt(KeyId=key_id, Plaintext=b"v1")["CiphertextBlob"]
     first = client.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
-    client.rotate_key_on_demand(KeyId=key_id)
+    rotate_on_demand(client, clock, key_id)
     client.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
     clock.advance(days=91)
     after = client.encrypt(KeyId=key_id, Plaintext=b"v3")
@@ -71,9 +73,9 @@ def test_automatic_rotation_happens_without_anyone_asking(
     assert rotations[-1]["KeyMaterialState"] == "CURRENT"
 
 
-def test_list_key_rotations_pages(client: Any, key_id: str) -> None:
+def test_list_key_rotations_pages(client: Any, key_id: str, clock: FakeClock) -> None:
     for _ in range(5):
-        client.rotate_key_on_demand(KeyId=key_id)
+        rotate_on_demand(client, clock, key_id)
     first = client.list_key_rotations(KeyId=key_id, Limit=2)
     assert len(first["Rotations"]) == 2 and first["Truncated"] is True
     rest = client.list_key_rotations(KeyId=key_id, Limit=10, Marker=first["NextMarker"])
@@ -82,11 +84,58 @@ def test_list_key_rotations_pages(client: Any, key_id: str) -> None:
     assert len(every["Rotations"]) == 6  # the original material too
 
 
-def test_on_demand_rotation_limit(client: Any, key_id: str) -> None:
-    for _ in range(25):
+def test_on_demand_rotation_limit(client: Any, key_id: str, clock: FakeClock) -> None:
+    for _ in range(24):
+        rotate_on_demand(client, clock, key_id)
+    client.rotate_key_on_demand(KeyId=key_id)
+    # the 25th counts from its request on, before it completes
+    with raises_code("ConflictException"):  # in progress
         client.rotate_key_on_demand(KeyId=key_id)
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
     with raises_code("LimitExceededException"):
         client.rotate_key_on_demand(KeyId=key_id)
+    assert len(client.list_key_rotations(KeyId=key_id)["Rotations"]) == 25
+
+
+def test_on_demand_rotation_completes_as_due_work(
+    service: Any, client: Any, key_id: str, clock: FakeClock
+) -> None:
+    """AWS's shape: the request starts the rotation; GetKeyRotationStatus shows its start until
+    it is done, ListKeyRotations lists it once done, and encryption moves to the new material
+    only then. The sweeper completes it for a key nobody touches."""
+    first = client.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    started = clock.now()
+    assert client.rotate_key_on_demand(KeyId=key_id)["KeyId"].endswith(key_id)
+    status = client.get_key_rotation_status(KeyId=key_id)
+    assert status["OnDemandRotationStartDate"] == started
+    assert client.list_key_rotations(KeyId=key_id)["Rotations"] == []
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    assert _material_of(client, blob) == first
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds() - 0.5)
+    assert "OnDemandRotationStartDate" in client.get_key_rotation_status(KeyId=key_id)
+    clock.advance(seconds=0.5)
+    report = service.sweep()  # nobody touched the key: the sweeper completes the rotation
+    assert report.changed == 1
+    assert "OnDemandRotationStartDate" not in client.get_key_rotation_status(KeyId=key_id)
+    (rotated,) = client.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert rotated["RotationType"] == "ON_DEMAND"
+    assert rotated["RotationDate"] == started + ON_DEMAND_ROTATION_TAKES
+    blob = client.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    assert _material_of(client, blob) == rotated["KeyMaterialId"] != first
+
+
+def test_disabling_automatic_rotation_does_not_cancel_on_demand(
+    client: Any, key_id: str, clock: FakeClock
+) -> None:
+    """Developer Guide: DisableKeyRotation does not cancel an on-demand rotation in progress;
+    nor does disabling the key (the service completes what it accepted)."""
+    client.enable_key_rotation(KeyId=key_id)
+    client.rotate_key_on_demand(KeyId=key_id)
+    client.disable_key_rotation(KeyId=key_id)
+    client.disable_key(KeyId=key_id)
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
+    assert [r["RotationType"] for r in rotations] == ["ON_DEMAND"]
 
 
 @pytest.mark.parametrize(
@@ -165,8 +214,9 @@ class _GatedStore:
 
 
 def test_rotation_dates_follow_the_order_rotations_commit(clock: FakeClock) -> None:
-    """Issue 12 item 11: request A reads the clock, B reads it a second later and commits its
-    rotation first; A's rotation, committed last, used to carry the earlier date."""
+    """Issue 12 item 11: request A reads the clock, B reads it a second later, starts its
+    rotation first and sees it complete; A's rotation, started last from the earlier clock
+    reading, used to carry the earlier date."""
     from kmspolicy import KMS
 
     store = _GatedStore(MemoryStore())
@@ -178,9 +228,11 @@ def test_rotation_dates_follow_the_order_rotations_commit(clock: FakeClock) -> N
     first.start()
     assert store.waiting.wait(10)  # A has read the clock and waits for its transaction
     clock.advance(seconds=1)
-    client.rotate_key_on_demand(KeyId=key_id)  # B: later clock reading, commits first
+    rotate_on_demand(client, clock, key_id)  # B: later clock reading, started first
+    assert len(client.list_key_rotations(KeyId=key_id)["Rotations"]) == 1  # B completed
     store.release.set()
     first.join(10)
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
     rotations = client.list_key_rotations(KeyId=key_id)["Rotations"]
     dates = [r["RotationDate"] for r in rotations]
     assert len(dates) == 2 and dates[0] < dates[1], dates

@@ -55,6 +55,9 @@ def test_lifecycle_on_sqlite(tmp_path: Path) -> None:
     store = open_store(url, root)
     client = KMS(store=store, clock=clock).client()
     assert client.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    # the on-demand rotation in progress when the store closed completed after the restart
+    (rotation,) = client.list_key_rotations(KeyId=rotating)["Rotations"]
+    assert rotation["RotationType"] == "ON_DEMAND"
     assert client.decrypt(CiphertextBlob=byok)["Plaintext"] == b"byok"
     with raises_code("NotFoundException"):
         client.describe_key(KeyId=doomed)

@@ -19,7 +19,16 @@ from kmspolicy.kms.lifecycle import imports
 from kmspolicy.kms.model import ExpirationModelType, KeyMaterialState, OriginType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import KERNEL, T0, apply, apply_pair, make_key, new_version, secret_of
+from .conftest import (
+    KERNEL,
+    T0,
+    apply,
+    apply_pair,
+    make_key,
+    new_version,
+    rotated_on_demand,
+    secret_of,
+)
 
 
 def accept(record, secret, **kwargs):  # type: ignore[no-untyped-def]
@@ -195,8 +204,6 @@ def test_expiry_during_pending_deletion_keeps_the_state() -> None:
 
 
 def test_new_material_waits_for_on_demand_rotation() -> None:
-    from kmspolicy.kms.lifecycle.rotation import rotate_on_demand
-
     key = accept(external(), os.urandom(32), now=T0, expiration_model=NEVER)
     first = key.current_material_id
     key = accept(
@@ -204,7 +211,7 @@ def test_new_material_waits_for_on_demand_rotation() -> None:
     )
     pending = [m for m in key.materials if m.state is KeyMaterialState.PENDING_ROTATION]
     assert len(pending) == 1 and key.current_material_id == first
-    rotated = apply(rotate_on_demand, key, now=T0, kernel=KERNEL)
+    rotated = rotated_on_demand(key, T0)
     assert rotated.current_material_id == pending[0].material_id
     assert rotated.material_by_id(first).state is KeyMaterialState.NON_CURRENT  # type: ignore[union-attr]
 

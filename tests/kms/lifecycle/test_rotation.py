@@ -16,7 +16,7 @@ from kmspolicy.kms.lifecycle import rotation
 from kmspolicy.kms.model import KeyManagerType, KeyMaterialState, OriginType, RotationType
 from kmspolicy.kms.states import KeyState
 
-from .conftest import KERNEL, T0, apply, make_key
+from .conftest import KERNEL, T0, apply, make_key, rotated_on_demand
 
 
 @pytest.mark.parametrize("days", [90, 365, 2560])
@@ -122,22 +122,44 @@ def test_rotate_keeps_every_version_and_moves_current() -> None:
 def test_on_demand_limit_is_25() -> None:
     key = make_key()
     for _ in range(25):
-        key = apply(rotation.rotate_on_demand, key, now=T0, kernel=KERNEL)
+        key = rotated_on_demand(key, T0)
     assert len(key.materials) == 26 and key.on_demand_rotations == 25
     with pytest.raises(LimitExceededException):
-        apply(rotation.rotate_on_demand, key, now=T0, kernel=KERNEL)
+        apply(rotation.start_on_demand, key, now=T0)
+
+
+def test_on_demand_rotation_is_started_then_completed() -> None:
+    key = make_key()
+    started = apply(rotation.start_on_demand, key, now=T0)
+    assert started.on_demand_rotation_start_date == T0 and started.materials == key.materials
+    assert started.on_demand_rotations == 1
+    due = T0 + rotation.ON_DEMAND_ROTATION_TAKES
+    assert not rotation.on_demand_due(started, due - timedelta(milliseconds=1))
+    assert rotation.on_demand_due(started, due)
+    with pytest.raises(ConflictException, match="in progress"):
+        apply(rotation.start_on_demand, started, now=T0 + timedelta(seconds=1))
+    done = apply(rotation.finish_on_demand, started, KERNEL)
+    assert done.on_demand_rotation_start_date is None and len(done.materials) == 2
+    assert done.current_material is not None
+    assert done.current_material.rotation_date == due
+    assert done.current_material.rotation_type is RotationType.ON_DEMAND
 
 
 def test_on_demand_conflicts_with_imminent_automatic_rotation() -> None:
     key = apply(rotation.enable_rotation, make_key(), 90, T0)
-    soon = key.next_rotation_date - timedelta(minutes=10)  # type: ignore[operator]
-    with pytest.raises(ConflictException):
-        apply(rotation.rotate_on_demand, key, now=soon, kernel=KERNEL)
+    due = key.next_rotation_date
+    assert due is not None
+    for early in (timedelta(minutes=20), timedelta(minutes=10), timedelta(0)):
+        with pytest.raises(ConflictException, match="20 minutes"):
+            apply(rotation.start_on_demand, key, now=due - early)
+    # just outside the window: accepted
+    later = due - timedelta(minutes=20, milliseconds=1)
+    assert apply(rotation.start_on_demand, key, now=later).on_demand_rotation_start_date == later
 
 
 def test_on_demand_does_not_move_the_automatic_schedule() -> None:
     key = apply(rotation.enable_rotation, make_key(), 90, T0)
-    rotated = apply(rotation.rotate_on_demand, key, now=T0 + timedelta(days=1), kernel=KERNEL)
+    rotated = rotated_on_demand(key, T0 + timedelta(days=1))
     assert rotated.next_rotation_date == key.next_rotation_date
 
 

@@ -16,6 +16,7 @@ from kmspolicy import KMS
 from kmspolicy.audit import open_audit_log, verify
 from kmspolicy.errors import KMSInternalException
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.ports import AuditRecord
 from tests.kms.lifecycle.test_client_import import _import
 
@@ -85,6 +86,55 @@ def test_the_sweeper_records_rotations_and_the_end_of_the_waiting_period(
         ]
     )
     assert verify(log_path).ok
+
+
+def test_an_on_demand_rotation_is_recorded_by_the_caller_then_by_the_service(
+    kms: KMS, clock: FakeClock, log_path: Path
+) -> None:
+    """CloudTrail's pair: the caller's RotateKeyOnDemand when it starts, the service's
+    RotateKey (rotation type ON_DEMAND) when it completes, in the one chain."""
+    client = kms.client()
+    arn = client.create_key()["KeyMetadata"]["Arn"]
+    client.rotate_key_on_demand(KeyId=arn)
+    assert [r["operation"] for r in records(log_path)][-1] == "RotateKeyOnDemand"
+    assert service_events(log_path) == []  # nothing done by the service yet
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    assert kms.sweep().changed == 1
+    (done,) = [r for r in records(log_path) if r["event"] == "AwsServiceEvent"]
+    (rotation,) = client.list_key_rotations(KeyId=arn)["Rotations"]
+    assert (done["operation"], done["principal"], done["resources"]) == (
+        "RotateKey",
+        "AWS Internal",
+        [arn],
+    )
+    assert done["context"]["rotationType"] == "ON_DEMAND"
+    assert done["context"]["keyMaterialId"] == rotation["KeyMaterialId"]
+    assert verify(log_path).ok
+
+
+def test_an_on_demand_rotation_whose_new_material_was_deleted_is_dropped(
+    kms: KMS, clock: FakeClock, log_path: Path
+) -> None:
+    client = kms.client()
+    key_id = client.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    _import(client, key_id, os.urandom(32))
+    first = client.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    new = _import(client, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    client.rotate_key_on_demand(KeyId=key_id)
+    client.delete_imported_key_material(KeyId=key_id, KeyMaterialId=new["KeyMaterialId"])
+    clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
+    assert "OnDemandRotationStartDate" not in client.get_key_rotation_status(KeyId=key_id)
+    assert client.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == first
+    (dropped,) = [r for r in records(log_path) if r["event"] == "AwsServiceEvent"]
+    assert dropped["operation"] == "RotateKey"
+    assert dropped["context"] == {
+        "keyId": key_id,
+        "rotationType": "ON_DEMAND",
+        "errorCode": "KMSInvalidStateException",
+    }
+    with kms.store.transaction(readonly=True) as tx:
+        record = tx.get_key(dropped["resources"][0])
+    assert record is not None and record.on_demand_rotations == 0  # it did not count
 
 
 def test_expired_imported_material_is_recorded(kms: KMS, clock: FakeClock, log_path: Path) -> None:

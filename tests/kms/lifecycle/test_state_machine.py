@@ -23,6 +23,7 @@ from hypothesis.stateful import Bundle, RuleBasedStateMachine, initialize, invar
 
 from kmspolicy import KMS
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 
 OAEP = padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(), None)
 # What a cryptographic operation answers in each state (KMS.md 1.2).
@@ -46,6 +47,7 @@ class ModelKey:
     deletion_date: datetime | None = None
     deleted: bool = False
     on_demand: int = 0
+    rotating_until: datetime | None = None  # an on-demand rotation in progress
     ciphertexts: list[tuple[bytes, bytes]] = field(default_factory=list)
 
 
@@ -138,11 +140,14 @@ class LifecycleMachine(RuleBasedStateMachine):
         elif key.external:
             # no new material imported for it: nothing to rotate to
             assert code == "KMSInvalidStateException"
+        elif key.rotating_until is not None and self.clock.now() < key.rotating_until:
+            assert code == "ConflictException"  # the previous one is still in progress
         elif key.on_demand >= 25:
             assert code == "LimitExceededException"
         else:
             assert code is None
             key.on_demand += 1
+            key.rotating_until = self.clock.now() + ON_DEMAND_ROTATION_TAKES
             self._remember(key, b"after rotation %d" % key.on_demand)
 
     @rule(key=keys, days=st.sampled_from([90, 180, 365]))
