@@ -74,9 +74,20 @@ def main(out: Path) -> None:
         page.locator("#import-h").scroll_into_view_if_needed()
         page.screenshot(path=str(out / "key-import.png"), full_page=True)
         page.goto(key_page + "/policy?syntax=dsl")
+        # an added statement with a misspelt action: the finding at its line and column, and
+        # the diff against the saved policy
+        editor = page.locator("#policy-text")
+        editor.fill(
+            editor.input_value()
+            + '\nallow "App decrypts"\n  principal aws "arn:aws:iam::000000000000:role/App"\n'
+            "  action kms:Decrpyt\n  resource *\n"
+        )
+        page.get_by_role("button", name="Check", exact=True).click()
         page.screenshot(path=str(out / "policy.png"), full_page=True)
-        page.goto(key_page + "/access?principal=arn:aws:iam::000000000000:root"
-                  "&action=kms:ScheduleKeyDeletion#why")
+        page.goto(
+            key_page + "/access?principal=arn:aws:iam::000000000000:root"
+            "&action=kms:ScheduleKeyDeletion#why"
+        )
         page.screenshot(path=str(out / "access.png"), full_page=True)
         page.goto(console + "/create")
         page.screenshot(path=str(out / "create.png"), full_page=True)

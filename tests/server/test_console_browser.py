@@ -391,3 +391,47 @@ def test_every_main_page_is_accessible_and_keyboard_usable(server: Any, chromium
         page.goto(console + path)
         _check_tree(page, signed_in=True)
         _tab_reaches(page, targets)
+
+
+def test_the_policy_editor_in_headless_chromium(server: Any, chromium: Browser) -> None:
+    """Live diagnostics as the CLI prints them (policy:LINE:COL with a caret), a diff against
+    the saved policy, the switch to the DSL and a save from it, and the lockout check: warned
+    as you type, refused by the service on save, nothing changed."""
+    page = _signed_in(chromium, server, "AKIAADMINEXAMPLE0001", "admin-secret")
+    key_id = _create(server, page.context.request, "edited", _policy())
+    page.goto(f"{server.url}/console/keys/{key_id}/policy")
+    editor = page.locator("#policy-text")
+
+    editor.fill('{"Version": "2012-10-17", "Statement": [')
+    finding = page.locator("#diagnostics li.sev-ERROR").first
+    finding.wait_for()
+    text = finding.inner_text()
+    assert text.startswith("policy:1:41: ERROR SYNTAX_ERROR:") and "^" in text
+
+    editor.fill(_policy(APP_DECRYPTS))
+    page.locator("#diagnostics li", has_text="SYNTAX_ERROR").wait_for(state="detached")
+    page.get_by_role("button", name="Check", exact=True).click()
+    diff = page.locator("pre.diff").inner_text()
+    added = [line for line in diff.splitlines() if line.startswith("+ ")]
+    assert any('"Sid": "AppDecrypts"' in line for line in added), diff
+    assert not any(line.startswith("- ") for line in diff.splitlines())  # only additions
+
+    page.get_by_role("button", name="Show as DSL").click()
+    assert page.get_by_text("Policy (DSL)").is_visible()
+    dsl = editor.input_value()
+    assert not dsl.lstrip().startswith("{") and "AppDecrypts" in dsl
+    page.locator("#save-policy").click()
+    assert "Saved the key policy" in page.locator(".flash").inner_text()
+    api = server.client(
+        aws_access_key_id="AKIAADMINEXAMPLE0001", aws_secret_access_key="admin-secret"
+    )
+    saved = api.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"]
+    assert "AppDecrypts" in saved
+
+    page.get_by_role("button", name="Show as AWS JSON").click()
+    editor.fill(json.dumps({"Version": "2012-10-17", "Statement": [APP_DECRYPTS]}))
+    page.locator("#diagnostics li", has_text="LOCKOUT").wait_for()
+    page.locator("#save-policy").click()
+    error = page.locator("#policy-error").inner_text()
+    assert error.startswith("PutKeyPolicy: MalformedPolicyDocumentException")
+    assert api.get_key_policy(KeyId=key_id, PolicyName="default")["Policy"] == saved

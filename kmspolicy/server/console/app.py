@@ -805,7 +805,9 @@ class Console:
         if isinstance(saved, KmsError):
             return self._page(request, session, "error.html", status=403, message=str(saved))
         saved_text = policy_in(saved["Policy"], syntax)
-        text = request.form.get("policy", saved_text) if request.method == "POST" else saved_text
+        text = saved_text
+        if request.method == "POST":  # a browser sends a textarea's lines ended with CRLF
+            text = request.form.get("policy", saved_text).replace("\r\n", "\n")
         described = self._try(request, session, "DescribeKey", KeyId=key_id)
         key_arn = "" if isinstance(described, KmsError) else described["KeyMetadata"]["Arn"]
         error, diagnostics = "", self._policy_diagnostics(request, session, text, key_arn)
@@ -825,6 +827,8 @@ class Console:
                     error = f"PutKeyPolicy: {exc}"
                 else:
                     location = self._key_url(request, session, key_id, "/policy")
+                    if syntax == "dsl":  # shown again as it was edited
+                        location += "&syntax=dsl"
                     return self._done(request, session, location, "Saved the key policy.")
         if request.method == "POST" and request.form.get("do") == "switch":
             converted = policy_in_other(text, syntax)
@@ -881,18 +885,21 @@ class Console:
             return found
         refused = answer.decided and not answer.allowed and not answer.missing_context_keys
         if refused:
+            message = (
+                f"after saving, {session.principal} could not change this policy again "
+                "(kms:PutKeyPolicy denied); the service's lockout safety check refuses it"
+            )
+            remedy = "allow this principal (or its account root) kms:PutKeyPolicy"
             found.insert(
                 0,
                 {
                     "severity": "ERROR",
                     "code": "LOCKOUT",
-                    "message": f"after saving, {session.principal} could not change this policy "
-                    "again (kms:PutKeyPolicy denied); the service's lockout safety check "
-                    "refuses it",
+                    "message": message,
                     "line": None,
                     "column": None,
-                    "help": "allow this principal (or its account root) kms:PutKeyPolicy",
-                    "rendered": "",
+                    "help": remedy,
+                    "rendered": f"policy: ERROR LOCKOUT: {message}\n  help: {remedy}",
                 },
             )
         return found
@@ -1055,7 +1062,9 @@ def policy_in_other(text: str, syntax: str) -> tuple[str, str] | None:
 
 
 def lint_policy_text(text: str, account: str) -> list[dict[str, Any]]:
-    """The CLI's positioned parse errors and lint findings for a key policy text."""
+    """The CLI's positioned parse errors and lint findings for a key policy text, each also
+    rendered as the CLI prints it (``policy:LINE:COL: SEVERITY CODE: message``, the source
+    line with a caret under the column, help)."""
     from kmspolicy.authz.lint.source import lint_text
 
     return [
@@ -1066,7 +1075,7 @@ def lint_policy_text(text: str, account: str) -> list[dict[str, Any]]:
             "line": f.span.line if f.span else None,
             "column": f.span.column if f.span else None,
             "help": f.help or "",
-            "rendered": f.render(),
+            "rendered": f.render(text),
         }
         for f in lint_text(text, "policy", "key", account=account)
     ]

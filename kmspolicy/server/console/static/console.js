@@ -15,11 +15,13 @@ document.addEventListener("DOMContentLoaded", () => {
       list.append(li);
     }
     for (const f of findings) {
+      // as the CLI prints it: policy:LINE:COL: SEVERITY CODE: message, the line, a caret
       const li = document.createElement("li");
       li.className = "sev-" + f.severity;
-      const head = document.createElement("strong");
-      head.textContent = f.severity + " " + f.code;
-      li.append(head, (f.line ? " at " + f.line + ":" + f.column : "") + ": " + f.message);
+      const text = document.createElement("pre");
+      text.className = "finding";
+      text.textContent = f.rendered;
+      li.append(text);
       list.append(li);
     }
   };
