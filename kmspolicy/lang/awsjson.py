@@ -19,6 +19,7 @@ import math
 import re
 from collections.abc import Callable
 from functools import partial
+from types import MappingProxyType
 from typing import Any, TypeVar
 
 from kmspolicy.lang import vocab
@@ -57,6 +58,20 @@ KEY_POLICY_MAX_BYTES = 32_768
 VERSIONS = ("2012-10-17", "2008-10-17")
 _TOP_KEYS = ("Version", "Id", "Statement")
 _PRINCIPAL_KINDS = tuple(k.value for k in PrincipalKind if k is not PrincipalKind.ANY)
+#: a principal kind's name → its check and its node builder (made once, not per statement)
+_PRINCIPAL_READERS = MappingProxyType(
+    {
+        kind.value: (partial(vocab.check_principal, kind), partial(new_principal, kind))
+        for kind in PrincipalKind
+        if kind is not PrincipalKind.ANY
+    }
+)
+#: the Effect of its JSON text (an Enum call costs a Python-level lookup per statement)
+_EFFECTS = MappingProxyType({e.value: e for e in Effect})
+#: what a memo of checks holds for a text not checked yet
+_UNCHECKED = object()
+_SCALARS = (str, bool, int, float)
+_NOT_A_SCALAR = "a condition value must be a string, number or boolean"
 _STATEMENT_KEYS = (
     "Sid",
     "Effect",
@@ -218,8 +233,11 @@ class _Reader:
         self.locator = locator
         self.key_policy = key_policy
         self.diagnostics: list[Diagnostic] = []
-        #: each Sid with the steps to it (its span is made only for a duplicate)
+        #: each Sid with the steps to its statement (its span is made only for a duplicate)
         self.sids: list[tuple[str, Steps]] = []
+        #: what each check said of each text already checked, by check (a policy repeats its
+        #: actions and condition keys; the memo lives as long as the read)
+        self.checked: dict[Callable[..., Any], dict[str, Any]] = {}
 
     def span(self, steps: Steps, *, name: bool = False) -> Span:
         """The (deferred) span of the value at ``steps``, or of its member name."""
@@ -269,6 +287,9 @@ class _Reader:
         """A string or a non-empty list of strings, each checked by ``check`` and turned into a
         node by ``make`` (a ``new_*`` builder, its span left to be made on first read); the hot
         loop of the reader: one pass, no per-item helper calls."""
+        checked = self.checked.setdefault(check, {})
+        if isinstance(value, str) and checked.get(value, _UNCHECKED) is None:
+            return (make(value, steps, self.locator, None),)  # one value, known good
         single = not isinstance(value, list)
         if not single and not value:
             self.error("empty-list", f"{what} must not be an empty list", steps)
@@ -284,7 +305,9 @@ class _Reader:
                 continue
             # the items share the list's steps as their spans' key, each node holding its index
             step = None if single else i
-            problem = check(item)
+            problem = checked.get(item, _UNCHECKED)
+            if problem is _UNCHECKED:
+                problem = checked[item] = check(item)
             if problem is None:
                 out.append(make(item, steps, locator, step))
             else:
@@ -338,7 +361,7 @@ class _Reader:
                     Diagnostic(
                         "duplicate-sid",
                         f"duplicate Sid `{sid}`",
-                        self.span(steps),
+                        self.span((*steps, "Sid")),
                         "each statement's Sid must be unique within the policy",
                     )
                 )
@@ -349,9 +372,11 @@ class _Reader:
         if m is None:
             return None
         before = len(self.diagnostics)
-        sid = self.string(m["Sid"], (*steps, "Sid"), "Sid") if "Sid" in m else None
+        sid = m.get("Sid")
+        if "Sid" in m and not isinstance(sid, str):
+            sid = self.string(sid, (*steps, "Sid"), "Sid")  # reports it
         if sid:
-            self.sids.append((sid, (*steps, "Sid")))
+            self.sids.append((sid, steps))
         effect = None
         if "Effect" not in m:
             self.error(
@@ -361,10 +386,10 @@ class _Reader:
                 'add `"Effect": "Allow"` or `"Effect": "Deny"`',
             )
         else:
-            text = self.string(m["Effect"], (*steps, "Effect"), "Effect")
-            if text in ("Allow", "Deny"):
-                effect = Effect(text)
-            elif text is not None:
+            text = m["Effect"]
+            if not isinstance(text, str):
+                self.string(text, (*steps, "Effect"), "Effect")  # reports it
+            elif (effect := _EFFECTS.get(text)) is None:
                 self.error(
                     "invalid-effect",
                     f"Effect `{text}` is neither `Allow` nor `Deny`",
@@ -407,8 +432,10 @@ class _Reader:
         make: Callable[[str, Steps, JsonLocator, int | None], T],
         required: bool = False,
     ) -> tuple[tuple[T, ...] | None, bool]:
-        negated = f"Not{name}"
-        if name in m and negated in m:
+        negated = "Not" + name
+        if name in m and negated not in m:  # the usual case first
+            return self.strings(m[name], (*steps, name), name, check, make), False
+        if name in m:
             self.error(
                 f"{name.lower()}-and-not{name.lower()}",
                 f"statement has both `{name}` and `{negated}`",
@@ -471,14 +498,8 @@ class _Reader:
             return None, False
         out: list[Principal] = []
         for name, v in members.items():
-            kind = PrincipalKind(name)
-            built = self.strings(
-                v,
-                (*esteps, name),
-                f"{element}.{name}",
-                partial(vocab.check_principal, kind),
-                partial(new_principal, kind),
-            )
+            check, make = _PRINCIPAL_READERS[name]
+            built = self.strings(v, (*esteps, name), f"{element}.{name}", check, make)
             if built is None:
                 return None, False
             out.extend(built)
@@ -488,6 +509,8 @@ class _Reader:
         if not isinstance(value, dict):
             self.error("wrong-type", "Condition must be a JSON object", steps)
             return ()
+        locator = self.locator
+        checked = self.checked.setdefault(vocab.check_condition_key, {})
         out: list[Condition] = []
         for op_name, block in value.items():
             op_steps = (*steps, op_name)
@@ -512,7 +535,9 @@ class _Reader:
                 )
             for key, values in block.items():
                 key_steps = (*op_steps, key)
-                problem = vocab.check_condition_key(key)
+                problem = checked.get(key, _UNCHECKED)
+                if problem is _UNCHECKED:
+                    problem = checked[key] = vocab.check_condition_key(key)
                 if problem is not None:
                     self.error(
                         "unknown-condition-key", problem[0], key_steps, problem[1], name=True
@@ -528,26 +553,26 @@ class _Reader:
                             qualifier,
                             if_exists,
                             key_steps,
-                            self.locator,
+                            locator,
                             Part.NAME,
                         )
                     )
         return tuple(out)
 
     def values(self, value: Any, steps: Steps) -> tuple[ConditionValue, ...] | None:
-        single = not isinstance(value, list)
-        if not single and not value:
+        if not isinstance(value, list):
+            if isinstance(value, _SCALARS):
+                return (new_condition_value(value, steps, self.locator, None),)
+            self.error("wrong-type", _NOT_A_SCALAR, steps)
+            return None
+        if not value:
             self.error("empty-list", "condition values must not be an empty list", steps)
             return None
         locator = self.locator
         out: list[ConditionValue] = []
-        for i, item in enumerate((value,) if single else value):
-            if not isinstance(item, (str, bool, int, float)):
-                self.error(
-                    "wrong-type",
-                    "a condition value must be a string, number or boolean",
-                    steps if single else (*steps, i),
-                )
+        for i, item in enumerate(value):
+            if not isinstance(item, _SCALARS):
+                self.error("wrong-type", _NOT_A_SCALAR, (*steps, i))
                 return None
-            out.append(new_condition_value(item, steps, locator, None if single else i))
+            out.append(new_condition_value(item, steps, locator, i))
         return tuple(out)
