@@ -248,6 +248,13 @@ class _Reader:
     ) -> None:
         self.diagnostics.append(Diagnostic(code, message, self.span(steps, name=name), help))
 
+    def memo(self, check: Callable[..., Any]) -> dict[str, Any]:
+        """What ``check`` said of each text already given to it in this read."""
+        checked = self.checked.get(check)
+        if checked is None:
+            checked = self.checked[check] = {}
+        return checked
+
     def members(
         self, value: Any, steps: Steps, allowed: tuple[str, ...], what: str
     ) -> dict[str, Any] | None:
@@ -287,7 +294,7 @@ class _Reader:
         """A string or a non-empty list of strings, each checked by ``check`` and turned into a
         node by ``make`` (a ``new_*`` builder, its span left to be made on first read); the hot
         loop of the reader: one pass, no per-item helper calls."""
-        checked = self.checked.setdefault(check, {})
+        checked = self.memo(check)
         if isinstance(value, str) and checked.get(value, _UNCHECKED) is None:
             return (make(value, steps, self.locator, None),)  # one value, known good
         single = not isinstance(value, list)
@@ -510,7 +517,7 @@ class _Reader:
             self.error("wrong-type", "Condition must be a JSON object", steps)
             return ()
         locator = self.locator
-        checked = self.checked.setdefault(vocab.check_condition_key, {})
+        checked = self.memo(vocab.check_condition_key)
         out: list[Condition] = []
         for op_name, block in value.items():
             op_steps = (*steps, op_name)
@@ -543,7 +550,12 @@ class _Reader:
                         "unknown-condition-key", problem[0], key_steps, problem[1], name=True
                     )
                     continue
-                built = self.values(values, key_steps)
+                if isinstance(values, str):  # the usual: one string
+                    built: tuple[ConditionValue, ...] | None = (
+                        new_condition_value(values, key_steps, locator, None),
+                    )
+                else:
+                    built = self.values(values, key_steps)
                 if built is not None:
                     out.append(
                         new_condition(
