@@ -58,20 +58,6 @@ KEY_POLICY_MAX_BYTES = 32_768
 VERSIONS = ("2012-10-17", "2008-10-17")
 _TOP_KEYS = ("Version", "Id", "Statement")
 _PRINCIPAL_KINDS = tuple(k.value for k in PrincipalKind if k is not PrincipalKind.ANY)
-#: a principal kind's name → its check and its node builder (made once, not per statement)
-_PRINCIPAL_READERS = MappingProxyType(
-    {
-        kind.value: (partial(vocab.check_principal, kind), partial(new_principal, kind))
-        for kind in PrincipalKind
-        if kind is not PrincipalKind.ANY
-    }
-)
-#: the Effect of its JSON text (an Enum call costs a Python-level lookup per statement)
-_EFFECTS = MappingProxyType({e.value: e for e in Effect})
-#: what a memo of checks holds for a text not checked yet
-_UNCHECKED = object()
-_SCALARS = (str, bool, int, float)
-_NOT_A_SCALAR = "a condition value must be a string, number or boolean"
 _STATEMENT_KEYS = (
     "Sid",
     "Effect",
@@ -83,6 +69,24 @@ _STATEMENT_KEYS = (
     "NotResource",
     "Condition",
 )
+#: a principal kind's name → its check and its node builder (made once, not per statement)
+_PRINCIPAL_READERS = MappingProxyType(
+    {
+        kind.value: (partial(vocab.check_principal, kind), partial(new_principal, kind))
+        for kind in PrincipalKind
+        if kind is not PrincipalKind.ANY
+    }
+)
+#: each list of allowed member names as a set
+_ALLOWED = MappingProxyType(
+    {names: frozenset(names) for names in (_TOP_KEYS, _STATEMENT_KEYS, _PRINCIPAL_KINDS)}
+)
+#: the Effect of its JSON text (an Enum call costs a Python-level lookup per statement)
+_EFFECTS = MappingProxyType({e.value: e for e in Effect})
+#: what a memo of checks holds for a text not checked yet
+_UNCHECKED = object()
+_SCALARS = (str, bool, int, float)
+_NOT_A_SCALAR = "a condition value must be a string, number or boolean"
 # KMS key policies: printable ASCII and Latin-1, TAB, LF, CR (KMS Developer Guide, key policies)
 _KEY_POLICY_BAD_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
 # a \uD800-\uDFFF escape: the C decoder accepts a lone one, IAM (and JsonScanner) do not
@@ -261,7 +265,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.error("wrong-type", f"{what} must be a JSON object", steps)
             return None
-        if all(map(allowed.__contains__, value)):
+        if value.keys() <= _ALLOWED[allowed]:  # one set comparison for the usual object
             return value
         found: dict[str, Any] = {}
         for name, member in value.items():
@@ -520,28 +524,32 @@ class _Reader:
         checked = self.memo(vocab.check_condition_key)
         out: list[Condition] = []
         for op_name, block in value.items():
-            op_steps = (*steps, op_name)
             parsed = vocab.parse_operator(op_name)
             if parsed is None:
                 found = vocab.suggest_operator(op_name)
                 self.error(
                     "unknown-operator",
                     f"unknown condition operator `{op_name}`",
-                    op_steps,
+                    (*steps, op_name),
                     f"did you mean `{found}`?" if found else None,
                     name=True,
                 )
                 continue
             qualifier, operator, if_exists = parsed
             if not isinstance(block, dict):
-                self.error("wrong-type", f"the `{op_name}` block must be a JSON object", op_steps)
+                self.error(
+                    "wrong-type", f"the `{op_name}` block must be a JSON object", (*steps, op_name)
+                )
                 continue
             if not block:
                 self.error(
-                    "empty-condition", f"the `{op_name}` block has no condition key", op_steps
+                    "empty-condition",
+                    f"the `{op_name}` block has no condition key",
+                    (*steps, op_name),
                 )
+                continue
             for key, values in block.items():
-                key_steps = (*op_steps, key)
+                key_steps = (*steps, op_name, key)
                 problem = checked.get(key, _UNCHECKED)
                 if problem is _UNCHECKED:
                     problem = checked[key] = vocab.check_condition_key(key)
