@@ -6,8 +6,10 @@ invalid documents like IAM Access Analyzer's ERROR findings: every problem found
 JSON path and line:column. The writer lives in ``jsonwriter``.
 
 The text is decoded by the stdlib's C scanner (``json.loads``) and the reader walks plain
-values; every span is deferred (``Span.deferred``) and located by ``JsonLocator``, which scans
-the text once for positions when a span is first read. Texts whose exact diagnostics only the
+values; a node keeps only its span's key (its JSON steps, the locator and its step: no object
+of its own), its Span is made on the first read of ``node.span`` (``ast._LazySpan``) and
+located by ``JsonLocator``, which scans the text once for positions when a position is first
+read. Texts whose exact diagnostics only the
 positional scanner gives (malformed JSON, duplicate keys, NaN, over-long numbers, surrogate
 escapes) are read through ``JsonScanner`` instead, and the locator reuses its tree.
 """
