@@ -235,6 +235,9 @@ class Request:
     resource_account: str | None = field(repr=False)
     _values: dict[str, tuple[Any, ...]] = field(repr=False)
     _encryption_context: dict[str, str] = field(repr=False)
+    #: the caller has a permissions boundary attached: set by the evaluators when they are
+    #: given one (``with_boundary``), never by the caller of an evaluator
+    boundary_attached: bool = field(repr=False)
 
     def __init__(
         self,
@@ -256,6 +259,7 @@ class Request:
             set_time,
             set_values,
             set_encryption_context,
+            set_boundary_attached,
         ) = _REQUEST_SETTERS
         set_caller(self, caller)
         set_action(self, action)
@@ -283,6 +287,19 @@ class Request:
         set_time(self, time)
         set_values(self, values)
         set_encryption_context(self, ec)
+        set_boundary_attached(self, False)
+
+    def with_boundary(self) -> Request:
+        """This request, from a caller with a permissions boundary attached (IAM User Guide,
+        "Permissions boundaries for IAM entities": a resource-based statement that denies with
+        NotPrincipal denies every IAM user or role with a boundary, whatever it lists)."""
+        if self.boundary_attached:
+            return self
+        twin = object.__new__(Request)
+        for name, setter in zip(_SLOT_ORDER, _REQUEST_SETTERS, strict=True):
+            setter(twin, getattr(self, name))
+        _REQUEST_SETTERS[-1](twin, True)
+        return twin
 
     def lookup(self, key_lower: str) -> tuple[Any, ...] | None:
         """The values of a context key (name already lower-cased), or None when absent."""
@@ -314,6 +331,7 @@ _SLOT_ORDER = (
     "time",
     "_values",
     "_encryption_context",
+    "boundary_attached",
 )
 assert sorted(_SLOT_ORDER) == sorted(Request.__slots__)  # a new slot gets its setter here
 _REQUEST_SETTERS = tuple(Request.__dict__[name].__set__ for name in _SLOT_ORDER)

@@ -233,6 +233,8 @@ def authorize_iam(
     accounts (``resource_account``, default: the resource ARN's account) both must allow. The
     root user's identity side always allows (so within its account it needs no policy at all).
     """
+    if permissions_boundary is not None:
+        request = request.with_boundary()  # its NotPrincipal denies (principals.py)
     ev = Evaluation(request, matcher)
     scp_matches = ev.guardrails(normalize_levels(scps), normalize_levels(rcps))
     rp = ev.run(resource_policy, PolicyType.RESOURCE) if resource_policy is not None else None

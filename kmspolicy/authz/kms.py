@@ -463,6 +463,8 @@ def authorize_kms(
         # KMS refuses these before it reads any policy (NotAuthorizedException), so this is
         # not a row of RULES: not even the root user, whatever the policies say
         return Evaluation(request, matcher).implicit_deny(PolicyType.POLICY)
+    if policies.permissions_boundary is not None:
+        request = request.with_boundary()  # its NotPrincipal denies (principals.py)
     facts = Facts(request, policies, matcher)
     rule = rule_for(facts.bits)
     if facts.usable_grants and not facts.bits & _BEFORE_GRANTS:

@@ -19,7 +19,7 @@ from kmspolicy.lang.ast import Principal, PrincipalKind
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from kmspolicy.authz.context import Caller
+    from kmspolicy.authz.context import Caller, Request
 
 _ACCOUNT_RE = re.compile(r"^\d{12}$")
 
@@ -40,6 +40,17 @@ class PrincipalMatch(StrEnum):
 
 
 _ROLE_TYPES = (PrincipalType.ASSUMED_ROLE, PrincipalType.ROLE)
+#: callers a permissions boundary is attached to: an IAM user, a role and the role's sessions
+BOUNDED_TYPES = (PrincipalType.USER, *_ROLE_TYPES)
+
+
+def denied_whatever_listed(request: Request) -> bool:
+    """IAM User Guide ("Permissions boundaries for IAM entities", "NotPrincipal"): a
+    resource-based statement with ``Deny`` and ``NotPrincipal`` always denies an IAM principal
+    that has a permissions boundary attached, regardless of the values NotPrincipal lists.
+    (Session policies are not named there and change nothing.)"""
+    return request.boundary_attached and request.caller.type in BOUNDED_TYPES
+
 
 #: preference when several values of one statement name the caller
 _RANK = MappingProxyType(

@@ -21,7 +21,11 @@ from kmspolicy.authz.matching import (
     compile_glob,
     has_wildcard,
 )
-from kmspolicy.authz.principals import CompiledPrincipals, PrincipalMatch
+from kmspolicy.authz.principals import (
+    CompiledPrincipals,
+    PrincipalMatch,
+    denied_whatever_listed,
+)
 from kmspolicy.authz.variables import Template, parse_template
 from kmspolicy.lang.ast import Effect, Policy, Statement
 
@@ -64,6 +68,7 @@ class CompiledStatement:
         "action_exact",
         "action_patterns",
         "conditions",
+        "denies_bounded",
         "is_deny",
         "not_action",
         "not_resource",
@@ -85,6 +90,8 @@ class CompiledStatement:
         self.ref = ref
         self.stmt = stmt
         self.is_deny = stmt.effect is Effect.DENY
+        #: a Deny with NotPrincipal, which names every caller with a permissions boundary
+        self.denies_bounded = self.is_deny and stmt.not_principal
         self.not_action = stmt.not_action
         names = [a.name for a in stmt.actions]
         self.action_any = "*" in names
@@ -128,6 +135,12 @@ class CompiledStatement:
         )
         return hit != self.not_action
 
+    def principal_match(self, request: Request, resource_based: bool) -> PrincipalMatch | None:
+        """How the statement's principal element names the request's caller, or None."""
+        if self.denies_bounded and resource_based and denied_whatever_listed(request):
+            return PrincipalMatch.ANYONE
+        return self.principals.match(request.caller, resource_based)
+
     def resource_matches(self, request: Request) -> bool:
         if self.resource_none:
             return False
@@ -162,7 +175,7 @@ class CompiledStatement:
                     break
         if hit == self.not_action:
             return None
-        how = self.principals.match(request.caller, resource_based)
+        how = self.principal_match(request, resource_based)
         if how is None:
             return None
         if not (self.resource_any and not self.not_resource) and not self.resource_matches(request):

@@ -502,7 +502,7 @@ class _Row:
         c = p.compiled
         if not c.action_matches(request.action_lower):
             return None
-        how = c.principals.match(self.caller, p.resource_based)
+        how = c.principal_match(request, p.resource_based)
         if how is None:
             return None
         if c.resource_templates:
@@ -529,6 +529,8 @@ class _Row:
                     )
 
     def _allowed(self, request: Request) -> z3.BoolRef:
+        if self.setup.permissions_boundary is not None:
+            request = request.with_boundary()  # its NotPrincipal denies (authz.principals)
         sides: dict[str, dict[str, list[z3.BoolRef]]] = {
             name: {"deny": [], "allow": [], "direct": [], "role": [], "account": []}
             for name in self.present

@@ -180,6 +180,37 @@ def test_boundary_and_scp_limit_the_identity_side() -> None:
     assert deletion.access is Access.DENIED
 
 
+def test_not_principal_deny_denies_every_caller_with_a_boundary() -> None:
+    """IAM: a Deny with NotPrincipal denies an IAM user or role with a permissions boundary
+    whatever it lists; the same user without one is exempt. The matrix says so, and agrees
+    with the evaluator."""
+    listed = [f"arn:aws:iam::{A}:user/eve", f"arn:aws:iam::{A}:root"]
+    policy = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{A}:root"},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+        {
+            "Sid": "OnlyEve",
+            "Effect": "Deny",
+            "NotPrincipal": {"AWS": listed},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+        },
+        key=True,
+    )
+    eve = Caller.from_arn(f"arn:aws:iam::{A}:user/eve")
+    bounded = CallerPolicies(eve, identity_policies=(ALLOW_ALL,), permissions_boundary=BOUNDARY)
+    free = CallerPolicies(eve, identity_policies=(ALLOW_ALL,))
+    for setup, access in ((bounded, Access.DENIED), (free, Access.ALLOWED)):
+        result = who_can(policy, [setup], key_arn=KEY, actions=["kms:Encrypt"])
+        (cell,) = result.cells
+        assert cell.access is access
+        agrees(result, policy, [setup])
+
+
 def test_a_construct_the_encoding_does_not_model_makes_cells_unknown() -> None:
     policy = doc(
         {

@@ -161,6 +161,8 @@ def _grant_ref(grant: Grant) -> MatchedStatement:
 
 def authorize_kms_reference(request: Request, policies: KmsPolicies) -> Decision:
     """KMS's decision, told as the documentation tells it."""
+    if policies.permissions_boundary is not None:
+        request = request.with_boundary()
     rec = _Record(request)
     # 0. alias/aws/... names belong to AWS managed keys: KMS refuses to create, move or delete
     # them (NotAuthorizedException) before it reads any policy.
@@ -295,6 +297,8 @@ def authorize_iam_reference(
     session_policies: Sequence[Policy] = (),
 ) -> Decision:
     """IAM's general decision for a resource that is not a KMS key, told plainly."""
+    if permissions_boundary is not None:
+        request = request.with_boundary()
     rec = _Record(request)
     caller = request.caller
     levels = [] if caller.type is PrincipalType.SERVICE else _levels(scps)

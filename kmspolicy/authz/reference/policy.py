@@ -178,6 +178,18 @@ def principal_ok(stmt: Statement, caller: Caller, *, resource_based: bool) -> Pr
     return next((how for how in _PREFERENCE if how in found), None)
 
 
+def _bounded_not_principal_deny(stmt: Statement, request: Request) -> bool:
+    """IAM: Deny with NotPrincipal always denies a user or role (or its session) that has a
+    permissions boundary attached, whatever NotPrincipal lists."""
+    return (
+        stmt.effect is Effect.DENY
+        and stmt.not_principal
+        and request.boundary_attached
+        and request.caller.type
+        in (PrincipalType.USER, PrincipalType.ROLE, PrincipalType.ASSUMED_ROLE)
+    )
+
+
 def condition_holds(
     cond: Condition, request: Request, variables: bool, missing: list[str] | None = None
 ) -> bool:
@@ -235,7 +247,11 @@ def match_policy_reference(
     for i, stmt in enumerate(policy.statements):
         if not stmt.actions or not action_ok(stmt, request):
             continue
-        how = principal_ok(stmt, request.caller, resource_based=policy_type.is_resource_based)
+        resource_based = policy_type.is_resource_based
+        if resource_based and _bounded_not_principal_deny(stmt, request):
+            how: PrincipalMatch | None = PrincipalMatch.ANYONE
+        else:
+            how = principal_ok(stmt, request.caller, resource_based=resource_based)
         if how is None or not resource_ok(stmt, request, variables):
             continue
         if all(condition_holds(c, request, variables, result.missing) for c in stmt.conditions):
