@@ -216,7 +216,12 @@ def command(ctx: click.Context, /, **opts: Any) -> None:
         ctx.exit(2)
     decisions = [d for d, _, _ in ruled]
     if opts["fmt"] == "json":
-        click.echo(json.dumps({"results": [d.to_dict() for d in decisions]}, indent=2))
+        # each result as the text output tells it: the rules that applied and the notes
+        results = [
+            {**d.to_dict(), "rules": applied, "notes": [line.strip() for line in notes]}
+            for d, applied, notes in ruled
+        ]
+        click.echo(json.dumps({"results": results}, indent=2))
     elif opts["fmt"] == "aws-json":
         from kmspolicy.cli._aws_json import simulate_response
 

@@ -446,7 +446,7 @@ def test_text_says_an_inverted_operator_matched_an_empty_variable(
     }
     kp, _ = _files(tmp_path)
     (tmp_path / "deny.json").write_text(json.dumps(identity))
-    code, out = run(
+    args = (
         "--key-policy",
         kp,
         "--identity-policy",
@@ -458,10 +458,17 @@ def test_text_says_an_inverted_operator_matched_an_empty_variable(
         "--context",
         "kms:EncryptionContext:user=bob",
     )
+    code, out = run(*args)
     assert code == 0
     assert "explicitDeny" in out
     expected = f"OwnContext: ${{aws:username}} has no value, so {operator} "
-    assert ((expected + f"kms:EncryptionContext:user matched {NOTE}") in out) is noted, out
+    note = expected + f"kms:EncryptionContext:user matched {NOTE}"
+    assert (note in out) is noted, out
+    # the JSON output carries the same note, and the rules, with the result
+    code, out = run(*args, "--format", "json")
+    (result,) = json.loads(out)["results"]
+    assert result["notes"] == ([note] if noted else []), result
+    assert result["rules"].startswith("KMS key-policy rules")
 
 
 def test_no_note_for_a_positive_operator_with_an_empty_variable(tmp_path: Path) -> None:
