@@ -104,8 +104,24 @@ def _retiring(grant: Grant, request: Request) -> bool:
     )
 
 
+def _account_may_retire(grant: Grant, request: Request) -> bool:
+    """A grant whose retiring principal is the caller's account: that account may delegate
+    kms:RetireGrant to its principals through IAM, like a key policy naming the account (KMS
+    Developer Guide, "Retiring and revoking grants": "If the retiring principal is a different
+    AWS account, administrators in the other account can use kms:RetireGrant to delegate
+    permission to retire the grant to an IAM principal in that account")."""
+    caller = request.caller
+    return (
+        request.action_lower == _RETIRE_ACTION
+        and caller.account is not None
+        and grant.retiring_principal == caller.root_arn
+    )
+
+
 def _account_grant_allows(grant: Grant, request: Request) -> bool:
     """A grant to the caller's account: usable only through IAM delegation (like root)."""
+    if _account_may_retire(grant, request):
+        return True
     if not grant.names_account_of(request) or (grant.key_arn and grant.key_arn != request.resource):
         return False
     op = grant.operation_for(request)
@@ -398,8 +414,10 @@ RULES: tuple[Rule, ...] = (
     Rule("key-policy-names-caller", F.DIRECT, 0, ALLOW, KEY_POLICY, ("direct",)),
     # ...one that names the role of the session is limited by them.
     Rule("key-policy-names-role", F.VIA_ROLE, F.LIMITED, ALLOW, KEY_POLICY, ("via_role",)),
-    # KMS, Retiring and revoking grants: kms:RetireGrant in a key policy has no effect; an IAM
-    # policy in the key's account may allow it (its root user may retire any grant there).
+    # KMS, Retiring and revoking grants: kms:RetireGrant in a key policy has no effect; "the
+    # AWS account that owns the KMS key can delegate the kms:RetireGrant permission to [an]
+    # IAM principal in the account" (its root user may retire any grant there); API reference,
+    # RetireGrant: "principals to whom permission for retiring a grant is delegated".
     Rule(
         "retire-grant:identity-allows",
         F.RETIRE | F.IDENTITY_OK,

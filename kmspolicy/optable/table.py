@@ -39,7 +39,11 @@ _NONE = (Resource.ANY,)
 
 # Key-state rows: one cell per column of spec.STATE_COLUMNS
 #                 E D P I U C Up
-_CRYPTO = "✓DSSSS✓"  # cryptographic operations: usable only Enabled (or mid-Updating)
+# cryptographic operations: usable only Enabled (or mid-Updating). Pending deletion is
+# KMSInvalidStateException, not DisabledException (which the Developer Guide also allows):
+# LocalStack's test_cant_use_disabled_or_deleted_keys, recorded against AWS, gets it from
+# GenerateDataKey on a key scheduled for deletion (DisabledException on a disabled one).
+_CRYPTO = "✓DSSSS✓"
 _READ = "✓✓✓✓✓✓✓"  # describe/list/policy reads and grant removal work in every state
 _EDIT = "✓✓S✓✓✓✓"  # metadata edits: refused only while pending deletion
 # Where the Developer Guide says a key type can never be in a state ("—" in KMS.md), a row

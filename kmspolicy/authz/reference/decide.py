@@ -233,13 +233,17 @@ def authorize_kms_reference(request: Request, policies: KmsPolicies) -> Decision
         refs = [_grant_ref(g) for g in granted]
         rec.trail += refs
         return rec.decision(DecisionKind.ALLOWED, PolicyType.GRANT, refs)
-    # a grant to the caller's account works like the key policy naming the account
+    # a grant to the caller's account works like the key policy naming the account; so does
+    # one whose retiring principal is the account, for RetireGrant (the account delegates it
+    # through IAM: KMS Developer Guide, "Retiring and revoking grants")
     to_account = [
         _grant_ref(g)
         for g in policies.grants
         if caller.account is not None
-        and g.grantee_principal == caller.root_arn
-        and _grant_usable(g, request)
+        and (
+            (g.grantee_principal == caller.root_arn and _grant_usable(g, request))
+            or (retiring and g.retiring_principal == caller.root_arn)
+        )
     ]
     rec.trail += to_account
 
