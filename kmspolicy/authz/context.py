@@ -231,6 +231,8 @@ class Request:
     time: datetime | None
     #: lower-cased action name, for matching
     action_lower: str = field(repr=False)
+    #: the resource as a parsed ARN, or None (``*``, or not an ARN): parsed once per request
+    resource_arn: Arn | None = field(repr=False)
     #: the account segment of the resource ARN, or None (``*`` or an ARN without one)
     resource_account: str | None = field(repr=False)
     _values: dict[str, tuple[Any, ...]] = field(repr=False)
@@ -254,6 +256,7 @@ class Request:
             set_action,
             set_resource,
             set_action_lower,
+            set_resource_arn,
             set_resource_account,
             set_context,
             set_time,
@@ -266,6 +269,7 @@ class Request:
         set_resource(self, resource)
         set_action_lower(self, action.lower())
         parsed = Arn.of(resource)
+        set_resource_arn(self, parsed)
         set_resource_account(self, parsed.account or None if parsed is not None else None)
         values: dict[str, tuple[Any, ...]] = {}
         ec: dict[str, str] = {}
@@ -326,6 +330,7 @@ _SLOT_ORDER = (
     "action",
     "resource",
     "action_lower",
+    "resource_arn",
     "resource_account",
     "context",
     "time",

@@ -68,7 +68,10 @@ class KmsPolicies:
 
 def is_key_arn(resource: str) -> bool:
     """``arn:<partition>:kms:<region>:<account>:key/<id>``."""
-    arn = Arn.of(resource)
+    return _names_a_key(Arn.of(resource))
+
+
+def _names_a_key(arn: Arn | None) -> bool:
     return arn is not None and arn.service == "kms" and arn.resource.startswith("key/")
 
 
@@ -215,7 +218,7 @@ class Facts:
     def __init__(self, request: Request, policies: KmsPolicies, matcher: Matcher) -> None:
         ev = self.ev = Evaluation(request, matcher)
         caller = request.caller
-        key = is_key_arn(request.resource)
+        key = _names_a_key(request.resource_arn)  # the request parsed its resource once
         scps = (
             ev.guardrails(policies.scp_levels, policies.rcp_levels)
             if policies.scp_levels or policies.rcp_levels
