@@ -9,6 +9,9 @@
 - a principal with little permission: what it may not read is not shown, a refused action
   is the API's AccessDeniedException inline, and the decision log shows it denied.
 
+Then what no story shows, on every main page: the accessibility tree and the keyboard, and
+the colour contrast of every text and focus outline (WCAG 1.4.3 and 1.4.11).
+
 One browser and one server for the module: a browser start costs a second or two.
 """
 
@@ -395,6 +398,213 @@ def test_every_main_page_is_accessible_and_keyboard_usable(server: Any, chromium
         # on a narrow screen the page does not scroll sideways: wide tables scroll in their box
         page.set_viewport_size({"width": 390, "height": 800})
         assert page.evaluate("document.documentElement.scrollWidth <= innerWidth"), path
+
+
+# --- colour contrast (WCAG 2.x), measured on the computed styles Chromium renders with
+
+#: functions both page scripts use: a computed colour as [r, g, b, alpha] (any other form than
+#: rgb()/rgba() throws, and fails the test, rather than being skipped); the opacity an element
+#: is drawn with (its own times its ancestors'); its background as [r, g, b, alpha], or an
+#: error when it has an image or gradient (no single colour to compare with: fail, not skip);
+#: a short name of an element for the failure message
+_HELPERS = r"""
+  const rgba = (s) => {
+    const m = s.match(/^rgba?\(([\d.]+), ([\d.]+), ([\d.]+)(?:, ([\d.]+))?\)$/);
+    if (!m) throw new Error('unparsed colour ' + s);
+    return [+m[1], +m[2], +m[3], m[4] === undefined ? 1 : +m[4]];
+  };
+  const opacity = (e) => {
+    let o = 1;
+    for (; e; e = e.parentElement) o *= +getComputedStyle(e).opacity;
+    return o;
+  };
+  const background = (e) => {
+    const s = getComputedStyle(e);
+    if (s.backgroundImage !== 'none') throw new Error(
+      'contrast not computable over a background image: ' + s.backgroundImage + ' on '
+      + e.outerHTML.slice(0, 80));
+    const c = rgba(s.backgroundColor);
+    c[3] *= opacity(e);
+    return c;
+  };
+  const name = (e) => e.tagName.toLowerCase() + (e.id ? '#' + e.id : '')
+    + (e.className ? '.' + e.className : '') + ' '
+    + JSON.stringify((e.innerText || e.value || e.name || '').trim().slice(0, 40));
+"""
+
+#: per element that has its own visible text (a text node, or a form field's value): its text
+#: colour, size and weight, and the backgrounds from it up to the root, innermost first
+_TEXT_COLOURS = (
+    "() => {"
+    + _HELPERS
+    + """
+  const FIELDS = 'input:not([type=hidden]):not([type=checkbox]):not([type=radio])'
+    + ':not([type=file]), select';
+  const out = [];
+  for (const e of document.body.querySelectorAll('*')) {
+    const own = [...e.childNodes].some(n => n.nodeType === 3 && n.textContent.trim())
+      || (e.matches(FIELDS) && e.value);
+    if (!own) continue;
+    const r = e.getBoundingClientRect(), s = getComputedStyle(e);
+    // not drawn, or only for screen readers (.vh is 1 px), or moved off the page (.skip)
+    if (r.width <= 1 || r.height <= 1 || r.right <= 0 || s.visibility !== 'visible') continue;
+    const fg = rgba(s.color), layers = [];
+    fg[3] *= opacity(e);
+    for (let p = e; p; p = p.parentElement) layers.push(background(p));
+    out.push({what: name(e), fg, size: parseFloat(s.fontSize), weight: +s.fontWeight, layers});
+  }
+  // an empty field's placeholder is text too (a hint of the form expected)
+  for (const e of document.body.querySelectorAll('[placeholder]')) {
+    const r = e.getBoundingClientRect();
+    if (e.value || r.width <= 1 || r.height <= 1) continue;
+    const s = getComputedStyle(e, '::placeholder'), fg = rgba(s.color), layers = [];
+    fg[3] *= opacity(e);
+    for (let p = e; p; p = p.parentElement) layers.push(background(p));
+    out.push({what: name(e) + ' placeholder ' + JSON.stringify(e.placeholder), fg,
+              size: parseFloat(s.fontSize), weight: +s.fontWeight, layers});
+  }
+  return out;
+}"""
+)
+
+#: per focusable element, focused: its outline's colour and what lies under the outline (the
+#: elements at a point of the outline's ring, topmost first, as the browser hit-tests them:
+#: the skip link's outline is drawn over the header, though the header is not its ancestor)
+_FOCUS_COLOURS = (
+    "(e) => {"
+    + _HELPERS
+    + """
+  e.focus();
+  const s = getComputedStyle(e), r = e.getBoundingClientRect();
+  if (s.outlineStyle === 'none' || document.activeElement !== e) return null;
+  const ring = parseFloat(s.outlineOffset) + parseFloat(s.outlineWidth) / 2;
+  const x = r.left - ring >= 0 ? r.left - ring : r.right + ring;
+  const layers = document.elementsFromPoint(x, r.top + r.height / 2).map(background);
+  return {what: name(e), fg: rgba(s.outlineColor), layers};
+}"""
+)
+
+_CLASSES = "[...document.querySelectorAll('[class]')].flatMap(e => [...e.classList])"
+_FOCUSABLE = "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]"
+
+
+def _over(top: list[float], below: tuple[float, float, float]) -> tuple[float, float, float]:
+    """An RGBA colour composited over an opaque one."""
+    alpha = top[3]
+    return (
+        top[0] * alpha + below[0] * (1 - alpha),
+        top[1] * alpha + below[1] * (1 - alpha),
+        top[2] * alpha + below[2] * (1 - alpha),
+    )
+
+
+def _luminance(rgb: tuple[float, float, float]) -> float:
+    """WCAG 2.x relative luminance of an sRGB colour (channels 0-255)."""
+    linear = [
+        c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in (x / 255 for x in rgb)
+    ]
+    return 0.2126 * linear[0] + 0.7152 * linear[1] + 0.0722 * linear[2]
+
+
+def _contrast(fg: list[float], layers: list[list[float]]) -> float:
+    """WCAG contrast ratio of a colour over the backgrounds (innermost first) laid on white."""
+    background: tuple[float, float, float] = (255.0, 255.0, 255.0)
+    for layer in reversed(layers):
+        background = _over(layer, background)
+    lighter, darker = sorted((_luminance(_over(fg, background)), _luminance(background)))[::-1]
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_contrast_formula() -> None:
+    """The formula on known values: black on white is 21:1, a colour on itself 1:1, #767676 on
+    white just passes 4.5:1 (the lightest grey that does), a half-transparent text is fainter,
+    and white over half-transparent black on white is white on grey 127.5 (#808080: 3.95:1)."""
+    assert _contrast([0, 0, 0, 1], []) == pytest.approx(21)
+    assert _contrast([85, 85, 85, 1], [[85, 85, 85, 1]]) == pytest.approx(1)
+    assert 4.5 < _contrast([0x76, 0x76, 0x76, 1], [[255, 255, 255, 1]]) < 4.6
+    assert _contrast([0, 0, 0, 0.5], []) < _contrast([0, 0, 0, 1], [])
+    assert 4.4 < _contrast([0x77, 0x77, 0x77, 1], []) < 4.5
+    half = _contrast([255, 255, 255, 1], [[0, 0, 0, 0.5], [0, 0, 0, 0]])
+    assert half == pytest.approx(3.98, abs=0.01)
+
+
+def _contrast_failures(page: Page) -> list[str]:
+    failures = []
+    for text in page.evaluate(_TEXT_COLOURS):
+        large = text["size"] >= 24 or (text["size"] >= 18.66 and text["weight"] >= 700)
+        ratio = _contrast(text["fg"], text["layers"])
+        if ratio < (3 if large else 4.5):
+            failures.append(f"text {text['what']}: {ratio:.2f}:1")
+    for element in page.locator(_FOCUSABLE).all():
+        if not element.is_visible():
+            continue
+        focus = element.evaluate(_FOCUS_COLOURS)
+        if focus is None:
+            continue
+        ratio = _contrast(focus["fg"], focus["layers"])
+        if ratio < 3:
+            failures.append(f"focus outline of {focus['what']}: {ratio:.2f}:1")
+    return failures
+
+
+def test_every_main_page_has_enough_contrast(server: Any, chromium: Browser) -> None:
+    """WCAG 1.4.3 and 1.4.11 at 1280 px on the pages the accessibility test visits, with every
+    state colour on show (allowed, denied, allowed-only-if and grant cells; Enabled, Disabled
+    and PendingDeletion badges; denied rows of the log) and, as a principal that may only read
+    a key, its page with disabled buttons: every visible text at least 4.5:1
+    against its background (3:1 when large: 24 px, or 18.66 px bold), every focus outline at
+    least 3:1 against what it is drawn on."""
+    api = server.client(
+        aws_access_key_id="AKIAADMINEXAMPLE0001", aws_secret_access_key="admin-secret"
+    )
+    only_if = dict(APP_DECRYPTS, Sid="AppIfTagged", Action="kms:Encrypt")
+    only_if["Condition"] = {"StringEquals": {"kms:EncryptionContext:team": "a11y"}}
+    no_decrypt = {
+        "Effect": "Deny",
+        "Principal": {"AWS": ADMIN},
+        "Action": "kms:Decrypt",
+        "Resource": "*",
+    }
+    app_reads = dict(APP_DECRYPTS, Sid="AppReads", Action="kms:DescribeKey")
+    policy = _policy(only_if, no_decrypt, app_reads)
+    key = api.create_key(Description="contrast", Policy=policy)["KeyMetadata"]["KeyId"]
+    api.create_alias(AliasName="alias/contrast", TargetKeyId=key)
+    api.tag_resource(KeyId=key, Tags=[{"TagKey": "team", "TagValue": "a11y"}])
+    api.create_grant(KeyId=key, GranteePrincipal=APP, Operations=["Decrypt"], Name="app")
+    external = api.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    api.disable_key(KeyId=api.create_key()["KeyMetadata"]["KeyId"])
+    api.schedule_key_deletion(KeyId=api.create_key()["KeyMetadata"]["KeyId"])
+    blob = api.encrypt(KeyId=key, Plaintext=b"x")["CiphertextBlob"]
+    with pytest.raises(api.exceptions.ClientError):  # denied: a red row in the log
+        api.decrypt(CiphertextBlob=blob)
+    page = chromium.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    page.goto(server.url + "/console/signin")
+    failures = {"/signin": _contrast_failures(page)}
+    page.close()
+    page = _signed_in(chromium, server, "AKIAADMINEXAMPLE0001", "admin-secret")
+    shown: set[str] = set()
+    for path in (
+        "/keys",
+        f"/keys/{key}",
+        f"/keys/{external}",
+        "/create",
+        f"/keys/{key}/policy",
+        f"/keys/{key}/access",
+        "/log",
+    ):
+        page.goto(server.url + "/console" + path)
+        failures[path] = _contrast_failures(page)
+        shown |= set(page.evaluate(_CLASSES))
+    # a principal that may read the key but not change it: its actions are disabled buttons
+    page = _signed_in(chromium, server, "AKIAAPPEXAMPLE000001", "app-secret")
+    page.goto(server.url + f"/console/keys/{key}")
+    assert page.locator("button:disabled").count() > 0
+    failures[f"/keys/{key} as app"] = _contrast_failures(page)
+    states = {"allowed", "denied", "allowed-only-if", "grant"}
+    states |= {"state-Enabled", "state-Disabled", "state-PendingDeletion", "d-explicitDeny"}
+    assert states <= shown, states - shown
+    report = [f"{path}: {failure}" for path, found in failures.items() for failure in found]
+    assert not report, "\n".join(report)
 
 
 def test_the_policy_editor_in_headless_chromium(server: Any, chromium: Browser) -> None:
