@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 from datetime import UTC, datetime, timedelta
 
-from kmspolicy.server.console.throttle import FAILURE_WINDOW, MAX_KEY_ID, SignInThrottle
+from kmspolicy.server.console.throttle import FAILURE_WINDOW, SignInThrottle
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 KEY = "AKIAADMINEXAMPLE0001"
@@ -63,8 +63,29 @@ def test_concurrent_attempts_are_counted_before_any_is_checked() -> None:
 
 
 def test_memory_is_bounded_whatever_is_sent() -> None:
-    throttle = SignInThrottle(max_entries=64)
+    throttle = SignInThrottle(max_entries=64, key_id_slots=128)
     for n in range(1000):
         throttle.attempt(f"10.{n // 256}.{n % 256}.1", "A" * 100_000 + str(n), T0)
-    assert len(throttle._counts) <= 64
-    assert all(len(value) <= MAX_KEY_ID for _, value in throttle._counts)
+    assert len(throttle._addresses) <= 64
+    assert len(throttle._key_ids) == 128
+
+
+def test_a_flood_of_fresh_addresses_does_not_reopen_a_blocked_key_id() -> None:
+    """The attack: ten guesses block the key id; then thousands of attempts from fresh
+    addresses (one IPv6 /64 has plenty) with junk ids, to push the blocked id's count out of
+    a bounded memory, and guess again at once. The key id stays blocked for its window."""
+    throttle = SignInThrottle(max_entries=64, key_id_slots=64)
+    for n in range(10):
+        assert throttle.attempt(f"10.0.0.{n}", KEY, T0) is None
+    for n in range(5000):
+        throttle.attempt(f"2001:db8::{n:x}", f"AKIAJUNK{n:012d}", T0)
+    assert throttle.attempt("10.0.1.2", KEY, T0) == "access key id"
+    assert throttle.attempt("10.0.1.2", KEY, T0 + FAILURE_WINDOW) is None
+
+
+def test_the_slot_of_a_key_id_cannot_be_aimed_at() -> None:
+    """Ids share a slot by a keyed hash drawn per throttle: the same ids fall into other
+    slots in another throttle, so a collision found in one cannot be aimed at a victim."""
+    ids = [f"AKIA{n:016d}" for n in range(64)]
+    one, other = SignInThrottle(), SignInThrottle()
+    assert [one._slot(i) for i in ids] != [other._slot(i) for i in ids]
