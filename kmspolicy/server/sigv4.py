@@ -249,7 +249,8 @@ class Verifier(Generic[P]):
         self._max_skew = max_skew
         self._keys = SigningKeys()
         self._authorization = _AuthorizationParser()
-        self._last_date: tuple[str, datetime] = ("", datetime.min)
+        # the last X-Amz-Date parsed (None: none yet; no header, not even an empty one, equals it)
+        self._last_date: tuple[str | None, datetime] = (None, datetime.min)
 
     def verify(
         self,

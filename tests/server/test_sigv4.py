@@ -162,6 +162,15 @@ def test_missing_date_header() -> None:
         verify((method, path, query, headers, body))
 
 
+def test_empty_date_header_is_incomplete_on_a_fresh_verifier() -> None:
+    """An empty X-Amz-Date is no date: IncompleteSignatureException, as a missing one (a fresh
+    verifier's remembered date must not pass it as already checked)."""
+    method, path, query, headers, body = sign()
+    headers = {**headers, "x-amz-date": ""}
+    with pytest.raises(IncompleteSignatureException):
+        verify((method, path, query, headers, body))
+
+
 def test_scope_date_must_match_request_date() -> None:
     method, path, query, headers, body = sign()
     headers = {**headers, "x-amz-date": "20261128T120000Z"}
