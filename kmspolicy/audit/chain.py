@@ -27,6 +27,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
+import orjson
+
 from kmspolicy.kms.ports import AuditRecord
 
 FORMAT_VERSION = 2  # v2: the ``event`` member, the optional ``mac``; v1 lines still verify
@@ -163,48 +165,67 @@ def record_mac(key: bytes, digest: str) -> str:
 
 
 _text = json.encoder.encode_basestring  # a str as the canonical encoder writes it (UTF-8 kept)
-# The context is JSON-safe data from ``redact_context`` (no cycles): no circular-reference
-# bookkeeping. (The public encoder, not json's private C constructor: ~1 us more per record.)
-_CONTEXT = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
-)
-
-
-def _texts(values: tuple[str, ...]) -> str:
-    return "[" + ",".join(map(_text, values)) + "]"
+_SORTED = orjson.OPT_SORT_KEYS
 
 
 def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
-    """``canonical(_body(record, seq, prev))``, assembled member by member in sorted-key order.
+    """``canonical(_body(record, seq, prev))``, written by orjson on the append hot path.
 
-    The record's shape is fixed, so only the free-form context goes through the JSON encoder;
-    this is the append hot path. A property test keeps it equal to the reference.
+    orjson writes what the stdlib's canonical encoder writes for text (UTF-8 kept, the same
+    escapes: ``\\"``, ``\\\\``, ``\\n``… and ``\\u00XX`` for other control characters),
+    64-bit integers, booleans and null, and sorts keys by code point as ``sort_keys`` does
+    (UTF-8 byte order is code point order). It writes floats differently (``1e16``, not
+    ``1e+16``; NaN as ``null``) and refuses lone surrogates and larger integers: a record
+    whose context holds anything but text, integers, booleans, null and lists of those, or
+    that orjson refuses, takes the reference encoder. A property test keeps both equal.
     """
-    error = record.error_code
-    if type(record.allowed) is not bool or not isinstance(seq, int):
-        return canonical(_body(record, seq, prev))  # only the typed shape has a fast path
-    text = (
-        f'{{"actions":{_texts(record.actions)},'
-        f'"allowed":{"true" if record.allowed else "false"},'
-        f'"context":{_CONTEXT.encode(redact_context(record.context))},'
-        f'"decision":{_text(record.decision)},'
-        f'"error_code":{"null" if error is None else _text(error)},'
-        f'"event":{_text(record.event)},'
-        f'"matched":{_texts(record.matched)},'
-        f'"operation":{_text(record.operation)},'
-        f'"prev":{_text(prev)},'
-        f'"principal":{_text(record.principal)},'
-        f'"reason":{_text(record.reason)},'
-        f'"request_id":{_text(record.request_id)},'
-        f'"resources":{_texts(record.resources)},'
-        f'"seq":{int(seq)},'
-        f'"time":{_text(record.time.isoformat())},'
-        f'"v":{FORMAT_VERSION}}}'
-    )
-    try:
-        return text.encode()
-    except UnicodeEncodeError:  # a lone surrogate: the reference encoder scrubs it
-        return canonical(_body(record, seq, prev))
+    context = _plain_context(record.context)
+    if context is not None and record.allowed.__class__ is bool and seq.__class__ is int:
+        try:
+            return orjson.dumps(
+                {
+                    "v": FORMAT_VERSION,
+                    "seq": seq,
+                    "prev": prev,
+                    "time": record.time.isoformat(),
+                    "request_id": record.request_id,
+                    "operation": record.operation,
+                    "principal": record.principal,
+                    "actions": record.actions,
+                    "resources": record.resources,
+                    "allowed": record.allowed,
+                    "decision": record.decision,
+                    "reason": record.reason,
+                    "matched": record.matched,
+                    "error_code": record.error_code,
+                    "event": record.event,
+                    "context": context,
+                },
+                option=_SORTED,
+            )
+        except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
+            pass
+    return canonical(_body(record, seq, prev))
+
+
+def _plain_context(context: Mapping[str, object]) -> dict[str, object] | None:
+    """``redact_context(context)`` when every value it keeps is text, an integer, a boolean,
+    null or a list of those (what orjson writes exactly as the reference does); else None."""
+    out: dict[str, object] = {}
+    for key, value in context.items():
+        cls = value.__class__
+        if key.startswith(EC_PREFIX):
+            out[key] = context_value_digest(key, value)
+        elif cls in _PLAIN:
+            out[key] = value
+        elif cls is list or cls is tuple:
+            for item in value:  # type: ignore[attr-defined]
+                if item.__class__ not in _PLAIN:
+                    return None
+            out[key] = value
+        elif not isinstance(value, _BYTES):
+            return None  # floats, datetimes, sets, mappings…: the reference's general walk
+    return out
 
 
 def sealed_line(
@@ -213,5 +234,8 @@ def sealed_line(
     """The line for ``record`` at ``seq`` after ``prev``, and its hash (the append hot path)."""
     body = canonical_body(record, seq, prev)
     digest = hashlib.sha256(body).hexdigest()
-    mac = None if mac_key is None else record_mac(mac_key, digest)
-    return _line(body, digest, mac), digest
+    # ``_line`` for hex digests, which need no escaping
+    head = body[:-1] + b',"hash":"' + digest.encode()
+    if mac_key is None:
+        return head + b'"}\n', digest
+    return head + b'","mac":"' + record_mac(mac_key, digest).encode() + b'"}\n', digest

@@ -62,7 +62,8 @@ class FileAuditLog:
         flags = os.O_RDWR | os.O_APPEND | os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
         self._fd = os.open(self.path, flags, 0o600)
         st = os.fstat(self._fd)
-        self._identity = (st.st_dev, st.st_ino)
+        self._dev, self._ino = st.st_dev, st.st_ino  # the file the path must keep naming
+        self._fspath = os.fsencode(self.path)  # stat'ed before each append, encoded once
         self._known_size = -1  # file size after our last write; -1: read the tail first
         self._last_line = b""  # the line at the end of the file, as last written or checked
         self._next_seq = 0
@@ -70,12 +71,16 @@ class FileAuditLog:
         self._broken: str | None = None  # why the log takes no more records
 
     def append(self, record: AuditRecord) -> None:
+        # Five system calls per record, the least that keeps every check: flock, stat of the
+        # path (a file renamed, removed or replaced is only seen through the path), pread of
+        # the last line (an edit in place changes neither size nor inode), write, unlock.
         with self._lock:
-            if self._fd < 0:
+            fd = self._fd
+            if fd < 0:
                 raise InternalError("the audit log is closed")
             if self._broken is not None:
                 raise Tampered(self._broken)
-            fcntl.flock(self._fd, fcntl.LOCK_EX)
+            fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 size = self._check(record.time)
                 self._write(*sealed_line(record, self._next_seq, self._prev, self._mac_key), size)
@@ -83,7 +88,7 @@ class FileAuditLog:
                 self._broken = str(exc)
                 raise
             finally:
-                fcntl.flock(self._fd, fcntl.LOCK_UN)
+                fcntl.flock(fd, fcntl.LOCK_UN)
 
     def _write(self, line: bytes, digest: str, size: int) -> None:
         written = os.write(self._fd, line)
@@ -101,13 +106,13 @@ class FileAuditLog:
     def _check(self, now: datetime) -> int:
         """The file's size once it is known to be the log we are writing (else ``Tampered``)."""
         try:
-            st = os.stat(self.path)
+            st = os.stat(self._fspath)
         except FileNotFoundError:
             raise self._tampered("was removed or renamed") from None
-        if (st.st_dev, st.st_ino) != self._identity:
+        if st.st_ino != self._ino or st.st_dev != self._dev:
             raise self._tampered("was replaced by another file")
         size = st.st_size
-        if size == self._known_size:
+        if size == self._known_size:  # the usual case: nobody else wrote since our last line
             self._check_last_line(size)
             return size
         if self._known_size < 0:  # the first append: continue the chain found in the file

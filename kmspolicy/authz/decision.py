@@ -179,6 +179,9 @@ class Decision:
     _all_matched: tuple[MatchedStatement, ...] | list[Any] = field(
         default=(), repr=False, compare=False
     )
+    #: ``reason`` once formatted: a memoized decision answers many requests, each recorded
+    #: with its reason in the audit log (a pure function of the fields above)
+    _reason: str | None = field(default=None, repr=False, compare=False)
 
     def __init__(
         self,
@@ -203,6 +206,7 @@ class Decision:
         s[6](self, nearest_miss)
         s[7](self, decided_by)
         s[8](self, all_matched)
+        s[9](self, None)
 
     @property
     def all_matched(self) -> tuple[MatchedStatement, ...]:
@@ -217,18 +221,28 @@ class Decision:
     @property
     def reason(self) -> str:
         """One caller-safe line in AWS's AccessDenied wording (built on demand: the hot path
-        of an allowed request never formats it)."""
+        of an allowed request never formats it; formatted once per decision)."""
+        reason = self._reason
+        if reason is not None:
+            return reason
         if self.kind is DecisionKind.ALLOWED:
-            return allowed_reason(
+            reason = allowed_reason(
                 self.principal,
                 self.action,
                 self.resource,
                 self.decided_by,
                 self.matched_statements,
             )
-        if self.kind is DecisionKind.EXPLICIT_DENY:
-            return explicit_deny_reason(self.principal, self.action, self.resource, self.decided_by)
-        return implicit_deny_reason(self.principal, self.action, self.resource, self.decided_by)
+        elif self.kind is DecisionKind.EXPLICIT_DENY:
+            reason = explicit_deny_reason(
+                self.principal, self.action, self.resource, self.decided_by
+            )
+        else:
+            reason = implicit_deny_reason(
+                self.principal, self.action, self.resource, self.decided_by
+            )
+        _DECISION_SET[9](self, reason)  # cache (same frozen-slot rule as __init__)
+        return reason
 
     @property
     def allowed(self) -> bool:
@@ -282,6 +296,7 @@ _DECISION_SET = tuple(
         "nearest_miss",
         "decided_by",
         "_all_matched",
+        "_reason",
     )
 )
 

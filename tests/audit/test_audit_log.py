@@ -303,8 +303,23 @@ def test_hot_path_line_equals_the_reference_encoding() -> None:
 
 
 _TEXT = st.text(max_size=12)  # any Unicode: quotes, backslashes, control characters, emoji
+# text with lone surrogates often (which orjson refuses and the reference scrubs)
+_ODD_TEXT = st.text(alphabet=st.characters(categories=["Cs"]) | st.characters(), max_size=6)
+# everything a context may hold: what orjson writes like the stdlib (text, integers of any
+# size, booleans, null, lists and tuples of those) and what it does not (floats, nested
+# mappings, sets, datetimes, byte strings, which the redaction drops)
+_SCALAR = _TEXT | _ODD_TEXT | st.integers() | st.integers(min_value=-(2**70), max_value=2**70)
+_SCALAR |= st.booleans() | st.none()
 _CONTEXT_VALUE = (
-    _TEXT | st.integers() | st.floats() | st.booleans() | st.none() | st.lists(_TEXT, max_size=3)
+    _SCALAR
+    | st.floats()
+    | st.lists(_SCALAR, max_size=3)
+    | st.lists(_SCALAR, max_size=3).map(tuple)
+    | st.lists(_SCALAR | st.floats() | st.binary(max_size=3), max_size=3)
+    | st.dictionaries(_TEXT, _SCALAR, max_size=2)
+    | st.frozensets(_TEXT, max_size=3)
+    | st.datetimes(timezones=st.just(UTC))
+    | st.binary(max_size=4)
 )
 
 
@@ -318,7 +333,7 @@ _CONTEXT_VALUE = (
     error_code=st.none() | _TEXT,
     context=st.dictionaries(
         st.sampled_from(["kms:EncryptionContext:", "aws:", "kms:"]).flatmap(
-            lambda p: _TEXT.map(lambda t: p + t)
+            lambda p: (_TEXT | _ODD_TEXT).map(lambda t: p + t)
         ),
         _CONTEXT_VALUE,
         max_size=4,
@@ -346,6 +361,54 @@ def test_the_fast_line_is_the_canonical_json_of_the_record(  # type: ignore[no-u
     )
     prev = "ab" * 32
     assert canonical_body(record, seq, prev) == canonical(_body(record, seq, prev))
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    odd=st.floats() | st.integers(min_value=2**63 - 2, max_value=2**64 + 1) | _ODD_TEXT,
+    plain=st.dictionaries(st.text(max_size=4).map(lambda t: "kms:" + t), _TEXT, max_size=2),
+)
+def test_one_odd_context_value_among_plain_ones_is_written_canonically(
+    odd: object, plain: dict[str, str]
+) -> None:
+    """What orjson writes differently (NaN and infinities as null) or refuses (lone
+    surrogates, integers past 64 bits) in an otherwise plain record, whose other members
+    would all take the orjson path."""
+    from kmspolicy.audit.chain import _body, canonical, canonical_body
+
+    for where in ("aws:Odd", "aws:Odd/\U0001f600"):
+        for value in (odd, [odd], ("a", odd)):
+            record = rec(5, context={**plain, where: value})
+            assert canonical_body(record, 5, GENESIS) == canonical(_body(record, 5, GENESIS))
+
+
+def test_a_plain_record_is_written_by_orjson_not_the_reference(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usual record (text, booleans, lists of text in its context, non-ASCII text) takes
+    the orjson path, so the property above compares two encoders, not one with itself."""
+    from kmspolicy.audit import chain
+
+    record = rec(
+        3,
+        principal="arn:aws:iam::111122223333:user/\u00e9l\u00e8ve\U0001f600",
+        reason='a "quoted"\\ reason\n\x01',
+        context={
+            "kms:EncryptionContext:dept": "\u00e9t\u00e9",
+            "kms:EncryptionContextKeys": ["dept"],
+            "aws:SecureTransport": False,
+            "kms:GrantOperations": ("Encrypt", "Decrypt"),
+            "kms:Plaintext": b"dropped",
+            "kms:Count": 2**63 - 1,
+        },
+    )
+    reference = chain.canonical(chain._body(record, 9, GENESIS))
+
+    def refused(*_: object) -> bytes:
+        raise AssertionError("the reference encoder was used")
+
+    monkeypatch.setattr(chain, "canonical", refused)
+    assert chain.canonical_body(record, 9, GENESIS) == reference
 
 
 def test_a_duplicate_member_prepended_to_a_record_is_not_canonical(tmp_path: Path) -> None:
