@@ -311,7 +311,7 @@ def main() -> None:
         "SigV4": sigv4,
         "codec: request (JSON, base64, validation)": median("codec: request"),
         "codec: response": median("codec: response"),
-        "store transaction (BEGIN, data_version, COMMIT)": store,
+        "store transaction (data_version; BEGIN/COMMIT on a miss)": store,
         "authorization (context, memo, decision)": decide,
         "audit: the record": audit_all - append,
         "audit: append (seal, checks, flock, write)": append,

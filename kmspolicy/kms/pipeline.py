@@ -62,6 +62,7 @@ from kmspolicy.kms.ports import (
     AuditRecord,
     Clock,
     Rng,
+    SnapshotMoved,
     Store,
     Transaction,
 )
@@ -234,6 +235,8 @@ class Pipeline:
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
+                except SnapshotMoved:  # another writer committed mid-round (nothing recorded)
+                    pass
                 except CommitFirst as first:
                     with self.store.transaction() as tx:
                         first.work(tx)

@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 from kmspolicy._rng import Rng
 from kmspolicy.authz import DecisionKind
+from kmspolicy.errors import DependencyTimeoutException
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
 from kmspolicy.kms.model import (
     AliasRecord,
@@ -155,9 +156,20 @@ class Store(Protocol):
         ``readonly=True`` promises no writes (the pipeline passes it for operations not
         declared ``mutates``): stores may then skip write locks, and must refuse writes
         with InternalError so an undeclared write is found in tests, not in production.
+        A read-only transaction may raise ``SnapshotMoved`` from a read (see there).
         """
 
     def close(self) -> None: ...
+
+
+class SnapshotMoved(DependencyTimeoutException):
+    """A read-only transaction could not go on: it had answered reads from one state of the
+    store, and another writer committed before its next read, which can only see the new
+    state. Nothing was written; the work is run again in a new transaction (``Pipeline.run``
+    does so; elsewhere it is the retryable 503 it derives from)."""
+
+    def __init__(self) -> None:
+        super().__init__("the key store changed during the request; retry the request")
 
 
 #: ``AuditRecord.event`` values. The first two are CloudTrail's ``eventType`` for a caller's

@@ -1,10 +1,13 @@
 """The SQLite store, kmspolicy's default: one database file in the data directory (store layer).
 
-WAL journal; one connection per thread; each ``transaction()`` is one SQLite transaction begun
-with ``BEGIN IMMEDIATE`` so that read-modify-write sequences never race (the write lock is taken
-up front, not upgraded later, which in WAL mode would fail with SQLITE_BUSY whatever the
-timeout). Several processes on one machine may share the file; they queue on the write lock for
-up to ``busy_timeout``. A transaction opened inside another on the same thread is a savepoint.
+WAL journal; one connection per thread; each writing ``transaction()`` is one SQLite
+transaction begun with ``BEGIN IMMEDIATE`` so that read-modify-write sequences never race (the
+write lock is taken up front, not upgraded later, which in WAL mode would fail with SQLITE_BUSY
+whatever the timeout). A read-only one begins its SQLite transaction (``BEGIN DEFERRED``) only
+when a read is not answered from the reads made while the database was unchanged
+(``_Reading``). Several processes on one machine may share the file; they queue on the write
+lock for up to ``busy_timeout``. A transaction opened inside another on the same thread is a
+savepoint.
 """
 
 from __future__ import annotations
@@ -14,13 +17,14 @@ import sqlite3
 import threading
 import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalError
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
+from kmspolicy.kms.ports import SnapshotMoved
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
@@ -29,7 +33,7 @@ from kmspolicy.store.sql import DECODED_KEYS, DecodedKeys, Row, SqlTransaction
 BUSY_TIMEOUT_MS = 10_000
 _READS_LIMIT = 4096  # reads kept per connection between two changes of the database
 #: One thread's reads (question -> answer, None for "absent"), valid while the database is
-#: unchanged (``SqliteStore._valid_reads``)
+#: unchanged (``_Reading``)
 _Reads = BoundedCache[tuple[object, ...], object]
 
 
@@ -83,6 +87,7 @@ class SqliteStore:
         self._local.depth = 0
         self._local.reads = _Reads(_READS_LIMIT)
         self._local.read_version = None
+        self._local.reading = None  # the open read-only block at depth 0 (``_Reading``)
         with self._guard:
             self._all.add(handle)
         return conn
@@ -107,27 +112,28 @@ class SqliteStore:
             conn.execute("COMMIT")
 
     # --- the port
-    @contextmanager
-    def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
+    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[SqlTransaction]:
         conn = self._connection()
+        if readonly and self._local.depth == 0:
+            return _Reading(self, conn)
+        return self._transaction(conn, readonly)
+
+    @contextmanager
+    def _transaction(self, conn: sqlite3.Connection, readonly: bool) -> Iterator[SqlTransaction]:
+        """A writing transaction, or one nested in another (a savepoint)."""
         depth: int = self._local.depth
-        reads: _Reads | None = None
         try:
             if depth == 0:
-                conn.execute("BEGIN DEFERRED" if readonly else "BEGIN IMMEDIATE")
-                if readonly:
-                    try:
-                        reads = self._valid_reads(conn)
-                    except BaseException:
-                        conn.execute("ROLLBACK")
-                        raise
+                conn.execute("BEGIN IMMEDIATE")
             else:
+                # a savepoint outside BEGIN would begin (and commit) a transaction of its own
+                reading: _SqliteTransaction | None = self._local.reading
+                if reading is not None:
+                    reading.attach()
                 conn.execute(f"SAVEPOINT nested_{depth}")
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
-        tx = _SqliteTransaction(
-            conn, self._sealer, readonly=readonly, decoded=self._decoded, reads=reads
-        )
+        tx = _SqliteTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
         self._local.depth = depth + 1
         try:
             yield tx
@@ -153,22 +159,6 @@ class SqliteStore:
                 self._local.reads.clear()
                 self._local.read_version = None
 
-    def _valid_reads(self, conn: sqlite3.Connection) -> _Reads:
-        """This thread's reads, emptied unless the database is exactly as when they were made.
-
-        Called right after ``BEGIN DEFERRED``: ``PRAGMA data_version`` starts the read snapshot
-        and changes whenever another connection (thread or process) has committed since this
-        connection's previous snapshot; this connection's own writes clear the reads on commit.
-        So a read made under an earlier snapshot with the same version is the read this
-        snapshot would make: the reuse is exact, with no staleness window.
-        """
-        version = conn.execute("PRAGMA data_version").fetchone()[0]
-        reads: _Reads = self._local.reads
-        if version != self._local.read_version:
-            reads.clear()
-            self._local.read_version = version
-        return reads
-
     def close(self) -> None:
         with self._guard:
             self._closed = True
@@ -180,6 +170,63 @@ class SqliteStore:
 
     def __repr__(self) -> str:
         return f"SqliteStore({str(self.path)!r})"
+
+
+class _Reading(AbstractContextManager["_SqliteTransaction"]):
+    """A read-only block at depth 0: the request hot path (Encrypt, Decrypt, DescribeKey...).
+
+    It begins no SQLite transaction while every read is answered from the thread's reads. One
+    ``PRAGMA data_version`` (a statement, so a read snapshot, of its own) tells whether the
+    database is exactly as when those reads were made (any other connection's commit changes
+    it; this connection's writes clear the reads): if so, they are the answers of this moment,
+    and a block that needs no other read costs that one statement, not three. The first read
+    that must go to the database begins the transaction (``_SqliteTransaction.attach``), whose
+    snapshot must be the one the block's earlier answers came from.
+    """
+
+    __slots__ = ("_conn", "_store", "_tx")
+
+    def __init__(self, store: SqliteStore, conn: sqlite3.Connection) -> None:
+        self._store = store
+        self._conn = conn
+
+    def __enter__(self) -> _SqliteTransaction:
+        store = self._store
+        local = store._local
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+        reads: _Reads = local.reads
+        if version != local.read_version:
+            reads.clear()
+            local.read_version = version
+        tx = _SqliteTransaction(
+            self._conn,
+            store._sealer,
+            readonly=True,
+            decoded=store._decoded,
+            reads=reads,
+            local=local,
+        )
+        self._tx = tx
+        local.depth = 1
+        local.reading = tx
+        return tx
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        tx = self._tx
+        local = self._store._local
+        try:
+            if tx.attached:
+                try:
+                    self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
+                except sqlite3.DatabaseError as exc:
+                    raise _translate(exc) from exc
+        finally:
+            tx.close()
+            local.depth = 0
+            local.reading = None
 
 
 class _Handle:
@@ -195,7 +242,7 @@ class _Handle:
 
 
 class _SqliteTransaction(SqlTransaction):
-    __slots__ = ("_conn", "_reads")
+    __slots__ = ("_conn", "_local", "_reads", "_served", "attached")
 
     def __init__(
         self,
@@ -205,10 +252,39 @@ class _SqliteTransaction(SqlTransaction):
         readonly: bool,
         decoded: DecodedKeys | None = None,
         reads: _Reads | None = None,
+        local: threading.local | None = None,
     ) -> None:
         super().__init__(sealer, readonly=readonly, decoded=decoded)
         self._conn = conn
-        self._reads = reads  # set for read-only transactions (see SqliteStore._valid_reads)
+        self._reads = reads  # set for a read-only block at depth 0 (``_Reading``)
+        self._local = local  # its thread's state (the version its reads were made at)
+        self._served = False  # it has answered a read from ``reads``
+        #: inside a SQLite transaction; a ``_Reading`` block begins one on its first query
+        self.attached = local is None
+
+    def attach(self) -> None:
+        """Begin the SQLite transaction of a read-only block that answered from its reads so far.
+
+        Its snapshot must be the one those answers came from: the version is read again inside
+        it. When another connection committed since the block's check, the block goes on only
+        if it has answered nothing yet (then from the new snapshot, its reads forgotten); a block
+        that did answer cannot see its earlier state any more, and raises ``SnapshotMoved``
+        (rolled back: the pipeline runs the request again)."""
+        if self.attached:
+            return
+        local = self._local
+        assert local is not None and self._reads is not None
+        try:
+            self._conn.execute("BEGIN DEFERRED")
+            self.attached = True  # from here the block's end commits or rolls back
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+        if version != local.read_version:
+            if self._served:
+                raise SnapshotMoved
+            self._reads.clear()
+            local.read_version = version
 
     # The reads of the request hot path (Encrypt, Decrypt, DescribeKey...): in a read-only
     # transaction each is answered from the connection's reads while the database is unchanged.
@@ -221,6 +297,7 @@ class _SqliteTransaction(SqlTransaction):
         if question not in reads:
             reads.put(question, super().get_key(key_arn))
         self._check()
+        self._served = True
         return reads.get(question)  # type: ignore[return-value]
 
     def get_alias(self, alias_arn: str) -> AliasRecord | None:
@@ -231,6 +308,7 @@ class _SqliteTransaction(SqlTransaction):
         if question not in reads:
             reads.put(question, super().get_alias(alias_arn))
         self._check()
+        self._served = True
         return reads.get(question)  # type: ignore[return-value]
 
     def list_aliases(
@@ -243,6 +321,7 @@ class _SqliteTransaction(SqlTransaction):
         if question not in reads:
             reads.put(question, tuple(super().list_aliases(account, region, key_id=key_id)))
         self._check()
+        self._served = True
         return reads.get(question)  # type: ignore[return-value]
 
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
@@ -253,17 +332,22 @@ class _SqliteTransaction(SqlTransaction):
         if question not in reads:
             reads.put(question, tuple(super().list_grants(key_arn)))
         self._check()
+        self._served = True
         return reads.get(question)  # type: ignore[return-value]
 
     # try/except rather than ``with _errors()``: a generator context manager per statement
     # costs as much as a simple SELECT itself.
     def _query(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        if not self.attached:
+            self.attach()
         try:
             return self._conn.execute(sql, tuple(params)).fetchall()
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
 
     def _execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        if not self.attached:
+            self.attach()
         try:
             self._conn.execute(sql, tuple(params))
         except sqlite3.DatabaseError as exc:
