@@ -24,7 +24,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -181,13 +181,15 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
     """
     context = _plain_context(record.context)
     if context is not None and record.allowed.__class__ is bool and seq.__class__ is int:
+        time = record.time
         try:
             return orjson.dumps(
                 {
                     "v": FORMAT_VERSION,
                     "seq": seq,
                     "prev": prev,
-                    "time": record.time.isoformat(),
+                    # orjson's RFC 3339 is isoformat() in UTC (not for sub-minute offsets)
+                    "time": time if time.tzinfo is UTC else time.isoformat(),
                     "request_id": record.request_id,
                     "operation": record.operation,
                     "principal": record.principal,
