@@ -27,9 +27,12 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
-
 from kmspolicy.kms.ports import AuditRecord
+
+try:  # the server extra; `kmspolicy audit verify` runs without it (the reference encoder)
+    import orjson
+except ImportError:  # pragma: no cover - exercised only where the extra is not installed
+    orjson = None  # type: ignore[assignment]
 
 FORMAT_VERSION = 2  # v2: the ``event`` member, the optional ``mac``; v1 lines still verify
 FORMAT_VERSIONS = frozenset({1, 2})
@@ -165,7 +168,6 @@ def record_mac(key: bytes, digest: str) -> str:
 
 
 _text = json.encoder.encode_basestring  # a str as the canonical encoder writes it (UTF-8 kept)
-_SORTED = orjson.OPT_SORT_KEYS
 
 
 def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
@@ -179,7 +181,7 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
     whose context holds anything but text, integers, booleans, null and lists of those, or
     that orjson refuses, takes the reference encoder. A property test keeps both equal.
     """
-    context = _plain_context(record.context)
+    context = _plain_context(record.context) if orjson is not None else None
     if context is not None and record.allowed.__class__ is bool and seq.__class__ is int:
         time = record.time
         try:
@@ -203,7 +205,7 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
                     "event": record.event,
                     "context": context,
                 },
-                option=_SORTED,
+                option=orjson.OPT_SORT_KEYS,
             )
         except TypeError:  # orjson.JSONEncodeError: a lone surrogate, an integer past 64 bits
             pass
