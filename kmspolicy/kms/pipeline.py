@@ -458,7 +458,7 @@ class Pipeline:
                     for k, v in (context or {}).items():
                         target.context.setdefault(k, v)
                 self._authorize(tx, op, caller, identity, targets, now, decisions, policy)
-        except (DueWorkFirst, CommitFirst, OutsideFirst):
+        except (DueWorkFirst, CommitFirst, OutsideFirst, SnapshotMoved):
             return Preview(decided=False, allowed=True)
         except AccessDeniedException as refused:
             # the refused target is the last one decided (or the next: refused across accounts)

@@ -16,7 +16,6 @@ from typing import Protocol, runtime_checkable
 
 from kmspolicy._rng import Rng
 from kmspolicy.authz import DecisionKind
-from kmspolicy.errors import DependencyTimeoutException
 from kmspolicy.kms.clock import Clock, FakeClock, SystemClock
 from kmspolicy.kms.model import (
     AliasRecord,
@@ -162,14 +161,12 @@ class Store(Protocol):
     def close(self) -> None: ...
 
 
-class SnapshotMoved(DependencyTimeoutException):
+class SnapshotMoved(Exception):  # a control-flow signal, like kms.requests.DueWorkFirst
     """A read-only transaction could not go on: it had answered reads from one state of the
     store, and another writer committed before its next read, which can only see the new
     state. Nothing was written; the work is run again in a new transaction (``Pipeline.run``
-    does so; elsewhere it is the retryable 503 it derives from)."""
-
-    def __init__(self) -> None:
-        super().__init__("the key store changed during the request; retry the request")
+    does so; ``Pipeline.preview`` leaves the request undecided). Only a block that answers a
+    reused read and then reads again can meet it: callers with one read never do."""
 
 
 #: ``AuditRecord.event`` values. The first two are CloudTrail's ``eventType`` for a caller's
