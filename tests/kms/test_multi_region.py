@@ -562,8 +562,7 @@ def _import(client: Any, key_id: str, material: bytes, **extra: Any) -> dict[str
             KeyId=key_id,
             ImportToken=params["ImportToken"],
             EncryptedKeyMaterial=wrap_oaep_sha256(params["PublicKey"], material),
-            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
-            **extra,
+            **({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"} | extra),
         )
     )
 
@@ -674,6 +673,42 @@ def test_an_imported_material_set_rotates_once_every_replica_has_the_new_materia
     blob = west.encrypt(KeyId=key_id, Plaintext=b"rotated")["CiphertextBlob"]
     opened = east.decrypt(CiphertextBlob=blob)
     assert (opened["Plaintext"], opened["KeyMaterialId"]) == (b"rotated", new_id)
+
+
+def test_a_set_rotating_to_imported_material_cannot_be_split(regions: Regions) -> None:
+    """The attack (on asynchronous on-demand rotation): start the set's rotation, then delete
+    the new material from a replica, or let it expire there, before the rotation completes.
+    The primary used to rotate alone and the replica stayed on the old material, so the
+    primary's ciphertexts no longer decrypted in the replica's Region."""
+    east, west = regions.client(EAST), regions.client(WEST)
+    key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    first, second = bytes(range(32)), bytes(range(32, 64))
+    _import(east, key_id, first)
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    _import(west, key_id, first)
+    new_id = _import(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    valid_to = regions.clock.now() + timedelta(seconds=1)
+    _import(
+        west,
+        key_id,
+        second,
+        ImportType="NEW_KEY_MATERIAL",
+        ExpirationModel="KEY_MATERIAL_EXPIRES",
+        ValidTo=valid_to,
+    )
+    east.rotate_key_on_demand(KeyId=key_id)
+    for client in (west, east):
+        with raises_code("KMSInvalidStateException"):
+            client.delete_imported_key_material(KeyId=key_id, KeyMaterialId=new_id)
+    regions.clock.advance(seconds=1.5)  # the replica's copy is past its ValidTo
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "Enabled"
+    regions.clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds() - 1.5)
+    # every member rotated; the replica's copy, past its ValidTo, expired once current
+    assert east.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == new_id
+    assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    _import(west, key_id, second)
+    blob = east.encrypt(KeyId=key_id, Plaintext=b"after")["CiphertextBlob"]
+    assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after"
 
 
 def test_the_replicate_key_record_names_the_primary_and_the_replica(regions: Regions) -> None:

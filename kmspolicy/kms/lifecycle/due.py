@@ -19,14 +19,14 @@ from datetime import datetime, timedelta
 from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.lifecycle import multiregion
 from kmspolicy.kms.lifecycle.deletion import deletion_due
-from kmspolicy.kms.lifecycle.imports import expire_materials, prune_import_parameters
+from kmspolicy.kms.lifecycle.imports import expire_materials, expiring, prune_import_parameters
 from kmspolicy.kms.lifecycle.rotation import (
     ON_DEMAND_ROTATION_TAKES,
     finish_on_demand,
     on_demand_due,
     rotate,
 )
-from kmspolicy.kms.model import ExpirationModelType, KeyRecord, OriginType, RotationType
+from kmspolicy.kms.model import KeyRecord, OriginType, RotationType
 from kmspolicy.kms.ports import AuditLog, AuditRecord, Store, Transaction
 from kmspolicy.kms.states import KeyState
 
@@ -65,13 +65,7 @@ def due_at(record: KeyRecord) -> datetime | None:
         moments.append(record.updating_until)
     if record.key_state is KeyState.PENDING_DELETION and record.deletion_date is not None:
         moments.append(record.deletion_date)
-    moments.extend(
-        m.valid_to
-        for m in record.materials
-        if m.sealed is not None
-        and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
-        and m.valid_to is not None
-    )
+    moments.extend(m.valid_to for m in expiring(record) if m.valid_to is not None)
     moments.extend(p.valid_to for p in record.pending_imports)
     if on_demand_due(record, None):  # RotateKeyOnDemand: completed seconds later
         assert record.on_demand_rotation_start_date is not None

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
@@ -23,6 +24,7 @@ from kmspolicy.errors import (
     ExpiredImportTokenException,
     IncorrectKeyMaterialException,
     InvalidImportTokenException,
+    KMSInvalidStateException,
     NotFoundException,
     UnsupportedOperationException,
     ValidationException,
@@ -49,6 +51,7 @@ __all__ = [
     "delete_material",
     "expiration_summary",
     "expire_materials",
+    "expiring",
     "issue_import_parameters",
     "open_import_token",
     "require_external_origin",
@@ -286,6 +289,14 @@ def delete_material(
     if target is None:
         raise NotFoundException(f"Key material {material_id} is not associated with {record.arn}.")
     if target.state.waiting:
+        if record.multi_region and record.on_demand_rotation_start_date is not None:
+            # the set's rotation in progress makes this material current on every member
+            # (replicas show their primary's rotation): deleted from one member, the set's
+            # material would split. A single-Region key's rotation is dropped instead.
+            raise KMSInvalidStateException(
+                f"{record.arn} has an on-demand rotation in progress to key material "
+                f"{target.material_id}; it cannot be deleted until the rotation completes."
+            )
         ring = tuple(m for m in record.materials if m.material_id != target.material_id)
         return {"materials": ring}, target.material_id
     ring = tuple(_clear(m) if m.material_id == target.material_id else m for m in record.materials)
@@ -293,17 +304,28 @@ def delete_material(
     return {"materials": ring, "key_state": state}, target.material_id
 
 
+def expiring(record: KeyInfo) -> Iterator[KeyMaterial]:
+    """The imported material of ``record`` that expires at its ValidTo (the one definition,
+    for due work's moment and for the expiry itself)."""
+    # waiting material a multi-Region set's rotation in progress makes current expires once
+    # it is current, on every member alike (deleted before, one member would not rotate)
+    rotating = record.multi_region and record.on_demand_rotation_start_date is not None
+    return (
+        m
+        for m in record.materials
+        if m.sealed is not None
+        and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
+        and m.valid_to is not None
+        and not (rotating and m.state.waiting)
+    )
+
+
 def expire_materials(record: KeyInfo, now: datetime) -> KeyChanges:
     """Due work: imported material whose ValidTo has passed is deleted, as by the API."""
     if record.origin is not OriginType.EXTERNAL:
         return {}
     expired = {
-        m.material_id
-        for m in record.materials
-        if m.sealed is not None
-        and m.expiration_model is ExpirationModelType.KEY_MATERIAL_EXPIRES
-        and m.valid_to is not None
-        and m.valid_to <= now
+        m.material_id for m in expiring(record) if m.valid_to is not None and m.valid_to <= now
     }
     if not expired:
         return {}
