@@ -34,7 +34,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -313,15 +313,19 @@ def postgres_env() -> dict[str, str]:
     return {"BENCH_POSTGRES": "1"}
 
 
-def drop_schemas() -> None:
+def drop_schemas(tags: Sequence[str]) -> None:
+    """Drop the schemas of this run's workers (their tags) and no other: another comparison
+    running at the same time on the same server keeps its own."""
     import psycopg
 
+    mine = tuple(f"kmsp_cmp_{tag}_" for tag in tags)
     with psycopg.connect(PG, autocommit=True) as conn:
         rows = conn.execute(
             "SELECT nspname FROM pg_namespace WHERE nspname LIKE 'kmsp_cmp_%'"
         ).fetchall()
         for (name,) in rows:
-            conn.execute(f"DROP SCHEMA {name} CASCADE")  # type: ignore[arg-type]
+            if name.startswith(mine):
+                conn.execute(f"DROP SCHEMA {name} CASCADE")  # type: ignore[arg-type]
 
 
 class Worker:
@@ -374,11 +378,10 @@ def main() -> None:
         env = {**softhsm_token(Path(tmp)), **postgres_env()}
         trees = (export(args.before, Path(tmp)), export(args.after, Path(tmp)))
         run = secrets.token_hex(3)  # PostgreSQL schemas and HSM objects of this run
+        tags = [f"{t}{run}" for t in "ab"]
         sides: list[Worker] = []
         try:
-            sides += [
-                Worker(tree, groups, f"{t}{run}", env) for tree, t in zip(trees, "ab", strict=True)
-            ]
+            sides += [Worker(tree, groups, tag, env) for tree, tag in zip(trees, tags, strict=True)]
             names = [n for n in sides[0].names if n in sides[1].names and args.match in n]
             samples: dict[str, tuple[list[float], list[float]]] = {n: ([], []) for n in names}
             for r in range(args.rounds):
@@ -390,7 +393,7 @@ def main() -> None:
             for side in sides:
                 side.close()
             if env.get("BENCH_POSTGRES"):
-                drop_schemas()
+                drop_schemas(tags)
 
     print(
         f"CPU µs per call, median of {args.rounds} alternating rounds of {args.seconds} s: "
