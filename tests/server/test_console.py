@@ -23,6 +23,7 @@ from urllib.parse import urlencode, urlsplit
 
 import boto3
 import pytest
+from urllib3 import encode_multipart_formdata
 
 from kmspolicy.server.thread import serve_in_thread
 
@@ -102,20 +103,12 @@ class Browser:
         self, path: str, fields: dict[str, str], files: dict[str, bytes]
     ) -> tuple[int, dict[str, str], str]:
         """POST a multipart/form-data form, as a browser sends one with file inputs."""
-        boundary = "----console-test-" + os.urandom(8).hex()
-        parts = [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-            + value.encode()
-            for name, value in fields.items()
-        ]
+        parts: list[tuple[str, Any]] = list(fields.items())
         parts += [
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; filename="{name}.bin"'
-            "\r\nContent-Type: application/octet-stream\r\n\r\n".encode()
-            + content
+            (name, (f"{name}.bin", content, "application/octet-stream"))
             for name, content in files.items()
         ]
-        body = b"\r\n".join(parts) + f"\r\n--{boundary}--\r\n".encode()
-        return self.request("POST", path, raw=(body, f"multipart/form-data; boundary={boundary}"))
+        return self.request("POST", path, raw=encode_multipart_formdata(parts))
 
     def csrf(self, html: str) -> str:
         match = re.search(r'name="csrf" value="([^"]+)"', html)

@@ -3,8 +3,11 @@ back exactly, whatever they hold; a body that is not a well-formed form gives no
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import given
 from hypothesis import strategies as st
+from urllib3 import encode_multipart_formdata
 
 from kmspolicy.server.console.web import MAX_PARTS, parse_multipart
 
@@ -13,18 +16,13 @@ CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
 
 
 def _body(fields: dict[str, str], files: dict[str, bytes]) -> bytes:
-    parts = [
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        + value.encode()
-        for name, value in fields.items()
-    ]
+    """The form as urllib3 (requests' encoder, independent of the reader under test) sends it."""
+    parts: list[tuple[str, Any]] = list(fields.items())
     parts += [
-        f'--{BOUNDARY}\r\nContent-Disposition: form-data; name="{name}"; filename="x.bin"\r\n'
-        "Content-Type: application/octet-stream\r\n\r\n".encode()
-        + content
-        for name, content in files.items()
+        (name, ("x.bin", content, "application/octet-stream")) for name, content in files.items()
     ]
-    return b"\r\n".join(parts) + f"\r\n--{BOUNDARY}--\r\n".encode()
+    body, _ = encode_multipart_formdata(parts, boundary=BOUNDARY)
+    return body
 
 
 names = st.text("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ", min_size=1, max_size=12)
