@@ -7,7 +7,7 @@ import json
 import multiprocessing
 import stat
 import threading
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC, timedelta, timezone
 from pathlib import Path
 
 import pytest
@@ -17,24 +17,7 @@ from hypothesis import strategies as st
 from kmspolicy.audit import GENESIS, Anchor, FileAuditLog, open_audit_log, verify
 from kmspolicy.audit.chain import context_value_digest
 from kmspolicy.kms.ports import AuditLog, AuditRecord
-
-T0 = datetime(2026, 3, 1, tzinfo=UTC)
-
-
-def rec(n: int, **extra: object) -> AuditRecord:
-    fields: dict[str, object] = {
-        "time": T0 + timedelta(seconds=n),
-        "request_id": f"req-{n}",
-        "operation": "Encrypt",
-        "principal": "arn:aws:iam::111122223333:user/alice",
-        "actions": ("kms:Encrypt",),
-        "resources": ("arn:aws:kms:us-east-1:111122223333:key/k1",),
-        "allowed": True,
-        "decision": "allowed",
-        "matched": ("KeyPolicy:Enable IAM User Permissions",),
-    }
-    fields.update(extra)
-    return AuditRecord(**fields)  # type: ignore[arg-type]
+from tests.audit.records import T0, rec
 
 
 def write(path: Path, n: int) -> list[bytes]:

@@ -18,7 +18,7 @@ from kmspolicy.audit.file import FileAuditLog
 from kmspolicy.cli.audit import command
 from kmspolicy.errors import ConfigError, KMSInternalException
 from kmspolicy.store import RootKey
-from tests.audit.test_audit_log import rec
+from tests.audit.records import rec
 
 KEY = bytes(range(32))
 

@@ -10,7 +10,7 @@ import pytest
 
 from kmspolicy.audit import open_audit_log, prefix_unchanged, verify
 from kmspolicy.audit.chain import sealed_line
-from tests.audit.test_audit_log import rec
+from tests.audit.records import rec
 
 KEY = bytes(range(32))
 

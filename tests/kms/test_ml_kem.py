@@ -12,7 +12,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import mlkem
 
-from tests.kms.lifecycle.test_client_import import wrap_rsa_aes
+from tests.kms.lifecycle.importing import wrap_rsa_aes
 from tests.kms.principals import BOB, raises_code
 
 SPECS = {"ML_KEM_768": 1088, "ML_KEM_1024": 1568}

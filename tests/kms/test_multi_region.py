@@ -26,9 +26,9 @@ from kmspolicy.kms.ports import Store
 from kmspolicy.kms.sealed import Sealed, reveal
 from kmspolicy.store import open_store
 from kmspolicy.store.sqlite import SqliteStore
-from tests.kms.lifecycle.test_client_import import wrap_oaep_sha256
+from tests.kms.lifecycle.importing import wrap_oaep_sha256
 from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, ROOT, policy, raises_code
-from tests.kms.test_sealed import CountingRootKey
+from tests.kms.root_keys import CountingRootKey
 
 EAST, WEST, ASIA = "us-east-1", "eu-west-1", "ap-southeast-1"
 CAROL = f"arn:aws:iam::{ACCOUNT}:user/carol"  # may replicate, may not create keys
@@ -553,7 +553,7 @@ def test_a_single_region_key_stays_bound_to_its_arn() -> None:
         KMS(store, clock, ACCOUNT, WEST).client().encrypt(KeyId=key["KeyId"], Plaintext=b"x")
 
 
-def _import(client: Any, key_id: str, material: bytes, **extra: Any) -> dict[str, Any]:
+def import_material(client: Any, key_id: str, material: bytes, **extra: Any) -> dict[str, Any]:
     params = client.get_parameters_for_import(
         KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
     )
@@ -575,14 +575,14 @@ def test_imported_material_is_imported_into_each_member_and_must_be_the_same(
     with raises_code("KMSInvalidStateException"):  # a primary is replicated with its material
         east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
     material = bytes(range(32))
-    _import(east, key_id, material)
+    import_material(east, key_id, material)
     east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
     # the replica waits for its own import; the primary's material is not copied to it
     assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
     with raises_code("IncorrectKeyMaterialException"):
-        _import(west, key_id, bytes(32))
+        import_material(west, key_id, bytes(32))
     assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
-    _import(west, key_id, material)
+    import_material(west, key_id, material)
     blob = east.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
 
@@ -646,12 +646,12 @@ def test_an_imported_material_set_rotates_once_every_replica_has_the_new_materia
     east, west = regions.client(EAST), regions.client(WEST)
     key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     first, second = bytes(range(32)), bytes(range(32, 64))
-    _import(east, key_id, first)
+    import_material(east, key_id, first)
     east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
-    _import(west, key_id, first)
+    import_material(west, key_id, first)
     with raises_code("IncorrectKeyMaterialException"):  # the primary first, AWS's order
-        _import(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
-    new_id = _import(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+        import_material(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
+    new_id = import_material(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
 
     def state_of(client: Any) -> str:
         listed = client.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
@@ -663,8 +663,8 @@ def test_an_imported_material_set_rotates_once_every_replica_has_the_new_materia
     with raises_code("KMSInvalidStateException"):  # a replica still lacks it
         east.rotate_key_on_demand(KeyId=key_id)
     with raises_code("IncorrectKeyMaterialException"):  # not the primary's new material
-        _import(west, key_id, bytes(range(64, 96)), ImportType="NEW_KEY_MATERIAL")
-    _import(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
+        import_material(west, key_id, bytes(range(64, 96)), ImportType="NEW_KEY_MATERIAL")
+    import_material(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
     assert state_of(east) == "PENDING_ROTATION"
     east.rotate_key_on_demand(KeyId=key_id)
     assert state_of(east) == "PENDING_ROTATION"  # started, not done
@@ -683,12 +683,12 @@ def test_a_set_rotating_to_imported_material_cannot_be_split(regions: Regions) -
     east, west = regions.client(EAST), regions.client(WEST)
     key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
     first, second = bytes(range(32)), bytes(range(32, 64))
-    _import(east, key_id, first)
+    import_material(east, key_id, first)
     east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
-    _import(west, key_id, first)
-    new_id = _import(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    import_material(west, key_id, first)
+    new_id = import_material(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
     valid_to = regions.clock.now() + timedelta(seconds=1)
-    _import(
+    import_material(
         west,
         key_id,
         second,
@@ -706,7 +706,7 @@ def test_a_set_rotating_to_imported_material_cannot_be_split(regions: Regions) -
     # every member rotated; the replica's copy, past its ValidTo, expired once current
     assert east.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == new_id
     assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
-    _import(west, key_id, second)
+    import_material(west, key_id, second)
     blob = east.encrypt(KeyId=key_id, Plaintext=b"after")["CiphertextBlob"]
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after"
 

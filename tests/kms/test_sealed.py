@@ -11,47 +11,23 @@ from typing import Any
 import pytest
 
 from kmspolicy import KMS, AccountPolicies, Identities
-from kmspolicy.crypto.seal import RootKey
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.kernel import CACHE_VERSIONS
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
 from kmspolicy.kms.sealed import reveal
 from kmspolicy.store.sqlite import SqliteStore
-from tests.kms.lifecycle.test_client_import import _import
+from tests.kms.lifecycle.importing import import_material
+from tests.kms.operation_samples import (
+    DENY_ALL,
+    KEY_OPERATIONS,
+    KEYLESS_OPERATIONS,
+    fill_placeholders,
+    snake,
+)
 from tests.kms.principals import ACCOUNT, BOB, raises_code
+from tests.kms.root_keys import CountingRootKey
 from tests.kms.rotations import rotate_on_demand
-from tests.kms.test_deny_all import DENY_ALL, KEY_OPERATIONS, KEYLESS_OPERATIONS, _fill, _snake
-
-
-class CountingRootKey:
-    """A root key that counts how often anything was sealed and unsealed with it."""
-
-    kind = "file"
-    source = "<counting>"
-
-    def __init__(self) -> None:
-        self._inner = RootKey.generate()
-        self.unseals = 0
-        self.seals = 0
-
-    @property
-    def fingerprint(self) -> str:
-        return self._inner.fingerprint
-
-    def seal(self, plaintext: bytes, aad: bytes = b"") -> bytes:
-        self.seals += 1
-        return self._inner.seal(plaintext, aad)
-
-    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
-        self.unseals += 1
-        return self._inner.unseal(sealed, aad)
-
-    def describe(self) -> str:
-        return "counting"
-
-    def close(self) -> None:
-        pass
 
 
 @pytest.fixture(params=["memory", "sqlite"])
@@ -94,7 +70,9 @@ def test_a_denied_request_unseals_nothing(
     fresh = KMS(service.store, FakeClock(), ACCOUNT)
     before = root.unseals
     with raises_code("AccessDeniedException"):
-        getattr(fresh.client(), _snake(operation))(**_fill(KEY_OPERATIONS[operation], values))
+        getattr(fresh.client(), snake(operation))(
+            **fill_placeholders(KEY_OPERATIONS[operation], values)
+        )
     assert root.unseals == before
 
 
@@ -107,7 +85,7 @@ def test_a_denied_keyless_request_unseals_nothing(
     identities = Identities(accounts={ACCOUNT: AccountPolicies.of(scps=[deny])})
     service = KMS(store, FakeClock(), ACCOUNT, identities=identities)
     with raises_code("AccessDeniedException"):
-        getattr(service.client(), _snake(operation))(**KEYLESS_OPERATIONS[operation])
+        getattr(service.client(), snake(operation))(**KEYLESS_OPERATIONS[operation])
     assert root.unseals == 0
 
 
@@ -237,7 +215,7 @@ def test_deleted_imported_material_leaves_the_kernel(
     service = KMS(store, FakeClock(), ACCOUNT)
     client = service.client()
     arn = client.create_key(Origin="EXTERNAL")["KeyMetadata"]["Arn"]
-    _import(client, arn, os.urandom(32))
+    import_material(client, arn, os.urandom(32))
     client.encrypt(KeyId=arn, Plaintext=b"p")
     assert service._pipeline.kernel.opened_keys() == {arn}
     client.delete_imported_key_material(KeyId=arn)

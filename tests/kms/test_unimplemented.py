@@ -10,7 +10,6 @@ is empty; these tests unbind two operations in one service (a key operation and 
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
 
 import pytest
 
@@ -18,31 +17,10 @@ from kmspolicy import KMS, Identities, Identity
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.optable import OPERATIONS, Resource
+from tests.kms.operation_samples import CASES, SAMPLES, STANDINS, fill_key, snake
 from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, raises_code
 
-# "{key}": a key's ARN. One sample request per unimplemented operation.
-SAMPLES: dict[str, dict[str, Any]] = {
-    # every operation of botocore's model is implemented today; an operation the model gains
-    # is declared unimplemented in the table first (tests/optable), and sampled here
-}
 UNIMPLEMENTED = sorted(name for name, op in OPERATIONS.items() if not op.implemented)
-
-# implemented operations that the fixture below unbinds, standing in for unimplemented ones
-STANDINS: dict[str, dict[str, Any]] = {
-    "GetKeyRotationStatus": {"KeyId": "{key}"},
-    "ListRetirableGrants": {"RetiringPrincipal": BOB},
-}
-CASES = {**SAMPLES, **STANDINS}
-
-
-def fill(params: dict[str, Any], key_arn: str) -> dict[str, Any]:
-    return {k: key_arn if v == "{key}" else v for k, v in params.items()}
-
-
-def snake(name: str) -> str:
-    from botocore import xform_name
-
-    return xform_name(name)
 
 
 class _Audit:
@@ -90,7 +68,7 @@ def test_an_allowed_caller_gets_unsupported_after_an_audited_allow(
     key_arn = kms.client().create_key()["KeyMetadata"]["Arn"]
     client = kms.client(ALICE)  # the key policy enables IAM; her policy allows kms:*
     with pytest.raises(client.exceptions.UnsupportedOperationException, match=operation):
-        getattr(client, snake(operation))(**fill(CASES[operation], key_arn))
+        getattr(client, snake(operation))(**fill_key(CASES[operation], key_arn))
     record = audit.records[-1]
     spec = OPERATIONS[operation]
     assert record.operation == operation
@@ -107,7 +85,7 @@ def test_a_caller_without_permission_is_denied_first(
 ) -> None:
     key_arn = kms.client().create_key()["KeyMetadata"]["Arn"]
     with raises_code("AccessDeniedException") as denied:
-        getattr(kms.client(BOB), snake(operation))(**fill(CASES[operation], key_arn))
+        getattr(kms.client(BOB), snake(operation))(**fill_key(CASES[operation], key_arn))
     assert OPERATIONS[operation].action in denied.value.response["Error"]["Message"]
     record = audit.records[-1]
     assert (record.operation, record.principal) == (operation, BOB)
@@ -123,7 +101,7 @@ def test_a_key_that_does_not_exist_is_not_found_before_anything_else(
 ) -> None:
     missing = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab"
     with raises_code("NotFoundException"):
-        getattr(kms.client(ALICE), snake(operation))(**fill(CASES[operation], missing))
+        getattr(kms.client(ALICE), snake(operation))(**fill_key(CASES[operation], missing))
 
 
 @pytest.mark.parametrize("operation", sorted(CASES))
@@ -131,7 +109,7 @@ def test_the_pythonic_layer_answers_the_same(kms: KMS, operation: str) -> None:
     from kmspolicy.errors import AccessDeniedException, UnsupportedOperationException
 
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
-    params = fill(CASES[operation], key_arn)
+    params = fill_key(CASES[operation], key_arn)
     with pytest.raises(UnsupportedOperationException):  # the root user: its policies allow
         getattr(kms, snake(operation))(**params)
     with pytest.raises(AccessDeniedException):

@@ -34,7 +34,7 @@ from kmspolicy.reasoning.whocan import (
     opposite,
     who_can,
 )
-from tests.reasoning.test_properties import CONDITIONS, policies
+from tests.reasoning.policy_strategies import CONDITIONS, policies
 
 A, B = "111122223333", "444455556666"
 NULL_TRUE = Condition(

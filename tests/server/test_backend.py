@@ -20,7 +20,7 @@ from kmspolicy.server.app import RunInThread
 from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
 from kmspolicy.server.identities import development_identities
 from kmspolicy.server.main import ServerSettings, build_app
-from tests.server.test_app import run
+from tests.server.asgi import run
 
 
 def test_inline_operations_are_the_tables_read_only_ones_on_an_in_process_store() -> None:

@@ -4,37 +4,14 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.server.conftest import BIN, Server
+from tests.server.aws_cli import aws
+from tests.server.conftest import Server
 
 pytestmark = pytest.mark.server
-
-
-def aws(server: Server, *args: str, tmp: Path) -> str:
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": "AKIAALICE00000000001",
-        "AWS_SECRET_ACCESS_KEY": "alice-secret",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-credentials"),
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [str(BIN / "aws"), "kms", *args, "--endpoint-url", server.url, "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def test_aws_cli_create_key_encrypt_decrypt(fresh: Server, tmp_path: Path) -> None:

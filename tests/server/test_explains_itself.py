@@ -329,7 +329,7 @@ def test_health_is_503_when_the_store_does_not_answer(tmp_path: Path) -> None:
 
 
 def test_the_app_answers_503_when_not_ready() -> None:
-    from tests.server.test_app import make_app, run
+    from tests.server.asgi import make_app, run
 
     app, _ = make_app(health=lambda: (False, {"status": "unavailable", "ready": False}))
     status, reply = run(app, [], method="GET", path="/_kmspolicy/health")

@@ -100,7 +100,7 @@ def test_encryption_context_values_never_reach_the_audit_log(fresh: Server) -> N
 def test_an_internal_error_is_logged_without_its_message(caplog: pytest.LogCaptureFixture) -> None:
     """A bug's exception message may quote request data (the original leak: a context value
     inside an internal error's text). The traceback is logged, the messages are withheld."""
-    from tests.server.test_app import make_app, run, signed
+    from tests.server.asgi import make_app, run, signed
 
     app, backend = make_app()
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from botocore.exceptions import ClientError
 
+from tests.server.aws_cli import aws
 from tests.server.conftest import Server, start_server, stop_server
-from tests.server.test_clients import aws
 
 pytestmark = pytest.mark.server
 

@@ -22,7 +22,7 @@ from botocore.exceptions import ClientError
 from kmspolicy.kms import implemented, pipeline
 from kmspolicy.optable import OPERATIONS
 from kmspolicy.server.thread import serve_in_thread
-from tests.kms.test_unimplemented import CASES, fill, snake
+from tests.kms.operation_samples import CASES, fill_key, snake
 from tests.server.conftest import ALICE, IDENTITIES, NOBODY, SECRETS
 
 pytestmark = pytest.mark.server
@@ -81,7 +81,7 @@ def test_boto3_gets_unsupported_after_an_audited_allow(running: Running, operati
     kms = running.client(ALICE)  # alice: kms:* in her identity policy, enabled by the key policy
     key_arn = kms.create_key()["KeyMetadata"]["Arn"]
     call = getattr(kms, snake(operation))
-    error = _error(lambda: call(**fill(SAMPLES[operation], key_arn)))
+    error = _error(lambda: call(**fill_key(SAMPLES[operation], key_arn)))
     assert error["Code"] == "UnsupportedOperationException", error
     assert operation in error["Message"]
     record = running.audit_record(operation)
@@ -94,7 +94,7 @@ def test_boto3_gets_unsupported_after_an_audited_allow(running: Running, operati
 def test_boto3_without_permission_is_denied_first(running: Running, operation: str) -> None:
     key_arn = running.client(ALICE).create_key()["KeyMetadata"]["Arn"]
     call = getattr(running.client(NOBODY), snake(operation))
-    error = _error(lambda: call(**fill(SAMPLES[operation], key_arn)))
+    error = _error(lambda: call(**fill_key(SAMPLES[operation], key_arn)))
     assert error["Code"] == "AccessDeniedException", error
     record = running.audit_record(operation)
     assert record["allowed"] is False

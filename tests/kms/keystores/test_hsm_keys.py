@@ -279,7 +279,7 @@ def test_the_connection_is_opened_after_the_allow(softhsm_conf: Path, trust_anch
     in (the PIN is opened only for an allowed request)."""
     from kmspolicy import Identities, Identity
     from tests.kms.principals import BOB
-    from tests.kms.test_sealed import CountingRootKey
+    from tests.kms.root_keys import CountingRootKey
 
     root = CountingRootKey()
     store = MemoryStore(root)

@@ -13,38 +13,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding
 
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
+from tests.kms.lifecycle.importing import (
+    import_material,
+    wrap_oaep_sha256,
+    wrap_rsa_aes,
+)
 from tests.kms.principals import raises_code
 from tests.kms.rotations import rotate_on_demand
-
-OAEP_SHA256 = padding.OAEP(
-    mgf=padding.MGF1(algorithm=hashes.SHA256()), algorithm=hashes.SHA256(), label=None
-)
-
-
-def wrap_oaep_sha256(public_key_der: bytes, material: bytes) -> bytes:
-    """openssl pkeyutl -encrypt -pkeyopt rsa_padding_mode:oaep -pkeyopt rsa_oaep_md:sha256"""
-    public = serialization.load_der_public_key(public_key_der)
-    return public.encrypt(material, OAEP_SHA256)  # type: ignore[union-attr,arg-type]
-
-
-def wrap_rsa_aes(public_key_der: bytes, material: bytes) -> bytes:
-    """RSA_AES_KEY_WRAP_SHA_256: an ephemeral AES key under RSA-OAEP, then RFC 5649 wrap."""
-    aes = os.urandom(32)
-    public = serialization.load_der_public_key(public_key_der)
-    head = public.encrypt(aes, OAEP_SHA256)  # type: ignore[union-attr,arg-type]
-    return head + keywrap.aes_key_wrap_with_padding(aes, material)
-
-
-def _import(client: Any, key_id: str, material: bytes, **extra: Any) -> dict[str, Any]:
-    params = client.get_parameters_for_import(
-        KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
-    )
-    return client.import_key_material(  # type: ignore[no-any-return]
-        KeyId=key_id,
-        ImportToken=params["ImportToken"],
-        EncryptedKeyMaterial=wrap_oaep_sha256(params["PublicKey"], material),
-        **({"ExpirationModel": "KEY_MATERIAL_DOES_NOT_EXPIRE"} | extra),
-    )
 
 
 @pytest.fixture
@@ -60,7 +35,7 @@ def test_import_then_use_then_delete_and_reimport(client: Any, external_key: str
         client.encrypt(KeyId=external_key, Plaintext=b"too early")
     assert "is pending import." in err.value.response["Error"]["Message"]
 
-    out = _import(client, external_key, material)
+    out = import_material(client, external_key, material)
     assert len(out["KeyMaterialId"]) == 64
     assert client.describe_key(KeyId=external_key)["KeyMetadata"]["KeyState"] == "Enabled"
     blob = client.encrypt(KeyId=external_key, Plaintext=b"byok")["CiphertextBlob"]
@@ -72,8 +47,8 @@ def test_import_then_use_then_delete_and_reimport(client: Any, external_key: str
         client.decrypt(CiphertextBlob=blob)
 
     with raises_code("IncorrectKeyMaterialException"):
-        _import(client, external_key, os.urandom(32))
-    _import(client, external_key, material)
+        import_material(client, external_key, os.urandom(32))
+    import_material(client, external_key, material)
     assert client.decrypt(CiphertextBlob=blob)["Plaintext"] == b"byok"
 
 
@@ -81,7 +56,7 @@ def test_expiring_material_moves_the_key_to_pending_import(
     client: Any, external_key: str, clock: FakeClock
 ) -> None:
     valid_to = clock.now() + timedelta(days=3)
-    _import(
+    import_material(
         client,
         external_key,
         os.urandom(32),
@@ -217,9 +192,9 @@ def test_parameters_refused_for_kms_made_keys(client: Any, key_id: str) -> None:
 def test_new_material_then_on_demand_rotation(
     client: Any, external_key: str, clock: FakeClock
 ) -> None:
-    _import(client, external_key, os.urandom(32))
+    import_material(client, external_key, os.urandom(32))
     old = client.encrypt(KeyId=external_key, Plaintext=b"old")["CiphertextBlob"]
-    _import(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    import_material(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
     rotations = client.list_key_rotations(KeyId=external_key, IncludeKeyMaterial="ALL_KEY_MATERIAL")
     states = ["CURRENT", "PENDING_ROTATION"]
     assert [r["KeyMaterialState"] for r in rotations["Rotations"]] == states
@@ -244,21 +219,21 @@ def test_imported_hmac_key_computes_the_standard_mac(client: Any) -> None:
         Origin="EXTERNAL", KeySpec="HMAC_256", KeyUsage="GENERATE_VERIFY_MAC"
     )["KeyMetadata"]["KeyId"]
     secret = os.urandom(32)
-    _import(client, key_id, secret)
+    import_material(client, key_id, secret)
     mac = client.generate_mac(KeyId=key_id, Message=b"msg", MacAlgorithm="HMAC_SHA_256")["Mac"]
     assert mac == hmac.new(secret, b"msg", hashlib.sha256).digest()
     with raises_code("ValidationException"):  # ImportType is for symmetric encryption keys
-        _import(client, key_id, secret, ImportType="EXISTING_KEY_MATERIAL")
+        import_material(client, key_id, secret, ImportType="EXISTING_KEY_MATERIAL")
 
 
 def test_describe_key_reports_the_earliest_expiry_of_all_materials(
     client: Any, external_key: str, clock: FakeClock
 ) -> None:
     soon = clock.now() + timedelta(days=5)
-    _import(
+    import_material(
         client, external_key, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=soon
     )
-    _import(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    import_material(client, external_key, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
     rotate_on_demand(client, clock, external_key)
     # the current material never expires, but the older one still does: AWS shows that one
     meta = client.describe_key(KeyId=external_key)["KeyMetadata"]

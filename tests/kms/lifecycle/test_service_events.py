@@ -18,7 +18,7 @@ from kmspolicy.errors import KMSInternalException
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.ports import AuditRecord
-from tests.kms.lifecycle.test_client_import import _import
+from tests.kms.lifecycle.importing import import_material
 
 
 def records(path: Path) -> list[dict[str, Any]]:
@@ -117,9 +117,9 @@ def test_an_on_demand_rotation_whose_new_material_was_deleted_is_dropped(
 ) -> None:
     client = kms.client()
     key_id = client.create_key(Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-    _import(client, key_id, os.urandom(32))
+    import_material(client, key_id, os.urandom(32))
     first = client.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
-    new = _import(client, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
+    new = import_material(client, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")
     client.rotate_key_on_demand(KeyId=key_id)
     client.delete_imported_key_material(KeyId=key_id, KeyMaterialId=new["KeyMaterialId"])
     clock.advance(seconds=ON_DEMAND_ROTATION_TAKES.total_seconds())
@@ -140,7 +140,7 @@ def test_an_on_demand_rotation_whose_new_material_was_deleted_is_dropped(
 def test_expired_imported_material_is_recorded(kms: KMS, clock: FakeClock, log_path: Path) -> None:
     client = kms.client()
     key = client.create_key(Origin="EXTERNAL")["KeyMetadata"]
-    _import(
+    import_material(
         client,
         key["KeyId"],
         os.urandom(32),
