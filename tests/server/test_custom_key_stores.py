@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 
 from tests.kms.keystores.conftest import CLUSTER, OTHER_CLUSTER, PASSWORD, token_uri
 from tests.kms.principals import raises_code
+from tests.server.aws_cli import run_aws
 from tests.server.conftest import BIN, IDENTITIES, Server, start_server, stop_server
 
 pytestmark = [pytest.mark.server, pytest.mark.hsm]
@@ -94,25 +94,8 @@ def _aws(
     server: Server, tmp: Path, *args: str, ok: bool = True
 ) -> subprocess.CompletedProcess[str]:
     ident = IDENTITIES["identities"][0]  # type: ignore[index]
-    env = {
-        **os.environ,
-        "AWS_ACCESS_KEY_ID": ident["access_key_id"],
-        "AWS_SECRET_ACCESS_KEY": ident["secret_access_key"],
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_CONFIG_FILE": str(tmp / "no-config"),
-        "AWS_SHARED_CREDENTIALS_FILE": str(tmp / "no-credentials"),
-    }
-    env.pop("AWS_SESSION_TOKEN", None)
-    done = subprocess.run(
-        [str(BIN / "aws"), "kms", *args, "--endpoint-url", server.url, "--output", "json"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-    assert (done.returncode == 0) == ok, done.stderr
-    return done
+    key = (ident["access_key_id"], ident["secret_access_key"])
+    return run_aws(server, *args, tmp=tmp, key=key, ok=ok)
 
 
 def _json(done: Completed) -> Any:
