@@ -640,18 +640,28 @@ def test_replicas_only_in_the_regions_served() -> None:
         assert [k.region for k in tx.iter_all_keys()] == [EAST, WEST]
 
 
+#: the key material an imported-material set starts on, and the one it rotates to
+FIRST, SECOND = bytes(range(32)), bytes(range(32, 64))
+
+
+def imported_set(regions: Regions) -> tuple[Any, Any, str]:
+    """Clients of the primary's (EAST) and the replica's (WEST) Region, and the id of an
+    imported-material multi-Region key whose members both hold FIRST."""
+    east, west = regions.client(EAST), regions.client(WEST)
+    key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
+    import_material(east, key_id, FIRST)
+    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
+    import_material(west, key_id, FIRST)
+    return east, west, key_id
+
+
 def test_an_imported_material_set_rotates_once_every_replica_has_the_new_material(
     regions: Regions,
 ) -> None:
-    east, west = regions.client(EAST), regions.client(WEST)
-    key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-    first, second = bytes(range(32)), bytes(range(32, 64))
-    import_material(east, key_id, first)
-    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
-    import_material(west, key_id, first)
+    east, west, key_id = imported_set(regions)
     with raises_code("IncorrectKeyMaterialException"):  # the primary first, AWS's order
-        import_material(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
-    new_id = import_material(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+        import_material(west, key_id, SECOND, ImportType="NEW_KEY_MATERIAL")
+    new_id = import_material(east, key_id, SECOND, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
 
     def state_of(client: Any) -> str:
         listed = client.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")
@@ -664,7 +674,7 @@ def test_an_imported_material_set_rotates_once_every_replica_has_the_new_materia
         east.rotate_key_on_demand(KeyId=key_id)
     with raises_code("IncorrectKeyMaterialException"):  # not the primary's new material
         import_material(west, key_id, bytes(range(64, 96)), ImportType="NEW_KEY_MATERIAL")
-    import_material(west, key_id, second, ImportType="NEW_KEY_MATERIAL")
+    import_material(west, key_id, SECOND, ImportType="NEW_KEY_MATERIAL")
     assert state_of(east) == "PENDING_ROTATION"
     east.rotate_key_on_demand(KeyId=key_id)
     assert state_of(east) == "PENDING_ROTATION"  # started, not done
@@ -680,18 +690,13 @@ def test_a_set_rotating_to_imported_material_cannot_be_split(regions: Regions) -
     the new material from a replica, or let it expire there, before the rotation completes.
     The primary used to rotate alone and the replica stayed on the old material, so the
     primary's ciphertexts no longer decrypted in the replica's Region."""
-    east, west = regions.client(EAST), regions.client(WEST)
-    key_id = east.create_key(MultiRegion=True, Origin="EXTERNAL")["KeyMetadata"]["KeyId"]
-    first, second = bytes(range(32)), bytes(range(32, 64))
-    import_material(east, key_id, first)
-    east.replicate_key(KeyId=key_id, ReplicaRegion=WEST)
-    import_material(west, key_id, first)
-    new_id = import_material(east, key_id, second, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    east, west, key_id = imported_set(regions)
+    new_id = import_material(east, key_id, SECOND, ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
     valid_to = regions.clock.now() + timedelta(seconds=1)
     import_material(
         west,
         key_id,
-        second,
+        SECOND,
         ImportType="NEW_KEY_MATERIAL",
         ExpirationModel="KEY_MATERIAL_EXPIRES",
         ValidTo=valid_to,
@@ -706,7 +711,7 @@ def test_a_set_rotating_to_imported_material_cannot_be_split(regions: Regions) -
     # every member rotated; the replica's copy, past its ValidTo, expired once current
     assert east.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"] == new_id
     assert west.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
-    import_material(west, key_id, second)
+    import_material(west, key_id, SECOND)
     blob = east.encrypt(KeyId=key_id, Plaintext=b"after")["CiphertextBlob"]
     assert west.decrypt(CiphertextBlob=blob)["Plaintext"] == b"after"
 
