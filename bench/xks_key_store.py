@@ -35,7 +35,7 @@ def main() -> None:
     from kmspolicy.kms.keystores.external import ExternalKeyStoreConnector
     from kmspolicy.kms.service import KMS
     from kmspolicy.store.xks_http import DEFAULT_MAX_IDLE, XksHttp
-    from tests.xks.conftest import ACCESS_KEY_ID, PREFIX, SECRET, running_proxy
+    from tests.xks.conftest import running_proxy, xks_store_request
     from tests.xks.pki import make_pki
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -55,17 +55,9 @@ def main() -> None:
                 )
                 services.append(service)
                 client = service.client()
-                store_id = client.create_custom_key_store(
-                    CustomKeyStoreName="bench",
-                    CustomKeyStoreType="EXTERNAL_KEY_STORE",
-                    XksProxyUriEndpoint=f"https://{HOST}",
-                    XksProxyUriPath=f"/{PREFIX}/kms/xks/v1",
-                    XksProxyAuthenticationCredential={
-                        "AccessKeyId": ACCESS_KEY_ID,
-                        "RawSecretAccessKey": SECRET,
-                    },
-                    XksProxyConnectivity="PUBLIC_ENDPOINT",
-                )["CustomKeyStoreId"]
+                store_id = client.create_custom_key_store(**xks_store_request("bench", HOST))[
+                    "CustomKeyStoreId"
+                ]
                 client.connect_custom_key_store(CustomKeyStoreId=store_id)
                 if not keys:
                     keys["local"] = (service, service.create_key()["KeyMetadata"]["KeyId"])

@@ -67,6 +67,22 @@ METADATA = {
 }
 
 
+def xks_store_request(name: str, host: str) -> dict[str, Any]:
+    """CreateCustomKeyStore's parameters for an external key store behind the test proxy,
+    reached at ``https://host`` (a public endpoint, authenticated with ACCESS_KEY_ID)."""
+    return {
+        "CustomKeyStoreName": name,
+        "CustomKeyStoreType": "EXTERNAL_KEY_STORE",
+        "XksProxyUriEndpoint": f"https://{host}",
+        "XksProxyUriPath": f"/{PREFIX}/kms/xks/v1",
+        "XksProxyAuthenticationCredential": {
+            "AccessKeyId": ACCESS_KEY_ID,
+            "RawSecretAccessKey": SECRET,
+        },
+        "XksProxyConnectivity": "PUBLIC_ENDPOINT",
+    }
+
+
 class KmsStyleSigV4(SigV4Auth):
     """Signs only ``host`` and ``x-amz-date``, as the specification says AWS KMS does."""
 

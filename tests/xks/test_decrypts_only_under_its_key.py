@@ -21,7 +21,11 @@ from kmspolicy.kms.identities import Identities
 from kmspolicy.wiring import ServiceSettings, build_runtime
 from tests.kms.keystores.conftest import CLUSTER, PASSWORD, token_uri
 from tests.kms.principals import raises_code
-from tests.xks.conftest import ACCESS_KEY_ID, CONFIG, PREFIX, SECRET, running_proxy
+from tests.xks.conftest import (
+    CONFIG,
+    running_proxy,
+    xks_store_request,
+)
 from tests.xks.pki import make_pki
 
 pytestmark = pytest.mark.hsm
@@ -62,17 +66,9 @@ def three_kinds_of_key(
                 TrustAnchorCertificate=trust_anchor,
                 KeyStorePassword=PASSWORD,
             )["CustomKeyStoreId"]
-            external = client.create_custom_key_store(
-                CustomKeyStoreName="property-xks",
-                CustomKeyStoreType="EXTERNAL_KEY_STORE",
-                XksProxyUriEndpoint=f"https://{HOST}",
-                XksProxyUriPath=f"/{PREFIX}/kms/xks/v1",
-                XksProxyAuthenticationCredential={
-                    "AccessKeyId": ACCESS_KEY_ID,
-                    "RawSecretAccessKey": SECRET,
-                },
-                XksProxyConnectivity="PUBLIC_ENDPOINT",
-            )["CustomKeyStoreId"]
+            external = client.create_custom_key_store(**xks_store_request("property-xks", HOST))[
+                "CustomKeyStoreId"
+            ]
             for store_id in (hsm, external):
                 client.connect_custom_key_store(CustomKeyStoreId=store_id)
             xks_key_ids = iter(("foo", "foo2"))  # one KMS key per external key

@@ -24,7 +24,13 @@ from botocore.exceptions import ClientError
 from kmspolicy.errors import ConfigError
 from kmspolicy.server.thread import serve_in_thread
 from kmspolicy.store.xks_http import XksHttp, _Connection
-from tests.xks.conftest import ACCESS_KEY_ID, PREFIX, SECRET, Proxy, running_proxy
+from tests.xks.conftest import (
+    ACCESS_KEY_ID,
+    SECRET,
+    Proxy,
+    running_proxy,
+    xks_store_request,
+)
 from tests.xks.pki import make_pki
 
 HOST = "xks.test"
@@ -113,17 +119,7 @@ def kms_stack(proxy: Proxy, pki: Pki, client: tuple[Path, Path] | None) -> Any:
 
 
 def create_store(kms: Any) -> str:
-    return kms.create_custom_key_store(
-        CustomKeyStoreName="mtls",
-        CustomKeyStoreType="EXTERNAL_KEY_STORE",
-        XksProxyUriEndpoint=f"https://{HOST}",
-        XksProxyUriPath=f"/{PREFIX}/kms/xks/v1",
-        XksProxyAuthenticationCredential={
-            "AccessKeyId": ACCESS_KEY_ID,
-            "RawSecretAccessKey": SECRET,
-        },
-        XksProxyConnectivity="PUBLIC_ENDPOINT",
-    )["CustomKeyStoreId"]
+    return kms.create_custom_key_store(**xks_store_request("mtls", HOST))["CustomKeyStoreId"]
 
 
 def test_kmspolicy_serve_presents_its_client_certificate(mtls_proxy: Proxy, pki: Pki) -> None:
