@@ -43,6 +43,13 @@ EPHEMERAL_AES_KEY_LENGTH = 32
 _OPAQUE = "the wrapped key material could not be unwrapped with these import parameters"
 _KEY_WRAP = (WrappingAlgorithm.RSA_AES_KEY_WRAP_SHA_1, WrappingAlgorithm.RSA_AES_KEY_WRAP_SHA_256)
 _OAEP = (WrappingAlgorithm.RSAES_OAEP_SHA_1, WrappingAlgorithm.RSAES_OAEP_SHA_256)
+#: the model's values that ``check_wrapping`` can accept (it refuses SM2 and PKCS#1 v1.5 always)
+ACCEPTED_ALGORITHMS = (*_OAEP, *_KEY_WRAP)
+ACCEPTED_WRAPPING_KEY_SPECS = (
+    WrappingKeySpec.RSA_2048,
+    WrappingKeySpec.RSA_3072,
+    WrappingKeySpec.RSA_4096,
+)
 
 
 def _oaep_of(algorithm: WrappingAlgorithm) -> padding.OAEP:

@@ -17,17 +17,19 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from kmspolicy.crypto.wrapping import ACCEPTED_ALGORITHMS, ACCEPTED_WRAPPING_KEY_SPECS
+from kmspolicy.kms.lifecycle.imports import ImportType
+from kmspolicy.kms.model import ExpirationModelType
 from kmspolicy.server.console.web import Request
 
-WRAPPING_ALGORITHMS = (
-    "RSAES_OAEP_SHA_256",
-    "RSAES_OAEP_SHA_1",
-    "RSA_AES_KEY_WRAP_SHA_256",
-    "RSA_AES_KEY_WRAP_SHA_1",
+# the form's choices: what the service accepts (the first expiration model is the form's default)
+WRAPPING_ALGORITHMS = ACCEPTED_ALGORITHMS
+WRAPPING_KEY_SPECS = ACCEPTED_WRAPPING_KEY_SPECS
+EXPIRATION_MODELS = (
+    ExpirationModelType.KEY_MATERIAL_DOES_NOT_EXPIRE,
+    ExpirationModelType.KEY_MATERIAL_EXPIRES,
 )
-WRAPPING_KEY_SPECS = ("RSA_2048", "RSA_3072", "RSA_4096")
-EXPIRATION_MODELS = ("KEY_MATERIAL_DOES_NOT_EXPIRE", "KEY_MATERIAL_EXPIRES")
-IMPORT_TYPES = ("EXISTING_KEY_MATERIAL", "NEW_KEY_MATERIAL")
+IMPORT_TYPES = (ImportType.EXISTING_KEY_MATERIAL, ImportType.NEW_KEY_MATERIAL)
 _KEY_ID = re.compile(r"[A-Za-z0-9-]{1,64}")
 
 
