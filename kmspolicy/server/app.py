@@ -17,8 +17,9 @@ import json
 import logging
 import os
 import time
-from collections.abc import Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Generic, Protocol, TypeVar
 
 from kmspolicy.errors import (
@@ -119,6 +120,21 @@ class _Refused(Exception):
         self.status = status or error.http_status
 
 
+class _Exchange:
+    """One request as its answer and access line need it, filled in as it is understood."""
+
+    __slots__ = ("client", "operation", "principal_arn", "region", "request_id", "size", "started")
+
+    def __init__(self, started: float, request_id: str, client: tuple[str, int] | None) -> None:
+        self.started = started
+        self.request_id = request_id
+        self.client = client
+        self.operation = ""
+        self.region = "-"
+        self.principal_arn = "-"
+        self.size = 0
+
+
 class KmsApp(Generic[P]):
     """The ASGI application. ``verifier`` authenticates, ``backend`` does the work."""
 
@@ -186,14 +202,8 @@ class KmsApp(Generic[P]):
     # --- http
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        started = time.perf_counter()
-        request_id = self._options.request_ids()
-        headers = _headers(scope)
-        operation = ""
-        principal_arn = "-"
-        region = "-"
-        error_code = ""
-        body = b""
+        exchange = _Exchange(time.perf_counter(), self._options.request_ids(), scope.get("client"))
+        headers = _headers(scope.get("headers", ()))
         try:
             path = scope.get("path", "/")
             if self._options.console is not None and (
@@ -203,85 +213,165 @@ class KmsApp(Generic[P]):
                 return
             if path.startswith(DEV_PREFIX):
                 status, payload = await self._dev(scope, receive, path)
-                await _respond(send, status, payload, request_id, b"application/json")
+                await _respond(send, status, payload, exchange.request_id, b"application/json")
                 return
             body = await _read_body(scope, receive, headers, self._options.max_body)
-            operation = _operation(scope, headers, self._operations)
-            now = self._clock.now()
-            verified = self._verifier.verify(
+            exchange.size = len(body)
+            call = self._prepare(
+                exchange,
                 scope["method"],
                 scope.get("raw_path", b"/").decode("latin-1") or "/",
                 scope.get("query_string", b"").decode("latin-1"),
+                path,
                 headers,
                 body,
-                now,
+                scope.get("scheme"),
             )
-            region = verified.region
-            principal_arn = self._backend.principal_arn(verified.credential.principal)
-            call = Call(
-                operation=operation,
-                body=body,
-                principal=verified.credential.principal,
-                region=verified.region,
-                context=self._context(scope, verified.region),
-                request_id=request_id,
-            )
-            if self._backend.offload(operation):
+            if self._backend.offload(call.operation):
                 reply = await asyncio.to_thread(self._backend.call, call)
             else:
                 try:
                     reply = self._backend.call(call)
                 except RunInThread:  # it must write after all: off the loop (backend.py)
                     reply = await asyncio.to_thread(self._backend.call, call)
-            status, payload = 200, reply.body
-        except _Refused as refused:
-            error_code, status = refused.error.code, refused.status
-            payload = self._backend.encode_error(refused.error)
-        except ServiceError as exc:
-            error_code, status = exc.code, exc.http_status
-            payload = self._backend.encode_error(exc)
-            if exc.cause is not None:
-                client = (scope.get("client") or ("-", 0))[0]
-                auth_log.warning(
-                    "%s from %s (request %s): %s", exc.code, client, request_id, exc.cause
-                )
+            status, error_code, payload = 200, "", reply.body
         except Exception as exc:
-            # INVARIANT: a bug answers KMSInternalException, logged with its traceback; the
-            # messages in it are withheld (they may quote what the caller sent: docs/server.md)
-            error_log.error(
-                "internal error in %s (request %s)\n%s",
-                operation or "-",
-                request_id,
-                log_safe_traceback(exc),
-            )
-            internal = KMSInternalException(
-                f"the server failed to process the request; request id {request_id}"
-            )
-            error_code, status = internal.code, internal.http_status
-            payload = self._backend.encode_error(internal)
+            status, error_code, payload = self._failure(exchange, exc)
+        self._log(exchange, status, error_code, len(payload))
+        await _respond(send, status, payload, exchange.request_id, CONTENT_TYPE)
+
+    # --- http, straight from the HTTP protocol (server/protocol.py), without an ASGI cycle
+
+    def answers_directly(self, headers: dict[str, str]) -> bool:
+        """Whether a ``POST /`` with these headers may be answered by ``answer`` (the protocol
+        checks the rest): its whole body is declared, within the limit. A body over the limit,
+        a chunked one or none declared take the ASGI path, which refuses or reads them."""
+        declared = headers.get("content-length")
+        return (
+            declared is not None
+            and declared.isdigit()
+            and int(declared) <= self._options.max_body
+            and "transfer-encoding" not in headers
+        )
+
+    def answer(
+        self,
+        headers: dict[str, str],
+        body: bytes,
+        client: tuple[str, int] | None,
+        scheme: str | None,
+        started: float,
+    ) -> tuple[int, bytes, str] | Callable[[Scope, Receive, Send], Awaitable[None]]:
+        """Answer a complete ``POST /`` exactly as ``_http`` would: ``(status, body, request
+        id)``, the access line already written; or, for a call that must run in a worker
+        thread, an ASGI callable that runs it and sends the answer (the protocol gives it an
+        ordinary response cycle)."""
+        exchange = _Exchange(started, self._options.request_ids(), client)
+        exchange.size = len(body)
+        try:
+            call = self._prepare(exchange, "POST", "/", "", "/", headers, body, scheme)
+            if self._backend.offload(call.operation):
+                return partial(self._answer_in_thread, exchange, call)
+            try:
+                reply = self._backend.call(call)
+            except RunInThread:  # it must write after all: off the loop (backend.py)
+                return partial(self._answer_in_thread, exchange, call)
+            status, error_code, payload = 200, "", reply.body
+        except Exception as exc:
+            status, error_code, payload = self._failure(exchange, exc)
+        self._log(exchange, status, error_code, len(payload))
+        return status, payload, exchange.request_id
+
+    async def _answer_in_thread(
+        self, exchange: _Exchange, call: Call[P], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        try:
+            reply = await asyncio.to_thread(self._backend.call, call)
+            status, error_code, payload = 200, "", reply.body
+        except Exception as exc:
+            status, error_code, payload = self._failure(exchange, exc)
+        self._log(exchange, status, error_code, len(payload))
+        await _respond(send, status, payload, exchange.request_id, CONTENT_TYPE)
+
+    def cut_short(self, client: tuple[str, int] | None, received: int, started: float) -> None:
+        """The access line of a request whose connection closed before its body was read (the
+        client left, or the read deadline closed it), as ``_http`` writes it."""
+        exchange = _Exchange(started, self._options.request_ids(), client)
+        status, error_code, payload = self._failure(exchange, _cut_short(received))
+        self._log(exchange, status, error_code, len(payload))
+
+    # --- the request, whichever path it came by
+
+    def _prepare(
+        self,
+        exchange: _Exchange,
+        method: str,
+        raw_path: str,
+        query: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        scheme: str | None,
+    ) -> Call[P]:
+        """Frame and authenticate the request: the call for the backend, or raise."""
+        operation = exchange.operation = _operation(path, headers, self._operations)
+        verified = self._verifier.verify(method, raw_path, query, headers, body, self._clock.now())
+        region = exchange.region = verified.region
+        principal = verified.credential.principal
+        exchange.principal_arn = self._backend.principal_arn(principal)
+        return Call(
+            operation=operation,
+            body=body,
+            principal=principal,
+            region=region,
+            context=_transport_context(scheme, exchange.client, region),
+            request_id=exchange.request_id,
+        )
+
+    def _failure(self, exchange: _Exchange, exc: Exception) -> tuple[int, str, bytes]:
+        """The answer to a request that failed: status, AWS error code, body."""
+        if isinstance(exc, _Refused):
+            return exc.status, exc.error.code, self._backend.encode_error(exc.error)
+        if isinstance(exc, ServiceError):
+            if exc.cause is not None:
+                client = (exchange.client or ("-", 0))[0]
+                auth_log.warning(
+                    "%s from %s (request %s): %s", exc.code, client, exchange.request_id, exc.cause
+                )
+            return exc.http_status, exc.code, self._backend.encode_error(exc)
+        # INVARIANT: a bug answers KMSInternalException, logged with its traceback; the
+        # messages in it are withheld (they may quote what the caller sent: docs/server.md)
+        error_log.error(
+            "internal error in %s (request %s)\n%s",
+            exchange.operation or "-",
+            exchange.request_id,
+            log_safe_traceback(exc),
+        )
+        internal = KMSInternalException(
+            f"the server failed to process the request; request id {exchange.request_id}"
+        )
+        return internal.http_status, internal.code, self._backend.encode_error(internal)
+
+    def _log(self, exchange: _Exchange, status: int, error_code: str, size: int) -> None:
         # The access line is written before the answer is sent: a client that has its answer
         # can rely on the line being in the log (the time measured excludes the send).
-        if access_log.isEnabledFor(logging.INFO):  # the answer is cached by logging
-            client = scope.get("client") or ("-", 0)
-            elapsed = (time.perf_counter() - started) * 1000
-            line = (
-                f"{client[0]} {request_id} {operation or '-'} {region} {principal_arn} "
-                f"{status} {error_code or '-'} {len(body)} {len(payload)} {elapsed:.2f}ms"
+        if not access_log.isEnabledFor(logging.INFO):  # the answer is cached by logging
+            return
+        client = exchange.client or ("-", 0)
+        elapsed = (time.perf_counter() - exchange.started) * 1000
+        line = (
+            f"{client[0]} {exchange.request_id} {exchange.operation or '-'} {exchange.region} "
+            f"{exchange.principal_arn} {status} {error_code or '-'} {exchange.size} {size} "
+            f"{elapsed:.2f}ms"
+        )
+        if self._access_line is not None:
+            self._access_line(line)
+        else:
+            # Handed to the handlers directly: Logger.info would walk the stack for the
+            # caller's file and line (findCaller), which nobody reads for this logger.
+            access_log.handle(
+                access_log.makeRecord(access_log.name, logging.INFO, __file__, 0, line, (), None)
             )
-            if self._access_line is not None:
-                self._access_line(line)
-            else:
-                # Handed to the handlers directly: Logger.info would walk the stack for the
-                # caller's file and line (findCaller), which nobody reads for this logger.
-                access_log.handle(
-                    access_log.makeRecord(
-                        access_log.name, logging.INFO, __file__, 0, line, (), None
-                    )
-                )
-        await _respond(send, status, payload, request_id, CONTENT_TYPE)
-
-    def _context(self, scope: Scope, region: str) -> dict[str, object]:
-        return transport_context(scope, region)
 
     async def _dev(self, scope: Scope, receive: Receive, path: str) -> tuple[int, bytes]:
         await _drain(receive)
@@ -307,7 +397,7 @@ class KmsApp(Generic[P]):
 
     def _signed(self, scope: Scope) -> bool:
         """Whether a request carries a valid SigV4 signature of a known identity (any)."""
-        headers = _headers(scope)
+        headers = _headers(scope.get("headers", ()))
         if "authorization" not in headers:
             return False
         try:
@@ -336,14 +426,19 @@ def public_health(report: dict[str, Any]) -> dict[str, Any]:
 
 def transport_context(scope: Mapping[str, Any], region: str) -> dict[str, object]:
     """The condition keys the transport gives a request (the API's and the console's)."""
+    return _transport_context(scope.get("scheme"), scope.get("client"), region)
+
+
+def _transport_context(
+    scheme: str | None, client: tuple[str, int] | None, region: str
+) -> dict[str, object]:
     # No aws:CurrentTime/aws:EpochTime here: authz.Request derives them from the time the
     # pipeline reads from the clock. In the context they would also change the decision
     # memo's key every second (the memo keys on the whole request context).
     context: dict[str, object] = {
-        "aws:SecureTransport": scope.get("scheme") == "https",
+        "aws:SecureTransport": scheme == "https",
         "aws:RequestedRegion": region,
     }
-    client = scope.get("client")
     if client:
         context["aws:SourceIp"] = client[0]
     return context
@@ -353,8 +448,8 @@ def _json_error(code: str, message: str) -> bytes:
     return json.dumps({"__type": code, "message": message}).encode()
 
 
-def _headers(scope: Scope) -> dict[str, str]:
-    raw = scope.get("headers", ())
+def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+    """A request's headers (ASGI's list of pairs) as one dict, names lower-cased."""
     if not isinstance(raw, list | tuple):  # any iterable, says ASGI: read it once
         raw = list(raw)
     out = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
@@ -369,7 +464,9 @@ def _headers(scope: Scope) -> dict[str, str]:
     return out
 
 
-async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str], limit: int) -> bytes:
+async def _read_body(
+    scope: Scope, receive: Receive, headers: Mapping[str, str], limit: int
+) -> bytes:
     declared = headers.get("content-length")
     if declared is not None and (not declared.isdigit() or int(declared) > limit):
         raise _Refused(_too_large(limit))
@@ -378,13 +475,7 @@ async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str], li
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            # The client left (or the read deadline closed the connection, see protocol.py)
-            # before the whole body arrived: nothing to decode, and nobody to answer.
-            raise _Refused(
-                SerializationException(
-                    f"the connection closed after {size} bytes of the request body"
-                )
-            )
+            raise _cut_short(size)
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
@@ -397,6 +488,14 @@ async def _read_body(scope: Scope, receive: Receive, headers: dict[str, str], li
             UnknownOperationException("KMS accepts only POST / with an X-Amz-Target header")
         )
     return b"".join(chunks)
+
+
+def _cut_short(received: int) -> _Refused:
+    # The client left (or the read deadline closed the connection, see protocol.py) before
+    # the whole body arrived: nothing to decode, and nobody to answer.
+    return _Refused(
+        SerializationException(f"the connection closed after {received} bytes of the request body")
+    )
 
 
 async def _drain(receive: Receive) -> None:
@@ -412,8 +511,7 @@ def _too_large(limit: int) -> RequestEntityTooLargeException:
     )
 
 
-def _operation(scope: Scope, headers: dict[str, str], operations: frozenset[str]) -> str:
-    path = scope.get("path", "/")
+def _operation(path: str, headers: Mapping[str, str], operations: frozenset[str]) -> str:
     if path != "/":
         # The AWS JSON protocols are served at POST / only; a request elsewhere is claimed by
         # no operation, which AWS front ends answer with UnknownOperationException (404).

@@ -12,6 +12,18 @@ the response and its body when the app sends it, two ``send`` calls and two TCP 
 the client wakes up twice to read one answer. Here the head waits for the body
 (``_HeadWithBody``) and both leave together.
 
+And it answers the requests the app can answer at once straight from the parser's callbacks,
+without uvicorn's per-request ASGI cycle (a task and its loop turn, the scope, the receive and
+send messages, the head rebuilt and checked header by header): a ``POST /`` on HTTP/1.1 with
+its whole body declared (``KmsApp.answers_directly``), no ``Expect: 100-continue``, no upgrade,
+and no response of an earlier request still pending on the connection. The app does the same
+work for it as for an ASGI request (``KmsApp.answer``) and the head is the one uvicorn writes
+(its default headers, ``connection: close`` when the connection will close). A call that must
+run in a worker thread after all, and every other request (the console, health, the dev
+endpoints, other paths, chunked or oversized bodies, ``100 Continue``, HTTP/1.0, pipelined
+requests behind a pending answer), take uvicorn's ordinary response cycle. docs/server.md
+"Performance" says what this saves.
+
 ``HttpToolsProtocol`` is uvicorn's internal class, not its API: pyproject bounds uvicorn below
 the next minor release, and tests/server/test_library_internals.py names what this relies on.
 """
@@ -19,10 +31,15 @@ the next minor release, and tests/server/test_library_internals.py names what th
 from __future__ import annotations
 
 import asyncio
+import http
 import json
+import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+
+from kmspolicy.server.app import KmsApp, Receive, Scope, Send, _headers
 
 REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
 
@@ -87,14 +104,42 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
+def _status_line(status: int) -> bytes:
+    """The status line uvicorn writes for ``status``."""
+    try:
+        phrase = http.HTTPStatus(status).phrase.encode()
+    except ValueError:
+        phrase = b""
+    return b"HTTP/1.1 %d %s\r\n" % (status, phrase)
+
+
+_OK = _status_line(200)
+_ANSWER_HEAD = (
+    b"content-type: application/x-amz-json-1.1\r\ncontent-length: %d\r\nx-amzn-requestid: %s\r\n"
+)
+
+
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
-    """``HttpToolsProtocol`` that closes a connection whose request is not read in time."""
+    """``HttpToolsProtocol`` that closes a connection whose request is not read in time, and
+    answers what the app can answer at once without an ASGI cycle."""
 
     read_timeout = REQUEST_READ_TIMEOUT
+    direct = True  # answer without an ASGI cycle when the app can (off: tests compare paths)
     _read_timer: asyncio.TimerHandle | None = None
+    _app: KmsApp[Any] | None = None  # the app, when it answers directly
+    #: the request being read for a direct answer: its headers, body parts, start, keep-alive
+    _direct_headers: dict[str, str] | None = None
+    _direct_body: list[bytes]
+    _direct_started = 0.0
+    _direct_keep_alive = True
+    #: uvicorn's default headers (the date, once a second) as the head's bytes
+    _defaults: list[tuple[bytes, bytes]] | None = None
+    _default_lines = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        if self.direct and isinstance(self.app, KmsApp):
+            self._app = self.app
         self._arm()  # a connection that never sends a byte is a slow client too
 
     def on_message_begin(self) -> None:
@@ -103,25 +148,127 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._arm()
 
     def on_headers_complete(self) -> None:
+        if self._app is not None and self._direct_begins(self._app):
+            return
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None:  # the cycle just made for this request writes through the holder
             # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
             cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
 
+    def on_body(self, body: bytes) -> None:
+        if self._direct_headers is not None:
+            self._direct_body.append(body)  # no more than the declared length, within the limit
+        else:
+            super().on_body(body)
+
     def on_message_complete(self) -> None:
-        super().on_message_complete()
-        self._disarm()  # from here on the app has the whole request
+        headers = self._direct_headers
+        if headers is None:
+            super().on_message_complete()
+            self._disarm()  # from here on the app has the whole request
+            return
+        self._direct_headers = None
+        self._disarm()
+        assert self._app is not None
+        parts = self._direct_body
+        body = parts[0] if len(parts) == 1 else b"".join(parts)
+        answer = self._app.answer(headers, body, self.client, self.scheme, self._direct_started)
+        if isinstance(answer, tuple):
+            self._write_answer(*answer)
+            self.on_response_complete()  # uvicorn's: the keep-alive timer, reading resumed
+        else:
+            self._in_cycle(answer)
+
+    def _direct_begins(self, app: KmsApp[Any]) -> bool:
+        """Whether the request whose headers just arrived is answered directly (and if so, its
+        state is set up); otherwise uvicorn makes its ordinary cycle."""
+        cycle = self.cycle
+        if (
+            (cycle is not None and not cycle.response_complete)  # an answer pending: queue
+            or self.url != b"/"
+            or self.expect_100_continue
+            or self.flow.write_paused  # the client is not reading: the cycle waits for it
+            or self.limit_concurrency is not None
+            or self.transport.is_closing()
+        ):
+            return False
+        parser = self.parser
+        if (
+            parser.get_method() != b"POST"
+            or parser.get_http_version() != "1.1"
+            or parser.should_upgrade()
+        ):
+            return False
+        headers = _headers(self.headers)
+        if not app.answers_directly(headers):
+            return False
+        self._direct_headers = headers
+        self._direct_body = []
+        self._direct_started = time.perf_counter()
+        self._direct_keep_alive = parser.should_keep_alive()
+        return True
+
+    def _write_answer(self, status: int, payload: bytes, request_id: str) -> None:
+        """The answer as uvicorn's cycle writes it for the app's response, in one write."""
+        defaults = self.server_state.default_headers
+        if defaults is not self._defaults:  # uvicorn replaces the list when the date changes
+            self._defaults = defaults
+            self._default_lines = b"".join(b"%s: %s\r\n" % pair for pair in defaults)
+        head = _ANSWER_HEAD % (len(payload), request_id.encode())
+        if not self._direct_keep_alive:
+            head += b"connection: close\r\n"
+        status_line = _OK if status == 200 else _status_line(status)
+        self.transport.write(b"".join((status_line, self._default_lines, head, b"\r\n", payload)))
+        if not self._direct_keep_alive:
+            self.transport.close()
+
+    def _in_cycle(self, respond: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
+        """Finish the request in uvicorn's ordinary cycle, its body already read: ``respond``
+        runs in the cycle's task (a worker thread's call), requests behind it queue as behind
+        any pending answer, and graceful shutdown waits for it."""
+        self.scope["method"] = "POST"
+        cycle = RequestResponseCycle(
+            scope=self.scope,
+            transport=self.transport,
+            flow=self.flow,
+            logger=self.logger,
+            access_logger=self.access_logger,
+            access_log=self.access_log,
+            default_headers=self.server_state.default_headers,
+            message_event=asyncio.Event(),
+            expect_100_continue=False,
+            keep_alive=self._direct_keep_alive,
+            on_response=self.on_response_complete,
+        )
+        cycle.more_body = False
+        # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
+        cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+        self.cycle = cycle
+        # type: uvicorn types ASGI apps with its own TypedDicts; the app's are plain mappings
+        self._start_asgi_task(cycle, respond)  # type: ignore[arg-type]
 
     def send_400_response(self, msg: str) -> None:
         # What the HTTP parser refuses (a control character in a header, a malformed request
         # line, a bad chunk size) is answered as AWS answers a body it cannot read: a typed
         # JSON error an SDK can parse, not uvicorn's plain-text page.
+        self._direct_headers = None  # answered: no access line for a cut-short body
         self.transport.write(_bad_request_response(f"the request is not valid HTTP/1.1: {msg}"))
         self.transport.close()
 
+    def shutdown(self) -> None:
+        if self._direct_headers is not None:  # a request being read: answer it, then close
+            self._direct_keep_alive = False
+            return
+        super().shutdown()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._direct_headers is not None and self._app is not None:
+            # the body never came whole: logged as the ASGI path logs it (nobody to answer)
+            self._direct_headers = None
+            received = sum(len(part) for part in self._direct_body)
+            self._app.cut_short(self.client, received, self._direct_started)
         super().connection_lost(exc)
 
     def _arm(self) -> None:
@@ -137,14 +284,19 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if self.transport.is_closing():
             return
         cycle = self.cycle
-        if cycle is None or not cycle.response_started:
+        # 408 unless an answer is being written (the cycle of the request before, on a
+        # keep-alive connection, has finished its answer: that one is done)
+        if cycle is None or not cycle.response_started or cycle.response_complete:
             self.transport.write(_timeout_response(self.read_timeout))
         # connection_lost follows: an app still awaiting the body receives http.disconnect.
         self.transport.close()
 
 
-def with_read_timeout(seconds: float) -> type[DeadlineHttpToolsProtocol]:
-    """The protocol class for uvicorn's ``http=`` with a read deadline of ``seconds``."""
+def with_read_timeout(seconds: float, *, direct: bool = True) -> type[DeadlineHttpToolsProtocol]:
+    """The protocol class for uvicorn's ``http=`` with a read deadline of ``seconds``;
+    ``direct=False`` sends every request through uvicorn's ASGI cycle."""
     return type(
-        "DeadlineHttpToolsProtocol", (DeadlineHttpToolsProtocol,), {"read_timeout": seconds}
+        "DeadlineHttpToolsProtocol",
+        (DeadlineHttpToolsProtocol,),
+        {"read_timeout": seconds, "direct": direct},
     )
