@@ -227,9 +227,13 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         """Finish the request in uvicorn's ordinary cycle, its body already read: ``respond``
         runs in the cycle's task (a worker thread's call), requests behind it queue as behind
         any pending answer, and graceful shutdown waits for it."""
-        self.scope["method"] = "POST"
+        scope = self.scope  # as uvicorn fills it for a POST / (its access log reads it)
+        scope["method"] = "POST"
+        scope["path"] = self.root_path + "/"
+        scope["raw_path"] = self.root_path.encode("ascii") + b"/"
+        scope["query_string"] = b""
         cycle = RequestResponseCycle(
-            scope=self.scope,
+            scope=scope,
             transport=self.transport,
             flow=self.flow,
             logger=self.logger,

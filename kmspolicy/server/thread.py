@@ -22,7 +22,7 @@ import uvicorn
 
 from kmspolicy.errors import InternalError
 from kmspolicy.server.main import ServerSettings, bind, build_app, load_config
-from kmspolicy.server.protocol import with_read_timeout
+from kmspolicy.server.protocol import REQUEST_READ_TIMEOUT, with_read_timeout
 
 START_TIMEOUT = 30.0
 
@@ -76,6 +76,8 @@ def serve_in_thread(
     xks_ca_bundle: str | Path | None = None,
     xks_connect_to: tuple[str, ...] = (),
     xks_client_cert: tuple[str | Path, str | Path] | None = None,
+    request_timeout: float = REQUEST_READ_TIMEOUT,
+    direct: bool = True,
 ) -> Iterator[Endpoint]:
     """Serve on ``127.0.0.1`` (a free port) until the context ends.
 
@@ -85,7 +87,10 @@ def serve_in_thread(
     endpoint (``POST /_kmspolicy/reset``). ``seed`` names a seed file (``--seed``); ``console``
     the web console under ``/console/`` (default: with ``dev``); ``xks_ca_bundle``,
     ``xks_connect_to`` and ``xks_client_cert`` (certificate, key) are ``--xks-ca-bundle``,
-    ``--xks-connect-to`` and ``--xks-client-cert``/``--xks-client-key``.
+    ``--xks-connect-to`` and ``--xks-client-cert``/``--xks-client-key``; ``request_timeout``
+    is ``--request-timeout``. ``direct=False`` sends every request through uvicorn's ASGI
+    cycle, never straight from the HTTP protocol (``server/protocol.py``; for tests that hold
+    the two paths' answers equal).
     """
     with ExitStack() as stack:
         if data_dir is None:
@@ -102,6 +107,7 @@ def serve_in_thread(
             xks_connect_to=xks_connect_to,
             xks_client_cert=Path(xks_client_cert[0]) if xks_client_cert else None,
             xks_client_key=Path(xks_client_cert[1]) if xks_client_cert else None,
+            request_timeout=request_timeout,
         )
         config = load_config(settings)
         app, runtime = build_app(settings, config)
@@ -112,7 +118,7 @@ def serve_in_thread(
             uvicorn.Config(
                 app,
                 loop="asyncio",
-                http=with_read_timeout(settings.request_timeout),
+                http=with_read_timeout(settings.request_timeout, direct=direct),
                 lifespan="on",
                 access_log=False,
                 proxy_headers=False,

@@ -1,5 +1,6 @@
 """Canaries for the one private API of another library the server still relies on (issue 10):
-uvicorn's httptools protocol, subclassed by ``server/protocol.py`` for its read deadline.
+uvicorn's httptools protocol, subclassed by ``server/protocol.py`` for its read deadline, its
+one write per response and its direct answers (issue 17).
 pyproject pins uvicorn below the next minor release; when a new uvicorn is allowed, these
 tests say exactly which assumption broke before the slow-client tests do."""
 
@@ -53,3 +54,60 @@ def test_the_httptools_protocol_still_has_what_the_deadline_protocol_uses() -> N
     assert 'self.scope["method"] == "HEAD"' in cycle
     parameters = list(inspect.signature(base.__init__).parameters)
     assert parameters[:4] == ["self", "config", "server_state", "app_state"]
+
+
+def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
+    base = httptools_impl.HttpToolsProtocol
+    for hook in ("on_body", "shutdown", "on_response_complete", "_start_asgi_task"):
+        assert callable(getattr(base, hook, None)), f"uvicorn dropped HttpToolsProtocol.{hook}"
+    source = inspect.getsource(base)
+    # the request as the parser callbacks leave it, read in on_headers_complete
+    for attribute in (
+        "self.url",
+        "self.headers",
+        "self.expect_100_continue",
+        "self.parser",
+        "self.flow",
+        "self.limit_concurrency",
+        "self.client",
+        "self.scheme",
+        "self.scope",
+        "self.root_path",
+        "self.server_state",
+        "self.pipeline",
+    ):
+        assert attribute in source, f"uvicorn's HttpToolsProtocol no longer sets {attribute}"
+    # the head uvicorn writes: its status line, then the server state's default headers
+    # (the date), then the app's, then connection: close when the connection will close
+    cycle = inspect.getsource(httptools_impl.RequestResponseCycle.send)
+    assert "headers = self.default_headers + list(" in cycle
+    assert 'content.append(b"connection: close\\r\\n")' in cycle
+    assert httptools_impl.STATUS_LINE[200] == b"HTTP/1.1 200 OK\r\n"
+    assert "self.server_state.default_headers" in source
+    # keep-alive as uvicorn decides it, and requests queued behind a pending answer
+    headers_complete = inspect.getsource(base.on_headers_complete)
+    assert 'keep_alive=http_version != "1.0" and self.parser.should_keep_alive()' in (
+        headers_complete
+    )
+    assert "existing_cycle is None or existing_cycle.response_complete" in headers_complete
+    # flow control: the cycle waits while writing is paused
+    assert "write_paused" in inspect.getsource(httptools_impl.FlowControl.__init__)
+    # a cycle made for a request whose body is already read (server/protocol.py _in_cycle)
+    parameters = list(inspect.signature(httptools_impl.RequestResponseCycle.__init__).parameters)
+    assert parameters == [
+        "self",
+        "scope",
+        "transport",
+        "flow",
+        "logger",
+        "access_logger",
+        "access_log",
+        "default_headers",
+        "message_event",
+        "expect_100_continue",
+        "keep_alive",
+        "on_response",
+    ]
+    assert "self.more_body = True" in inspect.getsource(httptools_impl.RequestResponseCycle)
+    shutdown = inspect.getsource(base.shutdown)
+    assert "self.cycle is None or self.cycle.response_complete" in shutdown
