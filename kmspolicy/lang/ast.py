@@ -211,60 +211,63 @@ class _LazySpan:
 
 # --- fast construction for the readers ---------------------------------------------------------
 # The readers make tens of thousands of nodes per megabyte of policy text. A frozen dataclass's
-# __init__ sets every field through ``object.__setattr__`` (≈100 ns a field); setting the slots
-# through their descriptors skips that detour and makes the same node in about half the time.
-# Each builder takes every field positionally, in declaration order, then optionally the
-# locator and step of a span left to be made on first read (``span`` is then its key);
-# tests/lang/test_ast_builders.py checks they make exactly what the constructors make.
+# __init__ sets every field through ``object.__setattr__`` (≈100 ns a field), and so would any
+# store into a frozen node: its class's own __setattr__ refuses stores. A builder therefore fills
+# the node's *draft* — a class with the node's layout (the same base and slots, in the same
+# order) and the plain __setattr__, whose stores the interpreter specialises to a slot write —
+# and then makes it a node by assigning ``__class__`` (Python allows that between classes of
+# one layout, and checks it). About half the time of setting the slots through their
+# descriptors, which was itself about half the constructor's. Each builder takes every field
+# positionally, in declaration order, then optionally the locator and step of a span left to
+# be made on first read (``span`` is then its key); tests/lang/test_ast_builders.py checks they
+# make exactly what the constructors make.
 
 #: the key of a span left to be made on first read (``_LazySpan``)
 SpanKey = tuple[object, ...]
 
 
-def _setters(cls: type, count: int) -> tuple[Any, ...]:
-    """The slots' own setters of every field of ``cls``, in order; installs ``_LazySpan`` as
-    its ``span`` (so a builder's span setter stores a key as is)."""
+def _draft(cls: type) -> Any:
+    """The draft class of node class ``cls``; installs ``_LazySpan`` as its ``span`` (so a
+    draft's span slot holds a key as is, and the node makes the Span on first read)."""
     names = cls.__slots__  # type: ignore[attr-defined]  # slots=True: the fields, in order
-    assert len(names) == count  # INVARIANT: a builder sets every field of its node
-    slots = tuple(cls.__dict__[name] for name in names)
+    draft = type(f"{cls.__name__}Draft", (_Node,), {"__slots__": names})
     cls.span = _LazySpan(cls.__dict__["span"])  # type: ignore[attr-defined]  # a dataclass
-    return tuple(slot.__set__ for slot in slots)
+    return draft
 
 
-_new = object.__new__
-_SET_LOCATOR = _Node.__dict__["_span_locator"].__set__
-_SET_STEP = _Node.__dict__["_span_step"].__set__
-_ACTION = _setters(Action, 2)
-_RESOURCE = _setters(Resource, 2)
-_PRINCIPAL = _setters(Principal, 3)
-_VALUE = _setters(ConditionValue, 2)
-_CONDITION = _setters(Condition, 6)
-_STATEMENT = _setters(Statement, 11)
-_POLICY = _setters(Policy, 5)
+_ActionDraft = _draft(Action)
+_ResourceDraft = _draft(Resource)
+_PrincipalDraft = _draft(Principal)
+_ValueDraft = _draft(ConditionValue)
+_ConditionDraft = _draft(Condition)
+_StatementDraft = _draft(Statement)
+_PolicyDraft = _draft(Policy)
 
 
 def new_action(
     name: str, span: Span | SpanKey | None, locator: Locator | None = None, step: object = None
 ) -> Action:
-    node = _new(Action)
-    _ACTION[0](node, name)
-    _ACTION[1](node, span)
+    node = _ActionDraft()
+    node.name = name
+    node.span = span
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = Action
+    return node  # type: ignore[no-any-return]
 
 
 def new_resource(
     arn: str, span: Span | SpanKey | None, locator: Locator | None = None, step: object = None
 ) -> Resource:
-    node = _new(Resource)
-    _RESOURCE[0](node, arn)
-    _RESOURCE[1](node, span)
+    node = _ResourceDraft()
+    node.arn = arn
+    node.span = span
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = Resource
+    return node  # type: ignore[no-any-return]
 
 
 def new_principal(
@@ -274,14 +277,15 @@ def new_principal(
     locator: Locator | None = None,
     step: object = None,
 ) -> Principal:
-    node = _new(Principal)
-    _PRINCIPAL[0](node, kind)
-    _PRINCIPAL[1](node, value)
-    _PRINCIPAL[2](node, span)
+    node = _PrincipalDraft()
+    node.kind = kind
+    node.value = value
+    node.span = span
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = Principal
+    return node  # type: ignore[no-any-return]
 
 
 def new_condition_value(
@@ -290,13 +294,14 @@ def new_condition_value(
     locator: Locator | None = None,
     step: object = None,
 ) -> ConditionValue:
-    node = _new(ConditionValue)
-    _VALUE[0](node, value)
-    _VALUE[1](node, span)
+    node = _ValueDraft()
+    node.value = value
+    node.span = span
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = ConditionValue
+    return node  # type: ignore[no-any-return]
 
 
 def new_condition(
@@ -309,18 +314,18 @@ def new_condition(
     locator: Locator | None = None,
     step: object = None,
 ) -> Condition:
-    node = _new(Condition)
-    set_operator, set_key, set_values, set_qualifier, set_if_exists, set_span = _CONDITION
-    set_operator(node, operator)
-    set_key(node, key)
-    set_values(node, values)
-    set_qualifier(node, qualifier)
-    set_if_exists(node, if_exists)
-    set_span(node, span)
+    node = _ConditionDraft()
+    node.operator = operator
+    node.key = key
+    node.values = values
+    node.qualifier = qualifier
+    node.if_exists = if_exists
+    node.span = span
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = Condition
+    return node  # type: ignore[no-any-return]
 
 
 def new_statement(
@@ -338,35 +343,23 @@ def new_statement(
     locator: Locator | None = None,
     step: object = None,
 ) -> Statement:
-    node = _new(Statement)
-    (
-        set_effect,
-        set_actions,
-        set_sid,
-        set_principals,
-        set_not_principal,
-        set_not_action,
-        set_resources,
-        set_not_resource,
-        set_conditions,
-        set_span,
-        set_comments,
-    ) = _STATEMENT
-    set_effect(node, effect)
-    set_actions(node, actions)
-    set_sid(node, sid)
-    set_principals(node, principals)
-    set_not_principal(node, not_principal)
-    set_not_action(node, not_action)
-    set_resources(node, resources)
-    set_not_resource(node, not_resource)
-    set_conditions(node, conditions)
-    set_span(node, span)
-    set_comments(node, comments)
+    node = _StatementDraft()
+    node.effect = effect
+    node.actions = actions
+    node.sid = sid
+    node.principals = principals
+    node.not_principal = not_principal
+    node.not_action = not_action
+    node.resources = resources
+    node.not_resource = not_resource
+    node.conditions = conditions
+    node.span = span
+    node.comments = comments
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = Statement
+    return node  # type: ignore[no-any-return]
 
 
 def new_policy(
@@ -378,14 +371,14 @@ def new_policy(
     locator: Locator | None = None,
     step: object = None,
 ) -> Policy:
-    node = _new(Policy)
-    set_statements, set_version, set_id, set_span, set_comments = _POLICY
-    set_statements(node, statements)
-    set_version(node, version)
-    set_id(node, id)
-    set_span(node, span)
-    set_comments(node, comments)
+    node = _PolicyDraft()
+    node.statements = statements
+    node.version = version
+    node.id = id
+    node.span = span
+    node.comments = comments
     if locator is not None:
-        _SET_LOCATOR(node, locator)
-        _SET_STEP(node, step)
-    return node
+        node._span_locator = locator
+        node._span_step = step
+    node.__class__ = Policy
+    return node  # type: ignore[no-any-return]
