@@ -5,13 +5,21 @@ list values, bool/number condition values, Version 2008-10-17/2012-10-17 or none
 invalid documents like IAM Access Analyzer's ERROR findings: every problem found, each with its
 JSON path and line:column. The writer lives in ``jsonwriter``.
 
-The text is decoded by the stdlib's C scanner (``json.loads``) and the reader walks plain
-values; a node keeps only its span's key (its JSON steps, the locator and its step: no object
-of its own), its Span is made on the first read of ``node.span`` (``ast._LazySpan``) and
-located by ``JsonLocator``, which scans the text once for positions when a position is first
-read. Texts whose exact diagnostics only the
-positional scanner gives (malformed JSON, duplicate keys, NaN, over-long numbers, surrogate
-escapes) are read through ``JsonScanner`` instead, and the locator reuses its tree.
+The text is decoded by orjson's C decoder (when installed: the server extra brings it) and the
+reader walks plain values; a node keeps only its span's key (its JSON steps, the locator and its
+step: no object of its own), its Span is made on the first read of ``node.span``
+(``ast._LazySpan``) and located by ``JsonLocator``, which scans the text once for positions when
+a position is first read.
+
+orjson keeps the last of repeated keys silently and turns an integer past 64 bits into a
+float, so its tree vouches only for a document the reader accepts whole, with no float value,
+whose objects hold as many members as the text has keys (``_member_bound``: a C-speed count
+that no key escapes, so equal counts prove that no key repeats). Any other text (malformed,
+invalid, a repeated key, a float) is read again by the exact path: the stdlib decoder with
+hooks that refuse what only the positional scanner reports exactly (duplicate keys, NaN,
+over-long numbers, surrogate escapes), and ``JsonScanner`` for those, whose tree the locator
+reuses. Both paths give the same policy and the same diagnostics
+(tests/lang/test_json_fast_path.py).
 """
 
 from __future__ import annotations
@@ -23,6 +31,11 @@ from collections.abc import Callable
 from functools import partial
 from types import MappingProxyType
 from typing import Any, TypeVar
+
+try:  # the server extra's; the toolkit alone (README: under 10 distributions) reads exactly
+    import orjson
+except ImportError:  # tests/lang/test_json_fast_path.py reads as if so
+    orjson = None  # type: ignore[assignment]
 
 from kmspolicy.lang import vocab
 from kmspolicy.lang.ast import (
@@ -91,8 +104,11 @@ _SCALARS = (str, bool, int, float)
 _NOT_A_SCALAR = "a condition value must be a string, number or boolean"
 # KMS key policies: printable ASCII and Latin-1, TAB, LF, CR (KMS Developer Guide, key policies)
 _KEY_POLICY_BAD_CHAR = re.compile(r"[^\t\n\r\x20-\x7e\xa0-\xff]")
-# a \uD800-\uDFFF escape: the C decoder accepts a lone one, IAM (and JsonScanner) do not
+# a \uD800-\uDFFF escape: the stdlib C decoder accepts a lone one, IAM (and JsonScanner) do not
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+# the end of a key written with whitespace before its colon (``"Sid" : ...``); the usual ``":``
+# is counted by str.count, ~2x faster than this pattern
+_SPACED_COLON = re.compile(r'"[ \t\n\r]+:')
 
 T = TypeVar("T")
 
@@ -157,24 +173,62 @@ def read_json(text: str | bytes, source: str = "<string>", *, key_policy: bool =
             )
         )
     with gc_paused(len(decoded)):
-        try:
-            root = _decode(decoded)
-            locator = JsonLocator(decoded, source)
-        except _NotDecoded:
-            positions = Positions(decoded, source)
-            scanner = JsonScanner(decoded, positions)  # raises the positioned syntax error
-            tree = scanner.document()
-            diagnostics += scanner.diagnostics
-            locator = JsonLocator(decoded, source, tree, positions)
-            root = _plain(tree)
-        reader = _Reader(source, locator, key_policy)
-        policy = reader.policy(root)
-        # freed while the collector still waits: its first pass then walks only the AST
-        del root
-    diagnostics += reader.diagnostics
+        # the key-policy findings are reported with the exact path's (it finds them all)
+        policy = None if diagnostics else _vouched(decoded, source, key_policy)
+        if policy is None:
+            policy = _exact(decoded, source, key_policy, diagnostics)
     if diagnostics or policy is None:
         diagnostics.sort(key=lambda d: (d.span.line, d.span.column) if d.span else (0, 0))
         raise PolicySyntaxError(diagnostics, decoded)
+    return policy
+
+
+def _vouched(text: str, source: str, key_policy: bool) -> Policy | None:
+    """The policy read from orjson's tree, or None unless that tree vouches for the text: the
+    reader accepts it whole, reads no float, and its objects hold every key the text has.
+    None without orjson (an install without the server extra): the exact path reads it all."""
+    if orjson is None:
+        return None
+    try:
+        root = orjson.loads(text)
+    except (ValueError, RecursionError):  # orjson.JSONDecodeError is a ValueError
+        return None
+    reader = _Reader(source, JsonLocator(text, source), key_policy)
+    policy = reader.policy(root)
+    # freed while the collector still waits: its first pass then walks only the AST
+    del root
+    if reader.diagnostics or reader.floats or policy is None:
+        return None
+    return policy if reader.member_count == _member_bound(text) else None
+
+
+def _member_bound(text: str) -> int:
+    """At least the number of object members in ``text``: each key's closing quote is followed
+    by optional whitespace and a colon, and no two keys share a match. Other quotes may add
+    matches (one inside a string, ``"a\\":"``, or one opening a string that starts with a
+    colon), never remove one: the fast path then gives way, the text is still read right."""
+    return text.count('":') + len(_SPACED_COLON.findall(text))
+
+
+def _exact(
+    text: str, source: str, key_policy: bool, diagnostics: list[Diagnostic]
+) -> Policy | None:
+    """The policy read exactly as written (every problem added to ``diagnostics``): the stdlib
+    decoder's tree when it holds what the text says, else ``JsonScanner``'s."""
+    try:
+        root = _decode(text)
+        locator = JsonLocator(text, source)
+    except _NotDecoded:
+        positions = Positions(text, source)
+        scanner = JsonScanner(text, positions)  # raises the positioned syntax error
+        tree = scanner.document()
+        diagnostics += scanner.diagnostics
+        locator = JsonLocator(text, source, tree, positions)
+        root = _plain(tree)
+    reader = _Reader(source, locator, key_policy)
+    policy = reader.policy(root)
+    del root  # as in _vouched
+    diagnostics += reader.diagnostics
     return policy
 
 
@@ -183,7 +237,7 @@ class _NotDecoded(Exception):
 
 
 def _decode(text: str) -> Any:
-    """The text's value by the C decoder. Raises _NotDecoded unless it is plain valid JSON
+    """The text's value by the stdlib C decoder. Raises _NotDecoded unless it is plain valid JSON
     that ``JsonScanner`` accepts as is (else the scanner's positioned diagnostics are wanted)."""
     if "\\u" in text and _SURROGATE_ESCAPE.search(text):  # the plain find first: ~30x faster
         raise _NotDecoded
@@ -244,6 +298,10 @@ class _Reader:
         #: what each check said of each text already checked, by check (a policy repeats its
         #: actions and condition keys; the memo lives as long as the read)
         self.checked: dict[Callable[..., Any], dict[str, Any]] = {}
+        #: the members of every object read (each object counted once: _vouched compares the
+        #: sum with the text's keys) and whether a float was read (orjson's may be inexact)
+        self.member_count = 0
+        self.floats = False
 
     def span(self, steps: Steps, *, name: bool = False) -> Span:
         """The (deferred) span of the value at ``steps``, or of its member name."""
@@ -267,6 +325,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.error("wrong-type", f"{what} must be a JSON object", steps)
             return None
+        self.member_count += len(value)
         if value.keys() <= _ALLOWED[allowed]:  # one set comparison for the usual object
             return value
         found: dict[str, Any] = {}
@@ -522,6 +581,7 @@ class _Reader:
         if not isinstance(value, dict):
             self.error("wrong-type", "Condition must be a JSON object", steps)
             return ()
+        self.member_count += len(value)
         locator = self.locator
         checked = self.memo(vocab.check_condition_key)
         out: list[Condition] = []
@@ -543,6 +603,7 @@ class _Reader:
                     "wrong-type", f"the `{op_name}` block must be a JSON object", (*steps, op_name)
                 )
                 continue
+            self.member_count += len(block)
             if not block:
                 self.error(
                     "empty-condition",
@@ -584,6 +645,7 @@ class _Reader:
     def values(self, value: Any, steps: Steps) -> tuple[ConditionValue, ...] | None:
         if not isinstance(value, list):
             if isinstance(value, _SCALARS):
+                self.floats |= value.__class__ is float
                 return (new_condition_value(value, steps, self.locator, None),)
             self.error("wrong-type", _NOT_A_SCALAR, steps)
             return None
@@ -596,5 +658,7 @@ class _Reader:
             if not isinstance(item, _SCALARS):
                 self.error("wrong-type", _NOT_A_SCALAR, (*steps, i))
                 return None
+            if item.__class__ is float:
+                self.floats = True
             out.append(new_condition_value(item, steps, locator, i))
         return tuple(out)

@@ -5,11 +5,11 @@ same policy parsed from the DSL.
 
 A span is either given its position when made (the DSL parser, diagnostics) or *deferred*: it
 holds a locator and a key and asks the locator for the position on first use. The AWS JSON
-reader decodes with the stdlib's C scanner, which keeps no positions; its nodes keep only the
-key of their span, which is made (deferred) on the first read of ``node.span`` (ast._LazySpan),
-and the first position read makes the locator scan the text once (most reads never look at a
-span: a policy that is valid and then only evaluated). Either way a span reads the same:
-equality, hash, ``str`` and the fields do not show whether it was deferred.
+reader decodes with a C decoder (orjson's, else the stdlib's), which keeps no positions; its
+nodes keep only the key of their span, which is made (deferred) on the first read of
+``node.span`` (ast._LazySpan), and the first position read makes the locator scan the text once
+(most reads never look at a span: a policy that is valid and then only evaluated). Either way a
+span reads the same: equality, hash, ``str`` and the fields do not show whether it was deferred.
 """
 
 from __future__ import annotations
