@@ -172,8 +172,8 @@ def changed(draw: st.DrawFn, doc: Members) -> Members:
             else:
                 container[n] = odd
         elif change == 2:  # a Sid given to two statements (a problem the reader finds)
-            statements = _objects(dict(doc.pairs)["Statement"])
-            for target in [o for o in statements if any(k == "Effect" for k, _ in o.pairs)][:2]:
+            statements = [o for o in _objects(doc) if any(k == "Effect" for k, _ in o.pairs)]
+            for target in statements[:2]:
                 target.pairs = [(k, v) for k, v in target.pairs if k != "Sid"] + [("Sid", "S")]
         else:  # a key only equal to another once decoded, in place of the original
             objects = [o for o in _objects(doc) if o.pairs]
