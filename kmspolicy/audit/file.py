@@ -83,7 +83,8 @@ class FileAuditLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 size = self._check(record.time)
-                self._write(*sealed_line(record, self._next_seq, self._prev, self._mac_key), size)
+                line, digest = sealed_line(record, self._next_seq, self._prev, self._mac_key)
+                self._write(line, digest, size)
             except Tampered as exc:
                 self._broken = str(exc)
                 raise

@@ -45,9 +45,9 @@ from kmspolicy.errors import (
     ServiceError,
     UnsupportedOperationException,
 )
-from kmspolicy.kms import onbehalf
+from kmspolicy.kms import ids, onbehalf
 from kmspolicy.kms.context import key_context
-from kmspolicy.kms.decisions import DecisionMemo
+from kmspolicy.kms.decisions import DecisionMemo, freeze
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.implemented import load_operations
 from kmspolicy.kms.kernel import Kernel
@@ -92,6 +92,7 @@ _log = logging.getLogger("kmspolicy.kms.pipeline")
 # A request touches at most two keys; each may need its due work done once; a CreateKey in a
 # custom key store does two pieces of work outside (its key id, then its material).
 _ROUNDS = 6
+_NO_CONTEXT: frozenset[Any] = frozenset()
 _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
 
 
@@ -180,6 +181,17 @@ class Pipeline:
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
         self._compiled = PolicyCache(1024)  # compiled forms of the policies above (by identity)
         self._memo = DecisionMemo()
+        self.key_refs: BoundedCache[tuple[str, str, str, bool], tuple[ids.KeyRef, str]] = (
+            BoundedCache(4096)
+        )  # KeyId parameters parsed (requests.Services)
+        #: (record, alias names, its key_context, that frozen) by id of the record (_key_context)
+        self._key_contexts: BoundedCache[
+            int, tuple[KeyRecord, tuple[str, ...], dict[str, object], frozenset[Any]]
+        ] = BoundedCache(4096)
+        #: (decision, (kind, reason, matched labels)) by id of the decision (_recorded)
+        self._recorded_facts: BoundedCache[
+            int, tuple[Decision, tuple[str, str, tuple[str, ...]]]
+        ] = BoundedCache(4096)
         self.usage = KeyUsage(clock.now())  # GetKeyLastUsage: tracking starts with the service
 
     # ----------------------------------------------------------------------------------------
@@ -594,12 +606,15 @@ class Pipeline:
         if identity is None:
             identity = self.identities.resolve(caller.arn)
         key = target.key
-        context: dict[str, Any] = dict(target.context)
-        if key is not None:
-            aliases = [a.name for a in tx.list_aliases(key.account, key.region, key_id=key.key_id)]
-            context = {**key_context(key, aliases), **context}
+        # the request's own condition keys, laid over the key's (kms:RequestAlias last)
+        asked: Mapping[str, Any] = target.context
         if target.request_alias is not None:
-            context["kms:RequestAlias"] = target.request_alias
+            asked = {**asked, "kms:RequestAlias": target.request_alias}
+        if key is not None:
+            own, frozen_own = self._key_context(tx, key)
+            context: dict[str, Any] = {**own, **asked}
+        else:
+            context, frozen_own = dict(asked), _NO_CONTEXT
         key_policy = None
         grants: tuple[AuthzGrant, ...] = ()
         rcps: tuple[Policy, ...] = ()
@@ -620,7 +635,9 @@ class Pipeline:
             *rcps,
         )
         memo_key = (
-            self._memo.key(identity, target.action, target.resource, context, every, grants)
+            self._memo.key(
+                identity, target.action, target.resource, asked, every, grants, frozen_own
+            )
             if policy is None
             else None
         )
@@ -646,42 +663,75 @@ class Pipeline:
             self._memo.put(memo_key, decision, (identity, every, grants))
         return decision
 
+    def _key_context(
+        self, tx: Transaction, key: KeyRecord
+    ) -> tuple[dict[str, object], frozenset[tuple[str, Any]]]:
+        """``key_context`` of ``key`` with the aliases naming it now, and its frozen form (a
+        memo key part), made once per key record object and alias names: records are
+        immutable, and a store answering from its reads hands out the same one per request.
+        The entry holds its record, so the id it is found by stays that record's."""
+        names = tuple([a.name for a in tx.list_aliases(key.account, key.region, key_id=key.key_id)])
+        known = self._key_contexts.get(id(key))
+        if known is None or known[0] is not key or known[1] != names:
+            own = key_context(key, names)
+            known = self._key_contexts.put(id(key), (key, names, own, freeze(own)))
+        return known[2], known[3]
+
     def _audit(self, a: _Attempt, request_id: str, error_code: str | None) -> None:
         """Append the record of request ``a`` (its decisions, or the refusal before any)."""
         if self.audit is None:
             return
         # plain loops, not generators: this runs once per request on the hot path
-        denied = None
-        matched: list[str] = []
-        for d in a.decisions:
-            if denied is None and not d.allowed:
-                denied = d
-            for m in d.matched_statements:
-                matched.append(f"{m.source_policy_type.value}:{m.label()}")
-        deciding = denied or (a.decisions[-1] if a.decisions else None)
+        decisions, targets = a.decisions, a.targets
+        facts: tuple[str, str, tuple[str, ...]] = ("", "", ())  # the deciding decision's
+        denied = False
+        matched: tuple[str, ...] = ()
+        for d in decisions:
+            known = self._recorded(d)
+            matched += known[2]
+            if not denied:  # the first refusal decides, else the last decision
+                facts = known
+                denied = not d.allowed
         # request-derived condition keys (EC, algorithms, tags, ...); the audit adapter
-        # hashes encryption-context values before writing
-        context: dict[str, object] = {}
-        for t in a.targets:
-            context.update(t.context)
+        # hashes encryption-context values before writing. One target (nearly every
+        # request): its context as it is, which nothing changes once the target is decided
+        if len(targets) == 1:
+            context = targets[0].context
+        else:
+            context = {}
+            for t in targets:
+                context.update(t.context)
         self._append(
             a,
             AuditRecord(
-                time=a.now,
-                request_id=request_id,
-                operation=a.op.name,
-                principal=a.caller.arn,
-                actions=tuple([t.action for t in a.targets]),
-                resources=tuple([t.recorded_resource for t in a.targets]),
-                allowed=bool(a.decisions) and denied is None,
-                decision=deciding.kind.value if deciding is not None else "",
-                reason=deciding.reason if deciding is not None else "",
-                matched=tuple(matched),
-                error_code=error_code,
-                context=context,
+                a.now,
+                request_id,
+                a.op.name,
+                a.caller.arn,
+                tuple([t.action for t in targets]),
+                tuple([t.recorded_resource for t in targets]),
+                bool(decisions) and not denied,
+                facts[0],
+                facts[1],
+                matched,
+                error_code,
+                context,
             ),
         )
         a.recorded = True
+
+    def _recorded(self, decision: Decision) -> tuple[str, str, tuple[str, ...]]:
+        """What the audit record says of ``decision`` (its kind, its reason, the labels of its
+        deciding statements), formatted once per decision: a memoized decision answers many
+        requests. By id; the entry holds the decision, so the id stays that decision's."""
+        known = self._recorded_facts.get(id(decision))
+        if known is None or known[0] is not decision:
+            labels = tuple(
+                [f"{m.source_policy_type.value}:{m.label()}" for m in decision.matched_statements]
+            )
+            facts = (decision.kind.value, decision.reason, labels)
+            known = self._recorded_facts.put(id(decision), (decision, facts))
+        return known[1]
 
     def _append(self, a: _Attempt, record: AuditRecord) -> None:
         assert self.audit is not None

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any, Protocol, TypeVar
 
 from kmspolicy import messages
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Caller, Decision
 from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import (
@@ -152,6 +153,9 @@ class Services(Protocol):
     store: Store
     clock: Clock
     key_stores: KeyStores
+    #: ``KeyId`` parameters already parsed: (text, account, Region, aliases allowed) -> the
+    #: reference and the ARN to load (a pure function of the question; refusals not kept)
+    key_refs: BoundedCache[tuple[str, str, str, bool], tuple[ids.KeyRef, str]]
 
     def decide(
         self,
@@ -250,17 +254,21 @@ class Resolution(_View):
 
     def resolve_key(self, text: str, *, allow_alias: bool) -> tuple[ids.KeyRef, KeyRecord]:
         """The key ``text`` names (id, ARN, alias name, alias ARN); NotFoundException if none."""
-        ref = ids.parse_key_ref(text, self.account, self.region, allow_alias=allow_alias)
+        refs = self.scope.services.key_refs
+        question = (text, self.account, self.region, allow_alias)
+        known = refs.get(question)
+        if known is None:
+            ref = ids.parse_key_ref(text, self.account, self.region, allow_alias=allow_alias)
+            known = refs.put(question, (ref, ref.arn))
+        ref, arn = known
         if ref.region != self.region:
             raise NotFoundException(messages.arn_of_other_region(ref.region))
         if ref.alias_name is not None:
-            alias = self.tx.get_alias(ref.arn)
+            alias = self.tx.get_alias(arn)
             if alias is not None and alias.target_key_id is not None:
                 arn = ids.key_arn(ref.region, ref.account, alias.target_key_id)
             else:
                 arn = self._aws_managed_key_arn(ref)
-        else:
-            arn = ref.arn
         record = self.load_key(arn)
         if record is None:
             raise NotFoundException(f"Key '{arn}' does not exist")

@@ -481,6 +481,7 @@ def decode_request(operation: str, body: bytes | str) -> dict[str, Any]:
 
 
 _b64 = pybase64.b64encode_as_string
+_b64_bytes = pybase64.b64encode
 _json_string = json.encoder.encode_basestring_ascii
 
 
@@ -503,22 +504,27 @@ _json_value = _JSON.encode
 def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
     """A handler's result (bytes, datetimes, str enums) as the JSON 1.1 response body.
 
-    Compact JSON, member by member: a top-level blob is base64 text, which never needs JSON
-    escaping, so it is spliced in unscanned (escaping a 5 KB string costs more than encoding
-    the rest of the response); everything else goes through one C encoder.
+    Compact JSON, member by member, in bytes: a top-level blob is base64, which never needs
+    JSON escaping, so it is spliced in unscanned and uncopied until the one join (escaping a
+    5 KB string costs more than encoding the rest of the response); everything else goes
+    through one C encoder, whose ASCII output is its UTF-8.
     """
-    parts = []
+    parts: list[bytes] = []
     for name, value in result.items():
         if not isinstance(name, str):
             return _JSON.encode(result).encode("utf-8")
         kind = type(value)
         if kind is bytes:
-            parts.append(f'{_json_string(name)}:"{_b64(value)}"')
+            parts += (_json_string(name).encode(), b':"', _b64_bytes(value), b'"', b",")
         elif kind is str:  # the C string encoder alone, without the encoder object's checks
-            parts.append(f"{_json_string(name)}:{_json_string(value)}")
+            parts += (_json_string(name).encode(), b":", _json_string(value).encode(), b",")
         else:
-            parts.append(f"{_json_string(name)}:{_json_value(value)}")
-    return ("{" + ",".join(parts) + "}").encode("utf-8")
+            parts += (_json_string(name).encode(), b":", _json_value(value).encode(), b",")
+    if not parts:
+        return b"{}"
+    parts[0] = b"{" + parts[0]
+    parts[-1] = b"}"  # the last member's comma
+    return b"".join(parts)
 
 
 def encode_error(error: ServiceError) -> bytes:

@@ -70,9 +70,13 @@ class SqliteStore:
 
     # --- connections
     def _connection(self) -> sqlite3.Connection:
+        return self._handle().conn
+
+    def _handle(self) -> _Handle:
+        """This thread's connection and its state (made on the thread's first use)."""
         handle: _Handle | None = getattr(self._local, "handle", None)
         if handle is not None:
-            return handle.conn
+            return handle
         if self._closed:
             raise InternalError("the SQLite store is closed")
         # isolation_level=None: the module never opens transactions behind our back.
@@ -84,13 +88,9 @@ class SqliteStore:
         conn.execute("PRAGMA foreign_keys = ON")
         handle = _Handle(conn)
         self._local.handle = handle
-        self._local.depth = 0
-        self._local.reads = _Reads(_READS_LIMIT)
-        self._local.read_version = None
-        self._local.reading = None  # the open read-only block at depth 0 (``_Reading``)
         with self._guard:
             self._all.add(handle)
-        return conn
+        return handle
 
     def _migrate(self, conn: sqlite3.Connection) -> None:
         with _errors():
@@ -113,28 +113,29 @@ class SqliteStore:
 
     # --- the port
     def transaction(self, *, readonly: bool = False) -> AbstractContextManager[SqlTransaction]:
-        conn = self._connection()
-        if readonly and self._local.depth == 0:
-            return _Reading(self, conn)
-        return self._transaction(conn, readonly)
+        handle = self._handle()
+        if readonly and handle.depth == 0:
+            return _Reading(self, handle)
+        return self._transaction(handle, readonly)
 
     @contextmanager
-    def _transaction(self, conn: sqlite3.Connection, readonly: bool) -> Iterator[SqlTransaction]:
+    def _transaction(self, handle: _Handle, readonly: bool) -> Iterator[SqlTransaction]:
         """A writing transaction, or one nested in another (a savepoint)."""
-        depth: int = self._local.depth
+        conn = handle.conn
+        depth = handle.depth
         try:
             if depth == 0:
                 conn.execute("BEGIN IMMEDIATE")
             else:
                 # a savepoint outside BEGIN would begin (and commit) a transaction of its own
-                reading: _SqliteTransaction | None = self._local.reading
+                reading = handle.reading
                 if reading is not None:
                     reading.attach()
                 conn.execute(f"SAVEPOINT nested_{depth}")
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
         tx = _SqliteTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
-        self._local.depth = depth + 1
+        handle.depth = depth + 1
         try:
             yield tx
         except BaseException:
@@ -152,12 +153,12 @@ class SqliteStore:
                 raise _translate(exc) from exc
         finally:
             tx.close()
-            self._local.depth = depth
+            handle.depth = depth
             if not readonly:
                 # This connection may have written, which its data_version does not count:
                 # forget every read (in place: an enclosing read-only block holds the dict).
-                self._local.reads.clear()
-                self._local.read_version = None
+                handle.reads.clear()
+                handle.read_version = None
 
     def close(self) -> None:
         with self._guard:
@@ -184,25 +185,25 @@ class _Reading(AbstractContextManager["_SqliteTransaction"]):
     snapshot must be the one the block's earlier answers came from.
     """
 
-    __slots__ = ("_conn", "_store", "_tx")
+    __slots__ = ("_handle", "_store", "_tx")
 
-    def __init__(self, store: SqliteStore, conn: sqlite3.Connection) -> None:
+    def __init__(self, store: SqliteStore, handle: _Handle) -> None:
         self._store = store
-        self._conn = conn
+        self._handle = handle
 
     def __enter__(self) -> _SqliteTransaction:
         store = self._store
-        local = store._local
+        local = self._handle
         try:
-            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            version = local.conn.execute("PRAGMA data_version").fetchone()[0]
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
-        reads: _Reads = local.reads
+        reads = local.reads
         if version != local.read_version:
             reads.clear()
             local.read_version = version
         tx = _SqliteTransaction(
-            self._conn,
+            local.conn,
             store._sealer,
             readonly=True,
             decoded=store._decoded,
@@ -216,11 +217,11 @@ class _Reading(AbstractContextManager["_SqliteTransaction"]):
 
     def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
         tx = self._tx
-        local = self._store._local
+        local = self._handle
         try:
             if tx.attached:
                 try:
-                    self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
+                    local.conn.execute("COMMIT" if kind is None else "ROLLBACK")
                 except sqlite3.DatabaseError as exc:
                     raise _translate(exc) from exc
         finally:
@@ -230,12 +231,19 @@ class _Reading(AbstractContextManager["_SqliteTransaction"]):
 
 
 class _Handle:
-    """Holds one thread's connection (sqlite3 connections cannot be weakly referenced)."""
+    """One thread's connection and its state, in one thread-local value (each attribute of a
+    ``threading.local`` is a lookup of its own); it also lets the store hold the connections
+    weakly (sqlite3 connections cannot be weakly referenced)."""
 
-    __slots__ = ("__weakref__", "conn")
+    __slots__ = ("__weakref__", "conn", "depth", "read_version", "reading", "reads")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.depth = 0  # transactions open on this thread (savepoints beyond the first)
+        self.reads = _Reads(_READS_LIMIT)
+        self.read_version: int | None = None  # the data_version ``reads`` were made at
+        #: the open read-only block at depth 0 (``_Reading``)
+        self.reading: _SqliteTransaction | None = None
 
     def __del__(self) -> None:
         self.conn.close()  # its thread has ended
@@ -252,7 +260,7 @@ class _SqliteTransaction(SqlTransaction):
         readonly: bool,
         decoded: DecodedKeys | None = None,
         reads: _Reads | None = None,
-        local: threading.local | None = None,
+        local: _Handle | None = None,
     ) -> None:
         super().__init__(sealer, readonly=readonly, decoded=decoded)
         self._conn = conn
@@ -293,23 +301,27 @@ class _SqliteTransaction(SqlTransaction):
         reads = self._reads
         if reads is None:
             return super().get_key(key_arn)
+        if not self._open:
+            self._check()  # raises
         question = ("get_key", key_arn)
-        if question not in reads:
-            reads.put(question, super().get_key(key_arn))
-        self._check()
+        found = reads.get(question)
+        if found is None and question not in reads:  # an absent key is a read too (None)
+            found = reads.put(question, super().get_key(key_arn))
         self._served = True
-        return reads.get(question)  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
     def get_alias(self, alias_arn: str) -> AliasRecord | None:
         reads = self._reads
         if reads is None:
             return super().get_alias(alias_arn)
+        if not self._open:
+            self._check()  # raises
         question = ("get_alias", alias_arn)
-        if question not in reads:
-            reads.put(question, super().get_alias(alias_arn))
-        self._check()
+        found = reads.get(question)
+        if found is None and question not in reads:
+            found = reads.put(question, super().get_alias(alias_arn))
         self._served = True
-        return reads.get(question)  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
     def list_aliases(
         self, account: str, region: str, *, key_id: str | None = None
@@ -317,23 +329,27 @@ class _SqliteTransaction(SqlTransaction):
         reads = self._reads
         if reads is None:
             return super().list_aliases(account, region, key_id=key_id)
+        if not self._open:
+            self._check()  # raises
         question = ("list_aliases", account, region, key_id)
-        if question not in reads:
-            reads.put(question, tuple(super().list_aliases(account, region, key_id=key_id)))
-        self._check()
+        found = reads.get(question)
+        if found is None:  # a list is never None
+            found = reads.put(question, tuple(super().list_aliases(account, region, key_id=key_id)))
         self._served = True
-        return reads.get(question)  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
         reads = self._reads
         if reads is None:
             return super().list_grants(key_arn)
+        if not self._open:
+            self._check()  # raises
         question = ("list_grants", key_arn)
-        if question not in reads:
-            reads.put(question, tuple(super().list_grants(key_arn)))
-        self._check()
+        found = reads.get(question)
+        if found is None:  # a list is never None
+            found = reads.put(question, tuple(super().list_grants(key_arn)))
         self._served = True
-        return reads.get(question)  # type: ignore[return-value]
+        return found  # type: ignore[return-value]
 
     # try/except rather than ``with _errors()``: a generator context manager per statement
     # costs as much as a simple SELECT itself.

@@ -196,7 +196,7 @@ def test_the_pipeline_runs_a_request_again_when_its_snapshot_moved(
         key_id = service.create_key()["KeyMetadata"]["KeyId"]
         arn = service.describe_key(KeyId=key_id)["KeyMetadata"]["Arn"]
         service.encrypt(KeyId=key_id, Plaintext=b"x")  # its reads are made
-        store._local.reads.pop(("list_grants", arn))  # this one will miss after the others
+        store._local.handle.reads.pop(("list_grants", arn))  # this one will miss after the others
         attach = sqlite._SqliteTransaction.attach
         raced: list[bool] = []
 
