@@ -25,6 +25,7 @@ from typing import Any
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Decision
 from kmspolicy.authz.clock_keys import policy_reads_time
+from kmspolicy.kms.identities import Resolved
 from kmspolicy.lang import Policy
 
 __all__ = ["DecisionMemo", "freeze"]
@@ -69,7 +70,7 @@ class DecisionMemo:
     dropped first (a miss only costs one evaluation); a decision whose context is large is not
     memoised at all."""
 
-    __slots__ = ("_entries", "_time_free")
+    __slots__ = ("_entries", "_sets", "_time_free")
 
     def __init__(self, limit: int = 65_536, max_chars: int = MAX_TOTAL_CHARS) -> None:
         self._entries: BoundedCache[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = (
@@ -77,6 +78,41 @@ class DecisionMemo:
         )
         # id(policy) -> (the policy, kept alive so its id stays its own; whether it is time-free)
         self._time_free: BoundedCache[int, tuple[Policy, bool]] = BoundedCache(limit)
+        # (ids of caller, key policy, SCPs, RCPs) -> (those objects, kept alive so their ids
+        # stay their own; the ids of every policy they hold, None when one reads the time)
+        self._sets: BoundedCache[tuple[int, int, int, int], tuple[Any, ...]] = BoundedCache(limit)
+
+    def policy_ids(
+        self,
+        identity: Resolved,
+        key_policy: Policy | None,
+        scps: tuple[Policy, ...],
+        rcps: tuple[Policy, ...],
+    ) -> tuple[int, ...] | None:
+        """The ids of every policy a question is decided by (a memo key part), or None when
+        one of them may read the time; once per set of policies, not per request. Tuples and
+        a caller's directory entry never change, so the same objects hold the same policies.
+        """
+        question = (id(identity), id(key_policy), id(scps), id(rcps))
+        known = self._sets.get(question)
+        if (
+            known is None
+            or known[0] is not identity
+            or known[1] is not key_policy
+            or known[2] is not scps
+            or known[3] is not rcps
+        ):
+            every = (
+                key_policy,
+                *identity.policies,
+                identity.permissions_boundary,
+                *identity.session_policies,
+                *scps,
+                *rcps,
+            )
+            ids = tuple(map(id, every)) if self._is_time_free(every) else None
+            known = self._sets.put(question, (identity, key_policy, scps, rcps, ids))
+        return known[4]  # type: ignore[no-any-return]
 
     def _is_time_free(self, policies: Iterable[Policy | None]) -> bool:
         for policy in policies:
@@ -95,23 +131,22 @@ class DecisionMemo:
         action: str,
         resource: str,
         context: Mapping[str, Any],
-        policies: tuple[Policy | None, ...],
+        policy_ids: tuple[int, ...],
         grants: tuple[object, ...],
         base: frozenset[tuple[str, Any]] = frozenset(),
-    ) -> tuple[Any, ...] | None:
-        """The memo key of one question, or None when its answer may depend on the time.
-        ``base``: the frozen part of the request context that ``context`` was laid over
-        (``freeze`` of the key's own condition keys, made once per key record): the question's
-        context is a function of the two, so the pair keys it exactly."""
-        if not self._is_time_free(policies):
-            return None
+    ) -> tuple[Any, ...]:
+        """The memo key of one question, whose policies have ``policy_ids`` (``policy_ids``:
+        None for a question that may depend on the time, which is not memoised). ``base``: the
+        frozen part of the request context that ``context`` was laid over (``freeze`` of the
+        key's own condition keys, made once per key record): the question's context is a
+        function of the two, so the pair keys it exactly."""
         return (
             id(identity),
             action,
             resource,
             freeze(context),
             base,
-            tuple(map(id, policies)),
+            policy_ids,
             tuple(map(id, grants)),
         )
 

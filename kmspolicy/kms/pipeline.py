@@ -610,15 +610,13 @@ class Pipeline:
         asked: Mapping[str, Any] = target.context
         if target.request_alias is not None:
             asked = {**asked, "kms:RequestAlias": target.request_alias}
-        if key is not None:
-            own, frozen_own = self._key_context(tx, key)
-            context: dict[str, Any] = {**own, **asked}
-        else:
-            context, frozen_own = dict(asked), _NO_CONTEXT
         key_policy = None
         grants: tuple[AuthzGrant, ...] = ()
         rcps: tuple[Policy, ...] = ()
+        own: dict[str, object] | None = None
+        frozen_own: frozenset[Any] = _NO_CONTEXT
         if key is not None:
+            own, frozen_own = self._key_context(tx, key)
             key_policy = policy if policy is not None else self.key_policy(key.policy)
             if target.only_grant is not None:
                 grants = (to_authz_grant(target.only_grant),)
@@ -626,25 +624,18 @@ class Pipeline:
                 grants = self._authz_grants(tx, key.arn)
             rcps = self.identities.account(key.account).rcps
         scps = self.identities.account(caller.account).scps
-        every = (
-            key_policy,
-            *identity.policies,
-            identity.permissions_boundary,
-            *identity.session_policies,
-            *scps,
-            *rcps,
-        )
-        memo_key = (
-            self._memo.key(
-                identity, target.action, target.resource, asked, every, grants, frozen_own
-            )
-            if policy is None
-            else None
-        )
-        if memo_key is not None:
-            known = self._memo.get(memo_key)
-            if known is not None:
-                return known
+        memo = self._memo
+        memo_key = None
+        if policy is None:
+            policy_ids = memo.policy_ids(identity, key_policy, scps, rcps)
+            if policy_ids is not None:
+                memo_key = memo.key(
+                    identity, target.action, target.resource, asked, policy_ids, grants, frozen_own
+                )
+                known = memo.get(memo_key)
+                if known is not None:
+                    return known
+        context: dict[str, Any] = {**own, **asked} if own is not None else dict(asked)
         policies = KmsPolicies(
             key_policy,
             identity_policies=identity.policies,
@@ -660,7 +651,7 @@ class Pipeline:
             matcher=self._compiled.match,
         )
         if memo_key is not None:
-            self._memo.put(memo_key, decision, (identity, every, grants))
+            memo.put(memo_key, decision, (identity, key_policy, scps, rcps, grants))
         return decision
 
     def _key_context(
