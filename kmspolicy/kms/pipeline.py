@@ -367,11 +367,7 @@ class Pipeline:
             readonly=a.readonly,
             outside=a.outside,
         )
-        a.targets = targets = self._targets(op, Resolution(scope))
-        if a.context:  # transport keys (aws:SourceIp, kms:ViaService, ...) from adapters
-            for target in targets:
-                for k, v in a.context.items():
-                    target.context.setdefault(k, v)
+        a.targets = targets = self._targets(op, Resolution(scope), a.context)
         tokens = a.params.get("GrantTokens")
         if tokens:
             self._check_grant_tokens(tx, tokens)
@@ -465,10 +461,7 @@ class Pipeline:
         try:
             with self.store.transaction(readonly=True) as tx:
                 scope = RequestScope(self, tx, caller, params, now, op, context=context)
-                targets = self._targets(op, Resolution(scope), partial=True)
-                for target in targets:
-                    for k, v in (context or {}).items():
-                        target.context.setdefault(k, v)
+                targets = self._targets(op, Resolution(scope), context, partial=True)
                 self._authorize(tx, op, caller, identity, targets, now, decisions, policy)
         except (DueWorkFirst, CommitFirst, OutsideFirst, SnapshotMoved):
             return Preview(decided=False, allowed=True)
@@ -541,10 +534,19 @@ class Pipeline:
         self._memo.forget(arn)
 
     # ----------------------------------------------------------------------------------------
-    def _targets(self, op: Operation, res: Resolution, *, partial: bool = False) -> list[Target]:
-        """The request's targets with their context. ``partial`` (a preview): parameters the
-        caller has not chosen yet are absent, and a context key read from one is left out, so
-        a condition on it shows in the decision's missing context keys."""
+    def _targets(
+        self,
+        op: Operation,
+        res: Resolution,
+        transport: Mapping[str, object] | None,
+        *,
+        partial: bool = False,
+    ) -> list[Target]:
+        """The request's targets with their context: each target's own keys, then those of
+        the request's parameters, then the ``transport`` keys from adapters (aws:SourceIp,
+        kms:ViaService, ...), the first of a name winning. ``partial`` (a preview): parameters
+        the caller has not chosen yet are absent, and a context key read from one is left out,
+        so a condition on it shows in the decision's missing context keys."""
         if op.resolve is not None:
             targets = op.resolve(res)
         elif op.key_param is None:
@@ -557,10 +559,15 @@ class Pipeline:
             if not partial:
                 raise
             extra = {}
+        if transport:
+            extra = {**transport, **extra}
         if extra:
             for target in targets:
-                for k, v in extra.items():
-                    target.context.setdefault(k, v)
+                if target.context:
+                    for k, v in extra.items():
+                        target.context.setdefault(k, v)
+                else:  # the usual target: no keys of its own, one dict per target
+                    target.context = extra if len(targets) == 1 else dict(extra)
         return targets
 
     def _check_grant_tokens(self, tx: Transaction, tokens: Sequence[str]) -> None:
