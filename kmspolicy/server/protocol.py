@@ -39,7 +39,8 @@ from typing import Any
 
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
-from kmspolicy.server.app import KmsApp, Receive, Scope, Send, _headers
+from kmspolicy.errors import log_safe_traceback
+from kmspolicy.server.app import KmsApp, Receive, Scope, Send, _headers, error_log
 
 REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
 
@@ -61,6 +62,16 @@ def _bad_request_response(message: str) -> bytes:
     body = json.dumps({"__type": "SerializationException", "message": message}).encode()
     return (
         b"HTTP/1.1 400 Bad Request\r\n"
+        b"content-type: application/x-amz-json-1.1\r\n"
+        b"connection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
+def _internal_error_response() -> bytes:
+    body = b'{"__type":"KMSInternalException","message":"the server failed to answer the request"}'
+    return (
+        b"HTTP/1.1 500 Internal Server Error\r\n"
         b"content-type: application/x-amz-json-1.1\r\n"
         b"connection: close\r\n"
         b"content-length: %d\r\n\r\n%s" % (len(body), body)
@@ -173,7 +184,15 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         assert self._app is not None
         parts = self._direct_body
         body = parts[0] if len(parts) == 1 else b"".join(parts)
-        answer = self._app.answer(headers, body, self.client, self.scheme, self._direct_started)
+        try:
+            answer = self._app.answer(headers, body, self.client, self.scheme, self._direct_started)
+        except Exception as exc:
+            # The app answers every failure of the request itself; this is one around it (its
+            # access-line writer, say): answered as a bug is, and the connection closed.
+            error_log.error("internal error answering a request\n%s", log_safe_traceback(exc))
+            self.transport.write(_internal_error_response())
+            self.transport.close()
+            return
         if isinstance(answer, tuple):
             self._write_answer(*answer)
             self.on_response_complete()  # uvicorn's: the keep-alive timer, reading resumed

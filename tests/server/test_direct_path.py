@@ -454,3 +454,24 @@ def test_graceful_shutdown_answers_a_request_whose_body_is_still_arriving(
         thread.join(10)
         runtime.close()
         sock.close()
+
+
+def test_a_failure_outside_the_apps_own_handling_is_a_typed_500_and_closes(
+    direct: Endpoint, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # KmsApp.answer maps every failure of the request to an AWS error itself; what fails
+    # around it (its access-line writer, say) must not drop the connection unanswered.
+    def broken(self: KmsApp[str], *args: Any) -> Any:
+        raise OSError("marker-" + "7f3a")  # split: the traceback quotes this source line
+
+    monkeypatch.setattr(KmsApp, "answer", broken)
+    with caplog.at_level(logging.ERROR):
+        answers, closed = exchange(direct, request(direct), request(direct))
+    (answer,) = answers  # the connection closes after the failed answer
+    assert answer[0] == b"HTTP/1.1 500 Internal Server Error"
+    assert json.loads(answer[2])["__type"] == "KMSInternalException"
+    assert closed
+    logged = "\n".join(r.getMessage() for r in caplog.records)
+    assert "OSError" in logged and "marker-7f3a" not in logged
+    monkeypatch.undo()
+    assert exchange(direct, request(direct))[0][0][0] == b"HTTP/1.1 200 OK"
