@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import gc
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -54,6 +56,40 @@ def test_large_reads_restore_the_garbage_collector() -> None:
     with pytest.raises(PolicySyntaxError):
         read_json('{"Id": "' + "x" * THRESHOLD + '", "Statement": []}')
     assert gc.isenabled()
+
+
+def _big_json() -> str:
+    statement = '{"Effect": "Allow", "Principal": "*", "Action": "kms:Decrypt"}'
+    text = '{"Statement": [' + ", ".join([statement] * (THRESHOLD // 50)) + "]}"
+    assert len(text) > THRESHOLD
+    return text
+
+
+def _in_oldest_generation(obj: object) -> bool:
+    return any(o is obj for o in gc.get_objects(generation=2))
+
+
+@pytest.mark.parametrize("read", [read_json, parse_dsl], ids=["json", "dsl"])
+def test_a_large_read_leaves_its_tree_in_the_oldest_generation(read: Callable[[str], Any]) -> None:
+    # the young generation's pass would only find the whole tree alive (gcpause)
+    text = _big_json() if read is read_json else DSL * (THRESHOLD // len(DSL) + 1)
+    policy = read(text)
+    node = policy.statements[-1] if read is read_json else policy[-1].statements[-1]
+    assert _in_oldest_generation(node) and gc.get_freeze_count() == 0
+    assert gc.isenabled() and gc.get_count()[0] < 100
+
+
+def test_a_large_read_leaves_an_applications_frozen_objects_frozen() -> None:
+    gc.collect()
+    gc.freeze()  # as a server might before forking its workers
+    try:
+        frozen = gc.get_freeze_count()
+        policy = read_json(_big_json())
+        assert gc.get_freeze_count() == frozen
+        assert not _in_oldest_generation(policy.statements[-1])  # left young instead
+        assert gc.isenabled()
+    finally:
+        gc.unfreeze()
 
 
 def test_read_policies_reads_either_face_from_text_or_bytes() -> None:
