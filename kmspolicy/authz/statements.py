@@ -175,7 +175,11 @@ class CompiledStatement:
                     break
         if hit == self.not_action:
             return None
-        how = self.principal_match(request, resource_based)
+        # principal_match, inlined: one Python call fewer per candidate statement
+        if self.denies_bounded and resource_based and denied_whatever_listed(request):
+            how: PrincipalMatch | None = PrincipalMatch.ANYONE
+        else:
+            how = self.principals.match(request.caller, resource_based)
         if how is None:
             return None
         if not (self.resource_any and not self.not_resource) and not self.resource_matches(request):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kmspolicy.authz import Arn
@@ -25,6 +27,53 @@ def test_an_arn_round_trips_through_its_text(arn: Arn) -> None:
     assert str(Arn.parse(text)) == text
     # the fields are what splitting at the first five colons gives (the reference's reading)
     assert list(arn) == text.split(":", 5)[1:]
+
+
+#: the strict reading as first written (the resource's class negated): Arn.of must accept exactly
+#: what it accepts, with the same fields, whatever the pattern in arn.py is rewritten to
+STRICT = re.compile(
+    r"arn:(aws(?:-[a-z]+)*):([a-z0-9][a-z0-9.-]*):([a-z0-9-]*):(\d{12}|aws|):([^\x00-\x1f\x7f]+)"
+)
+# near misses in every field: other cases, Unicode digits, control characters, DEL and the
+# characters around the class boundaries, separators, surrogates
+odd = st.sampled_from(
+    ["", "A", "-", ".", ":", "/", "*", "\x00", "\x1f", " ", "~", "\x7f", "\x80", "\xa0",
+     "\u0663", "\ud800", "\U0001f600", "\n", "aws", "0", "9"]
+)  # fmt: skip
+#: text made of the characters at the edges of the resource's class
+edges = st.text(
+    st.sampled_from(["a", "/", "\x00", "\x1f", " ", "~", "\x7f", "\x80", "\xff", "\u0100",
+                     "\ud800", "\uffff", "\U00010000", "\U0010ffff"]),
+    min_size=1, max_size=6,
+)  # fmt: skip
+fields = st.one_of(
+    partitions, services, regions, accounts, resources, odd, edges,
+    st.text(max_size=14), st.from_regex(r"[0-9\u0660-\u0669]{12}", fullmatch=True),
+)  # fmt: skip
+
+
+@st.composite
+def near_arns(draw: st.DrawFn) -> str:
+    """Five to seven fields after a prefix, joined by colons or by something else."""
+    text = draw(st.sampled_from(["arn", "arn", "arn", "ARN", "urn", ""]))
+    for _ in range(draw(st.integers(5, 7))):
+        text += draw(st.sampled_from([":", ":", ":", ":", ";", ""])) + draw(fields)
+    return text
+
+
+@st.composite
+def mutated_arns(draw: st.DrawFn) -> str:
+    """A valid ARN with a near miss written over (or into) it somewhere."""
+    text = str(draw(arns))
+    at = draw(st.integers(0, len(text)))
+    return text[:at] + draw(st.one_of(odd, edges)) + text[at + draw(st.integers(0, 2)) :]
+
+
+@settings(max_examples=1000)
+@given(st.one_of(mutated_arns(), near_arns(), st.text(max_size=60)))
+def test_the_parser_accepts_exactly_what_the_strict_pattern_accepts(text: str) -> None:
+    m = STRICT.fullmatch(text)
+    assert Arn.of(text) == (None if m is None else m.groups())
 
 
 @given(st.text(max_size=60))
