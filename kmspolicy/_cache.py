@@ -55,13 +55,16 @@ class BoundedCache(Generic[K, V]):
     """At most ``maxsize`` entries, and given ``maxweight`` at most that much weight (each entry
     weighs what ``put`` says); the oldest written is evicted first. Given ``group`` (a function
     of the key), the keys of one group are dropped at once by ``discard_group``, without a scan
-    (a memo's entries about one resource, when that resource changes)."""
+    (a memo's entries about one resource, when that resource changes). Given ``on_drop``, it is
+    called with each entry that leaves, whatever the reason (evicted, replaced, popped,
+    discarded, cleared), under the cache's lock: it must not use this cache."""
 
     __slots__ = (
         "_entries",
         "_group",
         "_groups",
         "_lock",
+        "_on_drop",
         "_weight",
         "_weights",
         "get",
@@ -79,6 +82,7 @@ class BoundedCache(Generic[K, V]):
         *,
         maxweight: int | None = None,
         group: Callable[[K], Hashable] | None = None,
+        on_drop: Callable[[K, V], object] | None = None,
     ) -> None:
         if maxsize < 1 or (maxweight is not None and maxweight < 1):
             raise ValueError("a bounded cache holds at least one entry")
@@ -90,6 +94,7 @@ class BoundedCache(Generic[K, V]):
         self._group = group
         self._groups: dict[Hashable, dict[K, None]] = {}  # group -> its keys (ordered set)
         self._lock = threading.Lock()
+        self._on_drop = on_drop
         self.get = self._entries.get
 
     def put(self, key: K, value: V, weight: int = 1) -> V:
@@ -117,7 +122,9 @@ class BoundedCache(Generic[K, V]):
 
     def _drop(self, key: K) -> None:
         """Forget ``key`` and its bookkeeping (the lock held, ``key`` present)."""
-        del self._entries[key]
+        value = self._entries.pop(key)
+        if self._on_drop is not None:
+            self._on_drop(key, value)
         if self.maxweight is not None:
             self._weight -= self._weights.pop(key)
         if self._group is not None:
@@ -156,6 +163,9 @@ class BoundedCache(Generic[K, V]):
 
     def clear(self) -> None:
         with self._lock:
+            if self._on_drop is not None:
+                for key, value in self._entries.items():
+                    self._on_drop(key, value)
             self._entries.clear()
             self._weights.clear()
             self._groups.clear()

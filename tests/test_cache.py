@@ -54,6 +54,23 @@ def test_a_grouped_cache_forgets_one_group_exactly() -> None:
     assert len(cache) == 0
 
 
+def test_on_drop_sees_every_entry_that_leaves() -> None:
+    dropped: list[tuple[str, int]] = []
+    cache: BoundedCache[str, int] = BoundedCache(2, on_drop=lambda k, v: dropped.append((k, v)))
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)  # evicts a
+    cache.put("b", 20)  # replaces b
+    cache.pop("c")
+    cache.pop("missing")
+    cache.put("d", 4)
+    cache.discard_where(lambda k: k == "d")
+    cache.put("e", 5)
+    cache.clear()
+    assert dropped == [("a", 1), ("b", 2), ("c", 3), ("d", 4), ("b", 20), ("e", 5)]
+    assert len(cache) == 0
+
+
 def test_once_loads_on_first_use_and_never_again() -> None:
     calls: list[int] = []
 

@@ -22,7 +22,7 @@ connector (``kms.keystores.connector``) registers its backend for its ``OriginTy
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import NamedTuple, Protocol
@@ -35,6 +35,7 @@ from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, header_prefix
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import InternalError, UnsupportedOperationException
+from kmspolicy.kms.envelope import Envelope
 from kmspolicy.kms.model import KeyInfo, OriginType
 from kmspolicy.kms.ports import SealingKey
 from kmspolicy.kms.sealed import Sealed, reveal
@@ -42,6 +43,7 @@ from kmspolicy.kms.sealed import Sealed, reveal
 __all__ = [
     "MATERIAL",
     "WRAPPING_KEY",
+    "Hold",
     "KeyBackend",
     "KeyToMake",
     "NewKey",
@@ -259,19 +261,35 @@ class _InProcessKey:
         return "_InProcessKey(<material>)"
 
 
+#: How a backend hands the kernel a version it must hold open from now on: (key ARN, material
+#: id, reference, opened version)
+Hold = Callable[[str, str, Sealed, OpenedKey], None]
+
+
 class SealedBackend:
     """Material sealed under the root key, bound to its key and version; crypto in process.
 
     The backend of ``AWS_KMS`` and ``EXTERNAL`` (imported) keys. Every ``open`` is one unseal
-    (a round trip when the root key is in an HSM): the kernel caches what it opens.
+    (a round trip when the root key is in an HSM): the kernel caches what it opens. Given an
+    ``Envelope`` (a root key in an HSM), new material is sealed in process under its envelope
+    key instead of in the token, and handed at once to ``hold``: the kernel holds it open for
+    as long as that envelope key may open it (``released``; docs/hsm.md).
     """
 
     name = "sealed"
     remote = False
-    __slots__ = ("_root",)
+    __slots__ = ("_envelope", "_hold", "_root", "_unseal")
 
-    def __init__(self, root_key: SealingKey) -> None:
+    def __init__(
+        self, root_key: SealingKey, envelope: Envelope | None = None, hold: Hold | None = None
+    ) -> None:
+        if (envelope is None) != (hold is None):
+            raise InternalError("an envelope seals only what the kernel holds: give both")
         self._root = root_key
+        self._envelope = envelope
+        self._hold = hold
+        #: every kind of blob opens through the envelope when there is one
+        self._unseal = envelope.unseal if envelope is not None else root_key.unseal
 
     def create(self, key: KeyToMake, rng: Rng) -> NewVersion:
         return self.adopt(key, cm.generate_key(key.key_spec, rng))
@@ -283,14 +301,33 @@ class SealedBackend:
             if specs.spec_info(key.key_spec).secret_length is None
             else None
         )
-        sealed = self.seal_secret(material_scope(key), MATERIAL, material_id, secret.secret)
+        envelope, hold = self._envelope, self._hold
+        if envelope is None or hold is None:
+            sealed = self.seal_secret(material_scope(key), MATERIAL, material_id, secret.secret)
+            return NewVersion(material_id, sealed, public)
+        aad = secret_aad(material_scope(key), MATERIAL, material_id)
+        sealed = Sealed(envelope.seal(secret.secret, aad))
+        # INVARIANT: what the envelope key seals, the kernel holds open from now on
+        hold(key.arn, material_id, sealed, _InProcessKey(secret))
         return NewVersion(material_id, sealed, public)
+
+    def released(self, sealed: Sealed) -> None:
+        """The kernel no longer holds the version ``sealed`` opens: if the current envelope key
+        sealed it, drop that key (it would open a version the kernel does not hold)."""
+        if self.opens_in_process(sealed):
+            assert self._envelope is not None  # opens_in_process says so
+            self._envelope.drop()
+
+    def opens_in_process(self, sealed: Sealed) -> bool:
+        """Whether the envelope key held in this process opens ``sealed`` (no root key)."""
+        envelope = self._envelope
+        return envelope is not None and envelope.sealed_by_current(reveal(sealed))
 
     def open(self, key: KeyInfo, material_id: str, sealed: Sealed) -> OpenedKey:
         scope = material_scope(key)
         if scope != key.arn:
             try:
-                secret = self._root.unseal(reveal(sealed), secret_aad(scope, MATERIAL, material_id))
+                secret = self._unseal(reveal(sealed), secret_aad(scope, MATERIAL, material_id))
             except SealError:
                 # a multi-Region primary created before material was bound to the set: its
                 # versions are bound to its ARN until ReplicateKey binds them to the set
@@ -301,11 +338,13 @@ class SealedBackend:
         return _InProcessKey(cm.load_key_material(key.key_spec, secret))
 
     def seal_secret(self, key_arn: str, kind: str, ref: str, secret: bytes) -> Sealed:
+        # the root key itself: what is sealed here (an import wrapping key, a version sealed
+        # again for its multi-Region set) is not held open by the kernel
         return Sealed(self._root.seal(secret, secret_aad(key_arn, kind, ref)))
 
     def open_secret(self, key_arn: str, kind: str, ref: str, sealed: Sealed) -> bytes:
         try:
-            return self._root.unseal(reveal(sealed), secret_aad(key_arn, kind, ref))
+            return self._unseal(reveal(sealed), secret_aad(key_arn, kind, ref))
         except SealError:
             # Our fault or the operator's, never the caller's: a wrong root key, or a row that
             # was edited or moved. The message names the row, never the bytes.
@@ -321,7 +360,6 @@ class SealedBackend:
         return f"SealedBackend({self._root!r})"
 
 
-def default_backends(root_key: SealingKey) -> dict[str, KeyBackend]:
+def default_backends(sealed: SealedBackend) -> dict[str, KeyBackend]:
     """The backends of a service with no custom key store: every origin kmspolicy creates."""
-    sealed = SealedBackend(root_key)
     return {OriginType.AWS_KMS: sealed, OriginType.EXTERNAL: sealed}

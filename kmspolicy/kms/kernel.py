@@ -49,9 +49,11 @@ from kmspolicy.kms.backends import (
     KeyToMake,
     NewVersion,
     OpenedKey,
+    SealedBackend,
     default_backends,
     material_scope,
 )
+from kmspolicy.kms.envelope import Envelope, wants_envelope
 from kmspolicy.kms.model import (
     KeyInfo,
     KeyMaterial,
@@ -124,6 +126,7 @@ class Kernel:
         "_last_header",
         "_minter_taken",
         "_opened",
+        "_release",
         "_remote",
         "rng",
     )
@@ -138,14 +141,24 @@ class Kernel:
         cache_versions: int = CACHE_VERSIONS,
     ) -> None:
         self.rng = rng
-        self._backends: dict[str, KeyBackend] = dict(default_backends(root_key))
+        # A root key in an HSM seals new material under an envelope key instead (one token call
+        # per envelope key): the kernel holds what it seals open, and every version that
+        # leaves this cache is released, which drops the envelope key if it sealed it
+        # (docs/hsm.md, "The envelope key")
+        sealed = (
+            SealedBackend(root_key, Envelope(root_key), self._hold)
+            if wants_envelope(root_key)
+            else SealedBackend(root_key)
+        )
+        self._release = sealed.released if wants_envelope(root_key) else None
+        self._backends: dict[str, KeyBackend] = dict(default_backends(sealed))
         if backends:
             self._backends.update(backends)
         #: the origins whose backend's crypto may wait on the network (asked per crypto call)
         self._remote = frozenset(o for o, b in self._backends.items() if b.remote)
         # key ARN -> material id -> (sealed reference, opened version)
         self._opened: BoundedCache[str, BoundedCache[str, tuple[Sealed, OpenedKey]]] = BoundedCache(
-            cache_keys
+            cache_keys, on_drop=self._dropped_key if self._release is not None else None
         )
         self._cache_versions = cache_versions
         self._last_header: tuple[bytes, BlobHeader] | None = None
@@ -293,10 +306,35 @@ class Kernel:
             if cached is not None and (cached[0] is sealed or cached[0] == sealed):
                 return wanted, cached[1]
         opened = self.backend_for(record).open(record, wanted, sealed)
-        if versions is None:
-            versions = self._opened.put(record.arn, BoundedCache(self._cache_versions))
-        versions.put(wanted, (sealed, opened))
+        self._hold(record.arn, wanted, sealed, opened)
         return wanted, opened
+
+    def _hold(self, key_arn: str, material_id: str, sealed: Sealed, opened: OpenedKey) -> None:
+        """Keep an opened version (one just opened, or new material sealed under the envelope
+        key, which the backend hands over as it makes it)."""
+        versions = self._opened.get(key_arn)
+        if versions is None:
+            versions = self._opened.put(
+                key_arn,
+                BoundedCache(
+                    self._cache_versions,
+                    on_drop=self._dropped_version if self._release is not None else None,
+                ),
+            )
+        versions.put(material_id, (sealed, opened))
+
+    def _dropped_key(
+        self, key_arn: str, versions: BoundedCache[str, tuple[Sealed, OpenedKey]]
+    ) -> None:
+        for material_id in versions:
+            entry = versions.get(material_id)
+            if entry is not None:
+                self._dropped_version(material_id, entry)
+
+    def _dropped_version(self, material_id: str, entry: tuple[Sealed, OpenedKey]) -> None:
+        """A version left the cache: the envelope key must not outlive it (``_release``)."""
+        assert self._release is not None  # set only with an envelope
+        self._release(entry[0])
 
     # --- ciphertext headers (no material involved)
     def _header(self, blob: bytes) -> BlobHeader:

@@ -33,3 +33,11 @@ class CountingRootKey:
 
     def close(self) -> None:
         pass
+
+
+class CountingTokenKey(CountingRootKey):
+    """The same, standing in for a root key in an HSM (each call a round trip to the token):
+    the kernel seals new material under an envelope key it wraps (``kms.envelope``)."""
+
+    kind = "pkcs11"
+    source = "<counting token>"

@@ -63,9 +63,15 @@ def test_a_kernel_refuses_the_handles_of_another(service: KMS) -> None:
         service._pipeline.kernel.encrypt(foreign, b"p", None)
 
 
-# The modules that make or open key material: the kernel and its backends (the default one and
-# the custom key stores').
-_KERNEL_MODULES = {"kernel.py", "backends.py", "cloudhsm_backend.py", "external_backend.py"}
+# The modules that make or open key material: the kernel and its backends (the default one,
+# with its envelope key, and the custom key stores').
+_KERNEL_MODULES = {
+    "kernel.py",
+    "backends.py",
+    "envelope.py",
+    "cloudhsm_backend.py",
+    "external_backend.py",
+}
 # Names of those crypto modules that touch no key material: the randomness type, a check of
 # wrapping algorithm names, and the class of the in-memory store's default root key.
 _HARMLESS = {"Rng", "check_wrapping", "RootKey"}

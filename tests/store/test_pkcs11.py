@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import ConfigError
 from kmspolicy.kms.backends import MATERIAL, secret_aad
+from kmspolicy.kms.envelope import Envelope
 from kmspolicy.kms.lifecycle.rotation import ON_DEMAND_ROTATION_TAKES
 from kmspolicy.kms.sealed import reveal
 from kmspolicy.kms.service import KMS
@@ -121,15 +122,18 @@ def test_every_stored_secret_is_sealed_by_the_hsm_and_none_is_at_rest(
             (material,) = tx.get_key(arn).materials
             aad = secret_aad(arn, MATERIAL, material.material_id)
             assert material.sealed is not None
-            secrets.append(hsm_key.unseal(reveal(material.sealed), aad))  # really there, sealed
+            # really there, sealed under an envelope key that only the token opens
+            secrets.append(Envelope(hsm_key).unseal(reveal(material.sealed), aad))
     db = sqlite3.connect(tmp_path / "kms.db")
     blobs = [bytes(b) for (b,) in db.execute("SELECT sealed FROM key_secrets")]
     (check,) = [bytes(v) for (v,) in db.execute("SELECT value FROM store_meta")]
     db.close()
     assert len(blobs) == len(ids)
-    for blob in [*blobs, check]:
-        assert blob[:3] == b"kh\x01"  # the HSM format, not the file key's "ks"
-        assert blob[3:11].hex() == hsm_key.fingerprint
+    for blob in blobs:  # new material: the envelope format, its key wrapped by the token
+        assert blob[:3] == b"ke\x01" and blob[5:8] == b"kh\x01"
+        assert blob[8:16].hex() == hsm_key.fingerprint
+    assert check[:3] == b"kh\x01"  # the HSM format, not the file key's "ks"
+    assert check[3:11].hex() == hsm_key.fingerprint
     on_disk = b"".join(p.read_bytes() for p in tmp_path.iterdir() if p.is_file())
     assert b"at-rest-marker-91c2" in on_disk  # positive control: the scan sees the rows
     for secret in secrets:
@@ -165,16 +169,19 @@ def test_the_data_plane_does_not_call_the_hsm_per_request(hsm_key, tmp_path: Pat
     store = open_store(f"sqlite://{tmp_path / 'kms.db'}", counting)
     client = KMS(store).client()
     key_id = client.create_key()["KeyMetadata"]["KeyId"]
-    assert counting.seals == 2  # the store's canary and the key's material
+    client.create_key()
+    assert counting.seals == 2  # the store's canary and one envelope key for both keys
     for _ in range(20):
         blob = client.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
         client.decrypt(CiphertextBlob=blob)
-    assert counting.unseals == 1  # opened once by the kernel, reused while unchanged
-    client.disable_key(KeyId=key_id)  # the kernel forgets a key that stops being usable
-    client.enable_key(KeyId=key_id)
+    assert counting.unseals == 0  # held open by the kernel since it was made
+    client.disable_key(KeyId=key_id)  # the kernel forgets a key that stops being usable,
+    client.enable_key(KeyId=key_id)  # and with it the envelope key that sealed it
     client.encrypt(KeyId=key_id, Plaintext=b"x")
     assert counting.seals == 2  # writes keep the sealed material as it is: no re-seal
-    assert counting.unseals == 2  # opened anew once the key is back
+    assert counting.unseals == 1  # opened anew once the key is back: its envelope key unwrapped
+    client.create_key()
+    assert counting.seals == 3  # a new envelope key
     store.close()
 
 
