@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from kmspolicy.authz import (
@@ -23,6 +23,7 @@ from kmspolicy.authz.reference import (
     authorize_kms_reference,
     match_policy_reference,
 )
+from kmspolicy.lang import read_json
 from kmspolicy.lang.ast import (
     Action,
     Condition,
@@ -392,8 +393,27 @@ def test_removing_an_allow_never_allows(
         assert not authorize_kms(request, after_set).allowed
 
 
+#: a key policy's Deny with NotPrincipal "*" and a caller with a permissions boundary: the deny
+#: matches her all the same (found by this property once the boundary rule landed)
+_BOUNDED_DENY = KmsPolicies(
+    read_json(
+        '{"Statement": [{"Effect": "Deny", "NotPrincipal": "*", "Action": "kms:Decrypt",'
+        ' "Resource": "*"}]}'
+    ),
+    permissions_boundary=read_json(
+        '{"Statement": [{"Effect": "Allow", "Action": "kms:*", "Resource": "*"}]}'
+    ),
+)
+_ALICE_DECRYPTS = Request(
+    Caller.from_arn(f"arn:aws:iam::{A}:user/alice"),
+    "kms:Decrypt",
+    f"arn:aws:kms:us-east-1:{A}:key/k1",
+)
+
+
 @SETTINGS
 @given(pols=kms_sets(), request=requests())
+@example(pols=_BOUNDED_DENY, request=_ALICE_DECRYPTS)
 def test_all_matched_holds_every_matching_statement(pols: KmsPolicies, request: Request) -> None:
     """``all_matched`` = exactly the statements each consulted policy matches on its own (so an
     allow an explicit deny overrode is there), and it includes the deciding statements."""
@@ -409,9 +429,12 @@ def test_all_matched_holds_every_matching_statement(pols: KmsPolicies, request: 
     if pols.permissions_boundary is not None:
         consulted.append((pols.permissions_boundary, PolicyType.PERMISSIONS_BOUNDARY))
     consulted += [(p, PolicyType.SESSION) for p in pols.session_policies]
+    # with a boundary attached, a key policy's Deny with NotPrincipal matches the caller
+    # whatever it lists (c486bdb): each policy is matched as the decision matches it
+    as_decided = request.with_boundary() if pols.permissions_boundary is not None else request
     expected = []
     for policy, ptype in consulted:
-        m = match_policy_reference(policy, request, ptype)
+        m = match_policy_reference(policy, as_decided, ptype)
         expected += sorted((h[0] for h in m.allows + m.denies), key=lambda r: r.statement_index)
     statements = [r for r in d.all_matched if r.source_policy_type is not PolicyType.GRANT]
     assert [(r.source_policy_type, r.statement_index) for r in statements] == [
