@@ -158,7 +158,7 @@ def stubbed(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], bytes]
     """The app with its verifier and backend answering at once (their last answers): the
     replay then costs the loop turn and the app's own code only."""
     verified = app._verifier.verify(
-        "POST", "/", "", server_app._headers(scope), body, app._clock.now()
+        "POST", "/", "", server_app._headers(scope["headers"]), body, app._clock.now()
     )
     reply = server_app.Reply(b"{}", verified.credential.principal)
     alone = server_app.KmsApp(_Canned(reply), _Signed(verified), app._clock, app._options)
