@@ -83,20 +83,42 @@ def _encrypt_from_parts(
 ) -> bytes:
     """The deterministic core of ``encrypt_blob``; a seam for known-answer tests only."""
     aead = _aead(material)
-    if not isinstance(plaintext, bytes | bytearray | memoryview):
-        raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
-    if len(plaintext) > MAX_PLAINTEXT_SYMMETRIC:
-        raise ValidationException(
-            f"plaintext is {len(plaintext)} bytes; the limit is {MAX_PLAINTEXT_SYMMETRIC} bytes"
-        )
-    if not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH:
-        raise ValueError(f"the nonce must be {NONCE_LENGTH} bytes (check the rng)")
     if prefix is None:
         mid = material_id if material_id is not None else key_material_id(key_id, material)
         prefix = header_prefix(key_id, mid)
-    header = prefix + nonce
-    sealed = aead.encrypt(nonce, bytes(plaintext), header + encode_encryption_context(context))
-    return header + sealed
+    return BlobSealer(aead, prefix).seal(plaintext, context, nonce)
+
+
+class BlobSealer:
+    """Writes the blobs of one key version: its AES-GCM object and header prefix (the key id
+    and material id checked and encoded) made once, for a caller that encrypts many times
+    under that version (``blob_sealer``)."""
+
+    __slots__ = ("_aead", "_prefix")
+
+    def __init__(self, aead: AESGCM, prefix: bytes) -> None:
+        self._aead = aead
+        self._prefix = prefix
+
+    def seal(self, plaintext: bytes, context: Mapping[str, str] | None, nonce: bytes) -> bytes:
+        """``encrypt_blob`` under this version with ``nonce`` (12 random bytes)."""
+        if not isinstance(plaintext, bytes | bytearray | memoryview):
+            raise TypeError(f"plaintext must be bytes, not {type(plaintext).__name__}")
+        if len(plaintext) > MAX_PLAINTEXT_SYMMETRIC:
+            raise ValidationException(
+                f"plaintext is {len(plaintext)} bytes; the limit is {MAX_PLAINTEXT_SYMMETRIC} bytes"
+            )
+        if not isinstance(nonce, bytes) or len(nonce) != NONCE_LENGTH:
+            raise ValueError(f"the nonce must be {NONCE_LENGTH} bytes (check the rng)")
+        header = self._prefix + nonce
+        aad = header + encode_encryption_context(context)
+        return header + self._aead.encrypt(nonce, bytes(plaintext), aad)
+
+
+def blob_sealer(material: KeyMaterial, key_id: str, material_id: str) -> BlobSealer:
+    """The sealer of ``material``'s blobs as version ``material_id`` of key ``key_id``
+    (TypeError/ValueError for material that is not symmetric, malformed ids)."""
+    return BlobSealer(_aead(material), header_prefix(key_id, material_id))
 
 
 def header_prefix(key_id: str, material_id: str) -> bytes:

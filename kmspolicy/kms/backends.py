@@ -31,7 +31,7 @@ from kmspolicy.authz.arn import Arn
 from kmspolicy.crypto import asymmetric, kem, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret
-from kmspolicy.crypto.blob import decrypt_blob, encrypt_blob, header_prefix
+from kmspolicy.crypto.blob import NONCE_LENGTH, BlobSealer, blob_sealer, decrypt_blob
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import InternalError, UnsupportedOperationException
@@ -195,13 +195,13 @@ class NoImport:
 class _InProcessKey:
     """An opened version whose material is in this process (parsed once, then reused)."""
 
-    __slots__ = ("_material", "_prefix")
+    __slots__ = ("_material", "_sealer")
 
     def __init__(self, material: cm.KeyMaterial) -> None:
         self._material = material
-        #: (key id, material id, their blob header prefix): the ids are checked and encoded
-        #: once per opened version, not per Encrypt
-        self._prefix: tuple[str, str, bytes] | None = None
+        #: (key id, material id, their blob sealer): the ids checked and encoded and the
+        #: AES-GCM object found once per opened version, not per Encrypt
+        self._sealer: tuple[str, str, BlobSealer] | None = None
 
     def encrypt(
         self,
@@ -211,18 +211,11 @@ class _InProcessKey:
         context: Mapping[str, str] | None,
         rng: Rng,
     ) -> bytes:
-        known = self._prefix
+        known = self._sealer
         if known is None or known[0] != key_id or known[1] != material_id:
-            known = self._prefix = (key_id, material_id, header_prefix(key_id, material_id))
-        return encrypt_blob(
-            self._material,
-            key_id,
-            plaintext,
-            context,
-            material_id=material_id,
-            rng=rng,
-            prefix=known[2],
-        )
+            sealer = blob_sealer(self._material, key_id, material_id)
+            known = self._sealer = (key_id, material_id, sealer)
+        return known[2].seal(plaintext, context, rng(NONCE_LENGTH))
 
     def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:
         return decrypt_blob(self._material, blob, context)

@@ -263,13 +263,14 @@ class Pipeline:
                 self._undo(op, undos, keep=())
             self._audit_failure(attempt, request_id, exc)
             raise
-        targets = attempt.targets
-        self.usage.note(
-            op.name,
-            tuple([t.key.arn for t in targets if t.key is not None]),
-            now,
-            request_id,
-        )
+        if op.tracked:  # what GetKeyLastUsage reports (usage.TRACKED_OPERATIONS)
+            targets = attempt.targets
+            self.usage.note(
+                op.name,
+                tuple([t.key.arn for t in targets if t.key is not None]),
+                now,
+                request_id,
+            )
         return result
 
     @staticmethod

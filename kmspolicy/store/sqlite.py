@@ -173,63 +173,6 @@ class SqliteStore:
         return f"SqliteStore({str(self.path)!r})"
 
 
-class _Reading(AbstractContextManager["_SqliteTransaction"]):
-    """A read-only block at depth 0: the request hot path (Encrypt, Decrypt, DescribeKey...).
-
-    It begins no SQLite transaction while every read is answered from the thread's reads. One
-    ``PRAGMA data_version`` (a statement, so a read snapshot, of its own) tells whether the
-    database is exactly as when those reads were made (any other connection's commit changes
-    it; this connection's writes clear the reads): if so, they are the answers of this moment,
-    and a block that needs no other read costs that one statement, not three. The first read
-    that must go to the database begins the transaction (``_SqliteTransaction.attach``), whose
-    snapshot must be the one the block's earlier answers came from.
-    """
-
-    __slots__ = ("_handle", "_store", "_tx")
-
-    def __init__(self, store: SqliteStore, handle: _Handle) -> None:
-        self._store = store
-        self._handle = handle
-
-    def __enter__(self) -> _SqliteTransaction:
-        store = self._store
-        local = self._handle
-        try:
-            version = local.conn.execute("PRAGMA data_version").fetchone()[0]
-        except sqlite3.DatabaseError as exc:
-            raise _translate(exc) from exc
-        reads = local.reads
-        if version != local.read_version:
-            reads.clear()
-            local.read_version = version
-        tx = _SqliteTransaction(
-            local.conn,
-            store._sealer,
-            readonly=True,
-            decoded=store._decoded,
-            reads=reads,
-            local=local,
-        )
-        self._tx = tx
-        local.depth = 1
-        local.reading = tx
-        return tx
-
-    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
-        tx = self._tx
-        local = self._handle
-        try:
-            if tx.attached:
-                try:
-                    local.conn.execute("COMMIT" if kind is None else "ROLLBACK")
-                except sqlite3.DatabaseError as exc:
-                    raise _translate(exc) from exc
-        finally:
-            tx.close()
-            local.depth = 0
-            local.reading = None
-
-
 class _Handle:
     """One thread's connection and its state, in one thread-local value (each attribute of a
     ``threading.local`` is a lookup of its own); it also lets the store hold the connections
@@ -368,6 +311,60 @@ class _SqliteTransaction(SqlTransaction):
             self._conn.execute(sql, tuple(params))
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
+
+
+class _Reading(_SqliteTransaction):
+    """A read-only block at depth 0: the request hot path (Encrypt, Decrypt, DescribeKey...),
+    its own context manager (one object per block).
+
+    It begins no SQLite transaction while every read is answered from the thread's reads. One
+    ``PRAGMA data_version`` (a statement, so a read snapshot, of its own) tells whether the
+    database is exactly as when those reads were made (any other connection's commit changes
+    it; this connection's writes clear the reads): if so, they are the answers of this moment,
+    and a block that needs no other read costs that one statement, not three. The first read
+    that must go to the database begins the transaction (``_SqliteTransaction.attach``), whose
+    snapshot must be the one the block's earlier answers came from.
+    """
+
+    __slots__ = ()
+
+    def __init__(self, store: SqliteStore, handle: _Handle) -> None:
+        super().__init__(
+            handle.conn,
+            store._sealer,
+            readonly=True,
+            decoded=store._decoded,
+            reads=handle.reads,
+            local=handle,
+        )
+
+    def __enter__(self) -> _Reading:
+        local = self._local
+        assert local is not None  # INVARIANT: set for every _Reading
+        try:
+            version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+        except sqlite3.DatabaseError as exc:
+            raise _translate(exc) from exc
+        if version != local.read_version:
+            local.reads.clear()
+            local.read_version = version
+        local.depth = 1
+        local.reading = self
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, *_: object) -> None:
+        local = self._local
+        assert local is not None
+        try:
+            if self.attached:
+                try:
+                    self._conn.execute("COMMIT" if kind is None else "ROLLBACK")
+                except sqlite3.DatabaseError as exc:
+                    raise _translate(exc) from exc
+        finally:
+            self.close()
+            local.depth = 0
+            local.reading = None
 
 
 def _refuse_foreign(path: Path, conn: sqlite3.Connection) -> None:
