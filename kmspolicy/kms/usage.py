@@ -10,8 +10,8 @@ creation, whichever is later, as AWS defines it.
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
 from kmspolicy.optable import OPERATIONS
 
@@ -21,8 +21,9 @@ __all__ = ["TRACKED_OPERATIONS", "KeyUsage", "LastUse"]
 TRACKED_OPERATIONS = frozenset(op.name for op in OPERATIONS.values() if op.tracked)
 
 
-@dataclass(frozen=True, slots=True)
-class LastUse:
+class LastUse(NamedTuple):
+    """One key's last use (a tuple: made on every tracked request, built in C)."""
+
     operation: str
     time: datetime
     request_id: str
