@@ -11,6 +11,10 @@ which would only find the whole tree alive: that one pass over some 70k nodes an
 about a fifth of a 1 MB read. Whatever else the process made young meanwhile is promoted too and
 is looked at by the next full collection instead. An application that froze objects of its own
 (``gc.freeze()`` before forking workers, say) keeps them frozen: then the tree is left young.
+The server's request paths stay below the threshold (a key policy past 32 KB is refused by its
+size before it is read); the console's policy editor reads a candidate whole, oversized or not
+(its diagnostics name the size), so one past the threshold pauses and promotes as a command's
+read does.
 """
 
 from __future__ import annotations
