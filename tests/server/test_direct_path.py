@@ -475,3 +475,24 @@ def test_a_failure_outside_the_apps_own_handling_is_a_typed_500_and_closes(
     assert "OSError" in logged and "marker-7f3a" not in logged
     monkeypatch.undo()
     assert exchange(direct, request(direct))[0][0][0] == b"HTTP/1.1 200 OK"
+
+
+def test_a_request_read_across_the_previous_deadline_is_given_its_own(tmp_path: Path) -> None:
+    # One timer per connection, re-armed when it fires (server/protocol.py): the one set for
+    # the connection's first request fires while the second is being read, and must wait for
+    # the second's own deadline instead of cutting it off.
+    with serve_in_thread(data_dir=tmp_path, request_timeout=2.0) as endpoint:
+        first, second = request(endpoint), request(endpoint)
+        with socket.create_connection(_address(endpoint), timeout=10) as sock:
+            reader = Reader(sock)
+            sock.sendall(first)  # the connection's deadline: t = 2.0
+            assert (answer := reader.response()) is not None and b" 200 " in answer[0]
+            time.sleep(1.0)
+            sock.sendall(second[:-1])  # the second request's deadline: t = 3.0
+            time.sleep(1.5)  # past the first deadline, before the second's
+            sock.sendall(second[-1:])
+            assert (answer := reader.response()) is not None and b" 200 " in answer[0]
+            sock.sendall(first[:-1])  # a third request that never ends: 408 at its deadline
+            started = time.monotonic()
+            assert _read_to_end(sock).startswith(b"HTTP/1.1 408 ")
+            assert time.monotonic() - started > 1.0
