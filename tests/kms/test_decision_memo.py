@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
+from botocore.exceptions import ClientError
 
 from kmspolicy import KMS
 from kmspolicy.kms import decisions
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.decisions import DecisionMemo
 from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.store import open_store
+from kmspolicy.store.rootkey import RootKey
 
 DECISION: Any = object()  # the memo stores decisions without looking at them
 
@@ -93,3 +98,70 @@ def test_the_sweeper_forgets_the_decisions_about_the_keys_it_deletes() -> None:
     clock.advance(days=8)
     assert service.sweep().deleted == 1
     assert memo.about(key) == 0
+
+
+def _policy(statements: list[dict[str, Any]]) -> str:
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+@pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
+def test_a_memoised_decision_follows_the_keys_aliases_and_tags(
+    store_kind: str, tmp_path: Path
+) -> None:
+    """The key's condition keys are cached per key record and alias names (and frozen into
+    the memo key once): a new alias or tag must still change the next decision, on the
+    memory store and on SQLite, whose reused reads hand out the same record object."""
+    store = (
+        MemoryStore(RootKey.generate())
+        if store_kind == "memory"
+        else open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    )
+    service = KMS(store)
+    client = service.client()
+    root = service.root_principal
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    deny = [
+        {
+            "Sid": "BlockedAlias",
+            "Effect": "Deny",
+            "Principal": {"AWS": root},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"ForAnyValue:StringEquals": {"kms:ResourceAliases": "alias/blocked"}},
+        },
+        {
+            "Sid": "RedTeam",
+            "Effect": "Deny",
+            "Principal": {"AWS": root},
+            "Action": "kms:Encrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"aws:ResourceTag/team": "red"}},
+        },
+        {
+            "Sid": "Root",
+            "Effect": "Allow",
+            "Principal": {"AWS": root},
+            "Action": "kms:*",
+            "Resource": "*",
+        },
+    ]
+    client.put_key_policy(KeyId=key_id, PolicyName="default", Policy=_policy(deny))
+
+    def allowed() -> bool:
+        try:
+            for _ in range(2):  # the second is answered by the memo
+                client.encrypt(KeyId=key_id, Plaintext=b"p")
+        except ClientError as exc:
+            assert exc.response["Error"]["Code"] == "AccessDeniedException"
+            return False
+        return True
+
+    assert allowed()
+    client.create_alias(AliasName="alias/blocked", TargetKeyId=key_id)
+    assert not allowed()
+    client.delete_alias(AliasName="alias/blocked")
+    assert allowed()
+    client.tag_resource(KeyId=key_id, Tags=[{"TagKey": "team", "TagValue": "red"}])
+    assert not allowed()
+    client.untag_resource(KeyId=key_id, TagKeys=["team"])
+    assert allowed()
