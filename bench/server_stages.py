@@ -1,12 +1,17 @@
 """Where a `kmspolicy serve` request's CPU goes, stage by stage (the cost model of docs/server.md).
 
-Run: ``.venv/bin/python bench/server_stages.py [--requests N] [--operation Encrypt]``.
+Run: ``.venv/bin/python bench/server_stages.py [--requests N] [--rounds R]``.
 
 The app ``kmspolicy serve`` builds (SQLite in a temporary data dir, the file root key, SigV4, the
-audit log, request quotas on) is driven in-process through ASGI with pre-signed boto3 requests,
-N times; each stage's functions are timed where the app calls them (a timer costs about 0.2 µs,
-inside the stage it times). What the replay cannot see — uvicorn, httptools, uvloop and the
-sockets — is measured the same way under the real server in bench/server.py (the canned floor).
+audit log, request quotas on) answers pre-signed boto3 Encrypt requests in-process, N times, the
+way the server's HTTP protocol has it answer them (server/protocol.py): the headers as one dict,
+``KmsApp.answers_directly``, then ``KmsApp.answer``, with no event loop and no ASGI cycle. Each
+stage's functions are timed where the app calls them (a timer costs about 0.2 µs, inside the
+stage it times). What the replay cannot see — httptools' parse and the protocol's callbacks
+(bench/server_protocol.py), uvloop and the sockets (bench/server.py) — is measured elsewhere.
+The same request is also replayed through the app's ASGI face, the path of the requests the
+protocol does not answer directly (a worker thread's call, the console, chunked bodies): the
+difference is what an ASGI cycle's task, loop turn and messages cost in the app.
 Then the physical floor of each stage: the same primitive work done alone, in a loop, with no
 framework around it (SHA-256 of the body, one AES-GCM of 4 KB, one ``write`` of an audit line…).
 All figures are CPU µs per request, the median of ``--rounds`` rounds.
@@ -26,6 +31,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -46,10 +52,24 @@ PLAINTEXT = os.urandom(4096)
 
 
 class Stages:
-    """CPU time spent in each timed stage, per request, over a round."""
+    """CPU time spent in each timed stage, per request, over a round. The timers replace
+    functions on their classes and modules: ``restore`` puts the originals back."""
 
     def __init__(self) -> None:
         self.spent: dict[str, float] = {}
+        self._replaced: list[tuple[Any, str, Any]] = []  # owner, name, what its own dict held
+
+    def _replace(self, owner: Any, name: str, timed: Any) -> None:
+        self._replaced.append((owner, name, vars(owner).get(name, _INHERITED)))
+        setattr(owner, name, timed)
+
+    def restore(self) -> None:
+        while self._replaced:
+            owner, name, own = self._replaced.pop()
+            if own is _INHERITED:
+                delattr(owner, name)
+            else:
+                setattr(owner, name, own)
 
     def wrap(self, owner: Any, name: str, stage: str) -> None:
         inner = getattr(owner, name)
@@ -63,7 +83,7 @@ class Stages:
             finally:
                 spent[stage] = spent.get(stage, 0.0) + clock() - t0
 
-        setattr(owner, name, timed)
+        self._replace(owner, name, timed)
 
     def wrap_context(self, owner: Any, name: str, stage: str) -> None:
         """Time entering and leaving a context manager, not the block inside it."""
@@ -90,7 +110,10 @@ class Stages:
                 manager.__exit__(None, None, None)
                 spent[stage] = spent.get(stage, 0.0) + clock() - t1
 
-        setattr(owner, name, timed)
+        self._replace(owner, name, timed)
+
+
+_INHERITED = object()  # a replaced attribute the owner's own dict did not hold
 
 
 def signed(
@@ -127,8 +150,30 @@ def signed(
     return scope, body
 
 
-def replay(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], bytes]:
-    loop = asyncio.new_event_loop()
+def direct(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], bytes]:
+    """The request as the server's HTTP protocol has the app answer it (``on_headers_complete``
+    and ``on_message_complete`` of server/protocol.py): the headers dict, the check, the answer.
+    An operation the backend runs in a worker thread is not answered here: it fails."""
+    raw = scope["headers"]
+    client, scheme = scope["client"], scope["scheme"]
+    headers_of = server_app._headers
+
+    def once() -> bytes:
+        headers = headers_of(raw)
+        if not app.answers_directly(headers):
+            raise AssertionError("the protocol would not answer this request directly")
+        answer = app.answer(headers, body, client, scheme, time.perf_counter())
+        if not isinstance(answer, tuple):
+            raise AssertionError("the backend runs this operation in a worker thread")
+        return answer[1]
+
+    return once
+
+
+def through_asgi(
+    app: Any, scope: dict[str, Any], body: bytes, loop: asyncio.AbstractEventLoop
+) -> Callable[[], bytes]:
+    """The request through the app's ASGI face, one task and loop turn per request."""
     out: list[bytes] = []
 
     async def receive() -> dict[str, Any]:
@@ -146,23 +191,14 @@ def replay(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], bytes]:
     return once
 
 
-async def canned_app(scope: dict[str, Any], receive: Any, send: Any) -> None:
-    """An ASGI app that reads the body and answers a fixed one: what the replay's loop turn and
-    task cost around any app (uvicorn's own task and messages are bench/server.py's floor)."""
-    await receive()
-    await send({"type": "http.response.start", "status": 200, "headers": []})
-    await send({"type": "http.response.body", "body": b"{}"})
-
-
-def stubbed(app: Any, scope: dict[str, Any], body: bytes) -> Callable[[], bytes]:
-    """The app with its verifier and backend answering at once (their last answers): the
-    replay then costs the loop turn and the app's own code only."""
+def stubbed(app: Any, scope: dict[str, Any], body: bytes) -> Any:
+    """The app with its verifier and backend answering at once (their last answers): a replay
+    of it costs the app's own code only."""
     verified = app._verifier.verify(
         "POST", "/", "", server_app._headers(scope["headers"]), body, app._clock.now()
     )
     reply = server_app.Reply(b"{}", verified.credential.principal)
-    alone = server_app.KmsApp(_Canned(reply), _Signed(verified), app._clock, app._options)
-    return replay(alone, scope, body)
+    return server_app.KmsApp(_Canned(reply), _Signed(verified), app._clock, app._options)
 
 
 class _Signed:
@@ -245,58 +281,103 @@ def floors(body: bytes, line: bytes, tmp: Path, n: int) -> dict[str, float]:
         os.close(fd)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=2000, help="per round")
-    parser.add_argument("--rounds", type=int, default=5)
-    args = parser.parse_args()
+#: every timed stage, by where its timer sits: (owner, attribute, stage); the owners that are
+#: instances' classes are found on the app (``_TIMED_ON_APP``)
+STAGES = (
+    (server_backend.wire, "decode_request", "codec: request"),
+    (server_backend.wire, "encode_response", "codec: response"),
+    (Pipeline, "decide", "authorization (decide)"),
+    (FileAuditLog, "append", "audit append"),
+    (Kernel, "encrypt", "crypto (kernel.encrypt)"),
+    (Pipeline, "_audit", "audit record and append"),
+    (server_backend.ServiceBackend, "call", "backend"),
+)
+_TIMED_ON_APP = ("SigV4 (verify)", "store transaction (begin+end)", "pipeline")
+STAGE_NAMES = frozenset(stage for *_, stage in STAGES) | frozenset(_TIMED_ON_APP)
 
+
+@dataclass
+class Measured:
+    """One run's figures: CPU µs per request, medians over the rounds."""
+
+    requests: int
+    rounds: int
+    untimed: float  # the whole request, answered directly, no timers
+    untimed_asgi: float  # the same through the ASGI face
+    total: float  # the whole request with the stage timers
+    table: dict[str, float]
+    app_alone: float  # verifier and backend answering at once, answered directly
+    app_alone_asgi: float  # the same through the ASGI face
+    floor: dict[str, float]
+    stages_seen: set[str] = field(default_factory=set)  # the stages whose timers ran
+
+
+def measure(requests: int, rounds: int) -> Measured:
     with tempfile.TemporaryDirectory(prefix="kmsp-stages-") as tmp:
         settings = ServerSettings(port=0, data_dir=Path(tmp) / "data")
         app, runtime = build_app(settings, load_config(settings))
-        create_scope, create_body = signed("CreateKey", {})
-        key_id = json.loads(replay(app, create_scope, create_body)())["KeyMetadata"]["KeyId"]
-        scope, body = signed(
-            "Encrypt", {"KeyId": key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()}
-        )
-        plain = replay(app, scope, body)
-        assert b"CiphertextBlob" in plain()
-        whole = [per_call(plain, args.requests) for _ in range(args.rounds)]
-        canned = replay(canned_app, scope, body)
-        turns = [per_call(canned, args.requests) for _ in range(args.rounds)]
-        own = [per_call(stubbed(app, scope, body), args.requests) for _ in range(args.rounds)]
+        loop = asyncio.new_event_loop()
+        try:
+            return _measure(app, runtime, loop, Path(tmp), requests, rounds)
+        finally:
+            loop.close()
+            runtime.close()
 
-        stages = Stages()
+
+def _measure(
+    app: Any, runtime: Any, loop: asyncio.AbstractEventLoop, tmp: Path, requests: int, rounds: int
+) -> Measured:
+    create_scope, create_body = signed("CreateKey", {})  # it writes: a worker thread's call
+    key_id = json.loads(through_asgi(app, create_scope, create_body, loop)())["KeyMetadata"][
+        "KeyId"
+    ]
+    scope, body = signed(
+        "Encrypt", {"KeyId": key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()}
+    )
+    plain, plain_asgi = direct(app, scope, body), through_asgi(app, scope, body, loop)
+    assert b"CiphertextBlob" in plain() and b"CiphertextBlob" in plain_asgi()
+    alone = stubbed(app, scope, body)
+    alone_direct, alone_asgi = direct(alone, scope, body), through_asgi(alone, scope, body, loop)
+    # the two paths alternate, round by round, so that the machine's load falls on both
+    whole: list[float] = []
+    whole_asgi: list[float] = []
+    own: list[float] = []
+    own_asgi: list[float] = []
+    for _ in range(rounds):
+        whole.append(per_call(plain, requests))
+        whole_asgi.append(per_call(plain_asgi, requests))
+        own.append(per_call(alone_direct, requests))
+        own_asgi.append(per_call(alone_asgi, requests))
+
+    stages = Stages()
+    try:
         stages.wrap(type(app._verifier), "verify", "SigV4 (verify)")
-        stages.wrap(server_backend.wire, "decode_request", "codec: request")
-        stages.wrap(server_backend.wire, "encode_response", "codec: response")
-        stages.wrap(Pipeline, "decide", "authorization (decide)")
-        stages.wrap(FileAuditLog, "append", "audit append")
-        stages.wrap(Kernel, "encrypt", "crypto (kernel.encrypt)")
         stages.wrap_context(
             type(runtime.store._store), "transaction", "store transaction (begin+end)"
         )
         stages.wrap(type(runtime.service()), "dispatch", "pipeline")
-        stages.wrap(Pipeline, "_audit", "audit record and append")
-        stages.wrap(server_backend.ServiceBackend, "call", "backend")
-        timed = replay(app, scope, body)
-        rounds: list[dict[str, float]] = []
-        for _ in range(args.rounds):
+        for owner, name, stage in STAGES:
+            stages.wrap(owner, name, stage)
+        timed = direct(app, scope, body)
+        spent: list[dict[str, float]] = []
+        seen: set[str] = set()
+        for _ in range(rounds):
             stages.spent.clear()
             timed()
             stages.spent.clear()
-            total = per_call(timed, args.requests)
-            rounds.append({k: v / args.requests * 1e6 for k, v in stages.spent.items()})
-            rounds[-1]["(timed run, total)"] = total
-        line = b'{"seq":1,"time":"2026-12-06T00:00:00Z","operation":"Encrypt"' + b"x" * 500 + b"}\n"
-        floor = floors(body, line, Path(tmp), args.requests)
-        runtime.close()
+            total = per_call(timed, requests)
+            seen |= stages.spent.keys()
+            spent.append({k: v / requests * 1e6 for k, v in stages.spent.items()})
+            spent[-1]["(timed run, total)"] = total
+    finally:
+        stages.restore()
+    line = b'{"seq":1,"time":"2026-12-06T00:00:00Z","operation":"Encrypt"' + b"x" * 500 + b"}\n"
+    floor = floors(body, line, tmp, requests)
 
     def median(stage: str) -> float:
-        return statistics.median(r.get(stage, 0.0) for r in rounds)
+        return statistics.median(r.get(stage, 0.0) for r in spent)
 
-    untimed, total = statistics.median(whole), median("(timed run, total)")
-    turn, app_alone = statistics.median(turns), statistics.median(own)
+    total = median("(timed run, total)")
     sigv4, backend, pipeline = median("SigV4 (verify)"), median("backend"), median("pipeline")
     audit_all, append = median("audit record and append"), median("audit append")
     store, decide, crypto = (
@@ -305,9 +386,8 @@ def main() -> None:
         median("crypto (kernel.encrypt)"),
     )
     table = {
-        # the event loop's task and turn per request are in it (uvicorn makes a task per
-        # request), and so is the cost of the timers around SigV4 and the backend
-        "HTTP app: ASGI task, framing, headers, context, access line": total - sigv4 - backend,
+        # the cost of the timers around SigV4 and the backend is in it
+        "HTTP app: headers dict, target, context, access line": total - sigv4 - backend,
         "SigV4": sigv4,
         "codec: request (JSON, base64, validation)": median("codec: request"),
         "codec: response": median("codec: response"),
@@ -323,20 +403,47 @@ def main() -> None:
             backend - median("codec: request") - median("codec: response") - pipeline
         ),
     }
-    print(
-        f"Encrypt 4 KB through kmspolicy serve's ASGI app in-process (SQLite, file root key), "
-        f"CPU µs per request, median of {args.rounds} rounds of {args.requests}"
+    return Measured(
+        requests=requests,
+        rounds=rounds,
+        untimed=statistics.median(whole),
+        untimed_asgi=statistics.median(whole_asgi),
+        total=total,
+        table=table,
+        app_alone=statistics.median(own),
+        app_alone_asgi=statistics.median(own_asgi),
+        floor=floor,
+        stages_seen=seen,
     )
-    print(f"  {'whole request, untimed run':58} {untimed:7.1f}")
-    print(f"  {'whole request, timed run (the stages below add up to it)':58} {total:7.1f}")
-    for stage, value in table.items():
-        print(f"  {stage:58} {value:7.1f}  {value / total:4.0%}")
-    # (no logging is configured here, so neither row writes an access line)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=2000, help="per round")
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+    m = measure(args.requests, args.rounds)
+    print(
+        "Encrypt 4 KB answered by kmspolicy serve's app in-process as its HTTP protocol has it "
+        f"answered (SQLite, file root key), CPU µs per request, median of {m.rounds} rounds of "
+        f"{m.requests}"
+    )
+    print(f"  {'whole request, untimed run':58} {m.untimed:7.1f}")
+    print(f"  {'whole request, timed run (the stages below add up to it)':58} {m.total:7.1f}")
+    for stage, value in m.table.items():
+        print(f"  {stage:58} {value:7.1f}  {value / m.total:4.0%}")
+    # (no logging is configured here, so no access line is written on either path)
     print("the HTTP app's row measured alone (verifier and backend answering at once)")
-    print(f"  {'the replay: loop turn and task around a canned app':58} {turn:7.1f}")
-    print(f"  {'the app itself: framing, headers, target, context':58} {app_alone - turn:7.1f}")
+    print(f"  {'the app itself: headers dict, framing, target, context':58} {m.app_alone:7.1f}")
+    print("the same request through the app's ASGI face (requests not answered directly)")
+    print(f"  {'whole request, untimed run':58} {m.untimed_asgi:7.1f}")
+    print(f"  {'the app alone':58} {m.app_alone_asgi:7.1f}")
+    print(
+        f"  {'the ASGI cycle in the app (alone, ASGI - direct)':58} "
+        f"{m.app_alone_asgi - m.app_alone:7.1f}"
+    )
     print("physical floors (the primitive work alone)")
-    for name, value in floor.items():
+    for name, value in m.floor.items():
         print(f"  {name:66} {value:6.1f}")
 
 
