@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -90,6 +91,20 @@ def test_a_large_read_leaves_an_applications_frozen_objects_frozen() -> None:
         assert gc.isenabled()
     finally:
         gc.unfreeze()
+
+
+def test_a_large_read_in_a_threaded_process_promotes_nothing() -> None:
+    # another thread's young objects would be promoted with the tree (gcpause's docstring)
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        policy = read_json(_big_json())
+        assert not _in_oldest_generation(policy.statements[-1])  # left young
+        assert gc.isenabled() and gc.get_freeze_count() == 0
+    finally:
+        release.set()
+        other.join()
 
 
 def test_read_policies_reads_either_face_from_text_or_bytes() -> None:
