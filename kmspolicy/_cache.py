@@ -57,7 +57,8 @@ class BoundedCache(Generic[K, V]):
     of the key), the keys of one group are dropped at once by ``discard_group``, without a scan
     (a memo's entries about one resource, when that resource changes). Given ``on_drop``, it is
     called with each entry that leaves, whatever the reason (evicted, replaced, popped,
-    discarded, cleared), under the cache's lock: it must not use this cache."""
+    discarded, cleared), under the cache's lock, once the entry is gone from the cache: it must
+    not use this cache."""
 
     __slots__ = (
         "_entries",
@@ -163,13 +164,15 @@ class BoundedCache(Generic[K, V]):
 
     def clear(self) -> None:
         with self._lock:
-            if self._on_drop is not None:
-                for key, value in self._entries.items():
-                    self._on_drop(key, value)
+            dropped = list(self._entries.items())
             self._entries.clear()
             self._weights.clear()
             self._groups.clear()
             self._weight = 0
+            on_drop = self._on_drop
+            if on_drop is not None:  # as in _drop: each entry is gone before its on_drop runs
+                for key, value in dropped:
+                    on_drop(key, value)
 
     @property
     def weight(self) -> int:

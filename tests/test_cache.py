@@ -105,3 +105,19 @@ def test_once_loads_once_under_concurrent_first_use() -> None:
     for t in threads:
         t.join()
     assert len(calls) == 1 and len({id(v) for v in seen}) == 1
+
+
+def test_an_entry_is_gone_before_its_on_drop_runs_however_it_leaves() -> None:
+    # the kernel's envelope key relies on it (kernel._hold: a put racing a drop)
+    seen: list[tuple[str, bool]] = []
+    cache: BoundedCache[str, int] = BoundedCache(
+        2, on_drop=lambda key, _: seen.append((key, key in cache))
+    )
+    cache.put("a", 1)
+    cache.put("b", 2)
+    cache.put("c", 3)  # evicts a
+    cache.put("b", 4)  # replaces b
+    cache.pop("c")
+    cache.put("d", 5)
+    cache.clear()
+    assert seen == [("a", False), ("b", False), ("c", False), ("b", False), ("d", False)]

@@ -321,7 +321,14 @@ class Kernel:
                     on_drop=self._dropped_version if self._release is not None else None,
                 ),
             )
-        versions.put(material_id, (sealed, opened))
+        entry = versions.put(material_id, (sealed, opened))
+        if self._release is not None and self._opened.get(key_arn) is not versions:
+            # Another thread dropped (or replaced) this key's versions between the get and the
+            # put: the entry landed in a cache nobody holds, whose release has already run.
+            # Released here, so the envelope key never outlives it. (Drops remove an entry
+            # before their release runs, so either that release saw the entry or this test
+            # sees the drop; a second release of one entry is harmless.)
+            self._dropped_version(material_id, entry)
 
     def _dropped_key(
         self, key_arn: str, versions: BoundedCache[str, tuple[Sealed, OpenedKey]]

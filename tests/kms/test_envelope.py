@@ -150,3 +150,35 @@ def test_every_kind_of_blob_opens_and_a_changed_one_does_not() -> None:
     forged = b"ke\x01" + len(stranger).to_bytes(2, "big") + stranger + second[5 + 90 :]
     with pytest.raises(SealError):
         envelope.unseal(forged, aad)
+
+
+@pytest.mark.parametrize("existing", [False, True], ids=["new key", "new version"])
+def test_a_drop_between_holding_steps_still_releases_the_envelope_key(
+    existing: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The race: the kernel finds (or makes) a key's cache of opened versions, another thread
+    drops that cache, and the new version is then put into it. Nobody holds it, and the
+    release ran before it was there: the envelope key would open a version the kernel does not
+    hold. The other thread is played here at the exact moment, from inside the put."""
+    kernel = Kernel(CountingTokenKey(), os.urandom)
+    backend = sealed_backend(kernel)
+    key = new_key(1)
+    if existing:  # a version sealed by an earlier envelope key: its release drops nothing
+        kernel.new_material(key)
+        envelope = backend._envelope
+        assert envelope is not None
+        envelope.drop()
+    versions_cache = type(kernel._opened)
+    put = versions_cache.put
+
+    def put_after_a_drop(cache: object, k: object, value: object, weight: int = 1) -> object:
+        if isinstance(value, tuple) and k not in cache:  # type: ignore[operator]
+            kernel.forget(key.arn)  # the other thread, between the get and the put
+        return put(cache, k, value, weight)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(versions_cache, "put", put_after_a_drop)
+    new = kernel.new_material(key)
+    monkeypatch.undo()
+    if backend.opens_in_process(new.sealed):
+        assert new.material_id in kernel.opened_versions(key.arn)
+    assert backend.opens_in_process(new.sealed) is False  # the envelope key was dropped
