@@ -10,7 +10,8 @@ holds one value forever and can neither grow nor go stale.
 Eviction is first-in first-out: a hit costs one ``dict.get`` (no reordering on the hot path),
 and a full cache drops its oldest entries instead of emptying itself, so a hot working set
 survives a burst of one-off keys. A cache may also be bounded by weight (the decision memo: the
-characters of the contexts it holds) and group its keys, to forget one group exactly. Reads
+characters of the contexts it holds; a cache keeping policies or key records alive: their
+characters) and group its keys, to forget one group exactly. Reads
 take no lock (a ``dict.get`` is atomic under the GIL); writes do, so concurrent writers never
 evict while another is iterating.
 """

@@ -12,7 +12,8 @@ Decisions that may depend on the clock (a policy mentioning ``aws:CurrentTime`` 
 are never memoized.
 
 The memo is a ``BoundedCache`` of one ``KMS``: at most ``limit`` entries and ``max_chars``
-characters of context, the oldest dropped first, and the decisions about a key are forgotten
+characters of context, the oldest dropped first (its two tables of policy facts likewise, by
+the size of the policies they keep alive), and the decisions about a key are forgotten
 (``forget``) when it is disabled, scheduled for deletion or deleted, as every cache of the
 service (design invariant 7); a key's material is no input of a decision.
 """
@@ -28,7 +29,7 @@ from kmspolicy.authz.clock_keys import policy_reads_time
 from kmspolicy.kms.identities import Resolved
 from kmspolicy.lang import Policy
 
-__all__ = ["DecisionMemo", "freeze"]
+__all__ = ["DecisionMemo", "context_chars", "freeze", "policy_chars"]
 
 
 #: a request context larger than this (characters of its keys and values) is not memoised:
@@ -39,9 +40,33 @@ MAX_ENTRY_CHARS = 4096
 MAX_TOTAL_CHARS = 8 * 1024 * 1024
 #: what an entry costs beyond its context's characters (key tuple, decision, dict slot), in chars
 _ENTRY_OVERHEAD = 512
+#: the policy characters (``policy_chars``) each table of policy facts may keep alive: a parsed
+#: policy takes about 7 bytes per character of its JSON (a 31 KB key policy: 228 KB, its text
+#: included), so about 15 MB each, stale policies included (issue 17)
+MAX_POLICY_CHARS = 2 * 1024 * 1024
 
 
-def _context_chars(frozen: frozenset[tuple[str, Any]]) -> int:
+def policy_chars(policy: Policy) -> int:
+    """About the length of ``policy``'s JSON text: its strings, and a few characters for each
+    element around them (a weight for the caches that keep parsed policies alive)."""
+    total = 64
+    for statement in policy.statements:
+        total += 48 + len(statement.sid or "")
+        for action in statement.actions:
+            total += 4 + len(action.name)
+        for principal in statement.principals or ():
+            total += 4 + len(principal.value)
+        for resource in statement.resources or ():
+            total += 4 + len(resource.arn)
+        for condition in statement.conditions:
+            total += 32 + len(condition.key)
+            for value in condition.values:
+                total += 4 + (len(value.value) if isinstance(value.value, str) else 8)
+    return total
+
+
+def context_chars(frozen: frozenset[tuple[str, Any]]) -> int:
+    """The characters of a frozen context's keys and values (8 for any other value)."""
     total = 0
     for k, v in frozen:
         total += len(k)
@@ -68,19 +93,31 @@ def _resource(key: tuple[Any, ...]) -> str:
 class DecisionMemo:
     """Bounded by entries and by the size of the contexts it holds, the oldest entries
     dropped first (a miss only costs one evaluation); a decision whose context is large is not
-    memoised at all."""
+    memoised at all. Its policy facts are bounded by entries and by the ``policy_chars`` of the
+    policies they keep alive (``max_policy_chars`` for each table)."""
 
     __slots__ = ("_entries", "_sets", "_time_free")
 
-    def __init__(self, limit: int = 65_536, max_chars: int = MAX_TOTAL_CHARS) -> None:
+    def __init__(
+        self,
+        limit: int = 65_536,
+        max_chars: int = MAX_TOTAL_CHARS,
+        max_policy_chars: int = MAX_POLICY_CHARS,
+    ) -> None:
         self._entries: BoundedCache[tuple[Any, ...], tuple[Decision, tuple[object, ...]]] = (
             BoundedCache(limit, maxweight=max_chars, group=_resource)
         )
-        # id(policy) -> (the policy, kept alive so its id stays its own; whether it is time-free)
-        self._time_free: BoundedCache[int, tuple[Policy, bool]] = BoundedCache(limit)
+        # id(policy) -> (the policy, kept alive so its id stays its own; whether it is
+        # time-free; its policy_chars, the entry's weight)
+        self._time_free: BoundedCache[int, tuple[Policy, bool, int]] = BoundedCache(
+            limit, maxweight=max_policy_chars
+        )
         # (ids of caller, key policy, SCPs, RCPs) -> (those objects, kept alive so their ids
-        # stay their own; the ids of every policy they hold, None when one reads the time)
-        self._sets: BoundedCache[tuple[int, int, int, int], tuple[Any, ...]] = BoundedCache(limit)
+        # stay their own; the ids of every policy they hold, None when one reads the time);
+        # weighs the policy_chars of every policy it keeps alive
+        self._sets: BoundedCache[tuple[int, int, int, int], tuple[Any, ...]] = BoundedCache(
+            limit, maxweight=max_policy_chars
+        )
 
     def policy_ids(
         self,
@@ -110,20 +147,26 @@ class DecisionMemo:
                 *scps,
                 *rcps,
             )
-            ids = tuple(map(id, every)) if self._is_time_free(every) else None
-            known = self._sets.put(question, (identity, key_policy, scps, rcps, ids))
+            time_free, chars = self._facts(every)
+            ids = tuple(map(id, every)) if time_free else None
+            known = self._sets.put(question, (identity, key_policy, scps, rcps, ids), chars)
         return known[4]  # type: ignore[no-any-return]
 
-    def _is_time_free(self, policies: Iterable[Policy | None]) -> bool:
+    def _facts(self, policies: Iterable[Policy | None]) -> tuple[bool, int]:
+        """Whether none of ``policies`` reads the time, and their ``policy_chars`` together."""
+        time_free = True
+        chars = 0
         for policy in policies:
             if policy is None:
                 continue
             known = self._time_free.get(id(policy))
             if known is None or known[0] is not policy:
-                known = self._time_free.put(id(policy), (policy, not policy_reads_time(policy)))
-            if not known[1]:
-                return False
-        return True
+                size = policy_chars(policy)
+                fact = (policy, not policy_reads_time(policy), size)
+                known = self._time_free.put(id(policy), fact, size)
+            time_free = time_free and known[1]
+            chars += known[2]
+        return time_free, chars
 
     def key(
         self,
@@ -156,7 +199,7 @@ class DecisionMemo:
 
     def put(self, key: tuple[Any, ...], decision: Decision, keep_alive: tuple[object, ...]) -> None:
         # measured on a miss only (a hit never pays for it); key[3] and key[4]: the context
-        chars = _context_chars(key[3]) + _context_chars(key[4])
+        chars = context_chars(key[3]) + context_chars(key[4])
         if chars <= MAX_ENTRY_CHARS:
             self._entries.put(key, (decision, keep_alive), chars + _ENTRY_OVERHEAD)
 
@@ -175,3 +218,9 @@ class DecisionMemo:
     def chars(self) -> int:
         """The characters the memoised contexts hold (with a fixed overhead per entry)."""
         return self._entries.weight
+
+    @property
+    def pinned_policy_chars(self) -> tuple[int, int]:
+        """The ``policy_chars`` each table of policy facts keeps alive (facts per policy,
+        per set of policies)."""
+        return self._time_free.weight, self._sets.weight

@@ -47,7 +47,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids, onbehalf
 from kmspolicy.kms.context import key_context
-from kmspolicy.kms.decisions import DecisionMemo, freeze
+from kmspolicy.kms.decisions import MAX_POLICY_CHARS, DecisionMemo, context_chars, freeze
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.implemented import load_operations
 from kmspolicy.kms.kernel import Kernel
@@ -94,6 +94,13 @@ _log = logging.getLogger("kmspolicy.kms.pipeline")
 _ROUNDS = 6
 _NO_CONTEXT: frozenset[Any] = frozenset()
 _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is set."
+#: the characters of the key records the key-context table keeps alive (policy texts of up to
+#: 32 KB, descriptions, condition keys), stale records included (issue 17): about 8 MB
+MAX_KEY_CONTEXT_CHARS = 8 * 1024 * 1024
+#: what a record costs beyond those characters (its fields, the entry), and each version of
+#: its material (ids, sealed secret, public key), in characters
+_RECORD_OVERHEAD = 512
+_MATERIAL_CHARS = 1024
 
 
 def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
@@ -177,17 +184,19 @@ class Pipeline:
         # INVARIANT: the kernel's minter never leaves this object
         self.kernel = Kernel(store.root_key, rng, backends=self.key_stores.backends())
         self._mint = self.kernel.take_minter()
-        self._policies: BoundedCache[str, Policy] = BoundedCache(4096)
+        # weighs its text: a parsed policy keeps about 7 bytes per character alive (decisions)
+        self._policies: BoundedCache[str, Policy] = BoundedCache(4096, maxweight=MAX_POLICY_CHARS)
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
         self._compiled = PolicyCache(1024)  # compiled forms of the policies above (by identity)
-        self._memo = DecisionMemo()
+        self._memo = DecisionMemo(max_policy_chars=MAX_POLICY_CHARS)
         self.key_refs: BoundedCache[tuple[str, str, str, bool], tuple[ids.KeyRef, str]] = (
             BoundedCache(4096)
         )  # KeyId parameters parsed (requests.Services)
-        #: (record, alias names, its key_context, that frozen) by id of the record (_key_context)
+        #: (record, alias names, its key_context, that frozen) by id of the record
+        #: (_key_context), weighing the record's characters
         self._key_contexts: BoundedCache[
             int, tuple[KeyRecord, tuple[str, ...], dict[str, object], frozenset[Any]]
-        ] = BoundedCache(4096)
+        ] = BoundedCache(4096, maxweight=MAX_KEY_CONTEXT_CHARS)
         #: (decision, (kind, reason, matched labels)) by id of the decision (_recorded)
         self._recorded_facts: BoundedCache[
             int, tuple[Decision, tuple[str, str, tuple[str, ...]]]
@@ -584,7 +593,7 @@ class Pipeline:
                 policy = read_json(text, "key policy", key_policy=True)
             except PolicyError as exc:  # a stored policy was validated when it was put
                 raise InternalError(f"stored key policy does not parse: {exc}") from exc
-            self._policies.put(text, policy)
+            self._policies.put(text, policy, len(text))
         return policy
 
     def _authz_grants(self, tx: Transaction, key_arn: str) -> tuple[AuthzGrant, ...]:
@@ -668,12 +677,21 @@ class Pipeline:
         """``key_context`` of ``key`` with the aliases naming it now, and its frozen form (a
         memo key part), made once per key record object and alias names: records are
         immutable, and a store answering from its reads hands out the same one per request.
-        The entry holds its record, so the id it is found by stays that record's."""
+        The entry holds its record, so the id it is found by stays that record's; it weighs
+        what it keeps alive (the policy text above all), so stale records cannot pile up."""
         names = tuple([a.name for a in tx.list_aliases(key.account, key.region, key_id=key.key_id)])
         known = self._key_contexts.get(id(key))
         if known is None or known[0] is not key or known[1] != names:
             own = key_context(key, names)
-            known = self._key_contexts.put(id(key), (key, names, own, freeze(own)))
+            frozen = freeze(own)
+            weight = (
+                len(key.policy)
+                + len(key.description)
+                + context_chars(frozen)
+                + _MATERIAL_CHARS * len(key.materials)
+                + _RECORD_OVERHEAD
+            )
+            known = self._key_contexts.put(id(key), (key, names, own, frozen), weight)
         return known[2], known[3]
 
     def _audit(self, a: _Attempt, request_id: str, error_code: str | None) -> None:

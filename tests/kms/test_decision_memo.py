@@ -10,10 +10,14 @@ import pytest
 from botocore.exceptions import ClientError
 
 from kmspolicy import KMS
+from kmspolicy.authz import Caller
 from kmspolicy.kms import decisions
+from kmspolicy.kms import pipeline as pipeline_module
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.decisions import DecisionMemo
+from kmspolicy.kms.identities import Resolved
 from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.lang.awsjson import read_json
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
 
@@ -165,3 +169,67 @@ def test_a_memoised_decision_follows_the_keys_aliases_and_tags(
     assert not allowed()
     client.untag_resource(KeyId=key_id, TagKeys=["team"])
     assert allowed()
+
+
+def _large_policy(root: str, version: int) -> str:
+    """A key policy of about 30 KB letting ``root`` in, distinct for each ``version``."""
+    allow = {"Sid": f"Root{version}", "Effect": "Allow", "Principal": {"AWS": root}}
+    padding = [
+        {
+            "Sid": f"Pad{version}x{i}",
+            "Effect": "Deny",
+            "Principal": {"AWS": root},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringEquals": {"kms:EncryptionContext:pad": f"{i:04d}" + "p" * 120}},
+        }
+        for i in range(95)
+    ]
+    text = _policy([{**allow, "Action": "kms:*", "Resource": "*"}, *padding])
+    assert 28_000 < len(text) <= 32_768
+    return text
+
+
+def test_the_hot_path_caches_keep_no_more_policy_text_than_their_bounds(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Issue 17: each write of a key policy makes a new record and a new parsed policy, and
+    the caches keyed by object id keep each alive: counted by entries only, every version
+    stayed (4,096 records of up to 32 KB). Bounded by what they keep (the bounds shrunk here,
+    so that 30 versions of a 30 KB policy are more than each)."""
+    bound = 300_000
+    monkeypatch.setattr(pipeline_module, "MAX_KEY_CONTEXT_CHARS", bound)
+    monkeypatch.setattr(pipeline_module, "MAX_POLICY_CHARS", bound)
+    service = KMS()
+    client = service.client()
+    key_id = client.create_key()["KeyMetadata"]["KeyId"]
+    pipeline = service._pipeline
+    for version in range(30):
+        text = _large_policy(service.root_principal, version)
+        client.put_key_policy(KeyId=key_id, Policy=text, PolicyName="default")
+        client.encrypt(KeyId=key_id, Plaintext=b"p")
+    contexts = pipeline._key_contexts
+    records = [contexts.get(k) for k in contexts]
+    assert sum(len(entry[0].policy) for entry in records if entry is not None) <= bound
+    assert sum(len(text) for text in pipeline._policies) <= bound
+    memo = pipeline._memo
+    facts = memo._time_free
+    kept = [facts.get(k) for k in facts]
+    assert sum(decisions.policy_chars(entry[0]) for entry in kept if entry is not None) <= bound
+    sets = memo._sets
+    held = [sets.get(k) for k in sets]
+    assert sum(decisions.policy_chars(e[1]) for e in held if e is not None and e[1]) <= bound
+    # still caches: the newest versions are kept
+    assert min(len(records), len(pipeline._policies), len(kept), len(held)) >= 5
+    assert client.encrypt(KeyId=key_id, Plaintext=b"p")["KeyId"]
+
+
+def test_the_policy_facts_are_bounded_by_the_policies_they_keep_alive() -> None:
+    memo = DecisionMemo(max_policy_chars=200_000)
+    identity = Resolved(Caller.from_arn("arn:aws:iam::111122223333:root"), (), None, ())
+    for version in range(100):
+        text = _large_policy("arn:aws:iam::111122223333:root", version)
+        policy = read_json(text, "key policy", key_policy=True)
+        assert memo.policy_ids(identity, policy, (), ()) is not None
+        assert max(memo.pinned_policy_chars) <= 200_000
+    assert min(memo.pinned_policy_chars) > 100_000  # the newest are kept
