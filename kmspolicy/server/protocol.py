@@ -39,12 +39,16 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from kmspolicy.errors import log_safe_traceback
 from kmspolicy.server.app import KmsApp, Receive, Scope, Send, _headers, error_log
 
 REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
+#: the most bytes parsed at once: the requests queued behind a pending answer (each a cycle
+#: with its scope and body) are at most what one slice holds, the rest waits unparsed
+FEED_SLICE = 8 * 1024
 
 
 def _timeout_response(seconds: float) -> bytes:
@@ -117,6 +121,22 @@ class _HeadWithBody:
         return getattr(self._transport, name)
 
 
+class _QueueFlow(FlowControl):
+    """uvicorn's flow control, except that reading stays paused while requests wait: queued
+    behind a pending answer (uvicorn's pipeline), or received and not yet parsed. uvicorn
+    resumes reading whenever an answer completes or a cycle asks for its body, so a client
+    pipelining faster than it is answered had every read parsed and queued, without bound."""
+
+    def __init__(self, transport: asyncio.Transport, protocol: DeadlineHttpToolsProtocol) -> None:
+        super().__init__(transport)
+        self._protocol = protocol
+
+    def resume_reading(self) -> None:
+        protocol = self._protocol
+        if not protocol.pipeline and not protocol._held:
+            super().resume_reading()
+
+
 def _status_line(status: int) -> bytes:
     """The status line uvicorn writes for ``status``."""
     try:
@@ -148,18 +168,59 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     _direct_body: list[bytes]
     _direct_started = 0.0
     _direct_keep_alive = True
+    #: a direct answer was written in the slice being parsed: the slice's next requests queue
+    _answered_in_feed = False
+    #: bytes received while requests are queued, parsed once they are answered
+    _held = b""
     #: uvicorn's default headers (the date, once a second) as the head's bytes
     _defaults: list[tuple[bytes, bytes]] | None = None
     _default_lines = b""
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.flow = _QueueFlow(transport, self)
         if self.direct and isinstance(self.app, KmsApp):
             self._app = self.app
         self._expect_whole()  # a connection that never sends a byte is a slow client too
 
+    def data_received(self, data: bytes) -> None:
+        if self._held:  # reading is paused while bytes are held; order is kept regardless
+            self._held += data
+            self.flow.pause_reading()
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        """Parse ``data`` a slice at a time. Each slice answers at most one request directly
+        (the rest queue for uvicorn's cycles, one per loop turn), and once requests are queued
+        the rest of ``data`` is held unparsed, reading paused, until they are answered: a
+        client pipelining thousands of requests in one read neither holds the loop for all
+        their answers nor grows the queue beyond one slice's requests."""
+        for start in range(0, len(data), FEED_SLICE):
+            if self.pipeline:
+                self._held = data[start:]
+                self.flow.pause_reading()
+                return
+            self._answered_in_feed = False
+            if self._read_deadline is None:
+                # bytes between requests (llhttp skips a bare CRLF without beginning a
+                # message) start a request's deadline: they cancel uvicorn's keep-alive timer
+                self._expect_whole()
+            super().data_received(data[start : start + FEED_SLICE])
+            if self.transport.is_closing():
+                return
+
+    def _feed_held(self) -> None:
+        data, self._held = self._held, b""
+        if data and not self.transport.is_closing():
+            self._feed(data)
+        self.flow.resume_reading()  # unless requests are queued or bytes held again
+
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        # a direct answer earlier in this slice armed uvicorn's keep-alive timer: this
+        # request's read deadline governs now (408), not the keep-alive timeout (a silent close)
+        self._unset_keepalive_if_required()
         if self._read_deadline is None:
             self._expect_whole()
 
@@ -199,6 +260,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self.transport.close()
             return
         if isinstance(answer, tuple):
+            self._answered_in_feed = True
             self._write_answer(*answer)
             self.on_response_complete()  # uvicorn's: the keep-alive timer, reading resumed
         else:
@@ -210,6 +272,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         cycle = self.cycle
         if (
             (cycle is not None and not cycle.response_complete)  # an answer pending: queue
+            or self._answered_in_feed  # one per slice: the others take a loop turn each
             or self.url != b"/"
             or self.expect_100_continue
             or self.flow.write_paused  # the client is not reading: the cycle waits for it
@@ -276,6 +339,15 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         # type: uvicorn types ASGI apps with its own TypedDicts; the app's are plain mappings
         self._start_asgi_task(cycle, respond)  # type: ignore[arg-type]
 
+    def on_response_complete(self) -> None:
+        super().on_response_complete()  # the keep-alive timer, or the next queued cycle
+        if self.transport.is_closing():
+            return
+        if self._read_deadline is not None:  # a request is being read: its deadline governs
+            self._unset_keepalive_if_required()
+        if self._held and not self.pipeline:  # the queue is answered: parse what waited
+            self.loop.call_soon(self._feed_held)
+
     def send_400_response(self, msg: str) -> None:
         # What the HTTP parser refuses (a control character in a header, a malformed request
         # line, a bad chunk size) is answered as AWS answers a body it cannot read: a typed
@@ -292,6 +364,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._read_deadline = None
+        self._held = b""
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None

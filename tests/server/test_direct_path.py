@@ -225,6 +225,8 @@ CASES = {
 #: the cases the direct path leaves to uvicorn's cycle
 ASGI_ONLY = {"HTTP/1.0", "100 Continue", "an oversized body", "GET /", "another path"}
 ASGI_ONLY |= {"a chunked body"}
+#: pipelined in one read: the direct path answers the first, uvicorn's cycle the rest
+ONE_PER_READ = {"pipelined, then close"}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -252,6 +254,8 @@ def test_the_direct_path_answers_as_the_asgi_path(
             answers, closed = exchange(endpoint, *requests)
         seen[name] = (normalized(answers), closed, _access_lines(caplog.records))
         expected = len(requests) if name == "direct" and case not in ASGI_ONLY else 0
+        if name == "direct" and case in ONE_PER_READ:
+            expected = 1  # the others, read with it, take a cycle each (a loop turn apiece)
         assert len(answered) == expected, name  # the path the case is meant to take
     assert seen["direct"][0], "no answer"
     assert seen["direct"] == seen["asgi"]
