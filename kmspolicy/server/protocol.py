@@ -7,7 +7,15 @@ head and body — must arrive within ``REQUEST_READ_TIMEOUT`` seconds of the con
 first byte; otherwise the client gets ``408`` and the connection is closed. One timer per
 connection: a request's callbacks only note its deadline, and the timer, when it fires before
 the deadline of a request read since, is armed again for that one (arming and cancelling a timer
-per request cost about 1 µs of the 12 the protocol spends on a request).
+per request cost about 1 µs of the 12 the protocol spends on a request). Bytes between requests
+(a bare CRLF, which llhttp skips without beginning a message, while uvicorn cancels its
+keep-alive timer on every byte) start that deadline too, and a request begun right behind an
+answer is not cut by the keep-alive timer armed for that answer.
+
+A pipelining client can neither hold the loop nor grow memory: reads are parsed
+``FEED_SLICE`` bytes at a time; at most one request per slice is answered directly (the rest
+queue for uvicorn's cycles, one per loop turn); and once requests are queued, the rest of the
+read is held unparsed and reading stays paused (``_QueueFlow``) until they are answered.
 
 It also sends each response in one write: uvicorn writes a response's head when the app starts
 the response and its body when the app sends it, two ``send`` calls and two TCP segments, and
@@ -18,13 +26,14 @@ And it answers the requests the app can answer at once straight from the parser'
 without uvicorn's per-request ASGI cycle (a task and its loop turn, the scope, the receive and
 send messages, the head rebuilt and checked header by header): a ``POST /`` on HTTP/1.1 with
 its whole body declared (``KmsApp.answers_directly``), no ``Expect: 100-continue``, no upgrade,
-and no response of an earlier request still pending on the connection. The app does the same
-work for it as for an ASGI request (``KmsApp.answer``) and the head is the one uvicorn writes
-(its default headers, ``connection: close`` when the connection will close). A call that must
-run in a worker thread after all, and every other request (the console, health, the dev
-endpoints, other paths, chunked or oversized bodies, ``100 Continue``, HTTP/1.0, pipelined
-requests behind a pending answer), take uvicorn's ordinary response cycle. docs/server.md
-"Performance" says what this saves.
+no response of an earlier request still pending on the connection, and no other request of
+the same slice answered directly. The app does the same work for it as for an ASGI request
+(``KmsApp.answer``) and the head is the one uvicorn writes (its default headers,
+``connection: close`` when the connection will close). A call that must run in a worker thread
+after all, and every other request (the console, health, the dev endpoints, other paths,
+chunked or oversized bodies, ``100 Continue``, HTTP/1.0, pipelined requests behind a pending
+answer or a direct answer of the same slice), take uvicorn's ordinary response cycle.
+docs/server.md "Performance" says what this saves.
 
 ``HttpToolsProtocol`` is uvicorn's internal class, not its API: pyproject bounds uvicorn below
 the next minor release, and tests/server/test_library_internals.py names what this relies on.
