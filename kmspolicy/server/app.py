@@ -217,7 +217,7 @@ class KmsApp(Generic[P]):
                 return
             body = await _read_body(scope, receive, headers, self._options.max_body)
             exchange.size = len(body)
-            call = self._prepare(
+            answer = self._answer(
                 exchange,
                 scope["method"],
                 scope.get("raw_path", b"/").decode("latin-1") or "/",
@@ -227,18 +227,13 @@ class KmsApp(Generic[P]):
                 body,
                 scope.get("scheme"),
             )
-            if self._backend.offload(call.operation):
-                reply = await asyncio.to_thread(self._backend.call, call)
-            else:
-                try:
-                    reply = self._backend.call(call)
-                except RunInThread:  # it must write after all: off the loop (backend.py)
-                    reply = await asyncio.to_thread(self._backend.call, call)
-            status, error_code, payload = 200, "", reply.body
         except Exception as exc:
-            status, error_code, payload = self._failure(exchange, exc)
-        self._log(exchange, status, error_code, len(payload))
-        await _respond(send, status, payload, exchange.request_id, CONTENT_TYPE)
+            answer = self._answered(exchange, *self._failure(exchange, exc))
+        if isinstance(answer, tuple):
+            status, payload, request_id = answer
+            await _respond(send, status, payload, request_id, CONTENT_TYPE)
+        else:  # a worker thread's call
+            await answer(scope, receive, send)
 
     # --- http, straight from the HTTP protocol (server/protocol.py), without an ASGI cycle
 
@@ -268,30 +263,7 @@ class KmsApp(Generic[P]):
         ordinary response cycle)."""
         exchange = _Exchange(started, self._options.request_ids(), client)
         exchange.size = len(body)
-        try:
-            call = self._prepare(exchange, "POST", "/", "", "/", headers, body, scheme)
-            if self._backend.offload(call.operation):
-                return partial(self._answer_in_thread, exchange, call)
-            try:
-                reply = self._backend.call(call)
-            except RunInThread:  # it must write after all: off the loop (backend.py)
-                return partial(self._answer_in_thread, exchange, call)
-            status, error_code, payload = 200, "", reply.body
-        except Exception as exc:
-            status, error_code, payload = self._failure(exchange, exc)
-        self._log(exchange, status, error_code, len(payload))
-        return status, payload, exchange.request_id
-
-    async def _answer_in_thread(
-        self, exchange: _Exchange, call: Call[P], scope: Scope, receive: Receive, send: Send
-    ) -> None:
-        try:
-            reply = await asyncio.to_thread(self._backend.call, call)
-            status, error_code, payload = 200, "", reply.body
-        except Exception as exc:
-            status, error_code, payload = self._failure(exchange, exc)
-        self._log(exchange, status, error_code, len(payload))
-        await _respond(send, status, payload, exchange.request_id, CONTENT_TYPE)
+        return self._answer(exchange, "POST", "/", "", "/", headers, body, scheme)
 
     def cut_short(self, client: tuple[str, int] | None, received: int, started: float) -> None:
         """The access line of a request whose connection closed before its body was read (the
@@ -301,6 +273,50 @@ class KmsApp(Generic[P]):
         self._log(exchange, status, error_code, len(payload))
 
     # --- the request, whichever path it came by
+
+    def _answer(
+        self,
+        exchange: _Exchange,
+        method: str,
+        raw_path: str,
+        query: str,
+        path: str,
+        headers: dict[str, str],
+        body: bytes,
+        scheme: str | None,
+    ) -> tuple[int, bytes, str] | Callable[[Scope, Receive, Send], Awaitable[None]]:
+        """``answer``'s result for a request whose body has been read (both paths)."""
+        try:
+            call = self._prepare(exchange, method, raw_path, query, path, headers, body, scheme)
+            if self._backend.offload(call.operation):
+                return partial(self._answer_in_thread, exchange, call)
+            try:
+                reply = self._backend.call(call)
+            except RunInThread:  # it must write after all: off the loop (backend.py)
+                return partial(self._answer_in_thread, exchange, call)
+            status, error_code, payload = 200, "", reply.body
+        except Exception as exc:
+            status, error_code, payload = self._failure(exchange, exc)
+        return self._answered(exchange, status, error_code, payload)
+
+    async def _answer_in_thread(
+        self, exchange: _Exchange, call: Call[P], scope: Scope, receive: Receive, send: Send
+    ) -> None:
+        try:
+            reply = await asyncio.to_thread(self._backend.call, call)
+            status, error_code, payload = 200, "", reply.body
+        except Exception as exc:
+            status, error_code, payload = self._failure(exchange, exc)
+        status, payload, request_id = self._answered(exchange, status, error_code, payload)
+        await _respond(send, status, payload, request_id, CONTENT_TYPE)
+
+    def _answered(
+        self, exchange: _Exchange, status: int, error_code: str, payload: bytes
+    ) -> tuple[int, bytes, str]:
+        """The answer, its access line written first (a client that has its answer can rely
+        on the line being in the log)."""
+        self._log(exchange, status, error_code, len(payload))
+        return status, payload, exchange.request_id
 
     def _prepare(
         self,
