@@ -15,29 +15,15 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kmspolicy.lang import Policy, PolicySyntaxError, PrincipalKind, read_json, write_json
+from kmspolicy.lang import Policy, PolicySyntaxError, PrincipalKind, read_json
 from kmspolicy.lang.span import Span
 
+from .json_members import Members, policy_members
 from .strategies import policies
 
 SOME = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 Path = tuple[str | int, ...]
-
-
-@dataclass
-class Members:
-    """A JSON object as written: its members in order, repeated names allowed."""
-
-    pairs: list[tuple[str, Any]]
-
-
-def _members(value: Any) -> Any:
-    if isinstance(value, dict):
-        return Members([(k, _members(v)) for k, v in value.items()])
-    if isinstance(value, list):
-        return [_members(v) for v in value]
-    return value
 
 
 @dataclass(frozen=True)
@@ -189,7 +175,7 @@ layouts = st.builds(
 @SOME
 @given(policies(), layouts)
 def test_spans_made_on_first_read_equal_the_eager_spans(policy: Policy, layout: Layout) -> None:
-    doc = _members(json.loads(write_json(policy)))
+    doc = policy_members(policy)
     writer = Writer(layout)
     text = writer.write(doc)
     read = read_json(text, "p.json")
@@ -253,7 +239,7 @@ def broken(draw: st.DrawFn, doc: Members) -> Members:
 def test_every_diagnostic_is_where_the_eager_reader_puts_it(
     data: st.DataObject, policy: Policy, layout: Layout
 ) -> None:
-    doc = data.draw(broken(_members(json.loads(write_json(policy)))))
+    doc = data.draw(broken(policy_members(policy)))
     writer = Writer(layout)
     text = writer.write(doc)
     try:
@@ -281,7 +267,7 @@ def test_every_diagnostic_is_where_the_eager_reader_puts_it(
 def test_a_truncated_text_is_one_positioned_syntax_error(
     policy: Policy, layout: Layout, cut: int
 ) -> None:
-    text = Writer(layout).write(_members(json.loads(write_json(policy))))
+    text = Writer(layout).write(policy_members(policy))
     text = text[: cut % len(text)]  # never the closing brace: never a whole document
     try:
         read_json(text, "p.json")
