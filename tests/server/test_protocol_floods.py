@@ -135,6 +135,16 @@ async def turns(count: int) -> None:
         await asyncio.sleep(0)
 
 
+async def until_closed(transport: Transport, rounds: int, pause: float = 0.0) -> None:
+    """Let the loop run (``rounds`` times, ``pause`` seconds each) until the connection closes;
+    fails if it is still open."""
+    for _ in range(rounds):
+        if transport.closed:
+            break
+        await asyncio.sleep(pause)
+    assert transport.closed
+
+
 def test_a_pipelined_flood_is_answered_one_request_per_feed_and_in_order() -> None:
     async def attack() -> None:
         protocol, transport = connect("flood", [])
@@ -215,12 +225,8 @@ def test_pipelined_requests_split_across_slices_are_all_answered_in_order() -> N
         raw = b"".join(request(tag) for tag in tags[:-1]) + request(tags[-1], close=True)
         protocol.data_received(raw[: FEED_SLICE + 7])  # a request cut by the slice and the read
         protocol.data_received(raw[FEED_SLICE + 7 :])
-        for _ in range(20000):
-            if transport.closed:
-                break
-            await asyncio.sleep(0)
+        await until_closed(transport, 20000)
         assert transport.answers() == [b'{"n":"%s"}' % tag for tag in tags]
-        assert transport.closed
 
     asyncio.run(attack())
 
@@ -233,11 +239,7 @@ def test_a_bare_crlf_between_requests_starts_the_read_deadline() -> None:
         assert protocol._read_deadline is None  # idle: the keep-alive timer governs
         protocol.data_received(b"\r\n")  # cancels the keep-alive timer, begins no message
         assert protocol._read_deadline is not None and protocol._read_timer is not None
-        for _ in range(200):
-            if transport.closed:
-                break
-            await asyncio.sleep(0.01)
-        assert transport.closed
+        await until_closed(transport, 200, 0.01)
         assert transport.writes[-1].startswith(b"HTTP/1.1 408 ")
 
     asyncio.run(attack())
@@ -250,11 +252,7 @@ def test_a_request_begun_behind_a_direct_answer_gets_its_408_not_a_keep_alive_cl
         protocol.data_received(request(b"1") + second[:-1])  # the second's last byte never comes
         assert len(transport.answers()) == 1
         assert protocol.timeout_keep_alive_task is None  # a request is being read
-        for _ in range(300):
-            if transport.closed:
-                break
-            await asyncio.sleep(0.01)
-        assert transport.closed
+        await until_closed(transport, 300, 0.01)
         assert transport.writes[-1].startswith(b"HTTP/1.1 408 ")
 
     asyncio.run(attack())
