@@ -217,8 +217,30 @@ def match_policy(
     return CompiledPolicy(policy, policy_type, name=name).match(request)
 
 
+def policy_chars(policy: Policy) -> int:
+    """About the length of ``policy``'s JSON text: its strings, and a few characters for each
+    element around them (a weight for the caches that keep parsed policies alive)."""
+    total = 64
+    for statement in policy.statements:
+        total += 48 + len(statement.sid or "")
+        for action in statement.actions:
+            total += 4 + len(action.name)
+        for principal in statement.principals or ():
+            total += 4 + len(principal.value)
+        for resource in statement.resources or ():
+            total += 4 + len(resource.arn)
+        for condition in statement.conditions:
+            total += 32 + len(condition.key)
+            for value in condition.values:
+                total += 4 + (len(value.value) if isinstance(value.value, str) else 8)
+    return total
+
+
 class PolicyCache:
-    """Compiled policies by object identity, at most ``maxsize`` of them (oldest dropped).
+    """Compiled policies by object identity, at most ``maxsize`` of them (oldest dropped), and
+    given ``maxweight`` at most that many ``policy_chars`` of the policies they keep alive (a
+    compiled 32 KB key policy, its parsed form included, is several hundred KB; each version of
+    a key policy is a new object).
 
     Owned by whoever decides many requests over the same policy objects (the KMS pipeline, a
     simulate or suite run); ``match`` is its matcher (``authorize_kms(..., matcher=cache.match)``).
@@ -228,9 +250,9 @@ class PolicyCache:
 
     __slots__ = ("_compiled",)
 
-    def __init__(self, maxsize: int = 512) -> None:
+    def __init__(self, maxsize: int = 512, *, maxweight: int | None = None) -> None:
         self._compiled: BoundedCache[tuple[int, PolicyType, str | None], CompiledPolicy] = (
-            BoundedCache(maxsize)
+            BoundedCache(maxsize, maxweight=maxweight)
         )
 
     def compile(
@@ -240,7 +262,8 @@ class PolicyCache:
         entry = self._compiled.get(key)
         if entry is not None and entry.policy is policy:
             return entry
-        return self._compiled.put(key, CompiledPolicy(policy, policy_type, name=name))
+        compiled = CompiledPolicy(policy, policy_type, name=name)
+        return self._compiled.put(key, compiled, policy_chars(policy))  # weighed on a miss only
 
     def match(
         self, policy: Policy, request: Request, policy_type: PolicyType, name: str | None = None

@@ -26,10 +26,11 @@ from typing import Any
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Decision
 from kmspolicy.authz.clock_keys import policy_reads_time
+from kmspolicy.authz.index import policy_chars
 from kmspolicy.kms.identities import Resolved
 from kmspolicy.lang import Policy
 
-__all__ = ["DecisionMemo", "context_chars", "freeze", "policy_chars"]
+__all__ = ["DecisionMemo", "context_chars", "freeze"]
 
 
 #: a request context larger than this (characters of its keys and values) is not memoised:
@@ -44,25 +45,6 @@ _ENTRY_OVERHEAD = 512
 #: policy takes about 7 bytes per character of its JSON (a 31 KB key policy: 228 KB, its text
 #: included), so about 15 MB each, stale policies included (issue 17)
 MAX_POLICY_CHARS = 2 * 1024 * 1024
-
-
-def policy_chars(policy: Policy) -> int:
-    """About the length of ``policy``'s JSON text: its strings, and a few characters for each
-    element around them (a weight for the caches that keep parsed policies alive)."""
-    total = 64
-    for statement in policy.statements:
-        total += 48 + len(statement.sid or "")
-        for action in statement.actions:
-            total += 4 + len(action.name)
-        for principal in statement.principals or ():
-            total += 4 + len(principal.value)
-        for resource in statement.resources or ():
-            total += 4 + len(resource.arn)
-        for condition in statement.conditions:
-            total += 32 + len(condition.key)
-            for value in condition.values:
-                total += 4 + (len(value.value) if isinstance(value.value, str) else 8)
-    return total
 
 
 def context_chars(frozen: frozenset[tuple[str, Any]]) -> int:

@@ -29,6 +29,19 @@ ROOT_IDENTITY_POLICY: Policy = read_json(
     '"Action":"*","Resource":"*"}]}',
     "<account root user>",
 )
+#: the characters the resolved callers may hold (their ARNs and the tags each copies from its
+#: identity: a session of a role with 50 tags copies up to ~19 KB), about 8 MB; the policies a
+#: caller refers to belong to the directory (an entry keeps no policy alive on its own: the
+#: table is emptied when the directory changes)
+MAX_RESOLVED_CHARS = 8 * 1024 * 1024
+#: what a resolved caller costs beyond those characters (its Caller, the entry), in characters
+_RESOLVED_OVERHEAD = 256
+
+
+def _resolved_chars(caller: Caller) -> int:
+    return (
+        _RESOLVED_OVERHEAD + len(caller.arn) + sum(len(k) + len(v) for k, v in caller.tags.items())
+    )
 
 
 def _policy(value: PolicyLike, where: str) -> Policy:
@@ -137,8 +150,11 @@ class Identities:
         for identity in identities:
             self._by_arn[identity.arn] = identity
         self._accounts: dict[str, AccountPolicies] = dict(accounts or {})
-        # bounded for servers seeing many principals; emptied when the directory changes
-        self._resolved: BoundedCache[str, Resolved] = BoundedCache(10_000)
+        # bounded for servers seeing many principals, by count and by the characters the callers
+        # hold; emptied when the directory changes
+        self._resolved: BoundedCache[str, Resolved] = BoundedCache(
+            10_000, maxweight=MAX_RESOLVED_CHARS
+        )
 
     def add(self, identity: Identity) -> None:
         self._by_arn[identity.arn] = identity
@@ -186,5 +202,5 @@ class Identities:
             base.permissions_boundary if base is not None else None,
             own.session_policies if own is not None else (),
         )
-        self._resolved.put(principal_arn, resolved)
+        self._resolved.put(principal_arn, resolved, _resolved_chars(caller))  # on a miss only
         return resolved

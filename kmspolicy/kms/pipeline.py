@@ -187,7 +187,8 @@ class Pipeline:
         # weighs its text: a parsed policy keeps about 7 bytes per character alive (decisions)
         self._policies: BoundedCache[str, Policy] = BoundedCache(4096, maxweight=MAX_POLICY_CHARS)
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
-        self._compiled = PolicyCache(1024)  # compiled forms of the policies above (by identity)
+        # compiled forms of the policies above (by identity), weighing their policy_chars
+        self._compiled = PolicyCache(1024, maxweight=MAX_POLICY_CHARS)
         self._memo = DecisionMemo(max_policy_chars=MAX_POLICY_CHARS)
         self.key_refs: BoundedCache[tuple[str, str, str, bool], tuple[ids.KeyRef, str]] = (
             BoundedCache(4096)

@@ -11,7 +11,7 @@ from kmspolicy.authz import (
     Request,
     authorize_kms,
 )
-from kmspolicy.authz.index import PolicyCache, compile_policy
+from kmspolicy.authz.index import PolicyCache, compile_policy, policy_chars
 from kmspolicy.lang import read_json
 
 A = "111122223333"
@@ -101,6 +101,20 @@ def test_compiled_policy_cache_is_by_identity_and_bounded() -> None:
     cache.compile(read_json(KP), PolicyType.KEY_POLICY)
     assert len(cache) == 2
     assert cache.compile(policy, PolicyType.KEY_POLICY) is not first  # the oldest was dropped
+
+
+def test_compiled_policy_cache_is_bounded_by_the_policies_it_keeps_alive() -> None:
+    """Each version of a key policy is a new object, compiled afresh: counted by entries only,
+    1,024 compiled 32 KB policies stayed. Bounded by their ``policy_chars`` too."""
+    size = policy_chars(read_json(KP))
+    cache = PolicyCache(maxsize=1024, maxweight=5 * size)
+    policies = [read_json(KP) for _ in range(20)]
+    for policy in policies:
+        cache.compile(policy, PolicyType.KEY_POLICY)
+    entries = cache._compiled
+    kept = [form.policy for form in map(entries.get, entries) if form is not None]
+    assert sum(map(policy_chars, kept)) <= 5 * size
+    assert kept == policies[-5:]  # the newest are kept
 
 
 def test_two_policy_caches_share_nothing() -> None:

@@ -11,11 +11,13 @@ from botocore.exceptions import ClientError
 
 from kmspolicy import KMS
 from kmspolicy.authz import Caller
+from kmspolicy.authz.index import policy_chars
 from kmspolicy.kms import decisions
+from kmspolicy.kms import identities as identities_module
 from kmspolicy.kms import pipeline as pipeline_module
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.decisions import DecisionMemo
-from kmspolicy.kms.identities import Resolved
+from kmspolicy.kms.identities import Identities, Identity, Resolved
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.lang.awsjson import read_json
 from kmspolicy.store import open_store
@@ -194,9 +196,9 @@ def test_the_hot_path_caches_keep_no_more_policy_text_than_their_bounds(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Issue 17: each write of a key policy makes a new record and a new parsed policy, and
-    the caches keyed by object id keep each alive: counted by entries only, every version
-    stayed (4,096 records of up to 32 KB). Bounded by what they keep (the bounds shrunk here,
-    so that 30 versions of a 30 KB policy are more than each)."""
+    the caches keyed by object id (the compiled policies too) keep each alive: counted by
+    entries only, every version stayed (4,096 records of up to 32 KB). Bounded by what they
+    keep (the bounds shrunk here, so that 30 versions of a 30 KB policy are more than each)."""
     bound = 300_000
     monkeypatch.setattr(pipeline_module, "MAX_KEY_CONTEXT_CHARS", bound)
     monkeypatch.setattr(pipeline_module, "MAX_POLICY_CHARS", bound)
@@ -215,12 +217,15 @@ def test_the_hot_path_caches_keep_no_more_policy_text_than_their_bounds(
     memo = pipeline._memo
     facts = memo._time_free
     kept = [facts.get(k) for k in facts]
-    assert sum(decisions.policy_chars(entry[0]) for entry in kept if entry is not None) <= bound
+    assert sum(policy_chars(entry[0]) for entry in kept if entry is not None) <= bound
     sets = memo._sets
     held = [sets.get(k) for k in sets]
-    assert sum(decisions.policy_chars(e[1]) for e in held if e is not None and e[1]) <= bound
+    assert sum(policy_chars(e[1]) for e in held if e is not None and e[1]) <= bound
+    compiled = pipeline._compiled._compiled  # compiled forms, each holding its policy
+    forms = [compiled.get(k) for k in compiled]
+    assert sum(policy_chars(form.policy) for form in forms if form is not None) <= bound
     # still caches: the newest versions are kept
-    assert min(len(records), len(pipeline._policies), len(kept), len(held)) >= 5
+    assert min(len(records), len(pipeline._policies), len(kept), len(held), len(forms)) >= 5
     assert client.encrypt(KeyId=key_id, Plaintext=b"p")["KeyId"]
 
 
@@ -233,3 +238,25 @@ def test_the_policy_facts_are_bounded_by_the_policies_they_keep_alive() -> None:
         assert memo.policy_ids(identity, policy, (), ()) is not None
         assert max(memo.pinned_policy_chars) <= 200_000
     assert min(memo.pinned_policy_chars) > 100_000  # the newest are kept
+
+
+def test_the_resolved_callers_are_bounded_by_what_they_hold(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each session of a role is resolved to a caller of its own, holding a copy of the role's
+    tags (50 of them: ~19 KB); counted by entries only, 10,000 such callers stayed. Bounded by
+    their characters too (shrunk here, so that 100 sessions are more than it)."""
+    bound = 200_000
+    monkeypatch.setattr(identities_module, "MAX_RESOLVED_CHARS", bound)
+    role = "arn:aws:iam::111122223333:role/Tagged"
+    tags = {f"k{i:03d}" + "k" * 124: "v" * 256 for i in range(50)}
+    directory = Identities([Identity(role, tags=tags)])
+    session = "arn:aws:sts::111122223333:assumed-role/Tagged/s{}"
+    for n in range(100):
+        assert len(directory.resolve(session.format(n)).caller.tags) == 50
+    resolved = directory._resolved
+    callers = [entry.caller for entry in map(resolved.get, resolved) if entry is not None]
+    held = sum(len(c.arn) + sum(len(k) + len(v) for k, v in c.tags.items()) for c in callers)
+    assert held <= bound
+    assert len(callers) >= 5  # still a cache: the newest are kept
+    assert directory.resolve(session.format(99)) is directory.resolve(session.format(99))
