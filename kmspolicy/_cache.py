@@ -127,13 +127,7 @@ class BoundedCache(Generic[K, V]):
                 or (limit is not None and self._weight + weight > limit)
             ):
                 oldest = order.popleft()  # entries held: a live item is queued
-                stale = self._stale
-                if stale and oldest in stale:
-                    if stale[oldest] == 1:
-                        del stale[oldest]
-                    else:
-                        stale[oldest] -= 1
-                else:
+                if not (self._stale and self._passed_stale(oldest)):
                     self._drop(oldest)
             entries[key] = value
             order.append(key)
@@ -149,17 +143,20 @@ class BoundedCache(Generic[K, V]):
     def _compact(self) -> None:
         """Keep only the live items of the queue (the lock held): once it holds more than
         twice the entries, so each stale item is copied past at most once."""
+        self._order = deque(key for key in self._order if not self._passed_stale(key))
+
+    def _passed_stale(self, key: K) -> bool:
+        """Whether an item of ``key`` just taken from the front of the queue is stale (then one
+        fewer of its stale items is counted): a key's stale items are older than its live one."""
         stale = self._stale
-        live: deque[K] = deque()
-        for key in self._order:
-            if key in stale:
-                if stale[key] == 1:
-                    del stale[key]
-                else:
-                    stale[key] -= 1
-            else:
-                live.append(key)
-        self._order = live
+        count = stale.get(key)
+        if count is None:
+            return False
+        if count == 1:
+            del stale[key]
+        else:
+            stale[key] = count - 1
+        return True
 
     def _forget(self, key: K) -> None:
         """Drop ``key`` other than by eviction (the lock held, ``key`` present): its item stays
