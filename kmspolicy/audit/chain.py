@@ -235,11 +235,28 @@ def _plain_context(context: Mapping[str, object]) -> dict[str, object] | None:
 def sealed_line(
     record: AuditRecord, seq: int, prev: str, mac_key: bytes | None = None
 ) -> tuple[bytes, str]:
-    """The line for ``record`` at ``seq`` after ``prev``, and its hash (the append hot path)."""
-    body = canonical_body(record, seq, prev)
-    digest = hashlib.sha256(body).hexdigest()
-    # ``_line`` for hex digests, which need no escaping
-    head = body[:-1] + b',"hash":"' + digest.encode()
-    if mac_key is None:
-        return head + b'"}\n', digest
-    return head + b'","mac":"' + record_mac(mac_key, digest).encode() + b'"}\n', digest
+    """The line for ``record`` at ``seq`` after ``prev``, and its hash."""
+    return LineSealer(mac_key).seal(record, seq, prev)
+
+
+class LineSealer:
+    """``sealed_line`` under one audit key, for a log's every append (the append hot path):
+    the keyed BLAKE2b state is made once and copied per record, which skips hashing the key
+    block again (``record_mac``'s value, a quarter of its cost)."""
+
+    __slots__ = ("_mac",)
+
+    def __init__(self, mac_key: bytes | None) -> None:
+        self._mac = None if mac_key is None else hashlib.blake2b(key=mac_key, digest_size=32)
+
+    def seal(self, record: AuditRecord, seq: int, prev: str) -> tuple[bytes, str]:
+        body = canonical_body(record, seq, prev)
+        digest = hashlib.sha256(body).hexdigest()
+        # ``_line`` for hex digests, which need no escaping
+        hexed = digest.encode()
+        if self._mac is None:
+            return b"".join((body[:-1], b',"hash":"', hexed, b'"}\n')), digest
+        mac = self._mac.copy()
+        mac.update(hexed)
+        sealed = (body[:-1], b',"hash":"', hexed, b'","mac":"', mac.hexdigest().encode(), b'"}\n')
+        return b"".join(sealed), digest

@@ -26,10 +26,10 @@ from pathlib import Path
 
 from kmspolicy.audit.chain import (
     GENESIS,
+    LineSealer,
     encode_line,
     record_hash,
     record_mac,
-    sealed_line,
 )
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.ports import EVENT_TORN_TAIL, AuditRecord
@@ -56,6 +56,7 @@ class FileAuditLog:
         self.path = Path(path)
         self._fsync = fsync
         self._mac_key = mac_key
+        self._sealer = LineSealer(mac_key)
         self._lock = threading.Lock()
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
         # read access too: the tail is checked in place (pread) before each append
@@ -83,7 +84,7 @@ class FileAuditLog:
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 size = self._check(record.time)
-                line, digest = sealed_line(record, self._next_seq, self._prev, self._mac_key)
+                line, digest = self._sealer.seal(record, self._next_seq, self._prev)
                 self._write(line, digest, size)
             except Tampered as exc:
                 self._broken = str(exc)
@@ -204,7 +205,7 @@ class FileAuditLog:
         os.write(self._fd, b"\n")
         size += 1
         self._known_size = size
-        line, digest = sealed_line(
+        line, digest = self._sealer.seal(
             AuditRecord(
                 time=now,
                 request_id="",
@@ -220,7 +221,6 @@ class FileAuditLog:
             ),
             self._next_seq,
             self._prev,
-            self._mac_key,
         )
         self._write(line, digest, size)
         return self._known_size

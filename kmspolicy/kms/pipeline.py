@@ -27,8 +27,8 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
-from collections.abc import Callable, Collection, Hashable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -111,31 +111,6 @@ def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
     if target.request_alias is None or key is None or key.account == caller.account:
         return message
     return message.replace(f"on resource: {target.resource}", "on this resource")
-
-
-@dataclass(slots=True)
-class _Attempt:
-    """The state of one request while the pipeline runs it (kept for the audit record)."""
-
-    op: Operation
-    caller: Caller
-    identity: Resolved
-    params: Mapping[str, Any]
-    now: datetime
-    context: Mapping[str, object] | None
-    #: what earlier rounds did outside any transaction (shared by the request's rounds)
-    outside: OutsideOutcomes
-    readonly: bool = False
-    # the rest is the round's (``_attempt``); the defaults are immutable, so a round builds
-    # only what it uses
-    targets: Sequence[Target] = ()
-    decisions: list[Decision] = field(default_factory=list)
-    recorded: bool = False  # its record is in the audit log (written before the commit)
-    audit_failed: bool = False  # the audit log refused its record
-    saved: Mapping[str, KeyRecord | None] | None = None  # the keys its handler wrote
-    after_commit: Sequence[Callable[[], None]] = ()
-    #: the keys of the outcomes in ``outside`` this round used
-    used_outside: Collection[Hashable] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -231,29 +206,39 @@ class Pipeline:
         # Work that may wait on the network runs with no transaction open (OutsideFirst).
         readonly = not op.mutates
         outside: OutsideOutcomes = {}
-        attempt = _Attempt(op, caller, identity, params, now, context, outside, readonly)
+        scope = RequestScope(
+            self, identity, params, now, op, context=context, readonly=readonly, outside=outside
+        )
         # what outside work made that must be taken back unless the request keeps it
         undos: dict[Hashable, Callable[[], None]] = {}
         try:
             for round_ in range(_ROUNDS):
-                if round_:  # a fresh attempt per round: the audit record is the last round's
-                    attempt = _Attempt(
-                        op, caller, identity, params, now, context, outside, readonly
+                if round_:  # a fresh scope per round: the audit record is the last round's
+                    scope = RequestScope(
+                        self,
+                        identity,
+                        params,
+                        now,
+                        op,
+                        context=context,
+                        readonly=readonly,
+                        outside=outside,
                     )
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
-                        result = self._attempt(tx, attempt)
+                        scope.tx = tx
+                        result = self._attempt(op, scope)
                         # INVARIANT (recorded before visible): the decision is in the log
                         # before the transaction commits and before the result leaves; a log
                         # that cannot be written raises here, and the transaction rolls back
-                        self._audit(attempt, request_id, None)
-                    if attempt.saved:  # committed: forget what changed
-                        for arn, saved in attempt.saved.items():
+                        self._audit(scope, request_id, None)
+                    if scope.saved:  # committed: forget what changed
+                        for arn, saved in scope.saved.items():
                             self.note_saved(saved, arn)
                     if undos:  # nearly every request has none (no outside work)
-                        self._undo(op, undos, keep=attempt.used_outside)
-                    if attempt.after_commit:
-                        self._after_commit(attempt)
+                        self._undo(op, undos, keep=scope.used_outside)
+                    if scope.after_commit:
+                        self._after_commit(scope)
                     break
                 except DueWorkFirst as due:
                     self._run_due_work(due.arn, now)
@@ -271,10 +256,10 @@ class Pipeline:
         except Exception as exc:
             if undos:
                 self._undo(op, undos, keep=())
-            self._audit_failure(attempt, request_id, exc)
+            self._audit_failure(scope, request_id, exc)
             raise
         if op.tracked:  # what GetKeyLastUsage reports (usage.TRACKED_OPERATIONS)
-            targets = attempt.targets
+            targets = scope.targets
             self.usage.note(
                 op.name,
                 tuple([t.key.arn for t in targets if t.key is not None]),
@@ -325,7 +310,7 @@ class Pipeline:
                     "%s: what %r made outside the store was not taken back", op.name, key
                 )
 
-    def _after_commit(self, attempt: _Attempt) -> None:
+    def _after_commit(self, attempt: RequestScope) -> None:
         """Work a committed request left to do outside its transaction (connecting a custom
         key store): its failures are the work's own to record, never the request's."""
         for work in attempt.after_commit:
@@ -334,7 +319,7 @@ class Pipeline:
             except Exception:
                 _log.exception("work after %s failed", attempt.op.name)
 
-    def _audit_failure(self, attempt: _Attempt, request_id: str, exc: Exception) -> None:
+    def _audit_failure(self, attempt: RequestScope, request_id: str, exc: Exception) -> None:
         """Record a request that failed: its decision, or — when its record was already written
         and the commit failed after it — that the recorded change did not happen."""
         if attempt.audit_failed:
@@ -364,25 +349,14 @@ class Pipeline:
                 ),
             )
 
-    def _attempt(self, tx: Transaction, a: _Attempt) -> dict[str, Any]:
-        """One pass of the pipeline inside one transaction (see the module docstring)."""
-        op, caller = a.op, a.caller
-        scope = RequestScope(
-            self,
-            tx,
-            caller,
-            a.params,
-            a.now,
-            op,
-            context=a.context,
-            readonly=a.readonly,
-            outside=a.outside,
-        )
-        a.targets = targets = self._targets(op, Resolution(scope), a.context)
-        tokens = a.params.get("GrantTokens")
+    def _attempt(self, op: Operation, scope: RequestScope) -> dict[str, Any]:
+        """One round of the pipeline inside one transaction (see the module docstring)."""
+        caller, tx, params = scope.caller, scope.tx, scope.params
+        scope.targets = targets = self._targets(op, Resolution(scope), scope.context)
+        tokens = params.get("GrantTokens")
         if tokens:
             self._check_grant_tokens(tx, tokens)
-        self._authorize(tx, op, caller, a.identity, targets, a.now, a.decisions)
+        self._authorize(tx, op, caller, scope.identity, targets, scope.now, scope.decisions)
         # INVARIANT: from here on every target was allowed for exactly this caller and action
         if op.handler is None:
             # a real KMS operation that kmspolicy does not implement, authorized like any other
@@ -400,15 +374,13 @@ class Pipeline:
             for target in targets:
                 if target.key is not None and target.key.custom_key_store_id is not None:
                     self._connect_here(tx, target.key)
-        if op.dry_run and a.params.get("DryRun"):
+        if op.dry_run and params.get("DryRun"):
             raise DryRunOperationException(_DRY_RUN_MESSAGE)
         mint = self._mint
         keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None])
-        call = Call(scope, keys, targets, a.decisions)
+        call = Call(scope, keys, targets, scope.decisions)
         result = op.handler(call)
-        a.saved = call.saved_keys
-        a.after_commit = scope.after_commit
-        a.used_outside = scope.used_outside
+        scope.saved = call.saved_keys
         return result
 
     def _authorize(
@@ -471,7 +443,8 @@ class Pipeline:
         targets: list[Target] = []
         try:
             with self.store.transaction(readonly=True) as tx:
-                scope = RequestScope(self, tx, caller, params, now, op, context=context)
+                scope = RequestScope(self, identity, params, now, op, context=context)
+                scope.tx = tx
                 targets = self._targets(op, Resolution(scope), context, partial=True)
                 self._authorize(tx, op, caller, identity, targets, now, decisions, policy)
         except (DueWorkFirst, CommitFirst, OutsideFirst, SnapshotMoved):
@@ -695,7 +668,7 @@ class Pipeline:
             known = self._key_contexts.put(id(key), (key, names, own, frozen), weight)
         return known[2], known[3]
 
-    def _audit(self, a: _Attempt, request_id: str, error_code: str | None) -> None:
+    def _audit(self, a: RequestScope, request_id: str, error_code: str | None) -> None:
         """Append the record of request ``a`` (its decisions, or the refusal before any)."""
         if self.audit is None:
             return
@@ -751,7 +724,7 @@ class Pipeline:
             known = self._recorded_facts.put(id(decision), (decision, facts))
         return known[1]
 
-    def _append(self, a: _Attempt, record: AuditRecord) -> None:
+    def _append(self, a: RequestScope, record: AuditRecord) -> None:
         assert self.audit is not None
         try:
             self.audit.append(record)

@@ -27,6 +27,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids
 from kmspolicy.kms.clock import Clock
+from kmspolicy.kms.identities import Resolved
 from kmspolicy.kms.kernel import AuthorizedKey, Kernel
 from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle import multiregion
@@ -169,32 +170,42 @@ class Services(Protocol):
 
 
 class RequestScope:
-    """One request as the pipeline runs it: the values every step reads, held once.
+    """One round of one request as the pipeline runs it: the values every step reads, held
+    once, and what the round found (its targets, decisions, writes), kept for the audit record.
 
     ``Resolution`` (before the decision) and ``Call`` (after it) are two views of one scope.
+    ``tx`` is set when the round's transaction is open; a round that fails before that is
+    recorded with what it has (no targets, no decisions).
     """
 
     __slots__ = (
         "account",
         "after_commit",
+        "audit_failed",
         "caller",
         "context",
+        "decisions",
+        "identity",
         "now",
         "op",
         "outside",
         "params",
         "readonly",
+        "recorded",
         "region",
+        "saved",
         "services",
+        "targets",
         "tx",
         "used_outside",
     )
 
+    tx: Transaction
+
     def __init__(
         self,
         services: Services,
-        tx: Transaction,
-        caller: Caller,
+        identity: Resolved,
         params: Mapping[str, Any],
         now: datetime,
         op: OpSpec,
@@ -204,8 +215,8 @@ class RequestScope:
         outside: OutsideOutcomes | None = None,
     ) -> None:
         self.services = services
-        self.tx = tx
-        self.caller = caller
+        self.identity = identity  # the caller and its identity-side policies
+        self.caller = caller = identity.caller
         self.params = params
         self.now = now
         self.op = op
@@ -220,6 +231,13 @@ class RequestScope:
         self.outside: OutsideOutcomes = outside if outside is not None else {}
         #: the keys of those outcomes this round used (an unused one is undone, OutsideFirst)
         self.used_outside: tuple[Hashable, ...] = ()
+        # what the round found, for its audit record
+        self.targets: Sequence[Target] = ()
+        self.decisions: list[Decision] = []
+        self.recorded = False  # its record is in the audit log (written before the commit)
+        self.audit_failed = False  # the audit log refused its record
+        #: the keys its handler wrote (None: deleted)
+        self.saved: Mapping[str, KeyRecord | None] | None = None
 
 
 class _View:

@@ -329,14 +329,17 @@ class _Reading(_SqliteTransaction):
     __slots__ = ()
 
     def __init__(self, store: SqliteStore, handle: _Handle) -> None:
-        super().__init__(
-            handle.conn,
-            store._sealer,
-            readonly=True,
-            decoded=store._decoded,
-            reads=handle.reads,
-            local=handle,
-        )
+        # what ``_SqliteTransaction.__init__`` sets, without its two keyword calls: one block
+        # per request on the hot path
+        self._sealer = store._sealer
+        self._readonly = True
+        self._decoded = store._decoded
+        self._open = True
+        self._conn = handle.conn
+        self._reads = handle.reads
+        self._local = handle
+        self._served = False
+        self.attached = False
 
     def __enter__(self) -> _Reading:
         local = self._local
