@@ -63,8 +63,13 @@ def context_chars(frozen: frozenset[tuple[str, Any]]) -> int:
 
 def freeze(context: Mapping[str, Any]) -> frozenset[tuple[str, Any]]:
     """A request context as a memo key part (lists as tuples)."""
+    if _SCALARS.issuperset(map(type, context.values())):  # the usual context, in C
+        return frozenset(context.items())
     # one list comprehension, not a generator calling a function per entry (3x cheaper)
     return frozenset([(k, tuple(v)) if isinstance(v, list) else (k, v) for k, v in context.items()])
+
+
+_SCALARS = frozenset({str, int, bool, type(None)})  # exact classes ``freeze`` keeps as they are
 
 
 def _resource(key: tuple[Any, ...]) -> str:

@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol, runtime_checkable
+from typing import NamedTuple, Protocol, runtime_checkable
 
 from kmspolicy._rng import Rng
 from kmspolicy.authz import DecisionKind
@@ -183,11 +182,7 @@ AUDIT_EVENTS = frozenset({EVENT_API_CALL, EVENT_SERVICE, EVENT_NOT_COMMITTED, EV
 SERVICE_PRINCIPAL = "AWS Internal"
 
 
-@dataclass(frozen=True, slots=True, init=False)
-class AuditRecord:
-    """One decided request, or one state change the service made on its own (``event``).
-    Never contains plaintext, key material or policy text."""
-
+class _AuditFields(NamedTuple):
     time: datetime
     request_id: str
     operation: str  # API name, e.g. "Encrypt"
@@ -198,14 +193,24 @@ class AuditRecord:
     #: the deciding ``authz.Decision.kind`` in AWS/IAM spelling: "allowed", "explicitDeny" or
     #: "implicitDeny"; "" when the request was rejected before any decision
     decision: str
-    reason: str = ""
-    matched: tuple[str, ...] = ()  # "policy:Sid" labels of the deciding statements
-    error_code: str | None = None  # AWS exception name when the request failed
-    context: dict[str, object] = field(default_factory=dict)  # non-secret request context
-    event: str = EVENT_API_CALL  # one of AUDIT_EVENTS
+    reason: str
+    matched: tuple[str, ...]  # "policy:Sid" labels of the deciding statements
+    error_code: str | None  # AWS exception name when the request failed
+    context: dict[str, object]  # non-secret request context
+    event: str  # one of AUDIT_EVENTS
 
-    def __init__(
-        self,
+
+class AuditRecord(_AuditFields):
+    """One decided request, or one state change the service made on its own (``event``).
+    Never contains plaintext, key material or policy text.
+
+    A tuple (immutable; made once per request, its fields read in C): one ``tuple.__new__``
+    instead of a frozen dataclass's thirteen slot stores."""
+
+    __slots__ = ()
+
+    def __new__(
+        cls,
         time: datetime,
         request_id: str,
         operation: str,
@@ -219,27 +224,29 @@ class AuditRecord:
         error_code: str | None = None,
         context: dict[str, object] | None = None,
         event: str = EVENT_API_CALL,
-    ) -> None:
-        # One per request: slot setters skip the frozen __setattr__ (twelve of them cost a
-        # microsecond), as authz.Decision does. INVARIANT: frozen after __init__.
+    ) -> AuditRecord:
         if decision not in AUDIT_DECISIONS:
             raise ValueError(f"AuditRecord.decision must be one of {sorted(AUDIT_DECISIONS)}")
         if event not in AUDIT_EVENTS:
             raise ValueError(f"AuditRecord.event must be one of {sorted(AUDIT_EVENTS)}")
-        s = _AUDIT_RECORD_SET
-        s[0](self, time)
-        s[1](self, request_id)
-        s[2](self, operation)
-        s[3](self, principal)
-        s[4](self, actions)
-        s[5](self, resources)
-        s[6](self, allowed)
-        s[7](self, decision)
-        s[8](self, reason)
-        s[9](self, matched)
-        s[10](self, error_code)
-        s[11](self, {} if context is None else context)
-        s[12](self, event)
+        return tuple.__new__(
+            cls,
+            (
+                time,
+                request_id,
+                operation,
+                principal,
+                actions,
+                resources,
+                allowed,
+                decision,
+                reason,
+                matched,
+                error_code,
+                {} if context is None else context,
+                event,
+            ),
+        )
 
     @classmethod
     def service_event(
@@ -264,26 +271,6 @@ class AuditRecord:
             context=context,
             event=EVENT_SERVICE,
         )
-
-
-_AUDIT_RECORD_SET = tuple(
-    AuditRecord.__dict__[name].__set__
-    for name in (
-        "time",
-        "request_id",
-        "operation",
-        "principal",
-        "actions",
-        "resources",
-        "allowed",
-        "decision",
-        "reason",
-        "matched",
-        "error_code",
-        "context",
-        "event",
-    )
-)
 
 
 #: the values of ``AuditRecord.decision`` (``DecisionKind`` values, or "" before authorization)
