@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from datetime import UTC, datetime, timedelta
 from unittest import mock
 
@@ -19,7 +20,7 @@ from kmspolicy.errors import (
     ServiceError,
     UnrecognizedClientException,
 )
-from kmspolicy.server.sigv4 import Credential, Verifier
+from kmspolicy.server.sigv4 import Credential, Verifier, _Signer
 
 NOW = datetime(2026, 11, 29, 12, 0, 0, tzinfo=UTC)
 ALICE = Credential("AKIAALICEEXAMPLE0001", "alice-secret", "alice")
@@ -240,3 +241,9 @@ def test_only_the_regions_served_verify() -> None:
         InvalidSignatureException, match="scoped to a valid region, not 'us-east-1'"
     ):
         served.verify(method, path, query, headers, body, NOW)
+
+
+@given(key=st.binary(min_size=0, max_size=64), message=st.binary(max_size=512))
+def test_the_signer_is_hmac_sha256(key: bytes, message: bytes) -> None:
+    # the signature's HMAC with its padded key blocks hashed once (sigv4._Signer) is RFC 2104's
+    assert _Signer(key).hexdigest(message) == hmac.digest(key, message, "sha256").hex()
