@@ -20,7 +20,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from functools import partial
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
 from kmspolicy.errors import (
     KMSInternalException,
@@ -52,9 +52,9 @@ error_log = logging.getLogger("kmspolicy.server")
 auth_log = logging.getLogger("kmspolicy.auth")
 
 
-@dataclass(frozen=True, slots=True)
-class Call(Generic[P]):
-    """One authenticated KMS request, as the backend receives it."""
+class Call(NamedTuple, Generic[P]):
+    """One authenticated KMS request, as the backend receives it (a tuple: made once per
+    request, half the cost of a frozen dataclass)."""
 
     operation: str
     body: bytes
@@ -64,8 +64,7 @@ class Call(Generic[P]):
     request_id: str
 
 
-@dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(NamedTuple):
     """What the backend answers: a JSON body and, for the access log, who called."""
 
     body: bytes

@@ -226,16 +226,30 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.flow.resume_reading()  # unless requests are queued or bytes held again
 
     def on_message_begin(self) -> None:
-        super().on_message_begin()
+        # What uvicorn's on_message_begin resets, without its ASGI scope (two dicts and a copy
+        # of the app state): a request answered directly has no use for it; one that takes
+        # uvicorn's cycle gets it from _make_scope once its headers are in.
+        self.url = b""
+        self.expect_100_continue = False
+        self.headers = []
         # a direct answer earlier in this slice armed uvicorn's keep-alive timer: this
         # request's read deadline governs now (408), not the keep-alive timeout (a silent close)
         self._unset_keepalive_if_required()
         if self._read_deadline is None:
             self._expect_whole()
 
+    def _make_scope(self) -> None:
+        """uvicorn's ASGI scope (``self.scope``) for the request whose head has been read, as
+        its on_message_begin makes it, with the url, headers and ``Expect`` seen since."""
+        url, headers, expect = self.url, self.headers, self.expect_100_continue
+        super().on_message_begin()
+        self.url, self.headers, self.expect_100_continue = url, headers, expect
+        self.scope["headers"] = headers
+
     def on_headers_complete(self) -> None:
         if self._app is not None and self._direct_begins(self._app):
             return
+        self._make_scope()
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None:  # the cycle just made for this request writes through the holder
@@ -296,7 +310,11 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             or parser.should_upgrade()
         ):
             return False
-        headers = _headers(self.headers)
+        # uvicorn's on_header lower-cased the names already: only a repeated one needs more
+        raw = self.headers
+        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
+        if len(headers) != len(raw):
+            headers = _headers(raw)
         if not app.answers_directly(headers):
             return False
         self._direct_headers = headers
@@ -323,6 +341,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         """Finish the request in uvicorn's ordinary cycle, its body already read: ``respond``
         runs in the cycle's task (a worker thread's call), requests behind it queue as behind
         any pending answer, and graceful shutdown waits for it."""
+        self._make_scope()
         scope = self.scope  # as uvicorn fills it for a POST / (its access log reads it)
         scope["method"] = "POST"
         scope["path"] = self.root_path + "/"

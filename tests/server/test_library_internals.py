@@ -111,3 +111,16 @@ def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
     assert "self.more_body = True" in inspect.getsource(httptools_impl.RequestResponseCycle)
     shutdown = inspect.getsource(base.shutdown)
     assert "self.cycle is None or self.cycle.response_complete" in shutdown
+    # the scope is made only for a request that takes uvicorn's cycle (protocol._make_scope):
+    # uvicorn's on_message_begin resets the request's url, headers and Expect, and makes the
+    # scope around that headers list; the direct path resets the three itself
+    begin = inspect.getsource(base.on_message_begin)
+    assert re.findall(r"self\.(\w+) = ", begin) == [
+        "url",
+        "expect_100_continue",
+        "headers",
+        "scope",
+    ]
+    for reset in ('self.url = b""', "self.expect_100_continue = False", "self.headers = []"):
+        assert reset in begin
+    assert '"headers": self.headers' in begin
