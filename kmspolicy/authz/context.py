@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
 from types import MappingProxyType
-from typing import Any
+from typing import Any, ClassVar
 
 from kmspolicy.authz.arn import Arn
 from kmspolicy.errors import InvalidArnException, ValidationException
@@ -233,13 +233,12 @@ class Request:
     action_lower: str = field(repr=False)
     #: the resource as a parsed ARN, or None (``*``, or not an ARN): parsed once per request
     resource_arn: Arn | None = field(repr=False)
-    #: the account segment of the resource ARN, or None (``*`` or an ARN without one)
-    resource_account: str | None = field(repr=False)
     _values: dict[str, tuple[Any, ...]] = field(repr=False)
     _encryption_context: dict[str, str] = field(repr=False)
-    #: the caller has a permissions boundary attached: set by the evaluators when they are
-    #: given one (``with_boundary``), never by the caller of an evaluator
-    boundary_attached: bool = field(repr=False)
+    #: the caller has a permissions boundary attached: true only of the twin the evaluators make
+    #: when they are given one (``with_boundary``), never set by the caller of an evaluator (a
+    #: class attribute, not a field: a request pays no write for it)
+    boundary_attached: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -257,20 +256,16 @@ class Request:
             set_resource,
             set_action_lower,
             set_resource_arn,
-            set_resource_account,
             set_context,
             set_time,
             set_values,
             set_encryption_context,
-            set_boundary_attached,
         ) = _REQUEST_SETTERS
         set_caller(self, caller)
         set_action(self, action)
         set_resource(self, resource)
         set_action_lower(self, action.lower())
-        parsed = Arn.of(resource)
-        set_resource_arn(self, parsed)
-        set_resource_account(self, parsed.account or None if parsed is not None else None)
+        set_resource_arn(self, Arn.of(resource))
         values: dict[str, tuple[Any, ...]] = {}
         ec: dict[str, str] = {}
         if context:
@@ -291,7 +286,6 @@ class Request:
         set_time(self, time)
         set_values(self, values)
         set_encryption_context(self, ec)
-        set_boundary_attached(self, False)
 
     def with_boundary(self) -> Request:
         """This request, from a caller with a permissions boundary attached (IAM User Guide,
@@ -299,11 +293,16 @@ class Request:
         NotPrincipal denies every IAM user or role with a boundary, whatever it lists)."""
         if self.boundary_attached:
             return self
-        twin = object.__new__(Request)
+        twin = object.__new__(_WithBoundary)
         for name, setter in zip(_SLOT_ORDER, _REQUEST_SETTERS, strict=True):
             setter(twin, getattr(self, name))
-        _REQUEST_SETTERS[-1](twin, True)
         return twin
+
+    @property
+    def resource_account(self) -> str | None:
+        """The account segment of the resource ARN, or None (``*`` or an ARN without one)."""
+        arn = self.resource_arn
+        return arn.account or None if arn is not None else None
 
     def lookup(self, key_lower: str) -> tuple[Any, ...] | None:
         """The values of a context key (name already lower-cased), or None when absent."""
@@ -322,6 +321,13 @@ class Request:
         return MappingProxyType(self._encryption_context)
 
 
+class _WithBoundary(Request):
+    """A request from a caller with a permissions boundary attached (``Request.with_boundary``)."""
+
+    __slots__ = ()
+    boundary_attached = True
+
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 #: the slots' own setters, in the order Request.__init__ unpacks them (a tuple unpacked once
 #: per request: cheaper than a lookup by name per field)
@@ -331,12 +337,10 @@ _SLOT_ORDER = (
     "resource",
     "action_lower",
     "resource_arn",
-    "resource_account",
     "context",
     "time",
     "_values",
     "_encryption_context",
-    "boundary_attached",
 )
 assert sorted(_SLOT_ORDER) == sorted(Request.__slots__)  # a new slot gets its setter here
 _REQUEST_SETTERS = tuple(Request.__dict__[name].__set__ for name in _SLOT_ORDER)

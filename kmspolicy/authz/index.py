@@ -269,7 +269,11 @@ class PolicyCache:
         self, policy: Policy, request: Request, policy_type: PolicyType, name: str | None = None
     ) -> PolicyMatch:
         """The applying statements of one policy (a ``Matcher``)."""
-        return self.compile(policy, policy_type, name=name).match(request)
+        # compile's lookup, inlined: this runs for every policy of every decision
+        entry = self._compiled.get((id(policy), policy_type, name))
+        if entry is None or entry.policy is not policy:
+            entry = self.compile(policy, policy_type, name=name)
+        return entry.match(request)
 
     def __len__(self) -> int:
         return len(self._compiled)

@@ -20,8 +20,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from types import MappingProxyType
-from typing import cast
 
 from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.context import PrincipalType, Request
@@ -186,14 +184,8 @@ _VIA_ACCOUNT = Fact.VIA_ACCOUNT
 _VIA_ROLE = Fact.VIA_ROLE
 _BEFORE_GRANTS = Fact.DENIED | Fact.SCP_GAP
 _RETIRE_ACTION = "kms:retiregrant"
-#: the facts an action implies by itself (lower-cased action name → bits)
-_ACTION_FACTS = MappingProxyType(
-    {
-        a: (Fact.CROSS_ACCOUNT_ACTION if a in CROSS_ACCOUNT_ACTIONS else 0)
-        | (Fact.RETIRE if a == _RETIRE_ACTION else 0)
-        for a in (*CROSS_ACCOUNT_ACTIONS, _RETIRE_ACTION)
-    }
-)
+_CROSS_ACCOUNT_ACTION = Fact.CROSS_ACCOUNT_ACTION
+_RETIRE = Fact.RETIRE
 
 
 class Facts:
@@ -218,7 +210,10 @@ class Facts:
     def __init__(self, request: Request, policies: KmsPolicies, matcher: Matcher) -> None:
         ev = self.ev = Evaluation(request, matcher)
         caller = request.caller
-        key = _names_a_key(request.resource_arn)  # the request parsed its resource once
+        # the request parsed its resource once (_names_a_key and its account, inlined)
+        arn = request.resource_arn
+        key = arn is not None and arn.service == "kms" and arn.resource.startswith("key/")
+        resource_account = arn.account or None if arn is not None else None
         scps = (
             ev.guardrails(policies.scp_levels, policies.rcp_levels)
             if policies.scp_levels or policies.rcp_levels
@@ -241,7 +236,7 @@ class Facts:
             if policies.session_policies
             else []
         )
-        self.identity = [h[0] for m in ids for h in m.allows]
+        self.identity = [h[0] for m in ids for h in m.allows] if ids else []
         self.limit = ev.limits(boundary, sessions) if boundary is not None or sessions else None
         retire = request.action_lower == _RETIRE_ACTION
         #: grants naming the caller (or its role) that allow, or that it may retire; else the
@@ -273,8 +268,10 @@ class Facts:
         #: the grants that matched: listed among all matched statements once grants are looked
         #: at (an explicit deny or an SCP gap decides before they are)
         self.usable_grants = self.grants or account_grants
-        # the action's facts are looked up once; the rest are tests on what the policies said
-        bits = _ACTION_FACTS.get(request.action_lower, 0)
+        # the action's facts (a set member, the retire test); the rest: what the policies said
+        bits = _CROSS_ACCOUNT_ACTION if request.action_lower in CROSS_ACCOUNT_ACTIONS else 0
+        if retire:
+            bits |= _RETIRE
         if key:
             bits |= _KEY
             if kp is not None:
@@ -291,13 +288,13 @@ class Facts:
             bits |= _DENIED
         if scps and any(not any(m.allows for m in level) for level in scps):
             bits |= _SCP_GAP
-        if caller.account is not None and caller.account != request.resource_account:
+        if caller.account is not None and caller.account != resource_account:
             bits |= _CROSS_ACCOUNT
         if self.identity:
             bits |= _IDENTITY | _IDENTITY_OK
         if caller.type is PrincipalType.ACCOUNT:
             bits |= _IDENTITY_OK
-            if request.resource_account in (None, caller.account):
+            if resource_account in (None, caller.account):
                 bits |= _ROOT_HERE
         if self.limit is not None:
             bits |= _LIMITED
@@ -320,8 +317,14 @@ class Outcome(Enum):
     EXPLICIT_DENY = "explicit deny"
 
 
-#: ``Rule.by`` for the rows that report the limiting policy type that failed to allow
-LIMIT = "limit"
+class Limit(Enum):
+    """``Rule.by`` for the rows that report the limiting policy type that failed to allow (an
+    enum member, so a type checker tells it from a policy type without a runtime cast)."""
+
+    LIMIT = "limit"
+
+
+LIMIT = Limit.LIMIT
 #: the statement lists a rule can cite (``Facts`` attributes)
 KP_ALLOWS = ("direct", "via_role", "via_account")
 
@@ -339,7 +342,7 @@ class Rule:
     #: a policy type; ``LIMIT`` for the failing boundary/session type; None for the explicit
     #: deny row, which the denying policy types name (first in the order SCP, RCP, key policy,
     #: identity, boundary, session: ``Evaluation.explicit_deny``)
-    by: PolicyType | str | None
+    by: PolicyType | Limit | None
     cites: tuple[str, ...] = ()
 
     def applies(self, bits: int) -> bool:
@@ -496,7 +499,8 @@ def authorize_kms(
         denied = facts.ev.explicit_deny()
         assert denied is not None  # the row needs DENIED
         return denied
-    by = cast("PolicyType", facts.limit if rule.by is LIMIT else rule.by)
+    by = facts.limit if rule.by is LIMIT else rule.by
+    assert by is not None  # the explicit-deny row returned above; a LIMIT row needs LIMITED
     cited = facts.cited(rule.cites) if rule.cites else ()
     if rule.outcome is Outcome.ALLOW:
         return facts.ev.allow(by, cited)
