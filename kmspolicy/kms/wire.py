@@ -82,6 +82,7 @@ class _Spec:
         "enum_text",
         "key",
         "kind",
+        "longest",
         "max",
         "max_bytes",
         "member",
@@ -91,6 +92,7 @@ class _Spec:
         "pattern_text",
         "required",
         "sensitive",
+        "shortest",
         "value",
     )
 
@@ -100,6 +102,10 @@ class _Spec:
         self.max: int | None = meta.get("max")
         #: maps only: the most UTF-8 bytes its keys and values may hold together
         self.max_bytes: int | None = meta.get("max_bytes")
+        #: the lengths within ``min`` and ``max``, for one chained comparison per value (the
+        #: messages come from ``_Walker._length``, called only for a length outside them)
+        self.shortest: int = 0 if self.min is None else self.min
+        self.longest: float = float("inf") if self.max is None else self.max
         self.sensitive = bool(meta.get("sensitive", False))
         self.pattern_text: str = meta.get("pattern", "")
         self.pattern = _pattern(self.pattern_text) if self.pattern_text else None
@@ -148,7 +154,7 @@ def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
             # a list of enum values (grant operations, DryRun modifiers) without a model bound
             # holds at most one of each: more is only repetition, and it feeds authorization
             # (kms:GrantOperations), so its length is bounded before it (issue 12 item 2)
-            spec.max = len(spec.member.enum)
+            spec.max = spec.longest = len(spec.member.enum)
     elif shape.type_name == "map":
         spec.key, spec.value = _spec(shape.key, memo), _spec(shape.value, memo)
     return spec
@@ -209,7 +215,7 @@ class _Walker:
         )
 
     def structure(self, spec: _Spec, value: Any, path: str) -> dict[str, Any]:
-        if not isinstance(value, Mapping):
+        if type(value) is not dict and not isinstance(value, Mapping):  # JSON's is a dict
             raise SerializationException(f"Expected an object at '{path or 'request'}'")
         members = spec.members
         out: dict[str, Any] = {}
@@ -242,7 +248,8 @@ class _Walker:
                 # line, signature or AAD could carry it; refused before anything else reads it
                 self.fail(value, path, "Member must be valid Unicode text", show=False)
                 return value
-            self._length(value, spec, path, show=show)
+            if not spec.shortest <= len(value) <= spec.longest:
+                self._length(value, spec, path, show=show)
             if spec.enum is not None:
                 if value not in spec.enum:
                     self.fail(
@@ -261,21 +268,24 @@ class _Walker:
             return value
         if kind == "blob":
             data = self._blob(value, path)
-            self._length(data, spec, path, show=False)
+            if not spec.shortest <= len(data) <= spec.longest:
+                self._length(data, spec, path, show=False)
             return data
         if kind == "structure":
             return self.structure(spec, value, path)
         if kind == "list":
             if not isinstance(value, list | tuple):
                 raise SerializationException(f"Expected a list at '{path}'")
-            self._length(value, spec, path, show=False)
+            if not spec.shortest <= len(value) <= spec.longest:
+                self._length(value, spec, path, show=False)
             member = spec.member
             assert member is not None  # INVARIANT: set for every list shape
             return [self.value(member, v, f"{path}.{i + 1}.member") for i, v in enumerate(value)]
         if kind == "map":
             if not isinstance(value, Mapping):
                 raise SerializationException(f"Expected an object at '{path}'")
-            self._length(value, spec, path, show=False)
+            if not spec.shortest <= len(value) <= spec.longest:
+                self._length(value, spec, path, show=False)
             key_spec, value_spec = spec.key, spec.value
             assert key_spec is not None and value_spec is not None  # INVARIANT: map shapes
             if spec.max_bytes is not None:
