@@ -12,7 +12,8 @@ Map of the package::
                max_plaintext(spec, alg), digest_length(alg), accepts_message_type(alg, mt)
     material   KeyMaterial(spec, secret) (secret never in repr; compare with same_material),
                generate_key(spec, rng=os.urandom), load_key_material(spec, secret),
-               public_key_der(material), key_material_id(key_id, material)
+               public_key_der(material), key_material_id(key_id, material) (imported
+               material's id), new_material_id(rng) (made material's)
     encoding   encode_encryption_context(context) -> canonical AAD bytes
     blob       encrypt_blob(material, key_id, plaintext, context, *, material_id, rng),
                parse_blob_header(blob) -> BlobHeader (no decryption), decrypt_blob(material,
@@ -82,6 +83,7 @@ from kmspolicy.crypto.material import (
     key_material_id,
     load_key_material,
     material_from_private_der,
+    new_material_id,
     public_key_der,
     random_bytes,
     same_material,
@@ -199,6 +201,7 @@ __all__ = [
     "mac_algorithms",
     "material_from_private_der",
     "max_plaintext",
+    "new_material_id",
     "parse_blob_header",
     "public_key_der",
     "random_bytes",

@@ -47,6 +47,8 @@ _MLKEM: Mapping[KeySpec, Any] = MappingProxyType(
 #: an ML-KEM key is made from a 64-byte seed (FIPS 203 d || z)
 MLKEM_SEED_LENGTH = 64
 _MATERIAL_ID_LABEL = b"kmspolicy key material id v1\x00"
+#: a KeyMaterialId is 32 bytes, written as 64 lowercase hex characters
+MATERIAL_ID_BYTES = 32
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -185,6 +187,16 @@ def key_material_id(key_id: str, material: KeyMaterial) -> str:
     AWS) and reveals nothing about the material.
     """
     return hmac.digest(material.secret, _MATERIAL_ID_LABEL + key_id.encode("utf-8"), "sha256").hex()
+
+
+def new_material_id(rng: Rng = os.urandom) -> str:
+    """A 64-hex KeyMaterialId for material made here (``generate_key``): 32 bytes of ``rng``.
+
+    Only imported material needs ``key_material_id``'s determinism (the same material
+    imported again must find its id); made material is never imported, so its id need not
+    be derived from it, and the rng costs a fraction of the HMAC.
+    """
+    return random_bytes(rng, MATERIAL_ID_BYTES).hex()
 
 
 def same_material(a: KeyMaterial, b: KeyMaterial) -> bool:

@@ -23,7 +23,6 @@ connector (``kms.keystores.connector``) registers its backend for its ``OriginTy
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from json.encoder import encode_basestring_ascii as _json_str
 from typing import NamedTuple, Protocol
 
@@ -114,12 +113,12 @@ def material_scope(key: KeyToMake) -> str:
     return key.arn
 
 
-@dataclass(frozen=True, slots=True)
-class NewVersion:
-    """A material version a backend has just made: its id, its reference, its public key."""
+class NewVersion(NamedTuple):
+    """A material version a backend has just made: its id, its reference, its public key (a
+    tuple, as ``NewKey``: the cheapest to build)."""
 
     material_id: str
-    sealed: Sealed = field(repr=False)
+    sealed: Sealed
     public_key: bytes | None = None
 
 
@@ -285,10 +284,14 @@ class SealedBackend:
         self._unseal = envelope.unseal if envelope is not None else root_key.unseal
 
     def create(self, key: KeyToMake, rng: Rng) -> NewVersion:
-        return self.adopt(key, cm.generate_key(key.key_spec, rng))
+        secret = cm.generate_key(key.key_spec, rng)
+        return self._sealed(key, secret, cm.new_material_id(rng))
 
     def adopt(self, key: KeyToMake, secret: cm.KeyMaterial) -> NewVersion:
-        material_id = cm.key_material_id(key.key_id, secret)
+        # imported: the id is derived from the material, so importing it again finds its version
+        return self._sealed(key, secret, cm.key_material_id(key.key_id, secret))
+
+    def _sealed(self, key: KeyToMake, secret: cm.KeyMaterial, material_id: str) -> NewVersion:
         public = (
             cm.public_key_der(secret)
             if specs.spec_info(key.key_spec).secret_length is None

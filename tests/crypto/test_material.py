@@ -13,6 +13,7 @@ from kmspolicy.crypto import (
     is_implemented,
     key_material_id,
     load_key_material,
+    new_material_id,
     public_key_der,
     same_material,
     spec_info,
@@ -141,6 +142,22 @@ def test_key_material_id_is_64_hex_and_deterministic(keys: dict[KeySpec, KeyMate
     assert mid == key_material_id("key-1", load_key_material("SYMMETRIC_DEFAULT", material.secret))
     assert mid != key_material_id("key-2", material)
     assert mid != key_material_id("key-1", generate_key("SYMMETRIC_DEFAULT"))
+
+
+def test_new_material_id_is_64_hex_drawn_from_the_rng() -> None:
+    draws: list[int] = []
+
+    def rng(n: int) -> bytes:
+        draws.append(n)
+        return bytes(range(n))
+
+    assert new_material_id(rng) == bytes(range(32)).hex()
+    assert draws == [32]
+    mid = new_material_id()
+    assert len(mid) == 64 and mid == mid.lower() and int(mid, 16) >= 0
+    assert mid != new_material_id()
+    with pytest.raises(ValueError, match="rng"):
+        new_material_id(lambda n: b"\x00" * (n - 1))
 
 
 def test_same_material_distinguishes(keys: dict[KeySpec, KeyMaterial]) -> None:

@@ -148,8 +148,15 @@ def test_ml_kem_512_is_refused_with_the_reason() -> None:
 
 
 def test_unknown_spec_is_misuse() -> None:
-    with pytest.raises(ValueError, match="unknown key spec"):
-        spec_info("RSA_1024")
+    for unknown in ("RSA_1024", "symmetric_default", None, 2048):
+        with pytest.raises(ValueError, match="unknown key spec"):
+            spec_info(unknown)  # type: ignore[arg-type]  # misuse on purpose
+
+
+def test_spec_info_finds_a_row_by_member_or_by_value() -> None:
+    for spec in KeySpec:
+        assert spec_info(spec).spec is spec
+        assert spec_info(str(spec.value)).spec is spec
 
 
 def test_enums_match_botocore_model() -> None:

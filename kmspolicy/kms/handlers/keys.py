@@ -87,8 +87,8 @@ def _create_key_spec(params: Params) -> tuple[str, str, OriginType]:
             raise ValidationException(messages.KEY_USAGE_REQUIRED)
         usage = "ENCRYPT_DECRYPT"
     _check_spec_usage(spec, usage)
-    origin = OriginType(params.get("Origin") or "AWS_KMS")
-    return spec, usage, origin
+    origin = params.get("Origin")
+    return spec, usage, OriginType(origin) if origin else OriginType.AWS_KMS
 
 
 def _create_key_context(params: Params) -> dict[str, object]:
