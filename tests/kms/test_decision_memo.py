@@ -260,3 +260,50 @@ def test_the_resolved_callers_are_bounded_by_what_they_hold(
     assert held <= bound
     assert len(callers) >= 5  # still a cache: the newest are kept
     assert directory.resolve(session.format(99)) is directory.resolve(session.format(99))
+
+
+_DENY_PLAIN_HTTP = json.dumps(
+    {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
+                "Action": "kms:*",
+                "Resource": "*",
+            },
+            {
+                "Effect": "Deny",
+                "Principal": "*",
+                "Action": "kms:Encrypt",
+                "Resource": "*",
+                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+            },
+        ],
+    }
+)
+
+
+def _encrypt_as(service: KMS, key_id: str, secure: Any) -> str:
+    """Encrypt with ``aws:SecureTransport`` set to ``secure``: "allowed" or the refusal's name."""
+    try:
+        service.call(
+            "Encrypt", {"KeyId": key_id, "Plaintext": b"x"}, context={"aws:SecureTransport": secure}
+        )
+    except Exception as error:  # the refusal's class is the answer
+        return type(error).__name__
+    return "allowed"
+
+
+@pytest.mark.parametrize(("first", "then"), [(0, False), (0.0, False), ([0], [False])])
+def test_values_python_holds_equal_are_not_one_memoised_decision(first: Any, then: Any) -> None:
+    """Review finding: the memo keyed contexts by Python equality, where ``0 == False``: a
+    library caller's request with ``aws:SecureTransport`` 0 (allowed: 0 is no boolean) made
+    the memo answer the next request's False, which the policy denies, with that allow."""
+    answers = []
+    for asked in ((then,), (first, then)):  # a fresh service: no memoised answer to reuse
+        service = KMS()
+        created = service.create_key(Policy=_DENY_PLAIN_HTTP, BypassPolicyLockoutSafetyCheck=True)
+        answers.append([_encrypt_as(service, created["KeyMetadata"]["KeyId"], v) for v in asked])
+    alone, after_first = answers
+    assert after_first[-1] == alone[-1]
