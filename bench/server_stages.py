@@ -286,7 +286,7 @@ def floors(body: bytes, line: bytes, tmp: Path, n: int) -> dict[str, float]:
 STAGES = (
     (server_backend.wire, "decode_request", "codec: request"),
     (server_backend.wire, "encode_response", "codec: response"),
-    (Pipeline, "decide", "authorization (decide)"),
+    (Pipeline, "_allowed", "resolution and authorization"),
     (FileAuditLog, "append", "audit append"),
     (Kernel, "encrypt", "crypto (kernel.encrypt)"),
     (Pipeline, "_audit", "audit record and append"),
@@ -382,7 +382,7 @@ def _measure(
     audit_all, append = median("audit record and append"), median("audit append")
     store, decide, crypto = (
         median("store transaction (begin+end)"),
-        median("authorization (decide)"),
+        median("resolution and authorization"),
         median("crypto (kernel.encrypt)"),
     )
     table = {
@@ -392,11 +392,11 @@ def _measure(
         "codec: request (JSON, base64, validation)": median("codec: request"),
         "codec: response": median("codec: response"),
         "store transaction (data_version; BEGIN/COMMIT on a miss)": store,
-        "authorization (context, memo, decision)": decide,
+        "resolution and authorization (a plan, or key, memo, checks)": decide,
         "audit: the record": audit_all - append,
         "audit: append (seal, checks, flock, write)": append,
         "crypto (kernel: AES-GCM, blob)": crypto,
-        "pipeline: the rest (resolve, state, handler, usage)": (
+        "pipeline: the rest (scope, handler, usage)": (
             pipeline - store - decide - audit_all - crypto
         ),
         "backend: the rest (region's service, reply)": (

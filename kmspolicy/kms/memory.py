@@ -81,6 +81,12 @@ class _MemoryTransaction:
         self._readonly = readonly
         self._journal: list[_Undo] = []
 
+    def reused(self, question: tuple[object, ...]) -> object | None:
+        return None  # nothing is kept: every read here is a dict lookup already
+
+    def keep(self, question: tuple[object, ...], answer: object) -> None:
+        pass
+
     def __enter__(self) -> _MemoryTransaction:
         self._s._lock.acquire()
         return self

@@ -30,7 +30,7 @@ import logging
 from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Caller, Decision, KmsPolicies, PolicyCache, Request, authorize_kms
@@ -47,13 +47,19 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import ids, onbehalf
 from kmspolicy.kms.context import key_context
-from kmspolicy.kms.decisions import MAX_POLICY_CHARS, DecisionMemo, context_chars, freeze
+from kmspolicy.kms.decisions import (
+    MAX_ENTRY_CHARS,
+    MAX_POLICY_CHARS,
+    DecisionMemo,
+    context_chars,
+    freeze,
+)
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.implemented import load_operations
 from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.keystores.connector import KeyStoreConnector
 from kmspolicy.kms.keystores.live import KeyStores
-from kmspolicy.kms.lifecycle.due import run_due_work
+from kmspolicy.kms.lifecycle.due import due_at, run_due_work
 from kmspolicy.kms.model import GrantRecord, KeyRecord
 from kmspolicy.kms.operations import Operation
 from kmspolicy.kms.ports import (
@@ -111,6 +117,18 @@ def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
     if target.request_alias is None or key is None or key.account == caller.account:
         return message
     return message.replace(f"on resource: {target.resource}", "on this resource")
+
+
+class _Plan(NamedTuple):
+    """What a one-key read request found on one state of the store, for the same request on
+    the same state (``Pipeline._plan_question``): its key, allowed by ``decision``, its key
+    checks passed, until its lifecycle work falls ``due``."""
+
+    identity: Resolved  # the caller's directory entry it was decided for
+    key: KeyRecord
+    request_alias: str | None
+    decision: Decision
+    due: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +196,18 @@ class Pipeline:
             int, tuple[Decision, tuple[str, str, tuple[str, ...]]]
         ] = BoundedCache(4096)
         self.usage = KeyUsage(clock.now())  # GetKeyLastUsage: tracking starts with the service
+        #: the operations whose requests may be planned: read-only, one key named by a
+        #: parameter, resolved by the pipeline itself (``_plan_question``); none where the
+        #: store keeps nothing (``Transaction.reused`` always None: memory, PostgreSQL)
+        self._plannable = frozenset(
+            name
+            for name, op in self.operations.items()
+            if not op.mutates
+            and op.resolve is None
+            and op.key_param is not None
+            and op.handler is not None
+            and getattr(store, "keeps_answers", False)
+        )
 
     # ----------------------------------------------------------------------------------------
     def run(
@@ -351,12 +381,63 @@ class Pipeline:
 
     def _attempt(self, op: Operation, scope: RequestScope) -> dict[str, Any]:
         """One round of the pipeline inside one transaction (see the module docstring)."""
-        caller, tx, params = scope.caller, scope.tx, scope.params
+        targets = self._allowed(op, scope)
+        # INVARIANT: from here on every target was allowed for exactly this caller and action
+        if op.dry_run and scope.params.get("DryRun"):
+            raise DryRunOperationException(_DRY_RUN_MESSAGE)
+        mint = self._mint
+        keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None])
+        call = Call(scope, keys, targets, scope.decisions)
+        assert op.handler is not None  # _decided refused it otherwise
+        result = op.handler(call)
+        scope.saved = call.saved_keys
+        return result
+
+    def _allowed(self, op: Operation, scope: RequestScope) -> list[Target]:
+        """The request's targets, resolved, allowed and checked (``_decided``), or, for a
+        request asked before on the same state of the store, its plan."""
+        tx = scope.tx
+        asked = self._plan_question(op, scope) if op.name in self._plannable else None
+        plan = tx.reused(asked[0]) if asked is not None else None
+        if (
+            isinstance(plan, _Plan)
+            and plan.identity is scope.identity
+            and (plan.due is None or scope.now < plan.due)
+        ):
+            # the request this plan was made for, on the same store: the same target, allowed
+            # by the same decision, its key checks passed (``_plan_question``)
+            assert asked is not None
+            key = plan.key
+            scope.targets = targets = [
+                Target(
+                    op.action,
+                    key.arn,
+                    key,
+                    op.state_row,
+                    op.grant_operation,
+                    asked[1],
+                    plan.request_alias,
+                )
+            ]
+            scope.decisions.append(plan.decision)
+            return targets
+        targets, time_free = self._decided(op, scope)
+        if asked is not None and time_free:
+            self._keep_plan(tx, asked[0], asked[2], scope)
+        return targets
+
+    def _decided(self, op: Operation, scope: RequestScope) -> tuple[list[Target], bool]:
+        """The request's targets, each allowed for the caller, and checked as the operation
+        declares (key type, key state, a custom key store's connection), else the refusal;
+        and whether no decision read the time."""
+        caller, tx = scope.caller, scope.tx
         scope.targets = targets = self._targets(op, Resolution(scope), scope.context)
-        tokens = params.get("GrantTokens")
+        tokens = scope.params.get("GrantTokens")
         if tokens:
             self._check_grant_tokens(tx, tokens)
-        self._authorize(tx, op, caller, scope.identity, targets, scope.now, scope.decisions)
+        time_free = self._authorize(
+            tx, op, caller, scope.identity, targets, scope.now, scope.decisions
+        )
         # INVARIANT: from here on every target was allowed for exactly this caller and action
         if op.handler is None:
             # a real KMS operation that kmspolicy does not implement, authorized like any other
@@ -374,14 +455,61 @@ class Pipeline:
             for target in targets:
                 if target.key is not None and target.key.custom_key_store_id is not None:
                     self._connect_here(tx, target.key)
-        if op.dry_run and params.get("DryRun"):
-            raise DryRunOperationException(_DRY_RUN_MESSAGE)
-        mint = self._mint
-        keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None])
-        call = Call(scope, keys, targets, scope.decisions)
-        result = op.handler(call)
-        scope.saved = call.saved_keys
-        return result
+        return targets, time_free
+
+    # --- request plans: a repeated request on an unchanged store (docs/server.md)
+    def _plan_question(
+        self, op: Operation, scope: RequestScope
+    ) -> tuple[tuple[object, ...], dict[str, object], frozenset[tuple[str, Any]]] | None:
+        """What the targets and decision of a one-key read request are a function of, besides
+        the store's state and the time: the operation, the ``KeyId`` text, the caller's
+        directory entry (a new one whenever the directory changes) and the request's condition
+        keys; with those condition keys (the target's context) and their frozen form. None:
+        not planned (grant tokens, which are checked against the store; a context that cannot
+        be a key)."""
+        params = scope.params
+        key_text = params.get(op.key_param) if op.key_param is not None else None
+        if key_text is None or params.get("GrantTokens"):
+            return None
+        try:
+            extra = _params_context(op, params)
+        except KeyError:  # refused where _targets computes it, after the key is resolved
+            return None
+        transport = scope.context
+        if transport:
+            extra = {**transport, **extra}
+        try:
+            frozen = freeze(extra)
+            question = ("plan", op.name, key_text, id(scope.identity), frozen)
+        except TypeError:  # a context value that cannot be part of a key
+            return None
+        return question, extra, frozen
+
+    def _keep_plan(
+        self,
+        tx: Transaction,
+        question: tuple[object, ...],
+        frozen: frozenset[tuple[str, Any]],
+        scope: RequestScope,
+    ) -> None:
+        """Keep what the request found for the next one asking ``question`` while the store is
+        unchanged (``Transaction.keep``), when that is all it depends on: one key, outside any
+        custom key store (whose connection lives outside the store), decided without reading
+        the time, a context small enough to keep (as the decision memo weighs it). Its
+        lifecycle work's moment is kept: the plan ends when the work falls due."""
+        targets, decisions = scope.targets, scope.decisions
+        if len(targets) != 1 or len(decisions) != 1:
+            return
+        target = targets[0]
+        key = target.key
+        if key is None or key.custom_key_store_id is not None:
+            return
+        if context_chars(frozen) > MAX_ENTRY_CHARS:
+            return
+        tx.keep(
+            question,
+            _Plan(scope.identity, key, target.request_alias, decisions[0], due_at(key)),
+        )
 
     def _authorize(
         self,
@@ -393,8 +521,10 @@ class Pipeline:
         now: datetime,
         decisions: list[Decision],
         policy: Policy | None = None,
-    ) -> None:
-        """Decide every target, appending each decision; raise at the first refusal."""
+    ) -> bool:
+        """Decide every target, appending each decision; raise at the first refusal. Whether
+        every decision is a function of its memo key (none read the time)."""
+        time_free = True
         for target in targets:
             if (
                 target.key is not None
@@ -410,12 +540,14 @@ class Pipeline:
                         "across accounts",
                     )
                 )
-            decision = self.decide(
-                tx, caller, target, now, identity=identity, policy=policy if target.key else None
+            decision, memoised = self._decide(
+                tx, caller, target, now, identity, policy if target.key else None
             )
             decisions.append(decision)
             if not decision.allowed:
                 raise AccessDeniedException(_hide_aliased_key(caller, target, decision.reason))
+            time_free = time_free and memoised
+        return time_free
 
     def preview(
         self,
@@ -596,6 +728,19 @@ class Pipeline:
         of the stored one, for the lockout safety check; never memoised)."""
         if identity is None:
             identity = self.identities.resolve(caller.arn)
+        return self._decide(tx, caller, target, now, identity, policy)[0]
+
+    def _decide(
+        self,
+        tx: Transaction,
+        caller: Caller,
+        target: Target,
+        now: datetime,
+        identity: Resolved,
+        policy: Policy | None,
+    ) -> tuple[Decision, bool]:
+        """``decide``, and whether the decision is a function of its memo key alone (no
+        policy reads the time; the stored key policy)."""
         key = target.key
         # the request's own condition keys, laid over the key's (kms:RequestAlias last)
         asked: Mapping[str, Any] = target.context
@@ -625,7 +770,7 @@ class Pipeline:
                 )
                 known = memo.get(memo_key)
                 if known is not None:
-                    return known
+                    return known, True
         context: dict[str, Any] = {**own, **asked} if own is not None else dict(asked)
         policies = KmsPolicies(
             key_policy,
@@ -643,7 +788,7 @@ class Pipeline:
         )
         if memo_key is not None:
             memo.put(memo_key, decision, (identity, key_policy, scps, rcps, grants))
-        return decision
+        return decision, memo_key is not None
 
     def _key_context(
         self, tx: Transaction, key: KeyRecord

@@ -107,6 +107,16 @@ class Transaction(Protocol):
     def count_keys_in_custom_key_store(self, store_id: str) -> int:
         """Keys (in any state) whose ``custom_key_store_id`` is ``store_id``."""
 
+    # --- what a caller derived from this transaction's reads (a request's plan, kms.pipeline)
+    def reused(self, question: tuple[object, ...]) -> object | None:
+        """The answer ``keep`` kept under ``question`` in an earlier transaction, when the
+        store is exactly as it was then (no change by any process since); None otherwise,
+        and always from a store that cannot tell (memory, PostgreSQL, writing blocks)."""
+
+    def keep(self, question: tuple[object, ...], answer: object) -> None:
+        """Keep ``answer`` for ``reused`` while the store is unchanged. ``answer`` must be a
+        function of ``question`` and of what this transaction read, and of nothing else."""
+
     # --- web console sessions (by the SHA-256 of the session token; never the token)
     def get_session(self, digest: str) -> SessionRecord | None: ...
     def put_session(self, record: SessionRecord) -> None: ...

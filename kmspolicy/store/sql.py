@@ -66,6 +66,13 @@ class SqlTransaction:
     # it; empty where the whole database is already locked for writing (SQLite).
     _lock_key_sql = ""
 
+    # --- answers derived from reads: kept only where reads are (SQLite's read-only blocks)
+    def reused(self, question: tuple[object, ...]) -> object | None:
+        return None
+
+    def keep(self, question: tuple[object, ...], answer: object) -> None:
+        pass
+
     # --- guards
     def close(self) -> None:
         self._open = False

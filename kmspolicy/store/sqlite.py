@@ -40,6 +40,9 @@ _Reads = BoundedCache[tuple[object, ...], object]
 class SqliteStore:
     """A ``kms.ports.Store`` in one SQLite file, safe for the threads of several processes."""
 
+    #: its read-only blocks keep what a caller derived from their reads (``Transaction.keep``)
+    keeps_answers = True
+
     def __init__(self, path: str | os.PathLike[str], root_key: SealingKey) -> None:
         self.path = Path(path)
         self.root_key = root_key  # what the kernel unseals with; checked against the canary
@@ -293,6 +296,22 @@ class _SqliteTransaction(SqlTransaction):
             found = reads.put(question, tuple(super().list_grants(key_arn)))
         self._served = True
         return found  # type: ignore[return-value]
+
+    def reused(self, question: tuple[object, ...]) -> object | None:
+        """An answer kept with the reads (``keep``): valid exactly as long as they are, and,
+        like a reused read, an answer from the block's snapshot (``attach``)."""
+        reads = self._reads
+        if reads is None or not self._open:
+            return None
+        found = reads.get(question)
+        if found is not None:
+            self._served = True
+        return found
+
+    def keep(self, question: tuple[object, ...], answer: object) -> None:
+        reads = self._reads
+        if reads is not None and self._open:
+            reads.put(question, answer)
 
     # try/except rather than ``with _errors()``: a generator context manager per statement
     # costs as much as a simple SELECT itself.

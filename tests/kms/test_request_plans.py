@@ -1,0 +1,181 @@
+"""A repeated one-key read request on an unchanged SQLite store is answered from its plan
+(``Pipeline._plan_question``): the key it resolved, the decision that allowed it and its key
+checks, kept with the connection's reads. Every change by another handle on the file (another
+process), the time reaching the key's due work, a time-reading policy, another request context
+and a changed directory must each be seen by the very next request, as without the plan.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS
+from kmspolicy.crypto.blob import parse_blob_header
+from kmspolicy.errors import AccessDeniedException, DisabledException
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.identities import AccountPolicies, Identities
+from kmspolicy.kms.pipeline import Pipeline
+from kmspolicy.store import open_store
+from kmspolicy.store.rootkey import RootKey
+from tests.kms.principals import ACCOUNT, ROOT, policy
+
+_DENY_OTHER_CONTEXT = policy(
+    {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+    {
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"StringNotEquals": {"kms:EncryptionContext:purpose": "ok"}},
+    },
+)
+
+
+class Counted:
+    """How many requests took the full path (resolution, authorization, key checks)."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.full = 0
+        decided = Pipeline._decided
+
+        def counting(pipeline: Pipeline, *args: Any) -> Any:
+            self.full += 1
+            return decided(pipeline, *args)
+
+        monkeypatch.setattr(Pipeline, "_decided", counting)
+
+
+@pytest.fixture
+def services(tmp_path: Path) -> Iterator[tuple[KMS[Any], KMS[Any], FakeClock]]:
+    """A service and another on the same SQLite file (another process), one clock."""
+    url, root, clock = f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate(), FakeClock()
+    service = KMS(store=open_store(url, root), clock=clock)
+    other = KMS(store=open_store(url, root), clock=clock)
+    try:
+        yield service, other, clock
+    finally:
+        service.close()
+        other.close()
+        service.store.close()
+        other.store.close()
+
+
+def test_a_repeated_request_is_answered_from_its_plan(
+    services: tuple[KMS[Any], KMS[Any], FakeClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, _, _ = services
+    key_id = service.create_key()["KeyMetadata"]["KeyId"]
+    counted = Counted(monkeypatch)
+    for _ in range(3):
+        blob = service.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    assert counted.full == 1
+    service.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"a": "b"})
+    assert counted.full == 2  # another context is another question
+    assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+def test_a_plan_is_not_kept_by_the_memory_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    service = KMS()
+    key_id = service.create_key()["KeyMetadata"]["KeyId"]
+    counted = Counted(monkeypatch)
+    for _ in range(3):
+        service.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert counted.full == 3
+
+
+def test_a_change_by_another_process_is_seen_by_the_next_request(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    service, other, _ = services
+    key_id = service.create_key()["KeyMetadata"]["KeyId"]
+    service.encrypt(KeyId=key_id, Plaintext=b"x")
+    service.encrypt(KeyId=key_id, Plaintext=b"x")  # from the plan
+    other.disable_key(KeyId=key_id)
+    with pytest.raises(DisabledException):
+        service.encrypt(KeyId=key_id, Plaintext=b"x")
+    other.enable_key(KeyId=key_id)
+    service.encrypt(KeyId=key_id, Plaintext=b"x")
+    other.put_key_policy(KeyId=key_id, PolicyName="default", Policy=_DENY_OTHER_CONTEXT)
+    with pytest.raises(AccessDeniedException):
+        service.encrypt(KeyId=key_id, Plaintext=b"x")
+    service.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"purpose": "ok"})
+
+
+def test_an_alias_moved_by_another_process_is_followed_by_the_next_request(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    service, other, _ = services
+    first = service.create_key()["KeyMetadata"]["Arn"]
+    second = service.create_key()["KeyMetadata"]["Arn"]
+    service.create_alias(AliasName="alias/app", TargetKeyId=first)
+    for _ in range(2):
+        assert service.encrypt(KeyId="alias/app", Plaintext=b"x")["KeyId"] == first
+    other.update_alias(AliasName="alias/app", TargetKeyId=second)
+    assert service.encrypt(KeyId="alias/app", Plaintext=b"x")["KeyId"] == second
+
+
+def test_due_work_ends_the_plan(services: tuple[KMS[Any], KMS[Any], FakeClock]) -> None:
+    """The plan is kept until the key's lifecycle work falls due: the rotation happens on the
+    first request after it, as without the plan."""
+    service, _, clock = services
+    key_id = service.create_key()["KeyMetadata"]["KeyId"]
+    service.enable_key_rotation(KeyId=key_id, RotationPeriodInDays=90)
+
+    def material() -> str:  # the version the Encrypt itself used (its blob's header)
+        blob = service.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+        return parse_blob_header(blob).material_id
+
+    before = material()
+    assert material() == before
+    clock.advance(days=91)
+    assert material() != before
+
+
+def test_a_decision_that_reads_the_time_is_not_planned(
+    services: tuple[KMS[Any], KMS[Any], FakeClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    service, _, clock = services
+    until = (clock.now() + timedelta(hours=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    timed = policy(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": ROOT},
+            "Action": "kms:*",
+            "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:CurrentTime": until}},
+        }
+    )
+    key_id = service.create_key(Policy=timed, BypassPolicyLockoutSafetyCheck=True)["KeyMetadata"][
+        "KeyId"
+    ]
+    counted = Counted(monkeypatch)
+    service.encrypt(KeyId=key_id, Plaintext=b"x")
+    service.encrypt(KeyId=key_id, Plaintext=b"x")
+    assert counted.full == 2
+    clock.advance(hours=2)
+    with pytest.raises(AccessDeniedException):
+        service.encrypt(KeyId=key_id, Plaintext=b"x")
+
+
+def test_a_changed_directory_is_seen_by_the_next_request(tmp_path: Path) -> None:
+    """An SCP attached to the caller's account (no store change) refuses the next request:
+    the directory hands out a new entry for the caller, which no plan was made for."""
+    identities = Identities()
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    service = KMS(store=store, identities=identities)
+    try:
+        key_id = service.create_key()["KeyMetadata"]["KeyId"]
+        service.encrypt(KeyId=key_id, Plaintext=b"x")
+        service.encrypt(KeyId=key_id, Plaintext=b"x")
+        deny = policy({"Effect": "Deny", "Action": "kms:Encrypt", "Resource": "*"})
+        identities.set_account(ACCOUNT, AccountPolicies.of(scps=[deny]))
+        with pytest.raises(AccessDeniedException):
+            service.encrypt(KeyId=key_id, Plaintext=b"x")
+    finally:
+        service.close()
+        store.close()
