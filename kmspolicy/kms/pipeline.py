@@ -119,6 +119,12 @@ def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
     return message.replace(f"on resource: {target.resource}", "on this resource")
 
 
+class _PlanMark:
+    """The first member of a pipeline's plan questions (``Pipeline._plans``)."""
+
+    __slots__ = ()
+
+
 class _Plan(NamedTuple):
     """What a one-key read request found on one state of the store, for the same request on
     the same state (``Pipeline._plan_question``): its key, allowed by ``decision``, its key
@@ -208,6 +214,9 @@ class Pipeline:
             and op.handler is not None
             and getattr(store, "keeps_answers", False)
         )
+        #: this pipeline's mark on its plans: services of other Regions or accounts may share
+        #: the store, and its reads, on one thread (an object, so no later pipeline has it)
+        self._plans = _PlanMark()
 
     # ----------------------------------------------------------------------------------------
     def run(
@@ -462,11 +471,11 @@ class Pipeline:
         self, op: Operation, scope: RequestScope
     ) -> tuple[tuple[object, ...], dict[str, object], frozenset[tuple[str, Any]]] | None:
         """What the targets and decision of a one-key read request are a function of, besides
-        the store's state and the time: the operation, the ``KeyId`` text, the caller's
-        directory entry (a new one whenever the directory changes) and the request's condition
-        keys; with those condition keys (the target's context) and their frozen form. None:
-        not planned (grant tokens, which are checked against the store; a context that cannot
-        be a key)."""
+        the store's state and the time: this pipeline (its account, Region, memo, key stores),
+        the operation, the ``KeyId`` text, the caller's directory entry (a new one whenever the
+        directory changes) and the request's condition keys; with those condition keys (the
+        target's context) and their frozen form. None: not planned (grant tokens, which are
+        checked against the store; a context that cannot be a key)."""
         params = scope.params
         key_text = params.get(op.key_param) if op.key_param is not None else None
         if key_text is None or params.get("GrantTokens"):
@@ -480,7 +489,7 @@ class Pipeline:
             extra = {**transport, **extra}
         try:
             frozen = freeze(extra)
-            question = ("plan", op.name, key_text, id(scope.identity), frozen)
+            question = (self._plans, op.name, key_text, id(scope.identity), frozen)
         except TypeError:  # a context value that cannot be part of a key
             return None
         return question, extra, frozen

@@ -16,7 +16,7 @@ import pytest
 
 from kmspolicy import KMS
 from kmspolicy.crypto.blob import parse_blob_header
-from kmspolicy.errors import AccessDeniedException, DisabledException
+from kmspolicy.errors import AccessDeniedException, DisabledException, NotFoundException
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.identities import AccountPolicies, Identities
 from kmspolicy.kms.pipeline import Pipeline
@@ -178,4 +178,23 @@ def test_a_changed_directory_is_seen_by_the_next_request(tmp_path: Path) -> None
             service.encrypt(KeyId=key_id, Plaintext=b"x")
     finally:
         service.close()
+        store.close()
+
+
+def test_services_of_two_regions_on_one_store_do_not_share_plans(tmp_path: Path) -> None:
+    """One store object (so one connection and its reads per thread) and one directory serve
+    two Regions: a key id planned in one is not found in the other."""
+    identities = Identities()
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    east = KMS(store=store, identities=identities, region="us-east-1")
+    west = KMS(store=store, identities=identities, region="us-west-2")
+    try:
+        key_id = east.create_key()["KeyMetadata"]["KeyId"]
+        east.encrypt(KeyId=key_id, Plaintext=b"x")
+        east.encrypt(KeyId=key_id, Plaintext=b"x")
+        with pytest.raises(NotFoundException):
+            west.encrypt(KeyId=key_id, Plaintext=b"x")
+    finally:
+        east.close()
+        west.close()
         store.close()
