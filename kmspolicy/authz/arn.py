@@ -24,10 +24,13 @@ __all__ = ["Arn"]
 # The resource's class is written positively: "not \x00-\x1f nor \x7f" is exactly "\x20-\x7e or
 # \x80 and above", and the engine tests the positive class in fewer instructions per character
 # (the resource is most of an ARN; every decision parses one). tests/authz/test_arn.py holds
-# this pattern to the negated one on generated texts.
+# this pattern to the negated one on generated texts. The runs are possessive (``*+``, ``++``):
+# each is followed by a character its class cannot match (``:``) or by the end of the text, so
+# giving characters back could never make a match, and the engine then keeps no backtracking
+# state for them.
 _ARN = re.compile(
-    r"arn:(aws(?:-[a-z]+)*):([a-z0-9][a-z0-9.-]*):([a-z0-9-]*):(\d{12}|aws|)"
-    r":([ -~\x80-\U0010ffff]+)"
+    r"arn:(aws(?:-[a-z]+)*+):([a-z0-9][a-z0-9.-]*+):([a-z0-9-]*+):(\d{12}|aws|)"
+    r":([ -~\x80-\U0010ffff]++)"
 )
 #: an Arn from its fields without ``_make``'s Python frame
 _new = tuple.__new__

@@ -491,8 +491,7 @@ def authorize_kms(
         request = request.with_boundary()  # its NotPrincipal denies (principals.py)
     facts = Facts(request, policies, matcher)
     bits = facts.bits
-    rows = _HIGH[bits >> 8] & _LOW[bits & 0xFF]  # rule_for(bits), inlined: once per decision
-    rule = RULES[(rows & -rows).bit_length() - 1]
+    rule = _BY_BIT_LENGTH[(_HIGH[bits >> 8] & _LOW[bits & 0xFF]).bit_length()]  # rule_for
     if facts.usable_grants and not facts.bits & _BEFORE_GRANTS:
         facts.ev.note(facts.usable_grants)
     if rule.outcome is Outcome.EXPLICIT_DENY:
@@ -507,18 +506,19 @@ def authorize_kms(
     return facts.ev.implicit_deny(by, cited)
 
 
-#: (needs, refuses, rule) of every row, in order: the loop below reads plain ints
 _FACT_BITS = 16
 assert all(r.needs | r.refuses < 1 << _FACT_BITS for r in RULES)  # the facts fit two bytes
 
 
 def _rows_applying(shift: int) -> tuple[int, ...]:
-    """For each value of one byte of the facts: the rows (bit i: ``RULES[i]``) whose masks that
-    byte satisfies. A row applies when both bytes satisfy it."""
+    """For each value of one byte of the facts: the rows whose masks that byte satisfies, as
+    bits, the first row the highest (``RULES[i]`` is bit ``len(RULES) - 1 - i``). A row applies
+    when both bytes satisfy it."""
     byte = 0xFF << shift
+    top = len(RULES) - 1
     return tuple(
         sum(
-            1 << i
+            1 << (top - i)
             for i, rule in enumerate(RULES)
             if (part << shift) & rule.needs == rule.needs & byte
             and not (part << shift) & rule.refuses
@@ -528,11 +528,13 @@ def _rows_applying(shift: int) -> tuple[int, ...]:
 
 
 #: the rows each value of the high and of the low byte of the facts satisfies (two tables of
-#: 256 ints, built at import: the first applying row is then two lookups and a bit trick)
+#: 256 ints, built at import: the first applying row is then two lookups and a bit length)
 _HIGH, _LOW = _rows_applying(8), _rows_applying(0)
+#: the row whose bit is the highest set one, by the bit length of the applying rows (never 0:
+#: the last row applies to everything)
+_BY_BIT_LENGTH = (RULES[-1], *reversed(RULES))
 
 
 def rule_for(bits: int) -> Rule:
     """The first row of :data:`RULES` that applies to these facts (the last applies to all)."""
-    rows = _HIGH[bits >> 8] & _LOW[bits & 0xFF]
-    return RULES[(rows & -rows).bit_length() - 1]
+    return _BY_BIT_LENGTH[(_HIGH[bits >> 8] & _LOW[bits & 0xFF]).bit_length()]
