@@ -8,10 +8,10 @@ a clean exit, and none of them on an exception (the unit of work).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
-from typing import NamedTuple, Protocol, runtime_checkable
+from typing import Any, NamedTuple, Protocol, Self, runtime_checkable
 
 from kmspolicy._rng import Rng
 from kmspolicy.authz import DecisionKind
@@ -257,6 +257,14 @@ class AuditRecord(_AuditFields):
                 event,
             ),
         )
+
+    # a NamedTuple's own ``_make`` and ``_replace`` call ``tuple.__new__``, past the checks above
+    @classmethod
+    def _make(cls, iterable: Iterable[Any]) -> Self:  # type: ignore[override]  # same call
+        return cls(*iterable)
+
+    def _replace(self, **changes: Any) -> Self:
+        return type(self)(**{**self._asdict(), **changes})
 
     @classmethod
     def service_event(

@@ -215,6 +215,8 @@ class _Signer:
     __slots__ = ("_inner", "_outer")
 
     def __init__(self, key: bytes) -> None:
+        if len(key) > 64:  # RFC 2104: a key longer than the block is hashed first
+            key = hashlib.sha256(key).digest()
         block = key.ljust(64, b"\0")  # a signing key is 32 bytes, within SHA-256's block
         self._inner = hashlib.sha256(bytes(b ^ 0x36 for b in block))
         self._outer = hashlib.sha256(bytes(b ^ 0x5C for b in block))

@@ -270,6 +270,14 @@ def test_audit_record_decision_uses_the_decision_kind_spelling() -> None:
         assert AuditRecord(**fields, decision=kind).decision == kind
     with pytest.raises(ValueError):
         AuditRecord(**fields, decision="ALLOWED")
+    # review finding: the tuple's own _make and _replace skipped these checks
+    made = AuditRecord(**fields, decision="allowed")
+    assert made._replace(reason="r") == AuditRecord(**fields, decision="allowed", reason="r")
+    assert AuditRecord._make(made) == made
+    with pytest.raises(ValueError):
+        made._replace(decision="ALLOWED")
+    with pytest.raises(ValueError):
+        AuditRecord._make([*made[:-1], "not-an-event"])
 
 
 def test_get_key_last_usage_tracks_successful_cryptographic_operations(

@@ -113,6 +113,19 @@ def two_handles(url: str) -> Iterator[tuple[Any, Any]]:
         writer.close()
 
 
+def test_a_read_only_block_sets_every_slot_of_its_transaction(
+    two_handles: tuple[Any, Any],
+) -> None:
+    """``_Reading.__init__`` sets its transaction's slots by hand (the hot path's one object per
+    block): a slot added to the transaction classes without it there would be unset."""
+    reader, _ = two_handles
+    with reader.transaction(readonly=True) as tx:
+        slots = {name for cls in type(tx).__mro__ for name in getattr(cls, "__slots__", ())}
+        assert type(tx).__name__ == "_Reading" and slots
+        unset = {name for name in slots if not hasattr(tx, name)}
+    assert not unset, f"_Reading leaves {sorted(unset)} unset"
+
+
 def _put(store: Any, record: object) -> None:
     with store.transaction() as tx:
         tx.put_key(record)
