@@ -84,7 +84,7 @@ class _MemoryTransaction:
     def reused(self, question: tuple[object, ...]) -> object | None:
         return None  # nothing is kept: every read here is a dict lookup already
 
-    def keep(self, question: tuple[object, ...], answer: object) -> None:
+    def keep(self, question: tuple[object, ...], answer: object, weight: int) -> None:
         pass
 
     def __enter__(self) -> _MemoryTransaction:

@@ -119,6 +119,10 @@ def _hide_aliased_key(caller: Caller, target: Target, message: str) -> str:
     return message.replace(f"on resource: {target.resource}", "on this resource")
 
 
+#: what a kept plan weighs beyond its context and KeyId text (its question, tuple, entry), in chars
+_PLAN_OVERHEAD = 256
+
+
 class _PlanMark:
     """The first member of a pipeline's plan questions (``Pipeline._plans``)."""
 
@@ -513,11 +517,13 @@ class Pipeline:
         key = target.key
         if key is None or key.custom_key_store_id is not None:
             return
-        if context_chars(frozen) > MAX_ENTRY_CHARS:
+        chars = context_chars(frozen)
+        if chars > MAX_ENTRY_CHARS:
             return
         tx.keep(
             question,
             _Plan(scope.identity, key, target.request_alias, decisions[0], due_at(key)),
+            chars + len(str(question[2])) + _PLAN_OVERHEAD,  # question[2]: the KeyId text
         )
 
     def _authorize(

@@ -113,9 +113,11 @@ class Transaction(Protocol):
         store is exactly as it was then (no change by any process since); None otherwise,
         and always from a store that cannot tell (memory, PostgreSQL, writing blocks)."""
 
-    def keep(self, question: tuple[object, ...], answer: object) -> None:
+    def keep(self, question: tuple[object, ...], answer: object, weight: int) -> None:
         """Keep ``answer`` for ``reused`` while the store is unchanged. ``answer`` must be a
-        function of ``question`` and of what this transaction read, and of nothing else."""
+        function of ``question`` and of what this transaction read, and of nothing else;
+        ``weight``: the characters it holds that no read holds (its question's context), which
+        the store bounds per connection."""
 
     # --- web console sessions (by the SHA-256 of the session token; never the token)
     def get_session(self, digest: str) -> SessionRecord | None: ...

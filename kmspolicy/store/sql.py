@@ -70,7 +70,7 @@ class SqlTransaction:
     def reused(self, question: tuple[object, ...]) -> object | None:
         return None
 
-    def keep(self, question: tuple[object, ...], answer: object) -> None:
+    def keep(self, question: tuple[object, ...], answer: object, weight: int) -> None:
         pass
 
     # --- guards

@@ -32,6 +32,10 @@ from kmspolicy.store.sql import DECODED_KEYS, DecodedKeys, Row, SqlTransaction
 
 BUSY_TIMEOUT_MS = 10_000
 _READS_LIMIT = 4096  # reads kept per connection between two changes of the database
+#: their weight: a read weighs 1, a kept answer (``keep``) the characters it holds beyond the
+#: reads (a request plan's context: up to 4 KB each, so a count alone would let one allowed
+#: caller's distinct contexts pin ~22 MB per connection)
+_READS_MAX_WEIGHT = 1 << 20
 #: One thread's reads (question -> answer, None for "absent"), valid while the database is
 #: unchanged (``_Reading``)
 _Reads = BoundedCache[tuple[object, ...], object]
@@ -186,7 +190,7 @@ class _Handle:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.depth = 0  # transactions open on this thread (savepoints beyond the first)
-        self.reads = _Reads(_READS_LIMIT)
+        self.reads = _Reads(_READS_LIMIT, maxweight=_READS_MAX_WEIGHT)
         self.read_version: int | None = None  # the data_version ``reads`` were made at
         #: the open read-only block at depth 0 (``_Reading``)
         self.reading: _SqliteTransaction | None = None
@@ -308,10 +312,10 @@ class _SqliteTransaction(SqlTransaction):
             self._served = True
         return found
 
-    def keep(self, question: tuple[object, ...], answer: object) -> None:
+    def keep(self, question: tuple[object, ...], answer: object, weight: int) -> None:
         reads = self._reads
         if reads is not None and self._open:
-            reads.put(question, answer)
+            reads.put(question, answer, weight)
 
     # try/except rather than ``with _errors()``: a generator context manager per statement
     # costs as much as a simple SELECT itself.

@@ -17,10 +17,13 @@ import pytest
 from kmspolicy import KMS
 from kmspolicy.crypto.blob import parse_blob_header
 from kmspolicy.errors import AccessDeniedException, DisabledException, NotFoundException
+from kmspolicy.kms import pipeline as pipeline_module
 from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.decisions import context_chars
 from kmspolicy.kms.identities import AccountPolicies, Identities
 from kmspolicy.kms.pipeline import Pipeline
 from kmspolicy.store import open_store
+from kmspolicy.store import sqlite as sqlite_module
 from kmspolicy.store.rootkey import RootKey
 from tests.kms.principals import ACCOUNT, ROOT, policy
 
@@ -197,4 +200,25 @@ def test_services_of_two_regions_on_one_store_do_not_share_plans(tmp_path: Path)
     finally:
         east.close()
         west.close()
+        store.close()
+
+
+def test_the_plans_of_one_connection_are_bounded_by_their_contexts(tmp_path: Path) -> None:
+    """Review finding: plans were bounded by count only (4096 per connection, as reads), each
+    with up to 4 KB of context, so an allowed caller sending distinct contexts pinned ~22 MB
+    per connection (per server thread). Now they weigh their characters, within
+    ``_READS_MAX_WEIGHT``."""
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    service = KMS(store=store)
+    try:
+        key_id = service.create_key()["KeyMetadata"]["KeyId"]
+        for i in range(600):  # ~1.8 M characters of distinct contexts, each one plan
+            context = {"n": f"{i:04d}", "pad": "v" * 3000}
+            service.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext=context)
+        reads = store._local.handle.reads
+        plans = [q for q in list(reads) if isinstance(q[0], pipeline_module._PlanMark)]
+        held = sum(context_chars(q[4]) for q in plans)
+        assert plans and held <= sqlite_module._READS_MAX_WEIGHT
+    finally:
+        service.close()
         store.close()
