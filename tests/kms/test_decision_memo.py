@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.lang.awsjson import read_json
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
+from tests.kms.principals import ROOT, policy
 
 DECISION: Any = object()  # the memo stores decisions without looking at them
 
@@ -106,10 +106,6 @@ def test_the_sweeper_forgets_the_decisions_about_the_keys_it_deletes() -> None:
     assert memo.about(key) == 0
 
 
-def _policy(statements: list[dict[str, Any]]) -> str:
-    return json.dumps({"Version": "2012-10-17", "Statement": statements})
-
-
 @pytest.mark.parametrize("store_kind", ["memory", "sqlite"])
 def test_a_memoised_decision_follows_the_keys_aliases_and_tags(
     store_kind: str, tmp_path: Path
@@ -151,7 +147,7 @@ def test_a_memoised_decision_follows_the_keys_aliases_and_tags(
             "Resource": "*",
         },
     ]
-    client.put_key_policy(KeyId=key_id, PolicyName="default", Policy=_policy(deny))
+    client.put_key_policy(KeyId=key_id, PolicyName="default", Policy=policy(*deny))
 
     def allowed() -> bool:
         try:
@@ -187,7 +183,7 @@ def _large_policy(root: str, version: int) -> str:
         }
         for i in range(95)
     ]
-    text = _policy([{**allow, "Action": "kms:*", "Resource": "*"}, *padding])
+    text = policy({**allow, "Action": "kms:*", "Resource": "*"}, *padding)
     assert 28_000 < len(text) <= 32_768
     return text
 
@@ -262,25 +258,15 @@ def test_the_resolved_callers_are_bounded_by_what_they_hold(
     assert directory.resolve(session.format(99)) is directory.resolve(session.format(99))
 
 
-_DENY_PLAIN_HTTP = json.dumps(
+_DENY_PLAIN_HTTP = policy(
+    {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
     {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"AWS": "arn:aws:iam::111122223333:root"},
-                "Action": "kms:*",
-                "Resource": "*",
-            },
-            {
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "kms:Encrypt",
-                "Resource": "*",
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            },
-        ],
-    }
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    },
 )
 
 
