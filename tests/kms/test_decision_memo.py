@@ -230,8 +230,8 @@ def test_the_policy_facts_are_bounded_by_the_policies_they_keep_alive() -> None:
     identity = Resolved(Caller.from_arn("arn:aws:iam::111122223333:root"), (), None, ())
     for version in range(100):
         text = _large_policy("arn:aws:iam::111122223333:root", version)
-        policy = read_json(text, "key policy", key_policy=True)
-        assert memo.policy_ids(identity, policy, (), ()) is not None
+        parsed = read_json(text, "key policy", key_policy=True)
+        assert memo.policy_ids(identity, parsed, (), ()) is not None
         assert max(memo.pinned_policy_chars) <= 200_000
     assert min(memo.pinned_policy_chars) > 100_000  # the newest are kept
 
