@@ -249,24 +249,24 @@ class Pipeline:
         # Work that may wait on the network runs with no transaction open (OutsideFirst).
         readonly = not op.mutates
         outside: OutsideOutcomes = {}
-        scope = RequestScope(
-            self, identity, params, now, op, context=context, readonly=readonly, outside=outside
+        fresh = functools.partial(
+            RequestScope,
+            self,
+            identity,
+            params,
+            now,
+            op,
+            context=context,
+            readonly=readonly,
+            outside=outside,
         )
+        scope = fresh()
         # what outside work made that must be taken back unless the request keeps it
         undos: dict[Hashable, Callable[[], None]] = {}
         try:
             for round_ in range(_ROUNDS):
                 if round_:  # a fresh scope per round: the audit record is the last round's
-                    scope = RequestScope(
-                        self,
-                        identity,
-                        params,
-                        now,
-                        op,
-                        context=context,
-                        readonly=readonly,
-                        outside=outside,
-                    )
+                    scope = fresh()
                 try:
                     with self.store.transaction(readonly=readonly) as tx:
                         scope.tx = tx
