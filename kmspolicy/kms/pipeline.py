@@ -56,7 +56,7 @@ from kmspolicy.kms.decisions import (
 )
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.implemented import load_operations
-from kmspolicy.kms.kernel import Kernel
+from kmspolicy.kms.kernel import AuthorizedKey, Kernel
 from kmspolicy.kms.keystores.connector import KeyStoreConnector
 from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle.due import due_at, run_due_work
@@ -74,6 +74,7 @@ from kmspolicy.kms.ports import (
 )
 from kmspolicy.kms.quotas import Quotas
 from kmspolicy.kms.requests import (
+    AuditFacts,
     Call,
     CommitFirst,
     DueWorkFirst,
@@ -139,6 +140,8 @@ class _Plan(NamedTuple):
     request_alias: str | None
     decision: Decision
     due: datetime | None
+    facts: AuditFacts  # what the audit record says of its target and decision
+    used: tuple[str, ...]  # the key ARN usage tracking notes (``KeyUsage.note``)
 
 
 @dataclass(frozen=True, slots=True)
@@ -249,16 +252,9 @@ class Pipeline:
         # Work that may wait on the network runs with no transaction open (OutsideFirst).
         readonly = not op.mutates
         outside: OutsideOutcomes = {}
+        # positional: a partial without keywords calls in C, with no dict merged per call
         fresh = functools.partial(
-            RequestScope,
-            self,
-            identity,
-            params,
-            now,
-            op,
-            context=context,
-            readonly=readonly,
-            outside=outside,
+            RequestScope, self, identity, params, now, op, context, readonly, outside
         )
         scope = fresh()
         # what outside work made that must be taken back unless the request keeps it
@@ -302,10 +298,12 @@ class Pipeline:
             self._audit_failure(scope, request_id, exc)
             raise
         if op.tracked:  # what GetKeyLastUsage reports (usage.TRACKED_OPERATIONS)
-            targets = scope.targets
+            plan = scope.plan
             self.usage.note(
                 op.name,
-                tuple([t.key.arn for t in targets if t.key is not None]),
+                plan.used
+                if plan is not None
+                else tuple([t.key.arn for t in scope.targets if t.key is not None]),
                 now,
                 request_id,
             )
@@ -399,7 +397,12 @@ class Pipeline:
         if op.dry_run and scope.params.get("DryRun"):
             raise DryRunOperationException(_DRY_RUN_MESSAGE)
         mint = self._mint
-        keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key is not None])
+        keys: tuple[AuthorizedKey, ...]
+        if len(targets) == 1:  # nearly every request: its one handle, without a comprehension
+            t = targets[0]
+            keys = (mint(t.key, t.action, t.request_alias),) if t.key is not None else ()
+        else:
+            keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key])
         call = Call(scope, keys, targets, scope.decisions)
         assert op.handler is not None  # _decided refused it otherwise
         result = op.handler(call)
@@ -433,6 +436,7 @@ class Pipeline:
                 )
             ]
             scope.decisions.append(plan.decision)
+            scope.plan = plan
             return targets
         targets, time_free = self._decided(op, scope)
         if asked is not None and time_free:
@@ -520,11 +524,17 @@ class Pipeline:
         chars = context_chars(frozen)
         if chars > MAX_ENTRY_CHARS:
             return
-        tx.keep(
-            question,
-            _Plan(scope.identity, key, target.request_alias, decisions[0], due_at(key)),
-            chars + len(str(question[2])) + _PLAN_OVERHEAD,  # question[2]: the KeyId text
+        plan = _Plan(
+            scope.identity,
+            key,
+            target.request_alias,
+            decisions[0],
+            due_at(key),
+            self._facts(decisions, targets),
+            (key.arn,),
         )
+        # question[2]: the KeyId text
+        tx.keep(question, plan, chars + len(str(question[2])) + _PLAN_OVERHEAD)
 
     def _authorize(
         self,
@@ -832,17 +842,9 @@ class Pipeline:
         """Append the record of request ``a`` (its decisions, or the refusal before any)."""
         if self.audit is None:
             return
-        # plain loops, not generators: this runs once per request on the hot path
-        decisions, targets = a.decisions, a.targets
-        facts: tuple[str, str, tuple[str, ...]] = ("", "", ())  # the deciding decision's
-        denied = False
-        matched: tuple[str, ...] = ()
-        for d in decisions:
-            known = self._recorded(d)
-            matched += known[2]
-            if not denied:  # the first refusal decides, else the last decision
-                facts = known
-                denied = not d.allowed
+        targets = a.targets
+        plan = a.plan
+        facts = plan.facts if plan is not None else self._facts(a.decisions, targets)
         # request-derived condition keys (EC, algorithms, tags, ...); the audit adapter
         # hashes encryption-context values before writing. One target (nearly every
         # request): its context as it is, which nothing changes once the target is decided
@@ -853,23 +855,32 @@ class Pipeline:
             for t in targets:
                 context.update(t.context)
         self._append(
-            a,
-            AuditRecord(
-                a.now,
-                request_id,
-                a.op.name,
-                a.caller.arn,
-                tuple([t.action for t in targets]),
-                tuple([t.recorded_resource for t in targets]),
-                bool(decisions) and not denied,
-                facts[0],
-                facts[1],
-                matched,
-                error_code,
-                context,
-            ),
+            a, AuditRecord(a.now, request_id, a.op.name, a.caller.arn, *facts, error_code, context)
         )
         a.recorded = True
+
+    def _facts(self, decisions: Sequence[Decision], targets: Sequence[Target]) -> AuditFacts:
+        """What the audit record says of a round's ``targets`` and ``decisions``: the actions,
+        the resources, whether it was allowed, the deciding decision's kind and reason (the
+        first refusal, else the last decision) and every decision's matched statements."""
+        # plain loops, not generators: this runs once per request not answered by a plan
+        facts: tuple[str, str, tuple[str, ...]] = ("", "", ())  # the deciding decision's
+        denied = False
+        matched: tuple[str, ...] = ()
+        for d in decisions:
+            known = self._recorded(d)
+            matched += known[2]
+            if not denied:
+                facts = known
+                denied = not d.allowed
+        return (
+            tuple([t.action for t in targets]),
+            tuple([t.recorded_resource for t in targets]),
+            bool(decisions) and not denied,
+            facts[0],
+            facts[1],
+            matched,
+        )
 
     def _recorded(self, decision: Decision) -> tuple[str, str, tuple[str, ...]]:
         """What the audit record says of ``decision`` (its kind, its reason, the labels of its

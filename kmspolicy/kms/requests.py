@@ -49,10 +49,12 @@ from kmspolicy.optable import OpSpec
 
 __all__ = [
     "GRANT_NONCE_BYTES",
+    "AuditFacts",
     "Call",
     "CommitFirst",
     "DueWorkFirst",
     "OutsideFirst",
+    "Planned",
     "RequestScope",
     "Resolution",
     "Services",
@@ -110,6 +112,21 @@ class OutsideFirst(Exception):  # a control-flow signal; never leaves Pipeline.r
 
 #: the outcomes of a request's ``OutsideFirst`` work, by key: (True, value) or (False, error)
 OutsideOutcomes = dict[Hashable, tuple[bool, Any]]
+#: what a request's audit record says of its targets and decisions, in the record's order:
+#: actions, resources, allowed, the deciding decision's kind and reason, matched statements
+AuditFacts = tuple[tuple[str, ...], tuple[str, ...], bool, str, str, tuple[str, ...]]
+
+
+class Planned(Protocol):
+    """What a request plan (``Pipeline``'s) made once for every round it answers."""
+
+    @property
+    def facts(self) -> AuditFacts:
+        """What the audit record says of the round's targets and decisions."""
+
+    @property
+    def used(self) -> tuple[str, ...]:
+        """The ARNs of the keys the round uses (``KeyUsage.note``)."""
 
 
 @dataclass(slots=True)
@@ -190,6 +207,7 @@ class RequestScope:
         "op",
         "outside",
         "params",
+        "plan",
         "readonly",
         "recorded",
         "region",
@@ -209,7 +227,6 @@ class RequestScope:
         params: Mapping[str, Any],
         now: datetime,
         op: OpSpec,
-        *,
         context: Mapping[str, object] | None = None,
         readonly: bool = False,
         outside: OutsideOutcomes | None = None,
@@ -234,6 +251,8 @@ class RequestScope:
         # what the round found, for its audit record
         self.targets: Sequence[Target] = ()
         self.decisions: list[Decision] = []
+        #: the request plan that answered the round, if one did (its targets and decisions)
+        self.plan: Planned | None = None
         self.recorded = False  # its record is in the audit log (written before the commit)
         self.audit_failed = False  # the audit log refused its record
         #: the keys its handler wrote (None: deleted)

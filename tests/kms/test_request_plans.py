@@ -16,12 +16,18 @@ import pytest
 
 from kmspolicy import KMS
 from kmspolicy.crypto.blob import parse_blob_header
-from kmspolicy.errors import AccessDeniedException, DisabledException, NotFoundException
+from kmspolicy.errors import (
+    AccessDeniedException,
+    DisabledException,
+    InvalidKeyUsageException,
+    NotFoundException,
+)
 from kmspolicy.kms import pipeline as pipeline_module
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.decisions import context_chars
 from kmspolicy.kms.identities import AccountPolicies, Identities
 from kmspolicy.kms.pipeline import Pipeline
+from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.store import open_store
 from kmspolicy.store import sqlite as sqlite_module
 from kmspolicy.store.rootkey import RootKey
@@ -80,6 +86,59 @@ def test_a_repeated_request_is_answered_from_its_plan(
     service.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"a": "b"})
     assert counted.full == 2  # another context is another question
     assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
+
+
+class _Records:
+    """The audit records of a service, as the pipeline hands them over."""
+
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_a_planned_request_is_recorded_and_tracked_as_the_full_path_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The audit facts and the usage a plan keeps are the ones its first request made: the
+    request by an alias, allowed or refused by its handler after the allow."""
+    audit, clock = _Records(), FakeClock()
+    service = KMS(
+        store=open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate()),
+        clock=clock,
+        audit=audit,
+    )
+    try:
+        key_id = service.create_key()["KeyMetadata"]["KeyId"]
+        service.create_alias(AliasName="alias/planned", TargetKeyId=key_id)
+        counted = Counted(monkeypatch)
+        for _ in range(3):
+            clock.advance(seconds=1)
+            service.encrypt(KeyId="alias/planned", Plaintext=b"x")
+        for _ in range(2):  # refused by the handler, after the allow (the record says why)
+            with pytest.raises(InvalidKeyUsageException):
+                service.encrypt(
+                    KeyId="alias/planned", Plaintext=b"x", EncryptionAlgorithm="RSAES_OAEP_SHA_1"
+                )
+        assert counted.full == 2  # one full path per question, the rest from their plans
+        full, *planned, refused, refused_planned = audit.records[-5:]
+
+        def facts(record: AuditRecord) -> AuditRecord:
+            return record._replace(time=clock.now(), request_id="")
+
+        assert full.matched and full.allowed and full.resources[0].endswith(key_id)
+        assert [facts(r) for r in planned] == [facts(full)] * 2
+        assert refused.error_code == "InvalidKeyUsageException"
+        assert facts(refused_planned) == facts(refused)
+        last = service.get_key_last_usage(KeyId=key_id)["KeyLastUsage"]
+        assert last["Operation"] == "Encrypt" and last["Timestamp"] == planned[-1].time
+    finally:
+        service.close()
+        service.store.close()
 
 
 def test_a_plan_is_not_kept_by_the_memory_store(monkeypatch: pytest.MonkeyPatch) -> None:
