@@ -25,9 +25,11 @@ the client wakes up twice to read one answer. Here the head waits for the body
 And it answers the requests the app can answer at once straight from the parser's callbacks,
 without uvicorn's per-request ASGI cycle (a task and its loop turn, the scope, the receive and
 send messages, the head rebuilt and checked header by header): a ``POST /`` on HTTP/1.1 with
-its whole body declared (``KmsApp.answers_directly``), no ``Expect: 100-continue``, no upgrade,
+its whole body declared (``KmsApp.answers_directly``), no ``Expect`` header, no upgrade,
 no response of an earlier request still pending on the connection, and no other request of
-the same slice answered directly. The app does the same work for it as for an ASGI request
+the same slice answered directly. Its headers are read straight into the dict the app reads
+(``on_header``; uvicorn's list is made from it only for a request that takes uvicorn's cycle
+after all). The app does the same work for it as for an ASGI request
 (``KmsApp.answer``) and the head is the one uvicorn writes (its default headers,
 ``connection: close`` when the connection will close). A call that must run in a worker thread
 after all, and every other request (the console, health, the dev endpoints, other paths,
@@ -161,6 +163,11 @@ _ANSWER_HEAD = (
 )
 
 
+def _listed(fields: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """uvicorn's list of a request's headers, from the dict of them when none repeats."""
+    return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields.items()]
+
+
 class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     """``HttpToolsProtocol`` that closes a connection whose request is not read in time, and
     answers what the app can answer at once without an ASGI cycle."""
@@ -172,6 +179,10 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     _read_deadline: float | None = None
     _read_timer: asyncio.TimerHandle | None = None
     _app: KmsApp[Any] | None = None  # the app, when it answers directly
+    #: the headers of the request being parsed, as the app reads them (names lower-cased,
+    #: values with uvicorn's trailing whitespace stripped), while it may be answered directly;
+    #: None once it takes uvicorn's cycle, whose list (``self.headers``) then holds them
+    _fields: dict[str, str] | None = None
     #: the request being read for a direct answer: its headers, body parts, start, keep-alive
     _direct_headers: dict[str, str] | None = None
     _direct_body: list[bytes]
@@ -188,8 +199,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
         self.flow = _QueueFlow(transport, self)
-        if self.direct and isinstance(self.app, KmsApp):
-            self._app = self.app
+        if self.direct and isinstance(self.app, KmsApp) and self.limit_concurrency is None:
+            self._app = self.app  # (uvicorn's concurrency limit answers 503 from its cycle)
         self._expect_whole()  # a connection that never sends a byte is a slow client too
 
     def data_received(self, data: bytes) -> None:
@@ -205,7 +216,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         the rest of ``data`` is held unparsed, reading paused, until they are answered: a
         client pipelining thousands of requests in one read neither holds the loop for all
         their answers nor grows the queue beyond one slice's requests."""
-        for start in range(0, len(data), FEED_SLICE):
+        start, size = 0, len(data)
+        while start < size:
             if self.pipeline:
                 self._held = data[start:]
                 self.flow.pause_reading()
@@ -215,9 +227,13 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                 # bytes between requests (llhttp skips a bare CRLF without beginning a
                 # message) start a request's deadline: they cancel uvicorn's keep-alive timer
                 self._expect_whole()
-            super().data_received(data[start : start + FEED_SLICE])
+            # (a whole read within one slice is parsed as it is, without a copy)
+            HttpToolsProtocol.data_received(
+                self, data if size <= FEED_SLICE else data[start : start + FEED_SLICE]
+            )
             if self.transport.is_closing():
                 return
+            start += FEED_SLICE
 
     def _feed_held(self) -> None:
         data, self._held = self._held, b""
@@ -232,9 +248,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
+        if self._app is not None:
+            self._fields = {}
         # a direct answer earlier in this slice armed uvicorn's keep-alive timer: this
         # request's read deadline governs now (408), not the keep-alive timeout (a silent close)
-        self._unset_keepalive_if_required()
+        if self.timeout_keep_alive_task is not None:
+            self._unset_keepalive_if_required()
         if self._read_deadline is None:
             self._expect_whole()
 
@@ -246,15 +265,48 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.url, self.headers, self.expect_100_continue = url, headers, expect
         self.scope["headers"] = headers
 
-    def on_headers_complete(self) -> None:
-        if self._app is not None and self._direct_begins(self._app):
+    def on_header(self, name: bytes, value: bytes) -> None:
+        # What uvicorn's on_header does (the name lower-cased, the value's trailing whitespace
+        # stripped), into the dict the app reads rather than into uvicorn's list, which a
+        # direct answer does not use: one step per header instead of uvicorn's list and then
+        # the dict made from it.
+        fields = self._fields
+        if fields is None:
+            HttpToolsProtocol.on_header(self, name, value)
             return
+        key = name.lower().decode("latin-1")
+        if key in fields:  # repeated: uvicorn's list from here on, each header in it
+            self._fields = None
+            self.headers = _listed(fields)
+            HttpToolsProtocol.on_header(self, name, value)
+            return
+        fields[key] = value.rstrip(b" \t").decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        if self._app is not None:
+            fields = self._fields
+            if fields is None:  # a header repeated: its values joined, as SigV4 reads them
+                fields = _headers(self.headers)
+            if self._direct_begins(fields):
+                return
+            self._to_cycle()
         self._make_scope()
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None:  # the cycle just made for this request writes through the holder
             # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
             cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+
+    def _to_cycle(self) -> None:
+        """Hand the request to uvicorn's cycle with its headers as uvicorn's on_header would
+        have left them: its list (each header, in order) and ``Expect: 100-continue``."""
+        fields = self._fields
+        if fields is not None:  # no header repeated: the dict holds the list, in order
+            self._fields = None
+            self.headers = _listed(fields)
+        self.expect_100_continue = any(
+            name == b"expect" and value.lower() == b"100-continue" for name, value in self.headers
+        )
 
     def on_body(self, body: bytes) -> None:
         if self._direct_headers is not None:
@@ -289,17 +341,16 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         else:
             self._in_cycle(answer)
 
-    def _direct_begins(self, app: KmsApp[Any]) -> bool:
-        """Whether the request whose headers just arrived is answered directly (and if so, its
-        state is set up); otherwise uvicorn makes its ordinary cycle."""
+    def _direct_begins(self, headers: dict[str, str]) -> bool:
+        """Whether the request whose ``headers`` just arrived is answered directly (and if so,
+        its state is set up); otherwise uvicorn makes its ordinary cycle."""
         cycle = self.cycle
         if (
             (cycle is not None and not cycle.response_complete)  # an answer pending: queue
             or self._answered_in_feed  # one per slice: the others take a loop turn each
             or self.url != b"/"
-            or self.expect_100_continue
+            or "expect" in headers  # 100-continue: uvicorn's cycle sends it
             or self.flow.write_paused  # the client is not reading: the cycle waits for it
-            or self.limit_concurrency is not None
             or self.transport.is_closing()
         ):
             return False
@@ -310,12 +361,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             or parser.should_upgrade()
         ):
             return False
-        # uvicorn's on_header lower-cased the names already: only a repeated one needs more
-        raw = self.headers
-        headers = {name.decode("latin-1"): value.decode("latin-1") for name, value in raw}
-        if len(headers) != len(raw):
-            headers = _headers(raw)
-        if not app.answers_directly(headers):
+        assert self._app is not None  # headers are read into a dict only for the app
+        if not self._app.answers_directly(headers):
             return False
         self._direct_headers = headers
         self._direct_body = []

@@ -114,8 +114,14 @@ def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
     # the scope is made only for a request that takes uvicorn's cycle (protocol._make_scope):
     # uvicorn's on_message_begin resets the request's url, headers and Expect, and makes the
     # scope around that headers list; the direct path resets the three itself
-    # the direct path reads the headers as uvicorn's on_header left them, names lower-cased
-    assert "name = name.lower()" in inspect.getsource(base.on_header)
+    # the protocol's on_header reads the headers into a dict as uvicorn's on_header reads them
+    # into its list (names lower-cased, trailing whitespace stripped, Expect noted), and hands
+    # a request that takes uvicorn's cycle that list (tests/server/test_protocol_headers.py)
+    on_header = inspect.getsource(base.on_header)
+    assert "name = name.lower()" in on_header
+    assert 'value = value.rstrip(b" \\t")' in on_header
+    assert 'if name == b"expect" and value.lower() == b"100-continue":' in on_header
+    assert "self.headers.append((name, value))" in on_header
     begin = inspect.getsource(base.on_message_begin)
     assert re.findall(r"self\.(\w+) = ", begin) == [
         "url",
