@@ -1,9 +1,10 @@
 """Where a `kmspolicy serve` request's CPU goes, stage by stage (the cost model of docs/server.md).
 
-Run: ``.venv/bin/python bench/server_stages.py [--requests N] [--rounds R]``.
+Run: ``.venv/bin/python bench/server_stages.py [--requests N] [--rounds R] [--operation Decrypt]``.
 
 The app ``kmspolicy serve`` builds (SQLite in a temporary data dir, the file root key, SigV4, the
-audit log, request quotas on) answers pre-signed boto3 Encrypt requests in-process, N times, the
+audit log, request quotas on) answers pre-signed boto3 Encrypt requests (or Decrypt requests of
+one Encrypt's blob) in-process, N times, the
 way the server's HTTP protocol has it answer them (server/protocol.py): the headers as one dict,
 ``KmsApp.answers_directly``, then ``KmsApp.answer``, with no event loop and no ASGI cycle. Each
 stage's functions are timed where the app calls them (a timer costs about 0.2 µs, inside the
@@ -214,7 +215,7 @@ class _Canned:
         self._reply = reply
 
     def operations(self) -> frozenset[str]:
-        return frozenset({"Encrypt"})
+        return frozenset(OPERATIONS)
 
     def offload(self, operation: str) -> bool:
         return False
@@ -288,12 +289,14 @@ STAGES = (
     (server_backend.wire, "encode_response", "codec: response"),
     (Pipeline, "_allowed", "resolution and authorization"),
     (FileAuditLog, "append", "audit append"),
-    (Kernel, "encrypt", "crypto (kernel.encrypt)"),
     (Pipeline, "_audit", "audit record and append"),
     (server_backend.ServiceBackend, "call", "backend"),
 )
 _TIMED_ON_APP = ("SigV4 (verify)", "store transaction (begin+end)", "pipeline")
-STAGE_NAMES = frozenset(stage for *_, stage in STAGES) | frozenset(_TIMED_ON_APP)
+#: the replayed operations, with the kernel function each one's crypto stage times
+OPERATIONS = {"Encrypt": "encrypt", "Decrypt": "decrypt"}
+_CRYPTO = "crypto (kernel)"
+STAGE_NAMES = frozenset(stage for *_, stage in STAGES) | frozenset((*_TIMED_ON_APP, _CRYPTO))
 
 
 @dataclass
@@ -312,20 +315,26 @@ class Measured:
     stages_seen: set[str] = field(default_factory=set)  # the stages whose timers ran
 
 
-def measure(requests: int, rounds: int) -> Measured:
+def measure(requests: int, rounds: int, operation: str = "Encrypt") -> Measured:
     with tempfile.TemporaryDirectory(prefix="kmsp-stages-") as tmp:
         settings = ServerSettings(port=0, data_dir=Path(tmp) / "data")
         app, runtime = build_app(settings, load_config(settings))
         loop = asyncio.new_event_loop()
         try:
-            return _measure(app, runtime, loop, Path(tmp), requests, rounds)
+            return _measure(app, runtime, loop, Path(tmp), requests, rounds, operation)
         finally:
             loop.close()
             runtime.close()
 
 
 def _measure(
-    app: Any, runtime: Any, loop: asyncio.AbstractEventLoop, tmp: Path, requests: int, rounds: int
+    app: Any,
+    runtime: Any,
+    loop: asyncio.AbstractEventLoop,
+    tmp: Path,
+    requests: int,
+    rounds: int,
+    operation: str,
 ) -> Measured:
     create_scope, create_body = signed("CreateKey", {})  # it writes: a worker thread's call
     key_id = json.loads(through_asgi(app, create_scope, create_body, loop)())["KeyMetadata"][
@@ -334,8 +343,13 @@ def _measure(
     scope, body = signed(
         "Encrypt", {"KeyId": key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()}
     )
+    answered, encrypt_body = b"CiphertextBlob", body  # (the floors are an Encrypt's)
+    if operation == "Decrypt":  # the blob of one Encrypt, decrypted again and again
+        blob = json.loads(direct(app, scope, body)())["CiphertextBlob"]
+        scope, body = signed("Decrypt", {"CiphertextBlob": blob})
+        answered = b"Plaintext"
     plain, plain_asgi = direct(app, scope, body), through_asgi(app, scope, body, loop)
-    assert b"CiphertextBlob" in plain() and b"CiphertextBlob" in plain_asgi()
+    assert answered in plain() and answered in plain_asgi()
     alone = stubbed(app, scope, body)
     alone_direct, alone_asgi = direct(alone, scope, body), through_asgi(alone, scope, body, loop)
     # the two paths alternate, round by round, so that the machine's load falls on both
@@ -358,6 +372,7 @@ def _measure(
         stages.wrap(type(runtime.service()), "dispatch", "pipeline")
         for owner, name, stage in STAGES:
             stages.wrap(owner, name, stage)
+        stages.wrap(Kernel, OPERATIONS[operation], _CRYPTO)
         timed = direct(app, scope, body)
         spent: list[dict[str, float]] = []
         seen: set[str] = set()
@@ -372,7 +387,7 @@ def _measure(
     finally:
         stages.restore()
     line = b'{"seq":1,"time":"2026-12-06T00:00:00Z","operation":"Encrypt"' + b"x" * 500 + b"}\n"
-    floor = floors(body, line, tmp, requests)
+    floor = floors(encrypt_body, line, tmp, requests)
 
     def median(stage: str) -> float:
         return statistics.median(r.get(stage, 0.0) for r in spent)
@@ -383,7 +398,7 @@ def _measure(
     store, decide, crypto = (
         median("store transaction (begin+end)"),
         median("resolution and authorization"),
-        median("crypto (kernel.encrypt)"),
+        median(_CRYPTO),
     )
     table = {
         # the cost of the timers around SigV4 and the backend is in it
@@ -421,10 +436,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="per round")
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--operation", choices=sorted(OPERATIONS), default="Encrypt")
     args = parser.parse_args()
-    m = measure(args.requests, args.rounds)
+    m = measure(args.requests, args.rounds, args.operation)
     print(
-        "Encrypt 4 KB answered by kmspolicy serve's app in-process as its HTTP protocol has it "
+        f"{args.operation} 4 KB answered by kmspolicy serve's app in-process as its HTTP protocol has it "
         f"answered (SQLite, file root key), CPU µs per request, median of {m.rounds} rounds of "
         f"{m.requests}"
     )

@@ -27,12 +27,13 @@ def _bench(name: str) -> ModuleType:
     return module
 
 
-def test_server_stages_replays_every_stage_and_puts_the_timers_back() -> None:
+@pytest.mark.parametrize("operation", ["Encrypt", "Decrypt"])
+def test_server_stages_replays_every_stage_and_puts_the_timers_back(operation: str) -> None:
     stages = _bench("server_stages")
     from kmspolicy.kms.pipeline import Pipeline
 
     decide = Pipeline.decide
-    measured = stages.measure(requests=3, rounds=1)
+    measured = stages.measure(requests=3, rounds=1, operation=operation)
     # every stage's timer was reached on the path the server takes (a stage missed would be
     # counted as nothing in the cost model's table)
     assert measured.stages_seen == stages.STAGE_NAMES
