@@ -18,12 +18,13 @@ any other and then answers UnsupportedOperationException.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
 from kmspolicy.errors import InternalError
+from kmspolicy.kms.kernel import Kernel
 from kmspolicy.kms.model import KeyInfo, KeyManagerType, KeyRecord
 from kmspolicy.kms.requests import Call, Resolution, Target
 from kmspolicy.optable import OPERATIONS, OpSpec
@@ -52,6 +53,12 @@ class Operation(OpSpec):
     #: key-type eligibility (e.g. rotation only for symmetric AWS_KMS keys), raising
     #: UnsupportedOperationException; after authorization, before the key state, as AWS orders it
     precheck: Callable[[KeyInfo], None] | None = None
+    #: for a read whose ``resolve`` finds its one key by something other than a parameter
+    #: (Decrypt: its ciphertext's header), what names that key, for the request's plan
+    #: (``Pipeline._plan_question``): given the parameters and the kernel (which reads the
+    #: header), a value that with the caller and context determines ``resolve``'s target;
+    #: None: not planned (``resolve`` raises its own errors in its own order)
+    plan_key: Callable[[Params, Kernel], Hashable | None] | None = None
 
     def check_key(self, key: KeyRecord) -> None:
         """The declared refusals for ``key`` (AWS managed keys, then key type)."""
@@ -75,6 +82,7 @@ def bind(
     resolve: Resolver | None = None,
     validate: Callable[[Params], None] | None = None,
     precheck: Callable[[KeyInfo], None] | None = None,
+    plan_key: Callable[[Params, Kernel], Hashable | None] | None = None,
 ) -> Operation:
     """Bind ``handler`` (and the rest of the behaviour) to the table's entry ``name``."""
     spec = OPERATIONS.get(name)
@@ -91,6 +99,7 @@ def bind(
         resolve=resolve,
         validate=validate,
         precheck=precheck,
+        plan_key=plan_key,
     )
 
 

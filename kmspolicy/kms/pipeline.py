@@ -210,14 +210,14 @@ class Pipeline:
         ] = BoundedCache(4096)
         self.usage = KeyUsage(clock.now())  # GetKeyLastUsage: tracking starts with the service
         #: the operations whose requests may be planned: read-only, one key named by a
-        #: parameter, resolved by the pipeline itself (``_plan_question``); none where the
+        #: parameter and resolved by the pipeline itself, or named as the operation's
+        #: ``plan_key`` says (Decrypt: by its ciphertext) (``_plan_question``); none where the
         #: store keeps nothing (``Transaction.reused`` always None: memory, PostgreSQL)
         self._plannable = frozenset(
             name
             for name, op in self.operations.items()
             if not op.mutates
-            and op.resolve is None
-            and op.key_param is not None
+            and (op.plan_key is not None or (op.resolve is None and op.key_param is not None))
             and op.handler is not None
             and getattr(store, "keeps_answers", False)
         )
@@ -480,12 +480,16 @@ class Pipeline:
     ) -> tuple[tuple[object, ...], dict[str, object], frozenset[tuple[str, Any]]] | None:
         """What the targets and decision of a one-key read request are a function of, besides
         the store's state and the time: this pipeline (its account, Region, memo, key stores),
-        the operation, the ``KeyId`` text, the caller's directory entry (a new one whenever the
-        directory changes) and the request's condition keys; with those condition keys (the
-        target's context) and their frozen form. None: not planned (grant tokens, which are
-        checked against the store; a context that cannot be a key)."""
+        the operation, the ``KeyId`` text (or what the operation's ``plan_key`` names the key
+        by: a Decrypt's ciphertext's key id), the caller's directory entry (a new one whenever
+        the directory changes) and the request's condition keys; with those condition keys
+        (the target's context) and their frozen form. None: not planned (grant tokens, which
+        are checked against the store; a context that cannot be a key)."""
         params = scope.params
-        key_text = params.get(op.key_param) if op.key_param is not None else None
+        if op.plan_key is not None:
+            key_text = op.plan_key(params, self.kernel)
+        else:
+            key_text = params.get(op.key_param) if op.key_param is not None else None
         if key_text is None or params.get("GrantTokens"):
             return None
         try:
@@ -533,7 +537,7 @@ class Pipeline:
             self._facts(decisions, targets),
             (key.arn,),
         )
-        # question[2]: the KeyId text
+        # question[2]: what names the key (the KeyId text, a Decrypt's blob's key id)
         tx.keep(question, plan, chars + len(str(question[2])) + _PLAN_OVERHEAD)
 
     def _authorize(

@@ -2,7 +2,9 @@
 (``Pipeline._plan_question``): the key it resolved, the decision that allowed it and its key
 checks, kept with the connection's reads. Every change by another handle on the file (another
 process), the time reaching the key's due work, a time-reading policy, another request context
-and a changed directory must each be seen by the very next request, as without the plan.
+and a changed directory must each be seen by the very next request, as without the plan. A
+Decrypt's plan is asked for by the key id its ciphertext names (or its ``KeyId``): another key's
+blob, a wrong ``KeyId``, another context and a malformed blob are each answered as without it.
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from kmspolicy.crypto.blob import parse_blob_header
 from kmspolicy.errors import (
     AccessDeniedException,
     DisabledException,
+    IncorrectKeyException,
+    InvalidCiphertextException,
     InvalidKeyUsageException,
     NotFoundException,
 )
@@ -33,16 +37,22 @@ from kmspolicy.store import sqlite as sqlite_module
 from kmspolicy.store.rootkey import RootKey
 from tests.kms.principals import ACCOUNT, ROOT, policy
 
-_DENY_OTHER_CONTEXT = policy(
-    {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
-    {
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "kms:Encrypt",
-        "Resource": "*",
-        "Condition": {"StringNotEquals": {"kms:EncryptionContext:purpose": "ok"}},
-    },
-)
+
+def _deny_other_context(action: str) -> str:
+    """A key policy refusing ``action`` unless the encryption context says purpose=ok."""
+    return policy(
+        {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"},
+        {
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": action,
+            "Resource": "*",
+            "Condition": {"StringNotEquals": {"kms:EncryptionContext:purpose": "ok"}},
+        },
+    )
+
+
+_DENY_OTHER_CONTEXT = _deny_other_context("kms:Encrypt")
 
 
 class Counted:
@@ -278,6 +288,171 @@ def test_the_plans_of_one_connection_are_bounded_by_their_contexts(tmp_path: Pat
         plans = [q for q in list(reads) if isinstance(q[0], pipeline_module._PlanMark)]
         held = sum(context_chars(q[4]) for q in plans)
         assert plans and held <= sqlite_module._READS_MAX_WEIGHT
+    finally:
+        service.close()
+        store.close()
+
+
+# --- Decrypt: the key its ciphertext names
+
+
+def test_a_repeated_decrypt_is_answered_from_its_plan(
+    services: tuple[KMS[Any], KMS[Any], FakeClock], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Any blob of the same key, by the same caller with the same context, reuses the plan."""
+    service, _, _ = services
+    arn = service.create_key()["KeyMetadata"]["Arn"]
+    first = service.encrypt(KeyId=arn, Plaintext=b"one")["CiphertextBlob"]
+    second = service.encrypt(KeyId=arn, Plaintext=b"two")["CiphertextBlob"]
+    counted = Counted(monkeypatch)
+    for _ in range(2):
+        assert service.decrypt(CiphertextBlob=first)["Plaintext"] == b"one"
+        answer = service.decrypt(CiphertextBlob=second)
+        assert (answer["Plaintext"], answer["KeyId"]) == (b"two", arn)
+    assert counted.full == 1
+    for _ in range(2):  # naming the key too is another question, planned in turn
+        assert service.decrypt(CiphertextBlob=first, KeyId=arn)["Plaintext"] == b"one"
+    assert counted.full == 2
+
+
+def test_a_change_by_another_process_is_seen_by_the_next_decrypt(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    service, other, _ = services
+    key_id = service.create_key()["KeyMetadata"]["KeyId"]
+    blob = service.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    ok = service.encrypt(KeyId=key_id, Plaintext=b"y", EncryptionContext={"purpose": "ok"})
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob)
+    other.disable_key(KeyId=key_id)
+    with pytest.raises(DisabledException):
+        service.decrypt(CiphertextBlob=blob)
+    other.enable_key(KeyId=key_id)
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob)
+    other.put_key_policy(
+        KeyId=key_id, PolicyName="default", Policy=_deny_other_context("kms:Decrypt")
+    )
+    with pytest.raises(AccessDeniedException):
+        service.decrypt(CiphertextBlob=blob)
+    answer = service.decrypt(
+        CiphertextBlob=ok["CiphertextBlob"], EncryptionContext={"purpose": "ok"}
+    )
+    assert answer["Plaintext"] == b"y"
+
+
+def test_a_blob_of_another_key_is_decrypted_with_its_own_key(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    service, _, _ = services
+    first = service.create_key()["KeyMetadata"]["Arn"]
+    second = service.create_key()["KeyMetadata"]["Arn"]
+    blob = service.encrypt(KeyId=first, Plaintext=b"x")["CiphertextBlob"]
+    other = service.encrypt(KeyId=second, Plaintext=b"y")["CiphertextBlob"]
+    for _ in range(2):
+        assert service.decrypt(CiphertextBlob=blob)["KeyId"] == first
+    answer = service.decrypt(CiphertextBlob=other)
+    assert (answer["Plaintext"], answer["KeyId"]) == (b"y", second)
+
+
+def test_a_wrong_key_id_is_refused_after_a_plan(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    """The KeyId parameter and the blob's key must still agree (IncorrectKeyException), whether
+    the plan was made for the blob alone or for the KeyId."""
+    service, _, _ = services
+    first = service.create_key()["KeyMetadata"]["Arn"]
+    second = service.create_key()["KeyMetadata"]["Arn"]
+    blob = service.encrypt(KeyId=first, Plaintext=b"x")["CiphertextBlob"]
+    other = service.encrypt(KeyId=second, Plaintext=b"y")["CiphertextBlob"]
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob)
+    with pytest.raises(IncorrectKeyException):
+        service.decrypt(CiphertextBlob=blob, KeyId=second)
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob, KeyId=first)
+    with pytest.raises(IncorrectKeyException):
+        service.decrypt(CiphertextBlob=other, KeyId=first)
+
+
+def test_another_context_is_decided_anew_for_a_decrypt(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    """The refusal, not the blob's failed check: the context was authorized before any crypto."""
+    service, _, _ = services
+    key_id = service.create_key(Policy=_deny_other_context("kms:Decrypt"))["KeyMetadata"]["KeyId"]
+    blob = service.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext={"purpose": "ok"})[
+        "CiphertextBlob"
+    ]
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob, EncryptionContext={"purpose": "ok"})
+    for context in ({"purpose": "other"}, None):
+        with pytest.raises(AccessDeniedException):
+            if context is None:
+                service.decrypt(CiphertextBlob=blob)
+            else:
+                service.decrypt(CiphertextBlob=blob, EncryptionContext=context)
+
+
+def test_malformed_blobs_are_refused_after_a_plan(
+    services: tuple[KMS[Any], KMS[Any], FakeClock],
+) -> None:
+    """A planned key's blob with a flipped bit (in its header's key id, in its tag), cut short,
+    or not one of ours at all, is InvalidCiphertextException as without a plan (with the
+    ``KeyId`` given, a header naming another key is IncorrectKeyException, as without)."""
+    service, _, _ = services
+    key_id = service.create_key()["KeyMetadata"]["KeyId"]
+    blob = service.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob)
+    header = parse_blob_header(blob)
+    flipped_id = bytearray(blob)
+    flipped_id[4] ^= 0x01  # the first character of the key id
+    flipped_tag = bytearray(blob)
+    flipped_tag[-1] ^= 0x01
+    for bad in (bytes(flipped_id), bytes(flipped_tag), blob[: header.length], b"x" * 200):
+        with pytest.raises(InvalidCiphertextException):
+            service.decrypt(CiphertextBlob=bad)
+    for _ in range(2):
+        service.decrypt(CiphertextBlob=blob, KeyId=key_id)
+    with pytest.raises(IncorrectKeyException):  # the header names another key
+        service.decrypt(CiphertextBlob=bytes(flipped_id), KeyId=key_id)
+    for bad in (bytes(flipped_tag), blob[: header.length], b"x" * 200):
+        with pytest.raises(InvalidCiphertextException):
+            service.decrypt(CiphertextBlob=bad, KeyId=key_id)
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_a_planned_decrypt_is_recorded_as_the_full_path_records_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    audit = _Audit()
+    store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
+    service = KMS(store=store, audit=audit)
+    try:
+        key_id = service.create_key()["KeyMetadata"]["KeyId"]
+        context = {"purpose": "ok"}
+        blob = service.encrypt(KeyId=key_id, Plaintext=b"x", EncryptionContext=context)[
+            "CiphertextBlob"
+        ]
+        del audit.records[:]
+        counted = Counted(monkeypatch)
+        for _ in range(2):
+            service.decrypt(CiphertextBlob=blob, EncryptionContext=context)
+        assert counted.full == 1
+        full, planned = (r._replace(time=None, request_id="") for r in audit.records)
+        assert planned == full
+        assert full.operation == "Decrypt" and full.allowed and full.context
     finally:
         service.close()
         store.close()

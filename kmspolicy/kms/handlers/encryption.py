@@ -8,11 +8,15 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from kmspolicy.crypto.specs import EncryptionAlgorithm, KeyUsage
-from kmspolicy.errors import IncorrectKeyException, ValidationException
+from kmspolicy.errors import (
+    IncorrectKeyException,
+    InvalidCiphertextException,
+    ValidationException,
+)
 from kmspolicy.kms.handlers.dataplane import (
     DEFAULT_ENCRYPTION_ALGORITHM,
     Params,
@@ -21,7 +25,7 @@ from kmspolicy.kms.handlers.dataplane import (
     no_recipient,
     require_usage,
 )
-from kmspolicy.kms.kernel import AuthorizedKey
+from kmspolicy.kms.kernel import AuthorizedKey, Kernel
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import Call, Resolution, Target
 
@@ -99,6 +103,24 @@ def _resolve_decrypt(res: Resolution) -> list[Target]:
     # The ciphertext names its key: read the header only; nothing is decrypted before the allow.
     record = res.key_from_blob(res.params["CiphertextBlob"])
     return [Target(op.action, record.arn, record, op.state_row, op.grant_operation)]
+
+
+def _decrypt_plan_key(params: Params, kernel: Kernel) -> Hashable | None:
+    """What ``_resolve_decrypt``'s key is a function of (besides the caller and the store):
+    the ``KeyId`` parameter, else the key id the ciphertext's header names (read here as the
+    resolver reads it; the handler checks it against the key either way). None, not planned,
+    where the resolver refuses (no ciphertext, one ignored) or the header is malformed: the full
+    path raises those errors, in its order."""
+    blob = params.get("CiphertextBlob")
+    if blob is None or _ignore_ciphertext(params):
+        return None
+    key_id = params.get("KeyId")
+    if key_id is not None:
+        return (key_id, None)
+    try:
+        return (None, kernel.blob_key_id(blob))
+    except InvalidCiphertextException:
+        return None
 
 
 def decrypt(call: Call) -> dict[str, Any]:
@@ -217,7 +239,13 @@ def reencrypt(call: Call) -> dict[str, Any]:
 #: this module's operations, collected by kms.implemented.load_operations
 OPERATIONS = (
     bind("Encrypt", encrypt, validate=check_encryption_contexts),
-    bind("Decrypt", decrypt, resolve=_resolve_decrypt, validate=_validate_decrypt),
+    bind(
+        "Decrypt",
+        decrypt,
+        resolve=_resolve_decrypt,
+        validate=_validate_decrypt,
+        plan_key=_decrypt_plan_key,
+    ),
     # per key: the targets carry the actions, grant operations and state rows ReEncryptFrom / To
     bind("ReEncrypt", reencrypt, resolve=_resolve_reencrypt, validate=check_encryption_contexts),
 )
