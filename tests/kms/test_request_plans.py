@@ -397,27 +397,31 @@ def test_another_context_is_decided_anew_for_a_decrypt(
 def test_malformed_blobs_are_refused_after_a_plan(
     services: tuple[KMS[Any], KMS[Any], FakeClock],
 ) -> None:
-    """A planned key's blob with a flipped bit (in its header's key id, in its tag), cut short,
-    or not one of ours at all, is InvalidCiphertextException as without a plan (with the
-    ``KeyId`` given, a header naming another key is IncorrectKeyException, as without)."""
+    """A planned key's blob naming another key id (one character changed), with a key id that
+    cannot be one, a flipped bit in its tag, cut short, or not one of ours at all, is
+    InvalidCiphertextException as without a plan (with the ``KeyId`` given, a well-formed
+    header naming another key is IncorrectKeyException, as without)."""
     service, _, _ = services
     key_id = service.create_key()["KeyMetadata"]["KeyId"]
     blob = service.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
     for _ in range(2):
         service.decrypt(CiphertextBlob=blob)
     header = parse_blob_header(blob)
-    flipped_id = bytearray(blob)
-    flipped_id[4] ^= 0x01  # the first character of the key id
+    other_id = bytearray(blob)
+    other_id[4] = ord("1") if blob[4] == ord("0") else ord("0")  # the key id's first character
+    bad_id = bytearray(blob)
+    bad_id[4] = ord("!")
     flipped_tag = bytearray(blob)
     flipped_tag[-1] ^= 0x01
-    for bad in (bytes(flipped_id), bytes(flipped_tag), blob[: header.length], b"x" * 200):
+    malformed = (bytes(bad_id), bytes(flipped_tag), blob[: header.length], b"x" * 200)
+    for bad in (bytes(other_id), *malformed):
         with pytest.raises(InvalidCiphertextException):
             service.decrypt(CiphertextBlob=bad)
     for _ in range(2):
         service.decrypt(CiphertextBlob=blob, KeyId=key_id)
-    with pytest.raises(IncorrectKeyException):  # the header names another key
-        service.decrypt(CiphertextBlob=bytes(flipped_id), KeyId=key_id)
-    for bad in (bytes(flipped_tag), blob[: header.length], b"x" * 200):
+    with pytest.raises(IncorrectKeyException):
+        service.decrypt(CiphertextBlob=bytes(other_id), KeyId=key_id)
+    for bad in malformed:
         with pytest.raises(InvalidCiphertextException):
             service.decrypt(CiphertextBlob=bad, KeyId=key_id)
 
