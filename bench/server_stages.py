@@ -440,9 +440,9 @@ def main() -> None:
     args = parser.parse_args()
     m = measure(args.requests, args.rounds, args.operation)
     print(
-        f"{args.operation} 4 KB answered by kmspolicy serve's app in-process as its HTTP protocol has it "
-        f"answered (SQLite, file root key), CPU µs per request, median of {m.rounds} rounds of "
-        f"{m.requests}"
+        f"{args.operation} 4 KB answered by kmspolicy serve's app in-process as its HTTP "
+        "protocol has it answered (SQLite, file root key), CPU µs per request, median of "
+        f"{m.rounds} rounds of {m.requests}"
     )
     print(f"  {'whole request, untimed run':58} {m.untimed:7.1f}")
     print(f"  {'whole request, timed run (the stages below add up to it)':58} {m.total:7.1f}")
