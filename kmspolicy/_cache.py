@@ -15,8 +15,9 @@ empty slots to find its first key until its next resize (thousands of instructio
 at 4,096 entries), and an ``OrderedDict``, whose ``get`` is slower, would charge every hit. A
 cache may also be bounded by weight (the decision memo: the characters of the contexts it holds;
 a cache keeping policies or key records alive: their characters) and group its keys, to forget
-one group exactly. Reads take no lock (a ``dict.get`` is atomic under the GIL); writes do, so
-concurrent writers never evict while another is iterating.
+one group exactly, or to hold at most so many entries of one group (the kernel's opened
+versions: so many of one key). Reads take no lock (a ``dict.get`` is atomic under the GIL);
+writes do, so concurrent writers never evict while another is iterating.
 """
 
 from __future__ import annotations
@@ -60,7 +61,9 @@ class BoundedCache(Generic[K, V]):
     """At most ``maxsize`` entries, and given ``maxweight`` at most that much weight (each entry
     weighs what ``put`` says); the oldest written is evicted first. Given ``group`` (a function
     of the key), the keys of one group are dropped at once by ``discard_group``, without a scan
-    (a memo's entries about one resource, when that resource changes). Given ``on_drop``, it is
+    (a memo's entries about one resource, when that resource changes), and listed by
+    ``group_keys``; given ``maxgroup`` too, a group holds at most that many entries, and a write
+    to a full group drops that group's oldest first. Given ``on_drop``, it is
     called with each entry that leaves, whatever the reason (evicted, replaced, popped,
     discarded, cleared), under the cache's lock, once the entry is gone from the cache: it must
     not use this cache."""
@@ -70,6 +73,7 @@ class BoundedCache(Generic[K, V]):
         "_group",
         "_groups",
         "_lock",
+        "_maxgroup",
         "_on_drop",
         "_order",
         "_stale",
@@ -90,17 +94,21 @@ class BoundedCache(Generic[K, V]):
         *,
         maxweight: int | None = None,
         group: Callable[[K], Hashable] | None = None,
+        maxgroup: int | None = None,
         on_drop: Callable[[K, V], object] | None = None,
     ) -> None:
         if maxsize < 1 or (maxweight is not None and maxweight < 1):
             raise ValueError("a bounded cache holds at least one entry")
+        if maxgroup is not None and (group is None or maxgroup < 1):
+            raise ValueError("a group bound needs groups, each of at least one entry")
         self.maxsize = maxsize
         self.maxweight = maxweight
         self._entries: dict[K, V] = {}
         self._weights: dict[K, int] = {}  # kept only with a maxweight
         self._weight = 0
         self._group = group
-        self._groups: dict[Hashable, dict[K, None]] = {}  # group -> its keys (ordered set)
+        self._groups: dict[Hashable, dict[K, None]] = {}  # group -> its keys, oldest first
+        self._maxgroup = maxgroup
         self._lock = threading.Lock()
         self._on_drop = on_drop
         # the keys in the order written, oldest first. A key dropped other than by eviction
@@ -118,9 +126,16 @@ class BoundedCache(Generic[K, V]):
         limit = self.maxweight
         if limit is not None and weight > limit:
             return value
+        group = self._group
         with self._lock:
             if key in entries:
                 self._forget(key)
+            if group is not None:
+                name = group(key)
+                if self._maxgroup is not None:
+                    members = self._groups.get(name)
+                    if members is not None and len(members) >= self._maxgroup:
+                        self._forget(next(iter(members)))  # the group's oldest
             order = self._order
             while entries and (
                 len(entries) >= self.maxsize
@@ -136,8 +151,8 @@ class BoundedCache(Generic[K, V]):
             if limit is not None:
                 self._weights[key] = weight
                 self._weight += weight
-            if self._group is not None:
-                self._groups.setdefault(self._group(key), {})[key] = None
+            if group is not None:
+                self._groups.setdefault(name, {})[key] = None
         return value
 
     def _compact(self) -> None:
@@ -204,6 +219,12 @@ class BoundedCache(Generic[K, V]):
         with self._lock:
             for key in list(self._groups.get(name, ())):
                 self._forget(key)
+
+    def group_keys(self, name: Hashable) -> tuple[K, ...]:
+        """The keys of group ``name`` held now, the oldest written first (the cache was made
+        with ``group``)."""
+        with self._lock:
+            return tuple(self._groups.get(name, ()))
 
     def clear(self) -> None:
         with self._lock:

@@ -54,6 +54,30 @@ def test_a_grouped_cache_forgets_one_group_exactly() -> None:
     assert len(cache) == 0
 
 
+def test_a_group_holds_at_most_maxgroup_entries_its_oldest_dropped_first() -> None:
+    dropped: list[tuple[str, int]] = []
+    cache: BoundedCache[tuple[str, int], int] = BoundedCache(
+        4, group=lambda key: key[0], maxgroup=2, on_drop=lambda k, _: dropped.append(k)
+    )
+    for key in (("k1", 1), ("k2", 1), ("k1", 2), ("k1", 3)):  # k1's third write drops ("k1", 1)
+        cache.put(key, key[1])
+    assert cache.group_keys("k1") == (("k1", 2), ("k1", 3)) and dropped == [("k1", 1)]
+    assert cache.group_keys("k2") == (("k2", 1),) and cache.group_keys("none") == ()
+    cache.put(("k1", 2), 20)  # written again: the newest of its group, nothing else leaves
+    assert cache.group_keys("k1") == (("k1", 3), ("k1", 2)) and len(dropped) == 2
+    for n in range(2, 5):  # the whole cache's bound still evicts the oldest of all
+        cache.put(("k3", n), n)
+    assert list(cache) == [("k1", 3), ("k1", 2), ("k3", 3), ("k3", 4)]
+    assert cache.group_keys("k2") == ()
+
+
+def test_a_group_bound_needs_groups() -> None:
+    with pytest.raises(ValueError, match="group bound"):
+        BoundedCache(4, maxgroup=2)
+    with pytest.raises(ValueError, match="group bound"):
+        BoundedCache(4, group=lambda key: key, maxgroup=0)
+
+
 def test_on_drop_sees_every_entry_that_leaves() -> None:
     dropped: list[tuple[str, int]] = []
     cache: BoundedCache[str, int] = BoundedCache(2, on_drop=lambda k, v: dropped.append((k, v)))
@@ -108,7 +132,7 @@ def test_once_loads_once_under_concurrent_first_use() -> None:
 
 
 def test_an_entry_is_gone_before_its_on_drop_runs_however_it_leaves() -> None:
-    # the kernel's envelope key relies on it (kernel._hold: a put racing a drop)
+    # what on_drop does may rely on it (the kernel releases the envelope key of what leaves)
     seen: list[tuple[str, bool]] = []
     cache: BoundedCache[str, int] = BoundedCache(
         2, on_drop=lambda key, _: seen.append((key, key in cache))

@@ -1,9 +1,10 @@
 """``BoundedCache`` against a model: an ordered list of the entries, oldest written first.
 
-Random runs of writes, pops, discards, clears and weights must leave the cache holding exactly
-what the model holds, in the same order, and must call ``on_drop`` with exactly the entries the
-model drops, in the same order, each once it is gone. The model knows nothing of how the cache
-finds its oldest entry, so the same runs held the dict-order implementation this replaced."""
+Random runs of writes, pops, discards, clears, weights and group bounds must leave the cache
+holding exactly what the model holds, in the same order, and must call ``on_drop`` with exactly
+the entries the model drops, in the same order, each once it is gone. The model knows nothing
+of how the cache finds its oldest entry, so the same runs held the dict-order implementation
+this replaced."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ class Model:
 
     maxsize: int
     maxweight: int | None
+    maxgroup: int | None
     entries: list[tuple[int, int, int]] = field(default_factory=list)
     dropped: list[tuple[int, int]] = field(default_factory=list)
 
@@ -59,6 +61,9 @@ class Model:
         if self.maxweight is not None and weight > self.maxweight:
             return  # too heavy on its own: not stored, and nothing leaves
         self.drop_where(lambda k: k == key)
+        group = [k for k, _, _ in self.entries if group_of(k) == group_of(key)]
+        if self.maxgroup is not None and len(group) >= self.maxgroup:
+            self.drop_where(lambda k: k == group[0])  # the group's oldest
         held = weight if self.maxweight is not None else 1
         while self.entries and (
             len(self.entries) >= self.maxsize
@@ -72,8 +77,10 @@ class Model:
         return next((v for k, v, _ in self.entries if k == key), None)
 
 
-def run(maxsize: int, maxweight: int | None, ops: list[tuple[object, ...]]) -> None:
-    model = Model(maxsize, maxweight)
+def run(
+    maxsize: int, maxweight: int | None, maxgroup: int | None, ops: list[tuple[object, ...]]
+) -> None:
+    model = Model(maxsize, maxweight, maxgroup)
     dropped: list[tuple[int, int]] = []
 
     def on_drop(key: int, value: int) -> None:
@@ -81,7 +88,7 @@ def run(maxsize: int, maxweight: int | None, ops: list[tuple[object, ...]]) -> N
         dropped.append((key, value))
 
     cache: BoundedCache[int, int] = BoundedCache(
-        maxsize, maxweight=maxweight, group=group_of, on_drop=on_drop
+        maxsize, maxweight=maxweight, group=group_of, maxgroup=maxgroup, on_drop=on_drop
     )
     for op in ops:
         match op:
@@ -106,6 +113,9 @@ def run(maxsize: int, maxweight: int | None, ops: list[tuple[object, ...]]) -> N
         assert dropped == model.dropped
         for key in range(10):
             assert (key in cache) == (model.get(key) is not None)
+        for name in range(3):
+            members = tuple(k for k, _, _ in model.entries if group_of(k) == name)
+            assert cache.group_keys(name) == members
         check_structure(cache)
 
 
@@ -123,11 +133,16 @@ def check_structure(cache: BoundedCache[int, int]) -> None:
     assert len(cache._order) <= 2 * cache.maxsize + 8
 
 
-@given(st.integers(1, 5), st.one_of(st.none(), st.integers(1, 12)), OPS)
+@given(
+    st.integers(1, 5),
+    st.one_of(st.none(), st.integers(1, 12)),
+    st.one_of(st.none(), st.integers(1, 3)),
+    OPS,
+)
 def test_a_bounded_cache_holds_and_drops_exactly_what_the_model_does(
-    maxsize: int, maxweight: int | None, ops: list[tuple[object, ...]]
+    maxsize: int, maxweight: int | None, maxgroup: int | None, ops: list[tuple[object, ...]]
 ) -> None:
-    run(maxsize, maxweight, ops)
+    run(maxsize, maxweight, maxgroup, ops)
 
 
 def test_a_cache_written_over_and_over_keeps_its_queue_bounded() -> None:

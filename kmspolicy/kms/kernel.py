@@ -12,17 +12,19 @@ per ``KMS`` instance:
   is refused;
 - creating material (CreateKey, rotation, AWS managed keys) and the import wrapping key pair
   goes through it too: the rest of the service only ever holds sealed references;
-- it caches opened versions (parsed keys, AES-GCM contexts), per instance, bounded (at most
-  ``cache_keys`` keys, each with at most ``cache_versions`` versions, the oldest opened dropped
-  first), checked against the sealed reference itself, and forgets a version when a write
-  changes or removes its material (rotation keeps the others; re-import and material deletion
-  do not) and a whole key when it is written disabled, pending deletion or deleted
-  (``note_saved``, ``forget``). Opened material never leaves this module.
+- it caches opened versions (parsed keys, AES-GCM contexts), per instance, in one bounded cache
+  keyed by (key ARN, material id) and grouped by key (at most ``cache_size`` versions in all
+  and ``cache_versions`` of one key, the oldest opened dropped first), checked against the
+  sealed reference itself, and forgets a version when a write changes or removes its material
+  (rotation keeps the others; re-import and material deletion do not) and a whole key, its
+  group, when it is written disabled, pending deletion or deleted (``note_saved``,
+  ``forget``). Opened material never leaves this module.
 """
 
 from __future__ import annotations
 
 import functools
+import operator
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -68,11 +70,12 @@ from kmspolicy.kms.states import KeyState
 __all__ = ["AuthorizedKey", "Kernel", "Minter"]
 
 _MINT = object()  # INVARIANT: never leaves this module; AuthorizedKey demands it
-#: Opened keys kept per kernel, and opened versions kept per key: at most CACHE_KEYS x
-#: CACHE_VERSIONS opened versions in all (a key rotated more often than that reopens its
-#: oldest versions, one unseal each, when old ciphertexts come back)
-CACHE_KEYS = 4096
+#: Opened versions kept per kernel, and of one key (a key rotated more often than that reopens
+#: its oldest versions, one unseal each, when old ciphertexts come back)
+CACHE_SIZE = 4096
 CACHE_VERSIONS = 8
+#: the group of a cached version: its key ARN (a C call, on every put)
+_KEY_ARN = operator.itemgetter(0)
 
 #: Mints handles: (record, action, alias used to name the key) -> AuthorizedKey
 Minter = Callable[[KeyRecord, str, "str | None"], "AuthorizedKey"]
@@ -122,7 +125,6 @@ class Kernel:
 
     __slots__ = (
         "_backends",
-        "_cache_versions",
         "_last_header",
         "_minter_taken",
         "_opened",
@@ -137,7 +139,7 @@ class Kernel:
         rng: Rng,
         *,
         backends: Mapping[str, KeyBackend] | None = None,
-        cache_keys: int = CACHE_KEYS,
+        cache_size: int = CACHE_SIZE,
         cache_versions: int = CACHE_VERSIONS,
     ) -> None:
         self.rng = rng
@@ -156,11 +158,13 @@ class Kernel:
             self._backends.update(backends)
         #: the origins whose backend's crypto may wait on the network (asked per crypto call)
         self._remote = frozenset(o for o, b in self._backends.items() if b.remote)
-        # key ARN -> material id -> (sealed reference, opened version)
-        self._opened: BoundedCache[str, BoundedCache[str, tuple[Sealed, OpenedKey]]] = BoundedCache(
-            cache_keys, on_drop=self._dropped_key if self._release is not None else None
+        # (key ARN, material id) -> (sealed reference, opened version), grouped by key ARN
+        self._opened: BoundedCache[tuple[str, str], tuple[Sealed, OpenedKey]] = BoundedCache(
+            cache_size,
+            group=_KEY_ARN,
+            maxgroup=cache_versions,
+            on_drop=self._dropped if self._release is not None else None,
         )
-        self._cache_versions = cache_versions
         self._last_header: tuple[bytes, BlobHeader] | None = None
         self._minter_taken = False
 
@@ -257,30 +261,29 @@ class Kernel:
 
     def forget(self, key_arn: str) -> None:
         """Drop every opened version of a key (its material changed, or it became unusable)."""
-        self._opened.pop(key_arn)
+        self._opened.discard_group(key_arn)
 
     def note_saved(self, record: KeyRecord | None, key_arn: str) -> None:
         """A key was written (or deleted, ``record`` None): forget what no longer applies."""
         if record is None or record.key_state is not KeyState.ENABLED:
             self.forget(key_arn)
             return
-        versions = self._opened.get(key_arn)
-        if versions is None:
+        held = self._opened.group_keys(key_arn)
+        if not held:
             return
         live = {m.material_id: m.sealed for m in record.materials}
-        for material_id in versions:
-            cached = versions.get(material_id)
-            if cached is not None and live.get(material_id) != cached[0]:
-                versions.pop(material_id)
+        for version in held:
+            cached = self._opened.get(version)
+            if cached is not None and live.get(version[1]) != cached[0]:
+                self._opened.pop(version)
 
     def opened_keys(self) -> frozenset[str]:
         """ARNs of the keys with opened versions in this kernel (for tests and diagnostics)."""
-        return frozenset(arn for arn in self._opened if self._opened.get(arn))
+        return frozenset(arn for arn, _ in self._opened)
 
     def opened_versions(self, key_arn: str) -> frozenset[str]:
         """Material ids of the opened versions of one key (for tests and diagnostics)."""
-        versions = self._opened.get(key_arn)
-        return frozenset(versions) if versions is not None else frozenset()
+        return frozenset(material_id for _, material_id in self._opened.group_keys(key_arn))
 
     def _own(self, key: AuthorizedKey) -> KeyRecord:
         if key._kernel is not self:
@@ -298,47 +301,24 @@ class Kernel:
                 raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
             raise KMSInvalidStateException(f"{record.arn} has no key material.")
         sealed = version.sealed
-        versions = self._opened.get(record.arn)
-        if versions is not None:
-            cached = versions.get(wanted)
-            # the reference is compared too: re-imported or re-sealed material never reuses an
-            # entry opened from another reference
-            if cached is not None and (cached[0] is sealed or cached[0] == sealed):
-                return wanted, cached[1]
+        cached = self._opened.get((record.arn, wanted))
+        # the reference is compared too: re-imported or re-sealed material never reuses an
+        # entry opened from another reference
+        if cached is not None and (cached[0] is sealed or cached[0] == sealed):
+            return wanted, cached[1]
         opened = self.backend_for(record).open(record, wanted, sealed)
         self._hold(record.arn, wanted, sealed, opened)
         return wanted, opened
 
     def _hold(self, key_arn: str, material_id: str, sealed: Sealed, opened: OpenedKey) -> None:
         """Keep an opened version (one just opened, or new material sealed under the envelope
-        key, which the backend hands over as it makes it)."""
-        versions = self._opened.get(key_arn)
-        if versions is None:
-            versions = self._opened.put(
-                key_arn,
-                BoundedCache(
-                    self._cache_versions,
-                    on_drop=self._dropped_version if self._release is not None else None,
-                ),
-            )
-        entry = versions.put(material_id, (sealed, opened))
-        if self._release is not None and self._opened.get(key_arn) is not versions:
-            # Another thread dropped (or replaced) this key's versions between the get and the
-            # put: the entry landed in a cache nobody holds, whose release has already run.
-            # Released here, so the envelope key never outlives it. (Drops remove an entry
-            # before their release runs, so either that release saw the entry or this test
-            # sees the drop; a second release of one entry is harmless.)
-            self._dropped_version(material_id, entry)
+        key, which the backend hands over as it makes it). One write to the one cache, under its
+        lock, so a concurrent ``forget`` of the key runs wholly before it (the version is then
+        held, and released when it leaves) or after it (the version is dropped and released):
+        no version is ever written where no drop reaches it."""
+        self._opened.put((key_arn, material_id), (sealed, opened))
 
-    def _dropped_key(
-        self, key_arn: str, versions: BoundedCache[str, tuple[Sealed, OpenedKey]]
-    ) -> None:
-        for material_id in versions:
-            entry = versions.get(material_id)
-            if entry is not None:
-                self._dropped_version(material_id, entry)
-
-    def _dropped_version(self, material_id: str, entry: tuple[Sealed, OpenedKey]) -> None:
+    def _dropped(self, version: tuple[str, str], entry: tuple[Sealed, OpenedKey]) -> None:
         """A version left the cache: the envelope key must not outlive it (``_release``)."""
         assert self._release is not None  # set only with an envelope
         self._release(entry[0])

@@ -4,11 +4,13 @@ and no more exposed than what the kernel holds open (docs/hsm.md, "The envelope 
 from __future__ import annotations
 
 import os
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.crypto.seal import RootKey, SealError
 from kmspolicy.kms.backends import MATERIAL, NewKey, SealedBackend, material_scope, secret_aad
 from kmspolicy.kms.envelope import ENVELOPE_KEY_AAD, Envelope
@@ -63,7 +65,7 @@ def test_the_envelope_key_in_memory_opens_only_what_the_kernel_holds() -> None:
     """The attack: an image of the process's memory (the current envelope key) and a copy of
     the store. It must open no version the kernel does not hold open already."""
     token = CountingTokenKey()
-    kernel = Kernel(token, os.urandom, cache_keys=2)
+    kernel = Kernel(token, os.urandom, cache_size=2)
     # keys 0-2 sealed by a first envelope key, which is dropped as holding key 2 evicts key 0;
     # key 3 is sealed by a second one, and holding it evicts key 1
     made = {i: kernel.new_material(new_key(i)) for i in range(4)}
@@ -102,7 +104,7 @@ ops = st.lists(
 def test_whatever_happens_the_envelope_key_opens_nothing_the_kernel_does_not_hold(
     steps: list[tuple[str, int]],
 ) -> None:
-    kernel = Kernel(CountingTokenKey(), os.urandom, cache_keys=3, cache_versions=2)
+    kernel = Kernel(CountingTokenKey(), os.urandom, cache_size=4, cache_versions=2)
     backend = sealed_backend(kernel)
     versions: list[tuple[str, str, Sealed]] = []  # the store's copy: every version ever made
     for op, i in steps:
@@ -115,6 +117,8 @@ def test_whatever_happens_the_envelope_key_opens_nothing_the_kernel_does_not_hol
         for arn, material_id, sealed in versions:
             if backend.opens_in_process(sealed):
                 assert material_id in kernel.opened_versions(arn)
+        held = [kernel.opened_versions(new_key(i).arn) for i in range(5)]
+        assert sum(map(len, held)) <= 4 and max(map(len, held)) <= 2  # both bounds
     for arn, material_id, sealed in versions:  # every version still opens
         assert backend.open_secret(material_scope(new_key(0)._replace(arn=arn)), MATERIAL,
                                    material_id, sealed)  # fmt: skip
@@ -152,14 +156,17 @@ def test_every_kind_of_blob_opens_and_a_changed_one_does_not() -> None:
         envelope.unseal(forged, aad)
 
 
+@pytest.mark.parametrize("forget_at", ["before", "after"])
 @pytest.mark.parametrize("existing", [False, True], ids=["new key", "new version"])
-def test_a_drop_between_holding_steps_still_releases_the_envelope_key(
-    existing: bool, monkeypatch: pytest.MonkeyPatch
+def test_a_forget_racing_a_hold_leaves_the_envelope_key_opening_only_held_versions(
+    existing: bool, forget_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The race: the kernel finds (or makes) a key's cache of opened versions, another thread
-    drops that cache, and the new version is then put into it. Nobody holds it, and the
-    release ran before it was there: the envelope key would open a version the kernel does not
-    hold. The other thread is played here at the exact moment, from inside the put."""
+    """The race: the kernel holds a new version while another thread forgets its key (it was
+    disabled or deleted). The other thread is played at the exact moment, from inside the
+    cache's write: just before it (the version is then held, and released when it leaves) or
+    just after (it is dropped and released at once). Either way the envelope key opens no
+    version the kernel does not hold. (With a cache per key, a forget between finding the
+    key's cache and writing to it left the version in a cache nobody held.)"""
     kernel = Kernel(CountingTokenKey(), os.urandom)
     backend = sealed_backend(kernel)
     key = new_key(1)
@@ -168,17 +175,21 @@ def test_a_drop_between_holding_steps_still_releases_the_envelope_key(
         envelope = backend._envelope
         assert envelope is not None
         envelope.drop()
-    versions_cache = type(kernel._opened)
-    put = versions_cache.put
+    put = BoundedCache.put
 
-    def put_after_a_drop(cache: object, k: object, value: object, weight: int = 1) -> object:
-        if isinstance(value, tuple) and k not in cache:  # type: ignore[operator]
-            kernel.forget(key.arn)  # the other thread, between the get and the put
-        return put(cache, k, value, weight)  # type: ignore[arg-type]
+    def racing_put(cache: Any, k: Any, value: Any, weight: int = 1) -> Any:
+        if not isinstance(value, tuple):  # not a version being held
+            return put(cache, k, value, weight)
+        if forget_at == "before":
+            kernel.forget(key.arn)  # the other thread, just before the write
+        stored = put(cache, k, value, weight)
+        if forget_at == "after":
+            kernel.forget(key.arn)  # the other thread, just after it
+        return stored
 
-    monkeypatch.setattr(versions_cache, "put", put_after_a_drop)
+    monkeypatch.setattr(BoundedCache, "put", racing_put)
     new = kernel.new_material(key)
     monkeypatch.undo()
-    if backend.opens_in_process(new.sealed):
-        assert new.material_id in kernel.opened_versions(key.arn)
-    assert backend.opens_in_process(new.sealed) is False  # the envelope key was dropped
+    held = new.material_id in kernel.opened_versions(key.arn)
+    assert backend.opens_in_process(new.sealed) is held
+    assert held is (forget_at == "before")

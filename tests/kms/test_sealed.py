@@ -5,17 +5,19 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from kmspolicy import KMS, AccountPolicies, Identities
+from kmspolicy.kms.backends import MATERIAL, secret_aad
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.kernel import CACHE_VERSIONS
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
-from kmspolicy.kms.sealed import reveal
+from kmspolicy.kms.sealed import Sealed, reveal
 from kmspolicy.store.sqlite import SqliteStore
 from tests.kms.lifecycle.importing import import_material
 from tests.kms.operation_samples import (
@@ -206,6 +208,37 @@ def test_the_kernel_keeps_a_bounded_number_of_versions_per_key(
     for n, blob in enumerate(blobs):
         assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == f"v{n}".encode()
     assert len(service._pipeline.kernel.opened_versions(arn)) == CACHE_VERSIONS
+
+
+def test_a_version_whose_sealed_bytes_change_is_forgotten_and_only_it(
+    counted: tuple[Store, CountingRootKey],
+) -> None:
+    """A write that seals one version again (ReplicateKey binding an old primary's versions to
+    its set) leaves the key Enabled: the kernel forgets that version, keeps the other, and
+    opens the new bytes when asked."""
+    store, root = counted
+    clock = FakeClock()
+    service = KMS(store, clock, ACCOUNT)
+    arn = service.create_key()["KeyMetadata"]["Arn"]
+    old = service.encrypt(KeyId=arn, Plaintext=b"old")["CiphertextBlob"]
+    rotate_on_demand(service, clock, arn)
+    service.encrypt(KeyId=arn, Plaintext=b"new")
+    kernel = service._pipeline.kernel
+    with store.transaction(readonly=True) as tx:
+        record = tx.get_key(arn)
+    assert record is not None and len(kernel.opened_versions(arn)) == 2
+    first = record.materials[0]
+    assert first.sealed is not None
+    aad = secret_aad(arn, MATERIAL, first.material_id)
+    resealed = Sealed(root.seal(root.unseal(reveal(first.sealed), aad), aad))
+    kernel.note_saved(replace(record, materials=(replace(first, sealed=resealed),
+                                                 *record.materials[1:])), arn)  # fmt: skip
+    assert kernel.opened_versions(arn) == {m.material_id for m in record.materials[1:]}
+    kernel.note_saved(record, arn)  # the same bytes again: nothing more is forgotten
+    assert len(kernel.opened_versions(arn)) == 1
+    unseals = root.unseals
+    assert service.decrypt(CiphertextBlob=old)["Plaintext"] == b"old"
+    assert root.unseals == unseals + 1  # opened anew from the record's bytes
 
 
 def test_deleted_imported_material_leaves_the_kernel(
