@@ -234,8 +234,10 @@ class Pipeline:
         *,
         context: Mapping[str, object] | None = None,
         request_id: str = "",
+        now: datetime | None = None,
     ) -> dict[str, Any]:
-        """Run operation ``name`` for ``principal`` with already validated ``params``."""
+        """Run operation ``name`` for ``principal`` with already validated ``params``; ``now``:
+        the request's time, when the caller has just read this pipeline's clock."""
         op = self.operations.get(name)
         if op is None:  # the codec knows every operation of the model; the table too
             raise InternalError(f"{name} is not an operation of the KMS model")
@@ -243,7 +245,8 @@ class Pipeline:
             op.validate(params)
         identity = self.identities.resolve(principal)
         caller = identity.caller
-        now = self.clock.now()
+        if now is None:
+            now = self.clock.now()
         # Due lifecycle work found on a key is committed first, in a transaction of its own (a
         # refused request must not roll it back), then the request starts over. Operations not
         # declared ``mutates`` run in a read-only transaction (no write lock in SQL stores);

@@ -137,8 +137,11 @@ class KMS(Generic[ClockT]):
     ) -> dict[str, Any]:
         """Run ``operation`` as ``principal`` with parameters already decoded by ``kms.wire``."""
         if self._request_quotas is not None:
-            self._request_quotas.admit(
-                self._account_of(principal), operation, params, self.clock.now()
+            # one reading of the clock: the second its quota counts in is the request's time
+            now = self.clock.now()
+            self._request_quotas.admit(self._account_of(principal), operation, params, now)
+            return self._pipeline.run(
+                operation, principal, params, context=context, request_id=request_id, now=now
             )
         return self._pipeline.run(
             operation, principal, params, context=context, request_id=request_id

@@ -21,6 +21,10 @@ __all__ = ["TRACKED_OPERATIONS", "KeyUsage", "LastUse"]
 TRACKED_OPERATIONS = frozenset(op.name for op in OPERATIONS.values() if op.tracked)
 
 
+#: a LastUse from its fields, in C (a NamedTuple's ``__new__`` is a Python function)
+_new = tuple.__new__
+
+
 class LastUse(NamedTuple):
     """One key's last use (a tuple: made on every tracked request, built in C)."""
 
@@ -45,7 +49,7 @@ class KeyUsage:
         """Record a successful ``operation`` on each of ``key_arns`` (untracked ones ignored)."""
         if operation not in TRACKED_OPERATIONS or not key_arns:
             return
-        use = LastUse(operation, when, request_id)
+        use = _new(LastUse, (operation, when, request_id))  # no Python frame of ``__new__``
         with self._lock:
             for arn in key_arns:
                 known = self._last.get(arn)
