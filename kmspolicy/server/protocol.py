@@ -47,7 +47,7 @@ import asyncio
 import http
 import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import FlowControl
@@ -163,6 +163,34 @@ _ANSWER_HEAD = (
 )
 
 
+#: the header names AWS SDKs send, as they spell them (botocore and most: ``Content-Type``; the
+#: JavaScript SDK: ``content-type``), and as the app reads them: looked up, where any other
+#: name is lower-cased and decoded (a constant table, never written)
+_KNOWN_NAMES: Mapping[bytes, str] = {
+    spelling.encode("latin-1"): name
+    for name in (
+        "host",
+        "content-type",
+        "content-length",
+        "x-amz-target",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-amz-content-sha256",
+        "x-amz-user-agent",
+        "authorization",
+        "user-agent",
+        "accept",
+        "accept-encoding",
+        "connection",
+        "expect",
+        "transfer-encoding",
+        "amz-sdk-invocation-id",
+        "amz-sdk-request",
+    )
+    for spelling in (name, "-".join(part.capitalize() for part in name.split("-")))
+}
+
+
 def _listed(fields: dict[str, str]) -> list[tuple[bytes, bytes]]:
     """uvicorn's list of a request's headers, from the dict of them when none repeats."""
     return [(name.encode("latin-1"), value.encode("latin-1")) for name, value in fields.items()]
@@ -274,7 +302,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if fields is None:
             HttpToolsProtocol.on_header(self, name, value)
             return
-        key = name.lower().decode("latin-1")
+        key = _KNOWN_NAMES.get(name)
+        if key is None:
+            key = name.lower().decode("latin-1")
         if key in fields:  # repeated: uvicorn's list from here on, each header in it
             self._fields = None
             self.headers = _listed(fields)
@@ -337,7 +367,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if isinstance(answer, tuple):
             self._answered_in_feed = True
             self._write_answer(*answer)
-            self.on_response_complete()  # uvicorn's: the keep-alive timer, reading resumed
+            self._answered()
         else:
             self._in_cycle(answer)
 
@@ -383,6 +413,19 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(b"".join((status_line, self._default_lines, head, b"\r\n", payload)))
         if not self._direct_keep_alive:
             self.transport.close()
+
+    def _answered(self) -> None:
+        """What uvicorn's on_response_complete does after an answer (the request counted,
+        reading resumed, the keep-alive timer armed), for a direct answer: no request waits in
+        uvicorn's queue or unparsed (then it would not have been answered directly), none is
+        being read, and the request's first bytes cancelled the keep-alive timer."""
+        self.server_state.total_requests += 1
+        if self.transport.is_closing():
+            return
+        self.flow.resume_reading()
+        self.timeout_keep_alive_task = self.loop.call_later(
+            self.timeout_keep_alive, self.timeout_keep_alive_handler
+        )
 
     def _in_cycle(self, respond: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         """Finish the request in uvicorn's ordinary cycle, its body already read: ``respond``

@@ -109,6 +109,26 @@ def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
         "on_response",
     ]
     assert "self.more_body = True" in inspect.getsource(httptools_impl.RequestResponseCycle)
+    # what the protocol does after a direct answer (_answered) is uvicorn's on_response_complete
+    # without its queue, which a direct answer never has behind it
+    complete = inspect.getsource(base.on_response_complete)
+    for step in (
+        "self.server_state.total_requests += 1",
+        "if self.transport.is_closing():",
+        "self.flow.resume_reading()",
+        "if self.pipeline:",
+        "self.timeout_keep_alive_task = self.loop.call_later(",
+        "self.timeout_keep_alive, self.timeout_keep_alive_handler",
+    ):
+        assert step in complete, f"uvicorn's on_response_complete no longer does {step}"
+    assert re.findall(r"self\.[\w.]+\(", complete) == [  # and nothing else
+        "self.transport.is_closing(",
+        "self._unset_keepalive_if_required(",  # (no timer: the request's bytes cancelled it)
+        "self.flow.resume_reading(",
+        "self.pipeline.pop(",
+        "self._start_asgi_task(",
+        "self.loop.call_later(",
+    ]
     shutdown = inspect.getsource(base.shutdown)
     assert "self.cycle is None or self.cycle.response_complete" in shutdown
     # the scope is made only for a request that takes uvicorn's cycle (protocol._make_scope):

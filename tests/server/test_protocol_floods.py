@@ -256,3 +256,17 @@ def test_a_request_begun_behind_a_direct_answer_gets_its_408_not_a_keep_alive_cl
         assert transport.writes[-1].startswith(b"HTTP/1.1 408 ")
 
     asyncio.run(attack())
+
+
+def test_a_connection_left_idle_after_direct_answers_is_closed_by_the_keep_alive_timeout() -> None:
+    async def attack() -> None:
+        protocol, transport = connect("idle", [], read_timeout=60.0, keep_alive=0.05)
+        protocol.data_received(request(b"1"))
+        protocol.data_received(request(b"2"))
+        assert len(transport.answers()) == 2
+        assert protocol.server_state.total_requests == 2
+        assert protocol.timeout_keep_alive_task is not None  # idle after the answer
+        await until_closed(transport, 200, 0.01)
+        assert len(transport.writes) == 2  # closed silently: no 408, the client is not late
+
+    asyncio.run(attack())

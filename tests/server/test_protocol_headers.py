@@ -120,6 +120,10 @@ CASES = {
         False,
     ),
     "another Expect": (_request([*SIGNED, b"Expect: something"]), False),
+    "a known name in two spellings": (
+        _request([*SIGNED, b"Content-Type: a", b"content-type: b", b"CONTENT-TYPE: c"]),
+        True,
+    ),
     "no headers": (_request([]), True),
 }
 
