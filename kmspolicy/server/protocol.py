@@ -48,6 +48,7 @@ import http
 import json
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 from uvicorn.protocols.http.flow_control import FlowControl
@@ -165,30 +166,32 @@ _ANSWER_HEAD = (
 
 #: the header names AWS SDKs send, as they spell them (botocore and most: ``Content-Type``; the
 #: JavaScript SDK: ``content-type``), and as the app reads them: looked up, where any other
-#: name is lower-cased and decoded (a constant table, never written)
-_KNOWN_NAMES: Mapping[bytes, str] = {
-    spelling.encode("latin-1"): name
-    for name in (
-        "host",
-        "content-type",
-        "content-length",
-        "x-amz-target",
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-content-sha256",
-        "x-amz-user-agent",
-        "authorization",
-        "user-agent",
-        "accept",
-        "accept-encoding",
-        "connection",
-        "expect",
-        "transfer-encoding",
-        "amz-sdk-invocation-id",
-        "amz-sdk-request",
-    )
-    for spelling in (name, "-".join(part.capitalize() for part in name.split("-")))
-}
+#: name is lower-cased and decoded
+_KNOWN_NAMES: Mapping[bytes, str] = MappingProxyType(
+    {
+        spelling.encode("latin-1"): name
+        for name in (
+            "host",
+            "content-type",
+            "content-length",
+            "x-amz-target",
+            "x-amz-date",
+            "x-amz-security-token",
+            "x-amz-content-sha256",
+            "x-amz-user-agent",
+            "authorization",
+            "user-agent",
+            "accept",
+            "accept-encoding",
+            "connection",
+            "expect",
+            "transfer-encoding",
+            "amz-sdk-invocation-id",
+            "amz-sdk-request",
+        )
+        for spelling in (name, "-".join(part.capitalize() for part in name.split("-")))
+    }
+)
 
 
 def _listed(fields: dict[str, str]) -> list[tuple[bytes, bytes]]:
