@@ -149,6 +149,9 @@ class KmsApp(Generic[P]):
         self._clock = clock
         self._options = options or AppOptions()
         self._operations = backend.operations()
+        #: each operation's ``X-Amz-Target`` value (anything else: wire.operation_from_target
+        #: says why it names no operation)
+        self._targets = {wire.TARGET_PREFIX + name: name for name in self._operations}
         self._sweeper: asyncio.Task[None] | None = None
         self._access_line: Callable[[str], None] | None = None
 
@@ -329,19 +332,13 @@ class KmsApp(Generic[P]):
         scheme: str | None,
     ) -> Call[P]:
         """Frame and authenticate the request: the call for the backend, or raise."""
-        operation = exchange.operation = _operation(path, headers, self._operations)
+        operation = exchange.operation = _operation(path, headers, self._targets, self._operations)
         verified = self._verifier.verify(method, raw_path, query, headers, body, self._clock.now())
         region = exchange.region = verified.region
         principal = verified.credential.principal
         exchange.principal_arn = self._backend.principal_arn(principal)
-        return Call(
-            operation=operation,
-            body=body,
-            principal=principal,
-            region=region,
-            context=_transport_context(scheme, exchange.client, region),
-            request_id=exchange.request_id,
-        )
+        context = _transport_context(scheme, exchange.client, region)
+        return Call(operation, body, principal, region, context, exchange.request_id)
 
     def _failure(self, exchange: _Exchange, exc: Exception) -> tuple[int, str, bytes]:
         """The answer to a request that failed: status, AWS error code, body."""
@@ -526,7 +523,9 @@ def _too_large(limit: int) -> RequestEntityTooLargeException:
     )
 
 
-def _operation(path: str, headers: Mapping[str, str], operations: frozenset[str]) -> str:
+def _operation(
+    path: str, headers: Mapping[str, str], targets: Mapping[str, str], operations: frozenset[str]
+) -> str:
     if path != "/":
         # The AWS JSON protocols are served at POST / only; a request elsewhere is claimed by
         # no operation, which AWS front ends answer with UnknownOperationException (404).
@@ -537,10 +536,13 @@ def _operation(path: str, headers: Mapping[str, str], operations: frozenset[str]
             ),
             status=404,
         )
-    try:
-        name = wire.operation_from_target(headers.get("x-amz-target"), operations)
-    except UnknownOperationException as unknown:
-        raise _Refused(unknown) from None
+    target = headers.get("x-amz-target")
+    name = targets.get(target) if target is not None else None
+    if name is None:
+        try:
+            name = wire.operation_from_target(target, operations)
+        except UnknownOperationException as unknown:
+            raise _Refused(unknown) from None
     content_type = headers.get("content-type", "")
     if content_type and not content_type.startswith(("application/x-amz-json", "application/json")):
         raise _Refused(
