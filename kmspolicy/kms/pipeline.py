@@ -68,6 +68,7 @@ from kmspolicy.kms.ports import (
     AuditRecord,
     Clock,
     Rng,
+    RunInThread,
     SnapshotMoved,
     Store,
     Transaction,
@@ -295,6 +296,10 @@ class Pipeline:
                     self._outside(first, outside, undos, caller, op, request_id, context)
             else:
                 raise InternalError(f"{op.name} did not settle in {_ROUNDS} rounds")
+        except RunInThread:  # nothing decided or written yet: the server runs it again
+            if undos:
+                self._undo(op, undos, keep=())
+            raise
         except Exception as exc:
             if undos:
                 self._undo(op, undos, keep=())

@@ -180,6 +180,15 @@ class SnapshotMoved(Exception):  # a control-flow signal, like kms.requests.DueW
     reused read and then reads again can meet it: callers with one read never do."""
 
 
+class RunInThread(Exception):  # a control-flow signal, like SnapshotMoved
+    """A request running on the server's event loop turned out to need a write transaction
+    (an AWS managed key created on first use, lifecycle work found due), which the store
+    refuses to open there (``server.backend.LoopWriteGuard``), before taking any lock. Nothing
+    was written or decided for the caller: ``Pipeline.run`` passes it on without an audit
+    record, and the server runs the request again in a worker thread, already admitted by the
+    request quotas (``KMS.dispatch``'s ``admitted``)."""
+
+
 #: ``AuditRecord.event`` values. The first two are CloudTrail's ``eventType`` for a caller's
 #: request and for work KMS does on its own (automatic rotation, deletion at the end of the
 #: waiting period, expiry of imported material, AWS managed key creation); the others are the

@@ -134,9 +134,12 @@ class KMS(Generic[ClockT]):
         *,
         context: Mapping[str, object] | None = None,
         request_id: str = "",
+        admitted: bool = False,
     ) -> dict[str, Any]:
-        """Run ``operation`` as ``principal`` with parameters already decoded by ``kms.wire``."""
-        if self._request_quotas is not None:
+        """Run ``operation`` as ``principal`` with parameters already decoded by ``kms.wire``;
+        ``admitted``: the request was counted against the request quotas already (the server's
+        re-run in a thread of a request that raised ``RunInThread`` on its event loop)."""
+        if self._request_quotas is not None and not admitted:
             # one reading of the clock: the second its quota counts in is the request's time
             now = self.clock.now()
             self._request_quotas.admit(self._account_of(principal), operation, params, now)

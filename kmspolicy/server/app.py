@@ -32,6 +32,7 @@ from kmspolicy.errors import (
 )
 from kmspolicy.kms import wire
 from kmspolicy.kms.clock import Clock
+from kmspolicy.kms.ports import RunInThread
 from kmspolicy.kms.request_ids import RequestIds
 from kmspolicy.server.sigv4 import Verifier
 
@@ -62,6 +63,9 @@ class Call(NamedTuple, Generic[P]):
     region: str
     context: Mapping[str, object]
     request_id: str
+    #: a call begun on the event loop that raised ``RunInThread``, run again in a worker
+    #: thread: the backend has already counted it against its request quotas
+    rerun: bool = False
 
 
 class Reply(NamedTuple):
@@ -103,11 +107,6 @@ class AppOptions:
     request_ids: Callable[[], str] = field(default_factory=lambda: RequestIds(os.urandom))
     #: the web console (``server.console``), mounted under /console when set
     console: Callable[[Scope, Receive, Send], Awaitable[None]] | None = None
-
-
-class RunInThread(Exception):
-    """Raised by a backend call running on the event loop that turns out to need to block
-    (before any side effect): the app runs the call again in a worker thread."""
 
 
 class _Refused(Exception):
@@ -295,7 +294,7 @@ class KmsApp(Generic[P]):
             try:
                 reply = self._backend.call(call)
             except RunInThread:  # it must write after all: off the loop (backend.py)
-                return partial(self._answer_in_thread, exchange, call)
+                return partial(self._answer_in_thread, exchange, call._replace(rerun=True))
             status, error_code, payload = 200, "", reply.body
         except Exception as exc:
             status, error_code, payload = self._failure(exchange, exc)

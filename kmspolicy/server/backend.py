@@ -16,9 +16,9 @@ from typing import Any
 from kmspolicy.errors import ServiceError
 from kmspolicy.kms import wire
 from kmspolicy.kms.pipeline import Preview
-from kmspolicy.kms.ports import Store, Transaction
+from kmspolicy.kms.ports import RunInThread, Store, Transaction
 from kmspolicy.optable import OpSpec
-from kmspolicy.server.app import Call, Reply, RunInThread
+from kmspolicy.server.app import Call, Reply
 
 
 def inline_operations(operations: Iterable[OpSpec], *, local_store: bool) -> frozenset[str]:
@@ -97,6 +97,7 @@ class ServiceBackend:
             params,
             context=call.context,
             request_id=call.request_id,
+            admitted=call.rerun,
         )
         return Reply(wire.encode_response(call.operation, result), call.principal)
 

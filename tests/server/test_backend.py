@@ -15,8 +15,9 @@ from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
 from kmspolicy.kms.memory import MemoryStore
+from kmspolicy.kms.ports import RunInThread
+from kmspolicy.kms.quotas import RequestQuotas
 from kmspolicy.optable import OPERATIONS
-from kmspolicy.server.app import RunInThread
 from kmspolicy.server.backend import LoopWriteGuard, ServiceBackend, inline_operations
 from kmspolicy.server.identities import development_identities
 from kmspolicy.server.main import ServerSettings, build_app
@@ -68,7 +69,15 @@ def test_inline_describe_that_creates_an_aws_managed_key_reruns_in_a_thread(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     config = development_identities()
-    app, runtime = build_app(ServerSettings(data_dir=tmp_path), config)
+    app, runtime = build_app(ServerSettings(data_dir=tmp_path, request_quotas=True), config)
+    admitted: list[str] = []
+    real_admit = RequestQuotas.admit
+
+    def count(self: RequestQuotas, account: str, operation: str, *args: Any) -> None:
+        admitted.append(operation)
+        real_admit(self, account, operation, *args)
+
+    monkeypatch.setattr(RequestQuotas, "admit", count)
     (spec,) = config.identities
     body = json.dumps({"KeyId": "alias/aws/s3"}).encode()
     seen: list[tuple[bool, str]] = []
@@ -105,6 +114,12 @@ def test_inline_describe_that_creates_an_aws_managed_key_reruns_in_a_thread(
         status, reply = describe()
         assert status == 200, reply
         assert seen == [(True, "RunInThread"), (False, "ok")]
+        # the abandoned loop attempt decided nothing: one record, the thread's allow, and one
+        # admission against the request quotas
+        lines = (tmp_path / "audit.log").read_text().splitlines()
+        records = [r for r in map(json.loads, lines) if r["operation"] == "DescribeKey"]
+        assert [(r["allowed"], r.get("error_code") or "") for r in records] == [(True, "")]
+        assert admitted == ["DescribeKey"]
         # the key exists now: the next DescribeKey only reads, and stays on the loop
         seen.clear()
         status, reply = describe()
