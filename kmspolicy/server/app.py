@@ -466,13 +466,13 @@ def _headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
     out = {name.decode("latin-1").lower(): value.decode("latin-1") for name, value in raw}
     if len(out) == len(raw):
         return out
-    out = {}  # a header repeated: its values joined in order, as SigV4 canonicalises them
+    # a header repeated: its values joined in order, as SigV4 canonicalises them — once per
+    # name (joining as they come copies the value so far for each repeat: quadratic)
+    values: dict[str, list[str]] = {}
     for raw_name, raw_value in raw:
         name = raw_name.decode("latin-1").lower()
-        value = raw_value.decode("latin-1")
-        known = out.get(name)
-        out[name] = value if known is None else f"{known},{value}"
-    return out
+        values.setdefault(name, []).append(raw_value.decode("latin-1"))
+    return {name: ",".join(parts) for name, parts in values.items()}
 
 
 async def _read_body(

@@ -16,6 +16,10 @@ A pipelining client can neither hold the loop nor grow memory: reads are parsed
 ``FEED_SLICE`` bytes at a time; at most one request per slice is answered directly (the rest
 queue for uvicorn's cycles, one per loop turn); and once requests are queued, the rest of the
 read is held unparsed and reading stays paused (``_QueueFlow``) until they are answered.
+Nor can one request's head: it may take ``HEAD_LIMIT`` bytes of input (counted per slice fed
+while it is read: httptools and uvicorn copy a header value or URL so far for every slice,
+quadratic without a bound) and hold ``HEADER_COUNT_LIMIT`` headers, else 431 and the
+connection is closed, before the app or uvicorn's cycle sees the request.
 
 It also sends each response in one write: uvicorn writes a response's head when the app starts
 the response and its body when the app sends it, two ``send`` calls and two TCP segments, and
@@ -61,6 +65,12 @@ REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
 #: the most bytes parsed at once: the requests queued behind a pending answer (each a cycle
 #: with its scope and body) are at most what one slice holds, the rest waits unparsed
 FEED_SLICE = 8 * 1024
+#: a request's head (request line and headers): the input it may take, and its headers (an
+#: SDK's head is 1–3 KiB, ten headers or so). Counted per slice fed while a head is being
+#: read, not per header: llhttp hands over a header only once it is whole, and httptools and
+#: uvicorn copy what has come of a value or URL so far for every slice (quadratic)
+HEAD_LIMIT = 32 * 1024
+HEADER_COUNT_LIMIT = 100
 
 
 def _timeout_response(seconds: float) -> bytes:
@@ -86,6 +96,19 @@ def _bad_request_response(message: str) -> bytes:
     )
 
 
+def _head_too_large_response() -> bytes:
+    body = (
+        b'{"__type":"ValidationException","message":"the request line and headers must be at '
+        b'most %d bytes and %d headers"}' % (HEAD_LIMIT, HEADER_COUNT_LIMIT)
+    )
+    return (
+        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
+        b"content-type: application/x-amz-json-1.1\r\n"
+        b"connection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
 def _internal_error_response() -> bytes:
     body = b'{"__type":"KMSInternalException","message":"the server failed to answer the request"}'
     return (
@@ -94,6 +117,10 @@ def _internal_error_response() -> bytes:
         b"connection: close\r\n"
         b"content-length: %d\r\n\r\n%s" % (len(body), body)
     )
+
+
+class _HeadRefused(Exception):
+    """Raised in a parser callback to stop the parser: the request has been answered."""
 
 
 class _HeadWithBody:
@@ -223,6 +250,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     _answered_in_feed = False
     #: bytes received while requests are queued, parsed once they are answered
     _held = b""
+    #: the input fed while the request's head is being read (None: no head is)
+    _head_fed: int | None = None
     #: uvicorn's default headers (the date, once a second) as the head's bytes
     _defaults: list[tuple[bytes, bytes]] | None = None
     _default_lines = b""
@@ -259,11 +288,17 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                 # message) start a request's deadline: they cancel uvicorn's keep-alive timer
                 self._expect_whole()
             # (a whole read within one slice is parsed as it is, without a copy)
-            HttpToolsProtocol.data_received(
-                self, data if size <= FEED_SLICE else data[start : start + FEED_SLICE]
-            )
+            chunk = data if size <= FEED_SLICE else data[start : start + FEED_SLICE]
+            HttpToolsProtocol.data_received(self, chunk)
             if self.transport.is_closing():
                 return
+            fed = self._head_fed
+            if fed is not None:  # a head goes on past this slice (counted whole: ≤ 8 KiB over)
+                fed += len(chunk)
+                if fed > HEAD_LIMIT:
+                    self._refuse_head()
+                    return
+                self._head_fed = fed
             start += FEED_SLICE
 
     def _feed_held(self) -> None:
@@ -279,6 +314,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self.url = b""
         self.expect_100_continue = False
         self.headers = []
+        self._head_fed = 0
         if self._app is not None:
             self._fields = {}
         # a direct answer earlier in this slice armed uvicorn's keep-alive timer: this
@@ -316,8 +352,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         fields[key] = value.rstrip(b" \t").decode("latin-1")
 
     def on_headers_complete(self) -> None:
+        self._head_fed = None
+        fields = self._fields
+        if len(self.headers if fields is None else fields) > HEADER_COUNT_LIMIT:
+            self._refuse_head()  # and the parser stopped: uvicorn's 400 follows, not sent
+            raise _HeadRefused
         if self._app is not None:
-            fields = self._fields
             if fields is None:  # a header repeated: its values joined, as SigV4 reads them
                 fields = _headers(self.headers)
             if self._direct_begins(fields):
@@ -469,7 +509,18 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if self._held and not self.pipeline:  # the queue is answered: parse what waited
             self.loop.call_soon(self._feed_held)
 
+    def _refuse_head(self) -> None:
+        """Answer a request whose head is over the limits 431, and close the connection
+        (without the 431 when the answer of the request before is still to be written)."""
+        self._head_fed = None
+        cycle = self.cycle
+        if cycle is None or cycle.response_complete:
+            self.transport.write(_head_too_large_response())
+        self.transport.close()
+
     def send_400_response(self, msg: str) -> None:
+        if self.transport.is_closing():  # a callback answered and stopped the parser
+            return
         # What the HTTP parser refuses (a control character in a header, a malformed request
         # line, a bad chunk size) is answered as AWS answers a body it cannot read: a typed
         # JSON error an SDK can parse, not uvicorn's plain-text page.

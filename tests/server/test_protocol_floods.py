@@ -111,6 +111,7 @@ def connect(
     *,
     read_timeout: float = 20.0,
     keep_alive: float = 5.0,
+    direct: bool = True,
 ) -> tuple[DeadlineHttpToolsProtocol, Transport]:
     app = EchoApp(_Backend(), Verifier({}.get), SystemClock(), AppOptions())  # type: ignore[arg-type]
     config = Config(
@@ -122,7 +123,7 @@ def connect(
         timeout_keep_alive=keep_alive,  # type: ignore[arg-type]
     )
     config.load()
-    protocol = with_read_timeout(read_timeout)(
+    protocol = with_read_timeout(read_timeout, direct=direct)(
         config, ServerState(), {}, asyncio.get_running_loop()
     )
     transport = Transport(name, log)
