@@ -86,13 +86,18 @@ class _AuthorizationParser:
     A client sends the same algorithm, credential scope and signed headers on every request of
     a day; only the signature (last, 64 hex digits) changes. The reused part is a pure function
     of the text before ``Signature=``, so this is exactly the full parse, only cheaper. One per
-    ``Verifier``, bounded.
+    ``Verifier``, bounded by entries and by the characters of the heads it keeps: it fills
+    before the access key is looked up, from whatever a caller sends, so a head longer than an
+    SDK's (about 200 characters) by far is parsed every time rather than kept.
     """
 
     __slots__ = ("_heads",)
 
-    def __init__(self, maxsize: int = 1024) -> None:
-        self._heads: BoundedCache[str, _Head] = BoundedCache(maxsize)
+    #: the longest head kept (an SDK's: about 200 characters; many signed headers: ~1,000)
+    MAX_HEAD = 2048
+
+    def __init__(self, maxsize: int = 1024, maxchars: int = 512 * 1024) -> None:
+        self._heads: BoundedCache[str, _Head] = BoundedCache(maxsize, maxweight=maxchars)
 
     def __call__(self, value: str) -> tuple[_Head, str, bool]:
         """The head, the signature, and whether the signature is known to be 64 hex digits
@@ -103,7 +108,9 @@ class _AuthorizationParser:
             return (*_parse_authorization(value), False)
         known = self._heads.get(head)
         if known is None:
-            known = self._heads.put(head, _parse_authorization(value)[0])
+            known = _parse_authorization(value)[0]
+            if len(head) <= self.MAX_HEAD:
+                self._heads.put(head, known, len(head))
         return known, signature, True
 
 

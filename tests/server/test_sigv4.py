@@ -248,3 +248,26 @@ def test_only_the_regions_served_verify() -> None:
 def test_the_signer_is_hmac_sha256(key: bytes, message: bytes) -> None:
     # the signature's HMAC with its padded key blocks hashed once (sigv4._Signer) is RFC 2104's
     assert _Signer(key).hexdigest(message) == hmac.digest(key, message, "sha256").hex()
+
+
+def test_unsigned_requests_with_long_heads_pin_bounded_memory_in_the_parse_cache() -> None:
+    """The parse cache fills before the access key is looked up, from any caller: 64
+    unauthenticated requests with a 1 MB ``Authorization`` each pinned 67 MB (bounded by
+    entries only). Heads an SDK would never send are now parsed, not kept, and what is kept is
+    bounded by its characters."""
+    verifier = Verifier(KEYS.get)
+    method, path, query, headers, body = sign(akid="AKIANOBODY0000000000")
+    sizes = [100, 1000, 2000, 5000, 50_000]
+    for i in range(1200):
+        pad = str(i) + "p" * sizes[i % len(sizes)]
+        headers["authorization"] = (
+            "AWS4-HMAC-SHA256 Credential=AKIANOBODY0000000000/20261129/us-east-1/kms/"
+            f"aws4_request, Pad={pad}, SignedHeaders=content-type;host;x-amz-date;x-amz-target, "
+            f"Signature={'0' * 64}"
+        )
+        with pytest.raises(UnrecognizedClientException):
+            verifier.verify(method, path, query, headers, body, NOW)
+    heads = verifier._authorization._heads
+    assert len(heads) > 0  # an SDK-sized head is still kept
+    assert max(len(head) for head in heads) <= 2048
+    assert sum(len(head) for head in heads) <= 512 * 1024
