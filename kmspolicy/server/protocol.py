@@ -236,6 +236,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     #: is re-armed only when it fires early, not armed and cancelled for every request
     _read_deadline: float | None = None
     _read_timer: asyncio.TimerHandle | None = None
+    #: armed while the transport's buffer is over its high-water mark: the client is not
+    #: reading its answers, and by the deadline the connection is aborted
+    _write_timer: asyncio.TimerHandle | None = None
     _app: KmsApp[Any] | None = None  # the app, when it answers directly
     #: the headers of the request being parsed, as the app reads them (names lower-cased,
     #: values with uvicorn's trailing whitespace stripped), while it may be answered directly;
@@ -534,12 +537,46 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             return
         super().shutdown()
 
+    def pause_writing(self) -> None:
+        super().pause_writing()
+        if self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.read_timeout, self._write_deadline_due)
+
+    def resume_writing(self) -> None:
+        super().resume_writing()
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
+
+    def _write_deadline_due(self) -> None:
+        """The client has not read its answers (the buffer stayed over its high-water mark)
+        for the read deadline: aborted, since closing would wait for a flush that never comes
+        (and hold the socket, the queued requests and the unsent answers)."""
+        self._write_timer = None
+        if self.flow.write_paused:
+            self.transport.abort()
+
+    def _close_or_abort(self) -> None:
+        """Close, or abort when output is still buffered: a client that is late, or idle,
+        with answers unread is not reading them, and a close would wait for it forever."""
+        if self.transport.get_write_buffer_size():
+            self.transport.abort()
+        else:
+            self.transport.close()
+
+    def timeout_keep_alive_handler(self) -> None:
+        if not self.transport.is_closing():
+            self._close_or_abort()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._read_deadline = None
         self._held = b""
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
+        if self._write_timer is not None:
+            self._write_timer.cancel()
+            self._write_timer = None
         if self._direct_headers is not None and self._app is not None:
             # the body never came whole: logged as the ASGI path logs it (nobody to answer)
             self._direct_headers = None
@@ -570,7 +607,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         if cycle is None or not cycle.response_started or cycle.response_complete:
             self.transport.write(_timeout_response(self.read_timeout))
         # connection_lost follows: an app still awaiting the body receives http.disconnect.
-        self.transport.close()
+        self._close_or_abort()
 
 
 def with_read_timeout(seconds: float, *, direct: bool = True) -> type[DeadlineHttpToolsProtocol]:
