@@ -16,6 +16,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
+from kmspolicy._frozen import quick_init
 from kmspolicy.kms.sealed import Sealed
 from kmspolicy.kms.states import KeyState  # the one KeyState enum lives beside its table
 
@@ -99,6 +100,7 @@ class Tag:
     value: str
 
 
+@quick_init  # built for every version made and read (kmspolicy._frozen)
 @dataclass(frozen=True, slots=True)
 class KeyMaterial:
     """One version in a key's ring of material.
@@ -151,6 +153,7 @@ class PendingImportParameters:
     sealed_wrapping_key: Sealed | None = field(default=None, repr=False)
 
 
+@quick_init  # built for every key created or changed (kmspolicy._frozen)
 @dataclass(frozen=True, slots=True)
 class KeyRecord:
     """Everything kmspolicy knows about one KMS key (one Region's copy of it)."""
