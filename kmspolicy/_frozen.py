@@ -55,10 +55,13 @@ def quick_init(cls: type[_T]) -> type[_T]:
             "__module__": cls.__module__,
         },
     )
-    namespace.update(_cls=cls, _builder=builder, _set=object.__setattr__)
+    # a subclass may add slots (another layout than the builder's): the dataclass's own init
+    namespace.update(_cls=cls, _builder=builder, _set=object.__setattr__, _init=cls.__init__)
     body = "".join(f"    self.{name} = {name}\n" for name in names)
     source = (
         f"def __init__(self, {', '.join(params_src)}):\n"
+        "    if type(self) is not _cls:\n"
+        f"        return _init(self, {', '.join(names)})\n"
         "    _set(self, '__class__', _builder)\n"
         f"{body}"
         "    self.__class__ = _cls\n"

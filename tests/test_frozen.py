@@ -79,3 +79,24 @@ def test_refuses_classes_it_cannot_build() -> None:
     for cls in (NoSlots, Factory, Post):
         with pytest.raises(TypeError):
             quick_init(cls)
+
+
+def test_a_subclass_keeps_its_own_type() -> None:
+    @quick_init
+    @dataclasses.dataclass(frozen=True, slots=True)
+    class Base:
+        a: int
+        b: str = "b"
+
+    class Child(Base):  # inherits the quick __init__
+        __slots__ = ("extra",)
+
+        def twice(self) -> int:
+            return 2 * self.a
+
+    child = Child(1, "x")
+    assert type(child) is Child
+    assert (child.a, child.b, child.twice()) == (1, "x", 2)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        child.a = 2  # type: ignore[misc]
+    assert type(Base(1)) is Base
