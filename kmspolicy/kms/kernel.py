@@ -18,13 +18,16 @@ per ``KMS`` instance:
   sealed reference itself, and forgets a version when a write changes or removes its material
   (rotation keeps the others; re-import and material deletion do not) and a whole key, its
   group, when it is written disabled, pending deletion or deleted (``note_saved``,
-  ``forget``). Opened material never leaves this module.
+  ``forget``), or found so (or gone) by a request, written by another process; a request that
+  read the key before a forget does not hold what it opens after it (``forgets``). Opened
+  material never leaves this module.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -77,15 +80,16 @@ CACHE_VERSIONS = 8
 #: the group of a cached version: its key ARN (a C call, on every put)
 _KEY_ARN = operator.itemgetter(0)
 
-#: Mints handles: (record, action, alias used to name the key) -> AuthorizedKey
-Minter = Callable[[KeyRecord, str, "str | None"], "AuthorizedKey"]
+#: Mints handles: (record, action, alias used to name the key, the kernel's ``forgets`` read
+#: before the request read the record) -> AuthorizedKey
+Minter = Callable[[KeyRecord, str, "str | None", int], "AuthorizedKey"]
 
 
 class AuthorizedKey:
     """A key its kernel's pipeline authorized for this request: metadata, and the right to
     ask that kernel for crypto with it. Not constructible elsewhere."""
 
-    __slots__ = ("_kernel", "_record", "action", "request_alias")
+    __slots__ = ("_forgets", "_kernel", "_record", "action", "request_alias")
 
     def __init__(
         self,
@@ -94,11 +98,14 @@ class AuthorizedKey:
         record: KeyRecord,
         action: str,
         request_alias: str | None,
+        forgets: int | None = None,
     ) -> None:
         if mint is not _MINT:
             raise TypeError("AuthorizedKey is minted only by the KMS pipeline, after an allow")
         self._kernel = kernel
         self._record = record
+        #: ``Kernel.forgets`` as it was before the record was read (None: no request, tests)
+        self._forgets = forgets
         self.action = action
         self.request_alias = request_alias
 
@@ -125,11 +132,13 @@ class Kernel:
 
     __slots__ = (
         "_backends",
+        "_forgetting",
         "_last_header",
         "_minter_taken",
         "_opened",
         "_release",
         "_remote",
+        "forgets",
         "rng",
     )
 
@@ -167,6 +176,10 @@ class Kernel:
         )
         self._last_header: tuple[bytes, BlobHeader] | None = None
         self._minter_taken = False
+        #: how many times opened versions were forgotten: a request reads it before it reads
+        #: its key, and what it opens is held only if no forget came in between (``_hold``)
+        self.forgets = 0
+        self._forgetting = threading.Lock()  # a forget, or a hold and its check, at a time
 
     def take_minter(self) -> Minter:
         """The capability to mint handles for this kernel; handed out once (to the pipeline)."""
@@ -260,8 +273,11 @@ class Kernel:
         return self.backend_for(record).destroy(record, refs)
 
     def forget(self, key_arn: str) -> None:
-        """Drop every opened version of a key (its material changed, or it became unusable)."""
-        self._opened.discard_group(key_arn)
+        """Drop every opened version of a key (its material changed, or it became unusable);
+        a request in flight that read the key before cannot hold it again (``_hold``)."""
+        with self._forgetting:
+            self.forgets += 1
+            self._opened.discard_group(key_arn)
 
     def note_saved(self, record: KeyRecord | None, key_arn: str) -> None:
         """A key was written (or deleted, ``record`` None): forget what no longer applies."""
@@ -272,10 +288,12 @@ class Kernel:
         if not held:
             return
         live = {m.material_id: m.sealed for m in record.materials}
-        for version in held:
-            cached = self._opened.get(version)
-            if cached is not None and live.get(version[1]) != cached[0]:
-                self._opened.pop(version)
+        with self._forgetting:
+            for version in held:
+                cached = self._opened.get(version)
+                if cached is not None and live.get(version[1]) != cached[0]:
+                    self.forgets += 1  # a request that read the old version does not hold it
+                    self._opened.pop(version)
 
     def opened_keys(self) -> frozenset[str]:
         """ARNs of the keys with opened versions in this kernel (for tests and diagnostics)."""
@@ -307,16 +325,31 @@ class Kernel:
         if cached is not None and (cached[0] is sealed or cached[0] == sealed):
             return wanted, cached[1]
         opened = self.backend_for(record).open(record, wanted, sealed)
-        self._hold(record.arn, wanted, sealed, opened)
+        self._hold(record.arn, wanted, sealed, opened, key._forgets)
         return wanted, opened
 
-    def _hold(self, key_arn: str, material_id: str, sealed: Sealed, opened: OpenedKey) -> None:
+    def _hold(
+        self,
+        key_arn: str,
+        material_id: str,
+        sealed: Sealed,
+        opened: OpenedKey,
+        since: int | None = None,
+    ) -> None:
         """Keep an opened version (one just opened, or new material sealed under the envelope
         key, which the backend hands over as it makes it). One write to the one cache, under its
         lock, so a concurrent ``forget`` of the key runs wholly before it (the version is then
         held, and released when it leaves) or after it (the version is dropped and released):
-        no version is ever written where no drop reaches it."""
-        self._opened.put((key_arn, material_id), (sealed, opened))
+        no version is ever written where no drop reaches it. ``since``: the ``forgets`` its
+        request read before reading the key; a forget since then (the key was disabled while
+        the request, authorized before, was unsealing) means the version is used once and not
+        kept, as it may belong to a key that must not be held."""
+        with self._forgetting:
+            if since is None or since == self.forgets:
+                self._opened.put((key_arn, material_id), (sealed, opened))
+                return
+        if self._release is not None:  # as if it had been held and dropped at once
+            self._release(sealed)
 
     def _dropped(self, version: tuple[str, str], entry: tuple[Sealed, OpenedKey]) -> None:
         """A version left the cache: the envelope key must not outlive it (``_release``)."""

@@ -268,9 +268,12 @@ class Pipeline:
                 if round_:  # a fresh scope per round: the audit record is the last round's
                     scope = fresh()
                 try:
+                    # read before the key is: a key forgotten meanwhile (disabled) is not held
+                    # again by this request's handles (Kernel._hold)
+                    forgets = self.kernel.forgets
                     with self.store.transaction(readonly=readonly) as tx:
                         scope.tx = tx
-                        result = self._attempt(op, scope)
+                        result = self._attempt(op, scope, forgets)
                         # INVARIANT (recorded before visible): the decision is in the log
                         # before the transaction commits and before the result leaves; a log
                         # that cannot be written raises here, and the transaction rolls back
@@ -398,8 +401,9 @@ class Pipeline:
                 ),
             )
 
-    def _attempt(self, op: Operation, scope: RequestScope) -> dict[str, Any]:
-        """One round of the pipeline inside one transaction (see the module docstring)."""
+    def _attempt(self, op: Operation, scope: RequestScope, forgets: int) -> dict[str, Any]:
+        """One round of the pipeline inside one transaction (see the module docstring);
+        ``forgets``: the kernel's, read before the transaction began."""
         targets = self._allowed(op, scope)
         # INVARIANT: from here on every target was allowed for exactly this caller and action
         if op.dry_run and scope.params.get("DryRun"):
@@ -408,9 +412,11 @@ class Pipeline:
         keys: tuple[AuthorizedKey, ...]
         if len(targets) == 1:  # nearly every request: its one handle, without a comprehension
             t = targets[0]
-            keys = (mint(t.key, t.action, t.request_alias),) if t.key is not None else ()
+            keys = (mint(t.key, t.action, t.request_alias, forgets),) if t.key is not None else ()
         else:
-            keys = tuple([mint(t.key, t.action, t.request_alias) for t in targets if t.key])
+            keys = tuple(
+                [mint(t.key, t.action, t.request_alias, forgets) for t in targets if t.key]
+            )
         call = Call(scope, keys, targets, scope.decisions)
         assert op.handler is not None  # _decided refused it otherwise
         result = op.handler(call)
@@ -475,7 +481,15 @@ class Pipeline:
                 op.check_key(target.key)  # declared: AWS managed key refusal, key-type precheck
         for target in targets:
             if target.key is not None and target.state_row is not None:
-                check_state(target.state_row, target.key.key_state, target.key.arn)
+                try:
+                    check_state(target.state_row, target.key.key_state, target.key.arn)
+                except ServiceError:
+                    # refused for a state this kernel may not have seen written (another
+                    # process disabled the key, or scheduled its deletion): its opened
+                    # versions go now, not when the cache evicts them
+                    if target.key.key_state is not KeyState.ENABLED:
+                        self.kernel.forget(target.key.arn)
+                    raise
         if op.tracked:  # it uses key material: a custom key store's connection must be live
             for target in targets:
                 if target.key is not None and target.key.custom_key_store_id is not None:

@@ -343,6 +343,8 @@ class Resolution(_View):
         """The key, with any due lifecycle work (rotation, expiry, deletion) done first."""
         record = self.tx.get_key(arn)
         if record is None:
+            # deleted, perhaps by another process: whatever this kernel opened of it goes
+            self.scope.services.kernel.forget(arn)
             return None
         if has_due_work(record, self.now):
             raise DueWorkFirst(arn)  # Pipeline.run commits the work, then starts over

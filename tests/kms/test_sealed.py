@@ -4,7 +4,8 @@ an authorized handle. Watched from outside, through a root key that counts its u
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -253,3 +254,81 @@ def test_deleted_imported_material_leaves_the_kernel(
     assert service._pipeline.kernel.opened_keys() == {arn}
     client.delete_imported_key_material(KeyId=arn)
     assert service._pipeline.kernel.opened_keys() == frozenset()
+
+
+class _UnsealHook(CountingRootKey):
+    """Runs ``during_unseal`` (once) in the middle of the next unseal."""
+
+    during_unseal: Callable[[], None] | None = None
+
+    def unseal(self, sealed: bytes, aad: bytes = b"") -> bytes:
+        hook, self.during_unseal = self.during_unseal, None
+        if hook is not None:
+            hook()
+        return super().unseal(sealed, aad)
+
+
+def test_a_request_allowed_before_a_disable_does_not_hold_the_key_after_it(
+    tmp_path: Path,
+) -> None:
+    root = _UnsealHook()
+    store = SqliteStore(tmp_path / "kms.db", root)  # type: ignore[arg-type]
+    service = KMS(store, FakeClock(), ACCOUNT)
+    kernel = service._pipeline.kernel
+    key = service.create_key()["KeyMetadata"]["Arn"]
+    kernel.forget(key)  # the next Encrypt opens the key's material
+    errors: list[BaseException] = []
+
+    def disable() -> None:  # another thread's DisableKey commits (and forgets) meanwhile
+        try:
+            service.disable_key(KeyId=key)
+        except BaseException as exc:
+            errors.append(exc)
+
+    def disable_in_another_thread() -> None:
+        thread = threading.Thread(target=disable)
+        thread.start()
+        thread.join()
+
+    root.during_unseal = disable_in_another_thread
+    service.encrypt(KeyId=key, Plaintext=b"p")  # allowed before the disable: it is answered
+    assert not errors
+    assert service.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
+    assert kernel.opened_keys() == frozenset()  # used once, not held
+    store.close()
+
+
+@pytest.mark.parametrize(
+    ("change", "refusal"),
+    [
+        ("disable_key", "DisabledException"),
+        ("schedule_key_deletion", "KMSInvalidStateException"),
+        ("delete", "NotFoundException"),
+        ("delete", "InvalidCiphertextException"),  # a Decrypt names it by its blob
+    ],
+)
+def test_a_key_made_unusable_by_another_process_is_forgotten_when_refused(
+    tmp_path: Path, change: str, refusal: str
+) -> None:
+    root, clock = CountingRootKey(), FakeClock()
+    stores = [SqliteStore(tmp_path / "kms.db", root) for _ in range(2)]  # type: ignore[arg-type]
+    here, elsewhere = (KMS(store, clock, ACCOUNT) for store in stores)
+    kernel = here._pipeline.kernel
+    key = elsewhere.create_key()["KeyMetadata"]["Arn"]
+    blob = here.encrypt(KeyId=key, Plaintext=b"p")["CiphertextBlob"]
+    assert kernel.opened_keys() == {key}
+    if change == "delete":  # the other process's sweeper deletes it at the window's end
+        elsewhere.schedule_key_deletion(KeyId=key, PendingWindowInDays=7)
+        clock.advance(days=8)
+        assert elsewhere.sweep().deleted == 1
+    else:
+        getattr(elsewhere, change)(KeyId=key)
+    assert kernel.opened_keys() == {key}  # this process has not looked since
+    with raises_code(refusal):
+        if refusal == "InvalidCiphertextException":
+            here.client().decrypt(CiphertextBlob=blob)
+        else:
+            here.client().encrypt(KeyId=key, Plaintext=b"p")
+    assert kernel.opened_keys() == frozenset()
+    for store in stores:
+        store.close()
