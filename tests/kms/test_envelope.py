@@ -4,6 +4,7 @@ and no more exposed than what the kernel holds open (docs/hsm.md, "The envelope 
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any
 
 import pytest
@@ -156,17 +157,18 @@ def test_every_kind_of_blob_opens_and_a_changed_one_does_not() -> None:
         envelope.unseal(forged, aad)
 
 
-@pytest.mark.parametrize("forget_at", ["before", "after"])
+@pytest.mark.parametrize("forget_at", ["before", "during", "after"])
 @pytest.mark.parametrize("existing", [False, True], ids=["new key", "new version"])
 def test_a_forget_racing_a_hold_leaves_the_envelope_key_opening_only_held_versions(
     existing: bool, forget_at: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The race: the kernel holds a new version while another thread forgets its key (it was
-    disabled or deleted). The other thread is played at the exact moment, from inside the
-    cache's write: just before it (the version is then held, and released when it leaves) or
-    just after (it is dropped and released at once). Either way the envelope key opens no
-    version the kernel does not hold. (With a cache per key, a forget between finding the
-    key's cache and writing to it left the version in a cache nobody held.)"""
+    disabled or deleted). The forget is played just before the hold (the version is then held,
+    and released when it leaves), from another thread while the hold writes to the cache (the
+    kernel's lock makes it wait, and it drops and releases the version), or just after it.
+    Either way the envelope key opens no version the kernel does not hold. (With a cache per
+    key, a forget between finding the key's cache and writing to it left the version in a
+    cache nobody held.)"""
     kernel = Kernel(CountingTokenKey(), os.urandom)
     backend = sealed_backend(kernel)
     key = new_key(1)
@@ -175,20 +177,29 @@ def test_a_forget_racing_a_hold_leaves_the_envelope_key_opening_only_held_versio
         envelope = backend._envelope
         assert envelope is not None
         envelope.drop()
+    hold = backend._hold
+    assert hold is not None
     put = BoundedCache.put
+    other: list[threading.Thread] = []
 
-    def racing_put(cache: Any, k: Any, value: Any, weight: int = 1) -> Any:
-        if not isinstance(value, tuple):  # not a version being held
-            return put(cache, k, value, weight)
+    def racing_hold(key_arn: str, material_id: str, sealed: Any, opened: Any) -> None:
         if forget_at == "before":
-            kernel.forget(key.arn)  # the other thread, just before the write
-        stored = put(cache, k, value, weight)
+            kernel.forget(key.arn)  # the other thread, just before the hold
+        hold(key_arn, material_id, sealed, opened)
         if forget_at == "after":
             kernel.forget(key.arn)  # the other thread, just after it
-        return stored
 
+    def racing_put(cache: Any, k: Any, value: Any, weight: int = 1) -> Any:
+        if forget_at == "during" and isinstance(value, tuple) and not other:
+            other.append(threading.Thread(target=kernel.forget, args=(key.arn,)))
+            other[0].start()  # the other thread, in the middle of the write
+        return put(cache, k, value, weight)
+
+    monkeypatch.setattr(backend, "_hold", racing_hold)
     monkeypatch.setattr(BoundedCache, "put", racing_put)
     new = kernel.new_material(key)
+    for thread in other:
+        thread.join()
     monkeypatch.undo()
     held = new.material_id in kernel.opened_versions(key.arn)
     assert backend.opens_in_process(new.sealed) is held
