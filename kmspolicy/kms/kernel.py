@@ -279,6 +279,13 @@ class Kernel:
             self.forgets += 1
             self._opened.discard_group(key_arn)
 
+    def forget_held(self, key_arn: str) -> None:
+        """``forget`` a key this kernel holds versions of (one found gone); a lookup of a key
+        held nothing of moves no ``forgets``, so a caller naming missing keys over and over
+        keeps no other request's first open from being held."""
+        if self._opened.group_keys(key_arn):
+            self.forget(key_arn)
+
     def note_saved(self, record: KeyRecord | None, key_arn: str) -> None:
         """A key was written (or deleted, ``record`` None): forget what no longer applies."""
         if record is None or record.key_state is not KeyState.ENABLED:

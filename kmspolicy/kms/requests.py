@@ -344,7 +344,7 @@ class Resolution(_View):
         record = self.tx.get_key(arn)
         if record is None:
             # deleted, perhaps by another process: whatever this kernel opened of it goes
-            self.scope.services.kernel.forget(arn)
+            self.scope.services.kernel.forget_held(arn)
             return None
         if has_due_work(record, self.now):
             raise DueWorkFirst(arn)  # Pipeline.run commits the work, then starts over

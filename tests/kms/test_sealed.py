@@ -332,3 +332,22 @@ def test_a_key_made_unusable_by_another_process_is_forgotten_when_refused(
     assert kernel.opened_keys() == frozenset()
     for store in stores:
         store.close()
+
+
+def test_lookups_of_missing_keys_keep_other_first_opens_held() -> None:
+    """The attack: a caller names keys that do not exist, over and over. Each NotFound used to
+    count as a forget, so a request of another caller, allowed and unsealing meanwhile, did not
+    hold its key and unsealed it again next time. A missing key this kernel holds nothing of
+    forgets nothing."""
+    kms = KMS(MemoryStore(), FakeClock(), ACCOUNT)
+    kernel = kms._pipeline.kernel
+    key = kms.create_key()["KeyMetadata"]["Arn"]
+    kernel.forget(key)  # drop the hold CreateKey may have made: the next Encrypt opens it
+    before = kernel.forgets
+    missing = key.rsplit("/", 1)[0] + "/11111111-2222-3333-4444-555555555555"
+    for _ in range(3):
+        with raises_code("NotFoundException"):
+            kms.client().encrypt(KeyId=missing, Plaintext=b"p")
+    assert kernel.forgets == before
+    kms.client().encrypt(KeyId=key, Plaintext=b"p")
+    assert kernel.opened_keys() == {key}
