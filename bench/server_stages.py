@@ -315,6 +315,25 @@ class Measured:
     stages_seen: set[str] = field(default_factory=set)  # the stages whose timers ran
 
 
+def replayed_request(
+    app: Any, loop: asyncio.AbstractEventLoop, operation: str
+) -> tuple[dict[str, Any], bytes, bytes, bytes]:
+    """The request the replay repeats, on a key it creates: its scope and body, the body of
+    the Encrypt it is or is made from (the floors are an Encrypt's), and the answer's member."""
+    create_scope, create_body = signed("CreateKey", {})  # it writes: a worker thread's call
+    key_id = json.loads(through_asgi(app, create_scope, create_body, loop)())["KeyMetadata"][
+        "KeyId"
+    ]
+    scope, body = signed(
+        "Encrypt", {"KeyId": key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()}
+    )
+    if operation != "Decrypt":
+        return scope, body, body, b"CiphertextBlob"
+    blob = json.loads(direct(app, scope, body)())["CiphertextBlob"]  # decrypted again and again
+    decrypt_scope, decrypt_body = signed("Decrypt", {"CiphertextBlob": blob})
+    return decrypt_scope, decrypt_body, body, b"Plaintext"
+
+
 def measure(requests: int, rounds: int, operation: str = "Encrypt") -> Measured:
     with tempfile.TemporaryDirectory(prefix="kmsp-stages-") as tmp:
         settings = ServerSettings(port=0, data_dir=Path(tmp) / "data")
@@ -336,18 +355,7 @@ def _measure(
     rounds: int,
     operation: str,
 ) -> Measured:
-    create_scope, create_body = signed("CreateKey", {})  # it writes: a worker thread's call
-    key_id = json.loads(through_asgi(app, create_scope, create_body, loop)())["KeyMetadata"][
-        "KeyId"
-    ]
-    scope, body = signed(
-        "Encrypt", {"KeyId": key_id, "Plaintext": base64.b64encode(PLAINTEXT).decode()}
-    )
-    answered, encrypt_body = b"CiphertextBlob", body  # (the floors are an Encrypt's)
-    if operation == "Decrypt":  # the blob of one Encrypt, decrypted again and again
-        blob = json.loads(direct(app, scope, body)())["CiphertextBlob"]
-        scope, body = signed("Decrypt", {"CiphertextBlob": blob})
-        answered = b"Plaintext"
+    scope, body, encrypt_body, answered = replayed_request(app, loop, operation)
     plain, plain_asgi = direct(app, scope, body), through_asgi(app, scope, body, loop)
     assert answered in plain() and answered in plain_asgi()
     alone = stubbed(app, scope, body)
