@@ -18,8 +18,9 @@ queue for uvicorn's cycles, one per loop turn); and once requests are queued, th
 read is held unparsed and reading stays paused (``_QueueFlow``) until they are answered.
 Nor can one request's head: it may take ``HEAD_LIMIT`` bytes of input (counted per slice fed
 while it is read: httptools and uvicorn copy a header value or URL so far for every slice,
-quadratic without a bound) and hold ``HEADER_COUNT_LIMIT`` headers, else 431 and the
-connection is closed, before the app or uvicorn's cycle sees the request.
+quadratic without a bound) and hold ``HEADER_COUNT_LIMIT`` headers, else 431 (414 when its URL
+is over ``URL_LIMIT``) and the connection is closed, before the app or uvicorn's cycle sees
+the request.
 
 It also sends each response in one write: uvicorn writes a response's head when the app starts
 the response and its body when the app sends it, two ``send`` calls and two TCP segments, and
@@ -71,6 +72,10 @@ FEED_SLICE = 8 * 1024
 #: uvicorn copy what has come of a value or URL so far for every slice (quadratic)
 HEAD_LIMIT = 32 * 1024
 HEADER_COUNT_LIMIT = 100
+#: the request URL within the head (KMS's is ``/``): longer is answered 414, not 431. A head
+#: refused while its URL is still arriving has a URL over it (such a head took at least
+#: ``HEAD_LIMIT - FEED_SLICE`` bytes of input), so the two refusals never blur
+URL_LIMIT = 16 * 1024
 
 
 def _timeout_response(seconds: float) -> bytes:
@@ -109,6 +114,19 @@ def _head_too_large_response() -> bytes:
     )
 
 
+def _url_too_long_response() -> bytes:
+    body = (
+        b'{"__type":"ValidationException","message":"the request URL must be at most %d '
+        b'bytes"}' % URL_LIMIT
+    )
+    return (
+        b"HTTP/1.1 414 URI Too Long\r\n"
+        b"content-type: application/x-amz-json-1.1\r\n"
+        b"connection: close\r\n"
+        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    )
+
+
 def _internal_error_response() -> bytes:
     body = b'{"__type":"KMSInternalException","message":"the server failed to answer the request"}'
     return (
@@ -128,13 +146,15 @@ class _HeadWithBody:
     once the response has started) is held and written with the next write, the body, which
     uvicorn writes for every response but one to a HEAD request (whose head goes out at once).
     Writes before the response starts (``100 Continue``) go out at once; a head still held when
-    the transport closes (an app that failed after starting its response) goes out first."""
+    the transport closes (an app that failed after starting its response) goes out first, and
+    the close is ``close``'s (the protocol's: bounded by the write deadline)."""
 
-    __slots__ = ("_cycle", "_head", "_held", "_transport")
+    __slots__ = ("_close", "_cycle", "_head", "_held", "_transport")
 
-    def __init__(self, transport: asyncio.Transport, cycle: Any) -> None:
+    def __init__(self, transport: asyncio.Transport, cycle: Any, close: Callable[[], None]) -> None:
         self._transport = transport
         self._cycle = cycle  # uvicorn's RequestResponseCycle: response_started
+        self._close = close
         self._head: bytes | None = None
         self._held = cycle.scope["method"] == "HEAD"  # nothing to hold it for
 
@@ -154,7 +174,7 @@ class _HeadWithBody:
         if head is not None:
             self._head = None
             self._transport.write(head)
-        self._transport.close()
+        self._close()
 
     def __getattr__(self, name: str) -> Any:  # is_closing, get_extra_info ...: the transport's
         return getattr(self._transport, name)
@@ -357,7 +377,10 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     def on_headers_complete(self) -> None:
         self._head_fed = None
         fields = self._fields
-        if len(self.headers if fields is None else fields) > HEADER_COUNT_LIMIT:
+        if (
+            len(self.headers if fields is None else fields) > HEADER_COUNT_LIMIT
+            or len(self.url) > URL_LIMIT
+        ):
             self._refuse_head()  # and the parser stopped: uvicorn's 400 follows, not sent
             raise _HeadRefused
         if self._app is not None:
@@ -370,8 +393,15 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         super().on_headers_complete()
         cycle = self.cycle
         if cycle is not None:  # the cycle just made for this request writes through the holder
-            # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
-            cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+            self._hold_heads(cycle)
+
+    def _hold_heads(self, cycle: RequestResponseCycle) -> None:
+        """``cycle`` writes through a ``_HeadWithBody`` (one write per answer) and closes as a
+        direct answer does (``_close_when_flushed``)."""
+        # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
+        cycle.transport = _HeadWithBody(  # type: ignore[assignment]
+            self.transport, cycle, self._close_when_flushed
+        )
 
     def _to_cycle(self) -> None:
         """Hand the request to uvicorn's cycle with its headers as uvicorn's on_header would
@@ -408,7 +438,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             # access-line writer, say): answered as a bug is, and the connection closed.
             error_log.error("internal error answering a request\n%s", log_safe_traceback(exc))
             self.transport.write(_internal_error_response())
-            self.transport.close()
+            self._close_when_flushed()
             return
         if isinstance(answer, tuple):
             self._answered_in_feed = True
@@ -458,7 +488,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         status_line = _OK if status == 200 else _status_line(status)
         self.transport.write(b"".join((status_line, self._default_lines, head, b"\r\n", payload)))
         if not self._direct_keep_alive:
-            self.transport.close()
+            self._close_when_flushed()
 
     def _answered(self) -> None:
         """What uvicorn's on_response_complete does after an answer (the request counted,
@@ -497,8 +527,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             on_response=self.on_response_complete,
         )
         cycle.more_body = False
-        # type: the cycle writes, closes and asks is_closing; the holder passes the rest on
-        cycle.transport = _HeadWithBody(self.transport, cycle)  # type: ignore[assignment]
+        self._hold_heads(cycle)
         self.cycle = cycle
         # type: uvicorn types ASGI apps with its own TypedDicts; the app's are plain mappings
         self._start_asgi_task(cycle, respond)  # type: ignore[arg-type]
@@ -513,13 +542,16 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self.loop.call_soon(self._feed_held)
 
     def _refuse_head(self) -> None:
-        """Answer a request whose head is over the limits 431, and close the connection
-        (without the 431 when the answer of the request before is still to be written)."""
+        """Answer a request whose head is over the limits 414 (its URL) or 431, and close the
+        connection (without an answer when the one of the request before is still to be
+        written)."""
         self._head_fed = None
         cycle = self.cycle
         if cycle is None or cycle.response_complete:
-            self.transport.write(_head_too_large_response())
-        self.transport.close()
+            url_too_long = len(self.url) > URL_LIMIT
+            answer = _url_too_long_response() if url_too_long else _head_too_large_response()
+            self.transport.write(answer)
+        self._close_when_flushed()
 
     def send_400_response(self, msg: str) -> None:
         if self.transport.is_closing():  # a callback answered and stopped the parser
@@ -529,7 +561,7 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         # JSON error an SDK can parse, not uvicorn's plain-text page.
         self._direct_headers = None  # answered: no access line for a cut-short body
         self.transport.write(_bad_request_response(f"the request is not valid HTTP/1.1: {msg}"))
-        self.transport.close()
+        self._close_when_flushed()
 
     def shutdown(self) -> None:
         if self._direct_headers is not None:  # a request being read: answer it, then close
@@ -544,16 +576,27 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def resume_writing(self) -> None:
         super().resume_writing()
-        if self._write_timer is not None:
+        # (a closing connection keeps its deadline: it must be flushed whole by then)
+        if self._write_timer is not None and not self.transport.is_closing():
             self._write_timer.cancel()
             self._write_timer = None
 
+    def _close_when_flushed(self) -> None:
+        """Close the connection once its output is flushed, or abort it if that has not
+        happened by the write deadline: a close waits for the flush, forever for a client
+        that reads nothing, and output under the high-water mark started no deadline."""
+        transport = self.transport
+        transport.close()
+        if transport.get_write_buffer_size() and self._write_timer is None:
+            self._write_timer = self.loop.call_later(self.read_timeout, self._write_deadline_due)
+
     def _write_deadline_due(self) -> None:
-        """The client has not read its answers (the buffer stayed over its high-water mark)
-        for the read deadline: aborted, since closing would wait for a flush that never comes
-        (and hold the socket, the queued requests and the unsent answers)."""
+        """The client has not read its answers (the buffer stayed over its high-water mark,
+        or a closed connection's output was not flushed) for the read deadline: aborted, since
+        closing would wait for a flush that never comes (and hold the socket, the queued
+        requests and the unsent answers)."""
         self._write_timer = None
-        if self.flow.write_paused:
+        if self.flow.write_paused or self.transport.is_closing():
             self.transport.abort()
 
     def _close_or_abort(self) -> None:

@@ -32,7 +32,7 @@ class _Transport:
 def _holder(method: str = "POST") -> tuple[_Transport, SimpleNamespace, _HeadWithBody]:
     transport = _Transport()
     cycle = SimpleNamespace(response_started=False, scope={"method": method})
-    return transport, cycle, _HeadWithBody(transport, cycle)  # type: ignore[arg-type]
+    return transport, cycle, _HeadWithBody(transport, cycle, transport.close)  # type: ignore[arg-type]
 
 
 def test_head_and_body_leave_in_one_write() -> None:

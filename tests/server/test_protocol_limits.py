@@ -7,7 +7,8 @@ is bounded before the app, or uvicorn's cycle, sees any of it.
 - one header value or URL of megabytes was copied whole for every 8 KiB slice parsed
   (quadratic too: 24 MB held the loop for seconds);
 - so a head may take at most ``HEAD_LIMIT`` bytes of input and hold ``HEADER_COUNT_LIMIT``
-  headers; past either it is answered 431 and the connection closed, on either path."""
+  headers; past either it is answered 431 and the connection closed, on either path;
+- a URL over ``URL_LIMIT`` is answered 414 (it was 431, which names the headers)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import asyncio
 
 import pytest
 
-from kmspolicy.server.protocol import FEED_SLICE, HEAD_LIMIT, HEADER_COUNT_LIMIT
+from kmspolicy.server.protocol import FEED_SLICE, HEAD_LIMIT, HEADER_COUNT_LIMIT, URL_LIMIT
 from tests.server.test_protocol_floods import connect
 
 pytestmark = pytest.mark.server
@@ -67,7 +68,10 @@ def test_a_head_too_large_is_refused_as_it_arrives(direct: bool, where: str) -> 
     raw = head(b"X-Big: " + big) if where == "header" else head(url=b"/" + big)
     reads = [raw[i : i + 64 * 1024] for i in range(0, len(raw), 64 * 1024)]
     statuses, closed, fed = answers(reads, direct=direct)
-    assert statuses == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+    if where == "url":  # before the fix: 431, as for headers
+        assert statuses == [b"HTTP/1.1 414 URI Too Long"]
+    else:
+        assert statuses == [b"HTTP/1.1 431 Request Header Fields Too Large"]
     assert closed
     # refused within a slice of the limit, not once 8 MB had been copied slice by slice
     assert fed <= HEAD_LIMIT + 2 * 64 * 1024
@@ -88,3 +92,32 @@ def test_a_head_within_the_limits_is_answered(direct: bool) -> None:
         statuses, closed, _ = answers(reads, direct=direct)
         assert statuses == [b"HTTP/1.1 200 OK"], size
         assert not closed
+
+
+@pytest.mark.parametrize("direct", [True, False])
+@pytest.mark.parametrize("read", [FEED_SLICE, 1000, 64 * 1024])
+def test_a_url_over_its_limit_is_refused_414_within_the_head_limit(direct: bool, read: int) -> None:
+    for length, status in (
+        (URL_LIMIT, b"HTTP/1.1 200 OK"),
+        (URL_LIMIT + 1, b"HTTP/1.1 414 URI Too Long"),  # before the fix: 200
+    ):
+        raw = head(url=b"/" + b"a" * (length - 1))
+        statuses, closed, _ = answers(
+            [raw[i : i + read] for i in range(0, len(raw), read)], direct=direct
+        )
+        assert statuses == [status], length
+        assert closed == (status != b"HTTP/1.1 200 OK")
+
+
+def test_the_414_is_a_typed_error() -> None:
+    async def run() -> bytes:
+        protocol, transport = connect("c", [])
+        protocol.data_received(head(url=b"/" + b"a" * URL_LIMIT))
+        return transport.writes[0]
+
+    answer = asyncio.run(run())
+    assert answer.endswith(
+        b'{"__type":"ValidationException","message":"the request URL must be at most %d bytes"}'
+        % URL_LIMIT
+    )
+    assert b"connection: close\r\n" in answer

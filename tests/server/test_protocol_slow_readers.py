@@ -6,7 +6,8 @@ A client pipelining requests and never reading held its connection forever: its 
 filled the buffer (reading paused, answers waiting to be written), and the read deadline's
 ``close()`` waited for a flush that never came. Now a buffer over its high-water mark for the
 read deadline aborts the connection, and so does a deadline (read or keep-alive) that finds
-output still buffered."""
+output still buffered, and so does a closing connection (``Connection: close``, an error
+answer) whose answer, under the high-water mark, is still unread by the deadline."""
 
 from __future__ import annotations
 
@@ -34,9 +35,9 @@ class Unread(Transport):
 
 
 def unread(
-    read_timeout: float, keep_alive: float = 5.0
+    read_timeout: float, keep_alive: float = 5.0, *, direct: bool = True
 ) -> tuple[DeadlineHttpToolsProtocol, Unread]:
-    protocol, _ = connect("c", [], read_timeout=read_timeout, keep_alive=keep_alive)
+    protocol, _ = connect("c", [], read_timeout=read_timeout, keep_alive=keep_alive, direct=direct)
     transport = Unread("c", [])
     protocol.transport = transport
     protocol.flow._transport = transport
@@ -83,3 +84,37 @@ def test_a_deadline_finding_answers_unread_aborts_rather_than_waits(deadline: st
         assert transport.aborted
 
     asyncio.run(attack())
+
+
+async def until_aborted(transport: Unread) -> None:
+    for _ in range(300):
+        if transport.aborted:
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the connection was not aborted")
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_closing_answer_never_read_is_aborted_at_the_write_deadline(direct: bool) -> None:
+    async def attack() -> None:
+        protocol, transport = unread(read_timeout=0.05, keep_alive=60.0, direct=direct)
+        transport.buffered = 5000  # under the high-water mark, never read
+        protocol.data_received(request(b"1", close=True))
+        await until_closed(transport, 300, 0.01)  # answered and closing: no deadline runs now
+        # before the fix: close(), which waits for the buffer to be flushed, for good
+        await until_aborted(transport)
+
+    asyncio.run(attack())
+
+
+@pytest.mark.parametrize("direct", [True, False])
+def test_a_closing_answer_flushed_at_once_starts_no_deadline(direct: bool) -> None:
+    async def run() -> None:
+        protocol, transport = unread(read_timeout=0.05, keep_alive=60.0, direct=direct)
+        protocol.data_received(request(b"1", close=True))
+        await until_closed(transport, 300, 0.01)
+        assert protocol._write_timer is None
+        await asyncio.sleep(0.1)
+        assert not transport.aborted
+
+    asyncio.run(run())
