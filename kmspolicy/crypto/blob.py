@@ -171,9 +171,16 @@ def encrypt_blob_with(
     return header + sealed
 
 
-def decrypt_blob_with(open_: OpenWith, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+def decrypt_blob_with(
+    open_: OpenWith,
+    blob: bytes,
+    context: Mapping[str, str] | None,
+    *,
+    header: BlobHeader | None = None,
+) -> bytes:
     """``decrypt_blob`` with the AES-256-GCM done by ``open_``; one opaque failure."""
-    header = parse_blob_header(blob)
+    if header is None:
+        header = parse_blob_header(blob)
     data = bytes(blob)
     aad = data[: header.length] + encode_encryption_context(context)
     plaintext = open_(header.nonce, data[header.length :], aad)
@@ -209,14 +216,22 @@ def parse_blob_header(blob: bytes) -> BlobHeader:
 
 
 def decrypt_blob(
-    material: KeyMaterial, blob: bytes, context: Mapping[str, str] | None = None
+    material: KeyMaterial,
+    blob: bytes,
+    context: Mapping[str, str] | None = None,
+    *,
+    header: BlobHeader | None = None,
 ) -> bytes:
     """The plaintext of ``blob``.
 
     Any flipped bit, other key or other context → InvalidCiphertextException (one message).
+    ``header``: ``parse_blob_header(blob)``, passed by a caller that has read it already (the
+    service reads it to find and authorize the key); its nonce and length are the blob's, and
+    the tag authenticates them with the rest of the header.
     """
     aead = _aead(material)
-    header = parse_blob_header(blob)
+    if header is None:
+        header = parse_blob_header(blob)
     if header.version != VERSION:  # an external key store's blob: never opened here
         raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
     data = bytes(blob)

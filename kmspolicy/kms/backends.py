@@ -30,7 +30,13 @@ from kmspolicy.authz.arn import Arn
 from kmspolicy.crypto import asymmetric, kem, mac, specs
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto.agreement import derive_shared_secret
-from kmspolicy.crypto.blob import NONCE_LENGTH, BlobSealer, blob_sealer, decrypt_blob
+from kmspolicy.crypto.blob import (
+    NONCE_LENGTH,
+    BlobHeader,
+    BlobSealer,
+    blob_sealer,
+    decrypt_blob,
+)
 from kmspolicy.crypto.material import Rng
 from kmspolicy.crypto.seal import SealError
 from kmspolicy.errors import InternalError, UnsupportedOperationException
@@ -133,7 +139,10 @@ class OpenedKey(Protocol):
         context: Mapping[str, str] | None,
         rng: Rng,
     ) -> bytes: ...
-    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes: ...
+    def decrypt(self, blob: bytes, header: BlobHeader, context: Mapping[str, str] | None) -> bytes:
+        """The plaintext of ``blob``, whose header the kernel has read (``header``: the blob's
+        own ``parse_blob_header``, so it is not parsed again)."""
+
     def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes: ...
     def decrypt_asymmetric(self, algorithm: str, ciphertext: bytes) -> bytes: ...
     def sign(self, algorithm: str, message: bytes, message_type: str) -> bytes: ...
@@ -216,8 +225,8 @@ class _InProcessKey:
             known = self._sealer = (key_id, material_id, sealer)
         return known[2].seal(plaintext, context, rng(NONCE_LENGTH))
 
-    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:
-        return decrypt_blob(self._material, blob, context)
+    def decrypt(self, blob: bytes, header: BlobHeader, context: Mapping[str, str] | None) -> bytes:
+        return decrypt_blob(self._material, blob, context, header=header)
 
     def encrypt_asymmetric(self, algorithm: str, plaintext: bytes) -> bytes:
         return asymmetric.encrypt_asymmetric(self._material, algorithm, plaintext)

@@ -400,7 +400,7 @@ class Kernel:
         if header.key_id != key._record.key_id:
             raise InvalidCiphertextException(messages.INVALID_CIPHERTEXT)
         material_id, opened = self._open(key, header.material_id)
-        return opened.decrypt(blob, context), material_id
+        return opened.decrypt(blob, header, context), material_id
 
     def encrypt_asymmetric(self, key: AuthorizedKey, algorithm: str, plaintext: bytes) -> bytes:
         return self._open(key)[1].encrypt_asymmetric(algorithm, plaintext)

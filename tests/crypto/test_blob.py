@@ -137,6 +137,18 @@ def test_wrong_version_rejected(key: KeyMaterial, blob: bytes) -> None:
         decrypt_blob(key, blob[:2] + b"\x02" + blob[3:])
 
 
+def test_header_read_by_the_caller(key: KeyMaterial, blob: bytes) -> None:
+    # the blob's own header, read once by the service, is not parsed again
+    assert decrypt_blob(key, blob, CONTEXT, header=parse_blob_header(blob)) == b"attack at dawn"
+    # another blob's header (its nonce) does not open this one: the tag covers the header
+    other = parse_blob_header(encrypt_blob(key, KEY_ID, b"attack at dawn", CONTEXT))
+    with pytest.raises(InvalidCiphertextException):
+        decrypt_blob(key, blob, CONTEXT, header=other)
+    # nor does a version 2 header, checked before anything is opened
+    with pytest.raises(InvalidCiphertextException):
+        decrypt_blob(key, blob, CONTEXT, header=parse_blob_header(blob[:2] + b"\x02" + blob[3:]))
+
+
 def test_parse_header_does_not_need_the_key(blob: bytes) -> None:
     assert parse_blob_header(blob).key_id == KEY_ID  # no material passed at all
 

@@ -15,7 +15,7 @@ import hashlib
 from collections.abc import Mapping
 from typing import Protocol
 
-from kmspolicy.crypto.blob import NONCE_LENGTH, decrypt_blob_with, encrypt_blob_with
+from kmspolicy.crypto.blob import NONCE_LENGTH, BlobHeader, decrypt_blob_with, encrypt_blob_with
 from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.backends import KeyToMake, NewVersion, NoImport, OpenedKey
@@ -98,13 +98,13 @@ class _HsmKey(SymmetricOnly):
 
         return encrypt_blob_with(seal, key_id, material_id, plaintext, context, rng(NONCE_LENGTH))
 
-    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+    def decrypt(self, blob: bytes, header: BlobHeader, context: Mapping[str, str] | None) -> bytes:
         session = self._session()
 
         def open_(nonce: bytes, data: bytes, aad: bytes) -> bytes | None:
             return session.decrypt(self._object_id, nonce, data, aad)
 
-        return decrypt_blob_with(open_, blob, context)
+        return decrypt_blob_with(open_, blob, context, header=header)
 
     def __repr__(self) -> str:
         return f"_HsmKey({self._arn}, object={self._object_id.hex()})"

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 
 from kmspolicy.crypto import material as cm
 from kmspolicy.crypto import xksblob
-from kmspolicy.crypto.blob import NONCE_LENGTH
+from kmspolicy.crypto.blob import NONCE_LENGTH, BlobHeader
 from kmspolicy.crypto.material import Rng
 from kmspolicy.errors import (
     InternalError,
@@ -109,7 +109,8 @@ class _ExternalKey(SymmetricOnly):
         outer = xksblob.OuterLayer(sealed.ciphertext, sealed.iv, sealed.tag, sealed.metadata)
         return xksblob.assemble(header, outer)
 
-    def decrypt(self, blob: bytes, context: Mapping[str, str] | None) -> bytes:
+    def decrypt(self, blob: bytes, header: BlobHeader, context: Mapping[str, str] | None) -> bytes:
+        # its own split: the outer layer's fields follow the header the kernel read
         parts = xksblob.split(blob)
         outer = parts.outer
         try:
