@@ -437,9 +437,15 @@ def _no_constant(name: str) -> Any:
 _DECODER = json.JSONDecoder(parse_constant=_no_constant)
 
 
+#: the types of a flat request's members (no float, no container)
+_FLAT = frozenset({str, int, bool, type(None)})
+
+
 def _has_float(value: Any) -> bool:
     """Whether a parsed document holds a float anywhere (orjson turns integers past 64 bits into
     floats where the stdlib keeps ``int``; no KMS input is a float, so this walk is tiny)."""
+    if type(value) is dict and _FLAT.issuperset(map(type, value.values())):
+        return False  # the usual request (Encrypt, Decrypt: strings only), checked in C
     pending = [value]
     while pending:  # a loop, not recursion: a few hundred ns on a request, however nested
         item = pending.pop()
@@ -511,25 +517,45 @@ _JSON = json.JSONEncoder(separators=(",", ":"), default=_json_default)
 _json_value = _JSON.encode
 
 
+def _load_member_heads() -> Mapping[str, bytes]:
+    model = service_model()
+    heads: dict[str, bytes] = {}
+    for operation in operation_names():
+        shape = model.operation_model(operation).output_shape
+        if shape is not None:
+            for name in shape.members:
+                heads[name] = _json_string(name).encode() + b":"
+    return MappingProxyType(heads)
+
+
+#: ``"Name":`` of every member of every operation's output, written once (on first use)
+_member_heads = Once(_load_member_heads)
+
+
 def encode_response(operation: str, result: Mapping[str, Any]) -> bytes:
     """A handler's result (bytes, datetimes, str enums) as the JSON 1.1 response body.
 
     Compact JSON, member by member, in bytes: a top-level blob is base64, which never needs
     JSON escaping, so it is spliced in unscanned and uncopied until the one join (escaping a
-    5 KB string costs more than encoding the rest of the response); everything else goes
-    through one C encoder, whose ASCII output is its UTF-8.
+    5 KB string costs more than encoding the rest of the response); a member name of the
+    model's outputs comes from a table; everything else goes through one C encoder, whose
+    ASCII output is its UTF-8.
     """
+    heads = _member_heads()
     parts: list[bytes] = []
     for name, value in result.items():
-        if not isinstance(name, str):
-            return _JSON.encode(result).encode("utf-8")
+        head = heads.get(name)
+        if head is None:
+            if not isinstance(name, str):
+                return _JSON.encode(result).encode("utf-8")
+            head = _json_string(name).encode() + b":"
         kind = type(value)
         if kind is bytes:
-            parts += (_json_string(name).encode(), b':"', _b64_bytes(value), b'"', b",")
+            parts += (head, b'"', _b64_bytes(value), b'"', b",")
         elif kind is str:  # the C string encoder alone, without the encoder object's checks
-            parts += (_json_string(name).encode(), b":", _json_string(value).encode(), b",")
+            parts += (head, _json_string(value).encode(), b",")
         else:
-            parts += (_json_string(name).encode(), b":", _json_value(value).encode(), b",")
+            parts += (head, _json_value(value).encode(), b",")
     if not parts:
         return b"{}"
     parts[0] = b"{" + parts[0]
