@@ -201,7 +201,9 @@ class Kernel:
 
     def remote(self, key: AuthorizedKey) -> bool:
         """Whether the key's crypto may wait on the network (``KeyBackend.remote``)."""
-        return self._own(key).origin in self._remote
+        if key._kernel is not self:  # _own, inlined: every crypto call passes here
+            raise InternalError("a key handle of another KMS instance")
+        return key._record.origin in self._remote
 
     def discard_material(self, record: KeyInfo, new: NewVersion) -> int:
         """``new`` was made for ``record`` and will never be stored: destroy what its backend

@@ -256,17 +256,13 @@ class Pipeline:
         # Work that may wait on the network runs with no transaction open (OutsideFirst).
         readonly = not op.mutates
         outside: OutsideOutcomes = {}
-        # positional: a partial without keywords calls in C, with no dict merged per call
-        fresh = functools.partial(
-            RequestScope, self, identity, params, now, op, context, readonly, outside
-        )
-        scope = fresh()
+        scope = RequestScope(self, identity, params, now, op, context, readonly, outside)
         # what outside work made that must be taken back unless the request keeps it
         undos: dict[Hashable, Callable[[], None]] = {}
         try:
             for round_ in range(_ROUNDS):
                 if round_:  # a fresh scope per round: the audit record is the last round's
-                    scope = fresh()
+                    scope = scope.again()
                 try:
                     # read before the key is: a key forgotten meanwhile (disabled) is not held
                     # again by this request's handles (Kernel._hold)
@@ -417,11 +413,8 @@ class Pipeline:
             keys = tuple(
                 [mint(t.key, t.action, t.request_alias, forgets) for t in targets if t.key]
             )
-        call = Call(scope, keys, targets, scope.decisions)
         assert op.handler is not None  # _decided refused it otherwise
-        result = op.handler(call)
-        scope.saved = call.saved_keys
-        return result
+        return op.handler(Call(scope, keys))
 
     def _allowed(self, op: Operation, scope: RequestScope) -> list[Target]:
         """The request's targets, resolved, allowed and checked (``_decided``), or, for a

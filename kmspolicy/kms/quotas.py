@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
 
 from kmspolicy.errors import ThrottlingException
@@ -166,17 +166,23 @@ class Quotas:
         return DEFAULT_REQUEST_RATES.get(bucket)
 
 
+_SECOND = timedelta(seconds=1)
+_NEVER = datetime.min.replace(tzinfo=UTC)  # before any clock's time: the first request counts
+
+
 class RequestQuotas:
     """Counts requests per (caller account, bucket) in one-second windows of the clock."""
 
-    __slots__ = ("_counts", "_lock", "_quotas", "_rates", "_region", "_second")
+    __slots__ = ("_counts", "_end", "_lock", "_quotas", "_rates", "_region", "_start")
 
     def __init__(self, quotas: Quotas, region: str) -> None:
         self._quotas = quotas
         self._region = region
         self._rates: dict[str, float | None] = {}  # by bucket, resolved once (hot path)
         self._lock = threading.Lock()
-        self._second = -1
+        # the clock's second being counted, [start, end): compared per request, which costs
+        # less than turning each request's time into a timestamp
+        self._start = self._end = _NEVER
         # bounded: accounts come from the identities directory, buckets from the table above
         self._counts: dict[tuple[str, str], int] = {}
 
@@ -193,10 +199,10 @@ class RequestQuotas:
                 self._rates[bucket] = rate
         if rate is None:
             return
-        second = int(now.timestamp())
         with self._lock:
-            if second != self._second:
-                self._second = second
+            if not self._start <= now < self._end:  # another second: its counts start at 0
+                self._start = start = now.replace(microsecond=0)
+                self._end = start + _SECOND
                 self._counts.clear()
             used = self._counts.get((account, bucket), 0)
             if used + 1 > rate:

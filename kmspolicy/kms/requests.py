@@ -255,8 +255,21 @@ class RequestScope:
         self.plan: Planned | None = None
         self.recorded = False  # its record is in the audit log (written before the commit)
         self.audit_failed = False  # the audit log refused its record
-        #: the keys its handler wrote (None: deleted)
-        self.saved: Mapping[str, KeyRecord | None] | None = None
+        #: the keys its handler wrote (None: deleted), made by the first write (``Call``)
+        self.saved: dict[str, KeyRecord | None] | None = None
+
+    def again(self) -> RequestScope:
+        """A fresh round of the same request (what its earlier rounds did outside kept)."""
+        return RequestScope(
+            self.services,
+            self.identity,
+            self.params,
+            self.now,
+            self.op,
+            self.context,
+            self.readonly,
+            self.outside,
+        )
 
 
 class _View:
@@ -393,22 +406,23 @@ class Resolution(_View):
 class Call(_View):
     """What a handler receives: parameters, caller, authorized keys and a narrow unit of work."""
 
-    __slots__ = ("_saved", "decisions", "kernel", "keys", "targets")
+    __slots__ = ("kernel", "keys")
 
-    def __init__(
-        self,
-        scope: RequestScope,
-        keys: tuple[AuthorizedKey, ...],
-        targets: Sequence[Target],
-        decisions: Sequence[Decision] = (),
-    ) -> None:
+    def __init__(self, scope: RequestScope, keys: tuple[AuthorizedKey, ...]) -> None:
         _View.__init__(self, scope)
         #: the crypto kernel: operations on ``self.keys`` (and making new material)
         self.kernel: Kernel = scope.services.kernel
         self.keys = keys
-        self.targets = targets
-        self.decisions = decisions
-        self._saved: dict[str, KeyRecord | None] = {}
+
+    @property
+    def targets(self) -> Sequence[Target]:
+        """The request's targets, each allowed, in the order of ``keys`` (those with a key)."""
+        return self.scope.targets
+
+    @property
+    def decisions(self) -> Sequence[Decision]:
+        """The decisions that allowed them."""
+        return self.scope.decisions
 
     @property
     def usage(self) -> KeyUsage:
@@ -423,11 +437,6 @@ class Call(_View):
     def regions(self) -> frozenset[str] | None:
         """The Regions served (None: any): where a request may create a key of another Region."""
         return self.scope.services.regions
-
-    @property
-    def saved_keys(self) -> Mapping[str, KeyRecord | None]:
-        """Keys this request wrote (None: deleted), for the kernel to forget what changed."""
-        return self._saved
 
     @property
     def key(self) -> AuthorizedKey:
@@ -452,20 +461,30 @@ class Call(_View):
         if record.key_state is KeyState.UNAVAILABLE:
             record = record.evolve(key_state=self._stored(record).key_state)
         self.scope.tx.put_key(record)
-        self._saved[record.arn] = record
+        saved = self._saving()
+        saved[record.arn] = record
         if multiregion.is_primary_with_replicas(record) and not (
             # a change of its own (tags, description, policy …): the replicas have nothing new
             before.multi_region_key_type is record.multi_region_key_type
             and multiregion.shared_properties(before) == multiregion.shared_properties(record)
         ):
             for replica in multiregion.synchronize(self.scope.tx, record):
-                self._saved[replica.arn] = replica
+                saved[replica.arn] = replica
         return record
 
+    def _saving(self) -> dict[str, KeyRecord | None]:
+        """The keys this request wrote (the scope's, for the kernel to forget what changed)."""
+        saved = self.scope.saved
+        if saved is None:
+            saved = self.scope.saved = {}
+        return saved
+
     def _latest(self, key: AuthorizedKey) -> KeyRecord:
-        saved = self._saved.get(key.arn)
+        saved = self.scope.saved
         if saved is not None:
-            return saved
+            record = saved.get(key.arn)
+            if record is not None:
+                return record
         for target in self.targets:  # the record each handle was minted from
             if target.key is not None and target.key.arn == key.arn:
                 return target.key
@@ -495,7 +514,7 @@ class Call(_View):
             raise InternalError(f"{info.arn} has no member in {region}")
         record = member.evolve(**changes)
         self.scope.tx.put_key(record)
-        self._saved[record.arn] = record
+        self._saving()[record.arn] = record
 
     def load_member(self, key: KeyInfo, region: str) -> KeyInfo | None:
         """The member of ``key``'s multi-Region set in ``region``, or None."""

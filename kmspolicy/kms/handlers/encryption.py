@@ -8,6 +8,7 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -37,9 +38,8 @@ def _encrypt_with(
     require_usage(key, KeyUsage.ENCRYPT_DECRYPT, "Encrypt")
     alg = encryption_algorithm(key, algorithm, context)
     if alg == EncryptionAlgorithm.SYMMETRIC_DEFAULT:
-        blob, material_id = call.crypto(
-            key, lambda: call.kernel.encrypt(key, plaintext, context), "Encrypt", plaintext, context
-        )
+        work = functools.partial(call.kernel.encrypt, key, plaintext, context)
+        blob, material_id = call.crypto(key, work, "Encrypt", plaintext, context)
         return blob, alg, material_id
     return call.kernel.encrypt_asymmetric(key, alg, plaintext), alg, None
 
@@ -55,9 +55,8 @@ def _decrypt_with(
                 "The key ID in the request does not identify a KMS key that can perform "
                 "this operation."
             )
-        plaintext, material_id = call.crypto(
-            key, lambda: call.kernel.decrypt(key, blob, context), "Decrypt", blob, context
-        )
+        work = functools.partial(call.kernel.decrypt, key, blob, context)
+        plaintext, material_id = call.crypto(key, work, "Decrypt", blob, context)
         return plaintext, alg, material_id
     return call.kernel.decrypt_asymmetric(key, alg, blob), alg, None
 
