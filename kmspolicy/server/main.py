@@ -47,6 +47,9 @@ if TYPE_CHECKING:
     from kmspolicy.server.console.app import Console
 
 SWEEP_INTERVAL_SECONDS = 30.0
+#: a log line's time after its second, ``.000Z`` to ``.999Z``: formatting the millisecond
+#: (``:03d``) on every access line cost more than the rest of the time text
+_MILLISECONDS = tuple(f".{ms:03d}Z" for ms in range(1000))
 
 
 @dataclass(frozen=True, slots=True)
@@ -398,7 +401,7 @@ class _Formatter(logging.Formatter):
         if second != self._second:
             self._second = second
             self._text = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
-        return f"{self._text}.{int((created - second) * 1000):03d}Z"
+        return f"{self._text}{_MILLISECONDS[int((created - second) * 1000)]}"
 
 
 class _JsonFormatter(_Formatter):
@@ -425,19 +428,47 @@ class _JsonFormatter(_Formatter):
 def _access_writer(stream: TextIO, formatter: _Formatter) -> Callable[[str], None]:
     """Access lines exactly as the handler would format them, written straight to ``stream``:
     a LogRecord and the handler chain per request cost more than the line itself."""
+    write_text = _line_writer(stream)
     if isinstance(formatter, _JsonFormatter):
 
         def write_json(line: str) -> None:
-            stream.write(formatter.line(time.time(), "kmspolicy.access", "INFO", line) + "\n")
-            stream.flush()
+            write_text(formatter.line(time.time(), "kmspolicy.access", "INFO", line) + "\n")
 
         return write_json
 
     def write(line: str) -> None:
-        stream.write(f"{formatter.stamp(time.time())} kmspolicy.access INFO {line}\n")
-        stream.flush()
+        write_text(f"{formatter.stamp(time.time())} kmspolicy.access INFO {line}\n")
 
     return write
+
+
+def _line_writer(stream: TextIO) -> Callable[[str], None]:
+    """Whole lines written to ``stream``'s file descriptor with one ``write`` each, encoded as
+    the stream encodes: the text stream's buffering around a line that is written at once
+    anyway cost as much as formatting it. A stream without a descriptor is written and flushed.
+    """
+    try:
+        fd = stream.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is an OSError
+
+        def write_stream(text: str) -> None:
+            stream.write(text)
+            stream.flush()
+
+        return write_stream
+    encoding, errors = stream.encoding, stream.errors or "strict"
+    # INVARIANT: nothing written through the stream before is left in its buffer, to come out
+    # after lines written past it (the log handler flushes every record it writes)
+    stream.flush()
+
+    def write_descriptor(text: str) -> None:
+        data = text.encode(encoding, errors)
+        written = os.write(fd, data)
+        while written < len(data):  # a pipe or a signal may take part of a line
+            data = data[written:]
+            written = os.write(fd, data)
+
+    return write_descriptor
 
 
 def _configure_logging(log_format: str = "text", level: str = "INFO") -> _Formatter:
