@@ -25,7 +25,6 @@ import hashlib
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from itertools import repeat
 from typing import Any
 
 from kmspolicy.kms.ports import AuditRecord
@@ -182,29 +181,52 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
     whose context holds anything but text, integers, booleans, null and lists of those, or
     that orjson refuses, takes the reference encoder. A property test keeps both equal.
     """
-    context = _plain_context(record.context) if orjson is not None else None
-    if context is not None and record.allowed.__class__ is bool and seq.__class__ is int:
-        time = record.time
+    (
+        time,
+        request_id,
+        operation,
+        principal,
+        actions,
+        resources,
+        allowed,
+        decision,
+        reason,
+        matched,
+        error_code,
+        context,
+        event,
+    ) = record  # one unpack, not thirteen attribute reads
+    if orjson is None or allowed.__class__ is not bool or seq.__class__ is not int:
+        return canonical(_body(record, seq, prev))
+    # the usual request context, checked in C: only plain values and no encryption context
+    # key, so it is written as it is. (The prefix found anywhere in the joined keys is a
+    # superset of a key starting with it: a false alarm only takes the general check.)
+    plain: Mapping[str, object] | None = context
+    if not _PLAIN.issuperset(map(type, context.values())) or EC_PREFIX in "".join(context):
+        plain = _plain_context(context)
+    if plain is not None:
         try:
+            # members inserted in their sorted order: ``OPT_SORT_KEYS`` still sorts (the
+            # nested context too), and an already sorted object is its cheapest case
             return orjson.dumps(
                 {
-                    "v": FORMAT_VERSION,
-                    "seq": seq,
+                    "actions": actions,
+                    "allowed": allowed,
+                    "context": plain,
+                    "decision": decision,
+                    "error_code": error_code,
+                    "event": event,
+                    "matched": matched,
+                    "operation": operation,
                     "prev": prev,
+                    "principal": principal,
+                    "reason": reason,
+                    "request_id": request_id,
+                    "resources": resources,
+                    "seq": seq,
                     # orjson's RFC 3339 is isoformat() in UTC (not for sub-minute offsets)
                     "time": time if time.tzinfo is UTC else time.isoformat(),
-                    "request_id": record.request_id,
-                    "operation": record.operation,
-                    "principal": record.principal,
-                    "actions": record.actions,
-                    "resources": record.resources,
-                    "allowed": record.allowed,
-                    "decision": record.decision,
-                    "reason": record.reason,
-                    "matched": record.matched,
-                    "error_code": record.error_code,
-                    "event": record.event,
-                    "context": context,
+                    "v": FORMAT_VERSION,
                 },
                 option=orjson.OPT_SORT_KEYS,
             )
@@ -216,12 +238,6 @@ def canonical_body(record: AuditRecord, seq: int, prev: str) -> bytes:
 def _plain_context(context: Mapping[str, object]) -> Mapping[str, object] | None:
     """``redact_context(context)`` when every value it keeps is text, an integer, a boolean,
     null or a list of those (what orjson writes exactly as the reference does); else None."""
-    # the usual request context, checked in C: no encryption context key and only plain
-    # values, so it is written as it is
-    if _PLAIN.issuperset(map(type, context.values())) and not any(
-        map(str.startswith, context, repeat(EC_PREFIX))
-    ):
-        return context
     out: dict[str, object] = {}
     for key, value in context.items():
         cls = value.__class__

@@ -76,14 +76,28 @@ class FileAuditLog:
         # path (a file renamed, removed or replaced is only seen through the path), pread of
         # the last line (an edit in place changes neither size nor inode), write, unlock.
         with self._lock:
+            if self._broken is not None:
+                raise Tampered(self._broken)
             fd = self._fd
             if fd < 0:
                 raise InternalError("the audit log is closed")
-            if self._broken is not None:
-                raise Tampered(self._broken)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
-                size = self._check(record.time)
+                try:
+                    st = os.stat(self._fspath)
+                except FileNotFoundError:
+                    raise self._tampered("was removed or renamed") from None
+                size = st.st_size
+                last = self._last_line
+                # the usual case, every check one comparison: the path names our file, which
+                # nobody wrote since our last line, and that line is still byte for byte ours
+                if (
+                    size != self._known_size
+                    or st.st_ino != self._ino
+                    or st.st_dev != self._dev
+                    or os.pread(fd, len(last), size - len(last)) != last
+                ):
+                    size = self._check(st, record.time)  # which says what is wrong, if any
                 line, digest = self._sealer.seal(record, self._next_seq, self._prev)
                 self._write(line, digest, size)
             except Tampered as exc:
@@ -105,16 +119,12 @@ class FileAuditLog:
 
     # --- is this still our log?
 
-    def _check(self, now: datetime) -> int:
+    def _check(self, st: os.stat_result, now: datetime) -> int:
         """The file's size once it is known to be the log we are writing (else ``Tampered``)."""
-        try:
-            st = os.stat(self._fspath)
-        except FileNotFoundError:
-            raise self._tampered("was removed or renamed") from None
         if st.st_ino != self._ino or st.st_dev != self._dev:
             raise self._tampered("was replaced by another file")
         size = st.st_size
-        if size == self._known_size:  # the usual case: nobody else wrote since our last line
+        if size == self._known_size:  # nobody else wrote since our last line
             self._check_last_line(size)
             return size
         if self._known_size < 0:  # the first append: continue the chain found in the file
