@@ -91,6 +91,7 @@ class _Spec:
         "pattern",
         "pattern_text",
         "required",
+        "required_set",
         "sensitive",
         "shortest",
         "value",
@@ -113,6 +114,7 @@ class _Spec:
         self.enum_text = ""
         self.members: dict[str, tuple[_Spec, str]] = {}
         self.required: tuple[str, ...] = ()
+        self.required_set: frozenset[str] = frozenset()  # the same, for one C test
         self.member: _Spec | None = None
         self.key: _Spec | None = None
         self.value: _Spec | None = None
@@ -148,6 +150,7 @@ def _spec(shape: Any, memo: dict[str, _Spec]) -> _Spec:
             for name, member in shape.members.items()
         }
         spec.required = tuple(shape.required_members)
+        spec.required_set = frozenset(spec.required)
     elif shape.type_name == "list":
         spec.member = _spec(shape.member, memo)
         if spec.max is None and spec.member.enum is not None:
@@ -228,7 +231,9 @@ class _Walker:
                 continue  # unknown JSON members are ignored, as the AWS JSON protocol does
             member, lower = found
             out[name] = self.value(member, item, f"{path}.{lower}" if path else lower)
-        for name in spec.required:
+        if out.keys() >= spec.required_set:  # every required member: one test in C
+            return out
+        for name in spec.required:  # the missing ones, in the model's order
             if name not in out:
                 lower = _lower_first(name)
                 sub = f"{path}.{lower}" if path else lower
@@ -242,28 +247,27 @@ class _Walker:
         if kind == "string":
             if not isinstance(value, str):
                 raise SerializationException(f"Expected a string at '{path}'")
-            show = not spec.sensitive
             if not value.isascii() and not _is_unicode(value):
                 # a lone UTF-16 surrogate ("\udfff" in JSON): no UTF-8 form, so no store, log
                 # line, signature or AAD could carry it; refused before anything else reads it
                 self.fail(value, path, "Member must be valid Unicode text", show=False)
                 return value
             if not spec.shortest <= len(value) <= spec.longest:
-                self._length(value, spec, path, show=show)
+                self._length(value, spec, path, show=not spec.sensitive)
             if spec.enum is not None:
                 if value not in spec.enum:
                     self.fail(
                         value,
                         path,
                         f"Member must satisfy enum value set: [{spec.enum_text}]",
-                        show=show,
+                        show=not spec.sensitive,
                     )
             elif spec.pattern is not None and value and spec.pattern.fullmatch(value) is None:
                 self.fail(
                     value,
                     path,
                     f"Member must satisfy regular expression pattern: {spec.pattern_text}",
-                    show=show,
+                    show=not spec.sensitive,
                 )
             return value
         if kind == "blob":

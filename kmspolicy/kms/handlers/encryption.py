@@ -63,11 +63,11 @@ def _decrypt_with(
 
 def encrypt(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Encrypt.html"""
-    p = call.params
+    p, key = call.params, call.key
     blob, alg, _material_id = _encrypt_with(
-        call, call.key, p["Plaintext"], p.get("EncryptionContext"), p.get("EncryptionAlgorithm")
+        call, key, p["Plaintext"], p.get("EncryptionContext"), p.get("EncryptionAlgorithm")
     )
-    return {"CiphertextBlob": blob, "KeyId": call.key.arn, "EncryptionAlgorithm": alg}
+    return {"CiphertextBlob": blob, "KeyId": key.arn, "EncryptionAlgorithm": alg}
 
 
 def _validate_decrypt(params: Params) -> None:
@@ -124,17 +124,17 @@ def _decrypt_plan_key(params: Params, kernel: Kernel) -> Hashable | None:
 
 def decrypt(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_Decrypt.html"""
-    p = call.params
+    p, key = call.params, call.key
     plaintext, alg, material_id = _decrypt_with(
         call,
-        call.key,
+        key,
         p["CiphertextBlob"],
         p.get("EncryptionContext"),
         p.get("EncryptionAlgorithm"),
         "Decrypt",
     )
     out: dict[str, Any] = {
-        "KeyId": call.key.arn,
+        "KeyId": key.arn,
         "Plaintext": plaintext,
         "EncryptionAlgorithm": alg,
     }
