@@ -204,11 +204,12 @@ class RequestQuotas:
                 self._start = start = now.replace(microsecond=0)
                 self._end = start + _SECOND
                 self._counts.clear()
-            used = self._counts.get((account, bucket), 0)
+            counted = (account, bucket)
+            used = self._counts.get(counted, 0)
             if used + 1 > rate:
                 raise ThrottlingException(
                     f"You have exceeded the rate at which you may call KMS ({bucket}: "
                     f"{rate:g} requests per second in account {account}, {self._region}). "
                     "Reduce the frequency of your calls."
                 )
-            self._counts[(account, bucket)] = used + 1
+            self._counts[counted] = used + 1
