@@ -206,6 +206,18 @@ CASES = {
         request(e, body=b"[", headers={"Connection": "close"}),
     ],
     "HTTP/1.0": lambda e: [request(e, version=b"HTTP/1.0")],
+    # llhttp keeps these alive, as HTTP/1.1 by default: not 1.1 all the same (protocol.py's
+    # _direct_begins asks their version)
+    "HTTP/1.0 kept alive": lambda e: [
+        request(e, version=b"HTTP/1.0", headers={"Connection": "keep-alive"})
+    ],
+    "HTTP/1.0 kept alive by Proxy-Connection": lambda e: [
+        request(e, version=b"HTTP/1.0", headers={"Proxy-Connection": "keep-alive"})
+    ],
+    "HTTP/2.0 kept alive": lambda e: [
+        request(e, version=b"HTTP/2.0", headers={"Connection": "keep-alive"})
+    ],
+    "HTTP/1.1 kept alive by name": lambda e: [request(e, headers={"Connection": "keep-alive"})],
     "100 Continue": lambda e: [
         request(e, headers={"Expect": "100-continue", "Connection": "close"})
     ],
@@ -224,6 +236,8 @@ CASES = {
 
 #: the cases the direct path leaves to uvicorn's cycle
 ASGI_ONLY = {"HTTP/1.0", "100 Continue", "an oversized body", "GET /", "another path"}
+ASGI_ONLY |= {"HTTP/1.0 kept alive", "HTTP/1.0 kept alive by Proxy-Connection"}
+ASGI_ONLY |= {"HTTP/2.0 kept alive"}
 ASGI_ONLY |= {"a chunked body"}
 #: pipelined in one read: the direct path answers the first, uvicorn's cycle the rest
 ONE_PER_READ = {"pipelined, then close"}
