@@ -76,11 +76,11 @@ class FileAuditLog:
         # path (a file renamed, removed or replaced is only seen through the path), pread of
         # the last line (an edit in place changes neither size nor inode), write, unlock.
         with self._lock:
-            if self._broken is not None:
-                raise Tampered(self._broken)
             fd = self._fd
             if fd < 0:
                 raise InternalError("the audit log is closed")
+            if self._broken is not None:
+                raise Tampered(self._broken)
             fcntl.flock(fd, fcntl.LOCK_EX)
             try:
                 try:
