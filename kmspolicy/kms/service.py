@@ -135,19 +135,20 @@ class KMS(Generic[ClockT]):
         context: Mapping[str, object] | None = None,
         request_id: str = "",
         admitted: bool = False,
+        now: datetime | None = None,
     ) -> dict[str, Any]:
         """Run ``operation`` as ``principal`` with parameters already decoded by ``kms.wire``;
         ``admitted``: the request was counted against the request quotas already (the server's
-        re-run in a thread of a request that raised ``RunInThread`` on its event loop)."""
+        re-run in a thread of a request that raised ``RunInThread`` on its event loop);
+        ``now``: this service's clock, just read by the caller for the request (the server's
+        reading for SigV4), else read here."""
         if self._request_quotas is not None and not admitted:
             # one reading of the clock: the second its quota counts in is the request's time
-            now = self.clock.now()
+            if now is None:
+                now = self.clock.now()
             self._request_quotas.admit(self._account_of(principal), operation, params, now)
-            return self._pipeline.run(
-                operation, principal, params, context=context, request_id=request_id, now=now
-            )
         return self._pipeline.run(
-            operation, principal, params, context=context, request_id=request_id
+            operation, principal, params, context=context, request_id=request_id, now=now
         )
 
     def preview(

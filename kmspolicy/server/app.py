@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, MutableMapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, Generic, NamedTuple, Protocol, TypeVar
 
@@ -66,6 +67,9 @@ class Call(NamedTuple, Generic[P]):
     #: a call begun on the event loop that raised ``RunInThread``, run again in a worker
     #: thread: the backend has already counted it against its request quotas
     rerun: bool = False
+    #: the app's clock (the service's: one clock per server) as read for SigV4, for a call run
+    #: at once; None for one run later, in a worker thread, which reads the time itself
+    now: datetime | None = None
 
 
 class Reply(NamedTuple):
@@ -290,11 +294,12 @@ class KmsApp(Generic[P]):
         try:
             call = self._prepare(exchange, method, raw_path, query, path, headers, body, scheme)
             if self._backend.offload(call.operation):
-                return partial(self._answer_in_thread, exchange, call)
+                return partial(self._answer_in_thread, exchange, call._replace(now=None))
             try:
                 reply = self._backend.call(call)
             except RunInThread:  # it must write after all: off the loop (backend.py)
-                return partial(self._answer_in_thread, exchange, call._replace(rerun=True))
+                later = call._replace(rerun=True, now=None)
+                return partial(self._answer_in_thread, exchange, later)
             status, error_code, payload = 200, "", reply.body
         except Exception as exc:
             status, error_code, payload = self._failure(exchange, exc)
@@ -332,12 +337,13 @@ class KmsApp(Generic[P]):
     ) -> Call[P]:
         """Frame and authenticate the request: the call for the backend, or raise."""
         operation = exchange.operation = _operation(path, headers, self._targets, self._operations)
-        verified = self._verifier.verify(method, raw_path, query, headers, body, self._clock.now())
+        now = self._clock.now()  # the request's one reading: SigV4's, and the service's
+        verified = self._verifier.verify(method, raw_path, query, headers, body, now)
         region = exchange.region = verified.region
         principal = verified.credential.principal
         exchange.principal_arn = self._backend.principal_arn(principal)
         context = _transport_context(scheme, exchange.client, region)
-        return Call(operation, body, principal, region, context, exchange.request_id)
+        return Call(operation, body, principal, region, context, exchange.request_id, False, now)
 
     def _failure(self, exchange: _Exchange, exc: Exception) -> tuple[int, str, bytes]:
         """The answer to a request that failed: status, AWS error code, body."""

@@ -98,6 +98,7 @@ class ServiceBackend:
             context=call.context,
             request_id=call.request_id,
             admitted=call.rerun,
+            now=call.now,
         )
         return Reply(wire.encode_response(call.operation, result), call.principal)
 

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kmspolicy.server.app import _headers
-from tests.server.asgi import ALICE, SignOnly, SignTarget, make_app, run, signed
+from tests.server.asgi import ALICE, NOW, SignOnly, SignTarget, make_app, run, signed
 
 
 def test_signed_request_reaches_backend_with_principal_region_and_context() -> None:
@@ -22,6 +22,18 @@ def test_signed_request_reaches_backend_with_principal_region_and_context() -> N
     # the time keys come from the pipeline's clock reading (authz.Request), not the transport:
     # in the context they would give the decision memo a new key every second
     assert "aws:CurrentTime" not in call.context and "aws:EpochTime" not in call.context
+
+
+def test_a_call_answered_at_once_carries_the_apps_one_clock_reading() -> None:
+    """One reading of the clock per request: SigV4's is the service's for a call run at once
+    (``Call.now``); a call run later, in a worker thread, reads the time itself (None)."""
+    app, backend = make_app()
+    body = b'{"KeyId": "alias/a", "Plaintext": "aGk="}'
+    run(app, signed("TrentService.Encrypt", body), body)
+    run(app, signed("TrentService.DescribeKey", b"{}"), b"{}")  # offloaded by make_app's
+    encrypt, describe = backend.calls
+    assert encrypt.now == NOW
+    assert describe.now is None
 
 
 def test_service_error_keeps_its_aws_name() -> None:
