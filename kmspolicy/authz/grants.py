@@ -6,16 +6,16 @@ with its encryption-context constraint satisfied (key names case-insensitive, va
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, overload
 
 from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.optable import ACTIONS, ANY_KEY, SYMMETRIC
 
 if TYPE_CHECKING:
-    from kmspolicy.authz.context import Request
+    from kmspolicy.authz.context import Caller, Request
 
 #: The GrantOperation enum of the KMS API: the actions a grant can allow.
 GRANT_OPERATIONS = frozenset(a.name for a in ACTIONS.values() if a.grantable)
@@ -153,3 +153,71 @@ class Grant:
         if op is None or (self.key_arn and self.key_arn != request.resource):
             return False
         return self.names_grantee(request) and self.constraints_hold(op, request)
+
+
+class GrantSet(Sequence[Grant]):
+    """A key's grants, in order, indexed by the principals a grant names: its grantee (for a
+    role ARN also the role's (partition, account, name), which ``names_grantee`` matches) and
+    its retiring principal. Every grant a caller may use, retire or reach through its account
+    names its ARN, its principal ARN, its account's root ARN or its role there, so a request
+    looks only at ``for_caller``'s grants, not at every grant of the key. Immutable; built
+    once per read of a key's grants (``kms.pipeline``)."""
+
+    __slots__ = ("_grants", "_index")
+
+    def __init__(self, grants: Iterable[Grant] = ()) -> None:
+        from kmspolicy.authz.principals import role_parts
+
+        self._grants = tuple(grants)
+        index: dict[object, list[int]] = {}
+        for i, g in enumerate(self._grants):
+            names: set[object] = {g.grantee_principal}
+            role = role_parts(g.grantee_principal)
+            if role is not None:
+                names.add(role)
+            if g.retiring_principal is not None:
+                names.add(g.retiring_principal)
+            for name in names:
+                index.setdefault(name, []).append(i)
+        self._index = {name: tuple(at) for name, at in index.items()}
+
+    def for_caller(self, caller: Caller) -> tuple[Grant, ...]:
+        """The grants that name ``caller`` in one of the ways above, in order: a superset of
+        those it may use or retire (the grant's own checks then decide), never fewer."""
+        index = self._index
+        found: list[int] = []
+        for name in (
+            caller.arn,
+            caller.principal_arn,
+            caller.root_arn,
+            (caller.partition, caller.account, caller.name),
+        ):
+            at = index.get(name)
+            if at is not None:
+                found += at
+        if not found:
+            return ()
+        grants = self._grants
+        return tuple([grants[i] for i in sorted(set(found))])
+
+    @overload
+    def __getitem__(self, i: int) -> Grant: ...
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Grant]: ...
+    def __getitem__(self, i: int | slice) -> Grant | Sequence[Grant]:
+        return self._grants[i]
+
+    def __len__(self) -> int:
+        return len(self._grants)
+
+    def __iter__(self) -> Iterator[Grant]:
+        return iter(self._grants)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, GrantSet) and other._grants == self._grants
+
+    def __hash__(self) -> int:
+        return hash(self._grants)
+
+    def __repr__(self) -> str:
+        return f"GrantSet({self._grants!r})"

@@ -21,12 +21,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from operator import attrgetter
+from typing import cast
 
 from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.context import PrincipalType, Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
 from kmspolicy.authz.evaluator import Evaluation, Matcher, normalize_levels
-from kmspolicy.authz.grants import Grant
+from kmspolicy.authz.grants import Grant, GrantSet
 from kmspolicy.authz.index import match_policy
 from kmspolicy.authz.principals import PrincipalMatch
 from kmspolicy.lang.ast import Effect, Policy
@@ -45,6 +46,7 @@ class KmsPolicies:
     policy (which then allows nothing). ``scps``/``rcps``: a flat sequence of policies is one
     level; a sequence of sequences lists the levels from the organization root to the account.
     For ``kms:RetireGrant`` pass the grant being retired (its retiring principal may retire it).
+    ``grants`` becomes a :class:`GrantSet` (pass one to reuse its index across requests).
     """
 
     key_policy: Policy | None
@@ -59,10 +61,16 @@ class KmsPolicies:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "identity_policies", tuple(self.identity_policies))
-        object.__setattr__(self, "grants", tuple(self.grants))
+        if not isinstance(self.grants, GrantSet):
+            object.__setattr__(self, "grants", GrantSet(self.grants))
         object.__setattr__(self, "session_policies", tuple(self.session_policies))
         object.__setattr__(self, "scp_levels", normalize_levels(self.scps))
         object.__setattr__(self, "rcp_levels", normalize_levels(self.rcps))
+
+    @property
+    def grant_set(self) -> GrantSet:
+        """``grants``, which ``__post_init__`` made a GrantSet."""
+        return cast(GrantSet, self.grants)
 
 
 def is_key_arn(resource: str) -> bool:
@@ -245,13 +253,13 @@ class Facts:
         self.grants: Sequence[MatchedStatement] = ()
         account_grants: Sequence[MatchedStatement] = ()
         if key and policies.grants:
+            # only the grants naming the caller, its role or its account can match (GrantSet)
+            mine = policies.grant_set.for_caller(caller)
             self.grants = [
-                _grant_ref(g) for g in policies.grants if g.allows(request) or _retiring(g, request)
+                _grant_ref(g) for g in mine if g.allows(request) or _retiring(g, request)
             ]
             if not self.grants:
-                account_grants = [
-                    _grant_ref(g) for g in policies.grants if _account_grant_allows(g, request)
-                ]
+                account_grants = [_grant_ref(g) for g in mine if _account_grant_allows(g, request)]
         self.direct: list[MatchedStatement] = []
         self.via_role: list[MatchedStatement] = []
         self.via_account: list[MatchedStatement] = []

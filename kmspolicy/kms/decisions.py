@@ -4,10 +4,11 @@ Layer: kms. ``authorize_kms`` is a pure function of the request (caller, action,
 context, time) and the policies (key policy, identity policies, boundary, session policies,
 SCPs, RCPs, grants). The memo key holds the caller's directory entry, the action, the resource,
 the whole request context (which carries the key's properties, tags and aliases, the encryption
-context and every request parameter key), and the identities of the policy and grant objects;
-each entry keeps those objects alive, so their ids cannot be reused while it exists. Key
-policies are looked up by their text and grants are read from the store on every request, so a
-changed policy or a revoked grant is a different key: nothing stale is ever served.
+context and every request parameter key), and the identities of the policy objects and of the
+key's grant set (immutable: ``authz.GrantSet``); each entry keeps those objects alive, so their
+ids cannot be reused while it exists. Key policies are looked up by their text and grants are
+read from the store on every request, so a changed policy or a revoked grant is a different
+key: nothing stale is ever served.
 Decisions that may depend on the clock (a policy mentioning ``aws:CurrentTime`` and friends)
 are never memoized.
 
@@ -171,14 +172,15 @@ class DecisionMemo:
         resource: str,
         context: Mapping[str, Any],
         policy_ids: tuple[int, ...],
-        grants: tuple[object, ...],
+        grants: object,
         base: frozenset[tuple[str, Any]] = frozenset(),
     ) -> tuple[Any, ...]:
         """The memo key of one question, whose policies have ``policy_ids`` (``policy_ids``:
         None for a question that may depend on the time, which is not memoised). ``base``: the
         frozen part of the request context that ``context`` was laid over (``freeze`` of the
         key's own condition keys, made once per key record): the question's context is a
-        function of the two, so the pair keys it exactly."""
+        function of the two, so the pair keys it exactly. ``grants``: the key's immutable grant
+        set, by identity (one object per set of grants, not a key part per grant)."""
         return (
             id(identity),
             action,
@@ -186,7 +188,7 @@ class DecisionMemo:
             freeze(context),
             base,
             policy_ids,
-            tuple(map(id, grants)),
+            id(grants),
         )
 
     def get(self, key: tuple[Any, ...]) -> Decision | None:

@@ -42,6 +42,7 @@ class MemoryStore:
         "_by_account",
         "_by_id",
         "_by_target",
+        "_grant_lists",
         "_grants",
         "_key_stores",
         "_keys",
@@ -59,6 +60,9 @@ class MemoryStore:
         # (account, region, key id) -> alias ARN -> alias: kms:ResourceAliases on every request
         self._by_target: dict[tuple[str, str, str | None], dict[str, AliasRecord]] = {}
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
+        # key ARN -> its grants in id order, as list_grants last answered (one tuple per state
+        # of the key's grants: the pipeline indexes them once per read, not per request)
+        self._grant_lists: dict[str, tuple[GrantRecord, ...]] = {}
         self._key_stores: dict[str, CustomKeyStoreRecord] = {}  # store id -> record
         self._sessions: dict[str, SessionRecord] = {}  # token digest -> console session
         self._lock = threading.RLock()
@@ -210,17 +214,29 @@ class _MemoryTransaction:
     def put_grant(self, record: GrantRecord) -> None:
         table = self._s._grants.setdefault(record.key_arn, {})
         self._set(table, record.grant_id, record)
+        self._grants_changed(record.key_arn)
 
     def delete_grant(self, key_arn: str, grant_id: str) -> None:
         table = self._s._grants.get(key_arn)
         if table is not None:
             self._pop(table, grant_id)
+            self._grants_changed(key_arn)
+
+    def _grants_changed(self, key_arn: str) -> None:
+        """The key's listed grants go, now and again if the transaction is undone."""
+        lists = self._s._grant_lists
+        lists.pop(key_arn, None)
+        self._journal.append(lambda: lists.pop(key_arn, None))
 
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+        found = self._s._grant_lists.get(key_arn)
+        if found is not None:
+            return found
         table = self._s._grants.get(key_arn)
         if not table:
             return ()
-        return [table[g] for g in sorted(table)]
+        found = self._s._grant_lists[key_arn] = tuple([table[g] for g in sorted(table)])
+        return found
 
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
         found = [

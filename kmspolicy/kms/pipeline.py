@@ -35,6 +35,7 @@ from typing import Any, NamedTuple
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz import Caller, Decision, KmsPolicies, PolicyCache, Request, authorize_kms
 from kmspolicy.authz import Grant as AuthzGrant
+from kmspolicy.authz.grants import GrantSet
 from kmspolicy.errors import (
     AccessDeniedException,
     DryRunOperationException,
@@ -105,6 +106,10 @@ _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is s
 #: the characters of the key records the key-context table keeps alive (policy texts of up to
 #: 32 KB, descriptions, condition keys), stale records included (issue 17): about 8 MB
 MAX_KEY_CONTEXT_CHARS = 8 * 1024 * 1024
+#: the grants the indexed grant sets of keys may hold together (``_authz_grants``): two keys
+#: at the 50,000-grant quota, or many smaller ones
+MAX_GRANT_SET_GRANTS = 131_072
+_NO_GRANTS = GrantSet()
 #: what a record costs beyond those characters (its fields, the entry), and each version of
 #: its material (ids, sealed secret, public key), in characters
 _RECORD_OVERHEAD = 512
@@ -194,6 +199,11 @@ class Pipeline:
         # weighs its text: a parsed policy keeps about 7 bytes per character alive (decisions)
         self._policies: BoundedCache[str, Policy] = BoundedCache(4096, maxweight=MAX_POLICY_CHARS)
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
+        #: key ARN -> (the store's last read of its grants, those grants indexed), weighing
+        #: its grants (_authz_grants)
+        self._grant_sets: BoundedCache[str, tuple[Sequence[GrantRecord], GrantSet]] = BoundedCache(
+            4096, maxweight=MAX_GRANT_SET_GRANTS
+        )
         # compiled forms of the policies above (by identity), weighing their policy_chars
         self._compiled = PolicyCache(1024, maxweight=MAX_POLICY_CHARS)
         self._memo = DecisionMemo(max_policy_chars=MAX_POLICY_CHARS)
@@ -746,17 +756,28 @@ class Pipeline:
             self._policies.put(text, policy, len(text))
         return policy
 
-    def _authz_grants(self, tx: Transaction, key_arn: str) -> tuple[AuthzGrant, ...]:
+    def _authz_grants(self, tx: Transaction, key_arn: str) -> GrantSet:
+        """The key's grants, indexed by principal (``GrantSet``): made once per read of them
+        (a store answering from its reads hands out the same sequence while it is unchanged),
+        and the same object again when a new read holds the same grants, so the decisions
+        memoised with it (keyed by its id) still answer after unrelated writes."""
         records = tx.list_grants(key_arn)
         if not records:
-            return ()
-        out = []
-        for g in records:
-            cached = self._grants.get((key_arn, g.grant_id))
-            if cached is None:  # a grant never changes under its id (grants are immutable)
-                cached = self._grants.put((key_arn, g.grant_id), to_authz_grant(g))
-            out.append(cached)
-        return tuple(out)
+            return _NO_GRANTS
+        known = self._grant_sets.get(key_arn)
+        if known is not None and known[0] is records:
+            return known[1]
+        grants = tuple([self._authz_grant(key_arn, g) for g in records])
+        # the same grant objects (the cache above): once per read, not per request
+        found = known[1] if known is not None and tuple(known[1]) == grants else GrantSet(grants)
+        self._grant_sets.put(key_arn, (records, found), len(records))
+        return found
+
+    def _authz_grant(self, key_arn: str, g: GrantRecord) -> AuthzGrant:
+        cached = self._grants.get((key_arn, g.grant_id))
+        if cached is None:  # a grant never changes under its id (grants are immutable)
+            cached = self._grants.put((key_arn, g.grant_id), to_authz_grant(g))
+        return cached
 
     def decide(
         self,
@@ -791,7 +812,7 @@ class Pipeline:
         if target.request_alias is not None:
             asked = {**asked, "kms:RequestAlias": target.request_alias}
         key_policy = None
-        grants: tuple[AuthzGrant, ...] = ()
+        grants: GrantSet = _NO_GRANTS
         rcps: tuple[Policy, ...] = ()
         own: dict[str, object] | None = None
         frozen_own: frozenset[Any] = _NO_CONTEXT
@@ -799,7 +820,7 @@ class Pipeline:
             own, frozen_own = self._key_context(tx, key)
             key_policy = policy if policy is not None else self.key_policy(key.policy)
             if target.only_grant is not None:
-                grants = (to_authz_grant(target.only_grant),)
+                grants = GrantSet((to_authz_grant(target.only_grant),))
             elif target.grant_operation is not None:
                 grants = self._authz_grants(tx, key.arn)
             rcps = self.identities.account(key.account).rcps
