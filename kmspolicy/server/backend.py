@@ -100,7 +100,8 @@ class ServiceBackend:
             admitted=call.rerun,
             now=call.now,
         )
-        return Reply(wire.encode_response(call.operation, result), call.principal)
+        # (a NamedTuple's __new__ is a Python function: 1 k instructions more per request)
+        return tuple.__new__(Reply, (wire.encode_response(call.operation, result), call.principal))
 
     def preview(
         self,
