@@ -12,11 +12,13 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy._cache import BoundedCache
+from kmspolicy.authz.limits import TEST_COST
 from kmspolicy.authz.matching import (
     RESOLVED_MEMO_SIZE,
     Piece,
     compile_arn_pieces,
     compile_glob_pieces,
+    has_wildcard,
 )
 from kmspolicy.authz.operators import (
     SPECS,
@@ -72,14 +74,35 @@ def _test_ieq(raw: Any, pvals: Collection[Any]) -> bool:
     return text is not None and text.casefold() in pvals
 
 
-def _test_pattern(raw: Any, pvals: Collection[Any]) -> bool:
+def _test_pattern(raw: Any, pvals: Any) -> bool:
+    """``pvals``: see :func:`_patterns` (wildcard-free values first, as a set)."""
     text = raw if type(raw) is str else to_text(raw)
     if text is None:
         return False
-    for pattern in pvals:  # noqa: SIM110 - a plain loop beats any(<generator>) on this hot path
+    if text in pvals[0]:
+        return True
+    for pattern in pvals[1]:  # noqa: SIM110 - a plain loop beats any(<generator>) on this hot path
         if pattern.matches(text):
             return True
     return False
+
+
+#: a pattern operator's policy values: (wildcard-free texts, compiled patterns, what one
+#: request value's tests are charged, what each of its characters is charged; limits.py)
+Patterns = tuple[frozenset[str], tuple[Any, ...], int, int]
+
+
+def _patterns(exact: frozenset[str], globs: tuple[Any, ...]) -> Patterns:
+    return exact, globs, TEST_COST * len(globs), sum(g.weight for g in globs)
+
+
+def _charge(request: Request, found: tuple[Any, ...], pvals: Patterns) -> None:
+    """Charge the decision the worst case of testing ``found`` against the patterns."""
+    try:
+        chars = sum(map(len, found))
+    except TypeError:  # a number, a date…: its text is short
+        chars = sum(len(v) if isinstance(v, str) else 32 for v in found)
+    request.charge(len(found) * pvals[2] + chars * pvals[3])
 
 
 def _generic_test(spec: OpSpec) -> Callable[[Any, Collection[Any]], bool]:
@@ -95,7 +118,8 @@ def _generic_test(spec: OpSpec) -> Callable[[Any, Collection[Any]], bool]:
 class CompiledCondition:
     """A condition with its policy values converted once; templates resolved per request.
 
-    String equality tests are set lookups; pattern operators run pre-compiled globs.
+    String equality tests are set lookups; pattern operators look wildcard-free values up in a
+    set too, and run pre-compiled globs, charged to the decision first (``limits.py``).
     """
 
     __slots__ = (
@@ -103,6 +127,7 @@ class CompiledCondition:
         "_test",
         "if_exists",
         "is_null",
+        "is_pattern",
         "key",
         "key_lower",
         "negated",
@@ -122,7 +147,9 @@ class CompiledCondition:
         self.is_null = spec.family is Family.NULL
         self.qualifier = cond.qualifier
         self.if_exists = cond.if_exists
+        self.is_pattern = spec.compare in ("like", "arn")
         values: list[Any] = []
+        exact: set[str] = set()
         templates: list[Template] = []
         for cv in cond.values:
             template = (
@@ -133,27 +160,34 @@ class CompiledCondition:
             if template is not None:
                 templates.append(template)
                 continue
+            if self.is_pattern:
+                text = to_text(cv.value)
+                if text is not None and not has_wildcard(text):
+                    exact.add(text)  # matched as StringEquals matches: one set lookup
+                    continue
             converted = convert_policy(spec, cv.value)
             if converted is not None:
                 values.append(converted)
         self.templates: tuple[Template, ...] = tuple(templates)
         #: patterns compiled from the templates' substituted pieces, bounded
         self._resolved: BoundedCache[tuple[Piece, ...], Any] | None = (
-            BoundedCache(RESOLVED_MEMO_SIZE)
-            if templates and spec.compare in ("like", "arn")
-            else None
+            BoundedCache(RESOLVED_MEMO_SIZE) if templates and self.is_pattern else None
         )
         string_eq = spec.family is Family.STRING and spec.compare in ("eq", "ieq")
-        self.values: Collection[Any] = frozenset(values) if string_eq else tuple(values)
-        self._test: Callable[[Any, Collection[Any]], bool]
+        self.values: Any
+        if self.is_pattern:
+            self.values = _patterns(frozenset(exact), tuple(values))
+        else:
+            self.values = frozenset(values) if string_eq else tuple(values)
+        self._test: Callable[[Any, Any], bool]
         if string_eq:
             self._test = _test_eq if spec.compare == "eq" else _test_ieq
-        elif spec.compare in ("like", "arn"):
+        elif self.is_pattern:
             self._test = _test_pattern
         else:
             self._test = _generic_test(spec)
 
-    def _policy_values(self, request: Request, missing: list[str]) -> Collection[Any]:
+    def _policy_values(self, request: Request, missing: list[str]) -> Any:
         if not self.templates:
             return self.values
         extra = []
@@ -163,6 +197,9 @@ class CompiledCondition:
                 missing.extend(k for k in template.keys if request.get(k) is None)
             else:
                 extra.append(value)
+        if self.is_pattern:
+            exact, globs = self.values[0], self.values[1]
+            return _patterns(exact, (*globs, *extra)) if extra else self.values
         return (*self.values, *extra)
 
     def evaluate(self, request: Request, missing: list[str]) -> bool:
@@ -182,6 +219,8 @@ class CompiledCondition:
                 return False
             return self.negated
         pvals = self._policy_values(request, missing) if self.templates else self.values
+        if self.is_pattern and pvals[2]:
+            _charge(request, found, pvals)
         test = self._test
         negated = self.negated
         qualifier = self.qualifier

@@ -18,6 +18,7 @@ from types import MappingProxyType
 from typing import Any, ClassVar
 
 from kmspolicy.authz.arn import Arn
+from kmspolicy.authz.limits import MAX_PATTERN_WORK, EvaluationLimitExceeded
 from kmspolicy.errors import InvalidArnException, ValidationException
 
 #: One context value: str, bool, number, datetime or bytes; an IP address or ARN is a str.
@@ -235,6 +236,8 @@ class Request:
     resource_arn: Arn | None = field(repr=False)
     _values: dict[str, tuple[Any, ...]] = field(repr=False)
     _encryption_context: dict[str, str] = field(repr=False)
+    #: the pattern-matching work charged to the decision being made (``authz.limits``)
+    _work: int = field(repr=False)
     #: the caller has a permissions boundary attached: true only of the twin the evaluators make
     #: when they are given one (``with_boundary``), never set by the caller of an evaluator (a
     #: class attribute, not a field: a request pays no write for it)
@@ -260,6 +263,7 @@ class Request:
             set_time,
             set_values,
             set_encryption_context,
+            set_work,
         ) = _REQUEST_SETTERS
         set_caller(self, caller)
         set_action(self, action)
@@ -286,6 +290,19 @@ class Request:
         set_time(self, time)
         set_values(self, values)
         set_encryption_context(self, ec)
+        set_work(self, 0)
+
+    def start_decision(self) -> None:
+        """A decision about this request begins: nothing is charged to it yet."""
+        _SET_WORK(self, 0)
+
+    def charge(self, work: int) -> None:
+        """Charge the decision being made ``work`` characters of pattern matching; raise
+        :class:`EvaluationLimitExceeded` past ``MAX_PATTERN_WORK`` (the work is not done)."""
+        spent = self._work + work
+        if spent > MAX_PATTERN_WORK:
+            raise EvaluationLimitExceeded("the work of matching condition patterns")
+        _SET_WORK(self, spent)
 
     def with_boundary(self) -> Request:
         """This request, from a caller with a permissions boundary attached (IAM User Guide,
@@ -341,6 +358,8 @@ _SLOT_ORDER = (
     "time",
     "_values",
     "_encryption_context",
+    "_work",
 )
 assert sorted(_SLOT_ORDER) == sorted(Request.__slots__)  # a new slot gets its setter here
 _REQUEST_SETTERS = tuple(Request.__dict__[name].__set__ for name in _SLOT_ORDER)
+_SET_WORK = _REQUEST_SETTERS[-1]

@@ -208,6 +208,22 @@ class Decision:
         s[8](self, all_matched)
         s[9](self, None)
 
+    @classmethod
+    def over_limit(
+        cls, action: str, resource: str, principal: str, by: PolicyType, what: str
+    ) -> Decision:
+        """The denial of a request whose evaluation went past a bound of ``authz.limits``
+        while matching a policy of type ``by``: no statement decided it, and its reason says
+        which bound (``what``) instead of AWS's wording."""
+        decision = cls(DecisionKind.IMPLICIT_DENY, action, resource, principal, decided_by=by)
+        article = "an" if by.phrase[0] in "aeiou" else "a"
+        _DECISION_SET[9](
+            decision,
+            f"User: {principal} is not authorized to perform: {action} on resource: {resource} "
+            f"because evaluating {article} {by.phrase} went past the evaluator's limit on {what}",
+        )
+        return decision
+
     @property
     def all_matched(self) -> tuple[MatchedStatement, ...]:
         """Every statement (and grant) that matched the request, deciding or not."""

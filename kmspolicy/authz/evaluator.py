@@ -23,6 +23,7 @@ from kmspolicy.authz.decision import (
 )
 from kmspolicy.authz.explain import nearest_miss
 from kmspolicy.authz.index import Hit, PolicyMatch, compile_policy, match_policy
+from kmspolicy.authz.limits import EvaluationLimitExceeded
 from kmspolicy.authz.principals import PrincipalMatch
 
 if TYPE_CHECKING:
@@ -68,6 +69,7 @@ class Evaluation:
     """Runs policies against one request and builds the Decision, collecting explanations."""
 
     def __init__(self, request: Request, matcher: Matcher = match_policy) -> None:
+        request.start_decision()
         self.request = request
         self.matcher = matcher
         self.missing: list[str] = []
@@ -81,7 +83,11 @@ class Evaluation:
         self.matched: list[PolicyMatch | MatchedStatement] = []
 
     def run(self, policy: Policy, ptype: PolicyType, name: str | None = None) -> PolicyMatch:
-        m = self.matcher(policy, self.request, ptype, name)
+        try:
+            m = self.matcher(policy, self.request, ptype, name)
+        except EvaluationLimitExceeded as exceeded:
+            exceeded.policy_type = exceeded.policy_type or ptype
+            raise
         if m.missing:
             self.missing.extend(m.missing)
         self.considered.append((policy, ptype, name, m))
@@ -196,6 +202,18 @@ class Evaluation:
         return None
 
 
+def denied_over_limit(request: Request, exceeded: EvaluationLimitExceeded) -> Decision:
+    """The whole request denied: its evaluation went past a bound (``authz.limits``). It fails
+    closed: no policy's answer so far counts, an Allow's or a Deny's."""
+    return Decision.over_limit(
+        request.action,
+        request.resource,
+        request.caller.arn,
+        exceeded.policy_type or PolicyType.POLICY,
+        exceeded.what,
+    )
+
+
 def evaluate_policies(
     request: Request, policies: Sequence[Policy], *, matcher: Matcher = match_policy
 ) -> Decision:
@@ -205,12 +223,17 @@ def evaluate_policies(
     A Principal element, when present, must match the caller.
     """
     ev = Evaluation(request, matcher)
-    matches = ev.run_all(policies, PolicyType.POLICY)
-    denied = ev.explicit_deny()
-    if denied is not None:
-        return denied
-    allows = [h[0] for m in matches for h in m.allows]
-    return ev.allow(PolicyType.POLICY, allows) if allows else ev.implicit_deny(PolicyType.POLICY)
+    try:
+        matches = ev.run_all(policies, PolicyType.POLICY)
+        denied = ev.explicit_deny()
+        if denied is not None:
+            return denied
+        allows = [h[0] for m in matches for h in m.allows]
+        return (
+            ev.allow(PolicyType.POLICY, allows) if allows else ev.implicit_deny(PolicyType.POLICY)
+        )
+    except EvaluationLimitExceeded as exceeded:
+        return denied_over_limit(request, exceeded)
 
 
 def authorize_iam(
@@ -235,40 +258,43 @@ def authorize_iam(
     """
     if permissions_boundary is not None:
         request = request.with_boundary()  # its NotPrincipal denies (principals.py)
-    ev = Evaluation(request, matcher)
-    scp_matches = ev.guardrails(normalize_levels(scps), normalize_levels(rcps))
-    rp = ev.run(resource_policy, PolicyType.RESOURCE) if resource_policy is not None else None
-    ids = ev.run_all(identity_policies, PolicyType.IDENTITY)
-    boundary = (
-        ev.run(permissions_boundary, PolicyType.PERMISSIONS_BOUNDARY)
-        if permissions_boundary
-        else None
-    )
-    sessions = ev.run_all(session_policies, PolicyType.SESSION)
-    decided = ev.explicit_deny() or ev.scp_gap(scp_matches)
-    if decided is not None:
-        return decided
-    account = resource_account or request.resource_account or request.caller.account
-    identity_hits = [h[0] for m in ids for h in m.allows]
-    identity_ok = bool(identity_hits) or is_root(request)
-    limit = ev.limits(boundary, sessions)
-    rp_hits = rp.allows if rp is not None else []
-    if request.caller.account is not None and account != request.caller.account:
-        if not rp_hits:
-            return ev.implicit_deny(PolicyType.RESOURCE)
-        if not identity_ok:
-            return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])
-        if limit is not None:
-            return ev.implicit_deny(limit, [h[0] for h in rp_hits] + identity_hits)
-        return ev.allow(PolicyType.RESOURCE, [h[0] for h in rp_hits] + identity_hits)
-    direct = [h[0] for h in rp_hits if h[1] in UNLIMITED]
-    if direct:
-        return ev.allow(PolicyType.RESOURCE, direct)
-    via_role = [h[0] for h in rp_hits if h[1] is PrincipalMatch.ROLE]
-    if via_role and limit is None:
-        return ev.allow(PolicyType.RESOURCE, via_role)
-    if identity_ok and limit is None:
-        return ev.allow(PolicyType.IDENTITY, identity_hits)
-    if limit is not None and (identity_ok or via_role):
-        return ev.implicit_deny(limit, via_role + identity_hits)
-    return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])
+    try:
+        ev = Evaluation(request, matcher)
+        scp_matches = ev.guardrails(normalize_levels(scps), normalize_levels(rcps))
+        rp = ev.run(resource_policy, PolicyType.RESOURCE) if resource_policy is not None else None
+        ids = ev.run_all(identity_policies, PolicyType.IDENTITY)
+        boundary = (
+            ev.run(permissions_boundary, PolicyType.PERMISSIONS_BOUNDARY)
+            if permissions_boundary
+            else None
+        )
+        sessions = ev.run_all(session_policies, PolicyType.SESSION)
+        decided = ev.explicit_deny() or ev.scp_gap(scp_matches)
+        if decided is not None:
+            return decided
+        account = resource_account or request.resource_account or request.caller.account
+        identity_hits = [h[0] for m in ids for h in m.allows]
+        identity_ok = bool(identity_hits) or is_root(request)
+        limit = ev.limits(boundary, sessions)
+        rp_hits = rp.allows if rp is not None else []
+        if request.caller.account is not None and account != request.caller.account:
+            if not rp_hits:
+                return ev.implicit_deny(PolicyType.RESOURCE)
+            if not identity_ok:
+                return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])
+            if limit is not None:
+                return ev.implicit_deny(limit, [h[0] for h in rp_hits] + identity_hits)
+            return ev.allow(PolicyType.RESOURCE, [h[0] for h in rp_hits] + identity_hits)
+        direct = [h[0] for h in rp_hits if h[1] in UNLIMITED]
+        if direct:
+            return ev.allow(PolicyType.RESOURCE, direct)
+        via_role = [h[0] for h in rp_hits if h[1] is PrincipalMatch.ROLE]
+        if via_role and limit is None:
+            return ev.allow(PolicyType.RESOURCE, via_role)
+        if identity_ok and limit is None:
+            return ev.allow(PolicyType.IDENTITY, identity_hits)
+        if limit is not None and (identity_ok or via_role):
+            return ev.implicit_deny(limit, via_role + identity_hits)
+        return ev.implicit_deny(PolicyType.IDENTITY, [h[0] for h in rp_hits])
+    except EvaluationLimitExceeded as exceeded:
+        return denied_over_limit(request, exceeded)

@@ -26,9 +26,10 @@ from typing import cast
 from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.context import PrincipalType, Request
 from kmspolicy.authz.decision import Decision, MatchedStatement, PolicyType
-from kmspolicy.authz.evaluator import Evaluation, Matcher, normalize_levels
+from kmspolicy.authz.evaluator import Evaluation, Matcher, denied_over_limit, normalize_levels
 from kmspolicy.authz.grants import Grant, GrantSet
 from kmspolicy.authz.index import match_policy
+from kmspolicy.authz.limits import EvaluationLimitExceeded
 from kmspolicy.authz.principals import PrincipalMatch
 from kmspolicy.lang.ast import Effect, Policy
 from kmspolicy.optable import ACTIONS
@@ -505,21 +506,24 @@ def authorize_kms(
         return Evaluation(request, matcher).implicit_deny(PolicyType.POLICY)
     if policies.permissions_boundary is not None:
         request = request.with_boundary()  # its NotPrincipal denies (principals.py)
-    facts = Facts(request, policies, matcher)
-    bits = facts.bits
-    rule = _BY_BIT_LENGTH[(_HIGH[bits >> 8] & _LOW[bits & 0xFF]).bit_length()]  # rule_for
-    if facts.usable_grants and not facts.bits & _BEFORE_GRANTS:
-        facts.ev.note(facts.usable_grants)
-    if rule.outcome is Outcome.EXPLICIT_DENY:
-        denied = facts.ev.explicit_deny()
-        assert denied is not None  # the row needs DENIED
-        return denied
-    by = facts.limit if rule.by is LIMIT else rule.by
-    assert by is not None  # the explicit-deny row returned above; a LIMIT row needs LIMITED
-    cited = rule.cited(facts)
-    if rule.outcome is Outcome.ALLOW:
-        return facts.ev.allow(by, cited)
-    return facts.ev.implicit_deny(by, cited)
+    try:
+        facts = Facts(request, policies, matcher)
+        bits = facts.bits
+        rule = _BY_BIT_LENGTH[(_HIGH[bits >> 8] & _LOW[bits & 0xFF]).bit_length()]  # rule_for
+        if facts.usable_grants and not facts.bits & _BEFORE_GRANTS:
+            facts.ev.note(facts.usable_grants)
+        if rule.outcome is Outcome.EXPLICIT_DENY:
+            denied = facts.ev.explicit_deny()
+            assert denied is not None  # the row needs DENIED
+            return denied
+        by = facts.limit if rule.by is LIMIT else rule.by
+        assert by is not None  # the explicit-deny row returned above; a LIMIT row needs LIMITED
+        cited = rule.cited(facts)
+        if rule.outcome is Outcome.ALLOW:
+            return facts.ev.allow(by, cited)
+        return facts.ev.implicit_deny(by, cited)
+    except EvaluationLimitExceeded as exceeded:
+        return denied_over_limit(request, exceeded)
 
 
 _FACT_BITS = 16

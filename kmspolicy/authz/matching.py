@@ -63,7 +63,7 @@ class _Chunk:
 class Glob:
     """A compiled glob: ``*`` any run (also empty), ``?`` exactly one character."""
 
-    __slots__ = ("_chunks", "_exact", "_fold", "_min", "_prefix", "_suffix")
+    __slots__ = ("_chunks", "_exact", "_fold", "_min", "_prefix", "_suffix", "weight")
 
     def __init__(self, pieces: Iterable[Piece], *, fold: bool = False) -> None:
         self._fold = fold
@@ -81,6 +81,9 @@ class Glob:
         kept = [chunks[0], *inner, chunks[-1]] if len(chunks) > 1 else chunks
         self._chunks = tuple(_Chunk(c) for c in kept)
         self._min = sum(c.width for c in self._chunks)
+        #: the characters one test may compare per character of text: one scan per chunk,
+        #: found by ``str.find`` (1) or by a regex trying each place with its width (limits.py)
+        self.weight = sum(1 if c.regex is None else c.width for c in self._chunks)
         # the common shapes, answered without the general loop: no wildcard at all, and one
         # ``*`` between literal text (``kms:Generate*``, ``key/*``, ``*.amazonaws.com``)
         head, tail = self._chunks[0], self._chunks[-1]
@@ -147,7 +150,7 @@ class ArnGlob:
     """An ARN pattern: six segments matched apart (see the module docstring); a pattern that
     does not start with ``arn:`` (``*``, a service principal) is a plain glob."""
 
-    __slots__ = ("_count", "_exact", "_globs", "_plain")
+    __slots__ = ("_count", "_exact", "_globs", "_plain", "weight")
 
     def __init__(self, pieces: tuple[Piece, ...]) -> None:
         text = "".join(t for t, _ in pieces)
@@ -159,6 +162,7 @@ class ArnGlob:
         self._globs: tuple[tuple[int, Glob], ...] = ()
         if not text.startswith("arn:"):
             self._plain = Glob(pieces)
+            self.weight = self._plain.weight
             return
         segments = _split_segments(pieces, 5)
         self._count = len(segments)
@@ -171,6 +175,8 @@ class ArnGlob:
                 globs.append((i, Glob(segment)))
         self._exact = tuple(exact)
         self._globs = tuple(globs)
+        #: as ``Glob.weight``: the split of the text, then each segment's glob
+        self.weight = 1 + sum(glob.weight for _, glob in globs)
 
     def matches(self, arn: str) -> bool:
         if self._plain is not None:

@@ -1,0 +1,146 @@
+"""The work one decision may do matching patterns (authz/limits.py): the reviewer's attacks on
+``*Like`` conditions replayed, counted in glob tests (never timed), and the decision failing
+closed — a request past a bound is denied, whatever its Deny or Allow statements would say."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from kmspolicy import KMS
+from kmspolicy.authz import Caller, DecisionKind, KmsPolicies, PolicyType, Request, authorize_kms
+from kmspolicy.authz.limits import MAX_PATTERN_WORK, TEST_COST
+from kmspolicy.authz.matching import Glob
+from kmspolicy.errors import AccessDeniedException
+from kmspolicy.kms.clock import FakeClock
+from kmspolicy.kms.ports import AuditRecord
+from kmspolicy.lang import read_json
+
+ACCOUNT = "111122223333"
+ROOT = f"arn:aws:iam::{ACCOUNT}:root"
+KEY = f"arn:aws:kms:us-east-1:{ACCOUNT}:key/k1"
+
+
+def _key_policy(effect: str, condition: dict[str, Any]) -> str:
+    """The root may do anything, except what the conditioned statement says (or, for an
+    Allow, the conditioned statement is the only one)."""
+    conditioned = {
+        "Effect": effect,
+        "Principal": "*",
+        "Action": "kms:Encrypt",
+        "Resource": "*",
+        "Condition": condition,
+    }
+    admin = {"Effect": "Allow", "Principal": {"AWS": ROOT}, "Action": "kms:*", "Resource": "*"}
+    statements = [admin, conditioned] if effect == "Deny" else [conditioned]
+    return json.dumps({"Version": "2012-10-17", "Statement": statements})
+
+
+def _decide(policy: str, context: dict[str, Any]) -> Any:
+    request = Request(Caller.from_arn(ROOT), "kms:Encrypt", KEY, context)
+    return authorize_kms(request, KmsPolicies(read_json(policy)))
+
+
+def _keys(count: int) -> dict[str, str]:
+    return {f"kms:EncryptionContext:{i:03x}": "v" for i in range(count)}
+
+
+@pytest.fixture
+def glob_tests(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How many glob tests (``Glob.matches``) ran: the work the attacks multiply."""
+    count = [0]
+    matches = Glob.matches
+
+    def counted(self: Glob, text: str) -> bool:
+        count[0] += 1
+        return matches(self, text)
+
+    monkeypatch.setattr(Glob, "matches", counted)
+    return count
+
+
+def test_wildcard_free_like_values_are_one_set_lookup(glob_tests: list[int]) -> None:
+    """review-glob4: 2,500 wildcard-free StringLike values against 1,300 context keys were
+    3.25 million glob tests per Encrypt; now one set lookup per key, as StringEquals does."""
+    values = [f"xz{i}" for i in range(2500)]
+    policy = _key_policy("Deny", {"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": values}})
+    assert _decide(policy, _keys(1300)).allowed
+    assert glob_tests[0] == 0
+    denied = _decide(policy, {**_keys(1300), "kms:EncryptionContext:xz7": "v"})
+    assert denied.kind is DecisionKind.EXPLICIT_DENY
+    assert glob_tests[0] == 0
+
+
+def test_a_deny_past_the_work_limit_denies_the_request(glob_tests: list[int]) -> None:
+    """review-glob2: 2,500 ``?*z<i>`` patterns against 1,500 keys (none matching). Taking the
+    Deny as "not matching" would fail open: the request is denied, before any glob test."""
+    values = [f"?*z{i}" for i in range(2500)]
+    policy = _key_policy("Deny", {"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": values}})
+    decision = _decide(policy, _keys(1500))
+    assert not decision.allowed
+    assert decision.decided_by is PolicyType.KEY_POLICY
+    assert "limit on the work of matching condition patterns" in decision.reason
+    assert decision.reason in decision.explain()
+    assert decision.matched_statements == ()
+    assert glob_tests[0] == 0
+
+
+def test_an_allow_past_the_work_limit_does_not_allow() -> None:
+    """The same patterns in the only Allow, one of them matching: still denied."""
+    values = [f"?*z{i}" for i in range(2500)]
+    policy = _key_policy("Allow", {"ForAnyValue:StringLike": {"kms:EncryptionContextKeys": values}})
+    context = {**_keys(1500), "kms:EncryptionContext:az1": "v"}
+    assert not _decide(policy, context).allowed
+    assert _decide(policy, {"kms:EncryptionContext:az1": "v"}).allowed  # within the limit
+
+
+def test_the_limit_is_per_decision() -> None:
+    """A request charged most of the limit is decided the same way every time it is asked."""
+    patterns = 400
+    per_key = patterns * (TEST_COST + 4 * 3)  # ``?*z<i>``: three chunks' weight, 3-4 chars
+    keys = MAX_PATTERN_WORK // per_key * 3 // 4
+    policy = read_json(
+        _key_policy(
+            "Deny",
+            {
+                "ForAnyValue:StringLike": {
+                    "kms:EncryptionContextKeys": [f"?*z{i}" for i in range(patterns)]
+                }
+            },
+        )
+    )
+    request = Request(Caller.from_arn(ROOT), "kms:Encrypt", KEY, _keys(keys))
+    for _ in range(3):
+        assert authorize_kms(request, KmsPolicies(policy)).allowed
+
+
+class _Audit:
+    def __init__(self) -> None:
+        self.records: list[AuditRecord] = []
+
+    def append(self, record: AuditRecord) -> None:
+        self.records.append(record)
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def test_an_encrypt_past_the_limit_is_refused_and_audited_with_the_reason() -> None:
+    """review-glob: 1,600 ``*????????b<i>*`` patterns on one 8 KB encryption context value,
+    set by the key's administrator; the Encrypt is refused with a typed error, and the audit
+    record says why."""
+    audit = _Audit()
+    service = KMS(clock=FakeClock(), account=ACCOUNT, audit=audit)
+    key = service.create_key()["KeyMetadata"]["Arn"]
+    values = [f"*{'?' * 8}b{i}*" for i in range(1600)]
+    policy = _key_policy("Deny", {"StringLike": {"kms:EncryptionContext:x": values}})
+    service.put_key_policy(KeyId=key, PolicyName="default", Policy=policy)
+    with pytest.raises(AccessDeniedException, match="limit on the work of matching"):
+        service.encrypt(KeyId=key, Plaintext=b"p", EncryptionContext={"x": "a" * 8000})
+    last = audit.records[-1]
+    assert (last.operation, last.allowed) == ("Encrypt", False)
+    assert "limit on the work of matching condition patterns" in last.reason
+    # an ordinary context under the same policy is decided as before
+    service.encrypt(KeyId=key, Plaintext=b"p", EncryptionContext={"x": "a" * 80})
