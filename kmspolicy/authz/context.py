@@ -237,7 +237,7 @@ class Request:
     _values: dict[str, tuple[Any, ...]] = field(repr=False)
     _encryption_context: dict[str, str] = field(repr=False)
     #: the pattern-matching work charged to the decision being made (``authz.limits``)
-    _work: int = field(repr=False)
+    work: int = field(repr=False)
     #: the caller has a permissions boundary attached: true only of the twin the evaluators make
     #: when they are given one (``with_boundary``), never set by the caller of an evaluator (a
     #: class attribute, not a field: a request pays no write for it)
@@ -296,10 +296,10 @@ class Request:
         """A decision about this request begins: nothing is charged to it yet."""
         _SET_WORK(self, 0)
 
-    def charge(self, work: int) -> None:
-        """Charge the decision being made ``work`` characters of pattern matching; raise
+    def charge(self, amount: int) -> None:
+        """Charge the decision being made ``amount`` characters of pattern matching; raise
         :class:`EvaluationLimitExceeded` past ``MAX_PATTERN_WORK`` (the work is not done)."""
-        spent = self._work + work
+        spent = self.work + amount
         if spent > MAX_PATTERN_WORK:
             raise EvaluationLimitExceeded("the work of matching condition patterns")
         _SET_WORK(self, spent)
@@ -358,7 +358,7 @@ _SLOT_ORDER = (
     "time",
     "_values",
     "_encryption_context",
-    "_work",
+    "work",
 )
 assert sorted(_SLOT_ORDER) == sorted(Request.__slots__)  # a new slot gets its setter here
 _REQUEST_SETTERS = tuple(Request.__dict__[name].__set__ for name in _SLOT_ORDER)

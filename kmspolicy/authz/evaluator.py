@@ -69,7 +69,8 @@ class Evaluation:
     """Runs policies against one request and builds the Decision, collecting explanations."""
 
     def __init__(self, request: Request, matcher: Matcher = match_policy) -> None:
-        request.start_decision()
+        if request.work:  # asked before (a Request is one question, but may be asked again)
+            request.start_decision()
         self.request = request
         self.matcher = matcher
         self.missing: list[str] = []
