@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, overload
 
+from kmspolicy.authz.principals import role_parts
 from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.optable import ACTIONS, ANY_KEY, SYMMETRIC
 
@@ -82,6 +83,9 @@ class Grant:
     source_arn: str | None = None
     #: the Equals constraint's key names, case-folded (a request must name exactly these)
     _equals_folded: frozenset[str] | None = field(init=False, repr=False, compare=False)
+    #: what a GrantSet indexes it under: its grantee, the grantee role's (partition, account,
+    #: name), its retiring principal (found once per grant, not per set it is in)
+    index_names: frozenset[object] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "operations", frozenset(self.operations))
@@ -93,14 +97,19 @@ class Grant:
         )
         eq = self.encryption_context_equals
         object.__setattr__(self, "_equals_folded", None if eq is None else _folded_keys(eq.items()))
+        names: set[object] = {self.grantee_principal}
+        role = role_parts(self.grantee_principal)
+        if role is not None:
+            names.add(role)
+        if self.retiring_principal is not None:
+            names.add(self.retiring_principal)
+        object.__setattr__(self, "index_names", frozenset(names))
 
     def __hash__(self) -> int:
         return hash((self.grant_id, self.key_arn))
 
     def names_grantee(self, request: Request) -> bool:
         """True when the grantee is the caller itself or, for a role session, its role."""
-        from kmspolicy.authz.principals import role_parts
-
         caller = request.caller
         grantee = self.grantee_principal
         if grantee in (caller.arn, caller.principal_arn):
@@ -166,18 +175,10 @@ class GrantSet(Sequence[Grant]):
     __slots__ = ("_grants", "_index")
 
     def __init__(self, grants: Iterable[Grant] = ()) -> None:
-        from kmspolicy.authz.principals import role_parts
-
         self._grants = tuple(grants)
         index: dict[object, list[int]] = {}
         for i, g in enumerate(self._grants):
-            names: set[object] = {g.grantee_principal}
-            role = role_parts(g.grantee_principal)
-            if role is not None:
-                names.add(role)
-            if g.retiring_principal is not None:
-                names.add(g.retiring_principal)
-            for name in names:
+            for name in g.index_names:
                 index.setdefault(name, []).append(i)
         self._index = {name: tuple(at) for name, at in index.items()}
 

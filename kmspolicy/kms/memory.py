@@ -238,6 +238,9 @@ class _MemoryTransaction:
         found = self._s._grant_lists[key_arn] = tuple([table[g] for g in sorted(table)])
         return found
 
+    def count_grants(self, key_arn: str) -> int:
+        return len(self._s._grants.get(key_arn) or ())
+
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
         found = [
             g

@@ -92,6 +92,9 @@ class Transaction(Protocol):
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
         """Grants of one key ordered by grant id."""
 
+    def count_grants(self, key_arn: str) -> int:
+        """How many grants one key has (CreateGrant's quota, without reading them)."""
+
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
         """Grants (of any key, any account) whose retiring principal is ``principal``."""
 

@@ -629,6 +629,9 @@ class Call(_View):
     def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
         return self.scope.tx.list_grants(key_arn)
 
+    def count_grants(self, key_arn: str) -> int:
+        return self.scope.tx.count_grants(key_arn)
+
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
         return self.scope.tx.list_grants_by_retiring_principal(principal)
 

@@ -27,7 +27,14 @@ from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalEr
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
-from kmspolicy.store.sql import DECODED_KEYS, DecodedKeys, Row, SqlTransaction
+from kmspolicy.store.sql import (
+    DECODED_KEYS,
+    DecodedGrants,
+    DecodedKeys,
+    Row,
+    SqlTransaction,
+    decoded_grants,
+)
 
 DEFAULT_SCHEMA = "kmspolicy"
 POOL_SIZE = 8
@@ -69,6 +76,7 @@ class PostgresStore:
         self.root_key = root_key  # what the kernel unseals with; checked against the canary
         self._sealer = Sealer(root_key)
         self._decoded = DecodedKeys(DECODED_KEYS)
+        self._decoded_grants = decoded_grants()
         # psycopg_pool is not a dependency: what we need from a pool is bounded reuse of
         # autocommit connections and dropping broken ones, which this small queue does.
         self._idle: queue.LifoQueue[psycopg.Connection[Any]] = queue.LifoQueue()
@@ -141,7 +149,11 @@ class PostgresStore:
         outer: _PgTransaction | None = getattr(self._local, "tx", None)
         if outer is not None:  # nested on this thread: a savepoint on the same connection
             tx = _PgTransaction(
-                outer.conn, self._sealer, readonly=readonly or outer.readonly, decoded=self._decoded
+                outer.conn,
+                self._sealer,
+                readonly=readonly or outer.readonly,
+                decoded=self._decoded,
+                grants=self._decoded_grants,
             )
             try:
                 with _errors(), outer.conn.transaction():
@@ -150,7 +162,13 @@ class PostgresStore:
                 tx.close()
             return
         with self._pooled() as conn:
-            tx = _PgTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
+            tx = _PgTransaction(
+                conn,
+                self._sealer,
+                readonly=readonly,
+                decoded=self._decoded,
+                grants=self._decoded_grants,
+            )
             self._local.tx = tx
             try:
                 # Read-only transactions take no locks and refuse writes (SqlTransaction._check).
@@ -183,8 +201,9 @@ class _PgTransaction(SqlTransaction):
         *,
         readonly: bool,
         decoded: DecodedKeys | None = None,
+        grants: DecodedGrants | None = None,
     ) -> None:
-        super().__init__(sealer, readonly=readonly, decoded=decoded)
+        super().__init__(sealer, readonly=readonly, decoded=decoded, grants=grants)
         self.conn = conn
 
     @property

@@ -28,7 +28,14 @@ from kmspolicy.kms.ports import SnapshotMoved
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
-from kmspolicy.store.sql import DECODED_KEYS, DecodedKeys, Row, SqlTransaction
+from kmspolicy.store.sql import (
+    DECODED_KEYS,
+    DecodedGrants,
+    DecodedKeys,
+    Row,
+    SqlTransaction,
+    decoded_grants,
+)
 
 BUSY_TIMEOUT_MS = 10_000
 _READS_LIMIT = 4096  # reads kept per connection between two changes of the database
@@ -52,6 +59,7 @@ class SqliteStore:
         self.root_key = root_key  # what the kernel unseals with; checked against the canary
         self._sealer = Sealer(root_key)
         self._decoded = DecodedKeys(DECODED_KEYS)
+        self._decoded_grants = decoded_grants()
         self._local = threading.local()
         # Weak: a connection lives as long as its thread's local storage, so threads that come
         # and go (a server's worker pool) do not accumulate open connections.
@@ -141,7 +149,13 @@ class SqliteStore:
                 conn.execute(f"SAVEPOINT nested_{depth}")
         except sqlite3.DatabaseError as exc:
             raise _translate(exc) from exc
-        tx = _SqliteTransaction(conn, self._sealer, readonly=readonly, decoded=self._decoded)
+        tx = _SqliteTransaction(
+            conn,
+            self._sealer,
+            readonly=readonly,
+            decoded=self._decoded,
+            grants=self._decoded_grants,
+        )
         handle.depth = depth + 1
         try:
             yield tx
@@ -209,10 +223,11 @@ class _SqliteTransaction(SqlTransaction):
         *,
         readonly: bool,
         decoded: DecodedKeys | None = None,
+        grants: DecodedGrants | None = None,
         reads: _Reads | None = None,
         local: _Handle | None = None,
     ) -> None:
-        super().__init__(sealer, readonly=readonly, decoded=decoded)
+        super().__init__(sealer, readonly=readonly, decoded=decoded, grants=grants)
         self._conn = conn
         self._reads = reads  # set for a read-only block at depth 0 (``_Reading``)
         self._local = local  # its thread's state (the version its reads were made at)
@@ -357,6 +372,7 @@ class _Reading(_SqliteTransaction):
         self._sealer = store._sealer
         self._readonly = True
         self._decoded = store._decoded
+        self._grant_docs = store._decoded_grants
         self._open = True
         self._conn = handle.conn
         self._reads = handle.reads
