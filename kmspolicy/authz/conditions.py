@@ -14,11 +14,12 @@ from typing import TYPE_CHECKING, Any
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.limits import TEST_COST
 from kmspolicy.authz.matching import (
-    RESOLVED_MEMO_SIZE,
     Piece,
     compile_arn_pieces,
     compile_glob_pieces,
     has_wildcard,
+    memoised,
+    resolved_memo,
 )
 from kmspolicy.authz.operators import (
     SPECS,
@@ -51,15 +52,10 @@ def resolved_policy_value(
     if pieces is None:
         return None
     if spec.compare in ("like", "arn"):
-        found = resolved.get(pieces) if resolved is not None else None
-        if found is None:
-            if spec.compare == "like":
-                found = compile_glob_pieces(pieces)
-            else:
-                found = compile_arn_pieces(pieces)
-            if resolved is not None:
-                resolved.put(pieces, found)
-        return found
+        compile_pieces = compile_glob_pieces if spec.compare == "like" else compile_arn_pieces
+        if resolved is None:
+            return compile_pieces(pieces)
+        return memoised(resolved, pieces, compile_pieces)
     text = "".join(t for t, _ in pieces)
     return text.casefold() if spec.compare == "ieq" else text
 
@@ -171,7 +167,7 @@ class CompiledCondition:
         self.templates: tuple[Template, ...] = tuple(templates)
         #: patterns compiled from the templates' substituted pieces, bounded
         self._resolved: BoundedCache[tuple[Piece, ...], Any] | None = (
-            BoundedCache(RESOLVED_MEMO_SIZE) if templates and self.is_pattern else None
+            resolved_memo() if templates and self.is_pattern else None
         )
         string_eq = spec.family is Family.STRING and spec.compare in ("eq", "ieq")
         self.values: Any

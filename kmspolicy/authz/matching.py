@@ -17,12 +17,43 @@ Compiled globs are cached (they are pure functions of the pattern text).
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
+
+from kmspolicy._cache import BoundedCache
 
 #: (text, literal): literal pieces come from variable values and escapes (``*``/``?`` plain)
 Piece = tuple[str, bool]
 #: globs kept per compiled statement or condition, by the pieces a template resolved to
 RESOLVED_MEMO_SIZE = 256
+#: the characters of the resolved patterns one such memo keeps (a glob holds about its text
+#: again): its entries are the few user names or roles a statement sees, not request data
+RESOLVED_MEMO_CHARS = 32 * 1024
+#: a resolved pattern longer than this is compiled for each request (linear in its length),
+#: not kept: one request's long value would otherwise evict the memo's working set
+RESOLVED_MEMO_LONGEST = 1024
+
+P = TypeVar("P")
+
+
+def resolved_memo() -> BoundedCache[tuple[Piece, ...], Any]:
+    """A memo of the patterns a template resolved to, bounded by count and characters."""
+    return BoundedCache(RESOLVED_MEMO_SIZE, maxweight=RESOLVED_MEMO_CHARS)
+
+
+def memoised(
+    memo: BoundedCache[tuple[Piece, ...], Any],
+    pieces: tuple[Piece, ...],
+    compile_pieces: Callable[[tuple[Piece, ...]], P],
+) -> P:
+    """The pattern ``pieces`` compile to, from ``memo`` or compiled (and kept, if short)."""
+    found: P | None = memo.get(pieces)
+    if found is None:
+        found = compile_pieces(pieces)
+        chars = sum(len(text) for text, _ in pieces)
+        if chars <= RESOLVED_MEMO_LONGEST:
+            memo.put(pieces, found, chars)
+    return found
 
 
 def has_wildcard(text: str) -> bool:
@@ -35,7 +66,7 @@ class _Chunk:
     __slots__ = ("literal", "regex", "width")
 
     def __init__(self, parts: list[str | None]) -> None:
-        self.width = len(parts)
+        self.width = sum(1 if p is None else len(p) for p in parts)
         #: the chunk's text when it holds no ``?`` (found with str.find), else a fixed-width regex
         self.literal: str | None = None
         self.regex: re.Pattern[str] | None = None
@@ -67,15 +98,24 @@ class Glob:
 
     def __init__(self, pieces: Iterable[Piece], *, fold: bool = False) -> None:
         self._fold = fold
+        # each chunk: runs of literal text and None for each ``?``, a piece's text taken whole
+        # (a resolved variable may be kilobytes: never one list item per character)
         chunks: list[list[str | None]] = [[]]
         for text, literal in pieces:
-            for ch in text.lower() if fold else text:
-                if literal or ch not in "*?":
-                    chunks[-1].append(ch)
-                elif ch == "*":
+            if fold:
+                text = text.lower()
+            if literal:
+                if text:
+                    chunks[-1].append(text)
+                continue
+            for star, run in enumerate(text.split("*")):
+                if star:
                     chunks.append([])
-                else:
-                    chunks[-1].append(None)
+                for mark, part in enumerate(run.split("?")):
+                    if mark:
+                        chunks[-1].append(None)
+                    if part:
+                        chunks[-1].append(part)
         # empty chunks between two stars (``**``) constrain nothing
         inner = [c for c in chunks[1:-1] if c]
         kept = [chunks[0], *inner, chunks[-1]] if len(chunks) > 1 else chunks

@@ -12,7 +12,6 @@ from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
 from kmspolicy.authz.matching import (
-    RESOLVED_MEMO_SIZE,
     ArnGlob,
     Glob,
     Piece,
@@ -20,6 +19,8 @@ from kmspolicy.authz.matching import (
     compile_arn_pieces,
     compile_glob,
     has_wildcard,
+    memoised,
+    resolved_memo,
 )
 from kmspolicy.authz.principals import (
     CompiledPrincipals,
@@ -122,7 +123,7 @@ class CompiledStatement:
         #: the ARN patterns the templates resolved to, by substituted pieces (one per user,
         #: role … that used this statement), bounded
         self._resolved: BoundedCache[tuple[Piece, ...], ArnGlob] | None = (
-            BoundedCache(RESOLVED_MEMO_SIZE) if templates else None
+            resolved_memo() if templates else None
         )
         self.conditions = tuple(CompiledCondition(c, variables=variables) for c in stmt.conditions)
         self.principals = CompiledPrincipals(stmt.principals, stmt.not_principal)
@@ -156,8 +157,7 @@ class CompiledStatement:
                 pieces = template.resolve(request)
                 if pieces is None or resolved is None:
                     continue
-                glob = resolved.get(pieces) or resolved.put(pieces, compile_arn_pieces(pieces))
-                if glob.matches(resource):
+                if memoised(resolved, pieces, compile_arn_pieces).matches(resource):
                     hit = True
                     break
         return hit != self.not_resource

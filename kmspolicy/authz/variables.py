@@ -3,6 +3,8 @@
 Layer: authz (pure). Only Version 2012-10-17 documents substitute variables (others keep the
 text literally). A template resolves to pieces; substituted text and escapes are literal, so a
 ``*`` inside a user name never acts as a wildcard. An unresolvable variable resolves to None.
+A template that would resolve to more than ``MAX_RESOLVED_CHARS`` (a variable naming a request
+value, repeated) stops the decision: the request is denied (authz/limits.py).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
+from kmspolicy.authz.limits import MAX_RESOLVED_CHARS, EvaluationLimitExceeded
 from kmspolicy.authz.matching import Piece
 
 if TYPE_CHECKING:
@@ -43,17 +46,23 @@ class Template:
         return tuple(p.key for p in self.parts if isinstance(p, Variable) and p.key)
 
     def resolve(self, request: Request) -> tuple[Piece, ...] | None:
-        """The pieces after substitution, or None when a variable has no value and no default."""
+        """The pieces after substitution, or None when a variable has no value and no default;
+        raises :class:`EvaluationLimitExceeded` past ``MAX_RESOLVED_CHARS``."""
         out: list[Piece] = []
+        chars = 0
         for part in self.parts:
             if isinstance(part, str):
                 out.append((part, False))
+                chars += len(part)
                 continue
             value = _single(request.lookup(part.key_lower)) if part.key_lower else None
             if value is None:
                 value = part.default
             if value is None:
                 return None
+            chars += len(value)
+            if chars > MAX_RESOLVED_CHARS:
+                raise EvaluationLimitExceeded("the length of a policy value after substitution")
             out.append((value, True))
         return tuple(out)
 

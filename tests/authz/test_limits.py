@@ -10,9 +10,17 @@ from typing import Any
 import pytest
 
 from kmspolicy import KMS
-from kmspolicy.authz import Caller, DecisionKind, KmsPolicies, PolicyType, Request, authorize_kms
+from kmspolicy.authz import (
+    Caller,
+    DecisionKind,
+    KmsPolicies,
+    PolicyCache,
+    PolicyType,
+    Request,
+    authorize_kms,
+)
 from kmspolicy.authz.limits import MAX_PATTERN_WORK, TEST_COST
-from kmspolicy.authz.matching import Glob
+from kmspolicy.authz.matching import RESOLVED_MEMO_CHARS, Glob
 from kmspolicy.errors import AccessDeniedException
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.ports import AuditRecord
@@ -144,3 +152,58 @@ def test_an_encrypt_past_the_limit_is_refused_and_audited_with_the_reason() -> N
     assert "limit on the work of matching condition patterns" in last.reason
     # an ordinary context under the same policy is decided as before
     service.encrypt(KeyId=key, Plaintext=b"p", EncryptionContext={"x": "a" * 80})
+
+
+# --- policy variables resolved from request values (review-template) ---
+
+
+def test_a_variable_repeated_past_the_length_limit_denies_the_request(
+    glob_tests: list[int],
+) -> None:
+    """``${kms:EncryptionContext:a}`` 1,000 times in a Deny's StringLike value (a 26 KB policy)
+    resolved, per request, to a 4 MB pattern, built a character at a time and memoised. Past
+    8 KiB the request is denied, the Deny never taken as not matching."""
+    value = "${kms:EncryptionContext:a}" * 1000
+    policy = _key_policy("Deny", {"StringLike": {"kms:EncryptionContext:b": value}})
+    context = {"kms:EncryptionContext:a": "x" * 4000, "kms:EncryptionContext:b": "y" * 4000}
+    decision = _decide(policy, context)
+    assert not decision.allowed
+    assert "limit on the length of a policy value after substitution" in decision.reason
+    assert glob_tests[0] == 0
+    assert _decide(policy, {"kms:EncryptionContext:a": "x", "kms:EncryptionContext:b": "y"}).allowed
+
+
+def test_a_resource_template_past_the_length_limit_denies_the_request() -> None:
+    """The same through a Deny's Resource (the statements' own memo of resolved ARNs)."""
+    policy = json.loads(_key_policy("Deny", {}))
+    del policy["Statement"][1]["Condition"]
+    policy["Statement"][1]["Resource"] = KEY[:-2] + "${kms:EncryptionContext:a}" * 3
+    decision = _decide(json.dumps(policy), {"kms:EncryptionContext:a": "x" * 4000})
+    assert not decision.allowed
+    assert "limit on the length of a policy value after substitution" in decision.reason
+
+
+def test_the_resolved_pattern_memo_keeps_no_long_pattern() -> None:
+    """Each request's 4 KB value made a pattern the condition kept (256 of them per condition
+    of every cached policy); long ones are now compiled per request, and the memo is bounded
+    by its characters."""
+    policy = read_json(
+        _key_policy(
+            "Deny", {"StringLike": {"kms:EncryptionContext:b": "${kms:EncryptionContext:a}*"}}
+        )
+    )
+    cache = PolicyCache()
+
+    def decide(a: str) -> bool:
+        context = {"kms:EncryptionContext:a": a, "kms:EncryptionContext:b": "y"}
+        request = Request(Caller.from_arn(ROOT), "kms:Encrypt", KEY, context)
+        return authorize_kms(request, KmsPolicies(policy), matcher=cache.match).allowed
+
+    assert all(decide(f"{i:04d}" + "x" * 3996) for i in range(40))
+    compiled = cache.compile(policy, PolicyType.KEY_POLICY, name="default")
+    memo = compiled.statements[1].conditions[0]._resolved
+    assert memo is not None
+    assert len(memo) == 0
+    assert all(decide(f"u{i}") for i in range(600))
+    assert 0 < memo.weight <= RESOLVED_MEMO_CHARS
+    assert not decide("y")  # the Deny still applies
