@@ -11,12 +11,16 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, overload
 
+from kmspolicy.authz.context import PrincipalType
 from kmspolicy.authz.principals import role_parts
 from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.optable import ACTIONS, ANY_KEY, SYMMETRIC
 
 if TYPE_CHECKING:
     from kmspolicy.authz.context import Caller, Request
+
+#: the callers a grant to an IAM role names: the role itself and its sessions
+_ROLE_CALLERS = frozenset({PrincipalType.ROLE, PrincipalType.ASSUMED_ROLE})
 
 #: The GrantOperation enum of the KMS API: the actions a grant can allow.
 GRANT_OPERATIONS = frozenset(a.name for a in ACTIONS.values() if a.grantable)
@@ -109,11 +113,15 @@ class Grant:
         return hash((self.grant_id, self.key_arn))
 
     def names_grantee(self, request: Request) -> bool:
-        """True when the grantee is the caller itself or, for a role session, its role."""
+        """True when the grantee is the caller itself or, for a role or a role session, its
+        role (by partition, account and name: a session's ARN has no path). A user or federated
+        user of the role's name is not the role."""
         caller = request.caller
         grantee = self.grantee_principal
         if grantee in (caller.arn, caller.principal_arn):
             return True
+        if caller.type not in _ROLE_CALLERS:
+            return False
         role = role_parts(grantee)
         return role is not None and role == (caller.partition, caller.account, caller.name)
 
@@ -187,12 +195,10 @@ class GrantSet(Sequence[Grant]):
         those it may use or retire (the grant's own checks then decide), never fewer."""
         index = self._index
         found: list[int] = []
-        for name in (
-            caller.arn,
-            caller.principal_arn,
-            caller.root_arn,
-            (caller.partition, caller.account, caller.name),
-        ):
+        names: tuple[object, ...] = (caller.arn, caller.principal_arn, caller.root_arn)
+        if caller.type in _ROLE_CALLERS:
+            names += ((caller.partition, caller.account, caller.name),)
+        for name in names:
             at = index.get(name)
             if at is not None:
                 found += at

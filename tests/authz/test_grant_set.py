@@ -117,3 +117,31 @@ def test_a_grant_set_is_a_sequence_of_its_grants() -> None:
     assert list(grant_set) == granted and grant_set[1] is granted[1] and len(grant_set) == 3
     assert grant_set == GrantSet(granted) and hash(grant_set) == hash(GrantSet(granted))
     assert KmsPolicies(None, grants=granted).grants == grant_set
+
+
+def test_a_grant_to_a_role_is_not_a_grant_to_a_user_or_federated_user_of_its_name() -> None:
+    """A grant to role/app names the role and its sessions (by name: a session's ARN has no
+    path); an IAM user or federated user called app is another principal. It used to match
+    any caller of the role's name in the role's account."""
+    grant = Grant("g", KEY, f"arn:aws:iam::{A}:role/path/app", frozenset({"Encrypt"}))
+    pols = KmsPolicies(None, grants=[grant])
+    allowed = {}
+    for caller in (
+        f"arn:aws:iam::{A}:role/path/app",
+        f"arn:aws:sts::{A}:assumed-role/app/s1",
+        f"arn:aws:iam::{A}:user/app",
+        f"arn:aws:sts::{A}:federated-user/app",
+        f"arn:aws:iam::{B}:role/app",
+    ):
+        request = Request(Caller.from_arn(caller), "kms:Encrypt", KEY, {})
+        decisions = {authorize_kms(request, pols).allowed}
+        decisions.add(authorize_kms_reference(request, pols).allowed)
+        assert len(decisions) == 1, caller
+        allowed[caller.split(":", 5)[5]] = decisions.pop()
+    assert allowed == {
+        "role/path/app": True,
+        "assumed-role/app/s1": True,
+        "user/app": False,
+        "federated-user/app": False,
+        "role/app": False,
+    }

@@ -142,7 +142,8 @@ def _names_caller(grant: Grant, request: Request) -> bool:
         return True
     parts = grantee.split(":", 5)
     return (
-        len(parts) == 6
+        caller.type in (PrincipalType.ROLE, PrincipalType.ASSUMED_ROLE)
+        and len(parts) == 6
         and parts[2] == "iam"
         and parts[5].startswith("role/")
         and (parts[1], parts[4], parts[5].rsplit("/", 1)[-1])
