@@ -77,62 +77,52 @@ HEADER_COUNT_LIMIT = 100
 URL_LIMIT = 16 * 1024
 
 
-def _timeout_response(seconds: float) -> bytes:
-    body = (
-        b'{"__type":"RequestTimeoutException","message":"the request was not received within '
-        b'%g seconds"}' % seconds
-    )
+def _closing_answer(status_line: bytes, error_type: str, message: str) -> bytes:
+    """An answer the protocol writes itself before it closes the connection: a typed JSON
+    error an SDK can parse, as AWS answers what it cannot serve."""
+    body = json.dumps({"__type": error_type, "message": message}, separators=(",", ":")).encode()
     return (
-        b"HTTP/1.1 408 Request Timeout\r\n"
+        b"HTTP/1.1 %s\r\n"
         b"content-type: application/x-amz-json-1.1\r\n"
         b"connection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+        b"content-length: %d\r\n\r\n%s" % (status_line, len(body), body)
+    )
+
+
+def _timeout_response(seconds: float) -> bytes:
+    return _closing_answer(
+        b"408 Request Timeout",
+        "RequestTimeoutException",
+        f"the request was not received within {seconds:g} seconds",
     )
 
 
 def _bad_request_response(message: str) -> bytes:
-    body = json.dumps({"__type": "SerializationException", "message": message}).encode()
-    return (
-        b"HTTP/1.1 400 Bad Request\r\n"
-        b"content-type: application/x-amz-json-1.1\r\n"
-        b"connection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
-    )
+    return _closing_answer(b"400 Bad Request", "SerializationException", message)
 
 
 def _head_too_large_response() -> bytes:
-    body = (
-        b'{"__type":"ValidationException","message":"the request line and headers must be at '
-        b'most %d bytes and %d headers"}' % (HEAD_LIMIT, HEADER_COUNT_LIMIT)
-    )
-    return (
-        b"HTTP/1.1 431 Request Header Fields Too Large\r\n"
-        b"content-type: application/x-amz-json-1.1\r\n"
-        b"connection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    return _closing_answer(
+        b"431 Request Header Fields Too Large",
+        "ValidationException",
+        f"the request line and headers must be at most {HEAD_LIMIT} bytes and "
+        f"{HEADER_COUNT_LIMIT} headers",
     )
 
 
 def _url_too_long_response() -> bytes:
-    body = (
-        b'{"__type":"ValidationException","message":"the request URL must be at most %d '
-        b'bytes"}' % URL_LIMIT
-    )
-    return (
-        b"HTTP/1.1 414 URI Too Long\r\n"
-        b"content-type: application/x-amz-json-1.1\r\n"
-        b"connection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    return _closing_answer(
+        b"414 URI Too Long",
+        "ValidationException",
+        f"the request URL must be at most {URL_LIMIT} bytes",
     )
 
 
 def _internal_error_response() -> bytes:
-    body = b'{"__type":"KMSInternalException","message":"the server failed to answer the request"}'
-    return (
-        b"HTTP/1.1 500 Internal Server Error\r\n"
-        b"content-type: application/x-amz-json-1.1\r\n"
-        b"connection: close\r\n"
-        b"content-length: %d\r\n\r\n%s" % (len(body), body)
+    return _closing_answer(
+        b"500 Internal Server Error",
+        "KMSInternalException",
+        "the server failed to answer the request",
     )
 
 
