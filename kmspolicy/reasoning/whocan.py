@@ -41,6 +41,7 @@ from kmspolicy.authz import (
 from kmspolicy.authz.arn import Arn
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import PolicyType
+from kmspolicy.authz.limits import EvaluationLimitExceeded
 from kmspolicy.authz.principals import PrincipalMatch
 from kmspolicy.authz.statements import CompiledStatement, policy_name, statement_ref
 from kmspolicy.authz.variables import parse_template
@@ -218,15 +219,21 @@ class Cell:
 
     def allows(self, request: Request) -> bool | None:
         """Whether this cell says ``request`` (this caller, action and key) is allowed; None for
-        an UNKNOWN cell or a condition that was not listed completely."""
+        an UNKNOWN cell, a condition that was not listed completely, or a request whose
+        conditions cost more to match than a decision may (``authz.limits``: the evaluator
+        denies it, whatever the policies say)."""
         if self.access is Access.ALLOWED:
             return True
         if self.access is Access.DENIED:
             return False
         if self.access is Access.UNKNOWN:
             return None
-        if any(all(lit.satisfied_by(request) for lit in conj) for conj in self.when):
-            return True
+        request.start_decision()  # the literals are charged as one decision, as the evaluator's
+        try:
+            if any(all(lit.satisfied_by(request) for lit in conj) for conj in self.when):
+                return True
+        except EvaluationLimitExceeded:
+            return None
         return False if self.complete else None
 
     @property
@@ -577,6 +584,8 @@ class _Row:
             allowed = self._allowed(request)
         except Unsupported as exc:
             return Cell(principal, action, Access.UNKNOWN, reason=f"not modelled: {exc}")
+        except EvaluationLimitExceeded:
+            return self._over_limit(action, request)
         if not self.base_ready:
             self.solver.add(*r.constraints, *self.pins)
             self.base_ready = True
@@ -608,6 +617,17 @@ class _Row:
         request = Request(self.caller, action, self.key_arn, context, symbolic.time)
         policies = self.setup.kms_policies(self.key_policy)
         return request, shown, authorize_kms(request, policies, matcher=self.compiled.match)
+
+    def _over_limit(self, action: str, request: Request) -> Cell:
+        """Matching a statement's Resource went past a bound of ``authz.limits`` (a variable of
+        the caller resolved too long). That matching reads only the caller, the action and the
+        key, never the request's context, so the evaluator passes the bound on every request
+        of this cell and denies them all: the replay of one must say so."""
+        policies = self.setup.kms_policies(self.key_policy)
+        decision = authorize_kms(request, policies, matcher=self.compiled.match)
+        if decision.allowed:
+            return self._mismatch(action, decision)
+        return Cell(self.caller.arn, action, Access.DENIED, reason=decision.reason)
 
     def _constant(self, action: str, allowed: z3.BoolRef, *, want: bool) -> Cell:
         model = _model(self.solver, allowed if want else z3.Not(allowed))
@@ -688,10 +708,13 @@ class _Row:
         return Cell(self.caller.arn, action, Access.UNKNOWN, reason=why)
 
     def _mismatch(self, action: str, decision: Decision) -> Cell:
+        # the solver does not model the bounds of authz.limits: a request past one is denied by
+        # the evaluator alone, and the evaluator's reason says so
         return self._unknown(
             action,
-            "internal error: the solver's answer did not replay through the evaluator "
-            f"({decision.kind.value}); please report this with the policies",
+            "the solver's answer did not replay through the evaluator "
+            f"({decision.kind.value}: {decision.reason}); unless that is a limit of the "
+            "evaluator, please report this with the policies",
         )
 
 

@@ -154,3 +154,63 @@ def test_key_context_fixes_the_key_s_properties(tmp_path: Path) -> None:
     assert json.loads(out)["cells"][1]["access"] == "denied"  # the key has no such tag
     code, out = run(tmp_path, *args, "--key-context", "team")
     assert code == 2 and "KEY=VALUE" in out
+
+
+def test_a_caller_s_variable_past_the_evaluator_s_limit_is_denied_not_a_traceback(
+    tmp_path: Path,
+) -> None:
+    # a principal tag of 9,000 characters substituted into a Resource: the evaluator denies
+    # every such request (authz.limits); who-can must say so, not crash
+    ids = tmp_path / "ids.yaml"
+    ids.write_text(
+        f"""\
+account: "{A}"
+region: eu-west-1
+identities:
+  - arn: arn:aws:iam::{A}:user/alice
+    access_key_id: AKIAALICEEXAMPLE0001
+    secret_access_key: alice-secret
+    tags: {{team: "{"x" * 9000}"}}
+    policies:
+      - Version: "2012-10-17"
+        Statement: [{{Effect: Allow, Action: "kms:*", Resource: "*"}}]
+""",
+        encoding="utf-8",
+    )
+    policy = tmp_path / "key.json"
+    root = {"AWS": f"arn:aws:iam::{A}:root"}
+    policy.write_text(
+        json.dumps(
+            {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {"Effect": "Allow", "Principal": root, "Action": "kms:*", "Resource": "*"},
+                    {
+                        "Effect": "Deny",
+                        "Principal": "*",
+                        "Action": "kms:Decrypt",
+                        "Resource": "arn:aws:kms:*:*:key/${aws:PrincipalTag/team}",
+                    },
+                ],
+            }
+        )
+    )
+    args = ["who-can", str(policy), "--identities", str(ids), "--format", "json"]
+    result = CliRunner().invoke(cli, [*args, "--action", "Decrypt", "--action", "Encrypt"])
+    assert result.exit_code == 0, result.output
+    cells = {c["action"]: c for c in json.loads(result.output)["cells"]}
+    assert cells["kms:Decrypt"]["access"] == "denied"
+    assert "went past the evaluator's limit" in cells["kms:Decrypt"]["reason"]
+    assert cells["kms:Encrypt"]["access"] == "allowed"  # the Deny's Action does not match
+    # the same variable in a condition: the solver's allowed request (the context equal to the
+    # tag) is denied by the evaluator; the cell is unknown and says why
+    statements = json.loads(policy.read_text())["Statement"]
+    statements[1]["Resource"] = "*"
+    statements[1]["Condition"] = {
+        "StringNotEquals": {"kms:EncryptionContext:team": "${aws:PrincipalTag/team}"}
+    }
+    policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": statements}))
+    result = CliRunner().invoke(cli, [*args, "--action", "Decrypt"])
+    assert result.exit_code == 3, result.output
+    (cell,) = json.loads(result.output)["cells"]
+    assert cell["access"] == "unknown" and "went past the evaluator's limit" in cell["reason"]

@@ -228,6 +228,32 @@ def test_a_construct_the_encoding_does_not_model_makes_cells_unknown() -> None:
     assert cell.allows(Request(callers()[0].caller, "kms:Decrypt", KEY)) is None
 
 
+def test_a_request_past_the_evaluator_s_limit_is_not_answered_by_a_cell() -> None:
+    # three patterns against a 2 MB value: the evaluator denies it unmatched (authz.limits)
+    patterns = [f"*{i}*x*" for i in range(5, 8)]
+    policy = doc(
+        {
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{A}:user/alice"},
+            "Action": "kms:Decrypt",
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:EncryptionContext:app": patterns}},
+        },
+        key=True,
+    )
+    setup = callers()[1]
+    result = who_can(policy, [setup], key_arn=KEY, actions=["kms:Decrypt"])
+    (cell,) = result.cells
+    assert cell.access is Access.CONDITIONAL
+    request = Request(setup.caller, "kms:Decrypt", KEY, {"kms:EncryptionContext:app": "7x" * 10**6})
+    decision = authorize_kms(request, setup.kms_policies(policy))
+    assert not decision.allowed and "limit" in decision.reason
+    assert cell.allows(request) is None
+    # a request within the limit is answered, and a request asked before starts afresh
+    small = Request(setup.caller, "kms:Decrypt", KEY, {"kms:EncryptionContext:app": "7x"})
+    assert cell.allows(small) is True and cell.allows(small) is True
+
+
 def test_bad_actions_and_keys_are_value_errors() -> None:
     policy = load_policies(FIXTURES / "default-key-policy.json", key_policy=True)[0]
     with pytest.raises(ValueError, match="not a KMS action on a key"):
