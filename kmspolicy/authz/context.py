@@ -79,7 +79,8 @@ class Caller:
         keys = [self.arn]
         if self.principal_arn != self.arn:
             keys.append(self.principal_arn)
-        if self.type in (PrincipalType.ROLE, PrincipalType.ASSUMED_ROLE) and self.name:
+        # an empty role name too: matching compares (partition, account, name) whatever it is
+        if self.type in (PrincipalType.ROLE, PrincipalType.ASSUMED_ROLE) and self.name is not None:
             keys.append(role_key(self.partition, self.account or "", self.name))
         if self.account and self.root_arn not in keys:
             keys.append(self.root_arn)

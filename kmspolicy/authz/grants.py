@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, overload
 
-from kmspolicy.authz.context import PrincipalType
+from kmspolicy.authz.context import PrincipalType, role_key
 from kmspolicy.authz.principals import role_parts
 from kmspolicy.lang.diagnostics import did_you_mean
 from kmspolicy.optable import ACTIONS, ANY_KEY, SYMMETRIC
@@ -59,6 +59,17 @@ def check_grant_operations(names: Iterable[str]) -> None:
             guess = did_you_mean(name, sorted(GRANT_OPERATIONS))
             hint = f"did you mean `{guess}`?" if guess else "see the GrantOperation enum of KMS"
             raise ValueError(f"`{name}` is not a grant operation; {hint}")
+
+
+def grantee_keys(grantee: str) -> tuple[str, str | None]:
+    """What a store indexes a grant under so that a caller finds it by its ``Caller.index_keys``:
+    the grantee, and for a role the path-free ARN of the role (``role_key``), which its
+    sessions carry (None: not a role, or the grantee is that ARN already). Every grant
+    ``GrantSet.for_caller`` finds by its grantee has one of the two among the caller's index
+    keys (a grant found so may still name someone else: the grant's own checks decide)."""
+    role = role_parts(grantee)
+    key = None if role is None else role_key(*role)
+    return grantee, None if key == grantee else key
 
 
 def _folded_keys(pairs: Iterable[tuple[str, str]]) -> frozenset[str]:

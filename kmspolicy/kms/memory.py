@@ -11,11 +11,13 @@ durable stores keep it, so tests run the same unsealing path as a server.
 from __future__ import annotations
 
 import threading
+from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from types import TracebackType
 from typing import TypeVar
 
+from kmspolicy.authz.grants import grantee_keys
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import has_due_work
@@ -31,6 +33,7 @@ from kmspolicy.kms.ports import SealingKey
 __all__ = ["MemoryStore"]
 
 _Undo = Callable[[], object]
+_K = TypeVar("_K")
 _V = TypeVar("_V")
 
 
@@ -42,8 +45,10 @@ class MemoryStore:
         "_by_account",
         "_by_id",
         "_by_target",
-        "_grant_lists",
+        "_grant_ids",
         "_grants",
+        "_grants_by_name",
+        "_grants_by_retiring",
         "_key_stores",
         "_keys",
         "_lock",
@@ -59,13 +64,42 @@ class MemoryStore:
         self._aliases: dict[str, AliasRecord] = {}
         # (account, region, key id) -> alias ARN -> alias: kms:ResourceAliases on every request
         self._by_target: dict[tuple[str, str, str | None], dict[str, AliasRecord]] = {}
+        # Grants and their indexes, kept up to date by each write (``_link_grant``), so no
+        # read or write of a grant costs time in the key's other grants (up to 50,000):
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
-        # key ARN -> its grants in id order, as list_grants last answered (one tuple per state
-        # of the key's grants: the pipeline indexes them once per read, not per request)
-        self._grant_lists: dict[str, tuple[GrantRecord, ...]] = {}
+        self._grant_ids: dict[str, list[str]] = {}  # key ARN -> its grant ids, sorted
+        #: (key ARN, a grantee key: ``grantee_keys``) -> grant id -> grant
+        self._grants_by_name: dict[tuple[str, str], dict[str, GrantRecord]] = {}
+        #: retiring principal -> (key ARN, grant id) -> grant
+        self._grants_by_retiring: dict[str, dict[tuple[str, str], GrantRecord]] = {}
         self._key_stores: dict[str, CustomKeyStoreRecord] = {}  # store id -> record
         self._sessions: dict[str, SessionRecord] = {}  # token digest -> console session
         self._lock = threading.RLock()
+
+    def _link_grant(self, g: GrantRecord) -> None:
+        """Add ``g`` (whose id the key does not hold) to the grants and every index."""
+        self._grants.setdefault(g.key_arn, {})[g.grant_id] = g
+        insort(self._grant_ids.setdefault(g.key_arn, []), g.grant_id)
+        for name in grantee_keys(g.grantee_principal):
+            if name is not None:
+                self._grants_by_name.setdefault((g.key_arn, name), {})[g.grant_id] = g
+        if g.retiring_principal is not None:
+            self._grants_by_retiring.setdefault(g.retiring_principal, {})[
+                (g.key_arn, g.grant_id)
+            ] = g
+
+    def _unlink_grant(self, g: GrantRecord) -> None:
+        """Remove ``g`` from the grants and every index, dropping what it leaves empty."""
+        _drop(self._grants, g.key_arn, g.grant_id)
+        ids = self._grant_ids[g.key_arn]
+        del ids[bisect_left(ids, g.grant_id)]
+        if not ids:
+            del self._grant_ids[g.key_arn]
+        for name in grantee_keys(g.grantee_principal):
+            if name is not None:
+                _drop(self._grants_by_name, (g.key_arn, name), g.grant_id)
+        if g.retiring_principal is not None:
+            _drop(self._grants_by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
 
     def transaction(self, *, readonly: bool = False) -> _MemoryTransaction:
         return _MemoryTransaction(self, readonly)
@@ -212,44 +246,61 @@ class _MemoryTransaction:
         return self._s._grants.get(key_arn, {}).get(grant_id)
 
     def put_grant(self, record: GrantRecord) -> None:
-        table = self._s._grants.setdefault(record.key_arn, {})
-        self._set(table, record.grant_id, record)
-        self._grants_changed(record.key_arn)
+        old = self.get_grant(record.key_arn, record.grant_id)
+        if old is not None:
+            self._unlink(old)
+        self._link(record)
 
     def delete_grant(self, key_arn: str, grant_id: str) -> None:
-        table = self._s._grants.get(key_arn)
-        if table is not None:
-            self._pop(table, grant_id)
-            self._grants_changed(key_arn)
+        old = self.get_grant(key_arn, grant_id)
+        if old is not None:
+            self._unlink(old)
 
-    def _grants_changed(self, key_arn: str) -> None:
-        """The key's listed grants go, now and again if the transaction is undone."""
-        lists = self._s._grant_lists
-        lists.pop(key_arn, None)
-        self._journal.append(lambda: lists.pop(key_arn, None))
+    def _link(self, record: GrantRecord) -> None:
+        if self._readonly:
+            raise InternalError("write in a read-only store transaction")
+        self._s._link_grant(record)
+        self._journal.append(lambda: self._s._unlink_grant(record))
 
-    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
-        found = self._s._grant_lists.get(key_arn)
-        if found is not None:
-            return found
-        table = self._s._grants.get(key_arn)
-        if not table:
-            return ()
-        found = self._s._grant_lists[key_arn] = tuple([table[g] for g in sorted(table)])
-        return found
+    def _unlink(self, record: GrantRecord) -> None:
+        if self._readonly:
+            raise InternalError("write in a read-only store transaction")
+        self._s._unlink_grant(record)
+        self._journal.append(lambda: self._s._link_grant(record))
+
+    def list_grants(
+        self,
+        key_arn: str,
+        *,
+        grantee: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[GrantRecord]:
+        if grantee is None:
+            ids: Sequence[str] = self._s._grant_ids.get(key_arn, ())
+        else:
+            named = self._s._grants_by_name.get((key_arn, grantee), {})
+            ids = sorted(i for i, g in named.items() if g.grantee_principal == grantee)
+        start = 0 if after is None else bisect_right(ids, after)
+        end = len(ids) if limit is None else start + limit
+        table = self._s._grants.get(key_arn, {})
+        return tuple([table[i] for i in ids[start:end]])
+
+    def list_grants_naming(self, key_arn: str, names: Sequence[str]) -> Sequence[GrantRecord]:
+        by_name = self._s._grants_by_name
+        found: dict[str, GrantRecord] = {}
+        for name in names:
+            named = by_name.get((key_arn, name))
+            if named:
+                found.update(named)
+        return tuple([found[i] for i in sorted(found)])
 
     def count_grants(self, key_arn: str) -> int:
         return len(self._s._grants.get(key_arn) or ())
 
     def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
-        found = [
-            g
-            for table in self._s._grants.values()
-            for g in table.values()
-            if g.retiring_principal == principal
-        ]
-        found.sort(key=lambda g: (g.key_arn, g.grant_id))
-        return found
+        found = self._s._grants_by_retiring.get(principal, {})
+        return [found[at] for at in sorted(found)]
 
     # --- custom key stores
     def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None:
@@ -285,3 +336,11 @@ class _MemoryTransaction:
     def delete_expired_sessions(self, now: datetime) -> None:
         for digest in [d for d, s in self._s._sessions.items() if s.expires <= now]:
             self._pop(self._s._sessions, digest)
+
+
+def _drop(table: dict[_K, dict[_V, GrantRecord]], at: _K, item: _V) -> None:
+    """Remove ``item`` from ``table[at]``, and ``at`` once nothing is left under it."""
+    inner = table[at]
+    del inner[item]
+    if not inner:
+        del table[at]

@@ -106,8 +106,8 @@ _DRY_RUN_MESSAGE = "The request would have succeeded, but the DryRun option is s
 #: the characters of the key records the key-context table keeps alive (policy texts of up to
 #: 32 KB, descriptions, condition keys), stale records included (issue 17): about 8 MB
 MAX_KEY_CONTEXT_CHARS = 8 * 1024 * 1024
-#: the grants the indexed grant sets of keys may hold together (``_authz_grants``): two keys
-#: at the 50,000-grant quota, or many smaller ones
+#: the grants the indexed grant sets of (key, caller) pairs may hold together
+#: (``_authz_grants``): two callers each named by a key's 50,000 grants, or many smaller ones
 MAX_GRANT_SET_GRANTS = 131_072
 _NO_GRANTS = GrantSet()
 #: what a record costs beyond those characters (its fields, the entry), and each version of
@@ -199,11 +199,11 @@ class Pipeline:
         # weighs its text: a parsed policy keeps about 7 bytes per character alive (decisions)
         self._policies: BoundedCache[str, Policy] = BoundedCache(4096, maxweight=MAX_POLICY_CHARS)
         self._grants: BoundedCache[tuple[str, str], AuthzGrant] = BoundedCache(65_536)
-        #: key ARN -> (the store's last read of its grants, those grants indexed), weighing
-        #: its grants (_authz_grants)
-        self._grant_sets: BoundedCache[str, tuple[Sequence[GrantRecord], GrantSet]] = BoundedCache(
-            4096, maxweight=MAX_GRANT_SET_GRANTS
-        )
+        #: (key ARN, caller's index keys) -> (the store's last read of the key's grants naming
+        #: the caller, those grants indexed), weighing its grants (_authz_grants)
+        self._grant_sets: BoundedCache[
+            tuple[str, tuple[str, ...]], tuple[Sequence[GrantRecord], GrantSet]
+        ] = BoundedCache(4096, maxweight=MAX_GRANT_SET_GRANTS)
         # compiled forms of the policies above (by identity), weighing their policy_chars
         self._compiled = PolicyCache(1024, maxweight=MAX_POLICY_CHARS)
         self._memo = DecisionMemo(max_policy_chars=MAX_POLICY_CHARS)
@@ -756,21 +756,28 @@ class Pipeline:
             self._policies.put(text, policy, len(text))
         return policy
 
-    def _authz_grants(self, tx: Transaction, key_arn: str) -> GrantSet:
-        """The key's grants, indexed by principal (``GrantSet``): made once per read of them
-        (a store answering from its reads hands out the same sequence while it is unchanged),
-        and the same object again when a new read holds the same grants, so the decisions
-        memoised with it (keyed by its id) still answer after unrelated writes."""
-        records = tx.list_grants(key_arn)
+    def _authz_grants(self, tx: Transaction, key_arn: str, caller: Caller) -> GrantSet:
+        """The key's grants that can name ``caller`` as grantee (by its ARN, its principal ARN,
+        its account's root ARN or its role: ``Caller.index_keys``), read by index and indexed
+        by principal (``GrantSet``): a key's grants to other principals (up to 50,000) cost a
+        decision nothing. Every grant that can allow the caller's request names it so;
+        retiring principals do not count, since a RetireGrant is decided by the one grant it
+        retires (``Target.only_grant``). Made once per read of them (a store answering from
+        its reads hands out the same sequence while it is unchanged), and the same object
+        again when a new read holds the same grants, so the decisions memoised with it (keyed
+        by its id) still answer after unrelated writes."""
+        names = caller.index_keys
+        records = tx.list_grants_naming(key_arn, names)
         if not records:
             return _NO_GRANTS
-        known = self._grant_sets.get(key_arn)
+        at = (key_arn, names)
+        known = self._grant_sets.get(at)
         if known is not None and known[0] is records:
             return known[1]
         grants = tuple([self._authz_grant(key_arn, g) for g in records])
         # the same grant objects (the cache above): once per read, not per request
         found = known[1] if known is not None and tuple(known[1]) == grants else GrantSet(grants)
-        self._grant_sets.put(key_arn, (records, found), len(records))
+        self._grant_sets.put(at, (records, found), len(records))
         return found
 
     def _authz_grant(self, key_arn: str, g: GrantRecord) -> AuthzGrant:
@@ -822,7 +829,7 @@ class Pipeline:
             if target.only_grant is not None:
                 grants = GrantSet((to_authz_grant(target.only_grant),))
             elif target.grant_operation is not None:
-                grants = self._authz_grants(tx, key.arn)
+                grants = self._authz_grants(tx, key.arn, caller)
             rcps = self.identities.account(key.account).rcps
         scps = self.identities.account(caller.account).scps
         memo = self._memo

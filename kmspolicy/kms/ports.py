@@ -89,8 +89,23 @@ class Transaction(Protocol):
     def get_grant(self, key_arn: str, grant_id: str) -> GrantRecord | None: ...
     def put_grant(self, record: GrantRecord) -> None: ...
     def delete_grant(self, key_arn: str, grant_id: str) -> None: ...
-    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
-        """Grants of one key ordered by grant id."""
+    def list_grants(
+        self,
+        key_arn: str,
+        *,
+        grantee: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[GrantRecord]:
+        """Grants of one key ordered by grant id: only those whose grantee is ``grantee`` when
+        given, those with id > ``after``, at most ``limit`` (ListGrants reads a page, not the
+        key's up to 50,000 grants)."""
+
+    def list_grants_naming(self, key_arn: str, names: Sequence[str]) -> Sequence[GrantRecord]:
+        """Grants of one key whose grantee, or the path-free ARN of the grantee's role
+        (``authz.grants.grantee_keys``), is one of ``names`` (a caller's ``index_keys``),
+        ordered by grant id: what a decision about that caller reads. Found by index, so a
+        decision's cost does not grow with the grants naming other principals."""
 
     def count_grants(self, key_arn: str) -> int:
         """How many grants one key has (CreateGrant's quota, without reading them)."""

@@ -626,8 +626,15 @@ class Call(_View):
     def delete_grant(self, key_arn: str, grant_id: str) -> None:
         self.scope.tx.delete_grant(key_arn, grant_id)
 
-    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
-        return self.scope.tx.list_grants(key_arn)
+    def list_grants(
+        self,
+        key_arn: str,
+        *,
+        grantee: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[GrantRecord]:
+        return self.scope.tx.list_grants(key_arn, grantee=grantee, after=after, limit=limit)
 
     def count_grants(self, key_arn: str) -> int:
         return self.scope.tx.count_grants(key_arn)

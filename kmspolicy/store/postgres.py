@@ -134,14 +134,16 @@ class PostgresStore:
             conn.execute(f"CREATE SCHEMA IF NOT EXISTS {self.schema}")
             conn.execute(schema.VERSION_TABLE)
             row = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()
+            tx = _PgTransaction(conn, self._sealer, readonly=False)
             for version in schema.pending((row[0] if row else None) or 0):
                 for statement in schema.statements(version, "postgres"):
                     conn.execute(statement)
+                tx.migrated(version)
                 conn.execute(
                     "INSERT INTO schema_version (version, applied_at) VALUES (%s, %s)",
                     (version, datetime.now(UTC).isoformat()),
                 )
-            _PgTransaction(conn, self._sealer, readonly=False).check_root_key()
+            tx.check_root_key()
 
     # --- the port
     @contextmanager

@@ -122,6 +122,22 @@ def _v5(d: Dialect) -> list[str]:
     ]
 
 
+def _v6(d: Dialect) -> list[str]:
+    # grants.grantee / grantee_role: a decision reads only the grants that can name its caller
+    # (SqlTransaction.list_grants_naming), by index, not all of a key's up to 50,000 grants;
+    # grantee_role is the path-free ARN of a role grantee (authz.grants.grantee_keys), which
+    # the role's sessions name. Rows from before are filled from their documents
+    # (SqlTransaction.migrated). grant_id ends both indexes: ListGrants filtered by grantee
+    # reads one page in grant id order.
+    text = 'TEXT COLLATE "C"' if d == "postgres" else "TEXT"
+    return [
+        f"ALTER TABLE grants ADD COLUMN grantee {text}",
+        f"ALTER TABLE grants ADD COLUMN grantee_role {text}",
+        "CREATE INDEX grants_by_grantee ON grants (key_arn, grantee, grant_id)",
+        "CREATE INDEX grants_by_grantee_role ON grants (key_arn, grantee_role, grant_id)",
+    ]
+
+
 # version -> statements for a dialect. Append only: a shipped migration is never edited.
 MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (1, _v1),
@@ -129,6 +145,7 @@ MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (3, _v3),
     (4, _v4),
     (5, _v5),
+    (6, _v6),
 )
 LATEST = MIGRATIONS[-1][0]
 

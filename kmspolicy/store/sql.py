@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from kmspolicy._cache import BoundedCache
+from kmspolicy.authz.grants import grantee_keys
 from kmspolicy.errors import InternalError
 from kmspolicy.kms.lifecycle.due import due_at
 from kmspolicy.kms.model import (
@@ -307,14 +308,18 @@ class SqlTransaction:
 
     def put_grant(self, record: GrantRecord) -> None:
         self._check(writing=True)
+        grantee, role = grantee_keys(record.grantee_principal)
         self._execute(
-            "INSERT INTO grants (key_arn, grant_id, retiring_principal, doc) VALUES (?, ?, ?, ?) "
-            "ON CONFLICT (key_arn, grant_id) DO UPDATE SET "
-            "retiring_principal = excluded.retiring_principal, doc = excluded.doc",
+            "INSERT INTO grants (key_arn, grant_id, retiring_principal, grantee, grantee_role, "
+            "doc) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key_arn, grant_id) DO UPDATE SET "
+            "retiring_principal = excluded.retiring_principal, grantee = excluded.grantee, "
+            "grantee_role = excluded.grantee_role, doc = excluded.doc",
             (
                 record.key_arn,
                 record.grant_id,
                 record.retiring_principal,
+                grantee,
+                role,
                 codec.encode_grant(record),
             ),
         )
@@ -323,11 +328,59 @@ class SqlTransaction:
         self._check(writing=True)
         self._execute("DELETE FROM grants WHERE key_arn = ? AND grant_id = ?", (key_arn, grant_id))
 
-    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+    def list_grants(
+        self,
+        key_arn: str,
+        *,
+        grantee: str | None = None,
+        after: str | None = None,
+        limit: int | None = None,
+    ) -> Sequence[GrantRecord]:
         self._check()
-        rows = self._query("SELECT doc FROM grants WHERE key_arn = ? ORDER BY grant_id", (key_arn,))
+        sql = "SELECT doc FROM grants WHERE key_arn = ?"
+        params: list[object] = [key_arn]
+        if grantee is not None:
+            sql += " AND grantee = ?"
+            params.append(grantee)
+        if after is not None:
+            sql += " AND grant_id > ?"
+            params.append(after)
+        sql += " ORDER BY grant_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
         decode = self._decode_grant
-        return [decode(doc) for (doc,) in rows]
+        return [decode(doc) for (doc,) in self._query(sql, params)]
+
+    def list_grants_naming(self, key_arn: str, names: Sequence[str]) -> Sequence[GrantRecord]:
+        self._check()
+        if not names:
+            return ()
+        marks = ", ".join("?" * len(names))
+        # Two indexed lookups, ordered here: written as one WHERE with OR, or with ORDER BY,
+        # SQLite walks all of the key's grants by its primary key instead. A row found by
+        # both is one grant.
+        rows = self._query(
+            f"SELECT grant_id, doc FROM grants WHERE key_arn = ? AND grantee IN ({marks}) "
+            f"UNION ALL SELECT grant_id, doc FROM grants WHERE key_arn = ? AND grantee_role IN "
+            f"({marks})",
+            (key_arn, *names, key_arn, *names),
+        )
+        docs: dict[str, str] = dict(rows)
+        decode = self._decode_grant
+        return [decode(docs[grant_id]) for grant_id in sorted(docs)]
+
+    def migrated(self, version: int) -> None:
+        """What migration ``version`` needs beyond its statements (run in its transaction)."""
+        if version == 6:  # the grantee columns of the grants written before them
+            rows = self._query("SELECT key_arn, grant_id, doc FROM grants")
+            for key_arn, grant_id, doc in rows:
+                grantee, role = grantee_keys(codec.decode_grant(doc).grantee_principal)
+                self._execute(
+                    "UPDATE grants SET grantee = ?, grantee_role = ? "
+                    "WHERE key_arn = ? AND grant_id = ?",
+                    (grantee, role, key_arn, grant_id),
+                )
 
     def count_grants(self, key_arn: str) -> int:
         self._check()

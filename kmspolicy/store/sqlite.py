@@ -113,14 +113,16 @@ class SqliteStore:
             try:
                 conn.execute(schema.VERSION_TABLE)
                 current = conn.execute("SELECT MAX(version) FROM schema_version").fetchone()[0]
+                tx = _SqliteTransaction(conn, self._sealer, readonly=False)
                 for version in schema.pending(current or 0):
                     for statement in schema.statements(version, "sqlite"):
                         conn.execute(statement)
+                    tx.migrated(version)
                     conn.execute(
                         "INSERT INTO schema_version (version, applied_at) VALUES (?, ?)",
                         (version, datetime.now(UTC).isoformat()),
                     )
-                _SqliteTransaction(conn, self._sealer, readonly=False).check_root_key()
+                tx.check_root_key()
             except BaseException:
                 conn.execute("ROLLBACK")
                 raise
@@ -303,16 +305,16 @@ class _SqliteTransaction(SqlTransaction):
         self._served = True
         return found  # type: ignore[return-value]
 
-    def list_grants(self, key_arn: str) -> Sequence[GrantRecord]:
+    def list_grants_naming(self, key_arn: str, names: Sequence[str]) -> Sequence[GrantRecord]:
         reads = self._reads
         if reads is None:
-            return super().list_grants(key_arn)
+            return super().list_grants_naming(key_arn, names)
         if not self._open:
             self._check()  # raises
-        question = ("list_grants", key_arn)
+        question = ("list_grants_naming", key_arn, tuple(names))
         found = reads.get(question)
         if found is None:  # a list is never None
-            found = reads.put(question, tuple(super().list_grants(key_arn)))
+            found = reads.put(question, tuple(super().list_grants_naming(key_arn, names)))
         self._served = True
         return found  # type: ignore[return-value]
 

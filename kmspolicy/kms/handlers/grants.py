@@ -9,7 +9,7 @@ https://docs.aws.amazon.com/kms/latest/APIReference/API_<Operation>.html
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from kmspolicy.authz import Arn, Caller, PolicyType, PrincipalType
@@ -24,7 +24,7 @@ from kmspolicy.errors import (
     ValidationException,
 )
 from kmspolicy.kms import ids
-from kmspolicy.kms.handlers.common import page
+from kmspolicy.kms.handlers.common import decode_marker, page
 from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyInfo, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import (
@@ -245,10 +245,9 @@ def create_grant(call: Call) -> dict[str, Any]:
     _check_parent_grant(call, operations, constraints)
     name = p.get("Name")
     if name is not None:  # an equal named grant is answered again (idempotent retries)
-        for g in call.list_grants(key.arn):
+        for g in call.list_grants(key.arn, grantee=grantee):
             if (
                 g.name == name
-                and g.grantee_principal == grantee
                 and g.retiring_principal == retiring
                 and set(g.operations) == set(operations)
                 and g.constraints == constraints
@@ -321,17 +320,17 @@ def list_grants(call: Call) -> dict[str, Any]:
         raise ValidationException(
             "The GranteeServicePrincipal filter is only usable by callers in a service principal."
         )
-    grants = list(call.list_grants(call.key.arn))
+    # a grantee equal to a service principal is a service's (GranteePrincipal is an ARN)
+    grantee = p.get("GranteePrincipal") or p.get("GranteeServicePrincipal")
+    grants: Sequence[GrantRecord]
     if p.get("GrantId") is not None:
-        grants = [g for g in grants if g.grant_id == p["GrantId"]]
-    if p.get("GranteePrincipal") is not None:
-        grants = [g for g in grants if g.grantee_principal == p["GranteePrincipal"]]
-    if p.get("GranteeServicePrincipal") is not None:
-        grants = [
-            g
-            for g in grants
-            if g.grantee_is_service and g.grantee_principal == p["GranteeServicePrincipal"]
-        ]
+        one = call.get_grant(call.key.arn, p["GrantId"])
+        grants = [g for g in (one,) if g is not None and grantee in (None, g.grantee_principal)]
+    else:
+        # only the page asked for (plus one to tell whether more follow), not every grant
+        limit = min(int(p.get("Limit") or 50), 100)
+        after = decode_marker(p.get("Marker"))
+        grants = call.list_grants(call.key.arn, grantee=grantee, after=after, limit=limit + 1)
     chunk, more = page(grants, p, lambda g: g.grant_id, default=50, maximum=100)
     return {"Grants": [grant_entry(g) for g in chunk], **more}
 

@@ -214,7 +214,12 @@ def test_store_migrated_from_before_due_moments_settles_on_first_sweep(tmp_path:
     # turn the file back into a schema-2 store holding these keys, then reopen: migration 3 runs
     db = sqlite3.connect(tmp_path / "kms.db")
     with db:
-        db.execute("DROP TABLE console_sessions")  # migration 5 too
+        db.execute("DROP INDEX grants_by_grantee")  # migration 6 too
+        db.execute("DROP INDEX grants_by_grantee_role")
+        db.execute("ALTER TABLE grants DROP COLUMN grantee")
+        db.execute("ALTER TABLE grants DROP COLUMN grantee_role")
+        db.execute("DELETE FROM schema_version WHERE version = 6")
+        db.execute("DROP TABLE console_sessions")  # and 5
         db.execute("DELETE FROM schema_version WHERE version = 5")
         db.execute("DROP INDEX keys_by_custom_key_store")  # and 4
         db.execute("ALTER TABLE keys DROP COLUMN custom_key_store_id")
