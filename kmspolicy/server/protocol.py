@@ -5,12 +5,13 @@ connects and never sends, sends its headers a byte at a time, or declares a Cont
 never sends, would hold its connection (and the app's body read) forever. Here every request —
 head and body — must arrive within ``REQUEST_READ_TIMEOUT`` seconds of the connection or of its
 first byte; otherwise the client gets ``408`` and the connection is closed. One timer per
-connection: a request's callbacks only note its deadline, and the timer, when it fires before
-the deadline of a request read since, is armed again for that one (arming and cancelling a timer
-per request cost about 1 µs of the 12 the protocol spends on a request). Bytes between requests
-(a bare CRLF, which llhttp skips without beginning a message, while uvicorn cancels its
-keep-alive timer on every byte) start that deadline too, and a request begun right behind an
-answer is not cut by the keep-alive timer armed for that answer.
+connection, for that deadline and for the keep-alive timeout after a direct answer: a
+request's callbacks and an answer only note their deadline, and the timer, when it fires before
+a deadline noted since, is armed again for that one (arming and cancelling uvicorn's keep-alive
+timer and a read timer for each request cost about 5 k instructions of the 80 k the protocol
+spends on one). Bytes between requests (a bare CRLF, which llhttp skips without beginning a
+message, while uvicorn cancels its keep-alive timer on every byte) start that deadline too, and
+a request begun right behind an answer is not cut by the keep-alive timeout of that answer.
 
 A pipelining client can neither hold the loop nor grow memory: reads are parsed
 ``FEED_SLICE`` bytes at a time; at most one request per slice is answered directly (the rest
@@ -75,6 +76,7 @@ HEADER_COUNT_LIMIT = 100
 #: refused while its URL is still arriving has a URL over it (such a head took at least
 #: ``HEAD_LIMIT - FEED_SLICE`` bytes of input), so the two refusals never blur
 URL_LIMIT = 16 * 1024
+_NEVER = float("inf")  # the due time of a timer not armed
 
 
 def _closing_answer(status_line: bytes, error_type: str, message: str) -> bytes:
@@ -242,10 +244,16 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     read_timeout = REQUEST_READ_TIMEOUT
     direct = True  # answer without an ASGI cycle when the app can (off: tests compare paths)
-    #: the loop time by which the request being read must be whole (None: none is); its timer
-    #: is re-armed only when it fires early, not armed and cancelled for every request
+    #: the loop time by which the request being read must be whole (None: none is)
     _read_deadline: float | None = None
+    #: the loop time at which a connection idle since a direct answer is closed (None: it is
+    #: not; uvicorn's keep-alive timer does it after an answer of its cycle)
+    _idle_deadline: float | None = None
+    #: the connection's one timer for both deadlines, and when it fires (``_NEVER``: it is not
+    #: armed): re-armed when it fires early or a deadline comes before it, not armed and
+    #: cancelled for every request
     _read_timer: asyncio.TimerHandle | None = None
+    _timer_due = _NEVER
     #: armed while the transport's buffer is over its high-water mark: the client is not
     #: reading its answers, and by the deadline the connection is aborted
     _write_timer: asyncio.TimerHandle | None = None
@@ -327,8 +335,9 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._head_fed = 0
         if self._app is not None:
             self._fields = {}
-        # a direct answer earlier in this slice armed uvicorn's keep-alive timer: this
-        # request's read deadline governs now (408), not the keep-alive timeout (a silent close)
+        # this request's read deadline governs now (408), not a keep-alive timeout (a silent
+        # close): uvicorn's timer, armed by an answer of its cycle, or a direct answer's
+        # earlier in this slice (_expect_whole ends it)
         if self.timeout_keep_alive_task is not None:
             self._unset_keepalive_if_required()
         if self._read_deadline is None:
@@ -492,9 +501,11 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         flow = self.flow
         if flow.read_paused:  # (FlowControl.resume_reading does nothing otherwise: 2 calls)
             flow.resume_reading()
-        self.timeout_keep_alive_task = self.loop.call_later(
-            self.timeout_keep_alive, self.timeout_keep_alive_handler
-        )
+        # uvicorn's keep-alive timer, as the connection's one timer: not armed and cancelled
+        # for each answer, only moved earlier when this deadline comes before it is due
+        self._idle_deadline = idle = self.loop.time() + self.timeout_keep_alive
+        if idle < self._timer_due:
+            self._arm(idle)
 
     def _in_cycle(self, respond: Callable[[Scope, Receive, Send], Awaitable[None]]) -> None:
         """Finish the request in uvicorn's ordinary cycle, its body already read: ``respond``
@@ -605,11 +616,12 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._close_or_abort()
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._read_deadline = None
+        self._read_deadline = self._idle_deadline = None
         self._held = b""
         if self._read_timer is not None:
             self._read_timer.cancel()
             self._read_timer = None
+            self._timer_due = _NEVER
         if self._write_timer is not None:
             self._write_timer.cancel()
             self._write_timer = None
@@ -621,19 +633,36 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         super().connection_lost(exc)
 
     def _expect_whole(self) -> None:
-        """Start the deadline of a request (or of a connection's first one). A timer still
-        pending is due no later than this deadline (it was set for an earlier one)."""
+        """Start the deadline of a request (or of a connection's first one): the connection
+        is no longer idle."""
+        self._idle_deadline = None
         self._read_deadline = deadline = self.loop.time() + self.read_timeout
-        if self._read_timer is None:
-            self._read_timer = self.loop.call_at(deadline, self._read_deadline_due)
+        if deadline < self._timer_due:
+            self._arm(deadline)
 
-    def _read_deadline_due(self) -> None:
+    def _arm(self, due: float) -> None:
+        """Have the connection's timer fire at ``due`` (earlier than it is due now)."""
+        if self._read_timer is not None:
+            self._read_timer.cancel()
+        self._timer_due = due
+        self._read_timer = self.loop.call_at(due, self._deadline_due)
+
+    def _deadline_due(self) -> None:
         self._read_timer = None
+        self._timer_due = _NEVER
         deadline = self._read_deadline
-        if deadline is None:  # nothing being read: the next request arms a timer again
+        if deadline is None:  # nothing being read: idle since a direct answer, or neither
+            idle = self._idle_deadline
+            if idle is None:  # the next request arms the timer again
+                return
+            if self.loop.time() < idle:  # idle since an answer written since: wait for it
+                self._arm(idle)
+                return
+            self._idle_deadline = None
+            self.timeout_keep_alive_handler()  # as uvicorn's keep-alive timer does
             return
         if self.loop.time() < deadline:  # set for a request read since: wait for this one
-            self._read_timer = self.loop.call_at(deadline, self._read_deadline_due)
+            self._arm(deadline)
             return
         if self.transport.is_closing():
             return

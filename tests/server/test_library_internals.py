@@ -109,8 +109,9 @@ def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
         "on_response",
     ]
     assert "self.more_body = True" in inspect.getsource(httptools_impl.RequestResponseCycle)
-    # what the protocol does after a direct answer (_answered) is uvicorn's on_response_complete
-    # without its queue, which a direct answer never has behind it
+    # what the protocol does after a direct answer (_write_answer) is uvicorn's
+    # on_response_complete without its queue, which a direct answer never has behind it, and
+    # with its keep-alive timer kept as the connection's one timer
     complete = inspect.getsource(base.on_response_complete)
     for step in (
         "self.server_state.total_requests += 1",

@@ -255,7 +255,7 @@ def test_a_request_begun_behind_a_direct_answer_gets_its_408_not_a_keep_alive_cl
         second = request(b"2")
         protocol.data_received(request(b"1") + second[:-1])  # the second's last byte never comes
         assert len(transport.answers()) == 1
-        assert protocol.timeout_keep_alive_task is None  # a request is being read
+        assert protocol._idle_deadline is None  # a request is being read
         await until_closed(transport, 300, 0.01)
         assert transport.writes[-1].startswith(b"HTTP/1.1 408 ")
 
@@ -269,8 +269,25 @@ def test_a_connection_left_idle_after_direct_answers_is_closed_by_the_keep_alive
         protocol.data_received(request(b"2"))
         assert len(transport.answers()) == 2
         assert protocol.server_state.total_requests == 2
-        assert protocol.timeout_keep_alive_task is not None  # idle after the answer
+        assert protocol._idle_deadline is not None  # idle after the answer
         await until_closed(transport, 200, 0.01)
         assert len(transport.writes) == 2  # closed silently: no 408, the client is not late
 
     asyncio.run(attack())
+
+
+def test_the_keep_alive_timeout_holds_when_the_timer_was_armed_for_a_read_deadline() -> None:
+    # One timer serves both deadlines: armed for the first request's read deadline, it fires
+    # while the connection is idle and must then wait for the keep-alive timeout, not close.
+    async def run() -> None:
+        protocol, transport = connect("idle", [], read_timeout=0.02, keep_alive=0.3)
+        loop = asyncio.get_running_loop()
+        began = loop.time()
+        protocol.data_received(request(b"1"))
+        await asyncio.sleep(0.1)  # past the read deadline the timer was armed for
+        assert not transport.closed or loop.time() - began >= 0.3
+        await until_closed(transport, 200, 0.01)
+        assert loop.time() - began >= 0.3  # (a lower bound: a timer never fires early)
+        assert len(transport.writes) == 1  # closed silently: no 408, the client is not late
+
+    asyncio.run(run())
