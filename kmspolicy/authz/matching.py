@@ -11,6 +11,8 @@ at its end, and each chunk in between at its LEFTMOST place after the previous o
 always right for ``*`` (a later place only leaves less text for the chunks after it), so no
 choice is ever revisited: one scan per chunk, O(len(text) × len(pattern)) at worst, done by
 ``str.find`` or by a fixed-width regex (a chunk holding ``?``: no quantifier, no alternation).
+The ``?`` at a chunk's ends are skipped by offset, never compared: ``*????????b*`` is a search
+for ``b``.
 Compiled globs are cached (they are pure functions of the pattern text).
 """
 
@@ -61,34 +63,50 @@ def has_wildcard(text: str) -> bool:
 
 
 class _Chunk:
-    """A run of the pattern between two ``*``: literal characters and ``?`` (any one)."""
+    """A run of the pattern between two ``*``: literal characters and ``?`` (any one).
 
-    __slots__ = ("literal", "regex", "width")
+    A ``?`` matches whatever is there, so the ``?`` at either end of the run are never
+    compared: only the core between them is looked for, ``lead`` characters into the run."""
+
+    __slots__ = ("core_width", "lead", "literal", "plain", "regex", "width")
 
     def __init__(self, parts: list[str | None]) -> None:
         self.width = sum(1 if p is None else len(p) for p in parts)
-        #: the chunk's text when it holds no ``?`` (found with str.find), else a fixed-width regex
+        lead = next((i for i, p in enumerate(parts) if p is not None), len(parts))
+        trail = next((i for i, p in enumerate(reversed(parts)) if p is not None), 0)
+        core = parts[lead : len(parts) - trail]
+        self.lead = lead
+        self.core_width = self.width - lead - trail
+        #: the core's text when it holds no ``?`` (found with str.find), else a fixed-width
+        #: regex that starts and ends with literal text
         self.literal: str | None = None
         self.regex: re.Pattern[str] | None = None
-        if None in parts:
+        if None in core:
             self.regex = re.compile(
-                "".join("." if p is None else re.escape(p) for p in parts), re.DOTALL
+                "".join("." if p is None else re.escape(p) for p in core), re.DOTALL
             )
         else:
-            self.literal = "".join(p for p in parts if p is not None)
+            self.literal = "".join(p for p in core if p is not None)
+        #: the whole run's text when it holds no ``?`` at all
+        self.plain = self.literal if self.width == self.core_width else None
 
     def at(self, text: str, pos: int) -> bool:
         """Whether the chunk matches ``text`` at exactly ``pos``."""
+        if pos + self.width > len(text):
+            return False
         if self.regex is None:
-            return text.startswith(self.literal or "", pos)
-        return self.regex.match(text, pos) is not None
+            return text.startswith(self.literal or "", pos + self.lead)
+        return self.regex.match(text, pos + self.lead) is not None
 
     def find(self, text: str, start: int, end: int) -> int:
         """The leftmost place in ``text[start:end]`` where the whole chunk matches, or -1."""
+        lo, hi = start + self.lead, end - (self.width - self.lead - self.core_width)
         if self.regex is None:
-            return text.find(self.literal or "", start, end)
-        m = self.regex.search(text, start, end)
-        return -1 if m is None else m.start()
+            found = text.find(self.literal or "", lo, hi)
+        else:
+            m = self.regex.search(text, lo, hi)
+            found = -1 if m is None else m.start()
+        return -1 if found < 0 else found - self.lead
 
 
 class Glob:
@@ -121,16 +139,17 @@ class Glob:
         kept = [chunks[0], *inner, chunks[-1]] if len(chunks) > 1 else chunks
         self._chunks = tuple(_Chunk(c) for c in kept)
         self._min = sum(c.width for c in self._chunks)
-        #: the characters one test may compare per character of text: one scan per chunk,
-        #: found by ``str.find`` (1) or by a regex trying each place with its width (limits.py)
-        self.weight = sum(1 if c.regex is None else c.width for c in self._chunks)
+        #: the characters one test may compare per character of text: one scan per chunk, of
+        #: its core (the ``?`` at its ends are not compared), found by ``str.find`` (1) or by
+        #: a regex trying each place with the core's width (limits.py)
+        self.weight = sum(1 if c.regex is None else c.core_width for c in self._chunks)
         # the common shapes, answered without the general loop: no wildcard at all, and one
         # ``*`` between literal text (``kms:Generate*``, ``key/*``, ``*.amazonaws.com``)
         head, tail = self._chunks[0], self._chunks[-1]
-        self._exact = head.literal if len(self._chunks) == 1 else None
-        simple = len(self._chunks) == 2 and head.literal is not None and tail.literal is not None
-        self._prefix = head.literal if simple else None
-        self._suffix = tail.literal if simple else None
+        self._exact = head.plain if len(self._chunks) == 1 else None
+        simple = len(self._chunks) == 2 and head.plain is not None and tail.plain is not None
+        self._prefix = head.plain if simple else None
+        self._suffix = tail.plain if simple else None
 
     @property
     def chunk_count(self) -> int:

@@ -8,6 +8,8 @@ import json
 from typing import Any
 
 import pytest
+from hypothesis import example, given
+from hypothesis import strategies as st
 
 from kmspolicy import KMS
 from kmspolicy.authz import (
@@ -20,7 +22,7 @@ from kmspolicy.authz import (
     authorize_kms,
 )
 from kmspolicy.authz.limits import MAX_PATTERN_WORK, TEST_COST
-from kmspolicy.authz.matching import RESOLVED_MEMO_CHARS, Glob
+from kmspolicy.authz.matching import RESOLVED_MEMO_CHARS, Glob, compile_glob
 from kmspolicy.errors import AccessDeniedException
 from kmspolicy.kms.clock import FakeClock
 from kmspolicy.kms.ports import AuditRecord
@@ -122,6 +124,88 @@ def test_the_limit_is_per_decision() -> None:
     request = Request(Caller.from_arn(ROOT), "kms:Encrypt", KEY, _keys(keys))
     for _ in range(3):
         assert authorize_kms(request, KmsPolicies(policy)).allowed
+
+
+def test_question_marks_at_a_chunk_s_ends_are_not_charged() -> None:
+    """200 ``*????????b*`` patterns against an 8 KB value: each test looks for ``b`` (the
+    ``?`` before it are never compared), about 1.6 M characters scanned. They were charged as
+    a nine-wide regex tried at every place (18 M: denied)."""
+    policy = _key_policy("Deny", {"StringLike": {"kms:EncryptionContext:x": ["*????????b*"] * 200}})
+    assert _decide(policy, {"kms:EncryptionContext:x": "a" * 8192}).allowed
+    denied = _decide(policy, {"kms:EncryptionContext:x": "a" * 8191 + "b"})
+    assert denied.kind is DecisionKind.EXPLICIT_DENY
+
+
+def _counted_match(pattern: str, text: str) -> tuple[bool, int]:
+    """``Glob.matches`` done as authz/matching.py does it, counting its work in the unit of
+    limits.py: a run between two ``*`` is looked for by its core (the ``?`` at its ends are
+    never compared); tried at one place, a core costs the characters compared there (``?``
+    included) until one differs; a core without ``?`` is found by ``str.find`` at 1 per place
+    scanned."""
+    runs = pattern.split("*")
+    chunks = [runs[0], *[r for r in runs[1:-1] if r], runs[-1]] if len(runs) > 1 else runs
+    work = 0
+
+    def compare(run: str, pos: int) -> bool:
+        nonlocal work
+        core = run.strip("?")
+        lead = len(run) - len(run.lstrip("?"))
+        for i, char in enumerate(core):
+            work += 1
+            if char != "?" and text[pos + lead + i] != char:
+                return False
+        return True
+
+    def find(run: str, start: int, end: int) -> int:
+        nonlocal work
+        for pos in range(start, end - len(run) + 1):
+            if "?" not in run.strip("?"):  # str.find: 1 per place, whatever it compares
+                work += 1
+                core = run.strip("?")
+                lead = len(run) - len(run.lstrip("?"))
+                if text.startswith(core, pos + lead):
+                    return pos
+            elif compare(run, pos):
+                return pos
+        return -1
+
+    if len(chunks) == 1:
+        return len(text) == len(pattern) and compare(pattern, 0), work
+    head, tail = chunks[0], chunks[-1]
+    end = len(text) - len(tail)
+    if len(text) < sum(map(len, chunks)) or not compare(head, 0) or not compare(tail, end):
+        return False, work
+    pos = len(head)
+    for run in chunks[1:-1]:
+        found = find(run, pos, end)
+        if found < 0:
+            return False, work
+        pos = found + len(run)
+    return True, work
+
+
+#: texts that repeat a short unit: the near misses on which a core is compared furthest
+_TEXTS = st.one_of(
+    st.text(alphabet="ab", max_size=48),
+    st.builds(
+        lambda unit, times, end: unit * times + end,
+        st.text("ab", min_size=1, max_size=3),
+        st.integers(0, 24),
+        st.text("ab", max_size=2),
+    ),
+)
+
+
+@given(pattern=st.text(alphabet="ab?*", max_size=14), text=_TEXTS)
+@example(pattern="*a?a?a?b*", text="a" * 48)  # each place compared seven deep
+@example(pattern="??a?a?b??*", text="a" * 48)  # the head tried once, its core only
+@example(pattern="*??????b", text="a" * 48)
+def test_a_glob_test_is_charged_at_least_its_work(pattern: str, text: str) -> None:
+    """The charge per character of text (``Glob.weight``) bounds what a test compares."""
+    glob = compile_glob(pattern)
+    matched, work = _counted_match(pattern, text)
+    assert matched == glob.matches(text)
+    assert work <= len(text) * glob.weight
 
 
 class _Audit:
