@@ -43,12 +43,13 @@ class MemoryStore:
     __slots__ = (
         "_aliases",
         "_by_account",
+        "_by_grantee",
+        "_by_grantee_role",
         "_by_id",
+        "_by_retiring",
         "_by_target",
         "_grant_ids",
         "_grants",
-        "_grants_by_name",
-        "_grants_by_retiring",
         "_key_stores",
         "_keys",
         "_lock",
@@ -67,11 +68,13 @@ class MemoryStore:
         # Grants and their indexes, kept up to date by each write (``_link_grant``), so no
         # read or write of a grant costs time in the key's other grants (up to 50,000):
         self._grants: dict[str, dict[str, GrantRecord]] = {}  # key ARN -> grant id -> grant
-        self._grant_ids: dict[str, list[str]] = {}  # key ARN -> its grant ids, sorted
-        #: (key ARN, a grantee key: ``grantee_keys``) -> grant id -> grant
-        self._grants_by_name: dict[tuple[str, str], dict[str, GrantRecord]] = {}
-        #: retiring principal -> (key ARN, grant id) -> grant
-        self._grants_by_retiring: dict[str, dict[tuple[str, str], GrantRecord]] = {}
+        #: sorted grant ids: of a key; of a key's grants to one grantee; of a key's grants to
+        #: one role by its path-free ARN (``grantee_keys``); and sorted (key ARN, grant id) of
+        #: the grants of one retiring principal
+        self._grant_ids: dict[str, list[str]] = {}
+        self._by_grantee: dict[tuple[str, str], list[str]] = {}
+        self._by_grantee_role: dict[tuple[str, str], list[str]] = {}
+        self._by_retiring: dict[str, list[tuple[str, str]]] = {}
         self._key_stores: dict[str, CustomKeyStoreRecord] = {}  # store id -> record
         self._sessions: dict[str, SessionRecord] = {}  # token digest -> console session
         self._lock = threading.RLock()
@@ -79,27 +82,27 @@ class MemoryStore:
     def _link_grant(self, g: GrantRecord) -> None:
         """Add ``g`` (whose id the key does not hold) to the grants and every index."""
         self._grants.setdefault(g.key_arn, {})[g.grant_id] = g
-        insort(self._grant_ids.setdefault(g.key_arn, []), g.grant_id)
-        for name in grantee_keys(g.grantee_principal):
-            if name is not None:
-                self._grants_by_name.setdefault((g.key_arn, name), {})[g.grant_id] = g
+        grantee, role = grantee_keys(g.grantee_principal)
+        _insert(self._grant_ids, g.key_arn, g.grant_id)
+        _insert(self._by_grantee, (g.key_arn, grantee), g.grant_id)
+        if role is not None:
+            _insert(self._by_grantee_role, (g.key_arn, role), g.grant_id)
         if g.retiring_principal is not None:
-            self._grants_by_retiring.setdefault(g.retiring_principal, {})[
-                (g.key_arn, g.grant_id)
-            ] = g
+            _insert(self._by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
 
     def _unlink_grant(self, g: GrantRecord) -> None:
         """Remove ``g`` from the grants and every index, dropping what it leaves empty."""
-        _drop(self._grants, g.key_arn, g.grant_id)
-        ids = self._grant_ids[g.key_arn]
-        del ids[bisect_left(ids, g.grant_id)]
-        if not ids:
-            del self._grant_ids[g.key_arn]
-        for name in grantee_keys(g.grantee_principal):
-            if name is not None:
-                _drop(self._grants_by_name, (g.key_arn, name), g.grant_id)
+        table = self._grants[g.key_arn]
+        del table[g.grant_id]
+        if not table:
+            del self._grants[g.key_arn]
+        grantee, role = grantee_keys(g.grantee_principal)
+        _remove(self._grant_ids, g.key_arn, g.grant_id)
+        _remove(self._by_grantee, (g.key_arn, grantee), g.grant_id)
+        if role is not None:
+            _remove(self._by_grantee_role, (g.key_arn, role), g.grant_id)
         if g.retiring_principal is not None:
-            _drop(self._grants_by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
+            _remove(self._by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
 
     def transaction(self, *, readonly: bool = False) -> _MemoryTransaction:
         return _MemoryTransaction(self, readonly)
@@ -277,30 +280,29 @@ class _MemoryTransaction:
         limit: int | None = None,
     ) -> Sequence[GrantRecord]:
         if grantee is None:
-            ids: Sequence[str] = self._s._grant_ids.get(key_arn, ())
+            ids = self._s._grant_ids.get(key_arn, [])
         else:
-            named = self._s._grants_by_name.get((key_arn, grantee), {})
-            ids = sorted(i for i, g in named.items() if g.grantee_principal == grantee)
-        start = 0 if after is None else bisect_right(ids, after)
-        end = len(ids) if limit is None else start + limit
+            ids = self._s._by_grantee.get((key_arn, grantee), [])
         table = self._s._grants.get(key_arn, {})
-        return tuple([table[i] for i in ids[start:end]])
+        return tuple([table[i] for i in _page(ids, after, limit)])
 
     def list_grants_naming(self, key_arn: str, names: Sequence[str]) -> Sequence[GrantRecord]:
-        by_name = self._s._grants_by_name
-        found: dict[str, GrantRecord] = {}
+        found: set[str] = set()
         for name in names:
-            named = by_name.get((key_arn, name))
-            if named:
-                found.update(named)
-        return tuple([found[i] for i in sorted(found)])
+            found.update(self._s._by_grantee.get((key_arn, name), ()))
+            found.update(self._s._by_grantee_role.get((key_arn, name), ()))
+        table = self._s._grants.get(key_arn, {})
+        return tuple([table[i] for i in sorted(found)])
 
     def count_grants(self, key_arn: str) -> int:
         return len(self._s._grants.get(key_arn) or ())
 
-    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
-        found = self._s._grants_by_retiring.get(principal, {})
-        return [found[at] for at in sorted(found)]
+    def list_grants_by_retiring_principal(
+        self, principal: str, *, after: tuple[str, str] | None = None, limit: int | None = None
+    ) -> Sequence[GrantRecord]:
+        ids = self._s._by_retiring.get(principal, [])
+        grants = self._s._grants
+        return [grants[key_arn][grant_id] for key_arn, grant_id in _page(ids, after, limit)]
 
     # --- custom key stores
     def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None:
@@ -338,9 +340,22 @@ class _MemoryTransaction:
             self._pop(self._s._sessions, digest)
 
 
-def _drop(table: dict[_K, dict[_V, GrantRecord]], at: _K, item: _V) -> None:
-    """Remove ``item`` from ``table[at]``, and ``at`` once nothing is left under it."""
-    inner = table[at]
-    del inner[item]
-    if not inner:
-        del table[at]
+_I = TypeVar("_I", str, tuple[str, str])
+
+
+def _insert(index: dict[_K, list[_I]], at: _K, item: _I) -> None:
+    insort(index.setdefault(at, []), item)
+
+
+def _remove(index: dict[_K, list[_I]], at: _K, item: _I) -> None:
+    """Remove ``item`` from the sorted ``index[at]``, and ``at`` once nothing is left."""
+    items = index[at]
+    del items[bisect_left(items, item)]
+    if not items:
+        del index[at]
+
+
+def _page(items: list[_I], after: _I | None, limit: int | None) -> list[_I]:
+    """The sorted ``items`` after ``after``, at most ``limit`` of them."""
+    start = 0 if after is None else bisect_right(items, after)
+    return items[start:] if limit is None else items[start : start + limit]

@@ -110,8 +110,11 @@ class Transaction(Protocol):
     def count_grants(self, key_arn: str) -> int:
         """How many grants one key has (CreateGrant's quota, without reading them)."""
 
-    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
-        """Grants (of any key, any account) whose retiring principal is ``principal``."""
+    def list_grants_by_retiring_principal(
+        self, principal: str, *, after: tuple[str, str] | None = None, limit: int | None = None
+    ) -> Sequence[GrantRecord]:
+        """Grants (of any key, any account) whose retiring principal is ``principal``, ordered
+        by (key ARN, grant id): those after ``after``, at most ``limit``."""
 
     # --- custom key stores (ids are unique across accounts and Regions)
     def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None: ...

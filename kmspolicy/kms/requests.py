@@ -639,8 +639,10 @@ class Call(_View):
     def count_grants(self, key_arn: str) -> int:
         return self.scope.tx.count_grants(key_arn)
 
-    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
-        return self.scope.tx.list_grants_by_retiring_principal(principal)
+    def list_grants_by_retiring_principal(
+        self, principal: str, *, after: tuple[str, str] | None = None, limit: int | None = None
+    ) -> Sequence[GrantRecord]:
+        return self.scope.tx.list_grants_by_retiring_principal(principal, after=after, limit=limit)
 
     def list_key_arns(self, *, after: str | None, limit: int) -> list[tuple[str, str]]:
         """(key id, key ARN) of the caller's keys: ListKeys sees no more than that."""

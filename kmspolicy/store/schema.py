@@ -138,6 +138,15 @@ def _v6(d: Dialect) -> list[str]:
     ]
 
 
+def _v7(d: Dialect) -> list[str]:
+    # ListRetirableGrants reads one page of a retiring principal's grants, in (key ARN, grant
+    # id) order, from the index instead of all of them.
+    return [
+        "DROP INDEX grants_by_retiring",
+        "CREATE INDEX grants_by_retiring ON grants (retiring_principal, key_arn, grant_id)",
+    ]
+
+
 # version -> statements for a dialect. Append only: a shipped migration is never edited.
 MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (1, _v1),
@@ -146,6 +155,7 @@ MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (4, _v4),
     (5, _v5),
     (6, _v6),
+    (7, _v7),
 )
 LATEST = MIGRATIONS[-1][0]
 

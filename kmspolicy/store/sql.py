@@ -386,13 +386,20 @@ class SqlTransaction:
         self._check()
         return int(self._query("SELECT COUNT(*) FROM grants WHERE key_arn = ?", (key_arn,))[0][0])
 
-    def list_grants_by_retiring_principal(self, principal: str) -> Sequence[GrantRecord]:
+    def list_grants_by_retiring_principal(
+        self, principal: str, *, after: tuple[str, str] | None = None, limit: int | None = None
+    ) -> Sequence[GrantRecord]:
         self._check()
-        rows = self._query(
-            "SELECT doc FROM grants WHERE retiring_principal = ? ORDER BY key_arn, grant_id",
-            (principal,),
-        )
-        return [self._decode_grant(doc) for (doc,) in rows]
+        sql = "SELECT doc FROM grants WHERE retiring_principal = ?"
+        params: list[object] = [principal]
+        if after is not None:
+            sql += " AND (key_arn, grant_id) > (?, ?)"  # a row value: a range of the index
+            params += after
+        sql += " ORDER BY key_arn, grant_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [self._decode_grant(doc) for (doc,) in self._query(sql, params)]
 
     # --- custom key stores
     def get_custom_key_store(self, store_id: str) -> CustomKeyStoreRecord | None:

@@ -9,7 +9,7 @@ decisions build, and the SQLite virtual machine's steps."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +37,13 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
     opened.close()
 
 
-def _fill(store: Store, key_arn: str, grantees: list[str], start: int = 0) -> None:
+def _fill(
+    store: Store,
+    key_arn: str,
+    grantees: list[str],
+    start: int = 0,
+    retiring: Callable[[int], str | None] = lambda i: ROOT if i % 3 == 0 else None,
+) -> None:
     """Grants straight into the store (ids in the order given), in one transaction."""
     with store.transaction() as tx:
         for i, grantee in enumerate(grantees, start):
@@ -49,7 +55,7 @@ def _fill(store: Store, key_arn: str, grantees: list[str], start: int = 0) -> No
                     operations=("Encrypt", "Decrypt"),
                     issuing_account=ROOT,
                     creation_date=FakeClock().now(),
-                    retiring_principal=ROOT if i % 3 == 0 else None,
+                    retiring_principal=retiring(i),
                     token_nonce="00" * 16,
                 )
             )
@@ -116,26 +122,27 @@ def _vm_steps(conn: sqlite3.Connection, call: Any) -> int:
     return steps[0]
 
 
-def _sqlite_steps(tmp_path: Path, others: int) -> tuple[int, int]:
-    """The VM steps of an Encrypt and of a ListGrants page (Limit 5) on a key holding
-    ``others`` grants to other users, each right after a write (TagResource: nothing read
-    before it is reused), on one SQLite handle."""
+def _sqlite_steps(tmp_path: Path, others: int) -> tuple[int, ...]:
+    """The VM steps of an Encrypt, a ListGrants page and a ListRetirableGrants page (Limit
+    5) on a key holding ``others`` grants to other users (all retirable by root), each right
+    after a write (TagResource: nothing read before it is reused), on one SQLite handle."""
     store = open_store(f"sqlite://{tmp_path / f'kms{others}.db'}", RootKey.generate())
     try:
         kms = KMS(store, FakeClock(), A, identities=Identities([]))
         root = kms.client()
         key = root.create_key()["KeyMetadata"]["Arn"]
-        _fill(store, key, [ROOT, *ROLES, *_others(others)])
+        _fill(store, key, [ROOT, *ROLES, *_others(others)], retiring=lambda i: ROOT)
         root.encrypt(KeyId=key, Plaintext=b"p")
         conn = store._connection()  # type: ignore[attr-defined]  # this thread's connection
         steps = []
         for call in (
             lambda: root.encrypt(KeyId=key, Plaintext=b"p"),
             lambda: root.list_grants(KeyId=key, Limit=5),
+            lambda: root.list_retirable_grants(RetiringPrincipal=ROOT, Limit=5),
         ):
             root.tag_resource(KeyId=key, Tags=[{"TagKey": "n", "TagValue": str(len(steps))}])
             steps.append(_vm_steps(conn, call))
-        return steps[0], steps[1]
+        return tuple(steps)
     finally:
         store.close()
 
@@ -178,3 +185,32 @@ def test_list_grants_pages_by_grant_id_with_and_without_a_grantee(store: Store) 
     assert [g["GrantId"] for g in one["Grants"]] == [ids[5]]
     other = root.list_grants(KeyId=key, GrantId=ids[5], GranteePrincipal=grantees[6])
     assert other["Grants"] == []
+
+
+def _retirable_pages(client: Any, limit: int) -> list[str]:
+    """Every grant ListRetirableGrants returns for root, page by page, as "key id"."""
+    found: list[str] = []
+    params: dict[str, Any] = {"RetiringPrincipal": ROOT, "Limit": limit}
+    while True:
+        page = client.list_retirable_grants(**params)
+        found += [f"{g['KeyId']} {g['GrantId']}" for g in page["Grants"]]
+        assert len(page["Grants"]) <= limit
+        if not page["Truncated"]:
+            return found
+        params["Marker"] = page["NextMarker"]
+
+
+def test_list_retirable_grants_pages_by_key_and_grant_id_in_its_region(store: Store) -> None:
+    kms = KMS(store, FakeClock(), A, identities=Identities([]))
+    root = kms.client()
+    keys = sorted(root.create_key()["KeyMetadata"]["Arn"] for _ in range(2))
+    west = f"arn:aws:kms:us-west-2:{A}:key/0"  # another Region's key: never listed here
+    by_root = lambda i: ROOT if i % 2 else ROLES[0]  # noqa: E731
+    _fill(store, keys[1], _others(9), retiring=by_root)
+    _fill(store, west, _others(9), retiring=by_root)
+    _fill(store, keys[0], _others(9), retiring=by_root)
+    expected = [f"{k} {i:064x}" for k in keys for i in range(9) if i % 2]
+    for limit in (1, 3, 4, 100):
+        assert _retirable_pages(root, limit) == expected
+    with pytest.raises(Exception, match="InvalidMarkerException"):
+        root.list_retirable_grants(RetiringPrincipal=ROOT, Marker="bm9zcGFjZQ==")

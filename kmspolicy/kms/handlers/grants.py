@@ -19,12 +19,13 @@ from kmspolicy.errors import (
     AccessDeniedException,
     InvalidArnException,
     InvalidGrantIdException,
+    InvalidMarkerException,
     LimitExceededException,
     NotFoundException,
     ValidationException,
 )
 from kmspolicy.kms import ids
-from kmspolicy.kms.handlers.common import decode_marker, page
+from kmspolicy.kms.handlers.common import decode_marker, encode_marker, page
 from kmspolicy.kms.model import GrantConstraints, GrantRecord, KeyInfo, KeyRecord
 from kmspolicy.kms.operations import bind
 from kmspolicy.kms.requests import (
@@ -375,16 +376,32 @@ def list_retirable_grants(call: Call) -> dict[str, Any]:
     """https://docs.aws.amazon.com/kms/latest/APIReference/API_ListRetirableGrants.html"""
     service = call.params.get("RetiringServicePrincipal")
     principal = service if service is not None else call.params["RetiringPrincipal"]
+    # one page read from the store, in (key ARN, grant id) order; the marker names the last
+    # grant read, so a page whose grants are filtered below may come back short (even empty,
+    # with Truncated), and the work per request stays a page whatever the principal holds
+    limit = min(int(call.params.get("Limit") or 50), 100)
+    marker = decode_marker(call.params.get("Marker"))
+    after = None
+    if marker is not None:
+        key_arn, space, grant_id = marker.rpartition(" ")
+        if not space:
+            raise InvalidMarkerException(f"Invalid marker: {call.params['Marker']}")
+        after = (key_arn, grant_id)
+    read = call.list_grants_by_retiring_principal(principal, after=after, limit=limit + 1)
+    more: dict[str, Any] = {"Truncated": False}
+    if len(read) > limit:
+        read = read[:limit]
+        more = {
+            "Truncated": True,
+            "NextMarker": encode_marker(f"{read[-1].key_arn} {read[-1].grant_id}"),
+        }
     grants = [  # AWS: the grants of this Region only (keys of any account)
         g
-        for g in call.list_grants_by_retiring_principal(principal)
+        for g in read
         if Arn.parse(g.key_arn).region == call.region
         and g.retiring_is_service == (service is not None)
     ]
-    chunk, more = page(
-        grants, call.params, lambda g: f"{g.key_arn} {g.grant_id}", default=50, maximum=100
-    )
-    return {"Grants": [grant_entry(g) for g in chunk], **more}
+    return {"Grants": [grant_entry(g) for g in grants], **more}
 
 
 def _find_grant(res: Resolution) -> tuple[KeyRecord, GrantRecord]:
