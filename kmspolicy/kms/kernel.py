@@ -19,7 +19,8 @@ per ``KMS`` instance:
   (rotation keeps the others; re-import and material deletion do not) and a whole key, its
   group, when it is written disabled, pending deletion or deleted (``note_saved``,
   ``forget``), or found so (or gone) by a request, written by another process; a request that
-  read the key before a forget does not hold what it opens after it (``forgets``). Opened
+  read the key before a forget of it does not hold what it opens after it (``forgets``, counted
+  per stripe of key ARNs, so another key's forget rarely costs a request its hold). Opened
   material never leaves this module.
 """
 
@@ -28,6 +29,7 @@ from __future__ import annotations
 import functools
 import operator
 import threading
+import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import replace
 
@@ -80,9 +82,21 @@ CACHE_VERSIONS = 8
 #: the group of a cached version: its key ARN (a C call, on every put)
 _KEY_ARN = operator.itemgetter(0)
 
+#: how many counters ``Kernel.forgets`` keeps: a forget of one key keeps a concurrent first
+#: open of another from being held only when both ARNs fall in the same stripe
+FORGET_STRIPES = 64
+#: ``Kernel.forgets``: per stripe of key ARNs, how many times opened versions were forgotten
+Forgets = tuple[int, ...]
+
 #: Mints handles: (record, action, alias used to name the key, the kernel's ``forgets`` read
 #: before the request read the record) -> AuthorizedKey
-Minter = Callable[[KeyRecord, str, "str | None", int], "AuthorizedKey"]
+Minter = Callable[[KeyRecord, str, "str | None", Forgets], "AuthorizedKey"]
+
+
+def _stripe(key_arn: str) -> int:
+    """The counter of ``Kernel.forgets`` that counts the forgets of ``key_arn`` (the same in
+    every process and run, unlike ``hash``)."""
+    return zlib.crc32(key_arn.encode()) % FORGET_STRIPES
 
 
 class AuthorizedKey:
@@ -98,7 +112,7 @@ class AuthorizedKey:
         record: KeyRecord,
         action: str,
         request_alias: str | None,
-        forgets: int | None = None,
+        forgets: Forgets | None = None,
     ) -> None:
         if mint is not _MINT:
             raise TypeError("AuthorizedKey is minted only by the KMS pipeline, after an allow")
@@ -176,9 +190,10 @@ class Kernel:
         )
         self._last_header: tuple[bytes, BlobHeader] | None = None
         self._minter_taken = False
-        #: how many times opened versions were forgotten: a request reads it before it reads
-        #: its key, and what it opens is held only if no forget came in between (``_hold``)
-        self.forgets = 0
+        #: how many times opened versions were forgotten, per stripe of key ARNs (``_stripe``),
+        #: replaced whole at each forget: a request reads it before it reads its key, and what
+        #: it opens is held only if no forget of its key's stripe came in between (``_hold``)
+        self.forgets: Forgets = (0,) * FORGET_STRIPES
         self._forgetting = threading.Lock()  # a forget, or a hold and its check, at a time
 
     def take_minter(self) -> Minter:
@@ -278,7 +293,7 @@ class Kernel:
         """Drop every opened version of a key (its material changed, or it became unusable);
         a request in flight that read the key before cannot hold it again (``_hold``)."""
         with self._forgetting:
-            self.forgets += 1
+            self._count_forget(key_arn)
             self._opened.discard_group(key_arn)
 
     def forget_held(self, key_arn: str) -> None:
@@ -301,8 +316,13 @@ class Kernel:
             for version in held:
                 cached = self._opened.get(version)
                 if cached is not None and live.get(version[1]) != cached[0]:
-                    self.forgets += 1  # a request that read the old version does not hold it
+                    self._count_forget(key_arn)  # a request that read it does not hold it
                     self._opened.pop(version)
+
+    def _count_forget(self, key_arn: str) -> None:
+        """Count a forget of ``key_arn``'s versions (under ``_forgetting``)."""
+        stripe, counts = _stripe(key_arn), self.forgets
+        self.forgets = (*counts[:stripe], counts[stripe] + 1, *counts[stripe + 1 :])
 
     def opened_keys(self) -> frozenset[str]:
         """ARNs of the keys with opened versions in this kernel (for tests and diagnostics)."""
@@ -343,18 +363,19 @@ class Kernel:
         material_id: str,
         sealed: Sealed,
         opened: OpenedKey,
-        since: int | None = None,
+        since: Forgets | None = None,
     ) -> None:
         """Keep an opened version (one just opened, or new material sealed under the envelope
         key, which the backend hands over as it makes it). One write to the one cache, under its
         lock, so a concurrent ``forget`` of the key runs wholly before it (the version is then
         held, and released when it leaves) or after it (the version is dropped and released):
         no version is ever written where no drop reaches it. ``since``: the ``forgets`` its
-        request read before reading the key; a forget since then (the key was disabled while
-        the request, authorized before, was unsealing) means the version is used once and not
-        kept, as it may belong to a key that must not be held."""
+        request read before reading the key; a forget of the key's stripe since then (the key
+        was disabled while the request, authorized before, was unsealing) means the version is
+        used once and not kept, as it may belong to a key that must not be held."""
         with self._forgetting:
-            if since is None or since == self.forgets:
+            stripe = _stripe(key_arn)
+            if since is None or since[stripe] == self.forgets[stripe]:
                 self._opened.put((key_arn, material_id), (sealed, opened))
                 return
         if self._release is not None:  # as if it had been held and dropped at once

@@ -57,7 +57,7 @@ from kmspolicy.kms.decisions import (
 )
 from kmspolicy.kms.identities import Identities, Resolved
 from kmspolicy.kms.implemented import load_operations
-from kmspolicy.kms.kernel import AuthorizedKey, Kernel
+from kmspolicy.kms.kernel import AuthorizedKey, Forgets, Kernel
 from kmspolicy.kms.keystores.connector import KeyStoreConnector
 from kmspolicy.kms.keystores.live import KeyStores
 from kmspolicy.kms.lifecycle.due import due_at, run_due_work
@@ -407,7 +407,7 @@ class Pipeline:
                 ),
             )
 
-    def _attempt(self, op: Operation, scope: RequestScope, forgets: int) -> dict[str, Any]:
+    def _attempt(self, op: Operation, scope: RequestScope, forgets: Forgets) -> dict[str, Any]:
         """One round of the pipeline inside one transaction (see the module docstring);
         ``forgets``: the kernel's, read before the transaction began."""
         targets = self._allowed(op, scope)

@@ -15,7 +15,7 @@ import pytest
 from kmspolicy import KMS, AccountPolicies, Identities
 from kmspolicy.kms.backends import MATERIAL, secret_aad
 from kmspolicy.kms.clock import FakeClock
-from kmspolicy.kms.kernel import CACHE_VERSIONS
+from kmspolicy.kms.kernel import CACHE_VERSIONS, _stripe
 from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.ports import Store
 from kmspolicy.kms.sealed import Sealed, reveal
@@ -296,6 +296,36 @@ def test_a_request_allowed_before_a_disable_does_not_hold_the_key_after_it(
     assert service.describe_key(KeyId=key)["KeyMetadata"]["KeyState"] == "Disabled"
     assert kernel.opened_keys() == frozenset()  # used once, not held
     store.close()
+
+
+def test_another_key_forgotten_meanwhile_does_not_cost_a_first_open_its_hold(
+    tmp_path: Path,
+) -> None:
+    """Another key disabled while a request unseals its own: one count of forgets for every key
+    kept the request from holding what it opened, so its next request unsealed it again (a
+    stream of disables elsewhere kept a key from ever being held). Counted per stripe of ARNs,
+    a forget costs the holds of its own stripe only."""
+    root = _UnsealHook()
+    store = SqliteStore(tmp_path / "kms.db", root)  # type: ignore[arg-type]
+    service = KMS(store, FakeClock(), ACCOUNT)
+    kernel = service._pipeline.kernel
+    key = service.create_key()["KeyMetadata"]["Arn"]
+    others = (service.create_key()["KeyMetadata"]["Arn"] for _ in range(8))
+    other = next(arn for arn in others if _stripe(arn) != _stripe(key))
+    kernel.forget(key)  # the next Encrypt opens the key's material
+
+    def disable_the_other() -> None:
+        thread = threading.Thread(target=lambda: service.disable_key(KeyId=other))
+        thread.start()
+        thread.join()
+
+    root.during_unseal = disable_the_other
+    service.encrypt(KeyId=key, Plaintext=b"p")
+    assert service.describe_key(KeyId=other)["KeyMetadata"]["KeyState"] == "Disabled"
+    assert kernel.opened_keys() == {key}
+    unseals = root.unseals
+    service.encrypt(KeyId=key, Plaintext=b"p")
+    assert root.unseals == unseals  # held: not unsealed again
 
 
 @pytest.mark.parametrize(
