@@ -572,6 +572,8 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             self._direct_keep_alive = False
             return
         super().shutdown()
+        if self.transport.is_closing():  # closed, no answer pending: its flush is timed too
+            self._time_the_flush()
 
     def pause_writing(self) -> None:
         super().pause_writing()
@@ -589,9 +591,14 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         """Close the connection once its output is flushed, or abort it if that has not
         happened by the write deadline: a close waits for the flush, forever for a client
         that reads nothing, and output under the high-water mark started no deadline."""
-        transport = self.transport
-        transport.close()
-        if transport.get_write_buffer_size() and self._write_timer is None:
+        self.transport.close()
+        self._time_the_flush()
+
+    def _time_the_flush(self) -> None:
+        """A closing connection with output unsent gets the write deadline to flush it (a
+        graceful shutdown's close too: it would wait for the flush until the server's timeout,
+        for a client that reads nothing)."""
+        if self.transport.get_write_buffer_size() and self._write_timer is None:
             self._write_timer = self.loop.call_later(self.read_timeout, self._write_deadline_due)
 
     def _write_deadline_due(self) -> None:

@@ -118,3 +118,20 @@ def test_a_closing_answer_flushed_at_once_starts_no_deadline(direct: bool) -> No
         assert not transport.aborted
 
     asyncio.run(run())
+
+
+def test_a_graceful_shutdown_s_close_with_answers_never_read_is_aborted_at_the_deadline() -> None:
+    """SIGTERM closes every idle connection (uvicorn's ``shutdown``): a close that waits for
+    a flush the client never reads held the server's exit for its whole graceful timeout."""
+
+    async def attack() -> None:
+        protocol, transport = unread(read_timeout=0.05, keep_alive=60.0)
+        protocol.data_received(request(b"1"))
+        await asyncio.sleep(0.01)  # answered
+        transport.buffered = 5000  # under the high-water mark, never read
+        protocol.shutdown()
+        assert transport.closed and not transport.aborted
+        # before the fix: close(), which waits for the buffer to be flushed, for good
+        await until_aborted(transport)
+
+    asyncio.run(attack())
