@@ -25,8 +25,8 @@ from kmspolicy.authz.limits import MAX_PATTERN_WORK, TEST_COST
 from kmspolicy.authz.matching import RESOLVED_MEMO_CHARS, Glob, compile_glob
 from kmspolicy.errors import AccessDeniedException
 from kmspolicy.kms.clock import FakeClock
-from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.lang import read_json
+from tests.kms.audit_log import RecordedAudit
 
 ACCOUNT = "111122223333"
 ROOT = f"arn:aws:iam::{ACCOUNT}:root"
@@ -208,22 +208,11 @@ def test_a_glob_test_is_charged_at_least_its_work(pattern: str, text: str) -> No
     assert work <= len(text) * glob.weight
 
 
-class _Audit:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def append(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def test_an_encrypt_past_the_limit_is_refused_and_audited_with_the_reason() -> None:
     """review-glob: 1,600 ``*????????b<i>*`` patterns on one 8 KB encryption context value,
     set by the key's administrator; the Encrypt is refused with a typed error, and the audit
     record says why."""
-    audit = _Audit()
+    audit = RecordedAudit()
     service = KMS(clock=FakeClock(), account=ACCOUNT, audit=audit)
     key = service.create_key()["KeyMetadata"]["Arn"]
     values = [f"*{'?' * 8}b{i}*" for i in range(1600)]

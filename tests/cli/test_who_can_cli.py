@@ -34,9 +34,9 @@ identities:
 """
 
 
-def run(tmp_path: Path, *args: str) -> tuple[int, str]:
+def run(tmp_path: Path, *args: str, identities: str = IDENTITIES) -> tuple[int, str]:
     ids = tmp_path / "ids.yaml"
-    ids.write_text(IDENTITIES, encoding="utf-8")
+    ids.write_text(identities, encoding="utf-8")
     result = CliRunner().invoke(cli, ["who-can", *args, "--identities", str(ids)])
     return result.exit_code, result.output
 
@@ -161,22 +161,8 @@ def test_a_caller_s_variable_past_the_evaluator_s_limit_is_denied_not_a_tracebac
 ) -> None:
     # a principal tag of 9,000 characters substituted into a Resource: the evaluator denies
     # every such request (authz.limits); who-can must say so, not crash
-    ids = tmp_path / "ids.yaml"
-    ids.write_text(
-        f"""\
-account: "{A}"
-region: eu-west-1
-identities:
-  - arn: arn:aws:iam::{A}:user/alice
-    access_key_id: AKIAALICEEXAMPLE0001
-    secret_access_key: alice-secret
-    tags: {{team: "{"x" * 9000}"}}
-    policies:
-      - Version: "2012-10-17"
-        Statement: [{{Effect: Allow, Action: "kms:*", Resource: "*"}}]
-""",
-        encoding="utf-8",
-    )
+    alice = "secret_access_key: alice-secret\n"
+    tagged = IDENTITIES.replace(alice, f'{alice}    tags: {{team: "{"x" * 9000}"}}\n')
     policy = tmp_path / "key.json"
     root = {"AWS": f"arn:aws:iam::{A}:root"}
     policy.write_text(
@@ -195,10 +181,12 @@ identities:
             }
         )
     )
-    args = ["who-can", str(policy), "--identities", str(ids), "--format", "json"]
-    result = CliRunner().invoke(cli, [*args, "--action", "Decrypt", "--action", "Encrypt"])
-    assert result.exit_code == 0, result.output
-    cells = {c["action"]: c for c in json.loads(result.output)["cells"]}
+    args = (str(policy), "--principal", f"arn:aws:iam::{A}:user/alice", "--format", "json")
+    code, out = run(
+        tmp_path, *args, "--action", "Decrypt", "--action", "Encrypt", identities=tagged
+    )
+    assert code == 0, out
+    cells = {c["action"]: c for c in json.loads(out)["cells"]}
     assert cells["kms:Decrypt"]["access"] == "denied"
     assert "went past the evaluator's limit" in cells["kms:Decrypt"]["reason"]
     assert cells["kms:Encrypt"]["access"] == "allowed"  # the Deny's Action does not match
@@ -210,7 +198,7 @@ identities:
         "StringNotEquals": {"kms:EncryptionContext:team": "${aws:PrincipalTag/team}"}
     }
     policy.write_text(json.dumps({"Version": "2012-10-17", "Statement": statements}))
-    result = CliRunner().invoke(cli, [*args, "--action", "Decrypt"])
-    assert result.exit_code == 3, result.output
-    (cell,) = json.loads(result.output)["cells"]
+    code, out = run(tmp_path, *args, "--action", "Decrypt", identities=tagged)
+    assert code == 3, out
+    (cell,) = json.loads(out)["cells"]
     assert cell["access"] == "unknown" and "went past the evaluator's limit" in cell["reason"]

@@ -35,6 +35,7 @@ from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.store import open_store
 from kmspolicy.store import sqlite as sqlite_module
 from kmspolicy.store.rootkey import RootKey
+from tests.kms.audit_log import RecordedAudit
 from tests.kms.principals import ACCOUNT, ROOT, policy
 
 
@@ -98,25 +99,12 @@ def test_a_repeated_request_is_answered_from_its_plan(
     assert service.decrypt(CiphertextBlob=blob)["Plaintext"] == b"x"
 
 
-class _Records:
-    """The audit records of a service, as the pipeline hands them over."""
-
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def append(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def test_a_planned_request_is_recorded_and_tracked_as_the_full_path_records_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The audit facts and the usage a plan keeps are the ones its first request made: the
     request by an alias, allowed or refused by its handler after the allow."""
-    audit, clock = _Records(), FakeClock()
+    audit, clock = RecordedAudit(), FakeClock()
     service = KMS(
         store=open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate()),
         clock=clock,
@@ -426,21 +414,10 @@ def test_malformed_blobs_are_refused_after_a_plan(
             service.decrypt(CiphertextBlob=bad, KeyId=key_id)
 
 
-class _Audit:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def append(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def test_a_planned_decrypt_is_recorded_as_the_full_path_records_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    audit = _Audit()
+    audit = RecordedAudit()
     store = open_store(f"sqlite://{tmp_path / 'kms.db'}", RootKey.generate())
     service = KMS(store=store, audit=audit)
     try:

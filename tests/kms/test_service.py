@@ -23,6 +23,7 @@ from kmspolicy.kms.memory import MemoryStore
 from kmspolicy.kms.model import KeyRecord
 from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.kms.requests import Call
+from tests.kms.audit_log import RecordedAudit
 from tests.kms.principals import BOB, policy
 
 KMS_PACKAGE = Path(kmspolicy.__file__).parent / "kms"
@@ -215,19 +216,8 @@ def test_memory_store_rolls_back_a_failed_transaction(service: KMS) -> None:
         assert tx.count_keys(record.account, record.region) == 0
 
 
-class _Audit:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def append(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        """Nothing to release."""
-
-
 def test_every_request_is_audited_without_secrets(clock: Any, identities: Any) -> None:
-    audit = _Audit()
+    audit = RecordedAudit()
     service = KMS(clock=clock, identities=identities, audit=audit)
     key = service.create_key()["KeyMetadata"]["Arn"]
     service.encrypt(KeyId=key, Plaintext=b"top secret", EncryptionContext={"app": "x"})
@@ -340,7 +330,7 @@ def test_identity_accepts_users_roles_and_sessions() -> None:
 def test_a_handler_that_crashes_after_an_allow_leaves_the_decision_in_the_audit_log(
     clock: Any, identities: Any
 ) -> None:
-    audit = _Audit()
+    audit = RecordedAudit()
     service = KMS(clock=clock, identities=identities, audit=audit)
     key = service.create_key()["KeyMetadata"]["Arn"]
     table = service._pipeline.operations  # the shared registry: replaced here, not mutated

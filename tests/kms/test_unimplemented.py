@@ -15,32 +15,21 @@ import pytest
 
 from kmspolicy import KMS, Identities, Identity
 from kmspolicy.kms.clock import FakeClock
-from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.optable import OPERATIONS, Resource
+from tests.kms.audit_log import RecordedAudit
 from tests.kms.operation_samples import CASES, SAMPLES, STANDINS, fill_key, snake
 from tests.kms.principals import ACCOUNT, ALICE, BOB, KMS_ADMIN, raises_code
 
 UNIMPLEMENTED = sorted(name for name, op in OPERATIONS.items() if not op.implemented)
 
 
-class _Audit:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def append(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
+@pytest.fixture
+def audit() -> RecordedAudit:
+    return RecordedAudit()
 
 
 @pytest.fixture
-def audit() -> _Audit:
-    return _Audit()
-
-
-@pytest.fixture
-def kms(audit: _Audit) -> KMS:
+def kms(audit: RecordedAudit) -> KMS:
     identities = Identities([Identity.of(ALICE, policies=[KMS_ADMIN]), Identity.of(BOB)])
     kms = KMS(clock=FakeClock(), account=ACCOUNT, identities=identities, audit=audit)
     # the handlers of the stand-ins removed, as the table's unimplemented entries have none
@@ -63,7 +52,7 @@ def test_every_unimplemented_operation_has_a_sample() -> None:
 
 @pytest.mark.parametrize("operation", sorted(CASES))
 def test_an_allowed_caller_gets_unsupported_after_an_audited_allow(
-    kms: KMS, audit: _Audit, operation: str
+    kms: KMS, audit: RecordedAudit, operation: str
 ) -> None:
     key_arn = kms.client().create_key()["KeyMetadata"]["Arn"]
     client = kms.client(ALICE)  # the key policy enables IAM; her policy allows kms:*
@@ -81,7 +70,7 @@ def test_an_allowed_caller_gets_unsupported_after_an_audited_allow(
 
 @pytest.mark.parametrize("operation", sorted(CASES))
 def test_a_caller_without_permission_is_denied_first(
-    kms: KMS, audit: _Audit, operation: str
+    kms: KMS, audit: RecordedAudit, operation: str
 ) -> None:
     key_arn = kms.client().create_key()["KeyMetadata"]["Arn"]
     with raises_code("AccessDeniedException") as denied:

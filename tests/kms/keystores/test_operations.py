@@ -9,8 +9,8 @@ import pytest
 
 from kmspolicy import KMS
 from kmspolicy.errors import ValidationException
-from kmspolicy.kms.ports import AuditRecord
 from kmspolicy.kms.quotas import Quotas
+from tests.kms.audit_log import RecordedAudit
 from tests.kms.keystores.conftest import (
     CLONE,
     CLUSTER,
@@ -314,19 +314,8 @@ def test_a_deny_on_one_action_is_honoured(softhsm_conf, trust_anchor) -> None:
 # --- audit: every decision, never the password -------------------------------------------------
 
 
-class _Log:
-    def __init__(self) -> None:
-        self.records: list[AuditRecord] = []
-
-    def append(self, record: AuditRecord) -> None:
-        self.records.append(record)
-
-    def close(self) -> None:
-        pass
-
-
 def test_every_operation_is_audited_and_no_record_holds_the_password(softhsm_conf, trust_anchor):
-    log = _Log()
+    log = RecordedAudit()
     service = KMS(account=ACCOUNT, audit=log, key_stores=[connector(softhsm_conf)])
     try:
         client = service.client()
