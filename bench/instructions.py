@@ -11,7 +11,8 @@ of the totals divided by the difference of the counts is one request's instructi
 
 - **replay**: bench/server_stages.py's replay, the app ``kmspolicy serve`` builds (SQLite, the
   file root key, SigV4, the audit log, quotas) answering a pre-signed boto3 Encrypt (or the
-  Decrypt of its blob) directly, as the server's protocol has it answered;
+  Decrypt of its blob) directly on its running event loop, as the server's protocol has it
+  answered;
 - **protocol**: bench/server_protocol.py's direct path, the HTTP side alone (httptools' parse
   and the protocol's callbacks around a canned app).
 
@@ -45,9 +46,13 @@ def _replay(operation: str, requests: int) -> None:
         try:
             scope, body, _, answered = server_stages.replayed_request(app, loop, operation)
             once = server_stages.direct(app, scope, body)
-            assert answered in once()
-            for _ in range(requests):
-                once()
+
+            async def run() -> None:  # on the running loop, where the protocol answers
+                assert answered in once()
+                for _ in range(requests):
+                    once()
+
+            loop.run_until_complete(run())
         finally:
             loop.close()
             runtime.close()

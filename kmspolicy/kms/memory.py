@@ -28,7 +28,7 @@ from kmspolicy.kms.model import (
     KeyRecord,
     SessionRecord,
 )
-from kmspolicy.kms.ports import SealingKey
+from kmspolicy.kms.ports import INLINE_GRANTS, RunInThread, SealingKey
 
 __all__ = ["MemoryStore"]
 
@@ -104,8 +104,8 @@ class MemoryStore:
         if g.retiring_principal is not None:
             _remove(self._by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
 
-    def transaction(self, *, readonly: bool = False) -> _MemoryTransaction:
-        return _MemoryTransaction(self, readonly)
+    def transaction(self, *, readonly: bool = False, inline: bool = False) -> _MemoryTransaction:
+        return _MemoryTransaction(self, readonly, inline)
 
     def close(self) -> None:
         """Nothing to release."""
@@ -115,11 +115,12 @@ class MemoryStore:
 
 
 class _MemoryTransaction:
-    __slots__ = ("_journal", "_readonly", "_s")
+    __slots__ = ("_inline", "_journal", "_readonly", "_s")
 
-    def __init__(self, store: MemoryStore, readonly: bool = False) -> None:
+    def __init__(self, store: MemoryStore, readonly: bool = False, inline: bool = False) -> None:
         self._s = store
         self._readonly = readonly
+        self._inline = inline
         self._journal: list[_Undo] = []
 
     def reused(self, question: tuple[object, ...]) -> object | None:
@@ -291,6 +292,8 @@ class _MemoryTransaction:
         for name in names:
             found.update(self._s._by_grantee.get((key_arn, name), ()))
             found.update(self._s._by_grantee_role.get((key_arn, name), ()))
+        if self._inline and len(found) > INLINE_GRANTS:
+            raise RunInThread
         table = self._s._grants.get(key_arn, {})
         return tuple([table[i] for i in sorted(found)])
 

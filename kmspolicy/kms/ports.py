@@ -31,6 +31,7 @@ __all__ = [
     "EVENT_NOT_COMMITTED",
     "EVENT_SERVICE",
     "EVENT_TORN_TAIL",
+    "INLINE_GRANTS",
     "SERVICE_PRINCIPAL",
     "AuditLog",
     "AuditRecord",
@@ -105,7 +106,8 @@ class Transaction(Protocol):
         """Grants of one key whose grantee, or the path-free ARN of the grantee's role
         (``authz.grants.grantee_keys``), is one of ``names`` (a caller's ``index_keys``),
         ordered by grant id: what a decision about that caller reads. Found by index, so a
-        decision's cost does not grow with the grants naming other principals."""
+        decision's cost does not grow with the grants naming other principals. In an inline
+        transaction, ``RunInThread`` instead of more than ``INLINE_GRANTS`` grants."""
 
     def count_grants(self, key_arn: str) -> int:
         """How many grants one key has (CreateGrant's quota, without reading them)."""
@@ -181,13 +183,18 @@ class Store(Protocol):
 
     root_key: SealingKey
 
-    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]:
+    def transaction(
+        self, *, readonly: bool = False, inline: bool = False
+    ) -> AbstractContextManager[Transaction]:
         """Open one unit of work; commit on clean exit, roll back on exception.
 
         ``readonly=True`` promises no writes (the pipeline passes it for operations not
         declared ``mutates``): stores may then skip write locks, and must refuse writes
         with InternalError so an undeclared write is found in tests, not in production.
         A read-only transaction may raise ``SnapshotMoved`` from a read (see there).
+        ``inline=True`` (read-only only): its caller must not wait long (the server's event
+        loop), so ``list_grants_naming`` raises ``RunInThread`` rather than read more than
+        ``INLINE_GRANTS`` grants.
         """
 
     def close(self) -> None: ...
@@ -204,10 +211,18 @@ class SnapshotMoved(Exception):  # a control-flow signal, like kms.requests.DueW
 class RunInThread(Exception):  # a control-flow signal, like SnapshotMoved
     """A request running on the server's event loop turned out to need a write transaction
     (an AWS managed key created on first use, lifecycle work found due), which the store
-    refuses to open there (``server.backend.LoopWriteGuard``), before taking any lock. Nothing
-    was written or decided for the caller: ``Pipeline.run`` passes it on without an audit
-    record, and the server runs the request again in a worker thread, already admitted by the
-    request quotas (``KMS.dispatch``'s ``admitted``)."""
+    refuses to open there (``server.backend.LoopWriteGuard``), before taking any lock, or to
+    read more grants than the loop may (``INLINE_GRANTS``). Nothing was written or decided
+    for the caller: ``Pipeline.run`` passes it on without an audit record, and the server runs
+    the request again in a worker thread, already admitted by the request quotas
+    (``KMS.dispatch``'s ``admitted``)."""
+
+
+#: The most grants naming one caller that an inline read-only transaction (the server's event
+#: loop) reads for a decision: a caller named by more (a key may hold 50,000 grants to it)
+#: is decided in a worker thread, so that its decision, which tests each of them, never
+#: holds up the other clients' requests (``Transaction.list_grants_naming``).
+INLINE_GRANTS = 64
 
 
 #: ``AuditRecord.event`` values. The first two are CloudTrail's ``eventType`` for a caller's

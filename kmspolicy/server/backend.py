@@ -33,7 +33,7 @@ def inline_operations(operations: Iterable[OpSpec], *, local_store: bool) -> fro
 
 def _on_event_loop() -> bool:
     """Whether this thread is running an event loop (public API only: asyncio has no public
-    "running loop or None"; the exception costs a microsecond, on write transactions only)."""
+    "running loop or None"; the exception costs a microsecond, off the loop only)."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
@@ -42,7 +42,11 @@ def _on_event_loop() -> bool:
 
 
 class LoopWriteGuard:
-    """The store, refusing to open a write transaction on the event loop's thread.
+    """The store, refusing to open a write transaction on the event loop's thread, and making
+    the read-only ones opened there ``inline``: a decision whose caller many grants name
+    (more than ``kms.ports.INLINE_GRANTS``, of up to 50,000 on a key) would test each of them
+    while every other client waits, so its read raises ``RunInThread`` instead, before
+    anything is decided, and the request runs in a worker thread like a writing one.
 
     A read-only operation may still write: an AWS managed key created on first use of
     ``alias/aws/<service>``, or lifecycle work found due on a key. A SQLite commit itself is
@@ -57,10 +61,14 @@ class LoopWriteGuard:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[Transaction]:
-        if not readonly and _on_event_loop():
-            raise RunInThread
-        return self._store.transaction(readonly=readonly)
+    def transaction(
+        self, *, readonly: bool = False, inline: bool = False
+    ) -> AbstractContextManager[Transaction]:
+        if not readonly:
+            if _on_event_loop():
+                raise RunInThread
+            return self._store.transaction()
+        return self._store.transaction(readonly=True, inline=inline or _on_event_loop())
 
     def close(self) -> None:
         self._store.close()

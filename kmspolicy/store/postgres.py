@@ -147,13 +147,16 @@ class PostgresStore:
 
     # --- the port
     @contextmanager
-    def transaction(self, *, readonly: bool = False) -> Iterator[SqlTransaction]:
+    def transaction(
+        self, *, readonly: bool = False, inline: bool = False
+    ) -> Iterator[SqlTransaction]:
         outer: _PgTransaction | None = getattr(self._local, "tx", None)
         if outer is not None:  # nested on this thread: a savepoint on the same connection
             tx = _PgTransaction(
                 outer.conn,
                 self._sealer,
                 readonly=readonly or outer.readonly,
+                inline=inline,
                 decoded=self._decoded,
                 grants=self._decoded_grants,
             )
@@ -168,6 +171,7 @@ class PostgresStore:
                 conn,
                 self._sealer,
                 readonly=readonly,
+                inline=inline,
                 decoded=self._decoded,
                 grants=self._decoded_grants,
             )
@@ -202,10 +206,11 @@ class _PgTransaction(SqlTransaction):
         sealer: Sealer,
         *,
         readonly: bool,
+        inline: bool = False,
         decoded: DecodedKeys | None = None,
         grants: DecodedGrants | None = None,
     ) -> None:
-        super().__init__(sealer, readonly=readonly, decoded=decoded, grants=grants)
+        super().__init__(sealer, readonly=readonly, inline=inline, decoded=decoded, grants=grants)
         self.conn = conn
 
     @property

@@ -23,6 +23,7 @@ from kmspolicy.kms.model import (
     KeyRecord,
     SessionRecord,
 )
+from kmspolicy.kms.ports import INLINE_GRANTS, RunInThread
 from kmspolicy.store import codec
 from kmspolicy.store.sealing import Sealer
 
@@ -56,18 +57,20 @@ def decoded_grants() -> DecodedGrants:
 class SqlTransaction:
     """One unit of work on one connection. Unusable once its ``with`` block has ended."""
 
-    __slots__ = ("_decoded", "_grant_docs", "_open", "_readonly", "_sealer")
+    __slots__ = ("_decoded", "_grant_docs", "_inline", "_open", "_readonly", "_sealer")
 
     def __init__(
         self,
         sealer: Sealer,
         *,
         readonly: bool,
+        inline: bool = False,
         decoded: DecodedKeys | None = None,
         grants: DecodedGrants | None = None,
     ) -> None:
         self._sealer = sealer
         self._readonly = readonly
+        self._inline = inline
         self._decoded = decoded
         self._grant_docs = grants
         self._open = True
@@ -360,12 +363,18 @@ class SqlTransaction:
         # Two indexed lookups, ordered here: written as one WHERE with OR, or with ORDER BY,
         # SQLite walks all of the key's grants by its primary key instead. A row found by
         # both is one grant.
-        rows = self._query(
+        sql = (
             f"SELECT grant_id, doc FROM grants WHERE key_arn = ? AND grantee IN ({marks}) "
             f"UNION ALL SELECT grant_id, doc FROM grants WHERE key_arn = ? AND grantee_role IN "
-            f"({marks})",
-            (key_arn, *names, key_arn, *names),
+            f"({marks})"
         )
+        params: list[object] = [key_arn, *names, key_arn, *names]
+        if self._inline:  # a row found by both lookups counts twice: erring towards a thread
+            sql += " LIMIT ?"
+            params.append(INLINE_GRANTS + 1)
+        rows = self._query(sql, params)
+        if self._inline and len(rows) > INLINE_GRANTS:
+            raise RunInThread
         docs: dict[str, str] = dict(rows)
         decode = self._decode_grant
         return [decode(docs[grant_id]) for grant_id in sorted(docs)]

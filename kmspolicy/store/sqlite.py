@@ -24,7 +24,7 @@ from pathlib import Path
 from kmspolicy._cache import BoundedCache
 from kmspolicy.errors import ConfigError, DependencyTimeoutException, InternalError
 from kmspolicy.kms.model import AliasRecord, GrantRecord, KeyRecord
-from kmspolicy.kms.ports import SnapshotMoved
+from kmspolicy.kms.ports import INLINE_GRANTS, RunInThread, SnapshotMoved
 from kmspolicy.store import schema
 from kmspolicy.store.rootkey import SealingKey
 from kmspolicy.store.sealing import Sealer
@@ -129,14 +129,18 @@ class SqliteStore:
             conn.execute("COMMIT")
 
     # --- the port
-    def transaction(self, *, readonly: bool = False) -> AbstractContextManager[SqlTransaction]:
+    def transaction(
+        self, *, readonly: bool = False, inline: bool = False
+    ) -> AbstractContextManager[SqlTransaction]:
         handle = self._handle()
         if readonly and handle.depth == 0:
-            return _Reading(self, handle)
-        return self._transaction(handle, readonly)
+            return _Reading(self, handle, inline)
+        return self._transaction(handle, readonly, inline)
 
     @contextmanager
-    def _transaction(self, handle: _Handle, readonly: bool) -> Iterator[SqlTransaction]:
+    def _transaction(
+        self, handle: _Handle, readonly: bool, inline: bool
+    ) -> Iterator[SqlTransaction]:
         """A writing transaction, or one nested in another (a savepoint)."""
         conn = handle.conn
         depth = handle.depth
@@ -155,6 +159,7 @@ class SqliteStore:
             conn,
             self._sealer,
             readonly=readonly,
+            inline=inline,
             decoded=self._decoded,
             grants=self._decoded_grants,
         )
@@ -224,12 +229,13 @@ class _SqliteTransaction(SqlTransaction):
         sealer: Sealer,
         *,
         readonly: bool,
+        inline: bool = False,
         decoded: DecodedKeys | None = None,
         grants: DecodedGrants | None = None,
         reads: _Reads | None = None,
         local: _Handle | None = None,
     ) -> None:
-        super().__init__(sealer, readonly=readonly, decoded=decoded, grants=grants)
+        super().__init__(sealer, readonly=readonly, inline=inline, decoded=decoded, grants=grants)
         self._conn = conn
         self._reads = reads  # set for a read-only block at depth 0 (``_Reading``)
         self._local = local  # its thread's state (the version its reads were made at)
@@ -315,6 +321,8 @@ class _SqliteTransaction(SqlTransaction):
         found = reads.get(question)
         if found is None:  # a list is never None
             found = reads.put(question, tuple(super().list_grants_naming(key_arn, names)))
+        elif self._inline and len(found) > INLINE_GRANTS:  # type: ignore[arg-type]  # a tuple
+            raise RunInThread  # read whole by a block that was not inline
         self._served = True
         return found  # type: ignore[return-value]
 
@@ -368,11 +376,12 @@ class _Reading(_SqliteTransaction):
 
     __slots__ = ()
 
-    def __init__(self, store: SqliteStore, handle: _Handle) -> None:
+    def __init__(self, store: SqliteStore, handle: _Handle, inline: bool) -> None:
         # what ``_SqliteTransaction.__init__`` sets, without its two keyword calls: one block
         # per request on the hot path
         self._sealer = store._sealer
         self._readonly = True
+        self._inline = inline
         self._decoded = store._decoded
         self._grant_docs = store._decoded_grants
         self._open = True
