@@ -56,6 +56,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import httptools
 from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
@@ -305,9 +306,14 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                 # bytes between requests (llhttp skips a bare CRLF without beginning a
                 # message) start a request's deadline: they cancel uvicorn's keep-alive timer
                 self._expect_whole()
+                if self.timeout_keep_alive_task is not None:
+                    self._unset_keepalive_if_required()
             # (a whole read within one slice is parsed as it is, without a copy)
             chunk = data if size <= FEED_SLICE else data[start : start + FEED_SLICE]
-            HttpToolsProtocol.data_received(self, chunk)
+            try:  # uvicorn's data_received, but for its keep-alive timer, cancelled above
+                self.parser.feed_data(chunk)
+            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
+                self._not_parsed(exc)
             if self.transport.is_closing():
                 return
             fed = self._head_fed
@@ -318,6 +324,18 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                     return
                 self._head_fed = fed
             start += FEED_SLICE
+
+    def _not_parsed(self, exc: Exception) -> None:
+        """What uvicorn's data_received does when the parser stops: a 400 for a request it
+        refuses (or one a callback answered), an upgrade for one asking for it."""
+        if isinstance(exc, httptools.HttpParserError):
+            msg = "Invalid HTTP request received."
+            self.logger.warning(msg)
+            self.send_400_response(msg)
+        elif self._should_upgrade():
+            self.handle_websocket_upgrade()
+        else:
+            self._unsupported_upgrade_warning()
 
     def _feed_held(self) -> None:
         data, self._held = self._held, b""

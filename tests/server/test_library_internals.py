@@ -90,6 +90,21 @@ def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
         headers_complete
     )
     assert "existing_cycle is None or existing_cycle.response_complete" in headers_complete
+    # the protocol feeds the parser itself (data_received): what uvicorn's data_received does
+    # around the feed is its keep-alive timer cancelled, then _not_parsed's three branches
+    received = inspect.getsource(base.data_received)
+    assert re.findall(r"self\.[\w.]+\(|except [\w.]+", received) == [
+        "self._unset_keepalive_if_required(",
+        "self.parser.feed_data(",
+        "except httptools.HttpParserError",
+        "self.logger.warning(",
+        "self.send_400_response(",
+        "except httptools.HttpParserUpgrade",
+        "self._should_upgrade(",
+        "self.handle_websocket_upgrade(",
+        "self._unsupported_upgrade_warning(",
+    ], "uvicorn's data_received changed: compare DeadlineHttpToolsProtocol.data_received"
+    assert 'msg = "Invalid HTTP request received."' in received
     # flow control: the cycle waits while writing is paused
     assert "write_paused" in inspect.getsource(httptools_impl.FlowControl.__init__)
     # a cycle made for a request whose body is already read (server/protocol.py _in_cycle)
