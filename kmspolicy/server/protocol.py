@@ -61,7 +61,7 @@ from uvicorn.protocols.http.flow_control import FlowControl
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
 
 from kmspolicy.errors import log_safe_traceback
-from kmspolicy.server.app import KmsApp, Receive, Scope, Send, _headers, error_log
+from kmspolicy.server.app import KmsApp, Receive, Scope, Send, _headers, _known_name, error_log
 
 REQUEST_READ_TIMEOUT = 20.0  # seconds; a 512 KB body at 256 kbit/s still fits
 #: the most bytes parsed at once: the requests queued behind a pending answer (each a cycle
@@ -201,37 +201,6 @@ _OK = _status_line(200)
 _ANSWER_HEAD = (
     b"content-type: application/x-amz-json-1.1\r\ncontent-length: %d\r\nx-amzn-requestid: %s\r\n"
 )
-
-
-#: the header names AWS SDKs send, as they spell them (botocore and most: ``Content-Type``; the
-#: JavaScript SDK: ``content-type``), and as the app reads them: looked up, where any other
-#: name is lower-cased and decoded. A lookup function, not a mapping: a ``MappingProxyType``'s
-#: ``get`` calls its dict's ``get`` as a method (0.66 k instructions more per header, a tenth
-#: of the protocol's per request); nothing but this bound method holds the dict, so it is as
-#: read-only as the proxy was
-_known_name: Callable[[bytes], str | None] = {
-    spelling.encode("latin-1"): name
-    for name in (
-        "host",
-        "content-type",
-        "content-length",
-        "x-amz-target",
-        "x-amz-date",
-        "x-amz-security-token",
-        "x-amz-content-sha256",
-        "x-amz-user-agent",
-        "authorization",
-        "user-agent",
-        "accept",
-        "accept-encoding",
-        "connection",
-        "expect",
-        "transfer-encoding",
-        "amz-sdk-invocation-id",
-        "amz-sdk-request",
-    )
-    for spelling in (name, "-".join(part.capitalize() for part in name.split("-")))
-}.get
 
 
 def _listed(fields: dict[str, str]) -> list[tuple[bytes, bytes]]:
