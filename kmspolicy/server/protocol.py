@@ -5,12 +5,13 @@ connects and never sends, sends its headers a byte at a time, or declares a Cont
 never sends, would hold its connection (and the app's body read) forever. Here every request —
 head and body — must arrive within ``REQUEST_READ_TIMEOUT`` seconds of the connection or of its
 first byte; otherwise the client gets ``408`` and the connection is closed. One timer per
-connection, for that deadline and for the keep-alive timeout after a direct answer: a
-request's callbacks and an answer only note their deadline, and the timer, when it fires before
-a deadline noted since, is armed again for that one (arming and cancelling uvicorn's keep-alive
-timer for each answer cost 4.4 k instructions of the 84 k the protocol spent on a request). Bytes between requests (a bare CRLF, which llhttp skips without beginning a
-message, while uvicorn cancels its keep-alive timer on every byte) start that deadline too, and
-a request begun right behind an answer is not cut by the keep-alive timeout of that answer.
+connection, for that deadline and for the keep-alive timeout after a direct answer: a request's
+callbacks and an answer only note their deadline, and the timer, when it fires before a
+deadline noted since, is armed again for that one (arming and cancelling uvicorn's keep-alive
+timer for each answer cost 4.4 k instructions of the 84 k the protocol spent on a request).
+Bytes between requests (a bare CRLF, which llhttp skips without beginning a message, while
+uvicorn cancels its keep-alive timer on every byte) start that deadline too, and a request
+begun right behind an answer is not cut by the keep-alive timeout of that answer.
 
 A pipelining client can neither hold the loop nor grow memory: reads are parsed
 ``FEED_SLICE`` bytes at a time; at most one request per slice is answered directly (the rest
