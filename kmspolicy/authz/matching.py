@@ -11,8 +11,10 @@ at its end, and each chunk in between at its LEFTMOST place after the previous o
 always right for ``*`` (a later place only leaves less text for the chunks after it), so no
 choice is ever revisited: one scan per chunk, O(len(text) × len(pattern)) at worst, done by
 ``str.find`` or by a fixed-width regex (a chunk holding ``?``: no quantifier, no alternation).
-The ``?`` at a chunk's ends are skipped by offset, never compared: ``*????????b*`` is a search
-for ``b``.
+``str.find`` is not linear: for most needles CPython compares, at each place, up to the whole
+needle (Objects/stringlib/fastsearch.h; its linear two-way search runs only for some long
+needles in long texts), and ``Glob.weight`` charges it so. The ``?`` at a chunk's ends are
+skipped by offset, never compared: ``*????????b*`` is a search for ``b``.
 Compiled globs are cached (they are pure functions of the pattern text).
 """
 
@@ -68,7 +70,7 @@ class _Chunk:
     A ``?`` matches whatever is there, so the ``?`` at either end of the run are never
     compared: only the core between them is looked for, ``lead`` characters into the run."""
 
-    __slots__ = ("core_width", "lead", "literal", "plain", "regex", "width")
+    __slots__ = ("core_width", "lead", "literal", "plain", "regex", "search_cost", "width")
 
     def __init__(self, parts: list[str | None]) -> None:
         self.width = sum(1 if p is None else len(p) for p in parts)
@@ -89,6 +91,12 @@ class _Chunk:
             self.literal = "".join(p for p in core if p is not None)
         #: the whole run's text when it holds no ``?`` at all
         self.plain = self.literal if self.width == self.core_width else None
+        #: the characters a search for the chunk (:meth:`find`) compares per character of text:
+        #: at each place, ``str.find`` compares at most the core's length (a needle of one
+        #: character is a memchr), the regex its width
+        self.search_cost = (
+            max(1, len(self.literal or "")) if self.regex is None else self.core_width
+        )
 
     def at(self, text: str, pos: int) -> bool:
         """Whether the chunk matches ``text`` at exactly ``pos``."""
@@ -139,10 +147,10 @@ class Glob:
         kept = [chunks[0], *inner, chunks[-1]] if len(chunks) > 1 else chunks
         self._chunks = tuple(_Chunk(c) for c in kept)
         self._min = sum(c.width for c in self._chunks)
-        #: the characters one test may compare per character of text: one scan per chunk, of
-        #: its core (the ``?`` at its ends are not compared), found by ``str.find`` (1) or by
-        #: a regex trying each place with the core's width (limits.py)
-        self.weight = sum(1 if c.regex is None else c.core_width for c in self._chunks)
+        #: the characters one test may compare per character of text (limits.py): the head and
+        #: the tail, compared where they stand (disjoint: 1 in all), then a search for each
+        #: chunk between them
+        self.weight = 1 + sum(c.search_cost for c in self._chunks[1:-1])
         # the common shapes, answered without the general loop: no wildcard at all, and one
         # ``*`` between literal text (``kms:Generate*``, ``key/*``, ``*.amazonaws.com``)
         head, tail = self._chunks[0], self._chunks[-1]

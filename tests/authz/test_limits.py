@@ -136,12 +136,60 @@ def test_question_marks_at_a_chunk_s_ends_are_not_charged() -> None:
     assert denied.kind is DecisionKind.EXPLICIT_DENY
 
 
+def _common_prefix(text: str, at: int, needle: str, limit: int) -> int:
+    """How many of the first ``limit`` characters of ``needle`` stand in ``text`` at ``at``."""
+    lo, hi = 0, limit
+    while lo < hi:  # by halves: a model of a C loop over 8 KB must not be a Python loop
+        mid = (lo + hi + 1) // 2
+        if text.startswith(needle[:mid], at):
+            lo = mid
+        else:
+            hi = mid - 1
+    return lo
+
+
+def _find_work(text: str, needle: str, start: int, end: int) -> tuple[int, int]:
+    """``text.find(needle, start, end)`` and the characters CPython 3.11 compares doing it
+    (Objects/stringlib/fastsearch.h: FASTSEARCH and default_find, whose loop adaptive_find
+    runs too until it switches to the linear two-way search, which this does not model)."""
+    n, m = end - start, len(needle)
+    if n < m:
+        return -1, 0
+    if m <= 1:  # memchr, or nothing to look for
+        return text.find(needle, start, end), n if m else 0
+    if n == m:  # memcmp
+        return (start if text.startswith(needle, start) else -1), m
+    default = n < 2500 or (m < 100 and n < 30000) or m < 6
+    assert default or n - m <= 2000, "two-way search: not modelled"
+    mlast, last, work = m - 1, needle[-1], 0
+    gap = mlast
+    for i in range(mlast):
+        if needle[i] == last:
+            gap = mlast - i - 1
+    bloom = {ord(c) % 64 for c in needle}  # a 64-bit word; a character past the slice is read
+    i = 0
+    while i <= n - m:
+        work += 1
+        after = start + i + m
+        skip = (ord(text[after]) if after < len(text) else 0) % 64 not in bloom
+        if text[start + i + mlast] == last:
+            same = _common_prefix(text, start + i, needle, mlast)
+            work += min(same + 1, mlast)
+            if same == mlast:
+                return start + i, work
+            i += m if skip else gap
+        elif skip:
+            i += m
+        i += 1
+    return -1, work
+
+
 def _counted_match(pattern: str, text: str) -> tuple[bool, int]:
     """``Glob.matches`` done as authz/matching.py does it, counting its work in the unit of
-    limits.py: a run between two ``*`` is looked for by its core (the ``?`` at its ends are
-    never compared); tried at one place, a core costs the characters compared there (``?``
-    included) until one differs; a core without ``?`` is found by ``str.find`` at 1 per place
-    scanned."""
+    limits.py (characters compared): a run between two ``*`` is looked for by its core (the
+    ``?`` at its ends are never compared); tried at one place, a core costs the characters
+    compared there (``?`` included) until one differs; a core without ``?`` is found by
+    ``str.find``, counted as CPython does it (:func:`_find_work`)."""
     runs = pattern.split("*")
     chunks = [runs[0], *[r for r in runs[1:-1] if r], runs[-1]] if len(runs) > 1 else runs
     work = 0
@@ -158,14 +206,15 @@ def _counted_match(pattern: str, text: str) -> tuple[bool, int]:
 
     def find(run: str, start: int, end: int) -> int:
         nonlocal work
+        core = run.strip("?")
+        if "?" not in core:
+            lead = len(run) - len(run.lstrip("?"))
+            trail = len(run) - lead - len(core)
+            found, spent = _find_work(text, core, start + lead, end - trail)
+            work += spent
+            return found - lead if found >= 0 else -1
         for pos in range(start, end - len(run) + 1):
-            if "?" not in run.strip("?"):  # str.find: 1 per place, whatever it compares
-                work += 1
-                core = run.strip("?")
-                lead = len(run) - len(run.lstrip("?"))
-                if text.startswith(core, pos + lead):
-                    return pos
-            elif compare(run, pos):
+            if compare(run, pos):
                 return pos
         return -1
 
@@ -187,6 +236,7 @@ def _counted_match(pattern: str, text: str) -> tuple[bool, int]:
 #: texts that repeat a short unit: the near misses on which a core is compared furthest
 _TEXTS = st.one_of(
     st.text(alphabet="ab", max_size=48),
+    st.builds(lambda size: "a" * size, st.integers(0, 64)),
     st.builds(
         lambda unit, times, end: unit * times + end,
         st.text("ab", min_size=1, max_size=3),
@@ -196,16 +246,84 @@ _TEXTS = st.one_of(
 )
 
 
-@given(pattern=st.text(alphabet="ab?*", max_size=14), text=_TEXTS)
+#: patterns whose run between two ``*`` nearly matches a text of ``a``s (``aaaabaa``): a
+#: candidate at every place, where ``str.find`` compares up to the ``b``
+_PATTERNS = st.one_of(
+    st.text(alphabet="ab?*", max_size=14),
+    st.builds(
+        lambda head, deep, miss, after, tail: f"{head}*{'a' * deep}{miss}{'a' * after}*{tail}",
+        st.text("a?", max_size=2),
+        st.integers(1, 10),
+        st.sampled_from(["b", "?b", "?"]),
+        st.integers(1, 3),
+        st.text("a?", max_size=2),
+    ),
+)
+
+
+@given(pattern=_PATTERNS, text=_TEXTS)
 @example(pattern="*a?a?a?b*", text="a" * 48)  # each place compared seven deep
 @example(pattern="??a?a?b??*", text="a" * 48)  # the head tried once, its core only
 @example(pattern="*??????b", text="a" * 48)
+@example(pattern="*aaaaaaaaabaa*", text="a" * 48)  # str.find compares ten deep at each place
+@example(pattern="*?aaaaaaaaabaa?*", text="a" * 48)
 def test_a_glob_test_is_charged_at_least_its_work(pattern: str, text: str) -> None:
     """The charge per character of text (``Glob.weight``) bounds what a test compares."""
     glob = compile_glob(pattern)
     matched, work = _counted_match(pattern, text)
     assert matched == glob.matches(text)
     assert work <= len(text) * glob.weight
+
+
+@pytest.mark.parametrize(
+    ("size", "needle"),
+    [
+        (8000, "a" * 97 + "ba"),  # review-globstall3: default_find, every other place
+        (8000, "a" * 96 + "baa"),  # every place, 97 deep
+        (2499, "a" * 1247 + "baa"),  # under 2,500 characters default_find takes any needle
+        (3000, "a" * 997 + "baa"),  # adaptive_find never switches within 2,000 of the end
+    ],
+    ids=["m99", "m99-gap0", "short-text", "adaptive"],
+)
+def test_a_search_for_a_long_needle_is_charged_at_least_its_work(size: int, needle: str) -> None:
+    """review-globstall3/4: ``str.find`` compares up to the needle's length at each place; the
+    charge was 1 per character of text, whatever the needle."""
+    text = "a" * size
+    for pattern in (f"*{needle}*", f"*?{needle}?*", f"*{needle}*b*"):
+        glob = compile_glob(pattern)
+        matched, work = _counted_match(pattern, text)
+        assert not matched and not glob.matches(text)
+        assert work > 20 * size
+        assert work <= size * glob.weight
+
+
+def _needle_patterns(shape: str) -> list[str]:
+    """Distinct patterns ``shape`` (holding the needle's variable) fitting a 30 KB policy."""
+    patterns, size = [], 0
+    while size < 30_000:
+        j = len(patterns)
+        patterns.append("*" * (1 + j % 40) + shape + "*" * (1 + j // 40))
+        size += len(patterns[-1]) + 4
+    return patterns
+
+
+@pytest.mark.parametrize("shape", ["${kms:EncryptionContext:n}", "?${kms:EncryptionContext:n}?"])
+def test_a_request_supplied_needle_is_charged_its_length(shape: str, glob_tests: list[int]) -> None:
+    """review-globstall3/4: ~520 patterns searching an 8 KB value for a 99-character needle the
+    request supplies were charged 4.4 M of the 16.7 M and ran ~300 ms per Encrypt (each
+    ``str.find`` compares up to 99 characters at each place); now denied before any test. A
+    short needle under the same policy is decided as before."""
+    policy = _key_policy(
+        "Deny", {"StringLike": {"kms:EncryptionContext:k": _needle_patterns(shape)}}
+    )
+    value = {"kms:EncryptionContext:k": "a" * 8000}
+    decision = _decide(policy, {**value, "kms:EncryptionContext:n": "a" * 97 + "ba"})
+    assert not decision.allowed
+    assert "limit on the work of matching condition patterns" in decision.reason
+    assert glob_tests[0] == 0
+    assert _decide(policy, {**value, "kms:EncryptionContext:n": "ab"}).allowed
+    denied = _decide(policy, {**value, "kms:EncryptionContext:n": "aa"})
+    assert denied.kind is DecisionKind.EXPLICIT_DENY
 
 
 def test_an_encrypt_past_the_limit_is_refused_and_audited_with_the_reason() -> None:
