@@ -39,11 +39,11 @@ _ROOT_CHECK = "root-key-check"
 #: decoding on the hot path (Encrypt, Decrypt).
 DecodedKeys = BoundedCache[tuple[object, ...], KeyRecord]
 DECODED_KEYS = 1024
-#: Decoded grants by the document they were decoded from, likewise (one cache per store): a
-#: key's grants are read whole for every decision about it outside the reads a store reuses
-#: (CreateGrant's, in a writing transaction), and decoding each again made creating grants
-#: quadratic. Bounded by entries and by the characters of their documents (a document of
-#: ~400 characters decodes to ~1.5 KB).
+#: Decoded grants by the document they were decoded from, likewise (one cache per store): the
+#: grants naming a caller are read again for each of its decisions outside the reads a store
+#: reuses (in a writing transaction, or after any write), and a caller many grants name (up to
+#: 50,000 on a key) would decode each again. Bounded by entries and by the characters of their
+#: documents (a document of ~400 characters decodes to ~1.5 KB).
 DecodedGrants = BoundedCache[str, GrantRecord]
 DECODED_GRANTS = 65_536
 DECODED_GRANT_CHARS = 32 * 1024 * 1024
