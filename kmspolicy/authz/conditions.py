@@ -12,8 +12,10 @@ from collections.abc import Callable, Collection
 from typing import TYPE_CHECKING, Any
 
 from kmspolicy._cache import BoundedCache
-from kmspolicy.authz.limits import TEST_COST
+from kmspolicy.authz.limits import COMPILE_COST, TEST_COST
 from kmspolicy.authz.matching import (
+    ArnGlob,
+    Glob,
     Piece,
     compile_arn_pieces,
     compile_glob_pieces,
@@ -52,10 +54,17 @@ def resolved_policy_value(
     if pieces is None:
         return None
     if spec.compare in ("like", "arn"):
-        compile_pieces = compile_glob_pieces if spec.compare == "like" else compile_arn_pieces
-        if resolved is None:
-            return compile_pieces(pieces)
-        return memoised(resolved, pieces, compile_pieces)
+        compile_pieces: Callable[[tuple[Piece, ...]], Glob | ArnGlob] = (
+            compile_glob_pieces if spec.compare == "like" else compile_arn_pieces
+        )
+        pattern = (
+            compile_pieces(pieces)
+            if resolved is None
+            else memoised(resolved, pieces, compile_pieces)
+        )
+        if pattern.compile_chars:  # charged memoised or not: the same decision every time
+            request.charge(COMPILE_COST * pattern.compile_chars)
+        return pattern
     text = "".join(t for t, _ in pieces)
     return text.casefold() if spec.compare == "ieq" else text
 

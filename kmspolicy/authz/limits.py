@@ -6,7 +6,8 @@ calls: the cost of ``*Like`` conditions is the product of the two (every request
 against every pattern, each test scanning the value), so neither bound alone keeps one request
 from stalling the others. Each condition's glob tests are charged their worst case before they
 run: ``TEST_COST`` per (value, pattern) test plus, per character of the values, the pattern's
-``Glob.weight`` (the characters one test may compare per character of text). A decision may
+``Glob.weight`` (the characters one test may compare per character of text), and a pattern
+resolved from request values ``COMPILE_COST`` per character of regex it compiles. A decision may
 be charged ``MAX_PATTERN_WORK`` in all (about 65,000 tests, or 16 MB scanned: tens of
 milliseconds; a realistic policy is charged a few thousand). Past it, and when a policy
 variable resolves to more than ``MAX_RESOLVED_CHARS``, the evaluation stops and the whole
@@ -27,6 +28,10 @@ MAX_PATTERN_WORK = 1 << 24
 #: what one glob test is charged beyond the characters it scans (a Python call, about as long
 #: as scanning this many characters in C)
 TEST_COST = 256
+#: what one character of regex source compiled for a pattern resolved from a request is
+#: charged, each time it is resolved (``re.compile`` parses it in Python: ~1 us a character;
+#: a ``?`` run holding a variable's value)
+COMPILE_COST = 4096
 #: the longest text a policy variable's template may resolve to (AWS's own encryption
 #: context is at most 8 KB)
 MAX_RESOLVED_CHARS = 8 * 1024

@@ -70,7 +70,16 @@ class _Chunk:
     A ``?`` matches whatever is there, so the ``?`` at either end of the run are never
     compared: only the core between them is looked for, ``lead`` characters into the run."""
 
-    __slots__ = ("core_width", "lead", "literal", "plain", "regex", "search_cost", "width")
+    __slots__ = (
+        "core_width",
+        "lead",
+        "literal",
+        "plain",
+        "regex",
+        "search_cost",
+        "source",
+        "width",
+    )
 
     def __init__(self, parts: list[str | None]) -> None:
         self.width = sum(1 if p is None else len(p) for p in parts)
@@ -79,14 +88,15 @@ class _Chunk:
         core = parts[lead : len(parts) - trail]
         self.lead = lead
         self.core_width = self.width - lead - trail
-        #: the core's text when it holds no ``?`` (found with str.find), else a fixed-width
-        #: regex that starts and ends with literal text
+        #: the core's text when it holds no ``?`` (found with str.find), else the source of a
+        #: fixed-width regex that starts and ends with literal text, compiled at first use
+        #: (``re.compile`` parses it in Python, ~1 us a character: a resolved pattern's is
+        #: charged before, ``Glob.compile_chars``)
         self.literal: str | None = None
+        self.source: str | None = None
         self.regex: re.Pattern[str] | None = None
         if None in core:
-            self.regex = re.compile(
-                "".join("." if p is None else re.escape(p) for p in core), re.DOTALL
-            )
+            self.source = "".join("." if p is None else re.escape(p) for p in core)
         else:
             self.literal = "".join(p for p in core if p is not None)
         #: the whole run's text when it holds no ``?`` at all
@@ -94,25 +104,29 @@ class _Chunk:
         #: the characters a search for the chunk (:meth:`find`) compares per character of text:
         #: at each place, ``str.find`` compares at most the core's length (a needle of one
         #: character is a memchr), the regex its width
-        self.search_cost = (
-            max(1, len(self.literal or "")) if self.regex is None else self.core_width
-        )
+        self.search_cost = self.core_width if self.literal is None else max(1, len(self.literal))
+
+    def _compiled(self) -> re.Pattern[str]:
+        regex = self.regex
+        if regex is None:
+            regex = self.regex = re.compile(self.source or "", re.DOTALL)
+        return regex
 
     def at(self, text: str, pos: int) -> bool:
         """Whether the chunk matches ``text`` at exactly ``pos``."""
         if pos + self.width > len(text):
             return False
-        if self.regex is None:
-            return text.startswith(self.literal or "", pos + self.lead)
-        return self.regex.match(text, pos + self.lead) is not None
+        if self.literal is not None:
+            return text.startswith(self.literal, pos + self.lead)
+        return self._compiled().match(text, pos + self.lead) is not None
 
     def find(self, text: str, start: int, end: int) -> int:
         """The leftmost place in ``text[start:end]`` where the whole chunk matches, or -1."""
         lo, hi = start + self.lead, end - (self.width - self.lead - self.core_width)
-        if self.regex is None:
-            found = text.find(self.literal or "", lo, hi)
+        if self.literal is not None:
+            found = text.find(self.literal, lo, hi)
         else:
-            m = self.regex.search(text, lo, hi)
+            m = self._compiled().search(text, lo, hi)
             found = -1 if m is None else m.start()
         return -1 if found < 0 else found - self.lead
 
@@ -120,7 +134,16 @@ class _Chunk:
 class Glob:
     """A compiled glob: ``*`` any run (also empty), ``?`` exactly one character."""
 
-    __slots__ = ("_chunks", "_exact", "_fold", "_min", "_prefix", "_suffix", "weight")
+    __slots__ = (
+        "_chunks",
+        "_exact",
+        "_fold",
+        "_min",
+        "_prefix",
+        "_suffix",
+        "compile_chars",
+        "weight",
+    )
 
     def __init__(self, pieces: Iterable[Piece], *, fold: bool = False) -> None:
         self._fold = fold
@@ -151,6 +174,8 @@ class Glob:
         #: the tail, compared where they stand (disjoint: 1 in all), then a search for each
         #: chunk between them
         self.weight = 1 + sum(c.search_cost for c in self._chunks[1:-1])
+        #: the characters of regex source its first test compiles (limits.py)
+        self.compile_chars = sum(len(c.source or "") for c in self._chunks)
         # the common shapes, answered without the general loop: no wildcard at all, and one
         # ``*`` between literal text (``kms:Generate*``, ``key/*``, ``*.amazonaws.com``)
         head, tail = self._chunks[0], self._chunks[-1]
@@ -217,7 +242,7 @@ class ArnGlob:
     """An ARN pattern: six segments matched apart (see the module docstring); a pattern that
     does not start with ``arn:`` (``*``, a service principal) is a plain glob."""
 
-    __slots__ = ("_count", "_exact", "_globs", "_plain", "weight")
+    __slots__ = ("_count", "_exact", "_globs", "_plain", "compile_chars", "weight")
 
     def __init__(self, pieces: tuple[Piece, ...]) -> None:
         text = "".join(t for t, _ in pieces)
@@ -230,6 +255,7 @@ class ArnGlob:
         if not text.startswith("arn:"):
             self._plain = Glob(pieces)
             self.weight = self._plain.weight
+            self.compile_chars = self._plain.compile_chars
             return
         segments = _split_segments(pieces, 5)
         self._count = len(segments)
@@ -244,6 +270,7 @@ class ArnGlob:
         self._globs = tuple(globs)
         #: as ``Glob.weight``: the split of the text, then each segment's glob
         self.weight = 1 + sum(glob.weight for _, glob in globs)
+        self.compile_chars = sum(glob.compile_chars for _, glob in globs)
 
     def matches(self, arn: str) -> bool:
         if self._plain is not None:

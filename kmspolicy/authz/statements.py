@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.conditions import CompiledCondition
 from kmspolicy.authz.decision import MatchedStatement, PolicyType
+from kmspolicy.authz.limits import COMPILE_COST
 from kmspolicy.authz.matching import (
     ArnGlob,
     Glob,
@@ -157,7 +158,10 @@ class CompiledStatement:
                 pieces = template.resolve(request)
                 if pieces is None or resolved is None:
                     continue
-                if memoised(resolved, pieces, compile_arn_pieces).matches(resource):
+                pattern = memoised(resolved, pieces, compile_arn_pieces)
+                if pattern.compile_chars:  # as a condition's (conditions.py)
+                    request.charge(COMPILE_COST * pattern.compile_chars)
+                if pattern.matches(resource):
                     hit = True
                     break
         return hit != self.not_resource
