@@ -233,6 +233,51 @@ def test_grant_crud_with_constraints(store):
         assert [g.grant_id for g in tx.list_grants(r.key_arn("k1"))] == ["g1"]
 
 
+def test_grant_reads_page_and_find_by_grantee(store):
+    """ListGrants and ListRetirableGrants read a page (after, limit); a decision reads the
+    grants whose grantee or grantee's role is one of its caller's names; an inline
+    transaction refuses to read more than INLINE_GRANTS of them."""
+    from dataclasses import replace
+
+    from kmspolicy.kms.ports import INLINE_GRANTS, RunInThread
+
+    bob = "arn:aws:iam::111122223333:user/bob"
+    role = "arn:aws:iam::111122223333:role/team/app"
+    grantees = [bob, role, "arn:aws:iam::111122223333:role/app"]
+    with store.transaction() as tx:
+        for k in ("k2", "k1"):
+            for i in range(9):
+                g = r.grant(f"g{i}", k, retiring=bob if i % 2 else None)
+                tx.put_grant(replace(g, grantee_principal=grantees[i % 3]))
+    k1 = r.key_arn("k1")
+    with store.transaction(readonly=True) as tx:
+        ids = [g.grant_id for g in tx.list_grants(k1)]
+        assert ids == [f"g{i}" for i in range(9)]
+        assert [g.grant_id for g in tx.list_grants(k1, after="g2", limit=3)] == ["g3", "g4", "g5"]
+        assert [g.grant_id for g in tx.list_grants(k1, grantee=role, after="g1")] == ["g4", "g7"]
+        retirable = tx.list_grants_by_retiring_principal(bob, after=(k1, "g5"), limit=3)
+        assert [(g.key_arn, g.grant_id) for g in retirable] == [
+            (k1, "g7"),
+            (r.key_arn("k2"), "g1"),
+            (r.key_arn("k2"), "g3"),
+        ]
+        # a session of the role named with and without its path, and bob: one grant each way
+        names = (
+            "arn:aws:sts::111122223333:assumed-role/app/s",
+            "arn:aws:iam::111122223333:role/app",
+        )
+        found = tx.list_grants_naming(k1, names)
+        assert [g.grant_id for g in found] == ["g1", "g2", "g4", "g5", "g7", "g8"]
+        assert [g.grant_id for g in tx.list_grants_naming(k1, (bob,))] == ["g0", "g3", "g6"]
+    with store.transaction() as tx:
+        for i in range(INLINE_GRANTS + 1):
+            tx.put_grant(replace(r.grant(f"h{i:03}", "k1"), grantee_principal=bob))
+    with store.transaction(readonly=True, inline=True) as tx, pytest.raises(RunInThread):
+        tx.list_grants_naming(k1, (bob,))
+    with store.transaction(readonly=True) as tx:
+        assert len(tx.list_grants_naming(k1, (bob,))) == INLINE_GRANTS + 4
+
+
 # --- atomicity
 
 
