@@ -174,7 +174,8 @@ class _HeadWithBody:
 
 class _QueueFlow(FlowControl):
     """uvicorn's flow control, except that reading stays paused while requests wait: queued
-    behind a pending answer (uvicorn's pipeline), or received and not yet parsed. uvicorn
+    behind a pending answer (uvicorn's pipeline), or received and not yet parsed; and for good
+    once the protocol has stopped reading (``_stop``). uvicorn
     resumes reading whenever an answer completes or a cycle asks for its body, so a client
     pipelining faster than it is answered had every read parsed and queued, without bound."""
 
@@ -184,7 +185,7 @@ class _QueueFlow(FlowControl):
 
     def resume_reading(self) -> None:
         protocol = self._protocol
-        if not protocol.pipeline and not protocol._held:
+        if not protocol.pipeline and not protocol._held and protocol._last_word is None:
             super().resume_reading()
 
 
@@ -243,6 +244,10 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
     _held = b""
     #: the input fed while the request's head is being read (None: no head is)
     _head_fed: int | None = None
+    #: once the protocol has stopped reading (``_stop``): the answer it ends the connection
+    #: with while answers of earlier requests are still due, written after them (b"": none
+    #: left to write)
+    _last_word: bytes | None = None
     #: uvicorn's default headers (the date, once a second) as the head's bytes
     _defaults: list[tuple[bytes, bytes]] | None = None
     _default_lines = b""
@@ -281,8 +286,11 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             chunk = data if size <= FEED_SLICE else data[start : start + FEED_SLICE]
             try:  # uvicorn's data_received, but for its keep-alive timer, cancelled above
                 self.parser.feed_data(chunk)
-            except (httptools.HttpParserError, httptools.HttpParserUpgrade) as exc:
-                self._not_parsed(exc)
+            except httptools.HttpParserError:  # refused: nothing after it is parsed
+                self._not_parsed()
+                return
+            except httptools.HttpParserUpgrade:
+                self._upgrade()
             if self.transport.is_closing():
                 return
             fed = self._head_fed
@@ -294,14 +302,16 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
                 self._head_fed = fed
             start += FEED_SLICE
 
-    def _not_parsed(self, exc: Exception) -> None:
-        """What uvicorn's data_received does when the parser stops: a 400 for a request it
-        refuses (or one a callback answered), an upgrade for one asking for it."""
-        if isinstance(exc, httptools.HttpParserError):
-            msg = "Invalid HTTP request received."
-            self.logger.warning(msg)
-            self.send_400_response(msg)
-        elif self._should_upgrade():
+    def _not_parsed(self) -> None:
+        """What uvicorn's data_received does when the parser refuses a request (or a callback
+        answered it and stopped the parser): a 400."""
+        msg = "Invalid HTTP request received."
+        self.logger.warning(msg)
+        self.send_400_response(msg)
+
+    def _upgrade(self) -> None:
+        """What uvicorn's data_received does when the parser stops for an upgrade."""
+        if self._should_upgrade():
             self.handle_websocket_upgrade()
         else:
             self._unsupported_upgrade_warning()
@@ -524,6 +534,13 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
         self._start_asgi_task(cycle, respond)  # type: ignore[arg-type]
 
     def on_response_complete(self) -> None:
+        if self._last_word and not self.pipeline:  # the last answer due before the protocol's
+            self.server_state.total_requests += 1  # (as uvicorn counts it)
+            self._last_word, last = b"", self._last_word
+            if not self.transport.is_closing():  # (unless that answer closed the connection)
+                self.transport.write(last)
+                self._close_when_flushed()
+            return
         super().on_response_complete()  # the keep-alive timer, or the next queued cycle
         if self.transport.is_closing():
             return
@@ -534,24 +551,48 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
 
     def _refuse_head(self) -> None:
         """Answer a request whose head is over the limits 414 (its URL) or 431, and close the
-        connection (without an answer when the one of the request before is still to be
-        written)."""
-        self._head_fed = None
-        cycle = self.cycle
-        if cycle is None or cycle.response_complete:
-            url_too_long = len(self.url) > URL_LIMIT
-            answer = _url_too_long_response() if url_too_long else _head_too_large_response()
-            self.transport.write(answer)
-        self._close_when_flushed()
+        connection."""
+        url_too_long = len(self.url) > URL_LIMIT
+        self._stop(_url_too_long_response() if url_too_long else _head_too_large_response())
 
     def send_400_response(self, msg: str) -> None:
-        if self.transport.is_closing():  # a callback answered and stopped the parser
-            return
+        if self._last_word is not None or self.transport.is_closing():
+            return  # a callback answered and stopped the parser
         # What the HTTP parser refuses (a control character in a header, a malformed request
         # line, a bad chunk size) is answered as AWS answers a body it cannot read: a typed
         # JSON error an SDK can parse, not uvicorn's plain-text page.
         self._direct_headers = None  # answered: no access line for a cut-short body
-        self.transport.write(_bad_request_response(f"the request is not valid HTTP/1.1: {msg}"))
+        self._stop(_bad_request_response(f"the request is not valid HTTP/1.1: {msg}"))
+
+    def _stop(self, answer: bytes) -> None:
+        """Stop reading, and close the connection with ``answer`` (the protocol's own refusal
+        of the request being read: 400, 408, 414, 431) once the answers of the requests before
+        it are written. Pipelined answers go in request order, so while one is due the refusal
+        waits behind it: writing it and closing at once lost the answers of requests already
+        running or queued, and ran them all the same. Nothing after the refused request is
+        parsed or run, and the request itself is not run (queued) or is cut (running: its app
+        reads ``http.disconnect``)."""
+        if self.transport.is_closing():
+            return
+        self._read_deadline = self._head_fed = None  # nothing is read from here on
+        self._held = b""
+        cycle = self.cycle  # uvicorn's newest: the request being read's, or the one before
+        due = cycle is not None and not cycle.response_complete
+        if due and cycle.more_body:  # the request being read has a cycle: the refused one
+            pipeline = self.pipeline
+            if pipeline and pipeline[0][0] is cycle:  # queued behind another (still due)
+                pipeline.popleft()
+            else:  # running: nothing is due before it, and its answer if begun ends the stream
+                due = False
+                if cycle.response_started:
+                    answer = b""
+        if due:
+            self._last_word = answer
+            self.flow.pause_reading()
+            return
+        self._last_word = b""
+        if answer:
+            self.transport.write(answer)
         self._close_when_flushed()
 
     def shutdown(self) -> None:
@@ -660,13 +701,11 @@ class DeadlineHttpToolsProtocol(HttpToolsProtocol):
             return
         if self.transport.is_closing():
             return
-        cycle = self.cycle
-        # 408 unless an answer is being written (the cycle of the request before, on a
-        # keep-alive connection, has finished its answer: that one is done)
-        if cycle is None or not cycle.response_started or cycle.response_complete:
-            self.transport.write(_timeout_response(self.read_timeout))
+        if self.transport.get_write_buffer_size():  # nor does the client read its answers
+            self.transport.abort()
+            return
         # connection_lost follows: an app still awaiting the body receives http.disconnect.
-        self._close_or_abort()
+        self._stop(_timeout_response(self.read_timeout))
 
 
 def with_read_timeout(seconds: float, *, direct: bool = True) -> type[DeadlineHttpToolsProtocol]:

@@ -115,8 +115,9 @@ def connect(
     read_timeout: float = 20.0,
     keep_alive: float = 5.0,
     direct: bool = True,
+    app_class: type[EchoApp] = EchoApp,
 ) -> tuple[DeadlineHttpToolsProtocol, Transport]:
-    app = EchoApp(_Backend(), Verifier({}.get), SystemClock(), AppOptions())  # type: ignore[arg-type]
+    app = app_class(_Backend(), Verifier({}.get), SystemClock(), AppOptions())  # type: ignore[arg-type]
     config = Config(
         app,
         lifespan="off",
