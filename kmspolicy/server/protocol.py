@@ -23,6 +23,10 @@ quadratic without a bound) and hold ``HEADER_COUNT_LIMIT`` headers, else 431 (41
 is over ``URL_LIMIT``) and the connection is closed, before the app or uvicorn's cycle sees
 the request.
 
+A request the protocol refuses itself (400 for what the parser rejects, 408, 414, 431) ends
+the connection: nothing after it is parsed or run, and its answer is written after those still
+due to the requests pipelined before it, in order (``_stop``).
+
 It also sends each response in one write: uvicorn writes a response's head when the app starts
 the response and its body when the app sends it, two ``send`` calls and two TCP segments, and
 the client wakes up twice to read one answer. Here the head waits for the body

@@ -90,8 +90,12 @@ def test_the_httptools_protocol_still_has_what_the_direct_path_uses() -> None:
         headers_complete
     )
     assert "existing_cycle is None or existing_cycle.response_complete" in headers_complete
+    # a refused request's cycle, if it has one, is the newest (self.cycle, first in the queue
+    # when queued) and the one whose body is still being read (protocol._stop)
+    assert "self.pipeline.appendleft((self.cycle, app))" in headers_complete
+    assert "self.cycle.more_body = False" in inspect.getsource(base.on_message_complete)
     # the protocol feeds the parser itself (data_received): what uvicorn's data_received does
-    # around the feed is its keep-alive timer cancelled, then _not_parsed's three branches
+    # around the feed is its keep-alive timer cancelled, then _not_parsed's and _upgrade's
     received = inspect.getsource(base.data_received)
     assert re.findall(r"self\.[\w.]+\(|except [\w.]+", received) == [
         "self._unset_keepalive_if_required(",
