@@ -118,7 +118,8 @@ class _Chunk:
             return False
         if self.literal is not None:
             return text.startswith(self.literal, pos + self.lead)
-        return self._compiled().match(text, pos + self.lead) is not None
+        regex = self.regex or self._compiled()  # a call only the first time
+        return regex.match(text, pos + self.lead) is not None
 
     def find(self, text: str, start: int, end: int) -> int:
         """The leftmost place in ``text[start:end]`` where the whole chunk matches, or -1."""
@@ -126,7 +127,7 @@ class _Chunk:
         if self.literal is not None:
             found = text.find(self.literal, lo, hi)
         else:
-            m = self._compiled().search(text, lo, hi)
+            m = (self.regex or self._compiled()).search(text, lo, hi)
             found = -1 if m is None else m.start()
         return -1 if found < 0 else found - self.lead
 
