@@ -110,6 +110,9 @@ MAX_KEY_CONTEXT_CHARS = 8 * 1024 * 1024
 #: (``_authz_grants``): two callers each named by a key's 50,000 grants, or many smaller ones
 MAX_GRANT_SET_GRANTS = 131_072
 _NO_GRANTS = GrantSet()
+#: the deciding statements an audit record names: a key's 50,000 grants can all decide one
+#: request, and naming each would make every such record megabytes (the rest are counted)
+AUDITED_MATCHES = 64
 #: what a record costs beyond those characters (its fields, the entry), and each version of
 #: its material (ids, sealed secret, public key), in characters
 _RECORD_OVERHEAD = 512
@@ -935,9 +938,12 @@ class Pipeline:
         requests. By id; the entry holds the decision, so the id stays that decision's."""
         known = self._recorded_facts.get(id(decision))
         if known is None or known[0] is not decision:
+            matched = decision.matched_statements
             labels = tuple(
-                [f"{m.source_policy_type.value}:{m.label()}" for m in decision.matched_statements]
+                [f"{m.source_policy_type.value}:{m.label()}" for m in matched[:AUDITED_MATCHES]]
             )
+            if len(matched) > AUDITED_MATCHES:
+                labels += (f"+{len(matched) - AUDITED_MATCHES} more",)
             facts = (decision.kind.value, decision.reason, labels)
             known = self._recorded_facts.put(id(decision), (decision, facts))
         return known[1]

@@ -23,6 +23,7 @@ from kmspolicy.kms.model import GrantRecord
 from kmspolicy.kms.ports import Store
 from kmspolicy.store import open_store
 from kmspolicy.store.rootkey import RootKey
+from tests.kms.audit_log import RecordedAudit
 
 A = "111122223333"
 ROOT = f"arn:aws:iam::{A}:root"
@@ -214,3 +215,21 @@ def test_list_retirable_grants_pages_by_key_and_grant_id_in_its_region(store: St
         assert _retirable_pages(root, limit) == expected
     with pytest.raises(Exception, match="InvalidMarkerException"):
         root.list_retirable_grants(RetiringPrincipal=ROOT, Marker="bm9zcGFjZQ==")
+
+
+def test_an_audit_record_names_at_most_audited_matches_grants(store: Store) -> None:
+    """A caller named by many grants that all allow: its record names the first
+    AUDITED_MATCHES of them and counts the rest (it named every one, megabytes per record at
+    a key's 50,000 grants)."""
+    audit = RecordedAudit()
+    kms = KMS(store, FakeClock(), A, identities=Identities([]), audit=audit)
+    key = kms.client().create_key()["KeyMetadata"]["Arn"]
+    user = f"arn:aws:iam::{A}:user/app"
+    extra = 7
+    _fill(store, key, [user] * (pipeline.AUDITED_MATCHES + extra))
+    kms.as_principal(user).encrypt(KeyId=key, Plaintext=b"p")
+    record = audit.records[-1]
+    assert record.operation == "Encrypt" and record.allowed
+    assert len(record.matched) == pipeline.AUDITED_MATCHES + 1
+    assert all(label.startswith("grant:") for label in record.matched[:-1])
+    assert record.matched[-1] == f"+{extra} more"
