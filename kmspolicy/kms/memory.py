@@ -14,9 +14,11 @@ import threading
 from bisect import bisect_left, bisect_right, insort
 from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
+from operator import itemgetter
 from types import TracebackType
 from typing import TypeVar
 
+from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.grants import grantee_keys
 from kmspolicy.crypto.seal import RootKey
 from kmspolicy.errors import InternalError
@@ -36,6 +38,10 @@ _Undo = Callable[[], object]
 _K = TypeVar("_K")
 _V = TypeVar("_V")
 
+#: the grants the kept answers of ``list_grants_naming`` may hold in all (as many as a key
+#: may have grants naming one caller, twice over)
+_NAMING_MAX_GRANTS = 131_072
+
 
 class MemoryStore:
     """A ``kms.ports.Store`` held in dictionaries."""
@@ -53,6 +59,7 @@ class MemoryStore:
         "_key_stores",
         "_keys",
         "_lock",
+        "_naming",
         "_sessions",
         "root_key",
     )
@@ -75,12 +82,21 @@ class MemoryStore:
         self._by_grantee: dict[tuple[str, str], list[str]] = {}
         self._by_grantee_role: dict[tuple[str, str], list[str]] = {}
         self._by_retiring: dict[str, list[tuple[str, str]]] = {}
+        #: (key ARN, caller's index keys) -> the grants naming them, kept while the key's
+        #: grants are unchanged (``_link_grant`` and ``_unlink_grant`` drop the key's group,
+        #: also when a rollback undoes a write): a decision of a caller named by 50,000 grants
+        #: costs a lookup, not a merge and sort of them, and is handed the same tuple, which
+        #: the pipeline's grant sets are keyed by
+        self._naming: BoundedCache[tuple[str, tuple[str, ...]], tuple[GrantRecord, ...]] = (
+            BoundedCache(4096, maxweight=_NAMING_MAX_GRANTS, group=itemgetter(0))
+        )
         self._key_stores: dict[str, CustomKeyStoreRecord] = {}  # store id -> record
         self._sessions: dict[str, SessionRecord] = {}  # token digest -> console session
         self._lock = threading.RLock()
 
     def _link_grant(self, g: GrantRecord) -> None:
         """Add ``g`` (whose id the key does not hold) to the grants and every index."""
+        self._naming.discard_group(g.key_arn)
         self._grants.setdefault(g.key_arn, {})[g.grant_id] = g
         grantee, role = grantee_keys(g.grantee_principal)
         _insert(self._grant_ids, g.key_arn, g.grant_id)
@@ -92,6 +108,7 @@ class MemoryStore:
 
     def _unlink_grant(self, g: GrantRecord) -> None:
         """Remove ``g`` from the grants and every index, dropping what it leaves empty."""
+        self._naming.discard_group(g.key_arn)
         table = self._grants[g.key_arn]
         del table[g.grant_id]
         if not table:
@@ -288,6 +305,12 @@ class _MemoryTransaction:
         return tuple([table[i] for i in _page(ids, after, limit)])
 
     def list_grants_naming(self, key_arn: str, names: Sequence[str]) -> Sequence[GrantRecord]:
+        question = (key_arn, tuple(names))
+        kept = self._s._naming.get(question)
+        if kept is not None:
+            if self._inline and len(kept) > INLINE_GRANTS:
+                raise RunInThread  # read whole by a block that was not inline
+            return kept
         found: set[str] = set()
         for name in names:
             found.update(self._s._by_grantee.get((key_arn, name), ()))
@@ -295,7 +318,8 @@ class _MemoryTransaction:
         if self._inline and len(found) > INLINE_GRANTS:
             raise RunInThread
         table = self._s._grants.get(key_arn, {})
-        return tuple([table[i] for i in sorted(found)])
+        grants = tuple([table[i] for i in sorted(found)])
+        return self._s._naming.put(question, grants, len(grants) + 1)
 
     def count_grants(self, key_arn: str) -> int:
         return len(self._s._grants.get(key_arn) or ())
