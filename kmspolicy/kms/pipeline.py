@@ -249,15 +249,18 @@ class Pipeline:
         context: Mapping[str, object] | None = None,
         request_id: str = "",
         now: datetime | None = None,
+        identity: Resolved | None = None,
     ) -> dict[str, Any]:
         """Run operation ``name`` for ``principal`` with already validated ``params``; ``now``:
-        the request's time, when the caller has just read this pipeline's clock."""
+        the request's time, when the caller has just read this pipeline's clock; ``identity``:
+        ``principal``'s directory entry, when the caller has just resolved it here."""
         op = self.operations.get(name)
         if op is None:  # the codec knows every operation of the model; the table too
             raise InternalError(f"{name} is not an operation of the KMS model")
         if op.validate is not None:
             op.validate(params)
-        identity = self.identities.resolve(principal)
+        if identity is None:
+            identity = self.identities.resolve(principal)
         caller = identity.caller
         if now is None:
             now = self.clock.now()

@@ -97,7 +97,6 @@ class KMS(Generic[ClockT]):
         self._request_ids = RequestIds(rng)
         self.quotas = quotas if quotas is not None else Quotas()
         self._request_quotas = RequestQuotas(self.quotas, region) if self.quotas.requests else None
-        self._accounts: dict[str, str] = {}  # principal ARN -> account (request quotas)
         self._pipeline = Pipeline(
             store=self.store,
             clock=self.clock,
@@ -142,13 +141,24 @@ class KMS(Generic[ClockT]):
         re-run in a thread of a request that raised ``RunInThread`` on its event loop);
         ``now``: this service's clock, just read by the caller for the request (the server's
         reading for SigV4), else read here."""
+        identity = None
         if self._request_quotas is not None and not admitted:
             # one reading of the clock: the second its quota counts in is the request's time
             if now is None:
                 now = self.clock.now()
-            self._request_quotas.admit(self._account_of(principal), operation, params, now)
+            # the caller's account (cross-account requests count against it, as in AWS), from
+            # the directory entry the pipeline then runs the request for
+            identity = self.identities.resolve(principal)
+            account = identity.caller.account or self.account
+            self._request_quotas.admit(account, operation, params, now)
         return self._pipeline.run(
-            operation, principal, params, context=context, request_id=request_id, now=now
+            operation,
+            principal,
+            params,
+            context=context,
+            request_id=request_id,
+            now=now,
+            identity=identity,
         )
 
     def preview(
@@ -169,15 +179,6 @@ class KMS(Generic[ClockT]):
 
             parsed = read_json(policy, "key policy", key_policy=True)
         return self._pipeline.preview(operation, principal, params, context=context, policy=parsed)
-
-    def _account_of(self, principal: str) -> str:
-        account = self._accounts.get(principal)
-        if account is None:
-            # the caller's account (cross-account requests count against it, as in AWS)
-            account = self.identities.resolve(principal).caller.account or self.account
-            if len(self._accounts) < 65_536:  # principals come from the directory
-                self._accounts[principal] = account
-        return account
 
     def call(
         self,
