@@ -147,6 +147,27 @@ def _v7(d: Dialect) -> list[str]:
     ]
 
 
+def _v8(d: Dialect) -> list[str]:
+    # A process still running code from before v6 (it checked the version when it opened the
+    # store) writes grants without the grantee columns, and a decision would never find them:
+    # such a write is now refused, and SqlTransaction.migrated fills the rows written so since
+    # v6. The PostgreSQL check is NOT VALID: new rows only (those rows are filled after it).
+    if d == "postgres":  # the constraint's name is what the writer's error shows
+        return [
+            "ALTER TABLE grants ADD CONSTRAINT grants_need_grantee_restart_older_kmspolicy "
+            "CHECK (grantee IS NOT NULL) NOT VALID"
+        ]
+    refused = (
+        "a grant without its grantee column: this kmspolicy is older than the store schema "
+        "(v8); restart it with the version that migrated the store (docs/store.md)"
+    )
+    return [
+        f"""CREATE TRIGGER grants_need_grantee BEFORE INSERT ON grants
+            WHEN NEW.grantee IS NULL
+            BEGIN SELECT RAISE(ABORT, '{refused}'); END"""
+    ]
+
+
 # version -> statements for a dialect. Append only: a shipped migration is never edited.
 MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (1, _v1),
@@ -156,6 +177,7 @@ MIGRATIONS: Sequence[tuple[int, Callable[[Dialect], list[str]]]] = (
     (5, _v5),
     (6, _v6),
     (7, _v7),
+    (8, _v8),
 )
 LATEST = MIGRATIONS[-1][0]
 

@@ -381,8 +381,10 @@ class SqlTransaction:
 
     def migrated(self, version: int) -> None:
         """What migration ``version`` needs beyond its statements (run in its transaction)."""
-        if version == 6:  # the grantee columns of the grants written before them
-            rows = self._query("SELECT key_arn, grant_id, doc FROM grants")
+        # v6: the grantee columns of the grants written before them; v8: of those written
+        # since by a process running older code (v8 refuses them from now on)
+        if version in (6, 8):
+            rows = self._query("SELECT key_arn, grant_id, doc FROM grants WHERE grantee IS NULL")
             for key_arn, grant_id, doc in rows:
                 grantee, role = grantee_keys(codec.decode_grant(doc).grantee_principal)
                 self._execute(
