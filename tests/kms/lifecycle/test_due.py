@@ -214,7 +214,9 @@ def test_store_migrated_from_before_due_moments_settles_on_first_sweep(tmp_path:
     # turn the file back into a schema-2 store holding these keys, then reopen: migration 3 runs
     db = sqlite3.connect(tmp_path / "kms.db")
     with db:
-        db.execute("DROP INDEX grants_by_retiring")  # migration 7 too
+        db.execute("DROP TRIGGER grants_need_grantee")  # migration 8 too
+        db.execute("DELETE FROM schema_version WHERE version = 8")
+        db.execute("DROP INDEX grants_by_retiring")  # and 7
         db.execute("CREATE INDEX grants_by_retiring ON grants (retiring_principal)")
         db.execute("DELETE FROM schema_version WHERE version = 7")
         db.execute("DROP INDEX grants_by_grantee")  # and 6
