@@ -242,9 +242,10 @@ class _PgTransaction(SqlTransaction):
 
 def _has_nul(params: Sequence[object]) -> bool:
     """Whether a text parameter holds NUL, which PostgreSQL text cannot (it raises instead of
-    matching nothing). Every lookup is by equality and every stored text is NUL-free (ids and
-    names are generated or pattern-checked, documents are escaped JSON), so a NUL-bearing
-    lookup (a caller's grant id) finds nothing, as on SQLite."""
+    matching nothing). Every stored text is NUL-free (ids and names are generated or
+    pattern-checked, documents are escaped JSON), so a NUL-bearing lookup by equality (a
+    caller's grant id) finds nothing, as on SQLite; the bounds of range reads are markers,
+    which the handlers refuse when they hold NUL (``decode_marker``)."""
     return any(type(p) is str and "\x00" in p for p in params)
 
 

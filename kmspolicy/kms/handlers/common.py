@@ -125,7 +125,10 @@ def decode_marker(marker: str | None) -> str | None:
         ).decode("utf-8")
     except (binascii.Error, UnicodeError, ValueError):
         raw = ""
-    if not raw:
+    # a marker names a stored id or name, and none holds NUL (PostgreSQL text cannot): one
+    # that does was not issued here, and compared as a bound it would read a different page
+    # on each store (PostgreSQL finds nothing, the others what follows it)
+    if not raw or "\x00" in raw:
         raise InvalidMarkerException(f"Invalid marker: {marker}")
     return raw
 
