@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import datetime
 from operator import itemgetter
 from types import TracebackType
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from kmspolicy._cache import BoundedCache
 from kmspolicy.authz.grants import grantee_keys
@@ -94,17 +94,25 @@ class MemoryStore:
         self._sessions: dict[str, SessionRecord] = {}  # token digest -> console session
         self._lock = threading.RLock()
 
+    def _grant_entries(self, g: GrantRecord) -> list[tuple[dict[Any, list[Any]], object, object]]:
+        """Where ``g`` stands in the indexes: (index, its key there, the item it adds)."""
+        grantee, role = grantee_keys(g.grantee_principal)
+        entries: list[tuple[dict[Any, list[Any]], object, object]] = [
+            (self._grant_ids, g.key_arn, g.grant_id),
+            (self._by_grantee, (g.key_arn, grantee), g.grant_id),
+        ]
+        if role is not None:
+            entries.append((self._by_grantee_role, (g.key_arn, role), g.grant_id))
+        if g.retiring_principal is not None:
+            entries.append((self._by_retiring, g.retiring_principal, (g.key_arn, g.grant_id)))
+        return entries
+
     def _link_grant(self, g: GrantRecord) -> None:
         """Add ``g`` (whose id the key does not hold) to the grants and every index."""
         self._naming.discard_group(g.key_arn)
         self._grants.setdefault(g.key_arn, {})[g.grant_id] = g
-        grantee, role = grantee_keys(g.grantee_principal)
-        _insert(self._grant_ids, g.key_arn, g.grant_id)
-        _insert(self._by_grantee, (g.key_arn, grantee), g.grant_id)
-        if role is not None:
-            _insert(self._by_grantee_role, (g.key_arn, role), g.grant_id)
-        if g.retiring_principal is not None:
-            _insert(self._by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
+        for index, at, item in self._grant_entries(g):
+            _insert(index, at, item)
 
     def _unlink_grant(self, g: GrantRecord) -> None:
         """Remove ``g`` from the grants and every index, dropping what it leaves empty."""
@@ -113,13 +121,8 @@ class MemoryStore:
         del table[g.grant_id]
         if not table:
             del self._grants[g.key_arn]
-        grantee, role = grantee_keys(g.grantee_principal)
-        _remove(self._grant_ids, g.key_arn, g.grant_id)
-        _remove(self._by_grantee, (g.key_arn, grantee), g.grant_id)
-        if role is not None:
-            _remove(self._by_grantee_role, (g.key_arn, role), g.grant_id)
-        if g.retiring_principal is not None:
-            _remove(self._by_retiring, g.retiring_principal, (g.key_arn, g.grant_id))
+        for index, at, item in self._grant_entries(g):
+            _remove(index, at, item)
 
     def transaction(self, *, readonly: bool = False, inline: bool = False) -> _MemoryTransaction:
         return _MemoryTransaction(self, readonly, inline)

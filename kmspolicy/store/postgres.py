@@ -152,14 +152,7 @@ class PostgresStore:
     ) -> Iterator[SqlTransaction]:
         outer: _PgTransaction | None = getattr(self._local, "tx", None)
         if outer is not None:  # nested on this thread: a savepoint on the same connection
-            tx = _PgTransaction(
-                outer.conn,
-                self._sealer,
-                readonly=readonly or outer.readonly,
-                inline=inline,
-                decoded=self._decoded,
-                grants=self._decoded_grants,
-            )
+            tx = self._transaction_on(outer.conn, readonly or outer.readonly, inline)
             try:
                 with _errors(), outer.conn.transaction():
                     yield tx
@@ -167,14 +160,7 @@ class PostgresStore:
                 tx.close()
             return
         with self._pooled() as conn:
-            tx = _PgTransaction(
-                conn,
-                self._sealer,
-                readonly=readonly,
-                inline=inline,
-                decoded=self._decoded,
-                grants=self._decoded_grants,
-            )
+            tx = self._transaction_on(conn, readonly, inline)
             self._local.tx = tx
             try:
                 # Read-only transactions take no locks and refuse writes (SqlTransaction._check).
@@ -183,6 +169,19 @@ class PostgresStore:
             finally:
                 tx.close()
                 self._local.tx = None
+
+    def _transaction_on(
+        self, conn: psycopg.Connection[Any], readonly: bool, inline: bool
+    ) -> _PgTransaction:
+        """A transaction on ``conn`` sharing this store's caches of decoded keys and grants."""
+        return _PgTransaction(
+            conn,
+            self._sealer,
+            readonly=readonly,
+            inline=inline,
+            decoded=self._decoded,
+            grants=self._decoded_grants,
+        )
 
     def close(self) -> None:
         self._closed = True
